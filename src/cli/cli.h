@@ -1,0 +1,29 @@
+/*
+ * cli.h - the verbs of the `sealpost` command line.  Each verb is a function
+ * in its own file (cli_VERB.c) that takes the arguments after the verb name
+ * (argv[0] is the verb) and the global options, and returns the process exit
+ * status.  Verbs print their own --help.
+ */
+#ifndef SP_CLI_H
+#define SP_CLI_H
+
+struct cli_global {
+	const char *data_dir;	/* --data-dir, or NULL */
+	const char *config;	/* -c / --config, or NULL */
+};
+
+int cli_org_main(int argc, char **argv, const struct cli_global *g);		/* cli_org.c */
+int cli_recipient_main(int argc, char **argv, const struct cli_global *g);	/* cli_recipient.c */
+int cli_seal_main(int argc, char **argv, const struct cli_global *g);		/* cli_seal.c */
+int cli_open_main(int argc, char **argv, const struct cli_global *g);		/* cli_open.c */
+int cli_scan_main(int argc, char **argv, const struct cli_global *g);		/* cli_scan.c */
+
+/* Read a whole file (or stdin when path is NULL or "-") into a buffer with
+ * the given cap.  Prints nothing; returns a status with err set. */
+struct sp_buf;
+struct sp_err;
+int cli_read_file(const char *path, size_t cap, struct sp_buf *out, struct sp_err *err);
+/* Read a password file: the first line, without its line end. */
+int cli_read_password(const char *path, struct sp_buf *out, struct sp_err *err);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * crypto.c - checked wrappers over OpenSSL libcrypto (see crypto.h).
+ * SECURITY: keys pass through here; nothing is logged; contexts are freed on
+ * every path; a failed GCM open wipes its output.
+ */
+#include "crypto.h"
+#include "sp.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <limits.h>
+#include <string.h>
+
+int
+sp_random(void *p, size_t n)
+{
+	if (n > INT_MAX || RAND_bytes(p, (int)n) != 1)
+		return SP_ERR_INTERNAL;
+	return SP_OK;
+}
+
+int
+sp_sha256(const void *p, size_t n, unsigned char out[SP_SHA256_LEN])
+{
+	unsigned int len = 0;
+
+	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != SP_SHA256_LEN)
+		return SP_ERR_INTERNAL;
+	return SP_OK;
+}
+
+int
+sp_hkdf_sha256(unsigned char *out, size_t outlen, const void *salt, size_t saltlen,
+    const void *ikm, size_t ikmlen, const void *info, size_t infolen)
+{
+	EVP_PKEY_CTX *ctx;
+	int ok;
+
+	if (saltlen > INT_MAX || ikmlen > INT_MAX || infolen > INT_MAX)
+		return SP_ERR_INVALID;
+	if ((ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL)) == NULL)
+		return SP_ERR_NOMEM;
+	ok = EVP_PKEY_derive_init(ctx) == 1 &&
+	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1 &&
+	    EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)saltlen) == 1 &&
+	    EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, (int)ikmlen) == 1 &&
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, info, (int)infolen) == 1 &&
+	    EVP_PKEY_derive(ctx, out, &outlen) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? SP_OK : SP_ERR_INTERNAL;
+}
+
+static int
+gcm_run(int enc, const unsigned char *key, const unsigned char *nonce,
+    const void *aad, size_t aadlen, const unsigned char *in, size_t n,
+    unsigned char *out, unsigned char *tag)
+{
+	EVP_CIPHER_CTX *ctx;
+	int len, ok;
+
+	if (n > INT_MAX || aadlen > INT_MAX)
+		return SP_ERR_TOOBIG;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return SP_ERR_NOMEM;
+	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SP_GCM_NONCE_LEN, NULL) == 1 &&
+	    EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1;
+	if (ok && aadlen > 0)
+		ok = EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aadlen) == 1;
+	if (ok && n > 0)
+		ok = EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1;
+	if (ok && !enc)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SP_GCM_TAG_LEN, tag) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(ctx, out + n, &len) == 1;
+	if (ok && enc)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SP_GCM_TAG_LEN, tag) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		return enc ? SP_ERR_INTERNAL : SP_ERR_AUTH;
+	return SP_OK;
+}
+
+int
+sp_gcm_seal(const unsigned char key[SP_KEY_LEN], const unsigned char nonce[SP_GCM_NONCE_LEN],
+    const void *aad, size_t aadlen, const unsigned char *in, size_t ptlen, unsigned char *out)
+{
+	return gcm_run(1, key, nonce, aad, aadlen, in, ptlen, out, out + ptlen);
+}
+
+int
+sp_gcm_open(const unsigned char key[SP_KEY_LEN], const unsigned char nonce[SP_GCM_NONCE_LEN],
+    const void *aad, size_t aadlen, const unsigned char *in, size_t ctlen, unsigned char *out)
+{
+	unsigned char tag[SP_GCM_TAG_LEN];
+	size_t n;
+	int st;
+
+	if (ctlen < SP_GCM_TAG_LEN)
+		return SP_ERR_AUTH;
+	n = ctlen - SP_GCM_TAG_LEN;
+	memcpy(tag, in + n, SP_GCM_TAG_LEN);
+	st = gcm_run(0, key, nonce, aad, aadlen, in, n, out, tag);
+	if (st != SP_OK && n > 0)
+		sp_wipe(out, n);
+	return st;
+}
+
+static const char b64_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int
+sp_b64_encode(struct sp_buf *out, const void *p, size_t n, size_t line_len)
+{
+	const unsigned char *in = p;
+	size_t groups = (n + 2) / 3, chars, total, col = 0, i;
+	unsigned char *o;
+	int st;
+
+	if (groups > SIZE_MAX / 4)
+		return SP_ERR_TOOBIG;
+	chars = groups * 4;
+	total = chars;
+	if (line_len > 0) {
+		line_len &= ~(size_t)3;		/* whole groups per line */
+		if (line_len == 0)
+			line_len = 4;
+		total += chars / line_len + 1;
+	}
+	if ((st = sp_buf_reserve(out, total)) != SP_OK)
+		return st;
+	o = out->data + out->len;
+	for (i = 0; i + 3 <= n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+
+		o[0] = b64_std[v >> 18];
+		o[1] = b64_std[(v >> 12) & 63];
+		o[2] = b64_std[(v >> 6) & 63];
+		o[3] = b64_std[v & 63];
+		o += 4;
+		if (line_len > 0 && (col += 4) == line_len) {
+			*o++ = '\n';
+			col = 0;
+		}
+	}
+	if (i < n) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
+
+		o[0] = b64_std[v >> 18];
+		o[1] = b64_std[(v >> 12) & 63];
+		o[2] = i + 1 < n ? b64_std[(v >> 6) & 63] : '=';
+		o[3] = '=';
+		o += 4;
+		col += 4;
+	}
+	if (line_len > 0 && col > 0)
+		*o++ = '\n';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return SP_OK;
+}
+
+static int
+b64_val(unsigned char c, int url)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (!url && c == '+') return 62;
+	if (!url && c == '/') return 63;
+	if (url && c == '-') return 62;
+	if (url && c == '_') return 63;
+	return -1;
+}
+
+int
+sp_b64_decode(struct sp_buf *out, const char *s, size_t n)
+{
+	unsigned v = 0;
+	int bits = 0, pad = 0, st;
+	size_t i;
+	unsigned char *o;
+
+	if ((st = sp_buf_reserve(out, n / 4 * 3 + 3)) != SP_OK)
+		return st;
+	o = out->data + out->len;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int d;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad > 0 || (d = b64_val(c, 0)) < 0)
+			return SP_ERR_INVALID;
+		v = v << 6 | (unsigned)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*o++ = (unsigned char)(v >> bits);
+			v &= (1u << bits) - 1;
+		}
+	}
+	if (pad > 2 || bits >= 6 || v != 0)
+		return SP_ERR_INVALID;
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return SP_OK;
+}
+
+int
+sp_b64url_encode(struct sp_buf *out, const void *p, size_t n)
+{
+	const unsigned char *in = p;
+	unsigned v = 0;
+	int bits = 0, st;
+	size_t i;
+
+	if ((st = sp_buf_reserve(out, (n * 4 + 2) / 3)) != SP_OK)
+		return st;
+	for (i = 0; i < n; i++) {
+		v = v << 8 | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out->data[out->len++] = (unsigned char)b64_url[(v >> bits) & 63];
+		}
+		v &= (1u << bits) - 1;
+	}
+	if (bits > 0)
+		out->data[out->len++] = (unsigned char)b64_url[(v << (6 - bits)) & 63];
+	out->data[out->len] = '\0';
+	return SP_OK;
+}
+
+int
+sp_b64url_decode_exact(const char *s, size_t n, unsigned char *out, size_t outlen)
+{
+	unsigned v = 0;
+	int bits = 0, d;
+	size_t i, o = 0;
+
+	if (n != (outlen * 4 + 2) / 3)
+		return SP_ERR_INVALID;
+	for (i = 0; i < n; i++) {
+		if ((d = b64_val((unsigned char)s[i], 1)) < 0)
+			return SP_ERR_INVALID;
+		v = v << 6 | (unsigned)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return SP_ERR_INVALID;
+			out[o++] = (unsigned char)(v >> bits);
+			v &= (1u << bits) - 1;
+		}
+	}
+	if (o != outlen || v != 0)
+		return SP_ERR_INVALID;
+	return SP_OK;
+}
+
+int
+sp_ct_eq(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void
+sp_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+int
+sp_token_new(char *out, size_t outsz, const char *prefix, size_t nbytes)
+{
+	unsigned char raw[64];
+	struct sp_buf b;
+	int st;
+
+	if (nbytes > sizeof(raw))
+		return SP_ERR_INVALID;
+	if ((st = sp_random(raw, nbytes)) != SP_OK)
+		return st;
+	sp_buf_init(&b, outsz);
+	if ((st = sp_buf_append_str(&b, prefix)) == SP_OK)
+		st = sp_b64url_encode(&b, raw, nbytes);
+	sp_wipe(raw, sizeof(raw));
+	if (st == SP_OK && b.len < outsz)
+		memcpy(out, b.data, b.len + 1);
+	else if (st == SP_OK)
+		st = SP_ERR_TOOBIG;
+	sp_buf_wipe(&b);
+	return st;
+}

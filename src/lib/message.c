@@ -1,0 +1,9 @@
+/*
+ * message.c - placeholder until the message model lands.
+ */
+#include "message.h"
+
+void
+sp_msg_global_init(void)
+{
+}
