@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "crypto.h"
 #include "message.h"
 #include "sp.h"
 
