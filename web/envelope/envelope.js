@@ -1,0 +1,1 @@
+/* envelope script: replaced by the real one */
