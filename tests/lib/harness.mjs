@@ -1,0 +1,191 @@
+// harness.mjs - shared helpers for the integration and browser tests: temp
+// directories, free ports, running the real binaries, starting and stopping
+// sealpost-keyd by its own pid, reading the outbox, building test mails.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.SEALPOST_BIN || path.join(ROOT, 'bin');
+export const SANITIZED = !!process.env.SEALPOST_SANITIZED;
+
+const tmpDirs = [];
+process.on('exit', () => {
+  if (process.env.KEEP_TMP) return;
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+export function tmpDir(prefix = 'sealpost-test-') {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(d);
+  return d;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function run(cmd, args = [], opts = {}) {
+  const r = spawnSync(cmd, args, {
+    input: opts.input,
+    env: { ...process.env, ...(opts.env || {}) },
+    cwd: opts.cwd,
+    timeout: opts.timeout || (SANITIZED ? 600000 : 120000),
+    maxBuffer: 1 << 30,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+export function sealpost(args, opts) {
+  return run(path.join(BIN, 'sealpost'), args, opts);
+}
+
+async function waitHealthy(url, proc, limitMs) {
+  const until = Date.now() + limitMs;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null) throw new Error(`sealpost-keyd exited with ${proc.exitCode}`);
+    try {
+      const r = await fetch(url + '/healthz');
+      if (r.ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('sealpost-keyd did not become healthy in time');
+}
+
+// Start the real key server on a free loopback port.  Its stderr is kept in
+// log (an array of lines) for assertions and failure reports.
+export async function startKeyd({ dataDir, args = [], port } = {}) {
+  dataDir = dataDir || tmpDir('sealpost-keyd-');
+  port = port || (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(path.join(BIN, 'sealpost-keyd'),
+    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const log = [];
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (s) => {
+    log.push(...s.split('\n').filter(Boolean));
+    if (process.env.KEYD_LOG) process.stderr.write(s);
+  });
+  const exited = new Promise((r) => proc.once('exit', r));
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(t);
+  };
+  try {
+    await waitHealthy(url, proc, SANITIZED ? 60000 : 15000);
+  } catch (e) {
+    await stop();
+    throw new Error(`${e.message}\n${log.join('\n')}`);
+  }
+  return { url, port, dataDir, outbox: path.join(dataDir, 'outbox'), pid: proc.pid, proc, log, stop };
+}
+
+export function orgAdd(dataDir, name, domain) {
+  const r = sealpost(['--data-dir', dataDir, 'org', 'add', name, '--domain', domain]);
+  if (r.status !== 0) throw new Error(`org add failed: ${r.stderr}`);
+  return r.stdout.toString().trim();
+}
+
+export function recipientAdd(dataDir, email, password) {
+  const dir = tmpDir('sealpost-pw-');
+  const f = path.join(dir, 'pw');
+  fs.writeFileSync(f, password + '\n', { mode: 0o600 });
+  const r = sealpost(['--data-dir', dataDir, 'recipient', 'add', email, '--password-file', f]);
+  if (r.status !== 0) throw new Error(`recipient add failed: ${r.stderr}`);
+  return f;
+}
+
+export function passwordFile(password) {
+  const f = path.join(tmpDir('sealpost-pw-'), 'pw');
+  fs.writeFileSync(f, password + '\n', { mode: 0o600 });
+  return f;
+}
+
+export function readOutbox(outbox) {
+  if (!fs.existsSync(outbox)) return [];
+  return fs.readdirSync(outbox)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => {
+      const file = path.join(outbox, f);
+      return { file, mtime: fs.statSync(file).mtimeMs, text: fs.readFileSync(file, 'utf8') };
+    })
+    .sort((a, b) => a.mtime - b.mtime || a.file.localeCompare(b.file));
+}
+
+// Undo quoted-printable soft breaks and =XX escapes (enough to find a link).
+function unqp(s) {
+  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+export function activationLink(outbox, email) {
+  const mails = readOutbox(outbox).filter((m) => new RegExp(`^To:.*${email.replace(/[.+]/g, '\\$&')}`, 'mi').test(m.text));
+  for (const m of mails.reverse()) {
+    const found = unqp(m.text).match(/https?:\/\/[^\s"<>]+\/activate\?t=[A-Za-z0-9_-]+/);
+    if (found) return found[0];
+  }
+  throw new Error(`no activation link for ${email} in ${outbox}`);
+}
+
+function b64lines(buf, eol) {
+  const s = buf.toString('base64');
+  const out = [];
+  for (let i = 0; i < s.length; i += 76) out.push(s.slice(i, i + 76));
+  return out.join(eol) + eol;
+}
+
+function encWord(s) {
+  return /^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${Buffer.from(s).toString('base64')}?=`;
+}
+
+// Build a MIME message for tests.  Attachments: {name, type, data, cid, inline}.
+export function makeMail({ from = 'Dr Alice <alice@clinic.example>', to = 'pat@example.org', cc,
+  subject = 'Your results', text = 'Hello,\nyour results are attached.\n', html, attachments = [],
+  eol = '\r\n', date = 'Mon, 23 Nov 2026 10:00:00 +0000', messageId = '<test-1@clinic.example>' } = {}) {
+  const L = [];
+  L.push(`From: ${from}`, `To: ${to}`);
+  if (cc) L.push(`Cc: ${cc}`);
+  L.push(`Subject: ${encWord(subject)}`, `Date: ${date}`, `Message-ID: ${messageId}`, 'MIME-Version: 1.0');
+  const textPart = [`Content-Type: text/plain; charset=utf-8`, 'Content-Transfer-Encoding: 8bit', '', text.replace(/\n/g, eol)].join(eol);
+  let body = textPart;
+  if (html) {
+    const b = 'alt-boundary-1';
+    body = [`Content-Type: multipart/alternative; boundary="${b}"`, '', `--${b}`, textPart, `--${b}`,
+      'Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', html.replace(/\n/g, eol),
+      `--${b}--`, ''].join(eol);
+  }
+  if (attachments.length === 0) {
+    return Buffer.from(L.join(eol) + eol + body + (body.endsWith(eol) ? '' : eol));
+  }
+  const b = 'mixed-boundary-1';
+  const parts = [L.join(eol), `Content-Type: multipart/mixed; boundary="${b}"`, '', 'This is a MIME message.', `--${b}`, body];
+  for (const a of attachments) {
+    const name = a.name;
+    const ascii = /^[\x20-\x7e]*$/.test(name);
+    const disp = ascii ? `filename="${name}"` : `filename*=UTF-8''${encodeURIComponent(name)}`;
+    parts.push(`--${b}`,
+      `Content-Type: ${a.type || 'application/octet-stream'}; name="${encWord(name)}"`,
+      'Content-Transfer-Encoding: base64',
+      `Content-Disposition: ${a.inline ? 'inline' : 'attachment'}; ${disp}`,
+      ...(a.cid ? [`Content-ID: <${a.cid}>`] : []),
+      '', b64lines(a.data, eol).slice(0, -eol.length));
+  }
+  parts.push(`--${b}--`, '');
+  return Buffer.from(parts.join(eol));
+}
