@@ -1,14 +1,203 @@
 /*
- * cli_seal.c - placeholder for `sealpost seal`, replaced by its implementation.
+ * cli_seal.c - `sealpost seal`: read a message, deposit its key with the key
+ * server, write the notification mail with securedoc.html attached.
+ * SECURITY: the organisation token comes from the command line or a file;
+ * the output file is written atomically (temporary file, then rename) so a
+ * failure leaves nothing half-written.
  */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "../cli/cli.h"
+#include "cli.h"
+#include "crypto.h"
+#include "envelope.h"
+#include "keyd_client.h"
+#include "message.h"
+#include "seal.h"
+
+static void
+seal_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sealpost seal --keyd URL (--token TOKEN | --token-file FILE)\n"
+	    "                     [-i IN.eml] [-o OUT.eml] [--html ENVELOPE.html]\n"
+	    "                     [--rcpt ADDR]... [--subject TEXT] [--expires-days N]\n\n"
+	    "Seals a message: its key is deposited with the key server, and the\n"
+	    "notification mail (original From/To/Cc/Date/Subject, a short notice,\n"
+	    "securedoc.html attached) is written to OUT.eml (default: stdout).\n\n"
+	    "  --keyd URL         key server base URL, e.g. https://keys.example.org\n"
+	    "  --token TOKEN      the organisation's API token (sealpost org add)\n"
+	    "  --token-file FILE  read the token from the first line of FILE\n"
+	    "  -i IN.eml          the message to seal (default: stdin)\n"
+	    "  -o OUT.eml         where to write the notification mail (default: stdout)\n"
+	    "  --html FILE        also write the envelope securedoc.html to FILE\n"
+	    "  --rcpt ADDR        envelope recipient (repeatable; default: To: and Cc:)\n"
+	    "  --subject TEXT     subject of the notification mail (default: original)\n"
+	    "  --expires-days N   the key expires after N days (default: key server policy)\n\n"
+	    "Exit status: 0 sealed, 1 the input is not a mail message or was refused,\n"
+	    "2 usage error, 75 temporary failure (key server unreachable: try again).\n");
+}
+
+/* Write data to path atomically. */
+static int
+write_atomic(const char *path, const unsigned char *data, size_t len, struct sp_err *err)
+{
+	char tmp[4096];
+	FILE *f;
+	int n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return sp_err_set(err, SP_ERR_INVALID, "%s: path too long", path);
+	if ((f = fopen(tmp, "wb")) == NULL)
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", tmp, strerror(errno));
+	if ((len > 0 && fwrite(data, 1, len, f) != len) || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		fclose(f);
+		unlink(tmp);
+		return sp_err_set(err, SP_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return sp_err_set(err, SP_ERR_IO, "%s: %s", path, strerror(errno));
+	}
+	return SP_OK;
+}
+
+static int
+exit_for(int st)
+{
+	if (st == SP_ERR_RETRY)
+		return 75;	/* EX_TEMPFAIL */
+	return 1;
+}
 
 int
 cli_seal_main(int argc, char **argv, const struct cli_global *g)
 {
-	(void)argc; (void)argv; (void)g;
-	fprintf(stderr, "sealpost: seal: not built yet\n");
-	return 2;
+	static const struct option opts[] = {
+		{"keyd", required_argument, NULL, 'k'},
+		{"token", required_argument, NULL, 't'},
+		{"token-file", required_argument, NULL, 'T'},
+		{"html", required_argument, NULL, 'H'},
+		{"rcpt", required_argument, NULL, 'r'},
+		{"subject", required_argument, NULL, 's'},
+		{"expires-days", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *keyd = NULL, *token = NULL, *token_file = NULL, *in = NULL, *outp = NULL;
+	const char *html_path = NULL, *subject = NULL;
+	const char *rcpt[SP_MSG_MAX_RECIPIENTS];
+	struct sp_seal_params sp = {0};
+	struct sp_keyd_client *c = NULL;
+	struct sp_buf raw, mail, tokbuf;
+	struct sp_err err = {""};
+	char id[SP_ENV_ID_STRLEN + 1];
+	size_t nrcpt = 0;
+	long days = 0;
+	char *end;
+	int ch, st, rc = 1;
+
+	(void)g;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "i:o:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': keyd = optarg; break;
+		case 't': token = optarg; break;
+		case 'T': token_file = optarg; break;
+		case 'i': in = optarg; break;
+		case 'o': outp = optarg; break;
+		case 'H': html_path = optarg; break;
+		case 's': subject = optarg; break;
+		case 'r':
+			if (nrcpt == SP_MSG_MAX_RECIPIENTS) {
+				fprintf(stderr, "sealpost seal: at most %d --rcpt\n", SP_MSG_MAX_RECIPIENTS);
+				return 2;
+			}
+			rcpt[nrcpt++] = optarg;
+			break;
+		case 'e':
+			errno = 0;
+			days = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || days < 1 || days > 3650) {
+				fprintf(stderr, "sealpost seal: --expires-days takes 1 to 3650\n");
+				return 2;
+			}
+			break;
+		case 'h': seal_usage(stdout); return 0;
+		default: seal_usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || keyd == NULL || (token == NULL) == (token_file == NULL)) {
+		fprintf(stderr, "sealpost seal: --keyd and one of --token or --token-file are required\n");
+		seal_usage(stderr);
+		return 2;
+	}
+	sp_buf_init(&tokbuf, 4096);
+	if (token_file != NULL) {
+		if (cli_read_password(token_file, &tokbuf, &err) != SP_OK) {
+			fprintf(stderr, "sealpost seal: %s\n", err.msg);
+			return 2;
+		}
+		token = (const char *)tokbuf.data;
+	}
+	if ((st = cli_read_file(in, SP_MSG_MAX_SIZE, &raw, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost seal: %s\n", err.msg);
+		sp_buf_wipe(&tokbuf);
+		return 1;
+	}
+	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD * 2);
+	if ((st = sp_keyd_client_new(&c, keyd, 60000, &err)) != SP_OK ||
+	    (st = sp_keyd_client_set_token(c, token)) != SP_OK) {
+		fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
+		rc = 2;
+		goto out;
+	}
+	sp.rcpt = rcpt;
+	sp.nrcpt = nrcpt;
+	sp.subject = subject;
+	sp.expires = days > 0 ? (int64_t)time(NULL) + days * 86400 : 0;
+	st = sp_seal_message(c, &sp, raw.data, raw.len, (struct sp_writer){sp_writer_buf, &mail},
+	    id, &err);
+	if (st != SP_OK) {
+		fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
+		rc = exit_for(st);
+		goto out;
+	}
+	if (html_path != NULL) {
+		struct sp_buf html;
+
+		sp_buf_init(&html, SP_ENV_MAX_PAYLOAD * 2);
+		st = sp_envelope_extract_html(mail.data, mail.len, &html, &err);
+		if (st == SP_OK)
+			st = write_atomic(html_path, html.data, html.len, &err);
+		sp_buf_free(&html);
+		if (st != SP_OK) {
+			fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
+			goto out;
+		}
+	}
+	if (outp != NULL && strcmp(outp, "-") != 0)
+		st = write_atomic(outp, mail.data, mail.len, &err);
+	else
+		st = fwrite(mail.data, 1, mail.len, stdout) == mail.len && fflush(stdout) == 0 ?
+		    SP_OK : sp_err_set(&err, SP_ERR_IO, "stdout: write failed");
+	if (st != SP_OK) {
+		fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
+		goto out;
+	}
+	fprintf(stderr, "sealpost seal: sealed envelope %s\n", id);
+	rc = 0;
+out:
+	sp_keyd_client_free(c);
+	sp_buf_wipe(&raw);
+	sp_buf_free(&mail);
+	sp_buf_wipe(&tokbuf);
+	return rc;
 }

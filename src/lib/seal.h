@@ -46,6 +46,11 @@ int sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 int sp_envelope_from_input(const unsigned char *in, size_t len,
     struct sp_env_file *f, struct sp_err *err);
 
+/* Extract the bytes of the securedoc.html attachment from a notification
+ * mail (appended to html).  SP_ERR_INVALID when there is none. */
+int sp_envelope_extract_html(const unsigned char *mail, size_t len,
+    struct sp_buf *html, struct sp_err *err);
+
 /* Open an envelope: release the server part with c's token (a recipient's
  * session or an organisation token), derive the key, decrypt, and append the
  * payload container to container_out (wipe it when done). */

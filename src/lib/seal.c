@@ -1,0 +1,486 @@
+/*
+ * seal.c - seal a whole message into a notification mail, and find and open
+ * envelopes (see seal.h).  Orchestrates message.h, keyd_client.h and
+ * envelope.h; builds the notification mail's MIME structure itself (it is
+ * our own fixed output, not parsed input), reading the original header
+ * fields with GMime.
+ * SECURITY: holds message plaintext (the container) and key parts; both are
+ * wiped before return.  Header values copied from the original are checked
+ * to contain no bare CR/LF outside folding.
+ */
+#include "seal.h"
+#include "message.h"
+
+#include <gmime/gmime.h>
+#include <string.h>
+#include <time.h>
+
+#define SEAL_NOTICE_MAX 65536
+
+/* Original header fields carried over to the notification mail. */
+static const char *const carried[] = {
+	"From", "Sender", "Reply-To", "To", "Cc", "Date", "Subject", "Message-ID",
+	"In-Reply-To", "References",
+};
+
+/* A writer that turns "\n" into "\r\n" when crlf is set. */
+struct eol_writer {
+	struct sp_writer out;
+	int crlf;
+};
+
+static int
+eol_write(void *ctx, const void *p, size_t n)
+{
+	struct eol_writer *w = ctx;
+	const unsigned char *s = p, *nl;
+	int st;
+
+	if (!w->crlf)
+		return w->out.write(w->out.ctx, p, n);
+	while (n > 0) {
+		nl = memchr(s, '\n', n);
+		if (nl == NULL)
+			return w->out.write(w->out.ctx, s, n);
+		if (nl > s && (st = w->out.write(w->out.ctx, s, (size_t)(nl - s))) != SP_OK)
+			return st;
+		if ((st = w->out.write(w->out.ctx, "\r\n", 2)) != SP_OK)
+			return st;
+		n -= (size_t)(nl - s) + 1;
+		s = nl + 1;
+	}
+	return SP_OK;
+}
+
+static int
+wstr(struct sp_writer *w, const char *s)
+{
+	return w->write(w->ctx, s, strlen(s));
+}
+
+/* Length of the header block (up to and including the blank line). */
+static size_t
+header_block_len(const unsigned char *raw, size_t len, int *crlf)
+{
+	size_t i;
+
+	*crlf = 0;
+	for (i = 0; i < len; i++) {
+		if (raw[i] != '\n')
+			continue;
+		if (i == 0)
+			return 1;
+		if (i > 0 && raw[i - 1] == '\r')
+			*crlf = 1;
+		if (i + 1 < len && raw[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && raw[i + 1] == '\r' && raw[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
+/* Parse just the header block with GMime. */
+static GMimeObject *
+parse_headers(const unsigned char *raw, size_t len)
+{
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *msg;
+
+	stream = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
+	parser = g_mime_parser_new_with_stream(stream);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return (GMimeObject *)msg;
+}
+
+/* A raw header value may be folded but must not smuggle in new fields. */
+static int
+value_is_safe(const char *v)
+{
+	const char *p;
+
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\r' && p[1] != '\n')
+			return 0;
+		if (*p == '\n' && p[1] != ' ' && p[1] != '\t' && p[1] != '\0')
+			return 0;
+	}
+	return 1;
+}
+
+/* Write a raw header value with its CRLFs as LFs (the writer restores the
+ * message's own line ends). */
+static int
+write_unfolded_eols(struct sp_writer *w, const char *v, size_t n)
+{
+	size_t i, start = 0;
+	int st;
+
+	for (i = 0; i < n; i++) {
+		if (v[i] == '\r' && i + 1 < n && v[i + 1] == '\n') {
+			if ((st = w->write(w->ctx, v + start, i - start)) != SP_OK)
+				return st;
+			start = i + 1;
+		}
+	}
+	return w->write(w->ctx, v + start, n - start);
+}
+
+static int
+write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(hdrs);
+	int i, n = g_mime_header_list_get_count(list), st = SP_OK;
+	size_t k;
+
+	for (i = 0; i < n && st == SP_OK; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *raw = g_mime_header_get_raw_value(h);
+		size_t vlen;
+
+		for (k = 0; k < sizeof(carried) / sizeof(carried[0]); k++)
+			if (g_ascii_strcasecmp(name, carried[k]) == 0)
+				break;
+		if (k == sizeof(carried) / sizeof(carried[0]) || raw == NULL)
+			continue;
+		if (subject != NULL && g_ascii_strcasecmp(name, "Subject") == 0)
+			continue;
+		if (!value_is_safe(raw))
+			continue;
+		vlen = strlen(raw);
+		while (vlen > 0 && (raw[vlen - 1] == '\n' || raw[vlen - 1] == '\r'))
+			vlen--;
+		if ((st = wstr(w, name)) == SP_OK && (st = wstr(w, ":")) == SP_OK &&
+		    (raw[0] == ' ' || raw[0] == '\t' || (st = wstr(w, " ")) == SP_OK) &&
+		    (st = write_unfolded_eols(w, raw, vlen)) == SP_OK)
+			st = wstr(w, "\n");
+	}
+	if (st == SP_OK && subject != NULL) {
+		char *enc = g_mime_utils_header_encode_text(NULL, subject, "utf-8");
+
+		st = wstr(w, "Subject: ");
+		if (st == SP_OK)
+			st = wstr(w, enc ? enc : "");
+		if (st == SP_OK)
+			st = wstr(w, "\n");
+		g_free(enc);
+	}
+	return st;
+}
+
+static void
+html_escape(struct sp_buf *b, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		switch (*s) {
+		case '<': sp_buf_append_str(b, "&lt;"); break;
+		case '>': sp_buf_append_str(b, "&gt;"); break;
+		case '&': sp_buf_append_str(b, "&amp;"); break;
+		case '"': sp_buf_append_str(b, "&quot;"); break;
+		default: sp_buf_append(b, s, 1); break;
+		}
+	}
+}
+
+/* The short notice in text and HTML (UTF-8), base64-encoded into w. */
+static int
+write_notice(struct sp_writer *w, const char *boundary, const char *org,
+    const char *from, const char *keyd)
+{
+	struct sp_buf text, html, enc;
+	int st;
+
+	sp_buf_init(&text, SEAL_NOTICE_MAX);
+	sp_buf_init(&html, SEAL_NOTICE_MAX);
+	sp_buf_init(&enc, SEAL_NOTICE_MAX * 2);
+	sp_buf_printf(&text,
+	    "You have received a secure message from %s.\r\n\r\n"
+	    "Sender: %s\r\n\r\n"
+	    "To read it, open the attached file securedoc.html in your web browser.\r\n"
+	    "The first time, you register once with the key server of %s (%s);\r\n"
+	    "after that your password opens every secure message sent to you.\r\n\r\n"
+	    "Your password is only ever typed on the key server's own web page,\r\n"
+	    "never in the attachment and never in a reply to this mail.\r\n",
+	    org, from ? from : "(unknown)", org, keyd);
+	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">"
+	    "<h2 style=\"margin:0 0 .5em\">You have received a secure message from ");
+	html_escape(&html, org);
+	sp_buf_append_str(&html, "</h2><p>Sender: ");
+	html_escape(&html, from ? from : "(unknown)");
+	sp_buf_append_str(&html, "</p><p>To read it, open the attached file <b>securedoc.html</b> "
+	    "in your web browser. The first time, you register once with the key server of ");
+	html_escape(&html, org);
+	sp_buf_append_str(&html, "; after that your password opens every secure message sent to you.</p>"
+	    "<p>Your password is only ever typed on the key server's own web page (");
+	html_escape(&html, keyd);
+	st = sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
+	    "</body></html>\r\n");
+	if (st != SP_OK)
+		goto out;
+	sp_buf_printf(&enc,
+	    "--%s\n"
+	    "Content-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: base64\n\n", boundary);
+	sp_b64_encode(&enc, text.data, text.len, 76);
+	sp_buf_printf(&enc,
+	    "--%s\n"
+	    "Content-Type: text/html; charset=utf-8\n"
+	    "Content-Transfer-Encoding: base64\n\n", boundary);
+	sp_b64_encode(&enc, html.data, html.len, 76);
+	st = sp_buf_printf(&enc, "--%s--\n", boundary);
+	if (st == SP_OK)
+		st = w->write(w->ctx, enc.data, enc.len);
+out:
+	sp_buf_free(&text);
+	sp_buf_free(&html);
+	sp_buf_free(&enc);
+	return st;
+}
+
+int
+sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
+    const unsigned char *raw, size_t len, struct sp_writer out,
+    char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
+{
+	struct sp_buf container, ct, hdr, mail;
+	struct sp_msg_info info = {0};
+	struct sp_deposit_req dreq;
+	struct sp_deposit_res dres = {0};
+	struct sp_env_header h = {0};
+	struct sp_env_enc *enc = NULL;
+	struct sp_env_html_params hp;
+	struct eol_writer ew;
+	struct sp_writer w;
+	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
+	char boundary[64], alt[64];
+	GMimeObject *hdrs = NULL;
+	size_t hlen;
+	int st, crlf;
+
+	id_out[0] = '\0';
+	sp_buf_init(&container, SP_MSG_MAX_SIZE + (16 << 20));
+	sp_buf_init(&ct, SP_ENV_MAX_PAYLOAD);
+	sp_buf_init(&hdr, SP_ENV_MAX_HEADER);
+	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
+	if ((st = sp_msg_container_build(raw, len, &container, &info, err)) != SP_OK)
+		goto out;
+	dreq.from = info.from;
+	dreq.rcpt = p->nrcpt > 0 ? p->rcpt : (const char *const *)info.rcpt;
+	dreq.nrcpt = p->nrcpt > 0 ? p->nrcpt : info.nrcpt;
+	dreq.expires = p->expires;
+	if (dreq.nrcpt == 0) {
+		st = sp_err_set(err, SP_ERR_INVALID, "the message has no recipients (no To: or Cc:)");
+		goto out;
+	}
+	if ((st = sp_keyd_deposit(c, &dreq, &dres, err)) != SP_OK)
+		goto out;
+
+	/* header and key */
+	h.version = SP_ENV_VERSION;
+	memcpy(h.id, dres.id, sizeof(h.id));
+	h.keyd = dres.keyd;
+	h.org = dres.org;
+	h.from = info.from ? info.from : "";
+	h.to = (char **)dreq.rcpt;
+	h.nto = dreq.nrcpt;
+	h.created = dres.created ? dres.created : (int64_t)time(NULL);
+	h.expires = dres.expires;
+	if ((st = sp_random(h.nonce_prefix, sizeof(h.nonce_prefix))) != SP_OK ||
+	    (st = sp_random(mail_part, sizeof(mail_part))) != SP_OK ||
+	    (st = sp_random(rnd, sizeof(rnd))) != SP_OK) {
+		sp_err_set(err, st, "no randomness");
+		goto out;
+	}
+	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
+		goto out;
+	if ((st = sp_env_derive_key(dres.server_part, mail_part, dres.id, key)) != SP_OK) {
+		sp_err_set(err, st, "key derivation failed");
+		goto out;
+	}
+	if ((st = sp_env_enc_new(&enc, key, h.nonce_prefix, hdr.data, hdr.len,
+	    (struct sp_writer){sp_writer_buf, &ct})) != SP_OK ||
+	    (st = sp_env_enc_update(enc, container.data, container.len)) != SP_OK ||
+	    (st = sp_env_enc_final(enc)) != SP_OK) {
+		sp_err_set(err, st, "encryption failed: %s", sp_status_str(st));
+		goto out;
+	}
+	sp_buf_wipe(&container);
+
+	/* the notification mail, into a buffer first so nothing reaches out
+	 * unless the whole mail was built */
+	hlen = header_block_len(raw, len, &crlf);
+	if ((hdrs = parse_headers(raw, hlen)) == NULL) {
+		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
+		goto out;
+	}
+	ew.out = (struct sp_writer){sp_writer_buf, &mail};
+	ew.crlf = crlf;
+	w = (struct sp_writer){eol_write, &ew};
+	snprintf(boundary, sizeof(boundary), "=_sealpost_%02x%02x%02x%02x%02x%02x%02x%02x",
+	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
+	    rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
+	if ((st = write_carried_headers(&w, hdrs, p->subject)) != SP_OK)
+		goto wfail;
+	sp_buf_reset(&hdr);
+	sp_buf_printf(&hdr, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
+	    "Content-Type: multipart/mixed; boundary=\"%s\"\n\n"
+	    "This is a secure message. Open the attachment securedoc.html in a web browser.\n"
+	    "--%s\nContent-Type: multipart/alternative; boundary=\"%s\"\n\n",
+	    dres.id, boundary, boundary, alt);
+	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK ||
+	    (st = write_notice(&w, alt, dres.org, info.from, dres.keyd)) != SP_OK)
+		goto wfail;
+	sp_buf_reset(&hdr);
+	sp_buf_printf(&hdr, "--%s\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\n"
+	    "Content-Disposition: attachment; filename=\"securedoc.html\"\n"
+	    "Content-Transfer-Encoding: 7bit\n\n", boundary);
+	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK)
+		goto wfail;
+	/* the header bytes are needed again for the envelope */
+	sp_buf_reset(&hdr);
+	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
+		goto out;
+	hp.header = &h;
+	hp.header_bytes = hdr.data;
+	hp.header_len = hdr.len;
+	hp.mail_part = mail_part;
+	hp.date_display = info.date;
+	hp.subject_display = p->subject ? p->subject : info.subject;
+	if ((st = sp_env_html_write(&hp, ct.data, ct.len, w, err)) != SP_OK)
+		goto out;
+	sp_buf_reset(&hdr);
+	sp_buf_printf(&hdr, "\n--%s--\n", boundary);
+	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK)
+		goto wfail;
+	if ((st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
+		sp_err_set(err, st, "cannot write the sealed mail");
+		goto out;
+	}
+	memcpy(id_out, dres.id, SP_ENV_ID_STRLEN + 1);
+	st = SP_OK;
+	goto out;
+wfail:
+	sp_err_set(err, st, "cannot build the sealed mail: %s", sp_status_str(st));
+out:
+	if (hdrs != NULL)
+		g_object_unref(hdrs);
+	sp_env_enc_free(enc);
+	sp_wipe(mail_part, sizeof(mail_part));
+	sp_wipe(key, sizeof(key));
+	sp_buf_wipe(&container);
+	sp_buf_free(&ct);
+	sp_buf_free(&hdr);
+	sp_buf_free(&mail);
+	sp_deposit_res_clear(&dres);
+	sp_msg_info_clear(&info);
+	return st;
+}
+
+/* Find the securedoc.html attachment of a notification mail. */
+static int
+find_envelope_part(GMimeObject *obj, struct sp_buf *out, int depth)
+{
+	if (depth > SP_MSG_MAX_DEPTH || obj == NULL)
+		return SP_ERR_NOTFOUND;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = (GMimeMultipart *)obj;
+		int i, n = g_mime_multipart_get_count(mp);
+
+		for (i = 0; i < n; i++)
+			if (find_envelope_part(g_mime_multipart_get_part(mp, i), out, depth + 1) == SP_OK)
+				return SP_OK;
+		return SP_ERR_NOTFOUND;
+	}
+	if (GMIME_IS_PART(obj)) {
+		const char *name = g_mime_part_get_filename((GMimePart *)obj);
+		GMimeDataWrapper *dw = g_mime_part_get_content((GMimePart *)obj);
+		GMimeStream *mem;
+		GByteArray *arr;
+		int st;
+
+		if (name == NULL || g_ascii_strcasecmp(name, "securedoc.html") != 0 || dw == NULL)
+			return SP_ERR_NOTFOUND;
+		mem = g_mime_stream_mem_new();
+		g_mime_data_wrapper_write_to_stream(dw, mem);
+		arr = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem);
+		st = sp_buf_append(out, arr->data, arr->len);
+		g_object_unref(mem);
+		return st;
+	}
+	return SP_ERR_NOTFOUND;
+}
+
+int
+sp_envelope_extract_html(const unsigned char *in, size_t len, struct sp_buf *html,
+    struct sp_err *err)
+{
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *msg;
+	int st;
+
+	if (sp_msg_check(in, len, err) != SP_OK)
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "neither a sealpost envelope nor a mail carrying one");
+	stream = g_mime_stream_mem_new_with_buffer((const char *)in, len);
+	parser = g_mime_parser_new_with_stream(stream);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	if (msg == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "cannot parse the mail");
+	st = find_envelope_part(g_mime_message_get_mime_part(msg), html, 0);
+	g_object_unref(msg);
+	if (st != SP_OK)
+		return sp_err_set(err, SP_ERR_INVALID, "the mail carries no securedoc.html envelope");
+	return SP_OK;
+}
+
+int
+sp_envelope_from_input(const unsigned char *in, size_t len, struct sp_env_file *f,
+    struct sp_err *err)
+{
+	struct sp_buf html;
+	int st;
+
+	memset(f, 0, sizeof(*f));
+	if (len == 0)
+		return sp_err_set(err, SP_ERR_INVALID, "empty input: not an envelope");
+	/* an envelope file itself? */
+	if (memmem(in, len < 65536 ? len : 65536, "id=\"sp-meta\"", 12) != NULL ||
+	    memmem(in, len < 4096 ? len : 4096, "<!DOCTYPE", 9) != NULL ||
+	    memmem(in, len < 4096 ? len : 4096, "<html", 5) != NULL)
+		return sp_env_html_read(in, len, f, err);
+	sp_buf_init(&html, SP_ENV_MAX_PAYLOAD * 2);
+	if ((st = sp_envelope_extract_html(in, len, &html, err)) == SP_OK)
+		st = sp_env_html_read(html.data, html.len, f, err);
+	sp_buf_free(&html);
+	return st;
+}
+
+int
+sp_open_envelope(struct sp_keyd_client *c, const struct sp_env_file *f,
+    struct sp_buf *container_out, struct sp_err *err)
+{
+	unsigned char server_part[SP_KEY_LEN], key[SP_KEY_LEN];
+	int st;
+
+	if ((st = sp_keyd_release(c, f->header.id, server_part, err)) != SP_OK)
+		return st;
+	st = sp_env_derive_key(server_part, f->mail_part, f->header.id, key);
+	sp_wipe(server_part, sizeof(server_part));
+	if (st != SP_OK)
+		return sp_err_set(err, st, "key derivation failed");
+	st = sp_env_decrypt(key, f->header.nonce_prefix, f->header_bytes.data,
+	    f->header_bytes.len, f->ct.data, f->ct.len, container_out, err);
+	sp_wipe(key, sizeof(key));
+	if (st == SP_ERR_AUTH)
+		return sp_err_set(err, st,
+		    "the envelope is not genuine or was damaged: it does not decrypt with its key");
+	return st;
+}
