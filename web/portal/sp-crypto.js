@@ -1,0 +1,430 @@
+// sp-crypto.js - reading a sealpost envelope in the browser (and in Node):
+// base64, the v1 header, the message key (HKDF-SHA256), the chunked
+// AES-256-GCM STREAM decryption and the "SPC1" payload container
+// (docs/envelope-format.md sections 1, 2, 3 and 5).
+// SECURITY: every input here is untrusted (the envelope comes from mail, the
+// key server's answer from the network).  Every length and index is checked
+// before use; any failure throws EnvelopeError and nothing partial is returned.
+// This module touches no DOM so that the tests can run it under Node.
+
+export const CHUNK = 65536;
+export const TAG = 16;
+export const MAX_HEADER = 65536;
+export const MAX_RECIPIENTS = 500;
+export const MAX_PAYLOAD = 512 * 1024 * 1024;
+export const MAX_MANIFEST = 16 * 1024 * 1024;
+export const MAX_RAW_SEGMENTS = 100000;
+export const ALG = 'A256GCM-STREAM-64K';
+
+const enc = new TextEncoder();
+
+export class EnvelopeError extends Error {
+  // kind: 'format' (not an envelope / bad bytes), 'auth' (decryption failed:
+  // forged, tampered or wrong key), 'mismatch' (the key server's record
+  // disagrees with the header).
+  constructor(kind, message) {
+    super(message);
+    this.name = 'EnvelopeError';
+    this.kind = kind;
+  }
+}
+
+function fail(message, kind = 'format') {
+  throw new EnvelopeError(kind, message);
+}
+
+// ---- base64 ---------------------------------------------------------------
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const tables = new Map();
+
+function table(alphabet) {
+  let t = tables.get(alphabet);
+  if (!t) {
+    t = new Int16Array(128).fill(-1);
+    for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
+    tables.set(alphabet, t);
+  }
+  return t;
+}
+
+// Portable strict decoder: s has no white space; padding optional.
+function decodeWith(s, alphabet) {
+  let n = s.length;
+  if (n % 4 === 0 && n > 0 && s.charCodeAt(n - 1) === 61) n--;
+  if (n % 4 !== 0 && s.charCodeAt(n - 1) === 61) n--;
+  if (n % 4 === 1) fail('bad base64 length');
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) === 61) fail('bad base64 padding');
+  const t = table(alphabet);
+  const out = new Uint8Array(Math.floor((n * 3) / 4));
+  let o = 0;
+  let i = 0;
+  const val = (k) => {
+    const c = s.charCodeAt(k);
+    const v = c < 128 ? t[c] : -1;
+    if (v < 0) fail('bad base64 character');
+    return v;
+  };
+  for (; i + 4 <= n; i += 4) {
+    const v = (val(i) << 18) | (val(i + 1) << 12) | (val(i + 2) << 6) | val(i + 3);
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 255;
+    out[o++] = v & 255;
+  }
+  const rest = n - i;
+  if (rest === 2) {
+    const v = (val(i) << 18) | (val(i + 1) << 12);
+    out[o++] = v >> 16;
+  } else if (rest === 3) {
+    const v = (val(i) << 18) | (val(i + 1) << 12) | (val(i + 2) << 6);
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 255;
+  }
+  return out;
+}
+
+const WS = /[\t\n\f\r ]+/g;
+
+// Decode standard base64 (with or without '=' padding), ignoring ASCII white
+// space.  Uses Uint8Array.fromBase64 where the engine has it.
+export function b64decode(s) {
+  if (typeof s !== 'string') fail('base64 text expected');
+  const clean = s.replace(WS, '');
+  if (typeof Uint8Array.fromBase64 === 'function') {
+    try {
+      return Uint8Array.fromBase64(clean, { alphabet: 'base64', lastChunkHandling: 'loose' });
+    } catch {
+      fail('bad base64');
+    }
+  }
+  return decodeWith(clean, B64);
+}
+
+// Decode base64url without padding (ids, key parts).
+export function b64urlDecode(s) {
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s)) fail('bad base64url');
+  return decodeWith(s, B64URL);
+}
+
+// ---- header ---------------------------------------------------------------
+
+const ID_RE = /^[A-Za-z0-9_-]{22}$/;
+export function validId(id) {
+  return typeof id === 'string' && ID_RE.test(id);
+}
+
+function isInt(x) {
+  return typeof x === 'number' && Number.isSafeInteger(x);
+}
+
+// Parse and check the header bytes (Uint8Array).  Returns the header object
+// with `noncePrefix` (7 bytes) added.  The bytes stay authoritative: the
+// decryption authenticates them, never a re-serialisation.
+export function parseHeader(bytes) {
+  if (!(bytes instanceof Uint8Array)) fail('header bytes expected');
+  if (bytes.length === 0 || bytes.length > MAX_HEADER) fail('header size out of range');
+  let h;
+  try {
+    h = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    fail('header is not JSON');
+  }
+  if (!h || typeof h !== 'object' || Array.isArray(h)) fail('header is not an object');
+  if (h.v !== 1) fail('unsupported envelope version');
+  if (!validId(h.id)) fail('bad envelope id');
+  if (typeof h.keyd !== 'string' || !/^https?:\/\/[^\s/]+/.test(h.keyd)) fail('bad key server address');
+  if (typeof h.org !== 'string' || typeof h.from !== 'string') fail('bad org or from');
+  if (!Array.isArray(h.to) || h.to.length === 0 || h.to.length > MAX_RECIPIENTS ||
+      !h.to.every((a) => typeof a === 'string')) fail('bad recipients');
+  if (!isInt(h.created) || !isInt(h.expires)) fail('bad dates');
+  if (h.alg !== ALG) fail('unsupported algorithm');
+  if (typeof h.np !== 'string' || h.np.length !== 10) fail('bad nonce prefix');
+  const np = b64urlDecode(h.np);
+  if (np.length !== 7) fail('bad nonce prefix');
+  h.noncePrefix = np;
+  return h;
+}
+
+// ---- keys -----------------------------------------------------------------
+
+function subtle() {
+  const s = globalThis.crypto && globalThis.crypto.subtle;
+  if (!s) fail('this browser has no WebCrypto (a secure context is needed)');
+  return s;
+}
+
+// K = HKDF-SHA256(salt "sealpost/v1", ikm server_part || mail_part,
+// info "message key " || id).  Returns a non-extractable AES-GCM CryptoKey.
+export async function deriveKey(serverPart, mailPart, id) {
+  if (!(serverPart instanceof Uint8Array) || serverPart.length !== 32) fail('bad server key part');
+  if (!(mailPart instanceof Uint8Array) || mailPart.length !== 32) fail('bad mail key part');
+  if (!validId(id)) fail('bad envelope id');
+  const ikm = new Uint8Array(64);
+  ikm.set(serverPart, 0);
+  ikm.set(mailPart, 32);
+  try {
+    const base = await subtle().importKey('raw', ikm, 'HKDF', false, ['deriveKey']);
+    return await subtle().deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/v1'), info: enc.encode('message key ' + id) },
+      base, { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
+  } finally {
+    ikm.fill(0);
+  }
+}
+
+// The same derivation, as raw bytes (for the test vectors only).
+export async function deriveKeyBytes(serverPart, mailPart, id) {
+  const ikm = new Uint8Array(64);
+  ikm.set(serverPart, 0);
+  ikm.set(mailPart, 32);
+  const base = await subtle().importKey('raw', ikm, 'HKDF', false, ['deriveBits']);
+  const bits = await subtle().deriveBits(
+    { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/v1'), info: enc.encode('message key ' + id) },
+    base, 256);
+  ikm.fill(0);
+  return new Uint8Array(bits);
+}
+
+export async function importRawKey(bytes) {
+  return subtle().importKey('raw', bytes, { name: 'AES-GCM' }, false, ['decrypt']);
+}
+
+// ---- STREAM decryption ----------------------------------------------------
+
+// Decrypt the whole ciphertext stream ct (Uint8Array) under key (CryptoKey),
+// nonce prefix np (7 bytes) and the exact header bytes.  Returns the
+// plaintext.  Any tampering, truncation, reordering or a wrong key throws
+// EnvelopeError('auth').
+export async function decryptStream(key, np, headerBytes, ct) {
+  if (!(ct instanceof Uint8Array)) fail('ciphertext bytes expected');
+  if (ct.length > MAX_PAYLOAD) fail('envelope too large');
+  if (ct.length < TAG) fail('the message is truncated', 'auth');
+  const sealed = CHUNK + TAG;
+  const nchunks = Math.max(1, Math.ceil(ct.length / sealed));
+  const lastLen = ct.length - (nchunks - 1) * sealed;
+  if (lastLen < TAG) fail('the message is truncated', 'auth');
+  if (nchunks > 0xffffffff) fail('too many chunks');
+  const ad = new Uint8Array(await subtle().digest('SHA-256', headerBytes));
+  const out = new Uint8Array(ct.length - nchunks * TAG);
+  const one = async (i) => {
+    const nonce = new Uint8Array(12);
+    nonce.set(np, 0);
+    new DataView(nonce.buffer).setUint32(7, i, false);
+    nonce[11] = i === nchunks - 1 ? 1 : 0;
+    const start = i * sealed;
+    const end = Math.min(start + sealed, ct.length);
+    let pt;
+    try {
+      pt = await subtle().decrypt({ name: 'AES-GCM', iv: nonce, additionalData: ad, tagLength: 128 },
+        key, ct.subarray(start, end));
+    } catch {
+      fail('the message does not decrypt: it is forged, damaged or the key is wrong', 'auth');
+    }
+    out.set(new Uint8Array(pt), i * CHUNK);
+  };
+  // A bounded number of chunks in flight keeps memory flat and the CPU busy.
+  const BATCH = 32;
+  for (let i = 0; i < nchunks; i += BATCH) {
+    const jobs = [];
+    for (let j = i; j < Math.min(i + BATCH, nchunks); j++) jobs.push(one(j));
+    await Promise.all(jobs);
+  }
+  return out;
+}
+
+// ---- container (SPC1) -----------------------------------------------------
+
+async function inflateRaw(bytes, ulen) {
+  if (typeof DecompressionStream !== 'function') fail('this browser cannot inflate (no DecompressionStream)');
+  const ds = new DecompressionStream('deflate-raw');
+  const writer = ds.writable.getWriter();
+  const reader = ds.readable.getReader();
+  const out = new Uint8Array(ulen);
+  let o = 0;
+  const w = writer.write(bytes).then(() => writer.close()).catch(() => {});
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (o + value.length > ulen) {
+        reader.cancel().catch(() => {});
+        fail('a compressed part is longer than announced');
+      }
+      out.set(value, o);
+      o += value.length;
+    }
+  } catch (e) {
+    if (e instanceof EnvelopeError) throw e;
+    fail('a compressed part is damaged');
+  }
+  await w;
+  if (o !== ulen) fail('a compressed part is shorter than announced');
+  return out;
+}
+
+function checkIndex(x, n, what) {
+  if (!isInt(x) || x < 0 || x >= n) fail(`${what} out of range`);
+  return x;
+}
+
+// Parse a container (Uint8Array).  Returns {manifest, headers, text, html,
+// parts, blob(i)} where blob(i) resolves to the blob's bytes (inflated when
+// z is 1), text and html are blob indexes or null.
+export function parseContainer(pt) {
+  if (!(pt instanceof Uint8Array)) fail('container bytes expected');
+  if (pt.length < 8 || pt[0] !== 0x53 || pt[1] !== 0x50 || pt[2] !== 0x43 || pt[3] !== 0x31) {
+    fail('not a sealpost container');
+  }
+  const mlen = new DataView(pt.buffer, pt.byteOffset, pt.byteLength).getUint32(4, false);
+  if (mlen > MAX_MANIFEST || mlen > pt.length - 8) fail('manifest length out of range');
+  let m;
+  try {
+    m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(pt.subarray(8, 8 + mlen)));
+  } catch {
+    fail('manifest is not JSON');
+  }
+  if (!m || typeof m !== 'object' || Array.isArray(m)) fail('manifest is not an object');
+  const area = pt.subarray(8 + mlen);
+  if (!Array.isArray(m.blobs)) fail('manifest has no blobs');
+  const blobs = m.blobs.map((b) => {
+    if (!b || typeof b !== 'object') fail('bad blob entry');
+    const { off, len, z } = b;
+    const ulen = b.ulen === undefined ? len : b.ulen;
+    if (!isInt(off) || !isInt(len) || off < 0 || len < 0 || off + len > area.length) fail('blob out of range');
+    if (z !== 0 && z !== 1 && z !== undefined) fail('bad blob compression');
+    if (!isInt(ulen) || ulen < 0 || ulen > MAX_PAYLOAD) fail('bad blob length');
+    if (!z && ulen !== len) fail('blob length mismatch');
+    return { off, len, z: z ? 1 : 0, ulen };
+  });
+  const nb = blobs.length;
+  const h = m.headers && typeof m.headers === 'object' && !Array.isArray(m.headers) ? m.headers : {};
+  const headers = {};
+  for (const k of ['from', 'to', 'cc', 'date', 'subject']) {
+    if (h[k] !== undefined && h[k] !== null && typeof h[k] !== 'string') fail(`bad header ${k}`);
+    headers[k] = typeof h[k] === 'string' ? h[k] : '';
+  }
+  const text = m.text === null || m.text === undefined ? null : checkIndex(m.text, nb, 'text blob');
+  const html = m.html === null || m.html === undefined ? null : checkIndex(m.html, nb, 'html blob');
+  const partsIn = m.parts === undefined ? [] : m.parts;
+  if (!Array.isArray(partsIn)) fail('bad parts');
+  const parts = partsIn.map((p) => {
+    if (!p || typeof p !== 'object') fail('bad part');
+    if (typeof p.name !== 'string' && p.name !== null && p.name !== undefined) fail('bad part name');
+    if (typeof p.type !== 'string') fail('bad part type');
+    if (p.cid !== null && p.cid !== undefined && typeof p.cid !== 'string') fail('bad part cid');
+    return {
+      name: typeof p.name === 'string' ? p.name : '',
+      type: p.type,
+      blob: checkIndex(p.blob, nb, 'part blob'),
+      cid: typeof p.cid === 'string' ? p.cid : null,
+      inline: p.inline === true,
+      size: blobs[p.blob].ulen,
+    };
+  });
+  const rawIn = m.raw === undefined ? [] : m.raw;
+  if (!Array.isArray(rawIn) || rawIn.length > MAX_RAW_SEGMENTS) fail('bad raw recipe');
+  const raw = rawIn.map((r) => {
+    if (!r || typeof r !== 'object') fail('bad raw segment');
+    if (r.lit !== undefined) return { lit: checkIndex(r.lit, nb, 'raw blob') };
+    if (r.b64 !== undefined) {
+      if (!isInt(r.line) || r.line < 4 || r.line > 998 || r.line % 4 !== 0) fail('bad raw line length');
+      if (r.eol !== '\r\n' && r.eol !== '\n') fail('bad raw line end');
+      return { b64: checkIndex(r.b64, nb, 'raw blob'), line: r.line, eol: r.eol, end: r.end === true };
+    }
+    fail('bad raw segment');
+    return null;
+  });
+  const cache = new Map();
+  const blob = (i) => {
+    checkIndex(i, nb, 'blob');
+    if (!cache.has(i)) {
+      const b = blobs[i];
+      const bytes = area.subarray(b.off, b.off + b.len);
+      cache.set(i, b.z ? inflateRaw(bytes, b.ulen) : Promise.resolve(bytes));
+    }
+    return cache.get(i);
+  };
+  return { manifest: m, blobs, headers, text, html, parts, raw, blob };
+}
+
+function b64encode(bytes) {
+  if (typeof bytes.toBase64 === 'function') return bytes.toBase64();
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const v = (bytes[i] << 16) | ((bytes[i + 1] || 0) << 8) | (bytes[i + 2] || 0);
+    s += B64[v >> 18] + B64[(v >> 12) & 63] +
+      (i + 1 < bytes.length ? B64[(v >> 6) & 63] : '=') + (i + 2 < bytes.length ? B64[v & 63] : '=');
+  }
+  return s;
+}
+
+// Rebuild the original RFC 5322 message from the raw recipe.  Returns a
+// Uint8Array.
+export async function rawMessage(c) {
+  const pieces = [];
+  for (const r of c.raw) {
+    if (r.lit !== undefined) {
+      pieces.push(await c.blob(r.lit));
+      continue;
+    }
+    const s = b64encode(await c.blob(r.b64));
+    const lines = [];
+    for (let i = 0; i < s.length; i += r.line) lines.push(s.slice(i, i + r.line));
+    pieces.push(enc.encode(lines.join(r.eol) + (r.end && lines.length ? r.eol : '')));
+  }
+  const total = pieces.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of pieces) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// ---- the whole envelope ----------------------------------------------------
+
+// Open an envelope: headerB64 (text), payload (Uint8Array), mailPart and
+// serverPart (base64url text).  Returns {header, headerBytes, container}.
+export async function openEnvelope({ headerB64, payload, mailPart, serverPart }) {
+  const headerBytes = b64decode(headerB64);
+  const header = parseHeader(headerBytes);
+  const mp = b64urlDecode(mailPart);
+  const sp = b64urlDecode(serverPart);
+  try {
+    const key = await deriveKey(sp, mp, header.id);
+    const pt = await decryptStream(key, header.noncePrefix, headerBytes, payload);
+    let container;
+    try {
+      container = parseContainer(pt);
+    } catch (e) {
+      // Authenticated bytes that do not parse: the sealer is broken, but the
+      // reader still refuses them the same way.
+      throw new EnvelopeError('format', 'the message inside the envelope is damaged: ' + e.message);
+    }
+    return { header, headerBytes, container };
+  } finally {
+    mp.fill(0);
+    sp.fill(0);
+  }
+}
+
+function normAddr(a) {
+  return String(a).trim().toLowerCase();
+}
+
+// Compare the (authenticated) header with the key server's record of the
+// envelope (the release answer).  Returns a list of differences (empty when
+// they agree).
+export function compareRecord(header, record) {
+  const diffs = [];
+  if (!record || typeof record !== 'object') return ['no record from the key server'];
+  if (record.id !== header.id) diffs.push('id');
+  if (record.org !== header.org) diffs.push('organisation');
+  if (record.from !== undefined && normAddr(record.from) !== normAddr(header.from)) diffs.push('sender');
+  const a = Array.isArray(record.recipients) ? record.recipients.map(normAddr).sort() : [];
+  const b = header.to.map(normAddr).sort();
+  if (a.length !== b.length || a.some((x, i) => x !== b[i])) diffs.push('recipients');
+  return diffs;
+}
