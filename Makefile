@@ -27,7 +27,7 @@ UNIT_SRC  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 
-.PHONY: all deps test unit integration browser asan asan-test fuzz fuzz-smoke bench demo clean check-banned
+.PHONY: bench-bins all deps test unit integration browser asan asan-test fuzz fuzz-smoke bench demo clean check-banned
 all: $(PROG_BINS) $(UNIT_BINS)
 
 deps:
@@ -63,6 +63,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
 
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
+bench-bins: $(BENCH_BINS)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- tests ----------------------------------------------------------------
@@ -95,7 +102,7 @@ fuzz:
 fuzz-smoke: fuzz
 	bash fuzz/run.sh $${FUZZ_SECONDS:-20}
 
-bench: all
+bench: all bench-bins
 	bash bench/run.sh
 
 demo: deps all
