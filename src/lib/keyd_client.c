@@ -78,6 +78,17 @@ sp_keyd_client_set_token(struct sp_keyd_client *c, const char *token)
 	return SP_OK;
 }
 
+int
+sp_keyd_client_token(const struct sp_keyd_client *c, char *out, size_t outsz)
+{
+	if (c->token == NULL)
+		return SP_ERR_NOTFOUND;
+	if (strlen(c->token) >= outsz)
+		return SP_ERR_TOOBIG;
+	memcpy(out, c->token, strlen(c->token) + 1);
+	return SP_OK;
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *ctx)
 {

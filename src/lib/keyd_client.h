@@ -24,6 +24,10 @@ void sp_keyd_client_free(struct sp_keyd_client *c);
 /* Bearer token sent with every request (organisation or session token). */
 int sp_keyd_client_set_token(struct sp_keyd_client *c, const char *token);
 
+/* Copy the client's current token (e.g. the session after sp_keyd_login)
+ * NUL-terminated into out; SP_ERR_NOTFOUND when there is none. */
+int sp_keyd_client_token(const struct sp_keyd_client *c, char *out, size_t outsz);
+
 struct sp_deposit_req {
 	const char *from;
 	const char *const *rcpt;
