@@ -1,0 +1,53 @@
+/*
+ * store_internal.h - the backend vtable behind store.h.  Each backend
+ * (store_sqlite.c, later store_pgsql.c) fills one struct sp_store_ops; the
+ * functions have the meaning of the public ones in store.h, with the
+ * backend's own handle in place of the store.
+ */
+#ifndef SP_STORE_INTERNAL_H
+#define SP_STORE_INTERNAL_H
+
+#include "store.h"
+
+struct sp_store_ops {
+	const char *name;
+	int (*open)(void **impl, const char *dir, struct sp_err *err);
+	void (*close)(void *impl);
+	int (*audit)(void *impl, const struct sp_audit *a, struct sp_err *err);
+	int (*audit_each)(void *impl, const char *event,
+	    int (*fn)(void *, const struct sp_audit *), void *ctx, struct sp_err *err);
+	int (*org_add)(void *impl, const char *name, const char *domain,
+	    const unsigned char *token_hash, int64_t now, int64_t *id, struct sp_err *err);
+	int (*org_by_token)(void *impl, const unsigned char *token_hash,
+	    struct sp_org *out, struct sp_err *err);
+	int (*org_each)(void *impl, int (*fn)(void *, const struct sp_org *),
+	    void *ctx, struct sp_err *err);
+	int (*envelope_add)(void *impl, const struct sp_envelope_rec *e,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_get)(void *impl, const char *id, struct sp_envelope_rec *out,
+	    struct sp_err *err);
+	int (*envelope_retract)(void *impl, const char *id, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*account_create)(void *impl, const struct sp_account *acc,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*account_get)(void *impl, const char *email, struct sp_account *out,
+	    struct sp_err *err);
+	int (*login_failed)(void *impl, const char *email, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*activation_add)(void *impl, const unsigned char *hash, const char *email,
+	    int64_t expires, struct sp_err *err);
+	int (*activation_peek)(void *impl, const unsigned char *hash, int64_t now,
+	    char *email, struct sp_err *err);
+	int (*activation_use)(void *impl, const unsigned char *hash, int64_t now,
+	    char *email, const struct sp_audit *a, struct sp_err *err);
+	int (*session_create)(void *impl, const struct sp_session *ss,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*session_use)(void *impl, const unsigned char *hash, int64_t now,
+	    int64_t idle, struct sp_session *out, struct sp_err *err);
+	int (*session_delete)(void *impl, const unsigned char *hash,
+	    const struct sp_audit *a, struct sp_err *err);
+};
+
+extern const struct sp_store_ops sp_store_sqlite_ops;	/* store_sqlite.c */
+
+#endif
