@@ -1,1 +1,88 @@
-/* envelope script: replaced by the real one */
+/* envelope.js - the script of securedoc.html (inlined; its hash is in the
+ * page's CSP).  On "Open" it opens the key server's open page in a new
+ * window and, when that page says it is ready, hands it the envelope
+ * (header, mail key part, ciphertext) with postMessage.
+ * SECURITY: the page runs from file:// (origin "null").  It posts only to the
+ * window it opened and only with the key server's origin as targetOrigin, so
+ * a window that navigated elsewhere receives nothing.  It answers only
+ * messages from that window and that origin.  It never asks for a password.
+ */
+(function () {
+  'use strict';
+  var form = document.getElementById('sp-form');
+  var status = document.getElementById('sp-status');
+  var metaEl = document.getElementById('sp-meta');
+  if (!form || !metaEl) return;
+  var meta;
+  try {
+    meta = JSON.parse(metaEl.textContent);
+  } catch (e) {
+    return;
+  }
+  if (!meta || meta.v !== 1 || typeof meta.id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(meta.id) ||
+      typeof meta.keyd !== 'string' || typeof meta.mp !== 'string') return;
+  var keydOrigin;
+  try {
+    keydOrigin = new URL(meta.keyd).origin;
+  } catch (e) {
+    return;
+  }
+  if (!/^https?:\/\//.test(keydOrigin)) return;
+  var openUrl = meta.keyd.replace(/\/+$/, '') + '/open?id=' + encodeURIComponent(meta.id);
+  var win = null;
+  var sent = 0;
+
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+
+  function decode(b64) {
+    var s = b64.replace(/[\t\n\f\r ]+/g, '');
+    if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(s);
+    var bin = atob(s);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function onMessage(ev) {
+    if (!win || ev.source !== win || ev.origin !== keydOrigin) return;
+    var d = ev.data;
+    if (!d || typeof d !== 'object' || d.type !== 'sealpost-ready' || d.id !== meta.id) return;
+    if (sent >= 5) return;
+    sent++;
+    var payload;
+    try {
+      payload = decode(document.getElementById('sp-payload').value).buffer;
+    } catch (e) {
+      say('This envelope file is damaged. Ask the sender to send it again.');
+      return;
+    }
+    win.postMessage({
+      type: 'sealpost-envelope',
+      v: 1,
+      id: meta.id,
+      header: document.getElementById('sp-header').value,
+      mp: meta.mp,
+      payload: payload
+    }, keydOrigin, [payload]);
+    say('The message was handed to the key server\'s window. Sign in there to read it.');
+  }
+  window.addEventListener('message', onMessage);
+
+  form.addEventListener('submit', function (ev) {
+    // "Open online instead" posts the form itself (the no-script path).
+    if (ev.submitter && ev.submitter.id === 'sp-online') return;
+    var w = window.open(openUrl, 'sealpost-' + meta.id);
+    if (!w) {
+      // Blocked pop-up: fall back to posting the form, which the browser
+      // may allow; tell the user either way.
+      say('Your browser blocked the new window. Allow pop-ups for this file, or use "Open online instead".');
+      return;
+    }
+    ev.preventDefault();
+    win = w;
+    sent = 0;
+    say('Opening the key server\'s page in a new window...');
+  });
+}());
