@@ -1,0 +1,753 @@
+/*
+ * message_build.c - turns a raw RFC 5322 message into an SPC1 container
+ * (docs/envelope-format.md section 5): parses it with GMime from a
+ * persistent memory stream, so every leaf part knows where its encoded body
+ * sits in the raw bytes; stores base64 bodies that re-encode identically as
+ * binary blobs and everything else literally; extracts the rendering view
+ * (display headers, text and HTML bodies in UTF-8, attachments) and the
+ * sealer's info (from, recipients, subject, date); compresses blobs where
+ * that pays; and finally rebuilds the raw message from the container it
+ * wrote and compares, falling back to one literal blob on any difference.
+ * SECURITY: parses untrusted mail.  sp_msg_check() runs first; the part walk
+ * is bounded by SP_MSG_MAX_PARTS and SP_MSG_MAX_DEPTH (the rest stays
+ * literal); a message with more nesting markers than GMime should recurse
+ * into is parsed for its headers only.
+ */
+#include "message_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+enum { BLOB_TEXT, BLOB_BIN };
+
+struct bblob {
+	unsigned char *data;	/* stored form (compressed when z) */
+	size_t len, ulen;
+	int z, kind;
+};
+
+struct bseg {
+	size_t blob;
+	int b64;
+	struct msg_b64fmt f;
+};
+
+struct cand {
+	size_t start, end;
+	GMimeObject *part;
+	size_t blob;		/* SIZE_MAX until it became a b64 segment */
+};
+
+struct build {
+	const unsigned char *raw;
+	size_t len;
+	int no_b64;		/* fallback: keep everything literal */
+	struct bblob *blobs;
+	size_t nblobs, ablobs;
+	struct bseg *segs;
+	size_t nsegs, asegs;
+	struct cand *cands;
+	size_t ncands, acands;
+	GMimeObject **vparts;
+	size_t nvparts, avparts;
+	GMimeObject *text, *html;
+	size_t walked;
+	json_t *parts;		/* manifest "parts" */
+	long text_blob, html_blob;
+};
+
+#define GROW(arr, n, a) do { \
+	if ((n) == (a)) { \
+		size_t na_ = (a) ? (a) * 2 : 16; \
+		void *np_ = realloc((arr), na_ * sizeof(*(arr))); \
+		if (np_ == NULL) \
+			return SP_ERR_NOMEM; \
+		(arr) = np_; \
+		(a) = na_; \
+	} \
+} while (0)
+
+/* Add a blob taking ownership of data (freed on failure too). */
+static int
+add_blob(struct build *b, unsigned char *data, size_t len, int kind, size_t *idx)
+{
+	if (b->nblobs == b->ablobs) {
+		size_t na = b->ablobs ? b->ablobs * 2 : 16;
+		void *np = realloc(b->blobs, na * sizeof(*b->blobs));
+		if (np == NULL) {
+			free(data);
+			return SP_ERR_NOMEM;
+		}
+		b->blobs = np;
+		b->ablobs = na;
+	}
+	b->blobs[b->nblobs].data = data;
+	b->blobs[b->nblobs].len = len;
+	b->blobs[b->nblobs].ulen = len;
+	b->blobs[b->nblobs].z = 0;
+	b->blobs[b->nblobs].kind = kind;
+	*idx = b->nblobs++;
+	return SP_OK;
+}
+
+static int
+add_copy(struct build *b, const void *p, size_t len, int kind, size_t *idx)
+{
+	unsigned char *d = malloc(len ? len : 1);
+
+	if (d == NULL)
+		return SP_ERR_NOMEM;
+	if (len)
+		memcpy(d, p, len);
+	return add_blob(b, d, len, kind, idx);
+}
+
+static int
+add_seg(struct build *b, size_t blob, int b64, const struct msg_b64fmt *f)
+{
+	GROW(b->segs, b->nsegs, b->asegs);
+	b->segs[b->nsegs].blob = blob;
+	b->segs[b->nsegs].b64 = b64;
+	if (f != NULL)
+		b->segs[b->nsegs].f = *f;
+	b->nsegs++;
+	return SP_OK;
+}
+
+static int
+add_vpart(struct build *b, GMimeObject *o)
+{
+	GROW(b->vparts, b->nvparts, b->avparts);
+	b->vparts[b->nvparts++] = o;
+	return SP_OK;
+}
+
+static int
+add_cand(struct build *b, GMimePart *p)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(p);
+	GMimeStream *s;
+	gint64 start, end;
+
+	if (w == NULL || (s = g_mime_data_wrapper_get_stream(w)) == NULL)
+		return SP_OK;
+	start = s->bound_start;
+	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end;
+	if (start < 0 || end <= start || (uint64_t)end > (uint64_t)b->len)
+		return SP_OK;
+	GROW(b->cands, b->ncands, b->acands);
+	b->cands[b->ncands].start = (size_t)start;
+	b->cands[b->ncands].end = (size_t)end;
+	b->cands[b->ncands].part = GMIME_OBJECT(p);
+	b->cands[b->ncands].blob = SIZE_MAX;
+	b->ncands++;
+	return SP_OK;
+}
+
+/* Walk the MIME tree; embedded is set inside message/rfc822 parts, which
+ * are shown as one attachment but still searched for base64 bodies. */
+static int
+walk(struct build *b, GMimeObject *o, int depth, int embedded)
+{
+	int st, i, n;
+
+	if (o == NULL || b->walked >= SP_MSG_MAX_PARTS || depth > SP_MSG_MAX_DEPTH)
+		return SP_OK;
+	b->walked++;
+	if (GMIME_IS_MULTIPART(o)) {
+		n = g_mime_multipart_get_count(GMIME_MULTIPART(o));
+		for (i = 0; i < n; i++)
+			if ((st = walk(b, g_mime_multipart_get_part(GMIME_MULTIPART(o), i), depth + 1, embedded)) != SP_OK)
+				return st;
+	} else if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+
+		if (!embedded && (st = add_vpart(b, o)) != SP_OK)
+			return st;
+		if (m != NULL)
+			return walk(b, g_mime_message_get_mime_part(m), depth + 1, 1);
+	} else if (GMIME_IS_PART(o)) {
+		GMimePart *p = GMIME_PART(o);
+		GMimeContentType *ct = g_mime_object_get_content_type(o);
+
+		if (g_mime_part_get_content_encoding(p) == GMIME_CONTENT_ENCODING_BASE64 &&
+		    (st = add_cand(b, p)) != SP_OK)
+			return st;
+		if (embedded)
+			return SP_OK;
+		if (GMIME_IS_TEXT_PART(o) && ct != NULL && !g_mime_part_is_attachment(p)) {
+			if (b->text == NULL && g_mime_content_type_is_type(ct, "text", "plain")) {
+				b->text = o;
+				return SP_OK;
+			}
+			if (b->html == NULL && g_mime_content_type_is_type(ct, "text", "html")) {
+				b->html = o;
+				return SP_OK;
+			}
+		}
+		return add_vpart(b, o);
+	}
+	return SP_OK;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Cut the raw message into literal and base64 segments. */
+static int
+make_recipe(struct build *b)
+{
+	size_t pos = 0, i, used, declen, idx;
+	unsigned char *dec;
+	struct msg_b64fmt f;
+	int st, r;
+
+	if (!b->no_b64 && b->ncands > 1)
+		qsort(b->cands, b->ncands, sizeof(*b->cands), cand_cmp);
+	for (i = 0; !b->no_b64 && i < b->ncands; i++) {
+		struct cand *c = &b->cands[i];
+
+		if (c->start < pos)
+			continue;	/* overlaps a segment already taken */
+		r = msg_b64_probe(b->raw + c->start, c->end - c->start,
+		    b->len - c->start, &dec, &declen, &f, &used);
+		if (r < 0)
+			return SP_ERR_NOMEM;
+		if (r == 0)
+			continue;
+		if (c->start > pos &&
+		    ((st = add_copy(b, b->raw + pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
+		    (st = add_seg(b, idx, 0, NULL)) != SP_OK)) {
+			free(dec);
+			return st;
+		}
+		if ((st = add_blob(b, dec, declen, BLOB_BIN, &idx)) != SP_OK ||
+		    (st = add_seg(b, idx, 1, &f)) != SP_OK)
+			return st;
+		c->blob = idx;
+		pos = c->start + used;
+	}
+	if (pos < b->len &&
+	    ((st = add_copy(b, b->raw + pos, b->len - pos, BLOB_TEXT, &idx)) != SP_OK ||
+	    (st = add_seg(b, idx, 0, NULL)) != SP_OK))
+		return st;
+	return SP_OK;
+}
+
+/* A valid UTF-8 copy of s (NULL stays NULL), trimmed; g_free()d by caller. */
+static char *
+utf8_dup(const char *s)
+{
+	char *v;
+
+	if (s == NULL)
+		return NULL;
+	v = g_utf8_make_valid(s, -1);
+	if (v != NULL)
+		g_strstrip(v);
+	return v;
+}
+
+static json_t *
+jstr_take(char *s)
+{
+	json_t *j = s != NULL ? json_string(s) : json_null();
+
+	g_free(s);
+	return j;
+}
+
+static char *
+addr_display(InternetAddressList *l)
+{
+	char *s, *v;
+
+	if (l == NULL || internet_address_list_length(l) == 0)
+		return NULL;
+	s = internet_address_list_to_string(l, NULL, FALSE);
+	v = utf8_dup(s);
+	g_free(s);
+	return v;
+}
+
+/* Decoded content of a leaf part (transfer encoding removed) as a blob. */
+static int
+decoded_blob(struct build *b, GMimeObject *o, size_t *idx)
+{
+	GMimeStream *ms = g_mime_stream_mem_new();
+	GByteArray *ba;
+	int st;
+
+	if (ms == NULL)
+		return SP_ERR_NOMEM;
+	if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+		if (m != NULL)
+			g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, ms);
+	} else if (GMIME_IS_PART(o)) {
+		GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
+		if (w != NULL)
+			g_mime_data_wrapper_write_to_stream(w, ms);
+	}
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+	st = add_copy(b, ba->data, ba->len, BLOB_BIN, idx);
+	g_object_unref(ms);
+	return st;
+}
+
+static int
+text_blob(struct build *b, GMimeObject *o, long *out)
+{
+	char *t, *v;
+	size_t idx;
+	int st;
+
+	*out = -1;
+	if (o == NULL)
+		return SP_OK;
+	t = g_mime_text_part_get_text(GMIME_TEXT_PART(o));
+	v = t != NULL ? g_utf8_make_valid(t, -1) : g_strdup("");
+	g_free(t);
+	if (v == NULL)
+		return SP_ERR_NOMEM;
+	st = add_copy(b, v, strlen(v), BLOB_TEXT, &idx);
+	g_free(v);
+	if (st == SP_OK)
+		*out = (long)idx;
+	return st;
+}
+
+static char *
+part_name(GMimeObject *o)
+{
+	const char *n;
+
+	if (GMIME_IS_PART(o))
+		n = g_mime_part_get_filename(GMIME_PART(o));
+	else if ((n = g_mime_object_get_content_disposition_parameter(o, "filename")) == NULL)
+		n = g_mime_object_get_content_type_parameter(o, "name");
+	return utf8_dup(n);
+}
+
+/* The view's parts: every attachment and inline non-body part. */
+static int
+make_parts(struct build *b)
+{
+	size_t i, j, idx;
+	int st;
+
+	if ((b->parts = json_array()) == NULL)
+		return SP_ERR_NOMEM;
+	for (i = 0; i < b->nvparts; i++) {
+		GMimeObject *o = b->vparts[i];
+		GMimeContentType *ct = g_mime_object_get_content_type(o);
+		const char *disp = g_mime_object_get_disposition(o);
+		const char *cid = g_mime_object_get_content_id(o);
+		char *type = ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
+		json_t *p;
+		int is_inline;
+
+		idx = SIZE_MAX;
+		for (j = 0; j < b->ncands; j++)
+			if (b->cands[j].part == o && b->cands[j].blob != SIZE_MAX)
+				idx = b->cands[j].blob;
+		if (idx == SIZE_MAX && (st = decoded_blob(b, o, &idx)) != SP_OK) {
+			g_free(type);
+			return st;
+		}
+		for (j = 0; type != NULL && type[j] != '\0'; j++)
+			type[j] = g_ascii_tolower(type[j]);
+		is_inline = disp != NULL ? g_ascii_strcasecmp(disp, "inline") == 0 : cid != NULL;
+		p = json_object();
+		if (p == NULL ||
+		    json_object_set_new(p, "name", jstr_take(part_name(o))) != 0 ||
+		    json_object_set_new(p, "type", jstr_take(utf8_dup(type != NULL ? type : "application/octet-stream"))) != 0 ||
+		    json_object_set_new(p, "blob", json_integer((json_int_t)idx)) != 0 ||
+		    json_object_set_new(p, "cid", jstr_take(utf8_dup(cid))) != 0 ||
+		    json_object_set_new(p, "inline", json_boolean(is_inline)) != 0 ||
+		    json_array_append_new(b->parts, p) != 0) {
+			g_free(type);
+			return SP_ERR_NOMEM;
+		}
+		g_free(type);
+	}
+	return SP_OK;
+}
+
+/* Compress blobs where that saves at least 10 %. */
+static int
+compress_blobs(struct build *b)
+{
+	size_t i, sample, zl;
+	unsigned char *z;
+	int r, level;
+
+	for (i = 0; i < b->nblobs; i++) {
+		struct bblob *bl = &b->blobs[i];
+
+		if (bl->len < 256)
+			continue;
+		level = 6;
+		if (bl->kind == BLOB_BIN) {
+			/* a quick sample says whether the bytes compress at all */
+			sample = bl->len < 65536 ? bl->len : 65536;
+			r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
+			free(z);
+			if (r < 0)
+				return SP_ERR_NOMEM;
+			if (r == 0)
+				continue;
+			if (bl->len > ((size_t)1 << 20))
+				level = 1;
+		}
+		r = msg_deflate(bl->data, bl->len, level, bl->len - bl->len / 10, &z, &zl);
+		if (r < 0)
+			return SP_ERR_NOMEM;
+		if (r == 0)
+			continue;
+		free(bl->data);
+		bl->data = z;
+		bl->len = zl;
+		bl->z = 1;
+	}
+	return SP_OK;
+}
+
+static int
+add_rcpt(struct sp_msg_info *info, InternetAddressList *l, int depth)
+{
+	int i, n = l != NULL ? internet_address_list_length(l) : 0, st;
+
+	for (i = 0; i < n; i++) {
+		InternetAddress *a = internet_address_list_get_address(l, i);
+		const char *addr;
+		char *low;
+		size_t j;
+
+		if (INTERNET_ADDRESS_IS_GROUP(a)) {
+			if (depth < 4 && (st = add_rcpt(info,
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), depth + 1)) != SP_OK)
+				return st;
+			continue;
+		}
+		if (!INTERNET_ADDRESS_IS_MAILBOX(a))
+			continue;
+		addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+		if (addr == NULL || addr[0] == '\0' || !g_utf8_validate(addr, -1, NULL))
+			continue;
+		if ((low = g_ascii_strdown(addr, -1)) == NULL)
+			return SP_ERR_NOMEM;
+		for (j = 0; j < info->nrcpt; j++)
+			if (strcmp(info->rcpt[j], low) == 0)
+				break;
+		if (j < info->nrcpt) {
+			g_free(low);
+			continue;
+		}
+		if (info->nrcpt >= SP_MSG_MAX_RECIPIENTS) {
+			g_free(low);
+			return SP_ERR_TOOBIG;
+		}
+		if (info->nrcpt % 16 == 0) {
+			char **nr = realloc(info->rcpt, (info->nrcpt + 16) * sizeof(*nr));
+			if (nr == NULL) {
+				g_free(low);
+				return SP_ERR_NOMEM;
+			}
+			info->rcpt = nr;
+		}
+		info->rcpt[info->nrcpt] = strdup(low);
+		g_free(low);
+		if (info->rcpt[info->nrcpt] == NULL)
+			return SP_ERR_NOMEM;
+		info->nrcpt++;
+	}
+	return SP_OK;
+}
+
+static char *
+first_mailbox(InternetAddressList *l)
+{
+	int i, n = l != NULL ? internet_address_list_length(l) : 0;
+
+	for (i = 0; i < n; i++) {
+		InternetAddress *a = internet_address_list_get_address(l, i);
+		const char *addr;
+
+		if (INTERNET_ADDRESS_IS_GROUP(a)) {
+			char *s = first_mailbox(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
+			if (s != NULL)
+				return s;
+			continue;
+		}
+		if (!INTERNET_ADDRESS_IS_MAILBOX(a))
+			continue;
+		addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+		if (addr != NULL && addr[0] != '\0' && g_utf8_validate(addr, -1, NULL))
+			return g_ascii_strdown(addr, -1);
+	}
+	return NULL;
+}
+
+static char *
+g_to_malloc(char *s)
+{
+	char *r;
+
+	if (s == NULL)
+		return NULL;
+	r = strdup(s);
+	g_free(s);
+	return r;
+}
+
+static int
+fill_info(GMimeMessage *m, struct sp_msg_info *info)
+{
+	int st;
+
+	if (m == NULL)
+		return SP_OK;
+	info->from = g_to_malloc(first_mailbox(g_mime_message_get_from(m)));
+	info->subject = g_to_malloc(utf8_dup(g_mime_message_get_subject(m)));
+	info->date = g_to_malloc(utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date")));
+	if ((st = add_rcpt(info, g_mime_message_get_to(m), 0)) != SP_OK)
+		return st;
+	return add_rcpt(info, g_mime_message_get_cc(m), 0);
+}
+
+/* Too many multipart/message markers for GMime's recursive parser? */
+static int
+too_nested(const unsigned char *raw, size_t len)
+{
+	const unsigned char *p = raw, *e = raw + len, *s;
+	size_t count = 0;
+
+	while ((s = memchr(p, '/', (size_t)(e - p))) != NULL) {
+		if ((s - raw >= 9 && g_ascii_strncasecmp((const char *)s - 9, "multipart", 9) == 0) ||
+		    (s - raw >= 7 && g_ascii_strncasecmp((const char *)s - 7, "message", 7) == 0))
+			if (++count > SP_MSG_MAX_PARTS)
+				return 1;
+		p = s + 1;
+	}
+	return 0;
+}
+
+static GMimeMessage *
+parse(const unsigned char *raw, size_t len)
+{
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+	size_t i;
+
+	if (too_nested(raw, len)) {
+		/* headers only: up to the first empty line */
+		for (i = 0; i + 1 < len; i++)
+			if (raw[i] == '\n' && (raw[i + 1] == '\n' ||
+			    (raw[i + 1] == '\r' && i + 2 < len && raw[i + 2] == '\n')))
+				break;
+		len = i + 1 < len ? i + 1 : len;
+	}
+	if (len > G_MAXUINT)
+		return NULL;
+	s = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_persist_stream(p, TRUE);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s);
+	return m;
+}
+
+static void
+build_clear(struct build *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nblobs; i++)
+		free(b->blobs[i].data);
+	free(b->blobs);
+	free(b->segs);
+	free(b->cands);
+	free(b->vparts);
+	json_decref(b->parts);
+}
+
+/* Write the container for b (view taken from m) to out. */
+static int
+emit(struct build *b, GMimeMessage *m, struct sp_buf *out)
+{
+	json_t *root, *h, *blobs, *raw, *s;
+	char *man = NULL;
+	size_t i, off, mlen;
+	unsigned char hdr[8];
+	int st = SP_ERR_NOMEM;
+
+	root = json_object();
+	h = json_object();
+	blobs = json_array();
+	raw = json_array();
+	if (root == NULL || h == NULL || blobs == NULL || raw == NULL) {
+		json_decref(h);
+		json_decref(blobs);
+		json_decref(raw);
+		goto out;
+	}
+	json_object_set_new(root, "headers", h);
+	if (m != NULL) {
+		json_object_set_new(h, "from", jstr_take(addr_display(g_mime_message_get_from(m))));
+		json_object_set_new(h, "to", jstr_take(addr_display(g_mime_message_get_to(m))));
+		json_object_set_new(h, "cc", jstr_take(addr_display(g_mime_message_get_cc(m))));
+		json_object_set_new(h, "date", jstr_take(utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date"))));
+		json_object_set_new(h, "subject", jstr_take(utf8_dup(g_mime_message_get_subject(m))));
+	}
+	json_object_set_new(root, "text", b->text_blob >= 0 ? json_integer(b->text_blob) : json_null());
+	json_object_set_new(root, "html", b->html_blob >= 0 ? json_integer(b->html_blob) : json_null());
+	json_object_set(root, "parts", b->parts != NULL ? b->parts : json_array());
+	off = 0;
+	for (i = 0; i < b->nblobs; i++) {
+		s = json_pack("{sIsIsisI}", "off", (json_int_t)off, "len", (json_int_t)b->blobs[i].len,
+		    "z", b->blobs[i].z, "ulen", (json_int_t)b->blobs[i].ulen);
+		if (s == NULL || json_array_append_new(blobs, s) != 0)
+			goto out_arrays;
+		off += b->blobs[i].len;
+	}
+	for (i = 0; i < b->nsegs; i++) {
+		if (b->segs[i].b64)
+			s = json_pack("{sIsIsssb}", "b64", (json_int_t)b->segs[i].blob,
+			    "line", (json_int_t)b->segs[i].f.line,
+			    "eol", b->segs[i].f.crlf ? "\r\n" : "\n", "end", b->segs[i].f.end);
+		else
+			s = json_pack("{sI}", "lit", (json_int_t)b->segs[i].blob);
+		if (s == NULL || json_array_append_new(raw, s) != 0)
+			goto out_arrays;
+	}
+	json_object_set_new(root, "blobs", blobs);
+	json_object_set_new(root, "raw", raw);
+	blobs = raw = NULL;
+	if ((man = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		goto out;
+	mlen = strlen(man);
+	if (mlen > MSG_MAX_MANIFEST) {
+		st = SP_ERR_TOOBIG;
+		goto out;
+	}
+	memcpy(hdr, MSG_MAGIC, 4);
+	hdr[4] = (unsigned char)(mlen >> 24);
+	hdr[5] = (unsigned char)(mlen >> 16);
+	hdr[6] = (unsigned char)(mlen >> 8);
+	hdr[7] = (unsigned char)mlen;
+	if ((st = sp_buf_reserve(out, 8 + mlen + off)) != SP_OK)
+		goto out;
+	sp_buf_append(out, hdr, 8);
+	sp_buf_append(out, man, mlen);
+	for (i = 0; i < b->nblobs; i++)
+		sp_buf_append(out, b->blobs[i].data, b->blobs[i].len);
+	st = SP_OK;
+	goto out;
+out_arrays:
+	json_decref(blobs);
+	json_decref(raw);
+out:
+	free(man);
+	json_decref(root);
+	return st;
+}
+
+static int
+build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
+    struct sp_buf *out)
+{
+	struct build b;
+	int st;
+
+	memset(&b, 0, sizeof(b));
+	b.raw = raw;
+	b.len = len;
+	b.no_b64 = no_b64;
+	b.text_blob = b.html_blob = -1;
+	if (m != NULL && (st = walk(&b, g_mime_message_get_mime_part(m), 0, 0)) != SP_OK)
+		goto out;
+	if ((st = make_recipe(&b)) != SP_OK ||
+	    (st = text_blob(&b, b.text, &b.text_blob)) != SP_OK ||
+	    (st = text_blob(&b, b.html, &b.html_blob)) != SP_OK ||
+	    (st = make_parts(&b)) != SP_OK ||
+	    (st = compress_blobs(&b)) != SP_OK)
+		goto out;
+	st = emit(&b, m, out);
+out:
+	build_clear(&b);
+	return st;
+}
+
+/* Does the container at c rebuild raw exactly? */
+static int
+verify(const unsigned char *c, size_t clen, const unsigned char *raw, size_t len)
+{
+	struct sp_buf back;
+	int ok;
+
+	sp_buf_init(&back, len);
+	ok = sp_msg_container_raw(c, clen, &back, NULL) == SP_OK &&
+	    back.len == len && (len == 0 || memcmp(back.data, raw, len) == 0);
+	sp_buf_free(&back);
+	return ok;
+}
+
+int
+sp_msg_container_build(const unsigned char *raw, size_t len,
+    struct sp_buf *out, struct sp_msg_info *info, struct sp_err *err)
+{
+	GMimeMessage *m;
+	size_t start = out->len;
+	int st, pass;
+
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
+	if ((st = sp_msg_check(raw, len, err)) != SP_OK)
+		return st;
+	sp_msg_global_init();
+	m = parse(raw, len);
+	if (info != NULL && (st = fill_info(m, info)) != SP_OK) {
+		if (m != NULL)
+			g_object_unref(m);
+		sp_msg_info_clear(info);
+		if (st == SP_ERR_TOOBIG)
+			return sp_err_set(err, st, "more than %d recipients in To: and Cc:", SP_MSG_MAX_RECIPIENTS);
+		return sp_err_set(err, st, "out of memory reading the recipients");
+	}
+	for (pass = 0; pass < 2; pass++) {
+		if ((st = build_once(raw, len, m, pass, out)) != SP_OK)
+			break;
+		if (verify(out->data + start, out->len - start, raw, len))
+			break;
+		/* the recipe did not reproduce the input: keep it all literal */
+		out->len = start;
+		st = SP_ERR_INTERNAL;
+	}
+	if (m != NULL)
+		g_object_unref(m);
+	if (st != SP_OK) {
+		out->len = start;
+		if (out->data != NULL)
+			out->data[start] = '\0';
+		if (info != NULL)
+			sp_msg_info_clear(info);
+		if (st == SP_ERR_TOOBIG)
+			return sp_err_set(err, st, "container does not fit the output buffer");
+		if (st == SP_ERR_NOMEM)
+			return sp_err_set(err, st, "out of memory building the container");
+		return sp_err_set(err, st, "container does not reproduce the message");
+	}
+	return SP_OK;
+}

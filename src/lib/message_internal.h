@@ -1,0 +1,86 @@
+/*
+ * message_internal.h - internals shared by the message_*.c files: base64
+ * re-encoding with a recorded layout, raw DEFLATE helpers and the SPC1
+ * container reader.  Not part of the library's public face.
+ * SECURITY: the reader validates untrusted containers; see message_read.c.
+ */
+#ifndef SP_MESSAGE_INTERNAL_H
+#define SP_MESSAGE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "message.h"
+
+#define MSG_MAGIC "SPC1"
+#define MSG_MAX_MANIFEST ((size_t)16 << 20)	/* manifest bytes */
+#define MSG_MAX_SEGMENTS 100000			/* raw recipe entries */
+#define MSG_MAX_OUTPUT (SP_MSG_MAX_SIZE * 2)	/* bytes a reader will produce */
+#define MSG_MAX_LINE 1000000			/* base64 line length on reading */
+
+/* The layout of a base64 body: line length in characters, line end, and
+ * whether a line end follows the last line. */
+struct msg_b64fmt {
+	size_t line;
+	int crlf;
+	int end;
+};
+
+/* A sink for produced bytes; returns SP_OK or a status that stops output. */
+typedef int (*msg_sink)(void *ctx, const void *p, size_t n);
+
+/* Length of the base64 text msg_b64_emit() writes for n bytes. */
+size_t msg_b64_enclen(size_t n, const struct msg_b64fmt *f);
+
+/* Encode d[0..n) as base64 with layout f, writing to sink.  Returns SP_OK or
+ * the sink's status. */
+int msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
+    msg_sink sink, void *ctx);
+
+/* Does raw[0..n) hold a base64 body that re-encodes identically?  On success
+ * returns 1 and sets *dec (malloc'd decoded bytes, caller frees), *declen,
+ * *fmt and *used (the number of bytes of raw the body covers, at most n plus
+ * one line end that follows it within avail bytes).  Returns 0 otherwise
+ * (nothing allocated), -1 when out of memory. */
+int msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
+    unsigned char **dec, size_t *declen, struct msg_b64fmt *fmt, size_t *used);
+
+/* Raw DEFLATE p[0..n) at level; succeeds (returns 1, *out malloc'd) only
+ * when the result is at most limit bytes.  0 when it does not fit, -1 when
+ * out of memory. */
+int msg_deflate(const unsigned char *p, size_t n, int level, size_t limit,
+    unsigned char **out, size_t *outlen);
+
+/* Inflate raw DEFLATE p[0..n) that must give exactly ulen bytes into *out
+ * (malloc'd, ulen + 1 bytes with a trailing NUL). */
+int msg_inflate(const unsigned char *p, size_t n, size_t ulen,
+    unsigned char **out, struct sp_err *err);
+
+/* A parsed, validated container (borrowing the caller's bytes). */
+struct msg_blobref {
+	size_t off, len, ulen;
+	int z;
+};
+struct msg_reader {
+	json_t *root;		/* the manifest */
+	const unsigned char *area;
+	size_t arealen;
+	struct msg_blobref *blobs;
+	size_t nblobs;
+};
+
+/* Parse and validate the container header, manifest and blob table. */
+int msg_reader_open(struct msg_reader *r, const unsigned char *c, size_t len,
+    struct sp_err *err);
+void msg_reader_close(struct msg_reader *r);
+/* Blob number idx as plain bytes: *p points into the container or into
+ * *owned (malloc'd, caller frees; NULL when not needed); always followed by
+ * a NUL when owned. */
+int msg_reader_blob(struct msg_reader *r, size_t idx, const unsigned char **p,
+    size_t *n, unsigned char **owned, struct sp_err *err);
+/* A JSON value that must be a blob index; SP_ERR_INVALID otherwise. */
+int msg_reader_index(struct msg_reader *r, json_t *v, size_t *idx,
+    struct sp_err *err);
+
+#endif
