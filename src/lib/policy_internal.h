@@ -1,0 +1,139 @@
+/*
+ * policy_internal.h - what the policy_*.c files share and nobody else sees:
+ * the loaded rule table, the pattern map of the Hyperscan database, the
+ * MIME walk and the embedded default files.
+ */
+#ifndef SP_POLICY_INTERNAL_H
+#define SP_POLICY_INTERNAL_H
+
+#include <stddef.h>
+
+#include <hs.h>
+
+#include "buf.h"
+#include "policy.h"
+#include "sp.h"
+
+enum pol_type {
+	POL_KEYWORD = 0,	/* subject keyword, sender trigger */
+	POL_HEADER,		/* header present (with a value), sender trigger */
+	POL_SSN,		/* US social security number */
+	POL_CARD,		/* payment card number */
+	POL_LEXICON,		/* scored term list */
+	POL_REGEX,		/* custom Hyperscan pattern */
+};
+
+struct pol_list {		/* a list of lower-case words (domains) */
+	char **v;
+	size_t n;
+};
+
+struct pol_rule {
+	char name[64];
+	enum pol_type type;
+	enum sp_policy_action action;
+	char tag[64];
+	struct pol_list senders;	/* empty: any sender */
+	struct pol_list recipients;	/* empty: any recipient */
+	char *keyword;			/* POL_KEYWORD */
+	char *header;			/* POL_HEADER: field name */
+	char *value;			/* POL_HEADER: value, NULL = any */
+	char *pattern;			/* POL_REGEX */
+	int caseless;			/* POL_REGEX */
+	int min_count;			/* SSN, CARD, REGEX: matches needed */
+	int threshold;			/* POL_LEXICON */
+	int name_bonus;			/* POL_LEXICON: person name near a term */
+	int window;			/* POL_LEXICON: bytes either side for that */
+	size_t term_first, term_count;	/* POL_LEXICON: slice of sp_policy.terms */
+	int line;			/* where the section starts */
+};
+
+struct pol_term {
+	char *text;			/* lower-case term */
+	size_t len;
+	int weight;
+	int context;			/* 1: context word, counts only beside a term */
+	size_t rule;
+};
+
+enum pol_pat_kind { PAT_SSN_DASH, PAT_SSN_SPACE, PAT_SSN_BARE, PAT_CARD, PAT_TERM, PAT_REGEX };
+
+struct pol_pat {
+	enum pol_pat_kind kind;
+	size_t rule;
+	size_t term;			/* PAT_TERM */
+};
+
+struct sp_policy {
+	char name[256];			/* file name, for messages */
+	struct pol_list internal;	/* internal_domains */
+	size_t max_scan_bytes;
+	size_t max_parts;
+	struct pol_rule rules[SP_POLICY_MAX_RULES];
+	size_t nrules;
+	struct pol_term *terms;
+	size_t nterms;
+	struct pol_pat *pats;
+	size_t npats;
+	hs_database_t *db;		/* NULL when no content rule */
+	hs_scratch_t *proto;		/* scratch cloned for each thread */
+};
+
+struct sp_policy_scratch {
+	hs_scratch_t *hs;
+};
+
+/* --- policy_config.c ---------------------------------------------------- */
+void pol_list_free(struct pol_list *l);
+/* Is domain (lower-case) equal to, or a subdomain of, an entry of l? */
+int pol_list_has_domain(const struct pol_list *l, const char *domain);
+
+/* --- policy_scan.c ------------------------------------------------------ */
+/* Build p->pats, p->db and p->proto from the rule table. */
+int pol_scan_compile(struct sp_policy *p, struct sp_err *err);
+
+struct pol_state;			/* per-decision match state */
+struct pol_state *pol_state_new(const struct sp_policy *p, struct sp_policy_result *r);
+void pol_state_free(struct pol_state *st);
+/* Scan one decoded text segment; label names it in explanations. */
+int pol_scan_segment(struct pol_state *st, hs_scratch_t *hs, const char *label,
+    const char *text, size_t len, struct sp_err *err);
+/* Did content rule i fire?  Writes a short why into why (whysz). */
+int pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz);
+/* Record an explanation line in r (kept up to SP_POLICY_MAX_HITS). */
+void pol_result_hit(struct sp_policy_result *r, const char *rule, const char *part,
+    size_t offset, const char *text);
+void pol_result_note(struct sp_policy_result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --- policy_mime.c ------------------------------------------------------ */
+struct pol_msg;
+/* Parse raw (borrowed for the life of the pol_msg).  SP_ERR_INVALID when it
+ * is not a mail message at all. */
+int pol_msg_open(const unsigned char *raw, size_t len, struct pol_msg **out,
+    struct sp_err *err);
+void pol_msg_free(struct pol_msg *m);
+const char *pol_msg_subject(const struct pol_msg *m);	/* decoded, or NULL */
+const char *pol_msg_from(const struct pol_msg *m);	/* bare lower-case address, or NULL */
+/* To: and Cc: bare lower-case addresses (borrowed). */
+const char *const *pol_msg_rcpt(const struct pol_msg *m, size_t *n);
+/* Value of the first header field called name (borrowed), or NULL. */
+const char *pol_msg_header(const struct pol_msg *m, const char *name);
+
+/* Called for each decoded text segment; returns SP_OK to go on. */
+typedef int (*pol_segment_fn)(void *ctx, const char *label, const char *text, size_t len);
+/* Walk every text part and text-like attachment, decoded (HTML reduced to
+ * text), within the byte and part budgets; skipped parts are noted in r. */
+int pol_msg_walk(struct pol_msg *m, size_t max_bytes, size_t max_parts,
+    pol_segment_fn fn, void *ctx, struct sp_policy_result *r);
+/* Reduce HTML to text (tags dropped, script/style dropped, entities decoded),
+ * appended to out. */
+int pol_html_to_text(const char *in, size_t n, struct sp_buf *out);
+
+/* --- policy_default.c (generated by src/lib/policy_default.sh) ---------- */
+extern const char pol_default_conf[];
+extern const size_t pol_default_conf_len;
+extern const char pol_default_lexicon[];
+extern const size_t pol_default_lexicon_len;
+
+#endif
