@@ -389,7 +389,7 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 	    "envelope html: unknown placeholder {{%.*s}} in template", (int)len, name);
 }
 
-/* Length of the placeholder name at s ("{{NAME}}" with NAME in [A-Z_]),
+/* Length of the placeholder name at s ("{{NAME}}" with NAME in [A-Z0-9_]),
  * or 0 when s does not start a placeholder. */
 static size_t
 env_placeholder(const unsigned char *s, size_t n)
@@ -398,7 +398,8 @@ env_placeholder(const unsigned char *s, size_t n)
 
 	if (n < 5 || s[0] != '{' || s[1] != '{')
 		return 0;
-	for (i = 2; i < n && i < 40 && ((s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_'); i++)
+	for (i = 2; i < n && i < 40 && ((s[i] >= 'A' && s[i] <= 'Z') ||
+	    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'); i++)
 		;
 	if (i == 2 || i + 1 >= n || s[i] != '}' || s[i + 1] != '}')
 		return 0;

@@ -118,14 +118,20 @@ env_read(const unsigned char *html, size_t len, struct sp_env_file *f, struct sp
 	if (cn > ENV_MAX_HEADER_B64)
 		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: header too large");
 	sp_buf_init(&tmp, SP_ENV_MAX_HEADER * 2);
-	st = sp_b64_decode(&tmp, (const char *)c, cn);
-	if (st == SP_OK && (tmp.len == 0 || tmp.len > SP_ENV_MAX_HEADER))
-		st = SP_ERR_INVALID;
-	if (st == SP_OK)
-		st = sp_buf_append(&f->header_bytes, tmp.data, tmp.len);
+	if ((st = sp_b64_decode(&tmp, (const char *)c, cn)) != SP_OK) {
+		sp_buf_free(&tmp);
+		return sp_err_set(err, st == SP_ERR_NOMEM ? st : SP_ERR_INVALID,
+		    "not a sealpost envelope: bad header base64");
+	}
+	if (tmp.len == 0 || tmp.len > SP_ENV_MAX_HEADER) {
+		sp_buf_free(&tmp);
+		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: header empty or over %d bytes",
+		    SP_ENV_MAX_HEADER);
+	}
+	st = sp_buf_append(&f->header_bytes, tmp.data, tmp.len);
 	sp_buf_free(&tmp);
 	if (st != SP_OK)
-		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: bad header base64");
+		return sp_err_set(err, st, "not a sealpost envelope: out of memory");
 	if ((st = sp_env_header_decode(f->header_bytes.data, f->header_bytes.len, &f->header, err)) != SP_OK)
 		return st == SP_ERR_NOMEM ? st : SP_ERR_INVALID;
 
