@@ -1,0 +1,363 @@
+/*
+ * milter_decide.c - what the milter does at the end of a message: unseal an
+ * envelope from our key server addressed to our own domains, or ask the
+ * policy whether to seal, seal (key deposit over the thread's keep-alive
+ * key server connection) and rewrite the message, or let it pass untouched.
+ * Every failure becomes an outcome with an SMTP reply; nothing is dropped
+ * and nothing the policy wants sealed is sent in the clear unless the
+ * administrator chose on_keyd_failure = pass.
+ * SECURITY: handles message plaintext and the organisation token; the raw
+ * copy and the opened container are wiped before return.
+ */
+#include "milter.h"
+
+#include <gmime/gmime.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keyd_client.h"
+#include "message.h"
+#include "policy.h"
+#include "seal.h"
+
+static void
+outcome(struct milter_outcome *o, enum milter_verdict v, const char *decision,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+outcome(struct milter_outcome *o, enum milter_verdict v, const char *decision,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	o->verdict = v;
+	snprintf(o->decision, sizeof(o->decision), "%s", decision);
+	va_start(ap, fmt);
+	vsnprintf(o->reason, sizeof(o->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void
+reply(struct milter_outcome *o, const char *rcode, const char *xcode, const char *text)
+{
+	snprintf(o->rcode, sizeof(o->rcode), "%s", rcode);
+	snprintf(o->xcode, sizeof(o->xcode), "%s", xcode);
+	snprintf(o->reply, sizeof(o->reply), "%s", text);
+}
+
+/* Apply an administrator's failure policy (on_keyd_failure, on_too_big). */
+static void
+fail_by_policy(struct milter_outcome *o, int how, const char *what, const char *detail)
+{
+	switch (how) {
+	case MILTER_FAIL_PASS:
+		outcome(o, MILTER_CONTINUE, "pass", "%s (%s); passed by configuration", what, detail);
+		break;
+	case MILTER_FAIL_REJECT:
+		outcome(o, MILTER_REJECT, "reject", "%s (%s)", what, detail);
+		reply(o, "554", "5.3.0", what);
+		break;
+	default:
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "%s (%s)", what, detail);
+		reply(o, "451", "4.3.0", what);
+		break;
+	}
+}
+
+void
+milter_worker_clear(struct milter_worker *w)
+{
+	sp_keyd_client_free(w->keyd);
+	sp_policy_scratch_free(w->scratch);
+	w->keyd = NULL;
+	w->scratch = NULL;
+}
+
+/* The thread's key server client, created on first use and kept (with its
+ * connection) for the next message. */
+static int
+worker_keyd(const struct milter_global *g, struct milter_worker *w, struct sp_err *err)
+{
+	int st;
+
+	if (w->keyd != NULL)
+		return SP_OK;
+	if ((st = sp_keyd_client_new(&w->keyd, g->cfg->keyd_url, (long)g->cfg->timeout_ms, err)) != SP_OK)
+		return st;
+	if ((st = sp_keyd_client_set_token(w->keyd, g->cfg->keyd_token)) != SP_OK) {
+		sp_keyd_client_free(w->keyd);
+		w->keyd = NULL;
+		return sp_err_set(err, st, "cannot set the key server token");
+	}
+	return SP_OK;
+}
+
+/* The one call into the policy scanner. */
+static int
+milter_policy_decide(const struct milter_global *g, struct milter_worker *w,
+    const struct milter_msg *m, const struct sp_buf *raw, struct sp_policy_result *r,
+    struct sp_err *err)
+{
+	int st;
+
+	if (g->policy == NULL)
+		return sp_err_set(err, SP_ERR_INTERNAL, "no policy loaded");
+	if (w->scratch == NULL &&
+	    (st = sp_policy_scratch_new(g->policy, &w->scratch, err)) != SP_OK)
+		return st;
+	return sp_policy_decide(g->policy, w->scratch, raw->data ? raw->data : (const unsigned char *)"",
+	    raw->len, m->sender && m->sender[0] ? m->sender : NULL,
+	    (const char *const *)m->rcpt, m->nrcpt, r, err);
+}
+
+static int
+all_internal(const struct milter_config *c, const struct milter_msg *m)
+{
+	size_t i;
+
+	if (m->nrcpt == 0)
+		return 0;
+	for (i = 0; i < m->nrcpt; i++)
+		if (!milter_config_is_internal(c, m->rcpt[i]))
+			return 0;
+	return 1;
+}
+
+/* Remove marker fields that did not come from us (someone could forge "it
+ * was sealed"). */
+static void
+strip_markers(const struct milter_msg *m, const struct milter_ops *ops)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < m->nhdrs; i++)
+		if (strcasecmp(m->hdrs[i].name, MILTER_MARK_HEADER) == 0)
+			n++;
+	for (; n > 0; n--)
+		ops->chgheader(ops->ctx, MILTER_MARK_HEADER, n, NULL);
+}
+
+static void
+do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_msg *m,
+    const struct sp_buf *raw, const struct milter_ops *ops, struct milter_outcome *o)
+{
+	const struct milter_config *c = g->cfg;
+	struct sp_env_file f;
+	struct sp_buf container, orig;
+	struct sp_err err = {{0}};
+	struct milter_rewrite rw;
+	char mark[700];
+	int st;
+
+	memset(&f, 0, sizeof(f));
+	sp_buf_init(&container, SP_MSG_MAX_SIZE + (16 << 20));
+	sp_buf_init(&orig, SP_MSG_MAX_SIZE);
+	snprintf(o->rule, sizeof(o->rule), "inbound");
+	if ((st = sp_envelope_from_input(raw->data, raw->len, &f, &err)) != SP_OK) {
+		outcome(o, MILTER_CONTINUE, "pass", "no readable envelope: %s", sp_err_msg(&err, st));
+		strip_markers(m, ops);
+		goto out;
+	}
+	snprintf(o->envelope, sizeof(o->envelope), "%s", f.header.id);
+	if (f.header.keyd == NULL || (strcmp(f.header.keyd, c->keyd_public_url) != 0 &&
+	    strcmp(f.header.keyd, c->keyd_url) != 0)) {
+		outcome(o, MILTER_CONTINUE, "pass", "envelope from another key server, left sealed");
+		strip_markers(m, ops);
+		goto out;
+	}
+	if ((st = worker_keyd(g, w, &err)) != SP_OK) {
+		fail_by_policy(o, MILTER_FAIL_TEMPFAIL, "cannot reach the key server", sp_err_msg(&err, st));
+		goto out;
+	}
+	st = sp_open_envelope(w->keyd, &f, &container, &err);
+	if (st == SP_ERR_RETRY || st == SP_ERR_IO) {
+		/* delivering it sealed is safe; still, retry by default so the
+		 * user gets it readable */
+		fail_by_policy(o, c->on_keyd_failure, "key server unavailable, cannot unseal",
+		    sp_err_msg(&err, st));
+		if (o->verdict == MILTER_CONTINUE)
+			strip_markers(m, ops);
+		goto out;
+	}
+	if (st != SP_OK) {
+		outcome(o, MILTER_CONTINUE, "pass", "key not released, left sealed: %s",
+		    sp_err_msg(&err, st));
+		strip_markers(m, ops);
+		goto out;
+	}
+	if ((st = sp_msg_container_raw(container.data, container.len, &orig, &err)) != SP_OK) {
+		outcome(o, MILTER_CONTINUE, "pass", "opened envelope holds no message, left sealed: %s",
+		    sp_err_msg(&err, st));
+		strip_markers(m, ops);
+		goto out;
+	}
+	sp_buf_wipe(&container);
+	milter_rewrite_init(&rw, ops, m);
+	st = milter_rewrite_write(&rw, orig.data ? orig.data : (const unsigned char *)"", orig.len);
+	if (st == SP_OK)
+		st = milter_rewrite_finish(&rw);
+	milter_rewrite_clear(&rw);
+	if (st == SP_OK) {
+		snprintf(mark, sizeof(mark), "%s%s; keyd=%s", m->hdr_leadspc ? " " : "",
+		    f.header.id, c->keyd_public_url);
+		if (ops->addheader(ops->ctx, MILTER_MARK_HEADER, mark) != 0)
+			st = SP_ERR_IO;
+	}
+	if (st != SP_OK) {
+		/* the MTA throws away what we changed when we answer tempfail */
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "cannot rewrite the unsealed message (%s)",
+		    sp_status_str(st));
+		reply(o, "451", "4.3.0", "cannot unseal the message now, try again later");
+		goto out;
+	}
+	outcome(o, MILTER_CONTINUE, "unseal", "unsealed for internal recipients");
+out:
+	sp_env_file_clear(&f);
+	sp_buf_wipe(&container);
+	sp_buf_wipe(&orig);
+}
+
+/* Subject for the notification: the policy's cleaned subject, or for
+ * SEAL_TAG the tag before the original (decoded) subject.  Caller frees. */
+static char *
+notice_subject(const struct milter_msg *m, const struct sp_policy_result *r)
+{
+	const char *raw = milter_msg_header(m, "Subject");
+	char *dec, *out;
+	size_t n;
+
+	if (r->action != SP_POLICY_SEAL_TAG || r->tag[0] == '\0')
+		return r->subject ? strdup(r->subject) : NULL;
+	dec = raw ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
+	if (r->subject != NULL) {
+		g_free(dec);
+		dec = g_strdup(r->subject);
+	}
+	n = strlen(r->tag) + 2 + (dec ? strlen(dec) : 0);
+	if ((out = malloc(n)) != NULL)
+		snprintf(out, n, "%s%s%s", r->tag, dec && dec[0] ? " " : "", dec ? dec : "");
+	g_free(dec);
+	/* folded subjects decode with line ends; the sealer refuses those */
+	for (char *p = out; p != NULL && *p != '\0'; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	return out;
+}
+
+static void
+do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_msg *m,
+    const struct sp_buf *raw, const struct sp_policy_result *r, const struct milter_ops *ops,
+    struct milter_outcome *o)
+{
+	struct sp_seal_params sp = {0};
+	struct sp_err err = {{0}};
+	struct milter_rewrite rw;
+	char id[SP_ENV_ID_STRLEN + 1] = "";
+	char *subject = notice_subject(m, r);
+	int st;
+
+	sp.rcpt = (const char *const *)m->rcpt;
+	sp.nrcpt = m->nrcpt;
+	sp.subject = subject;
+	milter_rewrite_init(&rw, ops, m);
+	if ((st = worker_keyd(g, w, &err)) == SP_OK)
+		st = sp_seal_message(w->keyd, &sp, raw->data, raw->len,
+		    (struct sp_writer){milter_rewrite_write, &rw}, id, &err);
+	if (st == SP_OK)
+		st = milter_rewrite_finish(&rw);
+	else if (rw.hdr.len > 0 || rw.in_body)
+		st = SP_ERR_IO;	/* half applied: only a tempfail undoes it */
+	milter_rewrite_clear(&rw);
+	free(subject);
+	if (id[0] != '\0')
+		snprintf(o->envelope, sizeof(o->envelope), "%s", id);
+	switch (st) {
+	case SP_OK:
+		outcome(o, MILTER_CONTINUE, "seal", "%s", r->reason);
+		return;
+	case SP_ERR_RETRY:
+		fail_by_policy(o, g->cfg->on_keyd_failure, "key server unavailable, message not sealed",
+		    sp_err_msg(&err, st));
+		return;
+	case SP_ERR_INVALID:
+	case SP_ERR_TOOBIG:
+		/* the policy wants it sealed and it cannot be: never in the clear */
+		outcome(o, MILTER_REJECT, "reject", "cannot seal: %s", sp_err_msg(&err, st));
+		reply(o, "554", "5.6.0", "message must be sent securely but cannot be sealed");
+		return;
+	case SP_ERR_AUTH:
+	case SP_ERR_DENIED:
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "key server refused our token: %s",
+		    sp_err_msg(&err, st));
+		reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
+		return;
+	default:
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "sealing failed: %s", sp_err_msg(&err, st));
+		reply(o, "451", "4.3.0", "cannot seal the message now, try again later");
+		return;
+	}
+}
+
+void
+milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
+    struct milter_msg *m, const struct milter_ops *ops, struct milter_outcome *o)
+{
+	const struct milter_config *c = g->cfg;
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	struct sp_buf raw;
+	int st;
+
+	memset(o, 0, sizeof(*o));
+	memset(&r, 0, sizeof(r));
+	snprintf(o->rule, sizeof(o->rule), "-");
+	snprintf(o->envelope, sizeof(o->envelope), "-");
+	sp_buf_init(&raw, (size_t)c->max_message_size + MILTER_MAX_HEADER_BYTES + 65536);
+
+	if (m->too_big || m->too_many_headers) {
+		fail_by_policy(o, c->on_too_big, "message too large to scan",
+		    m->too_big ? "body over max_message_size" : "too many header fields");
+		if (o->verdict == MILTER_REJECT)
+			reply(o, "552", "5.3.4", "message too large for the secure mail gateway");
+		else if (o->verdict == MILTER_TEMPFAIL)
+			reply(o, "452", "4.3.4", "message too large for the secure mail gateway");
+		goto out;
+	}
+	if (milter_msg_raw(m, &raw) != SP_OK) {
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "out of memory");
+		reply(o, "451", "4.3.0", "temporary failure, try again later");
+		goto out;
+	}
+	if (milter_msg_header(m, MILTER_ENV_HEADER) != NULL) {
+		if (c->unseal && c->ndomains > 0 && all_internal(c, m)) {
+			do_unseal(g, w, m, &raw, ops, o);
+		} else {
+			outcome(o, MILTER_CONTINUE, "pass", "already sealed");
+			strip_markers(m, ops);
+		}
+		goto out;
+	}
+	strip_markers(m, ops);
+	st = milter_policy_decide(g, w, m, &raw, &r, &err);
+	if (st == SP_ERR_INVALID) {
+		outcome(o, MILTER_CONTINUE, "pass", "not scanned: %s", sp_err_msg(&err, st));
+		goto out;
+	}
+	if (st != SP_OK) {
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "policy failed: %s", sp_err_msg(&err, st));
+		reply(o, "451", "4.3.0", "temporary failure in the secure mail gateway");
+		goto out;
+	}
+	snprintf(o->rule, sizeof(o->rule), "%s", r.rule[0] ? r.rule : "-");
+	if (r.action == SP_POLICY_PASS) {
+		outcome(o, MILTER_CONTINUE, "pass", "%s", r.reason[0] ? r.reason : "no rule fired");
+		goto out;
+	}
+	do_seal(g, w, m, &raw, &r, ops, o);
+out:
+	sp_policy_result_clear(&r);
+	sp_buf_wipe(&raw);
+}

@@ -1,0 +1,214 @@
+/*
+ * milter_rewrite.c - applies a complete new message (the notification mail
+ * when sealing, the original message when unsealing) to the message the MTA
+ * holds, through the milter protocol: the new header fields are added, the
+ * original ones deleted (trace fields stay), the body replaced in chunks.
+ * The new message is streamed in through a struct sp_writer, so the body is
+ * never copied here.
+ * SECURITY: when unsealing, the new message is untrusted mail; the header
+ * block is bounded and split only at line starts (no MIME parsing).
+ */
+#include "milter.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define REWRITE_CHUNK 65535	/* the milter protocol's largest body chunk */
+
+void
+milter_rewrite_init(struct milter_rewrite *rw, const struct milter_ops *ops,
+    const struct milter_msg *orig)
+{
+	memset(rw, 0, sizeof(*rw));
+	rw->ops = ops;
+	rw->orig = orig;
+	rw->leadspc = orig->hdr_leadspc;
+	sp_buf_init(&rw->hdr, MILTER_MAX_HEADER_BYTES);
+}
+
+void
+milter_rewrite_clear(struct milter_rewrite *rw)
+{
+	sp_buf_wipe(&rw->hdr);
+}
+
+/* Add one field "Name: value" (len bytes, folding as CRLF or LF, no final
+ * line end) through ops. */
+static int
+add_field(struct milter_rewrite *rw, const char *f, size_t len)
+{
+	struct sp_buf name, val;
+	const char *colon = memchr(f, ':', len);
+	size_t i, vs;
+	int st = SP_OK;
+
+	if (colon == NULL || colon == f)
+		return SP_ERR_INVALID;	/* not a header field: refuse, never guess */
+	sp_buf_init(&name, 1024);
+	sp_buf_init(&val, MILTER_MAX_HEADER_BYTES);
+	if (sp_buf_append(&name, f, (size_t)(colon - f)) != SP_OK) {
+		st = SP_ERR_INVALID;
+		goto out;
+	}
+	for (i = 0; i < name.len; i++) {
+		if (name.data[i] <= 0x20 || name.data[i] >= 0x7f) {
+			st = SP_ERR_INVALID;
+			goto out;
+		}
+	}
+	vs = (size_t)(colon - f) + 1;
+	if (!rw->leadspc && vs < len && f[vs] == ' ')
+		vs++;
+	if (rw->leadspc && (vs >= len || (f[vs] != ' ' && f[vs] != '\t')))
+		sp_buf_append(&val, " ", 1);
+	for (i = vs; i < len; i++) {
+		if (f[i] == '\r' && i + 1 < len && f[i + 1] == '\n')
+			continue;
+		if ((st = sp_buf_append(&val, f + i, 1)) != SP_OK)
+			goto out;
+	}
+	if ((st = sp_buf_append(&val, "", 0)) != SP_OK)
+		goto out;
+	if (rw->ops->addheader(rw->ops->ctx, (const char *)name.data,
+	    val.data ? (const char *)val.data : "") != 0)
+		st = SP_ERR_IO;
+out:
+	sp_buf_free(&name);
+	sp_buf_wipe(&val);
+	return st;
+}
+
+/* Split the collected header block (ending with the blank line) into
+ * fields and add each.  A field runs from a line that does not start with
+ * white space to the end (before the line end) of its last continuation. */
+static int
+add_fields(struct milter_rewrite *rw)
+{
+	const char *p = (const char *)rw->hdr.data, *end = p + rw->hdr.len;
+	const char *start = NULL, *fend = NULL;
+	int st;
+
+	while (p < end) {
+		const char *line = p, *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll;
+
+		if (nl == NULL)
+			nl = end;
+		ll = (size_t)(nl - line);
+		if (ll > 0 && line[ll - 1] == '\r')
+			ll--;
+		p = nl < end ? nl + 1 : end;
+		if (ll == 0)
+			break;		/* the blank line */
+		if (line[0] == ' ' || line[0] == '\t') {
+			if (start == NULL)
+				return SP_ERR_INVALID;
+			fend = line + ll;	/* continuation of the current field */
+			continue;
+		}
+		if (start != NULL && (st = add_field(rw, start, (size_t)(fend - start))) != SP_OK)
+			return st;
+		start = line;
+		fend = line + ll;
+	}
+	if (start != NULL)
+		return add_field(rw, start, (size_t)(fend - start));
+	return SP_OK;
+}
+
+static int
+body_out(struct milter_rewrite *rw, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		size_t k = n < REWRITE_CHUNK ? n : REWRITE_CHUNK;
+
+		if (rw->ops->replacebody(rw->ops->ctx, p, k) != 0)
+			return SP_ERR_IO;
+		rw->body_bytes += k;
+		p += k;
+		n -= k;
+	}
+	return SP_OK;
+}
+
+/* Offset just past the blank line that ends the header block in b, or 0. */
+static size_t
+header_end(const struct sp_buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++) {
+		if (b->data[i] != '\n')
+			continue;
+		if (i == 0 || (i == 1 && b->data[0] == '\r'))
+			return i + 1;	/* no header fields at all */
+		if (i + 1 < b->len && b->data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < b->len && b->data[i + 1] == '\r' && b->data[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+int
+milter_rewrite_write(void *ctx, const void *p, size_t n)
+{
+	struct milter_rewrite *rw = ctx;
+	size_t end;
+	int st;
+
+	if (rw->failed)
+		return SP_ERR_IO;
+	if (rw->in_body) {
+		if ((st = body_out(rw, p, n)) != SP_OK)
+			rw->failed = 1;
+		return st;
+	}
+	if ((st = sp_buf_append(&rw->hdr, p, n)) != SP_OK) {
+		rw->failed = 1;
+		return st;
+	}
+	if ((end = header_end(&rw->hdr)) == 0)
+		return SP_OK;
+	rw->in_body = 1;
+	if ((st = add_fields(rw)) != SP_OK ||
+	    (st = body_out(rw, rw->hdr.data + end, rw->hdr.len - end)) != SP_OK) {
+		rw->failed = 1;
+		return st;
+	}
+	return SP_OK;
+}
+
+static int
+is_trace(const char *name)
+{
+	return strcasecmp(name, "Received") == 0 || strcasecmp(name, "Return-Path") == 0;
+}
+
+int
+milter_rewrite_finish(struct milter_rewrite *rw)
+{
+	const struct milter_msg *m = rw->orig;
+	size_t i, j;
+
+	if (rw->failed)
+		return SP_ERR_IO;
+	if (!rw->in_body)
+		return SP_ERR_INVALID;	/* the new message had no header block end */
+	if (rw->body_bytes == 0 && rw->ops->replacebody(rw->ops->ctx, (const unsigned char *)"", 0) != 0)
+		return SP_ERR_IO;
+	/* delete from the last field to the first, so that each index still
+	 * names the same field whichever way the MTA renumbers */
+	for (i = m->nhdrs; i-- > 0;) {
+		int idx = 0;
+
+		if (is_trace(m->hdrs[i].name))
+			continue;
+		for (j = 0; j <= i; j++)
+			if (strcasecmp(m->hdrs[j].name, m->hdrs[i].name) == 0)
+				idx++;
+		if (rw->ops->chgheader(rw->ops->ctx, m->hdrs[i].name, idx, NULL) != 0)
+			return SP_ERR_IO;
+	}
+	return SP_OK;
+}
