@@ -123,9 +123,10 @@ sp_store_envelope_retract(struct sp_store *s, const char *id,
 
 int
 sp_store_account_create(struct sp_store *s, const struct sp_account *acc,
+    const unsigned char *token_hash, int64_t token_expires,
     const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->account_create(s->impl, acc, a, err);
+	return s->ops->account_create(s->impl, acc, token_hash, token_expires, a, err);
 }
 
 int

@@ -134,8 +134,11 @@ int sp_store_envelope_get(struct sp_store *s, const char *id,
 int sp_store_envelope_retract(struct sp_store *s, const char *id,
     const struct sp_audit *a, struct sp_err *err);
 
-/* Accounts.  create: SP_ERR_EXISTS when the email is taken. */
+/* Accounts.  create: SP_ERR_EXISTS when the email is taken.  When
+ * token_hash is not NULL an activation token for the account (expiring at
+ * token_expires) is stored in the same transaction. */
 int sp_store_account_create(struct sp_store *s, const struct sp_account *acc,
+    const unsigned char *token_hash, int64_t token_expires,
     const struct sp_audit *a, struct sp_err *err);
 int sp_store_account_get(struct sp_store *s, const char *email,
     struct sp_account *out, struct sp_err *err);

@@ -29,6 +29,7 @@ struct sp_store_ops {
 	int (*envelope_retract)(void *impl, const char *id, const struct sp_audit *a,
 	    struct sp_err *err);
 	int (*account_create)(void *impl, const struct sp_account *acc,
+	    const unsigned char *token_hash, int64_t token_expires,
 	    const struct sp_audit *a, struct sp_err *err);
 	int (*account_get)(void *impl, const char *email, struct sp_account *out,
 	    struct sp_err *err);

@@ -604,7 +604,8 @@ sq_envelope_retract(void *impl, const char *id, const struct sp_audit *a,
 /* --- accounts ------------------------------------------------------------ */
 
 static int
-sq_account_create(void *impl, const struct sp_account *acc, const struct sp_audit *a,
+sq_account_create(void *impl, const struct sp_account *acc,
+    const unsigned char *token_hash, int64_t token_expires, const struct sp_audit *a,
     struct sp_err *err)
 {
 	sqlite3 *db;
@@ -633,6 +634,13 @@ sq_account_create(void *impl, const struct sp_account *acc, const struct sp_audi
 		s = sq_run(db, st, "add account", err);
 		if (s == SP_ERR_EXISTS)
 			sp_err_set(err, s, "an account with this address exists");
+	}
+	if (s == SP_OK && token_hash != NULL && (s = sq_prepare(db, "INSERT INTO"
+	    " activation_tokens(hash, email, expires) VALUES (?,?,?)", &st, err)) == SP_OK) {
+		sqlite3_bind_blob(st, 1, token_hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+		bind_text(st, 2, acc->email);
+		sqlite3_bind_int64(st, 3, token_expires);
+		s = sq_run(db, st, "add activation token", err);
 	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);

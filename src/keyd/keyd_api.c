@@ -1,0 +1,440 @@
+/*
+ * keyd_api.c - the machine API of docs/api.md: key deposit by an
+ * organisation, recipient log-in / session / log-out, and key release.
+ * SECURITY: authenticates organisations and recipients; tokens are looked
+ * up by SHA-256 only; server key parts are generated here, wrapped under the
+ * master key before storage and wiped after use; the answer to a failed
+ * log-in is the same whether or not the account exists (an Argon2 verify
+ * is spent either way); every release and refusal is audited.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "envelope.h"
+#include "keyd.h"
+#include "password.h"
+
+static const char *
+bearer(struct keyd_req *r)
+{
+	const char *h = keyd_header(r, "Authorization");
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
+}
+
+static void
+token_hash(const char *tok, unsigned char out[SP_SHA256_LEN])
+{
+	sp_sha256(tok, strlen(tok), out);
+}
+
+static enum MHD_Result
+store_error(struct keyd_req *r, int st, const struct sp_err *err)
+{
+	keyd_log("store-error", "path", r->url, "error", sp_err_msg(err, st), NULL);
+	if (st == SP_ERR_RETRY)
+		return keyd_reply_error(r, 503, "busy, try again");
+	return keyd_reply_error(r, 500, "internal error");
+}
+
+static json_t *
+parse_body(struct keyd_req *r)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (r->body.len == 0)
+		return NULL;
+	j = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* --- deposit ------------------------------------------------------------- */
+
+enum MHD_Result
+keyd_api_deposit(struct keyd_req *r)
+{
+	struct sp_err err = {{0}};
+	struct sp_org org;
+	struct sp_envelope_rec e;
+	struct sp_audit a;
+	unsigned char h[SP_SHA256_LEN], idraw[SP_ENV_ID_LEN], part[SP_KEY_LEN];
+	char *rcpt_store[SP_ENV_MAX_RECIPIENTS];
+	char actor[SP_STORE_NAME_MAX + 8], detail[64];
+	struct sp_buf b64;
+	const char *tok = bearer(r), *from;
+	json_t *j = NULL, *rc, *v, *ans;
+	json_int_t expires = 0;
+	size_t i, n = 0;
+	int st;
+	enum MHD_Result ret;
+
+	if (tok == NULL || strncmp(tok, "spo_", 4) != 0)
+		return keyd_reply_error(r, 401, "unknown or missing organisation token");
+	token_hash(tok, h);
+	if ((st = sp_store_org_by_token(r->k->store, h, &org, &err)) == SP_ERR_NOTFOUND)
+		return keyd_reply_error(r, 401, "unknown or missing organisation token");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	if ((j = parse_body(r)) == NULL)
+		return keyd_reply_error(r, 400, "the body must be a JSON object");
+	from = json_string_value(json_object_get(j, "from"));
+	rc = json_object_get(j, "recipients");
+	v = json_object_get(j, "expires");
+	if (from == NULL || !keyd_valid_email(from)) {
+		json_decref(j);
+		return keyd_reply_error(r, 400, "\"from\" must be an email address");
+	}
+	if (!json_is_array(rc) || json_array_size(rc) == 0 ||
+	    json_array_size(rc) > SP_ENV_MAX_RECIPIENTS) {
+		json_decref(j);
+		return keyd_reply_error(r, 400, "\"recipients\" must list 1 to 500 addresses");
+	}
+	if (v != NULL && !json_is_null(v) && (!json_is_integer(v) ||
+	    (expires = json_integer_value(v)) < 0)) {
+		json_decref(j);
+		return keyd_reply_error(r, 400, "\"expires\" must be a unix time or 0");
+	}
+	memset(&e, 0, sizeof(e));
+	for (i = 0; i < json_array_size(rc); i++) {
+		const char *s = json_string_value(json_array_get(rc, i));
+		char low[SP_STORE_EMAIL_MAX + 1];
+
+		if (s == NULL || keyd_email_lower(s, low, sizeof(low)) != SP_OK ||
+		    (rcpt_store[n] = strdup(low)) == NULL) {
+			while (n > 0)
+				free(rcpt_store[--n]);
+			json_decref(j);
+			return keyd_reply_error(r, 400, "each recipient must be an email address");
+		}
+		n++;
+	}
+	e.rcpt = rcpt_store;
+	e.nrcpt = n;
+	e.org_id = org.id;
+	snprintf(e.from, sizeof(e.from), "%s", from);
+	e.created = (int64_t)time(NULL);
+	e.expires = (int64_t)expires;
+	sp_buf_init(&b64, 128);
+	st = sp_random(idraw, sizeof(idraw));
+	if (st == SP_OK)
+		st = sp_b64url_encode(&b64, idraw, sizeof(idraw));
+	if (st == SP_OK) {
+		snprintf(e.id, sizeof(e.id), "%s", (const char *)b64.data);
+		sp_buf_reset(&b64);
+		st = sp_random(part, sizeof(part));
+	}
+	if (st == SP_OK)
+		st = sp_keywrap_wrap(r->k->kw, e.id, part, e.wrapped, &e.key_id, &err);
+	e.wrapped_len = SP_KEYWRAP_LEN;
+	if (st == SP_OK) {
+		snprintf(actor, sizeof(actor), "org:%s", org.name);
+		snprintf(detail, sizeof(detail), "recipients=%zu", n);
+		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail};
+		st = sp_store_envelope_add(r->k->store, &e, &a, &err);
+	}
+	for (i = 0; i < n; i++)
+		free(rcpt_store[i]);
+	json_decref(j);
+	if (st != SP_OK) {
+		sp_wipe(part, sizeof(part));
+		sp_buf_wipe(&b64);
+		return store_error(r, st, &err);
+	}
+	sp_b64url_encode(&b64, part, sizeof(part));
+	sp_wipe(part, sizeof(part));
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "id", e.id, "server_part",
+	    b64.data ? (const char *)b64.data : "", "org", org.name, "keyd", r->k->public_url,
+	    "created", (json_int_t)e.created, "expires", (json_int_t)e.expires);
+	sp_buf_wipe(&b64);
+	keyd_log("deposit", "org", org.name, "id", e.id, "client", r->client, NULL);
+	ret = keyd_reply_json(r, 201, ans);
+	return ret;
+}
+
+/* --- sessions ------------------------------------------------------------ */
+
+/* Find the caller's session: bearer "sps_" token, or the session cookie
+ * (then with want_csrf the X-CSRF-Token header must match).  SP_ERR_AUTH
+ * when there is none, SP_ERR_DENIED on a missing or wrong CSRF token. */
+static int
+session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s, struct sp_err *err)
+{
+	const char *tok = bearer(r), *csrf;
+	unsigned char h[SP_SHA256_LEN];
+	int cookie = 0, st;
+
+	if (tok == NULL || strncmp(tok, "sps_", 4) != 0) {
+		if ((tok = keyd_cookie(r, keyd_session_cookie(r->k))) == NULL ||
+		    strncmp(tok, "sps_", 4) != 0)
+			return SP_ERR_AUTH;
+		cookie = 1;
+	}
+	token_hash(tok, h);
+	st = sp_store_session_use(r->k->store, h, (int64_t)time(NULL), KEYD_SESSION_IDLE, s, err);
+	if (st == SP_ERR_NOTFOUND)
+		return SP_ERR_AUTH;
+	if (st != SP_OK)
+		return st;
+	if (cookie && want_csrf) {
+		csrf = keyd_header(r, "X-CSRF-Token");
+		if (csrf == NULL || strlen(csrf) != strlen(s->csrf) ||
+		    !sp_ct_eq(csrf, s->csrf, strlen(csrf)))
+			return SP_ERR_DENIED;
+	}
+	return SP_OK;
+}
+
+static void
+session_cookie(struct keyd_req *r, const char *value, int clear)
+{
+	char attrs[128];
+
+	snprintf(attrs, sizeof(attrs), "Path=/; HttpOnly; SameSite=Lax%s%s",
+	    r->k->https ? "; Secure" : "", clear ? "; Max-Age=0" : "");
+	keyd_add_cookie(r, keyd_session_cookie(r->k), value, attrs);
+}
+
+static enum MHD_Result
+login(struct keyd_req *r)
+{
+	struct sp_err err = {{0}};
+	struct sp_account acc;
+	struct sp_session s;
+	struct sp_audit a;
+	char email[SP_STORE_EMAIL_MAX + 1], tok[64], detail[32];
+	const char *e, *pw, *old;
+	json_t *j;
+	int st = SP_OK, found;
+	int64_t now = (int64_t)time(NULL);
+	enum MHD_Result ret;
+
+	if (keyd_cross_site(r))
+		return keyd_reply_error(r, 403, "cross-site request refused");
+	if ((j = parse_body(r)) == NULL)
+		return keyd_reply_error(r, 400, "the body must be a JSON object");
+	e = json_string_value(json_object_get(j, "email"));
+	pw = json_string_value(json_object_get(j, "password"));
+	if (e == NULL || pw == NULL || strlen(pw) > SP_PW_MAX_BYTES) {
+		json_decref(j);
+		return keyd_reply_error(r, 400, "\"email\" and \"password\" are required");
+	}
+	found = keyd_email_lower(e, email, sizeof(email)) == SP_OK &&
+	    (st = sp_store_account_get(r->k->store, email, &acc, &err)) == SP_OK;
+	if (!found && keyd_email_lower(e, email, sizeof(email)) == SP_OK &&
+	    st != SP_ERR_NOTFOUND) {
+		json_decref(j);
+		return store_error(r, st, &err);
+	}
+	st = sp_password_verify(found ? acc.pw_hash : NULL, pw, &err);
+	json_decref(j);
+	if (st == SP_ERR_RETRY) {
+		sp_wipe(&acc, sizeof(acc));
+		return keyd_reply_error(r, 503, "busy, try again");
+	}
+	if (st != SP_OK) {
+		snprintf(detail, sizeof(detail), "failures=%d", found ? acc.failed_logins + 1 : 0);
+		a = (struct sp_audit){now, "login-failed", found ? email : "(unknown)",
+		    NULL, r->client, detail};
+		sp_store_login_failed(r->k->store, found ? email : "", &a, &err);
+		sp_wipe(&acc, sizeof(acc));
+		keyd_log("login-failed", "client", r->client, NULL);
+		return keyd_reply_error(r, 401, "wrong email or password");
+	}
+	if (!acc.activated) {
+		sp_wipe(&acc, sizeof(acc));
+		return keyd_reply_error(r, 403, "account not activated");
+	}
+	sp_wipe(&acc, sizeof(acc));
+	if ((old = keyd_cookie(r, keyd_session_cookie(r->k))) != NULL) {
+		unsigned char oh[SP_SHA256_LEN];
+
+		token_hash(old, oh);
+		sp_store_session_delete(r->k->store, oh, NULL, NULL);
+	}
+	memset(&s, 0, sizeof(s));
+	if (sp_token_new(tok, sizeof(tok), "sps_", 16) != SP_OK ||
+	    sp_token_new(s.csrf, sizeof(s.csrf), "", 16) != SP_OK)
+		return keyd_reply_error(r, 500, "internal error");
+	token_hash(tok, s.hash);
+	snprintf(s.email, sizeof(s.email), "%s", email);
+	s.created = s.last_seen = now;
+	s.expires = now + KEYD_SESSION_MAX;
+	a = (struct sp_audit){now, "login", email, NULL, r->client, NULL};
+	if ((st = sp_store_session_create(r->k->store, &s, &a, &err)) != SP_OK) {
+		sp_wipe(tok, sizeof(tok));
+		return store_error(r, st, &err);
+	}
+	session_cookie(r, tok, 0);
+	ret = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s}", "session", tok,
+	    "email", email, "csrf", s.csrf));
+	sp_wipe(tok, sizeof(tok));
+	return ret;
+}
+
+enum MHD_Result
+keyd_api_session(struct keyd_req *r)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	struct sp_audit a;
+	int st;
+
+	if (strcmp(r->method, "POST") == 0)
+		return login(r);
+	if (strcmp(r->method, "GET") == 0) {
+		if ((st = session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
+			return keyd_reply_error(r, 401, "not logged in");
+		if (st != SP_OK)
+			return store_error(r, st, &err);
+		return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
+		    "csrf", s.csrf));
+	}
+	if (strcmp(r->method, "DELETE") == 0) {
+		if ((st = session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
+			return keyd_reply_error(r, 401, "not logged in");
+		if (st == SP_ERR_DENIED)
+			return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+		if (st != SP_OK)
+			return store_error(r, st, &err);
+		a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
+		st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
+		if (st != SP_OK && st != SP_ERR_NOTFOUND)
+			return store_error(r, st, &err);
+		session_cookie(r, "", 1);
+		return keyd_reply(r, 204, "application/json", "", 0, 0);
+	}
+	return keyd_reply_error(r, 405, "method not allowed");
+}
+
+/* --- release ------------------------------------------------------------- */
+
+static enum MHD_Result
+refuse(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
+    const char *id)
+{
+	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg};
+
+	sp_store_audit(r->k->store, &a, NULL);
+	keyd_log("release-refused", "id", id ? id : "-", "reason", msg, "client", r->client, NULL);
+	return keyd_reply_error(r, status, msg);
+}
+
+enum MHD_Result
+keyd_api_release(struct keyd_req *r, const char *id)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	struct sp_org org;
+	struct sp_envelope_rec e;
+	struct sp_account acc;
+	struct sp_audit a;
+	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
+	char actor[SP_STORE_EMAIL_MAX + 8];
+	const char *tok = bearer(r);
+	struct sp_buf b64;
+	json_t *ans, *rc;
+	int st, is_org = 0, ok = 0;
+	size_t i;
+	int64_t now = (int64_t)time(NULL);
+
+	if (tok != NULL && strncmp(tok, "spo_", 4) == 0) {
+		token_hash(tok, h);
+		st = sp_store_org_by_token(r->k->store, h, &org, &err);
+		if (st == SP_ERR_NOTFOUND)
+			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st != SP_OK)
+			return store_error(r, st, &err);
+		is_org = 1;
+		snprintf(actor, sizeof(actor), "org:%s", org.name);
+	} else {
+		st = session_auth(r, 1, &s, &err);
+		if (st == SP_ERR_AUTH)
+			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st == SP_ERR_DENIED)
+			return refuse(r, 403, "missing or wrong CSRF token", s.email,
+			    keyd_valid_id(id) ? id : NULL);
+		if (st != SP_OK)
+			return store_error(r, st, &err);
+		snprintf(actor, sizeof(actor), "%s", s.email);
+	}
+	if (!keyd_valid_id(id))
+		return refuse(r, 404, "unknown envelope", actor, NULL);
+	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
+		return refuse(r, 404, "unknown envelope", actor, id);
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	for (i = 0; i < e.nrcpt && !ok; i++) {
+		const char *at = strrchr(e.rcpt[i], '@');
+
+		if (is_org)
+			ok = at != NULL && strcasecmp(at + 1, org.domain) == 0;
+		else
+			ok = strcmp(e.rcpt[i], s.email) == 0;
+	}
+	if (!ok) {
+		sp_envelope_rec_clear(&e);
+		return refuse(r, 403, "not a recipient of this envelope", actor, id);
+	}
+	if (!is_org) {
+		st = sp_store_account_get(r->k->store, s.email, &acc, &err);
+		if (st != SP_OK && st != SP_ERR_NOTFOUND) {
+			sp_envelope_rec_clear(&e);
+			return store_error(r, st, &err);
+		}
+		ok = st == SP_OK && acc.activated;
+		sp_wipe(&acc, sizeof(acc));
+		if (!ok) {
+			sp_envelope_rec_clear(&e);
+			return refuse(r, 403, "account not activated", actor, id);
+		}
+	}
+	if (e.retracted) {
+		sp_envelope_rec_clear(&e);
+		return refuse(r, 410, "this message was retracted by its sender", actor, id);
+	}
+	if (e.expires != 0 && e.expires <= now) {
+		sp_envelope_rec_clear(&e);
+		return refuse(r, 410, "this message has expired", actor, id);
+	}
+	if ((st = sp_keywrap_unwrap(r->k->kw, e.key_id, e.id, e.wrapped, e.wrapped_len,
+	    part, &err)) != SP_OK) {
+		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
+		sp_envelope_rec_clear(&e);
+		return keyd_reply_error(r, 500, "internal error");
+	}
+	a = (struct sp_audit){now, "release", actor, id, r->client, NULL};
+	if ((st = sp_store_audit(r->k->store, &a, &err)) != SP_OK) {
+		sp_wipe(part, sizeof(part));
+		sp_envelope_rec_clear(&e);
+		return store_error(r, st, &err);
+	}
+	sp_buf_init(&b64, 128);
+	sp_b64url_encode(&b64, part, sizeof(part));
+	sp_wipe(part, sizeof(part));
+	rc = json_array();
+	for (i = 0; i < e.nrcpt; i++)
+		json_array_append_new(rc, json_string(e.rcpt[i]));
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I}", "id", e.id, "server_part",
+	    b64.data ? (const char *)b64.data : "", "org", e.org_name, "from", e.from,
+	    "recipients", rc, "created", (json_int_t)e.created,
+	    "expires", (json_int_t)e.expires);
+	sp_buf_wipe(&b64);
+	sp_envelope_rec_clear(&e);
+	keyd_log("release", "id", id, "client", r->client, NULL);
+	return keyd_reply_json(r, 200, ans);
+}

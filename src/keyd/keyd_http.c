@@ -1,0 +1,410 @@
+/*
+ * keyd_http.c - the libmicrohttpd request handler of sealpost-keyd: one
+ * context per request, body limits (413 before any work: Content-Length is
+ * checked up front and the bytes are counted while they arrive), form
+ * decoding through MHD's post processor, routing, and the reply helpers that
+ * put the security headers on every answer.
+ * SECURITY: everything here is untrusted input.  Bodies and form fields
+ * are capped; the log gets only the method, path and status.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crypto.h"
+#include "keyd.h"
+
+/* --- small lookups ------------------------------------------------------- */
+
+const char *
+keyd_header(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+keyd_arg(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+keyd_cookie(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *
+keyd_field(struct keyd_req *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, name) == 0)
+			return r->fields[i].value.data ? (const char *)r->fields[i].value.data : "";
+	return NULL;
+}
+
+const char *
+keyd_session_cookie(const struct keyd *k)
+{
+	return k->https ? "__Host-sp_session" : "sp_session";
+}
+
+int
+keyd_cross_site(struct keyd_req *r)
+{
+	const char *o = keyd_header(r, "Origin");
+	const char *s = keyd_header(r, "Sec-Fetch-Site");
+
+	if (s != NULL && strcmp(s, "same-origin") != 0 && strcmp(s, "none") != 0)
+		return 1;
+	if (o != NULL && strcmp(o, r->k->origin) != 0)
+		return 1;
+	return 0;
+}
+
+int
+keyd_valid_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+	size_t n = strlen(s);
+
+	if (n < 3 || n > SP_STORE_EMAIL_MAX || at == NULL || at == s ||
+	    strchr(at + 1, '@') != NULL || at[1] == '\0' || strchr(at + 1, '.') == NULL)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '<' || *s == '>' ||
+		    *s == '"' || *s == ',' || *s == ';' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+int
+keyd_email_lower(const char *s, char *out, size_t outsz)
+{
+	size_t i, n;
+
+	if (s == NULL || !keyd_valid_email(s) || (n = strlen(s)) >= outsz)
+		return SP_ERR_INVALID;
+	for (i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[n] = '\0';
+	return SP_OK;
+}
+
+int
+keyd_valid_id(const char *id)
+{
+	unsigned char raw[16];
+
+	return id != NULL && strlen(id) == SP_STORE_ID_MAX &&
+	    sp_b64url_decode_exact(id, SP_STORE_ID_MAX, raw, sizeof(raw)) == SP_OK;
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+void
+keyd_add_cookie(struct keyd_req *r, const char *name, const char *value, const char *attrs)
+{
+	if (r->ncookies < 3)
+		snprintf(r->cookies[r->ncookies++], sizeof(r->cookies[0]), "%s=%s; %s",
+		    name, value, attrs);
+}
+
+static enum MHD_Result
+queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response *resp,
+    int cacheable)
+{
+	enum MHD_Result ret;
+	int i;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Content-Security-Policy", KEYD_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Cache-Control",
+	    cacheable ? "public, max-age=3600" : "no-store");
+	for (i = 0; i < r->ncookies; i++)
+		MHD_add_response_header(resp, "Set-Cookie", r->cookies[i]);
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->answered = 1;
+	keyd_log_status(r, status);
+	return ret;
+}
+
+enum MHD_Result
+keyd_reply(struct keyd_req *r, unsigned status, const char *type, const void *body,
+    size_t len, int cacheable)
+{
+	return queue(r, status, type, MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY), cacheable);
+}
+
+enum MHD_Result
+keyd_reply_buf(struct keyd_req *r, unsigned status, const char *type, struct sp_buf *body)
+{
+	size_t len;
+	unsigned char *p = sp_buf_steal(body, &len);
+
+	if (p == NULL)
+		return keyd_reply(r, status, type, "", 0, 0);
+	return queue(r, status, type, MHD_create_response_from_buffer(len, p,
+	    MHD_RESPMEM_MUST_FREE), 0);
+}
+
+enum MHD_Result
+keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
+{
+	char *s = json_dumps(json, JSON_COMPACT);
+	enum MHD_Result ret;
+
+	json_decref(json);
+	if (s == NULL)
+		return keyd_reply(r, 500, "application/json", "{\"error\":\"internal error\"}", 26, 0);
+	ret = queue(r, status, "application/json", MHD_create_response_from_buffer(strlen(s),
+	    s, MHD_RESPMEM_MUST_FREE), 0);
+	return ret;
+}
+
+enum MHD_Result
+keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
+{
+	if (strncmp(r->url, "/api/", 5) != 0) {
+		struct sp_buf b;
+
+		sp_buf_init(&b, 4096);
+		sp_buf_append_str(&b, "<p>");
+		keyd_html_escape(&b, msg, strlen(msg));
+		sp_buf_append_str(&b, "</p>");
+		enum MHD_Result ret = keyd_page_simple(r, status, msg,
+		    b.data ? (const char *)b.data : "");
+		sp_buf_free(&b);
+		return ret;
+	}
+	return keyd_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+/* --- request bodies ------------------------------------------------------ */
+
+static struct keyd_field *
+field_get(struct keyd_req *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, key) == 0)
+			return &r->fields[i];
+	if (r->nfields == KEYD_MAX_FIELDS || strlen(key) >= sizeof(r->fields[0].name))
+		return NULL;
+	snprintf(r->fields[r->nfields].name, sizeof(r->fields[0].name), "%s", key);
+	sp_buf_init(&r->fields[r->nfields].value,
+	    r->online ? r->cap : KEYD_FIELD_MAX);
+	return &r->fields[r->nfields++];
+}
+
+static enum MHD_Result
+post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+    const char *content_type, const char *transfer_encoding, const char *data,
+    uint64_t off, size_t size)
+{
+	struct keyd_req *r = cls;
+	struct keyd_field *f;
+	size_t i, start;
+
+	if (key == NULL)
+		return MHD_YES;
+	r->form_bytes += size;
+	if (r->form_bytes > r->cap) {
+		r->toobig = 1;
+		return MHD_NO;
+	}
+	if (r->online && strcmp(key, "h") != 0 && strcmp(key, "c") != 0)
+		return MHD_YES;
+	if ((f = field_get(r, key)) == NULL)
+		return MHD_YES;
+	if (!r->online) {
+		if (sp_buf_append(&f->value, data, size) != SP_OK) {
+			r->toobig = 1;
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	/* /online: keep only the base64 alphabet and line feeds. */
+	if (sp_buf_reserve(&f->value, size) != SP_OK) {
+		r->toobig = 1;
+		return MHD_NO;
+	}
+	for (i = start = 0; i < size; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (isalnum(c) || c == '+' || c == '/' || c == '=' || c == '\n' ||
+		    c == '-' || c == '_')
+			f->value.data[f->value.len++] = c;
+	}
+	(void)start;
+	f->value.data[f->value.len] = '\0';
+	return MHD_YES;
+}
+
+static int
+is_form(const char *ct)
+{
+	return ct != NULL && (strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 ||
+	    strncasecmp(ct, "multipart/form-data", 19) == 0);
+}
+
+static void
+client_addr(struct keyd_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(r->client, sizeof(r->client), "-");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    r->client, sizeof(r->client));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    r->client, sizeof(r->client));
+}
+
+/* --- routing ------------------------------------------------------------- */
+
+static enum MHD_Result
+route(struct keyd_req *r)
+{
+	const char *u = r->url, *m = r->method;
+	int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	int post = strcmp(m, "POST") == 0;
+
+	if (strcmp(u, "/healthz") == 0 && get)
+		return keyd_reply(r, 200, "text/plain; charset=utf-8", "ok\n", 3, 0);
+	if (strcmp(u, "/api/v1/envelopes") == 0)
+		return post ? keyd_api_deposit(r) : keyd_reply_error(r, 405, "method not allowed");
+	if (strcmp(u, "/api/v1/session") == 0)
+		return keyd_api_session(r);
+	if (strncmp(u, "/api/v1/envelopes/", 18) == 0) {
+		const char *id = u + 18, *slash = strchr(id, '/');
+		char idbuf[64];
+
+		if (slash == NULL || strcmp(slash, "/release") != 0 ||
+		    (size_t)(slash - id) >= sizeof(idbuf))
+			return keyd_reply_error(r, 404, "unknown envelope");
+		if (!post)
+			return keyd_reply_error(r, 405, "method not allowed");
+		snprintf(idbuf, sizeof(idbuf), "%.*s", (int)(slash - id), id);
+		return keyd_api_release(r, idbuf);
+	}
+	if (strncmp(u, "/api/", 5) == 0)
+		return keyd_reply_error(r, 404, "no such API");
+	if (strcmp(u, "/register") == 0 && (get || post))
+		return keyd_page_register(r);
+	if (strcmp(u, "/activate") == 0 && (get || post))
+		return keyd_page_activate(r);
+	if ((strcmp(u, "/open") == 0 && get) || (strcmp(u, "/online") == 0 && post))
+		return keyd_page_open(r);
+	if (strncmp(u, "/static/", 8) == 0 && get)
+		return keyd_static(r, u + 8);
+	if (strcmp(u, "/") == 0 && get)
+		return keyd_page_simple(r, 200, "sealpost key server",
+		    "<p>This server keeps the keys of secure messages. Open a secure "
+		    "message from the <code>securedoc.html</code> attachment you received.</p>");
+	return keyd_reply_error(r, 404, "This page does not exist");
+}
+
+enum MHD_Result
+keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls);
+void keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe);
+
+enum MHD_Result
+keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct keyd *k = cls;
+	struct keyd_req *r = *con_cls;
+	const char *cl, *ct;
+	char *end;
+	unsigned long long n;
+
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		*con_cls = r;
+		r->k = k;
+		r->conn = conn;
+		r->method = method;
+		r->url = url;
+		r->started_ms = keyd_now_ms();
+		client_addr(r);
+		r->online = strcmp(url, "/online") == 0 && strcmp(method, "POST") == 0;
+		r->cap = r->online ? k->max_envelope : k->max_body;
+		sp_buf_init(&r->body, r->cap);
+		if ((cl = keyd_header(r, "Content-Length")) != NULL) {
+			n = strtoull(cl, &end, 10);
+			if (*cl == '\0' || *end != '\0' || n > r->cap)
+				return keyd_reply_error(r, 413, "request body too large");
+		}
+		ct = keyd_header(r, "Content-Type");
+		if (is_form(ct)) {
+			r->pp = MHD_create_post_processor(conn, 65536, post_iter, r);
+			if (r->pp == NULL)
+				r->badform = 1;
+		}
+		return MHD_YES;
+	}
+	if (r->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!r->toobig && !r->badform) {
+			if (r->pp != NULL) {
+				if (MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES
+				    && !r->toobig)
+					r->badform = 1;
+			} else if (sp_buf_append(&r->body, upload_data, *upload_data_size) != SP_OK)
+				r->toobig = 1;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->toobig)
+		return keyd_reply_error(r, 413, "request body too large");
+	if (r->badform)
+		return keyd_reply_error(r, 400, "malformed form");
+	return route(r);
+}
+
+void
+keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct keyd_req *r = *con_cls;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	if (r->pp != NULL)
+		MHD_destroy_post_processor(r->pp);
+	sp_buf_wipe(&r->body);
+	for (i = 0; i < r->nfields; i++)
+		sp_buf_wipe(&r->fields[i].value);
+	sp_wipe(r->cookies, sizeof(r->cookies));
+	free(r);
+	*con_cls = NULL;
+}

@@ -1,0 +1,584 @@
+/*
+ * keyd_pages.c - the recipient pages rendered on the server: registration
+ * (GET/POST /register), address confirmation (GET/POST /activate), and the
+ * plain page layout used for every other message.  Pages come from the
+ * embedded templates web/portal/page.html and register.html.
+ * SECURITY: every form field is untrusted: bounded, UTF-8 checked and
+ * HTML-escaped on output; posts need the double-submit CSRF token and a
+ * same-site Origin; passwords and answers are only kept as Argon2id hashes;
+ * the answer never reveals whether an address already has an account.
+ */
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "assets.h"
+#include "crypto.h"
+#include "keyd.h"
+#include "password.h"
+
+static const char *const questions[] = {
+	"What was the name of your first pet?",
+	"In what city were you born?",
+	"What is your mother's maiden name?",
+	"What was the name of your first school?",
+	"What was the make of your first car?",
+	"What is the name of the street you grew up on?",
+	"What was your childhood nickname?",
+	"What is the first name of your oldest cousin?",
+	"In what city did your parents meet?",
+	"What was the name of your favourite teacher?",
+};
+#define NQUESTIONS ((int)(sizeof(questions) / sizeof(questions[0])))
+
+static const char *const languages[][2] = {
+	{"en", "English"}, {"fr", "Fran\xc3\xa7" "ais"}, {"de", "Deutsch"},
+	{"es", "Espa\xc3\xb1ol"}, {"it", "Italiano"}, {"nl", "Nederlands"},
+	{"pt", "Portugu\xc3\xaas"},
+};
+#define NLANGUAGES (sizeof(languages) / sizeof(languages[0]))
+
+/* --- layout and CSRF ----------------------------------------------------- */
+
+enum MHD_Result
+keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body)
+{
+	const struct sp_asset *a = sp_asset_find("portal/page.html");
+	struct keyd_var v[] = {
+		{"TITLE", title, 0, 0},
+		{"BODY", html_body, 0, 1},
+	};
+	struct sp_buf out;
+
+	if (a == NULL)
+		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
+	sp_buf_init(&out, (size_t)16 << 20);
+	if (keyd_tmpl((const char *)a->data, a->len, v, 2, &out) != SP_OK) {
+		sp_buf_free(&out);
+		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
+	}
+	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+}
+
+static int
+token_shape(const char *s, size_t min, size_t max)
+{
+	size_t n = s ? strlen(s) : 0, i;
+
+	if (n < min || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+void
+keyd_csrf_token(struct keyd_req *r, char out[64])
+{
+	const char *c = keyd_cookie(r, "sp_csrf");
+
+	if (token_shape(c, 22, 43)) {
+		snprintf(out, 64, "%s", c);
+		return;
+	}
+	if (sp_token_new(out, 64, "", 16) != SP_OK)
+		out[0] = '\0';
+	keyd_add_cookie(r, "sp_csrf", out, r->k->https ?
+	    "Path=/; HttpOnly; SameSite=Strict; Secure" : "Path=/; HttpOnly; SameSite=Strict");
+}
+
+int
+keyd_csrf_ok(struct keyd_req *r)
+{
+	const char *c = keyd_cookie(r, "sp_csrf");
+	const char *f = keyd_field(r, "csrf");
+
+	if (f == NULL)
+		f = keyd_header(r, "X-CSRF-Token");
+	if (keyd_cross_site(r) || !token_shape(c, 22, 43) || f == NULL ||
+	    strlen(f) != strlen(c))
+		return 0;
+	return sp_ct_eq(c, f, strlen(c));
+}
+
+static enum MHD_Result
+csrf_refused(struct keyd_req *r)
+{
+	keyd_log("csrf-refused", "path", r->url, "client", r->client, NULL);
+	return keyd_page_simple(r, 403, "This form has expired",
+	    "<p>For your safety this form could not be accepted: it was not sent "
+	    "from this site, or your browser blocked its security cookie.</p>"
+	    "<p>Go back, reload the page and try again.</p>");
+}
+
+/* --- registration -------------------------------------------------------- */
+
+enum { F_EMAIL, F_LANGUAGE, F_FIRST, F_LAST, F_PW, F_PW2, F_PHRASE, F_Q1, F_A1, F_A1C,
+	F_Q2, F_A2, F_A2C, F_Q3, F_A3, F_A3C, NF };
+static const char *const fnames[NF] = {
+	"email", "language", "first_name", "last_name", "password", "password2",
+	"phrase", "q1", "a1", "a1c", "q2", "a2", "a2c", "q3", "a3", "a3c",
+};
+static const char *const vnames[NF] = {
+	"V_EMAIL", "V_LANGUAGE", "V_FIRST_NAME", "V_LAST_NAME", "V_PASSWORD", "V_PASSWORD2",
+	"V_PHRASE", "V_Q1", "V_A1", "V_A1C", "V_Q2", "V_A2", "V_A2C", "V_Q3", "V_A3", "V_A3C",
+};
+static const char *const enames[NF] = {
+	"E_EMAIL", "E_LANGUAGE", "E_FIRST_NAME", "E_LAST_NAME", "E_PASSWORD", "E_PASSWORD2",
+	"E_PHRASE", "E_Q1", "E_A1", "E_A1C", "E_Q2", "E_A2", "E_A2C", "E_Q3", "E_A3", "E_A3C",
+};
+static const char *const inames[NF] = {
+	"I_EMAIL", "I_LANGUAGE", "I_FIRST_NAME", "I_LAST_NAME", "I_PASSWORD", "I_PASSWORD2",
+	"I_PHRASE", "I_Q1", "I_A1", "I_A1C", "I_Q2", "I_A2", "I_A2C", "I_Q3", "I_A3", "I_A3C",
+};
+
+struct regform {
+	const char *v[NF];
+	char err[NF][200];
+	int phrase_enabled;
+	const char *id;
+	int email_locked;
+	int nerr;
+};
+
+static void
+set_err(struct regform *f, int i, const char *msg)
+{
+	if (f->err[i][0] == '\0') {
+		snprintf(f->err[i], sizeof(f->err[i]), "%s", msg);
+		f->nerr++;
+	}
+}
+
+static void
+options_lang(struct sp_buf *b, const char *sel)
+{
+	size_t i;
+
+	for (i = 0; i < NLANGUAGES; i++)
+		sp_buf_printf(b, "<option value=\"%s\"%s>%s</option>", languages[i][0],
+		    sel && strcmp(sel, languages[i][0]) == 0 ? " selected" : "", languages[i][1]);
+}
+
+static void
+options_q(struct sp_buf *b, const char *sel)
+{
+	int i;
+	long s = sel ? strtol(sel, NULL, 10) : 0;
+
+	sp_buf_printf(b, "<option value=\"\"%s>Choose a question</option>", s ? "" : " selected");
+	for (i = 0; i < NQUESTIONS; i++) {
+		sp_buf_printf(b, "<option value=\"%d\"%s>", i + 1, s == i + 1 ? " selected" : "");
+		keyd_html_escape(b, questions[i], strlen(questions[i]));
+		sp_buf_append_str(b, "</option>");
+	}
+}
+
+static enum MHD_Result
+render_register(struct keyd_req *r, unsigned status, struct regform *f)
+{
+	const struct sp_asset *a = sp_asset_find("portal/register.html");
+	struct keyd_var v[3 * NF + 16];
+	struct sp_buf body, ol, o1, o2, o3;
+	char csrf[64], summary[160];
+	size_t n = 0;
+	int i;
+	enum MHD_Result ret;
+
+	if (a == NULL)
+		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
+	keyd_csrf_token(r, csrf);
+	sp_buf_init(&ol, 65536);
+	sp_buf_init(&o1, 65536);
+	sp_buf_init(&o2, 65536);
+	sp_buf_init(&o3, 65536);
+	options_lang(&ol, f->v[F_LANGUAGE] ? f->v[F_LANGUAGE] : "en");
+	options_q(&o1, f->v[F_Q1]);
+	options_q(&o2, f->v[F_Q2]);
+	options_q(&o3, f->v[F_Q3]);
+	for (i = 0; i < NF; i++) {
+		v[n++] = (struct keyd_var){vnames[i], f->v[i] ? f->v[i] : "", 0, 0};
+		v[n++] = (struct keyd_var){enames[i], f->err[i], 0, 0};
+		v[n++] = (struct keyd_var){inames[i], f->err[i][0] ? "true" : "false", 0, 0};
+	}
+	summary[0] = '\0';
+	if (f->nerr > 0)
+		snprintf(summary, sizeof(summary), "%d field%s need%s your attention: see the "
+		    "message beside each.", f->nerr, f->nerr == 1 ? "" : "s", f->nerr == 1 ? "s" : "");
+	v[n++] = (struct keyd_var){"SUMMARY", summary, 0, 0};
+	v[n++] = (struct keyd_var){"CSRF", csrf, 0, 0};
+	v[n++] = (struct keyd_var){"ID", f->id ? f->id : "", 0, 0};
+	v[n++] = (struct keyd_var){"EMAIL_ATTRS", f->email_locked ? "readonly" : "", 0, 1};
+	v[n++] = (struct keyd_var){"PHRASE_CHECKED", f->phrase_enabled ? "checked" : "", 0, 1};
+	v[n++] = (struct keyd_var){"O_LANGUAGE", ol.data ? (const char *)ol.data : "", 0, 1};
+	v[n++] = (struct keyd_var){"O_Q1", o1.data ? (const char *)o1.data : "", 0, 1};
+	v[n++] = (struct keyd_var){"O_Q2", o2.data ? (const char *)o2.data : "", 0, 1};
+	v[n++] = (struct keyd_var){"O_Q3", o3.data ? (const char *)o3.data : "", 0, 1};
+	sp_buf_init(&body, (size_t)1 << 20);
+	keyd_tmpl((const char *)a->data, a->len, v, n, &body);
+	ret = keyd_page_simple(r, status, "Register for secure messages",
+	    body.data ? (const char *)body.data : "");
+	sp_buf_wipe(&body);
+	sp_buf_free(&ol);
+	sp_buf_free(&o1);
+	sp_buf_free(&o2);
+	sp_buf_free(&o3);
+	return ret;
+}
+
+/* Text field: required, at most max bytes, valid UTF-8, no control chars. */
+static void
+check_text(struct regform *f, int i, size_t max, const char *missing)
+{
+	const char *s = f->v[i];
+	const unsigned char *p;
+	char msg[200];
+
+	if (s == NULL || *s == '\0') {
+		set_err(f, i, missing);
+		return;
+	}
+	if (strlen(s) > max) {
+		snprintf(msg, sizeof(msg), "This is too long: at most %zu characters", max);
+		set_err(f, i, msg);
+		return;
+	}
+	if (!g_utf8_validate(s, -1, NULL)) {
+		set_err(f, i, "This contains characters that are not allowed");
+		return;
+	}
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			set_err(f, i, "This contains characters that are not allowed");
+			return;
+		}
+}
+
+static int
+same_answer(const char *a, const char *b)
+{
+	char *na = NULL, *nb = NULL;
+	int same;
+
+	if (sp_answer_normalize(a, &na, NULL) != SP_OK ||
+	    sp_answer_normalize(b, &nb, NULL) != SP_OK) {
+		free(na);
+		return 0;
+	}
+	same = strcmp(na, nb) == 0;
+	sp_wipe(na, strlen(na));
+	sp_wipe(nb, strlen(nb));
+	free(na);
+	free(nb);
+	return same;
+}
+
+static void
+validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 1])
+{
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec e;
+	struct sp_pw_context ctx = {NULL, NULL};
+	char org[SP_STORE_NAME_MAX + 1] = "";
+	long q[3];
+	size_t i;
+	int j, k;
+
+	if (f->v[F_EMAIL] == NULL || keyd_email_lower(f->v[F_EMAIL], email,
+	    SP_STORE_EMAIL_MAX + 1) != SP_OK)
+		set_err(f, F_EMAIL, "Enter a valid email address, such as name@example.org");
+	for (i = 0; i < NLANGUAGES; i++)
+		if (f->v[F_LANGUAGE] && strcmp(f->v[F_LANGUAGE], languages[i][0]) == 0)
+			break;
+	if (i == NLANGUAGES)
+		set_err(f, F_LANGUAGE, "Choose a language from the list");
+	check_text(f, F_FIRST, SP_STORE_NAME_MAX, "Enter your first name");
+	check_text(f, F_LAST, SP_STORE_NAME_MAX, "Enter your last name");
+	if (f->id && keyd_valid_id(f->id) &&
+	    sp_store_envelope_get(r->k->store, f->id, &e, NULL) == SP_OK) {
+		snprintf(org, sizeof(org), "%s", e.org_name);
+		sp_envelope_rec_clear(&e);
+		ctx.org = org;
+	}
+	ctx.email = f->err[F_EMAIL][0] ? NULL : email;
+	if (f->v[F_PW] == NULL || *f->v[F_PW] == '\0')
+		set_err(f, F_PW, "Enter a password of at least 8 characters");
+	else if (sp_password_check(f->v[F_PW], &ctx, &err) != SP_OK)
+		set_err(f, F_PW, err.msg);
+	if (f->v[F_PW2] == NULL || *f->v[F_PW2] == '\0')
+		set_err(f, F_PW2, "Type the password again to confirm it");
+	else if (f->v[F_PW] && strcmp(f->v[F_PW], f->v[F_PW2]) != 0)
+		set_err(f, F_PW2, "The two passwords do not match");
+	check_text(f, F_PHRASE, SP_STORE_PHRASE_MAX, "Enter a personal security phrase");
+	for (j = 0; j < 3; j++) {
+		int qi = F_Q1 + 3 * j;
+		const char *s = f->v[qi];
+		char *end;
+
+		q[j] = s && *s ? strtol(s, &end, 10) : 0;
+		if (s == NULL || *s == '\0' || *end != '\0' || q[j] < 1 || q[j] > NQUESTIONS) {
+			q[j] = 0;
+			set_err(f, qi, "Choose a question");
+		}
+		for (k = 0; k < j; k++)
+			if (q[j] != 0 && q[j] == q[k])
+				set_err(f, qi, "Choose three different questions");
+		check_text(f, qi + 1, 256, "Enter an answer");
+		if (f->err[qi + 1][0] == '\0') {
+			char *na = NULL;
+
+			if (sp_answer_normalize(f->v[qi + 1], &na, NULL) != SP_OK)
+				set_err(f, qi + 1, "Enter an answer");
+			free(na);
+		}
+		if (f->v[qi + 2] == NULL || *f->v[qi + 2] == '\0')
+			set_err(f, qi + 2, "Type the answer again to confirm it");
+		else if (f->err[qi + 1][0] == '\0' && !same_answer(f->v[qi + 1], f->v[qi + 2]))
+			set_err(f, qi + 2, "The two answers do not match");
+	}
+}
+
+static int
+send_activation(struct keyd_req *r, const char *email, const char *first,
+    const char *token, int existing)
+{
+	struct sp_err err = {{0}};
+	struct sp_buf t;
+	int st;
+
+	sp_buf_init(&t, 65536);
+	if (!existing)
+		sp_buf_printf(&t, "Hello %s,\n\nplease confirm your email address for "
+		    "secure messages by opening this link:\n\n%s/activate?t=%s\n\n"
+		    "The link works once and expires in 24 hours.  If you did not "
+		    "register, you can ignore this mail.\n", first, r->k->public_url, token);
+	else if (token != NULL)
+		sp_buf_printf(&t, "Hello,\n\nsomeone asked to register this address for "
+		    "secure messages, but an account already exists for it.  It is not "
+		    "confirmed yet; to confirm it, open this link:\n\n%s/activate?t=%s\n\n"
+		    "The link works once and expires in 24 hours.  If this was not you, "
+		    "you can ignore this mail.\n", r->k->public_url, token);
+	else
+		sp_buf_printf(&t, "Hello,\n\nsomeone asked to register this address for "
+		    "secure messages, but an account already exists for it.  You can open "
+		    "your secure messages with your existing password.  If this was not "
+		    "you, you can ignore this mail: nothing was changed.\n");
+	st = sp_transport_send(r->k->mail, email, existing ?
+	    "Your account for secure messages" : "Confirm your address for secure messages",
+	    t.data ? (const char *)t.data : "", &err);
+	sp_buf_wipe(&t);
+	if (st != SP_OK)
+		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
+	return st;
+}
+
+static enum MHD_Result
+register_done(struct keyd_req *r, const char *email)
+{
+	struct sp_buf b;
+	enum MHD_Result ret;
+
+	sp_buf_init(&b, 4096);
+	sp_buf_append_str(&b, "<p>We sent a mail to <strong>");
+	keyd_html_escape(&b, email, strlen(email));
+	sp_buf_append_str(&b, "</strong>. Open the link in it to confirm your address; "
+	    "then go back to your secure message and choose <strong>Open</strong>.</p>"
+	    "<p class=\"hint\">The link works once and expires in 24 hours. If no mail "
+	    "arrives within a few minutes, look in your spam folder.</p>");
+	ret = keyd_page_simple(r, 200, "Check your mail", b.data ? (const char *)b.data : "");
+	sp_buf_free(&b);
+	return ret;
+}
+
+static enum MHD_Result
+register_post(struct keyd_req *r)
+{
+	struct sp_err err = {{0}};
+	struct regform f;
+	struct sp_account acc, old;
+	struct sp_audit a;
+	char email[SP_STORE_EMAIL_MAX + 1] = "", token[64];
+	unsigned char th[SP_SHA256_LEN];
+	int i, st;
+	int64_t now = (int64_t)time(NULL);
+
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < NF; i++)
+		f.v[i] = keyd_field(r, fnames[i]);
+	f.id = keyd_field(r, "id");
+	if (f.id && !keyd_valid_id(f.id))
+		f.id = NULL;
+	f.phrase_enabled = keyd_field(r, "phrase_enabled") != NULL;
+	f.email_locked = f.v[F_EMAIL] != NULL && keyd_valid_email(f.v[F_EMAIL]);
+	if (!keyd_csrf_ok(r))
+		return csrf_refused(r);
+	validate(r, &f, email);
+	if (f.nerr > 0) {
+		if (f.err[F_PW][0] || f.err[F_PW2][0])
+			f.v[F_PW] = f.v[F_PW2] = NULL;
+		keyd_log("register-invalid", "client", r->client, NULL);
+		return render_register(r, 400, &f);
+	}
+	memset(&acc, 0, sizeof(acc));
+	snprintf(acc.email, sizeof(acc.email), "%s", email);
+	snprintf(acc.first_name, sizeof(acc.first_name), "%s", f.v[F_FIRST]);
+	snprintf(acc.last_name, sizeof(acc.last_name), "%s", f.v[F_LAST]);
+	snprintf(acc.language, sizeof(acc.language), "%s", f.v[F_LANGUAGE]);
+	snprintf(acc.phrase, sizeof(acc.phrase), "%s", f.v[F_PHRASE]);
+	acc.phrase_enabled = f.phrase_enabled;
+	acc.created = now;
+	st = sp_store_account_get(r->k->store, email, &old, &err);
+	if (st == SP_OK) {
+		/* Same page as a new registration; the owner learns by mail. */
+		token[0] = '\0';
+		if (!old.activated && sp_token_new(token, sizeof(token), "", 16) == SP_OK) {
+			sp_sha256(token, strlen(token), th);
+			if (sp_store_activation_add(r->k->store, th, email,
+			    now + KEYD_ACTIVATION_TTL, &err) != SP_OK)
+				token[0] = '\0';
+		}
+		sp_wipe(&old, sizeof(old));
+		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL};
+		sp_store_audit(r->k->store, &a, NULL);
+		send_activation(r, email, NULL, token[0] ? token : NULL, 1);
+		sp_wipe(token, sizeof(token));
+		return register_done(r, email);
+	}
+	if (st != SP_ERR_NOTFOUND)
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500,
+		    st == SP_ERR_RETRY ? "busy, try again" : "internal error");
+	st = sp_password_hash(f.v[F_PW], acc.pw_hash, &err);
+	for (i = 0; i < 3 && st == SP_OK; i++) {
+		acc.question[i] = (int)strtol(f.v[F_Q1 + 3 * i], NULL, 10);
+		st = sp_answer_hash(f.v[F_A1 + 3 * i], acc.answer_hash[i], &err);
+	}
+	if (st == SP_OK)
+		st = sp_token_new(token, sizeof(token), "", 16);
+	if (st == SP_OK) {
+		sp_sha256(token, strlen(token), th);
+		a = (struct sp_audit){now, "register", email, NULL, r->client, NULL};
+		st = sp_store_account_create(r->k->store, &acc, th, now + KEYD_ACTIVATION_TTL,
+		    &a, &err);
+	}
+	sp_wipe(&acc, sizeof(acc));
+	if (st == SP_ERR_EXISTS)
+		return register_done(r, email);	/* a concurrent registration won */
+	if (st != SP_OK) {
+		sp_wipe(token, sizeof(token));
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		keyd_log("register-failed", "error", sp_err_msg(&err, st), NULL);
+		return keyd_reply_error(r, 500, "internal error");
+	}
+	send_activation(r, email, f.v[F_FIRST], token, 0);
+	sp_wipe(token, sizeof(token));
+	keyd_log("register", "client", r->client, NULL);
+	return register_done(r, email);
+}
+
+enum MHD_Result
+keyd_page_register(struct keyd_req *r)
+{
+	struct regform f;
+	const char *e;
+
+	if (strcmp(r->method, "POST") == 0)
+		return register_post(r);
+	memset(&f, 0, sizeof(f));
+	e = keyd_arg(r, "email");
+	f.id = keyd_arg(r, "id");
+	if (f.id && !keyd_valid_id(f.id))
+		f.id = NULL;
+	if (e != NULL && keyd_valid_email(e)) {
+		f.v[F_EMAIL] = e;
+		f.email_locked = 1;
+	}
+	f.v[F_LANGUAGE] = "en";
+	f.phrase_enabled = 1;
+	return render_register(r, 200, &f);
+}
+
+/* --- activation ---------------------------------------------------------- */
+
+static enum MHD_Result
+activation_problem(struct keyd_req *r, int st, const struct sp_err *err)
+{
+	if (st == SP_ERR_RETRY)
+		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+	if (st != SP_ERR_NOTFOUND && st != SP_ERR_EXPIRED)
+		return keyd_reply_error(r, 500, "internal error");
+	return keyd_page_simple(r, 400, "This link cannot be used",
+	    st == SP_ERR_EXPIRED && strstr(err->msg, "used") != NULL ?
+	    "<p>This confirmation link was already used: your address is confirmed.</p>"
+	    "<p>Go back to your secure message and choose <strong>Open</strong>.</p>" :
+	    st == SP_ERR_EXPIRED ?
+	    "<p>This confirmation link has expired (links work for 24 hours).</p>"
+	    "<p>Go back to your secure message and choose <strong>Register</strong> "
+	    "again with the same address: we will send you a new link.</p>" :
+	    "<p>This confirmation link is not valid. Check that you copied the whole "
+	    "link from the mail.</p><p>You can also go back to your secure message and "
+	    "choose <strong>Register</strong> again to get a new link.</p>");
+}
+
+enum MHD_Result
+keyd_page_activate(struct keyd_req *r)
+{
+	struct sp_err err = {{0}};
+	struct sp_audit a;
+	unsigned char th[SP_SHA256_LEN];
+	char email[SP_STORE_EMAIL_MAX + 1], csrf[64];
+	const char *t;
+	struct sp_buf b;
+	int st;
+	enum MHD_Result ret;
+
+	if (strcmp(r->method, "POST") == 0) {
+		if (!keyd_csrf_ok(r))
+			return csrf_refused(r);
+		t = keyd_field(r, "t");
+	} else
+		t = keyd_arg(r, "t");
+	if (!token_shape(t, 16, 64))
+		return activation_problem(r, SP_ERR_NOTFOUND, &err);
+	sp_sha256(t, strlen(t), th);
+	if (strcmp(r->method, "POST") != 0) {
+		/* A GET never consumes the token: mail scanners follow links. */
+		st = sp_store_activation_peek(r->k->store, th, (int64_t)time(NULL), email, &err);
+		if (st != SP_OK)
+			return activation_problem(r, st, &err);
+		keyd_csrf_token(r, csrf);
+		sp_buf_init(&b, 8192);
+		sp_buf_append_str(&b, "<p>Confirm that <strong>");
+		keyd_html_escape(&b, email, strlen(email));
+		sp_buf_append_str(&b, "</strong> is your address.</p>"
+		    "<form method=\"post\" action=\"/activate\"><input type=\"hidden\" "
+		    "name=\"csrf\" value=\"");
+		keyd_html_escape(&b, csrf, strlen(csrf));
+		sp_buf_append_str(&b, "\"><input type=\"hidden\" name=\"t\" value=\"");
+		keyd_html_escape(&b, t, strlen(t));
+		sp_buf_append_str(&b, "\"><button type=\"submit\" class=\"primary\">"
+		    "Confirm my address</button></form>");
+		ret = keyd_page_simple(r, 200, "Confirm your address",
+		    b.data ? (const char *)b.data : "");
+		sp_buf_free(&b);
+		return ret;
+	}
+	a = (struct sp_audit){0, "activate", NULL, NULL, r->client, NULL};
+	st = sp_store_activation_use(r->k->store, th, (int64_t)time(NULL), email, &a, &err);
+	if (st != SP_OK)
+		return activation_problem(r, st, &err);
+	keyd_log("activate", "client", r->client, NULL);
+	sp_buf_init(&b, 4096);
+	sp_buf_append_str(&b, "<p>Thank you: <strong>");
+	keyd_html_escape(&b, email, strlen(email));
+	sp_buf_append_str(&b, "</strong> is confirmed.</p><p>Go back to your secure "
+	    "message and choose <strong>Open</strong>, then sign in with your password.</p>");
+	ret = keyd_page_simple(r, 200, "Your address is confirmed",
+	    b.data ? (const char *)b.data : "");
+	sp_buf_free(&b);
+	return ret;
+}
