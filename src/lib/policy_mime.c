@@ -418,7 +418,7 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 	for (i = 0; mt[i] != '\0'; i++)
 		mt[i] = (unsigned char)mt[i] >= 0x20 && (unsigned char)mt[i] < 0x7f ?
 		    (char)tolower((unsigned char)mt[i]) : '?';
-	if (type == NULL || strcasecmp(type, "text") == 0)
+	if (type == NULL || strcasecmp(type, "text") == 0 || GMIME_IS_TEXT_PART(part))
 		text = 1;
 	else if (strcasecmp(type, "application") == 0 && sub != NULL)
 		for (i = 0; i < sizeof(text_app) / sizeof(text_app[0]); i++)
@@ -488,6 +488,23 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 }
 
 static void
+walk_loose(struct walk *w, size_t idx, const char *what, const char *text)
+{
+	char label[64];
+	size_t n;
+
+	if (text == NULL || w->stopped || w->st != SP_OK || (n = strlen(text)) == 0)
+		return;
+	if (n > w->max_bytes - w->used) {
+		pol_result_note(w->r, "part %zu %s: not scanned, text budget used up", idx, what);
+		return;
+	}
+	w->used += n;
+	snprintf(label, sizeof(label), "part %zu %s", idx, what);
+	segment(w, label, text, n);
+}
+
+static void
 walk_obj(struct walk *w, GMimeObject *obj, int depth)
 {
 	if (obj == NULL || w->stopped || w->st != SP_OK)
@@ -504,9 +521,14 @@ walk_obj(struct walk *w, GMimeObject *obj, int depth)
 	}
 	if (GMIME_IS_MULTIPART(obj)) {
 		int i, n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
+		size_t idx = w->parts;
 
+		/* text outside the parts: what a reader sees of a multipart whose
+		 * boundary is missing or broken */
+		walk_loose(w, idx, "prologue", g_mime_multipart_get_prologue(GMIME_MULTIPART(obj)));
 		for (i = 0; i < n && !w->stopped && w->st == SP_OK; i++)
 			walk_obj(w, g_mime_multipart_get_part(GMIME_MULTIPART(obj), i), depth + 1);
+		walk_loose(w, idx, "epilogue", g_mime_multipart_get_epilogue(GMIME_MULTIPART(obj)));
 	} else if (GMIME_IS_MESSAGE_PART(obj)) {
 		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 
