@@ -17,6 +17,7 @@
 
 #define ENV_ALG "A256GCM-STREAM-64K"
 #define ENV_MAX_ADDR 320	/* an address is shorter than this */
+#define ENV_MAX_ADDR_JSON 957	/* bytes of an address escaped in meta JSON */
 #define ENV_MAX_KEYD 512	/* key server URL, bytes */
 #define ENV_MAX_ORG 1024	/* organisation display name, bytes */
 #define ENV_NP_STRLEN 10	/* base64url of the 7-byte nonce prefix */
@@ -98,11 +99,14 @@ env_valid_text(const char *s, size_t n, size_t max)
 }
 
 /* A mail address: under 320 bytes, one '@' not at either end, no white
- * space, controls or the characters "<>\,; (non-ASCII UTF-8 is allowed). */
+ * space, controls or the characters "<>\,; (non-ASCII UTF-8 is allowed).
+ * Its form in the envelope's meta JSON (non-ASCII as \uXXXX, '&' as
+ * \u0026) must fit in ENV_MAX_ADDR_JSON bytes, so that it sits on one line
+ * of the envelope file. */
 static int
 env_valid_addr(const char *s, size_t n)
 {
-	size_t i, at = 0, nat = 0;
+	size_t i, at = 0, nat = 0, json = 0;
 
 	if (n < 3 || n >= ENV_MAX_ADDR)
 		return 0;
@@ -115,8 +119,9 @@ env_valid_addr(const char *s, size_t n)
 			at = i;
 			nat++;
 		}
+		json += c == '&' ? 6 : c >= 0x80 ? 3 : 1;
 	}
-	return nat == 1 && at > 0 && at < n - 1;
+	return nat == 1 && at > 0 && at < n - 1 && json <= ENV_MAX_ADDR_JSON;
 }
 
 /* Checks the fields of h (used before encoding; decoding checks the same

@@ -703,6 +703,16 @@ test_header(void)
 		    alen == 319 ? SP_OK : SP_ERR_INVALID);
 		sp_env_header_clear(&h);
 	}
+	/* '&' counts 6 towards the escaped size: 159 of them pass, 160 do not */
+	for (size_t namp = 159; namp <= 160; namp++) {
+		n = (size_t)snprintf(big, 200, "%s\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[\"", HDR_HEAD);
+		memset(big + n, '&', namp);
+		n += namp;
+		n += (size_t)snprintf(big + n, 200, "@b\"],%s", HDR_TAIL);
+		T_EQ_INT(sp_env_header_decode((unsigned char *)big, n, &h, &err),
+		    namp == 159 ? SP_OK : SP_ERR_INVALID);
+		sp_env_header_clear(&h);
+	}
 	/* more than 64 KiB is refused before parsing */
 	memset(big, ' ', SP_ENV_MAX_HEADER + 1);
 	T_EQ_INT(sp_env_header_decode((unsigned char *)big, SP_ENV_MAX_HEADER + 1, &h, &err), SP_ERR_TOOBIG);
@@ -887,6 +897,11 @@ hostile_text(size_t nto, size_t addrlen)
 			to[i][k++] = (char)0xbc;
 		}
 		snprintf(to[i] + k, 320 - k, "&@x.example");
+	}
+	if (nto > 1) {
+		/* the most '&' an address may hold (each is 6 bytes in the meta JSON) */
+		memset(to[1], '&', 158);
+		snprintf(to[1] + 158, 320 - 158, "@z");
 	}
 	memset(org, '&', sizeof(org) - 1);
 	org[sizeof(org) - 1] = '\0';
