@@ -360,7 +360,7 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				return keyd_reply_error(r, 413, "request body too large");
 		}
 		ct = keyd_header(r, "Content-Type");
-		if (is_form(ct)) {
+		if (is_form(ct) && strncmp(url, "/api/", 5) != 0) {
 			r->pp = MHD_create_post_processor(conn, 65536, post_iter, r);
 			if (r->pp == NULL)
 				r->badform = 1;

@@ -24,17 +24,22 @@ static void
 put_value(struct sp_buf *b, const char *v)
 {
 	size_t i;
+	int quote = strchr(v, ' ') != NULL || *v == '\0';
 
+	if (quote)
+		sp_buf_append_str(b, "\"");
 	for (i = 0; v[i] && i < 200; i++) {
 		unsigned char c = (unsigned char)v[i];
 
-		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+		if (((c > 0x20 && c < 0x7f) || (quote && c == ' ')) && c != '"' && c != '\\')
 			sp_buf_append(b, &v[i], 1);
 		else
 			sp_buf_printf(b, "\\x%02x", c);
 	}
 	if (v[i])
 		sp_buf_append_str(b, "...");
+	if (quote)
+		sp_buf_append_str(b, "\"");
 }
 
 void
