@@ -27,6 +27,7 @@ struct pol_parse {
 	int line;
 	struct pol_rule *cur;	/* section being read, NULL in the global part */
 	unsigned seen;		/* keys already set in the current section */
+	int key_line[16];	/* where each of them was set */
 };
 
 void
@@ -375,6 +376,7 @@ rule_key(struct pol_parse *ps, const char *k, const char *v, struct sp_err *err)
 	if (ps->seen & (1u << i))
 		return perr(ps, "key '%s' given twice in this rule", k, err);
 	ps->seen |= 1u << i;
+	ps->key_line[i] = ps->line;
 	switch (i) {
 	case K_TYPE:
 		if (strcmp(v, "keyword") == 0) r->type = POL_KEYWORD;
@@ -479,6 +481,7 @@ rule_finish(struct pol_parse *ps, struct sp_err *err)
 			goto out;
 		}
 		if ((ps->seen & (1u << i)) && !(allowed & (1u << i))) {
+			ps->line = ps->key_line[i];
 			st = perr(ps, "key '%s' does not apply to this rule's type", rule_keys[i], err);
 			goto out;
 		}

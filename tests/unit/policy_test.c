@@ -1,0 +1,591 @@
+/*
+ * policy_test.c - unit tests of the sealing policy: the validators (SSA
+ * rules, Luhn, issuer prefixes, masking), the config parser's errors, the
+ * built-in default policy against etc/, decisions (triggers, scopes,
+ * internal mail, rule order, regex rules, subject cleaning), the committed
+ * corpus tests/policy-corpus/ against expected.tsv, and bad input (50 MB,
+ * 500 parts, deep nesting, empty, malformed, 8-bit) decided in bounded time.
+ * Run from the repository root.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "message.h"
+#include "policy.h"
+#include "sp.h"
+#include "t.h"
+
+static struct sp_policy *defpol;
+static struct sp_policy_scratch *defscr;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+read_file(const char *path, struct sp_buf *b)
+{
+	FILE *f = fopen(path, "rb");
+	char tmp[65536];
+	size_t n;
+
+	sp_buf_init(b, (size_t)64 << 20);
+	if (f == NULL)
+		return -1;
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		if (sp_buf_append(b, tmp, n) != SP_OK)
+			break;
+	fclose(f);
+	if (b->data == NULL)
+		sp_buf_reserve(b, 0);
+	return 0;
+}
+
+static void
+setup(void)
+{
+	struct sp_err err = {{0}};
+
+	sp_msg_global_init();
+	T_EQ_INT(sp_policy_load(&defpol, NULL, &err), SP_OK);
+	if (defpol == NULL) {
+		fprintf(stderr, "default policy: %s\n", err.msg);
+		exit(1);
+	}
+	T_EQ_INT(sp_policy_scratch_new(defpol, &defscr, &err), SP_OK);
+}
+
+/* --- validators ---------------------------------------------------------- */
+
+static void
+test_ssn(void)
+{
+	static const struct { const char *d; int ok; } v[] = {
+		{"212456780", 1}, {"001010001", 1}, {"899999999", 1}, {"665123456", 1},
+		{"000123456", 0}, {"666123456", 0}, {"900123456", 0}, {"999123456", 0},
+		{"212003456", 0}, {"212450000", 0}, {"078051120", 0}, {"219099999", 0},
+		{"123456789", 0}, {"111111111", 0}, {"12345678x", 0}, {"21245678 ", 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (sp_policy_ssn_valid(v[i].d) != v[i].ok)
+			fprintf(stderr, "ssn %s\n", v[i].d);
+		T_EQ_INT(sp_policy_ssn_valid(v[i].d), v[i].ok);
+	}
+}
+
+static void
+test_card(void)
+{
+	static const struct { const char *d; int luhn, ok; } v[] = {
+		{"4111111111111111", 1, 1},	/* Visa */
+		{"4012888888881881", 1, 1},
+		{"4222222222222", 1, 1},	/* Visa, 13 digits */
+		{"5500000000000004", 1, 1},	/* Mastercard */
+		{"2223000048400011", 1, 1},	/* Mastercard 2-series */
+		{"378282246310005", 1, 1},	/* Amex */
+		{"6011111111111117", 1, 1},	/* Discover */
+		{"3530111333300000", 1, 1},	/* JCB */
+		{"30569309025904", 1, 1},	/* Diners */
+		{"4111111111111112", 0, 0},	/* Luhn fails */
+		{"1234567812345678", 0, 0},
+		{"9999999999999995", 1, 0},	/* Luhn ok, no issuer */
+		{"0000000000000000", 1, 0},	/* placeholder */
+		{"378282246310005000", 0, 0},
+		{"411111111111", 0, 0},		/* 12 digits: too short */
+		{"41111111111111111111", 0, 0},	/* 20 digits: too long */
+		{"5500000000000004001", 0, 0},	/* Mastercard is 16 digits only */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = strlen(v[i].d);
+
+		if (sp_policy_card_valid(v[i].d, n) != v[i].ok)
+			fprintf(stderr, "card %s\n", v[i].d);
+		if (n >= 13 && n <= 19)
+			T_EQ_INT(sp_policy_luhn(v[i].d, n), v[i].luhn);
+		T_EQ_INT(sp_policy_card_valid(v[i].d, n), v[i].ok);
+	}
+	T_EQ_INT(sp_policy_luhn("", 0), 0);
+	T_EQ_INT(sp_policy_luhn("79927398713", 11), 1);
+	T_EQ_INT(sp_policy_luhn("79927398710", 11), 0);
+}
+
+static void
+test_mask(void)
+{
+	char out[64];
+
+	sp_policy_mask("212-45-6780", 11, out, sizeof(out));
+	T_CHECK(strcmp(out, "***-**-6780") == 0);
+	sp_policy_mask("4111 1111 1111 1111", 19, out, sizeof(out));
+	T_CHECK(strcmp(out, "**** **** **** 1111") == 0);
+	sp_policy_mask("12\n3", 4, out, sizeof(out));
+	T_CHECK(strcmp(out, "12 3") == 0);
+	sp_policy_mask("212-45-6780", 11, out, 5);
+	T_CHECK(strcmp(out, "***-") == 0);
+}
+
+/* --- configuration ------------------------------------------------------- */
+
+static int
+load_str(const char *text, struct sp_policy **p, struct sp_err *err)
+{
+	return sp_policy_load_mem(p, text, strlen(text), "t.conf", "etc", err);
+}
+
+static void
+test_config_errors(void)
+{
+	static const struct { const char *text; const char *want; } v[] = {
+		{"bogus = 1\n", "t.conf:1: unknown key 'bogus'"},
+		{"# c\n\n[rule a]\ntype = ssn\ncolour = red\n", "t.conf:5: unknown key 'colour'"},
+		{"[rule a]\naction = seal\n", "t.conf:1: rule 'a' has no type"},
+		{"[rule a]\ntype = ssn\naction = burn\n", "t.conf:3: action 'burn'"},
+		{"[rule a]\ntype = smell\n", "t.conf:2: type 'smell'"},
+		{"[rule a]\ntype = keyword\n", "t.conf:1: rule 'a' needs a key 'keyword'"},
+		{"[rule a]\ntype = ssn\n[rule a]\ntype = card\n", "t.conf:3: duplicate rule name"},
+		{"[rule a]\ntype = regex\npattern = (unclosed\n", "t.conf:1: rule 'a': pattern does not compile"},
+		{"[rule a]\ntype = ssn\nthreshold = 3\n", "t.conf:3: key 'threshold' does not apply"},
+		{"[rule a]\ntype = ssn\ntype = card\n", "t.conf:3: key 'type' given twice"},
+		{"max_parts = lots\n", "t.conf:1: 'lots' is not a number"},
+		{"max_parts = 0\n", "t.conf:1: '0' is not a number from 1"},
+		{"internal_domains = a.example b/c\n", "t.conf:1: not a domain name"},
+		{"[rule a]\ntype = lexicon\nlexicon = no-such-file.txt\n", "t.conf:3: lexicon:"},
+		{"[rule a\n", "t.conf:1: expected a section"},
+		{"just words\n", "t.conf:1: expected '=' after 'just'"},
+		{"[rule a]\ntype = header\nheader = X Bad\n", "t.conf:3: 'X Bad' is not a header field name"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct sp_policy *p = NULL;
+		struct sp_err err = {{0}};
+		int st = load_str(v[i].text, &p, &err);
+
+		T_EQ_INT(st, SP_ERR_CONFIG);
+		T_CHECK(p == NULL);
+		if (strstr(err.msg, v[i].want) == NULL) {
+			fprintf(stderr, "config case %zu: got '%s', want '%s'\n", i, err.msg, v[i].want);
+			T_CHECK(0);
+		}
+	}
+}
+
+static void
+test_default_matches_etc(void)
+{
+	struct sp_buf conf, lex;
+	struct sp_policy *p = NULL;
+	struct sp_err err = {{0}};
+	struct sp_policy_result r;
+
+	/* the file in etc/ loads too, with the lexicon next to it */
+	T_EQ_INT(sp_policy_load(&p, "etc/policy.conf", &err), SP_OK);
+	if (p != NULL) {
+		T_EQ_INT(sp_policy_rule_count(p), sp_policy_rule_count(defpol));
+		T_CHECK(strcmp(sp_policy_rule_name(p, 0), "subject-keyword") == 0);
+	}
+	sp_policy_free(p);
+	/* and the built-in copy is the same text: regenerate with
+	 * sh src/lib/policy_default.sh when this fails */
+	T_EQ_INT(read_file("etc/policy.conf", &conf), 0);
+	T_EQ_INT(read_file("etc/lexicon-medical.txt", &lex), 0);
+	{
+		extern const char pol_default_conf[], pol_default_lexicon[];
+		extern const size_t pol_default_conf_len, pol_default_lexicon_len;
+
+		T_EQ_INT(conf.len, pol_default_conf_len);
+		T_CHECK(conf.len == pol_default_conf_len && memcmp(conf.data, pol_default_conf, conf.len) == 0);
+		T_EQ_INT(lex.len, pol_default_lexicon_len);
+		T_CHECK(lex.len == pol_default_lexicon_len && memcmp(lex.data, pol_default_lexicon, lex.len) == 0);
+	}
+	sp_buf_free(&conf);
+	sp_buf_free(&lex);
+	/* a policy with no content rule scans nothing and passes */
+	T_EQ_INT(load_str("[rule k]\ntype = keyword\nkeyword = !!\n", &p, &err), SP_OK);
+	T_EQ_INT(sp_policy_scan_text(p, NULL, "212-45-6780", 11, &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+	sp_policy_free(p);
+}
+
+/* --- decisions on text --------------------------------------------------- */
+
+static int
+text_action(const char *text, char *rule, size_t rulesz)
+{
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	int a;
+
+	if (sp_policy_scan_text(defpol, defscr, text, strlen(text), &r, &err) != SP_OK)
+		return -1;
+	a = (int)r.action;
+	if (rule != NULL)
+		snprintf(rule, rulesz, "%s", r.rule);
+	sp_policy_result_clear(&r);
+	return a;
+}
+
+static void
+test_text_decisions(void)
+{
+	static const struct { const char *text; int action; const char *rule; } v[] = {
+		{"reserve room 6 for surgery for Michael Johnson", SP_POLICY_SEAL_TAG, "medical"},
+		{"lunch at 6?", SP_POLICY_PASS, ""},
+		{"Rocky surgery? no, the band", SP_POLICY_PASS, ""},
+		{"blood orange recipe", SP_POLICY_PASS, ""},
+		{"Patient Jane Doe, diagnosed with hypertension, takes lisinopril.", SP_POLICY_SEAL_TAG, "medical"},
+		{"Mr. Smith: appendectomy on Tuesday", SP_POLICY_SEAL_TAG, "medical"},
+		{"Surgeries are up 5% at the Heart Surgery Unit", SP_POLICY_PASS, ""},
+		{"ssn 212-45-6780", SP_POLICY_SEAL, "ssn"},
+		{"ssn 212-45-67801", SP_POLICY_PASS, ""},
+		{"x212-45-6780", SP_POLICY_PASS, ""},
+		{"Social Security: 212456780", SP_POLICY_SEAL, "ssn"},
+		{"invoice 212456780", SP_POLICY_PASS, ""},
+		{"pay with 4111-1111-1111-1111.", SP_POLICY_SEAL, "card"},
+		{"pay with 4111-1111-1111-1112.", SP_POLICY_PASS, ""},
+		{"numbers 1 4111 1111 1111 1111 2", SP_POLICY_PASS, ""},
+		{"", SP_POLICY_PASS, ""},
+	};
+	size_t i;
+	char rule[64];
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		int a = text_action(v[i].text, rule, sizeof(rule));
+
+		if (a != v[i].action || strcmp(rule, v[i].rule) != 0)
+			fprintf(stderr, "text case '%s': got %d '%s'\n", v[i].text, a, rule);
+		T_EQ_INT(a, v[i].action);
+		T_CHECK(strcmp(rule, v[i].rule) == 0);
+	}
+}
+
+static void
+test_hits_masked(void)
+{
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	const char *t = "ids: 212-45-6780 and 345 67 8901, card 5500 0000 0000 0004";
+	size_t i, nssn = 0, ncard = 0;
+
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, t, strlen(t), &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(strcmp(r.rule, "ssn") == 0);
+	for (i = 0; i < r.nhits; i++) {
+		T_CHECK(strstr(r.hits[i].text, "212") == NULL && strstr(r.hits[i].text, "5500") == NULL);
+		if (strcmp(r.hits[i].rule, "ssn") == 0)
+			nssn++;
+		if (strcmp(r.hits[i].rule, "card") == 0) {
+			ncard++;
+			T_CHECK(strcmp(r.hits[i].text, "**** **** **** 0004") == 0);
+			T_EQ_INT(r.hits[i].offset, 39);
+		}
+	}
+	T_EQ_INT(nssn, 2);
+	T_EQ_INT(ncard, 1);
+	T_CHECK(strcmp(r.hits[0].text, "***-**-6780") == 0);
+	T_EQ_INT(r.hits[0].offset, 5);
+	sp_policy_result_clear(&r);
+}
+
+/* --- decisions on messages ----------------------------------------------- */
+
+static int
+decide(const struct sp_policy *p, const char *msg, const char *sender,
+    const char *const *rcpt, size_t nrcpt, struct sp_policy_result *r)
+{
+	struct sp_policy_scratch *s = NULL;
+	struct sp_err err = {{0}};
+	int st;
+
+	if (sp_policy_scratch_new(p, &s, &err) != SP_OK)
+		return -1;
+	st = sp_policy_decide(p, s, (const unsigned char *)msg, strlen(msg), sender, rcpt, nrcpt, r, &err);
+	sp_policy_scratch_free(s);
+	return st;
+}
+
+static void
+test_message_decisions(void)
+{
+	const char *conf =
+	    "internal_domains = clinic.example\n"
+	    "[rule exempt]\ntype = header\nheader = X-Sealpost\nvalue = none\naction = pass\n"
+	    "[rule kw]\ntype = keyword\nkeyword = [secure]\naction = seal_tag\ntag = [Encrypted]\n"
+	    "[rule acct]\ntype = regex\npattern = \\bACCT-[0-9]{6}\\b\ncaseless = yes\nsenders = billing.clinic.example\n"
+	    "[rule ssn-to-bank]\ntype = ssn\nrecipients = bank.example\n"
+	    "[rule med]\ntype = lexicon\nlexicon = builtin:lexicon-medical.txt\nthreshold = 3\nname_bonus = 0\n";
+	struct sp_policy *p = NULL;
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	const char *ext[] = {"a@partner.example"};
+	const char *bank[] = {"a@partner.example", "b@BANK.example"};
+	const char *inside[] = {"a@clinic.example", "b@lab.clinic.example"};
+
+	T_EQ_INT(load_str(conf, &p, &err), SP_OK);
+	if (p == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		return;
+	}
+	/* keyword: seal_tag with the rule's tag, keyword cut from the subject */
+	T_EQ_INT(decide(p, "From: x@clinic.example\nTo: a@partner.example\nSubject: Re:  [SECURE]  lab  \n\nhi\n",
+	    NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strcmp(r.rule, "kw") == 0);
+	T_CHECK(strcmp(r.tag, "[Encrypted]") == 0);
+	T_CHECK(r.subject != NULL && strcmp(r.subject, "Re:  lab") == 0);
+	sp_policy_result_clear(&r);
+	/* a pass rule before it wins */
+	T_EQ_INT(decide(p, "X-Sealpost: none\nSubject: [secure] x\n\nhi\n", NULL, ext, 1, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	T_CHECK(strcmp(r.rule, "exempt") == 0);
+	sp_policy_result_clear(&r);
+	/* internal recipients only: never sealed, even with the keyword */
+	T_EQ_INT(decide(p, "Subject: [secure] x\n\nSSN 212-45-6780\n", NULL, inside, 2, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	T_CHECK(strstr(r.reason, "internal") != NULL);
+	sp_policy_result_clear(&r);
+	/* To:/Cc: used when no envelope recipients are given */
+	T_EQ_INT(decide(p, "To: a@clinic.example\nCc: b@CLINIC.example\nSubject: [secure]\n\nx\n", NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+	/* regex scoped to a sender domain (subdomain match) */
+	T_EQ_INT(decide(p, "Subject: invoice\n\nyour acct-123456 is due\n", "billing.clinic.example", ext, 1, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(strcmp(r.rule, "acct") == 0);
+	sp_policy_result_clear(&r);
+	T_EQ_INT(decide(p, "Subject: invoice\n\nyour acct-123456 is due\n", "x@clinic.example", ext, 1, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+	/* SSN rule scoped to recipients: fires only when one is at the bank */
+	T_EQ_INT(decide(p, "Subject: f\n\nSSN 212-45-6780\n", NULL, ext, 1, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+	T_EQ_INT(decide(p, "Subject: f\n\nSSN 212-45-6780\n", NULL, bank, 2, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(strcmp(r.rule, "ssn-to-bank") == 0);
+	sp_policy_result_clear(&r);
+	/* lexicon with its own threshold */
+	T_EQ_INT(decide(p, "Subject: f\n\nmetformin\n", NULL, ext, 1, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(strcmp(r.rule, "med") == 0);
+	sp_policy_result_clear(&r);
+	/* not mail at all */
+	T_EQ_INT(decide(p, "", NULL, ext, 1, &r), SP_ERR_INVALID);
+	T_EQ_INT(decide(p, "just a line of text\n", NULL, ext, 1, &r), SP_ERR_INVALID);
+	sp_policy_free(p);
+}
+
+/* --- corpus -------------------------------------------------------------- */
+
+static void
+test_corpus(void)
+{
+	struct sp_buf tsv, msg;
+	char *line, *save = NULL;
+	size_t n = 0, bad = 0;
+
+	T_EQ_INT(read_file("tests/policy-corpus/expected.tsv", &tsv), 0);
+	if (tsv.data == NULL)
+		return;
+	for (line = strtok_r((char *)tsv.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *f, *dec, *rule, *s2 = NULL, path[512];
+		struct sp_policy_result r;
+		struct sp_err err = {{0}};
+		int st;
+
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		f = strtok_r(line, "\t", &s2);
+		dec = strtok_r(NULL, "\t", &s2);
+		rule = strtok_r(NULL, "\t", &s2);
+		if (f == NULL || dec == NULL || rule == NULL) {
+			T_CHECK(!"expected.tsv: bad line");
+			continue;
+		}
+		snprintf(path, sizeof(path), "tests/policy-corpus/%s", f);
+		if (read_file(path, &msg) != 0) {
+			fprintf(stderr, "corpus: cannot read %s\n", path);
+			T_CHECK(0);
+			continue;
+		}
+		st = sp_policy_decide(defpol, defscr, msg.data, msg.len, NULL, NULL, 0, &r, &err);
+		n++;
+		if (st != SP_OK || strcmp(sp_policy_action_str(r.action), dec) != 0 ||
+		    strcmp(r.rule[0] ? r.rule : "-", rule) != 0) {
+			fprintf(stderr, "corpus mismatch %s: expected %s %s, got %s %s (%s)\n", f, dec, rule,
+			    st == SP_OK ? sp_policy_action_str(r.action) : "error",
+			    r.rule[0] ? r.rule : "-", st == SP_OK ? r.reason : err.msg);
+			bad++;
+		}
+		sp_policy_result_clear(&r);
+		sp_buf_free(&msg);
+	}
+	sp_buf_free(&tsv);
+	T_CHECK(n >= 60);
+	T_EQ_INT(bad, 0);
+}
+
+/* --- bad and large input ------------------------------------------------- */
+
+static void
+test_large(void)
+{
+	struct sp_buf b;
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	double t0;
+	size_t i;
+	int st;
+
+	/* 50 MB of text with an SSN near the start: sealed, the rest noted */
+	sp_buf_init(&b, (size_t)64 << 20);
+	sp_buf_append_str(&b, "From: a@x.example\nTo: b@y.example\nSubject: big\n\nSSN 212-45-6780\n");
+	while (b.len < (size_t)50 << 20)
+		sp_buf_append_str(&b, "the quick brown fox jumps over the lazy dog 0123456789 again and again\n");
+	t0 = now();
+	st = sp_policy_decide(defpol, defscr, b.data, b.len, NULL, NULL, 0, &r, &err);
+	T_EQ_INT(st, SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(r.scanned_bytes <= SP_POLICY_SCAN_BYTES + 64);
+	T_CHECK(r.nnotes >= 1);
+	T_CHECK(now() - t0 < 60.0);
+	sp_policy_result_clear(&r);
+	sp_buf_free(&b);
+
+	/* 500 parts, the card in the last one */
+	sp_buf_init(&b, (size_t)8 << 20);
+	sp_buf_append_str(&b, "From: a@x.example\nTo: b@y.example\nSubject: parts\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n");
+	for (i = 0; i < 500; i++)
+		sp_buf_printf(&b, "--B\nContent-Type: text/plain\n\npart %zu %s\n", i,
+		    i == 499 ? "card 4111 1111 1111 1111" : "nothing here");
+	sp_buf_append_str(&b, "--B--\n");
+	t0 = now();
+	T_EQ_INT(sp_policy_decide(defpol, defscr, b.data, b.len, NULL, NULL, 0, &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_CHECK(strcmp(r.rule, "card") == 0);
+	T_CHECK(now() - t0 < 30.0);
+	sp_policy_result_clear(&r);
+	sp_buf_free(&b);
+
+	/* 3000 parts: walk stops at the part limit and says so */
+	sp_buf_init(&b, (size_t)8 << 20);
+	sp_buf_append_str(&b, "Subject: many\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n");
+	for (i = 0; i < 3000; i++)
+		sp_buf_append_str(&b, "--B\nContent-Type: text/plain\n\nx\n");
+	sp_buf_append_str(&b, "--B--\n");
+	T_EQ_INT(sp_policy_decide(defpol, defscr, b.data, b.len, NULL, NULL, 0, &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	T_CHECK(r.nnotes >= 1 && strstr(r.notes[0], "parts") != NULL);
+	sp_policy_result_clear(&r);
+	sp_buf_free(&b);
+
+	/* 100 levels of nesting: inner parts skipped with a note, no crash */
+	sp_buf_init(&b, (size_t)8 << 20);
+	sp_buf_append_str(&b, "Subject: deep\nMIME-Version: 1.0\n");
+	for (i = 0; i < 100; i++)
+		sp_buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%zu\"\n\n--b%zu\n", i, i);
+	sp_buf_append_str(&b, "Content-Type: text/plain\n\nSSN 212-45-6780\n");
+	T_EQ_INT(sp_policy_decide(defpol, defscr, b.data, b.len, NULL, NULL, 0, &r, &err), SP_OK);
+	T_CHECK(r.nnotes >= 1);
+	sp_policy_result_clear(&r);
+	sp_buf_free(&b);
+}
+
+static void
+test_bad_input(void)
+{
+	static const char *const msgs[] = {
+		"Subject: empty\n\n",
+		"Subject: no body",
+		"Content-Type: multipart/mixed; boundary=\n\n--\n--\n",
+		"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n====\n",
+		"Content-Type: text/html\n\n<script>212-45-6780<<<<&#xffffffff;&#0;&amp<!--",
+		"Subject: \xff\xfe\x80 caf\xe9 [secure]\nFrom: \xc3\xa9@x\n\nbody\n",
+		"Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n",
+		"From: <>\nTo: ,,,@@@\n\n4111111111111111111111111111111111111111\n",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		struct sp_policy_result r;
+		struct sp_err err = {{0}};
+
+		T_EQ_INT(sp_policy_decide(defpol, defscr, (const unsigned char *)msgs[i], strlen(msgs[i]),
+		    NULL, NULL, 0, &r, &err), SP_OK);
+		sp_policy_result_clear(&r);
+	}
+	{
+		struct sp_policy_result r;
+		struct sp_err err = {{0}};
+		const char m[] = "Subject: x\n\n\0\0\0binary";
+
+		/* binary in the first 4 KiB is refused as not mail */
+		T_EQ_INT(sp_policy_decide(defpol, defscr, (const unsigned char *)m, sizeof(m) - 1,
+		    NULL, NULL, 0, &r, &err), SP_ERR_INVALID);
+	}
+}
+
+/* Two threads share one policy, each with its own scratch. */
+static void *
+thread_main(void *arg)
+{
+	struct sp_policy_scratch *s = NULL;
+	struct sp_err err = {{0}};
+	size_t i, ok = 0;
+	const char *m = "Subject: t\n\nreserve room 6 for surgery for Michael Johnson, SSN 212-45-6780\n";
+
+	if (sp_policy_scratch_new(defpol, &s, &err) != SP_OK)
+		return NULL;
+	for (i = 0; i < 200; i++) {
+		struct sp_policy_result r;
+
+		if (sp_policy_decide(defpol, s, (const unsigned char *)m, strlen(m), NULL, NULL, 0, &r, &err) == SP_OK &&
+		    r.action == SP_POLICY_SEAL && strcmp(r.rule, "ssn") == 0)
+			ok++;
+		sp_policy_result_clear(&r);
+	}
+	sp_policy_scratch_free(s);
+	*(size_t *)arg = ok;
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t t[2];
+	size_t ok[2] = {0, 0};
+	int i;
+
+	for (i = 0; i < 2; i++)
+		T_EQ_INT(pthread_create(&t[i], NULL, thread_main, &ok[i]), 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	T_EQ_INT(ok[0], 200);
+	T_EQ_INT(ok[1], 200);
+}
+
+static void
+teardown(void)
+{
+	sp_policy_scratch_free(defscr);
+	sp_policy_free(defpol);
+}
+
+T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
+    test_text_decisions, test_hits_masked, test_message_decisions, test_corpus, test_large,
+    test_bad_input, test_threads, teardown)
