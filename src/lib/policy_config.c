@@ -396,7 +396,7 @@ rule_key(struct pol_parse *ps, const char *k, const char *v, struct sp_err *err)
 	case K_TAG:
 		if (strlen(v) >= sizeof(r->tag) || v[0] == '\0')
 			return perr(ps, "tag must be 1 to 63 bytes", NULL, err);
-		snprintf(r->tag, sizeof(r->tag), "%s", v);
+		memcpy(r->tag, v, strlen(v) + 1);
 		break;
 	case K_SENDERS: st = list_parse(ps, v, &r->senders, err); break;
 	case K_RECIPIENTS: st = list_parse(ps, v, &r->recipients, err); break;
