@@ -131,48 +131,46 @@ body_out(struct milter_rewrite *rw, const unsigned char *p, size_t n)
 	return SP_OK;
 }
 
-/* Offset just past the blank line that ends the header block in b, or 0. */
-static size_t
-header_end(const struct sp_buf *b)
+/* Does the header block collected in b end with its blank line? */
+static int
+header_done(const struct sp_buf *b)
 {
-	size_t i;
+	const unsigned char *d = b->data;
+	size_t n = b->len;
 
-	for (i = 0; i < b->len; i++) {
-		if (b->data[i] != '\n')
-			continue;
-		if (i == 0 || (i == 1 && b->data[0] == '\r'))
-			return i + 1;	/* no header fields at all */
-		if (i + 1 < b->len && b->data[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < b->len && b->data[i + 1] == '\r' && b->data[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
+	if (n == 0 || d[n - 1] != '\n')
+		return 0;
+	if (n == 1 || (n == 2 && d[0] == '\r'))
+		return 1;	/* no header fields at all */
+	return d[n - 2] == '\n' || (n >= 3 && d[n - 2] == '\r' && d[n - 3] == '\n');
 }
 
 int
 milter_rewrite_write(void *ctx, const void *p, size_t n)
 {
 	struct milter_rewrite *rw = ctx;
-	size_t end;
+	const unsigned char *s = p;
+	size_t i;
 	int st;
 
 	if (rw->failed)
 		return SP_ERR_IO;
-	if (rw->in_body) {
-		if ((st = body_out(rw, p, n)) != SP_OK)
+	/* the header block byte by byte (it is small and bounded), the body
+	 * straight through */
+	for (i = 0; !rw->in_body && i < n; i++) {
+		if ((st = sp_buf_append(&rw->hdr, s + i, 1)) != SP_OK) {
 			rw->failed = 1;
-		return st;
+			return st;
+		}
+		if (header_done(&rw->hdr)) {
+			rw->in_body = 1;
+			if ((st = add_fields(rw)) != SP_OK) {
+				rw->failed = 1;
+				return st;
+			}
+		}
 	}
-	if ((st = sp_buf_append(&rw->hdr, p, n)) != SP_OK) {
-		rw->failed = 1;
-		return st;
-	}
-	if ((end = header_end(&rw->hdr)) == 0)
-		return SP_OK;
-	rw->in_body = 1;
-	if ((st = add_fields(rw)) != SP_OK ||
-	    (st = body_out(rw, rw->hdr.data + end, rw->hdr.len - end)) != SP_OK) {
+	if (i < n && (st = body_out(rw, s + i, n - i)) != SP_OK) {
 		rw->failed = 1;
 		return st;
 	}

@@ -1,0 +1,266 @@
+// postfix.test.mjs - sealpost-milter behind a real Postfix (Debian's), with
+// its own config_directory on loopback ports, delivering to smtp-sink.
+// Asserts: [secure] mail and mail with an SSN or a card number in an
+// attachment arrive sealed and open to the original bytes; ordinary mail
+// arrives byte for byte; with the key server down a secure mail is deferred
+// in the queue and, once the key server is back and the queue flushed,
+// arrives sealed (never in the clear); a sealed reply to an internal address
+// arrives unsealed with the marker header; bad input is sealed or passed
+// with a logged reason and never crashes or hangs the milter.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, orgAdd, recipientAdd, passwordFile, sealpost, tmpDir, makeMail, SANITIZED }
+  from './../lib/harness.mjs';
+import { startPostfix, startMilter, smtpSend, stripTrace, toLF, waitMilterLog }
+  from './postfix/pfx.mjs';
+
+const PW = 'correct horse battery staple';
+const pat = 'pat@example.org';
+const alice = 'alice@clinic.example';
+let keyd, token, milter, pfx, work;
+
+before(async () => {
+  work = tmpDir('sealpost-pfxtest-');
+  keyd = await startKeyd();
+  token = orgAdd(keyd.dataDir, 'Example Clinic', 'clinic.example');
+  recipientAdd(keyd.dataDir, pat, PW);
+  milter = await startMilter([
+    `keyd_url = ${keyd.url}`,
+    `keyd_token = ${token}`,
+    'internal_domains = clinic.example',
+    'timeout_ms = 5000',
+  ], { dir: work });
+  pfx = await startPostfix({ milterPort: milter.port });
+});
+
+after(async () => {
+  await pfx?.stop();
+  await milter?.stop();
+  await keyd?.stop();
+});
+
+const uid = () => crypto.randomUUID().slice(0, 8);
+
+// Send mail through Postfix and return what smtp-sink received for it.
+async function deliver(mail, { from = alice, to = [pat] } = {}) {
+  const before = pfx.sentCount();
+  const r = await smtpSend(pfx.port, from, to, mail);
+  assert.equal(r.code, 250, `Postfix did not accept the message: ${r.text}`);
+  await pfx.waitDelivered(before + 1, SANITIZED ? 300000 : 60000);
+  const id = mail.toString('latin1').match(/^Message-ID: (<[^>]+>)/mi)[1];
+  const got = pfx.delivered().filter((d) => d.raw.toString('latin1').includes(id));
+  assert.equal(got.length, 1, `exactly one delivered copy of ${id}`);
+  return got[0].raw;
+}
+
+function openRaw(raw) {
+  const f = path.join(work, `got-${uid()}.eml`);
+  fs.writeFileSync(f, raw);
+  const o = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--raw', f]);
+  assert.equal(o.status, 0, `sealpost open failed: ${o.stderr}`);
+  return o.stdout;
+}
+
+function assertSealed(raw, secret) {
+  const s = raw.toString('latin1');
+  assert.match(s, /^X-Sealpost-Envelope: [A-Za-z0-9_-]{22}$/m, 'notification carries the envelope header');
+  assert.match(s, /filename="securedoc\.html"/, 'securedoc.html is attached');
+  assert.ok(!s.includes(secret), 'the secret must not travel in the clear');
+}
+
+test('a [secure] message arrives sealed and opens to the original bytes', async () => {
+  const secret = `lab value ${uid()}`;
+  const mail = makeMail({ subject: '[secure] Your results', text: `Hello Pat,\n${secret}\n`,
+    messageId: `<sec-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  assertSealed(raw, secret);
+  assert.match(raw.toString('latin1'), /^Subject: Your results$/m, 'keyword removed from the subject');
+  const opened = openRaw(raw);
+  // the sealed message is the mail as Postfix held it: its own Received
+  // fields first, then the original bytes exactly
+  assert.ok(Buffer.compare(stripTrace(opened), mail) === 0, 'opened message equals the original bytes');
+  const line = await waitMilterLog(milter, /decision=seal rule=subject-keyword envelope=[A-Za-z0-9_-]{22} time_ms=\d+/);
+  assert.match(line, /^\S+ sealpost-milter info: [0-9A-F]+ decision=seal/);
+});
+
+test('a message with an SSN in an attachment arrives sealed', async () => {
+  const csv = Buffer.from('name,ssn,result\r\nPat Doe,536-22-8741,normal\r\n');
+  const mail = makeMail({ subject: 'Results', text: 'See attached.\n',
+    attachments: [{ name: 'lab.csv', type: 'text/csv', data: csv }],
+    messageId: `<ssn-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  assertSealed(raw, csv.toString('base64').slice(0, 40));
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+  await waitMilterLog(milter, /decision=seal rule=ssn /);
+});
+
+function luhnCard(prefix) {
+  const d = (prefix + crypto.randomInt(1e11).toString().padStart(11, '0')).slice(0, 15).split('').map(Number);
+  let sum = 0;
+  for (let i = 0; i < 15; i++) {
+    let v = d[14 - i];
+    if (i % 2 === 0) { v *= 2; if (v > 9) v -= 9; }
+    sum += v;
+  }
+  return d.join('') + ((10 - (sum % 10)) % 10);
+}
+
+test('a message with a card number in an attachment arrives sealed', async () => {
+  const card = luhnCard('4556');
+  const txt = Buffer.from(`Billing note\ncard ${card.replace(/(\d{4})/g, '$1 ').trim()} exp 12/29\n`);
+  const mail = makeMail({ subject: 'Billing', text: 'Attached.\n',
+    attachments: [{ name: 'billing.txt', type: 'text/plain', data: txt }],
+    messageId: `<card-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  assertSealed(raw, txt.toString('base64').slice(0, 40));
+  await waitMilterLog(milter, /decision=seal rule=card /);
+});
+
+test('an ordinary message arrives untouched, byte for byte', async () => {
+  const mail = makeMail({ subject: 'Lunch on Friday?', text: 'Shall we meet at noon?\n',
+    messageId: `<plain-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  // smtp-sink writes lines with LF; Postfix adds only its Received fields
+  assert.ok(Buffer.compare(stripTrace(raw), toLF(mail)) === 0, 'delivered bytes equal the original');
+  await waitMilterLog(milter, /decision=pass rule=- envelope=- .*reason="no rule fired"/);
+});
+
+test('key server down: the secure message is deferred, then arrives sealed after a flush', async () => {
+  const port = keyd.port;
+  const dataDir = keyd.dataDir;
+  await keyd.stop();
+  const secret = `deferred secret ${uid()}`;
+  const mid = `<defer-${uid()}@clinic.example>`;
+  const mail = makeMail({ subject: '[secure] Test results', text: `${secret}\n`, messageId: mid });
+  const sent = pfx.sentCount();
+  const r = await smtpSend(pfx.port, alice, [pat], mail);
+  assert.equal(r.code, 250, 'the first Postfix stage queues the message');
+  await pfx.waitLog(/status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.3\.0 key server unavailable/);
+  const q = pfx.queue();
+  assert.match(q, /alice@clinic\.example/, `postqueue -p shows the deferred message:\n${q}`);
+  assert.match(q, /key server unavailable/);
+  assert.equal(pfx.sentCount(), sent, 'nothing was delivered');
+  for (const d of pfx.delivered()) assert.ok(!d.raw.toString('latin1').includes(secret), 'never in the clear');
+  await waitMilterLog(milter, /decision=tempfail rule=subject-keyword .*key server unavailable/);
+
+  keyd = await startKeyd({ dataDir, port });
+  pfx.flush();
+  const got = await pfx.waitDelivered(sent + 1, SANITIZED ? 300000 : 60000);
+  const mine = got.filter((d) => d.raw.toString('latin1').includes(mid));
+  assert.equal(mine.length, 1, 'delivered exactly once');
+  assertSealed(mine[0].raw, secret);
+  assert.ok(Buffer.compare(stripTrace(openRaw(mine[0].raw)), mail) === 0, 'nothing lost');
+  assert.doesNotMatch(pfx.queue(), /alice@clinic\.example/, 'the queue is empty again');
+});
+
+test('a sealed reply to an internal address arrives unsealed with the marker header', async () => {
+  const secret = `reply secret ${uid()}`;
+  const reply = makeMail({ from: `Pat <${pat}>`, to: `Dr Alice <${alice}>`, subject: 'Re: Your results',
+    text: `Thanks, ${secret}\n`, messageId: `<reply-${uid()}@example.org>` });
+  const inp = path.join(work, `reply-${uid()}.eml`);
+  const out = inp + '.sealed';
+  fs.writeFileSync(inp, reply);
+  const s = sealpost(['seal', '--keyd', keyd.url, '--token', token, '-i', inp, '-o', out]);
+  assert.equal(s.status, 0, s.stderr);
+  const sealed = fs.readFileSync(out);
+  const id = sealed.toString('latin1').match(/^X-Sealpost-Envelope: (\S+)/m)[1];
+  assert.ok(!sealed.toString('latin1').includes(secret));
+  const raw = await deliver(sealed, { from: pat, to: [alice] });
+  const text = raw.toString('latin1');
+  assert.ok(text.includes(secret), 'delivered in the clear to the internal user');
+  const mark = text.match(/^X-Sealpost-Received-Sealed: (.*)$/m);
+  assert.ok(mark, 'marker header present');
+  assert.equal(mark[1], `${id}; keyd=${keyd.url}`);
+  assert.doesNotMatch(text, /^X-Sealpost-Envelope:/m, 'the notification headers are gone');
+  // the original message exactly, plus the marker as the last header field
+  const expected = toLF(reply).toString('latin1').replace('\n\n', `\nX-Sealpost-Received-Sealed: ${mark[1]}\n\n`);
+  assert.equal(stripTrace(raw).toString('latin1'), expected);
+  await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${id}`));
+});
+
+test('a forged marker header on incoming mail is removed', async () => {
+  const mail = Buffer.from(makeMail({ from: pat, to: alice, subject: 'hello', text: 'hi\n',
+    messageId: `<forge-${uid()}@example.org>` }).toString('latin1')
+    .replace('MIME-Version: 1.0\r\n', 'MIME-Version: 1.0\r\nX-Sealpost-Received-Sealed: fake\r\n'), 'latin1');
+  const raw = await deliver(mail, { from: pat, to: [alice] });
+  assert.doesNotMatch(raw.toString('latin1'), /X-Sealpost-Received-Sealed/);
+});
+
+// --- bad input ----------------------------------------------------------
+
+async function alive() {
+  assert.equal(milter.proc.exitCode, null, 'the milter is still running');
+  const mail = makeMail({ subject: 'still here', text: 'ok\n', messageId: `<alive-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  assert.ok(Buffer.compare(stripTrace(raw), toLF(mail)) === 0);
+}
+
+test('malformed MIME is sealed correctly', async () => {
+  const mid = `<bad-${uid()}@clinic.example>`;
+  const mail = Buffer.from([
+    `From: ${alice}`, `To: ${pat}`, 'Subject: [secure] broken', `Message-ID: ${mid}`,
+    'Date: Mon, 23 Nov 2026 10:00:00 +0000', 'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="never-closed"', '',
+    '--never-closed', 'Content-Type: text/plain', 'Content-Transfer-Encoding: base64', '',
+    '!!!not base64 at all!!!', '--never-closed', 'Content-Type: application/x-broken; name=',
+    '', 'truncated part', ''].join('\r\n'));
+  const raw = await deliver(mail);
+  assertSealed(raw, 'not base64 at all');
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+  await alive();
+});
+
+test('8-bit header fields: sealed when secure, untouched otherwise', async () => {
+  const mk = (subj, mid) => Buffer.concat([Buffer.from(`From: Zoë <${alice}>\r\nTo: ${pat}\r\nSubject: ${subj}\r\n` +
+    `Message-ID: ${mid}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nCafé body\r\n`, 'utf8')]);
+  const sec = mk('[secure] Résultats', `<8bit-s-${uid()}@clinic.example>`);
+  const raw = await deliver(sec);
+  assertSealed(raw, 'Café body');
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), sec) === 0);
+  const plain = mk('Déjeuner', `<8bit-p-${uid()}@clinic.example>`);
+  const raw2 = await deliver(plain);
+  assert.ok(Buffer.compare(stripTrace(raw2), toLF(plain)) === 0);
+});
+
+test('an empty body is sealed correctly', async () => {
+  const mail = Buffer.from(`From: ${alice}\r\nTo: ${pat}\r\nSubject: [secure] nothing\r\n` +
+    `Message-ID: <empty-${uid()}@clinic.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n`);
+  const raw = await deliver(mail);
+  assertSealed(raw, 'no-such-secret');
+  // SMTP cannot carry a message that does not end in a line end, and
+  // Postfix sends none for an empty body: the headers come back exactly
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+});
+
+test('a message with 500 parts is sealed correctly', async () => {
+  const attachments = [];
+  for (let i = 0; i < 499; i++) {
+    attachments.push({ name: `part-${i}.txt`, type: 'text/plain', data: Buffer.from(`part ${i}\n`) });
+  }
+  attachments[498].data = Buffer.from('ssn 536-22-8741\n');
+  const mail = makeMail({ subject: 'many parts', text: 'see parts\n', attachments,
+    messageId: `<parts-${uid()}@clinic.example>` });
+  const raw = await deliver(mail);
+  assertSealed(raw, 'cGFydCA0OTcK');
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+  await waitMilterLog(milter, /decision=seal rule=ssn .*/);
+});
+
+test('a 50 MB message is sealed within bounded time and opens to the original', async () => {
+  const big = crypto.randomBytes(37 * 1024 * 1024);	// ~50 MB once base64-encoded
+  const mail = makeMail({ subject: '[secure] scan archive', text: 'the archive\n',
+    attachments: [{ name: 'scans.bin', data: big }], messageId: `<big-${uid()}@clinic.example>` });
+  assert.ok(mail.length > 50e6);
+  const t0 = Date.now();
+  const raw = await deliver(mail);
+  assertSealed(raw, big.subarray(0, 30).toString('base64'));
+  assert.ok(raw.length < mail.length * 1.5, `sealed mail is compact (${raw.length} vs ${mail.length})`);
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+  const line = await waitMilterLog(milter, /decision=seal .*size=5\d{7} /);
+  assert.match(line, /time_ms=\d+/);
+  assert.ok(Date.now() - t0 < (SANITIZED ? 600000 : 120000));
+  await alive();
+});
