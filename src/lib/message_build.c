@@ -215,8 +215,12 @@ make_recipe(struct build *b)
 	for (i = 0; !b->no_b64 && i < b->ncands; i++) {
 		struct cand *c = &b->cands[i];
 
-		if (c->start < pos)
-			continue;	/* overlaps a segment already taken */
+		/* blank lines before the body stay literal */
+		while (c->start < c->end && (b->raw[c->start] == '\n' || b->raw[c->start] == '\r' ||
+		    b->raw[c->start] == ' ' || b->raw[c->start] == '\t'))
+			c->start++;
+		if (c->start < pos || c->start >= c->end)
+			continue;	/* overlaps a segment already taken, or empty */
 		r = msg_b64_probe(b->raw + c->start, c->end - c->start,
 		    b->len - c->start, &dec, &declen, &f, &used);
 		if (r < 0)
