@@ -1,0 +1,356 @@
+// keyd.test.mjs - sealpost-keyd over HTTP on loopback: the machine API
+// (deposit, session, release with every refusal), body limits, security
+// headers, CSRF, the register and activate pages with the outbox mail,
+// static files and the open page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, orgAdd, recipientAdd, readOutbox, activationLink, sealpost,
+  passwordFile } from '../lib/harness.mjs';
+
+let keyd, token, otherToken;
+const PW = 'correct horse battery staple';
+const pat = 'pat@example.org';
+
+before(async () => {
+  keyd = await startKeyd({ args: ['--max-body', '8192'] });
+  token = orgAdd(keyd.dataDir, 'Example Clinic', 'clinic.example');
+  otherToken = orgAdd(keyd.dataDir, 'Other Bank', 'bank.example');
+  recipientAdd(keyd.dataDir, pat, PW);
+});
+after(async () => { await keyd?.stop(); });
+
+const api = (p, { method = 'POST', body, auth, headers = {} } = {}) => fetch(keyd.url + p, {
+  method,
+  headers: { ...(auth ? { Authorization: `Bearer ${auth}` } : {}),
+    ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+  body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+});
+
+async function deposit(extra = {}) {
+  const r = await api('/api/v1/envelopes', { auth: token,
+    body: { from: 'doc@clinic.example', recipients: ['Pat@Example.org', 'sam@bank.example'], expires: 0, ...extra } });
+  assert.equal(r.status, 201);
+  return r.json();
+}
+
+async function login(email, password) {
+  const r = await api('/api/v1/session', { body: { email, password } });
+  return { status: r.status, body: await r.json(), cookie: r.headers.getSetCookie() };
+}
+
+function cookieOf(res, name) {
+  for (const c of res.headers.getSetCookie()) {
+    const m = c.match(new RegExp(`^${name}=([^;]*)`));
+    if (m) return m[1];
+  }
+  return null;
+}
+
+function assertSecurityHeaders(r) {
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /form-action 'self'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+}
+
+test('healthz answers ok with the security headers', async () => {
+  const r = await fetch(keyd.url + '/healthz');
+  assert.equal(r.status, 200);
+  assert.equal((await r.text()).trim(), 'ok');
+  assertSecurityHeaders(r);
+  assert.equal(r.headers.get('cache-control'), 'no-store');
+});
+
+test('data directory: database and master key with tight modes', () => {
+  const st = fs.statSync(path.join(keyd.dataDir, 'master-1.key'));
+  assert.equal(st.size, 32);
+  assert.equal(st.mode & 0o077, 0);
+  assert.ok(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')));
+});
+
+test('deposit: 401 without or with a bad token, 400 bad body, 201 with a good one', async () => {
+  let r = await api('/api/v1/envelopes', { body: { from: 'a@clinic.example', recipients: [pat] } });
+  assert.equal(r.status, 401);
+  assert.ok((await r.json()).error);
+  r = await api('/api/v1/envelopes', { auth: 'spo_nope', body: { from: 'a@clinic.example', recipients: [pat] } });
+  assert.equal(r.status, 401);
+  r = await api('/api/v1/envelopes', { auth: token, body: '{"from":' });
+  assert.equal(r.status, 400);
+  r = await api('/api/v1/envelopes', { auth: token, body: { from: 'a@clinic.example', recipients: [] } });
+  assert.equal(r.status, 400);
+  r = await api('/api/v1/envelopes', { auth: token, body: { from: 'a@clinic.example', recipients: ['not an address'] } });
+  assert.equal(r.status, 400);
+  const d = await deposit({ expires: 4102444800 });
+  assert.match(d.id, /^[A-Za-z0-9_-]{22}$/);
+  assert.match(d.server_part, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(d.org, 'Example Clinic');
+  assert.equal(d.keyd, keyd.url);
+  assert.equal(d.expires, 4102444800);
+  assert.ok(Math.abs(d.created - Date.now() / 1000) < 60);
+});
+
+test('413 for a body over --max-body, before any work', async () => {
+  const big = JSON.stringify({ from: 'a@clinic.example', recipients: [pat], pad: 'x'.repeat(20000) });
+  const r = await api('/api/v1/envelopes', { auth: token, body: big });
+  assert.equal(r.status, 413);
+  // Also without a token: the limit comes first.
+  const r2 = await api('/api/v1/session', { body: big });
+  assert.equal(r2.status, 413);
+});
+
+test('login: wrong password and unknown account get the same 401', async () => {
+  const a = await login(pat, 'wrong password here');
+  const b = await login('nobody@example.org', 'wrong password here');
+  assert.equal(a.status, 401);
+  assert.equal(b.status, 401);
+  assert.deepEqual(a.body, b.body);
+  assert.deepEqual(a.body, { error: 'wrong email or password' });
+  assert.equal(a.cookie.length, 0);
+});
+
+test('release: 401, 404, 403, 410 and 200 with the deposited part', async () => {
+  const d = await deposit();
+  const rel = (id, auth, headers) => api(`/api/v1/envelopes/${id}/release`, { auth, headers });
+  assert.equal((await rel(d.id)).status, 401);
+  const s = await login(pat, PW);
+  assert.equal(s.status, 200);
+  assert.match(s.body.session, /^sps_[A-Za-z0-9_-]{22}$/);
+  assert.equal(s.body.email, pat);
+  assert.ok(s.cookie.some((c) => /^sp_session=sps_/.test(c) && /HttpOnly/.test(c) && /SameSite=Lax/.test(c)));
+  assert.equal((await rel('not-an-id', s.body.session)).status, 404);
+  assert.equal((await rel('AAAAAAAAAAAAAAAAAAAAAA', s.body.session)).status, 404);
+  const ok = await rel(d.id, s.body.session);
+  assert.equal(ok.status, 200);
+  const j = await ok.json();
+  assert.equal(j.server_part, d.server_part);
+  assert.equal(j.from, 'doc@clinic.example');
+  assert.deepEqual(j.recipients, ['pat@example.org', 'sam@bank.example']);
+  assert.equal(j.org, 'Example Clinic');
+  // An organisation whose domain is a recipient's domain may release.
+  const o = await rel(d.id, otherToken);
+  assert.equal(o.status, 200);
+  assert.equal((await o.json()).server_part, d.server_part);
+  // Another recipient's envelope: 403.
+  const r2 = await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: ['zoe@example.net'] } });
+  const d2 = await r2.json();
+  assert.equal((await rel(d2.id, s.body.session)).status, 403);
+  assert.equal((await rel(d2.id, otherToken)).status, 403);
+  // Expired: 410.
+  const d3 = await deposit({ expires: 1 });
+  const e = await rel(d3.id, s.body.session);
+  assert.equal(e.status, 410);
+  assert.match((await e.json()).error, /expired/);
+});
+
+test('session: cookie needs X-CSRF-Token for release, GET and DELETE', async () => {
+  const d = await deposit();
+  const s = await login(pat, PW);
+  const cookie = `sp_session=${s.body.session}`;
+  let r = await api(`/api/v1/envelopes/${d.id}/release`, { headers: { Cookie: cookie } });
+  assert.equal(r.status, 403);
+  r = await api(`/api/v1/envelopes/${d.id}/release`, { headers: { Cookie: cookie, 'X-CSRF-Token': s.body.csrf } });
+  assert.equal(r.status, 200);
+  r = await api('/api/v1/session', { method: 'GET', headers: { Cookie: cookie } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { email: pat, csrf: s.body.csrf });
+  // A second login makes a new token.
+  const s2 = await login(pat, PW);
+  assert.notEqual(s2.body.session, s.body.session);
+  r = await api('/api/v1/session', { method: 'DELETE', auth: s.body.session });
+  assert.equal(r.status, 204);
+  r = await api('/api/v1/session', { method: 'GET', auth: s.body.session });
+  assert.equal(r.status, 401);
+  r = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
+  assert.equal(r.status, 401);
+  r = await api('/api/v1/session', { method: 'GET', auth: s2.body.session });
+  assert.equal(r.status, 200);
+});
+
+test('login from another site is refused', async () => {
+  const r = await api('/api/v1/session', { body: { email: pat, password: PW },
+    headers: { Origin: 'https://evil.example' } });
+  assert.equal(r.status, 403);
+});
+
+// --- pages -----------------------------------------------------------------
+
+async function registerForm(email, id = '') {
+  const r = await fetch(`${keyd.url}/register?email=${encodeURIComponent(email)}&id=${id}`);
+  assert.equal(r.status, 200);
+  assertSecurityHeaders(r);
+  const html = await r.text();
+  const csrf = cookieOf(r, 'sp_csrf');
+  assert.ok(csrf);
+  assert.ok(html.includes(`name="csrf" value="${csrf}"`));
+  return { html, csrf };
+}
+
+function postForm(p, fields, csrfCookie, headers = {}) {
+  return fetch(keyd.url + p, {
+    method: 'POST', redirect: 'manual',
+    headers: { ...(csrfCookie ? { Cookie: `sp_csrf=${csrfCookie}` } : {}), ...headers },
+    body: new URLSearchParams(fields),
+  });
+}
+
+const goodFields = (email, csrf) => ({
+  csrf, email, id: '', language: 'fr', first_name: 'Jeanne <b>', last_name: 'D\'Arc & Co',
+  password: 'violet trumpet winter', password2: 'violet trumpet winter',
+  phrase: 'the owl flies at noon', phrase_enabled: '1',
+  q1: '1', a1: 'Rex', a1c: 'rex ', q2: '3', a2: 'Martin', a2c: 'Martin', q3: '5', a3: 'Volvo', a3c: 'Volvo',
+});
+
+test('register: form, field errors keep every value, CSRF, mail, activation', async () => {
+  const email = 'jeanne@example.org';
+  const { html, csrf } = await registerForm(email);
+  assert.match(html, /<input id="email" name="email" type="email" value="jeanne@example.org" readonly/);
+  for (const f of ['first_name', 'last_name', 'password', 'password2', 'phrase', 'q1', 'a1', 'a1c', 'q2', 'a2', 'a2c', 'q3', 'a3', 'a3c', 'language'])
+    assert.ok(html.includes(`name="${f}"`), f);
+  assert.ok((html.match(/<option value="\d+"/g) || []).length >= 24, 'at least 8 questions in each list');
+
+  // Missing CSRF: 403, nothing stored.
+  let r = await postForm('/register', { ...goodFields(email, '') }, null);
+  assert.equal(r.status, 403);
+  r = await postForm('/register', goodFields(email, csrf), 'another-token-value-xyz');
+  assert.equal(r.status, 403);
+  r = await postForm('/register', goodFields(email, csrf), csrf, { Origin: 'https://evil.example' });
+  assert.equal(r.status, 403);
+
+  // One wrong field (answer 2 does not match): 400, message beside it,
+  // every other value kept, passwords included.
+  r = await postForm('/register', { ...goodFields(email, csrf), a2c: 'Martine' }, csrf);
+  assert.equal(r.status, 400);
+  let page = await r.text();
+  assert.match(page, /id="a2c"[^>]*aria-invalid="true"/);
+  assert.match(page, /<p class="err" id="a2c-err">The two answers do not match<\/p>/);
+  assert.match(page, /id="a1c"[^>]*aria-invalid="false"/);
+  assert.ok(page.includes('value="Jeanne &lt;b&gt;"'));
+  assert.ok(page.includes('value="D&#39;Arc &amp; Co"'));
+  assert.ok(page.includes('value="violet trumpet winter"'));
+  assert.ok(page.includes('value="the owl flies at noon"'));
+  assert.ok(page.includes('value="Martine"'));
+  assert.ok(page.includes('<option value="fr" selected>'));
+  assert.ok(page.includes('<option value="3" selected>'));
+  assert.ok(page.includes('name="phrase_enabled" value="1" checked'));
+  assert.ok(!page.includes('<b>'));
+
+  // A weak password: message beside it, the password fields emptied,
+  // the rest kept; duplicate questions flagged.
+  r = await postForm('/register', { ...goodFields(email, csrf), password: 'password1', password2: 'password1', q3: '1' }, csrf);
+  assert.equal(r.status, 400);
+  page = await r.text();
+  assert.match(page, /<p class="err" id="password-err">This password is too common[^<]*<\/p>/);
+  assert.match(page, /<p class="err" id="q3-err">Choose three different questions<\/p>/);
+  assert.ok(!page.includes('value="password1"'));
+  assert.ok(page.includes('value="Rex"'));
+
+  assert.equal(readOutbox(keyd.outbox).filter((m) => m.text.includes(email)).length, 0);
+
+  // Success.
+  r = await postForm('/register', goodFields(email, csrf), csrf);
+  assert.equal(r.status, 200);
+  page = await r.text();
+  assert.match(page, /Check your mail/);
+  const link = activationLink(keyd.outbox, email);
+  assert.ok(link.startsWith(`${keyd.url}/activate?t=`));
+  const mail = readOutbox(keyd.outbox).find((m) => m.text.includes(link));
+  assert.match(mail.text, /^To: jeanne@example.org\r$/m);
+  assert.ok(!mail.text.includes('violet trumpet'));
+
+  // Not activated yet: the right password gets 403, no key.
+  const early = await login(email, 'violet trumpet winter');
+  assert.equal(early.status, 403);
+  assert.deepEqual(early.body, { error: 'account not activated' });
+
+  // Registering again: same page, a mail to the owner, no second account.
+  const n = readOutbox(keyd.outbox).length;
+  r = await postForm('/register', { ...goodFields(email, csrf), first_name: 'Mallory' }, csrf);
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /Check your mail/);
+  const mails = readOutbox(keyd.outbox);
+  assert.equal(mails.length, n + 1);
+  assert.match(mails[mails.length - 1].text, /already exists/);
+
+  // GET /activate shows a button and consumes nothing.
+  for (let i = 0; i < 2; i++) {
+    const g = await fetch(link);
+    assert.equal(g.status, 200);
+    const gh = await g.text();
+    assert.match(gh, /Confirm my address/);
+    assert.match(gh, /<form method="post" action="\/activate">/);
+  }
+  const t = new URL(link).searchParams.get('t');
+  const g = await fetch(link);
+  const c2 = cookieOf(g, 'sp_csrf');
+  await g.text();
+  r = await postForm('/activate', { csrf: c2, t }, null);
+  assert.equal(r.status, 403);
+  r = await postForm('/activate', { csrf: c2, t }, c2);
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /is confirmed/);
+  r = await postForm('/activate', { csrf: c2, t }, c2);
+  assert.equal(r.status, 400);
+  assert.match(await r.text(), /already used/);
+  r = await fetch(`${keyd.url}/activate?t=bogusbogusbogusbogus`);
+  assert.equal(r.status, 400);
+
+  // Activated: log in and release an envelope sent to this address.
+  const d = await (await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: [email] } })).json();
+  const s = await login(email, 'violet trumpet winter');
+  assert.equal(s.status, 200);
+  const rel = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
+  assert.equal(rel.status, 200);
+  assert.equal((await rel.json()).server_part, d.server_part);
+});
+
+test('static files and the open page', async () => {
+  let r = await fetch(keyd.url + '/static/portal.css');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/css/);
+  assert.match(r.headers.get('cache-control'), /max-age/);
+  assertSecurityHeaders(r);
+  r = await fetch(keyd.url + '/static/..%2fportal/page.html');
+  assert.equal(r.status, 404);
+  r = await fetch(keyd.url + '/static/common-passwords.txt');
+  assert.equal(r.status, 404);
+  r = await fetch(keyd.url + '/open?id=AAAAAAAAAAAAAAAAAAAAAA');
+  assert.ok(r.status === 200 || r.status === 503);
+  if (r.status === 200) {
+    const html = await r.text();
+    assert.ok(!html.includes('{{'));
+    assertSecurityHeaders(r);
+    assert.ok(cookieOf(r, 'sp_csrf'));
+    const fd = new FormData();
+    fd.append('h', 'eyJ2Ijox\nfQ==');
+    fd.append('c', 'QUJD<script>alert(1)</script>REVG');
+    r = await fetch(keyd.url + '/online', { method: 'POST', body: fd });
+    assert.equal(r.status, 200);
+    const page = await r.text();
+    assert.ok(!page.includes('<script>alert'));
+    assert.ok(page.includes('QUJDscriptalert1/scriptREVG'));
+    assert.ok(page.includes('eyJ2Ijox\nfQ=='));
+  }
+});
+
+test('recipient add refuses a weak password with a clear message', () => {
+  const r = sealpost(['--data-dir', keyd.dataDir, 'recipient', 'add', 'weak@example.org',
+    '--password-file', passwordFile('password123')]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /too common/);
+  const h = sealpost(['--data-dir', keyd.dataDir, 'org', 'add', '--help']);
+  assert.equal(h.status, 0);
+  assert.match(h.stdout.toString(), /--domain/);
+});
+
+test('the log has one line per request and no secrets', () => {
+  const text = keyd.log.join('\n');
+  assert.match(text, /keyd request method=POST path=\/api\/v1\/envelopes status=201/);
+  assert.ok(!text.includes(token));
+  assert.ok(!text.includes(PW));
+  assert.ok(!/sps_/.test(text));
+});
