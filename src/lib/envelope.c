@@ -161,6 +161,12 @@ env_set(json_t *o, const char *k, json_t *v)
 	return v != NULL && json_object_set_new(o, k, v) == 0;
 }
 
+/*
+ * Checks h (the rules of docs/envelope-format.md section 2) and appends its
+ * canonical JSON to out.  h is borrowed; NULL org or from are written as "".
+ * Errors: SP_ERR_INVALID (a field breaks a rule, or is not UTF-8),
+ * SP_ERR_TOOBIG (more than 500 recipients, over 64 KiB, or out is full).
+ */
 int
 sp_env_header_encode(const struct sp_env_header *h, struct sp_buf *out, struct sp_err *err)
 {
@@ -319,6 +325,11 @@ env_decode_obj(json_t *o, struct sp_env_header *h, struct sp_err *err)
 	return SP_OK;
 }
 
+/*
+ * Parses header bytes p/n into h, which is overwritten (release an earlier
+ * content first) and owns its strings afterwards (sp_env_header_clear).
+ * On failure h is left cleared and err names the first broken rule.
+ */
 int
 sp_env_header_decode(const unsigned char *p, size_t n, struct sp_env_header *h,
     struct sp_err *err)
@@ -347,6 +358,11 @@ sp_env_header_decode(const unsigned char *p, size_t n, struct sp_env_header *h,
 	return st;
 }
 
+/*
+ * key = HKDF-SHA256(salt "sealpost/v1", ikm server_part || mail_part,
+ * info "message key " || id).  id must be 22 characters (SP_ERR_INVALID).
+ * The caller wipes key when done.
+ */
 int
 sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],
     const unsigned char mail_part[SP_KEY_LEN], const char *id, unsigned char key[SP_KEY_LEN])

@@ -444,6 +444,15 @@ env_check_params(const struct sp_env_html_params *p, struct sp_err *err)
 	return st;
 }
 
+/*
+ * Writes securedoc.html for the envelope described by p (all borrowed; the
+ * header bytes must decode to a header with p->header's id) with the
+ * ciphertext stream ct/ctlen, to out.  Errors: SP_ERR_INVALID (bad
+ * parameters), SP_ERR_TOOBIG, SP_ERR_INTERNAL (the embedded template or
+ * script breaks the 7-bit / short-line promise or names an unknown
+ * placeholder), or the writer's status.  On failure out may hold a partial
+ * file, which the caller discards.
+ */
 int
 sp_env_html_write(const struct sp_env_html_params *p, const unsigned char *ct, size_t ctlen,
     struct sp_writer out, struct sp_err *err)
