@@ -843,6 +843,25 @@ test_html_round_trip(void)
 		sp_buf_free(&b64);
 	}
 	check_read_back(&f, &html, &f.hb, &ct, &pt);
+	/* the payload and header texts are exactly base64 in 76-character lines */
+	{
+		struct sp_buf want;
+		const char *a = strstr((char *)html.data, "<textarea id=\"sp-payload\"");
+		const char *z;
+
+		sp_buf_init(&want, BIG);
+		sp_b64_encode(&want, ct.data, ct.len, 76);
+		a = a != NULL ? strstr(a, ">\n") : NULL;
+		z = a != NULL ? strstr(a, "</textarea>") : NULL;
+		T_CHECK(z != NULL && (size_t)(z - a - 2) == want.len && memcmp(a + 2, want.data, want.len) == 0);
+		sp_buf_reset(&want);
+		sp_b64_encode(&want, f.hb.data, f.hb.len, 76);
+		a = strstr((char *)html.data, "<textarea id=\"sp-header\"");
+		a = a != NULL ? strstr(a, ">\n") : NULL;
+		z = a != NULL ? strstr(a, "</textarea>") : NULL;
+		T_CHECK(z != NULL && (size_t)(z - a - 2) == want.len && memcmp(a + 2, want.data, want.len) == 0);
+		sp_buf_free(&want);
+	}
 
 	/* CRLF line ends (a mail client saving the attachment) still read */
 	{
