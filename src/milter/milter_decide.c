@@ -331,6 +331,8 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 		reply(o, "451", "4.3.0", "temporary failure, try again later");
 		goto out;
 	}
+	/* raw holds the body now: keep one copy, not two */
+	sp_buf_wipe(&m->body);
 	if (milter_msg_header(m, MILTER_ENV_HEADER) != NULL) {
 		if (c->unseal && c->ndomains > 0 && all_internal(c, m)) {
 			do_unseal(g, w, m, &raw, ops, o);

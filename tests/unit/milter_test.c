@@ -1,0 +1,467 @@
+/*
+ * milter_test.c - unit tests of sealpost-milter without libmilter: the
+ * typed configuration table, the per-message state and the rebuild of the
+ * raw message, the rewrite through a recording fake of the milter
+ * operations, and the end-of-message decision (pass, tempfail when the key
+ * server cannot be reached, the administrator's alternatives, too big,
+ * forged markers).  The milter's own .c files are compiled in here.
+ */
+#include "../../src/milter/milter_config.c"
+#include "../../src/milter/milter_log.c"
+#include "../../src/milter/milter_msg.c"
+#include "../../src/milter/milter_rewrite.c"
+#include "../../src/milter/milter_decide.c"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include "t.h"
+
+/* --- a recording fake of the milter operations --------------------------- */
+
+struct rec {
+	char log[8192];		/* one line per call */
+	struct sp_buf body;
+	int fail_after;		/* calls before failing, -1 = never */
+	int calls;
+};
+
+static int
+rec_fail(struct rec *r)
+{
+	return r->fail_after >= 0 && r->calls++ >= r->fail_after;
+}
+
+static int
+rec_chg(void *ctx, const char *name, int idx, const char *value)
+{
+	struct rec *r = ctx;
+	size_t n = strlen(r->log);
+
+	snprintf(r->log + n, sizeof(r->log) - n, "chg %s %d %s\n", name, idx, value ? value : "(del)");
+	return rec_fail(r) ? -1 : 0;
+}
+
+static int
+rec_add(void *ctx, const char *name, const char *value)
+{
+	struct rec *r = ctx;
+	size_t n = strlen(r->log);
+
+	snprintf(r->log + n, sizeof(r->log) - n, "add %s=[%s]\n", name, value);
+	return rec_fail(r) ? -1 : 0;
+}
+
+static int
+rec_body(void *ctx, const unsigned char *p, size_t n)
+{
+	struct rec *r = ctx;
+
+	sp_buf_append(&r->body, p, n);
+	return rec_fail(r) ? -1 : 0;
+}
+
+static void
+rec_init(struct rec *r, struct milter_ops *ops)
+{
+	memset(r, 0, sizeof(*r));
+	r->fail_after = -1;
+	sp_buf_init(&r->body, 1 << 24);
+	*ops = (struct milter_ops){rec_chg, rec_add, rec_body, r};
+}
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/milter_test_%ld_%s", (long)getpid(), name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* --- configuration -------------------------------------------------------- */
+
+static int
+load_text(struct milter_config *c, const char *text, struct sp_err *err)
+{
+	const char *p = write_file("conf", text);
+	int st;
+
+	milter_config_defaults(c);
+	st = milter_config_load(c, p, err);
+	unlink(p);
+	return st;
+}
+
+static void
+test_config(void)
+{
+	struct milter_config c;
+	struct sp_err err = {{0}};
+	const char *tok;
+
+	milter_config_defaults(&c);
+	T_CHECK(strcmp(c.socket, "inet:8891@127.0.0.1") == 0);
+	T_EQ_INT(c.on_keyd_failure, MILTER_FAIL_TEMPFAIL);
+	T_EQ_INT(c.max_message_size, 64 << 20);
+	T_EQ_INT(c.unseal, 1);
+
+	T_EQ_INT(load_text(&c, "# comment\n\nsocket = unix:/run/m.sock\nkeyd_url = http://k.example/\n"
+	    "keyd_token = spo_x\ninternal_domains = Clinic.Example, lab.example\n"
+	    "on_keyd_failure = pass\nmax_message_size = 2M\nlog = syslog\n", &err), SP_OK);
+	T_CHECK(strcmp(c.keyd_url, "http://k.example") == 0);
+	T_CHECK(strcmp(c.keyd_public_url, "http://k.example") == 0);
+	T_EQ_INT(c.on_keyd_failure, MILTER_FAIL_PASS);
+	T_EQ_INT(c.max_message_size, 2 << 20);
+	T_EQ_INT(c.log, MILTER_LOG_SYSLOG);
+	T_EQ_INT(c.ndomains, 2);
+	T_CHECK(milter_config_is_internal(&c, "alice@clinic.example"));
+	T_CHECK(milter_config_is_internal(&c, "bob@LAB.example"));
+	T_CHECK(!milter_config_is_internal(&c, "pat@example.org"));
+	T_CHECK(!milter_config_is_internal(&c, "clinic.example"));
+	T_CHECK(!milter_config_is_internal(&c, "x@sub.clinic.example"));
+
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\nbogus = 1\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, ":3: unknown key 'bogus'") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\ntimeout_ms = 5\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, ":3: timeout_ms: 5 is out of range") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\ntimeout_ms = 5x\n", &err), SP_ERR_CONFIG);
+	T_EQ_INT(load_text(&c, "on_keyd_failure = drop\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, ":1: on_keyd_failure") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nno equals sign\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, ":2: expected 'key = value'") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_token = t\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "keyd_url is required") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_url = ftp://k\nkeyd_token = t\n", &err), SP_ERR_CONFIG);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\n", &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "keyd_token") != NULL);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\nsocket = tcp:1\n", &err), SP_ERR_CONFIG);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\ninternal_domains = a@b.example\n",
+	    &err), SP_ERR_CONFIG);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\nunseal = maybe\n", &err), SP_ERR_CONFIG);
+
+	tok = write_file("tok", "spo_fromfile\n");
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "keyd_url = http://k\nkeyd_token_file = %s\n", tok);
+		T_EQ_INT(load_text(&c, text, &err), SP_OK);
+		T_CHECK(strcmp(c.keyd_token, "spo_fromfile") == 0);
+		snprintf(text, sizeof(text), "keyd_url = http://k\nkeyd_token = a\nkeyd_token_file = %s\n", tok);
+		T_EQ_INT(load_text(&c, text, &err), SP_ERR_CONFIG);
+	}
+	unlink(tok);
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token_file = /nonexistent/tok\n", &err), SP_ERR_CONFIG);
+	milter_config_clear(&c);
+	T_CHECK(c.keyd_token[0] == '\0');
+}
+
+/* --- per-message state ---------------------------------------------------- */
+
+static void
+test_msg(void)
+{
+	struct milter_msg m;
+	struct sp_buf raw;
+	char *a;
+
+	a = milter_msg_bare_addr(" <Alice@Clinic.Example>");
+	T_CHECK(strcmp(a, "alice@clinic.example") == 0);
+	free(a);
+	a = milter_msg_bare_addr("<>");
+	T_CHECK(strcmp(a, "") == 0);
+	free(a);
+
+	/* Postfix without SMFIP_HDR_LEADSPC: the space after ':' is dropped */
+	milter_msg_init(&m, 1024);
+	T_EQ_INT(milter_msg_add_header(&m, "Subject", "hello"), SP_OK);
+	T_EQ_INT(milter_msg_add_header(&m, "X-Folded", "one\n\ttwo"), SP_OK);
+	T_EQ_INT(milter_msg_add_header(&m, "X-Empty", ""), SP_OK);
+	T_EQ_INT(milter_msg_add_body(&m, (const unsigned char *)"body\r\n", 6), SP_OK);
+	sp_buf_init(&raw, 4096);
+	T_EQ_INT(milter_msg_raw(&m, &raw), SP_OK);
+	{
+		const char *want = "Subject: hello\r\nX-Folded: one\r\n\ttwo\r\nX-Empty:\r\n\r\nbody\r\n";
+
+		T_EQ_INT(raw.len, strlen(want));
+		T_EQ_MEM(raw.data, want, strlen(want));
+	}
+	T_CHECK(strcmp(milter_msg_header(&m, "subject"), "hello") == 0);
+	T_CHECK(milter_msg_header(&m, "To") == NULL);
+	/* the body cap: over it, nothing is kept and the message is marked */
+	{
+		unsigned char big[2048] = {0};
+
+		T_EQ_INT(milter_msg_add_body(&m, big, sizeof(big)), SP_ERR_TOOBIG);
+		T_EQ_INT(m.too_big, 1);
+		T_EQ_INT(m.body.len, 0);
+	}
+	sp_buf_free(&raw);
+	milter_msg_clear(&m);
+
+	/* with SMFIP_HDR_LEADSPC the value carries its own separator */
+	milter_msg_init(&m, 1024);
+	m.hdr_leadspc = 1;
+	milter_msg_add_header(&m, "To", "  pat@example.org");
+	milter_msg_add_header(&m, "X-Tight", "v");
+	sp_buf_init(&raw, 4096);
+	milter_msg_raw(&m, &raw);
+	T_CHECK(raw.len == strlen("To:  pat@example.org\r\nX-Tight:v\r\n\r\n") &&
+	    memcmp(raw.data, "To:  pat@example.org\r\nX-Tight:v\r\n\r\n", raw.len) == 0);
+	T_CHECK(strcmp(milter_msg_header(&m, "to"), "pat@example.org") == 0);
+	sp_buf_free(&raw);
+	milter_msg_clear(&m);
+
+	/* recipients are bounded */
+	milter_msg_init(&m, 1024);
+	for (int i = 0; i < MILTER_MAX_RCPT; i++)
+		milter_msg_add_rcpt(&m, "<a@b>");
+	T_EQ_INT(milter_msg_add_rcpt(&m, "<a@b>"), SP_ERR_TOOBIG);
+	milter_msg_clear(&m);
+}
+
+/* --- rewrite ------------------------------------------------------------- */
+
+static void
+orig_msg(struct milter_msg *m, int leadspc)
+{
+	milter_msg_init(m, 1 << 20);
+	m->hdr_leadspc = leadspc;
+	milter_msg_add_header(m, "Received", leadspc ? " from x" : "from x");
+	milter_msg_add_header(m, "To", leadspc ? " a@b" : "a@b");
+	milter_msg_add_header(m, "Subject", leadspc ? " s" : "s");
+	milter_msg_add_header(m, "to", leadspc ? " c@d" : "c@d");
+}
+
+static void
+test_rewrite(void)
+{
+	const char *newmsg = "From: x@y\r\nX-Long: two\r\n\tthree\r\nX-Sealpost-Envelope: ID\r\n\r\n"
+	    "line 1\r\nline 2\r\n";
+	struct milter_msg m;
+	struct milter_rewrite rw;
+	struct milter_ops ops;
+	struct rec r;
+	size_t i;
+
+	/* fed one byte at a time: the split does not depend on write sizes */
+	orig_msg(&m, 1);
+	rec_init(&r, &ops);
+	milter_rewrite_init(&rw, &ops, &m);
+	for (i = 0; i < strlen(newmsg); i++)
+		T_EQ_INT(milter_rewrite_write(&rw, newmsg + i, 1), SP_OK);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
+	T_CHECK(strcmp(r.log,
+	    "add From=[ x@y]\n"
+	    "add X-Long=[ two\n\tthree]\n"
+	    "add X-Sealpost-Envelope=[ ID]\n"
+	    "chg to 2 (del)\n"
+	    "chg Subject 1 (del)\n"
+	    "chg To 1 (del)\n") == 0);
+	T_EQ_INT(r.body.len, strlen("line 1\r\nline 2\r\n"));
+	T_EQ_MEM(r.body.data, "line 1\r\nline 2\r\n", r.body.len);
+	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
+	milter_msg_clear(&m);
+
+	/* without LEADSPC the MTA adds the space; LF input works the same */
+	orig_msg(&m, 0);
+	rec_init(&r, &ops);
+	milter_rewrite_init(&rw, &ops, &m);
+	T_EQ_INT(milter_rewrite_write(&rw, "A: 1\nB:2\n\nbody\n", 15), SP_OK);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
+	T_CHECK(strncmp(r.log, "add A=[1]\nadd B=[2]\n", 20) == 0);
+	T_EQ_INT(r.body.len, 5);
+	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
+
+	/* no header block end: refused; a line that is no field: refused */
+	rec_init(&r, &ops);
+	milter_rewrite_init(&rw, &ops, &m);
+	milter_rewrite_write(&rw, "A: 1\r\n", 6);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_ERR_INVALID);
+	milter_rewrite_clear(&rw);
+	milter_rewrite_init(&rw, &ops, &m);
+	T_CHECK(milter_rewrite_write(&rw, "no colon here\r\n\r\nbody", 21) != SP_OK);
+	T_CHECK(milter_rewrite_finish(&rw) != SP_OK);
+	milter_rewrite_clear(&rw);
+	/* an MTA error stops the rewrite */
+	rec_init(&r, &ops);
+	r.fail_after = 0;
+	milter_rewrite_init(&rw, &ops, &m);
+	T_CHECK(milter_rewrite_write(&rw, "A: 1\r\n\r\nbody", 13) != SP_OK);
+	T_CHECK(milter_rewrite_finish(&rw) != SP_OK);
+	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
+	milter_msg_clear(&m);
+}
+
+/* --- the decision ---------------------------------------------------------- */
+
+static const char policy_text[] =
+	"[rule subject-keyword]\ntype = keyword\nkeyword = [secure]\naction = seal\n";
+
+static void
+mail_msg(struct milter_msg *m, const char *subject)
+{
+	milter_msg_init(m, 1 << 20);
+	m->hdr_leadspc = 1;
+	snprintf(m->qid, sizeof(m->qid), "QID1");
+	milter_msg_set_sender(m, "<alice@clinic.example>");
+	milter_msg_add_rcpt(m, "<pat@example.org>");
+	milter_msg_add_header(m, "From", " alice@clinic.example");
+	milter_msg_add_header(m, "To", " pat@example.org");
+	milter_msg_add_header(m, "Subject", subject);
+	milter_msg_add_header(m, "Date", " Mon, 23 Nov 2026 10:00:00 +0000");
+	milter_msg_add_body(m, (const unsigned char *)"secret text\r\n", 13);
+}
+
+static void
+test_decide(void)
+{
+	struct milter_config c;
+	struct milter_global g;
+	struct milter_worker w = {0};
+	struct milter_msg m;
+	struct milter_outcome o;
+	struct milter_ops ops;
+	struct sp_policy *p = NULL;
+	struct sp_err err = {{0}};
+	struct rec r;
+
+	/* port 1 on loopback: nothing listens, the connection is refused */
+	T_EQ_INT(load_text(&c, "keyd_url = http://127.0.0.1:1\nkeyd_token = spo_t\n"
+	    "internal_domains = clinic.example\ntimeout_ms = 2000\n", &err), SP_OK);
+	T_EQ_INT(sp_policy_load_mem(&p, policy_text, strlen(policy_text), "test", NULL, &err), SP_OK);
+	g.cfg = &c;
+	g.policy = p;
+
+	/* ordinary mail: pass, nothing changed */
+	mail_msg(&m, " Lunch");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.decision, "pass") == 0);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* secure mail, key server down: tempfail 451 4.3.0, nothing changed */
+	mail_msg(&m, " [secure] Results");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_TEMPFAIL);
+	T_CHECK(strcmp(o.decision, "tempfail") == 0);
+	T_CHECK(strcmp(o.rule, "subject-keyword") == 0);
+	T_CHECK(strcmp(o.rcode, "451") == 0 && strcmp(o.xcode, "4.3.0") == 0);
+	T_CHECK(strstr(o.reason, "key server unavailable") != NULL);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* the administrator's explicit alternatives */
+	c.on_keyd_failure = MILTER_FAIL_REJECT;
+	mail_msg(&m, " [secure] Results");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_REJECT);
+	T_CHECK(o.rcode[0] == '5');
+	milter_msg_clear(&m);
+	c.on_keyd_failure = MILTER_FAIL_PASS;
+	mail_msg(&m, " [secure] Results");
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strstr(o.reason, "passed by configuration") != NULL);
+	milter_msg_clear(&m);
+	c.on_keyd_failure = MILTER_FAIL_TEMPFAIL;
+	sp_buf_free(&r.body);
+
+	/* too big: on_too_big (reject by default) with 552 5.3.4 */
+	mail_msg(&m, " [secure] Results");
+	m.too_big = 1;
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_REJECT);
+	T_CHECK(strcmp(o.rcode, "552") == 0 && strcmp(o.xcode, "5.3.4") == 0);
+	milter_msg_clear(&m);
+	c.on_too_big = MILTER_FAIL_PASS;
+	mail_msg(&m, " Results");
+	m.too_big = 1;
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strstr(o.reason, "too large") != NULL);
+	milter_msg_clear(&m);
+	c.on_too_big = MILTER_FAIL_REJECT;
+	sp_buf_free(&r.body);
+
+	/* a forged marker is deleted; already-sealed outbound mail passes */
+	mail_msg(&m, " hi");
+	milter_msg_add_header(&m, MILTER_MARK_HEADER, " forged");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(r.log, "chg X-Sealpost-Received-Sealed 1 (del)\n") == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+	mail_msg(&m, " [secure] again");
+	milter_msg_add_header(&m, MILTER_ENV_HEADER, " abc");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.reason, "already sealed") == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* inbound to an internal address with an envelope header but no
+	 * envelope: delivered as it is, with a reason */
+	mail_msg(&m, " Re: results");
+	free(m.rcpt[0]);
+	m.rcpt[0] = strdup("alice@clinic.example");
+	milter_msg_add_header(&m, MILTER_ENV_HEADER, " abc");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strstr(o.reason, "no readable envelope") != NULL);
+	T_CHECK(r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* not a mail message at all (no header fields, binary body) */
+	milter_msg_init(&m, 1 << 20);
+	milter_msg_add_rcpt(&m, "<pat@example.org>");
+	milter_msg_add_body(&m, (const unsigned char *)"\0\1\2\3", 4);
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.decision, "pass") == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	milter_worker_clear(&w);
+	sp_policy_free(p);
+	milter_config_clear(&c);
+}
+
+static void
+test_log_clean(void)
+{
+	char out[32];
+
+	milter_log_clean("a b\"c\\\n\xc3", out, sizeof(out));
+	T_CHECK(strcmp(out, "a b\\x22c\\x5c\\x0a\\xc3") == 0);
+	milter_log_clean("0123456789", out, 5);
+	T_CHECK(strcmp(out, "0123") == 0);
+}
+
+static void
+setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	sp_msg_global_init();
+}
+
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_log_clean)
