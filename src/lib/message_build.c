@@ -38,7 +38,8 @@ struct bseg {
 struct cand {
 	size_t start, end;
 	GMimeObject *part;
-	size_t blob;		/* SIZE_MAX until it became a b64 segment */
+	size_t blob;		/* SIZE_MAX until it became a segment */
+	int lit;		/* an embedded message kept literally */
 };
 
 struct build {
@@ -56,6 +57,8 @@ struct build {
 	GMimeObject *text, *html;
 	size_t walked;
 	json_t *parts;		/* manifest "parts" */
+	size_t msg_from;	/* where to look for the next attached message */
+	size_t msg_budget;	/* bytes the search for them may still scan */
 	long text_blob, html_blob;
 };
 
@@ -143,8 +146,70 @@ add_cand(struct build *b, GMimePart *p)
 	b->cands[b->ncands].end = (size_t)end;
 	b->cands[b->ncands].part = GMIME_OBJECT(p);
 	b->cands[b->ncands].blob = SIZE_MAX;
+	b->cands[b->ncands].lit = 0;
 	b->ncands++;
 	return SP_OK;
+}
+
+/* An attached message (message/rfc822) is best kept as one literal blob
+ * that the view shares: find its exact bytes in the raw message (GMime
+ * writes an unmodified parsed message back as it read it; when it does not,
+ * nothing is found and the part gets a blob of its own). */
+static int
+add_msg_cand(struct build *b, GMimeObject *o)
+{
+	GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+	GMimeFormatOptions *fo;
+	GMimeStream *ms;
+	GByteArray *ba;
+	const unsigned char *hit = NULL;
+	int st = SP_OK, pass;
+
+	if (m == NULL)
+		return SP_OK;
+	/* GMime writes header line ends in one style: try LF, then CRLF */
+	for (pass = 0; pass < 2 && hit == NULL; pass++) {
+		if ((ms = g_mime_stream_mem_new()) == NULL)
+			return SP_OK;
+		fo = g_mime_format_options_new();
+		g_mime_format_options_set_newline_format(fo,
+		    pass ? GMIME_NEWLINE_FORMAT_DOS : GMIME_NEWLINE_FORMAT_UNIX);
+		ba = NULL;
+		if (g_mime_object_write_to_stream(GMIME_OBJECT(m), fo, ms) > 0) {
+			ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+			if (ba->len > 0 && ba->len <= b->len - b->msg_from &&
+			    b->len - b->msg_from <= b->msg_budget) {
+				b->msg_budget -= b->len - b->msg_from;
+				hit = memmem(b->raw + b->msg_from, b->len - b->msg_from,
+				    ba->data, ba->len);
+			}
+		}
+		g_mime_format_options_free(fo);
+		if (hit == NULL)
+			g_object_unref(ms);
+	}
+	if (hit == NULL)
+		return SP_OK;
+	if (b->ncands == b->acands) {
+		size_t na = b->acands ? b->acands * 2 : 16;
+		void *np = realloc(b->cands, na * sizeof(*b->cands));
+		if (np == NULL) {
+			st = SP_ERR_NOMEM;
+			goto out;
+		}
+		b->cands = np;
+		b->acands = na;
+	}
+	b->cands[b->ncands].start = (size_t)(hit - b->raw);
+	b->cands[b->ncands].end = (size_t)(hit - b->raw) + ba->len;
+	b->cands[b->ncands].part = o;
+	b->cands[b->ncands].blob = SIZE_MAX;
+	b->cands[b->ncands].lit = 1;
+	b->ncands++;
+	b->msg_from = (size_t)(hit - b->raw) + ba->len;
+out:
+	g_object_unref(ms);
+	return st;
 }
 
 /* Walk the MIME tree; embedded is set inside message/rfc822 parts, which
@@ -165,7 +230,8 @@ walk(struct build *b, GMimeObject *o, int depth, int embedded)
 	} else if (GMIME_IS_MESSAGE_PART(o)) {
 		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
 
-		if (!embedded && (st = add_vpart(b, o)) != SP_OK)
+		if (!embedded && ((st = add_vpart(b, o)) != SP_OK ||
+		    (!b->no_b64 && (st = add_msg_cand(b, o)) != SP_OK)))
 			return st;
 		if (m != NULL)
 			return walk(b, g_mime_message_get_mime_part(m), depth + 1, 1);
@@ -198,7 +264,9 @@ cand_cmp(const void *a, const void *b)
 {
 	const struct cand *x = a, *y = b;
 
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return y->lit - x->lit;	/* an embedded message before its first part */
 }
 
 /* Cut the raw message into literal and base64 segments. */
@@ -215,6 +283,20 @@ make_recipe(struct build *b)
 	for (i = 0; !b->no_b64 && i < b->ncands; i++) {
 		struct cand *c = &b->cands[i];
 
+		if (c->lit) {
+			if (c->start < pos)
+				continue;
+			if (c->start > pos &&
+			    ((st = add_copy(b, b->raw + pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
+			    (st = add_seg(b, idx, 0, NULL)) != SP_OK))
+				return st;
+			if ((st = add_copy(b, b->raw + c->start, c->end - c->start, BLOB_TEXT, &idx)) != SP_OK ||
+			    (st = add_seg(b, idx, 0, NULL)) != SP_OK)
+				return st;
+			c->blob = idx;
+			pos = c->end;
+			continue;
+		}
 		/* blank lines before the body stay literal */
 		while (c->start < c->end && (b->raw[c->start] == '\n' || b->raw[c->start] == '\r' ||
 		    b->raw[c->start] == ' ' || b->raw[c->start] == '\t'))
@@ -400,7 +482,7 @@ compress_blobs(struct build *b)
 		if (bl->len < 256)
 			continue;
 		level = 6;
-		if (bl->kind == BLOB_BIN) {
+		if (bl->kind == BLOB_BIN || bl->len > ((size_t)1 << 20)) {
 			/* a quick sample says whether the bytes compress at all */
 			sample = bl->len < 65536 ? bl->len : 65536;
 			r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
@@ -409,7 +491,7 @@ compress_blobs(struct build *b)
 				return SP_ERR_NOMEM;
 			if (r == 0)
 				continue;
-			if (bl->len > ((size_t)1 << 20))
+			if (bl->kind == BLOB_BIN && bl->len > ((size_t)1 << 20))
 				level = 1;
 		}
 		r = msg_deflate(bl->data, bl->len, level, bl->len - bl->len / 10, &z, &zl);
@@ -680,6 +762,7 @@ build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
 	b.len = len;
 	b.no_b64 = no_b64;
 	b.text_blob = b.html_blob = -1;
+	b.msg_budget = len < SIZE_MAX / 8 ? len * 4 + ((size_t)1 << 20) : SIZE_MAX;
 	if (m != NULL && (st = walk(&b, g_mime_message_get_mime_part(m), 0, 0)) != SP_OK)
 		goto out;
 	if ((st = make_recipe(&b)) != SP_OK ||

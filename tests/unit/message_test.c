@@ -406,6 +406,57 @@ test_large(void)
 	}
 }
 
+/* A forwarded message (message/rfc822) holding a base64 attachment: shown
+ * as one part with its exact bytes, stored once. */
+static void
+test_forwarded_n(int copies)
+{
+	struct sp_buf inner, m, c;
+	struct sp_msg_view v;
+	struct sp_err err = { { 0 } };
+	size_t n = 100000;
+	unsigned char *att = malloc(n);
+
+	T_CHECK(att != NULL);
+	if (att == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		att[i] = (unsigned char)rng();
+	big_message(&inner, att, n);
+	sp_buf_init(&m, 1 << 24);
+	sp_buf_append_str(&m, "From: fwd@example.org\r\nTo: boss@example.net\r\nSubject: Fwd: big\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"F\"\r\n\r\n"
+	    "--F\r\nContent-Type: text/plain\r\n\r\nforwarding\r\n"
+	    );
+	for (int k = 0; k < copies; k++) {
+		sp_buf_append_str(&m, "--F\r\nContent-Type: message/rfc822\r\n\r\n");
+		sp_buf_append(&m, inner.data, inner.len);
+		sp_buf_append_str(&m, "\r\n");
+	}
+	sp_buf_append_str(&m, "--F--\r\n");
+	T_CHECK(roundtrip(m.data, m.len, &c, NULL));
+	T_CHECK(c.len < (n + n / 5) * (size_t)copies);
+	T_EQ_INT(sp_msg_container_view(c.data, c.len, &v, &err), SP_OK);
+	T_EQ_INT(v.nparts, copies);
+	for (size_t k = 0; k < v.nparts; k++) {
+		T_CHECK(streq(v.parts[k].type, "message/rfc822"));
+		T_CHECK(v.parts[k].len == inner.len && memcmp(v.parts[k].data, inner.data, inner.len) == 0);
+	}
+	T_CHECK(streq(v.text, "forwarding"));
+	sp_msg_view_clear(&v);
+	sp_buf_free(&c);
+	sp_buf_free(&m);
+	sp_buf_free(&inner);
+	free(att);
+}
+
+static void
+test_forwarded(void)
+{
+	test_forwarded_n(1);
+	test_forwarded_n(2);
+}
+
 /* Compressible content is deflated; the container stays small. */
 static void
 test_compression(void)
@@ -767,4 +818,4 @@ init(void)
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
-    test_safe_filename, test_nesting, test_many_parts, test_compression, test_mutations, test_large)
+    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_compression, test_mutations, test_large)
