@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, passwordFile, sealpost, tmpDir, makeMail, SANITIZED }
+import { startKeyd, orgAdd, recipientAdd, passwordFile, sealpost, run, tmpDir, makeMail, SANITIZED }
   from './../lib/harness.mjs';
 import { startPostfix, startMilter, smtpSend, stripTrace, toLF, waitMilterLog }
   from './postfix/pfx.mjs';
@@ -179,6 +179,8 @@ test('a sealed reply to an internal address arrives unsealed with the marker hea
   const expected = toLF(reply).toString('latin1').replace('\n\n', `\nX-Sealpost-Received-Sealed: ${mark[1]}\n\n`);
   assert.equal(stripTrace(raw).toString('latin1'), expected);
   await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${id}`));
+  assert.ok(keyd.log.some((l) => /\brelease\b/.test(l) && l.includes(id) && !/refused/.test(l)),
+    `the key server logged the release:\n${keyd.log.join('\n')}`);
 });
 
 test('a forged marker header on incoming mail is removed', async () => {
@@ -263,4 +265,39 @@ test('a 50 MB message is sealed within bounded time and opens to the original', 
   assert.match(line, /time_ms=\d+/);
   assert.ok(Date.now() - t0 < (SANITIZED ? 600000 : 120000));
   await alive();
+});
+
+// --- start-up ------------------------------------------------------------
+
+test('a bad configuration stops the start with file:line; -n checks a good one', () => {
+  const dir = tmpDir('sealpost-milter-cfg-');
+  const bad = path.join(dir, 'bad.conf');
+  fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\nsocket = inet:1@127.0.0.1\nseal_everything = yes\n`);
+  const bin = path.join(process.env.SEALPOST_BIN || path.join(process.cwd(), 'bin'), 'sealpost-milter');
+  let r = run(bin, ['-c', bad], { timeout: 20000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:4: unknown key 'seal_everything'`));
+  fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\non_keyd_failure = maybe\n`);
+  r = run(bin, ['-c', bad, '-n'], { timeout: 20000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /:3: on_keyd_failure: 'maybe' is not one of the allowed values/);
+  const good = path.join(dir, 'good.conf');
+  fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\n`);
+  r = run(bin, ['-c', good, '-n'], { timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /configuration ok/);
+  // as root without a user to run as: refused
+  fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\n`);
+  r = run(bin, ['-c', good], { timeout: 20000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /started as root: set 'user'/);
+  r = run(bin, ['--help'], { timeout: 20000 });
+  assert.equal(r.status, 0);
+  assert.match(r.stdout.toString(), /on_keyd_failure/);
+});
+
+test('the milter runs as the unprivileged user', () => {
+  const st = fs.readFileSync(`/proc/${milter.pid}/status`, 'utf8');
+  const uidLine = st.match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m);
+  assert.ok(uidLine && uidLine.slice(1).every((u) => u !== '0'), `not root: ${uidLine && uidLine[0]}`);
 });
