@@ -31,7 +31,7 @@ done
 
 if [[ ! -s $dir/org.token ]]; then
 	bin/sealpost --data-dir "$dir/keyd" org add "Demo Clinic" --domain clinic.example > "$dir/org.token"
-	printf 'demo password for sealpost 2026\n' > "$dir/demo-password.txt"
+	printf 'violet trumpet winter 2026\n' > "$dir/demo-password.txt"
 	chmod 600 "$dir/org.token" "$dir/demo-password.txt"
 	bin/sealpost --data-dir "$dir/keyd" recipient add demo@example.org \
 		--password-file "$dir/demo-password.txt" >/dev/null
