@@ -1,0 +1,112 @@
+// browser-lib.mjs - what the browser tests share: launching Debian's
+// Chromium through playwright-core with the popup blocker ON (as users have
+// it), a key server with an organisation, sealing a test mail with the real
+// `sealpost seal`, and the steps of the open page.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { startKeyd, orgAdd, sealpost, tmpDir, SANITIZED } from '../lib/harness.mjs';
+
+export const TIMEOUT = SANITIZED ? 60000 : 20000;
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    ignoreDefaultArgs: ['--disable-popup-blocking'],
+  });
+}
+
+// A key server with one organisation.  Returns {keyd, token, dir}.
+export async function keydWithOrg(name = 'Example Clinic', domain = 'clinic.example') {
+  const keyd = await startKeyd();
+  const token = orgAdd(keyd.dataDir, name, domain);
+  return { keyd, token, dir: tmpDir('sealpost-browser-') };
+}
+
+// Seal mail (a Buffer) with the real CLI; returns the envelope file path.
+export function seal(ctx, mail, name = 'securedoc.html') {
+  const inFile = path.join(ctx.dir, `${name}.in.eml`);
+  const outFile = path.join(ctx.dir, `${name}.out.eml`);
+  const html = path.join(ctx.dir, name);
+  fs.writeFileSync(inFile, mail);
+  const r = sealpost(['seal', '--keyd', ctx.keyd.url, '--token', ctx.token, '-i', inFile, '-o', outFile, '--html', html]);
+  if (r.status !== 0) throw new Error(`sealpost seal failed (${r.status}): ${r.stderr}`);
+  return html;
+}
+
+// On the envelope page, click Open; returns the key server's popup.
+export async function clickOpen(page) {
+  const [popup] = await Promise.all([page.waitForEvent('popup', { timeout: TIMEOUT }), page.click('#sp-open')]);
+  await popup.waitForLoadState('domcontentloaded');
+  return popup;
+}
+
+// Sign in on the open page if it asks.
+export async function signInIfAsked(popup, email, password) {
+  const login = popup.locator('#sp-login');
+  const done = popup.locator('#sp-message:not([hidden]), #sp-verdict:not([hidden])');
+  await login.or(done).first().waitFor({ state: 'visible', timeout: TIMEOUT });
+  if (await login.isVisible()) {
+    await popup.fill('#sp-email', email);
+    await popup.fill('#sp-password', password);
+    await popup.click('#sp-login-submit');
+  }
+}
+
+// Wait until the open page shows its verdict (genuine or not); returns its text.
+export async function verdictText(popup) {
+  await popup.locator('#sp-verdict.genuine, #sp-verdict.bad').waitFor({ state: 'visible', timeout: TIMEOUT });
+  return (await popup.textContent('#sp-verdict')).trim();
+}
+
+export async function screenshot(page, name) {
+  if (!process.env.SCREENSHOTS) return;
+  fs.mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(process.env.SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+const CRC = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC[(c ^ b) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A w x h PNG of one colour (for inline images).
+export function makePng(w, h, [r, g, b]) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => [r, g, b]).flat())]);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// Call fn until it returns something other than null/undefined (bounded).
+export async function poll(fn, limit = TIMEOUT) {
+  const until = Date.now() + limit;
+  for (;;) {
+    const v = await fn();
+    if (v !== null && v !== undefined) return v;
+    if (Date.now() > until) throw new Error('poll: timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,131 @@
+// journey.test.mjs - a first-time recipient in a real browser: the envelope
+// from file://, registration and activation on the key server's pages, Open,
+// sign-in in the key server's window, the message with its HTML body (inline
+// image by cid) in a sandboxed frame, and three attachments with non-ASCII
+// names saved byte for byte.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { makeMail, activationLink } from '../lib/harness.mjs';
+import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, verdictText, screenshot, makePng, poll, TIMEOUT } from './browser-lib.mjs';
+
+const EMAIL = 'pat@example.org';
+const PASSWORD = 'Tulip harbour quartz 1991';
+const PNG = makePng(40, 40, [200, 30, 40]);
+const ATTACHMENTS = [
+  { name: 'r\u00e9sultats d\u2019analyse.pdf', type: 'application/pdf', data: Buffer.concat([Buffer.from('%PDF-1.4\n'), crypto.randomBytes(70000)]) },
+  { name: '\u041e\u0442\u0447\u0451\u0442 \u2116 7.txt', type: 'text/plain', data: Buffer.from('\u043f\u0440\u0438\u0432\u0435\u0442\r\nline two\n\u0000end', 'utf8') },
+  { name: '\u8a3a\u65ad\u66f8-\u00fc\u00df.bin', type: 'application/octet-stream', data: crypto.randomBytes(200000) },
+];
+
+let browser, ctx;
+before(async () => {
+  browser = await launch();
+  ctx = await keydWithOrg();
+});
+after(async () => {
+  await browser?.close();
+  await ctx?.keyd.stop();
+});
+
+test('first envelope: register, activate, open, read, save attachments', { timeout: TIMEOUT * 8 }, async () => {
+  const mail = makeMail({
+    from: 'Dr Alice Example <alice@clinic.example>', to: EMAIL, subject: 'Your results \u2013 caf\u00e9',
+    text: 'Hello Pat,\nyour results are attached.\n',
+    html: '<html><body><h1 id="greeting">Hello Pat</h1><p>Your results are attached.</p>' +
+      '<img id="logo" alt="logo" src="cid:logo@clinic.example"></body></html>',
+    attachments: [{ name: 'logo.png', type: 'image/png', data: PNG, cid: 'logo@clinic.example', inline: true }, ...ATTACHMENTS],
+  });
+  const envelope = seal(ctx, mail);
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(envelope).href);
+  await screenshot(page, 'envelope');
+
+  // The envelope shows who sent what, and no password field.
+  const facts = await page.textContent('dl.facts');
+  assert.match(await page.textContent('h1'), /Example Clinic/);
+  assert.match(facts, /alice@clinic\.example/);
+  assert.match(facts, /pat@example\.org/);
+  assert.equal(await page.locator('input[type=password]').count(), 0);
+
+  // Register (first time), in the key server's window.
+  const [reg] = await Promise.all([page.waitForEvent('popup', { timeout: TIMEOUT }),
+    page.getByRole('link', { name: EMAIL }).click()]);
+  await reg.waitForLoadState('domcontentloaded');
+  assert.equal(new URL(reg.url()).origin, ctx.keyd.url);
+  assert.equal(await reg.inputValue('[name=email]'), EMAIL);
+  await reg.fill('[name=first_name]', 'Pat');
+  await reg.fill('[name=last_name]', 'M\u00fcller');
+  await reg.fill('[name=password]', PASSWORD);
+  await reg.fill('[name=password2]', PASSWORD);
+  await reg.fill('[name=phrase]', 'Blue heron at dawn');
+  if (await reg.locator('[name=phrase_enabled]').count()) await reg.check('[name=phrase_enabled]');
+  for (const [i, answer] of [[1, 'Rex'], [2, 'Lisbon'], [3, 'Mrs Okafor']]) {
+    const q = reg.locator(`[name=q${i}]`);
+    if ((await q.evaluate((e) => e.tagName)) === 'SELECT') {
+      const values = await q.locator('option').evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+      assert.ok(values.length >= 3, 'at least three questions to choose from');
+      await q.selectOption(values[i - 1]);
+    } else {
+      await q.fill(`Question number ${i}?`);
+    }
+    await reg.fill(`[name=a${i}]`, answer);
+    await reg.fill(`[name=a${i}c]`, answer);
+  }
+  await screenshot(reg, 'register');
+  await Promise.all([reg.waitForLoadState('domcontentloaded'), reg.locator('form [type=submit]').last().click()]);
+  await reg.getByText(/check your mail/i).first().waitFor({ timeout: TIMEOUT });
+
+  // Activate with the link from the mail.
+  const link = activationLink(ctx.keyd.outbox, EMAIL);
+  const act = await context.newPage();
+  await act.goto(link);
+  await act.getByRole('button', { name: /confirm my address/i }).click();
+  await act.waitForLoadState('domcontentloaded');
+  await act.getByText(/activated|confirmed/i).first().waitFor({ timeout: TIMEOUT });
+  await act.close();
+  await reg.close();
+
+  // Open: the key server's window receives the envelope; sign in there.
+  const popup = await clickOpen(page);
+  assert.equal(new URL(popup.url()).origin, ctx.keyd.url);
+  await screenshot(popup, 'login');
+  await signInIfAsked(popup, EMAIL, PASSWORD);
+  assert.match(await verdictText(popup), /Genuine envelope from Example Clinic, checked by the key server/);
+  await popup.locator('#sp-message').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal((await popup.textContent('#sp-subject')).trim(), 'Your results \u2013 caf\u00e9');
+  assert.match(await popup.textContent('#sp-facts'), /alice@clinic\.example/);
+  assert.match(await popup.locator('#sp-body .text-body').textContent(), /your results are attached/);
+
+  // The HTML body: a sandboxed frame without scripts; the cid image is a data: URL and loads.
+  const frameEl = popup.locator('iframe.html-body');
+  assert.equal(await frameEl.getAttribute('sandbox'), '');
+  const srcdoc = await frameEl.getAttribute('srcdoc');
+  assert.ok(srcdoc.startsWith('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">'));
+  assert.match(srcdoc, /src="data:image\/png;base64,/);
+  assert.doesNotMatch(srcdoc, /cid:/);
+  const frame = popup.frames().find((f) => f !== popup.mainFrame());
+  assert.ok(frame, 'the message frame');
+  await frame.locator('#greeting').waitFor({ timeout: TIMEOUT });
+  assert.equal((await frame.locator('#greeting').textContent()).trim(), 'Hello Pat');
+  // naturalWidth is 0 unless the image really decoded.
+  assert.equal(await poll(() => frame.locator('#logo').evaluate((e) => (e.complete ? e.naturalWidth : null))), 40);
+  await screenshot(popup, 'message');
+
+  // Attachments: the inline image is not listed; the three others save byte for byte.
+  const links = popup.locator('#sp-att-list a.download');
+  assert.equal(await links.count(), ATTACHMENTS.length);
+  for (const a of ATTACHMENTS) {
+    const link = popup.locator('#sp-att-list a.download', { hasText: a.name });
+    assert.equal(await link.count(), 1, `listed: ${a.name}`);
+    assert.match(await link.locator('xpath=..').textContent(), new RegExp(a.type.replace('/', '\\/')));
+    const [dl] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), link.click()]);
+    assert.equal(dl.suggestedFilename(), a.name);
+    const saved = fs.readFileSync(await dl.path());
+    assert.ok(saved.equals(a.data), `bytes of ${a.name}`);
+  }
+  await context.close();
+});

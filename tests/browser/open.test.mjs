@@ -1,0 +1,160 @@
+// open.test.mjs - the open page against hostile input, in a real browser:
+// message HTML that tries every way to run script or reach the network, an
+// envelope whose header was changed by one byte, and the open-online form
+// (the path that works without the envelope's script).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { makeMail, recipientAdd } from '../lib/harness.mjs';
+import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, verdictText, screenshot, TIMEOUT } from './browser-lib.mjs';
+
+const EMAIL = 'sam@example.net';
+const PASSWORD = 'Otter lantern meadow 77';
+const NOT_GENUINE = 'This envelope is not genuine or was damaged; nothing was shown';
+
+let browser, ctx, canary, hits;
+before(async () => {
+  browser = await launch();
+  ctx = await keydWithOrg();
+  recipientAdd(ctx.keyd.dataDir, EMAIL, PASSWORD);
+  // Every request the hostile HTML manages to make lands here.
+  hits = [];
+  canary = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('x');
+  });
+  await new Promise((r) => canary.listen(0, '127.0.0.1', r));
+});
+after(async () => {
+  await browser?.close();
+  await ctx?.keyd.stop();
+  await new Promise((r) => (canary ? canary.close(r) : r()));
+});
+
+async function openEnvelope(file) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const dialogs = [];
+  context.on('dialog', (d) => {
+    dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(file).href);
+  const popup = await clickOpen(page);
+  await signInIfAsked(popup, EMAIL, PASSWORD);
+  return { context, page, popup, dialogs };
+}
+
+test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT * 4 }, async () => {
+  const c = `http://127.0.0.1:${canary.address().port}`;
+  const html = `<html><head><title>evil</title>
+<meta http-equiv="refresh" content="0;url=${c}/meta-refresh">
+<script>fetch('${c}/script'); alert('script'); top.document.title = 'owned';</script>
+<link rel="stylesheet" href="${c}/link.css"><style>@import url('${c}/import.css'); body { background: url('${c}/bg.png'); }</style>
+</head><body onload="fetch('${c}/body-onload'); alert('onload')">
+<h1 id="h">Quarterly statement</h1>
+<img src="x" onerror="fetch('${c}/onerror'); alert('onerror')">
+<img id="remote" src="${c}/remote.png">
+<a id="jslink" href="javascript:fetch('${c}/javascript-link');alert('js')">Click me</a>
+<svg onload="fetch('${c}/svg-onload'); alert('svg')"><circle r="5"/></svg>
+<iframe srcdoc="<script>fetch('${c}/iframe-srcdoc'); parent.alert('iframe')</script>"></iframe>
+<object data="${c}/object"></object><embed src="${c}/embed">
+<form action="${c}/form"><button id="fb">Go</button></form>
+<div style="background-image: url('${c}/style-attr.png')">styled</div>
+</body></html>`;
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Statement', text: 'See the HTML part.\n', html }), 'hostile.html');
+  const { context, popup, dialogs } = await openEnvelope(file);
+  assert.match(await verdictText(popup), /Genuine envelope/);
+  const title = await popup.title();
+  const frameEl = popup.locator('iframe.html-body');
+  await frameEl.waitFor({ timeout: TIMEOUT });
+  const sandbox = await frameEl.getAttribute('sandbox');
+  assert.equal(sandbox, '', 'sandbox without any allowance');
+  assert.doesNotMatch(sandbox, /allow-scripts|allow-same-origin/);
+  const frame = popup.frames().find((f) => f !== popup.mainFrame());
+  await frame.locator('#h').waitFor({ timeout: TIMEOUT });
+  // Try the link and the form as a person would.
+  await frame.locator('#jslink').click({ timeout: 2000 }).catch(() => {});
+  await frame.locator('#fb').click({ timeout: 2000 }).catch(() => {});
+  await popup.waitForTimeout(1500);
+  assert.deepEqual(hits, [], 'no request reached the listener');
+  assert.deepEqual(dialogs, [], 'no dialog opened');
+  assert.equal(await popup.title(), title, 'title unchanged');
+  assert.equal(popup.frames().length, 2, 'no frame inside the message frame');
+  assert.equal((await frame.locator('#h').textContent()).trim(), 'Quarterly statement');
+  assert.ok(await popup.locator('#sp-remote-notice').isVisible(), 'remote content notice');
+  assert.ok(popup.url().startsWith(ctx.keyd.url + '/open'), 'the open page stayed');
+  await screenshot(popup, 'hostile');
+  await context.close();
+});
+
+test('an envelope whose header changed by one byte is refused and shows nothing', { timeout: TIMEOUT * 4 }, async () => {
+  const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Private subject', text: 'The secret body text.\n' }), 'tamper.html');
+  const html = fs.readFileSync(good, 'latin1');
+  const m = /(<textarea id="sp-header"[^>]*>)([\s\S]*?)(<\/textarea>)/.exec(html);
+  assert.ok(m, 'header textarea');
+  const header = Buffer.from(m[2].replace(/\s+/g, ''), 'base64');
+  const at = header.indexOf('Example Clinic');
+  assert.ok(at > 0);
+  header[at + 8] ^= 1; // "Clinic" -> "Blinic": still valid JSON, one byte changed
+  const b64 = header.toString('base64').replace(/.{76}/g, '$&\n');
+  const forged = path.join(path.dirname(good), 'tampered.html');
+  fs.writeFileSync(forged, html.replace(m[0], `${m[1]}\n${b64}${m[3]}`), 'latin1');
+
+  const { context, popup } = await openEnvelope(forged);
+  const text = await verdictText(popup);
+  assert.match(text, new RegExp(NOT_GENUINE));
+  assert.ok(await popup.locator('#sp-verdict').evaluate((e) => e.classList.contains('bad')));
+  assert.ok(await popup.locator('#sp-message').isHidden());
+  assert.equal(await popup.locator('#sp-body').evaluate((e) => e.childElementCount), 0);
+  const body = await popup.textContent('body');
+  assert.doesNotMatch(body, /secret body text|Private subject/);
+  await screenshot(popup, 'tampered');
+  await context.close();
+});
+
+test('the open-online form opens the message after sign-in', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Online copy', text: 'Opened through the form.\n' }), 'online.html');
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(file).href);
+  const action = await page.getAttribute('#sp-form', 'action');
+  assert.ok(action.startsWith(ctx.keyd.url + '/online#mp='));
+  // The button the envelope's script leaves alone: a plain form post, as
+  // when scripts are off.
+  const [popup] = await Promise.all([page.waitForEvent('popup', { timeout: TIMEOUT }), page.click('#sp-online')]);
+  await popup.waitForLoadState('domcontentloaded');
+  assert.equal(new URL(popup.url()).pathname, '/online');
+  await signInIfAsked(popup, EMAIL, PASSWORD);
+  assert.match(await verdictText(popup), /Genuine envelope from Example Clinic/);
+  assert.equal((await popup.textContent('#sp-subject')).trim(), 'Online copy');
+  assert.match(await popup.textContent('#sp-body'), /Opened through the form/);
+  assert.equal(new URL(popup.url()).hash, '', 'the key part left the address bar');
+  await screenshot(popup, 'online');
+  await context.close();
+});
+
+test('form submitted without the envelope script (HTMLFormElement.submit) also opens', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Direct submit', text: 'No script path.\n' }), 'direct.html');
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(file).href);
+  // Keep the new window in this tab so no popup permission is needed.
+  const [nav] = await Promise.all([
+    page.waitForURL((u) => u.pathname === '/online', { timeout: TIMEOUT }),
+    page.evaluate(() => {
+      const f = document.getElementById('sp-form');
+      f.target = '_self';
+      HTMLFormElement.prototype.submit.call(f);
+    }),
+  ]);
+  void nav;
+  await signInIfAsked(page, EMAIL, PASSWORD);
+  assert.match(await verdictText(page), /Genuine envelope/);
+  assert.equal((await page.textContent('#sp-subject')).trim(), 'Direct submit');
+  await context.close();
+});
