@@ -4,6 +4,7 @@
  * accounts, single-use expiring activation tokens, sessions with idle and
  * absolute timeouts, and the audit trail.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,62 @@ test_sessions(void)
 	sp_store_close(s);
 }
 
+struct par {
+	struct sp_store *s;
+	int thread;
+	int ok;
+};
+
+static void *
+deposit_many(void *arg)
+{
+	struct par *p = arg;
+	struct sp_envelope_rec e, g;
+	struct sp_err err;
+	char *rc[] = {"pat@example.org"};
+	int i, st;
+
+	for (i = 0; i < 40; i++) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.id, sizeof(e.id), "T%dxxxxxxxxxxxxxxxx%03d", p->thread, i);
+		e.org_id = 1;
+		snprintf(e.from, sizeof(e.from), "doc@clinic.example");
+		e.rcpt = rc;
+		e.nrcpt = 1;
+		e.created = 1;
+		e.key_id = 1;
+		e.wrapped_len = 60;
+		do
+			st = sp_store_envelope_add(p->s, &e, NULL, &err);
+		while (st == SP_ERR_RETRY);
+		if (st == SP_OK && sp_store_envelope_get(p->s, e.id, &g, &err) == SP_OK) {
+			p->ok++;
+			sp_envelope_rec_clear(&g);
+		}
+	}
+	return NULL;
+}
+
+/* Several threads share one handle (one connection each). */
+static void
+test_threads(void)
+{
+	struct sp_store *s = open_store();
+	struct par p[4];
+	pthread_t th[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		p[i] = (struct par){s, i, 0};
+		pthread_create(&th[i], NULL, deposit_many, &p[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].ok, 40);
+	}
+	sp_store_close(s);
+}
+
 static void
 cleanup(void)
 {
@@ -263,4 +320,5 @@ setup(void)
 	make_dir();
 }
 
-T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts_tokens, test_sessions, cleanup)
+T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts_tokens, test_sessions, test_threads,
+    cleanup)
