@@ -244,6 +244,7 @@ test_text_decisions(void)
 {
 	static const struct { const char *text; int action; const char *rule; } v[] = {
 		{"reserve room 6 for surgery for Michael Johnson", SP_POLICY_SEAL_TAG, "medical"},
+		{"surgery for Michael Johnson", SP_POLICY_SEAL_TAG, "medical"},
 		{"lunch at 6?", SP_POLICY_PASS, ""},
 		{"Rocky surgery? no, the band", SP_POLICY_PASS, ""},
 		{"blood orange recipe", SP_POLICY_PASS, ""},
