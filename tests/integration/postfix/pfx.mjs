@@ -64,6 +64,8 @@ export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
   fs.mkdirSync(path.join(base, 'data'));
   spawnSync('chown', ['postfix', path.join(base, 'data'), sinkDir]);
   const [port, port2, sinkPort] = [await freePort(), await freePort(), await freePort()];
+  // the same path without the milter, in the same Postfix (for baselines)
+  const [plainPort, plainPort2] = [await freePort(), await freePort()];
   const main = [
     'compatibility_level = 3.6',
     `queue_directory = ${base}/queue`,
@@ -108,6 +110,12 @@ export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
     '  -o content_filter=',
     milter +
     '  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_address_mappings',
+    `127.0.0.1:${plainPort} inet n - n - - smtpd`,
+    `  -o content_filter=smtp:[127.0.0.1]:${plainPort2}`,
+    `127.0.0.1:${plainPort2} inet n - n - - smtpd`,
+    '  -o content_filter=',
+    '  -o smtpd_milters=',
+    '  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_address_mappings',
     'pickup unix n - n 60 1 pickup',
     'cleanup unix n - n - 0 cleanup',
     'qmgr unix n - n 300 1 qmgr',
@@ -150,13 +158,14 @@ export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
     if (r.status !== 0) throw new Error(`postfix start failed: ${r.stderr}${r.stdout}\n${readLog(base)}`);
     await waitPort(port, 20000);
     await waitPort(port2, 20000);
+    await waitPort(plainPort, 20000);
   } catch (e) {
     stopSync();
     throw new Error(`${e.message}\n${sinkErr}`);
   }
 
   const h = {
-    base, conf, port, port2, sinkPort, sinkDir,
+    base, conf, port, port2, plainPort, sinkPort, sinkDir,
     log: () => readLog(base),
     // Messages smtp-sink wrote, oldest first: {file, raw (as delivered, LF)}.
     delivered: () => fs.readdirSync(sinkDir).filter((f) => f.startsWith('m.'))

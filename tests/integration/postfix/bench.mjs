@@ -1,0 +1,52 @@
+// bench.mjs - messages per second through a real Postfix with
+// sealpost-milter sealing every message, divided by messages per second
+// through the same Postfix without the milter: smtp-source to smtp-sink,
+// both measured in this run.  Used by bench/postfix.sh.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { startKeyd, orgAdd } from '../../lib/harness.mjs';
+import { POSTFIX_SBIN, startMilter, startPostfix } from './pfx.mjs';
+
+const N = Number(process.env.BENCH_MESSAGES || 300);
+const SIZE = Number(process.env.BENCH_SIZE || 20000);
+const SESSIONS = Number(process.env.BENCH_SESSIONS || 4);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function measure(pfx, port, label) {
+  const before = pfx.sentCount();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(path.join(POSTFIX_SBIN, 'smtp-source'),
+    ['-s', String(SESSIONS), '-m', String(N), '-l', String(SIZE), '-S', '[secure] bench message',
+      '-f', 'alice@clinic.example', '-t', 'pat@example.org', `127.0.0.1:${port}`],
+    { timeout: 600000 });
+  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
+  const until = Date.now() + 600000;
+  while (pfx.sentCount() < before + N) {
+    if (Date.now() > until) throw new Error(`${label}: only ${pfx.sentCount() - before} of ${N} delivered`);
+    await sleep(50);
+  }
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return N / s;
+}
+
+const keyd = await startKeyd();
+let milter, pfx;
+try {
+  const token = orgAdd(keyd.dataDir, 'Bench Clinic', 'clinic.example');
+  milter = await startMilter([`keyd_url = ${keyd.url}`, `keyd_token = ${token}`]);
+  pfx = await startPostfix({ milterPort: milter.port });
+  // warm up both paths (process start, connection caches)
+  await measure(pfx, pfx.plainPort, 'warm-up');
+  const plain = await measure(pfx, pfx.plainPort, 'without milter');
+  const sealed = await measure(pfx, pfx.port, 'with milter');
+  const nsealed = milter.log.filter((l) => / decision=seal /.test(l)).length;
+  if (nsealed < N) throw new Error(`only ${nsealed} of ${N} messages were sealed`);
+  console.log(`postfix: ${N} messages of ${SIZE} bytes, ${SESSIONS} sessions, smtp-source -> Postfix -> smtp-sink`);
+  console.log(`postfix: without milter (baseline): ${plain.toFixed(1)} msg/s`);
+  console.log(`postfix: with sealpost-milter sealing every message: ${sealed.toFixed(1)} msg/s`);
+  console.log(`postfix: ratio with/without: ${(sealed / plain).toFixed(3)}`);
+} finally {
+  await pfx?.stop();
+  await milter?.stop();
+  await keyd.stop();
+}
