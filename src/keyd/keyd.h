@@ -40,6 +40,8 @@ struct keyd {
 	int https;
 	size_t max_body;
 	size_t max_envelope;
+	struct sp_throttle_policy thr_email;	/* log-in failures per address */
+	struct sp_throttle_policy thr_ip;	/* log-in failures per client */
 };
 
 struct keyd_field {

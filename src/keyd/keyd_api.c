@@ -7,6 +7,7 @@
  * log-in is the same whether or not the account exists (an Argon2 verify
  * is spent either way); every release and refusal is audited.
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,18 @@ session_cookie(struct keyd_req *r, const char *value, int clear)
 	keyd_add_cookie(r, keyd_session_cookie(r->k), value, attrs);
 }
 
+/* 429 when the address or the client is locked after failed log-ins. */
+static enum MHD_Result
+throttled(struct keyd_req *r, int64_t until, int64_t now)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "too many failed attempts: try again in %lld seconds",
+	    (long long)(until - now));
+	keyd_log("login-throttled", "client", r->client, NULL);
+	return keyd_reply_error(r, 429, msg);
+}
+
 static enum MHD_Result
 login(struct keyd_req *r)
 {
@@ -217,6 +230,7 @@ login(struct keyd_req *r)
 	struct sp_session s;
 	struct sp_audit a;
 	char email[SP_STORE_EMAIL_MAX + 1], tok[64], detail[32];
+	char key_email[352], key_ip[80];
 	const char *e, *pw, *old;
 	json_t *j;
 	int st = SP_OK, found;
@@ -232,6 +246,26 @@ login(struct keyd_req *r)
 	if (e == NULL || pw == NULL || strlen(pw) > SP_PW_MAX_BYTES) {
 		json_decref(j);
 		return keyd_reply_error(r, 400, "\"email\" and \"password\" are required");
+	}
+	{
+		/* Locks are checked by address whether or not an account has
+		 * it, and by client, before any password work. */
+		int64_t u1 = 0, u2 = 0;
+		size_t n;
+
+		snprintf(key_email, sizeof(key_email), "email:%.340s", e);
+		for (n = 6; key_email[n]; n++)
+			key_email[n] = (char)tolower((unsigned char)key_email[n]);
+		snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
+		if ((st = sp_store_throttle_check(r->k->store, key_email, now, &u1, &err)) != SP_OK ||
+		    (st = sp_store_throttle_check(r->k->store, key_ip, now, &u2, &err)) != SP_OK) {
+			json_decref(j);
+			return store_error(r, st, &err);
+		}
+		if (u1 || u2) {
+			json_decref(j);
+			return throttled(r, u1 > u2 ? u1 : u2, now);
+		}
 	}
 	found = keyd_email_lower(e, email, sizeof(email)) == SP_OK &&
 	    (st = sp_store_account_get(r->k->store, email, &acc, &err)) == SP_OK;
@@ -252,9 +286,16 @@ login(struct keyd_req *r)
 		    NULL, r->client, detail};
 		sp_store_login_failed(r->k->store, found ? email : "", &a, &err);
 		sp_wipe(&acc, sizeof(acc));
+		{
+			int64_t u1 = 0, u2 = 0;
+
+			sp_store_throttle_fail(r->k->store, key_email, now, &r->k->thr_email, &u1, NULL);
+			sp_store_throttle_fail(r->k->store, key_ip, now, &r->k->thr_ip, &u2, NULL);
+		}
 		keyd_log("login-failed", "client", r->client, NULL);
 		return keyd_reply_error(r, 401, "wrong email or password");
 	}
+	sp_store_throttle_reset(r->k->store, key_email, NULL);
 	if (!acc.activated) {
 		sp_wipe(&acc, sizeof(acc));
 		return keyd_reply_error(r, 403, "account not activated");

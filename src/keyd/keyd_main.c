@@ -54,6 +54,9 @@ usage(FILE *f)
 	    "  --threads N           HTTP worker threads (default 4)\n"
 	    "  --argon-workers N     concurrent password hashes (default 2); a request\n"
 	    "                        that waits over 2 s for one gets 503 busy\n"
+	    "  --login-free N        wrong passwords per address before it is locked for\n"
+	    "                        30 s, doubling up to 15 min (default 5)\n"
+	    "  --login-free-ip N     the same per client address (default 20)\n"
 	    "  --mail-from ADDR      sender of activation mail (default sealpost@HOST)\n"
 	    "  --outbox DIR          write mail as .eml files to DIR (default DATA/outbox)\n"
 	    "  --sendmail PATH       send mail through PATH -i -t instead of the outbox\n"
@@ -142,7 +145,7 @@ main(int argc, char **argv)
 	const char *data_dir = NULL, *listen_s = "127.0.0.1:8080", *public_url = NULL;
 	const char *mail_from = NULL, *outbox = NULL, *sendmail = NULL;
 	char buf[4200], from_buf[300];
-	size_t threads = 4, argon = 2;
+	size_t threads = 4, argon = 2, free_email = 5, free_ip = 20;
 	int i, st;
 	sigset_t set;
 
@@ -175,7 +178,9 @@ main(int argc, char **argv)
 		else if ((strcmp(a, "--max-body") == 0 && parse_size(v, &k.max_body) == 0) ||
 		    (strcmp(a, "--max-envelope") == 0 && parse_size(v, &k.max_envelope) == 0) ||
 		    (strcmp(a, "--threads") == 0 && parse_size(v, &threads) == 0 && threads <= 256) ||
-		    (strcmp(a, "--argon-workers") == 0 && parse_size(v, &argon) == 0 && argon <= 64))
+		    (strcmp(a, "--argon-workers") == 0 && parse_size(v, &argon) == 0 && argon <= 64) ||
+		    (strcmp(a, "--login-free") == 0 && parse_size(v, &free_email) == 0 && free_email <= 1000) ||
+		    (strcmp(a, "--login-free-ip") == 0 && parse_size(v, &free_ip) == 0 && free_ip <= 100000))
 			;
 		else {
 			fprintf(stderr, "sealpost-keyd: bad option or value: %s %s (see --help)\n", a, v);
@@ -183,6 +188,8 @@ main(int argc, char **argv)
 		}
 		i++;
 	}
+	k.thr_email = (struct sp_throttle_policy){(int)free_email, 30, 15 * 60};
+	k.thr_ip = (struct sp_throttle_policy){(int)free_ip, 30, 15 * 60};
 	if (data_dir == NULL) {
 		fprintf(stderr, "sealpost-keyd: --data-dir is required (see --help)\n");
 		return 2;

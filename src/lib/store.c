@@ -185,3 +185,23 @@ sp_store_session_delete(struct sp_store *s, const unsigned char hash[SP_SHA256_L
 {
 	return s->ops->session_delete(s->impl, hash, a, err);
 }
+
+int
+sp_store_throttle_check(struct sp_store *s, const char *key, int64_t now,
+    int64_t *locked_until, struct sp_err *err)
+{
+	return s->ops->throttle_check(s->impl, key, now, locked_until, err);
+}
+
+int
+sp_store_throttle_fail(struct sp_store *s, const char *key, int64_t now,
+    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
+{
+	return s->ops->throttle_fail(s->impl, key, now, p, locked_until, err);
+}
+
+int
+sp_store_throttle_reset(struct sp_store *s, const char *key, struct sp_err *err)
+{
+	return s->ops->throttle_reset(s->impl, key, err);
+}

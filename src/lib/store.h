@@ -174,4 +174,21 @@ int sp_store_session_delete(struct sp_store *s,
     const unsigned char hash[SP_SHA256_LEN], const struct sp_audit *a,
     struct sp_err *err);
 
+/* Log-in throttling, by key ("email:ADDR", "ip:ADDR"; the key need not
+ * name an existing account, so a lock reveals nothing).  Consecutive
+ * failures are counted; a count whose last failure is over an hour old
+ * starts again.  After `free` failures each further failure locks the key
+ * for base * 2^(n - free - 1) seconds, at most max. */
+struct sp_throttle_policy {
+	int free;
+	int base;
+	int max;
+};
+/* *locked_until: 0 or the unix time until which the key is locked. */
+int sp_store_throttle_check(struct sp_store *s, const char *key, int64_t now,
+    int64_t *locked_until, struct sp_err *err);
+int sp_store_throttle_fail(struct sp_store *s, const char *key, int64_t now,
+    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
+int sp_store_throttle_reset(struct sp_store *s, const char *key, struct sp_err *err);
+
 #endif

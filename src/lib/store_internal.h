@@ -47,6 +47,11 @@ struct sp_store_ops {
 	    int64_t idle, struct sp_session *out, struct sp_err *err);
 	int (*session_delete)(void *impl, const unsigned char *hash,
 	    const struct sp_audit *a, struct sp_err *err);
+	int (*throttle_check)(void *impl, const char *key, int64_t now,
+	    int64_t *locked_until, struct sp_err *err);
+	int (*throttle_fail)(void *impl, const char *key, int64_t now,
+	    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
+	int (*throttle_reset)(void *impl, const char *key, struct sp_err *err);
 };
 
 extern const struct sp_store_ops sp_store_sqlite_ops;	/* store_sqlite.c */

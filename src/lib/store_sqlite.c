@@ -68,7 +68,10 @@ static const char schema_sql[] =
     " expires INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS audit ("
     " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
-    " actor TEXT, envelope_id TEXT, client TEXT, detail TEXT);";
+    " actor TEXT, envelope_id TEXT, client TEXT, detail TEXT);"
+    "CREATE TABLE IF NOT EXISTS throttle ("
+    " key TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failed INTEGER NOT NULL,"
+    " locked_until INTEGER NOT NULL);";
 
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -895,6 +898,95 @@ sq_session_delete(void *impl, const unsigned char *hash, const struct sp_audit *
 	return sq_end(db, s, err);
 }
 
+/* --- throttling ---------------------------------------------------------- */
+
+#define SQ_THROTTLE_WINDOW 3600
+
+static int
+sq_throttle_check(void *impl, const char *key, int64_t now, int64_t *locked_until,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	*locked_until = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT locked_until FROM throttle WHERE key = ?"
+	    " AND locked_until > ?", &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, key);
+	sqlite3_bind_int64(st, 2, now);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*locked_until = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "throttle", err);
+}
+
+static int
+sq_throttle_fail(void *impl, const char *key, int64_t now,
+    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t failures = 0, last = 0, lock = 0, d;
+	int s, rc;
+
+	*locked_until = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT failures, last_failed FROM throttle WHERE key = ?",
+	    &st, err)) == SP_OK) {
+		bind_text(st, 1, key);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			failures = sqlite3_column_int64(st, 0);
+			last = sqlite3_column_int64(st, 1);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			s = sq_status(db, rc, "throttle", err);
+	}
+	if (s == SP_OK) {
+		if (last + SQ_THROTTLE_WINDOW <= now)
+			failures = 0;
+		failures++;
+		if (failures > p->free) {
+			d = failures - p->free - 1;
+			d = d > 20 ? p->max : (int64_t)p->base << d;
+			lock = now + (d < p->max ? d : p->max);
+		}
+		s = sq_prepare(db, "INSERT INTO throttle(key, failures, last_failed, locked_until)"
+		    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(key) DO UPDATE SET failures = ?2,"
+		    " last_failed = ?3, locked_until = ?4", &st, err);
+	}
+	if (s == SP_OK) {
+		bind_text(st, 1, key);
+		sqlite3_bind_int64(st, 2, failures);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, lock);
+		s = sq_run(db, st, "throttle", err);
+	}
+	if ((s = sq_end(db, s, err)) == SP_OK)
+		*locked_until = lock;
+	return s;
+}
+
+static int
+sq_throttle_reset(void *impl, const char *key, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "DELETE FROM throttle WHERE key = ?", &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, key);
+	return sq_run(db, st, "throttle", err);
+}
+
 const struct sp_store_ops sp_store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -916,4 +1008,7 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.session_create = sq_session_create,
 	.session_use = sq_session_use,
 	.session_delete = sq_session_delete,
+	.throttle_check = sq_throttle_check,
+	.throttle_fail = sq_throttle_fail,
+	.throttle_reset = sq_throttle_reset,
 };

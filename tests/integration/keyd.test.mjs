@@ -171,6 +171,18 @@ test('session: cookie needs X-CSRF-Token for release, GET and DELETE', async () 
   assert.equal(r.status, 200);
 });
 
+test('log-in throttling: a lock after repeated failures, the same for unknown addresses', async () => {
+  recipientAdd(keyd.dataDir, 'tess@example.org', PW);
+  for (const email of ['tess@example.org', 'ghost@example.org']) {
+    for (let i = 0; i < 6; i++) assert.equal((await login(email, 'not the password')).status, 401);
+    const locked = await login(email, PW);
+    assert.equal(locked.status, 429);
+    assert.match(locked.body.error, /try again in \d+ seconds/);
+  }
+  // Other addresses are not affected.
+  assert.equal((await login(pat, PW)).status, 200);
+});
+
 test('login from another site is refused', async () => {
   const r = await api('/api/v1/session', { body: { email: pat, password: PW },
     headers: { Origin: 'https://evil.example' } });

@@ -248,6 +248,40 @@ test_sessions(void)
 	sp_store_close(s);
 }
 
+static void
+test_throttle(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_throttle_policy p = {3, 30, 100};
+	struct sp_err err;
+	int64_t until = -1;
+	int i;
+
+	T_EQ_INT(sp_store_throttle_check(s, "email:a@b.example", 1000, &until, &err), SP_OK);
+	T_EQ_INT(until, 0);
+	for (i = 0; i < 3; i++) {
+		T_EQ_INT(sp_store_throttle_fail(s, "email:a@b.example", 1000, &p, &until, &err), SP_OK);
+		T_EQ_INT(until, 0);	/* free failures */
+	}
+	T_EQ_INT(sp_store_throttle_fail(s, "email:a@b.example", 1000, &p, &until, &err), SP_OK);
+	T_EQ_INT(until, 1030);
+	T_EQ_INT(sp_store_throttle_check(s, "email:a@b.example", 1029, &until, &err), SP_OK);
+	T_EQ_INT(until, 1030);
+	T_EQ_INT(sp_store_throttle_check(s, "email:a@b.example", 1030, &until, &err), SP_OK);
+	T_EQ_INT(until, 0);
+	T_EQ_INT(sp_store_throttle_check(s, "ip:127.0.0.1", 1000, &until, &err), SP_OK);
+	T_EQ_INT(until, 0);	/* keys are separate */
+	T_EQ_INT(sp_store_throttle_fail(s, "email:a@b.example", 1030, &p, &until, &err), SP_OK);
+	T_EQ_INT(until, 1090);	/* doubles */
+	T_EQ_INT(sp_store_throttle_fail(s, "email:a@b.example", 1090, &p, &until, &err), SP_OK);
+	T_EQ_INT(until, 1190);	/* capped at max */
+	/* An hour after the last failure the count starts again. */
+	T_EQ_INT(sp_store_throttle_fail(s, "email:a@b.example", 1090 + 3600, &p, &until, &err), SP_OK);
+	T_EQ_INT(until, 0);
+	T_EQ_INT(sp_store_throttle_reset(s, "email:a@b.example", &err), SP_OK);
+	sp_store_close(s);
+}
+
 struct par {
 	struct sp_store *s;
 	int thread;
@@ -320,5 +354,5 @@ setup(void)
 	make_dir();
 }
 
-T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts_tokens, test_sessions, test_threads,
+T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts_tokens, test_sessions, test_throttle, test_threads,
     cleanup)
