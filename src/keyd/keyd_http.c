@@ -150,6 +150,42 @@ keyd_reply(struct keyd_req *r, unsigned status, const char *type, const void *bo
 	    MHD_RESPMEM_MUST_COPY), cacheable);
 }
 
+/* Bodies may hold secrets (key parts, a re-rendered password field): they
+ * are wiped when MHD is done with them. */
+struct wipe_ctx {
+	void *p;
+	size_t n;
+};
+
+static void
+wipe_free(void *cls)
+{
+	struct wipe_ctx *w = cls;
+
+	sp_wipe(w->p, w->n);
+	free(w->p);
+	free(w);
+}
+
+static struct MHD_Response *
+response_wiped(void *p, size_t n)
+{
+	struct wipe_ctx *w = malloc(sizeof(*w));
+	struct MHD_Response *resp;
+
+	if (w == NULL) {
+		sp_wipe(p, n);
+		free(p);
+		return NULL;
+	}
+	w->p = p;
+	w->n = n;
+	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(n, p, wipe_free,
+	    w)) == NULL)
+		wipe_free(w);
+	return resp;
+}
+
 enum MHD_Result
 keyd_reply_buf(struct keyd_req *r, unsigned status, const char *type, struct sp_buf *body)
 {
@@ -158,8 +194,7 @@ keyd_reply_buf(struct keyd_req *r, unsigned status, const char *type, struct sp_
 
 	if (p == NULL)
 		return keyd_reply(r, status, type, "", 0, 0);
-	return queue(r, status, type, MHD_create_response_from_buffer(len, p,
-	    MHD_RESPMEM_MUST_FREE), 0);
+	return queue(r, status, type, response_wiped(p, len), 0);
 }
 
 enum MHD_Result
@@ -171,8 +206,7 @@ keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
 	json_decref(json);
 	if (s == NULL)
 		return keyd_reply(r, 500, "application/json", "{\"error\":\"internal error\"}", 26, 0);
-	ret = queue(r, status, "application/json", MHD_create_response_from_buffer(strlen(s),
-	    s, MHD_RESPMEM_MUST_FREE), 0);
+	ret = queue(r, status, "application/json", response_wiped(s, strlen(s)), 0);
 	return ret;
 }
 
