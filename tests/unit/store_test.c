@@ -299,7 +299,7 @@ deposit_many(void *arg)
 
 	for (i = 0; i < 40; i++) {
 		memset(&e, 0, sizeof(e));
-		snprintf(e.id, sizeof(e.id), "T%dxxxxxxxxxxxxxxxx%03d", p->thread, i);
+		snprintf(e.id, sizeof(e.id), "T%uxxxxxxxxxxxxxxxx%03u", (unsigned)(p->thread % 10), (unsigned)(i % 1000));
 		e.org_id = 1;
 		snprintf(e.from, sizeof(e.from), "doc@clinic.example");
 		e.rcpt = rc;
