@@ -447,6 +447,74 @@ test_decide(void)
 }
 
 static void
+test_subject(void)
+{
+	struct milter_msg m;
+	struct sp_policy_result r;
+	char *s;
+
+	memset(&r, 0, sizeof(r));
+	milter_msg_init(&m, 1024);
+	m.hdr_leadspc = 1;
+	milter_msg_add_header(&m, "Subject", " =?UTF-8?B?UsOpc3VsdGF0cw==?=");
+	/* SEAL: the policy's cleaned subject, or none (keep the original) */
+	r.action = SP_POLICY_SEAL;
+	T_CHECK(notice_subject(&m, &r) == NULL);
+	r.subject = strdup("Results");
+	s = notice_subject(&m, &r);
+	T_CHECK(s != NULL && strcmp(s, "Results") == 0);
+	free(s);
+	free(r.subject);
+	r.subject = NULL;
+	/* SEAL_TAG: the tag before the decoded original subject */
+	r.action = SP_POLICY_SEAL_TAG;
+	snprintf(r.tag, sizeof(r.tag), "[secure]");
+	s = notice_subject(&m, &r);
+	T_CHECK(s != NULL && strcmp(s, "[secure] R\xc3\xa9sultats") == 0);
+	free(s);
+	milter_msg_clear(&m);
+}
+
+static void
+test_mixed_rcpt(void)
+{
+	struct milter_config c;
+	struct milter_global g = {&c, NULL};
+	struct milter_worker w = {0};
+	struct milter_msg m;
+	struct milter_outcome o;
+	struct milter_ops ops;
+	struct sp_err err = {{0}};
+	struct rec r;
+
+	T_EQ_INT(load_text(&c, "keyd_url = http://127.0.0.1:1\nkeyd_token = spo_t\n"
+	    "internal_domains = clinic.example\n", &err), SP_OK);
+	/* an envelope for internal and external recipients is never opened */
+	mail_msg(&m, " Re: x");
+	milter_msg_add_rcpt(&m, "<alice@clinic.example>");
+	milter_msg_add_header(&m, MILTER_ENV_HEADER, " abc");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.reason, "already sealed") == 0);
+	T_CHECK(r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+	/* unseal = no: left sealed even for internal recipients */
+	c.unseal = 0;
+	mail_msg(&m, " Re: x");
+	free(m.rcpt[0]);
+	m.rcpt[0] = strdup("alice@clinic.example");
+	milter_msg_add_header(&m, MILTER_ENV_HEADER, " abc");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_CHECK(strcmp(o.reason, "already sealed") == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+	milter_worker_clear(&w);
+}
+
+static void
 test_log_clean(void)
 {
 	char out[32];
@@ -464,4 +532,4 @@ setup(void)
 	sp_msg_global_init();
 }
 
-T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_log_clean)
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_subject, test_mixed_rcpt, test_log_clean)
