@@ -28,6 +28,10 @@ before(async () => {
     res.end('x');
   });
   await new Promise((r) => canary.listen(0, '127.0.0.1', r));
+  // The listener does record what reaches it.
+  await (await fetch(`http://127.0.0.1:${canary.address().port}/control`)).text();
+  assert.deepEqual(hits, ['/control']);
+  hits.length = 0;
 });
 after(async () => {
   await browser?.close();

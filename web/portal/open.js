@@ -12,7 +12,9 @@ import * as spc from './sp-crypto.js';
 
 const $ = (id) => document.getElementById(id);
 const main = $('main');
-const ID = main.dataset.id || new URLSearchParams(location.search).get('id') || '';
+// The page's envelope id: from the URL (GET /open?id=ID) or, for POST
+// /online, from the header in the page (checked again after decryption).
+let ID = main.dataset.id || new URLSearchParams(location.search).get('id') || '';
 const PAGE_CSRF = main.dataset.csrf || '';
 const MAX_HEADER_B64 = 100000;
 
@@ -422,13 +424,21 @@ async function start() {
     $('sp-password').type = ev.target.checked ? 'text' : 'password';
   });
   $('sp-signout').addEventListener('click', () => { signOut(); });
-  if (!spc.validId(ID)) {
-    fatal('This link is not valid', 'Open your securedoc.html file and click Open.');
-    return;
-  }
   const online = fromPage();
   if (online && online.error) {
     fatal(online.error);
+    return;
+  }
+  if (online && !ID) {
+    try {
+      ID = spc.parseHeader(spc.b64decode(online.header)).id;
+    } catch {
+      fatal(NOT_GENUINE, 'The envelope file is not a readable sealpost envelope.');
+      return;
+    }
+  }
+  if (!spc.validId(ID)) {
+    fatal('This link is not valid', 'Open your securedoc.html file and click Open.');
     return;
   }
   let env = online;
