@@ -30,11 +30,26 @@ struct sq_conn {
 	struct sq_conn *prev, *next;
 };
 
+/* A standalone audit record waiting for the group commit (on the caller's
+ * stack until done). */
+struct sq_aq_item {
+	const struct sp_audit *a;
+	struct sq_aq_item *next;
+	int done;
+	int status;
+	struct sp_err err;
+};
+
 struct sq {
 	char *path;
 	pthread_key_t key;
 	pthread_mutex_t mu;
 	struct sq_conn *conns;
+	/* group commit of standalone audit records */
+	pthread_mutex_t aq_mu;
+	pthread_cond_t aq_cv;
+	struct sq_aq_item *aq_head, *aq_tail;
+	int aq_flushing;
 };
 
 static const char schema_sql[] =
@@ -238,8 +253,12 @@ sq_open(void **impl, const char *dir, struct sp_err *err)
 	}
 	snprintf(q->path, n, "%s/keyd.sqlite", dir);
 	pthread_mutex_init(&q->mu, NULL);
+	pthread_mutex_init(&q->aq_mu, NULL);
+	pthread_cond_init(&q->aq_cv, NULL);
 	if (pthread_key_create(&q->key, sq_conn_destroy) != 0) {
 		pthread_mutex_destroy(&q->mu);
+		pthread_mutex_destroy(&q->aq_mu);
+		pthread_cond_destroy(&q->aq_cv);
 		free(q->path);
 		free(q);
 		return sp_err_set(err, SP_ERR_NOMEM, "store: thread key");
@@ -269,6 +288,8 @@ sq_close(void *impl)
 		free(c);
 	}
 	pthread_mutex_destroy(&q->mu);
+	pthread_mutex_destroy(&q->aq_mu);
+	pthread_cond_destroy(&q->aq_cv);
 	free(q->path);
 	free(q);
 }
@@ -348,15 +369,58 @@ sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 
 /* --- audit --------------------------------------------------------------- */
 
+/*
+ * Standalone audit records (releases, refusals) are committed in groups: a
+ * caller queues its record; the first caller that finds no commit running
+ * takes the whole queue and writes it in one transaction (one fsync), the
+ * others wait until theirs is in.  Every caller returns only after its
+ * record is durable.
+ */
 static int
 sq_audit(void *impl, const struct sp_audit *a, struct sp_err *err)
 {
-	sqlite3 *db;
+	struct sq *q = impl;
+	struct sq_aq_item me, *batch, *it, *next;
+	sqlite3 *db = NULL;
+	struct sp_err berr = {{0}};
 	int st;
 
-	if ((st = sq_db(impl, &db, err)) != SP_OK)
-		return st;
-	return sq_audit_insert(db, a, err);
+	memset(&me, 0, sizeof(me));
+	me.a = a;
+	pthread_mutex_lock(&q->aq_mu);
+	if (q->aq_tail)
+		q->aq_tail->next = &me;
+	else
+		q->aq_head = &me;
+	q->aq_tail = &me;
+	while (!me.done) {
+		if (q->aq_flushing) {
+			pthread_cond_wait(&q->aq_cv, &q->aq_mu);
+			continue;
+		}
+		q->aq_flushing = 1;
+		batch = q->aq_head;
+		q->aq_head = q->aq_tail = NULL;
+		pthread_mutex_unlock(&q->aq_mu);
+		if ((st = sq_db(q, &db, &berr)) == SP_OK && (st = sq_begin(db, &berr)) == SP_OK) {
+			for (it = batch; it != NULL && st == SP_OK; it = it->next)
+				st = sq_audit_insert(db, it->a, &berr);
+			st = sq_end(db, st, &berr);
+		}
+		pthread_mutex_lock(&q->aq_mu);
+		for (it = batch; it != NULL; it = next) {
+			next = it->next;
+			it->status = st;
+			it->err = berr;
+			it->done = 1;
+		}
+		q->aq_flushing = 0;
+		pthread_cond_broadcast(&q->aq_cv);
+	}
+	pthread_mutex_unlock(&q->aq_mu);
+	if (me.status != SP_OK && err != NULL)
+		*err = me.err;
+	return me.status;
 }
 
 static int

@@ -311,8 +311,11 @@ deposit_many(void *arg)
 			st = sp_store_envelope_add(p->s, &e, NULL, &err);
 		while (st == SP_ERR_RETRY);
 		if (st == SP_OK && sp_store_envelope_get(p->s, e.id, &g, &err) == SP_OK) {
-			p->ok++;
+			struct sp_audit a = {0, "par-release", "pat@example.org", e.id, NULL, NULL};
+
 			sp_envelope_rec_clear(&g);
+			if (sp_store_audit(p->s, &a, &err) == SP_OK)
+				p->ok++;
 		}
 	}
 	return NULL;
@@ -335,6 +338,7 @@ test_threads(void)
 		pthread_join(th[i], NULL);
 		T_EQ_INT(p[i].ok, 40);
 	}
+	T_EQ_INT(audit_count(s, "par-release"), 160);
 	sp_store_close(s);
 }
 
