@@ -24,35 +24,6 @@ struct pol_msg {
 	size_t nrcpt;
 };
 
-/* --- "is this mail at all" ----------------------------------------------- */
-
-static int
-looks_like_mail(const unsigned char *raw, size_t len, struct sp_err *err)
-{
-	size_t i, n = len < 4096 ? len : 4096, ctl = 0;
-
-	if (len == 0)
-		return sp_err_set(err, SP_ERR_INVALID, "empty input, not a mail message");
-	for (i = 0; i < n; i++) {
-		if (raw[i] == 0)
-			return sp_err_set(err, SP_ERR_INVALID, "binary input (NUL byte), not a mail message");
-		if (raw[i] < 0x20 && raw[i] != '\r' && raw[i] != '\n' && raw[i] != '\t')
-			ctl++;
-	}
-	if (ctl * 10 > n)
-		return sp_err_set(err, SP_ERR_INVALID, "binary input, not a mail message");
-	if (len >= 5 && memcmp(raw, "From ", 5) == 0)
-		return SP_OK;	/* mbox separator line */
-	for (i = 0; i < len && i < 998; i++) {
-		if (raw[i] == ':')
-			return i > 0 ? SP_OK : sp_err_set(err, SP_ERR_INVALID,
-			    "no header block, not a mail message");
-		if (raw[i] <= ' ' || raw[i] >= 0x7f)
-			break;
-	}
-	return sp_err_set(err, SP_ERR_INVALID, "no header block, not a mail message");
-}
-
 /* --- addresses ----------------------------------------------------------- */
 
 static int
@@ -121,7 +92,8 @@ pol_msg_open(const unsigned char *raw, size_t len, struct pol_msg **out, struct 
 	int st;
 
 	*out = NULL;
-	if ((st = looks_like_mail(raw, len, err)) != SP_OK)
+	/* the same test as sealing: what cannot be sealed is not decided */
+	if ((st = sp_msg_check(raw, len, err)) != SP_OK)
 		return st;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");

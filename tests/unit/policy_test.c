@@ -533,10 +533,16 @@ test_bad_input(void)
 	{
 		struct sp_policy_result r;
 		struct sp_err err = {{0}};
-		const char m[] = "Subject: x\n\n\0\0\0binary";
+		const char m[] = "Subject: x\n\n\0\0\0binary 212-45-6780";
+		const char h[] = "Subj\0ect: x\n\nhello";
 
-		/* binary in the first 4 KiB is refused as not mail */
+		/* a binary body is noted and not scanned; binary headers are not mail */
 		T_EQ_INT(sp_policy_decide(defpol, defscr, (const unsigned char *)m, sizeof(m) - 1,
+		    NULL, NULL, 0, &r, &err), SP_OK);
+		T_EQ_INT(r.action, SP_POLICY_PASS);
+		T_CHECK(r.nnotes == 1 && strstr(r.notes[0], "binary") != NULL);
+		sp_policy_result_clear(&r);
+		T_EQ_INT(sp_policy_decide(defpol, defscr, (const unsigned char *)h, sizeof(h) - 1,
 		    NULL, NULL, 0, &r, &err), SP_ERR_INVALID);
 	}
 }
