@@ -129,11 +129,13 @@ add_vpart(struct build *b, GMimeObject *o)
 }
 
 static int
-add_cand(struct build *b, GMimePart *p)
+add_cand(struct build *b, GMimePart *p, int lit)
 {
 	GMimeDataWrapper *w = g_mime_part_get_content(p);
-	GMimeStream *s;
+	GMimeStream *s, *ms;
+	GByteArray *ba;
 	gint64 start, end;
+	int same;
 
 	if (w == NULL || (s = g_mime_data_wrapper_get_stream(w)) == NULL)
 		return SP_OK;
@@ -141,12 +143,24 @@ add_cand(struct build *b, GMimePart *p)
 	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end;
 	if (start < 0 || end <= start || (uint64_t)end > (uint64_t)b->len)
 		return SP_OK;
+	if (lit) {
+		/* share the raw bytes only when they are exactly the content */
+		if ((ms = g_mime_stream_mem_new()) == NULL)
+			return SP_OK;
+		g_mime_data_wrapper_write_to_stream(w, ms);
+		ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+		same = (gint64)ba->len == end - start &&
+		    memcmp(ba->data, b->raw + start, ba->len) == 0;
+		g_object_unref(ms);
+		if (!same)
+			return SP_OK;
+	}
 	GROW(b->cands, b->ncands, b->acands);
 	b->cands[b->ncands].start = (size_t)start;
 	b->cands[b->ncands].end = (size_t)end;
 	b->cands[b->ncands].part = GMIME_OBJECT(p);
 	b->cands[b->ncands].blob = SIZE_MAX;
-	b->cands[b->ncands].lit = 0;
+	b->cands[b->ncands].lit = lit;
 	b->ncands++;
 	return SP_OK;
 }
@@ -240,7 +254,7 @@ walk(struct build *b, GMimeObject *o, int depth, int embedded)
 		GMimeContentType *ct = g_mime_object_get_content_type(o);
 
 		if (g_mime_part_get_content_encoding(p) == GMIME_CONTENT_ENCODING_BASE64 &&
-		    (st = add_cand(b, p)) != SP_OK)
+		    (st = add_cand(b, p, 0)) != SP_OK)
 			return st;
 		if (embedded)
 			return SP_OK;
@@ -253,6 +267,18 @@ walk(struct build *b, GMimeObject *o, int depth, int embedded)
 				b->html = o;
 				return SP_OK;
 			}
+		}
+		switch (g_mime_part_get_content_encoding(p)) {
+		case GMIME_CONTENT_ENCODING_DEFAULT:
+		case GMIME_CONTENT_ENCODING_7BIT:
+		case GMIME_CONTENT_ENCODING_8BIT:
+		case GMIME_CONTENT_ENCODING_BINARY:
+			/* not encoded: the view can share the literal bytes */
+			if (!b->no_b64 && (st = add_cand(b, p, 1)) != SP_OK)
+				return st;
+			break;
+		default:
+			break;
 		}
 		return add_vpart(b, o);
 	}

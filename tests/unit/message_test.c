@@ -457,6 +457,40 @@ test_forwarded(void)
 	test_forwarded_n(2);
 }
 
+/* An attachment sent without encoding (binary): its bytes are stored once. */
+static void
+test_binary_part(void)
+{
+	struct sp_buf m, c;
+	struct sp_msg_view v;
+	struct sp_err err = { { 0 } };
+	size_t n = 1 << 20;
+	unsigned char *att = malloc(n);
+
+	T_CHECK(att != NULL);
+	if (att == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		att[i] = (unsigned char)rng();
+	sp_buf_init(&m, 1 << 24);
+	sp_buf_append_str(&m, "From: bin@example.org\nTo: x@example.net\nSubject: binary\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"=_Qx7Lz0pWv3\"\n\n"
+	    "--=_Qx7Lz0pWv3\nContent-Type: application/x-raw\nContent-Transfer-Encoding: binary\n"
+	    "Content-Disposition: attachment; filename=raw.bin\n\n");
+	sp_buf_append(&m, att, n);
+	sp_buf_append_str(&m, "\n--=_Qx7Lz0pWv3--\n");
+	T_CHECK(roundtrip(m.data, m.len, &c, NULL));
+	T_CHECK(c.len <= n + n / 50);
+	T_EQ_INT(sp_msg_container_view(c.data, c.len, &v, &err), SP_OK);
+	T_EQ_INT(v.nparts, 1);
+	if (v.nparts == 1)
+		T_CHECK(v.parts[0].len == n && memcmp(v.parts[0].data, att, n) == 0);
+	sp_msg_view_clear(&v);
+	sp_buf_free(&c);
+	sp_buf_free(&m);
+	free(att);
+}
+
 /* Compressible content is deflated; the container stays small. */
 static void
 test_compression(void)
@@ -818,4 +852,4 @@ init(void)
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
-    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_compression, test_mutations, test_large)
+    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_compression, test_mutations, test_large)
