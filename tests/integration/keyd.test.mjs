@@ -310,6 +310,7 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   assert.match(await r.text(), /already used/);
   r = await fetch(`${keyd.url}/activate?t=bogusbogusbogusbogus`);
   assert.equal(r.status, 400);
+  assert.ok(!keyd.log.join('\n').includes(t), 'the activation token is not logged');
 
   // Activated: log in and release an envelope sent to this address.
   const d = await (await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: [email] } })).json();
