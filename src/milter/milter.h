@@ -55,7 +55,7 @@ struct milter_config {
 	int64_t timeout_ms;		/* key server request limit */
 	int64_t milter_timeout;		/* seconds libmilter waits for the MTA */
 	int unseal;			/* 1: unseal inbound replies */
-	int debug;			/* 1: log more */
+	int debug;			/* 1: also log where the policy matched */
 	/* derived */
 	char *domains[MILTER_MAX_DOMAINS];	/* point into domains_store */
 	size_t ndomains;
@@ -203,6 +203,7 @@ struct milter_outcome {
 	char envelope[32];	/* envelope id or "-" */
 	char rcode[4], xcode[8];	/* SMTP reply for tempfail/reject */
 	char reply[200];
+	char notes[400];	/* policy notes (limits hit, parts skipped), "" = none */
 };
 
 /* The end of a message: decide and apply.  Fills o; every failure is an

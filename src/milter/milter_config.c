@@ -66,7 +66,8 @@ static const struct cfg_key keys[] = {
 	    "seconds to wait for the MTA between milter commands"},
 	{"unseal", CFG_BOOL, NUM(unseal), "yes", 0, 1, NULL,
 	    "unseal envelopes from our key server sent to internal_domains"},
-	{"debug", CFG_BOOL, NUM(debug), "no", 0, 1, NULL, "log more detail"},
+	{"debug", CFG_BOOL, NUM(debug), "no", 0, 1, NULL,
+	    "also log where the policy matched (numbers masked)"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -301,6 +301,22 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 	}
 }
 
+/* What the scanner skipped or limited (always), and where it matched (with
+ * debug), for the log line. */
+static void
+collect_notes(const struct milter_config *c, const struct sp_policy_result *r,
+    struct milter_outcome *o)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nnotes && n < sizeof(o->notes); i++)
+		n += (size_t)snprintf(o->notes + n, sizeof(o->notes) - n, "%s%s", n ? "; " : "",
+		    r->notes[i]);
+	for (i = 0; c->debug && i < r->nhits && n < sizeof(o->notes); i++)
+		n += (size_t)snprintf(o->notes + n, sizeof(o->notes) - n, "%s%s in %s at %zu: %s",
+		    n ? "; " : "", r->hits[i].rule, r->hits[i].part, r->hits[i].offset, r->hits[i].text);
+}
+
 void
 milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
     struct milter_msg *m, const struct milter_ops *ops, struct milter_outcome *o)
@@ -354,6 +370,7 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 		goto out;
 	}
 	snprintf(o->rule, sizeof(o->rule), "%s", r.rule[0] ? r.rule : "-");
+	collect_notes(c, &r, o);
 	if (r.action == SP_POLICY_PASS) {
 		outcome(o, MILTER_CONTINUE, "pass", "%s", r.reason[0] ? r.reason : "no rule fired");
 		goto out;

@@ -111,4 +111,10 @@ milter_log_outcome(const struct milter_msg *m, const struct milter_outcome *o, l
 			*p = '_';
 	milter_log_info("%s decision=%s rule=%s envelope=%s time_ms=%ld size=%llu rcpts=%zu reason=\"%s\"",
 	    qid, o->decision, rule, o->envelope, ms, (unsigned long long)m->size, m->nrcpt, reason);
+	if (o->notes[0] != '\0') {
+		char notes[1700];
+
+		milter_log_clean(o->notes, notes, sizeof(notes));
+		milter_log_info("%s notes=\"%s\"", qid, notes);
+	}
 }

@@ -12,7 +12,10 @@
 #include "../../src/milter/milter_rewrite.c"
 #include "../../src/milter/milter_decide.c"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "t.h"
@@ -514,6 +517,54 @@ test_mixed_rcpt(void)
 	milter_worker_clear(&w);
 }
 
+/* A key server that accepts connections and never answers: the milter
+ * gives up after timeout_ms and answers tempfail; it never hangs. */
+static void
+test_keyd_silent(void)
+{
+	struct milter_config c;
+	struct milter_global g;
+	struct milter_worker w = {0};
+	struct milter_msg m;
+	struct milter_outcome o;
+	struct milter_ops ops;
+	struct sp_policy *p = NULL;
+	struct sp_err err = {{0}};
+	struct sockaddr_in sa = {0};
+	socklen_t sl = sizeof(sa);
+	struct timespec t0, t1;
+	struct rec r;
+	char text[256];
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_EQ_INT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	T_EQ_INT(listen(fd, 8), 0);	/* the kernel completes the handshake; nobody reads */
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	snprintf(text, sizeof(text), "keyd_url = http://127.0.0.1:%d\nkeyd_token = spo_t\n"
+	    "timeout_ms = 500\n", ntohs(sa.sin_port));
+	T_EQ_INT(load_text(&c, text, &err), SP_OK);
+	T_EQ_INT(sp_policy_load_mem(&p, policy_text, strlen(policy_text), "test", NULL, &err), SP_OK);
+	g.cfg = &c;
+	g.policy = p;
+	mail_msg(&m, " [secure] Results");
+	rec_init(&r, &ops);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	T_EQ_INT(o.verdict, MILTER_TEMPFAIL);
+	T_CHECK(strcmp(o.rcode, "451") == 0);
+	T_CHECK(t1.tv_sec - t0.tv_sec < 5);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+	milter_worker_clear(&w);
+	sp_policy_free(p);
+	close(fd);
+}
+
 static void
 test_log_clean(void)
 {
@@ -532,4 +583,4 @@ setup(void)
 	sp_msg_global_init();
 }
 
-T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_subject, test_mixed_rcpt, test_log_clean)
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_clean)
