@@ -34,8 +34,8 @@ ci_strstr(const char *s, const char *needle)
 	return NULL;
 }
 
-/* The subject without every occurrence of kw, blanks collapsed at the cut
- * and trimmed.  NULL on allocation failure. */
+/* The subject without every occurrence of kw, blanks collapsed at the cut,
+ * line ends made blanks, trimmed.  NULL on allocation failure. */
 static char *
 subject_clean(const char *subj, const char *kw)
 {
@@ -57,6 +57,10 @@ subject_clean(const char *subj, const char *kw)
 	memcpy(out + o, s, strlen(s));
 	o += strlen(s);
 	out[o] = '\0';
+	/* one line: a folded subject must not carry line ends into a header */
+	for (n = 0; n < o; n++)
+		if (out[n] == '\r' || out[n] == '\n' || out[n] == '\t')
+			out[n] = ' ';
 	/* trim */
 	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
 		out[--o] = '\0';

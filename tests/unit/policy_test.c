@@ -349,6 +349,10 @@ test_message_decisions(void)
 	T_CHECK(strcmp(r.tag, "[Encrypted]") == 0);
 	T_CHECK(r.subject != NULL && strcmp(r.subject, "Re:  lab") == 0);
 	sp_policy_result_clear(&r);
+	/* a folded subject comes back on one line */
+	T_EQ_INT(decide(p, "Subject: [secure] lab\n results\n\nhi\n", NULL, ext, 1, &r), SP_OK);
+	T_CHECK(r.subject != NULL && strchr(r.subject, '\n') == NULL && strstr(r.subject, "lab") == r.subject);
+	sp_policy_result_clear(&r);
 	/* a pass rule before it wins */
 	T_EQ_INT(decide(p, "X-Sealpost: none\nSubject: [secure] x\n\nhi\n", NULL, ext, 1, &r), SP_OK);
 	T_EQ_INT(r.action, SP_POLICY_PASS);
