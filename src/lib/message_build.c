@@ -258,16 +258,6 @@ walk(struct build *b, GMimeObject *o, int depth, int embedded)
 			return st;
 		if (embedded)
 			return SP_OK;
-		if (GMIME_IS_TEXT_PART(o) && ct != NULL && !g_mime_part_is_attachment(p)) {
-			if (b->text == NULL && g_mime_content_type_is_type(ct, "text", "plain")) {
-				b->text = o;
-				return SP_OK;
-			}
-			if (b->html == NULL && g_mime_content_type_is_type(ct, "text", "html")) {
-				b->html = o;
-				return SP_OK;
-			}
-		}
 		switch (g_mime_part_get_content_encoding(p)) {
 		case GMIME_CONTENT_ENCODING_DEFAULT:
 		case GMIME_CONTENT_ENCODING_7BIT:
@@ -279,6 +269,16 @@ walk(struct build *b, GMimeObject *o, int depth, int embedded)
 			break;
 		default:
 			break;
+		}
+		if (GMIME_IS_TEXT_PART(o) && ct != NULL && !g_mime_part_is_attachment(p)) {
+			if (b->text == NULL && g_mime_content_type_is_type(ct, "text", "plain")) {
+				b->text = o;
+				return SP_OK;
+			}
+			if (b->html == NULL && g_mime_content_type_is_type(ct, "text", "html")) {
+				b->html = o;
+				return SP_OK;
+			}
 		}
 		return add_vpart(b, o);
 	}
@@ -415,6 +415,16 @@ decoded_blob(struct build *b, GMimeObject *o, size_t *idx)
 	return st;
 }
 
+/* The blob a recipe segment made of part o, or SIZE_MAX. */
+static size_t
+cand_blob(const struct build *b, GMimeObject *o)
+{
+	for (size_t j = 0; j < b->ncands; j++)
+		if (b->cands[j].part == o && b->cands[j].blob != SIZE_MAX)
+			return b->cands[j].blob;
+	return SIZE_MAX;
+}
+
 static int
 text_blob(struct build *b, GMimeObject *o, long *out)
 {
@@ -430,6 +440,14 @@ text_blob(struct build *b, GMimeObject *o, long *out)
 	g_free(t);
 	if (v == NULL)
 		return SP_ERR_NOMEM;
+	/* UTF-8 bodies sent as is, or in base64, share the recipe's blob */
+	idx = cand_blob(b, o);
+	if (idx != SIZE_MAX && b->blobs[idx].len == strlen(v) &&
+	    memcmp(b->blobs[idx].data, v, b->blobs[idx].len) == 0) {
+		g_free(v);
+		*out = (long)idx;
+		return SP_OK;
+	}
 	st = add_copy(b, v, strlen(v), BLOB_TEXT, &idx);
 	g_free(v);
 	if (st == SP_OK)
@@ -467,10 +485,7 @@ make_parts(struct build *b)
 		json_t *p;
 		int is_inline;
 
-		idx = SIZE_MAX;
-		for (j = 0; j < b->ncands; j++)
-			if (b->cands[j].part == o && b->cands[j].blob != SIZE_MAX)
-				idx = b->cands[j].blob;
+		idx = cand_blob(b, o);
 		if (idx == SIZE_MAX && (st = decoded_blob(b, o, &idx)) != SP_OK) {
 			g_free(type);
 			return st;
