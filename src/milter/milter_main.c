@@ -125,7 +125,8 @@ main(int argc, char **argv)
 		if (strncmp(cfg.socket, "unix:", 5) == 0 || strncmp(cfg.socket, "local:", 6) == 0) {
 			const char *sp = strchr(cfg.socket, ':') + 1;
 
-			if (chown(sp, pw->pw_uid, pw->pw_gid) != 0)
+			/* the MTA connects as a member of the user's group */
+			if (chown(sp, pw->pw_uid, pw->pw_gid) != 0 || chmod(sp, 0660) != 0)
 				die("socket %s: cannot hand it to the user: %s", sp, strerror(errno));
 		}
 		drop_privileges(&cfg, pw);
