@@ -64,7 +64,10 @@ keyd_cross_site(struct keyd_req *r)
 
 	if (s != NULL && strcmp(s, "same-origin") != 0 && strcmp(s, "none") != 0)
 		return 1;
-	if (o != NULL && strcmp(o, r->k->origin) != 0)
+	/* Browsers send "Origin: null" on a same-origin form post from a page
+	 * whose Referrer-Policy is no-referrer; Sec-Fetch-Site still names it. */
+	if (o != NULL && strcmp(o, r->k->origin) != 0 &&
+	    !(strcmp(o, "null") == 0 && s != NULL && strcmp(s, "same-origin") == 0))
 		return 1;
 	return 0;
 }
