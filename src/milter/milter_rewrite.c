@@ -56,6 +56,9 @@ add_field(struct milter_rewrite *rw, const char *f, size_t len)
 			goto out;
 		}
 	}
+	/* only the milter itself writes the marker, after the rewrite */
+	if (strcasecmp((const char *)name.data, MILTER_MARK_HEADER) == 0)
+		goto out;
 	vs = (size_t)(colon - f) + 1;
 	if (!rw->leadspc && vs < len && f[vs] == ' ')
 		vs++;

@@ -275,9 +275,13 @@ test_rewrite(void)
 	orig_msg(&m, 0);
 	rec_init(&r, &ops);
 	milter_rewrite_init(&rw, &ops, &m);
-	T_EQ_INT(milter_rewrite_write(&rw, "A: 1\nB:2\n\nbody\n", 15), SP_OK);
+	{
+		const char *t = "A: 1\nX-Sealpost-Received-Sealed: no\nB:2\n\nbody\n";
+
+		T_EQ_INT(milter_rewrite_write(&rw, t, strlen(t)), SP_OK);
+	}
 	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
-	T_CHECK(strncmp(r.log, "add A=[1]\nadd B=[2]\n", 20) == 0);
+	T_CHECK(strncmp(r.log, "add A=[1]\nadd B=[2]\nchg", 23) == 0);
 	T_EQ_INT(r.body.len, 5);
 	milter_rewrite_clear(&rw);
 	sp_buf_free(&r.body);
