@@ -77,7 +77,10 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   }
   await screenshot(reg, 'register');
   await Promise.all([reg.waitForLoadState('domcontentloaded'), reg.locator('form [type=submit]').last().click()]);
-  await reg.getByText(/check your mail/i).first().waitFor({ timeout: TIMEOUT });
+  await reg.getByText(/check your mail/i).first().waitFor({ timeout: TIMEOUT }).catch(async (e) => {
+    await screenshot(reg, 'register-failed');
+    throw new Error(`${e.message}\nregistration page said: ${(await reg.textContent('body')).replace(/\s+/g, ' ').slice(0, 1500)}`);
+  });
 
   // Activate with the link from the mail.
   const link = activationLink(ctx.keyd.outbox, EMAIL);
