@@ -96,19 +96,26 @@ keyd_csrf_ok(struct keyd_req *r)
 {
 	const char *c = keyd_cookie(r, "sp_csrf");
 	const char *f = keyd_field(r, "csrf");
+	const char *why = NULL;
 
 	if (f == NULL)
 		f = keyd_header(r, "X-CSRF-Token");
-	if (keyd_cross_site(r) || !token_shape(c, 22, 43) || f == NULL ||
-	    strlen(f) != strlen(c))
-		return 0;
-	return sp_ct_eq(c, f, strlen(c));
+	if (keyd_cross_site(r))
+		why = "cross-site";
+	else if (!token_shape(c, 22, 43))
+		why = "no-cookie";
+	else if (f == NULL || strlen(f) != strlen(c) || !sp_ct_eq(c, f, strlen(c)))
+		why = "mismatch";
+	if (why != NULL)
+		keyd_log("csrf-refused", "path", r->url, "reason", why, "origin",
+		    keyd_header(r, "Origin"), "fetch_site", keyd_header(r, "Sec-Fetch-Site"),
+		    "client", r->client, NULL);
+	return why == NULL;
 }
 
 static enum MHD_Result
 csrf_refused(struct keyd_req *r)
 {
-	keyd_log("csrf-refused", "path", r->url, "client", r->client, NULL);
 	return keyd_page_simple(r, 403, "This form has expired",
 	    "<p>For your safety this form could not be accepted: it was not sent "
 	    "from this site, or your browser blocked its security cookie.</p>"
