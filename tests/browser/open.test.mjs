@@ -23,6 +23,12 @@ before(async () => {
   // Every request the hostile HTML manages to make lands here.
   hits = [];
   canary = http.createServer((req, res) => {
+    if (req.url === '/pose') {
+      // A page of another origin, for the envelope's origin check.
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!DOCTYPE html><title>pose</title><p>another site</p>');
+      return;
+    }
     hits.push(req.url);
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('x');
@@ -160,5 +166,56 @@ test('form submitted without the envelope script (HTMLFormElement.submit) also o
   await signInIfAsked(page, EMAIL, PASSWORD);
   assert.match(await verdictText(page), /Genuine envelope/);
   assert.equal((await page.textContent('#sp-subject')).trim(), 'Direct submit');
+  await context.close();
+});
+
+test('an envelope whose id the key server never issued is refused', { timeout: TIMEOUT * 4 }, async () => {
+  const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Id swap', text: 'Never shown.\n' }), 'idswap.html');
+  const html = fs.readFileSync(good, 'latin1');
+  const id = /"id":"([A-Za-z0-9_-]{22})"/.exec(html)[1];
+  const other = 'Zm9yZ2VkLWlkLTEyMzQ1Ng';
+  const forged = path.join(path.dirname(good), 'forged-id.html');
+  // The id changes everywhere the file names it, header bytes included.
+  const hb = /(<textarea id="sp-header"[^>]*>)([\s\S]*?)(<\/textarea>)/.exec(html);
+  const header = Buffer.from(hb[2].replace(/\s+/g, ''), 'base64').toString('latin1').replace(id, other);
+  let out = html.replace(hb[0], `${hb[1]}\n${Buffer.from(header, 'latin1').toString('base64').replace(/.{76}/g, '$&\n')}${hb[3]}`);
+  out = out.split(id).join(other);
+  fs.writeFileSync(forged, out, 'latin1');
+  const { context, popup } = await openEnvelope(forged);
+  assert.match(await verdictText(popup), new RegExp(NOT_GENUINE));
+  assert.ok(await popup.locator('#sp-message').isHidden());
+  assert.doesNotMatch(await popup.textContent('body'), /Never shown|Id swap/);
+  await context.close();
+});
+
+test('the envelope hands its contents only to the key server origin', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Origin check', text: 'x\n' }), 'origin.html');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(file).href);
+  const id = JSON.parse(await page.textContent('#sp-meta')).id;
+  const popup = await clickOpen(page);
+  // Ask the envelope from the window it opened, at a given origin.
+  const ask = (w) => w.evaluate((envId) => new Promise((resolve) => {
+    const got = [];
+    window.addEventListener('message', (e) => got.push(e.data && e.data.type));
+    window.opener.postMessage({ type: 'sealpost-ready', id: envId }, '*');
+    setTimeout(() => resolve(got), 1000);
+  }), id);
+  // The same window, navigated to another origin: the envelope stays silent.
+  await popup.goto(`http://127.0.0.1:${canary.address().port}/pose`);
+  assert.deepEqual(await ask(popup), []);
+  // Control: back on the key server's origin the same request is answered.
+  await popup.goto(`${ctx.keyd.url}/healthz`);
+  assert.deepEqual(await ask(popup), ['sealpost-envelope']);
+  // Another window of the key server's origin that the envelope did not open gets nothing.
+  const stranger = await context.newPage();
+  await stranger.goto(`${ctx.keyd.url}/healthz`);
+  const got = await stranger.evaluate(() => new Promise((resolve) => {
+    const seen = [];
+    window.addEventListener('message', (e) => seen.push(e.data && e.data.type));
+    setTimeout(() => resolve(seen), 500);
+  }));
+  assert.deepEqual(got, []);
   await context.close();
 });

@@ -48,7 +48,9 @@ function verdict(kind, title, detail) {
     v.append(p);
   }
   v.setAttribute('role', kind === 'genuine' ? 'status' : 'alert');
+  v.tabIndex = -1;
   show(v, true);
+  if (kind === 'bad') v.focus();
 }
 
 function fatal(title, detail) {
@@ -347,6 +349,9 @@ async function render(header, c) {
   }
   show($('sp-attachments'), shown.length > 0);
   show($('sp-message'), true);
+  const subject = $('sp-subject');
+  subject.tabIndex = -1;
+  subject.focus();
 }
 
 // ---- the whole flow --------------------------------------------------------
