@@ -64,6 +64,8 @@ function openRaw(raw) {
   return o.stdout;
 }
 
+const envId = (raw) => raw.toString('latin1').match(/^X-Sealpost-Envelope: (\S+)$/m)[1];
+
 function assertSealed(raw, secret) {
   const s = raw.toString('latin1');
   assert.match(s, /^X-Sealpost-Envelope: [A-Za-z0-9_-]{22}$/m, 'notification carries the envelope header');
@@ -82,7 +84,7 @@ test('a [secure] message arrives sealed and opens to the original bytes', async 
   // the sealed message is the mail as Postfix held it: its own Received
   // fields first, then the original bytes exactly
   assert.ok(Buffer.compare(stripTrace(opened), mail) === 0, 'opened message equals the original bytes');
-  const line = await waitMilterLog(milter, /decision=seal rule=subject-keyword envelope=[A-Za-z0-9_-]{22} time_ms=\d+/);
+  const line = await waitMilterLog(milter, new RegExp(`decision=seal rule=subject-keyword envelope=${envId(raw)} time_ms=\\d+`));
   assert.match(line, /^\S+ sealpost-milter info: [0-9A-F]+ decision=seal/);
 });
 
@@ -94,7 +96,7 @@ test('a message with an SSN in an attachment arrives sealed', async () => {
   const raw = await deliver(mail);
   assertSealed(raw, csv.toString('base64').slice(0, 40));
   assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
-  await waitMilterLog(milter, /decision=seal rule=ssn /);
+  await waitMilterLog(milter, new RegExp(`decision=seal rule=ssn envelope=${envId(raw)} `));
 });
 
 function luhnCard(prefix) {
@@ -116,16 +118,17 @@ test('a message with a card number in an attachment arrives sealed', async () =>
     messageId: `<card-${uid()}@clinic.example>` });
   const raw = await deliver(mail);
   assertSealed(raw, txt.toString('base64').slice(0, 40));
-  await waitMilterLog(milter, /decision=seal rule=card /);
+  await waitMilterLog(milter, new RegExp(`decision=seal rule=card envelope=${envId(raw)} `));
 });
 
 test('an ordinary message arrives untouched, byte for byte', async () => {
   const mail = makeMail({ subject: 'Lunch on Friday?', text: 'Shall we meet at noon?\n',
     messageId: `<plain-${uid()}@clinic.example>` });
+  const from = milter.log.length;
   const raw = await deliver(mail);
   // smtp-sink writes lines with LF; Postfix adds only its Received fields
   assert.ok(Buffer.compare(stripTrace(raw), toLF(mail)) === 0, 'delivered bytes equal the original');
-  await waitMilterLog(milter, /decision=pass rule=- envelope=- .*reason="no rule fired"/);
+  await waitMilterLog(milter, /decision=pass rule=- envelope=- .*reason="no rule fired"/, { from });
 });
 
 test('key server down: the secure message is deferred, then arrives sealed after a flush', async () => {
@@ -136,6 +139,7 @@ test('key server down: the secure message is deferred, then arrives sealed after
   const mid = `<defer-${uid()}@clinic.example>`;
   const mail = makeMail({ subject: '[secure] Test results', text: `${secret}\n`, messageId: mid });
   const sent = pfx.sentCount();
+  const from = milter.log.length;
   const r = await smtpSend(pfx.port, alice, [pat], mail);
   assert.equal(r.code, 250, 'the first Postfix stage queues the message');
   await pfx.waitLog(/status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.3\.0 key server unavailable/);
@@ -144,7 +148,7 @@ test('key server down: the secure message is deferred, then arrives sealed after
   assert.match(q, /key server unavailable/);
   assert.equal(pfx.sentCount(), sent, 'nothing was delivered');
   for (const d of pfx.delivered()) assert.ok(!d.raw.toString('latin1').includes(secret), 'never in the clear');
-  await waitMilterLog(milter, /decision=tempfail rule=subject-keyword .*key server unavailable/);
+  await waitMilterLog(milter, /decision=tempfail rule=subject-keyword .*key server unavailable/, { from });
 
   keyd = await startKeyd({ dataDir, port });
   pfx.flush();
@@ -248,7 +252,7 @@ test('a message with 500 parts is sealed correctly', async () => {
   const raw = await deliver(mail);
   assertSealed(raw, 'cGFydCA0OTcK');
   assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
-  await waitMilterLog(milter, /decision=seal rule=ssn .*/);
+  await waitMilterLog(milter, new RegExp(`decision=seal rule=ssn envelope=${envId(raw)} `));
 });
 
 test('a 50 MB message is sealed within bounded time and opens to the original', async () => {
@@ -261,7 +265,7 @@ test('a 50 MB message is sealed within bounded time and opens to the original', 
   assertSealed(raw, big.subarray(0, 30).toString('base64'));
   assert.ok(raw.length < mail.length * 1.5, `sealed mail is compact (${raw.length} vs ${mail.length})`);
   assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
-  const line = await waitMilterLog(milter, /decision=seal .*size=5\d{7} /);
+  const line = await waitMilterLog(milter, new RegExp(`decision=seal rule=subject-keyword envelope=${envId(raw)} .*size=5\\d{7} `));
   // bounded memory: the peak resident size stays within a small multiple
   // of the message size
   const hwm = Number(fs.readFileSync(`/proc/${milter.pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m)[1]) * 1024;

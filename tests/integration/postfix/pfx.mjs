@@ -46,8 +46,10 @@ function openDir(d) {
   fs.chmodSync(d, 0o755);
 }
 
+// Stopped before the harness removes the temporary directories (which
+// would leave `postfix -c DIR stop` without its configuration).
 const stops = new Set();
-process.on('exit', () => { for (const s of stops) s(); });
+process.prependListener('exit', () => { for (const s of stops) s(); });
 
 function psync(dir, args) {
   return spawnSync(path.join(POSTFIX_SBIN, 'postfix'), ['-c', dir, ...args], { timeout: 60000 });
@@ -144,10 +146,14 @@ export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
   let sinkErr = '';
   sink.stderr.on('data', (s) => { sinkErr += s; });
   let stopped = false;
+  let masterPid = 0;
   const stopSync = () => {
     if (stopped) return;
     stopped = true;
-    psync(conf, ['stop']);
+    const r = psync(conf, ['stop']);
+    if (r.status !== 0 && masterPid > 0) {
+      try { process.kill(masterPid, 'SIGTERM'); } catch { /* already gone */ }
+    }
     if (sink.exitCode === null) sink.kill('SIGTERM');
     stops.delete(stopSync);
   };
@@ -157,6 +163,9 @@ export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
     const r = psync(conf, ['start']);
     if (r.status !== 0) throw new Error(`postfix start failed: ${r.stderr}${r.stdout}\n${readLog(base)}`);
     await waitPort(port, 20000);
+    try {
+      masterPid = Number(fs.readFileSync(path.join(base, 'queue/pid/master.pid'), 'utf8').trim()) || 0;
+    } catch { /* stop falls back to postfix stop only */ }
     await waitPort(port2, 20000);
     await waitPort(plainPort, 20000);
   } catch (e) {
@@ -312,11 +321,12 @@ export async function startMilter(lines, { dir } = {}) {
   return { port, cfg, pid: proc.pid, proc, log, stop };
 }
 
-// Wait until the milter logged a line matching re (bounded); returns it.
-export async function waitMilterLog(m, re, limitMs = 30000) {
+// Wait until the milter logged a line matching re (bounded), looking only
+// at lines from index `from` on; returns the line.
+export async function waitMilterLog(m, re, { limitMs = 30000, from = 0 } = {}) {
   const until = Date.now() + limitMs;
   while (Date.now() < until) {
-    const l = m.log.find((x) => re.test(x));
+    const l = m.log.slice(from).find((x) => re.test(x));
     if (l) return l;
     await sleep(50);
   }
