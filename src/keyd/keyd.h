@@ -68,6 +68,7 @@ struct keyd_req {
 	char cookies[3][320];		/* Set-Cookie values of the answer */
 	int ncookies;
 	int64_t started_ms;
+	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 };
 
 /* keyd_log.c: one line "keyd EVENT key=value ..." to stderr; values pass a

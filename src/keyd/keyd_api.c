@@ -219,6 +219,7 @@ throttled(struct keyd_req *r, int64_t until, int64_t now)
 	snprintf(msg, sizeof(msg), "too many failed attempts: try again in %lld seconds",
 	    (long long)(until - now));
 	keyd_log("login-throttled", "client", r->client, NULL);
+	r->retry_after = until - now;
 	return keyd_reply_error(r, 429, msg);
 }
 

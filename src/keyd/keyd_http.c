@@ -138,6 +138,12 @@ queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response
 	    cacheable ? "public, max-age=3600" : "no-store");
 	for (i = 0; i < r->ncookies; i++)
 		MHD_add_response_header(resp, "Set-Cookie", r->cookies[i]);
+	if (status == 429 || status == 503) {
+		char ra[24];
+
+		snprintf(ra, sizeof(ra), "%lld", (long long)(r->retry_after > 0 ? r->retry_after : 2));
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->answered = 1;

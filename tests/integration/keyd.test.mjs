@@ -37,7 +37,8 @@ async function deposit(extra = {}) {
 
 async function login(email, password) {
   const r = await api('/api/v1/session', { body: { email, password } });
-  return { status: r.status, body: await r.json(), cookie: r.headers.getSetCookie() };
+  return { status: r.status, body: await r.json(), cookie: r.headers.getSetCookie(),
+    retryAfter: r.headers.get('retry-after') };
 }
 
 function cookieOf(res, name) {
@@ -177,6 +178,7 @@ test('log-in throttling: a lock after repeated failures, the same for unknown ad
     for (let i = 0; i < 6; i++) assert.equal((await login(email, 'not the password')).status, 401);
     const locked = await login(email, PW);
     assert.equal(locked.status, 429);
+    assert.ok(Number(locked.retryAfter) > 0 && Number(locked.retryAfter) <= 30);
     assert.match(locked.body.error, /try again in \d+ seconds/);
   }
   // Other addresses are not affected.
@@ -366,4 +368,27 @@ test('the log has one line per request and no secrets', () => {
   assert.ok(!text.includes(token));
   assert.ok(!text.includes(PW));
   assert.ok(!/sps_/.test(text));
+});
+
+test('two key servers on one data directory share every piece of state', async () => {
+  const other = await startKeyd({ dataDir: keyd.dataDir });
+  try {
+    const d = await deposit();
+    const s = await login(pat, PW);
+    assert.equal(s.status, 200);
+    // The session made by the first server works on the second.
+    const r = await fetch(`${other.url}/api/v1/envelopes/${d.id}/release`, {
+      method: 'POST', headers: { Authorization: `Bearer ${s.body.session}` } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).server_part, d.server_part);
+    // Logging out on the second ends it on the first.
+    const del = await fetch(`${other.url}/api/v1/session`, { method: 'DELETE',
+      headers: { Authorization: `Bearer ${s.body.session}` } });
+    assert.equal(del.status, 204);
+    const r2 = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
+    assert.equal(r2.status, 401);
+    assert.equal(fs.readdirSync(keyd.dataDir).filter((f) => /^master-\d+\.key$/.test(f)).length, 1);
+  } finally {
+    await other.stop();
+  }
 });
