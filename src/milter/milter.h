@@ -181,8 +181,9 @@ struct milter_global {
 	const struct sp_policy *policy;
 };
 
-/* One per thread: keyd client (kept alive between messages) and policy
- * scratch, created on first use. */
+/* Used by one thread at a time: the key server client (its connection is
+ * kept alive between messages) and the policy scratch, created on first
+ * use.  milter_cb.c keeps idle workers in a pool. */
 struct milter_worker {
 	struct sp_keyd_client *keyd;
 	struct sp_policy_scratch *scratch;
@@ -220,6 +221,8 @@ void milter_log_outcome(const struct milter_msg *m, const struct milter_outcome 
 
 /* Register the callbacks with libmilter; g must outlive smfi_main(). 0/-1. */
 int milter_cb_register(const struct milter_global *g);
+/* Free the idle workers (after smfi_main() returned). */
+void milter_cb_cleanup(void);
 
 /* Name of the marker header on unsealed inbound mail. */
 #define MILTER_MARK_HEADER "X-Sealpost-Received-Sealed"

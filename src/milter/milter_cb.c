@@ -20,28 +20,42 @@ struct milter_conn {
 };
 
 static const struct milter_global *cb_global;
-static pthread_key_t cb_worker_key;
 
-static void
-worker_free(void *p)
-{
-	struct milter_worker *w = p;
-
-	milter_worker_clear(w);
-	free(w);
-}
+/* Idle workers (key server client with its open connection, policy
+ * scratch).  libmilter runs one thread per MTA connection and those come
+ * and go, so workers live in a pool: a message takes one at its end and
+ * gives it back, and the key server connection stays alive across MTA
+ * connections. */
+#define CB_POOL_MAX 64
+static pthread_mutex_t cb_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct milter_worker *cb_pool[CB_POOL_MAX];
+static size_t cb_pool_n;
 
 static struct milter_worker *
-worker_get(void)
+worker_take(void)
 {
-	struct milter_worker *w = pthread_getspecific(cb_worker_key);
+	struct milter_worker *w = NULL;
 
-	if (w == NULL && (w = calloc(1, sizeof(*w))) != NULL &&
-	    pthread_setspecific(cb_worker_key, w) != 0) {
-		free(w);
+	pthread_mutex_lock(&cb_pool_lock);
+	if (cb_pool_n > 0)
+		w = cb_pool[--cb_pool_n];
+	pthread_mutex_unlock(&cb_pool_lock);
+	return w != NULL ? w : calloc(1, sizeof(*w));
+}
+
+static void
+worker_give(struct milter_worker *w)
+{
+	pthread_mutex_lock(&cb_pool_lock);
+	if (cb_pool_n < CB_POOL_MAX) {
+		cb_pool[cb_pool_n++] = w;
 		w = NULL;
 	}
-	return w;
+	pthread_mutex_unlock(&cb_pool_lock);
+	if (w != NULL) {
+		milter_worker_clear(w);
+		free(w);
+	}
 }
 
 static struct milter_conn *
@@ -182,16 +196,19 @@ static sfsistat
 cb_eom(SMFICTX *ctx)
 {
 	struct milter_conn *c = smfi_getpriv(ctx);
-	struct milter_worker *w = worker_get();
+	struct milter_worker *w;
 	struct milter_ops ops = {op_chgheader, op_addheader, op_replacebody, ctx};
 	struct milter_outcome o;
 	const char *q;
 
-	if (c == NULL || c->msg == NULL || w == NULL)
+	if (c == NULL || c->msg == NULL)
 		return tempfail(ctx, "milter state lost");
+	if ((w = worker_take()) == NULL)
+		return tempfail(ctx, "out of memory");
 	if ((q = smfi_getsymval(ctx, "i")) != NULL)
 		snprintf(c->msg->qid, sizeof(c->msg->qid), "%s", q);
 	milter_decide_eom(cb_global, w, c->msg, &ops, &o);
+	worker_give(w);
 	milter_log_outcome(c->msg, &o, elapsed_ms(&c->msg->start));
 	msg_end(c);
 	switch (o.verdict) {
@@ -243,7 +260,18 @@ milter_cb_register(const struct milter_global *g)
 	};
 
 	cb_global = g;
-	if (pthread_key_create(&cb_worker_key, worker_free) != 0)
-		return -1;
 	return smfi_register(desc) == MI_SUCCESS ? 0 : -1;
+}
+
+void
+milter_cb_cleanup(void)
+{
+	pthread_mutex_lock(&cb_pool_lock);
+	while (cb_pool_n > 0) {
+		struct milter_worker *w = cb_pool[--cb_pool_n];
+
+		milter_worker_clear(w);
+		free(w);
+	}
+	pthread_mutex_unlock(&cb_pool_lock);
 }

@@ -137,6 +137,7 @@ main(int argc, char **argv)
 	    cfg.on_keyd_failure == MILTER_FAIL_REJECT ? "reject" : "tempfail", (long)getuid());
 	st = smfi_main();
 	milter_log_info("- stop status=%d", st);
+	milter_cb_cleanup();
 	sp_policy_free(policy);
 	milter_config_clear(&cfg);
 	curl_global_cleanup();
