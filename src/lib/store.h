@@ -165,8 +165,9 @@ int sp_store_activation_use(struct sp_store *s,
 /* Sessions.  create also resets the account's failed login counter. */
 int sp_store_session_create(struct sp_store *s, const struct sp_session *ss,
     const struct sp_audit *a, struct sp_err *err);
-/* Find a live session (idle: seconds since last_seen allowed), refresh its
- * last_seen to now.  SP_ERR_NOTFOUND when missing, idle or past expiry. */
+/* Find a live session (idle: seconds since last_seen allowed) and refresh
+ * its last_seen to now (written only when it is 30 s or more old).
+ * SP_ERR_NOTFOUND when missing, idle or past expiry. */
 int sp_store_session_use(struct sp_store *s,
     const unsigned char hash[SP_SHA256_LEN], int64_t now, int64_t idle,
     struct sp_session *out, struct sp_err *err);

@@ -905,6 +905,10 @@ sq_session_create(void *impl, const struct sp_session *ss, const struct sp_audit
 	return sq_end(db, s, err);
 }
 
+/* last_seen is written only when it is this many seconds old, so that a
+ * busy session does not cost a write (and an fsync) per request. */
+#define SQ_SESSION_TOUCH 30
+
 static int
 sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
     struct sp_session *out, struct sp_err *err)
@@ -916,9 +920,8 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	memset(out, 0, sizeof(*out));
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1"
-	    " AND expires > ?2 AND last_seen + ?3 > ?2"
-	    " RETURNING email, csrf, created, last_seen, expires", &st, err)) != SP_OK)
+	if ((s = sq_prepare(db, "SELECT email, csrf, created, last_seen, expires FROM sessions"
+	    " WHERE hash = ?1 AND expires > ?2 AND last_seen + ?3 > ?2", &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, now);
@@ -930,15 +933,22 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 		out->created = sqlite3_column_int64(st, 2);
 		out->last_seen = sqlite3_column_int64(st, 3);
 		out->expires = sqlite3_column_int64(st, 4);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_ROW;
-	} else if (rc == SQLITE_DONE)
-		rc = SQLITE_NOTFOUND;
+	}
 	sqlite3_finalize(st);
-	if (rc == SQLITE_NOTFOUND)
+	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no such session");
-	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "session", err);
+	if (rc != SQLITE_ROW)
+		return sq_status(db, rc, "session", err);
+	if (now - out->last_seen < SQ_SESSION_TOUCH)
+		return SP_OK;
+	if ((s = sq_prepare(db, "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1"
+	    " AND last_seen < ?2", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	if ((s = sq_run(db, st, "session", err)) == SP_OK)
+		out->last_seen = now;
+	return s;
 }
 
 static int

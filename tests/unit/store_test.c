@@ -233,6 +233,8 @@ test_sessions(void)
 	T_EQ_INT(sp_store_session_use(s, ss.hash, 10100, 1800, &got, &err), SP_OK);
 	T_CHECK(strcmp(got.email, "pat@example.org") == 0 && strcmp(got.csrf, "csrf1") == 0);
 	T_EQ_INT(got.last_seen, 10100);
+	T_EQ_INT(sp_store_session_use(s, ss.hash, 10110, 1800, &got, &err), SP_OK);
+	T_EQ_INT(got.last_seen, 10100);	/* not rewritten within 30 s */
 	/* Idle: 1800 s after the last use it is gone. */
 	T_EQ_INT(sp_store_session_use(s, ss.hash, 10100 + 1800, 1800, &got, &err), SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_session_use(s, ss.hash, 10100 + 1799, 1800, &got, &err), SP_OK);
