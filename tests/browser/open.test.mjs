@@ -4,6 +4,7 @@
 // (the path that works without the envelope's script).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -45,8 +46,8 @@ after(async () => {
   await new Promise((r) => (canary ? canary.close(r) : r()));
 });
 
-async function openEnvelope(file) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+async function openEnvelope(file, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
   const dialogs = [];
   context.on('dialog', (d) => {
     dialogs.push(d.message());
@@ -217,5 +218,17 @@ test('the envelope hands its contents only to the key server origin', { timeout:
     setTimeout(() => resolve(seen), 500);
   }));
   assert.deepEqual(got, []);
+  await context.close();
+});
+
+test('a 12 MB attachment opens and saves byte for byte', { timeout: TIMEOUT * 6 }, async () => {
+  const data = crypto.randomBytes(12 << 20);
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Scan', text: 'The scan.\n',
+    attachments: [{ name: 'scan \u00e9t\u00e9.bin', type: 'application/octet-stream', data }] }), 'large.html');
+  const { context, popup } = await openEnvelope(file, { acceptDownloads: true });
+  assert.match(await verdictText(popup), /Genuine envelope/);
+  const [dl] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), popup.click('#sp-att-list a.download')]);
+  assert.equal(dl.suggestedFilename(), 'scan \u00e9t\u00e9.bin');
+  assert.ok(fs.readFileSync(await dl.path()).equals(data));
   await context.close();
 });

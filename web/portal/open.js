@@ -240,7 +240,10 @@ async function cleanHtml(html, c) {
   const doc = new DOMParser().parseFromString(html, 'text/html');
   doc.querySelectorAll(DROP).forEach((e) => e.remove());
   let blocked = 0;
+  const REMOTE_CSS = /url\(\s*['"]?\s*(https?:)?\/\/|@import/i;
+  for (const st of doc.querySelectorAll('style')) if (REMOTE_CSS.test(st.textContent)) blocked++;
   for (const el of doc.querySelectorAll('*')) {
+    if (REMOTE_CSS.test(el.getAttribute('style') || '')) blocked++;
     for (const a of Array.from(el.attributes)) {
       const name = a.name.toLowerCase();
       if (name.startsWith('on')) {
