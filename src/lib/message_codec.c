@@ -121,7 +121,8 @@ msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
 	} else {
 		f.line = e;
 	}
-	if (f.line < 4)
+	/* the layouts every reader accepts (the browser's too) */
+	if (f.line < 4 || f.line > MSG_MAX_LINE || f.line % 4 != 0)
 		return 0;
 	total = e;
 	if (f.crlf && avail - e >= 2 && raw[e] == '\r' && raw[e + 1] == '\n') {

@@ -17,7 +17,8 @@
 #define MSG_MAX_MANIFEST ((size_t)16 << 20)	/* manifest bytes */
 #define MSG_MAX_SEGMENTS 100000			/* raw recipe entries */
 #define MSG_MAX_OUTPUT (SP_MSG_MAX_SIZE * 2)	/* bytes a reader will produce */
-#define MSG_MAX_LINE 1000000			/* base64 line length on reading */
+#define MSG_MAX_LINE 998		/* base64 line length (RFC 5322 line limit);
+					   lines are a multiple of 4 characters */
 
 /* The layout of a base64 body: line length in characters, line end, and
  * whether a line end follows the last line. */

@@ -166,7 +166,8 @@ parse_recipe(struct msg_reader *r, struct rseg **out, size_t *nout,
 				goto fail;
 			g->b64 = 1;
 			eol = json_string_value(json_object_get(s, "eol"));
-			if (get_size(s, "line", MSG_MAX_LINE, &g->f.line) != 0 || g->f.line == 0 ||
+			if (get_size(s, "line", MSG_MAX_LINE, &g->f.line) != 0 ||
+			    g->f.line < 4 || g->f.line % 4 != 0 ||
 			    eol == NULL || (strcmp(eol, "\n") != 0 && strcmp(eol, "\r\n") != 0) ||
 			    !json_is_boolean(json_object_get(s, "end")))
 				goto bad;

@@ -457,6 +457,38 @@ test_forwarded(void)
 	test_forwarded_n(2);
 }
 
+/* Base64 layouts that not every reader accepts stay literal, still exact:
+ * one 4000-character line, 75-character lines. */
+static void
+test_odd_layouts(void)
+{
+	static const size_t lines[] = { 4000, 75, 996 };
+
+	for (size_t k = 0; k < 3; k++) {
+		struct sp_buf m, c;
+		struct sp_msg_view v;
+		struct sp_err err = { { 0 } };
+		static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+		sp_buf_init(&m, 1 << 20);
+		sp_buf_append_str(&m, "From: a@example.org\nTo: b@example.net\nSubject: layout\n"
+		    "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n");
+		for (size_t i = 0; i < 3000; i++) {
+			sp_buf_append(&m, &tbl[rng() % 64], 1);
+			if ((i + 1) % lines[k] == 0)
+				sp_buf_append(&m, "\n", 1);
+		}
+		sp_buf_append_str(&m, "\n");
+		T_CHECK(roundtrip(m.data, m.len, &c, NULL));
+		T_EQ_INT(count_b64(&c), k == 2 ? 1 : 0);
+		T_EQ_INT(sp_msg_container_view(c.data, c.len, &v, &err), SP_OK);
+		T_CHECK(v.nparts == 1 && v.parts[0].len == 2250);
+		sp_msg_view_clear(&v);
+		sp_buf_free(&c);
+		sp_buf_free(&m);
+	}
+}
+
 /* An attachment sent without encoding (binary): its bytes are stored once. */
 static void
 test_binary_part(void)
@@ -644,6 +676,8 @@ test_tamper(void)
 	tampered("{\"blobs\":[{\"off\":0,\"len\":3,\"z\":0,\"ulen\":3}],\"raw\":[{\"b64\":0,\"line\":76,\"eol\":\"\\r\",\"end\":true}]}", "abc", 3, SP_ERR_INVALID);
 	tampered("{\"blobs\":[{\"off\":0,\"len\":3,\"z\":0,\"ulen\":3}],\"raw\":[{\"b64\":0,\"line\":76,\"eol\":\"\\n\"}]}", "abc", 3, SP_ERR_INVALID);
 	tampered("{\"blobs\":[{\"off\":0,\"len\":3,\"z\":0,\"ulen\":3}],\"raw\":[{\"zip\":0}]}", "abc", 3, SP_ERR_INVALID);
+	tampered("{\"blobs\":[{\"off\":0,\"len\":3,\"z\":0,\"ulen\":3}],\"raw\":[{\"b64\":0,\"line\":6,\"eol\":\"\\n\",\"end\":true}]}", "abc", 3, SP_ERR_INVALID);
+	tampered("{\"blobs\":[{\"off\":0,\"len\":3,\"z\":0,\"ulen\":3}],\"raw\":[{\"b64\":0,\"line\":1000,\"eol\":\"\\n\",\"end\":true}]}", "abc", 3, SP_ERR_INVALID);
 	tampered("{\"blobs\":[],\"raw\":{}}", "", 0, SP_ERR_INVALID);
 	tampered("{\"raw\":[]}", "", 0, SP_ERR_INVALID);
 	tampered("[1,2,3]", "", 0, SP_ERR_INVALID);
@@ -852,4 +886,4 @@ init(void)
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
-    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_compression, test_mutations, test_large)
+    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_large)
