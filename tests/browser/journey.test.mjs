@@ -82,6 +82,24 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
     throw new Error(`${e.message}\nregistration page said: ${(await reg.textContent('body')).replace(/\s+/g, ' ').slice(0, 1500)}`);
   });
 
+  await reg.close();
+
+  // Open before activating: the key server's window receives the envelope,
+  // a wrong password and then the unactivated account are told apart.
+  const popup = await clickOpen(page);
+  assert.equal(new URL(popup.url()).origin, ctx.keyd.url);
+  await popup.locator('#sp-login').waitFor({ state: 'visible', timeout: TIMEOUT });
+  await screenshot(popup, 'login');
+  await popup.fill('#sp-email', EMAIL);
+  await popup.fill('#sp-password', 'not the password at all');
+  await popup.click('#sp-login-submit');
+  await popup.locator('#sp-login-error').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-login-error'), /Wrong email address or password/);
+  await popup.fill('#sp-password', PASSWORD);
+  await popup.click('#sp-login-submit');
+  await popup.locator('#sp-login-error', { hasText: /not activated/ }).waitFor({ timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-login-error'), /activation mail/);
+
   // Activate with the link from the mail.
   const link = activationLink(ctx.keyd.outbox, EMAIL);
   const act = await context.newPage();
@@ -90,15 +108,13 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   await act.waitForLoadState('domcontentloaded');
   await act.getByText(/activated|confirmed/i).first().waitFor({ timeout: TIMEOUT });
   await act.close();
-  await reg.close();
 
-  // Open: the key server's window receives the envelope; sign in there.
-  const popup = await clickOpen(page);
-  assert.equal(new URL(popup.url()).origin, ctx.keyd.url);
-  await screenshot(popup, 'login');
-  await signInIfAsked(popup, EMAIL, PASSWORD);
+  // Sign in again in the same window: now the message opens.
+  await popup.fill('#sp-password', PASSWORD);
+  await popup.click('#sp-login-submit');
   assert.match(await verdictText(popup), /Genuine envelope from Example Clinic, checked by the key server/);
   await popup.locator('#sp-message').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(await popup.inputValue('#sp-password'), '', 'the password field is cleared');
   assert.equal((await popup.textContent('#sp-subject')).trim(), 'Your results \u2013 caf\u00e9');
   assert.match(await popup.textContent('#sp-facts'), /alice@clinic\.example/);
   assert.match(await popup.locator('#sp-body .text-body').textContent(), /your results are attached/);
