@@ -125,9 +125,17 @@ void milter_msg_clear(struct milter_msg *m);
 /* Strip <> and surrounding space from an SMTP address argument into a new
  * string (caller frees), lower-case domain kept as given. NULL on NOMEM. */
 char *milter_msg_bare_addr(const char *arg);
+/* The envelope sender / one more recipient, from the MTA's argument
+ * ("<addr>" plus ESMTP parameters); copied.  SP_OK, SP_ERR_NOMEM, and for
+ * recipients SP_ERR_TOOBIG over MILTER_MAX_RCPT. */
 int milter_msg_set_sender(struct milter_msg *m, const char *arg);
 int milter_msg_add_rcpt(struct milter_msg *m, const char *arg);
+/* One header field as the MTA passed it (both strings copied).
+ * SP_ERR_TOOBIG over MILTER_MAX_HEADERS / MILTER_MAX_HEADER_BYTES: the
+ * message is then marked too_many_headers and later fields are dropped. */
 int milter_msg_add_header(struct milter_msg *m, const char *name, const char *value);
+/* A body chunk (copied).  SP_ERR_TOOBIG over the cap: the body kept so far
+ * is wiped and the message is marked too_big. */
 int milter_msg_add_body(struct milter_msg *m, const unsigned char *p, size_t n);
 /* Rebuild the message bytes as the MTA holds them: every header field as
  * "Name:" value CRLF (folding kept, LF turned into CRLF), a blank line, the
