@@ -232,3 +232,14 @@ test('a 12 MB attachment opens and saves byte for byte', { timeout: TIMEOUT * 6 
   assert.ok(fs.readFileSync(await dl.path()).equals(data));
   await context.close();
 });
+
+test('a signed-in person who is not a recipient is told so and sees nothing', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: 'someone.else@example.com', subject: 'Not yours', text: 'Private.\n' }), 'notyours.html');
+  const { context, popup } = await openEnvelope(file);
+  const text = await verdictText(popup);
+  assert.match(text, /This message was not sent to you/);
+  assert.match(text, new RegExp(EMAIL.replace('.', '\\.')));
+  assert.ok(await popup.locator('#sp-message').isHidden());
+  assert.doesNotMatch(await popup.textContent('body'), /Private\.|Not yours/);
+  await context.close();
+});
