@@ -50,6 +50,14 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   assert.match(facts, /alice@clinic\.example/);
   assert.match(facts, /pat@example\.org/);
   assert.equal(await page.locator('input[type=password]').count(), 0);
+  // Landmarks, headings and named controls for assistive technology.
+  assert.equal(await page.getByRole('banner').count(), 1);
+  assert.equal(await page.getByRole('main').count(), 1);
+  assert.equal(await page.getByRole('contentinfo').count(), 1);
+  assert.equal(await page.getByRole('heading', { level: 1 }).count(), 1);
+  assert.equal(await page.getByRole('button', { name: 'Open', exact: true }).count(), 1);
+  assert.equal(await page.getByRole('link', { name: /skip/i }).count(), 1);
+  assert.ok((await page.content()).length > 0 && /^[\x00-\x7f]*$/.test(fs.readFileSync(envelope, 'latin1')), '7-bit envelope');
 
   // Register (first time), in the key server's window.
   const [reg] = await Promise.all([page.waitForEvent('popup', { timeout: TIMEOUT }),
@@ -90,6 +98,12 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   assert.equal(new URL(popup.url()).origin, ctx.keyd.url);
   await popup.locator('#sp-login').waitFor({ state: 'visible', timeout: TIMEOUT });
   await screenshot(popup, 'login');
+  assert.equal(await popup.getByLabel('Email address').getAttribute('autocomplete'), 'username');
+  assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('autocomplete'), 'current-password');
+  await popup.getByLabel('Show password').check();
+  assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('type'), 'text');
+  await popup.getByLabel('Show password').uncheck();
+  assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('type'), 'password');
   await popup.fill('#sp-email', EMAIL);
   await popup.fill('#sp-password', 'not the password at all');
   await popup.click('#sp-login-submit');
