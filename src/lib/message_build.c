@@ -354,18 +354,41 @@ make_recipe(struct build *b)
 	return SP_OK;
 }
 
-/* A valid UTF-8 copy of s (NULL stays NULL), trimmed; g_free()d by caller. */
+/* A valid UTF-8 copy of s (NULL stays NULL), trimmed and cut to at most
+ * max bytes on a character boundary, control characters turned into
+ * spaces (keeps the manifest bounded whatever the headers hold); g_free()d
+ * by caller. */
 static char *
-utf8_dup(const char *s)
+utf8_cut(const char *s, size_t max)
 {
 	char *v;
+	size_t n;
 
 	if (s == NULL)
 		return NULL;
 	v = g_utf8_make_valid(s, -1);
-	if (v != NULL)
-		g_strstrip(v);
+	if (v == NULL)
+		return NULL;
+	for (n = 0; v[n] != '\0'; n++)
+		if ((unsigned char)v[n] < 0x20 || v[n] == 0x7f)
+			v[n] = ' ';	/* display text: no control characters */
+	g_strstrip(v);
+	if ((n = strlen(v)) > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+			n--;
+		v[n] = '\0';
+	}
 	return v;
+}
+
+#define DISPLAY_MAX 16384	/* bytes of a display header */
+#define NAME_MAX_BYTES 1024	/* bytes of a part's name, type or Content-ID */
+
+static char *
+utf8_dup(const char *s)
+{
+	return utf8_cut(s, DISPLAY_MAX);
 }
 
 static json_t *
@@ -464,7 +487,7 @@ part_name(GMimeObject *o)
 		n = g_mime_part_get_filename(GMIME_PART(o));
 	else if ((n = g_mime_object_get_content_disposition_parameter(o, "filename")) == NULL)
 		n = g_mime_object_get_content_type_parameter(o, "name");
-	return utf8_dup(n);
+	return utf8_cut(n, NAME_MAX_BYTES);
 }
 
 /* The view's parts: every attachment and inline non-body part. */
@@ -496,9 +519,9 @@ make_parts(struct build *b)
 		p = json_object();
 		if (p == NULL ||
 		    json_object_set_new(p, "name", jstr_take(part_name(o))) != 0 ||
-		    json_object_set_new(p, "type", jstr_take(utf8_dup(type != NULL ? type : "application/octet-stream"))) != 0 ||
+		    json_object_set_new(p, "type", jstr_take(utf8_cut(type != NULL ? type : "application/octet-stream", NAME_MAX_BYTES))) != 0 ||
 		    json_object_set_new(p, "blob", json_integer((json_int_t)idx)) != 0 ||
-		    json_object_set_new(p, "cid", jstr_take(utf8_dup(cid))) != 0 ||
+		    json_object_set_new(p, "cid", jstr_take(utf8_cut(cid, NAME_MAX_BYTES))) != 0 ||
 		    json_object_set_new(p, "inline", json_boolean(is_inline)) != 0 ||
 		    json_array_append_new(b->parts, p) != 0) {
 			g_free(type);

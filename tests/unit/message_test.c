@@ -777,6 +777,37 @@ test_mutations(void)
 	T_CHECK(built > total / 2);
 }
 
+/* Huge header values and names are cut in the view, never refused. */
+static void
+test_huge_headers(void)
+{
+	struct sp_buf m, c;
+	struct sp_msg_view v;
+	struct sp_err err = { { 0 } };
+
+	sp_buf_init(&m, 1 << 26);
+	sp_buf_append_str(&m, "From: a@example.org\nTo: b@example.net\nSubject: ");
+	for (int i = 0; i < 400000; i++)
+		sp_buf_append_str(&m, i % 20 ? "\xc3\xa9" : "\n \x01");
+	sp_buf_append_str(&m, "\nContent-Type: multipart/mixed; boundary=z\n\n");
+	for (int i = 0; i < 1500; i++) {
+		sp_buf_append_str(&m, "--z\nContent-Type: application/x-a\nContent-Disposition: attachment; filename=\"");
+		for (int j = 0; j < 2000; j++)
+			sp_buf_append_str(&m, j % 2 ? "\"" : "\\");
+		sp_buf_append_str(&m, "\"\n\nx\n");
+	}
+	sp_buf_append_str(&m, "--z--\n");
+	T_CHECK(roundtrip(m.data, m.len, &c, NULL));
+	T_EQ_INT(sp_msg_container_view(c.data, c.len, &v, &err), SP_OK);
+	T_CHECK(v.subject != NULL && strlen(v.subject) <= 16384 && strlen(v.subject) > 10000);
+	T_CHECK(v.subject != NULL && strchr(v.subject, '\x01') == NULL);
+	T_EQ_INT(v.nparts, 1500);
+	T_CHECK(v.nparts > 0 && v.parts[0].name != NULL && strlen(v.parts[0].name) <= 1024);
+	sp_msg_view_clear(&v);
+	sp_buf_free(&c);
+	sp_buf_free(&m);
+}
+
 /* Deep nesting: beyond the walk limits the rest stays literal. */
 static void
 test_nesting(void)
@@ -886,4 +917,4 @@ init(void)
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
-    test_safe_filename, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_large)
+    test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_large)
