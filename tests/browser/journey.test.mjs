@@ -160,5 +160,9 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
     const saved = fs.readFileSync(await dl.path());
     assert.ok(saved.equals(a.data), `bytes of ${a.name}`);
   }
+  // The original message comes back byte for byte (the container's raw recipe).
+  const [orig] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), popup.click('#sp-original-link')]);
+  assert.equal(orig.suggestedFilename(), 'message.eml');
+  assert.ok(fs.readFileSync(await orig.path()).equals(mail), 'original message bytes');
   await context.close();
 });

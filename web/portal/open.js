@@ -351,6 +351,13 @@ async function render(header, c) {
     list.append(li);
   }
   show($('sp-attachments'), shown.length > 0);
+  if (c.raw.length > 0) {
+    const raw = await spc.rawMessage(c);
+    const url = URL.createObjectURL(new Blob([raw], { type: 'application/octet-stream' }));
+    objectUrls.push(url);
+    $('sp-original-link').href = url;
+    show($('sp-original'), true);
+  }
   show($('sp-message'), true);
   const subject = $('sp-subject');
   subject.tabIndex = -1;
