@@ -316,7 +316,9 @@ make_recipe(struct build *b)
 			    ((st = add_copy(b, b->raw + pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
 			    (st = add_seg(b, idx, 0, NULL)) != SP_OK))
 				return st;
-			if ((st = add_copy(b, b->raw + c->start, c->end - c->start, BLOB_TEXT, &idx)) != SP_OK ||
+			if ((st = add_copy(b, b->raw + c->start, c->end - c->start,
+			    GMIME_IS_PART(c->part) && !GMIME_IS_TEXT_PART(c->part) ? BLOB_BIN : BLOB_TEXT,
+			    &idx)) != SP_OK ||
 			    (st = add_seg(b, idx, 0, NULL)) != SP_OK)
 				return st;
 			c->blob = idx;
