@@ -121,6 +121,17 @@ test('a message with a card number in an attachment arrives sealed', async () =>
   await waitMilterLog(milter, new RegExp(`decision=seal rule=card envelope=${envId(raw)} `));
 });
 
+test('medical content is sealed with the tag in the notice subject', async () => {
+  const mail = makeMail({ subject: 'Follow-up', messageId: `<med-${uid()}@clinic.example>`,
+    text: 'Patient diagnosis: diabetes mellitus, hypertension, chemotherapy schedule, ' +
+      'oncology referral, biopsy results, insulin dosage.\n' });
+  const raw = await deliver(mail);
+  assertSealed(raw, 'chemotherapy schedule');
+  assert.match(raw.toString('latin1'), /^Subject: \[secure\] Follow-up$/m);
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), mail) === 0);
+  await waitMilterLog(milter, new RegExp(`decision=seal rule=medical envelope=${envId(raw)} `));
+});
+
 test('an ordinary message arrives untouched, byte for byte', async () => {
   const mail = makeMail({ subject: 'Lunch on Friday?', text: 'Shall we meet at noon?\n',
     messageId: `<plain-${uid()}@clinic.example>` });
