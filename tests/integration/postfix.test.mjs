@@ -33,7 +33,8 @@ before(async () => {
     'internal_domains = clinic.example',
     'timeout_ms = 5000',
   ], { dir: work });
-  pfx = await startPostfix({ milterPort: milter.port });
+  pfx = await startPostfix({ milterPort: milter.port,
+    extraMain: [`non_smtpd_milters = inet:127.0.0.1:${milter.port}`] });
 });
 
 after(async () => {
@@ -169,6 +170,31 @@ test('key server down: the secure message is deferred, then arrives sealed after
   assertSealed(mine[0].raw, secret);
   assert.ok(Buffer.compare(stripTrace(openRaw(mine[0].raw)), mail) === 0, 'nothing lost');
   assert.doesNotMatch(pfx.queue(), /alice@clinic\.example/, 'the queue is empty again');
+});
+
+test('sendmail(1) submission with the key server down: kept in the queue, sealed after a flush', async () => {
+  const port = keyd.port;
+  const dataDir = keyd.dataDir;
+  await keyd.stop();
+  const secret = `pickup secret ${uid()}`;
+  const mid = `<pickup-${uid()}@clinic.example>`;
+  const mail = makeMail({ subject: '[secure] from the command line', text: `${secret}\n`, messageId: mid, eol: '\n' });
+  const sent = pfx.sentCount();
+  const from = milter.log.length;
+  const r = run('/usr/sbin/sendmail', ['-C', pfx.conf, '-f', alice, pat], { input: mail, timeout: 30000 });
+  assert.equal(r.status, 0, r.stderr);
+  await pfx.waitLog(/milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 4\.3\.0 key server unavailable/);
+  await waitMilterLog(milter, /decision=tempfail rule=subject-keyword .*key server unavailable/, { from });
+  assert.match(pfx.queue(), /alice@clinic\.example/, 'postqueue -p lists the message');
+  assert.equal(pfx.sentCount(), sent, 'nothing was delivered');
+
+  keyd = await startKeyd({ dataDir, port });
+  pfx.flush();
+  await pfx.waitDelivered(sent + 1, SANITIZED ? 300000 : 60000);
+  const mine = pfx.delivered().filter((d) => d.raw.toString('latin1').includes(mid));
+  assert.equal(mine.length, 1, 'delivered exactly once');
+  assertSealed(mine[0].raw, secret);
+  assert.equal(toLF(stripTrace(openRaw(mine[0].raw))).toString('latin1'), mail.toString('latin1'));
 });
 
 test('a sealed reply to an internal address arrives unsealed with the marker header', async () => {
