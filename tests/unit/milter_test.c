@@ -307,6 +307,62 @@ test_rewrite(void)
 	milter_msg_clear(&m);
 }
 
+/* Random input in random pieces: never a crash, and when the rewrite
+ * succeeds the body passed on is exactly what followed the blank line. */
+static void
+test_rewrite_random(void)
+{
+	static const char alpha[] = "ab:: \t\r\n\n\r\nX-Y\x80\xff";
+	unsigned seed = 12345;
+	struct milter_msg m;
+	int iter, ok = 0, bad = 0;
+
+	orig_msg(&m, 1);
+	for (iter = 0; iter < 3000; iter++) {
+		char in[256];
+		size_t n, i, off = 0;
+		struct milter_rewrite rw;
+		struct milter_ops ops;
+		struct rec r;
+		int st = SP_OK;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(in);
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
+		}
+		rec_init(&r, &ops);
+		milter_rewrite_init(&rw, &ops, &m);
+		while (off < n && st == SP_OK) {
+			size_t k;
+
+			seed = seed * 1103515245u + 12345u;
+			k = 1 + (seed >> 16) % 17;
+			if (k > n - off)
+				k = n - off;
+			st = milter_rewrite_write(&rw, in + off, k);
+			off += k;
+		}
+		if (st == SP_OK)
+			st = milter_rewrite_finish(&rw);
+		if (st == SP_OK) {
+			ok++;
+			/* the header block ends at its first empty line */
+			T_CHECK(r.body.len <= n);
+			if (r.body.len > 0)
+				T_EQ_MEM(r.body.data, in + n - r.body.len, r.body.len);
+		} else {
+			bad++;
+			T_CHECK(st == SP_ERR_INVALID || st == SP_ERR_IO || st == SP_ERR_TOOBIG);
+		}
+		milter_rewrite_clear(&rw);
+		sp_buf_free(&r.body);
+	}
+	T_CHECK(ok > 0 && bad > 0);
+	milter_msg_clear(&m);
+}
+
 /* --- the decision ---------------------------------------------------------- */
 
 static const char policy_text[] =
@@ -587,4 +643,4 @@ setup(void)
 	sp_msg_global_init();
 }
 
-T_MAIN(setup, test_config, test_msg, test_rewrite, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_clean)
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_rewrite_random, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_clean)
