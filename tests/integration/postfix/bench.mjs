@@ -9,14 +9,14 @@ import { POSTFIX_SBIN, startMilter, startPostfix } from './pfx.mjs';
 
 const N = Number(process.env.BENCH_MESSAGES || 300);
 const SIZE = Number(process.env.BENCH_SIZE || 20000);
-const SESSIONS = Number(process.env.BENCH_SESSIONS || 4);
+const CONNS = Number(process.env.BENCH_CONNECTIONS || 4);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(pfx, port, label) {
   const before = pfx.sentCount();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(path.join(POSTFIX_SBIN, 'smtp-source'),
-    ['-s', String(SESSIONS), '-m', String(N), '-l', String(SIZE), '-S', '[secure] bench message',
+    ['-s', String(CONNS), '-m', String(N), '-l', String(SIZE), '-S', '[secure] bench message',
       '-f', 'alice@clinic.example', '-t', 'pat@example.org', `127.0.0.1:${port}`],
     { timeout: 600000 });
   if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
@@ -41,7 +41,7 @@ try {
   const sealed = await measure(pfx, pfx.port, 'with milter');
   const nsealed = milter.log.filter((l) => / decision=seal /.test(l)).length;
   if (nsealed < N) throw new Error(`only ${nsealed} of ${N} messages were sealed`);
-  console.log(`postfix: ${N} messages of ${SIZE} bytes, ${SESSIONS} sessions, smtp-source -> Postfix -> smtp-sink`);
+  console.log(`postfix: ${N} messages of ${SIZE} bytes, ${CONNS} parallel SMTP connections, smtp-source -> Postfix -> smtp-sink`);
   console.log(`postfix: without milter (baseline): ${plain.toFixed(1)} msg/s`);
   console.log(`postfix: with sealpost-milter sealing every message: ${sealed.toFixed(1)} msg/s`);
   console.log(`postfix: ratio with/without: ${(sealed / plain).toFixed(3)}`);

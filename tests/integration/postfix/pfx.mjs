@@ -56,7 +56,7 @@ function psync(dir, args) {
 }
 
 // Start smtp-sink and Postfix.  milterPort: where sealpost-milter listens
-// (null: no milter at all).  Returns helpers; stop() is safe to call twice.
+// (null: no milter at all).  Returns functions to drive it; stop() is safe to call twice.
 export async function startPostfix({ milterPort = null, extraMain = [] } = {}) {
   const base = tmpDir('sealpost-pfx-');
   openDir(base);
