@@ -440,7 +440,19 @@ register_post(struct keyd_req *r)
 	acc.created = now;
 	st = sp_store_account_get(r->k->store, email, &old, &err);
 	if (st == SP_OK) {
-		/* Same page as a new registration; the owner learns by mail. */
+		/* Same page as a new registration; the owner learns by mail, at
+		 * most 3 such mails an hour, so the form cannot flood a mailbox. */
+		static const struct sp_throttle_policy mail_limit = {2, 3600, 3600};
+		char key[SP_STORE_EMAIL_MAX + 8];
+		int64_t until = 0;
+
+		snprintf(key, sizeof(key), "mail:%s", email);
+		if (sp_store_throttle_check(r->k->store, key, now, &until, &err) != SP_OK || until) {
+			sp_wipe(&old, sizeof(old));
+			keyd_log("register-mail-limited", "client", r->client, NULL);
+			return register_done(r, email);
+		}
+		sp_store_throttle_fail(r->k->store, key, now, &mail_limit, &until, NULL);
 		token[0] = '\0';
 		if (!old.activated && sp_token_new(token, sizeof(token), "", 16) == SP_OK) {
 			sp_sha256(token, strlen(token), th);

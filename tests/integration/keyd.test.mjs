@@ -289,6 +289,13 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   const mails = readOutbox(keyd.outbox);
   assert.equal(mails.length, n + 1);
   assert.match(mails[mails.length - 1].text, /already exists/);
+  // At most three such mails an hour; the page stays the same.
+  for (let i = 0; i < 4; i++) {
+    r = await postForm('/register', goodFields(email, csrf), csrf);
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /Check your mail/);
+  }
+  assert.equal(readOutbox(keyd.outbox).length, n + 3);
 
   // GET /activate shows a button and consumes nothing.
   for (let i = 0; i < 2; i++) {
