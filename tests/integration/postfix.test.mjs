@@ -328,6 +328,10 @@ test('a bad configuration stops the start with file:line; -n checks a good one',
   r = run(bin, ['-c', bad, '-n'], { timeout: 20000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /:3: on_keyd_failure: 'maybe' is not one of the allowed values/);
+  fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\npolicy = ${dir}/missing-policy.conf\n`);
+  r = run(bin, ['-c', bad, '-n'], { timeout: 20000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /policy: .*missing-policy\.conf/);
   const good = path.join(dir, 'good.conf');
   fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\n`);
   r = run(bin, ['-c', good, '-n'], { timeout: 20000 });
