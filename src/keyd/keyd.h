@@ -71,6 +71,14 @@ struct keyd_req {
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 };
 
+/* keyd_http.c: the MHD access handler (cls = struct keyd *) and the
+ * request-completed callback that frees the per-request context. */
+enum MHD_Result keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls);
+void keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe);
+
 /* keyd_log.c: one line "keyd EVENT key=value ..." to stderr; values pass a
  * printable filter.  Call as keyd_log("request", "method", m, "status", s,
  * NULL) with name/value pairs ending in NULL. */

@@ -366,12 +366,6 @@ route(struct keyd_req *r)
 	return keyd_reply_error(r, 404, "This page does not exist");
 }
 
-enum MHD_Result
-keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls);
-void keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe);
 
 enum MHD_Result
 keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,

@@ -20,11 +20,6 @@
 #include "keyd.h"
 #include "password.h"
 
-enum MHD_Result keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **con_cls);
-void keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe);
 
 static volatile sig_atomic_t stop_signal;
 
