@@ -262,7 +262,7 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 {
 	struct keyd_req *r = cls;
 	struct keyd_field *f;
-	size_t i, start;
+	size_t i;
 
 	if (key == NULL)
 		return MHD_YES;
@@ -287,14 +287,13 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 		r->toobig = 1;
 		return MHD_NO;
 	}
-	for (i = start = 0; i < size; i++) {
+	for (i = 0; i < size; i++) {
 		unsigned char c = (unsigned char)data[i];
 
 		if (isalnum(c) || c == '+' || c == '/' || c == '=' || c == '\n' ||
 		    c == '-' || c == '_')
 			f->value.data[f->value.len++] = c;
 	}
-	(void)start;
 	f->value.data[f->value.len] = '\0';
 	return MHD_YES;
 }
