@@ -232,6 +232,24 @@ test('a forged marker header on incoming mail is removed', async () => {
   assert.doesNotMatch(raw.toString('latin1'), /X-Sealpost-Received-Sealed/);
 });
 
+test('a token the key server refuses defers the mail (never sent in the clear)', async () => {
+  const m2 = await startMilter([`keyd_url = ${keyd.url}`, 'keyd_token = spo_not-a-real-token']);
+  const p2 = await startPostfix({ milterPort: m2.port });
+  try {
+    const secret = `token secret ${uid()}`;
+    const mail = makeMail({ subject: '[secure] x', text: `${secret}\n`, messageId: `<tok-${uid()}@clinic.example>` });
+    const r = await smtpSend(p2.port, alice, [pat], mail);
+    assert.equal(r.code, 250);
+    await p2.waitLog(/status=deferred .*451 4\.7\.0 secure mail gateway misconfigured/);
+    await waitMilterLog(m2, /decision=tempfail rule=subject-keyword .*refused our token/);
+    assert.equal(p2.sentCount(), 0);
+    assert.match(p2.queue(), /alice@clinic\.example/);
+  } finally {
+    await p2.stop();
+    await m2.stop();
+  }
+});
+
 // --- bad input ----------------------------------------------------------
 
 async function alive() {
