@@ -44,15 +44,33 @@ export async function clickOpen(page) {
   return popup;
 }
 
+// Fill and submit the open page's sign-in form.  Returns null when the form
+// went away (signed in) or the error shown.  "Busy, try again" (the key
+// server's bounded password workers under load) is retried, as a person would.
+export async function submitLogin(popup, email, password) {
+  for (let i = 0; i < 6; i++) {
+    await popup.fill('#sp-email', email);
+    await popup.fill('#sp-password', password);
+    await popup.click('#sp-login-submit');
+    const err = popup.locator('#sp-login-error:not([hidden])');
+    const gone = popup.locator('#sp-login[hidden]');
+    await err.or(gone).first().waitFor({ state: 'attached', timeout: TIMEOUT });
+    if (await gone.count()) return null;
+    const text = (await err.textContent()).trim();
+    if (!/busy/i.test(text)) return text;
+    await popup.waitForTimeout(500 * (i + 1));
+  }
+  throw new Error('the key server stayed busy');
+}
+
 // Sign in on the open page if it asks.
 export async function signInIfAsked(popup, email, password) {
   const login = popup.locator('#sp-login');
   const done = popup.locator('#sp-message:not([hidden]), #sp-verdict:not([hidden])');
   await login.or(done).first().waitFor({ state: 'visible', timeout: TIMEOUT });
   if (await login.isVisible()) {
-    await popup.fill('#sp-email', email);
-    await popup.fill('#sp-password', password);
-    await popup.click('#sp-login-submit');
+    const err = await submitLogin(popup, email, password);
+    if (err !== null) throw new Error(`sign-in refused: ${err}`);
   }
 }
 

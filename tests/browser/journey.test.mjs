@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { makeMail, activationLink } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, verdictText, screenshot, makePng, poll, TIMEOUT } from './browser-lib.mjs';
+import { launch, keydWithOrg, seal, clickOpen, submitLogin, verdictText, screenshot, makePng, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'pat@example.org';
 const PASSWORD = 'Tulip harbour quartz 1991';
@@ -104,15 +104,10 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('type'), 'text');
   await popup.getByLabel('Show password').uncheck();
   assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('type'), 'password');
-  await popup.fill('#sp-email', EMAIL);
-  await popup.fill('#sp-password', 'not the password at all');
-  await popup.click('#sp-login-submit');
-  await popup.locator('#sp-login-error').waitFor({ state: 'visible', timeout: TIMEOUT });
-  assert.match(await popup.textContent('#sp-login-error'), /Wrong email address or password/);
-  await popup.fill('#sp-password', PASSWORD);
-  await popup.click('#sp-login-submit');
-  await popup.locator('#sp-login-error', { hasText: /not activated/ }).waitFor({ timeout: TIMEOUT });
-  assert.match(await popup.textContent('#sp-login-error'), /activation mail/);
+  assert.match(await submitLogin(popup, EMAIL, 'not the password at all'), /Wrong email address or password/);
+  const notYet = await submitLogin(popup, EMAIL, PASSWORD);
+  assert.match(notYet, /not activated/);
+  assert.match(notYet, /activation mail/);
 
   // Activate with the link from the mail.
   const link = activationLink(ctx.keyd.outbox, EMAIL);
@@ -124,8 +119,7 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   await act.close();
 
   // Sign in again in the same window: now the message opens.
-  await popup.fill('#sp-password', PASSWORD);
-  await popup.click('#sp-login-submit');
+  assert.equal(await submitLogin(popup, EMAIL, PASSWORD), null);
   assert.match(await verdictText(popup), /Genuine envelope from Example Clinic, checked by the key server/);
   await popup.locator('#sp-message').waitFor({ state: 'visible', timeout: TIMEOUT });
   assert.equal(await popup.inputValue('#sp-password'), '', 'the password field is cleared');

@@ -261,6 +261,12 @@ test('container: bounds and format errors', async () => {
     const p = spc.parseContainer(new Uint8Array(Buffer.concat([Buffer.from('SPC1'), l, Buffer.from(mm), z])));
     await assert.rejects(p.blob(0), /longer|shorter/);
   }
+  const tiny = zlib.deflateRawSync(Buffer.from('x'));
+  const mt = JSON.stringify({ blobs: [{ off: 0, len: tiny.length, z: 1, ulen: 100 << 20 }] });
+  const lt = Buffer.alloc(4);
+  lt.writeUInt32BE(mt.length);
+  const pt = spc.parseContainer(new Uint8Array(Buffer.concat([Buffer.from('SPC1'), lt, Buffer.from(mt), tiny])));
+  await assert.rejects(pt.blob(0), /impossible length/);
   const junk = Buffer.from('not deflate at all, surely');
   const mj = JSON.stringify({ blobs: [{ off: 0, len: junk.length, z: 1, ulen: 10 }] });
   const lj = Buffer.alloc(4);

@@ -214,7 +214,9 @@ async function checkSession(prefill) {
 // ---- rendering ------------------------------------------------------------
 
 const CSP_META = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">';
-const DROP = 'script,noscript,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,form,template,audio,video,source,track';
+const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,template,audio,video,source,track';
+// Kept for their content, without the element itself.
+const UNWRAP = 'form,noscript';
 const URL_ATTRS = ['href', 'src', 'action', 'formaction', 'background', 'poster', 'xlink:href', 'lowsrc', 'dynsrc', 'ping', 'srcset', 'cite', 'longdesc', 'usemap', 'manifest', 'data'];
 
 function bytesToDataUrl(bytes, type) {
@@ -239,6 +241,7 @@ async function cleanHtml(html, c) {
   for (const p of c.parts) if (p.cid) cids.set(cidKey(p.cid), p);
   const doc = new DOMParser().parseFromString(html, 'text/html');
   doc.querySelectorAll(DROP).forEach((e) => e.remove());
+  doc.querySelectorAll(UNWRAP).forEach((e) => e.replaceWith(...e.childNodes));
   let blocked = 0;
   const REMOTE_CSS = /url\(\s*['"]?\s*(https?:)?\/\/|@import/i;
   for (const st of doc.querySelectorAll('style')) if (REMOTE_CSS.test(st.textContent)) blocked++;
@@ -260,7 +263,7 @@ async function cleanHtml(html, c) {
         } else {
           el.removeAttribute(a.name);
         }
-      } else if (name === 'href' && /^(https?:|mailto:|#)/i.test(v)) {
+      } else if (name === 'href' && /^(a|area)$/i.test(el.localName) && /^(https?:|mailto:|#)/i.test(v)) {
         // Plain links stay (the sandbox lets nothing navigate anyway).
       } else if (/^data:image\//i.test(v) && name !== 'href') {
         // Embedded images are allowed by the frame's CSP.

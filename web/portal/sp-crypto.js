@@ -235,7 +235,11 @@ export async function decryptStream(key, np, headerBytes, ct) {
 
 // ---- container (SPC1) -----------------------------------------------------
 
+// DEFLATE expands at most about 1032 to 1; a larger announced length is a lie.
+const MAX_INFLATE_RATIO = 1032;
+
 async function inflateRaw(bytes, ulen) {
+  if (ulen > bytes.length * MAX_INFLATE_RATIO + 1024) fail('a compressed part announces an impossible length');
   if (typeof DecompressionStream !== 'function') fail('this browser cannot inflate (no DecompressionStream)');
   const ds = new DecompressionStream('deflate-raw');
   const writer = ds.writable.getWriter();
