@@ -1,7 +1,8 @@
 // browser-lib.mjs - what the browser tests share: launching Debian's
 // Chromium through playwright-core with the popup blocker ON (as users have
 // it), a key server with an organisation, sealing a test mail with the real
-// `sealpost seal`, and the steps of the open page.
+// `sealpost seal`, and the steps of the open page.  With SCREENSHOTS=DIR the
+// tests save full-page PNGs of each step there, to look at.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';

@@ -243,3 +243,15 @@ test('a signed-in person who is not a recipient is told so and sees nothing', { 
   assert.doesNotMatch(await popup.textContent('body'), /Private\.|Not yours/);
   await context.close();
 });
+
+test('sign out ends the session on the key server', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Sign out', text: 'Bye.\n' }), 'signout.html');
+  const { context, popup } = await openEnvelope(file);
+  assert.match(await verdictText(popup), /Genuine envelope/);
+  assert.match(await popup.textContent('#sp-who'), new RegExp(`Signed in as ${EMAIL.replace('.', '\\.')}`));
+  assert.equal(await popup.evaluate(async () => (await fetch('/api/v1/session')).status), 200);
+  await Promise.all([popup.waitForEvent('load', { timeout: TIMEOUT }), popup.click('#sp-signout')]);
+  await popup.locator('#sp-login').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(await popup.evaluate(async () => (await fetch('/api/v1/session')).status), 401);
+  await context.close();
+});
