@@ -2,6 +2,7 @@
  * message.c - process set-up of the message model (GMime) and the release
  * functions of its result structures.  The rest lives in message_check.c
  * (is it mail, safe file names), message_build.c (raw message -> container),
+ * message_info.c (GMime parsing, header info and display strings),
  * message_read.c (container -> raw message and view), message_codec.c
  * (base64 layout and DEFLATE).
  */

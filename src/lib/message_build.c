@@ -4,8 +4,8 @@
  * persistent memory stream, so every leaf part knows where its encoded body
  * sits in the raw bytes; stores base64 bodies that re-encode identically as
  * binary blobs and everything else literally; extracts the rendering view
- * (display headers, text and HTML bodies in UTF-8, attachments) and the
- * sealer's info (from, recipients, subject, date); compresses blobs where
+ * (display headers, text and HTML bodies in UTF-8, attachments; the
+ * header side is in message_info.c); compresses blobs where
  * that pays; and finally rebuilds the raw message from the container it
  * wrote and compares, falling back to one literal blob on any difference.
  * SECURITY: parses untrusted mail.  sp_msg_check() runs first; the part walk
@@ -356,43 +356,6 @@ make_recipe(struct build *b)
 	return SP_OK;
 }
 
-/* A valid UTF-8 copy of s (NULL stays NULL), trimmed and cut to at most
- * max bytes on a character boundary, control characters turned into
- * spaces (keeps the manifest bounded whatever the headers hold); g_free()d
- * by caller. */
-static char *
-utf8_cut(const char *s, size_t max)
-{
-	char *v;
-	size_t n;
-
-	if (s == NULL)
-		return NULL;
-	v = g_utf8_make_valid(s, -1);
-	if (v == NULL)
-		return NULL;
-	for (n = 0; v[n] != '\0'; n++)
-		if ((unsigned char)v[n] < 0x20 || v[n] == 0x7f)
-			v[n] = ' ';	/* display text: no control characters */
-	g_strstrip(v);
-	if ((n = strlen(v)) > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-			n--;
-		v[n] = '\0';
-	}
-	return v;
-}
-
-#define DISPLAY_MAX 16384	/* bytes of a display header */
-#define NAME_MAX_BYTES 1024	/* bytes of a part's name, type or Content-ID */
-
-static char *
-utf8_dup(const char *s)
-{
-	return utf8_cut(s, DISPLAY_MAX);
-}
-
 static json_t *
 jstr_take(char *s)
 {
@@ -400,19 +363,6 @@ jstr_take(char *s)
 
 	g_free(s);
 	return j;
-}
-
-static char *
-addr_display(InternetAddressList *l)
-{
-	char *s, *v;
-
-	if (l == NULL || internet_address_list_length(l) == 0)
-		return NULL;
-	s = internet_address_list_to_string(l, NULL, FALSE);
-	v = utf8_dup(s);
-	g_free(s);
-	return v;
 }
 
 /* Decoded content of a leaf part (transfer encoding removed) as a blob. */
@@ -489,7 +439,7 @@ part_name(GMimeObject *o)
 		n = g_mime_part_get_filename(GMIME_PART(o));
 	else if ((n = g_mime_object_get_content_disposition_parameter(o, "filename")) == NULL)
 		n = g_mime_object_get_content_type_parameter(o, "name");
-	return utf8_cut(n, NAME_MAX_BYTES);
+	return msg_utf8_cut(n, MSG_NAME_MAX);
 }
 
 /* The view's parts: every attachment and inline non-body part. */
@@ -521,9 +471,9 @@ make_parts(struct build *b)
 		p = json_object();
 		if (p == NULL ||
 		    json_object_set_new(p, "name", jstr_take(part_name(o))) != 0 ||
-		    json_object_set_new(p, "type", jstr_take(utf8_cut(type != NULL ? type : "application/octet-stream", NAME_MAX_BYTES))) != 0 ||
+		    json_object_set_new(p, "type", jstr_take(msg_utf8_cut(type != NULL ? type : "application/octet-stream", MSG_NAME_MAX))) != 0 ||
 		    json_object_set_new(p, "blob", json_integer((json_int_t)idx)) != 0 ||
-		    json_object_set_new(p, "cid", jstr_take(utf8_cut(cid, NAME_MAX_BYTES))) != 0 ||
+		    json_object_set_new(p, "cid", jstr_take(msg_utf8_cut(cid, MSG_NAME_MAX))) != 0 ||
 		    json_object_set_new(p, "inline", json_boolean(is_inline)) != 0 ||
 		    json_array_append_new(b->parts, p) != 0) {
 			g_free(type);
@@ -573,154 +523,6 @@ compress_blobs(struct build *b)
 	return SP_OK;
 }
 
-static int
-add_rcpt(struct sp_msg_info *info, InternetAddressList *l, int depth)
-{
-	int i, n = l != NULL ? internet_address_list_length(l) : 0, st;
-
-	for (i = 0; i < n; i++) {
-		InternetAddress *a = internet_address_list_get_address(l, i);
-		const char *addr;
-		char *low;
-		size_t j;
-
-		if (INTERNET_ADDRESS_IS_GROUP(a)) {
-			if (depth < 4 && (st = add_rcpt(info,
-			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), depth + 1)) != SP_OK)
-				return st;
-			continue;
-		}
-		if (!INTERNET_ADDRESS_IS_MAILBOX(a))
-			continue;
-		addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
-		if (addr == NULL || addr[0] == '\0' || !g_utf8_validate(addr, -1, NULL))
-			continue;
-		if ((low = g_ascii_strdown(addr, -1)) == NULL)
-			return SP_ERR_NOMEM;
-		for (j = 0; j < info->nrcpt; j++)
-			if (strcmp(info->rcpt[j], low) == 0)
-				break;
-		if (j < info->nrcpt) {
-			g_free(low);
-			continue;
-		}
-		if (info->nrcpt >= SP_MSG_MAX_RECIPIENTS) {
-			g_free(low);
-			return SP_ERR_TOOBIG;
-		}
-		if (info->nrcpt % 16 == 0) {
-			char **nr = realloc(info->rcpt, (info->nrcpt + 16) * sizeof(*nr));
-			if (nr == NULL) {
-				g_free(low);
-				return SP_ERR_NOMEM;
-			}
-			info->rcpt = nr;
-		}
-		info->rcpt[info->nrcpt] = strdup(low);
-		g_free(low);
-		if (info->rcpt[info->nrcpt] == NULL)
-			return SP_ERR_NOMEM;
-		info->nrcpt++;
-	}
-	return SP_OK;
-}
-
-static char *
-first_mailbox(InternetAddressList *l)
-{
-	int i, n = l != NULL ? internet_address_list_length(l) : 0;
-
-	for (i = 0; i < n; i++) {
-		InternetAddress *a = internet_address_list_get_address(l, i);
-		const char *addr;
-
-		if (INTERNET_ADDRESS_IS_GROUP(a)) {
-			char *s = first_mailbox(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
-			if (s != NULL)
-				return s;
-			continue;
-		}
-		if (!INTERNET_ADDRESS_IS_MAILBOX(a))
-			continue;
-		addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
-		if (addr != NULL && addr[0] != '\0' && g_utf8_validate(addr, -1, NULL))
-			return g_ascii_strdown(addr, -1);
-	}
-	return NULL;
-}
-
-static char *
-g_to_malloc(char *s)
-{
-	char *r;
-
-	if (s == NULL)
-		return NULL;
-	r = strdup(s);
-	g_free(s);
-	return r;
-}
-
-static int
-fill_info(GMimeMessage *m, struct sp_msg_info *info)
-{
-	int st;
-
-	if (m == NULL)
-		return SP_OK;
-	info->from = g_to_malloc(first_mailbox(g_mime_message_get_from(m)));
-	info->subject = g_to_malloc(utf8_dup(g_mime_message_get_subject(m)));
-	info->date = g_to_malloc(utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date")));
-	if ((st = add_rcpt(info, g_mime_message_get_to(m), 0)) != SP_OK)
-		return st;
-	return add_rcpt(info, g_mime_message_get_cc(m), 0);
-}
-
-/* Too many multipart/message markers for GMime's recursive parser? */
-static int
-too_nested(const unsigned char *raw, size_t len)
-{
-	const unsigned char *p = raw, *e = raw + len, *s;
-	size_t count = 0;
-
-	while ((s = memchr(p, '/', (size_t)(e - p))) != NULL) {
-		if ((s - raw >= 9 && g_ascii_strncasecmp((const char *)s - 9, "multipart", 9) == 0) ||
-		    (s - raw >= 7 && g_ascii_strncasecmp((const char *)s - 7, "message", 7) == 0))
-			if (++count > SP_MSG_MAX_PARTS)
-				return 1;
-		p = s + 1;
-	}
-	return 0;
-}
-
-static GMimeMessage *
-parse(const unsigned char *raw, size_t len)
-{
-	GMimeStream *s;
-	GMimeParser *p;
-	GMimeMessage *m;
-	size_t i;
-
-	if (too_nested(raw, len)) {
-		/* headers only: up to the first empty line */
-		for (i = 0; i + 1 < len; i++)
-			if (raw[i] == '\n' && (raw[i + 1] == '\n' ||
-			    (raw[i + 1] == '\r' && i + 2 < len && raw[i + 2] == '\n')))
-				break;
-		len = i + 1 < len ? i + 1 : len;
-	}
-	if (len > G_MAXUINT)
-		return NULL;
-	s = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
-	p = g_mime_parser_new_with_stream(s);
-	g_mime_parser_set_persist_stream(p, TRUE);
-	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-	m = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
-	g_object_unref(s);
-	return m;
-}
-
 static void
 build_clear(struct build *b)
 {
@@ -757,11 +559,11 @@ emit(struct build *b, GMimeMessage *m, struct sp_buf *out)
 	}
 	json_object_set_new(root, "headers", h);
 	if (m != NULL) {
-		json_object_set_new(h, "from", jstr_take(addr_display(g_mime_message_get_from(m))));
-		json_object_set_new(h, "to", jstr_take(addr_display(g_mime_message_get_to(m))));
-		json_object_set_new(h, "cc", jstr_take(addr_display(g_mime_message_get_cc(m))));
-		json_object_set_new(h, "date", jstr_take(utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date"))));
-		json_object_set_new(h, "subject", jstr_take(utf8_dup(g_mime_message_get_subject(m))));
+		json_object_set_new(h, "from", jstr_take(msg_addr_display(g_mime_message_get_from(m))));
+		json_object_set_new(h, "to", jstr_take(msg_addr_display(g_mime_message_get_to(m))));
+		json_object_set_new(h, "cc", jstr_take(msg_addr_display(g_mime_message_get_cc(m))));
+		json_object_set_new(h, "date", jstr_take(msg_utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date"))));
+		json_object_set_new(h, "subject", jstr_take(msg_utf8_dup(g_mime_message_get_subject(m))));
 	}
 	json_object_set_new(root, "text", b->text_blob >= 0 ? json_integer(b->text_blob) : json_null());
 	json_object_set_new(root, "html", b->html_blob >= 0 ? json_integer(b->html_blob) : json_null());
@@ -870,8 +672,8 @@ sp_msg_container_build(const unsigned char *raw, size_t len,
 	if ((st = sp_msg_check(raw, len, err)) != SP_OK)
 		return st;
 	sp_msg_global_init();
-	m = parse(raw, len);
-	if (info != NULL && (st = fill_info(m, info)) != SP_OK) {
+	m = msg_parse(raw, len);
+	if (info != NULL && (st = msg_fill_info(m, info)) != SP_OK) {
 		if (m != NULL)
 			g_object_unref(m);
 		sp_msg_info_clear(info);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include <gmime/gmime.h>
 #include <jansson.h>
 
 #include "message.h"
@@ -17,6 +18,8 @@
 #define MSG_MAX_MANIFEST ((size_t)16 << 20)	/* manifest bytes */
 #define MSG_MAX_SEGMENTS 100000			/* raw recipe entries */
 #define MSG_MAX_OUTPUT (SP_MSG_MAX_SIZE * 2)	/* bytes a reader will produce */
+#define MSG_DISPLAY_MAX 16384		/* bytes of a display header in the view */
+#define MSG_NAME_MAX 1024		/* bytes of a part's name, type, Content-ID */
 #define MSG_MAX_LINE 998		/* base64 line length (RFC 5322 line limit);
 					   lines are a multiple of 4 characters */
 
@@ -57,6 +60,25 @@ int msg_deflate(const unsigned char *p, size_t n, int level, size_t limit,
  * (malloc'd, ulen + 1 bytes with a trailing NUL). */
 int msg_inflate(const unsigned char *p, size_t n, size_t ulen,
     unsigned char **out, struct sp_err *err);
+
+/* Parse raw with GMime from a persistent memory stream (parts keep their
+ * offsets in raw).  A message with more multipart/message markers than
+ * SP_MSG_MAX_PARTS is parsed for its header block only (GMime's parser
+ * recurses per level).  NULL when GMime finds no message; caller unrefs. */
+GMimeMessage *msg_parse(const unsigned char *raw, size_t len);
+
+/* Fill info from m (NULL leaves it empty).  SP_ERR_TOOBIG past
+ * SP_MSG_MAX_RECIPIENTS, SP_ERR_NOMEM; info is then partly filled (clear it). */
+int msg_fill_info(GMimeMessage *m, struct sp_msg_info *info);
+
+/* A valid UTF-8 copy of s (NULL stays NULL), trimmed, control characters
+ * turned into spaces, cut to at most max bytes on a character boundary;
+ * g_free() it.  msg_utf8_dup() cuts at MSG_DISPLAY_MAX. */
+char *msg_utf8_cut(const char *s, size_t max);
+char *msg_utf8_dup(const char *s);
+
+/* Display form of an address list (UTF-8), or NULL when empty; g_free(). */
+char *msg_addr_display(InternetAddressList *l);
 
 /* A parsed, validated container (borrowing the caller's bytes). */
 struct msg_blobref {
