@@ -179,6 +179,9 @@ static const struct mail_case cases[] = {
 	{ "14-mixed-eol-truncated.eml", "mixed@example.org", "Mixed line ends", "eol@example.net",
 	  "line one", NULL, 0, 1,
 	  { { "t.gif", "image/gif", NULL, 0, 219, "", 0, 17, 1 } }, 1, "eol@example.net" },
+	{ "15-alternative-related.eml", "Mac User <mac@example.org>", "Alternative with a related HTML part",
+	  "friend@example.net", "See the picture.", "<img src=\"cid:pic@local\">", 1, 1,
+	  { { "pic.jpg", "image/jpeg", "pic@local", 1, 1500, "", 0, 29, 7 } }, 1, "friend@example.net" },
 };
 
 static int
