@@ -359,6 +359,11 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 		goto out;
 	}
 	strip_markers(m, ops);
+	if (c->ndomains > 0 && all_internal(c, m)) {
+		/* mail that stays inside the organisation is never sealed */
+		outcome(o, MILTER_CONTINUE, "pass", "all recipients are internal");
+		goto out;
+	}
 	st = milter_policy_decide(g, w, m, &raw, &r, &err);
 	if (st == SP_ERR_INVALID) {
 		outcome(o, MILTER_CONTINUE, "pass", "not scanned: %s", sp_err_msg(&err, st));

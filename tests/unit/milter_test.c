@@ -493,6 +493,18 @@ test_decide(void)
 	milter_msg_clear(&m);
 	sp_buf_free(&r.body);
 
+	/* internal mail is never sealed, whatever it says */
+	mail_msg(&m, " [secure] internal");
+	free(m.rcpt[0]);
+	m.rcpt[0] = strdup("bob@clinic.example");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.reason, "all recipients are internal") == 0);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
 	/* not a mail message at all (no header fields, binary body) */
 	milter_msg_init(&m, 1 << 20);
 	milter_msg_add_rcpt(&m, "<pat@example.org>");
