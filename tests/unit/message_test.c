@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "message.h"
 
@@ -911,6 +912,58 @@ test_safe_filename(void)
 	T_CHECK(strcmp(out, "attachm") == 0);
 }
 
+/* The milter builds containers from several threads at once. */
+static void *
+thread_main(void *arg)
+{
+	size_t *ok = arg;
+	char path[256];
+
+	for (int round = 0; round < 5; round++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct sp_buf c, back;
+			struct sp_msg_view v;
+			struct sp_msg_info info;
+			struct sp_err err;
+			unsigned char *raw;
+			size_t len;
+
+			snprintf(path, sizeof(path), CORPUS "%s", cases[i].file);
+			if ((raw = slurp(path, &len)) == NULL)
+				continue;
+			sp_buf_init(&c, SP_MSG_MAX_SIZE);
+			sp_buf_init(&back, SP_MSG_MAX_SIZE);
+			if (sp_msg_container_build(raw, len, &c, &info, &err) == SP_OK &&
+			    sp_msg_container_raw(c.data, c.len, &back, &err) == SP_OK &&
+			    back.len == len && memcmp(back.data, raw, len) == 0 &&
+			    sp_msg_container_view(c.data, c.len, &v, &err) == SP_OK) {
+				if (v.nparts == cases[i].nparts)
+					(*ok)++;
+				sp_msg_view_clear(&v);
+			}
+			sp_msg_info_clear(&info);
+			sp_buf_free(&c);
+			sp_buf_free(&back);
+			free(raw);
+		}
+	}
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t th[4];
+	size_t ok[4] = { 0 };
+
+	for (int i = 0; i < 4; i++)
+		T_EQ_INT(pthread_create(&th[i], NULL, thread_main, &ok[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(ok[i], 5 * (sizeof(cases) / sizeof(cases[0])));
+	}
+}
+
 static void
 init(void)
 {
@@ -920,4 +973,4 @@ init(void)
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
-    test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_large)
+    test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_threads, test_large)
