@@ -14,6 +14,19 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__lsan_default_suppressions(void);
+
+/* GMime 3.2.13 itself leaks a small GString when its parser meets some
+ * malformed address headers (reproduced with GMime alone: parse, unref,
+ * leak).  GLib has no frame pointers, so the fast unwinder sees only
+ * realloc <- g_realloc: leaks of memory grown by g_realloc are suppressed.
+ * Objects this library forgets to release (g_object_new, g_malloc, malloc)
+ * are still reported. */
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:g_realloc\n";
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
