@@ -11,6 +11,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 int
@@ -177,30 +178,62 @@ b64_val(unsigned char c, int url)
 	return -1;
 }
 
+/* Decoding table: 0-63 alphabet, 64 white space, 65 '=', 255 invalid. */
+static unsigned char b64_dec[256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void
+b64_table_init(void)
+{
+	int i;
+
+	memset(b64_dec, 255, sizeof(b64_dec));
+	for (i = 0; i < 64; i++)
+		b64_dec[(unsigned char)b64_std[i]] = (unsigned char)i;
+	b64_dec[' '] = b64_dec['\t'] = b64_dec['\r'] = b64_dec['\n'] = b64_dec['\f'] = 64;
+	b64_dec['='] = 65;
+}
+
 int
 sp_b64_decode(struct sp_buf *out, const char *s, size_t n)
 {
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	unsigned v = 0;
 	int bits = 0, pad = 0, st;
-	size_t i;
 	unsigned char *o;
 
+	pthread_once(&b64_once, b64_table_init);
 	if ((st = sp_buf_reserve(out, n / 4 * 3 + 3)) != SP_OK)
 		return st;
 	o = out->data + out->len;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int d;
+	while (p < end) {
+		unsigned d;
 
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f')
+		/* fast path: four alphabet characters at bit offset 0 */
+		if (bits == 0 && pad == 0 && end - p >= 4) {
+			unsigned a = b64_dec[p[0]], b = b64_dec[p[1]], c = b64_dec[p[2]], e = b64_dec[p[3]];
+
+			if ((a | b | c | e) < 64) {
+				unsigned w = a << 18 | b << 12 | c << 6 | e;
+
+				o[0] = (unsigned char)(w >> 16);
+				o[1] = (unsigned char)(w >> 8);
+				o[2] = (unsigned char)w;
+				o += 3;
+				p += 4;
+				continue;
+			}
+		}
+		d = b64_dec[*p++];
+		if (d == 64)
 			continue;
-		if (c == '=') {
+		if (d == 65) {
 			pad++;
 			continue;
 		}
-		if (pad > 0 || (d = b64_val(c, 0)) < 0)
+		if (pad > 0 || d == 255)
 			return SP_ERR_INVALID;
-		v = v << 6 | (unsigned)d;
+		v = v << 6 | d;
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;

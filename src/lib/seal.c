@@ -266,8 +266,18 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	sp_buf_init(&ct, SP_ENV_MAX_PAYLOAD);
 	sp_buf_init(&hdr, SP_ENV_MAX_HEADER);
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
+	/* one allocation per buffer: the sizes are known up front */
+	if (sp_buf_reserve(&container, len + 65536) != SP_OK) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if ((st = sp_msg_container_build(raw, len, &container, &info, err)) != SP_OK)
 		goto out;
+	if (sp_buf_reserve(&ct, container.len + (container.len / SP_ENV_CHUNK + 1) * SP_GCM_TAG_LEN) != SP_OK ||
+	    sp_buf_reserve(&mail, container.len / 3 * 4 + container.len / 50 + len / 8 + 262144) != SP_OK) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	dreq.from = info.from;
 	dreq.rcpt = p->nrcpt > 0 ? p->rcpt : (const char *const *)info.rcpt;
 	dreq.nrcpt = p->nrcpt > 0 ? p->nrcpt : info.nrcpt;

@@ -82,6 +82,11 @@ test_b64(void)
 	sp_buf_reset(&b);
 	T_EQ_INT(sp_b64_decode(&b, "Zm9v!", 5), SP_ERR_INVALID);
 	T_EQ_INT(sp_b64_decode(&b, "Zg==Zg", 6), SP_ERR_INVALID);
+	T_EQ_INT(sp_b64_decode(&b, "Zm9v=Zm9v", 9), SP_ERR_INVALID);
+	T_EQ_INT(sp_b64_decode(&b, "Zm9v\x80", 5), SP_ERR_INVALID);
+	sp_buf_reset(&b);
+	T_EQ_INT(sp_b64_decode(&b, "Zm9v\r\nYmFy\n", 11), SP_OK);
+	T_CHECK(b.len == 6 && memcmp(b.data, "foobar", 6) == 0);
 	sp_buf_reset(&b);
 	T_EQ_INT(sp_b64url_encode(&b, "\xfb\xff", 2), SP_OK);
 	T_CHECK(strcmp((char *)b.data, "-_8") == 0);

@@ -45,6 +45,10 @@ try {
   console.log(`postfix: without milter (baseline): ${plain.toFixed(1)} msg/s`);
   console.log(`postfix: with sealpost-milter sealing every message: ${sealed.toFixed(1)} msg/s`);
   console.log(`postfix: ratio with/without: ${(sealed / plain).toFixed(3)}`);
+} catch (e) {
+  const why = (milter?.log || []).filter((l) => /decision=(tempfail|reject)/.test(l)).slice(0, 5);
+  console.error(`postfix bench failed: ${e.message}\n${why.join('\n')}`);
+  process.exitCode = 1;
 } finally {
   await pfx?.stop();
   await milter?.stop();
