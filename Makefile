@@ -94,7 +94,7 @@ asan-test: asan
 	  bash tests/run-unit.sh build-asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  SEALPOST_BIN=$(abspath build-asan/bin) SEALPOST_SANITIZED=1 \
-	  node --test --test-concurrency=1 tests/integration/
+	  node --test --test-concurrency=1 tests/integration/ tests/browser/
 
 fuzz:
 	bash fuzz/build.sh
