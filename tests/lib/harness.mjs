@@ -137,10 +137,13 @@ function unqp(s) {
 export function activationLink(outbox, email) {
   const mails = readOutbox(outbox).filter((m) => new RegExp(`^To:.*${email.replace(/[.+]/g, '\\$&')}`, 'mi').test(m.text));
   for (const m of mails.reverse()) {
-    const found = unqp(m.text).match(/https?:\/\/[^\s"<>]+\/activate\?t=[A-Za-z0-9_-]+/);
+    // decode quoted-printable only where the mail says it is (an 8-bit
+    // body may hold "=4F" as text, e.g. "?t=4F..." in a link)
+    const qp = /^Content-Transfer-Encoding:\s*quoted-printable/mi.test(m.text);
+    const found = (qp ? unqp(m.text) : m.text).match(/https?:\/\/[^\s"<>]+\/activate\?t=[A-Za-z0-9_-]+/);
     if (found) return found[0];
   }
-  throw new Error(`no activation link for ${email} in ${outbox}`);
+  throw new Error(`no activation link for ${email} in ${outbox} (${mails.length} mails to that address)`);
 }
 
 function b64lines(buf, eol) {
