@@ -500,7 +500,7 @@ compress_blobs(struct build *b)
 		level = 6;
 		if (bl->kind == BLOB_BIN || bl->len > ((size_t)1 << 20)) {
 			/* a quick sample says whether the bytes compress at all */
-			sample = bl->len < 65536 ? bl->len : 65536;
+			sample = bl->len < 16384 ? bl->len : 16384;
 			r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
 			free(z);
 			if (r < 0)
