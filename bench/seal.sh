@@ -14,4 +14,4 @@ token=$(bin/sealpost --data-dir "$dir/keyd" org add "Bench Clinic" --domain clin
 printf 'bench password 2026 long enough\n' > "$dir/pw"
 bin/sealpost --data-dir "$dir/keyd" recipient add pat@example.org --password-file "$dir/pw" >/dev/null
 build/bench/bench_seal "$url" "$token"
-build/bench/bench_release "$url" "$token" pat@example.org 'bench password 2026 long enough' 8 5
+build/bench/bench_release "$url" "$token" pat@example.org 'bench password 2026 long enough' 32 5
