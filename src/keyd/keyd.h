@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "html.h"
 #include "keywrap.h"
 #include "sp.h"
 #include "store.h"
@@ -143,6 +144,5 @@ struct keyd_var {
 };
 int keyd_tmpl(const char *tmpl, size_t tlen, const struct keyd_var *vars, size_t nvars,
     struct sp_buf *out);
-int keyd_html_escape(struct sp_buf *out, const char *s, size_t n);
 
 #endif

@@ -227,7 +227,7 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 
 		sp_buf_init(&b, 4096);
 		sp_buf_append_str(&b, "<p>");
-		keyd_html_escape(&b, msg, strlen(msg));
+		sp_html_escape(&b, msg, strlen(msg));
 		sp_buf_append_str(&b, "</p>");
 		enum MHD_Result ret = keyd_page_simple(r, status, msg,
 		    b.data ? (const char *)b.data : "");

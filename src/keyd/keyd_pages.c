@@ -180,7 +180,7 @@ options_q(struct sp_buf *b, const char *sel)
 	sp_buf_printf(b, "<option value=\"\"%s>Choose a question</option>", s ? "" : " selected");
 	for (i = 0; i < NQUESTIONS; i++) {
 		sp_buf_printf(b, "<option value=\"%d\"%s>", i + 1, s == i + 1 ? " selected" : "");
-		keyd_html_escape(b, questions[i], strlen(questions[i]));
+		sp_html_escape(b, questions[i], strlen(questions[i]));
 		sp_buf_append_str(b, "</option>");
 	}
 }
@@ -391,7 +391,7 @@ register_done(struct keyd_req *r, const char *email)
 
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>We sent a mail to <strong>");
-	keyd_html_escape(&b, email, strlen(email));
+	sp_html_escape(&b, email, strlen(email));
 	sp_buf_append_str(&b, "</strong>. Open the link in it to confirm your address; "
 	    "then go back to your secure message and choose <strong>Open</strong>.</p>"
 	    "<p class=\"hint\">The link works once and expires in 24 hours. If no mail "
@@ -572,13 +572,13 @@ keyd_page_activate(struct keyd_req *r)
 		keyd_csrf_token(r, csrf);
 		sp_buf_init(&b, 8192);
 		sp_buf_append_str(&b, "<p>Confirm that <strong>");
-		keyd_html_escape(&b, email, strlen(email));
+		sp_html_escape(&b, email, strlen(email));
 		sp_buf_append_str(&b, "</strong> is your address.</p>"
 		    "<form method=\"post\" action=\"/activate\"><input type=\"hidden\" "
 		    "name=\"csrf\" value=\"");
-		keyd_html_escape(&b, csrf, strlen(csrf));
+		sp_html_escape(&b, csrf, strlen(csrf));
 		sp_buf_append_str(&b, "\"><input type=\"hidden\" name=\"t\" value=\"");
-		keyd_html_escape(&b, t, strlen(t));
+		sp_html_escape(&b, t, strlen(t));
 		sp_buf_append_str(&b, "\"><button type=\"submit\" class=\"primary\">"
 		    "Confirm my address</button></form>");
 		ret = keyd_page_simple(r, 200, "Confirm your address",
@@ -593,7 +593,7 @@ keyd_page_activate(struct keyd_req *r)
 	keyd_log("activate", "client", r->client, NULL);
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>Thank you: <strong>");
-	keyd_html_escape(&b, email, strlen(email));
+	sp_html_escape(&b, email, strlen(email));
 	sp_buf_append_str(&b, "</strong> is confirmed.</p><p>Go back to your secure "
 	    "message and choose <strong>Open</strong>, then sign in with your password.</p>");
 	ret = keyd_page_simple(r, 200, "Your address is confirmed",

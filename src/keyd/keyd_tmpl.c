@@ -1,38 +1,12 @@
 /*
  * keyd_tmpl.c - the page templates' placeholder substitution: {{NAME}} is
  * replaced with the HTML-escaped value of NAME.
- * SECURITY: every value is escaped (& < > " ' /) unless the caller marks it
+ * SECURITY: every value is escaped (& < > " ') unless the caller marks it
  * as a fragment that keyd built itself from escaped parts.
  */
 #include <string.h>
 
 #include "keyd.h"
-
-int
-keyd_html_escape(struct sp_buf *out, const char *s, size_t n)
-{
-	size_t i, start = 0;
-	const char *rep;
-	int st = SP_OK;
-
-	for (i = 0; i < n && st == SP_OK; i++) {
-		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		case '\0': rep = ""; break;
-		default: continue;
-		}
-		if ((st = sp_buf_append(out, s + start, i - start)) == SP_OK)
-			st = sp_buf_append_str(out, rep);
-		start = i + 1;
-	}
-	if (st == SP_OK)
-		st = sp_buf_append(out, s + start, n - start);
-	return st;
-}
 
 int
 keyd_tmpl(const char *t, size_t tlen, const struct keyd_var *vars, size_t nvars,
@@ -66,7 +40,7 @@ keyd_tmpl(const char *t, size_t tlen, const struct keyd_var *vars, size_t nvars,
 				st = sp_buf_append(out, vars[i].value,
 				    vars[i].len ? vars[i].len : strlen(vars[i].value));
 			else
-				st = keyd_html_escape(out, vars[i].value,
+				st = sp_html_escape(out, vars[i].value,
 				    vars[i].len ? vars[i].len : strlen(vars[i].value));
 			break;
 		}

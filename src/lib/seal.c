@@ -9,6 +9,7 @@
  * to contain no bare CR/LF outside folding.
  */
 #include "seal.h"
+#include "html.h"
 #include "message.h"
 
 #include <gmime/gmime.h>
@@ -172,25 +173,12 @@ write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subjec
 	return st;
 }
 
-static void
-html_escape(struct sp_buf *b, const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++) {
-		switch (*s) {
-		case '<': sp_buf_append_str(b, "&lt;"); break;
-		case '>': sp_buf_append_str(b, "&gt;"); break;
-		case '&': sp_buf_append_str(b, "&amp;"); break;
-		case '"': sp_buf_append_str(b, "&quot;"); break;
-		default: sp_buf_append(b, s, 1); break;
-		}
-	}
-}
-
 /* The short notice in text and HTML (UTF-8), base64-encoded into w. */
 static int
 write_notice(struct sp_writer *w, const char *boundary, const char *org,
     const char *from, const char *keyd)
 {
+	const char *sender = from ? from : "(unknown)";
 	struct sp_buf text, html, enc;
 	int st;
 
@@ -205,18 +193,18 @@ write_notice(struct sp_writer *w, const char *boundary, const char *org,
 	    "after that your password opens every secure message sent to you.\r\n\r\n"
 	    "Your password is only ever typed on the key server's own web page,\r\n"
 	    "never in the attachment and never in a reply to this mail.\r\n",
-	    org, from ? from : "(unknown)", org, keyd);
+	    org, sender, org, keyd);
 	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">"
 	    "<h2 style=\"margin:0 0 .5em\">You have received a secure message from ");
-	html_escape(&html, org);
+	sp_html_escape(&html, org, strlen(org));
 	sp_buf_append_str(&html, "</h2><p>Sender: ");
-	html_escape(&html, from ? from : "(unknown)");
+	sp_html_escape(&html, sender, strlen(sender));
 	sp_buf_append_str(&html, "</p><p>To read it, open the attached file <b>securedoc.html</b> "
 	    "in your web browser. The first time, you register once with the key server of ");
-	html_escape(&html, org);
+	sp_html_escape(&html, org, strlen(org));
 	sp_buf_append_str(&html, "; after that your password opens every secure message sent to you.</p>"
 	    "<p>Your password is only ever typed on the key server's own web page (");
-	html_escape(&html, keyd);
+	sp_html_escape(&html, keyd, strlen(keyd));
 	st = sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
 	    "</body></html>\r\n");
 	if (st != SP_OK)
