@@ -65,20 +65,16 @@ async function waitHealthy(url, proc, limitMs) {
   throw new Error('sealpost-keyd did not become healthy in time');
 }
 
-// Start the real key server on a free loopback port.  Its stderr is kept in
-// log (an array of lines) for assertions and failure reports.
-export async function startKeyd({ dataDir, args = [], port } = {}) {
-  dataDir = dataDir || tmpDir('sealpost-keyd-');
-  port = port || (await freePort());
-  const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(path.join(BIN, 'sealpost-keyd'),
-    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url, ...args],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+// Start a long-running program of ours.  Its stderr lines are kept in log
+// (and echoed when the environment variable echoEnv is set); stop() ends it
+// by its own pid, SIGTERM first, SIGKILL after 10 s.
+export function spawnDaemon(cmd, args, echoEnv) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log = [];
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (s) => {
     log.push(...s.split('\n').filter(Boolean));
-    if (process.env.KEYD_LOG) process.stderr.write(s);
+    if (process.env[echoEnv]) process.stderr.write(s);
   });
   const exited = new Promise((r) => proc.once('exit', r));
   const stop = async () => {
@@ -88,6 +84,17 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
     await exited;
     clearTimeout(t);
   };
+  return { proc, log, stop };
+}
+
+// Start the real key server on a free loopback port.  Its stderr is kept in
+// log (an array of lines) for assertions and failure reports.
+export async function startKeyd({ dataDir, args = [], port } = {}) {
+  dataDir = dataDir || tmpDir('sealpost-keyd-');
+  port = port || (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const { proc, log, stop } = spawnDaemon(path.join(BIN, 'sealpost-keyd'),
+    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url, ...args], 'KEYD_LOG');
   try {
     await waitHealthy(url, proc, SANITIZED ? 60000 : 15000);
   } catch (e) {

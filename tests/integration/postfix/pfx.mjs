@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { BIN, SANITIZED, freePort, tmpDir } from '../../lib/harness.mjs';
+import { BIN, SANITIZED, freePort, spawnDaemon, tmpDir } from '../../lib/harness.mjs';
 
 export const POSTFIX_SBIN = '/usr/sbin';
 
@@ -295,21 +295,7 @@ export async function startMilter(lines, { dir } = {}) {
   const port = await freePort();
   const cfg = path.join(dir, 'milter.conf');
   fs.writeFileSync(cfg, [`socket = inet:${port}@127.0.0.1`, 'user = nobody', ...lines].join('\n') + '\n');
-  const proc = spawn(path.join(BIN, 'sealpost-milter'), ['-c', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const log = [];
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (s) => {
-    log.push(...s.split('\n').filter(Boolean));
-    if (process.env.MILTER_LOG) process.stderr.write(s);
-  });
-  const exited = new Promise((r) => proc.once('exit', r));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(t);
-  };
+  const { proc, log, stop } = spawnDaemon(path.join(BIN, 'sealpost-milter'), ['-c', cfg], 'MILTER_LOG');
   const kill = () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); };
   process.on('exit', kill);
   try {
