@@ -36,6 +36,10 @@
 #define SP_STORE_CSRF_MAX 63
 #define SP_STORE_WRAPPED_MAX 96		/* nonce + wrapped key part + tag */
 #define SP_STORE_ID_MAX 22		/* envelope id, base64url of 16 bytes */
+#define SP_STORE_CRED_ID_MAX 1023	/* WebAuthn credential id */
+#define SP_STORE_PUBKEY_MAX 512		/* stored public key of a passkey */
+#define SP_STORE_RECOVERY_CODES 10
+#define SP_STORE_PENDING_MAX 5		/* pending registrations kept per address */
 
 struct sp_store;
 
@@ -82,11 +86,22 @@ struct sp_account {
 	char pw_hash[SP_STORE_HASH_MAX + 1];
 	char phrase[SP_STORE_PHRASE_MAX + 1];
 	int phrase_enabled;
-	int question[3];
+	int question[3];			/* 0 = none set */
 	char answer_hash[3][SP_STORE_HASH_MAX + 1];
-	int activated;
+	int activated;				/* 1 for accounts; 0 in a pending registration */
 	int failed_logins;
 	int64_t created;
+	int64_t pw_changed;			/* unix time of the last password change */
+	/* second factors (filled by get; set with the totp / passkey calls) */
+	unsigned char totp_wrapped[SP_STORE_WRAPPED_MAX];	/* empty: no TOTP */
+	size_t totp_wrapped_len;
+	uint32_t totp_key_id;
+	int64_t totp_last_step;			/* last accepted time step */
+	int npasskeys;
+	int nrecovery;				/* unused recovery codes left */
+	/* pending registrations only */
+	int64_t pending_id;
+	unsigned char bind_hash[SP_SHA256_LEN];	/* SHA-256 of the registering browser's cookie */
 };
 
 struct sp_session {
@@ -96,11 +111,46 @@ struct sp_session {
 	int64_t created;
 	int64_t last_seen;
 	int64_t expires;			/* absolute end */
+	int64_t auth_time;			/* last time the password was typed (0 = created) */
+};
+
+/* Kinds of single-use tokens (activation links, reset links, sign-in links,
+ * second-step log-in tokens, WebAuthn challenges).  Only SHA-256 hashes of
+ * tokens are stored. */
+enum sp_token_kind {
+	SP_TOKEN_ACTIVATE = 1,	/* ref = pending registration id */
+	SP_TOKEN_RESET = 2,	/* forgot password: needs an account */
+	SP_TOKEN_SIGNIN = 3,	/* mailed sign-in link: needs an account */
+	SP_TOKEN_MFA = 4,	/* password checked, second factor due: needs an account */
+	SP_TOKEN_CHALLENGE = 5,	/* WebAuthn challenge; email may be "" (before log-in) */
+};
+
+struct sp_token_rec {
+	int kind;
+	char email[SP_STORE_EMAIL_MAX + 1];
+	int64_t ref;
+	int64_t expires;
+	int used;
+};
+
+struct sp_passkey {
+	unsigned char cred_id[SP_STORE_CRED_ID_MAX];
+	size_t cred_id_len;
+	char email[SP_STORE_EMAIL_MAX + 1];
+	unsigned char pubkey[SP_STORE_PUBKEY_MAX];
+	size_t pubkey_len;
+	int alg;			/* COSE algorithm (-7 ES256, -8 EdDSA) */
+	uint32_t sign_count;
+	char name[SP_STORE_NAME_MAX + 1];
+	int64_t created;
+	int64_t last_used;
 };
 
 /* Open the store of backend `backend` ("sqlite") in directory dir (created
  * mode 0700 if missing), creating or upgrading its schema.  *s is owned by
- * the caller and released with sp_store_close(). */
+ * the caller and released with sp_store_close().  A database of an older
+ * schema is upgraded in one transaction (schema v2: pending registrations
+ * move out of the accounts table). */
 int sp_store_open(struct sp_store **s, const char *backend, const char *dir,
     struct sp_err *err);
 /* Close every connection; no other thread may use s any more.  NULL ok. */
@@ -134,33 +184,17 @@ int sp_store_envelope_get(struct sp_store *s, const char *id,
 int sp_store_envelope_retract(struct sp_store *s, const char *id,
     const struct sp_audit *a, struct sp_err *err);
 
-/* Accounts.  create: SP_ERR_EXISTS when the email is taken.  When
- * token_hash is not NULL an activation token for the account (expiring at
- * token_expires) is stored in the same transaction. */
+/* Accounts.  create makes an activated account directly (an
+ * administrator's `recipient add`): SP_ERR_EXISTS when the email is taken.
+ * Registration from the web goes through sp_store_pending_add(). */
 int sp_store_account_create(struct sp_store *s, const struct sp_account *acc,
-    const unsigned char *token_hash, int64_t token_expires,
     const struct sp_audit *a, struct sp_err *err);
+/* The account of email (activated accounts only): SP_ERR_NOTFOUND. */
 int sp_store_account_get(struct sp_store *s, const char *email,
     struct sp_account *out, struct sp_err *err);
 /* Count a failed login (when the account exists) and write the audit. */
 int sp_store_login_failed(struct sp_store *s, const char *email,
     const struct sp_audit *a, struct sp_err *err);
-
-/* Activation tokens (single use). */
-int sp_store_activation_add(struct sp_store *s,
-    const unsigned char hash[SP_SHA256_LEN], const char *email,
-    int64_t expires, struct sp_err *err);
-/* Look a token up without consuming it: SP_ERR_NOTFOUND, SP_ERR_EXPIRED
- * (used or out of date), else SP_OK with its email. */
-int sp_store_activation_peek(struct sp_store *s,
-    const unsigned char hash[SP_SHA256_LEN], int64_t now,
-    char email[SP_STORE_EMAIL_MAX + 1], struct sp_err *err);
-/* Consume the token and activate its account in one transaction (with the
- * audit record); same results as peek. */
-int sp_store_activation_use(struct sp_store *s,
-    const unsigned char hash[SP_SHA256_LEN], int64_t now,
-    char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a,
-    struct sp_err *err);
 
 /* Sessions.  create also resets the account's failed login counter. */
 int sp_store_session_create(struct sp_store *s, const struct sp_session *ss,
@@ -175,15 +209,18 @@ int sp_store_session_delete(struct sp_store *s,
     const unsigned char hash[SP_SHA256_LEN], const struct sp_audit *a,
     struct sp_err *err);
 
-/* Log-in throttling, by key ("email:ADDR", "ip:ADDR"; the key need not
- * name an existing account, so a lock reveals nothing).  Consecutive
- * failures are counted; a count whose last failure is over an hour old
- * starts again.  After `free` failures each further failure locks the key
- * for base * 2^(n - free - 1) seconds, at most max. */
+/* Throttling, by key ("email:ADDR", "ip:ADDR", "mail:ADDR", ...; the key
+ * need not name an existing account, so a lock reveals nothing).  Attempts
+ * are counted; a count whose last attempt is `window` seconds old (3600
+ * when 0) starts again.  From the `free`-th counted attempt on, each
+ * allowed attempt locks the key for base * 2^(n - free) seconds (linear:
+ * base * (n - free + 1)), at most max. */
 struct sp_throttle_policy {
 	int free;
 	int base;
 	int max;
+	int window;
+	int linear;
 };
 /* *locked_until: 0 or the unix time until which the key is locked. */
 int sp_store_throttle_check(struct sp_store *s, const char *key, int64_t now,
@@ -191,5 +228,123 @@ int sp_store_throttle_check(struct sp_store *s, const char *key, int64_t now,
 int sp_store_throttle_fail(struct sp_store *s, const char *key, int64_t now,
     const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
 int sp_store_throttle_reset(struct sp_store *s, const char *key, struct sp_err *err);
+/* Count one attempt atomically, before the work it guards (a password
+ * check): every call adds one to the count, also when refused.  When the
+ * key is locked, *locked_until gets the lock's end and the attempt must be
+ * refused; else *locked_until is 0 and the attempt may go ahead (and may
+ * have set a lock for the next ones).  Parallel callers can never get more
+ * than `free` attempts through before a lock. */
+int sp_store_throttle_begin(struct sp_store *s, const char *key, int64_t now,
+    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
+/* Take one counted attempt back (a successful log-in from a client
+ * address: only failures should count against it).  Never below zero. */
+int sp_store_throttle_undo(struct sp_store *s, const char *key, struct sp_err *err);
+/* Delete every throttle key that starts with prefix (an administrator's
+ * unlock: "email:ADDR").  *n gets the number removed (may be NULL). */
+int sp_store_throttle_clear(struct sp_store *s, const char *prefix, int *n,
+    struct sp_err *err);
+
+/* --- account lifecycle --------------------------------------------------- */
+
+/* Register: in one transaction, when the address has no (activated)
+ * account, store acc as a new pending registration (keeping at most
+ * SP_STORE_PENDING_MAX per address: older ones are dropped with their
+ * tokens) with an activation token (SHA-256 token_hash, expiring at
+ * token_expires) and the audit record.  SP_ERR_EXISTS (and nothing
+ * written) when the address already has an account. */
+int sp_store_pending_add(struct sp_store *s, const struct sp_account *acc,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t token_expires,
+    const struct sp_audit *a, struct sp_err *err);
+/* The pending registration an activation token points to (out: pending_id,
+ * bind_hash, pw_hash, ... and email), with the token checks of
+ * sp_store_token_peek(). */
+int sp_store_pending_by_token(struct sp_store *s,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_account *out, struct sp_err *err);
+/* Activate: in one transaction, consume the activation token, turn its
+ * pending registration into the account, delete every other pending
+ * registration of that address and their tokens, and write the audit
+ * record (actor defaults to the address).  email gets the address.
+ * SP_ERR_NOTFOUND / SP_ERR_EXPIRED as for tokens; SP_ERR_EXISTS when the
+ * address has an account already. */
+int sp_store_pending_activate(struct sp_store *s,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a, struct sp_err *err);
+
+/* Issue a single-use token of kind (not ACTIVATE's first issue: that is
+ * sp_store_pending_add) for email, in one transaction:
+ *  - ACTIVATE: for the newest pending registration of email (resend);
+ *  - RESET, SIGNIN, MFA: only when email has an account;
+ *  - CHALLENGE: always (email may be "").
+ * When rate_key is not NULL, the request is first counted against it with
+ * sp_store_throttle_begin(rate) semantics; a locked key issues nothing.
+ * *issued is 1 when the token was stored (then mail it), else 0 (no such
+ * account or registration, or rate-limited); the answer to the user must
+ * not depend on it.  a (may be NULL) is written only when issued. */
+int sp_store_token_issue(struct sp_store *s, int kind, const char *email,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now, int64_t expires,
+    const char *rate_key, const struct sp_throttle_policy *rate, int *issued,
+    const struct sp_audit *a, struct sp_err *err);
+/* Look a token of kind up without consuming it: SP_ERR_NOTFOUND (unknown or
+ * of another kind), SP_ERR_EXPIRED (used or out of date), else SP_OK. */
+int sp_store_token_peek(struct sp_store *s, int kind,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_token_rec *out, struct sp_err *err);
+/* Consume a token of kind (same results as peek), in one transaction. */
+int sp_store_token_use(struct sp_store *s, int kind,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_token_rec *out, const struct sp_audit *a, struct sp_err *err);
+
+/* Set a new password hash (reset or change) in one transaction: update
+ * pw_hash and pw_changed, consume the token when token_hash is not NULL
+ * (kind RESET; SP_ERR_EXPIRED/NOTFOUND as for tokens), end every session of
+ * the account except keep_session (may be NULL), and write the audit. */
+int sp_store_password_set(struct sp_store *s, const char *email, const char *pw_hash,
+    int64_t now, const unsigned char *token_hash, const unsigned char *keep_session,
+    const struct sp_audit *a, struct sp_err *err);
+/* End every session of email (sign out everywhere, administrator reset).
+ * *n gets how many (may be NULL). */
+int sp_store_sessions_end(struct sp_store *s, const char *email, int *n,
+    const struct sp_audit *a, struct sp_err *err);
+/* Record that the session's owner typed the password again now. */
+int sp_store_session_reauth(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
+    int64_t now, struct sp_err *err);
+
+/* --- second factors ------------------------------------------------------ */
+
+/* Set (wrapped != NULL) or remove (NULL) the account's TOTP secret, with
+ * the audit record; removing also deletes the recovery codes when no
+ * passkey is left.  last_step starts at 0. */
+int sp_store_totp_set(struct sp_store *s, const char *email,
+    const unsigned char *wrapped, size_t wrapped_len, uint32_t key_id,
+    const struct sp_audit *a, struct sp_err *err);
+/* Accept time step `step` for email atomically: SP_OK and recorded when it
+ * is newer than the last accepted one, SP_ERR_EXPIRED when it is not (a
+ * replayed code). */
+int sp_store_totp_step(struct sp_store *s, const char *email, int64_t step,
+    struct sp_err *err);
+/* Replace the recovery codes (SHA-256 of each normalised code). */
+int sp_store_recovery_set(struct sp_store *s, const char *email,
+    const unsigned char hashes[][SP_SHA256_LEN], size_t n, const struct sp_audit *a,
+    struct sp_err *err);
+/* Use one recovery code atomically: SP_OK (now used), SP_ERR_NOTFOUND
+ * (unknown or used already).  Using the code also records the audit. */
+int sp_store_recovery_use(struct sp_store *s, const char *email,
+    const unsigned char hash[SP_SHA256_LEN], const struct sp_audit *a,
+    struct sp_err *err);
+/* Passkeys.  add: SP_ERR_EXISTS when the credential id is known. */
+int sp_store_passkey_add(struct sp_store *s, const struct sp_passkey *pk,
+    const struct sp_audit *a, struct sp_err *err);
+int sp_store_passkey_get(struct sp_store *s, const unsigned char *cred_id,
+    size_t cred_id_len, struct sp_passkey *out, struct sp_err *err);
+int sp_store_passkey_each(struct sp_store *s, const char *email,
+    int (*fn)(void *ctx, const struct sp_passkey *pk), void *ctx, struct sp_err *err);
+/* Record a use: the new signature counter and the time. */
+int sp_store_passkey_used(struct sp_store *s, const unsigned char *cred_id,
+    size_t cred_id_len, uint32_t sign_count, int64_t now, struct sp_err *err);
+/* Delete one of email's passkeys: SP_ERR_NOTFOUND when email has no such. */
+int sp_store_passkey_delete(struct sp_store *s, const char *email,
+    const unsigned char *cred_id, size_t cred_id_len, const struct sp_audit *a,
+    struct sp_err *err);
 
 #endif
