@@ -24,6 +24,13 @@
 #define KEYD_ACTIVATION_TTL (24 * 60 * 60)
 #define KEYD_MAX_FIELDS 32
 #define KEYD_FIELD_MAX 4096	/* bytes of one ordinary form field */
+#define KEYD_RESET_TTL (60 * 60)	/* forgot-password link */
+#define KEYD_SIGNIN_TTL (15 * 60)	/* mailed sign-in link */
+#define KEYD_MFA_TTL (5 * 60)		/* between password and second factor */
+#define KEYD_CHALLENGE_TTL (5 * 60)	/* WebAuthn ceremony */
+#define KEYD_REAUTH_AGE (10 * 60)	/* password typed this recently for changes */
+#define KEYD_MAX_PROXIES 16
+#define KEYD_MAILQ_MAX 1024		/* mails waiting for the sender thread */
 
 /* The one Content-Security-Policy of every answer (docs/api.md). */
 #define KEYD_CSP "default-src 'none'; script-src 'self'; " \
@@ -31,6 +38,16 @@
 	"connect-src 'self'; frame-src 'self' blob: data:; " \
 	"child-src 'self' blob: data:; form-action 'self'; base-uri 'none'; " \
 	"frame-ancestors 'none'"
+
+/* An address range (--trusted-proxy). */
+struct keyd_cidr {
+	int family;			/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int bits;
+};
+
+struct keyd_conns;	/* keyd_net.c: open connections per client address */
+struct keyd_mailq;	/* keyd_mailq.c: the mail sender thread */
 
 struct keyd {
 	struct sp_store *store;
@@ -43,6 +60,15 @@ struct keyd {
 	size_t max_envelope;
 	struct sp_throttle_policy thr_email;	/* log-in failures per address */
 	struct sp_throttle_policy thr_ip;	/* log-in failures per client */
+	struct sp_throttle_policy thr_mail;	/* account mails per address */
+	struct sp_throttle_policy thr_form;	/* registrations / mail requests per client */
+	struct keyd_cidr proxies[KEYD_MAX_PROXIES];
+	int nproxies;
+	unsigned max_conns;			/* all connections */
+	unsigned max_conns_client;		/* per client address (proxies exempt) */
+	struct keyd_conns *conns;
+	struct keyd_mailq *mailq;
+	char rp_id[256];			/* WebAuthn relying party: host of public_url */
 };
 
 struct keyd_field {
@@ -55,7 +81,8 @@ struct keyd_req {
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *url;
-	char client[64];
+	char client[64];		/* client address (forwarded by a trusted proxy) */
+	char peer[64];			/* TCP peer address */
 	size_t cap;			/* body limit of this request */
 	struct sp_buf body;		/* raw body (JSON requests) */
 	struct MHD_PostProcessor *pp;	/* form bodies */
@@ -112,12 +139,111 @@ int keyd_valid_email(const char *s);
 int keyd_email_lower(const char *s, char *out, size_t outsz);
 int keyd_valid_id(const char *id);
 
+/* keyd_net.c: client addresses and connection limits. */
+int keyd_cidr_parse(const char *s, struct keyd_cidr *out);
+/* Fill r->peer and r->client: the peer, or when the peer is a trusted
+ * proxy, the right-most address of X-Forwarded-For / Forwarded that is not
+ * itself a trusted proxy. */
+void keyd_client_addr(struct keyd_req *r);
+int keyd_conns_new(struct keyd *k);
+void keyd_conns_free(struct keyd *k);
+/* MHD accept policy and connection notification (cls = struct keyd *). */
+enum MHD_Result keyd_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void keyd_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe);
+
+/* keyd_mailq.c: account mails leave through one sender thread, so that
+ * how long a request takes never depends on whether a mail was sent (no
+ * account enumeration by timing) and a slow MTA never holds a request. */
+int keyd_mailq_start(struct keyd *k, struct sp_err *err);
+/* Send what is queued, then stop the thread. */
+void keyd_mailq_stop(struct keyd *k);
+/* Compose the notice of kind (notice.h) to `to` and queue it.  Returns
+ * SP_OK when queued; a full queue is logged and dropped (the user can ask
+ * again). */
+int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
+    const char *ttl_text, const char *detail);
+
+/* keyd_login.c: the log-in steps shared by the JSON API and the pages. */
+enum keyd_login_status {
+	KEYD_LOGIN_OK = 0,	/* session made: token, csrf filled */
+	KEYD_LOGIN_MFA,		/* password right, second factor due: mfa_token filled */
+	KEYD_LOGIN_BAD,		/* wrong address, password or code (same answer) */
+	KEYD_LOGIN_LOCKED,	/* throttled: retry_after seconds */
+	KEYD_LOGIN_BUSY,	/* password workers or store busy: try again */
+	KEYD_LOGIN_INVALID,	/* malformed field: field names it */
+	KEYD_LOGIN_ERROR,	/* internal error (logged) */
+};
+struct keyd_login {
+	int status;
+	const char *field;		/* KEYD_LOGIN_INVALID: the field's name */
+	const char *why;		/* KEYD_LOGIN_INVALID: what is wrong */
+	int64_t retry_after;
+	char email[SP_STORE_EMAIL_MAX + 1];
+	char token[64];			/* session token (OK) */
+	char csrf[SP_STORE_CSRF_MAX + 1];
+	char mfa_token[64];		/* MFA */
+	int has_totp, npasskeys, nrecovery;
+	int via_recovery;
+};
+/* Check email + password.  signin_token (may be NULL): a mailed sign-in
+ * link's token; when valid, the per-client lock is skipped (the account's
+ * own lock still holds).  On OK a session is made and its cookie set. */
+void keyd_login_password(struct keyd_req *r, const char *email, const char *password,
+    const char *signin_token, struct keyd_login *out);
+/* Second step: mfa_token and one of code (TOTP), recovery (a recovery
+ * code) or assertion (WebAuthn JSON object: id, clientDataJSON,
+ * authenticatorData, signature, all base64url). */
+void keyd_login_second(struct keyd_req *r, const char *mfa_token, const char *code,
+    const char *recovery, void *assertion, struct keyd_login *out);
+void keyd_login_wipe(struct keyd_login *l);
+/* The caller's session: bearer "sps_" token, or the session cookie (then
+ * with want_csrf the X-CSRF-Token header or the csrf form field must match
+ * the session's).  SP_ERR_AUTH when there is none, SP_ERR_DENIED on a
+ * missing or wrong CSRF token. */
+int keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
+    struct sp_err *err);
+void keyd_session_cookie(struct keyd_req *r, const char *value, int clear);
+/* WebAuthn: a fresh challenge (base64url into out[64]) stored for email
+ * ("" before log-in). */
+int keyd_challenge_new(struct keyd_req *r, const char *email, char out[64]);
+/* Check and consume the challenge inside clientDataJSON (raw bytes):
+ * SP_OK when it was issued by us for email and is fresh; raw gets the
+ * challenge bytes (32). */
+int keyd_challenge_take(struct keyd_req *r, const char *email,
+    const unsigned char *client_data, size_t len, unsigned char raw[32]);
+
+/* keyd_account.c: forgot password, reset, resend activation, sign-in
+ * link pages. */
+enum MHD_Result keyd_page_forgot(struct keyd_req *r);
+enum MHD_Result keyd_page_reset(struct keyd_req *r);
+enum MHD_Result keyd_page_resend(struct keyd_req *r);
+enum MHD_Result keyd_page_signin_link(struct keyd_req *r);
+enum MHD_Result keyd_page_signin(struct keyd_req *r);
+enum MHD_Result keyd_page_signin_mfa(struct keyd_req *r);
+
+/* keyd_security.c: the signed-in recipient's security page and its APIs. */
+enum MHD_Result keyd_page_account(struct keyd_req *r, const char *sub);
+enum MHD_Result keyd_api_passkeys(struct keyd_req *r, const char *sub);
+enum MHD_Result keyd_api_mfa(struct keyd_req *r, const char *sub);
+
+/* keyd_http.c: one form field checked as text (field.h): returns the
+ * normalised copy (caller frees) or NULL with *why set. */
+char *keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
+    const char **why);
+/* A 400 answer naming the field: a page, or {"error":..,"field":..}. */
+enum MHD_Result keyd_reply_field(struct keyd_req *r, const char *field, const char *why);
+/* 303 to a local path. */
+enum MHD_Result keyd_redirect(struct keyd_req *r, const char *path);
+
 /* keyd_api.c */
 enum MHD_Result keyd_api_deposit(struct keyd_req *r);
 enum MHD_Result keyd_api_session(struct keyd_req *r);
 enum MHD_Result keyd_api_release(struct keyd_req *r, const char *id);
 
 /* keyd_pages.c */
+extern const char *const keyd_questions[];	/* the security questions, 1-based in accounts */
+extern const int keyd_nquestions;
 enum MHD_Result keyd_page_register(struct keyd_req *r);
 enum MHD_Result keyd_page_activate(struct keyd_req *r);
 /* A whole page from page.html: title, heading and body fragment (raw). */
@@ -128,6 +254,10 @@ enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
 void keyd_csrf_token(struct keyd_req *r, char out[64]);
 /* 1 when a form post carries a valid CSRF token from this site. */
 int keyd_csrf_ok(struct keyd_req *r);
+/* The page for a form refused by keyd_csrf_ok(). */
+enum MHD_Result keyd_csrf_refused(struct keyd_req *r);
+/* 1 when s is min..max characters of the base64url alphabet. */
+int keyd_token_shape(const char *s, size_t min, size_t max);
 
 /* keyd_open.c */
 enum MHD_Result keyd_page_open(struct keyd_req *r);

@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "keyd.h"
+#include "keyd_factors.h"
 #include "password.h"
 
 static const char *
@@ -169,74 +170,60 @@ keyd_api_deposit(struct keyd_req *r)
 
 /* --- sessions ------------------------------------------------------------ */
 
-/* Find the caller's session: bearer "sps_" token, or the session cookie
- * (then with want_csrf the X-CSRF-Token header must match).  SP_ERR_AUTH
- * when there is none, SP_ERR_DENIED on a missing or wrong CSRF token. */
-static int
-session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s, struct sp_err *err)
-{
-	const char *tok = bearer(r), *csrf;
-	unsigned char h[SP_SHA256_LEN];
-	int cookie = 0, st;
-
-	if (tok == NULL || strncmp(tok, "sps_", 4) != 0) {
-		if ((tok = keyd_cookie(r, keyd_session_cookie(r->k))) == NULL ||
-		    strncmp(tok, "sps_", 4) != 0)
-			return SP_ERR_AUTH;
-		cookie = 1;
-	}
-	token_hash(tok, h);
-	st = sp_store_session_use(r->k->store, h, (int64_t)time(NULL), KEYD_SESSION_IDLE, s, err);
-	if (st == SP_ERR_NOTFOUND)
-		return SP_ERR_AUTH;
-	if (st != SP_OK)
-		return st;
-	if (cookie && want_csrf) {
-		csrf = keyd_header(r, "X-CSRF-Token");
-		if (csrf == NULL || strlen(csrf) != strlen(s->csrf) ||
-		    !sp_ct_eq(csrf, s->csrf, strlen(csrf)))
-			return SP_ERR_DENIED;
-	}
-	return SP_OK;
-}
-
-static void
-session_cookie(struct keyd_req *r, const char *value, int clear)
-{
-	char attrs[128];
-
-	snprintf(attrs, sizeof(attrs), "Path=/; HttpOnly; SameSite=Lax%s%s",
-	    r->k->https ? "; Secure" : "", clear ? "; Max-Age=0" : "");
-	keyd_add_cookie(r, keyd_session_cookie(r->k), value, attrs);
-}
-
-/* 429 when the address or the client is locked after failed log-ins. */
+/* The JSON answer of a log-in step. */
 static enum MHD_Result
-throttled(struct keyd_req *r, int64_t until, int64_t now)
+login_answer(struct keyd_req *r, struct keyd_login *l)
 {
-	char msg[128];
+	enum MHD_Result ret;
+	json_t *m;
+	char msg[160];
 
-	snprintf(msg, sizeof(msg), "too many failed attempts: try again in %lld seconds",
-	    (long long)(until - now));
-	keyd_log("login-throttled", "client", r->client, NULL);
-	r->retry_after = until - now;
-	return keyd_reply_error(r, 429, msg);
+	switch (l->status) {
+	case KEYD_LOGIN_OK:
+		ret = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s}", "session", l->token,
+		    "email", l->email, "csrf", l->csrf));
+		break;
+	case KEYD_LOGIN_MFA:
+		m = json_array();
+		if (l->has_totp)
+			json_array_append_new(m, json_string("totp"));
+		if (l->npasskeys > 0)
+			json_array_append_new(m, json_string("passkey"));
+		if (l->nrecovery > 0)
+			json_array_append_new(m, json_string("recovery"));
+		ret = keyd_reply_json(r, 200, json_pack("{s:{s:s,s:o}}", "second_factor",
+		    "token", l->mfa_token, "methods", m));
+		break;
+	case KEYD_LOGIN_INVALID:
+		ret = keyd_reply_field(r, l->field, l->why);
+		break;
+	case KEYD_LOGIN_LOCKED:
+		snprintf(msg, sizeof(msg), "too many failed attempts: try again in %lld seconds",
+		    (long long)l->retry_after);
+		r->retry_after = l->retry_after;
+		ret = keyd_reply_json(r, 429, json_pack("{s:s,s:s}", "error", msg,
+		    "signin_link", "/signin-link"));
+		break;
+	case KEYD_LOGIN_BUSY:
+		ret = keyd_reply_error(r, 503, "busy, try again");
+		break;
+	case KEYD_LOGIN_BAD:
+		ret = keyd_reply_error(r, 401, l->why && strcmp(l->why, "expired") == 0 ?
+		    "this sign-in took too long: start again" : "wrong email or password");
+		break;
+	default:
+		ret = keyd_reply_error(r, 500, "internal error");
+	}
+	keyd_login_wipe(l);
+	return ret;
 }
 
 static enum MHD_Result
 login(struct keyd_req *r)
 {
-	struct sp_err err = {{0}};
-	struct sp_account acc;
-	struct sp_session s;
-	struct sp_audit a;
-	char email[SP_STORE_EMAIL_MAX + 1], tok[64], detail[32];
-	char key_email[352], key_ip[80];
-	const char *e, *pw, *old;
+	struct keyd_login l;
 	json_t *j;
-	int st = SP_OK, found;
-	int64_t now = (int64_t)time(NULL);
-	enum MHD_Result ret;
+	const char *e, *pw;
 
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
@@ -244,88 +231,53 @@ login(struct keyd_req *r)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	e = json_string_value(json_object_get(j, "email"));
 	pw = json_string_value(json_object_get(j, "password"));
-	if (e == NULL || pw == NULL || strlen(pw) > SP_PW_MAX_BYTES) {
+	if (json_object_get(j, "email") != NULL && e == NULL) {
 		json_decref(j);
-		return keyd_reply_error(r, 400, "\"email\" and \"password\" are required");
+		return keyd_reply_field(r, "email", "must be a string");
 	}
-	{
-		/* Locks are checked by address whether or not an account has
-		 * it, and by client, before any password work. */
-		int64_t u1 = 0, u2 = 0;
-		size_t n;
-
-		snprintf(key_email, sizeof(key_email), "email:%.340s", e);
-		for (n = 6; key_email[n]; n++)
-			key_email[n] = (char)tolower((unsigned char)key_email[n]);
-		snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
-		if ((st = sp_store_throttle_check(r->k->store, key_email, now, &u1, &err)) != SP_OK ||
-		    (st = sp_store_throttle_check(r->k->store, key_ip, now, &u2, &err)) != SP_OK) {
-			json_decref(j);
-			return store_error(r, st, &err);
-		}
-		if (u1 || u2) {
-			json_decref(j);
-			return throttled(r, u1 > u2 ? u1 : u2, now);
-		}
-	}
-	found = keyd_email_lower(e, email, sizeof(email)) == SP_OK &&
-	    (st = sp_store_account_get(r->k->store, email, &acc, &err)) == SP_OK;
-	if (!found && keyd_email_lower(e, email, sizeof(email)) == SP_OK &&
-	    st != SP_ERR_NOTFOUND) {
+	if (json_object_get(j, "password") != NULL && pw == NULL) {
 		json_decref(j);
-		return store_error(r, st, &err);
+		return keyd_reply_field(r, "password", "must be a string");
 	}
-	st = sp_password_verify(found ? acc.pw_hash : NULL, pw, &err);
+	if (e != NULL && strlen(e) != json_string_length(json_object_get(j, "email"))) {
+		json_decref(j);
+		return keyd_reply_field(r, "email", "contains a NUL character");
+	}
+	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);
-	if (st == SP_ERR_RETRY) {
-		sp_wipe(&acc, sizeof(acc));
-		return keyd_reply_error(r, 503, "busy, try again");
-	}
-	if (st != SP_OK) {
-		snprintf(detail, sizeof(detail), "failures=%d", found ? acc.failed_logins + 1 : 0);
-		a = (struct sp_audit){now, "login-failed", found ? email : "(unknown)",
-		    NULL, r->client, detail};
-		sp_store_login_failed(r->k->store, found ? email : "", &a, &err);
-		sp_wipe(&acc, sizeof(acc));
-		{
-			int64_t u1 = 0, u2 = 0;
+	return login_answer(r, &l);
+}
 
-			sp_store_throttle_fail(r->k->store, key_email, now, &r->k->thr_email, &u1, NULL);
-			sp_store_throttle_fail(r->k->store, key_ip, now, &r->k->thr_ip, &u2, NULL);
-		}
-		keyd_log("login-failed", "client", r->client, NULL);
-		return keyd_reply_error(r, 401, "wrong email or password");
-	}
-	sp_store_throttle_reset(r->k->store, key_email, NULL);
-	if (!acc.activated) {
-		sp_wipe(&acc, sizeof(acc));
-		return keyd_reply_error(r, 403, "account not activated");
-	}
-	sp_wipe(&acc, sizeof(acc));
-	if ((old = keyd_cookie(r, keyd_session_cookie(r->k))) != NULL) {
-		unsigned char oh[SP_SHA256_LEN];
+/* POST /api/v1/session/mfa {token, code | recovery | assertion}. */
+static enum MHD_Result
+login_second(struct keyd_req *r)
+{
+	struct keyd_login l;
+	json_t *j, *as;
 
-		token_hash(old, oh);
-		sp_store_session_delete(r->k->store, oh, NULL, NULL);
-	}
-	memset(&s, 0, sizeof(s));
-	if (sp_token_new(tok, sizeof(tok), "sps_", 16) != SP_OK ||
-	    sp_token_new(s.csrf, sizeof(s.csrf), "", 16) != SP_OK)
-		return keyd_reply_error(r, 500, "internal error");
-	token_hash(tok, s.hash);
-	snprintf(s.email, sizeof(s.email), "%s", email);
-	s.created = s.last_seen = now;
-	s.expires = now + KEYD_SESSION_MAX;
-	a = (struct sp_audit){now, "login", email, NULL, r->client, NULL};
-	if ((st = sp_store_session_create(r->k->store, &s, &a, &err)) != SP_OK) {
-		sp_wipe(tok, sizeof(tok));
-		return store_error(r, st, &err);
-	}
-	session_cookie(r, tok, 0);
-	ret = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s}", "session", tok,
-	    "email", email, "csrf", s.csrf));
-	sp_wipe(tok, sizeof(tok));
-	return ret;
+	if (keyd_cross_site(r))
+		return keyd_reply_error(r, 403, "cross-site request refused");
+	if ((j = parse_body(r)) == NULL)
+		return keyd_reply_error(r, 400, "the body must be a JSON object");
+	as = json_object_get(j, "assertion");
+	keyd_login_second(r, json_string_value(json_object_get(j, "token")),
+	    json_string_value(json_object_get(j, "code")),
+	    json_string_value(json_object_get(j, "recovery")),
+	    json_is_object(as) ? as : NULL, &l);
+	json_decref(j);
+	return login_answer(r, &l);
+}
+
+enum MHD_Result
+keyd_api_mfa(struct keyd_req *r, const char *sub)
+{
+	if (strcmp(sub, "") == 0)
+		return strcmp(r->method, "POST") == 0 ? login_second(r) :
+		    keyd_reply_error(r, 405, "method not allowed");
+	if (strcmp(sub, "/challenge") == 0)
+		return strcmp(r->method, "POST") == 0 ? keyd_factor_passkey_options(r) :
+		    keyd_reply_error(r, 405, "method not allowed");
+	return keyd_reply_error(r, 404, "no such API");
 }
 
 enum MHD_Result
@@ -339,7 +291,7 @@ keyd_api_session(struct keyd_req *r)
 	if (strcmp(r->method, "POST") == 0)
 		return login(r);
 	if (strcmp(r->method, "GET") == 0) {
-		if ((st = session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
+		if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
 			return keyd_reply_error(r, 401, "not logged in");
 		if (st != SP_OK)
 			return store_error(r, st, &err);
@@ -347,7 +299,7 @@ keyd_api_session(struct keyd_req *r)
 		    "csrf", s.csrf));
 	}
 	if (strcmp(r->method, "DELETE") == 0) {
-		if ((st = session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
+		if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
 			return keyd_reply_error(r, 401, "not logged in");
 		if (st == SP_ERR_DENIED)
 			return keyd_reply_error(r, 403, "missing or wrong CSRF token");
@@ -357,7 +309,7 @@ keyd_api_session(struct keyd_req *r)
 		st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 		if (st != SP_OK && st != SP_ERR_NOTFOUND)
 			return store_error(r, st, &err);
-		session_cookie(r, "", 1);
+		keyd_session_cookie(r, "", 1);
 		return keyd_reply(r, 204, "application/json", "", 0, 0);
 	}
 	return keyd_reply_error(r, 405, "method not allowed");
@@ -383,7 +335,6 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_session s;
 	struct sp_org org;
 	struct sp_envelope_rec e;
-	struct sp_account acc;
 	struct sp_audit a;
 	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
@@ -404,7 +355,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 		is_org = 1;
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
 	} else {
-		st = session_auth(r, 1, &s, &err);
+		st = keyd_session_auth(r, 1, &s, &err);
 		if (st == SP_ERR_AUTH)
 			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
 		if (st == SP_ERR_DENIED)
@@ -431,19 +382,6 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	if (!ok) {
 		sp_envelope_rec_clear(&e);
 		return refuse(r, 403, "not a recipient of this envelope", actor, id);
-	}
-	if (!is_org) {
-		st = sp_store_account_get(r->k->store, s.email, &acc, &err);
-		if (st != SP_OK && st != SP_ERR_NOTFOUND) {
-			sp_envelope_rec_clear(&e);
-			return store_error(r, st, &err);
-		}
-		ok = st == SP_OK && acc.activated;
-		sp_wipe(&acc, sizeof(acc));
-		if (!ok) {
-			sp_envelope_rec_clear(&e);
-			return refuse(r, 403, "account not activated", actor, id);
-		}
 	}
 	if (e.retracted) {
 		sp_envelope_rec_clear(&e);

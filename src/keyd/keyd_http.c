@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "crypto.h"
+#include "field.h"
 #include "keyd.h"
 
 /* --- small lookups ------------------------------------------------------- */
@@ -134,6 +135,8 @@ queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (r->k->https)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	MHD_add_response_header(resp, "Cache-Control",
 	    cacheable ? "public, max-age=3600" : "no-store");
 	for (i = 0; i < r->ncookies; i++)
@@ -237,6 +240,66 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 	return keyd_reply_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
+char *
+keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
+    const char **why)
+{
+	size_t i;
+	struct sp_err err = {{0}};
+	char *out = NULL;
+
+	*why = NULL;
+	for (i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, name) == 0)
+			break;
+	if (i == r->nfields) {
+		if (required)
+			*why = "This field is required";
+		return NULL;
+	}
+	if (sp_field_text(r->fields[i].value.data ? (const char *)r->fields[i].value.data : "",
+	    r->fields[i].value.len, max, max, required ? SP_FIELD_REQUIRED | SP_FIELD_TRIM :
+	    SP_FIELD_TRIM, &out, &err) != SP_OK) {
+		*why = sp_field_why(&err);
+		return NULL;
+	}
+	return out;
+}
+
+enum MHD_Result
+keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
+{
+	if (strncmp(r->url, "/api/", 5) == 0)
+		return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error", why ? why :
+		    "invalid", "field", field));
+	{
+		struct sp_buf b;
+		enum MHD_Result ret;
+
+		sp_buf_init(&b, 8192);
+		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">The field <strong>");
+		sp_html_escape(&b, field, strlen(field));
+		sp_buf_append_str(&b, "</strong> is not valid: ");
+		sp_html_escape(&b, why ? why : "invalid", strlen(why ? why : "invalid"));
+		sp_buf_append_str(&b, ".</p><p>Go back, correct it and try again.</p>");
+		ret = keyd_page_simple(r, 400, "Please check the form", b.data ? (const char *)b.data : "");
+		sp_buf_free(&b);
+		return ret;
+	}
+}
+
+enum MHD_Result
+keyd_redirect(struct keyd_req *r, const char *path)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+	    MHD_RESPMEM_PERSISTENT);
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Location", path);
+	return queue(r, 303, "text/plain; charset=utf-8", resp, 0);
+}
+
 /* --- request bodies ------------------------------------------------------ */
 
 static struct keyd_field *
@@ -305,22 +368,6 @@ is_form(const char *ct)
 	    strncasecmp(ct, "multipart/form-data", 19) == 0);
 }
 
-static void
-client_addr(struct keyd_req *r)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-	snprintf(r->client, sizeof(r->client), "-");
-	if (sa != NULL && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    r->client, sizeof(r->client));
-	else if (sa != NULL && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    r->client, sizeof(r->client));
-}
-
 /* --- routing ------------------------------------------------------------- */
 
 static enum MHD_Result
@@ -336,6 +383,10 @@ route(struct keyd_req *r)
 		return post ? keyd_api_deposit(r) : keyd_reply_error(r, 405, "method not allowed");
 	if (strcmp(u, "/api/v1/session") == 0)
 		return keyd_api_session(r);
+	if (strncmp(u, "/api/v1/session/mfa", 19) == 0)
+		return keyd_api_mfa(r, u + 19);
+	if (strncmp(u, "/api/v1/account/passkeys", 24) == 0)
+		return keyd_api_passkeys(r, u + 24);
 	if (strncmp(u, "/api/v1/envelopes/", 18) == 0) {
 		const char *id = u + 18, *slash = strchr(id, '/');
 		char idbuf[64];
@@ -354,6 +405,20 @@ route(struct keyd_req *r)
 		return keyd_page_register(r);
 	if (strcmp(u, "/activate") == 0 && (get || post))
 		return keyd_page_activate(r);
+	if (strcmp(u, "/forgot") == 0 && (get || post))
+		return keyd_page_forgot(r);
+	if (strcmp(u, "/reset") == 0 && (get || post))
+		return keyd_page_reset(r);
+	if (strcmp(u, "/resend") == 0 && (get || post))
+		return keyd_page_resend(r);
+	if (strcmp(u, "/signin-link") == 0 && (get || post))
+		return keyd_page_signin_link(r);
+	if (strcmp(u, "/signin") == 0 && (get || post))
+		return keyd_page_signin(r);
+	if (strcmp(u, "/signin/second") == 0 && post)
+		return keyd_page_signin_mfa(r);
+	if (strcmp(u, "/account") == 0 || strncmp(u, "/account/", 9) == 0)
+		return keyd_page_account(r, u + 8);
 	if ((strcmp(u, "/open") == 0 && get) || (strcmp(u, "/online") == 0 && post))
 		return keyd_page_open(r);
 	if (strncmp(u, "/static/", 8) == 0 && get)
@@ -386,7 +451,7 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		r->method = method;
 		r->url = url;
 		r->started_ms = keyd_now_ms();
-		client_addr(r);
+		keyd_client_addr(r);
 		r->online = strcmp(url, "/online") == 0 && strcmp(method, "POST") == 0;
 		r->cap = r->online ? k->max_envelope : k->max_body;
 		sp_buf_init(&r->body, r->cap);

@@ -51,7 +51,21 @@ usage(FILE *f)
 	    "                        that waits over 2 s for one gets 503 busy\n"
 	    "  --login-free N        wrong passwords per address before it is locked for\n"
 	    "                        30 s, doubling up to 15 min (default 5)\n"
-	    "  --login-free-ip N     the same per client address (default 20)\n"
+	    "  --login-free-ip N     wrong passwords per client address before it is locked\n"
+	    "                        for 30 s more per further failure, at most 15 min; a\n"
+	    "                        locked-out recipient can still sign in with a link by\n"
+	    "                        mail (default 20)\n"
+	    "  --form-free N         registrations and mail requests per client address and\n"
+	    "                        hour (default 30)\n"
+	    "  --trusted-proxy CIDR  a proxy in front of this server (repeatable, up to 16):\n"
+	    "                        from its addresses the client address is read from\n"
+	    "                        X-Forwarded-For / Forwarded; from any other peer those\n"
+	    "                        headers are ignored\n"
+	    "  --max-connections N   open connections in all (default 1000)\n"
+	    "  --max-connections-per-client N\n"
+	    "                        open connections per client address (default 32;\n"
+	    "                        trusted proxies count only against the total)\n"
+	    "  --idle-timeout SEC    close a connection idle this long (default 30)\n"
 	    "  --mail-from ADDR      sender of activation mail (default sealpost@HOST)\n"
 	    "  --outbox DIR          write mail as .eml files to DIR (default DATA/outbox)\n"
 	    "  --sendmail PATH       send mail through PATH -i -t instead of the outbox\n"
@@ -140,7 +154,8 @@ main(int argc, char **argv)
 	const char *data_dir = NULL, *listen_s = "127.0.0.1:8080", *public_url = NULL;
 	const char *mail_from = NULL, *outbox = NULL, *sendmail = NULL;
 	char buf[4200], from_buf[300];
-	size_t threads = 4, argon = 2, free_email = 5, free_ip = 20;
+	size_t threads = 4, argon = 2, free_email = 5, free_ip = 20, free_form = 30;
+	size_t max_conns = 1000, max_client = 32, idle = 30;
 	int i, st;
 	sigset_t set;
 
@@ -170,12 +185,27 @@ main(int argc, char **argv)
 			outbox = v;
 		else if (strcmp(a, "--sendmail") == 0)
 			sendmail = v;
+		else if (strcmp(a, "--trusted-proxy") == 0) {
+			if (k.nproxies == KEYD_MAX_PROXIES ||
+			    keyd_cidr_parse(v, &k.proxies[k.nproxies]) != 0) {
+				fprintf(stderr, "sealpost-keyd: --trusted-proxy %s: want an address or "
+				    "ADDRESS/BITS, at most %d\n", v, KEYD_MAX_PROXIES);
+				return 2;
+			}
+			k.nproxies++;
+		}
 		else if ((strcmp(a, "--max-body") == 0 && parse_size(v, &k.max_body) == 0) ||
 		    (strcmp(a, "--max-envelope") == 0 && parse_size(v, &k.max_envelope) == 0) ||
 		    (strcmp(a, "--threads") == 0 && parse_size(v, &threads) == 0 && threads <= 256) ||
 		    (strcmp(a, "--argon-workers") == 0 && parse_size(v, &argon) == 0 && argon <= 64) ||
 		    (strcmp(a, "--login-free") == 0 && parse_size(v, &free_email) == 0 && free_email <= 1000) ||
-		    (strcmp(a, "--login-free-ip") == 0 && parse_size(v, &free_ip) == 0 && free_ip <= 100000))
+		    (strcmp(a, "--login-free-ip") == 0 && parse_size(v, &free_ip) == 0 && free_ip <= 100000) ||
+		    (strcmp(a, "--form-free") == 0 && parse_size(v, &free_form) == 0 && free_form <= 100000) ||
+		    (strcmp(a, "--max-connections") == 0 && parse_size(v, &max_conns) == 0 &&
+		    max_conns <= 100000) ||
+		    (strcmp(a, "--max-connections-per-client") == 0 && parse_size(v, &max_client) == 0 &&
+		    max_client <= 100000) ||
+		    (strcmp(a, "--idle-timeout") == 0 && parse_size(v, &idle) == 0 && idle <= 3600))
 			;
 		else {
 			fprintf(stderr, "sealpost-keyd: bad option or value: %s %s (see --help)\n", a, v);
@@ -183,8 +213,16 @@ main(int argc, char **argv)
 		}
 		i++;
 	}
-	k.thr_email = (struct sp_throttle_policy){(int)free_email, 30, 15 * 60};
-	k.thr_ip = (struct sp_throttle_policy){(int)free_ip, 30, 15 * 60};
+	/* Per address: doubling locks from 30 s to 15 min, the count kept an
+	 * hour.  Per client: a lock grows by 30 s a failure, at most 15 min,
+	 * and the count is forgotten 15 min after the last attempt, so that a
+	 * whole office behind one address is never kept out for long. */
+	k.thr_email = (struct sp_throttle_policy){(int)free_email, 30, 15 * 60, 3600, 0};
+	k.thr_ip = (struct sp_throttle_policy){(int)free_ip, 30, 15 * 60, 15 * 60, 1};
+	k.thr_mail = (struct sp_throttle_policy){3, 3600, 3600, 3600, 1};
+	k.thr_form = (struct sp_throttle_policy){(int)free_form, 600, 3600, 3600, 1};
+	k.max_conns = (unsigned)max_conns;
+	k.max_conns_client = (unsigned)max_client;
 	if (data_dir == NULL) {
 		fprintf(stderr, "sealpost-keyd: --data-dir is required (see --help)\n");
 		return 2;
@@ -245,7 +283,13 @@ main(int argc, char **argv)
 		return 1;
 	}
 	sp_password_gate_config((int)argon, 2000);
+	{
+		/* WebAuthn's relying party is the public URL's host name. */
+		const char *h = k.origin + (k.https ? 8 : 7);
+		size_t hl = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
 
+		snprintf(k.rp_id, sizeof(k.rp_id), "%.*s", (int)hl, h);
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -257,17 +301,30 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (keyd_conns_new(&k) != 0 || (st = keyd_mailq_start(&k, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyd: cannot start: %s\n", sp_err_msg(&err, SP_ERR_NOMEM));
+		sp_transport_free(k.mail);
+		sp_keywrap_free(k.kw);
+		sp_store_close(k.store);
+		return 1;
+	}
+
 
 	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, keyd_handler, &k,
+	    0, keyd_accept, &k, keyd_handler, &k,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, keyd_completed, &k,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+	    MHD_OPTION_NOTIFY_CONNECTION, keyd_conn_notify, &k,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
+	    /* keyd_accept() enforces the limits; MHD's own is a backstop
+	     * above them, so that every accepted connection is counted. */
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(max_conns + 64),
 	    MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "sealpost-keyd: cannot listen on %s\n", listen_s);
+		keyd_mailq_stop(&k);
+		keyd_conns_free(&k);
 		sp_transport_free(k.mail);
 		sp_keywrap_free(k.kw);
 		sp_store_close(k.store);
@@ -285,6 +342,8 @@ main(int argc, char **argv)
 		sigsuspend(&set);
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
 	MHD_stop_daemon(d);
+	keyd_mailq_stop(&k);
+	keyd_conns_free(&k);
 	sp_transport_free(k.mail);
 	sp_keywrap_free(k.kw);
 	sp_store_close(k.store);

@@ -17,9 +17,10 @@
 #include "assets.h"
 #include "crypto.h"
 #include "keyd.h"
+#include "notice.h"
 #include "password.h"
 
-static const char *const questions[] = {
+const char *const keyd_questions[] = {
 	"What was the name of your first pet?",
 	"In what city were you born?",
 	"What is your mother's maiden name?",
@@ -31,7 +32,8 @@ static const char *const questions[] = {
 	"In what city did your parents meet?",
 	"What was the name of your favourite teacher?",
 };
-#define NQUESTIONS ((int)(sizeof(questions) / sizeof(questions[0])))
+#define NQUESTIONS 10
+const int keyd_nquestions = NQUESTIONS;
 
 static const char *const languages[][2] = {
 	{"en", "English"}, {"fr", "Fran\xc3\xa7" "ais"}, {"de", "Deutsch"},
@@ -63,8 +65,8 @@ keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
 	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
 }
 
-static int
-token_shape(const char *s, size_t min, size_t max)
+int
+keyd_token_shape(const char *s, size_t min, size_t max)
 {
 	size_t n = s ? strlen(s) : 0, i;
 
@@ -81,7 +83,7 @@ keyd_csrf_token(struct keyd_req *r, char out[64])
 {
 	const char *c = keyd_cookie(r, "sp_csrf");
 
-	if (token_shape(c, 22, 43)) {
+	if (keyd_token_shape(c, 22, 43)) {
 		snprintf(out, 64, "%s", c);
 		return;
 	}
@@ -102,7 +104,7 @@ keyd_csrf_ok(struct keyd_req *r)
 		f = keyd_header(r, "X-CSRF-Token");
 	if (keyd_cross_site(r))
 		why = "cross-site";
-	else if (!token_shape(c, 22, 43))
+	else if (!keyd_token_shape(c, 22, 43))
 		why = "no-cookie";
 	else if (f == NULL || strlen(f) != strlen(c) || !sp_ct_eq(c, f, strlen(c)))
 		why = "mismatch";
@@ -113,8 +115,8 @@ keyd_csrf_ok(struct keyd_req *r)
 	return why == NULL;
 }
 
-static enum MHD_Result
-csrf_refused(struct keyd_req *r)
+enum MHD_Result
+keyd_csrf_refused(struct keyd_req *r)
 {
 	return keyd_page_simple(r, 403, "This form has expired",
 	    "<p>For your safety this form could not be accepted: it was not sent "
@@ -180,7 +182,7 @@ options_q(struct sp_buf *b, const char *sel)
 	sp_buf_printf(b, "<option value=\"\"%s>Choose a question</option>", s ? "" : " selected");
 	for (i = 0; i < NQUESTIONS; i++) {
 		sp_buf_printf(b, "<option value=\"%d\"%s>", i + 1, s == i + 1 ? " selected" : "");
-		sp_html_escape(b, questions[i], strlen(questions[i]));
+		sp_html_escape(b, keyd_questions[i], strlen(keyd_questions[i]));
 		sp_buf_append_str(b, "</option>");
 	}
 }
@@ -349,38 +351,14 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 	}
 }
 
-static int
-send_activation(struct keyd_req *r, const char *email, const char *first,
-    const char *token, int existing)
-{
-	struct sp_err err = {{0}};
-	struct sp_buf t;
-	int st;
+#define BIND_COOKIE "sp_reg"
 
-	sp_buf_init(&t, 65536);
-	if (!existing)
-		sp_buf_printf(&t, "Hello %s,\n\nplease confirm your email address for "
-		    "secure messages by opening this link:\n\n%s/activate?t=%s\n\n"
-		    "The link works once and expires in 24 hours.  If you did not "
-		    "register, you can ignore this mail.\n", first, r->k->public_url, token);
-	else if (token != NULL)
-		sp_buf_printf(&t, "Hello,\n\nsomeone asked to register this address for "
-		    "secure messages, but an account already exists for it.  It is not "
-		    "confirmed yet; to confirm it, open this link:\n\n%s/activate?t=%s\n\n"
-		    "The link works once and expires in 24 hours.  If this was not you, "
-		    "you can ignore this mail.\n", r->k->public_url, token);
-	else
-		sp_buf_printf(&t, "Hello,\n\nsomeone asked to register this address for "
-		    "secure messages, but an account already exists for it.  You can open "
-		    "your secure messages with your existing password.  If this was not "
-		    "you, you can ignore this mail: nothing was changed.\n");
-	st = sp_transport_send(r->k->mail, email, existing ?
-	    "Your account for secure messages" : "Confirm your address for secure messages",
-	    t.data ? (const char *)t.data : "", &err);
-	sp_buf_wipe(&t);
-	if (st != SP_OK)
-		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
-	return st;
+static void
+set_bind_cookie(struct keyd_req *r, const char *value)
+{
+	keyd_add_cookie(r, BIND_COOKIE, value, r->k->https ?
+	    "Path=/; HttpOnly; SameSite=Lax; Max-Age=86400; Secure" :
+	    "Path=/; HttpOnly; SameSite=Lax; Max-Age=86400");
 }
 
 static enum MHD_Result
@@ -395,7 +373,8 @@ register_done(struct keyd_req *r, const char *email)
 	sp_buf_append_str(&b, "</strong>. Open the link in it to confirm your address; "
 	    "then go back to your secure message and choose <strong>Open</strong>.</p>"
 	    "<p class=\"hint\">The link works once and expires in 24 hours. If no mail "
-	    "arrives within a few minutes, look in your spam folder.</p>");
+	    "arrives within a few minutes, look in your spam folder, or "
+	    "<a href=\"/resend\">send the mail again</a>.</p>");
 	ret = keyd_page_simple(r, 200, "Check your mail", b.data ? (const char *)b.data : "");
 	sp_buf_free(&b);
 	return ret;
@@ -406,9 +385,9 @@ register_post(struct keyd_req *r)
 {
 	struct sp_err err = {{0}};
 	struct regform f;
-	struct sp_account acc, old;
+	struct sp_account acc;
 	struct sp_audit a;
-	char email[SP_STORE_EMAIL_MAX + 1] = "", token[64];
+	char email[SP_STORE_EMAIL_MAX + 1] = "", token[64], bind[64];
 	unsigned char th[SP_SHA256_LEN];
 	int i, st;
 	int64_t now = (int64_t)time(NULL);
@@ -422,7 +401,21 @@ register_post(struct keyd_req *r)
 	f.phrase_enabled = keyd_field(r, "phrase_enabled") != NULL;
 	f.email_locked = f.v[F_EMAIL] != NULL && keyd_valid_email(f.v[F_EMAIL]);
 	if (!keyd_csrf_ok(r))
-		return csrf_refused(r);
+		return keyd_csrf_refused(r);
+	{
+		/* Registrations cost four password hashes: at most a few per
+		 * client and hour, counted before the work. */
+		char key[80];
+		int64_t until = 0;
+
+		snprintf(key, sizeof(key), "register:%s", r->client);
+		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_form, &until,
+		    NULL) == SP_OK && until > now) {
+			r->retry_after = until - now;
+			return keyd_reply_error(r, 429, "Too many registrations from your network: "
+			    "please try again later");
+		}
+	}
 	validate(r, &f, email);
 	if (f.nerr > 0) {
 		if (f.err[F_PW][0] || f.err[F_PW2][0])
@@ -438,63 +431,57 @@ register_post(struct keyd_req *r)
 	snprintf(acc.phrase, sizeof(acc.phrase), "%s", f.v[F_PHRASE]);
 	acc.phrase_enabled = f.phrase_enabled;
 	acc.created = now;
-	st = sp_store_account_get(r->k->store, email, &old, &err);
-	if (st == SP_OK) {
-		/* Same page as a new registration; the owner learns by mail, at
-		 * most 3 such mails an hour, so the form cannot flood a mailbox. */
-		static const struct sp_throttle_policy mail_limit = {2, 3600, 3600};
-		char key[SP_STORE_EMAIL_MAX + 8];
-		int64_t until = 0;
-
-		snprintf(key, sizeof(key), "mail:%s", email);
-		if (sp_store_throttle_check(r->k->store, key, now, &until, &err) != SP_OK || until) {
-			sp_wipe(&old, sizeof(old));
-			keyd_log("register-mail-limited", "client", r->client, NULL);
-			return register_done(r, email);
-		}
-		sp_store_throttle_fail(r->k->store, key, now, &mail_limit, &until, NULL);
-		token[0] = '\0';
-		if (!old.activated && sp_token_new(token, sizeof(token), "", 16) == SP_OK) {
-			sp_sha256(token, strlen(token), th);
-			if (sp_store_activation_add(r->k->store, th, email,
-			    now + KEYD_ACTIVATION_TTL, &err) != SP_OK)
-				token[0] = '\0';
-		}
-		sp_wipe(&old, sizeof(old));
-		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL};
-		sp_store_audit(r->k->store, &a, NULL);
-		send_activation(r, email, NULL, token[0] ? token : NULL, 1);
-		sp_wipe(token, sizeof(token));
-		return register_done(r, email);
-	}
-	if (st != SP_ERR_NOTFOUND)
-		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500,
-		    st == SP_ERR_RETRY ? "busy, try again" : "internal error");
+	/* The same work whether or not the address has an account: the four
+	 * hashes come first, mail leaves through the queue (no timing tells). */
 	st = sp_password_hash(f.v[F_PW], acc.pw_hash, &err);
 	for (i = 0; i < 3 && st == SP_OK; i++) {
 		acc.question[i] = (int)strtol(f.v[F_Q1 + 3 * i], NULL, 10);
 		st = sp_answer_hash(f.v[F_A1 + 3 * i], acc.answer_hash[i], &err);
 	}
+	/* This browser's registration cookie: the activation link opened in
+	 * it needs no password; anywhere else it asks for this password. */
+	if (st == SP_OK)
+		st = sp_token_new(bind, sizeof(bind), "", 16);
 	if (st == SP_OK)
 		st = sp_token_new(token, sizeof(token), "", 16);
 	if (st == SP_OK) {
+		sp_sha256(bind, strlen(bind), acc.bind_hash);
 		sp_sha256(token, strlen(token), th);
 		a = (struct sp_audit){now, "register", email, NULL, r->client, NULL};
-		st = sp_store_account_create(r->k->store, &acc, th, now + KEYD_ACTIVATION_TTL,
-		    &a, &err);
+		st = sp_store_pending_add(r->k->store, &acc, th, now + KEYD_ACTIVATION_TTL, &a, &err);
 	}
 	sp_wipe(&acc, sizeof(acc));
-	if (st == SP_ERR_EXISTS)
-		return register_done(r, email);	/* a concurrent registration won */
+	if (st == SP_ERR_EXISTS) {
+		/* Same page as a new registration; the owner learns by mail, at
+		 * most 3 such mails an hour, so the form cannot flood a mailbox. */
+		char key[SP_STORE_EMAIL_MAX + 8];
+		int64_t until = 0;
+
+		sp_wipe(token, sizeof(token));
+		snprintf(key, sizeof(key), "mail:%s", email);
+		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL};
+		sp_store_audit(r->k->store, &a, NULL);
+		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_mail, &until,
+		    NULL) == SP_OK && until == 0)
+			keyd_notice(r->k, SP_NOTICE_EXISTS, email, NULL, NULL, NULL);
+		else
+			keyd_log("register-mail-limited", "client", r->client, NULL);
+		set_bind_cookie(r, bind);
+		sp_wipe(bind, sizeof(bind));
+		return register_done(r, email);
+	}
 	if (st != SP_OK) {
 		sp_wipe(token, sizeof(token));
+		sp_wipe(bind, sizeof(bind));
 		if (st == SP_ERR_RETRY)
 			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
 		keyd_log("register-failed", "error", sp_err_msg(&err, st), NULL);
 		return keyd_reply_error(r, 500, "internal error");
 	}
-	send_activation(r, email, f.v[F_FIRST], token, 0);
+	keyd_notice(r->k, SP_NOTICE_ACTIVATE, email, token, "24 hours", NULL);
 	sp_wipe(token, sizeof(token));
+	set_bind_cookie(r, bind);
+	sp_wipe(bind, sizeof(bind));
 	keyd_log("register", "client", r->client, NULL);
 	return register_done(r, email);
 }
@@ -528,19 +515,72 @@ activation_problem(struct keyd_req *r, int st, const struct sp_err *err)
 {
 	if (st == SP_ERR_RETRY)
 		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
-	if (st != SP_ERR_NOTFOUND && st != SP_ERR_EXPIRED)
+	if (st != SP_ERR_NOTFOUND && st != SP_ERR_EXPIRED && st != SP_ERR_EXISTS)
 		return keyd_reply_error(r, 500, "internal error");
 	return keyd_page_simple(r, 400, "This link cannot be used",
-	    st == SP_ERR_EXPIRED && strstr(err->msg, "used") != NULL ?
-	    "<p>This confirmation link was already used: your address is confirmed.</p>"
-	    "<p>Go back to your secure message and choose <strong>Open</strong>.</p>" :
+	    st == SP_ERR_EXISTS || (st == SP_ERR_EXPIRED && strstr(err->msg, "used") != NULL) ?
+	    "<p>This confirmation link was already used, or the address was confirmed "
+	    "with another link.</p><p>Go back to your secure message and choose "
+	    "<strong>Open</strong>. If you forgot your password, "
+	    "<a href=\"/forgot\">choose a new one</a>.</p>" :
 	    st == SP_ERR_EXPIRED ?
 	    "<p>This confirmation link has expired (links work for 24 hours).</p>"
-	    "<p>Go back to your secure message and choose <strong>Register</strong> "
-	    "again with the same address: we will send you a new link.</p>" :
+	    "<p><a href=\"/resend\">Send a new link</a>, or register again with the same "
+	    "address.</p>" :
 	    "<p>This confirmation link is not valid. Check that you copied the whole "
-	    "link from the mail.</p><p>You can also go back to your secure message and "
-	    "choose <strong>Register</strong> again to get a new link.</p>");
+	    "link from the mail.</p><p>The newest link we sent you is the one that works: "
+	    "<a href=\"/resend\">send a new link</a>.</p>");
+}
+
+/* 1 when this browser holds the registration cookie of pending p. */
+static int
+bound_browser(struct keyd_req *r, const struct sp_account *p)
+{
+	const char *c = keyd_cookie(r, BIND_COOKIE);
+	unsigned char h[SP_SHA256_LEN];
+
+	if (!keyd_token_shape(c, 16, 64))
+		return 0;
+	sp_sha256(c, strlen(c), h);
+	return sp_ct_eq(h, p->bind_hash, SP_SHA256_LEN);
+}
+
+static enum MHD_Result
+activate_form(struct keyd_req *r, unsigned status, const char *email, const char *t,
+    int need_pw, const char *error)
+{
+	struct sp_buf b;
+	char csrf[64];
+	enum MHD_Result ret;
+
+	keyd_csrf_token(r, csrf);
+	sp_buf_init(&b, 16384);
+	if (error != NULL) {
+		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
+		sp_html_escape(&b, error, strlen(error));
+		sp_buf_append_str(&b, "</p>");
+	}
+	sp_buf_append_str(&b, "<p>Confirm that <strong>");
+	sp_html_escape(&b, email, strlen(email));
+	sp_buf_append_str(&b, "</strong> is your address.</p>"
+	    "<form method=\"post\" action=\"/activate\" class=\"form\"><input type=\"hidden\" "
+	    "name=\"csrf\" value=\"");
+	sp_html_escape(&b, csrf, strlen(csrf));
+	sp_buf_append_str(&b, "\"><input type=\"hidden\" name=\"t\" value=\"");
+	sp_html_escape(&b, t, strlen(t));
+	sp_buf_append_str(&b, "\">");
+	if (need_pw)
+		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"password\">The password "
+		    "you chose when you registered</label><input id=\"password\" name=\"password\" "
+		    "type=\"password\" autocomplete=\"current-password\" required "
+		    "aria-describedby=\"pw-hint\"><p class=\"hint\" id=\"pw-hint\">We ask for it "
+		    "because this link was opened in another browser than the one you "
+		    "registered in: only the person who registered can confirm.</p></div>");
+	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">"
+	    "Confirm my address</button></form>");
+	ret = keyd_page_simple(r, status, "Confirm your address", b.data ? (const char *)b.data : "");
+	sp_buf_free(&b);
+	return ret;
 }
 
 enum MHD_Result
@@ -548,48 +588,72 @@ keyd_page_activate(struct keyd_req *r)
 {
 	struct sp_err err = {{0}};
 	struct sp_audit a;
+	struct sp_account p;
 	unsigned char th[SP_SHA256_LEN];
-	char email[SP_STORE_EMAIL_MAX + 1], csrf[64];
-	const char *t;
+	char email[SP_STORE_EMAIL_MAX + 1];
+	const char *t, *pw;
 	struct sp_buf b;
-	int st;
+	int st, post = strcmp(r->method, "POST") == 0;
+	int64_t now = (int64_t)time(NULL);
 	enum MHD_Result ret;
 
-	if (strcmp(r->method, "POST") == 0) {
+	if (post) {
 		if (!keyd_csrf_ok(r))
-			return csrf_refused(r);
+			return keyd_csrf_refused(r);
 		t = keyd_field(r, "t");
 	} else
 		t = keyd_arg(r, "t");
-	if (!token_shape(t, 16, 64))
+	if (!keyd_token_shape(t, 16, 64))
 		return activation_problem(r, SP_ERR_NOTFOUND, &err);
 	sp_sha256(t, strlen(t), th);
-	if (strcmp(r->method, "POST") != 0) {
-		/* A GET never consumes the token: mail scanners follow links. */
-		st = sp_store_activation_peek(r->k->store, th, (int64_t)time(NULL), email, &err);
-		if (st != SP_OK)
-			return activation_problem(r, st, &err);
-		keyd_csrf_token(r, csrf);
-		sp_buf_init(&b, 8192);
-		sp_buf_append_str(&b, "<p>Confirm that <strong>");
-		sp_html_escape(&b, email, strlen(email));
-		sp_buf_append_str(&b, "</strong> is your address.</p>"
-		    "<form method=\"post\" action=\"/activate\"><input type=\"hidden\" "
-		    "name=\"csrf\" value=\"");
-		sp_html_escape(&b, csrf, strlen(csrf));
-		sp_buf_append_str(&b, "\"><input type=\"hidden\" name=\"t\" value=\"");
-		sp_html_escape(&b, t, strlen(t));
-		sp_buf_append_str(&b, "\"><button type=\"submit\" class=\"primary\">"
-		    "Confirm my address</button></form>");
-		ret = keyd_page_simple(r, 200, "Confirm your address",
-		    b.data ? (const char *)b.data : "");
-		sp_buf_free(&b);
-		return ret;
-	}
-	a = (struct sp_audit){0, "activate", NULL, NULL, r->client, NULL};
-	st = sp_store_activation_use(r->k->store, th, (int64_t)time(NULL), email, &a, &err);
+	/* A GET never consumes the token: mail scanners follow links. */
+	st = sp_store_pending_by_token(r->k->store, th, now, &p, &err);
 	if (st != SP_OK)
 		return activation_problem(r, st, &err);
+	snprintf(email, sizeof(email), "%s", p.email);
+	if (!post) {
+		int need_pw = !bound_browser(r, &p);
+
+		sp_wipe(&p, sizeof(p));
+		return activate_form(r, 200, email, t, need_pw, NULL);
+	}
+	if (!bound_browser(r, &p)) {
+		/* Not the registering browser: the registration's own password
+		 * decides, so a link mailed for someone else's registration of
+		 * this address cannot make that registration the account. */
+		char key[SP_STORE_EMAIL_MAX + 12];
+		int64_t until = 0;
+
+		pw = keyd_field(r, "password");
+		snprintf(key, sizeof(key), "activate:%s", email);
+		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_email, &until,
+		    NULL) != SP_OK || until > now) {
+			sp_wipe(&p, sizeof(p));
+			r->retry_after = until > now ? until - now : 2;
+			return keyd_reply_error(r, 429, "Too many wrong passwords: please wait a "
+			    "few minutes and try again");
+		}
+		st = pw != NULL && *pw != '\0' && strlen(pw) <= SP_PW_MAX_BYTES ?
+		    sp_password_verify(p.pw_hash, pw, &err) : SP_ERR_AUTH;
+		sp_wipe(&p, sizeof(p));
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		if (st != SP_OK) {
+			a = (struct sp_audit){now, "activate-refused", email, NULL, r->client,
+			    "wrong password"};
+			sp_store_audit(r->k->store, &a, NULL);
+			return activate_form(r, 403, email, t, 1, "This is not the password of this "
+			    "registration. Type the password you chose when you registered; if you "
+			    "registered more than once, use the link of the newest mail.");
+		}
+		sp_store_throttle_reset(r->k->store, key, NULL);
+	} else
+		sp_wipe(&p, sizeof(p));
+	a = (struct sp_audit){now, "activate", NULL, NULL, r->client, NULL};
+	st = sp_store_pending_activate(r->k->store, th, now, email, &a, &err);
+	if (st != SP_OK)
+		return activation_problem(r, st, &err);
+	keyd_add_cookie(r, BIND_COOKIE, "", "Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 	keyd_log("activate", "client", r->client, NULL);
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>Thank you: <strong>");

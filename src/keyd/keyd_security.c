@@ -1,0 +1,576 @@
+/*
+ * keyd_security.c - the signed-in recipient's security page, GET /account,
+ * and its actions (POST /account/...): confirm the password again, change
+ * it, add or remove an authenticator app (TOTP, with a QR code), make new
+ * recovery codes, remove a passkey, sign out (here or everywhere); and the
+ * passkey registration API (POST /api/v1/account/passkeys/options and
+ * POST /api/v1/account/passkeys).
+ * SECURITY: every action needs the session and its CSRF token; changes of
+ * the password or of a factor need the password typed in the last 10
+ * minutes (re-authentication), end other sessions where it matters, and a
+ * notice mail tells the owner.  Secrets shown once (TOTP secret, recovery
+ * codes) are wiped from memory after the answer is sent.
+ */
+#include <glib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "keyd_factors.h"
+#include "notice.h"
+#include "password.h"
+#include "qr.h"
+#include "totp.h"
+#include "webauthn.h"
+
+static void
+esc(struct sp_buf *b, const char *s)
+{
+	sp_html_escape(b, s, strlen(s));
+}
+
+static void
+form(struct sp_buf *b, const struct sp_session *s, const char *action, const char *cls)
+{
+	sp_buf_printf(b, "<form method=\"post\" action=\"%s\" class=\"%s\">"
+	    "<input type=\"hidden\" name=\"csrf\" value=\"", action, cls);
+	esc(b, s->csrf);
+	sp_buf_append_str(b, "\">");
+}
+
+static enum MHD_Result
+page(struct keyd_req *r, unsigned status, const char *title, struct sp_buf *b)
+{
+	enum MHD_Result ret = keyd_page_simple(r, status, title,
+	    b->data ? (const char *)b->data : "");
+
+	sp_buf_wipe(b);
+	return ret;
+}
+
+static int
+fresh(const struct sp_session *s)
+{
+	int64_t t = s->auth_time ? s->auth_time : s->created;
+
+	return (int64_t)time(NULL) - t < KEYD_REAUTH_AGE;
+}
+
+struct pk_rows {
+	struct sp_buf *b;
+	const struct sp_session *s;
+	int n;
+	int can_change;
+};
+
+static int
+pk_row(void *ctx, const struct sp_passkey *pk)
+{
+	struct pk_rows *p = ctx;
+	struct sp_buf id;
+	char when[32];
+	time_t t = (time_t)pk->created;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+	sp_buf_init(&id, 4096);
+	sp_b64url_encode(&id, pk->cred_id, pk->cred_id_len);
+	sp_buf_append_str(p->b, "<li class=\"passkey\"><span>");
+	esc(p->b, pk->name[0] ? pk->name : "Passkey");
+	sp_buf_printf(p->b, " (added %s)</span>", when);
+	if (p->can_change && id.data != NULL) {
+		form(p->b, p->s, "/account/passkeys/remove", "inline");
+		sp_buf_append_str(p->b, "<input type=\"hidden\" name=\"id\" value=\"");
+		esc(p->b, (const char *)id.data);
+		sp_buf_append_str(p->b, "\"><button type=\"submit\" class=\"linkbtn\">Remove</button>"
+		    "</form>");
+	}
+	sp_buf_append_str(p->b, "</li>");
+	sp_buf_free(&id);
+	p->n++;
+	return 0;
+}
+
+static enum MHD_Result
+overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const char *note,
+    const char *error)
+{
+	struct sp_account acc;
+	struct sp_buf b;
+	struct pk_rows rows;
+	int ok = fresh(s);
+
+	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) != SP_OK)
+		return keyd_reply_error(r, 500, "internal error");
+	sp_buf_init(&b, 65536);
+	if (note != NULL) {
+		sp_buf_append_str(&b, "<p class=\"notice\" role=\"status\">");
+		esc(&b, note);
+		sp_buf_append_str(&b, "</p>");
+	}
+	if (error != NULL) {
+		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
+		esc(&b, error);
+		sp_buf_append_str(&b, "</p>");
+	}
+	sp_buf_append_str(&b, "<p>Signed in as <strong id=\"sp-account-email\">");
+	esc(&b, s->email);
+	sp_buf_append_str(&b, "</strong>.</p>");
+	if (!ok) {
+		sp_buf_append_str(&b, "<section aria-labelledby=\"reauth-h\"><h2 id=\"reauth-h\">"
+		    "Confirm it is you</h2><p>To change your password or sign-in methods, type "
+		    "your password again.</p>");
+		form(&b, s, "/account/reauth", "form");
+		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"reauth-password\">Password"
+		    "</label><input id=\"reauth-password\" name=\"password\" type=\"password\" "
+		    "autocomplete=\"current-password\" required></div><button type=\"submit\" "
+		    "class=\"primary\">Continue</button></form></section>");
+	}
+	/* Password */
+	sp_buf_append_str(&b, "<section aria-labelledby=\"pw-h\"><h2 id=\"pw-h\">Password</h2>");
+	if (ok) {
+		form(&b, s, "/account/password", "form");
+		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"new-password\">New password"
+		    "</label><input id=\"new-password\" name=\"password\" type=\"password\" "
+		    "autocomplete=\"new-password\" required></div><div class=\"field\"><label "
+		    "for=\"new-password2\">New password again</label><input id=\"new-password2\" "
+		    "name=\"password2\" type=\"password\" autocomplete=\"new-password\" required>"
+		    "</div><button type=\"submit\">Change my password</button></form>");
+	} else
+		sp_buf_append_str(&b, "<p class=\"hint\">Confirm your password above to change it.</p>");
+	sp_buf_append_str(&b, "</section>");
+	/* TOTP */
+	sp_buf_append_str(&b, "<section aria-labelledby=\"totp-h\"><h2 id=\"totp-h\">"
+	    "Authenticator app</h2>");
+	if (acc.totp_wrapped_len > 0) {
+		sp_buf_append_str(&b, "<p id=\"sp-totp-state\">On: signing in asks for a code from "
+		    "your authenticator app.</p>");
+		if (ok) {
+			form(&b, s, "/account/totp/remove", "inline");
+			sp_buf_append_str(&b, "<button type=\"submit\">Remove the authenticator app"
+			    "</button></form>");
+		}
+	} else {
+		sp_buf_append_str(&b, "<p id=\"sp-totp-state\">Off. An app such as a phone "
+		    "authenticator adds a six-digit code to your password.</p>");
+		if (ok) {
+			form(&b, s, "/account/totp", "inline");
+			sp_buf_append_str(&b, "<button type=\"submit\" id=\"sp-totp-add\">Set up an "
+			    "authenticator app</button></form>");
+		}
+	}
+	sp_buf_append_str(&b, "</section>");
+	/* Passkeys */
+	sp_buf_append_str(&b, "<section aria-labelledby=\"pk-h\"><h2 id=\"pk-h\">Passkeys</h2>"
+	    "<ul class=\"passkeys\" id=\"sp-passkeys\">");
+	rows = (struct pk_rows){&b, s, 0, ok};
+	sp_store_passkey_each(r->k->store, s->email, pk_row, &rows, NULL);
+	sp_buf_append_str(&b, "</ul>");
+	if (rows.n == 0)
+		sp_buf_append_str(&b, "<p>No passkey yet. A passkey lets your device or security "
+		    "key confirm it is you.</p>");
+	if (ok) {
+		sp_buf_append_str(&b, "<p><button type=\"button\" id=\"sp-passkey-add\" "
+		    "hidden data-csrf=\"");
+		esc(&b, s->csrf);
+		sp_buf_append_str(&b, "\">Add a passkey</button></p><p class=\"err\" "
+		    "id=\"sp-passkey-err\" role=\"alert\"></p><div id=\"sp-codes\" hidden></div>");
+	}
+	sp_buf_append_str(&b, "</section>");
+	/* Recovery codes */
+	if (acc.totp_wrapped_len > 0 || acc.npasskeys > 0) {
+		sp_buf_printf(&b, "<section aria-labelledby=\"rc-h\"><h2 id=\"rc-h\">Recovery codes"
+		    "</h2><p id=\"sp-recovery-left\">%d unused recovery code%s left. Each works once "
+		    "in place of your second factor.</p>", acc.nrecovery, acc.nrecovery == 1 ? "" : "s");
+		if (ok) {
+			form(&b, s, "/account/recovery", "inline");
+			sp_buf_append_str(&b, "<button type=\"submit\">Make new recovery codes</button>"
+			    "</form>");
+		}
+		sp_buf_append_str(&b, "</section>");
+	}
+	/* Sign out */
+	sp_buf_append_str(&b, "<section aria-labelledby=\"so-h\"><h2 id=\"so-h\">Sign out</h2>");
+	form(&b, s, "/account/signout", "inline");
+	sp_buf_append_str(&b, "<button type=\"submit\">Sign out</button></form> ");
+	form(&b, s, "/account/signout-all", "inline");
+	sp_buf_append_str(&b, "<button type=\"submit\">Sign out everywhere</button></form>"
+	    "</section><script type=\"module\" src=\"/static/account.js\"></script>");
+	sp_wipe(&acc, sizeof(acc));
+	return page(r, status, "Your account", &b);
+}
+
+/* Ten new recovery codes for email, stored hashed; shown into b once. */
+static int
+new_codes(struct keyd_req *r, const char *email, struct sp_buf *b, json_t *arr)
+{
+	char codes[SP_STORE_RECOVERY_CODES][SP_RECOVERY_SIZE];
+	unsigned char hashes[SP_STORE_RECOVERY_CODES][SP_SHA256_LEN];
+	char norm[SP_RECOVERY_NORM_SIZE];
+	struct sp_audit a = {0, "recovery-codes-new", email, NULL, r->client, NULL};
+	int i, st;
+
+	if ((st = sp_recovery_codes_new(codes, SP_STORE_RECOVERY_CODES)) != SP_OK)
+		return st;
+	for (i = 0; i < SP_STORE_RECOVERY_CODES; i++) {
+		sp_recovery_normalize(codes[i], norm, NULL);
+		keyd_recovery_hash(email, norm, hashes[i]);
+	}
+	sp_wipe(norm, sizeof(norm));
+	st = sp_store_recovery_set(r->k->store, email, (const unsigned char (*)[SP_SHA256_LEN])hashes,
+	    SP_STORE_RECOVERY_CODES, &a, NULL);
+	if (st == SP_OK && b != NULL) {
+		sp_buf_append_str(b, "<section aria-labelledby=\"codes-h\"><h2 id=\"codes-h\">Your "
+		    "recovery codes</h2><p>Keep these somewhere safe, away from your password. Each "
+		    "works once if you lose your authenticator app or passkey. They are shown only "
+		    "now.</p><ul class=\"codes\" id=\"sp-recovery-codes\">");
+		for (i = 0; i < SP_STORE_RECOVERY_CODES; i++)
+			sp_buf_printf(b, "<li><code>%s</code></li>", codes[i]);
+		sp_buf_append_str(b, "</ul><p><a href=\"/account\">Done</a></p></section>");
+	}
+	if (st == SP_OK && arr != NULL)
+		for (i = 0; i < SP_STORE_RECOVERY_CODES; i++)
+			json_array_append_new(arr, json_string(codes[i]));
+	sp_wipe(codes, sizeof(codes));
+	return st;
+}
+
+static enum MHD_Result
+totp_begin(struct keyd_req *r, const struct sp_session *s, const char *secret_b32,
+    const char *error)
+{
+	unsigned char secret[SP_TOTP_SECRET_MAX];
+	size_t slen = 0;
+	struct sp_buf b, uri, b32;
+	enum MHD_Result ret;
+
+	sp_buf_init(&b32, 256);
+	if (secret_b32 != NULL) {
+		if (sp_base32_decode(secret_b32, strlen(secret_b32), secret, sizeof(secret), &slen,
+		    NULL) != SP_OK || slen != SP_TOTP_SECRET_LEN)
+			return overview(r, s, 400, NULL, "The set-up expired: please start again.");
+		sp_buf_append_str(&b32, secret_b32);
+	} else {
+		if (sp_totp_secret_new(secret) != SP_OK)
+			return keyd_reply_error(r, 500, "internal error");
+		slen = SP_TOTP_SECRET_LEN;
+		sp_base32_encode(&b32, secret, slen);
+	}
+	sp_buf_init(&uri, 4096);
+	sp_buf_init(&b, 262144);
+	sp_totp_uri(&uri, "sealpost", s->email, secret, slen, NULL);
+	sp_wipe(secret, sizeof(secret));
+	if (error != NULL) {
+		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
+		esc(&b, error);
+		sp_buf_append_str(&b, "</p>");
+	}
+	sp_buf_append_str(&b, "<ol class=\"steps\"><li>Open your authenticator app and add an "
+	    "account by scanning this code:<div class=\"qr\">");
+	if (uri.data == NULL || sp_qr_svg(&b, (const char *)uri.data,
+	    "QR code to add this account to an authenticator app", NULL) != SP_OK)
+		sp_buf_append_str(&b, "<p>(The QR code cannot be shown.)</p>");
+	sp_buf_append_str(&b, "</div>Or type this key into the app: <code id=\"sp-totp-secret\">");
+	esc(&b, b32.data ? (const char *)b32.data : "");
+	sp_buf_append_str(&b, "</code></li><li>Type the six-digit code the app shows:");
+	form(&b, s, "/account/totp/confirm", "form");
+	sp_buf_append_str(&b, "<input type=\"hidden\" name=\"secret\" value=\"");
+	esc(&b, b32.data ? (const char *)b32.data : "");
+	sp_buf_append_str(&b, "\"><div class=\"field\"><label for=\"code\">Code</label><input "
+	    "id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" "
+	    "autocomplete=\"one-time-code\" maxlength=\"8\" required></div><button "
+	    "type=\"submit\" class=\"primary\">Turn on</button></form></li></ol>"
+	    "<p><a href=\"/account\">Cancel</a></p>");
+	sp_buf_wipe(&uri);
+	sp_buf_wipe(&b32);
+	ret = page(r, error ? 400 : 200, "Set up an authenticator app", &b);
+	return ret;
+}
+
+static enum MHD_Result
+totp_confirm(struct keyd_req *r, const struct sp_session *s)
+{
+	const char *sec = keyd_field(r, "secret"), *code = keyd_field(r, "code");
+	unsigned char secret[SP_TOTP_SECRET_MAX], box[SP_KEY_LEN], wrapped[SP_KEYWRAP_LEN];
+	char aad[SP_STORE_EMAIL_MAX + 8];
+	size_t slen = 0;
+	uint32_t kid = 0;
+	uint64_t step = 0;
+	struct sp_audit a = {0, "totp-added", s->email, NULL, r->client, NULL};
+	struct sp_account acc;
+	struct sp_buf b;
+	int st;
+
+	if (sec == NULL || strlen(sec) > 64 || sp_base32_decode(sec, strlen(sec), secret,
+	    sizeof(secret), &slen, NULL) != SP_OK || slen != SP_TOTP_SECRET_LEN)
+		return overview(r, s, 400, NULL, "The set-up expired: please start again.");
+	if (code == NULL || sp_totp_verify(secret, slen, SP_TOTP_DIGITS, code,
+	    (uint64_t)time(NULL), 0, &step, NULL) != SP_OK) {
+		sp_wipe(secret, sizeof(secret));
+		return totp_begin(r, s, sec, "That code is not right. Check the app's clock and "
+		    "type the code it shows now.");
+	}
+	memset(box, 0, sizeof(box));
+	box[0] = (unsigned char)slen;
+	memcpy(box + 1, secret, slen);
+	sp_wipe(secret, sizeof(secret));
+	snprintf(aad, sizeof(aad), "totp:%s", s->email);
+	st = sp_keywrap_wrap(r->k->kw, aad, box, wrapped, &kid, NULL);
+	sp_wipe(box, sizeof(box));
+	if (st == SP_OK)
+		st = sp_store_totp_set(r->k->store, s->email, wrapped, sizeof(wrapped), kid, &a, NULL);
+	if (st == SP_OK)
+		sp_store_totp_step(r->k->store, s->email, (int64_t)step, NULL);
+	if (st != SP_OK)
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "could not save: try again");
+	keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s->email, NULL, NULL, "An authenticator app");
+	sp_buf_init(&b, 65536);
+	sp_buf_append_str(&b, "<p class=\"notice\" role=\"status\" id=\"sp-totp-on\">Your "
+	    "authenticator app is set up: signing in will ask for its code.</p>");
+	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) == SP_OK && acc.nrecovery == 0)
+		new_codes(r, s->email, &b, NULL);
+	else
+		sp_buf_append_str(&b, "<p><a href=\"/account\">Back to your account</a></p>");
+	sp_wipe(&acc, sizeof(acc));
+	return page(r, 200, "Authenticator app added", &b);
+}
+
+static enum MHD_Result
+change_password(struct keyd_req *r, const struct sp_session *s)
+{
+	const char *pw = keyd_field(r, "password"), *pw2 = keyd_field(r, "password2");
+	struct sp_pw_context ctx = {s->email, NULL};
+	struct sp_err err = {{0}};
+	struct sp_audit a = {0, "password-changed", s->email, NULL, r->client, NULL};
+	char hash[SP_PW_HASH_LEN];
+	int st;
+
+	if (pw == NULL || sp_password_check(pw, &ctx, &err) != SP_OK)
+		return overview(r, s, 400, NULL, pw == NULL ? "Enter a new password" : err.msg);
+	if (pw2 == NULL || strcmp(pw, pw2) != 0)
+		return overview(r, s, 400, NULL, "The two passwords do not match");
+	if ((st = sp_password_hash(pw, hash, &err)) != SP_OK)
+		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+	st = sp_store_password_set(r->k->store, s->email, hash, (int64_t)time(NULL), NULL, s->hash,
+	    &a, &err);
+	sp_wipe(hash, sizeof(hash));
+	if (st != SP_OK)
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "could not save: try again");
+	keyd_notice(r->k, SP_NOTICE_PW_CHANGED, s->email, NULL, NULL, NULL);
+	return overview(r, s, 200, "Your password is changed; every other browser was signed out.",
+	    NULL);
+}
+
+enum MHD_Result
+keyd_page_account(struct keyd_req *r, const char *sub)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	struct sp_audit a;
+	int post = strcmp(r->method, "POST") == 0, st;
+	int64_t now = (int64_t)time(NULL);
+
+	st = keyd_session_auth(r, post, &s, &err);
+	if (st == SP_ERR_AUTH)
+		return keyd_redirect(r, "/signin?next=/account");
+	if (st == SP_ERR_DENIED)
+		return keyd_csrf_refused(r);
+	if (st != SP_OK)
+		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+	if (!post)
+		return strcmp(sub, "") == 0 ? overview(r, &s, 200, NULL, NULL) :
+		    keyd_reply_error(r, 404, "This page does not exist");
+	if (strcmp(sub, "/signout") == 0 || strcmp(sub, "/signout-all") == 0) {
+		a = (struct sp_audit){now, sub[8] ? "logout-everywhere" : "logout", s.email, NULL,
+		    r->client, NULL};
+		if (sub[8])
+			sp_store_sessions_end(r->k->store, s.email, NULL, &a, NULL);
+		else
+			sp_store_session_delete(r->k->store, s.hash, &a, NULL);
+		keyd_session_cookie(r, "", 1);
+		return keyd_page_simple(r, 200, "You are signed out", sub[8] ?
+		    "<p>You are signed out on every browser and device.</p>" :
+		    "<p>You are signed out.</p>");
+	}
+	if (strcmp(sub, "/reauth") == 0) {
+		struct sp_account acc;
+		const char *pw = keyd_field(r, "password");
+		char key[SP_STORE_EMAIL_MAX + 8];
+		int64_t until = 0;
+
+		snprintf(key, sizeof(key), "email:%s", s.email);
+		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_email, &until, NULL) !=
+		    SP_OK || until > now) {
+			r->retry_after = until > now ? until - now : 2;
+			return keyd_reply_error(r, 429, "Too many wrong passwords: please wait and try again");
+		}
+		if (sp_store_account_get(r->k->store, s.email, &acc, &err) != SP_OK)
+			return keyd_reply_error(r, 500, "internal error");
+		st = pw != NULL && strlen(pw) <= SP_PW_MAX_BYTES ?
+		    sp_password_verify(acc.pw_hash, pw, &err) : SP_ERR_AUTH;
+		sp_wipe(&acc, sizeof(acc));
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		if (st != SP_OK) {
+			a = (struct sp_audit){now, "reauth-failed", s.email, NULL, r->client, NULL};
+			sp_store_audit(r->k->store, &a, NULL);
+			return overview(r, &s, 401, NULL, "That password is not right.");
+		}
+		sp_store_throttle_reset(r->k->store, key, NULL);
+		sp_store_session_reauth(r->k->store, s.hash, now, NULL);
+		s.auth_time = now;
+		return overview(r, &s, 200, NULL, NULL);
+	}
+	if (!fresh(&s))
+		return overview(r, &s, 403, NULL, "Confirm your password first.");
+	if (strcmp(sub, "/password") == 0)
+		return change_password(r, &s);
+	if (strcmp(sub, "/totp") == 0)
+		return totp_begin(r, &s, NULL, NULL);
+	if (strcmp(sub, "/totp/confirm") == 0)
+		return totp_confirm(r, &s);
+	if (strcmp(sub, "/totp/remove") == 0) {
+		a = (struct sp_audit){now, "totp-removed", s.email, NULL, r->client, NULL};
+		if (sp_store_totp_set(r->k->store, s.email, NULL, 0, 0, &a, NULL) != SP_OK)
+			return keyd_reply_error(r, 500, "could not save: try again");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "An authenticator app");
+		return overview(r, &s, 200, "The authenticator app is removed.", NULL);
+	}
+	if (strcmp(sub, "/recovery") == 0) {
+		struct sp_buf b;
+
+		sp_buf_init(&b, 65536);
+		if (new_codes(r, s.email, &b, NULL) != SP_OK) {
+			sp_buf_free(&b);
+			return keyd_reply_error(r, 500, "could not save: try again");
+		}
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A new set of recovery codes");
+		return page(r, 200, "New recovery codes", &b);
+	}
+	if (strcmp(sub, "/passkeys/remove") == 0) {
+		unsigned char id[SP_STORE_CRED_ID_MAX];
+		long n = keyd_b64url_decode(keyd_field(r, "id"), id, sizeof(id));
+
+		a = (struct sp_audit){now, "passkey-removed", s.email, NULL, r->client, NULL};
+		if (n <= 0 || sp_store_passkey_delete(r->k->store, s.email, id, (size_t)n, &a,
+		    NULL) != SP_OK)
+			return overview(r, &s, 404, NULL, "No such passkey.");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "A passkey");
+		return overview(r, &s, 200, "The passkey is removed.", NULL);
+	}
+	return keyd_reply_error(r, 404, "This page does not exist");
+}
+
+/* --- passkey registration API -------------------------------------------- */
+
+enum MHD_Result
+keyd_api_passkeys(struct keyd_req *r, const char *sub)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	int st;
+
+	if (strcmp(r->method, "POST") != 0)
+		return keyd_reply_error(r, 405, "method not allowed");
+	st = keyd_session_auth(r, 1, &s, &err);
+	if (st == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st == SP_ERR_DENIED)
+		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+	if (st != SP_OK)
+		return keyd_reply_error(r, 503, "busy, try again");
+	if (!fresh(&s))
+		return keyd_reply_error(r, 403, "confirm your password first");
+	if (strcmp(sub, "/options") == 0) {
+		char chal[64];
+		struct sp_buf uid;
+		unsigned char uh[SP_SHA256_LEN];
+		enum MHD_Result ret;
+
+		if (keyd_challenge_new(r, s.email, chal) != SP_OK)
+			return keyd_reply_error(r, 503, "busy, try again");
+		/* The user handle: a hash of the address, not the address. */
+		sp_sha256(s.email, strlen(s.email), uh);
+		sp_buf_init(&uid, 128);
+		sp_b64url_encode(&uid, uh, sizeof(uh));
+		ret = keyd_reply_json(r, 200, json_pack("{s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:[{s:s,s:i},"
+		    "{s:s,s:i}],s:o,s:s,s:{s:s,s:s},s:i}", "challenge", chal,
+		    "rp", "id", r->k->rp_id, "name", "sealpost",
+		    "user", "id", (const char *)uid.data, "name", s.email, "displayName", s.email,
+		    "pubKeyCredParams", "type", "public-key", "alg", SP_WA_ES256, "type", "public-key",
+		    "alg", SP_WA_EDDSA, "excludeCredentials", keyd_passkey_list_json(r, s.email),
+		    "attestation", "none", "authenticatorSelection", "residentKey", "preferred",
+		    "userVerification", "preferred", "timeout", 120000));
+		sp_buf_free(&uid);
+		return ret;
+	}
+	if (strcmp(sub, "") == 0) {
+		json_error_t je;
+		json_t *j, *codes = NULL;
+		unsigned char *cd = malloc(SP_WA_CLIENT_DATA_MAX), *ao = malloc(SP_WA_ATT_OBJ_MAX);
+		unsigned char chal[32];
+		long cdn, aon;
+		struct sp_webauthn_rp rp = {r->k->rp_id, r->k->origin};
+		struct sp_webauthn_cred cred;
+		struct sp_passkey pk;
+		struct sp_account acc;
+		struct sp_audit a = {0, "passkey-added", s.email, NULL, r->client, NULL};
+		const char *name;
+		enum MHD_Result ret;
+
+		if (cd == NULL || ao == NULL || r->body.len == 0 ||
+		    (j = json_loadb((const char *)r->body.data, r->body.len, 0, &je)) == NULL) {
+			free(cd);
+			free(ao);
+			return keyd_reply_error(r, 400, "the body must be a JSON object");
+		}
+		cdn = keyd_b64url_decode(json_string_value(json_object_get(j, "clientDataJSON")), cd,
+		    SP_WA_CLIENT_DATA_MAX);
+		aon = keyd_b64url_decode(json_string_value(json_object_get(j, "attestationObject")), ao,
+		    SP_WA_ATT_OBJ_MAX);
+		name = json_string_value(json_object_get(j, "name"));
+		st = SP_ERR_INVALID;
+		if (cdn > 0 && aon > 0 && keyd_challenge_take(r, s.email, cd, (size_t)cdn, chal) == SP_OK)
+			st = sp_webauthn_verify_registration(&rp, chal, sizeof(chal), cd, (size_t)cdn,
+			    ao, (size_t)aon, &cred, &err);
+		free(cd);
+		free(ao);
+		if (st != SP_OK) {
+			json_decref(j);
+			keyd_log("passkey-refused", "error", sp_err_msg(&err, st), NULL);
+			return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error",
+			    "this passkey could not be checked: try again", "field", "attestationObject"));
+		}
+		memset(&pk, 0, sizeof(pk));
+		memcpy(pk.cred_id, cred.id, cred.id_len);
+		pk.cred_id_len = cred.id_len;
+		memcpy(pk.pubkey, cred.public_key, cred.public_key_len);
+		pk.pubkey_len = cred.public_key_len;
+		pk.alg = cred.alg;
+		pk.sign_count = cred.sign_count;
+		snprintf(pk.email, sizeof(pk.email), "%s", s.email);
+		snprintf(pk.name, sizeof(pk.name), "%s", name && *name && strlen(name) < 64 &&
+		    g_utf8_validate(name, -1, NULL) ? name : "Passkey");
+		pk.created = pk.last_used = (int64_t)time(NULL);
+		json_decref(j);
+		st = sp_store_passkey_add(r->k->store, &pk, &a, &err);
+		if (st == SP_ERR_EXISTS)
+			return keyd_reply_error(r, 409, "this passkey is already registered");
+		if (st != SP_OK)
+			return keyd_reply_error(r, 500, "could not save: try again");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A passkey");
+		if (sp_store_account_get(r->k->store, s.email, &acc, NULL) == SP_OK && acc.nrecovery == 0) {
+			codes = json_array();
+			new_codes(r, s.email, NULL, codes);
+		}
+		sp_wipe(&acc, sizeof(acc));
+		ret = keyd_reply_json(r, 201, codes ? json_pack("{s:b,s:o}", "ok", 1, "recovery_codes",
+		    codes) : json_pack("{s:b}", "ok", 1));
+		return ret;
+	}
+	return keyd_reply_error(r, 404, "no such API");
+}

@@ -1,0 +1,41 @@
+/*
+ * notice.h - the texts of the mails the key server sends about accounts:
+ * activation links, "an account exists" notes, password reset links,
+ * sign-in links, and notices after a password or second-factor change.
+ * Both sealpost-keyd and the `sealpost recipient reset` command use them,
+ * so a mail reads the same whoever sends it.
+ * SECURITY: a mail never carries text a stranger chose: only the
+ * recipient's own address, the server's public URL and a token that the
+ * caller made.  Tokens are single-use and expire (the caller's store says
+ * when).
+ */
+#ifndef SP_NOTICE_H
+#define SP_NOTICE_H
+
+#include "buf.h"
+#include "sp.h"
+
+enum sp_notice_kind {
+	SP_NOTICE_ACTIVATE = 1,		/* token: activation link */
+	SP_NOTICE_EXISTS,		/* no token: someone registered an existing address */
+	SP_NOTICE_RESET,		/* token: forgot-password link */
+	SP_NOTICE_ADMIN_RESET,		/* token: reset asked for by an administrator */
+	SP_NOTICE_SIGNIN,		/* token: single-use sign-in link */
+	SP_NOTICE_PW_CHANGED,		/* no token: the password was changed */
+	SP_NOTICE_FACTOR_ADDED,		/* detail: what was added ("an authenticator app") */
+	SP_NOTICE_FACTOR_REMOVED,	/* detail: what was removed */
+	SP_NOTICE_RECOVERY_USED,	/* no token: a recovery code was used */
+};
+
+/* Compose the mail of kind for address `to`: subject (one line) into
+ * *subject and the UTF-8 text body into body (initialised by the caller
+ * with a cap).  public_url: the key server's URL without trailing '/'.
+ * token: the link token for the kinds that have one (NULL otherwise).
+ * ttl_text: how long the link works, in words ("24 hours"), or NULL.
+ * detail: for FACTOR_* (a fixed phrase of the caller's, never user text).
+ * SP_ERR_INVALID for an unknown kind or a missing token. */
+int sp_notice_compose(int kind, const char *to, const char *public_url,
+    const char *token, const char *ttl_text, const char *detail,
+    const char **subject, struct sp_buf *body, struct sp_err *err);
+
+#endif
