@@ -36,6 +36,7 @@ sp_status_str(int status)
 	case SP_ERR_EXISTS: return "already exists";
 	case SP_ERR_EXPIRED: return "expired or retracted";
 	case SP_ERR_INTERNAL: return "internal error";
+	case SP_ERR_REPLAY: return "replayed or cloned";
 	}
 	return "unknown status";
 }

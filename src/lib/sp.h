@@ -28,6 +28,7 @@ enum sp_status {
 	SP_ERR_EXISTS = 10,	/* object already exists */
 	SP_ERR_EXPIRED = 11,	/* object expired or retracted */
 	SP_ERR_INTERNAL = 12,	/* a bug or an unexpected library failure */
+	SP_ERR_REPLAY = 13,	/* a one-time value seen again (used TOTP step, authenticator counter went back) */
 };
 
 struct sp_err {
