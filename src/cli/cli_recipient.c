@@ -108,7 +108,7 @@ cli_recipient_main(int argc, char **argv, const struct cli_global *g)
 	acc.created = (int64_t)time(NULL);
 	a.actor = acc.email;
 	if ((st = sp_store_open(&s, "sqlite", g->data_dir, &err)) == SP_OK)
-		st = sp_store_account_create(s, &acc, NULL, 0, &a, &err);
+		st = sp_store_account_create(s, &acc, &a, &err);
 	sp_store_close(s);
 	sp_wipe(&acc, sizeof(acc));
 	if (st != SP_OK) {

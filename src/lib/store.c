@@ -123,10 +123,9 @@ sp_store_envelope_retract(struct sp_store *s, const char *id,
 
 int
 sp_store_account_create(struct sp_store *s, const struct sp_account *acc,
-    const unsigned char *token_hash, int64_t token_expires,
     const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->account_create(s->impl, acc, token_hash, token_expires, a, err);
+	return s->ops->account_create(s->impl, acc, a, err);
 }
 
 int
@@ -141,28 +140,6 @@ sp_store_login_failed(struct sp_store *s, const char *email,
     const struct sp_audit *a, struct sp_err *err)
 {
 	return s->ops->login_failed(s->impl, email, a, err);
-}
-
-int
-sp_store_activation_add(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
-    const char *email, int64_t expires, struct sp_err *err)
-{
-	return s->ops->activation_add(s->impl, hash, email, expires, err);
-}
-
-int
-sp_store_activation_peek(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
-    int64_t now, char email[SP_STORE_EMAIL_MAX + 1], struct sp_err *err)
-{
-	return s->ops->activation_peek(s->impl, hash, now, email, err);
-}
-
-int
-sp_store_activation_use(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
-    int64_t now, char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a,
-    struct sp_err *err)
-{
-	return s->ops->activation_use(s->impl, hash, now, email, a, err);
 }
 
 int
@@ -204,4 +181,164 @@ int
 sp_store_throttle_reset(struct sp_store *s, const char *key, struct sp_err *err)
 {
 	return s->ops->throttle_reset(s->impl, key, err);
+}
+
+int
+sp_store_throttle_begin(struct sp_store *s, const char *key, int64_t now,
+    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
+{
+	return s->ops->throttle_begin(s->impl, key, now, p, locked_until, err);
+}
+
+int
+sp_store_throttle_undo(struct sp_store *s, const char *key, struct sp_err *err)
+{
+	return s->ops->throttle_undo(s->impl, key, err);
+}
+
+int
+sp_store_throttle_clear(struct sp_store *s, const char *prefix, int *n,
+    struct sp_err *err)
+{
+	return s->ops->throttle_clear(s->impl, prefix, n, err);
+}
+
+int
+sp_store_pending_add(struct sp_store *s, const struct sp_account *acc,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t token_expires,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->pending_add(s->impl, acc, token_hash, token_expires, a, err);
+}
+
+int
+sp_store_pending_by_token(struct sp_store *s,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_account *out, struct sp_err *err)
+{
+	return s->ops->pending_by_token(s->impl, token_hash, now, out, err);
+}
+
+int
+sp_store_pending_activate(struct sp_store *s,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->pending_activate(s->impl, token_hash, now, email, a, err);
+}
+
+int
+sp_store_token_issue(struct sp_store *s, int kind, const char *email,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now, int64_t expires,
+    const char *rate_key, const struct sp_throttle_policy *rate, int *issued,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->token_issue(s->impl, kind, email, token_hash, now, expires,
+	    rate_key, rate, issued, a, err);
+}
+
+int
+sp_store_token_peek(struct sp_store *s, int kind,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_token_rec *out, struct sp_err *err)
+{
+	return s->ops->token_peek(s->impl, kind, token_hash, now, out, err);
+}
+
+int
+sp_store_token_use(struct sp_store *s, int kind,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    struct sp_token_rec *out, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->token_use(s->impl, kind, token_hash, now, out, a, err);
+}
+
+int
+sp_store_password_set(struct sp_store *s, const char *email, const char *pw_hash,
+    int64_t now, const unsigned char *token_hash, const unsigned char *keep_session,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->password_set(s->impl, email, pw_hash, now, token_hash,
+	    keep_session, a, err);
+}
+
+int
+sp_store_sessions_end(struct sp_store *s, const char *email, int *n,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->sessions_end(s->impl, email, n, a, err);
+}
+
+int
+sp_store_session_reauth(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
+    int64_t now, struct sp_err *err)
+{
+	return s->ops->session_reauth(s->impl, hash, now, err);
+}
+
+int
+sp_store_totp_set(struct sp_store *s, const char *email,
+    const unsigned char *wrapped, size_t wrapped_len, uint32_t key_id,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->totp_set(s->impl, email, wrapped, wrapped_len, key_id, a, err);
+}
+
+int
+sp_store_totp_step(struct sp_store *s, const char *email, int64_t step,
+    struct sp_err *err)
+{
+	return s->ops->totp_step(s->impl, email, step, err);
+}
+
+int
+sp_store_recovery_set(struct sp_store *s, const char *email,
+    const unsigned char hashes[][SP_SHA256_LEN], size_t n, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	return s->ops->recovery_set(s->impl, email, hashes, n, a, err);
+}
+
+int
+sp_store_recovery_use(struct sp_store *s, const char *email,
+    const unsigned char hash[SP_SHA256_LEN], const struct sp_audit *a,
+    struct sp_err *err)
+{
+	return s->ops->recovery_use(s->impl, email, hash, a, err);
+}
+
+int
+sp_store_passkey_add(struct sp_store *s, const struct sp_passkey *pk,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->passkey_add(s->impl, pk, a, err);
+}
+
+int
+sp_store_passkey_get(struct sp_store *s, const unsigned char *cred_id,
+    size_t cred_id_len, struct sp_passkey *out, struct sp_err *err)
+{
+	return s->ops->passkey_get(s->impl, cred_id, cred_id_len, out, err);
+}
+
+int
+sp_store_passkey_each(struct sp_store *s, const char *email,
+    int (*fn)(void *ctx, const struct sp_passkey *pk), void *ctx, struct sp_err *err)
+{
+	return s->ops->passkey_each(s->impl, email, fn, ctx, err);
+}
+
+int
+sp_store_passkey_used(struct sp_store *s, const unsigned char *cred_id,
+    size_t cred_id_len, uint32_t sign_count, int64_t now, struct sp_err *err)
+{
+	return s->ops->passkey_used(s->impl, cred_id, cred_id_len, sign_count, now, err);
+}
+
+int
+sp_store_passkey_delete(struct sp_store *s, const char *email,
+    const unsigned char *cred_id, size_t cred_id_len, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	return s->ops->passkey_delete(s->impl, email, cred_id, cred_id_len, a, err);
 }

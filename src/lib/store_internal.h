@@ -29,18 +29,11 @@ struct sp_store_ops {
 	int (*envelope_retract)(void *impl, const char *id, const struct sp_audit *a,
 	    struct sp_err *err);
 	int (*account_create)(void *impl, const struct sp_account *acc,
-	    const unsigned char *token_hash, int64_t token_expires,
 	    const struct sp_audit *a, struct sp_err *err);
 	int (*account_get)(void *impl, const char *email, struct sp_account *out,
 	    struct sp_err *err);
 	int (*login_failed)(void *impl, const char *email, const struct sp_audit *a,
 	    struct sp_err *err);
-	int (*activation_add)(void *impl, const unsigned char *hash, const char *email,
-	    int64_t expires, struct sp_err *err);
-	int (*activation_peek)(void *impl, const unsigned char *hash, int64_t now,
-	    char *email, struct sp_err *err);
-	int (*activation_use)(void *impl, const unsigned char *hash, int64_t now,
-	    char *email, const struct sp_audit *a, struct sp_err *err);
 	int (*session_create)(void *impl, const struct sp_session *ss,
 	    const struct sp_audit *a, struct sp_err *err);
 	int (*session_use)(void *impl, const unsigned char *hash, int64_t now,
@@ -52,6 +45,53 @@ struct sp_store_ops {
 	int (*throttle_fail)(void *impl, const char *key, int64_t now,
 	    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
 	int (*throttle_reset)(void *impl, const char *key, struct sp_err *err);
+	int (*throttle_begin)(void *impl, const char *key, int64_t now,
+	    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
+	int (*throttle_undo)(void *impl, const char *key, struct sp_err *err);
+	int (*throttle_clear)(void *impl, const char *prefix, int *n, struct sp_err *err);
+	int (*pending_add)(void *impl, const struct sp_account *acc,
+	    const unsigned char *token_hash, int64_t token_expires,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*pending_by_token)(void *impl, const unsigned char *token_hash, int64_t now,
+	    struct sp_account *out, struct sp_err *err);
+	int (*pending_activate)(void *impl, const unsigned char *token_hash, int64_t now,
+	    char *email, const struct sp_audit *a, struct sp_err *err);
+	int (*token_issue)(void *impl, int kind, const char *email,
+	    const unsigned char *token_hash, int64_t now, int64_t expires,
+	    const char *rate_key, const struct sp_throttle_policy *rate, int *issued,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*token_peek)(void *impl, int kind, const unsigned char *token_hash,
+	    int64_t now, struct sp_token_rec *out, struct sp_err *err);
+	int (*token_use)(void *impl, int kind, const unsigned char *token_hash,
+	    int64_t now, struct sp_token_rec *out, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*password_set)(void *impl, const char *email, const char *pw_hash,
+	    int64_t now, const unsigned char *token_hash,
+	    const unsigned char *keep_session, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*sessions_end)(void *impl, const char *email, int *n,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*session_reauth)(void *impl, const unsigned char *hash, int64_t now,
+	    struct sp_err *err);
+	int (*totp_set)(void *impl, const char *email, const unsigned char *wrapped,
+	    size_t wrapped_len, uint32_t key_id, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*totp_step)(void *impl, const char *email, int64_t step, struct sp_err *err);
+	int (*recovery_set)(void *impl, const char *email,
+	    const unsigned char (*hashes)[SP_SHA256_LEN], size_t n,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*recovery_use)(void *impl, const char *email, const unsigned char *hash,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*passkey_add)(void *impl, const struct sp_passkey *pk,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*passkey_get)(void *impl, const unsigned char *cred_id, size_t cred_id_len,
+	    struct sp_passkey *out, struct sp_err *err);
+	int (*passkey_each)(void *impl, const char *email,
+	    int (*fn)(void *, const struct sp_passkey *), void *ctx, struct sp_err *err);
+	int (*passkey_used)(void *impl, const unsigned char *cred_id, size_t cred_id_len,
+	    uint32_t sign_count, int64_t now, struct sp_err *err);
+	int (*passkey_delete)(void *impl, const char *email, const unsigned char *cred_id,
+	    size_t cred_id_len, const struct sp_audit *a, struct sp_err *err);
 };
 
 extern const struct sp_store_ops sp_store_sqlite_ops;	/* store_sqlite.c */
