@@ -203,7 +203,7 @@ void keyd_login_wipe(struct keyd_login *l);
  * missing or wrong CSRF token. */
 int keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
     struct sp_err *err);
-void keyd_session_cookie(struct keyd_req *r, const char *value, int clear);
+void keyd_set_session_cookie(struct keyd_req *r, const char *value, int clear);
 /* WebAuthn: a fresh challenge (base64url into out[64]) stored for email
  * ("" before log-in). */
 int keyd_challenge_new(struct keyd_req *r, const char *email, char out[64]);

@@ -427,7 +427,7 @@ keyd_page_reset(struct keyd_req *r)
 	snprintf(key, sizeof(key), "email:%s", acc.email);
 	sp_store_throttle_reset(r->k->store, key, NULL);
 	keyd_notice(r->k, SP_NOTICE_PW_CHANGED, acc.email, NULL, NULL, NULL);
-	keyd_session_cookie(r, "", 1);
+	keyd_set_session_cookie(r, "", 1);
 	keyd_log("password-reset", "client", r->client, NULL);
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>Your new password is set, and every browser that was signed "

@@ -309,7 +309,7 @@ keyd_api_session(struct keyd_req *r)
 		st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 		if (st != SP_OK && st != SP_ERR_NOTFOUND)
 			return store_error(r, st, &err);
-		keyd_session_cookie(r, "", 1);
+		keyd_set_session_cookie(r, "", 1);
 		return keyd_reply(r, 204, "application/json", "", 0, 0);
 	}
 	return keyd_reply_error(r, 405, "method not allowed");

@@ -73,32 +73,26 @@ keyd_cross_site(struct keyd_req *r)
 	return 0;
 }
 
+/* Addresses go through the library's one parser (field.h); the key
+ * server compares them case-insensitively, so the local part is folded. */
 int
 keyd_valid_email(const char *s)
 {
-	const char *at = strchr(s, '@');
-	size_t n = strlen(s);
+	char out[SP_ADDR_MAX + 1];
 
-	if (n < 3 || n > SP_STORE_EMAIL_MAX || at == NULL || at == s ||
-	    strchr(at + 1, '@') != NULL || at[1] == '\0' || strchr(at + 1, '.') == NULL)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '<' || *s == '>' ||
-		    *s == '"' || *s == ',' || *s == ';' || *s == '\\')
-			return 0;
-	return 1;
+	return s != NULL && sp_addr_parse(s, strlen(s), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+	    out, NULL, NULL) == SP_OK && strlen(out) <= SP_STORE_EMAIL_MAX;
 }
 
 int
 keyd_email_lower(const char *s, char *out, size_t outsz)
 {
-	size_t i, n;
+	char tmp[SP_ADDR_MAX + 1];
 
-	if (s == NULL || !keyd_valid_email(s) || (n = strlen(s)) >= outsz)
+	if (s == NULL || sp_addr_parse(s, strlen(s), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+	    tmp, NULL, NULL) != SP_OK || strlen(tmp) >= outsz)
 		return SP_ERR_INVALID;
-	for (i = 0; i < n; i++)
-		out[i] = (char)tolower((unsigned char)s[i]);
-	out[n] = '\0';
+	snprintf(out, outsz, "%s", tmp);
 	return SP_OK;
 }
 
@@ -257,11 +251,16 @@ keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
 			*why = "This field is required";
 		return NULL;
 	}
-	if (sp_field_text(r->fields[i].value.data ? (const char *)r->fields[i].value.data : "",
-	    r->fields[i].value.len, max, max, required ? SP_FIELD_REQUIRED | SP_FIELD_TRIM :
-	    SP_FIELD_TRIM, &out, &err) != SP_OK) {
-		*why = sp_field_why(&err);
-		return NULL;
+	{
+		struct sp_field_rules rules = {max * 4, max, required ? SP_FIELD_REQUIRED |
+		    SP_FIELD_TRIM : SP_FIELD_TRIM};
+		enum sp_field_reason reason = SP_FIELD_R_OK;
+
+		if (sp_field_text(r->fields[i].value.data ? (const char *)r->fields[i].value.data :
+		    "", r->fields[i].value.len, &rules, &out, &reason, &err) != SP_OK) {
+			*why = sp_field_reason_str(reason);
+			return NULL;
+		}
 	}
 	return out;
 }

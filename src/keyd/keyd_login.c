@@ -75,7 +75,7 @@ keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
 }
 
 void
-keyd_session_cookie(struct keyd_req *r, const char *value, int clear)
+keyd_set_session_cookie(struct keyd_req *r, const char *value, int clear)
 {
 	char attrs[128];
 
@@ -132,7 +132,7 @@ session_start(struct keyd_req *r, const char *email, const char *how, struct key
 	}
 	snprintf(out->email, sizeof(out->email), "%s", email);
 	snprintf(out->csrf, sizeof(out->csrf), "%s", s.csrf);
-	keyd_session_cookie(r, out->token, 0);
+	keyd_set_session_cookie(r, out->token, 0);
 	set_status(out, KEYD_LOGIN_OK);
 }
 

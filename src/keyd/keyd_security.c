@@ -391,7 +391,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			sp_store_sessions_end(r->k->store, s.email, NULL, &a, NULL);
 		else
 			sp_store_session_delete(r->k->store, s.hash, &a, NULL);
-		keyd_session_cookie(r, "", 1);
+		keyd_set_session_cookie(r, "", 1);
 		return keyd_page_simple(r, 200, "You are signed out", sub[8] ?
 		    "<p>You are signed out on every browser and device.</p>" :
 		    "<p>You are signed out.</p>");
