@@ -1,10 +1,14 @@
 /*
  * store_test.c - the SQLite store in a fresh temporary directory:
  * organisations and token lookup, deposit and fetch with key wrapping,
- * accounts, single-use expiring activation tokens, sessions with idle and
- * absolute timeouts, and the audit trail.
+ * accounts, pending registrations and their activation (the newest wins),
+ * single-use expiring tokens of each kind, sessions with idle and absolute
+ * timeouts, password changes, throttling (also under parallel attempts),
+ * TOTP, recovery codes, passkeys, the audit trail, and the upgrade of a
+ * schema version 1 database.
  */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,23 @@ audit_count(struct sp_store *s, const char *event)
 
 	sp_store_audit_each(s, event, count_cb, &n, NULL);
 	return n;
+}
+
+struct sp_audit_find {
+	const char *event;
+	const char *actor;
+	int found;
+};
+
+static int
+find_cb(void *ctx, const struct sp_audit *a)
+{
+	struct sp_audit_find *f = ctx;
+
+	if (a->event && a->actor && strcmp(a->event, f->event) == 0 &&
+	    strcmp(a->actor, f->actor) == 0)
+		f->found++;
+	return 0;
 }
 
 static struct sp_store *
@@ -153,36 +174,61 @@ test_orgs_envelopes(void)
 }
 
 static void
-test_accounts_tokens(void)
+fill_account(struct sp_account *acc, const char *email, const char *pw_hash)
+{
+	memset(acc, 0, sizeof(*acc));
+	snprintf(acc->email, sizeof(acc->email), "%s", email);
+	snprintf(acc->first_name, sizeof(acc->first_name), "Pat");
+	snprintf(acc->last_name, sizeof(acc->last_name), "Doe");
+	snprintf(acc->language, sizeof(acc->language), "en");
+	snprintf(acc->pw_hash, sizeof(acc->pw_hash), "%s", pw_hash);
+	snprintf(acc->phrase, sizeof(acc->phrase), "blue kettle");
+	acc->phrase_enabled = 1;
+	acc->question[0] = 1;
+	acc->question[1] = 4;
+	acc->question[2] = 7;
+}
+
+static void
+tok(const char *name, unsigned char h[SP_SHA256_LEN])
+{
+	sp_sha256(name, strlen(name), h);
+}
+
+/* An activated account made directly (the administrator's way). */
+static void
+make_account(struct sp_store *s, const char *email)
+{
+	struct sp_account acc;
+	struct sp_err err = {{0}};
+
+	fill_account(&acc, email, "$argon2id$fake");
+	acc.created = 500;
+	T_EQ_INT(sp_store_account_create(s, &acc, NULL, &err), SP_OK);
+}
+
+static void
+test_accounts(void)
 {
 	struct sp_store *s = open_store();
 	struct sp_err err = {{0}};
 	struct sp_account acc, got;
-	struct sp_audit a = {0, "register", "pat@example.org", NULL, "127.0.0.1", NULL};
-	unsigned char t1[SP_SHA256_LEN], t2[SP_SHA256_LEN], t3[SP_SHA256_LEN];
-	char email[SP_STORE_EMAIL_MAX + 1];
+	struct sp_audit a = {0, "recipient-add", "admin", NULL, NULL, NULL};
 
-	sp_sha256("tok1", 4, t1);
-	sp_sha256("tok2", 4, t2);
-	sp_sha256("tok3", 4, t3);
-	memset(&acc, 0, sizeof(acc));
-	snprintf(acc.email, sizeof(acc.email), "pat@example.org");
-	snprintf(acc.first_name, sizeof(acc.first_name), "Pat");
-	snprintf(acc.last_name, sizeof(acc.last_name), "Doe");
-	snprintf(acc.language, sizeof(acc.language), "en");
-	snprintf(acc.pw_hash, sizeof(acc.pw_hash), "$argon2id$fake");
-	snprintf(acc.phrase, sizeof(acc.phrase), "blue kettle");
-	acc.phrase_enabled = 1;
-	acc.question[0] = 1;
-	acc.question[1] = 4;
-	acc.question[2] = 7;
-	T_EQ_INT(sp_store_account_create(s, &acc, t1, 5000, &a, &err), SP_OK);
-	T_EQ_INT(sp_store_account_create(s, &acc, NULL, 0, &a, &err), SP_ERR_EXISTS);
-	T_EQ_INT(audit_count(s, "register"), 1);
+	fill_account(&acc, "pat@example.org", "$argon2id$fake");
+	acc.created = 700;
+	T_EQ_INT(sp_store_account_create(s, &acc, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_create(s, &acc, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(audit_count(s, "recipient-add"), 1);
 	T_EQ_INT(sp_store_account_get(s, "pat@example.org", &got, &err), SP_OK);
 	T_CHECK(strcmp(got.first_name, "Pat") == 0 && strcmp(got.phrase, "blue kettle") == 0);
-	T_EQ_INT(got.activated, 0);
+	T_EQ_INT(got.activated, 1);
 	T_EQ_INT(got.question[1], 4);
+	T_EQ_INT(got.created, 700);
+	T_EQ_INT(got.pw_changed, 700);
+	T_EQ_INT(got.totp_wrapped_len, 0);
+	T_EQ_INT(got.npasskeys, 0);
+	T_EQ_INT(got.nrecovery, 0);
 	T_EQ_INT(sp_store_account_get(s, "nobody@example.org", &got, &err), SP_ERR_NOTFOUND);
 
 	/* Failed logins count and are audited, also for unknown accounts. */
@@ -192,23 +238,118 @@ test_accounts_tokens(void)
 	T_EQ_INT(sp_store_account_get(s, "pat@example.org", &got, &err), SP_OK);
 	T_EQ_INT(got.failed_logins, 1);
 	T_EQ_INT(audit_count(s, "login-failed"), 2);
+	sp_store_close(s);
+}
 
-	/* Tokens: peek does not consume; use consumes once; expiry. */
-	T_EQ_INT(sp_store_activation_peek(s, t1, 4000, email, &err), SP_OK);
-	T_CHECK(strcmp(email, "pat@example.org") == 0);
-	T_EQ_INT(sp_store_activation_peek(s, t1, 4000, email, &err), SP_OK);
-	T_EQ_INT(sp_store_activation_peek(s, t1, 5000, email, &err), SP_ERR_EXPIRED);
-	T_EQ_INT(sp_store_activation_peek(s, t3, 4000, email, &err), SP_ERR_NOTFOUND);
-	T_EQ_INT(sp_store_activation_add(s, t2, "pat@example.org", 3000, &err), SP_OK);
-	T_EQ_INT(sp_store_activation_use(s, t2, 3000, email, NULL, &err), SP_ERR_EXPIRED);
+static void
+test_pending(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_account acc, got;
+	struct sp_audit a = {0, "register", "lee@example.org", NULL, "127.0.0.1", NULL};
+	struct sp_token_rec tr;
+	unsigned char t1[SP_SHA256_LEN], t2[SP_SHA256_LEN], t3[SP_SHA256_LEN], tx[SP_SHA256_LEN];
+	char email[SP_STORE_EMAIL_MAX + 1], name[32];
+	int i, n;
+
+	tok("reg1", t1);
+	tok("reg2", t2);
+	tok("reg3", t3);
+	tok("nosuch", tx);
+	/* Two registrations of one address: someone else's first, the owner's second. */
+	fill_account(&acc, "lee@example.org", "$argon2id$intruder");
+	acc.created = 1000;
+	memset(acc.bind_hash, 0xaa, sizeof(acc.bind_hash));
+	T_EQ_INT(sp_store_pending_add(s, &acc, t1, 5000, &a, &err), SP_OK);
+	fill_account(&acc, "lee@example.org", "$argon2id$owner");
+	acc.created = 1100;
+	memset(acc.bind_hash, 0xbb, sizeof(acc.bind_hash));
+	T_EQ_INT(sp_store_pending_add(s, &acc, t2, 5000, &a, &err), SP_OK);
+	T_EQ_INT(audit_count(s, "register"), 2);
+	/* Neither is an account yet. */
+	T_EQ_INT(sp_store_account_get(s, "lee@example.org", &got, &err), SP_ERR_NOTFOUND);
+
+	T_EQ_INT(sp_store_pending_by_token(s, t1, 4000, &got, &err), SP_OK);
+	T_CHECK(strcmp(got.email, "lee@example.org") == 0);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$intruder") == 0);
+	T_EQ_INT(got.activated, 0);
+	T_EQ_INT(got.bind_hash[0], 0xaa);
+	T_CHECK(got.pending_id > 0);
+	T_EQ_INT(sp_store_pending_by_token(s, t2, 4000, &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$owner") == 0);
+	T_EQ_INT(got.bind_hash[31], 0xbb);
+	T_EQ_INT(got.created, 1100);
+	T_EQ_INT(sp_store_pending_by_token(s, t2, 5000, &got, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_pending_by_token(s, tx, 4000, &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_ACTIVATE, t1, 4000, &tr, &err), SP_OK);
+	T_EQ_INT(tr.kind, SP_TOKEN_ACTIVATE);
+	T_CHECK(strcmp(tr.email, "lee@example.org") == 0);
+	T_EQ_INT(tr.expires, 5000);
+
+	/* Activating the second makes it the account with its own password;
+	 * the first registration and its token are gone. */
 	a.event = "activate";
 	a.actor = NULL;
-	T_EQ_INT(sp_store_activation_use(s, t1, 4000, email, &a, &err), SP_OK);
-	T_EQ_INT(sp_store_activation_use(s, t1, 4000, email, &a, &err), SP_ERR_EXPIRED);
-	T_CHECK(strstr(err.msg, "used") != NULL);
-	T_EQ_INT(sp_store_account_get(s, "pat@example.org", &got, &err), SP_OK);
+	T_EQ_INT(sp_store_pending_activate(s, t2, 5000, email, &a, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_pending_activate(s, tx, 4000, email, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_pending_activate(s, t2, 4000, email, &a, &err), SP_OK);
+	T_CHECK(strcmp(email, "lee@example.org") == 0);
+	T_EQ_INT(sp_store_account_get(s, "lee@example.org", &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$owner") == 0);
 	T_EQ_INT(got.activated, 1);
+	T_EQ_INT(got.pw_changed, 1100);
+	T_EQ_INT(sp_store_pending_by_token(s, t1, 4000, &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_pending_activate(s, t1, 4000, email, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_ACTIVATE, t1, 4000, &tr, &err), SP_ERR_NOTFOUND);
+	/* The used link says so. */
+	T_EQ_INT(sp_store_pending_activate(s, t2, 4000, email, &a, &err), SP_ERR_EXPIRED);
+	T_CHECK(strstr(err.msg, "used") != NULL);
 	T_EQ_INT(audit_count(s, "activate"), 1);
+	{
+		struct sp_audit_find f = {"activate", "lee@example.org", 0};
+
+		sp_store_audit_each(s, NULL, find_cb, &f, NULL);
+		T_EQ_INT(f.found, 1);	/* actor defaulted to the address */
+	}
+
+	/* An address with an account: nothing written. */
+	a.event = "register-dup";
+	a.actor = "lee@example.org";
+	T_EQ_INT(sp_store_pending_add(s, &acc, t3, 5000, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(audit_count(s, "register-dup"), 0);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_ACTIVATE, t3, 4000, &tr, &err), SP_ERR_NOTFOUND);
+
+	/* At most SP_STORE_PENDING_MAX registrations per address: the oldest go. */
+	for (i = 0; i < SP_STORE_PENDING_MAX + 2; i++) {
+		unsigned char th[SP_SHA256_LEN];
+
+		fill_account(&acc, "max@example.org", "$argon2id$x");
+		acc.created = 2000 + i;
+		snprintf(name, sizeof(name), "max%d", i);
+		tok(name, th);
+		T_EQ_INT(sp_store_pending_add(s, &acc, th, 9000, NULL, &err), SP_OK);
+	}
+	for (i = 0, n = 0; i < SP_STORE_PENDING_MAX + 2; i++) {
+		unsigned char th[SP_SHA256_LEN];
+		int st;
+
+		snprintf(name, sizeof(name), "max%d", i);
+		tok(name, th);
+		st = sp_store_pending_by_token(s, th, 4000, &got, &err);
+		T_EQ_INT(st, i < 2 ? SP_ERR_NOTFOUND : SP_OK);
+		n += st == SP_OK;
+	}
+	T_EQ_INT(n, SP_STORE_PENDING_MAX);
+
+	/* An administrator's account takes the address: its registrations go. */
+	make_account(s, "max@example.org");
+	{
+		unsigned char th[SP_SHA256_LEN];
+
+		tok("max6", th);
+		T_EQ_INT(sp_store_pending_by_token(s, th, 4000, &got, &err), SP_ERR_NOTFOUND);
+	}
 	sp_store_close(s);
 }
 
@@ -254,7 +395,7 @@ static void
 test_throttle(void)
 {
 	struct sp_store *s = open_store();
-	struct sp_throttle_policy p = {3, 30, 100};
+	struct sp_throttle_policy p = {3, 30, 100, 0, 0};
 	struct sp_err err;
 	int64_t until = -1;
 	int i;
@@ -345,6 +486,754 @@ test_threads(void)
 }
 
 static void
+test_tokens(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_token_rec tr;
+	struct sp_account acc;
+	struct sp_audit a = {0, "token-issue", NULL, NULL, NULL, NULL};
+	struct sp_throttle_policy rate = {2, 600, 600, 3600, 0};
+	unsigned char th[SP_SHA256_LEN];
+	int64_t until;
+	int issued, i;
+	static const struct {
+		int kind;
+		const char *email;
+		const char *name;
+		int issued;
+	} issue[] = {
+		{SP_TOKEN_RESET, "kim@example.org", "reset1", 1},
+		{SP_TOKEN_SIGNIN, "kim@example.org", "signin1", 1},
+		{SP_TOKEN_MFA, "kim@example.org", "mfa1", 1},
+		{SP_TOKEN_CHALLENGE, "", "chal1", 1},
+		{SP_TOKEN_CHALLENGE, "kim@example.org", "chal2", 1},
+		{SP_TOKEN_RESET, "ghost@example.org", "reset-ghost", 0},
+		{SP_TOKEN_SIGNIN, "ghost@example.org", "signin-ghost", 0},
+		{SP_TOKEN_MFA, "", "mfa-empty", 0},
+		{SP_TOKEN_ACTIVATE, "kim@example.org", "act-kim", 0},	/* no registration */
+		{SP_TOKEN_ACTIVATE, "reg@example.org", "act-reg", 1},	/* resend */
+	};
+	/* Every token peeked as every kind: only its own kind finds it. */
+	static const char *const kinds_of[] = {NULL, "act-reg", "reset1", "signin1", "mfa1", "chal1"};
+
+	make_account(s, "kim@example.org");
+	fill_account(&acc, "reg@example.org", "$argon2id$r");
+	acc.created = 900;
+	tok("act-first", th);
+	T_EQ_INT(sp_store_pending_add(s, &acc, th, 5000, NULL, &err), SP_OK);
+	for (i = 0; i < (int)(sizeof(issue) / sizeof(issue[0])); i++) {
+		tok(issue[i].name, th);
+		issued = -1;
+		T_EQ_INT(sp_store_token_issue(s, issue[i].kind, issue[i].email, th, 1000, 5000,
+		    NULL, NULL, &issued, &a, &err), SP_OK);
+		T_EQ_INT(issued, issue[i].issued);
+		T_EQ_INT(sp_store_token_peek(s, issue[i].kind, th, 1000, &tr, &err),
+		    issue[i].issued ? SP_OK : SP_ERR_NOTFOUND);
+		if (issue[i].issued)
+			T_CHECK(strcmp(tr.email, issue[i].email) == 0);
+	}
+	T_EQ_INT(audit_count(s, "token-issue"), 6);	/* only when issued */
+	{
+		struct sp_account got;
+
+		/* The resent link activates the newest registration. */
+		tok("act-reg", th);
+		T_EQ_INT(sp_store_pending_by_token(s, th, 1000, &got, &err), SP_OK);
+		T_CHECK(strcmp(got.email, "reg@example.org") == 0);
+		T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_ACTIVATE, th, 1000, &tr, &err), SP_OK);
+		T_EQ_INT(tr.ref, got.pending_id);
+	}
+	for (i = 1; i <= SP_TOKEN_CHALLENGE; i++) {
+		int k;
+
+		tok(kinds_of[i], th);
+		for (k = 1; k <= SP_TOKEN_CHALLENGE; k++)
+			T_EQ_INT(sp_store_token_peek(s, k, th, 1000, &tr, &err),
+			    k == i ? SP_OK : SP_ERR_NOTFOUND);
+		/* Nor can a token be used as another kind. */
+		T_EQ_INT(sp_store_token_use(s, i == SP_TOKEN_RESET ? SP_TOKEN_SIGNIN :
+		    SP_TOKEN_RESET, th, 1000, &tr, NULL, &err), SP_ERR_NOTFOUND);
+	}
+	/* Use: once, not after expiry; peek does not consume. */
+	tok("signin1", th);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_SIGNIN, th, 1000, &tr, &err), SP_OK);
+	T_EQ_INT(sp_store_token_use(s, SP_TOKEN_SIGNIN, th, 5000, &tr, NULL, &err), SP_ERR_EXPIRED);
+	a.event = "signin";
+	T_EQ_INT(sp_store_token_use(s, SP_TOKEN_SIGNIN, th, 1000, &tr, &a, &err), SP_OK);
+	T_CHECK(strcmp(tr.email, "kim@example.org") == 0);
+	T_EQ_INT(sp_store_token_use(s, SP_TOKEN_SIGNIN, th, 1000, &tr, &a, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_SIGNIN, th, 1000, &tr, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(audit_count(s, "signin"), 1);
+	/* A duplicate hash is refused. */
+	tok("mfa1", th);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_MFA, "kim@example.org", th, 1000, 5000,
+	    NULL, NULL, &issued, NULL, &err), SP_ERR_EXISTS);
+	T_EQ_INT(issued, 0);
+	T_EQ_INT(sp_store_token_issue(s, 9, "kim@example.org", th, 1000, 5000,
+	    NULL, NULL, &issued, NULL, &err), SP_ERR_INVALID);
+
+	/* Rate: an unknown address issues nothing but still counts. */
+	for (i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "ghost-rate%d", i);
+		tok(name, th);
+		T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "ghost@example.org", th, 2000,
+		    9000, "mail:ghost@example.org", &rate, &issued, NULL, &err), SP_OK);
+		T_EQ_INT(issued, 0);
+		T_EQ_INT(sp_store_throttle_check(s, "mail:ghost@example.org", 2000, &until, &err),
+		    SP_OK);
+		T_EQ_INT(until, i >= 1 ? 2600 : 0);
+	}
+	/* A known one: `free` tokens, then the lock issues nothing. */
+	for (i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "kim-rate%d", i);
+		tok(name, th);
+		T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "kim@example.org", th, 2000,
+		    9000, "mail:kim@example.org", &rate, &issued, NULL, &err), SP_OK);
+		T_EQ_INT(issued, i < 2);
+		T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_RESET, th, 2000, &tr, &err),
+		    i < 2 ? SP_OK : SP_ERR_NOTFOUND);
+	}
+	/* After the lock, one more goes through. */
+	tok("kim-rate3", th);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "kim@example.org", th, 2600,
+	    9000, "mail:kim@example.org", &rate, &issued, NULL, &err), SP_OK);
+	T_EQ_INT(issued, 1);
+	/* Tokens a day past expiry are swept by the next issue. */
+	tok("late", th);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_CHALLENGE, "", th, 5000 + 86400, 5000 + 86500,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+	tok("reset1", th);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_RESET, th, 1000, &tr, &err), SP_ERR_NOTFOUND);
+	tok("kim-rate0", th);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_RESET, th, 2000, &tr, &err), SP_OK);
+	sp_store_close(s);
+}
+
+static void
+test_throttle_begin(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	int64_t until;
+	int i, n;
+	static const struct {
+		struct sp_throttle_policy p;
+		int64_t now;
+		int64_t until;		/* answer of begin: the lock it refused under */
+		int64_t check;		/* lock visible after it */
+	} seq[] = {
+		/* free 3, doubling from 10, max 35, window 100 */
+		{{3, 10, 35, 100, 0}, 1000, 0, 0},
+		{{3, 10, 35, 100, 0}, 1000, 0, 0},
+		{{3, 10, 35, 100, 0}, 1000, 0, 1010},	/* third goes ahead, locks */
+		{{3, 10, 35, 100, 0}, 1005, 1010, 1010},	/* refused, lock kept */
+		{{3, 10, 35, 100, 0}, 1010, 0, 1045},	/* count 5: 10 << 2, capped at 35 */
+		{{3, 10, 35, 100, 0}, 1200, 0, 0},	/* window over: count starts again */
+	};
+	static const struct {
+		struct sp_throttle_policy p;
+		int64_t now;
+		int64_t until;
+		int64_t check;
+	} lin[] = {
+		/* free 1, linear steps of 60, max 150, window 0 = 3600 */
+		{{1, 60, 150, 0, 1}, 1000, 0, 1060},
+		{{1, 60, 150, 0, 1}, 1060, 0, 1180},
+		{{1, 60, 150, 0, 1}, 1180, 0, 1330},	/* 180 capped at 150 */
+		{{1, 60, 150, 0, 1}, 1200, 1330, 1330},
+		/* the window runs from the last attempt (1200), not the lock */
+		{{1, 60, 150, 0, 1}, 1200 + 3599, 0, 1200 + 3599 + 150},
+		{{1, 60, 150, 0, 1}, 1200 + 3599 + 3600, 0, 1200 + 3599 + 3600 + 60},
+	};
+
+	for (i = 0; i < (int)(sizeof(seq) / sizeof(seq[0])); i++) {
+		until = -1;
+		T_EQ_INT(sp_store_throttle_begin(s, "email:seq@example.org", seq[i].now,
+		    &seq[i].p, &until, &err), SP_OK);
+		T_EQ_INT(until, seq[i].until);
+		T_EQ_INT(sp_store_throttle_check(s, "email:seq@example.org", seq[i].now, &until,
+		    &err), SP_OK);
+		T_EQ_INT(until, seq[i].check > seq[i].now ? seq[i].check : 0);
+	}
+	for (i = 0; i < (int)(sizeof(lin) / sizeof(lin[0])); i++) {
+		until = -1;
+		T_EQ_INT(sp_store_throttle_begin(s, "ip:192.0.2.1", lin[i].now, &lin[i].p,
+		    &until, &err), SP_OK);
+		T_EQ_INT(until, lin[i].until);
+		T_EQ_INT(sp_store_throttle_check(s, "ip:192.0.2.1", lin[i].now, &until, &err),
+		    SP_OK);
+		T_EQ_INT(until, lin[i].check);
+	}
+
+	/* Undo: a success takes its attempt back, never below zero. */
+	{
+		struct sp_throttle_policy p = {2, 30, 60, 0, 0};
+
+		T_EQ_INT(sp_store_throttle_undo(s, "ip:198.51.100.7", &err), SP_OK);	/* no row */
+		T_EQ_INT(sp_store_throttle_begin(s, "ip:198.51.100.7", 5000, &p, &until, &err), SP_OK);
+		T_EQ_INT(sp_store_throttle_undo(s, "ip:198.51.100.7", &err), SP_OK);
+		T_EQ_INT(sp_store_throttle_undo(s, "ip:198.51.100.7", &err), SP_OK);
+		T_EQ_INT(sp_store_throttle_begin(s, "ip:198.51.100.7", 5000, &p, &until, &err), SP_OK);
+		T_EQ_INT(until, 0);
+		T_EQ_INT(sp_store_throttle_check(s, "ip:198.51.100.7", 5000, &until, &err), SP_OK);
+		T_EQ_INT(until, 0);	/* count 1, not 2 */
+		T_EQ_INT(sp_store_throttle_begin(s, "ip:198.51.100.7", 5000, &p, &until, &err), SP_OK);
+		T_EQ_INT(sp_store_throttle_check(s, "ip:198.51.100.7", 5000, &until, &err), SP_OK);
+		T_EQ_INT(until, 5030);
+		/* An undo leaves the lock in place. */
+		T_EQ_INT(sp_store_throttle_undo(s, "ip:198.51.100.7", &err), SP_OK);
+		T_EQ_INT(sp_store_throttle_check(s, "ip:198.51.100.7", 5000, &until, &err), SP_OK);
+		T_EQ_INT(until, 5030);
+	}
+
+	/* Clear by prefix: '%' and '_' are literal. */
+	{
+		static const struct {
+			const char *key;
+			int gone;
+		} keys[] = {
+			{"email:a%b_c@example.org", 1},
+			{"email:a%b_c@example.org.evil", 1},	/* starts with the prefix */
+			{"email:aXbYc@example.org", 0},		/* LIKE would match */
+			{"email:a%b_", 0},
+			{"email:abc@example.org", 0},
+			{"ip:a%b_c@example.org", 0},
+		};
+		struct sp_throttle_policy p = {0, 30, 60, 0, 0};
+		size_t k;
+
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			T_EQ_INT(sp_store_throttle_begin(s, keys[k].key, 6000, &p, &until, &err), SP_OK);
+		n = -1;
+		T_EQ_INT(sp_store_throttle_clear(s, "email:a%b_c@example.org", &n, &err), SP_OK);
+		T_EQ_INT(n, 2);
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			T_EQ_INT(sp_store_throttle_check(s, keys[k].key, 6000, &until, &err), SP_OK);
+			T_EQ_INT(until != 0, !keys[k].gone);
+		}
+		T_EQ_INT(sp_store_throttle_clear(s, "email:nobody", NULL, &err), SP_OK);
+	}
+	sp_store_close(s);
+}
+
+struct thr_par {
+	struct sp_store *s;
+	pthread_barrier_t *go;
+	int through;
+	int st;
+};
+
+static void *
+begin_once(void *arg)
+{
+	struct thr_par *p = arg;
+	struct sp_throttle_policy pol = {5, 30, 900, 0, 0};
+	struct sp_err err;
+	int64_t until = -1;
+
+	pthread_barrier_wait(p->go);
+	do
+		p->st = sp_store_throttle_begin(p->s, "email:race@example.org", 7000, &pol,
+		    &until, &err);
+	while (p->st == SP_ERR_RETRY);
+	p->through = p->st == SP_OK && until == 0;
+	return NULL;
+}
+
+/* 16 parallel password attempts: exactly `free` get through. */
+static void
+test_throttle_parallel(void)
+{
+	struct sp_store *s = open_store();
+	struct thr_par p[16];
+	pthread_t th[16];
+	pthread_barrier_t go;
+	int i, n = 0;
+
+	pthread_barrier_init(&go, NULL, 16);
+	for (i = 0; i < 16; i++) {
+		p[i] = (struct thr_par){s, &go, 0, -1};
+		pthread_create(&th[i], NULL, begin_once, &p[i]);
+	}
+	for (i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].through;
+	}
+	T_EQ_INT(n, 5);
+	pthread_barrier_destroy(&go);
+	sp_store_close(s);
+}
+
+static void
+new_session(struct sp_store *s, const char *name, const char *email, int64_t now)
+{
+	struct sp_session ss;
+	struct sp_err err = {{0}};
+
+	memset(&ss, 0, sizeof(ss));
+	tok(name, ss.hash);
+	snprintf(ss.email, sizeof(ss.email), "%s", email);
+	snprintf(ss.csrf, sizeof(ss.csrf), "c");
+	ss.created = ss.last_seen = now;
+	ss.expires = now + 12 * 3600;
+	T_EQ_INT(sp_store_session_create(s, &ss, NULL, &err), SP_OK);
+}
+
+static int
+session_live(struct sp_store *s, const char *name, int64_t now)
+{
+	unsigned char h[SP_SHA256_LEN];
+	struct sp_session got;
+
+	tok(name, h);
+	return sp_store_session_use(s, h, now, 1800, &got, NULL) == SP_OK;
+}
+
+static void
+test_password_sessions(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_account got;
+	struct sp_session ss;
+	struct sp_audit a = {0, "password-reset", "ann@example.org", NULL, NULL, NULL};
+	unsigned char th[SP_SHA256_LEN], other[SP_SHA256_LEN], keep[SP_SHA256_LEN];
+	int issued, n, i;
+	static const char *const sess[] = {"ann-s1", "ann-s2", "ann-s3"};
+
+	make_account(s, "ann@example.org");
+	make_account(s, "bob@example.org");
+	for (i = 0; i < 3; i++)
+		new_session(s, sess[i], "ann@example.org", 10000);
+	new_session(s, "bob-s1", "bob@example.org", 10000);
+	tok("ann-reset", th);
+	tok("bob-reset", other);
+	tok("ann-s2", keep);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "ann@example.org", th, 10000, 13600,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "bob@example.org", other, 10000, 13600,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+
+	/* Someone else's reset token does not reset this account. */
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$evil", 10100, other,
+	    NULL, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$new", 13600, th,
+	    NULL, &a, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$new", 10100, th,
+	    keep, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "ann@example.org", &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0);
+	T_EQ_INT(got.pw_changed, 10100);
+	T_EQ_INT(session_live(s, "ann-s1", 10100), 0);
+	T_EQ_INT(session_live(s, "ann-s2", 10100), 1);
+	T_EQ_INT(session_live(s, "ann-s3", 10100), 0);
+	T_EQ_INT(session_live(s, "bob-s1", 10100), 1);
+	/* The token works once. */
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$again", 10200, th,
+	    NULL, &a, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_account_get(s, "ann@example.org", &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0);
+	T_EQ_INT(session_live(s, "ann-s2", 10200), 1);
+	T_EQ_INT(audit_count(s, "password-reset"), 1);
+	/* A change without a token, keeping nothing. */
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$third", 10300, NULL,
+	    NULL, NULL, &err), SP_OK);
+	T_EQ_INT(session_live(s, "ann-s2", 10300), 0);
+	T_EQ_INT(sp_store_password_set(s, "nobody@example.org", "$x", 10300, NULL, NULL, NULL,
+	    &err), SP_ERR_NOTFOUND);
+
+	/* Re-authentication time. */
+	new_session(s, "ann-s4", "ann@example.org", 11000);
+	tok("ann-s4", keep);
+	T_EQ_INT(sp_store_session_use(s, keep, 11000, 1800, &ss, &err), SP_OK);
+	T_EQ_INT(ss.auth_time, 11000);	/* 0 when created: the creation time */
+	T_EQ_INT(sp_store_session_reauth(s, keep, 11500, &err), SP_OK);
+	T_EQ_INT(sp_store_session_use(s, keep, 11600, 1800, &ss, &err), SP_OK);
+	T_EQ_INT(ss.auth_time, 11500);
+	tok("nosuch-session", th);
+	T_EQ_INT(sp_store_session_reauth(s, th, 11500, &err), SP_ERR_NOTFOUND);
+
+	/* Sign out everywhere. */
+	new_session(s, "ann-s5", "ann@example.org", 11000);
+	a.event = "sessions-end";
+	n = -1;
+	T_EQ_INT(sp_store_sessions_end(s, "ann@example.org", &n, &a, &err), SP_OK);
+	T_EQ_INT(n, 2);
+	T_EQ_INT(session_live(s, "ann-s4", 11600), 0);
+	T_EQ_INT(session_live(s, "bob-s1", 10100), 1);
+	T_EQ_INT(sp_store_sessions_end(s, "ann@example.org", &n, &a, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(audit_count(s, "sessions-end"), 2);
+	sp_store_close(s);
+}
+
+static void
+test_totp_recovery(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_account got;
+	struct sp_audit a = {0, "totp-set", "tom@example.org", NULL, NULL, NULL};
+	unsigned char wrapped[60], codes[SP_STORE_RECOVERY_CODES][SP_SHA256_LEN], h[SP_SHA256_LEN];
+	char name[32];
+	size_t i;
+	static const struct {
+		int64_t step;
+		int st;
+	} steps[] = {
+		{100, SP_OK}, {100, SP_ERR_EXPIRED}, {99, SP_ERR_EXPIRED}, {101, SP_OK},
+		{50, SP_ERR_EXPIRED}, {1000, SP_OK},
+	};
+
+	make_account(s, "tom@example.org");
+	memset(wrapped, 0x5a, sizeof(wrapped));
+	T_EQ_INT(sp_store_totp_step(s, "tom@example.org", 1, &err), SP_ERR_NOTFOUND);	/* no TOTP */
+	T_EQ_INT(sp_store_totp_set(s, "tom@example.org", wrapped, sizeof(wrapped), 3, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_totp_set(s, "nobody@example.org", wrapped, sizeof(wrapped), 3, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_totp_set(s, "tom@example.org", wrapped, SP_STORE_WRAPPED_MAX + 1, 3, &a,
+	    &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.totp_wrapped_len, sizeof(wrapped));
+	T_EQ_MEM(got.totp_wrapped, wrapped, sizeof(wrapped));
+	T_EQ_INT(got.totp_key_id, 3);
+	T_EQ_INT(got.totp_last_step, 0);
+	T_EQ_INT(audit_count(s, "totp-set"), 1);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		T_EQ_INT(sp_store_totp_step(s, "tom@example.org", steps[i].step, &err), steps[i].st);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.totp_last_step, 1000);
+	T_EQ_INT(sp_store_totp_step(s, "nobody@example.org", 2000, &err), SP_ERR_NOTFOUND);
+
+	/* Recovery codes: each works once. */
+	for (i = 0; i < SP_STORE_RECOVERY_CODES; i++) {
+		snprintf(name, sizeof(name), "code%zu", i);
+		tok(name, codes[i]);
+	}
+	a.event = "recovery-set";
+	T_EQ_INT(sp_store_recovery_set(s, "tom@example.org", (const unsigned char (*)[SP_SHA256_LEN])codes,
+	    SP_STORE_RECOVERY_CODES, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_recovery_set(s, "nobody@example.org",
+	    (const unsigned char (*)[SP_SHA256_LEN])codes, 1, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.nrecovery, SP_STORE_RECOVERY_CODES);
+	a.event = "recovery-use";
+	T_EQ_INT(sp_store_recovery_use(s, "tom@example.org", codes[3], &a, &err), SP_OK);
+	T_EQ_INT(sp_store_recovery_use(s, "tom@example.org", codes[3], &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_recovery_use(s, "ann@example.org", codes[4], &a, &err), SP_ERR_NOTFOUND);
+	tok("not-a-code", h);
+	T_EQ_INT(sp_store_recovery_use(s, "tom@example.org", h, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(audit_count(s, "recovery-use"), 1);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.nrecovery, SP_STORE_RECOVERY_CODES - 1);
+	/* A new set replaces the old one. */
+	T_EQ_INT(sp_store_recovery_set(s, "tom@example.org",
+	    (const unsigned char (*)[SP_SHA256_LEN])codes + 5, 5, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.nrecovery, 5);
+	T_EQ_INT(sp_store_recovery_use(s, "tom@example.org", codes[4], NULL, &err), SP_ERR_NOTFOUND);
+
+	/* Removing TOTP with no passkey left removes the codes too. */
+	a.event = "totp-remove";
+	T_EQ_INT(sp_store_totp_set(s, "tom@example.org", NULL, 0, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "tom@example.org", &got, &err), SP_OK);
+	T_EQ_INT(got.totp_wrapped_len, 0);
+	T_EQ_INT(got.nrecovery, 0);
+	T_EQ_INT(sp_store_totp_step(s, "tom@example.org", 5000, &err), SP_ERR_NOTFOUND);
+	sp_store_close(s);
+}
+
+static int
+pk_count_cb(void *ctx, const struct sp_passkey *pk)
+{
+	(*(int *)ctx)++;
+	return pk->alg == 0;
+}
+
+static void
+test_passkeys(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_passkey pk, got;
+	struct sp_account acc;
+	struct sp_audit a = {0, "passkey-add", "una@example.org", NULL, NULL, NULL};
+	unsigned char ids[2][SP_STORE_CRED_ID_MAX], codes[2][SP_SHA256_LEN];
+	int n, i;
+	static const struct {
+		const char *email;
+		int id;
+		const char *name;
+		int st;
+	} adds[] = {
+		{"una@example.org", 0, "laptop", SP_OK},
+		{"una@example.org", 1, "phone", SP_OK},
+		{"una@example.org", 0, "again", SP_ERR_EXISTS},
+		{"ann@example.org", 1, "stolen id", SP_ERR_EXISTS},
+		{"nobody@example.org", 0, "ghost", SP_ERR_NOTFOUND},
+	};
+
+	make_account(s, "una@example.org");
+	for (i = 0; i < 2; i++)
+		memset(ids[i], 0x30 + i, sizeof(ids[i]));
+	ids[1][0] = 0;	/* ids are binary */
+	for (i = 0; i < (int)(sizeof(adds) / sizeof(adds[0])); i++) {
+		memset(&pk, 0, sizeof(pk));
+		memcpy(pk.cred_id, ids[adds[i].id], SP_STORE_CRED_ID_MAX);
+		pk.cred_id_len = adds[i].id ? 16 : SP_STORE_CRED_ID_MAX;
+		snprintf(pk.email, sizeof(pk.email), "%s", adds[i].email);
+		memset(pk.pubkey, 0x42, 77);
+		pk.pubkey_len = 77;
+		pk.alg = adds[i].id ? -8 : -7;
+		pk.sign_count = 5;
+		snprintf(pk.name, sizeof(pk.name), "%s", adds[i].name);
+		pk.created = 20000 + i;
+		T_EQ_INT(sp_store_passkey_add(s, &pk, &a, &err), adds[i].st);
+	}
+	T_EQ_INT(audit_count(s, "passkey-add"), 2);
+	pk.cred_id_len = 0;
+	T_EQ_INT(sp_store_passkey_add(s, &pk, &a, &err), SP_ERR_INVALID);
+
+	T_EQ_INT(sp_store_passkey_get(s, ids[0], SP_STORE_CRED_ID_MAX, &got, &err), SP_OK);
+	T_EQ_INT(got.cred_id_len, SP_STORE_CRED_ID_MAX);
+	T_EQ_MEM(got.cred_id, ids[0], SP_STORE_CRED_ID_MAX);
+	T_CHECK(strcmp(got.email, "una@example.org") == 0 && strcmp(got.name, "laptop") == 0);
+	T_EQ_INT(got.pubkey_len, 77);
+	T_EQ_INT(got.pubkey[76], 0x42);
+	T_EQ_INT(got.alg, -7);
+	T_EQ_INT(got.sign_count, 5);
+	T_EQ_INT(got.created, 20000);
+	T_EQ_INT(got.last_used, 0);
+	T_EQ_INT(sp_store_passkey_get(s, ids[1], 15, &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_passkey_get(s, ids[1], 16, &got, &err), SP_OK);
+	T_EQ_INT(got.alg, -8);
+	T_EQ_INT(sp_store_account_get(s, "una@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.npasskeys, 2);
+
+	n = 0;
+	T_EQ_INT(sp_store_passkey_each(s, "una@example.org", pk_count_cb, &n, &err), SP_OK);
+	T_EQ_INT(n, 2);
+	n = 0;
+	T_EQ_INT(sp_store_passkey_each(s, "ann@example.org", pk_count_cb, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+
+	T_EQ_INT(sp_store_passkey_used(s, ids[1], 16, 9, 21000, &err), SP_OK);
+	T_EQ_INT(sp_store_passkey_get(s, ids[1], 16, &got, &err), SP_OK);
+	T_EQ_INT(got.sign_count, 9);
+	T_EQ_INT(got.last_used, 21000);
+	T_EQ_INT(sp_store_passkey_used(s, ids[1], 17, 9, 21000, &err), SP_ERR_NOTFOUND);
+
+	/* Removing TOTP keeps the recovery codes while a passkey is left. */
+	tok("una-c1", codes[0]);
+	tok("una-c2", codes[1]);
+	T_EQ_INT(sp_store_recovery_set(s, "una@example.org",
+	    (const unsigned char (*)[SP_SHA256_LEN])codes, 2, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_totp_set(s, "una@example.org", NULL, 0, 0, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "una@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.nrecovery, 2);
+
+	/* Delete: only the owner's. */
+	a.event = "passkey-delete";
+	T_EQ_INT(sp_store_passkey_delete(s, "ann@example.org", ids[0], SP_STORE_CRED_ID_MAX, &a,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_passkey_delete(s, "una@example.org", ids[0], SP_STORE_CRED_ID_MAX, &a,
+	    &err), SP_OK);
+	T_EQ_INT(sp_store_passkey_delete(s, "una@example.org", ids[0], SP_STORE_CRED_ID_MAX, &a,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(audit_count(s, "passkey-delete"), 1);
+	T_EQ_INT(sp_store_passkey_get(s, ids[0], SP_STORE_CRED_ID_MAX, &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_account_get(s, "una@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.npasskeys, 1);
+	sp_store_close(s);
+}
+
+/* The version 1 schema, as the previous release created it. */
+static const char v1_schema[] =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS orgs ("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, domain TEXT NOT NULL,"
+    " token_hash BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS envelopes ("
+    " id TEXT PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " sender TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " retracted INTEGER NOT NULL DEFAULT 0, key_id INTEGER NOT NULL,"
+    " wrapped BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS envelope_rcpt ("
+    " envelope_id TEXT NOT NULL REFERENCES envelopes(id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL, email TEXT NOT NULL, PRIMARY KEY (envelope_id, pos));"
+    "CREATE INDEX IF NOT EXISTS envelope_rcpt_email ON envelope_rcpt(email);"
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    " email TEXT PRIMARY KEY, first_name TEXT NOT NULL, last_name TEXT NOT NULL,"
+    " language TEXT NOT NULL, pw_hash TEXT NOT NULL, phrase TEXT NOT NULL,"
+    " phrase_enabled INTEGER NOT NULL, q1 INTEGER NOT NULL, q2 INTEGER NOT NULL,"
+    " q3 INTEGER NOT NULL, a1 TEXT NOT NULL, a2 TEXT NOT NULL, a3 TEXT NOT NULL,"
+    " activated INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS activation_tokens ("
+    " hash BLOB PRIMARY KEY, email TEXT NOT NULL, expires INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " hash BLOB PRIMARY KEY,"
+    " email TEXT NOT NULL REFERENCES accounts(email) ON DELETE CASCADE,"
+    " csrf TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
+    " actor TEXT, envelope_id TEXT, client TEXT, detail TEXT);"
+    "CREATE TABLE IF NOT EXISTS throttle ("
+    " key TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failed INTEGER NOT NULL,"
+    " locked_until INTEGER NOT NULL);"
+    "INSERT INTO schema_version(version) VALUES (1);"
+    "INSERT INTO accounts VALUES ('old@example.org', 'Old', 'User', 'en', '$argon2id$old',"
+    " 'red door', 1, 1, 2, 3, 'x', 'y', 'z', 1, 2, 300);"
+    "INSERT INTO accounts VALUES ('new@example.org', 'New', 'User', 'de', '$argon2id$new',"
+    " 'green door', 0, 0, 0, 0, '', '', '', 0, 0, 400);"
+    "INSERT INTO sessions VALUES (X'0102', 'old@example.org', 'csrf', 350, 350, 99999);"
+    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);";
+
+static int
+sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The schema as SQLite reports it, for comparing two databases. */
+static void
+schema_of(const char *path, char *out, size_t outsz)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db,
+	    "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name",
+	    -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW && len < outsz) {
+			int w = snprintf(out + len, outsz - len, "%s %s %s\n",
+			    (const char *)sqlite3_column_text(st, 0),
+			    (const char *)sqlite3_column_text(st, 1),
+			    (const char *)sqlite3_column_text(st, 2));
+			if (w < 0)
+				break;
+			len += (size_t)w;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void
+test_migration(void)
+{
+	static char fresh[8192], migrated[8192];
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	struct sp_account got;
+	struct sp_throttle_policy p = {3, 10, 100, 0, 0};
+	unsigned char th[SP_SHA256_LEN];
+	char old_dir[300], path[340], sql[400], email[SP_STORE_EMAIL_MAX + 1];
+	int64_t until;
+	size_t i;
+
+	snprintf(old_dir, sizeof(old_dir), "%s/v1", dir);
+	T_EQ_INT(mkdir(old_dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
+	T_EQ_INT(sql_exec(path, v1_schema), SQLITE_OK);
+	tok("v1-activation", th);
+	{
+		char hex[2 * SP_SHA256_LEN + 1];
+
+		for (i = 0; i < SP_SHA256_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", th[i]);
+		snprintf(sql, sizeof(sql), "INSERT INTO activation_tokens VALUES"
+		    " (X'%s', 'new@example.org', 5000, 0)", hex);
+	}
+	T_EQ_INT(sql_exec(path, sql), SQLITE_OK);
+
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);
+	if (s == NULL)
+		return;
+	/* The activated account is there, with the new fields. */
+	T_EQ_INT(sp_store_account_get(s, "old@example.org", &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$old") == 0 && strcmp(got.phrase, "red door") == 0);
+	T_EQ_INT(got.failed_logins, 2);
+	T_EQ_INT(got.pw_changed, 300);
+	T_EQ_INT(got.totp_wrapped_len, 0);
+	T_EQ_INT(got.npasskeys, 0);
+	/* Its throttle count survives: two before, the third attempt locks. */
+	T_EQ_INT(sp_store_throttle_begin(s, "email:old@example.org", 360, &p, &until, &err), SP_OK);
+	T_EQ_INT(until, 0);
+	T_EQ_INT(sp_store_throttle_check(s, "email:old@example.org", 360, &until, &err), SP_OK);
+	T_EQ_INT(until, 370);
+	/* The unactivated one is a pending registration whose link activates it. */
+	T_EQ_INT(sp_store_account_get(s, "new@example.org", &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_pending_by_token(s, th, 4000, &got, &err), SP_OK);
+	T_CHECK(strcmp(got.email, "new@example.org") == 0);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0);
+	T_CHECK(strcmp(got.language, "de") == 0);
+	T_EQ_INT(got.created, 400);
+	T_EQ_INT(sp_store_pending_activate(s, th, 4000, email, NULL, &err), SP_OK);
+	T_CHECK(strcmp(email, "new@example.org") == 0);
+	T_EQ_INT(sp_store_account_get(s, "new@example.org", &got, &err), SP_OK);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0 && strcmp(got.phrase, "green door") == 0);
+	sp_store_close(s);
+	s = NULL;
+
+	/* The old session (2-byte hash in this hand-made row) has an auth_time. */
+	{
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+
+		T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+		T_EQ_INT(sqlite3_prepare_v2(db, "SELECT auth_time FROM sessions WHERE email ="
+		    " 'old@example.org'", -1, &st, NULL), SQLITE_OK);
+		T_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+		T_EQ_INT(sqlite3_column_int64(st, 0), 0);
+		sqlite3_finalize(st);
+		T_EQ_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name ="
+		    " 'activation_tokens'", -1, &st, NULL), SQLITE_OK);
+		T_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+		T_EQ_INT(sqlite3_column_int(st, 0), 0);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	/* A session made with a real hash works after the upgrade. */
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v2 */
+	new_session(s, "old-s", "old@example.org", 500);
+	T_EQ_INT(session_live(s, "old-s", 600), 1);
+	sp_store_close(s);
+	s = NULL;
+
+	/* A fresh database and an upgraded one have the same schema. */
+	schema_of(path, migrated, sizeof(migrated));
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	schema_of(path, fresh, sizeof(fresh));
+	T_CHECK(strlen(fresh) > 100);
+	T_CHECK(strcmp(fresh, migrated) == 0);
+	T_CHECK(strstr(fresh, "activation_tokens") == NULL);
+	T_CHECK(strstr(fresh, "passkeys") != NULL);
+
+	/* A newer schema is refused. */
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 3"), SQLITE_OK);
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
+	T_CHECK(s == NULL);
+}
+
+static void
 cleanup(void)
 {
 	char cmd[400];
@@ -360,5 +1249,7 @@ setup(void)
 	make_dir();
 }
 
-T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts_tokens, test_sessions, test_throttle, test_threads,
+T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
+    test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
+    test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads, test_migration,
     cleanup)
