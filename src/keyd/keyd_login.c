@@ -130,7 +130,8 @@ session_start(struct keyd_req *r, const char *email, const char *how, struct key
 		set_status(out, st == SP_ERR_RETRY ? KEYD_LOGIN_BUSY : KEYD_LOGIN_ERROR);
 		return;
 	}
-	snprintf(out->email, sizeof(out->email), "%s", email);
+	if (out->email != email)
+		snprintf(out->email, sizeof(out->email), "%s", email);
 	snprintf(out->csrf, sizeof(out->csrf), "%s", s.csrf);
 	keyd_set_session_cookie(r, out->token, 0);
 	set_status(out, KEYD_LOGIN_OK);

@@ -141,16 +141,47 @@ function unqp(s) {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
 }
 
-export function activationLink(outbox, email) {
-  const mails = readOutbox(outbox).filter((m) => new RegExp(`^To:.*${email.replace(/[.+]/g, '\\$&')}`, 'mi').test(m.text));
-  for (const m of mails.reverse()) {
+// Sleep without returning to the event loop (the helpers below are
+// synchronous; the key server sends account mail from its own thread, so
+// a mail appears a moment after the answer that caused it).
+export function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// The mails to `email` (newest last), decoded enough to read links.
+export function mailsTo(outbox, email) {
+  const re = new RegExp(`^To:.*${email.replace(/[.+]/g, '\\$&')}`, 'mi');
+  return readOutbox(outbox).filter((m) => re.test(m.text)).map((m) => {
     // decode quoted-printable only where the mail says it is (an 8-bit
     // body may hold "=4F" as text, e.g. "?t=4F..." in a link)
     const qp = /^Content-Transfer-Encoding:\s*quoted-printable/mi.test(m.text);
-    const found = (qp ? unqp(m.text) : m.text).match(/https?:\/\/[^\s"<>]+\/activate\?t=[A-Za-z0-9_-]+/);
-    if (found) return found[0];
+    return { ...m, body: qp ? unqp(m.text) : m.text };
+  });
+}
+
+// The newest link to PATH?t=... mailed to email; waits up to 5 s for it
+// (skip: how many such links of older mails to ignore, e.g. the count seen
+// before the request).
+export function mailedLink(outbox, email, pathName, { skip = 0, waitMs = 5000 } = {}) {
+  const re = new RegExp(`https?:\\/\\/[^\\s"<>]+\\/${pathName}\\?t=[A-Za-z0-9_-]+`, 'g');
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const links = mailsTo(outbox, email).flatMap((m) => m.body.match(re) || []);
+    if (links.length > skip) return links[links.length - 1];
+    if (Date.now() > until) {
+      throw new Error(`no ${pathName} link for ${email} in ${outbox} (${links.length} links, skip ${skip})`);
+    }
+    sleepSync(50);
   }
-  throw new Error(`no activation link for ${email} in ${outbox} (${mails.length} mails to that address)`);
+}
+
+export function countLinks(outbox, email, pathName) {
+  const re = new RegExp(`https?:\\/\\/[^\\s"<>]+\\/${pathName}\\?t=[A-Za-z0-9_-]+`, 'g');
+  return mailsTo(outbox, email).flatMap((m) => m.body.match(re) || []).length;
+}
+
+export function activationLink(outbox, email, opts) {
+  return mailedLink(outbox, email, 'activate', opts);
 }
 
 function b64lines(buf, eol) {
