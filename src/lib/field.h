@@ -103,11 +103,11 @@ int sp_field_text(const char *s, size_t n, const struct sp_field_rules *rules,
  * Surrounding ASCII white space is dropped; what remains must be a plain
  * addr-spec local@domain, at most SP_ADDR_MAX bytes:
  *  - local part: 1..SP_ADDR_LOCAL_MAX bytes of RFC 5322 atext and dots (no
- *    leading, trailing or double dot), plus non-ASCII letters when valid
- *    UTF-8 (RFC 6531); no quoted strings, comments, angle brackets, white
- *    space, controls or format characters;
+ *    leading, trailing or double dot), plus non-ASCII letters, marks and
+ *    decimal digits when valid UTF-8 (RFC 6531); no quoted strings,
+ *    comments, angle brackets, white space, controls or format characters;
  *  - domain: labels of 1..SP_ADDR_LABEL_MAX bytes of letters, digits and
- *    hyphens (non-ASCII letters and marks allowed, RFC 5890 U-labels), no
+ *    hyphens (non-ASCII letters, marks and digits allowed: U-labels), no
  *    hyphen at either end of a label, at least two labels (one only with
  *    SP_ADDR_ALLOW_DOTLESS), no trailing dot, a last label that is not all
  *    digits; or, with SP_ADDR_ALLOW_IP, [a.b.c.d] or [IPv6:...].
