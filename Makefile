@@ -63,9 +63,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
 
-BENCH_SRC  := $(wildcard bench/*.c)
+# bench/bench_*.c: one program each; the other bench/*.c are linked into all
+BENCH_SRC  := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
+BENCH_COMMON := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BENCH_SRC),$(wildcard bench/*.c)))
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
 bench-bins: $(BENCH_BINS)

@@ -9,10 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common.h"
 #include "keyd_client.h"
-#include "message.h"
 
 struct worker {
 	const char *url, *session, *id;
@@ -20,22 +19,6 @@ struct worker {
 	int health;		/* 1: GET /healthz instead of a release */
 	long done, failed;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t
-sink(char *p, size_t s, size_t n, void *ctx)
-{
-	(void)p; (void)ctx;
-	return s * n;
-}
 
 static void *
 work(void *arg)
@@ -46,18 +29,18 @@ work(void *arg)
 	unsigned char part[SP_KEY_LEN];
 	CURL *h = NULL;
 	char url[512];
-	double end = now() + w->seconds;
+	double end = bench_now() + w->seconds;
 
 	if (w->health) {
 		h = curl_easy_init();
 		snprintf(url, sizeof(url), "%s/healthz", w->url);
 		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bench_sink);
 	} else {
 		sp_keyd_client_new(&c, w->url, 10000, &err);
 		sp_keyd_client_set_token(c, w->session);
 	}
-	while (now() < end) {
+	while (bench_now() < end) {
 		int ok;
 
 		if (w->health)
@@ -80,7 +63,7 @@ measure(struct worker *proto, int threads, long *failed)
 {
 	pthread_t t[64];
 	struct worker w[64];
-	double t0 = now(), total = 0;
+	double t0 = bench_now(), total = 0;
 	int i;
 
 	for (i = 0; i < threads; i++) {
@@ -93,19 +76,14 @@ measure(struct worker *proto, int threads, long *failed)
 		total += (double)w[i].done;
 		*failed += w[i].failed;
 	}
-	return total / (now() - t0);
+	return total / (bench_now() - t0);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct sp_keyd_client *org, *rcpt;
-	struct sp_deposit_req dq;
-	struct sp_deposit_res dr;
-	struct sp_err err = {""};
 	struct worker proto = {0};
-	const char *to[1];
-	char session[256];
+	char session[256], id[SP_ENV_ID_STRLEN + 1];
 	double rel, health;
 	long failed, failed2;
 	int threads;
@@ -118,35 +96,18 @@ main(int argc, char **argv)
 	if (threads < 1 || threads > 64)
 		threads = 8;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	to[0] = argv[3];
-	dq = (struct sp_deposit_req){"alice@clinic.example", to, 1, 0};
-	if (sp_keyd_client_new(&org, argv[1], 10000, &err) != SP_OK ||
-	    sp_keyd_client_set_token(org, argv[2]) != SP_OK ||
-	    sp_keyd_deposit(org, &dq, &dr, &err) != SP_OK) {
-		fprintf(stderr, "bench_release: deposit: %s\n", err.msg);
-		return 1;
-	}
 	/* one login; the session token is shared by every connection */
-	if (sp_keyd_client_new(&rcpt, argv[1], 10000, &err) != SP_OK ||
-	    sp_keyd_login(rcpt, argv[3], argv[4], &err) != SP_OK) {
-		fprintf(stderr, "bench_release: login: %s\n", err.msg);
+	if (bench_envelope_session("bench_release", argv[1], argv[2], argv[3], argv[4],
+	    id, session, sizeof(session)) != 0)
 		return 1;
-	}
-	if (sp_keyd_client_token(rcpt, session, sizeof(session)) != SP_OK) {
-		fprintf(stderr, "bench_release: no session token\n");
-		return 1;
-	}
 	proto.url = argv[1];
 	proto.session = session;
-	proto.id = dr.id;
+	proto.id = id;
 	proto.seconds = strtod(argv[6], NULL);
 	rel = measure(&proto, threads, &failed);
 	proto.health = 1;
 	health = measure(&proto, threads, &failed2);
 	printf("key releases: %.0f/s over %d keep-alive connections (%ld failed)   bare /healthz: %.0f/s   ratio %.3f\n",
 	    rel, threads, failed, health, rel / health);
-	sp_deposit_res_clear(&dr);
-	sp_keyd_client_free(org);
-	sp_keyd_client_free(rcpt);
 	return failed > 0 ? 1 : 0;
 }

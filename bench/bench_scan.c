@@ -11,21 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common.h"
 #include "policy.h"
 #include "sp.h"
 
 #define BLOCK ((size_t)1 << 20)
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static unsigned long long rng = 0x9e3779b97f4a7c15ull;
 
@@ -143,7 +134,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_scan: %s\n", sp_err_msg(&err, st));
 		return 1;
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (off = 0; off < len; off += BLOCK) {
 		struct sp_policy_result r;
 		size_t n = len - off < BLOCK ? len - off : BLOCK;
@@ -156,13 +147,13 @@ main(int argc, char **argv)
 		sealed += r.action != SP_POLICY_PASS;
 		sp_policy_result_clear(&r);
 	}
-	tpol = now() - t0;
+	tpol = bench_now() - t0;
 	for (i = 0; i < 5; i++) {
 		volatile const void *q;
 
-		t0 = now();
+		t0 = bench_now();
 		q = memchr(buf, 0x01, len);
-		t0 = now() - t0;
+		t0 = bench_now() - t0;
 		if (q != NULL) {
 			fprintf(stderr, "bench_scan: corpus holds the probe byte\n");
 			return 1;

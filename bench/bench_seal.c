@@ -9,21 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
+#include "common.h"
 #include "crypto.h"
 #include "message.h"
 #include "seal.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A message with text and one attachment of att bytes (base64, 76, CRLF). */
 static void
@@ -57,7 +48,7 @@ baseline(const struct sp_buf *m, int iters)
 {
 	unsigned char key[32] = {1}, nonce[12] = {0};
 	struct sp_buf dec, ct, enc;
-	double t0 = now();
+	double t0 = bench_now();
 	size_t off;
 	int i;
 
@@ -80,7 +71,7 @@ baseline(const struct sp_buf *m, int iters)
 		sp_buf_free(&ct);
 		sp_buf_free(&enc);
 	}
-	return (double)m->len * iters / (now() - t0) / 1e6;
+	return (double)m->len * iters / (bench_now() - t0) / 1e6;
 }
 
 static int
@@ -96,7 +87,7 @@ run(struct sp_keyd_client *c, size_t att, int iters, const char *label)
 
 	sp_buf_init(&m, (size_t)1 << 30);
 	make_message(&m, att);
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < iters; i++) {
 		sp_buf_init(&out, (size_t)1 << 30);
 		st = sp_seal_message(c, &p, m.data, m.len, (struct sp_writer){sp_writer_buf, &out}, id, &err);
@@ -107,7 +98,7 @@ run(struct sp_keyd_client *c, size_t att, int iters, const char *label)
 		sealed = out.len;
 		sp_buf_free(&out);
 	}
-	mbs = (double)m.len * iters / (now() - t0) / 1e6;
+	mbs = (double)m.len * iters / (bench_now() - t0) / 1e6;
 	base = baseline(&m, iters);
 	printf("seal %-6s: %8.1f MB/s   bare pipeline (b64 decode + AES-256-GCM + b64 encode): %8.1f MB/s   ratio %.2f\n",
 	    label, mbs, base, mbs / base);
