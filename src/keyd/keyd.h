@@ -69,7 +69,10 @@ struct keyd {
 	struct keyd_conns *conns;
 	struct keyd_mailq *mailq;
 	char rp_id[256];			/* WebAuthn relying party: host of public_url */
+	int login_jobs;				/* log-ins running off the HTTP threads (atomic) */
 };
+
+#define KEYD_LOGIN_JOBS_MAX 64
 
 struct keyd_field {
 	char name[32];
@@ -97,6 +100,8 @@ struct keyd_req {
 	int ncookies;
 	int64_t started_ms;
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
+	int async;			/* 1: a worker runs the log-in; 2: it is done */
+	struct keyd_login *async_login;	/* the worker's result (owned) */
 };
 
 /* keyd_http.c: the MHD access handler (cls = struct keyd *) and the

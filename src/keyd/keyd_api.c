@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,94 @@ login_answer(struct keyd_req *r, struct keyd_login *l)
 	return ret;
 }
 
+/*
+ * A log-in spends an Argon2id verify (tens of milliseconds, and up to 2 s
+ * waiting for a password worker).  Done on an HTTP thread it would stall
+ * every other connection of that thread, key releases included; so the
+ * connection is suspended and a short-lived thread does the log-in, then
+ * resumes it, and the handler answers with the result.
+ */
+struct login_job {
+	struct keyd_req *r;
+	char *email, *pw, *signin;
+};
+
+static void
+job_free(struct login_job *jb)
+{
+	if (jb->pw != NULL)
+		sp_wipe(jb->pw, strlen(jb->pw));
+	if (jb->signin != NULL)
+		sp_wipe(jb->signin, strlen(jb->signin));
+	free(jb->email);
+	free(jb->pw);
+	free(jb->signin);
+	free(jb);
+}
+
+static void *
+login_worker(void *arg)
+{
+	struct login_job *jb = arg;
+	struct keyd_req *r = jb->r;
+	struct keyd *k = r->k;
+
+	keyd_login_password(r, jb->email, jb->pw, jb->signin, r->async_login);
+	job_free(jb);
+	r->async = 2;
+	/* r belongs to MHD again from here on. */
+	MHD_resume_connection(r->conn);
+	__atomic_sub_fetch(&k->login_jobs, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* 1 when the log-in went to a worker (the connection is suspended). */
+static int
+login_async(struct keyd_req *r, const char *e, const char *pw, const char *signin)
+{
+	struct login_job *jb;
+	pthread_attr_t at;
+	pthread_t t;
+
+	if (__atomic_add_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST) > KEYD_LOGIN_JOBS_MAX)
+		goto no;
+	if ((jb = calloc(1, sizeof(*jb))) == NULL)
+		goto no;
+	jb->r = r;
+	jb->email = dup_or_null(e);
+	jb->pw = dup_or_null(pw);
+	jb->signin = dup_or_null(signin);
+	if ((e && !jb->email) || (pw && !jb->pw) || (signin && !jb->signin) ||
+	    (r->async_login = calloc(1, sizeof(*r->async_login))) == NULL) {
+		job_free(jb);
+		goto no;
+	}
+	r->async = 1;
+	MHD_suspend_connection(r->conn);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, login_worker, jb) != 0) {
+		pthread_attr_destroy(&at);
+		MHD_resume_connection(r->conn);
+		r->async = 0;
+		free(r->async_login);
+		r->async_login = NULL;
+		job_free(jb);
+		goto no;
+	}
+	pthread_attr_destroy(&at);
+	return 1;
+no:
+	__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
 static enum MHD_Result
 login(struct keyd_req *r)
 {
@@ -225,6 +314,16 @@ login(struct keyd_req *r)
 	json_t *j;
 	const char *e, *pw;
 
+	if (r->async == 1)
+		return MHD_YES;		/* woken early: the worker still runs */
+	if (r->async == 2) {
+		enum MHD_Result ret = login_answer(r, r->async_login);
+
+		free(r->async_login);
+		r->async_login = NULL;
+		r->async = 0;
+		return ret;
+	}
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
 	if ((j = parse_body(r)) == NULL)
@@ -242,6 +341,14 @@ login(struct keyd_req *r)
 	if (e != NULL && strlen(e) != json_string_length(json_object_get(j, "email"))) {
 		json_decref(j);
 		return keyd_reply_field(r, "email", "contains a NUL character");
+	}
+	if (login_async(r, e, pw, json_string_value(json_object_get(j, "signin")))) {
+		json_decref(j);
+		return MHD_YES;
+	}
+	if (__atomic_load_n(&r->k->login_jobs, __ATOMIC_SEQ_CST) >= KEYD_LOGIN_JOBS_MAX) {
+		json_decref(j);
+		return keyd_reply_error(r, 503, "busy, try again");
 	}
 	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);

@@ -502,6 +502,10 @@ keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->pp != NULL)
 		MHD_destroy_post_processor(r->pp);
 	sp_buf_wipe(&r->body);
+	if (r->async_login != NULL) {
+		sp_wipe(r->async_login, sizeof(*r->async_login));
+		free(r->async_login);
+	}
 	for (i = 0; i < r->nfields; i++)
 		sp_buf_wipe(&r->fields[i].value);
 	sp_wipe(r->cookies, sizeof(r->cookies));

@@ -310,7 +310,8 @@ main(int argc, char **argv)
 	}
 
 
-	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	    MHD_ALLOW_SUSPEND_RESUME,
 	    0, keyd_accept, &k, keyd_handler, &k,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
@@ -341,6 +342,15 @@ main(int argc, char **argv)
 	while (!stop_signal)
 		sigsuspend(&set);
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
+	{
+		/* Log-ins on worker threads hold suspended connections: let them
+		 * finish (each is bounded by the password gate's wait). */
+		int waited;
+
+		for (waited = 0; waited < 1000 &&
+		    __atomic_load_n(&k.login_jobs, __ATOMIC_SEQ_CST) > 0; waited++)
+			usleep(10000);
+	}
 	MHD_stop_daemon(d);
 	keyd_mailq_stop(&k);
 	keyd_conns_free(&k);
