@@ -366,7 +366,7 @@ keyd_page_reset(struct keyd_req *r)
 	}
 	/* Every answer is checked (no early exit: the time tells nothing). */
 	for (i = 0; i < 3; i++) {
-		char name[4];
+		char name[16];
 		const char *ans;
 
 		if (acc.question[i] < 1 || acc.answer_hash[i][0] == '\0')
@@ -392,7 +392,7 @@ keyd_page_reset(struct keyd_req *r)
 	if (pw == NULL || *pw == '\0')
 		snprintf(f.err_pw, sizeof(f.err_pw), "Enter a password of at least 8 characters");
 	else if (sp_password_check(pw, &ctx, &err) != SP_OK)
-		snprintf(f.err_pw, sizeof(f.err_pw), "%s", err.msg);
+		snprintf(f.err_pw, sizeof(f.err_pw), "%.199s", err.msg);
 	if (pw2 == NULL || *pw2 == '\0')
 		snprintf(f.err_pw2, sizeof(f.err_pw2), "Type the password again to confirm it");
 	else if (pw != NULL && strcmp(pw, pw2) != 0)
