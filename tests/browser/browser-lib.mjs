@@ -45,9 +45,13 @@ export async function clickOpen(page) {
   return popup;
 }
 
+// What submitLogin returns when the account asks for its second factor.
+export const SECOND_STEP = 'second step';
+
 // Fill and submit the open page's sign-in form.  Returns null when the form
-// went away (signed in) or the error shown.  "Busy, try again" (the key
-// server's bounded password workers under load) is retried, as a person would.
+// went away (signed in), SECOND_STEP when the second-factor form came up,
+// or the error shown.  "Busy, try again" (the key server's bounded password
+// workers under load) is retried, as a person would.
 export async function submitLogin(popup, email, password) {
   for (let i = 0; i < 6; i++) {
     await popup.fill('#sp-email', email);
@@ -55,8 +59,10 @@ export async function submitLogin(popup, email, password) {
     await popup.click('#sp-login-submit');
     const err = popup.locator('#sp-login-error:not([hidden])');
     const gone = popup.locator('#sp-login[hidden]');
-    await err.or(gone).first().waitFor({ state: 'attached', timeout: TIMEOUT });
+    const second = popup.locator('#sp-second:not([hidden])');
+    await err.or(gone).or(second).first().waitFor({ state: 'attached', timeout: TIMEOUT });
     if (await gone.count()) return null;
+    if (await second.count()) return SECOND_STEP;
     const text = (await err.textContent()).trim();
     if (!/busy/i.test(text)) return text;
     await popup.waitForTimeout(500 * (i + 1));
@@ -85,6 +91,18 @@ export async function screenshot(page, name) {
   if (!process.env.SCREENSHOTS) return;
   fs.mkdirSync(process.env.SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(process.env.SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+// Screenshots of the page at a phone's width (375 px) and a desktop's
+// (1280 px), NAME-375.png and NAME-1280.png; the viewport is put back.
+export async function screenshots(page, name) {
+  if (!process.env.SCREENSHOTS) return;
+  const was = page.viewportSize();
+  for (const width of [375, 1280]) {
+    await page.setViewportSize({ width, height: was ? was.height : 800 });
+    await screenshot(page, `${name}-${width}`);
+  }
+  if (was) await page.setViewportSize(was);
 }
 
 const CRC = Array.from({ length: 256 }, (_, n) => {

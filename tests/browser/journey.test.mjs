@@ -92,8 +92,9 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
 
   await reg.close();
 
-  // Open before activating: the key server's window receives the envelope,
-  // a wrong password and then the unactivated account are told apart.
+  // Open before activating: the key server's window receives the envelope;
+  // a registration not yet confirmed cannot sign in, and the answer says
+  // what to do without telling whether the address is registered.
   const popup = await clickOpen(page);
   assert.equal(new URL(popup.url()).origin, ctx.keyd.url);
   await popup.locator('#sp-login').waitFor({ state: 'visible', timeout: TIMEOUT });
@@ -106,13 +107,25 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
   assert.equal(await popup.getByLabel('Password', { exact: true }).getAttribute('type'), 'password');
   assert.match(await submitLogin(popup, EMAIL, 'not the password at all'), /Wrong email address or password/);
   const notYet = await submitLogin(popup, EMAIL, PASSWORD);
-  assert.match(notYet, /not activated/);
-  assert.match(notYet, /activation mail/);
+  assert.match(notYet, /Wrong email address or password/);
+  assert.match(notYet, /If you registered recently, confirm your address with the link we mailed you first/);
+  assert.equal(await popup.getAttribute('#sp-forgot', 'href'), '/forgot');
 
-  // Activate with the link from the mail.
+  // The link from the mail, opened in another browser: it asks for the
+  // registration's password (only the person who registered can confirm).
   const link = activationLink(ctx.keyd.outbox, EMAIL);
+  const other = await browser.newContext();
+  const elsewhere = await other.newPage();
+  await elsewhere.goto(link);
+  await elsewhere.getByLabel(/password you chose when you registered/i).waitFor({ timeout: TIMEOUT });
+  await screenshot(elsewhere, 'activate-other-browser');
+  await other.close();
+
+  // In the browser that registered, confirming is one button.
   const act = await context.newPage();
   await act.goto(link);
+  await act.getByRole('button', { name: /confirm my address/i }).waitFor({ timeout: TIMEOUT });
+  assert.equal(await act.locator('input[type=password]').count(), 0, 'no password asked in the registering browser');
   await act.getByRole('button', { name: /confirm my address/i }).click();
   await act.waitForLoadState('domcontentloaded');
   await act.getByText(/activated|confirmed/i).first().waitFor({ timeout: TIMEOUT });

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, readOutbox, activationLink, sealpost,
   passwordFile } from '../lib/harness.mjs';
@@ -175,11 +176,14 @@ test('session: cookie needs X-CSRF-Token for release, GET and DELETE', async () 
 test('log-in throttling: a lock after repeated failures, the same for unknown addresses', async () => {
   recipientAdd(keyd.dataDir, 'tess@example.org', PW);
   for (const email of ['tess@example.org', 'ghost@example.org']) {
-    for (let i = 0; i < 6; i++) assert.equal((await login(email, 'not the password')).status, 401);
+    // --login-free 5 (the default): five wrong passwords are checked, the
+    // sixth attempt is refused before any password work, the right one too.
+    for (let i = 0; i < 5; i++) assert.equal((await login(email, 'not the password')).status, 401);
     const locked = await login(email, PW);
     assert.equal(locked.status, 429);
     assert.ok(Number(locked.retryAfter) > 0 && Number(locked.retryAfter) <= 30);
     assert.match(locked.body.error, /try again in \d+ seconds/);
+    assert.equal(locked.body.signin_link, '/signin-link');
   }
   // Other addresses are not affected.
   assert.equal((await login(pat, PW)).status, 200);
@@ -265,9 +269,13 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
 
   assert.equal(readOutbox(keyd.outbox).filter((m) => m.text.includes(email)).length, 0);
 
-  // Success.
+  // Success: a pending registration (not an account yet), its own
+  // activation link by mail, and this browser's registration cookie.
   r = await postForm('/register', goodFields(email, csrf), csrf);
   assert.equal(r.status, 200);
+  const reg = cookieOf(r, 'sp_reg');
+  assert.match(reg, /^[A-Za-z0-9_-]{16,64}$/);
+  assert.ok(r.headers.getSetCookie().some((c) => /^sp_reg=/.test(c) && /HttpOnly/.test(c) && /SameSite=Lax/.test(c)));
   page = await r.text();
   assert.match(page, /Check your mail/);
   const link = activationLink(keyd.outbox, email);
@@ -276,50 +284,75 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   assert.match(mail.text, /^To: jeanne@example.org\r$/m);
   assert.ok(!mail.text.includes('violet trumpet'));
 
-  // Not activated yet: the right password gets 403, no key.
+  // Not activated yet: the right password gets the same 401 as a wrong
+  // one (a pending registration is no account), no key.
   const early = await login(email, 'violet trumpet winter');
-  assert.equal(early.status, 403);
-  assert.deepEqual(early.body, { error: 'account not activated' });
+  assert.equal(early.status, 401);
+  assert.deepEqual(early.body, { error: 'wrong email or password' });
 
-  // Registering again: same page, a mail to the owner, no second account.
+  // GET /activate shows a button and consumes nothing.  Opened in another
+  // browser (no sp_reg cookie) it asks for the registration's password;
+  // in the registering browser it does not.
+  for (let i = 0; i < 2; i++) {
+    const g = await fetch(link);
+    assert.equal(g.status, 200);
+    const gh = await g.text();
+    assert.match(gh, /Confirm my address/);
+    assert.match(gh, /<form method="post" action="\/activate" class="form">/);
+    assert.match(gh, /name="password" type="password"/);
+  }
+  const t = new URL(link).searchParams.get('t');
+  const g = await fetch(link, { headers: { Cookie: `sp_reg=${reg}` } });
+  const c2 = cookieOf(g, 'sp_csrf');
+  const gh = await g.text();
+  assert.match(gh, /Confirm my address/);
+  assert.ok(!/name="password"/.test(gh), 'the registering browser is not asked for the password');
+  // No CSRF cookie: 403.
+  r = await postForm('/activate', { csrf: c2, t }, null, { Cookie: `sp_reg=${reg}` });
+  assert.equal(r.status, 403);
+  // Another browser without the password, or with a wrong one: 403,
+  // nothing activated.
+  r = await postForm('/activate', { csrf: c2, t }, c2);
+  assert.equal(r.status, 403);
+  r = await postForm('/activate', { csrf: c2, t, password: 'not my password at all' }, c2);
+  assert.equal(r.status, 403);
+  assert.match(await r.text(), /not the password of this registration/);
+  assert.equal((await login(email, 'violet trumpet winter')).status, 401);
+  // The registering browser: confirmed, and its cookie is cleared.
+  r = await postForm('/activate', { csrf: c2, t }, null, { Cookie: `sp_csrf=${c2}; sp_reg=${reg}` });
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /is confirmed/);
+  assert.ok(r.headers.getSetCookie().some((c) => /^sp_reg=;/.test(c) && /Max-Age=0/.test(c)));
+  r = await postForm('/activate', { csrf: c2, t }, null, { Cookie: `sp_csrf=${c2}; sp_reg=${reg}` });
+  assert.equal(r.status, 400);
+  assert.match(await r.text(), /already used/);
+  r = await fetch(`${keyd.url}/activate?t=bogusbogusbogusbogus`);
+  assert.equal(r.status, 400);
+  assert.ok(!keyd.log.join('\n').includes(t), 'the activation token is not logged');
+
+  // Registering the address again: the same page, a mail to the owner
+  // ("already has one"), no second registration.
   const n = readOutbox(keyd.outbox).length;
   r = await postForm('/register', { ...goodFields(email, csrf), first_name: 'Mallory' }, csrf);
   assert.equal(r.status, 200);
   assert.match(await r.text(), /Check your mail/);
-  const mails = readOutbox(keyd.outbox);
+  const waitMails = async (count) => {
+    for (let i = 0; i < 100 && readOutbox(keyd.outbox).length < count; i++) await sleep(50);
+    return readOutbox(keyd.outbox);
+  };
+  const mails = await waitMails(n + 1);
   assert.equal(mails.length, n + 1);
-  assert.match(mails[mails.length - 1].text, /already exists/);
+  assert.match(mails[mails.length - 1].text, /already has one/);
+  assert.ok(!/activate\?t=/.test(mails[mails.length - 1].text));
   // At most three such mails an hour; the page stays the same.
   for (let i = 0; i < 4; i++) {
     r = await postForm('/register', goodFields(email, csrf), csrf);
     assert.equal(r.status, 200);
     assert.match(await r.text(), /Check your mail/);
   }
+  await waitMails(n + 3);
+  await sleep(500); // a fourth mail would be queued by now
   assert.equal(readOutbox(keyd.outbox).length, n + 3);
-
-  // GET /activate shows a button and consumes nothing.
-  for (let i = 0; i < 2; i++) {
-    const g = await fetch(link);
-    assert.equal(g.status, 200);
-    const gh = await g.text();
-    assert.match(gh, /Confirm my address/);
-    assert.match(gh, /<form method="post" action="\/activate">/);
-  }
-  const t = new URL(link).searchParams.get('t');
-  const g = await fetch(link);
-  const c2 = cookieOf(g, 'sp_csrf');
-  await g.text();
-  r = await postForm('/activate', { csrf: c2, t }, null);
-  assert.equal(r.status, 403);
-  r = await postForm('/activate', { csrf: c2, t }, c2);
-  assert.equal(r.status, 200);
-  assert.match(await r.text(), /is confirmed/);
-  r = await postForm('/activate', { csrf: c2, t }, c2);
-  assert.equal(r.status, 400);
-  assert.match(await r.text(), /already used/);
-  r = await fetch(`${keyd.url}/activate?t=bogusbogusbogusbogus`);
-  assert.equal(r.status, 400);
-  assert.ok(!keyd.log.join('\n').includes(t), 'the activation token is not logged');
 
   // Activated: log in and release an envelope sent to this address.
   const d = await (await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: [email] } })).json();

@@ -9,6 +9,7 @@
 // scripts, opaque origin) under a strict CSP of its own.  The mail key part
 // in the URL fragment is removed from the address bar at once.
 import * as spc from './sp-crypto.js';
+import * as wa from './sp-webauthn.js';
 
 const $ = (id) => document.getElementById(id);
 const main = $('main');
@@ -148,21 +149,111 @@ function signedIn(s) {
   show($('sp-who'), true);
 }
 
-function loginError(text) {
+// An error under the sign-in form; link {href, text} adds a link after it
+// (a path on this site only).
+function loginError(text, link) {
   const e = $('sp-login-error');
+  e.replaceChildren(text || '');
+  if (text && link && typeof link.href === 'string' && /^\/[A-Za-z0-9/_-]*$/.test(link.href) && !link.href.startsWith('//')) {
+    const a = document.createElement('a');
+    a.href = link.href;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.textContent = link.text;
+    e.append(' ', a);
+  }
+  show(e, !!text);
+}
+
+function secondError(text) {
+  const e = $('sp-second-error');
   e.textContent = text;
   show(e, !!text);
 }
 
+const TOO_LONG = 'This sign-in took too long. Please sign in again.';
+
+// The sign-in card: the password step, then (when the account has one) the
+// second factor: a code from an authenticator app, a recovery code or a
+// passkey.  Resolves with the session.
 function askLogin(prefill) {
   return new Promise((resolve) => {
     const form = $('sp-login-form');
     const email = $('sp-email');
     const pw = $('sp-password');
-    if (prefill && !email.value) email.value = prefill;
-    show($('sp-login'), true);
-    (email.value ? pw : email).focus();
     const submit = $('sp-login-submit');
+    const second = $('sp-second');
+    const sform = $('sp-second-form');
+    const code = $('sp-code');
+    const recovery = $('sp-recovery');
+    const ssubmit = $('sp-second-submit');
+    const pkBtn = $('sp-second-passkey');
+    let mfa = null;
+    if (prefill && !email.value) email.value = prefill;
+
+    const passwordStep = (error) => {
+      mfa = null;
+      code.value = '';
+      recovery.value = '';
+      secondError('');
+      show(second, false);
+      show(form, true);
+      loginError(error || '');
+      (email.value ? pw : email).focus();
+    };
+    const done = (data) => {
+      pw.value = '';
+      code.value = '';
+      recovery.value = '';
+      mfa = null;
+      form.removeEventListener('submit', onSubmit);
+      sform.removeEventListener('submit', onSecond);
+      pkBtn.removeEventListener('click', onPasskey);
+      $('sp-second-back').removeEventListener('click', onBack);
+      show(second, false);
+      show(form, true);
+      show($('sp-login'), false);
+      signedIn({ email: data.email || email.value.trim(), csrf: data.csrf });
+      resolve(state.session);
+    };
+    const secondStep = (sf) => {
+      const methods = Array.isArray(sf.methods) ? sf.methods : [];
+      const passkey = methods.includes('passkey') && wa.available();
+      mfa = { token: sf.token, methods };
+      pw.value = '';
+      show(form, false);
+      loginError('');
+      secondError('');
+      show($('sp-code-field'), methods.includes('totp'));
+      const rec = $('sp-recovery-field');
+      show(rec, methods.includes('recovery'));
+      // With no code from an app, the recovery code is the form's field.
+      rec.open = !methods.includes('totp');
+      show($('sp-second-passkey-row'), passkey);
+      show(ssubmit, methods.includes('totp') || methods.includes('recovery'));
+      show(second, true);
+      if (!passkey && !methods.includes('totp') && !methods.includes('recovery')) {
+        secondError('Your account needs a passkey to sign in, and this browser cannot use one. Try another browser or device.');
+      }
+      if (methods.includes('totp')) code.focus();
+      else if (passkey) pkBtn.focus();
+      else recovery.focus();
+    };
+    // The answer of a second-step attempt.
+    const secondAnswer = (r, what) => {
+      if (r.status === 200 && typeof r.data.csrf === 'string') {
+        done(r.data);
+        return;
+      }
+      if (r.status === 401 && /too long/.test(String(r.data.error || ''))) passwordStep(TOO_LONG);
+      else if (r.status === 401 && what === 'recovery') secondError('That recovery code is not right or was already used.');
+      else if (r.status === 401 && what === 'passkey') secondError('This passkey was not accepted. Try again, or use another way.');
+      else if (r.status === 401) secondError('That code is not right. Type the code your app shows now.');
+      else if (r.status === 429) secondError('Too many attempts. Please wait a few minutes and try again.');
+      else if (r.status === 503) secondError('The key server is busy right now. Please try again in a moment.');
+      else secondError(r.data.error ? `Signing in failed: ${r.data.error}.` : 'Signing in failed. Please try again.');
+    };
+
     const onSubmit = async (ev) => {
       ev.preventDefault();
       loginError('');
@@ -176,22 +267,79 @@ function askLogin(prefill) {
       submit.disabled = false;
       submit.textContent = 'Sign in';
       if (r.status === 200 && typeof r.data.csrf === 'string') {
-        pw.value = '';
-        form.removeEventListener('submit', onSubmit);
-        show($('sp-login'), false);
-        signedIn({ email: r.data.email || email.value.trim(), csrf: r.data.csrf });
-        resolve(state.session);
+        done(r.data);
         return;
       }
-      if (r.status === 401) loginError('Wrong email address or password. Check both and try again.');
-      else if (r.status === 403) {
-        loginError('Your account is not activated yet. Click the link in the activation mail we sent you, then sign in.');
+      const sf = r.data.second_factor;
+      if (r.status === 200 && sf && typeof sf === 'object' && typeof sf.token === 'string') {
+        secondStep(sf);
+        return;
+      }
+      if (r.status === 401) {
+        loginError('Wrong email address or password. If you registered recently, confirm your address with the link we mailed you first.');
       } else if (r.status === 503) loginError('The key server is busy right now. Please try again in a moment.');
-      else if (r.status === 429) loginError(r.data.error || 'Too many attempts. Please wait a while and try again.');
-      else loginError(r.data.error || 'Signing in failed. Please try again.');
+      else if (r.status === 429) {
+        loginError(r.data.error ? `Too many attempts: ${r.data.error.replace(/^too many failed attempts: /i, '')}.` :
+          'Too many attempts. Please wait a while and try again.',
+        typeof r.data.signin_link === 'string' ? { href: r.data.signin_link, text: 'Sign in with a link by mail instead' } : null);
+      } else loginError(r.data.error || 'Signing in failed. Please try again.');
       pw.focus();
     };
+    const onSecond = async (ev) => {
+      ev.preventDefault();
+      if (!mfa) return;
+      secondError('');
+      const c = code.value.replace(/\s+/g, '');
+      const rc = recovery.value.trim();
+      let body;
+      if (c && mfa.methods.includes('totp')) body = { token: mfa.token, code: c };
+      else if (rc) body = { token: mfa.token, recovery: rc };
+      else {
+        secondError(mfa.methods.includes('totp') ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.');
+        (mfa.methods.includes('totp') ? code : recovery).focus();
+        return;
+      }
+      ssubmit.disabled = true;
+      const r = await api('POST', '/api/v1/session/mfa', body, PAGE_CSRF);
+      ssubmit.disabled = false;
+      secondAnswer(r, body.code ? 'code' : 'recovery');
+      if (r.status !== 200 && mfa) (body.code ? code : recovery).select();
+    };
+    const onPasskey = async () => {
+      if (!mfa) return;
+      const token = mfa.token;
+      secondError('');
+      pkBtn.disabled = true;
+      try {
+        const ch = await api('POST', '/api/v1/session/mfa/challenge', { token }, PAGE_CSRF);
+        if (ch.status === 401) {
+          passwordStep(TOO_LONG);
+          return;
+        }
+        if (ch.status !== 200) {
+          secondError(ch.data.error ? `The passkey cannot be used now: ${ch.data.error}.` : 'The passkey cannot be used now. Try again.');
+          return;
+        }
+        let assertion;
+        try {
+          assertion = await wa.getAssertion(ch.data);
+        } catch (e) {
+          secondError(wa.explain(e));
+          return;
+        }
+        secondAnswer(await api('POST', '/api/v1/session/mfa', { token, assertion }, PAGE_CSRF), 'passkey');
+      } finally {
+        pkBtn.disabled = false;
+      }
+    };
+    const onBack = () => passwordStep('');
+
     form.addEventListener('submit', onSubmit);
+    sform.addEventListener('submit', onSecond);
+    pkBtn.addEventListener('click', onPasskey);
+    $('sp-second-back').addEventListener('click', onBack);
+    show($('sp-login'), true);
+    passwordStep('');
   });
 }
 
