@@ -246,6 +246,11 @@ test('authenticator app: set up, sign in with a code, recovery codes work once',
   assert.equal(await page.locator('#sp-passkey').count(), 0, 'no passkey button without a passkey');
   await screenshots(page, 'signin-second-totp');
 
+  // Nothing typed: the same step asks again.
+  await submit(page, secondStepSubmit(page));
+  assert.match(await pageText(page), /Enter the code from your authenticator app/);
+  assert.equal(await page.locator('#code').count(), 1);
+
   // A wrong code is refused.
   const s0 = stepNow();
   const valid2 = new Set([-1, 0, 1].map((d) => totp(secret, s0 + d)));
