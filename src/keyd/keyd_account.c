@@ -534,8 +534,12 @@ signin_result(struct keyd_req *r, struct keyd_login *l, const char *email, const
 		ret = keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
 		break;
 	case KEYD_LOGIN_INVALID:
-		ret = second ? keyd_reply_field(r, l->field, l->why) :
-		    signin_form(r, 400, email, t, next, l->why, 0);
+		if (second && l->mfa_token[0] != '\0')
+			ret = second_form(r, 400, l, next, l->has_totp ? "Enter the code from your "
+			    "authenticator app, or a recovery code." : "Enter one of your recovery codes.");
+		else
+			ret = second ? keyd_reply_field(r, l->field, l->why) :
+			    signin_form(r, 400, email, t, next, l->why, 0);
 		break;
 	case KEYD_LOGIN_BAD:
 		if (second && l->why != NULL && strcmp(l->why, "expired") == 0)

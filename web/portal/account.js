@@ -41,6 +41,7 @@ function showCodes(codes) {
   );
   codesEl.setAttribute('aria-labelledby', 'sp-codes-h');
   codesEl.hidden = false;
+  btn.hidden = true;
   h.focus();
 }
 
