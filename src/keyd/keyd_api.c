@@ -173,7 +173,7 @@ keyd_api_deposit(struct keyd_req *r)
 
 /* The JSON answer of a log-in step. */
 static enum MHD_Result
-login_answer(struct keyd_req *r, struct keyd_login *l)
+login_answer(struct keyd_req *r, struct keyd_login *l, int second)
 {
 	enum MHD_Result ret;
 	json_t *m;
@@ -210,7 +210,8 @@ login_answer(struct keyd_req *r, struct keyd_login *l)
 		break;
 	case KEYD_LOGIN_BAD:
 		ret = keyd_reply_error(r, 401, l->why && strcmp(l->why, "expired") == 0 ?
-		    "this sign-in took too long: start again" : "wrong email or password");
+		    "this sign-in took too long: start again" : second ?
+		    "wrong code or passkey" : "wrong email or password");
 		break;
 	default:
 		ret = keyd_reply_error(r, 500, "internal error");
@@ -317,7 +318,7 @@ login(struct keyd_req *r)
 	if (r->async == 1)
 		return MHD_YES;		/* woken early: the worker still runs */
 	if (r->async == 2) {
-		enum MHD_Result ret = login_answer(r, r->async_login);
+		enum MHD_Result ret = login_answer(r, r->async_login, 0);
 
 		free(r->async_login);
 		r->async_login = NULL;
@@ -352,7 +353,7 @@ login(struct keyd_req *r)
 	}
 	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);
-	return login_answer(r, &l);
+	return login_answer(r, &l, 0);
 }
 
 /* POST /api/v1/session/mfa {token, code | recovery | assertion}. */
@@ -372,7 +373,7 @@ login_second(struct keyd_req *r)
 	    json_string_value(json_object_get(j, "recovery")),
 	    json_is_object(as) ? as : NULL, &l);
 	json_decref(j);
-	return login_answer(r, &l);
+	return login_answer(r, &l, 1);
 }
 
 enum MHD_Result

@@ -289,6 +289,9 @@ main(int argc, char **argv)
 		size_t hl = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
 
 		snprintf(k.rp_id, sizeof(k.rp_id), "%.*s", (int)hl, h);
+		if (strspn(k.rp_id, "0123456789.") == strlen(k.rp_id) || k.rp_id[0] == '[')
+			fprintf(stderr, "sealpost-keyd: warning: --public-url names an IP address; "
+			    "browsers allow passkeys only under a host name (TOTP still works)\n");
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
