@@ -13,7 +13,7 @@ clients=${BENCH_CLIENTS:-8}
 seconds=${BENCH_SECONDS:-5}
 pw='bench password 2026 long enough'
 . bench/lib/keyd.sh
-keyd_start --argon-workers "$workers" --login-free 1000 --login-free-ip 100000
+keyd_start --argon-workers "$workers" --login-free 1000 --login-free-ip 100000 --max-connections-per-client 1000
 token=$(keyd_org "Bench Clinic" clinic.example)
 printf '%s\n' "$pw" > "$dir/pw"
 # the first receives the envelope released; one more per log-in client
