@@ -29,7 +29,7 @@ async function measure(pfx, port, label) {
   return N / s;
 }
 
-const keyd = await startKeyd();
+const keyd = await startKeyd({ args: ['--max-connections-per-client', '1000'] });
 let milter, pfx;
 try {
   const token = orgAdd(keyd.dataDir, 'Bench Clinic', 'clinic.example');
