@@ -8,6 +8,7 @@
  * is spent either way); every release and refusal is audited.
  */
 #include <ctype.h>
+#include <glib.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,16 +219,91 @@ login_answer(struct keyd_req *r, struct keyd_login *l)
 	return ret;
 }
 
+/* A body that is not valid UTF-8 (which the JSON parser refuses as a
+ * whole): the name of the top-level member whose string value holds the
+ * first bad byte goes to key (empty when it cannot be told); 1 when the
+ * body is not valid UTF-8. */
+static int
+bad_utf8_member(const unsigned char *p, size_t n, char key[32])
+{
+	const gchar *end;
+	size_t bad, i, ks = 0;
+	int depth = 0, instr = 0, esc = 0, is_key = 0, want_key = 0;
+
+	key[0] = '\0';
+	if (n == 0 || g_utf8_validate((const gchar *)p, (gssize)n, &end))
+		return 0;
+	bad = (size_t)((const unsigned char *)end - p);
+	for (i = 0; i < bad; i++) {
+		unsigned char c = p[i];
+
+		if (instr) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"') {
+				instr = 0;
+				if (is_key) {
+					size_t kn = i - ks, j;
+
+					key[0] = '\0';
+					for (j = 0; j < kn && kn < 32; j++)
+						if (!g_ascii_isalnum(p[ks + j]) && p[ks + j] != '_')
+							break;
+					if (kn > 0 && kn < 32 && j == kn) {
+						memcpy(key, p + ks, kn);
+						key[kn] = '\0';
+					}
+				}
+			}
+			continue;
+		}
+		if (c == '"') {
+			instr = 1;
+			is_key = depth == 1 && want_key;
+			ks = i + 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth == 1)
+				want_key = c == '{';
+		} else if (c == '}' || c == ']')
+			depth--;
+		else if (c == ':' && depth == 1)
+			want_key = 0;
+		else if (c == ',' && depth == 1)
+			want_key = 1;
+	}
+	/* only inside a value string (at any depth) under a known member */
+	if (!instr || is_key || depth < 1)
+		key[0] = '\0';
+	return 1;
+}
+
 static enum MHD_Result
 login(struct keyd_req *r)
 {
 	struct keyd_login l;
+	json_error_t je;
 	json_t *j;
 	const char *e, *pw;
+	char key[32];
 
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
-	if ((j = parse_body(r)) == NULL)
+	if (bad_utf8_member(r->body.data, r->body.len, key)) {
+		if (key[0] != '\0')
+			return keyd_reply_field(r, key, "is not valid UTF-8 text");
+		return keyd_reply_error(r, 400, "the body is not valid UTF-8");
+	}
+	/* NUL is let through the parser so that it is refused by name below,
+	 * never used as the end of a shorter address or password. */
+	j = r->body.len == 0 ? NULL : json_loadb((const char *)r->body.data, r->body.len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	if (j == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	e = json_string_value(json_object_get(j, "email"));
 	pw = json_string_value(json_object_get(j, "password"));
@@ -242,6 +318,10 @@ login(struct keyd_req *r)
 	if (e != NULL && strlen(e) != json_string_length(json_object_get(j, "email"))) {
 		json_decref(j);
 		return keyd_reply_field(r, "email", "contains a NUL character");
+	}
+	if (pw != NULL && strlen(pw) != json_string_length(json_object_get(j, "password"))) {
+		json_decref(j);
+		return keyd_reply_field(r, "password", "contains a NUL character");
 	}
 	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);
