@@ -77,6 +77,7 @@ struct keyd {
 struct keyd_field {
 	char name[32];
 	struct sp_buf value;
+	int toolong;		/* over KEYD_FIELD_MAX: value holds only its start */
 };
 
 struct keyd_req {
@@ -134,7 +135,12 @@ const char *keyd_header(struct keyd_req *r, const char *name);
 const char *keyd_arg(struct keyd_req *r, const char *name);
 const char *keyd_cookie(struct keyd_req *r, const char *name);
 /* The form field called name (NUL-terminated), or NULL. */
+/* A form field as a C string; NULL when absent, and also when it holds a
+ * NUL byte or was over KEYD_FIELD_MAX (never a value cut short). */
 const char *keyd_field(struct keyd_req *r, const char *name);
+/* The raw bytes of a form field: NULL when absent; *len its length (NUL
+ * bytes included), *toolong 1 when it was over KEYD_FIELD_MAX. */
+const char *keyd_field_raw(struct keyd_req *r, const char *name, size_t *len, int *toolong);
 /* 1 when Origin / Sec-Fetch-Site name another site. */
 int keyd_cross_site(struct keyd_req *r);
 /* The session cookie's name for this server. */

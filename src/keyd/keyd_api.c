@@ -8,6 +8,7 @@
  * is spent either way); every release and refusal is audited.
  */
 #include <ctype.h>
+#include <glib.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -308,12 +309,45 @@ no:
 	return 0;
 }
 
+/* A body that is not valid UTF-8 (which the JSON parser refuses as a
+ * whole): parse a copy whose bad bytes are replaced by U+FFFD and name the
+ * top-level member whose string holds one (empty when none can be told);
+ * 1 when the body is not valid UTF-8. */
+static int
+bad_utf8_member(const unsigned char *p, size_t n, char key[32])
+{
+	json_error_t je;
+	json_t *j, *v;
+	const char *name;
+	gchar *fixed;
+
+	key[0] = '\0';
+	if (n == 0 || g_utf8_validate((const gchar *)p, (gssize)n, NULL))
+		return 0;
+	if ((fixed = g_utf8_make_valid((const gchar *)p, (gssize)n)) == NULL)
+		return 1;
+	if ((j = json_loads(fixed, JSON_REJECT_DUPLICATES, &je)) != NULL && json_is_object(j))
+		json_object_foreach(j, name, v) {
+			const char *sv = json_string_value(v);
+
+			if (sv != NULL && strstr(sv, "\xef\xbf\xbd") != NULL && strlen(name) < 32) {
+				snprintf(key, 32, "%s", name);
+				break;
+			}
+		}
+	json_decref(j);
+	g_free(fixed);
+	return 1;
+}
+
 static enum MHD_Result
 login(struct keyd_req *r)
 {
 	struct keyd_login l;
+	json_error_t je;
 	json_t *j;
 	const char *e, *pw;
+	char key[32];
 
 	if (r->async == 1)
 		return MHD_YES;		/* woken early: the worker still runs */
@@ -327,7 +361,20 @@ login(struct keyd_req *r)
 	}
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
-	if ((j = parse_body(r)) == NULL)
+	if (bad_utf8_member(r->body.data, r->body.len, key)) {
+		if (key[0] != '\0')
+			return keyd_reply_field(r, key, "is not valid UTF-8 text");
+		return keyd_reply_error(r, 400, "the body is not valid UTF-8");
+	}
+	/* NUL is let through the parser so that it is refused by name below,
+	 * never used as the end of a shorter address or password. */
+	j = r->body.len == 0 ? NULL : json_loadb((const char *)r->body.data, r->body.len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	if (j == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	e = json_string_value(json_object_get(j, "email"));
 	pw = json_string_value(json_object_get(j, "password"));
@@ -342,6 +389,10 @@ login(struct keyd_req *r)
 	if (e != NULL && strlen(e) != json_string_length(json_object_get(j, "email"))) {
 		json_decref(j);
 		return keyd_reply_field(r, "email", "contains a NUL character");
+	}
+	if (pw != NULL && strlen(pw) != json_string_length(json_object_get(j, "password"))) {
+		json_decref(j);
+		return keyd_reply_field(r, "password", "contains a NUL character");
 	}
 	if (login_async(r, e, pw, json_string_value(json_object_get(j, "signin")))) {
 		json_decref(j);

@@ -41,14 +41,32 @@ keyd_cookie(struct keyd_req *r, const char *name)
 }
 
 const char *
-keyd_field(struct keyd_req *r, const char *name)
+keyd_field_raw(struct keyd_req *r, const char *name, size_t *len, int *toolong)
 {
 	size_t i;
 
+	*len = 0;
+	*toolong = 0;
 	for (i = 0; i < r->nfields; i++)
-		if (strcmp(r->fields[i].name, name) == 0)
+		if (strcmp(r->fields[i].name, name) == 0) {
+			*len = r->fields[i].value.len;
+			*toolong = r->fields[i].toolong;
 			return r->fields[i].value.data ? (const char *)r->fields[i].value.data : "";
+		}
 	return NULL;
+}
+
+const char *
+keyd_field(struct keyd_req *r, const char *name)
+{
+	size_t n;
+	int toolong;
+	const char *v = keyd_field_raw(r, name, &n, &toolong);
+
+	/* "password=right%00anything" must not become "right" */
+	if (v == NULL || toolong || memchr(v, '\0', n) != NULL)
+		return NULL;
+	return v;
 }
 
 const char *
@@ -251,6 +269,10 @@ keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
 			*why = "This field is required";
 		return NULL;
 	}
+	if (r->fields[i].toolong) {
+		*why = sp_field_reason_str(SP_FIELD_R_TOO_LONG);
+		return NULL;
+	}
 	{
 		struct sp_field_rules rules = {max * 4, max, required ? SP_FIELD_REQUIRED |
 		    SP_FIELD_TRIM : SP_FIELD_TRIM};
@@ -338,10 +360,10 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 	if ((f = field_get(r, key)) == NULL)
 		return MHD_YES;
 	if (!r->online) {
-		if (sp_buf_append(&f->value, data, size) != SP_OK) {
-			r->toobig = 1;
-			return MHD_NO;
-		}
+		/* One field over its cap (the body is within --max-body): the
+		 * page names that field; the rest of it is not kept. */
+		if (!f->toolong && sp_buf_append(&f->value, data, size) != SP_OK)
+			f->toolong = 1;
 		return MHD_YES;
 	}
 	/* /online: keep only the base64 alphabet and line feeds. */

@@ -16,6 +16,7 @@
 
 #include "assets.h"
 #include "crypto.h"
+#include "field.h"
 #include "keyd.h"
 #include "notice.h"
 #include "password.h"
@@ -239,32 +240,34 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	return ret;
 }
 
-/* Text field: required, at most max bytes, valid UTF-8, no control chars. */
+/* Text field: required; at most max bytes; valid UTF-8 without NUL bytes,
+ * control, bidi override or invisible characters (field.h on the raw
+ * bytes, so "A%00B" is seen whole, not as "A"). */
 static void
-check_text(struct regform *f, int i, size_t max, const char *missing)
+check_text(struct keyd_req *r, struct regform *f, int i, size_t max, const char *missing)
 {
-	const char *s = f->v[i];
-	const unsigned char *p;
-	char msg[200];
+	struct sp_field_rules rules = {max, 0, SP_FIELD_REQUIRED | SP_FIELD_TRIM};
+	enum sp_field_reason why = SP_FIELD_R_OK;
+	struct sp_err err = {{0}};
+	size_t n;
+	int toolong;
+	const char *s = keyd_field_raw(r, fnames[i], &n, &toolong);
+	char *out = NULL;
 
-	if (s == NULL || *s == '\0') {
+	if (s == NULL || n == 0) {
 		set_err(f, i, missing);
 		return;
 	}
-	if (strlen(s) > max) {
-		snprintf(msg, sizeof(msg), "This is too long: at most %zu characters", max);
-		set_err(f, i, msg);
+	if (toolong) {
+		set_err(f, i, "This is too long");
 		return;
 	}
-	if (!g_utf8_validate(s, -1, NULL)) {
-		set_err(f, i, "This contains characters that are not allowed");
+	if (sp_field_text(s, n, &rules, &out, &why, &err) != SP_OK) {
+		set_err(f, i, why == SP_FIELD_R_REQUIRED ? missing : err.msg[0] ? err.msg :
+		    "This contains characters that are not allowed");
 		return;
 	}
-	for (p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f) {
-			set_err(f, i, "This contains characters that are not allowed");
-			return;
-		}
+	free(out);
 }
 
 static int
@@ -297,6 +300,18 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 	size_t i;
 	int j, k;
 
+	/* A NUL byte or an overlong value in any field: refused beside it
+	 * (keyd_field() gave NULL for it; the checks below keep this message). */
+	for (i = 0; i < NF; i++) {
+		size_t n;
+		int toolong;
+		const char *raw = keyd_field_raw(r, fnames[i], &n, &toolong);
+
+		if (raw != NULL && toolong)
+			set_err(f, (int)i, "This is too long");
+		else if (raw != NULL && memchr(raw, '\0', n) != NULL)
+			set_err(f, (int)i, "This contains characters that are not allowed");
+	}
 	if (f->v[F_EMAIL] == NULL || keyd_email_lower(f->v[F_EMAIL], email,
 	    SP_STORE_EMAIL_MAX + 1) != SP_OK)
 		set_err(f, F_EMAIL, "Enter a valid email address, such as name@example.org");
@@ -305,8 +320,8 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 			break;
 	if (i == NLANGUAGES)
 		set_err(f, F_LANGUAGE, "Choose a language from the list");
-	check_text(f, F_FIRST, SP_STORE_NAME_MAX, "Enter your first name");
-	check_text(f, F_LAST, SP_STORE_NAME_MAX, "Enter your last name");
+	check_text(r, f, F_FIRST, SP_STORE_NAME_MAX, "Enter your first name");
+	check_text(r, f, F_LAST, SP_STORE_NAME_MAX, "Enter your last name");
 	if (f->id && keyd_valid_id(f->id) &&
 	    sp_store_envelope_get(r->k->store, f->id, &e, NULL) == SP_OK) {
 		snprintf(org, sizeof(org), "%s", e.org_name);
@@ -322,7 +337,7 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 		set_err(f, F_PW2, "Type the password again to confirm it");
 	else if (f->v[F_PW] && strcmp(f->v[F_PW], f->v[F_PW2]) != 0)
 		set_err(f, F_PW2, "The two passwords do not match");
-	check_text(f, F_PHRASE, SP_STORE_PHRASE_MAX, "Enter a personal security phrase");
+	check_text(r, f, F_PHRASE, SP_STORE_PHRASE_MAX, "Enter a personal security phrase");
 	for (j = 0; j < 3; j++) {
 		int qi = F_Q1 + 3 * j;
 		const char *s = f->v[qi];
@@ -336,7 +351,7 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 		for (k = 0; k < j; k++)
 			if (q[j] != 0 && q[j] == q[k])
 				set_err(f, qi, "Choose three different questions");
-		check_text(f, qi + 1, 256, "Enter an answer");
+		check_text(r, f, qi + 1, 256, "Enter an answer");
 		if (f->err[qi + 1][0] == '\0') {
 			char *na = NULL;
 
