@@ -135,6 +135,18 @@ keyd_keyholder_reap(struct keyd *k)
 }
 
 void
+keyd_keyholder_reload(struct keyd *k)
+{
+	char p[24];
+
+	snprintf(p, sizeof(p), "%d", k->kh_pid);
+	if (k->kh_pid > 0 && kill((pid_t)k->kh_pid, SIGHUP) == 0)
+		keyd_log("keyholder-reload", "pid", p, NULL);
+	else
+		keyd_log("keyholder-reload-failed", "pid", p, "error", "no key holder", NULL);
+}
+
+void
 keyd_keyholder_stop(struct keyd *k)
 {
 	int status, i;

@@ -25,7 +25,7 @@
 #include "privsep.h"
 
 
-static volatile sig_atomic_t stop_signal, child_signal;
+static volatile sig_atomic_t stop_signal, child_signal, hup_signal;
 
 static void
 on_signal(int sig)
@@ -36,7 +36,10 @@ on_signal(int sig)
 static void
 on_child(int sig)
 {
-	child_signal = 1;
+	if (sig == SIGHUP)
+		hup_signal = 1;
+	else
+		child_signal = 1;
 }
 
 /* The listening socket, bound here (before root is given up) and handed
@@ -109,7 +112,9 @@ usage(FILE *f)
 	    "  --keyholder PATH      the key holder program (default: sealpost-keyholder\n"
 	    "                        next to this program)\n"
 	    "  --allow-root          run as root without --user (tests, containers)\n"
-	    "  -h, --help            this help\n");
+	    "  -h, --help            this help\n\n"
+	    "signals: TERM and INT stop it; HUP makes the key holder read its keys again\n"
+	    "(after `sealpost key rotate`).\n");
 }
 
 static int
@@ -399,14 +404,16 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_child;
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Block the stop signals and SIGCHLD in every thread (the server
+	/* Block the stop signals, SIGCHLD and SIGHUP in every thread (the server
 	 * threads inherit the mask), so only sigsuspend() below receives
 	 * them: no race. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	keyd_keyholder_reap(&k);	/* in case it ended before the handler was in place */
 	if (keyd_conns_new(&k) != 0 || (st = keyd_mailq_start(&k, &err)) != SP_OK) {
@@ -448,6 +455,10 @@ main(int argc, char **argv)
 		if (child_signal) {
 			child_signal = 0;
 			keyd_keyholder_reap(&k);
+		}
+		if (hup_signal) {
+			hup_signal = 0;
+			keyd_keyholder_reload(&k);
 		}
 	}
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
