@@ -130,7 +130,7 @@ keyd_keyholder_reap(struct keyd *k)
 		log_exit((pid_t)k->kh_pid, status);
 		keyd_log("keyholder-down", "effect", "deposits and releases answer 503 until "
 		    "keyd is restarted", NULL);
-		k->kh_pid = 0;
+		__atomic_store_n(&k->kh_pid, 0, __ATOMIC_SEQ_CST);
 	}
 }
 
