@@ -30,7 +30,8 @@ usage(FILE *f)
 	    "        `systemctl reload sealpost-keyd`) or restart sealpost-keyd.\n"
 	    "rewrap  wraps every envelope's server key part and every account's TOTP\n"
 	    "        secret that is under an older key again under the newest key.\n"
-	    "        Run it only after the key holder has read the new key (above).\n"
+	    "        (The key holder reads a newer key by itself when asked to unwrap\n"
+	    "        under it.)\n"
 	    "        Old key files can be moved away once rewrap reports nothing left.\n"
 	    "        --dry-run counts what would move.\n\n"
 	    "Both read the master keys: run them as root or as the key holder's user.\n");

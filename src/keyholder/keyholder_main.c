@@ -6,7 +6,8 @@
  * nothing else.  It opens the key directory DATA/keys (created 0700, or
  * DATA itself for the old layout), gives up root for --user, then loads the
  * keys, creating master-1.key on first start.  SIGHUP loads the keys again
- * (after `sealpost key rotate`); the end of the socket or SIGTERM ends it.
+ * (after `sealpost key rotate`), as does an unwrap under a newer key id
+ * than the current one; the end of the socket or SIGTERM ends it.
  * SECURITY: holds every master key; parses requests from the key server,
  * which talks to the network: every frame is decoded strictly (khproto.h),
  * a malformed one is answered with an error and ends the connection; no
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keywrap.h"
@@ -107,11 +109,35 @@ own_keys(int dirfd, const char *dname, uid_t uid, gid_t gid)
 	return rc;
 }
 
-/* Answer one decoded request into ans.  Returns 0, or -1 when the request
- * is of a type the key holder does not take (then the connection ends). */
-static int
-serve(struct sp_keywrap *kw, const struct sp_kh_msg *req, struct sp_kh_msg *ans)
+/* Read the keys again (SIGHUP, or an unwrap under a key newer than ours).
+ * A failure keeps the keys loaded before. */
+static void
+reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
 {
+	struct sp_keywrap *fresh = NULL;
+	struct sp_err err = {{0}};
+	int st;
+
+	if ((st = sp_keywrap_load_at(&fresh, dirfd, dir, 0, &err)) == SP_OK) {
+		sp_keywrap_free(*kw);
+		*kw = fresh;
+		kh_log("reload current=%u why=%s", sp_keywrap_current(*kw), why);
+	} else
+		kh_log("reload-failed why=%s error=\"%s\" (keeping the keys loaded before)", why,
+		    sp_err_msg(&err, st));
+}
+
+/* Answer one decoded request into ans.  Returns 0, or -1 when the request
+ * is of a type the key holder does not take (then the connection ends).
+ * An unwrap under a key id above the current one reads the keys again
+ * first (at most once a second): `sealpost key rewrap` may have moved rows
+ * to a key added since the last SIGHUP. */
+static int
+serve(struct sp_keywrap **kwp, int dirfd, const char *dir, const struct sp_kh_msg *req,
+    struct sp_kh_msg *ans)
+{
+	static time_t last_reload;
+	struct sp_keywrap *kw = *kwp;
 	struct sp_err err = {{0}};
 	int st;
 
@@ -127,6 +153,11 @@ serve(struct sp_keywrap *kw, const struct sp_kh_msg *req, struct sp_kh_msg *ans)
 		ans->type = SP_KH_WRAP_OK;
 		break;
 	case SP_KH_UNWRAP:
+		if (req->key_id > sp_keywrap_current(kw) && time(NULL) != last_reload) {
+			last_reload = time(NULL);
+			reload(kwp, dirfd, dir, "newer-key");
+			kw = *kwp;
+		}
 		st = sp_keywrap_unwrap(kw, req->key_id, req->aad, req->wrapped, SP_KEYWRAP_LEN,
 		    ans->part, &err);
 		ans->type = SP_KH_UNWRAP_OK;
@@ -182,7 +213,7 @@ int
 main(int argc, char **argv)
 {
 	struct sp_err err = {{0}};
-	struct sp_keywrap *kw = NULL, *fresh;
+	struct sp_keywrap *kw = NULL;
 	struct sp_kh_msg req, ans;
 	struct sigaction sa;
 	struct stat sb;
@@ -297,13 +328,7 @@ main(int argc, char **argv)
 			break;
 		if (got_hup) {
 			got_hup = 0;
-			if ((st = sp_keywrap_load_at(&fresh, dirfd, dir, 0, &err)) == SP_OK) {
-				sp_keywrap_free(kw);
-				kw = fresh;
-				kh_log("reload current=%u", sp_keywrap_current(kw));
-			} else
-				kh_log("reload-failed error=\"%s\" (keeping the keys loaded before)",
-				    sp_err_msg(&err, st));
+			reload(&kw, dirfd, dir, "hup");
 		}
 		st = sp_kh_read(fd, frame, &len, -1, &err);
 		if (st == SP_ERR_RETRY && len == 0)
@@ -323,7 +348,7 @@ main(int argc, char **argv)
 				sp_kh_header(frame, NULL, NULL, &req.id, NULL);
 		}
 		sp_wipe(frame, sizeof(frame));
-		if (st == SP_OK && serve(kw, &req, &ans) == 0) {
+		if (st == SP_OK && serve(&kw, dirfd, dir, &req, &ans) == 0) {
 			sp_wipe(&req, sizeof(req));
 			st = reply(fd, &ans);
 			sp_wipe(&ans, sizeof(ans));

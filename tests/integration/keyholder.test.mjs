@@ -438,6 +438,21 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   // nothing left to move
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
   assert.match(r.stdout.toString(), /envelopes=0 totp=0/);
+  // rotate and rewrap without telling the key holder: it reads its keys
+  // again by itself at the first unwrap under a key newer than its own
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, r.stderr);
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
+  assert.match(r.stdout.toString(), /rewrapped: key=3 envelopes=5 totp=1 skipped=0 failed=0/);
+  assert.equal(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes'), '3');
+  for (const d of [...before, mid, after2]) {
+    const rr = await release(k, token, d.id);
+    assert.equal(rr.status, 200);
+    assert.equal((await rr.json()).server_part, d.server_part);
+  }
+  assert.ok(k.log.some((l) => /^keyholder reload current=3 why=newer-key/.test(l)), k.log.join('\n'));
+  const last = await deposit(k, token);
+  assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${last.id}'`), '3');
 });
 
 test('old layout: master-N.key in the data directory is still read', async () => {
