@@ -78,15 +78,16 @@ usage(FILE *f)
 	    "then wraps new parts); TERM ends it.\n");
 }
 
-/* As root: make the key directory and its key files the user's. */
+/* As root: make the key directory (not the data directory of the old
+ * layout, which is the key server's) and its key files the user's. */
 static int
-own_keys(int dirfd, const char *dname, uid_t uid, gid_t gid)
+own_keys(int dirfd, const char *dname, int old, uid_t uid, gid_t gid)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd, rc = 0;
 
-	if (fchown(dirfd, uid, gid) != 0) {
+	if (!old && fchown(dirfd, uid, gid) != 0) {
 		kh_log("error what=chown dir=%s error=\"%s\"", dname, strerror(errno));
 		return -1;
 	}
@@ -292,7 +293,7 @@ main(int argc, char **argv)
 		kh_log("error dir=%s error=\"%s\"", dir, strerror(errno));
 		return 1;
 	}
-	if ((sb.st_mode & 077) != 0) {
+	if (!old && (sb.st_mode & 077) != 0) {
 		kh_log("error dir=%s error=\"the key directory must be mode 0700\"", dir);
 		return 1;
 	}
@@ -300,7 +301,7 @@ main(int argc, char **argv)
 		kh_log("warning dir=%s error=\"old layout: keys in the data directory; move "
 		    "master-*.key into %s/keys/ (docs/keyholder.md)\"", dir, data_dir);
 	if (user != NULL && geteuid() == 0) {
-		if (own_keys(dirfd, dir, uid, gid) != 0)
+		if (own_keys(dirfd, dir, old, uid, gid) != 0)
 			return 1;
 	}
 	if (user != NULL && (geteuid() == 0 || getuid() != uid)) {
