@@ -18,7 +18,9 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 	exit 1
 fi
 
-bin/sealpost-keyd --data-dir "$dir/keyd" --listen "127.0.0.1:$port" --public-url "$url" \
+# --allow-root: the demo and benches run as root in containers; in production
+# keyd runs with --user (docs/keyholder.md)
+bin/sealpost-keyd --data-dir "$dir/keyd" --listen "127.0.0.1:$port" --public-url "$url" --allow-root \
 	2>>"$dir/keyd.log" &
 keyd=$!
 trap 'kill "$keyd" 2>/dev/null; wait "$keyd" 2>/dev/null; echo; echo "demo: key server stopped"' EXIT

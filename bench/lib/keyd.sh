@@ -22,7 +22,9 @@ keyd_start() {
 	trap keyd_stop EXIT
 	port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 	url="http://127.0.0.1:$port"
-	bin/sealpost-keyd --data-dir "$dir/keyd" --listen "127.0.0.1:$port" --public-url "$url" \
+	# --allow-root: the demo and benches run as root in containers; in production
+	# keyd runs with --user (docs/keyholder.md)
+	bin/sealpost-keyd --data-dir "$dir/keyd" --listen "127.0.0.1:$port" --public-url "$url" --allow-root \
 		"$@" 2>"$dir/keyd.log" &
 	pid=$!
 	for _ in $(seq 1 100); do

@@ -17,6 +17,7 @@ int cli_recipient_main(int argc, char **argv, const struct cli_global *g);	/* cl
 int cli_seal_main(int argc, char **argv, const struct cli_global *g);		/* cli_seal.c */
 int cli_open_main(int argc, char **argv, const struct cli_global *g);		/* cli_open.c */
 int cli_scan_main(int argc, char **argv, const struct cli_global *g);		/* cli_scan.c */
+int cli_key_main(int argc, char **argv, const struct cli_global *g);		/* cli_key.c */
 
 /* Read a whole file (or stdin when path is NULL or "-") into a buffer with
  * the given cap.  Prints nothing; returns a status with err set. */

@@ -24,6 +24,7 @@ static const struct {
 	{"seal", cli_seal_main, "seal a message into a notification mail with securedoc.html"},
 	{"open", cli_open_main, "open an envelope as a recipient"},
 	{"scan", cli_scan_main, "dry-run the sealing policy on a message"},
+	{"key", cli_key_main, "rotate the master key and rewrap what is under older keys"},
 };
 
 static void
@@ -36,7 +37,7 @@ usage(FILE *f)
 	    "       sealpost VERB --help\n\n"
 	    "sealpost seals sensitive mail into registered envelopes and opens them.\n\n"
 	    "global options:\n"
-	    "  --data-dir DIR   key server data directory (for org, recipient)\n"
+	    "  --data-dir DIR   key server data directory (for org, recipient, key)\n"
 	    "  -c, --config F   configuration file (for scan)\n"
 	    "  -h, --help       this help\n\nverbs:\n");
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "html.h"
@@ -70,6 +71,7 @@ struct keyd {
 	struct keyd_mailq *mailq;
 	char rp_id[256];			/* WebAuthn relying party: host of public_url */
 	int login_jobs;				/* log-ins running off the HTTP threads (atomic) */
+	int kh_pid;				/* the key holder (0: none / reaped) */
 };
 
 #define KEYD_LOGIN_JOBS_MAX 64
@@ -174,6 +176,29 @@ void keyd_mailq_stop(struct keyd *k);
  * again). */
 int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail);
+
+/* keyd_keyholder.c: the key holder process (docs/keyholder.md). */
+struct keyd_kh_opts {
+	const char *path;	/* the program; NULL: sealpost-keyholder next to keyd */
+	const char *data_dir;
+	const char *user;	/* --user of the key holder, or NULL */
+	int allow_root;
+};
+/* Start the key holder with one end of a socket pair and connect k->kw to
+ * the other (waits for its HELLO answer).  Call before any thread starts. */
+int keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp_err *err);
+/* After SIGCHLD: reap the key holder if it has exited, and log it.  Other
+ * children are left alone. */
+void keyd_keyholder_reap(struct keyd *k);
+/* After SIGHUP: pass it on to the key holder (it reads its keys again). */
+void keyd_keyholder_reload(struct keyd *k);
+/* Close the socket (the key holder exits) and wait for it, by its pid:
+ * SIGTERM after 5 s, SIGKILL after 5 s more. */
+void keyd_keyholder_stop(struct keyd *k);
+/* As root: make the data directory and what is in it (one level down for
+ * outbox/ and outbox.tmp/) belong to uid/gid, except the key directory
+ * keys/ and old-layout master-N.key files, which the key holder owns. */
+int keyd_data_chown(const char *dir, uid_t uid, gid_t gid, struct sp_err *err);
 
 /* keyd_login.c: the log-in steps shared by the JSON API and the pages. */
 enum keyd_login_status {

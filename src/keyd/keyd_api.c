@@ -554,6 +554,8 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	    part, &err)) != SP_OK) {
 		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
 		sp_envelope_rec_clear(&e);
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(r, 503, "busy, try again");
 		return keyd_reply_error(r, 500, "internal error");
 	}
 	a = (struct sp_audit){now, "release", actor, id, r->client, NULL};

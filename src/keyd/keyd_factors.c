@@ -58,14 +58,20 @@ static int
 totp_secret(struct keyd_req *r, const struct sp_account *acc, unsigned char box[SP_KEY_LEN])
 {
 	char aad[SP_STORE_EMAIL_MAX + 8];
+	struct sp_err err = {{0}};
+	int st;
 
 	if (acc->totp_wrapped_len == 0)
 		return SP_ERR_NOTFOUND;
 	snprintf(aad, sizeof(aad), "totp:%s", acc->email);
-	if (sp_keywrap_unwrap(r->k->kw, acc->totp_key_id, aad, acc->totp_wrapped,
-	    acc->totp_wrapped_len, box, NULL) != SP_OK || box[0] == 0 || box[0] > SP_KEY_LEN - 1) {
+	st = sp_keywrap_unwrap(r->k->kw, acc->totp_key_id, aad, acc->totp_wrapped,
+	    acc->totp_wrapped_len, box, &err);
+	if (st != SP_OK || box[0] == 0 || box[0] > SP_KEY_LEN - 1) {
 		sp_wipe(box, SP_KEY_LEN);
-		return SP_ERR_IO;
+		if (st != SP_OK)
+			keyd_log("unwrap-failed", "what", "totp", "error", sp_err_msg(&err, st), NULL);
+		/* the key holder away: "try again", not "wrong code" */
+		return st == SP_ERR_RETRY ? SP_ERR_RETRY : SP_ERR_IO;
 	}
 	return SP_OK;
 }
@@ -80,9 +86,9 @@ keyd_factor_totp_check(struct keyd_req *r, const char *email, const char *code)
 
 	if ((st = sp_store_account_get(r->k->store, email, &acc, NULL)) != SP_OK)
 		return st == SP_ERR_RETRY ? st : SP_ERR_AUTH;
-	if (totp_secret(r, &acc, box) != SP_OK) {
+	if ((st = totp_secret(r, &acc, box)) != SP_OK) {
 		sp_wipe(&acc, sizeof(acc));
-		return SP_ERR_AUTH;
+		return st == SP_ERR_RETRY ? st : SP_ERR_AUTH;
 	}
 	st = sp_totp_verify(box + 1, box[0], SP_TOTP_DIGITS, code, (uint64_t)time(NULL),
 	    (uint64_t)(acc.totp_last_step > 0 ? acc.totp_last_step : 0), &step, NULL);

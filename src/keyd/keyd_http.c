@@ -398,8 +398,14 @@ route(struct keyd_req *r)
 	int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 	int post = strcmp(m, "POST") == 0;
 
-	if (strcmp(u, "/healthz") == 0 && get)
+	if (strcmp(u, "/healthz") == 0 && get) {
+		/* without its key holder, keyd can neither deposit nor release */
+		if (__atomic_load_n(&r->k->kh_pid, __ATOMIC_SEQ_CST) <= 0 ||
+		    !sp_keywrap_alive(r->k->kw))
+			return keyd_reply(r, 503, "text/plain; charset=utf-8", "key holder down\n",
+			    16, 0);
 		return keyd_reply(r, 200, "text/plain; charset=utf-8", "ok\n", 3, 0);
+	}
 	if (strcmp(u, "/api/v1/envelopes") == 0)
 		return post ? keyd_api_deposit(r) : keyd_reply_error(r, 405, "method not allowed");
 	if (strcmp(u, "/api/v1/session") == 0)

@@ -1,9 +1,12 @@
 /*
  * keyd_main.c - sealpost-keyd, the key server and recipient portal: reads
- * the options, opens the data directory (store, master key, outbox), starts
- * libmicrohttpd with an internal thread pool on epoll bound to the given
- * address only, and stops cleanly on SIGTERM or SIGINT.
- * SECURITY: holds the master key; binds only the configured address; the
+ * the options, starts the key holder (keyd_keyholder.c), binds the given
+ * address only, gives up root for --user, opens the data directory (store,
+ * outbox), starts libmicrohttpd with an internal thread pool on epoll, and
+ * stops cleanly on SIGTERM or SIGINT.
+ * SECURITY: talks to the network and never reads a master key: wrapping and
+ * unwrapping go to the key holder over a socket; no core dumps, not
+ * ptrace-able; refuses to run as root without --user (or --allow-root); the
  * data directory is created mode 0700.
  */
 #include <arpa/inet.h>
@@ -19,14 +22,45 @@
 
 #include "keyd.h"
 #include "password.h"
+#include "privsep.h"
 
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, child_signal, hup_signal;
 
 static void
 on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void
+on_child(int sig)
+{
+	if (sig == SIGHUP)
+		hup_signal = 1;
+	else
+		child_signal = 1;
+}
+
+/* The listening socket, bound here (before root is given up) and handed
+ * to libmicrohttpd.  -1 with errno on failure. */
+static int
+listen_socket(const struct sockaddr_storage *ss, socklen_t sl)
+{
+	int fd, one = 1, e;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, 511) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 static void
@@ -38,8 +72,8 @@ usage(FILE *f)
 	    "releases it to the message's recipients, and serves the recipient pages\n"
 	    "(register, activate, open).\n\n"
 	    "options:\n"
-	    "  --data-dir DIR        data directory (created 0700): keyd.sqlite, master-N.key,\n"
-	    "                        outbox/ (required)\n"
+	    "  --data-dir DIR        data directory (created 0700): keyd.sqlite, keys/ (the\n"
+	    "                        key holder's), outbox/ (required)\n"
 	    "  --listen ADDR:PORT    address to bind, only this one (default 127.0.0.1:8080;\n"
 	    "                        IPv6 as [::1]:8080)\n"
 	    "  --public-url URL      URL under which browsers reach this server (default\n"
@@ -69,7 +103,18 @@ usage(FILE *f)
 	    "  --mail-from ADDR      sender of activation mail (default sealpost@HOST)\n"
 	    "  --outbox DIR          write mail as .eml files to DIR (default DATA/outbox)\n"
 	    "  --sendmail PATH       send mail through PATH -i -t instead of the outbox\n"
-	    "  -h, --help            this help\n");
+	    "  --user NAME           give up root for this user once the address is bound;\n"
+	    "                        the data directory is made this user's (required when\n"
+	    "                        started as root)\n"
+	    "  --keyholder-user NAME the key holder's user (default: --user); another user\n"
+	    "                        than --user keeps the master keys out of this\n"
+	    "                        process's reach (docs/keyholder.md)\n"
+	    "  --keyholder PATH      the key holder program (default: sealpost-keyholder\n"
+	    "                        next to this program)\n"
+	    "  --allow-root          run as root without --user (tests, containers)\n"
+	    "  -h, --help            this help\n\n"
+	    "signals: TERM and INT stop it; HUP makes the key holder read its keys again\n"
+	    "(after `sealpost key rotate`).\n");
 }
 
 static int
@@ -153,6 +198,11 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	const char *data_dir = NULL, *listen_s = "127.0.0.1:8080", *public_url = NULL;
 	const char *mail_from = NULL, *outbox = NULL, *sendmail = NULL;
+	const char *user = NULL, *kh_user = NULL;
+	struct keyd_kh_opts kh = {NULL, NULL, NULL, 0};
+	uid_t uid = 0, kh_uid = 0;
+	gid_t gid = 0, kh_gid = 0;
+	int allow_root = 0, lfd = -1;
 	char buf[4200], from_buf[300];
 	size_t threads = 4, argon = 2, free_email = 5, free_ip = 20, free_form = 30;
 	size_t max_conns = 1000, max_client = 32, idle = 30;
@@ -168,6 +218,10 @@ main(int argc, char **argv)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
+		}
+		if (strcmp(a, "--allow-root") == 0) {
+			allow_root = 1;
+			continue;
 		}
 		if (v == NULL) {
 			fprintf(stderr, "sealpost-keyd: %s needs a value (see --help)\n", a);
@@ -185,6 +239,12 @@ main(int argc, char **argv)
 			outbox = v;
 		else if (strcmp(a, "--sendmail") == 0)
 			sendmail = v;
+		else if (strcmp(a, "--user") == 0)
+			user = v;
+		else if (strcmp(a, "--keyholder-user") == 0)
+			kh_user = v;
+		else if (strcmp(a, "--keyholder") == 0)
+			kh.path = v;
 		else if (strcmp(a, "--trusted-proxy") == 0) {
 			if (k.nproxies == KEYD_MAX_PROXIES ||
 			    keyd_cidr_parse(v, &k.proxies[k.nproxies]) != 0) {
@@ -257,14 +317,61 @@ main(int argc, char **argv)
 		mail_from = from_buf;
 	}
 
-	umask(077);
-	if ((st = sp_store_open(&k.store, "sqlite", data_dir, &err)) != SP_OK) {
+	if ((st = sp_priv_harden(&err)) != SP_OK) {
 		fprintf(stderr, "sealpost-keyd: %s\n", sp_err_msg(&err, st));
 		return 1;
 	}
-	if ((st = sp_keywrap_load(&k.kw, data_dir, 1, &err)) != SP_OK) {
+	if (geteuid() == 0 && user == NULL && !allow_root) {
+		fprintf(stderr, "sealpost-keyd: refusing to run as root: give --user NAME (the key\n"
+		    "holder then runs as --keyholder-user, default the same user), or --allow-root\n"
+		    "for tests and containers (docs/keyholder.md)\n");
+		return 2;
+	}
+	if (kh_user == NULL)
+		kh_user = user;
+	if (user != NULL && (st = sp_priv_user(user, &uid, &gid, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyd: --user: %s\n", sp_err_msg(&err, st));
+		return 2;
+	}
+	/* checked here for a clear message; the key holder looks it up itself */
+	if (kh_user != NULL && (st = sp_priv_user(kh_user, &kh_uid, &kh_gid, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyd: --keyholder-user: %s\n", sp_err_msg(&err, st));
+		return 2;
+	}
+
+	umask(077);
+	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "sealpost-keyd: %s: %s\n", data_dir, strerror(errno));
+		return 1;
+	}
+	/* The key holder first, while this process has no thread: it alone
+	 * reads the master keys (and creates the first one). */
+	kh.data_dir = data_dir;
+	kh.user = geteuid() == 0 ? kh_user : NULL;
+	kh.allow_root = allow_root;
+	if ((st = keyd_keyholder_start(&k, &kh, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyd: the key holder did not start: %s\n",
+		    sp_err_msg(&err, st));
+		return 1;
+	}
+	if ((lfd = listen_socket(&ss, sl)) < 0) {
+		fprintf(stderr, "sealpost-keyd: cannot listen on %s: %s\n", listen_s, strerror(errno));
+		keyd_keyholder_stop(&k);
+		return 1;
+	}
+	if (user != NULL && geteuid() == 0) {
+		if ((st = keyd_data_chown(data_dir, uid, gid, &err)) != SP_OK ||
+		    (st = sp_priv_drop(uid, gid, &err)) != SP_OK) {
+			fprintf(stderr, "sealpost-keyd: --user %s: %s\n", user, sp_err_msg(&err, st));
+			close(lfd);
+			keyd_keyholder_stop(&k);
+			return 1;
+		}
+	}
+	if ((st = sp_store_open(&k.store, "sqlite", data_dir, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost-keyd: %s\n", sp_err_msg(&err, st));
-		sp_store_close(k.store);
+		close(lfd);
+		keyd_keyholder_stop(&k);
 		return 1;
 	}
 	if (sendmail != NULL)
@@ -278,9 +385,7 @@ main(int argc, char **argv)
 	}
 	if (st != SP_OK) {
 		fprintf(stderr, "sealpost-keyd: %s\n", sp_err_msg(&err, st));
-		sp_keywrap_free(k.kw);
-		sp_store_close(k.store);
-		return 1;
+		goto fail_store;
 	}
 	sp_password_gate_config((int)argon, 2000);
 	{
@@ -297,26 +402,30 @@ main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Block the stop signals in every thread (the server threads inherit
-	 * the mask), so only sigsuspend() below receives them: no race. */
+	/* Block the stop signals, SIGCHLD and SIGHUP in every thread (the server
+	 * threads inherit the mask), so only sigsuspend() below receives
+	 * them: no race. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	keyd_keyholder_reap(&k);	/* in case it ended before the handler was in place */
 	if (keyd_conns_new(&k) != 0 || (st = keyd_mailq_start(&k, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost-keyd: cannot start: %s\n", sp_err_msg(&err, SP_ERR_NOMEM));
 		sp_transport_free(k.mail);
-		sp_keywrap_free(k.kw);
-		sp_store_close(k.store);
-		return 1;
+		goto fail_store;
 	}
-
 
 	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	    MHD_ALLOW_SUSPEND_RESUME,
 	    0, keyd_accept, &k, keyd_handler, &k,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, keyd_completed, &k,
 	    MHD_OPTION_NOTIFY_CONNECTION, keyd_conn_notify, &k,
@@ -330,20 +439,28 @@ main(int argc, char **argv)
 		keyd_mailq_stop(&k);
 		keyd_conns_free(&k);
 		sp_transport_free(k.mail);
-		sp_keywrap_free(k.kw);
-		sp_store_close(k.store);
-		return 1;
+		goto fail_store;
 	}
 	{
-		char th[16];
+		char th[16], uidb[24];
 
 		snprintf(th, sizeof(th), "%zu", threads);
+		snprintf(uidb, sizeof(uidb), "%ld", (long)geteuid());
 		keyd_log("start", "listen", listen_s, "public_url", k.public_url,
-		    "threads", th, NULL);
+		    "threads", th, "uid", uidb, NULL);
 	}
 	sigemptyset(&set);
-	while (!stop_signal)
+	while (!stop_signal) {
 		sigsuspend(&set);
+		if (child_signal) {
+			child_signal = 0;
+			keyd_keyholder_reap(&k);
+		}
+		if (hup_signal) {
+			hup_signal = 0;
+			keyd_keyholder_reload(&k);
+		}
+	}
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
 	{
 		/* Log-ins on worker threads hold suspended connections: let them
@@ -358,8 +475,13 @@ main(int argc, char **argv)
 	keyd_mailq_stop(&k);
 	keyd_conns_free(&k);
 	sp_transport_free(k.mail);
-	sp_keywrap_free(k.kw);
+	keyd_keyholder_stop(&k);
 	sp_store_close(k.store);
 	return 0;
-	(void)sl;
+
+fail_store:
+	close(lfd);
+	keyd_keyholder_stop(&k);
+	sp_store_close(k.store);
+	return 1;
 }

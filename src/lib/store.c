@@ -122,6 +122,38 @@ sp_store_envelope_retract(struct sp_store *s, const char *id,
 }
 
 int
+sp_store_envelope_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err)
+{
+	return s->ops->envelope_wrapped_each(s->impl, below_key_id, fn, ctx, err);
+}
+
+int
+sp_store_envelope_rewrap(struct sp_store *s, const char *id, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->envelope_rewrap(s->impl, id, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
+int
+sp_store_totp_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err)
+{
+	return s->ops->totp_wrapped_each(s->impl, below_key_id, fn, ctx, err);
+}
+
+int
+sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->totp_rewrap(s->impl, email, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
+int
 sp_store_account_create(struct sp_store *s, const struct sp_account *acc,
     const struct sp_audit *a, struct sp_err *err)
 {

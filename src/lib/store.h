@@ -184,6 +184,28 @@ int sp_store_envelope_get(struct sp_store *s, const char *id,
 int sp_store_envelope_retract(struct sp_store *s, const char *id,
     const struct sp_audit *a, struct sp_err *err);
 
+/* --- master key rotation (`sealpost key rewrap`) ---------------------------
+ * A wrapped value and its row: ref is the envelope id (envelopes) or the
+ * account's address (TOTP secrets).  The each functions read rows in
+ * batches, ordered by ref, and call fn outside any statement, so fn may call
+ * the rewrap functions; fn returns non-zero to stop. */
+int sp_store_envelope_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err);
+/* Replace the envelope's wrapped part and key id, only while the row still
+ * has old_key_id (SP_ERR_NOTFOUND otherwise: gone or rewrapped already),
+ * with the audit record a (may be NULL). */
+int sp_store_envelope_rewrap(struct sp_store *s, const char *id, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err);
+/* The same for accounts' TOTP secrets (associated data "totp:EMAIL"). */
+int sp_store_totp_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err);
+int sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err);
+
 /* Accounts.  create makes an activated account directly (an
  * administrator's `recipient add`): SP_ERR_EXISTS when the email is taken.
  * Registration from the web goes through sp_store_pending_add(). */

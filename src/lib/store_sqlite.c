@@ -1937,6 +1937,135 @@ sq_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
 	return sq_end(db, s, err);
 }
 
+/* --- master key rotation ------------------------------------------------- */
+
+#define SQ_REWRAP_BATCH 256
+
+struct sq_wrapped_row {
+	char ref[SP_STORE_EMAIL_MAX + 1];
+	uint32_t key_id;
+	unsigned char wrapped[SP_STORE_WRAPPED_MAX];
+	size_t len;
+};
+
+/* Rows of sql (?1 below, ?2 after ref, ?3 limit; columns ref, key_id,
+ * wrapped) in batches: each batch is read, its statement finalized, then
+ * fn is called for its rows, so fn may write to the store. */
+static int
+sq_wrapped_each(void *impl, const char *sql, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	struct sq_wrapped_row *rows;
+	char last[SP_STORE_EMAIL_MAX + 1] = "";
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t n, i;
+	int s, rc, stop = 0, bad;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((rows = calloc(SQ_REWRAP_BATCH, sizeof(*rows))) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	do {
+		if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+			break;
+		sqlite3_bind_int64(st, 1, below);
+		bind_text(st, 2, last);
+		sqlite3_bind_int(st, 3, SQ_REWRAP_BATCH);
+		n = 0;
+		bad = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < SQ_REWRAP_BATCH) {
+			int len;
+
+			col_text(st, 0, rows[n].ref, sizeof(rows[n].ref));
+			rows[n].key_id = (uint32_t)sqlite3_column_int64(st, 1);
+			if ((len = col_blob(st, 2, rows[n].wrapped, sizeof(rows[n].wrapped))) <= 0)
+				bad = 1;
+			rows[n].len = len > 0 ? (size_t)len : 0;
+			n++;
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			s = sq_status(db, rc, "wrapped values", err);
+			break;
+		}
+		if (bad) {
+			s = sp_err_set(err, SP_ERR_IO, "store: a wrapped value is empty or too long");
+			break;
+		}
+		for (i = 0; i < n && !stop; i++)
+			stop = fn(ctx, rows[i].ref, rows[i].key_id, rows[i].wrapped, rows[i].len) != 0;
+		if (n > 0)
+			snprintf(last, sizeof(last), "%s", rows[n - 1].ref);
+	} while (n == SQ_REWRAP_BATCH && !stop);
+	sp_wipe(rows, SQ_REWRAP_BATCH * sizeof(*rows));
+	free(rows);
+	return s;
+}
+
+static int
+sq_rewrap(void *impl, const char *sql, const char *ref, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if (wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, sql, &st, err)) == SP_OK) {
+		bind_text(st, 1, ref);
+		sqlite3_bind_int64(st, 2, old_key_id);
+		sqlite3_bind_int64(st, 3, new_key_id);
+		sqlite3_bind_blob(st, 4, wrapped, (int)len, SQLITE_TRANSIENT);
+		if ((s = sq_run(db, st, "rewrap", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u", old_key_id);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_envelope_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return sq_wrapped_each(impl, "SELECT id, key_id, wrapped FROM envelopes"
+	    " WHERE key_id < ?1 AND id > ?2 ORDER BY id LIMIT ?3", below, fn, ctx, err);
+}
+
+static int
+sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	return sq_rewrap(impl, "UPDATE envelopes SET key_id = ?3, wrapped = ?4"
+	    " WHERE id = ?1 AND key_id = ?2", id, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
+static int
+sq_totp_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return sq_wrapped_each(impl, "SELECT email, totp_key_id, totp_wrapped FROM accounts"
+	    " WHERE totp_wrapped IS NOT NULL AND totp_key_id < ?1 AND email > ?2"
+	    " ORDER BY email LIMIT ?3", below, fn, ctx, err);
+}
+
+static int
+sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	return sq_rewrap(impl, "UPDATE accounts SET totp_key_id = ?3, totp_wrapped = ?4"
+	    " WHERE email = ?1 AND totp_key_id = ?2 AND totp_wrapped IS NOT NULL",
+	    email, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
 const struct sp_store_ops sp_store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1949,6 +2078,10 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.envelope_add = sq_envelope_add,
 	.envelope_get = sq_envelope_get,
 	.envelope_retract = sq_envelope_retract,
+	.envelope_wrapped_each = sq_envelope_wrapped_each,
+	.envelope_rewrap = sq_envelope_rewrap,
+	.totp_wrapped_each = sq_totp_wrapped_each,
+	.totp_rewrap = sq_totp_rewrap,
 	.account_create = sq_account_create,
 	.account_get = sq_account_get,
 	.login_failed = sq_login_failed,

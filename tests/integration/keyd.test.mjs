@@ -69,7 +69,7 @@ test('healthz answers ok with the security headers', async () => {
 });
 
 test('data directory: database and master key with tight modes', () => {
-  const st = fs.statSync(path.join(keyd.dataDir, 'master-1.key'));
+  const st = fs.statSync(path.join(keyd.dataDir, 'keys', 'master-1.key'));
   assert.equal(st.size, 32);
   assert.equal(st.mode & 0o077, 0);
   assert.ok(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')));
@@ -427,7 +427,8 @@ test('two key servers on one data directory share every piece of state', async (
     assert.equal(del.status, 204);
     const r2 = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
     assert.equal(r2.status, 401);
-    assert.equal(fs.readdirSync(keyd.dataDir).filter((f) => /^master-\d+\.key$/.test(f)).length, 1);
+    assert.equal(fs.readdirSync(path.join(keyd.dataDir, 'keys'))
+      .filter((f) => /^master-\d+\.key$/.test(f)).length, 1);
   } finally {
     await other.stop();
   }

@@ -94,14 +94,18 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
   port = port || (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const { proc, log, stop } = spawnDaemon(path.join(BIN, 'sealpost-keyd'),
-    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url, ...args], 'KEYD_LOG');
+    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url,
+      ...(args.includes('--user') ? [] : ['--allow-root']), ...args], 'KEYD_LOG');
   try {
     await waitHealthy(url, proc, SANITIZED ? 60000 : 15000);
   } catch (e) {
     await stop();
     throw new Error(`${e.message}\n${log.join('\n')}`);
   }
-  return { url, port, dataDir, outbox: path.join(dataDir, 'outbox'), pid: proc.pid, proc, log, stop };
+  // the key holder's pid, as keyd logs it when it starts it
+  const kh = log.map((l) => /^keyd keyholder-start pid=(\d+)/.exec(l)).find(Boolean);
+  return { url, port, dataDir, outbox: path.join(dataDir, 'outbox'), pid: proc.pid,
+    keyholderPid: kh ? Number(kh[1]) : 0, proc, log, stop };
 }
 
 export function orgAdd(dataDir, name, domain) {

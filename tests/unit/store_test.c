@@ -4,8 +4,8 @@
  * accounts, pending registrations and their activation (the newest wins),
  * single-use expiring tokens of each kind, sessions with idle and absolute
  * timeouts, password changes, throttling (also under parallel attempts),
- * TOTP, recovery codes, passkeys, the audit trail, and the upgrade of a
- * schema version 1 database.
+ * TOTP, recovery codes, passkeys, the audit trail, the upgrade of a
+ * schema version 1 database, and rewrapping under a new master key.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -1233,6 +1233,130 @@ test_migration(void)
 	T_CHECK(s == NULL);
 }
 
+/* Collects what a wrapped_each call shows; stops after stop_after rows. */
+struct wrapped_seen {
+	int n;
+	int stop_after;
+	char refs[8][SP_STORE_EMAIL_MAX + 1];
+	uint32_t key_id[8];
+};
+
+static int
+wrapped_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, size_t len)
+{
+	struct wrapped_seen *seen = ctx;
+
+	if (seen->n < 8) {
+		snprintf(seen->refs[seen->n], sizeof(seen->refs[0]), "%s", ref);
+		seen->key_id[seen->n] = key_id;
+	}
+	T_EQ_INT(len, 60);
+	T_EQ_INT(w[0], key_id);
+	seen->n++;
+	return seen->stop_after != 0 && seen->n >= seen->stop_after;
+}
+
+/* Master key rotation: list what is wrapped below a key id, rewrap a row
+ * only while it still has the old id, for envelopes and TOTP secrets. */
+static void
+test_rewrap(void)
+{
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec e, g;
+	struct sp_account acc;
+	struct sp_audit a = {0, "rewrap", "admin", NULL, NULL, "key 1 -> 3"};
+	struct wrapped_seen seen;
+	unsigned char h[SP_SHA256_LEN], w[60];
+	char sub[300], *rc[] = {"pat@example.org"};
+	static const char *ids[] = {"Rw000000000000000000A1", "Rw000000000000000000B2",
+	    "Rw000000000000000000C3", "Rw000000000000000000D4"};
+	static const uint32_t kid[] = {1, 2, 1, 3};
+	int64_t org = 0;
+	size_t i;
+
+	snprintf(sub, sizeof(sub), "%s/rewrap", dir);
+	T_EQ_INT(sp_store_open(&s, "sqlite", sub, &err), SP_OK);
+	if (s == NULL)
+		return;
+	tok("spo_rewrap", h);
+	T_EQ_INT(sp_store_org_add(s, "Rewrap", "rewrap.example", h, 100, &org, &err), SP_OK);
+	for (i = 0; i < 4; i++) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.id, sizeof(e.id), "%s", ids[i]);
+		e.org_id = org;
+		snprintf(e.from, sizeof(e.from), "doc@rewrap.example");
+		e.rcpt = rc;
+		e.nrcpt = 1;
+		e.created = 1000;
+		e.key_id = kid[i];
+		memset(e.wrapped, (int)kid[i], 60);
+		e.wrapped_len = 60;
+		T_EQ_INT(sp_store_envelope_add(s, &e, NULL, &err), SP_OK);
+	}
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 3);	/* keys 1, 2, 1; not the one under key 3 */
+	T_CHECK(strcmp(seen.refs[0], ids[0]) == 0 && strcmp(seen.refs[1], ids[1]) == 0 &&
+	    strcmp(seen.refs[2], ids[2]) == 0);
+	T_EQ_INT(seen.key_id[1], 2);
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 2, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 2);
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 1;
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 1);	/* fn stopped it */
+
+	memset(w, 3, sizeof(w));
+	a.envelope = ids[0];
+	T_EQ_INT(sp_store_envelope_rewrap(s, ids[0], 1, 3, w, sizeof(w), &a, &err), SP_OK);
+	/* the row moved on: a second rewrap from key 1 finds nothing */
+	T_EQ_INT(sp_store_envelope_rewrap(s, ids[0], 1, 3, w, sizeof(w), &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_rewrap(s, "Rw000000000000000000Z9", 1, 3, w, sizeof(w), NULL,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_rewrap(s, ids[1], 2, 3, w, 0, NULL, &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_store_envelope_rewrap(s, ids[1], 2, 3, w, SP_STORE_WRAPPED_MAX + 1, NULL, &err),
+	    SP_ERR_INVALID);
+	T_EQ_INT(audit_count(s, "rewrap"), 1);	/* the refused ones rolled back */
+	T_EQ_INT(sp_store_envelope_get(s, ids[0], &g, &err), SP_OK);
+	T_EQ_INT(g.key_id, 3);
+	T_EQ_INT(g.wrapped_len, 60);
+	T_EQ_MEM(g.wrapped, w, 60);
+	T_EQ_INT(g.nrcpt, 1);	/* the rest of the row is untouched */
+	sp_envelope_rec_clear(&g);
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 2);
+
+	/* TOTP secrets */
+	make_account(s, "ann@example.org");
+	make_account(s, "bob@example.org");
+	make_account(s, "cy@example.org");	/* no TOTP: never listed */
+	memset(w, 1, sizeof(w));
+	T_EQ_INT(sp_store_totp_set(s, "ann@example.org", w, sizeof(w), 1, NULL, &err), SP_OK);
+	memset(w, 3, sizeof(w));
+	T_EQ_INT(sp_store_totp_set(s, "bob@example.org", w, sizeof(w), 3, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_totp_step(s, "ann@example.org", 77, &err), SP_OK);
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_totp_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 1);
+	T_CHECK(strcmp(seen.refs[0], "ann@example.org") == 0);
+	T_EQ_INT(sp_store_totp_rewrap(s, "ann@example.org", 1, 3, w, sizeof(w), NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_totp_rewrap(s, "ann@example.org", 1, 3, w, sizeof(w), NULL, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_totp_rewrap(s, "cy@example.org", 0, 3, w, sizeof(w), NULL, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_account_get(s, "ann@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.totp_key_id, 3);
+	T_EQ_MEM(acc.totp_wrapped, w, 60);
+	T_EQ_INT(acc.totp_last_step, 77);	/* a used code stays used */
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_totp_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 0);
+	sp_store_close(s);
+}
+
 static void
 cleanup(void)
 {
@@ -1252,4 +1376,4 @@ setup(void)
 T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
     test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
     test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads, test_migration,
-    cleanup)
+    test_rewrap, cleanup)

@@ -1,0 +1,185 @@
+/*
+ * cli_key.c - `sealpost key`: master key rotation, for the administrator.
+ * `rotate` adds DATA/keys/master-(N+1).key (written, synced, linked into
+ * place, owned like its directory); the key holder wraps new parts with it
+ * once it has re-read its keys (SIGHUP to sealpost-keyd or the key holder,
+ * or a restart).  `rewrap` then moves every envelope's server part and
+ * every account's TOTP secret wrapped under an older key to the newest,
+ * row by row, each only while the row still has the key it was read with.
+ * SECURITY: reads the master keys itself (run it as root or as the key
+ * holder's user); key parts are unwrapped and wrapped again in this
+ * process and wiped at once; nothing secret is printed or audited.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cli/cli.h"
+#include "keywrap.h"
+#include "store.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sealpost --data-dir DIR key rotate\n"
+	    "       sealpost --data-dir DIR key rewrap [--dry-run]\n\n"
+	    "rotate  adds master key N+1 (DIR/keys/master-N.key, mode 0600, owned like\n"
+	    "        DIR/keys).  New deposits use it once the key holder has read it\n"
+	    "        again: kill -HUP the pid of sealpost-keyd (it tells the key holder;\n"
+	    "        `systemctl reload sealpost-keyd`) or restart sealpost-keyd.\n"
+	    "rewrap  wraps every envelope's server key part and every account's TOTP\n"
+	    "        secret that is under an older key again under the newest key.\n"
+	    "        (The key holder reads a newer key by itself when asked to unwrap\n"
+	    "        under it.)\n"
+	    "        Old key files can be moved away once rewrap reports nothing left.\n"
+	    "        --dry-run counts what would move.\n\n"
+	    "Both read the master keys: run them as root or as the key holder's user.\n");
+}
+
+struct rewrap_ctx {
+	struct sp_store *s;
+	struct sp_keywrap *kw;
+	uint32_t newest;
+	int totp;		/* 0: envelopes (aad = id), 1: TOTP (aad = "totp:EMAIL") */
+	int dry_run;
+	long moved, skipped, failed;
+};
+
+static int
+rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len)
+{
+	struct rewrap_ctx *c = arg;
+	struct sp_err err = {{0}};
+	unsigned char part[SP_KEY_LEN], out[SP_KEYWRAP_LEN];
+	char aad[SP_STORE_EMAIL_MAX + 8];
+	uint32_t new_id = 0;
+	int st;
+
+	snprintf(aad, sizeof(aad), "%s%s", c->totp ? "totp:" : "", ref);
+	st = sp_keywrap_unwrap(c->kw, key_id, aad, wrapped, len, part, &err);
+	if (st == SP_OK && c->dry_run) {
+		sp_wipe(part, sizeof(part));
+		c->moved++;
+		return 0;
+	}
+	if (st == SP_OK)
+		st = sp_keywrap_wrap(c->kw, aad, part, out, &new_id, &err);
+	sp_wipe(part, sizeof(part));
+	if (st == SP_OK) {
+		if (c->totp)
+			st = sp_store_totp_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), NULL, &err);
+		else
+			st = sp_store_envelope_rewrap(c->s, ref, key_id, new_id, out, sizeof(out),
+			    NULL, &err);
+		if (st == SP_ERR_NOTFOUND) {	/* changed meanwhile: not ours to move */
+			c->skipped++;
+			return 0;
+		}
+	}
+	if (st != SP_OK) {
+		fprintf(stderr, "sealpost key rewrap: %s %s (key %u): %s\n",
+		    c->totp ? "TOTP secret of" : "envelope", ref, key_id, sp_err_msg(&err, st));
+		c->failed++;
+		return st == SP_ERR_RETRY || st == SP_ERR_IO || st == SP_ERR_NOMEM;
+	}
+	c->moved++;
+	return 0;
+}
+
+static int
+rewrap(const char *data_dir, const char *kdir, int dry_run)
+{
+	struct sp_err err = {{0}};
+	struct rewrap_ctx c;
+	struct sp_audit a;
+	char detail[160];
+	long env_moved;
+	int st;
+
+	memset(&c, 0, sizeof(c));
+	c.dry_run = dry_run;
+	if ((st = sp_keywrap_load(&c.kw, kdir, 0, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
+		return 1;
+	}
+	c.newest = sp_keywrap_current(c.kw);
+	if ((st = sp_store_open(&c.s, "sqlite", data_dir, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
+		sp_keywrap_free(c.kw);
+		return 1;
+	}
+	st = sp_store_envelope_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
+	env_moved = c.moved;
+	if (st == SP_OK) {
+		c.totp = 1;
+		c.moved = 0;
+		st = sp_store_totp_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
+	}
+	if (st != SP_OK) {
+		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
+		c.failed++;
+	}
+	snprintf(detail, sizeof(detail), "key=%u envelopes=%ld totp=%ld skipped=%ld failed=%ld%s",
+	    c.newest, env_moved, c.moved, c.skipped, c.failed, dry_run ? " dry-run" : "");
+	if (!dry_run) {
+		a = (struct sp_audit){(int64_t)time(NULL), "key-rewrap", "admin", NULL, NULL, detail};
+		if ((st = sp_store_audit(c.s, &a, &err)) != SP_OK) {
+			fprintf(stderr, "sealpost key rewrap: audit: %s\n", sp_err_msg(&err, st));
+			c.failed++;
+		}
+	}
+	printf("%s %s\n", dry_run ? "would rewrap:" : "rewrapped:", detail);
+	sp_store_close(c.s);
+	sp_keywrap_free(c.kw);
+	return c.failed ? 1 : 0;
+}
+
+int
+cli_key_main(int argc, char **argv, const struct cli_global *g)
+{
+	struct sp_err err = {{0}};
+	char kdir[4200];
+	uint32_t id = 0;
+	int i, st, old = 0, dry_run = 0;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	if (argc < 2 || (strcmp(argv[1], "rotate") != 0 && strcmp(argv[1], "rewrap") != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[1], "rewrap") == 0 && strcmp(argv[i], "--dry-run") == 0)
+			dry_run = 1;
+		else {
+			fprintf(stderr, "sealpost key: unexpected argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (g->data_dir == NULL) {
+		fprintf(stderr, "sealpost key: --data-dir DIR is required (before 'key')\n");
+		return 2;
+	}
+	if ((st = sp_keywrap_dir(g->data_dir, kdir, sizeof(kdir), &old, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost key: %s\n", sp_err_msg(&err, st));
+		return 1;
+	}
+	if (strcmp(argv[1], "rewrap") == 0)
+		return rewrap(g->data_dir, kdir, dry_run);
+	if ((st = sp_keywrap_add_key(kdir, &id, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost key rotate: %s%s\n", sp_err_msg(&err, st),
+		    old ? "" : " (the key holder makes the key directory on its first start)");
+		return 1;
+	}
+	printf("%s/master-%u.key\n", kdir, id);
+	fprintf(stderr, "sealpost key rotate: master key %u added; new deposits use it once the "
+	    "key holder has read it (kill -HUP sealpost-keyd's pid, or restart it); then run "
+	    "`sealpost key rewrap`\n", id);
+	return 0;
+}

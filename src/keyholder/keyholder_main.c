@@ -1,0 +1,381 @@
+/*
+ * keyholder_main.c - sealpost-keyholder, the one process that reads the
+ * master keys (docs/keyholder.md).  The key server starts it with one end
+ * of a socket pair as --fd N; it answers exactly two requests over it,
+ * WRAP and UNWRAP (and HELLO, the current key id), one at a time, and
+ * nothing else.  It opens the key directory DATA/keys (created 0700, or
+ * DATA itself for the old layout), gives up root for --user, then loads the
+ * keys, creating master-1.key on first start.  SIGHUP loads the keys again
+ * (after `sealpost key rotate`), as does an unwrap under a newer key id
+ * than the current one; the end of the socket or SIGTERM ends it.
+ * SECURITY: holds every master key; parses requests from the key server,
+ * which talks to the network: every frame is decoded strictly (khproto.h),
+ * a malformed one is answered with an error and ends the connection; no
+ * core dumps, not ptrace-able by its user, key parts wiped after use.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keywrap.h"
+#include "khproto.h"
+#include "privsep.h"
+
+static volatile sig_atomic_t got_hup, got_stop;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = sig;
+}
+
+static void kh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line "keyholder EVENT key=value ..." on stderr (values are ours). */
+static void
+kh_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "keyholder %s\n", line);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sealpost-keyholder --fd N --data-dir DIR [--user NAME] [--allow-root]\n\n"
+	    "The sealpost key holder: the only process that reads the master keys.\n"
+	    "sealpost-keyd starts it with one end of a socket pair and asks it to\n"
+	    "wrap and unwrap message key parts (docs/keyholder.md); it is not\n"
+	    "meant to be started by hand.\n\n"
+	    "options:\n"
+	    "  --fd N           the connected socket to serve (required)\n"
+	    "  --data-dir DIR   the key server's data directory: keys are in DIR/keys/\n"
+	    "                   (created 0700), or DIR/master-N.key in the old layout;\n"
+	    "                   DIR/keys/master-1.key is created when there is no key\n"
+	    "  --user NAME      give up root for this user once the key directory is\n"
+	    "                   open (it is made this user's); required when started as\n"
+	    "                   root, unless --allow-root\n"
+	    "  --allow-root     run as root without --user (tests, containers)\n"
+	    "  -h, --help       this help\n\n"
+	    "signals: HUP loads the keys again (a new key from `sealpost key rotate`\n"
+	    "then wraps new parts); TERM ends it.\n");
+}
+
+/* As root: make the key directory (not the data directory of the old
+ * layout, which is the key server's) and its key files the user's. */
+static int
+own_keys(int dirfd, const char *dname, int old, uid_t uid, gid_t gid)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (!old && fchown(dirfd, uid, gid) != 0) {
+		kh_log("error what=chown dir=%s error=\"%s\"", dname, strerror(errno));
+		return -1;
+	}
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "master-", 7) != 0)
+			continue;
+		if (fchownat(dirfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			kh_log("error what=chown file=%s/%s error=\"%s\"", dname, de->d_name,
+			    strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Read the keys again (SIGHUP, or an unwrap under a key newer than ours).
+ * A failure keeps the keys loaded before. */
+static void
+reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
+{
+	struct sp_keywrap *fresh = NULL;
+	struct sp_err err = {{0}};
+	int st;
+
+	if ((st = sp_keywrap_load_at(&fresh, dirfd, dir, 0, &err)) == SP_OK) {
+		sp_keywrap_free(*kw);
+		*kw = fresh;
+		kh_log("reload current=%u why=%s", sp_keywrap_current(*kw), why);
+	} else
+		kh_log("reload-failed why=%s error=\"%s\" (keeping the keys loaded before)", why,
+		    sp_err_msg(&err, st));
+}
+
+/* Answer one decoded request into ans.  Returns 0, or -1 when the request
+ * is of a type the key holder does not take (then the connection ends).
+ * An unwrap under a key id above the current one reads the keys again
+ * first (at most once a second): `sealpost key rewrap` may have moved rows
+ * to a key added since the last SIGHUP. */
+static int
+serve(struct sp_keywrap **kwp, int dirfd, const char *dir, const struct sp_kh_msg *req,
+    struct sp_kh_msg *ans)
+{
+	static time_t last_reload;
+	struct sp_keywrap *kw = *kwp;
+	struct sp_err err = {{0}};
+	int st;
+
+	memset(ans, 0, sizeof(*ans));
+	ans->id = req->id;
+	switch (req->type) {
+	case SP_KH_HELLO:
+		ans->type = SP_KH_HELLO_OK;
+		ans->key_id = sp_keywrap_current(kw);
+		return 0;
+	case SP_KH_WRAP:
+		st = sp_keywrap_wrap(kw, req->aad, req->part, ans->wrapped, &ans->key_id, &err);
+		ans->type = SP_KH_WRAP_OK;
+		break;
+	case SP_KH_UNWRAP:
+		if (req->key_id > sp_keywrap_current(kw) && time(NULL) != last_reload) {
+			last_reload = time(NULL);
+			reload(kwp, dirfd, dir, "newer-key");
+			kw = *kwp;
+		}
+		st = sp_keywrap_unwrap(kw, req->key_id, req->aad, req->wrapped, SP_KEYWRAP_LEN,
+		    ans->part, &err);
+		ans->type = SP_KH_UNWRAP_OK;
+		break;
+	default:
+		ans->type = SP_KH_ERROR;
+		ans->status = SP_ERR_INVALID;
+		return -1;
+	}
+	if (st != SP_OK) {
+		sp_wipe(ans, sizeof(*ans));
+		ans->id = req->id;
+		ans->type = SP_KH_ERROR;
+		ans->status = (uint32_t)st;
+		kh_log("refused request=%u type=%u status=%d error=\"%s\"", req->id, req->type,
+		    st, sp_err_msg(&err, st));
+	}
+	return 0;
+}
+
+static int
+reply(int fd, const struct sp_kh_msg *ans)
+{
+	unsigned char frame[SP_KH_FRAME_MAX];
+	struct sp_err err = {{0}};
+	size_t len;
+	int st;
+
+	st = sp_kh_encode(ans, frame, sizeof(frame), &len, &err);
+	if (st == SP_OK)
+		st = sp_kh_write(fd, frame, len, SP_KH_TIMEOUT_MS, &err);
+	sp_wipe(frame, sizeof(frame));
+	if (st != SP_OK)
+		kh_log("reply-failed error=\"%s\"", sp_err_msg(&err, st));
+	return st;
+}
+
+static int
+parse_fd(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < 0 || v > 65535)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sp_err err = {{0}};
+	struct sp_keywrap *kw = NULL;
+	struct sp_kh_msg req, ans;
+	struct sigaction sa;
+	struct stat sb;
+	unsigned char frame[SP_KH_FRAME_MAX];
+	const char *data_dir = NULL, *user = NULL;
+	char dir[4096];
+	size_t len;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int i, fd = -1, dirfd, old = 0, allow_root = 0, st, rc = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(a, "--allow-root") == 0) {
+			allow_root = 1;
+			continue;
+		}
+		if (v == NULL) {
+			fprintf(stderr, "sealpost-keyholder: %s needs a value (see --help)\n", a);
+			return 2;
+		}
+		if (strcmp(a, "--data-dir") == 0)
+			data_dir = v;
+		else if (strcmp(a, "--user") == 0)
+			user = v;
+		else if (strcmp(a, "--fd") == 0 && parse_fd(v, &fd) == 0)
+			;
+		else {
+			fprintf(stderr, "sealpost-keyholder: bad option or value: %s %s (see --help)\n",
+			    a, v);
+			return 2;
+		}
+		i++;
+	}
+	if (data_dir == NULL || fd < 0) {
+		fprintf(stderr, "sealpost-keyholder: --fd and --data-dir are required (see --help)\n");
+		return 2;
+	}
+	if ((st = sp_priv_harden(&err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyholder: %s\n", sp_err_msg(&err, st));
+		return 1;
+	}
+	if (geteuid() == 0 && user == NULL && !allow_root) {
+		fprintf(stderr, "sealpost-keyholder: refusing to run as root: give --user NAME "
+		    "(or --allow-root for tests)\n");
+		return 2;
+	}
+	if (user != NULL && (st = sp_priv_user(user, &uid, &gid, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyholder: --user: %s\n", sp_err_msg(&err, st));
+		return 2;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode)) {
+		fprintf(stderr, "sealpost-keyholder: --fd %d is not a socket\n", fd);
+		return 2;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	umask(077);
+
+	/* The key directory, opened once: after giving up root the keys are
+	 * read (and added on SIGHUP) through this descriptor. */
+	if ((st = sp_keywrap_dir(data_dir, dir, sizeof(dir), &old, &err)) != SP_OK) {
+		kh_log("error %s", sp_err_msg(&err, st));
+		return 1;
+	}
+	if (!old && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		kh_log("error dir=%s error=\"%s\"", dir, strerror(errno));
+		return 1;
+	}
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(dirfd, &sb) != 0) {
+		kh_log("error dir=%s error=\"%s\"", dir, strerror(errno));
+		return 1;
+	}
+	if (!old && (sb.st_mode & 077) != 0) {
+		kh_log("error dir=%s error=\"the key directory must be mode 0700\"", dir);
+		return 1;
+	}
+	if (old)
+		kh_log("warning dir=%s error=\"old layout: keys in the data directory; move "
+		    "master-*.key into %s/keys/ (docs/keyholder.md)\"", dir, data_dir);
+	if (user != NULL && geteuid() == 0) {
+		if (own_keys(dirfd, dir, old, uid, gid) != 0)
+			return 1;
+	}
+	if (user != NULL && (geteuid() == 0 || getuid() != uid)) {
+		if ((st = sp_priv_drop(uid, gid, &err)) != SP_OK) {
+			kh_log("error what=user user=%s error=\"%s\"", user, sp_err_msg(&err, st));
+			return 1;
+		}
+	}
+	if ((st = sp_keywrap_load_at(&kw, dirfd, dir, 1, &err)) != SP_OK) {
+		kh_log("error %s", sp_err_msg(&err, st));
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART: a wait ends with EINTR */
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	kh_log("start pid=%ld dir=%s current=%u uid=%ld", (long)getpid(), dir,
+	    sp_keywrap_current(kw), (long)geteuid());
+
+	for (;;) {
+		if (got_stop)
+			break;
+		if (got_hup) {
+			got_hup = 0;
+			reload(&kw, dirfd, dir, "hup");
+		}
+		st = sp_kh_read(fd, frame, &len, -1, &err);
+		if (st == SP_ERR_RETRY && len == 0)
+			continue;	/* a signal: look at the flags */
+		if (st == SP_ERR_NOTFOUND)
+			break;		/* the key server closed its end */
+		if (st == SP_ERR_IO) {
+			kh_log("error %s", sp_err_msg(&err, st));
+			rc = 1;
+			break;
+		}
+		if (st == SP_OK)
+			st = sp_kh_decode(frame, len, &req, &err);
+		else {
+			memset(&req, 0, sizeof(req));
+			if (len >= SP_KH_HDR_LEN)
+				sp_kh_header(frame, NULL, NULL, &req.id, NULL);
+		}
+		sp_wipe(frame, sizeof(frame));
+		if (st == SP_OK && serve(&kw, dirfd, dir, &req, &ans) == 0) {
+			sp_wipe(&req, sizeof(req));
+			st = reply(fd, &ans);
+			sp_wipe(&ans, sizeof(ans));
+			if (st != SP_OK) {
+				rc = 1;
+				break;
+			}
+			continue;
+		}
+		/* Malformed, truncated or not a request: say so, then hang up. */
+		if (st == SP_OK)
+			sp_err_set(&err, SP_ERR_INVALID, "message type %u is not a request", req.type);
+		kh_log("malformed request=%u error=\"%s\" (closing)", req.id,
+		    sp_err_msg(&err, SP_ERR_INVALID));
+		memset(&ans, 0, sizeof(ans));
+		ans.id = req.id;
+		ans.type = SP_KH_ERROR;
+		ans.status = SP_ERR_INVALID;
+		sp_wipe(&req, sizeof(req));
+		reply(fd, &ans);
+		rc = 1;
+		break;
+	}
+	close(fd);
+	close(dirfd);
+	sp_keywrap_free(kw);
+	kh_log("stop");
+	return rc;
+}

@@ -1,0 +1,470 @@
+// keyholder.test.mjs - the key holder (docs/keyholder.md): the network
+// process's memory holds no master key while the key holder's does; the
+// key holder answers WRAP and UNWRAP and refuses every malformed or unknown
+// frame; a dead key holder makes releases answer 503 without taking keyd
+// down; root without --user is refused; keyd and the key holder run as
+// their own users; `sealpost key rotate`, SIGHUP and `sealpost key rewrap`
+// move every envelope and TOTP secret to the new key, and releases go on.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, SANITIZED, startKeyd, orgAdd, recipientAdd, sealpost, run, tmpDir }
+  from '../lib/harness.mjs';
+
+const running = [];
+after(async () => { for (const k of running) await k.stop(); });
+
+async function keyd(opts) {
+  const k = await startKeyd(opts);
+  running.push(k);
+  return k;
+}
+
+function api(k, p, { method = 'POST', body, auth } = {}) {
+  return fetch(k.url + p, {
+    method,
+    headers: { ...(auth ? { Authorization: `Bearer ${auth}` } : {}),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function deposit(k, token) {
+  const r = await api(k, '/api/v1/envelopes', { auth: token,
+    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], expires: 0 } });
+  assert.equal(r.status, 201);
+  return r.json();
+}
+
+// The organisation's token releases envelopes sent to its own domain.
+const release = (k, token, id) => api(k, `/api/v1/envelopes/${id}/release`, { auth: token });
+
+// Scan every readable mapping of /proc/PID/mem for needle (1 MiB reads,
+// overlapping by needle.length - 1; unreadable ranges are skipped).
+function scanMemory(pid, needle) {
+  const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  const CH = 1 << 20;
+  const buf = Buffer.alloc(CH + needle.length);
+  let found = false, scanned = 0;
+  try {
+    for (const line of maps) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(line);
+      if (!m || m[3][0] !== 'r' || /\[(vvar|vvar_vclock|vsyscall)\]/.test(line)) continue;
+      const start = parseInt(m[1], 16), end = parseInt(m[2], 16);
+      for (let off = start; off < end && !found; off += CH) {
+        const len = Math.min(CH + needle.length - 1, end - off);
+        let n;
+        try { n = fs.readSync(fd, buf, 0, len, off); } catch { break; }
+        scanned += n;
+        found = buf.subarray(0, n).indexOf(needle) >= 0;
+      }
+      if (found) break;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { found, scanned };
+}
+
+function uids(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
+  return line.split(/\s+/).slice(1, 5).map(Number);
+}
+
+// AES-256-GCM as keywrap.c does it: nonce (12) || ciphertext || tag (16).
+function wrap(key, aad, part) {
+  const nonce = crypto.randomBytes(12);
+  const c = crypto.createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(Buffer.from(aad));
+  return Buffer.concat([nonce, c.update(part), c.final(), c.getAuthTag()]);
+}
+function unwrap(key, aad, w) {
+  const d = crypto.createDecipheriv('aes-256-gcm', key, w.subarray(0, 12));
+  d.setAAD(Buffer.from(aad));
+  d.setAuthTag(w.subarray(44));
+  return Buffer.concat([d.update(w.subarray(12, 44)), d.final()]);
+}
+
+// --- (a) the network process holds no master key -------------------------
+
+test('keyd\'s memory holds no master key; the key holder\'s does', { skip: SANITIZED &&
+    'the sanitizer\'s shadow memory is too large to scan' }, async () => {
+  const k = await keyd();
+  const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
+  const d = await deposit(k, token);
+  const r = await release(k, token, d.id);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).server_part, d.server_part);
+  const key = fs.readFileSync(path.join(k.dataDir, 'keys', 'master-1.key'));
+  assert.equal(key.length, 32);
+  assert.ok(k.keyholderPid > 0, 'keyd logs the key holder\'s pid');
+  const net = scanMemory(k.pid, key);
+  assert.ok(net.scanned > 1 << 20, `scanned ${net.scanned} bytes of keyd`);
+  assert.equal(net.found, false, 'the master key is in keyd\'s memory');
+  const holder = scanMemory(k.keyholderPid, key);
+  assert.equal(holder.found, true, 'the scan finds the key in the key holder (control)');
+  // both processes are closed to core dumps
+  for (const pid of [k.pid, k.keyholderPid]) {
+    const limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+    assert.match(limits, /Max core file size\s+0\s+0/);
+  }
+  assert.equal(fs.statSync(path.join(k.dataDir, 'keys')).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(path.join(k.dataDir, 'keys', 'master-1.key')).mode & 0o777, 0o600);
+});
+
+// --- (b) the key holder's protocol ----------------------------------------
+
+const T = { HELLO: 1, WRAP: 2, UNWRAP: 3, HELLO_OK: 0x8001, WRAP_OK: 0x8002, UNWRAP_OK: 0x8003,
+  ERROR: 0x80ff };
+const F = { KEY_ID: 1, AAD: 2, PART: 3, WRAPPED: 4, STATUS: 5 };
+
+function field(tag, value) {
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(tag, 0);
+  h.writeUInt16BE(value.length, 2);
+  return Buffer.concat([h, value]);
+}
+const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
+function frame(type, id, fields, { magic = 0x4b01, length } = {}) {
+  const payload = Buffer.concat(fields);
+  const h = Buffer.alloc(12);
+  h.writeUInt16BE(magic, 0);
+  h.writeUInt16BE(type, 2);
+  h.writeUInt32BE(length ?? payload.length, 4);
+  h.writeUInt32BE(id, 8);
+  return Buffer.concat([h, payload]);
+}
+function parse(b) {
+  const out = { magic: b.readUInt16BE(0), type: b.readUInt16BE(2), id: b.readUInt32BE(8), fields: [] };
+  assert.equal(b.readUInt32BE(4), b.length - 12);
+  for (let p = 12; p < b.length;) {
+    const tag = b.readUInt16BE(p), n = b.readUInt16BE(p + 2);
+    out.fields.push({ tag, value: b.subarray(p + 4, p + 4 + n) });
+    p += 4 + n;
+  }
+  return out;
+}
+
+// A key holder of our own on a socket pair as its fd 3.
+function holder(dataDir = tmpDir('sealpost-kh-')) {
+  const proc = spawn(path.join(BIN, 'sealpost-keyholder'),
+    ['--fd', '3', '--data-dir', dataDir, '--allow-root'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const sock = proc.stdio[3];
+  let data = Buffer.alloc(0), ended = false, waiter = null;
+  let stderr = '';
+  proc.stderr.on('data', (s) => { stderr += s; });
+  const wake = () => { if (waiter) { const w = waiter; waiter = null; w(); } };
+  sock.on('data', (b) => { data = Buffer.concat([data, b]); wake(); });
+  sock.on('end', () => { ended = true; wake(); });
+  sock.on('close', () => { ended = true; wake(); });
+  sock.on('error', () => { ended = true; wake(); });
+  const exited = new Promise((r) => proc.once('exit', (code) => r(code)));
+  // The next whole answer frame, or null when the key holder hung up.
+  async function answer(ms = 10000) {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (data.length >= 12 && data.length >= 12 + data.readUInt32BE(4)) {
+        const n = 12 + data.readUInt32BE(4);
+        const f = data.subarray(0, n);
+        data = data.subarray(n);
+        return parse(f);
+      }
+      if (ended) return null;
+      if (Date.now() > until) throw new Error(`no answer; key holder said: ${stderr}`);
+      await new Promise((r) => { waiter = r; setTimeout(r, 100); });
+    }
+  }
+  async function closed(ms = 10000) {
+    const until = Date.now() + ms;
+    while (!ended && Date.now() < until) await new Promise((r) => { waiter = r; setTimeout(r, 100); });
+    return ended;
+  }
+  return { proc, sock, dataDir, answer, closed, exited, stderr: () => stderr };
+}
+
+test('the key holder wraps and unwraps, and keeps going after a refused unwrap', async () => {
+  const h = holder();
+  try {
+    h.sock.write(frame(T.HELLO, 1, []));
+    let a = await h.answer();
+    assert.equal(a.magic, 0x4b01);
+    assert.equal(a.type, T.HELLO_OK);
+    assert.equal(a.id, 1);
+    assert.equal(a.fields[0].value.readUInt32BE(), 1);
+    const key = fs.readFileSync(path.join(h.dataDir, 'keys', 'master-1.key'));
+    const part = crypto.randomBytes(32);
+    const aad = Buffer.from('q3Zr8Kx1TmWc2Yb9LpNaEg');
+    h.sock.write(frame(T.WRAP, 2, [field(F.AAD, aad), field(F.PART, part)]));
+    a = await h.answer();
+    assert.equal(a.type, T.WRAP_OK);
+    assert.equal(a.id, 2);
+    assert.deepEqual(a.fields.map((f) => [f.tag, f.value.length]), [[F.KEY_ID, 4], [F.WRAPPED, 60]]);
+    const wrapped = a.fields[1].value;
+    // the same AES-256-GCM layout as before the key holder
+    assert.deepEqual(unwrap(key, aad, wrapped), part);
+    h.sock.write(frame(T.UNWRAP, 3, [field(F.KEY_ID, u32(1)), field(F.AAD, aad), field(F.WRAPPED, wrapped)]));
+    a = await h.answer();
+    assert.equal(a.type, T.UNWRAP_OK);
+    assert.deepEqual(a.fields[0].value, part);
+    // another envelope's id: refused with AUTH (3), the connection stays
+    h.sock.write(frame(T.UNWRAP, 4, [field(F.KEY_ID, u32(1)), field(F.AAD, Buffer.from('other')),
+      field(F.WRAPPED, wrapped)]));
+    a = await h.answer();
+    assert.equal(a.type, T.ERROR);
+    assert.equal(a.fields[0].value.readUInt32BE(), 3);
+    // no such key: NOTFOUND (4)
+    h.sock.write(frame(T.UNWRAP, 5, [field(F.KEY_ID, u32(9)), field(F.AAD, aad), field(F.WRAPPED, wrapped)]));
+    a = await h.answer();
+    assert.equal(a.type, T.ERROR);
+    assert.equal(a.fields[0].value.readUInt32BE(), 4);
+    h.sock.write(frame(T.HELLO, 6, []));
+    assert.equal((await h.answer()).type, T.HELLO_OK);
+    // the end of the socket ends the key holder, cleanly
+    h.sock.end();
+    assert.equal(await h.exited, 0);
+  } finally {
+    h.proc.kill('SIGKILL');
+  }
+});
+
+const part32 = Buffer.alloc(32, 7);
+const goodAad = field(F.AAD, Buffer.from('q3Zr8Kx1TmWc2Yb9LpNaEg'));
+const malformed = [
+  ['bad magic', frame(T.HELLO, 7, [], { magic: 0x4c01 })],
+  ['another version', frame(T.HELLO, 7, [], { magic: 0x4b02 })],
+  ['a payload over the limit', frame(T.WRAP, 7, [goodAad, field(F.PART, part32)], { length: 100000 })],
+  ['a length shorter than the fields', frame(T.WRAP, 7, [goodAad, field(F.PART, part32)], { length: 30 })
+    .subarray(0, 12 + 30)],
+  ['an unknown type', frame(9, 7, [])],
+  ['an answer type sent as a request', frame(T.HELLO_OK, 7, [field(F.KEY_ID, u32(1))])],
+  ['trailing bytes', frame(T.WRAP, 7, [goodAad, field(F.PART, part32), Buffer.from([0])])],
+  ['a key part of 31 bytes', frame(T.WRAP, 7, [goodAad, field(F.PART, part32.subarray(0, 31))])],
+  ['fields in the wrong order', frame(T.WRAP, 7, [field(F.PART, part32), goodAad])],
+  ['associated data over the limit', frame(T.WRAP, 7, [field(F.AAD, Buffer.alloc(385, 'a')),
+    field(F.PART, part32)])],
+  ['associated data not printable', frame(T.WRAP, 7, [field(F.AAD, Buffer.from('id\nforged')),
+    field(F.PART, part32)])],
+  ['key id 0', frame(T.UNWRAP, 7, [field(F.KEY_ID, u32(0)), goodAad, field(F.WRAPPED, Buffer.alloc(60))])],
+];
+
+for (const [what, bytes] of malformed) {
+  test(`the key holder refuses ${what}: an error answer, then it hangs up`, async () => {
+    const h = holder();
+    try {
+      h.sock.write(frame(T.HELLO, 1, []));
+      assert.equal((await h.answer()).type, T.HELLO_OK);
+      h.sock.write(bytes);
+      const a = await h.answer();
+      assert.ok(a, `an answer to ${what}`);
+      assert.equal(a.type, T.ERROR);
+      assert.equal(a.fields[0].value.readUInt32BE(), 2);	// SP_ERR_INVALID
+      assert.equal(a.id, 7, 'the request id is echoed whenever the header was read');
+      assert.equal(await h.closed(), true, 'the connection is closed');
+      assert.equal(await h.exited, 1);
+      assert.match(h.stderr(), /keyholder malformed/);
+    } finally {
+      h.proc.kill('SIGKILL');
+    }
+  });
+}
+
+test('the key holder refuses a truncated frame', async () => {
+  const h = holder();
+  try {
+    h.sock.write(frame(T.HELLO, 1, []));
+    assert.equal((await h.answer()).type, T.HELLO_OK);
+    h.sock.end(frame(T.WRAP, 8, [goodAad, field(F.PART, part32)]).subarray(0, 30));
+    const a = await h.answer();
+    assert.equal(a?.type, T.ERROR);
+    assert.equal(a.id, 8);
+    assert.equal(await h.exited, 1);
+  } finally {
+    h.proc.kill('SIGKILL');
+  }
+});
+
+// --- root without a user ----------------------------------------------------
+
+test('as root, keyd and the key holder refuse to start without --user or --allow-root', {
+  skip: process.getuid() !== 0 && 'not root' }, () => {
+  const dir = tmpDir('sealpost-kh-');
+  let r = run(path.join(BIN, 'sealpost-keyd'), ['--data-dir', dir, '--listen', '127.0.0.1:1']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to run as root: give --user NAME/);
+  r = run(path.join(BIN, 'sealpost-keyholder'), ['--fd', '0', '--data-dir', dir]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /refusing to run as root/);
+  assert.equal(fs.existsSync(path.join(dir, 'keys')), false);
+  r = run(path.join(BIN, 'sealpost-keyd'), ['--data-dir', dir, '--user', 'no-such-user-sp']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown user/);
+});
+
+// --- (c) a dead key holder -------------------------------------------------
+
+test('when the key holder dies, releases and deposits answer 503 and keyd stays up', async () => {
+  const k = await keyd();
+  const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
+  const d = await deposit(k, token);
+  assert.equal((await release(k, token, d.id)).status, 200);
+  process.kill(k.keyholderPid, 'SIGKILL');
+  const until = Date.now() + 5000;
+  while (!k.log.some((l) => l.startsWith('keyd keyholder-exit')) && Date.now() < until) await sleep(50);
+  assert.ok(k.log.some((l) => /^keyd keyholder-exit pid=\d+ how="signal 9"/.test(l)), k.log.join('\n'));
+  let r = await release(k, token, d.id);
+  assert.equal(r.status, 503);
+  r = await api(k, '/api/v1/envelopes', { auth: token,
+    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'] } });
+  assert.equal(r.status, 503);
+  r = await fetch(k.url + '/healthz');
+  assert.equal(r.status, 503);
+  assert.equal(k.proc.exitCode, null, 'keyd is still running');
+  await k.stop();
+  assert.equal(k.proc.exitCode, 0);
+});
+
+// --- keyd and the key holder as their own users ------------------------------
+
+function ensureUser(name) {
+  if (spawnSync('id', ['-u', name]).status === 0) return;
+  const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  assert.equal(r.status, 0, `useradd ${name}: ${r.stderr}`);
+}
+const idOf = (name) => Number(spawnSync('id', ['-u', name]).stdout.toString().trim());
+
+test('--user: keyd and the key holder give up root, each for its own user', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('not root: cannot create users or change them');
+    return;
+  }
+  ensureUser('sealpost-test');
+  ensureUser('sealpost-test-keys');
+  const dataDir = tmpDir('sealpost-kh-user-');
+  fs.chownSync(dataDir, idOf('sealpost-test'), idOf('sealpost-test'));
+  const k = await keyd({ dataDir, args: ['--user', 'sealpost-test', '--keyholder-user', 'sealpost-test-keys'] });
+  const u = idOf('sealpost-test'), ku = idOf('sealpost-test-keys');
+  assert.deepEqual(uids(k.pid), [u, u, u, u]);
+  assert.ok(k.keyholderPid > 0);
+  assert.deepEqual(uids(k.keyholderPid), [ku, ku, ku, ku]);
+  const gids = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')
+    .find((l) => l.startsWith('Groups:')).split(/\s+/).slice(1).filter(Boolean);
+  assert.ok(!gids(k.pid).includes('0'), 'no supplementary group root');
+  // the key directory and key are the key holder's alone
+  const kd = fs.statSync(path.join(dataDir, 'keys'));
+  assert.equal(kd.uid, ku);
+  assert.equal(kd.mode & 0o777, 0o700);
+  const kf = fs.statSync(path.join(dataDir, 'keys', 'master-1.key'));
+  assert.equal(kf.uid, ku);
+  assert.equal(kf.mode & 0o777, 0o600);
+  // the rest of the data directory is keyd's
+  assert.equal(fs.statSync(dataDir).uid, u);
+  assert.equal(fs.statSync(path.join(dataDir, 'keyd.sqlite')).uid, u);
+  // and it works
+  const token = orgAdd(dataDir, 'Example Clinic', 'clinic.example');
+  const d = await deposit(k, token);
+  const r = await release(k, token, d.id);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).server_part, d.server_part);
+  await k.stop();
+  assert.equal(k.proc.exitCode, 0);
+});
+
+// --- rotation -----------------------------------------------------------------
+
+const sql = (dataDir, q) => {
+  const r = run('sqlite3', [path.join(dataDir, 'keyd.sqlite'), q]);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.toString().trim();
+};
+
+test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releases go on', async () => {
+  const k = await keyd();
+  const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
+  const before = [];
+  for (let i = 0; i < 3; i++) before.push(await deposit(k, token));
+  // an account with a TOTP secret wrapped under key 1 ("totp:EMAIL")
+  recipientAdd(k.dataDir, 'tom@clinic.example', 'correct horse battery staple');
+  const key1 = fs.readFileSync(path.join(k.dataDir, 'keys', 'master-1.key'));
+  const box = Buffer.alloc(32);
+  box[0] = 20;
+  crypto.randomBytes(20).copy(box, 1);
+  const tw = wrap(key1, 'totp:tom@clinic.example', box);
+  sql(k.dataDir, `UPDATE accounts SET totp_wrapped = X'${tw.toString('hex')}', totp_key_id = 1
+    WHERE email = 'tom@clinic.example'`);
+
+  let r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, r.stderr);
+  const file = r.stdout.toString().trim();
+  assert.equal(file, path.join(k.dataDir, 'keys', 'master-2.key'));
+  const st = fs.statSync(file);
+  assert.equal(st.size, 32);
+  assert.equal(st.mode & 0o777, 0o600);
+  // until the key holder reads it again, new deposits stay on key 1
+  const mid = await deposit(k, token);
+  assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${mid.id}'`), '1');
+  process.kill(k.pid, 'SIGHUP');
+  const until = Date.now() + 5000;
+  while (!k.log.some((l) => /^keyholder reload current=2/.test(l)) && Date.now() < until) await sleep(50);
+  assert.ok(k.log.some((l) => /^keyholder reload current=2/.test(l)), k.log.join('\n'));
+  const after2 = await deposit(k, token);
+  assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${after2.id}'`), '2');
+  assert.deepEqual(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes ORDER BY 1').split('\n'), ['1', '2']);
+
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap', '--dry-run']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /would rewrap: key=2 envelopes=4 totp=1 skipped=0 failed=0/);
+  assert.equal(sql(k.dataDir, 'SELECT count(*) FROM envelopes WHERE key_id = 1'), '4');
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /rewrapped: key=2 envelopes=4 totp=1 skipped=0 failed=0/);
+  assert.equal(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes'), '2');
+  assert.equal(sql(k.dataDir, "SELECT totp_key_id FROM accounts WHERE email = 'tom@clinic.example'"), '2');
+  const key2 = fs.readFileSync(file);
+  const tw2 = Buffer.from(sql(k.dataDir,
+    "SELECT hex(totp_wrapped) FROM accounts WHERE email = 'tom@clinic.example'"), 'hex');
+  assert.deepEqual(unwrap(key2, 'totp:tom@clinic.example', tw2), box);
+  assert.match(sql(k.dataDir, "SELECT detail FROM audit WHERE event = 'key-rewrap'"), /envelopes=4 totp=1/);
+  // every envelope still releases its own part
+  for (const d of [...before, mid, after2]) {
+    const rr = await release(k, token, d.id);
+    assert.equal(rr.status, 200);
+    assert.equal((await rr.json()).server_part, d.server_part);
+  }
+  // nothing left to move
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
+  assert.match(r.stdout.toString(), /envelopes=0 totp=0/);
+  // rotate and rewrap without telling the key holder: it reads its keys
+  // again by itself at the first unwrap under a key newer than its own
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, r.stderr);
+  r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
+  assert.match(r.stdout.toString(), /rewrapped: key=3 envelopes=5 totp=1 skipped=0 failed=0/);
+  assert.equal(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes'), '3');
+  for (const d of [...before, mid, after2]) {
+    const rr = await release(k, token, d.id);
+    assert.equal(rr.status, 200);
+    assert.equal((await rr.json()).server_part, d.server_part);
+  }
+  assert.ok(k.log.some((l) => /^keyholder reload current=3 why=newer-key/.test(l)), k.log.join('\n'));
+  const last = await deposit(k, token);
+  assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${last.id}'`), '3');
+});
+
+test('old layout: master-N.key in the data directory is still read', async () => {
+  const dataDir = tmpDir('sealpost-kh-old-');
+  const key = crypto.randomBytes(32);
+  fs.writeFileSync(path.join(dataDir, 'master-1.key'), key, { mode: 0o600 });
+  const k = await keyd({ dataDir });
+  assert.equal(fs.existsSync(path.join(dataDir, 'keys')), false);
+  assert.ok(k.log.some((l) => /keyholder warning .*old layout/.test(l)));
+  const token = orgAdd(dataDir, 'Example Clinic', 'clinic.example');
+  const d = await deposit(k, token);
+  const w = Buffer.from(sql(dataDir, `SELECT hex(wrapped) FROM envelopes WHERE id = '${d.id}'`), 'hex');
+  assert.equal(unwrap(key, d.id, w).toString('base64url'), d.server_part);
+  await k.stop();
+});
