@@ -529,12 +529,13 @@ conf_usage(const struct conf_table *t, FILE *out)
 	fprintf(out, "usage: %s\n", t->usage);
 	if (t->about != NULL)
 		fprintf(out, "\n%s\n", t->about);
-	fprintf(out, "\n"
-	    "options:\n"
-	    "  -c FILE                read `key = value` lines from FILE (the command line wins)\n"
-	    "  -n                     check the configuration, say so, exit (0 good, 2 bad)\n"
-	    "  --print-defaults       print every key with its default: a configuration file\n"
-	    "  -h, --help             this help\n\n");
+	fprintf(out, "\noptions:\n");
+	fprintf(out, "  %-22s %s\n", "-c FILE",
+	    "read `key = value` lines from FILE (the command line wins)");
+	fprintf(out, "  %-22s %s\n", "-n", "check the configuration, say so, exit (0 good, 2 bad)");
+	fprintf(out, "  %-22s %s\n", "--print-defaults",
+	    "print every key with its default: a configuration file");
+	fprintf(out, "  %-22s %s\n\n", "-h, --help", "this help");
 	fprintf(out, "%s", dashes ?
 	    "settings (on the command line, or `key_name = value` in a -c FILE):\n" :
 	    "settings (`key = value` in the -c FILE, or --key VALUE / --key=VALUE):\n");
@@ -552,10 +553,10 @@ conf_usage(const struct conf_table *t, FILE *out)
 			snprintf(head, sizeof(head), "--%s, --no-%s", name, name);
 		else
 			snprintf(head, sizeof(head), "%s%s %s", dashes ? "--" : "", name, arg_word(e));
-		if (strlen(head) <= 20)
-			fprintf(out, "  %-20s %s\n", head, e->help);
+		if (strlen(head) < 22)
+			fprintf(out, "  %-22s %s\n", head, e->help);
 		else
-			fprintf(out, "  %s\n  %-20s %s\n", head, "", e->help);
+			fprintf(out, "  %s\n  %-22s %s\n", head, "", e->help);
 		range[0] = '\0';
 		switch (e->type) {
 		case CONF_INT:
@@ -580,11 +581,11 @@ conf_usage(const struct conf_table *t, FILE *out)
 			break;
 		}
 		if (e->flags & CONF_REQUIRED)
-			fprintf(out, "  %-20s (required%s)\n", "", range);
+			fprintf(out, "  %-22s (required%s)\n", "", range);
 		else if (e->def != NULL && e->def[0] != '\0')
-			fprintf(out, "  %-20s (default %s%s)\n", "", e->def, range);
+			fprintf(out, "  %-22s (default %s%s)\n", "", e->def, range);
 		else if (range[0] != '\0')
-			fprintf(out, "  %-20s (%s)\n", "", range + 2);
+			fprintf(out, "  %-22s (%s)\n", "", range + 2);
 	}
 }
 

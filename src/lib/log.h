@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define LOG_VALUE_MAX 200	/* input bytes of one value kept by log_clean */
+#define LOG_VALUE_MAX 400	/* input bytes of one value kept by log_clean */
 #define LOG_CLEAN_SIZE (LOG_VALUE_MAX * 4 + 8)	/* room for any cleaned value */
 #define LOG_LINE_MAX 4096	/* a longer line is cut (and ends in "...") */
 
