@@ -520,6 +520,28 @@ arg_word(const struct conf_entry *e)
 	return "VALUE";
 }
 
+/* Help text from column 25 on, wrapped at 79 columns on spaces. */
+static void
+put_wrapped(FILE *out, const char *text)
+{
+	const size_t width = 79 - 25;
+	const char *p = text;
+
+	while (strlen(p) > width) {
+		const char *cut = p + width;
+
+		while (cut > p && *cut != ' ')
+			cut--;
+		if (cut == p)
+			cut = strchr(p + width, ' ');
+		if (cut == NULL)
+			break;
+		fprintf(out, "%.*s\n%25s", (int)(cut - p), p, "");
+		p = cut + 1;
+	}
+	fprintf(out, "%s\n", p);
+}
+
 void
 conf_usage(const struct conf_table *t, FILE *out)
 {
@@ -554,9 +576,10 @@ conf_usage(const struct conf_table *t, FILE *out)
 		else
 			snprintf(head, sizeof(head), "%s%s %s", dashes ? "--" : "", name, arg_word(e));
 		if (strlen(head) < 22)
-			fprintf(out, "  %-22s %s\n", head, e->help);
+			fprintf(out, "  %-22s ", head);
 		else
-			fprintf(out, "  %s\n  %-22s %s\n", head, "", e->help);
+			fprintf(out, "  %s\n  %-22s ", head, "");
+		put_wrapped(out, e->help);
 		range[0] = '\0';
 		switch (e->type) {
 		case CONF_INT:
