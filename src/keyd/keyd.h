@@ -115,9 +115,10 @@ enum MHD_Result keyd_handler(void *cls, struct MHD_Connection *conn, const char 
 void keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe);
 
-/* keyd_log.c: one line "keyd EVENT key=value ..." to stderr; values pass a
- * printable filter.  Call as keyd_log("request", "method", m, "status", s,
- * NULL) with name/value pairs ending in NULL. */
+/* keyd_log.c: one line "keyd EVENT key=value ..." through log.h (time
+ * stamp in front on stderr); every value passes log_clean().  Call as
+ * keyd_log("request", "method", m, "status", s, NULL) with name/value pairs
+ * ending in NULL; a NULL value is written "-". */
 void keyd_log(const char *event, ...);
 void keyd_log_status(struct keyd_req *r, unsigned status);
 int64_t keyd_now_ms(void);

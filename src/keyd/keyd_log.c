@@ -1,15 +1,20 @@
 /*
- * keyd_log.c - one log line per event on stderr: "keyd EVENT key=value ...".
- * SECURITY: values may come from the network: every byte outside printable
- * ASCII (and space, '"', '\\') is written as \xNN, values are cut at 200
- * bytes, so a request cannot forge log lines.  Callers never pass secrets.
+ * keyd_log.c - the key server's events through the one log (log.h): one
+ * line "keyd EVENT key=value ..." (time stamp in front on stderr) from
+ * name/value pairs, each value through log_clean().
+ * SECURITY: values may come from the network: log_clean() writes every
+ * byte outside printable ASCII (and '"', '\\') as \xNN, quotes values with
+ * spaces and cuts them at LOG_VALUE_MAX bytes, so a request cannot forge
+ * log lines.  Callers never pass secrets.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "keyd.h"
+#include "log.h"
 
 int64_t
 keyd_now_ms(void)
@@ -20,49 +25,36 @@ keyd_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* keyd_main.c does not call log_init() (yet): the first line sets the
+ * ident, unless the program already did. */
+static pthread_once_t keyd_log_once = PTHREAD_ONCE_INIT;
+
 static void
-put_value(struct sp_buf *b, const char *v)
+keyd_log_start(void)
 {
-	size_t i;
-	int quote = strchr(v, ' ') != NULL || *v == '\0';
-
-	if (quote)
-		sp_buf_append_str(b, "\"");
-	for (i = 0; v[i] && i < 200; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (((c > 0x20 && c < 0x7f) || (quote && c == ' ')) && c != '"' && c != '\\')
-			sp_buf_append(b, &v[i], 1);
-		else
-			sp_buf_printf(b, "\\x%02x", c);
-	}
-	if (v[i])
-		sp_buf_append_str(b, "...");
-	if (quote)
-		sp_buf_append_str(b, "\"");
+	if (!log_initialized())
+		log_init("keyd", 0, 0);
 }
 
 void
 keyd_log(const char *event, ...)
 {
-	struct sp_buf b;
-	const char *k, *v;
+	char tail[LOG_LINE_MAX], v[LOG_CLEAN_SIZE];
+	const char *k, *val;
+	size_t o = 0;
 	va_list ap;
 
-	sp_buf_init(&b, 4096);
-	sp_buf_append_str(&b, "keyd ");
-	put_value(&b, event);
+	pthread_once(&keyd_log_once, keyd_log_start);
+	tail[0] = '\0';
 	va_start(ap, event);
 	while ((k = va_arg(ap, const char *)) != NULL) {
-		v = va_arg(ap, const char *);
-		sp_buf_printf(&b, " %s=", k);
-		put_value(&b, v ? v : "-");
+		val = va_arg(ap, const char *);
+		if (o < sizeof(tail))
+			o += (size_t)snprintf(tail + o, sizeof(tail) - o, "%s%s=%s", o ? " " : "", k,
+			    log_clean(val, v, sizeof(v)));
 	}
 	va_end(ap);
-	sp_buf_append_str(&b, "\n");
-	if (b.data)
-		fwrite(b.data, 1, b.len, stderr);
-	sp_buf_free(&b);
+	log_info(event, "%s", tail);
 }
 
 void

@@ -1,9 +1,9 @@
 /*
  * milter.h - the internal face of sealpost-milter, shared by its files:
- * configuration (milter_config.c), logging (milter_log.c), per-message state
+ * configuration (milter_config.c, on conf.h), per-message state
  * (milter_msg.c), rewriting a message through the milter protocol
  * (milter_rewrite.c), the end-of-message decision (milter_decide.c) and the
- * libmilter callbacks (milter_cb.c, milter_main.c).
+ * libmilter callbacks (milter_cb.c, milter_main.c).  The log is log.h.
  *
  * The seam: everything but milter_cb.c and milter_main.c works without
  * libmilter.  Modifications go through struct milter_ops, so the decision
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "sp.h"
 
 struct sp_keyd_client;
@@ -62,34 +63,42 @@ struct milter_config {
 	char domains_store[2048];
 };
 
-/* Set every default (the one place where defaults live). */
+/* The configuration table (every key, default, range and help). */
+extern const struct conf_table milter_conf_table;
+
+/* Zero c and set every default from the table (a broken table is fatalx). */
 void milter_config_defaults(struct milter_config *c);
 
-/* Read a `key = value` file into c (after milter_config_defaults).  Unknown
- * keys, bad values and values out of range are SP_ERR_CONFIG with
- * "file:line: message" in err.  Reads keyd_token_file when set, derives the
- * domain list and checks that the result is complete (socket and keyd_url
- * set, a token given). */
+/* Start-up: zero c, apply the defaults, read -c FILE and the command line's
+ * --key settings (conf_read()), then milter_config_finish().  cl says what
+ * was asked (run, -n, --help, --print-defaults); on --help and
+ * --print-defaults nothing is read or checked.  SP_ERR_CONFIG with
+ * "file:line: message" or "--key: message" in err. */
+int milter_config_read(struct milter_config *c, int argc, char **argv, struct conf_cmdline *cl,
+    struct sp_err *err);
+
+/* Read a `key = value` file into c (after milter_config_defaults()), then
+ * milter_config_finish().  Unknown keys, bad values and values out of range
+ * are SP_ERR_CONFIG with "file:line: message" in err. */
 int milter_config_load(struct milter_config *c, const char *path, struct sp_err *err);
 
-/* Print every key with its default and meaning (for --help and docs). */
+/* The checks between keys and the derived values, once everything is read:
+ * socket and keyd_url set and well-formed, one token given (read from
+ * keyd_token_file when set), keyd_public_url defaulted, the domain list
+ * split.  path names the source in messages. */
+int milter_config_finish(struct milter_config *c, const char *path, struct sp_err *err);
+
+/* --help text made from the table. */
+void milter_config_usage(FILE *out);
+
+/* Every key with its default and help, as a configuration file. */
 void milter_config_print_defaults(FILE *out);
 
-/* Wipe the token. */
+/* Wipe the token (and free what the table allocated). */
 void milter_config_clear(struct milter_config *c);
 
 /* Is addr (bare address, any case) in one of the internal domains?  1/0. */
 int milter_config_is_internal(const struct milter_config *c, const char *addr);
-
-/* --- logging (milter_log.c) --------------------------------------------- */
-
-void milter_log_open(int to, const char *ident);
-void milter_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void milter_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Copy untrusted text into out (outsz) with every byte outside printable
- * ASCII (space included) and every quote and backslash written as "\xNN";
- * truncated to fit, always NUL-terminated. */
-void milter_log_clean(const char *s, char *out, size_t outsz);
 
 /* --- per-message state (milter_msg.c) ----------------------------------- */
 
@@ -221,8 +230,9 @@ struct milter_outcome {
 void milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
     struct milter_msg *m, const struct milter_ops *ops, struct milter_outcome *o);
 
-/* Log the one line for a finished message:
- * "QID decision=D rule=R envelope=ID time_ms=N size=N rcpts=N reason=\"...\"". */
+/* Log the one line for a finished message (milter_decide.c):
+ * "message qid=QID decision=D rule=R envelope=ID time_ms=N size=N rcpts=N
+ * reason=\"...\"", and "notes qid=QID notes=\"...\"" when there are notes. */
 void milter_log_outcome(const struct milter_msg *m, const struct milter_outcome *o, long ms);
 
 /* --- libmilter glue (milter_cb.c) --------------------------------------- */

@@ -5,7 +5,7 @@
  * operations that map onto smfi_chgheader/smfi_addheader/smfi_replacebody,
  * then logs one line and answers the MTA.
  * SECURITY: every argument from the MTA is untrusted mail data; nothing
- * from it is logged before milter_log_clean().
+ * from it is logged before log_clean().
  */
 #include "milter.h"
 
@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 struct milter_conn {
 	int leadspc;			/* SMFIP_HDR_LEADSPC negotiated */
@@ -96,7 +98,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	if (c == NULL)
 		return SMFIS_TEMPFAIL;
 	if ((f0 & want) != want) {
-		milter_log_warn("- negotiate: the MTA does not allow header and body changes");
+		log_warnx("negotiate", "reason=\"the MTA does not allow header and body changes\"");
 		return SMFIS_REJECT;	/* libmilter: the filter is not used */
 	}
 	*pf0 = want;

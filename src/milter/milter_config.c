@@ -1,8 +1,10 @@
 /*
- * milter_config.c - the configuration file of sealpost-milter: `key = value`
- * lines read through one typed table (name, type, default, min, max).
+ * milter_config.c - the configuration of sealpost-milter: its table for
+ * conf.h (name, type, default, range, help of every key), read from a
+ * `key = value` file (-c) and the command line; then the checks between
+ * keys and the derived values (token from its file, domain list).
  * Unknown keys, bad values and values out of range are errors that name
- * file:line.  Comments start with '#'; blank lines are ignored.
+ * file:line.
  * SECURITY: reads the organisation token (directly or from a file); it is
  * wiped by milter_config_clear().
  */
@@ -15,137 +17,83 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf.h"
 #include "crypto.h"
-
-enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_BOOL };
-
-struct cfg_key {
-	const char *name;
-	enum cfg_type type;
-	size_t off;		/* offset in struct milter_config */
-	size_t size;		/* for CFG_STR: size of the char array */
-	const char *def;	/* default, as it would be written in the file */
-	int64_t min, max;	/* CFG_INT bounds */
-	const char *const *names;	/* CFG_ENUM values, index = stored int */
-	const char *help;
-};
+#include "log.h"
 
 static const char *const fail_names[] = {"tempfail", "pass", "reject", NULL};
 static const char *const log_names[] = {"stderr", "syslog", NULL};
 
-#define STR(f) CFG_STR, offsetof(struct milter_config, f), sizeof(((struct milter_config *)0)->f)
-#define NUM(f) offsetof(struct milter_config, f), 0
+#define AT(f) CONF_AT(struct milter_config, f)
 
-static const struct cfg_key keys[] = {
-	{"socket", STR(socket), "inet:8891@127.0.0.1", 0, 0, NULL,
-	    "where the MTA connects: inet:PORT@HOST or unix:PATH"},
-	{"keyd_url", STR(keyd_url), "", 0, 0, NULL,
-	    "key server base URL, e.g. https://keys.example.org (required)"},
-	{"keyd_public_url", STR(keyd_public_url), "", 0, 0, NULL,
-	    "key server URL written in envelopes, if it differs from keyd_url"},
-	{"keyd_token", STR(keyd_token), "", 0, 0, NULL,
-	    "organisation token (spo_...); prefer keyd_token_file"},
-	{"keyd_token_file", STR(keyd_token_file), "", 0, 0, NULL,
-	    "file holding the organisation token (read before dropping privileges)"},
-	{"policy", STR(policy), "", 0, 0, NULL,
-	    "sealing policy file; empty = the built-in default policy"},
-	{"internal_domains", STR(internal_domains), "", 0, 0, NULL,
-	    "our own mail domains (comma separated): sealed replies to them are unsealed"},
-	{"on_keyd_failure", CFG_ENUM, NUM(on_keyd_failure), "tempfail", 0, 0, fail_names,
-	    "key server down or 5xx: tempfail (retry later), pass (send in the clear!), reject"},
-	{"on_too_big", CFG_ENUM, NUM(on_too_big), "reject", 0, 0, fail_names,
-	    "message over max_message_size: reject, tempfail, or pass unscanned"},
-	{"max_message_size", CFG_INT, NUM(max_message_size), "67108864", 1024,
-	    (int64_t)256 << 20, NULL, "bytes of message body held for scanning and sealing"},
-	{"user", STR(user), "", 0, 0, NULL,
-	    "unprivileged user to run as when started as root (required then)"},
-	{"log", CFG_ENUM, NUM(log), "stderr", 0, 0, log_names, "stderr or syslog (facility mail)"},
-	{"timeout_ms", CFG_INT, NUM(timeout_ms), "10000", 100, 600000, NULL,
-	    "limit for one key server request, in milliseconds"},
-	{"milter_timeout", CFG_INT, NUM(milter_timeout), "300", 1, 3600, NULL,
-	    "seconds to wait for the MTA between milter commands"},
-	{"unseal", CFG_BOOL, NUM(unseal), "yes", 0, 1, NULL,
-	    "unseal envelopes from our key server sent to internal_domains"},
-	{"debug", CFG_BOOL, NUM(debug), "no", 0, 1, NULL,
-	    "also log where the policy matched (numbers masked)"},
+/* Every key, its default and its range: the one place they are set. */
+static const struct conf_entry entries[] = {
+	{.name = "socket", .type = CONF_STR, AT(socket), .def = "inet:8891@127.0.0.1",
+	    .arg = "SOCKET", .help = "where the MTA connects: inet:PORT@HOST or unix:PATH"},
+	{.name = "keyd_url", .type = CONF_STR, AT(keyd_url), .arg = "URL", .flags = CONF_REQUIRED,
+	    .help = "key server base URL, e.g. https://keys.example.org"},
+	{.name = "keyd_public_url", .type = CONF_STR, AT(keyd_public_url), .arg = "URL",
+	    .help = "key server URL written in envelopes, if it differs from keyd_url"},
+	{.name = "keyd_token", .type = CONF_STR, AT(keyd_token), .arg = "TOKEN", .flags = CONF_SECRET,
+	    .help = "organisation token (spo_...); prefer keyd_token_file"},
+	{.name = "keyd_token_file", .type = CONF_STR, AT(keyd_token_file), .arg = "FILE",
+	    .help = "file holding the organisation token (read before dropping privileges)"},
+	{.name = "policy", .type = CONF_STR, AT(policy), .arg = "FILE",
+	    .help = "sealing policy file; empty = the built-in default policy"},
+	{.name = "internal_domains", .type = CONF_STR, AT(internal_domains), .arg = "DOMAINS",
+	    .help = "our own mail domains (comma separated): sealed replies to them are unsealed"},
+	{.name = "on_keyd_failure", .type = CONF_ENUM, AT(on_keyd_failure), .def = "tempfail",
+	    .names = fail_names,
+	    .help = "key server down or 5xx: tempfail (retry later), pass (send in the clear!), reject"},
+	{.name = "on_too_big", .type = CONF_ENUM, AT(on_too_big), .def = "reject", .names = fail_names,
+	    .help = "message over max_message_size: reject, tempfail, or pass unscanned"},
+	{.name = "max_message_size", .type = CONF_SIZE, AT(max_message_size), .def = "64M",
+	    .min = 1024, .max = (int64_t)256 << 20,
+	    .help = "bytes of message body held for scanning and sealing"},
+	{.name = "user", .type = CONF_STR, AT(user), .arg = "USER",
+	    .help = "unprivileged user to run as when started as root (required then)"},
+	{.name = "log", .type = CONF_ENUM, AT(log), .def = "stderr", .names = log_names,
+	    .help = "stderr or syslog (facility mail)"},
+	{.name = "timeout_ms", .type = CONF_INT, AT(timeout_ms), .def = "10000", .min = 100,
+	    .max = 600000, .help = "limit for one key server request, in milliseconds"},
+	{.name = "milter_timeout", .type = CONF_INT, AT(milter_timeout), .def = "300", .min = 1,
+	    .max = 3600, .help = "seconds to wait for the MTA between milter commands"},
+	{.name = "unseal", .type = CONF_BOOL, AT(unseal), .def = "yes",
+	    .help = "unseal envelopes from our key server sent to internal_domains"},
+	{.name = "debug", .type = CONF_BOOL, AT(debug), .def = "no",
+	    .help = "also log where the policy matched (numbers masked)"},
 };
-#define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static int
-set_value(struct milter_config *c, const struct cfg_key *k, const char *v,
-    const char *where, struct sp_err *err)
-{
-	char *base = (char *)c + k->off;
-	size_t i;
-
-	switch (k->type) {
-	case CFG_STR:
-		if (strlen(v) >= k->size)
-			return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: value too long (at most %zu bytes)",
-			    where, k->name, k->size - 1);
-		memcpy(base, v, strlen(v) + 1);
-		return SP_OK;
-	case CFG_INT: {
-		char *end;
-		long long n;
-
-		errno = 0;
-		n = strtoll(v, &end, 10);
-		if (errno != 0 || end == v) 
-			return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: not a number: '%s'", where, k->name, v);
-		/* size suffixes for convenience */
-		if (*end == 'k' || *end == 'K')
-			n *= 1024, end++;
-		else if (*end == 'm' || *end == 'M')
-			n *= 1024 * 1024, end++;
-		if (*end != '\0')
-			return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: not a number: '%s'", where, k->name, v);
-		if (n < k->min || n > k->max)
-			return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: %lld is out of range (%lld..%lld)",
-			    where, k->name, n, (long long)k->min, (long long)k->max);
-		*(int64_t *)base = n;
-		return SP_OK;
-	}
-	case CFG_ENUM:
-		for (i = 0; k->names[i] != NULL; i++) {
-			if (strcmp(v, k->names[i]) == 0) {
-				*(int *)base = (int)i;
-				return SP_OK;
-			}
-		}
-		return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: '%s' is not one of the allowed values",
-		    where, k->name, v);
-	case CFG_BOOL:
-		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-			*(int *)base = 1;
-		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
-			*(int *)base = 0;
-		else
-			return sp_err_set(err, SP_ERR_CONFIG, "%s: %s: expected yes or no, not '%s'",
-			    where, k->name, v);
-		return SP_OK;
-	}
-	return sp_err_set(err, SP_ERR_INTERNAL, "bad key type");
-}
+const struct conf_table milter_conf_table = {
+	.prog = "sealpost-milter",
+	.usage = "sealpost-milter -c FILE [-n] [--KEY VALUE ...]\n       sealpost-milter --help | --print-defaults",
+	.about = "The sealpost mail filter for Postfix and Sendmail: seals outbound mail that\n"
+	    "the policy marks sensitive, unseals sealed replies to our own domains.",
+	.entries = entries,
+	.n = sizeof(entries) / sizeof(entries[0]),
+};
 
 void
 milter_config_defaults(struct milter_config *c)
 {
-	size_t i;
+	struct sp_err err = {{0}};
+	int st;
 
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < NKEYS; i++)
-		if (set_value(c, &keys[i], keys[i].def, "default", NULL) != SP_OK)
-			abort();	/* a broken table is a bug */
+	if ((st = conf_defaults(&milter_conf_table, c, &err)) != SP_OK)
+		fatalx("config", "error=%s", sp_err_msg(&err, st));	/* a broken table */
+}
+
+void
+milter_config_usage(FILE *out)
+{
+	conf_usage(&milter_conf_table, out);
 }
 
 void
 milter_config_print_defaults(FILE *out)
 {
-	size_t i;
-
-	for (i = 0; i < NKEYS; i++)
-		fprintf(out, "  %-18s default '%s': %s\n", keys[i].name, keys[i].def, keys[i].help);
+	conf_print_defaults(&milter_conf_table, out);
 }
 
 static char *
@@ -219,47 +167,35 @@ split_domains(struct milter_config *c, const char *path, struct sp_err *err)
 int
 milter_config_load(struct milter_config *c, const char *path, struct sp_err *err)
 {
-	FILE *f;
-	char line[4096], where[600];
-	unsigned lineno = 0;
-	int st = SP_OK;
+	int st;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return sp_err_set(err, SP_ERR_CONFIG, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *s, *eq, *name, *val;
-		size_t i;
-
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", path, lineno);
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			st = sp_err_set(err, SP_ERR_CONFIG, "%s: line too long", where);
-			break;
-		}
-		s = trim(line);
-		if (*s == '\0' || *s == '#')
-			continue;
-		if ((eq = strchr(s, '=')) == NULL) {
-			st = sp_err_set(err, SP_ERR_CONFIG, "%s: expected 'key = value'", where);
-			break;
-		}
-		*eq = '\0';
-		name = trim(s);
-		val = trim(eq + 1);
-		for (i = 0; i < NKEYS; i++)
-			if (strcmp(name, keys[i].name) == 0)
-				break;
-		if (i == NKEYS) {
-			st = sp_err_set(err, SP_ERR_CONFIG, "%s: unknown key '%s'", where, name);
-			break;
-		}
-		if ((st = set_value(c, &keys[i], val, where, err)) != SP_OK)
-			break;
-	}
-	sp_wipe(line, sizeof(line));
-	fclose(f);
-	if (st != SP_OK)
+	if ((st = conf_load_file(&milter_conf_table, c, path, err)) != SP_OK)
 		return st;
+	return milter_config_finish(c, path, err);
+}
+
+int
+milter_config_read(struct milter_config *c, int argc, char **argv, struct conf_cmdline *cl,
+    struct sp_err *err)
+{
+	int st;
+
+	memset(c, 0, sizeof(*c));
+	if ((st = conf_read(&milter_conf_table, c, argc, argv, cl, err)) != SP_OK)
+		return st;
+	if (cl->action == CONF_HELP || cl->action == CONF_PRINT_DEFAULTS)
+		return SP_OK;
+	if (cl->argi < argc)
+		return sp_err_set(err, SP_ERR_CONFIG, "unexpected argument '%s' (see --help)",
+		    argv[cl->argi]);
+	return milter_config_finish(c, cl->file != NULL ? cl->file : "command line", err);
+}
+
+int
+milter_config_finish(struct milter_config *c, const char *path, struct sp_err *err)
+{
+	int st;
+
 	if (c->socket[0] == '\0' || (strncmp(c->socket, "inet:", 5) != 0 &&
 	    strncmp(c->socket, "unix:", 5) != 0 && strncmp(c->socket, "local:", 6) != 0 &&
 	    strncmp(c->socket, "inet6:", 6) != 0))
@@ -291,7 +227,7 @@ milter_config_load(struct milter_config *c, const char *path, struct sp_err *err
 void
 milter_config_clear(struct milter_config *c)
 {
-	sp_wipe(c->keyd_token, sizeof(c->keyd_token));
+	conf_clear(&milter_conf_table, c);
 }
 
 int

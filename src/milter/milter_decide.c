@@ -5,7 +5,8 @@
  * key server connection) and rewrite the message, or let it pass untouched.
  * Every failure becomes an outcome with an SMTP reply; nothing is dropped
  * and nothing the policy wants sealed is sent in the clear unless the
- * administrator chose on_keyd_failure = pass.
+ * administrator chose on_keyd_failure = pass.  milter_log_outcome() writes
+ * the one log line per message.
  * SECURITY: handles message plaintext and the organisation token; the raw
  * copy and the opened container are wiped before return.
  */
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include "keyd_client.h"
+#include "log.h"
 #include "message.h"
 #include "policy.h"
 #include "seal.h"
@@ -384,4 +386,18 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 out:
 	sp_policy_result_clear(&r);
 	sp_buf_wipe(&raw);
+}
+
+void
+milter_log_outcome(const struct milter_msg *m, const struct milter_outcome *o, long ms)
+{
+	char qid[LOG_CLEAN_SIZE], rule[LOG_CLEAN_SIZE], env[LOG_CLEAN_SIZE], reason[LOG_CLEAN_SIZE];
+
+	log_clean(m->qid, qid, sizeof(qid));
+	log_info("message", "qid=%s decision=%s rule=%s envelope=%s time_ms=%ld size=%llu rcpts=%zu "
+	    "reason=%s", qid, o->decision, log_clean(o->rule, rule, sizeof(rule)),
+	    log_clean(o->envelope, env, sizeof(env)), ms, (unsigned long long)m->size, m->nrcpt,
+	    log_clean(o->reason, reason, sizeof(reason)));
+	if (o->notes[0] != '\0')
+		log_info("notes", "qid=%s notes=%s", qid, log_clean(o->notes, reason, sizeof(reason)));
 }

@@ -86,7 +86,7 @@ test('a [secure] message arrives sealed and opens to the original bytes', async 
   // fields first, then the original bytes exactly
   assert.ok(Buffer.compare(stripTrace(opened), mail) === 0, 'opened message equals the original bytes');
   const line = await waitMilterLog(milter, new RegExp(`decision=seal rule=subject-keyword envelope=${envId(raw)} time_ms=\\d+`));
-  assert.match(line, /^\S+ sealpost-milter info: [0-9A-F]+ decision=seal/);
+  assert.match(line, /^\S+ sealpost-milter message qid=[0-9A-F]+ decision=seal/);
 });
 
 test('a message with an SSN in an attachment arrives sealed', async () => {
@@ -340,15 +340,15 @@ test('a bad configuration stops the start with file:line; -n checks a good one',
   fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\nsocket = inet:1@127.0.0.1\nseal_everything = yes\n`);
   const bin = path.join(process.env.SEALPOST_BIN || path.join(process.cwd(), 'bin'), 'sealpost-milter');
   let r = run(bin, ['-c', bad], { timeout: 20000 });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:4: unknown key 'seal_everything'`));
   fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\non_keyd_failure = maybe\n`);
   r = run(bin, ['-c', bad, '-n'], { timeout: 20000 });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /:3: on_keyd_failure: 'maybe' is not one of the allowed values/);
   fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\npolicy = ${dir}/missing-policy.conf\n`);
   r = run(bin, ['-c', bad, '-n'], { timeout: 20000 });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /policy: .*missing-policy\.conf/);
   const good = path.join(dir, 'good.conf');
   fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\n`);
@@ -358,11 +358,26 @@ test('a bad configuration stops the start with file:line; -n checks a good one',
   // as root without a user to run as: refused
   fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\n`);
   r = run(bin, ['-c', good], { timeout: 20000 });
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /started as root: set 'user'/);
   r = run(bin, ['--help'], { timeout: 20000 });
   assert.equal(r.status, 0);
   assert.match(r.stdout.toString(), /on_keyd_failure/);
+  // the defaults, printed, are a configuration file; with the required
+  // keys given on the command line it checks good
+  r = run(bin, ['--print-defaults'], { timeout: 20000 });
+  assert.equal(r.status, 0);
+  const defaults = path.join(dir, 'defaults.conf');
+  fs.writeFileSync(defaults, r.stdout);
+  assert.match(r.stdout.toString(), /^on_keyd_failure = tempfail$/m);
+  r = run(bin, ['-c', defaults, '-n', '--keyd-url', keyd.url, '--keyd-token', 'x', '--user', 'nobody'],
+    { timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /configuration ok/);
+  r = run(bin, ['-c', defaults, '-n', '--keyd-url', keyd.url, '--keyd-token', 'x', '--timeout-ms', '5'],
+    { timeout: 20000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--timeout-ms: 5 is out of range/);
 });
 
 test('the milter runs as the unprivileged user', () => {

@@ -7,7 +7,6 @@
  * forged markers).  The milter's own .c files are compiled in here.
  */
 #include "../../src/milter/milter_config.c"
-#include "../../src/milter/milter_log.c"
 #include "../../src/milter/milter_msg.c"
 #include "../../src/milter/milter_rewrite.c"
 #include "../../src/milter/milter_decide.c"
@@ -638,14 +637,38 @@ test_keyd_silent(void)
 }
 
 static void
-test_log_clean(void)
+test_log_outcome(void)
 {
-	char out[32];
+	struct milter_msg m;
+	struct milter_outcome o;
+	char buf[4096];
+	size_t n;
+	FILE *f = tmpfile();
 
-	milter_log_clean("a b\"c\\\n\xc3", out, sizeof(out));
-	T_CHECK(strcmp(out, "a b\\x22c\\x5c\\x0a\\xc3") == 0);
-	milter_log_clean("0123456789", out, 5);
-	T_CHECK(strcmp(out, "0123") == 0);
+	milter_msg_init(&m, 1024);
+	snprintf(m.qid, sizeof(m.qid), "18D4DA73246");
+	T_EQ_INT(milter_msg_add_rcpt(&m, "<pat@example.org>"), SP_OK);
+	memset(&o, 0, sizeof(o));
+	snprintf(o.decision, sizeof(o.decision), "pass");
+	snprintf(o.rule, sizeof(o.rule), "-");
+	snprintf(o.envelope, sizeof(o.envelope), "-");
+	snprintf(o.reason, sizeof(o.reason), "no rule fired\r\nforged decision=seal");
+	snprintf(o.notes, sizeof(o.notes), "skipped part \"a\\b\"");
+	log_init("sealpost-milter", 0, 0);
+	log_set_output(f);
+	milter_log_outcome(&m, &o, 12);
+	log_set_output(NULL);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	T_CHECK(strstr(buf, "Z sealpost-milter message qid=18D4DA73246 decision=pass rule=- envelope=- "
+	    "time_ms=12 size=0 rcpts=1 reason=\"no rule fired\\x0d\\x0aforged decision=seal\"\n") != NULL);
+	T_CHECK(strstr(buf, "Z sealpost-milter notes qid=18D4DA73246 notes=\"skipped part \\x22a\\x5cb\\x22\"\n")
+	    != NULL);
+	T_CHECK(strchr(buf, '\n') != NULL && strchr(strchr(buf, '\n') + 1, '\n') != NULL &&
+	    strchr(strchr(buf, '\n') + 1, '\n')[1] == '\0');	/* exactly two lines */
+	milter_msg_clear(&m);
 }
 
 static void
@@ -655,4 +678,4 @@ setup(void)
 	sp_msg_global_init();
 }
 
-T_MAIN(setup, test_config, test_msg, test_rewrite, test_rewrite_random, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_clean)
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_rewrite_random, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_outcome)
