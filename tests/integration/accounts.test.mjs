@@ -522,7 +522,7 @@ test('connection limits: one client cannot hold more than --max-connections-per-
   const dataDir = tmpDir('sealpost-keyd-');
   const port = await freePort();
   const d = spawnDaemon(path.join(BIN, 'sealpost-keyd'), ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`,
-    '--max-connections-per-client', '4'], 'KEYD_LOG');
+    '--max-connections-per-client', '4', '--allow-root'], 'KEYD_LOG');
   extra.push(d);
   for (let i = 0; i < (SANITIZED ? 600 : 150) && (await healthz(port)) !== 200; i++) await sleep(100);
   assert.equal(await healthz(port), 200);

@@ -103,7 +103,7 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
     throw new Error(`${e.message}\n${log.join('\n')}`);
   }
   // the key holder's pid, as keyd logs it when it starts it
-  const kh = log.map((l) => /^keyd keyholder-start pid=(\d+)/.exec(l)).find(Boolean);
+  const kh = log.map((l) => /\bkeyd keyholder-start pid=(\d+)/.exec(l)).find(Boolean);
   return { url, port, dataDir, outbox: path.join(dataDir, 'outbox'), pid: proc.pid,
     keyholderPid: kh ? Number(kh[1]) : 0, proc, log, stop };
 }
