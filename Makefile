@@ -7,7 +7,7 @@
 CC      ?= cc
 BUILD   ?= build
 BIN     ?= bin
-PKGS     = gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor
+PKGS     = gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-unused-parameter
