@@ -135,16 +135,19 @@ destroy() {
 	rm -rf "$dir"
 }
 
+run_dir=
 run() {
-	local url dir rc=0
+	local url rc=0
 	if ! bindir >/dev/null; then
 		echo "pg.sh: no PostgreSQL server binaries, skipping: $*"
 		return 0
 	fi
-	dir=$(mktemp -d "$tmp/sealpost-pg.XXXXXX")
-	trap 'destroy "$dir"' EXIT
-	url=$(start "$dir")
-	SEALPOST_TEST_PG=$url SEALPOST_TEST_PG_DIR=$dir "$@" || rc=$?
+	run_dir=$(mktemp -d "$tmp/sealpost-pg.XXXXXX")
+	trap '[[ -z $run_dir ]] || destroy "$run_dir"' EXIT
+	url=$(start "$run_dir")
+	SEALPOST_TEST_PG=$url SEALPOST_TEST_PG_DIR=$run_dir "$@" || rc=$?
+	destroy "$run_dir"
+	run_dir=
 	return "$rc"
 }
 
