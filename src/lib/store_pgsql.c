@@ -150,7 +150,7 @@ static const char schema_sql[] =
 
 /* --- messages and status ------------------------------------------------- */
 
-/* in on one line, without the password, into out. */
+/* in on one line (white space collapsed), without the password, into out. */
 static void
 pg_clean(const struct pg *q, const char *in, char *out, size_t outsz)
 {
@@ -167,7 +167,11 @@ pg_clean(const struct pg *q, const char *in, char *out, size_t outsz)
 			in += pwlen;
 			continue;
 		}
-		out[i++] = (*in == '\n' || *in == '\t' || *in == '\r') ? ' ' : *in;
+		if (*in == '\n' || *in == '\t' || *in == '\r' || *in == ' ') {
+			if (i > 0 && out[i - 1] != ' ')
+				out[i++] = ' ';
+		} else
+			out[i++] = *in;
 		in++;
 	}
 	while (i > 0 && out[i - 1] == ' ')
