@@ -7,7 +7,7 @@
 CC      ?= cc
 BUILD   ?= build
 BIN     ?= bin
-PKGS     = gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor
+PKGS     = gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-unused-parameter
@@ -78,8 +78,10 @@ bench-bins: $(BENCH_BINS)
 test: deps
 	bash tests/run-all.sh
 
+# store_test once more against a throwaway PostgreSQL (tests/lib/pg.sh)
 unit: all
 	bash tests/run-unit.sh $(BUILD)
+	bash tests/lib/pg.sh run $(BUILD)/tests/store_test
 
 integration: all
 	SEALPOST_BIN=$(abspath $(BIN)) node --test --test-concurrency=1 tests/integration/
@@ -94,6 +96,8 @@ asan:
 asan-test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  bash tests/run-unit.sh build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  bash tests/lib/pg.sh run build-asan/tests/store_test
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  SEALPOST_BIN=$(abspath build-asan/bin) SEALPOST_SANITIZED=1 \
 	  node --test --test-concurrency=1 tests/integration/ tests/browser/

@@ -15,7 +15,7 @@ if [[ -z $cc ]]; then
 fi
 [[ -n $cc ]] || { echo "fuzz/build.sh: clang not found" >&2; exit 1; }
 out=${FUZZ_BUILD:-build-fuzz}
-pkgs="gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor"
+pkgs="gmime-3.0 libmicrohttpd jansson libsodium sqlite3 libcurl libhs libcrypto zlib libfido2 libqrencode libcbor libpq"
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs)"
 read -r -a pkg_libs <<<"$(pkg-config --libs $pkgs)"
 

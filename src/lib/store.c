@@ -1,6 +1,8 @@
 /*
- * store.c - picks a storage backend by name and forwards every call of
- * store.h to its vtable (store_internal.h).
+ * store.c - picks a storage backend by name or by URL and forwards every
+ * call of store.h to its vtable (store_internal.h).
+ * SECURITY: a store URL can hold a database password; it is never put into
+ * a message here.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@ struct sp_store {
 
 static const struct sp_store_ops *const backends[] = {
 	&sp_store_sqlite_ops,
+	&sp_store_pgsql_ops,
 };
 
 int
@@ -41,6 +44,46 @@ sp_store_open(struct sp_store **s, const char *backend, const char *dir,
 	}
 	*s = st;
 	return SP_OK;
+}
+
+static int
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int
+sp_store_open_url(struct sp_store **s, const char *url, const char *data_dir,
+    struct sp_err *err)
+{
+	static const char file[] = "/keyd.sqlite";
+	const char *path;
+	char *dir;
+	size_t n;
+	int st;
+
+	*s = NULL;
+	if (url == NULL || *url == '\0')
+		return sp_store_open(s, "sqlite", data_dir, err);
+	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
+		return sp_store_open(s, "pgsql", url, err);
+	if (!has_prefix(url, "sqlite:"))
+		return sp_err_set(err, SP_ERR_CONFIG, "unknown store URL: use sqlite:DIR"
+		    " or postgresql://USER@HOST:PORT/DATABASE");
+	path = url + strlen("sqlite:");
+	if (*path == '\0')
+		return sp_store_open(s, "sqlite", data_dir, err);
+	/* sqlite:DIR/keyd.sqlite names the file, sqlite:DIR its directory */
+	n = strlen(path);
+	if (n >= sizeof(file) - 1 && strcmp(path + n - (sizeof(file) - 1), file) == 0)
+		n -= sizeof(file) - 1;
+	if (n == 0)
+		return sp_store_open(s, "sqlite", "/", err);
+	if ((dir = strndup(path, n)) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	st = sp_store_open(s, "sqlite", dir, err);
+	free(dir);
+	return st;
 }
 
 void

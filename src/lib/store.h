@@ -1,15 +1,16 @@
 /*
  * store.h - the key server's persistent state behind a backend chosen by
- * name ("sqlite" now; "pgsql" later): organisations and their token hashes,
+ * name ("sqlite", "pgsql") or by URL: organisations and their token hashes,
  * envelopes with their wrapped server key parts, recipient accounts,
  * activation tokens, sessions and the audit trail.  Every piece of state
  * lives here so that several key server processes can share one store.
  *
  * Results: SP_OK; SP_ERR_NOTFOUND (no such object); SP_ERR_EXISTS (unique
  * key taken); SP_ERR_EXPIRED (token or session out of date / already used);
- * SP_ERR_RETRY (the database is busy or locked: try again); SP_ERR_CONFIG
- * (broken setup: unknown backend, unusable directory, wrong schema);
- * SP_ERR_IO (anything else the database reports).
+ * SP_ERR_RETRY (the database is busy, locked or unreachable: try again);
+ * SP_ERR_CONFIG (broken setup: unknown backend, unusable directory, bad URL,
+ * refused log-in, wrong schema); SP_ERR_IO (anything else the database
+ * reports).
  *
  * Every state change and its audit record commit in one transaction.  The
  * handle is safe to use from many threads at once (each thread gets its own
@@ -146,12 +147,27 @@ struct sp_passkey {
 	int64_t last_used;
 };
 
-/* Open the store of backend `backend` ("sqlite") in directory dir (created
- * mode 0700 if missing), creating or upgrading its schema.  *s is owned by
- * the caller and released with sp_store_close().  A database of an older
- * schema is upgraded in one transaction (schema v2: pending registrations
- * move out of the accounts table). */
+/* Open the store of backend `backend`, creating or upgrading its schema.
+ * *s is owned by the caller and released with sp_store_close().
+ *  - "sqlite": dir is a directory (created mode 0700 if missing) holding
+ *    keyd.sqlite.  A database of an older schema is upgraded in one
+ *    transaction (schema v2: pending registrations move out of the
+ *    accounts table).
+ *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
+ *    ?PARAM=VALUE...; any libpq connection string works).  An empty
+ *    database gets schema v2; two processes may open it at once.  The
+ *    server being unreachable is SP_ERR_RETRY; a refused log-in or a
+ *    missing database SP_ERR_CONFIG.  Messages never show the password.
+ * A schema newer than this program is SP_ERR_CONFIG. */
 int sp_store_open(struct sp_store **s, const char *backend, const char *dir,
+    struct sp_err *err);
+/* Open the store a URL names:
+ *  - NULL or "": sqlite in data_dir (data_dir/keyd.sqlite), as before;
+ *  - "sqlite:" the same; "sqlite:DIR" or "sqlite:DIR/keyd.sqlite": sqlite
+ *    in DIR;
+ *  - "postgresql://..." or "postgres://...": pgsql with that URI.
+ * Any other URL is SP_ERR_CONFIG (and is not quoted in the message). */
+int sp_store_open_url(struct sp_store **s, const char *url, const char *data_dir,
     struct sp_err *err);
 /* Close every connection; no other thread may use s any more.  NULL ok. */
 void sp_store_close(struct sp_store *s);

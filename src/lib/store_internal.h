@@ -1,8 +1,9 @@
 /*
  * store_internal.h - the backend vtable behind store.h.  Each backend
- * (store_sqlite.c, later store_pgsql.c) fills one struct sp_store_ops; the
+ * (store_sqlite.c, store_pgsql.c) fills one struct sp_store_ops; the
  * functions have the meaning of the public ones in store.h, with the
- * backend's own handle in place of the store.
+ * backend's own handle in place of the store.  open gets the backend's
+ * location: a directory for sqlite, a libpq URI for pgsql.
  */
 #ifndef SP_STORE_INTERNAL_H
 #define SP_STORE_INTERNAL_H
@@ -107,5 +108,6 @@ struct sp_store_ops {
 };
 
 extern const struct sp_store_ops sp_store_sqlite_ops;	/* store_sqlite.c */
+extern const struct sp_store_ops sp_store_pgsql_ops;	/* store_pgsql.c */
 
 #endif

@@ -1,12 +1,21 @@
 /*
- * store_test.c - the SQLite store in a fresh temporary directory:
+ * store_test.c - the store in a fresh temporary directory, run once against
+ * SQLite and, when SEALPOST_TEST_PG holds a libpq URI, once more against
+ * PostgreSQL in a fresh database made on that server (and dropped after):
  * organisations and token lookup, deposit and fetch with key wrapping,
  * accounts, pending registrations and their activation (the newest wins),
  * single-use expiring tokens of each kind, sessions with idle and absolute
  * timeouts, password changes, throttling (also under parallel attempts),
- * TOTP, recovery codes, passkeys, the audit trail, the upgrade of a
- * schema version 1 database, and rewrapping under a new master key.
+ * TOTP, recovery codes, passkeys, the audit trail, choosing a store by URL,
+ * rewrapping under a new master key;
+ * for SQLite the upgrade of a schema version 1 database; for PostgreSQL two
+ * handles sharing one database (as two key servers do), schema creation by
+ * several processes at once, a newer schema refused, messages without the
+ * password, and SP_ERR_RETRY while the server is gone (stopped and started
+ * again with tests/lib/pg.sh when SEALPOST_TEST_PG_DIR names its directory).
+ * `bash tests/lib/pg.sh run build/tests/store_test` runs both.
  */
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,14 +29,23 @@
 #include "store.h"
 #include "t.h"
 
-static char dir[256];
+static char base[200];		/* the temporary directory of the whole run */
+static char dir[256];		/* this backend's directory (keyd.sqlite, master key) */
+static const char *backend = "sqlite";
+static char where[1024];	/* what sp_store_open() gets: dir, or the database URI */
 
 static void
 make_dir(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sp-store-test-XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	snprintf(base, sizeof(base), "/tmp/sp-store-test-XXXXXX");
+	if (mkdtemp(base) == NULL)
 		abort();
+}
+
+static int
+is_pg(void)
+{
+	return strcmp(backend, "pgsql") == 0;
 }
 
 static int
@@ -69,11 +87,13 @@ open_store(void)
 {
 	struct sp_store *s = NULL;
 	struct sp_err err = {{0}};
-	int st = sp_store_open(&s, "sqlite", dir, &err);
+	int st = sp_store_open(&s, backend, where, &err);
 
 	T_EQ_INT(st, SP_OK);
-	if (st != SP_OK)
-		fprintf(stderr, "open: %s\n", err.msg);
+	if (st != SP_OK) {
+		fprintf(stderr, "open (%s): %s\n", backend, err.msg);
+		exit(1);	/* every later check would fail the same way */
+	}
 	return s;
 }
 
@@ -85,12 +105,14 @@ test_open(void)
 	char path[300];
 	struct stat sb;
 
-	T_EQ_INT(sp_store_open(&s, "nosuch", dir, &err), SP_ERR_CONFIG);
+	T_EQ_INT(sp_store_open(&s, "nosuch", where, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	s = open_store();
-	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
-	T_EQ_INT(stat(path, &sb), 0);
-	T_EQ_INT(sb.st_mode & 077, 0);
+	if (!is_pg()) {
+		snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+		T_EQ_INT(stat(path, &sb), 0);
+		T_EQ_INT(sb.st_mode & 077, 0);
+	}
 	sp_store_close(s);
 	/* Reopening keeps the schema. */
 	s = open_store();
@@ -724,6 +746,7 @@ test_throttle_begin(void)
 struct thr_par {
 	struct sp_store *s;
 	pthread_barrier_t *go;
+	const char *key;
 	int through;
 	int st;
 };
@@ -738,8 +761,7 @@ begin_once(void *arg)
 
 	pthread_barrier_wait(p->go);
 	do
-		p->st = sp_store_throttle_begin(p->s, "email:race@example.org", 7000, &pol,
-		    &until, &err);
+		p->st = sp_store_throttle_begin(p->s, p->key, 7000, &pol, &until, &err);
 	while (p->st == SP_ERR_RETRY);
 	p->through = p->st == SP_OK && until == 0;
 	return NULL;
@@ -757,7 +779,7 @@ test_throttle_parallel(void)
 
 	pthread_barrier_init(&go, NULL, 16);
 	for (i = 0; i < 16; i++) {
-		p[i] = (struct thr_par){s, &go, 0, -1};
+		p[i] = (struct thr_par){s, &go, "email:race@example.org", 0, -1};
 		pthread_create(&th[i], NULL, begin_once, &p[i]);
 	}
 	for (i = 0; i < 16; i++) {
@@ -1357,14 +1379,435 @@ test_rewrap(void)
 	sp_store_close(s);
 }
 
+/* --- choosing a store by URL --------------------------------------------- */
+
+static void
+test_open_url(void)
+{
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	char url[400];
+
+	/* No URL: SQLite in the data directory, as before. */
+	T_EQ_INT(sp_store_open_url(&s, NULL, dir, &err), SP_OK);
+	sp_store_close(s);
+	T_EQ_INT(sp_store_open_url(&s, "", dir, &err), SP_OK);
+	sp_store_close(s);
+	T_EQ_INT(sp_store_open_url(&s, "sqlite:", dir, &err), SP_OK);
+	sp_store_close(s);
+	snprintf(url, sizeof(url), "sqlite:%s", dir);
+	T_EQ_INT(sp_store_open_url(&s, url, "/nonexistent/elsewhere", &err), SP_OK);
+	sp_store_close(s);
+	snprintf(url, sizeof(url), "sqlite:%s/keyd.sqlite", dir);
+	T_EQ_INT(sp_store_open_url(&s, url, "/nonexistent/elsewhere", &err), SP_OK);
+	/* the same database: the organisation of test_orgs_envelopes is there */
+	if (s != NULL) {
+		struct sp_org o;
+		unsigned char h[SP_SHA256_LEN];
+
+		sp_sha256("spo_one", 7, h);
+		T_EQ_INT(sp_store_org_by_token(s, h, &o, &err), SP_OK);
+	}
+	sp_store_close(s);
+	s = NULL;
+	/* Unknown schemes are refused without quoting the URL. */
+	T_EQ_INT(sp_store_open_url(&s, "mysql://root:topsecret@db/keyd", dir, &err),
+	    SP_ERR_CONFIG);
+	T_CHECK(s == NULL);
+	T_CHECK(strstr(err.msg, "topsecret") == NULL);
+	/* A PostgreSQL URL with a broken escape in the password: libpq would
+	 * quote it; the message must not. */
+	T_EQ_INT(sp_store_open_url(&s, "postgresql://u:pa%zzword@127.0.0.1/db", dir, &err),
+	    SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "zzword") == NULL);
+	/* Nobody listens on port 1: try again later; the password stays out. */
+	T_EQ_INT(sp_store_open_url(&s, "postgres://sealpost:s3cret-pw@127.0.0.1:1/keyd", dir,
+	    &err), SP_ERR_RETRY);
+	T_CHECK(s == NULL);
+	T_CHECK(strstr(err.msg, "s3cret-pw") == NULL);
+	T_CHECK(strstr(err.msg, "127.0.0.1") != NULL);
+	T_EQ_INT(sp_store_open(&s, "pgsql", "", &err), SP_ERR_CONFIG);
+}
+
+/* --- PostgreSQL ---------------------------------------------------------- */
+
+static char pg_name[64];	/* the fresh database of this run */
+static char pg_url[1024];	/* its URI */
+
+/* url with its database replaced by db (query parameters kept). */
+static int
+url_with_db(const char *url, const char *db, char *out, size_t outsz)
+{
+	const char *p = strstr(url, "://"), *path, *query;
+	int n;
+
+	if (p == NULL)
+		return -1;
+	p += 3;
+	query = strchr(p, '?');
+	path = strchr(p, '/');
+	if (path == NULL || (query != NULL && path > query))
+		path = query ? query : p + strlen(p);
+	n = snprintf(out, outsz, "%.*s/%s%s", (int)(path - url), url, db, query ? query : "");
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+/* Run sql (no parameters) on a new connection to url: 0 on success; the
+ * first column of the first row goes to val when given. */
+static int
+pg_sql(const char *url, const char *sql, char *val, size_t valsz)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
+			rc = 0;
+			if (val != NULL)
+				snprintf(val, valsz, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+		} else
+			fprintf(stderr, "pg: %s: %s", sql, PQresultErrorMessage(r));
+	} else
+		fprintf(stderr, "pg: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+/* CREATE or DROP DATABASE name on the server of SEALPOST_TEST_PG (the name
+ * is ours: letters, digits and '_'; an identifier cannot be a parameter). */
+static int
+pg_database(const char *verb, const char *name)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "%s DATABASE %s\"%s\"%s", verb,
+	    strcmp(verb, "DROP") == 0 ? "IF EXISTS " : "", name,
+	    strcmp(verb, "DROP") == 0 ? " WITH (FORCE)" : "");
+	return pg_sql(getenv("SEALPOST_TEST_PG"), sql, NULL, 0);
+}
+
+static void
+pg_drop_at_exit(void)
+{
+	if (pg_name[0] != '\0' && pg_database("DROP", pg_name) != 0)
+		fprintf(stderr, "pg: could not drop database %s\n", pg_name);
+	pg_name[0] = '\0';
+}
+
+/* Two handles on one database, as two key servers have: each sees the
+ * other's sessions, tokens and counts, and parallel attempts through both
+ * still let exactly `free` through. */
+static void
+test_pg_two_handles(void)
+{
+	struct sp_store *s1 = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct sp_token_rec tr;
+	struct thr_par p[16];
+	pthread_t th[16];
+	pthread_barrier_t go;
+	unsigned char t[SP_SHA256_LEN];
+	int i, n = 0, issued = -1;
+
+	make_account(s1, "two@example.org");
+	new_session(s1, "two-s", "two@example.org", 20000);
+	T_EQ_INT(session_live(s2, "two-s", 20010), 1);
+	tok("two-signin", t);
+	T_EQ_INT(sp_store_token_issue(s1, SP_TOKEN_SIGNIN, "two@example.org", t, 20000, 21000,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+	T_EQ_INT(issued, 1);
+	T_EQ_INT(sp_store_token_use(s2, SP_TOKEN_SIGNIN, t, 20010, &tr, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_token_use(s1, SP_TOKEN_SIGNIN, t, 20010, &tr, NULL, &err), SP_ERR_EXPIRED);
+	n = -1;
+	T_EQ_INT(sp_store_sessions_end(s2, "two@example.org", &n, NULL, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(session_live(s1, "two-s", 20020), 0);
+
+	pthread_barrier_init(&go, NULL, 16);
+	for (i = 0; i < 16; i++) {
+		p[i] = (struct thr_par){i % 2 ? s1 : s2, &go, "email:race2@example.org", 0, -1};
+		pthread_create(&th[i], NULL, begin_once, &p[i]);
+	}
+	for (n = 0, i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].through;
+	}
+	T_EQ_INT(n, 5);
+	pthread_barrier_destroy(&go);
+	sp_store_close(s1);
+	sp_store_close(s2);
+}
+
+struct issue_par {
+	struct sp_store *s;
+	pthread_barrier_t *go;
+	int i;
+	int issued;
+	int st;
+};
+
+static void *
+issue_once(void *arg)
+{
+	struct issue_par *p = arg;
+	struct sp_throttle_policy rate = {3, 600, 600, 3600, 0};
+	struct sp_err err;
+	unsigned char t[SP_SHA256_LEN];
+	char name[32];
+
+	snprintf(name, sizeof(name), "par-issue-%d", p->i);
+	tok(name, t);
+	pthread_barrier_wait(p->go);
+	do
+		p->st = sp_store_token_issue(p->s, SP_TOKEN_RESET, "two@example.org", t, 30000,
+		    31000, "mail:two@example.org", &rate, &p->issued, NULL, &err);
+	while (p->st == SP_ERR_RETRY);
+	return NULL;
+}
+
+/* 16 mails asked for at once through two handles: `free` tokens issued. */
+static void
+test_pg_issue_parallel(void)
+{
+	struct sp_store *s1 = open_store(), *s2 = open_store();
+	struct issue_par p[16];
+	pthread_t th[16];
+	pthread_barrier_t go;
+	int i, n = 0;
+
+	pthread_barrier_init(&go, NULL, 16);
+	for (i = 0; i < 16; i++) {
+		p[i] = (struct issue_par){i % 2 ? s1 : s2, &go, i, 0, -1};
+		pthread_create(&th[i], NULL, issue_once, &p[i]);
+	}
+	for (i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].issued;
+	}
+	T_EQ_INT(n, 3);
+	pthread_barrier_destroy(&go);
+	sp_store_close(s1);
+	sp_store_close(s2);
+}
+
+struct open_par {
+	const char *url;
+	pthread_barrier_t *go;
+	int st;
+	struct sp_err err;
+};
+
+static void *
+open_once(void *arg)
+{
+	struct open_par *p = arg;
+	struct sp_store *s = NULL;
+
+	pthread_barrier_wait(p->go);
+	p->st = sp_store_open(&s, "pgsql", p->url, &p->err);
+	sp_store_close(s);
+	return NULL;
+}
+
+/* The schema: made once by several openers at once; a newer one refused;
+ * log-in problems are configuration errors without the password. */
+static void
+test_pg_schema(void)
+{
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	struct open_par p[6];
+	pthread_t th[6];
+	pthread_barrier_t go;
+	char name[80], url[1100], bad[1200], v[32];
+	int i;
+
+	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
+	T_CHECK(strcmp(v, "2") == 0);
+
+	/* A database of its own, opened by six at once (two key servers
+	 * starting together, each with a few threads). */
+	snprintf(name, sizeof(name), "%s_c", pg_name);
+	T_EQ_INT(pg_database("CREATE", name), 0);
+	T_EQ_INT(url_with_db(pg_url, name, url, sizeof(url)), 0);
+	pthread_barrier_init(&go, NULL, 6);
+	for (i = 0; i < 6; i++) {
+		p[i] = (struct open_par){url, &go, -1, {{0}}};
+		pthread_create(&th[i], NULL, open_once, &p[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		if (p[i].st != SP_OK)
+			fprintf(stderr, "open %d: %s\n", i, p[i].err.msg);
+	}
+	pthread_barrier_destroy(&go);
+	T_EQ_INT(pg_sql(url, "SELECT count(*) FROM schema_version", v, sizeof(v)), 0);
+	T_CHECK(strcmp(v, "1") == 0);
+
+	/* A newer schema is refused, and says so. */
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 3", NULL, 0), 0);
+	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
+	T_CHECK(s == NULL);
+	T_CHECK(strstr(err.msg, "newer") != NULL);
+	T_EQ_INT(pg_database("DROP", name), 0);
+
+	/* No such database, no such user: configuration, password unquoted. */
+	T_EQ_INT(url_with_db(pg_url, "sp_no_such_db", url, sizeof(url)), 0);
+	snprintf(bad, sizeof(bad), "%s%spassword=hunter2pw", url, strchr(url, '?') ? "&" : "?");
+	T_EQ_INT(sp_store_open(&s, "pgsql", bad, &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "hunter2pw") == NULL);
+	T_CHECK(strstr(err.msg, "sp_no_such_db") != NULL);
+	snprintf(bad, sizeof(bad), "%s%suser=sp_no_such_role&password=hunter2pw", pg_url,
+	    strchr(pg_url, '?') ? "&" : "?");
+	T_EQ_INT(sp_store_open(&s, "pgsql", bad, &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "hunter2pw") == NULL);
+	T_EQ_INT(sp_store_open_url(&s, bad, dir, &err), SP_ERR_CONFIG);
+}
+
+/* End every other connection to the test database (as a server restart
+ * or an administrator would). */
+static void
+pg_kick(void)
+{
+	T_EQ_INT(pg_sql(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	    " WHERE datname = current_database() AND pid <> pg_backend_pid()", NULL, 0), 0);
+}
+
+static int
+pg_ctl(const char *verb)
+{
+	const char *d = getenv("SEALPOST_TEST_PG_DIR");
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "bash tests/lib/pg.sh %s '%s' >/dev/null", verb, d);
+	return system(cmd);
+}
+
+/* A connection that broke is replaced: reads and transactions go again by
+ * themselves, a lone write says SP_ERR_RETRY once; with the server stopped
+ * every call is SP_ERR_RETRY, and after it starts the next call works. */
+static void
+test_pg_retry(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_throttle_policy pol = {100, 30, 60, 0, 0};
+	struct sp_err err = {{0}};
+	struct sp_account acc;
+	int64_t until;
+	const char *d = getenv("SEALPOST_TEST_PG_DIR");
+
+	T_EQ_INT(sp_store_throttle_check(s, "ip:203.0.113.9", 100, &until, &err), SP_OK);
+	pg_kick();
+	T_EQ_INT(sp_store_throttle_check(s, "ip:203.0.113.9", 100, &until, &err), SP_OK);
+	pg_kick();
+	T_EQ_INT(sp_store_throttle_begin(s, "ip:203.0.113.9", 100, &pol, &until, &err), SP_OK);
+	pg_kick();
+	T_EQ_INT(sp_store_throttle_undo(s, "ip:203.0.113.9", &err), SP_ERR_RETRY);
+	T_EQ_INT(sp_store_throttle_undo(s, "ip:203.0.113.9", &err), SP_OK);
+
+	if (d == NULL || *d == '\0' || strchr(d, '\'') != NULL ||
+	    access("tests/lib/pg.sh", R_OK) != 0) {
+		printf("store_test: SEALPOST_TEST_PG_DIR not set, server restart not tested\n");
+		sp_store_close(s);
+		return;
+	}
+	T_EQ_INT(pg_ctl("stop"), 0);
+	T_EQ_INT(sp_store_account_get(s, "two@example.org", &acc, &err), SP_ERR_RETRY);
+	T_EQ_INT(sp_store_throttle_begin(s, "ip:203.0.113.9", 100, &pol, &until, &err),
+	    SP_ERR_RETRY);
+	T_CHECK(strstr(err.msg, "127.0.0.1") != NULL);
+	T_EQ_INT(sp_store_throttle_undo(s, "ip:203.0.113.9", &err), SP_ERR_RETRY);
+	{
+		struct sp_store *s2 = NULL;
+
+		T_EQ_INT(sp_store_open(&s2, "pgsql", where, &err), SP_ERR_RETRY);
+		T_CHECK(s2 == NULL);
+	}
+	T_EQ_INT(pg_ctl("start"), 0);
+	T_EQ_INT(sp_store_account_get(s, "two@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_begin(s, "ip:203.0.113.9", 100, &pol, &until, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_undo(s, "ip:203.0.113.9", &err), SP_OK);
+	sp_store_close(s);
+}
+
+/* --- the runs ------------------------------------------------------------ */
+
+static const t_fn common[] = {
+	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
+	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
+	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
+};
+
+static void
+run_common(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		common[i]();
+}
+
+static void
+run_sqlite(void)
+{
+	backend = "sqlite";
+	snprintf(dir, sizeof(dir), "%s", base);
+	snprintf(where, sizeof(where), "%s", dir);
+	run_common();
+	test_open_url();
+	test_migration();
+	test_rewrap();
+}
+
+static void
+run_pgsql(void)
+{
+	const char *url = getenv("SEALPOST_TEST_PG");
+	unsigned char r[6];
+	size_t i;
+
+	if (url == NULL || *url == '\0') {
+		printf("store_test: SEALPOST_TEST_PG not set, PostgreSQL not tested\n");
+		return;
+	}
+	sp_random(r, sizeof(r));
+	i = (size_t)snprintf(pg_name, sizeof(pg_name), "sp_store_test_%ld_", (long)getpid());
+	for (size_t k = 0; k < sizeof(r) && i + 2 < sizeof(pg_name); k++, i += 2)
+		snprintf(pg_name + i, 3, "%02x", r[k]);
+	if (pg_database("CREATE", pg_name) != 0 ||
+	    url_with_db(url, pg_name, pg_url, sizeof(pg_url)) != 0) {
+		T_CHECK(!"PostgreSQL test database made");
+		pg_name[0] = '\0';
+		return;
+	}
+	atexit(pg_drop_at_exit);
+	backend = "pgsql";
+	snprintf(dir, sizeof(dir), "%s/pg", base);
+	T_EQ_INT(mkdir(dir, 0700), 0);
+	snprintf(where, sizeof(where), "%s", pg_url);
+	fprintf(stderr, "store_test: PostgreSQL, database %s\n", pg_name);
+	run_common();
+	test_pg_two_handles();
+	test_pg_issue_parallel();
+	test_pg_schema();
+	test_pg_retry();
+	pg_drop_at_exit();
+}
+
 static void
 cleanup(void)
 {
 	char cmd[400];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	if (system(cmd) != 0)
-		fprintf(stderr, "cleanup of %s failed\n", dir);
+		fprintf(stderr, "cleanup of %s failed\n", base);
 }
 
 static void
@@ -1373,7 +1816,4 @@ setup(void)
 	make_dir();
 }
 
-T_MAIN(setup, test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
-    test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
-    test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads, test_migration,
-    test_rewrap, cleanup)
+T_MAIN(setup, run_sqlite, run_pgsql, cleanup)
