@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "privsep.h"
 #include "message.h"
 #include "policy.h"
 
@@ -49,18 +50,18 @@ config_error(const char *fmt, ...)
 	exit(2);
 }
 
-/* Drop root for the configured user (groups, gid, then uid) and check that
- * root cannot be regained. */
+/* Drop root for the configured user (groups, gid, then uid), check that
+ * root cannot be regained, and stay without core dumps (privsep.h). */
 static void
 drop_privileges(const struct milter_config *c, const struct passwd *pw)
 {
 	char user[LOG_CLEAN_SIZE];
+	struct sp_err err = {{0}};
 
 	log_clean(c->user, user, sizeof(user));
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		fatal("start", "user=%s error=\"cannot switch to the user\"", user);
-	if (pw->pw_uid != 0 && setuid(0) == 0)
-		fatalx("start", "user=%s error=\"could regain root after dropping privileges\"", user);
+	if (sp_priv_drop(pw->pw_uid, pw->pw_gid, &err) != SP_OK)
+		fatalx("start", "user=%s error=%s", user,
+		    log_clean(err.msg, user, sizeof(user)));
 }
 
 int
@@ -77,6 +78,10 @@ main(int argc, char **argv)
 	int st;
 
 	log_init("sealpost-milter", 0, 0);	/* stderr until the configuration says */
+	/* No core file or ptrace: the process holds the organisation token
+	 * and every message it seals. */
+	if (sp_priv_harden(&err) != SP_OK)
+		fatalx("start", "error=\"cannot turn core dumps off\"");
 	if ((st = milter_config_read(&cfg, argc, argv, &cl, &err)) != SP_OK)
 		config_error("%s", sp_err_msg(&err, st));
 	if (cl.action == CONF_HELP) {
