@@ -27,6 +27,7 @@
 
 #include "keywrap.h"
 #include "khproto.h"
+#include "log.h"
 #include "privsep.h"
 
 static volatile sig_atomic_t got_hup, got_stop;
@@ -42,17 +43,24 @@ on_signal(int sig)
 
 static void kh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* One line "keyholder EVENT key=value ..." on stderr (values are ours). */
+/* One line "keyholder EVENT key=value ..." through the programs' one log
+ * (log.h, which filters the whole line): fmt starts with the event word. */
 static void
 kh_log(const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], event[32];
+	const char *rest;
+	size_t n;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "keyholder %s\n", line);
+	n = strcspn(line, " ");
+	snprintf(event, sizeof(event), "%.*s", (int)(n < sizeof(event) ? n : sizeof(event) - 1),
+	    line);
+	rest = line[n] ? line + n + 1 : "";
+	log_info(event, "%s", rest);
 }
 
 static void
@@ -225,6 +233,8 @@ main(int argc, char **argv)
 	uid_t uid = 0;
 	gid_t gid = 0;
 	int i, fd = -1, dirfd, old = 0, allow_root = 0, st, rc = 0;
+
+	log_init("keyholder", 0, 0);
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

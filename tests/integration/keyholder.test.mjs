@@ -409,8 +409,8 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${mid.id}'`), '1');
   process.kill(k.pid, 'SIGHUP');
   const until = Date.now() + 5000;
-  while (!k.log.some((l) => /^keyholder reload current=2/.test(l)) && Date.now() < until) await sleep(50);
-  assert.ok(k.log.some((l) => /^keyholder reload current=2/.test(l)), k.log.join('\n'));
+  while (!k.log.some((l) => /\bkeyholder reload current=2/.test(l)) && Date.now() < until) await sleep(50);
+  assert.ok(k.log.some((l) => /\bkeyholder reload current=2/.test(l)), k.log.join('\n'));
   const after2 = await deposit(k, token);
   assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${after2.id}'`), '2');
   assert.deepEqual(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes ORDER BY 1').split('\n'), ['1', '2']);
@@ -450,7 +450,7 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
     assert.equal(rr.status, 200);
     assert.equal((await rr.json()).server_part, d.server_part);
   }
-  assert.ok(k.log.some((l) => /^keyholder reload current=3 why=newer-key/.test(l)), k.log.join('\n'));
+  assert.ok(k.log.some((l) => /\bkeyholder reload current=3 why=newer-key/.test(l)), k.log.join('\n'));
   const last = await deposit(k, token);
   assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${last.id}'`), '3');
 });
