@@ -448,16 +448,22 @@ conf_read(const struct conf_table *t, void *cfg, int argc, char **argv,
 	cl->argi = argc;
 	memset(&pass, 0, sizeof(pass));
 	if ((st = conf_defaults(t, cfg, err)) != SP_OK)
-		return st;
+		goto fail;
 	if ((st = walk_args(t, cfg, argc, argv, cl, 0, NULL, err)) != SP_OK)
-		return st;
+		goto fail;
 	if (cl->action == CONF_HELP || cl->action == CONF_PRINT_DEFAULTS)
 		return SP_OK;
 	if (cl->file != NULL && (st = conf_load_file(t, cfg, cl->file, err)) != SP_OK)
-		return st;
+		goto fail;
 	if ((st = walk_args(t, cfg, argc, argv, cl, 1, &pass, err)) != SP_OK)
-		return st;
-	return conf_check_required(t, cfg, cl->file, err);
+		goto fail;
+	if ((st = conf_check_required(t, cfg, cl->file, err)) != SP_OK)
+		goto fail;
+	return SP_OK;
+fail:
+	/* Nothing is left to free after a failure. */
+	conf_clear(t, cfg);
+	return st;
 }
 
 int

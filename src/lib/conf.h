@@ -135,7 +135,8 @@ int conf_load_file(const struct conf_table *t, void *cfg, const char *path, stru
  * stop at "--" or at the first argument that does not start with '-'
  * (cl->argi).  On --help or --print-defaults it returns SP_OK at once,
  * without reading the file.  Errors: SP_ERR_CONFIG with "FILE:LINE: ..."
- * or "--key: ..." or "unknown option --x". */
+ * or "--key: ..." or "unknown option --x"; after an error nothing in cfg
+ * needs conf_clear(). */
 int conf_read(const struct conf_table *t, void *cfg, int argc, char **argv,
     struct conf_cmdline *cl, struct sp_err *err);
 
