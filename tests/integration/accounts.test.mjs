@@ -195,7 +195,7 @@ test('registration, log-in, forgot and resend answer the same for an existing an
     pending, 'unknown3@example.org', 'resend');
 });
 
-test('registration, log-in, forgot and resend take the same time for an existing and an unknown address', { timeout: 120000 }, async (t) => {
+test('registration, log-in, forgot and resend take the same time for an existing and an unknown address', { timeout: 300000 }, async (t) => {
   const known = 'timed@example.org';
   const pending = 'timed-pending@example.org';
   recipientAdd(T.dataDir, known, PW);
@@ -211,25 +211,36 @@ test('registration, log-in, forgot and resend take the same time for an existing
     forgot: [() => b.post('/forgot', { email: known }), (i) => b.post('/forgot', { email: `ghost-${i}@example.org` })],
     resend: [() => b.post('/resend', { email: pending }), (i) => b.post('/resend', { email: `ghost-${i}@example.org` })],
   };
-  for (const [what, [existing, unknown]] of Object.entries(cases)) {
-    await existing('w'); await unknown('w'); // warm up
+  // One round: N interleaved samples of each, their medians.
+  const round = async (existing, unknown, tag) => {
     const a = [], u = [];
     for (let i = 0; i < N; i++) {
       // interleaved, and the order alternates, so drift hits both alike
-      if (i % 2) { a.push(await time(() => existing(i))); u.push(await time(() => unknown(i))); }
-      else { u.push(await time(() => unknown(i))); a.push(await time(() => existing(i))); }
+      if (i % 2) { a.push(await time(() => existing(`${tag}-${i}`))); u.push(await time(() => unknown(`${tag}-${i}`))); }
+      else { u.push(await time(() => unknown(`${tag}-${i}`))); a.push(await time(() => existing(`${tag}-${i}`))); }
     }
-    const ma = median(a), mu = median(u), d = Math.abs(ma - mu);
+    return [median(a), median(u)];
+  };
+  for (const [what, [existing, unknown]] of Object.entries(cases)) {
+    await existing('w'); await unknown('w'); // warm up
     // Registration and log-in spend Argon2 time either way, so the medians
     // must be within 25%.  Forgot and resend do one small store transaction
     // (mail leaves through the queue): a request takes a millisecond or
     // two, where 25% is below the noise of the machine, so a difference
     // under 3 ms passes too (far less than any difference an account
-    // lookup with a synchronous mail would make).
+    // lookup with a synchronous mail would make).  The machine is shared:
+    // a burst of other work can skew one round, so up to three rounds are
+    // measured; a real difference (a lookup, a synchronous mail) shows in
+    // every round and fails all three.
     const floor = what === 'forgot' || what === 'resend' ? 3 : 0;
-    t.diagnostic(`${what}: median existing ${ma.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
-    assert.ok(d < 0.25 * Math.max(ma, mu) || d < floor,
-      `${what}: median existing ${ma.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
+    let ok = false, ma = 0, mu = 0;
+    for (let r = 0; r < 3 && !ok; r++) {
+      [ma, mu] = await round(existing, unknown, `${what}${r}`);
+      const d = Math.abs(ma - mu);
+      ok = d < 0.25 * Math.max(ma, mu) || d < floor;
+      t.diagnostic(`${what} round ${r + 1}: median existing ${ma.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
+    }
+    assert.ok(ok, `${what}: median existing ${ma.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`);
   }
 });
 
