@@ -22,6 +22,7 @@
 #include "keyd.h"
 #include "keyd_factors.h"
 #include "password.h"
+#include "release.h"
 
 static const char *
 bearer(struct keyd_req *r)
@@ -494,61 +495,61 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_session s;
 	struct sp_org org;
 	struct sp_envelope_rec e;
+	struct sp_release_principal p = {0};
 	struct sp_audit a;
 	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
-	const char *tok = bearer(r);
+	const char *tok = bearer(r), *msg;
+	const char *known_id = keyd_valid_id(id) ? id : NULL;
+	enum sp_release_reason why;
+	unsigned status;
 	struct sp_buf b64;
 	json_t *ans, *rc;
-	int st, is_org = 0, ok = 0;
+	int st;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
 
+	/* who asks: an organisation's token, or a recipient's session */
 	if (tok != NULL && strncmp(tok, "spo_", 4) == 0) {
 		token_hash(tok, h);
 		st = sp_store_org_by_token(r->k->store, h, &org, &err);
-		if (st == SP_ERR_NOTFOUND)
-			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st == SP_ERR_NOTFOUND) {
+			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
+			return refuse(r, status, msg, NULL, known_id);
+		}
 		if (st != SP_OK)
 			return store_error(r, st, &err);
-		is_org = 1;
+		p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org.id, org.domain};
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
 	} else {
 		st = keyd_session_auth(r, 1, &s, &err);
-		if (st == SP_ERR_AUTH)
-			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st == SP_ERR_AUTH) {
+			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
+			return refuse(r, status, msg, NULL, known_id);
+		}
 		if (st == SP_ERR_DENIED)
-			return refuse(r, 403, "missing or wrong CSRF token", s.email,
-			    keyd_valid_id(id) ? id : NULL);
+			return refuse(r, 403, "missing or wrong CSRF token", s.email, known_id);
 		if (st != SP_OK)
 			return store_error(r, st, &err);
+		p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL};
 		snprintf(actor, sizeof(actor), "%s", s.email);
 	}
-	if (!keyd_valid_id(id))
-		return refuse(r, 404, "unknown envelope", actor, NULL);
-	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
-		return refuse(r, 404, "unknown envelope", actor, id);
+	/* which envelope: a malformed id is an unknown one */
+	if (known_id == NULL) {
+		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
+		return refuse(r, status, msg, actor, NULL);
+	}
+	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND) {
+		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
+		return refuse(r, status, msg, actor, id);
+	}
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	for (i = 0; i < e.nrcpt && !ok; i++) {
-		const char *at = strrchr(e.rcpt[i], '@');
-
-		if (is_org)
-			ok = at != NULL && strcasecmp(at + 1, org.domain) == 0;
-		else
-			ok = strcmp(e.rcpt[i], s.email) == 0;
-	}
-	if (!ok) {
+	/* recipient or its organisation, not retracted, not expired (release.h) */
+	if ((why = sp_release_check(&p, &e, now)) != SP_RELEASE_OK) {
 		sp_envelope_rec_clear(&e);
-		return refuse(r, 403, "not a recipient of this envelope", actor, id);
-	}
-	if (e.retracted) {
-		sp_envelope_rec_clear(&e);
-		return refuse(r, 410, "this message was retracted by its sender", actor, id);
-	}
-	if (e.expires != 0 && e.expires <= now) {
-		sp_envelope_rec_clear(&e);
-		return refuse(r, 410, "this message has expired", actor, id);
+		status = sp_release_status(why, &msg);
+		return refuse(r, status, msg, actor, id);
 	}
 	if ((st = sp_keywrap_unwrap(r->k->kw, e.key_id, e.id, e.wrapped, e.wrapped_len,
 	    part, &err)) != SP_OK) {
