@@ -1,6 +1,7 @@
 /*
  * keyd_api.c - the machine API of docs/api.md: key deposit by an
- * organisation, recipient log-in / session / log-out, and key release.
+ * organisation, recipient log-in / session / log-out, key release (the
+ * decision is release.h's), and /healthz.
  * SECURITY: authenticates organisations and recipients; tokens are looked
  * up by SHA-256 only; server key parts are generated here, wrapped under the
  * master key before storage and wiped after use; the answer to a failed
@@ -19,8 +20,9 @@
 
 #include "crypto.h"
 #include "envelope.h"
-#include "keyd.h"
+#include "keyd_api.h"
 #include "keyd_factors.h"
+#include "keyd_login.h"
 #include "password.h"
 #include "release.h"
 
@@ -71,7 +73,7 @@ parse_body(struct keyd_req *r)
 /* --- deposit ------------------------------------------------------------- */
 
 enum MHD_Result
-keyd_api_deposit(struct keyd_req *r)
+keyd_api_deposit(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_org org;
@@ -341,8 +343,8 @@ bad_utf8_member(const unsigned char *p, size_t n, char key[32])
 	return 1;
 }
 
-static enum MHD_Result
-login(struct keyd_req *r)
+enum MHD_Result
+keyd_api_login(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 	json_error_t je;
@@ -409,8 +411,8 @@ login(struct keyd_req *r)
 }
 
 /* POST /api/v1/session/mfa {token, code | recovery | assertion}. */
-static enum MHD_Result
-login_second(struct keyd_req *r)
+enum MHD_Result
+keyd_api_login_second(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 	json_t *j, *as;
@@ -429,50 +431,58 @@ login_second(struct keyd_req *r)
 }
 
 enum MHD_Result
-keyd_api_mfa(struct keyd_req *r, const char *sub)
+keyd_api_mfa_challenge(struct keyd_req *r, const char *arg)
 {
-	if (strcmp(sub, "") == 0)
-		return strcmp(r->method, "POST") == 0 ? login_second(r) :
-		    keyd_reply_error(r, 405, "method not allowed");
-	if (strcmp(sub, "/challenge") == 0)
-		return strcmp(r->method, "POST") == 0 ? keyd_factor_passkey_options(r) :
-		    keyd_reply_error(r, 405, "method not allowed");
-	return keyd_reply_error(r, 404, "no such API");
+	return keyd_factor_passkey_options(r);
 }
 
 enum MHD_Result
-keyd_api_session(struct keyd_req *r)
+keyd_api_session(struct keyd_req *r, const char *arg)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	int st;
+
+	if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
+	    "csrf", s.csrf));
+}
+
+enum MHD_Result
+keyd_api_logout(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_session s;
 	struct sp_audit a;
 	int st;
 
-	if (strcmp(r->method, "POST") == 0)
-		return login(r);
-	if (strcmp(r->method, "GET") == 0) {
-		if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
-			return keyd_reply_error(r, 401, "not logged in");
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
-		    "csrf", s.csrf));
-	}
-	if (strcmp(r->method, "DELETE") == 0) {
-		if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
-			return keyd_reply_error(r, 401, "not logged in");
-		if (st == SP_ERR_DENIED)
-			return keyd_reply_error(r, 403, "missing or wrong CSRF token");
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
-		st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
-		if (st != SP_OK && st != SP_ERR_NOTFOUND)
-			return store_error(r, st, &err);
-		keyd_set_session_cookie(r, "", 1);
-		return keyd_reply(r, 204, "application/json", "", 0, 0);
-	}
-	return keyd_reply_error(r, 405, "method not allowed");
+	if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st == SP_ERR_DENIED)
+		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
+	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
+	if (st != SP_OK && st != SP_ERR_NOTFOUND)
+		return store_error(r, st, &err);
+	keyd_set_session_cookie(r, "", 1);
+	return keyd_reply(r, 204, "application/json", "", 0, 0);
+}
+
+/* --- health -------------------------------------------------------------- */
+
+enum MHD_Result
+keyd_api_healthz(struct keyd_req *r, const char *arg)
+{
+	/* without its key holder, keyd can neither deposit nor release */
+	if (__atomic_load_n(&r->k->kh_pid, __ATOMIC_SEQ_CST) <= 0 ||
+	    !sp_keywrap_alive(r->k->kw))
+		return keyd_reply(r, 503, "text/plain; charset=utf-8", "key holder down\n", 16, 0);
+	return keyd_reply(r, 200, "text/plain; charset=utf-8", "ok\n", 3, 0);
 }
 
 /* --- release ------------------------------------------------------------- */
