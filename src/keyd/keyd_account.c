@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "crypto.h"
-#include "keyd.h"
+#include "keyd_account.h"
+#include "keyd_login.h"
+#include "keyd_pages.h"
 #include "notice.h"
 #include "password.h"
 
@@ -233,19 +235,19 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 }
 
 enum MHD_Result
-keyd_page_forgot(struct keyd_req *r)
+keyd_page_forgot(struct keyd_req *r, const char *arg)
 {
 	return mailreq(r, &req_forgot);
 }
 
 enum MHD_Result
-keyd_page_resend(struct keyd_req *r)
+keyd_page_resend(struct keyd_req *r, const char *arg)
 {
 	return mailreq(r, &req_resend);
 }
 
 enum MHD_Result
-keyd_page_signin_link(struct keyd_req *r)
+keyd_page_signin_link(struct keyd_req *r, const char *arg)
 {
 	return mailreq(r, &req_signin);
 }
@@ -323,7 +325,7 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 }
 
 enum MHD_Result
-keyd_page_reset(struct keyd_req *r)
+keyd_page_reset(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_token_rec tr;
@@ -558,7 +560,7 @@ signin_result(struct keyd_req *r, struct keyd_login *l, const char *email, const
 }
 
 enum MHD_Result
-keyd_page_signin(struct keyd_req *r)
+keyd_page_signin(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 	struct sp_token_rec tr;
@@ -593,7 +595,7 @@ keyd_page_signin(struct keyd_req *r)
 }
 
 enum MHD_Result
-keyd_page_signin_mfa(struct keyd_req *r)
+keyd_page_signin_mfa(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 

@@ -1,6 +1,7 @@
 /*
  * keyd_api.c - the machine API of docs/api.md: key deposit by an
- * organisation, recipient log-in / session / log-out, and key release.
+ * organisation, recipient log-in / session / log-out, key release (the
+ * decision is release.h's), and /healthz.
  * SECURITY: authenticates organisations and recipients; tokens are looked
  * up by SHA-256 only; server key parts are generated here, wrapped under the
  * master key before storage and wiped after use; the answer to a failed
@@ -19,9 +20,11 @@
 
 #include "crypto.h"
 #include "envelope.h"
-#include "keyd.h"
+#include "keyd_api.h"
 #include "keyd_factors.h"
+#include "keyd_login.h"
 #include "password.h"
+#include "release.h"
 
 static const char *
 bearer(struct keyd_req *r)
@@ -70,7 +73,7 @@ parse_body(struct keyd_req *r)
 /* --- deposit ------------------------------------------------------------- */
 
 enum MHD_Result
-keyd_api_deposit(struct keyd_req *r)
+keyd_api_deposit(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_org org;
@@ -340,8 +343,8 @@ bad_utf8_member(const unsigned char *p, size_t n, char key[32])
 	return 1;
 }
 
-static enum MHD_Result
-login(struct keyd_req *r)
+enum MHD_Result
+keyd_api_login(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 	json_error_t je;
@@ -408,8 +411,8 @@ login(struct keyd_req *r)
 }
 
 /* POST /api/v1/session/mfa {token, code | recovery | assertion}. */
-static enum MHD_Result
-login_second(struct keyd_req *r)
+enum MHD_Result
+keyd_api_login_second(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
 	json_t *j, *as;
@@ -428,50 +431,58 @@ login_second(struct keyd_req *r)
 }
 
 enum MHD_Result
-keyd_api_mfa(struct keyd_req *r, const char *sub)
+keyd_api_mfa_challenge(struct keyd_req *r, const char *arg)
 {
-	if (strcmp(sub, "") == 0)
-		return strcmp(r->method, "POST") == 0 ? login_second(r) :
-		    keyd_reply_error(r, 405, "method not allowed");
-	if (strcmp(sub, "/challenge") == 0)
-		return strcmp(r->method, "POST") == 0 ? keyd_factor_passkey_options(r) :
-		    keyd_reply_error(r, 405, "method not allowed");
-	return keyd_reply_error(r, 404, "no such API");
+	return keyd_factor_passkey_options(r);
 }
 
 enum MHD_Result
-keyd_api_session(struct keyd_req *r)
+keyd_api_session(struct keyd_req *r, const char *arg)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	int st;
+
+	if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
+	    "csrf", s.csrf));
+}
+
+enum MHD_Result
+keyd_api_logout(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_session s;
 	struct sp_audit a;
 	int st;
 
-	if (strcmp(r->method, "POST") == 0)
-		return login(r);
-	if (strcmp(r->method, "GET") == 0) {
-		if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
-			return keyd_reply_error(r, 401, "not logged in");
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
-		    "csrf", s.csrf));
-	}
-	if (strcmp(r->method, "DELETE") == 0) {
-		if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
-			return keyd_reply_error(r, 401, "not logged in");
-		if (st == SP_ERR_DENIED)
-			return keyd_reply_error(r, 403, "missing or wrong CSRF token");
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
-		st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
-		if (st != SP_OK && st != SP_ERR_NOTFOUND)
-			return store_error(r, st, &err);
-		keyd_set_session_cookie(r, "", 1);
-		return keyd_reply(r, 204, "application/json", "", 0, 0);
-	}
-	return keyd_reply_error(r, 405, "method not allowed");
+	if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st == SP_ERR_DENIED)
+		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
+	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
+	if (st != SP_OK && st != SP_ERR_NOTFOUND)
+		return store_error(r, st, &err);
+	keyd_set_session_cookie(r, "", 1);
+	return keyd_reply(r, 204, "application/json", "", 0, 0);
+}
+
+/* --- health -------------------------------------------------------------- */
+
+enum MHD_Result
+keyd_api_healthz(struct keyd_req *r, const char *arg)
+{
+	/* without its key holder, keyd can neither deposit nor release */
+	if (__atomic_load_n(&r->k->kh_pid, __ATOMIC_SEQ_CST) <= 0 ||
+	    !sp_keywrap_alive(r->k->kw))
+		return keyd_reply(r, 503, "text/plain; charset=utf-8", "key holder down\n", 16, 0);
+	return keyd_reply(r, 200, "text/plain; charset=utf-8", "ok\n", 3, 0);
 }
 
 /* --- release ------------------------------------------------------------- */
@@ -494,61 +505,61 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_session s;
 	struct sp_org org;
 	struct sp_envelope_rec e;
+	struct sp_release_principal p = {0};
 	struct sp_audit a;
 	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
-	const char *tok = bearer(r);
+	const char *tok = bearer(r), *msg;
+	const char *known_id = keyd_valid_id(id) ? id : NULL;
+	enum sp_release_reason why;
+	unsigned status;
 	struct sp_buf b64;
 	json_t *ans, *rc;
-	int st, is_org = 0, ok = 0;
+	int st;
 	size_t i;
 	int64_t now = (int64_t)time(NULL);
 
+	/* who asks: an organisation's token, or a recipient's session */
 	if (tok != NULL && strncmp(tok, "spo_", 4) == 0) {
 		token_hash(tok, h);
 		st = sp_store_org_by_token(r->k->store, h, &org, &err);
-		if (st == SP_ERR_NOTFOUND)
-			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st == SP_ERR_NOTFOUND) {
+			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
+			return refuse(r, status, msg, NULL, known_id);
+		}
 		if (st != SP_OK)
 			return store_error(r, st, &err);
-		is_org = 1;
+		p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org.id, org.domain};
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
 	} else {
 		st = keyd_session_auth(r, 1, &s, &err);
-		if (st == SP_ERR_AUTH)
-			return refuse(r, 401, "not logged in", NULL, keyd_valid_id(id) ? id : NULL);
+		if (st == SP_ERR_AUTH) {
+			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
+			return refuse(r, status, msg, NULL, known_id);
+		}
 		if (st == SP_ERR_DENIED)
-			return refuse(r, 403, "missing or wrong CSRF token", s.email,
-			    keyd_valid_id(id) ? id : NULL);
+			return refuse(r, 403, "missing or wrong CSRF token", s.email, known_id);
 		if (st != SP_OK)
 			return store_error(r, st, &err);
+		p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL};
 		snprintf(actor, sizeof(actor), "%s", s.email);
 	}
-	if (!keyd_valid_id(id))
-		return refuse(r, 404, "unknown envelope", actor, NULL);
-	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
-		return refuse(r, 404, "unknown envelope", actor, id);
+	/* which envelope: a malformed id is an unknown one */
+	if (known_id == NULL) {
+		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
+		return refuse(r, status, msg, actor, NULL);
+	}
+	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND) {
+		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
+		return refuse(r, status, msg, actor, id);
+	}
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	for (i = 0; i < e.nrcpt && !ok; i++) {
-		const char *at = strrchr(e.rcpt[i], '@');
-
-		if (is_org)
-			ok = at != NULL && strcasecmp(at + 1, org.domain) == 0;
-		else
-			ok = strcmp(e.rcpt[i], s.email) == 0;
-	}
-	if (!ok) {
+	/* recipient or its organisation, not retracted, not expired (release.h) */
+	if ((why = sp_release_check(&p, &e, now)) != SP_RELEASE_OK) {
 		sp_envelope_rec_clear(&e);
-		return refuse(r, 403, "not a recipient of this envelope", actor, id);
-	}
-	if (e.retracted) {
-		sp_envelope_rec_clear(&e);
-		return refuse(r, 410, "this message was retracted by its sender", actor, id);
-	}
-	if (e.expires != 0 && e.expires <= now) {
-		sp_envelope_rec_clear(&e);
-		return refuse(r, 410, "this message has expired", actor, id);
+		status = sp_release_status(why, &msg);
+		return refuse(r, status, msg, actor, id);
 	}
 	if ((st = sp_keywrap_unwrap(r->k->kw, e.key_id, e.id, e.wrapped, e.wrapped_len,
 	    part, &err)) != SP_OK) {

@@ -3,7 +3,8 @@
  * TOTP codes (the secret kept wrapped under the master key), recovery
  * codes (only salted SHA-256 hashes kept; each works once) and passkeys
  * (WebAuthn assertions checked by webauthn.h against the stored public
- * key, over a challenge this server issued for this account).
+ * key, over a challenge this server issued for this account), and those
+ * challenges (single use, stored hashed, 5 minutes).
  * SECURITY: codes are compared by the library in constant time; a TOTP
  * time step is accepted once (replays refused); the unwrapped TOTP secret
  * is wiped after use.  Recovery codes carry 50 random bits: a thief of the
@@ -231,4 +232,53 @@ keyd_factor_passkey_options(struct keyd_req *r)
 	return keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:o,s:s,s:i}", "challenge", chal,
 	    "rpId", r->k->rp_id, "allowCredentials", keyd_passkey_list_json(r, tr.email),
 	    "userVerification", "preferred", "timeout", 120000));
+}
+
+/* --- WebAuthn challenges ------------------------------------------------- */
+
+int
+keyd_challenge_new(struct keyd_req *r, const char *email, char out[64])
+{
+	static const struct sp_throttle_policy rate = {600, 60, 600, 3600, 1};
+	struct sp_err err = {{0}};
+	unsigned char th[SP_SHA256_LEN];
+	char key[80];
+	int64_t now = (int64_t)time(NULL);
+	int issued = 0, st;
+
+	if (sp_token_new(out, 64, "", 32) != SP_OK)
+		return SP_ERR_IO;
+	sp_sha256(out, strlen(out), th);
+	snprintf(key, sizeof(key), "challenge:%s", r->client);
+	st = sp_store_token_issue(r->k->store, SP_TOKEN_CHALLENGE, email, th, now,
+	    now + KEYD_CHALLENGE_TTL, key, &rate, &issued, NULL, &err);
+	if (st != SP_OK)
+		return st;
+	return issued ? SP_OK : SP_ERR_RETRY;
+}
+
+int
+keyd_challenge_take(struct keyd_req *r, const char *email,
+    const unsigned char *client_data, size_t len, unsigned char raw[32])
+{
+	struct sp_token_rec tr;
+	unsigned char th[SP_SHA256_LEN];
+	json_error_t je;
+	json_t *j;
+	const char *c;
+	int st = SP_ERR_DENIED;
+
+	if (len == 0 || len > 4096 ||
+	    (j = json_loadb((const char *)client_data, len, 0, &je)) == NULL)
+		return SP_ERR_INVALID;
+	c = json_string_value(json_object_get(j, "challenge"));
+	if (c != NULL && strlen(c) == 43 &&
+	    sp_b64url_decode_exact(c, 43, raw, 32) == SP_OK) {
+		sp_sha256(c, strlen(c), th);
+		if (sp_store_token_use(r->k->store, SP_TOKEN_CHALLENGE, th, (int64_t)time(NULL),
+		    &tr, NULL, NULL) == SP_OK && strcmp(tr.email, email) == 0)
+			st = SP_OK;
+	}
+	json_decref(j);
+	return st;
 }

@@ -56,14 +56,3 @@ keyd_log(const char *event, ...)
 	va_end(ap);
 	log_info(event, "%s", tail);
 }
-
-void
-keyd_log_status(struct keyd_req *r, unsigned status)
-{
-	char st[16], ms[32];
-
-	snprintf(st, sizeof(st), "%u", status);
-	snprintf(ms, sizeof(ms), "%lld", (long long)(keyd_now_ms() - r->started_ms));
-	keyd_log("request", "method", r->method, "path", r->url, "status", st,
-	    "client", r->client, "ms", ms, NULL);
-}

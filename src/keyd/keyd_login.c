@@ -1,8 +1,8 @@
 /*
  * keyd_login.c - signing in: the password step (with per-address and
  * per-client throttling counted atomically before any password work), the
- * second step (TOTP code, recovery code or passkey), sessions and their
- * cookie, and the WebAuthn challenges.  The JSON API (keyd_api.c) and the
+ * second step (TOTP code, recovery code or passkey), and sessions and
+ * their cookie.  The JSON API (keyd_api.c) and the
  * server-rendered sign-in pages (keyd_account.c) both use these.
  * SECURITY: the answer to a failed step is the same whether or not the
  * account exists (an Argon2 verify is spent either way and the same
@@ -19,8 +19,8 @@
 #include <time.h>
 
 #include "crypto.h"
-#include "keyd.h"
 #include "keyd_factors.h"
+#include "keyd_login.h"
 #include "notice.h"
 #include "password.h"
 
@@ -339,53 +339,4 @@ keyd_login_second(struct keyd_req *r, const char *mfa_token, const char *code,
 	if (out->via_recovery)
 		keyd_notice(r->k, SP_NOTICE_RECOVERY_USED, tr.email, NULL, NULL, NULL);
 	session_start(r, tr.email, how, out);
-}
-
-/* --- WebAuthn challenges ------------------------------------------------- */
-
-int
-keyd_challenge_new(struct keyd_req *r, const char *email, char out[64])
-{
-	static const struct sp_throttle_policy rate = {600, 60, 600, 3600, 1};
-	struct sp_err err = {{0}};
-	unsigned char th[SP_SHA256_LEN];
-	char key[80];
-	int64_t now = (int64_t)time(NULL);
-	int issued = 0, st;
-
-	if (sp_token_new(out, 64, "", 32) != SP_OK)
-		return SP_ERR_IO;
-	token_hash(out, th);
-	snprintf(key, sizeof(key), "challenge:%s", r->client);
-	st = sp_store_token_issue(r->k->store, SP_TOKEN_CHALLENGE, email, th, now,
-	    now + KEYD_CHALLENGE_TTL, key, &rate, &issued, NULL, &err);
-	if (st != SP_OK)
-		return st;
-	return issued ? SP_OK : SP_ERR_RETRY;
-}
-
-int
-keyd_challenge_take(struct keyd_req *r, const char *email,
-    const unsigned char *client_data, size_t len, unsigned char raw[32])
-{
-	struct sp_token_rec tr;
-	unsigned char th[SP_SHA256_LEN];
-	json_error_t je;
-	json_t *j;
-	const char *c;
-	int st = SP_ERR_DENIED;
-
-	if (len == 0 || len > 4096 ||
-	    (j = json_loadb((const char *)client_data, len, 0, &je)) == NULL)
-		return SP_ERR_INVALID;
-	c = json_string_value(json_object_get(j, "challenge"));
-	if (c != NULL && strlen(c) == 43 &&
-	    sp_b64url_decode_exact(c, 43, raw, 32) == SP_OK) {
-		token_hash(c, th);
-		if (sp_store_token_use(r->k->store, SP_TOKEN_CHALLENGE, th, (int64_t)time(NULL),
-		    &tr, NULL, NULL) == SP_OK && strcmp(tr.email, email) == 0)
-			st = SP_OK;
-	}
-	json_decref(j);
-	return st;
 }

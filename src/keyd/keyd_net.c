@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "keyd.h"
+#include "keyd_req.h"
 
 #define CONN_BUCKETS 1024
 

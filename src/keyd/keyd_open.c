@@ -1,7 +1,7 @@
 /*
  * keyd_open.c - the open page (GET /open?id=ID, and POST /online for
  * envelopes opened without JavaScript) and the portal's static files
- * (GET /static/NAME).  The open page is the embedded portal/open.html with
+ * (GET /static/NAME), and the home page (GET /).  The open page is the embedded portal/open.html with
  * its placeholders {{ID}}, {{CSRF}}, {{ONLINE_HEADER}}, {{ONLINE_PAYLOAD}}.
  * SECURITY: the id is validated; the posted header and ciphertext were
  * filtered to the base64 alphabet while they arrived (keyd_http.c) and are
@@ -12,16 +12,17 @@
 #include <string.h>
 
 #include "assets.h"
-#include "keyd.h"
+#include "keyd_open.h"
+#include "keyd_tmpl.h"
 
 enum MHD_Result
-keyd_page_open(struct keyd_req *r)
+keyd_page_open(struct keyd_req *r, const char *arg)
 {
 	const struct sp_asset *a = sp_asset_find("portal/open.html");
 	const char *id, *h = "", *c = "";
 	char csrf[64];
 	struct sp_buf out;
-	int online = strcmp(r->url, "/online") == 0;
+	int online = r->online;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
@@ -92,4 +93,12 @@ keyd_static(struct keyd_req *r, const char *name)
 	if ((a = sp_asset_find(path)) == NULL)
 		return keyd_reply_error(r, 404, "This file does not exist");
 	return keyd_reply(r, 200, types[i].type, a->data, a->len, 1);
+}
+
+enum MHD_Result
+keyd_page_home(struct keyd_req *r, const char *arg)
+{
+	return keyd_page_simple(r, 200, "sealpost key server",
+	    "<p>This server keeps the keys of secure messages. Open a secure "
+	    "message from the <code>securedoc.html</code> attachment you received.</p>");
 }

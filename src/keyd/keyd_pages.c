@@ -1,8 +1,8 @@
 /*
  * keyd_pages.c - the recipient pages rendered on the server: registration
- * (GET/POST /register), address confirmation (GET/POST /activate), and the
- * plain page layout used for every other message.  Pages come from the
- * embedded templates web/portal/page.html and register.html.
+ * (GET/POST /register) and address confirmation (GET/POST /activate).
+ * Pages come from the embedded template web/portal/register.html and the
+ * plain layout of keyd_page_simple() (keyd_req.h).
  * SECURITY: every form field is untrusted: bounded, UTF-8 checked and
  * HTML-escaped on output; posts need the double-submit CSRF token and a
  * same-site Origin; passwords and answers are only kept as Argon2id hashes;
@@ -17,7 +17,8 @@
 #include "assets.h"
 #include "crypto.h"
 #include "field.h"
-#include "keyd.h"
+#include "keyd_pages.h"
+#include "keyd_tmpl.h"
 #include "notice.h"
 #include "password.h"
 
@@ -44,86 +45,6 @@ static const char *const languages[][2] = {
 #define NLANGUAGES (sizeof(languages) / sizeof(languages[0]))
 
 /* --- layout and CSRF ----------------------------------------------------- */
-
-enum MHD_Result
-keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
-    const char *html_body)
-{
-	const struct sp_asset *a = sp_asset_find("portal/page.html");
-	struct keyd_var v[] = {
-		{"TITLE", title, 0, 0},
-		{"BODY", html_body, 0, 1},
-	};
-	struct sp_buf out;
-
-	if (a == NULL)
-		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
-	sp_buf_init(&out, (size_t)16 << 20);
-	if (keyd_tmpl((const char *)a->data, a->len, v, 2, &out) != SP_OK) {
-		sp_buf_free(&out);
-		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
-	}
-	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
-}
-
-int
-keyd_token_shape(const char *s, size_t min, size_t max)
-{
-	size_t n = s ? strlen(s) : 0, i;
-
-	if (n < min || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '_')
-			return 0;
-	return 1;
-}
-
-void
-keyd_csrf_token(struct keyd_req *r, char out[64])
-{
-	const char *c = keyd_cookie(r, "sp_csrf");
-
-	if (keyd_token_shape(c, 22, 43)) {
-		snprintf(out, 64, "%s", c);
-		return;
-	}
-	if (sp_token_new(out, 64, "", 16) != SP_OK)
-		out[0] = '\0';
-	keyd_add_cookie(r, "sp_csrf", out, r->k->https ?
-	    "Path=/; HttpOnly; SameSite=Strict; Secure" : "Path=/; HttpOnly; SameSite=Strict");
-}
-
-int
-keyd_csrf_ok(struct keyd_req *r)
-{
-	const char *c = keyd_cookie(r, "sp_csrf");
-	const char *f = keyd_field(r, "csrf");
-	const char *why = NULL;
-
-	if (f == NULL)
-		f = keyd_header(r, "X-CSRF-Token");
-	if (keyd_cross_site(r))
-		why = "cross-site";
-	else if (!keyd_token_shape(c, 22, 43))
-		why = "no-cookie";
-	else if (f == NULL || strlen(f) != strlen(c) || !sp_ct_eq(c, f, strlen(c)))
-		why = "mismatch";
-	if (why != NULL)
-		keyd_log("csrf-refused", "path", r->url, "reason", why, "origin",
-		    keyd_header(r, "Origin"), "fetch_site", keyd_header(r, "Sec-Fetch-Site"),
-		    "client", r->client, NULL);
-	return why == NULL;
-}
-
-enum MHD_Result
-keyd_csrf_refused(struct keyd_req *r)
-{
-	return keyd_page_simple(r, 403, "This form has expired",
-	    "<p>For your safety this form could not be accepted: it was not sent "
-	    "from this site, or your browser blocked its security cookie.</p>"
-	    "<p>Go back, reload the page and try again.</p>");
-}
 
 /* --- registration -------------------------------------------------------- */
 
@@ -502,7 +423,7 @@ register_post(struct keyd_req *r)
 }
 
 enum MHD_Result
-keyd_page_register(struct keyd_req *r)
+keyd_page_register(struct keyd_req *r, const char *arg)
 {
 	struct regform f;
 	const char *e;
@@ -599,7 +520,7 @@ activate_form(struct keyd_req *r, unsigned status, const char *email, const char
 }
 
 enum MHD_Result
-keyd_page_activate(struct keyd_req *r)
+keyd_page_activate(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_audit a;

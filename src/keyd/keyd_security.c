@@ -20,6 +20,8 @@
 
 #include "crypto.h"
 #include "keyd_factors.h"
+#include "keyd_login.h"
+#include "keyd_security.h"
 #include "notice.h"
 #include "password.h"
 #include "qr.h"
@@ -474,8 +476,6 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 	struct sp_session s;
 	int st;
 
-	if (strcmp(r->method, "POST") != 0)
-		return keyd_reply_error(r, 405, "method not allowed");
 	st = keyd_session_auth(r, 1, &s, &err);
 	if (st == SP_ERR_AUTH)
 		return keyd_reply_error(r, 401, "not logged in");

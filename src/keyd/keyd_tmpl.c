@@ -6,7 +6,9 @@
  */
 #include <string.h>
 
-#include "keyd.h"
+#include "html.h"
+#include "keyd_tmpl.h"
+#include "sp.h"
 
 int
 keyd_tmpl(const char *t, size_t tlen, const struct keyd_var *vars, size_t nvars,

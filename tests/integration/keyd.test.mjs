@@ -1,7 +1,7 @@
 // keyd.test.mjs - sealpost-keyd over HTTP on loopback: the machine API
 // (deposit, session, release with every refusal), body limits, security
 // headers, CSRF, the register and activate pages with the outbox mail,
-// static files and the open page.
+// the route table's 404 and 405 answers, static files and the open page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -361,6 +361,49 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   const rel = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
   assert.equal(rel.status, 200);
   assert.equal((await rel.json()).server_part, d.server_part);
+});
+
+test('routes: 405 with Allow when a known path does not serve the method, 404 otherwise', async () => {
+  const cases = [
+    // method, path, status, Allow, JSON error (API) or a page
+    ['GET', '/api/v1/envelopes', 405, 'POST', 'method not allowed'],
+    ['PUT', '/api/v1/session', 405, 'GET, POST, DELETE', 'method not allowed'],
+    ['GET', '/api/v1/session/mfa', 405, 'POST', 'method not allowed'],
+    ['GET', '/api/v1/session/mfa/challenge', 405, 'POST', 'method not allowed'],
+    ['GET', '/api/v1/account/passkeys/options', 405, 'POST', 'method not allowed'],
+    ['GET', '/api/v1/envelopes/AAAAAAAAAAAAAAAAAAAAAA/release', 405, 'POST', 'method not allowed'],
+    ['GET', '/api/v1/envelopes/AAAAAAAAAAAAAAAAAAAAAA', 404, null, 'unknown envelope'],
+    ['POST', `/api/v1/envelopes/${'A'.repeat(70)}/release`, 404, null, 'unknown envelope'],
+    ['GET', '/api/v1/session/mfaX', 404, null, 'no such API'],
+    ['GET', '/api/v2/anything', 404, null, 'no such API'],
+    ['POST', '/healthz', 405, 'GET, HEAD', null],
+    ['PUT', '/register', 405, 'GET, HEAD, POST', null],
+    ['GET', '/signin/second', 405, 'POST', null],
+    ['DELETE', '/account', 405, 'GET, HEAD, POST', null],
+    ['GET', '/online', 405, 'POST', null],
+    ['POST', '/static/portal.css', 405, 'GET, HEAD', null],
+    ['GET', '/accounts', 404, null, null],
+    ['GET', '/no/such/page', 404, null, null],
+  ];
+  for (const [method, p, status, allow, error] of cases) {
+    const r = await fetch(keyd.url + p, { method });
+    const what = `${method} ${p}`;
+    assert.equal(r.status, status, what);
+    assert.equal(r.headers.get('allow'), allow, what);
+    assertSecurityHeaders(r);
+    if (error) {
+      assert.match(r.headers.get('content-type'), /^application\/json/, what);
+      assert.equal((await r.json()).error, error, what);
+    } else {
+      assert.match(r.headers.get('content-type'), /^text\/html/, what);
+      await r.arrayBuffer();
+    }
+  }
+  // HEAD is served wherever GET is, except the session API (GET only)
+  assert.equal((await fetch(keyd.url + '/', { method: 'HEAD' })).status, 200);
+  const h = await fetch(keyd.url + '/api/v1/session', { method: 'HEAD' });
+  assert.equal(h.status, 405);
+  assert.equal(h.headers.get('allow'), 'GET, POST, DELETE');
 });
 
 test('static files and the open page', async () => {

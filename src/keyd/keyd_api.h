@@ -1,0 +1,29 @@
+/*
+ * keyd_api.h - the machine API of docs/api.md (keyd_api.c): key deposit,
+ * log-in and its second step, the session, key release, and /healthz.
+ * Route handlers (keyd_router.c): arg is what the route leaves of the path
+ * (the envelope id for release, else "").  Not a library interface.
+ */
+#ifndef KEYD_API_H
+#define KEYD_API_H
+
+#include "keyd_req.h"
+
+/* POST /api/v1/envelopes */
+enum MHD_Result keyd_api_deposit(struct keyd_req *r, const char *arg);
+/* POST /api/v1/session */
+enum MHD_Result keyd_api_login(struct keyd_req *r, const char *arg);
+/* GET /api/v1/session */
+enum MHD_Result keyd_api_session(struct keyd_req *r, const char *arg);
+/* DELETE /api/v1/session */
+enum MHD_Result keyd_api_logout(struct keyd_req *r, const char *arg);
+/* POST /api/v1/session/mfa */
+enum MHD_Result keyd_api_login_second(struct keyd_req *r, const char *arg);
+/* POST /api/v1/session/mfa/challenge */
+enum MHD_Result keyd_api_mfa_challenge(struct keyd_req *r, const char *arg);
+/* POST /api/v1/envelopes/{id}/release: arg is the id (not checked yet). */
+enum MHD_Result keyd_api_release(struct keyd_req *r, const char *id);
+/* GET /healthz: 200, or 503 while the key holder is down. */
+enum MHD_Result keyd_api_healthz(struct keyd_req *r, const char *arg);
+
+#endif

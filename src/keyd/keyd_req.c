@@ -1,0 +1,421 @@
+/*
+ * keyd_req.c - one request of sealpost-keyd, the layer below the handlers:
+ * lookups of headers, arguments, cookies and form fields; the cross-site
+ * and CSRF checks; address and id shapes; and every reply, each with the
+ * security headers of docs/api.md and the request's log line.  Nothing here
+ * calls a handler or the router.
+ * SECURITY: everything looked up here is untrusted input.  Form fields are
+ * returned only whole (never cut short at a NUL byte or a size cap); the
+ * CSRF token is compared in constant time; answers that may hold secrets
+ * are wiped when MHD is done with them; the log gets only the method, path,
+ * status and client.
+ */
+#include <glib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "crypto.h"
+#include "field.h"
+#include "html.h"
+#include "keyd_req.h"
+#include "keyd_tmpl.h"
+
+/* --- small lookups ------------------------------------------------------- */
+
+const char *
+keyd_header(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+keyd_arg(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+keyd_cookie(struct keyd_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *
+keyd_field_raw(struct keyd_req *r, const char *name, size_t *len, int *toolong)
+{
+	size_t i;
+
+	*len = 0;
+	*toolong = 0;
+	for (i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, name) == 0) {
+			*len = r->fields[i].value.len;
+			*toolong = r->fields[i].toolong;
+			return r->fields[i].value.data ? (const char *)r->fields[i].value.data : "";
+		}
+	return NULL;
+}
+
+const char *
+keyd_field(struct keyd_req *r, const char *name)
+{
+	size_t n;
+	int toolong;
+	const char *v = keyd_field_raw(r, name, &n, &toolong);
+
+	/* "password=right%00anything" must not become "right" */
+	if (v == NULL || toolong || memchr(v, '\0', n) != NULL)
+		return NULL;
+	return v;
+}
+
+char *
+keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
+    const char **why)
+{
+	size_t i;
+	struct sp_err err = {{0}};
+	char *out = NULL;
+
+	*why = NULL;
+	for (i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].name, name) == 0)
+			break;
+	if (i == r->nfields) {
+		if (required)
+			*why = "This field is required";
+		return NULL;
+	}
+	if (r->fields[i].toolong) {
+		*why = sp_field_reason_str(SP_FIELD_R_TOO_LONG);
+		return NULL;
+	}
+	{
+		struct sp_field_rules rules = {max * 4, max, required ? SP_FIELD_REQUIRED |
+		    SP_FIELD_TRIM : SP_FIELD_TRIM};
+		enum sp_field_reason reason = SP_FIELD_R_OK;
+
+		if (sp_field_text(r->fields[i].value.data ? (const char *)r->fields[i].value.data :
+		    "", r->fields[i].value.len, &rules, &out, &reason, &err) != SP_OK) {
+			*why = sp_field_reason_str(reason);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+const char *
+keyd_session_cookie(const struct keyd *k)
+{
+	return k->https ? "__Host-sp_session" : "sp_session";
+}
+
+int
+keyd_cross_site(struct keyd_req *r)
+{
+	const char *o = keyd_header(r, "Origin");
+	const char *s = keyd_header(r, "Sec-Fetch-Site");
+
+	if (s != NULL && strcmp(s, "same-origin") != 0 && strcmp(s, "none") != 0)
+		return 1;
+	/* Browsers send "Origin: null" on a same-origin form post from a page
+	 * whose Referrer-Policy is no-referrer; Sec-Fetch-Site still names it. */
+	if (o != NULL && strcmp(o, r->k->origin) != 0 &&
+	    !(strcmp(o, "null") == 0 && s != NULL && strcmp(s, "same-origin") == 0))
+		return 1;
+	return 0;
+}
+
+/* Addresses go through the library's one parser (field.h); the key
+ * server compares them case-insensitively, so the local part is folded. */
+int
+keyd_valid_email(const char *s)
+{
+	char out[SP_ADDR_MAX + 1];
+
+	return s != NULL && sp_addr_parse(s, strlen(s), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+	    out, NULL, NULL) == SP_OK && strlen(out) <= SP_STORE_EMAIL_MAX;
+}
+
+int
+keyd_email_lower(const char *s, char *out, size_t outsz)
+{
+	char tmp[SP_ADDR_MAX + 1];
+
+	if (s == NULL || sp_addr_parse(s, strlen(s), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+	    tmp, NULL, NULL) != SP_OK || strlen(tmp) >= outsz)
+		return SP_ERR_INVALID;
+	snprintf(out, outsz, "%s", tmp);
+	return SP_OK;
+}
+
+int
+keyd_valid_id(const char *id)
+{
+	unsigned char raw[16];
+
+	return id != NULL && strlen(id) == SP_STORE_ID_MAX &&
+	    sp_b64url_decode_exact(id, SP_STORE_ID_MAX, raw, sizeof(raw)) == SP_OK;
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+void
+keyd_add_cookie(struct keyd_req *r, const char *name, const char *value, const char *attrs)
+{
+	if (r->ncookies < 3)
+		snprintf(r->cookies[r->ncookies++], sizeof(r->cookies[0]), "%s=%s; %s",
+		    name, value, attrs);
+}
+
+/* One line per answer: method, path, status, client, time taken. */
+static void
+log_status(struct keyd_req *r, unsigned status)
+{
+	char st[16], ms[32];
+
+	snprintf(st, sizeof(st), "%u", status);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(keyd_now_ms() - r->started_ms));
+	keyd_log("request", "method", r->method, "path", r->url, "status", st,
+	    "client", r->client, "ms", ms, NULL);
+}
+
+static enum MHD_Result
+queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response *resp,
+    int cacheable)
+{
+	enum MHD_Result ret;
+	int i;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Content-Security-Policy", KEYD_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (r->k->https)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	MHD_add_response_header(resp, "Cache-Control",
+	    cacheable ? "public, max-age=3600" : "no-store");
+	for (i = 0; i < r->ncookies; i++)
+		MHD_add_response_header(resp, "Set-Cookie", r->cookies[i]);
+	if (r->allow[0] != '\0')
+		MHD_add_response_header(resp, "Allow", r->allow);
+	if (status == 429 || status == 503) {
+		char ra[24];
+
+		snprintf(ra, sizeof(ra), "%lld", (long long)(r->retry_after > 0 ? r->retry_after : 2));
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->answered = 1;
+	log_status(r, status);
+	return ret;
+}
+
+enum MHD_Result
+keyd_reply(struct keyd_req *r, unsigned status, const char *type, const void *body,
+    size_t len, int cacheable)
+{
+	return queue(r, status, type, MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY), cacheable);
+}
+
+/* Bodies may hold secrets (key parts, a re-rendered password field): they
+ * are wiped when MHD is done with them. */
+struct wipe_ctx {
+	void *p;
+	size_t n;
+};
+
+static void
+wipe_free(void *cls)
+{
+	struct wipe_ctx *w = cls;
+
+	sp_wipe(w->p, w->n);
+	free(w->p);
+	free(w);
+}
+
+static struct MHD_Response *
+response_wiped(void *p, size_t n)
+{
+	struct wipe_ctx *w = malloc(sizeof(*w));
+	struct MHD_Response *resp;
+
+	if (w == NULL) {
+		sp_wipe(p, n);
+		free(p);
+		return NULL;
+	}
+	w->p = p;
+	w->n = n;
+	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(n, p, wipe_free,
+	    w)) == NULL)
+		wipe_free(w);
+	return resp;
+}
+
+enum MHD_Result
+keyd_reply_buf(struct keyd_req *r, unsigned status, const char *type, struct sp_buf *body)
+{
+	size_t len;
+	unsigned char *p = sp_buf_steal(body, &len);
+
+	if (p == NULL)
+		return keyd_reply(r, status, type, "", 0, 0);
+	return queue(r, status, type, response_wiped(p, len), 0);
+}
+
+enum MHD_Result
+keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
+{
+	char *s = json_dumps(json, JSON_COMPACT);
+	enum MHD_Result ret;
+
+	json_decref(json);
+	if (s == NULL)
+		return keyd_reply(r, 500, "application/json", "{\"error\":\"internal error\"}", 26, 0);
+	ret = queue(r, status, "application/json", response_wiped(s, strlen(s)), 0);
+	return ret;
+}
+
+enum MHD_Result
+keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
+{
+	if (!r->api) {
+		struct sp_buf b;
+
+		sp_buf_init(&b, 4096);
+		sp_buf_append_str(&b, "<p>");
+		sp_html_escape(&b, msg, strlen(msg));
+		sp_buf_append_str(&b, "</p>");
+		enum MHD_Result ret = keyd_page_simple(r, status, msg,
+		    b.data ? (const char *)b.data : "");
+		sp_buf_free(&b);
+		return ret;
+	}
+	return keyd_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+enum MHD_Result
+keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
+{
+	if (r->api)
+		return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error", why ? why :
+		    "invalid", "field", field));
+	{
+		struct sp_buf b;
+		enum MHD_Result ret;
+
+		sp_buf_init(&b, 8192);
+		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">The field <strong>");
+		sp_html_escape(&b, field, strlen(field));
+		sp_buf_append_str(&b, "</strong> is not valid: ");
+		sp_html_escape(&b, why ? why : "invalid", strlen(why ? why : "invalid"));
+		sp_buf_append_str(&b, ".</p><p>Go back, correct it and try again.</p>");
+		ret = keyd_page_simple(r, 400, "Please check the form", b.data ? (const char *)b.data : "");
+		sp_buf_free(&b);
+		return ret;
+	}
+}
+
+enum MHD_Result
+keyd_redirect(struct keyd_req *r, const char *path)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+	    MHD_RESPMEM_PERSISTENT);
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Location", path);
+	return queue(r, 303, "text/plain; charset=utf-8", resp, 0);
+}
+
+/* --- pages and CSRF ----------------------------------------------------- */
+
+enum MHD_Result
+keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body)
+{
+	const struct sp_asset *a = sp_asset_find("portal/page.html");
+	struct keyd_var v[] = {
+		{"TITLE", title, 0, 0},
+		{"BODY", html_body, 0, 1},
+	};
+	struct sp_buf out;
+
+	if (a == NULL)
+		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
+	sp_buf_init(&out, (size_t)16 << 20);
+	if (keyd_tmpl((const char *)a->data, a->len, v, 2, &out) != SP_OK) {
+		sp_buf_free(&out);
+		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
+	}
+	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+}
+
+int
+keyd_token_shape(const char *s, size_t min, size_t max)
+{
+	size_t n = s ? strlen(s) : 0, i;
+
+	if (n < min || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+void
+keyd_csrf_token(struct keyd_req *r, char out[64])
+{
+	const char *c = keyd_cookie(r, "sp_csrf");
+
+	if (keyd_token_shape(c, 22, 43)) {
+		snprintf(out, 64, "%s", c);
+		return;
+	}
+	if (sp_token_new(out, 64, "", 16) != SP_OK)
+		out[0] = '\0';
+	keyd_add_cookie(r, "sp_csrf", out, r->k->https ?
+	    "Path=/; HttpOnly; SameSite=Strict; Secure" : "Path=/; HttpOnly; SameSite=Strict");
+}
+
+int
+keyd_csrf_ok(struct keyd_req *r)
+{
+	const char *c = keyd_cookie(r, "sp_csrf");
+	const char *f = keyd_field(r, "csrf");
+	const char *why = NULL;
+
+	if (f == NULL)
+		f = keyd_header(r, "X-CSRF-Token");
+	if (keyd_cross_site(r))
+		why = "cross-site";
+	else if (!keyd_token_shape(c, 22, 43))
+		why = "no-cookie";
+	else if (f == NULL || strlen(f) != strlen(c) || !sp_ct_eq(c, f, strlen(c)))
+		why = "mismatch";
+	if (why != NULL)
+		keyd_log("csrf-refused", "path", r->url, "reason", why, "origin",
+		    keyd_header(r, "Origin"), "fetch_site", keyd_header(r, "Sec-Fetch-Site"),
+		    "client", r->client, NULL);
+	return why == NULL;
+}
+
+enum MHD_Result
+keyd_csrf_refused(struct keyd_req *r)
+{
+	return keyd_page_simple(r, 403, "This form has expired",
+	    "<p>For your safety this form could not be accepted: it was not sent "
+	    "from this site, or your browser blocked its security cookie.</p>"
+	    "<p>Go back, reload the page and try again.</p>");
+}

@@ -1,0 +1,193 @@
+/*
+ * keyd_router.c - every route of sealpost-keyd in one table (docs/api.md),
+ * matched in order.  The first entry whose path matches decides the path;
+ * it and the entries right after it with the same path are the methods the
+ * path serves (405 with Allow for any other method).  No entry: 404.
+ * SECURITY: the path is untrusted: it is only compared, never used to name
+ * a file; an envelope id taken from the path is bounded (63 bytes) here
+ * and checked by its handler.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "keyd_account.h"
+#include "keyd_api.h"
+#include "keyd_open.h"
+#include "keyd_pages.h"
+#include "keyd_router.h"
+#include "keyd_security.h"
+
+/* Methods (bits); M_ANY (0) matches every method. */
+enum {
+	M_ANY = 0,
+	M_GET = 1 << 0,
+	M_HEAD = 1 << 1,
+	M_POST = 1 << 2,
+	M_DELETE = 1 << 3,
+};
+#define M_PAGE (M_GET | M_HEAD)
+#define M_FORM (M_GET | M_HEAD | M_POST)
+
+static const char *const method_names[] = {"GET", "HEAD", "POST", "DELETE"};
+
+enum match {
+	EXACT,		/* the path itself; arg "" */
+	TREE,		/* the path, or the path and "/...": arg "" or "/..." */
+	PREFIX,		/* anything that starts with the path: arg is the rest */
+	ITEM,		/* "A*B": A, one segment without '/' (under 64 bytes), then
+			 * exactly B: arg is the segment */
+};
+
+typedef enum MHD_Result route_fn(struct keyd_req *r, const char *arg);
+
+struct route {
+	unsigned methods;
+	enum match match;
+	const char *path;
+	route_fn *fn;		/* NULL: 404 with `missing` */
+	unsigned flags;		/* KEYD_ROUTE_* */
+	const char *missing;
+};
+
+#define API KEYD_ROUTE_API
+
+static const struct route routes[] = {
+	{M_PAGE, EXACT, "/healthz", keyd_api_healthz, 0, NULL},
+	{M_POST, EXACT, "/api/v1/envelopes", keyd_api_deposit, API, NULL},
+	{M_POST, EXACT, "/api/v1/session", keyd_api_login, API, NULL},
+	{M_GET, EXACT, "/api/v1/session", keyd_api_session, API, NULL},
+	{M_DELETE, EXACT, "/api/v1/session", keyd_api_logout, API, NULL},
+	{M_POST, EXACT, "/api/v1/session/mfa", keyd_api_login_second, API, NULL},
+	{M_POST, EXACT, "/api/v1/session/mfa/challenge", keyd_api_mfa_challenge, API, NULL},
+	/* "" and "/options"; other rests answer 404 after the session check */
+	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/release", keyd_api_release, API, NULL},
+	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "unknown envelope"},
+	{M_ANY, PREFIX, "/api/", NULL, API, "no such API"},
+	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},
+	{M_FORM, EXACT, "/activate", keyd_page_activate, 0, NULL},
+	{M_FORM, EXACT, "/forgot", keyd_page_forgot, 0, NULL},
+	{M_FORM, EXACT, "/reset", keyd_page_reset, 0, NULL},
+	{M_FORM, EXACT, "/resend", keyd_page_resend, 0, NULL},
+	{M_FORM, EXACT, "/signin-link", keyd_page_signin_link, 0, NULL},
+	{M_FORM, EXACT, "/signin", keyd_page_signin, 0, NULL},
+	{M_POST, EXACT, "/signin/second", keyd_page_signin_mfa, 0, NULL},
+	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
+	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
+	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
+	{M_PAGE, PREFIX, "/static/", keyd_static, 0, NULL},
+	{M_PAGE, EXACT, "/", keyd_page_home, 0, NULL},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+struct hit {
+	const struct route *first;	/* the first route whose path matches */
+	const struct route *serve;	/* the route that serves the method */
+	unsigned allow;			/* methods of first and its siblings */
+	const char *arg;
+	char seg[64];			/* ITEM: the segment */
+};
+
+static unsigned
+method_bit(const char *m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
+		if (strcmp(m, method_names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+/* 1 when url matches rt's path; h->arg (and h->seg) filled. */
+static int
+path_match(const struct route *rt, const char *url, struct hit *h)
+{
+	size_t n = strlen(rt->path);
+	const char *star, *seg, *end;
+
+	switch (rt->match) {
+	case EXACT:
+		h->arg = "";
+		return strcmp(url, rt->path) == 0;
+	case TREE:
+		h->arg = url + n;
+		return strncmp(url, rt->path, n) == 0 && (url[n] == '\0' || url[n] == '/');
+	case PREFIX:
+		h->arg = url + n;
+		return strncmp(url, rt->path, n) == 0;
+	case ITEM:
+		star = strchr(rt->path, '*');
+		n = (size_t)(star - rt->path);
+		if (strncmp(url, rt->path, n) != 0)
+			return 0;
+		seg = url + n;
+		if ((end = strchr(seg, '/')) == NULL || strcmp(end, star + 1) != 0 ||
+		    (size_t)(end - seg) >= sizeof(h->seg))
+			return 0;
+		snprintf(h->seg, sizeof(h->seg), "%.*s", (int)(end - seg), seg);
+		h->arg = h->seg;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+same_path(const struct route *a, const struct route *b)
+{
+	return a->match == b->match && strcmp(a->path, b->path) == 0;
+}
+
+static void
+lookup(const char *method, const char *url, struct hit *h)
+{
+	unsigned m = method_bit(method);
+	size_t i, j;
+
+	memset(h, 0, sizeof(*h));
+	for (i = 0; i < NROUTES; i++) {
+		if (!path_match(&routes[i], url, h))
+			continue;
+		h->first = &routes[i];
+		for (j = i; j < NROUTES && same_path(&routes[j], &routes[i]); j++) {
+			h->allow |= routes[j].methods;
+			if (routes[j].methods == M_ANY || (routes[j].methods & m) != 0) {
+				h->serve = &routes[j];
+				break;
+			}
+		}
+		return;
+	}
+}
+
+unsigned
+keyd_route_flags(const char *method, const char *url)
+{
+	struct hit h;
+
+	lookup(method, url, &h);
+	if (h.serve != NULL)
+		return h.serve->flags;
+	return h.first != NULL ? h.first->flags & KEYD_ROUTE_API : 0;
+}
+
+enum MHD_Result
+keyd_route(struct keyd_req *r)
+{
+	struct hit h;
+	size_t i, o = 0;
+
+	lookup(r->method, r->url, &h);
+	if (h.first == NULL)
+		return keyd_reply_error(r, 404, "This page does not exist");
+	if (h.serve == NULL) {
+		for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
+			if ((h.allow & (1u << i)) != 0 && o < sizeof(r->allow))
+				o += (size_t)snprintf(r->allow + o, sizeof(r->allow) - o, "%s%s",
+				    o ? ", " : "", method_names[i]);
+		return keyd_reply_error(r, 405, "method not allowed");
+	}
+	if (h.serve->fn == NULL)
+		return keyd_reply_error(r, 404, h.serve->missing);
+	return h.serve->fn(r, h.arg);
+}

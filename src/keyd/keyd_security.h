@@ -1,0 +1,17 @@
+/*
+ * keyd_security.h - the signed-in recipient's security page and its
+ * actions, and the passkey registration API (keyd_security.c).  Route
+ * handlers (keyd_router.c).  Not a library interface.
+ */
+#ifndef KEYD_SECURITY_H
+#define KEYD_SECURITY_H
+
+#include "keyd_req.h"
+
+/* /account and /account/...: sub is the rest of the path ("" or "/..."). */
+enum MHD_Result keyd_page_account(struct keyd_req *r, const char *sub);
+/* POST /api/v1/account/passkeys...: sub is the rest of the path ("" or
+ * "/options"; anything else answers 404 after the session check). */
+enum MHD_Result keyd_api_passkeys(struct keyd_req *r, const char *sub);
+
+#endif
