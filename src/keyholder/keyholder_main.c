@@ -27,6 +27,7 @@
 
 #include "keywrap.h"
 #include "khproto.h"
+#include "conf.h"
 #include "log.h"
 #include "privsep.h"
 
@@ -63,28 +64,43 @@ kh_log(const char *fmt, ...)
 	log_info(event, "%s", rest);
 }
 
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: sealpost-keyholder --fd N --data-dir DIR [--user NAME] [--allow-root]\n\n"
-	    "The sealpost key holder: the only process that reads the master keys.\n"
+/* The options, one typed table (conf.h): the command line, -c FILE,
+ * -n, --help and --print-defaults all come from it. */
+struct kh_config {
+	int64_t fd;
+	char data_dir[4000];
+	char user[256];
+	int allow_root;
+};
+
+#define AT(f) CONF_AT(struct kh_config, f)
+static const struct conf_entry kh_entries[] = {
+	{.name = "fd", .type = CONF_INT, AT(fd), .def = "-1", .min = -1, .max = 65535, .arg = "N",
+	    .help = "the connected socket to serve (required)"},
+	{.name = "data_dir", .type = CONF_STR, AT(data_dir), .arg = "DIR", .flags = CONF_REQUIRED,
+	    .help = "the key server's data directory: keys are in DIR/keys/ (created 0700), or "
+	    "DIR/master-N.key in the old layout; DIR/keys/master-1.key is created when there "
+	    "is no key"},
+	{.name = "user", .type = CONF_STR, AT(user), .arg = "NAME",
+	    .help = "give up root for this user once the key directory is open (it is made "
+	    "this user's); required when started as root, unless --allow-root"},
+	{.name = "allow_root", .type = CONF_BOOL, AT(allow_root), .def = "no",
+	    .help = "run as root without --user (tests, containers)"},
+};
+#undef AT
+
+static const struct conf_table kh_table = {
+	.prog = "sealpost-keyholder",
+	.usage = "sealpost-keyholder --fd N --data-dir DIR [--user NAME] [--allow-root]",
+	.about = "The sealpost key holder: the only process that reads the master keys.\n"
 	    "sealpost-keyd starts it with one end of a socket pair and asks it to\n"
 	    "wrap and unwrap message key parts (docs/keyholder.md); it is not\n"
-	    "meant to be started by hand.\n\n"
-	    "options:\n"
-	    "  --fd N           the connected socket to serve (required)\n"
-	    "  --data-dir DIR   the key server's data directory: keys are in DIR/keys/\n"
-	    "                   (created 0700), or DIR/master-N.key in the old layout;\n"
-	    "                   DIR/keys/master-1.key is created when there is no key\n"
-	    "  --user NAME      give up root for this user once the key directory is\n"
-	    "                   open (it is made this user's); required when started as\n"
-	    "                   root, unless --allow-root\n"
-	    "  --allow-root     run as root without --user (tests, containers)\n"
-	    "  -h, --help       this help\n\n"
-	    "signals: HUP loads the keys again (a new key from `sealpost key rotate`\n"
-	    "then wraps new parts); TERM ends it.\n");
-}
+	    "meant to be started by hand.  Signals: HUP loads the keys again (a new\n"
+	    "key from `sealpost key rotate` then wraps new parts); TERM ends it.",
+	.entries = kh_entries,
+	.n = sizeof(kh_entries) / sizeof(kh_entries[0]),
+	.flags = CONF_T_DASHES,
+};
 
 /* As root: make the key directory (not the data directory of the old
  * layout, which is the key server's) and its key files the user's. */
@@ -204,20 +220,6 @@ reply(int fd, const struct sp_kh_msg *ans)
 	return st;
 }
 
-static int
-parse_fd(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *s == '\0' || *end != '\0' || v < 0 || v > 65535)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -232,42 +234,41 @@ main(int argc, char **argv)
 	size_t len;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int i, fd = -1, dirfd, old = 0, allow_root = 0, st, rc = 0;
+	static struct kh_config cfg;
+	struct conf_cmdline cl;
+	int fd = -1, dirfd, old = 0, allow_root = 0, st, rc = 0;
 
 	log_init("keyholder", 0, 0);
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(a, "--allow-root") == 0) {
-			allow_root = 1;
-			continue;
-		}
-		if (v == NULL) {
-			fprintf(stderr, "sealpost-keyholder: %s needs a value (see --help)\n", a);
-			return 2;
-		}
-		if (strcmp(a, "--data-dir") == 0)
-			data_dir = v;
-		else if (strcmp(a, "--user") == 0)
-			user = v;
-		else if (strcmp(a, "--fd") == 0 && parse_fd(v, &fd) == 0)
-			;
-		else {
-			fprintf(stderr, "sealpost-keyholder: bad option or value: %s %s (see --help)\n",
-			    a, v);
-			return 2;
-		}
-		i++;
-	}
-	if (data_dir == NULL || fd < 0) {
-		fprintf(stderr, "sealpost-keyholder: --fd and --data-dir are required (see --help)\n");
+	if ((st = conf_read(&kh_table, &cfg, argc, argv, &cl, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost-keyholder: %s (see --help)\n", sp_err_msg(&err, st));
 		return 2;
 	}
+	if (cl.action == CONF_HELP) {
+		conf_usage(&kh_table, stdout);
+		return 0;
+	}
+	if (cl.action == CONF_PRINT_DEFAULTS) {
+		conf_print_defaults(&kh_table, stdout);
+		return 0;
+	}
+	if (cl.argi < argc) {
+		fprintf(stderr, "sealpost-keyholder: unexpected argument '%s' (see --help)\n",
+		    argv[cl.argi]);
+		return 2;
+	}
+	if (cfg.fd < 0) {
+		fprintf(stderr, "sealpost-keyholder: --fd is required (see --help)\n");
+		return 2;
+	}
+	if (cl.action == CONF_CHECK) {
+		printf("sealpost-keyholder: configuration ok\n");
+		return 0;
+	}
+	fd = (int)cfg.fd;
+	data_dir = cfg.data_dir;
+	user = cfg.user[0] ? cfg.user : NULL;
+	allow_root = cfg.allow_root;
 	if ((st = sp_priv_harden(&err)) != SP_OK) {
 		fprintf(stderr, "sealpost-keyholder: %s\n", sp_err_msg(&err, st));
 		return 1;
