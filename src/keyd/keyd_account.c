@@ -88,16 +88,6 @@ pw_field(struct sp_buf *b, const char *id, const char *label, const char *ac,
 	sp_buf_append_str(b, "</p></div>");
 }
 
-static enum MHD_Result
-page(struct keyd_req *r, unsigned status, const char *title, struct sp_buf *b)
-{
-	enum MHD_Result ret = keyd_page_simple(r, status, title,
-	    b->data ? (const char *)b->data : "");
-
-	sp_buf_wipe(b);
-	return ret;
-}
-
 /* Count a request of this client against key "PREFIX:CLIENT"; 1 when it
  * is over the limit (then a 429 page is the answer). */
 static int
@@ -175,7 +165,7 @@ mailreq_form(struct keyd_req *r, const struct mailreq *q, unsigned status,
 		sp_buf_append_str(&b, "<p class=\"hint\">Not registered yet? Open your secure "
 		    "message and choose <strong>Open</strong>. Did not get the confirmation mail? "
 		    "<a href=\"/resend\">Send it again</a>.</p>");
-	return page(r, status, q->title, &b);
+	return keyd_page_buf(r, status, q->title, &b);
 }
 
 static enum MHD_Result
@@ -231,7 +221,7 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 	sp_buf_append_str(&b, "</p><p class=\"hint\">If no mail arrives within a few minutes, "
 	    "look in your spam folder. For your safety we send at most three such mails an "
 	    "hour to one address.</p>");
-	return page(r, 200, "Check your mail", &b);
+	return keyd_page_buf(r, 200, "Check your mail", &b);
 }
 
 enum MHD_Result
@@ -269,7 +259,7 @@ link_problem(struct keyd_req *r, int st, const char *again_path, const char *aga
 	    "<p>This link is not valid. Check that you copied the whole link from the "
 	    "mail.</p>");
 	sp_buf_printf(&b, "<p><a href=\"%s\">%s</a></p>", again_path, again_text);
-	return page(r, 400, "This link cannot be used", &b);
+	return keyd_page_buf(r, 400, "This link cannot be used", &b);
 }
 
 struct resetform {
@@ -321,7 +311,7 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 	pw_field(&b, "password2", "New password again", "new-password", f->err_pw2, NULL);
 	sp_buf_append_str(&b, "</fieldset><button type=\"submit\" class=\"primary\">"
 	    "Set my new password</button></form>");
-	return page(r, status, "Choose a new password", &b);
+	return keyd_page_buf(r, status, "Choose a new password", &b);
 }
 
 enum MHD_Result
@@ -441,7 +431,7 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 		sp_buf_append_str(&b, "<p class=\"hint\">Your authenticator app and passkeys stay "
 		    "as they were: you will still be asked for one when you sign in.</p>");
 	sp_wipe(&acc, sizeof(acc));
-	return page(r, 200, "Your password is changed", &b);
+	return keyd_page_buf(r, 200, "Your password is changed", &b);
 }
 
 /* --- server-rendered sign-in --------------------------------------------- */
@@ -477,7 +467,7 @@ signin_form(struct keyd_req *r, unsigned status, const char *email, const char *
 	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Sign in</button></form>"
 	    "<p class=\"hint\"><a href=\"/forgot\">Forgot your password?</a> &middot; "
 	    "<a href=\"/signin-link\">Sign in with a link by mail</a></p>");
-	return page(r, status, "Sign in", &b);
+	return keyd_page_buf(r, status, "Sign in", &b);
 }
 
 static enum MHD_Result
@@ -509,7 +499,7 @@ second_form(struct keyd_req *r, unsigned status, const struct keyd_login *l,
 	if (l->has_totp || l->nrecovery > 0)
 		sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Continue</button>");
 	sp_buf_append_str(&b, "</form><script type=\"module\" src=\"/static/signin.js\"></script>");
-	return page(r, status, "Sign in: second step", &b);
+	return keyd_page_buf(r, status, "Sign in: second step", &b);
 }
 
 static enum MHD_Result

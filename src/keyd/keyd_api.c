@@ -26,19 +26,6 @@
 #include "password.h"
 #include "release.h"
 
-static const char *
-bearer(struct keyd_req *r)
-{
-	const char *h = keyd_header(r, "Authorization");
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return *h ? h : NULL;
-}
-
 static void
 token_hash(const char *tok, unsigned char out[SP_SHA256_LEN])
 {
@@ -83,7 +70,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	char *rcpt_store[SP_ENV_MAX_RECIPIENTS];
 	char actor[SP_STORE_NAME_MAX + 8], detail[64];
 	struct sp_buf b64;
-	const char *tok = bearer(r), *from;
+	const char *tok = keyd_bearer(r), *from;
 	json_t *j = NULL, *rc, *v, *ans;
 	json_int_t expires = 0;
 	size_t i, n = 0;
@@ -509,7 +496,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_audit a;
 	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
-	const char *tok = bearer(r), *msg;
+	const char *tok = keyd_bearer(r), *msg;
 	const char *known_id = keyd_valid_id(id) ? id : NULL;
 	enum sp_release_reason why;
 	unsigned status;

@@ -30,24 +30,11 @@ token_hash(const char *tok, unsigned char out[SP_SHA256_LEN])
 	sp_sha256(tok, strlen(tok), out);
 }
 
-static const char *
-bearer(struct keyd_req *r)
-{
-	const char *h = keyd_header(r, "Authorization");
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return *h ? h : NULL;
-}
-
 int
 keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
     struct sp_err *err)
 {
-	const char *tok = bearer(r), *csrf;
+	const char *tok = keyd_bearer(r), *csrf;
 	unsigned char h[SP_SHA256_LEN];
 	int cookie = 0, st;
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "assets.h"
 #include "crypto.h"
@@ -359,6 +360,29 @@ keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
 		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
 	}
 	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+}
+
+enum MHD_Result
+keyd_page_buf(struct keyd_req *r, unsigned status, const char *title, struct sp_buf *b)
+{
+	enum MHD_Result ret = keyd_page_simple(r, status, title,
+	    b->data ? (const char *)b->data : "");
+
+	sp_buf_wipe(b);
+	return ret;
+}
+
+const char *
+keyd_bearer(struct keyd_req *r)
+{
+	const char *h = keyd_header(r, "Authorization");
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
 }
 
 int

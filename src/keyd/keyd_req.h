@@ -104,6 +104,12 @@ enum MHD_Result keyd_redirect(struct keyd_req *r, const char *path);
 /* A whole page from page.html: title, heading and body fragment (raw). */
 enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
     const char *title, const char *html_body);
+/* keyd_page_simple() with the body fragment in b, which is wiped and
+ * freed afterwards (it may hold a secret shown once). */
+enum MHD_Result keyd_page_buf(struct keyd_req *r, unsigned status, const char *title,
+    struct sp_buf *b);
+/* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
+const char *keyd_bearer(struct keyd_req *r);
 /* The page for a form refused by keyd_csrf_ok(). */
 enum MHD_Result keyd_csrf_refused(struct keyd_req *r);
 /* A Set-Cookie header for the answer (at most 3 per answer). */

@@ -43,16 +43,6 @@ form(struct sp_buf *b, const struct sp_session *s, const char *action, const cha
 	sp_buf_append_str(b, "\">");
 }
 
-static enum MHD_Result
-page(struct keyd_req *r, unsigned status, const char *title, struct sp_buf *b)
-{
-	enum MHD_Result ret = keyd_page_simple(r, status, title,
-	    b->data ? (const char *)b->data : "");
-
-	sp_buf_wipe(b);
-	return ret;
-}
-
 static int
 fresh(const struct sp_session *s)
 {
@@ -203,7 +193,7 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 	sp_buf_append_str(&b, "<button type=\"submit\">Sign out everywhere</button></form>"
 	    "</section><script type=\"module\" src=\"/static/account.js\"></script>");
 	sp_wipe(&acc, sizeof(acc));
-	return page(r, status, "Your account", &b);
+	return keyd_page_buf(r, status, "Your account", &b);
 }
 
 /* Ten new recovery codes for email, stored hashed; shown into b once. */
@@ -289,7 +279,7 @@ totp_begin(struct keyd_req *r, const struct sp_session *s, const char *secret_b3
 	    "<p><a href=\"/account\">Cancel</a></p>");
 	sp_buf_wipe(&uri);
 	sp_buf_wipe(&b32);
-	ret = page(r, error ? 400 : 200, "Set up an authenticator app", &b);
+	ret = keyd_page_buf(r, error ? 400 : 200, "Set up an authenticator app", &b);
 	return ret;
 }
 
@@ -338,7 +328,7 @@ totp_confirm(struct keyd_req *r, const struct sp_session *s)
 	else
 		sp_buf_append_str(&b, "<p><a href=\"/account\">Back to your account</a></p>");
 	sp_wipe(&acc, sizeof(acc));
-	return page(r, 200, "Authenticator app added", &b);
+	return keyd_page_buf(r, 200, "Authenticator app added", &b);
 }
 
 static enum MHD_Result
@@ -451,7 +441,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			return keyd_reply_error(r, 500, "could not save: try again");
 		}
 		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A new set of recovery codes");
-		return page(r, 200, "New recovery codes", &b);
+		return keyd_page_buf(r, 200, "New recovery codes", &b);
 	}
 	if (strcmp(sub, "/passkeys/remove") == 0) {
 		unsigned char id[SP_STORE_CRED_ID_MAX];
