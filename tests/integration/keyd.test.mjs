@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, readOutbox, activationLink, sealpost,
-  passwordFile } from '../lib/harness.mjs';
+  passwordFile, storeSql, pgServerSync, PGSQL } from '../lib/harness.mjs';
 
 let keyd, token, otherToken;
 const PW = 'correct horse battery staple';
@@ -72,7 +72,9 @@ test('data directory: database and master key with tight modes', () => {
   const st = fs.statSync(path.join(keyd.dataDir, 'keys', 'master-1.key'));
   assert.equal(st.size, 32);
   assert.equal(st.mode & 0o077, 0);
-  assert.ok(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')));
+  // the store: keyd.sqlite, or under --db the PostgreSQL database (and no file)
+  assert.equal(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')), !PGSQL);
+  assert.equal(storeSql(keyd.dataDir, "SELECT count(*) FROM orgs WHERE domain = 'clinic.example'"), '1');
 });
 
 test('deposit: 401 without or with a bad token, 400 bad body, 201 with a good one', async () => {
@@ -432,4 +434,25 @@ test('two key servers on one data directory share every piece of state', async (
   } finally {
     await other.stop();
   }
+});
+
+test('the database briefly away: a deposit answers 503 with Retry-After, then works again', {
+  skip: !PGSQL && 'a PostgreSQL store only (SEALPOST_TEST_DB=pgsql)' }, async () => {
+  const body = { from: 'doc@clinic.example', recipients: [pat] };
+  const pg = pgServerSync();
+  await pg.pause();
+  try {
+    const r = await api('/api/v1/envelopes', { auth: token, body });
+    assert.equal(r.status, 503);
+    assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+    assert.deepEqual(await r.json(), { error: 'busy, try again' });
+  } finally {
+    await pg.resume();
+  }
+  const r = await api('/api/v1/envelopes', { auth: token, body });
+  assert.equal(r.status, 201);
+  // the log names the server, never a password or the token
+  const text = keyd.log.join('\n');
+  assert.match(text, /keyd store-error path=\/api\/v1\/envelopes error=.*PostgreSQL at 127\.0\.0\.1/);
+  assert.ok(!text.includes(token));
 });
