@@ -471,3 +471,51 @@ sp_store_passkey_delete(struct sp_store *s, const char *email,
 	return s->ops->passkey_delete == NULL ? unsupported(s, "passkey_delete", err) :
 	    s->ops->passkey_delete(s->impl, email, cred_id, cred_id_len, a, err);
 }
+
+/* --- throttling arithmetic (store_internal.h) ---------------------------- */
+
+#define THROTTLE_WINDOW_DEFAULT 3600
+
+static int64_t
+throttle_window(const struct sp_throttle_policy *p)
+{
+	return p->window > 0 ? p->window : THROTTLE_WINDOW_DEFAULT;
+}
+
+/* Lock length for the n-th step past the free ones (n >= 0). */
+static int64_t
+throttle_lock(const struct sp_throttle_policy *p, int64_t n)
+{
+	int64_t d;
+
+	if (p->linear)
+		d = (int64_t)p->base * (n < (1 << 20) ? n + 1 : (1 << 20));
+	else
+		d = (int64_t)p->base << (n < 20 ? n : 20);
+	return d < p->max ? d : p->max;
+}
+
+void
+sp_throttle_step_fail(const struct sp_throttle_policy *p, int64_t now,
+    struct sp_throttle_row *r)
+{
+	if (r->last + throttle_window(p) <= now)
+		r->count = 0;
+	r->count++;
+	r->last = now;
+	r->locked = r->count > p->free ? now + throttle_lock(p, r->count - p->free - 1) : 0;
+}
+
+int
+sp_throttle_step_attempt(const struct sp_throttle_policy *p, int64_t now,
+    struct sp_throttle_row *r)
+{
+	if (r->last + throttle_window(p) <= now)
+		r->count = 0;
+	r->count++;
+	r->last = now;
+	if (r->locked > now)
+		return 1;
+	r->locked = r->count >= p->free ? now + throttle_lock(p, r->count - p->free) : 0;
+	return 0;
+}

@@ -107,6 +107,22 @@ struct sp_store_ops {
 	    size_t cred_id_len, const struct sp_audit *a, struct sp_err *err);
 };
 
+/* The throttling arithmetic both backends share (store.c): a key's row
+ * is read inside a transaction, stepped here, and written back. */
+struct sp_throttle_row {
+	int64_t count;		/* attempts (or failures) in the window */
+	int64_t last;		/* time of the last one */
+	int64_t locked;		/* locked until (0 none) */
+};
+/* throttle_fail: count a failure at now and set the lock it earns. */
+void sp_throttle_step_fail(const struct sp_throttle_policy *p, int64_t now,
+    struct sp_throttle_row *r);
+/* throttle_begin: count an attempt at now.  1 when the key is locked (the
+ * attempt is refused, r->locked tells until when), else 0 (the lock for the
+ * next attempts may have been set). */
+int sp_throttle_step_attempt(const struct sp_throttle_policy *p, int64_t now,
+    struct sp_throttle_row *r);
+
 extern const struct sp_store_ops sp_store_sqlite_ops;	/* store_sqlite.c */
 extern const struct sp_store_ops sp_store_pgsql_ops;	/* store_pgsql.c */
 

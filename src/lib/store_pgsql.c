@@ -1741,27 +1741,6 @@ pg_session_reauth(void *impl, const unsigned char *hash, int64_t now, struct sp_
 
 /* --- throttling ---------------------------------------------------------- */
 
-#define PG_THROTTLE_WINDOW 3600
-
-static int64_t
-thr_window(const struct sp_throttle_policy *p)
-{
-	return p->window > 0 ? p->window : PG_THROTTLE_WINDOW;
-}
-
-/* Lock length for the n-th step past the free ones (n >= 0). */
-static int64_t
-thr_lock(const struct sp_throttle_policy *p, int64_t n)
-{
-	int64_t d;
-
-	if (p->linear)
-		d = (int64_t)p->base * (n < (1 << 20) ? n + 1 : (1 << 20));
-	else
-		d = (int64_t)p->base << (n < 20 ? n : 20);
-	return d < p->max ? d : p->max;
-}
-
 /*
  * The key's row, locked until the caller's transaction ends: made with
  * zeros when missing (a row of zeros counts as no attempts), else updated
@@ -1831,19 +1810,17 @@ pg_throttle_fail(void *impl, const char *key, int64_t now,
     const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
 {
 	struct pg_cx cx;
-	int64_t failures, last, old, lock = 0;
+	struct sp_throttle_row row;
+	int64_t lock = 0;
 	int st;
 
 	*locked_until = 0;
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
-	if ((st = pg_throttle_lock(&cx, key, &failures, &last, &old, err)) == SP_OK) {
-		if (last + thr_window(p) <= now)
-			failures = 0;
-		failures++;
-		if (failures > p->free)
-			lock = now + thr_lock(p, failures - p->free - 1);
-		st = pg_throttle_write(&cx, key, failures, now, lock, err);
+	if ((st = pg_throttle_lock(&cx, key, &row.count, &row.last, &row.locked, err)) == SP_OK) {
+		sp_throttle_step_fail(p, now, &row);
+		lock = row.locked;
+		st = pg_throttle_write(&cx, key, row.count, row.last, row.locked, err);
 	}
 	if ((st = pg_end(&cx, st, err)) == SP_OK)
 		*locked_until = lock;
@@ -1855,22 +1832,16 @@ static int
 pg_throttle_count(struct pg_cx *cx, const char *key, int64_t now,
     const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
 {
-	int64_t count, last, lock;
-	int st;
+	struct sp_throttle_row row;
+	int st, refused;
 
 	*locked_until = 0;
-	if ((st = pg_throttle_lock(cx, key, &count, &last, &lock, err)) != SP_OK)
+	if ((st = pg_throttle_lock(cx, key, &row.count, &row.last, &row.locked, err)) != SP_OK)
 		return st;
-	if (last + thr_window(p) <= now)
-		count = 0;
-	count++;
-	if (lock > now) {
-		if ((st = pg_throttle_write(cx, key, count, now, lock, err)) == SP_OK)
-			*locked_until = lock;
-		return st;
-	}
-	lock = count >= p->free ? now + thr_lock(p, count - p->free) : 0;
-	return pg_throttle_write(cx, key, count, now, lock, err);
+	refused = sp_throttle_step_attempt(p, now, &row);
+	if ((st = pg_throttle_write(cx, key, row.count, row.last, row.locked, err)) == SP_OK && refused)
+		*locked_until = row.locked;
+	return st;
 }
 
 static int

@@ -1446,14 +1446,6 @@ sq_session_reauth(void *impl, const unsigned char *hash, int64_t now, struct sp_
 
 /* --- throttling ---------------------------------------------------------- */
 
-#define SQ_THROTTLE_WINDOW 3600
-
-static int64_t
-thr_window(const struct sp_throttle_policy *p)
-{
-	return p->window > 0 ? p->window : SQ_THROTTLE_WINDOW;
-}
-
 /* The key's row inside the caller's transaction (zeros when missing). */
 static int
 sq_throttle_read(sqlite3 *db, const char *key, int64_t *count, int64_t *last,
@@ -1494,19 +1486,6 @@ sq_throttle_write(sqlite3 *db, const char *key, int64_t count, int64_t last,
 	return sq_run(db, st, "throttle", err);
 }
 
-/* Lock length for the n-th step past the free ones (n >= 0). */
-static int64_t
-thr_lock(const struct sp_throttle_policy *p, int64_t n)
-{
-	int64_t d;
-
-	if (p->linear)
-		d = (int64_t)p->base * (n < (1 << 20) ? n + 1 : (1 << 20));
-	else
-		d = (int64_t)p->base << (n < 20 ? n : 20);
-	return d < p->max ? d : p->max;
-}
-
 static int
 sq_throttle_check(void *impl, const char *key, int64_t now, int64_t *locked_until,
     struct sp_err *err)
@@ -1534,19 +1513,17 @@ sq_throttle_fail(void *impl, const char *key, int64_t now,
     const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
 {
 	sqlite3 *db;
-	int64_t failures, last, old, lock = 0;
+	struct sp_throttle_row row;
+	int64_t lock = 0;
 	int s;
 
 	*locked_until = 0;
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
-	if ((s = sq_throttle_read(db, key, &failures, &last, &old, err)) == SP_OK) {
-		if (last + thr_window(p) <= now)
-			failures = 0;
-		failures++;
-		if (failures > p->free)
-			lock = now + thr_lock(p, failures - p->free - 1);
-		s = sq_throttle_write(db, key, failures, now, lock, err);
+	if ((s = sq_throttle_read(db, key, &row.count, &row.last, &row.locked, err)) == SP_OK) {
+		sp_throttle_step_fail(p, now, &row);
+		lock = row.locked;
+		s = sq_throttle_write(db, key, row.count, row.last, row.locked, err);
 	}
 	if ((s = sq_end(db, s, err)) == SP_OK)
 		*locked_until = lock;
@@ -1558,22 +1535,16 @@ static int
 sq_throttle_count(sqlite3 *db, const char *key, int64_t now,
     const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err)
 {
-	int64_t count, last, lock;
-	int s;
+	struct sp_throttle_row row;
+	int s, refused;
 
 	*locked_until = 0;
-	if ((s = sq_throttle_read(db, key, &count, &last, &lock, err)) != SP_OK)
+	if ((s = sq_throttle_read(db, key, &row.count, &row.last, &row.locked, err)) != SP_OK)
 		return s;
-	if (last + thr_window(p) <= now)
-		count = 0;
-	count++;
-	if (lock > now) {
-		if ((s = sq_throttle_write(db, key, count, now, lock, err)) == SP_OK)
-			*locked_until = lock;
-		return s;
-	}
-	lock = count >= p->free ? now + thr_lock(p, count - p->free) : 0;
-	return sq_throttle_write(db, key, count, now, lock, err);
+	refused = sp_throttle_step_attempt(p, now, &row);
+	if ((s = sq_throttle_write(db, key, row.count, row.last, row.locked, err)) == SP_OK && refused)
+		*locked_until = row.locked;
+	return s;
 }
 
 static int
