@@ -3,8 +3,11 @@
 // returns { url, dir, stop() }; createDatabase(url, name) makes an empty
 // database on that server with the psql client and returns its URI.
 // hasPostgres() tells whether the server binaries are installed (Debian
-// package postgresql), so a test can skip without them.
-import { spawnSync } from 'node:child_process';
+// package postgresql), so a test can skip without them.  A server's
+// halt() and resume() stop it and start it again on the same port and
+// data (pg_ctl stop -m fast, start), without blocking the event loop, so a
+// test can take the database away under running clients.
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +19,16 @@ const running = new Set();
 process.on('exit', () => {
   for (const dir of running) pgsh(['destroy', dir]);
 });
+
+// pg.sh without blocking the event loop (bounded like pgsh).
+function pgshAsync(args) {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [SCRIPT, ...args], { encoding: 'utf8', timeout: 120000 }, (e, out, err) => {
+      if (e) reject(new Error(`pg.sh ${args[0]} failed: ${(err || e.message).trim()}`));
+      else resolve(out.trim());
+    });
+  });
+}
 
 function pgsh(args) {
   const r = spawnSync('bash', [SCRIPT, ...args], { encoding: 'utf8', timeout: 120000 });
@@ -50,6 +63,16 @@ export async function startPostgres() {
   return {
     url,
     dir,
+    // Stop the server (fast shutdown: clients are disconnected); the
+    // directory and port stay for resume().
+    async halt() {
+      await pgshAsync(['stop', dir]);
+    },
+    // Start it again on the same port; resolves once it accepts connections.
+    async resume() {
+      const again = await pgshAsync(['start', dir]);
+      if (again !== url) throw new Error(`pg.sh start came back as ${again}, not ${url}`);
+    },
     async stop() {
       if (!running.delete(dir)) return;
       pgsh(['destroy', dir]);
