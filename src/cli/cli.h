@@ -10,6 +10,7 @@
 struct cli_global {
 	const char *data_dir;	/* --data-dir, or NULL */
 	const char *config;	/* -c / --config, or NULL */
+	const char *db;		/* --db URL (store.h's sp_store_open_url), or NULL */
 };
 
 int cli_org_main(int argc, char **argv, const struct cli_global *g);		/* cli_org.c */
@@ -18,6 +19,15 @@ int cli_seal_main(int argc, char **argv, const struct cli_global *g);		/* cli_se
 int cli_open_main(int argc, char **argv, const struct cli_global *g);		/* cli_open.c */
 int cli_scan_main(int argc, char **argv, const struct cli_global *g);		/* cli_scan.c */
 int cli_key_main(int argc, char **argv, const struct cli_global *g);		/* cli_key.c */
+
+/* Open the key server's store the global options name: --db URL, else
+ * SQLite in --data-dir.  verb names the caller in messages ("org").
+ * Prints the error (never the URL) and returns non-zero on failure. */
+struct sp_store;
+int cli_store_open(const struct cli_global *g, const char *verb, struct sp_store **s);
+/* 1 when the global options name a store (--db or --data-dir); else prints
+ * that one is required for verb and returns 0. */
+int cli_has_store(const struct cli_global *g, const char *verb);
 
 /* Read a whole file (or stdin when path is NULL or "-") into a buffer with
  * the given cap.  Prints nothing; returns a status with err set. */

@@ -23,7 +23,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sealpost --data-dir DIR key rotate\n"
-	    "       sealpost --data-dir DIR key rewrap [--dry-run]\n\n"
+	    "       sealpost --data-dir DIR [--db URL] key rewrap [--dry-run]\n\n"
 	    "rotate  adds master key N+1 (DIR/keys/master-N.key, mode 0600, owned like\n"
 	    "        DIR/keys).  New deposits use it once the key holder has read it\n"
 	    "        again: kill -HUP the pid of sealpost-keyd (it tells the key holder;\n"
@@ -33,7 +33,8 @@ usage(FILE *f)
 	    "        (The key holder reads a newer key by itself when asked to unwrap\n"
 	    "        under it.)\n"
 	    "        Old key files can be moved away once rewrap reports nothing left.\n"
-	    "        --dry-run counts what would move.\n\n"
+	    "        --dry-run counts what would move.  The master keys are always in\n"
+	    "        DIR/keys; the store is --db URL when the key server has one.\n\n"
 	    "Both read the master keys: run them as root or as the key holder's user.\n");
 }
 
@@ -89,7 +90,7 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 }
 
 static int
-rewrap(const char *data_dir, const char *kdir, int dry_run)
+rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 {
 	struct sp_err err = {{0}};
 	struct rewrap_ctx c;
@@ -105,8 +106,7 @@ rewrap(const char *data_dir, const char *kdir, int dry_run)
 		return 1;
 	}
 	c.newest = sp_keywrap_current(c.kw);
-	if ((st = sp_store_open(&c.s, "sqlite", data_dir, &err)) != SP_OK) {
-		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
+	if (cli_store_open(g, "key rewrap", &c.s) != 0) {
 		sp_keywrap_free(c.kw);
 		return 1;
 	}
@@ -171,7 +171,7 @@ cli_key_main(int argc, char **argv, const struct cli_global *g)
 		return 1;
 	}
 	if (strcmp(argv[1], "rewrap") == 0)
-		return rewrap(g->data_dir, kdir, dry_run);
+		return rewrap(g, kdir, dry_run);
 	if ((st = sp_keywrap_add_key(kdir, &id, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost key rotate: %s%s\n", sp_err_msg(&err, st),
 		    old ? "" : " (the key holder makes the key directory on its first start)");

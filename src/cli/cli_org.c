@@ -1,7 +1,7 @@
 /*
  * cli_org.c - `sealpost org`: add a sending organisation (prints its new API
  * token, the only time it is shown) and list organisations.  Opens the key
- * server's store directly (--data-dir).
+ * server's store directly (--db, or SQLite in --data-dir).
  * SECURITY: the token is printed once and only its SHA-256 is stored.
  */
 #include <ctype.h>
@@ -17,8 +17,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sealpost --data-dir DIR org add NAME --domain DOMAIN\n"
-	    "       sealpost --data-dir DIR org list\n\n"
+	    "usage: sealpost --data-dir DIR | --db URL org add NAME --domain DOMAIN\n"
+	    "       sealpost --data-dir DIR | --db URL org list\n\n"
 	    "add   registers a sending organisation and prints its new API token\n"
 	    "      (spo_...) on standard output; store it in the gateway's\n"
 	    "      configuration: it is shown only this once.  DOMAIN is the\n"
@@ -81,10 +81,8 @@ cli_org_main(int argc, char **argv, const struct cli_global *g)
 			return 2;
 		}
 	}
-	if (g->data_dir == NULL) {
-		fprintf(stderr, "sealpost org: --data-dir DIR is required (before 'org')\n");
+	if (!cli_has_store(g, "org"))
 		return 2;
-	}
 	if (add) {
 		if (name == NULL || *name == '\0' || strlen(name) > SP_STORE_NAME_MAX) {
 			fprintf(stderr, "sealpost org add: NAME is required (at most %d bytes)\n",
@@ -105,10 +103,8 @@ cli_org_main(int argc, char **argv, const struct cli_global *g)
 			dom[k] = (char)tolower((unsigned char)domain[k]);
 		dom[k] = '\0';
 	}
-	if ((st = sp_store_open(&s, "sqlite", g->data_dir, &err)) != SP_OK) {
-		fprintf(stderr, "sealpost org: %s\n", sp_err_msg(&err, st));
-		return 1;
-	}
+	if ((st = cli_store_open(g, "org", &s)) != 0)
+		return st;
 	if (!add) {
 		st = sp_store_org_each(s, print_org, NULL, &err);
 		sp_store_close(s);

@@ -29,10 +29,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sealpost --data-dir DIR recipient add EMAIL --password-file FILE\n"
+	    "usage: sealpost --data-dir DIR [--db URL] recipient add EMAIL --password-file FILE\n"
 	    "           [--first NAME] [--last NAME] [--language CODE]\n"
-	    "       sealpost --data-dir DIR recipient unlock EMAIL\n"
-	    "       sealpost --data-dir DIR recipient reset EMAIL --public-url URL\n"
+	    "       sealpost --data-dir DIR [--db URL] recipient unlock EMAIL\n"
+	    "       sealpost --data-dir DIR [--db URL] recipient reset EMAIL --public-url URL\n"
 	    "           [--outbox DIR | --sendmail PATH] [--mail-from ADDR]\n\n"
 	    "add: creates an activated recipient account.  FILE holds the password\n"
 	    "on its first line; it must follow the password policy (at least 8\n"
@@ -45,7 +45,9 @@ usage(FILE *f)
 	    "reset: ends every session of EMAIL's account and mails the recipient\n"
 	    "a link (valid 24 hours, once) to choose a new password; the security\n"
 	    "answers are still asked.  URL is the key server's public URL; the mail\n"
-	    "goes to DIR/outbox by default, like the key server's.\n");
+	    "goes to DIR/outbox by default, like the key server's.\n\n"
+	    "--db URL names the key server's store as its --db does (then\n"
+	    "--data-dir is needed only for reset's default outbox).\n");
 }
 
 static int
@@ -79,10 +81,8 @@ unlock_main(int argc, char **argv, const struct cli_global *g)
 		usage(stderr);
 		return 2;
 	}
-	if ((st = sp_store_open(&s, "sqlite", g->data_dir, &err)) != SP_OK) {
-		fprintf(stderr, "sealpost recipient unlock: %s\n", sp_err_msg(&err, st));
-		return 1;
-	}
+	if ((st = cli_store_open(g, "recipient unlock", &s)) != 0)
+		return st;
 	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]) && st == SP_OK; i++) {
 		/* Whole keys only: "email:ADDR" must not match "email:ADDRx". */
 		snprintf(key, sizeof(key), "%s%s", prefixes[i], email);
@@ -150,13 +150,17 @@ reset_main(int argc, char **argv, const struct cli_global *g)
 		n--;
 	sp_buf_init(&outbox, 8192);
 	if (sendmail == NULL && box == NULL) {
+		if (g->data_dir == NULL) {
+			fprintf(stderr, "sealpost recipient reset: give --outbox DIR or --sendmail "
+			    "PATH (without --data-dir there is no DIR/outbox)\n");
+			return 2;
+		}
 		sp_buf_printf(&outbox, "%s/outbox", g->data_dir);
 		box = (const char *)outbox.data;
 	}
-	if ((st = sp_store_open(&s, "sqlite", g->data_dir, &err)) != SP_OK) {
-		fprintf(stderr, "sealpost recipient reset: %s\n", sp_err_msg(&err, st));
+	if ((st = cli_store_open(g, "recipient reset", &s)) != 0) {
 		sp_buf_free(&outbox);
-		return 1;
+		return st;
 	}
 	st = sp_token_new(token, sizeof(token), "", 16);
 	if (st == SP_OK) {
@@ -210,10 +214,8 @@ cli_recipient_main(int argc, char **argv, const struct cli_global *g)
 			usage(stdout);
 			return 0;
 		}
-	if (argc >= 2 && g->data_dir == NULL) {
-		fprintf(stderr, "sealpost recipient: --data-dir DIR is required (before 'recipient')\n");
+	if (argc >= 2 && !cli_has_store(g, "recipient"))
 		return 2;
-	}
 	if (argc >= 2 && strcmp(argv[1], "unlock") == 0)
 		return unlock_main(argc, argv, g);
 	if (argc >= 2 && strcmp(argv[1], "reset") == 0)
@@ -254,10 +256,8 @@ add_main(int argc, char **argv, const struct cli_global *g)
 			return 2;
 		}
 	}
-	if (g->data_dir == NULL) {
-		fprintf(stderr, "sealpost recipient: --data-dir DIR is required (before 'recipient')\n");
+	if (!cli_has_store(g, "recipient"))
 		return 2;
-	}
 	memset(&acc, 0, sizeof(acc));
 	if (canonical_email(email, acc.email, "add") != 0)
 		return 2;
@@ -289,8 +289,11 @@ add_main(int argc, char **argv, const struct cli_global *g)
 	acc.activated = 1;
 	acc.created = (int64_t)time(NULL);
 	a.actor = acc.email;
-	if ((st = sp_store_open(&s, "sqlite", g->data_dir, &err)) == SP_OK)
-		st = sp_store_account_create(s, &acc, &a, &err);
+	if (cli_store_open(g, "recipient add", &s) != 0) {
+		sp_wipe(&acc, sizeof(acc));
+		return 1;
+	}
+	st = sp_store_account_create(s, &acc, &a, &err);
 	sp_store_close(s);
 	sp_wipe(&acc, sizeof(acc));
 	if (st != SP_OK) {

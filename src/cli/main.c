@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "message.h"
 #include "sp.h"
+#include "store.h"
 
 static const struct {
 	const char *name;
@@ -33,11 +34,14 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f,
-	    "usage: sealpost [--data-dir DIR] [-c CONFIG] VERB [ARGS...]\n"
+	    "usage: sealpost [--data-dir DIR] [--db URL] [-c CONFIG] VERB [ARGS...]\n"
 	    "       sealpost VERB --help\n\n"
 	    "sealpost seals sensitive mail into registered envelopes and opens them.\n\n"
 	    "global options:\n"
 	    "  --data-dir DIR   key server data directory (for org, recipient, key)\n"
+	    "  --db URL         the key server's store, as its --db: sqlite:DIR or\n"
+	    "                   postgresql://USER@HOST:PORT/DB (default: SQLite in\n"
+	    "                   --data-dir)\n"
 	    "  -c, --config F   configuration file (for scan)\n"
 	    "  -h, --help       this help\n\nverbs:\n");
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -74,6 +78,35 @@ cli_read_file(const char *path, size_t cap, struct sp_buf *out, struct sp_err *e
 }
 
 int
+cli_has_store(const struct cli_global *g, const char *verb)
+{
+	if (g->data_dir != NULL || (g->db != NULL && *g->db != '\0' &&
+	    strcmp(g->db, "sqlite:") != 0))
+		return 1;
+	fprintf(stderr, "sealpost %s: --data-dir DIR or --db URL is required (global options, "
+	    "before the verb)\n", verb);
+	return 0;
+}
+
+int
+cli_store_open(const struct cli_global *g, const char *verb, struct sp_store **s)
+{
+	struct sp_err err = {{0}};
+	int st;
+
+	*s = NULL;
+	if (!cli_has_store(g, verb))
+		return 2;
+	/* The store's messages never show a URL's password; the URL itself is
+	 * not repeated here. */
+	if ((st = sp_store_open_url(s, g->db, g->data_dir, &err)) != SP_OK) {
+		fprintf(stderr, "sealpost %s: %s\n", verb, sp_err_msg(&err, st));
+		return 1;
+	}
+	return 0;
+}
+
+int
 cli_read_password(const char *path, struct sp_buf *out, struct sp_err *err)
 {
 	int st;
@@ -95,13 +128,16 @@ cli_read_password(const char *path, struct sp_buf *out, struct sp_err *err)
 int
 main(int argc, char **argv)
 {
-	struct cli_global g = {NULL, NULL};
+	struct cli_global g = {NULL, NULL, NULL};
 	int i = 1, rc;
 	size_t v;
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
 			g.data_dir = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+			g.db = argv[i + 1];
 			i += 2;
 		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
 			g.config = argv[i + 1];

@@ -74,6 +74,9 @@ usage(FILE *f)
 	    "options:\n"
 	    "  --data-dir DIR        data directory (created 0700): keyd.sqlite, keys/ (the\n"
 	    "                        key holder's), outbox/ (required)\n"
+	    "  --db URL              the store: sqlite:DIR or postgresql://USER@HOST:PORT/DB\n"
+	    "                        (default: SQLite in --data-dir); the master keys stay\n"
+	    "                        in --data-dir either way\n"
 	    "  --listen ADDR:PORT    address to bind, only this one (default 127.0.0.1:8080;\n"
 	    "                        IPv6 as [::1]:8080)\n"
 	    "  --public-url URL      URL under which browsers reach this server (default\n"
@@ -198,7 +201,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	const char *data_dir = NULL, *listen_s = "127.0.0.1:8080", *public_url = NULL;
 	const char *mail_from = NULL, *outbox = NULL, *sendmail = NULL;
-	const char *user = NULL, *kh_user = NULL;
+	const char *user = NULL, *kh_user = NULL, *db = NULL;
 	struct keyd_kh_opts kh = {NULL, NULL, NULL, 0};
 	uid_t uid = 0, kh_uid = 0;
 	gid_t gid = 0, kh_gid = 0;
@@ -229,6 +232,8 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--data-dir") == 0)
 			data_dir = v;
+		else if (strcmp(a, "--db") == 0)
+			db = v;
 		else if (strcmp(a, "--listen") == 0)
 			listen_s = v;
 		else if (strcmp(a, "--public-url") == 0)
@@ -368,7 +373,9 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if ((st = sp_store_open(&k.store, "sqlite", data_dir, &err)) != SP_OK) {
+	/* The store's messages never show a URL's password; the URL is not
+	 * repeated here. */
+	if ((st = sp_store_open_url(&k.store, db, data_dir, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost-keyd: %s\n", sp_err_msg(&err, st));
 		close(lfd);
 		keyd_keyholder_stop(&k);
