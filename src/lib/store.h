@@ -9,7 +9,7 @@
  * key taken); SP_ERR_EXPIRED (token or session out of date / already used);
  * SP_ERR_RETRY (the database is busy, locked or unreachable: try again);
  * SP_ERR_CONFIG (broken setup: unknown backend, unusable directory, bad URL,
- * refused log-in, wrong schema); SP_ERR_IO (anything else the database
+ * refused log-in, wrong schema, a function the backend does not have); SP_ERR_IO (anything else the database
  * reports).
  *
  * Every state change and its audit record commit in one transaction.  The

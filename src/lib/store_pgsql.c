@@ -2226,6 +2226,133 @@ pg_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
 	return pg_end(&cx, st, err);
 }
 
+/* --- master key rotation ------------------------------------------------- */
+
+struct pg_wrapped_row {
+	char ref[SP_STORE_EMAIL_MAX + 1];
+	uint32_t key_id;
+	unsigned char wrapped[SP_STORE_WRAPPED_MAX];
+	size_t len;
+};
+
+/* Rows of sql ($1 below, $2 after ref, $3 limit; columns ref, key_id,
+ * wrapped) in pages: each page is copied out and its result cleared, then
+ * fn is called for its rows with no statement or transaction open, so fn
+ * may write to the store (on this thread's same connection).  Pages follow
+ * ref in the database's own order, so a row rewrapped meanwhile is not
+ * seen again and none is skipped. */
+static int
+pg_wrapped_each(void *impl, const char *sql, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	struct pg_wrapped_row *rows;
+	struct pg_cx cx;
+	PGresult *r;
+	char last[SP_STORE_EMAIL_MAX + 1] = "";
+	int st, i, n = 0, len, stop = 0;
+
+	if ((rows = calloc(PG_PAGE, sizeof(*rows))) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	do {
+		struct pgp p = {0};
+
+		/* again for each page: fn's calls may have replaced a broken
+		 * connection */
+		if ((st = pg_get(impl, &cx, err)) != SP_OK)
+			break;
+		p_int(&p, below);
+		p_text(&p, last);
+		p_int(&p, PG_PAGE);
+		if ((st = pg_exec(&cx, sql, &p, &r, "wrapped values", err)) != SP_OK)
+			break;
+		n = PQntuples(r);
+		if (n > PG_PAGE)
+			n = PG_PAGE;
+		for (i = 0; i < n && st == SP_OK; i++) {
+			r_text(r, i, 0, rows[i].ref, sizeof(rows[i].ref));
+			rows[i].key_id = (uint32_t)r_int(r, i, 1);
+			if ((len = r_blob(r, i, 2, rows[i].wrapped, sizeof(rows[i].wrapped))) <= 0)
+				st = len == -2 ? sp_err_set(err, SP_ERR_NOMEM, "out of memory") :
+				    sp_err_set(err, SP_ERR_IO,
+				    "store: a wrapped value is empty or too long");
+			rows[i].len = len > 0 ? (size_t)len : 0;
+		}
+		PQclear(r);
+		if (st != SP_OK)
+			break;
+		for (i = 0; i < n && !stop; i++)
+			stop = fn(ctx, rows[i].ref, rows[i].key_id, rows[i].wrapped, rows[i].len) != 0;
+		if (n > 0)
+			snprintf(last, sizeof(last), "%s", rows[n - 1].ref);
+	} while (n == PG_PAGE && !stop);
+	sp_wipe(rows, PG_PAGE * sizeof(*rows));
+	free(rows);
+	return st;
+}
+
+/* Replace a wrapped value only while its row still has old_key_id ($2). */
+static int
+pg_rewrap(void *impl, const char *sql, const char *ref, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st;
+
+	if (wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, ref);
+	p_int(&p, old_key_id);
+	p_int(&p, new_key_id);
+	p_bin(&p, wrapped, len);
+	st = pg_exec(&cx, sql, &p, NULL, "rewrap", err);
+	if (st == SP_OK && cx.changes == 0)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u", old_key_id);
+	if (st == SP_OK)
+		st = pg_audit_insert(&cx, a, err);
+	return pg_end(&cx, st, err);
+}
+
+static int
+pg_envelope_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return pg_wrapped_each(impl, "SELECT id, key_id, wrapped FROM envelopes"
+	    " WHERE key_id < $1 AND id > $2 ORDER BY id LIMIT $3", below, fn, ctx, err);
+}
+
+static int
+pg_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	return pg_rewrap(impl, "UPDATE envelopes SET key_id = $3, wrapped = $4"
+	    " WHERE id = $1 AND key_id = $2", id, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
+static int
+pg_totp_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return pg_wrapped_each(impl, "SELECT email, totp_key_id, totp_wrapped FROM accounts"
+	    " WHERE totp_wrapped IS NOT NULL AND totp_key_id < $1 AND email > $2"
+	    " ORDER BY email LIMIT $3", below, fn, ctx, err);
+}
+
+static int
+pg_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	return pg_rewrap(impl, "UPDATE accounts SET totp_key_id = $3, totp_wrapped = $4"
+	    " WHERE email = $1 AND totp_key_id = $2 AND totp_wrapped IS NOT NULL",
+	    email, old_key_id, new_key_id, wrapped, len, a, err);
+}
+
 const struct sp_store_ops sp_store_pgsql_ops = {
 	.name = "pgsql",
 	.open = pg_open,
@@ -2238,6 +2365,10 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.envelope_add = pg_envelope_add,
 	.envelope_get = pg_envelope_get,
 	.envelope_retract = pg_envelope_retract,
+	.envelope_wrapped_each = pg_envelope_wrapped_each,
+	.envelope_rewrap = pg_envelope_rewrap,
+	.totp_wrapped_each = pg_totp_wrapped_each,
+	.totp_rewrap = pg_totp_rewrap,
 	.account_create = pg_account_create,
 	.account_get = pg_account_get,
 	.login_failed = pg_login_failed,

@@ -1255,6 +1255,12 @@ test_migration(void)
 	T_CHECK(s == NULL);
 }
 
+/* PostgreSQL helpers, below. */
+static char pg_name[64];	/* the fresh database of this run */
+static char pg_url[1024];	/* its URI */
+static int url_with_db(const char *url, const char *db, char *out, size_t outsz);
+static int pg_database(const char *verb, const char *name);
+
 /* Collects what a wrapped_each call shows; stops after stop_after rows. */
 struct wrapped_seen {
 	int n;
@@ -1278,6 +1284,34 @@ wrapped_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, 
 	return seen->stop_after != 0 && seen->n >= seen->stop_after;
 }
 
+#define REWRAP_MANY 300	/* over a batch of either backend (256) */
+
+struct rewrap_all {
+	struct sp_store *s;
+	int n;
+	int failed;
+};
+
+/* Rewraps each row it is shown to key 5 (the store is written while the
+ * listing runs). */
+static int
+rewrap_all_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, size_t len)
+{
+	struct rewrap_all *ra = ctx;
+	struct sp_err err = {{0}};
+	unsigned char nw[60];
+
+	(void)w;
+	memset(nw, 5, sizeof(nw));
+	ra->n++;
+	if (len != 60 || sp_store_envelope_rewrap(ra->s, ref, key_id, 5, nw, sizeof(nw), NULL,
+	    &err) != SP_OK) {
+		fprintf(stderr, "rewrap %s: %s\n", ref, err.msg);
+		ra->failed++;
+	}
+	return 0;
+}
+
 /* Master key rotation: list what is wrapped below a key id, rewrap a row
  * only while it still has the old id, for envelopes and TOTP secrets. */
 static void
@@ -1290,15 +1324,21 @@ test_rewrap(void)
 	struct sp_audit a = {0, "rewrap", "admin", NULL, NULL, "key 1 -> 3"};
 	struct wrapped_seen seen;
 	unsigned char h[SP_SHA256_LEN], w[60];
-	char sub[300], *rc[] = {"pat@example.org"};
+	char sub[300], rw_url[1100], *rc[] = {"pat@example.org"};
 	static const char *ids[] = {"Rw000000000000000000A1", "Rw000000000000000000B2",
 	    "Rw000000000000000000C3", "Rw000000000000000000D4"};
 	static const uint32_t kid[] = {1, 2, 1, 3};
 	int64_t org = 0;
 	size_t i;
 
-	snprintf(sub, sizeof(sub), "%s/rewrap", dir);
-	T_EQ_INT(sp_store_open(&s, "sqlite", sub, &err), SP_OK);
+	/* a store of its own: the listings see every row of it */
+	if (is_pg()) {
+		snprintf(sub, sizeof(sub), "%s_rw", pg_name);
+		T_EQ_INT(pg_database("CREATE", sub), 0);
+		T_EQ_INT(url_with_db(pg_url, sub, rw_url, sizeof(rw_url)), 0);
+	} else
+		snprintf(rw_url, sizeof(rw_url), "%s/rewrap", dir);
+	T_EQ_INT(sp_store_open(&s, backend, rw_url, &err), SP_OK);
 	if (s == NULL)
 		return;
 	tok("spo_rewrap", h);
@@ -1376,7 +1416,35 @@ test_rewrap(void)
 	memset(&seen, 0, sizeof(seen));
 	T_EQ_INT(sp_store_totp_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
 	T_EQ_INT(seen.n, 0);
+
+	/* More rows than one batch, each rewrapped by fn while the listing
+	 * goes on (as `sealpost key rewrap` does): every row seen once. */
+	{
+		struct rewrap_all ra = {s, 0, 0};
+
+		for (i = 0; i < REWRAP_MANY; i++) {
+			memset(&e, 0, sizeof(e));
+			snprintf(e.id, sizeof(e.id), "Rm%020zu", i);
+			e.org_id = org;
+			snprintf(e.from, sizeof(e.from), "doc@rewrap.example");
+			e.rcpt = rc;
+			e.nrcpt = 1;
+			e.created = 1000;
+			e.key_id = 4;
+			memset(e.wrapped, 4, 60);
+			e.wrapped_len = 60;
+			T_EQ_INT(sp_store_envelope_add(s, &e, NULL, &err), SP_OK);
+		}
+		T_EQ_INT(sp_store_envelope_wrapped_each(s, 5, rewrap_all_cb, &ra, &err), SP_OK);
+		T_EQ_INT(ra.n, REWRAP_MANY + 4);	/* and the four of above */
+		T_EQ_INT(ra.failed, 0);
+		memset(&seen, 0, sizeof(seen));
+		T_EQ_INT(sp_store_envelope_wrapped_each(s, 5, wrapped_cb, &seen, &err), SP_OK);
+		T_EQ_INT(seen.n, 0);
+	}
 	sp_store_close(s);
+	if (is_pg())
+		T_EQ_INT(pg_database("DROP", sub), 0);
 }
 
 /* --- choosing a store by URL --------------------------------------------- */
@@ -1430,9 +1498,6 @@ test_open_url(void)
 }
 
 /* --- PostgreSQL ---------------------------------------------------------- */
-
-static char pg_name[64];	/* the fresh database of this run */
-static char pg_url[1024];	/* its URI */
 
 /* url with its database replaced by db (query parameters kept). */
 static int
@@ -1796,6 +1861,7 @@ run_pgsql(void)
 	test_pg_two_handles();
 	test_pg_issue_parallel();
 	test_pg_schema();
+	test_rewrap();
 	test_pg_retry();
 	pg_drop_at_exit();
 }
