@@ -7,7 +7,9 @@
 // Asserts: a session made through the proxy works on either server; an
 // activation link works whichever server answers; log-in throttling counts
 // across both (per address and per client), and the proxy replaces a
-// client's own X-Forwarded-For; under faults (one key server killed with
+// client's own X-Forwarded-For; a master key rotated on one server, copied
+// to the other and reloaded, then rewrapped, opens old and new envelopes
+// on both; under faults (one key server killed with
 // SIGKILL midway, then PostgreSQL restarted) every acknowledged deposit
 // releases afterwards with the part it was acknowledged with, sealed
 // messages open byte for byte, no id is acknowledged twice, failures are
@@ -349,6 +351,48 @@ test('log-in throttling counts across both servers', { skip }, async () => {
   // client does not make it that locked client (or any other)
   assert.equal((await login(proxy.url, pat, PW, xff)).status, 200);
   assert.equal((await login(proxy.url, pat, PW, { Forwarded: `for=${xff['X-Forwarded-For']}` })).status, 200);
+});
+
+test('master key rotation across both servers (docs/operations.md)', { skip }, async () => {
+  const old = await depositVia(proxy.url);
+  // rotate on the first, copy the new file to the second, then reload both
+  const r = sealpost(['--data-dir', nodes[0].dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, r.stderr);
+  const file = r.stdout.toString().trim();
+  assert.match(file, /\/keys\/master-2\.key$/);
+  const copy = path.join(nodes[1].dataDir, 'keys', path.basename(file));
+  fs.copyFileSync(file, copy);
+  fs.chmodSync(copy, 0o600);
+  const marks = nodes.map((n) => n.keyd.log.length);
+  for (const n of nodes) process.kill(n.keyd.pid, 'SIGHUP');
+  for (const [j, n] of nodes.entries()) {
+    for (let i = 0; i < 100 && !n.keyd.log.slice(marks[j]).some((l) => /keyholder reload current=2\b/.test(l)); i++) {
+      await sleep(50);
+    }
+    assert.ok(n.keyd.log.slice(marks[j]).some((l) => /keyholder reload current=2\b/.test(l)),
+      `${n.name}'s key holder read key 2:\n${n.keyd.log.join('\n')}`);
+  }
+  // new deposits, made by either server under key 2, release on both, as
+  // does the old one under key 1; and after the rewrap, all of them
+  const fresh = [];
+  for (let i = 0; i < 4; i++) fresh.push(await depositVia(proxy.url));
+  const s = await login(proxy.url, pat, PW);
+  const releaseAll = async () => {
+    for (const d of [old, ...fresh]) {
+      for (const n of nodes) {
+        const x = await api(n.keyd.url, `/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
+        assert.equal(x.status, 200, `${d.id} on ${n.name}`);
+        assert.equal((await x.json()).server_part, d.server_part);
+      }
+    }
+  };
+  await releaseAll();
+  const w = sealpost(['--db', db, '--data-dir', nodes[0].dataDir, 'key', 'rewrap']);
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stdout.toString(), /^rewrapped: key=2 envelopes=[1-9]\d* .*failed=0/m);
+  const dry = sealpost(['--db', db, '--data-dir', nodes[0].dataDir, 'key', 'rewrap', '--dry-run']);
+  assert.match(dry.stdout.toString(), /^would rewrap: key=2 envelopes=0 totp=0 /m);
+  await releaseAll();
 });
 
 // --- (b) faults -------------------------------------------------------------------------
