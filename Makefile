@@ -83,11 +83,25 @@ unit: all
 	bash tests/run-unit.sh $(BUILD)
 	bash tests/lib/pg.sh run $(BUILD)/tests/store_test
 
+# The key-server suites run once per store backend (TEST_DBS), the
+# PostgreSQL run against a throwaway server (tests/lib/pg.mjs); it is
+# skipped, saying so, without the PostgreSQL server binaries.
+TEST_DBS ?= sqlite pgsql
+define node_suites
+	@set -e; for db in $(TEST_DBS); do \
+	  echo "=== $(1) ($$db)"; \
+	  if [ $$db = pgsql ] && ! bash tests/lib/pg.sh have; then \
+	    echo "=== $(1) ($$db): no PostgreSQL server binaries, skipped"; continue; fi; \
+	  SEALPOST_TEST_DB=$$db SEALPOST_BIN=$(abspath $(BIN)) \
+	    node --test --test-concurrency=1 $(2); \
+	done
+endef
+
 integration: all
-	SEALPOST_BIN=$(abspath $(BIN)) node --test --test-concurrency=1 tests/integration/
+	$(call node_suites,integration,tests/integration/)
 
 browser: all
-	SEALPOST_BIN=$(abspath $(BIN)) node --test --test-concurrency=1 tests/browser/
+	$(call node_suites,browser,tests/browser/)
 
 asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g" \
@@ -99,7 +113,7 @@ asan-test: asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  bash tests/lib/pg.sh run build-asan/tests/store_test
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  SEALPOST_BIN=$(abspath build-asan/bin) SEALPOST_SANITIZED=1 \
+	  SEALPOST_BIN=$(abspath build-asan/bin) SEALPOST_SANITIZED=1 SEALPOST_TEST_DB=sqlite \
 	  node --test --test-concurrency=1 tests/integration/ tests/browser/
 
 fuzz:

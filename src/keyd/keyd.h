@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -18,8 +19,6 @@
 #include "store.h"
 #include "transport.h"
 
-#define KEYD_DEFAULT_MAX_BODY ((size_t)1 << 20)
-#define KEYD_DEFAULT_MAX_ENVELOPE ((size_t)64 << 20)
 #define KEYD_SESSION_IDLE (30 * 60)
 #define KEYD_SESSION_MAX (12 * 60 * 60)
 #define KEYD_ACTIVATION_TTL (24 * 60 * 60)
@@ -75,6 +74,45 @@ struct keyd {
 };
 
 #define KEYD_LOGIN_JOBS_MAX 64
+
+/* keyd_config.c: the options (command line, -c FILE), through conf.h. */
+struct keyd_config {
+	char data_dir[4096];
+	char db[1024];			/* store URL; may hold a password */
+	char listen[300];
+	char public_url[512];		/* "" = http://LISTEN; no trailing '/' */
+	int64_t max_body, max_envelope;
+	int64_t threads, argon_workers;
+	int64_t login_free, login_free_ip, form_free;
+	struct keyd_cidr proxies[KEYD_MAX_PROXIES];
+	int nproxies;
+	int64_t max_connections, max_connections_per_client, idle_timeout;
+	char mail_from[321];
+	char outbox[4096];
+	char sendmail[4096];
+	char user[256];
+	char keyholder_user[256];
+	char keyholder[4096];
+	int allow_root;
+	/* the listen address, parsed */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_len;
+};
+struct conf_cmdline;
+extern const struct conf_table keyd_conf_table;
+/* Defaults, then -c FILE, then the command line (conf_read()); no operands.
+ * SP_ERR_CONFIG with "FILE:LINE: key: why" or "--key: why". */
+int keyd_config_read(struct keyd_config *c, int argc, char **argv, struct conf_cmdline *cl,
+    struct sp_err *err);
+/* The derived values: public_url, mail_from, outbox, keyholder_user
+ * defaults in c; public URL, origin, WebAuthn id, limits, throttling and
+ * proxies in k. */
+int keyd_config_finish(struct keyd_config *c, struct keyd *k, struct sp_err *err);
+/* "sqlite" or "postgresql": the kind of store db names (for the log; the
+ * URL itself is never logged). */
+const char *keyd_config_store_kind(const struct keyd_config *c);
+/* Wipe the secrets. */
+void keyd_config_clear(struct keyd_config *c);
 
 struct keyd_field {
 	char name[32];

@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, spawnDaemon, freePort, tmpDir, recipientAdd, sealpost, mailsTo,
-  mailedLink, activationLink, countLinks, BIN, SANITIZED } from '../lib/harness.mjs';
+  mailedLink, activationLink, countLinks, keydDbArgs, BIN, SANITIZED } from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
 
@@ -521,7 +521,8 @@ function tryRequest(port) {
 test('connection limits: one client cannot hold more than --max-connections-per-client', async () => {
   const dataDir = tmpDir('sealpost-keyd-');
   const port = await freePort();
-  const d = spawnDaemon(path.join(BIN, 'sealpost-keyd'), ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`,
+  const d = spawnDaemon(path.join(BIN, 'sealpost-keyd'), ['--data-dir', dataDir, ...keydDbArgs(dataDir),
+    '--listen', `127.0.0.1:${port}`,
     '--max-connections-per-client', '4', '--allow-root'], 'KEYD_LOG');
   extra.push(d);
   for (let i = 0; i < (SANITIZED ? 600 : 150) && (await healthz(port)) !== 200; i++) await sleep(100);

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, readOutbox, activationLink, sealpost,
-  passwordFile } from '../lib/harness.mjs';
+  passwordFile, storeSql, pgServerSync, PGSQL, BIN, run, tmpDir, freePort, spawnDaemon,
+  keydDb } from '../lib/harness.mjs';
 
 let keyd, token, otherToken;
 const PW = 'correct horse battery staple';
@@ -72,7 +73,9 @@ test('data directory: database and master key with tight modes', () => {
   const st = fs.statSync(path.join(keyd.dataDir, 'keys', 'master-1.key'));
   assert.equal(st.size, 32);
   assert.equal(st.mode & 0o077, 0);
-  assert.ok(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')));
+  // the store: keyd.sqlite, or under --db the PostgreSQL database (and no file)
+  assert.equal(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')), !PGSQL);
+  assert.equal(storeSql(keyd.dataDir, "SELECT count(*) FROM orgs WHERE domain = 'clinic.example'"), '1');
 });
 
 test('deposit: 401 without or with a bad token, 400 bad body, 201 with a good one', async () => {
@@ -431,5 +434,76 @@ test('two key servers on one data directory share every piece of state', async (
       .filter((f) => /^master-\d+\.key$/.test(f)).length, 1);
   } finally {
     await other.stop();
+  }
+});
+
+test('the database briefly away: a deposit answers 503 with Retry-After, then works again', {
+  skip: !PGSQL && 'a PostgreSQL store only (SEALPOST_TEST_DB=pgsql)' }, async () => {
+  const body = { from: 'doc@clinic.example', recipients: [pat] };
+  const pg = pgServerSync();
+  await pg.pause();
+  try {
+    const r = await api('/api/v1/envelopes', { auth: token, body });
+    assert.equal(r.status, 503);
+    assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+    assert.deepEqual(await r.json(), { error: 'busy, try again' });
+  } finally {
+    await pg.resume();
+  }
+  const r = await api('/api/v1/envelopes', { auth: token, body });
+  assert.equal(r.status, 201);
+  // the log names the server, never a password or the token
+  const text = keyd.log.join('\n');
+  assert.match(text, /keyd store-error path=\/api\/v1\/envelopes error=.*PostgreSQL at 127\.0\.0\.1/);
+  assert.ok(!text.includes(token));
+});
+
+test('configuration file: -c FILE runs, -n checks, a bad value names file:line', async () => {
+  const keydBin = path.join(BIN, 'sealpost-keyd');
+  const dir = tmpDir('sealpost-keyd-conf-');
+  const conf = path.join(dir, 'keyd.conf');
+  // --print-defaults is a valid file
+  let r = run(keydBin, ['--print-defaults']);
+  assert.equal(r.status, 0);
+  fs.writeFileSync(conf, r.stdout);
+  r = run(keydBin, ['-c', conf, '-n', '--data-dir', dir, '--allow-root']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /configuration ok/);
+  // a bad proxy in line 4
+  fs.writeFileSync(conf, '# test\ndata_dir = ' + dir + '\ntrusted_proxy = 10.0.0.0/8\n' +
+    'trusted_proxy = 10.0.0.0/99\n');
+  r = run(keydBin, ['-c', conf, '-n']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /keyd\.conf:4: trusted_proxy: '10\.0\.0\.0\/99': want an address/);
+  r = run(keydBin, ['--data-dir', dir, '--threads', '0']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--threads: 0 is out of range \(1\.\.256\)/);
+  r = run(keydBin, ['--data-dir', dir, '--no-such-option', '1']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown option --no-such-option/);
+  // a key server from a file alone (its store too, under PostgreSQL)
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const data = path.join(dir, 'data');
+  const db = keydDb(data);
+  fs.writeFileSync(conf, [`data_dir = ${data}`, `listen = 127.0.0.1:${port}`, `public_url = ${url}/`,
+    'allow_root = yes', 'trusted_proxy = 127.0.0.2', 'max_envelope = 1M', ...(db ? [`db = ${db}`] : []),
+    ''].join('\n'));
+  const d = spawnDaemon(keydBin, ['-c', conf], 'KEYD_LOG');
+  try {
+    let ok = false;
+    for (let i = 0; i < 150 && !ok; i++) {
+      try {
+        ok = (await fetch(url + '/healthz')).ok;
+      } catch { await sleep(100); }
+    }
+    assert.ok(ok, d.log.join('\n'));
+    let start;
+    for (let i = 0; i < 100 && !(start = d.log.find((l) => /\bkeyd start /.test(l))); i++) await sleep(50);
+    assert.match(start, new RegExp(`listen=127\\.0\\.0\\.1:${port} public_url=${url} store=${PGSQL ? 'postgresql' : 'sqlite'}`));
+    assert.equal(fs.existsSync(path.join(data, 'keyd.sqlite')), !PGSQL);
+    if (db) assert.ok(!d.log.join('\n').includes(db), 'the store URL is not logged');
+  } finally {
+    await d.stop();
   }
 });

@@ -12,8 +12,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, SANITIZED, startKeyd, orgAdd, recipientAdd, sealpost, run, tmpDir }
-  from '../lib/harness.mjs';
+import { BIN, SANITIZED, PGSQL, startKeyd, orgAdd, recipientAdd, sealpost, run, tmpDir,
+  storeSql } from '../lib/harness.mjs';
 
 const running = [];
 after(async () => { for (const k of running) await k.stop(); });
@@ -363,7 +363,7 @@ test('--user: keyd and the key holder give up root, each for its own user', asyn
   assert.equal(kf.mode & 0o777, 0o600);
   // the rest of the data directory is keyd's
   assert.equal(fs.statSync(dataDir).uid, u);
-  assert.equal(fs.statSync(path.join(dataDir, 'keyd.sqlite')).uid, u);
+  if (!PGSQL) assert.equal(fs.statSync(path.join(dataDir, 'keyd.sqlite')).uid, u);
   // and it works
   const token = orgAdd(dataDir, 'Example Clinic', 'clinic.example');
   const d = await deposit(k, token);
@@ -376,11 +376,10 @@ test('--user: keyd and the key holder give up root, each for its own user', asyn
 
 // --- rotation -----------------------------------------------------------------
 
-const sql = (dataDir, q) => {
-  const r = run('sqlite3', [path.join(dataDir, 'keyd.sqlite'), q]);
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.toString().trim();
-};
+// the store's SQL, for both backends
+const sql = storeSql;
+const blob = (buf) => (PGSQL ? `'\\x${buf.toString('hex')}'::bytea` : `X'${buf.toString('hex')}'`);
+const hex = (col) => (PGSQL ? `encode(${col}, 'hex')` : `hex(${col})`);
 
 test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releases go on', async () => {
   const k = await keyd();
@@ -394,7 +393,7 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   box[0] = 20;
   crypto.randomBytes(20).copy(box, 1);
   const tw = wrap(key1, 'totp:tom@clinic.example', box);
-  sql(k.dataDir, `UPDATE accounts SET totp_wrapped = X'${tw.toString('hex')}', totp_key_id = 1
+  sql(k.dataDir, `UPDATE accounts SET totp_wrapped = ${blob(tw)}, totp_key_id = 1
     WHERE email = 'tom@clinic.example'`);
 
   let r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
@@ -426,7 +425,7 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   assert.equal(sql(k.dataDir, "SELECT totp_key_id FROM accounts WHERE email = 'tom@clinic.example'"), '2');
   const key2 = fs.readFileSync(file);
   const tw2 = Buffer.from(sql(k.dataDir,
-    "SELECT hex(totp_wrapped) FROM accounts WHERE email = 'tom@clinic.example'"), 'hex');
+    `SELECT ${hex('totp_wrapped')} FROM accounts WHERE email = 'tom@clinic.example'`), 'hex');
   assert.deepEqual(unwrap(key2, 'totp:tom@clinic.example', tw2), box);
   assert.match(sql(k.dataDir, "SELECT detail FROM audit WHERE event = 'key-rewrap'"), /envelopes=4 totp=1/);
   // every envelope still releases its own part
@@ -464,7 +463,7 @@ test('old layout: master-N.key in the data directory is still read', async () =>
   assert.ok(k.log.some((l) => /keyholder warning .*old layout/.test(l)));
   const token = orgAdd(dataDir, 'Example Clinic', 'clinic.example');
   const d = await deposit(k, token);
-  const w = Buffer.from(sql(dataDir, `SELECT hex(wrapped) FROM envelopes WHERE id = '${d.id}'`), 'hex');
+  const w = Buffer.from(sql(dataDir, `SELECT ${hex('wrapped')} FROM envelopes WHERE id = '${d.id}'`), 'hex');
   assert.equal(unwrap(key, d.id, w).toString('base64url'), d.server_part);
   await k.stop();
 });

@@ -1,16 +1,27 @@
 // harness.mjs - shared helpers for the integration and browser tests: temp
 // directories, free ports, running the real binaries, starting and stopping
 // sealpost-keyd by its own pid, reading the outbox, building test mails.
+//
+// The store backend: with SEALPOST_TEST_DB=pgsql in the environment every
+// key server keeps its store in PostgreSQL.  The first key server of the
+// test process starts a throwaway server (tests/lib/pg.mjs, stopped when
+// the process exits); each data directory gets a fresh database of its
+// own, passed as `--db URL` to sealpost-keyd and to every `sealpost
+// --data-dir DIR` command line for that directory (see keydDb()).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPostgresSync, createDatabaseSync, psql } from './pg.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = process.env.SEALPOST_BIN || path.join(ROOT, 'bin');
 export const SANITIZED = !!process.env.SEALPOST_SANITIZED;
+// the store backend of this run: 'sqlite' (default) or 'pgsql'
+export const TEST_DB = process.env.SEALPOST_TEST_DB === 'pgsql' ? 'pgsql' : 'sqlite';
+export const PGSQL = TEST_DB === 'pgsql';
 
 const tmpDirs = [];
 process.on('exit', () => {
@@ -48,7 +59,66 @@ export function run(cmd, args = [], opts = {}) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
+// --- the store of a key server -------------------------------------------
+
+let pgServer = null;
+let dbSeq = 0;
+const dbOf = new Map();	// resolved data directory -> its database URL
+
+// The PostgreSQL server of this process, started on first use.
+export function pgServerSync() {
+  if (pgServer === null) pgServer = startPostgresSync();
+  return pgServer;
+}
+
+// The store URL of the key server whose data directory is dataDir: under
+// SEALPOST_TEST_DB=pgsql a database of its own, made on first use (so two
+// key servers on one data directory share it, and a restart finds its
+// data); null under SQLite.
+export function keydDb(dataDir) {
+  if (!PGSQL) return null;
+  const key = path.resolve(dataDir);
+  if (!dbOf.has(key)) {
+    const s = pgServerSync();
+    dbOf.set(key, createDatabaseSync(s.url, `keyd_${process.pid}_${++dbSeq}`));
+  }
+  return dbOf.get(key);
+}
+
+// The arguments that give a key server (or the CLI) its store: [] or
+// ['--db', URL].
+export function keydDbArgs(dataDir) {
+  const u = keydDb(dataDir);
+  return u ? ['--db', u] : [];
+}
+
+// Run SQL on the store of the key server of dataDir; the output, one row a
+// line, columns separated by '|'.  q is written for both backends.
+export function storeSql(dataDir, q) {
+  if (PGSQL) return psql(keydDb(dataDir), q);
+  const r = run('sqlite3', [path.join(dataDir, 'keyd.sqlite'), q]);
+  if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.toString().trim();
+}
+
+const STORE_VERBS = new Set(['org', 'recipient', 'key']);
+
+// `sealpost ARGS`: a command line that names a key server's data directory
+// (`--data-dir DIR` before a verb that opens its store) also gets that key
+// server's `--db URL` under PostgreSQL.
 export function sealpost(args, opts) {
+  if (PGSQL) {
+    // the global options before the verb
+    let dir = null, j = 0;
+    for (; j < args.length && args[j].startsWith('-'); j += 2) {
+      if (args[j] === '--db') break;
+      if (args[j] === '--data-dir') dir = args[j + 1];
+      if (args[j] === '-h' || args[j] === '--help') break;
+    }
+    if (dir !== null && args[j] !== '--db' && STORE_VERBS.has(args[j])) {
+      args = [...keydDbArgs(dir), ...args];
+    }
+  }
   return run(path.join(BIN, 'sealpost'), args, opts);
 }
 
@@ -94,7 +164,8 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
   port = port || (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const { proc, log, stop } = spawnDaemon(path.join(BIN, 'sealpost-keyd'),
-    ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--public-url', url,
+    ['--data-dir', dataDir, ...(args.includes('--db') ? [] : keydDbArgs(dataDir)),
+      '--listen', `127.0.0.1:${port}`, '--public-url', url,
       ...(args.includes('--user') ? [] : ['--allow-root']), ...args], 'KEYD_LOG');
   try {
     await waitHealthy(url, proc, SANITIZED ? 60000 : 15000);
@@ -104,7 +175,7 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
   }
   // the key holder's pid, as keyd logs it when it starts it
   const kh = log.map((l) => /\bkeyd keyholder-start pid=(\d+)/.exec(l)).find(Boolean);
-  return { url, port, dataDir, outbox: path.join(dataDir, 'outbox'), pid: proc.pid,
+  return { url, port, dataDir, db: keydDb(dataDir), outbox: path.join(dataDir, 'outbox'), pid: proc.pid,
     keyholderPid: kh ? Number(kh[1]) : 0, proc, log, stop };
 }
 

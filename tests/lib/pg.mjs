@@ -1,12 +1,16 @@
 // pg.mjs - a throwaway PostgreSQL server for the integration tests, through
 // tests/lib/pg.sh: startPostgres() starts one in a temporary directory and
-// returns { url, dir, stop() }; createDatabase(url, name) makes an empty
-// database on that server with the psql client and returns its URI.
+// returns { url, dir, stop(), pause(), resume() }; createDatabase(url, name)
+// makes an empty database on that server with the psql client and returns
+// its URI; psql(url, sql) runs SQL and returns its unaligned output.  The
+// *Sync forms do the same without a promise (for synchronous helpers).
 // hasPostgres() tells whether the server binaries are installed (Debian
-// package postgresql), so a test can skip without them.  A server's
-// halt() and resume() stop it and start it again on the same port and
-// data (pg_ctl stop -m fast, start), without blocking the event loop, so a
-// test can take the database away under running clients.
+// package postgresql), so a test can skip without them.  A server still
+// running when the process exits (or is interrupted) is stopped by its own
+// pid file (pg_ctl stop) and its directory removed.  pause() and resume()
+// stop a server and start it again on the same port and data (pg_ctl stop
+// -m fast, start) without blocking the event loop, so a test can take the
+// database away under running clients.
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,9 +20,23 @@ import { fileURLToPath } from 'node:url';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pg.sh');
 const running = new Set();
 
-process.on('exit', () => {
-  for (const dir of running) pgsh(['destroy', dir]);
-});
+function destroyAll() {
+  for (const dir of running) {
+    try {
+      pgsh(['destroy', dir]);
+    } catch (e) {
+      process.stderr.write(`${e.message}\n`);
+    }
+  }
+  running.clear();
+}
+process.on('exit', destroyAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    destroyAll();
+    process.kill(process.pid, sig);
+  });
+}
 
 // pg.sh without blocking the event loop (bounded like pgsh).
 function pgshAsync(args) {
@@ -50,6 +68,10 @@ export function hasPostgres() {
 // stop() stops it and removes its directory (kept with KEEP_TMP=1); a server
 // left running is stopped when the process exits.
 export async function startPostgres() {
+  return startPostgresSync();
+}
+
+export function startPostgresSync() {
   const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'sealpost-pg.'));
   running.add(dir);
   let url;
@@ -63,9 +85,13 @@ export async function startPostgres() {
   return {
     url,
     dir,
-    // Stop the server (fast shutdown: clients are disconnected); the
-    // directory and port stay for resume().
-    async halt() {
+    async stop() {
+      if (!running.delete(dir)) return;
+      pgsh(['destroy', dir]);
+    },
+    // Stop the server for a while (fast shutdown: clients are disconnected);
+    // the directory and port stay for resume().
+    async pause() {
       await pgshAsync(['stop', dir]);
     },
     // Start it again on the same port; resolves once it accepts connections.
@@ -73,16 +99,16 @@ export async function startPostgres() {
       const again = await pgshAsync(['start', dir]);
       if (again !== url) throw new Error(`pg.sh start came back as ${again}, not ${url}`);
     },
-    async stop() {
-      if (!running.delete(dir)) return;
-      pgsh(['destroy', dir]);
-    },
   };
 }
 
 // CREATE DATABASE name on the server of url; returns the new database's URI.
 // The name goes to psql as a variable and is quoted there as an identifier.
 export async function createDatabase(url, name) {
+  return createDatabaseSync(url, name);
+}
+
+export function createDatabaseSync(url, name) {
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) throw new Error(`bad database name ${name}`);
   const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `name=${name}`, '-d', url],
     { input: 'CREATE DATABASE :"name";\n', encoding: 'utf8', timeout: 60000 });
@@ -91,4 +117,14 @@ export async function createDatabase(url, name) {
   const u = new URL(url);
   u.pathname = '/' + name;
   return u.toString();
+}
+
+// Run SQL on url with psql; returns its output, unaligned without headers
+// (one row a line, columns separated by '|'), trimmed.
+export function psql(url, sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url],
+    { input: sql, encoding: 'utf8', timeout: 60000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
 }

@@ -10,6 +10,8 @@
 #   bash tests/lib/pg.sh stop DIR|URI  stop it (pg_ctl stop -m fast, by its own
 #                                      postmaster.pid); DIR stays
 #   bash tests/lib/pg.sh destroy DIR|URI   stop it and remove DIR
+#   bash tests/lib/pg.sh have          exit 0 when the server binaries are
+#                                      installed, else 1
 #   bash tests/lib/pg.sh run CMD [ARG...]  start one, run CMD with
 #                                      SEALPOST_TEST_PG (the URI) and
 #                                      SEALPOST_TEST_PG_DIR set, destroy it,
@@ -154,9 +156,10 @@ run() {
 cmd=${1:-}
 shift || true
 case $cmd in
+have) bindir >/dev/null ;;
 start) start "$@" ;;
 stop) [[ $# -eq 1 ]] || die "usage: pg.sh stop DIR|URI"; stop "$1" ;;
 destroy) [[ $# -eq 1 ]] || die "usage: pg.sh destroy DIR|URI"; destroy "$1" ;;
 run) [[ $# -ge 1 ]] || die "usage: pg.sh run CMD [ARG...]"; run "$@" ;;
-*) die "usage: pg.sh start [DIR] | stop DIR|URI | destroy DIR|URI | run CMD [ARG...]" ;;
+*) die "usage: pg.sh have | start [DIR] | stop DIR|URI | destroy DIR|URI | run CMD [ARG...]" ;;
 esac
