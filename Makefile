@@ -27,7 +27,7 @@ UNIT_SRC  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 
-.PHONY: bench-bins all deps test unit integration browser asan asan-test fuzz fuzz-smoke bench demo clean check-banned
+.PHONY: bench-bins all deps test unit integration browser asan asan-test fuzz fuzz-smoke bench cluster-fault demo clean check-banned
 all: $(PROG_BINS) $(UNIT_BINS)
 
 deps:
@@ -124,6 +124,12 @@ fuzz-smoke: fuzz
 
 bench: all bench-bins
 	bash bench/run.sh
+
+# the cluster test's fault run at full size: 2,000 deposits while a key
+# server is killed and PostgreSQL restarts (make integration runs 300)
+cluster-fault: all
+	SEALPOST_BIN=$(abspath $(BIN)) SEALPOST_FAULT_MESSAGES=$${SEALPOST_FAULT_MESSAGES:-2000} \
+	  node --test --test-concurrency=1 tests/integration/cluster.test.mjs
 
 demo: deps all
 	bash scripts/demo.sh

@@ -9,7 +9,7 @@ DEBS=(build-essential pkg-config clang libclang-rt-14-dev
       libmicrohttpd-dev libgmime-3.0-dev libmilter-dev libssl-dev libsodium-dev
       libsqlite3-dev libcurl4-openssl-dev libhyperscan-dev libjansson-dev zlib1g-dev
       libfido2-dev libcbor-dev libqrencode-dev libpq-dev
-      sqlite3 postgresql curl chromium nodejs npm postfix)
+      sqlite3 postgresql haproxy curl chromium nodejs npm postfix)
 
 missing=()
 for p in "${DEBS[@]}"; do

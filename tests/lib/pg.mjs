@@ -7,8 +7,11 @@
 // hasPostgres() tells whether the server binaries are installed (Debian
 // package postgresql), so a test can skip without them.  A server still
 // running when the process exits (or is interrupted) is stopped by its own
-// pid file (pg_ctl stop) and its directory removed.
-import { spawnSync } from 'node:child_process';
+// pid file (pg_ctl stop) and its directory removed.  pause() and resume()
+// stop a server and start it again on the same port and data (pg_ctl stop
+// -m fast, start) without blocking the event loop, so a test can take the
+// database away under running clients.
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +35,16 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => {
     destroyAll();
     process.kill(process.pid, sig);
+  });
+}
+
+// pg.sh without blocking the event loop (bounded like pgsh).
+function pgshAsync(args) {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [SCRIPT, ...args], { encoding: 'utf8', timeout: 120000 }, (e, out, err) => {
+      if (e) reject(new Error(`pg.sh ${args[0]} failed: ${(err || e.message).trim()}`));
+      else resolve(out.trim());
+    });
   });
 }
 
@@ -76,13 +89,15 @@ export function startPostgresSync() {
       if (!running.delete(dir)) return;
       pgsh(['destroy', dir]);
     },
-    // stop the server for a while (the database "briefly away") and start
-    // it again on the same port
+    // Stop the server for a while (fast shutdown: clients are disconnected);
+    // the directory and port stay for resume().
     async pause() {
-      pgsh(['stop', dir]);
+      await pgshAsync(['stop', dir]);
     },
+    // Start it again on the same port; resolves once it accepts connections.
     async resume() {
-      pgsh(['start', dir]);
+      const again = await pgshAsync(['start', dir]);
+      if (again !== url) throw new Error(`pg.sh start came back as ${again}, not ${url}`);
     },
   };
 }
