@@ -179,13 +179,46 @@ from_header(const struct keyd *k, const char *h, int forwarded, char out[64])
 	return 1;
 }
 
+/* Every line of header `name`, joined with ", " in the order they came:
+ * a proxy that appends its own X-Forwarded-For line (rather than
+ * extending the client's) must not leave the client's line to be read. */
+struct hdr_join {
+	const char *name;
+	struct sp_buf *b;
+	int n;
+};
+
+static enum MHD_Result
+hdr_join_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_join *j = cls;
+
+	(void)kind;
+	if (key == NULL || value == NULL || strcasecmp(key, j->name) != 0)
+		return MHD_YES;
+	if (j->n++ > 0)
+		sp_buf_append_str(j->b, ", ");
+	sp_buf_append_str(j->b, value);
+	return MHD_YES;
+}
+
+/* 1 and the joined value in b when the header was sent at all. */
+static int
+header_all(struct keyd_req *r, const char *name, struct sp_buf *b)
+{
+	struct hdr_join j = {name, b, 0};
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_join_one, &j);
+	return j.n > 0 && b->data != NULL;
+}
+
 void
 keyd_client_addr(struct keyd_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	const char *h;
+	struct sp_buf h;
 	char fwd[64];
 
 	snprintf(r->peer, sizeof(r->peer), "-");
@@ -199,11 +232,19 @@ keyd_client_addr(struct keyd_req *r)
 	if (r->k->nproxies == 0 || !trusted(r->k, r->peer))
 		return;
 	fwd[0] = '\0';
-	if ((h = keyd_header(r, "Forwarded")) != NULL && from_header(r->k, h, 1, fwd) && fwd[0])
+	/* Headers are bounded by the connection's memory limit; the cap only
+	 * guards against surprises (then the address stays the proxy's). */
+	sp_buf_init(&h, 65536);
+	if (header_all(r, "Forwarded", &h) && from_header(r->k, (const char *)h.data, 1, fwd) &&
+	    fwd[0])
 		snprintf(r->client, sizeof(r->client), "%s", fwd);
-	else if ((h = keyd_header(r, "X-Forwarded-For")) != NULL &&
-	    from_header(r->k, h, 0, fwd) && fwd[0])
-		snprintf(r->client, sizeof(r->client), "%s", fwd);
+	else {
+		sp_buf_reset(&h);
+		if (header_all(r, "X-Forwarded-For", &h) &&
+		    from_header(r->k, (const char *)h.data, 0, fwd) && fwd[0])
+			snprintf(r->client, sizeof(r->client), "%s", fwd);
+	}
+	sp_buf_free(&h);
 }
 
 /* --- connection limits --------------------------------------------------- */

@@ -262,6 +262,24 @@ test('16 parallel wrong passwords for one address: exactly --login-free 5 are ch
   assert.equal(right.status, 429);
 });
 
+// One request over a raw socket (repeated header lines, which fetch joins);
+// the answer's status code.
+function rawStatus(port, lines, body) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      s.write([...lines, `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n'));
+    });
+    let data = '';
+    s.setTimeout(10000, () => { s.destroy(); reject(new Error('no answer')); });
+    s.on('data', (d) => { data += d; });
+    s.on('error', reject);
+    s.on('close', () => {
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+      if (m) resolve(Number(m[1])); else reject(new Error(`bad answer: ${data.slice(0, 200)}`));
+    });
+  });
+}
+
 test('behind a trusted proxy the forwarded client is throttled; without one the headers are ignored', async () => {
   const P = await keydWith(['--trusted-proxy', '127.0.0.1', '--login-free-ip', '3']);
   let n = 0;
@@ -279,6 +297,13 @@ test('behind a trusted proxy the forwarded client is throttled; without one the 
   for (let i = 0; i < 3; i++) assert.equal((await wrong(P, { Forwarded: 'for="[2001:db8::5]:4711"' })).status, 401);
   assert.equal((await wrong(P, { Forwarded: 'for="[2001:db8::5]"' })).status, 429);
   assert.equal((await wrong(P, { Forwarded: 'for=198.51.100.10' })).status, 401);
+  // A proxy that adds its own X-Forwarded-For line after the client's: the
+  // client's line does not let the locked client pick a fresh address.
+  const raw = await rawStatus(P.port, [
+    'POST /api/v1/session HTTP/1.1', 'Host: x', 'Content-Type: application/json',
+    'X-Forwarded-For: 198.51.100.77', 'X-Forwarded-For: 203.0.113.7', 'Connection: close'],
+  JSON.stringify({ email: `someone-${n++}@example.org`, password: 'not the password' }));
+  assert.equal(raw, 429);
 
   // No --trusted-proxy: the lock follows the TCP peer whatever the headers say.
   const N = await keydWith(['--login-free-ip', '3']);
