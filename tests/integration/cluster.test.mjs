@@ -109,6 +109,13 @@ async function startHaproxy(port, servers) {
   const d = spawnDaemon(HAPROXY, ['-f', cfg, '-db'], 'HAPROXY_LOG');
   try {
     await waitPort(port, 15000, d.proc);
+    // HAProxy makes its admin socket under a temporary name and renames
+    // it; the TCP port can be open a moment before the socket is there.
+    for (let i = 0; i < 300 && !fs.existsSync(sock); i++) {
+      if (d.proc.exitCode !== null) throw new Error(`haproxy exited with ${d.proc.exitCode}`);
+      await sleep(20);
+    }
+    if (!fs.existsSync(sock)) throw new Error(`haproxy made no admin socket at ${sock}`);
   } catch (e) {
     await d.stop();
     throw new Error(`${e.message}\n${d.log.join('\n')}`);
