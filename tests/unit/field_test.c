@@ -128,16 +128,14 @@ test_text(void)
 		char *out = (char *)"unset";
 		int st = sp_field_text(text_cases[i].in, text_cases[i].n, &rules, &out, &why, &err);
 		int ok = text_cases[i].why == SP_FIELD_R_OK;
-
-		if (why != text_cases[i].why || (st == SP_OK) != ok ||
+		int bad = why != text_cases[i].why || (st == SP_OK) != ok ||
 		    (!ok && (st != SP_ERR_INVALID || out != NULL || err.msg[0] == '\0')) ||
 		    (ok && (out == NULL || strcmp(out, text_cases[i].out) != 0)) ||
-		    (text_cases[i].msg && strstr(err.msg, text_cases[i].msg) == NULL)) {
+		    (text_cases[i].msg && strstr(err.msg, text_cases[i].msg) == NULL);
+		if (bad)
 			fprintf(stderr, "text case %zu: status %d why %s msg '%s' out '%s'\n", i,
 			    st, sp_field_reason_str(why), err.msg, out ? out : "(null)");
-			T_CHECK(0);
-		} else
-			T_CHECK(1);
+		T_CHECK(!bad);
 		if (st == SP_OK)
 			free(out);
 	}
@@ -302,15 +300,14 @@ test_addr(void)
 		memset(out, 'z', sizeof(out));
 		st = sp_addr_parse(addr_cases[i].in, addr_cases[i].n, addr_cases[i].flags, out,
 		    &why, &err);
-		if (why != addr_cases[i].why || (st == SP_OK) != ok ||
+		int bad = why != addr_cases[i].why || (st == SP_OK) != ok ||
 		    (!ok && (st != SP_ERR_INVALID || out[0] != '\0' || err.msg[0] == '\0')) ||
 		    (ok && strcmp(out, addr_cases[i].out) != 0) ||
-		    (addr_cases[i].msg && strstr(err.msg, addr_cases[i].msg) == NULL)) {
+		    (addr_cases[i].msg && strstr(err.msg, addr_cases[i].msg) == NULL);
+		if (bad)
 			fprintf(stderr, "addr case %zu: status %d why %s msg '%s' out '%s'\n", i,
 			    st, sp_field_reason_str(why), err.msg, ok || st == SP_OK ? out : "");
-			T_CHECK(0);
-		} else
-			T_CHECK(1);
+		T_CHECK(!bad);
 		if (st == SP_OK) {
 			/* The canonical form is a fixed point. */
 			T_EQ_INT(sp_addr_parse(out, strlen(out), addr_cases[i].flags, again,
@@ -384,13 +381,12 @@ test_token(void)
 		int st = sp_field_token(token_cases[i].in, token_cases[i].n, token_cases[i].min,
 		    token_cases[i].max, &why, &err);
 
-		if (why != token_cases[i].why || (st == SP_OK) != (why == SP_FIELD_R_OK) ||
-		    (st != SP_OK && err.msg[0] == '\0')) {
+		int bad = why != token_cases[i].why || (st == SP_OK) != (why == SP_FIELD_R_OK) ||
+		    (st != SP_OK && err.msg[0] == '\0');
+		if (bad)
 			fprintf(stderr, "token case %zu: status %d why %s\n", i, st,
 			    sp_field_reason_str(why));
-			T_CHECK(0);
-		} else
-			T_CHECK(1);
+		T_CHECK(!bad);
 	}
 }
 
@@ -446,13 +442,12 @@ test_int(void)
 		memset(&err, 0, sizeof(err));
 		st = sp_field_int(int_cases[i].in, int_cases[i].n, int_cases[i].min,
 		    int_cases[i].max, &v, &why, &err);
-		if (why != int_cases[i].why || (st == SP_OK) != (why == SP_FIELD_R_OK) ||
-		    v != int_cases[i].v || (st != SP_OK && err.msg[0] == '\0')) {
+		int bad = why != int_cases[i].why || (st == SP_OK) != (why == SP_FIELD_R_OK) ||
+		    v != int_cases[i].v || (st != SP_OK && err.msg[0] == '\0');
+		if (bad)
 			fprintf(stderr, "int case %zu: status %d why %s v %lld msg '%s'\n", i, st,
 			    sp_field_reason_str(why), v, err.msg);
-			T_CHECK(0);
-		} else
-			T_CHECK(1);
+		T_CHECK(!bad);
 	}
 	T_EQ_INT(sp_field_int(S("50"), 1, 10, &v, &why, &err), SP_ERR_INVALID);
 	T_CHECK(strstr(err.msg, "from 1 to 10") != NULL);
