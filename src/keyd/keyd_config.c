@@ -191,7 +191,7 @@ const struct conf_table keyd_conf_table = {
 	    "(after `sealpost key rotate`).",
 	.entries = entries,
 	.n = sizeof(entries) / sizeof(entries[0]),
-	.flags = CONF_T_DASHES,
+	.flags = CONF_T_DASHES | CONF_T_NO_OPERANDS,
 };
 
 int
@@ -205,9 +205,6 @@ keyd_config_read(struct keyd_config *c, int argc, char **argv, struct conf_cmdli
 		return st;
 	if (cl->action == CONF_HELP || cl->action == CONF_PRINT_DEFAULTS)
 		return SP_OK;
-	if (cl->argi < argc)
-		return sp_err_set(err, SP_ERR_CONFIG, "unexpected argument '%s' (see --help)",
-		    argv[cl->argi]);
 	return SP_OK;
 }
 

@@ -99,7 +99,7 @@ static const struct conf_table kh_table = {
 	    "key from `sealpost key rotate` then wraps new parts); TERM ends it.",
 	.entries = kh_entries,
 	.n = sizeof(kh_entries) / sizeof(kh_entries[0]),
-	.flags = CONF_T_DASHES,
+	.flags = CONF_T_DASHES | CONF_T_NO_OPERANDS,
 };
 
 /* As root: make the key directory (not the data directory of the old
@@ -241,7 +241,7 @@ main(int argc, char **argv)
 	log_init("keyholder", 0, 0);
 
 	if ((st = conf_read(&kh_table, &cfg, argc, argv, &cl, &err)) != SP_OK) {
-		fprintf(stderr, "sealpost-keyholder: %s (see --help)\n", sp_err_msg(&err, st));
+		fprintf(stderr, "sealpost-keyholder: %s\n", sp_err_msg(&err, st));
 		return 2;
 	}
 	if (cl.action == CONF_HELP) {
@@ -251,11 +251,6 @@ main(int argc, char **argv)
 	if (cl.action == CONF_PRINT_DEFAULTS) {
 		conf_print_defaults(&kh_table, stdout);
 		return 0;
-	}
-	if (cl.argi < argc) {
-		fprintf(stderr, "sealpost-keyholder: unexpected argument '%s' (see --help)\n",
-		    argv[cl.argi]);
-		return 2;
 	}
 	if (cfg.fd < 0) {
 		fprintf(stderr, "sealpost-keyholder: --fd is required (see --help)\n");

@@ -453,6 +453,11 @@ conf_read(const struct conf_table *t, void *cfg, int argc, char **argv,
 		goto fail;
 	if (cl->action == CONF_HELP || cl->action == CONF_PRINT_DEFAULTS)
 		return SP_OK;
+	if ((t->flags & CONF_T_NO_OPERANDS) && cl->argi < argc) {
+		st = sp_err_set(err, SP_ERR_CONFIG, "unexpected argument '%s' (see --help)",
+		    argv[cl->argi]);
+		goto fail;
+	}
 	if (cl->file != NULL && (st = conf_load_file(t, cfg, cl->file, err)) != SP_OK)
 		goto fail;
 	if ((st = walk_args(t, cfg, argc, argv, cl, 1, &pass, err)) != SP_OK)

@@ -51,6 +51,7 @@ enum conf_type {
 
 /* Table flags. */
 #define CONF_T_DASHES 0x1u	/* --help shows keys as --key-name options (option-driven programs) */
+#define CONF_T_NO_OPERANDS 0x2u	/* conf_read() refuses arguments after the options */
 
 /* The items of a CONF_LIST (owned by the config; conf_clear() frees). */
 struct conf_list {
@@ -89,7 +90,7 @@ struct conf_table {
 	const char *about;	/* what the program does, a few lines, or NULL */
 	const struct conf_entry *entries;
 	size_t n;
-	unsigned flags;		/* CONF_T_DASHES */
+	unsigned flags;		/* CONF_T_DASHES, CONF_T_NO_OPERANDS */
 };
 
 #define CONF_MAX_ENTRIES 128	/* entries per table */

@@ -71,6 +71,7 @@ const struct conf_table milter_conf_table = {
 	    "the policy marks sensitive, unseals sealed replies to our own domains.",
 	.entries = entries,
 	.n = sizeof(entries) / sizeof(entries[0]),
+	.flags = CONF_T_NO_OPERANDS,
 };
 
 void
@@ -185,9 +186,6 @@ milter_config_read(struct milter_config *c, int argc, char **argv, struct conf_c
 		return st;
 	if (cl->action == CONF_HELP || cl->action == CONF_PRINT_DEFAULTS)
 		return SP_OK;
-	if (cl->argi < argc)
-		return sp_err_set(err, SP_ERR_CONFIG, "unexpected argument '%s' (see --help)",
-		    argv[cl->argi]);
 	return milter_config_finish(c, cl->file != NULL ? cl->file : "command line", err);
 }
 
