@@ -41,22 +41,6 @@ store_error(struct keyd_req *r, int st, const struct sp_err *err)
 	return keyd_reply_error(r, 500, "internal error");
 }
 
-static json_t *
-parse_body(struct keyd_req *r)
-{
-	json_error_t je;
-	json_t *j;
-
-	if (r->body.len == 0)
-		return NULL;
-	j = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
-	if (j != NULL && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
-	return j;
-}
-
 /* --- deposit ------------------------------------------------------------- */
 
 enum MHD_Result
@@ -84,7 +68,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, 401, "unknown or missing organisation token");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	if ((j = parse_body(r)) == NULL)
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	from = json_string_value(json_object_get(j, "from"));
 	rc = json_object_get(j, "recipients");
@@ -299,42 +283,10 @@ no:
 	return 0;
 }
 
-/* A body that is not valid UTF-8 (which the JSON parser refuses as a
- * whole): parse a copy whose bad bytes are replaced by U+FFFD and name the
- * top-level member whose string holds one (empty when none can be told);
- * 1 when the body is not valid UTF-8. */
-static int
-bad_utf8_member(const unsigned char *p, size_t n, char key[32])
-{
-	json_error_t je;
-	json_t *j, *v;
-	const char *name;
-	gchar *fixed;
-
-	key[0] = '\0';
-	if (n == 0 || g_utf8_validate((const gchar *)p, (gssize)n, NULL))
-		return 0;
-	if ((fixed = g_utf8_make_valid((const gchar *)p, (gssize)n)) == NULL)
-		return 1;
-	if ((j = json_loads(fixed, JSON_REJECT_DUPLICATES, &je)) != NULL && json_is_object(j))
-		json_object_foreach(j, name, v) {
-			const char *sv = json_string_value(v);
-
-			if (sv != NULL && strstr(sv, "\xef\xbf\xbd") != NULL && strlen(name) < 32) {
-				snprintf(key, 32, "%s", name);
-				break;
-			}
-		}
-	json_decref(j);
-	g_free(fixed);
-	return 1;
-}
-
 enum MHD_Result
 keyd_api_login(struct keyd_req *r, const char *arg)
 {
 	struct keyd_login l;
-	json_error_t je;
 	json_t *j;
 	const char *e, *pw;
 	char key[32];
@@ -351,20 +303,14 @@ keyd_api_login(struct keyd_req *r, const char *arg)
 	}
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
-	if (bad_utf8_member(r->body.data, r->body.len, key)) {
+	if (keyd_json_bad_utf8(r, key)) {
 		if (key[0] != '\0')
 			return keyd_reply_field(r, key, "is not valid UTF-8 text");
 		return keyd_reply_error(r, 400, "the body is not valid UTF-8");
 	}
 	/* NUL is let through the parser so that it is refused by name below,
 	 * never used as the end of a shorter address or password. */
-	j = r->body.len == 0 ? NULL : json_loadb((const char *)r->body.data, r->body.len,
-	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-	if (j != NULL && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
-	if (j == NULL)
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	e = json_string_value(json_object_get(j, "email"));
 	pw = json_string_value(json_object_get(j, "password"));
@@ -406,7 +352,7 @@ keyd_api_login_second(struct keyd_req *r, const char *arg)
 
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
-	if ((j = parse_body(r)) == NULL)
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	as = json_object_get(j, "assertion");
 	keyd_login_second(r, json_string_value(json_object_get(j, "token")),

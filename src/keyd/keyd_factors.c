@@ -207,15 +207,13 @@ keyd_factor_passkey_options(struct keyd_req *r)
 	struct sp_token_rec tr;
 	unsigned char th[SP_SHA256_LEN];
 	char chal[64];
-	json_error_t je;
 	json_t *j;
 	const char *tok;
 	int st;
 
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "cross-site request refused");
-	if (r->body.len == 0 || (j = json_loadb((const char *)r->body.data, r->body.len, 0,
-	    &je)) == NULL)
+	if ((j = keyd_json_body(r, 0)) == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
 	tok = json_string_value(json_object_get(j, "token"));
 	if (tok == NULL || strncmp(tok, "spm_", 4) != 0 || strlen(tok) > 60) {

@@ -443,3 +443,50 @@ keyd_csrf_refused(struct keyd_req *r)
 	    "from this site, or your browser blocked its security cookie.</p>"
 	    "<p>Go back, reload the page and try again.</p>");
 }
+
+json_t *
+keyd_json_body(struct keyd_req *r, size_t flags)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (r->body.len == 0)
+		return NULL;
+	j = json_loadb((const char *)r->body.data, r->body.len, flags, &je);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* The parser refuses a body that is not valid UTF-8 as a whole: parse a
+ * copy whose bad bytes are replaced by U+FFFD to name the member. */
+int
+keyd_json_bad_utf8(struct keyd_req *r, char key[32])
+{
+	const unsigned char *p = r->body.data;
+	size_t n = r->body.len;
+	json_error_t je;
+	json_t *j, *v;
+	const char *name;
+	gchar *fixed;
+
+	key[0] = '\0';
+	if (n == 0 || g_utf8_validate((const gchar *)p, (gssize)n, NULL))
+		return 0;
+	if ((fixed = g_utf8_make_valid((const gchar *)p, (gssize)n)) == NULL)
+		return 1;
+	if ((j = json_loads(fixed, JSON_REJECT_DUPLICATES, &je)) != NULL && json_is_object(j))
+		json_object_foreach(j, name, v) {
+			const char *sv = json_string_value(v);
+
+			if (sv != NULL && strstr(sv, "\xef\xbf\xbd") != NULL && strlen(name) < 32) {
+				snprintf(key, 32, "%s", name);
+				break;
+			}
+		}
+	json_decref(j);
+	g_free(fixed);
+	return 1;
+}

@@ -9,6 +9,7 @@
 #ifndef KEYD_REQ_H
 #define KEYD_REQ_H
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,13 @@ enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
  * freed afterwards (it may hold a secret shown once). */
 enum MHD_Result keyd_page_buf(struct keyd_req *r, unsigned status, const char *title,
     struct sp_buf *b);
+/* The request body as a JSON object, parsed with jansson's flags (e.g.
+ * JSON_REJECT_DUPLICATES): a new reference, or NULL when the body is
+ * empty, not JSON or not an object. */
+json_t *keyd_json_body(struct keyd_req *r, size_t flags);
+/* 1 when the body is not valid UTF-8; key gets the top-level member whose
+ * string holds the bad bytes ("" when none can be told). */
+int keyd_json_bad_utf8(struct keyd_req *r, char key[32]);
 /* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
 const char *keyd_bearer(struct keyd_req *r);
 /* The page for a form refused by keyd_csrf_ok(). */

@@ -499,7 +499,6 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		return ret;
 	}
 	if (strcmp(sub, "") == 0) {
-		json_error_t je;
 		json_t *j, *codes = NULL;
 		unsigned char *cd = malloc(SP_WA_CLIENT_DATA_MAX), *ao = malloc(SP_WA_ATT_OBJ_MAX);
 		unsigned char chal[32];
@@ -512,8 +511,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		const char *name;
 		enum MHD_Result ret;
 
-		if (cd == NULL || ao == NULL || r->body.len == 0 ||
-		    (j = json_loadb((const char *)r->body.data, r->body.len, 0, &je)) == NULL) {
+		if (cd == NULL || ao == NULL || (j = keyd_json_body(r, 0)) == NULL) {
 			free(cd);
 			free(ao);
 			return keyd_reply_error(r, 400, "the body must be a JSON object");
