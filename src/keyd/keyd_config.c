@@ -140,12 +140,13 @@ static const struct conf_entry entries[] = {
 	    .max = 64, .arg = "N", .help = "concurrent password hashes; a request that waits over "
 	    "2 s for one gets 503 busy"},
 	{.name = "login_free", .type = CONF_INT, AT(login_free), .def = "5", .min = 1, .max = 1000,
-	    .arg = "N", .help = "wrong passwords per address before it is locked for 30 s, "
-	    "doubling up to 15 min"},
+	    .arg = "N", .help = "log-in attempts per address (counted before the password "
+	    "is checked; a right one clears the count) that lock it for 30 s, doubling up "
+	    "to 15 min"},
 	{.name = "login_free_ip", .type = CONF_INT, AT(login_free_ip), .def = "20", .min = 1,
-	    .max = 100000, .arg = "N", .help = "wrong passwords per client address before it is "
-	    "locked for 30 s more per further failure, at most 15 min; a locked-out recipient "
-	    "can still sign in with a link by mail"},
+	    .max = 100000, .arg = "N", .help = "failed log-in attempts per client address that "
+	    "lock it for 30 s more per further attempt, at most 15 min, forgotten 15 min after "
+	    "the last; a locked-out recipient can still sign in with a link by mail"},
 	{.name = "form_free", .type = CONF_INT, AT(form_free), .def = "30", .min = 1,
 	    .max = 100000, .arg = "N",
 	    .help = "registrations and mail requests per client address and hour"},
