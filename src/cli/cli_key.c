@@ -124,7 +124,8 @@ rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 	snprintf(detail, sizeof(detail), "key=%u envelopes=%ld totp=%ld skipped=%ld failed=%ld%s",
 	    c.newest, env_moved, c.moved, c.skipped, c.failed, dry_run ? " dry-run" : "");
 	if (!dry_run) {
-		a = (struct sp_audit){(int64_t)time(NULL), "key-rewrap", "admin", NULL, NULL, detail};
+		a = (struct sp_audit){ .time = (int64_t)time(NULL), .event = "key-rewrap",
+		    .actor = "admin", .detail = detail };
 		if ((st = sp_store_audit(c.s, &a, &err)) != SP_OK) {
 			fprintf(stderr, "sealpost key rewrap: audit: %s\n", sp_err_msg(&err, st));
 			c.failed++;

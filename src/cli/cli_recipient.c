@@ -73,7 +73,7 @@ unlock_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_err err = {{0}};
 	struct sp_store *s = NULL;
 	char email[SP_STORE_EMAIL_MAX + 1], key[SP_STORE_EMAIL_MAX + 16];
-	struct sp_audit a = {0, "recipient-unlock", NULL, NULL, "cli", NULL};
+	struct sp_audit a = {0, "recipient-unlock", NULL, NULL, "cli", NULL, 0};
 	int st, n, total = 0;
 	size_t i;
 
@@ -112,7 +112,7 @@ reset_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_store *s = NULL;
 	struct sp_transport *t = NULL;
 	struct sp_buf body, outbox;
-	struct sp_audit a = {0, "recipient-reset", NULL, NULL, "cli", "by administrator"};
+	struct sp_audit a = {0, "recipient-reset", NULL, NULL, "cli", "by administrator", 0};
 	unsigned char th[SP_SHA256_LEN];
 	char email[SP_STORE_EMAIL_MAX + 1], token[64];
 	const char *url = NULL, *box = NULL, *sendmail = NULL, *from = "sealpost@localhost";
@@ -230,7 +230,7 @@ add_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_store *s = NULL;
 	struct sp_account acc;
 	struct sp_buf pw;
-	struct sp_audit a = {0, "recipient-add", NULL, NULL, "cli", NULL};
+	struct sp_audit a = {0, "recipient-add", NULL, NULL, "cli", NULL, 0};
 	struct sp_pw_context ctx = {NULL, NULL};
 	const char *email = NULL, *pwfile = NULL, *first = "", *last = "", *lang = "en";
 	int i, st;

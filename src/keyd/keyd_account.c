@@ -197,7 +197,7 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 		return keyd_reply_error(r, 500, "internal error");
 	sp_sha256(token, strlen(token), th);
 	snprintf(key, sizeof(key), "mail:%s", email);
-	a = (struct sp_audit){now, q->event, email, NULL, r->client, NULL};
+	a = (struct sp_audit){now, q->event, email, NULL, r->client, NULL, 0};
 	st = sp_store_token_issue(r->k->store, q->token_kind, email, th, now, now + q->ttl, key,
 	    &r->k->thr_mail, &issued, &a, &err);
 	if (st != SP_OK) {
@@ -393,7 +393,7 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 		enum MHD_Result ret;
 
 		if (bad) {
-			a = (struct sp_audit){now, "reset-answers-wrong", acc.email, NULL, r->client, NULL};
+			a = (struct sp_audit){now, "reset-answers-wrong", acc.email, NULL, r->client, NULL, 0};
 			sp_store_audit(r->k->store, &a, NULL);
 		} else
 			sp_store_throttle_undo(r->k->store, key, NULL);
@@ -408,7 +408,7 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, st == SP_ERR_RETRY ?
 		    "The server is busy: please try again in a moment" : "internal error");
 	}
-	a = (struct sp_audit){now, "password-reset", acc.email, NULL, r->client, NULL};
+	a = (struct sp_audit){now, "password-reset", acc.email, NULL, r->client, NULL, 0};
 	st = sp_store_password_set(r->k->store, acc.email, hash, now, th, NULL, &a, &err);
 	sp_wipe(hash, sizeof(hash));
 	if (st != SP_OK) {

@@ -122,7 +122,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	if (st == SP_OK) {
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
 		snprintf(detail, sizeof(detail), "recipients=%zu", n);
-		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail};
+		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail, 0};
 		st = sp_store_envelope_add(r->k->store, &e, &a, &err);
 	}
 	for (i = 0; i < n; i++)
@@ -398,7 +398,7 @@ keyd_api_logout(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL};
+	a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL, 0};
 	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND)
 		return store_error(r, st, &err);
@@ -424,7 +424,7 @@ static enum MHD_Result
 refuse(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
     const char *id)
 {
-	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg};
+	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, 0};
 
 	sp_store_audit(r->k->store, &a, NULL);
 	keyd_log("release-refused", "id", id ? id : "-", "reason", msg, "client", r->client, NULL);
@@ -502,7 +502,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 			return keyd_reply_error(r, 503, "busy, try again");
 		return keyd_reply_error(r, 500, "internal error");
 	}
-	a = (struct sp_audit){now, "release", actor, id, r->client, NULL};
+	a = (struct sp_audit){now, "release", actor, id, r->client, NULL, 0};
 	if ((st = sp_store_audit(r->k->store, &a, &err)) != SP_OK) {
 		sp_wipe(part, sizeof(part));
 		sp_envelope_rec_clear(&e);

@@ -117,7 +117,7 @@ keyd_factor_recovery_use(struct keyd_req *r, const char *email, const char *code
 {
 	char norm[SP_RECOVERY_NORM_SIZE];
 	unsigned char h[SP_SHA256_LEN];
-	struct sp_audit a = {0, "recovery-code-used", email, NULL, r->client, NULL};
+	struct sp_audit a = {0, "recovery-code-used", email, NULL, r->client, NULL, 0};
 	int st;
 
 	if (strlen(code) > 64 || sp_recovery_normalize(code, norm, NULL) != SP_OK)

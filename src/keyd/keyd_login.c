@@ -110,7 +110,7 @@ session_start(struct keyd_req *r, const char *email, const char *how, struct key
 	snprintf(s.email, sizeof(s.email), "%s", email);
 	s.created = s.last_seen = s.auth_time = now;
 	s.expires = now + KEYD_SESSION_MAX;
-	a = (struct sp_audit){now, "login", email, NULL, r->client, how};
+	a = (struct sp_audit){now, "login", email, NULL, r->client, how, 0};
 	if ((st = sp_store_session_create(r->k->store, &s, &a, &err)) != SP_OK) {
 		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&err, st), NULL);
 		sp_wipe(out->token, sizeof(out->token));
@@ -209,7 +209,7 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 	if (st != SP_OK) {
 		snprintf(detail, sizeof(detail), "failures=%d", found ? acc.failed_logins + 1 : 0);
 		a = (struct sp_audit){now, "login-failed", found ? out->email : "(unknown)",
-		    NULL, r->client, detail};
+		    NULL, r->client, detail, 0};
 		sp_store_login_failed(r->k->store, found ? out->email : "", &a, NULL);
 		sp_wipe(&acc, sizeof(acc));
 		keyd_log("login-failed", "client", r->client, NULL);
@@ -234,7 +234,7 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 		}
 		token_hash(out->mfa_token, sh);
 		a = (struct sp_audit){now, "login-password-ok", out->email, NULL, r->client,
-		    "second factor due"};
+		    "second factor due", 0};
 		st = sp_store_token_issue(r->k->store, SP_TOKEN_MFA, out->email, sh, now,
 		    now + KEYD_MFA_TTL, NULL, NULL, &issued, &a, &err);
 		if (st != SP_OK || !issued) {
@@ -312,7 +312,7 @@ keyd_login_second(struct keyd_req *r, const char *mfa_token, const char *code,
 		return;
 	}
 	if (st != SP_OK) {
-		a = (struct sp_audit){now, "login-second-failed", tr.email, NULL, r->client, how};
+		a = (struct sp_audit){now, "login-second-failed", tr.email, NULL, r->client, how, 0};
 		sp_store_audit(r->k->store, &a, NULL);
 		set_status(out, st == SP_ERR_RETRY ? KEYD_LOGIN_BUSY : KEYD_LOGIN_BAD);
 		return;

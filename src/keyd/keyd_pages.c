@@ -383,7 +383,7 @@ register_post(struct keyd_req *r)
 	if (st == SP_OK) {
 		sp_sha256(bind, strlen(bind), acc.bind_hash);
 		sp_sha256(token, strlen(token), th);
-		a = (struct sp_audit){now, "register", email, NULL, r->client, NULL};
+		a = (struct sp_audit){now, "register", email, NULL, r->client, NULL, 0};
 		st = sp_store_pending_add(r->k->store, &acc, th, now + KEYD_ACTIVATION_TTL, &a, &err);
 	}
 	sp_wipe(&acc, sizeof(acc));
@@ -395,7 +395,7 @@ register_post(struct keyd_req *r)
 
 		sp_wipe(token, sizeof(token));
 		snprintf(key, sizeof(key), "mail:%s", email);
-		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL};
+		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL, 0};
 		sp_store_audit(r->k->store, &a, NULL);
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_mail, &until,
 		    NULL) == SP_OK && until == 0)
@@ -576,7 +576,7 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
 		if (st != SP_OK) {
 			a = (struct sp_audit){now, "activate-refused", email, NULL, r->client,
-			    "wrong password"};
+			    "wrong password", 0};
 			sp_store_audit(r->k->store, &a, NULL);
 			return activate_form(r, 403, email, t, 1, "This is not the password of this "
 			    "registration. Type the password you chose when you registered; if you "
@@ -585,7 +585,7 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 		sp_store_throttle_reset(r->k->store, key, NULL);
 	} else
 		sp_wipe(&p, sizeof(p));
-	a = (struct sp_audit){now, "activate", NULL, NULL, r->client, NULL};
+	a = (struct sp_audit){now, "activate", NULL, NULL, r->client, NULL, 0};
 	st = sp_store_pending_activate(r->k->store, th, now, email, &a, &err);
 	if (st != SP_OK)
 		return activation_problem(r, st, &err);

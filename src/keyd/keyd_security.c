@@ -203,7 +203,7 @@ new_codes(struct keyd_req *r, const char *email, struct sp_buf *b, json_t *arr)
 	char codes[SP_STORE_RECOVERY_CODES][SP_RECOVERY_SIZE];
 	unsigned char hashes[SP_STORE_RECOVERY_CODES][SP_SHA256_LEN];
 	char norm[SP_RECOVERY_NORM_SIZE];
-	struct sp_audit a = {0, "recovery-codes-new", email, NULL, r->client, NULL};
+	struct sp_audit a = {0, "recovery-codes-new", email, NULL, r->client, NULL, 0};
 	int i, st;
 
 	if ((st = sp_recovery_codes_new(codes, SP_STORE_RECOVERY_CODES)) != SP_OK)
@@ -292,7 +292,7 @@ totp_confirm(struct keyd_req *r, const struct sp_session *s)
 	size_t slen = 0;
 	uint32_t kid = 0;
 	uint64_t step = 0;
-	struct sp_audit a = {0, "totp-added", s->email, NULL, r->client, NULL};
+	struct sp_audit a = {0, "totp-added", s->email, NULL, r->client, NULL, 0};
 	struct sp_account acc;
 	struct sp_buf b;
 	int st;
@@ -337,7 +337,7 @@ change_password(struct keyd_req *r, const struct sp_session *s)
 	const char *pw = keyd_field(r, "password"), *pw2 = keyd_field(r, "password2");
 	struct sp_pw_context ctx = {s->email, NULL};
 	struct sp_err err = {{0}};
-	struct sp_audit a = {0, "password-changed", s->email, NULL, r->client, NULL};
+	struct sp_audit a = {0, "password-changed", s->email, NULL, r->client, NULL, 0};
 	char hash[SP_PW_HASH_LEN];
 	int st;
 
@@ -378,7 +378,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		    keyd_reply_error(r, 404, "This page does not exist");
 	if (strcmp(sub, "/signout") == 0 || strcmp(sub, "/signout-all") == 0) {
 		a = (struct sp_audit){now, sub[8] ? "logout-everywhere" : "logout", s.email, NULL,
-		    r->client, NULL};
+		    r->client, NULL, 0};
 		if (sub[8])
 			sp_store_sessions_end(r->k->store, s.email, NULL, &a, NULL);
 		else
@@ -408,7 +408,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		if (st == SP_ERR_RETRY)
 			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
 		if (st != SP_OK) {
-			a = (struct sp_audit){now, "reauth-failed", s.email, NULL, r->client, NULL};
+			a = (struct sp_audit){now, "reauth-failed", s.email, NULL, r->client, NULL, 0};
 			sp_store_audit(r->k->store, &a, NULL);
 			return overview(r, &s, 401, NULL, "That password is not right.");
 		}
@@ -426,7 +426,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (strcmp(sub, "/totp/confirm") == 0)
 		return totp_confirm(r, &s);
 	if (strcmp(sub, "/totp/remove") == 0) {
-		a = (struct sp_audit){now, "totp-removed", s.email, NULL, r->client, NULL};
+		a = (struct sp_audit){now, "totp-removed", s.email, NULL, r->client, NULL, 0};
 		if (sp_store_totp_set(r->k->store, s.email, NULL, 0, 0, &a, NULL) != SP_OK)
 			return keyd_reply_error(r, 500, "could not save: try again");
 		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "An authenticator app");
@@ -447,7 +447,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		unsigned char id[SP_STORE_CRED_ID_MAX];
 		long n = keyd_b64url_decode(keyd_field(r, "id"), id, sizeof(id));
 
-		a = (struct sp_audit){now, "passkey-removed", s.email, NULL, r->client, NULL};
+		a = (struct sp_audit){now, "passkey-removed", s.email, NULL, r->client, NULL, 0};
 		if (n <= 0 || sp_store_passkey_delete(r->k->store, s.email, id, (size_t)n, &a,
 		    NULL) != SP_OK)
 			return overview(r, &s, 404, NULL, "No such passkey.");
@@ -507,7 +507,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		struct sp_webauthn_cred cred;
 		struct sp_passkey pk;
 		struct sp_account acc;
-		struct sp_audit a = {0, "passkey-added", s.email, NULL, r->client, NULL};
+		struct sp_audit a = {0, "passkey-added", s.email, NULL, r->client, NULL, 0};
 		const char *name;
 		enum MHD_Result ret;
 

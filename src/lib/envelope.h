@@ -44,6 +44,10 @@ struct sp_env_header {
 	int64_t created;			/* unix seconds */
 	int64_t expires;			/* unix seconds, 0 = none */
 	unsigned char nonce_prefix[SP_ENV_NONCE_PREFIX_LEN];
+	/* version 2 only (docs/envelope-format.md section 7) */
+	char kid[12];				/* signing key id, 11 base64url characters */
+	char level[8];				/* "high", "medium" or "low" */
+	int verify;				/* 1: a verification secret is required */
 };
 
 /* Release the strings owned by h (not h itself). */
@@ -92,6 +96,7 @@ struct sp_env_html_params {
 	const unsigned char *mail_part;		/* SP_KEY_LEN bytes */
 	const char *date_display;		/* e.g. original Date: header, may be NULL */
 	const char *subject_display;		/* shown in the envelope, may be NULL */
+	const unsigned char *sig;		/* version 2: the 64-byte signature (sign.h) */
 };
 /* Writes securedoc.html to out: template, header, mail part, then the
  * payload as base64 in 76-character lines.  ct/ctlen is the complete
@@ -107,6 +112,8 @@ struct sp_env_file {
 	struct sp_env_header header;
 	unsigned char mail_part[SP_KEY_LEN];
 	struct sp_buf ct;
+	int has_sig;				/* version 2: sig holds the envelope's signature */
+	unsigned char sig[64];
 };
 int sp_env_html_read(const unsigned char *html, size_t len,
     struct sp_env_file *f, struct sp_err *err);

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "envelope.h"
 #include "keyd_client.h"
+#include "sign.h"
 #include "sp.h"
 
 struct sp_seal_params {
@@ -29,6 +30,10 @@ struct sp_seal_params {
 	 * "[secure]" keyword removed), or NULL to keep the original. */
 	const char *subject;
 	int64_t expires;	/* unix seconds, 0 = key server policy */
+	/* The organisation's signing key: the envelope is format 2, signed.
+	 * NULL writes format 1 (only accepted for organisations that have no
+	 * signing key). */
+	const struct sp_signer *signer;
 };
 
 /* Seal raw (a complete RFC 5322 message) and write the notification mail to

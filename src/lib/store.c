@@ -4,8 +4,11 @@
  * SECURITY: a store URL can hold a database password; it is never put into
  * a message here.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "store_internal.h"
 
@@ -115,7 +118,9 @@ sp_envelope_rec_clear(struct sp_envelope_rec *e)
 	for (i = 0; e->rcpt != NULL && i < e->nrcpt; i++)
 		free(e->rcpt[i]);
 	free(e->rcpt);
+	free(e->rstate);
 	e->rcpt = NULL;
+	e->rstate = NULL;
 	e->nrcpt = 0;
 	sp_wipe(e->wrapped, sizeof(e->wrapped));
 }
@@ -518,4 +523,384 @@ sp_throttle_step_attempt(const struct sp_throttle_policy *p, int64_t now,
 		return 1;
 	r->locked = r->count >= p->free ? now + throttle_lock(p, r->count - p->free) : 0;
 	return 0;
+}
+
+int
+sp_store_audit_scan(struct sp_store *s, int64_t chain, int64_t since,
+    int (*fn)(void *ctx, const struct sp_audit_row *r), void *ctx, struct sp_err *err)
+{
+	return s->ops->audit_scan == NULL ? unsupported(s, "audit_scan", err) :
+	    s->ops->audit_scan(s->impl, chain, since, fn, ctx, err);
+}
+
+int
+sp_store_audit_heads(struct sp_store *s,
+    int (*fn)(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_SHA256_LEN]),
+    void *ctx, struct sp_err *err)
+{
+	return s->ops->audit_heads == NULL ? unsupported(s, "audit_heads", err) :
+	    s->ops->audit_heads(s->impl, fn, ctx, err);
+}
+
+int
+sp_store_org_get(struct sp_store *s, const char *name, struct sp_org *out,
+    struct sp_err *err)
+{
+	return s->ops->org_get == NULL ? unsupported(s, "org_get", err) :
+	    s->ops->org_get(s->impl, name, out, err);
+}
+
+int
+sp_store_org_get_id(struct sp_store *s, int64_t id, struct sp_org *out,
+    struct sp_err *err)
+{
+	return s->ops->org_get_id == NULL ? unsupported(s, "org_get_id", err) :
+	    s->ops->org_get_id(s->impl, id, out, err);
+}
+
+int
+sp_store_org_update(struct sp_store *s, const struct sp_org *o,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_update == NULL ? unsupported(s, "org_update", err) :
+	    s->ops->org_update(s->impl, o, a, err);
+}
+
+int
+sp_store_org_remove(struct sp_store *s, int64_t id, int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_remove == NULL ? unsupported(s, "org_remove", err) :
+	    s->ops->org_remove(s->impl, id, now, a, err);
+}
+
+int
+sp_store_org_logo_set(struct sp_store *s, int64_t id, const unsigned char *png,
+    size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_logo_set == NULL ? unsupported(s, "org_logo_set", err) :
+	    s->ops->org_logo_set(s->impl, id, png, len, a, err);
+}
+
+int
+sp_store_org_logo_get(struct sp_store *s, int64_t id, unsigned char *out,
+    size_t cap, size_t *len, struct sp_err *err)
+{
+	return s->ops->org_logo_get == NULL ? unsupported(s, "org_logo_get", err) :
+	    s->ops->org_logo_get(s->impl, id, out, cap, len, err);
+}
+
+int
+sp_store_org_domain_add(struct sp_store *s, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_domain_add == NULL ? unsupported(s, "org_domain_add", err) :
+	    s->ops->org_domain_add(s->impl, org_id, domain, a, err);
+}
+
+int
+sp_store_org_domain_remove(struct sp_store *s, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_domain_remove == NULL ? unsupported(s, "org_domain_remove", err) :
+	    s->ops->org_domain_remove(s->impl, org_id, domain, a, err);
+}
+
+int
+sp_store_org_domain_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const char *domain), void *ctx, struct sp_err *err)
+{
+	return s->ops->org_domain_each == NULL ? unsupported(s, "org_domain_each", err) :
+	    s->ops->org_domain_each(s->impl, org_id, fn, ctx, err);
+}
+
+int
+sp_store_org_by_domain(struct sp_store *s, const char *domain, struct sp_org *out,
+    struct sp_err *err)
+{
+	return s->ops->org_by_domain == NULL ? unsupported(s, "org_by_domain", err) :
+	    s->ops->org_by_domain(s->impl, domain, out, err);
+}
+
+int
+sp_store_org_token_add(struct sp_store *s, int64_t org_id, const char *name,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_token_add == NULL ? unsupported(s, "org_token_add", err) :
+	    s->ops->org_token_add(s->impl, org_id, name, token_hash, now, a, err);
+}
+
+int
+sp_store_org_token_revoke(struct sp_store *s, int64_t org_id, const char *name,
+    int64_t now, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_token_revoke == NULL ? unsupported(s, "org_token_revoke", err) :
+	    s->ops->org_token_revoke(s->impl, org_id, name, now, a, err);
+}
+
+int
+sp_store_org_token_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const struct sp_org_token *t), void *ctx, struct sp_err *err)
+{
+	return s->ops->org_token_each == NULL ? unsupported(s, "org_token_each", err) :
+	    s->ops->org_token_each(s->impl, org_id, fn, ctx, err);
+}
+
+int
+sp_store_org_key_add(struct sp_store *s, const struct sp_org_key *k,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_key_add == NULL ? unsupported(s, "org_key_add", err) :
+	    s->ops->org_key_add(s->impl, k, a, err);
+}
+
+int
+sp_store_org_key_get(struct sp_store *s, const char *kid, struct sp_org_key *out,
+    struct sp_err *err)
+{
+	return s->ops->org_key_get == NULL ? unsupported(s, "org_key_get", err) :
+	    s->ops->org_key_get(s->impl, kid, out, err);
+}
+
+int
+sp_store_org_key_retire(struct sp_store *s, int64_t org_id, const char *kid,
+    int64_t now, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->org_key_retire == NULL ? unsupported(s, "org_key_retire", err) :
+	    s->ops->org_key_retire(s->impl, org_id, kid, now, a, err);
+}
+
+int
+sp_store_org_key_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const struct sp_org_key *k), void *ctx, struct sp_err *err)
+{
+	return s->ops->org_key_each == NULL ? unsupported(s, "org_key_each", err) :
+	    s->ops->org_key_each(s->impl, org_id, fn, ctx, err);
+}
+
+int
+sp_store_envelope_set_retracted(struct sp_store *s, const char *id,
+    const char *rcpt, int on, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->envelope_set_retracted == NULL ? unsupported(s, "envelope_set_retracted", err) :
+	    s->ops->envelope_set_retracted(s->impl, id, rcpt, on, a, err);
+}
+
+int
+sp_store_envelope_seal(struct sp_store *s, const char *id,
+    const unsigned char header_sha[SP_SHA256_LEN], const unsigned char ct_sha[SP_SHA256_LEN],
+    const unsigned char sig[64], const char *kid, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	return s->ops->envelope_seal == NULL ? unsupported(s, "envelope_seal", err) :
+	    s->ops->envelope_seal(s->impl, id, header_sha, ct_sha, sig, kid, a, err);
+}
+
+int
+sp_store_envelope_opened(struct sp_store *s, const char *id, const char *rcpt,
+    int64_t now, int *first, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->envelope_opened == NULL ? unsupported(s, "envelope_opened", err) :
+	    s->ops->envelope_opened(s->impl, id, rcpt, now, first, a, err);
+}
+
+int
+sp_store_envelope_verify_result(struct sp_store *s, const char *id, const char *rcpt,
+    int ok, int *fails, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->envelope_verify_result == NULL ? unsupported(s, "envelope_verify_result", err) :
+	    s->ops->envelope_verify_result(s->impl, id, rcpt, ok, fails, a, err);
+}
+
+int
+sp_store_envelope_each(struct sp_store *s, int64_t org_id, int64_t since,
+    int (*fn)(void *ctx, const struct sp_envelope_rec *e), void *ctx, struct sp_err *err)
+{
+	return s->ops->envelope_each == NULL ? unsupported(s, "envelope_each", err) :
+	    s->ops->envelope_each(s->impl, org_id, since, fn, ctx, err);
+}
+
+int
+sp_store_envelope_each_for(struct sp_store *s, const char *rcpt, int64_t now,
+    int (*fn)(void *ctx, const struct sp_envelope_rec *e), void *ctx, struct sp_err *err)
+{
+	return s->ops->envelope_each_for == NULL ? unsupported(s, "envelope_each_for", err) :
+	    s->ops->envelope_each_for(s->impl, rcpt, now, fn, ctx, err);
+}
+
+int
+sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, int *n,
+    struct sp_err *err)
+{
+	return s->ops->envelope_shred_expired == NULL ? unsupported(s, "envelope_shred_expired", err) :
+	    s->ops->envelope_shred_expired(s->impl, now, limit, n, err);
+}
+
+/* --- audit hash chains ------------------------------------------------------
+ * hash = SHA-256("sealpost audit v1\n" || prev || be64(chain) || be64(seq) ||
+ *   be64(time) || field(event) || field(actor) || field(envelope) ||
+ *   field(client) || field(detail)),
+ * field(x) = 0xff when x is NULL, else 0x00 || be32(length) || bytes.
+ * The layout is written down in docs/audit.md; change both together. */
+
+static void
+chain_u64(EVP_MD_CTX *md, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	EVP_DigestUpdate(md, b, sizeof(b));
+}
+
+static void
+chain_field(EVP_MD_CTX *md, const char *x)
+{
+	unsigned char b[5];
+	size_t n;
+
+	if (x == NULL) {
+		b[0] = 0xff;
+		EVP_DigestUpdate(md, b, 1);
+		return;
+	}
+	n = strlen(x);
+	b[0] = 0;
+	b[1] = (unsigned char)(n >> 24);
+	b[2] = (unsigned char)(n >> 16);
+	b[3] = (unsigned char)(n >> 8);
+	b[4] = (unsigned char)n;
+	EVP_DigestUpdate(md, b, sizeof(b));
+	EVP_DigestUpdate(md, x, n);
+}
+
+void
+sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
+    int64_t seq, const struct sp_audit *a, unsigned char out[SP_SHA256_LEN])
+{
+	static const char label[] = "sealpost audit v1\n";
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = SP_SHA256_LEN;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		/* Only out of memory gets here: a hash no record can match. */
+		memset(out, 0, SP_SHA256_LEN);
+		EVP_MD_CTX_free(md);
+		return;
+	}
+	EVP_DigestUpdate(md, label, sizeof(label) - 1);
+	EVP_DigestUpdate(md, prev, SP_SHA256_LEN);
+	chain_u64(md, (uint64_t)chain);
+	chain_u64(md, (uint64_t)seq);
+	chain_u64(md, (uint64_t)a->time);
+	chain_field(md, a->event);
+	chain_field(md, a->actor);
+	chain_field(md, a->envelope);
+	chain_field(md, a->client);
+	chain_field(md, a->detail);
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* The last record seen of one chain while verifying. */
+struct chain_tip {
+	int64_t chain;
+	int64_t seq;
+	unsigned char hash[SP_SHA256_LEN];
+};
+
+struct verify_ctx {
+	struct chain_tip *tips;
+	size_t ntips, cap;
+	int64_t n;
+	int bad;
+	struct sp_audit_row *bad_row;
+	struct sp_err *err;
+};
+
+static struct chain_tip *
+verify_tip(struct verify_ctx *v, int64_t chain)
+{
+	struct chain_tip *t;
+	size_t i;
+
+	for (i = 0; i < v->ntips; i++)
+		if (v->tips[i].chain == chain)
+			return &v->tips[i];
+	if (v->ntips == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		if ((t = realloc(v->tips, cap * sizeof(*t))) == NULL)
+			return NULL;
+		v->tips = t;
+		v->cap = cap;
+	}
+	t = &v->tips[v->ntips++];
+	memset(t, 0, sizeof(*t));
+	t->chain = chain;
+	return t;
+}
+
+static int
+verify_bad(struct verify_ctx *v, const struct sp_audit_row *r, const char *what)
+{
+	v->bad = 1;
+	if (v->bad_row != NULL) {
+		*v->bad_row = *r;
+		v->bad_row->a.event = v->bad_row->a.actor = v->bad_row->a.envelope = NULL;
+		v->bad_row->a.client = v->bad_row->a.detail = NULL;
+	}
+	sp_err_set(v->err, SP_ERR_INVALID,
+	    "audit record %lld (chain %lld, seq %lld, event %s): %s",
+	    (long long)r->rowid, (long long)r->chain, (long long)r->seq,
+	    r->a.event ? r->a.event : "?", what);
+	return 1;
+}
+
+static int
+verify_one(void *ctx, const struct sp_audit_row *r)
+{
+	struct verify_ctx *v = ctx;
+	struct chain_tip *t = verify_tip(v, r->chain);
+	unsigned char h[SP_SHA256_LEN];
+
+	if (t == NULL) {
+		sp_err_set(v->err, SP_ERR_NOMEM, "out of memory");
+		v->bad = 2;
+		return 1;
+	}
+	v->n++;
+	if (r->seq != t->seq + 1)
+		return verify_bad(v, r, r->seq <= t->seq ?
+		    "out of order (a record was moved or copied)" :
+		    "records before it in its chain are missing (deleted)");
+	if (!sp_ct_eq(r->prev, t->hash, SP_SHA256_LEN))
+		return verify_bad(v, r, "does not link to the previous record of its chain");
+	sp_audit_chain_hash(r->prev, r->chain, r->seq, &r->a, h);
+	if (!sp_ct_eq(h, r->hash, SP_SHA256_LEN))
+		return verify_bad(v, r, "its contents were changed after it was written");
+	t->seq = r->seq;
+	memcpy(t->hash, r->hash, SP_SHA256_LEN);
+	return 0;
+}
+
+int
+sp_store_audit_verify(struct sp_store *s, struct sp_audit_row *bad, int64_t *n,
+    struct sp_err *err)
+{
+	struct verify_ctx v = { .bad_row = bad, .err = err };
+	int st;
+
+	st = sp_store_audit_scan(s, -1, 0, verify_one, &v, err);
+	free(v.tips);
+	if (n != NULL)
+		*n = v.n;
+	if (v.bad == 2)
+		return SP_ERR_NOMEM;
+	if (v.bad)
+		return SP_ERR_INVALID;
+	return st;
 }

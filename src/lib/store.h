@@ -44,7 +44,17 @@
 
 struct sp_store;
 
-/* An audit record: every field borrowed, any may be NULL (time 0 = now). */
+#define SP_STORE_KID_MAX 11		/* signing key id: base64url of 8 bytes */
+#define SP_STORE_COLOUR_MAX 7		/* "#rrggbb" */
+#define SP_STORE_LOGO_MAX 65536		/* bytes of a PNG logo */
+#define SP_STORE_HINT_MAX 200		/* bytes of a verification question */
+#define SP_STORE_VERIFY_TRIES 5		/* wrong verification answers allowed per recipient */
+
+/* An audit record: every field borrowed, any may be NULL (time 0 = now).
+ * org_id names the hash chain the record joins: the organisation of the
+ * envelope for envelope events (deposit, release, refusals, retraction,
+ * shredding, read, verification), 0 for the global chain of account
+ * events (registration, activation, log-ins, locks, resets). */
 struct sp_audit {
 	int64_t time;
 	const char *event;	/* "deposit", "release", "release-refused", ... */
@@ -52,13 +62,76 @@ struct sp_audit {
 	const char *envelope;	/* envelope id */
 	const char *client;	/* client address */
 	const char *detail;	/* free text without secrets */
+	int64_t org_id;		/* chain: 0 global */
+};
+
+/* A stored audit record with its place in its chain (audit_scan).  Every
+ * record's hash is sp_audit_chain_hash(prev, record): see store.c. */
+struct sp_audit_row {
+	int64_t rowid;		/* the database's own row id (order of insertion) */
+	int64_t chain;		/* org id, 0 global */
+	int64_t seq;		/* 1, 2, 3, ... within the chain */
+	unsigned char prev[SP_SHA256_LEN];	/* hash of the chain's previous record (zero for seq 1) */
+	unsigned char hash[SP_SHA256_LEN];
+	struct sp_audit a;	/* strings live during the callback */
+};
+
+/* Policy defaults of an organisation, applied at deposit when the sealer
+ * asks for nothing else. */
+struct sp_org_policy {
+	int64_t expire_days;	/* 0: envelopes do not expire */
+	int notify_read;	/* 1: read notices for every message */
+	int replies;		/* 1: recipients may reply on the portal */
+	int forward;		/* 1: recipients may forward on the portal */
+	int verify;		/* 1: every message needs a verification secret */
+	int keep_copies;	/* days the key server keeps ciphertext copies, 0 none */
+	char level[8];		/* "high", "medium" (default) or "low" */
+	char language[SP_STORE_LANG_MAX + 1];	/* "en" default */
 };
 
 struct sp_org {
 	int64_t id;
-	char name[SP_STORE_NAME_MAX + 1];
-	char domain[SP_STORE_DOMAIN_MAX + 1];
+	char name[SP_STORE_NAME_MAX + 1];	/* unique short name used by the CLI */
+	char domain[SP_STORE_DOMAIN_MAX + 1];	/* first domain (by name), "" none */
 	int64_t created;
+	int64_t removed;			/* 0, or when `org remove` ran */
+	/* branding */
+	char display[SP_STORE_NAME_MAX + 1];	/* shown on envelopes; "" = name */
+	char colour[SP_STORE_COLOUR_MAX + 1];	/* "#rrggbb" or "" */
+	int has_logo;
+	char contact[SP_STORE_EMAIL_MAX + 1];	/* where organisation notices go; "" = the sender */
+	struct sp_org_policy policy;
+};
+
+/* A named organisation token (only its SHA-256 is stored). */
+struct sp_org_token {
+	int64_t org_id;
+	char name[SP_STORE_NAME_MAX + 1];
+	int64_t created;
+	int64_t last_used;	/* 0 never (updated at most once a minute) */
+	int64_t revoked;	/* 0 live */
+};
+
+/* An organisation's Ed25519 public signing key. */
+struct sp_org_key {
+	int64_t org_id;
+	char kid[SP_STORE_KID_MAX + 1];		/* base64url of the first 8 bytes of SHA-256(pub) */
+	unsigned char pub[32];
+	int64_t created;
+	int64_t retired;	/* 0 live; a retired key no longer signs new envelopes */
+};
+
+enum sp_envelope_kind {
+	SP_ENV_KIND_MESSAGE = 0,	/* sealed by an organisation's sealer */
+	SP_ENV_KIND_REPLY = 1,		/* a recipient's reply sealed by the key server */
+};
+
+/* What the key server knows of one recipient of an envelope. */
+struct sp_envelope_rcpt {
+	int retracted;		/* 1: withdrawn for this recipient only */
+	int64_t opened;		/* first release to this recipient, 0 never */
+	int verified;		/* 1: proved the verification secret */
+	int verify_fails;	/* wrong answers so far */
 };
 
 struct sp_envelope_rec {
@@ -68,15 +141,31 @@ struct sp_envelope_rec {
 	char org_domain[SP_STORE_DOMAIN_MAX + 1];	/* filled by get */
 	char from[SP_STORE_EMAIL_MAX + 1];
 	char **rcpt;			/* lower-case addresses */
+	struct sp_envelope_rcpt *rstate;	/* filled by get: nrcpt entries */
 	size_t nrcpt;
 	int64_t created;
 	int64_t expires;		/* 0 = none */
 	int retracted;
 	uint32_t key_id;		/* master key that wrapped the part */
 	unsigned char wrapped[SP_STORE_WRAPPED_MAX];
-	size_t wrapped_len;
+	size_t wrapped_len;		/* 0 after shredding */
+	/* schema v3 */
+	int kind;			/* enum sp_envelope_kind */
+	int format;			/* 1: unsigned (v1 sealer), 2: signed envelope expected */
+	int notify_read;		/* 1: mail the sender on each recipient's first open */
+	char level[8];			/* "high", "medium", "low" */
+	char verify_hash[SP_STORE_HASH_MAX + 1];	/* Argon2id of the normalised secret, "" none */
+	char verify_hint[SP_STORE_HINT_MAX + 1];	/* the question shown to the recipient */
+	int64_t shredded;		/* 0, or when the key part was destroyed */
+	/* set once by sp_store_envelope_seal() (format 2) */
+	int sealed;
+	unsigned char header_sha[SP_SHA256_LEN];
+	unsigned char ct_sha[SP_SHA256_LEN];
+	unsigned char sig[64];
+	char kid[SP_STORE_KID_MAX + 1];
 };
-/* Free what sp_store_envelope_get() allocated in e (rcpt); e may be reused. */
+/* Free what sp_store_envelope_get() allocated in e (rcpt, rstate); e may
+ * be reused. */
 void sp_envelope_rec_clear(struct sp_envelope_rec *e);
 
 struct sp_account {
@@ -179,15 +268,98 @@ int sp_store_audit(struct sp_store *s, const struct sp_audit *a, struct sp_err *
 int sp_store_audit_each(struct sp_store *s, const char *event,
     int (*fn)(void *ctx, const struct sp_audit *a), void *ctx, struct sp_err *err);
 
-/* Organisations.  token_hash is SHA-256 of the organisation's token. */
+/* The audit trail as stored, for export and verification: every record of
+ * chain (org id; 0 the global chain; -1 every chain) with time >= since,
+ * in insertion order, until fn returns non-zero. */
+int sp_store_audit_scan(struct sp_store *s, int64_t chain, int64_t since,
+    int (*fn)(void *ctx, const struct sp_audit_row *r), void *ctx, struct sp_err *err);
+/* The head (newest record) of every chain, for anchoring. */
+int sp_store_audit_heads(struct sp_store *s,
+    int (*fn)(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_SHA256_LEN]),
+    void *ctx, struct sp_err *err);
+/* The hash of one record: SHA-256 over a fixed label, prev, and each field
+ * length-prefixed (store.c has the exact layout, docs/audit.md too).  Both
+ * backends compute it when they append; verification recomputes it. */
+void sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
+    int64_t seq, const struct sp_audit *a, unsigned char out[SP_SHA256_LEN]);
+/* Check every chain: seq runs 1, 2, 3 ... without gaps, each prev is the
+ * previous record's hash, each hash recomputes.  SP_OK when all hold; else
+ * SP_ERR_INVALID with *bad (when not NULL) set to the first bad record
+ * (rowid, chain, seq as found; a deleted record is reported at the record
+ * after the gap) and err naming what is wrong.  *n counts the records
+ * checked (may be NULL). */
+int sp_store_audit_verify(struct sp_store *s, struct sp_audit_row *bad, int64_t *n,
+    struct sp_err *err);
+
+/* Organisations.  token_hash is SHA-256 of the organisation's first token
+ * (stored as a token named "default"); domain may be NULL or "" (none yet),
+ * else it becomes the first domain (SP_ERR_EXISTS when any organisation
+ * has it, or when the name is taken). */
 int sp_store_org_add(struct sp_store *s, const char *name, const char *domain,
     const unsigned char token_hash[SP_SHA256_LEN], int64_t now, int64_t *id,
     struct sp_err *err);
+/* The organisation of a live token (not revoked, organisation not removed);
+ * records the token's last use. */
 int sp_store_org_by_token(struct sp_store *s,
     const unsigned char token_hash[SP_SHA256_LEN], struct sp_org *out,
     struct sp_err *err);
+/* Every organisation not removed, by id. */
 int sp_store_org_each(struct sp_store *s,
     int (*fn)(void *ctx, const struct sp_org *o), void *ctx, struct sp_err *err);
+/* One organisation by its name or its id (removed ones too). */
+int sp_store_org_get(struct sp_store *s, const char *name, struct sp_org *out,
+    struct sp_err *err);
+int sp_store_org_get_id(struct sp_store *s, int64_t id, struct sp_org *out,
+    struct sp_err *err);
+/* Write o's branding, contact and policy (by o->id) with the audit. */
+int sp_store_org_update(struct sp_store *s, const struct sp_org *o,
+    const struct sp_audit *a, struct sp_err *err);
+/* Remove: mark removed, revoke every token, release every domain; its
+ * envelopes and public keys stay (recipients still open what it sent). */
+int sp_store_org_remove(struct sp_store *s, int64_t id, int64_t now,
+    const struct sp_audit *a, struct sp_err *err);
+/* Logo: a PNG of at most SP_STORE_LOGO_MAX bytes (NULL/0 removes it). get
+ * fills out (size cap) and *len; SP_ERR_NOTFOUND when there is none. */
+int sp_store_org_logo_set(struct sp_store *s, int64_t id, const unsigned char *png,
+    size_t len, const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_logo_get(struct sp_store *s, int64_t id, unsigned char *out,
+    size_t cap, size_t *len, struct sp_err *err);
+
+/* Domains (lower-case; unique over all organisations: SP_ERR_EXISTS when
+ * any organisation holds it; remove: SP_ERR_NOTFOUND when this one does
+ * not). */
+int sp_store_org_domain_add(struct sp_store *s, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_domain_remove(struct sp_store *s, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_domain_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const char *domain), void *ctx, struct sp_err *err);
+/* The organisation holding domain: SP_ERR_NOTFOUND when none. */
+int sp_store_org_by_domain(struct sp_store *s, const char *domain, struct sp_org *out,
+    struct sp_err *err);
+
+/* Tokens: add (SP_ERR_EXISTS when the organisation has a live token of that
+ * name, or the hash is known), revoke (SP_ERR_NOTFOUND when no live token
+ * has that name), each (revoked ones too, by creation). */
+int sp_store_org_token_add(struct sp_store *s, int64_t org_id, const char *name,
+    const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
+    const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_token_revoke(struct sp_store *s, int64_t org_id, const char *name,
+    int64_t now, const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_token_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const struct sp_org_token *t), void *ctx, struct sp_err *err);
+
+/* Signing keys: add (SP_ERR_EXISTS for a known kid), get by kid,
+ * retire (SP_ERR_NOTFOUND when the organisation has no live key kid),
+ * each (retired ones too, by creation). */
+int sp_store_org_key_add(struct sp_store *s, const struct sp_org_key *k,
+    const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_key_get(struct sp_store *s, const char *kid, struct sp_org_key *out,
+    struct sp_err *err);
+int sp_store_org_key_retire(struct sp_store *s, int64_t org_id, const char *kid,
+    int64_t now, const struct sp_audit *a, struct sp_err *err);
+int sp_store_org_key_each(struct sp_store *s, int64_t org_id,
+    int (*fn)(void *ctx, const struct sp_org_key *k), void *ctx, struct sp_err *err);
 
 /* Envelopes.  add stores e (org_id, from, rcpt, created, expires, key_id,
  * wrapped) and the audit record a in one durable transaction. */
@@ -199,6 +371,46 @@ int sp_store_envelope_get(struct sp_store *s, const char *id,
 /* Mark retracted (with the audit record). */
 int sp_store_envelope_retract(struct sp_store *s, const char *id,
     const struct sp_audit *a, struct sp_err *err);
+/* Retract (on 1) or un-retract (on 0) the whole envelope (rcpt NULL) or
+ * one recipient of it (rcpt lower-case; SP_ERR_NOTFOUND when not one of
+ * its recipients), with the audit record.  A shredded envelope cannot be
+ * un-retracted (SP_ERR_EXPIRED). */
+int sp_store_envelope_set_retracted(struct sp_store *s, const char *id,
+    const char *rcpt, int on, const struct sp_audit *a, struct sp_err *err);
+/* Record the signed envelope's digests once (format 2): SP_OK; SP_ERR_EXISTS
+ * when it was sealed already with other values (the same values again are
+ * SP_OK); SP_ERR_NOTFOUND when id is unknown. */
+int sp_store_envelope_seal(struct sp_store *s, const char *id,
+    const unsigned char header_sha[SP_SHA256_LEN], const unsigned char ct_sha[SP_SHA256_LEN],
+    const unsigned char sig[64], const char *kid, const struct sp_audit *a,
+    struct sp_err *err);
+/* A release to recipient rcpt at now: sets that recipient's opened time
+ * when it was 0 and writes the audit record, in one transaction; *first
+ * is 1 when this was the recipient's first open (send the read notice). */
+int sp_store_envelope_opened(struct sp_store *s, const char *id, const char *rcpt,
+    int64_t now, int *first, const struct sp_audit *a, struct sp_err *err);
+/* Verification secret: ok 1 marks rcpt verified; ok 0 counts a wrong
+ * answer.  *fails gets the count after this call.  SP_ERR_NOTFOUND when
+ * rcpt is not a recipient. */
+int sp_store_envelope_verify_result(struct sp_store *s, const char *id, const char *rcpt,
+    int ok, int *fails, const struct sp_audit *a, struct sp_err *err);
+/* Envelopes of an organisation (org_id) created at or after since, oldest
+ * first; the records passed to fn carry rcpt and rstate. */
+int sp_store_envelope_each(struct sp_store *s, int64_t org_id, int64_t since,
+    int (*fn)(void *ctx, const struct sp_envelope_rec *e), void *ctx, struct sp_err *err);
+/* Envelopes that name rcpt and can still open (not shredded, not retracted
+ * for it, not expired at now), oldest first. */
+int sp_store_envelope_each_for(struct sp_store *s, const char *rcpt, int64_t now,
+    int (*fn)(void *ctx, const struct sp_envelope_rec *e), void *ctx, struct sp_err *err);
+/* Crypto-shredding: for up to limit envelopes whose expires is set and at
+ * or before now and that still hold a key part, overwrite the wrapped part
+ * (zero length, key_id 0), set shredded = now and write one audit record
+ * "shred" each (in the envelope's organisation's chain).  Then make the
+ * old bytes unreadable from the database files: SQLite runs with
+ * secure_delete and checkpoints its WAL (TRUNCATE); PostgreSQL vacuums
+ * the envelopes table.  *n gets how many were shredded. */
+int sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, int *n,
+    struct sp_err *err);
 
 /* --- master key rotation (`sealpost key rewrap`) ---------------------------
  * A wrapped value and its row: ref is the envelope id (envelopes) or the

@@ -105,6 +105,61 @@ struct sp_store_ops {
 	    uint32_t sign_count, int64_t now, struct sp_err *err);
 	int (*passkey_delete)(void *impl, const char *email, const unsigned char *cred_id,
 	    size_t cred_id_len, const struct sp_audit *a, struct sp_err *err);
+	/* schema v3: organisations, signatures, sender controls, audit chains */
+	int (*audit_scan)(void *impl, int64_t chain, int64_t since, int (*fn)(void *,
+	    const struct sp_audit_row *), void *ctx, struct sp_err *err);
+	int (*audit_heads)(void *impl, int (*fn)(void *, int64_t, int64_t,
+	    const unsigned char *), void *ctx, struct sp_err *err);
+	int (*org_get)(void *impl, const char *name, struct sp_org *out,
+	    struct sp_err *err);
+	int (*org_get_id)(void *impl, int64_t id, struct sp_org *out, struct sp_err *err);
+	int (*org_update)(void *impl, const struct sp_org *o, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*org_remove)(void *impl, int64_t id, int64_t now, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*org_logo_set)(void *impl, int64_t id, const unsigned char *png, size_t len,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*org_logo_get)(void *impl, int64_t id, unsigned char *out, size_t cap,
+	    size_t *len, struct sp_err *err);
+	int (*org_domain_add)(void *impl, int64_t org_id, const char *domain,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*org_domain_remove)(void *impl, int64_t org_id, const char *domain,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*org_domain_each)(void *impl, int64_t org_id, int (*fn)(void *, const char *),
+	    void *ctx, struct sp_err *err);
+	int (*org_by_domain)(void *impl, const char *domain, struct sp_org *out,
+	    struct sp_err *err);
+	int (*org_token_add)(void *impl, int64_t org_id, const char *name,
+	    const unsigned char *token_hash, int64_t now, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*org_token_revoke)(void *impl, int64_t org_id, const char *name, int64_t now,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*org_token_each)(void *impl, int64_t org_id, int (*fn)(void *,
+	    const struct sp_org_token *), void *ctx, struct sp_err *err);
+	int (*org_key_add)(void *impl, const struct sp_org_key *k, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*org_key_get)(void *impl, const char *kid, struct sp_org_key *out,
+	    struct sp_err *err);
+	int (*org_key_retire)(void *impl, int64_t org_id, const char *kid, int64_t now,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*org_key_each)(void *impl, int64_t org_id, int (*fn)(void *,
+	    const struct sp_org_key *), void *ctx, struct sp_err *err);
+	int (*envelope_set_retracted)(void *impl, const char *id, const char *rcpt, int on,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_seal)(void *impl, const char *id, const unsigned char *header_sha,
+	    const unsigned char *ct_sha, const unsigned char *sig, const char *kid,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_opened)(void *impl, const char *id, const char *rcpt, int64_t now,
+	    int *first, const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_verify_result)(void *impl, const char *id, const char *rcpt, int ok,
+	    int *fails, const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_each)(void *impl, int64_t org_id, int64_t since, int (*fn)(void *,
+	    const struct sp_envelope_rec *), void *ctx, struct sp_err *err);
+	int (*envelope_each_for)(void *impl, const char *rcpt, int64_t now,
+	    int (*fn)(void *, const struct sp_envelope_rec *), void *ctx,
+	    struct sp_err *err);
+	int (*envelope_shred_expired)(void *impl, int64_t now, int limit, int *n,
+	    struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

@@ -867,7 +867,7 @@ pg_org_add(void *impl, const char *name, const char *domain,
 {
 	struct pg_cx cx;
 	struct pgp p = {0};
-	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name};
+	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name, 0};
 	int64_t v = 0;
 	int st, found = 0;
 

@@ -559,7 +559,7 @@ sq_org_add(void *impl, const char *name, const char *domain,
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name};
+	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name, 0};
 	int s;
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)

@@ -128,7 +128,7 @@ test_orgs_envelopes(void)
 	struct sp_err err = {{0}};
 	struct sp_org o;
 	struct sp_envelope_rec e, g;
-	struct sp_audit a = {0, "deposit", "org:Clinic", "AAAAAAAAAAAAAAAAAAAAAA", "127.0.0.1", NULL};
+	struct sp_audit a = {0, "deposit", "org:Clinic", "AAAAAAAAAAAAAAAAAAAAAA", "127.0.0.1", NULL, 0};
 	unsigned char h[SP_SHA256_LEN], h2[SP_SHA256_LEN], part[SP_KEY_LEN], back[SP_KEY_LEN];
 	char *rc[] = {"pat@example.org", "sam@example.net"};
 	int64_t id = 0;
@@ -235,7 +235,7 @@ test_accounts(void)
 	struct sp_store *s = open_store();
 	struct sp_err err = {{0}};
 	struct sp_account acc, got;
-	struct sp_audit a = {0, "recipient-add", "admin", NULL, NULL, NULL};
+	struct sp_audit a = {0, "recipient-add", "admin", NULL, NULL, NULL, 0};
 
 	fill_account(&acc, "pat@example.org", "$argon2id$fake");
 	acc.created = 700;
@@ -269,7 +269,7 @@ test_pending(void)
 	struct sp_store *s = open_store();
 	struct sp_err err = {{0}};
 	struct sp_account acc, got;
-	struct sp_audit a = {0, "register", "lee@example.org", NULL, "127.0.0.1", NULL};
+	struct sp_audit a = {0, "register", "lee@example.org", NULL, "127.0.0.1", NULL, 0};
 	struct sp_token_rec tr;
 	unsigned char t1[SP_SHA256_LEN], t2[SP_SHA256_LEN], t3[SP_SHA256_LEN], tx[SP_SHA256_LEN];
 	char email[SP_STORE_EMAIL_MAX + 1], name[32];
@@ -382,7 +382,7 @@ test_sessions(void)
 	struct sp_err err = {{0}};
 	struct sp_session ss, got;
 	struct sp_account acc;
-	struct sp_audit a = {0, "login", "pat@example.org", NULL, "127.0.0.1", NULL};
+	struct sp_audit a = {0, "login", "pat@example.org", NULL, "127.0.0.1", NULL, 0};
 
 	memset(&ss, 0, sizeof(ss));
 	sp_sha256("sps_a", 5, ss.hash);
@@ -476,7 +476,7 @@ deposit_many(void *arg)
 			st = sp_store_envelope_add(p->s, &e, NULL, &err);
 		while (st == SP_ERR_RETRY);
 		if (st == SP_OK && sp_store_envelope_get(p->s, e.id, &g, &err) == SP_OK) {
-			struct sp_audit a = {0, "par-release", "pat@example.org", e.id, NULL, NULL};
+			struct sp_audit a = {0, "par-release", "pat@example.org", e.id, NULL, NULL, 0};
 
 			sp_envelope_rec_clear(&g);
 			if (sp_store_audit(p->s, &a, &err) == SP_OK)
@@ -514,7 +514,7 @@ test_tokens(void)
 	struct sp_err err = {{0}};
 	struct sp_token_rec tr;
 	struct sp_account acc;
-	struct sp_audit a = {0, "token-issue", NULL, NULL, NULL, NULL};
+	struct sp_audit a = {0, "token-issue", NULL, NULL, NULL, NULL, 0};
 	struct sp_throttle_policy rate = {2, 600, 600, 3600, 0};
 	unsigned char th[SP_SHA256_LEN];
 	int64_t until;
@@ -824,7 +824,7 @@ test_password_sessions(void)
 	struct sp_err err = {{0}};
 	struct sp_account got;
 	struct sp_session ss;
-	struct sp_audit a = {0, "password-reset", "ann@example.org", NULL, NULL, NULL};
+	struct sp_audit a = {0, "password-reset", "ann@example.org", NULL, NULL, NULL, 0};
 	unsigned char th[SP_SHA256_LEN], other[SP_SHA256_LEN], keep[SP_SHA256_LEN];
 	int issued, n, i;
 	static const char *const sess[] = {"ann-s1", "ann-s2", "ann-s3"};
@@ -901,7 +901,7 @@ test_totp_recovery(void)
 	struct sp_store *s = open_store();
 	struct sp_err err = {{0}};
 	struct sp_account got;
-	struct sp_audit a = {0, "totp-set", "tom@example.org", NULL, NULL, NULL};
+	struct sp_audit a = {0, "totp-set", "tom@example.org", NULL, NULL, NULL, 0};
 	unsigned char wrapped[60], codes[SP_STORE_RECOVERY_CODES][SP_SHA256_LEN], h[SP_SHA256_LEN];
 	char name[32];
 	size_t i;
@@ -985,7 +985,7 @@ test_passkeys(void)
 	struct sp_err err = {{0}};
 	struct sp_passkey pk, got;
 	struct sp_account acc;
-	struct sp_audit a = {0, "passkey-add", "una@example.org", NULL, NULL, NULL};
+	struct sp_audit a = {0, "passkey-add", "una@example.org", NULL, NULL, NULL, 0};
 	unsigned char ids[2][SP_STORE_CRED_ID_MAX], codes[2][SP_SHA256_LEN];
 	int n, i;
 	static const struct {
@@ -1321,7 +1321,7 @@ test_rewrap(void)
 	struct sp_err err = {{0}};
 	struct sp_envelope_rec e, g;
 	struct sp_account acc;
-	struct sp_audit a = {0, "rewrap", "admin", NULL, NULL, "key 1 -> 3"};
+	struct sp_audit a = {0, "rewrap", "admin", NULL, NULL, "key 1 -> 3", 0};
 	struct wrapped_seen seen;
 	unsigned char h[SP_SHA256_LEN], w[60];
 	char sub[300], rw_url[1100], *rc[] = {"pat@example.org"};
