@@ -97,6 +97,9 @@ struct sp_env_html_params {
 	const char *date_display;		/* e.g. original Date: header, may be NULL */
 	const char *subject_display;		/* shown in the envelope, may be NULL */
 	const unsigned char *sig;		/* version 2: the 64-byte signature (sign.h) */
+	const char *brand_colour;		/* "#rrggbb" or NULL: the organisation's colour */
+	const unsigned char *brand_logo;	/* PNG bytes or NULL: the organisation's logo */
+	size_t brand_logo_len;
 };
 /* Writes securedoc.html to out: template, header, mail part, then the
  * payload as base64 in 76-character lines.  ct/ctlen is the complete
