@@ -1233,7 +1233,7 @@ test_migration(void)
 		sqlite3_close(db);
 	}
 	/* A session made with a real hash works after the upgrade. */
-	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v2 */
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v3 */
 	new_session(s, "old-s", "old@example.org", 500);
 	T_EQ_INT(session_live(s, "old-s", 600), 1);
 	sp_store_close(s);
@@ -1250,7 +1250,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 3"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 4"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -1693,7 +1693,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "2") == 0);
+	T_CHECK(strcmp(v, "3") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -1716,7 +1716,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 3", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 4", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
