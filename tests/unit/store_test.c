@@ -2255,7 +2255,19 @@ static const char v1_schema[] =
     "INSERT INTO accounts VALUES ('new@example.org', 'New', 'User', 'de', '$argon2id$new',"
     " 'green door', 0, 0, 0, 0, '', '', '', 0, 0, 400);"
     "INSERT INTO sessions VALUES (X'0102', 'old@example.org', 'csrf', 350, 350, 99999);"
-    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);";
+    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);"
+    /* Two organisations with one name and one domain (v1 allowed it). */
+    "INSERT INTO orgs VALUES (1, 'oldorg', 'Old.Example', X'%s', 50);"
+    "INSERT INTO orgs VALUES (2, 'oldorg', 'old.example', X'0202', 60);"
+    "INSERT INTO envelopes VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 'a@old.example', 100, 0,"
+    " 0, 1, X'0102030405');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 0, 'r@x.example');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 's@x.example');"
+    "INSERT INTO audit VALUES (1, 10, 'org-add', NULL, NULL, NULL, 'oldorg');"
+    "INSERT INTO audit VALUES (2, 100, 'deposit', 'org:oldorg', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', NULL);"
+    "INSERT INTO audit VALUES (5, 200, 'release', 'r@x.example', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', 'first');";
 
 static int
 sql_exec(const char *path, const char *sql)
@@ -2303,15 +2315,28 @@ test_migration(void)
 	struct sp_err err = {{0}};
 	struct sp_account got;
 	struct sp_throttle_policy p = {3, 10, 100, 0, 0};
-	unsigned char th[SP_SHA256_LEN];
+	unsigned char th[SP_SHA256_LEN], oth[SP_SHA256_LEN];
 	char old_dir[300], path[340], sql[400], email[SP_STORE_EMAIL_MAX + 1];
-	int64_t until;
+	struct sp_org o;
+	struct sp_envelope_rec g;
+	struct name_list l;
+	struct event_list ev;
+	int64_t until, n = 0;
 	size_t i;
 
 	snprintf(old_dir, sizeof(old_dir), "%s/v1", dir);
 	T_EQ_INT(mkdir(old_dir, 0700), 0);
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, v1_schema), SQLITE_OK);
+	tok("v1-org", oth);
+	{
+		static char v1[sizeof(v1_schema) + 100];
+		char hex[2 * SP_SHA256_LEN + 1];
+
+		for (i = 0; i < SP_SHA256_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", oth[i]);
+		snprintf(v1, sizeof(v1), v1_schema, hex);
+		T_EQ_INT(sql_exec(path, v1), SQLITE_OK);
+	}
 	tok("v1-activation", th);
 	{
 		char hex[2 * SP_SHA256_LEN + 1];
@@ -2349,6 +2374,56 @@ test_migration(void)
 	T_CHECK(strcmp(email, "new@example.org") == 0);
 	T_EQ_INT(sp_store_account_get(s, "new@example.org", &got, &err), SP_OK);
 	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0 && strcmp(got.phrase, "green door") == 0);
+
+	/* v3: the organisation's domain (lower-case) and token ("default");
+	 * the second of the same name is renamed and has no domain. */
+	T_EQ_INT(sp_store_org_get(s, "oldorg", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	T_EQ_INT(o.created, 50);
+	T_CHECK(strcmp(o.domain, "old.example") == 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0 && o.policy.replies == 1);
+	T_EQ_INT(sp_store_org_by_token(s, oth, &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, 1, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.v[0], "default") == 0 && l.t[0] == 0);
+	T_EQ_INT(sp_store_org_get(s, "oldorg-2", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 2);
+	T_CHECK(strcmp(o.domain, "") == 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "old.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	/* The old envelope: a format 1 message at level medium. */
+	T_EQ_INT(sp_store_envelope_get(s, "OLDENVAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.org_domain, "old.example") == 0);
+	T_EQ_INT(g.wrapped_len, 5);
+	T_EQ_INT(g.sealed, 0);
+	T_EQ_INT(g.nrcpt, 2);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_CHECK(g.rstate[1].opened == 0 && g.rstate[1].retracted == 0);
+	sp_envelope_rec_clear(&g);
+	/* The old audit records are chain 0, seq 1-3, and verify. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 0, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 3);
+	T_CHECK(strcmp(ev.ev[0], "org-add") == 0 && strcmp(ev.ev[2], "release") == 0);
+	T_CHECK(ev.seq[0] == 1 && ev.seq[1] == 2 && ev.seq[2] == 3);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 3);
+	{
+		struct sp_audit a = {300, "after-upgrade", NULL, NULL, NULL, NULL, 0};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 4);
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 300, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 1);
+	T_EQ_INT(ev.seq[0], 4);
 	sp_store_close(s);
 	s = NULL;
 
@@ -2385,6 +2460,8 @@ test_migration(void)
 	T_CHECK(strcmp(fresh, migrated) == 0);
 	T_CHECK(strstr(fresh, "activation_tokens") == NULL);
 	T_CHECK(strstr(fresh, "passkeys") != NULL);
+	T_CHECK(strstr(fresh, "org_domains") != NULL && strstr(fresh, "audit_heads") != NULL);
+	T_CHECK(strstr(fresh, "orgs_v3") == NULL);
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
