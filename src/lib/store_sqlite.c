@@ -4,7 +4,11 @@
  * before it returns), foreign keys on, a busy timeout, and a schema_version
  * table.  Each thread opens its own connection lazily (a pthread key whose
  * destructor closes it), so a pool of server threads never serialises on
- * one connection; writers use BEGIN IMMEDIATE so lock waits happen up front.
+ * one connection; writers use BEGIN IMMEDIATE so lock waits happen up front
+ * (and so the audit chains, whose heads an append reads and moves in its
+ * transaction, never fork).  Every connection runs with secure_delete, so
+ * a shredded key part is zeroed in the database pages; shredding then
+ * empties the WAL (docs/audit.md, decision 9).
  * SECURITY: every statement binds its parameters; tokens arrive here only as
  * SHA-256 hashes; the caller wraps key parts before they reach this file.
  */
