@@ -173,7 +173,7 @@ static const char schema_v3_sql[] =
     " ADD COLUMN expire_days bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN notify_read bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN replies bigint NOT NULL DEFAULT 1,"
-    " ADD COLUMN forward bigint NOT NULL DEFAULT 1,"
+    " ADD COLUMN forward bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN verify bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN keep_copies bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN level text NOT NULL DEFAULT 'medium',"
@@ -1272,6 +1272,22 @@ fits(const char *s, size_t max)
 	return s != NULL && strnlen(s, max + 1) <= max;
 }
 
+/* An ASCII lower-case copy of s into out (cap bytes with the NUL):
+ * SP_ERR_INVALID when s is NULL, empty or too long.  Domains and recipient
+ * addresses compare in lower case, as SQLite's lower() does. */
+static int
+ascii_lower(const char *s, char *out, size_t cap, const char *what, struct sp_err *err)
+{
+	size_t i, n = s != NULL ? strnlen(s, cap) : 0;
+
+	if (n == 0 || n >= cap)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad %s", what);
+	for (i = 0; i < n; i++)
+		out[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+	out[n] = '\0';
+	return SP_OK;
+}
+
 /* Columns of an organisation (o), its first domain by name included. */
 #define PG_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
 	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
@@ -1336,6 +1352,7 @@ static int
 pg_org_add(void *impl, const char *name, const char *domain,
     const unsigned char *token_hash, int64_t now, int64_t *id, struct sp_err *err)
 {
+	char dom[SP_STORE_DOMAIN_MAX + 1];
 	struct pg_cx cx;
 	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name, 0};
 	int64_t v = 0;
@@ -1343,8 +1360,9 @@ pg_org_add(void *impl, const char *name, const char *domain,
 
 	if (!fits(name, SP_STORE_NAME_MAX) || *name == '\0')
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad organisation name");
-	if (domain != NULL && !fits(domain, SP_STORE_DOMAIN_MAX))
-		return sp_err_set(err, SP_ERR_INVALID, "store: domain too long");
+	if (domain != NULL && *domain != '\0' &&
+	    (st = ascii_lower(domain, dom, sizeof(dom), "domain", err)) != SP_OK)
+		return st;
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
 	{
@@ -1360,12 +1378,12 @@ pg_org_add(void *impl, const char *name, const char *domain,
 	if (st == SP_OK && domain != NULL && *domain != '\0') {
 		struct pgp p = {0};
 
-		p_text(&p, domain);
+		p_text(&p, dom);
 		p_int(&p, v);
 		st = pg_exec(&cx, "INSERT INTO org_domains(domain, org_id) VALUES ($1, $2)", &p,
 		    NULL, "add domain", err);
 		if (st == SP_ERR_EXISTS)
-			sp_err_set(err, st, "the domain %s belongs to an organisation", domain);
+			sp_err_set(err, st, "the domain %s belongs to an organisation already", dom);
 	}
 	if (st == SP_OK && token_hash != NULL) {
 		struct pgp p = {0};
@@ -1378,6 +1396,7 @@ pg_org_add(void *impl, const char *name, const char *domain,
 		if (st == SP_ERR_EXISTS)
 			sp_err_set(err, st, "this token is in use already");
 	}
+	a.org_id = v;		/* the organisation's chain starts with its creation */
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, &a, err);
 	if ((st = pg_end(&cx, st, err)) == SP_OK && id != NULL)
@@ -1615,22 +1634,23 @@ static int
 pg_org_domain_add(void *impl, int64_t org_id, const char *domain,
     const struct sp_audit *a, struct sp_err *err)
 {
+	char dom[SP_STORE_DOMAIN_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st;
 
-	if (!fits(domain, SP_STORE_DOMAIN_MAX) || *domain == '\0')
-		return sp_err_set(err, SP_ERR_INVALID, "store: bad domain");
+	if ((st = ascii_lower(domain, dom, sizeof(dom), "domain", err)) != SP_OK)
+		return st;
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
 	st = pg_org_live(&cx, org_id, err);
-	p_text(&p, domain);
+	p_text(&p, dom);
 	p_int(&p, org_id);
 	if (st == SP_OK) {
 		st = pg_exec(&cx, "INSERT INTO org_domains(domain, org_id) VALUES ($1, $2)", &p,
 		    NULL, "add domain", err);
 		if (st == SP_ERR_EXISTS)
-			sp_err_set(err, st, "the domain %s belongs to an organisation", domain);
+			sp_err_set(err, st, "the domain %s belongs to an organisation already", dom);
 	}
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
@@ -1641,20 +1661,21 @@ static int
 pg_org_domain_remove(void *impl, int64_t org_id, const char *domain,
     const struct sp_audit *a, struct sp_err *err)
 {
+	char dom[SP_STORE_DOMAIN_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st;
 
-	if (domain == NULL)
-		return sp_err_set(err, SP_ERR_INVALID, "store: bad domain");
+	if ((st = ascii_lower(domain, dom, sizeof(dom), "domain", err)) != SP_OK)
+		return st;
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
-	p_text(&p, domain);
+	p_text(&p, dom);
 	p_int(&p, org_id);
 	st = pg_exec(&cx, "DELETE FROM org_domains WHERE domain = $1 AND org_id = $2", &p, NULL,
 	    "remove domain", err);
 	if (st == SP_OK && cx.changes == 0)
-		st = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no domain %s", domain);
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no domain %s", dom);
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
 	return pg_end(&cx, st, err);
@@ -1686,14 +1707,17 @@ pg_org_domain_each(void *impl, int64_t org_id, int (*fn)(void *, const char *), 
 static int
 pg_org_by_domain(void *impl, const char *domain, struct sp_org *out, struct sp_err *err)
 {
+	char dom[SP_STORE_DOMAIN_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st;
 
 	memset(out, 0, sizeof(*out));
+	if (ascii_lower(domain, dom, sizeof(dom), "domain", NULL) != SP_OK)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation has this domain");
 	if ((st = pg_get(impl, &cx, err)) != SP_OK)
 		return st;
-	p_text(&p, domain);
+	p_text(&p, dom);
 	return pg_org_one(&cx, "SELECT " PG_ORG_COLS " FROM org_domains od"
 	    " JOIN orgs o ON o.id = od.org_id WHERE od.domain = $1", &p, out,
 	    "no organisation has this domain", err);
@@ -2111,6 +2135,7 @@ static int
 pg_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
     const struct sp_audit *a, struct sp_err *err)
 {
+	char addr[SP_STORE_EMAIL_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int64_t shredded = 0;
@@ -2118,6 +2143,8 @@ pg_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
 
 	if (id == NULL)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	if (rcpt != NULL && ascii_lower(rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
 	st = pg_envelope_lock(&cx, id, &shredded, err);
@@ -2130,12 +2157,11 @@ pg_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
 		st = pg_exec(&cx, "UPDATE envelopes SET retracted = $2 WHERE id = $1", &p, NULL,
 		    "retract", err);
 	else if (st == SP_OK) {
-		p_text(&p, rcpt);
+		p_text(&p, addr);
 		st = pg_exec(&cx, "UPDATE envelope_rcpt SET retracted = $2 WHERE envelope_id = $1"
 		    " AND email = $3", &p, NULL, "retract", err);
 		if (st == SP_OK && cx.changes == 0)
-			st = sp_err_set(err, SP_ERR_NOTFOUND, "%s is not a recipient of this envelope",
-			    rcpt);
+			st = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
 	}
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
@@ -2215,20 +2241,21 @@ static int
 pg_envelope_opened(void *impl, const char *id, const char *rcpt, int64_t now, int *first,
     const struct sp_audit *a, struct sp_err *err)
 {
+	char addr[SP_STORE_EMAIL_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st, found = 0;
 
 	if (first != NULL)
 		*first = 0;
-	if (id == NULL || rcpt == NULL)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	if (id == NULL || ascii_lower(rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
 	if (now == 0)
 		now = (int64_t)time(NULL);
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
 	p_text(&p, id);
-	p_text(&p, rcpt);
+	p_text(&p, addr);
 	p_int(&p, now);
 	/* Parallel first releases: the row lock lets one of them set it. */
 	st = pg_exec(&cx, "UPDATE envelope_rcpt SET opened = $3 WHERE envelope_id = $1"
@@ -2252,6 +2279,7 @@ static int
 pg_envelope_verify_result(void *impl, const char *id, const char *rcpt, int ok, int *fails,
     const struct sp_audit *a, struct sp_err *err)
 {
+	char addr[SP_STORE_EMAIL_MAX + 1];
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int64_t v = 0;
@@ -2259,12 +2287,12 @@ pg_envelope_verify_result(void *impl, const char *id, const char *rcpt, int ok, 
 
 	if (fails != NULL)
 		*fails = 0;
-	if (id == NULL || rcpt == NULL)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	if (id == NULL || ascii_lower(rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
 	p_text(&p, id);
-	p_text(&p, rcpt);
+	p_text(&p, addr);
 	st = pg_one(&cx, ok ? "UPDATE envelope_rcpt SET verified = 1 WHERE envelope_id = $1"
 	    " AND email = $2 RETURNING verify_fails" : "UPDATE envelope_rcpt SET verify_fails ="
 	    " verify_fails + 1 WHERE envelope_id = $1 AND email = $2 RETURNING verify_fails",
@@ -2355,8 +2383,12 @@ static int
 pg_envelope_each_for(void *impl, const char *rcpt, int64_t now,
     int (*fn)(void *, const struct sp_envelope_rec *), void *ctx, struct sp_err *err)
 {
+	char addr[SP_STORE_EMAIL_MAX + 1];
+
 	if (rcpt == NULL)
-		return SP_OK;
+		return sp_err_set(err, SP_ERR_INVALID, "store: no recipient");
+	if (ascii_lower(rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
+		return SP_OK;	/* no envelope names it */
 	return pg_envelope_pages(impl, "SELECT " PG_ENV_COLS ", " PG_RCPT_COLS
 	    " FROM (SELECT * FROM envelopes x WHERE x.shredded = 0 AND x.retracted = 0"
 	    " AND (x.expires = 0 OR x.expires > $2) AND EXISTS (SELECT 1 FROM envelope_rcpt y"
@@ -2364,65 +2396,99 @@ pg_envelope_each_for(void *impl, const char *rcpt, int64_t now,
 	    " AND (x.created > $3 OR (x.created = $3 AND x.id COLLATE \"C\" > $4))"
 	    " ORDER BY x.created, x.id COLLATE \"C\" LIMIT $5) e JOIN orgs o ON o.id = e.org_id"
 	    " LEFT JOIN envelope_rcpt r ON r.envelope_id = e.id"
-	    " ORDER BY e.created, e.id COLLATE \"C\", r.pos", 0, rcpt, now, INT64_MIN, fn, ctx,
+	    " ORDER BY e.created, e.id COLLATE \"C\", r.pos", 0, addr, now, INT64_MIN, fn, ctx,
 	    err);
 }
 
+/* One envelope due for shredding. */
+struct pg_due {
+	char id[SP_STORE_ID_MAX + 1];
+	int64_t org_id;
+	int64_t expires;
+};
+
+static int
+due_cmp(const void *x, const void *y)
+{
+	const struct pg_due *a = x, *b = y;
+
+	if (a->org_id != b->org_id)
+		return a->org_id < b->org_id ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
 /*
- * Crypto-shredding, in one transaction: the due envelopes are locked in
- * the order of their organisations (so the chain heads are taken in
- * ascending order, see pg_audit_insert), skipping any another shredder or
- * writer holds (the next run gets them); each loses its wrapped part and
- * gets its "shred" record in its organisation's chain.  After the commit,
- * VACUUM (which cannot run inside a transaction) reclaims the dead row
- * versions that still held the old bytes.
+ * Crypto-shredding, PG_PAGE envelopes a transaction (the earliest expired
+ * first, up to limit; limit <= 0: all).  The due rows are locked, skipping
+ * any another shredder or writer holds (a later run gets them), then
+ * shredded in the order of their organisations, so the chain heads are
+ * taken in ascending order (see pg_audit_insert).  Each loses its wrapped
+ * part and gets a "shred" record in its organisation's chain.  After the
+ * commits, VACUUM (which cannot run inside a transaction) reclaims the dead
+ * row versions that still held the old bytes.
  */
 static int
 pg_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct sp_err *err)
 {
+	struct pg_due *due;
 	struct pg_cx cx;
-	struct pgp p = {0};
 	struct sp_err verr;
-	PGresult *r = NULL;
-	int st, i, rows = 0;
+	PGresult *r;
+	char detail[40];
+	int st = SP_OK, vst, i, k, want, done = 0;
 
 	if (n != NULL)
 		*n = 0;
 	if (now == 0)
 		now = (int64_t)time(NULL);
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
-	p_int(&p, now);
-	if (limit > 0)
-		p_int(&p, limit);
-	else
-		p_text(&p, NULL);	/* LIMIT NULL: all of them */
-	st = pg_exec(&cx, "SELECT id, org_id FROM envelopes WHERE shredded = 0 AND expires > 0"
-	    " AND expires <= $1 ORDER BY org_id, id COLLATE \"C\" LIMIT $2::bigint"
-	    " FOR UPDATE SKIP LOCKED", &p, &r, "due envelopes", err);
-	if (st == SP_OK)
-		rows = PQntuples(r);
-	for (i = 0; i < rows && st == SP_OK; i++) {
-		struct pgp u = {0};
-		struct sp_audit a = {now, "shred", NULL, PQgetvalue(r, i, 0), NULL, "expired",
-		    r_int(r, i, 1)};
+	if ((due = calloc(PG_PAGE, sizeof(*due))) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	do {
+		struct pgp p = {0};
 
-		p_text(&u, PQgetvalue(r, i, 0));
-		p_int(&u, now);
-		st = pg_exec(&cx, "UPDATE envelopes SET wrapped = '\\x'::bytea, key_id = 0,"
-		    " shredded = $2 WHERE id = $1", &u, NULL, "shred", err);
-		if (st == SP_OK)
+		want = limit > 0 && limit - done < PG_PAGE ? limit - done : PG_PAGE;
+		k = 0;
+		if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+			break;
+		p_int(&p, now);
+		p_int(&p, want);
+		if ((st = pg_exec(&cx, "SELECT id, org_id, expires FROM envelopes"
+		    " WHERE shredded = 0 AND expires > 0 AND expires <= $1"
+		    " ORDER BY expires, id COLLATE \"C\" LIMIT $2 FOR UPDATE SKIP LOCKED", &p, &r,
+		    "expired envelopes", err)) == SP_OK) {
+			for (k = 0; k < PQntuples(r) && k < want; k++) {
+				r_text(r, k, 0, due[k].id, sizeof(due[k].id));
+				due[k].org_id = r_int(r, k, 1);
+				due[k].expires = r_int(r, k, 2);
+			}
+			PQclear(r);
+		}
+		qsort(due, (size_t)k, sizeof(*due), due_cmp);
+		for (i = 0; i < k && st == SP_OK; i++) {
+			struct pgp u = {0};
+			struct sp_audit a = {now, "shred", NULL, due[i].id, NULL, detail,
+			    due[i].org_id};
+
+			p_text(&u, due[i].id);
+			p_int(&u, now);
+			if ((st = pg_exec(&cx, "UPDATE envelopes SET wrapped = '\\x'::bytea,"
+			    " key_id = 0, shredded = $2 WHERE id = $1 AND shredded = 0", &u, NULL,
+			    "shred", err)) != SP_OK)
+				break;
+			snprintf(detail, sizeof(detail), "expired %" PRId64, due[i].expires);
 			st = pg_audit_insert(&cx, &a, err);
-	}
-	PQclear(r);
-	if ((st = pg_end(&cx, st, err)) != SP_OK)
-		return st;
+		}
+		if ((st = pg_end(&cx, st, err)) == SP_OK)
+			done += k;
+	} while (st == SP_OK && k == want && (limit <= 0 || done < limit));
+	free(due);
 	if (n != NULL)
-		*n = rows;
-	if (rows > 0 && (st = pg_exec(&cx, "VACUUM envelopes", NULL, NULL, "vacuum", &verr))
-	    != SP_OK)
-		sp_err_set(err, st, "store: %d envelopes shredded, but the table was not"
-		    " vacuumed: %s", rows, verr.msg);
+		*n = done;
+	if (done > 0 && ((vst = pg_get(impl, &cx, &verr)) != SP_OK ||
+	    (vst = pg_exec(&cx, "VACUUM envelopes", NULL, NULL, "vacuum", &verr)) != SP_OK) &&
+	    st == SP_OK)
+		st = sp_err_set(err, vst, "store: %d envelopes shredded, but the table was"
+		    " not vacuumed: %s", done, verr.msg);
 	return st;
 }
 
