@@ -1306,7 +1306,7 @@ test_audit_tamper(void)
 	int i;
 
 	for (i = 1; i <= 5; i++) {
-		char ev[8], det[8];
+		char ev[16], det[16];
 		struct sp_audit a = {1000 + i, ev, "org:Tamper", NULL, "192.0.2.1", det, 777777};
 
 		snprintf(ev, sizeof(ev), "e%d", i);
