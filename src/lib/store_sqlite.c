@@ -3247,7 +3247,8 @@ sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new
     const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE envelopes SET key_id = ?3, wrapped = ?4"
-	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id, wrapped, len, a, err);
+	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id,
+	    wrapped, len, a, err);
 }
 
 static int
