@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -227,6 +228,1143 @@ make_account(struct sp_store *s, const char *email)
 	fill_account(&acc, email, "$argon2id$fake");
 	acc.created = 500;
 	T_EQ_INT(sp_store_account_create(s, &acc, NULL, &err), SP_OK);
+}
+
+/* --- schema v3: organisations ------------------------------------------- */
+
+struct name_list {
+	char v[8][SP_STORE_NAME_MAX + 1];
+	int64_t t[8];		/* revoked / retired */
+	int64_t u[8];		/* last used */
+	int n;
+};
+
+static int
+domain_cb(void *ctx, const char *d)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", d);
+	return 0;
+}
+
+static int
+token_cb(void *ctx, const struct sp_org_token *t)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8) {
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", t->name);
+		l->u[l->n] = t->last_used;
+		l->t[l->n++] = t->revoked;
+	}
+	return 0;
+}
+
+static int
+key_cb(void *ctx, const struct sp_org_key *k)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8) {
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", k->kid);
+		l->t[l->n++] = k->retired;
+	}
+	return 0;
+}
+
+static int
+org_name_cb(void *ctx, const struct sp_org *o)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", o->name);
+	return 0;
+}
+
+static int
+has_name(const struct name_list *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+struct event_list {
+	char ev[32][32];
+	int64_t seq[32];
+	int n;
+};
+
+static int
+event_cb(void *ctx, const struct sp_audit_row *r)
+{
+	struct event_list *l = ctx;
+
+	if (l->n == 32) {	/* keep the newest */
+		memmove(l->ev[0], l->ev[1], sizeof(l->ev[0]) * 31);
+		memmove(&l->seq[0], &l->seq[1], sizeof(l->seq[0]) * 31);
+		l->n--;
+	}
+	snprintf(l->ev[l->n], sizeof(l->ev[0]), "%s", r->a.event ? r->a.event : "");
+	l->seq[l->n++] = r->seq;
+	return 0;
+}
+
+/* Names, domains (unique over all organisations, lower-case), named
+ * tokens, signing keys, branding and policy, logo, removal. */
+static void
+test_orgs_v3(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_org o, o2;
+	struct sp_org_key k, kg;
+	struct name_list l;
+	struct event_list ev;
+	struct sp_audit a = {0, "org-change", "admin", NULL, NULL, NULL, 0};
+	unsigned char h1[SP_SHA256_LEN], h2[SP_SHA256_LEN], h3[SP_SHA256_LEN], h4[SP_SHA256_LEN];
+	unsigned char png[300], back[SP_STORE_LOGO_MAX];
+	static unsigned char big[SP_STORE_LOGO_MAX + 1];
+	size_t len;
+	int64_t id = 0, id2 = 0, id3 = 0;
+	int i;
+
+	tok("v3-acme-default", h1);
+	tok("v3-acme-ci", h2);
+	tok("v3-acme-ci2", h3);
+	tok("v3-beta", h4);
+	T_EQ_INT(sp_store_org_add(s, "Acme", "Mail.Acme.Example", h1, 1000, &id, &err), SP_OK);
+	T_CHECK(id > 0);
+	/* Name taken, domain taken (in any case), token taken: nothing added. */
+	T_EQ_INT(sp_store_org_add(s, "Acme", "other.example", h4, 1000, NULL, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "mail.acme.example", h4, 1000, NULL, &err),
+	    SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "MAIL.ACME.EXAMPLE", h4, 1000, NULL, &err),
+	    SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "beta.example", h1, 1000, NULL, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_get(s, "Beta", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "beta.example", h4, 1001, &id2, &err), SP_OK);
+	T_CHECK(id2 > id);
+	/* Without a domain. */
+	tok("v3-nodomain", h4);
+	T_EQ_INT(sp_store_org_add(s, "NoDomain", NULL, h4, 1002, &id3, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get_id(s, id3, &o, &err), SP_OK);
+	T_CHECK(strcmp(o.domain, "") == 0);
+
+	/* Defaults of a new organisation. */
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_CHECK(strcmp(o.name, "Acme") == 0);
+	T_CHECK(strcmp(o.domain, "mail.acme.example") == 0);
+	T_EQ_INT(o.created, 1000);
+	T_EQ_INT(o.removed, 0);
+	T_CHECK(strcmp(o.display, "") == 0 && strcmp(o.colour, "") == 0);
+	T_CHECK(strcmp(o.contact, "") == 0);
+	T_EQ_INT(o.has_logo, 0);
+	T_EQ_INT(o.policy.expire_days, 0);
+	T_EQ_INT(o.policy.notify_read, 0);
+	T_EQ_INT(o.policy.replies, 1);
+	T_EQ_INT(o.policy.forward, 0);
+	T_EQ_INT(o.policy.verify, 0);
+	T_EQ_INT(o.policy.keep_copies, 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0);
+	T_CHECK(strcmp(o.policy.language, "en") == 0);
+	T_EQ_INT(sp_store_org_get(s, "acme", &o2, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o2, &err), SP_OK);
+	T_CHECK(strcmp(o2.name, "Acme") == 0);
+	T_EQ_INT(sp_store_org_get_id(s, id3 + 1000, &o2, &err), SP_ERR_NOTFOUND);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_each(s, org_name_cb, &l, &err), SP_OK);
+	T_CHECK(has_name(&l, "Acme") && has_name(&l, "Beta") && has_name(&l, "NoDomain"));
+
+	/* The default token finds it and records its use. */
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_CHECK(strcmp(o.domain, "mail.acme.example") == 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0);
+
+	/* Domains: lower-case, unique over all organisations; the first by
+	 * name is the organisation's domain. */
+	T_EQ_INT(sp_store_org_domain_add(s, id, "Acme.Example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "acme.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "ACME.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "beta.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id3 + 1000, "nobody.example", &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "", &a, &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "z.example", &a, &err), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_domain_each(s, id, domain_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.v[0], "acme.example") == 0 && strcmp(l.v[1], "mail.acme.example") == 0 &&
+	    strcmp(l.v[2], "z.example") == 0);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_CHECK(strcmp(o.domain, "acme.example") == 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_EQ_INT(sp_store_org_by_domain(s, "Beta.Example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id2);
+	T_EQ_INT(sp_store_org_by_domain(s, "nobody.example", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_remove(s, id2, "z.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_remove(s, id, "Z.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_remove(s, id, "z.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_ERR_NOTFOUND);
+	/* A released domain may go to another organisation. */
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "z.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id2);
+
+	/* Tokens: named, one live name per organisation, hashes unique. */
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h2, 1100, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h3, 1101, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_token_add(s, id2, "other", h2, 1101, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_token_add(s, id3 + 1000, "x", h3, 1101, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h2, &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_EQ_INT(sp_store_org_token_revoke(s, id2, "ci", 1200, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_token_revoke(s, id, "ci", 1200, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_token_revoke(s, id, "ci", 1201, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h2, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_OK);	/* the others still work */
+	/* The name of a revoked token can be given again. */
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h3, 1300, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_by_token(s, h3, &o, &err), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.v[0], "default") == 0 && l.t[0] == 0);
+	T_CHECK(l.u[0] >= (int64_t)time(NULL) - 60);	/* used above */
+	T_CHECK(strcmp(l.v[1], "ci") == 0 && l.t[1] == 1200);
+	T_CHECK(strcmp(l.v[2], "ci") == 0 && l.t[2] == 0);
+
+	/* Signing keys. */
+	memset(&k, 0, sizeof(k));
+	k.org_id = id;
+	snprintf(k.kid, sizeof(k.kid), "AAAAAAAAAAA");
+	for (i = 0; i < 32; i++)
+		k.pub[i] = (unsigned char)(i * 7 + 1);
+	k.created = 1400;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_ERR_EXISTS);
+	k.org_id = id2;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_ERR_EXISTS);	/* kid is global */
+	snprintf(k.kid, sizeof(k.kid), "BBBBBBBBBBB");
+	k.created = 1401;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	k.org_id = id;
+	snprintf(k.kid, sizeof(k.kid), "CCCCCCCCCCC");
+	k.created = 1500;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_get(s, "AAAAAAAAAAA", &kg, &err), SP_OK);
+	T_EQ_INT(kg.org_id, id);
+	T_EQ_INT(kg.created, 1400);
+	T_EQ_INT(kg.retired, 0);
+	T_EQ_INT(kg.pub[0], 1);
+	T_EQ_INT(kg.pub[31], 31 * 7 + 1);
+	T_EQ_INT(sp_store_org_key_get(s, "DDDDDDDDDDD", &kg, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_retire(s, id2, "AAAAAAAAAAA", 1600, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_retire(s, id, "AAAAAAAAAAA", 1600, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_retire(s, id, "AAAAAAAAAAA", 1601, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_get(s, "AAAAAAAAAAA", &kg, &err), SP_OK);
+	T_EQ_INT(kg.retired, 1600);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_key_each(s, id, key_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	T_CHECK(strcmp(l.v[0], "AAAAAAAAAAA") == 0 && l.t[0] == 1600);
+	T_CHECK(strcmp(l.v[1], "CCCCCCCCCCC") == 0 && l.t[1] == 0);
+
+	/* Branding, contact and policy. */
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	snprintf(o.display, sizeof(o.display), "Acme Health Ltd");
+	snprintf(o.colour, sizeof(o.colour), "#12ab3c");
+	snprintf(o.contact, sizeof(o.contact), "privacy@acme.example");
+	o.policy.expire_days = 30;
+	o.policy.notify_read = 1;
+	o.policy.replies = 0;
+	o.policy.forward = 1;
+	o.policy.verify = 1;
+	o.policy.keep_copies = 7;
+	snprintf(o.policy.level, sizeof(o.policy.level), "high");
+	snprintf(o.policy.language, sizeof(o.policy.language), "es");
+	a.org_id = id;
+	a.event = "org-set";
+	T_EQ_INT(sp_store_org_update(s, &o, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o2, &err), SP_OK);
+	T_CHECK(strcmp(o2.display, "Acme Health Ltd") == 0);
+	T_CHECK(strcmp(o2.colour, "#12ab3c") == 0);
+	T_CHECK(strcmp(o2.contact, "privacy@acme.example") == 0);
+	T_EQ_INT(o2.policy.expire_days, 30);
+	T_EQ_INT(o2.policy.notify_read, 1);
+	T_EQ_INT(o2.policy.replies, 0);
+	T_EQ_INT(o2.policy.forward, 1);
+	T_EQ_INT(o2.policy.verify, 1);
+	T_EQ_INT(o2.policy.keep_copies, 7);
+	T_CHECK(strcmp(o2.policy.level, "high") == 0);
+	T_CHECK(strcmp(o2.policy.language, "es") == 0);
+	T_CHECK(strcmp(o2.name, "Acme") == 0 && o2.created == 1000);
+	o.id = id3 + 1000;
+	T_EQ_INT(sp_store_org_update(s, &o, &a, &err), SP_ERR_NOTFOUND);
+
+	/* Logo. */
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_ERR_NOTFOUND);
+	for (i = 0; i < (int)sizeof(png); i++)
+		png[i] = (unsigned char)(i * 13);
+	T_EQ_INT(sp_store_org_logo_set(s, id, png, sizeof(png), &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_OK);
+	T_EQ_INT(len, sizeof(png));
+	T_EQ_MEM(back, png, sizeof(png));
+	T_CHECK(sp_store_org_logo_get(s, id, back, 10, &len, &err) != SP_OK);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_EQ_INT(o.has_logo, 1);
+	T_CHECK(sp_store_org_logo_set(s, id, big, sizeof(big), &a, &err) != SP_OK);
+	T_EQ_INT(sp_store_org_logo_set(s, id, big, SP_STORE_LOGO_MAX, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_OK);
+	T_EQ_INT(len, SP_STORE_LOGO_MAX);
+	T_EQ_INT(sp_store_org_logo_set(s, id, NULL, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_EQ_INT(o.has_logo, 0);
+	T_EQ_INT(sp_store_org_logo_set(s, id3 + 1000, png, sizeof(png), &a, &err), SP_ERR_NOTFOUND);
+
+	/* Removal: tokens revoked, domains released, still readable by name. */
+	T_EQ_INT(sp_store_org_remove(s, id, 2000, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_remove(s, id, 2001, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h3, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o, &err), SP_OK);
+	T_EQ_INT(o.removed, 2000);
+	T_CHECK(strcmp(o.domain, "") == 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_each(s, org_name_cb, &l, &err), SP_OK);
+	T_CHECK(!has_name(&l, "Acme") && has_name(&l, "Beta"));
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(l.t[0] == 2000 && l.t[1] == 1200 && l.t[2] == 2000);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_domain_each(s, id, domain_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "acme.example", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "acme.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "acme2.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_token_add(s, id, "new", h2, 2100, &a, &err), SP_ERR_NOTFOUND);
+	/* Its public keys stay (recipients still check what it signed). */
+	T_EQ_INT(sp_store_org_key_get(s, "CCCCCCCCCCC", &kg, &err), SP_OK);
+	/* A removed organisation's name stays taken. */
+	tok("v3-acme-again", h4);
+	T_EQ_INT(sp_store_org_add(s, "Acme", NULL, h4, 2200, NULL, &err), SP_ERR_EXISTS);
+
+	/* The organisation's chain starts with its creation and holds the
+	 * records given with org_id = id, in order. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, id, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 2);
+	T_CHECK(strcmp(ev.ev[0], "org-add") == 0);
+	T_EQ_INT(ev.seq[0], 1);
+	for (i = 1; i < ev.n; i++)
+		T_EQ_INT(ev.seq[i], i + 1);
+	T_CHECK(strcmp(ev.ev[ev.n - 1], "org-set") == 0);
+	sp_store_close(s);
+}
+
+/* --- schema v3: envelopes ---------------------------------------------- */
+
+/* Deposit envelope id of org with recipients rc (n of them). */
+static int
+env_put(struct sp_store *s, const char *id, int64_t org, char **rc, size_t n,
+    int64_t created, int64_t expires, struct sp_envelope_rec *tmpl)
+{
+	struct sp_envelope_rec e;
+	struct sp_audit a = {created, "deposit", "org", id, NULL, NULL, org};
+	struct sp_err err = {{0}};
+	int st;
+
+	if (tmpl != NULL)
+		e = *tmpl;
+	else
+		memset(&e, 0, sizeof(e));
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	e.org_id = org;
+	snprintf(e.from, sizeof(e.from), "doc@env.example");
+	e.rcpt = rc;
+	e.nrcpt = n;
+	e.created = created;
+	e.expires = expires;
+	e.key_id = 1;
+	if (e.wrapped_len == 0) {
+		memset(e.wrapped, 0x5a, 60);
+		e.wrapped_len = 60;
+	}
+	st = sp_store_envelope_add(s, &e, &a, &err);
+	if (st != SP_OK)
+		fprintf(stderr, "envelope %s: %s\n", id, err.msg);
+	return st;
+}
+
+struct env_list {
+	char id[16][SP_STORE_ID_MAX + 1];
+	size_t nrcpt[16];
+	int rstate_ok[16];
+	int n;
+	int stop_after;
+};
+
+static int
+env_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_list *l = ctx;
+
+	if (l->n < 16) {
+		snprintf(l->id[l->n], sizeof(l->id[0]), "%s", e->id);
+		l->nrcpt[l->n] = e->nrcpt;
+		l->rstate_ok[l->n] = e->nrcpt == 0 || (e->rstate != NULL && e->rcpt != NULL);
+	}
+	l->n++;
+	return l->stop_after > 0 && l->n >= l->stop_after;
+}
+
+struct open_race {
+	struct sp_store *s;
+	pthread_barrier_t *go;
+	int first;
+	int st;
+};
+
+static void *
+open_race_once(void *arg)
+{
+	struct open_race *p = arg;
+	struct sp_audit a = {0, "release", "b@two.example", "ENVV3AAAAAAAAAAAAAAAAA", NULL, NULL, 0};
+	struct sp_err err;
+
+	pthread_barrier_wait(p->go);
+	do
+		p->st = sp_store_envelope_opened(p->s, "ENVV3AAAAAAAAAAAAAAAAA", "b@two.example",
+		    3000, &p->first, &a, &err);
+	while (p->st == SP_ERR_RETRY);
+	return NULL;
+}
+
+/* The sender controls of an envelope: its new fields, the seal, per
+ * recipient retraction, first opens (also racing), verification answers,
+ * listings by organisation and by recipient. */
+static void
+test_envelopes_v3(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec t, g;
+	struct env_list l;
+	struct sp_audit a = {0, "x", "org:EnvOrg", NULL, NULL, NULL, 0};
+	struct open_race p[8];
+	pthread_t th[8];
+	pthread_barrier_t go;
+	unsigned char h[SP_SHA256_LEN], hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+	char *rc2[] = {"a@one.example", "b@two.example"};
+	char *rc1[] = {"a@one.example"};
+	const char *E1 = "ENVV3AAAAAAAAAAAAAAAAA", *E2 = "ENVV3BBBBBBBBBBBBBBBBB";
+	const char *E3 = "ENVV3CCCCCCCCCCCCCCCCC", *E4 = "ENVV3DDDDDDDDDDDDDDDDD";
+	int64_t org = 0, org2 = 0;
+	int first = -1, fails = -1, i, n;
+
+	tok("v3-envorg", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg", "env.example", h, 100, &org, &err), SP_OK);
+	tok("v3-envorg2", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg2", "env2.example", h, 100, &org2, &err), SP_OK);
+	a.org_id = org;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_MESSAGE;
+	t.format = 2;
+	t.notify_read = 1;
+	snprintf(t.level, sizeof(t.level), "high");
+	snprintf(t.verify_hash, sizeof(t.verify_hash), "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	snprintf(t.verify_hint, sizeof(t.verify_hint), "Your pet's name?");
+	T_EQ_INT(env_put(s, E1, org, rc2, 2, 1000, 5000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.org_id, org);
+	T_CHECK(strcmp(g.org_name, "EnvOrg") == 0 && strcmp(g.org_domain, "env.example") == 0);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.format, 2);
+	T_EQ_INT(g.notify_read, 1);
+	T_CHECK(strcmp(g.level, "high") == 0);
+	T_CHECK(strcmp(g.verify_hash, t.verify_hash) == 0);
+	T_CHECK(strcmp(g.verify_hint, "Your pet's name?") == 0);
+	T_EQ_INT(g.shredded, 0);
+	T_EQ_INT(g.sealed, 0);
+	T_CHECK(strcmp(g.kid, "") == 0);
+	T_EQ_INT(g.wrapped_len, 60);
+	T_EQ_INT(g.nrcpt, 2);
+	T_CHECK(g.rstate != NULL);
+	if (g.rstate != NULL && g.nrcpt == 2)
+		for (i = 0; i < 2; i++)
+			T_CHECK(g.rstate[i].retracted == 0 && g.rstate[i].opened == 0 &&
+			    g.rstate[i].verified == 0 && g.rstate[i].verify_fails == 0);
+	sp_envelope_rec_clear(&g);
+	T_CHECK(g.rstate == NULL && g.rcpt == NULL);
+
+	/* Left out: a format 1 message at level medium; a reply. */
+	T_EQ_INT(env_put(s, E2, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E2, &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.notify_read, 0);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.verify_hash, "") == 0 && strcmp(g.verify_hint, "") == 0);
+	sp_envelope_rec_clear(&g);
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_REPLY;
+	t.format = 1;
+	snprintf(t.level, sizeof(t.level), "low");
+	T_EQ_INT(env_put(s, E3, org2, rc1, 1, 1500, 4000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E3, &g, &err), SP_OK);
+	T_EQ_INT(g.kind, SP_ENV_KIND_REPLY);
+	T_CHECK(strcmp(g.level, "low") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* Seal: once; the same values again are fine, others are not. */
+	memset(hs, 0x11, sizeof(hs));
+	memset(cs, 0x22, sizeof(cs));
+	for (i = 0; i < 64; i++)
+		sig[i] = (unsigned char)(200 - i);
+	a.event = "seal";
+	a.envelope = E1;
+	T_EQ_INT(sp_store_envelope_seal(s, "ENVV3ZZZZZZZZZZZZZZZZZ", hs, cs, sig, "KIDKIDKIDKI", &a,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_seal(s2, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	cs[5] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	cs[5] ^= 1;
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKJ", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.sealed, 1);
+	T_EQ_MEM(g.header_sha, hs, sizeof(hs));
+	T_EQ_MEM(g.ct_sha, cs, sizeof(cs));
+	T_EQ_MEM(g.sig, sig, sizeof(sig));
+	T_CHECK(strcmp(g.kid, "KIDKIDKIDKI") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* First opens: exactly one of eight racing releases is first. */
+	a.event = "release";
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2500, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 1);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2600, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 0);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "c@three.example", 2600, &first, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(first, 0);
+	pthread_barrier_init(&go, NULL, 8);
+	for (i = 0; i < 8; i++) {
+		p[i] = (struct open_race){i % 2 ? s : s2, &go, -1, -1};
+		pthread_create(&th[i], NULL, open_race_once, &p[i]);
+	}
+	for (n = 0, i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].first;
+	}
+	pthread_barrier_destroy(&go);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].opened, 2500);
+		T_EQ_INT(g.rstate[1].opened, 3000);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Verification answers. */
+	a.event = "verify-failed";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 1);
+	T_EQ_INT(sp_store_envelope_verify_result(s2, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	a.event = "verified";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 1, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "c@three.example", 0, &fails, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_verify_result(s, "ENVV3ZZZZZZZZZZZZZZZZZ", "b@two.example", 0,
+	    &fails, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].verified, 0);
+		T_EQ_INT(g.rstate[0].verify_fails, 0);
+		T_EQ_INT(g.rstate[1].verified, 1);
+		T_EQ_INT(g.rstate[1].verify_fails, 2);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Listing for a recipient: E1 and E2 for a@, E1 for b@ (E3 is
+	 * another organisation's reply to a@, expiring at 4000). */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E3) == 0 && strcmp(l.id[2], E2) == 0);
+	T_EQ_INT(l.nrcpt[0], 2);
+	T_CHECK(l.rstate_ok[0] && l.rstate_ok[1] && l.rstate_ok[2]);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 4000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);	/* E3 expired at 4000 */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "nobody@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+
+	/* Retraction for one recipient, then the whole envelope. */
+	a.event = "retract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "b@two.example", 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "c@three.example", 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "ENVV3ZZZZZZZZZZZZZZZZZ", NULL, 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].retracted, 0);
+		T_EQ_INT(g.rstate[1].retracted, 1);
+	}
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 1);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	T_CHECK(strcmp(l.id[0], E3) == 0 && strcmp(l.id[1], E2) == 0);
+	a.event = "unretract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "B@two.example", 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_EQ_INT(g.rstate[1].retracted, 0);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+
+	/* Listing by organisation, since a time, oldest first, stopping. */
+	T_EQ_INT(env_put(s, E4, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E2) == 0 && strcmp(l.id[2], E4) == 0);
+	T_CHECK(l.rstate_ok[0] && l.nrcpt[0] == 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 1001, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org2, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.id[0], E3) == 0);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	sp_store_close(s);
+	sp_store_close(s2);
+}
+
+/* Many envelopes: the listing reads them in batches, in order, and lets
+ * its callback write to the store. */
+struct env_write_ctx {
+	struct sp_store *s;
+	int n;
+	int bad;
+	int64_t last;
+};
+
+static int
+env_write_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_write_ctx *c = ctx;
+	struct sp_audit a = {0, "listed", NULL, e->id, NULL, NULL, e->org_id};
+	struct sp_err err;
+	int first = 0;
+
+	if (e->created < c->last)
+		c->bad++;
+	c->last = e->created;
+	if (sp_store_envelope_opened(c->s, e->id, "many@one.example", 7000, &first, &a, &err)
+	    != SP_OK || first != 1)
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void
+test_envelopes_many(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct env_write_ctx c = {s, 0, 0, 0};
+	unsigned char h[SP_SHA256_LEN];
+	char *rc1[] = {"many@one.example"};
+	char id[SP_STORE_ID_MAX + 1];
+	int64_t org = 0;
+	int i;
+
+	tok("v3-many", h);
+	T_EQ_INT(sp_store_org_add(s, "ManyOrg", "many.example", h, 100, &org, &err), SP_OK);
+	for (i = 0; i < 150; i++) {
+		snprintf(id, sizeof(id), "MANY%018d", 149 - i);
+		T_EQ_INT(env_put(s, id, org, rc1, 1, 5000 + i / 3, 0, NULL), SP_OK);
+	}
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_write_cb, &c, &err), SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 0);
+	c.n = 0;
+	c.last = 0;
+	T_EQ_INT(sp_store_envelope_each_for(s, "many@one.example", 6000, env_write_cb, &c, &err),
+	    SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 150);	/* opened already: none is a first open */
+	sp_store_close(s);
+}
+
+/* 1 when the n bytes of pat occur in the file at path (0 also when the
+ * file does not exist). */
+static int
+file_has(const char *path, const void *pat, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0, r;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	for (;;) {
+		if (len + 65536 > cap) {
+			unsigned char *nb = realloc(buf, cap = len + 65536 * 4);
+
+			if (nb == NULL)
+				break;
+			buf = nb;
+		}
+		if ((r = fread(buf + len, 1, cap - len, f)) == 0)
+			break;
+		len += r;
+	}
+	fclose(f);
+	found = buf != NULL && memmem(buf, len, pat, n) != NULL;
+	free(buf);
+	return found;
+}
+
+static int
+wrapped_seen_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, size_t len)
+{
+	if (strncmp(ref, "SHRED", 5) == 0)
+		(*(int *)ctx)++;
+	(void)key_id;
+	(void)w;
+	(void)len;
+	return 0;
+}
+
+/* Crypto-shredding of expired envelopes: the key part is gone from the
+ * record and (SQLite) from every byte of the database and its WAL. */
+static void
+test_shred(void)
+{
+	static const char pattern[41] = "SHRED-ME:0123456789abcdefghijklmnopqrstu";
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec t, g;
+	struct env_list l;
+	struct event_list ev;
+	unsigned char h[SP_SHA256_LEN];
+	char *rc1[] = {"shred@one.example"};
+	char db_path[300], wal_path[320];
+	const int64_t T0 = 1800000000;
+	int64_t org = 0;
+	int n = -1, seen = 0, i;
+
+	snprintf(db_path, sizeof(db_path), "%s/keyd.sqlite", dir);
+	snprintf(wal_path, sizeof(wal_path), "%s/keyd.sqlite-wal", dir);
+	tok("v3-shred", h);
+	T_EQ_INT(sp_store_org_add(s, "ShredOrg", "shred.example", h, 100, &org, &err), SP_OK);
+	memset(&t, 0, sizeof(t));
+	memcpy(t.wrapped, pattern, 40);
+	t.wrapped_len = 40;
+	T_EQ_INT(env_put(s, "SHRED1AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 5000, &t), SP_OK);
+	memset(t.wrapped, 'k', 40);
+	T_EQ_INT(env_put(s, "SHRED2AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, 0, &t), SP_OK);
+	T_EQ_INT(env_put(s, "SHRED3AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 6000, &t), SP_OK);
+	T_EQ_INT(env_put(s, "SHRED4AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 6000, &t), SP_OK);
+	if (!is_pg())	/* the check below can see the bytes */
+		T_CHECK(file_has(db_path, pattern, 40) || file_has(wal_path, pattern, 40));
+
+	/* Earlier tests' envelopes expired long before T0: shredded first. */
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 4999, 0, &n, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 4999, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 5000, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_get(s, "SHRED1AAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.wrapped_len, 0);
+	T_EQ_INT(g.key_id, 0);
+	T_EQ_INT(g.shredded, T0 + 5000);
+	T_EQ_INT(g.nrcpt, 1);
+	sp_envelope_rec_clear(&g);
+	T_EQ_INT(sp_store_envelope_get(s, "SHRED2AAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.wrapped_len, 40);
+	T_EQ_INT(g.shredded, 0);
+	sp_envelope_rec_clear(&g);
+	if (!is_pg())	/* not even a part of them */
+		for (i = 0; i + 10 <= 40; i++) {
+			T_CHECK(!file_has(db_path, pattern + i, 10));
+			T_CHECK(!file_has(wal_path, pattern + i, 10));
+		}
+	/* One "shred" record in the organisation's chain. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, org, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 2 && strcmp(ev.ev[ev.n - 1], "shred") == 0);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 5000, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	/* A shredded envelope opens for nobody, cannot come back, and is not
+	 * offered for rewrapping. */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "shred@one.example", T0 + 4000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], "SHRED1AAAAAAAAAAAAAAAA") != 0);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "SHRED1AAAAAAAAAAAAAAAA", NULL, 0, NULL, &err),
+	    SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 1000, wrapped_seen_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen, 3);
+	/* A limit. */
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, org, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 3 && strcmp(ev.ev[ev.n - 1], "shred") == 0 &&
+	    strcmp(ev.ev[ev.n - 2], "shred") == 0 && strcmp(ev.ev[ev.n - 3], "shred") == 0);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+	sp_store_close(s);
+}
+
+/* --- schema v3: audit chains --------------------------------------------- */
+
+struct chain_check {
+	int64_t chain;
+	int64_t n;		/* records of chain */
+	int64_t all;		/* records of every chain */
+	int64_t last_seq;
+	unsigned char last[SP_SHA256_LEN];
+	int bad;
+	int zero_time;
+};
+
+static int
+chain_check_cb(void *ctx, const struct sp_audit_row *r)
+{
+	struct chain_check *c = ctx;
+	unsigned char h[SP_SHA256_LEN];
+
+	c->all++;
+	if (r->chain != c->chain)
+		return 0;
+	if (r->seq != c->last_seq + 1 || memcmp(r->prev, c->last, SP_SHA256_LEN) != 0)
+		c->bad++;
+	sp_audit_chain_hash(r->prev, r->chain, r->seq, &r->a, h);
+	if (memcmp(h, r->hash, SP_SHA256_LEN) != 0)
+		c->bad++;
+	if (r->a.time == 0)
+		c->zero_time++;
+	if (r->a.org_id != r->chain)
+		c->bad++;
+	c->n++;
+	c->last_seq = r->seq;
+	memcpy(c->last, r->hash, SP_SHA256_LEN);
+	return 0;
+}
+
+struct head_check {
+	int64_t chain;
+	int64_t seq;
+	unsigned char hash[SP_SHA256_LEN];
+	int chains;
+};
+
+static int
+head_cb(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_SHA256_LEN])
+{
+	struct head_check *h = ctx;
+
+	h->chains++;
+	if (chain == h->chain) {
+		h->seq = seq;
+		memcpy(h->hash, hash, SP_SHA256_LEN);
+	}
+	return 0;
+}
+
+struct audit_par {
+	struct sp_store *s;
+	int64_t chain;
+	pthread_barrier_t *go;
+	int ok;
+};
+
+static void *
+audit_many(void *arg)
+{
+	struct audit_par *p = arg;
+	struct sp_err err;
+	int i, st;
+
+	pthread_barrier_wait(p->go);
+	for (i = 0; i < 25; i++) {
+		struct sp_audit a = {0, "chain-par", "thread", NULL, NULL, i % 2 ? "odd" : NULL,
+		    i % 3 ? p->chain : 0};
+
+		do
+			st = sp_store_audit(p->s, &a, &err);
+		while (st == SP_ERR_RETRY);
+		if (st == SP_OK)
+			p->ok++;
+	}
+	return NULL;
+}
+
+static int
+org_id_cb(void *ctx, const struct sp_audit *a)
+{
+	int64_t *v = ctx;
+
+	if (a->event != NULL && strcmp(a->event, "chain-mark") == 0)
+		*v = a->org_id;
+	return 0;
+}
+
+/* Appends from many threads through two handles keep every chain whole;
+ * heads, scans by chain and time, and verification agree. */
+static void
+test_audit_chain(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct chain_check c;
+	struct head_check hd;
+	struct audit_par p[6];
+	struct event_list ev;
+	struct sp_audit_row bad;
+	pthread_t th[6];
+	pthread_barrier_t go;
+	unsigned char h[SP_SHA256_LEN];
+	int64_t org = 0, n = -1, seen = -1;
+	int i;
+
+	tok("v3-chain", h);
+	T_EQ_INT(sp_store_org_add(s, "ChainOrg", NULL, h, 100, &org, &err), SP_OK);
+	pthread_barrier_init(&go, NULL, 6);
+	for (i = 0; i < 6; i++) {
+		p[i] = (struct audit_par){i % 2 ? s : s2, org, &go, 0};
+		pthread_create(&th[i], NULL, audit_many, &p[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].ok, 25);
+	}
+	pthread_barrier_destroy(&go);
+	{
+		struct sp_audit a = {0, "chain-mark", NULL, NULL, NULL, NULL, org};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_each(s, "chain-mark", org_id_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen, org);
+
+	/* The organisation's chain: 1 (org-add) + 6 * 16 + 1 records. */
+	memset(&c, 0, sizeof(c));
+	c.chain = org;
+	T_EQ_INT(sp_store_audit_scan(s2, -1, 0, chain_check_cb, &c, &err), SP_OK);
+	T_EQ_INT(c.n, 1 + 6 * 16 + 1);
+	T_EQ_INT(c.bad, 0);
+	T_EQ_INT(c.zero_time, 0);	/* the time of "now" is stored, and hashed */
+	memset(&hd, 0, sizeof(hd));
+	hd.chain = org;
+	T_EQ_INT(sp_store_audit_heads(s, head_cb, &hd, &err), SP_OK);
+	T_EQ_INT(hd.seq, c.last_seq);
+	T_EQ_MEM(hd.hash, c.last, SP_SHA256_LEN);
+	T_CHECK(hd.chains >= 2);
+	/* The global chain is whole too. */
+	memset(&c, 0, sizeof(c));
+	c.chain = 0;
+	T_EQ_INT(sp_store_audit_scan(s, 0, 0, chain_check_cb, &c, &err), SP_OK);
+	T_CHECK(c.n >= 6 * 9);
+	T_EQ_INT(c.all, c.n);		/* only chain 0 was passed */
+	T_EQ_INT(c.bad, 0);
+	memset(&hd, 0, sizeof(hd));
+	T_EQ_INT(sp_store_audit_heads(s, head_cb, &hd, &err), SP_OK);
+	T_EQ_INT(hd.seq, c.last_seq);
+
+	/* Since a time. */
+	{
+		struct sp_audit a1 = {10, "old-one", NULL, NULL, NULL, NULL, 424242};
+		struct sp_audit a2 = {20, "new-one", NULL, NULL, NULL, NULL, 424242};
+
+		T_EQ_INT(sp_store_audit(s, &a1, &err), SP_OK);
+		T_EQ_INT(sp_store_audit(s, &a2, &err), SP_OK);
+		memset(&ev, 0, sizeof(ev));
+		T_EQ_INT(sp_store_audit_scan(s, 424242, 15, event_cb, &ev, &err), SP_OK);
+		T_EQ_INT(ev.n, 1);
+		T_CHECK(strcmp(ev.ev[0], "new-one") == 0);
+		T_EQ_INT(ev.seq[0], 2);
+	}
+
+	T_EQ_INT(sp_store_audit_verify(s, &bad, &n, &err), SP_OK);
+	memset(&c, 0, sizeof(c));
+	c.chain = -2;
+	T_EQ_INT(sp_store_audit_scan(s, -1, 0, chain_check_cb, &c, &err), SP_OK);
+	T_EQ_INT(n, c.all);
+	T_CHECK(n > 150);
+	sp_store_close(s);
+	sp_store_close(s2);
+}
+
+static int sql_exec(const char *path, const char *sql);
+
+/* SQLite: a record deleted, edited, or two swapped behind the store's
+ * back is found, and named. */
+static int
+raw_sql(const char *sql)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	return sql_exec(path, sql);
+}
+
+static int64_t
+raw_id(int64_t chain, int64_t seq)
+{
+	char path[300];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t id = -1;
+
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db,
+	    "SELECT id FROM audit WHERE chain = ? AND seq = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, chain);
+		sqlite3_bind_int64(st, 2, seq);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return id;
+}
+
+static void
+expect_bad(struct sp_store *s, int64_t rowid, int64_t seq, const char *what)
+{
+	struct sp_err err = {{0}};
+	struct sp_audit_row bad;
+	char name[64];
+
+	memset(&bad, 0, sizeof(bad));
+	T_EQ_INT(sp_store_audit_verify(s, &bad, NULL, &err), SP_ERR_INVALID);
+	T_EQ_INT(bad.rowid, rowid);
+	T_EQ_INT(bad.chain, 777777);
+	T_EQ_INT(bad.seq, seq);
+	snprintf(name, sizeof(name), "audit record %lld ", (long long)rowid);
+	T_CHECK(strstr(err.msg, name) != NULL);
+	T_CHECK(strstr(err.msg, what) != NULL);
+	if (strstr(err.msg, name) == NULL || strstr(err.msg, what) == NULL)
+		fprintf(stderr, "verify said: %s\n", err.msg);
+}
+
+static void
+test_audit_tamper(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	int64_t id2, id3, id4;
+	int i;
+
+	for (i = 1; i <= 5; i++) {
+		char ev[16], det[16];
+		struct sp_audit a = {1000 + i, ev, "org:Tamper", NULL, "192.0.2.1", det, 777777};
+
+		snprintf(ev, sizeof(ev), "e%d", i);
+		snprintf(det, sizeof(det), "d%d", i);
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+	id2 = raw_id(777777, 2);
+	id3 = raw_id(777777, 3);
+	id4 = raw_id(777777, 4);
+	T_CHECK(id2 > 0 && id3 > id2 && id4 > id3);
+
+	/* An edited detail. */
+	T_EQ_INT(raw_sql("UPDATE audit SET detail = 'nothing happened' WHERE chain = 777777"
+	    " AND seq = 3"), SQLITE_OK);
+	expect_bad(s, id3, 3, "changed");
+	T_EQ_INT(raw_sql("UPDATE audit SET detail = 'd3' WHERE chain = 777777 AND seq = 3"),
+	    SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Two records' contents swapped. */
+	T_EQ_INT(raw_sql("UPDATE audit SET event = CASE seq WHEN 2 THEN 'e3' ELSE 'e2' END,"
+	    " detail = CASE seq WHEN 2 THEN 'd3' ELSE 'd2' END, time = CASE seq WHEN 2"
+	    " THEN 1003 ELSE 1002 END WHERE chain = 777777 AND seq IN (2, 3)"), SQLITE_OK);
+	expect_bad(s, id2, 2, "changed");
+	T_EQ_INT(raw_sql("UPDATE audit SET event = CASE seq WHEN 2 THEN 'e2' ELSE 'e3' END,"
+	    " detail = CASE seq WHEN 2 THEN 'd2' ELSE 'd3' END, time = CASE seq WHEN 2"
+	    " THEN 1002 ELSE 1003 END WHERE chain = 777777 AND seq IN (2, 3)"), SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Two whole rows swapped (their order changed). */
+	T_EQ_INT(raw_sql("CREATE TABLE audit_keep AS SELECT * FROM audit WHERE chain = 777777"
+	    " AND seq IN (2, 3);"
+	    "DELETE FROM audit WHERE chain = 777777 AND seq IN (2, 3);"
+	    "INSERT INTO audit SELECT CASE seq WHEN 2 THEN (SELECT id FROM audit_keep WHERE"
+	    " seq = 3) ELSE (SELECT id FROM audit_keep WHERE seq = 2) END, time, event, actor,"
+	    " envelope_id, client, detail, chain, seq, prev, hash FROM audit_keep;"), SQLITE_OK);
+	expect_bad(s, id2, 3, "missing");
+	T_EQ_INT(raw_sql("DELETE FROM audit WHERE chain = 777777 AND seq IN (2, 3);"
+	    "INSERT INTO audit SELECT * FROM audit_keep; DROP TABLE audit_keep;"), SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* A deleted record: found at the one after the gap. */
+	T_EQ_INT(raw_sql("CREATE TABLE audit_keep AS SELECT * FROM audit WHERE chain = 777777"
+	    " AND seq = 3; DELETE FROM audit WHERE chain = 777777 AND seq = 3"), SQLITE_OK);
+	expect_bad(s, id4, 4, "missing");
+	T_EQ_INT(raw_sql("INSERT INTO audit SELECT * FROM audit_keep; DROP TABLE audit_keep;"),
+	    SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Appending goes on after the checks. */
+	{
+		struct sp_audit a = {0, "e6", NULL, NULL, NULL, NULL, 777777};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+	sp_store_close(s);
 }
 
 static void
@@ -1117,7 +2255,19 @@ static const char v1_schema[] =
     "INSERT INTO accounts VALUES ('new@example.org', 'New', 'User', 'de', '$argon2id$new',"
     " 'green door', 0, 0, 0, 0, '', '', '', 0, 0, 400);"
     "INSERT INTO sessions VALUES (X'0102', 'old@example.org', 'csrf', 350, 350, 99999);"
-    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);";
+    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);"
+    /* Two organisations with one name and one domain (v1 allowed it). */
+    "INSERT INTO orgs VALUES (1, 'oldorg', 'Old.Example', X'%s', 50);"
+    "INSERT INTO orgs VALUES (2, 'oldorg', 'old.example', X'0202', 60);"
+    "INSERT INTO envelopes VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 'a@old.example', 100, 0,"
+    " 0, 1, X'0102030405');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 0, 'r@x.example');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 's@x.example');"
+    "INSERT INTO audit VALUES (1, 10, 'org-add', NULL, NULL, NULL, 'oldorg');"
+    "INSERT INTO audit VALUES (2, 100, 'deposit', 'org:oldorg', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', NULL);"
+    "INSERT INTO audit VALUES (5, 200, 'release', 'r@x.example', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', 'first');";
 
 static int
 sql_exec(const char *path, const char *sql)
@@ -1165,15 +2315,28 @@ test_migration(void)
 	struct sp_err err = {{0}};
 	struct sp_account got;
 	struct sp_throttle_policy p = {3, 10, 100, 0, 0};
-	unsigned char th[SP_SHA256_LEN];
+	unsigned char th[SP_SHA256_LEN], oth[SP_SHA256_LEN];
 	char old_dir[300], path[340], sql[400], email[SP_STORE_EMAIL_MAX + 1];
-	int64_t until;
+	struct sp_org o;
+	struct sp_envelope_rec g;
+	struct name_list l;
+	struct event_list ev;
+	int64_t until, n = 0;
 	size_t i;
 
 	snprintf(old_dir, sizeof(old_dir), "%s/v1", dir);
 	T_EQ_INT(mkdir(old_dir, 0700), 0);
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, v1_schema), SQLITE_OK);
+	tok("v1-org", oth);
+	{
+		static char v1[sizeof(v1_schema) + 100];
+		char hex[2 * SP_SHA256_LEN + 1];
+
+		for (i = 0; i < SP_SHA256_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", oth[i]);
+		snprintf(v1, sizeof(v1), v1_schema, hex);
+		T_EQ_INT(sql_exec(path, v1), SQLITE_OK);
+	}
 	tok("v1-activation", th);
 	{
 		char hex[2 * SP_SHA256_LEN + 1];
@@ -1211,6 +2374,56 @@ test_migration(void)
 	T_CHECK(strcmp(email, "new@example.org") == 0);
 	T_EQ_INT(sp_store_account_get(s, "new@example.org", &got, &err), SP_OK);
 	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0 && strcmp(got.phrase, "green door") == 0);
+
+	/* v3: the organisation's domain (lower-case) and token ("default");
+	 * the second of the same name is renamed and has no domain. */
+	T_EQ_INT(sp_store_org_get(s, "oldorg", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	T_EQ_INT(o.created, 50);
+	T_CHECK(strcmp(o.domain, "old.example") == 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0 && o.policy.replies == 1);
+	T_EQ_INT(sp_store_org_by_token(s, oth, &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, 1, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.v[0], "default") == 0 && l.t[0] == 0);
+	T_EQ_INT(sp_store_org_get(s, "oldorg-2", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 2);
+	T_CHECK(strcmp(o.domain, "") == 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "old.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	/* The old envelope: a format 1 message at level medium. */
+	T_EQ_INT(sp_store_envelope_get(s, "OLDENVAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.org_domain, "old.example") == 0);
+	T_EQ_INT(g.wrapped_len, 5);
+	T_EQ_INT(g.sealed, 0);
+	T_EQ_INT(g.nrcpt, 2);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_CHECK(g.rstate[1].opened == 0 && g.rstate[1].retracted == 0);
+	sp_envelope_rec_clear(&g);
+	/* The old audit records are chain 0, seq 1-3, and verify. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 0, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 3);
+	T_CHECK(strcmp(ev.ev[0], "org-add") == 0 && strcmp(ev.ev[2], "release") == 0);
+	T_CHECK(ev.seq[0] == 1 && ev.seq[1] == 2 && ev.seq[2] == 3);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 3);
+	{
+		struct sp_audit a = {300, "after-upgrade", NULL, NULL, NULL, NULL, 0};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 4);
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 300, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 1);
+	T_EQ_INT(ev.seq[0], 4);
 	sp_store_close(s);
 	s = NULL;
 
@@ -1233,7 +2446,7 @@ test_migration(void)
 		sqlite3_close(db);
 	}
 	/* A session made with a real hash works after the upgrade. */
-	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v2 */
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v3 */
 	new_session(s, "old-s", "old@example.org", 500);
 	T_EQ_INT(session_live(s, "old-s", 600), 1);
 	sp_store_close(s);
@@ -1247,10 +2460,12 @@ test_migration(void)
 	T_CHECK(strcmp(fresh, migrated) == 0);
 	T_CHECK(strstr(fresh, "activation_tokens") == NULL);
 	T_CHECK(strstr(fresh, "passkeys") != NULL);
+	T_CHECK(strstr(fresh, "org_domains") != NULL && strstr(fresh, "audit_heads") != NULL);
+	T_CHECK(strstr(fresh, "orgs_v3") == NULL);
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 3"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 4"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -1693,7 +2908,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "2") == 0);
+	T_CHECK(strcmp(v, "3") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -1716,7 +2931,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 3", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 4", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -1807,6 +3022,7 @@ static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
+	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 };
 
 static void
@@ -1825,6 +3041,7 @@ run_sqlite(void)
 	snprintf(dir, sizeof(dir), "%s", base);
 	snprintf(where, sizeof(where), "%s", dir);
 	run_common();
+	test_audit_tamper();
 	test_open_url();
 	test_migration();
 	test_rewrap();
