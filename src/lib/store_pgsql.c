@@ -9,9 +9,10 @@
  * (synchronous_commit is never left off).  Where SQLite relies on BEGIN
  * IMMEDIATE, transactions take row locks (INSERT ... ON CONFLICT ...
  * RETURNING, SELECT ... FOR UPDATE), so counting attempts stays atomic
- * across threads and key server processes.  A lost connection, a server
- * shutting down, a serialization failure, a deadlock or a lock wait over
- * 5 s is SP_ERR_RETRY.  See docs/decisions/0008-postgresql.md.
+ * across threads and key server processes, and the appends to one audit
+ * chain queue on the row of its head (audit_heads).  A lost connection, a
+ * server shutting down, a serialization failure, a deadlock or a lock wait
+ * over 5 s is SP_ERR_RETRY.  See docs/decisions/0008-postgresql.md.
  * SECURITY: every statement passes its values as parameters (bytea in
  * binary); tokens arrive here only as SHA-256 hashes; the password in the
  * URI never appears in a message (libpq's own parse errors are not passed
@@ -1008,7 +1009,7 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 	struct sp_audit rec;
 	PGresult *r;
 	int64_t seq = 0;
-	int st, n, tries;
+	int st, n = 0, found, tries;
 
 	if (a == NULL)
 		return SP_OK;
@@ -1019,6 +1020,8 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 		rec.event = "event";
 	if (rec.org_id < 0)
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad audit chain");
+	/* The chain's head row, locked; a new chain's head is made first, at
+	 * seq 0, by whoever comes first (the others find it). */
 	for (tries = 0;; tries++) {
 		struct pgp p = {0};
 
@@ -1026,26 +1029,25 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 		if ((st = pg_exec(cx, "SELECT seq, hash FROM audit_heads WHERE chain = $1"
 		    " FOR UPDATE", &p, &r, "audit chain", err)) != SP_OK)
 			return st;
-		if ((n = PQntuples(r)) > 0) {
+		if ((found = PQntuples(r) > 0)) {
 			seq = r_int(r, 0, 0);
 			n = r_blob(r, 0, 1, prev, sizeof(prev));
-		} else
-			n = -3;
+		}
 		PQclear(r);
-		if (n >= 0)
+		if (found)
 			break;
-		if (n != -3 || tries > 0)
-			return n == -3 ? sp_err_set(err, SP_ERR_IO, "store: audit chain head lost") :
-			    blob_err(n, "audit chain", err);
-		/* A new chain: its head starts at seq 0 (whoever makes it
-		 * first; the others find it), then is locked as above. */
+		if (tries > 0)
+			return sp_err_set(err, SP_ERR_IO, "store: audit chain %" PRId64
+			    " has no head", rec.org_id);
 		p_hash(&p, zero);
 		if ((st = pg_exec(cx, "INSERT INTO audit_heads(chain, seq, hash) VALUES ($1, 0, $2)"
 		    " ON CONFLICT (chain) DO NOTHING", &p, NULL, "audit chain", err)) != SP_OK)
 			return st;
 	}
 	if (n != SP_SHA256_LEN)
-		return sp_err_set(err, SP_ERR_IO, "store: audit chain head has a bad hash");
+		return n == -2 ? sp_err_set(err, SP_ERR_NOMEM, "out of memory") :
+		    sp_err_set(err, SP_ERR_IO, "store: the head of audit chain %" PRId64
+		    " is damaged", rec.org_id);
 	seq++;
 	sp_audit_chain_hash(prev, rec.org_id, seq, &rec, h);
 	{
@@ -1063,7 +1065,8 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 		p_hash(&p, h);
 		return pg_exec(cx, "WITH head AS (UPDATE audit_heads SET seq = $8, hash = $10"
 		    " WHERE chain = $7) INSERT INTO audit(time, event, actor, envelope_id, client,"
-		    " detail, chain, seq, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		    " detail, chain, seq, prev, hash)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		    &p, NULL, "audit", err);
 	}
 }
@@ -1425,7 +1428,8 @@ pg_org_add(void *impl, const char *name, const char *domain,
 		st = pg_exec(&cx, "INSERT INTO org_domains(domain, org_id) VALUES ($1, $2)", &p,
 		    NULL, "add domain", err);
 		if (st == SP_ERR_EXISTS)
-			sp_err_set(err, st, "the domain %s belongs to an organisation already", dom);
+			sp_err_set(err, st, "the domain %s belongs to an organisation already",
+			    dom);
 	}
 	if (st == SP_OK && token_hash != NULL) {
 		struct pgp p = {0};
@@ -1692,7 +1696,8 @@ pg_org_domain_add(void *impl, int64_t org_id, const char *domain,
 		st = pg_exec(&cx, "INSERT INTO org_domains(domain, org_id) VALUES ($1, $2)", &p,
 		    NULL, "add domain", err);
 		if (st == SP_ERR_EXISTS)
-			sp_err_set(err, st, "the domain %s belongs to an organisation already", dom);
+			sp_err_set(err, st, "the domain %s belongs to an organisation already",
+			    dom);
 	}
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
@@ -2081,7 +2086,8 @@ pg_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 		p_text(&p, e->verify_hint);
 		st = pg_exec(&cx, "INSERT INTO envelopes(id, org_id, sender, created, expires,"
 		    " retracted, key_id, wrapped, kind, format, notify_read, level, verify_hash,"
-		    " verify_hint) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13)",
+		    " verify_hint)"
+		    " VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13)",
 		    &p, NULL, "add envelope", err);
 	}
 	for (i = 0; st == SP_OK && i < e->nrcpt; i++) {
