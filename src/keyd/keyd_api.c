@@ -462,7 +462,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 		}
 		if (st != SP_OK)
 			return store_error(r, st, &err);
-		p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org.id, org.domain};
+		p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org.id, org.domain, NULL, 0};
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
 	} else {
 		st = keyd_session_auth(r, 1, &s, &err);
@@ -474,7 +474,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 			return refuse(r, 403, "missing or wrong CSRF token", s.email, known_id);
 		if (st != SP_OK)
 			return store_error(r, st, &err);
-		p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL};
+		p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL, NULL, 0};
 		snprintf(actor, sizeof(actor), "%s", s.email);
 	}
 	/* which envelope: a malformed id is an unknown one */
