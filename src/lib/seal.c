@@ -240,7 +240,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	struct sp_deposit_res dres = {0};
 	struct sp_env_header h = {0};
 	struct sp_env_enc *enc = NULL;
-	struct sp_env_html_params hp;
+	struct sp_env_html_params hp = {0};
 	struct eol_writer ew;
 	struct sp_writer w;
 	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
