@@ -921,6 +921,8 @@ verify_work(struct verify_job *jb, struct keyd *k)
 		return;
 	}
 	jb->status = st;
+	if (st == SP_OK)
+		sp_store_throttle_reset(k->store, key, NULL);	/* proved: the count is done with */
 	if (st == SP_ERR_AUTH && jb->fails == SP_STORE_VERIFY_TRIES)
 		verify_locked_notice(k, jb);
 }
