@@ -271,7 +271,7 @@ test('retract and unretract an envelope deposited through the API', async () => 
   const id = d.body.id;
   const state = () => storeSql(dir, `SELECT retracted FROM envelopes WHERE id = '${id}'`);
   const rstate = (addr) => storeSql(dir,
-    `SELECT retracted FROM envelope_rcpts WHERE envelope_id = '${id}' AND address = '${addr}'`);
+    `SELECT retracted FROM envelope_rcpt WHERE envelope_id = '${id}' AND email = '${addr}'`);
   assert.equal(state(), '0');
   let r = cli(['retract', id]);
   assert.equal(r.status, 0, r.err);
