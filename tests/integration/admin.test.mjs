@@ -377,9 +377,9 @@ test('audit export: csv and json with the same records', () => {
     assert.equal(r.hash, c[9]);
   }
   // a detail with a comma and quotes is quoted, quotes doubled
-  const q = records.find((r) => r.event === 'org-add' && r.detail.startsWith('name=Quote'));
+  const q = records.find((r) => r.event === 'org-add' && (r.detail ?? '').includes('Quote "Co", Ltd'));
   assert.ok(q);
-  assert.ok(csv.out.includes(',"name=Quote ""Co"", Ltd domain=quote.example kid='));
+  assert.ok(csv.out.includes('Quote ""Co"", Ltd'));
   // one organisation's chain, and --since
   const bankId = Number(/^id: (\d+)$/m.exec(cli(['org', 'show', 'Example Bank']).out)[1]);
   const bank = JSON.parse(cli(['audit', 'export', '--org', 'Example Bank', '--format', 'json']).out);
