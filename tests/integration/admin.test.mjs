@@ -469,7 +469,7 @@ test('audit anchor, and a deleted last record found with --anchors', { skip: PGS
   assert.equal(r.status, 0, r.err);
   const lines = r.out.trim().split('\n');
   assert.ok(lines.length >= 3);
-  for (const l of lines) assert.match(l, /^\d{4}-\S+Z chain=\d+ seq=\d+ hash=[0-9a-f]{64}$/);
+  for (const l of lines) assert.match(l, /^\d{10} \d+ \d+ [0-9a-f]{64}$/);
   const file = path.join(dir, 'audit-anchors');
   assert.equal(fs.readFileSync(file, 'utf8'), r.out);
   const own = path.join(tmpDir('sealpost-anchors-'), 'anchors');
@@ -483,8 +483,8 @@ test('audit anchor, and a deleted last record found with --anchors', { skip: PGS
 
   // the newest record of the clinic's chain goes: the chain still links
   const clinic = Number(/^id: (\d+)$/m.exec(cli(['org', 'show', 'Example Clinic']).out)[1]);
-  const head = lines.find((l) => l.includes(` chain=${clinic} `));
-  const seq = Number(/seq=(\d+)/.exec(head)[1]);
+  const head = lines.find((l) => l.split(' ')[1] === String(clinic));
+  const seq = Number(head.split(' ')[2]);
   const d = storeCopy();
   for (const t of sql(d, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").split('\n').filter(Boolean))
     sql(d, `DROP TRIGGER "${t}"`);
@@ -496,9 +496,18 @@ test('audit anchor, and a deleted last record found with --anchors', { skip: PGS
   const lineNo = lines.indexOf(head) + 1;
   assert.match(v.err, new RegExp(`BROKEN: anchor .*audit-anchors:${lineNo} \\(chain ${clinic}, seq ${seq}\\): the record is missing`));
 
+  // the key server's log line of an anchor counts too
+  const [, c0, s0, h0] = head.split(' ');
+  const logFile = path.join(tmpDir('sealpost-anchors-'), 'from-log');
+  fs.writeFileSync(logFile, `# from the log\nkeyd anchor chain=${c0} seq=${s0} hash=${h0}\n`);
+  assert.equal(cli(['audit', 'verify', '--anchors', logFile]).status, 0);
+  v = verifyIn(d, ['--anchors', logFile]);
+  assert.equal(v.status, 1);
+  assert.match(v.err, /from-log:2 .*the record is missing/);
+
   // an anchor file with a bad line is refused, naming the line
   const badFile = path.join(tmpDir('sealpost-anchors-'), 'bad');
-  fs.writeFileSync(badFile, `# anchors\n${lines[0]}\nchain=1 seq=x hash=00\n`);
+  fs.writeFileSync(badFile, `# anchors\n${lines[0]}\n1764550000 1 x 00\n`);
   v = cli(['audit', 'verify', '--anchors', badFile]);
   assert.equal(v.status, 1);
   assert.match(v.err, /bad:3: not an anchor line/);
