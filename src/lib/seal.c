@@ -497,29 +497,6 @@ out:
 	return st;
 }
 
-/* The message key of a header version (envelope.h). */
-static int
-seal_derive_key(int version, const unsigned char server_part[SP_KEY_LEN],
-    const unsigned char mail_part[SP_KEY_LEN], const char *id, unsigned char key[SP_KEY_LEN])
-{
-	static const char v2_salt[] = "sealpost/v2";
-	unsigned char ikm[2 * SP_KEY_LEN];
-	char info[64];
-	int st, n;
-
-	if (version < 2)
-		return sp_env_derive_key(server_part, mail_part, id, key);
-	n = snprintf(info, sizeof(info), "message key %s", id);
-	if (n < 0 || (size_t)n >= sizeof(info))
-		return SP_ERR_INVALID;
-	memcpy(ikm, server_part, SP_KEY_LEN);
-	memcpy(ikm + SP_KEY_LEN, mail_part, SP_KEY_LEN);
-	st = sp_hkdf_sha256(key, SP_KEY_LEN, v2_salt, sizeof(v2_salt) - 1, ikm, sizeof(ikm),
-	    info, (size_t)n);
-	sp_wipe(ikm, sizeof(ikm));
-	return st;
-}
-
 static int
 level_ok(const char *l)
 {
@@ -628,7 +605,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	}
 	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
 		goto out;
-	if ((st = seal_derive_key(version, dres.server_part, mail_part, dres.id, key)) != SP_OK) {
+	if ((st = sp_env_derive_key_v(version, dres.server_part, mail_part, dres.id, key)) != SP_OK) {
 		sp_err_set(err, st, "key derivation failed");
 		goto out;
 	}
@@ -1014,7 +991,7 @@ sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
 		sp_release_res_clear(&r);
 		return st;
 	}
-	st = seal_derive_key(r.format, r.server_part, f->mail_part, f->header.id, key);
+	st = sp_env_derive_key_v(r.format, r.server_part, f->mail_part, f->header.id, key);
 	sp_release_res_clear(&r);
 	if (st != SP_OK)
 		return sp_err_set(err, st, "key derivation failed");
