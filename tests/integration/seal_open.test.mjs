@@ -16,12 +16,14 @@ import { startKeyd, orgAdd, orgKey, recipientAdd, passwordFile, sealpost, sealpo
   storeSql, tmpDir, makeMail, activationLink, SANITIZED } from '../lib/harness.mjs';
 
 let keyd, token, work;
+let other;	// a second organisation with its own signing key
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
 
 before(async () => {
   keyd = await startKeyd();
   token = orgAdd(keyd.dataDir, 'Example Clinic', 'clinic.example');
+  other = orgAdd(keyd.dataDir, 'Other Org', 'other.example');
   recipientAdd(keyd.dataDir, pat, PW);
   work = tmpDir('sealpost-seal-');
 });
@@ -382,10 +384,6 @@ function assertForged(o, re = /./) {
   assert.equal(o.stdout.length, 0, 'nothing of the content is printed');
 }
 
-let other;	// a second organisation with its own signing key
-before(() => {
-  other = orgAdd(keyd.dataDir, 'Other Org', 'other.example');
-});
 
 test('a signed envelope (format 2) round-trips byte for byte and carries its signature', async () => {
   const mail = makeMail({ text: 'Signed results: all normal.\n' });
@@ -641,10 +639,12 @@ test('malformed X-Sealpost-* fields are refused naming field and value, writing 
   assert.match(twice.stderr, /X-Sealpost-Level appears more than once/);
 });
 
-test('withdrawn and expired envelopes are refused with the reason', () => {
+test('withdrawn and expired envelopes are refused with the reason', async () => {
   const s = sealHtml(makeMail({ text: 'to be withdrawn\n' }));
-  const r = sealpost(['--data-dir', keyd.dataDir, 'retract', s.id]);
-  assert.equal(r.status, 0, r.stderr);
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${s.id}/retract`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  assert.equal(r.status, 200, await r.text());
   const o = openHtml(s.html);
   assert.equal(o.status, 5, o.stderr);
   assert.match(o.stderr, /withdrawn by the sender/);
