@@ -570,6 +570,371 @@ test_orgs_v3(void)
 	sp_store_close(s);
 }
 
+/* --- schema v3: envelopes ---------------------------------------------- */
+
+/* Deposit envelope id of org with recipients rc (n of them). */
+static int
+env_put(struct sp_store *s, const char *id, int64_t org, char **rc, size_t n,
+    int64_t created, int64_t expires, struct sp_envelope_rec *tmpl)
+{
+	struct sp_envelope_rec e;
+	struct sp_audit a = {created, "deposit", "org", id, NULL, NULL, org};
+	struct sp_err err = {{0}};
+	int st;
+
+	if (tmpl != NULL)
+		e = *tmpl;
+	else
+		memset(&e, 0, sizeof(e));
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	e.org_id = org;
+	snprintf(e.from, sizeof(e.from), "doc@env.example");
+	e.rcpt = rc;
+	e.nrcpt = n;
+	e.created = created;
+	e.expires = expires;
+	e.key_id = 1;
+	if (e.wrapped_len == 0) {
+		memset(e.wrapped, 0x5a, 60);
+		e.wrapped_len = 60;
+	}
+	st = sp_store_envelope_add(s, &e, &a, &err);
+	if (st != SP_OK)
+		fprintf(stderr, "envelope %s: %s\n", id, err.msg);
+	return st;
+}
+
+struct env_list {
+	char id[16][SP_STORE_ID_MAX + 1];
+	size_t nrcpt[16];
+	int rstate_ok[16];
+	int n;
+	int stop_after;
+};
+
+static int
+env_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_list *l = ctx;
+
+	if (l->n < 16) {
+		snprintf(l->id[l->n], sizeof(l->id[0]), "%s", e->id);
+		l->nrcpt[l->n] = e->nrcpt;
+		l->rstate_ok[l->n] = e->nrcpt == 0 || (e->rstate != NULL && e->rcpt != NULL);
+	}
+	l->n++;
+	return l->stop_after > 0 && l->n >= l->stop_after;
+}
+
+struct open_race {
+	struct sp_store *s;
+	pthread_barrier_t *go;
+	int first;
+	int st;
+};
+
+static void *
+open_race_once(void *arg)
+{
+	struct open_race *p = arg;
+	struct sp_audit a = {0, "release", "b@two.example", "ENVV3AAAAAAAAAAAAAAAAA", NULL, NULL, 0};
+	struct sp_err err;
+
+	pthread_barrier_wait(p->go);
+	do
+		p->st = sp_store_envelope_opened(p->s, "ENVV3AAAAAAAAAAAAAAAAA", "b@two.example",
+		    3000, &p->first, &a, &err);
+	while (p->st == SP_ERR_RETRY);
+	return NULL;
+}
+
+/* The sender controls of an envelope: its new fields, the seal, per
+ * recipient retraction, first opens (also racing), verification answers,
+ * listings by organisation and by recipient. */
+static void
+test_envelopes_v3(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec t, g;
+	struct env_list l;
+	struct sp_audit a = {0, "x", "org:EnvOrg", NULL, NULL, NULL, 0};
+	struct open_race p[8];
+	pthread_t th[8];
+	pthread_barrier_t go;
+	unsigned char h[SP_SHA256_LEN], hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+	char *rc2[] = {"a@one.example", "b@two.example"};
+	char *rc1[] = {"a@one.example"};
+	const char *E1 = "ENVV3AAAAAAAAAAAAAAAAA", *E2 = "ENVV3BBBBBBBBBBBBBBBBB";
+	const char *E3 = "ENVV3CCCCCCCCCCCCCCCCC", *E4 = "ENVV3DDDDDDDDDDDDDDDDD";
+	int64_t org = 0, org2 = 0;
+	int first = -1, fails = -1, i, n;
+
+	tok("v3-envorg", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg", "env.example", h, 100, &org, &err), SP_OK);
+	tok("v3-envorg2", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg2", "env2.example", h, 100, &org2, &err), SP_OK);
+	a.org_id = org;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_MESSAGE;
+	t.format = 2;
+	t.notify_read = 1;
+	snprintf(t.level, sizeof(t.level), "high");
+	snprintf(t.verify_hash, sizeof(t.verify_hash), "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	snprintf(t.verify_hint, sizeof(t.verify_hint), "Your pet's name?");
+	T_EQ_INT(env_put(s, E1, org, rc2, 2, 1000, 5000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.org_id, org);
+	T_CHECK(strcmp(g.org_name, "EnvOrg") == 0 && strcmp(g.org_domain, "env.example") == 0);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.format, 2);
+	T_EQ_INT(g.notify_read, 1);
+	T_CHECK(strcmp(g.level, "high") == 0);
+	T_CHECK(strcmp(g.verify_hash, t.verify_hash) == 0);
+	T_CHECK(strcmp(g.verify_hint, "Your pet's name?") == 0);
+	T_EQ_INT(g.shredded, 0);
+	T_EQ_INT(g.sealed, 0);
+	T_CHECK(strcmp(g.kid, "") == 0);
+	T_EQ_INT(g.wrapped_len, 60);
+	T_EQ_INT(g.nrcpt, 2);
+	T_CHECK(g.rstate != NULL);
+	if (g.rstate != NULL && g.nrcpt == 2)
+		for (i = 0; i < 2; i++)
+			T_CHECK(g.rstate[i].retracted == 0 && g.rstate[i].opened == 0 &&
+			    g.rstate[i].verified == 0 && g.rstate[i].verify_fails == 0);
+	sp_envelope_rec_clear(&g);
+	T_CHECK(g.rstate == NULL && g.rcpt == NULL);
+
+	/* Left out: a format 1 message at level medium; a reply. */
+	T_EQ_INT(env_put(s, E2, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E2, &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.notify_read, 0);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.verify_hash, "") == 0 && strcmp(g.verify_hint, "") == 0);
+	sp_envelope_rec_clear(&g);
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_REPLY;
+	t.format = 1;
+	snprintf(t.level, sizeof(t.level), "low");
+	T_EQ_INT(env_put(s, E3, org2, rc1, 1, 1500, 4000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E3, &g, &err), SP_OK);
+	T_EQ_INT(g.kind, SP_ENV_KIND_REPLY);
+	T_CHECK(strcmp(g.level, "low") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* Seal: once; the same values again are fine, others are not. */
+	memset(hs, 0x11, sizeof(hs));
+	memset(cs, 0x22, sizeof(cs));
+	for (i = 0; i < 64; i++)
+		sig[i] = (unsigned char)(200 - i);
+	a.event = "seal";
+	a.envelope = E1;
+	T_EQ_INT(sp_store_envelope_seal(s, "ENVV3ZZZZZZZZZZZZZZZZZ", hs, cs, sig, "KIDKIDKIDKI", &a,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_seal(s2, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	cs[5] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	cs[5] ^= 1;
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKJ", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.sealed, 1);
+	T_EQ_MEM(g.header_sha, hs, sizeof(hs));
+	T_EQ_MEM(g.ct_sha, cs, sizeof(cs));
+	T_EQ_MEM(g.sig, sig, sizeof(sig));
+	T_CHECK(strcmp(g.kid, "KIDKIDKIDKI") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* First opens: exactly one of eight racing releases is first. */
+	a.event = "release";
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2500, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 1);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2600, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 0);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "c@three.example", 2600, &first, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(first, 0);
+	pthread_barrier_init(&go, NULL, 8);
+	for (i = 0; i < 8; i++) {
+		p[i] = (struct open_race){i % 2 ? s : s2, &go, -1, -1};
+		pthread_create(&th[i], NULL, open_race_once, &p[i]);
+	}
+	for (n = 0, i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].first;
+	}
+	pthread_barrier_destroy(&go);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].opened, 2500);
+		T_EQ_INT(g.rstate[1].opened, 3000);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Verification answers. */
+	a.event = "verify-failed";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 1);
+	T_EQ_INT(sp_store_envelope_verify_result(s2, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	a.event = "verified";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 1, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "c@three.example", 0, &fails, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_verify_result(s, "ENVV3ZZZZZZZZZZZZZZZZZ", "b@two.example", 0,
+	    &fails, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].verified, 0);
+		T_EQ_INT(g.rstate[0].verify_fails, 0);
+		T_EQ_INT(g.rstate[1].verified, 1);
+		T_EQ_INT(g.rstate[1].verify_fails, 2);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Listing for a recipient: E1 and E2 for a@, E1 for b@ (E3 is
+	 * another organisation's reply to a@, expiring at 4000). */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E3) == 0 && strcmp(l.id[2], E2) == 0);
+	T_EQ_INT(l.nrcpt[0], 2);
+	T_CHECK(l.rstate_ok[0] && l.rstate_ok[1] && l.rstate_ok[2]);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 4000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);	/* E3 expired at 4000 */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "nobody@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+
+	/* Retraction for one recipient, then the whole envelope. */
+	a.event = "retract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "b@two.example", 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "c@three.example", 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "ENVV3ZZZZZZZZZZZZZZZZZ", NULL, 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].retracted, 0);
+		T_EQ_INT(g.rstate[1].retracted, 1);
+	}
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 1);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	T_CHECK(strcmp(l.id[0], E3) == 0 && strcmp(l.id[1], E2) == 0);
+	a.event = "unretract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "B@two.example", 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_EQ_INT(g.rstate[1].retracted, 0);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+
+	/* Listing by organisation, since a time, oldest first, stopping. */
+	T_EQ_INT(env_put(s, E4, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E2) == 0 && strcmp(l.id[2], E4) == 0);
+	T_CHECK(l.rstate_ok[0] && l.nrcpt[0] == 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 1001, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org2, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.id[0], E3) == 0);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	sp_store_close(s);
+	sp_store_close(s2);
+}
+
+/* Many envelopes: the listing reads them in batches, in order, and lets
+ * its callback write to the store. */
+struct env_write_ctx {
+	struct sp_store *s;
+	int n;
+	int bad;
+	int64_t last;
+};
+
+static int
+env_write_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_write_ctx *c = ctx;
+	struct sp_audit a = {0, "listed", NULL, e->id, NULL, NULL, e->org_id};
+	struct sp_err err;
+	int first = 0;
+
+	if (e->created < c->last)
+		c->bad++;
+	c->last = e->created;
+	if (sp_store_envelope_opened(c->s, e->id, "many@one.example", 7000, &first, &a, &err)
+	    != SP_OK || first != 1)
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void
+test_envelopes_many(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct env_write_ctx c = {s, 0, 0, 0};
+	unsigned char h[SP_SHA256_LEN];
+	char *rc1[] = {"many@one.example"};
+	char id[SP_STORE_ID_MAX + 1];
+	int64_t org = 0;
+	int i;
+
+	tok("v3-many", h);
+	T_EQ_INT(sp_store_org_add(s, "ManyOrg", "many.example", h, 100, &org, &err), SP_OK);
+	for (i = 0; i < 150; i++) {
+		snprintf(id, sizeof(id), "MANY%018d", 149 - i);
+		T_EQ_INT(env_put(s, id, org, rc1, 1, 5000 + i / 3, 0, NULL), SP_OK);
+	}
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_write_cb, &c, &err), SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 0);
+	c.n = 0;
+	c.last = 0;
+	T_EQ_INT(sp_store_envelope_each_for(s, "many@one.example", 6000, env_write_cb, &c, &err),
+	    SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 150);	/* opened already: none is a first open */
+	sp_store_close(s);
+}
+
 static void
 test_accounts(void)
 {
@@ -2148,7 +2513,7 @@ static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
-	test_orgs_v3,
+	test_orgs_v3, test_envelopes_v3, test_envelopes_many,
 };
 
 static void
