@@ -209,6 +209,8 @@ sp_seal_parse_expires(const char *v, int64_t now, int64_t *out, struct sp_err *e
 	int y, m, d, used = 0;
 
 	*out = 0;
+	if (*v == '\0')
+		return sp_err_set(err, SP_ERR_INVALID, "%s: the value is empty", name);
 	if (v[0] >= '0' && v[0] <= '9' && (v[strlen(v) - 1] == 'd' || v[strlen(v) - 1] == 'D') &&
 	    strspn(v, "0123456789") == strlen(v) - 1) {
 		errno = 0;
@@ -224,7 +226,8 @@ sp_seal_parse_expires(const char *v, int64_t now, int64_t *out, struct sp_err *e
 		/* the whole of that day counts: it ends at 23:59:59 UTC */
 		if ((dt = g_date_time_new_utc(y, m, d, 23, 59, 59)) == NULL)
 			return sp_err_set(err, SP_ERR_INVALID, "%s: %s: no such date", name, v);
-	} else if ((dt = g_mime_utils_header_decode_date(v)) == NULL ||
+	} else if (strspn(v, "0123456789-") == strlen(v) ||	/* a day not as YYYY-MM-DD */
+	    (dt = g_mime_utils_header_decode_date(v)) == NULL ||
 	    g_date_time_to_unix(dt) <= 0) {
 		if (dt != NULL)
 			g_date_time_unref(dt);
