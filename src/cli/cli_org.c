@@ -572,6 +572,7 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	printf("verify: %s\n", onoff(o.policy.verify));
 	printf("level: %s\n", o.policy.level[0] ? o.policy.level : "medium");
 	printf("language: %s\n", o.policy.language[0] ? o.policy.language : "en");
+	printf("keep-copies: %lld\n", (long long)o.policy.keep_copies);
 	printf("tokens:\n");
 	fflush(stdout);
 	if ((st = sp_store_org_token_each(s, o.id, show_token, NULL, &err)) != SP_OK) {
