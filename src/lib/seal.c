@@ -893,6 +893,48 @@ sp_open_info_clear(struct sp_open_info *info)
 	info->tries_left = -1;
 }
 
+static int
+str_eq_nocase(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && g_ascii_strcasecmp(a, b) == 0;
+}
+
+/* The checks that apply to both formats (docs/envelope-format.md 7.6, 3):
+ * id, organisation, sender and recipients agree with the record
+ * (addresses in any case and order). */
+static int
+check_record_fields(const struct sp_env_file *f, const struct sp_release_res *r,
+    const char *org, struct sp_err *err)
+{
+	const char *why = NULL;
+	size_t i, j;
+
+	if (r->org != NULL && (f->header.org == NULL || strcmp(f->header.org, r->org) != 0))
+		why = "the key server has it from another organisation";
+	else if (r->from != NULL && !str_eq_nocase(f->header.from ? f->header.from : "", r->from))
+		why = "the key server has it from another sender";
+	else if (r->rcpt != NULL && r->nrcpt != f->header.nto)
+		why = "the key server has it for other recipients";
+	for (i = 0; why == NULL && r->rcpt != NULL && i < f->header.nto; i++) {
+		for (j = 0; j < r->nrcpt; j++)
+			if (str_eq_nocase(f->header.to[i], r->rcpt[j]))
+				break;
+		if (j == r->nrcpt)
+			why = "the key server has it for other recipients";
+	}
+	for (j = 0; why == NULL && r->rcpt != NULL && j < r->nrcpt; j++) {
+		for (i = 0; i < f->header.nto; i++)
+			if (str_eq_nocase(f->header.to[i], r->rcpt[j]))
+				break;
+		if (i == f->header.nto)
+			why = "the key server has it for other recipients";
+	}
+	if (why != NULL)
+		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
+		    org, why);
+	return SP_OK;
+}
+
 /* Is f the envelope the key server's record r describes?  SP_OK, or
  * SP_ERR_AUTH with err "this is not a genuine envelope from ORG: REASON". */
 static int
@@ -910,7 +952,7 @@ check_genuine(const struct sp_env_file *f, const struct sp_release_res *r, struc
 		    "deposited it as format %d", org, f->header.version, r->format);
 	}
 	if (r->format < 2)
-		return SP_OK;
+		return check_record_fields(f, r, org, err);
 	if (sp_sha256(f->header_bytes.data, f->header_bytes.len, hsha) != SP_OK ||
 	    sp_sha256(f->ct.data, f->ct.len, csha) != SP_OK)
 		return sp_err_set(err, SP_ERR_INTERNAL, "cannot hash the envelope");
@@ -934,7 +976,7 @@ check_genuine(const struct sp_env_file *f, const struct sp_release_res *r, struc
 	if (why != NULL)
 		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
 		    org, why);
-	return SP_OK;
+	return check_record_fields(f, r, org, err);
 }
 
 static enum sp_open_outcome

@@ -702,7 +702,7 @@ test('the key server failing at the second call: temporary failure, nothing writ
   }
 });
 
-test('format 1 (an organisation without a signing key) still opens, marked unsigned', () => {
+test('format 1 (an organisation without a signing key) still opens, marked unsigned, after the record checks', async () => {
   const legacyToken = orgAdd(keyd.dataDir, 'Legacy Clinic', 'legacy.example');
   storeSql(keyd.dataDir, "DELETE FROM org_keys WHERE org_id = (SELECT id FROM orgs WHERE name = 'Legacy Clinic')");
   const mail = makeMail({ from: 'doc@legacy.example', text: 'old style\n' });
@@ -719,4 +719,24 @@ test('format 1 (an organisation without a signing key) still opens, marked unsig
   assert.equal(o.status, 0, o.stderr);
   assert.match(o.stderr, /unsigned envelope \(older format\)/);
   assert.ok(Buffer.compare(o.stdout, mail) === 0);
+
+  // a recipient re-writes the unsigned header in another organisation's
+  // name (it decrypts: the key is theirs to compute); the record says who
+  const sp = await serverPart(env.h.id);
+  const mp = Buffer.from(env.meta.mp, 'base64url');
+  const np = Buffer.from(env.h.np, 'base64url');
+  const k1 = messageKey(1, sp, mp, env.h.id);
+  const pt = decryptStream(k1, np, env.header, env.ct);
+  for (const [change, re] of [[{ org: 'Example Clinic' }, /another organisation/],
+    [{ from: 'ceo@legacy.example' }, /another sender/],
+    [{ to: [...env.h.to, 'eve@example.net'] }, /other recipients/]]) {
+    const h2 = Buffer.from(JSON.stringify({ ...env.h, ...change }));
+    const f = writeEnvelope(env, { header: h2, ct: encryptStream(k1, np, h2, pt),
+      meta: change.to ? { ...env.meta, to: change.to } : undefined });
+    const x = openHtml(f);
+    assert.equal(x.status, 3, x.stderr);
+    assert.match(x.stderr, /this is not a genuine envelope from /);
+    assert.match(x.stderr, re);
+    assert.equal(x.stdout.length, 0);
+  }
 });
