@@ -247,7 +247,7 @@ async function login(base, email, password, headers) {
 
 async function depositVia(base, rcpts = [pat]) {
   const r = await api(base, '/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: rcpts, expires: 0 } });
+    body: { from: 'doc@clinic.example', recipients: rcpts, expires: 0, format: 2 } });
   assert.equal(r.status, 201);
   return r.json();
 }
@@ -559,7 +559,7 @@ test(`the milter through the proxy: ${MILTER_N} mails, deferred while the store 
   { skip: skip || (!havePostfix() && 'no Postfix or not root') }, async () => {
     const dir = tmpDir('sealpost-cluster-milter-');
     const milter = await startMilter([`keyd_url = ${proxy.url}`, `keyd_token = ${token}`,
-      'internal_domains = clinic.example', 'timeout_ms = 5000'], { dir });
+      `sign_key = ${signKey}`, 'internal_domains = clinic.example', 'timeout_ms = 5000'], { dir });
     const pfx = await startPostfix({ milterPort: milter.port });
     try {
       const mails = [];
