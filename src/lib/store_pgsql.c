@@ -1142,19 +1142,55 @@ pg_audit(void *impl, const struct sp_audit *a, struct sp_err *err)
 	return me.status;
 }
 
-/* Records are read a page at a time by id, with no transaction open while
- * fn runs (fn may call the store itself). */
+/*
+ * Readings of the whole trail see one snapshot: they run on a connection of
+ * their own (so fn may use this thread's connection meanwhile) in a
+ * REPEATABLE READ transaction, a page at a time by id.  Pages read by
+ * separate statements could miss a record that committed after its page
+ * was read while a later record of its chain (appended only after that
+ * commit) shows on the next page: verification would call it deleted.
+ */
+static int
+pg_snapshot(struct pg *q, struct pg_conn *c, struct pg_cx *cx, struct sp_err *err)
+{
+	int st;
+
+	memset(c, 0, sizeof(*c));
+	memset(cx, 0, sizeof(*cx));
+	c->owner = q;
+	cx->q = q;
+	cx->c = c;
+	if ((st = pg_connect(q, &c->db, err)) != SP_OK)
+		return st;
+	if ((st = pg_exec(cx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL, NULL,
+	    "begin", err)) != SP_OK) {
+		PQfinish(c->db);
+		c->db = NULL;
+	}
+	return st;
+}
+
+/* End a reading of pg_snapshot() (closing the connection ends it). */
+static int
+pg_snapshot_end(struct pg_conn *c, int st)
+{
+	PQfinish(c->db);
+	c->db = NULL;
+	return st;
+}
+
 static int
 pg_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_audit *),
     void *ctx, struct sp_err *err)
 {
+	struct pg_conn c;
 	struct pg_cx cx;
 	struct sp_audit a;
 	PGresult *r;
 	int64_t last = 0;
 	int st, i, n, stop = 0;
 
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+	if ((st = pg_snapshot(impl, &c, &cx, err)) != SP_OK)
 		return st;
 	do {
 		struct pgp p = {0};
@@ -1165,7 +1201,7 @@ pg_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 		if ((st = pg_exec(&cx, "SELECT id, time, event, actor, envelope_id, client, detail,"
 		    " chain FROM audit WHERE id > $1 AND ($2 IS NULL OR event = $2) ORDER BY id"
 		    " LIMIT $3", &p, &r, "audit list", err)) != SP_OK)
-			return st;
+			return pg_snapshot_end(&c, st);
 		n = PQntuples(r);
 		for (i = 0; i < n && !stop; i++) {
 			last = r_int(r, i, 0);
@@ -1180,26 +1216,27 @@ pg_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 		}
 		PQclear(r);
 	} while (!stop && n == PG_PAGE);
-	return SP_OK;
+	return pg_snapshot_end(&c, SP_OK);
 }
 
-/* The trail as stored, a page at a time by id (the order of appends within
- * each chain: an append takes its id after locking the chain's head). */
+/* The trail as stored, in id order: the order of appends within each chain
+ * (an append takes its id after locking the chain's head). */
 static int
 pg_audit_scan(void *impl, int64_t chain, int64_t since,
     int (*fn)(void *, const struct sp_audit_row *), void *ctx, struct sp_err *err)
 {
 	struct sp_audit_row row;
+	struct pg_conn c;
 	struct pg_cx cx;
 	PGresult *r;
 	int64_t last = 0;
 	int st = SP_OK, i, n, stop = 0, b1, b2;
 
+	if ((st = pg_snapshot(impl, &c, &cx, err)) != SP_OK)
+		return st;
 	do {
 		struct pgp p = {0};
 
-		if ((st = pg_get(impl, &cx, err)) != SP_OK)
-			return st;
 		p_int(&p, last);
 		p_int(&p, chain);
 		p_int(&p, since);
@@ -1208,7 +1245,7 @@ pg_audit_scan(void *impl, int64_t chain, int64_t since,
 		    " envelope_id, client, detail FROM audit WHERE id > $1"
 		    " AND ($2 < 0 OR chain = $2) AND time >= $3 ORDER BY id LIMIT $4", &p, &r,
 		    "audit trail", err)) != SP_OK)
-			return st;
+			return pg_snapshot_end(&c, st);
 		n = PQntuples(r);
 		for (i = 0; i < n && !stop; i++) {
 			memset(&row, 0, sizeof(row));
@@ -1219,9 +1256,14 @@ pg_audit_scan(void *impl, int64_t chain, int64_t since,
 			b2 = r_blob(r, i, 4, row.hash, sizeof(row.hash));
 			if (b1 == -2 || b2 == -2) {
 				PQclear(r);
-				return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+				return pg_snapshot_end(&c, sp_err_set(err, SP_ERR_NOMEM,
+				    "out of memory"));
 			}
-			/* a bad length leaves zeros: verification names the record */
+			/* a damaged prev or hash stays zero: verification names it */
+			if (b1 != SP_SHA256_LEN)
+				memset(row.prev, 0, sizeof(row.prev));
+			if (b2 != SP_SHA256_LEN)
+				memset(row.hash, 0, sizeof(row.hash));
 			row.a.time = r_int(r, i, 5);
 			row.a.event = r_str(r, i, 6);
 			row.a.actor = r_str(r, i, 7);
@@ -1232,7 +1274,7 @@ pg_audit_scan(void *impl, int64_t chain, int64_t since,
 		}
 		PQclear(r);
 	} while (!stop && n == PG_PAGE);
-	return SP_OK;
+	return pg_snapshot_end(&c, SP_OK);
 }
 
 static int

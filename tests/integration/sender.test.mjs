@@ -492,6 +492,22 @@ test('verification secret: 409 with the hint, wrong answers run out (423, one no
   assert.equal((await verify(e.id, sp, 'x'.repeat(2000))).status, 400);
 });
 
+test('verification: parallel wrong answers get at most 5 checks', async () => {
+  const h = await answerHash('Green Turtle');
+  const d = await deposit(A, { from: 'racer@clinic.example', verify: h });
+  const ss = await login(sam);
+  const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => verify(d.id, ss, `guess ${i}`)));
+  const st = rs.map((r) => r.status);
+  for (const s of st) assert.ok([403, 423, 503].includes(s), String(st));
+  assert.ok(st.filter((s) => s === 403).length <= 4, String(st));
+  assert.ok(st.filter((s) => s === 423).length >= 7 - st.filter((s) => s === 503).length, String(st));
+  const fails = Number(storeSql(K.dataDir, `SELECT verify_fails FROM envelope_rcpt WHERE envelope_id = '${d.id}' AND email = '${sam}'`));
+  assert.ok(fails <= 5, `verify_fails ${fails}`);
+  // the right answer now is refused as well (unless the password workers
+  // were too busy for some guesses: those were not counted)
+  if (!st.includes(503)) assert.equal((await verify(d.id, ss, 'green turtle')).status, 423);
+});
+
 test('verification lock notice goes to the organisation contact when set', async () => {
   orgSet(B, ['--contact', 'security@bank.example'], "contact = 'security@bank.example'");
   const h = await answerHash('Red Fox');
