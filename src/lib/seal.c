@@ -1,9 +1,10 @@
 /*
- * seal.c - seal a whole message into a notification mail, and find and open
- * envelopes (see seal.h).  Orchestrates message.h, keyd_client.h and
- * envelope.h; builds the notification mail's MIME structure itself (it is
- * our own fixed output, not parsed input), reading the original header
- * fields with GMime.
+ * seal.c - seal a whole message into a notification mail, and find the
+ * envelope in a file or mail (see seal.h).  Orchestrates message.h,
+ * keyd_client.h and envelope.h; builds the notification mail's MIME
+ * structure itself (it is our own fixed output, not parsed input), reading
+ * the original header fields with GMime.  Sender controls are in
+ * seal_controls.c, opening in seal_open.c.
  * SECURITY: holds message plaintext (the container) and key parts; both are
  * wiped before return.  Header values copied from the original are checked
  * to contain no bare CR/LF outside folding.
@@ -11,8 +12,12 @@
 #include "seal.h"
 #include "html.h"
 #include "message.h"
+#include "password.h"
+#include "seal_internal.h"
 
 #include <gmime/gmime.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,8 +65,8 @@ wstr(struct sp_writer *w, const char *s)
 }
 
 /* Length of the header block (up to and including the blank line). */
-static size_t
-header_block_len(const unsigned char *raw, size_t len, int *crlf)
+size_t
+seal_header_block_len(const unsigned char *raw, size_t len, int *crlf)
 {
 	size_t i;
 
@@ -82,8 +87,8 @@ header_block_len(const unsigned char *raw, size_t len, int *crlf)
 }
 
 /* Parse just the header block with GMime. */
-static GMimeObject *
-parse_headers(const unsigned char *raw, size_t len)
+GMimeObject *
+seal_parse_headers(const unsigned char *raw, size_t len)
 {
 	GMimeStream *stream;
 	GMimeParser *parser;
@@ -229,13 +234,20 @@ out:
 	return st;
 }
 
+static int
+level_ok(const char *l)
+{
+	return strcmp(l, "high") == 0 || strcmp(l, "medium") == 0 || strcmp(l, "low") == 0;
+}
+
 int
 sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
 {
-	struct sp_buf container, ct, hdr, mail;
+	struct sp_buf container, ct, hdr, tmp, mail, stripped;
 	struct sp_msg_info info = {0};
+	struct sp_seal_controls ctl = {0};
 	struct sp_deposit_req dreq;
 	struct sp_deposit_res dres = {0};
 	struct sp_env_header h = {0};
@@ -244,49 +256,84 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	struct eol_writer ew;
 	struct sp_writer w;
 	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
-	char boundary[64], alt[64];
+	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN], sig[SP_SIGN_SIG_LEN];
+	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN];
+	const unsigned char *body;
+	size_t blen;
 	GMimeObject *hdrs = NULL;
+	int64_t now = (int64_t)time(NULL);
 	size_t hlen;
-	int st, crlf;
+	int st, crlf, version = p->signer != NULL ? 2 : 1;
 
 	id_out[0] = '\0';
+	ctl.notify_read = -1;
 	sp_buf_init(&container, SP_MSG_MAX_SIZE + (16 << 20));
 	sp_buf_init(&ct, SP_ENV_MAX_PAYLOAD);
 	sp_buf_init(&hdr, SP_ENV_MAX_HEADER);
+	sp_buf_init(&tmp, SP_ENV_MAX_HEADER);
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
+	sp_buf_init(&stripped, SP_MSG_MAX_SIZE);
+	if ((st = sp_msg_check(raw, len, err)) != SP_OK ||
+	    (st = sp_seal_controls_read(raw, len, now, &ctl, err)) != SP_OK)
+		goto out;
+	if ((st = seal_strip_controls(raw, len, &stripped, &body, &blen)) != SP_OK) {
+		sp_err_set(err, st, "cannot copy the message: %s", sp_status_str(st));
+		goto out;
+	}
 	/* one allocation per buffer: the sizes are known up front */
-	if (sp_buf_reserve(&container, len + 65536) != SP_OK) {
+	if (sp_buf_reserve(&container, blen + 65536) != SP_OK) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((st = sp_msg_container_build(raw, len, &container, &info, err)) != SP_OK)
+	if ((st = sp_msg_container_build(body, blen, &container, &info, err)) != SP_OK)
 		goto out;
 	if (sp_buf_reserve(&ct, container.len + (container.len / SP_ENV_CHUNK + 1) * SP_GCM_TAG_LEN) != SP_OK ||
 	    sp_buf_reserve(&mail, container.len / 3 * 4 + container.len / 50 + len / 8 + 262144) != SP_OK) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	sp_deposit_req_init(&dreq);
 	dreq.from = info.from;
 	dreq.rcpt = p->nrcpt > 0 ? p->rcpt : (const char *const *)info.rcpt;
 	dreq.nrcpt = p->nrcpt > 0 ? p->nrcpt : info.nrcpt;
-	dreq.expires = p->expires;
+	dreq.expires = ctl.expires != 0 ? ctl.expires : p->expires;
+	dreq.format = version;
+	dreq.notify_read = ctl.notify_read;
+	dreq.level = ctl.level[0] != '\0' ? ctl.level : NULL;
+	dreq.verify_hint = ctl.verify_hint;
 	if (dreq.nrcpt == 0) {
 		st = sp_err_set(err, SP_ERR_INVALID, "the message has no recipients (no To: or Cc:)");
 		goto out;
+	}
+	if (ctl.verify != NULL) {
+		/* only the Argon2id hash of the secret leaves the sealer */
+		if ((st = sp_answer_hash(ctl.verify, verify_hash, err)) != SP_OK)
+			goto out;
+		dreq.verify_hash = verify_hash;
 	}
 	if ((st = sp_keyd_deposit(c, &dreq, &dres, err)) != SP_OK)
 		goto out;
 
 	/* header and key */
-	h.version = SP_ENV_VERSION;
+	h.version = version;
 	memcpy(h.id, dres.id, sizeof(h.id));
 	h.keyd = dres.keyd;
 	h.org = dres.org;
 	h.from = info.from ? info.from : "";
 	h.to = (char **)dreq.rcpt;
 	h.nto = dreq.nrcpt;
-	h.created = dres.created ? dres.created : (int64_t)time(NULL);
+	h.created = dres.created ? dres.created : now;
 	h.expires = dres.expires;
+	if (version >= 2) {
+		if (!level_ok(dres.level)) {
+			st = sp_err_set(err, SP_ERR_INTERNAL,
+			    "deposit: the key server answered no protection level; is it older than this sealer?");
+			goto out;
+		}
+		sp_signer_kid(p->signer, h.kid);
+		snprintf(h.level, sizeof(h.level), "%s", dres.level);
+		h.verify = dres.verify;
+	}
 	if ((st = sp_random(h.nonce_prefix, sizeof(h.nonce_prefix))) != SP_OK ||
 	    (st = sp_random(mail_part, sizeof(mail_part))) != SP_OK ||
 	    (st = sp_random(rnd, sizeof(rnd))) != SP_OK) {
@@ -295,7 +342,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	}
 	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
 		goto out;
-	if ((st = sp_env_derive_key(dres.server_part, mail_part, dres.id, key)) != SP_OK) {
+	if ((st = sp_env_derive_key_v(version, dres.server_part, mail_part, dres.id, key)) != SP_OK) {
 		sp_err_set(err, st, "key derivation failed");
 		goto out;
 	}
@@ -307,11 +354,20 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 		goto out;
 	}
 	sp_buf_wipe(&container);
+	if (version >= 2) {
+		if ((st = sp_sha256(hdr.data, hdr.len, hsha)) != SP_OK ||
+		    (st = sp_sha256(ct.data, ct.len, csha)) != SP_OK) {
+			sp_err_set(err, st, "cannot hash the envelope");
+			goto out;
+		}
+		if ((st = sp_signer_sign_envelope(p->signer, hsha, csha, sig, err)) != SP_OK)
+			goto out;
+	}
 
 	/* the notification mail, into a buffer first so nothing reaches out
-	 * unless the whole mail was built */
-	hlen = header_block_len(raw, len, &crlf);
-	if ((hdrs = parse_headers(raw, hlen)) == NULL) {
+	 * unless the whole mail was built and the key server has it all */
+	hlen = seal_header_block_len(raw, len, &crlf);
+	if ((hdrs = seal_parse_headers(raw, hlen)) == NULL) {
 		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
 		goto out;
 	}
@@ -324,37 +380,41 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
 	if ((st = write_carried_headers(&w, hdrs, p->subject)) != SP_OK)
 		goto wfail;
-	sp_buf_reset(&hdr);
-	sp_buf_printf(&hdr, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
+	sp_buf_printf(&tmp, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
 	    "Content-Type: multipart/mixed; boundary=\"%s\"\n\n"
 	    "This is a secure message. Open the attachment securedoc.html in a web browser.\n"
 	    "--%s\nContent-Type: multipart/alternative; boundary=\"%s\"\n\n",
 	    dres.id, boundary, boundary, alt);
-	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK ||
+	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
 	    (st = write_notice(&w, alt, dres.org, info.from, dres.keyd)) != SP_OK)
 		goto wfail;
-	sp_buf_reset(&hdr);
-	sp_buf_printf(&hdr, "--%s\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\n"
+	sp_buf_reset(&tmp);
+	sp_buf_printf(&tmp, "--%s\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\n"
 	    "Content-Disposition: attachment; filename=\"securedoc.html\"\n"
 	    "Content-Transfer-Encoding: 7bit\n\n", boundary);
-	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK)
+	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK)
 		goto wfail;
-	/* the header bytes are needed again for the envelope */
-	sp_buf_reset(&hdr);
-	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
-		goto out;
 	hp.header = &h;
 	hp.header_bytes = hdr.data;
 	hp.header_len = hdr.len;
 	hp.mail_part = mail_part;
 	hp.date_display = info.date;
 	hp.subject_display = p->subject ? p->subject : info.subject;
+	hp.sig = version >= 2 ? sig : NULL;
+	hp.brand_colour = dres.brand_colour;
+	hp.brand_logo = dres.brand_logo;
+	hp.brand_logo_len = dres.brand_logo_len;
 	if ((st = sp_env_html_write(&hp, ct.data, ct.len, w, err)) != SP_OK)
 		goto out;
-	sp_buf_reset(&hdr);
-	sp_buf_printf(&hdr, "\n--%s--\n", boundary);
-	if ((st = w.write(w.ctx, hdr.data, hdr.len)) != SP_OK)
+	sp_buf_reset(&tmp);
+	sp_buf_printf(&tmp, "\n--%s--\n", boundary);
+	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK)
 		goto wfail;
+	/* format 2: the key server records the digests and the signature;
+	 * until it has, no reader would accept the envelope */
+	if (version >= 2 &&
+	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, csha, sig, err)) != SP_OK)
+		goto out;
 	if ((st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
 		sp_err_set(err, st, "cannot write the sealed mail");
 		goto out;
@@ -370,12 +430,16 @@ out:
 	sp_env_enc_free(enc);
 	sp_wipe(mail_part, sizeof(mail_part));
 	sp_wipe(key, sizeof(key));
+	sp_wipe(verify_hash, sizeof(verify_hash));
 	sp_buf_wipe(&container);
+	sp_buf_wipe(&stripped);
 	sp_buf_free(&ct);
 	sp_buf_free(&hdr);
+	sp_buf_free(&tmp);
 	sp_buf_free(&mail);
 	sp_deposit_res_clear(&dres);
 	sp_msg_info_clear(&info);
+	sp_seal_controls_clear(&ctl);
 	return st;
 }
 
@@ -461,24 +525,3 @@ sp_envelope_from_input(const unsigned char *in, size_t len, struct sp_env_file *
 	return st;
 }
 
-int
-sp_open_envelope(struct sp_keyd_client *c, const struct sp_env_file *f,
-    struct sp_buf *container_out, struct sp_err *err)
-{
-	unsigned char server_part[SP_KEY_LEN], key[SP_KEY_LEN];
-	int st;
-
-	if ((st = sp_keyd_release(c, f->header.id, server_part, err)) != SP_OK)
-		return st;
-	st = sp_env_derive_key(server_part, f->mail_part, f->header.id, key);
-	sp_wipe(server_part, sizeof(server_part));
-	if (st != SP_OK)
-		return sp_err_set(err, st, "key derivation failed");
-	st = sp_env_decrypt(key, f->header.nonce_prefix, f->header_bytes.data,
-	    f->header_bytes.len, f->ct.data, f->ct.len, container_out, err);
-	sp_wipe(key, sizeof(key));
-	if (st == SP_ERR_AUTH)
-		return sp_err_set(err, st,
-		    "the envelope is not genuine or was damaged: it does not decrypt with its key");
-	return st;
-}
