@@ -369,8 +369,10 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 		return;
 	case SP_ERR_AUTH:
 	case SP_ERR_DENIED:
-		outcome(o, MILTER_TEMPFAIL, "tempfail", "key server refused our token: %s",
-		    sp_err_msg(&err, st));
+		/* a bad token, or a sender outside the organisation's domains:
+		 * the administrator's to fix; the mail waits meanwhile */
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "key server refused %s: %s",
+		    st == SP_ERR_AUTH ? "our token" : "the deposit", sp_err_msg(&err, st));
 		reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
 		return;
 	default:
