@@ -69,6 +69,8 @@ function openRaw(raw) {
   fs.writeFileSync(f, raw);
   const o = sealpost(['open', '--keyd', keyd.url, '--email', pat, '--password-file', passwordFile(PW), '--raw', f]);
   assert.equal(o.status, 0, `sealpost open failed: ${o.stderr}`);
+  // checked against the key server's record as a signed envelope
+  assert.doesNotMatch(o.stderr, /unsigned envelope/, 'opened as a signed (format 2) envelope');
   return o.stdout;
 }
 
