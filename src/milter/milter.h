@@ -10,7 +10,8 @@
  * and rewrite logic is unit-tested with a recording fake
  * (tests/unit/milter_test.c).
  * SECURITY: the per-message state holds untrusted mail and, while sealing,
- * plaintext; the configuration holds the organisation token.
+ * plaintext; the configuration holds the organisation token and its
+ * signing key.
  */
 #ifndef SP_MILTER_H
 #define SP_MILTER_H
@@ -24,9 +25,11 @@
 #include "conf.h"
 #include "sp.h"
 
+struct sp_env_header;
 struct sp_keyd_client;
 struct sp_policy;
 struct sp_policy_scratch;
+struct sp_signer;
 
 /* --- configuration (milter_config.c) ------------------------------------ */
 
@@ -46,6 +49,7 @@ struct milter_config {
 	char keyd_public_url[512];	/* URL found in our envelopes ("" = keyd_url) */
 	char keyd_token[256];		/* organisation token (secret) */
 	char keyd_token_file[512];
+	char sign_key[512];		/* organisation's Ed25519 key (PEM), "" = unsigned */
 	char policy[512];		/* policy file, "" = built-in default */
 	char internal_domains[2048];	/* comma or space separated */
 	int on_keyd_failure;		/* enum milter_on_fail */
@@ -61,6 +65,7 @@ struct milter_config {
 	char *domains[MILTER_MAX_DOMAINS];	/* point into domains_store */
 	size_t ndomains;
 	char domains_store[2048];
+	struct sp_signer *signer;	/* loaded from sign_key, or NULL (owned) */
 };
 
 /* The configuration table (every key, default, range and help). */
@@ -85,7 +90,10 @@ int milter_config_load(struct milter_config *c, const char *path, struct sp_err 
 /* The checks between keys and the derived values, once everything is read:
  * socket and keyd_url set and well-formed, one token given (read from
  * keyd_token_file when set), keyd_public_url defaulted, the domain list
- * split.  path names the source in messages. */
+ * split, the signing key loaded from sign_key (an unreadable file or one
+ * that is not an Ed25519 private key is SP_ERR_CONFIG).  Both files are
+ * read here, so a daemon started as root reads them before it drops
+ * privileges.  path names the source in messages. */
 int milter_config_finish(struct milter_config *c, const char *path, struct sp_err *err);
 
 /* --help text made from the table. */
@@ -94,7 +102,7 @@ void milter_config_usage(FILE *out);
 /* Every key with its default and help, as a configuration file. */
 void milter_config_print_defaults(FILE *out);
 
-/* Wipe the token (and free what the table allocated). */
+/* Wipe the token, free the signing key (and what the table allocated). */
 void milter_config_clear(struct milter_config *c);
 
 /* Is addr (bare address, any case) in one of the internal domains?  1/0. */
@@ -168,12 +176,15 @@ struct milter_ops {
  * block, blank line, body; LF or CRLF) and applies it through ops: the new
  * header fields are added (with a leading space when leadspc), the body is
  * passed to replacebody in chunks.  The original fields are deleted by
- * milter_rewrite_finish().  Bounded: the header block may not exceed
- * MILTER_MAX_HEADER_BYTES. */
+ * milter_rewrite_finish().  The marker field is never taken from the new
+ * message, and with drop_controls (set after init) neither are the sender's
+ * control fields (milter_control_headers).  Bounded: the header block may
+ * not exceed MILTER_MAX_HEADER_BYTES. */
 struct milter_rewrite {
 	const struct milter_ops *ops;
 	const struct milter_msg *orig;
 	int leadspc;
+	int drop_controls;		/* 1 (sealing): never add a sender control field */
 	int in_body;
 	int failed;
 	struct sp_buf hdr;		/* header block collected so far */
@@ -229,6 +240,21 @@ struct milter_outcome {
  * verdict the MTA discards any modification already made. */
 void milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
     struct milter_msg *m, const struct milter_ops *ops, struct milter_outcome *o);
+
+/* May the milter unseal envelope h for message m?  Only when every SMTP
+ * recipient of m is an address h names (compared case-insensitively): a
+ * release with the organisation token must not hand the message to an
+ * internal address the sender did not write to.  SP_OK, or SP_ERR_DENIED
+ * with *refused set to the first recipient that is not named (borrowed
+ * from m; "" when m has no recipient at all). */
+int milter_unseal_allowed(const struct sp_env_header *h, const struct milter_msg *m,
+    const char **refused);
+
+/* The sender's control fields (X-Sealpost-Expires, -Notify, -Verify,
+ * -Verify-Hint, -Level): instructions to the sealer, never for a reader.
+ * When a message is sealed the notification does not carry them; when it
+ * passes unsealed, milter_decide_eom() deletes them. */
+extern const char *const milter_control_headers[];
 
 /* Log the one line for a finished message (milter_decide.c):
  * "message qid=QID decision=D rule=R envelope=ID time_ms=N size=N rcpts=N

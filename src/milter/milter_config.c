@@ -2,11 +2,12 @@
  * milter_config.c - the configuration of sealpost-milter: its table for
  * conf.h (name, type, default, range, help of every key), read from a
  * `key = value` file (-c) and the command line; then the checks between
- * keys and the derived values (token from its file, domain list).
- * Unknown keys, bad values and values out of range are errors that name
- * file:line.
- * SECURITY: reads the organisation token (directly or from a file); it is
- * wiped by milter_config_clear().
+ * keys and the derived values (token from its file, domain list, signing
+ * key).  Unknown keys, bad values and values out of range are errors that
+ * name file:line.
+ * SECURITY: reads the organisation token (directly or from a file) and the
+ * organisation's private signing key; milter_config_clear() wipes the one
+ * and frees the other (OpenSSL wipes it).
  */
 #include "milter.h"
 
@@ -20,6 +21,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
+#include "sign.h"
 
 static const char *const fail_names[] = {"tempfail", "pass", "reject", NULL};
 static const char *const log_names[] = {"stderr", "syslog", NULL};
@@ -38,6 +40,9 @@ static const struct conf_entry entries[] = {
 	    .help = "organisation token (spo_...); prefer keyd_token_file"},
 	{.name = "keyd_token_file", .type = CONF_STR, AT(keyd_token_file), .arg = "FILE",
 	    .help = "file holding the organisation token (read before dropping privileges)"},
+	{.name = "sign_key", .type = CONF_STR, AT(sign_key), .arg = "FILE",
+	    .help = "the organisation's signing key (PEM, from `sealpost org add --key-out`): "
+	    "envelopes are signed (format 2); read before dropping privileges; empty = unsigned"},
 	{.name = "policy", .type = CONF_STR, AT(policy), .arg = "FILE",
 	    .help = "sealing policy file; empty = the built-in default policy"},
 	{.name = "internal_domains", .type = CONF_STR, AT(internal_domains), .arg = "DOMAINS",
@@ -165,6 +170,23 @@ split_domains(struct milter_config *c, const char *path, struct sp_err *err)
 	return SP_OK;
 }
 
+/* The signing key, once every other check passed (nothing to free on a
+ * later error). */
+static int
+load_signer(struct milter_config *c, const char *path, struct sp_err *err)
+{
+	struct sp_err e = {{0}};
+	int st;
+
+	sp_signer_free(c->signer);
+	c->signer = NULL;
+	if (c->sign_key[0] == '\0')
+		return SP_OK;
+	if ((st = sp_signer_load(&c->signer, c->sign_key, &e)) != SP_OK)
+		return sp_err_set(err, SP_ERR_CONFIG, "%s: sign_key: %s", path, sp_err_msg(&e, st));
+	return SP_OK;
+}
+
 int
 milter_config_load(struct milter_config *c, const char *path, struct sp_err *err)
 {
@@ -219,12 +241,16 @@ milter_config_finish(struct milter_config *c, const char *path, struct sp_err *e
 		c->keyd_url[n - 1] = '\0';
 	for (size_t n = strlen(c->keyd_public_url); n > 0 && c->keyd_public_url[n - 1] == '/'; n--)
 		c->keyd_public_url[n - 1] = '\0';
-	return split_domains(c, path, err);
+	if ((st = split_domains(c, path, err)) != SP_OK)
+		return st;
+	return load_signer(c, path, err);
 }
 
 void
 milter_config_clear(struct milter_config *c)
 {
+	sp_signer_free(c->signer);
+	c->signer = NULL;
 	conf_clear(&milter_conf_table, c);
 }
 

@@ -1,14 +1,17 @@
 /*
  * milter_decide.c - what the milter does at the end of a message: unseal an
- * envelope from our key server addressed to our own domains, or ask the
- * policy whether to seal, seal (key deposit over the thread's keep-alive
- * key server connection) and rewrite the message, or let it pass untouched.
+ * envelope from our key server addressed to our own domains (only for the
+ * SMTP recipients its header names), or ask the policy whether to seal,
+ * seal (key deposit over the thread's keep-alive key server connection,
+ * signed with the organisation's key when sign_key is set) and rewrite the
+ * message, or let it pass (without the sender's control fields).
  * Every failure becomes an outcome with an SMTP reply; nothing is dropped
  * and nothing the policy wants sealed is sent in the clear unless the
  * administrator chose on_keyd_failure = pass.  milter_log_outcome() writes
  * the one log line per message.
  * SECURITY: handles message plaintext and the organisation token; the raw
- * copy and the opened container are wiped before return.
+ * copy and the opened container are wiped before return.  An envelope is
+ * opened with the organisation's token only for the recipients it names.
  */
 #include "milter.h"
 
@@ -127,19 +130,69 @@ all_internal(const struct milter_config *c, const struct milter_msg *m)
 	return 1;
 }
 
+const char *const milter_control_headers[] = {
+	"X-Sealpost-Expires", "X-Sealpost-Notify", "X-Sealpost-Verify", "X-Sealpost-Verify-Hint",
+	"X-Sealpost-Level", NULL,
+};
+
+/* Delete every field called name, the last first (so each index still
+ * names the same field).  Returns how many were deleted. */
+static int
+delete_fields(const struct milter_msg *m, const struct milter_ops *ops, const char *name)
+{
+	size_t i;
+	int n = 0, k;
+
+	for (i = 0; i < m->nhdrs; i++)
+		if (strcasecmp(m->hdrs[i].name, name) == 0)
+			n++;
+	for (k = n; k > 0; k--)
+		ops->chgheader(ops->ctx, name, k, NULL);
+	return n;
+}
+
+/* A message that passes unsealed loses the sender's control fields: a
+ * verification secret is never sent in the clear.  Noted in o. */
+static void
+strip_controls(const struct milter_msg *m, const struct milter_ops *ops, struct milter_outcome *o)
+{
+	size_t i, n = strlen(o->notes);
+	int removed = 0;
+
+	for (i = 0; milter_control_headers[i] != NULL; i++)
+		removed += delete_fields(m, ops, milter_control_headers[i]);
+	if (removed > 0 && n < sizeof(o->notes))
+		snprintf(o->notes + n, sizeof(o->notes) - n, "%s%d sender control field%s removed "
+		    "(not sealed)", n ? "; " : "", removed, removed == 1 ? "" : "s");
+}
+
 /* Remove marker fields that did not come from us (someone could forge "it
  * was sealed"). */
 static void
 strip_markers(const struct milter_msg *m, const struct milter_ops *ops)
 {
-	size_t i;
-	int n = 0;
+	delete_fields(m, ops, MILTER_MARK_HEADER);
+}
 
-	for (i = 0; i < m->nhdrs; i++)
-		if (strcasecmp(m->hdrs[i].name, MILTER_MARK_HEADER) == 0)
-			n++;
-	for (; n > 0; n--)
-		ops->chgheader(ops->ctx, MILTER_MARK_HEADER, n, NULL);
+int
+milter_unseal_allowed(const struct sp_env_header *h, const struct milter_msg *m,
+    const char **refused)
+{
+	size_t i, j;
+
+	*refused = "";
+	if (m->nrcpt == 0)
+		return SP_ERR_DENIED;
+	for (i = 0; i < m->nrcpt; i++) {
+		for (j = 0; j < h->nto; j++)
+			if (h->to[j] != NULL && strcasecmp(m->rcpt[i], h->to[j]) == 0)
+				break;
+		if (j == h->nto) {
+			*refused = m->rcpt[i];
+			return SP_ERR_DENIED;
+		}
+	}
+	return SP_OK;
 }
 
 static void
@@ -151,7 +204,8 @@ do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_
 	struct sp_buf container, orig;
 	struct sp_err err = {{0}};
 	struct milter_rewrite rw;
-	char mark[700];
+	const char *who;
+	char mark[700], qid[LOG_CLEAN_SIZE], env[LOG_CLEAN_SIZE], rcpt[LOG_CLEAN_SIZE];
 	int st;
 
 	memset(&f, 0, sizeof(f));
@@ -167,6 +221,18 @@ do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_
 	if (f.header.keyd == NULL || (strcmp(f.header.keyd, c->keyd_public_url) != 0 &&
 	    strcmp(f.header.keyd, c->keyd_url) != 0)) {
 		outcome(o, MILTER_CONTINUE, "pass", "envelope from another key server, left sealed");
+		strip_markers(m, ops);
+		goto out;
+	}
+	/* The whole message is one copy for all its recipients: one that the
+	 * envelope does not name leaves it sealed for everyone (those named
+	 * can still open it in the portal). */
+	if (milter_unseal_allowed(&f.header, m, &who) != SP_OK) {
+		outcome(o, MILTER_CONTINUE, "pass", "left sealed: %s is not a recipient named in the "
+		    "envelope", who[0] ? who : "(no recipient)");
+		log_warnx("unseal-refused", "qid=%s envelope=%s rcpt=%s reason=\"not a recipient named "
+		    "in the envelope\"", log_clean(m->qid, qid, sizeof(qid)),
+		    log_clean(f.header.id, env, sizeof(env)), log_clean(who, rcpt, sizeof(rcpt)));
 		strip_markers(m, ops);
 		goto out;
 	}
@@ -215,7 +281,7 @@ do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_
 		reply(o, "451", "4.3.0", "cannot unseal the message now, try again later");
 		goto out;
 	}
-	outcome(o, MILTER_CONTINUE, "unseal", "unsealed for internal recipients");
+	outcome(o, MILTER_CONTINUE, "unseal", "unsealed for the internal recipients it names");
 out:
 	sp_env_file_clear(&f);
 	sp_buf_wipe(&container);
@@ -264,7 +330,9 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 	sp.rcpt = (const char *const *)m->rcpt;
 	sp.nrcpt = m->nrcpt;
 	sp.subject = subject;
+	sp.signer = g->cfg->signer;
 	milter_rewrite_init(&rw, ops, m);
+	rw.drop_controls = 1;
 	if ((st = worker_keyd(g, w, &err)) == SP_OK)
 		st = sp_seal_message(w->keyd, &sp, raw->data, raw->len,
 		    (struct sp_writer){milter_rewrite_write, &rw}, id, &err);
@@ -285,6 +353,15 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 		    sp_err_msg(&err, st));
 		return;
 	case SP_ERR_INVALID:
+		if (g->cfg->signer == NULL && strstr(err.msg, "signs its envelopes") != NULL) {
+			/* the organisation has a signing key and sign_key is not
+			 * set: the gateway's fault, not the message's */
+			outcome(o, MILTER_TEMPFAIL, "tempfail", "cannot seal: %s (set sign_key)",
+			    sp_err_msg(&err, st));
+			reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
+			return;
+		}
+		/* FALLTHROUGH */
 	case SP_ERR_TOOBIG:
 		/* the policy wants it sealed and it cannot be: never in the clear */
 		outcome(o, MILTER_REJECT, "reject", "cannot seal: %s", sp_err_msg(&err, st));
@@ -292,8 +369,10 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 		return;
 	case SP_ERR_AUTH:
 	case SP_ERR_DENIED:
-		outcome(o, MILTER_TEMPFAIL, "tempfail", "key server refused our token: %s",
-		    sp_err_msg(&err, st));
+		/* a bad token, or a sender outside the organisation's domains:
+		 * the administrator's to fix; the mail waits meanwhile */
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "key server refused %s: %s",
+		    st == SP_ERR_AUTH ? "our token" : "the deposit", sp_err_msg(&err, st));
 		reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
 		return;
 	default:
@@ -384,6 +463,8 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 	}
 	do_seal(g, w, m, &raw, &r, ops, o);
 out:
+	if (o->verdict == MILTER_CONTINUE && strcmp(o->decision, "pass") == 0)
+		strip_controls(m, ops, o);
 	sp_policy_result_clear(&r);
 	sp_buf_wipe(&raw);
 }

@@ -6,14 +6,17 @@
  *   sealpost-milter -c CONFIG [-n] [--KEY VALUE ...]
  *   sealpost-milter --help | --print-defaults
  *
- * Reads the configuration (milter_config.c, through conf.h) and the
- * policy, opens the milter socket, drops privileges to the configured user
- * when started as root, and serves the MTA until SIGTERM.  A bad
- * configuration stops the start with one clear line naming file:line and
- * exit status 2 (-n: 0 when good); a start-up failure after that is logged
- * (fatal) with exit status 1.
- * SECURITY: reads the organisation token before dropping privileges; never
- * runs as root while handling mail.
+ * Reads the configuration (milter_config.c, through conf.h: with it the
+ * token file and the signing key) and the policy, opens the milter socket,
+ * drops privileges to the configured user when started as root, and serves
+ * the MTA until SIGTERM.  A bad configuration (a missing or bad sign_key
+ * too) stops the start with one clear line naming file:line and exit
+ * status 2 (-n: 0 when good); a start-up failure after that is logged
+ * (fatal) with exit status 1.  Without sign_key it seals unsigned (format
+ * 1) and says so in a warning at start.
+ * SECURITY: reads the organisation token and signing key before dropping
+ * privileges (both files may be root's alone); never runs as root while
+ * handling mail.
  */
 #include "milter.h"
 
@@ -33,6 +36,7 @@
 #include "privsep.h"
 #include "message.h"
 #include "policy.h"
+#include "sign.h"
 
 /* A configuration that cannot work: one line naming it, exit 2. */
 static void config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -74,6 +78,9 @@ main(int argc, char **argv)
 	struct sp_err err = {{0}};
 	const char *where;
 	char v1[LOG_CLEAN_SIZE], v2[LOG_CLEAN_SIZE], v3[LOG_CLEAN_SIZE];
+	char kid[SP_SIGN_KID_LEN + 1] = "none";
+	struct stat ks;
+	int key_shared;
 	struct passwd *pw = NULL;
 	int st;
 
@@ -104,14 +111,19 @@ main(int argc, char **argv)
 	sp_msg_global_init();
 	if ((st = sp_policy_load(&policy, cfg.policy[0] ? cfg.policy : NULL, &err)) != SP_OK)
 		config_error("policy: %s", sp_err_msg(&err, st));
+	if (cfg.signer != NULL)
+		sp_signer_kid(cfg.signer, kid);
 	if (cl.action == CONF_CHECK) {
-		printf("sealpost-milter: %s: configuration ok (%zu policy rules)\n", where,
-		    sp_policy_rule_count(policy));
+		printf("sealpost-milter: %s: configuration ok (%zu policy rules, %s%s)\n", where,
+		    sp_policy_rule_count(policy), cfg.signer != NULL ? "signing key " :
+		    "no sign_key: envelopes unsigned", cfg.signer != NULL ? kid : "");
 		sp_policy_free(policy);
 		milter_config_clear(&cfg);
 		return 0;
 	}
 	log_init("sealpost-milter", cfg.log == MILTER_LOG_SYSLOG, cfg.debug);
+	/* looked at before the switch to user, which may not see the file */
+	key_shared = cfg.signer != NULL && stat(cfg.sign_key, &ks) == 0 && (ks.st_mode & 077) != 0;
 	log_clean(cfg.socket, v1, sizeof(v1));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("start", "error=\"cannot initialise libcurl\"");
@@ -134,11 +146,17 @@ main(int argc, char **argv)
 		}
 		drop_privileges(&cfg, pw);
 	}
-	log_info("start", "socket=%s keyd=%s policy=%s internal_domains=%zu on_keyd_failure=%s uid=%ld",
-	    v1, log_clean(cfg.keyd_url, v2, sizeof(v2)),
+	log_info("start", "socket=%s keyd=%s policy=%s internal_domains=%zu on_keyd_failure=%s "
+	    "sign_kid=%s uid=%ld", v1, log_clean(cfg.keyd_url, v2, sizeof(v2)),
 	    log_clean(cfg.policy[0] ? cfg.policy : "(built-in)", v3, sizeof(v3)), cfg.ndomains,
 	    cfg.on_keyd_failure == MILTER_FAIL_PASS ? "pass" :
-	    cfg.on_keyd_failure == MILTER_FAIL_REJECT ? "reject" : "tempfail", (long)getuid());
+	    cfg.on_keyd_failure == MILTER_FAIL_REJECT ? "reject" : "tempfail", kid, (long)getuid());
+	if (cfg.signer == NULL)
+		log_warnx("start", "sign_key=none reason=\"envelopes are sealed unsigned (format 1); "
+		    "a key server refuses them for an organisation that has a signing key\"");
+	else if (key_shared)
+		log_warnx("start", "sign_key=%s reason=\"the signing key file can be read by others "
+		    "than its owner: chmod 600\"", log_clean(cfg.sign_key, v3, sizeof(v3)));
 	st = smfi_main();
 	log_info("stop", "status=%d", st);
 	milter_cb_cleanup();

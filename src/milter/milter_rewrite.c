@@ -59,6 +59,11 @@ add_field(struct milter_rewrite *rw, const char *f, size_t len)
 	/* only the milter itself writes the marker, after the rewrite */
 	if (strcasecmp((const char *)name.data, MILTER_MARK_HEADER) == 0)
 		goto out;
+	/* a notification never carries the sender's instructions to the
+	 * sealer (a verification secret among them) */
+	for (i = 0; rw->drop_controls && milter_control_headers[i] != NULL; i++)
+		if (strcasecmp((const char *)name.data, milter_control_headers[i]) == 0)
+			goto out;
 	vs = (size_t)(colon - f) + 1;
 	if (!rw->leadspc && vs < len && f[vs] == ' ')
 		vs++;

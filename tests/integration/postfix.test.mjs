@@ -4,15 +4,19 @@
 // attachment arrive sealed and open to the original bytes; ordinary mail
 // arrives byte for byte; with the key server down a secure mail is deferred
 // in the queue and, once the key server is back and the queue flushed,
-// arrives sealed (never in the clear); a sealed reply to an internal address
-// arrives unsealed with the marker header; bad input is sealed or passed
-// with a logged reason and never crashes or hangs the milter.
+// arrives sealed (never in the clear); with sign_key every envelope is
+// format 2, signed with the organisation's key, and opens as such; an
+// envelope to an internal address it names arrives unsealed with the marker
+// header, and one with an extra internal SMTP recipient it does not name is
+// delivered sealed, no key released; the sender's control fields (a
+// verification secret among them) never leave; bad input is sealed or
+// passed with a logged reason and never crashes or hangs the milter.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, passwordFile, sealpost, run, tmpDir, makeMail, SANITIZED }
+import { startKeyd, orgAdd, orgKey, recipientAdd, passwordFile, sealpost, run, tmpDir, makeMail, SANITIZED }
   from './../lib/harness.mjs';
 import { startPostfix, startMilter, smtpSend, stripTrace, toLF, waitMilterLog }
   from './postfix/pfx.mjs';
@@ -20,16 +24,19 @@ import { startPostfix, startMilter, smtpSend, stripTrace, toLF, waitMilterLog }
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
 const alice = 'alice@clinic.example';
-let keyd, token, milter, pfx, work;
+const bob = 'bob@clinic.example';
+let keyd, token, signKey, milter, pfx, work;
 
 before(async () => {
   work = tmpDir('sealpost-pfxtest-');
   keyd = await startKeyd();
   token = orgAdd(keyd.dataDir, 'Example Clinic', 'clinic.example');
+  signKey = orgKey(token);
   recipientAdd(keyd.dataDir, pat, PW);
   milter = await startMilter([
     `keyd_url = ${keyd.url}`,
     `keyd_token = ${token}`,
+    `sign_key = ${signKey}`,
     'internal_domains = clinic.example',
     'timeout_ms = 5000',
   ], { dir: work });
@@ -60,9 +67,38 @@ async function deliver(mail, { from = alice, to = [pat] } = {}) {
 function openRaw(raw) {
   const f = path.join(work, `got-${uid()}.eml`);
   fs.writeFileSync(f, raw);
-  const o = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--raw', f]);
+  const o = sealpost(['open', '--keyd', keyd.url, '--email', pat, '--password-file', passwordFile(PW), '--raw', f]);
   assert.equal(o.status, 0, `sealpost open failed: ${o.stderr}`);
+  // checked against the key server's record as a signed envelope
+  assert.doesNotMatch(o.stderr, /unsigned envelope/, 'opened as a signed (format 2) envelope');
   return o.stdout;
+}
+
+// The kid of a PEM signing key: base64url of the first 8 bytes of SHA-256
+// of the raw 32-byte Ed25519 public key.
+function kidOf(pemFile) {
+  const pub = crypto.createPublicKey(crypto.createPrivateKey(fs.readFileSync(pemFile)))
+    .export({ format: 'der', type: 'spki' }).subarray(-32);
+  return crypto.createHash('sha256').update(pub).digest().subarray(0, 8).toString('base64url');
+}
+
+// The envelope in a delivered notification: its header (parsed JSON of the
+// exact header bytes) and its signature text ('' when there is none).
+function envelopeOf(raw) {
+  const s = toLF(raw).toString('latin1');
+  const h = s.match(/<textarea id="sp-header" name="h" hidden>\n([A-Za-z0-9+/=\n]+)<\/textarea>/);
+  assert.ok(h, 'the notification carries securedoc.html with its header');
+  const sig = s.match(/<textarea id="sp-sig" name="s" hidden>([^<]*)<\/textarea>/);
+  return { header: JSON.parse(Buffer.from(h[1].replace(/\n/g, ''), 'base64').toString('utf8')),
+    sig: sig ? sig[1].trim() : '' };
+}
+
+function assertSigned(raw) {
+  const { header, sig } = envelopeOf(raw);
+  assert.equal(header.v, 2, 'format 2 envelope');
+  assert.equal(header.kid, kidOf(signKey), 'signed with the organisation key the milter was given');
+  assert.match(sig, /^[A-Za-z0-9_-]{86}$/, 'a 64-byte signature in the envelope');
+  return header;
 }
 
 const envId = (raw) => raw.toString('latin1').match(/^X-Sealpost-Envelope: (\S+)$/m)[1];
@@ -81,6 +117,8 @@ test('a [secure] message arrives sealed and opens to the original bytes', async 
   const raw = await deliver(mail);
   assertSealed(raw, secret);
   assert.match(raw.toString('latin1'), /^Subject: Your results$/m, 'keyword removed from the subject');
+  const header = assertSigned(raw);
+  assert.deepEqual(header.to, [pat]);
   const opened = openRaw(raw);
   // the sealed message is the mail as Postfix held it: its own Received
   // fields first, then the original bytes exactly
@@ -197,18 +235,27 @@ test('sendmail(1) submission with the key server down: kept in the queue, sealed
   assert.equal(toLF(stripTrace(openRaw(mine[0].raw))).toString('latin1'), mail.toString('latin1'));
 });
 
-test('a sealed reply to an internal address arrives unsealed with the marker header', async () => {
-  const secret = `reply secret ${uid()}`;
-  const reply = makeMail({ from: `Pat <${pat}>`, to: `Dr Alice <${alice}>`, subject: 'Re: Your results',
-    text: `Thanks, ${secret}\n`, messageId: `<reply-${uid()}@example.org>` });
-  const inp = path.join(work, `reply-${uid()}.eml`);
+// An envelope our organisation sealed for internal recipients (To: alice,
+// Cc: carol), as it comes back in from outside.  Returns {sealed, id, secret}.
+function sealInbound(tag, { cc } = {}) {
+  const secret = `${tag} secret ${uid()}`;
+  const mail = makeMail({ from: `Dr Bob <${bob}>`, to: `Dr Alice <${alice}>`, cc, subject: 'Re: Your results',
+    text: `Thanks, ${secret}\n`, messageId: `<${tag}-${uid()}@clinic.example>` });
+  const inp = path.join(work, `${tag}-${uid()}.eml`);
   const out = inp + '.sealed';
-  fs.writeFileSync(inp, reply);
+  fs.writeFileSync(inp, mail);
   const s = sealpost(['seal', '--keyd', keyd.url, '--token', token, '-i', inp, '-o', out]);
   assert.equal(s.status, 0, s.stderr);
   const sealed = fs.readFileSync(out);
-  const id = sealed.toString('latin1').match(/^X-Sealpost-Envelope: (\S+)/m)[1];
   assert.ok(!sealed.toString('latin1').includes(secret));
+  const id = sealed.toString('latin1').match(/^X-Sealpost-Envelope: (\S+)/m)[1];
+  return { mail, sealed, id, secret };
+}
+
+const released = (id) => keyd.log.some((l) => /\brelease\b/.test(l) && l.includes(id) && !/refused/.test(l));
+
+test('a sealed message to an internal address it names arrives unsealed with the marker header', async () => {
+  const { mail, sealed, id, secret } = sealInbound('reply');
   const raw = await deliver(sealed, { from: pat, to: [alice] });
   const text = raw.toString('latin1');
   assert.ok(text.includes(secret), 'delivered in the clear to the internal user');
@@ -217,11 +264,78 @@ test('a sealed reply to an internal address arrives unsealed with the marker hea
   assert.equal(mark[1], `${id}; keyd=${keyd.url}`);
   assert.doesNotMatch(text, /^X-Sealpost-Envelope:/m, 'the notification headers are gone');
   // the original message exactly, plus the marker as the last header field
-  const expected = toLF(reply).toString('latin1').replace('\n\n', `\nX-Sealpost-Received-Sealed: ${mark[1]}\n\n`);
+  const expected = toLF(mail).toString('latin1').replace('\n\n', `\nX-Sealpost-Received-Sealed: ${mark[1]}\n\n`);
   assert.equal(stripTrace(raw).toString('latin1'), expected);
   await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${id}`));
-  assert.ok(keyd.log.some((l) => /\brelease\b/.test(l) && l.includes(id) && !/refused/.test(l)),
-    `the key server logged the release:\n${keyd.log.join('\n')}`);
+  assert.ok(released(id), `the key server logged the release:\n${keyd.log.join('\n')}`);
+});
+
+test('an envelope is not unsealed for an internal SMTP recipient it does not name', async () => {
+  // addressed to alice; bob (internal too) added as a second SMTP recipient
+  const { sealed, id, secret } = sealInbound('extra');
+  assert.deepEqual(envelopeOf(sealed).header.to, [alice]);
+  const from = milter.log.length;
+  const raw = await deliver(sealed, { from: pat, to: [alice, bob] });
+  const text = raw.toString('latin1');
+  assert.ok(!text.includes(secret), 'bob never gets it in the clear');
+  assert.match(text, new RegExp(`^X-Sealpost-Envelope: ${id}$`, 'm'), 'the notification is delivered unchanged');
+  assert.doesNotMatch(text, /X-Sealpost-Received-Sealed/);
+  assert.ok(Buffer.compare(stripTrace(raw), toLF(sealed)) === 0, 'byte for byte as it was sent');
+  await waitMilterLog(milter, new RegExp(`unseal-refused level=warning qid=\\S+ envelope=${id} rcpt=bob@clinic\\.example `),
+    { from });
+  await waitMilterLog(milter, new RegExp(`decision=pass rule=inbound envelope=${id} .*reason="left sealed: ` +
+    'bob@clinic\\.example is not a recipient named in the envelope"'), { from });
+  assert.ok(!released(id), 'no key was released for it');
+  // to bob alone: the same
+  const other = sealInbound('bob-only');
+  const raw2 = await deliver(other.sealed, { from: pat, to: [bob] });
+  assert.ok(!raw2.toString('latin1').includes(other.secret));
+  await waitMilterLog(milter, new RegExp(`unseal-refused level=warning qid=\\S+ envelope=${other.id} rcpt=bob@clinic\\.example `));
+  assert.ok(!released(other.id), 'no key released');
+});
+
+test('an envelope naming both internal SMTP recipients is unsealed for both (case-folded)', async () => {
+  const { sealed, id, secret } = sealInbound('both', { cc: 'Bob <Bob@Clinic.Example>' });
+  const raw = await deliver(sealed, { from: pat, to: ['Alice@CLINIC.example', bob] });
+  assert.ok(raw.toString('latin1').includes(secret));
+  await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${id}`));
+});
+
+// Header fields inserted after MIME-Version of a makeMail message.
+const withFields = (mail, fields) => Buffer.from(mail.toString('latin1')
+  .replace('MIME-Version: 1.0\r\n', `MIME-Version: 1.0\r\n${fields.map((f) => `${f}\r\n`).join('')}`), 'latin1');
+const CONTROL = /^X-Sealpost-(Expires|Notify|Verify|Verify-Hint|Level):/mi;
+
+test('the sender\'s control fields never leave: the sealer reads them, the notification does not carry them', async () => {
+  const answer = `verify-${uid()}`;
+  const hint = `Your hint ${uid()}`;
+  const mail = withFields(makeMail({ subject: '[secure] Results with a secret', text: 'the results\n',
+    messageId: `<ctl-${uid()}@clinic.example>` }), [
+    `X-Sealpost-Verify: ${answer}`, `X-Sealpost-Verify-Hint: ${hint}`, 'X-Sealpost-Level: high',
+    'X-Sealpost-Expires: 30d', 'X-Sealpost-Notify: read']);
+  const raw = await deliver(mail);
+  assertSealed(raw, answer);
+  const text = raw.toString('latin1');
+  assert.ok(!text.toLowerCase().includes(answer.toLowerCase()), 'the verification secret never leaves, in any case');
+  assert.ok(!text.includes(hint), 'nor its hint');
+  assert.doesNotMatch(text, CONTROL, 'no control field in the mail that leaves');
+  // the sealer did read them
+  const header = assertSigned(raw);
+  assert.equal(header.verify, true, 'verification required');
+  assert.equal(header.level, 'high');
+  assert.ok(header.expires > header.created && header.expires <= header.created + 30 * 86400 + 60, 'expiry 30d');
+});
+
+test('control fields are removed from mail that passes unsealed', async () => {
+  const answer = `plain-verify-${uid()}`;
+  const plain = makeMail({ subject: 'Lunch?', text: 'noon?\n', messageId: `<ctlp-${uid()}@clinic.example>` });
+  const mail = withFields(plain, [`X-Sealpost-Verify: ${answer}`, 'X-Sealpost-Level: low']);
+  const from = milter.log.length;
+  const raw = await deliver(mail);
+  assert.ok(!raw.toString('latin1').includes(answer), 'the secret is not sent in the clear');
+  assert.doesNotMatch(raw.toString('latin1'), CONTROL);
+  assert.ok(Buffer.compare(stripTrace(raw), toLF(plain)) === 0, 'everything else byte for byte');
+  await waitMilterLog(milter, /notes qid=\S+ notes="2 sender control fields removed \(not sealed\)"/, { from });
 });
 
 test('a forged marker header on incoming mail is removed', async () => {
@@ -247,6 +361,26 @@ test('a token the key server refuses defers the mail (never sent in the clear)',
   } finally {
     await p2.stop();
     await m2.stop();
+  }
+});
+
+test('without sign_key: a warning at start, and an organisation that signs gets its mail deferred, not bounced', async () => {
+  const m3 = await startMilter([`keyd_url = ${keyd.url}`, `keyd_token = ${token}`]);
+  const p3 = await startPostfix({ milterPort: m3.port });
+  try {
+    await waitMilterLog(m3, /sealpost-milter start level=warning sign_key=none reason="envelopes are sealed unsigned/);
+    assert.match(m3.log.find((l) => / start socket=/.test(l)), / sign_kid=none /);
+    const secret = `unsigned secret ${uid()}`;
+    const mail = makeMail({ subject: '[secure] x', text: `${secret}\n`, messageId: `<nokey-${uid()}@clinic.example>` });
+    const r = await smtpSend(p3.port, alice, [pat], mail);
+    assert.equal(r.code, 250);
+    await p3.waitLog(/status=deferred .*451 4\.7\.0 secure mail gateway misconfigured/);
+    await waitMilterLog(m3, /decision=tempfail rule=subject-keyword .*signs its envelopes.*\(set sign_key\)/);
+    assert.equal(p3.sentCount(), 0, 'nothing delivered, in the clear or unsigned');
+    assert.match(p3.queue(), /alice@clinic\.example/);
+  } finally {
+    await p3.stop();
+    await m3.stop();
   }
 });
 
@@ -360,9 +494,28 @@ test('a bad configuration stops the start with file:line; -n checks a good one',
   r = run(bin, ['-c', good], { timeout: 20000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /started as root: set 'user'/);
+  // the signing key: checked by -n, a missing or bad one stops the start
+  fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\nsign_key = ${signKey}\n`);
+  r = run(bin, ['-c', good, '-n'], { timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), new RegExp(`configuration ok \\(\\d+ policy rules, signing key ${kidOf(signKey)}\\)`));
+  r = run(bin, ['-c', good, '-n', '--sign-key', `${dir}/missing.pem`], { timeout: 20000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /sign_key: signing key .*missing\.pem: No such file or directory/);
+  const junk = path.join(dir, 'junk.pem');
+  fs.writeFileSync(junk, 'not a key\n', { mode: 0o600 });
+  fs.writeFileSync(bad, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\nsign_key = ${junk}\n`);
+  r = run(bin, ['-c', bad], { timeout: 20000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /sign_key: signing key .*junk\.pem: not a PEM private key/);
+  fs.writeFileSync(good, `keyd_url = ${keyd.url}\nkeyd_token = x\nuser = nobody\n`);
+  r = run(bin, ['-c', good, '-n'], { timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.toString(), /no sign_key: envelopes unsigned/);
   r = run(bin, ['--help'], { timeout: 20000 });
   assert.equal(r.status, 0);
   assert.match(r.stdout.toString(), /on_keyd_failure/);
+  assert.match(r.stdout.toString(), /sign_key/);
   // the defaults, printed, are a configuration file; with the required
   // keys given on the command line it checks good
   r = run(bin, ['--print-defaults'], { timeout: 20000 });
@@ -380,8 +533,15 @@ test('a bad configuration stops the start with file:line; -n checks a good one',
   assert.match(r.stderr, /--timeout-ms: 5 is out of range/);
 });
 
-test('the milter runs as the unprivileged user', () => {
+test('the milter runs as the unprivileged user, with a signing key only root can read', () => {
   const st = fs.readFileSync(`/proc/${milter.pid}/status`, 'utf8');
   const uidLine = st.match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m);
   assert.ok(uidLine && uidLine.slice(1).every((u) => u !== '0'), `not root: ${uidLine && uidLine[0]}`);
+  // the key was read before the switch to user (who could not read it)
+  const ks = fs.statSync(signKey);
+  assert.equal(ks.uid, 0);
+  assert.equal(ks.mode & 0o777, 0o600);
+  const start = milter.log.find((l) => / start socket=/.test(l));
+  assert.match(start, new RegExp(` sign_kid=${kidOf(signKey)} uid=(?!0\\b)\\d+`));
+  assert.ok(!milter.log.some((l) => /sign_key=none/.test(l)), 'no unsigned warning');
 });

@@ -4,7 +4,9 @@
  * raw message, the rewrite through a recording fake of the milter
  * operations, and the end-of-message decision (pass, tempfail when the key
  * server cannot be reached, the administrator's alternatives, too big,
- * forged markers).  The milter's own .c files are compiled in here.
+ * forged markers, unsealing only for the recipients an envelope names, the
+ * sender's control fields never passed on), and the signing key setting.
+ * The milter's own .c files are compiled in here.
  */
 #include "../../src/milter/milter_config.c"
 #include "../../src/milter/milter_msg.c"
@@ -14,8 +16,13 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "envelope.h"
+#include "sign.h"
 
 #include "t.h"
 
@@ -671,6 +678,370 @@ test_log_outcome(void)
 	milter_msg_clear(&m);
 }
 
+/* --- the signing key ------------------------------------------------------- */
+
+static void
+test_sign_key(void)
+{
+	struct milter_config c;
+	struct conf_cmdline cl;
+	struct sp_err err = {{0}};
+	struct sp_signer *s = NULL;
+	struct sp_buf pem;
+	char text[1024], key[256], other[256], kid[SP_SIGN_KID_LEN + 1], kid2[SP_SIGN_KID_LEN + 1];
+	const char *junk;
+	EVP_PKEY *ec;
+	FILE *f;
+
+	sp_buf_init(&pem, 1 << 16);
+	T_EQ_INT(sp_signer_generate(&s, &pem, &err), SP_OK);
+	sp_signer_kid(s, kid);
+	snprintf(key, sizeof(key), "/tmp/milter_test_%ld_sign.pem", (long)getpid());
+	unlink(key);
+	T_EQ_INT(sp_signer_write_pem(key, &pem, &err), SP_OK);
+	sp_buf_wipe(&pem);
+	sp_signer_free(s);
+
+	/* without sign_key: runs unsigned */
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\n", &err), SP_OK);
+	T_CHECK(c.signer == NULL);
+	T_CHECK(c.sign_key[0] == '\0');
+	milter_config_clear(&c);
+
+	/* with it: loaded once, the same key */
+	snprintf(text, sizeof(text), "keyd_url = http://k\nkeyd_token = t\nsign_key = %s\n", key);
+	T_EQ_INT(load_text(&c, text, &err), SP_OK);
+	T_CHECK(c.signer != NULL);
+	if (c.signer != NULL) {
+		sp_signer_kid(c.signer, kid2);
+		T_CHECK(strcmp(kid, kid2) == 0);
+	}
+	milter_config_clear(&c);
+	T_CHECK(c.signer == NULL);
+
+	/* --sign-key on the command line, like every key */
+	{
+		char *argv[] = {"sealpost-milter", "--keyd-url", "http://k", "--keyd-token", "t",
+		    "--sign-key", key, NULL};
+
+		T_EQ_INT(milter_config_read(&c, 7, argv, &cl, &err), SP_OK);
+		T_CHECK(c.signer != NULL && strcmp(c.sign_key, key) == 0);
+		milter_config_clear(&c);
+	}
+
+	/* a missing file, a file that is no key, a key of another kind: the
+	 * start stops, naming the setting and the file */
+	T_EQ_INT(load_text(&c, "keyd_url = http://k\nkeyd_token = t\nsign_key = /nonexistent/k.pem\n",
+	    &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, ": sign_key: signing key /nonexistent/k.pem: No such file") != NULL);
+	T_CHECK(c.signer == NULL);
+	junk = write_file("junk", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+	snprintf(other, sizeof(other), "%s", junk);
+	snprintf(text, sizeof(text), "keyd_url = http://k\nkeyd_token = t\nsign_key = %s\n", other);
+	T_EQ_INT(load_text(&c, text, &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "not a PEM private key") != NULL);
+	T_CHECK(c.signer == NULL);
+	ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	T_CHECK(ec != NULL);
+	f = fopen(other, "w");
+	T_CHECK(f != NULL && PEM_write_PrivateKey(f, ec, NULL, NULL, 0, NULL, NULL) == 1);
+	fclose(f);
+	EVP_PKEY_free(ec);
+	T_EQ_INT(load_text(&c, text, &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "not an Ed25519 private key") != NULL);
+	T_CHECK(c.signer == NULL);
+	unlink(other);
+	/* the key is the last thing read: another error leaves none loaded */
+	snprintf(text, sizeof(text), "keyd_url = http://k\nkeyd_token = t\nsign_key = %s\n"
+	    "internal_domains = a@b.example\n", key);
+	T_EQ_INT(load_text(&c, text, &err), SP_ERR_CONFIG);
+	T_CHECK(c.signer == NULL);
+	unlink(key);
+}
+
+/* --- unsealing only for the recipients an envelope names ------------------- */
+
+static void
+test_unseal_allowed(void)
+{
+	char *to[] = {"alice@clinic.example", "Pat@Example.org"};
+	struct sp_env_header h;
+	struct milter_msg m;
+	const char *who = NULL;
+
+	memset(&h, 0, sizeof(h));
+	h.to = to;
+	h.nto = 2;
+	milter_msg_init(&m, 1024);
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_ERR_DENIED);	/* no recipient */
+	T_CHECK(who != NULL && who[0] == '\0');
+	milter_msg_add_rcpt(&m, "<alice@clinic.example>");
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_OK);
+	milter_msg_add_rcpt(&m, "<PAT@example.ORG>");	/* case-folded */
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_OK);
+	milter_msg_add_rcpt(&m, "<bob@clinic.example>");
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_ERR_DENIED);
+	T_CHECK(strcmp(who, "bob@clinic.example") == 0);
+	milter_msg_clear(&m);
+	/* near misses are other addresses */
+	milter_msg_init(&m, 1024);
+	milter_msg_add_rcpt(&m, "<alice@clinic.example.evil>");
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_ERR_DENIED);
+	milter_msg_clear(&m);
+	milter_msg_init(&m, 1024);
+	milter_msg_add_rcpt(&m, "<lice@clinic.example>");
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_ERR_DENIED);
+	/* an envelope that names nobody opens for nobody */
+	h.nto = 0;
+	T_EQ_INT(milter_unseal_allowed(&h, &m, &who), SP_ERR_DENIED);
+	milter_msg_clear(&m);
+}
+
+/* A notification mail as the milter sees it (header fields and body), with
+ * a genuine-looking envelope for keyd naming the recipients to[].  The
+ * payload is random: no key server releases it here. */
+static void
+envelope_msg(struct milter_msg *m, const char *keyd, char **to, size_t nto, char id[SP_ENV_ID_STRLEN + 1])
+{
+	struct sp_env_header h;
+	struct sp_env_html_params hp;
+	struct sp_buf hb, html, ct;
+	struct sp_err err = {{0}};
+	unsigned char mp[SP_KEY_LEN], rnd[SP_ENV_ID_LEN];
+	const char *pre = "--b1\r\nContent-Type: text/plain\r\n\r\nA secure message.\r\n"
+	    "--b1\r\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\r\n"
+	    "Content-Disposition: attachment; filename=\"securedoc.html\"\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n\r\n";
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	sp_random(rnd, sizeof(rnd));
+	sp_buf_init(&hb, SP_ENV_MAX_HEADER);
+	T_EQ_INT(sp_b64url_encode(&hb, rnd, sizeof(rnd)), SP_OK);
+	T_EQ_INT(hb.len, SP_ENV_ID_STRLEN);
+	memcpy(h.id, hb.data, SP_ENV_ID_STRLEN);
+	h.id[SP_ENV_ID_STRLEN] = '\0';
+	sp_buf_reset(&hb);
+	memcpy(id, h.id, SP_ENV_ID_STRLEN + 1);
+	h.keyd = (char *)keyd;
+	h.org = "Example Clinic";
+	h.from = "bob@clinic.example";
+	h.to = to;
+	h.nto = nto;
+	h.created = 1795000000;
+	sp_random(h.nonce_prefix, sizeof(h.nonce_prefix));
+	sp_random(mp, sizeof(mp));
+	sp_buf_init(&html, 1 << 20);
+	sp_buf_init(&ct, 4096);
+	T_EQ_INT(sp_env_header_encode(&h, &hb, &err), SP_OK);
+	sp_buf_append(&ct, rnd, sizeof(rnd));
+	sp_buf_append(&ct, mp, sizeof(mp));
+	memset(&hp, 0, sizeof(hp));
+	hp.header = &h;
+	hp.header_bytes = hb.data;
+	hp.header_len = hb.len;
+	hp.mail_part = mp;
+	T_EQ_INT(sp_env_html_write(&hp, ct.data, ct.len, (struct sp_writer){sp_writer_buf, &html}, &err),
+	    SP_OK);
+
+	milter_msg_init(m, 1 << 22);
+	m->hdr_leadspc = 1;
+	snprintf(m->qid, sizeof(m->qid), "QID2");
+	milter_msg_set_sender(m, "<pat@example.org>");
+	milter_msg_add_header(m, "From", " bob@clinic.example");
+	milter_msg_add_header(m, "To", " alice@clinic.example");
+	milter_msg_add_header(m, "Subject", " Re: results");
+	milter_msg_add_header(m, "MIME-Version", " 1.0");
+	{
+		char v[64];
+
+		snprintf(v, sizeof(v), " %s", h.id);
+		milter_msg_add_header(m, MILTER_ENV_HEADER, v);
+	}
+	milter_msg_add_header(m, "Content-Type", " multipart/mixed; boundary=\"b1\"");
+	milter_msg_add_body(m, (const unsigned char *)pre, strlen(pre));
+	milter_msg_add_body(m, html.data, html.len);
+	milter_msg_add_body(m, (const unsigned char *)"\r\n--b1--\r\n", 10);
+	sp_buf_free(&hb);
+	sp_buf_free(&html);
+	sp_buf_free(&ct);
+}
+
+static void
+test_unseal_named(void)
+{
+	struct milter_config c;
+	struct milter_global g = {&c, NULL};
+	struct milter_worker w = {0};
+	struct milter_msg m;
+	struct milter_outcome o;
+	struct milter_ops ops;
+	struct sp_err err = {{0}};
+	struct rec r;
+	char *to[] = {"alice@clinic.example"};
+	char id[SP_ENV_ID_STRLEN + 1], want[256], logbuf[4096];
+	size_t n;
+	FILE *f;
+
+	/* nothing listens on port 1: an attempt to release fails at once */
+	T_EQ_INT(load_text(&c, "keyd_url = http://127.0.0.1:1\nkeyd_token = spo_t\n"
+	    "internal_domains = clinic.example\ntimeout_ms = 2000\n", &err), SP_OK);
+
+	/* to the recipient it names: the milter goes on to release the key
+	 * (and finds the key server down: tempfail, retried later) */
+	envelope_msg(&m, "http://127.0.0.1:1", to, 1, id);
+	milter_msg_add_rcpt(&m, "<Alice@Clinic.Example>");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_TEMPFAIL);
+	T_CHECK(strstr(o.reason, "cannot unseal") != NULL);
+	T_CHECK(strcmp(o.envelope, id) == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* an extra internal SMTP recipient the envelope does not name: left
+	 * sealed for everyone, no release asked for, the refusal logged */
+	envelope_msg(&m, "http://127.0.0.1:1", to, 1, id);
+	milter_msg_add_rcpt(&m, "<alice@clinic.example>");
+	milter_msg_add_rcpt(&m, "<bob@clinic.example>");
+	milter_msg_add_header(&m, MILTER_MARK_HEADER, " forged");
+	rec_init(&r, &ops);
+	f = tmpfile();
+	log_init("sealpost-milter", 0, 0);
+	log_set_output(f);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	log_set_output(NULL);
+	rewind(f);
+	n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
+	logbuf[n] = '\0';
+	fclose(f);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.decision, "pass") == 0);
+	T_CHECK(strcmp(o.reason, "left sealed: bob@clinic.example is not a recipient named in the "
+	    "envelope") == 0);
+	T_CHECK(strcmp(o.envelope, id) == 0);
+	T_CHECK(strcmp(r.log, "chg X-Sealpost-Received-Sealed 1 (del)\n") == 0);
+	T_CHECK(r.body.len == 0);
+	snprintf(want, sizeof(want), "sealpost-milter unseal-refused level=warning qid=QID2 envelope=%s "
+	    "rcpt=bob@clinic.example reason=", id);
+	T_CHECK(strstr(logbuf, want) != NULL);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* only a recipient it does not name */
+	envelope_msg(&m, "http://127.0.0.1:1", to, 1, id);
+	milter_msg_add_rcpt(&m, "<bob@clinic.example>");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strstr(o.reason, "bob@clinic.example is not a recipient named") != NULL);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* another key server's envelope stays sealed before any question of
+	 * recipients */
+	envelope_msg(&m, "https://keys.elsewhere.example", to, 1, id);
+	milter_msg_add_rcpt(&m, "<bob@clinic.example>");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_CHECK(strstr(o.reason, "another key server") != NULL);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	milter_worker_clear(&w);
+	milter_config_clear(&c);
+}
+
+/* --- the sender's control fields ------------------------------------------- */
+
+static void
+test_controls(void)
+{
+	struct milter_config c;
+	struct milter_global g;
+	struct milter_worker w = {0};
+	struct milter_msg m;
+	struct milter_outcome o;
+	struct milter_ops ops;
+	struct milter_rewrite rw;
+	struct sp_policy *p = NULL;
+	struct sp_err err = {{0}};
+	struct rec r;
+	const char *notice = "From: alice@clinic.example\r\nX-Sealpost-Verify: 1984-02-29\r\n"
+	    "x-sealpost-level: high\r\nX-Sealpost-Envelope: ID\r\n\r\nnotice\r\n";
+
+	T_EQ_INT(load_text(&c, "keyd_url = http://127.0.0.1:1\nkeyd_token = spo_t\n"
+	    "internal_domains = clinic.example\ntimeout_ms = 2000\n", &err), SP_OK);
+	T_EQ_INT(sp_policy_load_mem(&p, policy_text, strlen(policy_text), "test", NULL, &err), SP_OK);
+	g.cfg = &c;
+	g.policy = p;
+
+	/* a message that passes unsealed loses them (the secret is never sent
+	 * in the clear); the rest stays as it was */
+	mail_msg(&m, " Lunch");
+	milter_msg_add_header(&m, "X-Sealpost-Verify", " 1984-02-29");
+	milter_msg_add_header(&m, "X-Sealpost-Verify-Hint", " your date of birth");
+	milter_msg_add_header(&m, "x-sealpost-verify", " again");
+	milter_msg_add_header(&m, "X-Sealpost-Expires", " 30d");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_CONTINUE);
+	T_CHECK(strcmp(o.decision, "pass") == 0);
+	T_CHECK(strcmp(r.log,
+	    "chg X-Sealpost-Expires 1 (del)\n"
+	    "chg X-Sealpost-Verify 2 (del)\n"
+	    "chg X-Sealpost-Verify 1 (del)\n"
+	    "chg X-Sealpost-Verify-Hint 1 (del)\n") == 0);
+	T_CHECK(strstr(o.notes, "4 sender control fields removed") != NULL);
+	T_CHECK(r.body.len == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* mail between internal addresses too */
+	mail_msg(&m, " [secure] internal");
+	free(m.rcpt[0]);
+	m.rcpt[0] = strdup("bob@clinic.example");
+	milter_msg_add_header(&m, "X-Sealpost-Level", " high");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_CHECK(strcmp(o.reason, "all recipients are internal") == 0);
+	T_CHECK(strcmp(r.log, "chg X-Sealpost-Level 1 (del)\n") == 0);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* a tempfail changes nothing (the MTA keeps the message as it was) */
+	mail_msg(&m, " [secure] Results");
+	milter_msg_add_header(&m, "X-Sealpost-Verify", " 1984-02-29");
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_TEMPFAIL);
+	T_CHECK(r.log[0] == '\0');
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	/* sealing: the original fields go, and the rewrite never adds a
+	 * control field, whatever the notification holds */
+	mail_msg(&m, " [secure] Results");
+	milter_msg_add_header(&m, "X-Sealpost-Verify", " 1984-02-29");
+	rec_init(&r, &ops);
+	milter_rewrite_init(&rw, &ops, &m);
+	rw.drop_controls = 1;
+	T_EQ_INT(milter_rewrite_write(&rw, notice, strlen(notice)), SP_OK);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
+	milter_rewrite_clear(&rw);
+	T_CHECK(strstr(r.log, "add X-Sealpost-Envelope=[ ID]\n") != NULL);
+	T_CHECK(strstr(r.log, "chg X-Sealpost-Verify 1 (del)\n") != NULL);
+	T_CHECK(strstr(r.log, "1984") == NULL);
+	T_CHECK(strstr(r.log, "add x-sealpost-level") == NULL && strstr(r.log, "high") == NULL);
+	milter_msg_clear(&m);
+	sp_buf_free(&r.body);
+
+	milter_worker_clear(&w);
+	sp_policy_free(p);
+	milter_config_clear(&c);
+}
+
 static void
 setup(void)
 {
@@ -678,4 +1049,5 @@ setup(void)
 	sp_msg_global_init();
 }
 
-T_MAIN(setup, test_config, test_msg, test_rewrite, test_rewrite_random, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_outcome)
+T_MAIN(setup, test_config, test_msg, test_rewrite, test_rewrite_random, test_decide, test_subject, test_mixed_rcpt, test_keyd_silent, test_log_outcome,
+    test_sign_key, test_unseal_allowed, test_unseal_named, test_controls)
