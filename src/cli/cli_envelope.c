@@ -61,7 +61,12 @@ retract_common(int argc, char **argv, const struct cli_global *g, int on)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--recipient") == 0 && i + 1 < argc)
 			rcpt_in = argv[++i];
-		else if (argv[i][0] != '-' && id == NULL)
+		else if (strcmp(argv[i], "--") == 0 && i + 1 < argc && id == NULL)
+			id = argv[++i];
+		else if (id == NULL && (argv[i][0] != '-' ||
+		    strlen(argv[i]) == SP_STORE_ID_MAX))
+			/* an id may start with '-' (base64url): one of the right
+			 * length is taken as the id, never as an option */
 			id = argv[i];
 		else {
 			fprintf(stderr, "sealpost %s: unexpected argument '%s'\n", verb, argv[i]);

@@ -35,7 +35,7 @@ function api(k, p, { method = 'POST', body, auth } = {}) {
 
 async function deposit(k, token) {
   const r = await api(k, '/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], expires: 0 } });
+    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], expires: 0, format: 2 } });
   assert.equal(r.status, 201);
   return r.json();
 }
@@ -319,7 +319,7 @@ test('when the key holder dies, releases and deposits answer 503 and keyd stays 
   let r = await release(k, token, d.id);
   assert.equal(r.status, 503);
   r = await api(k, '/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'] } });
+    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], format: 2 } });
   assert.equal(r.status, 503);
   r = await fetch(k.url + '/healthz');
   assert.equal(r.status, 503);
