@@ -1799,16 +1799,17 @@ pg_org_token_add(void *impl, int64_t org_id, const char *name,
 	return pg_end(&cx, st, err);
 }
 
+/* Stamp now (0: the clock) into the row that sql ($1 = org_id, $2 = name,
+ * $3 = now) marks, with the audit record; missing is the message (with one %s
+ * for the name) when no live row matches. */
 static int
-pg_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
-    const struct sp_audit *a, struct sp_err *err)
+pg_org_mark(void *impl, const char *sql, int64_t org_id, const char *name, int64_t now,
+    const char *what, const char *missing, const struct sp_audit *a, struct sp_err *err)
 {
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st;
 
-	if (name == NULL)
-		return sp_err_set(err, SP_ERR_INVALID, "store: bad token name");
 	if (now == 0)
 		now = (int64_t)time(NULL);
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
@@ -1816,13 +1817,23 @@ pg_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
 	p_int(&p, org_id);
 	p_text(&p, name);
 	p_int(&p, now);
-	st = pg_exec(&cx, "UPDATE org_tokens SET revoked = $3 WHERE org_id = $1 AND name = $2"
-	    " AND revoked = 0", &p, NULL, "revoke token", err);
+	st = pg_exec(&cx, sql, &p, NULL, what, err);
 	if (st == SP_OK && cx.changes == 0)
-		st = sp_err_set(err, SP_ERR_NOTFOUND, "no live token named %s", name);
+		st = sp_err_set(err, SP_ERR_NOTFOUND, missing, name);
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
 	return pg_end(&cx, st, err);
+}
+
+static int
+pg_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	if (name == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad token name");
+	return pg_org_mark(impl, "UPDATE org_tokens SET revoked = $3 WHERE org_id = $1"
+	    " AND name = $2 AND revoked = 0", org_id, name, now, "revoke token",
+	    "no live token named %s", a, err);
 }
 
 static int
@@ -1932,26 +1943,11 @@ static int
 pg_org_key_retire(void *impl, int64_t org_id, const char *kid, int64_t now,
     const struct sp_audit *a, struct sp_err *err)
 {
-	struct pg_cx cx;
-	struct pgp p = {0};
-	int st;
-
 	if (kid == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad key id");
-	if (now == 0)
-		now = (int64_t)time(NULL);
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
-	p_int(&p, org_id);
-	p_text(&p, kid);
-	p_int(&p, now);
-	st = pg_exec(&cx, "UPDATE org_keys SET retired = $3 WHERE org_id = $1 AND kid = $2"
-	    " AND retired = 0", &p, NULL, "retire signing key", err);
-	if (st == SP_OK && cx.changes == 0)
-		st = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no live key %s", kid);
-	if (st == SP_OK)
-		st = pg_audit_insert(&cx, a, err);
-	return pg_end(&cx, st, err);
+	return pg_org_mark(impl, "UPDATE org_keys SET retired = $3 WHERE org_id = $1"
+	    " AND kid = $2 AND retired = 0", org_id, kid, now, "retire signing key",
+	    "the organisation has no live key %s", a, err);
 }
 
 static int

@@ -1293,9 +1293,12 @@ sq_org_token_add(void *impl, int64_t org_id, const char *name,
 	return sq_end(db, s, err);
 }
 
+/* Stamp now (0: the clock) into the row that sql (?1 = org_id, ?2 = name,
+ * ?3 = now) marks, with the audit record; missing is the message (with one %s
+ * for the name) when no live row matches. */
 static int
-sq_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
-    const struct sp_audit *a, struct sp_err *err)
+sq_org_mark(void *impl, const char *sql, int64_t org_id, const char *name, int64_t now,
+    const char *what, const char *missing, const struct sp_audit *a, struct sp_err *err)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -1303,18 +1306,25 @@ sq_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "UPDATE org_tokens SET revoked = ?3 WHERE org_id = ?1"
-	    " AND name = ?2 AND revoked = 0", &st, err)) == SP_OK) {
+	if ((s = sq_prepare(db, sql, &st, err)) == SP_OK) {
 		sqlite3_bind_int64(st, 1, org_id);
 		bind_text(st, 2, name);
 		sqlite3_bind_int64(st, 3, now ? now : (int64_t)time(NULL));
-		if ((s = sq_run(db, st, "revoke token", err)) == SP_OK && sqlite3_changes(db) == 0)
-			s = sp_err_set(err, SP_ERR_NOTFOUND, "no live token named '%s'",
-			    name ? name : "");
+		if ((s = sq_run(db, st, what, err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, missing, name ? name : "");
 	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
 	return sq_end(db, s, err);
+}
+
+static int
+sq_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return sq_org_mark(impl, "UPDATE org_tokens SET revoked = ?3 WHERE org_id = ?1"
+	    " AND name = ?2 AND revoked = 0", org_id, name, now, "revoke token",
+	    "no live token named '%s'", a, err);
 }
 
 static int
@@ -1412,24 +1422,9 @@ static int
 sq_org_key_retire(void *impl, int64_t org_id, const char *kid, int64_t now,
     const struct sp_audit *a, struct sp_err *err)
 {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int s;
-
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
-	if ((s = sq_prepare(db, "UPDATE org_keys SET retired = ?3 WHERE org_id = ?1"
-	    " AND kid = ?2 AND retired = 0", &st, err)) == SP_OK) {
-		sqlite3_bind_int64(st, 1, org_id);
-		bind_text(st, 2, kid);
-		sqlite3_bind_int64(st, 3, now ? now : (int64_t)time(NULL));
-		if ((s = sq_run(db, st, "retire key", err)) == SP_OK && sqlite3_changes(db) == 0)
-			s = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no live key %s",
-			    kid ? kid : "");
-	}
-	if (s == SP_OK)
-		s = sq_audit_insert(db, a, err);
-	return sq_end(db, s, err);
+	return sq_org_mark(impl, "UPDATE org_keys SET retired = ?3 WHERE org_id = ?1"
+	    " AND kid = ?2 AND retired = 0", org_id, kid, now, "retire key",
+	    "the organisation has no live key %s", a, err);
 }
 
 static int
