@@ -27,6 +27,7 @@
 
 #include "../cli/cli.h"
 #include "buf.h"
+#include "crypto.h"
 #include "field.h"
 #include "store.h"
 
@@ -73,19 +74,6 @@ usage_err(const char *fmt, ...)
 	va_end(ap);
 	fputs(" (see sealpost audit --help)\n", stderr);
 	return 2;
-}
-
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* --since: unix seconds or YYYY-MM-DD (midnight UTC).  0 on success. */
@@ -167,8 +155,8 @@ export_one(void *arg, const struct sp_audit_row *r)
 	char *text;
 
 	cli_iso_time(r->a.time, when);
-	hex(r->prev, SP_SHA256_LEN, prev);
-	hex(r->hash, SP_SHA256_LEN, h);
+	sp_hex_encode(r->prev, SP_SHA256_LEN, prev);
+	sp_hex_encode(r->hash, SP_SHA256_LEN, h);
 	if (!c->json) {
 		snprintf(num, sizeof(num), "%lld", (long long)r->chain);
 		csv_field(num, 0);
@@ -550,7 +538,7 @@ anchor_line(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_S
 	struct sp_buf *b = ctx;
 	char h[2 * SP_SHA256_LEN + 1];
 
-	hex(hash, SP_SHA256_LEN, h);
+	sp_hex_encode(hash, SP_SHA256_LEN, h);
 	return sp_buf_printf(b, "%lld %lld %lld %s\n", (long long)time(NULL), (long long)chain,
 	    (long long)seq, h) != SP_OK;
 }

@@ -146,32 +146,6 @@ keyd_org_has_live_key(struct keyd *k, int64_t org_id, int *has, struct sp_err *e
 
 /* --- seal ---------------------------------------------------------------- */
 
-static int
-hex_decode(const char *s, unsigned char *out, size_t n)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 2 * n)
-		return -1;
-	for (i = 0; i < 2 * n; i++) {
-		int c = (unsigned char)s[i], v;
-
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v = c - 'A' + 10;
-		else
-			return -1;
-		if (i % 2 == 0)
-			out[i / 2] = (unsigned char)(v << 4);
-		else
-			out[i / 2] |= (unsigned char)v;
-	}
-	return 0;
-}
-
 static void
 ascii_lower(char *s)
 {
@@ -303,7 +277,7 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 		ans = keyd_reply_field(r, "header", "must be the header bytes in base64");
 		goto out;
 	}
-	if (hex_decode(cs, csha, sizeof(csha)) != 0) {
+	if (cs == NULL || sp_hex_decode_exact(cs, strlen(cs), csha, sizeof(csha)) != SP_OK) {
 		ans = keyd_reply_field(r, "ct_sha256", "must be 64 hexadecimal digits");
 		goto out;
 	}

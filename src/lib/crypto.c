@@ -300,6 +300,47 @@ sp_b64url_decode_exact(const char *s, size_t n, unsigned char *out, size_t outle
 	return SP_OK;
 }
 
+void
+sp_hex_encode(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+sp_hex_decode_exact(const char *s, size_t n, unsigned char *out, size_t outlen)
+{
+	size_t i;
+	int hi, lo;
+
+	if (n != 2 * outlen)
+		return SP_ERR_INVALID;
+	for (i = 0; i < outlen; i++) {
+		if ((hi = hex_val(s[2 * i])) < 0 || (lo = hex_val(s[2 * i + 1])) < 0)
+			return SP_ERR_INVALID;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return SP_OK;
+}
+
 int
 sp_ct_eq(const void *a, const void *b, size_t n)
 {

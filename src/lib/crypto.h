@@ -1,6 +1,6 @@
 /*
  * crypto.h - thin, checked wrappers over OpenSSL libcrypto: randomness,
- * SHA-256, HKDF-SHA256, one-shot AES-256-GCM, base64 / base64url, constant
+ * SHA-256, HKDF-SHA256, one-shot AES-256-GCM, base64 / base64url, hex, constant
  * time comparison and wiping.  No primitive is implemented here.
  * SECURITY: callers wipe keys with sp_wipe() when done.
  */
@@ -44,6 +44,11 @@ int sp_b64_decode(struct sp_buf *out, const char *s, size_t n);
 int sp_b64url_encode(struct sp_buf *out, const void *p, size_t n);
 /* Decodes exactly outlen bytes; SP_ERR_INVALID on any other length. */
 int sp_b64url_decode_exact(const char *s, size_t n, unsigned char *out, size_t outlen);
+/* Lower-case hex of p[0..n) to out (room for 2n + 1), NUL-terminated. */
+void sp_hex_encode(const unsigned char *p, size_t n, char *out);
+/* Decodes exactly outlen bytes from hex digits (either case) s[0..n);
+ * SP_ERR_INVALID on any other length or a character that is not a digit. */
+int sp_hex_decode_exact(const char *s, size_t n, unsigned char *out, size_t outlen);
 
 int sp_ct_eq(const void *a, const void *b, size_t n);	/* 1 when equal */
 void sp_wipe(void *p, size_t n);

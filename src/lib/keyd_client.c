@@ -206,31 +206,6 @@ get_b64url(json_t *answer, const char *name, unsigned char *out, size_t n)
 	return 1;
 }
 
-static void
-hex_encode(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* An optional hex field of exactly n bytes: 1 present, 0 absent or null,
  * -1 malformed. */
 static int
@@ -238,18 +213,12 @@ get_hex(json_t *answer, const char *name, unsigned char *out, size_t n)
 {
 	json_t *v = json_object_get(answer, name);
 	const char *s;
-	size_t i;
-	int hi, lo;
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if ((s = json_string_value(v)) == NULL || strlen(s) != 2 * n)
+	if ((s = json_string_value(v)) == NULL ||
+	    sp_hex_decode_exact(s, strlen(s), out, n) != SP_OK)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if ((hi = hex_value(s[2 * i])) < 0 || (lo = hex_value(s[2 * i + 1])) < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
 	return 1;
 }
 
@@ -450,7 +419,7 @@ sp_keyd_seal(struct sp_keyd_client *c, const char *id, const unsigned char *head
 		return st;
 	sp_buf_init(&hb64, 2 * SP_ENV_MAX_HEADER);
 	sp_buf_init(&sigb64, 256);
-	hex_encode(ct_sha, SP_SHA256_LEN, hex);
+	sp_hex_encode(ct_sha, SP_SHA256_LEN, hex);
 	if (sp_b64_encode(&hb64, header, header_len, 0) != SP_OK ||
 	    sp_b64url_encode(&sigb64, sig, SP_SIGN_SIG_LEN) != SP_OK ||
 	    sp_buf_append(&hb64, "", 1) != SP_OK || sp_buf_append(&sigb64, "", 1) != SP_OK ||

@@ -102,6 +102,23 @@ test_b64(void)
 }
 
 static void
+test_hex(void)
+{
+	unsigned char raw[3];
+	char out[7];
+
+	sp_hex_encode((const unsigned char *)"\x00\xab\xff", 3, out);
+	T_CHECK(strcmp(out, "00abff") == 0);
+	memset(raw, 0, sizeof(raw));
+	T_EQ_INT(sp_hex_decode_exact("00aBfF", 6, raw, 3), SP_OK);
+	T_CHECK(raw[0] == 0x00 && raw[1] == 0xab && raw[2] == 0xff);
+	T_EQ_INT(sp_hex_decode_exact("00abf", 5, raw, 3), SP_ERR_INVALID);
+	T_EQ_INT(sp_hex_decode_exact("00abff00", 8, raw, 3), SP_ERR_INVALID);
+	T_EQ_INT(sp_hex_decode_exact("00abfg", 6, raw, 3), SP_ERR_INVALID);
+	T_EQ_INT(sp_hex_decode_exact("", 0, raw, 0), SP_OK);
+}
+
+static void
 test_token(void)
 {
 	char a[64], b[64];
@@ -113,4 +130,4 @@ test_token(void)
 	T_EQ_INT(sp_token_new(a, 10, "sps_", 16), SP_ERR_TOOBIG);
 }
 
-T_MAIN(test_sha256, test_hkdf_rfc5869, test_gcm, test_b64, test_token)
+T_MAIN(test_sha256, test_hkdf_rfc5869, test_gcm, test_b64, test_hex, test_token)
