@@ -465,29 +465,6 @@ envelope_cb(void *ctx, const struct sp_envelope_rec *e)
 	return 0;
 }
 
-enum MHD_Result
-keyd_api_envelopes(struct keyd_req *r, const char *arg)
-{
-	struct sp_err err = {{0}};
-	struct sp_org org;
-	enum MHD_Result ans;
-	int64_t since;
-	json_t *arr;
-	int st;
-
-	if (!keyd_org_auth(r, &org, &ans))
-		return ans;
-	if ((since = since_arg(r)) < 0)
-		return keyd_reply_field(r, "since", "must be a unix time");
-	arr = json_array();
-	if ((st = sp_store_envelope_each(r->k->store, org.id, since, envelope_cb, arr,
-	    &err)) != SP_OK) {
-		json_decref(arr);
-		return keyd_store_error(r, st, &err);
-	}
-	return keyd_reply_json(r, 200, json_pack("{s:o}", "envelopes", arr));
-}
-
 static json_t *
 str_or_null(const char *s)
 {
@@ -499,10 +476,8 @@ audit_cb(void *ctx, const struct sp_audit_row *row)
 {
 	json_t *arr = ctx, *o;
 	char hex[2 * SP_SHA256_LEN + 1];
-	size_t i;
 
-	for (i = 0; i < SP_SHA256_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", row->hash[i]);
+	sp_hex_encode(row->hash, SP_SHA256_LEN, hex);
 	o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:s}", "seq", (json_int_t)row->seq,
 	    "time", (json_int_t)row->a.time, "event", str_or_null(row->a.event),
 	    "actor", str_or_null(row->a.actor), "envelope", str_or_null(row->a.envelope),
@@ -514,8 +489,10 @@ audit_cb(void *ctx, const struct sp_audit_row *row)
 	return 0;
 }
 
-enum MHD_Result
-keyd_api_audit(struct keyd_req *r, const char *arg)
+/* GET of the caller's envelopes (audit 0) or audit records (audit 1) from
+ * ?since= on, as {"envelopes"|"records": [...]}. */
+static enum MHD_Result
+org_list(struct keyd_req *r, int audit)
 {
 	struct sp_err err = {{0}};
 	struct sp_org org;
@@ -529,11 +506,28 @@ keyd_api_audit(struct keyd_req *r, const char *arg)
 	if ((since = since_arg(r)) < 0)
 		return keyd_reply_field(r, "since", "must be a unix time");
 	arr = json_array();
-	if ((st = sp_store_audit_scan(r->k->store, org.id, since, audit_cb, arr, &err)) != SP_OK) {
+	if (audit)
+		st = sp_store_audit_scan(r->k->store, org.id, since, audit_cb, arr, &err);
+	else
+		st = sp_store_envelope_each(r->k->store, org.id, since, envelope_cb, arr, &err);
+	if (st != SP_OK) {
 		json_decref(arr);
 		return keyd_store_error(r, st, &err);
 	}
-	return keyd_reply_json(r, 200, json_pack("{s:o}", "records", arr));
+	return keyd_reply_json(r, 200, json_pack("{s:o}", audit ? "records" : "envelopes",
+	    arr));
+}
+
+enum MHD_Result
+keyd_api_envelopes(struct keyd_req *r, const char *arg)
+{
+	return org_list(r, 0);
+}
+
+enum MHD_Result
+keyd_api_audit(struct keyd_req *r, const char *arg)
+{
+	return org_list(r, 1);
 }
 
 /* --- logo ---------------------------------------------------------------- */
