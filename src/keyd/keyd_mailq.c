@@ -135,25 +135,42 @@ enqueue(struct keyd *k, struct qmail *m)
 	return SP_OK;
 }
 
+/* A mail to to, with an empty body; NULL when there is no queue or memory. */
+static struct qmail *
+qmail_new(struct keyd *k, const char *to)
+{
+	struct qmail *m;
+
+	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	sp_buf_init(&m->body, 65536);
+	return m;
+}
+
+/* Queue m once it is composed (st SP_OK); else log err and drop it. */
+static int
+enqueue_composed(struct keyd *k, struct qmail *m, int st, const struct sp_err *err)
+{
+	if (st != SP_OK) {
+		keyd_log("mail-failed", "error", sp_err_msg(err, st), NULL);
+		qmail_free(m);
+		return st;
+	}
+	return enqueue(k, m);
+}
+
 int
 keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail)
 {
 	struct sp_err err = {{0}};
 	struct qmail *m;
-	int st;
 
-	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL)
+	if ((m = qmail_new(k, to)) == NULL)
 		return SP_ERR_NOMEM;
-	snprintf(m->to, sizeof(m->to), "%s", to);
-	sp_buf_init(&m->body, 65536);
-	if ((st = sp_notice_compose(kind, to, k->public_url, token, ttl_text, detail,
-	    &m->subject, &m->body, &err)) != SP_OK) {
-		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
-		qmail_free(m);
-		return st;
-	}
-	return enqueue(k, m);
+	return enqueue_composed(k, m, sp_notice_compose(kind, to, k->public_url, token,
+	    ttl_text, detail, &m->subject, &m->body, &err), &err);
 }
 
 int
@@ -162,17 +179,9 @@ keyd_notice_sender(struct keyd *k, int kind, const char *to,
 {
 	struct sp_err err = {{0}};
 	struct qmail *m;
-	int st;
 
-	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL)
+	if ((m = qmail_new(k, to)) == NULL)
 		return SP_ERR_NOMEM;
-	snprintf(m->to, sizeof(m->to), "%s", to);
-	sp_buf_init(&m->body, 65536);
-	if ((st = sp_notice_compose_sender(kind, to, k->public_url, info, &m->subject,
-	    &m->body, &err)) != SP_OK) {
-		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
-		qmail_free(m);
-		return st;
-	}
-	return enqueue(k, m);
+	return enqueue_composed(k, m, sp_notice_compose_sender(kind, to, k->public_url, info,
+	    &m->subject, &m->body, &err), &err);
 }
