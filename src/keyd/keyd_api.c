@@ -531,20 +531,34 @@ keyd_api_session(struct keyd_req *r, const char *arg)
 	    "csrf", s.csrf));
 }
 
+/* The session of a request that needs a login and its CSRF token: 1 with
+ * *s filled in, else 0 with *ans the refusal. */
+static int
+post_session(struct keyd_req *r, struct sp_session *s, enum MHD_Result *ans)
+{
+	struct sp_err err = {{0}};
+	int st;
+
+	if ((st = keyd_session_auth(r, 1, s, &err)) == SP_ERR_AUTH)
+		*ans = keyd_reply_error(r, 401, "not logged in");
+	else if (st == SP_ERR_DENIED)
+		*ans = keyd_reply_error(r, 403, "missing or wrong CSRF token");
+	else if (st != SP_OK)
+		*ans = store_error(r, st, &err);
+	return st == SP_OK;
+}
+
 enum MHD_Result
 keyd_api_logout(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_session s;
 	struct sp_audit a;
+	enum MHD_Result ret;
 	int st;
 
-	if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
-	if (st == SP_ERR_DENIED)
-		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
-	if (st != SP_OK)
-		return store_error(r, st, &err);
+	if (!post_session(r, &s, &ret))
+		return ret;
 	a = (struct sp_audit){0, "logout", s.email, NULL, r->client, NULL, 0};
 	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND)
@@ -991,12 +1005,8 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		r->async = 0;
 		return ret;
 	}
-	if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
-	if (st == SP_ERR_DENIED)
-		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
-	if (st != SP_OK)
-		return store_error(r, st, &err);
+	if (!post_session(r, &s, &ret))
+		return ret;
 	if (!keyd_valid_id(id))
 		return keyd_reply_error(r, 404, "unknown envelope");
 	memset(&e, 0, sizeof(e));
