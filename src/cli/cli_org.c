@@ -786,23 +786,22 @@ out:
 /* --- org key -------------------------------------------------------------------- */
 
 static int
-list_key(void *ctx, const struct sp_org_key *k)
-{
-	char c[32], r[32];
-
-	if (k->retired == 0)
-		(*(int *)ctx)++;
-	cli_iso_time(k->created, c);
-	cli_iso_time(k->retired, r);
-	printf("%s\t%s\t%s\n", k->kid, c, k->retired ? r : "live");
-	return 0;
-}
-
-static int
 count_live_key(void *ctx, const struct sp_org_key *k)
 {
 	if (k->retired == 0)
 		(*(int *)ctx)++;
+	return 0;
+}
+
+static int
+list_key(void *ctx, const struct sp_org_key *k)
+{
+	char c[32], r[32];
+
+	count_live_key(ctx, k);
+	cli_iso_time(k->created, c);
+	cli_iso_time(k->retired, r);
+	printf("%s\t%s\t%s\n", k->kid, c, k->retired ? r : "live");
 	return 0;
 }
 
@@ -943,6 +942,16 @@ detail_add(char *d, size_t cap, const char *key)
 	snprintf(d + n, cap - n, "%s%s", n ? " " : "", key);
 }
 
+/* An on/off option v (-1: not given) into *dst, named by key in detail d. */
+static void
+set_flag(int v, int *dst, char *d, size_t cap, const char *key)
+{
+	if (v < 0)
+		return;
+	*dst = v;
+	detail_add(d, cap, key);
+}
+
 static int
 set_main(int argc, char **argv, const struct cli_global *g)
 {
@@ -1073,22 +1082,10 @@ set_main(int argc, char **argv, const struct cli_global *g)
 		o.policy.expire_days = days;
 		detail_add(detail, sizeof(detail), "expire-days");
 	}
-	if (notify >= 0) {
-		o.policy.notify_read = notify;
-		detail_add(detail, sizeof(detail), "notify-read");
-	}
-	if (replies >= 0) {
-		o.policy.replies = replies;
-		detail_add(detail, sizeof(detail), "replies");
-	}
-	if (forward >= 0) {
-		o.policy.forward = forward;
-		detail_add(detail, sizeof(detail), "forward");
-	}
-	if (verify >= 0) {
-		o.policy.verify = verify;
-		detail_add(detail, sizeof(detail), "verify");
-	}
+	set_flag(notify, &o.policy.notify_read, detail, sizeof(detail), "notify-read");
+	set_flag(replies, &o.policy.replies, detail, sizeof(detail), "replies");
+	set_flag(forward, &o.policy.forward, detail, sizeof(detail), "forward");
+	set_flag(verify, &o.policy.verify, detail, sizeof(detail), "verify");
 	if (level != NULL) {
 		snprintf(o.policy.level, sizeof(o.policy.level), "%s", level);
 		detail_add(detail, sizeof(detail), "level");
