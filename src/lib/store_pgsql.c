@@ -734,6 +734,19 @@ buf_hex(struct pg_buf *b, const unsigned char *h, size_t n)
 	buf_add(b, "%s", x);
 }
 
+/* The audit record in columns col.. col + 5 of row i (time, event, actor,
+ * envelope_id, client, detail); the strings live as long as r. */
+static void
+audit_from_row(const PGresult *r, int i, int col, struct sp_audit *a)
+{
+	a->time = r_int(r, i, col);
+	a->event = r_str(r, i, col + 1);
+	a->actor = r_str(r, i, col + 2);
+	a->envelope = r_str(r, i, col + 3);
+	a->client = r_str(r, i, col + 4);
+	a->detail = r_str(r, i, col + 5);
+}
+
 /*
  * The audit records of a version 2 store join chain 0 in id order: their
  * hashes are computed here (sp_audit_chain_hash, as every later append
@@ -768,12 +781,7 @@ pg_chain_existing(struct pg_cx *cx, struct sp_err *err)
 		for (i = 0; i < n; i++) {
 			memset(&a, 0, sizeof(a));
 			last = r_int(r, i, 0);
-			a.time = r_int(r, i, 1);
-			a.event = r_str(r, i, 2);
-			a.actor = r_str(r, i, 3);
-			a.envelope = r_str(r, i, 4);
-			a.client = r_str(r, i, 5);
-			a.detail = r_str(r, i, 6);
+			audit_from_row(r, i, 1, &a);
 			seq++;
 			sp_audit_chain_hash(prev, 0, seq, &a, h);
 			buf_add(&ids, "%s%" PRId64, i ? "," : "", last);
@@ -1208,12 +1216,7 @@ pg_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 		n = PQntuples(r);
 		for (i = 0; i < n && !stop; i++) {
 			last = r_int(r, i, 0);
-			a.time = r_int(r, i, 1);
-			a.event = r_str(r, i, 2);
-			a.actor = r_str(r, i, 3);
-			a.envelope = r_str(r, i, 4);
-			a.client = r_str(r, i, 5);
-			a.detail = r_str(r, i, 6);
+			audit_from_row(r, i, 1, &a);
 			a.org_id = r_int(r, i, 7);
 			stop = fn(ctx, &a) != 0;
 		}
@@ -1267,12 +1270,7 @@ pg_audit_scan(void *impl, int64_t chain, int64_t since,
 				memset(row.prev, 0, sizeof(row.prev));
 			if (b2 != SP_SHA256_LEN)
 				memset(row.hash, 0, sizeof(row.hash));
-			row.a.time = r_int(r, i, 5);
-			row.a.event = r_str(r, i, 6);
-			row.a.actor = r_str(r, i, 7);
-			row.a.envelope = r_str(r, i, 8);
-			row.a.client = r_str(r, i, 9);
-			row.a.detail = r_str(r, i, 10);
+			audit_from_row(r, i, 5, &row.a);
 			stop = fn(ctx, &row) != 0;
 		}
 		PQclear(r);

@@ -333,6 +333,19 @@ sq_db(struct sq *q, sqlite3 **db, struct sp_err *err)
 	return SP_OK;
 }
 
+/* The audit record in columns col.. col + 5 of st (time, event, actor,
+ * envelope_id, client, detail); the strings live until the next step. */
+static void
+audit_from_cols(sqlite3_stmt *st, int col, struct sp_audit *a)
+{
+	a->time = sqlite3_column_int64(st, col);
+	a->event = (const char *)sqlite3_column_text(st, col + 1);
+	a->actor = (const char *)sqlite3_column_text(st, col + 2);
+	a->envelope = (const char *)sqlite3_column_text(st, col + 3);
+	a->client = (const char *)sqlite3_column_text(st, col + 4);
+	a->detail = (const char *)sqlite3_column_text(st, col + 5);
+}
+
 /* Chain the audit records written before version 3, in id order, into
  * chain 0 (inside the migration's transaction). */
 static int
@@ -352,12 +365,7 @@ sq_chain_old_audit(sqlite3 *db, struct sp_err *err)
 		    " hash = ?4 WHERE id = ?1", -1, &upd, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		memset(&a, 0, sizeof(a));
-		a.time = sqlite3_column_int64(sel, 1);
-		a.event = (const char *)sqlite3_column_text(sel, 2);
-		a.actor = (const char *)sqlite3_column_text(sel, 3);
-		a.envelope = (const char *)sqlite3_column_text(sel, 4);
-		a.client = (const char *)sqlite3_column_text(sel, 5);
-		a.detail = (const char *)sqlite3_column_text(sel, 6);
+		audit_from_cols(sel, 1, &a);
 		sp_audit_chain_hash(prev, 0, ++seq, &a, hash);
 		sqlite3_reset(upd);
 		sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
@@ -732,12 +740,7 @@ sq_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 	bind_text(st, 1, event);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		a.org_id = sqlite3_column_int64(st, 6);
-		a.time = sqlite3_column_int64(st, 0);
-		a.event = (const char *)sqlite3_column_text(st, 1);
-		a.actor = (const char *)sqlite3_column_text(st, 2);
-		a.envelope = (const char *)sqlite3_column_text(st, 3);
-		a.client = (const char *)sqlite3_column_text(st, 4);
-		a.detail = (const char *)sqlite3_column_text(st, 5);
+		audit_from_cols(st, 0, &a);
 		if (fn(ctx, &a) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -774,12 +777,7 @@ sq_audit_scan(void *impl, int64_t chain, int64_t since,
 			memset(r.prev, 0, sizeof(r.prev));
 		if (col_blob(st, 4, r.hash, sizeof(r.hash)) != SP_SHA256_LEN)
 			memset(r.hash, 0, sizeof(r.hash));
-		r.a.time = sqlite3_column_int64(st, 5);
-		r.a.event = (const char *)sqlite3_column_text(st, 6);
-		r.a.actor = (const char *)sqlite3_column_text(st, 7);
-		r.a.envelope = (const char *)sqlite3_column_text(st, 8);
-		r.a.client = (const char *)sqlite3_column_text(st, 9);
-		r.a.detail = (const char *)sqlite3_column_text(st, 10);
+		audit_from_cols(st, 5, &r.a);
 		r.a.org_id = r.chain;
 		if (fn(ctx, &r) != 0) {
 			rc = SQLITE_DONE;
