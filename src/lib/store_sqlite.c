@@ -1356,6 +1356,9 @@ sq_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_
 	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "tokens", err);
 }
 
+/* The columns org_key_from_row reads. */
+#define SQ_KEY_COLS "org_id, kid, pub, created, retired"
+
 static int
 org_key_from_row(sqlite3_stmt *st, struct sp_org_key *k)
 {
@@ -1404,7 +1407,7 @@ sq_org_key_get(void *impl, const char *kid, struct sp_org_key *out, struct sp_er
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT org_id, kid, pub, created, retired FROM org_keys"
+	if ((s = sq_prepare(db, "SELECT " SQ_KEY_COLS " FROM org_keys"
 	    " WHERE kid = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, kid);
@@ -1436,7 +1439,7 @@ sq_org_key_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_or
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT org_id, kid, pub, created, retired FROM org_keys"
+	if ((s = sq_prepare(db, "SELECT " SQ_KEY_COLS " FROM org_keys"
 	    " WHERE org_id = ? ORDER BY created, rowid", &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_int64(st, 1, org_id);
