@@ -228,6 +228,29 @@ header_mismatch(struct keyd *k, const struct sp_env_header *h,
 	return NULL;
 }
 
+/* The calling organisation (*org) and the envelope id (*e, which the caller
+ * clears): 1 when both are found, else 0 with *ans the reply. */
+static int
+org_envelope(struct keyd_req *r, const char *id, struct sp_org *org,
+    struct sp_envelope_rec *e, enum MHD_Result *ans)
+{
+	struct sp_err err = {{0}};
+	int st;
+
+	if (!keyd_org_auth(r, org, ans))
+		return 0;
+	if (!keyd_valid_id(id)) {
+		*ans = keyd_reply_error(r, 404, "unknown envelope");
+		return 0;
+	}
+	memset(e, 0, sizeof(*e));
+	if ((st = sp_store_envelope_get(r->k->store, id, e, &err)) == SP_ERR_NOTFOUND)
+		*ans = keyd_reply_error(r, 404, "unknown envelope");
+	else if (st != SP_OK)
+		*ans = keyd_store_error(r, st, &err);
+	return st == SP_OK;
+}
+
 enum MHD_Result
 keyd_api_seal(struct keyd_req *r, const char *id)
 {
@@ -245,16 +268,9 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 	json_t *j = NULL;
 	int st;
 
-	if (!keyd_org_auth(r, &org, &ans))
-		return ans;
-	if (!keyd_valid_id(id))
-		return keyd_reply_error(r, 404, "unknown envelope");
-	memset(&e, 0, sizeof(e));
 	memset(&h, 0, sizeof(h));
-	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
-		return keyd_reply_error(r, 404, "unknown envelope");
-	if (st != SP_OK)
-		return keyd_store_error(r, st, &err);
+	if (!org_envelope(r, id, &org, &e, &ans))
+		return ans;
 	sp_buf_init(&hb, SP_ENV_MAX_HEADER);
 	if (e.org_id != org.id) {
 		ans = keyd_reply_error(r, 403, "this envelope belongs to another organisation");
@@ -353,15 +369,8 @@ retract(struct keyd_req *r, const char *id, int on)
 	json_t *j = NULL, *v;
 	int st;
 
-	if (!keyd_org_auth(r, &org, &ans))
+	if (!org_envelope(r, id, &org, &e, &ans))
 		return ans;
-	if (!keyd_valid_id(id))
-		return keyd_reply_error(r, 404, "unknown envelope");
-	memset(&e, 0, sizeof(e));
-	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
-		return keyd_reply_error(r, 404, "unknown envelope");
-	if (st != SP_OK)
-		return keyd_store_error(r, st, &err);
 	/* another organisation's envelope reads as an unknown one */
 	if (e.org_id != org.id) {
 		sp_envelope_rec_clear(&e);
