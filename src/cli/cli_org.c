@@ -487,17 +487,23 @@ out:
 	return rc;
 }
 
+/* Print one token: a tab-separated line for `org token list` when
+ * *(const int *)ctx, else an indented line for `org show`. */
 static int
-show_token(void *ctx, const struct sp_org_token *t)
+print_token(void *ctx, const struct sp_org_token *t)
 {
 	char c[32], u[32], r[32];
 
-	(void)ctx;
 	cli_iso_time(t->created, c);
 	cli_iso_time(t->last_used, u);
 	cli_iso_time(t->revoked, r);
-	printf("  %-20s created %s  last used %s  %s%s\n", t->name, c,
-	    t->last_used ? u : "never", t->revoked ? "revoked " : "live", t->revoked ? r : "");
+	if (*(const int *)ctx)
+		printf("%s\t%s\t%s\t%s\n", t->name, c, t->last_used ? u : "never",
+		    t->revoked ? r : "live");
+	else
+		printf("  %-20s created %s  last used %s  %s%s\n", t->name, c,
+		    t->last_used ? u : "never", t->revoked ? "revoked " : "live",
+		    t->revoked ? r : "");
 	return 0;
 }
 
@@ -530,7 +536,7 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_org o;
 	char t1[32];
 	size_t logo_len = 0;
-	int st, rc = 1;
+	int st, rc = 1, tabular = 0;
 
 	if (argc != 3 || argv[2][0] == '-')
 		return usage_err("show", "NAME is required");
@@ -575,7 +581,7 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	printf("keep-copies: %lld\n", (long long)o.policy.keep_copies);
 	printf("tokens:\n");
 	fflush(stdout);
-	if ((st = sp_store_org_token_each(s, o.id, show_token, NULL, &err)) != SP_OK) {
+	if ((st = sp_store_org_token_each(s, o.id, print_token, &tabular, &err)) != SP_OK) {
 		fail("show", &err, st);
 		goto out;
 	}
@@ -697,20 +703,6 @@ out:
 /* --- org token ------------------------------------------------------------------ */
 
 static int
-list_token(void *ctx, const struct sp_org_token *t)
-{
-	char c[32], u[32], r[32];
-
-	(void)ctx;
-	cli_iso_time(t->created, c);
-	cli_iso_time(t->last_used, u);
-	cli_iso_time(t->revoked, r);
-	printf("%s\t%s\t%s\t%s\n", t->name, c, t->last_used ? u : "never",
-	    t->revoked ? r : "live");
-	return 0;
-}
-
-static int
 token_main(int argc, char **argv, const struct cli_global *g)
 {
 	struct sp_err err = {{0}};
@@ -720,7 +712,7 @@ token_main(int argc, char **argv, const struct cli_global *g)
 	const char *sub = argc > 2 ? argv[2] : "";
 	char tok[96], detail[64];
 	unsigned char h[SP_SHA256_LEN];
-	int st, rc = 1, want;
+	int st, rc = 1, want, tabular = 1;
 
 	if (strcmp(sub, "create") == 0 || strcmp(sub, "revoke") == 0)
 		want = 5;
@@ -741,7 +733,7 @@ token_main(int argc, char **argv, const struct cli_global *g)
 		snprintf(detail, sizeof(detail), "token=%s", argv[4]);
 	if (strcmp(sub, "list") == 0) {
 		printf("name\tcreated\tlast used\trevoked\n");
-		st = sp_store_org_token_each(s, o.id, list_token, NULL, &err);
+		st = sp_store_org_token_each(s, o.id, print_token, &tabular, &err);
 	} else if (strcmp(sub, "revoke") == 0) {
 		a = audit_rec("org-token-revoke", o.id, detail);
 		st = sp_store_org_token_revoke(s, o.id, argv[4], (int64_t)time(NULL), &a, &err);
