@@ -190,34 +190,20 @@ get_key_part(json_t *answer, const char *name, unsigned char out[SP_KEY_LEN])
 	return sp_b64url_decode_exact(s, strlen(s), out, SP_KEY_LEN);
 }
 
-/* An optional base64url field of exactly n bytes: 1 present, 0 absent or
+/* An optional field of exactly n bytes in the text form that decode reads
+ * (sp_b64url_decode_exact, sp_hex_decode_exact): 1 present, 0 absent or
  * null, -1 malformed. */
 static int
-get_b64url(json_t *answer, const char *name, unsigned char *out, size_t n)
+get_bytes(json_t *answer, const char *name,
+    int (*decode)(const char *, size_t, unsigned char *, size_t), unsigned char *out,
+    size_t n)
 {
 	json_t *v = json_object_get(answer, name);
 	const char *s;
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if ((s = json_string_value(v)) == NULL ||
-	    sp_b64url_decode_exact(s, strlen(s), out, n) != SP_OK)
-		return -1;
-	return 1;
-}
-
-/* An optional hex field of exactly n bytes: 1 present, 0 absent or null,
- * -1 malformed. */
-static int
-get_hex(json_t *answer, const char *name, unsigned char *out, size_t n)
-{
-	json_t *v = json_object_get(answer, name);
-	const char *s;
-
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if ((s = json_string_value(v)) == NULL ||
-	    sp_hex_decode_exact(s, strlen(s), out, n) != SP_OK)
+	if ((s = json_string_value(v)) == NULL || decode(s, strlen(s), out, n) != SP_OK)
 		return -1;
 	return 1;
 }
@@ -523,10 +509,12 @@ release_record(json_t *answer, struct sp_release_res *res)
 			res->nrcpt++;
 		}
 	}
-	hs = get_hex(answer, "header_sha256", res->header_sha, SP_SHA256_LEN);
-	cs = get_hex(answer, "ct_sha256", res->ct_sha, SP_SHA256_LEN);
-	sg = get_b64url(answer, "sig", res->sig, SP_SIGN_SIG_LEN);
-	pk = get_b64url(answer, "sig_key", res->sig_key, SP_SIGN_PUB_LEN);
+	hs = get_bytes(answer, "header_sha256", sp_hex_decode_exact, res->header_sha,
+	    SP_SHA256_LEN);
+	cs = get_bytes(answer, "ct_sha256", sp_hex_decode_exact, res->ct_sha, SP_SHA256_LEN);
+	sg = get_bytes(answer, "sig", sp_b64url_decode_exact, res->sig, SP_SIGN_SIG_LEN);
+	pk = get_bytes(answer, "sig_key", sp_b64url_decode_exact, res->sig_key,
+	    SP_SIGN_PUB_LEN);
 	if (hs < 0 || cs < 0 || sg < 0 || pk < 0)
 		return SP_ERR_INVALID;
 	res->has_digests = hs == 1 && cs == 1;
