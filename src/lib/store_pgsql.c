@@ -1360,6 +1360,22 @@ org_from_row(const PGresult *r, int i, struct sp_org *o)
 	r_text(r, i, 16, o->policy.language, sizeof(o->policy.language));
 }
 
+/* Run sql, a query of $1 = id, on this thread's connection; the caller
+ * clears *r. */
+static int
+pg_select_id(void *impl, const char *sql, int64_t id, PGresult **r, const char *what,
+    struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_int(&p, id);
+	return pg_exec(&cx, sql, &p, r, what, err);
+}
+
 /* One organisation by a query of PG_ORG_COLS; out (may be NULL) is filled. */
 static int
 pg_org_one(struct pg_cx *cx, const char *sql, const struct pgp *p, struct sp_org *out,
@@ -1730,16 +1746,11 @@ static int
 pg_org_domain_each(void *impl, int64_t org_id, int (*fn)(void *, const char *), void *ctx,
     struct sp_err *err)
 {
-	struct pg_cx cx;
-	struct pgp p = {0};
 	PGresult *r;
 	int st, i, n;
 
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
-		return st;
-	p_int(&p, org_id);
-	if ((st = pg_exec(&cx, "SELECT domain FROM org_domains WHERE org_id = $1"
-	    " ORDER BY domain", &p, &r, "domains", err)) != SP_OK)
+	if ((st = pg_select_id(impl, "SELECT domain FROM org_domains WHERE org_id = $1"
+	    " ORDER BY domain", org_id, &r, "domains", err)) != SP_OK)
 		return st;
 	n = PQntuples(r);
 	for (i = 0; i < n; i++)
@@ -1839,16 +1850,11 @@ pg_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_
     void *ctx, struct sp_err *err)
 {
 	struct sp_org_token t;
-	struct pg_cx cx;
-	struct pgp p = {0};
 	PGresult *r;
 	int st, i, n;
 
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
-		return st;
-	p_int(&p, org_id);
-	if ((st = pg_exec(&cx, "SELECT org_id, name, created, last_used, revoked"
-	    " FROM org_tokens WHERE org_id = $1 ORDER BY created, id", &p, &r, "tokens",
+	if ((st = pg_select_id(impl, "SELECT org_id, name, created, last_used, revoked"
+	    " FROM org_tokens WHERE org_id = $1 ORDER BY created, id", org_id, &r, "tokens",
 	    err)) != SP_OK)
 		return st;
 	n = PQntuples(r);
@@ -1953,16 +1959,11 @@ pg_org_key_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_or
     void *ctx, struct sp_err *err)
 {
 	struct sp_org_key k;
-	struct pg_cx cx;
-	struct pgp p = {0};
 	PGresult *r;
 	int st, i, n;
 
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
-		return st;
-	p_int(&p, org_id);
-	if ((st = pg_exec(&cx, "SELECT " PG_KEY_COLS " FROM org_keys WHERE org_id = $1"
-	    " ORDER BY created, id", &p, &r, "signing keys", err)) != SP_OK)
+	if ((st = pg_select_id(impl, "SELECT " PG_KEY_COLS " FROM org_keys WHERE org_id = $1"
+	    " ORDER BY created, id", org_id, &r, "signing keys", err)) != SP_OK)
 		return st;
 	n = PQntuples(r);
 	for (i = 0; i < n && st == SP_OK; i++)

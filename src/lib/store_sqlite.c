@@ -1065,6 +1065,19 @@ sq_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 	return sq_end(db, s, err);
 }
 
+/* Prepare sql, a query of ?1 = id, on this thread's connection (*db). */
+static int
+sq_select_id(void *impl, const char *sql, int64_t id, sqlite3 **db, sqlite3_stmt **st,
+    struct sp_err *err)
+{
+	int s;
+
+	if ((s = sq_db(impl, db, err)) != SP_OK || (s = sq_prepare(*db, sql, st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(*st, 1, id);
+	return SP_OK;
+}
+
 /* Run one statement of ?1 = id (and ?2 = now) inside the caller's
  * transaction; *changed (may be NULL) gets the number of rows it changed. */
 static int
@@ -1143,12 +1156,9 @@ sq_org_logo_get(void *impl, int64_t id, unsigned char *out, size_t cap, size_t *
 	int s, rc, n = 0;
 
 	*len = 0;
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
+	if ((s = sq_select_id(impl, "SELECT logo FROM orgs WHERE id = ? AND logo IS NOT NULL",
+	    id, &db, &st, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT logo FROM orgs WHERE id = ? AND logo IS NOT NULL",
-	    &st, err)) != SP_OK)
-		return s;
-	sqlite3_bind_int64(st, 1, id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		n = col_blob(st, 0, out, cap);
 	sqlite3_finalize(st);
@@ -1221,12 +1231,9 @@ sq_org_domain_each(void *impl, int64_t org_id, int (*fn)(void *, const char *), 
 	sqlite3_stmt *st;
 	int s, rc;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
+	if ((s = sq_select_id(impl, "SELECT domain FROM org_domains WHERE org_id = ?"
+	    " ORDER BY domain", org_id, &db, &st, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT domain FROM org_domains WHERE org_id = ?"
-	    " ORDER BY domain", &st, err)) != SP_OK)
-		return s;
-	sqlite3_bind_int64(st, 1, org_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (fn(ctx, (const char *)sqlite3_column_text(st, 0)) != 0) {
 			rc = SQLITE_DONE;
@@ -1334,12 +1341,10 @@ sq_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_
 	sqlite3_stmt *st;
 	int s, rc;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
+	if ((s = sq_select_id(impl, "SELECT org_id, name, created, last_used, revoked"
+	    " FROM org_tokens WHERE org_id = ? ORDER BY created, rowid", org_id, &db, &st,
+	    err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT org_id, name, created, last_used, revoked"
-	    " FROM org_tokens WHERE org_id = ? ORDER BY created, rowid", &st, err)) != SP_OK)
-		return s;
-	sqlite3_bind_int64(st, 1, org_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		t.org_id = sqlite3_column_int64(st, 0);
@@ -1437,12 +1442,9 @@ sq_org_key_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_or
 	sqlite3_stmt *st;
 	int s, rc;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
+	if ((s = sq_select_id(impl, "SELECT " SQ_KEY_COLS " FROM org_keys"
+	    " WHERE org_id = ? ORDER BY created, rowid", org_id, &db, &st, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT " SQ_KEY_COLS " FROM org_keys"
-	    " WHERE org_id = ? ORDER BY created, rowid", &st, err)) != SP_OK)
-		return s;
-	sqlite3_bind_int64(st, 1, org_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (org_key_from_row(st, &k) != 0) {
 			rc = SQLITE_CORRUPT;
