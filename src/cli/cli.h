@@ -11,6 +11,7 @@ struct cli_global {
 	const char *data_dir;	/* --data-dir, or NULL */
 	const char *config;	/* -c / --config, or NULL */
 	const char *db;		/* --db URL (store.h's sp_store_open_url), or NULL */
+	const char *public_domains;	/* --public-domains FILE (maildomains.h), or NULL */
 };
 
 int cli_org_main(int argc, char **argv, const struct cli_global *g);		/* cli_org.c */
@@ -19,6 +20,16 @@ int cli_seal_main(int argc, char **argv, const struct cli_global *g);		/* cli_se
 int cli_open_main(int argc, char **argv, const struct cli_global *g);		/* cli_open.c */
 int cli_scan_main(int argc, char **argv, const struct cli_global *g);		/* cli_scan.c */
 int cli_key_main(int argc, char **argv, const struct cli_global *g);		/* cli_key.c */
+int cli_retract_main(int argc, char **argv, const struct cli_global *g);	/* cli_envelope.c */
+int cli_unretract_main(int argc, char **argv, const struct cli_global *g);	/* cli_envelope.c */
+int cli_expire_main(int argc, char **argv, const struct cli_global *g);		/* cli_envelope.c */
+int cli_audit_main(int argc, char **argv, const struct cli_global *g);		/* cli_audit.c */
+
+/* t as ISO 8601 UTC ("2026-12-01T10:00:00Z") in out; "-" for 0. */
+void cli_iso_time(long long t, char out[32]);
+
+/* 1 when argv[1..argc) asks for help (-h or --help anywhere). */
+int cli_wants_help(int argc, char **argv);
 
 /* Open the key server's store the global options name: --db URL, else
  * SQLite in --data-dir.  verb names the caller in messages ("org").

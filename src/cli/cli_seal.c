@@ -19,26 +19,42 @@
 #include "keyd_client.h"
 #include "message.h"
 #include "seal.h"
+#include "sign.h"
 
 static void
 seal_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sealpost seal --keyd URL (--token TOKEN | --token-file FILE)\n"
-	    "                     [-i IN.eml] [-o OUT.eml] [--html ENVELOPE.html]\n"
-	    "                     [--rcpt ADDR]... [--subject TEXT] [--expires-days N]\n\n"
+	    "                     [--sign-key FILE] [-i IN.eml] [-o OUT.eml]\n"
+	    "                     [--html ENVELOPE.html] [--rcpt ADDR]...\n"
+	    "                     [--subject TEXT] [--expires-days N]\n\n"
 	    "Seals a message: its key is deposited with the key server, and the\n"
 	    "notification mail (original From/To/Cc/Date/Subject, a short notice,\n"
-	    "securedoc.html attached) is written to OUT.eml (default: stdout).\n\n"
+	    "securedoc.html attached) is written to OUT.eml (default: stdout).\n"
+	    "With --sign-key the envelope is signed (format 2) and the key server\n"
+	    "records its digests and signature before anything is written; an\n"
+	    "organisation with a signing key accepts only signed envelopes.\n\n"
 	    "  --keyd URL         key server base URL, e.g. https://keys.example.org\n"
 	    "  --token TOKEN      the organisation's API token (sealpost org add)\n"
 	    "  --token-file FILE  read the token from the first line of FILE\n"
+	    "  --sign-key FILE    the organisation's signing key (PEM, from\n"
+	    "                     `sealpost org add --key-out` or `org key rotate`)\n"
 	    "  -i IN.eml          the message to seal (default: stdin)\n"
 	    "  -o OUT.eml         where to write the notification mail (default: stdout)\n"
 	    "  --html FILE        also write the envelope securedoc.html to FILE\n"
 	    "  --rcpt ADDR        envelope recipient (repeatable; default: To: and Cc:)\n"
 	    "  --subject TEXT     subject of the notification mail (default: original)\n"
 	    "  --expires-days N   the key expires after N days (default: key server policy)\n\n"
+	    "Header fields of the message that steer the sealing (removed from the\n"
+	    "sealed copy; X-Sealpost-Expires wins over --expires-days):\n"
+	    "  X-Sealpost-Expires: 30d | 2027-01-31 | an RFC 5322 date\n"
+	    "                     (a day ends at 23:59:59 UTC; at most 3650 days ahead)\n"
+	    "  X-Sealpost-Notify: read       a read notice per recipient (\"none\": none)\n"
+	    "  X-Sealpost-Verify: SECRET     recipients must answer SECRET before opening;\n"
+	    "                     only its Argon2id hash reaches the key server\n"
+	    "  X-Sealpost-Verify-Hint: TEXT  the question shown to the recipients\n"
+	    "  X-Sealpost-Level: high|medium|low  how the portal may remember devices\n\n"
 	    "Exit status: 0 sealed, 1 the input is not a mail message or was refused,\n"
 	    "2 usage error, 75 temporary failure (key server unreachable: try again).\n");
 }
@@ -88,11 +104,13 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		{"rcpt", required_argument, NULL, 'r'},
 		{"subject", required_argument, NULL, 's'},
 		{"expires-days", required_argument, NULL, 'e'},
+		{"sign-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *keyd = NULL, *token = NULL, *token_file = NULL, *in = NULL, *outp = NULL;
-	const char *html_path = NULL, *subject = NULL;
+	const char *html_path = NULL, *subject = NULL, *sign_key = NULL;
+	struct sp_signer *signer = NULL;
 	const char *rcpt[SP_MSG_MAX_RECIPIENTS];
 	struct sp_seal_params sp = {0};
 	struct sp_keyd_client *c = NULL;
@@ -115,6 +133,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		case 'o': outp = optarg; break;
 		case 'H': html_path = optarg; break;
 		case 's': subject = optarg; break;
+		case 'K': sign_key = optarg; break;
 		case 'r':
 			if (nrcpt == SP_MSG_MAX_RECIPIENTS) {
 				fprintf(stderr, "sealpost seal: at most %d --rcpt\n", SP_MSG_MAX_RECIPIENTS);
@@ -139,10 +158,15 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		seal_usage(stderr);
 		return 2;
 	}
+	if (sign_key != NULL && sp_signer_load(&signer, sign_key, &err) != SP_OK) {
+		fprintf(stderr, "sealpost seal: --sign-key %s: %s\n", sign_key, err.msg);
+		return 1;
+	}
 	sp_buf_init(&tokbuf, 4096);
 	if (token_file != NULL) {
 		if (cli_read_password(token_file, &tokbuf, &err) != SP_OK) {
 			fprintf(stderr, "sealpost seal: %s\n", err.msg);
+			sp_signer_free(signer);
 			return 2;
 		}
 		token = (const char *)tokbuf.data;
@@ -150,6 +174,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	if ((st = cli_read_file(in, SP_MSG_MAX_SIZE, &raw, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost seal: %s\n", err.msg);
 		sp_buf_wipe(&tokbuf);
+		sp_signer_free(signer);
 		return 1;
 	}
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD * 2);
@@ -163,6 +188,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	sp.nrcpt = nrcpt;
 	sp.subject = subject;
 	sp.expires = days > 0 ? (int64_t)time(NULL) + days * 86400 : 0;
+	sp.signer = signer;
 	st = sp_seal_message(c, &sp, raw.data, raw.len, (struct sp_writer){sp_writer_buf, &mail},
 	    id, &err);
 	if (st != SP_OK) {
@@ -192,10 +218,12 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
 		goto out;
 	}
-	fprintf(stderr, "sealpost seal: sealed envelope %s\n", id);
+	fprintf(stderr, "sealpost seal: sealed envelope %s%s\n", id,
+	    signer != NULL ? " (signed)" : " (unsigned, format 1)");
 	rc = 0;
 out:
 	sp_keyd_client_free(c);
+	sp_signer_free(signer);
 	sp_buf_wipe(&raw);
 	sp_buf_free(&mail);
 	sp_buf_wipe(&tokbuf);

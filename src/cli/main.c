@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -26,6 +27,10 @@ static const struct {
 	{"open", cli_open_main, "open an envelope as a recipient"},
 	{"scan", cli_scan_main, "dry-run the sealing policy on a message"},
 	{"key", cli_key_main, "rotate the master key and rewrap what is under older keys"},
+	{"retract", cli_retract_main, "withdraw an envelope (or one recipient's copy)"},
+	{"unretract", cli_unretract_main, "undo a retraction"},
+	{"expire", cli_expire_main, "shred the key parts of expired envelopes"},
+	{"audit", cli_audit_main, "export, verify and anchor the audit trail"},
 };
 
 static void
@@ -38,11 +43,15 @@ usage(FILE *f)
 	    "       sealpost VERB --help\n\n"
 	    "sealpost seals sensitive mail into registered envelopes and opens them.\n\n"
 	    "global options:\n"
-	    "  --data-dir DIR   key server data directory (for org, recipient, key)\n"
+	    "  --data-dir DIR   key server data directory (for org, recipient, key,\n"
+	    "                   retract, unretract, expire, audit)\n"
 	    "  --db URL         the key server's store, as its --db: sqlite:DIR or\n"
 	    "                   postgresql://USER@HOST:PORT/DB (default: SQLite in\n"
 	    "                   --data-dir)\n"
 	    "  -c, --config F   configuration file (for scan)\n"
+	    "  --public-domains FILE\n"
+	    "                   more public mail domains that no organisation may\n"
+	    "                   hold, one a line (for org add, org domain add)\n"
 	    "  -h, --help       this help\n\nverbs:\n");
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
@@ -75,6 +84,28 @@ cli_read_file(const char *path, size_t cap, struct sp_buf *out, struct sp_err *e
 	else if (out->data == NULL)
 		st = sp_buf_reserve(out, 0);
 	return st;
+}
+
+void
+cli_iso_time(long long t, char out[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%s", t == 0 ? "-" : "?");
+}
+
+int
+cli_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -128,7 +159,7 @@ cli_read_password(const char *path, struct sp_buf *out, struct sp_err *err)
 int
 main(int argc, char **argv)
 {
-	struct cli_global g = {NULL, NULL, NULL};
+	struct cli_global g = {NULL, NULL, NULL, NULL};
 	int i = 1, rc;
 	size_t v;
 
@@ -138,6 +169,9 @@ main(int argc, char **argv)
 			i += 2;
 		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
 			g.db = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--public-domains") == 0 && i + 1 < argc) {
+			g.public_domains = argv[i + 1];
 			i += 2;
 		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
 			g.config = argv[i + 1];

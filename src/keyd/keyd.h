@@ -51,6 +51,8 @@ struct keyd_cidr {
 
 struct keyd_conns;	/* keyd_net.c: open connections per client address */
 struct keyd_mailq;	/* keyd_mailq.c: the mail sender thread */
+struct keyd_jobs;	/* keyd_jobs.c: shredding and anchoring in the background */
+struct sp_notice_sender;	/* notice.h */
 
 struct keyd {
 	struct sp_store *store;
@@ -74,6 +76,10 @@ struct keyd {
 	char rp_id[256];			/* WebAuthn relying party: host of public_url */
 	int login_jobs;				/* log-ins running off the HTTP threads (atomic) */
 	int kh_pid;				/* the key holder (0: none / reaped) */
+	char data_dir[4096];			/* audit-anchors lives here */
+	int64_t shred_interval;			/* seconds between shredding runs, 0 off */
+	int64_t anchor_interval;		/* seconds between audit anchors, 0 off */
+	struct keyd_jobs *jobs;
 };
 
 #define KEYD_LOGIN_JOBS_MAX 64
@@ -99,6 +105,7 @@ struct keyd_config {
 	char keyholder_user[256];
 	char keyholder[4096];
 	int allow_root;
+	int64_t shred_interval, anchor_interval;
 	/* the listen address, parsed */
 	struct sockaddr_storage listen_addr;
 	socklen_t listen_len;
@@ -159,6 +166,25 @@ void keyd_mailq_stop(struct keyd *k);
  * again). */
 int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail);
+
+/* Compose a notice to a sender (notice.h: SP_NOTICE_READ,
+ * SP_NOTICE_VERIFY_LOCKED, SP_NOTICE_WAITING) to `to` and queue it, as
+ * keyd_notice(). */
+int keyd_notice_sender(struct keyd *k, int kind, const char *to,
+    const struct sp_notice_sender *info);
+
+/* keyd_jobs.c: one background thread that shreds the key parts of expired
+ * envelopes every k->shred_interval seconds (the first run at start) and
+ * writes every audit chain's head to the log and to DATA/audit-anchors
+ * every k->anchor_interval seconds.  No thread when both are 0. */
+int keyd_jobs_start(struct keyd *k, struct sp_err *err);
+/* Stop the thread: it ends after the store call it is in (bounded by the
+ * store's own timeouts) and waits for nothing else. */
+void keyd_jobs_stop(struct keyd *k);
+/* One run of each, for the thread and for tests: the number shredded, or
+ * a negative value on a store error (logged). */
+int keyd_jobs_shred(struct keyd *k);
+int keyd_jobs_anchor(struct keyd *k);
 
 /* keyd_keyholder.c: the key holder process (docs/keyholder.md). */
 struct keyd_kh_opts {

@@ -1,7 +1,8 @@
 /*
  * keyd_api.c - the machine API of docs/api.md: key deposit by an
- * organisation, recipient log-in / session / log-out, key release (the
- * decision is release.h's), and /healthz.
+ * organisation (its domains, signing and policy rules), recipient log-in /
+ * session / log-out, key release (the decision is release.h's) with read
+ * notices, the verification secret, and /healthz.
  * SECURITY: authenticates organisations and recipients; tokens are looked
  * up by SHA-256 only; server key parts are generated here, wrapped under the
  * master key before storage and wiped after use; the answer to a failed
@@ -20,28 +21,94 @@
 
 #include "crypto.h"
 #include "envelope.h"
+#include "field.h"
 #include "keyd_api.h"
 #include "keyd_factors.h"
 #include "keyd_login.h"
+#include "keyd_org.h"
+#include "notice.h"
 #include "password.h"
 #include "release.h"
-
-static void
-token_hash(const char *tok, unsigned char out[SP_SHA256_LEN])
-{
-	sp_sha256(tok, strlen(tok), out);
-}
 
 static enum MHD_Result
 store_error(struct keyd_req *r, int st, const struct sp_err *err)
 {
-	keyd_log("store-error", "path", r->url, "error", sp_err_msg(err, st), NULL);
-	if (st == SP_ERR_RETRY)
-		return keyd_reply_error(r, 503, "busy, try again");
-	return keyd_reply_error(r, 500, "internal error");
+	return keyd_store_error(r, st, err);
 }
 
 /* --- deposit ------------------------------------------------------------- */
+
+/* A JSON string member as bytes: NULL when absent or null; *bad 1 when
+ * present but not a string, or when it holds a NUL byte. */
+static const char *
+json_str(json_t *j, const char *name, size_t *len, int *bad)
+{
+	json_t *v = json_object_get(j, name);
+
+	*bad = 0;
+	*len = 0;
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+		*bad = 1;
+		return NULL;
+	}
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* An Argon2id string as sp_answer_hash() makes it:
+ * $argon2id$v=19$m=..,t=..,p=..$SALT$HASH, base64 without padding. */
+static int
+argon2id_shape(const char *s, size_t n)
+{
+	size_t i, dollars = 0;
+
+	if (n < 30 || n > SP_STORE_HASH_MAX || strncmp(s, "$argon2id$v=", 12) != 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '$')
+			dollars++;
+		else if (!g_ascii_isalnum(c) && c != '=' && c != ',' && c != '+' && c != '/')
+			return 0;
+	}
+	return dollars == 5 && s[n - 1] != '$';
+}
+
+static int
+valid_level(const char *s)
+{
+	return s != NULL && (strcmp(s, "high") == 0 || strcmp(s, "medium") == 0 ||
+	    strcmp(s, "low") == 0);
+}
+
+/* The organisation's brand for the deposit's answer: colour or null, the
+ * logo as standard base64 or null. */
+static json_t *
+brand_json(struct keyd *k, const struct sp_org *org)
+{
+	struct sp_err err = {{0}};
+	unsigned char *png = NULL;
+	size_t len = 0;
+	struct sp_buf b;
+	json_t *logo = json_null();
+
+	if (org->has_logo && (png = malloc(SP_STORE_LOGO_MAX)) != NULL &&
+	    sp_store_org_logo_get(k->store, org->id, png, SP_STORE_LOGO_MAX, &len, &err) == SP_OK &&
+	    len > 0) {
+		sp_buf_init(&b, SP_STORE_LOGO_MAX * 2);
+		if (sp_b64_encode(&b, png, len, 0) == SP_OK && b.data != NULL) {
+			json_decref(logo);
+			logo = json_stringn((const char *)b.data, b.len);
+		}
+		sp_buf_free(&b);
+	}
+	free(png);
+	return json_pack("{s:o,s:o}", "colour", org->colour[0] ? json_string(org->colour) :
+	    json_null(), "logo", logo ? logo : json_null());
+}
 
 enum MHD_Result
 keyd_api_deposit(struct keyd_req *r, const char *arg)
@@ -50,63 +117,136 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	struct sp_org org;
 	struct sp_envelope_rec e;
 	struct sp_audit a;
-	unsigned char h[SP_SHA256_LEN], idraw[SP_ENV_ID_LEN], part[SP_KEY_LEN];
+	unsigned char idraw[SP_ENV_ID_LEN], part[SP_KEY_LEN];
 	char *rcpt_store[SP_ENV_MAX_RECIPIENTS];
-	char actor[SP_STORE_NAME_MAX + 8], detail[64];
+	char actor[SP_STORE_NAME_MAX + 8], detail[96], from[SP_STORE_EMAIL_MAX + 1];
+	char **domains = NULL;
 	struct sp_buf b64;
-	const char *tok = keyd_bearer(r), *from;
+	const char *fs, *lv, *vh, *hint;
+	char *hint_norm = NULL;
 	json_t *j = NULL, *rc, *v, *ans;
-	json_int_t expires = 0;
-	size_t i, n = 0;
-	int st;
+	json_int_t expires = 0, format = 1;
+	size_t i, n = 0, nd = 0, len;
+	int st, bad, notify, has_key = 0, in_domain = 0;
 	enum MHD_Result ret;
 
-	if (tok == NULL || strncmp(tok, "spo_", 4) != 0)
-		return keyd_reply_error(r, 401, "unknown or missing organisation token");
-	token_hash(tok, h);
-	if ((st = sp_store_org_by_token(r->k->store, h, &org, &err)) == SP_ERR_NOTFOUND)
-		return keyd_reply_error(r, 401, "unknown or missing organisation token");
-	if (st != SP_OK)
-		return store_error(r, st, &err);
-	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
+	if (!keyd_org_auth(r, &org, &ret))
+		return ret;
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
 		return keyd_reply_error(r, 400, "the body must be a JSON object");
-	from = json_string_value(json_object_get(j, "from"));
-	rc = json_object_get(j, "recipients");
-	v = json_object_get(j, "expires");
-	if (from == NULL || !keyd_valid_email(from)) {
-		json_decref(j);
-		return keyd_reply_error(r, 400, "\"from\" must be an email address");
+	memset(&e, 0, sizeof(e));
+	fs = json_str(j, "from", &len, &bad);
+	if (fs == NULL || keyd_email_lower(fs, from, sizeof(from)) != SP_OK) {
+		ret = keyd_reply_field(r, "from", "\"from\" must be an email address");
+		goto out;
 	}
+	rc = json_object_get(j, "recipients");
 	if (!json_is_array(rc) || json_array_size(rc) == 0 ||
 	    json_array_size(rc) > SP_ENV_MAX_RECIPIENTS) {
-		json_decref(j);
-		return keyd_reply_error(r, 400, "\"recipients\" must list 1 to 500 addresses");
+		ret = keyd_reply_field(r, "recipients", "\"recipients\" must list 1 to 500 addresses");
+		goto out;
 	}
+	v = json_object_get(j, "expires");
 	if (v != NULL && !json_is_null(v) && (!json_is_integer(v) ||
-	    (expires = json_integer_value(v)) < 0)) {
-		json_decref(j);
-		return keyd_reply_error(r, 400, "\"expires\" must be a unix time or 0");
+	    (expires = json_integer_value(v)) < 0 || expires > ((json_int_t)1 << 40))) {
+		ret = keyd_reply_field(r, "expires", "\"expires\" must be a unix time or 0");
+		goto out;
 	}
-	memset(&e, 0, sizeof(e));
+	v = json_object_get(j, "format");
+	if (v != NULL && !json_is_null(v) && (!json_is_integer(v) ||
+	    ((format = json_integer_value(v)) != 1 && format != 2))) {
+		ret = keyd_reply_field(r, "format", "\"format\" must be 1 or 2");
+		goto out;
+	}
+	v = json_object_get(j, "notify_read");
+	if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
+		ret = keyd_reply_field(r, "notify_read", "\"notify_read\" must be true or false");
+		goto out;
+	}
+	notify = v != NULL && json_is_boolean(v) ? json_is_true(v) : org.policy.notify_read != 0;
+	lv = json_str(j, "level", &len, &bad);
+	if (bad || (lv != NULL && !valid_level(lv))) {
+		ret = keyd_reply_field(r, "level", "\"level\" must be high, medium or low");
+		goto out;
+	}
+	if (lv == NULL)
+		lv = valid_level(org.policy.level) ? org.policy.level : "medium";
+	vh = json_str(j, "verify", &len, &bad);
+	if (bad || (vh != NULL && !argon2id_shape(vh, len))) {
+		ret = keyd_reply_field(r, "verify", "\"verify\" must be an Argon2id hash of the "
+		    "normalised secret");
+		goto out;
+	}
+	hint = json_str(j, "verify_hint", &len, &bad);
+	if (bad) {
+		ret = keyd_reply_field(r, "verify_hint", "\"verify_hint\" must be text");
+		goto out;
+	}
+	if (hint != NULL) {
+		struct sp_field_rules rules = {SP_STORE_HINT_MAX, SP_STORE_HINT_MAX, SP_FIELD_TRIM};
+		enum sp_field_reason why = SP_FIELD_R_OK;
+
+		if (sp_field_text(hint, len, &rules, &hint_norm, &why, &err) != SP_OK) {
+			ret = keyd_reply_field(r, "verify_hint", sp_field_reason_str(why));
+			goto out;
+		}
+		if (vh == NULL && hint_norm[0] != '\0') {
+			ret = keyd_reply_field(r, "verify_hint", "a hint needs \"verify\"");
+			goto out;
+		}
+	}
 	for (i = 0; i < json_array_size(rc); i++) {
 		const char *s = json_string_value(json_array_get(rc, i));
 		char low[SP_STORE_EMAIL_MAX + 1];
 
-		if (s == NULL || keyd_email_lower(s, low, sizeof(low)) != SP_OK ||
+		if (s == NULL || strlen(s) != json_string_length(json_array_get(rc, i)) ||
+		    keyd_email_lower(s, low, sizeof(low)) != SP_OK ||
 		    (rcpt_store[n] = strdup(low)) == NULL) {
-			while (n > 0)
-				free(rcpt_store[--n]);
-			json_decref(j);
-			return keyd_reply_error(r, 400, "each recipient must be an email address");
+			ret = keyd_reply_field(r, "recipients", "each recipient must be an email address");
+			goto out;
 		}
 		n++;
+	}
+	/* the organisation's rules: signed envelopes, its own domains, its
+	 * policy on verification */
+	if ((st = keyd_org_has_live_key(r->k, org.id, &has_key, &err)) != SP_OK ||
+	    (st = keyd_org_domains(r->k, org.id, &domains, &nd, &err)) != SP_OK) {
+		ret = store_error(r, st, &err);
+		goto out;
+	}
+	if (format == 1 && has_key) {
+		ret = keyd_reply_field(r, "format", "this organisation signs its envelopes: update "
+		    "the sealer");
+		goto out;
+	}
+	for (i = 0; i < nd && !in_domain; i++)
+		in_domain = sp_release_addr_in_domain(from, domains[i]);
+	if (!in_domain) {
+		ret = keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", "\"from\" is not an "
+		    "address in one of this organisation's domains", "field", "from"));
+		goto out;
+	}
+	if (org.policy.verify && vh == NULL) {
+		ret = keyd_reply_field(r, "verify", "this organisation asks a verification secret "
+		    "for every message (X-Sealpost-Verify)");
+		goto out;
 	}
 	e.rcpt = rcpt_store;
 	e.nrcpt = n;
 	e.org_id = org.id;
-	snprintf(e.from, sizeof(e.from), "%s", from);
+	snprintf(e.from, sizeof(e.from), "%s", fs);
 	e.created = (int64_t)time(NULL);
 	e.expires = (int64_t)expires;
+	if (e.expires == 0 && org.policy.expire_days > 0)
+		e.expires = e.created + org.policy.expire_days * 86400;
+	e.kind = SP_ENV_KIND_MESSAGE;
+	e.format = (int)format;
+	e.notify_read = notify;
+	snprintf(e.level, sizeof(e.level), "%s", lv);
+	if (vh != NULL)
+		snprintf(e.verify_hash, sizeof(e.verify_hash), "%s", vh);
+	if (hint_norm != NULL)
+		snprintf(e.verify_hint, sizeof(e.verify_hint), "%s", hint_norm);
 	sp_buf_init(&b64, 128);
 	st = sp_random(idraw, sizeof(idraw));
 	if (st == SP_OK)
@@ -121,26 +261,33 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	e.wrapped_len = SP_KEYWRAP_LEN;
 	if (st == SP_OK) {
 		snprintf(actor, sizeof(actor), "org:%s", org.name);
-		snprintf(detail, sizeof(detail), "recipients=%zu", n);
-		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail, 0};
+		snprintf(detail, sizeof(detail), "recipients=%zu format=%d%s%s", n, e.format,
+		    e.verify_hash[0] ? " verify" : "", e.notify_read ? " notify-read" : "");
+		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail, org.id};
 		st = sp_store_envelope_add(r->k->store, &e, &a, &err);
 	}
-	for (i = 0; i < n; i++)
-		free(rcpt_store[i]);
-	json_decref(j);
 	if (st != SP_OK) {
 		sp_wipe(part, sizeof(part));
 		sp_buf_wipe(&b64);
-		return store_error(r, st, &err);
+		ret = store_error(r, st, &err);
+		goto out;
 	}
 	sp_b64url_encode(&b64, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "id", e.id, "server_part",
-	    b64.data ? (const char *)b64.data : "", "org", org.name, "keyd", r->k->public_url,
-	    "created", (json_int_t)e.created, "expires", (json_int_t)e.expires);
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o}", "id", e.id, "server_part",
+	    b64.data ? (const char *)b64.data : "", "org", keyd_org_display(&org),
+	    "keyd", r->k->public_url, "created", (json_int_t)e.created,
+	    "expires", (json_int_t)e.expires, "level", e.level, "verify", e.verify_hash[0] != '\0',
+	    "brand", brand_json(r->k, &org));
 	sp_buf_wipe(&b64);
 	keyd_log("deposit", "org", org.name, "id", e.id, "client", r->client, NULL);
 	ret = keyd_reply_json(r, 201, ans);
+out:
+	for (i = 0; i < n; i++)
+		free(rcpt_store[i]);
+	keyd_strv_free(domains, nd);
+	free(hint_norm);
+	json_decref(j);
 	return ret;
 }
 
@@ -420,15 +567,167 @@ keyd_api_healthz(struct keyd_req *r, const char *arg)
 
 /* --- release ------------------------------------------------------------- */
 
+/* An audited refusal.  org_id: the chain (the envelope's organisation, 0
+ * when the envelope is unknown). */
 static enum MHD_Result
-refuse(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
-    const char *id)
+refuse_json(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
+    const char *id, int64_t org_id, json_t *ans)
 {
-	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, 0};
+	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, org_id};
 
 	sp_store_audit(r->k->store, &a, NULL);
 	keyd_log("release-refused", "id", id ? id : "-", "reason", msg, "client", r->client, NULL);
+	if (ans != NULL)
+		return keyd_reply_json(r, status, ans);
 	return keyd_reply_error(r, status, msg);
+}
+
+static enum MHD_Result
+refuse(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
+    const char *id, int64_t org_id)
+{
+	return refuse_json(r, status, msg, actor, id, org_id, NULL);
+}
+
+/* The answer to a refusal of sp_release_check() on a known envelope:
+ * 410 and 423 name the reason; 409 carries the verification question. */
+static enum MHD_Result
+refuse_reason(struct keyd_req *r, enum sp_release_reason why,
+    const struct sp_release_principal *p, const struct sp_envelope_rec *e, const char *actor)
+{
+	const char *msg, *name = sp_release_reason_name(why);
+	unsigned status = sp_release_status(why, &msg);
+	long ri = sp_release_rcpt_index(p, e);
+	int fails = ri >= 0 && e->rstate != NULL ? e->rstate[ri].verify_fails : 0;
+	json_t *ans = NULL;
+
+	if (why == SP_RELEASE_VERIFY_NEEDED)
+		ans = json_pack("{s:s,s:{s:s,s:i}}", "error", msg, "verify", "hint", e->verify_hint,
+		    "tries_left", fails < SP_STORE_VERIFY_TRIES ? SP_STORE_VERIFY_TRIES - fails : 0);
+	else if (name != NULL)
+		ans = json_pack("{s:s,s:s}", "error", msg, "reason", name);
+	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
+}
+
+static json_t *
+hex_or_null(int have, const unsigned char *p, size_t n)
+{
+	char hex[2 * SP_SHA256_LEN + 1];
+	size_t i;
+
+	if (!have || n > SP_SHA256_LEN)
+		return json_null();
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", p[i]);
+	return json_string(hex);
+}
+
+static json_t *
+b64url_or_null(int have, const unsigned char *p, size_t n)
+{
+	struct sp_buf b;
+	json_t *v;
+
+	if (!have)
+		return json_null();
+	sp_buf_init(&b, 256);
+	v = sp_b64url_encode(&b, p, n) == SP_OK && b.data != NULL ?
+	    json_string((const char *)b.data) : json_null();
+	sp_buf_free(&b);
+	return v;
+}
+
+/* The release answer's proof and brand: format, digests, signature, the
+ * key that signed, and the depositing organisation's name, colour and
+ * logo URL. */
+static int
+release_extras(struct keyd_req *r, const struct sp_envelope_rec *e, json_t *ans,
+    struct sp_err *err)
+{
+	struct sp_org o;
+	struct sp_org_key key;
+	char logo[64];
+	int st, have_key = 0;
+
+	memset(&o, 0, sizeof(o));
+	if ((st = sp_store_org_get_id(r->k->store, e->org_id, &o, err)) != SP_OK &&
+	    st != SP_ERR_NOTFOUND)
+		return st;
+	if (st == SP_ERR_NOTFOUND)
+		snprintf(o.name, sizeof(o.name), "%s", e->org_name);
+	if (e->sealed && e->kid[0] != '\0') {
+		st = sp_store_org_key_get(r->k->store, e->kid, &key, err);
+		if (st != SP_OK && st != SP_ERR_NOTFOUND)
+			return st;
+		have_key = st == SP_OK && key.org_id == e->org_id;
+	}
+	snprintf(logo, sizeof(logo), "/orgs/%lld/logo", (long long)e->org_id);
+	json_object_set_new(ans, "org", json_string(keyd_org_display(&o)));
+	json_object_set_new(ans, "format", json_integer(e->format ? e->format : 1));
+	json_object_set_new(ans, "level", json_string(e->level[0] ? e->level : "medium"));
+	json_object_set_new(ans, "kind", json_string(e->kind == SP_ENV_KIND_REPLY ? "reply" :
+	    "message"));
+	json_object_set_new(ans, "header_sha256", hex_or_null(e->sealed, e->header_sha,
+	    sizeof(e->header_sha)));
+	json_object_set_new(ans, "ct_sha256", hex_or_null(e->sealed, e->ct_sha, sizeof(e->ct_sha)));
+	json_object_set_new(ans, "sig", b64url_or_null(e->sealed, e->sig, sizeof(e->sig)));
+	json_object_set_new(ans, "kid", e->sealed && e->kid[0] ? json_string(e->kid) :
+	    json_null());
+	json_object_set_new(ans, "sig_key", b64url_or_null(have_key, key.pub, sizeof(key.pub)));
+	json_object_set_new(ans, "brand", json_pack("{s:s,s:o,s:o}", "name",
+	    keyd_org_display(&o), "colour", o.colour[0] ? json_string(o.colour) : json_null(),
+	    "logo", o.has_logo ? json_string(logo) : json_null()));
+	return SP_OK;
+}
+
+/* Who asks: an organisation's token (its id and domains) or a recipient's
+ * session.  1 with p and actor filled (p's strings live in s, org and
+ * *domains); 0 with *ans queued. */
+static int
+release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s,
+    struct sp_org *org, char ***domains, size_t *nd, struct sp_release_principal *p,
+    char *actor, size_t actorsz, enum MHD_Result *ans)
+{
+	struct sp_err err = {{0}};
+	const char *tok = keyd_bearer(r), *msg;
+	unsigned status;
+	int st;
+
+	if (tok != NULL && strncmp(tok, "sps_", 4) != 0) {
+		if (!keyd_org_auth(r, org, ans)) {
+			/* keyd_org_auth answered; audit the refusal as well */
+			struct sp_audit a = {0, "release-refused", NULL, known_id, r->client,
+			    "organisation token refused", 0};
+
+			sp_store_audit(r->k->store, &a, NULL);
+			return 0;
+		}
+		if ((st = keyd_org_domains(r->k, org->id, domains, nd, &err)) != SP_OK) {
+			*ans = store_error(r, st, &err);
+			return 0;
+		}
+		*p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org->id, NULL,
+		    (const char *const *)*domains, *nd};
+		snprintf(actor, actorsz, "org:%s", org->name);
+		return 1;
+	}
+	st = keyd_session_auth(r, 1, s, &err);
+	if (st == SP_ERR_AUTH) {
+		status = sp_release_status(sp_release_check(NULL, NULL, 0), &msg);
+		*ans = refuse(r, status, msg, NULL, known_id, 0);
+		return 0;
+	}
+	if (st == SP_ERR_DENIED) {
+		*ans = refuse(r, 403, "missing or wrong CSRF token", s->email, known_id, 0);
+		return 0;
+	}
+	if (st != SP_OK) {
+		*ans = store_error(r, st, &err);
+		return 0;
+	}
+	*p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s->email, 0, NULL, NULL, 0};
+	snprintf(actor, actorsz, "%s", s->email);
+	return 1;
 }
 
 enum MHD_Result
@@ -440,73 +739,68 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_envelope_rec e;
 	struct sp_release_principal p = {0};
 	struct sp_audit a;
-	unsigned char h[SP_SHA256_LEN], part[SP_KEY_LEN];
+	unsigned char part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
-	const char *tok = keyd_bearer(r), *msg;
+	char **domains = NULL;
+	size_t nd = 0, i;
+	const char *msg;
 	const char *known_id = keyd_valid_id(id) ? id : NULL;
 	enum sp_release_reason why;
+	enum MHD_Result ret;
 	unsigned status;
 	struct sp_buf b64;
 	json_t *ans, *rc;
-	int st;
-	size_t i;
+	long ri;
+	int st, first = 0;
 	int64_t now = (int64_t)time(NULL);
 
-	/* who asks: an organisation's token, or a recipient's session */
-	if (tok != NULL && strncmp(tok, "spo_", 4) == 0) {
-		token_hash(tok, h);
-		st = sp_store_org_by_token(r->k->store, h, &org, &err);
-		if (st == SP_ERR_NOTFOUND) {
-			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
-			return refuse(r, status, msg, NULL, known_id);
-		}
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		p = (struct sp_release_principal){SP_RELEASE_ORG, NULL, org.id, org.domain};
-		snprintf(actor, sizeof(actor), "org:%s", org.name);
-	} else {
-		st = keyd_session_auth(r, 1, &s, &err);
-		if (st == SP_ERR_AUTH) {
-			status = sp_release_status(sp_release_check(NULL, NULL, now), &msg);
-			return refuse(r, status, msg, NULL, known_id);
-		}
-		if (st == SP_ERR_DENIED)
-			return refuse(r, 403, "missing or wrong CSRF token", s.email, known_id);
-		if (st != SP_OK)
-			return store_error(r, st, &err);
-		p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL};
-		snprintf(actor, sizeof(actor), "%s", s.email);
-	}
+	if (!release_principal(r, known_id, &s, &org, &domains, &nd, &p, actor, sizeof(actor),
+	    &ret))
+		return ret;
+	memset(&e, 0, sizeof(e));
 	/* which envelope: a malformed id is an unknown one */
-	if (known_id == NULL) {
+	if (known_id == NULL ||
+	    (st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND) {
 		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
-		return refuse(r, status, msg, actor, NULL);
+		ret = refuse(r, status, msg, actor, known_id, 0);
+		goto out;
 	}
-	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND) {
-		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
-		return refuse(r, status, msg, actor, id);
+	if (st != SP_OK) {
+		ret = store_error(r, st, &err);
+		goto out;
 	}
-	if (st != SP_OK)
-		return store_error(r, st, &err);
-	/* recipient or its organisation, not retracted, not expired (release.h) */
+	/* may have it, not retracted, not expired or shredded, verified
+	 * (release.h) */
 	if ((why = sp_release_check(&p, &e, now)) != SP_RELEASE_OK) {
-		sp_envelope_rec_clear(&e);
-		status = sp_release_status(why, &msg);
-		return refuse(r, status, msg, actor, id);
+		if (why == SP_RELEASE_NOT_RECIPIENT)
+			ret = refuse(r, sp_release_status(why, NULL), "not a recipient of this envelope",
+			    actor, id, e.org_id);
+		else
+			ret = refuse_reason(r, why, &p, &e, actor);
+		goto out;
 	}
 	if ((st = sp_keywrap_unwrap(r->k->kw, e.key_id, e.id, e.wrapped, e.wrapped_len,
 	    part, &err)) != SP_OK) {
 		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
-		sp_envelope_rec_clear(&e);
-		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, "busy, try again");
-		return keyd_reply_error(r, 500, "internal error");
+		ret = st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "busy, try again") :
+		    keyd_reply_error(r, 500, "internal error");
+		goto out;
 	}
-	a = (struct sp_audit){now, "release", actor, id, r->client, NULL, 0};
-	if ((st = sp_store_audit(r->k->store, &a, &err)) != SP_OK) {
+	a = (struct sp_audit){now, "release", actor, id, r->client, NULL, e.org_id};
+	ri = sp_release_rcpt_index(&p, &e);
+	if (ri >= 0)
+		st = sp_store_envelope_opened(r->k->store, id, e.rcpt[ri], now, &first, &a, &err);
+	else
+		st = sp_store_audit(r->k->store, &a, &err);
+	if (st != SP_OK) {
 		sp_wipe(part, sizeof(part));
-		sp_envelope_rec_clear(&e);
-		return store_error(r, st, &err);
+		ret = store_error(r, st, &err);
+		goto out;
+	}
+	if (first && e.notify_read) {
+		struct sp_notice_sender ns = {e.rcpt[ri], e.id, now, 0};
+
+		keyd_notice_sender(r->k, SP_NOTICE_READ, e.from, &ns);
 	}
 	sp_buf_init(&b64, 128);
 	sp_b64url_encode(&b64, part, sizeof(part));
@@ -514,12 +808,246 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	rc = json_array();
 	for (i = 0; i < e.nrcpt; i++)
 		json_array_append_new(rc, json_string(e.rcpt[i]));
-	ans = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I}", "id", e.id, "server_part",
-	    b64.data ? (const char *)b64.data : "", "org", e.org_name, "from", e.from,
+	ans = json_pack("{s:s,s:s,s:s,s:o,s:I,s:I}", "id", e.id, "server_part",
+	    b64.data ? (const char *)b64.data : "", "from", e.from,
 	    "recipients", rc, "created", (json_int_t)e.created,
 	    "expires", (json_int_t)e.expires);
 	sp_buf_wipe(&b64);
-	sp_envelope_rec_clear(&e);
+	if (ans == NULL || (st = release_extras(r, &e, ans, &err)) != SP_OK) {
+		json_decref(ans);
+		ret = ans == NULL ? keyd_reply_error(r, 500, "internal error") :
+		    store_error(r, st, &err);
+		goto out;
+	}
 	keyd_log("release", "id", id, "client", r->client, NULL);
-	return keyd_reply_json(r, 200, ans);
+	ret = keyd_reply_json(r, 200, ans);
+out:
+	sp_envelope_rec_clear(&e);
+	keyd_strv_free(domains, nd);
+	return ret;
+}
+
+/* --- verification secret ------------------------------------------------- */
+
+/*
+ * An answer is checked with Argon2id like a password: on a worker thread
+ * (the connection suspended meanwhile, as for the JSON log-in), so that an
+ * HTTP thread never waits for the password gate.
+ */
+struct verify_job {
+	struct keyd_req *r;
+	char id[SP_STORE_ID_MAX + 1];
+	char rcpt[SP_STORE_EMAIL_MAX + 1];
+	char from[SP_STORE_EMAIL_MAX + 1];
+	char hash[SP_STORE_HASH_MAX + 1];
+	char client[64];
+	int64_t org_id;
+	char *answer;
+	/* result */
+	int status;		/* SP_OK right, SP_ERR_AUTH wrong, else failed */
+	int fails;
+};
+
+static void
+verify_job_free(void *p)
+{
+	struct verify_job *jb = p;
+
+	if (jb->answer != NULL) {
+		sp_wipe(jb->answer, strlen(jb->answer));
+		free(jb->answer);
+	}
+	sp_wipe(jb, sizeof(*jb));
+	free(jb);
+}
+
+/* Mail the sender (the organisation's contact when it has one) that this
+ * recipient is locked out. */
+static void
+verify_locked_notice(struct keyd *k, const struct verify_job *jb)
+{
+	struct sp_err err = {{0}};
+	struct sp_org o;
+	struct sp_notice_sender ns = {jb->rcpt, jb->id, (int64_t)time(NULL), 0};
+	const char *to = jb->from;
+
+	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK && o.contact[0] != '\0')
+		to = o.contact;
+	keyd_notice_sender(k, SP_NOTICE_VERIFY_LOCKED, to, &ns);
+	keyd_log("verify-locked", "id", jb->id, NULL);
+}
+
+static void
+verify_work(struct verify_job *jb, struct keyd *k)
+{
+	struct sp_err err = {{0}};
+	struct sp_audit a;
+	int st = sp_answer_verify(jb->hash, jb->answer, &err);
+
+	if (st != SP_OK && st != SP_ERR_AUTH) {
+		jb->status = st;
+		return;
+	}
+	a = (struct sp_audit){0, st == SP_OK ? "verify" : "verify-failed", jb->rcpt, jb->id,
+	    jb->client, NULL, jb->org_id};
+	if ((jb->status = sp_store_envelope_verify_result(k->store, jb->id, jb->rcpt,
+	    st == SP_OK, &jb->fails, &a, &err)) != SP_OK) {
+		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, jb->status), NULL);
+		return;
+	}
+	jb->status = st;
+	if (st == SP_ERR_AUTH && jb->fails == SP_STORE_VERIFY_TRIES)
+		verify_locked_notice(k, jb);
+}
+
+static void *
+verify_worker(void *arg)
+{
+	struct verify_job *jb = arg;
+	struct keyd_req *r = jb->r;
+	struct keyd *k = r->k;
+
+	verify_work(jb, k);
+	r->async = 2;
+	/* r belongs to MHD again from here on. */
+	MHD_resume_connection(r->conn);
+	__atomic_sub_fetch(&k->login_jobs, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static enum MHD_Result
+verify_answer(struct keyd_req *r, const struct verify_job *jb)
+{
+	int left = SP_STORE_VERIFY_TRIES - jb->fails;
+
+	switch (jb->status) {
+	case SP_OK:
+		keyd_log("verify", "id", jb->id, "client", r->client, NULL);
+		return keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+	case SP_ERR_AUTH:
+		if (left <= 0)
+			return keyd_reply_json(r, 423, json_pack("{s:s,s:s}", "error",
+			    "too many wrong verification answers: the sender was told",
+			    "reason", "verify-locked"));
+		return keyd_reply_json(r, 403, json_pack("{s:s,s:i}", "error",
+		    "that is not the answer the sender gave", "tries_left", left));
+	case SP_ERR_RETRY:
+		return keyd_reply_error(r, 503, "busy, try again");
+	default:
+		return keyd_reply_error(r, 500, "internal error");
+	}
+}
+
+enum MHD_Result
+keyd_api_verify(struct keyd_req *r, const char *id)
+{
+	struct sp_err err = {{0}};
+	struct sp_session s;
+	struct sp_envelope_rec e;
+	struct sp_release_principal p;
+	struct verify_job *jb;
+	pthread_attr_t at;
+	pthread_t t;
+	const char *msg, *ansv;
+	char *norm = NULL;
+	enum sp_release_reason why;
+	enum MHD_Result ret;
+	json_t *j = NULL;
+	size_t len;
+	long ri;
+	int st, bad;
+
+	if (r->async == 1)
+		return MHD_YES;		/* woken early: the worker still runs */
+	if (r->async == 2) {
+		ret = verify_answer(r, r->async_data);
+		r->async = 0;
+		return ret;
+	}
+	if ((st = keyd_session_auth(r, 1, &s, &err)) == SP_ERR_AUTH)
+		return keyd_reply_error(r, 401, "not logged in");
+	if (st == SP_ERR_DENIED)
+		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	if (!keyd_valid_id(id))
+		return keyd_reply_error(r, 404, "unknown envelope");
+	memset(&e, 0, sizeof(e));
+	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
+		return keyd_reply_error(r, 404, "unknown envelope");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL, NULL, 0};
+	why = sp_release_check(&p, &e, (int64_t)time(NULL));
+	if (why == SP_RELEASE_OK) {
+		/* nothing to prove, or proved already */
+		ret = keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+		goto out;
+	}
+	if (why != SP_RELEASE_VERIFY_NEEDED) {
+		const char *name = sp_release_reason_name(why);
+		unsigned status = sp_release_status(why, &msg);
+
+		ret = name != NULL ? keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", msg,
+		    "reason", name)) : keyd_reply_error(r, status, msg);
+		goto out;
+	}
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL) {
+		ret = keyd_reply_error(r, 400, "the body must be a JSON object");
+		goto out;
+	}
+	ansv = json_str(j, "answer", &len, &bad);
+	{
+		struct sp_field_rules rules = {1024, 256, SP_FIELD_REQUIRED | SP_FIELD_TRIM};
+		enum sp_field_reason fr = SP_FIELD_R_OK;
+
+		if (bad || ansv == NULL) {
+			ret = keyd_reply_field(r, "answer", "the answer is required");
+			goto out;
+		}
+		if (sp_field_text(ansv, len, &rules, &norm, &fr, &err) != SP_OK) {
+			ret = keyd_reply_field(r, "answer", sp_field_reason_str(fr));
+			goto out;
+		}
+	}
+	ri = sp_release_rcpt_index(&p, &e);
+	if (__atomic_add_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST) > KEYD_LOGIN_JOBS_MAX ||
+	    (jb = calloc(1, sizeof(*jb))) == NULL) {
+		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
+		ret = keyd_reply_error(r, 503, "busy, try again");
+		goto out;
+	}
+	jb->r = r;
+	snprintf(jb->id, sizeof(jb->id), "%s", e.id);
+	snprintf(jb->rcpt, sizeof(jb->rcpt), "%s", e.rcpt[ri]);
+	snprintf(jb->from, sizeof(jb->from), "%s", e.from);
+	snprintf(jb->hash, sizeof(jb->hash), "%s", e.verify_hash);
+	snprintf(jb->client, sizeof(jb->client), "%s", r->client);
+	jb->org_id = e.org_id;
+	jb->answer = norm;
+	norm = NULL;
+	r->async_data = jb;
+	r->async_free = verify_job_free;
+	r->async = 1;
+	MHD_suspend_connection(r->conn);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, verify_worker, jb) != 0) {
+		pthread_attr_destroy(&at);
+		MHD_resume_connection(r->conn);
+		r->async = 0;
+		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
+		ret = keyd_reply_error(r, 503, "busy, try again");
+		goto out;
+	}
+	pthread_attr_destroy(&at);
+	ret = MHD_YES;
+out:
+	if (norm != NULL) {
+		sp_wipe(norm, strlen(norm));
+		free(norm);
+	}
+	json_decref(j);
+	sp_envelope_rec_clear(&e);
+	return ret;
 }

@@ -23,6 +23,8 @@ enum MHD_Result keyd_api_login_second(struct keyd_req *r, const char *arg);
 enum MHD_Result keyd_api_mfa_challenge(struct keyd_req *r, const char *arg);
 /* POST /api/v1/envelopes/{id}/release: arg is the id (not checked yet). */
 enum MHD_Result keyd_api_release(struct keyd_req *r, const char *id);
+/* POST /api/v1/envelopes/{id}/verify: arg is the id. */
+enum MHD_Result keyd_api_verify(struct keyd_req *r, const char *id);
 /* GET /healthz: 200, or 503 while the key holder is down. */
 enum MHD_Result keyd_api_healthz(struct keyd_req *r, const char *arg);
 

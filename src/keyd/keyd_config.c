@@ -178,6 +178,13 @@ static const struct conf_entry entries[] = {
 	    .help = "the key holder program (default: sealpost-keyholder next to this program)"},
 	{.name = "allow_root", .type = CONF_BOOL, AT(allow_root), .def = "no",
 	    .help = "run as root without user (tests, containers)"},
+	{.name = "shred_interval", .type = CONF_INT, AT(shred_interval), .def = "300", .min = 0,
+	    .max = 7 * 86400, .arg = "SEC", .help = "destroy the key parts of expired envelopes "
+	    "every SEC seconds (the first run at start; 0 = never: run `sealpost expire --run`)"},
+	{.name = "anchor_interval", .type = CONF_INT, AT(anchor_interval), .def = "3600",
+	    .min = 0, .max = 7 * 86400, .arg = "SEC", .help = "every SEC seconds, log the head of "
+	    "every audit chain and append \"TIME CHAIN SEQ HASH\" lines to "
+	    "DATA_DIR/audit-anchors (0 = never)"},
 };
 
 const struct conf_table keyd_conf_table = {
@@ -258,6 +265,11 @@ keyd_config_finish(struct keyd_config *c, struct keyd *k, struct sp_err *err)
 	k->max_conns_client = (unsigned)c->max_connections_per_client;
 	memcpy(k->proxies, c->proxies, sizeof(k->proxies));
 	k->nproxies = c->nproxies;
+	if (strlen(c->data_dir) >= sizeof(k->data_dir))
+		return sp_err_set(err, SP_ERR_CONFIG, "data_dir: too long");
+	snprintf(k->data_dir, sizeof(k->data_dir), "%s", c->data_dir);
+	k->shred_interval = c->shred_interval;
+	k->anchor_interval = c->anchor_interval;
 	return SP_OK;
 }
 

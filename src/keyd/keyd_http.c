@@ -53,7 +53,8 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 		r->toobig = 1;
 		return MHD_NO;
 	}
-	if (r->online && strcmp(key, "h") != 0 && strcmp(key, "c") != 0)
+	if (r->online && strcmp(key, "h") != 0 && strcmp(key, "c") != 0 &&
+	    strcmp(key, "s") != 0 && strcmp(key, "id") != 0)
 		return MHD_YES;
 	if ((f = field_get(r, key)) == NULL)
 		return MHD_YES;
@@ -168,6 +169,8 @@ keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		sp_wipe(r->async_login, sizeof(*r->async_login));
 		free(r->async_login);
 	}
+	if (r->async_data != NULL && r->async_free != NULL)
+		r->async_free(r->async_data);
 	for (i = 0; i < r->nfields; i++)
 		sp_buf_wipe(&r->fields[i].value);
 	sp_wipe(r->cookies, sizeof(r->cookies));

@@ -1,7 +1,8 @@
 /*
  * keyd_mailq.c - the key server's mail sender: requests compose their
  * account mails (notice.h) and queue them; one thread hands them to the
- * mail transport.  A request's time then never depends on whether a mail
+ * mail transport; notices to senders (read notices, verification locks,
+ * new accounts with messages waiting) take the same way.  A request's time then never depends on whether a mail
  * was sent, so "is there an account for this address?" cannot be read off
  * the clock, and a slow MTA holds no request.
  * SECURITY: queued mails hold single-use tokens; they are wiped when sent
@@ -110,25 +111,12 @@ keyd_mailq_stop(struct keyd *k)
 	k->mailq = NULL;
 }
 
-int
-keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
-    const char *ttl_text, const char *detail)
+/* Queue m (composed); takes it. */
+static int
+enqueue(struct keyd *k, struct qmail *m)
 {
 	struct keyd_mailq *q = k->mailq;
-	struct sp_err err = {{0}};
-	struct qmail *m;
-	int st;
 
-	if (q == NULL || (m = calloc(1, sizeof(*m))) == NULL)
-		return SP_ERR_NOMEM;
-	snprintf(m->to, sizeof(m->to), "%s", to);
-	sp_buf_init(&m->body, 65536);
-	if ((st = sp_notice_compose(kind, to, k->public_url, token, ttl_text, detail,
-	    &m->subject, &m->body, &err)) != SP_OK) {
-		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
-		qmail_free(m);
-		return st;
-	}
 	pthread_mutex_lock(&q->mu);
 	if (q->n >= KEYD_MAILQ_MAX || q->stopping) {
 		pthread_mutex_unlock(&q->mu);
@@ -145,4 +133,46 @@ keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return SP_OK;
+}
+
+int
+keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
+    const char *ttl_text, const char *detail)
+{
+	struct sp_err err = {{0}};
+	struct qmail *m;
+	int st;
+
+	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL)
+		return SP_ERR_NOMEM;
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	sp_buf_init(&m->body, 65536);
+	if ((st = sp_notice_compose(kind, to, k->public_url, token, ttl_text, detail,
+	    &m->subject, &m->body, &err)) != SP_OK) {
+		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
+		qmail_free(m);
+		return st;
+	}
+	return enqueue(k, m);
+}
+
+int
+keyd_notice_sender(struct keyd *k, int kind, const char *to,
+    const struct sp_notice_sender *info)
+{
+	struct sp_err err = {{0}};
+	struct qmail *m;
+	int st;
+
+	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL)
+		return SP_ERR_NOMEM;
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	sp_buf_init(&m->body, 65536);
+	if ((st = sp_notice_compose_sender(kind, to, k->public_url, info, &m->subject,
+	    &m->body, &err)) != SP_OK) {
+		keyd_log("mail-failed", "error", sp_err_msg(&err, st), NULL);
+		qmail_free(m);
+		return st;
+	}
+	return enqueue(k, m);
 }

@@ -4,7 +4,8 @@
  * starts the key holder (keyd_keyholder.c), binds the given address only,
  * gives up root for --user, opens the store (--db, or SQLite in the data
  * directory) and the outbox, starts libmicrohttpd with an internal thread
- * pool on epoll, and stops cleanly on SIGTERM or SIGINT.  A bad
+ * pool on epoll, runs the background jobs (keyd_jobs.c: shredding and
+ * audit anchors), and stops cleanly on SIGTERM or SIGINT.  A bad
  * configuration is one line on stderr and exit 2; from the start on, every
  * message goes through log.h.
  * SECURITY: talks to the network and never reads a master key: wrapping and
@@ -217,6 +218,13 @@ main(int argc, char **argv)
 		sp_transport_free(k.mail);
 		goto fail_store;
 	}
+	if ((st = keyd_jobs_start(&k, &err)) != SP_OK) {
+		start_failed("jobs", sp_err_msg(&err, st));
+		keyd_mailq_stop(&k);
+		keyd_conns_free(&k);
+		sp_transport_free(k.mail);
+		goto fail_store;
+	}
 
 	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	    MHD_ALLOW_SUSPEND_RESUME,
@@ -235,6 +243,7 @@ main(int argc, char **argv)
 
 		snprintf(m, sizeof(m), "cannot serve on %s", cfg.listen);
 		start_failed("http", m);
+		keyd_jobs_stop(&k);
 		keyd_mailq_stop(&k);
 		keyd_conns_free(&k);
 		sp_transport_free(k.mail);
@@ -272,6 +281,7 @@ main(int argc, char **argv)
 			usleep(10000);
 	}
 	MHD_stop_daemon(d);
+	keyd_jobs_stop(&k);
 	keyd_mailq_stop(&k);
 	keyd_conns_free(&k);
 	sp_transport_free(k.mail);

@@ -2,7 +2,8 @@
  * keyd_open.c - the open page (GET /open?id=ID, and POST /online for
  * envelopes opened without JavaScript) and the portal's static files
  * (GET /static/NAME), and the home page (GET /).  The open page is the embedded portal/open.html with
- * its placeholders {{ID}}, {{CSRF}}, {{ONLINE_HEADER}}, {{ONLINE_PAYLOAD}}.
+ * its placeholders {{ID}}, {{CSRF}}, {{ONLINE_HEADER}}, {{ONLINE_PAYLOAD}},
+ * {{ONLINE_SIG}} (the field s of a format 2 envelope, base64url only).
  * SECURITY: the id is validated; the posted header and ciphertext were
  * filtered to the base64 alphabet while they arrived (keyd_http.c) and are
  * escaped again on output; static names are looked up in the embedded table
@@ -15,12 +16,15 @@
 #include "keyd_open.h"
 #include "keyd_tmpl.h"
 
+#define KEYD_SIG_MAX 128	/* base64url characters of a posted signature (86 today) */
+
 enum MHD_Result
 keyd_page_open(struct keyd_req *r, const char *arg)
 {
 	const struct sp_asset *a = sp_asset_find("portal/open.html");
-	const char *id, *h = "", *c = "";
-	char csrf[64];
+	const char *id, *h = "", *c = "", *sv;
+	char csrf[64], sig[KEYD_SIG_MAX + 1];
+	size_t i, n = 0;
 	struct sp_buf out;
 	int online = r->online;
 
@@ -36,7 +40,21 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 		c = keyd_field(r, "c");
 		if (h == NULL || c == NULL || *h == '\0' || *c == '\0')
 			return keyd_reply_error(r, 400, "The secure message was not sent with the form");
+		/* the signature of a format 2 envelope: base64url only */
+		if ((sv = keyd_field(r, "s")) != NULL)
+			for (i = 0; sv[i] != '\0'; i++) {
+				unsigned char ch = (unsigned char)sv[i];
+
+				if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+				    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+					continue;
+				if (n == KEYD_SIG_MAX)
+					return keyd_reply_error(r, 400, "The signature of the secure "
+					    "message is too long");
+				sig[n++] = (char)ch;
+			}
 	}
+	sig[n] = '\0';
 	keyd_csrf_token(r, csrf);
 	{
 		struct keyd_var v[] = {
@@ -44,10 +62,11 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 			{"CSRF", csrf, 0, 0},
 			{"ONLINE_HEADER", h, 0, 0},
 			{"ONLINE_PAYLOAD", c, 0, 0},
+			{"ONLINE_SIG", sig, 0, 0},
 		};
 
 		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
-		if (keyd_tmpl((const char *)a->data, a->len, v, 4, &out) != SP_OK) {
+		if (keyd_tmpl((const char *)a->data, a->len, v, 5, &out) != SP_OK) {
 			sp_buf_free(&out);
 			return keyd_reply_error(r, 500, "internal error");
 		}

@@ -1,6 +1,8 @@
 /*
  * keyd_pages.c - the recipient pages rendered on the server: registration
- * (GET/POST /register) and address confirmation (GET/POST /activate).
+ * (GET/POST /register) and address confirmation (GET/POST /activate),
+ * after which every organisation with messages waiting for the address is
+ * told that an account now exists for it.
  * Pages come from the embedded template web/portal/register.html and the
  * plain layout of keyd_page_simple() (keyd_req.h).
  * SECURITY: every form field is untrusted: bounded, UTF-8 checked and
@@ -519,6 +521,78 @@ activate_form(struct keyd_req *r, unsigned status, const char *email, const char
 	return ret;
 }
 
+/* Envelopes waiting for a newly activated address, counted per
+ * depositing organisation (at most WAITING_ORGS organisations are told). */
+#define WAITING_ORGS 64
+struct waiting {
+	struct {
+		int64_t org_id;
+		long count;
+		char from[SP_STORE_EMAIL_MAX + 1];	/* the first envelope's sender */
+	} org[WAITING_ORGS];
+	size_t n;
+};
+
+static int
+waiting_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct waiting *w = ctx;
+	size_t i;
+
+	if (e->kind == SP_ENV_KIND_REPLY)
+		return 0;
+	for (i = 0; i < w->n; i++)
+		if (w->org[i].org_id == e->org_id) {
+			w->org[i].count++;
+			return 0;
+		}
+	if (w->n == WAITING_ORGS)
+		return 0;
+	w->org[w->n].org_id = e->org_id;
+	w->org[w->n].count = 1;
+	snprintf(w->org[w->n].from, sizeof(w->org[0].from), "%s", e->from);
+	w->n++;
+	return 0;
+}
+
+/* A new account for email: every organisation with messages waiting for
+ * it gets one notice (to its contact, or the sender of its first waiting
+ * envelope), so that a sender can retract them if the account is not
+ * whom they wrote to. */
+static void
+notify_waiting(struct keyd *k, const char *email, int64_t now)
+{
+	struct sp_err err = {{0}};
+	struct waiting *w = calloc(1, sizeof(*w));
+	struct sp_org o;
+	size_t i;
+	int st;
+
+	if (w == NULL)
+		return;
+	if ((st = sp_store_envelope_each_for(k->store, email, now, waiting_cb, w, &err)) != SP_OK) {
+		keyd_log("store-error", "path", "activate-waiting", "error", sp_err_msg(&err, st), NULL);
+		free(w);
+		return;
+	}
+	for (i = 0; i < w->n; i++) {
+		struct sp_notice_sender ns = {email, NULL, now, w->org[i].count};
+		const char *to = w->org[i].from;
+
+		if (sp_store_org_get_id(k->store, w->org[i].org_id, &o, &err) == SP_OK &&
+		    o.contact[0] != '\0')
+			to = o.contact;
+		keyd_notice_sender(k, SP_NOTICE_WAITING, to, &ns);
+	}
+	if (w->n > 0) {
+		char nb[24];
+
+		snprintf(nb, sizeof(nb), "%zu", w->n);
+		keyd_log("activate-waiting", "orgs", nb, NULL);
+	}
+	free(w);
+}
+
 enum MHD_Result
 keyd_page_activate(struct keyd_req *r, const char *arg)
 {
@@ -591,6 +665,7 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 		return activation_problem(r, st, &err);
 	keyd_add_cookie(r, BIND_COOKIE, "", "Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 	keyd_log("activate", "client", r->client, NULL);
+	notify_waiting(r->k, email, now);
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>Thank you: <strong>");
 	sp_html_escape(&b, email, strlen(email));

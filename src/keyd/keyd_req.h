@@ -48,6 +48,8 @@ struct keyd_req {
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 	int async;			/* 1: a worker runs the log-in; 2: it is done */
 	struct keyd_login *async_login;	/* the worker's result (owned) */
+	void *async_data;		/* another worker's job and result (owned) */
+	void (*async_free)(void *);	/* frees async_data when the request ends */
 };
 
 /* --- lookups: borrowed strings, valid until the request completes ------- */

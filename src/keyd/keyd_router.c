@@ -13,6 +13,7 @@
 #include "keyd_account.h"
 #include "keyd_api.h"
 #include "keyd_open.h"
+#include "keyd_org.h"
 #include "keyd_pages.h"
 #include "keyd_router.h"
 #include "keyd_security.h"
@@ -54,6 +55,8 @@ struct route {
 static const struct route routes[] = {
 	{M_PAGE, EXACT, "/healthz", keyd_api_healthz, 0, NULL},
 	{M_POST, EXACT, "/api/v1/envelopes", keyd_api_deposit, API, NULL},
+	{M_GET, EXACT, "/api/v1/envelopes", keyd_api_envelopes, API, NULL},
+	{M_GET, EXACT, "/api/v1/audit", keyd_api_audit, API, NULL},
 	{M_POST, EXACT, "/api/v1/session", keyd_api_login, API, NULL},
 	{M_GET, EXACT, "/api/v1/session", keyd_api_session, API, NULL},
 	{M_DELETE, EXACT, "/api/v1/session", keyd_api_logout, API, NULL},
@@ -62,6 +65,10 @@ static const struct route routes[] = {
 	/* "" and "/options"; other rests answer 404 after the session check */
 	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/release", keyd_api_release, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/verify", keyd_api_verify, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/seal", keyd_api_seal, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/retract", keyd_api_retract, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/unretract", keyd_api_unretract, API, NULL},
 	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "unknown envelope"},
 	{M_ANY, PREFIX, "/api/", NULL, API, "no such API"},
 	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},
@@ -76,6 +83,7 @@ static const struct route routes[] = {
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
 	{M_PAGE, PREFIX, "/static/", keyd_static, 0, NULL},
+	{M_PAGE, ITEM, "/orgs/*/logo", keyd_org_logo, 0, NULL},
 	{M_PAGE, EXACT, "/", keyd_page_home, 0, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -8,6 +8,7 @@
 #include "keyd_client.h"
 
 #include <curl/curl.h>
+#include <strings.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,8 +170,9 @@ keyd_status(long code, json_t *answer, const char *what, struct sp_err *err)
 	switch (code) {
 	case 400: case 413: st = SP_ERR_INVALID; break;
 	case 401: st = SP_ERR_AUTH; break;
-	case 403: st = SP_ERR_DENIED; break;
+	case 403: case 423: st = SP_ERR_DENIED; break;
 	case 404: st = SP_ERR_NOTFOUND; break;
+	case 409: st = SP_ERR_EXISTS; break;
 	case 410: st = SP_ERR_EXPIRED; break;
 	default: st = code >= 500 ? SP_ERR_RETRY : SP_ERR_INTERNAL; break;
 	}
@@ -188,34 +190,213 @@ get_key_part(json_t *answer, const char *name, unsigned char out[SP_KEY_LEN])
 	return sp_b64url_decode_exact(s, strlen(s), out, SP_KEY_LEN);
 }
 
+/* An optional base64url field of exactly n bytes: 1 present, 0 absent or
+ * null, -1 malformed. */
+static int
+get_b64url(json_t *answer, const char *name, unsigned char *out, size_t n)
+{
+	json_t *v = json_object_get(answer, name);
+	const char *s;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if ((s = json_string_value(v)) == NULL ||
+	    sp_b64url_decode_exact(s, strlen(s), out, n) != SP_OK)
+		return -1;
+	return 1;
+}
+
+static void
+hex_encode(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* An optional hex field of exactly n bytes: 1 present, 0 absent or null,
+ * -1 malformed. */
+static int
+get_hex(json_t *answer, const char *name, unsigned char *out, size_t n)
+{
+	json_t *v = json_object_get(answer, name);
+	const char *s;
+	size_t i;
+	int hi, lo;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if ((s = json_string_value(v)) == NULL || strlen(s) != 2 * n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((hi = hex_value(s[2 * i])) < 0 || (lo = hex_value(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 1;
+}
+
+/* Copy an optional string field into a fixed buffer: SP_OK (absent or
+ * null gives ""), SP_ERR_INVALID when it is not a string or too long. */
+static int
+get_fixed(json_t *answer, const char *name, char *out, size_t outsz)
+{
+	json_t *v = json_object_get(answer, name);
+	const char *s;
+
+	out[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return SP_OK;
+	if ((s = json_string_value(v)) == NULL || strlen(s) >= outsz)
+		return SP_ERR_INVALID;
+	memcpy(out, s, strlen(s) + 1);
+	return SP_OK;
+}
+
+/* strdup of an optional string field: SP_OK (absent gives NULL),
+ * SP_ERR_INVALID when not a string, SP_ERR_NOMEM. */
+static int
+get_dup(json_t *answer, const char *name, char **out)
+{
+	json_t *v = json_object_get(answer, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return SP_OK;
+	if (!json_is_string(v))
+		return SP_ERR_INVALID;
+	if ((*out = strdup(json_string_value(v))) == NULL)
+		return SP_ERR_NOMEM;
+	return SP_OK;
+}
+
+/* The id goes into a URL path: only base64url characters, exact length. */
+static int
+id_path(const char *id, const char *verb, char *path, size_t pathsz, struct sp_err *err)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= 'a' && id[i] <= 'z') ||
+		    (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+			return sp_err_set(err, SP_ERR_NOTFOUND, "envelope id is malformed");
+	if (i != SP_ENV_ID_STRLEN)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "envelope id is malformed");
+	snprintf(path, pathsz, "/api/v1/envelopes/%s/%s", id, verb);
+	return SP_OK;
+}
+
+void
+sp_deposit_req_init(struct sp_deposit_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->format = 1;
+	r->notify_read = -1;
+}
+
 void
 sp_deposit_res_clear(struct sp_deposit_res *r)
 {
 	sp_wipe(r->server_part, sizeof(r->server_part));
 	free(r->org);
 	free(r->keyd);
-	r->org = r->keyd = NULL;
+	free(r->brand_colour);
+	free(r->brand_logo);
+	r->org = r->keyd = r->brand_colour = NULL;
+	r->brand_logo = NULL;
+	r->brand_logo_len = 0;
+}
+
+/* The request body of a deposit. */
+static json_t *
+deposit_body(const struct sp_deposit_req *req)
+{
+	json_t *body, *rcpt;
+	size_t i;
+	int bad = 0;
+
+	if ((rcpt = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < req->nrcpt; i++)
+		bad |= json_array_append_new(rcpt, json_string(req->rcpt[i]));
+	body = json_pack("{s:s, s:o, s:I}", "from", req->from ? req->from : "",
+	    "recipients", rcpt, "expires", (json_int_t)req->expires);
+	if (body == NULL || bad)
+		goto fail;
+	if (req->format >= 2)
+		bad |= json_object_set_new(body, "format", json_integer(req->format));
+	if (req->notify_read >= 0)
+		bad |= json_object_set_new(body, "notify_read", json_boolean(req->notify_read));
+	if (req->level != NULL)
+		bad |= json_object_set_new(body, "level", json_string(req->level));
+	if (req->verify_hash != NULL)
+		bad |= json_object_set_new(body, "verify", json_string(req->verify_hash));
+	if (req->verify_hint != NULL)
+		bad |= json_object_set_new(body, "verify_hint", json_string(req->verify_hint));
+	if (!bad)
+		return body;
+fail:
+	json_decref(body);
+	return NULL;
+}
+
+/* The branding of a deposit answer: {"colour":..|null,"logo":"<base64>"|null}. */
+static int
+deposit_brand(json_t *answer, struct sp_deposit_res *res)
+{
+	json_t *brand = json_object_get(answer, "brand");
+	const char *logo;
+	struct sp_buf png;
+	int st;
+
+	if (brand == NULL || json_is_null(brand))
+		return SP_OK;
+	if (!json_is_object(brand))
+		return SP_ERR_INVALID;
+	if ((st = get_dup(brand, "colour", &res->brand_colour)) != SP_OK)
+		return st;
+	logo = json_string_value(json_object_get(brand, "logo"));
+	if (logo == NULL)
+		return SP_OK;
+	sp_buf_init(&png, KEYD_MAX_RESPONSE);
+	if ((st = sp_b64_decode(&png, logo, strlen(logo))) != SP_OK || png.len == 0) {
+		sp_buf_free(&png);
+		return st != SP_OK ? st : SP_ERR_INVALID;
+	}
+	res->brand_logo = sp_buf_steal(&png, &res->brand_logo_len);
+	return SP_OK;
 }
 
 int
 sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
     struct sp_deposit_res *res, struct sp_err *err)
 {
-	json_t *body, *rcpt, *answer = NULL;
+	json_t *body, *answer = NULL, *verify;
 	const char *id, *org, *keyd;
 	long code;
-	size_t i;
 	int st;
 
 	memset(res, 0, sizeof(*res));
-	if ((rcpt = json_array()) == NULL)
-		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-	for (i = 0; i < req->nrcpt; i++)
-		json_array_append_new(rcpt, json_string(req->rcpt[i]));
-	body = json_pack("{s:s, s:o, s:I}", "from", req->from ? req->from : "",
-	    "recipients", rcpt, "expires", (json_int_t)req->expires);
-	if (body == NULL)
-		return sp_err_set(err, SP_ERR_INVALID, "recipient or sender is not valid UTF-8");
+	if ((body = deposit_body(req)) == NULL)
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "recipient, sender or verification hint is not valid UTF-8");
 	st = keyd_post(c, "/api/v1/envelopes", body, &code, &answer, err);
 	json_decref(body);
 	if (st != SP_OK)
@@ -228,10 +409,16 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
 	id = json_string_value(json_object_get(answer, "id"));
 	org = json_string_value(json_object_get(answer, "org"));
 	keyd = json_string_value(json_object_get(answer, "keyd"));
+	verify = json_object_get(answer, "verify");
 	if (id == NULL || strlen(id) != SP_ENV_ID_STRLEN || org == NULL || keyd == NULL ||
-	    get_key_part(answer, "server_part", res->server_part) != SP_OK) {
+	    get_key_part(answer, "server_part", res->server_part) != SP_OK ||
+	    get_fixed(answer, "level", res->level, sizeof(res->level)) != SP_OK ||
+	    (verify != NULL && !json_is_boolean(verify)) ||
+	    (st = deposit_brand(answer, res)) != SP_OK) {
 		json_decref(answer);
 		sp_deposit_res_clear(res);
+		if (st == SP_ERR_NOMEM)
+			return sp_err_set(err, st, "out of memory");
 		return sp_err_set(err, SP_ERR_INTERNAL, "deposit: malformed answer from key server");
 	}
 	memcpy(res->id, id, SP_ENV_ID_STRLEN + 1);
@@ -239,12 +426,51 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
 	res->keyd = strdup(keyd);
 	res->created = json_integer_value(json_object_get(answer, "created"));
 	res->expires = json_integer_value(json_object_get(answer, "expires"));
+	res->verify = json_is_true(verify);
 	json_decref(answer);
 	if (res->org == NULL || res->keyd == NULL) {
 		sp_deposit_res_clear(res);
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	}
 	return SP_OK;
+}
+
+int
+sp_keyd_seal(struct sp_keyd_client *c, const char *id, const unsigned char *header,
+    size_t header_len, const unsigned char ct_sha[SP_SHA256_LEN],
+    const unsigned char sig[SP_SIGN_SIG_LEN], struct sp_err *err)
+{
+	struct sp_buf hb64, sigb64;
+	char path[128], hex[2 * SP_SHA256_LEN + 1];
+	json_t *body = NULL, *answer = NULL;
+	long code;
+	int st;
+
+	if ((st = id_path(id, "seal", path, sizeof(path), err)) != SP_OK)
+		return st;
+	sp_buf_init(&hb64, 2 * SP_ENV_MAX_HEADER);
+	sp_buf_init(&sigb64, 256);
+	hex_encode(ct_sha, SP_SHA256_LEN, hex);
+	if (sp_b64_encode(&hb64, header, header_len, 0) != SP_OK ||
+	    sp_b64url_encode(&sigb64, sig, SP_SIGN_SIG_LEN) != SP_OK ||
+	    sp_buf_append(&hb64, "", 1) != SP_OK || sp_buf_append(&sigb64, "", 1) != SP_OK ||
+	    (body = json_pack("{s:s, s:s, s:s}", "header", (const char *)hb64.data,
+	    "ct_sha256", hex, "sig", (const char *)sigb64.data)) == NULL) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((st = keyd_post(c, path, body, &code, &answer, err)) != SP_OK)
+		goto out;
+	if (code != 200)
+		st = keyd_status(code, answer, "seal", err);
+	else if (!json_is_true(json_object_get(answer, "ok")))
+		st = sp_err_set(err, SP_ERR_INTERNAL, "seal: malformed answer from key server");
+out:
+	json_decref(body);
+	json_decref(answer);
+	sp_buf_free(&hb64);
+	sp_buf_free(&sigb64);
+	return st;
 }
 
 int
@@ -276,38 +502,242 @@ sp_keyd_login(struct sp_keyd_client *c, const char *email, const char *password,
 	return SP_OK;
 }
 
+void
+sp_release_res_clear(struct sp_release_res *r)
+{
+	size_t i;
+
+	sp_wipe(r->server_part, sizeof(r->server_part));
+	free(r->org);
+	free(r->from);
+	for (i = 0; i < r->nrcpt; i++)
+		free(r->rcpt[i]);
+	free(r->rcpt);
+	free(r->verify_hint);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The record of a 200 answer into res. */
+static int
+release_record(json_t *answer, struct sp_release_res *res)
+{
+	json_t *rcpt = json_object_get(answer, "recipients"), *v;
+	json_int_t format = json_integer_value(json_object_get(answer, "format"));
+	int hs, cs, sg, pk;
+	size_t i;
+	int st;
+
+	if (get_key_part(answer, "server_part", res->server_part) != SP_OK)
+		return SP_ERR_INVALID;
+	/* an older key server answers no format: its envelopes are format 1 */
+	res->format = json_object_get(answer, "format") == NULL ? 1 : (int)format;
+	if (res->format != 1 && res->format != 2)
+		return SP_ERR_INVALID;
+	if ((st = get_dup(answer, "org", &res->org)) != SP_OK ||
+	    (st = get_dup(answer, "from", &res->from)) != SP_OK ||
+	    (st = get_fixed(answer, "level", res->level, sizeof(res->level))) != SP_OK ||
+	    (st = get_fixed(answer, "kind", res->kind, sizeof(res->kind))) != SP_OK ||
+	    (st = get_fixed(answer, "kid", res->kid, sizeof(res->kid))) != SP_OK)
+		return st;
+	res->created = json_integer_value(json_object_get(answer, "created"));
+	res->expires = json_integer_value(json_object_get(answer, "expires"));
+	if (json_is_array(rcpt) && json_array_size(rcpt) > 0) {
+		if (json_array_size(rcpt) > SP_ENV_MAX_RECIPIENTS)
+			return SP_ERR_INVALID;
+		if ((res->rcpt = calloc(json_array_size(rcpt), sizeof(*res->rcpt))) == NULL)
+			return SP_ERR_NOMEM;
+		json_array_foreach(rcpt, i, v) {
+			if (!json_is_string(v))
+				return SP_ERR_INVALID;
+			if ((res->rcpt[res->nrcpt] = strdup(json_string_value(v))) == NULL)
+				return SP_ERR_NOMEM;
+			res->nrcpt++;
+		}
+	}
+	hs = get_hex(answer, "header_sha256", res->header_sha, SP_SHA256_LEN);
+	cs = get_hex(answer, "ct_sha256", res->ct_sha, SP_SHA256_LEN);
+	sg = get_b64url(answer, "sig", res->sig, SP_SIGN_SIG_LEN);
+	pk = get_b64url(answer, "sig_key", res->sig_key, SP_SIGN_PUB_LEN);
+	if (hs < 0 || cs < 0 || sg < 0 || pk < 0)
+		return SP_ERR_INVALID;
+	res->has_digests = hs == 1 && cs == 1;
+	res->has_sig = sg == 1;
+	res->has_sig_key = pk == 1;
+	return SP_OK;
+}
+
+/* What a refusal says (409 verification, 410 and 423 reasons). */
+static void
+release_refusal(json_t *answer, struct sp_release_res *res)
+{
+	json_t *verify = json_object_get(answer, "verify");
+	json_t *tries;
+
+	res->tries_left = -1;
+	(void)get_fixed(answer, "reason", res->reason, sizeof(res->reason));
+	if (res->http_status == 409 && json_is_object(verify)) {
+		res->verify_needed = 1;
+		(void)get_dup(verify, "hint", &res->verify_hint);
+		tries = json_object_get(verify, "tries_left");
+		if (json_is_integer(tries))
+			res->tries_left = (int)json_integer_value(tries);
+	}
+}
+
 int
-sp_keyd_release(struct sp_keyd_client *c, const char *id,
-    unsigned char server_part[SP_KEY_LEN], struct sp_err *err)
+sp_keyd_release_record(struct sp_keyd_client *c, const char *id,
+    struct sp_release_res *res, struct sp_err *err)
 {
 	json_t *body, *answer = NULL;
 	char path[128];
-	size_t i;
 	long code;
 	int st;
 
-	/* the id goes into a URL path: only base64url characters */
-	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= 'a' && id[i] <= 'z') ||
-		    (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-			return sp_err_set(err, SP_ERR_NOTFOUND, "envelope id is malformed");
-	if (i != SP_ENV_ID_STRLEN)
-		return sp_err_set(err, SP_ERR_NOTFOUND, "envelope id is malformed");
-	snprintf(path, sizeof(path), "/api/v1/envelopes/%s/release", id);
+	memset(res, 0, sizeof(*res));
+	res->tries_left = -1;
+	if ((st = id_path(id, "release", path, sizeof(path), err)) != SP_OK)
+		return st;
 	if ((body = json_object()) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	st = keyd_post(c, path, body, &code, &answer, err);
 	json_decref(body);
 	if (st != SP_OK)
 		return st;
+	res->http_status = code;
 	if (code != 200) {
+		release_refusal(answer, res);
 		st = keyd_status(code, answer, "key release", err);
+		/* 409 and 423 concern the verification secret: the recipient
+		 * may not have it yet, nothing is wrong with the envelope */
+		if (code == 409)
+			st = sp_err_set(err, SP_ERR_DENIED,
+			    "key release: the sender asks for a verification answer first");
 		json_decref(answer);
 		return st;
 	}
-	st = get_key_part(answer, "server_part", server_part);
+	st = release_record(answer, res);
 	json_decref(answer);
+	if (st == SP_ERR_NOMEM)
+		return sp_err_set(err, st, "out of memory");
 	if (st != SP_OK)
 		return sp_err_set(err, SP_ERR_INTERNAL, "key release: malformed answer from key server");
+	return SP_OK;
+}
+
+int
+sp_keyd_release(struct sp_keyd_client *c, const char *id,
+    unsigned char server_part[SP_KEY_LEN], struct sp_err *err)
+{
+	struct sp_release_res r;
+	int st;
+
+	st = sp_keyd_release_record(c, id, &r, err);
+	if (st == SP_OK)
+		memcpy(server_part, r.server_part, SP_KEY_LEN);
+	sp_release_res_clear(&r);
+	return st;
+}
+
+int
+sp_keyd_verify(struct sp_keyd_client *c, const char *id, const char *answer_text,
+    int *tries_left, struct sp_err *err)
+{
+	json_t *body, *answer = NULL, *tries;
+	char path[128];
+	long code;
+	int st;
+
+	*tries_left = -1;
+	if ((st = id_path(id, "verify", path, sizeof(path), err)) != SP_OK)
+		return st;
+	if ((body = json_pack("{s:s}", "answer", answer_text)) == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "the verification answer is not valid UTF-8");
+	st = keyd_post(c, path, body, &code, &answer, err);
+	json_decref(body);
+	if (st != SP_OK)
+		return st;
+	tries = json_object_get(answer, "tries_left");
+	if (json_is_integer(tries))
+		*tries_left = (int)json_integer_value(tries);
+	if (code == 200)
+		st = SP_OK;
+	else if (code == 403)
+		st = sp_err_set(err, SP_ERR_AUTH, "that is not the answer the sender gave");
+	else
+		st = keyd_status(code, answer, "verification", err);
+	json_decref(answer);
+	return st;
+}
+
+static int
+lower_ascii(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+int
+sp_keyd_url_normalize(const char *url, char *out, size_t outsz, struct sp_err *err)
+{
+	const char *p, *host, *hend, *port = NULL, *path;
+	size_t plen, i, n = 0;
+	int https;
+
+	if (url == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "no key server URL");
+	if (strncasecmp(url, "https://", 8) == 0)
+		https = 1;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		https = 0;
+	else
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "%.200s: a key server URL starts with http:// or https://", url);
+	host = url + (https ? 8 : 7);
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == '?' ||
+		    *p == '#' || *p == '@' || *p == '\\')
+			return sp_err_set(err, SP_ERR_INVALID,
+			    "%.200s: not a plain key server URL (no user, query, fragment or spaces)", url);
+	path = host + strcspn(host, "/");
+	if (*host == '[') {
+		if ((hend = memchr(host, ']', (size_t)(path - host))) == NULL)
+			return sp_err_set(err, SP_ERR_INVALID, "%.200s: bad IPv6 address", url);
+		hend++;
+	} else {
+		hend = host + strcspn(host, ":/");
+	}
+	if (hend == host)
+		return sp_err_set(err, SP_ERR_INVALID, "%.200s: no host", url);
+	if (*hend == ':') {
+		port = hend + 1;
+		if (port == path)
+			port = NULL;	/* "host:" */
+		for (p = port; p != NULL && p < path; p++)
+			if (*p < '0' || *p > '9')
+				return sp_err_set(err, SP_ERR_INVALID, "%.200s: bad port", url);
+	} else if (hend != path) {
+		return sp_err_set(err, SP_ERR_INVALID, "%.200s: bad host", url);
+	}
+	while (port != NULL && *port == '0' && port + 1 < path)
+		port++;
+	if (port != NULL && (size_t)(path - port) == (https ? 3 : 2) &&
+	    strncmp(port, https ? "443" : "80", (size_t)(path - port)) == 0)
+		port = NULL;
+	plen = strlen(path);
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+	if (strlen(url) + 1 > outsz)
+		return sp_err_set(err, SP_ERR_TOOBIG, "%.200s: key server URL too long", url);
+	memcpy(out, https ? "https://" : "http://", https ? 8 : 7);
+	n = https ? 8 : 7;
+	for (i = 0; host + i < hend; i++)
+		out[n++] = (char)lower_ascii((unsigned char)host[i]);
+	if (port != NULL) {
+		out[n++] = ':';
+		memcpy(out + n, port, (size_t)(path - port));
+		n += (size_t)(path - port);
+	}
+	memcpy(out + n, path, plen);
+	n += plen;
+	out[n] = '\0';
 	return SP_OK;
 }

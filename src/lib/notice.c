@@ -4,7 +4,9 @@
  * fixed phrases of the caller go into a mail; no name or text that a
  * stranger typed into a form.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "notice.h"
 
@@ -93,6 +95,60 @@ sp_notice_compose(int kind, const char *to, const char *public_url,
 	}
 	if (rc == SP_OK)
 		rc = sp_buf_append_str(body, foot);
+	if (rc != SP_OK)
+		return sp_err_set(err, SP_ERR_NOMEM, "notice: out of memory");
+	return SP_OK;
+}
+
+static const char sender_foot[] =
+    "\nThis mail was sent by the key server of your organisation's secure\n"
+    "messages.  It never holds the content of a message.\n";
+
+int
+sp_notice_compose_sender(int kind, const char *to, const char *public_url,
+    const struct sp_notice_sender *info, const char **subject, struct sp_buf *body,
+    struct sp_err *err)
+{
+	char when[64];
+	struct tm tm;
+	time_t t;
+	int rc;
+
+	if (to == NULL || public_url == NULL || info == NULL || info->address == NULL ||
+	    (kind != SP_NOTICE_WAITING && info->envelope == NULL))
+		return sp_err_set(err, SP_ERR_INVALID, "notice: missing address or envelope");
+	t = (time_t)info->when;
+	if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
+	    &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)info->when);
+	switch (kind) {
+	case SP_NOTICE_READ:
+		*subject = "Read notice: your secure message was opened";
+		rc = sp_buf_printf(body, "Hello,\n\nyour secure message %s was opened by %s\n"
+		    "at %s.\n\nYou receive one such notice per recipient, on the recipient's first "
+		    "opening.\n", info->envelope, info->address, when);
+		break;
+	case SP_NOTICE_VERIFY_LOCKED:
+		*subject = "Your secure message is locked after wrong verification answers";
+		rc = sp_buf_printf(body, "Hello,\n\nthe verification question of your secure "
+		    "message %s was answered\nwrongly too many times for the recipient %s (the "
+		    "last time at %s).\nThe message no longer opens for that recipient.\n\n"
+		    "If the recipient is who you meant, send the message again (perhaps\nwith a "
+		    "question they can answer); if not, someone else may be trying\nto read it: "
+		    "retract it.\n", info->envelope, info->address, when);
+		break;
+	case SP_NOTICE_WAITING:
+		*subject = "A new account was registered for one of your recipients";
+		rc = sp_buf_printf(body, "Hello,\n\na new account was just registered for %s, "
+		    "which has %ld message%s\nfrom you waiting (%s).  If you did not expect this, "
+		    "retract them\nor ask the recipient.\n", info->address, info->count,
+		    info->count == 1 ? "" : "s", when);
+		break;
+	default:
+		return sp_err_set(err, SP_ERR_INVALID, "notice: unknown sender notice %d", kind);
+	}
+	if (rc == SP_OK)
+		rc = sp_buf_append_str(body, sender_foot);
 	if (rc != SP_OK)
 		return sp_err_set(err, SP_ERR_NOMEM, "notice: out of memory");
 	return SP_OK;

@@ -1,9 +1,12 @@
 /*
  * notice.h - the texts of the mails the key server sends about accounts:
  * activation links, "an account exists" notes, password reset links,
- * sign-in links, and notices after a password or second-factor change.
- * Both sealpost-keyd and the `sealpost recipient reset` command use them,
- * so a mail reads the same whoever sends it.
+ * sign-in links, and notices after a password or second-factor change;
+ * and the notices to senders: a recipient opened a message (read notice),
+ * a recipient ran out of verification answers, a new account was
+ * registered for an address that has messages waiting.  Both sealpost-keyd
+ * and the `sealpost recipient reset` command use them, so a mail reads the
+ * same whoever sends it.
  * SECURITY: a mail never carries text a stranger chose: only the
  * recipient's own address, the server's public URL and a token that the
  * caller made.  Tokens are single-use and expire (the caller's store says
@@ -11,6 +14,8 @@
  */
 #ifndef SP_NOTICE_H
 #define SP_NOTICE_H
+
+#include <stdint.h>
 
 #include "buf.h"
 #include "sp.h"
@@ -25,6 +30,10 @@ enum sp_notice_kind {
 	SP_NOTICE_FACTOR_ADDED,		/* detail: what was added ("an authenticator app") */
 	SP_NOTICE_FACTOR_REMOVED,	/* detail: what was removed */
 	SP_NOTICE_RECOVERY_USED,	/* no token: a recovery code was used */
+	/* to senders (sp_notice_compose_sender) */
+	SP_NOTICE_READ,			/* address opened envelope at when */
+	SP_NOTICE_VERIFY_LOCKED,	/* address gave too many wrong verification answers */
+	SP_NOTICE_WAITING,		/* an account was registered for address, count waiting */
 };
 
 /* Compose the mail of kind for address `to`: subject (one line) into
@@ -37,5 +46,24 @@ enum sp_notice_kind {
 int sp_notice_compose(int kind, const char *to, const char *public_url,
     const char *token, const char *ttl_text, const char *detail,
     const char **subject, struct sp_buf *body, struct sp_err *err);
+
+/* What a notice to a sender is about: the recipient's address, the
+ * envelope id (READ, VERIFY_LOCKED), the time and, for WAITING, how many
+ * of the sender's messages wait for that address.  Borrowed. */
+struct sp_notice_sender {
+	const char *address;
+	const char *envelope;
+	int64_t when;		/* unix seconds */
+	long count;
+};
+
+/* Compose a notice to a sender (kinds READ, VERIFY_LOCKED, WAITING) for
+ * the sender's address `to`, as sp_notice_compose().  The mail names the
+ * recipient's address, the envelope id and the time (UTC) only: never a
+ * subject, a message's content or anything the recipient typed.
+ * SP_ERR_INVALID for another kind or a missing address or envelope. */
+int sp_notice_compose_sender(int kind, const char *to, const char *public_url,
+    const struct sp_notice_sender *info, const char **subject, struct sp_buf *body,
+    struct sp_err *err);
 
 #endif

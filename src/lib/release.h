@@ -8,28 +8,38 @@
  * Order of the checks (docs/api.md, "Release order of checks"):
  *   1. no principal                     SP_RELEASE_NOT_LOGGED_IN  401
  *   2. no envelope (unknown or bad id)  SP_RELEASE_UNKNOWN        404
- *   3. principal is not a recipient     SP_RELEASE_NOT_RECIPIENT  403
+ *   3. principal may not have it        SP_RELEASE_NOT_RECIPIENT  403
  *   4. retracted by its sender          SP_RELEASE_RETRACTED      410
+ *      (the whole envelope, or for a recipient that recipient)
  *   5. expired (expires != 0, <= now)   SP_RELEASE_EXPIRED        410
- * A caller that is not a recipient learns nothing about retraction or
- * expiry.
+ *      or shredded (the key part is gone)
+ *   6. a verification secret is asked   SP_RELEASE_VERIFY_LOCKED  423
+ *      for and this recipient has not   (SP_STORE_VERIFY_TRIES wrong answers)
+ *      proved it                        SP_RELEASE_VERIFY_NEEDED  409
+ * A caller that may not have the envelope learns nothing about retraction,
+ * expiry or verification.
  *
- * Who is a recipient:
+ * Who may have it:
  *   - a recipient principal: its address equals one of the envelope's
  *     recipients, ASCII case folded (both sides are lower-case already:
  *     keyd folds addresses at deposit and at log-in);
- *   - an organisation: one of the envelope's recipients has, after its
- *     last '@', exactly the organisation's domain, ASCII case folded.
- *     Subdomains do not count (x@sub.clinic.example is not in
- *     clinic.example), nor do look-alikes (evil-clinic.example).  The
- *     organisation's id is not compared with the envelope's org_id: the
- *     domain alone decides, so an organisation may release what another
- *     organisation deposited for its people.
+ *   - an organisation: the envelopes it deposited itself (e->org_id equals
+ *     its id), and replies (kind SP_ENV_KIND_REPLY, sealed by the key
+ *     server for a recipient) with a recipient whose domain (exactly the
+ *     part after the last '@', ASCII case folded) is one of the
+ *     organisation's domains.  Subdomains do not count (x@sub.clinic.example
+ *     is not in clinic.example), nor do look-alikes (evil-clinic.example).
+ *     A message another organisation deposited is never released to it,
+ *     whatever its recipients' domains.
+ * Retraction for an organisation: its own envelope only when retracted as
+ * a whole; a reply when retracted as a whole or for every recipient in
+ * its domains.  Verification secrets concern recipients only.
  * SECURITY: decides who gets a key part; every branch is unit tested.
  */
 #ifndef SP_RELEASE_H
 #define SP_RELEASE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -42,6 +52,8 @@ enum sp_release_reason {
 	SP_RELEASE_NOT_RECIPIENT = 3,
 	SP_RELEASE_RETRACTED = 4,
 	SP_RELEASE_EXPIRED = 5,
+	SP_RELEASE_VERIFY_NEEDED = 6,
+	SP_RELEASE_VERIFY_LOCKED = 7,
 };
 
 enum sp_release_kind {
@@ -53,18 +65,35 @@ enum sp_release_kind {
 struct sp_release_principal {
 	enum sp_release_kind kind;
 	const char *email;	/* SP_RELEASE_RECIPIENT: the session's address */
-	int64_t org_id;		/* SP_RELEASE_ORG: not part of the decision (see above) */
-	const char *domain;	/* SP_RELEASE_ORG: the organisation's domain */
+	int64_t org_id;		/* SP_RELEASE_ORG: the organisation (0: none) */
+	const char *domain;	/* SP_RELEASE_ORG: one domain (may be NULL) */
+	const char *const *domains;	/* SP_RELEASE_ORG: more domains (ndomains) */
+	size_t ndomains;
 };
 
 /* The decision for p (NULL: nobody authenticated) on envelope e (NULL:
  * unknown or malformed id) at time now (unix seconds).  A principal
- * without its address or domain (NULL or "") is nobody's recipient. */
+ * without its address (NULL or "") is nobody's recipient; an organisation
+ * with org_id 0 deposited nothing.  e->rstate may be NULL (no per-recipient
+ * state: nothing retracted, opened or verified for anyone). */
 enum sp_release_reason sp_release_check(const struct sp_release_principal *p,
     const struct sp_envelope_rec *e, int64_t now);
+
+/* The index in e->rcpt of the recipient principal p (ASCII case folded),
+ * or -1 when p is not a recipient principal or not a recipient of e. */
+long sp_release_rcpt_index(const struct sp_release_principal *p,
+    const struct sp_envelope_rec *e);
+
+/* 1 when domain (ASCII case folded) is exactly the part of addr after its
+ * last '@'. */
+int sp_release_addr_in_domain(const char *addr, const char *domain);
 
 /* The HTTP status of a reason (200 for SP_RELEASE_OK) and, when msg is not
  * NULL, the sentence of the error answer (a static string). */
 unsigned sp_release_status(enum sp_release_reason reason, const char **msg);
+
+/* The short name of a refusal for the "reason" of an answer ("retracted",
+ * "expired", "verify-locked", "verify"), or NULL for the others. */
+const char *sp_release_reason_name(enum sp_release_reason reason);
 
 #endif

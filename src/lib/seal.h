@@ -8,6 +8,23 @@
  * Message-ID, In-Reply-To and References; its body is a short notice in text
  * and HTML and the attachment securedoc.html (7bit).  It carries the header
  * "X-Sealpost-Envelope: ID" so that gateways can recognise it.
+ *
+ * Sender controls come from header fields of the original message (read
+ * here, removed from the sealed copy, never sent anywhere except as the
+ * deposit's fields): X-Sealpost-Expires ("30d", "2027-01-31" = the end of
+ * that day, 23:59:59 UTC, or an RFC 5322 date), X-Sealpost-Notify ("read"
+ * or "none"), X-Sealpost-Verify (a secret the recipient must know; only
+ * its Argon2id hash leaves the sealer), X-Sealpost-Verify-Hint (the
+ * question shown to the recipient) and X-Sealpost-Level ("high", "medium",
+ * "low").
+ *
+ * With a signing key (format 2) sealing is two calls to the key server:
+ * the deposit, then, after encryption and signing, the seal call with the
+ * header, the ciphertext digest and the signature.  Nothing is written
+ * before both succeeded.  Opening checks the key server against a trusted
+ * list before any network use, and after the release checks the envelope
+ * against the key server's record (docs/decisions/0009-sender-controls.md)
+ * before anything is decrypted.
  * SECURITY: handles message plaintext and key parts; wipes them when done.
  */
 #ifndef SP_SEAL_H
@@ -38,13 +55,34 @@ struct sp_seal_params {
 
 /* Seal raw (a complete RFC 5322 message) and write the notification mail to
  * out.  c must carry the organisation token.  id_out receives the envelope
- * id.  Errors: SP_ERR_INVALID (not a mail message: err names the problem),
- * SP_ERR_RETRY (key server unreachable or 5xx: try later), SP_ERR_AUTH (bad
- * token), others from the modules below.  Nothing is written to out on
- * failure before the deposit succeeded. */
+ * id.  Errors: SP_ERR_INVALID (not a mail message, or a malformed
+ * X-Sealpost-* field: err names the field and the problem), SP_ERR_RETRY
+ * (key server unreachable or 5xx at either call: try later), SP_ERR_AUTH
+ * (bad token), others from the modules below.  Nothing is written to out
+ * unless the envelope was deposited (and, for format 2, sealed). */
 int sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err);
+
+/* The sender controls of a message (its X-Sealpost-* header fields). */
+struct sp_seal_controls {
+	int64_t expires;	/* unix seconds, 0 = not asked */
+	int notify_read;	/* 1 "read", 0 "none", -1 not asked */
+	char level[8];		/* "high", "medium", "low"; "" not asked */
+	char *verify;		/* the normalised secret (owned, wiped), NULL none */
+	char *verify_hint;	/* the question (owned), NULL none */
+};
+/* Read the controls from the header block of raw; now is the current time.
+ * Each field may occur once.  SP_ERR_INVALID with a message naming the
+ * field and its value (never the secret's) when one is malformed. */
+int sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
+    struct sp_seal_controls *ctl, struct sp_err *err);
+void sp_seal_controls_clear(struct sp_seal_controls *ctl);
+/* One X-Sealpost-Expires value: "Nd" (1 to 3650 days from now),
+ * "YYYY-MM-DD" (the end of that day, 23:59:59 UTC) or an RFC 5322 date;
+ * the result must lie after now and at most 3650 days ahead. */
+int sp_seal_parse_expires(const char *value, int64_t now, int64_t *out,
+    struct sp_err *err);
 
 /* Find the envelope in input: either a securedoc.html file itself or a mail
  * that carries one as an attachment.  Fills f (sp_env_html_read). */
@@ -56,9 +94,60 @@ int sp_envelope_from_input(const unsigned char *in, size_t len,
 int sp_envelope_extract_html(const unsigned char *mail, size_t len,
     struct sp_buf *html, struct sp_err *err);
 
-/* Open an envelope: release the server part with c's token (a recipient's
- * session or an organisation token), derive the key, decrypt, and append the
- * payload container to container_out (wipe it when done). */
+/* The key servers a reader trusts: normalised URLs
+ * (sp_keyd_url_normalize).  Zero-initialise; clear when done. */
+struct sp_trust {
+	char **url;
+	size_t n;
+};
+#define SP_TRUST_DEFAULT_FILE "/etc/sealpost/trusted-keyd"
+int sp_trust_add(struct sp_trust *t, const char *url, struct sp_err *err);
+/* Add every URL of a file: one a line, blank lines and '#' comments
+ * skipped.  SP_ERR_IO when it cannot be read (errno-style message),
+ * SP_ERR_INVALID naming the line of a bad URL. */
+int sp_trust_read_file(struct sp_trust *t, const char *path, struct sp_err *err);
+/* SP_OK when url is on the list; SP_ERR_DENIED (err names url) when not. */
+int sp_trust_check(const struct sp_trust *t, const char *url, struct sp_err *err);
+void sp_trust_clear(struct sp_trust *t);
+
+/* What came of opening an envelope. */
+enum sp_open_outcome {
+	SP_OPEN_OPENED = 0,
+	SP_OPEN_UNTRUSTED,	/* the envelope names a key server not trusted: nothing was sent */
+	SP_OPEN_FORGED,		/* not a genuine envelope of the organisation it names */
+	SP_OPEN_WITHDRAWN,	/* 410 retracted by the sender */
+	SP_OPEN_EXPIRED,	/* 410 expired (or shredded) */
+	SP_OPEN_VERIFY,		/* 409 a verification answer is needed first */
+	SP_OPEN_LOCKED,		/* 423 too many wrong verification answers */
+	SP_OPEN_REFUSED,	/* another refusal of the key server (401, 403, 404) */
+	SP_OPEN_FAILED,		/* could not ask (SP_ERR_RETRY and the like) */
+};
+struct sp_open_info {
+	enum sp_open_outcome outcome;
+	int format;		/* the opened envelope's format: 1 (unsigned) or 2 */
+	char *verify_hint;	/* SP_OPEN_VERIFY: the sender's question or NULL (owned) */
+	int tries_left;		/* SP_OPEN_VERIFY: -1 unknown */
+};
+void sp_open_info_clear(struct sp_open_info *info);
+
+/* Open an envelope: when trust is not NULL, refuse (SP_ERR_DENIED,
+ * SP_OPEN_UNTRUSTED) an envelope whose key server is not on it before any
+ * request is made; release with c's token (a recipient's session or an
+ * organisation token); check the envelope against the key server's record
+ * (the header's version equals the record's format; for format 2 the
+ * digests of header and ciphertext equal the record's, the kids agree and
+ * the envelope's signature verifies under the recorded public key:
+ * SP_ERR_AUTH, SP_OPEN_FORGED, err "this is not a genuine envelope from
+ * ORG: REASON" otherwise); then derive the key, decrypt and append the
+ * payload container to container_out (wipe it when done).  info (may be
+ * NULL) says what came of it; clear it in every case. */
+int sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
+    const struct sp_env_file *f, struct sp_open_info *info,
+    struct sp_buf *container_out, struct sp_err *err);
+
+/* sp_open_envelope_checked() without a trusted list: for callers that
+ * checked the envelope's key server themselves (the milter opens only its
+ * own key server's envelopes). */
 int sp_open_envelope(struct sp_keyd_client *c, const struct sp_env_file *f,
     struct sp_buf *container_out, struct sp_err *err);
 

@@ -19,7 +19,7 @@
 
 #include "store_internal.h"
 
-#define SQ_SCHEMA_VERSION 2
+#define SQ_SCHEMA_VERSION 3
 #define SQ_BUSY_MS 5000
 
 struct sq;
@@ -140,6 +140,85 @@ static const char migrate_v2_sql[] =
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (2);";
 
+/*
+ * Version 2 -> 3 (decision 9), in two parts around the chaining of the old
+ * audit records, which is done in C (sq_chain_old_audit).  Organisations
+ * lose their single domain and token to tables of their own (several per
+ * organisation; the old ones become the first domain and the token named
+ * "default") and gain branding, a contact, policy defaults and a removal
+ * time: the table is rebuilt (foreign keys are off during the migration,
+ * see sq_schema).  A name used twice keeps its first holder; later ones
+ * become NAME-ID.  A domain used twice stays with the older organisation.
+ * Envelopes gain the sender controls and the seal; existing ones are
+ * format 1 messages.  Audit records gain their chain (all old ones are in
+ * chain 0) and place in it.
+ */
+static const char migrate_v3_sql[] =
+    "CREATE TABLE orgs_v3 ("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,"
+    " removed INTEGER NOT NULL DEFAULT 0, display TEXT NOT NULL DEFAULT '',"
+    " colour TEXT NOT NULL DEFAULT '', logo BLOB, contact TEXT NOT NULL DEFAULT '',"
+    " expire_days INTEGER NOT NULL DEFAULT 0, notify_read INTEGER NOT NULL DEFAULT 0,"
+    " replies INTEGER NOT NULL DEFAULT 1, forward INTEGER NOT NULL DEFAULT 0,"
+    " verify INTEGER NOT NULL DEFAULT 0, keep_copies INTEGER NOT NULL DEFAULT 0,"
+    " level TEXT NOT NULL DEFAULT 'medium', language TEXT NOT NULL DEFAULT 'en');"
+    "INSERT INTO orgs_v3(id, name, created)"
+    " SELECT o.id, CASE WHEN EXISTS (SELECT 1 FROM orgs p WHERE p.name = o.name"
+    " AND p.id < o.id) THEN o.name || '-' || o.id ELSE o.name END, o.created"
+    " FROM orgs o ORDER BY o.id;"
+    "CREATE TABLE org_domains ("
+    " domain TEXT PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id));"
+    "CREATE INDEX org_domains_org ON org_domains(org_id);"
+    "INSERT OR IGNORE INTO org_domains(domain, org_id)"
+    " SELECT lower(domain), id FROM orgs WHERE domain != '' ORDER BY id;"
+    "CREATE TABLE org_tokens ("
+    " hash BLOB PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " name TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX org_tokens_live ON org_tokens(org_id, name) WHERE revoked = 0;"
+    "INSERT INTO org_tokens(hash, org_id, name, created)"
+    " SELECT token_hash, id, 'default', created FROM orgs ORDER BY id;"
+    "CREATE TABLE org_keys ("
+    " kid TEXT PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),"
+    " pub BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX org_keys_org ON org_keys(org_id);"
+    "DROP TABLE orgs;"
+    "ALTER TABLE orgs_v3 RENAME TO orgs;"
+    "ALTER TABLE envelopes ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelopes ADD COLUMN format INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE envelopes ADD COLUMN notify_read INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelopes ADD COLUMN level TEXT NOT NULL DEFAULT 'medium';"
+    "ALTER TABLE envelopes ADD COLUMN verify_hash TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE envelopes ADD COLUMN verify_hint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE envelopes ADD COLUMN shredded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelopes ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelopes ADD COLUMN header_sha BLOB;"
+    "ALTER TABLE envelopes ADD COLUMN ct_sha BLOB;"
+    "ALTER TABLE envelopes ADD COLUMN sig BLOB;"
+    "ALTER TABLE envelopes ADD COLUMN kid TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX envelopes_org ON envelopes(org_id, created);"
+    "CREATE INDEX envelopes_expires ON envelopes(expires) WHERE shredded = 0 AND expires > 0;"
+    "ALTER TABLE envelope_rcpt ADD COLUMN retracted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelope_rcpt ADD COLUMN opened INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelope_rcpt ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelope_rcpt ADD COLUMN verify_fails INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE audit ADD COLUMN prev BLOB;"
+    "ALTER TABLE audit ADD COLUMN hash BLOB;";
+
+/* After the old records are chained: the head of each chain (the next
+ * append reads and moves it inside its transaction) and the version. */
+static const char migrate_v3_end_sql[] =
+    "CREATE UNIQUE INDEX audit_chain ON audit(chain, seq);"
+    "CREATE TABLE audit_heads ("
+    " chain INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL);"
+    "INSERT INTO audit_heads(chain, seq, hash)"
+    " SELECT a.chain, a.seq, a.hash FROM audit a"
+    " WHERE a.seq = (SELECT max(b.seq) FROM audit b WHERE b.chain = a.chain);"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (3);";
+
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
 {
@@ -208,7 +287,8 @@ sq_connect(const char *path, sqlite3 **out, struct sp_err *err)
 	}
 	sqlite3_busy_timeout(db, SQ_BUSY_MS);
 	if ((st = sq_exec(db, "PRAGMA foreign_keys=ON", err)) != SP_OK ||
-	    (st = sq_exec(db, "PRAGMA synchronous=FULL", err)) != SP_OK) {
+	    (st = sq_exec(db, "PRAGMA synchronous=FULL", err)) != SP_OK ||
+	    (st = sq_exec(db, "PRAGMA secure_delete=ON", err)) != SP_OK) {
 		sqlite3_close_v2(db);
 		return st;
 	}
@@ -248,6 +328,63 @@ sq_db(struct sq *q, sqlite3 **db, struct sp_err *err)
 	return SP_OK;
 }
 
+/* Chain the audit records written before version 3, in id order, into
+ * chain 0 (inside the migration's transaction). */
+static int
+sq_chain_old_audit(sqlite3 *db, struct sp_err *err)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	unsigned char prev[SP_SHA256_LEN], hash[SP_SHA256_LEN];
+	struct sp_audit a;
+	int64_t seq = 0;
+	int rc;
+
+	memset(prev, 0, sizeof(prev));
+	rc = sqlite3_prepare_v2(db, "SELECT id, time, event, actor, envelope_id, client,"
+	    " detail FROM audit ORDER BY id", -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "UPDATE audit SET chain = 0, seq = ?2, prev = ?3,"
+		    " hash = ?4 WHERE id = ?1", -1, &upd, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		memset(&a, 0, sizeof(a));
+		a.time = sqlite3_column_int64(sel, 1);
+		a.event = (const char *)sqlite3_column_text(sel, 2);
+		a.actor = (const char *)sqlite3_column_text(sel, 3);
+		a.envelope = (const char *)sqlite3_column_text(sel, 4);
+		a.client = (const char *)sqlite3_column_text(sel, 5);
+		a.detail = (const char *)sqlite3_column_text(sel, 6);
+		sp_audit_chain_hash(prev, 0, ++seq, &a, hash);
+		sqlite3_reset(upd);
+		sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+		sqlite3_bind_int64(upd, 2, seq);
+		sqlite3_bind_blob(upd, 3, prev, SP_SHA256_LEN, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(upd, 4, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+		if ((rc = sqlite3_step(upd)) == SQLITE_DONE)
+			rc = SQLITE_OK;
+		memcpy(prev, hash, SP_SHA256_LEN);
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	return rc == SQLITE_DONE || rc == SQLITE_OK ? SP_OK :
+	    sq_status(db, rc, "chain the audit trail", err);
+}
+
+/* Foreign keys still hold after a migration that ran without them. */
+static int
+sq_fk_check(sqlite3 *db, struct sp_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return sp_err_set(err, SP_ERR_IO, "store: the upgrade broke a reference"
+		    " between tables (nothing was changed)");
+	return rc == SQLITE_DONE || rc == SQLITE_OK ? SP_OK : sq_status(db, rc, "check", err);
+}
+
 static int
 sq_schema(sqlite3 *db, struct sp_err *err)
 {
@@ -256,8 +393,13 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 
 	if ((s = sq_exec(db, "PRAGMA journal_mode=WAL", err)) != SP_OK)
 		return s;
-	if ((s = sq_exec(db, "BEGIN IMMEDIATE", err)) != SP_OK)
+	/* The v3 migration rebuilds the orgs table, which envelopes refer
+	 * to: foreign keys are off while it runs (a no-op inside a
+	 * transaction, so here), checked before the commit, on again after. */
+	if ((s = sq_exec(db, "PRAGMA foreign_keys=OFF", err)) != SP_OK)
 		return s;
+	if ((s = sq_exec(db, "BEGIN IMMEDIATE", err)) != SP_OK)
+		goto out;
 	if ((s = sq_exec(db, "CREATE TABLE IF NOT EXISTS schema_version"
 	    " (version INTEGER NOT NULL)", err)) != SP_OK)
 		goto fail;
@@ -283,10 +425,17 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	}
 	if (version < 2 && (s = sq_exec(db, migrate_v2_sql, err)) != SP_OK)
 		goto fail;
+	if (version < 3 && ((s = sq_exec(db, migrate_v3_sql, err)) != SP_OK ||
+	    (s = sq_chain_old_audit(db, err)) != SP_OK ||
+	    (s = sq_exec(db, migrate_v3_end_sql, err)) != SP_OK ||
+	    (s = sq_fk_check(db, err)) != SP_OK))
+		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
-		return SP_OK;
+		goto out;
 fail:
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	return s;
 }
 
@@ -444,24 +593,65 @@ sq_end(sqlite3 *db, int st, struct sp_err *err)
 	return st;
 }
 
+/* Append a to its chain (a->org_id) inside the caller's transaction: the
+ * chain's head is read and moved here, and BEGIN IMMEDIATE has made this
+ * connection the only writer, so two appends never take the same place.
+ * The time and event stored are the ones hashed. */
 static int
 sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 {
+	unsigned char prev[SP_SHA256_LEN], hash[SP_SHA256_LEN];
+	struct sp_audit r;
 	sqlite3_stmt *st;
-	int s;
+	int64_t seq = 0;
+	int s, rc;
 
 	if (a == NULL)
 		return SP_OK;
-	if ((s = sq_prepare(db, "INSERT INTO audit(time, event, actor, envelope_id, client,"
-	    " detail) VALUES (?,?,?,?,?,?)", &st, err)) != SP_OK)
+	r = *a;
+	if (r.time == 0)
+		r.time = (int64_t)time(NULL);
+	if (r.event == NULL)
+		r.event = "event";
+	memset(prev, 0, sizeof(prev));
+	if ((s = sq_prepare(db, "SELECT seq, hash FROM audit_heads WHERE chain = ?",
+	    &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_int64(st, 1, a->time ? a->time : (int64_t)time(NULL));
-	bind_text(st, 2, a->event ? a->event : "event");
-	bind_text(st, 3, a->actor);
-	bind_text(st, 4, a->envelope);
-	bind_text(st, 5, a->client);
-	bind_text(st, 6, a->detail);
-	return sq_run(db, st, "audit", err);
+	sqlite3_bind_int64(st, 1, r.org_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0);
+		if (col_blob(st, 1, prev, sizeof(prev)) != SP_SHA256_LEN)
+			rc = SQLITE_CORRUPT;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc == SQLITE_CORRUPT ? sp_err_set(err, SP_ERR_IO,
+		    "store: the head of audit chain %lld is damaged", (long long)r.org_id) :
+		    sq_status(db, rc, "audit head", err);
+	seq++;
+	sp_audit_chain_hash(prev, r.org_id, seq, &r, hash);
+	if ((s = sq_prepare(db, "INSERT INTO audit(time, event, actor, envelope_id, client,"
+	    " detail, chain, seq, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, r.time);
+	bind_text(st, 2, r.event);
+	bind_text(st, 3, r.actor);
+	bind_text(st, 4, r.envelope);
+	bind_text(st, 5, r.client);
+	bind_text(st, 6, r.detail);
+	sqlite3_bind_int64(st, 7, r.org_id);
+	sqlite3_bind_int64(st, 8, seq);
+	bind_hash(st, 9, prev);
+	bind_hash(st, 10, hash);
+	if ((s = sq_run(db, st, "audit", err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "INSERT INTO audit_heads(chain, seq, hash) VALUES (?1,?2,?3)"
+	    " ON CONFLICT(chain) DO UPDATE SET seq = ?2, hash = ?3", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, r.org_id);
+	sqlite3_bind_int64(st, 2, seq);
+	bind_hash(st, 3, hash);
+	return sq_run(db, st, "audit head", err);
 }
 
 /* --- audit --------------------------------------------------------------- */
@@ -531,11 +721,12 @@ sq_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT time, event, actor, envelope_id, client, detail"
-	    " FROM audit WHERE ?1 IS NULL OR event = ?1 ORDER BY id", &st, err)) != SP_OK)
+	if ((s = sq_prepare(db, "SELECT time, event, actor, envelope_id, client, detail,"
+	    " chain FROM audit WHERE ?1 IS NULL OR event = ?1 ORDER BY id", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, event);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a.org_id = sqlite3_column_int64(st, 6);
 		a.time = sqlite3_column_int64(st, 0);
 		a.event = (const char *)sqlite3_column_text(st, 1);
 		a.actor = (const char *)sqlite3_column_text(st, 2);
@@ -551,42 +742,201 @@ sq_audit_each(void *impl, const char *event, int (*fn)(void *, const struct sp_a
 	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "audit list", err);
 }
 
+static int
+sq_audit_scan(void *impl, int64_t chain, int64_t since,
+    int (*fn)(void *, const struct sp_audit_row *), void *ctx, struct sp_err *err)
+{
+	struct sp_audit_row r;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT id, chain, seq, prev, hash, time, event, actor,"
+	    " envelope_id, client, detail FROM audit WHERE (?1 < 0 OR chain = ?1)"
+	    " AND time >= ?2 ORDER BY id", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, chain);
+	sqlite3_bind_int64(st, 2, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.rowid = sqlite3_column_int64(st, 0);
+		r.chain = sqlite3_column_int64(st, 1);
+		r.seq = sqlite3_column_int64(st, 2);
+		/* A damaged prev or hash stays zero and fails verification. */
+		if (col_blob(st, 3, r.prev, sizeof(r.prev)) != SP_SHA256_LEN)
+			memset(r.prev, 0, sizeof(r.prev));
+		if (col_blob(st, 4, r.hash, sizeof(r.hash)) != SP_SHA256_LEN)
+			memset(r.hash, 0, sizeof(r.hash));
+		r.a.time = sqlite3_column_int64(st, 5);
+		r.a.event = (const char *)sqlite3_column_text(st, 6);
+		r.a.actor = (const char *)sqlite3_column_text(st, 7);
+		r.a.envelope = (const char *)sqlite3_column_text(st, 8);
+		r.a.client = (const char *)sqlite3_column_text(st, 9);
+		r.a.detail = (const char *)sqlite3_column_text(st, 10);
+		r.a.org_id = r.chain;
+		if (fn(ctx, &r) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "audit scan", err);
+}
+
+static int
+sq_audit_heads(void *impl, int (*fn)(void *, int64_t, int64_t, const unsigned char *),
+    void *ctx, struct sp_err *err)
+{
+	unsigned char h[SP_SHA256_LEN];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT chain, seq, hash FROM audit_heads ORDER BY chain",
+	    &st, err)) != SP_OK)
+		return s;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (col_blob(st, 2, h, sizeof(h)) != SP_SHA256_LEN)
+			memset(h, 0, sizeof(h));
+		if (fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), h) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "audit heads", err);
+}
+
 /* --- organisations ------------------------------------------------------- */
+
+/* Columns of an organisation for org_from_row(); the domain shown is the
+ * first by name. */
+#define SQ_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
+	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
+	" o.logo IS NOT NULL, o.contact, o.expire_days, o.notify_read, o.replies," \
+	" o.forward, o.verify, o.keep_copies, o.level, o.language"
+
+static void
+org_from_row(sqlite3_stmt *st, struct sp_org *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, o->name, sizeof(o->name));
+	col_text(st, 2, o->domain, sizeof(o->domain));
+	o->created = sqlite3_column_int64(st, 3);
+	o->removed = sqlite3_column_int64(st, 4);
+	col_text(st, 5, o->display, sizeof(o->display));
+	col_text(st, 6, o->colour, sizeof(o->colour));
+	o->has_logo = sqlite3_column_int(st, 7);
+	col_text(st, 8, o->contact, sizeof(o->contact));
+	o->policy.expire_days = sqlite3_column_int64(st, 9);
+	o->policy.notify_read = sqlite3_column_int(st, 10);
+	o->policy.replies = sqlite3_column_int(st, 11);
+	o->policy.forward = sqlite3_column_int(st, 12);
+	o->policy.verify = sqlite3_column_int(st, 13);
+	o->policy.keep_copies = sqlite3_column_int(st, 14);
+	col_text(st, 15, o->policy.level, sizeof(o->policy.level));
+	col_text(st, 16, o->policy.language, sizeof(o->policy.language));
+}
+
+/* Lower-case copy of a domain: SP_ERR_INVALID when empty or too long. */
+static int
+domain_lower(const char *domain, char out[SP_STORE_DOMAIN_MAX + 1], struct sp_err *err)
+{
+	size_t i, n = domain ? strlen(domain) : 0;
+
+	if (n == 0 || n > SP_STORE_DOMAIN_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad domain");
+	for (i = 0; i < n; i++)
+		out[i] = domain[i] >= 'A' && domain[i] <= 'Z' ? (char)(domain[i] - 'A' + 'a') :
+		    domain[i];
+	out[n] = '\0';
+	return SP_OK;
+}
+
+/* The organisation whose id or name (id 0) is given, into out (may be
+ * NULL), inside the caller's transaction or none.  live: removed ones are
+ * not found. */
+static int
+sq_org_find(sqlite3 *db, int64_t id, const char *name, int live, struct sp_org *out,
+    struct sp_err *err)
+{
+	struct sp_org o;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS " FROM orgs o WHERE"
+	    " (?1 != 0 AND o.id = ?1 OR ?1 = 0 AND o.name = ?2) AND (?3 = 0 OR o.removed = 0)",
+	    &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, name != NULL ? 0 : id);
+	bind_text(st, 2, name);
+	sqlite3_bind_int(st, 3, live);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		org_from_row(st, out != NULL ? out : &o);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return name != NULL ?
+		    sp_err_set(err, SP_ERR_NOTFOUND, "no organisation named '%s'", name) :
+		    sp_err_set(err, SP_ERR_NOTFOUND, "no organisation %lld%s", (long long)id,
+		    live ? " (or it was removed)" : "");
+	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "organisation", err);
+}
 
 static int
 sq_org_add(void *impl, const char *name, const char *domain,
     const unsigned char *token_hash, int64_t now, int64_t *id, struct sp_err *err)
 {
+	char dom[SP_STORE_DOMAIN_MAX + 1];
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	struct sp_audit a = {now, "org-add", NULL, NULL, NULL, name, 0};
+	int64_t oid = 0;
 	int s;
 
+	if (name == NULL || *name == '\0' || strlen(name) > SP_STORE_NAME_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad organisation name");
+	if (domain != NULL && *domain != '\0' && (s = domain_lower(domain, dom, err)) != SP_OK)
+		return s;
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "INSERT INTO orgs(name, domain, token_hash, created)"
-	    " VALUES (?,?,?,?)", &st, err)) == SP_OK) {
+	if ((s = sq_prepare(db, "INSERT INTO orgs(name, created) VALUES (?,?)", &st,
+	    err)) == SP_OK) {
 		bind_text(st, 1, name);
-		bind_text(st, 2, domain);
-		sqlite3_bind_blob(st, 3, token_hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 4, now);
-		s = sq_run(db, st, "add organisation", err);
+		sqlite3_bind_int64(st, 2, now);
+		if ((s = sq_run(db, st, "add organisation", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "an organisation named '%s' exists", name);
+		oid = sqlite3_last_insert_rowid(db);
 	}
-	if (s == SP_OK && id != NULL)
-		*id = sqlite3_last_insert_rowid(db);
+	if (s == SP_OK && domain != NULL && *domain != '\0' && (s = sq_prepare(db,
+	    "INSERT INTO org_domains(domain, org_id) VALUES (?,?)", &st, err)) == SP_OK) {
+		bind_text(st, 1, dom);
+		sqlite3_bind_int64(st, 2, oid);
+		if ((s = sq_run(db, st, "add domain", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "the domain %s belongs to an organisation already", dom);
+	}
+	if (s == SP_OK && (s = sq_prepare(db, "INSERT INTO org_tokens(hash, org_id, name,"
+	    " created) VALUES (?,?,'default',?)", &st, err)) == SP_OK) {
+		bind_hash(st, 1, token_hash);
+		sqlite3_bind_int64(st, 2, oid);
+		sqlite3_bind_int64(st, 3, now);
+		if ((s = sq_run(db, st, "add token", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "this token is in use already");
+	}
+	a.org_id = oid;		/* the organisation's chain starts with its creation */
 	if (s == SP_OK)
 		s = sq_audit_insert(db, &a, err);
-	return sq_end(db, s, err);
+	if ((s = sq_end(db, s, err)) == SP_OK && id != NULL)
+		*id = oid;
+	return s;
 }
 
-static void
-org_from_row(sqlite3_stmt *st, struct sp_org *o)
-{
-	o->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, o->name, sizeof(o->name));
-	col_text(st, 2, o->domain, sizeof(o->domain));
-	o->created = sqlite3_column_int64(st, 3);
-}
+/* A token's last use is written at most this often (seconds). */
+#define SQ_TOKEN_TOUCH 60
 
 static int
 sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
@@ -594,21 +944,34 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
+	int64_t now = (int64_t)time(NULL), last = 0;
 	int s, rc;
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT id, name, domain, created FROM orgs"
-	    " WHERE token_hash = ?", &st, err)) != SP_OK)
+	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS ", t.last_used FROM org_tokens t"
+	    " JOIN orgs o ON o.id = t.org_id WHERE t.hash = ? AND t.revoked = 0"
+	    " AND o.removed = 0", &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_blob(st, 1, token_hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	bind_hash(st, 1, token_hash);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		org_from_row(st, out);
+		last = sqlite3_column_int64(st, 17);
+	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown organisation token");
-	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "organisation", err);
+	if (rc != SQLITE_ROW)
+		return sq_status(db, rc, "organisation", err);
+	/* Bookkeeping only: a busy database does not refuse the token. */
+	if (now - last >= SQ_TOKEN_TOUCH && sq_prepare(db, "UPDATE org_tokens SET"
+	    " last_used = ?2 WHERE hash = ?1 AND last_used <= ?2 - ?3", &st, NULL) == SP_OK) {
+		bind_hash(st, 1, token_hash);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int(st, 3, SQ_TOKEN_TOUCH);
+		sq_run(db, st, "token use", NULL);
+	}
+	return SP_OK;
 }
 
 static int
@@ -622,8 +985,8 @@ sq_org_each(void *impl, int (*fn)(void *, const struct sp_org *), void *ctx,
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT id, name, domain, created FROM orgs ORDER BY id",
-	    &st, err)) != SP_OK)
+	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS " FROM orgs o WHERE o.removed = 0"
+	    " ORDER BY o.id", &st, err)) != SP_OK)
 		return s;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		org_from_row(st, &o);
@@ -634,6 +997,463 @@ sq_org_each(void *impl, int (*fn)(void *, const struct sp_org *), void *ctx,
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "organisations", err);
+}
+
+static int
+sq_org_get(void *impl, const char *name, struct sp_org *out, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s;
+
+	if (name == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: no organisation name");
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	return sq_org_find(db, 0, name, 0, out, err);
+}
+
+static int
+sq_org_get_id(void *impl, int64_t id, struct sp_org *out, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if (id == 0)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation 0");
+	return sq_org_find(db, id, NULL, 0, out, err);
+}
+
+static int
+sq_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	const struct sp_org_policy *p = &o->policy;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "UPDATE orgs SET display = ?2, colour = ?3, contact = ?4,"
+	    " expire_days = ?5, notify_read = ?6, replies = ?7, forward = ?8, verify = ?9,"
+	    " keep_copies = ?10, level = ?11, language = ?12 WHERE id = ?1", &st,
+	    err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, o->id);
+		bind_text(st, 2, o->display);
+		bind_text(st, 3, o->colour);
+		bind_text(st, 4, o->contact);
+		sqlite3_bind_int64(st, 5, p->expire_days);
+		sqlite3_bind_int(st, 6, p->notify_read ? 1 : 0);
+		sqlite3_bind_int(st, 7, p->replies ? 1 : 0);
+		sqlite3_bind_int(st, 8, p->forward ? 1 : 0);
+		sqlite3_bind_int(st, 9, p->verify ? 1 : 0);
+		sqlite3_bind_int(st, 10, p->keep_copies);
+		bind_text(st, 11, p->level[0] ? p->level : "medium");
+		bind_text(st, 12, p->language[0] ? p->language : "en");
+		if ((s = sq_run(db, st, "update organisation", err)) == SP_OK &&
+		    sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no organisation %lld",
+			    (long long)o->id);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+/* Run one statement of ?1 = id (and ?2 = now) inside the caller's
+ * transaction; *changed (may be NULL) gets the number of rows it changed. */
+static int
+sq_run_id(sqlite3 *db, const char *sql, int64_t id, int64_t now, int *changed,
+    struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, now);
+	if ((s = sq_run(db, st, sql, err)) == SP_OK && changed != NULL)
+		*changed = sqlite3_changes(db);
+	return s;
+}
+
+static int
+sq_org_remove(void *impl, int64_t id, int64_t now, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	int s, n = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_run_id(db, "UPDATE orgs SET removed = ?2 WHERE id = ?1 AND removed = 0",
+	    id, now ? now : (int64_t)time(NULL), &n, err)) == SP_OK && n == 0)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "no organisation %lld (or it was removed)",
+		    (long long)id);
+	if (s == SP_OK)
+		s = sq_run_id(db, "UPDATE org_tokens SET revoked = ?2 WHERE org_id = ?1"
+		    " AND revoked = 0", id, now ? now : (int64_t)time(NULL), NULL, err);
+	if (s == SP_OK)
+		s = sq_run_id(db, "DELETE FROM org_domains WHERE org_id = ?1", id, 0, NULL, err);
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_logo_set(void *impl, int64_t id, const unsigned char *png, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if (png != NULL && len > SP_STORE_LOGO_MAX)
+		return sp_err_set(err, SP_ERR_TOOBIG, "the logo is larger than %d bytes",
+		    SP_STORE_LOGO_MAX);
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "UPDATE orgs SET logo = ?2 WHERE id = ?1", &st, err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		if (png == NULL || len == 0)
+			sqlite3_bind_null(st, 2);
+		else
+			sqlite3_bind_blob(st, 2, png, (int)len, SQLITE_TRANSIENT);
+		if ((s = sq_run(db, st, "logo", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no organisation %lld", (long long)id);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_logo_get(void *impl, int64_t id, unsigned char *out, size_t cap, size_t *len,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, n = 0;
+
+	*len = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT logo FROM orgs WHERE id = ? AND logo IS NOT NULL",
+	    &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		n = col_blob(st, 0, out, cap);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no logo");
+	if (rc != SQLITE_ROW)
+		return sq_status(db, rc, "logo", err);
+	if (n < 0)
+		return sp_err_set(err, SP_ERR_TOOBIG, "the logo is larger than the buffer");
+	*len = (size_t)n;
+	return SP_OK;
+}
+
+static int
+sq_org_domain_add(void *impl, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	char dom[SP_STORE_DOMAIN_MAX + 1];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = domain_lower(domain, dom, err)) != SP_OK)
+		return s;
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_org_find(db, org_id, NULL, 1, NULL, err)) == SP_OK &&
+	    (s = sq_prepare(db, "INSERT INTO org_domains(domain, org_id) VALUES (?,?)",
+	    &st, err)) == SP_OK) {
+		bind_text(st, 1, dom);
+		sqlite3_bind_int64(st, 2, org_id);
+		if ((s = sq_run(db, st, "add domain", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "the domain %s belongs to an organisation already", dom);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_domain_remove(void *impl, int64_t org_id, const char *domain,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	char dom[SP_STORE_DOMAIN_MAX + 1];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = domain_lower(domain, dom, err)) != SP_OK)
+		return s;
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "DELETE FROM org_domains WHERE domain = ? AND org_id = ?",
+	    &st, err)) == SP_OK) {
+		bind_text(st, 1, dom);
+		sqlite3_bind_int64(st, 2, org_id);
+		if ((s = sq_run(db, st, "remove domain", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no domain %s", dom);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_domain_each(void *impl, int64_t org_id, int (*fn)(void *, const char *), void *ctx,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT domain FROM org_domains WHERE org_id = ?"
+	    " ORDER BY domain", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, org_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(ctx, (const char *)sqlite3_column_text(st, 0)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "domains", err);
+}
+
+static int
+sq_org_by_domain(void *impl, const char *domain, struct sp_org *out, struct sp_err *err)
+{
+	char dom[SP_STORE_DOMAIN_MAX + 1];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if (domain_lower(domain, dom, NULL) != SP_OK)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation holds this domain");
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS " FROM org_domains d"
+	    " JOIN orgs o ON o.id = d.org_id WHERE d.domain = ? AND o.removed = 0",
+	    &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, dom);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		org_from_row(st, out);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation holds %s", dom);
+	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "organisation", err);
+}
+
+static int
+sq_org_token_add(void *impl, int64_t org_id, const char *name,
+    const unsigned char *token_hash, int64_t now, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if (name == NULL || *name == '\0' || strlen(name) > SP_STORE_NAME_MAX ||
+	    token_hash == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad token name");
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_org_find(db, org_id, NULL, 1, NULL, err)) == SP_OK &&
+	    (s = sq_prepare(db, "INSERT INTO org_tokens(hash, org_id, name, created)"
+	    " VALUES (?,?,?,?)", &st, err)) == SP_OK) {
+		bind_hash(st, 1, token_hash);
+		sqlite3_bind_int64(st, 2, org_id);
+		bind_text(st, 3, name);
+		sqlite3_bind_int64(st, 4, now);
+		if ((s = sq_run(db, st, "add token", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "the organisation has a live token named '%s'"
+			    " (or this token is in use)", name);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_token_revoke(void *impl, int64_t org_id, const char *name, int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "UPDATE org_tokens SET revoked = ?3 WHERE org_id = ?1"
+	    " AND name = ?2 AND revoked = 0", &st, err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, org_id);
+		bind_text(st, 2, name);
+		sqlite3_bind_int64(st, 3, now ? now : (int64_t)time(NULL));
+		if ((s = sq_run(db, st, "revoke token", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no live token named '%s'",
+			    name ? name : "");
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_org_token *),
+    void *ctx, struct sp_err *err)
+{
+	struct sp_org_token t;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT org_id, name, created, last_used, revoked"
+	    " FROM org_tokens WHERE org_id = ? ORDER BY created, rowid", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, org_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&t, 0, sizeof(t));
+		t.org_id = sqlite3_column_int64(st, 0);
+		col_text(st, 1, t.name, sizeof(t.name));
+		t.created = sqlite3_column_int64(st, 2);
+		t.last_used = sqlite3_column_int64(st, 3);
+		t.revoked = sqlite3_column_int64(st, 4);
+		if (fn(ctx, &t) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "tokens", err);
+}
+
+static int
+org_key_from_row(sqlite3_stmt *st, struct sp_org_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->org_id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, k->kid, sizeof(k->kid));
+	k->created = sqlite3_column_int64(st, 3);
+	k->retired = sqlite3_column_int64(st, 4);
+	return col_blob(st, 2, k->pub, sizeof(k->pub)) == (int)sizeof(k->pub) ? 0 : -1;
+}
+
+static int
+sq_org_key_add(void *impl, const struct sp_org_key *k, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if (k->kid[0] == '\0')
+		return sp_err_set(err, SP_ERR_INVALID, "store: key without an id");
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_org_find(db, k->org_id, NULL, 1, NULL, err)) == SP_OK &&
+	    (s = sq_prepare(db, "INSERT INTO org_keys(kid, org_id, pub, created, retired)"
+	    " VALUES (?,?,?,?,?)", &st, err)) == SP_OK) {
+		bind_text(st, 1, k->kid);
+		sqlite3_bind_int64(st, 2, k->org_id);
+		sqlite3_bind_blob(st, 3, k->pub, sizeof(k->pub), SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, k->created);
+		sqlite3_bind_int64(st, 5, k->retired);
+		if ((s = sq_run(db, st, "add key", err)) == SP_ERR_EXISTS)
+			sp_err_set(err, s, "a key with id %s exists", k->kid);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_key_get(void *impl, const char *kid, struct sp_org_key *out, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT org_id, kid, pub, created, retired FROM org_keys"
+	    " WHERE kid = ?", &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, kid);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && org_key_from_row(st, out) != 0)
+		rc = SQLITE_CORRUPT;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown signing key");
+	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "signing key", err);
+}
+
+static int
+sq_org_key_retire(void *impl, int64_t org_id, const char *kid, int64_t now,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "UPDATE org_keys SET retired = ?3 WHERE org_id = ?1"
+	    " AND kid = ?2 AND retired = 0", &st, err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, org_id);
+		bind_text(st, 2, kid);
+		sqlite3_bind_int64(st, 3, now ? now : (int64_t)time(NULL));
+		if ((s = sq_run(db, st, "retire key", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "the organisation has no live key %s",
+			    kid ? kid : "");
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_key_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_org_key *),
+    void *ctx, struct sp_err *err)
+{
+	struct sp_org_key k;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT org_id, kid, pub, created, retired FROM org_keys"
+	    " WHERE org_id = ? ORDER BY created, rowid", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, org_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (org_key_from_row(st, &k) != 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+		if (fn(ctx, &k) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "signing keys", err);
 }
 
 /* --- envelopes ----------------------------------------------------------- */
@@ -647,10 +1467,14 @@ sq_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 	size_t i;
 	int s;
 
+	if (e->wrapped_len > sizeof(e->wrapped))
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
 	if ((s = sq_prepare(db, "INSERT INTO envelopes(id, org_id, sender, created,"
-	    " expires, retracted, key_id, wrapped) VALUES (?,?,?,?,?,0,?,?)", &st, err)) == SP_OK) {
+	    " expires, retracted, key_id, wrapped, kind, format, notify_read, level,"
+	    " verify_hash, verify_hint) VALUES (?,?,?,?,?,0,?,?,?,?,?,?,?,?)", &st,
+	    err)) == SP_OK) {
 		bind_text(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, e->org_id);
 		bind_text(st, 3, e->from);
@@ -658,6 +1482,12 @@ sq_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 		sqlite3_bind_int64(st, 5, e->expires);
 		sqlite3_bind_int64(st, 6, e->key_id);
 		sqlite3_bind_blob(st, 7, e->wrapped, (int)e->wrapped_len, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 8, e->kind);
+		sqlite3_bind_int(st, 9, e->format ? e->format : 1);
+		sqlite3_bind_int(st, 10, e->notify_read ? 1 : 0);
+		bind_text(st, 11, e->level[0] ? e->level : "medium");
+		bind_text(st, 12, e->verify_hash);
+		bind_text(st, 13, e->verify_hint);
 		s = sq_run(db, st, "add envelope", err);
 	}
 	for (i = 0; s == SP_OK && i < e->nrcpt; i++) {
@@ -674,21 +1504,31 @@ sq_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 	return sq_end(db, s, err);
 }
 
+/* Copy a digest column: 1 when it holds exactly n bytes. */
+static int
+col_fixed(sqlite3_stmt *st, int i, unsigned char *out, size_t n)
+{
+	return col_blob(st, i, out, n) == (int)n;
+}
+
 static int
 sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
     struct sp_err *err)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	const void *blob;
+	struct sp_envelope_rcpt *rs;
 	char **v;
 	int s, rc, n;
 
 	memset(out, 0, sizeof(*out));
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT e.id, e.org_id, o.name, o.domain, e.sender,"
-	    " e.created, e.expires, e.retracted, e.key_id, e.wrapped FROM envelopes e"
+	if ((s = sq_prepare(db, "SELECT e.id, e.org_id, o.name, coalesce((SELECT"
+	    " min(d.domain) FROM org_domains d WHERE d.org_id = o.id), ''), e.sender,"
+	    " e.created, e.expires, e.retracted, e.key_id, e.wrapped, e.kind, e.format,"
+	    " e.notify_read, e.level, e.verify_hash, e.verify_hint, e.shredded, e.sealed,"
+	    " e.header_sha, e.ct_sha, e.sig, e.kid FROM envelopes e"
 	    " JOIN orgs o ON o.id = e.org_id WHERE e.id = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, id);
@@ -702,23 +1542,36 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 		out->expires = sqlite3_column_int64(st, 6);
 		out->retracted = sqlite3_column_int(st, 7);
 		out->key_id = (uint32_t)sqlite3_column_int64(st, 8);
-		blob = sqlite3_column_blob(st, 9);
-		n = sqlite3_column_bytes(st, 9);
-		if (blob == NULL || n <= 0 || (size_t)n > sizeof(out->wrapped))
-			rc = SQLITE_CORRUPT;
-		else {
-			memcpy(out->wrapped, blob, (size_t)n);
+		if ((n = col_blob(st, 9, out->wrapped, sizeof(out->wrapped))) < 0)
+			rc = SQLITE_CORRUPT;	/* empty after shredding */
+		else
 			out->wrapped_len = (size_t)n;
-		}
+		out->kind = sqlite3_column_int(st, 10);
+		out->format = sqlite3_column_int(st, 11);
+		out->notify_read = sqlite3_column_int(st, 12);
+		col_text(st, 13, out->level, sizeof(out->level));
+		col_text(st, 14, out->verify_hash, sizeof(out->verify_hash));
+		col_text(st, 15, out->verify_hint, sizeof(out->verify_hint));
+		out->shredded = sqlite3_column_int64(st, 16);
+		out->sealed = sqlite3_column_int(st, 17);
+		if (out->sealed && (!col_fixed(st, 18, out->header_sha, SP_SHA256_LEN) ||
+		    !col_fixed(st, 19, out->ct_sha, SP_SHA256_LEN) ||
+		    !col_fixed(st, 20, out->sig, sizeof(out->sig))))
+			rc = SQLITE_CORRUPT;
+		col_text(st, 21, out->kid, sizeof(out->kid));
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_ROW) {
+		sp_wipe(out->wrapped, sizeof(out->wrapped));
 		return sq_status(db, rc, "envelope", err);
-	if ((s = sq_prepare(db, "SELECT email FROM envelope_rcpt WHERE envelope_id = ?"
-	    " ORDER BY pos", &st, err)) != SP_OK)
+	}
+	if ((s = sq_prepare(db, "SELECT email, retracted, opened, verified, verify_fails"
+	    " FROM envelope_rcpt WHERE envelope_id = ? ORDER BY pos", &st, err)) != SP_OK) {
+		sp_envelope_rec_clear(out);
 		return s;
+	}
 	bind_text(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
@@ -728,10 +1581,19 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 			break;
 		}
 		out->rcpt = v;
+		if ((rs = realloc(out->rstate, (out->nrcpt + 1) * sizeof(*rs))) == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		out->rstate = rs;
 		if ((v[out->nrcpt] = strdup(t ? (const char *)t : "")) == NULL) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
+		rs[out->nrcpt].retracted = sqlite3_column_int(st, 1);
+		rs[out->nrcpt].opened = sqlite3_column_int64(st, 2);
+		rs[out->nrcpt].verified = sqlite3_column_int(st, 3);
+		rs[out->nrcpt].verify_fails = sqlite3_column_int(st, 4);
 		out->nrcpt++;
 	}
 	sqlite3_finalize(st);
@@ -739,6 +1601,10 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 		sp_envelope_rec_clear(out);
 		return rc == SQLITE_NOMEM ? sp_err_set(err, SP_ERR_NOMEM, "out of memory")
 		    : sq_status(db, rc, "recipients", err);
+	}
+	if (out->rstate == NULL && (out->rstate = calloc(1, sizeof(*out->rstate))) == NULL) {
+		sp_envelope_rec_clear(out);
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	}
 	return SP_OK;
 }
@@ -763,6 +1629,358 @@ sq_envelope_retract(void *impl, const char *id, const struct sp_audit *a,
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
 	return sq_end(db, s, err);
+}
+
+/* The envelope's shredded time (inside the caller's transaction):
+ * SP_ERR_NOTFOUND when it does not exist. */
+static int
+sq_envelope_shredded(sqlite3 *db, const char *id, int64_t *shredded, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s, found = 0;
+
+	if ((s = sq_prepare(db, "SELECT shredded FROM envelopes WHERE id = ?", &st,
+	    err)) != SP_OK)
+		return s;
+	bind_text(st, 1, id);
+	if ((s = sq_one(db, st, shredded, &found, "envelope", err)) == SP_OK && !found)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	return s;
+}
+
+/* Run a statement about one recipient (?1 envelope id, ?2 address, ?3
+ * value) inside the caller's transaction: SP_ERR_NOTFOUND when it changed
+ * no row (not a recipient), else *changed (may be NULL) gets the count. */
+static int
+sq_rcpt_update(sqlite3 *db, const char *sql, const char *id, const char *rcpt,
+    int64_t value, int *changed, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, id);
+	bind_text(st, 2, rcpt);
+	sqlite3_bind_int64(st, 3, value);
+	if ((s = sq_run(db, st, "recipient", err)) != SP_OK)
+		return s;
+	if (changed != NULL)
+		*changed = sqlite3_changes(db);
+	return SP_OK;
+}
+
+/* 1 when rcpt is one of the envelope's recipients. */
+static int
+sq_is_rcpt(sqlite3 *db, const char *id, const char *rcpt, int *found, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_prepare(db, "SELECT 1 FROM envelope_rcpt WHERE envelope_id = ?"
+	    " AND email = lower(?)", &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, id);
+	bind_text(st, 2, rcpt);
+	return sq_one(db, st, NULL, found, "recipient", err);
+}
+
+static int
+sq_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t shredded = 0;
+	int s, n = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_envelope_shredded(db, id, &shredded, err)) == SP_OK && !on && shredded)
+		s = sp_err_set(err, SP_ERR_EXPIRED, "the envelope was shredded: it cannot"
+		    " be opened again");
+	if (s == SP_OK && rcpt == NULL &&
+	    (s = sq_prepare(db, "UPDATE envelopes SET retracted = ? WHERE id = ?", &st,
+	    err)) == SP_OK) {
+		sqlite3_bind_int(st, 1, on ? 1 : 0);
+		bind_text(st, 2, id);
+		s = sq_run(db, st, "retract", err);
+	}
+	if (s == SP_OK && rcpt != NULL && (s = sq_rcpt_update(db, "UPDATE envelope_rcpt"
+	    " SET retracted = ?3 WHERE envelope_id = ?1 AND email = lower(?2)", id, rcpt,
+	    on ? 1 : 0, &n, err)) == SP_OK && n == 0)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
+    const unsigned char *ct_sha, const unsigned char *sig, const char *kid,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sg[64];
+	char k[SP_STORE_KID_MAX + 1];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, sealed = 0, same = 0;
+
+	if (kid == NULL || *kid == '\0' || strlen(kid) > SP_STORE_KID_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad key id");
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT sealed, header_sha, ct_sha, sig, kid FROM envelopes"
+	    " WHERE id = ?", &st, err)) != SP_OK)
+		return sq_end(db, s, err);
+	bind_text(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && (sealed = sqlite3_column_int(st, 0))) {
+		col_text(st, 4, k, sizeof(k));
+		same = col_fixed(st, 1, hs, sizeof(hs)) && col_fixed(st, 2, cs, sizeof(cs)) &&
+		    col_fixed(st, 3, sg, sizeof(sg)) && memcmp(hs, header_sha, sizeof(hs)) == 0 &&
+		    memcmp(cs, ct_sha, sizeof(cs)) == 0 && memcmp(sg, sig, sizeof(sg)) == 0 &&
+		    strcmp(k, kid) == 0;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	else if (rc != SQLITE_ROW)
+		s = sq_status(db, rc, "envelope", err);
+	else if (sealed && !same)
+		s = sp_err_set(err, SP_ERR_EXISTS, "the envelope was sealed already with"
+		    " other values");
+	else if (sealed)
+		return sq_end(db, SP_OK, err);	/* a repeated call: nothing new */
+	if (s == SP_OK && (s = sq_prepare(db, "UPDATE envelopes SET sealed = 1,"
+	    " header_sha = ?2, ct_sha = ?3, sig = ?4, kid = ?5 WHERE id = ?1 AND sealed = 0",
+	    &st, err)) == SP_OK) {
+		bind_text(st, 1, id);
+		bind_hash(st, 2, header_sha);
+		bind_hash(st, 3, ct_sha);
+		sqlite3_bind_blob(st, 4, sig, 64, SQLITE_TRANSIENT);
+		bind_text(st, 5, kid);
+		s = sq_run(db, st, "seal", err);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_envelope_opened(void *impl, const char *id, const char *rcpt, int64_t now, int *first,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s, n = 0, found = 0;
+
+	*first = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	/* Only the call that finds opened = 0 changes the row: the first. */
+	if ((s = sq_rcpt_update(db, "UPDATE envelope_rcpt SET opened = ?3"
+	    " WHERE envelope_id = ?1 AND email = lower(?2) AND opened = 0", id, rcpt,
+	    now ? now : (int64_t)time(NULL), &n, err)) == SP_OK && n == 0 &&
+	    (s = sq_is_rcpt(db, id, rcpt, &found, err)) == SP_OK && !found)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	if ((s = sq_end(db, s, err)) == SP_OK)
+		*first = n > 0;
+	return s;
+}
+
+static int
+sq_envelope_verify_result(void *impl, const char *id, const char *rcpt, int ok, int *fails,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t f = 0;
+	int s, n = 0, found = 0;
+
+	if (fails != NULL)
+		*fails = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_rcpt_update(db, ok ? "UPDATE envelope_rcpt SET verified = ?3"
+	    " WHERE envelope_id = ?1 AND email = lower(?2)" : "UPDATE envelope_rcpt"
+	    " SET verify_fails = verify_fails + ?3 WHERE envelope_id = ?1 AND email = lower(?2)",
+	    id, rcpt, 1, &n, err)) == SP_OK && n == 0)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
+	if (s == SP_OK && (s = sq_prepare(db, "SELECT max(verify_fails) FROM envelope_rcpt"
+	    " WHERE envelope_id = ? AND email = lower(?)", &st, err)) == SP_OK) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, rcpt);
+		s = sq_one(db, st, &f, &found, "verification", err);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	if ((s = sq_end(db, s, err)) == SP_OK && fails != NULL)
+		*fails = (int)f;
+	return s;
+}
+
+#define SQ_ENV_BATCH 64
+
+/* Envelope ids of sql in (created, id) order, in batches: sql gets ?1
+ * and ?2 from the caller (bind), ?3 the last created, ?4 the last id, ?5
+ * the batch size, and returns id, created.  Each envelope is read whole
+ * and passed to fn outside any statement, so fn may use the store. */
+static int
+sq_envelope_batches(struct sq *q, const char *sql, int64_t p1, const char *p2text,
+    int64_t p2, int (*fn)(void *, const struct sp_envelope_rec *), void *ctx,
+    struct sp_err *err)
+{
+	char (*ids)[SP_STORE_ID_MAX + 1];
+	char last_id[SP_STORE_ID_MAX + 1] = "";
+	int64_t last_created = INT64_MIN;
+	struct sp_envelope_rec e;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t n, i;
+	int s, rc, stop = 0;
+
+	if ((s = sq_db(q, &db, err)) != SP_OK)
+		return s;
+	if ((ids = calloc(SQ_ENV_BATCH, sizeof(*ids))) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	do {
+		n = 0;
+		if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+			break;
+		if (p2text != NULL)
+			bind_text(st, 1, p2text);
+		else
+			sqlite3_bind_int64(st, 1, p1);
+		sqlite3_bind_int64(st, 2, p2);
+		sqlite3_bind_int64(st, 3, last_created);
+		bind_text(st, 4, last_id);
+		sqlite3_bind_int(st, 5, SQ_ENV_BATCH);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < SQ_ENV_BATCH) {
+			col_text(st, 0, ids[n], sizeof(ids[n]));
+			last_created = sqlite3_column_int64(st, 1);
+			n++;
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			s = sq_status(db, rc, "envelopes", err);
+			break;
+		}
+		if (n > 0)
+			snprintf(last_id, sizeof(last_id), "%s", ids[n - 1]);
+		for (i = 0; i < n && !stop && s == SP_OK; i++) {
+			if ((s = sq_envelope_get(q, ids[i], &e, err)) == SP_ERR_NOTFOUND) {
+				s = SP_OK;	/* gone since the batch was read */
+				continue;
+			}
+			if (s == SP_OK)
+				stop = fn(ctx, &e) != 0;
+			sp_envelope_rec_clear(&e);
+		}
+	} while (s == SP_OK && n == SQ_ENV_BATCH && !stop);
+	free(ids);
+	return s;
+}
+
+#define SQ_ENV_AFTER " AND (e.created > ?3 OR e.created = ?3 AND e.id > ?4)" \
+	" ORDER BY e.created, e.id LIMIT ?5"
+
+static int
+sq_envelope_each(void *impl, int64_t org_id, int64_t since,
+    int (*fn)(void *, const struct sp_envelope_rec *), void *ctx, struct sp_err *err)
+{
+	return sq_envelope_batches(impl, "SELECT e.id, e.created FROM envelopes e"
+	    " WHERE e.org_id = ?1 AND e.created >= ?2" SQ_ENV_AFTER, org_id, NULL, since,
+	    fn, ctx, err);
+}
+
+static int
+sq_envelope_each_for(void *impl, const char *rcpt, int64_t now,
+    int (*fn)(void *, const struct sp_envelope_rec *), void *ctx, struct sp_err *err)
+{
+	if (rcpt == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: no recipient");
+	return sq_envelope_batches(impl, "SELECT e.id, e.created FROM envelopes e"
+	    " WHERE e.shredded = 0 AND e.retracted = 0 AND (e.expires = 0 OR e.expires > ?2)"
+	    " AND EXISTS (SELECT 1 FROM envelope_rcpt r WHERE r.envelope_id = e.id"
+	    " AND r.email = lower(?1) AND r.retracted = 0)" SQ_ENV_AFTER, 0, rcpt, now,
+	    fn, ctx, err);
+}
+
+/* Shredded per transaction when no limit is given. */
+#define SQ_SHRED_BATCH 256
+
+static int
+sq_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct sp_err *err)
+{
+	struct sp_audit a;
+	char detail[64];
+	char (*ids)[SP_STORE_ID_MAX + 1];
+	int64_t *orgs, *expires;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, i, k, want, done = 0;
+
+	if (n != NULL)
+		*n = 0;
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	ids = calloc(SQ_SHRED_BATCH, sizeof(*ids));
+	orgs = calloc(SQ_SHRED_BATCH, sizeof(*orgs));
+	expires = calloc(SQ_SHRED_BATCH, sizeof(*expires));
+	if (ids == NULL || orgs == NULL || expires == NULL) {
+		s = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	do {
+		want = limit > 0 && limit - done < SQ_SHRED_BATCH ? limit - done : SQ_SHRED_BATCH;
+		if ((s = sq_begin(db, err)) != SP_OK)
+			break;
+		k = 0;
+		if ((s = sq_prepare(db, "SELECT id, org_id, expires FROM envelopes"
+		    " WHERE shredded = 0 AND expires > 0 AND expires <= ? ORDER BY expires, id"
+		    " LIMIT ?", &st, err)) == SP_OK) {
+			sqlite3_bind_int64(st, 1, now);
+			sqlite3_bind_int(st, 2, want);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < want) {
+				col_text(st, 0, ids[k], sizeof(ids[k]));
+				orgs[k] = sqlite3_column_int64(st, 1);
+				expires[k] = sqlite3_column_int64(st, 2);
+				k++;
+			}
+			sqlite3_finalize(st);
+			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+				s = sq_status(db, rc, "expired envelopes", err);
+		}
+		for (i = 0; i < k && s == SP_OK; i++) {
+			if ((s = sq_prepare(db, "UPDATE envelopes SET wrapped = zeroblob(0),"
+			    " key_id = 0, shredded = ? WHERE id = ? AND shredded = 0", &st,
+			    err)) != SP_OK)
+				break;
+			sqlite3_bind_int64(st, 1, now);
+			bind_text(st, 2, ids[i]);
+			if ((s = sq_run(db, st, "shred", err)) != SP_OK)
+				break;
+			snprintf(detail, sizeof(detail), "expired %lld", (long long)expires[i]);
+			a = (struct sp_audit){now, "shred", NULL, ids[i], NULL, detail, orgs[i]};
+			s = sq_audit_insert(db, &a, err);
+		}
+		if ((s = sq_end(db, s, err)) == SP_OK)
+			done += k;
+	} while (s == SP_OK && k == want && (limit <= 0 || done < limit));
+	/* The old page images of the rows leave the WAL; secure_delete has
+	 * zeroed them in the database pages.  A reader holding an old
+	 * snapshot can keep the WAL from being emptied: the next run
+	 * checkpoints again. */
+	if (done > 0)
+		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (n != NULL)
+		*n = done;
+out:
+	free(ids);
+	free(orgs);
+	free(expires);
+	return s;
 }
 
 /* --- accounts ------------------------------------------------------------ */
@@ -2007,7 +3225,8 @@ sq_envelope_wrapped_each(void *impl, uint32_t below,
     void *ctx, struct sp_err *err)
 {
 	return sq_wrapped_each(impl, "SELECT id, key_id, wrapped FROM envelopes"
-	    " WHERE key_id < ?1 AND id > ?2 ORDER BY id LIMIT ?3", below, fn, ctx, err);
+	    " WHERE key_id < ?1 AND shredded = 0 AND id > ?2 ORDER BY id LIMIT ?3", below,
+	    fn, ctx, err);
 }
 
 static int
@@ -2015,7 +3234,7 @@ sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new
     const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE envelopes SET key_id = ?3, wrapped = ?4"
-	    " WHERE id = ?1 AND key_id = ?2", id, old_key_id, new_key_id, wrapped, len, a, err);
+	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id, wrapped, len, a, err);
 }
 
 static int
@@ -2083,4 +3302,30 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.passkey_each = sq_passkey_each,
 	.passkey_used = sq_passkey_used,
 	.passkey_delete = sq_passkey_delete,
+	.audit_scan = sq_audit_scan,
+	.audit_heads = sq_audit_heads,
+	.org_get = sq_org_get,
+	.org_get_id = sq_org_get_id,
+	.org_update = sq_org_update,
+	.org_remove = sq_org_remove,
+	.org_logo_set = sq_org_logo_set,
+	.org_logo_get = sq_org_logo_get,
+	.org_domain_add = sq_org_domain_add,
+	.org_domain_remove = sq_org_domain_remove,
+	.org_domain_each = sq_org_domain_each,
+	.org_by_domain = sq_org_by_domain,
+	.org_token_add = sq_org_token_add,
+	.org_token_revoke = sq_org_token_revoke,
+	.org_token_each = sq_org_token_each,
+	.org_key_add = sq_org_key_add,
+	.org_key_get = sq_org_key_get,
+	.org_key_retire = sq_org_key_retire,
+	.org_key_each = sq_org_key_each,
+	.envelope_set_retracted = sq_envelope_set_retracted,
+	.envelope_seal = sq_envelope_seal,
+	.envelope_opened = sq_envelope_opened,
+	.envelope_verify_result = sq_envelope_verify_result,
+	.envelope_each = sq_envelope_each,
+	.envelope_each_for = sq_envelope_each_for,
+	.envelope_shred_expired = sq_envelope_shred_expired,
 };

@@ -101,12 +101,56 @@ export function storeSql(dataDir, q) {
   return r.stdout.toString().trim();
 }
 
-const STORE_VERBS = new Set(['org', 'recipient', 'key']);
+const STORE_VERBS = new Set(['org', 'recipient', 'key', 'retract', 'unretract', 'expire', 'audit']);
+
+// The signing key of each organisation token orgAdd() made: token -> PEM file.
+const orgKeys = new Map();
+
+// The key file orgAdd() wrote for the organisation of token (undefined for
+// a token it did not make).
+export function orgKey(token) {
+  return orgKeys.get(token);
+}
+
+// Where the verb starts in a `sealpost` command line (after the global
+// options).
+function verbIndex(args) {
+  let j = 0;
+  while (j < args.length && args[j].startsWith('-')) {
+    if (args[j] === '-h' || args[j] === '--help') break;
+    j += 2;
+  }
+  return j;
+}
+
+// `seal` calls with an organisation token that orgAdd() made get that
+// organisation's --sign-key (format 2), unless they name one themselves or
+// carry the marker --unsigned-test (removed here), which seals format 1.
+function withSignKey(args) {
+  const v = verbIndex(args);
+  if (args[v] !== 'seal') return args;
+  const rest = args.slice(v + 1);
+  if (rest.includes('--unsigned-test')) {
+    return [...args.slice(0, v + 1), ...rest.filter((a) => a !== '--unsigned-test')];
+  }
+  if (rest.includes('--sign-key')) return args;
+  let token = null;
+  const t = rest.indexOf('--token');
+  if (t >= 0) token = rest[t + 1];
+  const tf = rest.indexOf('--token-file');
+  if (tf >= 0 && fs.existsSync(rest[tf + 1])) {
+    token = fs.readFileSync(rest[tf + 1], 'utf8').split(/\r?\n/)[0];
+  }
+  const key = token !== null ? orgKeys.get(token) : undefined;
+  return key ? [...args, '--sign-key', key] : args;
+}
 
 // `sealpost ARGS`: a command line that names a key server's data directory
 // (`--data-dir DIR` before a verb that opens its store) also gets that key
-// server's `--db URL` under PostgreSQL.
+// server's `--db URL` under PostgreSQL; `seal` gets the signing key of its
+// token (withSignKey).
 export function sealpost(args, opts) {
+  args = withSignKey(args);
   if (PGSQL) {
     // the global options before the verb
     let dir = null, j = 0;
@@ -179,10 +223,16 @@ export async function startKeyd({ dataDir, args = [], port } = {}) {
     keyholderPid: kh ? Number(kh[1]) : 0, proc, log, stop };
 }
 
+// Add an organisation to the store of dataDir; returns its token.  Its
+// signing key goes to a file of its own (orgKey(token)), which sealpost()
+// passes to `seal` calls with that token.
 export function orgAdd(dataDir, name, domain) {
-  const r = sealpost(['--data-dir', dataDir, 'org', 'add', name, '--domain', domain]);
+  const keyFile = path.join(tmpDir('sealpost-key-'), 'sign.pem');
+  const r = sealpost(['--data-dir', dataDir, 'org', 'add', name, '--domain', domain, '--key-out', keyFile]);
   if (r.status !== 0) throw new Error(`org add failed: ${r.stderr}`);
-  return r.stdout.toString().trim();
+  const token = r.stdout.toString().trim();
+  orgKeys.set(token, keyFile);
+  return token;
 }
 
 export function recipientAdd(dataDir, email, password) {

@@ -1,7 +1,9 @@
 /*
  * release_test.c - the key release decision (release.h), one table row per
  * rule: every reason, the order of the checks, case folding, expiry exactly
- * at now, organisations and look-alike or sub- domains.
+ * at now, shredding, per-recipient retraction, verification secrets, and
+ * organisations: their own envelopes, replies in their domains, never
+ * another organisation's message, look-alike or sub- domains.
  */
 #include <stddef.h>
 #include <string.h>
@@ -10,88 +12,181 @@
 #include "t.h"
 
 #define NOW ((int64_t)1700000000)
+#define DEPOSITOR 7		/* the org_id of every envelope in the table */
 
-enum { NONE, PAT, PAT_UPPER, NOBODY, EMPTY_EMAIL, CLINIC, CLINIC_UPPER, EVIL, SUB_ORG,
-	OTHER_ORG_ID, EMPTY_DOMAIN };
+enum { NONE, PAT, PAT_UPPER, NOBODY, EMPTY_EMAIL, SAM, CLINIC, CLINIC_UPPER, EVIL, SUB_ORG,
+	OTHER_ORG, EMPTY_DOMAIN, ORG_ZERO, MULTI_DOMAIN, LIST_ONLY };
+
+static const char *const multi[] = {"bank.example", "clinic.example"};
+static const char *const list_only[] = {"clinic.example"};
 
 static const struct sp_release_principal principals[] = {
-	[PAT] = {SP_RELEASE_RECIPIENT, "pat@clinic.example", 0, NULL},
-	[PAT_UPPER] = {SP_RELEASE_RECIPIENT, "Pat@Clinic.EXAMPLE", 0, NULL},
-	[NOBODY] = {SP_RELEASE_RECIPIENT, "sam@clinic.example", 0, NULL},
-	[EMPTY_EMAIL] = {SP_RELEASE_RECIPIENT, "", 0, NULL},
-	[CLINIC] = {SP_RELEASE_ORG, NULL, 7, "clinic.example"},
-	[CLINIC_UPPER] = {SP_RELEASE_ORG, NULL, 7, "CLINIC.Example"},
-	[EVIL] = {SP_RELEASE_ORG, NULL, 8, "evil-clinic.example"},
-	[SUB_ORG] = {SP_RELEASE_ORG, NULL, 9, "sub.clinic.example"},
-	[OTHER_ORG_ID] = {SP_RELEASE_ORG, NULL, 99, "clinic.example"},
-	[EMPTY_DOMAIN] = {SP_RELEASE_ORG, NULL, 7, ""},
+	[PAT] = {SP_RELEASE_RECIPIENT, "pat@clinic.example", 0, NULL, NULL, 0},
+	[PAT_UPPER] = {SP_RELEASE_RECIPIENT, "Pat@Clinic.EXAMPLE", 0, NULL, NULL, 0},
+	[NOBODY] = {SP_RELEASE_RECIPIENT, "nobody@clinic.example", 0, NULL, NULL, 0},
+	[EMPTY_EMAIL] = {SP_RELEASE_RECIPIENT, "", 0, NULL, NULL, 0},
+	[SAM] = {SP_RELEASE_RECIPIENT, "sam@bank.example", 0, NULL, NULL, 0},
+	[CLINIC] = {SP_RELEASE_ORG, NULL, 70, "clinic.example", NULL, 0},
+	[CLINIC_UPPER] = {SP_RELEASE_ORG, NULL, 70, "CLINIC.Example", NULL, 0},
+	[EVIL] = {SP_RELEASE_ORG, NULL, 8, "evil-clinic.example", NULL, 0},
+	[SUB_ORG] = {SP_RELEASE_ORG, NULL, 9, "sub.clinic.example", NULL, 0},
+	[OTHER_ORG] = {SP_RELEASE_ORG, NULL, DEPOSITOR, "other.example", NULL, 0},
+	[EMPTY_DOMAIN] = {SP_RELEASE_ORG, NULL, 70, "", NULL, 0},
+	[ORG_ZERO] = {SP_RELEASE_ORG, NULL, 0, "elsewhere.example", NULL, 0},
+	[MULTI_DOMAIN] = {SP_RELEASE_ORG, NULL, 70, NULL, multi, 2},
+	[LIST_ONLY] = {SP_RELEASE_ORG, NULL, 70, "", list_only, 1},
 };
 
+enum { MSG = SP_ENV_KIND_MESSAGE, REPLY = SP_ENV_KIND_REPLY };
+
+/* rstate of a row: bit i of rr = recipient i retracted; of vv = verified;
+ * fails = verify_fails of every recipient. */
 static const struct {
 	const char *what;
 	int who;			/* NONE: no principal */
 	int envelope;			/* 0: none (unknown id) */
+	int kind;			/* MSG or REPLY */
 	const char *rcpt[3];		/* recipients, NULL-terminated */
 	int retracted;
 	int64_t expires;
+	int64_t shredded;
+	unsigned rr, vv;
+	int verify;			/* 1: a verification hash is set */
+	int fails;
+	int no_rstate;			/* 1: e.rstate NULL */
 	enum sp_release_reason want;
 	unsigned status;
 } cases[] = {
-	{"recipient", PAT, 1, {"pat@clinic.example"}, 0, 0, SP_RELEASE_OK, 200},
-	{"recipient among others", PAT, 1, {"a@x.example", "pat@clinic.example"}, 0, 0,
+	{"recipient", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_OK, 200},
-	{"recipient, address in another case", PAT_UPPER, 1, {"pat@clinic.example"}, 0, 0,
-	    SP_RELEASE_OK, 200},
-	{"not a recipient", NOBODY, 1, {"pat@clinic.example"}, 0, 0,
+	{"recipient among others", PAT, 1, MSG, {"a@x.example", "pat@clinic.example"}, 0, 0, 0,
+	    0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"recipient, address in another case", PAT_UPPER, 1, MSG, {"pat@clinic.example"}, 0, 0,
+	    0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"recipient without per-recipient state", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, 0,
+	    0, 0, 0, 0, 1, SP_RELEASE_OK, 200},
+	{"not a recipient", NOBODY, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"empty address is nobody", EMPTY_EMAIL, 1, {"pat@clinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"recipient by domain alone is not enough", PAT, 1, {"other@clinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"no principal", NONE, 1, {"pat@clinic.example"}, 0, 0, SP_RELEASE_NOT_LOGGED_IN, 401},
-	{"unknown envelope", PAT, 0, {NULL}, 0, 0, SP_RELEASE_UNKNOWN, 404},
-	{"no principal before unknown envelope", NONE, 0, {NULL}, 0, 0,
+	{"empty address is nobody", EMPTY_EMAIL, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0,
+	    0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"recipient by domain alone is not enough", PAT, 1, MSG, {"other@clinic.example"}, 0, 0,
+	    0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"no principal", NONE, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_NOT_LOGGED_IN, 401},
-	{"retracted", PAT, 1, {"pat@clinic.example"}, 1, 0, SP_RELEASE_RETRACTED, 410},
-	{"expired", PAT, 1, {"pat@clinic.example"}, 0, NOW - 1, SP_RELEASE_EXPIRED, 410},
-	{"expires exactly now: expired", PAT, 1, {"pat@clinic.example"}, 0, NOW,
-	    SP_RELEASE_EXPIRED, 410},
-	{"expires a second from now", PAT, 1, {"pat@clinic.example"}, 0, NOW + 1,
-	    SP_RELEASE_OK, 200},
-	{"expires 0: never", PAT, 1, {"pat@clinic.example"}, 0, 0, SP_RELEASE_OK, 200},
-	/* order: recipient before retracted before expired */
-	{"non-recipient learns nothing of retraction", NOBODY, 1, {"pat@clinic.example"}, 1,
-	    NOW - 1, SP_RELEASE_NOT_RECIPIENT, 403},
-	{"retracted before expired", PAT, 1, {"pat@clinic.example"}, 1, NOW - 1,
+	{"unknown envelope", PAT, 0, MSG, {NULL}, 0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_UNKNOWN, 404},
+	{"no principal before unknown envelope", NONE, 0, MSG, {NULL}, 0, 0, 0, 0, 0, 0, 0, 0,
+	    SP_RELEASE_NOT_LOGGED_IN, 401},
+	{"retracted", PAT, 1, MSG, {"pat@clinic.example"}, 1, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_RETRACTED, 410},
-	/* organisations: the whole domain after the last '@' */
-	{"org of a recipient's domain", CLINIC, 1, {"a@x.example", "pat@clinic.example"}, 0, 0,
+	{"expired", PAT, 1, MSG, {"pat@clinic.example"}, 0, NOW - 1, 0, 0, 0, 0, 0, 0,
+	    SP_RELEASE_EXPIRED, 410},
+	{"expires exactly now: expired", PAT, 1, MSG, {"pat@clinic.example"}, 0, NOW, 0, 0, 0, 0,
+	    0, 0, SP_RELEASE_EXPIRED, 410},
+	{"expires a second from now", PAT, 1, MSG, {"pat@clinic.example"}, 0, NOW + 1, 0, 0, 0,
+	    0, 0, 0, SP_RELEASE_OK, 200},
+	{"expires 0: never", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_OK, 200},
-	{"org domain in another case", CLINIC_UPPER, 1, {"pat@clinic.example"}, 0, 0,
+	{"shredded counts as expired", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, NOW - 5, 0, 0,
+	    0, 0, 0, SP_RELEASE_EXPIRED, 410},
+	{"shredded with a future expiry still expired", PAT, 1, MSG, {"pat@clinic.example"}, 0,
+	    NOW + 100, NOW - 5, 0, 0, 0, 0, 0, SP_RELEASE_EXPIRED, 410},
+	/* order: recipient before retracted before expired before verification */
+	{"non-recipient learns nothing of retraction", NOBODY, 1, MSG, {"pat@clinic.example"}, 1,
+	    NOW - 1, 0, 0, 0, 1, 5, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"retracted before expired", PAT, 1, MSG, {"pat@clinic.example"}, 1, NOW - 1, 0, 0, 0, 0,
+	    0, 0, SP_RELEASE_RETRACTED, 410},
+	{"expired before verification", PAT, 1, MSG, {"pat@clinic.example"}, 0, NOW - 1, 0, 0, 0,
+	    1, 0, 0, SP_RELEASE_EXPIRED, 410},
+	{"retracted before verification lock", PAT, 1, MSG, {"pat@clinic.example"}, 1, 0, 0, 0, 0,
+	    1, 5, 0, SP_RELEASE_RETRACTED, 410},
+	/* per-recipient retraction */
+	{"retracted for this recipient", PAT, 1, MSG, {"a@x.example", "pat@clinic.example"}, 0, 0,
+	    0, 2, 0, 0, 0, 0, SP_RELEASE_RETRACTED, 410},
+	{"retracted for another recipient only", PAT, 1, MSG, {"a@x.example",
+	    "pat@clinic.example"}, 0, 0, 0, 1, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"non-recipient of a per-recipient retraction", NOBODY, 1, MSG, {"pat@clinic.example"}, 0,
+	    0, 0, 1, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	/* verification secrets */
+	{"verification needed", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 1, 0, 0,
+	    SP_RELEASE_VERIFY_NEEDED, 409},
+	{"verification needed after 4 wrong answers", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0,
+	    0, 0, 0, 1, SP_STORE_VERIFY_TRIES - 1, 0, SP_RELEASE_VERIFY_NEEDED, 409},
+	{"verification locked after 5 wrong answers", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0,
+	    0, 0, 0, 1, SP_STORE_VERIFY_TRIES, 0, SP_RELEASE_VERIFY_LOCKED, 423},
+	{"verification proved", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 1, 1, 0, 0,
 	    SP_RELEASE_OK, 200},
-	{"org domain against a recipient in another case", CLINIC, 1, {"pat@CLINIC.example"},
-	    0, 0, SP_RELEASE_OK, 200},
-	{"org id does not decide", OTHER_ORG_ID, 1, {"pat@clinic.example"}, 0, 0,
+	{"proved by another recipient does not count", PAT, 1, MSG, {"a@x.example",
+	    "pat@clinic.example"}, 0, 0, 0, 0, 1, 1, 0, 0, SP_RELEASE_VERIFY_NEEDED, 409},
+	{"verification without per-recipient state", PAT, 1, MSG, {"pat@clinic.example"}, 0, 0,
+	    0, 0, 0, 1, 0, 1, SP_RELEASE_VERIFY_NEEDED, 409},
+	{"verification does not concern the depositing org", OTHER_ORG, 1, MSG,
+	    {"pat@clinic.example"}, 0, 0, 0, 0, 0, 1, 5, 0, SP_RELEASE_OK, 200},
+	/* organisations: their own envelopes */
+	{"org: its own envelope", OTHER_ORG, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0,
+	    0, SP_RELEASE_OK, 200},
+	{"org: another org's message to its domain", CLINIC, 1, MSG, {"a@x.example",
+	    "pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: another org's message, domain in another case", CLINIC_UPPER, 1, MSG,
+	    {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: own envelope retracted", OTHER_ORG, 1, MSG, {"pat@clinic.example"}, 1, 0, 0, 0, 0,
+	    0, 0, 0, SP_RELEASE_RETRACTED, 410},
+	{"org: own envelope retracted for every recipient still its own", OTHER_ORG, 1, MSG,
+	    {"pat@clinic.example"}, 0, 0, 0, 1, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: own envelope expired", OTHER_ORG, 1, MSG, {"pat@clinic.example"}, 0, NOW, 0, 0, 0,
+	    0, 0, 0, SP_RELEASE_EXPIRED, 410},
+	{"org: own envelope shredded", OTHER_ORG, 1, MSG, {"pat@clinic.example"}, 0, 0, NOW, 0,
+	    0, 0, 0, 0, SP_RELEASE_EXPIRED, 410},
+	{"org id 0 owns nothing", ORG_ZERO, 1, MSG, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0,
+	    0, SP_RELEASE_NOT_RECIPIENT, 403},
+	/* organisations: replies with a recipient in one of their domains */
+	{"org: reply to its domain", CLINIC, 1, REPLY, {"a@x.example", "pat@clinic.example"}, 0,
+	    0, 0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply, domain in another case", CLINIC_UPPER, 1, REPLY, {"pat@clinic.example"}, 0,
+	    0, 0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply, recipient in another case", CLINIC, 1, REPLY, {"pat@CLINIC.example"}, 0, 0,
+	    0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply to its second domain", MULTI_DOMAIN, 1, REPLY, {"pat@clinic.example"}, 0, 0,
+	    0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply to its first domain", MULTI_DOMAIN, 1, REPLY, {"sam@bank.example"}, 0, 0, 0,
+	    0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: domain only in the list", LIST_ONLY, 1, REPLY, {"pat@clinic.example"}, 0, 0, 0, 0,
+	    0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply to a domain it does not hold", MULTI_DOMAIN, 1, REPLY, {"x@other.example"},
+	    0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: look-alike domain", EVIL, 1, REPLY, {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
+	    SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: look-alike the other way round", CLINIC, 1, REPLY, {"pat@evil-clinic.example"}, 0,
+	    0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: subdomain recipient is not the org's", CLINIC, 1, REPLY, {"x@sub.clinic.example"},
+	    0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: parent domain recipient is not the subdomain org's", SUB_ORG, 1, REPLY,
+	    {"pat@clinic.example"}, 0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: subdomain org and its own recipient", SUB_ORG, 1, REPLY, {"x@sub.clinic.example"},
+	    0, 0, 0, 0, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: domain suffix is not a domain", CLINIC, 1, REPLY, {"pat@xclinic.example"}, 0, 0, 0,
+	    0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: the last '@' counts", CLINIC, 1, REPLY, {"\"a@clinic.example\"@evil.example"}, 0,
+	    0, 0, 0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: empty domain is nobody's", EMPTY_DOMAIN, 1, REPLY, {"pat@clinic.example"}, 0, 0, 0,
+	    0, 0, 0, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
+	{"org: reply retracted", CLINIC, 1, REPLY, {"pat@clinic.example"}, 1, 0, 0, 0, 0, 0, 0, 0,
+	    SP_RELEASE_RETRACTED, 410},
+	{"org: reply retracted for its only recipient", CLINIC, 1, REPLY, {"a@x.example",
+	    "pat@clinic.example"}, 0, 0, 0, 2, 0, 0, 0, 0, SP_RELEASE_RETRACTED, 410},
+	{"org: reply retracted for another recipient only", CLINIC, 1, REPLY, {"a@x.example",
+	    "pat@clinic.example"}, 0, 0, 0, 1, 0, 0, 0, 0, SP_RELEASE_OK, 200},
+	{"org: reply, one of two recipients in its domain retracted", CLINIC, 1, REPLY,
+	    {"pat@clinic.example", "sam@clinic.example"}, 0, 0, 0, 1, 0, 0, 0, 0, SP_RELEASE_OK,
+	    200},
+	{"org: reply expired", CLINIC, 1, REPLY, {"pat@clinic.example"}, 0, NOW, 0, 0, 0, 0, 0, 0,
+	    SP_RELEASE_EXPIRED, 410},
+	{"org: verification does not concern replies to the org", CLINIC, 1, REPLY,
+	    {"pat@clinic.example"}, 0, 0, 0, 0, 0, 1, 0, 0, SP_RELEASE_OK, 200},
+	/* a recipient of a reply is released as of a message */
+	{"recipient of a reply", SAM, 1, REPLY, {"sam@bank.example"}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_OK, 200},
-	{"org with a look-alike domain", EVIL, 1, {"pat@clinic.example"}, 0, 0,
+	{"no recipients at all", PAT, 1, MSG, {NULL}, 0, 0, 0, 0, 0, 0, 0, 0,
 	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"look-alike the other way round", CLINIC, 1, {"pat@evil-clinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"subdomain recipient is not the org's", CLINIC, 1, {"x@sub.clinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"parent domain recipient is not the subdomain org's", SUB_ORG, 1,
-	    {"pat@clinic.example"}, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
-	{"subdomain org and its own recipient", SUB_ORG, 1, {"x@sub.clinic.example"}, 0, 0,
-	    SP_RELEASE_OK, 200},
-	{"domain suffix is not a domain", CLINIC, 1, {"pat@xclinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"the last '@' counts", CLINIC, 1, {"\"a@clinic.example\"@evil.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"empty org domain is nobody's", EMPTY_DOMAIN, 1, {"pat@clinic.example"}, 0, 0,
-	    SP_RELEASE_NOT_RECIPIENT, 403},
-	{"org: retracted", CLINIC, 1, {"pat@clinic.example"}, 1, 0, SP_RELEASE_RETRACTED, 410},
-	{"org: expired", CLINIC, 1, {"pat@clinic.example"}, 0, NOW, SP_RELEASE_EXPIRED, 410},
-	{"no recipients at all", PAT, 1, {NULL}, 0, 0, SP_RELEASE_NOT_RECIPIENT, 403},
 };
 
 static void
@@ -101,17 +196,28 @@ test_table(void)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sp_envelope_rec e;
+		struct sp_envelope_rcpt rs[3];
 		char *rc[3];
 		enum sp_release_reason got;
 
 		memset(&e, 0, sizeof(e));
-		for (n = 0; n < 3 && cases[i].rcpt[n] != NULL; n++)
+		memset(rs, 0, sizeof(rs));
+		for (n = 0; n < 3 && cases[i].rcpt[n] != NULL; n++) {
 			rc[n] = (char *)cases[i].rcpt[n];
+			rs[n].retracted = (cases[i].rr >> n) & 1;
+			rs[n].verified = (cases[i].vv >> n) & 1;
+			rs[n].verify_fails = cases[i].fails;
+		}
 		e.rcpt = rc;
+		e.rstate = cases[i].no_rstate ? NULL : rs;
 		e.nrcpt = n;
-		e.org_id = 7;
+		e.org_id = DEPOSITOR;
+		e.kind = cases[i].kind;
 		e.retracted = cases[i].retracted;
 		e.expires = cases[i].expires;
+		e.shredded = cases[i].shredded;
+		if (cases[i].verify)
+			snprintf(e.verify_hash, sizeof(e.verify_hash), "$argon2id$v=19$m=65536,t=2,p=1$x$y");
 		got = sp_release_check(cases[i].who == NONE ? NULL : &principals[cases[i].who],
 		    cases[i].envelope ? &e : NULL, NOW);
 		if (got != cases[i].want)
@@ -128,23 +234,49 @@ test_status(void)
 		enum sp_release_reason r;
 		unsigned status;
 		const char *msg;
+		const char *name;
 	} st[] = {
-		{SP_RELEASE_OK, 200, "released"},
-		{SP_RELEASE_NOT_LOGGED_IN, 401, "not logged in"},
-		{SP_RELEASE_UNKNOWN, 404, "unknown envelope"},
-		{SP_RELEASE_NOT_RECIPIENT, 403, "not a recipient of this envelope"},
-		{SP_RELEASE_RETRACTED, 410, "this message was retracted by its sender"},
-		{SP_RELEASE_EXPIRED, 410, "this message has expired"},
-		{(enum sp_release_reason)99, 500, "internal error"},
+		{SP_RELEASE_OK, 200, "released", NULL},
+		{SP_RELEASE_NOT_LOGGED_IN, 401, "not logged in", NULL},
+		{SP_RELEASE_UNKNOWN, 404, "unknown envelope", NULL},
+		{SP_RELEASE_NOT_RECIPIENT, 403, "not a recipient of this envelope", NULL},
+		{SP_RELEASE_RETRACTED, 410, "This message was withdrawn by the sender", "retracted"},
+		{SP_RELEASE_EXPIRED, 410, "This message has expired", "expired"},
+		{SP_RELEASE_VERIFY_NEEDED, 409, NULL, "verify"},
+		{SP_RELEASE_VERIFY_LOCKED, 423, NULL, "verify-locked"},
+		{(enum sp_release_reason)99, 500, "internal error", NULL},
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-		const char *msg = NULL;
+		const char *msg = NULL, *name = sp_release_reason_name(st[i].r);
 
 		T_EQ_INT(sp_release_status(st[i].r, &msg), st[i].status);
-		T_CHECK(msg != NULL && strcmp(msg, st[i].msg) == 0);
+		T_CHECK(msg != NULL && (st[i].msg == NULL || strcmp(msg, st[i].msg) == 0));
+		T_CHECK((name == NULL && st[i].name == NULL) ||
+		    (name != NULL && st[i].name != NULL && strcmp(name, st[i].name) == 0));
 	}
 }
 
-T_MAIN(test_table, test_status)
+static void
+test_index(void)
+{
+	char *rc[] = {"a@x.example", "pat@clinic.example"};
+	struct sp_envelope_rec e;
+
+	memset(&e, 0, sizeof(e));
+	e.rcpt = rc;
+	e.nrcpt = 2;
+	T_EQ_INT(sp_release_rcpt_index(&principals[PAT], &e), 1);
+	T_EQ_INT(sp_release_rcpt_index(&principals[PAT_UPPER], &e), 1);
+	T_EQ_INT(sp_release_rcpt_index(&principals[NOBODY], &e), -1);
+	T_EQ_INT(sp_release_rcpt_index(&principals[CLINIC], &e), -1);
+	T_EQ_INT(sp_release_rcpt_index(NULL, &e), -1);
+	T_CHECK(sp_release_addr_in_domain("a@Clinic.Example", "clinic.EXAMPLE"));
+	T_CHECK(!sp_release_addr_in_domain("a@sub.clinic.example", "clinic.example"));
+	T_CHECK(!sp_release_addr_in_domain("no-at", "clinic.example"));
+	T_CHECK(!sp_release_addr_in_domain("a@clinic.example", ""));
+	T_CHECK(!sp_release_addr_in_domain("a@clinic.example", NULL));
+}
+
+T_MAIN(test_table, test_status, test_index)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -227,6 +228,711 @@ make_account(struct sp_store *s, const char *email)
 	fill_account(&acc, email, "$argon2id$fake");
 	acc.created = 500;
 	T_EQ_INT(sp_store_account_create(s, &acc, NULL, &err), SP_OK);
+}
+
+/* --- schema v3: organisations ------------------------------------------- */
+
+struct name_list {
+	char v[8][SP_STORE_NAME_MAX + 1];
+	int64_t t[8];		/* revoked / retired */
+	int64_t u[8];		/* last used */
+	int n;
+};
+
+static int
+domain_cb(void *ctx, const char *d)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", d);
+	return 0;
+}
+
+static int
+token_cb(void *ctx, const struct sp_org_token *t)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8) {
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", t->name);
+		l->u[l->n] = t->last_used;
+		l->t[l->n++] = t->revoked;
+	}
+	return 0;
+}
+
+static int
+key_cb(void *ctx, const struct sp_org_key *k)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8) {
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", k->kid);
+		l->t[l->n++] = k->retired;
+	}
+	return 0;
+}
+
+static int
+org_name_cb(void *ctx, const struct sp_org *o)
+{
+	struct name_list *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", o->name);
+	return 0;
+}
+
+static int
+has_name(const struct name_list *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+struct event_list {
+	char ev[32][32];
+	int64_t seq[32];
+	int n;
+};
+
+static int
+event_cb(void *ctx, const struct sp_audit_row *r)
+{
+	struct event_list *l = ctx;
+
+	if (l->n < 32) {
+		snprintf(l->ev[l->n], sizeof(l->ev[0]), "%s", r->a.event ? r->a.event : "");
+		l->seq[l->n++] = r->seq;
+	}
+	return 0;
+}
+
+/* Names, domains (unique over all organisations, lower-case), named
+ * tokens, signing keys, branding and policy, logo, removal. */
+static void
+test_orgs_v3(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_org o, o2;
+	struct sp_org_key k, kg;
+	struct name_list l;
+	struct event_list ev;
+	struct sp_audit a = {0, "org-change", "admin", NULL, NULL, NULL, 0};
+	unsigned char h1[SP_SHA256_LEN], h2[SP_SHA256_LEN], h3[SP_SHA256_LEN], h4[SP_SHA256_LEN];
+	unsigned char png[300], back[SP_STORE_LOGO_MAX];
+	static unsigned char big[SP_STORE_LOGO_MAX + 1];
+	size_t len;
+	int64_t id = 0, id2 = 0, id3 = 0;
+	int i;
+
+	tok("v3-acme-default", h1);
+	tok("v3-acme-ci", h2);
+	tok("v3-acme-ci2", h3);
+	tok("v3-beta", h4);
+	T_EQ_INT(sp_store_org_add(s, "Acme", "Mail.Acme.Example", h1, 1000, &id, &err), SP_OK);
+	T_CHECK(id > 0);
+	/* Name taken, domain taken (in any case), token taken: nothing added. */
+	T_EQ_INT(sp_store_org_add(s, "Acme", "other.example", h4, 1000, NULL, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "mail.acme.example", h4, 1000, NULL, &err),
+	    SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "MAIL.ACME.EXAMPLE", h4, 1000, NULL, &err),
+	    SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "beta.example", h1, 1000, NULL, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_get(s, "Beta", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_add(s, "Beta", "beta.example", h4, 1001, &id2, &err), SP_OK);
+	T_CHECK(id2 > id);
+	/* Without a domain. */
+	tok("v3-nodomain", h4);
+	T_EQ_INT(sp_store_org_add(s, "NoDomain", NULL, h4, 1002, &id3, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get_id(s, id3, &o, &err), SP_OK);
+	T_CHECK(strcmp(o.domain, "") == 0);
+
+	/* Defaults of a new organisation. */
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_CHECK(strcmp(o.name, "Acme") == 0);
+	T_CHECK(strcmp(o.domain, "mail.acme.example") == 0);
+	T_EQ_INT(o.created, 1000);
+	T_EQ_INT(o.removed, 0);
+	T_CHECK(strcmp(o.display, "") == 0 && strcmp(o.colour, "") == 0);
+	T_CHECK(strcmp(o.contact, "") == 0);
+	T_EQ_INT(o.has_logo, 0);
+	T_EQ_INT(o.policy.expire_days, 0);
+	T_EQ_INT(o.policy.notify_read, 0);
+	T_EQ_INT(o.policy.replies, 1);
+	T_EQ_INT(o.policy.forward, 0);
+	T_EQ_INT(o.policy.verify, 0);
+	T_EQ_INT(o.policy.keep_copies, 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0);
+	T_CHECK(strcmp(o.policy.language, "en") == 0);
+	T_EQ_INT(sp_store_org_get(s, "acme", &o2, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o2, &err), SP_OK);
+	T_CHECK(strcmp(o2.name, "Acme") == 0);
+	T_EQ_INT(sp_store_org_get_id(s, id3 + 1000, &o2, &err), SP_ERR_NOTFOUND);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_each(s, org_name_cb, &l, &err), SP_OK);
+	T_CHECK(has_name(&l, "Acme") && has_name(&l, "Beta") && has_name(&l, "NoDomain"));
+
+	/* The default token finds it and records its use. */
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_CHECK(strcmp(o.domain, "mail.acme.example") == 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0);
+
+	/* Domains: lower-case, unique over all organisations; the first by
+	 * name is the organisation's domain. */
+	T_EQ_INT(sp_store_org_domain_add(s, id, "Acme.Example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "acme.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "ACME.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "beta.example", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_domain_add(s, id3 + 1000, "nobody.example", &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "", &a, &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "z.example", &a, &err), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_domain_each(s, id, domain_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.v[0], "acme.example") == 0 && strcmp(l.v[1], "mail.acme.example") == 0 &&
+	    strcmp(l.v[2], "z.example") == 0);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_CHECK(strcmp(o.domain, "acme.example") == 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_EQ_INT(sp_store_org_by_domain(s, "Beta.Example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id2);
+	T_EQ_INT(sp_store_org_by_domain(s, "nobody.example", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_remove(s, id2, "z.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_remove(s, id, "Z.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_remove(s, id, "z.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_ERR_NOTFOUND);
+	/* A released domain may go to another organisation. */
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "z.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_by_domain(s, "z.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, id2);
+
+	/* Tokens: named, one live name per organisation, hashes unique. */
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h2, 1100, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h3, 1101, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_token_add(s, id2, "other", h2, 1101, &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_org_token_add(s, id3 + 1000, "x", h3, 1101, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h2, &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_EQ_INT(sp_store_org_token_revoke(s, id2, "ci", 1200, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_token_revoke(s, id, "ci", 1200, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_token_revoke(s, id, "ci", 1201, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h2, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_OK);	/* the others still work */
+	/* The name of a revoked token can be given again. */
+	T_EQ_INT(sp_store_org_token_add(s, id, "ci", h3, 1300, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_by_token(s, h3, &o, &err), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.v[0], "default") == 0 && l.t[0] == 0);
+	T_CHECK(l.u[0] >= (int64_t)time(NULL) - 60);	/* used above */
+	T_CHECK(strcmp(l.v[1], "ci") == 0 && l.t[1] == 1200);
+	T_CHECK(strcmp(l.v[2], "ci") == 0 && l.t[2] == 0);
+
+	/* Signing keys. */
+	memset(&k, 0, sizeof(k));
+	k.org_id = id;
+	snprintf(k.kid, sizeof(k.kid), "AAAAAAAAAAA");
+	for (i = 0; i < 32; i++)
+		k.pub[i] = (unsigned char)(i * 7 + 1);
+	k.created = 1400;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_ERR_EXISTS);
+	k.org_id = id2;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_ERR_EXISTS);	/* kid is global */
+	snprintf(k.kid, sizeof(k.kid), "BBBBBBBBBBB");
+	k.created = 1401;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	k.org_id = id;
+	snprintf(k.kid, sizeof(k.kid), "CCCCCCCCCCC");
+	k.created = 1500;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_get(s, "AAAAAAAAAAA", &kg, &err), SP_OK);
+	T_EQ_INT(kg.org_id, id);
+	T_EQ_INT(kg.created, 1400);
+	T_EQ_INT(kg.retired, 0);
+	T_EQ_INT(kg.pub[0], 1);
+	T_EQ_INT(kg.pub[31], 31 * 7 + 1);
+	T_EQ_INT(sp_store_org_key_get(s, "DDDDDDDDDDD", &kg, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_retire(s, id2, "AAAAAAAAAAA", 1600, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_retire(s, id, "AAAAAAAAAAA", 1600, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_retire(s, id, "AAAAAAAAAAA", 1601, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_key_get(s, "AAAAAAAAAAA", &kg, &err), SP_OK);
+	T_EQ_INT(kg.retired, 1600);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_key_each(s, id, key_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	T_CHECK(strcmp(l.v[0], "AAAAAAAAAAA") == 0 && l.t[0] == 1600);
+	T_CHECK(strcmp(l.v[1], "CCCCCCCCCCC") == 0 && l.t[1] == 0);
+
+	/* Branding, contact and policy. */
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	snprintf(o.display, sizeof(o.display), "Acme Health Ltd");
+	snprintf(o.colour, sizeof(o.colour), "#12ab3c");
+	snprintf(o.contact, sizeof(o.contact), "privacy@acme.example");
+	o.policy.expire_days = 30;
+	o.policy.notify_read = 1;
+	o.policy.replies = 0;
+	o.policy.forward = 1;
+	o.policy.verify = 1;
+	o.policy.keep_copies = 7;
+	snprintf(o.policy.level, sizeof(o.policy.level), "high");
+	snprintf(o.policy.language, sizeof(o.policy.language), "es");
+	a.org_id = id;
+	a.event = "org-set";
+	T_EQ_INT(sp_store_org_update(s, &o, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o2, &err), SP_OK);
+	T_CHECK(strcmp(o2.display, "Acme Health Ltd") == 0);
+	T_CHECK(strcmp(o2.colour, "#12ab3c") == 0);
+	T_CHECK(strcmp(o2.contact, "privacy@acme.example") == 0);
+	T_EQ_INT(o2.policy.expire_days, 30);
+	T_EQ_INT(o2.policy.notify_read, 1);
+	T_EQ_INT(o2.policy.replies, 0);
+	T_EQ_INT(o2.policy.forward, 1);
+	T_EQ_INT(o2.policy.verify, 1);
+	T_EQ_INT(o2.policy.keep_copies, 7);
+	T_CHECK(strcmp(o2.policy.level, "high") == 0);
+	T_CHECK(strcmp(o2.policy.language, "es") == 0);
+	T_CHECK(strcmp(o2.name, "Acme") == 0 && o2.created == 1000);
+	o.id = id3 + 1000;
+	T_EQ_INT(sp_store_org_update(s, &o, &a, &err), SP_ERR_NOTFOUND);
+
+	/* Logo. */
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_ERR_NOTFOUND);
+	for (i = 0; i < (int)sizeof(png); i++)
+		png[i] = (unsigned char)(i * 13);
+	T_EQ_INT(sp_store_org_logo_set(s, id, png, sizeof(png), &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_OK);
+	T_EQ_INT(len, sizeof(png));
+	T_EQ_MEM(back, png, sizeof(png));
+	T_CHECK(sp_store_org_logo_get(s, id, back, 10, &len, &err) != SP_OK);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_EQ_INT(o.has_logo, 1);
+	T_CHECK(sp_store_org_logo_set(s, id, big, sizeof(big), &a, &err) != SP_OK);
+	T_EQ_INT(sp_store_org_logo_set(s, id, big, SP_STORE_LOGO_MAX, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_OK);
+	T_EQ_INT(len, SP_STORE_LOGO_MAX);
+	T_EQ_INT(sp_store_org_logo_set(s, id, NULL, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_logo_get(s, id, back, sizeof(back), &len, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get_id(s, id, &o, &err), SP_OK);
+	T_EQ_INT(o.has_logo, 0);
+	T_EQ_INT(sp_store_org_logo_set(s, id3 + 1000, png, sizeof(png), &a, &err), SP_ERR_NOTFOUND);
+
+	/* Removal: tokens revoked, domains released, still readable by name. */
+	T_EQ_INT(sp_store_org_remove(s, id, 2000, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_remove(s, id, 2001, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h1, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_by_token(s, h3, &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_get(s, "Acme", &o, &err), SP_OK);
+	T_EQ_INT(o.removed, 2000);
+	T_CHECK(strcmp(o.domain, "") == 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_each(s, org_name_cb, &l, &err), SP_OK);
+	T_CHECK(!has_name(&l, "Acme") && has_name(&l, "Beta"));
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(l.t[0] == 2000 && l.t[1] == 1200 && l.t[2] == 2000);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_domain_each(s, id, domain_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "acme.example", &o, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_domain_add(s, id2, "acme.example", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_org_domain_add(s, id, "acme2.example", &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_token_add(s, id, "new", h2, 2100, &a, &err), SP_ERR_NOTFOUND);
+	/* Its public keys stay (recipients still check what it signed). */
+	T_EQ_INT(sp_store_org_key_get(s, "CCCCCCCCCCC", &kg, &err), SP_OK);
+	/* A removed organisation's name stays taken. */
+	tok("v3-acme-again", h4);
+	T_EQ_INT(sp_store_org_add(s, "Acme", NULL, h4, 2200, NULL, &err), SP_ERR_EXISTS);
+
+	/* The organisation's chain starts with its creation and holds the
+	 * records given with org_id = id, in order. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, id, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 2);
+	T_CHECK(strcmp(ev.ev[0], "org-add") == 0);
+	T_EQ_INT(ev.seq[0], 1);
+	for (i = 1; i < ev.n; i++)
+		T_EQ_INT(ev.seq[i], i + 1);
+	T_CHECK(strcmp(ev.ev[ev.n - 1], "org-set") == 0);
+	sp_store_close(s);
+}
+
+/* --- schema v3: envelopes ---------------------------------------------- */
+
+/* Deposit envelope id of org with recipients rc (n of them). */
+static int
+env_put(struct sp_store *s, const char *id, int64_t org, char **rc, size_t n,
+    int64_t created, int64_t expires, struct sp_envelope_rec *tmpl)
+{
+	struct sp_envelope_rec e;
+	struct sp_audit a = {created, "deposit", "org", id, NULL, NULL, org};
+	struct sp_err err = {{0}};
+	int st;
+
+	if (tmpl != NULL)
+		e = *tmpl;
+	else
+		memset(&e, 0, sizeof(e));
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	e.org_id = org;
+	snprintf(e.from, sizeof(e.from), "doc@env.example");
+	e.rcpt = rc;
+	e.nrcpt = n;
+	e.created = created;
+	e.expires = expires;
+	e.key_id = 1;
+	if (e.wrapped_len == 0) {
+		memset(e.wrapped, 0x5a, 60);
+		e.wrapped_len = 60;
+	}
+	st = sp_store_envelope_add(s, &e, &a, &err);
+	if (st != SP_OK)
+		fprintf(stderr, "envelope %s: %s\n", id, err.msg);
+	return st;
+}
+
+struct env_list {
+	char id[16][SP_STORE_ID_MAX + 1];
+	size_t nrcpt[16];
+	int rstate_ok[16];
+	int n;
+	int stop_after;
+};
+
+static int
+env_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_list *l = ctx;
+
+	if (l->n < 16) {
+		snprintf(l->id[l->n], sizeof(l->id[0]), "%s", e->id);
+		l->nrcpt[l->n] = e->nrcpt;
+		l->rstate_ok[l->n] = e->nrcpt == 0 || (e->rstate != NULL && e->rcpt != NULL);
+	}
+	l->n++;
+	return l->stop_after > 0 && l->n >= l->stop_after;
+}
+
+struct open_race {
+	struct sp_store *s;
+	pthread_barrier_t *go;
+	int first;
+	int st;
+};
+
+static void *
+open_race_once(void *arg)
+{
+	struct open_race *p = arg;
+	struct sp_audit a = {0, "release", "b@two.example", "ENVV3AAAAAAAAAAAAAAAAA", NULL, NULL, 0};
+	struct sp_err err;
+
+	pthread_barrier_wait(p->go);
+	do
+		p->st = sp_store_envelope_opened(p->s, "ENVV3AAAAAAAAAAAAAAAAA", "b@two.example",
+		    3000, &p->first, &a, &err);
+	while (p->st == SP_ERR_RETRY);
+	return NULL;
+}
+
+/* The sender controls of an envelope: its new fields, the seal, per
+ * recipient retraction, first opens (also racing), verification answers,
+ * listings by organisation and by recipient. */
+static void
+test_envelopes_v3(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec t, g;
+	struct env_list l;
+	struct sp_audit a = {0, "x", "org:EnvOrg", NULL, NULL, NULL, 0};
+	struct open_race p[8];
+	pthread_t th[8];
+	pthread_barrier_t go;
+	unsigned char h[SP_SHA256_LEN], hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+	char *rc2[] = {"a@one.example", "b@two.example"};
+	char *rc1[] = {"a@one.example"};
+	const char *E1 = "ENVV3AAAAAAAAAAAAAAAAA", *E2 = "ENVV3BBBBBBBBBBBBBBBBB";
+	const char *E3 = "ENVV3CCCCCCCCCCCCCCCCC", *E4 = "ENVV3DDDDDDDDDDDDDDDDD";
+	int64_t org = 0, org2 = 0;
+	int first = -1, fails = -1, i, n;
+
+	tok("v3-envorg", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg", "env.example", h, 100, &org, &err), SP_OK);
+	tok("v3-envorg2", h);
+	T_EQ_INT(sp_store_org_add(s, "EnvOrg2", "env2.example", h, 100, &org2, &err), SP_OK);
+	a.org_id = org;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_MESSAGE;
+	t.format = 2;
+	t.notify_read = 1;
+	snprintf(t.level, sizeof(t.level), "high");
+	snprintf(t.verify_hash, sizeof(t.verify_hash), "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	snprintf(t.verify_hint, sizeof(t.verify_hint), "Your pet's name?");
+	T_EQ_INT(env_put(s, E1, org, rc2, 2, 1000, 5000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.org_id, org);
+	T_CHECK(strcmp(g.org_name, "EnvOrg") == 0 && strcmp(g.org_domain, "env.example") == 0);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.format, 2);
+	T_EQ_INT(g.notify_read, 1);
+	T_CHECK(strcmp(g.level, "high") == 0);
+	T_CHECK(strcmp(g.verify_hash, t.verify_hash) == 0);
+	T_CHECK(strcmp(g.verify_hint, "Your pet's name?") == 0);
+	T_EQ_INT(g.shredded, 0);
+	T_EQ_INT(g.sealed, 0);
+	T_CHECK(strcmp(g.kid, "") == 0);
+	T_EQ_INT(g.wrapped_len, 60);
+	T_EQ_INT(g.nrcpt, 2);
+	T_CHECK(g.rstate != NULL);
+	if (g.rstate != NULL && g.nrcpt == 2)
+		for (i = 0; i < 2; i++)
+			T_CHECK(g.rstate[i].retracted == 0 && g.rstate[i].opened == 0 &&
+			    g.rstate[i].verified == 0 && g.rstate[i].verify_fails == 0);
+	sp_envelope_rec_clear(&g);
+	T_CHECK(g.rstate == NULL && g.rcpt == NULL);
+
+	/* Left out: a format 1 message at level medium; a reply. */
+	T_EQ_INT(env_put(s, E2, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E2, &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_EQ_INT(g.notify_read, 0);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.verify_hash, "") == 0 && strcmp(g.verify_hint, "") == 0);
+	sp_envelope_rec_clear(&g);
+	memset(&t, 0, sizeof(t));
+	t.kind = SP_ENV_KIND_REPLY;
+	t.format = 1;
+	snprintf(t.level, sizeof(t.level), "low");
+	T_EQ_INT(env_put(s, E3, org2, rc1, 1, 1500, 4000, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E3, &g, &err), SP_OK);
+	T_EQ_INT(g.kind, SP_ENV_KIND_REPLY);
+	T_CHECK(strcmp(g.level, "low") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* Seal: once; the same values again are fine, others are not. */
+	memset(hs, 0x11, sizeof(hs));
+	memset(cs, 0x22, sizeof(cs));
+	for (i = 0; i < 64; i++)
+		sig[i] = (unsigned char)(200 - i);
+	a.event = "seal";
+	a.envelope = E1;
+	T_EQ_INT(sp_store_envelope_seal(s, "ENVV3ZZZZZZZZZZZZZZZZZ", hs, cs, sig, "KIDKIDKIDKI", &a,
+	    &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_seal(s2, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_OK);
+	cs[5] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	cs[5] ^= 1;
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKI", &a, &err), SP_ERR_EXISTS);
+	sig[63] ^= 1;
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "KIDKIDKIDKJ", &a, &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.sealed, 1);
+	T_EQ_MEM(g.header_sha, hs, sizeof(hs));
+	T_EQ_MEM(g.ct_sha, cs, sizeof(cs));
+	T_EQ_MEM(g.sig, sig, sizeof(sig));
+	T_CHECK(strcmp(g.kid, "KIDKIDKIDKI") == 0);
+	sp_envelope_rec_clear(&g);
+
+	/* First opens: exactly one of eight racing releases is first. */
+	a.event = "release";
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2500, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 1);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "a@one.example", 2600, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 0);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "c@three.example", 2600, &first, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(first, 0);
+	pthread_barrier_init(&go, NULL, 8);
+	for (i = 0; i < 8; i++) {
+		p[i] = (struct open_race){i % 2 ? s : s2, &go, -1, -1};
+		pthread_create(&th[i], NULL, open_race_once, &p[i]);
+	}
+	for (n = 0, i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].st, SP_OK);
+		n += p[i].first;
+	}
+	pthread_barrier_destroy(&go);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].opened, 2500);
+		T_EQ_INT(g.rstate[1].opened, 3000);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Verification answers. */
+	a.event = "verify-failed";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 1);
+	T_EQ_INT(sp_store_envelope_verify_result(s2, E1, "b@two.example", 0, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	a.event = "verified";
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "b@two.example", 1, &fails, &a, &err), SP_OK);
+	T_EQ_INT(fails, 2);
+	T_EQ_INT(sp_store_envelope_verify_result(s, E1, "c@three.example", 0, &fails, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_verify_result(s, "ENVV3ZZZZZZZZZZZZZZZZZ", "b@two.example", 0,
+	    &fails, &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].verified, 0);
+		T_EQ_INT(g.rstate[0].verify_fails, 0);
+		T_EQ_INT(g.rstate[1].verified, 1);
+		T_EQ_INT(g.rstate[1].verify_fails, 2);
+	}
+	sp_envelope_rec_clear(&g);
+
+	/* Listing for a recipient: E1 and E2 for a@, E1 for b@ (E3 is
+	 * another organisation's reply to a@, expiring at 4000). */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E3) == 0 && strcmp(l.id[2], E2) == 0);
+	T_EQ_INT(l.nrcpt[0], 2);
+	T_CHECK(l.rstate_ok[0] && l.rstate_ok[1] && l.rstate_ok[2]);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 4000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);	/* E3 expired at 4000 */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "nobody@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+
+	/* Retraction for one recipient, then the whole envelope. */
+	a.event = "retract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "b@two.example", 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "c@three.example", 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "ENVV3ZZZZZZZZZZZZZZZZZ", NULL, 1, &a, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL) {
+		T_EQ_INT(g.rstate[0].retracted, 0);
+		T_EQ_INT(g.rstate[1].retracted, 1);
+	}
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 1, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 1);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "a@one.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	T_CHECK(strcmp(l.id[0], E3) == 0 && strcmp(l.id[1], E2) == 0);
+	a.event = "unretract";
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, NULL, 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, E1, "B@two.example", 0, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(g.retracted, 0);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_EQ_INT(g.rstate[1].retracted, 0);
+	sp_envelope_rec_clear(&g);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "b@two.example", 3000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+
+	/* Listing by organisation, since a time, oldest first, stopping. */
+	T_EQ_INT(env_put(s, E4, org, rc1, 1, 2000, 0, NULL), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], E1) == 0 && strcmp(l.id[1], E2) == 0 && strcmp(l.id[2], E4) == 0);
+	T_CHECK(l.rstate_ok[0] && l.nrcpt[0] == 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org, 1001, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 2);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each(s, org2, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.id[0], E3) == 0);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	sp_store_close(s);
+	sp_store_close(s2);
+}
+
+/* Many envelopes: the listing reads them in batches, in order, and lets
+ * its callback write to the store. */
+struct env_write_ctx {
+	struct sp_store *s;
+	int n;
+	int bad;
+	int64_t last;
+};
+
+static int
+env_write_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct env_write_ctx *c = ctx;
+	struct sp_audit a = {0, "listed", NULL, e->id, NULL, NULL, e->org_id};
+	struct sp_err err;
+	int first = 0;
+
+	if (e->created < c->last)
+		c->bad++;
+	c->last = e->created;
+	if (sp_store_envelope_opened(c->s, e->id, "many@one.example", 7000, &first, &a, &err)
+	    != SP_OK || first != 1)
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void
+test_envelopes_many(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct env_write_ctx c = {s, 0, 0, 0};
+	unsigned char h[SP_SHA256_LEN];
+	char *rc1[] = {"many@one.example"};
+	char id[SP_STORE_ID_MAX + 1];
+	int64_t org = 0;
+	int i;
+
+	tok("v3-many", h);
+	T_EQ_INT(sp_store_org_add(s, "ManyOrg", "many.example", h, 100, &org, &err), SP_OK);
+	for (i = 0; i < 150; i++) {
+		snprintf(id, sizeof(id), "MANY%018d", 149 - i);
+		T_EQ_INT(env_put(s, id, org, rc1, 1, 5000 + i / 3, 0, NULL), SP_OK);
+	}
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, env_write_cb, &c, &err), SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 0);
+	c.n = 0;
+	c.last = 0;
+	T_EQ_INT(sp_store_envelope_each_for(s, "many@one.example", 6000, env_write_cb, &c, &err),
+	    SP_OK);
+	T_EQ_INT(c.n, 150);
+	T_EQ_INT(c.bad, 150);	/* opened already: none is a first open */
+	sp_store_close(s);
 }
 
 static void
@@ -1233,7 +1939,7 @@ test_migration(void)
 		sqlite3_close(db);
 	}
 	/* A session made with a real hash works after the upgrade. */
-	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v2 */
+	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_OK);	/* reopen: stays v3 */
 	new_session(s, "old-s", "old@example.org", 500);
 	T_EQ_INT(session_live(s, "old-s", 600), 1);
 	sp_store_close(s);
@@ -1250,7 +1956,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 3"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 4"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -1693,7 +2399,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "2") == 0);
+	T_CHECK(strcmp(v, "3") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -1716,7 +2422,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 3", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 4", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -1807,6 +2513,7 @@ static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
+	test_orgs_v3, test_envelopes_v3, test_envelopes_many,
 };
 
 static void
