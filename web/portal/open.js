@@ -675,6 +675,7 @@ function askVerify(v, session) {
     $('sp-verify-hint').textContent = hint ||
       '(no question given: type the secret the sender told you by another route)';
     $('sp-verify-tries').textContent = triesText(v.tries_left);
+    show($('sp-verify-tries'), true);
     const error = (text) => {
       err.textContent = text;
       show(err, !!text);
@@ -704,7 +705,10 @@ function askVerify(v, session) {
       if (r.status === 401) return finish('login');
       if (r.status === 403 && typeof r.data.tries_left === 'number') {
         const left = triesText(r.data.tries_left);
+        // The error says how many tries are left; the line below the field
+        // would only repeat it.
         $('sp-verify-tries').textContent = left;
+        show($('sp-verify-tries'), false);
         error(`That is not the answer the sender gave. ${left}`.trim());
       } else if (r.status === 429) error('Too many attempts. Please wait a few minutes and try again.');
       else if (r.status === 503) error('The key server is busy right now. Please try again in a moment.');
