@@ -1,6 +1,6 @@
 /*
  * envelope.c - the envelope header (canonical JSON, docs/envelope-format.md
- * section 2) and the message key derivation (section 1).
+ * sections 2 and 7.1) and the message key derivation (sections 1 and 7.2).
  *
  * The header is written once by the sealer with jansson in a fixed key order
  * and is authenticated as exact bytes; readers parse it with duplicate keys
@@ -21,13 +21,23 @@
 #define ENV_MAX_KEYD 512	/* key server URL, bytes */
 #define ENV_MAX_ORG 1024	/* organisation display name, bytes */
 #define ENV_NP_STRLEN 10	/* base64url of the 7-byte nonce prefix */
-#define ENV_SALT "sealpost/v1"
+#define ENV_SALT_V1 "sealpost/v1"
+#define ENV_SALT_V2 "sealpost/v2"
 #define ENV_INFO "message key "
+#define ENV_KID_STRLEN 11	/* base64url of the 8-byte key id */
+#define ENV_KID_LEN 8
 
-/* The fields of a v1 header, in canonical order. */
+/* The fields of a header in canonical order: format 1 has the first
+ * ENV_NKEYS_V1, format 2 all of them. */
 static const char *const env_keys[] = {
 	"v", "id", "keyd", "org", "from", "to", "created", "expires", "alg", "np",
+	"kid", "level", "verify",
 };
+#define ENV_NKEYS_V1 10
+#define ENV_NKEYS_V2 13
+
+/* The security levels of format 2. */
+static const char *const env_levels[] = { "high", "medium", "low" };
 
 void
 sp_env_header_clear(struct sp_env_header *h)
@@ -54,6 +64,27 @@ env_valid_id(const char *s, size_t n)
 
 	return n == SP_ENV_ID_STRLEN &&
 	    sp_b64url_decode_exact(s, n, raw, sizeof(raw)) == SP_OK;
+}
+
+/* A signing key id: 11 base64url characters that decode to exactly 8 bytes. */
+static int
+env_valid_kid(const char *s, size_t n)
+{
+	unsigned char raw[ENV_KID_LEN];
+
+	return n == ENV_KID_STRLEN &&
+	    sp_b64url_decode_exact(s, n, raw, sizeof(raw)) == SP_OK;
+}
+
+static int
+env_valid_level(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(env_levels) / sizeof(env_levels[0]); i++)
+		if (n == strlen(env_levels[i]) && memcmp(s, env_levels[i], n) == 0)
+			return 1;
+	return 0;
 }
 
 /* An http(s) URL without a trailing '/', made only of characters that are
@@ -131,8 +162,21 @@ env_check(const struct sp_env_header *h, struct sp_err *err)
 {
 	size_t i;
 
-	if (h->version != SP_ENV_VERSION)
+	if (h->version != 1 && h->version != 2)
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: unsupported version %d", h->version);
+	if (h->version == 1 && (h->kid[0] != '\0' || h->level[0] != '\0' || h->verify != 0))
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "envelope header: kid, level and verify belong to format 2");
+	if (h->version == 2) {
+		if (!env_valid_kid(h->kid, strnlen(h->kid, sizeof(h->kid))))
+			return sp_err_set(err, SP_ERR_INVALID,
+			    "envelope header: kid is not 11 base64url characters");
+		if (!env_valid_level(h->level, strnlen(h->level, sizeof(h->level))))
+			return sp_err_set(err, SP_ERR_INVALID,
+			    "envelope header: level is not high, medium or low");
+		if (h->verify != 0 && h->verify != 1)
+			return sp_err_set(err, SP_ERR_INVALID, "envelope header: verify is not 0 or 1");
+	}
 	if (!env_valid_id(h->id, strnlen(h->id, sizeof(h->id))))
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: id is not 22 base64url characters");
 	if (h->keyd == NULL || !env_valid_keyd(h->keyd, strlen(h->keyd)))
@@ -162,8 +206,10 @@ env_set(json_t *o, const char *k, json_t *v)
 }
 
 /*
- * Checks h (the rules of docs/envelope-format.md section 2) and appends its
- * canonical JSON to out.  h is borrowed; NULL org or from are written as "".
+ * Checks h (the rules of docs/envelope-format.md sections 2 and 7.1) and
+ * appends its canonical JSON to out: format 1 (h->version 1, kid and level
+ * empty, verify 0) or format 2 (kid, level and verify set).  h is borrowed;
+ * NULL org or from are written as "".
  * Errors: SP_ERR_INVALID (a field breaks a rule, or is not UTF-8),
  * SP_ERR_TOOBIG (more than 500 recipients, over 64 KiB, or out is full).
  */
@@ -199,6 +245,15 @@ sp_env_header_encode(const struct sp_env_header *h, struct sp_buf *out, struct s
 	    env_set(o, "expires", json_integer(h->expires)) &&
 	    env_set(o, "alg", json_string(ENV_ALG)) &&
 	    env_set(o, "np", json_string((const char *)np.data));
+	if (ok && h->version == 2) {
+		char kid[ENV_KID_STRLEN + 1];
+
+		memcpy(kid, h->kid, ENV_KID_STRLEN);
+		kid[ENV_KID_STRLEN] = '\0';
+		ok = env_set(o, "kid", json_string(kid)) &&
+		    env_set(o, "level", json_string(h->level)) &&
+		    env_set(o, "verify", json_boolean(h->verify));
+	}
 	if (!ok) {
 		/* json_string() refuses invalid UTF-8 as well as failing to allocate. */
 		st = sp_err_set(err, SP_ERR_INVALID, "envelope header: a field is not valid UTF-8");
@@ -244,24 +299,33 @@ env_decode_obj(json_t *o, struct sp_env_header *h, struct sp_err *err)
 {
 	json_t *v, *e;
 	const char *k, *s;
-	size_t i, n, known;
+	size_t i, n, known, nkeys, pos;
 	int st;
 
+	/* The version first: it says which keys belong. */
+	v = json_object_get(o, "v");
+	if (!json_is_integer(v) || (json_integer_value(v) != 1 && json_integer_value(v) != 2))
+		return sp_err_set(err, SP_ERR_INVALID, "envelope header: unsupported version");
+	h->version = (int)json_integer_value(v);
+	nkeys = h->version == 1 ? ENV_NKEYS_V1 : ENV_NKEYS_V2;
+	pos = 0;
 	json_object_foreach(o, k, v) {
-		for (known = 0; known < sizeof(env_keys) / sizeof(env_keys[0]); known++)
+		for (known = 0; known < ENV_NKEYS_V2; known++)
 			if (strcmp(k, env_keys[known]) == 0)
 				break;
-		if (known == sizeof(env_keys) / sizeof(env_keys[0]))
-			return sp_err_set(err, SP_ERR_INVALID, "envelope header: unknown field");
+		if (known >= nkeys)
+			return sp_err_set(err, SP_ERR_INVALID, known < ENV_NKEYS_V2 ?
+			    "envelope header: kid, level and verify belong to format 2" :
+			    "envelope header: unknown field");
+		/* Format 2 headers keep the canonical order (section 7.1). */
+		if (h->version == 2 && known != pos)
+			return sp_err_set(err, SP_ERR_INVALID,
+			    "envelope header: \"%s\" out of order", env_keys[known]);
+		pos++;
 	}
-	for (i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++)
+	for (i = 0; i < nkeys; i++)
 		if (json_object_get(o, env_keys[i]) == NULL)
 			return sp_err_set(err, SP_ERR_INVALID, "envelope header: missing \"%s\"", env_keys[i]);
-
-	v = json_object_get(o, "v");
-	if (!json_is_integer(v) || json_integer_value(v) != SP_ENV_VERSION)
-		return sp_err_set(err, SP_ERR_INVALID, "envelope header: unsupported version");
-	h->version = SP_ENV_VERSION;
 
 	v = json_object_get(o, "alg");
 	if (!json_is_string(v) || strcmp(json_string_value(v), ENV_ALG) != 0 ||
@@ -322,6 +386,22 @@ env_decode_obj(json_t *o, struct sp_env_header *h, struct sp_err *err)
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: expires is not a time");
 	h->expires = json_integer_value(v);
+	if (h->version == 1)
+		return SP_OK;
+
+	v = json_object_get(o, "kid");
+	if (!json_is_string(v) || !env_valid_kid(json_string_value(v), json_string_length(v)))
+		return sp_err_set(err, SP_ERR_INVALID, "envelope header: kid is not 11 base64url characters");
+	memcpy(h->kid, json_string_value(v), ENV_KID_STRLEN);
+	h->kid[ENV_KID_STRLEN] = '\0';
+	v = json_object_get(o, "level");
+	if (!json_is_string(v) || !env_valid_level(json_string_value(v), json_string_length(v)))
+		return sp_err_set(err, SP_ERR_INVALID, "envelope header: level is not high, medium or low");
+	memcpy(h->level, json_string_value(v), json_string_length(v) + 1);
+	v = json_object_get(o, "verify");
+	if (!json_is_boolean(v))
+		return sp_err_set(err, SP_ERR_INVALID, "envelope header: verify is not true or false");
+	h->verify = json_is_true(v) ? 1 : 0;
 	return SP_OK;
 }
 
@@ -359,26 +439,42 @@ sp_env_header_decode(const unsigned char *p, size_t n, struct sp_env_header *h,
 }
 
 /*
- * key = HKDF-SHA256(salt "sealpost/v1", ikm server_part || mail_part,
- * info "message key " || id).  id must be 22 characters (SP_ERR_INVALID).
- * The caller wipes key when done.
+ * key = HKDF-SHA256(salt "sealpost/v<version>", ikm server_part || mail_part,
+ * info "message key " || id) for version 1 or 2 (sections 1 and 7.2).  id
+ * must be 22 characters and version 1 or 2 (SP_ERR_INVALID).  The caller
+ * wipes key when done.
  */
 int
-sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],
+sp_env_derive_key_v(int version, const unsigned char server_part[SP_KEY_LEN],
     const unsigned char mail_part[SP_KEY_LEN], const char *id, unsigned char key[SP_KEY_LEN])
 {
 	unsigned char ikm[2 * SP_KEY_LEN];
 	char info[sizeof(ENV_INFO) - 1 + SP_ENV_ID_STRLEN];
+	const char *salt;
 	int st;
 
+	if (version == 1)
+		salt = ENV_SALT_V1;
+	else if (version == 2)
+		salt = ENV_SALT_V2;
+	else
+		return SP_ERR_INVALID;
 	if (id == NULL || strnlen(id, SP_ENV_ID_STRLEN + 1) != SP_ENV_ID_STRLEN)
 		return SP_ERR_INVALID;
 	memcpy(ikm, server_part, SP_KEY_LEN);
 	memcpy(ikm + SP_KEY_LEN, mail_part, SP_KEY_LEN);
 	memcpy(info, ENV_INFO, sizeof(ENV_INFO) - 1);
 	memcpy(info + sizeof(ENV_INFO) - 1, id, SP_ENV_ID_STRLEN);
-	st = sp_hkdf_sha256(key, SP_KEY_LEN, ENV_SALT, sizeof(ENV_SALT) - 1,
+	st = sp_hkdf_sha256(key, SP_KEY_LEN, salt, strlen(salt),
 	    ikm, sizeof(ikm), info, sizeof(info));
 	sp_wipe(ikm, sizeof(ikm));
 	return st;
+}
+
+/* The format 1 derivation (salt "sealpost/v1"), kept for its callers. */
+int
+sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],
+    const unsigned char mail_part[SP_KEY_LEN], const char *id, unsigned char key[SP_KEY_LEN])
+{
+	return sp_env_derive_key_v(1, server_part, mail_part, id, key);
 }

@@ -34,7 +34,7 @@
 #define SP_ENV_MAX_PAYLOAD ((size_t)512 << 20)	/* ciphertext bytes */
 
 struct sp_env_header {
-	int version;				/* SP_ENV_VERSION */
+	int version;				/* 1 (SP_ENV_VERSION) or 2: signed */
 	char id[SP_ENV_ID_STRLEN + 1];		/* base64url of 16 random bytes */
 	char *keyd;				/* key server base URL, no trailing '/' */
 	char *org;				/* sending organisation's display name */
@@ -60,8 +60,13 @@ int sp_env_header_encode(const struct sp_env_header *h, struct sp_buf *out,
 int sp_env_header_decode(const unsigned char *p, size_t n,
     struct sp_env_header *h, struct sp_err *err);
 
-/* key = HKDF-SHA256(ikm = server_part || mail_part, salt = "sealpost/v1",
- *                   info = "message key " || id). */
+/* key = HKDF-SHA256(ikm = server_part || mail_part, salt = "sealpost/vN",
+ *                   info = "message key " || id), N the header's version
+ * (1 or 2; anything else is SP_ERR_INVALID). */
+int sp_env_derive_key_v(int version, const unsigned char server_part[SP_KEY_LEN],
+    const unsigned char mail_part[SP_KEY_LEN], const char *id,
+    unsigned char key[SP_KEY_LEN]);
+/* The same for format 1 (salt "sealpost/v1"). */
 int sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],
     const unsigned char mail_part[SP_KEY_LEN], const char *id,
     unsigned char key[SP_KEY_LEN]);

@@ -1,6 +1,8 @@
 /*
  * envelope_html.c - writes the envelope file securedoc.html from the embedded
- * template web/envelope/securedoc.html (docs/envelope-format.md section 4).
+ * template web/envelope/securedoc.html (docs/envelope-format.md sections 4
+ * and 7.4): the header, the mail key part, the payload, in format 2 the
+ * signature, and the organisation's colour and logo.
  *
  * Every placeholder value is escaped for HTML; non-ASCII text becomes
  * numeric character references, so the output is 7-bit ASCII.  Output goes
@@ -10,13 +12,16 @@
  * The ciphertext is streamed to the writer in pieces.
  * SECURITY: header fields (organisation, addresses, subject) are untrusted
  * text from the sender's message; they are only ever written escaped.  The
- * mail key part is written into the file by design (it travels with the
+ * brand colour is written only when it is exactly #rrggbb, the logo only as
+ * base64 of bytes that start like a PNG.  The mail key part is written into the file by design (it travels with the
  * mail); temporary copies of it are wiped.
  */
 #include "envelope.h"
 #include "assets.h"
+#include "sign.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +30,8 @@
 #define ENV_WRAP_AT 900		/* soft-wrap text values past this column */
 #define ENV_B64_LINE 76
 #define ENV_PAYLOAD_PIECE (57 * 1024)	/* whole 76-char lines per piece */
+#define ENV_BRAND_DEFAULT "#1f4e79"	/* header bar without a valid brand colour */
+#define ENV_MAX_LOGO (256 * 1024)	/* larger logos are left out */
 
 struct env_out {
 	struct sp_writer w;
@@ -322,12 +329,103 @@ out_payload(struct env_out *o, const struct env_ctx *x)
 	return o->st;
 }
 
+/* The brand colour as "#rrggbb" in lower case, or the default when c is
+ * not exactly that form. */
+static void
+env_colour(const char *c, char out[8])
+{
+	size_t i;
+
+	if (c != NULL && strlen(c) == 7 && c[0] == '#') {
+		for (i = 1; i < 7; i++)
+			if (!((c[i] >= '0' && c[i] <= '9') || (c[i] >= 'a' && c[i] <= 'f') ||
+			    (c[i] >= 'A' && c[i] <= 'F')))
+				break;
+		if (i == 7) {
+			out[0] = '#';
+			for (i = 1; i < 7; i++)
+				out[i] = (char)(c[i] >= 'A' && c[i] <= 'F' ? c[i] - 'A' + 'a' : c[i]);
+			out[7] = '\0';
+			return;
+		}
+	}
+	memcpy(out, ENV_BRAND_DEFAULT, 8);
+}
+
+static double
+env_channel(const char *hex2)
+{
+	char t[3] = { hex2[0], hex2[1], '\0' };
+	double v = (double)strtol(t, NULL, 16) / 255.0;
+
+	return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+}
+
+/* The text colour on the brand colour c ("#rrggbb"): white or near-black,
+ * whichever contrasts more (WCAG relative luminance). */
+static const char *
+env_ink(const char *c)
+{
+	double l = 0.2126 * env_channel(c + 1) + 0.7152 * env_channel(c + 3) +
+	    0.0722 * env_channel(c + 5);
+
+	return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? "#ffffff" : "#000000";
+}
+
+/* The logo: an <img> whose src is a data: URL with the PNG in base64
+ * lines of 76 (URL parsers drop the line breaks), alt the organisation.
+ * Nothing when there is no logo, it is not a PNG or it is too large. */
+static int
+out_logo(struct env_out *o, const struct env_ctx *x)
+{
+	static const unsigned char png[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	const struct sp_env_html_params *p = x->p;
+
+	if (p->brand_logo == NULL || p->brand_logo_len <= sizeof(png) ||
+	    p->brand_logo_len > ENV_MAX_LOGO || memcmp(p->brand_logo, png, sizeof(png)) != 0)
+		return o->st;
+	out_str(o, "<img class=\"logo\" id=\"sp-logo\" alt=\"");
+	out_text(o, x->h->org, 1);
+	out_str(o, "\" src=\"data:image/png;base64,\n");
+	out_b64(o, p->brand_logo, p->brand_logo_len, ENV_B64_LINE);
+	return out_str(o, "\">");
+}
+
+static const char *
+env_level_text(const char *level)
+{
+	if (strcmp(level, "high") == 0)
+		return "Security: high &#8212; your password is needed every time.";
+	if (strcmp(level, "medium") == 0)
+		return "Security: medium &#8212; a device you choose to remember may skip the password for a while.";
+	return "Security: low &#8212; a device you choose to remember stays signed in.";
+}
+
+/* Format 2: the signature element, right after the payload element. */
+static int
+out_sig(struct env_out *o, const struct env_ctx *x)
+{
+	struct sp_buf b;
+	int st;
+
+	if (x->h->version != 2)
+		return o->st;
+	sp_buf_init(&b, 128);
+	if ((st = sp_b64url_encode(&b, x->p->sig, SP_SIGN_SIG_LEN)) != SP_OK)
+		o->st = sp_err_set(o->err, st, "envelope html: cannot encode the signature");
+	out_str(o, "\n<textarea id=\"sp-sig\" name=\"s\" hidden>");
+	if (o->st == SP_OK)
+		out_put(o, b.data, b.len);
+	sp_buf_free(&b);
+	return out_str(o, "</textarea>");
+}
+
 static int
 out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, size_t len)
 {
 	const struct sp_env_header *h = x->h;
 	unsigned char hash[SP_SHA256_LEN];
-	char date[64];
+	char date[64], colour[8];
 	size_t i;
 
 #define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
@@ -398,6 +496,34 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 	}
 	if (IS("PAYLOAD"))
 		return out_payload(o, x);
+	if (IS("SIG"))
+		return out_sig(o, x);
+	if (IS("BRAND_COLOUR") || IS("BRAND_INK")) {
+		env_colour(x->p->brand_colour, colour);
+		return out_str(o, IS("BRAND_INK") ? env_ink(colour) : colour);
+	}
+	if (IS("BRAND_LOGO"))
+		return out_logo(o, x);
+	if (IS("SIGNED_BY")) {
+		if (h->version != 2)
+			return o->st;
+		out_str(o, "<p class=\"note\" id=\"sp-signed\"><strong>Signed by ");
+		out_text(o, h->org, 1);
+		return out_str(o, "</strong> (the key server checks the signature when you open the message).</p>");
+	}
+	if (IS("SECURITY")) {
+		if (h->version != 2)
+			return o->st;
+		out_str(o, "<p class=\"note\" id=\"sp-level\">");
+		out_str(o, env_level_text(h->level));
+		return out_str(o, "</p>");
+	}
+	if (IS("VERIFY_NOTICE")) {
+		if (h->version != 2 || !h->verify)
+			return o->st;
+		return out_str(o, "<p class=\"note\" id=\"sp-verify\">Before the message opens, the sender"
+		    " will ask you a question that only you can answer.</p>");
+	}
 #undef IS
 	return o->st = sp_err_set(o->err, SP_ERR_INTERNAL,
 	    "envelope html: unknown placeholder {{%.*s}} in template", (int)len, name);
@@ -452,8 +578,14 @@ env_check_params(const struct sp_env_html_params *p, struct sp_err *err)
 	/* The header bytes must be a valid header for the same envelope. */
 	if ((st = sp_env_header_decode(p->header_bytes, p->header_len, &dec, err)) != SP_OK)
 		return st;
-	st = strcmp(dec.id, p->header->id) == 0 ? SP_OK :
-	    sp_err_set(err, SP_ERR_INVALID, "envelope html: header bytes and header disagree");
+	if (strcmp(dec.id, p->header->id) != 0 || dec.version != p->header->version ||
+	    strncmp(dec.level, p->header->level, sizeof(dec.level)) != 0 ||
+	    dec.verify != p->header->verify)
+		st = sp_err_set(err, SP_ERR_INVALID, "envelope html: header bytes and header disagree");
+	else if (dec.version == 2 && p->sig == NULL)
+		st = sp_err_set(err, SP_ERR_INVALID, "envelope html: a format 2 envelope needs its signature");
+	else if (dec.version == 1 && p->sig != NULL)
+		st = sp_err_set(err, SP_ERR_INVALID, "envelope html: a format 1 envelope has no signature");
 	sp_env_header_clear(&dec);
 	return st;
 }

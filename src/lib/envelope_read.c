@@ -1,15 +1,16 @@
 /*
  * envelope_read.c - reads an envelope file securedoc.html: extracts the
- * header bytes, the mail key part and the ciphertext stream
- * (docs/envelope-format.md section 4).
+ * header bytes, the mail key part, the ciphertext stream and, in format 2,
+ * the signature (docs/envelope-format.md sections 4 and 7.4).
  *
  * This is a bounded extraction, not an HTML parser: it looks for the exact
- * openings of the three elements with fixed ids that sp_env_html_write()
- * writes, and for their closing tags.
+ * openings of the elements with fixed ids that sp_env_html_write() writes,
+ * and for their closing tags.
  * SECURITY: the input is an untrusted file (any attachment called
  * securedoc.html); every length is checked before use, the ciphertext is
  * capped at SP_ENV_MAX_PAYLOAD, and nothing in it is trusted before the
- * header and payload authenticate at decryption.
+ * header and payload authenticate at decryption (and, in format 2, the
+ * signature verifies under the key server's record: the caller's part).
  */
 #include "envelope.h"
 
@@ -19,10 +20,13 @@
 #define ENV_TAG_HEADER "<textarea id=\"sp-header\""
 #define ENV_TAG_META "<script type=\"application/json\" id=\"sp-meta\">"
 #define ENV_TAG_PAYLOAD "<textarea id=\"sp-payload\""
+#define ENV_TAG_SIG "<textarea id=\"sp-sig\""
 #define ENV_END_TEXTAREA "</textarea>"
 #define ENV_END_SCRIPT "</script>"
 #define ENV_MAX_START_TAG 256			/* rest of a textarea start tag */
 #define ENV_MAX_META ((size_t)1 << 20)		/* meta JSON bytes */
+#define ENV_SIG_STRLEN 86			/* base64url of 64 bytes */
+#define ENV_MAX_SIG_TEXT 256			/* sig element content, bytes */
 /* base64 text of a header: 4/3 of the bytes plus line breaks (CRLF). */
 #define ENV_MAX_HEADER_B64 (SP_ENV_MAX_HEADER / 3 * 4 + SP_ENV_MAX_HEADER / 19 + 64)
 #define ENV_MAX_PAYLOAD_B64 (SP_ENV_MAX_PAYLOAD / 3 * 4 + SP_ENV_MAX_PAYLOAD / 19 + 64)
@@ -99,6 +103,30 @@ done:
 	return st;
 }
 
+/* The signature element's content: base64url of 64 bytes, ASCII white
+ * space ignored.  c/cn come after the payload element. */
+static int
+env_read_sig(const unsigned char *c, size_t cn, struct sp_env_file *f, struct sp_err *err)
+{
+	char txt[ENV_SIG_STRLEN];
+	size_t i, n = 0;
+
+	if (cn > ENV_MAX_SIG_TEXT)
+		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: bad signature");
+	for (i = 0; i < cn; i++) {
+		if (strchr(" \t\r\n\f", c[i]) != NULL && c[i] != '\0')
+			continue;
+		if (n == sizeof(txt))
+			return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: bad signature");
+		txt[n++] = (char)c[i];
+	}
+	if (n != ENV_SIG_STRLEN ||
+	    sp_b64url_decode_exact(txt, n, f->sig, sizeof(f->sig)) != SP_OK)
+		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: bad signature");
+	f->has_sig = 1;
+	return SP_OK;
+}
+
 static int
 env_read(const unsigned char *html, size_t len, struct sp_env_file *f, struct sp_err *err)
 {
@@ -160,7 +188,22 @@ env_read(const unsigned char *html, size_t len, struct sp_env_file *f, struct sp
 	if (f->ct.len < SP_GCM_TAG_LEN)
 		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: payload too short");
 	f->ct.cap = SP_ENV_MAX_PAYLOAD;
-	return SP_OK;
+
+	/* Signature: format 2 has it right after the payload element, format
+	 * 1 has none. */
+	c += cn;
+	r = env_element(c, len - (size_t)(c - html), ENV_TAG_SIG, ENV_END_TEXTAREA, &c, &cn);
+	if (f->header.version == 1) {
+		if (r != 0)
+			return sp_err_set(err, SP_ERR_INVALID,
+			    "not a sealpost envelope: a signature in a format 1 envelope");
+		return SP_OK;
+	}
+	if (r == 0)
+		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: no signature");
+	if (r < 0)
+		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: signature element not closed");
+	return env_read_sig(c, cn, f, err);
 }
 
 /*
@@ -192,4 +235,6 @@ sp_env_file_clear(struct sp_env_file *f)
 	sp_buf_free(&f->ct);
 	sp_env_header_clear(&f->header);
 	sp_wipe(f->mail_part, sizeof(f->mail_part));
+	f->has_sig = 0;
+	memset(f->sig, 0, sizeof(f->sig));
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -77,6 +78,18 @@ sp_signer_generate(struct sp_signer **s, struct sp_buf *pem, struct sp_err *err)
 	return signer_take(s, key, err);
 }
 
+/* Key files are never encrypted: a file that asks for a passphrase is
+ * refused instead of prompting on the terminal. */
+static int
+signer_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 int
 sp_signer_load(struct sp_signer **s, const char *path, struct sp_err *err)
 {
@@ -86,8 +99,9 @@ sp_signer_load(struct sp_signer **s, const char *path, struct sp_err *err)
 	*s = NULL;
 	if ((f = fopen(path, "r")) == NULL)
 		return sp_err_set(err, SP_ERR_IO, "signing key %s: %s", path, strerror(errno));
-	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	key = PEM_read_PrivateKey(f, NULL, signer_no_passphrase, NULL);
 	fclose(f);
+	ERR_clear_error();
 	if (key == NULL)
 		return sp_err_set(err, SP_ERR_INVALID,
 		    "signing key %s: not a PEM private key", path);

@@ -1,7 +1,10 @@
 // crypto-js.test.mjs - web/portal/sp-crypto.js under Node: the shared test
-// vectors (tests/vectors/envelope-v1.json), a STREAM built here with
-// node:crypto (several chunks, tampering of every kind), and SPC1 containers
-// built by hand (parsing, inflate, raw rebuild, bounds errors).
+// vectors of both formats (tests/vectors/envelope-v1.json and
+// envelope-v2.json: keys, decryption, Ed25519 signatures, tampering), a
+// STREAM built here with node:crypto (several chunks, tampering of every
+// kind), the header rules of both formats, the check against the key
+// server's record (checkRecord), and SPC1 containers built by hand
+// (parsing, inflate, raw rebuild, bounds errors).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -14,9 +17,9 @@ import * as spc from '../../web/portal/sp-crypto.js';
 const hex = (s) => new Uint8Array(Buffer.from(s, 'hex'));
 const b64url = (b) => Buffer.from(b).toString('base64url');
 
-function hkdf(serverPart, mailPart, id) {
+function hkdf(serverPart, mailPart, id, version = 1) {
   return Buffer.from(crypto.hkdfSync('sha256', Buffer.concat([serverPart, mailPart]),
-    Buffer.from('sealpost/v1'), Buffer.from('message key ' + id), 32));
+    Buffer.from('sealpost/v' + version), Buffer.from('message key ' + id), 32));
 }
 
 // Seal like docs/envelope-format.md section 3, independently of the module.
@@ -49,14 +52,14 @@ const SEALED = 65552;
 // The vectors give small plaintexts and ciphertexts in hex; large ones as a
 // pattern (byte i = i mod 251) and the SHA-256 of the ciphertext, which is
 // rebuilt here with node:crypto (an independent implementation) and checked.
-function vectorInputs(c) {
+function vectorInputs(c, version = 1) {
   const pt = typeof c.plaintext === 'string' ? Buffer.from(c.plaintext, 'hex')
     : Buffer.from(Array.from({ length: c.plaintext.len }, (_, i) => i % 251));
   const header = Buffer.from(c.header, 'hex');
   let ct;
   if (c.ciphertext) ct = Buffer.from(c.ciphertext, 'hex');
   else {
-    ct = seal(hkdf(Buffer.from(c.server_part, 'hex'), Buffer.from(c.mail_part, 'hex'), c.id), Buffer.from(c.np, 'hex'), header, pt);
+    ct = seal(hkdf(Buffer.from(c.server_part, 'hex'), Buffer.from(c.mail_part, 'hex'), c.id, version), Buffer.from(c.np, 'hex'), header, pt);
     assert.equal(crypto.createHash('sha256').update(ct).digest('hex'), c.ciphertext_sha256, `${c.name}: ciphertext hash`);
   }
   assert.equal(ct.length, c.ciphertext_len, `${c.name}: ciphertext length`);
@@ -177,7 +180,8 @@ test('STREAM refuses flipped bits, changed header, dropped, reordered, duplicate
 
 test('header parsing refuses bad fields', () => {
   assert.throws(() => spc.parseHeader(new Uint8Array(Buffer.from('not json'))), /JSON/);
-  assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ v: 2 }))), /version/);
+  assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ v: 3 }))), /version/);
+  assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ v: 2 }))), /missing header field "kid"/);
   assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ id: 'short' }))), /id/);
   assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ to: [] }))), /recipients/);
   assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ to: Array(501).fill('a@b') }))), /recipients/);
@@ -292,4 +296,311 @@ test('openEnvelope and compareRecord: whole path, record mismatch detected', asy
   assert.deepEqual(spc.compareRecord(r.header, { ...rec, id: 'x' }), ['id']);
   await assert.rejects(spc.openEnvelope({ headerB64: header.toString('base64'), payload: new Uint8Array(ct),
     mailPart: b64url(crypto.randomBytes(32)), serverPart: b64url(sp) }), (e) => e.kind === 'auth');
+});
+
+// ---- header rules (the C reader's, docs/envelope-format.md sections 2, 7.1) --
+
+const raw = (s) => new Uint8Array(Buffer.from(s));
+const V1_TEXT = makeHeader().toString();
+
+test('header parsing has the C reader\'s strictness', () => {
+  const ok = (s) => spc.parseHeader(raw(s));
+  const bad = (s, re) => assert.throws(() => spc.parseHeader(raw(s)), re, s.slice(0, 120));
+  assert.equal(ok(V1_TEXT).v, 1);
+  // white space around tokens is JSON; trailing bytes are not
+  assert.equal(ok(' ' + V1_TEXT.replace(/,/g, ', ') + '\n').id, ID);
+  bad(V1_TEXT + ' x', /JSON/);
+  bad(V1_TEXT + '{}', /JSON/);
+  // duplicate keys (JSON.parse would keep the last one), unknown keys
+  bad(V1_TEXT.replace('{"v":1,', '{"v":1,"v":1,'), /duplicate/);
+  bad(V1_TEXT.replace('"org":"Example Clinic"', '"org":"Evil","org":"Example Clinic"'), /duplicate/);
+  bad(V1_TEXT.replace('{"v":1,', '{"v":1,"extra":1,'), /unknown/);
+  bad(V1_TEXT.replace('{"v":1,', '{"v":1,"__proto__":{},'), /unknown/);
+  // integers are integers: no fraction, exponent, string or unsafe size
+  bad(V1_TEXT.replace('"v":1', '"v":1.0'), /version/);
+  bad(V1_TEXT.replace('"created":1795000000', '"created":1.795e9'), /dates/);
+  bad(V1_TEXT.replace('"created":1795000000', '"created":-1'), /dates/);
+  bad(V1_TEXT.replace('"expires":0', '"expires":"0"'), /dates/);
+  bad(V1_TEXT.replace('"expires":0', '"expires":99999999999999999999'), /range/);
+  // strings: no \u0000, no lone surrogates, no controls in org or from
+  bad(V1_TEXT.replace('Example Clinic', 'Example\\u0000Clinic'), /JSON/);
+  bad(V1_TEXT.replace('Example Clinic', 'Example \\ud800Clinic'), /JSON/);
+  bad(V1_TEXT.replace('Example Clinic', 'Example \\udc00Clinic'), /JSON/);
+  bad(V1_TEXT.replace('Example Clinic', 'Example\\nClinic'), /org/);
+  bad(V1_TEXT.replace('dr@clinic.example', 'dr@clinic.example\\u007f'), /from/);
+  assert.equal(ok(V1_TEXT.replace('Example Clinic', 'Cl\\u00EDnica \\uD83D\\uDD12')).org, 'Cl\u00ednica \u{1f512}');
+  bad(V1_TEXT.replace('"Example Clinic"', JSON.stringify('x'.repeat(1025))), /org/);
+  assert.ok(ok(V1_TEXT.replace('"Example Clinic"', JSON.stringify('x'.repeat(1024)))));
+  bad(V1_TEXT.replace('"Example Clinic"', JSON.stringify('\u00e9'.repeat(513))), /org/);
+  // keyd: http(s), no trailing '/', only safe characters
+  for (const k of ['javascript:x', 'https://k.example/', 'https://k.example; script-src *', 'http://', 'https:///x', 'https://k<x', 'ftp://k.example']) {
+    bad(V1_TEXT.replace('https://keys.example.org', k), /key server/);
+  }
+  assert.ok(ok(V1_TEXT.replace('https://keys.example.org', 'http://[::1]:8443/sub%20dir')));
+  // ids and nonce prefixes decode exactly (no stray low bits)
+  bad(V1_TEXT.replace(ID, 'AAECAwQFBgcICQoLDA0ODx'), /id/);
+  bad(V1_TEXT.replace(/"np":"[^"]*"/, '"np":"AQIDBAUGBx"'), /nonce/);
+  // recipients
+  for (const a of ['nobody', 'a <b@c>', 'a@b@c', '@b.c', 'b.c@', 'a b@c', 'a,b@c', 'a;b@c', 'a"b@c', 'a\\b@c', 'x@', 'a\tb@c', 'ab']) {
+    bad(V1_TEXT.replace('"pat@example.org"', JSON.stringify(a)), /recipient/);
+  }
+  assert.ok(ok(V1_TEXT.replace('"pat@example.org"', '"a@b"')));
+  assert.ok(ok(V1_TEXT.replace('"pat@example.org"', '"j\\u00FCrgen@m\\u00FCnchen.example"')));
+  const long = (n) => V1_TEXT.replace('"pat@example.org"', JSON.stringify('a'.repeat(n - 4) + '@b.c'));
+  assert.ok(ok(long(319)));
+  bad(long(320), /recipient/);
+  const amps = (n) => V1_TEXT.replace('"pat@example.org"', JSON.stringify('&'.repeat(n) + '@b'));
+  assert.ok(ok(amps(159)));
+  bad(amps(160), /recipient/);
+  bad(V1_TEXT.replace('["pat@example.org"]', '[1]'), /recipient/);
+  bad(V1_TEXT.replace('["pat@example.org"]', '"pat@example.org"'), /recipients/);
+  bad(V1_TEXT.replace('"alg":"A256GCM-STREAM-64K"', '"alg":"A256GCM-STREAM-64K\\u0000"'), /JSON/);
+  bad(V1_TEXT.replace(',"np"', ',"x":1,"np"'), /unknown/);
+  bad(V1_TEXT.replace(/,"np":"[^"]*"/, ''), /missing header field "np"/);
+});
+
+const KID = 'If4x36FUomE';
+function makeHeaderV2(over = {}) {
+  const h = { v: 2, id: ID, keyd: 'https://keys.example.org', org: 'Example Clinic', from: 'dr@clinic.example',
+    to: ['pat@example.org'], created: 1795000000, expires: 0, alg: 'A256GCM-STREAM-64K',
+    np: b64url(Buffer.from([1, 2, 3, 4, 5, 6, 7])), kid: KID, level: 'high', verify: true, ...over };
+  return Buffer.from(JSON.stringify(h));
+}
+
+test('format 2 headers: kid, level and verify, in that order; format 1 must not have them', () => {
+  const h = spc.parseHeader(new Uint8Array(makeHeaderV2()));
+  assert.equal(h.v, 2);
+  assert.equal(h.kid, KID);
+  assert.equal(h.level, 'high');
+  assert.equal(h.verify, true);
+  assert.equal(h.noncePrefix.length, 7);
+  for (const level of ['high', 'medium', 'low']) {
+    assert.equal(spc.parseHeader(new Uint8Array(makeHeaderV2({ level, verify: false }))).level, level);
+  }
+  const bad = (buf, re) => assert.throws(() => spc.parseHeader(new Uint8Array(buf)), re);
+  bad(makeHeaderV2({ kid: 'If4x36FUomF' }), /signing key/);
+  bad(makeHeaderV2({ kid: 'If4x36FUom' }), /signing key/);
+  bad(makeHeaderV2({ kid: 'If4x36FU+mE' }), /signing key/);
+  bad(makeHeaderV2({ kid: 7 }), /signing key/);
+  bad(makeHeaderV2({ level: 'High' }), /level/);
+  bad(makeHeaderV2({ level: '' }), /level/);
+  bad(makeHeaderV2({ verify: 1 }), /verify/);
+  bad(makeHeaderV2({ verify: 'true' }), /verify/);
+  bad(makeHeaderV2({ verify: null }), /verify/);
+  bad(makeHeaderV2({ extra: 1 }), /unknown/);
+  const text = makeHeaderV2().toString();
+  bad(Buffer.from(text.replace(/,"verify":true/, '')), /missing header field "verify"/);
+  bad(Buffer.from(text.replace(`"kid":"${KID}","level":"high"`, `"level":"high","kid":"${KID}"`)), /order/);
+  bad(Buffer.from(text.replace('{"v":2,"id"', '{"id"').replace(`"id":"${ID}",`, `"id":"${ID}","v":2,`)), /order/);
+  bad(Buffer.from(text.replace('"kid"', '"kid":"x","kid"')), /duplicate/);
+  bad(makeHeader({ kid: KID }), /format 2/);
+  bad(makeHeader({ level: 'high' }), /format 2/);
+  bad(makeHeader({ verify: false }), /format 2/);
+  assert.equal(spc.parseHeader(new Uint8Array(makeHeader())).kid, undefined);
+});
+
+// ---- format 2 vectors ---------------------------------------------------------
+
+const vectorsV2File = path.join(ROOT, 'tests/vectors/envelope-v2.json');
+const nodeVerify = (pubHex, msg, sig) => crypto.verify(null, msg,
+  crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pubHex, 'hex').toString('base64url') }, format: 'jwk' }), sig);
+
+function recordOf(v, c, vin, over = {}) {
+  return {
+    id: c.id, org: spc.parseHeader(new Uint8Array(vin.header)).org, from: 'dr@clinic.example',
+    recipients: spc.parseHeader(new Uint8Array(vin.header)).to, format: 2,
+    header_sha256: c.header_sha256, ct_sha256: c.ciphertext_sha256, sig: Buffer.from(c.sig, 'hex').toString('base64url'),
+    kid: v.kid, sig_key: Buffer.from(v.sign_pub, 'hex').toString('base64url'), ...over,
+  };
+}
+
+test('format 2 vectors: keys, decryption, digests and signatures match the C code', async () => {
+  const v = JSON.parse(fs.readFileSync(vectorsV2File, 'utf8'));
+  assert.equal(v.format, 'sealpost envelope v2 test vectors');
+  assert.equal(await spc.kidOf(new Uint8Array(Buffer.from(v.sign_pub, 'hex'))), v.kid);
+  assert.equal(await spc.kidOf(new Uint8Array(Buffer.from(v.other_pub, 'hex'))), v.other_kid);
+  // the public key of the seed (node:crypto, independently)
+  const priv = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(v.sign_seed, 'hex')]), format: 'der', type: 'pkcs8' });
+  assert.equal(crypto.createPublicKey(priv).export({ format: 'jwk' }).x, Buffer.from(v.sign_pub, 'hex').toString('base64url'));
+  assert.ok(v.cases.length >= 7);
+  const pubB64 = Buffer.from(v.sign_pub, 'hex').toString('base64url');
+  const otherB64 = Buffer.from(v.other_pub, 'hex').toString('base64url');
+  for (const c of v.cases) {
+    const vin = vectorInputs(c, 2);
+    const header = new Uint8Array(vin.header);
+    const ct = new Uint8Array(vin.ct);
+    const h = spc.parseHeader(header);
+    assert.equal(h.v, 2);
+    assert.equal(h.kid, c.kid);
+    assert.equal(h.level, c.level);
+    assert.equal(h.verify, c.verify);
+    assert.equal(Buffer.from(await spc.deriveKeyBytes(vin.sp, vin.mp, c.id, 2)).toString('hex'), c.key, `${c.name}: key`);
+    assert.notEqual(Buffer.from(await spc.deriveKeyBytes(vin.sp, vin.mp, c.id, 1)).toString('hex'), c.key, `${c.name}: salt`);
+    const key = await spc.deriveKey(new Uint8Array(vin.sp), new Uint8Array(vin.mp), c.id, 2);
+    assert.ok(Buffer.from(await spc.decryptStream(key, h.noncePrefix, header, ct)).equals(vin.pt), `${c.name}: plaintext`);
+    // the format 1 key does not open it
+    const k1 = await spc.deriveKey(new Uint8Array(vin.sp), new Uint8Array(vin.mp), c.id, 1);
+    await assert.rejects(spc.decryptStream(k1, h.noncePrefix, header, ct), (e) => e.kind === 'auth');
+    assert.equal(await spc.sha256Hex(header), c.header_sha256);
+    assert.equal(await spc.sha256Hex(ct), c.ciphertext_sha256);
+    const msg = await spc.signedMessage(header, ct);
+    assert.equal(Buffer.from(msg).toString('hex'), c.signed_message);
+    assert.ok(nodeVerify(v.sign_pub, msg, Buffer.from(c.sig, 'hex')), `${c.name}: node verifies`);
+    const sig = Buffer.from(c.sig, 'hex').toString('base64url');
+    assert.equal(await spc.verifyEnvelopeSignature({ headerBytes: header, ct, sigB64url: sig, pubB64url: pubB64 }), true, c.name);
+    assert.equal(await spc.verifyEnvelopeSignature({ headerBytes: header, ct, sigB64url: sig, pubB64url: otherB64 }), false);
+    // openEnvelope derives with the header's version
+    const pt = Buffer.from(container([{ data: Buffer.from('x') }], () => ({ text: 0 })));
+    if (c.name === 'one-byte') {
+      const ct2 = seal(hkdf(vin.sp, vin.mp, c.id, 2), h.noncePrefix, vin.header, pt);
+      const r = await spc.openEnvelope({ headerB64: vin.header.toString('base64'), payload: new Uint8Array(ct2),
+        mailPart: b64url(vin.mp), serverPart: b64url(vin.sp) });
+      assert.equal(r.header.v, 2);
+    }
+    // the whole record check passes
+    assert.deepEqual(await spc.checkRecord(h, header, ct, sig, recordOf(v, c, vin)), [], c.name);
+  }
+});
+
+test('format 2 vectors: every tamper case fails decryption or the signature, as listed', async () => {
+  const v = JSON.parse(fs.readFileSync(vectorsV2File, 'utf8'));
+  const byName = new Map(v.cases.map((c) => [c.name, c]));
+  const pubB64 = Buffer.from(v.sign_pub, 'hex').toString('base64url');
+  assert.ok(v.tamper.length >= 15);
+  const ops = new Set();
+  for (const t of v.tamper) {
+    const c = byName.get(t.case);
+    assert.ok(c, `tamper ${t.name}: case ${t.case}`);
+    ops.add(t.op);
+    const base = vectorInputs(c, 2);
+    let { ct, header, sp, mp, pt } = base;
+    let sig = Buffer.from(c.sig, 'hex');
+    const chunks = [];
+    for (let i = 0; i < ct.length; i += SEALED) chunks.push(ct.subarray(i, i + SEALED));
+    const k = hkdf(base.sp, base.mp, c.id, 2);
+    switch (t.op) {
+      case 'flip': ct = Buffer.from(ct); ct[t.offset] ^= t.mask; break;
+      case 'truncate': ct = ct.subarray(0, t.len); break;
+      case 'drop_chunk': ct = Buffer.concat(chunks.filter((_, i) => i !== t.index)); break;
+      case 'header_flip': header = Buffer.from(header); header[t.offset < 0 ? header.length + t.offset : t.offset] ^= t.mask; break;
+      case 'server_part': sp = Buffer.from(t.hex, 'hex'); break;
+      case 'reencrypt':
+        pt = Buffer.from(t.plaintext, 'hex');
+        ct = seal(k, Buffer.from(c.np, 'hex'), header, pt);
+        break;
+      case 'resign': {
+        header = Buffer.from(t.header, 'hex');
+        const h2 = spc.parseHeader(new Uint8Array(header));
+        assert.equal(h2.kid, v.other_kid);
+        pt = Buffer.from(t.plaintext, 'hex');
+        ct = seal(k, h2.noncePrefix, header, pt);
+        assert.equal(ct.toString('hex'), t.ciphertext);
+        sig = Buffer.from(t.sig, 'hex');
+        // a genuine signature, by the other key
+        assert.ok(nodeVerify(v.other_pub, await spc.signedMessage(new Uint8Array(header), new Uint8Array(ct)), sig));
+        break;
+      }
+      case 'sig_flip': sig = Buffer.from(sig); sig[t.offset] ^= t.mask; break;
+      case 'sig_from': sig = Buffer.from(byName.get(t.from).sig, 'hex'); break;
+      default: assert.fail(`unknown tamper op ${t.op}`);
+    }
+    const h = spc.parseHeader(new Uint8Array(base.header));
+    const hh = t.op === 'resign' ? spc.parseHeader(new Uint8Array(header)) : h;
+    const key = await spc.deriveKey(new Uint8Array(sp), new Uint8Array(mp), c.id, 2);
+    const dec = spc.decryptStream(key, hh.noncePrefix, new Uint8Array(header), new Uint8Array(ct));
+    if (t.decrypt === 'ok') assert.ok(Buffer.from(await dec).equals(pt), `tamper ${t.name}: decrypts`);
+    else await assert.rejects(dec, (e) => e instanceof spc.EnvelopeError && e.kind === 'auth', `tamper ${t.name}`);
+    const good = await spc.verifyEnvelopeSignature({ headerBytes: new Uint8Array(header), ct: new Uint8Array(ct),
+      sigB64url: sig.toString('base64url'), pubB64url: pubB64 });
+    assert.equal(good, t.signature === 'ok', `tamper ${t.name}: signature`);
+    // and the record check refuses every case that changed the envelope
+    if (t.op !== 'server_part') {
+      let hp;
+      try {
+        hp = spc.parseHeader(new Uint8Array(header));
+      } catch {
+        continue; // a flipped header byte may not even parse
+      }
+      const reasons = await spc.checkRecord(hp, new Uint8Array(header), new Uint8Array(ct), sig.toString('base64url'), recordOf(v, c, base));
+      assert.ok(reasons.length > 0, `tamper ${t.name}: record check`);
+      if (t.op === 'reencrypt') assert.deepEqual(reasons, ['ciphertext digest', 'signature']);
+      if (t.op === 'resign') assert.deepEqual(reasons, ['header digest', 'ciphertext digest', 'signing key', 'signature']);
+      if (t.op === 'sig_flip' || t.op === 'sig_from') assert.deepEqual(reasons, ['signature']);
+    }
+  }
+  for (const op of ['flip', 'truncate', 'header_flip', 'server_part', 'reencrypt', 'resign', 'sig_flip', 'sig_from']) {
+    assert.ok(ops.has(op), `vectors cover ${op}`);
+  }
+});
+
+test('checkRecord: format, digests, kid, key and the old record checks', async () => {
+  const v = JSON.parse(fs.readFileSync(vectorsV2File, 'utf8'));
+  const c = v.cases.find((x) => x.name === 'text-unicode-header');
+  const vin = vectorInputs(c, 2);
+  const header = new Uint8Array(vin.header);
+  const ct = new Uint8Array(vin.ct);
+  const h = spc.parseHeader(header);
+  const sig = Buffer.from(c.sig, 'hex').toString('base64url');
+  const rec = recordOf(v, c, vin);
+  const check = (over, s = sig) => spc.checkRecord(h, header, ct, s, { ...rec, ...over });
+  assert.deepEqual(await check({}), []);
+  // the record's fields in other forms still agree
+  assert.deepEqual(await check({ recipients: [...rec.recipients].reverse().map((a) => a.toUpperCase()) }), []);
+  // a format 1 record for a format 2 envelope, and the reverse below
+  assert.deepEqual(await check({ format: 1 }), ['format']);
+  assert.deepEqual(await check({ format: undefined }), ['format']);
+  assert.deepEqual(await check({ header_sha256: 'ab'.repeat(32) }), ['header digest']);
+  assert.deepEqual(await check({ header_sha256: c.header_sha256.toUpperCase() }), ['header digest']);
+  assert.deepEqual(await check({ header_sha256: null }), ['header digest']);
+  assert.deepEqual(await check({ ct_sha256: 'ab'.repeat(32) }), ['ciphertext digest']);
+  assert.deepEqual(await check({ ct_sha256: undefined }), ['ciphertext digest']);
+  assert.deepEqual(await check({ kid: v.other_kid }), ['signing key']);
+  assert.deepEqual(await check({ kid: null }), ['signing key']);
+  const otherB64 = Buffer.from(v.other_pub, 'hex').toString('base64url');
+  assert.deepEqual(await check({ sig_key: otherB64 }), ['signing key', 'signature']);
+  assert.deepEqual(await check({ sig_key: otherB64, kid: v.other_kid }), ['signing key', 'signature']);
+  assert.deepEqual(await check({ sig_key: null }), ['signing key', 'signature']);
+  assert.deepEqual(await check({ sig_key: 'not base64url!' }), ['signing key', 'signature']);
+  assert.deepEqual(await check({}, null), ['signature']);
+  assert.deepEqual(await check({}, ''), ['signature']);
+  assert.deepEqual(await check({}, sig.slice(1)), ['signature']);
+  assert.deepEqual(await check({ org: 'Evil' }), ['organisation']);
+  assert.deepEqual(await check({ id: 'x', from: 'x@y.z' }), ['id', 'sender']);
+  assert.deepEqual(await check({ recipients: ['pat@example.org'] }), ['recipients']);
+  assert.deepEqual(await spc.checkRecord(h, header, ct, sig, null), ['no record from the key server']);
+  // format 1: no signature needed, a format 2 record refuses it (downgrade)
+  const h1bytes = makeHeader();
+  const h1 = spc.parseHeader(new Uint8Array(h1bytes));
+  const rec1 = { id: ID, org: 'Example Clinic', from: 'dr@clinic.example', recipients: ['pat@example.org'], format: 1,
+    header_sha256: null, ct_sha256: null, sig: null, kid: null, sig_key: null };
+  assert.deepEqual(await spc.checkRecord(h1, new Uint8Array(h1bytes), ct, null, rec1), []);
+  assert.deepEqual(await spc.checkRecord(h1, new Uint8Array(h1bytes), ct, null, { ...rec1, format: undefined }), []);
+  assert.deepEqual(await spc.checkRecord(h1, new Uint8Array(h1bytes), ct, null, { ...rec, ...rec1, format: 2 }), ['format']);
+  assert.deepEqual(await spc.checkRecord(h1, new Uint8Array(h1bytes), ct, null, { ...rec1, org: 'Evil' }), ['organisation']);
+});
+
+test('sha256Hex, kidOf and verifyEnvelopeSignature on malformed input', async () => {
+  assert.equal(await spc.sha256Hex(new Uint8Array(0)), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  assert.equal(await spc.sha256Hex(raw('abc')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  await assert.rejects(spc.sha256Hex('abc'), /bytes/);
+  await assert.rejects(spc.kidOf(new Uint8Array(31)), /public key/);
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+  const pub = publicKey.export({ format: 'jwk' }).x;
+  const headerBytes = raw('h');
+  const ct = raw('c'.repeat(20));
+  const msg = await spc.signedMessage(headerBytes, ct);
+  assert.equal(Buffer.from(msg.subarray(0, 31)).toString(), 'sealpost envelope v2 signature\n');
+  const sig = crypto.sign(null, msg, privateKey).toString('base64url');
+  const ver = (o) => spc.verifyEnvelopeSignature({ headerBytes, ct, sigB64url: sig, pubB64url: pub, ...o });
+  assert.equal(await ver({}), true);
+  assert.equal(await ver({ ct: raw('c'.repeat(19)) }), false);
+  assert.equal(await ver({ headerBytes: raw('H') }), false);
+  assert.equal(await ver({ sigB64url: sig.slice(0, -1) + (sig.endsWith('A') ? 'B' : 'A') }), false);
+  assert.equal(await ver({ sigB64url: sig + 'A' }), false);
+  assert.equal(await ver({ sigB64url: Buffer.from(sig, 'base64url').toString('base64') }), sig === Buffer.from(sig, 'base64url').toString('base64'));
+  assert.equal(await ver({ sigB64url: undefined }), false);
+  assert.equal(await ver({ pubB64url: pub.slice(0, -1) }), false);
+  assert.equal(await ver({ pubB64url: 'A'.repeat(43) }), false);
+  assert.equal(await ver({ pubB64url: 42 }), false);
+  await assert.rejects(spc.deriveKey(new Uint8Array(32), new Uint8Array(32), ID, 3), /version/);
 });

@@ -1,17 +1,22 @@
 /*
- * envelope_test.c - the envelope format: the shared test vectors
- * (tests/vectors/envelope-v1.json, also used by the browser code), round
- * trips of many sizes fed in odd pieces, refusal of every kind of
- * tampering, header validation, and the securedoc.html writer and reader
- * (7-bit ASCII, short lines, exact round trip, refusal of broken files).
- * Run from the repository root (or set SEALPOST_VECTORS to the vector file).
+ * envelope_test.c - the envelope format: the shared test vectors of both
+ * formats (tests/vectors/envelope-v1.json and envelope-v2.json, also used by
+ * the browser code), round trips of many sizes fed in odd pieces, refusal of
+ * every kind of tampering (and, in format 2, of re-encrypted and re-signed
+ * envelopes), header validation, and the securedoc.html writer and reader
+ * (7-bit ASCII, short lines, exact round trip, the signature element,
+ * branding, refusal of broken files).
+ * Run from the repository root (or set SEALPOST_VECTORS and
+ * SEALPOST_VECTORS_V2 to the vector files).
  */
 #include "t.h"
 #include "assets.h"
 #include "envelope.h"
+#include "sign.h"
 #include "sp.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +71,7 @@ struct fixture {
 	unsigned char sp[SP_KEY_LEN], mp[SP_KEY_LEN], key[SP_KEY_LEN];
 	struct sp_env_header h;
 	struct sp_buf hb;
+	unsigned char sig[SP_SIGN_SIG_LEN];	/* format 2: set by fixture_sign() */
 };
 
 static char *fix_to[] = { "pat@example.org", "second@example.net" };
@@ -200,18 +206,24 @@ append_chunk(struct sp_buf *c, size_t i)
 /* --- vectors ------------------------------------------------------------- */
 
 static json_t *
-load_vectors(void)
+load_vectors_file(const char *env, const char *dflt)
 {
-	const char *path = getenv("SEALPOST_VECTORS");
+	const char *path = getenv(env);
 	json_error_t jerr;
 	json_t *v;
 
 	if (path == NULL)
-		path = "tests/vectors/envelope-v1.json";
+		path = dflt;
 	v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (v == NULL)
 		fprintf(stderr, "cannot load %s: %s\n", path, jerr.text);
 	return v;
+}
+
+static json_t *
+load_vectors(void)
+{
+	return load_vectors_file("SEALPOST_VECTORS", "tests/vectors/envelope-v1.json");
 }
 
 static json_t *
@@ -246,7 +258,7 @@ vcase_free(struct vcase *v)
 /* Loads a case and recomputes its key and ciphertext (checked against the
  * file).  Returns 0 when everything matched. */
 static int
-vcase_load(json_t *c, struct vcase *v)
+vcase_load_v(int version, json_t *c, struct vcase *v)
 {
 	json_t *pt = json_object_get(c, "plaintext");
 	unsigned char key[SP_KEY_LEN], sum[SP_SHA256_LEN];
@@ -273,10 +285,11 @@ vcase_load(json_t *c, struct vcase *v)
 		counter(&v->pt, (size_t)json_integer_value(json_object_get(pt, "len")));
 
 	/* key derivation */
-	T_EQ_INT(sp_env_derive_key(v->sp.data, v->mp.data, v->id, key), SP_OK);
+	T_EQ_INT(sp_env_derive_key_v(version, v->sp.data, v->mp.data, v->id, key), SP_OK);
 	T_EQ_MEM(key, v->key.data, 32);
 	/* the header parses, names the same id and np, and is canonical */
 	T_EQ_INT(sp_env_header_decode(v->hb.data, v->hb.len, &h, &err), SP_OK);
+	T_EQ_INT(h.version, version);
 	T_CHECK(strcmp(h.id, v->id) == 0);
 	T_EQ_MEM(h.nonce_prefix, v->np.data, 7);
 	sp_buf_init(&re, SP_ENV_MAX_HEADER);
@@ -299,6 +312,12 @@ vcase_load(json_t *c, struct vcase *v)
 	}
 	T_EQ_INT(bad, 0);
 	return bad;
+}
+
+static int
+vcase_load(json_t *c, struct vcase *v)
+{
+	return vcase_load_v(1, c, v);
 }
 
 static void
@@ -798,7 +817,7 @@ check_read_back(const struct fixture *f, const struct sp_buf *html, const struct
 	T_CHECK(ef.ct.len == ct->len && memcmp(ef.ct.data, ct->data, ct->len) == 0);
 	T_CHECK(strcmp(ef.header.id, f->h.id) == 0);
 	/* and it opens with the server part */
-	T_EQ_INT(sp_env_derive_key(f->sp, ef.mail_part, ef.header.id, key), SP_OK);
+	T_EQ_INT(sp_env_derive_key_v(ef.header.version, f->sp, ef.mail_part, ef.header.id, key), SP_OK);
 	sp_buf_init(&out, BIG);
 	T_EQ_INT(sp_env_decrypt(key, ef.header.nonce_prefix, ef.header_bytes.data, ef.header_bytes.len,
 	    ef.ct.data, ef.ct.len, &out, &err), SP_OK);
@@ -1121,5 +1140,671 @@ test_html_write_refuses(void)
 	sp_buf_free(&f.hb);
 }
 
+/* --- format 2 --------------------------------------------------------------- */
+
+/* A format 2 fixture: level high, verify on, the kid of a fresh key. */
+static void
+fixture_init_v2(struct fixture *f, struct sp_signer **signer)
+{
+	struct sp_buf pem;
+	struct sp_err err;
+
+	memset(f, 0, sizeof(*f));
+	sp_buf_init(&pem, 4096);
+	T_EQ_INT(sp_signer_generate(signer, &pem, &err), SP_OK);
+	sp_buf_wipe(&pem);
+	sp_random(f->sp, sizeof(f->sp));
+	sp_random(f->mp, sizeof(f->mp));
+	f->h.version = 2;
+	memcpy(f->h.id, "AAECAwQFBgcICQoLDA0ODw", 23);
+	f->h.keyd = "http://127.0.0.1:8443";
+	f->h.org = "Example Clinic";
+	f->h.from = "dr@clinic.example";
+	f->h.to = fix_to;
+	f->h.nto = 2;
+	f->h.created = 1795000000;
+	sp_random(f->h.nonce_prefix, sizeof(f->h.nonce_prefix));
+	sp_signer_kid(*signer, f->h.kid);
+	memcpy(f->h.level, "high", 5);
+	f->h.verify = 1;
+	sp_buf_init(&f->hb, SP_ENV_MAX_HEADER);
+	T_EQ_INT(sp_env_header_encode(&f->h, &f->hb, &err), SP_OK);
+	T_EQ_INT(sp_env_derive_key_v(2, f->sp, f->mp, f->h.id, f->key), SP_OK);
+}
+
+static void
+fixture_sign(struct fixture *f, const struct sp_signer *signer, const struct sp_buf *ct)
+{
+	unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN];
+	struct sp_err err;
+
+	sp_sha256(f->hb.data, f->hb.len, hs);
+	sp_sha256(ct->data, ct->len, cs);
+	T_EQ_INT(sp_signer_sign_envelope(signer, hs, cs, f->sig, &err), SP_OK);
+}
+
+/* Status of verifying sig over (hb, ct) under pub. */
+static int
+verify_sig(const unsigned char *pub, const unsigned char *hb, size_t hlen,
+    const unsigned char *ct, size_t ctlen, const unsigned char *sig)
+{
+	unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN];
+
+	sp_sha256(hb, hlen, hs);
+	sp_sha256(ct, ctlen, cs);
+	return sp_sign_verify_envelope(pub, hs, cs, sig);
+}
+
+/* The public key of an Ed25519 seed, and the signature of msg under it,
+ * computed with OpenSSL directly (independent of sign.c). */
+static void
+seed_key(const unsigned char *seed, unsigned char pub[32], const unsigned char *msg,
+    size_t mlen, unsigned char sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t n = 32, sn = 64;
+
+	T_CHECK(k != NULL && md != NULL);
+	if (k == NULL || md == NULL)
+		return;
+	T_CHECK(EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == 32);
+	if (msg != NULL)
+		T_CHECK(EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
+		    EVP_DigestSign(md, sig, &sn, msg, mlen) == 1 && sn == 64);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+}
+
+static void
+check_hex(json_t *o, const char *k, const unsigned char *p, size_t n)
+{
+	struct sp_buf b;
+
+	T_EQ_INT(unhex(&b, json_string_value(json_object_get(o, k))), 0);
+	T_CHECK(b.len == n && memcmp(b.data, p, n) == 0);
+	if (b.len != n || memcmp(b.data, p, n) != 0)
+		fprintf(stderr, "vector field %s differs\n", k);
+	sp_buf_free(&b);
+}
+
+/* Writes the envelope file of a vector case, with its signature. */
+static void
+vector_html(const struct vcase *v, const unsigned char *sig)
+{
+	struct sp_env_header h;
+	struct sp_env_html_params p;
+	struct sp_env_file ef;
+	struct sp_buf html;
+	struct sp_writer w = { sp_writer_buf, &html };
+	struct sp_err err;
+	size_t longest;
+
+	T_EQ_INT(sp_env_header_decode(v->hb.data, v->hb.len, &h, &err), SP_OK);
+	memset(&p, 0, sizeof(p));
+	p.header = &h;
+	p.header_bytes = v->hb.data;
+	p.header_len = v->hb.len;
+	p.mail_part = v->mp.data;
+	p.sig = sig;
+	sp_buf_init(&html, BIG);
+	T_EQ_INT(sp_env_html_write(&p, v->ct.data, v->ct.len, w, &err), SP_OK);
+	T_CHECK(ascii_short_lines(&html, &longest));
+	T_EQ_INT(sp_env_html_read(html.data, html.len, &ef, &err), SP_OK);
+	T_EQ_INT(ef.has_sig, 1);
+	T_EQ_MEM(ef.sig, sig, 64);
+	T_CHECK(ef.ct.len == v->ct.len && memcmp(ef.ct.data, v->ct.data, v->ct.len) == 0);
+	sp_env_file_clear(&ef);
+	sp_buf_free(&html);
+	sp_env_header_clear(&h);
+}
+
+static void
+test_vectors_v2(void)
+{
+	json_t *root = load_vectors_file("SEALPOST_VECTORS_V2", "tests/vectors/envelope-v2.json");
+	json_t *c, *t;
+	struct vcase v;
+	struct sp_buf out, sig, seed, oseed;
+	unsigned char pub[32], opub[32], hs[32], cs[32], msg[SP_SIGN_MSG_LEN], mysig[64], k1[32];
+	char kid[SP_SIGN_KID_LEN + 1];
+	struct sp_env_header h;
+	struct sp_err err;
+	size_t i, ncase = 0, ntamper = 0;
+
+	T_CHECK(root != NULL);
+	if (root == NULL)
+		return;
+	T_CHECK(strcmp(json_string_value(json_object_get(root, "format")), "sealpost envelope v2 test vectors") == 0);
+	/* the keys: public keys and kids recomputed from the seeds */
+	T_EQ_INT(unhex(&seed, json_string_value(json_object_get(root, "sign_seed"))), 0);
+	T_EQ_INT(unhex(&oseed, json_string_value(json_object_get(root, "other_seed"))), 0);
+	T_CHECK(seed.len == 32 && oseed.len == 32);
+	seed_key(seed.data, pub, NULL, 0, NULL);
+	seed_key(oseed.data, opub, NULL, 0, NULL);
+	check_hex(root, "sign_pub", pub, 32);
+	check_hex(root, "other_pub", opub, 32);
+	sp_sign_kid(pub, kid);
+	T_CHECK(strcmp(kid, json_string_value(json_object_get(root, "kid"))) == 0);
+	sp_sign_kid(opub, kid);
+	T_CHECK(strcmp(kid, json_string_value(json_object_get(root, "other_kid"))) == 0);
+
+	json_array_foreach(json_object_get(root, "cases"), i, c) {
+		if (vcase_load_v(2, c, &v) != 0) {
+			vcase_free(&v);
+			continue;
+		}
+		T_EQ_INT(open_ct(v.key.data, v.np.data, &v.hb, v.ct.data, v.ct.len, &out), SP_OK);
+		T_CHECK(out.len == v.pt.len && memcmp(out.data, v.pt.data, out.len) == 0);
+		sp_buf_free(&out);
+		/* the format 2 salt: the same parts give another key in format 1 */
+		T_EQ_INT(sp_env_derive_key(v.sp.data, v.mp.data, v.id, k1), SP_OK);
+		T_CHECK(memcmp(k1, v.key.data, 32) != 0);
+		/* the header's format 2 fields */
+		T_EQ_INT(sp_env_header_decode(v.hb.data, v.hb.len, &h, &err), SP_OK);
+		T_CHECK(strcmp(h.kid, json_string_value(json_object_get(c, "kid"))) == 0);
+		T_CHECK(strcmp(h.kid, json_string_value(json_object_get(root, "kid"))) == 0);
+		T_CHECK(strcmp(h.level, json_string_value(json_object_get(c, "level"))) == 0);
+		T_EQ_INT(h.verify, json_is_true(json_object_get(c, "verify")));
+		sp_env_header_clear(&h);
+		/* digests, the signed message, the signature */
+		sp_sha256(v.hb.data, v.hb.len, hs);
+		sp_sha256(v.ct.data, v.ct.len, cs);
+		check_hex(c, "header_sha256", hs, 32);
+		check_hex(c, "ciphertext_sha256", cs, 32);
+		sp_sign_envelope_msg(hs, cs, msg);
+		T_CHECK(memcmp(msg, "sealpost envelope v2 signature\n", 31) == 0);
+		check_hex(c, "signed_message", msg, sizeof(msg));
+		seed_key(seed.data, pub, msg, sizeof(msg), mysig);
+		check_hex(c, "sig", mysig, 64);
+		T_EQ_INT(unhex(&sig, json_string_value(json_object_get(c, "sig"))), 0);
+		T_EQ_INT(sp_sign_verify_envelope(pub, hs, cs, sig.data), SP_OK);
+		T_EQ_INT(sp_sign_verify_envelope(opub, hs, cs, sig.data), SP_ERR_AUTH);
+		if (v.ct.len < 100000)
+			vector_html(&v, sig.data);
+		sp_buf_free(&sig);
+		vcase_free(&v);
+		ncase++;
+	}
+	T_CHECK(ncase >= 7);
+
+	json_array_foreach(json_object_get(root, "tamper"), i, t) {
+		const char *op = json_string_value(json_object_get(t, "op"));
+		const char *name = json_string_value(json_object_get(t, "name"));
+		const char *want_dec = json_string_value(json_object_get(t, "decrypt"));
+		const char *want_sig = json_string_value(json_object_get(t, "signature"));
+		unsigned char key[SP_KEY_LEN], np[SP_ENV_NONCE_PREFIX_LEN];
+		struct sp_buf alt;
+		json_int_t off;
+		int dst, sst;
+
+		c = find_case(root, json_string_value(json_object_get(t, "case")));
+		T_CHECK(c != NULL && op != NULL && want_dec != NULL && want_sig != NULL);
+		if (c == NULL || op == NULL || want_dec == NULL || want_sig == NULL ||
+		    vcase_load_v(2, c, &v) != 0)
+			continue;
+		T_EQ_INT(unhex(&sig, json_string_value(json_object_get(c, "sig"))), 0);
+		memcpy(key, v.key.data, SP_KEY_LEN);
+		memcpy(np, v.np.data, sizeof(np));
+		if (strcmp(op, "flip") == 0) {
+			off = json_integer_value(json_object_get(t, "offset"));
+			v.ct.data[off] ^= (unsigned char)json_integer_value(json_object_get(t, "mask"));
+		} else if (strcmp(op, "truncate") == 0) {
+			v.ct.len = (size_t)json_integer_value(json_object_get(t, "len"));
+		} else if (strcmp(op, "drop_chunk") == 0) {
+			drop_chunk(&v.ct, (size_t)json_integer_value(json_object_get(t, "index")));
+		} else if (strcmp(op, "header_flip") == 0) {
+			off = json_integer_value(json_object_get(t, "offset"));
+			if (off < 0)
+				off += (json_int_t)v.hb.len;
+			v.hb.data[off] ^= (unsigned char)json_integer_value(json_object_get(t, "mask"));
+		} else if (strcmp(op, "server_part") == 0) {
+			unhex(&alt, json_string_value(json_object_get(t, "hex")));
+			sp_env_derive_key_v(2, alt.data, v.mp.data, v.id, key);
+			sp_buf_free(&alt);
+		} else if (strcmp(op, "reencrypt") == 0) {
+			static const size_t one[] = { 1000 };
+
+			unhex(&alt, json_string_value(json_object_get(t, "plaintext")));
+			sp_buf_free(&v.ct);
+			T_EQ_INT(seal_pieces(key, np, &v.hb, alt.data, alt.len, one, 1, &v.ct), SP_OK);
+			sp_buf_free(&v.pt);
+			v.pt = alt;
+		} else if (strcmp(op, "resign") == 0) {
+			/* the forged header names the other key; the other key's
+			 * signature over it is genuine, but not the organisation's */
+			sp_buf_free(&v.hb);
+			unhex(&v.hb, json_string_value(json_object_get(t, "header")));
+			T_EQ_INT(sp_env_header_decode(v.hb.data, v.hb.len, &h, &err), SP_OK);
+			T_CHECK(strcmp(h.kid, json_string_value(json_object_get(root, "other_kid"))) == 0);
+			memcpy(np, h.nonce_prefix, sizeof(np));
+			sp_env_header_clear(&h);
+			sp_buf_free(&v.pt);
+			unhex(&v.pt, json_string_value(json_object_get(t, "plaintext")));
+			sp_buf_free(&v.ct);
+			{
+				static const size_t one[] = { 1000 };
+
+				T_EQ_INT(seal_pieces(key, np, &v.hb, v.pt.data, v.pt.len, one, 1, &v.ct), SP_OK);
+			}
+			check_hex(t, "ciphertext", v.ct.data, v.ct.len);
+			sp_buf_free(&sig);
+			unhex(&sig, json_string_value(json_object_get(t, "sig")));
+			sp_sha256(v.hb.data, v.hb.len, hs);
+			sp_sha256(v.ct.data, v.ct.len, cs);
+			sp_sign_envelope_msg(hs, cs, msg);
+			seed_key(oseed.data, opub, msg, sizeof(msg), mysig);
+			T_EQ_MEM(mysig, sig.data, 64);
+			T_EQ_INT(sp_sign_verify_envelope(opub, hs, cs, sig.data), SP_OK);
+		} else if (strcmp(op, "sig_flip") == 0) {
+			off = json_integer_value(json_object_get(t, "offset"));
+			sig.data[off] ^= (unsigned char)json_integer_value(json_object_get(t, "mask"));
+		} else if (strcmp(op, "sig_from") == 0) {
+			json_t *o = find_case(root, json_string_value(json_object_get(t, "from")));
+
+			T_CHECK(o != NULL);
+			sp_buf_free(&sig);
+			unhex(&sig, json_string_value(json_object_get(o, "sig")));
+		} else {
+			T_CHECK(!"unknown tamper op");
+		}
+		dst = open_ct(key, np, &v.hb, v.ct.data, v.ct.len, &out);
+		if (dst == SP_OK)
+			T_CHECK(out.len == v.pt.len && memcmp(out.data, v.pt.data, out.len) == 0);
+		sst = verify_sig(pub, v.hb.data, v.hb.len, v.ct.data, v.ct.len, sig.data);
+		if ((dst == SP_OK) != (strcmp(want_dec, "ok") == 0) ||
+		    (sst == SP_OK) != (strcmp(want_sig, "ok") == 0))
+			fprintf(stderr, "tamper case %s: decrypt %d, signature %d\n", name, dst, sst);
+		T_EQ_INT(dst, strcmp(want_dec, "ok") == 0 ? SP_OK : SP_ERR_AUTH);
+		T_EQ_INT(sst, strcmp(want_sig, "ok") == 0 ? SP_OK : SP_ERR_AUTH);
+		sp_buf_free(&out);
+		sp_buf_free(&sig);
+		vcase_free(&v);
+		ntamper++;
+	}
+	T_CHECK(ntamper >= 15);
+	sp_buf_free(&seed);
+	sp_buf_free(&oseed);
+	json_decref(root);
+}
+
+#define V2_TAIL "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\",\"np\":\"AAECAwQFBg\""
+#define V2_HEAD "{\"v\":2," HDR_IDK HDR_MID V2_TAIL
+#define V2_REF V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true}"
+
+static void
+test_header_v2(void)
+{
+	struct fixture f;
+	struct sp_signer *signer = NULL;
+	struct sp_env_header h;
+	struct sp_buf b;
+	struct sp_err err;
+	unsigned char k1[32], k2[32], kv[32];
+	char want[256];
+
+	fixture_init_v2(&f, &signer);
+	/* canonical: the format 1 keys, then kid, level, verify */
+	T_CHECK(memcmp(f.hb.data, "{\"v\":2,\"id\":\"AAECAwQFBgcICQoLDA0ODw\",", 37) == 0);
+	snprintf(want, sizeof(want), "\",\"kid\":\"%s\",\"level\":\"high\",\"verify\":true}", f.h.kid);
+	T_CHECK(f.hb.len > strlen(want) &&
+	    memcmp(f.hb.data + f.hb.len - strlen(want), want, strlen(want)) == 0);
+	T_EQ_INT(sp_env_header_decode(f.hb.data, f.hb.len, &h, &err), SP_OK);
+	T_EQ_INT(h.version, 2);
+	T_CHECK(strcmp(h.kid, f.h.kid) == 0 && strcmp(h.level, "high") == 0 && h.verify == 1);
+	sp_env_header_clear(&h);
+	/* each level and verify false round-trip */
+	{
+		static const char *const lv[] = { "high", "medium", "low" };
+
+		for (size_t i = 0; i < 3; i++) {
+			memcpy(f.h.level, lv[i], strlen(lv[i]) + 1);
+			f.h.verify = (int)(i & 1);
+			sp_buf_init(&b, SP_ENV_MAX_HEADER);
+			T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_OK);
+			T_EQ_INT(sp_env_header_decode(b.data, b.len, &h, &err), SP_OK);
+			T_CHECK(strcmp(h.level, lv[i]) == 0 && h.verify == (int)(i & 1));
+			T_CHECK(memmem(b.data, b.len, i & 1 ? "\"verify\":true}" : "\"verify\":false}",
+			    i & 1 ? 14 : 15) != NULL);
+			sp_env_header_clear(&h);
+			sp_buf_free(&b);
+		}
+		memcpy(f.h.level, "high", 5);
+		f.h.verify = 1;
+	}
+	/* the encoder refuses bad format 2 fields, and format 2 fields in format 1 */
+	sp_buf_init(&b, SP_ENV_MAX_HEADER);
+	memcpy(f.h.kid, "If4x36FUomF", 12);	/* stray low bits */
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "kid") != NULL);
+	memcpy(f.h.kid, "If4x36FUom", 11);
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	memcpy(f.h.kid, "If4x36FUomE", 12);
+	memcpy(f.h.level, "HIGH", 5);
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "level") != NULL);
+	f.h.level[0] = '\0';
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	memcpy(f.h.level, "low", 4);
+	f.h.verify = 2;
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	f.h.verify = 0;
+	f.h.version = 3;
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	f.h.version = 1;
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "format 2") != NULL);
+	f.h.kid[0] = '\0';
+	f.h.level[0] = '\0';
+	f.h.verify = 1;
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	f.h.verify = 0;
+	T_EQ_INT(b.len, 0);
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_OK);
+	T_CHECK(memmem(b.data, b.len, "kid", 3) == NULL);
+	sp_buf_free(&b);
+
+	/* the decoder: the reference, then every broken variant */
+	T_EQ_INT(decode_str(V2_REF), SP_OK);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"medium\",\"verify\":false}"), SP_OK);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"low\",\"verify\":false}"), SP_OK);
+	T_EQ_INT(decode_str(V2_HEAD "}"), SP_ERR_INVALID);	/* format 2 without its fields */
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\"}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomF\",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUom\",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomEA\",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FU+mE\",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":7,\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"High\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"highest\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":1}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":\"true\"}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":null}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true,\"x\":1}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(V2_HEAD ",\"kid\":\"If4x36FUomE\",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true}"),
+	    SP_ERR_INVALID);
+	/* out of order: kid after level, and np after the format 2 fields */
+	T_EQ_INT(decode_str(V2_HEAD ",\"level\":\"high\",\"kid\":\"If4x36FUomE\",\"verify\":true}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str("{\"v\":2," HDR_IDK HDR_MID "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\","
+	    "\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true,\"np\":\"AAECAwQFBg\"}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str("{" HDR_IDK "\"v\":2," HDR_MID V2_TAIL
+	    ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true}"), SP_ERR_INVALID);
+	/* format 1 must not carry them */
+	T_EQ_INT(decode_str(HDR_HEAD HDR_MID "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\","
+	    "\"np\":\"AAECAwQFBg\",\"kid\":\"If4x36FUomE\"}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(HDR_HEAD HDR_MID "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\","
+	    "\"np\":\"AAECAwQFBg\",\"level\":\"high\"}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str(HDR_HEAD HDR_MID "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\","
+	    "\"np\":\"AAECAwQFBg\",\"verify\":false}"), SP_ERR_INVALID);
+	T_EQ_INT(decode_str("{\"v\":3," HDR_IDK HDR_MID V2_TAIL ",\"kid\":\"If4x36FUomE\",\"level\":\"high\",\"verify\":true}"),
+	    SP_ERR_INVALID);
+	/* a format 1 header decodes with the format 2 fields empty */
+	T_EQ_INT(sp_env_header_decode((const unsigned char *)HDR_HEAD HDR_MID HDR_TAIL,
+	    strlen(HDR_HEAD HDR_MID HDR_TAIL), &h, &err), SP_OK);
+	T_CHECK(h.version == 1 && h.kid[0] == '\0' && h.level[0] == '\0' && h.verify == 0);
+	sp_env_header_clear(&h);
+	{
+		struct sp_err e2;
+
+		T_EQ_INT(sp_env_header_decode((const unsigned char *)V2_HEAD ",\"level\":\"high\",\"kid\":\"If4x36FUomE\",\"verify\":true}",
+		    strlen(V2_HEAD ",\"level\":\"high\",\"kid\":\"If4x36FUomE\",\"verify\":true}"), &h, &e2), SP_ERR_INVALID);
+		T_CHECK(strstr(e2.msg, "out of order") != NULL);
+		T_EQ_INT(sp_env_header_decode((const unsigned char *)HDR_HEAD HDR_MID "\"created\":1,\"expires\":0,"
+		    "\"alg\":\"A256GCM-STREAM-64K\",\"np\":\"AAECAwQFBg\",\"kid\":\"If4x36FUomE\"}",
+		    strlen(HDR_HEAD HDR_MID "\"created\":1,\"expires\":0,\"alg\":\"A256GCM-STREAM-64K\","
+		    "\"np\":\"AAECAwQFBg\",\"kid\":\"If4x36FUomE\"}"), &h, &e2), SP_ERR_INVALID);
+		T_CHECK(strstr(e2.msg, "format 2") != NULL);
+	}
+
+	/* the derivation: salt per version, format 1 unchanged */
+	T_EQ_INT(sp_env_derive_key_v(1, f.sp, f.mp, f.h.id, k1), SP_OK);
+	T_EQ_INT(sp_env_derive_key(f.sp, f.mp, f.h.id, kv), SP_OK);
+	T_EQ_MEM(k1, kv, 32);
+	T_EQ_INT(sp_env_derive_key_v(2, f.sp, f.mp, f.h.id, k2), SP_OK);
+	T_CHECK(memcmp(k1, k2, 32) != 0);
+	T_EQ_INT(sp_env_derive_key_v(0, f.sp, f.mp, f.h.id, kv), SP_ERR_INVALID);
+	T_EQ_INT(sp_env_derive_key_v(3, f.sp, f.mp, f.h.id, kv), SP_ERR_INVALID);
+	T_EQ_INT(sp_env_derive_key_v(2, f.sp, f.mp, "short", kv), SP_ERR_INVALID);
+	sp_buf_free(&f.hb);
+	sp_signer_free(signer);
+}
+
+/* Writes a format 2 envelope with optional branding. */
+static int
+write_html_v2(const struct fixture *f, const unsigned char *sig, const char *colour,
+    const unsigned char *logo, size_t logo_len, const struct sp_buf *ct, struct sp_buf *html)
+{
+	struct sp_env_html_params p;
+	struct sp_writer w = { sp_writer_buf, html };
+	struct sp_err err;
+	int st;
+
+	memset(&p, 0, sizeof(p));
+	p.header = &f->h;
+	p.header_bytes = f->hb.data;
+	p.header_len = f->hb.len;
+	p.mail_part = f->mp;
+	p.sig = sig;
+	p.brand_colour = colour;
+	p.brand_logo = logo;
+	p.brand_logo_len = logo_len;
+	sp_buf_init(html, BIG);
+	st = sp_env_html_write(&p, ct->data, ct->len, w, &err);
+	if (st != SP_OK)
+		fprintf(stderr, "html write: %s\n", err.msg);
+	return st;
+}
+
+static int
+has(const struct sp_buf *b, const char *s)
+{
+	return memmem(b->data, b->len, s, strlen(s)) != NULL;
+}
+
+static void
+test_html_v2(void)
+{
+	struct fixture f;
+	struct sp_signer *signer = NULL;
+	struct sp_buf pt, ct, html, t, want, logo;
+	struct sp_env_file ef;
+	struct sp_err err;
+	unsigned char pub[SP_SIGN_PUB_LEN];
+	size_t longest, i;
+	char *p;
+
+	fixture_init_v2(&f, &signer);
+	sp_signer_pub(signer, pub);
+	counter(&pt, 70000);
+	T_EQ_INT(seal_all(&f, pt.data, pt.len, &ct), SP_OK);
+	fixture_sign(&f, signer, &ct);
+	/* a PNG-looking logo of 3000 bytes: its base64 needs many lines */
+	sp_buf_init(&logo, BIG);
+	sp_buf_append(&logo, "\x89PNG\r\n\x1a\n", 8);
+	for (i = 8; i < 3000; i++)
+		sp_buf_append(&logo, (const unsigned char *)&i, 1);
+	T_EQ_INT(write_html_v2(&f, f.sig, "#0A7F3F", logo.data, logo.len, &ct, &html), SP_OK);
+	T_CHECK(ascii_short_lines(&html, &longest));
+	T_CHECK(strstr((char *)html.data, "{{") == NULL);
+	/* the signature element: right after the payload, base64url of the 64 bytes */
+	sp_buf_init(&want, 512);
+	sp_buf_append_str(&want, "</textarea>\n<textarea id=\"sp-sig\" name=\"s\" hidden>");
+	sp_b64url_encode(&want, f.sig, 64);
+	sp_buf_append_str(&want, "</textarea>\n<div class=\"actions\">");
+	T_CHECK(memmem(html.data, html.len, want.data, want.len) != NULL);
+	p = memmem(html.data, html.len, "<textarea id=\"sp-payload\"", 25);
+	T_CHECK(p != NULL && memmem(p, html.len - (size_t)(p - (char *)html.data), want.data, want.len) != NULL);
+	T_CHECK(p != NULL && (char *)memmem(html.data, html.len, "id=\"sp-form\"", 12) < p);
+	sp_buf_free(&want);
+	/* what the envelope shows */
+	T_CHECK(has(&html, "<strong>Signed by Example Clinic</strong>"));
+	T_CHECK(has(&html, "Security: high &#8212; your password is needed every time."));
+	T_CHECK(has(&html, "id=\"sp-verify\">Before the message opens, the sender will ask you a question"
+	    " that only you can answer.</p>"));
+	/* branding: the colour (lower case) and a text colour that contrasts */
+	T_CHECK(has(&html, "header.top { background: #0a7f3f; color: #ffffff;"));
+	T_CHECK(has(&html, "<img class=\"logo\" id=\"sp-logo\" alt=\"Example Clinic\" src=\"data:image/png;base64,\n"));
+	T_CHECK(has(&html, "img-src data:"));
+	sp_buf_init(&want, BIG);
+	sp_b64_encode(&want, logo.data, logo.len, 76);
+	T_CHECK(want.len > 76 * 10 && has(&html, (char *)want.data));
+	sp_buf_free(&want);
+	/* reads back with its signature, which verifies */
+	T_EQ_INT(sp_env_html_read(html.data, html.len, &ef, &err), SP_OK);
+	T_EQ_INT(ef.has_sig, 1);
+	T_EQ_MEM(ef.sig, f.sig, 64);
+	T_EQ_INT(ef.header.version, 2);
+	T_EQ_INT(verify_sig(pub, ef.header_bytes.data, ef.header_bytes.len, ef.ct.data, ef.ct.len, ef.sig), SP_OK);
+	sp_env_file_clear(&ef);
+	T_EQ_INT(ef.has_sig, 0);
+	check_read_back(&f, &html, &f.hb, &ct, &pt);
+	/* CRLF and white space inside the signature element still read */
+	edit(&html, "name=\"s\" hidden>", "name=\"s\" hidden>\r\n  ", &t);
+	T_EQ_INT(sp_env_html_read(t.data, t.len, &ef, &err), SP_OK);
+	T_EQ_MEM(ef.sig, f.sig, 64);
+	sp_env_file_clear(&ef);
+	sp_buf_free(&t);
+
+	/* the reader refuses a format 2 file without its signature, or a bad one */
+	edit(&html, "<textarea id=\"sp-sig\"", "<textarea id=\"sp-xxx\"", &t);
+	expect_refused(&t, "not a sealpost envelope: no signature");
+	sp_buf_free(&t);
+	edit(&html, "name=\"s\" hidden>", "name=\"s\" hidden>A", &t);
+	expect_refused(&t, "bad signature");
+	sp_buf_free(&t);
+	p = strstr(strstr((char *)html.data, "id=\"sp-sig\""), ">") + 1;
+	sp_buf_init(&t, BIG);
+	sp_buf_append(&t, html.data, html.len);
+	t.data[(size_t)(p - (char *)html.data) + 85] = '=';
+	expect_refused(&t, "bad signature");
+	t.data[(size_t)(p - (char *)html.data) + 85] = '+';
+	expect_refused(&t, "bad signature");
+	sp_buf_free(&t);
+	p = strstr(strstr((char *)html.data, "id=\"sp-sig\""), "</textarea>");
+	sp_buf_init(&t, BIG);
+	sp_buf_append(&t, html.data, (size_t)(p - (char *)html.data));
+	expect_refused(&t, "signature element not closed");
+	sp_buf_free(&t);
+	/* a signature element only before the payload does not count */
+	edit(&html, "<textarea id=\"sp-sig\"", "<textarea id=\"sp-xxx\"", &t);
+	{
+		struct sp_buf t2;
+
+		edit(&t, "<textarea id=\"sp-header\"", "<textarea id=\"sp-sig\" hidden>"
+		    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		    "</textarea><textarea id=\"sp-header\"", &t2);
+		expect_refused(&t2, "no signature");
+		sp_buf_free(&t2);
+	}
+	sp_buf_free(&t);
+	sp_buf_free(&html);
+
+	/* other levels, verify off, colours that need dark text or are invalid */
+	{
+		static const struct {
+			const char *level, *colour, *css, *text;
+			int verify;
+		} v[] = {
+			{ "medium", "#ffee00", "background: #ffee00; color: #000000;", "Security: medium &#8212;", 0 },
+			{ "low", "red", "background: #1f4e79; color: #ffffff;", "Security: low &#8212;", 0 },
+			{ "high", "#12345", "background: #1f4e79; color: #ffffff;", "Security: high &#8212;", 1 },
+			{ "high", "#12345g", "background: #1f4e79; color: #ffffff;", "Security: high &#8212;", 0 },
+			{ "low", "#1234567", "background: #1f4e79; color: #ffffff;", "Security: low &#8212;", 1 },
+			{ "low", NULL, "background: #1f4e79; color: #ffffff;", "Security: low &#8212;", 0 },
+			{ "medium", "#FFFFFF", "background: #ffffff; color: #000000;", "Security: medium &#8212;", 0 },
+		};
+
+		for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			memcpy(f.h.level, v[i].level, strlen(v[i].level) + 1);
+			f.h.verify = v[i].verify;
+			sp_buf_reset(&f.hb);
+			T_EQ_INT(sp_env_header_encode(&f.h, &f.hb, &err), SP_OK);
+			T_EQ_INT(seal_all(&f, pt.data, 10, &ct), SP_OK);
+			fixture_sign(&f, signer, &ct);
+			T_EQ_INT(write_html_v2(&f, f.sig, v[i].colour, NULL, 0, &ct, &html), SP_OK);
+			T_CHECK(has(&html, v[i].css));
+			T_CHECK(has(&html, v[i].text));
+			T_EQ_INT(has(&html, "id=\"sp-verify\""), v[i].verify);
+			T_CHECK(!has(&html, "<img"));
+			T_EQ_INT(sp_env_html_read(html.data, html.len, &ef, &err), SP_OK);
+			T_CHECK(ef.has_sig && strcmp(ef.header.level, v[i].level) == 0 &&
+			    ef.header.verify == v[i].verify);
+			sp_env_file_clear(&ef);
+			sp_buf_free(&html);
+		}
+	}
+	/* a logo that is not a PNG, or too large, is left out */
+	T_EQ_INT(write_html_v2(&f, f.sig, NULL, (const unsigned char *)"GIF89a........", 14, &ct, &html), SP_OK);
+	T_CHECK(!has(&html, "<img"));
+	sp_buf_free(&html);
+	sp_buf_reserve(&logo, 300 * 1024);
+	memset(logo.data + logo.len, 'x', 300 * 1024 - logo.len);
+	logo.len = 300 * 1024;
+	T_EQ_INT(write_html_v2(&f, f.sig, NULL, logo.data, logo.len, &ct, &html), SP_OK);
+	T_CHECK(!has(&html, "<img"));
+	sp_buf_free(&html);
+	T_EQ_INT(write_html_v2(&f, f.sig, NULL, logo.data, 256 * 1024, &ct, &html), SP_OK);
+	T_CHECK(has(&html, "<img") && ascii_short_lines(&html, &longest));
+	sp_buf_free(&html);
+	/* a hostile organisation name in alt and "Signed by" is escaped */
+	{
+		struct fixture g = f;
+
+		g.h.org = "\"><script>x</script> \xf0\x9f\x94\x92";
+		sp_buf_init(&g.hb, SP_ENV_MAX_HEADER);
+		T_EQ_INT(sp_env_header_encode(&g.h, &g.hb, &err), SP_OK);
+		T_EQ_INT(write_html_v2(&g, f.sig, NULL, logo.data, 100, &ct, &html), SP_OK);
+		T_CHECK(has(&html, "alt=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt; &#128274;\" src="));
+		T_CHECK(has(&html, "Signed by &quot;&gt;&lt;script&gt;x&lt;/script&gt; &#128274;</strong>"));
+		sp_buf_free(&html);
+		sp_buf_free(&g.hb);
+	}
+
+	/* the writer: format 2 needs the signature, format 1 takes none */
+	T_EQ_INT(write_html_v2(&f, NULL, NULL, NULL, 0, &ct, &html), SP_ERR_INVALID);
+	sp_buf_free(&html);
+	{
+		struct fixture g;
+
+		fixture_init(&g);
+		T_EQ_INT(seal_all(&g, pt.data, 10, &ct), SP_OK);
+		T_EQ_INT(write_html_v2(&g, f.sig, NULL, NULL, 0, &ct, &html), SP_ERR_INVALID);
+		sp_buf_free(&html);
+		/* a format 1 file: no signature element, nothing of format 2 shown */
+		T_EQ_INT(write_html_v2(&g, NULL, "#336699", NULL, 0, &ct, &html), SP_OK);
+		T_CHECK(!has(&html, "<textarea id=\"sp-sig\""));
+		T_CHECK(!has(&html, "Signed by") && !has(&html, "Security:") && !has(&html, "sp-verify\""));
+		T_CHECK(has(&html, "background: #336699;"));
+		T_EQ_INT(sp_env_html_read(html.data, html.len, &ef, &err), SP_OK);
+		T_EQ_INT(ef.has_sig, 0);
+		sp_env_file_clear(&ef);
+		/* ... and a format 1 file that carries one is refused */
+		edit(&html, "</textarea>\n<div class=\"actions\">",
+		    "</textarea>\n<textarea id=\"sp-sig\" name=\"s\" hidden>"
+		    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		    "</textarea>\n<div class=\"actions\">", &t);
+		expect_refused(&t, "a signature in a format 1 envelope");
+		sp_buf_free(&t);
+		sp_buf_free(&html);
+		/* header bytes of format 1 with a format 2 header struct */
+		{
+			struct fixture m = f;
+
+			m.hb = g.hb;
+			T_EQ_INT(write_html_v2(&m, f.sig, NULL, NULL, 0, &ct, &html), SP_ERR_INVALID);
+			sp_buf_free(&html);
+		}
+		sp_buf_free(&g.hb);
+	}
+	sp_buf_free(&logo);
+	sp_buf_free(&pt);
+	sp_buf_free(&ct);
+	sp_buf_free(&f.hb);
+	sp_signer_free(signer);
+}
+
 T_MAIN(test_vectors, test_round_trips, test_enc_misuse, test_tampering, test_header,
-    test_html_round_trip, test_html_hostile_text, test_html_read_refuses, test_html_write_refuses)
+    test_html_round_trip, test_html_hostile_text, test_html_read_refuses, test_html_write_refuses,
+    test_vectors_v2, test_header_v2, test_html_v2)

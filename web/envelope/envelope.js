@@ -1,7 +1,8 @@
 /* envelope.js - the script of securedoc.html (inlined; its hash is in the
  * page's CSP).  On "Open" it opens the key server's open page in a new
  * window and, when that page says it is ready, hands it the envelope
- * (header, mail key part, ciphertext) with postMessage.
+ * (header, mail key part, ciphertext and, in format 2, the signature) with
+ * postMessage.
  * SECURITY: the page runs from file:// (origin "null").  It posts only to the
  * window it opened and only with the key server's origin as targetOrigin, so
  * a window that navigated elsewhere receives nothing.  It answers only
@@ -52,7 +53,10 @@
     if (sent >= 5) return;
     sent++;
     var payload;
+    var sigEl = document.getElementById('sp-sig');
+    var sig = sigEl ? sigEl.value.replace(/[\t\n\f\r ]+/g, '') : null;
     try {
+      if (sig !== null && !/^[A-Za-z0-9_-]{86}$/.test(sig)) throw new Error('signature');
       payload = decode(document.getElementById('sp-payload').value).buffer;
     } catch (e) {
       say('This envelope file is damaged. Ask the sender to send it again.');
@@ -64,6 +68,7 @@
       id: meta.id,
       header: document.getElementById('sp-header').value,
       mp: meta.mp,
+      sig: sig,
       payload: payload
     }, keydOrigin, [payload]);
     say('The message was handed to the key server\'s window. Sign in there to read it.');

@@ -1,7 +1,8 @@
 // sp-crypto.js - reading a sealpost envelope in the browser (and in Node):
-// base64, the v1 header, the message key (HKDF-SHA256), the chunked
-// AES-256-GCM STREAM decryption and the "SPC1" payload container
-// (docs/envelope-format.md sections 1, 2, 3 and 5).
+// base64, the header of format 1 and 2, the message key (HKDF-SHA256), the
+// chunked AES-256-GCM STREAM decryption, the "SPC1" payload container, the
+// Ed25519 envelope signature and the check against the key server's record
+// (docs/envelope-format.md sections 1, 2, 3, 5 and 7).
 // SECURITY: every input here is untrusted (the envelope comes from mail, the
 // key server's answer from the network).  Every length and index is checked
 // before use; any failure throws EnvelopeError and nothing partial is returned.
@@ -21,7 +22,7 @@ const enc = new TextEncoder();
 export class EnvelopeError extends Error {
   // kind: 'format' (not an envelope / bad bytes), 'auth' (decryption failed:
   // forged, tampered or wrong key), 'mismatch' (the key server's record
-  // disagrees with the header).
+  // disagrees with the header), 'unsupported' (the browser lacks Ed25519).
   constructor(kind, message) {
     super(message);
     this.name = 'EnvelopeError';
@@ -118,30 +119,243 @@ function isInt(x) {
   return typeof x === 'number' && Number.isSafeInteger(x);
 }
 
-// Parse and check the header bytes (Uint8Array).  Returns the header object
+// The keys of a header in canonical order: format 1 has the first ten,
+// format 2 all thirteen (docs/envelope-format.md sections 2 and 7.1).
+const KEYS_V1 = ['v', 'id', 'keyd', 'org', 'from', 'to', 'created', 'expires', 'alg', 'np'];
+const KEYS_V2 = [...KEYS_V1, 'kid', 'level', 'verify'];
+export const LEVELS = Object.freeze(['high', 'medium', 'low']);
+const MAX_ORG = 1024;
+const MAX_FROM = 319;
+const MAX_KEYD = 512;
+const MAX_ADDR_JSON = 957;
+
+// A number with a fraction or an exponent: JSON, but never an integer field.
+const REAL = Object.freeze({ real: true });
+
+// A strict JSON reader for the header text, with the rules of the C reader
+// (jansson with JSON_REJECT_DUPLICATES): duplicate keys, "\u0000", lone
+// surrogate escapes, integers past 2^53 and trailing bytes are refused.
+// Objects come back as Maps (in their order), reals as REAL.
+function strictJson(text) {
+  let i = 0;
+  const n = text.length;
+  const bad = () => fail('header is not JSON');
+  const ws = () => {
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+      i++;
+    }
+  };
+  const hex4 = () => {
+    const h = text.slice(i, i + 4);
+    if (!/^[0-9A-Fa-f]{4}$/.test(h)) bad();
+    i += 4;
+    return parseInt(h, 16);
+  };
+  const string = () => {
+    i++; // the opening quote
+    let out = '';
+    for (;;) {
+      if (i >= n) bad();
+      const c = text.charCodeAt(i++);
+      if (c === 0x22) return out;
+      if (c < 0x20) bad();
+      if (c !== 0x5c) {
+        out += text[i - 1];
+        continue;
+      }
+      const e = text[i++];
+      if (e === '"' || e === '\\' || e === '/') out += e;
+      else if (e === 'b') out += '\b';
+      else if (e === 'f') out += '\f';
+      else if (e === 'n') out += '\n';
+      else if (e === 'r') out += '\r';
+      else if (e === 't') out += '\t';
+      else if (e === 'u') {
+        const u = hex4();
+        if (u === 0 || (u >= 0xdc00 && u <= 0xdfff)) bad();
+        if (u >= 0xd800 && u <= 0xdbff) {
+          if (text[i] !== '\\' || text[i + 1] !== 'u') bad();
+          i += 2;
+          const lo = hex4();
+          if (lo < 0xdc00 || lo > 0xdfff) bad();
+          out += String.fromCharCode(u, lo);
+        } else out += String.fromCharCode(u);
+      } else bad();
+    }
+  };
+  const number = () => {
+    const m = /^-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    if (!m) bad();
+    i += m[0].length;
+    if (m[1] !== undefined || m[2] !== undefined) return REAL;
+    const v = Number(m[0]);
+    if (!Number.isSafeInteger(v)) fail('header integer out of range');
+    return v;
+  };
+  const value = (depth) => {
+    if (depth > 64) bad();
+    ws();
+    const c = text[i];
+    if (c === '"') return string();
+    if (c === '{') {
+      i++;
+      const o = new Map();
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return o;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') bad();
+        const k = string();
+        if (o.has(k)) fail('duplicate header field');
+        ws();
+        if (text[i++] !== ':') bad();
+        o.set(k, value(depth + 1));
+        ws();
+        const d = text[i++];
+        if (d === '}') return o;
+        if (d !== ',') bad();
+      }
+    }
+    if (c === '[') {
+      i++;
+      const a = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return a;
+      }
+      for (;;) {
+        a.push(value(depth + 1));
+        ws();
+        const d = text[i++];
+        if (d === ']') return a;
+        if (d !== ',') bad();
+      }
+    }
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return false;
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return null;
+    }
+    return number();
+  };
+  const v = value(0);
+  ws();
+  if (i !== n) bad();
+  return v;
+}
+
+function b64urlEncode(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const v = (bytes[i] << 16) | ((bytes[i + 1] || 0) << 8) | (bytes[i + 2] || 0);
+    s += B64URL[v >> 18] + B64URL[(v >> 12) & 63];
+    if (i + 1 < bytes.length) s += B64URL[(v >> 6) & 63];
+    if (i + 2 < bytes.length) s += B64URL[v & 63];
+  }
+  return s;
+}
+
+// base64url text of exactly len bytes, without stray low bits (as the C
+// reader's sp_b64url_decode_exact).  Returns the bytes or null.
+function b64urlExact(s, len) {
+  if (typeof s !== 'string' || s.length !== Math.floor((len * 4 + 2) / 3) || !/^[A-Za-z0-9_-]*$/.test(s)) return null;
+  const b = decodeWith(s, B64URL);
+  return b.length === len && b64urlEncode(b) === s ? b : null;
+}
+
+const utf8Len = (s) => enc.encode(s).length;
+
+function validText(s, maxBytes) {
+  return typeof s === 'string' && !/[\u0000-\u001f\u007f]/.test(s) && utf8Len(s) <= maxBytes;
+}
+
+// An http(s) URL without a trailing '/', only characters safe in an HTML
+// attribute and a CSP source list.
+function validKeyd(s) {
+  if (typeof s !== 'string' || utf8Len(s) > MAX_KEYD) return false;
+  let host;
+  if (s.length > 8 && s.startsWith('https://')) host = 8;
+  else if (s.length > 7 && s.startsWith('http://')) host = 7;
+  else return false;
+  if (s[host] === '/' || s[host] === ':' || s.endsWith('/')) return false;
+  return /^[A-Za-z0-9\-._~:/[\]%]*$/.test(s.slice(host));
+}
+
+// A recipient address: 3 to 319 bytes, one '@' not at either end, no white
+// space, controls or "<>\,; and at most 957 bytes in the meta JSON.
+function validAddr(s) {
+  if (typeof s !== 'string') return false;
+  const b = enc.encode(s);
+  if (b.length < 3 || b.length >= 320) return false;
+  let at = -1, nat = 0, json = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c <= 0x20 || c === 0x7f || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x5c || c === 0x2c || c === 0x3b) return false;
+    if (c === 0x40) {
+      at = i;
+      nat++;
+    }
+    json += c === 0x26 ? 6 : c >= 0x80 ? 3 : 1;
+  }
+  return nat === 1 && at > 0 && at < b.length - 1 && json <= MAX_ADDR_JSON;
+}
+
+// Parse and check the header bytes (Uint8Array) of format 1 or 2 with the
+// rules of the C reader (sp_env_header_decode).  Returns the header object
 // with `noncePrefix` (7 bytes) added.  The bytes stay authoritative: the
 // decryption authenticates them, never a re-serialisation.
 export function parseHeader(bytes) {
   if (!(bytes instanceof Uint8Array)) fail('header bytes expected');
   if (bytes.length === 0 || bytes.length > MAX_HEADER) fail('header size out of range');
-  let h;
+  let text;
   try {
-    h = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     fail('header is not JSON');
   }
-  if (!h || typeof h !== 'object' || Array.isArray(h)) fail('header is not an object');
-  if (h.v !== 1) fail('unsupported envelope version');
-  if (!validId(h.id)) fail('bad envelope id');
-  if (typeof h.keyd !== 'string' || !/^https?:\/\/[^\s/]+/.test(h.keyd)) fail('bad key server address');
-  if (typeof h.org !== 'string' || typeof h.from !== 'string') fail('bad org or from');
-  if (!Array.isArray(h.to) || h.to.length === 0 || h.to.length > MAX_RECIPIENTS ||
-      !h.to.every((a) => typeof a === 'string')) fail('bad recipients');
-  if (!isInt(h.created) || !isInt(h.expires)) fail('bad dates');
+  const o = strictJson(text);
+  if (!(o instanceof Map)) fail('header is not an object');
+  const v = o.get('v');
+  if (v !== 1 && v !== 2) fail('unsupported envelope version');
+  const keys = v === 1 ? KEYS_V1 : KEYS_V2;
+  for (const k of o.keys()) {
+    if (!KEYS_V2.includes(k)) fail('unknown header field');
+    if (!keys.includes(k)) fail('kid, level and verify belong to format 2');
+  }
+  for (const k of keys) if (!o.has(k)) fail(`missing header field "${k}"`);
+  if (v === 2 && [...o.keys()].some((k, i) => k !== KEYS_V2[i])) fail('header fields out of order');
+  const h = {};
+  for (const k of keys) h[k] = o.get(k);
   if (h.alg !== ALG) fail('unsupported algorithm');
-  if (typeof h.np !== 'string' || h.np.length !== 10) fail('bad nonce prefix');
-  const np = b64urlDecode(h.np);
-  if (np.length !== 7) fail('bad nonce prefix');
+  if (!validId(h.id) || !b64urlExact(h.id, 16)) fail('bad envelope id');
+  const np = b64urlExact(h.np, 7);
+  if (!np) fail('bad nonce prefix');
+  if (!validKeyd(h.keyd)) fail('bad key server address');
+  if (!validText(h.org, MAX_ORG)) fail('bad org');
+  if (!validText(h.from, MAX_FROM)) fail('bad from');
+  if (!Array.isArray(h.to) || h.to.length === 0 || h.to.length > MAX_RECIPIENTS) fail('bad recipients');
+  h.to.forEach((a, i) => {
+    if (!validAddr(a)) fail(`bad recipients: recipient ${i} is not a valid address`);
+  });
+  if (!isInt(h.created) || h.created < 0 || !isInt(h.expires) || h.expires < 0) fail('bad dates');
+  if (v === 2) {
+    if (!b64urlExact(h.kid, 8)) fail('bad signing key id');
+    if (!LEVELS.includes(h.level)) fail('bad security level');
+    if (typeof h.verify !== 'boolean') fail('bad verify flag');
+  }
   h.noncePrefix = np;
   return h;
 }
@@ -154,40 +368,100 @@ function subtle() {
   return s;
 }
 
-// K = HKDF-SHA256(salt "sealpost/v1", ikm server_part || mail_part,
-// info "message key " || id).  Returns a non-extractable AES-GCM CryptoKey.
-export async function deriveKey(serverPart, mailPart, id) {
+function hkdfParams(id, version) {
+  if (version !== 1 && version !== 2) fail('unsupported envelope version');
+  return { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/v' + version), info: enc.encode('message key ' + id) };
+}
+
+// K = HKDF-SHA256(salt "sealpost/v1" (format 1) or "sealpost/v2" (format 2),
+// ikm server_part || mail_part, info "message key " || id).  Returns a
+// non-extractable AES-GCM CryptoKey.
+export async function deriveKey(serverPart, mailPart, id, version = 1) {
   if (!(serverPart instanceof Uint8Array) || serverPart.length !== 32) fail('bad server key part');
   if (!(mailPart instanceof Uint8Array) || mailPart.length !== 32) fail('bad mail key part');
   if (!validId(id)) fail('bad envelope id');
+  const params = hkdfParams(id, version);
   const ikm = new Uint8Array(64);
   ikm.set(serverPart, 0);
   ikm.set(mailPart, 32);
   try {
     const base = await subtle().importKey('raw', ikm, 'HKDF', false, ['deriveKey']);
-    return await subtle().deriveKey(
-      { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/v1'), info: enc.encode('message key ' + id) },
-      base, { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
+    return await subtle().deriveKey(params, base, { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
   } finally {
     ikm.fill(0);
   }
 }
 
 // The same derivation, as raw bytes (for the test vectors only).
-export async function deriveKeyBytes(serverPart, mailPart, id) {
+export async function deriveKeyBytes(serverPart, mailPart, id, version = 1) {
+  const params = hkdfParams(id, version);
   const ikm = new Uint8Array(64);
   ikm.set(serverPart, 0);
   ikm.set(mailPart, 32);
   const base = await subtle().importKey('raw', ikm, 'HKDF', false, ['deriveBits']);
-  const bits = await subtle().deriveBits(
-    { name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/v1'), info: enc.encode('message key ' + id) },
-    base, 256);
+  const bits = await subtle().deriveBits(params, base, 256);
   ikm.fill(0);
   return new Uint8Array(bits);
 }
 
 export async function importRawKey(bytes) {
   return subtle().importKey('raw', bytes, { name: 'AES-GCM' }, false, ['decrypt']);
+}
+
+// ---- signatures (format 2) ------------------------------------------------
+
+export const SIG_LABEL = 'sealpost envelope v2 signature\n';
+
+// Lower-case hex of SHA-256 of bytes (a Uint8Array).
+export async function sha256Hex(bytes) {
+  if (!(bytes instanceof Uint8Array)) fail('bytes expected');
+  const d = new Uint8Array(await subtle().digest('SHA-256', bytes));
+  return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// The kid of a public key (32 bytes): base64url of the first 8 bytes of its
+// SHA-256.
+export async function kidOf(pub) {
+  if (!(pub instanceof Uint8Array) || pub.length !== 32) fail('bad public key');
+  return b64urlEncode(new Uint8Array(await subtle().digest('SHA-256', pub)).subarray(0, 8));
+}
+
+// The message an envelope signature covers: the label, SHA-256 of the
+// header bytes, SHA-256 of the ciphertext stream (docs/envelope-format.md
+// section 7.3).
+export async function signedMessage(headerBytes, ct) {
+  if (!(headerBytes instanceof Uint8Array) || !(ct instanceof Uint8Array)) fail('bytes expected');
+  const label = enc.encode(SIG_LABEL);
+  const out = new Uint8Array(label.length + 64);
+  out.set(label, 0);
+  out.set(new Uint8Array(await subtle().digest('SHA-256', headerBytes)), label.length);
+  out.set(new Uint8Array(await subtle().digest('SHA-256', ct)), label.length + 32);
+  return out;
+}
+
+// true when sigB64url (base64url of 64 bytes) is the Ed25519 signature of
+// the envelope (headerBytes, ct) under pubB64url (base64url of the 32-byte
+// public key); false for any other signature, key or malformed text.
+// Throws EnvelopeError('unsupported') when the browser has no Ed25519.
+export async function verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url }) {
+  const sig = b64urlExact(sigB64url, 64);
+  const pub = b64urlExact(pubB64url, 32);
+  if (!sig || !pub) return false;
+  const msg = await signedMessage(headerBytes, ct);
+  let key;
+  try {
+    key = await subtle().importKey('raw', pub, { name: 'Ed25519' }, false, ['verify']);
+  } catch (e) {
+    if (e && e.name === 'NotSupportedError') {
+      throw new EnvelopeError('unsupported', 'this browser cannot check envelope signatures (no Ed25519)');
+    }
+    return false;
+  }
+  try {
+    return await subtle().verify({ name: 'Ed25519' }, key, sig, msg);
+  } catch {
+    return false;
+  }
 }
 
 // ---- STREAM decryption ----------------------------------------------------
@@ -397,7 +671,7 @@ export async function openEnvelope({ headerB64, payload, mailPart, serverPart })
   const mp = b64urlDecode(mailPart);
   const sp = b64urlDecode(serverPart);
   try {
-    const key = await deriveKey(sp, mp, header.id);
+    const key = await deriveKey(sp, mp, header.id, header.v);
     const pt = await decryptStream(key, header.noncePrefix, headerBytes, payload);
     let container;
     try {
@@ -431,4 +705,38 @@ export function compareRecord(header, record) {
   const b = header.to.map(normAddr).sort();
   if (a.length !== b.length || a.some((x, i) => x !== b[i])) diffs.push('recipients');
   return diffs;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+// Check an envelope against the key server's record of it (the release
+// answer): header is parseHeader's result for headerBytes, ct the
+// ciphertext stream, sigB64url the envelope's signature (null in format 1).
+// Resolves to a list of reasons (empty when the envelope is genuine):
+// compareRecord's, 'format' when the header's version is not the record's
+// format (a record without one is format 1), and for format 2 'header
+// digest', 'ciphertext digest', 'signing key' (the header's kid is not the
+// record's, or the record's key does not have that kid) and 'signature'.  May
+// reject with EnvelopeError('unsupported') when the browser has no Ed25519.
+export async function checkRecord(header, headerBytes, ct, sigB64url, record) {
+  if (!record || typeof record !== 'object') return ['no record from the key server'];
+  const reasons = compareRecord(header, record);
+  const format = record.format === undefined || record.format === null ? 1 : record.format;
+  if (header.v !== format) {
+    reasons.push('format');
+    return reasons;
+  }
+  if (format !== 2) return reasons;
+  if (typeof record.header_sha256 !== 'string' || !HEX64.test(record.header_sha256) ||
+      await sha256Hex(headerBytes) !== record.header_sha256) reasons.push('header digest');
+  if (typeof record.ct_sha256 !== 'string' || !HEX64.test(record.ct_sha256) ||
+      await sha256Hex(ct) !== record.ct_sha256) reasons.push('ciphertext digest');
+  const pub = b64urlExact(record.sig_key, 32);
+  if (typeof record.kid !== 'string' || header.kid !== record.kid || !pub ||
+      await kidOf(pub) !== record.kid) reasons.push('signing key');
+  if (typeof sigB64url !== 'string' || typeof record.sig_key !== 'string' ||
+      !await verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url: record.sig_key })) {
+    reasons.push('signature');
+  }
+  return reasons;
 }
