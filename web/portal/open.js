@@ -728,16 +728,32 @@ async function release(session) {
   return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
 }
 
+// The reasons of spc.checkRecord and spc.compareRecord, as sentences.
+const REASONS = {
+  'id': 'the envelope\u2019s id is not the key server\u2019s',
+  'organisation': 'the organisation is not the one the key server recorded',
+  'sender': 'the sender is not the one the key server recorded',
+  'recipients': 'the recipients are not the ones the key server recorded',
+  'format': 'the envelope\u2019s format is not the one the key server recorded',
+  'header digest': 'the envelope\u2019s header is not the one the sender sealed',
+  'ciphertext digest': 'the message is not the one the sender sealed',
+  'signing key': 'it was not signed with a key of the sender\u2019s organisation',
+  'signature': 'its signature does not verify',
+};
+const reasonText = (r) => (Object.hasOwn(REASONS, r) ? REASONS[r] : String(r));
+
 // The checks of the envelope against the key server's record and the
-// signature (sp-crypto.js); a list of reasons, empty when genuine.
+// signature (spc.checkRecord).  Resolves with a list of reasons (empty
+// when genuine), or null when this browser cannot check a signature.
 async function checks(header, headerBytes, env, record) {
   const fmt = record.format === undefined || record.format === null ? 1 : record.format;
-  if (fmt !== header.v) return ['the envelope\u2019s format is not the one the key server recorded'];
-  if (typeof spc.checkRecord !== 'function') return ['this page cannot check the envelope\u2019s signature'];
+  if (fmt !== header.v) return [REASONS.format];
+  if (typeof spc.checkRecord !== 'function') return ['this page cannot check the envelope'];
   try {
     const reasons = await spc.checkRecord(header, headerBytes, env.payload, env.sig || '', record);
-    return Array.isArray(reasons) ? reasons.map(String) : ['the envelope could not be checked'];
-  } catch {
+    return Array.isArray(reasons) ? reasons.map(reasonText) : ['the envelope could not be checked'];
+  } catch (e) {
+    if (e && e.kind === 'unsupported') return null;
     return ['the envelope could not be checked'];
   }
 }
@@ -803,6 +819,11 @@ async function openWith(env) {
   // nothing at all.
   progress('Checking the envelope...');
   const reasons = await checks(header, headerBytes, env, r.data);
+  if (reasons === null) {
+    fatal('This browser cannot check the envelope\u2019s signature',
+      'Nothing was shown. Open the envelope again in a current version of Firefox, Chrome, Edge or Safari.');
+    return;
+  }
   if (reasons.length) {
     notGenuine(header.org, reasons);
     return;
@@ -817,7 +838,7 @@ async function openWith(env) {
   }
   const diffs = spc.compareRecord(opened.header, r.data);
   if (diffs.length) {
-    notGenuine(header.org, diffs.map((d) => `the ${d} differs from the key server\u2019s record`));
+    notGenuine(header.org, diffs.map(reasonText));
     return;
   }
   try {
