@@ -215,6 +215,9 @@ test('a co-recipient\'s forgery under the same header is refused and shows nothi
   assert.match(o.text, /Do not act on it/);
   assert.match(o.text, /contact the sender by a route you already know/);
   assert.match(o.kind, /\bbad\b/);
+  // Refused for what changed: the ciphertext the sender sealed and signed.
+  assert.match(await b.popup.textContent('#sp-verdict details'), /the message is not the one the sender sealed/);
+  assert.doesNotMatch(await b.popup.textContent('#sp-verdict details'), /header/);
   await assertNothingShown(b.popup, FORGED, 'IBAN', 'FORGED', ORIGINAL);
   assert.doesNotMatch(await b.popup.textContent('#sp-top'), /Example Clinic/, 'no branding on a forgery');
   await shot(b.popup, 'forged');
