@@ -66,7 +66,8 @@ start_keyd() {
 setup() {
 	local data=$1 token
 	shift
-	token=$(bin/sealpost --data-dir "$data" "$@" org add "Bench Clinic" --domain clinic.example)
+	token=$(bin/sealpost --data-dir "$data" "$@" org add "Bench Clinic" --domain clinic.example \
+		--key-out "$data.sign.pem")
 	printf '%s\n' "$pw" >"$work/pw"
 	bin/sealpost --data-dir "$data" "$@" recipient add pat@example.org --password-file "$work/pw" >/dev/null
 	echo "$token"

@@ -9,5 +9,5 @@ keyd_start --max-connections-per-client 1000
 token=$(keyd_org "Bench Clinic" clinic.example)
 printf 'bench password 2026 long enough\n' > "$dir/pw"
 bin/sealpost --data-dir "$dir/keyd" recipient add pat@example.org --password-file "$dir/pw" >/dev/null
-build/bench/bench_seal "$url" "$token"
+build/bench/bench_seal "$url" "$token" "$dir/clinic.example.pem"
 build/bench/bench_release "$url" "$token" pat@example.org 'bench password 2026 long enough' 32 5

@@ -32,7 +32,9 @@ for _ in $(seq 1 100); do
 done
 
 if [[ ! -s $dir/org.token ]]; then
-	bin/sealpost --data-dir "$dir/keyd" org add "Demo Clinic" --domain clinic.example > "$dir/org.token"
+	rm -f "$dir/org-sign.pem"
+	bin/sealpost --data-dir "$dir/keyd" org add "Demo Clinic" --domain clinic.example \
+		--key-out "$dir/org-sign.pem" > "$dir/org.token"
 	printf 'violet trumpet winter 2026\n' > "$dir/demo-password.txt"
 	chmod 600 "$dir/org.token" "$dir/demo-password.txt"
 	bin/sealpost --data-dir "$dir/keyd" recipient add demo@example.org \
@@ -67,8 +69,12 @@ $report
 --demo-boundary--
 MAIL
 
+# signed (format 2) with the organisation's key; a demo directory made
+# before organisations had keys has none and seals format 1
+sign=()
+[[ -s $dir/org-sign.pem ]] && sign=(--sign-key "$dir/org-sign.pem")
 mkdir -p "$dir/sealed"
-bin/sealpost seal --keyd "$url" --token-file "$dir/org.token" -i "$dir/sample.eml" \
+bin/sealpost seal --keyd "$url" --token-file "$dir/org.token" "${sign[@]}" -i "$dir/sample.eml" \
 	-o "$dir/sealed/notification.eml" --html "$dir/sealed/securedoc.html"
 
 cat <<EOF2
@@ -77,6 +83,7 @@ cat <<EOF2
 
   Key server:         $url   (log: $dir/keyd.log)
   Sealed mail:        $dir/sealed/notification.eml
+  Signing key:        $dir/org-sign.pem   (the organisation's; keep it secret)
   Open in a browser:  file://$dir/sealed/securedoc.html
   Outbox (mail that the key server sends, e.g. activation links):
                       $dir/keyd/outbox/
@@ -88,7 +95,7 @@ cat <<EOF2
       $dir/demo-password.txt
 
   From the terminal:
-      bin/sealpost open --email demo@example.org \\
+      bin/sealpost open --keyd $url --email demo@example.org \\
           --password-file $dir/demo-password.txt $dir/sealed/securedoc.html
 
   Press Ctrl-C to stop.

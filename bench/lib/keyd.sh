@@ -3,7 +3,8 @@
 # data dir; it is stopped by its own pid, and the directory removed, when
 # the script exits.
 #   keyd_start [KEYD OPTIONS...]  sets dir, url and pid; waits for /healthz
-#   keyd_org NAME DOMAIN          prints the new organisation's token
+#   keyd_org NAME DOMAIN          prints the new organisation's token; its
+#                                 signing key goes to $dir/DOMAIN.pem
 
 keyd_stop() {
 	# a key server that died early makes kill or wait fail: under set -e
@@ -38,5 +39,5 @@ keyd_start() {
 }
 
 keyd_org() {
-	bin/sealpost --data-dir "$dir/keyd" org add "$1" --domain "$2"
+	bin/sealpost --data-dir "$dir/keyd" org add "$1" --domain "$2" --key-out "$dir/$2.pem"
 }

@@ -8,10 +8,10 @@
  *           the trail with the same hash (a deleted tail shows only so);
  *   anchor  prints the head of every chain and appends it to a file, to
  *           be kept where the database's administrators cannot change it.
- * Anchor lines (also written by the key server every --anchor-interval):
- *   2026-12-01T10:00:00Z chain=1 seq=42 hash=<64 hex digits>
- * verify reads the chain=, seq= and hash= words of each line, whatever
- * else the line holds ('#' lines and blank lines skipped).
+ * Anchor lines, as the key server also writes them every --anchor-interval
+ * seconds: "UNIXTIME CHAIN SEQ HASH" (hash in hex).  verify also reads the
+ * key server's log lines ("... chain=C seq=S hash=H"); '#' lines and blank
+ * lines are skipped.
  * SECURITY: the audit trail holds addresses and client addresses but no
  * secrets; an anchor file holds only hashes.
  */
@@ -300,40 +300,67 @@ unhex(const char *s, size_t n, unsigned char *out)
 	return 0;
 }
 
-/* One anchor line s[0..n) (not NUL-terminated): its chain=, seq= and
- * hash= words.  1 parsed, 0 blank or comment, -1 malformed. */
+/* One anchor line s[0..n) (not NUL-terminated): "TIME CHAIN SEQ HASH"
+ * (what `audit anchor` and the key server write), or any line with
+ * chain=, seq= and hash= words (the key server's log line).  1 parsed, 0
+ * blank or comment, -1 malformed. */
 static int
 anchor_parse(const char *s, size_t n, struct anchor *a)
 {
-	size_t i = 0, w;
-	int have = 0;
+	const char *w[32];
+	size_t wl[32], i = 0, nw = 0, k;
+	int have = 0, kv = 0;
 	long long v;
 
-	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
 		i++;
-	if (i == n || s[i] == '#' || s[i] == '\r')
+	if (i == n || s[i] == '#')
 		return 0;
 	while (i < n) {
 		while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
 			i++;
-		for (w = i; w < n && s[w] != ' ' && s[w] != '\t' && s[w] != '\r'; w++)
+		if (i == n)
+			break;
+		for (k = i; k < n && s[k] != ' ' && s[k] != '\t' && s[k] != '\r'; k++)
 			;
-		if (w - i > 6 && memcmp(s + i, "chain=", 6) == 0) {
-			if (sp_field_int(s + i + 6, w - i - 6, 0, INT64_MAX, &v, NULL, NULL) != SP_OK)
-				return -1;
-			a->chain = v;
-			have |= 1;
-		} else if (w - i > 4 && memcmp(s + i, "seq=", 4) == 0) {
-			if (sp_field_int(s + i + 4, w - i - 4, 1, INT64_MAX, &v, NULL, NULL) != SP_OK)
-				return -1;
-			a->seq = v;
-			have |= 2;
-		} else if (w - i > 5 && memcmp(s + i, "hash=", 5) == 0) {
-			if (w - i - 5 != 2 * SP_SHA256_LEN || unhex(s + i + 5, w - i - 5, a->hash) != 0)
-				return -1;
-			have |= 4;
+		if (nw == sizeof(w) / sizeof(w[0]))
+			return -1;
+		w[nw] = s + i;
+		wl[nw++] = k - i;
+		if (memchr(s + i, '=', k - i) != NULL)
+			kv = 1;
+		i = k;
+	}
+	for (k = 0; k < nw; k++) {
+		const char *p = w[k], *val = NULL;
+		size_t len = wl[k], vl = 0;
+		int field = -1;
+
+		if (kv) {
+			if (len > 6 && memcmp(p, "chain=", 6) == 0)
+				field = 0, val = p + 6, vl = len - 6;
+			else if (len > 4 && memcmp(p, "seq=", 4) == 0)
+				field = 1, val = p + 4, vl = len - 4;
+			else if (len > 5 && memcmp(p, "hash=", 5) == 0)
+				field = 2, val = p + 5, vl = len - 5;
+		} else if (nw == 4 && k > 0) {
+			field = (int)k - 1;
+			val = p;
+			vl = len;
 		}
-		i = w;
+		if (field == 0 || field == 1) {
+			if (sp_field_int(val, vl, field, INT64_MAX, &v, NULL, NULL) != SP_OK)
+				return -1;
+			if (field == 0)
+				a->chain = v;
+			else
+				a->seq = v;
+		} else if (field == 2) {
+			if (vl != 2 * SP_SHA256_LEN || unhex(val, vl, a->hash) != 0)
+				return -1;
+		} else
+			continue;
+		have |= 1 << field;
 	}
 	return have == 7 ? 1 : -1;
 }
@@ -357,8 +384,8 @@ anchors_load(const char *path, struct anchor_set *set, struct sp_err *err)
 		else
 			r = anchor_parse((const char *)b.data + start, i - start, &a);
 		if (r < 0)
-			st = sp_err_set(err, SP_ERR_INVALID, "%s:%zu: not an anchor line (chain=N "
-			    "seq=N hash=HEX)", path, line);
+			st = sp_err_set(err, SP_ERR_INVALID, "%s:%zu: not an anchor line (TIME CHAIN "
+			    "SEQ HASH)", path, line);
 		else if (r > 0) {
 			if (set->n == set->cap) {
 				size_t cap = set->cap ? set->cap * 2 : 64;
@@ -521,11 +548,10 @@ static int
 anchor_line(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_SHA256_LEN])
 {
 	struct sp_buf *b = ctx;
-	char when[32], h[2 * SP_SHA256_LEN + 1];
+	char h[2 * SP_SHA256_LEN + 1];
 
-	cli_iso_time((long long)time(NULL), when);
 	hex(hash, SP_SHA256_LEN, h);
-	return sp_buf_printf(b, "%s chain=%lld seq=%lld hash=%s\n", when, (long long)chain,
+	return sp_buf_printf(b, "%lld %lld %lld %s\n", (long long)time(NULL), (long long)chain,
 	    (long long)seq, h) != SP_OK;
 }
 

@@ -256,7 +256,7 @@ add_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_audit a;
 	const char *name_in = NULL, *domain = NULL, *key_out = NULL, *display_in = NULL;
 	const char *pubfile = g->public_domains;
-	char *name = NULL, *display = NULL, tok[96], dom[SP_DOMAIN_MAX + 1], detail[512];
+	char *name = NULL, *display = NULL, tok[96], dom[SP_DOMAIN_MAX + 1], detail[64];
 	unsigned char h[SP_SHA256_LEN];
 	int64_t id = 0, now = (int64_t)time(NULL);
 	int i, st, rc = 1, key_written = 0;
@@ -330,9 +330,9 @@ add_main(int argc, char **argv, const struct cli_global *g)
 	}
 	k.org_id = id;
 	k.created = now;
-	snprintf(detail, sizeof(detail), "name=%s domain=%s kid=%s token=default", name, dom,
-	    k.kid);
-	a = audit_rec("org-add", id, detail);
+	/* the store audits the organisation itself ("org-add"); the key here */
+	snprintf(detail, sizeof(detail), "kid=%s", k.kid);
+	a = audit_rec("org-key-add", id, detail);
 	st = sp_store_org_key_add(s, &k, &a, &err);
 	if (st == SP_OK && display != NULL) {
 		if ((st = sp_store_org_get_id(s, id, &o, &err)) == SP_OK) {
@@ -572,6 +572,7 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	printf("verify: %s\n", onoff(o.policy.verify));
 	printf("level: %s\n", o.policy.level[0] ? o.policy.level : "medium");
 	printf("language: %s\n", o.policy.language[0] ? o.policy.language : "en");
+	printf("keep-copies: %lld\n", (long long)o.policy.keep_copies);
 	printf("tokens:\n");
 	fflush(stdout);
 	if ((st = sp_store_org_token_each(s, o.id, show_token, NULL, &err)) != SP_OK) {

@@ -159,7 +159,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		return 2;
 	}
 	if (sign_key != NULL && sp_signer_load(&signer, sign_key, &err) != SP_OK) {
-		fprintf(stderr, "sealpost seal: --sign-key %s: %s\n", sign_key, err.msg);
+		fprintf(stderr, "sealpost seal: --sign-key: %s\n", err.msg);
 		return 1;
 	}
 	sp_buf_init(&tokbuf, 4096);

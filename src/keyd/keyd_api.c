@@ -877,14 +877,39 @@ verify_locked_notice(struct keyd *k, const struct verify_job *jb)
 	keyd_log("verify-locked", "id", jb->id, NULL);
 }
 
+/* Every answer is counted atomically before it is checked, so that
+ * parallel guesses cannot get more than SP_STORE_VERIFY_TRIES checks: the
+ * last allowed one locks the count for good (the recipient's verify_fails
+ * in the envelope record then says why). */
+static const struct sp_throttle_policy verify_policy = {
+	SP_STORE_VERIFY_TRIES, 1 << 30, 1 << 30, 1 << 30, 1,
+};
+
 static void
 verify_work(struct verify_job *jb, struct keyd *k)
 {
 	struct sp_err err = {{0}};
 	struct sp_audit a;
-	int st = sp_answer_verify(jb->hash, jb->answer, &err);
+	char key[SP_STORE_ID_MAX + SP_STORE_EMAIL_MAX + 16];
+	int64_t now = (int64_t)time(NULL), until = 0;
+	int st;
 
+	snprintf(key, sizeof(key), "verify:%s:%s", jb->id, jb->rcpt);
+	if ((st = sp_store_throttle_begin(k->store, key, now, &verify_policy, &until, &err)) !=
+	    SP_OK) {
+		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, st), NULL);
+		jb->status = st;
+		return;
+	}
+	if (until > now) {
+		jb->status = SP_ERR_AUTH;
+		jb->fails = SP_STORE_VERIFY_TRIES;
+		return;
+	}
+	st = sp_answer_verify(jb->hash, jb->answer, &err);
 	if (st != SP_OK && st != SP_ERR_AUTH) {
+		/* not checked (the password workers were busy): not counted */
+		sp_store_throttle_undo(k->store, key, NULL);
 		jb->status = st;
 		return;
 	}
@@ -896,6 +921,8 @@ verify_work(struct verify_job *jb, struct keyd *k)
 		return;
 	}
 	jb->status = st;
+	if (st == SP_OK)
+		sp_store_throttle_reset(k->store, key, NULL);	/* proved: the count is done with */
 	if (st == SP_ERR_AUTH && jb->fails == SP_STORE_VERIFY_TRIES)
 		verify_locked_notice(k, jb);
 }

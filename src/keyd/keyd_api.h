@@ -1,6 +1,7 @@
 /*
  * keyd_api.h - the machine API of docs/api.md (keyd_api.c): key deposit,
- * log-in and its second step, the session, key release, and /healthz.
+ * log-in and its second step, the session, key release, the verification
+ * secret, and /healthz.  The organisations' other routes are keyd_org.h's.
  * Route handlers (keyd_router.c): arg is what the route leaves of the path
  * (the envelope id for release, else "").  Not a library interface.
  */

@@ -1,5 +1,6 @@
 /*
- * envelope.h - the sealpost envelope format v1 (docs/envelope-format.md).
+ * envelope.h - the sealpost envelope format, versions 1 and 2 (signed)
+ * (docs/envelope-format.md).
  *
  * An envelope is: an authenticated header (canonical JSON bytes), a mail key
  * part (32 bytes, travels only with the mail), and a payload encrypted with

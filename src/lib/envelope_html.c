@@ -13,8 +13,9 @@
  * SECURITY: header fields (organisation, addresses, subject) are untrusted
  * text from the sender's message; they are only ever written escaped.  The
  * brand colour is written only when it is exactly #rrggbb, the logo only as
- * base64 of bytes that start like a PNG.  The mail key part is written into the file by design (it travels with the
- * mail); temporary copies of it are wiped.
+ * base64 of bytes that start like a PNG.  The mail key part is written into
+ * the file by design (it travels with the mail); temporary copies of it are
+ * wiped.
  */
 #include "envelope.h"
 #include "assets.h"
@@ -361,7 +362,7 @@ env_channel(const char *hex2)
 	return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
 }
 
-/* The text colour on the brand colour c ("#rrggbb"): white or near-black,
+/* The text colour on the brand colour c ("#rrggbb"): white or black,
  * whichever contrasts more (WCAG relative luminance). */
 static const char *
 env_ink(const char *c)

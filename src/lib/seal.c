@@ -1,9 +1,10 @@
 /*
- * seal.c - seal a whole message into a notification mail, and find and open
- * envelopes (see seal.h).  Orchestrates message.h, keyd_client.h and
- * envelope.h; builds the notification mail's MIME structure itself (it is
- * our own fixed output, not parsed input), reading the original header
- * fields with GMime.
+ * seal.c - seal a whole message into a notification mail, and find the
+ * envelope in a file or mail (see seal.h).  Orchestrates message.h,
+ * keyd_client.h and envelope.h; builds the notification mail's MIME
+ * structure itself (it is our own fixed output, not parsed input), reading
+ * the original header fields with GMime.  Sender controls are in
+ * seal_controls.c, opening in seal_open.c.
  * SECURITY: holds message plaintext (the container) and key parts; both are
  * wiped before return.  Header values copied from the original are checked
  * to contain no bare CR/LF outside folding.
@@ -12,8 +13,8 @@
 #include "html.h"
 #include "message.h"
 #include "password.h"
+#include "seal_internal.h"
 
-#include <errno.h>
 #include <gmime/gmime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,8 @@ wstr(struct sp_writer *w, const char *s)
 }
 
 /* Length of the header block (up to and including the blank line). */
-static size_t
-header_block_len(const unsigned char *raw, size_t len, int *crlf)
+size_t
+seal_header_block_len(const unsigned char *raw, size_t len, int *crlf)
 {
 	size_t i;
 
@@ -86,8 +87,8 @@ header_block_len(const unsigned char *raw, size_t len, int *crlf)
 }
 
 /* Parse just the header block with GMime. */
-static GMimeObject *
-parse_headers(const unsigned char *raw, size_t len)
+GMimeObject *
+seal_parse_headers(const unsigned char *raw, size_t len)
 {
 	GMimeStream *stream;
 	GMimeParser *parser;
@@ -177,270 +178,6 @@ write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subjec
 	return st;
 }
 
-/* --- sender controls (X-Sealpost-* fields of the original) --------------- */
-
-#define SEAL_MAX_DAYS 3650
-#define SEAL_HINT_MAX 200	/* bytes, as the key server stores it */
-
-static const char *const control_fields[] = {
-	"X-Sealpost-Expires", "X-Sealpost-Notify", "X-Sealpost-Verify",
-	"X-Sealpost-Verify-Hint", "X-Sealpost-Level",
-};
-
-static int
-is_control_field(const char *name, size_t n)
-{
-	size_t k;
-
-	for (k = 0; k < sizeof(control_fields) / sizeof(control_fields[0]); k++)
-		if (strlen(control_fields[k]) == n && g_ascii_strncasecmp(name, control_fields[k], n) == 0)
-			return 1;
-	return 0;
-}
-
-int
-sp_seal_parse_expires(const char *v, int64_t now, int64_t *out, struct sp_err *err)
-{
-	const char *name = "X-Sealpost-Expires";
-	GDateTime *dt = NULL;
-	int64_t t;
-	char *end;
-	long n;
-	int y, m, d, used = 0;
-
-	*out = 0;
-	if (v[0] >= '0' && v[0] <= '9' && (v[strlen(v) - 1] == 'd' || v[strlen(v) - 1] == 'D') &&
-	    strspn(v, "0123456789") == strlen(v) - 1) {
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno != 0 || n < 1 || n > SEAL_MAX_DAYS)
-			return sp_err_set(err, SP_ERR_INVALID, "%s: %s: give 1d to %dd", name, v,
-			    SEAL_MAX_DAYS);
-		*out = now + (int64_t)n * 86400;
-		return SP_OK;
-	}
-	if (strlen(v) == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &used) == 3 && used == 10 &&
-	    v[4] == '-' && v[7] == '-' && strspn(v, "0123456789-") == 10) {
-		/* the whole of that day counts: it ends at 23:59:59 UTC */
-		if ((dt = g_date_time_new_utc(y, m, d, 23, 59, 59)) == NULL)
-			return sp_err_set(err, SP_ERR_INVALID, "%s: %s: no such date", name, v);
-	} else if ((dt = g_mime_utils_header_decode_date(v)) == NULL ||
-	    g_date_time_to_unix(dt) <= 0) {
-		if (dt != NULL)
-			g_date_time_unref(dt);
-		return sp_err_set(err, SP_ERR_INVALID,
-		    "%s: %.200s: not a period (\"30d\"), a day (\"2027-01-31\") or an RFC 5322 date",
-		    name, v);
-	}
-	t = g_date_time_to_unix(dt);
-	g_date_time_unref(dt);
-	if (t <= now)
-		return sp_err_set(err, SP_ERR_INVALID, "%s: %.200s: that is in the past", name, v);
-	if (t - now > (int64_t)SEAL_MAX_DAYS * 86400)
-		return sp_err_set(err, SP_ERR_INVALID, "%s: %.200s: more than %d days ahead", name, v,
-		    SEAL_MAX_DAYS);
-	*out = t;
-	return SP_OK;
-}
-
-void
-sp_seal_controls_clear(struct sp_seal_controls *ctl)
-{
-	if (ctl->verify != NULL) {
-		sp_wipe(ctl->verify, strlen(ctl->verify));
-		free(ctl->verify);
-	}
-	free(ctl->verify_hint);
-	memset(ctl, 0, sizeof(*ctl));
-	ctl->notify_read = -1;
-}
-
-/* A field's value unfolded, RFC 2047 words decoded, white space trimmed
- * (g_free it).  NULL when the value does not decode. */
-static char *
-control_value(const char *raw)
-{
-	char *unfolded = g_mime_utils_header_unfold(raw);
-	char *text, *t, *e;
-
-	if (unfolded == NULL)
-		return NULL;
-	text = g_mime_utils_header_decode_text(NULL, unfolded);
-	g_free(unfolded);
-	if (text == NULL)
-		return NULL;
-	for (t = text; *t == ' ' || *t == '\t'; t++)
-		;
-	for (e = t + strlen(t); e > t && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'); e--)
-		;
-	memmove(text, t, (size_t)(e - t));
-	text[e - t] = '\0';
-	return text;
-}
-
-static int
-has_controls(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
-static int
-read_one_control(const char *name, char *v, int64_t now, struct sp_seal_controls *ctl,
-    struct sp_err *err)
-{
-	char *norm = NULL;
-	int st;
-
-	if (g_ascii_strcasecmp(name, "X-Sealpost-Expires") == 0)
-		return sp_seal_parse_expires(v, now, &ctl->expires, err);
-	if (g_ascii_strcasecmp(name, "X-Sealpost-Notify") == 0) {
-		if (g_ascii_strcasecmp(v, "read") == 0)
-			ctl->notify_read = 1;
-		else if (g_ascii_strcasecmp(v, "none") == 0)
-			ctl->notify_read = 0;
-		else
-			return sp_err_set(err, SP_ERR_INVALID,
-			    "X-Sealpost-Notify: %.200s: give \"read\" (or \"none\")", v);
-		return SP_OK;
-	}
-	if (g_ascii_strcasecmp(name, "X-Sealpost-Level") == 0) {
-		if (g_ascii_strcasecmp(v, "high") != 0 && g_ascii_strcasecmp(v, "medium") != 0 &&
-		    g_ascii_strcasecmp(v, "low") != 0)
-			return sp_err_set(err, SP_ERR_INVALID,
-			    "X-Sealpost-Level: %.200s: give high, medium or low", v);
-		snprintf(ctl->level, sizeof(ctl->level), "%s", v);
-		for (char *p = ctl->level; *p != '\0'; p++)
-			*p = g_ascii_tolower(*p);
-		return SP_OK;
-	}
-	if (g_ascii_strcasecmp(name, "X-Sealpost-Verify-Hint") == 0) {
-		if (*v == '\0' || strlen(v) > SEAL_HINT_MAX || has_controls(v) ||
-		    !g_utf8_validate(v, -1, NULL))
-			return sp_err_set(err, SP_ERR_INVALID,
-			    "X-Sealpost-Verify-Hint: %.60s%s: give a question of 1 to %d bytes of text",
-			    v, strlen(v) > 60 ? "..." : "", SEAL_HINT_MAX);
-		if ((ctl->verify_hint = strdup(v)) == NULL)
-			return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-		return SP_OK;
-	}
-	/* X-Sealpost-Verify: the secret itself is never repeated in a message */
-	if ((st = sp_answer_normalize(v, &norm, err)) != SP_OK)
-		return sp_err_set(err, SP_ERR_INVALID,
-		    "X-Sealpost-Verify: the secret is empty or not valid text");
-	ctl->verify = norm;
-	return SP_OK;
-}
-
-int
-sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
-    struct sp_seal_controls *ctl, struct sp_err *err)
-{
-	GMimeObject *hdrs;
-	GMimeHeaderList *list;
-	unsigned seen = 0;
-	int i, n, crlf, st = SP_OK;
-	size_t k;
-
-	memset(ctl, 0, sizeof(*ctl));
-	ctl->notify_read = -1;
-	if ((hdrs = parse_headers(raw, header_block_len(raw, len, &crlf))) == NULL)
-		return SP_OK;	/* sp_msg_check() says what is wrong with it */
-	list = g_mime_object_get_header_list(hdrs);
-	n = g_mime_header_list_get_count(list);
-	for (i = 0; i < n && st == SP_OK; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
-		const char *name = g_mime_header_get_name(h);
-		const char *rawv = g_mime_header_get_raw_value(h);
-		char *v;
-
-		for (k = 0; k < sizeof(control_fields) / sizeof(control_fields[0]); k++)
-			if (g_ascii_strcasecmp(name, control_fields[k]) == 0)
-				break;
-		if (k == sizeof(control_fields) / sizeof(control_fields[0]))
-			continue;
-		if (seen & (1u << k)) {
-			st = sp_err_set(err, SP_ERR_INVALID, "%s appears more than once", control_fields[k]);
-			break;
-		}
-		seen |= 1u << k;
-		if ((v = control_value(rawv ? rawv : "")) == NULL) {
-			st = sp_err_set(err, SP_ERR_INVALID, "%s: the value cannot be read",
-			    control_fields[k]);
-			break;
-		}
-		if (*v == '\0')
-			st = sp_err_set(err, SP_ERR_INVALID, "%s: the value is empty", control_fields[k]);
-		else
-			st = read_one_control(control_fields[k], v, now, ctl, err);
-		sp_wipe(v, strlen(v));
-		g_free(v);
-	}
-	g_object_unref(hdrs);
-	if (st == SP_OK && ctl->verify_hint != NULL && ctl->verify == NULL)
-		st = sp_err_set(err, SP_ERR_INVALID,
-		    "X-Sealpost-Verify-Hint without X-Sealpost-Verify: give the secret too");
-	if (st != SP_OK)
-		sp_seal_controls_clear(ctl);
-	return st;
-}
-
-/* 1 when the header line at raw[i..line) starts a control field. */
-static int
-starts_control(const unsigned char *raw, size_t i, size_t line)
-{
-	size_t name = i, colon;
-
-	if (i >= line || raw[i] == ' ' || raw[i] == '\t')
-		return 0;
-	while (name < line && raw[name] != ':' && raw[name] != ' ' && raw[name] != '\t')
-		name++;
-	for (colon = name; colon < line && (raw[colon] == ' ' || raw[colon] == '\t'); colon++)
-		;
-	return colon < line && raw[colon] == ':' && is_control_field((const char *)raw + i, name - i);
-}
-
-/* The message as it is sealed: raw without its X-Sealpost-* control fields
- * (the secret of X-Sealpost-Verify must not travel).  *out points into raw
- * when there is nothing to remove, else into copy. */
-static int
-strip_controls(const unsigned char *raw, size_t len, struct sp_buf *copy,
-    const unsigned char **out, size_t *outlen)
-{
-	size_t hlen, i, line;
-	int crlf, skipping = 0, found = 0, st = SP_OK;
-
-	*out = raw;
-	*outlen = len;
-	hlen = header_block_len(raw, len, &crlf);
-	for (i = 0; i < hlen && !found; i = line) {
-		const unsigned char *nl = memchr(raw + i, '\n', hlen - i);
-
-		line = nl ? (size_t)(nl - raw) + 1 : hlen;
-		found = starts_control(raw, i, line);
-	}
-	if (!found)
-		return SP_OK;
-	for (i = 0; i < hlen && st == SP_OK; i = line) {
-		const unsigned char *nl = memchr(raw + i, '\n', hlen - i);
-
-		line = nl ? (size_t)(nl - raw) + 1 : hlen;
-		if (raw[i] != ' ' && raw[i] != '\t')
-			skipping = starts_control(raw, i, line);
-		if (!skipping)
-			st = sp_buf_append(copy, raw + i, line - i);
-	}
-	if (st == SP_OK)
-		st = sp_buf_append(copy, raw + hlen, len - hlen);
-	if (st != SP_OK)
-		return st;
-	*out = copy->data;
-	*outlen = copy->len;
-	return SP_OK;
-}
-
 /* The short notice in text and HTML (UTF-8), base64-encoded into w. */
 static int
 write_notice(struct sp_writer *w, const char *boundary, const char *org,
@@ -497,29 +234,6 @@ out:
 	return st;
 }
 
-/* The message key of a header version (envelope.h). */
-static int
-seal_derive_key(int version, const unsigned char server_part[SP_KEY_LEN],
-    const unsigned char mail_part[SP_KEY_LEN], const char *id, unsigned char key[SP_KEY_LEN])
-{
-	static const char v2_salt[] = "sealpost/v2";
-	unsigned char ikm[2 * SP_KEY_LEN];
-	char info[64];
-	int st, n;
-
-	if (version < 2)
-		return sp_env_derive_key(server_part, mail_part, id, key);
-	n = snprintf(info, sizeof(info), "message key %s", id);
-	if (n < 0 || (size_t)n >= sizeof(info))
-		return SP_ERR_INVALID;
-	memcpy(ikm, server_part, SP_KEY_LEN);
-	memcpy(ikm + SP_KEY_LEN, mail_part, SP_KEY_LEN);
-	st = sp_hkdf_sha256(key, SP_KEY_LEN, v2_salt, sizeof(v2_salt) - 1, ikm, sizeof(ikm),
-	    info, (size_t)n);
-	sp_wipe(ikm, sizeof(ikm));
-	return st;
-}
-
 static int
 level_ok(const char *l)
 {
@@ -562,7 +276,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	if ((st = sp_msg_check(raw, len, err)) != SP_OK ||
 	    (st = sp_seal_controls_read(raw, len, now, &ctl, err)) != SP_OK)
 		goto out;
-	if ((st = strip_controls(raw, len, &stripped, &body, &blen)) != SP_OK) {
+	if ((st = seal_strip_controls(raw, len, &stripped, &body, &blen)) != SP_OK) {
 		sp_err_set(err, st, "cannot copy the message: %s", sp_status_str(st));
 		goto out;
 	}
@@ -628,7 +342,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	}
 	if ((st = sp_env_header_encode(&h, &hdr, err)) != SP_OK)
 		goto out;
-	if ((st = seal_derive_key(version, dres.server_part, mail_part, dres.id, key)) != SP_OK) {
+	if ((st = sp_env_derive_key_v(version, dres.server_part, mail_part, dres.id, key)) != SP_OK) {
 		sp_err_set(err, st, "key derivation failed");
 		goto out;
 	}
@@ -652,8 +366,8 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 
 	/* the notification mail, into a buffer first so nothing reaches out
 	 * unless the whole mail was built and the key server has it all */
-	hlen = header_block_len(raw, len, &crlf);
-	if ((hdrs = parse_headers(raw, hlen)) == NULL) {
+	hlen = seal_header_block_len(raw, len, &crlf);
+	if ((hdrs = seal_parse_headers(raw, hlen)) == NULL) {
 		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
 		goto out;
 	}
@@ -811,229 +525,3 @@ sp_envelope_from_input(const unsigned char *in, size_t len, struct sp_env_file *
 	return st;
 }
 
-/* --- the trusted key servers ---------------------------------------------- */
-
-#define TRUST_URL_MAX 1024
-#define TRUST_MAX 1000
-
-int
-sp_trust_add(struct sp_trust *t, const char *url, struct sp_err *err)
-{
-	char norm[TRUST_URL_MAX];
-	char **grown;
-	int st;
-
-	if ((st = sp_keyd_url_normalize(url, norm, sizeof(norm), err)) != SP_OK)
-		return st;
-	if (sp_trust_check(t, norm, NULL) == SP_OK)
-		return SP_OK;
-	if (t->n >= TRUST_MAX)
-		return sp_err_set(err, SP_ERR_TOOBIG, "more than %d trusted key servers", TRUST_MAX);
-	if ((grown = realloc(t->url, (t->n + 1) * sizeof(*t->url))) == NULL)
-		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-	t->url = grown;
-	if ((t->url[t->n] = strdup(norm)) == NULL)
-		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-	t->n++;
-	return SP_OK;
-}
-
-int
-sp_trust_read_file(struct sp_trust *t, const char *path, struct sp_err *err)
-{
-	char line[TRUST_URL_MAX + 2], *p, *e;
-	FILE *f;
-	int st = SP_OK, lineno = 0;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return sp_err_set(err, SP_ERR_IO, "%s: %s", path, strerror(errno));
-	while (st == SP_OK && fgets(line, sizeof(line), f) != NULL) {
-		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			st = sp_err_set(err, SP_ERR_INVALID, "%s line %d: too long", path, lineno);
-			break;
-		}
-		for (p = line; *p == ' ' || *p == '\t'; p++)
-			;
-		for (e = p + strlen(p); e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
-		    e[-1] == '\t'); e--)
-			;
-		*e = '\0';
-		if (*p == '\0' || *p == '#')
-			continue;
-		if ((st = sp_trust_add(t, p, err)) != SP_OK)
-			sp_err_set(err, st, "%s line %d: %s", path, lineno, err->msg);
-	}
-	if (st == SP_OK && ferror(f))
-		st = sp_err_set(err, SP_ERR_IO, "%s: read error", path);
-	fclose(f);
-	return st;
-}
-
-int
-sp_trust_check(const struct sp_trust *t, const char *url, struct sp_err *err)
-{
-	char norm[TRUST_URL_MAX];
-	struct sp_err ignore;
-	size_t i;
-
-	if (url == NULL || sp_keyd_url_normalize(url, norm, sizeof(norm), &ignore) != SP_OK)
-		return err ? sp_err_set(err, SP_ERR_DENIED, "the envelope names no valid key server") :
-		    SP_ERR_DENIED;
-	for (i = 0; t != NULL && i < t->n; i++)
-		if (strcmp(t->url[i], norm) == 0)
-			return SP_OK;
-	return err ? sp_err_set(err, SP_ERR_DENIED,
-	    "the envelope names the key server %s, which is not one you trust (--keyd, "
-	    "--trusted-keyd-file); nothing was sent to it", norm) : SP_ERR_DENIED;
-}
-
-void
-sp_trust_clear(struct sp_trust *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		free(t->url[i]);
-	free(t->url);
-	t->url = NULL;
-	t->n = 0;
-}
-
-/* --- opening --------------------------------------------------------------- */
-
-void
-sp_open_info_clear(struct sp_open_info *info)
-{
-	if (info == NULL)
-		return;
-	free(info->verify_hint);
-	memset(info, 0, sizeof(*info));
-	info->verify_hint = NULL;
-	info->tries_left = -1;
-}
-
-/* Is f the envelope the key server's record r describes?  SP_OK, or
- * SP_ERR_AUTH with err "this is not a genuine envelope from ORG: REASON". */
-static int
-check_genuine(const struct sp_env_file *f, const struct sp_release_res *r, struct sp_err *err)
-{
-	const char *org = f->header.org != NULL && f->header.org[0] != '\0' ? f->header.org :
-	    r->org != NULL ? r->org : "(no organisation)";
-	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN];
-	char kid[SP_SIGN_KID_LEN + 1];
-	const char *why = NULL;
-
-	if (f->header.version != r->format) {
-		return sp_err_set(err, SP_ERR_AUTH,
-		    "this is not a genuine envelope from %.200s: it says format %d, the key server "
-		    "deposited it as format %d", org, f->header.version, r->format);
-	}
-	if (r->format < 2)
-		return SP_OK;
-	if (sp_sha256(f->header_bytes.data, f->header_bytes.len, hsha) != SP_OK ||
-	    sp_sha256(f->ct.data, f->ct.len, csha) != SP_OK)
-		return sp_err_set(err, SP_ERR_INTERNAL, "cannot hash the envelope");
-	if (!r->has_digests || !r->has_sig_key || r->kid[0] == '\0')
-		why = "the key server holds no signature for it (its sealing was never completed)";
-	else if (!sp_ct_eq(hsha, r->header_sha, SP_SHA256_LEN))
-		why = "its header is not the one the organisation signed";
-	else if (!sp_ct_eq(csha, r->ct_sha, SP_SHA256_LEN))
-		why = "its content is not the one the organisation signed (changed, re-encrypted or cut short)";
-	else if (!f->has_sig)
-		why = "it carries no signature";
-	else if (strcmp(f->header.kid, r->kid) != 0)
-		why = "it names another signing key than the one the key server recorded";
-	else {
-		sp_sign_kid(r->sig_key, kid);
-		if (strcmp(kid, r->kid) != 0)
-			why = "the key server's public key does not match the recorded key id";
-		else if (sp_sign_verify_envelope(r->sig_key, hsha, csha, f->sig) != SP_OK)
-			why = "its signature does not verify";
-	}
-	if (why != NULL)
-		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
-		    org, why);
-	return SP_OK;
-}
-
-static enum sp_open_outcome
-refusal_outcome(const struct sp_release_res *r)
-{
-	if (r->http_status == 410)
-		return strcmp(r->reason, "retracted") == 0 ? SP_OPEN_WITHDRAWN : SP_OPEN_EXPIRED;
-	if (r->http_status == 409 && r->verify_needed)
-		return SP_OPEN_VERIFY;
-	if (r->http_status == 423)
-		return SP_OPEN_LOCKED;
-	if (r->http_status >= 400 && r->http_status < 500)
-		return SP_OPEN_REFUSED;
-	return SP_OPEN_FAILED;
-}
-
-int
-sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
-    const struct sp_env_file *f, struct sp_open_info *info,
-    struct sp_buf *container_out, struct sp_err *err)
-{
-	struct sp_open_info dummy;
-	struct sp_release_res r;
-	unsigned char key[SP_KEY_LEN];
-	int st;
-
-	if (info == NULL)
-		info = &dummy;
-	memset(info, 0, sizeof(*info));
-	info->tries_left = -1;
-	info->outcome = SP_OPEN_FAILED;
-	if (trust != NULL && (st = sp_trust_check(trust, f->header.keyd, err)) != SP_OK) {
-		info->outcome = SP_OPEN_UNTRUSTED;
-		return st;
-	}
-	if ((st = sp_keyd_release_record(c, f->header.id, &r, err)) != SP_OK) {
-		info->outcome = refusal_outcome(&r);
-		if (info->outcome == SP_OPEN_WITHDRAWN)
-			sp_err_set(err, st, "this message was withdrawn by the sender");
-		else if (info->outcome == SP_OPEN_EXPIRED)
-			sp_err_set(err, st, "this message has expired");
-		else if (info->outcome == SP_OPEN_LOCKED)
-			sp_err_set(err, st, "too many wrong verification answers: the sender has been told; ask them");
-		if (info->outcome == SP_OPEN_VERIFY) {
-			info->tries_left = r.tries_left;
-			info->verify_hint = r.verify_hint;
-			r.verify_hint = NULL;
-		}
-		sp_release_res_clear(&r);
-		if (info == &dummy)
-			sp_open_info_clear(&dummy);
-		return st;
-	}
-	info->format = r.format;
-	if ((st = check_genuine(f, &r, err)) != SP_OK) {
-		info->outcome = st == SP_ERR_AUTH ? SP_OPEN_FORGED : SP_OPEN_FAILED;
-		sp_release_res_clear(&r);
-		return st;
-	}
-	st = seal_derive_key(r.format, r.server_part, f->mail_part, f->header.id, key);
-	sp_release_res_clear(&r);
-	if (st != SP_OK)
-		return sp_err_set(err, st, "key derivation failed");
-	st = sp_env_decrypt(key, f->header.nonce_prefix, f->header_bytes.data,
-	    f->header_bytes.len, f->ct.data, f->ct.len, container_out, err);
-	sp_wipe(key, sizeof(key));
-	if (st == SP_ERR_AUTH) {
-		info->outcome = SP_OPEN_FORGED;
-		return sp_err_set(err, st,
-		    "the envelope is not genuine or was damaged: it does not decrypt with its key");
-	}
-	if (st == SP_OK)
-		info->outcome = SP_OPEN_OPENED;
-	return st;
-}
-
-int
-sp_open_envelope(struct sp_keyd_client *c, const struct sp_env_file *f,
-    struct sp_buf *container_out, struct sp_err *err)
-{
-	return sp_open_envelope_checked(c, NULL, f, NULL, container_out, err);
-}

@@ -241,10 +241,11 @@ struct sp_passkey {
  *  - "sqlite": dir is a directory (created mode 0700 if missing) holding
  *    keyd.sqlite.  A database of an older schema is upgraded in one
  *    transaction (schema v2: pending registrations move out of the
- *    accounts table).
+ *    accounts table; v3: organisations' domains and tokens get tables of
+ *    their own, old audit records are chained into chain 0).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
- *    database gets schema v2; two processes may open it at once.  The
+ *    database gets the current schema; two processes may open it at once.  The
  *    server being unreachable is SP_ERR_RETRY; a refused log-in or a
  *    missing database SP_ERR_CONFIG.  Messages never show the password.
  * A schema newer than this program is SP_ERR_CONFIG. */
@@ -362,7 +363,9 @@ int sp_store_org_key_each(struct sp_store *s, int64_t org_id,
     int (*fn)(void *ctx, const struct sp_org_key *k), void *ctx, struct sp_err *err);
 
 /* Envelopes.  add stores e (org_id, from, rcpt, created, expires, key_id,
- * wrapped) and the audit record a in one durable transaction. */
+ * wrapped, kind, format (0 is taken as 1), notify_read, level ("" is
+ * "medium"), verify_hash, verify_hint) and the audit record a in one
+ * durable transaction; the seal and the recipients' state start empty. */
 int sp_store_envelope_add(struct sp_store *s, const struct sp_envelope_rec *e,
     const struct sp_audit *a, struct sp_err *err);
 /* Fill out (the caller clears it with sp_envelope_rec_clear()). */
@@ -402,8 +405,9 @@ int sp_store_envelope_each(struct sp_store *s, int64_t org_id, int64_t since,
  * for it, not expired at now), oldest first. */
 int sp_store_envelope_each_for(struct sp_store *s, const char *rcpt, int64_t now,
     int (*fn)(void *ctx, const struct sp_envelope_rec *e), void *ctx, struct sp_err *err);
-/* Crypto-shredding: for up to limit envelopes whose expires is set and at
- * or before now and that still hold a key part, overwrite the wrapped part
+/* Crypto-shredding: for up to limit (<= 0: no limit) envelopes whose
+ * expires is set and at or before now and that still hold a key part
+ * (shredded 0), overwrite the wrapped part
  * (zero length, key_id 0), set shredded = now and write one audit record
  * "shred" each (in the envelope's organisation's chain).  Then make the
  * old bytes unreadable from the database files: SQLite runs with

@@ -4,7 +4,11 @@
  * before it returns), foreign keys on, a busy timeout, and a schema_version
  * table.  Each thread opens its own connection lazily (a pthread key whose
  * destructor closes it), so a pool of server threads never serialises on
- * one connection; writers use BEGIN IMMEDIATE so lock waits happen up front.
+ * one connection; writers use BEGIN IMMEDIATE so lock waits happen up front
+ * (and so the audit chains, whose heads an append reads and moves in its
+ * transaction, never fork).  Every connection runs with secure_delete, so
+ * a shredded key part is zeroed in the database pages; shredding then
+ * empties the WAL (docs/audit.md, decision 9).
  * SECURITY: every statement binds its parameters; tokens arrive here only as
  * SHA-256 hashes; the caller wraps key parts before they reach this file.
  */
@@ -50,6 +54,7 @@ struct sq {
 	pthread_cond_t aq_cv;
 	struct sq_aq_item *aq_head, *aq_tail;
 	int aq_flushing;
+	int ckpt_due;		/* shredded rows may still be in the WAL (under mu) */
 };
 
 /* Schema version 1, as it was created before version 2; a fresh database
@@ -1913,13 +1918,14 @@ sq_envelope_each_for(void *impl, const char *rcpt, int64_t now,
 static int
 sq_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct sp_err *err)
 {
+	struct sq *q = impl;
 	struct sp_audit a;
 	char detail[64];
 	char (*ids)[SP_STORE_ID_MAX + 1];
 	int64_t *orgs, *expires;
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	int s, rc, i, k, want, done = 0;
+	int s, rc, i, k, want, done = 0, ckpt;
 
 	if (n != NULL)
 		*n = 0;
@@ -1970,10 +1976,17 @@ sq_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct sp_
 	} while (s == SP_OK && k == want && (limit <= 0 || done < limit));
 	/* The old page images of the rows leave the WAL; secure_delete has
 	 * zeroed them in the database pages.  A reader holding an old
-	 * snapshot can keep the WAL from being emptied: the next run
-	 * checkpoints again. */
-	if (done > 0)
-		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	 * snapshot (longer than the busy timeout) can keep the WAL from
+	 * being emptied: then the next run checkpoints again. */
+	pthread_mutex_lock(&q->mu);
+	ckpt = q->ckpt_due = q->ckpt_due || done > 0;
+	pthread_mutex_unlock(&q->mu);
+	if (ckpt && sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+	    NULL) == SQLITE_OK) {
+		pthread_mutex_lock(&q->mu);
+		q->ckpt_due = 0;
+		pthread_mutex_unlock(&q->mu);
+	}
 	if (n != NULL)
 		*n = done;
 out:
@@ -3234,7 +3247,8 @@ sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new
     const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE envelopes SET key_id = ?3, wrapped = ?4"
-	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id, wrapped, len, a, err);
+	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id,
+	    wrapped, len, a, err);
 }
 
 static int

@@ -45,7 +45,7 @@ const skip = !fs.existsSync(HAPROXY) ? 'no haproxy (Debian package haproxy)'
   : !hasPostgres() ? 'no PostgreSQL server (Debian package postgresql)'
     : PGSQL ? 'always on PostgreSQL: runs in the first pass' : false;
 
-let pg, db, work, proxy, token;
+let pg, db, work, proxy, token, signKey;
 const nodes = [];	// the two key servers: { name, keyd, dataDir, port }
 const uid = () => crypto.randomUUID().slice(0, 8);
 
@@ -216,7 +216,8 @@ before(async () => {
   await startNode(nodes[1]);
   Object.assign(proxy, await startHaproxy(pport, nodes.map((n) => n.port)));
   await proxy.waitServers({ keyd1: 'UP', keyd2: 'UP' });
-  const r = cli(['org', 'add', 'Example Clinic', '--domain', 'clinic.example']);
+  signKey = path.join(work, 'sign.pem');
+  const r = cli(['org', 'add', 'Example Clinic', '--domain', 'clinic.example', '--key-out', signKey]);
   assert.equal(r.status, 0, `org add: ${r.stderr}`);
   token = r.stdout.toString().trim();
   recipientAdd(pat, PW);
@@ -246,7 +247,7 @@ async function login(base, email, password, headers) {
 
 async function depositVia(base, rcpts = [pat]) {
   const r = await api(base, '/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: rcpts, expires: 0 } });
+    body: { from: 'doc@clinic.example', recipients: rcpts, expires: 0, format: 2 } });
   assert.equal(r.status, 201);
   return r.json();
 }
@@ -429,7 +430,7 @@ async function attempt(i) {
         messageId: `<fault-${i}-${uid()}@clinic.example>` }));
     }
     const r = await runAsync(path.join(BIN, 'sealpost'), ['seal', '--keyd', proxy.url, '--token', token,
-      '-i', inp, '-o', out]);
+      '--sign-key', signKey, '-i', inp, '-o', out]);
     if (r.status === 0) {
       const m = fs.readFileSync(out, 'latin1').match(/^X-Sealpost-Envelope: (\S+)$/m);
       return { i, ok: true, kind: 'seal', id: m && m[1], inp, out };
@@ -438,7 +439,7 @@ async function attempt(i) {
   }
   try {
     const r = await api(proxy.url, '/api/v1/envelopes', { auth: token,
-      body: { from: 'doc@clinic.example', recipients: [pat], expires: 0 }, timeout: 60000 });
+      body: { from: 'doc@clinic.example', recipients: [pat], expires: 0, format: 2 }, timeout: 60000 });
     const text = await r.text();
     if (r.status === 201) {
       const b = JSON.parse(text);
@@ -546,7 +547,7 @@ test(`faults: ${N} deposits while a key server is killed and PostgreSQL restarts
   for (const m of sample) {
     const text = fs.readFileSync(m.out, 'latin1');
     assert.ok(!text.includes(`FAULT-MARKER-${m.i} `), 'nothing in the clear');
-    const o = sealpost(['open', '--email', pat, '--password-file', pw, '--raw', m.out]);
+    const o = sealpost(['open', '--keyd', proxy.url, '--email', pat, '--password-file', pw, '--raw', m.out]);
     assert.equal(o.status, 0, `open message ${m.i}: ${o.stderr}`);
     assert.ok(Buffer.compare(o.stdout, fs.readFileSync(m.inp)) === 0, `message ${m.i} opens byte for byte`);
   }
@@ -558,7 +559,7 @@ test(`the milter through the proxy: ${MILTER_N} mails, deferred while the store 
   { skip: skip || (!havePostfix() && 'no Postfix or not root') }, async () => {
     const dir = tmpDir('sealpost-cluster-milter-');
     const milter = await startMilter([`keyd_url = ${proxy.url}`, `keyd_token = ${token}`,
-      'internal_domains = clinic.example', 'timeout_ms = 5000'], { dir });
+      `sign_key = ${signKey}`, 'internal_domains = clinic.example', 'timeout_ms = 5000'], { dir });
     const pfx = await startPostfix({ milterPort: milter.port });
     try {
       const mails = [];
@@ -613,7 +614,7 @@ test(`the milter through the proxy: ${MILTER_N} mails, deferred while the store 
         const d = got.find((x) => x.raw.toString('latin1').includes(id));
         const f = path.join(dir, `got-${m.j}.eml`);
         fs.writeFileSync(f, d.raw);
-        const o = sealpost(['open', '--email', pat, '--password-file', pw, '--raw', f]);
+        const o = sealpost(['open', '--keyd', proxy.url, '--email', pat, '--password-file', pw, '--raw', f]);
         assert.equal(o.status, 0, o.stderr);
         assert.ok(Buffer.compare(stripTrace(o.stdout), m.mail) === 0, `mail ${m.j} opens byte for byte`);
       }

@@ -1,5 +1,6 @@
 // demo.test.mjs - `make demo` keeps working: scripts/demo.sh starts the key
-// server, seals the sample, prints what to open, and stops cleanly on Ctrl-C.
+// server, seals the sample (signed, format 2), prints what to open, and
+// stops cleanly on Ctrl-C.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -29,9 +30,14 @@ test('demo runs, prints what to open, the envelope opens, Ctrl-C stops it', { sk
     assert.ok(fs.existsSync(html));
     const r = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(r.status, 200);
-    const o = sealpost(['open', '--email', 'demo@example.org', '--password-file',
-      path.join(dir, 'demo-password.txt'), html]);
+    const o = sealpost(['open', '--keyd', `http://127.0.0.1:${port}`, '--email', 'demo@example.org',
+      '--password-file', path.join(dir, 'demo-password.txt'), html]);
     assert.equal(o.status, 0, o.stderr);
+    // signed with the demo organisation's key (format 2)
+    assert.doesNotMatch(o.stderr, /unsigned/);
+    assert.match(fs.readFileSync(html, 'latin1'), /<textarea id="sp-sig"/);
+    assert.ok(fs.existsSync(path.join(dir, 'org-sign.pem')));
+    assert.match(out, /open --keyd http:\/\/127\.0\.0\.1:/);
     assert.match(o.stdout.toString(), /your test results are attached/);
     assert.match(o.stdout.toString(), /results\.txt/);
   } finally {

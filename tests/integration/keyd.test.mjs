@@ -32,7 +32,7 @@ const api = (p, { method = 'POST', body, auth, headers = {} } = {}) => fetch(key
 
 async function deposit(extra = {}) {
   const r = await api('/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: ['Pat@Example.org', 'sam@bank.example'], expires: 0, ...extra } });
+    body: { from: 'doc@clinic.example', recipients: ['Pat@Example.org', 'sam@bank.example'], expires: 0, format: 2, ...extra } });
   assert.equal(r.status, 201);
   return r.json();
 }
@@ -75,7 +75,7 @@ test('data directory: database and master key with tight modes', () => {
   assert.equal(st.mode & 0o077, 0);
   // the store: keyd.sqlite, or under --db the PostgreSQL database (and no file)
   assert.equal(fs.existsSync(path.join(keyd.dataDir, 'keyd.sqlite')), !PGSQL);
-  assert.equal(storeSql(keyd.dataDir, "SELECT count(*) FROM orgs WHERE domain = 'clinic.example'"), '1');
+  assert.equal(storeSql(keyd.dataDir, "SELECT count(*) FROM org_domains WHERE domain = 'clinic.example'"), '1');
 });
 
 test('deposit: 401 without or with a bad token, 400 bad body, 201 with a good one', async () => {
@@ -136,12 +136,14 @@ test('release: 401, 404, 403, 410 and 200 with the deposited part', async () => 
   assert.equal(j.from, 'doc@clinic.example');
   assert.deepEqual(j.recipients, ['pat@example.org', 'sam@bank.example']);
   assert.equal(j.org, 'Example Clinic');
-  // An organisation whose domain is a recipient's domain may release.
-  const o = await rel(d.id, otherToken);
+  // The depositing organisation may release; another one may not, even
+  // for a recipient in its domain.
+  const o = await rel(d.id, token);
   assert.equal(o.status, 200);
   assert.equal((await o.json()).server_part, d.server_part);
+  assert.equal((await rel(d.id, otherToken)).status, 403);
   // Another recipient's envelope: 403.
-  const r2 = await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: ['zoe@example.net'] } });
+  const r2 = await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: ['zoe@example.net'], format: 2 } });
   const d2 = await r2.json();
   assert.equal((await rel(d2.id, s.body.session)).status, 403);
   assert.equal((await rel(d2.id, otherToken)).status, 403);
@@ -358,7 +360,7 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   assert.equal(readOutbox(keyd.outbox).length, n + 3);
 
   // Activated: log in and release an envelope sent to this address.
-  const d = await (await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: [email] } })).json();
+  const d = await (await api('/api/v1/envelopes', { auth: token, body: { from: 'doc@clinic.example', recipients: [email], format: 2 } })).json();
   const s = await login(email, 'violet trumpet winter');
   assert.equal(s.status, 200);
   const rel = await api(`/api/v1/envelopes/${d.id}/release`, { auth: s.body.session });
@@ -369,7 +371,7 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
 test('routes: 405 with Allow when a known path does not serve the method, 404 otherwise', async () => {
   const cases = [
     // method, path, status, Allow, JSON error (API) or a page
-    ['GET', '/api/v1/envelopes', 405, 'POST', 'method not allowed'],
+    ['PUT', '/api/v1/envelopes', 405, 'GET, POST', 'method not allowed'],
     ['PUT', '/api/v1/session', 405, 'GET, POST, DELETE', 'method not allowed'],
     ['GET', '/api/v1/session/mfa', 405, 'POST', 'method not allowed'],
     ['GET', '/api/v1/session/mfa/challenge', 405, 'POST', 'method not allowed'],
@@ -482,7 +484,7 @@ test('two key servers on one data directory share every piece of state', async (
 
 test('the database briefly away: a deposit answers 503 with Retry-After, then works again', {
   skip: !PGSQL && 'a PostgreSQL store only (SEALPOST_TEST_DB=pgsql)' }, async () => {
-  const body = { from: 'doc@clinic.example', recipients: [pat] };
+  const body = { from: 'doc@clinic.example', recipients: [pat], format: 2 };
   const pg = pgServerSync();
   await pg.pause();
   try {

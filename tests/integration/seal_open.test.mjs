@@ -1,22 +1,29 @@
 // seal_open.test.mjs - the real programs end to end: sealpost-keyd on
 // loopback, `sealpost seal` and `sealpost open`, registration through the
 // HTTP forms and activation from the outbox.  Asserts losslessness (--raw is
-// the input byte for byte), size, and the refusals of bad input.
+// the input byte for byte), size, and the refusals of bad input; signed
+// envelopes (format 2) and what `open` refuses: forgeries by a recipient who
+// knows the key, re-headed, cut or unsigned copies, another organisation's
+// envelope, key servers not trusted; the sender controls of X-Sealpost-*
+// fields.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, passwordFile, sealpost, tmpDir, makeMail,
-  activationLink, SANITIZED } from '../lib/harness.mjs';
+import { startKeyd, orgAdd, orgKey, recipientAdd, passwordFile, sealpost, sealpostAsync,
+  storeSql, tmpDir, makeMail, activationLink, SANITIZED } from '../lib/harness.mjs';
 
 let keyd, token, work;
+let other;	// a second organisation with its own signing key
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
 
 before(async () => {
   keyd = await startKeyd();
   token = orgAdd(keyd.dataDir, 'Example Clinic', 'clinic.example');
+  other = orgAdd(keyd.dataDir, 'Other Org', 'other.example');
   recipientAdd(keyd.dataDir, pat, PW);
   work = tmpDir('sealpost-seal-');
 });
@@ -31,7 +38,8 @@ function seal(mail, extra = []) {
 }
 
 function openRaw(file, email = pat, pw = PW, extra = []) {
-  return sealpost(['open', '--email', email, '--password-file', passwordFile(pw), ...extra, file]);
+  return sealpost(['open', '--email', email, '--password-file', passwordFile(pw),
+    '--keyd', keyd.url, ...extra, file]);
 }
 
 function roundTrip(mail) {
@@ -165,8 +173,9 @@ test('open refuses a wrong password, a stranger, and a tampered envelope', () =>
   const bad = path.join(work, 'tampered.eml');
   fs.writeFileSync(bad, flipped, 'latin1');
   const t = openRaw(bad);
-  assert.equal(t.status, 1);
-  assert.match(t.stderr, /not genuine|damaged/);
+  assert.equal(t.status, 3, t.stderr);
+  assert.match(t.stderr, /not a genuine envelope from Example Clinic/);
+  assert.equal(t.stdout.length, 0);
 });
 
 test('open of an unknown envelope id is refused (404)', () => {
@@ -236,4 +245,498 @@ test('register through the HTTP forms, activate from the outbox, then open', asy
   const o = openRaw(s.out, email, pw);
   assert.equal(o.status, 0, o.stderr);
   assert.match(o.stdout.toString(), /Welcome aboard/);
+});
+
+// --- signed envelopes (format 2) ------------------------------------------
+
+const LABEL = Buffer.from('sealpost envelope v2 signature\n');
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
+const b64url = (b) => Buffer.from(b).toString('base64url');
+
+// Seal mail with the organisation of tok (its signing key is added by the
+// harness) and keep securedoc.html too; returns the paths and the id.
+function sealHtml(mail, tok = token, extra = []) {
+  const inp = path.join(work, `in-${crypto.randomUUID()}.eml`);
+  const out = inp.replace('in-', 'out-');
+  const html = inp.replace('in-', 'env-').replace(/\.eml$/, '.html');
+  fs.writeFileSync(inp, mail);
+  const r = sealpost(['seal', '--keyd', keyd.url, '--token', tok, '-i', inp, '-o', out, '--html', html, ...extra]);
+  assert.equal(r.status, 0, r.stderr);
+  const id = fs.readFileSync(out, 'latin1').match(/X-Sealpost-Envelope: ([A-Za-z0-9_-]{22})/)[1];
+  return { inp, out, html, id };
+}
+
+const RE = {
+  header: /(<textarea id="sp-header"[^>]*>)([^<]*)(<\/textarea>)/,
+  meta: /(<script type="application\/json" id="sp-meta">)([^<]*)(<\/script>)/,
+  payload: /(<textarea id="sp-payload"[^>]*>)([^<]*)(<\/textarea>)/,
+  sig: /(<textarea id="sp-sig"[^>]*>)([^<]*)(<\/textarea>)/,
+};
+
+function readEnvelope(file) {
+  const text = fs.readFileSync(file, 'latin1');
+  const header = Buffer.from(text.match(RE.header)[2].replace(/\s+/g, ''), 'base64');
+  const meta = JSON.parse(text.match(RE.meta)[2]);
+  const ct = Buffer.from(text.match(RE.payload)[2].replace(/\s+/g, ''), 'base64');
+  const sig = text.match(RE.sig);
+  return { text, header, h: JSON.parse(header.toString()), meta, ct, sig: sig ? sig[2].trim() : null };
+}
+
+const lines76 = (buf) => buf.toString('base64').replace(/(.{76})/g, '$1\n').replace(/\n?$/, '\n');
+
+// A copy of env's file with some parts replaced (sig null: the element
+// removed), written to a new file.
+function writeEnvelope(env, { header, meta, ct, sig } = {}) {
+  let t = env.text;
+  if (header) t = t.replace(RE.header, (_, a, _b, c) => `${a}\n${lines76(header)}${c}`);
+  if (meta) t = t.replace(RE.meta, (_, a, _b, c) => a + JSON.stringify(meta) + c);
+  if (ct) t = t.replace(RE.payload, (_, a, _b, c) => `${a}\n${lines76(ct)}${c}`);
+  if (sig === null) t = t.replace(RE.sig, '');
+  else if (sig !== undefined) t = t.replace(RE.sig, (_, a, _b, c) => a + sig + c);
+  const f = path.join(work, `forged-${crypto.randomUUID()}.html`);
+  fs.writeFileSync(f, t, 'latin1');
+  return f;
+}
+
+// docs/envelope-format.md sections 1 and 3
+function messageKey(version, serverPart, mailPart, id) {
+  return Buffer.from(crypto.hkdfSync('sha256', Buffer.concat([serverPart, mailPart]),
+    Buffer.from(`sealpost/v${version}`), Buffer.from(`message key ${id}`), 32));
+}
+
+function nonce(np, i, last) {
+  const n = Buffer.alloc(12);
+  np.copy(n, 0);
+  n.writeUInt32BE(i, 7);
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+function encryptStream(key, np, header, pt) {
+  const aad = sha256(header), out = [];
+  let i = 0, off = 0;
+  for (;;) {
+    const last = pt.length - off <= 65536;
+    const chunk = pt.subarray(off, last ? pt.length : off + 65536);
+    const c = crypto.createCipheriv('aes-256-gcm', key, nonce(np, i, last));
+    c.setAAD(aad);
+    out.push(c.update(chunk), c.final(), c.getAuthTag());
+    if (last) break;
+    off += 65536;
+    i++;
+  }
+  return Buffer.concat(out);
+}
+
+function decryptStream(key, np, header, ct) {
+  const aad = sha256(header), out = [];
+  let i = 0, off = 0;
+  for (;;) {
+    const last = ct.length - off <= 65552;
+    const chunk = ct.subarray(off, last ? ct.length : off + 65552);
+    const d = crypto.createDecipheriv('aes-256-gcm', key, nonce(np, i, last));
+    d.setAAD(aad);
+    d.setAuthTag(chunk.subarray(chunk.length - 16));
+    out.push(d.update(chunk.subarray(0, chunk.length - 16)), d.final());
+    if (last) break;
+    off += 65552;
+    i++;
+  }
+  return Buffer.concat(out);
+}
+
+// What a recipient who opened the envelope holds: the server part (the key
+// server released it to them) and the mail part (in the mail).
+async function serverPart(id, email = pat, pw = PW) {
+  const s = await fetch(`${keyd.url}/api/v1/session`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: pw }),
+  });
+  assert.equal(s.status, 200);
+  const { session } = await s.json();
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${id}/release`, {
+    method: 'POST', headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  return Buffer.from((await r.json()).server_part, 'base64url');
+}
+
+async function releaseAsOrg(id, tok = token) {
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${id}/release`, {
+    method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+async function keyOf(env, version = 2) {
+  const sp = await serverPart(env.h.id);
+  return messageKey(version, sp, Buffer.from(env.meta.mp, 'base64url'), env.h.id);
+}
+
+function openHtml(file, extra = []) {
+  return sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--keyd', keyd.url, ...extra, file]);
+}
+
+function assertForged(o, re = /./) {
+  assert.equal(o.status, 3, o.stderr);
+  assert.match(o.stderr, /this is not a genuine envelope from Example Clinic: /);
+  assert.match(o.stderr, re);
+  assert.equal(o.stdout.length, 0, 'nothing of the content is printed');
+}
+
+
+test('a signed envelope (format 2) round-trips byte for byte and carries its signature', async () => {
+  const mail = makeMail({ text: 'Signed results: all normal.\n' });
+  const s = sealHtml(mail);
+  const env = readEnvelope(s.html);
+  assert.equal(env.h.v, 2);
+  assert.deepEqual(Object.keys(env.h), ['v', 'id', 'keyd', 'org', 'from', 'to', 'created', 'expires',
+    'alg', 'np', 'kid', 'level', 'verify']);
+  // the kid names the organisation's key: base64url of SHA-256(pub)[0..8]
+  const pub = crypto.createPublicKey(fs.readFileSync(orgKey(token))).export({ format: 'der', type: 'spki' }).subarray(-32);
+  assert.equal(env.h.kid, b64url(sha256(pub).subarray(0, 8)));
+  assert.match(env.sig, /^[A-Za-z0-9_-]{86}$/);
+  const msg = Buffer.concat([LABEL, sha256(env.header), sha256(env.ct)]);
+  assert.ok(crypto.verify(null, msg, crypto.createPublicKey(fs.readFileSync(orgKey(token))),
+    Buffer.from(env.sig, 'base64url')), 'the signature covers header and ciphertext');
+  // the key server recorded what the sealer signed
+  const rel = await releaseAsOrg(s.id);
+  assert.equal(rel.status, 200);
+  assert.equal(rel.body.format, 2);
+  assert.equal(rel.body.header_sha256, sha256(env.header).toString('hex'));
+  assert.equal(rel.body.ct_sha256, sha256(env.ct).toString('hex'));
+  assert.equal(rel.body.kid, env.h.kid);
+  const o = openRaw(s.out, pat, PW, ['--raw']);
+  assert.equal(o.status, 0, o.stderr);
+  assert.ok(Buffer.compare(o.stdout, mail) === 0);
+  assert.doesNotMatch(o.stderr, /unsigned/);
+  const h = openHtml(s.html);
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout.toString(), /Signed results: all normal/);
+});
+
+test('a recipient who knows the key re-encrypts other content under the same header: refused', async () => {
+  const real = sealHtml(makeMail({ text: 'Your appointment is on Monday.\n' }));
+  const env = readEnvelope(real.html);
+  const key = await keyOf(env);
+  const np = Buffer.from(env.h.np, 'base64url');
+  // the co-recipient's content: a real container (another message), so the
+  // forgery decrypts cleanly and only the signature check can stop it
+  const donor = sealHtml(makeMail({ text: 'URGENT: pay the invoice to account 12345 today.\n' }));
+  const denv = readEnvelope(donor.html);
+  const container = decryptStream(await keyOf(denv), Buffer.from(denv.h.np, 'base64url'), denv.header, denv.ct);
+  const forgedCt = encryptStream(key, np, env.header, container);
+  assert.ok(decryptStream(key, np, env.header, forgedCt).equals(container), 'the forgery decrypts');
+  const f = writeEnvelope(env, { ct: forgedCt });
+  assert.match(fs.readFileSync(f, 'latin1'), RE.sig, 'the original signature element is kept');
+  const o = openHtml(f);
+  assertForged(o, /content/);
+  assert.doesNotMatch(o.stderr, /12345/);
+  const raw = openHtml(f, ['--raw']);
+  assertForged(raw);
+});
+
+test('a cut ciphertext stream is refused', async () => {
+  const env = readEnvelope(sealHtml(makeMail({ text: 'cut me short\n' })).html);
+  assertForged(openHtml(writeEnvelope(env, { ct: env.ct.subarray(0, env.ct.length - 10) })), /content/);
+  // a whole chunk dropped from a longer stream, re-encrypted to stay valid
+  const big = readEnvelope(sealHtml(makeMail({ attachments: [{ name: 'a.bin', data: crypto.randomBytes(200000) }] })).html);
+  const key = await keyOf(big);
+  const np = Buffer.from(big.h.np, 'base64url');
+  const pt = decryptStream(key, np, big.header, big.ct);
+  const shorter = encryptStream(key, np, big.header, pt.subarray(0, 65536 * 2));
+  assertForged(openHtml(writeEnvelope(big, { ct: shorter })), /content/);
+});
+
+test('a re-headed envelope (a header nobody signed) is refused', async () => {
+  const env = readEnvelope(sealHtml(makeMail({ text: 'header test\n' })).html);
+  const key = await keyOf(env);
+  const np = Buffer.from(env.h.np, 'base64url');
+  const pt = decryptStream(key, np, env.header, env.ct);
+  for (const change of [{ from: 'ceo@clinic.example' }, { expires: 0, created: env.h.created - 1 },
+    { level: 'low' }, { verify: !env.h.verify }]) {
+    const h2 = Buffer.from(JSON.stringify({ ...env.h, ...change }));
+    const f = writeEnvelope(env, { header: h2, ct: encryptStream(key, np, h2, pt) });
+    assertForged(openHtml(f), /header/);
+  }
+});
+
+test('another organisation signs a copy claiming to be from Example Clinic: refused', async () => {
+  const mine = sealHtml(makeMail({ from: 'boss@other.example', text: 'from the other org\n' }), other);
+  const env = readEnvelope(mine.html);
+  assert.equal(env.h.org, 'Other Org');
+  const key = await keyOf(env);
+  const np = Buffer.from(env.h.np, 'base64url');
+  const pt = decryptStream(key, np, env.header, env.ct);
+  const h2 = Buffer.from(JSON.stringify({ ...env.h, org: 'Example Clinic', from: 'alice@clinic.example' }));
+  const ct2 = encryptStream(key, np, h2, pt);
+  // signed with the other organisation's own, valid key
+  const sig = crypto.sign(null, Buffer.concat([LABEL, sha256(h2), sha256(ct2)]),
+    crypto.createPrivateKey(fs.readFileSync(orgKey(other))));
+  assertForged(openHtml(writeEnvelope(env, { header: h2, ct: ct2, sig: b64url(sig) })), /header/);
+  // and the key server will not record such a header for that envelope
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${env.h.id}/seal`, {
+    method: 'POST', headers: { authorization: `Bearer ${other}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ header: h2.toString('base64'), ct_sha256: sha256(ct2).toString('hex'), sig: b64url(sig) }),
+  });
+  assert.ok(r.status === 400 || r.status === 409, `seal of a changed header: ${r.status}`);
+  // Example Clinic's token cannot release the other organisation's envelope
+  assert.equal((await releaseAsOrg(env.h.id)).status, 403);
+});
+
+test('a missing or bad signature is refused', () => {
+  const env = readEnvelope(sealHtml(makeMail({ text: 'signature test\n' })).html);
+  const none = openHtml(writeEnvelope(env, { sig: null }));
+  assert.notEqual(none.status, 0, none.stderr);
+  assert.match(none.stderr, /signature/);
+  assert.equal(none.stdout.length, 0);
+  const raw = Buffer.from(env.sig, 'base64url');
+  raw[10] ^= 1;
+  assertForged(openHtml(writeEnvelope(env, { sig: b64url(raw) })), /signature does not verify/);
+  // a valid signature of another envelope of the same organisation
+  const env2 = readEnvelope(sealHtml(makeMail({ text: 'another\n' })).html);
+  assertForged(openHtml(writeEnvelope(env, { sig: env2.sig })), /signature does not verify/);
+});
+
+test('a format 1 copy of a format 2 envelope (re-headed, unsigned) is refused', async () => {
+  const env = readEnvelope(sealHtml(makeMail({ text: 'downgrade test\n' })).html);
+  const sp = await serverPart(env.h.id);
+  const mp = Buffer.from(env.meta.mp, 'base64url');
+  const np = Buffer.from(env.h.np, 'base64url');
+  const pt = decryptStream(messageKey(2, sp, mp, env.h.id), np, env.header, env.ct);
+  const { kid, level, verify, ...rest } = env.h;
+  const h1 = Buffer.from(JSON.stringify({ ...rest, v: 1 }));
+  const ct1 = encryptStream(messageKey(1, sp, mp, env.h.id), np, h1, pt);
+  const f = writeEnvelope(env, { header: h1, meta: { ...env.meta, v: 1 }, ct: ct1, sig: null });
+  assertForged(openHtml(f), /format 1/);
+});
+
+test('an envelope naming another key server is refused before anything is sent', async () => {
+  const seen = [];
+  const rec = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { seen.push({ url: req.url, body }); res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+  });
+  await new Promise((r) => rec.listen(0, '127.0.0.1', r));
+  const evil = `http://127.0.0.1:${rec.address().port}`;
+  try {
+    const env = readEnvelope(sealHtml(makeMail({ text: 'redirect test\n' })).html);
+    const h2 = Buffer.from(JSON.stringify({ ...env.h, keyd: evil }));
+    const f = writeEnvelope(env, { header: h2, meta: { ...env.meta, keyd: evil } });
+    const o = await sealpostAsync(['open', '--email', pat, '--password-file', passwordFile(PW), '--keyd', keyd.url, f]);
+    assert.equal(o.status, 4, o.stderr);
+    assert.match(o.stderr, new RegExp(`names the key server ${evil}.*not one you trust`));
+    const tf = path.join(work, 'trusted-keyd');
+    fs.writeFileSync(tf, `# ours\n${keyd.url}\n`);
+    const o2 = await sealpostAsync(['open', '--email', pat, '--password-file', passwordFile(PW), '--trusted-keyd-file', tf, f]);
+    assert.equal(o2.status, 4, o2.stderr);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(seen, [], 'the other key server saw nothing (and no password)');
+  } finally {
+    rec.close();
+  }
+});
+
+test('open needs a trusted key server: none given is refused; a trusted file matches normalised', () => {
+  const s = sealHtml(makeMail({ text: 'trust test\n' }));
+  if (!fs.existsSync('/etc/sealpost/trusted-keyd')) {
+    const o = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), s.html]);
+    assert.equal(o.status, 4, o.stderr);
+    assert.match(o.stderr, /--keyd URL/);
+    assert.match(o.stderr, /--trusted-keyd-file/);
+  }
+  const u = new URL(keyd.url);
+  const tf = path.join(work, 'trusted-norm');
+  fs.writeFileSync(tf, `# key servers we trust\n\n   https://keys.example.org\nHTTP://127.0.0.1:${u.port}/\n`);
+  const o = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--trusted-keyd-file', tf, s.html]);
+  assert.equal(o.status, 0, o.stderr);
+  assert.match(o.stdout.toString(), /trust test/);
+  const bad = path.join(work, 'trusted-bad');
+  fs.writeFileSync(bad, 'ftp://nope.example\n');
+  const b = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--trusted-keyd-file', bad, s.html]);
+  assert.equal(b.status, 2, b.stderr);
+  assert.match(b.stderr, /line 1/);
+});
+
+// --- sender controls --------------------------------------------------------
+
+function mailWith(headers, text = 'controlled\n') {
+  const m = makeMail({ text }).toString('latin1');
+  return Buffer.from(m.replace('MIME-Version: 1.0\r\n', `${headers.map((h) => h + '\r\n').join('')}MIME-Version: 1.0\r\n`), 'latin1');
+}
+
+test('X-Sealpost-* fields reach the deposit and leave the sealed message', async () => {
+  const before = Math.floor(Date.now() / 1000);
+  const s = sealHtml(mailWith(['X-Sealpost-Expires: 30d', 'X-Sealpost-Notify: read',
+    'X-Sealpost-Verify:  Blue  Heron ', 'X-Sealpost-Verify-Hint: Our favourite bird?', 'X-Sealpost-Level: High'],
+  'verify me\n'));
+  const env = readEnvelope(s.html);
+  assert.equal(env.h.level, 'high');
+  assert.equal(env.h.verify, true);
+  assert.ok(Math.abs(env.h.expires - (before + 30 * 86400)) < 120, `expires ${env.h.expires}`);
+  const rel = await releaseAsOrg(s.id);
+  assert.equal(rel.status, 200);
+  assert.equal(rel.body.expires, env.h.expires);
+  assert.equal(rel.body.level, 'high');
+  const row = storeSql(keyd.dataDir, `SELECT notify_read, verify_hint, length(verify_hash) > 20 FROM envelopes WHERE id = '${s.id}'`);
+  assert.match(row, /^(1|t)\|Our favourite bird\?\|(1|t)$/);
+  const hash = storeSql(keyd.dataDir, `SELECT verify_hash FROM envelopes WHERE id = '${s.id}'`);
+  assert.match(hash, /^\$argon2id\$/);
+  assert.doesNotMatch(hash, /heron/i);
+  // the secret never travels in the mail, sealed or not
+  assert.doesNotMatch(fs.readFileSync(s.out, 'latin1'), /Heron|X-Sealpost-Verify/i);
+
+  // without an answer: refused, naming the question
+  const o = openHtml(s.html);
+  assert.equal(o.status, 7, o.stderr);
+  assert.match(o.stderr, /verification answer/);
+  assert.match(o.stderr, /Our favourite bird\?/);
+  assert.equal(o.stdout.length, 0);
+  const wrong = openHtml(s.html, ['--verify-answer', 'sparrow']);
+  assert.equal(wrong.status, 7, wrong.stderr);
+  assert.match(wrong.stderr, /not the answer the sender gave \(\d tries left\)/);
+  // normalised: case and inner white space do not matter
+  const right = openHtml(s.html, ['--verify-answer', 'blue heron', '--raw']);
+  assert.equal(right.status, 0, right.stderr);
+  const text = right.stdout.toString();
+  assert.match(text, /verify me/);
+  assert.doesNotMatch(text, /X-Sealpost-/, 'the control fields are not part of the sealed message');
+  assert.ok(Buffer.compare(right.stdout, makeMail({ text: 'verify me\n' })) === 0,
+    'the sealed message is the original without its control fields');
+});
+
+test('X-Sealpost-Expires takes a day (its end, UTC) or an RFC 5322 date', async () => {
+  const y = new Date().getUTCFullYear() + 1;
+  const day = sealHtml(mailWith([`X-Sealpost-Expires: ${y}-01-31`]));
+  assert.equal(readEnvelope(day.html).h.expires, Date.UTC(y, 0, 31, 23, 59, 59) / 1000);
+  assert.equal((await releaseAsOrg(day.id)).body.expires, Date.UTC(y, 0, 31, 23, 59, 59) / 1000);
+  const rfc = sealHtml(mailWith([`X-Sealpost-Expires: Tue, 1 Jun ${y} 12:00:00 +0200`]));
+  assert.equal(readEnvelope(rfc.html).h.expires, Date.UTC(y, 5, 1, 10, 0, 0) / 1000);
+  const notify = sealHtml(mailWith(['X-Sealpost-Notify: none']));
+  assert.match(storeSql(keyd.dataDir, `SELECT notify_read FROM envelopes WHERE id = '${notify.id}'`), /^(0|f)$/);
+});
+
+test('malformed X-Sealpost-* fields are refused naming field and value, writing nothing', () => {
+  for (const [h, re] of [
+    ['X-Sealpost-Expires: tomorrow', /X-Sealpost-Expires: tomorrow/],
+    ['X-Sealpost-Expires: 2001-01-01', /X-Sealpost-Expires: 2001-01-01: that is in the past/],
+    ['X-Sealpost-Expires: 2027-02-30', /X-Sealpost-Expires: 2027-02-30: no such date/],
+    ['X-Sealpost-Expires: 0d', /X-Sealpost-Expires: 0d/],
+    ['X-Sealpost-Expires: 99999d', /X-Sealpost-Expires: 99999d/],
+    ['X-Sealpost-Notify: always', /X-Sealpost-Notify: always/],
+    ['X-Sealpost-Level: extreme', /X-Sealpost-Level: extreme/],
+    ['X-Sealpost-Verify-Hint: a question alone', /X-Sealpost-Verify-Hint without X-Sealpost-Verify/],
+    ['X-Sealpost-Verify:    ', /X-Sealpost-Verify: the value is empty/],
+  ]) {
+    const s = seal(mailWith([h]));
+    assert.equal(s.status, 1, `${h}: ${s.stderr}`);
+    assert.match(s.stderr, re, h);
+    assert.ok(!fs.existsSync(s.out), `${h}: no output`);
+  }
+  const twice = seal(mailWith(['X-Sealpost-Level: high', 'X-Sealpost-Level: low']));
+  assert.equal(twice.status, 1);
+  assert.match(twice.stderr, /X-Sealpost-Level appears more than once/);
+});
+
+test('withdrawn and expired envelopes are refused with the reason', async () => {
+  const s = sealHtml(makeMail({ text: 'to be withdrawn\n' }));
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${s.id}/retract`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  assert.equal(r.status, 200, await r.text());
+  const o = openHtml(s.html);
+  assert.equal(o.status, 5, o.stderr);
+  assert.match(o.stderr, /withdrawn by the sender/);
+  assert.equal(o.stdout.length, 0);
+  const e = sealHtml(makeMail({ text: 'to expire\n' }));
+  storeSql(keyd.dataDir, `UPDATE envelopes SET expires = 1000 WHERE id = '${e.id}'`);
+  const x = openHtml(e.html);
+  assert.equal(x.status, 6, x.stderr);
+  assert.match(x.stderr, /expired/);
+});
+
+test('an organisation with a signing key cannot seal format 1; a wrong key is refused at the seal call', () => {
+  const u = seal(makeMail(), ['--unsigned-test']);
+  assert.equal(u.status, 1, u.stderr);
+  assert.match(u.stderr, /signs its envelopes/);
+  assert.ok(!fs.existsSync(u.out));
+  const w = seal(makeMail(), ['--sign-key', orgKey(other)]);
+  assert.equal(w.status, 1, w.stderr);
+  assert.match(w.stderr, /seal: key server answered 400/);
+  assert.ok(!fs.existsSync(w.out));
+});
+
+test('the key server failing at the second call: temporary failure, nothing written', async () => {
+  const calls = [];
+  const proxy = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    calls.push(req.url);
+    if (req.url.endsWith('/seal')) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error":"down for maintenance"}');
+      return;
+    }
+    const r = await fetch(keyd.url + req.url, {
+      method: req.method, body: chunks.length ? Buffer.concat(chunks) : undefined,
+      headers: { authorization: req.headers.authorization || '', 'content-type': 'application/json' },
+    });
+    res.writeHead(r.status, { 'content-type': 'application/json' });
+    res.end(Buffer.from(await r.arrayBuffer()));
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const inp = path.join(work, 'second-call.eml');
+    fs.writeFileSync(inp, makeMail());
+    const out = inp + '.out';
+    const r = await sealpostAsync(['seal', '--keyd', `http://127.0.0.1:${proxy.address().port}`, '--token', token,
+      '-i', inp, '-o', out]);
+    assert.equal(r.status, 75, r.stderr);
+    assert.match(r.stderr, /503/);
+    assert.ok(!fs.existsSync(out), 'nothing written');
+    assert.deepEqual(calls.map((c) => c.replace(/[A-Za-z0-9_-]{22}/, 'ID')),
+      ['/api/v1/envelopes', '/api/v1/envelopes/ID/seal']);
+  } finally {
+    proxy.close();
+  }
+});
+
+test('format 1 (an organisation without a signing key) still opens, marked unsigned, after the record checks', async () => {
+  const legacyToken = orgAdd(keyd.dataDir, 'Legacy Clinic', 'legacy.example');
+  storeSql(keyd.dataDir, "DELETE FROM org_keys WHERE org_id = (SELECT id FROM orgs WHERE name = 'Legacy Clinic')");
+  const mail = makeMail({ from: 'doc@legacy.example', text: 'old style\n' });
+  const inp = path.join(work, 'legacy.eml');
+  fs.writeFileSync(inp, mail);
+  const html = path.join(work, 'legacy.html');
+  const r = sealpost(['seal', '--keyd', keyd.url, '--token', legacyToken, '--unsigned-test', '-i', inp,
+    '-o', inp + '.out', '--html', html]);
+  assert.equal(r.status, 0, r.stderr);
+  const env = readEnvelope(html);
+  assert.equal(env.h.v, 1);
+  assert.equal(env.sig, null);
+  const o = openHtml(html, ['--raw']);
+  assert.equal(o.status, 0, o.stderr);
+  assert.match(o.stderr, /unsigned envelope \(older format\)/);
+  assert.ok(Buffer.compare(o.stdout, mail) === 0);
+
+  // a recipient re-writes the unsigned header in another organisation's
+  // name (it decrypts: the key is theirs to compute); the record says who
+  const sp = await serverPart(env.h.id);
+  const mp = Buffer.from(env.meta.mp, 'base64url');
+  const np = Buffer.from(env.h.np, 'base64url');
+  const k1 = messageKey(1, sp, mp, env.h.id);
+  const pt = decryptStream(k1, np, env.header, env.ct);
+  for (const [change, re] of [[{ org: 'Example Clinic' }, /another organisation/],
+    [{ from: 'ceo@legacy.example' }, /another sender/],
+    [{ to: [...env.h.to, 'eve@example.net'] }, /other recipients/]]) {
+    const h2 = Buffer.from(JSON.stringify({ ...env.h, ...change }));
+    const f = writeEnvelope(env, { header: h2, ct: encryptStream(k1, np, h2, pt),
+      meta: change.to ? { ...env.meta, to: change.to } : undefined });
+    const x = openHtml(f);
+    assert.equal(x.status, 3, x.stderr);
+    assert.match(x.stderr, /this is not a genuine envelope from /);
+    assert.match(x.stderr, re);
+    assert.equal(x.stdout.length, 0);
+  }
 });

@@ -166,6 +166,29 @@ export function sealpost(args, opts) {
   return run(path.join(BIN, 'sealpost'), args, opts);
 }
 
+// run() without blocking the event loop, for tests that serve HTTP from
+// this process while the program runs.  Resolves {status, stdout, stderr}.
+export function runAsync(cmd, args = [], opts = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...(opts.env || {}) }, cwd: opts.cwd });
+    const out = [], err = [];
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeout || (SANITIZED ? 600000 : 120000));
+    p.stdout.on('data', (d) => out.push(d));
+    p.stderr.on('data', (d) => err.push(d));
+    p.on('error', (e) => { clearTimeout(t); reject(e); });
+    p.on('close', (status) => {
+      clearTimeout(t);
+      resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
+    });
+    p.stdin.end(opts.input);
+  });
+}
+
+// sealpost() without blocking the event loop (PostgreSQL: no store verbs).
+export function sealpostAsync(args, opts) {
+  return runAsync(path.join(BIN, 'sealpost'), withSignKey(args), opts);
+}
+
 async function waitHealthy(url, proc, limitMs) {
   const until = Date.now() + limitMs;
   while (Date.now() < until) {

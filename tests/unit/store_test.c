@@ -306,10 +306,13 @@ event_cb(void *ctx, const struct sp_audit_row *r)
 {
 	struct event_list *l = ctx;
 
-	if (l->n < 32) {
-		snprintf(l->ev[l->n], sizeof(l->ev[0]), "%s", r->a.event ? r->a.event : "");
-		l->seq[l->n++] = r->seq;
+	if (l->n == 32) {	/* keep the newest */
+		memmove(l->ev[0], l->ev[1], sizeof(l->ev[0]) * 31);
+		memmove(&l->seq[0], &l->seq[1], sizeof(l->seq[0]) * 31);
+		l->n--;
 	}
+	snprintf(l->ev[l->n], sizeof(l->ev[0]), "%s", r->a.event ? r->a.event : "");
+	l->seq[l->n++] = r->seq;
 	return 0;
 }
 
@@ -932,6 +935,435 @@ test_envelopes_many(void)
 	    SP_OK);
 	T_EQ_INT(c.n, 150);
 	T_EQ_INT(c.bad, 150);	/* opened already: none is a first open */
+	sp_store_close(s);
+}
+
+/* 1 when the n bytes of pat occur in the file at path (0 also when the
+ * file does not exist). */
+static int
+file_has(const char *path, const void *pat, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0, r;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	for (;;) {
+		if (len + 65536 > cap) {
+			unsigned char *nb = realloc(buf, cap = len + 65536 * 4);
+
+			if (nb == NULL)
+				break;
+			buf = nb;
+		}
+		if ((r = fread(buf + len, 1, cap - len, f)) == 0)
+			break;
+		len += r;
+	}
+	fclose(f);
+	found = buf != NULL && memmem(buf, len, pat, n) != NULL;
+	free(buf);
+	return found;
+}
+
+static int
+wrapped_seen_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, size_t len)
+{
+	if (strncmp(ref, "SHRED", 5) == 0)
+		(*(int *)ctx)++;
+	(void)key_id;
+	(void)w;
+	(void)len;
+	return 0;
+}
+
+/* Crypto-shredding of expired envelopes: the key part is gone from the
+ * record and (SQLite) from every byte of the database and its WAL. */
+static void
+test_shred(void)
+{
+	static const char pattern[41] = "SHRED-ME:0123456789abcdefghijklmnopqrstu";
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_rec t, g;
+	struct env_list l;
+	struct event_list ev;
+	unsigned char h[SP_SHA256_LEN];
+	char *rc1[] = {"shred@one.example"};
+	char db_path[300], wal_path[320];
+	const int64_t T0 = 1800000000;
+	int64_t org = 0;
+	int n = -1, seen = 0, i;
+
+	snprintf(db_path, sizeof(db_path), "%s/keyd.sqlite", dir);
+	snprintf(wal_path, sizeof(wal_path), "%s/keyd.sqlite-wal", dir);
+	tok("v3-shred", h);
+	T_EQ_INT(sp_store_org_add(s, "ShredOrg", "shred.example", h, 100, &org, &err), SP_OK);
+	memset(&t, 0, sizeof(t));
+	memcpy(t.wrapped, pattern, 40);
+	t.wrapped_len = 40;
+	T_EQ_INT(env_put(s, "SHRED1AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 5000, &t), SP_OK);
+	memset(t.wrapped, 'k', 40);
+	T_EQ_INT(env_put(s, "SHRED2AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, 0, &t), SP_OK);
+	T_EQ_INT(env_put(s, "SHRED3AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 6000, &t), SP_OK);
+	T_EQ_INT(env_put(s, "SHRED4AAAAAAAAAAAAAAAA", org, rc1, 1, 1000, T0 + 6000, &t), SP_OK);
+	if (!is_pg())	/* the check below can see the bytes */
+		T_CHECK(file_has(db_path, pattern, 40) || file_has(wal_path, pattern, 40));
+
+	/* Earlier tests' envelopes expired long before T0: shredded first. */
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 4999, 0, &n, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 4999, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 5000, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_get(s, "SHRED1AAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.wrapped_len, 0);
+	T_EQ_INT(g.key_id, 0);
+	T_EQ_INT(g.shredded, T0 + 5000);
+	T_EQ_INT(g.nrcpt, 1);
+	sp_envelope_rec_clear(&g);
+	T_EQ_INT(sp_store_envelope_get(s, "SHRED2AAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.wrapped_len, 40);
+	T_EQ_INT(g.shredded, 0);
+	sp_envelope_rec_clear(&g);
+	if (!is_pg())	/* not even a part of them */
+		for (i = 0; i + 10 <= 40; i++) {
+			T_CHECK(!file_has(db_path, pattern + i, 10));
+			T_CHECK(!file_has(wal_path, pattern + i, 10));
+		}
+	/* One "shred" record in the organisation's chain. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, org, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 2 && strcmp(ev.ev[ev.n - 1], "shred") == 0);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 5000, 10, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	/* A shredded envelope opens for nobody, cannot come back, and is not
+	 * offered for rewrapping. */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_envelope_each_for(s, "shred@one.example", T0 + 4000, env_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 3);
+	T_CHECK(strcmp(l.id[0], "SHRED1AAAAAAAAAAAAAAAA") != 0);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "SHRED1AAAAAAAAAAAAAAAA", NULL, 0, NULL, &err),
+	    SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_envelope_wrapped_each(s, 1000, wrapped_seen_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen, 3);
+	/* A limit. */
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, T0 + 7000, 1, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, org, 0, event_cb, &ev, &err), SP_OK);
+	T_CHECK(ev.n >= 3 && strcmp(ev.ev[ev.n - 1], "shred") == 0 &&
+	    strcmp(ev.ev[ev.n - 2], "shred") == 0 && strcmp(ev.ev[ev.n - 3], "shred") == 0);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+	sp_store_close(s);
+}
+
+/* --- schema v3: audit chains --------------------------------------------- */
+
+struct chain_check {
+	int64_t chain;
+	int64_t n;		/* records of chain */
+	int64_t all;		/* records of every chain */
+	int64_t last_seq;
+	unsigned char last[SP_SHA256_LEN];
+	int bad;
+	int zero_time;
+};
+
+static int
+chain_check_cb(void *ctx, const struct sp_audit_row *r)
+{
+	struct chain_check *c = ctx;
+	unsigned char h[SP_SHA256_LEN];
+
+	c->all++;
+	if (r->chain != c->chain)
+		return 0;
+	if (r->seq != c->last_seq + 1 || memcmp(r->prev, c->last, SP_SHA256_LEN) != 0)
+		c->bad++;
+	sp_audit_chain_hash(r->prev, r->chain, r->seq, &r->a, h);
+	if (memcmp(h, r->hash, SP_SHA256_LEN) != 0)
+		c->bad++;
+	if (r->a.time == 0)
+		c->zero_time++;
+	if (r->a.org_id != r->chain)
+		c->bad++;
+	c->n++;
+	c->last_seq = r->seq;
+	memcpy(c->last, r->hash, SP_SHA256_LEN);
+	return 0;
+}
+
+struct head_check {
+	int64_t chain;
+	int64_t seq;
+	unsigned char hash[SP_SHA256_LEN];
+	int chains;
+};
+
+static int
+head_cb(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_SHA256_LEN])
+{
+	struct head_check *h = ctx;
+
+	h->chains++;
+	if (chain == h->chain) {
+		h->seq = seq;
+		memcpy(h->hash, hash, SP_SHA256_LEN);
+	}
+	return 0;
+}
+
+struct audit_par {
+	struct sp_store *s;
+	int64_t chain;
+	pthread_barrier_t *go;
+	int ok;
+};
+
+static void *
+audit_many(void *arg)
+{
+	struct audit_par *p = arg;
+	struct sp_err err;
+	int i, st;
+
+	pthread_barrier_wait(p->go);
+	for (i = 0; i < 25; i++) {
+		struct sp_audit a = {0, "chain-par", "thread", NULL, NULL, i % 2 ? "odd" : NULL,
+		    i % 3 ? p->chain : 0};
+
+		do
+			st = sp_store_audit(p->s, &a, &err);
+		while (st == SP_ERR_RETRY);
+		if (st == SP_OK)
+			p->ok++;
+	}
+	return NULL;
+}
+
+static int
+org_id_cb(void *ctx, const struct sp_audit *a)
+{
+	int64_t *v = ctx;
+
+	if (a->event != NULL && strcmp(a->event, "chain-mark") == 0)
+		*v = a->org_id;
+	return 0;
+}
+
+/* Appends from many threads through two handles keep every chain whole;
+ * heads, scans by chain and time, and verification agree. */
+static void
+test_audit_chain(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct chain_check c;
+	struct head_check hd;
+	struct audit_par p[6];
+	struct event_list ev;
+	struct sp_audit_row bad;
+	pthread_t th[6];
+	pthread_barrier_t go;
+	unsigned char h[SP_SHA256_LEN];
+	int64_t org = 0, n = -1, seen = -1;
+	int i;
+
+	tok("v3-chain", h);
+	T_EQ_INT(sp_store_org_add(s, "ChainOrg", NULL, h, 100, &org, &err), SP_OK);
+	pthread_barrier_init(&go, NULL, 6);
+	for (i = 0; i < 6; i++) {
+		p[i] = (struct audit_par){i % 2 ? s : s2, org, &go, 0};
+		pthread_create(&th[i], NULL, audit_many, &p[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(p[i].ok, 25);
+	}
+	pthread_barrier_destroy(&go);
+	{
+		struct sp_audit a = {0, "chain-mark", NULL, NULL, NULL, NULL, org};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_each(s, "chain-mark", org_id_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen, org);
+
+	/* The organisation's chain: 1 (org-add) + 6 * 16 + 1 records. */
+	memset(&c, 0, sizeof(c));
+	c.chain = org;
+	T_EQ_INT(sp_store_audit_scan(s2, -1, 0, chain_check_cb, &c, &err), SP_OK);
+	T_EQ_INT(c.n, 1 + 6 * 16 + 1);
+	T_EQ_INT(c.bad, 0);
+	T_EQ_INT(c.zero_time, 0);	/* the time of "now" is stored, and hashed */
+	memset(&hd, 0, sizeof(hd));
+	hd.chain = org;
+	T_EQ_INT(sp_store_audit_heads(s, head_cb, &hd, &err), SP_OK);
+	T_EQ_INT(hd.seq, c.last_seq);
+	T_EQ_MEM(hd.hash, c.last, SP_SHA256_LEN);
+	T_CHECK(hd.chains >= 2);
+	/* The global chain is whole too. */
+	memset(&c, 0, sizeof(c));
+	c.chain = 0;
+	T_EQ_INT(sp_store_audit_scan(s, 0, 0, chain_check_cb, &c, &err), SP_OK);
+	T_CHECK(c.n >= 6 * 9);
+	T_EQ_INT(c.all, c.n);		/* only chain 0 was passed */
+	T_EQ_INT(c.bad, 0);
+	memset(&hd, 0, sizeof(hd));
+	T_EQ_INT(sp_store_audit_heads(s, head_cb, &hd, &err), SP_OK);
+	T_EQ_INT(hd.seq, c.last_seq);
+
+	/* Since a time. */
+	{
+		struct sp_audit a1 = {10, "old-one", NULL, NULL, NULL, NULL, 424242};
+		struct sp_audit a2 = {20, "new-one", NULL, NULL, NULL, NULL, 424242};
+
+		T_EQ_INT(sp_store_audit(s, &a1, &err), SP_OK);
+		T_EQ_INT(sp_store_audit(s, &a2, &err), SP_OK);
+		memset(&ev, 0, sizeof(ev));
+		T_EQ_INT(sp_store_audit_scan(s, 424242, 15, event_cb, &ev, &err), SP_OK);
+		T_EQ_INT(ev.n, 1);
+		T_CHECK(strcmp(ev.ev[0], "new-one") == 0);
+		T_EQ_INT(ev.seq[0], 2);
+	}
+
+	T_EQ_INT(sp_store_audit_verify(s, &bad, &n, &err), SP_OK);
+	memset(&c, 0, sizeof(c));
+	c.chain = -2;
+	T_EQ_INT(sp_store_audit_scan(s, -1, 0, chain_check_cb, &c, &err), SP_OK);
+	T_EQ_INT(n, c.all);
+	T_CHECK(n > 150);
+	sp_store_close(s);
+	sp_store_close(s2);
+}
+
+static int sql_exec(const char *path, const char *sql);
+
+/* SQLite: a record deleted, edited, or two swapped behind the store's
+ * back is found, and named. */
+static int
+raw_sql(const char *sql)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	return sql_exec(path, sql);
+}
+
+static int64_t
+raw_id(int64_t chain, int64_t seq)
+{
+	char path[300];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t id = -1;
+
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db,
+	    "SELECT id FROM audit WHERE chain = ? AND seq = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, chain);
+		sqlite3_bind_int64(st, 2, seq);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return id;
+}
+
+static void
+expect_bad(struct sp_store *s, int64_t rowid, int64_t seq, const char *what)
+{
+	struct sp_err err = {{0}};
+	struct sp_audit_row bad;
+	char name[64];
+
+	memset(&bad, 0, sizeof(bad));
+	T_EQ_INT(sp_store_audit_verify(s, &bad, NULL, &err), SP_ERR_INVALID);
+	T_EQ_INT(bad.rowid, rowid);
+	T_EQ_INT(bad.chain, 777777);
+	T_EQ_INT(bad.seq, seq);
+	snprintf(name, sizeof(name), "audit record %lld ", (long long)rowid);
+	T_CHECK(strstr(err.msg, name) != NULL);
+	T_CHECK(strstr(err.msg, what) != NULL);
+	if (strstr(err.msg, name) == NULL || strstr(err.msg, what) == NULL)
+		fprintf(stderr, "verify said: %s\n", err.msg);
+}
+
+static void
+test_audit_tamper(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	int64_t id2, id3, id4;
+	int i;
+
+	for (i = 1; i <= 5; i++) {
+		char ev[16], det[16];
+		struct sp_audit a = {1000 + i, ev, "org:Tamper", NULL, "192.0.2.1", det, 777777};
+
+		snprintf(ev, sizeof(ev), "e%d", i);
+		snprintf(det, sizeof(det), "d%d", i);
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+	id2 = raw_id(777777, 2);
+	id3 = raw_id(777777, 3);
+	id4 = raw_id(777777, 4);
+	T_CHECK(id2 > 0 && id3 > id2 && id4 > id3);
+
+	/* An edited detail. */
+	T_EQ_INT(raw_sql("UPDATE audit SET detail = 'nothing happened' WHERE chain = 777777"
+	    " AND seq = 3"), SQLITE_OK);
+	expect_bad(s, id3, 3, "changed");
+	T_EQ_INT(raw_sql("UPDATE audit SET detail = 'd3' WHERE chain = 777777 AND seq = 3"),
+	    SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Two records' contents swapped. */
+	T_EQ_INT(raw_sql("UPDATE audit SET event = CASE seq WHEN 2 THEN 'e3' ELSE 'e2' END,"
+	    " detail = CASE seq WHEN 2 THEN 'd3' ELSE 'd2' END, time = CASE seq WHEN 2"
+	    " THEN 1003 ELSE 1002 END WHERE chain = 777777 AND seq IN (2, 3)"), SQLITE_OK);
+	expect_bad(s, id2, 2, "changed");
+	T_EQ_INT(raw_sql("UPDATE audit SET event = CASE seq WHEN 2 THEN 'e2' ELSE 'e3' END,"
+	    " detail = CASE seq WHEN 2 THEN 'd2' ELSE 'd3' END, time = CASE seq WHEN 2"
+	    " THEN 1002 ELSE 1003 END WHERE chain = 777777 AND seq IN (2, 3)"), SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Two whole rows swapped (their order changed). */
+	T_EQ_INT(raw_sql("CREATE TABLE audit_keep AS SELECT * FROM audit WHERE chain = 777777"
+	    " AND seq IN (2, 3);"
+	    "DELETE FROM audit WHERE chain = 777777 AND seq IN (2, 3);"
+	    "INSERT INTO audit SELECT CASE seq WHEN 2 THEN (SELECT id FROM audit_keep WHERE"
+	    " seq = 3) ELSE (SELECT id FROM audit_keep WHERE seq = 2) END, time, event, actor,"
+	    " envelope_id, client, detail, chain, seq, prev, hash FROM audit_keep;"), SQLITE_OK);
+	expect_bad(s, id2, 3, "missing");
+	T_EQ_INT(raw_sql("DELETE FROM audit WHERE chain = 777777 AND seq IN (2, 3);"
+	    "INSERT INTO audit SELECT * FROM audit_keep; DROP TABLE audit_keep;"), SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* A deleted record: found at the one after the gap. */
+	T_EQ_INT(raw_sql("CREATE TABLE audit_keep AS SELECT * FROM audit WHERE chain = 777777"
+	    " AND seq = 3; DELETE FROM audit WHERE chain = 777777 AND seq = 3"), SQLITE_OK);
+	expect_bad(s, id4, 4, "missing");
+	T_EQ_INT(raw_sql("INSERT INTO audit SELECT * FROM audit_keep; DROP TABLE audit_keep;"),
+	    SQLITE_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
+
+	/* Appending goes on after the checks. */
+	{
+		struct sp_audit a = {0, "e6", NULL, NULL, NULL, NULL, 777777};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, NULL, &err), SP_OK);
 	sp_store_close(s);
 }
 
@@ -1823,7 +2255,19 @@ static const char v1_schema[] =
     "INSERT INTO accounts VALUES ('new@example.org', 'New', 'User', 'de', '$argon2id$new',"
     " 'green door', 0, 0, 0, 0, '', '', '', 0, 0, 400);"
     "INSERT INTO sessions VALUES (X'0102', 'old@example.org', 'csrf', 350, 350, 99999);"
-    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);";
+    "INSERT INTO throttle VALUES ('email:old@example.org', 2, 350, 0);"
+    /* Two organisations with one name and one domain (v1 allowed it). */
+    "INSERT INTO orgs VALUES (1, 'oldorg', 'Old.Example', X'%s', 50);"
+    "INSERT INTO orgs VALUES (2, 'oldorg', 'old.example', X'0202', 60);"
+    "INSERT INTO envelopes VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 'a@old.example', 100, 0,"
+    " 0, 1, X'0102030405');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 0, 'r@x.example');"
+    "INSERT INTO envelope_rcpt VALUES ('OLDENVAAAAAAAAAAAAAAAA', 1, 's@x.example');"
+    "INSERT INTO audit VALUES (1, 10, 'org-add', NULL, NULL, NULL, 'oldorg');"
+    "INSERT INTO audit VALUES (2, 100, 'deposit', 'org:oldorg', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', NULL);"
+    "INSERT INTO audit VALUES (5, 200, 'release', 'r@x.example', 'OLDENVAAAAAAAAAAAAAAAA',"
+    " '127.0.0.1', 'first');";
 
 static int
 sql_exec(const char *path, const char *sql)
@@ -1871,15 +2315,28 @@ test_migration(void)
 	struct sp_err err = {{0}};
 	struct sp_account got;
 	struct sp_throttle_policy p = {3, 10, 100, 0, 0};
-	unsigned char th[SP_SHA256_LEN];
+	unsigned char th[SP_SHA256_LEN], oth[SP_SHA256_LEN];
 	char old_dir[300], path[340], sql[400], email[SP_STORE_EMAIL_MAX + 1];
-	int64_t until;
+	struct sp_org o;
+	struct sp_envelope_rec g;
+	struct name_list l;
+	struct event_list ev;
+	int64_t until, n = 0;
 	size_t i;
 
 	snprintf(old_dir, sizeof(old_dir), "%s/v1", dir);
 	T_EQ_INT(mkdir(old_dir, 0700), 0);
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, v1_schema), SQLITE_OK);
+	tok("v1-org", oth);
+	{
+		static char v1[sizeof(v1_schema) + 100];
+		char hex[2 * SP_SHA256_LEN + 1];
+
+		for (i = 0; i < SP_SHA256_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", oth[i]);
+		snprintf(v1, sizeof(v1), v1_schema, hex);
+		T_EQ_INT(sql_exec(path, v1), SQLITE_OK);
+	}
 	tok("v1-activation", th);
 	{
 		char hex[2 * SP_SHA256_LEN + 1];
@@ -1917,6 +2374,56 @@ test_migration(void)
 	T_CHECK(strcmp(email, "new@example.org") == 0);
 	T_EQ_INT(sp_store_account_get(s, "new@example.org", &got, &err), SP_OK);
 	T_CHECK(strcmp(got.pw_hash, "$argon2id$new") == 0 && strcmp(got.phrase, "green door") == 0);
+
+	/* v3: the organisation's domain (lower-case) and token ("default");
+	 * the second of the same name is renamed and has no domain. */
+	T_EQ_INT(sp_store_org_get(s, "oldorg", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	T_EQ_INT(o.created, 50);
+	T_CHECK(strcmp(o.domain, "old.example") == 0);
+	T_CHECK(strcmp(o.policy.level, "medium") == 0 && o.policy.replies == 1);
+	T_EQ_INT(sp_store_org_by_token(s, oth, &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, 1, token_cb, &l, &err), SP_OK);
+	T_EQ_INT(l.n, 1);
+	T_CHECK(strcmp(l.v[0], "default") == 0 && l.t[0] == 0);
+	T_EQ_INT(sp_store_org_get(s, "oldorg-2", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 2);
+	T_CHECK(strcmp(o.domain, "") == 0);
+	T_EQ_INT(sp_store_org_by_domain(s, "old.example", &o, &err), SP_OK);
+	T_EQ_INT(o.id, 1);
+	/* The old envelope: a format 1 message at level medium. */
+	T_EQ_INT(sp_store_envelope_get(s, "OLDENVAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.format, 1);
+	T_EQ_INT(g.kind, SP_ENV_KIND_MESSAGE);
+	T_CHECK(strcmp(g.level, "medium") == 0);
+	T_CHECK(strcmp(g.org_domain, "old.example") == 0);
+	T_EQ_INT(g.wrapped_len, 5);
+	T_EQ_INT(g.sealed, 0);
+	T_EQ_INT(g.nrcpt, 2);
+	if (g.nrcpt == 2 && g.rstate != NULL)
+		T_CHECK(g.rstate[1].opened == 0 && g.rstate[1].retracted == 0);
+	sp_envelope_rec_clear(&g);
+	/* The old audit records are chain 0, seq 1-3, and verify. */
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 0, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 3);
+	T_CHECK(strcmp(ev.ev[0], "org-add") == 0 && strcmp(ev.ev[2], "release") == 0);
+	T_CHECK(ev.seq[0] == 1 && ev.seq[1] == 2 && ev.seq[2] == 3);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 3);
+	{
+		struct sp_audit a = {300, "after-upgrade", NULL, NULL, NULL, NULL, 0};
+
+		T_EQ_INT(sp_store_audit(s, &a, &err), SP_OK);
+	}
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	T_EQ_INT(n, 4);
+	memset(&ev, 0, sizeof(ev));
+	T_EQ_INT(sp_store_audit_scan(s, 0, 300, event_cb, &ev, &err), SP_OK);
+	T_EQ_INT(ev.n, 1);
+	T_EQ_INT(ev.seq[0], 4);
 	sp_store_close(s);
 	s = NULL;
 
@@ -1953,6 +2460,8 @@ test_migration(void)
 	T_CHECK(strcmp(fresh, migrated) == 0);
 	T_CHECK(strstr(fresh, "activation_tokens") == NULL);
 	T_CHECK(strstr(fresh, "passkeys") != NULL);
+	T_CHECK(strstr(fresh, "org_domains") != NULL && strstr(fresh, "audit_heads") != NULL);
+	T_CHECK(strstr(fresh, "orgs_v3") == NULL);
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
@@ -2513,7 +3022,7 @@ static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
-	test_orgs_v3, test_envelopes_v3, test_envelopes_many,
+	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 };
 
 static void
@@ -2532,6 +3041,7 @@ run_sqlite(void)
 	snprintf(dir, sizeof(dir), "%s", base);
 	snprintf(where, sizeof(where), "%s", dir);
 	run_common();
+	test_audit_tamper();
 	test_open_url();
 	test_migration();
 	test_rewrap();

@@ -2,7 +2,7 @@
  * mkvectors.c - writes the envelope test vectors from fixed inputs:
  * tests/vectors/envelope-v1.json (format 1, schema in
  * docs/envelope-format.md section 6), with --v2 tests/vectors/
- * envelope-v2.json (format 2, signed, section 7.7), and with --seeds DIR a
+ * envelope-v2.json (format 2, signed, section 7.8), and with --seeds DIR a
  * few seed files for fuzz/fuzz_envelope.c.
  * Not built by default; from the repository root, after `make`:
  *
@@ -491,7 +491,7 @@ main_v2(void)
 	seed_pub(other_seed, opub, okid);
 	root = json_object();
 	json_object_set_new(root, "format", json_string("sealpost envelope v2 test vectors"));
-	json_object_set_new(root, "schema", json_string("docs/envelope-format.md section 7.7"));
+	json_object_set_new(root, "schema", json_string("docs/envelope-format.md section 7.8"));
 	json_object_set_new(root, "sign_seed", hex(sign_seed, 32));
 	json_object_set_new(root, "sign_pub", hex(pub, 32));
 	json_object_set_new(root, "kid", json_string(kid));
