@@ -133,7 +133,7 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
 
   // Sign in again in the same window: now the message opens.
   assert.equal(await submitLogin(popup, EMAIL, PASSWORD), null);
-  assert.match(await verdictText(popup), /Genuine envelope from Example Clinic, checked by the key server/);
+  assert.match(await verdictText(popup), /Genuine envelope from Example Clinic, signed and checked/);
   await popup.locator('#sp-message').waitFor({ state: 'visible', timeout: TIMEOUT });
   assert.equal(await popup.inputValue('#sp-password'), '', 'the password field is cleared');
   assert.equal((await popup.textContent('#sp-subject')).trim(), 'Your results \u2013 caf\u00e9');

@@ -1,13 +1,18 @@
 // open.js - the key server's open page (GET /open?id=ID and POST /online):
 // receives the envelope from the securedoc.html window that opened it (or
 // from the page itself for the open-online form), signs the recipient in,
-// asks the key server for its key part, decrypts in the browser and shows
-// the message.  docs/open-protocol.md describes the exchange.
+// asks the key server for its key part (after the sender's verification
+// question, when there is one), checks the envelope against the key server's
+// record and its signature, decrypts in the browser and shows the message,
+// or a plain page for each refusal (not genuine, withdrawn, expired,
+// locked).  docs/open-protocol.md describes the exchange.
 // SECURITY: the envelope is untrusted.  Messages are accepted only from
 // window.opener and only of the expected shape and size.  The message HTML
 // is hostile: it is cleaned, then shown only in an <iframe sandbox=""> (no
 // scripts, opaque origin) under a strict CSP of its own.  The mail key part
-// in the URL fragment is removed from the address bar at once.
+// in the URL fragment is removed from the address bar at once.  Nothing of
+// an envelope that fails a check is decrypted or shown; the organisation's
+// branding comes from the key server's record only, never from the envelope.
 import * as spc from './sp-crypto.js';
 import * as wa from './sp-webauthn.js';
 
@@ -35,43 +40,92 @@ function progress(text) {
   show(p, true);
 }
 
-function verdict(kind, title, detail) {
+// Text that came from an envelope or the key server, isolated for
+// bidirectional text so that it cannot reorder the sentence around it.
+function bdi(text) {
+  const b = document.createElement('bdi');
+  const t = String(text);
+  b.textContent = t.length > 200 ? t.slice(0, 200) + '\u2026' : t;
+  return b;
+}
+
+// A sentence made of strings and nodes (see bdi).
+function sentence(tag, parts) {
+  const el = document.createElement(tag);
+  el.append(...(Array.isArray(parts) ? parts : [parts]));
+  return el;
+}
+
+// The verdict card: kind 'genuine' (a status line above the message),
+// 'unsigned' (the same for a format 1 envelope), 'bad' (refused), 'gone'
+// (withdrawn, expired, locked) or 'info'.  title and each detail are a
+// string or a list of strings and nodes (one sentence each); reasons
+// (optional) are listed under "What failed".
+function verdict(kind, title, detail = '', reasons = []) {
   const v = $('sp-verdict');
+  const status = kind === 'genuine' || kind === 'unsigned';
   v.className = 'card verdict ' + kind;
   v.replaceChildren();
-  const h = document.createElement(kind === 'genuine' ? 'p' : 'h1');
+  const h = sentence(status ? 'p' : 'h1', title);
   h.className = 'verdict-title';
-  h.textContent = title;
   v.append(h);
-  if (detail) {
-    const p = document.createElement('p');
-    p.textContent = detail;
-    v.append(p);
+  if (detail && detail.length) v.append(sentence('p', detail));
+  if (reasons.length) {
+    const det = document.createElement('details');
+    const sum = document.createElement('summary');
+    sum.textContent = 'What failed';
+    const ul = document.createElement('ul');
+    for (const r of reasons) ul.append(sentence('li', String(r)));
+    det.append(sum, ul);
+    v.append(det);
   }
-  v.setAttribute('role', kind === 'genuine' ? 'status' : 'alert');
+  v.setAttribute('role', status ? 'status' : 'alert');
   v.tabIndex = -1;
   show(v, true);
-  if (kind === 'bad') v.focus();
+  if (!status) v.focus();
 }
 
-function fatal(title, detail) {
+// A page that ends the flow: nothing of the message is shown.
+function fatal(title, detail, reasons = [], kind = 'bad') {
   progress(null);
   show($('sp-login'), false);
+  show($('sp-verify'), false);
   show($('sp-message'), false);
   $('sp-body').replaceChildren();
-  verdict('bad', title, detail);
+  $('sp-att-list').replaceChildren();
+  $('sp-subject').textContent = '';
+  $('sp-facts').replaceChildren();
+  verdict(kind, title, detail, reasons);
 }
 
-const NOT_GENUINE = 'This envelope is not genuine or was damaged; nothing was shown';
+const NOT_GENUINE_STEP = 'Do not act on it: do not follow its instructions, open its attachments or reply to it, ' +
+  'and if you expected a message, contact the sender by a route you already know (not one this envelope gives).';
+
+// The page for an envelope that fails any check.  org is the organisation
+// the envelope claims (from its header), shown as text only.
+function notGenuine(org, reasons) {
+  const title = typeof org === 'string' && org.trim() ?
+    ['This is not a genuine envelope from ', bdi(org.trim())] : 'This is not a genuine envelope';
+  fatal(title, NOT_GENUINE_STEP, reasons);
+}
 
 // ---- receiving the envelope ------------------------------------------------
+
+// The signature as the envelope gives it (base64url of 64 bytes for format
+// 2, empty for format 1); anything else is passed on as empty, and the
+// check against the key server's record refuses a format 2 envelope
+// without a good one.
+function sigOf(s) {
+  return typeof s === 'string' && /^[A-Za-z0-9_-]{0,200}$/.test(s.trim()) ? s.trim() : '';
+}
 
 function checkEnvelope(d) {
   if (!d || typeof d !== 'object' || d.type !== 'sealpost-envelope' || d.v !== 1) return null;
   if (d.id !== ID || typeof d.header !== 'string' || d.header.length > MAX_HEADER_B64) return null;
   if (typeof d.mp !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(d.mp)) return null;
   if (!(d.payload instanceof ArrayBuffer) || d.payload.byteLength > spc.MAX_PAYLOAD) return null;
-  return { header: d.header, mp: d.mp, payload: new Uint8Array(d.payload) };
+  if (d.sig !== undefined && d.sig !== null && typeof d.sig !== 'string') return null;
+  return { header: d.header, mp: d.mp, payload: new Uint8Array(d.payload), sig: sigOf(d.sig) };
 }
 
 function fromOpener() {
@@ -108,6 +162,8 @@ function fromOpener() {
 function fromPage() {
   const header = $('sp-online-header').value;
   const payloadB64 = $('sp-online-payload').value;
+  // Empty for a format 1 envelope (its form has no signature field).
+  const sig = sigOf($('sp-online-sig').value);
   if (!header.trim() || !payloadB64.trim()) return null;
   const m = /(?:^#|&)mp=([A-Za-z0-9_-]{43})(?:&|$)/.exec(location.hash);
   // The mail key part must not stay in the address bar or the history.
@@ -118,9 +174,9 @@ function fromPage() {
   try {
     payload = spc.b64decode(payloadB64);
   } catch {
-    return { error: NOT_GENUINE };
+    return { error: 'damaged' };
   }
-  return { header, mp: m[1], payload };
+  return { header, mp: m[1], payload, sig };
 }
 
 // ---- the key server's API --------------------------------------------------
@@ -515,46 +571,261 @@ async function render(header, c) {
   subject.focus();
 }
 
+// ---- branding ---------------------------------------------------------------
+
+const HEX_COLOUR = /^#[0-9a-fA-F]{6}$/;
+
+// Black or white, whichever reads better on the colour (WCAG contrast).
+function inkFor(hex) {
+  const lin = (i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const l = 0.2126 * lin(1) + 0.7152 * lin(3) + 0.0722 * lin(5);
+  return 1.05 / (l + 0.05) >= (l + 0.05) / 0.05 ? '#ffffff' : '#111111';
+}
+
+// A logo address on this site only (the key server serves /orgs/ID/logo;
+// the page's CSP allows images of its own origin and nothing remote).
+function sameOriginPath(s) {
+  if (typeof s !== 'string' || s.length > 300) return null;
+  let u;
+  try {
+    u = new URL(s, location.origin);
+  } catch {
+    return null;
+  }
+  if (u.origin !== location.origin || !/^\/[A-Za-z0-9._~/-]*$/.test(u.pathname) || u.pathname.includes('..')) return null;
+  return u.pathname + u.search;
+}
+
+// The organisation's name, colour and logo in the page's top bar, from
+// the key server's answer (brand: {name, colour, logo}).
+function applyBrand(brand) {
+  if (!brand || typeof brand !== 'object') return;
+  const top = $('sp-top');
+  const name = typeof brand.name === 'string' ? brand.name.trim().slice(0, 120) : '';
+  if (typeof brand.colour === 'string' && HEX_COLOUR.test(brand.colour)) {
+    top.style.setProperty('--bar', brand.colour);
+    top.style.setProperty('--bar-ink', inkFor(brand.colour));
+    top.classList.add('branded');
+  }
+  const logo = $('sp-brand-logo');
+  const src = sameOriginPath(brand.logo);
+  if (src) {
+    logo.addEventListener('error', () => show(logo, false), { once: true });
+    logo.alt = name ? `${name} logo` : 'Logo';
+    logo.src = src;
+    show(logo, true);
+  }
+  $('sp-brand-name').textContent = name;
+  show($('sp-brand'), !!(name || src));
+}
+
+// ---- refusals and sender controls ------------------------------------------
+
+function fromOf(header) {
+  return typeof header.from === 'string' && header.from.trim() ? header.from.trim() : '';
+}
+
+// The next step of the pages below: ask the sender to send it again.  The
+// address comes from the envelope's header (not yet checked: the key
+// server gave no key), hence "an address you already know".
+function askAgain(header, lead) {
+  const from = fromOf(header);
+  return from ?
+    [`${lead}ask the sender (the envelope names `, bdi(from), ') to send it again, writing to an address you already know for them.'] :
+    `${lead}ask the sender to send it again, writing to an address you already know for them.`;
+}
+
+// 410: withdrawn by the sender, expired (or shredded), or gone otherwise.
+function gone(header, reason) {
+  if (reason === 'retracted') {
+    fatal('This message was withdrawn by the sender', askAgain(header, 'If you still need it, '), [], 'gone');
+  } else if (reason === 'expired') {
+    fatal('This message has expired', askAgain(header, 'It can no longer be opened. If you still need it, '), [], 'gone');
+  } else {
+    fatal('This message can no longer be opened', askAgain(header, 'If you still need it, '), [], 'gone');
+  }
+}
+
+// 423: too many wrong answers to the sender's question.
+function locked(header) {
+  fatal('This message is locked after too many wrong answers',
+    ['There were too many wrong answers to the sender\u2019s question; the sender has been told. ',
+      ...[].concat(askAgain(header, 'To read it, '))], [], 'gone');
+}
+
+function triesText(n) {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return '';
+  return `You have ${n} ${n === 1 ? 'try' : 'tries'} left.`;
+}
+
+// 409: the sender's verification question.  Resolves with 'ok' (the key
+// server accepted the answer), 'locked' (423) or 'login' (the session
+// ended).
+function askVerify(v, session) {
+  return new Promise((resolve) => {
+    const card = $('sp-verify');
+    const form = $('sp-verify-form');
+    const answer = $('sp-answer');
+    const submit = $('sp-verify-submit');
+    const err = $('sp-verify-error');
+    const hint = typeof v.hint === 'string' ? v.hint.trim() : '';
+    $('sp-verify-hint').textContent = hint ||
+      '(no question given: type the secret the sender told you by another route)';
+    $('sp-verify-tries').textContent = triesText(v.tries_left);
+    show($('sp-verify-tries'), true);
+    const error = (text) => {
+      err.textContent = text;
+      show(err, !!text);
+    };
+    error('');
+    answer.value = '';
+    const finish = (how) => {
+      form.removeEventListener('submit', onSubmit);
+      answer.value = '';
+      error('');
+      show(card, false);
+      resolve(how);
+    };
+    const onSubmit = async (ev) => {
+      ev.preventDefault();
+      error('');
+      if (!answer.value.trim()) {
+        error('Type your answer to the sender\u2019s question.');
+        answer.focus();
+        return;
+      }
+      submit.disabled = true;
+      const r = await api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/verify`, { answer: answer.value }, session.csrf);
+      submit.disabled = false;
+      if (r.status === 200) return finish('ok');
+      if (r.status === 423) return finish('locked');
+      if (r.status === 401) return finish('login');
+      if (r.status === 403 && typeof r.data.tries_left === 'number') {
+        const left = triesText(r.data.tries_left);
+        // The error says how many tries are left; the line below the field
+        // would only repeat it.
+        $('sp-verify-tries').textContent = left;
+        show($('sp-verify-tries'), false);
+        error(`That is not the answer the sender gave. ${left}`.trim());
+      } else if (r.status === 429) error('Too many attempts. Please wait a few minutes and try again.');
+      else if (r.status === 503) error('The key server is busy right now. Please try again in a moment.');
+      else error(r.data.error ? `The answer could not be checked: ${r.data.error}.` : 'The answer could not be checked. Please try again.');
+      answer.select();
+      answer.focus();
+    };
+    form.addEventListener('submit', onSubmit);
+    show(card, true);
+    answer.focus();
+  });
+}
+
 // ---- the whole flow --------------------------------------------------------
 
-async function openWith(env) {
-  let header;
+async function release(session) {
+  return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
+}
+
+// The reasons of spc.checkRecord and spc.compareRecord, as sentences.
+const REASONS = {
+  'id': 'the envelope\u2019s id is not the key server\u2019s',
+  'organisation': 'the organisation is not the one the key server recorded',
+  'sender': 'the sender is not the one the key server recorded',
+  'recipients': 'the recipients are not the ones the key server recorded',
+  'format': 'the envelope\u2019s format is not the one the key server recorded',
+  'header digest': 'the envelope\u2019s header is not the one the sender sealed',
+  'ciphertext digest': 'the message is not the one the sender sealed',
+  'signing key': 'it was not signed with a key of the sender\u2019s organisation',
+  'signature': 'its signature does not verify',
+};
+const reasonText = (r) => (Object.hasOwn(REASONS, r) ? REASONS[r] : String(r));
+
+// The checks of the envelope against the key server's record and the
+// signature (spc.checkRecord).  Resolves with a list of reasons (empty
+// when genuine), or null when this browser cannot check a signature.
+async function checks(header, headerBytes, env, record) {
+  const fmt = record.format === undefined || record.format === null ? 1 : record.format;
+  if (fmt !== header.v) return [REASONS.format];
+  if (typeof spc.checkRecord !== 'function') return ['this page cannot check the envelope'];
   try {
-    header = spc.parseHeader(spc.b64decode(env.header));
+    const reasons = await spc.checkRecord(header, headerBytes, env.payload, env.sig || '', record);
+    return Array.isArray(reasons) ? reasons.map(reasonText) : ['the envelope could not be checked'];
+  } catch (e) {
+    if (e && e.kind === 'unsupported') return null;
+    return ['the envelope could not be checked'];
+  }
+}
+
+async function openWith(env) {
+  let header, headerBytes;
+  try {
+    headerBytes = spc.b64decode(env.header);
+    header = spc.parseHeader(headerBytes);
   } catch {
-    fatal(NOT_GENUINE, 'The envelope file is not a readable sealpost envelope.');
+    notGenuine('', ['the envelope file is not a readable sealpost envelope']);
     return;
   }
   if (header.id !== ID) {
-    fatal(NOT_GENUINE, 'The envelope does not match this page.');
+    notGenuine(header.org, ['the envelope does not match this page']);
     return;
   }
   progress(null);
-  let session = await ensureSession(header.to.length === 1 ? header.to[0] : '');
-  progress('Fetching the key...');
-  let r = await api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
-  if (r.status === 401) {
-    progress(null);
-    sessionPromise = askLogin(header.to.length === 1 ? header.to[0] : '');
-    session = await sessionPromise;
+  const prefill = header.to.length === 1 ? header.to[0] : '';
+  let session = await ensureSession(prefill);
+  let r;
+  for (;;) {
     progress('Fetching the key...');
-    r = await api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
+    r = await release(session);
+    let how = r.status === 401 ? 'login' : null;
+    if (r.status === 409 && r.data.verify && typeof r.data.verify === 'object') {
+      progress(null);
+      how = await askVerify(r.data.verify, session);
+      if (how === 'locked') {
+        locked(header);
+        return;
+      }
+    }
+    if (how === 'login') {
+      progress(null);
+      sessionPromise = askLogin(prefill);
+      session = await sessionPromise;
+    }
+    if (how === null) break;
   }
   if (r.status === 403) {
     fatal('This message was not sent to you',
-      `You are signed in as ${session.email}, which is not a recipient of this message. Sign out and sign in with the address it was sent to.`);
+      [`You are signed in as `, bdi(session.email), ', which is not a recipient of this message. Sign out and sign in with the address it was sent to.']);
     return;
   }
   if (r.status === 404) {
-    fatal(NOT_GENUINE, 'The key server has no record of this envelope.');
+    notGenuine(header.org, ['the key server has no record of this envelope']);
     return;
   }
   if (r.status === 410) {
-    fatal('This message can no longer be opened', 'The sender withdrew it or it has expired. Ask the sender to send it again.');
+    gone(header, r.data.reason);
+    return;
+  }
+  if (r.status === 423) {
+    locked(header);
     return;
   }
   if (r.status !== 200 || typeof r.data.server_part !== 'string') {
     fatal('The message could not be opened', r.data.error || 'The key server did not answer. Please try again later.');
+    return;
+  }
+  // Every check before anything is decrypted: a forged envelope shows
+  // nothing at all.
+  progress('Checking the envelope...');
+  const reasons = await checks(header, headerBytes, env, r.data);
+  if (reasons === null) {
+    fatal('This browser cannot check the envelope\u2019s signature',
+      'Nothing was shown. Open the envelope again in a current version of Firefox, Chrome, Edge or Safari.');
+    return;
+  }
+  if (reasons.length) {
+    notGenuine(header.org, reasons);
     return;
   }
   progress('Decrypting...');
@@ -562,20 +833,28 @@ async function openWith(env) {
   try {
     opened = await spc.openEnvelope({ headerB64: env.header, payload: env.payload, mailPart: env.mp, serverPart: r.data.server_part });
   } catch {
-    fatal(NOT_GENUINE, 'The envelope does not decrypt with the key the key server holds for it.');
+    notGenuine(header.org, ['the envelope does not decrypt with the key the key server holds for it']);
     return;
   }
   const diffs = spc.compareRecord(opened.header, r.data);
   if (diffs.length) {
-    fatal(NOT_GENUINE, `The envelope disagrees with the key server's record (${diffs.join(', ')}).`);
+    notGenuine(header.org, diffs.map(reasonText));
     return;
   }
   try {
     progress(null);
-    verdict('genuine', `Genuine envelope from ${opened.header.org}, checked by the key server`);
+    applyBrand(r.data.brand);
+    const org = bdi(opened.header.org);
+    if (opened.header.v === 2) {
+      verdict('genuine', ['Genuine envelope from ', org, ', signed and checked']);
+    } else {
+      verdict('unsigned', ['Envelope from ', org, ': unsigned (older format)'],
+        'It was sealed by an older sealer without a signature. The key server knows it and its recipients, ' +
+        'but cannot vouch that its content is what the sender wrote: be careful with requests to pay or to share details.');
+    }
     await render(opened.header, opened.container);
   } catch {
-    fatal(NOT_GENUINE, 'The message inside the envelope is damaged.');
+    notGenuine(header.org, ['the message inside the envelope is damaged']);
   }
 }
 
@@ -591,15 +870,19 @@ async function start() {
   });
   $('sp-signout').addEventListener('click', () => { signOut(); });
   const online = fromPage();
+  if (online && online.error === 'damaged') {
+    notGenuine('', ['the envelope file is damaged']);
+    return;
+  }
   if (online && online.error) {
-    fatal(online.error);
+    fatal('The link is incomplete', online.error);
     return;
   }
   if (online && !ID) {
     try {
       ID = spc.parseHeader(spc.b64decode(online.header)).id;
     } catch {
-      fatal(NOT_GENUINE, 'The envelope file is not a readable sealpost envelope.');
+      notGenuine('', ['the envelope file is not a readable sealpost envelope']);
       return;
     }
   }
