@@ -73,8 +73,9 @@ export async function submitLogin(popup, email, password) {
 // Sign in on the open page if it asks.
 export async function signInIfAsked(popup, email, password) {
   const login = popup.locator('#sp-login');
-  const done = popup.locator('#sp-message:not([hidden]), #sp-verdict:not([hidden])');
-  await login.or(done).first().waitFor({ state: 'visible', timeout: TIMEOUT });
+  // one selector: whichever of the three the page shows first
+  await popup.locator('#sp-login:not([hidden]), #sp-verdict:not([hidden]), #sp-message:not([hidden])')
+    .first().waitFor({ state: 'visible', timeout: TIMEOUT });
   if (await login.isVisible()) {
     const err = await submitLogin(popup, email, password);
     if (err !== null) throw new Error(`sign-in refused: ${err}`);
@@ -83,7 +84,7 @@ export async function signInIfAsked(popup, email, password) {
 
 // Wait until the open page shows its verdict (genuine or not); returns its text.
 export async function verdictText(popup) {
-  await popup.locator('#sp-verdict.genuine, #sp-verdict.bad').waitFor({ state: 'visible', timeout: TIMEOUT });
+  await popup.locator('#sp-verdict.genuine, #sp-verdict.bad, #sp-verdict.unsigned, #sp-verdict.gone').waitFor({ state: 'visible', timeout: TIMEOUT });
   return (await popup.textContent('#sp-verdict')).trim();
 }
 
