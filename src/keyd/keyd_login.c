@@ -143,6 +143,18 @@ attempt(struct keyd_req *r, const char *key, const struct sp_throttle_policy *p,
 		set_status(out, KEYD_LOGIN_LOCKED);
 		keyd_log("login-throttled", "key", strncmp(key, "ip:", 3) == 0 ? "client" : "account",
 		    "client", r->client, NULL);
+		if (strncmp(key, "email:", 6) == 0) {
+			/* a refused attempt on a locked address joins the audit
+			 * trail (the global chain); a client's lock is logged only */
+			char detail[48];
+			struct sp_audit a = { .time = now, .event = "login-locked",
+			    .actor = key + 6, .client = r->client, .detail = detail };
+
+			snprintf(detail, sizeof(detail), "locked until %lld", (long long)until);
+			if ((st = sp_store_audit(r->k->store, &a, &err)) != SP_OK)
+				keyd_log("store-error", "path", r->url, "error",
+				    sp_err_msg(&err, st), NULL);
+		}
 		return 0;
 	}
 	return 1;

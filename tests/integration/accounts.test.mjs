@@ -260,6 +260,13 @@ test('16 parallel wrong passwords for one address: exactly --login-free 5 are ch
   // Locked: the right password is refused too.
   const right = await login(K, email, PW);
   assert.equal(right.status, 429);
+  // Each refusal on the locked address is in the audit trail (global chain).
+  const ex = sealpost(['--data-dir', K.dataDir, 'audit', 'export', '--format', 'json']);
+  assert.equal(ex.status, 0, String(ex.stderr));
+  const locked = JSON.parse(ex.stdout.toString()).records
+    .filter((x) => x.event === 'login-locked' && x.actor === email);
+  assert.equal(locked.length, 12);
+  assert.ok(locked.every((x) => x.chain === 0 && /^locked until \d+$/.test(x.detail)));
 });
 
 // One request over a raw socket (repeated header lines, which fetch joins);
