@@ -513,12 +513,43 @@ struct walk {
 
 static const char *const text_ext[] = {
 	".txt", ".csv", ".tsv", ".json", ".xml", ".html", ".htm", ".md", ".log", ".rtf",
-	".ics", ".vcf", ".yaml", ".yml", ".ini", ".eml",
+	".ics", ".vcf", ".yaml", ".yml", ".ini", ".eml", ".ical", ".ifb", ".vcard",
 };
 
 static const char *const text_app[] = {
 	"json", "xml", "csv", "x-csv", "rtf", "x-yaml", "yaml", "ics", "x-ndjson",
+	"vcard", "x-vcard", "calendar", "x-ical", "vnd.ms-excel.csv",
 };
+
+/* zipped XML documents whose text is read */
+static const char *const office_ext[] = { ".docx", ".docm", ".xlsx", ".xlsm", ".odt", ".ods" };
+
+static const char *const office_app[] = {
+	"vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"vnd.oasis.opendocument.text", "vnd.oasis.opendocument.spreadsheet",
+};
+
+/* iCalendar and vCard fold long lines (RFC 5545 3.1, RFC 6350 3.2): a line
+ * break followed by one space or tab is removed, in place. */
+static size_t
+unfold(unsigned char *d, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (d[i] == '\r' && i + 2 < n && d[i + 1] == '\n' && (d[i + 2] == ' ' || d[i + 2] == '\t')) {
+			i += 2;
+			continue;
+		}
+		if (d[i] == '\n' && i + 1 < n && (d[i + 1] == ' ' || d[i + 1] == '\t')) {
+			i += 1;
+			continue;
+		}
+		d[o++] = d[i];
+	}
+	return o;
+}
 
 static int
 ends_with_ci(const char *s, const char *suf)
@@ -567,7 +598,7 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 	GMimeContentEncoding enc;
 	struct sp_buf raw, html;
 	char label[160], mt[48], chunk[65536];
-	int text = 0, is_html = 0, st = SP_OK;
+	int text = 0, is_html = 0, office = 0, folded = 0, st = SP_OK;
 	size_t i, room;
 	ssize_t got;
 
@@ -585,8 +616,22 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 		for (i = 0; i < sizeof(text_ext) / sizeof(text_ext[0]); i++)
 			if (ends_with_ci(fname, text_ext[i]))
 				text = 1;
+	if (type != NULL && strcasecmp(type, "application") == 0 && sub != NULL)
+		for (i = 0; i < sizeof(office_app) / sizeof(office_app[0]); i++)
+			if (strcasecmp(sub, office_app[i]) == 0)
+				office = 1;
+	if (fname != NULL)
+		for (i = 0; i < sizeof(office_ext) / sizeof(office_ext[0]); i++)
+			if (ends_with_ci(fname, office_ext[i]))
+				office = 1;
+	if (office)
+		text = 1;
 	if (!text)
 		return;
+	folded = (sub != NULL && (strcasecmp(sub, "calendar") == 0 || strcasecmp(sub, "vcard") == 0 ||
+	    strcasecmp(sub, "x-vcard") == 0 || strcasecmp(sub, "directory") == 0)) ||
+	    (fname != NULL && (ends_with_ci(fname, ".ics") || ends_with_ci(fname, ".vcf") ||
+	    ends_with_ci(fname, ".ical") || ends_with_ci(fname, ".vcard")));
 	is_html = (sub != NULL && strcasecmp(sub, "html") == 0) ||
 	    (fname != NULL && (ends_with_ci(fname, ".html") || ends_with_ci(fname, ".htm")));
 	safe_label(label, sizeof(label), idx, mt, fname);
@@ -626,12 +671,32 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 		sp_buf_free(&raw);
 		return;
 	}
+	if (office) {
+		struct sp_buf txt;
+		char why[96];
+
+		sp_buf_init(&txt, room);
+		st = pol_zip_text(raw.data, raw.len, room, &txt, why, sizeof(why));
+		sp_buf_free(&raw);
+		if (st != SP_OK) {
+			pol_result_note(w->r, "%s: document text not read (%s)", label,
+			    st == SP_ERR_INVALID ? why : sp_status_str(st));
+		} else {
+			w->used += txt.len;
+			if (txt.len > 0)
+				segment(w, label, (const char *)txt.data, txt.len);
+		}
+		sp_buf_free(&txt);
+		return;
+	}
 	if (raw.len > 0 && memchr(raw.data, '\0', raw.len < 8192 ? raw.len : 8192) != NULL) {
 		pol_result_note(w->r, "%s: binary content, not scanned", label);
 		sp_buf_free(&raw);
 		return;
 	}
 	w->used += raw.len;
+	if (folded && raw.len > 0)
+		raw.len = unfold(raw.data, raw.len);
 	if (is_html && raw.len > 0) {
 		sp_buf_init(&html, raw.len + 1);
 		st = pol_html_to_text((const char *)raw.data, raw.len, &html);
