@@ -198,7 +198,7 @@ pol_zip_text(const unsigned char *z, size_t n, size_t cap, struct sp_buf *out,
 			if (st == SP_OK && xml.len > 0) {
 				used += xml.len;
 				st = pol_xml_to_text((const char *)xml.data, xml.len, out);
-				if (st == SP_OK)
+				if (st == SP_OK && out->len < out->cap)
 					st = sp_buf_append(out, " ", 1);
 			}
 			sp_buf_free(&xml);
