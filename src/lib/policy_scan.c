@@ -149,7 +149,7 @@ pol_scan_compile(struct sp_policy *p, struct sp_err *err)
 		case POL_MEDCODE:
 			st = add_pat(p, &exprs, &flags, &cap,
 			    strdup("\\b[A-TV-Z]\\d[0-9A-Z](?:\\.[0-9A-Z]{1,4})?\\b"),
-			    HS_FLAG_SOM_LEFTMOST, PAT_ICD, i, 0, err);
+			    0, PAT_ICD, i, 0, err);
 			if (st == SP_OK)
 				st = add_pat(p, &exprs, &flags, &cap, strdup("\\b\\d{4}[0-9FT]\\b"),
 				    0, PAT_CPT, i, 0, err);
@@ -160,18 +160,14 @@ pol_scan_compile(struct sp_policy *p, struct sp_err *err)
 			if (st == SP_OK)
 				st = add_pat(p, &exprs, &flags, &cap, strdup("\\b[12]\\d{9}\\b"),
 				    0, PAT_NPI, i, 0, err);
+			/* a date of birth: the birth word is part of the pattern, so
+			 * that plain dates cost no callback */
 			if (st == SP_OK)
 				st = add_pat(p, &exprs, &flags, &cap,
-				    strdup("\\b\\d{1,2}[/.-]\\d{1,2}[/.-](?:19|20)\\d{2}\\b"),
-				    HS_FLAG_SOM_LEFTMOST, PAT_DOB_NUM, i, 0, err);
-			if (st == SP_OK)
-				st = add_pat(p, &exprs, &flags, &cap,
-				    strdup("\\b(?:19|20)\\d{2}-\\d{2}-\\d{2}\\b"),
-				    0, PAT_DOB_ISO, i, 0, err);
-			if (st == SP_OK)
-				st = add_pat(p, &exprs, &flags, &cap,
-				    strdup("\\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\\.? \\d{1,2},? (?:19|20)\\d{2}\\b"),
-				    HS_FLAG_SOM_LEFTMOST | HS_FLAG_CASELESS, PAT_DOB_MON, i, 0, err);
+				    strdup("\\b(?:dob|d\\.o\\.b|date of birth|birth ?date|born(?: on)?)\\W{0,20}"
+				    "(?:\\d{1,2}[/.-]\\d{1,2}[/.-](?:19|20)\\d{2}|(?:19|20)\\d{2}-\\d{2}-\\d{2}|"
+				    "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\\.? \\d{1,2},? (?:19|20)\\d{2})\\b"),
+				    HS_FLAG_CASELESS, PAT_DOB_NUM, i, 0, err);
 			break;
 		case POL_ROUTING:
 			st = add_pat(p, &exprs, &flags, &cap, strdup("\\b\\d{9}\\b"),
@@ -731,6 +727,56 @@ date_ok(const char *g, size_t s, size_t e, enum pol_pat_kind kind)
 	return a >= 1 && a <= 31;
 }
 
+/* Start of a variable-width match that ends at e (Hyperscan reports ends
+ * only; asking it for starts costs a third of the scan speed). */
+static size_t
+code_start(const struct pol_state *st, enum pol_pat_kind kind, size_t e)
+{
+	const char *g = st->seg;
+	size_t i, best = e;
+
+	switch (kind) {
+	case PAT_ICD:
+		/* the longest [A-Z][0-9][0-9A-Z](.[0-9A-Z]{1,4})? ending at e */
+		for (i = 3; i <= 8 && i <= e; i++) {
+			size_t p = e - i;
+
+			if (isupper((unsigned char)g[p]) && is_digit((unsigned char)g[p + 1]) &&
+			    (p == 0 || !is_word((unsigned char)g[p - 1])))
+				best = p;
+		}
+		return best;
+	case PAT_DOB_NUM:
+		/* 1-2 digits, separator, 1-2 digits, separator, 4 digits */
+		i = e >= 4 ? e - 4 : 0;
+		if (i > 0)
+			i--;
+		while (i > 0 && e - i < 8 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		if (i > 0)
+			i--;
+		while (i > 0 && e - i < 10 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		return i;
+	case PAT_DOB_MON:
+		/* month name, optional '.', space, day, optional ',', space, year */
+		i = e >= 5 ? e - 5 : 0;
+		if (i > 0 && g[i - 1] == ',')
+			i--;
+		while (i > 0 && e - i < 8 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		if (i > 0)
+			i--;
+		if (i > 0 && g[i - 1] == '.')
+			i--;
+		while (i > 0 && e - i < 19 && is_alpha((unsigned char)g[i - 1]))
+			i--;
+		return i;
+	default:
+		return e;
+	}
+}
+
 static void
 check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t e)
 {
@@ -739,6 +785,7 @@ check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t 
 	size_t s, i, k = 0;
 	char d[16];
 	int ok = 0;
+	enum pol_pat_kind kind = pat->kind;
 
 	switch (pat->kind) {
 	case PAT_CPT: s = e >= 5 ? e - 5 : 0; break;
@@ -746,8 +793,19 @@ check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t 
 	case PAT_NPI:
 	case PAT_DOB_ISO: s = e >= 10 ? e - 10 : 0; break;
 	case PAT_ROUTING: s = e >= 9 ? e - 9 : 0; break;
-	default: s = from; break;
+	case PAT_DOB_NUM:
+		/* which of the three date shapes ends at e */
+		kind = PAT_DOB_MON;
+		if (e >= 10 && g[e - 3] == '-' && g[e - 6] == '-' && is_digit((unsigned char)g[e - 10]) &&
+		    is_digit((unsigned char)g[e - 7]))
+			kind = PAT_DOB_ISO;
+		else if (e >= 6 && (g[e - 5] == '/' || g[e - 5] == '.' || g[e - 5] == '-'))
+			kind = PAT_DOB_NUM;
+		s = kind == PAT_DOB_ISO ? e - 10 : code_start(st, kind, e);
+		break;
+	default: s = code_start(st, pat->kind, e); break;
 	}
+	(void)from;
 	if (s >= e || e > st->seglen)
 		return;
 	/* part of a longer number, phone number, date range or product code */
@@ -759,7 +817,7 @@ check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t 
 			return;
 		if (s >= 8 && ci_contains(g + s - 8, 8, "vitamin "))
 			return;
-	} else if (pat->kind == PAT_DOB_MON) {
+	} else if (kind == PAT_DOB_MON) {
 		if (e < st->seglen && is_digit((unsigned char)g[e]))
 			return;
 	} else if (run_continues(g, st->seglen, s, e)) {
@@ -797,7 +855,7 @@ check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t 
 	case PAT_DOB_NUM:
 	case PAT_DOB_ISO:
 	case PAT_DOB_MON:
-		if (!date_ok(g, s, e, pat->kind))
+		if (!date_ok(g, s, e, kind))
 			return;
 		rs->ctx_checks++;
 		ok = ctx_count(st, s > POL_DOB_CONTEXT ? s - POL_DOB_CONTEXT : 0, s, ctx_dob) > 0 &&

@@ -452,6 +452,8 @@ test_code_decisions(void)
 		{"date of birth: 12.04.1961 (patient)", SP_POLICY_SEAL_TAG, "medical-codes"},
 		{"DOB 1961-02-30, Maria Lopez", SP_POLICY_PASS, ""},
 		{"Maria Lopez visits on 1961-04-12", SP_POLICY_PASS, ""},
+		{"Maria Lopez was born on March 3, 1961", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"DOB: 1961-04-12 (patient)", SP_POLICY_SEAL_TAG, "medical-codes"},
 		{"ABA 021000021", SP_POLICY_SEAL, "routing"},
 		{"bank account, wire to 021000021", SP_POLICY_SEAL, "routing"},
 		{"bank 021000021", SP_POLICY_PASS, ""},
