@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "policy.h"
+#include "policy_internal.h"
 
 /* Numbers the SSA never issued but that appear in print: the Woolworth
  * wallet insert, the Social Security card sample of 1962, and the sequence
@@ -154,4 +154,96 @@ sp_policy_mask(const char *s, size_t n, char *out, size_t outsz)
 		}
 	}
 	out[o] = '\0';
+}
+
+/* --- medical and banking numbers ----------------------------------------- */
+
+int
+pol_npi_valid(const char *d)
+{
+	char full[15];
+	size_t i;
+
+	for (i = 0; i < 10; i++)
+		if (d[i] < '0' || d[i] > '9')
+			return 0;
+	/* NPIs start with 1 or 2; the check digit covers the 80840 card prefix */
+	if (d[0] != '1' && d[0] != '2')
+		return 0;
+	memcpy(full, "80840", 5);
+	memcpy(full + 5, d, 10);
+	return sp_policy_luhn(full, 15);
+}
+
+int
+pol_aba_valid(const char *d)
+{
+	size_t i;
+	int p, sum;
+
+	for (i = 0; i < 9; i++)
+		if (d[i] < '0' || d[i] > '9')
+			return 0;
+	p = digits_value(d, 2);
+	/* 00 is the US government, 01-12 Federal Reserve districts, 21-32
+	 * thrifts, 61-72 electronic, 80 traveller's cheques */
+	if (!(p <= 12 || (p >= 21 && p <= 32) || (p >= 61 && p <= 72) || p == 80))
+		return 0;
+	if (memcmp(d, "000000000", 9) == 0)
+		return 0;
+	sum = 3 * ((d[0] - '0') + (d[3] - '0') + (d[6] - '0')) +
+	    7 * ((d[1] - '0') + (d[4] - '0') + (d[7] - '0')) +
+	    ((d[2] - '0') + (d[5] - '0') + (d[8] - '0'));
+	return sum % 10 == 0;
+}
+
+static int
+up(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static int
+dig(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+int
+pol_icd_valid(const char *s, size_t n)
+{
+	size_t i, k;
+
+	if (n < 3 || !up(s[0]) || s[0] == 'U' || !dig(s[1]))
+		return 0;
+	/* the third character is a digit, or A in the few categories that use it */
+	if (!dig(s[2]) && !(s[2] == 'A' && (memcmp(s, "C4A", 3) == 0 || memcmp(s, "D3A", 3) == 0 ||
+	    memcmp(s, "M1A", 3) == 0 || memcmp(s, "O9A", 3) == 0 || memcmp(s, "Z3A", 3) == 0)))
+		return 0;
+	if (n == 3)
+		return 1;
+	if (s[3] != '.' || n < 5 || n > 8)
+		return 0;
+	/* after the dot: digits, X placeholders, a letter only as 7th character
+	 * (or as the 4th in a few chapters, such as the fracture codes) */
+	for (i = 4, k = 4; i < n; i++, k++) {
+		if (dig(s[i]) || s[i] == 'X')
+			continue;
+		if (up(s[i]) && (k == 7 || (k == 4 && n == 5)))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+int
+pol_date_valid(int y, int m, int d)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (y < 1900 || y > 2100 || m < 1 || m > 12 || d < 1)
+		return 0;
+	if (m == 2 && d == 29)
+		return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= mdays[m - 1];
 }

@@ -385,7 +385,10 @@ rule_key(struct pol_parse *ps, const char *k, const char *v, struct sp_err *err)
 		else if (strcmp(v, "card") == 0) r->type = POL_CARD;
 		else if (strcmp(v, "lexicon") == 0) r->type = POL_LEXICON;
 		else if (strcmp(v, "regex") == 0) r->type = POL_REGEX;
-		else return perr(ps, "type '%s' is not keyword, header, ssn, card, lexicon or regex", v, err);
+		else if (strcmp(v, "medcode") == 0) r->type = POL_MEDCODE;
+		else if (strcmp(v, "routing") == 0) r->type = POL_ROUTING;
+		else return perr(ps, "type '%s' is not keyword, header, ssn, card, lexicon, regex, medcode or routing",
+		    v, err);
 		break;
 	case K_ACTION:
 		if (strcmp(v, "seal") == 0) r->action = SP_POLICY_SEAL;
@@ -464,7 +467,9 @@ rule_finish(struct pol_parse *ps, struct sp_err *err)
 	case POL_KEYWORD: need = 1u << K_KEYWORD; break;
 	case POL_HEADER: need = 1u << K_HEADER; allowed |= 1u << K_VALUE; break;
 	case POL_SSN:
-	case POL_CARD: allowed |= 1u << K_MIN_COUNT; break;
+	case POL_CARD:
+	case POL_MEDCODE:
+	case POL_ROUTING: allowed |= 1u << K_MIN_COUNT; break;
 	case POL_REGEX: need = 1u << K_PATTERN; allowed |= (1u << K_CASELESS) | (1u << K_MIN_COUNT); break;
 	case POL_LEXICON:
 		need = 1u << K_LEXICON;

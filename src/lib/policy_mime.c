@@ -8,6 +8,7 @@
  * skipped instead of failing.  The HTML reducer is a bounded byte loop.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -230,11 +231,143 @@ static const struct {
 	{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''},
 	{"nbsp", 0xa0}, {"ndash", 0x2013}, {"mdash", 0x2014}, {"hellip", 0x2026},
 	{"rsquo", 0x2019}, {"lsquo", 0x2018}, {"rdquo", 0x201d}, {"ldquo", 0x201c},
-	{"copy", 0xa9}, {"reg", 0xae}, {"eacute", 0xe9},
+	{"copy", 0xa9}, {"reg", 0xae}, {"eacute", 0xe9}, {"shy", 0xad}, {"zwsp", 0x200b},
+	{"zwj", 0x200d}, {"zwnj", 0x200c}, {"ensp", 0x2002}, {"emsp", 0x2003},
+	{"thinsp", 0x2009}, {"hyphen", 0x2010}, {"dash", 0x2010}, {"minus", 0x2212},
+	{"colon", ':'}, {"sol", '/'}, {"period", '.'}, {"comma", ','}, {"num", '#'},
+	{"lpar", '('}, {"rpar", ')'}, {"plus", '+'}, {"Tab", ' '}, {"NewLine", ' '},
+	{"trade", 0x2122}, {"euro", 0x20ac}, {"pound", 0xa3}, {"middot", 0xb7},
+	{"bull", 0x2022}, {"laquo", 0xab}, {"raquo", 0xbb}, {"times", 0xd7},
+	{"aacute", 0xe1}, {"iacute", 0xed}, {"oacute", 0xf3}, {"uacute", 0xfa},
+	{"ntilde", 0xf1}, {"uuml", 0xfc}, {"ouml", 0xf6}, {"auml", 0xe4}, {"szlig", 0xdf},
+	{"ccedil", 0xe7}, {"egrave", 0xe8}, {"agrave", 0xe0}, {"deg", 0xb0},
 };
 
-int
-pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
+/* What a reader sees of a decoded code point: invisible ones vanish, the
+ * hyphen and dash look-alikes read as '-', spaces as one space. */
+static int
+put_cp(struct sp_buf *out, unsigned long cp)
+{
+	if (cp == 0xad || cp == 0x200b || cp == 0x200c || cp == 0x200d || cp == 0x2060 || cp == 0xfeff)
+		return SP_OK;
+	if ((cp >= 0x2010 && cp <= 0x2013) || cp == 0x2212)
+		return sp_buf_append(out, "-", 1);
+	if (cp == 0x09 || cp == 0x0a || cp == 0x0d || (cp >= 0x2000 && cp <= 0x200a) ||
+	    cp == 0x202f || cp == 0x205f || cp == 0x3000)
+		return put_space(out);
+	return put_utf8(out, cp);
+}
+
+/* HTML elements that do not break the line: the text on either side reads
+ * as one word, so "<b>123</b>45" is "12345". */
+static const char *const html_inline[] = {
+	"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i",
+	"ins", "del", "kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub",
+	"sup", "time", "u", "var", "wbr", "o:p", "strike", "tt", "big", "label", "nobr",
+};
+
+/* Office XML elements that end a paragraph, cell or line. */
+static const char *const xml_break[] = {
+	"p", "tab", "br", "cr", "tc", "tr", "si", "c", "row", "h", "table-cell",
+	"table-row", "line-break", "s", "list-item", "is", "v", "f",
+};
+
+static int
+name_in(const char *nm, size_t n, const char *const *list, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (strlen(list[i]) == n && strncasecmp(list[i], nm, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_name_char(int c)
+{
+	return isalnum(c) || c == ':' || c == '-' || c == '_';
+}
+
+/* Does the tag in[s, e) (without '<' and '>') carry an inline style or
+ * attribute that hides its element? */
+static int
+tag_hidden(const char *in, size_t s, size_t e)
+{
+	char st[256];
+	size_t i, o = 0, at;
+
+	at = ci_find(in, e, s, "style");
+	if (at < e) {
+		for (i = at + 5; i < e && o + 1 < sizeof(st); i++)
+			if (!isspace((unsigned char)in[i]) && in[i] != '"' && in[i] != '\'')
+				st[o++] = (char)tolower((unsigned char)in[i]);
+		st[o] = '\0';
+		if (strstr(st, "display:none") != NULL || strstr(st, "visibility:hidden") != NULL ||
+		    strstr(st, "max-height:0;") != NULL || strstr(st, "opacity:0;") != NULL)
+			return 1;
+		for (const char *f = st; (f = strstr(f, "font-size:0")) != NULL; f++) {
+			char nx = f[11];
+
+			if (nx != '.' && !(nx >= '1' && nx <= '9'))
+				return 1;
+		}
+	}
+	/* the boolean attribute hidden, standing alone */
+	for (i = s; i + 6 <= e; i++)
+		if (ci_prefix(in + i, e - i, "hidden") && isspace((unsigned char)in[i - 1]) &&
+		    (i + 6 == e || isspace((unsigned char)in[i + 6]) || in[i + 6] == '/' ||
+		    in[i + 6] == '='))
+			return 1;
+	return 0;
+}
+
+/* Index just past the element named nm (n bytes) that opens before from,
+ * counting nested elements of the same name; SIZE_MAX when it never closes. */
+static size_t
+skip_element(const char *in, size_t len, size_t from, const char *nm, size_t n)
+{
+	size_t i = from;
+	int depth = 1;
+
+	while (i < len) {
+		size_t lt = i;
+
+		while (lt < len && in[lt] != '<')
+			lt++;
+		if (lt >= len)
+			return SIZE_MAX;
+		if (lt + 1 < len && in[lt + 1] == '/' && lt + 2 + n <= len &&
+		    strncasecmp(in + lt + 2, nm, n) == 0 &&
+		    (lt + 2 + n == len || !is_name_char((unsigned char)in[lt + 2 + n]))) {
+			if (--depth == 0) {
+				size_t gt = lt;
+
+				while (gt < len && in[gt] != '>')
+					gt++;
+				return gt < len ? gt + 1 : SIZE_MAX;
+			}
+		} else if (lt + 1 + n <= len && strncasecmp(in + lt + 1, nm, n) == 0 &&
+		    (lt + 1 + n == len || !is_name_char((unsigned char)in[lt + 1 + n]))) {
+			size_t gt = lt;
+
+			while (gt < len && in[gt] != '>')
+				gt++;
+			if (gt < len && in[gt - 1] != '/')
+				depth++;
+		}
+		i = lt + 1;
+	}
+	return SIZE_MAX;
+}
+
+static const char *const html_void[] = {
+	"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+	"source", "track", "wbr",
+};
+
+static int
+markup_to_text(const char *in, size_t n, struct sp_buf *out, int xml)
 {
 	size_t i = 0;
 	int st = SP_OK;
@@ -243,24 +376,64 @@ pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
 		unsigned char c = (unsigned char)in[i];
 
 		if (c == '<') {
-			size_t e;
+			size_t e, ns, ne;
+			int closing;
 
 			if (ci_prefix(in + i, n - i, "<!--")) {
 				e = ci_find(in, n, i + 4, "-->");
 				i = e < n ? e + 3 : n;
-			} else if (ci_prefix(in + i, n - i, "<script") || ci_prefix(in + i, n - i, "<style")) {
-				const char *close = ci_prefix(in + i, n - i, "<script") ? "</script" : "</style";
-
-				e = ci_find(in, n, i + 1, close);
-				e = e < n ? ci_find(in, n, e, ">") : n;
-				i = e < n ? e + 1 : n;
-			} else {
-				e = i + 1;
-				while (e < n && in[e] != '>')
-					e++;
-				i = e < n ? e + 1 : n;
+				continue;
 			}
-			st = put_space(out);
+			if (ci_prefix(in + i, n - i, "<![cdata[")) {
+				e = ci_find(in, n, i + 9, "]]>");
+				st = sp_buf_append(out, in + i + 9, (e < n ? e : n) - (i + 9));
+				i = e < n ? e + 3 : n;
+				continue;
+			}
+			e = i + 1;
+			while (e < n && in[e] != '>')
+				e++;
+			closing = i + 1 < n && in[i + 1] == '/';
+			ns = i + 1 + (size_t)closing;
+			ne = ns;
+			while (ne < e && is_name_char((unsigned char)in[ne]))
+				ne++;
+			if (!xml && !closing && ne > ns &&
+			    (name_in(in + ns, ne - ns, (const char *const[]){"script", "style", "head", "title",
+			    "template", "noscript"}, 6) ||
+			    (tag_hidden(in, ne, e) && !name_in(in + ns, ne - ns, html_void,
+			    sizeof(html_void) / sizeof(html_void[0])) && e > 0 && in[e - 1] != '/'))) {
+				char nm[32];
+				size_t nl = ne - ns < sizeof(nm) ? ne - ns : sizeof(nm) - 1, past;
+
+				memcpy(nm, in + ns, nl);
+				past = skip_element(in, n, e < n ? e + 1 : n, nm, nl);
+				/* an element that never closes hides nothing: what a
+				 * browser would repair is scanned rather than lost */
+				if (past != SIZE_MAX || name_in(nm, nl, (const char *const[]){"script", "style"}, 2)) {
+					i = past != SIZE_MAX ? past : n;
+					st = put_space(out);
+					continue;
+				}
+			}
+			i = e < n ? e + 1 : n;
+			if (xml) {
+				const char *local = in + ns;
+				size_t ln = ne - ns, k;
+
+				for (k = 0; k < ne - ns; k++)
+					if (in[ns + k] == ':') {
+						local = in + ns + k + 1;
+						ln = ne - ns - k - 1;
+					}
+				if (name_in(local, ln, xml_break, sizeof(xml_break) / sizeof(xml_break[0])) &&
+				    (closing || (e > 0 && in[e - 1] == '/') ||
+				    (ln == 1 && (*local == 's' || *local == 'p'))))
+					st = put_space(out);
+			} else if (!name_in(in + ns, ne - ns, html_inline,
+			    sizeof(html_inline) / sizeof(html_inline[0]))) {
+				st = put_space(out);
+			}
 		} else if (c == '&') {
 			size_t e = i + 1, k;
 			unsigned long cp = 0;
@@ -292,7 +465,7 @@ pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
 				}
 			}
 			if (ok) {
-				st = put_utf8(out, cp);
+				st = put_cp(out, cp);
 				i = e + 1;
 			} else {
 				st = sp_buf_append(out, "&", 1);
@@ -314,6 +487,18 @@ pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
 	return st;
 }
 
+int
+pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
+{
+	return markup_to_text(in, n, out, 0);
+}
+
+int
+pol_xml_to_text(const char *in, size_t n, struct sp_buf *out)
+{
+	return markup_to_text(in, n, out, 1);
+}
+
 /* --- the walk ------------------------------------------------------------ */
 
 struct walk {
@@ -328,12 +513,43 @@ struct walk {
 
 static const char *const text_ext[] = {
 	".txt", ".csv", ".tsv", ".json", ".xml", ".html", ".htm", ".md", ".log", ".rtf",
-	".ics", ".vcf", ".yaml", ".yml", ".ini", ".eml",
+	".ics", ".vcf", ".yaml", ".yml", ".ini", ".eml", ".ical", ".ifb", ".vcard",
 };
 
 static const char *const text_app[] = {
 	"json", "xml", "csv", "x-csv", "rtf", "x-yaml", "yaml", "ics", "x-ndjson",
+	"vcard", "x-vcard", "calendar", "x-ical", "vnd.ms-excel.csv",
 };
+
+/* zipped XML documents whose text is read */
+static const char *const office_ext[] = { ".docx", ".docm", ".xlsx", ".xlsm", ".odt", ".ods" };
+
+static const char *const office_app[] = {
+	"vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"vnd.oasis.opendocument.text", "vnd.oasis.opendocument.spreadsheet",
+};
+
+/* iCalendar and vCard fold long lines (RFC 5545 3.1, RFC 6350 3.2): a line
+ * break followed by one space or tab is removed, in place. */
+static size_t
+unfold(unsigned char *d, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (d[i] == '\r' && i + 2 < n && d[i + 1] == '\n' && (d[i + 2] == ' ' || d[i + 2] == '\t')) {
+			i += 2;
+			continue;
+		}
+		if (d[i] == '\n' && i + 1 < n && (d[i + 1] == ' ' || d[i + 1] == '\t')) {
+			i += 1;
+			continue;
+		}
+		d[o++] = d[i];
+	}
+	return o;
+}
 
 static int
 ends_with_ci(const char *s, const char *suf)
@@ -382,7 +598,7 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 	GMimeContentEncoding enc;
 	struct sp_buf raw, html;
 	char label[160], mt[48], chunk[65536];
-	int text = 0, is_html = 0, st = SP_OK;
+	int text = 0, is_html = 0, office = 0, folded = 0, st = SP_OK;
 	size_t i, room;
 	ssize_t got;
 
@@ -400,8 +616,22 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 		for (i = 0; i < sizeof(text_ext) / sizeof(text_ext[0]); i++)
 			if (ends_with_ci(fname, text_ext[i]))
 				text = 1;
+	if (type != NULL && strcasecmp(type, "application") == 0 && sub != NULL)
+		for (i = 0; i < sizeof(office_app) / sizeof(office_app[0]); i++)
+			if (strcasecmp(sub, office_app[i]) == 0)
+				office = 1;
+	if (fname != NULL)
+		for (i = 0; i < sizeof(office_ext) / sizeof(office_ext[0]); i++)
+			if (ends_with_ci(fname, office_ext[i]))
+				office = 1;
+	if (office)
+		text = 1;
 	if (!text)
 		return;
+	folded = (sub != NULL && (strcasecmp(sub, "calendar") == 0 || strcasecmp(sub, "vcard") == 0 ||
+	    strcasecmp(sub, "x-vcard") == 0 || strcasecmp(sub, "directory") == 0)) ||
+	    (fname != NULL && (ends_with_ci(fname, ".ics") || ends_with_ci(fname, ".vcf") ||
+	    ends_with_ci(fname, ".ical") || ends_with_ci(fname, ".vcard")));
 	is_html = (sub != NULL && strcasecmp(sub, "html") == 0) ||
 	    (fname != NULL && (ends_with_ci(fname, ".html") || ends_with_ci(fname, ".htm")));
 	safe_label(label, sizeof(label), idx, mt, fname);
@@ -441,12 +671,32 @@ walk_part(struct walk *w, GMimePart *part, size_t idx)
 		sp_buf_free(&raw);
 		return;
 	}
+	if (office) {
+		struct sp_buf txt;
+		char why[96];
+
+		sp_buf_init(&txt, room);
+		st = pol_zip_text(raw.data, raw.len, room, &txt, why, sizeof(why));
+		sp_buf_free(&raw);
+		if (st != SP_OK) {
+			pol_result_note(w->r, "%s: document text not read (%s)", label,
+			    st == SP_ERR_INVALID ? why : sp_status_str(st));
+		} else {
+			w->used += txt.len;
+			if (txt.len > 0)
+				segment(w, label, (const char *)txt.data, txt.len);
+		}
+		sp_buf_free(&txt);
+		return;
+	}
 	if (raw.len > 0 && memchr(raw.data, '\0', raw.len < 8192 ? raw.len : 8192) != NULL) {
 		pol_result_note(w->r, "%s: binary content, not scanned", label);
 		sp_buf_free(&raw);
 		return;
 	}
 	w->used += raw.len;
+	if (folded && raw.len > 0)
+		raw.len = unfold(raw.data, raw.len);
 	if (is_html && raw.len > 0) {
 		sp_buf_init(&html, raw.len + 1);
 		st = pol_html_to_text((const char *)raw.data, raw.len, &html);

@@ -20,6 +20,9 @@
 #define POL_MAX_NAME_CHECKS	256	/* person-name look-ups per rule and decision */
 #define POL_MAX_RUN		48	/* bytes of a card number with separators */
 #define POL_SSN_CONTEXT		48	/* bytes before a bare 9-digit number searched for "SSN" */
+#define POL_MED_WINDOW		100	/* bytes either side of a code searched for context words */
+#define POL_DOB_CONTEXT		40	/* bytes before a date searched for "DOB", "date of birth" */
+#define POL_MAX_CTX_CHECKS	4096	/* context look-ups per rule and decision */
 
 struct pol_rule_state {
 	int count;		/* validated matches (ssn, card, regex) */
@@ -29,6 +32,7 @@ struct pol_rule_state {
 	int name;		/* lexicon: a person's name near a term */
 	int name_checks;
 	size_t last_end;	/* card: end of the last run validated in this segment */
+	int ctx_checks;		/* medcode, routing: context look-ups done */
 };
 
 struct pol_state {
@@ -141,6 +145,33 @@ pol_scan_compile(struct sp_policy *p, struct sp_err *err)
 				st = add_pat(p, &exprs, &flags, &cap,
 				    term_expr(p->terms[t].text, p->terms[t].len),
 				    HS_FLAG_CASELESS, PAT_TERM, i, t, err);
+			break;
+		case POL_MEDCODE:
+			st = add_pat(p, &exprs, &flags, &cap,
+			    strdup("\\b[A-TV-Z]\\d[0-9A-Z](?:\\.[0-9A-Z]{1,4})?\\b"),
+			    0, PAT_ICD, i, 0, err);
+			if (st == SP_OK)
+				st = add_pat(p, &exprs, &flags, &cap, strdup("\\b\\d{4}[0-9FT]\\b"),
+				    0, PAT_CPT, i, 0, err);
+			if (st == SP_OK)
+				st = add_pat(p, &exprs, &flags, &cap,
+				    strdup("\\b(?:\\d{4}-\\d{4}-\\d{2}|\\d{5}-\\d{3}-\\d{2}|\\d{5}-\\d{4}-\\d)\\b"),
+				    0, PAT_NDC, i, 0, err);
+			if (st == SP_OK)
+				st = add_pat(p, &exprs, &flags, &cap, strdup("\\b[12]\\d{9}\\b"),
+				    0, PAT_NPI, i, 0, err);
+			/* a date of birth: the birth word is part of the pattern, so
+			 * that plain dates cost no callback */
+			if (st == SP_OK)
+				st = add_pat(p, &exprs, &flags, &cap,
+				    strdup("\\b(?:dob|d\\.o\\.b|date of birth|birth ?date|born(?: on)?)\\W{0,20}"
+				    "(?:\\d{1,2}[/.-]\\d{1,2}[/.-](?:19|20)\\d{2}|(?:19|20)\\d{2}-\\d{2}-\\d{2}|"
+				    "(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\\.? \\d{1,2},? (?:19|20)\\d{2})\\b"),
+				    HS_FLAG_CASELESS, PAT_DOB_NUM, i, 0, err);
+			break;
+		case POL_ROUTING:
+			st = add_pat(p, &exprs, &flags, &cap, strdup("\\b\\d{9}\\b"),
+			    0, PAT_ROUTING, i, 0, err);
 			break;
 		case POL_REGEX:
 			st = add_pat(p, &exprs, &flags, &cap, strdup(r->pattern),
@@ -288,9 +319,13 @@ pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz
 	case POL_SSN:
 	case POL_CARD:
 	case POL_REGEX:
+	case POL_MEDCODE:
+	case POL_ROUTING:
 		snprintf(why, whysz, "%d valid %s%s (need %d)", rs->count,
 		    r->type == POL_SSN ? "social security number" :
-		    r->type == POL_CARD ? "card number" : "match",
+		    r->type == POL_CARD ? "card number" :
+		    r->type == POL_MEDCODE ? "medical code or date of birth" :
+		    r->type == POL_ROUTING ? "bank routing number" : "match",
 		    rs->count == 1 ? "" : "s", r->min_count);
 		return rs->count >= r->min_count;
 	case POL_LEXICON:
@@ -588,6 +623,261 @@ check_term(struct pol_state *st, const struct pol_pat *pat, size_t e)
 	}
 }
 
+/* --- medical codes, dates of birth, routing numbers ----------------------- */
+
+/* Context words.  A word of three letters or fewer must stand alone; a
+ * longer one may begin a longer word ("diagnos" in "diagnosis"). */
+static const char *const ctx_icd[] = { "icd", "diagnos", "dx", "ddx", "comorbid", NULL };
+static const char *const ctx_cpt[] = { "cpt", "hcpcs", "procedure code", "billing code", NULL };
+static const char *const ctx_ndc[] = { "ndc", "national drug code", NULL };
+static const char *const ctx_npi[] = { "npi", "national provider", NULL };
+static const char *const ctx_med[] = {
+	"patient", "prescri", "medication", "pharmac", "physician", "clinical", "treatment",
+	"symptom", "rx", "dosage", "refill", "medical record", "chart", "hospital", "clinic",
+	"diagnos", "icd", "cpt", "ndc", "npi", "dob", "insurance claim", NULL };
+static const char *const ctx_dob[] = { "dob", "d.o.b", "date of birth", "birth date",
+	"birthdate", "born on", "born", NULL };
+static const char *const ctx_aba[] = { "routing", "aba", "rtn", "transit number", "routing/transit", NULL };
+static const char *const ctx_bank[] = { "bank", "account", "acct", "wire", "ach", "deposit", "checking",
+	"savings", NULL };
+
+static int
+is_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* How many distinct words of list occur in seg[s, e)? */
+static int
+ctx_count(const struct pol_state *st, size_t s, size_t e, const char *const *list)
+{
+	const char *g = st->seg;
+	int n = 0;
+	size_t w, i, j, k;
+
+	for (w = 0; list[w] != NULL; w++) {
+		size_t len = strlen(list[w]);
+
+		for (i = s; i + len <= e; i++) {
+			if ((g[i] | 0x20) != list[w][0] || (i > 0 && is_alpha((unsigned char)g[i - 1])))
+				continue;
+			for (j = 1; j < len; j++)
+				if (tolower((unsigned char)g[i + j]) != list[w][j])
+					break;
+			if (j < len)
+				continue;
+			k = i + len;
+			if (len <= 3 && k < st->seglen && is_alpha((unsigned char)g[k]))
+				continue;
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
+static int
+ctx_near(const struct pol_state *st, size_t s, size_t e, const char *const *list, int need)
+{
+	size_t a = s > POL_MED_WINDOW ? s - POL_MED_WINDOW : 0;
+	size_t b = e + POL_MED_WINDOW < st->seglen ? e + POL_MED_WINDOW : st->seglen;
+
+	return ctx_count(st, a, b, list) >= need;
+}
+
+static int
+num2(const char *g, size_t *i, size_t e, int max)
+{
+	int v = 0, k = 0;
+
+	while (*i < e && is_digit((unsigned char)g[*i]) && k < max) {
+		v = v * 10 + (g[*i] - '0');
+		(*i)++;
+		k++;
+	}
+	return k > 0 ? v : -1;
+}
+
+/* Is g[s, e) a real calendar date (M/D/Y or D/M/Y, Y-M-D, Month D, Y)? */
+static int
+date_ok(const char *g, size_t s, size_t e, enum pol_pat_kind kind)
+{
+	size_t i = s;
+	int a, b, y;
+
+	if (kind == PAT_DOB_ISO) {
+		y = num2(g, &i, e, 4);
+		i++;
+		a = num2(g, &i, e, 2);
+		i++;
+		b = num2(g, &i, e, 2);
+		return pol_date_valid(y, a, b);
+	}
+	if (kind == PAT_DOB_NUM) {
+		a = num2(g, &i, e, 2);
+		i++;
+		b = num2(g, &i, e, 2);
+		i++;
+		y = num2(g, &i, e, 4);
+		return pol_date_valid(y, a, b) || pol_date_valid(y, b, a);
+	}
+	while (i < e && !is_digit((unsigned char)g[i]))
+		i++;
+	a = num2(g, &i, e, 2);
+	return a >= 1 && a <= 31;
+}
+
+/* Start of a variable-width match that ends at e (Hyperscan reports ends
+ * only; asking it for starts costs a third of the scan speed). */
+static size_t
+code_start(const struct pol_state *st, enum pol_pat_kind kind, size_t e)
+{
+	const char *g = st->seg;
+	size_t i, best = e;
+
+	switch (kind) {
+	case PAT_ICD:
+		/* the longest [A-Z][0-9][0-9A-Z](.[0-9A-Z]{1,4})? ending at e */
+		for (i = 3; i <= 8 && i <= e; i++) {
+			size_t p = e - i;
+
+			if (isupper((unsigned char)g[p]) && is_digit((unsigned char)g[p + 1]) &&
+			    (p == 0 || !is_word((unsigned char)g[p - 1])))
+				best = p;
+		}
+		return best;
+	case PAT_DOB_NUM:
+		/* 1-2 digits, separator, 1-2 digits, separator, 4 digits */
+		i = e >= 4 ? e - 4 : 0;
+		if (i > 0)
+			i--;
+		while (i > 0 && e - i < 8 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		if (i > 0)
+			i--;
+		while (i > 0 && e - i < 10 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		return i;
+	case PAT_DOB_MON:
+		/* month name, optional '.', space, day, optional ',', space, year */
+		i = e >= 5 ? e - 5 : 0;
+		if (i > 0 && g[i - 1] == ',')
+			i--;
+		while (i > 0 && e - i < 8 && is_digit((unsigned char)g[i - 1]))
+			i--;
+		if (i > 0)
+			i--;
+		if (i > 0 && g[i - 1] == '.')
+			i--;
+		while (i > 0 && e - i < 19 && is_alpha((unsigned char)g[i - 1]))
+			i--;
+		return i;
+	default:
+		return e;
+	}
+}
+
+static void
+check_code(struct pol_state *st, const struct pol_pat *pat, size_t from, size_t e)
+{
+	struct pol_rule_state *rs = &st->rs[pat->rule];
+	const char *g = st->seg;
+	size_t s, i, k = 0;
+	char d[16];
+	int ok = 0;
+	enum pol_pat_kind kind = pat->kind;
+
+	switch (pat->kind) {
+	case PAT_CPT: s = e >= 5 ? e - 5 : 0; break;
+	case PAT_NDC: s = e >= 12 ? e - 12 : 0; break;
+	case PAT_NPI:
+	case PAT_DOB_ISO: s = e >= 10 ? e - 10 : 0; break;
+	case PAT_ROUTING: s = e >= 9 ? e - 9 : 0; break;
+	case PAT_DOB_NUM:
+		/* which of the three date shapes ends at e */
+		kind = PAT_DOB_MON;
+		if (e >= 10 && g[e - 3] == '-' && g[e - 6] == '-' && is_digit((unsigned char)g[e - 10]) &&
+		    is_digit((unsigned char)g[e - 7]))
+			kind = PAT_DOB_ISO;
+		else if (e >= 6 && (g[e - 5] == '/' || g[e - 5] == '.' || g[e - 5] == '-'))
+			kind = PAT_DOB_NUM;
+		s = kind == PAT_DOB_ISO ? e - 10 : code_start(st, kind, e);
+		break;
+	default: s = code_start(st, pat->kind, e); break;
+	}
+	(void)from;
+	if (s >= e || e > st->seglen)
+		return;
+	/* part of a longer number, phone number, date range or product code */
+	if (pat->kind == PAT_ICD) {
+		if (e + 1 < st->seglen && g[e] == '.' && isalnum((unsigned char)g[e + 1]))
+			return;		/* the longer match comes next */
+		if ((s > 0 && (g[s - 1] == '-' || g[s - 1] == '/' || g[s - 1] == '#')) ||
+		    (e < st->seglen && (g[e] == '-' || g[e] == '/')))
+			return;
+		if (s >= 8 && ci_contains(g + s - 8, 8, "vitamin "))
+			return;
+	} else if (kind == PAT_DOB_MON) {
+		if (e < st->seglen && is_digit((unsigned char)g[e]))
+			return;
+	} else if (run_continues(g, st->seglen, s, e)) {
+		return;
+	} else if (s > 0 && (g[s - 1] == '#' || g[s - 1] == '$' || g[s - 1] == '+')) {
+		return;
+	}
+	if (rs->ctx_checks >= POL_MAX_CTX_CHECKS)
+		return;
+	for (i = s; i < e && k < sizeof(d) - 1; i++)
+		if (is_digit((unsigned char)g[i]))
+			d[k++] = g[i];
+	d[k] = '\0';
+	switch (pat->kind) {
+	case PAT_ICD:
+		if (!pol_icd_valid(g + s, e - s))
+			return;
+		rs->ctx_checks++;
+		ok = ctx_near(st, s, e, ctx_icd, 1) || ctx_near(st, s, e, ctx_med, 2);
+		break;
+	case PAT_CPT:
+		rs->ctx_checks++;
+		ok = ctx_near(st, s, e, ctx_cpt, 1);
+		break;
+	case PAT_NDC:
+		rs->ctx_checks++;
+		ok = ctx_near(st, s, e, ctx_ndc, 1) || ctx_near(st, s, e, ctx_med, 2);
+		break;
+	case PAT_NPI:
+		if (k != 10 || !pol_npi_valid(d))
+			return;
+		rs->ctx_checks++;
+		ok = ctx_near(st, s, e, ctx_npi, 1);
+		break;
+	case PAT_DOB_NUM:
+	case PAT_DOB_ISO:
+	case PAT_DOB_MON:
+		if (!date_ok(g, s, e, kind))
+			return;
+		rs->ctx_checks++;
+		ok = ctx_count(st, s > POL_DOB_CONTEXT ? s - POL_DOB_CONTEXT : 0, s, ctx_dob) > 0 &&
+		    (ctx_near(st, s, e, ctx_med, 1) ||
+		    name_near(st, pat->rule, s > POL_MED_WINDOW ? s - POL_MED_WINDOW : 0,
+		    e + POL_MED_WINDOW < st->seglen ? e + POL_MED_WINDOW : st->seglen));
+		break;
+	case PAT_ROUTING:
+		if (k != 9 || !pol_aba_valid(d))
+			return;
+		rs->ctx_checks++;
+		ok = ctx_near(st, s, e, ctx_aba, 1) || ctx_near(st, s, e, ctx_bank, 2);
+		break;
+	default:
+		break;
+	}
+	if (!ok)
+		return;
+	rs->count++;
+	record(st, pat->rule, s, e, 1);
+}
+
 static int
 on_match(unsigned int id, unsigned long long from, unsigned long long to,
     unsigned int flags, void *ctx)
@@ -610,6 +900,16 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to,
 		break;
 	case PAT_TERM:
 		check_term(st, pat, (size_t)to);
+		break;
+	case PAT_ICD:
+	case PAT_CPT:
+	case PAT_NDC:
+	case PAT_NPI:
+	case PAT_DOB_NUM:
+	case PAT_DOB_ISO:
+	case PAT_DOB_MON:
+	case PAT_ROUTING:
+		check_code(st, pat, (size_t)from, (size_t)to);
 		break;
 	case PAT_REGEX:
 		st->rs[pat->rule].count++;

@@ -3,7 +3,9 @@
  * rules, Luhn, issuer prefixes, masking), the config parser's errors, the
  * built-in default policy against etc/, decisions (triggers, scopes,
  * internal mail, rule order, regex rules, subject cleaning), the committed
- * corpus tests/policy-corpus/ against expected.tsv, and bad input (50 MB,
+ * corpus tests/policy-corpus/ against expected.tsv, the medical code,
+ * NPI, routing number and date validators, the reader's view of HTML and
+ * office XML, the zip reader's bounds and caps, and bad input (50 MB,
  * 500 parts, deep nesting, empty, malformed, 8-bit) decided in bounded time.
  * Run from the repository root.
  */
@@ -16,6 +18,7 @@
 #include "buf.h"
 #include "message.h"
 #include "policy.h"
+#include "policy_internal.h"
 #include "sp.h"
 #include "t.h"
 
@@ -394,6 +397,154 @@ test_message_decisions(void)
 	sp_policy_free(p);
 }
 
+/* --- medical codes, routing numbers, the reader's view --------------------- */
+
+static void
+test_code_validators(void)
+{
+	T_CHECK(pol_npi_valid("1234567893"));
+	T_CHECK(!pol_npi_valid("1234567890"));
+	T_CHECK(!pol_npi_valid("3234567893"));		/* NPIs start with 1 or 2 */
+	T_CHECK(!pol_npi_valid("12345678x3"));
+	T_CHECK(pol_aba_valid("021000021"));
+	T_CHECK(pol_aba_valid("011000015"));
+	T_CHECK(!pol_aba_valid("021000022"));		/* checksum */
+	T_CHECK(!pol_aba_valid("000000000"));
+	T_CHECK(!pol_aba_valid("991000021"));		/* no such prefix */
+	T_CHECK(pol_icd_valid("E11.9", 5));
+	T_CHECK(pol_icd_valid("J45.909", 7));
+	T_CHECK(pol_icd_valid("S72.001A", 8));
+	T_CHECK(pol_icd_valid("M1A", 3));
+	T_CHECK(pol_icd_valid("T36.0X1A", 8));
+	T_CHECK(!pol_icd_valid("U07", 3));		/* U is reserved */
+	T_CHECK(!pol_icd_valid("B1A", 3));		/* A only in a few categories */
+	T_CHECK(!pol_icd_valid("E11.", 4));
+	T_CHECK(!pol_icd_valid("E11.9ABC", 8));
+	T_CHECK(!pol_icd_valid("E11.99999", 9));
+	T_CHECK(pol_date_valid(1961, 4, 12));
+	T_CHECK(pol_date_valid(2000, 2, 29));
+	T_CHECK(!pol_date_valid(1900, 2, 29));
+	T_CHECK(!pol_date_valid(1961, 2, 30));
+	T_CHECK(!pol_date_valid(1961, 13, 1));
+	T_CHECK(!pol_date_valid(1850, 1, 1));
+}
+
+static void
+test_code_decisions(void)
+{
+	static const struct { const char *text; int action; const char *rule; } v[] = {
+		{"Dx: E11.9", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"ICD-10 S72.001A on the claim", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"E11.9 in stock", SP_POLICY_PASS, ""},
+		{"vitamin B12 per diagnosis", SP_POLICY_PASS, ""},
+		{"Dx: SKU-E11.9", SP_POLICY_PASS, ""},
+		{"CPT 99213", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"CPT code 3074F", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"invoice 99213", SP_POLICY_PASS, ""},
+		{"CPT 992134", SP_POLICY_PASS, ""},
+		{"NDC 50580-506-02", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"NDC 0002-3227-30-1", SP_POLICY_PASS, ""},
+		{"call 50580-506-02", SP_POLICY_PASS, ""},
+		{"NPI: 1234567893", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"NPI: 1234567890", SP_POLICY_PASS, ""},
+		{"phone 1234567893", SP_POLICY_PASS, ""},
+		{"DOB 1961-04-12, Maria Lopez", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"date of birth: 12.04.1961 (patient)", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"DOB 1961-02-30, Maria Lopez", SP_POLICY_PASS, ""},
+		{"Maria Lopez visits on 1961-04-12", SP_POLICY_PASS, ""},
+		{"Maria Lopez was born on March 3, 1961", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"DOB: 1961-04-12 (patient)", SP_POLICY_SEAL_TAG, "medical-codes"},
+		{"ABA 021000021", SP_POLICY_SEAL, "routing"},
+		{"bank account, wire to 021000021", SP_POLICY_SEAL, "routing"},
+		{"bank 021000021", SP_POLICY_PASS, ""},
+		{"routing 021000022", SP_POLICY_PASS, ""},
+		{"routing #021000021", SP_POLICY_PASS, ""},
+		{"tracking 021000021", SP_POLICY_PASS, ""},
+	};
+	size_t i;
+	char rule[64];
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		int a = text_action(v[i].text, rule, sizeof(rule));
+
+		if (a != v[i].action || strcmp(rule, v[i].rule) != 0)
+			fprintf(stderr, "code case '%s': got %d '%s'\n", v[i].text, a, rule);
+		T_EQ_INT(a, v[i].action);
+		T_CHECK(strcmp(rule, v[i].rule) == 0);
+	}
+}
+
+static int
+reduced_is(int xml, const char *in, const char *want)
+{
+	struct sp_buf out;
+	int ok;
+
+	sp_buf_init(&out, 1 << 20);
+	T_EQ_INT(xml ? pol_xml_to_text(in, strlen(in), &out) : pol_html_to_text(in, strlen(in), &out), SP_OK);
+	ok = out.len == strlen(want) && (out.len == 0 || memcmp(out.data, want, out.len) == 0);
+	if (!ok)
+		fprintf(stderr, "reduced '%s': got '%.*s', want '%s'\n", in, (int)out.len,
+		    out.data ? (const char *)out.data : "", want);
+	sp_buf_free(&out);
+	return ok;
+}
+
+static void
+test_reader_view(void)
+{
+	T_CHECK(reduced_is(0, "<span>123</span>-<b>45</b>-6789", "123-45-6789"));
+	T_CHECK(reduced_is(0, "<p>a</p><p>b</p>", "a b "));
+	T_CHECK(reduced_is(0, "1&#50;3&#x2D;4&ndash;5&shy;6&#8203;7", "123-4-567"));
+	T_CHECK(reduced_is(0, "a<div style=\"display: none\">secret <div>x</div></div>b", "a b"));
+	T_CHECK(reduced_is(0, "a<span style='visibility:hidden'>s</span>b", "a b"));
+	T_CHECK(reduced_is(0, "a<span style=\"font-size:0\">s</span>b", "a b"));
+	T_CHECK(reduced_is(0, "a<span style=\"font-size:0.9em\">s</span>b", "asb"));
+	T_CHECK(reduced_is(0, "a<p hidden>s</p>b", "a b"));
+	T_CHECK(reduced_is(0, "<head><title>t</title></head>b", "b"));
+	T_CHECK(reduced_is(0, "a<div style=\"display:none\">never closed", "a never closed"));
+	T_CHECK(reduced_is(0, "a<!-- c -->b<script>x</script>c", "ab c"));
+	T_CHECK(reduced_is(1, "<w:p><w:r><w:t>212-45</w:t></w:r><w:r><w:t>-6780</w:t></w:r></w:p><w:p>x</w:p>",
+	    "212-45-6780 x "));
+	T_CHECK(reduced_is(1, "<text:p>a<text:s/>b</text:p>", "a b "));
+}
+
+static void
+test_zip_bounds(void)
+{
+	static const unsigned char eocd_only[22] = { 0x50, 0x4b, 0x05, 0x06 };
+	unsigned char bad_cd[22 + 8];
+	struct sp_buf out, z;
+	char why[96];
+	size_t i;
+
+	sp_buf_init(&out, 1 << 20);
+	T_EQ_INT(pol_zip_text((const unsigned char *)"hello", 5, 1000, &out, why, sizeof(why)), SP_ERR_INVALID);
+	T_EQ_INT(pol_zip_text(eocd_only, sizeof(eocd_only), 1000, &out, why, sizeof(why)), SP_ERR_INVALID);
+	T_CHECK(strstr(why, "no document text") != NULL);
+	/* a directory that points past the buffer */
+	memset(bad_cd, 0, sizeof(bad_cd));
+	memcpy(bad_cd + 8, "\x50\x4b\x05\x06", 4);
+	bad_cd[8 + 10] = 1;
+	bad_cd[8 + 12] = 200;
+	T_EQ_INT(pol_zip_text(bad_cd, sizeof(bad_cd), 1000, &out, why, sizeof(why)), SP_ERR_INVALID);
+	T_CHECK(strstr(why, "out of bounds") != NULL);
+	/* every truncation of a real document fails cleanly or reads less */
+	if (read_file("tests/policy-corpus/078-docx-ssn-runs.eml", &z) == 0 && z.data != NULL) {
+		struct sp_policy_result r;
+		struct sp_err err = {{0}};
+
+		for (i = 0; i < z.len; i += 7) {
+			int st = sp_policy_decide(defpol, defscr, z.data, i, NULL, NULL, 0, &r, &err);
+
+			T_CHECK(st == SP_OK || st == SP_ERR_INVALID);
+			sp_policy_result_clear(&r);
+		}
+	}
+	sp_buf_free(&z);
+	sp_buf_free(&out);
+}
+
 /* --- corpus -------------------------------------------------------------- */
 
 static void
@@ -598,5 +749,6 @@ teardown(void)
 }
 
 T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
-    test_text_decisions, test_hits_masked, test_message_decisions, test_corpus, test_large,
+    test_text_decisions, test_hits_masked, test_message_decisions, test_code_validators,
+    test_code_decisions, test_reader_view, test_zip_bounds, test_corpus, test_large,
     test_bad_input, test_threads, teardown)
