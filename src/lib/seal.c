@@ -297,7 +297,7 @@ check_recipients(const struct sp_seal_params *p, const struct sp_msg_info *info,
 {
 	char out[SP_ADDR_MAX + 1], q[204];
 	struct sp_err perr = {""};
-	const char *v;
+	const char *v, *field;
 	size_t i;
 
 	if (p->nrcpt > 0) {
@@ -322,16 +322,22 @@ check_recipients(const struct sp_seal_params *p, const struct sp_msg_info *info,
 	}
 	if (info->nrcpt > 0)
 		return SP_OK;
+	field = "To";
 	v = hdrs != NULL ? g_mime_object_get_header(hdrs, "To") : NULL;
-	if (v == NULL && hdrs != NULL && (v = g_mime_object_get_header(hdrs, "Cc")) != NULL) {
-		quoted(v, q);
-		return sp_err_set(err, SP_ERR_INVALID, "Cc: '%s' names no recipient address: "
-		    "give the recipients in the envelope (seal --rcpt ADDR)", q);
-	}
+	if (v == NULL && hdrs != NULL && (v = g_mime_object_get_header(hdrs, "Cc")) != NULL)
+		field = "Cc";
 	if (v != NULL) {
+		size_t n = strlen(v);
+
 		quoted(v, q);
-		return sp_err_set(err, SP_ERR_INVALID, "To: '%s' names no recipient address: "
-		    "give the recipients in the envelope (seal --rcpt ADDR)", q);
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+			n--;
+		/* a group with no members, "undisclosed-recipients:;" */
+		if (n > 0 && v[n - 1] == ';' && memchr(v, ':', n) != NULL)
+			return sp_err_set(err, SP_ERR_INVALID, "%s: '%s' names no recipient address: "
+			    "give the recipients in the envelope (seal --rcpt ADDR)", field, q);
+		return sp_err_set(err, SP_ERR_INVALID, "%s: '%s' is not an email address: "
+		    "give the recipients in the envelope (seal --rcpt ADDR)", field, q);
 	}
 	return sp_err_set(err, SP_ERR_INVALID, "the message has no recipients (no To: or Cc:): "
 	    "give them in the envelope (seal --rcpt ADDR)");
