@@ -136,12 +136,19 @@ write_unfolded_eols(struct sp_writer *w, const char *v, size_t n)
 	return w->write(w->ctx, v + start, n - start);
 }
 
+/* The carried fields; a message without From: (a bounce) gets
+ * "From: SENDER" with the sender of the deposit. */
 static int
-write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject)
+write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject,
+    const char *sender)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(hdrs);
 	int i, n = g_mime_header_list_get_count(list), st = SP_OK;
 	size_t k;
+
+	if (g_mime_object_get_header(hdrs, "From") == NULL && sender != NULL &&
+	    (st = wstr(w, "From: ")) == SP_OK && (st = wstr(w, sender)) == SP_OK)
+		st = wstr(w, "\n");
 
 	for (i = 0; i < n && st == SP_OK; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
@@ -488,7 +495,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
 	    rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
-	if ((st = write_carried_headers(&w, hdrs, p->subject)) != SP_OK)
+	if ((st = write_carried_headers(&w, hdrs, p->subject, from)) != SP_OK)
 		goto wfail;
 	sp_buf_printf(&tmp, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
 	    "Content-Type: multipart/mixed; boundary=\"%s\"\n\n"

@@ -124,7 +124,11 @@ test('a sender in a single-label domain passes the sealer; only the key server\'
 
 test('a bounce without From: is sealed with the envelope sender (--from)', () => {
   const mail = corpus('05-bounce-no-from.eml');
-  roundTrip(mail, { extra: ['--from', 'postmaster@clinic.example'], from: 'postmaster@clinic.example' });
+  const { sealed } = roundTrip(mail, { extra: ['--from', 'postmaster@clinic.example'],
+    from: 'postmaster@clinic.example' });
+  // the notification mail gets a From: with that sender, once
+  assert.equal(sealed.match(/^From: /gm).length, 1);
+  assert.match(sealed, /^From: postmaster@clinic\.example$/m);
 });
 
 test('a bounce without From: and without an envelope sender is refused, saying so', () => {
@@ -146,6 +150,8 @@ test('From: wins over the envelope sender when it has an address', () => {
   const s = seal(corpus('01-mbox-from-line.eml'), ['--from', 'other@elsewhere.example']);
   assert.equal(s.status, 0, s.stderr);
   assert.equal(envHeader(s.html).from, 'alice@clinic.example');
+  const sealed = fs.readFileSync(s.out, 'latin1');
+  assert.equal(sealed.match(/^From: /gm).length, 1);
 });
 
 test('To: undisclosed-recipients:; with the recipients in the envelope is sealed', () => {
