@@ -27,7 +27,7 @@ seal_usage(FILE *f)
 	fprintf(f,
 	    "usage: sealpost seal --keyd URL (--token TOKEN | --token-file FILE)\n"
 	    "                     [--sign-key FILE] [-i IN.eml] [-o OUT.eml]\n"
-	    "                     [--html ENVELOPE.html] [--rcpt ADDR]...\n"
+	    "                     [--html ENVELOPE.html] [--rcpt ADDR]... [--from ADDR]\n"
 	    "                     [--subject TEXT] [--expires-days N]\n\n"
 	    "Seals a message: its key is deposited with the key server, and the\n"
 	    "notification mail (original From/To/Cc/Date/Subject, a short notice,\n"
@@ -44,6 +44,8 @@ seal_usage(FILE *f)
 	    "  -o OUT.eml         where to write the notification mail (default: stdout)\n"
 	    "  --html FILE        also write the envelope securedoc.html to FILE\n"
 	    "  --rcpt ADDR        envelope recipient (repeatable; default: To: and Cc:)\n"
+	    "  --from ADDR        envelope sender: the sender when the message has no\n"
+	    "                     From: address (a bounce); From: wins otherwise\n"
 	    "  --subject TEXT     subject of the notification mail (default: original)\n"
 	    "  --expires-days N   the key expires after N days (default: key server policy)\n\n"
 	    "Header fields of the message that steer the sealing (removed from the\n"
@@ -102,6 +104,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		{"token-file", required_argument, NULL, 'T'},
 		{"html", required_argument, NULL, 'H'},
 		{"rcpt", required_argument, NULL, 'r'},
+		{"from", required_argument, NULL, 'f'},
 		{"subject", required_argument, NULL, 's'},
 		{"expires-days", required_argument, NULL, 'e'},
 		{"sign-key", required_argument, NULL, 'K'},
@@ -109,7 +112,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		{NULL, 0, NULL, 0},
 	};
 	const char *keyd = NULL, *token = NULL, *token_file = NULL, *in = NULL, *outp = NULL;
-	const char *html_path = NULL, *subject = NULL, *sign_key = NULL;
+	const char *html_path = NULL, *subject = NULL, *sign_key = NULL, *from = NULL;
 	struct sp_signer *signer = NULL;
 	const char *rcpt[SP_MSG_MAX_RECIPIENTS];
 	struct sp_seal_params sp = {0};
@@ -133,6 +136,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		case 'o': outp = optarg; break;
 		case 'H': html_path = optarg; break;
 		case 's': subject = optarg; break;
+		case 'f': from = optarg; break;
 		case 'K': sign_key = optarg; break;
 		case 'r':
 			if (nrcpt == SP_MSG_MAX_RECIPIENTS) {
@@ -186,6 +190,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	}
 	sp.rcpt = rcpt;
 	sp.nrcpt = nrcpt;
+	sp.from = from;
 	sp.subject = subject;
 	sp.expires = days > 0 ? (int64_t)time(NULL) + days * 86400 : 0;
 	sp.signer = signer;

@@ -39,6 +39,7 @@ sp_msg_info_clear(struct sp_msg_info *info)
 	for (i = 0; i < info->nrcpt; i++)
 		free(info->rcpt[i]);
 	free(info->rcpt);
+	free(info->rcpt_field);
 	free(info->subject);
 	free(info->date);
 	memset(info, 0, sizeof(*info));

@@ -32,15 +32,22 @@ void sp_msg_global_init(void);
 struct sp_msg_info {
 	char *from;		/* bare address of From:, lower-case, or NULL */
 	char **rcpt;		/* bare addresses of To: and Cc:, lower-case, unique */
+	const char **rcpt_field;	/* "To" or "Cc" for each rcpt (static strings) */
 	size_t nrcpt;
 	char *subject;		/* decoded Subject:, or NULL */
 	char *date;		/* Date: as written, or NULL */
 };
 void sp_msg_info_clear(struct sp_msg_info *info);
 
+/* Bytes before the first header field that real mail may carry and that
+ * are kept byte for byte but not parsed: a UTF-8 byte-order mark and one
+ * leading mbox "From " line (in either order).  0 when there are none. */
+size_t sp_msg_preamble_len(const unsigned char *raw, size_t len);
+
 /* Is this a mail message at all?  Refuses (SP_ERR_INVALID with a message
  * naming the problem) an empty input, input with no header block, and binary
- * garbage.  A real message with MIME defects is accepted. */
+ * garbage.  A real message with MIME defects is accepted, and so is one with
+ * a preamble (sp_msg_preamble_len): the checks start after it. */
 int sp_msg_check(const unsigned char *raw, size_t len, struct sp_err *err);
 
 /* Build the container for raw (appended to out) and fill info (may be NULL).

@@ -43,18 +43,54 @@ utf8_len(const unsigned char *p, size_t n)
 	return k;
 }
 
+static size_t
+bom_len(const unsigned char *p, size_t n)
+{
+	return n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf ? 3 : 0;
+}
+
+/* One mbox "From " line (the envelope line of an mbox file, up to and
+ * including its line end) at p[0..n), or 0. */
+static size_t
+mbox_line_len(const unsigned char *p, size_t n)
+{
+	const unsigned char *nl;
+
+	if (n < 5 || memcmp(p, "From ", 5) != 0 || (nl = memchr(p, '\n', n)) == NULL)
+		return 0;
+	return (size_t)(nl - p) + 1;
+}
+
+size_t
+sp_msg_preamble_len(const unsigned char *raw, size_t len)
+{
+	size_t pre, k;
+
+	if (raw == NULL)
+		return 0;
+	pre = bom_len(raw, len);
+	if ((k = mbox_line_len(raw + pre, len - pre)) > 0) {
+		pre += k;
+		pre += bom_len(raw + pre, len - pre);
+	}
+	return pre;
+}
+
 int
 sp_msg_check(const unsigned char *raw, size_t len, struct sp_err *err)
 {
-	size_t i, name, hdrlen, bad = 0, k;
+	size_t i, name, hdrlen, bad = 0, k, pre;
 
 	if (raw == NULL || len == 0)
 		return sp_err_set(err, SP_ERR_INVALID, "empty message");
 	if (len > SP_MSG_MAX_SIZE)
 		return sp_err_set(err, SP_ERR_TOOBIG, "message larger than %zu bytes", SP_MSG_MAX_SIZE);
-	if (len >= 5 && memcmp(raw, "From ", 5) == 0)
-		return sp_err_set(err, SP_ERR_INVALID,
-		    "starts with an mbox \"From \" line: give one message, not an mbox file");
+	/* a byte-order mark and an mbox "From " line are kept, not checked */
+	pre = sp_msg_preamble_len(raw, len);
+	raw += pre;
+	len -= pre;
+	if (len == 0)
+		return sp_err_set(err, SP_ERR_INVALID, "empty message after its mbox \"From \" line");
 	/* the first line must be a header field: printable name, then ':' */
 	for (name = 0; name < len && raw[name] > 32 && raw[name] < 127 && raw[name] != ':'; name++)
 		;
@@ -77,7 +113,7 @@ sp_msg_check(const unsigned char *raw, size_t len, struct sp_err *err)
 		k = 1;
 		if (raw[i] == 0)
 			return sp_err_set(err, SP_ERR_INVALID,
-			    "binary data: NUL byte in the header block at offset %zu", i);
+			    "binary data: NUL byte in the header block at offset %zu", pre + i);
 		if (raw[i] >= 0x80) {
 			if ((k = utf8_len(raw + i, hdrlen - i)) == 0) {
 				k = 1;

@@ -56,7 +56,7 @@ msg_addr_display(InternetAddressList *l)
 }
 
 static int
-add_rcpt(struct sp_msg_info *info, InternetAddressList *l, int depth)
+add_rcpt(struct sp_msg_info *info, InternetAddressList *l, const char *field, int depth)
 {
 	int i, n = l != NULL ? internet_address_list_length(l) : 0, st;
 
@@ -68,7 +68,8 @@ add_rcpt(struct sp_msg_info *info, InternetAddressList *l, int depth)
 
 		if (INTERNET_ADDRESS_IS_GROUP(a)) {
 			if (depth < 4 && (st = add_rcpt(info,
-			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), depth + 1)) != SP_OK)
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), field,
+			    depth + 1)) != SP_OK)
 				return st;
 			continue;
 		}
@@ -92,12 +93,21 @@ add_rcpt(struct sp_msg_info *info, InternetAddressList *l, int depth)
 		}
 		if (info->nrcpt % 16 == 0) {
 			char **nr = realloc(info->rcpt, (info->nrcpt + 16) * sizeof(*nr));
+			const char **nf;
+
 			if (nr == NULL) {
 				g_free(low);
 				return SP_ERR_NOMEM;
 			}
 			info->rcpt = nr;
+			nf = realloc(info->rcpt_field, (info->nrcpt + 16) * sizeof(*nf));
+			if (nf == NULL) {
+				g_free(low);
+				return SP_ERR_NOMEM;
+			}
+			info->rcpt_field = nf;
 		}
+		info->rcpt_field[info->nrcpt] = field;
 		info->rcpt[info->nrcpt] = strdup(low);
 		g_free(low);
 		if (info->rcpt[info->nrcpt] == NULL)
@@ -153,9 +163,9 @@ msg_fill_info(GMimeMessage *m, struct sp_msg_info *info)
 	info->from = g_to_malloc(first_mailbox(g_mime_message_get_from(m)));
 	info->subject = g_to_malloc(msg_utf8_dup(g_mime_message_get_subject(m)));
 	info->date = g_to_malloc(msg_utf8_dup(g_mime_object_get_header(GMIME_OBJECT(m), "Date")));
-	if ((st = add_rcpt(info, g_mime_message_get_to(m), 0)) != SP_OK)
+	if ((st = add_rcpt(info, g_mime_message_get_to(m), "To", 0)) != SP_OK)
 		return st;
-	return add_rcpt(info, g_mime_message_get_cc(m), 0);
+	return add_rcpt(info, g_mime_message_get_cc(m), "Cc", 0);
 }
 
 /* Too many multipart/message markers for GMime's recursive parser? */
@@ -181,11 +191,11 @@ msg_parse(const unsigned char *raw, size_t len)
 	GMimeStream *s;
 	GMimeParser *p;
 	GMimeMessage *m;
-	size_t i;
+	size_t i, pre = sp_msg_preamble_len(raw, len);
 
 	if (too_nested(raw, len)) {
 		/* headers only: up to the first empty line */
-		for (i = 0; i + 1 < len; i++)
+		for (i = pre; i + 1 < len; i++)
 			if (raw[i] == '\n' && (raw[i + 1] == '\n' ||
 			    (raw[i + 1] == '\r' && i + 2 < len && raw[i + 2] == '\n')))
 				break;
@@ -194,6 +204,11 @@ msg_parse(const unsigned char *raw, size_t len)
 	if (len > G_MAXUINT)
 		return NULL;
 	s = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
+	/* parsing starts after the preamble; offsets stay those of raw */
+	if (pre > 0 && g_mime_stream_seek(s, (gint64)pre, GMIME_STREAM_SEEK_SET) != (gint64)pre) {
+		g_object_unref(s);
+		return NULL;
+	}
 	p = g_mime_parser_new_with_stream(s);
 	g_mime_parser_set_persist_stream(p, TRUE);
 	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);

@@ -62,7 +62,7 @@ int msg_inflate(const unsigned char *p, size_t n, size_t ulen,
     unsigned char **out, struct sp_err *err);
 
 /* Parse raw with GMime from a persistent memory stream (parts keep their
- * offsets in raw).  A message with more multipart/message markers than
+ * offsets in raw), starting after its preamble (sp_msg_preamble_len).  A message with more multipart/message markers than
  * SP_MSG_MAX_PARTS is parsed for its header block only (GMime's parser
  * recurses per level).  NULL when GMime finds no message; caller unrefs. */
 GMimeMessage *msg_parse(const unsigned char *raw, size_t len);

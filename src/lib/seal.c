@@ -10,6 +10,7 @@
  * to contain no bare CR/LF outside folding.
  */
 #include "seal.h"
+#include "field.h"
 #include "html.h"
 #include "message.h"
 #include "password.h"
@@ -135,12 +136,19 @@ write_unfolded_eols(struct sp_writer *w, const char *v, size_t n)
 	return w->write(w->ctx, v + start, n - start);
 }
 
+/* The carried fields; a message without From: (a bounce) gets
+ * "From: SENDER" with the sender of the deposit. */
 static int
-write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject)
+write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject,
+    const char *sender)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(hdrs);
 	int i, n = g_mime_header_list_get_count(list), st = SP_OK;
 	size_t k;
+
+	if (g_mime_object_get_header(hdrs, "From") == NULL && sender != NULL &&
+	    (st = wstr(w, "From: ")) == SP_OK && (st = wstr(w, sender)) == SP_OK)
+		st = wstr(w, "\n");
 
 	for (i = 0; i < n && st == SP_OK; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
@@ -234,6 +242,114 @@ out:
 	return st;
 }
 
+/* A header value or address fit for an error message: at most 200 bytes,
+ * control characters shown as '?'. */
+static void
+quoted(const char *v, char out[204])
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != '\0' && i < 200; i++)
+		out[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+	if (v != NULL && v[i] != '\0')
+		out[i++] = '.', out[i++] = '.', out[i++] = '.';
+	out[i] = '\0';
+}
+
+/* The deposit's sender: the From: address; when the message has none (a
+ * bounce: no From:, "From: <>", or a bare name such as MAILER-DAEMON) the
+ * envelope sender p->from.  Written canonical into out.  Every refusal
+ * names the field and the value. */
+static int
+pick_sender(const struct sp_seal_params *p, const struct sp_msg_info *info,
+    GMimeObject *hdrs, char out[SP_ADDR_MAX + 1], struct sp_err *err)
+{
+	enum sp_field_reason why = SP_FIELD_R_OK;
+	struct sp_err perr = {""};
+	const char *fh = hdrs != NULL ? g_mime_object_get_header(hdrs, "From") : NULL;
+	char q[204];
+
+	if (info->from != NULL &&
+	    sp_addr_parse(info->from, strlen(info->from), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+	    out, &why, &perr) == SP_OK)
+		return SP_OK;
+	if (info->from != NULL && why != SP_FIELD_R_ADDR_NO_AT) {
+		quoted(info->from, q);
+		return sp_err_set(err, SP_ERR_INVALID, "From: '%s' is not an email address: %s",
+		    q, perr.msg);
+	}
+	if (p->from != NULL && p->from[0] != '\0') {
+		if (sp_addr_parse(p->from, strlen(p->from), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+		    out, NULL, &perr) == SP_OK)
+			return SP_OK;
+		quoted(p->from, q);
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "envelope sender '%s' is not an email address: %s", q, perr.msg);
+	}
+	if (fh != NULL) {
+		quoted(fh, q);
+		return sp_err_set(err, SP_ERR_INVALID,
+		    "From: '%s' holds no email address and no envelope sender was given "
+		    "(seal --from ADDR)", q);
+	}
+	return sp_err_set(err, SP_ERR_INVALID,
+	    "the message has no From: and no envelope sender was given (seal --from ADDR)");
+}
+
+/* The deposit's recipients: the envelope recipients when given, else the
+ * addresses of To: and Cc:; each must be an address the key server takes. */
+static int
+check_recipients(const struct sp_seal_params *p, const struct sp_msg_info *info,
+    GMimeObject *hdrs, struct sp_err *err)
+{
+	char out[SP_ADDR_MAX + 1], q[204];
+	struct sp_err perr = {""};
+	const char *v, *field;
+	size_t i;
+
+	if (p->nrcpt > 0) {
+		for (i = 0; i < p->nrcpt; i++) {
+			v = p->rcpt[i] != NULL ? p->rcpt[i] : "";
+			if (sp_addr_parse(v, strlen(v), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS,
+			    out, NULL, &perr) != SP_OK) {
+				quoted(v, q);
+				return sp_err_set(err, SP_ERR_INVALID,
+				    "envelope recipient '%s' is not an email address: %s", q, perr.msg);
+			}
+		}
+		return SP_OK;
+	}
+	for (i = 0; i < info->nrcpt; i++) {
+		if (sp_addr_parse(info->rcpt[i], strlen(info->rcpt[i]),
+		    SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS, out, NULL, &perr) != SP_OK) {
+			quoted(info->rcpt[i], q);
+			return sp_err_set(err, SP_ERR_INVALID, "%s: '%s' is not an email address: %s",
+			    info->rcpt_field != NULL ? info->rcpt_field[i] : "To", q, perr.msg);
+		}
+	}
+	if (info->nrcpt > 0)
+		return SP_OK;
+	field = "To";
+	v = hdrs != NULL ? g_mime_object_get_header(hdrs, "To") : NULL;
+	if (v == NULL && hdrs != NULL && (v = g_mime_object_get_header(hdrs, "Cc")) != NULL)
+		field = "Cc";
+	if (v != NULL) {
+		size_t n = strlen(v);
+
+		quoted(v, q);
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+			n--;
+		/* a group with no members, "undisclosed-recipients:;" */
+		if (n > 0 && v[n - 1] == ';' && memchr(v, ':', n) != NULL)
+			return sp_err_set(err, SP_ERR_INVALID, "%s: '%s' names no recipient address: "
+			    "give the recipients in the envelope (seal --rcpt ADDR)", field, q);
+		return sp_err_set(err, SP_ERR_INVALID, "%s: '%s' is not an email address: "
+		    "give the recipients in the envelope (seal --rcpt ADDR)", field, q);
+	}
+	return sp_err_set(err, SP_ERR_INVALID, "the message has no recipients (no To: or Cc:): "
+	    "give them in the envelope (seal --rcpt ADDR)");
+}
+
 static int
 level_ok(const char *l)
 {
@@ -257,12 +373,12 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	struct sp_writer w;
 	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
 	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN], sig[SP_SIGN_SIG_LEN];
-	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN];
+	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN], from[SP_ADDR_MAX + 1];
 	const unsigned char *body;
 	size_t blen;
 	GMimeObject *hdrs = NULL;
 	int64_t now = (int64_t)time(NULL);
-	size_t hlen;
+	size_t hlen, pre;
 	int st, crlf, version = p->signer != NULL ? 2 : 1;
 
 	id_out[0] = '\0';
@@ -292,8 +408,18 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	/* the header fields, after a BOM or mbox "From " line */
+	pre = sp_msg_preamble_len(raw, len);
+	hlen = seal_header_block_len(raw + pre, len - pre, &crlf);
+	if ((hdrs = seal_parse_headers(raw + pre, hlen)) == NULL) {
+		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
+		goto out;
+	}
+	if ((st = pick_sender(p, &info, hdrs, from, err)) != SP_OK ||
+	    (st = check_recipients(p, &info, hdrs, err)) != SP_OK)
+		goto out;
 	sp_deposit_req_init(&dreq);
-	dreq.from = info.from;
+	dreq.from = from;
 	dreq.rcpt = p->nrcpt > 0 ? p->rcpt : (const char *const *)info.rcpt;
 	dreq.nrcpt = p->nrcpt > 0 ? p->nrcpt : info.nrcpt;
 	dreq.expires = ctl.expires != 0 ? ctl.expires : p->expires;
@@ -301,10 +427,6 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	dreq.notify_read = ctl.notify_read;
 	dreq.level = ctl.level[0] != '\0' ? ctl.level : NULL;
 	dreq.verify_hint = ctl.verify_hint;
-	if (dreq.nrcpt == 0) {
-		st = sp_err_set(err, SP_ERR_INVALID, "the message has no recipients (no To: or Cc:)");
-		goto out;
-	}
 	if (ctl.verify != NULL) {
 		/* only the Argon2id hash of the secret leaves the sealer */
 		if ((st = sp_answer_hash(ctl.verify, verify_hash, err)) != SP_OK)
@@ -319,7 +441,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	memcpy(h.id, dres.id, sizeof(h.id));
 	h.keyd = dres.keyd;
 	h.org = dres.org;
-	h.from = info.from ? info.from : "";
+	h.from = from;
 	h.to = (char **)dreq.rcpt;
 	h.nto = dreq.nrcpt;
 	h.created = dres.created ? dres.created : now;
@@ -366,11 +488,6 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 
 	/* the notification mail, into a buffer first so nothing reaches out
 	 * unless the whole mail was built and the key server has it all */
-	hlen = seal_header_block_len(raw, len, &crlf);
-	if ((hdrs = seal_parse_headers(raw, hlen)) == NULL) {
-		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
-		goto out;
-	}
 	ew.out = (struct sp_writer){sp_writer_buf, &mail};
 	ew.crlf = crlf;
 	w = (struct sp_writer){eol_write, &ew};
@@ -378,7 +495,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
 	    rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
-	if ((st = write_carried_headers(&w, hdrs, p->subject)) != SP_OK)
+	if ((st = write_carried_headers(&w, hdrs, p->subject, from)) != SP_OK)
 		goto wfail;
 	sp_buf_printf(&tmp, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
 	    "Content-Type: multipart/mixed; boundary=\"%s\"\n\n"
@@ -386,7 +503,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    "--%s\nContent-Type: multipart/alternative; boundary=\"%s\"\n\n",
 	    dres.id, boundary, boundary, alt);
 	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
-	    (st = write_notice(&w, alt, dres.org, info.from, dres.keyd)) != SP_OK)
+	    (st = write_notice(&w, alt, dres.org, from, dres.keyd)) != SP_OK)
 		goto wfail;
 	sp_buf_reset(&tmp);
 	sp_buf_printf(&tmp, "--%s\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\n"

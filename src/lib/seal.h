@@ -43,6 +43,10 @@ struct sp_seal_params {
 	 * (a milter passes the SMTP recipients here). */
 	const char *const *rcpt;
 	size_t nrcpt;
+	/* The envelope sender (a milter's MAIL FROM, `seal --from`), or NULL:
+	 * the deposit's sender when the message has no From: address (a
+	 * bounce); From: wins when it has one. */
+	const char *from;
 	/* Replacement Subject for the notification mail (e.g. with the
 	 * "[secure]" keyword removed), or NULL to keep the original. */
 	const char *subject;

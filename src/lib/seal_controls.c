@@ -6,6 +6,7 @@
  * the verification secret is wiped and never repeated in a message.
  */
 #include "seal.h"
+#include "message.h"
 #include "password.h"
 #include "seal_internal.h"
 
@@ -185,6 +186,9 @@ sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
 
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->notify_read = -1;
+	k = sp_msg_preamble_len(raw, len);	/* a BOM or mbox "From " line */
+	raw += k;
+	len -= k;
 	if ((hdrs = seal_parse_headers(raw, seal_header_block_len(raw, len, &crlf))) == NULL)
 		return SP_OK;	/* sp_msg_check() says what is wrong with it */
 	list = g_mime_object_get_header_list(hdrs);
@@ -248,13 +252,14 @@ int
 seal_strip_controls(const unsigned char *raw, size_t len, struct sp_buf *copy,
     const unsigned char **out, size_t *outlen)
 {
-	size_t hlen, i, line;
+	size_t hlen, i, line, pre = sp_msg_preamble_len(raw, len);
 	int crlf, skipping = 0, found = 0, st = SP_OK;
 
 	*out = raw;
 	*outlen = len;
-	hlen = seal_header_block_len(raw, len, &crlf);
-	for (i = 0; i < hlen && !found; i = line) {
+	/* the preamble (BOM, mbox "From " line) is kept as it is */
+	hlen = pre + seal_header_block_len(raw + pre, len - pre, &crlf);
+	for (i = pre; i < hlen && !found; i = line) {
 		const unsigned char *nl = memchr(raw + i, '\n', hlen - i);
 
 		line = nl ? (size_t)(nl - raw) + 1 : hlen;
@@ -262,7 +267,8 @@ seal_strip_controls(const unsigned char *raw, size_t len, struct sp_buf *copy,
 	}
 	if (!found)
 		return SP_OK;
-	for (i = 0; i < hlen && st == SP_OK; i = line) {
+	st = sp_buf_append(copy, raw, pre);
+	for (i = pre; i < hlen && st == SP_OK; i = line) {
 		const unsigned char *nl = memchr(raw + i, '\n', hlen - i);
 
 		line = nl ? (size_t)(nl - raw) + 1 : hlen;

@@ -329,6 +329,7 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 
 	sp.rcpt = (const char *const *)m->rcpt;
 	sp.nrcpt = m->nrcpt;
+	sp.from = m->sender;	/* the sender when the message has no From: address */
 	sp.subject = subject;
 	sp.signer = g->cfg->signer;
 	milter_rewrite_init(&rw, ops, m);

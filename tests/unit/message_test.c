@@ -584,7 +584,10 @@ test_check(void)
 	expect_refused("hello world: x\n", 15, "no header block");
 	expect_refused(": x\n", 4, "no header block");
 	expect_refused("\nSubject: x\n", 12, "no header block");
-	expect_refused("From alice@example.org Mon Nov 23 10:00:00 2026\nSubject: x\n\nb\n", 62, "mbox");
+	/* an mbox "From " line alone, or followed by no header, is no message */
+	expect_refused("From alice@example.org Mon Nov 23 10:00:00 2026\n", 48, "empty message");
+	expect_refused("From alice@example.org Mon Nov 23 10:00:00 2026\nhello\n", 54, "no header block");
+	expect_refused("\xef\xbb\xbfhello world\n", 15, "no header block");
 	expect_refused(nul_hdr, sizeof(nul_hdr) - 1, "NUL");
 	expect_refused(ctl_hdr, sizeof(ctl_hdr) - 1, "binary");
 	for (int tries = 0; tries < 20; tries++) {
@@ -600,6 +603,87 @@ test_check(void)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		T_EQ_INT(sp_msg_check((const unsigned char *)ok[i], strlen(ok[i]), &err), SP_OK);
 	T_EQ_INT(sp_msg_check(bin, SP_MSG_MAX_SIZE + 1, &err), SP_ERR_TOOBIG);
+}
+
+/* A byte-order mark and an mbox "From " line before the first header are
+ * kept byte for byte; the headers after them are read as usual. */
+static void
+test_preamble(void)
+{
+	static const char *const msgs[] = {
+		"From alice@example.org Mon Nov 23 10:00:00 2026\nFrom: Alice <Alice@Example.org>\n"
+		    "To: bob@example.net\nSubject: mbox line\n\nbody\n",
+		"\xef\xbb\xbf" "From: alice@example.org\r\nTo: Bob <bob@example.net>\r\n"
+		    "Subject: mbox line\r\n\r\nbody\r\n",
+		"\xef\xbb\xbf" "From MAILER-DAEMON Mon Nov 23 10:00:00 2026\r\n\xef\xbb\xbf"
+		    "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: mbox line\r\n"
+		    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+		    "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+		    "Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\r\n"
+		    "--b--\r\n",
+	};
+	static const size_t pre[] = { 48, 3, 3 + 45 + 3 };
+
+	T_EQ_INT(sp_msg_preamble_len((const unsigned char *)"Subject: x\n\n", 13), 0);
+	T_EQ_INT(sp_msg_preamble_len((const unsigned char *)"From x", 6), 0);
+	T_EQ_INT(sp_msg_preamble_len(NULL, 0), 0);
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		const unsigned char *raw = (const unsigned char *)msgs[i];
+		size_t len = strlen(msgs[i]);
+		struct sp_err err = { { 0 } };
+		struct sp_buf c;
+		struct sp_msg_info info;
+		struct sp_msg_view v;
+
+		T_EQ_INT(sp_msg_preamble_len(raw, len), pre[i]);
+		T_EQ_INT(sp_msg_check(raw, len, &err), SP_OK);
+		T_CHECK(roundtrip(raw, len, &c, &info));
+		T_CHECK(streq(info.from, "alice@example.org"));
+		T_EQ_INT(info.nrcpt, 1);
+		T_CHECK(info.nrcpt == 1 && streq(info.rcpt[0], "bob@example.net") &&
+		    streq(info.rcpt_field[0], "To"));
+		T_CHECK(streq(info.subject, "mbox line"));
+		T_EQ_INT(sp_msg_container_view(c.data, c.len, &v, &err), SP_OK);
+		T_CHECK(streq(v.subject, "mbox line"));
+		if (i == 2) {
+			T_EQ_INT(count_b64(&c), 1);
+			T_EQ_INT(v.nparts, 1);
+		}
+		sp_msg_view_clear(&v);
+		sp_msg_info_clear(&info);
+		sp_buf_free(&c);
+	}
+}
+
+/* Each recipient says which field it came from; a group with no members
+ * (undisclosed-recipients:;) gives none. */
+static void
+test_rcpt_fields(void)
+{
+	static const char m1[] = "From: a@example.org\nTo: undisclosed-recipients:;\n"
+	    "Subject: s\n\nb\n";
+	static const char m2[] = "From: greg@inbucket\nTo: guest@localhost, Team: x@intranet, "
+	    "y@example.org;\nCc: GUEST@localhost, z@example.net\nSubject: s\n\nb\n";
+	struct sp_buf c;
+	struct sp_msg_info info;
+
+	T_CHECK(roundtrip((const unsigned char *)m1, sizeof(m1) - 1, &c, &info));
+	T_EQ_INT(info.nrcpt, 0);
+	T_CHECK(streq(info.from, "a@example.org"));
+	sp_msg_info_clear(&info);
+	sp_buf_free(&c);
+	T_CHECK(roundtrip((const unsigned char *)m2, sizeof(m2) - 1, &c, &info));
+	T_CHECK(streq(info.from, "greg@inbucket"));
+	T_EQ_INT(info.nrcpt, 4);
+	if (info.nrcpt == 4) {
+		T_CHECK(streq(info.rcpt[0], "guest@localhost") && streq(info.rcpt_field[0], "To"));
+		T_CHECK(streq(info.rcpt[1], "x@intranet") && streq(info.rcpt_field[1], "To"));
+		T_CHECK(streq(info.rcpt[2], "y@example.org") && streq(info.rcpt_field[2], "To"));
+		T_CHECK(streq(info.rcpt[3], "z@example.net") && streq(info.rcpt_field[3], "Cc"));
+	}
+	sp_msg_info_clear(&info);
+	sp_buf_free(&c);
 }
 
 /* Container from a manifest string and a blob area. */
@@ -972,5 +1056,6 @@ init(void)
 	T_CHECK(1);
 }
 
-T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_tamper,
+T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_preamble,
+    test_rcpt_fields, test_tamper,
     test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_threads, test_large)
