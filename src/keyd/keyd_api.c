@@ -202,7 +202,20 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 		if (s == NULL || strlen(s) != json_string_length(json_array_get(rc, i)) ||
 		    keyd_email_lower(s, low, sizeof(low)) != SP_OK ||
 		    (rcpt_store[n] = strdup(low)) == NULL) {
-			ret = keyd_reply_field(r, "recipients", "each recipient must be an email address");
+			char why[160], shown[68];
+			size_t c = 0;
+
+			/* name the value: its printable ASCII start, at most 64
+			 * bytes (never a cut UTF-8 sequence in the JSON answer) */
+			while (s != NULL && c < 64 && s[c] >= 0x20 && s[c] < 0x7f) {
+				shown[c] = s[c];
+				c++;
+			}
+			shown[c] = '\0';
+			snprintf(why, sizeof(why), "recipient %zu is not an email address: '%s%s'",
+			    i + 1, s != NULL ? shown : "(not a string)",
+			    s != NULL && s[c] != '\0' ? "..." : "");
+			ret = keyd_reply_field(r, "recipients", why);
 			goto out;
 		}
 		n++;

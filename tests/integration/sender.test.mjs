@@ -229,6 +229,10 @@ test('deposit: organisation policy (expiry, level, verification required) and ma
     assert.equal(r.status, 400, JSON.stringify(extra).slice(0, 80));
     assert.equal(r.json.field, field, JSON.stringify(extra).slice(0, 80));
   }
+  // a refused recipient is named with its value
+  r = await call('/api/v1/envelopes', { auth: A.token, body: { from: 'doc@clinic.example', recipients: [pat, 'x@@y'], format: 2 } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error, "recipient 2 is not an email address: 'x@@y'");
   orgSet(C, ['--verify', 'off', '--expire-days', '0'], 'verify = 0, expire_days = 0');
 });
 
