@@ -1721,6 +1721,7 @@ test_html_v2(void)
 			f.h.verify = v[i].verify;
 			sp_buf_reset(&f.hb);
 			T_EQ_INT(sp_env_header_encode(&f.h, &f.hb, &err), SP_OK);
+			sp_buf_free(&ct);	/* seal_all starts a new buffer */
 			T_EQ_INT(seal_all(&f, pt.data, 10, &ct), SP_OK);
 			fixture_sign(&f, signer, &ct);
 			T_EQ_INT(write_html_v2(&f, f.sig, v[i].colour, NULL, 0, &ct, &html), SP_OK);
@@ -1769,6 +1770,7 @@ test_html_v2(void)
 		struct fixture g;
 
 		fixture_init(&g);
+		sp_buf_free(&ct);
 		T_EQ_INT(seal_all(&g, pt.data, 10, &ct), SP_OK);
 		T_EQ_INT(write_html_v2(&g, f.sig, NULL, NULL, 0, &ct, &html), SP_ERR_INVALID);
 		sp_buf_free(&html);
