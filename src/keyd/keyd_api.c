@@ -815,7 +815,10 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	}
 	a = (struct sp_audit){now, "release", actor, id, r->client, NULL, e.org_id};
 	ri = sp_release_rcpt_index(&p, &e);
-	if (ri >= 0)
+	/* The first open of a recipient is recorded in one transaction with
+	 * its audit record (it decides the read notice); later releases only
+	 * add their audit record, which the store group-commits. */
+	if (ri >= 0 && e.rstate != NULL && e.rstate[ri].opened == 0)
 		st = sp_store_envelope_opened(r->k->store, id, e.rcpt[ri], now, &first, &a, &err);
 	else
 		st = sp_store_audit(r->k->store, &a, &err);
