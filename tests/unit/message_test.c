@@ -1051,9 +1051,22 @@ test_threads(void)
 static void
 init(void)
 {
+	static const char m[] = "From: a@example.org\r\nTo: b@example.org\r\n"
+	    "Subject: init\r\n\r\nbody\r\n";
+	struct sp_msg_info info;
+	struct sp_buf c;
+	struct sp_err err = { { 0 } };
+
+	/* a second initialisation changes nothing: the library still parses */
 	sp_msg_global_init();
 	sp_msg_global_init();
-	T_CHECK(1);
+	memset(&info, 0, sizeof(info));
+	sp_buf_init(&c, 1 << 20);
+	T_EQ_INT(sp_msg_container_build((const unsigned char *)m, sizeof(m) - 1, &c, &info, &err),
+	    SP_OK);
+	T_CHECK(info.from != NULL && streq(info.from, "a@example.org"));
+	sp_msg_info_clear(&info);
+	sp_buf_free(&c);
 }
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_preamble,
