@@ -344,7 +344,7 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
     struct sp_deposit_res *res, struct sp_err *err)
 {
 	json_t *body, *answer = NULL, *verify;
-	const char *id, *org, *keyd;
+	const char *id, *org, *keyd, *field;
 	long code;
 	int st;
 
@@ -358,6 +358,12 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
 		return st;
 	if (code != 201) {
 		st = keyd_status(code, answer, "deposit", err);
+		/* 400 on "format": the organisation signs its envelopes and this
+		 * sealer has no key, a fault of the sealer's setup, not of the
+		 * message */
+		field = json_string_value(json_object_get(answer, "field"));
+		if (code == 400 && field != NULL && strcmp(field, "format") == 0)
+			st = SP_ERR_CONFIG;
 		json_decref(answer);
 		return st;
 	}

@@ -62,6 +62,8 @@ struct sp_deposit_res {
 void sp_deposit_res_clear(struct sp_deposit_res *r);	/* wipes the key part */
 
 /* SP_ERR_AUTH (401), SP_ERR_DENIED (403), SP_ERR_INVALID (400/413),
+ * SP_ERR_CONFIG (400 on "format": the organisation signs its envelopes and
+ * the request was format 1, so the sealer needs its signing key),
  * SP_ERR_RETRY (cannot connect, timeout, 5xx). */
 int sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
     struct sp_deposit_res *res, struct sp_err *err);

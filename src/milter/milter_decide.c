@@ -353,16 +353,14 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 		fail_by_policy(o, g->cfg->on_keyd_failure, "key server unavailable, message not sealed",
 		    sp_err_msg(&err, st));
 		return;
+	case SP_ERR_CONFIG:
+		/* the organisation signs its envelopes and sign_key is not set:
+		 * the gateway's fault, not the message's (keyd_client.h) */
+		outcome(o, MILTER_TEMPFAIL, "tempfail", "cannot seal: %s (set sign_key)",
+		    sp_err_msg(&err, st));
+		reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
+		return;
 	case SP_ERR_INVALID:
-		if (g->cfg->signer == NULL && strstr(err.msg, "signs its envelopes") != NULL) {
-			/* the organisation has a signing key and sign_key is not
-			 * set: the gateway's fault, not the message's */
-			outcome(o, MILTER_TEMPFAIL, "tempfail", "cannot seal: %s (set sign_key)",
-			    sp_err_msg(&err, st));
-			reply(o, "451", "4.7.0", "secure mail gateway misconfigured, try again later");
-			return;
-		}
-		/* FALLTHROUGH */
 	case SP_ERR_TOOBIG:
 		/* the policy wants it sealed and it cannot be: never in the clear */
 		outcome(o, MILTER_REJECT, "reject", "cannot seal: %s", sp_err_msg(&err, st));
