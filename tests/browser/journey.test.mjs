@@ -167,7 +167,9 @@ test('first envelope: register, activate, open, read, save attachments', { timeo
     const saved = fs.readFileSync(await dl.path());
     assert.ok(saved.equals(a.data), `bytes of ${a.name}`);
   }
-  // The original message comes back byte for byte (the container's raw recipe).
+  // The original message comes back byte for byte (the container's raw
+  // recipe), rebuilt only when asked for: until then no file is behind it.
+  assert.equal(await popup.getAttribute('#sp-original-link', 'href'), '#');
   const [orig] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), popup.click('#sp-original-link')]);
   assert.equal(orig.suggestedFilename(), 'message.eml');
   assert.ok(fs.readFileSync(await orig.path()).equals(mail), 'original message bytes');

@@ -37,14 +37,34 @@
     if (status) status.textContent = text;
   }
 
+  // Both decoders skip ASCII white space themselves: no stripped copy of
+  // the (large) text is made first.
   function decode(b64) {
-    var s = b64.replace(/[\t\n\f\r ]+/g, '');
-    if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(s);
-    var bin = atob(s);
+    if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(b64);
+    var bin = atob(b64);
     var out = new Uint8Array(bin.length);
     for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
+
+  // The ciphertext, decoded once: ahead of time, after the page has loaded
+  // (so that Open hands it over at once), or at the latest when the key
+  // server's page asks for it.  It is handed over (transferred), so a second
+  // Open decodes it again.
+  var decoded = null;
+  function payloadBuffer() {
+    var b = decoded;
+    decoded = null;
+    return b || decode(document.getElementById('sp-payload').value).buffer;
+  }
+  window.addEventListener('load', function () {
+    setTimeout(function () {
+      try {
+        if (!decoded) decoded = decode(document.getElementById('sp-payload').value).buffer;
+      } catch (e) { /* reported when Open is clicked */ }
+      document.documentElement.setAttribute('data-sp-decoded', '1');
+    }, 0);
+  });
 
   function onMessage(ev) {
     if (!win || ev.source !== win || ev.origin !== keydOrigin) return;
@@ -57,7 +77,7 @@
     var sig = sigEl ? sigEl.value.replace(/[\t\n\f\r ]+/g, '') : null;
     try {
       if (sig !== null && !/^[A-Za-z0-9_-]{86}$/.test(sig)) throw new Error('signature');
-      payload = decode(document.getElementById('sp-payload').value).buffer;
+      payload = payloadBuffer();
     } catch (e) {
       say('This envelope file is damaged. Ask the sender to send it again.');
       return;

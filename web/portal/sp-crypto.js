@@ -414,9 +414,7 @@ export const SIG_LABEL = 'sealpost envelope v2 signature\n';
 
 // Lower-case hex of SHA-256 of bytes (a Uint8Array).
 export async function sha256Hex(bytes) {
-  if (!(bytes instanceof Uint8Array)) fail('bytes expected');
-  const d = new Uint8Array(await subtle().digest('SHA-256', bytes));
-  return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+  return hexOf(await digestOf(bytes));
 }
 
 // The kid of a public key (32 bytes): base64url of the first 8 bytes of its
@@ -429,25 +427,37 @@ export async function kidOf(pub) {
 // The message an envelope signature covers: the label, SHA-256 of the
 // header bytes, SHA-256 of the ciphertext stream (docs/envelope-format.md
 // section 7.3).
-export async function signedMessage(headerBytes, ct) {
+// ctDigest, when given, is SHA-256 of ct already computed (or a promise of
+// it; see digestOf): the ciphertext is then not hashed again.
+export async function signedMessage(headerBytes, ct, ctDigest) {
   if (!(headerBytes instanceof Uint8Array) || !(ct instanceof Uint8Array)) fail('bytes expected');
   const label = enc.encode(SIG_LABEL);
   const out = new Uint8Array(label.length + 64);
   out.set(label, 0);
   out.set(new Uint8Array(await subtle().digest('SHA-256', headerBytes)), label.length);
-  out.set(new Uint8Array(await subtle().digest('SHA-256', ct)), label.length + 32);
+  out.set(await (ctDigest || digestOf(ct)), label.length + 32);
   return out;
 }
+
+// SHA-256 of bytes (a Uint8Array) as a promise of 32 bytes.  A reader may
+// start it as soon as the ciphertext arrives (while the key is fetched) and
+// hand the promise to checkRecord, which then does not hash it again.
+export function digestOf(bytes) {
+  if (!(bytes instanceof Uint8Array)) fail('bytes expected');
+  return subtle().digest('SHA-256', bytes).then((d) => new Uint8Array(d));
+}
+
+const hexOf = (d) => Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
 
 // true when sigB64url (base64url of 64 bytes) is the Ed25519 signature of
 // the envelope (headerBytes, ct) under pubB64url (base64url of the 32-byte
 // public key); false for any other signature, key or malformed text.
 // Throws EnvelopeError('unsupported') when the browser has no Ed25519.
-export async function verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url }) {
+export async function verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url, ctDigest }) {
   const sig = b64urlExact(sigB64url, 64);
   const pub = b64urlExact(pubB64url, 32);
   if (!sig || !pub) return false;
-  const msg = await signedMessage(headerBytes, ct);
+  const msg = await signedMessage(headerBytes, ct, ctDigest);
   let key;
   try {
     key = await subtle().importKey('raw', pub, { name: 'Ed25519' }, false, ['verify']);
@@ -718,7 +728,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 // digest', 'ciphertext digest', 'signing key' (the header's kid is not the
 // record's, or the record's key does not have that kid) and 'signature'.  May
 // reject with EnvelopeError('unsupported') when the browser has no Ed25519.
-export async function checkRecord(header, headerBytes, ct, sigB64url, record) {
+// ctDigest (optional) is digestOf(ct), started earlier: ct is hashed once.
+export async function checkRecord(header, headerBytes, ct, sigB64url, record, ctDigest) {
   if (!record || typeof record !== 'object') return ['no record from the key server'];
   const reasons = compareRecord(header, record);
   const format = record.format === undefined || record.format === null ? 1 : record.format;
@@ -729,13 +740,14 @@ export async function checkRecord(header, headerBytes, ct, sigB64url, record) {
   if (format !== 2) return reasons;
   if (typeof record.header_sha256 !== 'string' || !HEX64.test(record.header_sha256) ||
       await sha256Hex(headerBytes) !== record.header_sha256) reasons.push('header digest');
+  const ctHash = ctDigest || digestOf(ct);
   if (typeof record.ct_sha256 !== 'string' || !HEX64.test(record.ct_sha256) ||
-      await sha256Hex(ct) !== record.ct_sha256) reasons.push('ciphertext digest');
+      hexOf(await ctHash) !== record.ct_sha256) reasons.push('ciphertext digest');
   const pub = b64urlExact(record.sig_key, 32);
   if (typeof record.kid !== 'string' || header.kid !== record.kid || !pub ||
       await kidOf(pub) !== record.kid) reasons.push('signing key');
   if (typeof sigB64url !== 'string' || typeof record.sig_key !== 'string' ||
-      !await verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url: record.sig_key })) {
+      !await verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB64url: record.sig_key, ctDigest: ctHash })) {
     reasons.push('signature');
   }
   return reasons;

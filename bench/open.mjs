@@ -1,0 +1,147 @@
+// open.mjs - opening a large envelope in Chromium (playwright-core), beside
+// the same browser's bare base64 decode + AES-GCM decrypt of the same
+// number of bytes, measured in the same run.  Prints, per run and as
+// medians: the envelope file's load time, click on Open to the message
+// shown, the open page's data path (envelope received to message shown),
+// the bare decode + decrypt, their ratios, and the renderer processes' peak
+// memory against the envelope's size.
+// Usage: node bench/open.mjs [ATTACHMENT_MB] [RUNS]
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { makeMail, recipientAdd } from '../tests/lib/harness.mjs';
+import { launch, keydWithOrg, seal, clickOpen, signInIfAsked } from '../tests/browser/browser-lib.mjs';
+
+const MB = Number(process.argv[2] || 18);
+const RUNS = Number(process.argv[3] || 3);
+const EMAIL = 'pat@example.org';
+const PASSWORD = 'bench password 2026 long enough';
+const LIMIT = 120000;
+
+// Peak resident memory (VmHWM, bytes) of every renderer process below pid:
+// [{pid, peak}].
+function rendererPeaks(pid) {
+  const kids = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch { /* gone */ }
+  }
+  const out = [];
+  const walk = (p) => {
+    for (const k of kids.get(p) || []) {
+      try {
+        const cmd = fs.readFileSync(`/proc/${k}/cmdline`, 'utf8');
+        const st = fs.readFileSync(`/proc/${k}/status`, 'utf8');
+        const m = /VmHWM:\s+(\d+) kB/.exec(st);
+        if (cmd.includes('--type=renderer') && m) out.push({ pid: k, peak: Number(m[1]) * 1024 });
+      } catch { /* gone */ }
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const ms = (x) => `${x.toFixed(0)} ms`;
+
+async function oneRun(ctx, html, envBytes) {
+  const browser = await launch();
+  try {
+    const context = await browser.newContext();
+    // Signed in first, as the figure asks: a session cookie for the key server.
+    const r = await context.request.post(`${ctx.keyd.url}/api/v1/session`, {
+      data: { email: EMAIL, password: PASSWORD }, headers: { Origin: ctx.keyd.url } });
+    if (r.status() !== 200) throw new Error(`sign-in: ${r.status()} ${await r.text()}`);
+    const page = await context.newPage();
+    const t0 = Date.now();
+    await page.goto('file://' + html, { waitUntil: 'load', timeout: LIMIT });
+    const load = Date.now() - t0;
+    // A person reads the envelope before clicking: by then it has decoded
+    // its payload (after the load event).
+    await page.locator('html[data-sp-decoded]').waitFor({ state: 'attached', timeout: LIMIT });
+    const ready = Date.now() - t0;
+    const before = new Set(rendererPeaks(process.pid).map((r) => r.pid));
+    const tc = performance.timeOrigin + performance.now();
+    const popup = await clickOpen(page);
+    await signInIfAsked(popup, EMAIL, PASSWORD);
+    await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: LIMIT });
+    const click = Date.now() - tc;
+    const marks = await popup.evaluate(() => Object.fromEntries(
+      [['origin', performance.timeOrigin], ...performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])]));
+    const stages = `popup ${ms(marks.origin - tc)}, page ready ${ms(marks['sp-ready'])}, ` +
+      `envelope handed over ${ms(marks['sp-envelope'] - marks['sp-ready'])}`;
+    const data = marks['sp-envelope'] !== undefined && marks['sp-shown'] !== undefined
+      ? marks['sp-shown'] - marks['sp-envelope'] : NaN;
+    // The bare path in the same page: decode the envelope's base64 text and
+    // decrypt as many 64 KiB chunks, with a key of our own.
+    const bare = await popup.evaluate(async (n) => {
+      const CH = 65536;
+      const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+      const pt = new Uint8Array(n);
+      for (let i = 0; i < n; i += 65536) crypto.getRandomValues(pt.subarray(i, Math.min(n, i + 65536)));
+      const nch = Math.max(1, Math.ceil(n / CH));
+      const ct = new Uint8Array(n + nch * 16);
+      const iv = (i) => { const v = new Uint8Array(12); new DataView(v.buffer).setUint32(7, i); return v; };
+      for (let i = 0; i < nch; i++) {
+        const c = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: iv(i) }, key, pt.subarray(i * CH, Math.min(n, (i + 1) * CH))));
+        ct.set(c, i * (CH + 16));
+      }
+      let b64 = ct.toBase64();
+      b64 = b64.replace(/.{76}/g, '$&\n');
+      const t = performance.now();
+      const bytes = Uint8Array.fromBase64(b64);
+      const out = new Uint8Array(n);
+      const S = CH + 16;
+      for (let i = 0; i < nch; i += 32) {
+        const jobs = [];
+        for (let j = i; j < Math.min(nch, i + 32); j++) {
+          jobs.push(crypto.subtle.decrypt({ name: 'AES-GCM', iv: iv(j) }, key, bytes.subarray(j * S, Math.min(bytes.length, (j + 1) * S)))
+            .then((p) => out.set(new Uint8Array(p), j * CH)));
+        }
+        await Promise.all(jobs);
+      }
+      return performance.now() - t;
+    }, envBytes.ct);
+    // The open page's renderer is the one that the popup started.
+    const peaks = rendererPeaks(process.pid).filter((r) => !before.has(r.pid)).map((r) => r.peak);
+    return { load, ready, click, data, bare, peak: Math.max(...peaks), stages };
+  } finally {
+    await browser.close();
+  }
+}
+
+async function main() {
+  const ctx = await keydWithOrg('Bench Clinic', 'clinic.example');
+  try {
+    recipientAdd(ctx.keyd.dataDir, EMAIL, PASSWORD);
+    const data = crypto.randomBytes(MB * 1024 * 1024);
+    const mail = makeMail({ to: EMAIL, attachments: [{ name: 'scan.bin', type: 'application/octet-stream', data }] });
+    const html = seal(ctx, mail);
+    const size = fs.statSync(html).size;
+    const text = fs.readFileSync(html, 'utf8');
+    const m = /<textarea id="sp-payload"[^>]*>([^<]*)</.exec(text);
+    const ct = Buffer.from(m[1].replace(/\s+/g, ''), 'base64').length;
+    console.log(`envelope ${(size / 1e6).toFixed(1)} MB (ciphertext ${(ct / 1e6).toFixed(1)} MB, attachment ${MB} MiB), ${RUNS} runs`);
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await oneRun(ctx, path.resolve(html), { ct });
+      runs.push(r);
+      console.log(`run ${i + 1}: load ${ms(r.load)} (decoded ${ms(r.ready)}), click to message ${ms(r.click)}, data path ${ms(r.data)}, ` +
+        `bare decode+decrypt ${ms(r.bare)} (data/bare ${(r.data / r.bare).toFixed(2)}x), open page's renderer peak ${(r.peak / 1e6).toFixed(0)} MB; ${r.stages}`);
+    }
+    const med = (k) => median(runs.map((r) => r[k]));
+    console.log(`open (median of ${RUNS}): envelope load ${ms(med('load'))} (decoded ${ms(med('ready'))}); click to message ${ms(med('click'))} (goal <= 500 ms); ` +
+      `data path ${ms(med('data'))} against bare ${ms(med('bare'))}: ${(med('data') / med('bare')).toFixed(2)}x (goal <= 1.5x); ` +
+      `open page's renderer peak ${(med('peak') / 1e6).toFixed(0)} MB = ${(med('peak') / size).toFixed(1)}x the envelope (goal <= 3x)`);
+  } finally {
+    await ctx.keyd.stop();
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
