@@ -72,6 +72,7 @@
     if (!d || typeof d !== 'object' || d.type !== 'sealpost-ready' || d.id !== meta.id) return;
     if (sent >= 5) return;
     sent++;
+    ready = true;
     var payload;
     var sigEl = document.getElementById('sp-sig');
     var sig = sigEl ? sigEl.value.replace(/[\t\n\f\r ]+/g, '') : null;
@@ -108,6 +109,49 @@
     ev.preventDefault();
     win = w;
     sent = 0;
+    ready = false;
     say('Opening the key server\'s page in a new window...');
+    checkReach(w);
   });
+
+  // Who to ask when the key server cannot help: the sender in the header.
+  function sender() {
+    try {
+      var h = JSON.parse(atob(document.getElementById('sp-header').value));
+      var who = typeof h.from === 'string' && h.from ? h.from : '';
+      var org = typeof h.org === 'string' && h.org ? h.org : '';
+      return who && org ? who + ' (' + org + ')' : (who || org || 'the sender');
+    } catch (e) {
+      return 'the sender';
+    }
+  }
+
+  // A dead end gets words: when the key server cannot be reached, its
+  // window (a browser error page) is closed again and this page says what
+  // to do.  The probe is an image of the key server's own (the only request
+  // this page's CSP lets it make); a window that has said it is ready is
+  // never closed.
+  var ready = false;
+  var waitTimer = null;
+  function unreachable(w) {
+    if (ready) return;
+    try {
+      w.close();
+    } catch (e) { /* gone already */ }
+    say('The key server ' + keydOrigin + ' cannot be reached, so the message cannot be opened right now. ' +
+      'Check that you are connected to the internet and click Open again in a few minutes. ' +
+      'If it keeps failing, contact ' + sender() + '.');
+  }
+  function checkReach(w) {
+    var probe = new Image();
+    probe.onerror = function () { unreachable(w); };
+    probe.src = meta.keyd.replace(/\/+$/, '') + '/static/reach.svg?t=' + Date.now();
+    clearTimeout(waitTimer);
+    waitTimer = setTimeout(function () {
+      if (!ready) {
+        say('The key server\'s window has not answered yet. If it shows an error, close it and click Open again ' +
+          'in a few minutes; if it keeps failing, contact ' + sender() + '.');
+      }
+    }, 20000);
+  }
 }());
