@@ -437,6 +437,17 @@ s3_stat(struct sp_blobstore *base, const char *name, uint64_t *size, struct sp_e
 			*size = (uint64_t)len;
 	}
 	req_done(&r);
+	if (st != SP_ERR_NOTFOUND)
+		return st;
+	/* a HEAD answer has no body to tell a missing object from a missing
+	 * bucket: ask about the bucket */
+	req_init(&r, "HEAD", NULL, NULL);
+	if (s3_perform(s, &r) == SP_ERR_NOTFOUND)
+		st = sp_err_set(err, SP_ERR_CONFIG, "the object store at %s has no bucket %s",
+		    s->endpoint, s->bucket);
+	else
+		sp_err_set(err, st, "no object %s", name);
+	req_done(&r);
 	return st;
 }
 
