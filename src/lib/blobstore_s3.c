@@ -768,11 +768,12 @@ sp_blob_s3_parse_list(const char *xml, size_t len,
 		name[vlen] = '\0';
 		if (!sp_blob_name_ok(name))
 			continue;
-		if (element(blk, blk_end, "Size", &v, &vlen) != 1 || vlen == 0 || vlen > 19)
+		if (element(blk, blk_end, "Size", &v, &vlen) != 1 || vlen == 0)
 			return sp_err_set(err, SP_ERR_IO, "the object store's listing gives %s no "
 			    "size", name);
 		for (size = 0, i = 0; i < vlen; i++) {
-			if (v[i] < '0' || v[i] > '9')
+			if (v[i] < '0' || v[i] > '9' ||
+			    size > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
 				return sp_err_set(err, SP_ERR_IO, "the object store's listing gives %s "
 				    "a bad size", name);
 			size = size * 10 + (uint64_t)(v[i] - '0');
