@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "blobstore_internal.h"
+#include "crypto.h"
 
 #define URL_PARAM_MAX 1024	/* bytes of one decoded URL parameter */
 
@@ -32,18 +33,6 @@ sp_blob_name_ok(const char *name)
 	return 1;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %-decode s[0..n) into out (cap bytes with the NUL); no NUL allowed. */
 static int
 url_decode(const char *s, size_t n, char *out, size_t cap)
@@ -54,15 +43,11 @@ url_decode(const char *s, size_t n, char *out, size_t cap)
 		int c = (unsigned char)s[i];
 
 		if (c == '%') {
-			int hi, lo;
+			unsigned char byte;
 
-			if (i + 2 >= n)
+			if (i + 2 >= n || sp_hex_decode_exact(s + i + 1, 2, &byte, 1) != SP_OK)
 				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi * 16 + lo;
+			c = byte;
 			i += 2;
 		}
 		if (c == 0 || o + 1 >= cap)
