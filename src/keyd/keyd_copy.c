@@ -259,9 +259,7 @@ keyd_copy_body(struct keyd_req *r, const char *data, size_t n)
 	struct sp_envelope_rec e;
 	struct sp_org org;
 	enum MHD_Result ans;
-	const char *cl;
 	char id[64];
-	int failed;
 	size_t off;
 	ssize_t w;
 
@@ -271,11 +269,6 @@ keyd_copy_body(struct keyd_req *r, const char *data, size_t n)
 		if (!put_check(r, id, &org, &e, &ans))
 			return SP_OK;
 		sp_envelope_rec_clear(&e);
-		if ((cl = keyd_header(r, "Content-Length")) != NULL &&
-		    over_quota(r->k, &org, strtoll(cl, NULL, 10), &failed)) {
-			quota_answer(r);
-			return SP_OK;
-		}
 		if ((ps = calloc(1, sizeof(*ps))) == NULL)
 			return SP_ERR_NOMEM;
 		ps->fd = -1;
