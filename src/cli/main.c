@@ -31,6 +31,7 @@ static const struct {
 	{"unretract", cli_unretract_main, "undo a retraction"},
 	{"expire", cli_expire_main, "shred the key parts of expired envelopes"},
 	{"audit", cli_audit_main, "export, verify and anchor the audit trail"},
+	{"blob", cli_blob_main, "put, get, list and remove objects in a ciphertext copy store"},
 };
 
 static void
