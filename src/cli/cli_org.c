@@ -999,18 +999,15 @@ set_main(int argc, char **argv, const struct cli_global *g)
 				    "of days from 0 to %d, not '%s'\n", ORG_EXPIRE_DAYS_MAX, v);
 				return 2;
 			}
-		} else if (strcmp(opt, "--keep-copies") == 0) {
-			if (sp_field_int(v, strlen(v), 0, ORG_EXPIRE_DAYS_MAX, &keep, NULL, &err) !=
+		} else if (strcmp(opt, "--keep-copies") == 0 || strcmp(opt, "--copy-quota") == 0) {
+			int days_opt = strcmp(opt, "--keep-copies") == 0;
+			long long max = days_opt ? ORG_EXPIRE_DAYS_MAX : ORG_COPY_QUOTA_MAX;
+
+			if (sp_field_int(v, strlen(v), 0, max, days_opt ? &keep : &quota, NULL, &err) !=
 			    SP_OK) {
-				fprintf(stderr, "sealpost org set: --keep-copies takes a whole number "
-				    "of days from 0 to %d, not '%s'\n", ORG_EXPIRE_DAYS_MAX, v);
-				return 2;
-			}
-		} else if (strcmp(opt, "--copy-quota") == 0) {
-			if (sp_field_int(v, strlen(v), 0, ORG_COPY_QUOTA_MAX, &quota, NULL, &err) !=
-			    SP_OK) {
-				fprintf(stderr, "sealpost org set: --copy-quota takes a whole number "
-				    "of MiB from 0 (no limit) to %d, not '%s'\n", ORG_COPY_QUOTA_MAX, v);
+				fprintf(stderr, "sealpost org set: %s takes a whole number of %s from 0 "
+				    "to %lld, not '%s'\n", opt, days_opt ? "days" : "MiB (0: no limit)",
+				    max, v);
 				return 2;
 			}
 		} else if (strcmp(opt, "--notify-read") == 0)

@@ -102,6 +102,34 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* The headers of a request with a body of type (the caller frees *hdrs;
+ * auth holds the Authorization line) and the options every request shares:
+ * url, the answer into resp, timeouts (timeout_ms for the whole request),
+ * http(s) only, no redirects. */
+static struct curl_slist *
+request_setup(struct sp_keyd_client *c, const char *type, struct sp_buf *url,
+    struct sp_buf *auth, struct sp_buf *resp, long timeout_ms)
+{
+	struct curl_slist *hdrs = NULL;
+
+	hdrs = curl_slist_append(hdrs, type);
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (c->token != NULL) {
+		sp_buf_printf(auth, "Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, (char *)auth->data);
+	}
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url->data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	return hdrs;
+}
+
 /* POST path with a JSON body; returns the HTTP status in *code and the
  * parsed JSON answer (may be NULL when the body is not JSON). */
 static int
@@ -124,24 +152,11 @@ keyd_post(struct sp_keyd_client *c, const char *path, json_t *body, long *code,
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	if (c->token != NULL) {
-		sp_buf_printf(&auth, "Authorization: Bearer %s", c->token);
-		hdrs = curl_slist_append(hdrs, (char *)auth.data);
-	}
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url.data);
+	hdrs = request_setup(c, "Content-Type: application/json", &url, &auth, &resp,
+	    c->timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
 		st = sp_err_set(err, SP_ERR_RETRY, "key server %s: %s", c->base, curl_easy_strerror(rc));
@@ -772,29 +787,15 @@ sp_keyd_copy_put(struct sp_keyd_client *c, const char *id, const unsigned char *
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	/* a large copy may take longer than one API call: at least 2 minutes */
+	hdrs = request_setup(c, "Content-Type: application/octet-stream", &url, &auth, &resp,
+	    c->timeout_ms > 120000 ? c->timeout_ms : 120000L);
 	hdrs = curl_slist_append(hdrs, "Expect:");
-	if (c->token != NULL) {
-		sp_buf_printf(&auth, "Authorization: Bearer %s", c->token);
-		hdrs = curl_slist_append(hdrs, (char *)auth.data);
-	}
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url.data);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, copy_read);
 	curl_easy_setopt(c->curl, CURLOPT_READDATA, &src);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
-	/* a large copy may take longer than one API call: at least 2 minutes */
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms > 120000 ? c->timeout_ms :
-	    120000L);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	rc = curl_easy_perform(c->curl);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (rc != CURLE_OK && code == 0) {

@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, sealpost, storeSql, orgAdd, recipientAdd, makeMail, tmpDir } from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
@@ -285,6 +286,21 @@ test('expiry: `sealpost expire --run` deletes the copy with the key', async () =
   assert.match(r.stdout.toString(), /deleted \d+ ciphertext cop/);
   assert.ok(!fs.existsSync(copyFile(E.id)));
   assert.equal(copySize(E.id), 0);
+});
+
+test('the shred job deletes a copy whose keeping time has passed', async () => {
+  const J = seal(clinic);
+  assert.ok(fs.existsSync(copyFile(J.id)));
+  storeSql(K.dataDir, `UPDATE envelopes SET copy_until = ${Math.floor(Date.now() / 1000) - 1} WHERE id = '${J.id}'`);
+  // a second key server on the same data with the job running every second
+  const K2 = await startKeyd({ dataDir: K.dataDir, args: ['--shred-interval', '1'] });
+  try {
+    const until = Date.now() + 10000;
+    while (fs.existsSync(copyFile(J.id)) && Date.now() < until) await sleep(50);
+  } finally { await K2.stop(); }
+  assert.ok(!fs.existsSync(copyFile(J.id)), 'the job deleted the copy');
+  assert.equal(copySize(J.id), 0);
+  assert.ok(fs.existsSync(copyFile(S.id)), 'copies still kept stay');
 });
 
 // AES-256-GCM STREAM, first chunk only (docs/envelope-format.md 3): the
