@@ -31,9 +31,11 @@ function when(unix) {
 }
 
 function fact(dl, label, value) {
+  const pair = document.createElement('div');
   const dd = document.createElement('dd');
   dd.append(value);
-  dl.append(text('dt', label), dd);
+  pair.append(text('dt', label), dd);
+  dl.append(pair);
 }
 
 const validTime = (n) => Number.isSafeInteger(n) && n > 0;

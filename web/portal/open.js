@@ -45,6 +45,9 @@ function takeLink() {
   };
 }
 const LINK = COPY ? takeLink() : null;
+// A link to this same page with another fragment changes only the hash:
+// load the page again so that the new link is read (and removed) as above.
+if (COPY) window.addEventListener('hashchange', () => { if (location.hash.length > 1) location.reload(); });
 
 // Text that came from an envelope or the key server, isolated for
 // bidirectional text so that it cannot reorder the sentence around it.
@@ -657,8 +660,8 @@ const FROM_MAIL = 'Open the link from the mail again, or open the attachment sec
 
 function missingKey() {
   fatal('This link is missing its key',
-    ['The key to this message travels in the link itself, after the # sign, and this link arrived without it ' +
-      '(some mail apps cut links short). ' + FROM_MAIL +
+    ['The key to this message travels in the link itself, after the # sign, and this link arrived without it: ' +
+      'some mail apps cut links short. ' + FROM_MAIL +
       ' Once a message has opened on this device, it opens again from ', listLink(), ' without the mail.'], [], 'gone');
 }
 
