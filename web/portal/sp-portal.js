@@ -9,6 +9,9 @@
 // server is set as text; the one link an error may carry is a path on this
 // site only.
 import * as wa from './sp-webauthn.js';
+import { api } from './sp-api.js';
+
+export { api };
 
 export const $ = (id) => document.getElementById(id);
 
@@ -37,26 +40,6 @@ export function formatSize(n) {
 function pageCsrf() {
   const v = $('main') ? $('main').dataset.csrf || '' : '';
   return /^[A-Za-z0-9_-]{8,128}$/.test(v) ? v : '';
-}
-
-// A request to the key server's API: {status, data} (status 0 when it
-// cannot be reached; data is {} when the answer is not a JSON object).
-export async function api(method, path, body, csrf) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (csrf) headers['X-CSRF-Token'] = csrf;
-  let r;
-  try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin', cache: 'no-store' });
-  } catch {
-    return { status: 0, data: { error: 'The key server cannot be reached. Check your connection and try again.' } };
-  }
-  let data = {};
-  try {
-    data = await r.json();
-  } catch { /* empty or not JSON */ }
-  return { status: r.status, data: data && typeof data === 'object' ? data : {} };
 }
 
 // The card's markup: a constant (nothing in it comes from the key server,
