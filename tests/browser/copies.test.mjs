@@ -63,6 +63,14 @@ before(async () => {
   sealed.other = sealTo('other', OTHER);
   sealed.two = sealTo('two', EMAIL);
   phone = await browser.newContext({ viewport: PHONE, acceptDownloads: true });
+  // Every text the progress line shows, in order.
+  await phone.addInitScript(() => {
+    window.progressSeen = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const p = document.getElementById('sp-progress-text');
+      if (p) new MutationObserver(() => window.progressSeen.push(p.textContent)).observe(p, { childList: true, characterData: true, subtree: true });
+    });
+  });
 });
 after(async () => {
   await browser?.close();
@@ -130,6 +138,8 @@ test('the mail\'s link opens the message on a phone, and the list opens it again
   await signInIfAsked(page, EMAIL, PASSWORD);
   assert.match(await verdictText(page), /Genuine envelope from Example Clinic/);
   assert.equal((await page.textContent('#sp-subject')).trim(), 'Subject one');
+  const seen = await page.evaluate(() => window.progressSeen);
+  assert.ok(seen.includes('Downloading the message: 100%'), `download progress in percent: ${seen.join(' | ')}`);
   assert.match(await page.textContent('#sp-body'), /Body of one\./);
   assert.equal(new URL(page.url()).hash, '');
   await noOverflow(page, 'message');
