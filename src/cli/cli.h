@@ -12,6 +12,7 @@ struct cli_global {
 	const char *config;	/* -c / --config, or NULL */
 	const char *db;		/* --db URL (store.h's sp_store_open_url), or NULL */
 	const char *public_domains;	/* --public-domains FILE (maildomains.h), or NULL */
+	const char *copies;	/* --copies URL (the key server's --copies), or NULL */
 };
 
 int cli_org_main(int argc, char **argv, const struct cli_global *g);		/* cli_org.c */
@@ -24,6 +25,7 @@ int cli_retract_main(int argc, char **argv, const struct cli_global *g);	/* cli_
 int cli_unretract_main(int argc, char **argv, const struct cli_global *g);	/* cli_envelope.c */
 int cli_expire_main(int argc, char **argv, const struct cli_global *g);		/* cli_envelope.c */
 int cli_audit_main(int argc, char **argv, const struct cli_global *g);		/* cli_audit.c */
+int cli_blob_main(int argc, char **argv, const struct cli_global *g);		/* cli_blob.c */
 
 /* t as ISO 8601 UTC ("2026-12-01T10:00:00Z") in out; "-" for 0. */
 void cli_iso_time(long long t, char out[32]);
@@ -39,6 +41,12 @@ int cli_store_open(const struct cli_global *g, const char *verb, struct sp_store
 /* 1 when the global options name a store (--db or --data-dir); else prints
  * that one is required for verb and returns 0. */
 int cli_has_store(const struct cli_global *g, const char *verb);
+
+/* Delete the ciphertext copies that must go (retracted, expired, past
+ * their time, organisation removed) from the blob store --copies names
+ * (default dir:DATA_DIR/copies; nothing to do when that directory does not
+ * exist).  Prints what it did; returns 0, or 1 on a failure (printed). */
+int cli_copies_purge(const struct cli_global *g, struct sp_store *s, const char *verb);
 
 /* Read a whole file (or stdin when path is NULL or "-") into a buffer with
  * the given cap.  Prints nothing; returns a status with err set. */

@@ -133,7 +133,7 @@ retract_common(int argc, char **argv, const struct cli_global *g, int on)
 		if (!on && rcpt[0] != '\0' && e.retracted)
 			fprintf(stderr, "sealpost unretract: note: the whole envelope is still "
 			    "retracted (unretract %s without --recipient gives it back)\n", e.id);
-		rc = 0;
+		rc = on && rcpt[0] == '\0' ? cli_copies_purge(g, s, verb) : 0;
 	}
 out:
 	sp_envelope_rec_clear(&e);
@@ -181,12 +181,14 @@ cli_expire_main(int argc, char **argv, const struct cli_global *g)
 		if (st == SP_OK)
 			total += n;
 	} while (st == SP_OK && n >= EXPIRE_BATCH);
-	sp_store_close(s);
 	if (st != SP_OK) {
+		sp_store_close(s);
 		fprintf(stderr, "sealpost expire: %s (%ld shredded before)\n", sp_err_msg(&err, st),
 		    total);
 		return 1;
 	}
 	printf("shredded %ld expired envelope%s\n", total, total == 1 ? "" : "s");
-	return 0;
+	st = cli_copies_purge(g, s, "expire");
+	sp_store_close(s);
+	return st;
 }

@@ -27,6 +27,7 @@
 
 #define ORG_TOKEN_NAME_MAX 32
 #define ORG_EXPIRE_DAYS_MAX 3650
+#define ORG_COPY_QUOTA_MAX (1 << 30)	/* MiB */
 #define ORG_LIST_MAX 100000	/* organisations org list collects */
 
 static void
@@ -65,12 +66,16 @@ usage(FILE *f)
 	    "          [--contact ADDR|none] [--expire-days N] [--notify-read on|off]\n"
 	    "          [--replies on|off] [--forward on|off] [--verify on|off]\n"
 	    "          [--level high|medium|low] [--language en|es]\n"
+	    "          [--keep-copies DAYS] [--copy-quota MB]\n"
 	    "      branding shown on envelopes (logo: a PNG of at most %d bytes), where\n"
 	    "      organisation notices go, and the defaults for its envelopes:\n"
 	    "      expire-days 0..%d (0: no expiry), read notices, replies and\n"
 	    "      forwarding on the portal, a required verification secret, the\n"
-	    "      security level and the language of mails.\n",
-	    ORG_TOKEN_NAME_MAX, SP_STORE_LOGO_MAX, ORG_EXPIRE_DAYS_MAX);
+	    "      security level and the language of mails; keep-copies 0..%d:\n"
+	    "      days the key server keeps a ciphertext copy of each signed envelope\n"
+	    "      (0: none; recipients then open it in the browser without the\n"
+	    "      attachment), copy-quota: MiB of copies (0: no limit, default 1024).\n",
+	    ORG_TOKEN_NAME_MAX, SP_STORE_LOGO_MAX, ORG_EXPIRE_DAYS_MAX, ORG_EXPIRE_DAYS_MAX);
 }
 
 /* --- shared checks ---------------------------------------------------------- */
@@ -579,6 +584,8 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	printf("level: %s\n", o.policy.level[0] ? o.policy.level : "medium");
 	printf("language: %s\n", o.policy.language[0] ? o.policy.language : "en");
 	printf("keep-copies: %lld\n", (long long)o.policy.keep_copies);
+	printf("copy-quota: %lld MiB%s\n", (long long)o.policy.copy_quota_mb,
+	    o.policy.copy_quota_mb ? "" : " (no limit)");
 	printf("tokens:\n");
 	fflush(stdout);
 	if ((st = sp_store_org_token_each(s, o.id, print_token, &tabular, &err)) != SP_OK) {
@@ -631,7 +638,7 @@ remove_main(int argc, char **argv, const struct cli_global *g)
 		goto out;
 	}
 	printf("removed %s\n", o.name);
-	rc = 0;
+	rc = cli_copies_purge(g, s, "org remove");
 out:
 	sp_store_close(s);
 	return rc;
@@ -955,7 +962,7 @@ set_main(int argc, char **argv, const struct cli_global *g)
 	const char *name = NULL, *display = NULL, *colour = NULL, *logo_path = NULL;
 	const char *contact = NULL, *level = NULL, *language = NULL, *v;
 	char *disp = NULL, addr[SP_ADDR_MAX + 1], detail[256] = "";
-	long long days = -1;
+	long long days = -1, keep = -1, quota = -1;
 	int i, st, rc = 1, changes = 0;
 	int notify = -1, replies = -1, forward = -1, verify = -1, *flag;
 
@@ -990,6 +997,17 @@ set_main(int argc, char **argv, const struct cli_global *g)
 			    SP_OK) {
 				fprintf(stderr, "sealpost org set: --expire-days takes a whole number "
 				    "of days from 0 to %d, not '%s'\n", ORG_EXPIRE_DAYS_MAX, v);
+				return 2;
+			}
+		} else if (strcmp(opt, "--keep-copies") == 0 || strcmp(opt, "--copy-quota") == 0) {
+			int days_opt = strcmp(opt, "--keep-copies") == 0;
+			long long max = days_opt ? ORG_EXPIRE_DAYS_MAX : ORG_COPY_QUOTA_MAX;
+
+			if (sp_field_int(v, strlen(v), 0, max, days_opt ? &keep : &quota, NULL, &err) !=
+			    SP_OK) {
+				fprintf(stderr, "sealpost org set: %s takes a whole number of %s from 0 "
+				    "to %lld, not '%s'\n", opt, days_opt ? "days" : "MiB (0: no limit)",
+				    max, v);
 				return 2;
 			}
 		} else if (strcmp(opt, "--notify-read") == 0)
@@ -1073,6 +1091,14 @@ set_main(int argc, char **argv, const struct cli_global *g)
 	if (days >= 0) {
 		o.policy.expire_days = days;
 		detail_add(detail, sizeof(detail), "expire-days");
+	}
+	if (keep >= 0) {
+		o.policy.keep_copies = (int)keep;
+		detail_add(detail, sizeof(detail), "keep-copies");
+	}
+	if (quota >= 0) {
+		o.policy.copy_quota_mb = quota;
+		detail_add(detail, sizeof(detail), "copy-quota");
 	}
 	set_flag(notify, &o.policy.notify_read, detail, sizeof(detail), "notify-read");
 	set_flag(replies, &o.policy.replies, detail, sizeof(detail), "replies");

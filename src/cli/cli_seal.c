@@ -95,6 +95,13 @@ exit_for(int st)
 	return 1;
 }
 
+/* The key server did not keep the copy: the mail is sealed all the same. */
+static void
+copy_warning(void *ctx, const char *id, const char *msg)
+{
+	fprintf(stderr, "sealpost seal: warning: envelope %s: %s\n", id, msg);
+}
+
 int
 cli_seal_main(int argc, char **argv, const struct cli_global *g)
 {
@@ -194,6 +201,7 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	sp.subject = subject;
 	sp.expires = days > 0 ? (int64_t)time(NULL) + days * 86400 : 0;
 	sp.signer = signer;
+	sp.copy_warning = copy_warning;
 	st = sp_seal_message(c, &sp, raw.data, raw.len, (struct sp_writer){sp_writer_buf, &mail},
 	    id, &err);
 	if (st != SP_OK) {

@@ -31,6 +31,7 @@ static const struct {
 	{"unretract", cli_unretract_main, "undo a retraction"},
 	{"expire", cli_expire_main, "shred the key parts of expired envelopes"},
 	{"audit", cli_audit_main, "export, verify and anchor the audit trail"},
+	{"blob", cli_blob_main, "put, get, list and remove objects in a ciphertext copy store"},
 };
 
 static void
@@ -49,6 +50,8 @@ usage(FILE *f)
 	    "                   postgresql://USER@HOST:PORT/DB (default: SQLite in\n"
 	    "                   --data-dir)\n"
 	    "  -c, --config F   configuration file (for scan)\n"
+	    "  --copies URL     the key server's --copies (default dir:DATA_DIR/copies),\n"
+	    "                   where expire, retract and org remove delete copies\n"
 	    "  --public-domains FILE\n"
 	    "                   more public mail domains that no organisation may\n"
 	    "                   hold, one a line (for org add, org domain add)\n"
@@ -159,7 +162,7 @@ cli_read_password(const char *path, struct sp_buf *out, struct sp_err *err)
 int
 main(int argc, char **argv)
 {
-	struct cli_global g = {NULL, NULL, NULL, NULL};
+	struct cli_global g = {NULL, NULL, NULL, NULL, NULL};
 	int i = 1, rc;
 	size_t v;
 
@@ -169,6 +172,9 @@ main(int argc, char **argv)
 			i += 2;
 		} else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
 			g.db = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--copies") == 0 && i + 1 < argc) {
+			g.copies = argv[i + 1];
 			i += 2;
 		} else if (strcmp(argv[i], "--public-domains") == 0 && i + 1 < argc) {
 			g.public_domains = argv[i + 1];

@@ -53,6 +53,7 @@ struct keyd_conns;	/* keyd_net.c: open connections per client address */
 struct keyd_mailq;	/* keyd_mailq.c: the mail sender thread */
 struct keyd_jobs;	/* keyd_jobs.c: shredding and anchoring in the background */
 struct sp_notice_sender;	/* notice.h */
+struct sp_blobstore;		/* blobstore.h */
 
 struct keyd {
 	struct sp_store *store;
@@ -80,6 +81,8 @@ struct keyd {
 	int64_t shred_interval;			/* seconds between shredding runs, 0 off */
 	int64_t anchor_interval;		/* seconds between audit anchors, 0 off */
 	struct keyd_jobs *jobs;
+	struct sp_blobstore *copies;		/* ciphertext copies (keyd_copy.c) */
+	size_t max_copy;			/* largest copy accepted */
 };
 
 #define KEYD_LOGIN_JOBS_MAX 64
@@ -106,6 +109,8 @@ struct keyd_config {
 	char keyholder[4096];
 	int allow_root;
 	int64_t shred_interval, anchor_interval;
+	char copies[4200];		/* blob store URL of ciphertext copies; may name a key file */
+	int64_t max_copy;
 	/* the listen address, parsed */
 	struct sockaddr_storage listen_addr;
 	socklen_t listen_len;

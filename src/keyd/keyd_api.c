@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "field.h"
 #include "keyd_api.h"
+#include "keyd_copy.h"
 #include "keyd_factors.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
@@ -287,11 +288,11 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	}
 	sp_b64url_encode(&b64, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o}", "id", e.id, "server_part",
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o,s:o}", "id", e.id, "server_part",
 	    b64.data ? (const char *)b64.data : "", "org", keyd_org_display(&org),
 	    "keyd", r->k->public_url, "created", (json_int_t)e.created,
 	    "expires", (json_int_t)e.expires, "level", e.level, "verify", e.verify_hash[0] != '\0',
-	    "brand", brand_json(r->k, &org));
+	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e));
 	sp_buf_wipe(&b64);
 	keyd_log("deposit", "org", org.name, "id", e.id, "client", r->client, NULL);
 	ret = keyd_reply_json(r, 201, ans);

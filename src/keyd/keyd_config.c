@@ -185,6 +185,12 @@ static const struct conf_entry entries[] = {
 	    .min = 0, .max = 7 * 86400, .arg = "SEC", .help = "every SEC seconds, log the head of "
 	    "every audit chain and append \"TIME CHAIN SEQ HASH\" lines to "
 	    "DATA_DIR/audit-anchors (0 = never)"},
+	{.name = "copies", .type = CONF_STR, AT(copies), .arg = "URL",
+	    .help = "where ciphertext copies of envelopes are kept for organisations that keep "
+	    "them: dir:/PATH or s3://BUCKET?endpoint=URL&key_file=PATH (default dir:DATA_DIR/copies)"},
+	{.name = "max_copy", .type = CONF_SIZE, AT(max_copy), .def = "67108864", .min = 1,
+	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest ciphertext copy accepted "
+	    "(PUT /api/v1/envelopes/ID/copy; streamed to DATA_DIR/tmp, never held in memory)"},
 };
 
 const struct conf_table keyd_conf_table = {
@@ -270,6 +276,12 @@ keyd_config_finish(struct keyd_config *c, struct keyd *k, struct sp_err *err)
 	snprintf(k->data_dir, sizeof(k->data_dir), "%s", c->data_dir);
 	k->shred_interval = c->shred_interval;
 	k->anchor_interval = c->anchor_interval;
+	k->max_copy = (size_t)c->max_copy;
+	if (c->copies[0] == '\0') {
+		if (strlen(c->data_dir) + sizeof("dir:/copies") > sizeof(c->copies))
+			return sp_err_set(err, SP_ERR_CONFIG, "data_dir: too long");
+		snprintf(c->copies, sizeof(c->copies), "dir:%.4096s/copies", c->data_dir);
+	}
 	return SP_OK;
 }
 

@@ -3,7 +3,8 @@
  * context per request, body limits (413 before any work: Content-Length is
  * checked up front and the bytes are counted while they arrive), form
  * decoding through MHD's post processor; then the router (keyd_router.h)
- * answers.  What the body may be (JSON, a form, the /online form) comes
+ * answers.  What the body may be (JSON, a form, the /online form, or a
+ * stream handed to the route's body hook piece by piece, never kept) comes
  * from the route's flags, known before the body arrives.
  * SECURITY: everything here is untrusted input.  Bodies and form fields
  * are capped; the log gets only the method, path and status.
@@ -116,11 +117,19 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		r->api = (flags & KEYD_ROUTE_API) != 0;
 		r->online = (flags & KEYD_ROUTE_ONLINE) != 0;
 		r->cap = r->online ? k->max_envelope : k->max_body;
+		if ((r->body_fn = keyd_route_body(method, url)) != NULL)
+			r->cap = k->max_copy;
 		sp_buf_init(&r->body, r->cap);
 		if ((cl = keyd_header(r, "Content-Length")) != NULL) {
 			n = strtoull(cl, &end, 10);
 			if (*cl == '\0' || *end != '\0' || n > r->cap)
 				return keyd_reply_error(r, 413, "request body too large");
+		}
+		if (r->body_fn != NULL) {
+			/* the hook may answer before the body (then it is drained) */
+			if (r->body_fn(r, NULL, 0) != SP_OK && !r->answered)
+				return keyd_reply_error(r, 500, "internal error");
+			return MHD_YES;
 		}
 		ct = keyd_header(r, "Content-Type");
 		if (is_form(ct) && !r->api) {
@@ -140,6 +149,9 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				if (MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES
 				    && !r->toobig)
 					r->badform = 1;
+			} else if (r->body_fn != NULL) {
+				if (r->body_fn(r, upload_data, *upload_data_size) == SP_ERR_TOOBIG)
+					r->toobig = 1;
 			} else if (sp_buf_append(&r->body, upload_data, *upload_data_size) != SP_OK)
 				r->toobig = 1;
 		}
@@ -171,6 +183,8 @@ keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (r->async_data != NULL && r->async_free != NULL)
 		r->async_free(r->async_data);
+	if (r->body_state != NULL && r->body_free != NULL)
+		r->body_free(r->body_state);
 	for (i = 0; i < r->nfields; i++)
 		sp_buf_wipe(&r->fields[i].value);
 	sp_wipe(r->cookies, sizeof(r->cookies));

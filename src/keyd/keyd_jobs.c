@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "keyd.h"
+#include "keyd_copy.h"
 
 #define SHRED_BATCH 500
 
@@ -61,6 +62,7 @@ keyd_jobs_shred(struct keyd *k)
 		snprintf(nb, sizeof(nb), "%d", total);
 		keyd_log("shred", "envelopes", nb, NULL);
 	}
+	keyd_copies_purge(k);	/* copies go with their keys, and when their time is up */
 	return total;
 }
 

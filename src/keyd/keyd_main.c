@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "blobstore.h"
 #include "keyd.h"
+#include "keyd_copy.h"
 #include "log.h"
 #include "password.h"
 #include "privsep.h"
@@ -186,6 +188,10 @@ main(int argc, char **argv)
 		keyd_keyholder_stop(&k);
 		return start_failed("store", sp_err_msg(&err, st));
 	}
+	if ((st = keyd_copies_open(&k, cfg.copies, cfg.data_dir, &err)) != SP_OK) {
+		start_failed("copies", sp_err_msg(&err, st));
+		goto fail_store;
+	}
 	if (cfg.sendmail[0] != '\0')
 		st = sp_transport_new(&k.mail, "sendmail", cfg.sendmail, cfg.mail_from, &err);
 	else
@@ -286,12 +292,14 @@ main(int argc, char **argv)
 	keyd_conns_free(&k);
 	sp_transport_free(k.mail);
 	keyd_keyholder_stop(&k);
+	sp_blob_close(k.copies);
 	sp_store_close(k.store);
 	return 0;
 
 fail_store:
 	close(lfd);
 	keyd_keyholder_stop(&k);
+	sp_blob_close(k.copies);
 	sp_store_close(k.store);
 	return 1;
 }

@@ -3,7 +3,8 @@
  * envelopes opened without JavaScript) and the portal's static files
  * (GET /static/NAME), and the home page (GET /).  The open page is the embedded portal/open.html with
  * its placeholders {{ID}}, {{CSRF}}, {{ONLINE_HEADER}}, {{ONLINE_PAYLOAD}},
- * {{ONLINE_SIG}} (the field s of a format 2 envelope, base64url only).
+ * {{ONLINE_SIG}} (the field s of a format 2 envelope, base64url only) and
+ * {{MODE}} ("copy" for GET /m/ID: the page opens the key server's copy).
  * SECURITY: the id is validated; the posted header and ciphertext were
  * filtered to the base64 alphabet while they arrived (keyd_http.c) and are
  * escaped again on output; static names are looked up in the embedded table
@@ -26,11 +27,14 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 	char csrf[64], sig[KEYD_SIG_MAX + 1];
 	size_t i, n = 0;
 	struct sp_buf out;
-	int online = r->online;
+	int online = r->online, copy;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
-	id = online ? keyd_field(r, "id") : keyd_arg(r, "id");
+	/* GET /m/ID: the id is the rest of the path; the page fetches the
+	 * key server's copy instead of receiving the envelope */
+	copy = strncmp(r->url, "/m/", 3) == 0;
+	id = copy ? arg : online ? keyd_field(r, "id") : keyd_arg(r, "id");
 	if (id == NULL)
 		id = keyd_arg(r, "id");
 	if (!keyd_valid_id(id))
@@ -63,10 +67,11 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 			{"ONLINE_HEADER", h, 0, 0},
 			{"ONLINE_PAYLOAD", c, 0, 0},
 			{"ONLINE_SIG", sig, 0, 0},
+			{"MODE", copy ? "copy" : "", 0, 0},
 		};
 
 		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
-		if (keyd_tmpl((const char *)a->data, a->len, v, 5, &out) != SP_OK) {
+		if (keyd_tmpl((const char *)a->data, a->len, v, 6, &out) != SP_OK) {
 			sp_buf_free(&out);
 			return keyd_reply_error(r, 500, "internal error");
 		}

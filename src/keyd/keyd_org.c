@@ -21,6 +21,7 @@
 
 #include "crypto.h"
 #include "envelope.h"
+#include "keyd_copy.h"
 #include "keyd_org.h"
 #include "sign.h"
 
@@ -339,7 +340,8 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 		ans = keyd_reply_error(r, 409, "this envelope was sealed already with other values");
 	else if (st == SP_ERR_NOTFOUND)
 		ans = keyd_reply_error(r, 404, "unknown envelope");
-	else if (st != SP_OK)
+	else if (st != SP_OK ||
+	    (st = sp_store_envelope_header_set(r->k->store, e.id, hb.data, hb.len, &err)) != SP_OK)
 		ans = keyd_store_error(r, st, &err);
 	else {
 		keyd_log("seal", "org", org.name, "id", e.id, "kid", key.kid, NULL);
@@ -408,6 +410,8 @@ retract(struct keyd_req *r, const char *id, int on)
 	else if (st != SP_OK)
 		ans = keyd_store_error(r, st, &err);
 	else {
+		if (on && rs == NULL)
+			keyd_copy_drop(r->k, e.id, e.org_id, actor);	/* gone for good */
 		keyd_log(on ? "retract" : "unretract", "org", org.name, "id", e.id, "recipient",
 		    rs ? rs : "*", NULL);
 		ans = keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));

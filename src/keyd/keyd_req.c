@@ -227,6 +227,13 @@ keyd_reply(struct keyd_req *r, unsigned status, const char *type, const void *bo
 	    MHD_RESPMEM_MUST_COPY), cacheable);
 }
 
+enum MHD_Result
+keyd_reply_response(struct keyd_req *r, unsigned status, const char *type,
+    struct MHD_Response *resp)
+{
+	return queue(r, status, type, resp, 0);
+}
+
 /* Bodies may hold secrets (key parts, a re-rendered password field): they
  * are wiped when MHD is done with them. */
 struct wipe_ctx {

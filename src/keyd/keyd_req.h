@@ -50,6 +50,11 @@ struct keyd_req {
 	struct keyd_login *async_login;	/* the worker's result (owned) */
 	void *async_data;		/* another worker's job and result (owned) */
 	void (*async_free)(void *);	/* frees async_data when the request ends */
+	/* a route whose body is streamed (keyd_router.h): the hook gets it
+	 * piece by piece instead of r->body; its state is freed at the end */
+	int (*body_fn)(struct keyd_req *r, const char *data, size_t n);
+	void *body_state;
+	void (*body_free)(void *);
 };
 
 /* --- lookups: borrowed strings, valid until the request completes ------- */
@@ -98,6 +103,10 @@ enum MHD_Result keyd_reply_buf(struct keyd_req *r, unsigned status,
     const char *type, struct sp_buf *body);
 /* Takes the reference to json. */
 enum MHD_Result keyd_reply_json(struct keyd_req *r, unsigned status, void *json);
+/* Queue a response made elsewhere (e.g. from a file descriptor) with the
+ * security headers; takes resp. */
+enum MHD_Result keyd_reply_response(struct keyd_req *r, unsigned status, const char *type,
+    struct MHD_Response *resp);
 /* {"error": msg} on an API route (r->api), else a page saying msg. */
 enum MHD_Result keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg);
 /* A 400 answer naming the field: a page, or {"error":..,"field":..}. */

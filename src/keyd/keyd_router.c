@@ -12,6 +12,7 @@
 
 #include "keyd_account.h"
 #include "keyd_api.h"
+#include "keyd_copy.h"
 #include "keyd_open.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
@@ -25,11 +26,12 @@ enum {
 	M_HEAD = 1 << 1,
 	M_POST = 1 << 2,
 	M_DELETE = 1 << 3,
+	M_PUT = 1 << 4,
 };
 #define M_PAGE (M_GET | M_HEAD)
 #define M_FORM (M_GET | M_HEAD | M_POST)
 
-static const char *const method_names[] = {"GET", "HEAD", "POST", "DELETE"};
+static const char *const method_names[] = {"GET", "HEAD", "POST", "DELETE", "PUT"};
 
 enum match {
 	EXACT,		/* the path itself; arg "" */
@@ -69,6 +71,11 @@ static const struct route routes[] = {
 	{M_POST, ITEM, "/api/v1/envelopes/*/seal", keyd_api_seal, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/retract", keyd_api_retract, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/unretract", keyd_api_unretract, API, NULL},
+	{M_PUT, ITEM, "/api/v1/envelopes/*/copy", keyd_api_copy_put, API | KEYD_ROUTE_STREAM,
+	    NULL},
+	{M_GET, ITEM, "/api/v1/envelopes/*/copy", keyd_api_copy_meta, API, NULL},
+	{M_GET, ITEM, "/api/v1/envelopes/*/copy/data", keyd_api_copy_data, API, NULL},
+	{M_GET, EXACT, "/api/v1/me/envelopes", keyd_api_me_envelopes, API, NULL},
 	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "unknown envelope"},
 	{M_ANY, PREFIX, "/api/", NULL, API, "no such API"},
 	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},
@@ -82,11 +89,21 @@ static const struct route routes[] = {
 	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
+	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},
+	{M_PAGE, EXACT, "/messages", keyd_page_messages, 0, NULL},
 	{M_PAGE, PREFIX, "/static/", keyd_static, 0, NULL},
 	{M_PAGE, ITEM, "/orgs/*/logo", keyd_org_logo, 0, NULL},
 	{M_PAGE, EXACT, "/", keyd_page_home, 0, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The body hooks of the KEYD_ROUTE_STREAM routes, by handler. */
+static const struct {
+	route_fn *fn;
+	keyd_body_fn *body;
+} body_hooks[] = {
+	{keyd_api_copy_put, keyd_copy_body},
+};
 
 struct hit {
 	const struct route *first;	/* the first route whose path matches */
@@ -177,6 +194,21 @@ keyd_route_flags(const char *method, const char *url)
 	if (h.serve != NULL)
 		return h.serve->flags;
 	return h.first != NULL ? h.first->flags & KEYD_ROUTE_API : 0;
+}
+
+keyd_body_fn *
+keyd_route_body(const char *method, const char *url)
+{
+	struct hit h;
+	size_t i;
+
+	lookup(method, url, &h);
+	if (h.serve == NULL || (h.serve->flags & KEYD_ROUTE_STREAM) == 0)
+		return NULL;
+	for (i = 0; i < sizeof(body_hooks) / sizeof(body_hooks[0]); i++)
+		if (body_hooks[i].fn == h.serve->fn)
+			return body_hooks[i].body;
+	return NULL;
 }
 
 enum MHD_Result

@@ -14,6 +14,15 @@
 #define KEYD_ROUTE_ONLINE	0x2	/* the body is the /online form (--max-envelope,
 					 * fields h and c filtered to base64) */
 
+#define KEYD_ROUTE_STREAM	0x4	/* the body goes to the route's body hook as it
+					 * arrives (--max-copy), never into r->body */
+
+/* A body hook: called once with data NULL before the body (it may answer
+ * then), then with each piece; SP_ERR_TOOBIG makes the answer 413. */
+typedef int keyd_body_fn(struct keyd_req *r, const char *data, size_t n);
+/* The body hook of the route for method and url, or NULL. */
+keyd_body_fn *keyd_route_body(const char *method, const char *url);
+
 /* The flags of the route for method and url, known before the body
  * arrives: those of the route that serves them; KEYD_ROUTE_API alone when
  * the path is an API path that does not serve the method; 0 for a path no

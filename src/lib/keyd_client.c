@@ -8,7 +8,9 @@
 #include "keyd_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <strings.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,34 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* The headers of a request with a body of type (the caller frees *hdrs;
+ * auth holds the Authorization line) and the options every request shares:
+ * url, the answer into resp, timeouts (timeout_ms for the whole request),
+ * http(s) only, no redirects. */
+static struct curl_slist *
+request_setup(struct sp_keyd_client *c, const char *type, struct sp_buf *url,
+    struct sp_buf *auth, struct sp_buf *resp, long timeout_ms)
+{
+	struct curl_slist *hdrs = NULL;
+
+	hdrs = curl_slist_append(hdrs, type);
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (c->token != NULL) {
+		sp_buf_printf(auth, "Authorization: Bearer %s", c->token);
+		hdrs = curl_slist_append(hdrs, (char *)auth->data);
+	}
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url->data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	return hdrs;
+}
+
 /* POST path with a JSON body; returns the HTTP status in *code and the
  * parsed JSON answer (may be NULL when the body is not JSON). */
 static int
@@ -122,24 +152,11 @@ keyd_post(struct sp_keyd_client *c, const char *path, json_t *body, long *code,
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	if (c->token != NULL) {
-		sp_buf_printf(&auth, "Authorization: Bearer %s", c->token);
-		hdrs = curl_slist_append(hdrs, (char *)auth.data);
-	}
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url.data);
+	hdrs = request_setup(c, "Content-Type: application/json", &url, &auth, &resp,
+	    c->timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
 		st = sp_err_set(err, SP_ERR_RETRY, "key server %s: %s", c->base, curl_easy_strerror(rc));
@@ -388,6 +405,13 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
 	res->created = json_integer_value(json_object_get(answer, "created"));
 	res->expires = json_integer_value(json_object_get(answer, "expires"));
 	res->verify = json_is_true(verify);
+	if (json_is_object(json_object_get(answer, "copy"))) {
+		res->copy = 1;
+		res->copy_keep_until = json_integer_value(json_object_get(json_object_get(answer,
+		    "copy"), "keep_until"));
+		res->copy_max = json_integer_value(json_object_get(json_object_get(answer, "copy"),
+		    "max"));
+	}
 	json_decref(answer);
 	if (res->org == NULL || res->keyd == NULL) {
 		sp_deposit_res_clear(res);
@@ -703,4 +727,99 @@ sp_keyd_url_normalize(const char *url, char *out, size_t outsz, struct sp_err *e
 	n += plen;
 	out[n] = '\0';
 	return SP_OK;
+}
+
+/* --- ciphertext copy --------------------------------------------------------- */
+
+/* Where an upload reads from: memory in place, or a file by offset. */
+struct copy_src {
+	const unsigned char *data;
+	int fd;
+	uint64_t len, off;
+	int failed;
+};
+
+static size_t
+copy_read(char *buf, size_t size, size_t n, void *ctx)
+{
+	struct copy_src *s = ctx;
+	uint64_t left = s->len - s->off;
+	size_t want = size * n < left ? size * n : (size_t)left;
+	ssize_t got;
+
+	if (want == 0)
+		return 0;
+	if (s->data != NULL)
+		memcpy(buf, s->data + s->off, want);
+	else {
+		do
+			got = pread(s->fd, buf, want, (off_t)s->off);
+		while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			s->failed = 1;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)got;
+	}
+	s->off += want;
+	return want;
+}
+
+int
+sp_keyd_copy_put(struct sp_keyd_client *c, const char *id, const unsigned char *data,
+    int fd, uint64_t len, struct sp_err *err)
+{
+	struct copy_src src = {data, fd, len, 0, 0};
+	struct curl_slist *hdrs = NULL;
+	struct sp_buf resp, url, auth;
+	json_t *answer = NULL;
+	char path[128];
+	long code = 0;
+	CURLcode rc;
+	int st;
+
+	if ((st = id_path(id, "copy", path, sizeof(path), err)) != SP_OK)
+		return st;
+	sp_buf_init(&resp, KEYD_MAX_RESPONSE);
+	sp_buf_init(&url, 4096);
+	sp_buf_init(&auth, 4096);
+	if (sp_buf_printf(&url, "%s%s", c->base, path) != SP_OK) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* a large copy may take longer than one API call: at least 2 minutes */
+	hdrs = request_setup(c, "Content-Type: application/octet-stream", &url, &auth, &resp,
+	    c->timeout_ms > 120000 ? c->timeout_ms : 120000L);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, copy_read);
+	curl_easy_setopt(c->curl, CURLOPT_READDATA, &src);
+	rc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (rc != CURLE_OK && code == 0) {
+		st = src.failed ? sp_err_set(err, SP_ERR_IO, "copy: cannot read the ciphertext") :
+		    sp_err_set(err, SP_ERR_RETRY, "key server %s: %s", c->base,
+		    curl_easy_strerror(rc));
+		goto out;
+	}
+	if (resp.len > 0)
+		answer = json_loadb((const char *)resp.data, resp.len, JSON_REJECT_DUPLICATES, NULL);
+	if (code == 507 || code == 413) {
+		const char *m = json_string_value(json_object_get(answer, "error"));
+
+		st = sp_err_set(err, SP_ERR_TOOBIG, "copy: key server answered %ld%s%s", code,
+		    m ? ": " : "", m ? m : "");
+	} else if (code != 200 && code != 201)
+		st = keyd_status(code, answer, "copy", err);
+	else
+		st = SP_OK;
+out:
+	json_decref(answer);
+	curl_slist_free_all(hdrs);
+	sp_buf_wipe(&auth);
+	sp_buf_free(&resp);
+	sp_buf_free(&url);
+	return st;
 }

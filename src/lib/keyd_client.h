@@ -58,6 +58,10 @@ struct sp_deposit_res {
 	char *brand_colour;	/* "#rrggbb" or NULL (owned) */
 	unsigned char *brand_logo;	/* PNG bytes or NULL (owned) */
 	size_t brand_logo_len;
+	/* the organisation keeps a copy of the ciphertext (sp_keyd_copy_put) */
+	int copy;
+	int64_t copy_keep_until;	/* unix time the key server keeps it until */
+	int64_t copy_max;		/* largest copy it takes (bytes) */
 };
 void sp_deposit_res_clear(struct sp_deposit_res *r);	/* wipes the key part */
 
@@ -77,6 +81,17 @@ int sp_keyd_seal(struct sp_keyd_client *c, const char *id,
     const unsigned char *header, size_t header_len,
     const unsigned char ct_sha[SP_SHA256_LEN],
     const unsigned char sig[SP_SIGN_SIG_LEN], struct sp_err *err);
+
+/* Upload the ciphertext stream of a sealed format 2 envelope as the key
+ * server's copy (PUT /api/v1/envelopes/{id}/copy), after sp_keyd_seal and
+ * only when the deposit answer asked for it (res.copy).  The bytes come from
+ * data (len bytes, read in place) or, when data is NULL, from fd (len
+ * bytes read with pread from offset 0): never copied whole.
+ * SP_ERR_TOOBIG (413, or 507: the organisation's quota), SP_ERR_DENIED
+ * (403), SP_ERR_INVALID (400: not the sealed ciphertext), SP_ERR_EXISTS
+ * (409), SP_ERR_EXPIRED (410), SP_ERR_RETRY. */
+int sp_keyd_copy_put(struct sp_keyd_client *c, const char *id, const unsigned char *data,
+    int fd, uint64_t len, struct sp_err *err);
 
 /* Log in; on success the session token becomes the client's token. */
 int sp_keyd_login(struct sp_keyd_client *c, const char *email,

@@ -14,6 +14,7 @@
 #include "html.h"
 #include "message.h"
 #include "password.h"
+#include "seal_copy.h"
 #include "seal_internal.h"
 
 #include <gmime/gmime.h>
@@ -189,7 +190,7 @@ write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subjec
 /* The short notice in text and HTML (UTF-8), base64-encoded into w. */
 static int
 write_notice(struct sp_writer *w, const char *boundary, const char *org,
-    const char *from, const char *keyd)
+    const char *from, const char *keyd, const char *link)
 {
 	const char *sender = from ? from : "(unknown)";
 	struct sp_buf text, html, enc;
@@ -204,9 +205,11 @@ write_notice(struct sp_writer *w, const char *boundary, const char *org,
 	    "To read it, open the attached file securedoc.html in your web browser.\r\n"
 	    "The first time, you register once with the key server of %s (%s);\r\n"
 	    "after that your password opens every secure message sent to you.\r\n\r\n"
+	    "%s%s%s"
 	    "Your password is only ever typed on the key server's own web page,\r\n"
 	    "never in the attachment and never in a reply to this mail.\r\n",
-	    org, sender, org, keyd);
+	    org, sender, org, keyd, link ? "Open in your browser (also on a phone): " : "",
+	    link ? link : "", link ? "\r\n\r\n" : "");
 	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">"
 	    "<h2 style=\"margin:0 0 .5em\">You have received a secure message from ");
 	sp_html_escape(&html, org, strlen(org));
@@ -215,8 +218,13 @@ write_notice(struct sp_writer *w, const char *boundary, const char *org,
 	sp_buf_append_str(&html, "</p><p>To read it, open the attached file <b>securedoc.html</b> "
 	    "in your web browser. The first time, you register once with the key server of ");
 	sp_html_escape(&html, org, strlen(org));
-	sp_buf_append_str(&html, "; after that your password opens every secure message sent to you.</p>"
-	    "<p>Your password is only ever typed on the key server's own web page (");
+	sp_buf_append_str(&html, "; after that your password opens every secure message sent to you.</p>");
+	if (link != NULL) {
+		sp_buf_append_str(&html, "<p><a href=\"");
+		sp_html_escape(&html, link, strlen(link));
+		sp_buf_append_str(&html, "\">Open in your browser</a> (also on a phone)</p>");
+	}
+	sp_buf_append_str(&html, "<p>Your password is only ever typed on the key server's own web page (");
 	sp_html_escape(&html, keyd, strlen(keyd));
 	st = sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
 	    "</body></html>\r\n");
@@ -361,7 +369,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
 {
-	struct sp_buf container, ct, hdr, tmp, mail, stripped;
+	struct sp_buf container, ct, hdr, tmp, mail, stripped, link;
 	struct sp_msg_info info = {0};
 	struct sp_seal_controls ctl = {0};
 	struct sp_deposit_req dreq;
@@ -389,6 +397,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	sp_buf_init(&tmp, SP_ENV_MAX_HEADER);
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
 	sp_buf_init(&stripped, SP_MSG_MAX_SIZE);
+	sp_buf_init(&link, 4096);
 	if ((st = sp_msg_check(raw, len, err)) != SP_OK ||
 	    (st = sp_seal_controls_read(raw, len, now, &ctl, err)) != SP_OK)
 		goto out;
@@ -503,7 +512,10 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    "--%s\nContent-Type: multipart/alternative; boundary=\"%s\"\n\n",
 	    dres.id, boundary, boundary, alt);
 	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
-	    (st = write_notice(&w, alt, dres.org, from, dres.keyd)) != SP_OK)
+	    (version >= 2 && dres.copy && (st = seal_copy_link(&dres, mail_part, sizeof(mail_part),
+	    dreq.rcpt, dreq.nrcpt, &link)) != SP_OK) ||
+	    (st = write_notice(&w, alt, dres.org, from, dres.keyd,
+	    link.len ? (const char *)link.data : NULL)) != SP_OK)
 		goto wfail;
 	sp_buf_reset(&tmp);
 	sp_buf_printf(&tmp, "--%s\nContent-Type: text/html; charset=us-ascii; name=\"securedoc.html\"\n"
@@ -532,6 +544,8 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	if (version >= 2 &&
 	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, csha, sig, err)) != SP_OK)
 		goto out;
+	if (version >= 2 && dres.copy)
+		seal_copy_upload(c, p, &dres, ct.data, ct.len);
 	if ((st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
 		sp_err_set(err, st, "cannot write the sealed mail");
 		goto out;
@@ -550,6 +564,7 @@ out:
 	sp_wipe(verify_hash, sizeof(verify_hash));
 	sp_buf_wipe(&container);
 	sp_buf_wipe(&stripped);
+	sp_buf_wipe(&link);
 	sp_buf_free(&ct);
 	sp_buf_free(&hdr);
 	sp_buf_free(&tmp);

@@ -55,6 +55,11 @@ struct sp_seal_params {
 	 * NULL writes format 1 (only accepted for organisations that have no
 	 * signing key). */
 	const struct sp_signer *signer;
+	/* Called when the deposit asked for a copy of the ciphertext and the
+	 * key server did not keep it (the seal still succeeds: the attachment
+	 * opens as always); msg says why.  NULL: not reported. */
+	void (*copy_warning)(void *ctx, const char *id, const char *msg);
+	void *copy_warning_ctx;
 };
 
 /* Seal raw (a complete RFC 5322 message) and write the notification mail to

@@ -904,3 +904,63 @@ sp_store_audit_verify(struct sp_store *s, struct sp_audit_row *bad, int64_t *n,
 		return SP_ERR_INVALID;
 	return st;
 }
+
+/* --- ciphertext copies (schema v4) ----------------------------------------- */
+
+void
+sp_envelope_copy_clear(struct sp_envelope_copy *c)
+{
+	if (c == NULL)
+		return;
+	free(c->header);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+sp_store_envelope_header_set(struct sp_store *s, const char *id,
+    const unsigned char *header, size_t len, struct sp_err *err)
+{
+	if (header == NULL || len == 0 || len > SP_STORE_HEADER_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad header length");
+	return s->ops->envelope_header_set == NULL ? unsupported(s, "envelope_header_set", err) :
+	    s->ops->envelope_header_set(s->impl, id, header, len, err);
+}
+
+int
+sp_store_envelope_copy_get(struct sp_store *s, const char *id,
+    struct sp_envelope_copy *out, struct sp_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->envelope_copy_get == NULL ? unsupported(s, "envelope_copy_get", err) :
+	    s->ops->envelope_copy_get(s->impl, id, out, err);
+}
+
+int
+sp_store_envelope_copy_set(struct sp_store *s, const char *id, int64_t size,
+    int64_t until, int64_t quota, const struct sp_audit *a, struct sp_err *err)
+{
+	if (size < 0 || until < 0)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad copy size");
+	return s->ops->envelope_copy_set == NULL ? unsupported(s, "envelope_copy_set", err) :
+	    s->ops->envelope_copy_set(s->impl, id, size, size > 0 ? until : 0, quota, a, err);
+}
+
+int
+sp_store_org_copy_bytes(struct sp_store *s, int64_t org_id, int64_t *bytes,
+    struct sp_err *err)
+{
+	*bytes = 0;
+	return s->ops->org_copy_bytes == NULL ? unsupported(s, "org_copy_bytes", err) :
+	    s->ops->org_copy_bytes(s->impl, org_id, bytes, err);
+}
+
+int
+sp_store_copies_doomed(struct sp_store *s, int64_t now, struct sp_copy_ref *out,
+    size_t max, size_t *n, struct sp_err *err)
+{
+	*n = 0;
+	if (max == 0)
+		return SP_OK;
+	return s->ops->copies_doomed == NULL ? unsupported(s, "copies_doomed", err) :
+	    s->ops->copies_doomed(s->impl, now, out, max, n, err);
+}

@@ -85,6 +85,7 @@ struct sp_org_policy {
 	int forward;		/* 1: recipients may forward on the portal */
 	int verify;		/* 1: every message needs a verification secret */
 	int keep_copies;	/* days the key server keeps ciphertext copies, 0 none */
+	int64_t copy_quota_mb;	/* schema v4: MiB of copies per organisation, 0 no limit */
 	char level[8];		/* "high", "medium" (default) or "low" */
 	char language[SP_STORE_LANG_MAX + 1];	/* "en" default */
 };
@@ -600,5 +601,56 @@ int sp_store_passkey_used(struct sp_store *s, const unsigned char *cred_id,
 int sp_store_passkey_delete(struct sp_store *s, const char *email,
     const unsigned char *cred_id, size_t cred_id_len, const struct sp_audit *a,
     struct sp_err *err);
+
+
+/* --- ciphertext copies (schema v4) ------------------------------------------
+ * A format 2 envelope may have a copy of its ciphertext kept by the key
+ * server (the bytes live in a blob store, blobstore.h; the store keeps the
+ * exact header bytes, the copy's size and until when it is kept).  The
+ * copy is useless without the mail key part, which the key server never
+ * has.  An organisation's quota is the sum of copy_size of its envelopes. */
+#define SP_STORE_COPY_QUOTA_MB 1024	/* default copy_quota_mb */
+
+struct sp_envelope_copy {
+	int64_t org_id;
+	unsigned char *header;	/* exact header bytes given at seal (owned), NULL none */
+	size_t header_len;
+	int64_t size;		/* bytes of the kept ciphertext, 0 none */
+	int64_t until;		/* unix time after which it goes, 0 none */
+};
+/* Free what sp_store_envelope_copy_get() allocated. */
+void sp_envelope_copy_clear(struct sp_envelope_copy *c);
+
+/* Keep the exact header bytes of a sealed envelope (1..SP_STORE_HEADER_MAX
+ * bytes), once: the same bytes again are SP_OK, other bytes SP_ERR_EXISTS;
+ * SP_ERR_NOTFOUND for an unknown id. */
+#define SP_STORE_HEADER_MAX 65536
+int sp_store_envelope_header_set(struct sp_store *s, const char *id,
+    const unsigned char *header, size_t len, struct sp_err *err);
+/* The envelope's copy record: SP_ERR_NOTFOUND for an unknown id. */
+int sp_store_envelope_copy_get(struct sp_store *s, const char *id,
+    struct sp_envelope_copy *out, struct sp_err *err);
+/* Record a copy of size bytes (> 0) kept until `until` (0: as long as the
+ * envelope), or clear it (size 0), with the audit record a (may be NULL),
+ * in one transaction.  When recording and quota > 0, the organisation's
+ * other copies plus size must not exceed quota bytes: SP_ERR_TOOBIG and
+ * nothing written.  SP_ERR_NOTFOUND for an unknown id. */
+int sp_store_envelope_copy_set(struct sp_store *s, const char *id, int64_t size,
+    int64_t until, int64_t quota, const struct sp_audit *a, struct sp_err *err);
+/* Bytes of the copies of organisation org_id's envelopes. */
+int sp_store_org_copy_bytes(struct sp_store *s, int64_t org_id, int64_t *bytes,
+    struct sp_err *err);
+/* A copy that must go. */
+struct sp_copy_ref {
+	char id[SP_STORE_ID_MAX + 1];
+	int64_t org_id;
+	int64_t size;
+};
+/* Up to max copies that must be deleted at now: past copy_until, envelope
+ * expired or shredded, retracted as a whole, or its organisation removed;
+ * *n gets how many.  The caller deletes each blob, then clears the record
+ * (sp_store_envelope_copy_set size 0). */
+int sp_store_copies_doomed(struct sp_store *s, int64_t now, struct sp_copy_ref *out,
+    size_t max, size_t *n, struct sp_err *err);
 
 #endif

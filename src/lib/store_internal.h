@@ -160,6 +160,16 @@ struct sp_store_ops {
 	    struct sp_err *err);
 	int (*envelope_shred_expired)(void *impl, int64_t now, int limit, int *n,
 	    struct sp_err *err);
+	/* schema v4: ciphertext copies */
+	int (*envelope_header_set)(void *impl, const char *id, const unsigned char *header,
+	    size_t len, struct sp_err *err);
+	int (*envelope_copy_get)(void *impl, const char *id, struct sp_envelope_copy *out,
+	    struct sp_err *err);
+	int (*envelope_copy_set)(void *impl, const char *id, int64_t size, int64_t until,
+	    int64_t quota, const struct sp_audit *a, struct sp_err *err);
+	int (*org_copy_bytes)(void *impl, int64_t org_id, int64_t *bytes, struct sp_err *err);
+	int (*copies_doomed)(void *impl, int64_t now, struct sp_copy_ref *out, size_t max,
+	    size_t *n, struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

@@ -29,7 +29,7 @@
 
 #include "store_internal.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 #define PG_MAXP 16
@@ -225,6 +225,16 @@ static const char schema_v3_end_sql[] =
     "CREATE UNIQUE INDEX audit_chain_seq ON audit(chain, seq);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (3);";
+
+/* Version 3 to 4 (store_sqlite.c's migration): ciphertext copies. */
+static const char schema_v4_sql[] =
+    "ALTER TABLE envelopes ADD COLUMN sealed_header bytea,"
+    " ADD COLUMN copy_size bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN copy_until bigint NOT NULL DEFAULT 0;"
+    "CREATE INDEX envelopes_copies ON envelopes(org_id) WHERE copy_size > 0;"
+    "ALTER TABLE orgs ADD COLUMN copy_quota_mb bigint NOT NULL DEFAULT 1024;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (4);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -877,8 +887,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 	else if (st == SP_OK && version < PG_SCHEMA_VERSION) {
 		if (version < 0)
 			st = pg_script(cx, schema_sql, "create schema", err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 3)
 			st = pg_migrate_v3(cx, err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v4_sql, "upgrade schema to version 4", err);
 	}
 	return pg_end(cx, st, err);
 }
@@ -1335,7 +1347,7 @@ ascii_lower(const char *s, char *out, size_t cap, const char *what, struct sp_er
 #define PG_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
 	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
 	" (o.logo IS NOT NULL)::int, o.contact, o.expire_days, o.notify_read, o.replies," \
-	" o.forward, o.verify, o.keep_copies, o.level, o.language"
+	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb"
 
 static void
 org_from_row(const PGresult *r, int i, struct sp_org *o)
@@ -1358,6 +1370,7 @@ org_from_row(const PGresult *r, int i, struct sp_org *o)
 	o->policy.keep_copies = (int)r_int(r, i, 14);
 	r_text(r, i, 15, o->policy.level, sizeof(o->policy.level));
 	r_text(r, i, 16, o->policy.language, sizeof(o->policy.language));
+	o->policy.copy_quota_mb = r_int(r, i, 17);
 }
 
 /* Run sql, a query of $1 = id, on this thread's connection; the caller
@@ -1593,9 +1606,11 @@ pg_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 	p_int(&p, pol->keep_copies);
 	p_text(&p, pol->level[0] ? pol->level : "medium");
 	p_text(&p, pol->language[0] ? pol->language : "en");
+	p_int(&p, pol->copy_quota_mb > 0 ? pol->copy_quota_mb : 0);
 	st = pg_exec(&cx, "UPDATE orgs SET display = $2, colour = $3, contact = $4,"
 	    " expire_days = $5, notify_read = $6, replies = $7, forward = $8, verify = $9,"
-	    " keep_copies = $10, level = $11, language = $12 WHERE id = $1", &p, NULL,
+	    " keep_copies = $10, level = $11, language = $12, copy_quota_mb = $13"
+	    " WHERE id = $1", &p, NULL,
 	    "update organisation", err);
 	if (st == SP_OK && cx.changes == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such organisation");
@@ -3793,6 +3808,181 @@ pg_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 	    email, old_key_id, new_key_id, wrapped, len, a, err);
 }
 
+/* --- ciphertext copies (schema v4) ---------------------------------------- */
+
+/* A bytea column into a new buffer (*out owned by the caller; NULL and 0
+ * for SQL NULL). */
+static int
+r_blob_dup(const PGresult *r, int row, int col, unsigned char **out, size_t *len,
+    struct sp_err *err)
+{
+	unsigned char *b;
+	size_t n = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(r, row, col))
+		return SP_OK;
+	if ((b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n)) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	if (n > 0 && (*out = malloc(n)) == NULL) {
+		PQfreemem(b);
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	}
+	if (n > 0)
+		memcpy(*out, b, n);
+	*len = n;
+	PQfreemem(b);
+	return SP_OK;
+}
+
+static int
+pg_envelope_header_set(void *impl, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	PGresult *r;
+	unsigned char *old = NULL;
+	size_t olen = 0;
+	int st;
+
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, id);
+	if ((st = pg_exec(&cx, "SELECT sealed_header FROM envelopes WHERE id = $1 FOR UPDATE",
+	    &p, &r, "envelope", err)) != SP_OK)
+		return pg_end(&cx, st, err);
+	if (PQntuples(r) == 0)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	else
+		st = r_blob_dup(r, 0, 0, &old, &olen, err);
+	PQclear(r);
+	if (st == SP_OK && old != NULL) {
+		if (olen != len || memcmp(old, header, len) != 0)
+			st = sp_err_set(err, SP_ERR_EXISTS, "the envelope has another header already");
+	} else if (st == SP_OK) {
+		p_bin(&p, header, len);
+		st = pg_exec(&cx, "UPDATE envelopes SET sealed_header = $2 WHERE id = $1", &p,
+		    NULL, "envelope header", err);
+	}
+	free(old);
+	return pg_end(&cx, st, err);
+}
+
+static int
+pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
+    struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	PGresult *r;
+	int st;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, id);
+	if ((st = pg_exec(&cx, "SELECT org_id, sealed_header, copy_size, copy_until"
+	    " FROM envelopes WHERE id = $1", &p, &r, "envelope copy", err)) != SP_OK)
+		return st;
+	if (PQntuples(r) == 0)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	else {
+		out->org_id = r_int(r, 0, 0);
+		out->size = r_int(r, 0, 2);
+		out->until = r_int(r, 0, 3);
+		st = r_blob_dup(r, 0, 1, &out->header, &out->header_len, err);
+	}
+	PQclear(r);
+	return st;
+}
+
+static int
+pg_envelope_copy_set(void *impl, const char *id, int64_t size, int64_t until,
+    int64_t quota, const struct sp_audit *a, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int64_t org_id = 0, used = 0;
+	int st, found = 0;
+
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, id);
+	if ((st = pg_one(&cx, "SELECT org_id FROM envelopes WHERE id = $1", &p, &org_id, &found,
+	    "envelope", err)) == SP_OK && !found)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	if (st == SP_OK && size > 0 && quota > 0) {
+		struct pgp q = {0};
+
+		/* one organisation's copies are recorded one at a time */
+		p_int(&q, org_id);
+		st = pg_exec(&cx, "SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE", &q, NULL,
+		    "organisation", err);
+		p_text(&q, id);
+		if (st == SP_OK)
+			st = pg_one(&cx, "SELECT coalesce(sum(copy_size), 0) FROM envelopes"
+			    " WHERE org_id = $1 AND copy_size > 0 AND id <> $2", &q, &used, &found,
+			    "copy bytes", err);
+		if (st == SP_OK && used + size > quota)
+			st = sp_err_set(err, SP_ERR_TOOBIG, "the organisation's copies would exceed"
+			    " its quota");
+	}
+	if (st == SP_OK) {
+		p_int(&p, size);
+		p_int(&p, until);
+		st = pg_exec(&cx, "UPDATE envelopes SET copy_size = $2, copy_until = $3"
+		    " WHERE id = $1", &p, NULL, "envelope copy", err);
+	}
+	if (st == SP_OK && a != NULL)
+		st = pg_audit_insert(&cx, a, err);
+	return pg_end(&cx, st, err);
+}
+
+static int
+pg_org_copy_bytes(void *impl, int64_t org_id, int64_t *bytes, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st, found = 0;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_int(&p, org_id);
+	return pg_one(&cx, "SELECT coalesce(sum(copy_size), 0) FROM envelopes"
+	    " WHERE org_id = $1 AND copy_size > 0", &p, bytes, &found, "copy bytes", err);
+}
+
+static int
+pg_copies_doomed(void *impl, int64_t now, struct sp_copy_ref *out, size_t max, size_t *n,
+    struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	PGresult *r;
+	int st, i, rows;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_int(&p, now);
+	p_int(&p, (int64_t)max);
+	if ((st = pg_exec(&cx, "SELECT e.id, e.org_id, e.copy_size FROM envelopes e"
+	    " JOIN orgs o ON o.id = e.org_id WHERE e.copy_size > 0 AND (e.retracted <> 0"
+	    " OR e.shredded <> 0 OR (e.expires > 0 AND e.expires <= $1)"
+	    " OR (e.copy_until > 0 AND e.copy_until <= $1) OR o.removed <> 0)"
+	    " ORDER BY e.id COLLATE \"C\" LIMIT $2", &p, &r, "copies", err)) != SP_OK)
+		return st;
+	rows = PQntuples(r);
+	for (i = 0; i < rows && *n < max; i++) {
+		r_text(r, i, 0, out[*n].id, sizeof(out[*n].id));
+		out[*n].org_id = r_int(r, i, 1);
+		out[*n].size = r_int(r, i, 2);
+		(*n)++;
+	}
+	PQclear(r);
+	return SP_OK;
+}
+
 const struct sp_store_ops sp_store_pgsql_ops = {
 	.name = "pgsql",
 	.open = pg_open,
@@ -3865,4 +4055,9 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.envelope_each = pg_envelope_each,
 	.envelope_each_for = pg_envelope_each_for,
 	.envelope_shred_expired = pg_envelope_shred_expired,
+	.envelope_header_set = pg_envelope_header_set,
+	.envelope_copy_get = pg_envelope_copy_get,
+	.envelope_copy_set = pg_envelope_copy_set,
+	.org_copy_bytes = pg_org_copy_bytes,
+	.copies_doomed = pg_copies_doomed,
 };

@@ -23,7 +23,7 @@
 
 #include "store_internal.h"
 
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 #define SQ_BUSY_MS 5000
 
 struct sq;
@@ -223,6 +223,18 @@ static const char migrate_v3_end_sql[] =
     " WHERE a.seq = (SELECT max(b.seq) FROM audit b WHERE b.chain = a.chain);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (3);";
+
+/* Version 3 -> 4: ciphertext copies.  Envelopes keep the exact header
+ * bytes given at seal, the size of their copy and until when it is kept;
+ * organisations get a quota for their copies (1024 MiB by default). */
+static const char migrate_v4_sql[] =
+    "ALTER TABLE envelopes ADD COLUMN sealed_header BLOB;"
+    "ALTER TABLE envelopes ADD COLUMN copy_size INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE envelopes ADD COLUMN copy_until INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX envelopes_copies ON envelopes(org_id) WHERE copy_size > 0;"
+    "ALTER TABLE orgs ADD COLUMN copy_quota_mb INTEGER NOT NULL DEFAULT 1024;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (4);";
 
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -442,6 +454,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	    (s = sq_chain_old_audit(db, err)) != SP_OK ||
 	    (s = sq_exec(db, migrate_v3_end_sql, err)) != SP_OK ||
 	    (s = sq_fk_check(db, err)) != SP_OK))
+		goto fail;
+	if (version < 4 && (s = sq_exec(db, migrate_v4_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -821,7 +835,7 @@ sq_audit_heads(void *impl, int (*fn)(void *, int64_t, int64_t, const unsigned ch
 #define SQ_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
 	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
 	" o.logo IS NOT NULL, o.contact, o.expire_days, o.notify_read, o.replies," \
-	" o.forward, o.verify, o.keep_copies, o.level, o.language"
+	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb"
 
 static void
 org_from_row(sqlite3_stmt *st, struct sp_org *o)
@@ -844,6 +858,7 @@ org_from_row(sqlite3_stmt *st, struct sp_org *o)
 	o->policy.keep_copies = sqlite3_column_int(st, 14);
 	col_text(st, 15, o->policy.level, sizeof(o->policy.level));
 	col_text(st, 16, o->policy.language, sizeof(o->policy.language));
+	o->policy.copy_quota_mb = sqlite3_column_int64(st, 17);
 }
 
 /* Lower-case copy of a domain: SP_ERR_INVALID when empty or too long. */
@@ -1041,8 +1056,8 @@ sq_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 		return s;
 	if ((s = sq_prepare(db, "UPDATE orgs SET display = ?2, colour = ?3, contact = ?4,"
 	    " expire_days = ?5, notify_read = ?6, replies = ?7, forward = ?8, verify = ?9,"
-	    " keep_copies = ?10, level = ?11, language = ?12 WHERE id = ?1", &st,
-	    err)) == SP_OK) {
+	    " keep_copies = ?10, level = ?11, language = ?12, copy_quota_mb = ?13"
+	    " WHERE id = ?1", &st, err)) == SP_OK) {
 		sqlite3_bind_int64(st, 1, o->id);
 		bind_text(st, 2, o->display);
 		bind_text(st, 3, o->colour);
@@ -1055,6 +1070,7 @@ sq_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 		sqlite3_bind_int(st, 10, p->keep_copies);
 		bind_text(st, 11, p->level[0] ? p->level : "medium");
 		bind_text(st, 12, p->language[0] ? p->language : "en");
+		sqlite3_bind_int64(st, 13, p->copy_quota_mb > 0 ? p->copy_quota_mb : 0);
 		if ((s = sq_run(db, st, "update organisation", err)) == SP_OK &&
 		    sqlite3_changes(db) == 0)
 			s = sp_err_set(err, SP_ERR_NOTFOUND, "no organisation %lld",
@@ -3268,6 +3284,168 @@ sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 	    email, old_key_id, new_key_id, wrapped, len, a, err);
 }
 
+/* --- ciphertext copies (schema v4) ---------------------------------------- */
+
+static int
+sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, same = 0, have = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT sealed_header FROM envelopes WHERE id = ?", &st,
+	    err)) != SP_OK)
+		return sq_end(db, s, err);
+	bind_text(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    (have = sqlite3_column_type(st, 0) != SQLITE_NULL))
+		same = (size_t)sqlite3_column_bytes(st, 0) == len &&
+		    memcmp(sqlite3_column_blob(st, 0), header, len) == 0;
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	else if (rc != SQLITE_ROW)
+		s = sq_status(db, rc, "envelope", err);
+	else if (have)
+		s = same ? SP_OK : sp_err_set(err, SP_ERR_EXISTS, "the envelope has another"
+		    " header already");
+	else if ((s = sq_prepare(db, "UPDATE envelopes SET sealed_header = ? WHERE id = ?",
+	    &st, err)) == SP_OK) {
+		sqlite3_bind_blob(st, 1, header, (int)len, SQLITE_TRANSIENT);
+		bind_text(st, 2, id);
+		s = sq_run(db, st, "envelope header", err);
+	}
+	return sq_end(db, s, err);
+}
+
+static int
+sq_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, n;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_prepare(db, "SELECT org_id,"
+	    " sealed_header, copy_size, copy_until FROM envelopes WHERE id = ?", &st,
+	    err)) != SP_OK)
+		return s;
+	bind_text(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		out->org_id = sqlite3_column_int64(st, 0);
+		out->size = sqlite3_column_int64(st, 2);
+		out->until = sqlite3_column_int64(st, 3);
+		if ((n = sqlite3_column_bytes(st, 1)) > 0) {
+			if ((out->header = malloc((size_t)n)) == NULL)
+				rc = SQLITE_NOMEM;
+			else {
+				memcpy(out->header, sqlite3_column_blob(st, 1), (size_t)n);
+				out->header_len = (size_t)n;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	if (rc != SQLITE_ROW) {
+		sp_envelope_copy_clear(out);
+		return rc == SQLITE_NOMEM ? sp_err_set(err, SP_ERR_NOMEM, "out of memory") :
+		    sq_status(db, rc, "envelope copy", err);
+	}
+	return SP_OK;
+}
+
+/* Sum of copy_size of org_id's envelopes other than id (inside the
+ * caller's transaction or none). */
+static int
+sq_copy_sum(sqlite3 *db, int64_t org_id, const char *id, int64_t *bytes, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s, found = 0;
+
+	if ((s = sq_prepare(db, "SELECT coalesce(sum(copy_size), 0) FROM envelopes"
+	    " WHERE org_id = ? AND copy_size > 0 AND id != ?", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, org_id);
+	bind_text(st, 2, id != NULL ? id : "");
+	return sq_one(db, st, bytes, &found, "copy bytes", err);
+}
+
+static int
+sq_envelope_copy_set(void *impl, const char *id, int64_t size, int64_t until,
+    int64_t quota, const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t org_id = 0, used = 0;
+	int s, found = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT org_id FROM envelopes WHERE id = ?", &st,
+	    err)) == SP_OK) {
+		bind_text(st, 1, id);
+		if ((s = sq_one(db, st, &org_id, &found, "envelope", err)) == SP_OK && !found)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	}
+	if (s == SP_OK && size > 0 && quota > 0 &&
+	    (s = sq_copy_sum(db, org_id, id, &used, err)) == SP_OK && used + size > quota)
+		s = sp_err_set(err, SP_ERR_TOOBIG, "the organisation's copies would exceed its"
+		    " quota");
+	if (s == SP_OK && (s = sq_prepare(db, "UPDATE envelopes SET copy_size = ?,"
+	    " copy_until = ? WHERE id = ?", &st, err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, size);
+		sqlite3_bind_int64(st, 2, until);
+		bind_text(st, 3, id);
+		s = sq_run(db, st, "envelope copy", err);
+	}
+	if (s == SP_OK && a != NULL)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_org_copy_bytes(void *impl, int64_t org_id, int64_t *bytes, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	return sq_copy_sum(db, org_id, NULL, bytes, err);
+}
+
+static int
+sq_copies_doomed(void *impl, int64_t now, struct sp_copy_ref *out, size_t max, size_t *n,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_prepare(db, "SELECT e.id,"
+	    " e.org_id, e.copy_size FROM envelopes e JOIN orgs o ON o.id = e.org_id"
+	    " WHERE e.copy_size > 0 AND (e.retracted != 0 OR e.shredded != 0"
+	    " OR (e.expires > 0 AND e.expires <= ?1) OR (e.copy_until > 0 AND e.copy_until <= ?1)"
+	    " OR o.removed != 0) ORDER BY e.id LIMIT ?2", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		col_text(st, 0, out[*n].id, sizeof(out[*n].id));
+		out[*n].org_id = sqlite3_column_int64(st, 1);
+		out[*n].size = sqlite3_column_int64(st, 2);
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sq_status(db, rc, "copies", err);
+	return SP_OK;
+}
+
 const struct sp_store_ops sp_store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -3340,4 +3518,9 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.envelope_each = sq_envelope_each,
 	.envelope_each_for = sq_envelope_each_for,
 	.envelope_shred_expired = sq_envelope_shred_expired,
+	.envelope_header_set = sq_envelope_header_set,
+	.envelope_copy_get = sq_envelope_copy_get,
+	.envelope_copy_set = sq_envelope_copy_set,
+	.org_copy_bytes = sq_org_copy_bytes,
+	.copies_doomed = sq_copies_doomed,
 };

@@ -315,6 +315,19 @@ notice_subject(const struct milter_msg *m, const struct sp_policy_result *r)
 	return out;
 }
 
+/* The key server did not keep the copy: counted and logged; the message is
+ * sealed all the same (its attachment opens as always). */
+static void
+copy_warning(void *ctx, const char *id, const char *msg)
+{
+	const struct milter_msg *m = ctx;
+	char qid[64], env[64], why[320];
+
+	log_warnx("copy-failed", "qid=%s envelope=%s reason=\"%s\"",
+	    log_clean(m->qid, qid, sizeof(qid)), log_clean(id, env, sizeof(env)),
+	    log_clean(msg, why, sizeof(why)));
+}
+
 static void
 do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_msg *m,
     const struct sp_buf *raw, const struct sp_policy_result *r, const struct milter_ops *ops,
@@ -332,6 +345,8 @@ do_seal(const struct milter_global *g, struct milter_worker *w, struct milter_ms
 	sp.from = m->sender;	/* the sender when the message has no From: address */
 	sp.subject = subject;
 	sp.signer = g->cfg->signer;
+	sp.copy_warning = copy_warning;
+	sp.copy_warning_ctx = m;
 	milter_rewrite_init(&rw, ops, m);
 	rw.drop_controls = 1;
 	if ((st = worker_keyd(g, w, &err)) == SP_OK)

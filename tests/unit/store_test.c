@@ -2465,7 +2465,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 4"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 5"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2908,7 +2908,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "3") == 0);
+	T_CHECK(strcmp(v, "4") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -2931,7 +2931,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 4", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 5", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3016,6 +3016,230 @@ test_pg_retry(void)
 	sp_store_close(s);
 }
 
+
+/* --- schema v4: ciphertext copies ---------------------------------------- */
+
+static void
+test_copies(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_copy c;
+	struct sp_copy_ref refs[8];
+	struct sp_org o;
+	struct sp_audit a = {0, "copy-stored", "org:CopyOrg", NULL, NULL, "size", 0};
+	unsigned char h[SP_SHA256_LEN];
+	const unsigned char hdr[] = "{\"v\":2,\"id\":\"x\"}";
+	char *rc[] = {"pat@example.org"};
+	int64_t org = 0, org2 = 0, bytes = -1, now = 50000;
+	size_t n = 99, i;
+	int found;
+
+	tok("copy-org", h);
+	T_EQ_INT(sp_store_org_add(s, "CopyOrg", "copy.example", h, now, &org, &err), SP_OK);
+	tok("copy-org2", h);
+	T_EQ_INT(sp_store_org_add(s, "CopyOrg2", "copy2.example", h, now, &org2, &err), SP_OK);
+	/* the quota starts at its default and is kept by org_update */
+	T_EQ_INT(sp_store_org_get_id(s, org, &o, &err), SP_OK);
+	T_EQ_INT(o.policy.copy_quota_mb, SP_STORE_COPY_QUOTA_MB);
+	o.policy.copy_quota_mb = 7;
+	o.policy.keep_copies = 30;
+	T_EQ_INT(sp_store_org_update(s, &o, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get(s, "CopyOrg", &o, &err), SP_OK);
+	T_EQ_INT(o.policy.copy_quota_mb, 7);
+	T_EQ_INT(o.policy.keep_copies, 30);
+	T_EQ_INT(env_put(s, "COPYAAAAAAAAAAAAAAAAAA", org, rc, 1, now, 0, NULL), SP_OK);
+	T_EQ_INT(env_put(s, "COPYBBBBBBBBBBBBBBBBBB", org, rc, 1, now, now + 100, NULL), SP_OK);
+	T_EQ_INT(env_put(s, "COPYCCCCCCCCCCCCCCCCCC", org, rc, 1, now, 0, NULL), SP_OK);
+	T_EQ_INT(env_put(s, "COPYDDDDDDDDDDDDDDDDDD", org2, rc, 1, now, 0, NULL), SP_OK);
+	/* nothing kept yet */
+	T_EQ_INT(sp_store_envelope_copy_get(s, "COPYAAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+	T_CHECK(c.header == NULL && c.size == 0 && c.until == 0 && c.org_id == org);
+	sp_envelope_copy_clear(&c);
+	T_EQ_INT(sp_store_envelope_copy_get(s, "COPYNONEXXXXXXXXXXXXXX", &c, &err), SP_ERR_NOTFOUND);
+	/* the header: once; the same again is fine, others are refused */
+	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, sizeof(hdr) - 1,
+	    &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, sizeof(hdr) - 1,
+	    &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, sizeof(hdr) - 2,
+	    &err), SP_ERR_EXISTS);
+	T_EQ_INT(sp_store_envelope_header_set(s, "COPYNONEXXXXXXXXXXXXXX", hdr, 3, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, 0, &err),
+	    SP_ERR_INVALID);
+	/* record copies within the quota (7 MiB here) */
+	a.envelope = "COPYAAAAAAAAAAAAAAAAAA";
+	a.org_id = org;
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYAAAAAAAAAAAAAAAAAA", 4 << 20, now + 10, 7 << 20,
+	    &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_copy_get(s, "COPYAAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+	T_EQ_INT(c.size, 4 << 20);
+	T_EQ_INT(c.until, now + 10);
+	T_CHECK(c.header_len == sizeof(hdr) - 1 && memcmp(c.header, hdr, c.header_len) == 0);
+	sp_envelope_copy_clear(&c);
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYBBBBBBBBBBBBBBBBBB", 4 << 20, 0, 7 << 20, NULL,
+	    &err), SP_ERR_TOOBIG);
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYBBBBBBBBBBBBBBBBBB", 3 << 20, 0, 7 << 20, NULL,
+	    &err), SP_OK);
+	/* recording the same envelope again counts it once */
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYAAAAAAAAAAAAAAAAAA", 4 << 20, now + 10, 7 << 20,
+	    NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYCCCCCCCCCCCCCCCCCC", 100, 0, 0, NULL, &err),
+	    SP_OK);		/* no quota */
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYDDDDDDDDDDDDDDDDDD", 5, 0, 7 << 20, NULL, &err),
+	    SP_OK);
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYNONEXXXXXXXXXXXXXX", 5, 0, 0, NULL, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_org_copy_bytes(s, org, &bytes, &err), SP_OK);
+	T_EQ_INT(bytes, (7 << 20) + 100);
+	T_EQ_INT(sp_store_org_copy_bytes(s, org2, &bytes, &err), SP_OK);
+	T_EQ_INT(bytes, 5);
+	{
+		struct sp_audit_find f = {"copy-stored", "org:CopyOrg", 0};
+
+		sp_store_audit_each(s, "copy-stored", find_cb, &f, &err);
+		T_EQ_INT(f.found, 1);
+	}
+	/* which must go: none yet; then past copy_until (A), expired (B),
+	 * retracted as a whole (C), the organisation removed (D) */
+	T_EQ_INT(sp_store_copies_doomed(s, now, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_copies_doomed(s, now + 10, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_CHECK(strcmp(refs[0].id, "COPYAAAAAAAAAAAAAAAAAA") == 0 && refs[0].org_id == org &&
+	    refs[0].size == 4 << 20);
+	T_EQ_INT(sp_store_copies_doomed(s, now + 100, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 2);
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "COPYCCCCCCCCCCCCCCCCCC", "pat@example.org", 1,
+	    NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_copies_doomed(s, now, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);		/* one recipient only: the copy stays */
+	T_EQ_INT(sp_store_envelope_set_retracted(s, "COPYCCCCCCCCCCCCCCCCCC", NULL, 1, NULL, &err),
+	    SP_OK);
+	T_EQ_INT(sp_store_org_remove(s, org2, now, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_copies_doomed(s, now + 100, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 4);
+	T_EQ_INT(sp_store_copies_doomed(s, now + 100, refs, 2, &n, &err), SP_OK);
+	T_EQ_INT(n, 2);
+	/* cleared: gone from the list and the quota */
+	T_EQ_INT(sp_store_copies_doomed(s, now + 100, refs, 8, &n, &err), SP_OK);
+	for (i = 0; i < n; i++)
+		T_EQ_INT(sp_store_envelope_copy_set(s, refs[i].id, 0, 0, 0, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_copies_doomed(s, now + 100, refs, 8, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_org_copy_bytes(s, org, &bytes, &err), SP_OK);
+	T_EQ_INT(bytes, 0);
+	T_EQ_INT(sp_store_envelope_copy_get(s, "COPYAAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+	T_CHECK(c.size == 0 && c.until == 0 && c.header != NULL);	/* the header stays */
+	sp_envelope_copy_clear(&c);
+	/* a shredded envelope's copy must go too */
+	T_EQ_INT(sp_store_envelope_copy_set(s, "COPYBBBBBBBBBBBBBBBBBB", 10, 0, 0, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, now + 200, 0, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_copies_doomed(s, now, refs, 8, &n, &err), SP_OK);
+	found = n == 1 && strcmp(refs[0].id, "COPYBBBBBBBBBBBBBBBBBB") == 0;
+	T_CHECK(found);
+	sp_store_close(s);
+}
+
+/* A store of schema version 3 (as the previous release left it: made here
+ * by taking version 4's additions away) is upgraded when opened, keeping
+ * its data; the result has the fresh schema. */
+static void
+test_migration_v3(void)
+{
+	static char fresh[8192], migrated[8192];
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	struct sp_envelope_copy c;
+	struct sp_org o;
+	struct sp_envelope_rec g;
+	unsigned char h[SP_SHA256_LEN];
+	char v3_dir[300], path[340], *rc[] = {"pat@example.org"};
+	int64_t org = 0;
+
+	snprintf(v3_dir, sizeof(v3_dir), "%s/v3", dir);
+	T_EQ_INT(mkdir(v3_dir, 0700), 0);
+	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
+	tok("v3-org", h);
+	T_EQ_INT(sp_store_org_add(s, "V3Org", "v3.example", h, 100, &org, &err), SP_OK);
+	T_EQ_INT(env_put(s, "V3ENVAAAAAAAAAAAAAAAAA", org, rc, 1, 100, 0, NULL), SP_OK);
+	sp_store_close(s);
+	s = NULL;
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", v3_dir);
+	T_EQ_INT(sql_exec(path, "DROP INDEX envelopes_copies;"
+	    "ALTER TABLE envelopes DROP COLUMN sealed_header;"
+	    "ALTER TABLE envelopes DROP COLUMN copy_size;"
+	    "ALTER TABLE envelopes DROP COLUMN copy_until;"
+	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
+	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
+	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
+	if (s == NULL) {
+		fprintf(stderr, "v3 upgrade: %s\n", err.msg);
+		return;
+	}
+	T_EQ_INT(sp_store_org_get_id(s, org, &o, &err), SP_OK);
+	T_EQ_INT(o.policy.copy_quota_mb, SP_STORE_COPY_QUOTA_MB);
+	T_EQ_INT(sp_store_envelope_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+	T_EQ_INT(g.nrcpt, 1);
+	sp_envelope_rec_clear(&g);
+	T_EQ_INT(sp_store_envelope_copy_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+	T_CHECK(c.size == 0 && c.header == NULL);
+	sp_envelope_copy_clear(&c);
+	T_EQ_INT(sp_store_envelope_copy_set(s, "V3ENVAAAAAAAAAAAAAAAAA", 9, 0, 0, NULL, &err),
+	    SP_OK);
+	sp_store_close(s);
+	schema_of(path, migrated, sizeof(migrated));
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	schema_of(path, fresh, sizeof(fresh));
+	T_CHECK(strstr(migrated, "copy_quota_mb") != NULL && strstr(migrated, "envelopes_copies") != NULL);
+	T_CHECK(strstr(fresh, "copy_quota_mb") != NULL);
+}
+
+
+/* A PostgreSQL store of schema version 3 (version 4's additions taken
+ * away) is upgraded when opened, keeping its data. */
+static void
+test_pg_migration_v3(void)
+{
+	struct sp_store *s = NULL;
+	struct sp_err err = {{0}};
+	struct sp_envelope_copy c;
+	struct sp_org o;
+	unsigned char h[SP_SHA256_LEN];
+	char name[80], url[1100], v[32], *rc[] = {"pat@example.org"};
+	int64_t org = 0;
+
+	snprintf(name, sizeof(name), "%s_v3", pg_name);
+	T_EQ_INT(pg_database("CREATE", name), 0);
+	T_EQ_INT(url_with_db(pg_url, name, url, sizeof(url)), 0);
+	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
+	tok("v3-org", h);
+	T_EQ_INT(sp_store_org_add(s, "V3Org", "v3.example", h, 100, &org, &err), SP_OK);
+	T_EQ_INT(env_put(s, "V3ENVAAAAAAAAAAAAAAAAA", org, rc, 1, 100, 0, NULL), SP_OK);
+	sp_store_close(s);
+	s = NULL;
+	T_EQ_INT(pg_sql(url, "DROP INDEX envelopes_copies;"
+	    "ALTER TABLE envelopes DROP COLUMN sealed_header, DROP COLUMN copy_size,"
+	    " DROP COLUMN copy_until;"
+	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
+	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
+	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
+	if (s != NULL) {
+		T_EQ_INT(sp_store_org_get_id(s, org, &o, &err), SP_OK);
+		T_EQ_INT(o.policy.copy_quota_mb, SP_STORE_COPY_QUOTA_MB);
+		T_EQ_INT(sp_store_envelope_copy_set(s, "V3ENVAAAAAAAAAAAAAAAAA", 9, 0, 0, NULL, &err),
+		    SP_OK);
+		T_EQ_INT(sp_store_envelope_copy_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+		T_EQ_INT(c.size, 9);
+		sp_envelope_copy_clear(&c);
+		sp_store_close(s);
+	}
+	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
+	T_CHECK(strcmp(v, "4") == 0);
+	T_EQ_INT(pg_database("DROP", name), 0);
+}
+
 /* --- the runs ------------------------------------------------------------ */
 
 static const t_fn common[] = {
@@ -3023,6 +3247,7 @@ static const t_fn common[] = {
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
+	test_copies,
 };
 
 static void
@@ -3044,6 +3269,7 @@ run_sqlite(void)
 	test_audit_tamper();
 	test_open_url();
 	test_migration();
+	test_migration_v3();
 	test_rewrap();
 }
 
@@ -3078,6 +3304,7 @@ run_pgsql(void)
 	test_pg_two_handles();
 	test_pg_issue_parallel();
 	test_pg_schema();
+	test_pg_migration_v3();
 	test_rewrap();
 	test_pg_retry();
 	pg_drop_at_exit();
