@@ -243,7 +243,9 @@ struct sp_passkey {
  *    keyd.sqlite.  A database of an older schema is upgraded in one
  *    transaction (schema v2: pending registrations move out of the
  *    accounts table; v3: organisations' domains and tokens get tables of
- *    their own, old audit records are chained into chain 0).
+ *    their own, old audit records are chained into chain 0; v4: envelopes gain
+ *    the sealed header and their copy's size and keeping time,
+ *    organisations a copy quota).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The
