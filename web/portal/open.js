@@ -1,44 +1,53 @@
-// open.js - the key server's open page (GET /open?id=ID and POST /online):
-// receives the envelope from the securedoc.html window that opened it (or
-// from the page itself for the open-online form), signs the recipient in,
-// asks the key server for its key part (after the sender's verification
+// open.js - the key server's open page.  Envelope mode (GET /open?id=ID
+// and POST /online): receives the envelope from the securedoc.html window
+// that opened it (or from the page itself for the open-online form).  Copy
+// mode (GET /m/ID#mp=..&to=..): takes the mail key part from the link's
+// fragment (or from this device's key store, sp-keystore.js) and the
+// envelope from the key server's copy.  Either way it signs the recipient
+// in, asks the key server for its key part (after the sender's verification
 // question, when there is one), checks the envelope against the key server's
 // record and its signature, decrypts in the browser and shows the message,
 // or a plain page for each refusal (not genuine, withdrawn, expired,
-// locked).  docs/open-protocol.md describes the exchange.
-// SECURITY: the envelope is untrusted.  Messages are accepted only from
-// window.opener and only of the expected shape and size.  The message HTML
-// is hostile: it is cleaned, then shown only in an <iframe sandbox=""> (no
-// scripts, opaque origin) under a strict CSP of its own.  The mail key part
-// in the URL fragment is removed from the address bar at once.  Nothing of
-// an envelope that fails a check is decrypted or shown; the organisation's
-// branding comes from the key server's record only, never from the envelope.
+// locked, a link without its key).  docs/open-protocol.md describes it.
+// SECURITY: the envelope is untrusted, the key server's copy as much as the
+// file.  Messages are accepted only from window.opener and only of the
+// expected shape and size.  The message HTML is hostile: it is cleaned, then
+// shown only in an <iframe sandbox=""> (no scripts, opaque origin) under a
+// strict CSP of its own.  The mail key part in the URL fragment is removed
+// from the address bar at once, before anything else runs, and is kept only
+// in memory and, after the message opened, encrypted in this browser's key
+// store.  Nothing of an envelope that fails a check is decrypted or shown;
+// the organisation's branding comes from the key server's record only.
 import * as spc from './sp-crypto.js';
-import * as wa from './sp-webauthn.js';
+import * as keys from './sp-keystore.js';
+import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin } from './sp-portal.js';
 
-const $ = (id) => document.getElementById(id);
 const main = $('main');
-// The page's envelope id: from the URL (GET /open?id=ID) or, for POST
-// /online, from the header in the page (checked again after decryption).
+// The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
+// POST /online, from the header in the page (checked again after
+// decryption).
 let ID = main.dataset.id || new URLSearchParams(location.search).get('id') || '';
-const PAGE_CSRF = main.dataset.csrf || '';
+const COPY = main.dataset.mode === 'copy';
 const MAX_HEADER_B64 = 100000;
 
-const state = { session: null, envelope: null };
-
-function show(el, on = true) {
-  el.hidden = !on;
+// The link's fragment in copy mode (#mp=MAILPART&to=ADDRESS): read and
+// removed from the address bar and the history first of all.  mp is null
+// when absent or not 32 bytes of base64url; to is '' unless an address.
+function takeLink() {
+  const frag = location.hash.replace(/^#/, '');
+  if (frag) history.replaceState(null, '', location.pathname + location.search);
+  const p = new URLSearchParams(frag);
+  const mp = p.get('mp');
+  const to = (p.get('to') || '').trim();
+  return {
+    mp: typeof mp === 'string' && spc.b64urlExact(mp, 32) ? mp : null,
+    to: to.length <= 254 && /^[^\s@<>"]+@[^\s@<>"]+$/.test(to) ? to : '',
+  };
 }
-
-function progress(text) {
-  const p = $('sp-progress');
-  if (text === null) {
-    show(p, false);
-    return;
-  }
-  $('sp-progress-text').textContent = text;
-  show(p, true);
-}
+const LINK = COPY ? takeLink() : null;
+// A link to this same page with another fragment changes only the hash:
+// load the page again so that the new link is read (and removed) as above.
+if (COPY) window.addEventListener('hashchange', () => { if (location.hash.length > 1) location.reload(); });
 
 // Text that came from an envelope or the key server, isolated for
 // bidirectional text so that it cannot reorder the sentence around it.
@@ -180,242 +189,6 @@ function fromPage() {
   return { header, mp: m[1], payload, sig };
 }
 
-// ---- the key server's API --------------------------------------------------
-
-async function api(method, path, body, csrf) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (csrf) headers['X-CSRF-Token'] = csrf;
-  let r;
-  try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin', cache: 'no-store' });
-  } catch {
-    return { status: 0, data: { error: 'The key server cannot be reached. Check your connection and try again.' } };
-  }
-  let data = {};
-  try {
-    data = await r.json();
-  } catch { /* empty or not JSON */ }
-  return { status: r.status, data: data && typeof data === 'object' ? data : {} };
-}
-
-function signedIn(s) {
-  state.session = s;
-  $('sp-who-email').textContent = 'Signed in as ' + s.email;
-  show($('sp-who'), true);
-}
-
-// An error under the sign-in form; link {href, text} adds a link after it
-// (a path on this site only).
-function loginError(text, link) {
-  const e = $('sp-login-error');
-  e.replaceChildren(text || '');
-  if (text && link && typeof link.href === 'string' && /^\/[A-Za-z0-9/_-]*$/.test(link.href) && !link.href.startsWith('//')) {
-    const a = document.createElement('a');
-    a.href = link.href;
-    a.target = '_blank';
-    a.rel = 'noopener';
-    a.textContent = link.text;
-    e.append(' ', a);
-  }
-  show(e, !!text);
-}
-
-function secondError(text) {
-  const e = $('sp-second-error');
-  e.textContent = text;
-  show(e, !!text);
-}
-
-const TOO_LONG = 'This sign-in took too long. Please sign in again.';
-
-// The sign-in card: the password step, then (when the account has one) the
-// second factor: a code from an authenticator app, a recovery code or a
-// passkey.  Resolves with the session.
-function askLogin(prefill) {
-  return new Promise((resolve) => {
-    const form = $('sp-login-form');
-    const email = $('sp-email');
-    const pw = $('sp-password');
-    const submit = $('sp-login-submit');
-    const second = $('sp-second');
-    const sform = $('sp-second-form');
-    const code = $('sp-code');
-    const recovery = $('sp-recovery');
-    const ssubmit = $('sp-second-submit');
-    const pkBtn = $('sp-second-passkey');
-    let mfa = null;
-    if (prefill && !email.value) email.value = prefill;
-
-    const passwordStep = (error) => {
-      mfa = null;
-      code.value = '';
-      recovery.value = '';
-      secondError('');
-      show(second, false);
-      show(form, true);
-      loginError(error || '');
-      (email.value ? pw : email).focus();
-    };
-    const done = (data) => {
-      pw.value = '';
-      code.value = '';
-      recovery.value = '';
-      mfa = null;
-      form.removeEventListener('submit', onSubmit);
-      sform.removeEventListener('submit', onSecond);
-      pkBtn.removeEventListener('click', onPasskey);
-      $('sp-second-back').removeEventListener('click', onBack);
-      show(second, false);
-      show(form, true);
-      show($('sp-login'), false);
-      signedIn({ email: data.email || email.value.trim(), csrf: data.csrf });
-      resolve(state.session);
-    };
-    const secondStep = (sf) => {
-      const methods = Array.isArray(sf.methods) ? sf.methods : [];
-      const passkey = methods.includes('passkey') && wa.available();
-      mfa = { token: sf.token, methods };
-      pw.value = '';
-      show(form, false);
-      loginError('');
-      secondError('');
-      show($('sp-code-field'), methods.includes('totp'));
-      const rec = $('sp-recovery-field');
-      show(rec, methods.includes('recovery'));
-      // With no code from an app, the recovery code is the form's field.
-      rec.open = !methods.includes('totp');
-      show($('sp-second-passkey-row'), passkey);
-      show(ssubmit, methods.includes('totp') || methods.includes('recovery'));
-      show(second, true);
-      if (!passkey && !methods.includes('totp') && !methods.includes('recovery')) {
-        secondError('Your account needs a passkey to sign in, and this browser cannot use one. Try another browser or device.');
-      }
-      if (methods.includes('totp')) code.focus();
-      else if (passkey) pkBtn.focus();
-      else recovery.focus();
-    };
-    // The answer of a second-step attempt.
-    const secondAnswer = (r, what) => {
-      if (r.status === 200 && typeof r.data.csrf === 'string') {
-        done(r.data);
-        return;
-      }
-      if (r.status === 401 && /too long/.test(String(r.data.error || ''))) passwordStep(TOO_LONG);
-      else if (r.status === 401 && what === 'recovery') secondError('That recovery code is not right or was already used.');
-      else if (r.status === 401 && what === 'passkey') secondError('This passkey was not accepted. Try again, or use another way.');
-      else if (r.status === 401) secondError('That code is not right. Type the code your app shows now.');
-      else if (r.status === 429) secondError('Too many attempts. Please wait a few minutes and try again.');
-      else if (r.status === 503) secondError('The key server is busy right now. Please try again in a moment.');
-      else secondError(r.data.error ? `Signing in failed: ${r.data.error}.` : 'Signing in failed. Please try again.');
-    };
-
-    const onSubmit = async (ev) => {
-      ev.preventDefault();
-      loginError('');
-      if (!email.value.trim() || !pw.value) {
-        loginError('Enter your email address and your password.');
-        return;
-      }
-      submit.disabled = true;
-      submit.textContent = 'Signing in...';
-      const r = await api('POST', '/api/v1/session', { email: email.value.trim(), password: pw.value }, PAGE_CSRF);
-      submit.disabled = false;
-      submit.textContent = 'Sign in';
-      if (r.status === 200 && typeof r.data.csrf === 'string') {
-        done(r.data);
-        return;
-      }
-      const sf = r.data.second_factor;
-      if (r.status === 200 && sf && typeof sf === 'object' && typeof sf.token === 'string') {
-        secondStep(sf);
-        return;
-      }
-      if (r.status === 401) {
-        loginError('Wrong email address or password. If you registered recently, confirm your address with the link we mailed you first.');
-      } else if (r.status === 503) loginError('The key server is busy right now. Please try again in a moment.');
-      else if (r.status === 429) {
-        loginError(r.data.error ? `Too many attempts: ${r.data.error.replace(/^too many failed attempts: /i, '')}.` :
-          'Too many attempts. Please wait a while and try again.',
-        typeof r.data.signin_link === 'string' ? { href: r.data.signin_link, text: 'Sign in with a link by mail instead' } : null);
-      } else loginError(r.data.error || 'Signing in failed. Please try again.');
-      pw.focus();
-    };
-    const onSecond = async (ev) => {
-      ev.preventDefault();
-      if (!mfa) return;
-      secondError('');
-      const c = code.value.replace(/\s+/g, '');
-      const rc = recovery.value.trim();
-      let body;
-      if (c && mfa.methods.includes('totp')) body = { token: mfa.token, code: c };
-      else if (rc) body = { token: mfa.token, recovery: rc };
-      else {
-        secondError(mfa.methods.includes('totp') ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.');
-        (mfa.methods.includes('totp') ? code : recovery).focus();
-        return;
-      }
-      ssubmit.disabled = true;
-      const r = await api('POST', '/api/v1/session/mfa', body, PAGE_CSRF);
-      ssubmit.disabled = false;
-      secondAnswer(r, body.code ? 'code' : 'recovery');
-      if (r.status !== 200 && mfa) (body.code ? code : recovery).select();
-    };
-    const onPasskey = async () => {
-      if (!mfa) return;
-      const token = mfa.token;
-      secondError('');
-      pkBtn.disabled = true;
-      try {
-        const ch = await api('POST', '/api/v1/session/mfa/challenge', { token }, PAGE_CSRF);
-        if (ch.status === 401) {
-          passwordStep(TOO_LONG);
-          return;
-        }
-        if (ch.status !== 200) {
-          secondError(ch.data.error ? `The passkey cannot be used now: ${ch.data.error}.` : 'The passkey cannot be used now. Try again.');
-          return;
-        }
-        let assertion;
-        try {
-          assertion = await wa.getAssertion(ch.data);
-        } catch (e) {
-          secondError(wa.explain(e));
-          return;
-        }
-        secondAnswer(await api('POST', '/api/v1/session/mfa', { token, assertion }, PAGE_CSRF), 'passkey');
-      } finally {
-        pkBtn.disabled = false;
-      }
-    };
-    const onBack = () => passwordStep('');
-
-    form.addEventListener('submit', onSubmit);
-    sform.addEventListener('submit', onSecond);
-    pkBtn.addEventListener('click', onPasskey);
-    $('sp-second-back').addEventListener('click', onBack);
-    show($('sp-login'), true);
-    passwordStep('');
-  });
-}
-
-let sessionPromise = null;
-function ensureSession(prefill) {
-  if (!sessionPromise) sessionPromise = checkSession(prefill);
-  else if (prefill && !$('sp-email').value) $('sp-email').value = prefill;
-  return sessionPromise;
-}
-
-async function checkSession(prefill) {
-  const r = await api('GET', '/api/v1/session');
-  if (r.status === 200 && typeof r.data.csrf === 'string') {
-    signedIn({ email: r.data.email || '', csrf: r.data.csrf });
-    return state.session;
-  }
-  return askLogin(prefill);
-}
-
 // ---- rendering ------------------------------------------------------------
 
 const CSP_META = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">';
@@ -488,12 +261,6 @@ function addFact(dl, label, value) {
   const dd = document.createElement('dd');
   dd.textContent = value;
   dl.append(dt, dd);
-}
-
-function formatSize(n) {
-  if (n < 1024) return `${n} bytes`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
 const objectUrls = [];
@@ -746,6 +513,60 @@ async function release(session) {
   return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
 }
 
+// The page for a refusal of the key server (the release, the copy): 403,
+// 404, 410, 423.  header is the envelope's (or {} before the copy came).
+// Returns true when r was one of them and its page is shown.
+function refused(r, header, session) {
+  if (r.status === 403) {
+    fatal('This message was not sent to you',
+      [`You are signed in as `, bdi(session.email), ', which is not a recipient of this message. Sign out and sign in with the address it was sent to.']);
+  } else if (r.status === 404 && COPY) {
+    fatal('No message has this link',
+      'The key server knows no message by this link. Open the link from the mail again, or open the attachment securedoc.html from the mail.', [], 'gone');
+  } else if (r.status === 404) {
+    notGenuine(header.org, ['the key server has no record of this envelope']);
+  } else if (r.status === 410) {
+    gone(header, r.data.reason);
+  } else if (r.status === 423) {
+    locked(header);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Sign in (prefilled with prefill), then ask the key server for its key part,
+// answering the sender's question first when it asks one.  Resolves with
+// {session, record} (the release answer), or null when a page ended the flow.
+async function obtainKey(header, prefill) {
+  let session = await ensureSession(prefill);
+  let r;
+  for (;;) {
+    progress('Fetching the key...');
+    r = await release(session);
+    let how = r.status === 401 ? 'login' : null;
+    if (r.status === 409 && r.data.verify && typeof r.data.verify === 'object') {
+      progress(null);
+      how = await askVerify(r.data.verify, session);
+      if (how === 'locked') {
+        locked(header);
+        return null;
+      }
+    }
+    if (how === 'login') {
+      progress(null);
+      session = await askLogin(prefill);
+    }
+    if (how === null) break;
+  }
+  if (refused(r, header, session)) return null;
+  if (r.status !== 200 || typeof r.data.server_part !== 'string') {
+    fatal('The message could not be opened', r.data.error || 'The key server did not answer. Please try again later.');
+    return null;
+  }
+  return { session, record: r.data };
+}
+
 // The reasons of spc.checkRecord (compareRecord's among them), as sentences.
 // The header checked there is the one decrypted: the same bytes.
 const REASONS = {
@@ -776,93 +597,53 @@ async function checks(header, headerBytes, env, record) {
   }
 }
 
-async function openWith(env) {
-  // Marks for the reader's own timing (bench/open.mjs reads them).
-  performance.mark('sp-envelope');
-  // The ciphertext's digest (for the checks) is computed while the reader
-  // signs in and the key is fetched; nothing is shown before the checks.
-  env.ctDigest = env.ctDigest || spc.digestOf(env.payload);
-  env.ctDigest.catch(() => { /* checkRecord reports it */ });
+// The envelope's header (env.header, base64), parsed; null when it is not
+// one of this page's (the page says so).
+function headerOf(env) {
   let header, headerBytes;
   try {
     headerBytes = spc.b64decode(env.header);
     header = spc.parseHeader(headerBytes);
   } catch {
     notGenuine('', ['the envelope file is not a readable sealpost envelope']);
-    return;
+    return null;
   }
   if (header.id !== ID) {
     notGenuine(header.org, ['the envelope does not match this page']);
-    return;
+    return null;
   }
-  progress(null);
-  const prefill = header.to.length === 1 ? header.to[0] : '';
-  let session = await ensureSession(prefill);
-  let r;
-  for (;;) {
-    progress('Fetching the key...');
-    r = await release(session);
-    let how = r.status === 401 ? 'login' : null;
-    if (r.status === 409 && r.data.verify && typeof r.data.verify === 'object') {
-      progress(null);
-      how = await askVerify(r.data.verify, session);
-      if (how === 'locked') {
-        locked(header);
-        return;
-      }
-    }
-    if (how === 'login') {
-      progress(null);
-      sessionPromise = askLogin(prefill);
-      session = await sessionPromise;
-    }
-    if (how === null) break;
-  }
-  if (r.status === 403) {
-    fatal('This message was not sent to you',
-      [`You are signed in as `, bdi(session.email), ', which is not a recipient of this message. Sign out and sign in with the address it was sent to.']);
-    return;
-  }
-  if (r.status === 404) {
-    notGenuine(header.org, ['the key server has no record of this envelope']);
-    return;
-  }
-  if (r.status === 410) {
-    gone(header, r.data.reason);
-    return;
-  }
-  if (r.status === 423) {
-    locked(header);
-    return;
-  }
-  if (r.status !== 200 || typeof r.data.server_part !== 'string') {
-    fatal('The message could not be opened', r.data.error || 'The key server did not answer. Please try again later.');
-    return;
-  }
+  return { header, headerBytes };
+}
+
+// Check the envelope env {header, payload, sig, mp} against the key
+// server's record, decrypt it and show it.  undecryptable(e) shows the page
+// for a decryption that failed although every check passed.  Resolves true
+// when the message is shown.
+async function checkAndShow(env, { header, headerBytes }, record, undecryptable) {
   // Every check before anything is decrypted: a forged envelope shows
   // nothing at all.
   progress('Checking the envelope...');
-  const reasons = await checks(header, headerBytes, env, r.data);
+  const reasons = await checks(header, headerBytes, env, record);
   if (reasons === null) {
     fatal('This browser cannot check the envelope\u2019s signature',
       'Nothing was shown. Open the envelope again in a current version of Firefox, Chrome, Edge or Safari.');
-    return;
+    return false;
   }
   if (reasons.length) {
     notGenuine(header.org, reasons);
-    return;
+    return false;
   }
   progress('Decrypting...');
   let opened;
   try {
-    opened = await spc.openEnvelope({ headerB64: env.header, payload: env.payload, mailPart: env.mp, serverPart: r.data.server_part });
-  } catch {
-    notGenuine(header.org, ['the envelope does not decrypt with the key the key server holds for it']);
-    return;
+    opened = await spc.openEnvelope({ headerB64: env.header, payload: env.payload, mailPart: env.mp, serverPart: record.server_part });
+  } catch (e) {
+    undecryptable(e);
+    return false;
   }
   try {
     progress(null);
-    applyBrand(r.data.brand);
+    applyBrand(record.brand);
     const org = bdi(opened.header.org);
     if (opened.header.v === 2) {
       verdict('genuine', ['Genuine envelope from ', org, ', signed and checked']);
@@ -874,20 +655,165 @@ async function openWith(env) {
     await render(opened.header, opened.container);
   } catch {
     notGenuine(header.org, ['the message inside the envelope is damaged']);
+    return false;
   }
+  // This device opens it again from the message list.
+  keys.keep(ID, env.mp);
+  return true;
 }
 
-async function signOut() {
-  if (state.session) await api('DELETE', '/api/v1/session', undefined, state.session.csrf);
-  state.session = null;
-  location.reload();
+async function openWith(env) {
+  // Marks for the reader's own timing (bench/open.mjs reads them).
+  performance.mark('sp-envelope');
+  // The ciphertext's digest (for the checks) is computed while the reader
+  // signs in and the key is fetched; nothing is shown before the checks.
+  env.ctDigest = env.ctDigest || spc.digestOf(env.payload);
+  env.ctDigest.catch(() => { /* checkRecord reports it */ });
+  const h = headerOf(env);
+  if (!h) return;
+  progress(null);
+  const got = await obtainKey(h.header, h.header.to.length === 1 ? h.header.to[0] : '');
+  if (!got) return;
+  await checkAndShow(env, h, got.record, () =>
+    notGenuine(h.header.org, ['the envelope does not decrypt with the key the key server holds for it']));
+}
+
+// ---- copy mode: the key server's copy, the link's key ----------------------
+
+const FROM_MAIL = 'Open the link from the mail again, or open the attachment securedoc.html from the mail.';
+
+function missingKey() {
+  fatal('This link is missing its key',
+    ['The key to this message travels in the link itself, after the # sign, and this link arrived without it: ' +
+      'some mail apps cut links short. ' + FROM_MAIL +
+      ' Once a message has opened on this device, it opens again from ', listLink(), ' without the mail.'], [], 'gone');
+}
+
+function notMine() {
+  fatal('This link\u2019s key does not belong to this message',
+    'The key in the link does not open this message: the link was changed or mixed up with another one. ' + FROM_MAIL, [], 'gone');
+}
+
+function listLink() {
+  const a = document.createElement('a');
+  a.href = '/messages';
+  a.textContent = 'your message list';
+  return a;
+}
+
+// The copy's ciphertext (size bytes), streamed into one buffer of that size.
+// Resolves {payload} or {status, data} (the key server's refusal), or
+// {error} (the download broke off or had another length).
+async function download(size) {
+  let res;
+  try {
+    res = await fetch(`/api/v1/envelopes/${encodeURIComponent(ID)}/copy/data`,
+      { credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    return { error: 'The key server cannot be reached. Check your connection and try again.' };
+  }
+  if (res.status !== 200 || !res.body) {
+    let data = {};
+    try {
+      data = await res.json();
+    } catch { /* not JSON */ }
+    return { status: res.status, data: data && typeof data === 'object' ? data : {} };
+  }
+  const payload = new Uint8Array(size);
+  const reader = res.body.getReader();
+  let at = 0, shown = -1;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (value.length > size - at) {
+        reader.cancel().catch(() => {});
+        return { error: 'The key server sent more than the message holds. Please try again later.' };
+      }
+      payload.set(value, at);
+      at += value.length;
+      const pct = Math.floor((at * 100) / size);
+      if (pct !== shown) {
+        shown = pct;
+        progress(`Downloading the message: ${pct}%`);
+      }
+    }
+  } catch {
+    return { error: 'The download broke off. Check your connection and try again.' };
+  }
+  if (at !== size) return { error: 'The download broke off. Check your connection and try again.' };
+  return { payload };
+}
+
+// The key server's copy of the envelope: {header, payload, sig}, or null
+// when a page ended the flow.
+async function fetchCopy(session, prefill) {
+  let r;
+  for (;;) {
+    progress('Fetching the message...');
+    r = await api('GET', `/api/v1/envelopes/${encodeURIComponent(ID)}/copy`);
+    if (r.status !== 401) break;
+    progress(null);
+    session = await askLogin(prefill);
+  }
+  if (r.status === 404 && r.data.reason === 'no-copy') {
+    fatal('The key server keeps no copy of this message',
+      'Open the attachment securedoc.html from the mail: it holds the message itself.', [], 'gone');
+    return null;
+  }
+  if (refused(r, {}, session)) return null;
+  const m = r.data;
+  if (r.status !== 200 || typeof m.header !== 'string' || m.header.length > MAX_HEADER_B64 ||
+      !Number.isSafeInteger(m.size) || m.size < spc.TAG || m.size > spc.MAX_PAYLOAD) {
+    fatal('The message could not be opened', m.error || 'The key server did not answer. Please try again later.');
+    return null;
+  }
+  const d = await download(m.size);
+  if (d.status !== undefined && refused(d, {}, session)) return null;
+  if (!d.payload) {
+    fatal('The message could not be opened', d.error || d.data.error || 'The key server did not answer. Please try again later.');
+    return null;
+  }
+  return { header: m.header, payload: d.payload, sig: sigOf(m.sig) };
+}
+
+async function openCopy() {
+  if (!spc.validId(ID)) {
+    fatal('This link is not valid', FROM_MAIL);
+    return;
+  }
+  const fromLink = LINK.mp !== null;
+  const mp = fromLink ? LINK.mp : await keys.recall(ID);
+  if (!mp) {
+    missingKey();
+    return;
+  }
+  progress(null);
+  const got = await obtainKey({}, LINK.to);
+  if (!got) return;
+  const copy = await fetchCopy(got.session, LINK.to);
+  if (!copy) return;
+  const h = headerOf(copy);
+  if (!h) return;
+  await checkAndShow({ ...copy, mp }, h, got.record, (e) => {
+    if (!(e instanceof spc.EnvelopeError) || e.kind !== 'auth') {
+      notGenuine(h.header.org, ['the message inside the envelope is damaged']);
+    } else if (fromLink) {
+      notMine();
+    } else {
+      // The key this device kept does not open it: forget it.
+      keys.forgetOne(ID);
+      missingKey();
+    }
+  });
 }
 
 async function start() {
-  $('sp-show').addEventListener('change', (ev) => {
-    $('sp-password').type = ev.target.checked ? 'text' : 'password';
-  });
-  $('sp-signout').addEventListener('click', () => { signOut(); });
+  mountSignin('Sign in to read your secure message');
+  if (COPY) {
+    await openCopy();
+    return;
+  }
   const online = fromPage();
   if (online && online.error === 'damaged') {
     notGenuine('', ['the envelope file is damaged']);

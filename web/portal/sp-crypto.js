@@ -257,7 +257,7 @@ function strictJson(text) {
   return v;
 }
 
-function b64urlEncode(bytes) {
+export function b64urlEncode(bytes) {
   let s = '';
   for (let i = 0; i < bytes.length; i += 3) {
     const v = (bytes[i] << 16) | ((bytes[i + 1] || 0) << 8) | (bytes[i + 2] || 0);
@@ -270,7 +270,7 @@ function b64urlEncode(bytes) {
 
 // base64url text of exactly len bytes, without stray low bits (as the C
 // reader's sp_b64url_decode_exact).  Returns the bytes or null.
-function b64urlExact(s, len) {
+export function b64urlExact(s, len) {
   if (typeof s !== 'string' || s.length !== Math.floor((len * 4 + 2) / 3) || !/^[A-Za-z0-9_-]*$/.test(s)) return null;
   const b = decodeWith(s, B64URL);
   return b.length === len && b64urlEncode(b) === s ? b : null;

@@ -1,10 +1,11 @@
 // sp-webauthn.js - passkeys in the key server's pages (signin.js,
-// account.js, open.js): base64url <-> bytes, and the two WebAuthn
+// account.js, sp-portal.js): base64url <-> bytes, and the two WebAuthn
 // ceremonies with the key server's JSON shapes (base64url strings in,
 // base64url strings out).
 // SECURITY: everything from the server is checked for shape before use;
 // nothing here builds HTML.  The browser itself binds a credential to this
 // origin and relying party.
+import { api } from './sp-api.js';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -116,18 +117,6 @@ export function explain(e) {
 }
 
 // POST JSON to the key server; {status, data}.
-export async function postJson(path, body, csrf) {
-  const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
-  if (csrf) headers['X-CSRF-Token'] = csrf;
-  let r;
-  try {
-    r = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
-  } catch {
-    return { status: 0, data: { error: 'The key server cannot be reached. Check your connection and try again.' } };
-  }
-  let data = {};
-  try {
-    data = await r.json();
-  } catch { /* empty or not JSON */ }
-  return { status: r.status, data: data && typeof data === 'object' ? data : {} };
+export function postJson(path, body, csrf) {
+  return api('POST', path, body, csrf);
 }

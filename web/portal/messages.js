@@ -1,0 +1,121 @@
+// messages.js - the message list (GET /messages): every envelope addressed
+// to the signed-in recipient that still opens (GET /api/v1/me/envelopes),
+// newest first, each a link to its open page /m/ID.  A row says whether
+// this browser keeps the message's mail key part (sp-keystore.js: then it
+// opens here without the mail) or needs the mail's link once.  "Forget this
+// device" drops every kept key part and the device key.
+// SECURITY: everything from the key server is set as text; the only links
+// are /m/ID with ID checked as an envelope id.  Key parts of messages the
+// list no longer names (withdrawn, expired) are dropped from this browser.
+import * as spc from './sp-crypto.js';
+import * as keys from './sp-keystore.js';
+import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin } from './sp-portal.js';
+
+// The key server lists at most this many; a list that long may be cut, so
+// no kept key part is dropped on its account.
+const LIST_MAX = 500;
+
+function text(tag, value, cls) {
+  const e = document.createElement(tag);
+  e.textContent = value;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function when(unix) {
+  const t = document.createElement('time');
+  const d = new Date(unix * 1000);
+  t.dateTime = d.toISOString();
+  t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return t;
+}
+
+function fact(dl, label, value) {
+  const pair = document.createElement('div');
+  const dd = document.createElement('dd');
+  dd.append(value);
+  pair.append(text('dt', label), dd);
+  dl.append(pair);
+}
+
+const validTime = (n) => Number.isSafeInteger(n) && n > 0;
+
+// One row: organisation and sender (the link), date, size, expiry, and
+// whether it opens on this device.
+function row(e, kept) {
+  const li = document.createElement('li');
+  li.className = 'msg';
+  const a = document.createElement('a');
+  a.className = 'msg-link';
+  a.href = `/m/${e.id}`;
+  a.append(text('span', String(e.org || 'Unknown organisation').slice(0, 120), 'msg-org'),
+    text('span', String(e.from || '').slice(0, 254), 'msg-from'));
+  li.append(a);
+  const dl = document.createElement('dl');
+  dl.className = 'msg-facts';
+  if (validTime(e.created)) fact(dl, 'Sent', when(e.created));
+  fact(dl, 'Size', e.copy && Number.isSafeInteger(e.size) && e.size > 0 ? formatSize(e.size) : 'in the mail only');
+  fact(dl, 'Expires', validTime(e.expires) ? when(e.expires) : 'never');
+  li.append(dl);
+  let state;
+  if (!e.copy) state = text('p', 'Kept only in the mail: open its attachment securedoc.html.', 'msg-state need');
+  else if (kept) state = text('p', 'Opens on this device.', 'msg-state ok');
+  else state = text('p', 'Open it from the mail\u2019s link once on this device; after that it opens from here.', 'msg-state need');
+  li.append(state);
+  return li;
+}
+
+async function fetchList(session) {
+  for (;;) {
+    const r = await api('GET', '/api/v1/me/envelopes');
+    if (r.status !== 401) return r;
+    progress(null);
+    show($('sp-list'), false);
+    show($('sp-device'), false);
+    session = await askLogin('');
+  }
+}
+
+async function showList(session) {
+  progress('Loading your messages...');
+  const r = await fetchList(session);
+  progress(null);
+  const err = $('sp-list-error');
+  const list = r.status === 200 && Array.isArray(r.data.envelopes) ? r.data.envelopes.filter((e) => e && spc.validId(e.id)) : null;
+  show(err, list === null);
+  if (list === null) {
+    err.textContent = r.status === 503 ? 'The key server is busy right now. Please reload the page in a moment.' :
+      (r.data.error ? `Your messages could not be listed: ${r.data.error}.` : 'Your messages could not be listed. Please reload the page.');
+  }
+  const items = list || [];
+  // Newest first, whatever order the answer had.
+  items.sort((x, y) => (validTime(y.created) ? y.created : 0) - (validTime(x.created) ? x.created : 0));
+  if (list !== null && list.length < LIST_MAX) await keys.keepOnly(new Set(items.map((e) => e.id)));
+  const kept = await keys.ids();
+  $('sp-rows').replaceChildren(...items.map((e) => row(e, kept.has(e.id))));
+  show($('sp-empty'), list !== null && items.length === 0);
+  show($('sp-list'), true);
+  show($('sp-device'), true);
+  return items;
+}
+
+async function start() {
+  mountSignin('Sign in to see your secure messages');
+  const items = await showList(await ensureSession(''));
+  $('sp-forget').addEventListener('click', async () => {
+    const ok = await keys.forgetAll();
+    const done = $('sp-forget-done');
+    done.textContent = ok ? 'This device no longer keeps the keys of your messages. Each opens again from its mail\u2019s link.' :
+      'This browser keeps no keys of messages.';
+    show(done, true);
+    $('sp-rows').replaceChildren(...items.map((e) => row(e, false)));
+  });
+}
+
+start().catch(() => {
+  progress(null);
+  const err = $('sp-list-error');
+  err.textContent = 'Something went wrong. Reload the page and try again.';
+  show(err, true);
+  show($('sp-list'), true);
+});
