@@ -13,6 +13,7 @@
 #include "keyd_account.h"
 #include "keyd_api.h"
 #include "keyd_copy.h"
+#include "keyd_leave.h"
 #include "keyd_open.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
@@ -88,6 +89,7 @@ static const struct route routes[] = {
 	{M_POST, EXACT, "/signin/second", keyd_page_signin_mfa, 0, NULL},
 	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
+	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/messages", keyd_page_messages, 0, NULL},

@@ -71,6 +71,7 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
 <img src="x" onerror="fetch('${c}/onerror'); alert('onerror')">
 <img id="remote" src="${c}/remote.png">
 <a id="jslink" href="javascript:fetch('${c}/javascript-link');alert('js')">Click me</a>
+<a id="toplink" href="${c}/top-link" target="_top">Your statement</a>
 <svg onload="fetch('${c}/svg-onload'); alert('svg')"><circle r="5"/></svg>
 <iframe srcdoc="<script>fetch('${c}/iframe-srcdoc'); parent.alert('iframe')</script>"></iframe>
 <object data="${c}/object"></object><embed src="${c}/embed">
@@ -84,13 +85,21 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
   const frameEl = popup.locator('iframe.html-body');
   await frameEl.waitFor({ timeout: TIMEOUT });
   const sandbox = await frameEl.getAttribute('sandbox');
-  assert.equal(sandbox, '', 'sandbox without any allowance');
-  assert.doesNotMatch(sandbox, /allow-scripts|allow-same-origin/);
+  // Links may open a new tab (through /leave) and the page may measure the
+  // frame; nothing in it may run, submit or navigate the page.
+  assert.deepEqual(sandbox.split(/\s+/).sort(), ['allow-popups', 'allow-popups-to-escape-sandbox', 'allow-same-origin']);
+  assert.doesNotMatch(sandbox, /allow-scripts|allow-forms|allow-top-navigation|allow-modals/);
   const frame = popup.frames().find((f) => f !== popup.mainFrame());
   await frame.locator('#h').waitFor({ timeout: TIMEOUT });
   // Try the link and the form as a person would.
   await frame.locator('#jslink').click({ timeout: 2000 }).catch(() => {});
   await frame.locator('#fb').click({ timeout: 2000 }).catch(() => {});
+  // A web link, even one aimed at the top window, only opens the page that
+  // shows where it goes, in a tab of its own.
+  const [leave] = await Promise.all([context.waitForEvent('page', { timeout: TIMEOUT }), frame.locator('#toplink').click()]);
+  await leave.waitForLoadState('domcontentloaded');
+  assert.equal(new URL(leave.url()).pathname, '/leave');
+  assert.equal((await leave.textContent('#sp-leave-url')).trim(), `${c}/top-link`);
   await popup.waitForTimeout(1500);
   assert.deepEqual(hits, [], 'no request reached the listener');
   assert.deepEqual(dialogs, [], 'no dialog opened');

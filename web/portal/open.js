@@ -191,6 +191,8 @@ function fromPage() {
 
 // ---- rendering ------------------------------------------------------------
 
+ // Images no wider than the frame; the rest of a mail's layout is its own.
+const FRAME_STYLE = '<style>img { max-width: 100%; height: auto; } body { margin: 8px; overflow-wrap: break-word; }</style>';
 const CSP_META = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">';
 const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,template,audio,video,source,track';
 // Kept for their content, without the element itself.
@@ -241,8 +243,18 @@ async function cleanHtml(html, c) {
         } else {
           el.removeAttribute(a.name);
         }
-      } else if (name === 'href' && /^(a|area)$/i.test(el.localName) && /^(https?:|mailto:|#)/i.test(v)) {
-        // Plain links stay (the sandbox lets nothing navigate anyway).
+      } else if (name === 'href' && /^(a|area)$/i.test(el.localName) && /^https?:/i.test(v)) {
+        // A web link opens the key server's page that shows where it
+        // really goes, in a new tab without opener or referrer: never
+        // inside the message's frame.
+        el.setAttribute('href', '/leave?to=' + encodeURIComponent(v));
+        el.setAttribute('target', '_blank');
+        el.setAttribute('rel', 'noopener noreferrer');
+      } else if (name === 'href' && /^(a|area)$/i.test(el.localName) && /^mailto:/i.test(v)) {
+        el.setAttribute('target', '_blank');
+        el.setAttribute('rel', 'noopener noreferrer');
+      } else if (name === 'href' && /^(a|area)$/i.test(el.localName) && /^#/.test(v)) {
+        // A place in the message itself.
       } else if (/^data:image\//i.test(v) && name !== 'href') {
         // Embedded images are allowed by the frame's CSP.
       } else {
@@ -251,7 +263,41 @@ async function cleanHtml(html, c) {
       }
     }
   }
+  // Every other link (no href of the kinds above, or a target of its own)
+  // must not navigate the frame: the target is set once for all.
+  for (const a of doc.querySelectorAll('a[target], area[target]')) {
+    if (!/^_blank$/i.test(a.getAttribute('target'))) a.removeAttribute('target');
+  }
   return { html: doc.documentElement.outerHTML, blocked };
+}
+
+// The message's frame grows with its content (no gap under a short mail, no
+// scrolling inside the frame), and a mail wider than the page (a 600-pixel
+// newsletter on a phone) is scaled down to fit.  The frame runs no script,
+// so the page measures it: the sandbox allows same-origin access for that
+// alone (with scripts also allowed that would undo the sandbox: never add
+// allow-scripts).
+function fitFrame(frame) {
+  const fit = () => {
+    const d = frame.contentDocument;
+    if (!d || !d.documentElement) return;
+    const root = d.documentElement;
+    root.style.zoom = '';
+    const avail = frame.clientWidth;
+    const wide = root.scrollWidth;
+    if (avail > 0 && wide > avail + 1) root.style.zoom = String(Math.max(0.3, avail / wide));
+    frame.style.height = `${Math.ceil(root.getBoundingClientRect().height * (Number(root.style.zoom) || 1)) + 24}px`;
+  };
+  frame.addEventListener('load', fit);
+  if (typeof ResizeObserver === 'function') {
+    let last = 0;
+    new ResizeObserver(() => {
+      if (frame.clientWidth !== last) {
+        last = frame.clientWidth;
+        fit();
+      }
+    }).observe(frame);
+  }
 }
 
 function addFact(dl, label, value) {
@@ -303,11 +349,13 @@ async function render(header, c) {
   if (c.html !== null) {
     const cleaned = await cleanHtml(utf8.decode(await c.blob(c.html)), c);
     const frame = document.createElement('iframe');
-    frame.setAttribute('sandbox', '');
+    // Links open (in a new tab, through /leave) but scripts never run.
+    frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox allow-same-origin');
     frame.setAttribute('referrerpolicy', 'no-referrer');
     frame.setAttribute('title', 'Message content');
     frame.className = 'html-body';
-    frame.srcdoc = CSP_META + '<meta charset="utf-8">' + cleaned.html;
+    frame.srcdoc = CSP_META + '<meta charset="utf-8">' + FRAME_STYLE + cleaned.html;
+    fitFrame(frame);
     body.append(frame);
     show($('sp-remote-notice'), cleaned.blocked > 0);
     if (text !== null) {
