@@ -136,7 +136,7 @@ in_scope(const struct pol_rule *r, const char *sender, const char *const *rcpt, 
 
 struct seg_ctx {
 	struct pol_state *st;
-	hs_scratch_t *hs;
+	struct sp_policy_scratch *s;
 	struct sp_err *err;
 };
 
@@ -145,7 +145,7 @@ on_segment(void *ctx, const char *label, const char *text, size_t len)
 {
 	struct seg_ctx *c = ctx;
 
-	return pol_scan_segment(c->st, c->hs, label, text, len, c->err);
+	return pol_scan_segment(c->st, c->s, label, text, len, c->err);
 }
 
 static void
@@ -235,7 +235,7 @@ sp_policy_decide(const struct sp_policy *p, struct sp_policy_scratch *s,
 		goto out;
 	}
 	sc.st = st;
-	sc.hs = s ? s->hs : NULL;
+	sc.s = s;
 	sc.err = err;
 	if (p->db != NULL) {
 		if (subject != NULL && *subject != '\0' &&
@@ -266,7 +266,7 @@ sp_policy_scan_text(const struct sp_policy *p, struct sp_policy_scratch *s,
 	if ((st = pol_state_new(p, r)) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	if (p->db != NULL)
-		ret = pol_scan_segment(st, s ? s->hs : NULL, "text", text, len, err);
+		ret = pol_scan_segment(st, s, "text", text, len, err);
 	if (ret == SP_OK)
 		decide_rules(p, st, NULL, NULL, NULL, NULL, 0, r);
 	pol_state_free(st);
