@@ -89,15 +89,14 @@ struct sp_policy {
 	size_t nterms;
 	struct pol_pat *pats;
 	size_t npats;
-	hs_database_t *db;		/* main database, block mode; NULL when no content rule */
-	hs_database_t *sdb;		/* the same patterns, stream mode */
+	hs_database_t *db;		/* main database, stream mode; NULL when no content rule */
 	hs_database_t *sub[POL_NDB];	/* window databases (sub[POL_DB_MAIN] unused) */
-	hs_scratch_t *proto;		/* scratch for db and sdb, cloned for each thread */
+	hs_scratch_t *proto;		/* scratch for db, cloned for each thread */
 	hs_scratch_t *proto_sub;	/* scratch for the window databases */
 };
 
 struct sp_policy_scratch {
-	hs_scratch_t *hs;		/* main database (block and stream) */
+	hs_scratch_t *hs;		/* main database */
 	hs_scratch_t *sub;		/* window databases, used inside main callbacks */
 };
 
