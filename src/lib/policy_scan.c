@@ -1,13 +1,16 @@
 /*
  * policy_scan.c - the content matcher: compiles every content rule of a
- * policy (SSN and card candidates, lexicon terms, custom patterns) into one
- * Hyperscan block-mode database, scans decoded text with it in one pass and
- * validates each candidate in C (digit-run extents, SSA rules, Luhn and
- * issuer prefix, word boundaries, lexicon scores, a person's name near a
- * medical term).
+ * policy into one main Hyperscan database (lexicon terms, custom patterns,
+ * and cheap candidates for numbers, ICD-10 codes and dates of birth) run in
+ * stream mode over all decoded text, and small window databases (number,
+ * code and date shapes) run only over the text around a candidate; each
+ * match is validated in C (digit-run extents, SSA rules, Luhn and issuer
+ * prefix, check digits, word boundaries, context words, lexicon scores, a
+ * person's name near a medical term).  A segment is scanned whole, in
+ * place, or in pieces as one stream.
  * SECURITY: scans untrusted text; all context reads are bounds-checked
- * against the segment, per-decision work per match is bounded, matched
- * numbers are masked before they leave this file.
+ * against the segment (or the kept view of it), per-decision work per match
+ * is bounded, matched numbers are masked before they leave this file.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -1125,9 +1128,10 @@ segment_begin(struct pol_state *st, const char *label)
 
 /* --- streaming ------------------------------------------------------------ */
 
-/* Text kept before a new piece, and text needed after a match before it is
- * validated: a lexicon term looks up to SP_POLICY_MAX_WINDOW bytes either
- * side for a name, codes 100 bytes, windows less than 128. */
+/* Text needed after a match before it is validated, and text kept before a
+ * new piece: a lexicon term looks up to 2000 bytes (the largest `window`)
+ * either side for a name, codes 100 bytes, candidate windows less than
+ * 128; a match waiting for its right-hand side still needs its left. */
 #define POL_LOOK	(2000 + 256)
 #define POL_HIST	(2 * POL_LOOK + 512)
 
