@@ -7,7 +7,7 @@
 # `grep -c -F -f LEXICON` and memchr over the same corpus of mail text
 # (built from tests/corpus/mail and tests/corpus/realmail, 200 MB by
 # default), three rounds each, printing medians and ratios.
-# With SCAN_MATCHERS=1 it then runs bench/scan_matchers.c over the same
+# With SCAN_MATCHERS=1 it then runs bench/lib/scan_matchers.c over the same
 # corpus and lexicon (the matcher comparison of docs/decisions/0011).
 # Usage: bash bench/scan.sh [MEGABYTES]
 set -euo pipefail
@@ -25,6 +25,6 @@ build/bench/bench_scan "${1:-200}" "$tmp/corpus.txt" "$tmp/lexicon.txt" \
 	tests/corpus/mail tests/corpus/realmail
 if [[ ${SCAN_MATCHERS:-0} == 1 ]]; then
 	cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror $(pkg-config --cflags libhs) \
-		-o build/bench/scan_matchers bench/scan_matchers.c $(pkg-config --libs libhs)
+		-o build/bench/scan_matchers bench/lib/scan_matchers.c $(pkg-config --libs libhs)
 	build/bench/scan_matchers "$tmp/corpus.txt" "$tmp/lexicon.txt"
 fi
