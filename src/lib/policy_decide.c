@@ -243,6 +243,21 @@ sp_policy_decide(const struct sp_policy *p, struct sp_policy_scratch *s,
 			goto out;
 		if ((ret = pol_msg_walk(m, p->max_scan_bytes, p->max_parts, on_segment, &sc, r)) != SP_OK)
 			goto out;
+		/* the same text again for the context words, when a lexicon
+		 * score depends on them (limits were noted the first time) */
+		if (pol_state_ctx_needed(st)) {
+			struct sp_policy_result again;
+
+			memset(&again, 0, sizeof(again));
+			pol_state_ctx_pass(st);
+			if (subject != NULL && *subject != '\0')
+				ret = on_segment(&sc, "subject", subject, strlen(subject));
+			if (ret == SP_OK)
+				ret = pol_msg_walk(m, p->max_scan_bytes, p->max_parts, on_segment, &sc, &again);
+			sp_policy_result_clear(&again);
+			if (ret != SP_OK)
+				goto out;
+		}
 	}
 	decide_rules(p, st, m, subject, sender, rcpt, nrcpt, r);
 out:
@@ -267,6 +282,10 @@ sp_policy_scan_text(const struct sp_policy *p, struct sp_policy_scratch *s,
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	if (p->db != NULL)
 		ret = pol_scan_segment(st, s, "text", text, len, err);
+	if (ret == SP_OK && pol_state_ctx_needed(st)) {
+		pol_state_ctx_pass(st);
+		ret = pol_scan_segment(st, s, "text", text, len, err);
+	}
 	if (ret == SP_OK)
 		decide_rules(p, st, NULL, NULL, NULL, NULL, 0, r);
 	pol_state_free(st);

@@ -67,9 +67,11 @@ enum pol_pat_kind {
 };
 
 /* The databases: the main one runs over all text (lexicon terms, custom
- * patterns, cheap candidates); the others only over the windows that the
- * candidates open (numbers, ICD-10 codes, dates of birth). */
-enum pol_db { POL_DB_MAIN = 0, POL_DB_NUM, POL_DB_ICD, POL_DB_DOB, POL_NDB };
+ * patterns, cheap candidates); the window ones only over the windows that
+ * the candidates open (numbers, ICD-10 codes, dates of birth); the context
+ * one (lexicon context words) only in a second pass over a message whose
+ * lexicon score depends on them. */
+enum pol_db { POL_DB_MAIN = 0, POL_DB_NUM, POL_DB_ICD, POL_DB_DOB, POL_DB_CTX, POL_NDB };
 
 struct pol_pat {
 	enum pol_pat_kind kind;
@@ -90,8 +92,9 @@ struct sp_policy {
 	struct pol_pat *pats;
 	size_t npats;
 	hs_database_t *db;		/* main database, stream mode; NULL when no content rule */
-	hs_database_t *sub[POL_NDB];	/* window databases (sub[POL_DB_MAIN] unused) */
-	hs_scratch_t *proto;		/* scratch for db, cloned for each thread */
+	hs_database_t *sub[POL_NDB];	/* window databases NUM, ICD, DOB */
+	hs_database_t *ctxdb;		/* context words, stream mode; NULL when none */
+	hs_scratch_t *proto;		/* scratch for db and ctxdb, cloned for each thread */
 	hs_scratch_t *proto_sub;	/* scratch for the window databases */
 };
 
@@ -127,6 +130,13 @@ int pol_scan_stream_open(struct pol_state *st, struct sp_policy_scratch *s,
 int pol_scan_stream_chunk(struct pol_state *st, const char *text, size_t len,
     struct sp_err *err);
 int pol_scan_stream_close(struct pol_state *st, struct sp_err *err);
+/* After a pass over all text: does a lexicon score depend on its context
+ * words?  Then the caller scans all text again after pol_state_ctx_pass
+ * (same functions; only the context words are matched, nothing counted as
+ * scanned).  Context words count only beside a medical term, so most mail
+ * never pays for them. */
+int pol_state_ctx_needed(const struct pol_state *st);
+void pol_state_ctx_pass(struct pol_state *st);
 /* Did content rule i fire?  Writes a short why into why (whysz). */
 int pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz);
 /* Record an explanation line in r (kept up to SP_POLICY_MAX_HITS). */

@@ -36,6 +36,7 @@ struct pol_rule_state {
 	int name_checks;
 	size_t last_end;	/* card: end of the last run validated in this segment (segment offset) */
 	int ctx_checks;		/* medcode, routing: context look-ups done */
+	int ctx_counted;	/* lexicon: its context words were looked for */
 };
 
 /* A match reported while streaming whose validation waits for the text
@@ -65,6 +66,7 @@ struct pol_state {
 	struct pol_cand *q;		/* matches waiting for their right-hand context */
 	size_t nq, qhead, qcap;
 	int err;			/* an error inside a callback (SP_ERR_NOMEM) */
+	int ctx_pass;			/* second pass: context words only */
 };
 
 /* --- compile ------------------------------------------------------------- */
@@ -171,7 +173,8 @@ rule_pats(struct sp_policy *p, struct pat_list *pl, size_t i, struct sp_err *err
 	case POL_LEXICON:
 		for (t = r->term_first; t < r->term_first + r->term_count && st == SP_OK; t++)
 			st = add_pat(p, pl, term_expr(p->terms[t].text, p->terms[t].len),
-			    HS_FLAG_CASELESS, PAT_TERM, POL_DB_MAIN, i, t, err);
+			    HS_FLAG_CASELESS, PAT_TERM, p->terms[t].context ? POL_DB_CTX : POL_DB_MAIN,
+			    i, t, err);
 		break;
 	case POL_MEDCODE:
 		ADD("\\b[A-TV-Z]\\d[0-9A-Z](?:\\.[0-9A-Z]{1,4})?\\b", 0, PAT_ICD, POL_DB_ICD);
@@ -275,12 +278,20 @@ pol_scan_compile(struct sp_policy *p, struct sp_err *err)
 	 * here and compiles several times faster (docs/decisions/0011) */
 	if (st == SP_OK)
 		st = compile_db(p, &pl, POL_DB_MAIN, HS_MODE_STREAM, &p->db, err);
-	for (d = POL_DB_NUM; d < POL_NDB && st == SP_OK; d++)
+	if (st == SP_OK)
+		st = compile_db(p, &pl, POL_DB_CTX, HS_MODE_STREAM, &p->ctxdb, err);
+	for (d = POL_DB_NUM; d < POL_DB_CTX && st == SP_OK; d++)
 		st = compile_db(p, &pl, (enum pol_db)d, HS_MODE_BLOCK, &p->sub[d], err);
+	if (st == SP_OK && p->db == NULL && p->ctxdb != NULL) {
+		/* context words without terms never count: nothing to scan */
+		hs_free_database(p->ctxdb);
+		p->ctxdb = NULL;
+	}
 	if (st == SP_OK && p->db != NULL &&
-	    hs_alloc_scratch(p->db, &p->proto) != HS_SUCCESS)
+	    (hs_alloc_scratch(p->db, &p->proto) != HS_SUCCESS ||
+	    (p->ctxdb != NULL && hs_alloc_scratch(p->ctxdb, &p->proto) != HS_SUCCESS)))
 		st = sp_err_set(err, SP_ERR_NOMEM, "cannot allocate scanner scratch");
-	for (d = POL_DB_NUM; d < POL_NDB && st == SP_OK; d++)
+	for (d = POL_DB_NUM; d < POL_DB_CTX && st == SP_OK; d++)
 		if (p->sub[d] != NULL && hs_alloc_scratch(p->sub[d], &p->proto_sub) != HS_SUCCESS)
 			st = sp_err_set(err, SP_ERR_NOMEM, "cannot allocate scanner scratch");
 	for (i = 0; i < p->npats; i++)
@@ -301,6 +312,9 @@ pol_scan_free(struct sp_policy *p)
 		hs_free_scratch(p->proto_sub);
 	if (p->db != NULL)
 		hs_free_database(p->db);
+	if (p->ctxdb != NULL)
+		hs_free_database(p->ctxdb);
+	p->ctxdb = NULL;
 	for (d = 0; d < POL_NDB; d++)
 		if (p->sub[d] != NULL)
 			hs_free_database(p->sub[d]);
@@ -409,6 +423,35 @@ pol_state_free(struct pol_state *st)
 }
 
 int
+pol_state_ctx_needed(const struct pol_state *st)
+{
+	size_t i;
+
+	if (st->p->ctxdb == NULL || st->ctx_pass)
+		return 0;
+	for (i = 0; i < st->p->nrules; i++) {
+		const struct pol_rule *r = &st->p->rules[i];
+		const struct pol_rule_state *rs = &st->rs[i];
+
+		if (r->type == POL_LEXICON && rs->nmed > 0 &&
+		    rs->med_sum + (rs->name ? r->name_bonus : 0) < r->threshold)
+			return 1;
+	}
+	return 0;
+}
+
+void
+pol_state_ctx_pass(struct pol_state *st)
+{
+	size_t i;
+
+	st->ctx_pass = 1;
+	for (i = 0; i < st->p->nrules; i++)
+		if (st->p->rules[i].type == POL_LEXICON)
+			st->rs[i].ctx_counted = 1;
+}
+
+int
 pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz)
 {
 	const struct pol_rule *r = &st->p->rules[rule];
@@ -430,9 +473,14 @@ pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz
 		return rs->count >= r->min_count;
 	case POL_LEXICON:
 		score = rs->nmed > 0 ? rs->med_sum + rs->ctx_sum + (rs->name ? r->name_bonus : 0) : 0;
-		snprintf(why, whysz, "score %d %s threshold %d (terms %d, context %d, name nearby %s)",
-		    score, score >= r->threshold ? ">=" : "<", r->threshold,
-		    rs->med_sum, rs->nmed > 0 ? rs->ctx_sum : 0, rs->name ? "yes" : "no");
+		if (rs->nmed > 0 && !rs->ctx_counted)
+			snprintf(why, whysz, "score %d %s threshold %d (terms %d, context words not needed, "
+			    "name nearby %s)", score, score >= r->threshold ? ">=" : "<", r->threshold,
+			    rs->med_sum, rs->name ? "yes" : "no");
+		else
+			snprintf(why, whysz, "score %d %s threshold %d (terms %d, context %d, name nearby %s)",
+			    score, score >= r->threshold ? ">=" : "<", r->threshold,
+			    rs->med_sum, rs->nmed > 0 ? rs->ctx_sum : 0, rs->name ? "yes" : "no");
 		return score >= r->threshold;
 	default:
 		snprintf(why, whysz, "not a content rule");
@@ -1123,7 +1171,8 @@ segment_begin(struct pol_state *st, const char *label)
 	for (i = 0; i < st->p->nrules; i++)
 		st->rs[i].last_end = 0;
 	memset(st->done, 0, sizeof(st->done));
-	st->r->scanned_parts++;
+	if (!st->ctx_pass)
+		st->r->scanned_parts++;
 }
 
 /* --- streaming ------------------------------------------------------------ */
@@ -1200,13 +1249,15 @@ int
 pol_scan_stream_open(struct pol_state *st, struct sp_policy_scratch *s,
     const char *label, struct sp_err *err)
 {
-	if (st->p->db == NULL)
+	const hs_database_t *db = st->ctx_pass ? st->p->ctxdb : st->p->db;
+
+	if (db == NULL)
 		return SP_OK;
 	if (s == NULL || s->hs == NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "no scanner scratch");
 	if (st->stream != NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "a segment is already open");
-	if (hs_open_stream(st->p->db, 0, &st->stream) != HS_SUCCESS)
+	if (hs_open_stream(db, 0, &st->stream) != HS_SUCCESS)
 		return sp_err_set(err, SP_ERR_NOMEM, "cannot open a scanner stream");
 	segment_begin(st, label);
 	st->hs = s->hs;
@@ -1245,7 +1296,8 @@ pol_scan_stream_chunk(struct pol_state *st, const char *text, size_t len, struct
 	memcpy(st->view + keep, text, len);
 	st->seg = st->view;
 	st->seglen = keep + len;
-	st->r->scanned_bytes += len;
+	if (!st->ctx_pass)
+		st->r->scanned_bytes += len;
 	drain(st);
 	he = hs_scan_stream(st->stream, st->view + keep, (unsigned int)len, 0, st->hs, on_stream, st);
 	if (st->err != SP_OK)
@@ -1263,16 +1315,17 @@ pol_scan_segment(struct pol_state *st, struct sp_policy_scratch *s, const char *
 	hs_error_t he;
 	int ret;
 
-	if (st->p->db == NULL || len == 0)
+	if (len == 0)
 		return SP_OK;
 	if (len > 0xffffffffu)
 		return sp_err_set(err, SP_ERR_TOOBIG, "text segment too large");
-	if ((ret = pol_scan_stream_open(st, s, label, err)) != SP_OK)
+	if ((ret = pol_scan_stream_open(st, s, label, err)) != SP_OK || st->stream == NULL)
 		return ret;
 	st->final = 1;
 	st->seg = text;
 	st->seglen = len;
-	st->r->scanned_bytes += len;
+	if (!st->ctx_pass)
+		st->r->scanned_bytes += len;
 	he = hs_scan_stream(st->stream, text, (unsigned int)len, 0, st->hs, on_stream, st);
 	if ((ret = pol_scan_stream_close(st, err)) != SP_OK)
 		return ret;

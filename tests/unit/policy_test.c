@@ -830,6 +830,49 @@ test_stream_split(void)
 	sp_policy_result_clear(&r0);
 }
 
+/* Context words count only beside a medical term: they are looked for in a
+ * second pass, over all text of the message, only when the score depends on
+ * them. */
+static void
+test_context_pass(void)
+{
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	static const char two_parts[] =
+	    "From: a@x.example\r\nTo: b@y.example\r\nSubject: Reserve room 6\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nThe admission is booked.\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nsurgery at ten\r\n--b--\r\n";
+	static const char no_term[] =
+	    "From: a@x.example\r\nTo: b@y.example\r\nSubject: Reserve room 6\r\n\r\n"
+	    "The patient admission is booked at the hospital.\r\n";
+
+	/* surgery 2 + patient 2: the context decides */
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, "The patient had surgery.", 24, &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "context 2") != NULL);
+	T_EQ_INT(r.scanned_bytes, 24);
+	T_EQ_INT(r.scanned_parts, 1);
+	sp_policy_result_clear(&r);
+	/* enough without context: no second pass, and the reason says so */
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, "patient on metformin and lisinopril", 35, &r, &err),
+	    SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "context words not needed") != NULL);
+	sp_policy_result_clear(&r);
+	/* the context in the subject and in another part than the term:
+	 * surgery 2 + room 1 + reserve 1 + admission 2 + booked 1 */
+	T_EQ_INT(decide(defpol, two_parts, NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "score 7") != NULL);
+	T_EQ_INT(r.scanned_parts, 3);
+	sp_policy_result_clear(&r);
+	/* context words alone never count */
+	T_EQ_INT(decide(defpol, no_term, NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+}
+
 /* 5,000 generated words as a lexicon: whole words match in any case, at the
  * start and end of the text; inside a longer word they do not. */
 static void
@@ -921,4 +964,4 @@ teardown(void)
 T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
     test_text_decisions, test_hits_masked, test_message_decisions, test_code_validators,
     test_code_decisions, test_reader_view, test_zip_bounds, test_corpus, test_large,
-    test_bad_input, test_threads, test_stream_split, test_big_lexicon, teardown)
+    test_bad_input, test_threads, test_stream_split, test_context_pass, test_big_lexicon, teardown)
