@@ -1109,6 +1109,10 @@ window(struct pol_state *st, enum pol_db db, size_t e)
 
 	switch (db) {
 	case POL_DB_NUM:
+		/* inside the last window (a long run of digits): a number that
+		 * goes on past it ends in a later candidate */
+		if (st->base + e <= st->done[db])
+			return;
 		/* the run of digits, blanks and dashes the candidate is in */
 		x = e >= 4 ? e - 4 : 0;
 		for (a = x; a > 0 && x - a < 64 && is_numch((unsigned char)g[a - 1]); a--)
