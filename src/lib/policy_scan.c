@@ -71,11 +71,12 @@ struct pol_state {
 
 /* --- compile ------------------------------------------------------------- */
 
-/* Cheap candidates in the main database.  Every SSN, card, CPT, NDC, NPI
- * and routing pattern holds four digits in a row or two pairs of digits
- * around a blank or dash; every ICD-10 code starts with its category; every
- * date of birth with a birth word. */
-#define CAND_NUM	"\\d\\d[ -]?\\d\\d"
+/* Cheap candidates in the main database.  Every SSN, CPT, NDC, NPI and
+ * routing pattern starts with two digits at a word start, and so does one
+ * group of every card number (unless all its groups are single digits);
+ * every ICD-10 code starts with its category; every date of birth with a
+ * birth word.  One candidate per group of digits, not per digit. */
+#define CAND_NUM	"\\b\\d\\d"
 #define CAND_ICD	"[A-TV-Z]\\d[0-9A]"
 #define CAND_DOB	"\\b(?:dob|d\\.o\\.b|date of birth|birth ?date|born)"
 
@@ -1076,6 +1077,8 @@ is_numch(int c)
 	return is_digit(c) || c == ' ' || c == '-';
 }
 
+#define POL_WIN_AHEAD	256
+
 struct win_ctx {
 	struct pol_state *st;
 	size_t a;		/* window start in st->seg */
@@ -1107,14 +1110,14 @@ window(struct pol_state *st, enum pol_db db, size_t e)
 	size_t len = st->seglen, a, b, k, x, y;
 	struct win_ctx w;
 
+	/* a window reaches at most 96 bytes past its candidate (64 of digits
+	 * and 32 of a word): inside the last window there is nothing to do */
+	if (st->base + e + 96 <= st->done[db])
+		return;
 	switch (db) {
 	case POL_DB_NUM:
-		/* inside the last window (a long run of digits): a number that
-		 * goes on past it ends in a later candidate */
-		if (st->base + e <= st->done[db])
-			return;
 		/* the run of digits, blanks and dashes the candidate is in */
-		x = e >= 4 ? e - 4 : 0;
+		x = e >= 2 ? e - 2 : 0;
 		for (a = x; a > 0 && x - a < 64 && is_numch((unsigned char)g[a - 1]); a--)
 			;
 		for (b = e; b < len && b - e < 64 && is_numch((unsigned char)g[b]); b++)
@@ -1135,8 +1138,15 @@ window(struct pol_state *st, enum pol_db db, size_t e)
 		a--;
 	for (k = 0; b < len && k < 32 && is_hsword((unsigned char)g[b]); k++)
 		b++;
+	/* candidates come in the order of their ends, so the start of their
+	 * windows never goes back: one that the last window covered is done */
 	if (st->base + b <= st->done[db] || st->p->sub[db] == NULL || st->sub == NULL)
 		return;
+	/* a window reaches POL_WIN_AHEAD bytes further, so that a flood of
+	 * candidates ("DOB DOB DOB...") costs one window per that many bytes */
+	b = b + POL_WIN_AHEAD < len ? b + POL_WIN_AHEAD : len;
+	for (k = 0; b < len && k < 32 && is_hsword((unsigned char)g[b]); k++)
+		b++;
 	w.st = st;
 	w.a = a;
 	w.prev = st->done[db];
