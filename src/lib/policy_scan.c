@@ -71,12 +71,13 @@ struct pol_state {
 
 /* --- compile ------------------------------------------------------------- */
 
-/* Cheap candidates in the main database.  Every SSN, CPT, NDC, NPI and
- * routing pattern starts with two digits at a word start, and so does one
- * group of every card number (unless all its groups are single digits);
- * every ICD-10 code starts with its category; every date of birth with a
- * birth word.  One candidate per group of digits, not per digit. */
-#define CAND_NUM	"\\b\\d\\d"
+/* Cheap candidates in the main database.  Every SSN, card, CPT, NDC, NPI
+ * and routing pattern holds two pairs of digits, side by side or around a
+ * blank or dash (a card unless its groups never put two pairs side by
+ * side); every ICD-10 code starts with its category; every date of birth
+ * with a birth word.  (`\b\d\d`, one candidate per group of digits,
+ * made the main database a third slower.) */
+#define CAND_NUM	"\\d\\d[ -]?\\d\\d"
 #define CAND_ICD	"[A-TV-Z]\\d[0-9A]"
 #define CAND_DOB	"\\b(?:dob|d\\.o\\.b|date of birth|birth ?date|born)"
 
@@ -1117,7 +1118,7 @@ window(struct pol_state *st, enum pol_db db, size_t e)
 	switch (db) {
 	case POL_DB_NUM:
 		/* the run of digits, blanks and dashes the candidate is in */
-		x = e >= 2 ? e - 2 : 0;
+		x = e >= 4 ? e - 4 : 0;
 		for (a = x; a > 0 && x - a < 64 && is_numch((unsigned char)g[a - 1]); a--)
 			;
 		for (b = e; b < len && b - e < 64 && is_numch((unsigned char)g[b]); b++)
