@@ -6,10 +6,11 @@
  * default in etc/policy.conf) made of global settings and an ordered list of
  * rules.  Sender triggers (a subject keyword, a header) are checked on the
  * headers; content rules (US social security numbers, payment card numbers,
- * a scored medical lexicon, custom regular expressions) are compiled into
- * one Hyperscan database and matched over the decoded text of every text
- * part and text-like attachment in one pass; candidates are then validated
- * in C (SSA rules, Luhn, word boundaries).  The first rule in file order
+ * a scored medical lexicon, medical codes, routing numbers, custom regular
+ * expressions) are compiled once into Hyperscan databases and matched over
+ * the decoded text of every text part and text-like attachment in one pass
+ * (cheap candidates open small windows for the number and code shapes);
+ * candidates are then validated in C (SSA rules, Luhn, word boundaries).  The first rule in file order
  * that fires decides; mail whose recipients are all internal is never
  * sealed.
  *

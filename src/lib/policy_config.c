@@ -617,10 +617,7 @@ sp_policy_free(struct sp_policy *p)
 	free(p->terms);
 	free(p->pats);
 	pol_list_free(&p->internal);
-	if (p->proto != NULL)
-		hs_free_scratch(p->proto);
-	if (p->db != NULL)
-		hs_free_database(p->db);
+	pol_scan_free(p);
 	free(p);
 }
 

@@ -136,7 +136,7 @@ in_scope(const struct pol_rule *r, const char *sender, const char *const *rcpt, 
 
 struct seg_ctx {
 	struct pol_state *st;
-	hs_scratch_t *hs;
+	struct sp_policy_scratch *s;
 	struct sp_err *err;
 };
 
@@ -145,7 +145,7 @@ on_segment(void *ctx, const char *label, const char *text, size_t len)
 {
 	struct seg_ctx *c = ctx;
 
-	return pol_scan_segment(c->st, c->hs, label, text, len, c->err);
+	return pol_scan_segment(c->st, c->s, label, text, len, c->err);
 }
 
 static void
@@ -235,7 +235,7 @@ sp_policy_decide(const struct sp_policy *p, struct sp_policy_scratch *s,
 		goto out;
 	}
 	sc.st = st;
-	sc.hs = s ? s->hs : NULL;
+	sc.s = s;
 	sc.err = err;
 	if (p->db != NULL) {
 		if (subject != NULL && *subject != '\0' &&
@@ -243,6 +243,21 @@ sp_policy_decide(const struct sp_policy *p, struct sp_policy_scratch *s,
 			goto out;
 		if ((ret = pol_msg_walk(m, p->max_scan_bytes, p->max_parts, on_segment, &sc, r)) != SP_OK)
 			goto out;
+		/* the same text again for the context words, when a lexicon
+		 * score depends on them (limits were noted the first time) */
+		if (pol_state_ctx_needed(st)) {
+			struct sp_policy_result again;
+
+			memset(&again, 0, sizeof(again));
+			pol_state_ctx_pass(st);
+			if (subject != NULL && *subject != '\0')
+				ret = on_segment(&sc, "subject", subject, strlen(subject));
+			if (ret == SP_OK)
+				ret = pol_msg_walk(m, p->max_scan_bytes, p->max_parts, on_segment, &sc, &again);
+			sp_policy_result_clear(&again);
+			if (ret != SP_OK)
+				goto out;
+		}
 	}
 	decide_rules(p, st, m, subject, sender, rcpt, nrcpt, r);
 out:
@@ -266,7 +281,11 @@ sp_policy_scan_text(const struct sp_policy *p, struct sp_policy_scratch *s,
 	if ((st = pol_state_new(p, r)) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	if (p->db != NULL)
-		ret = pol_scan_segment(st, s ? s->hs : NULL, "text", text, len, err);
+		ret = pol_scan_segment(st, s, "text", text, len, err);
+	if (ret == SP_OK && pol_state_ctx_needed(st)) {
+		pol_state_ctx_pass(st);
+		ret = pol_scan_segment(st, s, "text", text, len, err);
+	}
 	if (ret == SP_OK)
 		decide_rules(p, st, NULL, NULL, NULL, NULL, 0, r);
 	pol_state_free(st);

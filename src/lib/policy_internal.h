@@ -61,10 +61,21 @@ struct pol_term {
 enum pol_pat_kind {
 	PAT_SSN_DASH, PAT_SSN_SPACE, PAT_SSN_BARE, PAT_CARD, PAT_TERM, PAT_REGEX,
 	PAT_ICD, PAT_CPT, PAT_NDC, PAT_NPI, PAT_DOB_NUM, PAT_DOB_ISO, PAT_DOB_MON, PAT_ROUTING,
+	/* candidates in the main database: each opens a small window of text
+	 * that the database named by its pol_db is run over */
+	PAT_CAND_NUM, PAT_CAND_ICD, PAT_CAND_DOB,
 };
+
+/* The databases: the main one runs over all text (lexicon terms, custom
+ * patterns, cheap candidates); the window ones only over the windows that
+ * the candidates open (numbers, ICD-10 codes, dates of birth); the context
+ * one (lexicon context words) only in a second pass over a message whose
+ * lexicon score depends on them. */
+enum pol_db { POL_DB_MAIN = 0, POL_DB_NUM, POL_DB_ICD, POL_DB_DOB, POL_DB_CTX, POL_NDB };
 
 struct pol_pat {
 	enum pol_pat_kind kind;
+	enum pol_db db;			/* database the pattern is compiled into */
 	size_t rule;
 	size_t term;			/* PAT_TERM */
 };
@@ -80,12 +91,16 @@ struct sp_policy {
 	size_t nterms;
 	struct pol_pat *pats;
 	size_t npats;
-	hs_database_t *db;		/* NULL when no content rule */
-	hs_scratch_t *proto;		/* scratch cloned for each thread */
+	hs_database_t *db;		/* main database, stream mode; NULL when no content rule */
+	hs_database_t *sub[POL_NDB];	/* window databases NUM, ICD, DOB */
+	hs_database_t *ctxdb;		/* context words, stream mode; NULL when none */
+	hs_scratch_t *proto;		/* scratch for db and ctxdb, cloned for each thread */
+	hs_scratch_t *proto_sub;	/* scratch for the window databases */
 };
 
 struct sp_policy_scratch {
-	hs_scratch_t *hs;
+	hs_scratch_t *hs;		/* main database */
+	hs_scratch_t *sub;		/* window databases, used inside main callbacks */
 };
 
 /* --- policy_config.c ---------------------------------------------------- */
@@ -94,15 +109,34 @@ void pol_list_free(struct pol_list *l);
 int pol_list_has_domain(const struct pol_list *l, const char *domain);
 
 /* --- policy_scan.c ------------------------------------------------------ */
-/* Build p->pats, p->db and p->proto from the rule table. */
+/* Build p->pats, the databases and their scratch from the rule table. */
 int pol_scan_compile(struct sp_policy *p, struct sp_err *err);
+/* Release what pol_scan_compile built. */
+void pol_scan_free(struct sp_policy *p);
 
 struct pol_state;			/* per-decision match state */
 struct pol_state *pol_state_new(const struct sp_policy *p, struct sp_policy_result *r);
 void pol_state_free(struct pol_state *st);
-/* Scan one decoded text segment; label names it in explanations. */
-int pol_scan_segment(struct pol_state *st, hs_scratch_t *hs, const char *label,
+/* Scan one decoded text segment, whole; label names it in explanations. */
+int pol_scan_segment(struct pol_state *st, struct sp_policy_scratch *s, const char *label,
     const char *text, size_t len, struct sp_err *err);
+/* The same for a segment that arrives in pieces (Hyperscan stream mode: a
+ * match split across two pieces is found, and validation sees the text on
+ * both sides of the split).  open, then chunk for each piece in order, then
+ * close; label must stay valid until close.  Only one segment is open at a
+ * time in a pol_state.  close also ends a segment after an error. */
+int pol_scan_stream_open(struct pol_state *st, struct sp_policy_scratch *s,
+    const char *label, struct sp_err *err);
+int pol_scan_stream_chunk(struct pol_state *st, const char *text, size_t len,
+    struct sp_err *err);
+int pol_scan_stream_close(struct pol_state *st, struct sp_err *err);
+/* After a pass over all text: does a lexicon score depend on its context
+ * words?  Then the caller scans all text again after pol_state_ctx_pass
+ * (same functions; only the context words are matched, nothing counted as
+ * scanned).  Context words count only beside a medical term, so most mail
+ * never pays for them. */
+int pol_state_ctx_needed(const struct pol_state *st);
+void pol_state_ctx_pass(struct pol_state *st);
 /* Did content rule i fire?  Writes a short why into why (whysz). */
 int pol_state_fired(const struct pol_state *st, size_t rule, char *why, size_t whysz);
 /* Record an explanation line in r (kept up to SP_POLICY_MAX_HITS). */

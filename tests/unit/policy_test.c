@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "message.h"
@@ -741,6 +742,218 @@ test_threads(void)
 	T_EQ_INT(ok[1], 200);
 }
 
+/* --- streaming and large lexicons --------------------------------------- */
+
+/* Scan text as one segment, or in pieces of step bytes (0: whole), and
+ * return the number of hits; the hits go to r. */
+static size_t
+scan_pieces(const struct sp_policy *p, struct sp_policy_scratch *s, const char *text,
+    size_t len, const size_t *cuts, size_t ncuts, struct sp_policy_result *r)
+{
+	struct sp_err err = {{0}};
+	struct pol_state *st;
+	size_t i, at = 0;
+
+	memset(r, 0, sizeof(*r));
+	st = pol_state_new(p, r);
+	T_CHECK(st != NULL);
+	if (st == NULL)
+		return 0;
+	T_EQ_INT(pol_scan_stream_open(st, s, "text", &err), SP_OK);
+	for (i = 0; i <= ncuts; i++) {
+		size_t end = i < ncuts ? cuts[i] : len;
+
+		T_EQ_INT(pol_scan_stream_chunk(st, text + at, end - at, &err), SP_OK);
+		at = end;
+	}
+	T_EQ_INT(pol_scan_stream_close(st, &err), SP_OK);
+	pol_state_free(st);
+	return r->nhits_total;
+}
+
+static void
+test_stream_split(void)
+{
+	/* an SSN, a card, a routing number, medical terms with a name, an ICD
+	 * code in context and a date of birth: each is cut at every byte */
+	static const char text[] =
+	    "Hello,\nthe SSN is 212-45-6780 and the card 4111 1111 1111 1111.\n"
+	    "Wire to routing number 021000021 please.\n"
+	    "Patient Jane Doe was diagnosed with type 2 diabetes; start metformin.\n"
+	    "Dx: E11.9 per the chart. DOB: 04/12/1961, Mr. Smith.\n";
+	size_t len = sizeof(text) - 1, i, whole, pieces;
+	struct sp_policy_result r0, r1;
+	struct sp_err err = {{0}};
+	size_t cut[1], many[64], k;
+
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, text, len, &r0, &err), SP_OK);
+	whole = r0.nhits_total;
+	T_CHECK(whole >= 7);
+	T_EQ_INT(r0.action, SP_POLICY_SEAL);
+	for (i = 1; i < len; i++) {
+		cut[0] = i;
+		pieces = scan_pieces(defpol, defscr, text, len, cut, 1, &r1);
+		if (pieces != whole || r1.nhits != r0.nhits)
+			fprintf(stderr, "stream split at %zu: %zu hits, whole %zu\n", i, pieces, whole);
+		T_EQ_INT(pieces, whole);
+		for (k = 0; k < r0.nhits && k < r1.nhits; k++) {
+			T_CHECK(strcmp(r1.hits[k].rule, r0.hits[k].rule) == 0);
+			T_EQ_INT(r1.hits[k].offset, r0.hits[k].offset);
+			T_CHECK(strcmp(r1.hits[k].text, r0.hits[k].text) == 0);
+		}
+		sp_policy_result_clear(&r1);
+	}
+	/* every few bytes a piece */
+	for (i = 0; i < 64 && (i + 1) * 5 < len; i++)
+		many[i] = (i + 1) * 5;
+	T_EQ_INT(scan_pieces(defpol, defscr, text, len, many, i, &r1), whole);
+	sp_policy_result_clear(&r1);
+	/* pieces far apart: the history and the waiting matches move along */
+	{
+		size_t big = 3 * 65536, o = 0;
+		char *b = malloc(big);
+		size_t c3[3] = { 65536 + 5, 2 * 65536 + 3, 2 * 65536 + 40 };
+
+		T_CHECK(b != NULL);
+		if (b != NULL) {
+			memset(b, 'x', big);
+			for (o = 0; o < big; o += 64)
+				b[o] = ' ';
+			memcpy(b + 65536, " SSN 212-45-6780 ", 17);
+			memcpy(b + 2 * 65536 - 40, " metformin and lisinopril refill ", 33);
+			T_EQ_INT(scan_pieces(defpol, defscr, b, big, c3, 3, &r1), 4);
+			T_EQ_INT(r1.hits[0].offset, 65536 + 5);
+			sp_policy_result_clear(&r1);
+			free(b);
+		}
+	}
+	sp_policy_result_clear(&r0);
+}
+
+/* Context words count only beside a medical term: they are looked for in a
+ * second pass, over all text of the message, only when the score depends on
+ * them. */
+static void
+test_context_pass(void)
+{
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	static const char two_parts[] =
+	    "From: a@x.example\r\nTo: b@y.example\r\nSubject: Reserve room 6\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nThe admission is booked.\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nsurgery at ten\r\n--b--\r\n";
+	static const char no_term[] =
+	    "From: a@x.example\r\nTo: b@y.example\r\nSubject: Reserve room 6\r\n\r\n"
+	    "The patient admission is booked at the hospital.\r\n";
+
+	/* surgery 2 + patient 2: the context decides */
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, "The patient had surgery.", 24, &r, &err), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "context 2") != NULL);
+	T_EQ_INT(r.scanned_bytes, 24);
+	T_EQ_INT(r.scanned_parts, 1);
+	sp_policy_result_clear(&r);
+	/* enough without context: no second pass, and the reason says so */
+	T_EQ_INT(sp_policy_scan_text(defpol, defscr, "patient on metformin and lisinopril", 35, &r, &err),
+	    SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "context words not needed") != NULL);
+	sp_policy_result_clear(&r);
+	/* the context in the subject and in another part than the term:
+	 * surgery 2 + room 1 + reserve 1 + admission 2 + booked 1 */
+	T_EQ_INT(decide(defpol, two_parts, NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_SEAL_TAG);
+	T_CHECK(strstr(r.reason, "score 7") != NULL);
+	T_EQ_INT(r.scanned_parts, 3);
+	sp_policy_result_clear(&r);
+	/* context words alone never count */
+	T_EQ_INT(decide(defpol, no_term, NULL, NULL, 0, &r), SP_OK);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+}
+
+/* 5,000 generated words as a lexicon: whole words match in any case, at the
+ * start and end of the text; inside a longer word they do not. */
+static void
+test_big_lexicon(void)
+{
+	char dir[] = "/tmp/sp-policy-lexXXXXXX", lexpath[256], path[256], w[16];
+	static const char conf[] = "[rule big]\ntype = lexicon\nlexicon = big.txt\nthreshold = 1\n"
+	    "name_bonus = 0\n";
+	struct sp_policy *p = NULL;
+	struct sp_policy_scratch *s = NULL;
+	struct sp_policy_result r;
+	struct sp_err err = {{0}};
+	FILE *f;
+	size_t i, k;
+	double t0;
+	struct sp_buf text;
+
+	T_CHECK(mkdtemp(dir) != NULL);
+	snprintf(lexpath, sizeof(lexpath), "%s/big.txt", dir);
+	T_CHECK((f = fopen(lexpath, "w")) != NULL);
+	if (f == NULL)
+		return;
+	fprintf(f, "[terms]\n");
+	for (i = 0; i < 5000; i++) {
+		/* "zq" and four letters from i: distinct, not English */
+		snprintf(w, sizeof(w), "zq%c%c%c%c", 'a' + (int)(i % 26), 'a' + (int)(i / 26 % 26),
+		    'a' + (int)(i / 676 % 26), 'k' + (int)(i / 17576));
+		fprintf(f, "1 %s\n", w);
+	}
+	fclose(f);
+	t0 = now();
+	T_EQ_INT(sp_policy_load_mem(&p, conf, strlen(conf), "t.conf", dir, &err), SP_OK);
+	if (p == NULL) {
+		fprintf(stderr, "big lexicon: %s\n", err.msg);
+		return;
+	}
+	T_EQ_INT(sp_policy_scratch_new(p, &s, &err), SP_OK);
+	/* compiled in bounded time, not minutes */
+	T_CHECK(now() - t0 < 20.0);
+	/* inside longer words: nothing */
+	snprintf(path, sizeof(path), "xzqaaak zqaaakx _zqbaak zqcaak9 9zqdaak");
+	T_EQ_INT(sp_policy_scan_text(p, s, path, strlen(path), &r, &err), SP_OK);
+	T_EQ_INT(r.nhits_total, 0);
+	T_EQ_INT(r.action, SP_POLICY_PASS);
+	sp_policy_result_clear(&r);
+	/* at the start, in the middle in upper case, at the end; a plural */
+	snprintf(path, sizeof(path), "zqaaak, ZQBAAK and Zqcaaks. zqhkhk");
+	T_EQ_INT(sp_policy_scan_text(p, s, path, strlen(path), &r, &err), SP_OK);
+	T_EQ_INT(r.nhits_total, 4);
+	T_EQ_INT(r.action, SP_POLICY_SEAL);
+	T_EQ_INT(r.hits[0].offset, 0);
+	T_CHECK(strcmp(r.hits[2].text, "Zqcaaks") == 0);
+	T_CHECK(strcmp(r.hits[3].text, "zqhkhk") == 0);
+	T_EQ_INT(r.hits[3].offset, strlen(path) - 6);
+	sp_policy_result_clear(&r);
+	/* a word alone is a whole buffer */
+	T_EQ_INT(sp_policy_scan_text(p, s, "ZQAAAK", 6, &r, &err), SP_OK);
+	T_EQ_INT(r.nhits_total, 1);
+	sp_policy_result_clear(&r);
+	/* every word, each cut across two pieces, is found once */
+	sp_buf_init(&text, (size_t)1 << 20);
+	for (i = 0; i < 5000; i++) {
+		snprintf(w, sizeof(w), "zq%c%c%c%c ", 'a' + (int)(i % 26), 'a' + (int)(i / 26 % 26),
+		    'a' + (int)(i / 676 % 26), 'k' + (int)(i / 17576));
+		T_EQ_INT(sp_buf_append(&text, w, 7), SP_OK);
+	}
+	{
+		size_t cuts[5000];
+
+		for (i = 0, k = 0; i < 5000; i++)
+			cuts[k++] = i * 7 + 1 + i % 7;
+		T_EQ_INT(scan_pieces(p, s, (const char *)text.data, text.len, cuts, k, &r), 5000);
+		sp_policy_result_clear(&r);
+	}
+	sp_buf_free(&text);
+	sp_policy_scratch_free(s);
+	sp_policy_free(p);
+	unlink(lexpath);
+	rmdir(dir);
+}
+
 static void
 teardown(void)
 {
@@ -751,4 +964,4 @@ teardown(void)
 T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
     test_text_decisions, test_hits_masked, test_message_decisions, test_code_validators,
     test_code_decisions, test_reader_view, test_zip_bounds, test_corpus, test_large,
-    test_bad_input, test_threads, teardown)
+    test_bad_input, test_threads, test_stream_split, test_context_pass, test_big_lexicon, teardown)
