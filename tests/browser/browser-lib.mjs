@@ -45,6 +45,29 @@ export async function clickOpen(page) {
   return popup;
 }
 
+// Fill the registration form (page reg) as a person would: names, the
+// password twice, a phrase and three security questions with answers.
+export async function fillRegistration(reg, password) {
+  await reg.fill('[name=first_name]', 'Pat');
+  await reg.fill('[name=last_name]', 'M\u00fcller');
+  await reg.fill('[name=password]', password);
+  await reg.fill('[name=password2]', password);
+  await reg.fill('[name=phrase]', 'Blue heron at dawn');
+  if (await reg.locator('[name=phrase_enabled]').count()) await reg.check('[name=phrase_enabled]');
+  for (const [i, answer] of [[1, 'Rex'], [2, 'Lisbon'], [3, 'Mrs Okafor']]) {
+    const q = reg.locator(`[name=q${i}]`);
+    if ((await q.evaluate((e) => e.tagName)) === 'SELECT') {
+      const values = await q.locator('option').evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+      if (values.length < 3) throw new Error('fewer than three security questions to choose from');
+      await q.selectOption(values[i - 1]);
+    } else {
+      await q.fill(`Question number ${i}?`);
+    }
+    await reg.fill(`[name=a${i}]`, answer);
+    await reg.fill(`[name=a${i}c]`, answer);
+  }
+}
+
 // What submitLogin returns when the account asks for its second factor.
 export const SECOND_STEP = 'second step';
 

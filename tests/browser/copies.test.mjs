@@ -11,8 +11,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { makeMail, recipientAdd, sealpost } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { activationLink, makeMail, recipientAdd, sealpost } from '../lib/harness.mjs';
+import { fillRegistration, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'sam@example.net';
 const OTHER = 'robin@example.com';
@@ -270,4 +270,35 @@ test('a withdrawn message: its copy leaves the key server, the page says so, the
   await screenshots(np, 'copy-list-empty');
   await axe(t, np, 'empty list page');
   await np.close();
+});
+
+test('a first-time recipient registers from the link on a phone, confirms, signs in and reads', { timeout: TIMEOUT * 6 }, async () => {
+  const NEWBIE = 'new.patient@example.org';
+  const s = sealTo('first', NEWBIE);
+  const ctxNew = await browser.newContext({ viewport: PHONE });
+  const page = await ctxNew.newPage();
+  await page.goto(s.link);
+  await page.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  // The sign-in card offers the account this message needs.
+  const reg = page.locator('#sp-register');
+  assert.equal(await reg.getAttribute('href'), `/register?email=${encodeURIComponent(NEWBIE)}&id=${s.id}`);
+  const [form] = await Promise.all([ctxNew.waitForEvent('page', { timeout: TIMEOUT }), reg.click()]);
+  await form.waitForLoadState('domcontentloaded');
+  assert.equal(await form.inputValue('[name=email]'), NEWBIE);
+  await noOverflow(form, 'registration');
+  await fillRegistration(form, PASSWORD);
+  await screenshots(form, 'copy-register');
+  await Promise.all([form.waitForLoadState('domcontentloaded'), form.locator('form [type=submit]').last().click()]);
+  await form.getByText(/check your mail/i).first().waitFor({ timeout: TIMEOUT });
+  await form.goto(activationLink(ctx.keyd.outbox, NEWBIE));
+  await form.getByRole('button', { name: /confirm my address/i }).click();
+  await form.waitForLoadState('domcontentloaded');
+  await noOverflow(form, 'activation');
+  await form.close();
+  // Back on the message's page (its key is still in that page): sign in, read.
+  await signInIfAsked(page, NEWBIE, PASSWORD);
+  await page.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await page.textContent('#sp-body'), /Body of first\./);
+  await noOverflow(page, 'first message');
+  await ctxNew.close();
 });

@@ -20,7 +20,7 @@
 // the organisation's branding comes from the key server's record only.
 import * as spc from './sp-crypto.js';
 import * as keys from './sp-keystore.js';
-import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin } from './sp-portal.js';
+import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin, registerFor } from './sp-portal.js';
 
 const main = $('main');
 // The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
@@ -587,6 +587,7 @@ function refused(r, header, session) {
 // answering the sender's question first when it asks one.  Resolves with
 // {session, record} (the release answer), or null when a page ended the flow.
 async function obtainKey(header, prefill) {
+  registerFor(prefill, ID);
   let session = await ensureSession(prefill);
   let r;
   for (;;) {

@@ -80,7 +80,8 @@ const CARD = `<h1 id="sp-login-title"></h1>
 </form>
 </div>
 <p class="hint" id="sp-login-help"><a href="/forgot" id="sp-forgot" target="_blank" rel="noopener">Forgot your password?</a></p>
-<p class="hint">First time? Use the <strong>Register</strong> link in your envelope to create your account.</p>`;
+<p class="hint" id="sp-first-time">First time here? <a id="sp-register" href="/register" target="_blank" rel="noopener">Create your account</a>
+ with the address the message was sent to, confirm it from the mail we send, then sign in here.</p>`;
 
 const state = { session: null };
 let sessionPromise = null;
@@ -95,6 +96,16 @@ export function mountSignin(title) {
     $('sp-password').type = ev.target.checked ? 'text' : 'password';
   });
   $('sp-signout').addEventListener('click', () => { signOut(); });
+}
+
+// The card's "create your account" link, for this address and message
+// when they are known (the form then has the address filled in).
+export function registerFor(email, id) {
+  const q = new URLSearchParams();
+  if (email) q.set('email', email);
+  if (id) q.set('id', id);
+  const a = $('sp-register');
+  if (a) a.href = '/register' + (q.size ? `?${q}` : '');
 }
 
 function signedIn(s) {
