@@ -4,6 +4,7 @@
  * SECURITY: a store URL can hold a database password; it is never put into
  * a message here.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,21 @@
 
 #include "store_internal.h"
 
+/* The group commit (store.h): writes wait in a queue; one committer
+ * thread, started with the first write, takes everything queued at once
+ * and hands it to the backend as one transaction. */
+#define SP_STORE_BATCH_MAX 256
+
 struct sp_store {
 	const struct sp_store_ops *ops;
 	void *impl;
+	pthread_mutex_t wq_mu;
+	pthread_cond_t wq_work;		/* the committer waits for writes */
+	pthread_cond_t wq_done;		/* waiting callers wait for theirs */
+	struct sp_store_write *wq_head, *wq_tail;
+	pthread_t wq_thread;
+	int wq_started;
+	int wq_stop;
 };
 
 /* A backend may leave a function out (NULL): calling it is a clean
@@ -53,7 +66,13 @@ sp_store_open(struct sp_store **s, const char *backend, const char *dir,
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	st->ops = ops;
+	pthread_mutex_init(&st->wq_mu, NULL);
+	pthread_cond_init(&st->wq_work, NULL);
+	pthread_cond_init(&st->wq_done, NULL);
 	if ((rc = ops->open(&st->impl, dir, err)) != SP_OK) {
+		pthread_mutex_destroy(&st->wq_mu);
+		pthread_cond_destroy(&st->wq_work);
+		pthread_cond_destroy(&st->wq_done);
 		free(st);
 		return rc;
 	}
@@ -106,8 +125,144 @@ sp_store_close(struct sp_store *s)
 {
 	if (s == NULL)
 		return;
+	/* the committer makes what is queued, then ends */
+	pthread_mutex_lock(&s->wq_mu);
+	s->wq_stop = 1;
+	pthread_cond_broadcast(&s->wq_work);
+	pthread_mutex_unlock(&s->wq_mu);
+	if (s->wq_started)
+		pthread_join(s->wq_thread, NULL);
 	s->ops->close(s->impl);
+	pthread_mutex_destroy(&s->wq_mu);
+	pthread_cond_destroy(&s->wq_work);
+	pthread_cond_destroy(&s->wq_done);
 	free(s);
+}
+
+/* --- group commit -------------------------------------------------------- */
+
+/* Make one batch (a list of at most SP_STORE_BATCH_MAX writes) and report
+ * every write of it: a waiting caller is woken, an asynchronous one's done
+ * runs (after which its write may be gone). */
+static void
+commit_batch(struct sp_store *s, struct sp_store_write *batch)
+{
+	struct sp_store_write *w, *next, *async = NULL, **tail = &async;
+	struct sp_err terr = {{0}};
+	int st;
+
+	for (w = batch; w != NULL; w = w->next) {
+		w->status = SP_OK;
+		w->first = 0;
+		memset(&w->err, 0, sizeof(w->err));
+	}
+	st = s->ops->write_batch(s->impl, batch, &terr);
+	pthread_mutex_lock(&s->wq_mu);
+	for (w = batch; w != NULL; w = next) {
+		next = w->next;
+		if (st != SP_OK) {
+			/* not one write of a failed transaction is durable */
+			w->status = st;
+			w->err = terr;
+			w->first = 0;
+		}
+		if (w->done != NULL) {
+			*tail = w;
+			tail = &w->next;
+		} else
+			w->finished = 1;
+	}
+	*tail = NULL;
+	pthread_cond_broadcast(&s->wq_done);
+	pthread_mutex_unlock(&s->wq_mu);
+	for (w = async; w != NULL; w = next) {
+		next = w->next;
+		w->done(w);
+	}
+}
+
+static void *
+committer(void *arg)
+{
+	struct sp_store *s = arg;
+	struct sp_store_write *batch, *w;
+	int n;
+
+	pthread_mutex_lock(&s->wq_mu);
+	for (;;) {
+		while (s->wq_head == NULL && !s->wq_stop)
+			pthread_cond_wait(&s->wq_work, &s->wq_mu);
+		if (s->wq_head == NULL)
+			break;
+		batch = s->wq_head;
+		for (w = batch, n = 1; w->next != NULL && n < SP_STORE_BATCH_MAX; w = w->next)
+			n++;
+		s->wq_head = w->next;
+		if (s->wq_head == NULL)
+			s->wq_tail = NULL;
+		w->next = NULL;
+		pthread_mutex_unlock(&s->wq_mu);
+		commit_batch(s, batch);
+		pthread_mutex_lock(&s->wq_mu);
+	}
+	pthread_mutex_unlock(&s->wq_mu);
+	return NULL;
+}
+
+/* Queue w (under wq_mu), starting the committer with the first write. */
+static int
+enqueue(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	if (s->ops->write_batch == NULL)
+		return unsupported(s, "group commit", err);
+	if (s->wq_stop)
+		return sp_err_set(err, SP_ERR_INTERNAL, "store: closing");
+	if (!s->wq_started) {
+		if (pthread_create(&s->wq_thread, NULL, committer, s) != 0)
+			return sp_err_set(err, SP_ERR_NOMEM, "store: cannot start the committer");
+		s->wq_started = 1;
+	}
+	w->next = NULL;
+	w->finished = 0;
+	if (s->wq_tail != NULL)
+		s->wq_tail->next = w;
+	else
+		s->wq_head = w;
+	s->wq_tail = w;
+	pthread_cond_signal(&s->wq_work);
+	return SP_OK;
+}
+
+int
+sp_store_write_async(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	int st;
+
+	if (w->done == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: an asynchronous write needs done");
+	pthread_mutex_lock(&s->wq_mu);
+	st = enqueue(s, w, err);
+	pthread_mutex_unlock(&s->wq_mu);
+	return st;
+}
+
+/* Queue w and wait until it is durable or failed. */
+static int
+write_wait(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	int st;
+
+	w->done = NULL;
+	pthread_mutex_lock(&s->wq_mu);
+	if ((st = enqueue(s, w, err)) == SP_OK) {
+		while (!w->finished)
+			pthread_cond_wait(&s->wq_done, &s->wq_mu);
+		st = w->status;
+	}
+	pthread_mutex_unlock(&s->wq_mu);
+	if (st != SP_OK && w->finished && err != NULL)
+		*err = w->err;
+	return st;
 }
 
 void
@@ -128,8 +283,11 @@ sp_envelope_rec_clear(struct sp_envelope_rec *e)
 int
 sp_store_audit(struct sp_store *s, const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->audit == NULL ? unsupported(s, "audit", err) :
-	    s->ops->audit(s->impl, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_AUDIT, .a = a};
+
+	if (a == NULL)
+		return SP_OK;
+	return write_wait(s, &w, err);
 }
 
 int
@@ -169,8 +327,9 @@ int
 sp_store_envelope_add(struct sp_store *s, const struct sp_envelope_rec *e,
     const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->envelope_add == NULL ? unsupported(s, "envelope_add", err) :
-	    s->ops->envelope_add(s->impl, e, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_DEPOSIT, .e = e, .a = a};
+
+	return write_wait(s, &w, err);
 }
 
 int
@@ -179,6 +338,14 @@ sp_store_envelope_get(struct sp_store *s, const char *id,
 {
 	return s->ops->envelope_get == NULL ? unsupported(s, "envelope_get", err) :
 	    s->ops->envelope_get(s->impl, id, out, err);
+}
+
+int
+sp_store_envelope_view(struct sp_store *s, const char *id, struct sp_envelope_view *out,
+    struct sp_err *err)
+{
+	return s->ops->envelope_view == NULL ? unsupported(s, "envelope_view", err) :
+	    s->ops->envelope_view(s->impl, id, out, err);
 }
 
 int
@@ -693,16 +860,23 @@ sp_store_envelope_seal(struct sp_store *s, const char *id,
     const unsigned char sig[64], const char *kid, const struct sp_audit *a,
     struct sp_err *err)
 {
-	return s->ops->envelope_seal == NULL ? unsupported(s, "envelope_seal", err) :
-	    s->ops->envelope_seal(s->impl, id, header_sha, ct_sha, sig, kid, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_SEAL, .id = id, .header_sha = header_sha,
+	    .ct_sha = ct_sha, .sig = sig, .kid = kid, .a = a};
+
+	return write_wait(s, &w, err);
 }
 
 int
 sp_store_envelope_opened(struct sp_store *s, const char *id, const char *rcpt,
     int64_t now, int *first, const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->envelope_opened == NULL ? unsupported(s, "envelope_opened", err) :
-	    s->ops->envelope_opened(s->impl, id, rcpt, now, first, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_OPENED, .id = id, .rcpt = rcpt, .now = now,
+	    .a = a};
+	int st = write_wait(s, &w, err);
+
+	if (first != NULL)
+		*first = st == SP_OK && w.first;
+	return st;
 }
 
 int

@@ -160,6 +160,14 @@ struct sp_store_ops {
 	    struct sp_err *err);
 	int (*envelope_shred_expired)(void *impl, int64_t now, int limit, int *n,
 	    struct sp_err *err);
+	/* the group commit (store.c queues, the backend writes): make every
+	 * write of the list batch (linked by next) in one transaction, setting
+	 * each one's status, err and first; return the transaction's own
+	 * status (begin and commit): when it is not SP_OK, store.c fails every
+	 * write of the batch with it */
+	int (*write_batch)(void *impl, struct sp_store_write *batch, struct sp_err *err);
+	int (*envelope_view)(void *impl, const char *id, struct sp_envelope_view *out,
+	    struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row
