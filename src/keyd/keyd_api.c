@@ -67,6 +67,16 @@ struct keyd_wait {
 	struct sp_envelope_rec e;	/* a deposit's record; its rcpt strings owned */
 };
 
+/* Connections suspended for a write: the key server stops only when none
+ * is left (the committer resumes each). */
+static int waits_running;
+
+int
+keyd_api_waits(void)
+{
+	return __atomic_load_n(&waits_running, __ATOMIC_SEQ_CST);
+}
+
 static void
 wait_free(void *p)
 {
@@ -90,6 +100,7 @@ wait_done(struct sp_store_write *w)
 
 	r->async = 2;
 	MHD_resume_connection(r->conn);
+	__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
 }
 
 static struct keyd_wait *
@@ -152,9 +163,11 @@ wait_start(struct keyd_req *r, struct keyd_wait *wt)
 	r->async_data = wt;
 	r->async_free = wait_free;
 	r->async = 1;
+	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
 	MHD_suspend_connection(r->conn);
 	if ((st = sp_store_write_async(r->k->store, &wt->w, &err)) != SP_OK) {
 		MHD_resume_connection(r->conn);
+		__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
 		wt->w.status = st;
 		wt->w.err = err;
 		return wait_answer(r);
