@@ -38,6 +38,10 @@ store_error(struct keyd_req *r, int st, const struct sp_err *err)
 
 /* --- answers that wait for a durable write ----------------------------- */
 
+/* Room for the longest release answer: 500 recipients of 320 bytes, each
+ * escaped, and the rest. */
+#define KEYD_RELEASE_ANSWER_MAX ((size_t)4 << 20)
+
 /*
  * A deposit, a release and a release's refusal are answered only once their
  * write (the envelope, the audit record) is on disk.  The HTTP thread does
@@ -62,7 +66,8 @@ struct keyd_wait {
 	const char *event;	/* log line after the answer: "release", "deposit", NULL */
 	int needed;		/* 1: no answer but an error without the write */
 	unsigned status;
-	json_t *ans;		/* the answer; NULL: an error answer of msg */
+	struct sp_buf body;	/* the answer as JSON text (wiped), when it has data */
+	json_t *ans;		/* else the answer; NULL: an error answer of msg */
 	const char *msg;	/* a static string */
 	struct sp_envelope_rec e;	/* a deposit's record; its rcpt strings owned */
 };
@@ -84,6 +89,7 @@ wait_free(void *p)
 	size_t i;
 
 	json_decref(wt->ans);
+	sp_buf_wipe(&wt->body);
 	for (i = 0; wt->e.rcpt != NULL && i < wt->e.nrcpt; i++)
 		free(wt->e.rcpt[i]);
 	free(wt->e.rcpt);
@@ -145,6 +151,8 @@ wait_answer(struct keyd_req *r)
 		keyd_log("deposit", "org", wt->org, "id", wt->id, "client", r->client, NULL);
 	else if (wt->event != NULL)
 		keyd_log(wt->event, "id", wt->id, "client", r->client, NULL);
+	if (wt->body.data != NULL)
+		return keyd_reply_buf(r, wt->status, "application/json", &wt->body);
 	if (ans == NULL)
 		return keyd_reply_error(r, wt->status, wt->msg);
 	wt->ans = NULL;
@@ -811,64 +819,6 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
 }
 
-static json_t *
-hex_or_null(int have, const unsigned char *p, size_t n)
-{
-	char hex[2 * SP_SHA256_LEN + 1];
-	size_t i;
-
-	if (!have || n > SP_SHA256_LEN)
-		return json_null();
-	for (i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", p[i]);
-	return json_string(hex);
-}
-
-static json_t *
-b64url_or_null(int have, const unsigned char *p, size_t n)
-{
-	struct sp_buf b;
-	json_t *v;
-
-	if (!have)
-		return json_null();
-	sp_buf_init(&b, 256);
-	v = sp_b64url_encode(&b, p, n) == SP_OK && b.data != NULL ?
-	    json_string((const char *)b.data) : json_null();
-	sp_buf_free(&b);
-	return v;
-}
-
-/* The release answer's proof and brand: format, digests, signature, the
- * key that signed, and the depositing organisation's name, colour and
- * logo URL. */
-static void
-release_extras(const struct sp_envelope_view *v, json_t *ans)
-{
-	const struct sp_envelope_rec *e = &v->e;
-	const struct sp_org *o = &v->org;
-	char logo[64];
-	int have_key = v->have_key && e->sealed && v->key.org_id == e->org_id;
-
-	snprintf(logo, sizeof(logo), "/orgs/%lld/logo", (long long)e->org_id);
-	json_object_set_new(ans, "org", json_string(keyd_org_display(o)));
-	json_object_set_new(ans, "format", json_integer(e->format ? e->format : 1));
-	json_object_set_new(ans, "level", json_string(e->level[0] ? e->level : "medium"));
-	json_object_set_new(ans, "kind", json_string(e->kind == SP_ENV_KIND_REPLY ? "reply" :
-	    "message"));
-	json_object_set_new(ans, "header_sha256", hex_or_null(e->sealed, e->header_sha,
-	    sizeof(e->header_sha)));
-	json_object_set_new(ans, "ct_sha256", hex_or_null(e->sealed, e->ct_sha, sizeof(e->ct_sha)));
-	json_object_set_new(ans, "sig", b64url_or_null(e->sealed, e->sig, sizeof(e->sig)));
-	json_object_set_new(ans, "kid", e->sealed && e->kid[0] ? json_string(e->kid) :
-	    json_null());
-	json_object_set_new(ans, "sig_key", b64url_or_null(have_key, v->key.pub,
-	    sizeof(v->key.pub)));
-	json_object_set_new(ans, "brand", json_pack("{s:s,s:o,s:o}", "name",
-	    keyd_org_display(o), "colour", o->colour[0] ? json_string(o->colour) : json_null(),
-	    "logo", o->has_logo ? json_string(logo) : json_null()));
-}
-
 /* Who asks: an organisation's token (its id and domains) or a recipient's
  * session.  1 with p and actor filled (p's strings live in s, org and
  * *domains); 0 with *ans queued. */
@@ -932,14 +882,12 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	unsigned char part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
 	char **domains = NULL;
-	size_t nd = 0, i;
+	size_t nd = 0;
 	const char *msg;
 	const char *known_id = keyd_valid_id(id) ? id : NULL;
 	enum sp_release_reason why;
 	enum MHD_Result ret;
 	unsigned status;
-	struct sp_buf b64;
-	json_t *ans, *rc;
 	long ri;
 	int st, first_open;
 	int64_t now = (int64_t)time(NULL);
@@ -1004,25 +952,15 @@ keyd_api_release(struct keyd_req *r, const char *id)
 		wait_free(wt);
 		goto out;
 	}
-	sp_buf_init(&b64, 128);
-	sp_b64url_encode(&b64, part, sizeof(part));
+	sp_buf_init(&wt->body, KEYD_RELEASE_ANSWER_MAX);
+	st = sp_release_answer(&wt->body, &v, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	rc = json_array();
-	for (i = 0; i < e->nrcpt; i++)
-		json_array_append_new(rc, json_string(e->rcpt[i]));
-	ans = json_pack("{s:s,s:s,s:s,s:o,s:I,s:I}", "id", e->id, "server_part",
-	    b64.data ? (const char *)b64.data : "", "from", e->from,
-	    "recipients", rc, "created", (json_int_t)e->created,
-	    "expires", (json_int_t)e->expires);
-	sp_buf_wipe(&b64);
-	if (ans == NULL) {
+	if (st != SP_OK) {
 		ret = keyd_reply_error(r, 500, "internal error");
 		wait_free(wt);
 		goto out;
 	}
-	release_extras(&v, ans);
 	/* the key part leaves only once the record of its release is durable */
-	wt->ans = ans;
 	ret = wait_start(r, wt);
 out:
 	sp_envelope_rec_clear(e);
