@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <sodium.h>
 
 #include "store_internal.h"
 
@@ -918,8 +918,10 @@ sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, int 
  * field(x) = 0xff when x is NULL, else 0x00 || be32(length) || bytes.
  * The layout is written down in docs/audit.md; change both together. */
 
+/* SHA-256 on a state on the stack (libsodium's): an append hashes without
+ * allocating. */
 static void
-chain_u64(EVP_MD_CTX *md, uint64_t v)
+chain_u64(crypto_hash_sha256_state *md, uint64_t v)
 {
 	unsigned char b[8];
 	int i;
@@ -928,18 +930,18 @@ chain_u64(EVP_MD_CTX *md, uint64_t v)
 		b[i] = (unsigned char)(v & 0xff);
 		v >>= 8;
 	}
-	EVP_DigestUpdate(md, b, sizeof(b));
+	crypto_hash_sha256_update(md, b, sizeof(b));
 }
 
 static void
-chain_field(EVP_MD_CTX *md, const char *x)
+chain_field(crypto_hash_sha256_state *md, const char *x)
 {
 	unsigned char b[5];
 	size_t n;
 
 	if (x == NULL) {
 		b[0] = 0xff;
-		EVP_DigestUpdate(md, b, 1);
+		crypto_hash_sha256_update(md, b, 1);
 		return;
 	}
 	n = strlen(x);
@@ -948,8 +950,8 @@ chain_field(EVP_MD_CTX *md, const char *x)
 	b[2] = (unsigned char)(n >> 16);
 	b[3] = (unsigned char)(n >> 8);
 	b[4] = (unsigned char)n;
-	EVP_DigestUpdate(md, b, sizeof(b));
-	EVP_DigestUpdate(md, x, n);
+	crypto_hash_sha256_update(md, b, sizeof(b));
+	crypto_hash_sha256_update(md, (const unsigned char *)x, n);
 }
 
 void
@@ -957,17 +959,12 @@ sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
     int64_t seq, const struct sp_audit *a, unsigned char out[SP_SHA256_LEN])
 {
 	static const char label[] = "sealpost audit v1\n";
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = SP_SHA256_LEN;
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_state *md = &st;
 
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		/* Only out of memory gets here: a hash no record can match. */
-		memset(out, 0, SP_SHA256_LEN);
-		EVP_MD_CTX_free(md);
-		return;
-	}
-	EVP_DigestUpdate(md, label, sizeof(label) - 1);
-	EVP_DigestUpdate(md, prev, SP_SHA256_LEN);
+	crypto_hash_sha256_init(md);
+	crypto_hash_sha256_update(md, (const unsigned char *)label, sizeof(label) - 1);
+	crypto_hash_sha256_update(md, prev, SP_SHA256_LEN);
 	chain_u64(md, (uint64_t)chain);
 	chain_u64(md, (uint64_t)seq);
 	chain_u64(md, (uint64_t)a->time);
@@ -976,8 +973,8 @@ sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
 	chain_field(md, a->envelope);
 	chain_field(md, a->client);
 	chain_field(md, a->detail);
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
+	crypto_hash_sha256_final(md, out);
+	sodium_memzero(&st, sizeof(st));
 }
 
 /* The last record seen of one chain while verifying. */

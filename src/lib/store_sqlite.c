@@ -606,6 +606,27 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
+/* bind_text() and a blob of a value that stays put until the statement is
+ * reset or finalized (every hot path steps and hands back its statement
+ * before it returns): bound without a copy. */
+static void
+bind_text_ref(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+bind_blob_ref(sqlite3_stmt *st, int i, const unsigned char *p, size_t n)
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+}
+
 static void
 col_text(sqlite3_stmt *st, int i, char *out, size_t outsz)
 {
@@ -727,15 +748,15 @@ sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 	    " detail, chain, seq, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_int64(st, 1, r.time);
-	bind_text(st, 2, r.event);
-	bind_text(st, 3, r.actor);
-	bind_text(st, 4, r.envelope);
-	bind_text(st, 5, r.client);
-	bind_text(st, 6, r.detail);
+	bind_text_ref(st, 2, r.event);
+	bind_text_ref(st, 3, r.actor);
+	bind_text_ref(st, 4, r.envelope);
+	bind_text_ref(st, 5, r.client);
+	bind_text_ref(st, 6, r.detail);
 	sqlite3_bind_int64(st, 7, r.org_id);
 	sqlite3_bind_int64(st, 8, seq);
-	bind_hash(st, 9, prev);
-	bind_hash(st, 10, hash);
+	bind_blob_ref(st, 9, prev, SP_SHA256_LEN);
+	bind_blob_ref(st, 10, hash, SP_SHA256_LEN);
 	if ((s = sq_run(db, st, "audit", err)) != SP_OK)
 		return s;
 	if ((s = sq_kept(db, "INSERT INTO audit_heads(chain, seq, hash) VALUES (?1,?2,?3)"
@@ -743,7 +764,7 @@ sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 		return s;
 	sqlite3_bind_int64(st, 1, r.org_id);
 	sqlite3_bind_int64(st, 2, seq);
-	bind_hash(st, 3, hash);
+	bind_blob_ref(st, 3, hash, SP_SHA256_LEN);
 	return sq_run(db, st, "audit head", err);
 }
 
@@ -1538,28 +1559,28 @@ sq_deposit_write(sqlite3 *db, const struct sp_envelope_rec *e, const struct sp_a
 	    " expires, retracted, key_id, wrapped, kind, format, notify_read, level,"
 	    " verify_hash, verify_hint) VALUES (?,?,?,?,?,0,?,?,?,?,?,?,?,?)", &st,
 	    err)) == SP_OK) {
-		bind_text(st, 1, e->id);
+		bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, e->org_id);
-		bind_text(st, 3, e->from);
+		bind_text_ref(st, 3, e->from);
 		sqlite3_bind_int64(st, 4, e->created);
 		sqlite3_bind_int64(st, 5, e->expires);
 		sqlite3_bind_int64(st, 6, e->key_id);
-		sqlite3_bind_blob(st, 7, e->wrapped, (int)e->wrapped_len, SQLITE_TRANSIENT);
+		bind_blob_ref(st, 7, e->wrapped, e->wrapped_len);
 		sqlite3_bind_int(st, 8, e->kind);
 		sqlite3_bind_int(st, 9, e->format ? e->format : 1);
 		sqlite3_bind_int(st, 10, e->notify_read ? 1 : 0);
-		bind_text(st, 11, e->level[0] ? e->level : "medium");
-		bind_text(st, 12, e->verify_hash);
-		bind_text(st, 13, e->verify_hint);
+		bind_text_ref(st, 11, e->level[0] ? e->level : "medium");
+		bind_text_ref(st, 12, e->verify_hash);
+		bind_text_ref(st, 13, e->verify_hint);
 		s = sq_run(db, st, "add envelope", err);
 	}
 	for (i = 0; s == SP_OK && i < e->nrcpt; i++) {
 		if ((s = sq_kept(db, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
 		    " VALUES (?,?,?)", &st, err)) != SP_OK)
 			break;
-		bind_text(st, 1, e->id);
+		bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_text(st, 3, e->rcpt[i]);
+		bind_text_ref(st, 3, e->rcpt[i]);
 		s = sq_run(db, st, "add recipient", err);
 	}
 	if (s == SP_OK)
@@ -1718,7 +1739,7 @@ sq_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,
 	if ((s = sq_db(impl, &db, err)) != SP_OK ||
 	    (s = sq_kept(db, sq_view_sql, &st, err)) != SP_OK)
 		return s;
-	bind_text(st, 1, id);
+	bind_text_ref(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_int64(st, 0) < 0) {
 			found = 1;
@@ -1928,8 +1949,8 @@ sq_opened_write(sqlite3 *db, struct sp_store_write *w, struct sp_err *err)
 	if ((s = sq_kept(db, "UPDATE envelope_rcpt SET opened = ?3"
 	    " WHERE envelope_id = ?1 AND email = lower(?2) AND opened = 0", &st, err)) != SP_OK)
 		return s;
-	bind_text(st, 1, w->id);
-	bind_text(st, 2, w->rcpt);
+	bind_text_ref(st, 1, w->id);
+	bind_text_ref(st, 2, w->rcpt);
 	sqlite3_bind_int64(st, 3, w->now ? w->now : (int64_t)time(NULL));
 	if ((s = sq_run(db, st, "recipient", err)) != SP_OK)
 		return s;
@@ -2706,7 +2727,7 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	    " FROM sessions"
 	    " WHERE hash = ?1 AND expires > ?2 AND last_seen + ?3 > ?2", &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+	bind_blob_ref(st, 1, hash, SP_SHA256_LEN);
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, idle);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2730,7 +2751,7 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	if ((s = sq_kept(db, "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1"
 	    " AND last_seen < ?2", &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+	bind_blob_ref(st, 1, hash, SP_SHA256_LEN);
 	sqlite3_bind_int64(st, 2, now);
 	if ((s = sq_run(db, st, "session", err)) == SP_OK)
 		out->last_seen = now;
