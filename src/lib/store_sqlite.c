@@ -597,34 +597,37 @@ sq_exec_kept(sqlite3 *db, const char *sql, struct sp_err *err)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, sql, err);
 }
 
+/* Bind text (len -1) or a blob, NULL as SQL NULL; copied (SQLITE_TRANSIENT)
+ * or, for a value that stays put until the statement is reset or finalized
+ * (SQLITE_STATIC: every hot path steps and hands back its statement before
+ * it returns), bound without a copy. */
+static void
+bind_bytes(sqlite3_stmt *st, int i, const void *p, int len, void (*keep)(void *))
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, i);
+	else if (len < 0)
+		sqlite3_bind_text(st, i, p, -1, keep);
+	else
+		sqlite3_bind_blob(st, i, p, len, keep);
+}
+
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
 {
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	bind_bytes(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
-/* bind_text() and a blob of a value that stays put until the statement is
- * reset or finalized (every hot path steps and hands back its statement
- * before it returns): bound without a copy. */
 static void
 bind_text_ref(sqlite3_stmt *st, int i, const char *s)
 {
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	bind_bytes(st, i, s, -1, SQLITE_STATIC);
 }
 
 static void
 bind_blob_ref(sqlite3_stmt *st, int i, const unsigned char *p, size_t n)
 {
-	if (p == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+	bind_bytes(st, i, p, (int)n, SQLITE_STATIC);
 }
 
 static void
