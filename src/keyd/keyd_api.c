@@ -37,6 +37,153 @@ store_error(struct keyd_req *r, int st, const struct sp_err *err)
 	return keyd_store_error(r, st, err);
 }
 
+/* --- answers that wait for a durable write ----------------------------- */
+
+/* Room for the longest release answer: 500 recipients of 320 bytes, each
+ * escaped, and the rest. */
+#define KEYD_RELEASE_ANSWER_MAX ((size_t)4 << 20)
+
+/*
+ * A deposit, a release and a release's refusal are answered only once their
+ * write (the envelope, the audit record) is on disk.  The HTTP thread does
+ * not wait for that: it makes the answer, queues the write with the store's
+ * group commit (store.h) and suspends the connection; the committer resumes
+ * it when the write is durable or failed, and the handler, called again,
+ * sends the answer (or, when a write the answer needs failed, a store
+ * error).  So the writes of every connection share their commits, however
+ * few HTTP threads there are.
+ */
+struct keyd_wait {
+	struct sp_store_write w;	/* first: the committer hands it back */
+	struct keyd_req *r;
+	struct sp_audit a;
+	char actor[SP_STORE_EMAIL_MAX + 8];
+	char id[SP_STORE_ID_MAX + 1];
+	char client[64];
+	char detail[160];
+	char rcpt[SP_STORE_EMAIL_MAX + 1];	/* a release's recipient (its first open) */
+	char from[SP_STORE_EMAIL_MAX + 1];	/* where its read notice goes ("" none) */
+	char org[SP_STORE_NAME_MAX + 1];	/* a deposit's organisation (the log) */
+	const char *event;	/* log line after the answer: "release", "deposit", NULL */
+	int needed;		/* 1: no answer but an error without the write */
+	unsigned status;
+	struct sp_buf body;	/* the answer as JSON text (wiped), when it has data */
+	json_t *ans;		/* else the answer; NULL: an error answer of msg */
+	const char *msg;	/* a static string */
+	struct sp_envelope_rec e;	/* a deposit's record; its rcpt strings owned */
+};
+
+/* Connections suspended for a write: the key server stops only when none
+ * is left (the committer resumes each). */
+static int waits_running;
+
+int
+keyd_api_waits(void)
+{
+	return __atomic_load_n(&waits_running, __ATOMIC_SEQ_CST);
+}
+
+static void
+wait_free(void *p)
+{
+	struct keyd_wait *wt = p;
+	size_t i;
+
+	json_decref(wt->ans);
+	sp_buf_wipe(&wt->body);
+	for (i = 0; wt->e.rcpt != NULL && i < wt->e.nrcpt; i++)
+		free(wt->e.rcpt[i]);
+	free(wt->e.rcpt);
+	sp_wipe(wt, sizeof(*wt));
+	free(wt);
+}
+
+/* The committer's call: r belongs to MHD again once resumed. */
+static void
+wait_done(struct sp_store_write *w)
+{
+	struct keyd_wait *wt = (struct keyd_wait *)w;
+	struct keyd_req *r = wt->r;
+
+	r->async = 2;
+	MHD_resume_connection(r->conn);
+	__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+}
+
+static struct keyd_wait *
+wait_new(struct keyd_req *r, int kind, const char *event, const char *actor,
+    const char *id, int64_t org_id)
+{
+	struct keyd_wait *wt = calloc(1, sizeof(*wt));
+
+	if (wt == NULL)
+		return NULL;
+	wt->r = r;
+	wt->w.kind = kind;
+	wt->w.done = wait_done;
+	wt->w.a = &wt->a;
+	snprintf(wt->actor, sizeof(wt->actor), "%s", actor ? actor : "");
+	snprintf(wt->id, sizeof(wt->id), "%s", id ? id : "");
+	snprintf(wt->client, sizeof(wt->client), "%s", r->client);
+	wt->a = (struct sp_audit){0, event, actor ? wt->actor : NULL, id ? wt->id : NULL,
+	    wt->client, NULL, org_id};
+	return wt;
+}
+
+/* Send wt's answer once its write is done. */
+static enum MHD_Result
+wait_answer(struct keyd_req *r)
+{
+	struct keyd_wait *wt = r->async_data;
+	json_t *ans = wt->ans;
+
+	r->async = 0;
+	if (wt->w.status != SP_OK && wt->needed)
+		return keyd_store_error(r, wt->w.status, &wt->w.err);
+	if (wt->w.status != SP_OK)
+		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&wt->w.err,
+		    wt->w.status), NULL);
+	if (wt->w.kind == SP_WRITE_OPENED && wt->w.first && wt->from[0] != '\0') {
+		struct sp_notice_sender ns = {wt->rcpt, wt->id, wt->a.time, 0};
+
+		keyd_notice_sender(r->k, SP_NOTICE_READ, wt->from, &ns);
+	}
+	if (wt->event != NULL && strcmp(wt->event, "deposit") == 0)
+		keyd_log("deposit", "org", wt->org, "id", wt->id, "client", r->client, NULL);
+	else if (wt->event != NULL)
+		keyd_log(wt->event, "id", wt->id, "client", r->client, NULL);
+	if (wt->body.data != NULL)
+		return keyd_reply_buf(r, wt->status, "application/json", &wt->body);
+	if (ans == NULL)
+		return keyd_reply_error(r, wt->status, wt->msg);
+	wt->ans = NULL;
+	return keyd_reply_json(r, wt->status, ans);
+}
+
+/* Queue wt's write and suspend the connection until it is done; wt belongs
+ * to r from here on.  An answer that cannot wait is sent at once: a store
+ * error when the write was needed, else the answer without its record. */
+static enum MHD_Result
+wait_start(struct keyd_req *r, struct keyd_wait *wt)
+{
+	struct sp_err err = {{0}};
+	int st;
+
+	r->async_data = wt;
+	r->async_free = wait_free;
+	r->async = 1;
+	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+	MHD_suspend_connection(r->conn);
+	if ((st = sp_store_write_async(r->k->store, &wt->w, &err)) != SP_OK) {
+		MHD_resume_connection(r->conn);
+		__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+		wt->w.status = st;
+		wt->w.err = err;
+		return wait_answer(r);
+	}
+	return MHD_YES;
+}
+
 /* --- deposit ------------------------------------------------------------- */
 
 /* A JSON string member as bytes: NULL when absent or null; *bad 1 when
@@ -117,7 +264,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	struct sp_err err = {{0}};
 	struct sp_org org;
 	struct sp_envelope_rec e;
-	struct sp_audit a;
+	struct keyd_wait *wt = NULL;
 	unsigned char idraw[SP_ENV_ID_LEN], part[SP_KEY_LEN];
 	char *rcpt_store[SP_ENV_MAX_RECIPIENTS];
 	char actor[SP_STORE_NAME_MAX + 8], detail[96], from[SP_STORE_EMAIL_MAX + 1];
@@ -131,6 +278,10 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	int st, bad, notify, has_key = 0, in_domain = 0;
 	enum MHD_Result ret;
 
+	if (r->async == 1)
+		return MHD_YES;		/* woken early: the write still runs */
+	if (r->async == 2)
+		return wait_answer(r);
 	if (!keyd_org_auth(r, &org, &ret))
 		return ret;
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
@@ -273,16 +424,15 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	if (st == SP_OK)
 		st = sp_keywrap_wrap(r->k->kw, e.id, part, e.wrapped, &e.key_id, &err);
 	e.wrapped_len = SP_KEYWRAP_LEN;
-	if (st == SP_OK) {
-		snprintf(actor, sizeof(actor), "org:%s", org.name);
-		snprintf(detail, sizeof(detail), "recipients=%zu format=%d%s%s", n, e.format,
-		    e.verify_hash[0] ? " verify" : "", e.notify_read ? " notify-read" : "");
-		a = (struct sp_audit){e.created, "deposit", actor, e.id, r->client, detail, org.id};
-		st = sp_store_envelope_add(r->k->store, &e, &a, &err);
-	}
+	snprintf(actor, sizeof(actor), "org:%s", org.name);
+	if (st == SP_OK && ((wt = wait_new(r, SP_WRITE_DEPOSIT, "deposit", actor, e.id,
+	    org.id)) == NULL || (wt->e.rcpt = calloc(n, sizeof(char *))) == NULL))
+		st = sp_err_set(&err, SP_ERR_RETRY, "out of memory");
 	if (st != SP_OK) {
 		sp_wipe(part, sizeof(part));
 		sp_buf_wipe(&b64);
+		if (wt != NULL)
+			wait_free(wt);
 		ret = store_error(r, st, &err);
 		goto out;
 	}
@@ -294,8 +444,29 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	    "expires", (json_int_t)e.expires, "level", e.level, "verify", e.verify_hash[0] != '\0',
 	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e));
 	sp_buf_wipe(&b64);
-	keyd_log("deposit", "org", org.name, "id", e.id, "client", r->client, NULL);
-	ret = keyd_reply_json(r, 201, ans);
+	/* the 201 and its key part go out once the deposit is durable: the
+	 * write takes the record and the recipients' addresses */
+	snprintf(detail, sizeof(detail), "recipients=%zu format=%d%s%s", n, e.format,
+	    e.verify_hash[0] ? " verify" : "", e.notify_read ? " notify-read" : "");
+	snprintf(wt->detail, sizeof(wt->detail), "%s", detail);
+	snprintf(wt->org, sizeof(wt->org), "%s", org.name);
+	wt->a.time = e.created;
+	wt->a.detail = wt->detail;
+	{
+		char **rv = wt->e.rcpt;
+
+		wt->e = e;
+		wt->e.rcpt = rv;
+		memcpy(rv, rcpt_store, n * sizeof(*rv));
+	}
+	sp_wipe(e.wrapped, sizeof(e.wrapped));
+	n = 0;			/* the recipients' strings are the write's now */
+	wt->w.e = &wt->e;
+	wt->event = "deposit";
+	wt->needed = 1;
+	wt->status = 201;
+	wt->ans = ans;
+	ret = wait_start(r, wt);
 out:
 	for (i = 0; i < n; i++)
 		free(rcpt_store[i]);
@@ -601,13 +772,25 @@ static enum MHD_Result
 refuse_json(struct keyd_req *r, unsigned status, const char *msg, const char *actor,
     const char *id, int64_t org_id, json_t *ans)
 {
-	struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, org_id};
+	struct keyd_wait *wt = wait_new(r, SP_WRITE_AUDIT, "release-refused", actor, id, org_id);
 
-	sp_store_audit(r->k->store, &a, NULL);
 	keyd_log("release-refused", "id", id ? id : "-", "reason", msg, "client", r->client, NULL);
-	if (ans != NULL)
-		return keyd_reply_json(r, status, ans);
-	return keyd_reply_error(r, status, msg);
+	if (wt == NULL) {
+		struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, org_id};
+
+		sp_store_audit(r->k->store, &a, NULL);
+		if (ans != NULL)
+			return keyd_reply_json(r, status, ans);
+		return keyd_reply_error(r, status, msg);
+	}
+	/* the record is written before the answer, but a refusal stands
+	 * without it */
+	snprintf(wt->detail, sizeof(wt->detail), "%s", msg);
+	wt->a.detail = wt->detail;
+	wt->status = status;
+	wt->ans = ans;
+	wt->msg = msg;
+	return wait_start(r, wt);
 }
 
 static enum MHD_Result
@@ -635,77 +818,6 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	else if (name != NULL)
 		ans = json_pack("{s:s,s:s}", "error", msg, "reason", name);
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
-}
-
-static json_t *
-hex_or_null(int have, const unsigned char *p, size_t n)
-{
-	char hex[2 * SP_SHA256_LEN + 1];
-	size_t i;
-
-	if (!have || n > SP_SHA256_LEN)
-		return json_null();
-	for (i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", p[i]);
-	return json_string(hex);
-}
-
-static json_t *
-b64url_or_null(int have, const unsigned char *p, size_t n)
-{
-	struct sp_buf b;
-	json_t *v;
-
-	if (!have)
-		return json_null();
-	sp_buf_init(&b, 256);
-	v = sp_b64url_encode(&b, p, n) == SP_OK && b.data != NULL ?
-	    json_string((const char *)b.data) : json_null();
-	sp_buf_free(&b);
-	return v;
-}
-
-/* The release answer's proof and brand: format, digests, signature, the
- * key that signed, and the depositing organisation's name, colour and
- * logo URL. */
-static int
-release_extras(struct keyd_req *r, const struct sp_envelope_rec *e, json_t *ans,
-    struct sp_err *err)
-{
-	struct sp_org o;
-	struct sp_org_key key;
-	char logo[64];
-	int st, have_key = 0;
-
-	memset(&o, 0, sizeof(o));
-	if ((st = sp_store_org_get_id(r->k->store, e->org_id, &o, err)) != SP_OK &&
-	    st != SP_ERR_NOTFOUND)
-		return st;
-	if (st == SP_ERR_NOTFOUND)
-		snprintf(o.name, sizeof(o.name), "%s", e->org_name);
-	if (e->sealed && e->kid[0] != '\0') {
-		st = sp_store_org_key_get(r->k->store, e->kid, &key, err);
-		if (st != SP_OK && st != SP_ERR_NOTFOUND)
-			return st;
-		have_key = st == SP_OK && key.org_id == e->org_id;
-	}
-	snprintf(logo, sizeof(logo), "/orgs/%lld/logo", (long long)e->org_id);
-	json_object_set_new(ans, "org", json_string(keyd_org_display(&o)));
-	json_object_set_new(ans, "format", json_integer(e->format ? e->format : 1));
-	json_object_set_new(ans, "level", json_string(e->level[0] ? e->level : "medium"));
-	json_object_set_new(ans, "kind", json_string(e->kind == SP_ENV_KIND_REPLY ? "reply" :
-	    "message"));
-	json_object_set_new(ans, "header_sha256", hex_or_null(e->sealed, e->header_sha,
-	    sizeof(e->header_sha)));
-	json_object_set_new(ans, "ct_sha256", hex_or_null(e->sealed, e->ct_sha, sizeof(e->ct_sha)));
-	json_object_set_new(ans, "sig", b64url_or_null(e->sealed, e->sig, sizeof(e->sig)));
-	json_object_set_new(ans, "kid", e->sealed && e->kid[0] ? json_string(e->kid) :
-	    json_null());
-	json_object_set_new(ans, "sig_key", b64url_or_null(have_key, key.pub, sizeof(key.pub)));
-	json_object_set_new(ans, "brand", json_pack("{s:s,s:o,s:o}", "name",
-	    keyd_org_display(&o), "colour", o.colour[0] ? json_string(o.colour) : json_null(),
-	    "logo", o.has_logo ? json_string(logo) : json_null()));
-	return SP_OK;
 }
 
 /* Who asks: an organisation's token (its id and domains) or a recipient's
@@ -764,31 +876,35 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_err err = {{0}};
 	struct sp_session s;
 	struct sp_org org;
-	struct sp_envelope_rec e;
+	struct sp_envelope_view v;
+	struct sp_envelope_rec *e = &v.e;
 	struct sp_release_principal p = {0};
-	struct sp_audit a;
+	struct keyd_wait *wt;
 	unsigned char part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
 	char **domains = NULL;
-	size_t nd = 0, i;
+	size_t nd = 0;
 	const char *msg;
 	const char *known_id = keyd_valid_id(id) ? id : NULL;
 	enum sp_release_reason why;
 	enum MHD_Result ret;
 	unsigned status;
-	struct sp_buf b64;
-	json_t *ans, *rc;
 	long ri;
-	int st, first = 0;
+	int st, first_open;
 	int64_t now = (int64_t)time(NULL);
 
+	if (r->async == 1)
+		return MHD_YES;		/* woken early: the write still runs */
+	if (r->async == 2)
+		return wait_answer(r);
 	if (!release_principal(r, known_id, &s, &org, &domains, &nd, &p, actor, sizeof(actor),
 	    &ret))
 		return ret;
-	memset(&e, 0, sizeof(e));
-	/* which envelope: a malformed id is an unknown one */
+	memset(&v, 0, sizeof(v));
+	/* which envelope, its recipients, its brand and its signing key, in
+	 * one read; a malformed id is an unknown one */
 	if (known_id == NULL ||
-	    (st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND) {
+	    (st = sp_store_envelope_view(r->k->store, id, &v, &err)) == SP_ERR_NOTFOUND) {
 		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
 		ret = refuse(r, status, msg, actor, known_id, 0);
 		goto out;
@@ -799,61 +915,56 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	}
 	/* may have it, not retracted, not expired or shredded, verified
 	 * (release.h) */
-	if ((why = sp_release_check(&p, &e, now)) != SP_RELEASE_OK) {
+	if ((why = sp_release_check(&p, e, now)) != SP_RELEASE_OK) {
 		if (why == SP_RELEASE_NOT_RECIPIENT)
 			ret = refuse(r, sp_release_status(why, NULL), "not a recipient of this envelope",
-			    actor, id, e.org_id);
+			    actor, id, e->org_id);
 		else
-			ret = refuse_reason(r, why, &p, &e, actor);
+			ret = refuse_reason(r, why, &p, e, actor);
 		goto out;
 	}
-	if ((st = sp_keywrap_unwrap(r->k->kw, e.key_id, e.id, e.wrapped, e.wrapped_len,
+	ri = sp_release_rcpt_index(&p, e);
+	/* The first open of a recipient is recorded in one write with its
+	 * audit record (it decides the read notice); later releases only add
+	 * their audit record.  Both are group-committed. */
+	first_open = ri >= 0 && e->rstate != NULL && e->rstate[ri].opened == 0;
+	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release", actor,
+	    id, e->org_id)) == NULL) {
+		ret = keyd_reply_error(r, 503, "busy, try again");
+		goto out;
+	}
+	wt->a.time = now;
+	wt->event = "release";
+	wt->needed = 1;
+	wt->status = 200;
+	if (first_open) {
+		snprintf(wt->rcpt, sizeof(wt->rcpt), "%s", e->rcpt[ri]);
+		wt->w.id = wt->id;
+		wt->w.rcpt = wt->rcpt;
+		wt->w.now = now;
+		if (e->notify_read)
+			snprintf(wt->from, sizeof(wt->from), "%s", e->from);
+	}
+	if ((st = sp_keywrap_unwrap(r->k->kw, e->key_id, e->id, e->wrapped, e->wrapped_len,
 	    part, &err)) != SP_OK) {
 		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
 		ret = st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "busy, try again") :
 		    keyd_reply_error(r, 500, "internal error");
+		wait_free(wt);
 		goto out;
 	}
-	a = (struct sp_audit){now, "release", actor, id, r->client, NULL, e.org_id};
-	ri = sp_release_rcpt_index(&p, &e);
-	/* The first open of a recipient is recorded in one transaction with
-	 * its audit record (it decides the read notice); later releases only
-	 * add their audit record, which the store group-commits. */
-	if (ri >= 0 && e.rstate != NULL && e.rstate[ri].opened == 0)
-		st = sp_store_envelope_opened(r->k->store, id, e.rcpt[ri], now, &first, &a, &err);
-	else
-		st = sp_store_audit(r->k->store, &a, &err);
-	if (st != SP_OK) {
-		sp_wipe(part, sizeof(part));
-		ret = store_error(r, st, &err);
-		goto out;
-	}
-	if (first && e.notify_read) {
-		struct sp_notice_sender ns = {e.rcpt[ri], e.id, now, 0};
-
-		keyd_notice_sender(r->k, SP_NOTICE_READ, e.from, &ns);
-	}
-	sp_buf_init(&b64, 128);
-	sp_b64url_encode(&b64, part, sizeof(part));
+	sp_buf_init(&wt->body, KEYD_RELEASE_ANSWER_MAX);
+	st = sp_release_answer(&wt->body, &v, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	rc = json_array();
-	for (i = 0; i < e.nrcpt; i++)
-		json_array_append_new(rc, json_string(e.rcpt[i]));
-	ans = json_pack("{s:s,s:s,s:s,s:o,s:I,s:I}", "id", e.id, "server_part",
-	    b64.data ? (const char *)b64.data : "", "from", e.from,
-	    "recipients", rc, "created", (json_int_t)e.created,
-	    "expires", (json_int_t)e.expires);
-	sp_buf_wipe(&b64);
-	if (ans == NULL || (st = release_extras(r, &e, ans, &err)) != SP_OK) {
-		json_decref(ans);
-		ret = ans == NULL ? keyd_reply_error(r, 500, "internal error") :
-		    store_error(r, st, &err);
+	if (st != SP_OK) {
+		ret = keyd_reply_error(r, 500, "internal error");
+		wait_free(wt);
 		goto out;
 	}
-	keyd_log("release", "id", id, "client", r->client, NULL);
-	ret = keyd_reply_json(r, 200, ans);
+	/* the key part leaves only once the record of its release is durable */
+	ret = wait_start(r, wt);
 out:
-	sp_envelope_rec_clear(&e);
+	sp_envelope_rec_clear(e);
 	keyd_strv_free(domains, nd);
 	return ret;
 }

@@ -29,4 +29,7 @@ enum MHD_Result keyd_api_verify(struct keyd_req *r, const char *id);
 /* GET /healthz: 200, or 503 while the key holder is down. */
 enum MHD_Result keyd_api_healthz(struct keyd_req *r, const char *arg);
 
+/* How many connections wait, suspended, for their write to be durable. */
+int keyd_api_waits(void);
+
 #endif

@@ -28,6 +28,7 @@
 #include "blobstore.h"
 #include "keyd.h"
 #include "keyd_copy.h"
+#include "keyd_api.h"
 #include "log.h"
 #include "password.h"
 #include "privsep.h"
@@ -278,12 +279,15 @@ main(int argc, char **argv)
 	}
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
 	{
-		/* Log-ins on worker threads hold suspended connections: let them
-		 * finish (each is bounded by the password gate's wait). */
+		/* Log-ins on worker threads and answers waiting for their
+		 * group-committed write hold suspended connections: let them
+		 * finish (each is bounded by the password gate's or the store's
+		 * wait). */
 		int waited;
 
 		for (waited = 0; waited < 1000 &&
-		    __atomic_load_n(&k.login_jobs, __ATOMIC_SEQ_CST) > 0; waited++)
+		    (__atomic_load_n(&k.login_jobs, __ATOMIC_SEQ_CST) > 0 ||
+		    keyd_api_waits() > 0); waited++)
 			usleep(10000);
 	}
 	MHD_stop_daemon(d);

@@ -1,12 +1,14 @@
 /*
  * release.c - the key release decision (release.h): who may have the
  * envelope, then retraction (whole or per recipient), then expiry and
- * shredding, then the verification secret.
+ * shredding, then the verification secret; and the answer's JSON text.
  * SECURITY: decides who gets a key part; pure, so it is tested row by row.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "release.h"
 
 static int
@@ -160,4 +162,146 @@ sp_release_reason_name(enum sp_release_reason reason)
 	default:
 		return NULL;
 	}
+}
+
+/* --- the answer ---------------------------------------------------------- */
+
+/* Bytes of the valid UTF-8 sequence at p (1 to 4), 0 when it is not one. */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;	/* no overlong forms */
+		else if (p[0] == 0xed)
+			hi = 0x9f;	/* no surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* s as a JSON string; a byte that is not valid UTF-8 becomes U+FFFD. */
+static void
+put_str(struct sp_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+	size_t run, n;
+
+	sp_buf_append(b, "\"", 1);
+	while (*p != '\0') {
+		for (run = 0; p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\';
+		    run++)
+			;
+		if (run > 0) {
+			sp_buf_append(b, p, run);
+			p += run;
+		} else if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p++;
+			sp_buf_append(b, esc, 2);
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p++);
+			sp_buf_append(b, esc, 6);
+		} else if ((n = utf8_seq(p)) > 0) {
+			sp_buf_append(b, p, n);
+			p += n;
+		} else {
+			sp_buf_append(b, "\xef\xbf\xbd", 3);
+			p++;
+		}
+	}
+	sp_buf_append(b, "\"", 1);
+}
+
+/* ,"key": then s as a JSON string, or null when s is NULL. */
+static void
+put_field(struct sp_buf *b, const char *key, const char *s)
+{
+	sp_buf_printf(b, ",\"%s\":", key);
+	if (s == NULL)
+		sp_buf_append(b, "null", 4);
+	else
+		put_str(b, s);
+}
+
+/* ,"key": then the bytes p[0..n) in lower-case hex (hex 1) or base64url,
+ * or null when have is 0. */
+static void
+put_bytes(struct sp_buf *b, const char *key, int have, const unsigned char *p, size_t n,
+    int hex)
+{
+	char h[2 * 64 + 1];
+
+	sp_buf_printf(b, ",\"%s\":", key);
+	if (!have || (hex && n > 64)) {
+		sp_buf_append(b, "null", 4);
+		return;
+	}
+	sp_buf_append(b, "\"", 1);
+	if (hex) {
+		sp_hex_encode(p, n, h);
+		sp_buf_append(b, h, 2 * n);
+	} else
+		sp_b64url_encode(b, p, n);
+	sp_buf_append(b, "\"", 1);
+}
+
+int
+sp_release_answer(struct sp_buf *b, const struct sp_envelope_view *v,
+    const unsigned char *part, size_t part_len)
+{
+	const struct sp_envelope_rec *e = &v->e;
+	const struct sp_org *o = &v->org;
+	const char *shown = o->display[0] != '\0' ? o->display : o->name;
+	char logo[64];
+	size_t i;
+	int have_key = v->have_key && e->sealed && v->key.org_id == e->org_id;
+
+	if (sp_buf_reserve(b, 1536 + e->nrcpt * (SP_STORE_EMAIL_MAX / 4)) != SP_OK)
+		return SP_ERR_NOMEM;
+	sp_buf_append(b, "{\"id\":", 6);
+	put_str(b, e->id);
+	put_bytes(b, "server_part", 1, part, part_len, 0);
+	put_field(b, "from", e->from);
+	sp_buf_append_str(b, ",\"recipients\":[");
+	for (i = 0; i < e->nrcpt; i++) {
+		if (i > 0)
+			sp_buf_append(b, ",", 1);
+		put_str(b, e->rcpt[i] != NULL ? e->rcpt[i] : "");
+	}
+	sp_buf_printf(b, "],\"created\":%lld,\"expires\":%lld", (long long)e->created,
+	    (long long)e->expires);
+	put_field(b, "org", shown);
+	sp_buf_printf(b, ",\"format\":%d", e->format ? e->format : 1);
+	put_field(b, "level", e->level[0] ? e->level : "medium");
+	put_field(b, "kind", e->kind == SP_ENV_KIND_REPLY ? "reply" : "message");
+	put_bytes(b, "header_sha256", e->sealed, e->header_sha, sizeof(e->header_sha), 1);
+	put_bytes(b, "ct_sha256", e->sealed, e->ct_sha, sizeof(e->ct_sha), 1);
+	put_bytes(b, "sig", e->sealed, e->sig, sizeof(e->sig), 0);
+	put_field(b, "kid", e->sealed && e->kid[0] ? e->kid : NULL);
+	put_bytes(b, "sig_key", have_key, v->key.pub, sizeof(v->key.pub), 0);
+	sp_buf_append_str(b, ",\"brand\":{\"name\":");
+	put_str(b, shown);
+	put_field(b, "colour", o->colour[0] ? o->colour : NULL);
+	snprintf(logo, sizeof(logo), "/orgs/%lld/logo", (long long)e->org_id);
+	put_field(b, "logo", o->has_logo ? logo : NULL);
+	return sp_buf_append(b, "}}", 2);
 }

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "store.h"
 
 /* Values are stable: only append. */
@@ -95,5 +96,19 @@ unsigned sp_release_status(enum sp_release_reason reason, const char **msg);
 /* The short name of a refusal for the "reason" of an answer ("retracted",
  * "expired", "verify-locked", "verify"), or NULL for the others. */
 const char *sp_release_reason_name(enum sp_release_reason reason);
+
+/* The JSON answer of a release (docs/api.md) of v's envelope with the key
+ * part part[0..part_len), appended to out in one allocation: id,
+ * server_part (base64url), from, recipients, created, expires, org (the
+ * organisation's display name, else its name), format, level, kind,
+ * header_sha256 and ct_sha256 (hex), sig (base64url) and kid (all null
+ * unless sealed), sig_key (base64url; null unless v->have_key names a key
+ * of the envelope's organisation), brand {name, colour (null when none),
+ * logo (its URL, null when none)}.  Strings are escaped for JSON; a byte
+ * that is not UTF-8 becomes U+FFFD.  SP_OK, or SP_ERR_NOMEM /
+ * SP_ERR_TOOBIG from out (whose cap must hold the answer).  The key part
+ * is in out: wipe it (sp_buf_wipe). */
+int sp_release_answer(struct sp_buf *out, const struct sp_envelope_view *v,
+    const unsigned char *part, size_t part_len);
 
 #endif

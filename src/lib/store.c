@@ -4,17 +4,30 @@
  * SECURITY: a store URL can hold a database password; it is never put into
  * a message here.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <sodium.h>
 
 #include "store_internal.h"
+
+/* The group commit (store.h): writes wait in a queue; one committer
+ * thread, started with the first write, takes everything queued at once
+ * and hands it to the backend as one transaction. */
+#define SP_STORE_BATCH_MAX 256
 
 struct sp_store {
 	const struct sp_store_ops *ops;
 	void *impl;
+	pthread_mutex_t wq_mu;
+	pthread_cond_t wq_work;		/* the committer waits for writes */
+	pthread_cond_t wq_done;		/* waiting callers wait for theirs */
+	struct sp_store_write *wq_head, *wq_tail;
+	pthread_t wq_thread;
+	int wq_started;
+	int wq_stop;
 };
 
 /* A backend may leave a function out (NULL): calling it is a clean
@@ -53,7 +66,13 @@ sp_store_open(struct sp_store **s, const char *backend, const char *dir,
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	st->ops = ops;
+	pthread_mutex_init(&st->wq_mu, NULL);
+	pthread_cond_init(&st->wq_work, NULL);
+	pthread_cond_init(&st->wq_done, NULL);
 	if ((rc = ops->open(&st->impl, dir, err)) != SP_OK) {
+		pthread_mutex_destroy(&st->wq_mu);
+		pthread_cond_destroy(&st->wq_work);
+		pthread_cond_destroy(&st->wq_done);
 		free(st);
 		return rc;
 	}
@@ -106,8 +125,144 @@ sp_store_close(struct sp_store *s)
 {
 	if (s == NULL)
 		return;
+	/* the committer makes what is queued, then ends */
+	pthread_mutex_lock(&s->wq_mu);
+	s->wq_stop = 1;
+	pthread_cond_broadcast(&s->wq_work);
+	pthread_mutex_unlock(&s->wq_mu);
+	if (s->wq_started)
+		pthread_join(s->wq_thread, NULL);
 	s->ops->close(s->impl);
+	pthread_mutex_destroy(&s->wq_mu);
+	pthread_cond_destroy(&s->wq_work);
+	pthread_cond_destroy(&s->wq_done);
 	free(s);
+}
+
+/* --- group commit -------------------------------------------------------- */
+
+/* Make one batch (a list of at most SP_STORE_BATCH_MAX writes) and report
+ * every write of it: a waiting caller is woken, an asynchronous one's done
+ * runs (after which its write may be gone). */
+static void
+commit_batch(struct sp_store *s, struct sp_store_write *batch)
+{
+	struct sp_store_write *w, *next, *async = NULL, **tail = &async;
+	struct sp_err terr = {{0}};
+	int st;
+
+	for (w = batch; w != NULL; w = w->next) {
+		w->status = SP_OK;
+		w->first = 0;
+		memset(&w->err, 0, sizeof(w->err));
+	}
+	st = s->ops->write_batch(s->impl, batch, &terr);
+	pthread_mutex_lock(&s->wq_mu);
+	for (w = batch; w != NULL; w = next) {
+		next = w->next;
+		if (st != SP_OK) {
+			/* not one write of a failed transaction is durable */
+			w->status = st;
+			w->err = terr;
+			w->first = 0;
+		}
+		if (w->done != NULL) {
+			*tail = w;
+			tail = &w->next;
+		} else
+			w->finished = 1;
+	}
+	*tail = NULL;
+	pthread_cond_broadcast(&s->wq_done);
+	pthread_mutex_unlock(&s->wq_mu);
+	for (w = async; w != NULL; w = next) {
+		next = w->next;
+		w->done(w);
+	}
+}
+
+static void *
+committer(void *arg)
+{
+	struct sp_store *s = arg;
+	struct sp_store_write *batch, *w;
+	int n;
+
+	pthread_mutex_lock(&s->wq_mu);
+	for (;;) {
+		while (s->wq_head == NULL && !s->wq_stop)
+			pthread_cond_wait(&s->wq_work, &s->wq_mu);
+		if (s->wq_head == NULL)
+			break;
+		batch = s->wq_head;
+		for (w = batch, n = 1; w->next != NULL && n < SP_STORE_BATCH_MAX; w = w->next)
+			n++;
+		s->wq_head = w->next;
+		if (s->wq_head == NULL)
+			s->wq_tail = NULL;
+		w->next = NULL;
+		pthread_mutex_unlock(&s->wq_mu);
+		commit_batch(s, batch);
+		pthread_mutex_lock(&s->wq_mu);
+	}
+	pthread_mutex_unlock(&s->wq_mu);
+	return NULL;
+}
+
+/* Queue w (under wq_mu), starting the committer with the first write. */
+static int
+enqueue(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	if (s->ops->write_batch == NULL)
+		return unsupported(s, "group commit", err);
+	if (s->wq_stop)
+		return sp_err_set(err, SP_ERR_INTERNAL, "store: closing");
+	if (!s->wq_started) {
+		if (pthread_create(&s->wq_thread, NULL, committer, s) != 0)
+			return sp_err_set(err, SP_ERR_NOMEM, "store: cannot start the committer");
+		s->wq_started = 1;
+	}
+	w->next = NULL;
+	w->finished = 0;
+	if (s->wq_tail != NULL)
+		s->wq_tail->next = w;
+	else
+		s->wq_head = w;
+	s->wq_tail = w;
+	pthread_cond_signal(&s->wq_work);
+	return SP_OK;
+}
+
+int
+sp_store_write_async(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	int st;
+
+	if (w->done == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: an asynchronous write needs done");
+	pthread_mutex_lock(&s->wq_mu);
+	st = enqueue(s, w, err);
+	pthread_mutex_unlock(&s->wq_mu);
+	return st;
+}
+
+/* Queue w and wait until it is durable or failed. */
+static int
+write_wait(struct sp_store *s, struct sp_store_write *w, struct sp_err *err)
+{
+	int st;
+
+	w->done = NULL;
+	pthread_mutex_lock(&s->wq_mu);
+	if ((st = enqueue(s, w, err)) == SP_OK) {
+		while (!w->finished)
+			pthread_cond_wait(&s->wq_done, &s->wq_mu);
+		st = w->status;
+	}
+	pthread_mutex_unlock(&s->wq_mu);
+	if (st != SP_OK && w->finished && err != NULL)
+		*err = w->err;
+	return st;
 }
 
 void
@@ -128,8 +283,11 @@ sp_envelope_rec_clear(struct sp_envelope_rec *e)
 int
 sp_store_audit(struct sp_store *s, const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->audit == NULL ? unsupported(s, "audit", err) :
-	    s->ops->audit(s->impl, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_AUDIT, .a = a};
+
+	if (a == NULL)
+		return SP_OK;
+	return write_wait(s, &w, err);
 }
 
 int
@@ -169,8 +327,9 @@ int
 sp_store_envelope_add(struct sp_store *s, const struct sp_envelope_rec *e,
     const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->envelope_add == NULL ? unsupported(s, "envelope_add", err) :
-	    s->ops->envelope_add(s->impl, e, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_DEPOSIT, .e = e, .a = a};
+
+	return write_wait(s, &w, err);
 }
 
 int
@@ -179,6 +338,14 @@ sp_store_envelope_get(struct sp_store *s, const char *id,
 {
 	return s->ops->envelope_get == NULL ? unsupported(s, "envelope_get", err) :
 	    s->ops->envelope_get(s->impl, id, out, err);
+}
+
+int
+sp_store_envelope_view(struct sp_store *s, const char *id, struct sp_envelope_view *out,
+    struct sp_err *err)
+{
+	return s->ops->envelope_view == NULL ? unsupported(s, "envelope_view", err) :
+	    s->ops->envelope_view(s->impl, id, out, err);
 }
 
 int
@@ -693,16 +860,23 @@ sp_store_envelope_seal(struct sp_store *s, const char *id,
     const unsigned char sig[64], const char *kid, const struct sp_audit *a,
     struct sp_err *err)
 {
-	return s->ops->envelope_seal == NULL ? unsupported(s, "envelope_seal", err) :
-	    s->ops->envelope_seal(s->impl, id, header_sha, ct_sha, sig, kid, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_SEAL, .id = id, .header_sha = header_sha,
+	    .ct_sha = ct_sha, .sig = sig, .kid = kid, .a = a};
+
+	return write_wait(s, &w, err);
 }
 
 int
 sp_store_envelope_opened(struct sp_store *s, const char *id, const char *rcpt,
     int64_t now, int *first, const struct sp_audit *a, struct sp_err *err)
 {
-	return s->ops->envelope_opened == NULL ? unsupported(s, "envelope_opened", err) :
-	    s->ops->envelope_opened(s->impl, id, rcpt, now, first, a, err);
+	struct sp_store_write w = {.kind = SP_WRITE_OPENED, .id = id, .rcpt = rcpt, .now = now,
+	    .a = a};
+	int st = write_wait(s, &w, err);
+
+	if (first != NULL)
+		*first = st == SP_OK && w.first;
+	return st;
 }
 
 int
@@ -744,8 +918,10 @@ sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, int 
  * field(x) = 0xff when x is NULL, else 0x00 || be32(length) || bytes.
  * The layout is written down in docs/audit.md; change both together. */
 
+/* SHA-256 on a state on the stack (libsodium's): an append hashes without
+ * allocating. */
 static void
-chain_u64(EVP_MD_CTX *md, uint64_t v)
+chain_u64(crypto_hash_sha256_state *md, uint64_t v)
 {
 	unsigned char b[8];
 	int i;
@@ -754,18 +930,18 @@ chain_u64(EVP_MD_CTX *md, uint64_t v)
 		b[i] = (unsigned char)(v & 0xff);
 		v >>= 8;
 	}
-	EVP_DigestUpdate(md, b, sizeof(b));
+	crypto_hash_sha256_update(md, b, sizeof(b));
 }
 
 static void
-chain_field(EVP_MD_CTX *md, const char *x)
+chain_field(crypto_hash_sha256_state *md, const char *x)
 {
 	unsigned char b[5];
 	size_t n;
 
 	if (x == NULL) {
 		b[0] = 0xff;
-		EVP_DigestUpdate(md, b, 1);
+		crypto_hash_sha256_update(md, b, 1);
 		return;
 	}
 	n = strlen(x);
@@ -774,8 +950,8 @@ chain_field(EVP_MD_CTX *md, const char *x)
 	b[2] = (unsigned char)(n >> 16);
 	b[3] = (unsigned char)(n >> 8);
 	b[4] = (unsigned char)n;
-	EVP_DigestUpdate(md, b, sizeof(b));
-	EVP_DigestUpdate(md, x, n);
+	crypto_hash_sha256_update(md, b, sizeof(b));
+	crypto_hash_sha256_update(md, (const unsigned char *)x, n);
 }
 
 void
@@ -783,17 +959,12 @@ sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
     int64_t seq, const struct sp_audit *a, unsigned char out[SP_SHA256_LEN])
 {
 	static const char label[] = "sealpost audit v1\n";
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = SP_SHA256_LEN;
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_state *md = &st;
 
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		/* Only out of memory gets here: a hash no record can match. */
-		memset(out, 0, SP_SHA256_LEN);
-		EVP_MD_CTX_free(md);
-		return;
-	}
-	EVP_DigestUpdate(md, label, sizeof(label) - 1);
-	EVP_DigestUpdate(md, prev, SP_SHA256_LEN);
+	crypto_hash_sha256_init(md);
+	crypto_hash_sha256_update(md, (const unsigned char *)label, sizeof(label) - 1);
+	crypto_hash_sha256_update(md, prev, SP_SHA256_LEN);
 	chain_u64(md, (uint64_t)chain);
 	chain_u64(md, (uint64_t)seq);
 	chain_u64(md, (uint64_t)a->time);
@@ -802,8 +973,8 @@ sp_audit_chain_hash(const unsigned char prev[SP_SHA256_LEN], int64_t chain,
 	chain_field(md, a->envelope);
 	chain_field(md, a->client);
 	chain_field(md, a->detail);
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
+	crypto_hash_sha256_final(md, out);
+	sodium_memzero(&st, sizeof(st));
 }
 
 /* The last record seen of one chain while verifying. */

@@ -395,6 +395,70 @@ int sp_store_envelope_seal(struct sp_store *s, const char *id,
  * is 1 when this was the recipient's first open (send the read notice). */
 int sp_store_envelope_opened(struct sp_store *s, const char *id, const char *rcpt,
     int64_t now, int *first, const struct sp_audit *a, struct sp_err *err);
+/* What a key release reads, in one statement: the envelope with its
+ * recipients and their state (as sp_store_envelope_get() fills it), its
+ * organisation's branding, and the public key named by its seal when that
+ * key is one of the organisation's. */
+struct sp_envelope_view {
+	struct sp_envelope_rec e;	/* clear with sp_envelope_rec_clear(&v.e) */
+	struct sp_org org;		/* id, name, domain, display, colour, has_logo (the
+					 * contact and policy are not read) */
+	int have_key;			/* 1: key is e.kid's, of organisation e.org_id */
+	struct sp_org_key key;
+};
+/* Fill out (SP_ERR_NOTFOUND: unknown envelope); the caller clears out->e. */
+int sp_store_envelope_view(struct sp_store *s, const char *id,
+    struct sp_envelope_view *out, struct sp_err *err);
+
+/* --- group commit -----------------------------------------------------------
+ * The writes a key server answers only once they are durable go through
+ * one committer per store: the writes that arrive while a commit runs are
+ * made together in the next transaction (one fsync for all), each in a
+ * savepoint of its own so that one write's refusal (an id taken, an
+ * envelope unknown) fails only that write.  A write is reported SP_OK only
+ * after its transaction committed; when the commit fails, every write of
+ * that transaction gets the error.  Within one audit chain the records go
+ * in the order their writes were queued.  sp_store_audit(),
+ * sp_store_envelope_add(), sp_store_envelope_seal() and
+ * sp_store_envelope_opened() queue one such write and wait for it;
+ * sp_store_write_async() queues one without waiting. */
+enum sp_store_write_kind {
+	SP_WRITE_AUDIT = 1,	/* a alone: sp_store_audit() */
+	SP_WRITE_DEPOSIT = 2,	/* e and a: sp_store_envelope_add() */
+	SP_WRITE_SEAL = 3,	/* id, header_sha, ct_sha, sig, kid, a: sp_store_envelope_seal() */
+	SP_WRITE_OPENED = 4,	/* id, rcpt, now, a: sp_store_envelope_opened(); sets first */
+};
+
+struct sp_store_write {
+	int kind;			/* enum sp_store_write_kind */
+	const struct sp_audit *a;
+	const struct sp_envelope_rec *e;
+	const char *id;
+	const char *rcpt;
+	int64_t now;
+	const unsigned char *header_sha;
+	const unsigned char *ct_sha;
+	const unsigned char *sig;
+	const char *kid;
+	/* the result, set before done runs */
+	int status;			/* SP_OK: durable */
+	int first;			/* SP_WRITE_OPENED: this was the recipient's first open */
+	struct sp_err err;
+	/* sp_store_write_async(): called once, on the committer's thread,
+	 * when the write is durable or failed; it may free w, and must not
+	 * wait for the store itself */
+	void (*done)(struct sp_store_write *w);
+	void *ctx;			/* the caller's */
+	/* the store's own */
+	struct sp_store_write *next;
+	int finished;
+};
+
+/* Queue w and return at once.  w and everything it points to must stay
+ * valid until w->done(w) runs (w->done is required).  SP_OK when queued;
+ * otherwise nothing was queued and done will not run. */
+int sp_store_write_async(struct sp_store *s, struct sp_store_write *w, struct sp_err *err);
+
 /* Verification secret: ok 1 marks rcpt verified; ok 0 counts a wrong
  * answer.  *fails gets the count after this call.  SP_ERR_NOTFOUND when
  * rcpt is not a recipient. */

@@ -170,6 +170,14 @@ struct sp_store_ops {
 	int (*org_copy_bytes)(void *impl, int64_t org_id, int64_t *bytes, struct sp_err *err);
 	int (*copies_doomed)(void *impl, int64_t now, struct sp_copy_ref *out, size_t max,
 	    size_t *n, struct sp_err *err);
+	/* the group commit (store.c queues, the backend writes): make every
+	 * write of the list batch (linked by next) in one transaction, setting
+	 * each one's status, err and first; return the transaction's own
+	 * status (begin and commit): when it is not SP_OK, store.c fails every
+	 * write of the batch with it */
+	int (*write_batch)(void *impl, struct sp_store_write *batch, struct sp_err *err);
+	int (*envelope_view)(void *impl, const char *id, struct sp_envelope_view *out,
+	    struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

@@ -34,6 +34,7 @@
 #define PG_SCHEMA_LOCK "5999103514011537237"
 #define PG_MAXP 16
 #define PG_PAGE 256
+#define PG_KEPT_MAX 32	/* prepared statements kept per connection */
 
 /* Type OIDs of parameters (fixed in every server, see pg_type.h). */
 #define PG_BYTEA 17
@@ -46,16 +47,12 @@ struct pg_conn {
 	PGconn *db;		/* NULL after a failed reconnect */
 	struct pg *owner;
 	struct pg_conn *prev, *next;
-};
-
-/* A standalone audit record waiting for the group commit (on the caller's
- * stack until done). */
-struct pg_aq_item {
-	const struct sp_audit *a;
-	struct pg_aq_item *next;
-	int done;
-	int status;
-	struct sp_err err;
+	/* statements prepared on this server session (pg_execk()), by the
+	 * address of their SQL text: valid while db and its backend are */
+	const char *kept[PG_KEPT_MAX];
+	int nkept;
+	PGconn *kept_db;
+	int kept_pid;
 };
 
 struct pg {
@@ -65,11 +62,6 @@ struct pg {
 	pthread_key_t key;
 	pthread_mutex_t mu;
 	struct pg_conn *conns;
-	/* group commit of standalone audit records */
-	pthread_mutex_t aq_mu;
-	pthread_cond_t aq_cv;
-	struct pg_aq_item *aq_head, *aq_tail;
-	int aq_flushing;
 };
 
 /* One call's connection. */
@@ -78,6 +70,7 @@ struct pg_cx {
 	struct pg_conn *c;
 	int reused;		/* the connection served earlier calls */
 	int sent;		/* a statement of this call went out */
+	int keep;		/* pg_execk(): the statement is prepared once and kept */
 	int64_t changes;	/* rows the last statement touched */
 };
 
@@ -576,6 +569,39 @@ pg_fail(struct pg_cx *cx, PGresult *r, const char *what, struct sp_err *err)
 	return sp_err_set(err, st, "store: %s: %s", what, msg);
 }
 
+/* Run sql (a string constant) as a statement prepared once per server
+ * session: prepared here on its first use on this connection, then only
+ * executed.  A full list, or a failed preparation, runs it unprepared. */
+static PGresult *
+pg_kept(struct pg_conn *c, const char *sql, const struct pgp *p)
+{
+	static const struct pgp none;
+	char name[16];
+	PGresult *r;
+	int i, pid = PQbackendPID(c->db);
+
+	if (p == NULL)
+		p = &none;
+	if (c->kept_db != c->db || c->kept_pid != pid) {
+		c->nkept = 0;		/* a new session: nothing is prepared there */
+		c->kept_db = c->db;
+		c->kept_pid = pid;
+	}
+	for (i = 0; i < c->nkept && c->kept[i] != sql; i++)
+		;
+	snprintf(name, sizeof(name), "sp%d", i);
+	if (i == c->nkept) {
+		if (i == PG_KEPT_MAX)
+			return PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 0);
+		r = PQprepare(c->db, name, sql, p->n, p->types);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;
+		PQclear(r);
+		c->kept[c->nkept++] = sql;
+	}
+	return PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 0);
+}
+
 /*
  * Run one statement.  *out (may be NULL) gets the result, which the caller
  * clears.  A call's first statement on a reused connection that turns out
@@ -601,8 +627,9 @@ pg_exec(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **out,
 		again = !cx->sent && cx->reused &&
 		    (strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "SELECT", 6) == 0);
 		cx->sent = 1;
-		r = PQexecParams(cx->c->db, sql, p ? p->n : 0, p ? p->types : NULL,
-		    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
+		r = cx->keep ? pg_kept(cx->c, sql, p) : PQexecParams(cx->c->db, sql,
+		    p ? p->n : 0, p ? p->types : NULL, p ? p->v : NULL, p ? p->len : NULL,
+		    p ? p->fmt : NULL, 0);
 		rs = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 		if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)
 			break;
@@ -628,6 +655,19 @@ pg_exec(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **out,
 	return SP_OK;
 }
 
+/* pg_exec() of a string constant, prepared once per server session. */
+static int
+pg_execk(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **out,
+    const char *what, struct sp_err *err)
+{
+	int st;
+
+	cx->keep = 1;
+	st = pg_exec(cx, sql, p, out, what, err);
+	cx->keep = 0;
+	return st;
+}
+
 /* Run a statement that returns at most one row: *found tells whether it
  * did, *v (may be NULL) gets its first column. */
 static int
@@ -650,7 +690,7 @@ pg_one(struct pg_cx *cx, const char *sql, const struct pgp *p, int64_t *v, int *
 static int
 pg_begin(struct pg_cx *cx, struct sp_err *err)
 {
-	return pg_exec(cx, "BEGIN", NULL, NULL, "begin", err);
+	return pg_execk(cx, "BEGIN", NULL, NULL, "begin", err);
 }
 
 /* Commit when st is SP_OK, else roll back; returns the final status. */
@@ -662,7 +702,7 @@ pg_end(struct pg_cx *cx, int st, struct sp_err *err)
 	if (st == SP_OK && PQtransactionStatus(cx->c->db) != PQTRANS_INTRANS)
 		st = sp_err_set(err, SP_ERR_IO, "store: transaction failed");
 	if (st == SP_OK)
-		st = pg_exec(cx, "COMMIT", NULL, NULL, "commit", err);
+		st = pg_execk(cx, "COMMIT", NULL, NULL, "commit", err);
 	if (st != SP_OK && cx->c->db != NULL && PQstatus(cx->c->db) == CONNECTION_OK &&
 	    PQtransactionStatus(cx->c->db) != PQTRANS_IDLE) {
 		r = PQexec(cx->c->db, "ROLLBACK");
@@ -980,8 +1020,6 @@ pg_open(void **impl, const char *url, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_NOMEM, "store: thread key");
 	}
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_mutex_init(&q->aq_mu, NULL);
-	pthread_cond_init(&q->aq_cv, NULL);
 	if ((st = pg_get(q, &cx, err)) != SP_OK || (st = pg_schema(&cx, err)) != SP_OK) {
 		pg_close(q);
 		return st;
@@ -1005,8 +1043,6 @@ pg_close(void *impl)
 		free(c);
 	}
 	pthread_mutex_destroy(&q->mu);
-	pthread_mutex_destroy(&q->aq_mu);
-	pthread_cond_destroy(&q->aq_cv);
 	pg_free(q);
 }
 
@@ -1046,7 +1082,7 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 		struct pgp p = {0};
 
 		p_int(&p, rec.org_id);
-		if ((st = pg_exec(cx, "SELECT seq, hash FROM audit_heads WHERE chain = $1"
+		if ((st = pg_execk(cx, "SELECT seq, hash FROM audit_heads WHERE chain = $1"
 		    " FOR UPDATE", &p, &r, "audit chain", err)) != SP_OK)
 			return st;
 		if ((found = PQntuples(r) > 0)) {
@@ -1083,7 +1119,7 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 		p_int(&p, seq);
 		p_hash(&p, prev);
 		p_hash(&p, h);
-		return pg_exec(cx, "WITH head AS (UPDATE audit_heads SET seq = $8, hash = $10"
+		return pg_execk(cx, "WITH head AS (UPDATE audit_heads SET seq = $8, hash = $10"
 		    " WHERE chain = $7) INSERT INTO audit(time, event, actor, envelope_id, client,"
 		    " detail, chain, seq, prev, hash)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -1091,78 +1127,70 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 	}
 }
 
-/* Sort a queue of audit records by chain, keeping each chain's order. */
-static struct pg_aq_item *
-aq_sort(struct pg_aq_item *in)
-{
-	struct pg_aq_item *out = NULL, **pp, *it;
-
-	while (in != NULL) {
-		it = in;
-		in = in->next;
-		for (pp = &out; *pp != NULL && (*pp)->a->org_id <= it->a->org_id; pp = &(*pp)->next)
-			;
-		it->next = *pp;
-		*pp = it;
-	}
-	return out;
-}
+static int pg_write_state(struct pg_cx *cx, struct sp_store_write *w, int *audit);
 
 /*
- * Standalone audit records (releases, refusals) are committed in groups, as
- * in store_sqlite.c: a caller queues its record; the first caller that finds
- * no commit running takes the whole queue and writes it in one transaction
- * (one WAL flush), the others wait until theirs is in.  Every caller returns
- * only after its record is durable.  The batch goes in chain order (see
- * pg_audit_insert).
+ * The group commit (store.h, store.c): the writes of a batch in one
+ * transaction, one WAL flush for all.  Locks are taken in the order every
+ * other transaction takes them, rows first, then audit chain heads: first
+ * each write's change to its envelope (in a savepoint of its own when there
+ * are several, so that a refused write is rolled back alone), then the
+ * audit records of the writes that went through, chain by chain in
+ * ascending order (each chain's records in the order they were queued).
+ * A failed audit append fails the whole transaction.
  */
 static int
-pg_audit(void *impl, const struct sp_audit *a, struct sp_err *err)
+pg_write_batch(void *impl, struct sp_store_write *batch, struct sp_err *err)
 {
-	struct pg *q = impl;
-	struct pg_aq_item me, *batch, *it, *next;
+	struct sp_store_write *w;
+	unsigned char due[256];		/* the write at that place still owes its record */
 	struct pg_cx cx;
-	struct sp_err berr = {{0}};
-	int st;
+	int64_t chain = 0, next;
+	size_t i, n;
+	int st, one = batch->next == NULL, audit, started = 0;
 
-	if (a == NULL)
-		return SP_OK;
-	memset(&me, 0, sizeof(me));
-	me.a = a;
-	pthread_mutex_lock(&q->aq_mu);
-	if (q->aq_tail)
-		q->aq_tail->next = &me;
-	else
-		q->aq_head = &me;
-	q->aq_tail = &me;
-	while (!me.done) {
-		if (q->aq_flushing) {
-			pthread_cond_wait(&q->aq_cv, &q->aq_mu);
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	for (w = batch, n = 0; w != NULL && st == SP_OK && n < sizeof(due); w = w->next, n++) {
+		due[n] = 0;
+		if (w->kind == SP_WRITE_AUDIT) {
+			due[n] = w->a != NULL;
 			continue;
 		}
-		q->aq_flushing = 1;
-		batch = aq_sort(q->aq_head);
-		q->aq_head = q->aq_tail = NULL;
-		pthread_mutex_unlock(&q->aq_mu);
-		if ((st = pg_tx(q, &cx, &berr)) == SP_OK) {
-			for (it = batch; it != NULL && st == SP_OK; it = it->next)
-				st = pg_audit_insert(&cx, it->a, &berr);
-			st = pg_end(&cx, st, &berr);
-		}
-		pthread_mutex_lock(&q->aq_mu);
-		for (it = batch; it != NULL; it = next) {
-			next = it->next;
-			it->status = st;
-			it->err = berr;
-			it->done = 1;
-		}
-		q->aq_flushing = 0;
-		pthread_cond_broadcast(&q->aq_cv);
+		if (!one && (st = pg_execk(&cx, "SAVEPOINT w", NULL, NULL, "savepoint",
+		    err)) != SP_OK)
+			break;
+		audit = 0;
+		w->status = pg_write_state(&cx, w, &audit);
+		due[n] = w->status == SP_OK && audit && w->a != NULL;
+		if (!one && w->status != SP_OK)
+			st = pg_execk(&cx, "ROLLBACK TO SAVEPOINT w", NULL, NULL, "savepoint", err);
+		if (!one && st == SP_OK)
+			st = pg_execk(&cx, "RELEASE SAVEPOINT w", NULL, NULL, "savepoint", err);
 	}
-	pthread_mutex_unlock(&q->aq_mu);
-	if (me.status != SP_OK && err != NULL)
-		*err = me.err;
-	return me.status;
+	if (st == SP_OK && w != NULL && !one)
+		st = sp_err_set(err, SP_ERR_INTERNAL, "store: batch too long");
+	if (one && batch->status != SP_OK) {
+		pg_end(&cx, batch->status, NULL);	/* its own refusal: nothing to commit */
+		return SP_OK;
+	}
+	/* the audit records, the lowest chain first */
+	for (; st == SP_OK; chain = next, started = 1) {
+		int any = 0;
+
+		next = INT64_MAX;
+		for (w = batch, i = 0; w != NULL && i < n; w = w->next, i++)
+			if (due[i] && (!started || w->a->org_id > chain) && w->a->org_id <= next) {
+				next = w->a->org_id;
+				any = 1;
+			}
+		if (!any)
+			break;
+		for (w = batch, i = 0; w != NULL && i < n && st == SP_OK; w = w->next, i++)
+			if (due[i] && w->a->org_id == next)
+				st = pg_audit_insert(&cx, w->a, err);
+	}
+	return pg_end(&cx, st, err);
 }
 
 /*
@@ -2062,22 +2090,20 @@ env_add_rcpt(struct sp_envelope_rec *e, const PGresult *r, int i, int col,
 	return SP_OK;
 }
 
+/* A deposit's rows (sp_store_envelope_add()) inside the group commit's
+ * transaction; its audit record follows there. */
 static int
-pg_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_audit *a,
-    struct sp_err *err)
+pg_deposit_rows(struct pg_cx *cx, const struct sp_envelope_rec *e, struct sp_err *err)
 {
-	struct pg_cx cx;
 	size_t i;
 	int st;
 
-	if (e->wrapped_len > SP_STORE_WRAPPED_MAX)
+	if (e == NULL || e->wrapped_len > SP_STORE_WRAPPED_MAX)
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped key length");
 	if ((e->kind != SP_ENV_KIND_MESSAGE && e->kind != SP_ENV_KIND_REPLY) ||
 	    e->format < 0 || e->format > 2 || !fits(e->level, sizeof(e->level) - 1) ||
 	    !fits(e->verify_hash, SP_STORE_HASH_MAX) || !fits(e->verify_hint, SP_STORE_HINT_MAX))
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad envelope record");
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
 	{
 		struct pgp p = {0};
 
@@ -2094,7 +2120,7 @@ pg_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 		p_text(&p, e->level[0] ? e->level : "medium");
 		p_text(&p, e->verify_hash);
 		p_text(&p, e->verify_hint);
-		st = pg_exec(&cx, "INSERT INTO envelopes(id, org_id, sender, created, expires,"
+		st = pg_execk(cx, "INSERT INTO envelopes(id, org_id, sender, created, expires,"
 		    " retracted, key_id, wrapped, kind, format, notify_read, level, verify_hash,"
 		    " verify_hint)"
 		    " VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -2106,12 +2132,10 @@ pg_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_aud
 		p_text(&p, e->id);
 		p_int(&p, (int64_t)i);
 		p_text(&p, e->rcpt[i]);
-		st = pg_exec(&cx, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
+		st = pg_execk(cx, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
 		    " VALUES ($1, $2, $3)", &p, NULL, "add recipient", err);
 	}
-	if (st == SP_OK)
-		st = pg_audit_insert(&cx, a, err);
-	return pg_end(&cx, st, err);
+	return st;
 }
 
 static int
@@ -2151,6 +2175,72 @@ pg_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 	PQclear(r);
 	if (st != SP_OK)
 		sp_envelope_rec_clear(out);
+	return st;
+}
+
+/*
+ * A key release's read in one statement: the envelope row with its
+ * organisation's branding and its signing key (pos -1, the last column),
+ * then one row per recipient, in order.
+ */
+static const char pg_view_sql[] =
+    "SELECT " PG_ENV_COLS ", o.display, o.colour, (o.logo IS NOT NULL)::int,"
+    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL, -1"
+    " FROM envelopes e JOIN orgs o ON o.id = e.org_id"
+    " LEFT JOIN org_keys k ON e.sealed = 1 AND k.kid = e.kid AND k.org_id = e.org_id"
+    " WHERE e.id = $1"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, " PG_RCPT_COLS ", r.pos FROM envelope_rcpt r"
+    " WHERE r.envelope_id = $1 ORDER BY 34";
+
+static int
+pg_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,
+    struct sp_err *err)
+{
+	const int b = 22;		/* the branding's first column */
+	struct sp_envelope_rec *e = &out->e;
+	struct pg_cx cx;
+	struct pgp p = {0};
+	PGresult *r;
+	int st, i, n, k;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, id);
+	if ((st = pg_execk(&cx, pg_view_sql, &p, &r, "envelope", err)) != SP_OK)
+		return st;
+	if ((n = PQntuples(r)) == 0 || r_int(r, 0, 33) != -1) {
+		PQclear(r);
+		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	}
+	if ((st = env_from_row(r, 0, e, err)) == SP_OK) {
+		out->org.id = e->org_id;
+		snprintf(out->org.name, sizeof(out->org.name), "%s", e->org_name);
+		snprintf(out->org.domain, sizeof(out->org.domain), "%s", e->org_domain);
+		r_text(r, 0, b, out->org.display, sizeof(out->org.display));
+		r_text(r, 0, b + 1, out->org.colour, sizeof(out->org.colour));
+		out->org.has_logo = r_int(r, 0, b + 2) != 0;
+		if (!PQgetisnull(r, 0, b + 3)) {
+			if ((k = r_blob(r, 0, b + 3, out->key.pub, sizeof(out->key.pub))) !=
+			    (int)sizeof(out->key.pub))
+				st = blob_err(k, "signing key", err);
+			out->have_key = st == SP_OK;
+			out->key.org_id = e->org_id;
+			snprintf(out->key.kid, sizeof(out->key.kid), "%s", e->kid);
+			out->key.created = r_int(r, 0, b + 4);
+			out->key.retired = r_int(r, 0, b + 5);
+		}
+	}
+	for (i = 1; i < n && st == SP_OK; i++)
+		st = env_add_rcpt(e, r, i, b + 6, err);
+	PQclear(r);
+	if (st == SP_OK && e->rstate == NULL &&
+	    (e->rstate = calloc(1, sizeof(*e->rstate))) == NULL)
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	if (st != SP_OK)
+		sp_envelope_rec_clear(e);
 	return st;
 }
 
@@ -2226,14 +2316,17 @@ pg_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
 	return pg_end(&cx, st, err);
 }
 
+/* A seal's change (sp_store_envelope_seal()) inside the group commit's
+ * transaction: *audit 1 when it changed the envelope (a repeated seal with
+ * the same values changes nothing and writes no record). */
 static int
-pg_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
-    const unsigned char *ct_sha, const unsigned char *sig, const char *kid,
-    const struct sp_audit *a, struct sp_err *err)
+pg_seal_row(struct pg_cx *cx, const struct sp_store_write *w, int *audit,
+    struct sp_err *err)
 {
 	unsigned char h[SP_SHA256_LEN], c[SP_SHA256_LEN], g[64];
 	char k[SP_STORE_KID_MAX + 1];
-	struct pg_cx cx;
+	const unsigned char *header_sha = w->header_sha, *ct_sha = w->ct_sha, *sig = w->sig;
+	const char *id = w->id, *kid = w->kid;
 	struct pgp p = {0};
 	PGresult *r;
 	int st, done = 0;
@@ -2241,10 +2334,8 @@ pg_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
 	if (id == NULL || header_sha == NULL || ct_sha == NULL || sig == NULL ||
 	    !fits(kid, SP_STORE_KID_MAX) || *kid == '\0')
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad seal");
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
 	p_text(&p, id);
-	if ((st = pg_exec(&cx, "SELECT sealed, header_sha, ct_sha, sig, kid FROM envelopes"
+	if ((st = pg_execk(cx, "SELECT sealed, header_sha, ct_sha, sig, kid FROM envelopes"
 	    " WHERE id = $1 FOR UPDATE", &p, &r, "envelope", err)) == SP_OK) {
 		if (PQntuples(r) == 0)
 			st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
@@ -2271,12 +2362,11 @@ pg_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
 		p_hash(&p, ct_sha);
 		p_bin(&p, sig, 64);
 		p_text(&p, kid);
-		st = pg_exec(&cx, "UPDATE envelopes SET sealed = 1, header_sha = $2, ct_sha = $3,"
+		st = pg_execk(cx, "UPDATE envelopes SET sealed = 1, header_sha = $2, ct_sha = $3,"
 		    " sig = $4, kid = $5 WHERE id = $1 AND sealed = 0", &p, NULL, "seal", err);
-		if (st == SP_OK)
-			st = pg_audit_insert(&cx, a, err);
+		*audit = st == SP_OK;
 	}
-	return pg_end(&cx, st, err);
+	return st;
 }
 
 /* Inside a transaction: SP_ERR_NOTFOUND naming what is missing when rcpt
@@ -2295,42 +2385,59 @@ pg_rcpt_missing(struct pg_cx *cx, const char *id, struct sp_err *err)
 	    "unknown envelope");
 }
 
+/* A release's open (sp_store_envelope_opened()) inside the group
+ * commit's transaction: w->first tells whether it was the recipient's
+ * first. */
 static int
-pg_envelope_opened(void *impl, const char *id, const char *rcpt, int64_t now, int *first,
-    const struct sp_audit *a, struct sp_err *err)
+pg_opened_row(struct pg_cx *cx, struct sp_store_write *w, struct sp_err *err)
 {
 	char addr[SP_STORE_EMAIL_MAX + 1];
-	struct pg_cx cx;
 	struct pgp p = {0};
 	int st, found = 0;
 
-	if (first != NULL)
-		*first = 0;
-	if (id == NULL || ascii_lower(rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
+	if (w->id == NULL || w->rcpt == NULL ||
+	    ascii_lower(w->rcpt, addr, sizeof(addr), "address", NULL) != SP_OK)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
-	if (now == 0)
-		now = (int64_t)time(NULL);
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
-	p_text(&p, id);
+	p_text(&p, w->id);
 	p_text(&p, addr);
-	p_int(&p, now);
+	p_int(&p, w->now ? w->now : (int64_t)time(NULL));
 	/* Parallel first releases: the row lock lets one of them set it. */
-	st = pg_exec(&cx, "UPDATE envelope_rcpt SET opened = $3 WHERE envelope_id = $1"
+	st = pg_execk(cx, "UPDATE envelope_rcpt SET opened = $3 WHERE envelope_id = $1"
 	    " AND email = $2 AND opened = 0 RETURNING 1", &p, NULL, "opened", err);
-	if (st == SP_OK && cx.changes == 0) {
+	if (st == SP_OK && cx->changes == 0) {
 		p.n = 2;
-		st = pg_one(&cx, "SELECT 1 FROM envelope_rcpt WHERE envelope_id = $1"
+		st = pg_one(cx, "SELECT 1 FROM envelope_rcpt WHERE envelope_id = $1"
 		    " AND email = $2", &p, NULL, &found, "recipient", err);
 		if (st == SP_OK && !found)
-			st = pg_rcpt_missing(&cx, id, err);
+			st = pg_rcpt_missing(cx, w->id, err);
 	} else if (st == SP_OK)
 		found = 2;	/* first */
-	if (st == SP_OK)
-		st = pg_audit_insert(&cx, a, err);
-	if ((st = pg_end(&cx, st, err)) == SP_OK && first != NULL)
-		*first = found == 2;
+	w->first = st == SP_OK && found == 2;
 	return st;
+}
+
+/* The change a write makes before its audit record (pg_write_batch()):
+ * *audit 1 when its record is due. */
+static int
+pg_write_state(struct pg_cx *cx, struct sp_store_write *w, int *audit)
+{
+	int st;
+
+	*audit = 0;
+	switch (w->kind) {
+	case SP_WRITE_DEPOSIT:
+		st = pg_deposit_rows(cx, w->e, &w->err);
+		*audit = st == SP_OK;
+		return st;
+	case SP_WRITE_SEAL:
+		return pg_seal_row(cx, w, audit, &w->err);
+	case SP_WRITE_OPENED:
+		st = pg_opened_row(cx, w, &w->err);
+		*audit = st == SP_OK;
+		return st;
+	default:
+		return sp_err_set(&w->err, SP_ERR_INTERNAL, "store: unknown write %d", w->kind);
+	}
 }
 
 static int
@@ -3089,7 +3196,7 @@ pg_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	p_hash(&p, hash);
 	p_int(&p, now);
 	p_int(&p, idle);
-	if ((st = pg_exec(&cx, "SELECT email, csrf, created, last_seen, expires, auth_time"
+	if ((st = pg_execk(&cx, "SELECT email, csrf, created, last_seen, expires, auth_time"
 	    " FROM sessions WHERE hash = $1 AND expires > $2 AND last_seen + $3 > $2",
 	    &p, &r, "session", err)) != SP_OK)
 		return st;
@@ -3987,12 +4094,10 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.name = "pgsql",
 	.open = pg_open,
 	.close = pg_close,
-	.audit = pg_audit,
 	.audit_each = pg_audit_each,
 	.org_add = pg_org_add,
 	.org_by_token = pg_org_by_token,
 	.org_each = pg_org_each,
-	.envelope_add = pg_envelope_add,
 	.envelope_get = pg_envelope_get,
 	.envelope_retract = pg_envelope_retract,
 	.envelope_wrapped_each = pg_envelope_wrapped_each,
@@ -4049,8 +4154,6 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.org_key_retire = pg_org_key_retire,
 	.org_key_each = pg_org_key_each,
 	.envelope_set_retracted = pg_envelope_set_retracted,
-	.envelope_seal = pg_envelope_seal,
-	.envelope_opened = pg_envelope_opened,
 	.envelope_verify_result = pg_envelope_verify_result,
 	.envelope_each = pg_envelope_each,
 	.envelope_each_for = pg_envelope_each_for,
@@ -4060,4 +4163,6 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.envelope_copy_set = pg_envelope_copy_set,
 	.org_copy_bytes = pg_org_copy_bytes,
 	.copies_doomed = pg_copies_doomed,
+	.write_batch = pg_write_batch,
+	.envelope_view = pg_envelope_view,
 };

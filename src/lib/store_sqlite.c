@@ -26,22 +26,23 @@
 #define SQ_SCHEMA_VERSION 4
 #define SQ_BUSY_MS 5000
 
+#define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
+
 struct sq;
+
+/* A statement prepared once per connection (sq_kept()), found by the
+ * address of its SQL text: a string constant. */
+struct sq_kept {
+	const char *sql;
+	sqlite3_stmt *st;
+};
 
 struct sq_conn {
 	sqlite3 *db;
 	struct sq *owner;
 	struct sq_conn *prev, *next;
-};
-
-/* A standalone audit record waiting for the group commit (on the caller's
- * stack until done). */
-struct sq_aq_item {
-	const struct sp_audit *a;
-	struct sq_aq_item *next;
-	int done;
-	int status;
-	struct sp_err err;
+	struct sq_kept kept[SQ_KEPT_MAX];
+	int nkept;
 };
 
 struct sq {
@@ -49,11 +50,6 @@ struct sq {
 	pthread_key_t key;
 	pthread_mutex_t mu;
 	struct sq_conn *conns;
-	/* group commit of standalone audit records */
-	pthread_mutex_t aq_mu;
-	pthread_cond_t aq_cv;
-	struct sq_aq_item *aq_head, *aq_tail;
-	int aq_flushing;
 	int ckpt_due;		/* shredded rows may still be in the WAL (under mu) */
 };
 
@@ -263,6 +259,24 @@ sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
 	    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/* The connection this thread used last (set by sq_db()): where sq_kept()
+ * finds the statements of the db it is given. */
+static __thread struct sq_conn *sq_cur;
+
+/* Finalize the kept statements and close the connection. */
+static void
+sq_conn_close(struct sq_conn *c)
+{
+	int i;
+
+	if (sq_cur == c)
+		sq_cur = NULL;
+	for (i = 0; i < c->nkept; i++)
+		sqlite3_finalize(c->kept[i].st);
+	c->nkept = 0;
+	sqlite3_close_v2(c->db);
+}
+
 static void
 sq_conn_destroy(void *p)
 {
@@ -277,7 +291,7 @@ sq_conn_destroy(void *p)
 	if (c->next)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&q->mu);
-	sqlite3_close_v2(c->db);
+	sq_conn_close(c);
 	free(c);
 }
 
@@ -321,6 +335,7 @@ sq_db(struct sq *q, sqlite3 **db, struct sp_err *err)
 	int st;
 
 	if (c != NULL) {
+		sq_cur = c;
 		*db = c->db;
 		return SP_OK;
 	}
@@ -341,6 +356,7 @@ sq_db(struct sq *q, sqlite3 **db, struct sp_err *err)
 		sq_conn_destroy(c);
 		return sp_err_set(err, SP_ERR_NOMEM, "store: thread key");
 	}
+	sq_cur = c;
 	*db = c->db;
 	return SP_OK;
 }
@@ -487,12 +503,8 @@ sq_open(void **impl, const char *dir, struct sp_err *err)
 	}
 	snprintf(q->path, n, "%s/keyd.sqlite", dir);
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_mutex_init(&q->aq_mu, NULL);
-	pthread_cond_init(&q->aq_cv, NULL);
 	if (pthread_key_create(&q->key, sq_conn_destroy) != 0) {
 		pthread_mutex_destroy(&q->mu);
-		pthread_mutex_destroy(&q->aq_mu);
-		pthread_cond_destroy(&q->aq_cv);
 		free(q->path);
 		free(q);
 		return sp_err_set(err, SP_ERR_NOMEM, "store: thread key");
@@ -518,12 +530,10 @@ sq_close(void *impl)
 	pthread_key_delete(q->key);
 	for (c = q->conns; c != NULL; c = next) {
 		next = c->next;
-		sqlite3_close_v2(c->db);
+		sq_conn_close(c);
 		free(c);
 	}
 	pthread_mutex_destroy(&q->mu);
-	pthread_mutex_destroy(&q->aq_mu);
-	pthread_cond_destroy(&q->aq_cv);
 	free(q->path);
 	free(q);
 }
@@ -538,13 +548,100 @@ sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct sp_err *err)
 	return sq_status(db, rc, "prepare", err);
 }
 
+/* A statement for sql (a string constant) prepared once on db's
+ * connection and kept: reset, without bindings.  Hand it back with
+ * sq_finish() (sq_one() and sq_run() do), never sqlite3_finalize().  A
+ * statement that is still running (a nested use) or a full cache gives a
+ * statement of its own, finalized by sq_finish(). */
+static int
+sq_kept(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct sp_err *err)
+{
+	struct sq_conn *c = sq_cur;
+	int i, rc;
+
+	if (c == NULL || c->db != db)
+		return sq_prepare(db, sql, st, err);
+	for (i = 0; i < c->nkept; i++)
+		if (c->kept[i].sql == sql) {
+			if (sqlite3_stmt_busy(c->kept[i].st))
+				return sq_prepare(db, sql, st, err);
+			*st = c->kept[i].st;
+			return SP_OK;
+		}
+	if (c->nkept == SQ_KEPT_MAX)
+		return sq_prepare(db, sql, st, err);
+	rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_status(db, rc, "prepare", err);
+	c->kept[c->nkept].sql = sql;
+	c->kept[c->nkept].st = *st;
+	c->nkept++;
+	return SP_OK;
+}
+
+/* Done with st: a kept statement is reset for its next use, any other
+ * finalized. */
+static void
+sq_finish(sqlite3_stmt *st)
+{
+	struct sq_conn *c = sq_cur;
+	int i;
+
+	if (c != NULL && st != NULL && sqlite3_db_handle(st) == c->db)
+		for (i = 0; i < c->nkept; i++)
+			if (c->kept[i].st == st) {
+				sqlite3_reset(st);
+				sqlite3_clear_bindings(st);
+				return;
+			}
+	sqlite3_finalize(st);
+}
+
+/* Run one statement without results (sql a string constant), kept. */
+static int
+sq_exec_kept(sqlite3 *db, const char *sql, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, s;
+
+	if ((s = sq_kept(db, sql, &st, err)) != SP_OK)
+		return s;
+	rc = sqlite3_step(st);
+	sq_finish(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, sql, err);
+}
+
+/* Bind text (len -1) or a blob, NULL as SQL NULL; copied (SQLITE_TRANSIENT)
+ * or, for a value that stays put until the statement is reset or finalized
+ * (SQLITE_STATIC: every hot path steps and hands back its statement before
+ * it returns), bound without a copy. */
+static void
+bind_bytes(sqlite3_stmt *st, int i, const void *p, int len, void (*keep)(void *))
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, i);
+	else if (len < 0)
+		sqlite3_bind_text(st, i, p, -1, keep);
+	else
+		sqlite3_bind_blob(st, i, p, len, keep);
+}
+
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
 {
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	bind_bytes(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static void
+bind_text_ref(sqlite3_stmt *st, int i, const char *s)
+{
+	bind_bytes(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+bind_blob_ref(sqlite3_stmt *st, int i, const unsigned char *p, size_t n)
+{
+	bind_bytes(st, i, p, (int)n, SQLITE_STATIC);
 }
 
 static void
@@ -590,7 +687,7 @@ sq_one(sqlite3 *db, sqlite3_stmt *st, int64_t *v, int *found, const char *what,
 	*found = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW && v != NULL)
 		*v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sq_finish(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, what, err);
 }
 
@@ -600,23 +697,30 @@ sq_run(sqlite3 *db, sqlite3_stmt *st, const char *what, struct sp_err *err)
 {
 	int rc = sqlite3_step(st);
 
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, what, err);
+	/* the status before the reset: a reset clears the message */
+	if (rc != SQLITE_DONE) {
+		int s = sq_status(db, rc, what, err);
+
+		sq_finish(st);
+		return s;
+	}
+	sq_finish(st);
+	return SP_OK;
 }
 
 static int
 sq_begin(sqlite3 *db, struct sp_err *err)
 {
-	return sq_exec(db, "BEGIN IMMEDIATE", err);
+	return sq_exec_kept(db, "BEGIN IMMEDIATE", err);
 }
 
 static int
 sq_end(sqlite3 *db, int st, struct sp_err *err)
 {
 	if (st == SP_OK)
-		st = sq_exec(db, "COMMIT", err);
-	if (st != SP_OK)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		st = sq_exec_kept(db, "COMMIT", err);
+	if (st != SP_OK && !sqlite3_get_autocommit(db))
+		sq_exec_kept(db, "ROLLBACK", NULL);
 	return st;
 }
 
@@ -641,7 +745,7 @@ sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 	if (r.event == NULL)
 		r.event = "event";
 	memset(prev, 0, sizeof(prev));
-	if ((s = sq_prepare(db, "SELECT seq, hash FROM audit_heads WHERE chain = ?",
+	if ((s = sq_kept(db, "SELECT seq, hash FROM audit_heads WHERE chain = ?",
 	    &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_int64(st, 1, r.org_id);
@@ -650,91 +754,72 @@ sq_audit_insert(sqlite3 *db, const struct sp_audit *a, struct sp_err *err)
 		if (col_blob(st, 1, prev, sizeof(prev)) != SP_SHA256_LEN)
 			rc = SQLITE_CORRUPT;
 	}
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return rc == SQLITE_CORRUPT ? sp_err_set(err, SP_ERR_IO,
 		    "store: the head of audit chain %lld is damaged", (long long)r.org_id) :
 		    sq_status(db, rc, "audit head", err);
 	seq++;
 	sp_audit_chain_hash(prev, r.org_id, seq, &r, hash);
-	if ((s = sq_prepare(db, "INSERT INTO audit(time, event, actor, envelope_id, client,"
+	if ((s = sq_kept(db, "INSERT INTO audit(time, event, actor, envelope_id, client,"
 	    " detail, chain, seq, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_int64(st, 1, r.time);
-	bind_text(st, 2, r.event);
-	bind_text(st, 3, r.actor);
-	bind_text(st, 4, r.envelope);
-	bind_text(st, 5, r.client);
-	bind_text(st, 6, r.detail);
+	bind_text_ref(st, 2, r.event);
+	bind_text_ref(st, 3, r.actor);
+	bind_text_ref(st, 4, r.envelope);
+	bind_text_ref(st, 5, r.client);
+	bind_text_ref(st, 6, r.detail);
 	sqlite3_bind_int64(st, 7, r.org_id);
 	sqlite3_bind_int64(st, 8, seq);
-	bind_hash(st, 9, prev);
-	bind_hash(st, 10, hash);
+	bind_blob_ref(st, 9, prev, SP_SHA256_LEN);
+	bind_blob_ref(st, 10, hash, SP_SHA256_LEN);
 	if ((s = sq_run(db, st, "audit", err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "INSERT INTO audit_heads(chain, seq, hash) VALUES (?1,?2,?3)"
+	if ((s = sq_kept(db, "INSERT INTO audit_heads(chain, seq, hash) VALUES (?1,?2,?3)"
 	    " ON CONFLICT(chain) DO UPDATE SET seq = ?2, hash = ?3", &st, err)) != SP_OK)
 		return s;
 	sqlite3_bind_int64(st, 1, r.org_id);
 	sqlite3_bind_int64(st, 2, seq);
-	bind_hash(st, 3, hash);
+	bind_blob_ref(st, 3, hash, SP_SHA256_LEN);
 	return sq_run(db, st, "audit head", err);
 }
 
 /* --- audit --------------------------------------------------------------- */
 
+static int sq_write_one(sqlite3 *db, struct sp_store_write *w);
+
 /*
- * Standalone audit records (releases, refusals) are committed in groups: a
- * caller queues its record; the first caller that finds no commit running
- * takes the whole queue and writes it in one transaction (one fsync), the
- * others wait until theirs is in.  Every caller returns only after its
- * record is durable.
+ * The group commit (store.h, store.c): the writes of a batch in one
+ * BEGIN IMMEDIATE transaction, each in a savepoint of its own when there
+ * are several (a refused write is rolled back alone), one COMMIT and so
+ * one fsync for all.
  */
 static int
-sq_audit(void *impl, const struct sp_audit *a, struct sp_err *err)
+sq_write_batch(void *impl, struct sp_store_write *batch, struct sp_err *err)
 {
-	struct sq *q = impl;
-	struct sq_aq_item me, *batch, *it, *next;
-	sqlite3 *db = NULL;
-	struct sp_err berr = {{0}};
-	int st;
+	struct sp_store_write *w;
+	sqlite3 *db;
+	int st, one = batch->next == NULL;
 
-	memset(&me, 0, sizeof(me));
-	me.a = a;
-	pthread_mutex_lock(&q->aq_mu);
-	if (q->aq_tail)
-		q->aq_tail->next = &me;
-	else
-		q->aq_head = &me;
-	q->aq_tail = &me;
-	while (!me.done) {
-		if (q->aq_flushing) {
-			pthread_cond_wait(&q->aq_cv, &q->aq_mu);
-			continue;
-		}
-		q->aq_flushing = 1;
-		batch = q->aq_head;
-		q->aq_head = q->aq_tail = NULL;
-		pthread_mutex_unlock(&q->aq_mu);
-		if ((st = sq_db(q, &db, &berr)) == SP_OK && (st = sq_begin(db, &berr)) == SP_OK) {
-			for (it = batch; it != NULL && st == SP_OK; it = it->next)
-				st = sq_audit_insert(db, it->a, &berr);
-			st = sq_end(db, st, &berr);
-		}
-		pthread_mutex_lock(&q->aq_mu);
-		for (it = batch; it != NULL; it = next) {
-			next = it->next;
-			it->status = st;
-			it->err = berr;
-			it->done = 1;
-		}
-		q->aq_flushing = 0;
-		pthread_cond_broadcast(&q->aq_cv);
+	if ((st = sq_db(impl, &db, err)) != SP_OK || (st = sq_begin(db, err)) != SP_OK)
+		return st;
+	for (w = batch; w != NULL && st == SP_OK; w = w->next) {
+		if (!one && (st = sq_exec_kept(db, "SAVEPOINT w", err)) != SP_OK)
+			break;
+		w->status = sq_write_one(db, w);
+		if (one)
+			break;
+		if (w->status != SP_OK)
+			st = sq_exec_kept(db, "ROLLBACK TO w", err);
+		if (st == SP_OK)
+			st = sq_exec_kept(db, "RELEASE w", err);
 	}
-	pthread_mutex_unlock(&q->aq_mu);
-	if (me.status != SP_OK && err != NULL)
-		*err = me.err;
-	return me.status;
+	if (one && batch->status != SP_OK) {
+		sq_end(db, batch->status, NULL);	/* its own refusal: nothing to commit */
+		return SP_OK;
+	}
+	return sq_end(db, st, err);
 }
 
 static int
@@ -1477,50 +1562,49 @@ sq_org_key_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_or
 
 /* --- envelopes ----------------------------------------------------------- */
 
+/* A deposit (sp_store_envelope_add()) inside the group commit's
+ * transaction. */
 static int
-sq_envelope_add(void *impl, const struct sp_envelope_rec *e, const struct sp_audit *a,
+sq_deposit_write(sqlite3 *db, const struct sp_envelope_rec *e, const struct sp_audit *a,
     struct sp_err *err)
 {
-	sqlite3 *db;
 	sqlite3_stmt *st;
 	size_t i;
 	int s;
 
-	if (e->wrapped_len > sizeof(e->wrapped))
+	if (e == NULL || e->wrapped_len > sizeof(e->wrapped))
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
-	if ((s = sq_prepare(db, "INSERT INTO envelopes(id, org_id, sender, created,"
+	if ((s = sq_kept(db, "INSERT INTO envelopes(id, org_id, sender, created,"
 	    " expires, retracted, key_id, wrapped, kind, format, notify_read, level,"
 	    " verify_hash, verify_hint) VALUES (?,?,?,?,?,0,?,?,?,?,?,?,?,?)", &st,
 	    err)) == SP_OK) {
-		bind_text(st, 1, e->id);
+		bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, e->org_id);
-		bind_text(st, 3, e->from);
+		bind_text_ref(st, 3, e->from);
 		sqlite3_bind_int64(st, 4, e->created);
 		sqlite3_bind_int64(st, 5, e->expires);
 		sqlite3_bind_int64(st, 6, e->key_id);
-		sqlite3_bind_blob(st, 7, e->wrapped, (int)e->wrapped_len, SQLITE_TRANSIENT);
+		bind_blob_ref(st, 7, e->wrapped, e->wrapped_len);
 		sqlite3_bind_int(st, 8, e->kind);
 		sqlite3_bind_int(st, 9, e->format ? e->format : 1);
 		sqlite3_bind_int(st, 10, e->notify_read ? 1 : 0);
-		bind_text(st, 11, e->level[0] ? e->level : "medium");
-		bind_text(st, 12, e->verify_hash);
-		bind_text(st, 13, e->verify_hint);
+		bind_text_ref(st, 11, e->level[0] ? e->level : "medium");
+		bind_text_ref(st, 12, e->verify_hash);
+		bind_text_ref(st, 13, e->verify_hint);
 		s = sq_run(db, st, "add envelope", err);
 	}
 	for (i = 0; s == SP_OK && i < e->nrcpt; i++) {
-		if ((s = sq_prepare(db, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
+		if ((s = sq_kept(db, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
 		    " VALUES (?,?,?)", &st, err)) != SP_OK)
 			break;
-		bind_text(st, 1, e->id);
+		bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_text(st, 3, e->rcpt[i]);
+		bind_text_ref(st, 3, e->rcpt[i]);
 		s = sq_run(db, st, "add recipient", err);
 	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
-	return sq_end(db, s, err);
+	return s;
 }
 
 /* Copy a digest column: 1 when it holds exactly n bytes. */
@@ -1530,55 +1614,91 @@ col_fixed(sqlite3_stmt *st, int i, unsigned char *out, size_t n)
 	return col_blob(st, i, out, n) == (int)n;
 }
 
+/* The envelope columns of SQ_ENV_COLS, from column c on, into out: 0, or
+ * SQLITE_CORRUPT when a stored value has a bad length. */
+#define SQ_ENV_COLS "e.id, e.org_id, o.name, coalesce((SELECT" \
+	" min(d.domain) FROM org_domains d WHERE d.org_id = o.id), ''), e.sender," \
+	" e.created, e.expires, e.retracted, e.key_id, e.wrapped, e.kind, e.format," \
+	" e.notify_read, e.level, e.verify_hash, e.verify_hint, e.shredded, e.sealed," \
+	" e.header_sha, e.ct_sha, e.sig, e.kid"
+#define SQ_ENV_NCOLS 22
+
+static int
+env_from_cols(sqlite3_stmt *st, int c, struct sp_envelope_rec *out)
+{
+	int n, rc = 0;
+
+	col_text(st, c, out->id, sizeof(out->id));
+	out->org_id = sqlite3_column_int64(st, c + 1);
+	col_text(st, c + 2, out->org_name, sizeof(out->org_name));
+	col_text(st, c + 3, out->org_domain, sizeof(out->org_domain));
+	col_text(st, c + 4, out->from, sizeof(out->from));
+	out->created = sqlite3_column_int64(st, c + 5);
+	out->expires = sqlite3_column_int64(st, c + 6);
+	out->retracted = sqlite3_column_int(st, c + 7);
+	out->key_id = (uint32_t)sqlite3_column_int64(st, c + 8);
+	if ((n = col_blob(st, c + 9, out->wrapped, sizeof(out->wrapped))) < 0)
+		rc = SQLITE_CORRUPT;	/* empty after shredding */
+	else
+		out->wrapped_len = (size_t)n;
+	out->kind = sqlite3_column_int(st, c + 10);
+	out->format = sqlite3_column_int(st, c + 11);
+	out->notify_read = sqlite3_column_int(st, c + 12);
+	col_text(st, c + 13, out->level, sizeof(out->level));
+	col_text(st, c + 14, out->verify_hash, sizeof(out->verify_hash));
+	col_text(st, c + 15, out->verify_hint, sizeof(out->verify_hint));
+	out->shredded = sqlite3_column_int64(st, c + 16);
+	out->sealed = sqlite3_column_int(st, c + 17);
+	if (out->sealed && (!col_fixed(st, c + 18, out->header_sha, SP_SHA256_LEN) ||
+	    !col_fixed(st, c + 19, out->ct_sha, SP_SHA256_LEN) ||
+	    !col_fixed(st, c + 20, out->sig, sizeof(out->sig))))
+		rc = SQLITE_CORRUPT;
+	col_text(st, c + 21, out->kid, sizeof(out->kid));
+	return rc;
+}
+
+/* Append the recipient in columns c.. c + 4 of st (email, retracted,
+ * opened, verified, verify_fails): SQLITE_NOMEM or 0. */
+static int
+env_add_rcpt(sqlite3_stmt *st, int c, struct sp_envelope_rec *out)
+{
+	const unsigned char *t = sqlite3_column_text(st, c);
+	struct sp_envelope_rcpt *rs;
+	char **v;
+
+	if ((v = realloc(out->rcpt, (out->nrcpt + 1) * sizeof(*v))) == NULL)
+		return SQLITE_NOMEM;
+	out->rcpt = v;
+	if ((rs = realloc(out->rstate, (out->nrcpt + 1) * sizeof(*rs))) == NULL)
+		return SQLITE_NOMEM;
+	out->rstate = rs;
+	if ((v[out->nrcpt] = strdup(t ? (const char *)t : "")) == NULL)
+		return SQLITE_NOMEM;
+	rs[out->nrcpt].retracted = sqlite3_column_int(st, c + 1);
+	rs[out->nrcpt].opened = sqlite3_column_int64(st, c + 2);
+	rs[out->nrcpt].verified = sqlite3_column_int(st, c + 3);
+	rs[out->nrcpt].verify_fails = sqlite3_column_int(st, c + 4);
+	out->nrcpt++;
+	return 0;
+}
+
 static int
 sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
     struct sp_err *err)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	struct sp_envelope_rcpt *rs;
-	char **v;
-	int s, rc, n;
+	int s, rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT e.id, e.org_id, o.name, coalesce((SELECT"
-	    " min(d.domain) FROM org_domains d WHERE d.org_id = o.id), ''), e.sender,"
-	    " e.created, e.expires, e.retracted, e.key_id, e.wrapped, e.kind, e.format,"
-	    " e.notify_read, e.level, e.verify_hash, e.verify_hint, e.shredded, e.sealed,"
-	    " e.header_sha, e.ct_sha, e.sig, e.kid FROM envelopes e"
+	if ((s = sq_prepare(db, "SELECT " SQ_ENV_COLS " FROM envelopes e"
 	    " JOIN orgs o ON o.id = e.org_id WHERE e.id = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, id);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		col_text(st, 0, out->id, sizeof(out->id));
-		out->org_id = sqlite3_column_int64(st, 1);
-		col_text(st, 2, out->org_name, sizeof(out->org_name));
-		col_text(st, 3, out->org_domain, sizeof(out->org_domain));
-		col_text(st, 4, out->from, sizeof(out->from));
-		out->created = sqlite3_column_int64(st, 5);
-		out->expires = sqlite3_column_int64(st, 6);
-		out->retracted = sqlite3_column_int(st, 7);
-		out->key_id = (uint32_t)sqlite3_column_int64(st, 8);
-		if ((n = col_blob(st, 9, out->wrapped, sizeof(out->wrapped))) < 0)
-			rc = SQLITE_CORRUPT;	/* empty after shredding */
-		else
-			out->wrapped_len = (size_t)n;
-		out->kind = sqlite3_column_int(st, 10);
-		out->format = sqlite3_column_int(st, 11);
-		out->notify_read = sqlite3_column_int(st, 12);
-		col_text(st, 13, out->level, sizeof(out->level));
-		col_text(st, 14, out->verify_hash, sizeof(out->verify_hash));
-		col_text(st, 15, out->verify_hint, sizeof(out->verify_hint));
-		out->shredded = sqlite3_column_int64(st, 16);
-		out->sealed = sqlite3_column_int(st, 17);
-		if (out->sealed && (!col_fixed(st, 18, out->header_sha, SP_SHA256_LEN) ||
-		    !col_fixed(st, 19, out->ct_sha, SP_SHA256_LEN) ||
-		    !col_fixed(st, 20, out->sig, sizeof(out->sig))))
-			rc = SQLITE_CORRUPT;
-		col_text(st, 21, out->kid, sizeof(out->kid));
-	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && env_from_cols(st, 0, out) != 0)
+		rc = SQLITE_CORRUPT;
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
@@ -1592,29 +1712,9 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 		return s;
 	}
 	bind_text(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *t = sqlite3_column_text(st, 0);
-
-		if ((v = realloc(out->rcpt, (out->nrcpt + 1) * sizeof(*v))) == NULL) {
-			rc = SQLITE_NOMEM;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = env_add_rcpt(st, 0, out)) != 0)
 			break;
-		}
-		out->rcpt = v;
-		if ((rs = realloc(out->rstate, (out->nrcpt + 1) * sizeof(*rs))) == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		out->rstate = rs;
-		if ((v[out->nrcpt] = strdup(t ? (const char *)t : "")) == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		rs[out->nrcpt].retracted = sqlite3_column_int(st, 1);
-		rs[out->nrcpt].opened = sqlite3_column_int64(st, 2);
-		rs[out->nrcpt].verified = sqlite3_column_int(st, 3);
-		rs[out->nrcpt].verify_fails = sqlite3_column_int(st, 4);
-		out->nrcpt++;
-	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		sp_envelope_rec_clear(out);
@@ -1626,6 +1726,75 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	}
 	return SP_OK;
+}
+
+/*
+ * A key release's read in one statement: the envelope row with its
+ * organisation's branding and its signing key (row pos -1), then one row
+ * per recipient, in order.
+ */
+static const char sq_view_sql[] =
+    "SELECT -1, " SQ_ENV_COLS ", o.display, o.colour, o.logo IS NOT NULL,"
+    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL"
+    " FROM envelopes e JOIN orgs o ON o.id = e.org_id"
+    " LEFT JOIN org_keys k ON e.sealed = 1 AND k.kid = e.kid AND k.org_id = e.org_id"
+    " WHERE e.id = ?1"
+    " UNION ALL SELECT r.pos, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, r.email, r.retracted, r.opened, r.verified, r.verify_fails"
+    " FROM envelope_rcpt r WHERE r.envelope_id = ?1 ORDER BY 1";
+
+static int
+sq_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,
+    struct sp_err *err)
+{
+	const int b = 1 + SQ_ENV_NCOLS;		/* the branding's first column */
+	struct sp_envelope_rec *e = &out->e;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, found = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = sq_db(impl, &db, err)) != SP_OK ||
+	    (s = sq_kept(db, sq_view_sql, &st, err)) != SP_OK)
+		return s;
+	bind_text_ref(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) < 0) {
+			found = 1;
+			if ((rc = env_from_cols(st, 1, e)) != 0)
+				break;
+			out->org.id = e->org_id;
+			snprintf(out->org.name, sizeof(out->org.name), "%s", e->org_name);
+			snprintf(out->org.domain, sizeof(out->org.domain), "%s", e->org_domain);
+			col_text(st, b, out->org.display, sizeof(out->org.display));
+			col_text(st, b + 1, out->org.colour, sizeof(out->org.colour));
+			out->org.has_logo = sqlite3_column_int(st, b + 2);
+			if (sqlite3_column_type(st, b + 3) != SQLITE_NULL) {
+				if (!col_fixed(st, b + 3, out->key.pub, sizeof(out->key.pub))) {
+					rc = SQLITE_CORRUPT;
+					break;
+				}
+				out->have_key = 1;
+				out->key.org_id = e->org_id;
+				snprintf(out->key.kid, sizeof(out->key.kid), "%s", e->kid);
+				out->key.created = sqlite3_column_int64(st, b + 4);
+				out->key.retired = sqlite3_column_int64(st, b + 5);
+			}
+		} else if (found && (rc = env_add_rcpt(st, b + 6, e)) != 0)
+			break;
+	}
+	if (rc != SQLITE_DONE)
+		s = rc == SQLITE_NOMEM ? sp_err_set(err, SP_ERR_NOMEM, "out of memory") :
+		    sq_status(db, rc, "envelope", err);
+	else if (!found)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
+	else if (e->rstate == NULL && (e->rstate = calloc(1, sizeof(*e->rstate))) == NULL)
+		s = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	sq_finish(st);
+	if (s != SP_OK)
+		sp_envelope_rec_clear(e);
+	return s;
 }
 
 static int
@@ -1734,24 +1903,24 @@ sq_envelope_set_retracted(void *impl, const char *id, const char *rcpt, int on,
 	return sq_end(db, s, err);
 }
 
+/* A seal (sp_store_envelope_seal()) inside the group commit's
+ * transaction. */
 static int
-sq_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
-    const unsigned char *ct_sha, const unsigned char *sig, const char *kid,
-    const struct sp_audit *a, struct sp_err *err)
+sq_seal_write(sqlite3 *db, const struct sp_store_write *w, struct sp_err *err)
 {
 	unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sg[64];
 	char k[SP_STORE_KID_MAX + 1];
-	sqlite3 *db;
+	const unsigned char *header_sha = w->header_sha, *ct_sha = w->ct_sha, *sig = w->sig;
+	const char *id = w->id, *kid = w->kid;
 	sqlite3_stmt *st;
-	int s, rc, sealed = 0, same = 0;
+	int s = SP_OK, rc, sealed = 0, same = 0;
 
-	if (kid == NULL || *kid == '\0' || strlen(kid) > SP_STORE_KID_MAX)
+	if (kid == NULL || *kid == '\0' || strlen(kid) > SP_STORE_KID_MAX || id == NULL ||
+	    header_sha == NULL || ct_sha == NULL || sig == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad key id");
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
-	if ((s = sq_prepare(db, "SELECT sealed, header_sha, ct_sha, sig, kid FROM envelopes"
+	if ((s = sq_kept(db, "SELECT sealed, header_sha, ct_sha, sig, kid FROM envelopes"
 	    " WHERE id = ?", &st, err)) != SP_OK)
-		return sq_end(db, s, err);
+		return s;
 	bind_text(st, 1, id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && (sealed = sqlite3_column_int(st, 0))) {
 		col_text(st, 4, k, sizeof(k));
@@ -1760,17 +1929,17 @@ sq_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
 		    memcmp(cs, ct_sha, sizeof(cs)) == 0 && memcmp(sg, sig, sizeof(sg)) == 0 &&
 		    strcmp(k, kid) == 0;
 	}
-	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
 	else if (rc != SQLITE_ROW)
 		s = sq_status(db, rc, "envelope", err);
-	else if (sealed && !same)
+	sq_finish(st);
+	if (s == SP_OK && sealed && !same)
 		s = sp_err_set(err, SP_ERR_EXISTS, "the envelope was sealed already with"
 		    " other values");
-	else if (sealed)
-		return sq_end(db, SP_OK, err);	/* a repeated call: nothing new */
-	if (s == SP_OK && (s = sq_prepare(db, "UPDATE envelopes SET sealed = 1,"
+	else if (s == SP_OK && sealed)
+		return SP_OK;	/* a repeated call: nothing new */
+	if (s == SP_OK && (s = sq_kept(db, "UPDATE envelopes SET sealed = 1,"
 	    " header_sha = ?2, ct_sha = ?3, sig = ?4, kid = ?5 WHERE id = ?1 AND sealed = 0",
 	    &st, err)) == SP_OK) {
 		bind_text(st, 1, id);
@@ -1781,31 +1950,53 @@ sq_envelope_seal(void *impl, const char *id, const unsigned char *header_sha,
 		s = sq_run(db, st, "seal", err);
 	}
 	if (s == SP_OK)
-		s = sq_audit_insert(db, a, err);
-	return sq_end(db, s, err);
+		s = sq_audit_insert(db, w->a, err);
+	return s;
+}
+
+/* A release's open (sp_store_envelope_opened()) inside the group commit's
+ * transaction: w->first tells whether it was the recipient's first. */
+static int
+sq_opened_write(sqlite3 *db, struct sp_store_write *w, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s, n = 0, found = 0;
+
+	if (w->id == NULL || w->rcpt == NULL)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
+	/* Only the call that finds opened = 0 changes the row: the first. */
+	if ((s = sq_kept(db, "UPDATE envelope_rcpt SET opened = ?3"
+	    " WHERE envelope_id = ?1 AND email = lower(?2) AND opened = 0", &st, err)) != SP_OK)
+		return s;
+	bind_text_ref(st, 1, w->id);
+	bind_text_ref(st, 2, w->rcpt);
+	sqlite3_bind_int64(st, 3, w->now ? w->now : (int64_t)time(NULL));
+	if ((s = sq_run(db, st, "recipient", err)) != SP_OK)
+		return s;
+	n = sqlite3_changes(db);
+	if (n == 0 && (s = sq_is_rcpt(db, w->id, w->rcpt, &found, err)) == SP_OK && !found)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
+	if (s == SP_OK)
+		s = sq_audit_insert(db, w->a, err);
+	w->first = s == SP_OK && n > 0;
+	return s;
 }
 
 static int
-sq_envelope_opened(void *impl, const char *id, const char *rcpt, int64_t now, int *first,
-    const struct sp_audit *a, struct sp_err *err)
+sq_write_one(sqlite3 *db, struct sp_store_write *w)
 {
-	sqlite3 *db;
-	int s, n = 0, found = 0;
-
-	*first = 0;
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
-	/* Only the call that finds opened = 0 changes the row: the first. */
-	if ((s = sq_rcpt_update(db, "UPDATE envelope_rcpt SET opened = ?3"
-	    " WHERE envelope_id = ?1 AND email = lower(?2) AND opened = 0", id, rcpt,
-	    now ? now : (int64_t)time(NULL), &n, err)) == SP_OK && n == 0 &&
-	    (s = sq_is_rcpt(db, id, rcpt, &found, err)) == SP_OK && !found)
-		s = sp_err_set(err, SP_ERR_NOTFOUND, "not a recipient of this envelope");
-	if (s == SP_OK)
-		s = sq_audit_insert(db, a, err);
-	if ((s = sq_end(db, s, err)) == SP_OK)
-		*first = n > 0;
-	return s;
+	switch (w->kind) {
+	case SP_WRITE_AUDIT:
+		return sq_audit_insert(db, w->a, &w->err);
+	case SP_WRITE_DEPOSIT:
+		return sq_deposit_write(db, w->e, w->a, &w->err);
+	case SP_WRITE_SEAL:
+		return sq_seal_write(db, w, &w->err);
+	case SP_WRITE_OPENED:
+		return sq_opened_write(db, w, &w->err);
+	default:
+		return sp_err_set(&w->err, SP_ERR_INTERNAL, "store: unknown write %d", w->kind);
+	}
 }
 
 static int
@@ -2551,11 +2742,11 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	memset(out, 0, sizeof(*out));
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT email, csrf, created, last_seen, expires, auth_time"
+	if ((s = sq_kept(db, "SELECT email, csrf, created, last_seen, expires, auth_time"
 	    " FROM sessions"
 	    " WHERE hash = ?1 AND expires > ?2 AND last_seen + ?3 > ?2", &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+	bind_blob_ref(st, 1, hash, SP_SHA256_LEN);
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, idle);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2569,17 +2760,17 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 		if (out->auth_time == 0)
 			out->auth_time = out->created;
 	}
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no such session");
 	if (rc != SQLITE_ROW)
 		return sq_status(db, rc, "session", err);
 	if (now - out->last_seen < SQ_SESSION_TOUCH)
 		return SP_OK;
-	if ((s = sq_prepare(db, "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1"
+	if ((s = sq_kept(db, "UPDATE sessions SET last_seen = ?2 WHERE hash = ?1"
 	    " AND last_seen < ?2", &st, err)) != SP_OK)
 		return s;
-	sqlite3_bind_blob(st, 1, hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
+	bind_blob_ref(st, 1, hash, SP_SHA256_LEN);
 	sqlite3_bind_int64(st, 2, now);
 	if ((s = sq_run(db, st, "session", err)) == SP_OK)
 		out->last_seen = now;
@@ -3450,12 +3641,10 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
-	.audit = sq_audit,
 	.audit_each = sq_audit_each,
 	.org_add = sq_org_add,
 	.org_by_token = sq_org_by_token,
 	.org_each = sq_org_each,
-	.envelope_add = sq_envelope_add,
 	.envelope_get = sq_envelope_get,
 	.envelope_retract = sq_envelope_retract,
 	.envelope_wrapped_each = sq_envelope_wrapped_each,
@@ -3512,8 +3701,6 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.org_key_retire = sq_org_key_retire,
 	.org_key_each = sq_org_key_each,
 	.envelope_set_retracted = sq_envelope_set_retracted,
-	.envelope_seal = sq_envelope_seal,
-	.envelope_opened = sq_envelope_opened,
 	.envelope_verify_result = sq_envelope_verify_result,
 	.envelope_each = sq_envelope_each,
 	.envelope_each_for = sq_envelope_each_for,
@@ -3523,4 +3710,6 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.envelope_copy_set = sq_envelope_copy_set,
 	.org_copy_bytes = sq_org_copy_bytes,
 	.copies_doomed = sq_copies_doomed,
+	.write_batch = sq_write_batch,
+	.envelope_view = sq_envelope_view,
 };

@@ -3,8 +3,10 @@
  * rule: every reason, the order of the checks, case folding, expiry exactly
  * at now, shredding, per-recipient retraction, verification secrets, and
  * organisations: their own envelopes, replies in their domains, never
- * another organisation's message, look-alike or sub- domains.
+ * another organisation's message, look-alike or sub- domains; and the
+ * answer's JSON text (fields, nulls, escaping, the signing key's owner).
  */
+#include <jansson.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -279,4 +281,117 @@ test_index(void)
 	T_CHECK(!sp_release_addr_in_domain("a@clinic.example", NULL));
 }
 
-T_MAIN(test_table, test_status, test_index)
+/* A string member of o, or NULL (also when it is JSON null). */
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static json_t *
+answer_json(const struct sp_envelope_view *v)
+{
+	static const unsigned char part[32] = {0xfb, 0xff, 1, 2, 3};
+	struct sp_buf b;
+	json_error_t je;
+	json_t *j;
+
+	sp_buf_init(&b, 1 << 20);
+	T_EQ_INT(sp_release_answer(&b, v, part, sizeof(part)), SP_OK);
+	j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL)
+		fprintf(stderr, "answer: %s: %.*s\n", je.text, (int)b.len, (const char *)b.data);
+	T_CHECK(j != NULL);
+	sp_buf_wipe(&b);
+	return j;
+}
+
+static void
+test_answer(void)
+{
+	struct sp_envelope_view v;
+	char *rc[] = {"pat@clinic.example", "sam@bank.example"};
+	json_t *j, *br;
+
+	memset(&v, 0, sizeof(v));
+	snprintf(v.e.id, sizeof(v.e.id), "AAAAAAAAAAAAAAAAAAAAAA");
+	snprintf(v.e.from, sizeof(v.e.from), "doc@clinic.example");
+	v.e.rcpt = rc;
+	v.e.nrcpt = 2;
+	v.e.created = 1000;
+	v.e.expires = 0;
+	v.e.org_id = 7;
+	snprintf(v.org.name, sizeof(v.org.name), "clinic");
+	/* unsealed, no brand: nulls, the name shown */
+	j = answer_json(&v);
+	T_CHECK(strcmp(jstr(j, "id"), "AAAAAAAAAAAAAAAAAAAAAA") == 0);
+	T_CHECK(strcmp(jstr(j, "server_part"), "-_8BAgMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") == 0);
+	T_CHECK(strcmp(jstr(j, "from"), "doc@clinic.example") == 0);
+	T_EQ_INT(json_array_size(json_object_get(j, "recipients")), 2);
+	T_CHECK(strcmp(json_string_value(json_array_get(json_object_get(j, "recipients"), 1)),
+	    "sam@bank.example") == 0);
+	T_EQ_INT(json_integer_value(json_object_get(j, "created")), 1000);
+	T_EQ_INT(json_integer_value(json_object_get(j, "expires")), 0);
+	T_EQ_INT(json_integer_value(json_object_get(j, "format")), 1);
+	T_CHECK(strcmp(jstr(j, "org"), "clinic") == 0);
+	T_CHECK(strcmp(jstr(j, "level"), "medium") == 0);
+	T_CHECK(strcmp(jstr(j, "kind"), "message") == 0);
+	T_CHECK(json_is_null(json_object_get(j, "header_sha256")));
+	T_CHECK(json_is_null(json_object_get(j, "ct_sha256")));
+	T_CHECK(json_is_null(json_object_get(j, "sig")));
+	T_CHECK(json_is_null(json_object_get(j, "kid")));
+	T_CHECK(json_is_null(json_object_get(j, "sig_key")));
+	br = json_object_get(j, "brand");
+	T_CHECK(strcmp(jstr(br, "name"), "clinic") == 0);
+	T_CHECK(json_is_null(json_object_get(br, "colour")));
+	T_CHECK(json_is_null(json_object_get(br, "logo")));
+	json_decref(j);
+
+	/* sealed, branded with a name that needs escaping, a key of another
+	 * organisation: no sig_key */
+	v.e.sealed = 1;
+	v.e.format = 2;
+	v.e.kind = SP_ENV_KIND_REPLY;
+	snprintf(v.e.level, sizeof(v.e.level), "high");
+	memset(v.e.header_sha, 0xab, sizeof(v.e.header_sha));
+	memset(v.e.ct_sha, 0x01, sizeof(v.e.ct_sha));
+	memset(v.e.sig, 0xff, sizeof(v.e.sig));
+	snprintf(v.e.kid, sizeof(v.e.kid), "kid12345678");
+	snprintf(v.org.display, sizeof(v.org.display), "Dr \"Q\" \\ Caf\xc3\xa9\n\x01\xff!");
+	snprintf(v.org.colour, sizeof(v.org.colour), "#102030");
+	v.org.has_logo = 1;
+	v.have_key = 1;
+	v.key.org_id = 8;
+	memset(v.key.pub, 0x42, sizeof(v.key.pub));
+	j = answer_json(&v);
+	T_CHECK(strcmp(jstr(j, "org"), "Dr \"Q\" \\ Caf\xc3\xa9\n\x01\xef\xbf\xbd!") == 0);
+	T_EQ_INT(json_integer_value(json_object_get(j, "format")), 2);
+	T_CHECK(strcmp(jstr(j, "level"), "high") == 0);
+	T_CHECK(strcmp(jstr(j, "kind"), "reply") == 0);
+	T_CHECK(strncmp(jstr(j, "header_sha256"), "abababab", 8) == 0 &&
+	    strlen(jstr(j, "header_sha256")) == 64);
+	T_CHECK(strncmp(jstr(j, "ct_sha256"), "0101", 4) == 0);
+	T_CHECK(strlen(jstr(j, "sig")) == 86 && strncmp(jstr(j, "sig"), "____", 4) == 0);
+	T_CHECK(strcmp(jstr(j, "kid"), "kid12345678") == 0);
+	T_CHECK(json_is_null(json_object_get(j, "sig_key")));
+	br = json_object_get(j, "brand");
+	T_CHECK(strcmp(jstr(br, "name"), jstr(j, "org")) == 0);
+	T_CHECK(strcmp(jstr(br, "colour"), "#102030") == 0);
+	T_CHECK(strcmp(jstr(br, "logo"), "/orgs/7/logo") == 0);
+	json_decref(j);
+
+	/* the organisation's own key */
+	v.key.org_id = 7;
+	j = answer_json(&v);
+	T_CHECK(jstr(j, "sig_key") != NULL && strncmp(jstr(j, "sig_key"), "QkJC", 4) == 0 &&
+	    strlen(jstr(j, "sig_key")) == 43);
+	json_decref(j);
+	/* a key without a seal is never shown */
+	v.e.sealed = 0;
+	j = answer_json(&v);
+	T_CHECK(json_is_null(json_object_get(j, "sig_key")));
+	T_CHECK(json_is_null(json_object_get(j, "kid")));
+	json_decref(j);
+}
+
+T_MAIN(test_table, test_status, test_index, test_answer)

@@ -3240,6 +3240,412 @@ test_pg_migration_v3(void)
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
+/* --- the group commit and the release's read ----------------------------- */
+
+#define GC_THREADS 8
+#define GC_EACH 25
+
+struct gc_par {
+	struct sp_store *s;
+	int64_t org;
+	int t;
+	int ok;
+};
+
+static void
+gc_id(char id[SP_STORE_ID_MAX + 1], int t, int i)
+{
+	snprintf(id, SP_STORE_ID_MAX + 1, "GC%02d%04dAAAAAAAAAAAAAA", t, i);
+}
+
+/* GC_EACH deposits, one after another, each with its audit record. */
+static void *
+gc_deposit(void *arg)
+{
+	struct gc_par *p = arg;
+	char id[SP_STORE_ID_MAX + 1];
+	char *rc[] = {"pat@gc.example"};
+	int i, st;
+
+	for (i = 0; i < GC_EACH; i++) {
+		gc_id(id, p->t, i);
+		do
+			st = env_put(p->s, id, p->org, rc, 1, 1000 + i, 0, NULL);
+		while (st == SP_ERR_RETRY);
+		p->ok += st == SP_OK;
+	}
+	return NULL;
+}
+
+/* Records of one chain in their order: each thread's deposits must come in
+ * the order it made them. */
+struct gc_order {
+	int last[GC_THREADS];
+	int n, bad;
+};
+
+static int
+gc_order_cb(void *ctx, const struct sp_audit_row *r)
+{
+	struct gc_order *o = ctx;
+	int t, i;
+
+	if (r->a.event == NULL || strcmp(r->a.event, "deposit") != 0 || r->a.envelope == NULL ||
+	    sscanf(r->a.envelope, "GC%2d%4d", &t, &i) != 2 || t < 0 || t >= GC_THREADS)
+		return 0;
+	if (i != o->last[t] + 1)
+		o->bad++;
+	o->last[t] = i;
+	o->n++;
+	return 0;
+}
+
+/* Asynchronous writes, counted as their done calls arrive. */
+struct gc_async {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pending;
+	int calls;
+};
+
+struct gc_write {
+	struct sp_store_write w;	/* first */
+	struct gc_async *as;
+	struct sp_audit a;
+	char id[SP_STORE_ID_MAX + 1];
+	char actor[32];
+};
+
+static void
+gc_done(struct sp_store_write *w)
+{
+	struct gc_write *g = (struct gc_write *)w;
+	struct gc_async *as = g->as;
+
+	pthread_mutex_lock(&as->mu);
+	as->pending--;
+	as->calls++;
+	pthread_cond_broadcast(&as->cv);
+	pthread_mutex_unlock(&as->mu);
+}
+
+static void
+gc_audit_write(struct gc_write *g, struct gc_async *as, const char *event, int64_t org, int i)
+{
+	memset(g, 0, sizeof(*g));
+	g->as = as;
+	snprintf(g->actor, sizeof(g->actor), "gc:%d", i);
+	g->a = (struct sp_audit){0, event, g->actor, NULL, NULL, NULL, org};
+	g->w.kind = SP_WRITE_AUDIT;
+	g->w.a = &g->a;
+	g->w.done = gc_done;
+}
+
+static void
+gc_wait(struct gc_async *as)
+{
+	pthread_mutex_lock(&as->mu);
+	while (as->pending > 0)
+		pthread_cond_wait(&as->cv, &as->mu);
+	pthread_mutex_unlock(&as->mu);
+}
+
+static int
+gc_submit(struct sp_store *s, struct gc_async *as, struct gc_write *g)
+{
+	struct sp_err err = {{0}};
+	int st;
+
+	pthread_mutex_lock(&as->mu);
+	as->pending++;
+	pthread_mutex_unlock(&as->mu);
+	if ((st = sp_store_write_async(s, &g->w, &err)) != SP_OK) {
+		pthread_mutex_lock(&as->mu);
+		as->pending--;
+		pthread_mutex_unlock(&as->mu);
+	}
+	return st;
+}
+
+/* How many records of event by actor are stored. */
+static int
+gc_has(struct sp_store *s, const char *event, const char *actor)
+{
+	struct sp_audit_find f = {event, actor, 0};
+
+	sp_store_audit_each(s, event, find_cb, &f, NULL);
+	return f.found;
+}
+
+/* Parallel deposits share commits: all durable, each with its record, in
+ * order within its thread, the chain intact; asynchronous writes report
+ * once each; a refused write of a batch fails alone. */
+static void
+test_group_commit(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct gc_par p[GC_THREADS];
+	struct gc_order o;
+	struct gc_async as = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+	struct gc_write g[21], dup;
+	struct sp_envelope_rec e, got;
+	pthread_t th[GC_THREADS];
+	unsigned char h[SP_SHA256_LEN];
+	char id[SP_STORE_ID_MAX + 1];
+	char *rc[] = {"pat@gc.example"};
+	int64_t org = 0, n = 0;
+	int i, ok = 0;
+
+	tok("gc-org", h);
+	T_EQ_INT(sp_store_org_add(s, "GcOrg", "gc.example", h, 100, &org, &err), SP_OK);
+	for (i = 0; i < GC_THREADS; i++) {
+		p[i] = (struct gc_par){s, org, i, 0};
+		pthread_create(&th[i], NULL, gc_deposit, &p[i]);
+	}
+	for (i = 0; i < GC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ok += p[i].ok;
+	}
+	T_EQ_INT(ok, GC_THREADS * GC_EACH);
+	gc_id(id, GC_THREADS - 1, GC_EACH - 1);
+	T_EQ_INT(sp_store_envelope_get(s, id, &got, &err), SP_OK);
+	T_EQ_INT(got.nrcpt, 1);
+	sp_envelope_rec_clear(&got);
+	memset(&o, 0, sizeof(o));
+	for (i = 0; i < GC_THREADS; i++)
+		o.last[i] = -1;
+	T_EQ_INT(sp_store_audit_scan(s, org, 0, gc_order_cb, &o, &err), SP_OK);
+	T_EQ_INT(o.n, GC_THREADS * GC_EACH);
+	T_EQ_INT(o.bad, 0);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+
+	/* 20 records and a deposit whose id is taken, queued at once */
+	for (i = 0; i < 20; i++) {
+		gc_audit_write(&g[i], &as, "gc-async", org, i);
+		T_EQ_INT(gc_submit(s, &as, &g[i]), SP_OK);
+		if (i == 9) {
+			memset(&dup, 0, sizeof(dup));
+			memset(&e, 0, sizeof(e));
+			gc_id(dup.id, 0, 0);
+			snprintf(e.id, sizeof(e.id), "%s", dup.id);
+			e.org_id = org;
+			e.rcpt = rc;
+			e.nrcpt = 1;
+			e.wrapped_len = 60;
+			dup.as = &as;
+			dup.a = (struct sp_audit){0, "gc-dup", "gc:dup", dup.id, NULL, NULL, org};
+			dup.w = (struct sp_store_write){.kind = SP_WRITE_DEPOSIT, .e = &e, .a = &dup.a,
+			    .done = gc_done};
+			T_EQ_INT(gc_submit(s, &as, &dup), SP_OK);
+		}
+	}
+	gc_wait(&as);
+	T_EQ_INT(as.calls, 21);
+	T_EQ_INT(dup.w.status, SP_ERR_EXISTS);
+	T_EQ_INT(gc_has(s, "gc-dup", "gc:dup"), 0);
+	for (i = 0, ok = 0; i < 20; i++)
+		ok += g[i].w.status == SP_OK && gc_has(s, "gc-async", g[i].actor) == 1;
+	T_EQ_INT(ok, 20);
+	/* a write without done is refused */
+	gc_audit_write(&g[20], &as, "gc-async", org, 20);
+	g[20].w.done = NULL;
+	T_EQ_INT(sp_store_write_async(s, &g[20].w, &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	sp_store_close(s);
+}
+
+/* The store's database is made to refuse a commit (a deferred foreign key
+ * that an audit record of event "poison" breaks) and, while the test holds
+ * the write lock, writes queue up: the batch with the poisoned record fails
+ * as a whole, none of its writes is reported durable, and what is reported
+ * durable is stored.  raw_sql runs statements on a connection of its own;
+ * hold and release take and give back the lock. */
+struct gc_raw {
+	sqlite3 *db;		/* SQLite */
+	PGconn *pg;		/* PostgreSQL */
+};
+
+static int
+gc_raw_sql(struct gc_raw *r, const char *sql)
+{
+	if (r->db != NULL)
+		return sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	{
+		PGresult *res = PQexec(r->pg, sql);
+		int rc = PQresultStatus(res) == PGRES_COMMAND_OK ||
+		    PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+
+		if (rc != 0)
+			fprintf(stderr, "pg: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return rc;
+	}
+}
+
+static void
+test_group_commit_fails(void)
+{
+	static const char sqlite_poison[] =
+	    "CREATE TABLE gc_poison(x INTEGER REFERENCES orgs(id) DEFERRABLE INITIALLY DEFERRED);"
+	    "CREATE TRIGGER gc_poison_t AFTER INSERT ON audit WHEN NEW.event = 'poison'"
+	    " BEGIN INSERT INTO gc_poison VALUES (-12345); END;";
+	static const char pg_poison[] =
+	    "CREATE TABLE gc_poison(x bigint REFERENCES orgs(id) DEFERRABLE INITIALLY DEFERRED);"
+	    "CREATE FUNCTION gc_poison_f() RETURNS trigger LANGUAGE plpgsql AS"
+	    " $$ BEGIN INSERT INTO gc_poison VALUES (-12345); RETURN NEW; END $$;"
+	    "CREATE TRIGGER gc_poison_t AFTER INSERT ON audit FOR EACH ROW"
+	    " WHEN (NEW.event = 'poison') EXECUTE FUNCTION gc_poison_f();";
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct gc_async as = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+	struct gc_write g[10];
+	struct gc_raw raw = {NULL, NULL};
+	unsigned char h[SP_SHA256_LEN];
+	char path[300];
+	int64_t org = 0, n = 0;
+	int i, failed = 0, agree = 0;
+
+	tok("gc-fail-org", h);
+	T_EQ_INT(sp_store_org_add(s, "GcFailOrg", "gcfail.example", h, 100, &org, &err), SP_OK);
+	if (is_pg()) {
+		raw.pg = PQconnectdb(where);
+		T_CHECK(PQstatus(raw.pg) == CONNECTION_OK);
+		T_EQ_INT(gc_raw_sql(&raw, pg_poison), 0);
+		T_EQ_INT(gc_raw_sql(&raw, "BEGIN; LOCK TABLE audit_heads IN EXCLUSIVE MODE"), 0);
+	} else {
+		snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+		T_EQ_INT(sqlite3_open(path, &raw.db), SQLITE_OK);
+		T_EQ_INT(gc_raw_sql(&raw, sqlite_poison), 0);
+		T_EQ_INT(gc_raw_sql(&raw, "BEGIN IMMEDIATE"), 0);
+	}
+	for (i = 0; i < 10; i++) {
+		gc_audit_write(&g[i], &as, i == 4 ? "poison" : "gc-fail", org, i);
+		T_EQ_INT(gc_submit(s, &as, &g[i]), SP_OK);
+	}
+	T_EQ_INT(gc_raw_sql(&raw, raw.pg != NULL ? "COMMIT" : "ROLLBACK"), 0);
+	gc_wait(&as);
+	T_EQ_INT(as.calls, 10);
+	T_CHECK(g[4].w.status != SP_OK);
+	T_EQ_INT(gc_has(s, "poison", g[4].actor), 0);
+	for (i = 0; i < 10; i++) {
+		failed += g[i].w.status != SP_OK;
+		agree += (g[i].w.status == SP_OK) ==
+		    (gc_has(s, g[i].a.event, g[i].actor) == 1);
+		if (g[i].w.status != SP_OK)
+			T_CHECK(g[i].w.err.msg[0] != '\0');
+	}
+	T_EQ_INT(agree, 10);
+	T_CHECK(failed >= 2);	/* the poisoned record's batch mates too */
+	/* the next batch commits, and the chain is whole */
+	gc_audit_write(&g[0], &as, "gc-after", org, 0);
+	T_EQ_INT(gc_submit(s, &as, &g[0]), SP_OK);
+	gc_wait(&as);
+	T_EQ_INT(g[0].w.status, SP_OK);
+	T_EQ_INT(sp_store_audit_verify(s, NULL, &n, &err), SP_OK);
+	if (raw.pg != NULL) {
+		T_EQ_INT(gc_raw_sql(&raw, "DROP TRIGGER gc_poison_t ON audit;"
+		    " DROP FUNCTION gc_poison_f(); DROP TABLE gc_poison"), 0);
+		PQfinish(raw.pg);
+	} else {
+		T_EQ_INT(gc_raw_sql(&raw, "DROP TRIGGER gc_poison_t; DROP TABLE gc_poison"), 0);
+		sqlite3_close(raw.db);
+	}
+	sp_store_close(s);
+}
+
+/* The release's one read: the envelope and its recipients as
+ * sp_store_envelope_get() has them, the organisation's brand, and the
+ * signing key only when it is the envelope's organisation's. */
+static void
+test_envelope_view(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_envelope_view v;
+	struct sp_envelope_rec g;
+	struct sp_org o;
+	struct sp_org_key k;
+	struct sp_audit a = {0, "x", "org:ViewOrg", NULL, NULL, NULL, 0};
+	unsigned char h[SP_SHA256_LEN], hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+	char *rc3[] = {"a@v.example", "b@v.example", "c@v.example"};
+	const char *E1 = "VIEWAAAAAAAAAAAAAAAAAA", *E2 = "VIEWBBBBBBBBBBBBBBBBBB";
+	int64_t org = 0, org2 = 0;
+	int first = 0;
+	size_t i;
+
+	tok("view-org", h);
+	T_EQ_INT(sp_store_org_add(s, "ViewOrg", "v.example", h, 100, &org, &err), SP_OK);
+	tok("view-org2", h);
+	T_EQ_INT(sp_store_org_add(s, "ViewOrg2", "v2.example", h, 100, &org2, &err), SP_OK);
+	a.org_id = org;
+	T_EQ_INT(sp_store_org_get_id(s, org, &o, &err), SP_OK);
+	snprintf(o.display, sizeof(o.display), "View Clinic");
+	snprintf(o.colour, sizeof(o.colour), "#102030");
+	T_EQ_INT(sp_store_org_update(s, &o, &a, &err), SP_OK);
+	memset(&k, 0, sizeof(k));
+	k.org_id = org2;
+	snprintf(k.kid, sizeof(k.kid), "viewkey2");
+	memset(k.pub, 0x22, sizeof(k.pub));
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	k.org_id = org;
+	snprintf(k.kid, sizeof(k.kid), "viewkey1");
+	memset(k.pub, 0x11, sizeof(k.pub));
+	k.created = 123;
+	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
+	T_EQ_INT(env_put(s, E1, org, rc3, 3, 1000, 5000, NULL), SP_OK);
+	T_EQ_INT(env_put(s, E2, org, rc3, 1, 1000, 0, NULL), SP_OK);
+
+	/* not sealed: no key */
+	T_EQ_INT(sp_store_envelope_view(s, E1, &v, &err), SP_OK);
+	T_EQ_INT(v.have_key, 0);
+	T_CHECK(strcmp(v.org.display, "View Clinic") == 0);
+	T_CHECK(strcmp(v.org.colour, "#102030") == 0);
+	T_CHECK(strcmp(v.org.name, "ViewOrg") == 0);
+	T_EQ_INT(v.org.id, org);
+	T_EQ_INT(v.org.has_logo, 0);
+	sp_envelope_rec_clear(&v.e);
+
+	/* sealed with its organisation's key; a recipient opened */
+	memset(hs, 1, sizeof(hs));
+	memset(cs, 2, sizeof(cs));
+	memset(sig, 3, sizeof(sig));
+	T_EQ_INT(sp_store_envelope_seal(s, E1, hs, cs, sig, "viewkey1", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_opened(s, E1, "b@v.example", 4000, &first, &a, &err), SP_OK);
+	T_EQ_INT(first, 1);
+	T_EQ_INT(sp_store_envelope_view(s, E1, &v, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_get(s, E1, &g, &err), SP_OK);
+	T_EQ_INT(v.have_key, 1);
+	T_EQ_INT(v.key.org_id, org);
+	T_EQ_INT(v.key.created, 123);
+	T_CHECK(strcmp(v.key.kid, "viewkey1") == 0);
+	T_EQ_MEM(v.key.pub, k.pub, sizeof(k.pub));
+	T_EQ_INT(v.e.nrcpt, 3);
+	T_EQ_INT(g.nrcpt, 3);
+	for (i = 0; i < 3 && i < v.e.nrcpt; i++) {
+		T_CHECK(strcmp(v.e.rcpt[i], rc3[i]) == 0);
+		T_EQ_INT(v.e.rstate[i].opened, i == 1 ? 4000 : 0);
+	}
+	T_CHECK(strcmp(v.e.id, g.id) == 0 && strcmp(v.e.from, g.from) == 0);
+	T_EQ_INT(v.e.expires, g.expires);
+	T_EQ_INT(v.e.sealed, 1);
+	T_EQ_INT(v.e.wrapped_len, g.wrapped_len);
+	T_EQ_MEM(v.e.wrapped, g.wrapped, g.wrapped_len);
+	T_EQ_MEM(v.e.sig, sig, sizeof(sig));
+	T_CHECK(strcmp(v.e.org_domain, "v.example") == 0);
+	sp_envelope_rec_clear(&v.e);
+	sp_envelope_rec_clear(&g);
+
+	/* sealed under another organisation's key id: not handed out */
+	T_EQ_INT(sp_store_envelope_seal(s, E2, hs, cs, sig, "viewkey2", &a, &err), SP_OK);
+	T_EQ_INT(sp_store_envelope_view(s, E2, &v, &err), SP_OK);
+	T_EQ_INT(v.have_key, 0);
+	T_EQ_INT(v.e.nrcpt, 1);
+	sp_envelope_rec_clear(&v.e);
+	T_EQ_INT(sp_store_envelope_view(s, "VIEWZZZZZZZZZZZZZZZZZZ", &v, &err), SP_ERR_NOTFOUND);
+	sp_store_close(s);
+}
+
 /* --- the runs ------------------------------------------------------------ */
 
 static const t_fn common[] = {
@@ -3248,6 +3654,7 @@ static const t_fn common[] = {
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 	test_copies,
+	test_group_commit, test_group_commit_fails, test_envelope_view,
 };
 
 static void
