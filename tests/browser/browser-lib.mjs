@@ -68,6 +68,19 @@ export async function fillRegistration(reg, password) {
   }
 }
 
+// The "Open in your browser" link of a sealed mail (text or HTML part,
+// quoted-printable or base64).
+export function linkIn(mailFile) {
+  const raw = fs.readFileSync(mailFile, 'latin1');
+  const texts = [raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)))];
+  for (const m of raw.matchAll(/\r?\n\r?\n([A-Za-z0-9+/=\r\n]{40,})/g)) texts.push(Buffer.from(m[1], 'base64').toString('latin1'));
+  for (const t of texts) {
+    const m = /https?:\/\/[^\s"<>]+\/m\/[A-Za-z0-9_-]{22}#mp=[A-Za-z0-9_-]{43}(?:&amp;|&)to=[^\s"<>]+/.exec(t);
+    if (m) return m[0].replace(/&amp;/g, '&');
+  }
+  return null;
+}
+
 // What submitLogin returns when the account asks for its second factor.
 export const SECOND_STEP = 'second step';
 

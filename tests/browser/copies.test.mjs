@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { activationLink, makeMail, recipientAdd, sealpost } from '../lib/harness.mjs';
-import { fillRegistration, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { fillRegistration, linkIn, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'sam@example.net';
 const OTHER = 'robin@example.com';
@@ -29,19 +29,6 @@ try {
 // phone: the recipient's phone; stranger: signed in as someone else
 let browser, ctx, phone, stranger;
 const sealed = {};
-
-// The "Open in your browser" link of a sealed mail (text or HTML part,
-// quoted-printable or base64).
-function linkIn(mailFile) {
-  const raw = fs.readFileSync(mailFile, 'latin1');
-  const texts = [raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)))];
-  for (const m of raw.matchAll(/\r?\n\r?\n([A-Za-z0-9+/=\r\n]{40,})/g)) texts.push(Buffer.from(m[1], 'base64').toString('latin1'));
-  for (const t of texts) {
-    const m = /https?:\/\/[^\s"<>]+\/m\/[A-Za-z0-9_-]{22}#mp=[A-Za-z0-9_-]{43}(?:&amp;|&)to=[^\s"<>]+/.exec(t);
-    if (m) return m[0].replace(/&amp;/g, '&');
-  }
-  return null;
-}
 
 function sealTo(name, to, extra = {}) {
   const html = seal(ctx, makeMail({ to, subject: `Subject ${name}`, text: `Body of ${name}.\n`, ...extra }), `${name}.html`);
