@@ -794,13 +794,34 @@ async function download(size) {
   return { payload };
 }
 
-// The key server's copy of the envelope: {header, payload, sig}, or null
-// when a page ended the flow.
-async function fetchCopy(session, prefill) {
+const copyPath = () => `/api/v1/envelopes/${encodeURIComponent(ID)}/copy`;
+const copyMetaOk = (m) => typeof m.header === 'string' && m.header.length <= MAX_HEADER_B64 &&
+  Number.isSafeInteger(m.size) && m.size >= spc.TAG && m.size <= spc.MAX_PAYLOAD;
+
+// The copy asked for at once, while the key is still being fetched: its
+// answer {r, d} (d the download, with the ciphertext's digest started as
+// soon as it is complete), or null when the key server did not hand it out
+// then (fetchCopy asks again, saying why).  Nothing is shown from it before
+// every check has passed.
+async function earlyCopy() {
+  const r = await api('GET', copyPath());
+  if (r.status !== 200 || !copyMetaOk(r.data)) return null;
+  const d = await download(r.data.size);
+  if (!d.payload) return null;
+  d.ctDigest = spc.digestOf(d.payload);
+  d.ctDigest.catch(() => { /* checkRecord reports it */ });
+  return { r, d };
+}
+
+// The key server's copy of the envelope: {header, payload, sig, ctDigest},
+// or null when a page ended the flow.  early is earlyCopy()'s promise.
+async function fetchCopy(session, prefill, early) {
+  const got = early ? await early : null;
+  if (got) return { header: got.r.data.header, payload: got.d.payload, sig: sigOf(got.r.data.sig), ctDigest: got.d.ctDigest };
   let r;
   for (;;) {
     progress('Fetching the message...');
-    r = await api('GET', `/api/v1/envelopes/${encodeURIComponent(ID)}/copy`);
+    r = await api('GET', copyPath());
     if (r.status !== 401) break;
     progress(null);
     session = await askLogin(prefill);
@@ -812,8 +833,7 @@ async function fetchCopy(session, prefill) {
   }
   if (refused(r, {}, session)) return null;
   const m = r.data;
-  if (r.status !== 200 || typeof m.header !== 'string' || m.header.length > MAX_HEADER_B64 ||
-      !Number.isSafeInteger(m.size) || m.size < spc.TAG || m.size > spc.MAX_PAYLOAD) {
+  if (r.status !== 200 || !copyMetaOk(m)) {
     fatal('The message could not be opened', m.error || 'The key server did not answer. Please try again later.');
     return null;
   }
@@ -838,9 +858,13 @@ async function openCopy() {
     return;
   }
   progress(null);
+  // Signed in, the copy's download goes on beside the key's release.
+  registerFor(LINK.to, ID);
+  await ensureSession(LINK.to);
+  const early = earlyCopy();
   const got = await obtainKey({}, LINK.to);
   if (!got) return;
-  const copy = await fetchCopy(got.session, LINK.to);
+  const copy = await fetchCopy(got.session, LINK.to, early);
   if (!copy) return;
   const h = headerOf(copy);
   if (!h) return;
