@@ -42,6 +42,15 @@ size_t msg_b64_enclen(size_t n, const struct msg_b64fmt *f);
 int msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
     msg_sink sink, void *ctx);
 
+/* Decode raw[0..total), which must be base64 in exactly the layout f (every
+ * line but the last f->line characters, each line end f->crlf's, a line end
+ * after the last line exactly when f->end) and canonical (padding only at
+ * the end, unused bits zero), into d (room for total / 4 * 3 bytes).
+ * Returns 1 and sets *declen, or 0 when raw is anything else.  Text it
+ * accepts is exactly what msg_b64_emit() writes for the decoded bytes. */
+int msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    unsigned char *d, size_t *declen);
+
 /* Does raw[0..n) hold a base64 body that re-encodes identically?  On success
  * returns 1 and sets *dec (malloc'd decoded bytes, caller frees), *declen,
  * *fmt and *used (the number of bytes of raw the body covers, at most n plus
