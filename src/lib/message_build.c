@@ -45,6 +45,7 @@ struct cand {
 struct build {
 	const unsigned char *raw;
 	size_t len;
+	size_t shift;		/* bytes removed from the parsed input's header block */
 	int no_b64;		/* fallback: keep everything literal */
 	struct bblob *blobs;
 	size_t nblobs, ablobs;
@@ -139,8 +140,10 @@ add_cand(struct build *b, GMimePart *p, int lit)
 
 	if (w == NULL || (s = g_mime_data_wrapper_get_stream(w)) == NULL)
 		return SP_OK;
-	start = s->bound_start;
-	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end;
+	if (s->bound_start < (gint64)b->shift)
+		return SP_OK;
+	start = s->bound_start - (gint64)b->shift;
+	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end - (gint64)b->shift;
 	if (start < 0 || end <= start || (uint64_t)end > (uint64_t)b->len)
 		return SP_OK;
 	if (lit) {
@@ -619,7 +622,7 @@ out:
 }
 
 static int
-build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
+build_once(const unsigned char *raw, size_t len, size_t shift, GMimeMessage *m, int no_b64,
     struct sp_buf *out)
 {
 	struct build b;
@@ -628,6 +631,7 @@ build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
 	memset(&b, 0, sizeof(b));
 	b.raw = raw;
 	b.len = len;
+	b.shift = shift;
 	b.no_b64 = no_b64;
 	b.text_blob = b.html_blob = -1;
 	b.msg_budget = len < SIZE_MAX / 8 ? len * 4 + ((size_t)1 << 20) : SIZE_MAX;
@@ -660,29 +664,15 @@ verify(const unsigned char *c, size_t clen, const unsigned char *raw, size_t len
 }
 
 int
-sp_msg_container_build(const unsigned char *raw, size_t len,
-    struct sp_buf *out, struct sp_msg_info *info, struct sp_err *err)
+msg_container_build(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct sp_buf *out, struct sp_err *err)
 {
-	GMimeMessage *m;
+	GMimeMessage *m = msg_handle_gmime(h);
 	size_t start = out->len;
-	int st, pass;
+	int st = SP_ERR_INTERNAL, pass;
 
-	if (info != NULL)
-		memset(info, 0, sizeof(*info));
-	if ((st = sp_msg_check(raw, len, err)) != SP_OK)
-		return st;
-	sp_msg_global_init();
-	m = msg_parse(raw, len);
-	if (info != NULL && (st = msg_fill_info(m, info)) != SP_OK) {
-		if (m != NULL)
-			g_object_unref(m);
-		sp_msg_info_clear(info);
-		if (st == SP_ERR_TOOBIG)
-			return sp_err_set(err, st, "more than %d recipients in To: and Cc:", SP_MSG_MAX_RECIPIENTS);
-		return sp_err_set(err, st, "out of memory reading the recipients");
-	}
 	for (pass = 0; pass < 2; pass++) {
-		if ((st = build_once(raw, len, m, pass, out)) != SP_OK)
+		if ((st = build_once(raw, len, shift, m, pass, out)) != SP_OK)
 			break;
 		if (verify(out->data + start, out->len - start, raw, len))
 			break;
@@ -690,14 +680,10 @@ sp_msg_container_build(const unsigned char *raw, size_t len,
 		out->len = start;
 		st = SP_ERR_INTERNAL;
 	}
-	if (m != NULL)
-		g_object_unref(m);
 	if (st != SP_OK) {
 		out->len = start;
 		if (out->data != NULL)
 			out->data[start] = '\0';
-		if (info != NULL)
-			sp_msg_info_clear(info);
 		if (st == SP_ERR_TOOBIG)
 			return sp_err_set(err, st, "container does not fit the output buffer");
 		if (st == SP_ERR_NOMEM)
@@ -705,4 +691,22 @@ sp_msg_container_build(const unsigned char *raw, size_t len,
 		return sp_err_set(err, st, "container does not reproduce the message");
 	}
 	return SP_OK;
+}
+
+int
+sp_msg_container_build(const unsigned char *raw, size_t len,
+    struct sp_buf *out, struct sp_msg_info *info, struct sp_err *err)
+{
+	struct sp_msg *h;
+	int st;
+
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
+	if ((st = sp_msg_open(raw, len, &h, err)) != SP_OK)
+		return st;
+	if ((info == NULL || (st = sp_msg_info_read(h, info, err)) == SP_OK) &&
+	    (st = msg_container_build(h, raw, len, 0, out, err)) != SP_OK && info != NULL)
+		sp_msg_info_clear(info);
+	sp_msg_free(h);
+	return st;
 }

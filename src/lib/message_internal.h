@@ -70,11 +70,20 @@ int msg_deflate(const unsigned char *p, size_t n, int level, size_t limit,
 int msg_inflate(const unsigned char *p, size_t n, size_t ulen,
     unsigned char **out, struct sp_err *err);
 
-/* Parse raw with GMime from a persistent memory stream (parts keep their
- * offsets in raw), starting after its preamble (sp_msg_preamble_len).  A message with more multipart/message markers than
- * SP_MSG_MAX_PARTS is parsed for its header block only (GMime's parser
- * recurses per level).  NULL when GMime finds no message; caller unrefs. */
-GMimeMessage *msg_parse(const unsigned char *raw, size_t len);
+/* The handle's parse (message_handle.c). */
+GMimeMessage *msg_handle_gmime(const struct sp_msg *h);	/* NULL: GMime found none */
+const unsigned char *msg_handle_bytes(const struct sp_msg *h, size_t *len);
+/* 1 when only the header block was parsed (the nesting guard). */
+int msg_handle_headers_only(const struct sp_msg *h);
+/* Offset in the bytes where the body starts (after the blank line). */
+size_t msg_handle_body(const struct sp_msg *h);
+
+/* Build the container of raw[0..len) (appended to out) from the parse of
+ * h: raw is h's bytes, or a copy of them from which shift bytes were
+ * removed inside the top-level header block (every body offset of the
+ * parse moves back by shift).  The container always rebuilds raw exactly. */
+int msg_container_build(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct sp_buf *out, struct sp_err *err);
 
 /* Fill info from m (NULL leaves it empty).  SP_ERR_TOOBIG past
  * SP_MSG_MAX_RECIPIENTS, SP_ERR_NOMEM; info is then partly filled (clear it). */

@@ -13,6 +13,7 @@
 #include "field.h"
 #include "html.h"
 #include "message.h"
+#include "message_internal.h"
 #include "password.h"
 #include "seal_internal.h"
 
@@ -377,8 +378,9 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	const unsigned char *body;
 	size_t blen;
 	GMimeObject *hdrs = NULL;
+	struct sp_msg *msg = NULL;
 	int64_t now = (int64_t)time(NULL);
-	size_t hlen, pre;
+	size_t pre;
 	int st, crlf, version = p->signer != NULL ? 2 : 1;
 
 	id_out[0] = '\0';
@@ -389,8 +391,12 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	sp_buf_init(&tmp, SP_ENV_MAX_HEADER);
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
 	sp_buf_init(&stripped, SP_MSG_MAX_SIZE);
-	if ((st = sp_msg_check(raw, len, err)) != SP_OK ||
-	    (st = sp_seal_controls_read(raw, len, now, &ctl, err)) != SP_OK)
+	/* one parse: the handle the caller bound for these bytes (the milter's,
+	 * which the policy read), or a new one */
+	if ((msg = sp_msg_bound(raw, len)) == NULL && (st = sp_msg_open(raw, len, &msg, err)) != SP_OK)
+		goto out;
+	hdrs = msg_handle_gmime(msg) != NULL ? GMIME_OBJECT(msg_handle_gmime(msg)) : NULL;
+	if ((st = seal_controls_from(hdrs, now, &ctl, err)) != SP_OK)
 		goto out;
 	if ((st = seal_strip_controls(raw, len, &stripped, &body, &blen)) != SP_OK) {
 		sp_err_set(err, st, "cannot copy the message: %s", sp_status_str(st));
@@ -401,17 +407,19 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((st = sp_msg_container_build(body, blen, &container, &info, err)) != SP_OK)
+	if ((st = sp_msg_info_read(msg, &info, err)) != SP_OK ||
+	    (st = msg_container_build(msg, body, blen, len - blen, &container, err)) != SP_OK)
 		goto out;
 	if (sp_buf_reserve(&ct, container.len + (container.len / SP_ENV_CHUNK + 1) * SP_GCM_TAG_LEN) != SP_OK ||
 	    sp_buf_reserve(&mail, container.len / 3 * 4 + container.len / 50 + len / 8 + 262144) != SP_OK) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	/* the header fields, after a BOM or mbox "From " line */
+	/* the header fields (after a BOM or mbox "From " line), for the
+	 * notification: the handle's */
 	pre = sp_msg_preamble_len(raw, len);
-	hlen = seal_header_block_len(raw + pre, len - pre, &crlf);
-	if ((hdrs = seal_parse_headers(raw + pre, hlen)) == NULL) {
+	seal_header_block_len(raw + pre, len - pre, &crlf);
+	if (hdrs == NULL) {
 		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
 		goto out;
 	}
@@ -542,8 +550,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 wfail:
 	sp_err_set(err, st, "cannot build the sealed mail: %s", sp_status_str(st));
 out:
-	if (hdrs != NULL)
-		g_object_unref(hdrs);
+	sp_msg_free(msg);
 	sp_env_enc_free(enc);
 	sp_wipe(mail_part, sizeof(mail_part));
 	sp_wipe(key, sizeof(key));
