@@ -78,6 +78,21 @@ int msg_handle_headers_only(const struct sp_msg *h);
 /* Offset in the bytes where the body starts (after the blank line). */
 size_t msg_handle_body(const struct sp_msg *h);
 
+/* A container built and not yet written: its manifest and its blobs, which
+ * are the builder's own bytes (decoded base64, compressed, view text) or
+ * pieces of raw referred to in place (so raw must outlive it). */
+struct msg_container;
+/* Build the container of raw[0..len) from the parse of h (see
+ * msg_container_build for raw and shift).  Proven to rebuild raw without
+ * rebuilding it (decisions/0012-one-parse.md). */
+int msg_container_plan(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct msg_container **out, struct sp_err *err);
+/* Its size in bytes, and the bytes, in order, to sink. */
+size_t msg_container_size(const struct msg_container *c);
+int msg_container_write(const struct msg_container *c, msg_sink sink, void *ctx);
+/* Wipes and frees what c owns (NULL is a no-op). */
+void msg_container_free(struct msg_container *c);
+
 /* Build the container of raw[0..len) (appended to out) from the parse of
  * h: raw is h's bytes, or a copy of them from which shift bytes were
  * removed inside the top-level header block (every body offset of the
