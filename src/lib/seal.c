@@ -32,31 +32,54 @@ static const char *const carried[] = {
 	"In-Reply-To", "References",
 };
 
-/* A writer that turns "\n" into "\r\n" when crlf is set. */
+/* A writer that turns "\n" into "\r\n" when crlf is set; converted text
+ * goes out through a staging buffer, in large pieces. */
+#define EOL_STAGE 65536
+
 struct eol_writer {
 	struct sp_writer out;
 	int crlf;
+	size_t n;
+	unsigned char stage[EOL_STAGE];
 };
+
+static int
+eol_flush(struct eol_writer *w)
+{
+	int st = SP_OK;
+
+	if (w->n > 0)
+		st = w->out.write(w->out.ctx, w->stage, w->n);
+	w->n = 0;
+	return st;
+}
 
 static int
 eol_write(void *ctx, const void *p, size_t n)
 {
 	struct eol_writer *w = ctx;
 	const unsigned char *s = p, *nl;
+	size_t k;
 	int st;
 
 	if (!w->crlf)
 		return w->out.write(w->out.ctx, p, n);
 	while (n > 0) {
-		nl = memchr(s, '\n', n);
-		if (nl == NULL)
-			return w->out.write(w->out.ctx, s, n);
-		if (nl > s && (st = w->out.write(w->out.ctx, s, (size_t)(nl - s))) != SP_OK)
+		if (EOL_STAGE - w->n < 2 && (st = eol_flush(w)) != SP_OK)
 			return st;
-		if ((st = w->out.write(w->out.ctx, "\r\n", 2)) != SP_OK)
-			return st;
-		n -= (size_t)(nl - s) + 1;
-		s = nl + 1;
+		k = EOL_STAGE - w->n - 1 < n ? EOL_STAGE - w->n - 1 : n;
+		if ((nl = memchr(s, '\n', k)) != NULL)
+			k = (size_t)(nl - s);
+		memcpy(w->stage + w->n, s, k);
+		w->n += k;
+		s += k;
+		n -= k;
+		if (nl != NULL) {
+			w->stage[w->n++] = '\r';
+			w->stage[w->n++] = '\n';
+			s++;
+			n--;
+		}
 	}
 	return SP_OK;
 }
@@ -438,7 +461,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	struct sp_deposit_res dres = {0};
 	struct sp_env_header h = {0};
 	struct sp_env_html_params hp = {0};
-	struct eol_writer ew;
+	struct eol_writer *ew = NULL;
 	struct sp_writer w;
 	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
 	unsigned char sig[SP_SIGN_SIG_LEN];
@@ -476,7 +499,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    (st = msg_container_plan(msg, body, blen, len - blen, &plan, err)) != SP_OK)
 		goto out;
 	/* one allocation for the mail: its size is known up front */
-	if (sp_buf_reserve(&mail, msg_container_size(plan) / 3 * 4 + msg_container_size(plan) / 50 +
+	if (!p->out_early && sp_buf_reserve(&mail, msg_container_size(plan) / 3 * 4 + msg_container_size(plan) / 50 +
 	    len / 8 + 262144) != SP_OK) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -552,11 +575,16 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	pay.sig = sig;
 	pay.err = err;
 
-	/* the notification mail, into a buffer first so nothing reaches out
-	 * unless the whole mail was built and the key server has it all */
-	ew.out = (struct sp_writer){sp_writer_buf, &mail};
-	ew.crlf = crlf;
-	w = (struct sp_writer){eol_write, &ew};
+	/* the notification mail: into a buffer first, so nothing reaches out
+	 * unless the whole mail was built and the key server has it all; or,
+	 * for a caller that discards out on failure, straight to out */
+	if ((ew = calloc(1, sizeof(*ew))) == NULL) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	ew->out = p->out_early ? out : (struct sp_writer){sp_writer_buf, &mail};
+	ew->crlf = crlf;
+	w = (struct sp_writer){eol_write, ew};
 	snprintf(boundary, sizeof(boundary), "=_sealpost_%02x%02x%02x%02x%02x%02x%02x%02x",
 	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
@@ -593,14 +621,14 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	plan = NULL;
 	sp_buf_reset(&tmp);
 	sp_buf_printf(&tmp, "\n--%s--\n", boundary);
-	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK)
+	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK || (st = eol_flush(ew)) != SP_OK)
 		goto wfail;
 	/* format 2: the key server records the digests and the signature;
 	 * until it has, no reader would accept the envelope */
 	if (version >= 2 &&
 	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, pay.csha, sig, err)) != SP_OK)
 		goto out;
-	if ((st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
+	if (!p->out_early && (st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
 		sp_err_set(err, st, "cannot write the sealed mail");
 		goto out;
 	}
@@ -613,6 +641,7 @@ out:
 	sp_msg_free(msg);
 	sp_env_enc_free(pay.enc);
 	EVP_MD_CTX_free(pay.md);
+	free(ew);
 	msg_container_free(plan);
 	sp_wipe(mail_part, sizeof(mail_part));
 	sp_wipe(key, sizeof(key));
