@@ -25,10 +25,14 @@
 enum { BLOB_TEXT, BLOB_BIN };
 
 struct bblob {
-	const unsigned char *data;	/* stored form (compressed when z) */
+	const unsigned char *data;	/* stored form (compressed when z); NULL
+					 * while a base64 body is not decoded */
 	size_t len, ulen;
 	int z, kind;
 	int owned;		/* data is ours (else it points into raw) */
+	const unsigned char *b64;	/* data == NULL: the body in raw, */
+	size_t b64len;			/* its length there */
+	struct msg_b64fmt f;		/* and its layout */
 };
 
 struct bseg {
@@ -120,6 +124,8 @@ add_blob_as(struct build *b, const unsigned char *data, size_t len, int kind, in
 	b->blobs[b->nblobs].z = 0;
 	b->blobs[b->nblobs].kind = kind;
 	b->blobs[b->nblobs].owned = owned;
+	b->blobs[b->nblobs].b64 = NULL;
+	b->blobs[b->nblobs].b64len = 0;
 	*idx = b->nblobs++;
 	return SP_OK;
 }
@@ -128,6 +134,57 @@ static int
 add_blob(struct build *b, unsigned char *data, size_t len, int kind, size_t *idx)
 {
 	return add_blob_as(b, data, len, kind, 1, idx);
+}
+
+struct fill {
+	unsigned char *d;
+	size_t n, cap;
+};
+
+/* Copies decoded bytes up to cap, then stops the decoder. */
+static int
+fill_sink(void *ctx, const void *p, size_t n)
+{
+	struct fill *f = ctx;
+	size_t take = n < f->cap - f->n ? n : f->cap - f->n;
+
+	memcpy(f->d + f->n, p, take);
+	f->n += take;
+	return f->n == f->cap ? SP_ERR_TOOBIG : SP_OK;
+}
+
+/* The first cap decoded bytes of a base64 blob not decoded yet, into d. */
+static int
+blob_decode(const struct bblob *bl, unsigned char *d, size_t cap)
+{
+	struct fill f = { d, 0, cap };
+	size_t dl;
+	int st;
+
+	if (cap == 0)
+		return SP_OK;
+	st = msg_b64_decode_to(bl->b64, bl->b64len, &bl->f, fill_sink, &f, &dl);
+	return (st == SP_OK || st == SP_ERR_TOOBIG) && f.n == cap ? SP_OK : SP_ERR_INTERNAL;
+}
+
+/* Decode a base64 blob now: the view or the compressor needs its bytes. */
+static int
+blob_materialize(struct bblob *bl)
+{
+	unsigned char *d;
+	int st;
+
+	if (bl->data != NULL)
+		return SP_OK;
+	if ((d = malloc(bl->ulen + 1)) == NULL)
+		return SP_ERR_NOMEM;
+	if ((st = blob_decode(bl, d, bl->ulen)) != SP_OK) {
+		free(d);
+		return st;
+	}
+	bl->data = d;
+	bl->owned = 1;
+	return SP_OK;
 }
 
 /* A literal piece of raw: referred to, not copied. */
@@ -346,9 +403,8 @@ static int
 make_recipe(struct build *b)
 {
 	size_t pos = 0, i, used, declen, idx;
-	unsigned char *dec;
 	struct msg_b64fmt f;
-	int st, r;
+	int st;
 
 	if (!b->no_b64 && b->ncands > 1)
 		qsort(b->cands, b->ncands, sizeof(*b->cands), cand_cmp);
@@ -377,21 +433,21 @@ make_recipe(struct build *b)
 			c->start++;
 		if (c->start < pos || c->start >= c->end)
 			continue;	/* overlaps a segment already taken, or empty */
-		r = msg_b64_probe(b->raw + c->start, c->end - c->start,
-		    b->len - c->start, &dec, &declen, &f, &used);
-		if (r < 0)
-			return SP_ERR_NOMEM;
-		if (r == 0)
+		/* checked now, decoded when written out (or when the view or
+		 * the compressor needs its bytes) */
+		if (!msg_b64_check(b->raw + c->start, c->end - c->start,
+		    b->len - c->start, &declen, &f, &used))
 			continue;
 		if (c->start > pos &&
 		    ((st = add_raw(b, pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
-		    (st = add_seg(b, idx, 0, NULL, pos, c->start - pos)) != SP_OK)) {
-			free(dec);
+		    (st = add_seg(b, idx, 0, NULL, pos, c->start - pos)) != SP_OK))
 			return st;
-		}
-		if ((st = add_blob(b, dec, declen, BLOB_BIN, &idx)) != SP_OK ||
+		if ((st = add_blob_as(b, NULL, declen, BLOB_BIN, 0, &idx)) != SP_OK ||
 		    (st = add_seg(b, idx, 1, &f, c->start, used)) != SP_OK)
 			return st;
+		b->blobs[idx].b64 = b->raw + c->start;
+		b->blobs[idx].b64len = used;
+		b->blobs[idx].f = f;
 		c->blob = idx;
 		pos = c->start + used;
 	}
@@ -492,6 +548,11 @@ text_blob(struct build *b, GMimeObject *o, long *out)
 	/* UTF-8 bodies sent as is, or in base64, share the recipe's blob */
 	idx = cand_blob(b, o);
 	if (idx != SIZE_MAX && b->blobs[idx].len == strlen(v) &&
+	    (st = blob_materialize(&b->blobs[idx])) != SP_OK) {
+		g_free(v);
+		return st;
+	}
+	if (idx != SIZE_MAX && b->blobs[idx].len == strlen(v) &&
 	    memcmp(b->blobs[idx].data, v, b->blobs[idx].len) == 0) {
 		g_free(v);
 		*out = (long)idx;
@@ -562,9 +623,10 @@ make_parts(struct build *b)
 static int
 compress_blobs(struct build *b)
 {
+	static _Thread_local unsigned char head[16384];
 	size_t i, sample, zl;
 	unsigned char *z, *back;
-	int r, level;
+	int r, level, st;
 
 	for (i = 0; i < b->nblobs; i++) {
 		struct bblob *bl = &b->blobs[i];
@@ -575,12 +637,21 @@ compress_blobs(struct build *b)
 		if (bl->kind == BLOB_BIN || bl->len > ((size_t)1 << 20)) {
 			/* a quick sample says whether the bytes compress at all */
 			sample = bl->len < 16384 ? bl->len : 16384;
-			r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
+			if (bl->data == NULL) {
+				/* a base64 body not decoded: decode the sample only */
+				if ((st = blob_decode(bl, head, sample)) != SP_OK)
+					return st;
+				r = msg_deflate(head, sample, 1, sample - sample / 10, &z, &zl);
+			} else {
+				r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
+			}
 			free(z);
 			if (r < 0)
 				return SP_ERR_NOMEM;
 			if (r == 0)
 				continue;
+			if ((st = blob_materialize(bl)) != SP_OK)
+				return st;
 			if (bl->kind == BLOB_BIN && bl->len > ((size_t)1 << 20))
 				level = 1;
 		}
@@ -792,15 +863,22 @@ msg_container_size(const struct msg_container *c)
 int
 msg_container_write(const struct msg_container *c, msg_sink sink, void *ctx)
 {
-	size_t i;
+	size_t i, dl;
 	int st;
 
 	if ((st = sink(ctx, c->hdr, sizeof(c->hdr))) != SP_OK ||
 	    (st = sink(ctx, c->man, c->mlen)) != SP_OK)
 		return st;
-	for (i = 0; i < c->nblobs; i++)
-		if (c->blobs[i].len > 0 && (st = sink(ctx, c->blobs[i].data, c->blobs[i].len)) != SP_OK)
+	for (i = 0; i < c->nblobs; i++) {
+		const struct bblob *bl = &c->blobs[i];
+
+		if (bl->data == NULL && bl->len > 0)
+			st = msg_b64_decode_to(bl->b64, bl->b64len, &bl->f, sink, ctx, &dl);
+		else if (bl->len > 0)
+			st = sink(ctx, bl->data, bl->len);
+		if (st != SP_OK)
 			return st;
+	}
 	return SP_OK;
 }
 

@@ -150,17 +150,21 @@ b64_last(const unsigned char *q, unsigned char *d)
 	return 1;
 }
 
-int
-msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
-    unsigned char *d, size_t *declen)
-{
-	size_t eol = f->crlf ? 2 : 1, e = total, pos = 0, o = 0, rest, k;
+#define B64_DEC_STAGE 49152	/* decoded bytes handed to a sink at once */
 
-	if (f->line < 4 || f->line % 4 != 0)
-		return 0;
+int
+msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    msg_sink sink, void *ctx, size_t *declen)
+{
+	unsigned char stage[B64_DEC_STAGE];
+	size_t eol = f->crlf ? 2 : 1, e = total, pos = 0, o = 0, done = 0, rest, k;
+	int st;
+
+	if (f->line < 4 || f->line % 4 != 0 || f->line > MSG_MAX_LINE)
+		return SP_ERR_INVALID;
 	if (f->end) {
 		if (total < eol + 4 || raw[total - 1] != '\n' || (f->crlf && raw[total - 2] != '\r'))
-			return 0;
+			return SP_ERR_INVALID;
 		e -= eol;
 	}
 	for (;;) {
@@ -170,31 +174,62 @@ msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b6
 		/* a full line, its line end, and more to come */
 		if (rest <= f->line + eol || raw[pos + f->line + eol - 1] != '\n' ||
 		    (f->crlf && raw[pos + f->line] != '\r') ||
-		    !b64_groups(raw + pos, f->line, d + o))
-			return 0;
+		    !b64_groups(raw + pos, f->line, stage + o))
+			return SP_ERR_INVALID;
 		o += f->line / 4 * 3;
 		pos += f->line + eol;
+		if (B64_DEC_STAGE - o < MSG_MAX_LINE) {
+			if (sink != NULL && (st = sink(ctx, stage, o)) != SP_OK)
+				return st;
+			done += o;
+			o = 0;
+		}
 	}
 	/* the last line: whole groups, the final one possibly padded */
-	if (rest < 4 || rest % 4 != 0 || !b64_groups(raw + pos, rest - 4, d + o))
-		return 0;
+	if (rest < 4 || rest % 4 != 0 || !b64_groups(raw + pos, rest - 4, stage + o))
+		return SP_ERR_INVALID;
 	o += (rest - 4) / 4 * 3;
-	if ((k = b64_last(raw + e - 4, d + o)) == 0)
-		return 0;
-	*declen = o + k;
-	return 1;
+	if ((k = b64_last(raw + e - 4, stage + o)) == 0)
+		return SP_ERR_INVALID;
+	o += k;
+	if (sink != NULL && (st = sink(ctx, stage, o)) != SP_OK)
+		return st;
+	*declen = done + o;
+	return SP_OK;
+}
+
+struct copy_ctx {
+	unsigned char *d;
+	size_t n;
+};
+
+static int
+copy_sink(void *vctx, const void *p, size_t n)
+{
+	struct copy_ctx *c = vctx;
+
+	memcpy(c->d + c->n, p, n);
+	c->n += n;
+	return SP_OK;
 }
 
 int
-msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
-    unsigned char **dec, size_t *declen, struct msg_b64fmt *fmt, size_t *used)
+msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    unsigned char *d, size_t *declen)
+{
+	struct copy_ctx c = { d, 0 };
+
+	return msg_b64_decode_to(raw, total, f, copy_sink, &c, declen) == SP_OK;
+}
+
+int
+msg_b64_check(const unsigned char *raw, size_t n, size_t avail,
+    size_t *declen, struct msg_b64fmt *fmt, size_t *used)
 {
 	struct msg_b64fmt f;
-	unsigned char *d;
 	const unsigned char *nl;
 	size_t e = n, dl, total;
 
-	*dec = NULL;
 	/* the body ends at its last base64 character */
 	while (e > 0 && !is_b64char(raw[e - 1]))
 		e--;
@@ -226,17 +261,32 @@ msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
 	 * bytes with f gives raw[0..total) again (base64 is a bijection between
 	 * byte strings and canonical padded texts, and f fixes every line
 	 * break), so no re-encoding is needed to prove it. */
-	if ((d = malloc(e / 4 * 3 + 4)) == NULL)
+	if (msg_b64_decode_to(raw, total, &f, NULL, NULL, &dl) != SP_OK || dl == 0 ||
+	    msg_b64_enclen(dl, &f) != total)
+		return 0;
+	*declen = dl;
+	*fmt = f;
+	*used = total;
+	return 1;
+}
+
+int
+msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
+    unsigned char **dec, size_t *declen, struct msg_b64fmt *fmt, size_t *used)
+{
+	unsigned char *d;
+	size_t dl;
+
+	*dec = NULL;
+	if (!msg_b64_check(raw, n, avail, declen, fmt, used))
+		return 0;
+	if ((d = malloc(*declen + 1)) == NULL)
 		return -1;
-	if (!msg_b64_decode_exact(raw, total, &f, d, &dl) || dl == 0 ||
-	    msg_b64_enclen(dl, &f) != total) {
+	if (!msg_b64_decode_exact(raw, *used, fmt, d, &dl) || dl != *declen) {
 		free(d);
 		return 0;
 	}
 	*dec = d;
-	*declen = dl;
-	*fmt = f;
-	*used = total;
 	return 1;
 }
 

@@ -51,6 +51,17 @@ int msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
 int msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
     unsigned char *d, size_t *declen);
 
+/* The same, the decoded bytes going to sink (NULL: only checked) in pieces
+ * of up to 48 KiB.  SP_OK and *declen, SP_ERR_INVALID when raw is not
+ * exactly that, or the sink's status. */
+int msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    msg_sink sink, void *ctx, size_t *declen);
+
+/* msg_b64_probe() without keeping the decoded bytes: 1 with *declen, *fmt
+ * and *used set, 0 when raw[0..n) is not such a body. */
+int msg_b64_check(const unsigned char *raw, size_t n, size_t avail,
+    size_t *declen, struct msg_b64fmt *fmt, size_t *used);
+
 /* Does raw[0..n) hold a base64 body that re-encodes identically?  On success
  * returns 1 and sets *dec (malloc'd decoded bytes, caller frees), *declen,
  * *fmt and *used (the number of bytes of raw the body covers, at most n plus
