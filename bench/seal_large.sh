@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/keyd.sh
 runs=${BENCH_RUNS:-3}
+# SEALPOST: the sealpost binary measured (default bin/sealpost)
 keyd_start
 token=$(keyd_org "Bench Clinic" clinic.example)
 printf '%s\n' "$token" > "$dir/token"
@@ -29,7 +30,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ns() { date +%s%N; }
 for _ in $(seq 1 "$runs"); do
 	t0=$(ns)
-	/usr/bin/time -f '%M' -o "$dir/one" bin/sealpost seal --keyd "$url" --token-file "$dir/token" \
+	/usr/bin/time -f '%M' -o "$dir/one" "${SEALPOST:-bin/sealpost}" seal --keyd "$url" --token-file "$dir/token" \
 		--sign-key "$dir/clinic.example.pem" -i "$dir/big.eml" -o "$dir/out.eml" 2>/dev/null
 	t1=$(ns)
 	base64 "$dir/big.eml" > /dev/null
