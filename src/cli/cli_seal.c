@@ -6,10 +6,13 @@
  * failure leaves nothing half-written.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +90,48 @@ write_atomic(const char *path, const unsigned char *data, size_t len, struct sp_
 	return SP_OK;
 }
 
+/* The input file mapped read-only (its bytes are read once, in place), or
+ * NULL when it is not a regular file (then it is read into a buffer). */
+static const unsigned char *
+map_input(const char *path, size_t *len)
+{
+	struct stat sb;
+	void *p;
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	p = MAP_FAILED;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size <= SP_MSG_MAX_SIZE)
+		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, (size_t)sb.st_size, MADV_SEQUENTIAL);
+	*len = (size_t)sb.st_size;
+	return p;
+}
+
+/* The mail written as it is made, into PATH.tmp.PID, renamed to PATH when
+ * sealing succeeded and removed when it failed. */
+struct out_file {
+	FILE *f;
+	int failed;
+};
+
+static int
+out_file_write(void *ctx, const void *p, size_t n)
+{
+	struct out_file *o = ctx;
+
+	if (n > 0 && fwrite(p, 1, n, o->f) != n) {
+		o->failed = 1;
+		return SP_ERR_IO;
+	}
+	return SP_OK;
+}
+
 static int
 exit_for(int st)
 {
@@ -126,8 +171,10 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_keyd_client *c = NULL;
 	struct sp_buf raw, mail, tokbuf;
 	struct sp_err err = {""};
-	char id[SP_ENV_ID_STRLEN + 1];
-	size_t nrcpt = 0;
+	char id[SP_ENV_ID_STRLEN + 1], tmp[4096];
+	const unsigned char *mapped = NULL;
+	struct out_file of = {NULL, 0};
+	size_t nrcpt = 0, mlen = 0;
 	long days = 0;
 	char *end;
 	int ch, st, rc = 1;
@@ -182,7 +229,9 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 		}
 		token = (const char *)tokbuf.data;
 	}
-	if ((st = cli_read_file(in, SP_MSG_MAX_SIZE, &raw, &err)) != SP_OK) {
+	sp_buf_init(&raw, SP_MSG_MAX_SIZE);
+	if ((mapped = map_input(in, &mlen)) == NULL &&
+	    (st = cli_read_file(in, SP_MSG_MAX_SIZE, &raw, &err)) != SP_OK) {
 		fprintf(stderr, "sealpost seal: %s\n", err.msg);
 		sp_buf_wipe(&tokbuf);
 		sp_signer_free(signer);
@@ -202,8 +251,35 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 	sp.expires = days > 0 ? (int64_t)time(NULL) + days * 86400 : 0;
 	sp.signer = signer;
 	sp.copy_warning = copy_warning;
-	st = sp_seal_message(c, &sp, raw.data, raw.len, (struct sp_writer){sp_writer_buf, &mail},
+	/* to a file: written as it is made, into a temporary file renamed
+	 * only when sealing succeeded */
+	if (outp != NULL && strcmp(outp, "-") != 0 && html_path == NULL) {
+		int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", outp, (long)getpid());
+
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			fprintf(stderr, "sealpost seal: %s: path too long\n", outp);
+			goto out;
+		}
+		if ((of.f = fopen(tmp, "wb")) == NULL) {
+			fprintf(stderr, "sealpost seal: %s: %s\n", tmp, strerror(errno));
+			goto out;
+		}
+		sp.out_early = 1;
+	}
+	st = sp_seal_message(c, &sp, mapped != NULL ? mapped : raw.data, mapped != NULL ? mlen : raw.len,
+	    sp.out_early ? (struct sp_writer){out_file_write, &of} : (struct sp_writer){sp_writer_buf, &mail},
 	    id, &err);
+	if (st == SP_OK && of.f != NULL && (fflush(of.f) != 0 || fsync(fileno(of.f)) != 0))
+		st = sp_err_set(&err, SP_ERR_IO, "%s: write failed: %s", outp, strerror(errno));
+	if (of.f != NULL) {
+		if (fclose(of.f) != 0 && st == SP_OK)
+			st = sp_err_set(&err, SP_ERR_IO, "%s: write failed: %s", outp, strerror(errno));
+		of.f = NULL;
+		if (st == SP_OK && rename(tmp, outp) != 0)
+			st = sp_err_set(&err, SP_ERR_IO, "%s: %s", outp, strerror(errno));
+		if (st != SP_OK)
+			unlink(tmp);
+	}
 	if (st != SP_OK) {
 		fprintf(stderr, "sealpost seal: %s\n", sp_err_msg(&err, st));
 		rc = exit_for(st);
@@ -222,7 +298,9 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 			goto out;
 		}
 	}
-	if (outp != NULL && strcmp(outp, "-") != 0)
+	if (sp.out_early)
+		st = SP_OK;	/* written already */
+	else if (outp != NULL && strcmp(outp, "-") != 0)
 		st = write_atomic(outp, mail.data, mail.len, &err);
 	else
 		st = fwrite(mail.data, 1, mail.len, stdout) == mail.len && fflush(stdout) == 0 ?
@@ -237,6 +315,8 @@ cli_seal_main(int argc, char **argv, const struct cli_global *g)
 out:
 	sp_keyd_client_free(c);
 	sp_signer_free(signer);
+	if (mapped != NULL)
+		munmap((void *)(uintptr_t)mapped, mlen);
 	sp_buf_wipe(&raw);
 	sp_buf_free(&mail);
 	sp_buf_wipe(&tokbuf);

@@ -113,6 +113,17 @@ struct sp_env_html_params {
 int sp_env_html_write(const struct sp_env_html_params *p,
     const unsigned char *ct, size_t ctlen, struct sp_writer out, struct sp_err *err);
 
+/* The same file with the ciphertext made while it is written: at the
+ * payload, produce(ctx, ct) is called once and must write the whole
+ * ciphertext stream to ct, in any pieces (they are base64-encoded as they
+ * come, the text being the same as sp_env_html_write() writes for the whole
+ * stream); for format 2 it must also fill the signature p->sig points to
+ * before it returns (it is written after the payload).  produce's failure
+ * (a status, err set by it) ends the write. */
+typedef int (*sp_env_produce_fn)(void *ctx, struct sp_writer ct);
+int sp_env_html_write_stream(const struct sp_env_html_params *p, sp_env_produce_fn produce,
+    void *ctx, struct sp_writer out, struct sp_err *err);
+
 /* Reading an envelope HTML file: extracts the exact header bytes, the parsed
  * header, the mail part and the ciphertext (decoded from base64).
  * SP_ERR_INVALID with a message when it is not a sealpost envelope. */

@@ -9,7 +9,8 @@
  * through a guard that tracks the current line: long text values are
  * soft-wrapped at a character boundary, and a line of 998 bytes or more, or
  * a byte above 0x7f, is refused, so the file always travels as 7bit mail.
- * The ciphertext is streamed to the writer in pieces.
+ * The ciphertext is streamed to the writer in pieces, from the caller's
+ * buffer or as the caller's producer makes it (sp_env_html_write_stream).
  * SECURITY: header fields (organisation, addresses, subject) are untrusted
  * text from the sender's message; they are only ever written escaped.  The
  * brand colour is written only when it is exactly #rrggbb, the logo only as
@@ -266,6 +267,8 @@ struct env_ctx {
 	const struct sp_asset *script;
 	const unsigned char *ct;
 	size_t ctlen;
+	sp_env_produce_fn produce;		/* or the ciphertext made while writing */
+	void *pctx;
 };
 
 static int
@@ -302,31 +305,100 @@ out_b64(struct env_out *o, const unsigned char *p, size_t n, size_t line)
 	return o->st;
 }
 
+/* Base64 of a ciphertext stream that comes in pieces: whole lines of
+ * ENV_B64_LINE characters (57 bytes) as soon as they are complete, the
+ * rest at the end, so the text is the same as sp_b64_encode() of the whole
+ * stream with that line length. */
+struct env_b64w {
+	struct env_out *o;
+	int direct;		/* the payload starts a line: no per-byte check */
+	unsigned char rem[57];
+	size_t nrem;
+	size_t total;
+	struct sp_buf b;
+};
+
+static int
+b64w_lines(struct env_b64w *w, const unsigned char *p, size_t n)
+{
+	struct env_out *o = w->o;
+	int st;
+
+	sp_buf_reset(&w->b);
+	if ((st = sp_b64_encode(&w->b, p, n, ENV_B64_LINE)) != SP_OK)
+		return o->st = sp_err_set(o->err, st, "envelope html: cannot encode base64");
+	if (!w->direct)
+		return out_put(o, w->b.data, w->b.len);
+	if ((st = o->w.write(o->w.ctx, w->b.data, w->b.len)) != SP_OK)
+		o->st = sp_err_set(o->err, st, "envelope html: cannot write output");
+	return o->st;
+}
+
+static int
+b64w_write(void *ctx, const void *p, size_t n)
+{
+	struct env_b64w *w = ctx;
+	const unsigned char *s = p;
+	size_t take;
+
+	if (w->o->st != SP_OK)
+		return w->o->st;
+	if (n > SP_ENV_MAX_PAYLOAD - w->total)
+		return w->o->st = sp_err_set(w->o->err, SP_ERR_TOOBIG,
+		    "envelope html: ciphertext over %zu bytes", SP_ENV_MAX_PAYLOAD);
+	w->total += n;
+	if (w->nrem > 0) {
+		take = sizeof(w->rem) - w->nrem < n ? sizeof(w->rem) - w->nrem : n;
+		memcpy(w->rem + w->nrem, s, take);
+		w->nrem += take;
+		s += take;
+		n -= take;
+		if (w->nrem < sizeof(w->rem))
+			return SP_OK;
+		w->nrem = 0;
+		if (b64w_lines(w, w->rem, sizeof(w->rem)) != SP_OK)
+			return w->o->st;
+	}
+	while (n >= sizeof(w->rem)) {
+		take = n < ENV_PAYLOAD_PIECE ? n - n % sizeof(w->rem) : ENV_PAYLOAD_PIECE;
+		if (b64w_lines(w, s, take) != SP_OK)
+			return w->o->st;
+		s += take;
+		n -= take;
+	}
+	memcpy(w->rem, s, n);
+	w->nrem = n;
+	return SP_OK;
+}
+
 /* The payload: base64 in lines of ENV_B64_LINE, each ending in '\n'.
  * sp_b64_encode guarantees that shape (ASCII, short lines, a final line
- * end), so the pieces go straight to the writer without out_put's per-byte
- * check, through one reused buffer. */
+ * end), so when the payload starts a line the pieces go straight to the
+ * writer without out_put's per-byte check, through one reused buffer.  The
+ * ciphertext is the caller's buffer or is made now, piece by piece, by the
+ * caller's producer. */
 static int
 out_payload(struct env_out *o, const struct env_ctx *x)
 {
-	struct sp_buf b;
-	size_t off, n;
+	struct env_b64w w;
 	int st;
 
-	if (o->col != 0 || out_flush(o) != SP_OK)
-		return o->col != 0 ? out_b64(o, x->ct, x->ctlen, ENV_B64_LINE) : o->st;
-	sp_buf_init(&b, ENV_PAYLOAD_PIECE / 3 * 4 + ENV_PAYLOAD_PIECE / 40 + 16);
-	for (off = 0; off < x->ctlen && o->st == SP_OK; off += n) {
-		n = x->ctlen - off;
-		if (n > ENV_PAYLOAD_PIECE)
-			n = ENV_PAYLOAD_PIECE;
-		sp_buf_reset(&b);
-		if ((st = sp_b64_encode(&b, x->ct + off, n, ENV_B64_LINE)) != SP_OK)
-			o->st = sp_err_set(o->err, st, "envelope html: cannot encode base64");
-		else if ((st = o->w.write(o->w.ctx, b.data, b.len)) != SP_OK)
-			o->st = sp_err_set(o->err, st, "envelope html: cannot write output");
+	memset(&w, 0, sizeof(w));
+	w.o = o;
+	w.direct = o->col == 0;
+	if (w.direct && out_flush(o) != SP_OK)
+		return o->st;
+	sp_buf_init(&w.b, ENV_PAYLOAD_PIECE / 3 * 4 + ENV_PAYLOAD_PIECE / 40 + 16);
+	if (x->produce != NULL) {
+		if ((st = x->produce(x->pctx, (struct sp_writer){b64w_write, &w})) != SP_OK &&
+		    o->st == SP_OK)
+			o->st = st;	/* the producer set err */
+	} else if (x->ctlen > 0) {
+		b64w_write(&w, x->ct, x->ctlen);
 	}
-	sp_buf_free(&b);
+	if (o->st == SP_OK && w.nrem > 0)
+		b64w_lines(&w, w.rem, w.nrem);
+	sp_buf_free(&w.b);
 	return o->st;
 }
 
@@ -591,18 +663,10 @@ env_check_params(const struct sp_env_html_params *p, struct sp_err *err)
 	return st;
 }
 
-/*
- * Writes securedoc.html for the envelope described by p (all borrowed; the
- * header bytes must decode to a header with p->header's id) with the
- * ciphertext stream ct/ctlen, to out.  Errors: SP_ERR_INVALID (bad
- * parameters), SP_ERR_TOOBIG, SP_ERR_INTERNAL (the embedded template or
- * script breaks the 7-bit / short-line promise or names an unknown
- * placeholder), or the writer's status.  On failure out may hold a partial
- * file, which the caller discards.
- */
-int
-sp_env_html_write(const struct sp_env_html_params *p, const unsigned char *ct, size_t ctlen,
-    struct sp_writer out, struct sp_err *err)
+/* Writes the file: the ciphertext is ct/ctlen, or made by produce. */
+static int
+env_write(const struct sp_env_html_params *p, const unsigned char *ct, size_t ctlen,
+    sp_env_produce_fn produce, void *pctx, struct sp_writer out, struct sp_err *err)
 {
 	const struct sp_asset *tpl;
 	struct env_out *o;
@@ -647,6 +711,8 @@ sp_env_html_write(const struct sp_env_html_params *p, const unsigned char *ct, s
 	x.mp = (const char *)mp.data;
 	x.ct = ct;
 	x.ctlen = ctlen;
+	x.produce = produce;
+	x.pctx = pctx;
 	for (i = start = 0; i < tpl->len && o->st == SP_OK; ) {
 		if ((nlen = env_placeholder(tpl->data + i, tpl->len - i)) == 0) {
 			i++;
@@ -665,4 +731,29 @@ done:
 	free(o);
 	sp_buf_wipe(&mp);
 	return st;
+}
+
+/*
+ * Writes securedoc.html for the envelope described by p (all borrowed; the
+ * header bytes must decode to a header with p->header's id) with the
+ * ciphertext stream ct/ctlen, to out.  Errors: SP_ERR_INVALID (bad
+ * parameters), SP_ERR_TOOBIG, SP_ERR_INTERNAL (the embedded template or
+ * script breaks the 7-bit / short-line promise or names an unknown
+ * placeholder), or the writer's status.  On failure out may hold a partial
+ * file, which the caller discards.
+ */
+int
+sp_env_html_write(const struct sp_env_html_params *p, const unsigned char *ct, size_t ctlen,
+    struct sp_writer out, struct sp_err *err)
+{
+	return env_write(p, ct, ctlen, NULL, NULL, out, err);
+}
+
+int
+sp_env_html_write_stream(const struct sp_env_html_params *p, sp_env_produce_fn produce,
+    void *ctx, struct sp_writer out, struct sp_err *err)
+{
+	if (produce == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "envelope html: no ciphertext");
+	return env_write(p, NULL, 0, produce, ctx, out, err);
 }

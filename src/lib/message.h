@@ -50,6 +50,35 @@ size_t sp_msg_preamble_len(const unsigned char *raw, size_t len);
  * a preamble (sp_msg_preamble_len): the checks start after it. */
 int sp_msg_check(const unsigned char *raw, size_t len, struct sp_err *err);
 
+/*
+ * One parsed message: raw (borrowed; it must outlive the handle and not
+ * change) parsed once by GMime, after sp_msg_check(), with the nesting
+ * guard and limits above.  Bodies are not copied: GMime reads them from raw
+ * where they sit.  The scanner (policy.h), the container builder and the
+ * notification writer (seal.h) all read the same handle.  A handle is used
+ * by one thread at a time.
+ */
+struct sp_msg;
+/* SP_OK and *out (one reference), or sp_msg_check()'s refusal. */
+int sp_msg_open(const unsigned char *raw, size_t len, struct sp_msg **out,
+    struct sp_err *err);
+/* One more reference to m (for another reader); returns m. */
+struct sp_msg *sp_msg_ref(struct sp_msg *m);
+/* Drop one reference (NULL is a no-op). */
+void sp_msg_free(struct sp_msg *m);
+/* The sealer's info read from m (see sp_msg_info).  SP_ERR_TOOBIG past
+ * SP_MSG_MAX_RECIPIENTS, SP_ERR_NOMEM; info is cleared then. */
+int sp_msg_info_read(const struct sp_msg *m, struct sp_msg_info *info, struct sp_err *err);
+
+/* Interfaces that take a message as bytes (sp_policy_decide(),
+ * sp_seal_message()) find the handle their caller bound in this thread for
+ * exactly those bytes, instead of parsing them again.  sp_msg_bind() holds
+ * a reference until sp_msg_unbind(); sp_msg_bound() returns a new reference
+ * when raw and len are the bound handle's, else NULL. */
+void sp_msg_bind(struct sp_msg *m);
+void sp_msg_unbind(void);
+struct sp_msg *sp_msg_bound(const unsigned char *raw, size_t len);
+
 /* Build the container for raw (appended to out) and fill info (may be NULL).
  * Runs sp_msg_check() first.  The container always rebuilds raw exactly. */
 int sp_msg_container_build(const unsigned char *raw, size_t len,

@@ -14,6 +14,7 @@
  * into is parsed for its headers only.
  */
 #include "message_internal.h"
+#include "crypto.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,15 +25,31 @@
 enum { BLOB_TEXT, BLOB_BIN };
 
 struct bblob {
-	unsigned char *data;	/* stored form (compressed when z) */
+	const unsigned char *data;	/* stored form (compressed when z); NULL
+					 * while a base64 body is not decoded */
 	size_t len, ulen;
 	int z, kind;
+	int owned;		/* data is ours (else it points into raw) */
+	const unsigned char *b64;	/* data == NULL: the body in raw, */
+	size_t b64len;			/* its length there */
+	struct msg_b64fmt f;		/* and its layout */
 };
 
 struct bseg {
 	size_t blob;
 	int b64;
 	struct msg_b64fmt f;
+	size_t src, used;	/* the bytes of raw the segment stands for */
+};
+
+/* A built container not yet written out: its manifest and blobs. */
+struct msg_container {
+	unsigned char hdr[8];
+	char *man;
+	size_t mlen;
+	struct bblob *blobs;
+	size_t nblobs;
+	size_t size;
 };
 
 struct cand {
@@ -45,6 +62,7 @@ struct cand {
 struct build {
 	const unsigned char *raw;
 	size_t len;
+	size_t shift;		/* bytes removed from the parsed input's header block */
 	int no_b64;		/* fallback: keep everything literal */
 	struct bblob *blobs;
 	size_t nblobs, ablobs;
@@ -73,15 +91,28 @@ struct build {
 	} \
 } while (0)
 
-/* Add a blob taking ownership of data (freed on failure too). */
+static void
+blob_release(struct bblob *bl)
+{
+	if (bl->owned && bl->data != NULL) {
+		sp_wipe((void *)(uintptr_t)bl->data, bl->len);
+		free((void *)(uintptr_t)bl->data);
+	}
+	bl->data = NULL;
+}
+
+/* Add a blob: taking ownership of data (freed on failure too) when owned,
+ * else referring to bytes of raw. */
 static int
-add_blob(struct build *b, unsigned char *data, size_t len, int kind, size_t *idx)
+add_blob_as(struct build *b, const unsigned char *data, size_t len, int kind, int owned,
+    size_t *idx)
 {
 	if (b->nblobs == b->ablobs) {
 		size_t na = b->ablobs ? b->ablobs * 2 : 16;
 		void *np = realloc(b->blobs, na * sizeof(*b->blobs));
 		if (np == NULL) {
-			free(data);
+			if (owned)
+				free((void *)(uintptr_t)data);
 			return SP_ERR_NOMEM;
 		}
 		b->blobs = np;
@@ -92,8 +123,75 @@ add_blob(struct build *b, unsigned char *data, size_t len, int kind, size_t *idx
 	b->blobs[b->nblobs].ulen = len;
 	b->blobs[b->nblobs].z = 0;
 	b->blobs[b->nblobs].kind = kind;
+	b->blobs[b->nblobs].owned = owned;
+	b->blobs[b->nblobs].b64 = NULL;
+	b->blobs[b->nblobs].b64len = 0;
 	*idx = b->nblobs++;
 	return SP_OK;
+}
+
+static int
+add_blob(struct build *b, unsigned char *data, size_t len, int kind, size_t *idx)
+{
+	return add_blob_as(b, data, len, kind, 1, idx);
+}
+
+struct fill {
+	unsigned char *d;
+	size_t n, cap;
+};
+
+/* Copies decoded bytes up to cap, then stops the decoder. */
+static int
+fill_sink(void *ctx, const void *p, size_t n)
+{
+	struct fill *f = ctx;
+	size_t take = n < f->cap - f->n ? n : f->cap - f->n;
+
+	memcpy(f->d + f->n, p, take);
+	f->n += take;
+	return f->n == f->cap ? SP_ERR_TOOBIG : SP_OK;
+}
+
+/* The first cap decoded bytes of a base64 blob not decoded yet, into d. */
+static int
+blob_decode(const struct bblob *bl, unsigned char *d, size_t cap)
+{
+	struct fill f = { d, 0, cap };
+	size_t dl;
+	int st;
+
+	if (cap == 0)
+		return SP_OK;
+	st = msg_b64_decode_to(bl->b64, bl->b64len, &bl->f, fill_sink, &f, &dl);
+	return (st == SP_OK || st == SP_ERR_TOOBIG) && f.n == cap ? SP_OK : SP_ERR_INTERNAL;
+}
+
+/* Decode a base64 blob now: the view or the compressor needs its bytes. */
+static int
+blob_materialize(struct bblob *bl)
+{
+	unsigned char *d;
+	int st;
+
+	if (bl->data != NULL)
+		return SP_OK;
+	if ((d = malloc(bl->ulen + 1)) == NULL)
+		return SP_ERR_NOMEM;
+	if ((st = blob_decode(bl, d, bl->ulen)) != SP_OK) {
+		free(d);
+		return st;
+	}
+	bl->data = d;
+	bl->owned = 1;
+	return SP_OK;
+}
+
+/* A literal piece of raw: referred to, not copied. */
+static int
+add_raw(struct build *b, size_t off, size_t len, int kind, size_t *idx)
+{
+	return add_blob_as(b, b->raw + off, len, kind, 0, idx);
 }
 
 static int
@@ -109,13 +207,16 @@ add_copy(struct build *b, const void *p, size_t len, int kind, size_t *idx)
 }
 
 static int
-add_seg(struct build *b, size_t blob, int b64, const struct msg_b64fmt *f)
+add_seg(struct build *b, size_t blob, int b64, const struct msg_b64fmt *f, size_t src,
+    size_t used)
 {
 	GROW(b->segs, b->nsegs, b->asegs);
 	b->segs[b->nsegs].blob = blob;
 	b->segs[b->nsegs].b64 = b64;
 	if (f != NULL)
 		b->segs[b->nsegs].f = *f;
+	b->segs[b->nsegs].src = src;
+	b->segs[b->nsegs].used = used;
 	b->nsegs++;
 	return SP_OK;
 }
@@ -139,8 +240,10 @@ add_cand(struct build *b, GMimePart *p, int lit)
 
 	if (w == NULL || (s = g_mime_data_wrapper_get_stream(w)) == NULL)
 		return SP_OK;
-	start = s->bound_start;
-	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end;
+	if (s->bound_start < (gint64)b->shift)
+		return SP_OK;
+	start = s->bound_start - (gint64)b->shift;
+	end = s->bound_end < 0 ? (gint64)b->len : s->bound_end - (gint64)b->shift;
 	if (start < 0 || end <= start || (uint64_t)end > (uint64_t)b->len)
 		return SP_OK;
 	if (lit) {
@@ -300,9 +403,8 @@ static int
 make_recipe(struct build *b)
 {
 	size_t pos = 0, i, used, declen, idx;
-	unsigned char *dec;
 	struct msg_b64fmt f;
-	int st, r;
+	int st;
 
 	if (!b->no_b64 && b->ncands > 1)
 		qsort(b->cands, b->ncands, sizeof(*b->cands), cand_cmp);
@@ -313,13 +415,13 @@ make_recipe(struct build *b)
 			if (c->start < pos)
 				continue;
 			if (c->start > pos &&
-			    ((st = add_copy(b, b->raw + pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
-			    (st = add_seg(b, idx, 0, NULL)) != SP_OK))
+			    ((st = add_raw(b, pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
+			    (st = add_seg(b, idx, 0, NULL, pos, c->start - pos)) != SP_OK))
 				return st;
-			if ((st = add_copy(b, b->raw + c->start, c->end - c->start,
+			if ((st = add_raw(b, c->start, c->end - c->start,
 			    GMIME_IS_PART(c->part) && !GMIME_IS_TEXT_PART(c->part) ? BLOB_BIN : BLOB_TEXT,
 			    &idx)) != SP_OK ||
-			    (st = add_seg(b, idx, 0, NULL)) != SP_OK)
+			    (st = add_seg(b, idx, 0, NULL, c->start, c->end - c->start)) != SP_OK)
 				return st;
 			c->blob = idx;
 			pos = c->end;
@@ -331,29 +433,57 @@ make_recipe(struct build *b)
 			c->start++;
 		if (c->start < pos || c->start >= c->end)
 			continue;	/* overlaps a segment already taken, or empty */
-		r = msg_b64_probe(b->raw + c->start, c->end - c->start,
-		    b->len - c->start, &dec, &declen, &f, &used);
-		if (r < 0)
-			return SP_ERR_NOMEM;
-		if (r == 0)
+		/* checked now, decoded when written out (or when the view or
+		 * the compressor needs its bytes) */
+		if (!msg_b64_check(b->raw + c->start, c->end - c->start,
+		    b->len - c->start, &declen, &f, &used))
 			continue;
 		if (c->start > pos &&
-		    ((st = add_copy(b, b->raw + pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
-		    (st = add_seg(b, idx, 0, NULL)) != SP_OK)) {
-			free(dec);
+		    ((st = add_raw(b, pos, c->start - pos, BLOB_TEXT, &idx)) != SP_OK ||
+		    (st = add_seg(b, idx, 0, NULL, pos, c->start - pos)) != SP_OK))
 			return st;
-		}
-		if ((st = add_blob(b, dec, declen, BLOB_BIN, &idx)) != SP_OK ||
-		    (st = add_seg(b, idx, 1, &f)) != SP_OK)
+		if ((st = add_blob_as(b, NULL, declen, BLOB_BIN, 0, &idx)) != SP_OK ||
+		    (st = add_seg(b, idx, 1, &f, c->start, used)) != SP_OK)
 			return st;
+		b->blobs[idx].b64 = b->raw + c->start;
+		b->blobs[idx].b64len = used;
+		b->blobs[idx].f = f;
 		c->blob = idx;
 		pos = c->start + used;
 	}
 	if (pos < b->len &&
-	    ((st = add_copy(b, b->raw + pos, b->len - pos, BLOB_TEXT, &idx)) != SP_OK ||
-	    (st = add_seg(b, idx, 0, NULL)) != SP_OK))
+	    ((st = add_raw(b, pos, b->len - pos, BLOB_TEXT, &idx)) != SP_OK ||
+	    (st = add_seg(b, idx, 0, NULL, pos, b->len - pos)) != SP_OK))
 		return st;
 	return SP_OK;
+}
+
+/*
+ * The proof that the recipe rebuilds raw, in place of rebuilding it: the
+ * segments follow each other from offset 0 to the end; a literal segment's
+ * blob is raw's own bytes at that offset (referred to, not copied); a base64
+ * segment's bytes were accepted by msg_b64_decode_exact(), which takes only
+ * the text msg_b64_emit() writes for the decoded bytes in that layout, and
+ * its length is the length of that text.  Compressed blobs are checked when
+ * they are made (compress_blobs).  decisions/0012-one-parse.md.
+ */
+static int
+recipe_proven(const struct build *b)
+{
+	size_t i, pos = 0;
+
+	for (i = 0; i < b->nsegs; i++) {
+		const struct bseg *g = &b->segs[i];
+		const struct bblob *bl = &b->blobs[g->blob];
+
+		if (g->src != pos || g->used > b->len - pos)
+			return 0;
+		if (g->b64 ? msg_b64_enclen(bl->ulen, &g->f) != g->used :
+		    bl->owned || bl->data != b->raw + pos || bl->ulen != g->used)
+			return 0;
+		pos += g->used;
+	}
+	return pos == b->len;
 }
 
 static json_t *
@@ -417,6 +547,11 @@ text_blob(struct build *b, GMimeObject *o, long *out)
 		return SP_ERR_NOMEM;
 	/* UTF-8 bodies sent as is, or in base64, share the recipe's blob */
 	idx = cand_blob(b, o);
+	if (idx != SIZE_MAX && b->blobs[idx].len == strlen(v) &&
+	    (st = blob_materialize(&b->blobs[idx])) != SP_OK) {
+		g_free(v);
+		return st;
+	}
 	if (idx != SIZE_MAX && b->blobs[idx].len == strlen(v) &&
 	    memcmp(b->blobs[idx].data, v, b->blobs[idx].len) == 0) {
 		g_free(v);
@@ -488,9 +623,10 @@ make_parts(struct build *b)
 static int
 compress_blobs(struct build *b)
 {
+	static _Thread_local unsigned char head[16384];
 	size_t i, sample, zl;
-	unsigned char *z;
-	int r, level;
+	unsigned char *z, *back;
+	int r, level, st;
 
 	for (i = 0; i < b->nblobs; i++) {
 		struct bblob *bl = &b->blobs[i];
@@ -501,12 +637,21 @@ compress_blobs(struct build *b)
 		if (bl->kind == BLOB_BIN || bl->len > ((size_t)1 << 20)) {
 			/* a quick sample says whether the bytes compress at all */
 			sample = bl->len < 16384 ? bl->len : 16384;
-			r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
+			if (bl->data == NULL) {
+				/* a base64 body not decoded: decode the sample only */
+				if ((st = blob_decode(bl, head, sample)) != SP_OK)
+					return st;
+				r = msg_deflate(head, sample, 1, sample - sample / 10, &z, &zl);
+			} else {
+				r = msg_deflate(bl->data, sample, 1, sample - sample / 10, &z, &zl);
+			}
 			free(z);
 			if (r < 0)
 				return SP_ERR_NOMEM;
 			if (r == 0)
 				continue;
+			if ((st = blob_materialize(bl)) != SP_OK)
+				return st;
 			if (bl->kind == BLOB_BIN && bl->len > ((size_t)1 << 20))
 				level = 1;
 		}
@@ -515,10 +660,23 @@ compress_blobs(struct build *b)
 			return SP_ERR_NOMEM;
 		if (r == 0)
 			continue;
-		free(bl->data);
+		/* the proof for a compressed blob: it inflates to its bytes */
+		if (msg_inflate(z, zl, bl->len, &back, NULL) != SP_OK ||
+		    memcmp(back, bl->data, bl->len) != 0) {
+			if (back != NULL) {
+				sp_wipe(back, bl->len);
+				free(back);
+			}
+			free(z);
+			continue;
+		}
+		sp_wipe(back, bl->len);
+		free(back);
+		blob_release(bl);
 		bl->data = z;
 		bl->len = zl;
 		bl->z = 1;
+		bl->owned = 1;
 	}
 	return SP_OK;
 }
@@ -528,8 +686,8 @@ build_clear(struct build *b)
 {
 	size_t i;
 
-	for (i = 0; i < b->nblobs; i++)
-		free(b->blobs[i].data);
+	for (i = 0; b->blobs != NULL && i < b->nblobs; i++)
+		blob_release(&b->blobs[i]);
 	free(b->blobs);
 	free(b->segs);
 	free(b->cands);
@@ -537,14 +695,32 @@ build_clear(struct build *b)
 	json_decref(b->parts);
 }
 
-/* Write the container for b (view taken from m) to out. */
+void
+msg_container_free(struct msg_container *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nblobs; i++)
+		blob_release(&c->blobs[i]);
+	free(c->blobs);
+	if (c->man != NULL) {
+		sp_wipe(c->man, c->mlen);
+		free(c->man);
+	}
+	free(c);
+}
+
+/* The container for b (view taken from m): its manifest is made, and the
+ * blobs move from b into *out. */
 static int
-emit(struct build *b, GMimeMessage *m, struct sp_buf *out)
+emit(struct build *b, GMimeMessage *m, struct msg_container **out)
 {
 	json_t *root, *h, *blobs, *raw, *s;
+	struct msg_container *c = NULL;
 	char *man = NULL;
 	size_t i, off, mlen;
-	unsigned char hdr[8];
 	int st = SP_ERR_NOMEM;
 
 	root = json_object();
@@ -596,17 +772,22 @@ emit(struct build *b, GMimeMessage *m, struct sp_buf *out)
 		st = SP_ERR_TOOBIG;
 		goto out;
 	}
-	memcpy(hdr, MSG_MAGIC, 4);
-	hdr[4] = (unsigned char)(mlen >> 24);
-	hdr[5] = (unsigned char)(mlen >> 16);
-	hdr[6] = (unsigned char)(mlen >> 8);
-	hdr[7] = (unsigned char)mlen;
-	if ((st = sp_buf_reserve(out, 8 + mlen + off)) != SP_OK)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
-	sp_buf_append(out, hdr, 8);
-	sp_buf_append(out, man, mlen);
-	for (i = 0; i < b->nblobs; i++)
-		sp_buf_append(out, b->blobs[i].data, b->blobs[i].len);
+	memcpy(c->hdr, MSG_MAGIC, 4);
+	c->hdr[4] = (unsigned char)(mlen >> 24);
+	c->hdr[5] = (unsigned char)(mlen >> 16);
+	c->hdr[6] = (unsigned char)(mlen >> 8);
+	c->hdr[7] = (unsigned char)mlen;
+	c->man = man;
+	c->mlen = mlen;
+	man = NULL;
+	c->blobs = b->blobs;
+	c->nblobs = b->nblobs;
+	c->size = 8 + mlen + off;
+	b->blobs = NULL;
+	b->nblobs = b->ablobs = 0;
+	*out = c;
 	st = SP_OK;
 	goto out;
 out_arrays:
@@ -619,8 +800,8 @@ out:
 }
 
 static int
-build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
-    struct sp_buf *out)
+build_once(const unsigned char *raw, size_t len, size_t shift, GMimeMessage *m, int no_b64,
+    struct msg_container **out)
 {
 	struct build b;
 	int st;
@@ -628,13 +809,19 @@ build_once(const unsigned char *raw, size_t len, GMimeMessage *m, int no_b64,
 	memset(&b, 0, sizeof(b));
 	b.raw = raw;
 	b.len = len;
+	b.shift = shift;
 	b.no_b64 = no_b64;
 	b.text_blob = b.html_blob = -1;
 	b.msg_budget = len < SIZE_MAX / 8 ? len * 4 + ((size_t)1 << 20) : SIZE_MAX;
 	if (m != NULL && (st = walk(&b, g_mime_message_get_mime_part(m), 0, 0)) != SP_OK)
 		goto out;
-	if ((st = make_recipe(&b)) != SP_OK ||
-	    (st = text_blob(&b, b.text, &b.text_blob)) != SP_OK ||
+	if ((st = make_recipe(&b)) != SP_OK)
+		goto out;
+	if (!recipe_proven(&b)) {
+		st = SP_ERR_INTERNAL;
+		goto out;
+	}
+	if ((st = text_blob(&b, b.text, &b.text_blob)) != SP_OK ||
 	    (st = text_blob(&b, b.html, &b.html_blob)) != SP_OK ||
 	    (st = make_parts(&b)) != SP_OK ||
 	    (st = compress_blobs(&b)) != SP_OK)
@@ -645,64 +832,97 @@ out:
 	return st;
 }
 
-/* Does the container at c rebuild raw exactly? */
-static int
-verify(const unsigned char *c, size_t clen, const unsigned char *raw, size_t len)
+int
+msg_container_plan(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct msg_container **out, struct sp_err *err)
 {
-	struct sp_buf back;
-	int ok;
+	GMimeMessage *m = msg_handle_gmime(h);
+	int st = SP_ERR_INTERNAL, pass;
 
-	sp_buf_init(&back, len);
-	ok = sp_msg_container_raw(c, clen, &back, NULL) == SP_OK &&
-	    back.len == len && (len == 0 || memcmp(back.data, raw, len) == 0);
-	sp_buf_free(&back);
-	return ok;
+	*out = NULL;
+	/* when the recipe cannot be proven to rebuild the input, it is all
+	 * kept literally (that recipe is one piece of raw: proven too) */
+	for (pass = 0; pass < 2; pass++)
+		if ((st = build_once(raw, len, shift, m, pass, out)) != SP_ERR_INTERNAL)
+			break;
+	if (st == SP_OK)
+		return SP_OK;
+	if (st == SP_ERR_TOOBIG)
+		return sp_err_set(err, st, "container does not fit the output buffer");
+	if (st == SP_ERR_NOMEM)
+		return sp_err_set(err, st, "out of memory building the container");
+	return sp_err_set(err, st, "container does not reproduce the message");
+}
+
+size_t
+msg_container_size(const struct msg_container *c)
+{
+	return c->size;
+}
+
+int
+msg_container_write(const struct msg_container *c, msg_sink sink, void *ctx)
+{
+	size_t i, dl;
+	int st;
+
+	if ((st = sink(ctx, c->hdr, sizeof(c->hdr))) != SP_OK ||
+	    (st = sink(ctx, c->man, c->mlen)) != SP_OK)
+		return st;
+	for (i = 0; i < c->nblobs; i++) {
+		const struct bblob *bl = &c->blobs[i];
+
+		if (bl->data == NULL && bl->len > 0)
+			st = msg_b64_decode_to(bl->b64, bl->b64len, &bl->f, sink, ctx, &dl);
+		else if (bl->len > 0)
+			st = sink(ctx, bl->data, bl->len);
+		if (st != SP_OK)
+			return st;
+	}
+	return SP_OK;
+}
+
+static int
+buf_sink(void *ctx, const void *p, size_t n)
+{
+	return sp_buf_append(ctx, p, n);
+}
+
+int
+msg_container_build(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct sp_buf *out, struct sp_err *err)
+{
+	struct msg_container *c;
+	size_t start = out->len;
+	int st;
+
+	if ((st = msg_container_plan(h, raw, len, shift, &c, err)) != SP_OK)
+		return st;
+	if ((st = sp_buf_reserve(out, c->size)) != SP_OK ||
+	    (st = msg_container_write(c, buf_sink, out)) != SP_OK) {
+		out->len = start;
+		if (out->data != NULL)
+			out->data[start] = '\0';
+		st = sp_err_set(err, st, "container does not fit the output buffer");
+	}
+	msg_container_free(c);
+	return st;
 }
 
 int
 sp_msg_container_build(const unsigned char *raw, size_t len,
     struct sp_buf *out, struct sp_msg_info *info, struct sp_err *err)
 {
-	GMimeMessage *m;
-	size_t start = out->len;
-	int st, pass;
+	struct sp_msg *h;
+	int st;
 
 	if (info != NULL)
 		memset(info, 0, sizeof(*info));
-	if ((st = sp_msg_check(raw, len, err)) != SP_OK)
+	if ((st = sp_msg_open(raw, len, &h, err)) != SP_OK)
 		return st;
-	sp_msg_global_init();
-	m = msg_parse(raw, len);
-	if (info != NULL && (st = msg_fill_info(m, info)) != SP_OK) {
-		if (m != NULL)
-			g_object_unref(m);
+	if ((info == NULL || (st = sp_msg_info_read(h, info, err)) == SP_OK) &&
+	    (st = msg_container_build(h, raw, len, 0, out, err)) != SP_OK && info != NULL)
 		sp_msg_info_clear(info);
-		if (st == SP_ERR_TOOBIG)
-			return sp_err_set(err, st, "more than %d recipients in To: and Cc:", SP_MSG_MAX_RECIPIENTS);
-		return sp_err_set(err, st, "out of memory reading the recipients");
-	}
-	for (pass = 0; pass < 2; pass++) {
-		if ((st = build_once(raw, len, m, pass, out)) != SP_OK)
-			break;
-		if (verify(out->data + start, out->len - start, raw, len))
-			break;
-		/* the recipe did not reproduce the input: keep it all literal */
-		out->len = start;
-		st = SP_ERR_INTERNAL;
-	}
-	if (m != NULL)
-		g_object_unref(m);
-	if (st != SP_OK) {
-		out->len = start;
-		if (out->data != NULL)
-			out->data[start] = '\0';
-		if (info != NULL)
-			sp_msg_info_clear(info);
-		if (st == SP_ERR_TOOBIG)
-			return sp_err_set(err, st, "container does not fit the output buffer");
-		if (st == SP_ERR_NOMEM)
-			return sp_err_set(err, st, "out of memory building the container");
-		return sp_err_set(err, st, "container does not reproduce the message");
-	}
-	return SP_OK;
+	sp_msg_free(h);
+	return st;
 }

@@ -2,7 +2,8 @@
  * message_codec.c - the byte codecs of the message container: base64 with a
  * recorded line layout (used to prove a body re-encodes identically and to
  * rebuild it) and raw DEFLATE for blobs.  Encoding uses OpenSSL's
- * EVP_EncodeBlock, decoding GMime's base64 decoder, compression zlib.
+ * EVP_EncodeBlock, decoding a table-driven decoder that accepts only the
+ * canonical form in one exact line layout, compression zlib.
  * SECURITY: works on untrusted bytes; every output is bounded by a length
  * computed up front (base64) or by an explicit limit (zlib).
  */
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gmime/gmime.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -69,42 +69,167 @@ msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
 	return SP_OK;
 }
 
-struct cmp_ctx {
-	const unsigned char *p;
-	size_t n, pos;
+/* Value of each base64 character, 0xff for every other byte. */
+static const unsigned char b64_val[256] = {
+#define X 0xff
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
+	X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
+	X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+#undef X
 };
-
-static int
-cmp_sink(void *vctx, const void *p, size_t n)
-{
-	struct cmp_ctx *c = vctx;
-
-	if (n > c->n - c->pos || memcmp(c->p + c->pos, p, n) != 0)
-		return SP_ERR_INVALID;
-	c->pos += n;
-	return SP_OK;
-}
 
 static int
 is_b64char(unsigned char ch)
 {
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' || ch == '=';
+	return b64_val[ch] != 0xff || ch == '=';
+}
+
+/* Decode the whole groups of 4 characters at s (n a multiple of 4, no
+ * padding) into d; 0 when a byte is not a base64 character. */
+static int
+b64_groups(const unsigned char *s, size_t n, unsigned char *d)
+{
+	size_t i;
+	unsigned acc = 0;
+	uint32_t v;
+
+	for (i = 0; i < n; i += 4) {
+		v = (uint32_t)b64_val[s[i]] << 18 | (uint32_t)b64_val[s[i + 1]] << 12 |
+		    (uint32_t)b64_val[s[i + 2]] << 6 | b64_val[s[i + 3]];
+		acc |= b64_val[s[i]] | b64_val[s[i + 1]] | b64_val[s[i + 2]] | b64_val[s[i + 3]];
+		d[0] = (unsigned char)(v >> 16);
+		d[1] = (unsigned char)(v >> 8);
+		d[2] = (unsigned char)v;
+		d += 3;
+	}
+	return (acc & 0xc0) == 0;
+}
+
+/* The final group q[0..4): 4 characters of which the last one or two may
+ * be '='.  Canonical only: the bits the padding leaves unused are zero (so
+ * exactly one byte string encodes to it).  Writes 1 to 3 bytes to d and
+ * returns their number, or 0 when the group is not canonical base64. */
+static size_t
+b64_last(const unsigned char *q, unsigned char *d)
+{
+	unsigned a = b64_val[q[0]], b = b64_val[q[1]], c = b64_val[q[2]], e = b64_val[q[3]];
+
+	if ((a | b) & 0xc0)
+		return 0;
+	if (q[3] != '=') {
+		if ((c | e) & 0xc0)
+			return 0;
+		d[0] = (unsigned char)(a << 2 | b >> 4);
+		d[1] = (unsigned char)(b << 4 | c >> 2);
+		d[2] = (unsigned char)(c << 6 | e);
+		return 3;
+	}
+	if (q[2] != '=') {
+		if ((c & 0xc0) || (c & 0x03) != 0)
+			return 0;
+		d[0] = (unsigned char)(a << 2 | b >> 4);
+		d[1] = (unsigned char)(b << 4 | c >> 2);
+		return 2;
+	}
+	if ((b & 0x0f) != 0)
+		return 0;
+	d[0] = (unsigned char)(a << 2 | b >> 4);
+	return 1;
+}
+
+#define B64_DEC_STAGE 49152	/* decoded bytes handed to a sink at once */
+
+int
+msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    msg_sink sink, void *ctx, size_t *declen)
+{
+	unsigned char stage[B64_DEC_STAGE];
+	size_t eol = f->crlf ? 2 : 1, e = total, pos = 0, o = 0, done = 0, rest, k;
+	int st;
+
+	if (f->line < 4 || f->line % 4 != 0 || f->line > MSG_MAX_LINE)
+		return SP_ERR_INVALID;
+	if (f->end) {
+		if (total < eol + 4 || raw[total - 1] != '\n' || (f->crlf && raw[total - 2] != '\r'))
+			return SP_ERR_INVALID;
+		e -= eol;
+	}
+	for (;;) {
+		rest = e - pos;
+		if (rest <= f->line)
+			break;
+		/* a full line, its line end, and more to come */
+		if (rest <= f->line + eol || raw[pos + f->line + eol - 1] != '\n' ||
+		    (f->crlf && raw[pos + f->line] != '\r') ||
+		    !b64_groups(raw + pos, f->line, stage + o))
+			return SP_ERR_INVALID;
+		o += f->line / 4 * 3;
+		pos += f->line + eol;
+		if (B64_DEC_STAGE - o < MSG_MAX_LINE) {
+			if (sink != NULL && (st = sink(ctx, stage, o)) != SP_OK)
+				return st;
+			done += o;
+			o = 0;
+		}
+	}
+	/* the last line: whole groups, the final one possibly padded */
+	if (rest < 4 || rest % 4 != 0 || !b64_groups(raw + pos, rest - 4, stage + o))
+		return SP_ERR_INVALID;
+	o += (rest - 4) / 4 * 3;
+	if ((k = b64_last(raw + e - 4, stage + o)) == 0)
+		return SP_ERR_INVALID;
+	o += k;
+	if (sink != NULL && (st = sink(ctx, stage, o)) != SP_OK)
+		return st;
+	*declen = done + o;
+	return SP_OK;
+}
+
+struct copy_ctx {
+	unsigned char *d;
+	size_t n;
+};
+
+static int
+copy_sink(void *vctx, const void *p, size_t n)
+{
+	struct copy_ctx *c = vctx;
+
+	memcpy(c->d + c->n, p, n);
+	c->n += n;
+	return SP_OK;
 }
 
 int
-msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
-    unsigned char **dec, size_t *declen, struct msg_b64fmt *fmt, size_t *used)
+msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    unsigned char *d, size_t *declen)
+{
+	struct copy_ctx c = { d, 0 };
+
+	return msg_b64_decode_to(raw, total, f, copy_sink, &c, declen) == SP_OK;
+}
+
+int
+msg_b64_check(const unsigned char *raw, size_t n, size_t avail,
+    size_t *declen, struct msg_b64fmt *fmt, size_t *used)
 {
 	struct msg_b64fmt f;
-	struct cmp_ctx c;
-	unsigned char *d;
 	const unsigned char *nl;
 	size_t e = n, dl, total;
-	int state = 0;
-	guint32 save = 0;
 
-	*dec = NULL;
 	/* the body ends at its last base64 character */
 	while (e > 0 && !is_b64char(raw[e - 1]))
 		e--;
@@ -132,24 +257,36 @@ msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
 		f.end = 1;
 		total += 1;
 	}
-	if ((d = malloc(e / 4 * 3 + 4)) == NULL)
-		return -1;
-	dl = g_mime_encoding_base64_decode_step(raw, e, d, &state, &save);
-	if (dl == 0 || msg_b64_enclen(dl, &f) != total) {
-		free(d);
+	/* Exactly the layout f and canonical base64: then encoding the decoded
+	 * bytes with f gives raw[0..total) again (base64 is a bijection between
+	 * byte strings and canonical padded texts, and f fixes every line
+	 * break), so no re-encoding is needed to prove it. */
+	if (msg_b64_decode_to(raw, total, &f, NULL, NULL, &dl) != SP_OK || dl == 0 ||
+	    msg_b64_enclen(dl, &f) != total)
 		return 0;
-	}
-	c.p = raw;
-	c.n = total;
-	c.pos = 0;
-	if (msg_b64_emit(d, dl, &f, cmp_sink, &c) != SP_OK || c.pos != total) {
+	*declen = dl;
+	*fmt = f;
+	*used = total;
+	return 1;
+}
+
+int
+msg_b64_probe(const unsigned char *raw, size_t n, size_t avail,
+    unsigned char **dec, size_t *declen, struct msg_b64fmt *fmt, size_t *used)
+{
+	unsigned char *d;
+	size_t dl;
+
+	*dec = NULL;
+	if (!msg_b64_check(raw, n, avail, declen, fmt, used))
+		return 0;
+	if ((d = malloc(*declen + 1)) == NULL)
+		return -1;
+	if (!msg_b64_decode_exact(raw, *used, fmt, d, &dl) || dl != *declen) {
 		free(d);
 		return 0;
 	}
 	*dec = d;
-	*declen = dl;
-	*fmt = f;
-	*used = total;
 	return 1;
 }
 

@@ -1,7 +1,7 @@
 /*
- * message_info.c - what the message model reads from the headers: GMime
- * parsing with a guard against deep nesting, the sealer's info (from,
- * recipients, subject, date) and display strings cut to a bound.
+ * message_info.c - what the message model reads from the headers: the
+ * sealer's info (from, recipients, subject, date) and display strings cut
+ * to a bound.
  * SECURITY: parses untrusted mail; strings are made valid UTF-8, free of
  * control characters and bounded before they reach the manifest.
  */
@@ -167,54 +167,3 @@ msg_fill_info(GMimeMessage *m, struct sp_msg_info *info)
 		return st;
 	return add_rcpt(info, g_mime_message_get_cc(m), "Cc", 0);
 }
-
-/* Too many multipart/message markers for GMime's recursive parser? */
-static int
-too_nested(const unsigned char *raw, size_t len)
-{
-	const unsigned char *p = raw, *e = raw + len, *s;
-	size_t count = 0;
-
-	while ((s = memchr(p, '/', (size_t)(e - p))) != NULL) {
-		if ((s - raw >= 9 && g_ascii_strncasecmp((const char *)s - 9, "multipart", 9) == 0) ||
-		    (s - raw >= 7 && g_ascii_strncasecmp((const char *)s - 7, "message", 7) == 0))
-			if (++count > SP_MSG_MAX_PARTS)
-				return 1;
-		p = s + 1;
-	}
-	return 0;
-}
-
-GMimeMessage *
-msg_parse(const unsigned char *raw, size_t len)
-{
-	GMimeStream *s;
-	GMimeParser *p;
-	GMimeMessage *m;
-	size_t i, pre = sp_msg_preamble_len(raw, len);
-
-	if (too_nested(raw, len)) {
-		/* headers only: up to the first empty line */
-		for (i = pre; i + 1 < len; i++)
-			if (raw[i] == '\n' && (raw[i + 1] == '\n' ||
-			    (raw[i + 1] == '\r' && i + 2 < len && raw[i + 2] == '\n')))
-				break;
-		len = i + 1 < len ? i + 1 : len;
-	}
-	if (len > G_MAXUINT)
-		return NULL;
-	s = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
-	/* parsing starts after the preamble; offsets stay those of raw */
-	if (pre > 0 && g_mime_stream_seek(s, (gint64)pre, GMIME_STREAM_SEEK_SET) != (gint64)pre) {
-		g_object_unref(s);
-		return NULL;
-	}
-	p = g_mime_parser_new_with_stream(s);
-	g_mime_parser_set_persist_stream(p, TRUE);
-	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-	m = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
-	g_object_unref(s);
-	return m;
-}
-

@@ -42,6 +42,26 @@ size_t msg_b64_enclen(size_t n, const struct msg_b64fmt *f);
 int msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
     msg_sink sink, void *ctx);
 
+/* Decode raw[0..total), which must be base64 in exactly the layout f (every
+ * line but the last f->line characters, each line end f->crlf's, a line end
+ * after the last line exactly when f->end) and canonical (padding only at
+ * the end, unused bits zero), into d (room for total / 4 * 3 bytes).
+ * Returns 1 and sets *declen, or 0 when raw is anything else.  Text it
+ * accepts is exactly what msg_b64_emit() writes for the decoded bytes. */
+int msg_b64_decode_exact(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    unsigned char *d, size_t *declen);
+
+/* The same, the decoded bytes going to sink (NULL: only checked) in pieces
+ * of up to 48 KiB.  SP_OK and *declen, SP_ERR_INVALID when raw is not
+ * exactly that, or the sink's status. */
+int msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fmt *f,
+    msg_sink sink, void *ctx, size_t *declen);
+
+/* msg_b64_probe() without keeping the decoded bytes: 1 with *declen, *fmt
+ * and *used set, 0 when raw[0..n) is not such a body. */
+int msg_b64_check(const unsigned char *raw, size_t n, size_t avail,
+    size_t *declen, struct msg_b64fmt *fmt, size_t *used);
+
 /* Does raw[0..n) hold a base64 body that re-encodes identically?  On success
  * returns 1 and sets *dec (malloc'd decoded bytes, caller frees), *declen,
  * *fmt and *used (the number of bytes of raw the body covers, at most n plus
@@ -61,11 +81,35 @@ int msg_deflate(const unsigned char *p, size_t n, int level, size_t limit,
 int msg_inflate(const unsigned char *p, size_t n, size_t ulen,
     unsigned char **out, struct sp_err *err);
 
-/* Parse raw with GMime from a persistent memory stream (parts keep their
- * offsets in raw), starting after its preamble (sp_msg_preamble_len).  A message with more multipart/message markers than
- * SP_MSG_MAX_PARTS is parsed for its header block only (GMime's parser
- * recurses per level).  NULL when GMime finds no message; caller unrefs. */
-GMimeMessage *msg_parse(const unsigned char *raw, size_t len);
+/* The handle's parse (message_handle.c). */
+GMimeMessage *msg_handle_gmime(const struct sp_msg *h);	/* NULL: GMime found none */
+const unsigned char *msg_handle_bytes(const struct sp_msg *h, size_t *len);
+/* 1 when only the header block was parsed (the nesting guard). */
+int msg_handle_headers_only(const struct sp_msg *h);
+/* Offset in the bytes where the body starts (after the blank line). */
+size_t msg_handle_body(const struct sp_msg *h);
+
+/* A container built and not yet written: its manifest and its blobs, which
+ * are the builder's own bytes (decoded base64, compressed, view text) or
+ * pieces of raw referred to in place (so raw must outlive it). */
+struct msg_container;
+/* Build the container of raw[0..len) from the parse of h (see
+ * msg_container_build for raw and shift).  Proven to rebuild raw without
+ * rebuilding it (decisions/0012-one-parse.md). */
+int msg_container_plan(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct msg_container **out, struct sp_err *err);
+/* Its size in bytes, and the bytes, in order, to sink. */
+size_t msg_container_size(const struct msg_container *c);
+int msg_container_write(const struct msg_container *c, msg_sink sink, void *ctx);
+/* Wipes and frees what c owns (NULL is a no-op). */
+void msg_container_free(struct msg_container *c);
+
+/* Build the container of raw[0..len) (appended to out) from the parse of
+ * h: raw is h's bytes, or a copy of them from which shift bytes were
+ * removed inside the top-level header block (every body offset of the
+ * parse moves back by shift).  The container always rebuilds raw exactly. */
+int msg_container_build(const struct sp_msg *h, const unsigned char *raw, size_t len,
+    size_t shift, struct sp_buf *out, struct sp_err *err);
 
 /* Fill info from m (NULL leaves it empty).  SP_ERR_TOOBIG past
  * SP_MSG_MAX_RECIPIENTS, SP_ERR_NOMEM; info is then partly filled (clear it). */

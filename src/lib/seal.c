@@ -13,11 +13,14 @@
 #include "field.h"
 #include "html.h"
 #include "message.h"
+#include "message_internal.h"
 #include "password.h"
 #include "seal_copy.h"
 #include "seal_internal.h"
 
 #include <gmime/gmime.h>
+#include <unistd.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,31 +34,54 @@ static const char *const carried[] = {
 	"In-Reply-To", "References",
 };
 
-/* A writer that turns "\n" into "\r\n" when crlf is set. */
+/* A writer that turns "\n" into "\r\n" when crlf is set; converted text
+ * goes out through a staging buffer, in large pieces. */
+#define EOL_STAGE 65536
+
 struct eol_writer {
 	struct sp_writer out;
 	int crlf;
+	size_t n;
+	unsigned char stage[EOL_STAGE];
 };
+
+static int
+eol_flush(struct eol_writer *w)
+{
+	int st = SP_OK;
+
+	if (w->n > 0)
+		st = w->out.write(w->out.ctx, w->stage, w->n);
+	w->n = 0;
+	return st;
+}
 
 static int
 eol_write(void *ctx, const void *p, size_t n)
 {
 	struct eol_writer *w = ctx;
 	const unsigned char *s = p, *nl;
+	size_t k;
 	int st;
 
 	if (!w->crlf)
 		return w->out.write(w->out.ctx, p, n);
 	while (n > 0) {
-		nl = memchr(s, '\n', n);
-		if (nl == NULL)
-			return w->out.write(w->out.ctx, s, n);
-		if (nl > s && (st = w->out.write(w->out.ctx, s, (size_t)(nl - s))) != SP_OK)
+		if (EOL_STAGE - w->n < 2 && (st = eol_flush(w)) != SP_OK)
 			return st;
-		if ((st = w->out.write(w->out.ctx, "\r\n", 2)) != SP_OK)
-			return st;
-		n -= (size_t)(nl - s) + 1;
-		s = nl + 1;
+		k = EOL_STAGE - w->n - 1 < n ? EOL_STAGE - w->n - 1 : n;
+		if ((nl = memchr(s, '\n', k)) != NULL)
+			k = (size_t)(nl - s);
+		memcpy(w->stage + w->n, s, k);
+		w->n += k;
+		s += k;
+		n -= k;
+		if (nl != NULL) {
+			w->stage[w->n++] = '\r';
+			w->stage[w->n++] = '\n';
+			s++;
+			n--;
+		}
 	}
 	return SP_OK;
 }
@@ -364,63 +390,144 @@ level_ok(const char *l)
 	return strcmp(l, "high") == 0 || strcmp(l, "medium") == 0 || strcmp(l, "low") == 0;
 }
 
+/* The payload of the envelope, made while the envelope is written: the
+ * container goes through the encryptor in 64 KiB chunks, each sealed chunk
+ * is hashed (format 2 signs the digest) and handed to the envelope writer,
+ * which base64-encodes it into the mail; the signature is made as soon as
+ * the last chunk is. */
+struct seal_payload {
+	const struct msg_container *plan;
+	const unsigned char *key, *np, *hdr;
+	size_t hdrlen;
+	int version;
+	const struct sp_signer *signer;
+	unsigned char csha[SP_SHA256_LEN];
+	unsigned char *sig;		/* SP_SIGN_SIG_LEN bytes, format 2 */
+	struct sp_writer ct;
+	EVP_MD_CTX *md;
+	struct sp_env_enc *enc;
+	int wst;			/* the envelope writer's failure */
+	struct sp_err *err;
+	int spool;			/* the key server's copy: an unlinked file, or -1 */
+	uint64_t spooled;
+};
+
+static int
+payload_ct(void *ctx, const void *p, size_t n)
+{
+	struct seal_payload *x = ctx;
+
+	if (EVP_DigestUpdate(x->md, p, n) != 1)
+		return SP_ERR_INTERNAL;
+	/* a copy that cannot be spooled is not uploaded (the seal goes on) */
+	if (x->spool >= 0 && seal_copy_spool(x->spool, p, n) != SP_OK) {
+		close(x->spool);
+		x->spool = -1;
+	}
+	x->spooled += n;
+	return x->wst = x->ct.write(x->ct.ctx, p, n);
+}
+
+static int
+payload_plain(void *ctx, const void *p, size_t n)
+{
+	return sp_env_enc_update(((struct seal_payload *)ctx)->enc, p, n);
+}
+
+static int
+payload_produce(void *ctx, struct sp_writer ct)
+{
+	struct seal_payload *x = ctx;
+	unsigned char hsha[SP_SHA256_LEN];
+	unsigned int dl = 0;
+	int st;
+
+	x->ct = ct;
+	if ((x->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
+		return sp_err_set(x->err, SP_ERR_NOMEM, "cannot hash the envelope");
+	if ((st = sp_env_enc_new(&x->enc, x->key, x->np, x->hdr, x->hdrlen,
+	    (struct sp_writer){payload_ct, x})) != SP_OK ||
+	    (st = msg_container_write(x->plan, payload_plain, x)) != SP_OK ||
+	    (st = sp_env_enc_final(x->enc)) != SP_OK) {
+		if (x->wst != SP_OK)
+			return x->wst;	/* the writer said why */
+		return sp_err_set(x->err, st, "encryption failed: %s", sp_status_str(st));
+	}
+	if (EVP_DigestFinal_ex(x->md, x->csha, &dl) != 1 || dl != SP_SHA256_LEN)
+		return sp_err_set(x->err, SP_ERR_INTERNAL, "cannot hash the envelope");
+	if (x->version >= 2) {
+		if ((st = sp_sha256(x->hdr, x->hdrlen, hsha)) != SP_OK)
+			return sp_err_set(x->err, st, "cannot hash the envelope");
+		if ((st = sp_signer_sign_envelope(x->signer, hsha, x->csha, x->sig, x->err)) != SP_OK)
+			return st;
+	}
+	return SP_OK;
+}
+
 int
 sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
 {
-	struct sp_buf container, ct, hdr, tmp, mail, stripped, link;
+	struct sp_buf hdr, tmp, mail, stripped, link;
+	struct msg_container *plan = NULL;
+	struct seal_payload pay;
 	struct sp_msg_info info = {0};
 	struct sp_seal_controls ctl = {0};
 	struct sp_deposit_req dreq;
 	struct sp_deposit_res dres = {0};
 	struct sp_env_header h = {0};
-	struct sp_env_enc *enc = NULL;
 	struct sp_env_html_params hp = {0};
-	struct eol_writer ew;
+	struct eol_writer *ew = NULL;
 	struct sp_writer w;
 	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
-	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN], sig[SP_SIGN_SIG_LEN];
+	unsigned char sig[SP_SIGN_SIG_LEN];
 	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN], from[SP_ADDR_MAX + 1];
 	const unsigned char *body;
 	size_t blen;
 	GMimeObject *hdrs = NULL;
+	struct sp_msg *msg = NULL;
 	int64_t now = (int64_t)time(NULL);
-	size_t hlen, pre;
+	size_t pre;
 	int st, crlf, version = p->signer != NULL ? 2 : 1;
 
 	id_out[0] = '\0';
 	ctl.notify_read = -1;
-	sp_buf_init(&container, SP_MSG_MAX_SIZE + (16 << 20));
-	sp_buf_init(&ct, SP_ENV_MAX_PAYLOAD);
+	memset(&pay, 0, sizeof(pay));
+	pay.spool = -1;
 	sp_buf_init(&hdr, SP_ENV_MAX_HEADER);
 	sp_buf_init(&tmp, SP_ENV_MAX_HEADER);
 	sp_buf_init(&mail, SP_ENV_MAX_PAYLOAD);
 	sp_buf_init(&stripped, SP_MSG_MAX_SIZE);
 	sp_buf_init(&link, 4096);
-	if ((st = sp_msg_check(raw, len, err)) != SP_OK ||
-	    (st = sp_seal_controls_read(raw, len, now, &ctl, err)) != SP_OK)
+	/* one parse: the handle the caller bound for these bytes (the milter's,
+	 * which the policy read), or a new one */
+	if ((msg = sp_msg_bound(raw, len)) == NULL && (st = sp_msg_open(raw, len, &msg, err)) != SP_OK)
+		goto out;
+	hdrs = msg_handle_gmime(msg) != NULL ? GMIME_OBJECT(msg_handle_gmime(msg)) : NULL;
+	if ((st = seal_controls_from(hdrs, now, &ctl, err)) != SP_OK)
 		goto out;
 	if ((st = seal_strip_controls(raw, len, &stripped, &body, &blen)) != SP_OK) {
 		sp_err_set(err, st, "cannot copy the message: %s", sp_status_str(st));
 		goto out;
 	}
-	/* one allocation per buffer: the sizes are known up front */
-	if (sp_buf_reserve(&container, blen + 65536) != SP_OK) {
+	/* the container is not written out: its blobs are the message's own
+	 * bytes in place, decoded base64 bodies and compressed text, and go
+	 * through the encryptor into the mail while it is written */
+	if ((st = sp_msg_info_read(msg, &info, err)) != SP_OK ||
+	    (st = msg_container_plan(msg, body, blen, len - blen, &plan, err)) != SP_OK)
+		goto out;
+	/* one allocation for the mail: its size is known up front */
+	if (!p->out_early && sp_buf_reserve(&mail, msg_container_size(plan) / 3 * 4 + msg_container_size(plan) / 50 +
+	    len / 8 + 262144) != SP_OK) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((st = sp_msg_container_build(body, blen, &container, &info, err)) != SP_OK)
-		goto out;
-	if (sp_buf_reserve(&ct, container.len + (container.len / SP_ENV_CHUNK + 1) * SP_GCM_TAG_LEN) != SP_OK ||
-	    sp_buf_reserve(&mail, container.len / 3 * 4 + container.len / 50 + len / 8 + 262144) != SP_OK) {
-		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	/* the header fields, after a BOM or mbox "From " line */
+	/* the header fields (after a BOM or mbox "From " line), for the
+	 * notification: the handle's */
 	pre = sp_msg_preamble_len(raw, len);
-	hlen = seal_header_block_len(raw + pre, len - pre, &crlf);
-	if ((hdrs = seal_parse_headers(raw + pre, hlen)) == NULL) {
+	seal_header_block_len(raw + pre, len - pre, &crlf);
+	if (hdrs == NULL) {
 		st = sp_err_set(err, SP_ERR_INVALID, "cannot read the message's header fields");
 		goto out;
 	}
@@ -477,29 +584,29 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 		sp_err_set(err, st, "key derivation failed");
 		goto out;
 	}
-	if ((st = sp_env_enc_new(&enc, key, h.nonce_prefix, hdr.data, hdr.len,
-	    (struct sp_writer){sp_writer_buf, &ct})) != SP_OK ||
-	    (st = sp_env_enc_update(enc, container.data, container.len)) != SP_OK ||
-	    (st = sp_env_enc_final(enc)) != SP_OK) {
-		sp_err_set(err, st, "encryption failed: %s", sp_status_str(st));
+	pay.plan = plan;
+	pay.key = key;
+	pay.np = h.nonce_prefix;
+	pay.hdr = hdr.data;
+	pay.hdrlen = hdr.len;
+	pay.version = version;
+	pay.signer = p->signer;
+	pay.sig = sig;
+	pay.err = err;
+	/* the ciphertext as it is made, for the key server's copy */
+	pay.spool = version >= 2 && dres.copy ? seal_copy_spool_open() : -1;
+	pay.spooled = 0;
+
+	/* the notification mail: into a buffer first, so nothing reaches out
+	 * unless the whole mail was built and the key server has it all; or,
+	 * for a caller that discards out on failure, straight to out */
+	if ((ew = calloc(1, sizeof(*ew))) == NULL) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	sp_buf_wipe(&container);
-	if (version >= 2) {
-		if ((st = sp_sha256(hdr.data, hdr.len, hsha)) != SP_OK ||
-		    (st = sp_sha256(ct.data, ct.len, csha)) != SP_OK) {
-			sp_err_set(err, st, "cannot hash the envelope");
-			goto out;
-		}
-		if ((st = sp_signer_sign_envelope(p->signer, hsha, csha, sig, err)) != SP_OK)
-			goto out;
-	}
-
-	/* the notification mail, into a buffer first so nothing reaches out
-	 * unless the whole mail was built and the key server has it all */
-	ew.out = (struct sp_writer){sp_writer_buf, &mail};
-	ew.crlf = crlf;
-	w = (struct sp_writer){eol_write, &ew};
+	ew->out = p->out_early ? out : (struct sp_writer){sp_writer_buf, &mail};
+	ew->crlf = crlf;
+	w = (struct sp_writer){eol_write, ew};
 	snprintf(boundary, sizeof(boundary), "=_sealpost_%02x%02x%02x%02x%02x%02x%02x%02x",
 	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
@@ -533,20 +640,22 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	hp.brand_colour = dres.brand_colour;
 	hp.brand_logo = dres.brand_logo;
 	hp.brand_logo_len = dres.brand_logo_len;
-	if ((st = sp_env_html_write(&hp, ct.data, ct.len, w, err)) != SP_OK)
+	if ((st = sp_env_html_write_stream(&hp, payload_produce, &pay, w, err)) != SP_OK)
 		goto out;
+	msg_container_free(plan);	/* wiped: the plaintext is needed no more */
+	plan = NULL;
 	sp_buf_reset(&tmp);
 	sp_buf_printf(&tmp, "\n--%s--\n", boundary);
-	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK)
+	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK || (st = eol_flush(ew)) != SP_OK)
 		goto wfail;
 	/* format 2: the key server records the digests and the signature;
 	 * until it has, no reader would accept the envelope */
 	if (version >= 2 &&
-	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, csha, sig, err)) != SP_OK)
+	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, pay.csha, sig, err)) != SP_OK)
 		goto out;
-	if (version >= 2 && dres.copy)
-		seal_copy_upload(c, p, &dres, ct.data, ct.len);
-	if ((st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
+	if (pay.spool >= 0)
+		seal_copy_upload(c, p, &dres, pay.spool, pay.spooled);
+	if (!p->out_early && (st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
 		sp_err_set(err, st, "cannot write the sealed mail");
 		goto out;
 	}
@@ -556,16 +665,18 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 wfail:
 	sp_err_set(err, st, "cannot build the sealed mail: %s", sp_status_str(st));
 out:
-	if (hdrs != NULL)
-		g_object_unref(hdrs);
-	sp_env_enc_free(enc);
+	sp_msg_free(msg);
+	sp_env_enc_free(pay.enc);
+	EVP_MD_CTX_free(pay.md);
+	free(ew);
+	msg_container_free(plan);
 	sp_wipe(mail_part, sizeof(mail_part));
 	sp_wipe(key, sizeof(key));
 	sp_wipe(verify_hash, sizeof(verify_hash));
-	sp_buf_wipe(&container);
 	sp_buf_wipe(&stripped);
 	sp_buf_wipe(&link);
-	sp_buf_free(&ct);
+	if (pay.spool >= 0)
+		close(pay.spool);
 	sp_buf_free(&hdr);
 	sp_buf_free(&tmp);
 	sp_buf_free(&mail);

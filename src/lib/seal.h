@@ -60,6 +60,13 @@ struct sp_seal_params {
 	 * opens as always); msg says why.  NULL: not reported. */
 	void (*copy_warning)(void *ctx, const char *id, const char *msg);
 	void *copy_warning_ctx;
+	/* 1: the mail goes to out while it is made, before the format 2 seal
+	 * call, for a caller that discards what out got when
+	 * sp_seal_message() fails (a temporary file renamed on success; a
+	 * milter, whose failure answer undoes its changes): no copy of the
+	 * mail is kept.  0: out gets the whole mail at the end, and only when
+	 * everything succeeded. */
+	int out_early;
 };
 
 /* Seal raw (a complete RFC 5322 message) and write the notification mail to
@@ -68,7 +75,8 @@ struct sp_seal_params {
  * X-Sealpost-* field: err names the field and the problem), SP_ERR_RETRY
  * (key server unreachable or 5xx at either call: try later), SP_ERR_AUTH
  * (bad token), others from the modules below.  Nothing is written to out
- * unless the envelope was deposited (and, for format 2, sealed). */
+ * unless the envelope was deposited (and, unless p->out_early, sealed:
+ * format 2). */
 int sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err);

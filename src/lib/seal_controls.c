@@ -175,21 +175,17 @@ read_one_control(const char *name, char *v, int64_t now, struct sp_seal_controls
 }
 
 int
-sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
-    struct sp_seal_controls *ctl, struct sp_err *err)
+seal_controls_from(GMimeObject *hdrs, int64_t now, struct sp_seal_controls *ctl,
+    struct sp_err *err)
 {
-	GMimeObject *hdrs;
 	GMimeHeaderList *list;
 	unsigned seen = 0;
-	int i, n, crlf, st = SP_OK;
+	int i, n, st = SP_OK;
 	size_t k;
 
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->notify_read = -1;
-	k = sp_msg_preamble_len(raw, len);	/* a BOM or mbox "From " line */
-	raw += k;
-	len -= k;
-	if ((hdrs = seal_parse_headers(raw, seal_header_block_len(raw, len, &crlf))) == NULL)
+	if (hdrs == NULL)
 		return SP_OK;	/* sp_msg_check() says what is wrong with it */
 	list = g_mime_object_get_header_list(hdrs);
 	n = g_mime_header_list_get_count(list);
@@ -221,12 +217,29 @@ sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
 		sp_wipe(v, strlen(v));
 		g_free(v);
 	}
-	g_object_unref(hdrs);
 	if (st == SP_OK && ctl->verify_hint != NULL && ctl->verify == NULL)
 		st = sp_err_set(err, SP_ERR_INVALID,
 		    "X-Sealpost-Verify-Hint without X-Sealpost-Verify: give the secret too");
 	if (st != SP_OK)
 		sp_seal_controls_clear(ctl);
+	return st;
+}
+
+int
+sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
+    struct sp_seal_controls *ctl, struct sp_err *err)
+{
+	GMimeObject *hdrs;
+	int crlf, st;
+	size_t k;
+
+	k = sp_msg_preamble_len(raw, len);	/* a BOM or mbox "From " line */
+	raw += k;
+	len -= k;
+	hdrs = seal_parse_headers(raw, seal_header_block_len(raw, len, &crlf));
+	st = seal_controls_from(hdrs, now, ctl, err);
+	if (hdrs != NULL)
+		g_object_unref(hdrs);
 	return st;
 }
 

@@ -9,8 +9,12 @@
  * the same mail does; the key server gets the ciphertext only, never the
  * mail key part.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "seal_copy.h"
@@ -46,7 +50,7 @@ seal_copy_link(const struct sp_deposit_res *dres, const unsigned char *mail_part
 
 void
 seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
-    const struct sp_deposit_res *dres, const unsigned char *ct, size_t len)
+    const struct sp_deposit_res *dres, int fd, uint64_t len)
 {
 	struct sp_err err = {""};
 	char msg[300];
@@ -54,16 +58,52 @@ seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
 
 	if (dres->copy_max > 0 && (int64_t)len > dres->copy_max) {
 		snprintf(msg, sizeof(msg), "the key server keeps copies of at most %lld bytes; this "
-		    "envelope's %zu bytes open from the attachment only", (long long)dres->copy_max,
-		    len);
+		    "envelope's %llu bytes open from the attachment only", (long long)dres->copy_max,
+		    (unsigned long long)len);
 		if (p->copy_warning != NULL)
 			p->copy_warning(p->copy_warning_ctx, dres->id, msg);
 		return;
 	}
-	if ((st = sp_keyd_copy_put(c, dres->id, ct, -1, len, &err)) == SP_OK)
+	if ((st = sp_keyd_copy_put(c, dres->id, NULL, fd, len, &err)) == SP_OK)
 		return;
 	snprintf(msg, sizeof(msg), "the key server did not keep a copy (%s): the message "
 	    "opens from its attachment only", sp_err_msg(&err, st));
 	if (p->copy_warning != NULL)
 		p->copy_warning(p->copy_warning_ctx, dres->id, msg);
+}
+
+int
+seal_copy_spool_open(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd, n;
+
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		return fd;
+	n = snprintf(path, sizeof(path), "%s/sealpost-copy-XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(path) || (fd = mkostemp(path, O_CLOEXEC)) < 0)
+		return -1;
+	unlink(path);
+	return fd;
+}
+
+int
+seal_copy_spool(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return SP_ERR_IO;
+		b += w;
+		n -= (size_t)w;
+	}
+	return SP_OK;
 }

@@ -7,6 +7,7 @@
 #define SP_SEAL_COPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "keyd_client.h"
@@ -18,9 +19,17 @@
 int seal_copy_link(const struct sp_deposit_res *dres, const unsigned char *mail_part,
     size_t mail_part_len, const char *const *rcpt, size_t nrcpt, struct sp_buf *out);
 
-/* Upload ct (len bytes, read in place) as the key server's copy of
- * envelope id.  Never fails the seal: a failure goes to p->copy_warning. */
+/* A file for the ciphertext while it is made: unlinked, mode 0600, in
+ * $TMPDIR (else /tmp); -1 when none can be made (then no copy is sent). */
+int seal_copy_spool_open(void);
+
+/* Append n bytes to the spool file fd: SP_OK or SP_ERR_IO. */
+int seal_copy_spool(int fd, const void *p, size_t n);
+
+/* Upload the len bytes of the spool file fd (read from offset 0) as the key
+ * server's copy of envelope id.  Never fails the seal: a failure goes to
+ * p->copy_warning. */
 void seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
-    const struct sp_deposit_res *dres, const unsigned char *ct, size_t len);
+    const struct sp_deposit_res *dres, int fd, uint64_t len);
 
 #endif

@@ -7,14 +7,20 @@
 
 #include <gmime/gmime.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
+#include "seal.h"
 
 /* Length of raw's header block, up to and including the blank line (all
  * of raw when there is none); *crlf set when its lines end in CRLF. */
 size_t seal_header_block_len(const unsigned char *raw, size_t len, int *crlf);
 /* The header block parsed by GMime (g_object_unref it), or NULL. */
 GMimeObject *seal_parse_headers(const unsigned char *raw, size_t len);
+/* The sender controls read from a parsed header block (NULL: none);
+ * sp_seal_controls_read() without the parse. */
+int seal_controls_from(GMimeObject *hdrs, int64_t now, struct sp_seal_controls *ctl,
+    struct sp_err *err);
 /* The message as it is sealed: raw without its X-Sealpost-* control
  * fields.  *out points into raw when there is nothing to remove, else
  * into copy (which the caller wipes). */

@@ -420,6 +420,7 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 	struct sp_policy_result r;
 	struct sp_err err = {{0}};
 	struct sp_buf raw;
+	struct sp_msg *msg = NULL;
 	int st;
 
 	memset(o, 0, sizeof(*o));
@@ -459,6 +460,9 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 		outcome(o, MILTER_CONTINUE, "pass", "all recipients are internal");
 		goto out;
 	}
+	/* parsed once: the policy and the sealer read the same handle */
+	if (sp_msg_open(raw.data, raw.len, &msg, &err) == SP_OK)
+		sp_msg_bind(msg);
 	st = milter_policy_decide(g, w, m, &raw, &r, &err);
 	if (st == SP_ERR_INVALID) {
 		outcome(o, MILTER_CONTINUE, "pass", "not scanned: %s", sp_err_msg(&err, st));
@@ -480,6 +484,8 @@ out:
 	if (o->verdict == MILTER_CONTINUE && strcmp(o->decision, "pass") == 0)
 		strip_controls(m, ops, o);
 	sp_policy_result_clear(&r);
+	sp_msg_unbind();
+	sp_msg_free(msg);
 	sp_buf_wipe(&raw);
 }
 

@@ -4,7 +4,7 @@
 // both measured in this run.  Used by bench/postfix.sh.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { startKeyd, orgAdd } from '../../lib/harness.mjs';
+import { startKeyd, orgAdd, orgKey } from '../../lib/harness.mjs';
 import { POSTFIX_SBIN, startMilter, startPostfix } from './pfx.mjs';
 
 const N = Number(process.env.BENCH_MESSAGES || 300);
@@ -33,7 +33,9 @@ const keyd = await startKeyd({ args: ['--max-connections-per-client', '1000'] })
 let milter, pfx;
 try {
   const token = orgAdd(keyd.dataDir, 'Bench Clinic', 'clinic.example');
-  milter = await startMilter([`keyd_url = ${keyd.url}`, `keyd_token = ${token}`]);
+  // the organisation signs its envelopes (org add made its key): so does the milter
+  milter = await startMilter([`keyd_url = ${keyd.url}`, `keyd_token = ${token}`,
+    `sign_key = ${orgKey(token)}`]);
   pfx = await startPostfix({ milterPort: milter.port });
   // warm up both paths (process start, connection caches)
   await measure(pfx, pfx.plainPort, 'warm-up');
