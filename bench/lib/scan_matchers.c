@@ -43,25 +43,27 @@ count(unsigned id, unsigned long long from, unsigned long long to, unsigned fl, 
 static char *
 term(const char *t, int bounds)
 {
-	char *e = malloc(strlen(t) * 10 + 32), *o = e;
+	size_t cap = strlen(t) * 10 + 32, n = 0;
+	char *e = malloc(cap);
 
 	if (e == NULL)
 		exit(1);
+#define PUT(...) (n += (size_t)snprintf(e + n, cap - n, __VA_ARGS__))
 	if (bounds)
-		o += sprintf(o, "\\b");
+		PUT("\\b");
 	for (; *t != '\0'; t++) {
 		unsigned char c = (unsigned char)*t;
 
 		if (c == ' ')
-			o += sprintf(o, "[ \\t\\r\\n]");
+			PUT("[ \\t\\r\\n]");
 		else if (isalnum(c))
-			*o++ = (char)c;
+			PUT("%c", c);
 		else
-			o += sprintf(o, "\\x%02x", c);
+			PUT("\\x%02x", c);
 	}
 	if (bounds == 2)
-		o += sprintf(o, "(?:e?s)?\\b");
-	*o = '\0';
+		PUT("(?:e?s)?\\b");
+#undef PUT
 	return e;
 }
 
