@@ -3255,7 +3255,7 @@ struct gc_par {
 static void
 gc_id(char id[SP_STORE_ID_MAX + 1], int t, int i)
 {
-	snprintf(id, SP_STORE_ID_MAX + 1, "GC%02d%04dAAAAAAAAAAAAAA", t, i);
+	snprintf(id, SP_STORE_ID_MAX + 1, "GC%02u%04uAAAAAAAAAAAAAA", (unsigned)t % 100u, (unsigned)i % 10000u);
 }
 
 /* GC_EACH deposits, one after another, each with its audit record. */
