@@ -77,7 +77,8 @@ keyd_page_leave(struct keyd_req *r, const char *arg)
 		    "<p>This link does not lead to a web page that can be opened safely "
 		    "(only <code>http</code> and <code>https</code> addresses are). "
 		    "If you need what it points to, ask the sender.</p>");
-	sp_buf_init(&b, 3 * strlen(to) + 2048);
+	/* the address twice, each escaped (at most 5 bytes per byte: "&amp;") */
+	sp_buf_init(&b, 10 * strlen(to) + 4096);
 	sp_buf_append_str(&b, "<p>This link in your secure message leads to another site:</p>"
 	    "<p class=\"leave-host\"><strong id=\"sp-leave-host\">");
 	sp_html_escape(&b, host, strlen(host));

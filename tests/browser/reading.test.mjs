@@ -96,6 +96,11 @@ test('the leave page refuses what is not a web address and names the real host o
   assert.equal((await page.textContent('#sp-leave-host')).trim(), 'evil.example');
   assert.equal(await page.getAttribute('#sp-leave-go', 'rel'), 'noopener noreferrer');
   assert.equal(r.headers()['referrer-policy'], 'no-referrer');
+  // A long address full of characters that escaping lengthens comes whole.
+  const long = `https://shop.example/?${'a=1&'.repeat(1000)}`;
+  assert.equal((await page.goto(`${ctx.keyd.url}/leave?to=${encodeURIComponent(long)}`)).status(), 200);
+  assert.equal((await page.textContent('#sp-leave-url')).trim(), long);
+  assert.equal(await page.getAttribute('#sp-leave-go', 'href'), long);
   await context.close();
 });
 
