@@ -178,6 +178,46 @@ test('STREAM refuses flipped bits, changed header, dropped, reordered, duplicate
   await assert.rejects(spc.decryptStream(wrong, h.noncePrefix, header, new Uint8Array(ct)), (e) => e.kind === 'auth', 'key');
 });
 
+test('decryptor: fed in pieces of every size it gives the same plaintext; nothing before the last chunk; a flipped bit fed late is refused', async () => {
+  const sp = crypto.randomBytes(32), mp = crypto.randomBytes(32);
+  const header = makeHeader();
+  const h = spc.parseHeader(new Uint8Array(header));
+  const k = hkdf(sp, mp, ID);
+  const key = await spc.deriveKey(new Uint8Array(sp), new Uint8Array(mp), ID);
+  const pt = crypto.randomBytes(40 * 65536 + 123);
+  const ct = new Uint8Array(seal(k, h.noncePrefix, header, pt));
+  for (const step of [1000, 65552, 65553, 300000, ct.length]) {
+    const d = spc.decryptor(key, h.noncePrefix, header, ct.length);
+    let settled = false;
+    d.result().then(() => { settled = true; }, () => { settled = true; });
+    // The buffer fills as a download would: the same buffer, growing.
+    const buf = new Uint8Array(ct.length);
+    for (let at = 0; at < ct.length;) {
+      const n = Math.min(step, ct.length - at);
+      buf.set(ct.subarray(at, at + n), at);
+      at += n;
+      d.feed(buf, at);
+      if (at < ct.length) {
+        await new Promise((r) => setImmediate(r));
+        assert.equal(settled, false, `step ${step}: settled before the last byte`);
+      }
+    }
+    assert.deepEqual(Buffer.from(await d.result()), pt, `step ${step}`);
+  }
+  // A byte flipped near the end, fed after most chunks were decrypted.
+  const bad = Uint8Array.from(ct);
+  bad[bad.length - 20] ^= 1;
+  const d = spc.decryptor(key, h.noncePrefix, header, bad.length);
+  d.feed(bad, bad.length - 30);
+  d.feed(bad, bad.length);
+  await assert.rejects(d.result(), (e) => e instanceof spc.EnvelopeError && e.kind === 'auth');
+  // Feeding backwards or past the announced length is refused.
+  const d2 = spc.decryptor(key, h.noncePrefix, header, ct.length);
+  d2.feed(ct, 100);
+  assert.throws(() => d2.feed(ct, 50), spc.EnvelopeError);
+  assert.throws(() => spc.decryptor(key, h.noncePrefix, header, 10), (e) => e.kind === 'auth');
+});
+
 test('header parsing refuses bad fields', () => {
   assert.throws(() => spc.parseHeader(new Uint8Array(Buffer.from('not json'))), /JSON/);
   assert.throws(() => spc.parseHeader(new Uint8Array(makeHeader({ v: 3 }))), /version/);

@@ -682,14 +682,17 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable)
     notGenuine(header.org, reasons);
     return false;
   }
+  performance.mark('sp-checked');
   progress('Decrypting...');
   let opened;
   try {
-    opened = await spc.openEnvelope({ headerB64: env.header, payload: env.payload, mailPart: env.mp, serverPart: record.server_part });
+    opened = await (env.opened ||
+      spc.openEnvelope({ headerB64: env.header, payload: env.payload, mailPart: env.mp, serverPart: record.server_part }));
   } catch (e) {
     undecryptable(e);
     return false;
   }
+  performance.mark('sp-decrypted');
   try {
     progress(null);
     applyBrand(record.brand);
@@ -750,14 +753,14 @@ function listLink() {
   return a;
 }
 
-// The copy's ciphertext (size bytes), streamed into one buffer of that size.
-// Resolves {payload} or {status, data} (the key server's refusal), or
-// {error} (the download broke off or had another length).
+// The copy's ciphertext (size bytes), streamed into one buffer of that size
+// on this page (when the worker's early download was not used).  Resolves
+// {payload} or {status, data} (the key server's refusal), or {error} (the
+// download broke off or had another length).
 async function download(size) {
   let res;
   try {
-    res = await fetch(`/api/v1/envelopes/${encodeURIComponent(ID)}/copy/data`,
-      { credentials: 'same-origin', cache: 'no-store' });
+    res = await fetch(`/api/v1/envelopes/${encodeURIComponent(ID)}/copy/data`, { credentials: 'same-origin' });
   } catch {
     return { error: 'The key server cannot be reached. Check your connection and try again.' };
   }
@@ -781,7 +784,7 @@ async function download(size) {
       }
       payload.set(value, at);
       at += value.length;
-      const pct = Math.floor((at * 100) / size);
+      const pct = Math.floor((at * 10) / size) * 10;
       if (pct !== shown) {
         shown = pct;
         progress(`Downloading the message: ${pct}%`);
@@ -798,26 +801,83 @@ const copyPath = () => `/api/v1/envelopes/${encodeURIComponent(ID)}/copy`;
 const copyMetaOk = (m) => typeof m.header === 'string' && m.header.length <= MAX_HEADER_B64 &&
   Number.isSafeInteger(m.size) && m.size >= spc.TAG && m.size <= spc.MAX_PAYLOAD;
 
-// The copy asked for at once, while the key is still being fetched: its
-// answer {r, d} (d the download, with the ciphertext's digest started as
-// soon as it is complete), or null when the key server did not hand it out
-// then (fetchCopy asks again, saying why).  Nothing is shown from it before
-// every check has passed.
-async function earlyCopy() {
-  const r = await api('GET', copyPath());
-  if (r.status !== 200 || !copyMetaOk(r.data)) return null;
-  const d = await download(r.data.size);
-  if (!d.payload) return null;
-  d.ctDigest = spc.digestOf(d.payload);
-  d.ctDigest.catch(() => { /* checkRecord reports it */ });
-  return { r, d };
+// The copy asked for at once, before the sign-in is known and while the key
+// is fetched: its description (here) and its bytes (in a worker,
+// sp-copy-worker.js, which decrypts them as they arrive once it has the
+// key); both need the session cookie only.  Returns {meta, data, key(m,
+// mp, record), stop()}: meta a promise of the description or null; data a
+// promise of {size, ctDigest} once every byte is there, or null; key()
+// hands the worker the key and returns a promise of the plaintext (an
+// EnvelopeError for a wrong key or forged bytes).  meta or data is null
+// when the key server did not hand it out then (fetchCopy asks again,
+// saying why).  Nothing is shown from any of it before every check has
+// passed.
+function earlyCopy() {
+  const meta = api('GET', copyPath()).then((r) => (r.status === 200 && copyMetaOk(r.data) ? r.data : null), () => null);
+  // The worker sp-early.js started with the page, once; or a new one.
+  const pre = window.spEarlyCopy;
+  delete window.spEarlyCopy;
+  let w = null;
+  if (pre && pre.id === ID && pre.worker instanceof Worker) {
+    w = pre.worker;
+  } else {
+    try {
+      w = new Worker('/static/sp-copy-worker.js', { type: 'module' });
+      w.postMessage({ type: 'fetch', url: `/api/v1/envelopes/${encodeURIComponent(ID)}/copy/data` });
+    } catch { /* no module workers: fetchCopy downloads on this page */ }
+  }
+  if (!w) return { meta, data: Promise.resolve(null), key: () => null, stop: () => {} };
+  let gotData, gotPlain;
+  const data = new Promise((resolve) => { gotData = resolve; });
+  const plain = new Promise((resolve, reject) => { gotPlain = { resolve, reject }; });
+  plain.catch(() => { /* the caller awaits it */ });
+  let done = 0;
+  const stop = () => w.terminate();
+  const finish = () => { if (++done === 2) stop(); };
+  w.onmessage = (ev) => {
+    const m = ev.data;
+    if (!m || typeof m !== 'object') return;
+    if (m.type === 'progress' && Number.isInteger(m.pct)) {
+      progress(`Downloading the message: ${m.pct}%`);
+    } else if (m.type === 'data' && m.digest instanceof Uint8Array && m.digest.length === 32) {
+      performance.mark('sp-copy-data');
+      gotData({ size: m.size, ctDigest: Promise.resolve(m.digest) });
+      finish();
+    } else if (m.type === 'refused' || m.type === 'error') {
+      gotData(null);
+      gotPlain.reject(new Error('no copy'));
+      stop();
+    } else if (m.type === 'plain' && m.pt instanceof Uint8Array) {
+      gotPlain.resolve(m.pt);
+      finish();
+    } else if (m.type === 'fail') {
+      gotPlain.reject(new spc.EnvelopeError(m.kind === 'auth' ? 'auth' : 'format', String(m.message)));
+      finish();
+    }
+  };
+  w.onerror = () => {
+    gotData(null);
+    gotPlain.reject(new Error('no worker'));
+  };
+  if (w === (pre && pre.worker)) pre.queued.forEach((ev) => w.onmessage(ev));
+  const key = (m, mp, record) => {
+    w.postMessage({ type: 'key', headerB64: m.header, size: m.size, mailPart: mp, serverPart: record.server_part });
+    return plain;
+  };
+  return { meta, data, key, stop };
 }
 
-// The key server's copy of the envelope: {header, payload, sig, ctDigest},
-// or null when a page ended the flow.  early is earlyCopy()'s promise.
+// The key server's copy of the envelope: {header, payload, sig, ctDigest,
+// early}, or null when a page ended the flow.  early is earlyCopy()'s
+// answer: when its description and bytes both came, the copy is its
+// (early: true; the bytes stay in the worker, payload is empty and
+// ctDigest their digest); otherwise this page asks again and downloads.
 async function fetchCopy(session, prefill, early) {
-  const got = early ? await early : null;
-  if (got) return { header: got.r.data.header, payload: got.d.payload, sig: sigOf(got.r.data.sig), ctDigest: got.d.ctDigest };
+  const [em, ed] = await Promise.all([early.meta, early.data]);
+  if (em && ed && ed.size === em.size) {
+    return { header: em.header, payload: new Uint8Array(0), sig: sigOf(em.sig), ctDigest: ed.ctDigest, early: true };
+  }
+  early.stop();
   let r;
   for (;;) {
     progress('Fetching the message...');
@@ -843,7 +903,7 @@ async function fetchCopy(session, prefill, early) {
     fatal('The message could not be opened', d.error || d.data.error || 'The key server did not answer. Please try again later.');
     return null;
   }
-  return { header: m.header, payload: d.payload, sig: sigOf(m.sig) };
+  return { header: m.header, payload: d.payload, sig: sigOf(m.sig), early: false };
 }
 
 async function openCopy() {
@@ -858,17 +918,33 @@ async function openCopy() {
     return;
   }
   progress(null);
-  // Signed in, the copy's download goes on beside the key's release.
+  // The copy's description and bytes are asked for beside the sign-in and
+  // the key's release; its decryption starts with the key.
+  let early = earlyCopy();
   registerFor(LINK.to, ID);
   await ensureSession(LINK.to);
-  const early = earlyCopy();
   const got = await obtainKey({}, LINK.to);
-  if (!got) return;
+  if (!got) {
+    early.stop();
+    return;
+  }
+  // Asked before the reader signed in: ask again now.
+  if (!await early.meta) {
+    early.stop();
+    early = earlyCopy();
+  }
+  const em = await early.meta;
+  const plain = em ? early.key(em, mp, got.record) : null;
   const copy = await fetchCopy(got.session, LINK.to, early);
   if (!copy) return;
   const h = headerOf(copy);
   if (!h) return;
-  await checkAndShow({ ...copy, mp }, h, got.record, (e) => {
+  performance.mark('sp-copy-key');
+  // The worker's plaintext is of the very bytes and header checked (the
+  // early copy's); checkAndShow uses it only after every check passed.
+  const env = { ...copy, mp, opened: copy.early ? plain.then((pt) => spc.openedOf(copy.header, pt)) : null };
+  if (env.opened) env.opened.catch(() => { /* checkAndShow awaits it */ });
+  await checkAndShow(env, h, got.record, (e) => {
     if (!(e instanceof spc.EnvelopeError) || e.kind !== 'auth') {
       notGenuine(h.header.org, ['the message inside the envelope is damaged']);
     } else if (fromLink) {

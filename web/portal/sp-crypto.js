@@ -476,45 +476,77 @@ export async function verifyEnvelopeSignature({ headerBytes, ct, sigB64url, pubB
 
 // ---- STREAM decryption ----------------------------------------------------
 
-// Decrypt the whole ciphertext stream ct (Uint8Array) under key (CryptoKey),
-// nonce prefix np (7 bytes) and the exact header bytes.  Returns the
-// plaintext.  Any tampering, truncation, reordering or a wrong key throws
-// EnvelopeError('auth').
-export async function decryptStream(key, np, headerBytes, ct) {
-  if (!(ct instanceof Uint8Array)) fail('ciphertext bytes expected');
-  if (ct.length > MAX_PAYLOAD) fail('envelope too large');
-  if (ct.length < TAG) fail('the message is truncated', 'auth');
+// A decryptor for a ciphertext stream of ctLen bytes under key (CryptoKey),
+// nonce prefix np (7 bytes) and the exact header bytes, fed as the bytes
+// arrive: feed(buf, n) says that buf[0..n) is there (the same buffer each
+// time, growing), and every chunk that is whole is decrypted at once, a
+// bounded number in flight.  result() resolves with the plaintext when all
+// ctLen bytes were fed and decrypted; any tampering, truncation, reordering
+// or a wrong key rejects it with EnvelopeError('auth') (and the plaintext
+// so far is wiped).  Nothing is handed out before the last chunk checked.
+export function decryptor(key, np, headerBytes, ctLen) {
+  if (!Number.isSafeInteger(ctLen) || ctLen < 0) fail('ciphertext length expected');
+  if (ctLen > MAX_PAYLOAD) fail('envelope too large');
+  if (ctLen < TAG) fail('the message is truncated', 'auth');
   const sealed = CHUNK + TAG;
-  const nchunks = Math.max(1, Math.ceil(ct.length / sealed));
-  const lastLen = ct.length - (nchunks - 1) * sealed;
-  if (lastLen < TAG) fail('the message is truncated', 'auth');
+  const nchunks = Math.max(1, Math.ceil(ctLen / sealed));
+  if (ctLen - (nchunks - 1) * sealed < TAG) fail('the message is truncated', 'auth');
   if (nchunks > 0xffffffff) fail('too many chunks');
-  const ad = new Uint8Array(await subtle().digest('SHA-256', headerBytes));
-  const out = new Uint8Array(ct.length - nchunks * TAG);
+  const ad = subtle().digest('SHA-256', headerBytes);
+  const out = new Uint8Array(ctLen - nchunks * TAG);
+  const IN_FLIGHT = 32;
+  let ct = null, have = 0, next = 0, running = 0, finished = 0, failed = false;
+  let settle;
+  const done = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  done.catch(() => { /* the caller's result() reports it */ });
   const one = async (i) => {
     const nonce = new Uint8Array(12);
     nonce.set(np, 0);
     new DataView(nonce.buffer).setUint32(7, i, false);
     nonce[11] = i === nchunks - 1 ? 1 : 0;
     const start = i * sealed;
-    const end = Math.min(start + sealed, ct.length);
     let pt;
     try {
-      pt = await subtle().decrypt({ name: 'AES-GCM', iv: nonce, additionalData: ad, tagLength: 128 },
-        key, ct.subarray(start, end));
+      pt = await subtle().decrypt({ name: 'AES-GCM', iv: nonce, additionalData: await ad, tagLength: 128 },
+        key, ct.subarray(start, Math.min(start + sealed, ctLen)));
     } catch {
       fail('the message does not decrypt: it is forged, damaged or the key is wrong', 'auth');
     }
     out.set(new Uint8Array(pt), i * CHUNK);
   };
-  // A bounded number of chunks in flight keeps memory flat and the CPU busy.
-  const BATCH = 32;
-  for (let i = 0; i < nchunks; i += BATCH) {
-    const jobs = [];
-    for (let j = i; j < Math.min(i + BATCH, nchunks); j++) jobs.push(one(j));
-    await Promise.all(jobs);
-  }
-  return out;
+  const pump = () => {
+    while (!failed && running < IN_FLIGHT && next < nchunks && Math.min((next + 1) * sealed, ctLen) <= have) {
+      running++;
+      one(next++).then(() => {
+        running--;
+        if (++finished === nchunks) settle.resolve(out);
+        else pump();
+      }, (e) => {
+        if (failed) return;
+        failed = true;
+        out.fill(0);
+        settle.reject(e);
+      });
+    }
+  };
+  return {
+    feed(buf, n) {
+      if (!(buf instanceof Uint8Array) || n > buf.length || n > ctLen || n < have) fail('ciphertext bytes expected');
+      ct = buf;
+      have = n;
+      pump();
+    },
+    result: () => done,
+  };
+}
+
+// Decrypt the whole ciphertext stream ct (Uint8Array) at once: decryptor()
+// fed every byte.  Returns the plaintext.
+export async function decryptStream(key, np, headerBytes, ct) {
+  if (!(ct instanceof Uint8Array)) fail('ciphertext bytes expected');
+  const d = decryptor(key, np, headerBytes, ct.length);
+  d.feed(ct, ct.length);
+  return d.result();
 }
 
 // ---- container (SPC1) -----------------------------------------------------
@@ -673,6 +705,20 @@ export async function rawMessage(c) {
 
 // ---- the whole envelope ----------------------------------------------------
 
+// The message of a decrypted envelope: headerB64 (text) and the plaintext
+// pt.  Returns {header, headerBytes, container}.  Authenticated bytes that
+// do not parse (a broken sealer) throw EnvelopeError('format'): the reader
+// refuses them as damaged.
+export function openedOf(headerB64, pt) {
+  const headerBytes = b64decode(headerB64);
+  const header = parseHeader(headerBytes);
+  try {
+    return { header, headerBytes, container: parseContainer(pt) };
+  } catch (e) {
+    throw new EnvelopeError('format', 'the message inside the envelope is damaged: ' + e.message);
+  }
+}
+
 // Open an envelope: headerB64 (text), payload (Uint8Array), mailPart and
 // serverPart (base64url text).  Returns {header, headerBytes, container}.
 export async function openEnvelope({ headerB64, payload, mailPart, serverPart }) {
@@ -680,22 +726,14 @@ export async function openEnvelope({ headerB64, payload, mailPart, serverPart })
   const header = parseHeader(headerBytes);
   const mp = b64urlDecode(mailPart);
   const sp = b64urlDecode(serverPart);
+  let key;
   try {
-    const key = await deriveKey(sp, mp, header.id, header.v);
-    const pt = await decryptStream(key, header.noncePrefix, headerBytes, payload);
-    let container;
-    try {
-      container = parseContainer(pt);
-    } catch (e) {
-      // Authenticated bytes that do not parse: the sealer is broken, but the
-      // reader still refuses them the same way.
-      throw new EnvelopeError('format', 'the message inside the envelope is damaged: ' + e.message);
-    }
-    return { header, headerBytes, container };
+    key = await deriveKey(sp, mp, header.id, header.v);
   } finally {
     mp.fill(0);
     sp.fill(0);
   }
+  return openedOf(headerB64, await decryptStream(key, header.noncePrefix, headerBytes, payload));
 }
 
 function normAddr(a) {
