@@ -202,6 +202,25 @@ test('an HTML-only message shows its text and no tag of it', async () => {
   assert.match(second.text, /its text only/);
 });
 
+test('the sender\'s question is asked in the form; a wrong answer is refused, the right one reads', async () => {
+  const mail = makeMail({ to: PAT, subject: 'Question first', text: `${SECRET}\n` });
+  const withQ = Buffer.concat([Buffer.from('X-Sealpost-Verify: blue heron\r\nX-Sealpost-Verify-Hint: Your favourite bird?\r\n'), mail]);
+  const qEnv = seal(withQ, 'question');
+  const { b, second } = await signIn(qEnv, PAT, PW);
+  assert.equal(second.res.status, 409, second.text);
+  assert.match(second.text, /Your favourite bird\?/);
+  assert.match(second.text, /5 tries left/);
+  assertNoMessage(second.text);
+  const wrong = await b.post({ ...qEnv, csrf: csrfOf(second.text), step: 'answer', answer: 'sparrow' });
+  assert.equal(wrong.res.status, 403);
+  assert.match(wrong.text, /That is not the answer the sender gave/);
+  assert.match(wrong.text, /4 tries left/);
+  assertNoMessage(wrong.text);
+  const right = await b.post({ ...qEnv, csrf: csrfOf(wrong.text), step: 'answer', answer: 'Blue Heron' });
+  assert.equal(right.res.status, 200, right.text);
+  assert.ok(right.text.includes(SECRET));
+});
+
 test('nothing of the message is in the key server\'s log', () => {
   const log = keyd.log.join('\n');
   assert.match(log, /read-noscript/);
