@@ -36,6 +36,7 @@ test('without JavaScript: envelope, the trust notice, sign-in, the text and an a
     await page.goto(pathToFileURL(file).href);
     const read = page.locator('#sp-read');
     await read.waitFor({ state: 'visible', timeout: TIMEOUT });
+    await screenshots(page, 'nojs-envelope');
     const [popup] = await Promise.all([page.waitForEvent('popup', { timeout: TIMEOUT }), read.click()]);
     await popup.waitForLoadState('domcontentloaded');
     assert.match(await popup.locator('#sp-trust').innerText(), /trusts the key server with this message/);
