@@ -455,7 +455,7 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 	if (v->text != NULL)
 		esc(&b, v->text);
 	else if (v->html != NULL) {
-		sp_buf_init(&text, strlen(v->html) + 1);
+		sp_buf_init(&text, 2 * strlen(v->html) + 16);
 		if (sp_policy_html_text(v->html, strlen(v->html), &text) == SP_OK && text.len > 0)
 			sp_html_escape(&b, (const char *)text.data, text.len);
 		sp_buf_wipe(&text);
