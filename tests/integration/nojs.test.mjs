@@ -51,13 +51,13 @@ function browser() {
   const jar = new Map();
   return {
     jar,
-    async post(fields, { fromEnvelope = false } = {}) {
+    async post(fields, { fromEnvelope = false, to = '/read' } = {}) {
       const fd = new FormData();
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) fd.append(k, v);
       const headers = fromEnvelope ? { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' } :
         { Origin: keyd.url, 'Sec-Fetch-Site': 'same-origin' };
       if (jar.size) headers.Cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-      const res = await fetch(keyd.url + '/read', { method: 'POST', body: fd, headers, redirect: 'manual' });
+      const res = await fetch(keyd.url + to, { method: 'POST', body: fd, headers, redirect: 'manual' });
       for (const c of res.headers.getSetCookie()) {
         const [kv] = c.split(';');
         const i = kv.indexOf('=');
@@ -68,6 +68,32 @@ function browser() {
     },
   };
 }
+
+// RFC 6238 (HMAC-SHA1, 30 s steps, 6 digits), for an account with an
+// authenticator app.
+function base32Decode(str) {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, value = 0;
+  const out = [];
+  for (const ch of str.toUpperCase().replace(/[\s=]/g, '')) {
+    value = (value << 5) | A.indexOf(ch);
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+function totp(secret, step) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac('sha1', secret).update(msg).digest();
+  const off = h[h.length - 1] & 0x0f;
+  const n = ((h[off] & 0x7f) << 24) | (h[off + 1] << 16) | (h[off + 2] << 8) | h[off + 3];
+  return String(n % 1000000).padStart(6, '0');
+}
+const stepNow = () => Math.floor(Date.now() / 1000 / 30);
 
 const csrfOf = (page) => /name="csrf" value="([^"]+)"/.exec(page)[1];
 
@@ -217,6 +243,42 @@ test('the sender\'s question is asked in the form; a wrong answer is refused, th
   assert.match(wrong.text, /4 tries left/);
   assertNoMessage(wrong.text);
   const right = await b.post({ ...qEnv, csrf: csrfOf(wrong.text), step: 'answer', answer: 'Blue Heron' });
+  assert.equal(right.res.status, 200, right.text);
+  assert.ok(right.text.includes(SECRET));
+});
+
+test('an account with an authenticator app gives its code on the page; a wrong code shows nothing', async () => {
+  const TOM = 'tom@example.org';
+  const TOM_PW = 'Quiet meadow copper 41';
+  recipientAdd(keyd.dataDir, TOM, TOM_PW);
+  const tEnv = seal(makeMail({ to: TOM, subject: SUBJECT, text: `${SECRET}\n` }), 'totp');
+  // set up the app on the account's own page, with the session of a first read
+  const { b, second } = await signIn(tEnv, TOM, TOM_PW);
+  assert.equal(second.res.status, 200);
+  const sess = await fetch(keyd.url + '/api/v1/session',
+    { headers: { Cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+  const { csrf } = await sess.json();
+  const setup = await b.post({ csrf }, { to: '/account/totp' });
+  const secretB32 = /name="secret" value="([A-Z2-7=]+)"/.exec(setup.text)[1];
+  const enrol = stepNow();
+  const on = await b.post({ csrf, secret: secretB32, code: totp(base32Decode(secretB32), enrol) },
+    { to: '/account/totp/confirm' });
+  assert.match(on.text, /sp-totp-on/);
+
+  // a new browser: password, then the code
+  const c = await signIn(tEnv, TOM, TOM_PW);
+  assert.equal(c.second.res.status, 200);
+  assert.match(c.second.text, /Code from your authenticator app/);
+  assertNoMessage(c.second.text);
+  const mfa = /name="mfa" value="([^"]+)"/.exec(c.second.text)[1];
+  const valid = new Set([-1, 0, 1].map((d) => totp(base32Decode(secretB32), stepNow() + d)));
+  const wrongCode = ['000000', '111111', '222222', '333333'].find((x) => !valid.has(x));
+  const wrong = await c.b.post({ ...tEnv, csrf: csrfOf(c.second.text), step: 'code', mfa, code: wrongCode });
+  assert.equal(wrong.res.status, 401);
+  assert.match(wrong.text, /That code is not right/);
+  assertNoMessage(wrong.text);
+  const right = await c.b.post({ ...tEnv, csrf: csrfOf(wrong.text), step: 'code', mfa,
+    code: totp(base32Decode(secretB32), Math.max(stepNow(), enrol + 1)) });
   assert.equal(right.res.status, 200, right.text);
   assert.ok(right.text.includes(SECRET));
 });
