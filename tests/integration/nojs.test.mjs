@@ -228,6 +228,17 @@ test('an HTML-only message shows its text and no tag of it', async () => {
   assert.match(second.text, /its text only/);
 });
 
+test('a message the sender withdrew is refused with its page', async () => {
+  const wEnv = seal(makeMail({ to: PAT, subject: SUBJECT, text: `${SECRET}\n` }), 'withdrawn');
+  const id = JSON.parse(Buffer.from(wEnv.h.replace(/\s+/g, ''), 'base64').toString('utf8')).id;
+  const r = sealpost(['--data-dir', keyd.dataDir, 'retract', id]);
+  assert.equal(r.status, 0, String(r.stderr));
+  const { second } = await signIn(wEnv, PAT, PW);
+  assert.equal(second.res.status, 410);
+  assert.match(second.text, /withdrawn by the sender/);
+  assertNoMessage(second.text);
+});
+
 test('the sender\'s question is asked in the form; a wrong answer is refused, the right one reads', async () => {
   const mail = makeMail({ to: PAT, subject: 'Question first', text: `${SECRET}\n` });
   const withQ = Buffer.concat([Buffer.from('X-Sealpost-Verify: blue heron\r\nX-Sealpost-Verify-Hint: Your favourite bird?\r\n'), mail]);
