@@ -990,6 +990,21 @@ struct verify_job {
 	int fails;
 };
 
+/* jb (zeroed) for recipient ri of e; it takes answer. */
+static void
+verify_job_fill(struct verify_job *jb, struct keyd_req *r, const struct sp_envelope_rec *e,
+    long ri, char *answer)
+{
+	jb->r = r;
+	snprintf(jb->id, sizeof(jb->id), "%s", e->id);
+	snprintf(jb->rcpt, sizeof(jb->rcpt), "%s", e->rcpt[ri]);
+	snprintf(jb->from, sizeof(jb->from), "%s", e->from);
+	snprintf(jb->hash, sizeof(jb->hash), "%s", e->verify_hash);
+	snprintf(jb->client, sizeof(jb->client), "%s", r->client);
+	jb->org_id = e->org_id;
+	jb->answer = answer;
+}
+
 static void
 verify_job_free(void *p)
 {
@@ -1067,6 +1082,22 @@ verify_work(struct verify_job *jb, struct keyd *k)
 		sp_store_throttle_reset(k->store, key, NULL);	/* proved: the count is done with */
 	if (st == SP_ERR_AUTH && jb->fails == SP_STORE_VERIFY_TRIES)
 		verify_locked_notice(k, jb);
+}
+
+int
+keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, long ri,
+    char *answer, int *fails)
+{
+	struct verify_job jb;
+	int st;
+
+	memset(&jb, 0, sizeof(jb));
+	verify_job_fill(&jb, r, e, ri, answer);
+	verify_work(&jb, r->k);
+	*fails = jb.fails;
+	st = jb.status;
+	sp_wipe(&jb, sizeof(jb));
+	return st;
 }
 
 static void *
@@ -1182,14 +1213,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		ret = keyd_reply_error(r, 503, "busy, try again");
 		goto out;
 	}
-	jb->r = r;
-	snprintf(jb->id, sizeof(jb->id), "%s", e.id);
-	snprintf(jb->rcpt, sizeof(jb->rcpt), "%s", e.rcpt[ri]);
-	snprintf(jb->from, sizeof(jb->from), "%s", e.from);
-	snprintf(jb->hash, sizeof(jb->hash), "%s", e.verify_hash);
-	snprintf(jb->client, sizeof(jb->client), "%s", r->client);
-	jb->org_id = e.org_id;
-	jb->answer = norm;
+	verify_job_fill(jb, r, &e, ri, norm);
 	norm = NULL;
 	r->async_data = jb;
 	r->async_free = verify_job_free;

@@ -26,6 +26,14 @@ enum MHD_Result keyd_api_mfa_challenge(struct keyd_req *r, const char *arg);
 enum MHD_Result keyd_api_release(struct keyd_req *r, const char *id);
 /* POST /api/v1/envelopes/{id}/verify: arg is the id. */
 enum MHD_Result keyd_api_verify(struct keyd_req *r, const char *id);
+/* The check of POST .../verify on the calling thread (the page for
+ * browsers without scripts): the normalised answer of recipient e->rcpt[ri]
+ * to e's question, counted before it is checked, audited, the sender told
+ * on the last wrong one.  SP_OK right; SP_ERR_AUTH wrong, *fails the wrong
+ * answers so far (SP_STORE_VERIFY_TRIES: locked); else a store error or
+ * SP_ERR_RETRY (the password workers were busy: not counted). */
+int keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, long ri,
+    char *answer, int *fails);
 /* GET /healthz: 200, or 503 while the key holder is down. */
 enum MHD_Result keyd_api_healthz(struct keyd_req *r, const char *arg);
 

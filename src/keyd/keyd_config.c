@@ -133,7 +133,7 @@ static const struct conf_entry entries[] = {
 	{.name = "max_body", .type = CONF_SIZE, AT(max_body), .def = "1048576", .min = 1,
 	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest request body"},
 	{.name = "max_envelope", .type = CONF_SIZE, AT(max_envelope), .def = "67108864", .min = 1,
-	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest POST /online body"},
+	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest POST /online and /read body"},
 	{.name = "threads", .type = CONF_INT, AT(threads), .def = "4", .min = 1, .max = 256,
 	    .arg = "N", .help = "HTTP worker threads"},
 	{.name = "argon_workers", .type = CONF_INT, AT(argon_workers), .def = "2", .min = 1,

@@ -22,6 +22,16 @@
 
 /* --- request bodies ------------------------------------------------------ */
 
+/* A field of an envelope form (POST /online, POST /read): the header h,
+ * the ciphertext c, the signature s and the id, base64 text up to the
+ * request's cap.  The other fields of those forms are ordinary ones. */
+static int
+envelope_field(const struct keyd_req *r, const char *key)
+{
+	return r->online && (strcmp(key, "h") == 0 || strcmp(key, "c") == 0 ||
+	    strcmp(key, "s") == 0 || strcmp(key, "id") == 0);
+}
+
 static struct keyd_field *
 field_get(struct keyd_req *r, const char *key)
 {
@@ -34,7 +44,7 @@ field_get(struct keyd_req *r, const char *key)
 		return NULL;
 	snprintf(r->fields[r->nfields].name, sizeof(r->fields[0].name), "%s", key);
 	sp_buf_init(&r->fields[r->nfields].value,
-	    r->online ? r->cap : KEYD_FIELD_MAX);
+	    envelope_field(r, key) ? r->cap : KEYD_FIELD_MAX);
 	return &r->fields[r->nfields++];
 }
 
@@ -54,19 +64,16 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 		r->toobig = 1;
 		return MHD_NO;
 	}
-	if (r->online && strcmp(key, "h") != 0 && strcmp(key, "c") != 0 &&
-	    strcmp(key, "s") != 0 && strcmp(key, "id") != 0)
-		return MHD_YES;
 	if ((f = field_get(r, key)) == NULL)
 		return MHD_YES;
-	if (!r->online) {
+	if (!envelope_field(r, key)) {
 		/* One field over its cap (the body is within --max-body): the
 		 * page names that field; the rest of it is not kept. */
 		if (!f->toolong && sp_buf_append(&f->value, data, size) != SP_OK)
 			f->toolong = 1;
 		return MHD_YES;
 	}
-	/* /online: keep only the base64 alphabet and line feeds. */
+	/* an envelope field: keep only the base64 alphabet and line feeds */
 	if (sp_buf_reserve(&f->value, size) != SP_OK) {
 		r->toobig = 1;
 		return MHD_NO;

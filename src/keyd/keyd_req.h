@@ -37,7 +37,7 @@ struct keyd_req {
 	size_t nfields;
 	size_t form_bytes;
 	int api;			/* an /api/ route: errors are JSON, never a page */
-	int online;			/* POST /online: fields h, c, base64 only */
+	int online;			/* POST /online, /read: fields h, c, s, id base64 only */
 	int toobig;
 	int badform;
 	int answered;

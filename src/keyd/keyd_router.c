@@ -17,6 +17,7 @@
 #include "keyd_open.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
+#include "keyd_read.h"
 #include "keyd_router.h"
 #include "keyd_security.h"
 
@@ -91,6 +92,7 @@ static const struct route routes[] = {
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
+	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/messages", keyd_page_messages, 0, NULL},
 	{M_PAGE, PREFIX, "/static/", keyd_static, 0, NULL},

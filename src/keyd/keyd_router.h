@@ -11,8 +11,9 @@
 
 /* Flags of a route. */
 #define KEYD_ROUTE_API		0x1	/* errors are JSON; the body is never form-decoded */
-#define KEYD_ROUTE_ONLINE	0x2	/* the body is the /online form (--max-envelope,
-					 * fields h and c filtered to base64) */
+#define KEYD_ROUTE_ONLINE	0x2	/* the body is an envelope form, /online or /read
+					 * (--max-envelope; fields h, c, s and id
+					 * filtered to base64) */
 
 #define KEYD_ROUTE_STREAM	0x4	/* the body goes to the route's body hook as it
 					 * arrives (--max-copy), never into r->body */

@@ -542,6 +542,8 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 		out_str(o, "/online#mp=");
 		return out_str(o, x->mp);
 	}
+	if (IS("MAIL_PART"))
+		return out_str(o, x->mp);
 	if (IS("REGISTER_LINKS")) {
 		for (i = 0; i < h->nto && o->st == SP_OK; i++) {
 			out_str(o, "<li><a href=\"");

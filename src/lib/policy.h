@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "sp.h"
 
 #define SP_POLICY_MAX_FILE	((size_t)4 << 20)	/* config or lexicon file bytes */
@@ -119,6 +120,13 @@ int sp_policy_decide(const struct sp_policy *p, struct sp_policy_scratch *s,
  */
 int sp_policy_scan_text(const struct sp_policy *p, struct sp_policy_scratch *s,
     const char *text, size_t len, struct sp_policy_result *r, struct sp_err *err);
+
+/* HTML reduced to the text a reader sees, as the scanner reads it (tags,
+ * comments, script, style, head and hidden elements dropped, white space
+ * runs and block ends as one space, entities decoded), appended to out
+ * (whose cap bounds it): for showing a message's HTML as text, never as
+ * markup.  SP_OK, or out's SP_ERR_NOMEM / SP_ERR_TOOBIG. */
+int sp_policy_html_text(const char *in, size_t n, struct sp_buf *out);
 
 /* Release what a result owns and zero it (safe on a zeroed result). */
 void sp_policy_result_clear(struct sp_policy_result *r);

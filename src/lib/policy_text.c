@@ -348,6 +348,12 @@ pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
 }
 
 int
+sp_policy_html_text(const char *in, size_t n, struct sp_buf *out)
+{
+	return pol_html_to_text(in, n, out);
+}
+
+int
 pol_xml_to_text(const char *in, size_t n, struct sp_buf *out)
 {
 	return markup_to_text(in, n, out, 1);

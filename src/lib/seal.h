@@ -162,6 +162,16 @@ int sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *tr
     const struct sp_env_file *f, struct sp_open_info *info,
     struct sp_buf *container_out, struct sp_err *err);
 
+/* The checks of sp_open_envelope_checked() between the release and the
+ * decryption, for a caller that holds the key server's record r itself
+ * (the key server's page for browsers without scripts): the header's
+ * version equals r's format; for format 2 the digests, key id and
+ * signature; for both the id's organisation, sender and recipients.
+ * SP_OK, or SP_ERR_AUTH with err "this is not a genuine envelope from
+ * ORG: REASON". */
+int sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r,
+    struct sp_err *err);
+
 /* sp_open_envelope_checked() without a trusted list: for callers that
  * checked the envelope's key server themselves (the milter opens only its
  * own key server's envelopes). */

@@ -157,10 +157,10 @@ check_record_fields(const struct sp_env_file *f, const struct sp_release_res *r,
 	return SP_OK;
 }
 
-/* Is f the envelope the key server's record r describes?  SP_OK, or
- * SP_ERR_AUTH with err "this is not a genuine envelope from ORG: REASON". */
-static int
-check_genuine(const struct sp_env_file *f, const struct sp_release_res *r, struct sp_err *err)
+/* Is f the envelope the key server's record r describes? (seal.h) */
+int
+sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r,
+    struct sp_err *err)
 {
 	const char *org = f->header.org != NULL && f->header.org[0] != '\0' ? f->header.org :
 	    r->org != NULL ? r->org : "(no organisation)";
@@ -253,7 +253,7 @@ sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
 		return st;
 	}
 	info->format = r.format;
-	if ((st = check_genuine(f, &r, err)) != SP_OK) {
+	if ((st = sp_open_check_record(f, &r, err)) != SP_OK) {
 		info->outcome = st == SP_ERR_AUTH ? SP_OPEN_FORGED : SP_OPEN_FAILED;
 		sp_release_res_clear(&r);
 		return st;
