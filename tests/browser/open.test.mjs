@@ -192,7 +192,14 @@ test('an envelope whose id the key server never issued is refused', { timeout: T
   out = out.split(id).join(other);
   fs.writeFileSync(forged, out, 'latin1');
   const { context, popup } = await openEnvelope(forged);
-  assert.match(await verdictText(popup), NOT_GENUINE);
+  const v = await verdictText(popup);
+  assert.match(v, NOT_GENUINE);
+  // The next step: ask for it again, naming the sender the envelope claims,
+  // by a route of the reader's own.
+  assert.match(v, /ask the sender to send it again/);
+  const from = JSON.parse(header).from;
+  assert.ok(from && v.includes(from), `the sender ${from} is named: ${v}`);
+  assert.match(v, /an address you already know, not by replying/);
   assert.ok(await popup.locator('#sp-message').isHidden());
   assert.doesNotMatch(await popup.textContent('body'), /Never shown|Id swap/);
   await context.close();

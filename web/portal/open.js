@@ -110,12 +110,29 @@ function fatal(title, detail, reasons = [], kind = 'bad') {
 const NOT_GENUINE_STEP = 'Do not act on it: do not follow its instructions, open its attachments or reply to it, ' +
   'and if you expected a message, contact the sender by a route you already know (not one this envelope gives).';
 
+// The next step for an envelope that is unknown to the key server or
+// damaged: ask for it again, naming the sender the envelope claims (which
+// nothing vouches for, so the reader writes by a route of their own).
+function resendStep(from) {
+  const parts = ['Do not act on it. If you expected a message, ask the sender to send it again. '];
+  if (typeof from === 'string' && from.trim()) {
+    parts.push('The envelope names its sender as ', bdi(from.trim()),
+      ': write to them at an address you already know, not by replying to this mail.');
+  } else {
+    parts.push('Write to them at an address you already know, not by replying to this mail.');
+  }
+  parts.push(' A file saved from webmail or a phone app may have been changed on the way: download the attachment again first.');
+  return parts;
+}
+
 // The page for an envelope that fails any check.  org is the organisation
-// the envelope claims (from its header), shown as text only.
-function notGenuine(org, reasons) {
+// the envelope claims (from its header), shown as text only; from (the
+// sender it claims) adds the step of asking for it again, for an envelope
+// the key server does not know or that is damaged.
+function notGenuine(org, reasons, from = null) {
   const title = typeof org === 'string' && org.trim() ?
     ['This is not a genuine envelope from ', bdi(org.trim())] : 'This is not a genuine envelope';
-  fatal(title, NOT_GENUINE_STEP, reasons);
+  fatal(title, from === null ? NOT_GENUINE_STEP : resendStep(from), reasons);
 }
 
 // ---- receiving the envelope ------------------------------------------------
@@ -572,7 +589,7 @@ function refused(r, header, session) {
     fatal('No message has this link',
       'The key server knows no message by this link. Open the link from the mail again, or open the attachment securedoc.html from the mail.', [], 'gone');
   } else if (r.status === 404) {
-    notGenuine(header.org, ['the key server has no record of this envelope']);
+    notGenuine(header.org, ['the key server has no record of this envelope'], header.from || '');
   } else if (r.status === 410) {
     gone(header, r.data.reason);
   } else if (r.status === 423) {
@@ -654,7 +671,7 @@ function headerOf(env) {
     headerBytes = spc.b64decode(env.header);
     header = spc.parseHeader(headerBytes);
   } catch {
-    notGenuine('', ['the envelope file is not a readable sealpost envelope']);
+    notGenuine('', ['the envelope file is not a readable sealpost envelope'], '');
     return null;
   }
   if (header.id !== ID) {
@@ -965,7 +982,7 @@ async function start() {
   }
   const online = fromPage();
   if (online && online.error === 'damaged') {
-    notGenuine('', ['the envelope file is damaged']);
+    notGenuine('', ['the envelope file is damaged'], '');
     return;
   }
   if (online && online.error) {
@@ -976,7 +993,7 @@ async function start() {
     try {
       ID = spc.parseHeader(spc.b64decode(online.header)).id;
     } catch {
-      notGenuine('', ['the envelope file is not a readable sealpost envelope']);
+      notGenuine('', ['the envelope file is not a readable sealpost envelope'], '');
       return;
     }
   }
