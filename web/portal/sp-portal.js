@@ -172,6 +172,12 @@ export function registerFor(email, id) {
   if (id) q.set('id', id);
   const a = $('sp-register');
   if (a) a.href = '/register' + (q.size ? `?${q}` : '');
+  // "first time here" chosen before the envelope said whom it is for
+  const ne = $('sp-new-email');
+  if (ne && state.forEmail && !ne.value) {
+    ne.value = state.forEmail;
+    ne.readOnly = true;
+  }
 }
 
 function signedIn(s) {
@@ -179,6 +185,28 @@ function signedIn(s) {
   $('sp-who-email').textContent = 'Signed in as ' + s.email;
   show($('sp-who'), true);
 }
+
+// An error under the sign-in form; link {href, text} adds a link after it
+// (a path on this site only).
+function loginError(text, link) {
+  const e = $('sp-login-error');
+  e.replaceChildren(text || '');
+  if (text && link && typeof link.href === 'string' && /^\/[A-Za-z0-9/_-]*$/.test(link.href) && !link.href.startsWith('//')) {
+    const a = document.createElement('a');
+    a.href = link.href;
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.textContent = link.text;
+    e.append(' ', a);
+  }
+  show(e, !!text);
+}
+
+function secondError(text) {
+  errorIn('sp-second-error', text);
+}
+
+const TOO_LONG = 'This sign-in took too long. Please sign in again.';
 
 // Which part of the card shows: 'signin', 'signup' or 'finish'.
 function cardPart(part) {
