@@ -13,10 +13,11 @@
  * is stored only as its Argon2id hash, in a pending registration that
  * becomes the account when its code is typed.  The code is bound to the
  * sign-up handle that only the asking browser holds (128 random bits): the
- * stored token is SHA-256 over both, so a code alone, or a code typed
- * elsewhere, opens nothing.  A handle allows KEYD_SIGNUP_TRIES codes,
- * counted before each check; codes are mailed at most three an hour to an
- * address; sign-ups and code tries are limited per client too.
+ * stored token is SHA-256 over handle, address and code, so a code alone,
+ * or a code typed elsewhere, opens nothing.  A handle allows
+ * KEYD_SIGNUP_TRIES codes and an address 10 before a lock that grows to a
+ * day, counted before each check; codes are mailed at most three an hour
+ * to an address; sign-ups and code tries are limited per client too.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -39,6 +40,13 @@
  * code lives, so the sign-up is dead and a new code must be asked for. */
 static const struct sp_throttle_policy code_policy = {
 	KEYD_SIGNUP_TRIES, KEYD_SIGNUP_TTL, KEYD_SIGNUP_TTL, KEYD_SIGNUP_TTL, 1,
+};
+/* An address's codes, over all its sign-ups: 10 tries, then a lock from
+ * 15 minutes doubling to a day, remembered a week.  A stranger guessing
+ * the codes mailed to someone else's address gets a few hundred tries a
+ * year (decision 14). */
+static const struct sp_throttle_policy address_policy = {
+	10, 15 * 60, 24 * 60 * 60, 7 * 24 * 60 * 60, 0,
 };
 
 static const char busy[] = "the key server is busy: try again in a moment";
@@ -104,12 +112,14 @@ counted(struct keyd_req *r, const char *key, const struct sp_throttle_policy *p,
 	return 1;
 }
 
-/* SHA-256 over the handle and the code: the stored activation token. */
+/* SHA-256 over the handle, the address and the code: the stored
+ * activation token. */
 static void
-signup_token(const char *handle, const char *code, unsigned char out[SP_SHA256_LEN])
+signup_token(const char *handle, const char *email, const char *code,
+    unsigned char out[SP_SHA256_LEN])
 {
-	char buf[128];
-	int n = snprintf(buf, sizeof(buf), "sealpost-signup\n%s\n%s", handle, code);
+	char buf[SP_STORE_EMAIL_MAX + 128];
+	int n = snprintf(buf, sizeof(buf), "sealpost-signup\n%s\n%s\n%s", handle, email, code);
 
 	sp_sha256(buf, (size_t)n, out);
 	sp_wipe(buf, sizeof(buf));
@@ -167,7 +177,7 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 		sp_wipe(&acc, sizeof(acc));
 		return st;
 	}
-	signup_token(handle, code, th);
+	signup_token(handle, email, code, th);
 	a = (struct sp_audit){now, "signup", email, NULL, r->client, NULL, 0};
 	st = sp_store_pending_add(r->k->store, &acc, th, now + KEYD_SIGNUP_TTL, &a, err);
 	sp_wipe(&acc, sizeof(acc));
@@ -301,8 +311,8 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	enum MHD_Result ans;
 	unsigned char th[SP_SHA256_LEN], hh[SP_SHA256_LEN];
 	char code[KEYD_SIGNUP_CODE_LEN + 1], hex[2 * SP_SHA256_LEN + 1], email[SP_STORE_EMAIL_MAX + 1];
-	char key_code[96], key_ip[96];
-	const char *handle, *c;
+	char key_code[96], key_ip[96], key_addr[SP_STORE_EMAIL_MAX + 16];
+	const char *handle, *c, *e;
 	int64_t now = (int64_t)time(NULL);
 	int bad, st;
 	json_t *j;
@@ -316,6 +326,11 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 		return keyd_reply_field(r, "signup", "the sign-up is missing or malformed: start "
 		    "again");
 	}
+	e = member(j, "email", &bad);
+	if (bad || e == NULL || keyd_email_lower(e, email, sizeof(email)) != SP_OK) {
+		json_decref(j);
+		return keyd_reply_field(r, "email", "give the address the code was sent to");
+	}
 	c = member(j, "code", &bad);
 	if (bad || !clean_code(c, code)) {
 		json_decref(j);
@@ -325,7 +340,8 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	sp_hex_encode(hh, sizeof(hh), hex);
 	snprintf(key_code, sizeof(key_code), "code:%.32s", hex);
 	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
-	signup_token(handle, code, th);
+	snprintf(key_addr, sizeof(key_addr), "codes:%s", email);
+	signup_token(handle, email, code, th);
 	json_decref(j);
 	sp_wipe(code, sizeof(code));
 	if (!counted(r, key_ip, &r->k->thr_ip, "too many attempts from your network: try again "
@@ -333,6 +349,9 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 		return ans;
 	if (!counted(r, key_code, &code_policy, "too many wrong codes: ask for a new code",
 	    &ans))
+		return ans;
+	if (!counted(r, key_addr, &address_policy, "too many wrong codes for this address: "
+	    "try again later, or register with the full form", &ans))
 		return ans;
 	a = (struct sp_audit){now, "activate", NULL, NULL, r->client, "signup code", 0};
 	st = sp_store_pending_activate(r->k->store, th, now, email, &a, &err);
@@ -343,6 +362,7 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	}
 	sp_store_throttle_undo(r->k->store, key_ip, NULL);
 	sp_store_throttle_reset(r->k->store, key_code, NULL);
+	sp_store_throttle_reset(r->k->store, key_addr, NULL);
 	keyd_log("signup-confirmed", "client", r->client, NULL);
 	keyd_notify_waiting(r->k, email, now);
 	keyd_login_session(r, email, "signup", &l);

@@ -15,7 +15,7 @@
 
 /* POST /api/v1/signup {email, password, password2?, id?} */
 enum MHD_Result keyd_api_signup(struct keyd_req *r, const char *arg);
-/* POST /api/v1/signup/confirm {signup, code} */
+/* POST /api/v1/signup/confirm {signup, email, code} */
 enum MHD_Result keyd_api_signup_confirm(struct keyd_req *r, const char *arg);
 /* GET /api/v1/account/profile: what the account still owes. */
 enum MHD_Result keyd_api_profile_get(struct keyd_req *r, const char *arg);

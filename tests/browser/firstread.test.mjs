@@ -56,7 +56,7 @@ test('a stranger reads the first message in at most six steps, in the same windo
 
   steps.push('first time here');
   await popup.getByRole('button', { name: 'Create your password' }).click();
-  const newEmail = popup.getByLabel('Email address', { exact: true }).and(popup.locator('#sp-new-email'));
+  const newEmail = popup.getByLabel('Your email', { exact: true });
   await poll(async () => (await newEmail.inputValue()) || null);
   assert.equal(await newEmail.inputValue(), EMAIL, 'the address is filled in');
   assert.equal(await newEmail.getAttribute('readonly'), '', 'and read-only');
@@ -103,7 +103,7 @@ test('a stranger reads the first message in at most six steps, in the same windo
   await p2.click('#sp-login-submit');
   await p2.locator('#sp-finish-part:not([hidden])').waitFor({ timeout: TIMEOUT });
   assert.equal((await p2.textContent('#sp-login-title')).trim(), 'Finish your account');
-  assert.match(await p2.textContent('#sp-finish-lead'), /your name, a personal security phrase, three security questions/);
+  assert.match(await p2.textContent('#sp-finish-lead'), /your name, a personal security phrase and three security questions/);
   assert.equal(await p2.locator('#sp-message:not([hidden])').count(), 0, 'the message waits for the card');
   await noOverflow(p2, 'finish your account');
   await screenshots(p2, 'firstread-finish');

@@ -38,7 +38,8 @@ async function get(k, p, cookie) {
 }
 
 const signup = (k, email, extra = {}) => post(k, '/api/v1/signup', { email, password: PW, ...extra });
-const confirm = (k, signupHandle, code) => post(k, '/api/v1/signup/confirm', { signup: signupHandle, code });
+// s: the answer of a sign-up ({signup, email})
+const confirm = (k, s, code, email = s.body.email) => post(k, '/api/v1/signup/confirm', { signup: s.body.signup, email, code });
 
 // The mails to email, waiting (bounded) until there are at least n.
 function mails(k, email, n) {
@@ -78,8 +79,8 @@ test('a new address: code by mail, then a session and an account that owes its p
   assert.match(pending, /^\$argon2id\$.*\|1$/);
   assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 401);
 
-  assert.equal((await confirm(K, s.body.signup, wrong(code))).status, 401);
-  const c = await confirm(K, s.body.signup, `${code.slice(0, 3)} ${code.slice(3)}`);
+  assert.equal((await confirm(K, s, wrong(code))).status, 401);
+  const c = await confirm(K, s, `${code.slice(0, 3)} ${code.slice(3)}`);
   assert.equal(c.status, 200);
   assert.equal(c.body.email, email);
   assert.equal(c.body.profile_incomplete, true);
@@ -88,7 +89,7 @@ test('a new address: code by mail, then a session and an account that owes its p
   assert.ok(cookie, 'the session cookie is set');
   assert.deepEqual((await get(K, '/api/v1/session', cookie)).body, { email, csrf: c.body.csrf });
   // the code is spent
-  assert.equal((await confirm(K, s.body.signup, code)).status, 410);
+  assert.equal((await confirm(K, s, code)).status, 410);
 
   const p = await get(K, '/api/v1/account/profile', cookie);
   assert.equal(p.status, 200);
@@ -126,7 +127,7 @@ test('an address with an account gets the same answer, and a mail about it', asy
   assert.match(m.body, new RegExp(`${K.url}/forgot`));
   assert.doesNotMatch(m.body, /^ {4}\d{6}$/m);
   // no code works for it, and the account is untouched
-  assert.equal((await confirm(K, known.body.signup, '123456')).status, 401);
+  assert.equal((await confirm(K, known, '123456')).status, 401);
   assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 401);
   assert.equal((await post(K, '/api/v1/session', { email, password: 'an older password of theirs' })).status, 200);
 });
@@ -138,28 +139,45 @@ test('a code works only with its own sign-up, for a few tries, and not after it 
   const sb = await signup(K, b);
   const ca = codeOf(K, a);
   // a's code with b's sign-up: wrong
-  assert.equal((await confirm(K, sb.body.signup, ca)).status, 401);
+  assert.equal((await confirm(K, sb, ca)).status, 401);
   // five tries a sign-up: four more wrong ones, then even the right code is refused
-  for (let i = 0; i < 4; i++) assert.equal((await confirm(K, sb.body.signup, '000000')).status, 401);
-  const locked = await confirm(K, sb.body.signup, codeOf(K, b));
+  for (let i = 0; i < 4; i++) assert.equal((await confirm(K, sb, '000000')).status, 401);
+  const locked = await confirm(K, sb, codeOf(K, b));
   assert.equal(locked.status, 429);
   assert.match(locked.body.error, /new code/);
   // a's own sign-up still works with its code
-  assert.equal((await confirm(K, sa.body.signup, ca)).status, 200);
+  assert.equal((await confirm(K, sa, ca)).status, 200);
   // a new sign-up for b gets a new code, which works
   const sb2 = await signup(K, b);
-  assert.equal((await confirm(K, sb2.body.signup, codeOf(K, b, 2))).status, 200);
+  assert.equal((await confirm(K, sb2, codeOf(K, b, 2))).status, 200);
 
   // expired: the right code after its 15 minutes
   const e = fresh();
   const se = await signup(K, e);
   storeSql(K.dataDir, `UPDATE tokens SET expires = 1000 WHERE email = '${e}'`);
-  const ex = await confirm(K, se.body.signup, codeOf(K, e));
+  const ex = await confirm(K, se, codeOf(K, e));
   assert.equal(ex.status, 410);
   assert.match(ex.body.error, /expired/);
   // malformed input is refused by name
-  assert.equal((await confirm(K, se.body.signup, '12345')).body.field, 'code');
-  assert.equal((await confirm(K, 'nonsense', '123456')).body.field, 'signup');
+  assert.equal((await confirm(K, se, '12345')).body.field, 'code');
+  assert.equal((await confirm(K, { body: { signup: 'nonsense', email: e } }, '123456')).body.field, 'signup');
+  assert.equal((await confirm(K, se, '123456', 'not an address')).body.field, 'email');
+});
+
+test('an address allows ten wrong codes over all its sign-ups, then waits', async () => {
+  const v = fresh();
+  const s1 = await signup(K, v);
+  for (let i = 0; i < 5; i++) assert.equal((await confirm(K, s1, '000000')).status, 401);
+  const s2 = await signup(K, v);
+  // the code is bound to its address as well: the same handle and code with another address, refused
+  assert.equal((await confirm(K, s2, codeOf(K, v, 2), fresh())).status, 401);
+  for (let i = 0; i < 4; i++) assert.equal((await confirm(K, s2, '000000')).status, 401);
+  const s3 = await signup(K, v);
+  assert.equal((await confirm(K, s3, '000000')).status, 401, 'the tenth try');
+  const r = await confirm(K, s3, codeOf(K, v, 3));
+  assert.equal(r.status, 429);
+  assert.match(r.body.error, /this address/);
+  assert.ok(r.body.retry_after >= 15 * 60 - 5);
 });
 
 test('bad fields, cross-site posts and the limits per address and per client', async () => {

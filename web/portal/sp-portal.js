@@ -95,7 +95,7 @@ const CARD = `<h1 id="sp-login-title"></h1>
 <form id="sp-signup-form" novalidate>
 <p class="hint">Choose the password for your secure messages. We then mail a 6-digit code to your address, to check that it is yours.</p>
 <div class="field">
-<label for="sp-new-email">Email address</label>
+<label for="sp-new-email">Your email</label>
 <input id="sp-new-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
 </div>
 <div class="field">
@@ -106,7 +106,7 @@ const CARD = `<h1 id="sp-login-title"></h1>
 <div class="field">
 <label for="sp-new-password2">New password again</label>
 <input id="sp-new-password2" name="password2" type="password" autocomplete="new-password" required>
-<label class="check"><input type="checkbox" id="sp-new-show"> Show passwords</label>
+<label class="check"><input type="checkbox" id="sp-new-show"> Show what I type</label>
 </div>
 <p class="error" id="sp-signup-error" role="alert" hidden></p>
 <p class="actions"><button class="btn" type="submit" id="sp-signup-submit">Create my password</button>
@@ -132,7 +132,7 @@ const CARD = `<h1 id="sp-login-title"></h1>
 <div class="field"><label for="sp-last-name">Last name</label>
 <input id="sp-last-name" name="last_name" type="text" autocomplete="family-name" required></div>
 <div class="field"><label for="sp-phrase">Personal security phrase</label>
-<p class="hint" id="sp-phrase-hint">A few words only you know. We show them before you type your password, so you can tell our page from a copy.</p>
+<p class="hint" id="sp-phrase-hint">A few words only you know. When we show them to you, you know the page is ours.</p>
 <input id="sp-phrase" name="phrase" type="text" autocomplete="off" required aria-describedby="sp-phrase-hint">
 <label class="check"><input type="checkbox" id="sp-phrase-on" checked> Show my phrase when I sign in</label></div>
 <fieldset id="sp-questions"><legend>Three security questions, for when you forget your password</legend></fieldset>
@@ -265,7 +265,8 @@ async function offerFinish(session) {
       f.append(ql, sel, al, ans);
       fs.append(f);
     }
-    $('sp-finish-lead').textContent = `Your account still needs ${missing.join(', ') || 'a few details'}. ` +
+    const list = missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}` : missing[0];
+    $('sp-finish-lead').textContent = `Your account still needs ${list || 'a few details'}. ` +
       'They help you back in if you forget your password. It takes a minute.';
     const finish = () => {
       ac.abort();
@@ -326,7 +327,7 @@ export function askLogin(prefill) {
     const ac = new AbortController();
     const on = (el, type, fn) => el.addEventListener(type, fn, { signal: ac.signal });
     let mfa = null;
-    let signup = null;	// the sign-up handle, once its code is mailed
+    let signup = null;	// {handle, email} of the sign-up, once its code is mailed
     if (prefill && !email.value) email.value = prefill;
 
     const passwordStep = (error) => {
@@ -517,7 +518,7 @@ export function askLogin(prefill) {
       btn.disabled = false;
       btn.textContent = 'Create my password';
       if (r.status === 202 && typeof r.data.signup === 'string') {
-        signup = r.data.signup;
+        signup = { handle: r.data.signup, email: typeof r.data.email === 'string' ? r.data.email : body.email };
         newPw.value = '';
         newPw2.value = '';
         $('sp-confirm-sent').textContent = typeof r.data.sent === 'string' ? r.data.sent : 'We sent you a code.';
@@ -543,7 +544,7 @@ export function askLogin(prefill) {
       if (!signup) return;
       const btn = $('sp-confirm-submit');
       btn.disabled = true;
-      const r = await api('POST', '/api/v1/signup/confirm', { signup, code: c }, csrf);
+      const r = await api('POST', '/api/v1/signup/confirm', { signup: signup.handle, email: signup.email, code: c }, csrf);
       btn.disabled = false;
       if (r.status === 200 && typeof r.data.csrf === 'string') {
         state.signedUp = true;
