@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
 import { makeMail, mailsTo, storeSql, sleepSync } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, clickOpen, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { axe, launch, keydWithOrg, seal, clickOpen, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'first.reader@example.org';
 const PASSWORD = 'saffron tugboat winter 77';
@@ -40,7 +40,7 @@ function mailedCode() {
   }
 }
 
-test('a stranger reads the first message in at most six steps, in the same window', { timeout: TIMEOUT * 4 }, async () => {
+test('a stranger reads the first message in at most six steps, in the same window', { timeout: TIMEOUT * 4 }, async (t) => {
   const steps = [];
   const context = await browser.newContext({ viewport: PHONE });
   const page = await context.newPage();
@@ -62,6 +62,7 @@ test('a stranger reads the first message in at most six steps, in the same windo
   assert.equal(await newEmail.getAttribute('readonly'), '', 'and read-only');
   await noOverflow(popup, 'create password');
   await screenshots(popup, 'firstread-create');
+  await axe(t, popup, 'create password');
 
   steps.push('create a password');
   await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
@@ -71,6 +72,7 @@ test('a stranger reads the first message in at most six steps, in the same windo
   assert.equal(await popup.inputValue('#sp-new-password'), '', 'the password field is emptied once sent');
   await noOverflow(popup, 'code');
   await screenshots(popup, 'firstread-code');
+  await axe(t, popup, 'code');
 
   steps.push('confirm the code');
   const pagesBefore = context.pages().length;
@@ -107,6 +109,7 @@ test('a stranger reads the first message in at most six steps, in the same windo
   assert.equal(await p2.locator('#sp-message:not([hidden])').count(), 0, 'the message waits for the card');
   await noOverflow(p2, 'finish your account');
   await screenshots(p2, 'firstread-finish');
+  await axe(t, p2, 'finish your account');
   await p2.getByLabel('First name').fill('Robin');
   await p2.getByLabel('Last name').fill('Okafor');
   await p2.getByLabel('Personal security phrase').fill('heron at dawn');

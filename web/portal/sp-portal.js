@@ -1,7 +1,10 @@
 // sp-portal.js - what the open page (open.js) and the message list
 // (messages.js) share: the key server's JSON API, the session, the progress
 // line, sizes as text, and the sign-in card (password, then the account's second factor: a code from an
-// authenticator app, a recovery code or a passkey).  A page holds an empty
+// authenticator app, a recovery code or a passkey; "first time here": a new
+// password, then the 6-digit code mailed to the address, and the session at
+// once; after a later sign-in, "finish your account" when the short sign-up
+// left names, phrase and questions for later).  A page holds an empty
 // <section id="sp-login" hidden> and the header's #sp-who, #sp-who-email and
 // #sp-signout; mountSignin() fills the card in.
 // SECURITY: the password is typed only here, on the key server's origin, and
