@@ -18,6 +18,8 @@
 
 struct milter_conn {
 	int leadspc;			/* SMFIP_HDR_LEADSPC negotiated */
+	int nr_hdr, nr_body;		/* the MTA waits for no reply to a header, a body chunk */
+	int lost;			/* a header could not be kept: tempfail at the end */
 	struct milter_msg *msg;		/* the current message, or NULL */
 };
 
@@ -102,9 +104,15 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 		return SMFIS_REJECT;	/* libmilter: the filter is not used */
 	}
 	*pf0 = want;
+	/* Every step before the end of the message answers "continue"
+	 * (its failures wait for the end): where the MTA allows it, it does
+	 * not wait for the header, end-of-header and body answers, which
+	 * saves a round trip per header field and body chunk. */
 	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
-	    SMFIP_NODATA);
+	    SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_HDR | SMFIP_NR_BODY);
 	c->leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
+	c->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	c->nr_body = (*pf1 & SMFIP_NR_BODY) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 	return SMFIS_CONTINUE;
@@ -118,6 +126,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (c == NULL)
 		return tempfail(ctx, "out of memory");
 	msg_end(c);
+	c->lost = 0;
 	if ((c->msg = calloc(1, sizeof(*c->msg))) == NULL)
 		return tempfail(ctx, "out of memory");
 	milter_msg_init(c->msg, (size_t)cb_global->cfg->max_message_size);
@@ -148,11 +157,15 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 	struct milter_conn *c = smfi_getpriv(ctx);
 	int st;
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL)
 		return tempfail(ctx, "milter state lost");
-	st = milter_msg_add_header(c->msg, name, value ? value : "");
-	/* too many fields is decided at the end of the message */
-	return st == SP_OK || st == SP_ERR_TOOBIG ? SMFIS_CONTINUE : tempfail(ctx, "out of memory");
+	if (c->msg == NULL)
+		c->lost = 1;
+	else if ((st = milter_msg_add_header(c->msg, name, value ? value : "")) != SP_OK &&
+	    st != SP_ERR_TOOBIG)
+		c->lost = 1;
+	/* too many fields, and a field lost, are decided at the end */
+	return c->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -160,11 +173,14 @@ cb_body(SMFICTX *ctx, unsigned char *p, size_t n)
 {
 	struct milter_conn *c = smfi_getpriv(ctx);
 
-	if (c == NULL || c->msg == NULL)
+	if (c == NULL)
 		return tempfail(ctx, "milter state lost");
-	/* over the cap is decided at the end of the message */
-	milter_msg_add_body(c->msg, p, n);
-	return SMFIS_CONTINUE;
+	/* over the cap, and a lost message, are decided at the end */
+	if (c->msg == NULL)
+		c->lost = 1;
+	else
+		milter_msg_add_body(c->msg, p, n);
+	return c->nr_body ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static int
@@ -184,6 +200,7 @@ op_replacebody(void *ctx, const unsigned char *p, size_t n)
 {
 	return smfi_replacebody(ctx, (unsigned char *)p, (int)n) == MI_SUCCESS ? 0 : -1;
 }
+
 
 static long
 elapsed_ms(const struct timespec *start)
@@ -205,6 +222,10 @@ cb_eom(SMFICTX *ctx)
 
 	if (c == NULL || c->msg == NULL)
 		return tempfail(ctx, "milter state lost");
+	if (c->lost) {
+		msg_end(c);
+		return tempfail(ctx, "out of memory");
+	}
 	if ((w = worker_take()) == NULL)
 		return tempfail(ctx, "out of memory");
 	if ((q = smfi_getsymval(ctx, "i")) != NULL)
