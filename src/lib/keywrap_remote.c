@@ -1,66 +1,261 @@
 /*
  * keywrap_remote.c - keywrap.h's remote implementation: every wrap and
- * unwrap is one request to the key holder over a socket (khproto.h), under
- * one mutex, with a deadline for the request and its answer.  Anything
- * unexpected (timeout, closed socket, an answer with another request id or
- * of the wrong type, a frame that does not decode) leaves the stream out of
- * step, so the connection is marked dead and every later call is
- * SP_ERR_RETRY: the key server answers 503 instead of guessing.
+ * unwrap is one request to the key holder over a socket (khproto.h).
+ * Requests are pipelined: each caller sends its frame with its own request
+ * id and waits for the answer with that id, so several are in flight on
+ * the one connection (at most SP_KH_WINDOW).  There is no reading thread:
+ * one waiting caller at a time reads whatever answers have come and hands
+ * each to the caller it belongs to; when its own has come it hands the
+ * reading on to another waiter.  Each request and its answer have a
+ * deadline.  Anything unexpected (timeout, closed socket, an answer to no
+ * waiting request or of the wrong type, a frame that does not decode)
+ * leaves the stream out of step, so the connection is marked dead, every
+ * waiter and every later call is SP_ERR_RETRY (the key server answers 503
+ * instead of guessing) until sp_keywrap_reconnect() gives it a new one.
  * SECURITY: a WRAP request and an UNWRAP answer carry a key part: the
- * frames are wiped after use.  No master key ever reaches this process.
+ * frames and messages are wiped after use.  An answer is only ever given
+ * to the caller whose request id it carries, and only when of the type
+ * asked for.  No master key ever reaches this process.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keywrap_internal.h"
-#include "khproto.h"
+#include "keywrap_remote.h"
+#include "khstream.h"
+
+/* One request waiting for its answer (on its caller's stack). */
+struct kh_call {
+	struct kh_call *next;
+	uint32_t id;
+	uint16_t want;		/* the answer type expected (or ERROR) */
+	int done;		/* answered, or failed with the connection */
+	int st;			/* SP_OK: *ans is the answer; else SP_ERR_RETRY */
+	struct sp_kh_msg *ans;
+	pthread_cond_t cv;
+};
 
 struct kw_remote {
 	struct sp_keywrap base;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;	/* everything below, but rb (the reader's) */
+	pthread_mutex_t wmu;	/* one frame written at a time */
+	pthread_cond_t slot;	/* a place in the window, or the last caller gone */
 	int fd;
-	int dead;
+	int dead;		/* the stream is out of step: no more calls */
+	int starting;		/* a new connection waits for its HELLO answer */
+	int reading;		/* a caller reads answers (rb is theirs) */
+	unsigned inflight;	/* calls linked in calls */
 	uint32_t next_id;
 	uint32_t current;
+	char why[240];		/* why the connection died */
+	struct kh_call *calls;
+	struct sp_kh_rbuf rb;
 };
 
-/* One request and its answer; called with mu held.  SP_OK with *ans of the
- * wanted type, the key holder's status for an ERROR answer, or
- * SP_ERR_RETRY (and the connection dead). */
-static int
-remote_call(struct kw_remote *kw, struct sp_kh_msg *req, uint16_t want,
-    struct sp_kh_msg *ans, struct sp_err *err)
+static void
+deadline_ts(int64_t deadline_ms, struct timespec *ts)
 {
-	unsigned char frame[SP_KH_FRAME_MAX];
-	struct sp_err e = {{0}};
+	ts->tv_sec = (time_t)(deadline_ms / 1000);
+	ts->tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+}
+
+/* Mark the connection dead (mu held): every waiter is answered RETRY. */
+static void
+kill_locked(struct kw_remote *kw, const char *why)
+{
+	struct kh_call *c;
+
+	if (!kw->dead) {
+		kw->dead = 1;
+		snprintf(kw->why, sizeof(kw->why), "%s", why);
+		if (kw->fd >= 0)
+			shutdown(kw->fd, SHUT_RDWR);	/* ends a read in progress */
+	}
+	for (c = kw->calls; c != NULL; c = c->next) {
+		if (!c->done) {
+			c->done = 1;
+			c->st = SP_ERR_RETRY;
+			pthread_cond_signal(&c->cv);
+		}
+	}
+	pthread_cond_broadcast(&kw->slot);
+}
+
+/* Hand every whole answer held in rb to its caller (mu held).  SP_OK, or
+ * SP_ERR_INVALID with the reason in e (the stream is out of step). */
+static int
+dispatch(struct kw_remote *kw, struct kh_call *self, struct sp_err *e)
+{
+	struct sp_kh_msg m;
+	struct kh_call *c;
+	unsigned char *f;
 	size_t len;
 	int st;
 
-	if (kw->dead)
-		return sp_err_set(err, SP_ERR_RETRY, "the key holder is not running");
-	req->id = ++kw->next_id;
+	while ((st = sp_kh_rbuf_frame(&kw->rb, &f, &len, NULL, e)) == SP_OK) {
+		st = sp_kh_decode(f, len, &m, e);
+		sp_kh_rbuf_drop(&kw->rb, len);
+		if (st != SP_OK)
+			return st;
+		for (c = kw->calls; c != NULL && (c->id != m.id || c->done); c = c->next)
+			;
+		if (c == NULL || (m.type != c->want && m.type != SP_KH_ERROR)) {
+			st = c == NULL ?
+			    sp_err_set(e, SP_ERR_INVALID, "answer to request %u, which is not waiting",
+			    m.id) :
+			    sp_err_set(e, SP_ERR_INVALID, "answer of type %u to request %u", m.type,
+			    m.id);
+			sp_wipe(&m, sizeof(m));
+			return st;
+		}
+		*c->ans = m;
+		sp_wipe(&m, sizeof(m));
+		c->st = SP_OK;
+		c->done = 1;
+		if (c != self)
+			pthread_cond_signal(&c->cv);
+	}
+	return st == SP_ERR_RETRY ? SP_OK : st;
+}
+
+/* Read answers until self's has come or the connection is dead (mu held;
+ * released around each read). */
+static void
+read_answers(struct kw_remote *kw, struct kh_call *self, int64_t deadline)
+{
+	struct sp_err e = {{0}};
+	char why[sizeof(kw->why)];
+	int st;
+
+	kw->reading = 1;
+	while (!self->done && !kw->dead) {
+		int fd = kw->fd;
+
+		pthread_mutex_unlock(&kw->mu);
+		st = sp_kh_rbuf_fill(&kw->rb, fd, deadline, &e);
+		pthread_mutex_lock(&kw->mu);
+		if (st == SP_OK)
+			st = dispatch(kw, self, &e);
+		if (st != SP_OK) {
+			snprintf(why, sizeof(why), "%s", sp_err_msg(&e, st));
+			kill_locked(kw, why);
+		}
+	}
+	kw->reading = 0;
+}
+
+/* Send req and wait for its answer.  SP_OK with *ans of type want, the key
+ * holder's status for an ERROR answer, SP_ERR_INVALID for a request that
+ * was refused here (nothing sent), or SP_ERR_RETRY (the connection dead, or
+ * no place in the window in time).  hello: the call that brings up a new
+ * connection. */
+static int
+remote_call(struct kw_remote *kw, struct sp_kh_msg *req, uint16_t want,
+    struct sp_kh_msg *ans, int hello, struct sp_err *err)
+{
+	unsigned char frame[SP_KH_FRAME_MAX];
+	struct sp_err e = {{0}};
+	struct kh_call call, **pp;
+	struct timespec ts;
+	int64_t deadline = sp_kh_now_ms() + SP_KH_TIMEOUT_MS;
+	size_t len;
+	int st, fd;
+
+	memset(ans, 0, sizeof(*ans));
+	req->id = 0;
 	if ((st = sp_kh_encode(req, frame, sizeof(frame), &len, err)) != SP_OK) {
 		sp_wipe(frame, sizeof(frame));
 		return st;	/* nothing was sent: the connection is fine */
 	}
-	st = sp_kh_write(kw->fd, frame, len, SP_KH_TIMEOUT_MS, &e);
-	if (st == SP_OK)
-		st = sp_kh_read(kw->fd, frame, &len, SP_KH_TIMEOUT_MS, &e);
-	if (st == SP_OK)
-		st = sp_kh_decode(frame, len, ans, &e);
+	memset(&call, 0, sizeof(call));
+	call.want = want;
+	call.ans = ans;
+	deadline_ts(deadline, &ts);
+	pthread_mutex_lock(&kw->mu);
+	while (!kw->dead && kw->inflight >= SP_KH_WINDOW)
+		if (pthread_cond_timedwait(&kw->slot, &kw->mu, &ts) == ETIMEDOUT)
+			break;
+	if (kw->dead || (kw->starting && !hello) || kw->inflight >= SP_KH_WINDOW) {
+		st = kw->dead ? sp_err_set(err, SP_ERR_RETRY, "key holder: %s", kw->why) :
+		    sp_err_set(err, SP_ERR_RETRY, "key holder: busy");
+		pthread_mutex_unlock(&kw->mu);
+		sp_wipe(frame, sizeof(frame));
+		return st;
+	}
+	if (++kw->next_id == 0)
+		kw->next_id = 1;
+	call.id = kw->next_id;
+	frame[8] = (unsigned char)(call.id >> 24);
+	frame[9] = (unsigned char)(call.id >> 16);
+	frame[10] = (unsigned char)(call.id >> 8);
+	frame[11] = (unsigned char)call.id;
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&call.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	call.next = kw->calls;
+	kw->calls = &call;
+	kw->inflight++;
+	fd = kw->fd;
+	pthread_mutex_unlock(&kw->mu);
+
+	pthread_mutex_lock(&kw->wmu);
+	st = sp_kh_send(fd, frame, len, deadline, &e);
+	pthread_mutex_unlock(&kw->wmu);
 	sp_wipe(frame, sizeof(frame));
-	if (st == SP_OK && ans->id != req->id)
-		st = sp_err_set(&e, SP_ERR_INVALID, "answer to request %u, want %u", ans->id, req->id);
-	if (st == SP_OK && ans->type != want && ans->type != SP_KH_ERROR)
-		st = sp_err_set(&e, SP_ERR_INVALID, "answer of type %u", ans->type);
+
+	pthread_mutex_lock(&kw->mu);
 	if (st != SP_OK) {
-		kw->dead = 1;
-		shutdown(kw->fd, SHUT_RDWR);
+		char why[sizeof(kw->why)];
+
+		snprintf(why, sizeof(why), "%s", sp_err_msg(&e, st));
+		kill_locked(kw, why);
+	}
+	while (!call.done) {
+		if (!kw->reading) {
+			read_answers(kw, &call, deadline);
+			continue;
+		}
+		if (pthread_cond_timedwait(&call.cv, &kw->mu, &ts) == ETIMEDOUT && !call.done)
+			kill_locked(kw, "timed out");
+	}
+	for (pp = &kw->calls; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == &call) {
+			*pp = call.next;
+			break;
+		}
+	kw->inflight--;
+	pthread_cond_signal(&kw->slot);
+	if (!kw->reading) {
+		/* hand the reading on to a caller still waiting */
+		struct kh_call *c;
+
+		for (c = kw->calls; c != NULL && c->done; c = c->next)
+			;
+		if (c != NULL)
+			pthread_cond_signal(&c->cv);
+	}
+	if (kw->dead && kw->calls == NULL)
+		pthread_cond_broadcast(&kw->slot);	/* sp_keywrap_reconnect() waits */
+	st = call.st;
+	if (st != SP_OK)
+		sp_err_set(err, SP_ERR_RETRY, "key holder: %s", kw->why);
+	pthread_mutex_unlock(&kw->mu);
+	pthread_cond_destroy(&call.cv);
+	if (st != SP_OK) {
 		sp_wipe(ans, sizeof(*ans));
-		return sp_err_set(err, SP_ERR_RETRY, "key holder: %s", sp_err_msg(&e, st));
+		return st;
 	}
 	if (ans->type == SP_KH_ERROR) {
 		st = (int)ans->status;
@@ -92,12 +287,11 @@ remote_wrap(struct sp_keywrap *base, const char *aad, const unsigned char *part,
 	req.type = SP_KH_WRAP;
 	memcpy(req.aad, aad, strlen(aad) + 1);
 	memcpy(req.part, part, SP_KEY_LEN);
-	pthread_mutex_lock(&kw->mu);
-	st = remote_call(kw, &req, SP_KH_WRAP_OK, &ans, err);
-	if (st == SP_OK)
-		kw->current = ans.key_id;
-	pthread_mutex_unlock(&kw->mu);
+	st = remote_call(kw, &req, SP_KH_WRAP_OK, &ans, 0, err);
 	if (st == SP_OK) {
+		pthread_mutex_lock(&kw->mu);
+		kw->current = ans.key_id;
+		pthread_mutex_unlock(&kw->mu);
 		memcpy(out, ans.wrapped, SP_KEYWRAP_LEN);
 		*key_id = ans.key_id;
 	}
@@ -125,9 +319,7 @@ remote_unwrap(struct sp_keywrap *base, uint32_t key_id, const char *aad,
 	req.key_id = key_id;
 	memcpy(req.aad, aad, strlen(aad) + 1);
 	memcpy(req.wrapped, in, SP_KEYWRAP_LEN);
-	pthread_mutex_lock(&kw->mu);
-	st = remote_call(kw, &req, SP_KH_UNWRAP_OK, &ans, err);
-	pthread_mutex_unlock(&kw->mu);
+	st = remote_call(kw, &req, SP_KH_UNWRAP_OK, &ans, 0, err);
 	if (st == SP_OK)
 		memcpy(part, ans.part, SP_KEY_LEN);
 	sp_wipe(&req, sizeof(req));
@@ -154,7 +346,7 @@ remote_alive(struct sp_keywrap *base)
 	int alive;
 
 	pthread_mutex_lock(&kw->mu);
-	alive = !kw->dead;
+	alive = !kw->dead && !kw->starting;
 	pthread_mutex_unlock(&kw->mu);
 	return alive;
 }
@@ -166,7 +358,10 @@ remote_free(struct sp_keywrap *base)
 
 	if (kw->fd >= 0)
 		close(kw->fd);
+	sp_kh_rbuf_wipe(&kw->rb);
 	pthread_mutex_destroy(&kw->mu);
+	pthread_mutex_destroy(&kw->wmu);
+	pthread_cond_destroy(&kw->slot);
 	free(kw);
 }
 
@@ -174,11 +369,42 @@ static const struct sp_keywrap_ops remote_ops = {
 	remote_wrap, remote_unwrap, remote_current, remote_alive, remote_free,
 };
 
+/* Ask a new connection HELLO: SP_OK, or SP_ERR_RETRY with it dead. */
+static int
+hello(struct kw_remote *kw, struct sp_err *err)
+{
+	struct sp_kh_msg req, ans;
+	int st;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SP_KH_HELLO;
+	st = remote_call(kw, &req, SP_KH_HELLO_OK, &ans, 1, err);
+	pthread_mutex_lock(&kw->mu);
+	kw->starting = 0;
+	if (st == SP_OK)
+		kw->current = ans.key_id;
+	else
+		kill_locked(kw, "the key holder did not answer HELLO");
+	pthread_mutex_unlock(&kw->mu);
+	if (st != SP_OK && st != SP_ERR_RETRY)
+		st = sp_err_set(err, SP_ERR_RETRY, "the key holder did not answer HELLO");
+	return st;
+}
+
+static void
+nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 int
 sp_keywrap_connect(struct sp_keywrap **out, int fd, struct sp_err *err)
 {
 	struct kw_remote *kw;
-	struct sp_kh_msg req, ans;
+	pthread_condattr_t ca;
 	int st;
 
 	*out = NULL;
@@ -188,19 +414,57 @@ sp_keywrap_connect(struct sp_keywrap **out, int fd, struct sp_err *err)
 	}
 	kw->base.ops = &remote_ops;
 	kw->fd = fd;
+	kw->starting = 1;
+	nonblocking(fd);
 	pthread_mutex_init(&kw->mu, NULL);
-	memset(&req, 0, sizeof(req));
-	req.type = SP_KH_HELLO;
-	pthread_mutex_lock(&kw->mu);
-	st = remote_call(kw, &req, SP_KH_HELLO_OK, &ans, err);
-	if (st == SP_OK)
-		kw->current = ans.key_id;
-	pthread_mutex_unlock(&kw->mu);
-	if (st != SP_OK) {
+	pthread_mutex_init(&kw->wmu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&kw->slot, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((st = hello(kw, err)) != SP_OK) {
 		remote_free(&kw->base);
-		return st == SP_ERR_RETRY ? st : sp_err_set(err, SP_ERR_RETRY,
-		    "the key holder did not answer HELLO");
+		return st;
 	}
 	*out = &kw->base;
 	return SP_OK;
+}
+
+int
+sp_keywrap_reconnect(struct sp_keywrap *base, int fd, struct sp_err *err)
+{
+	struct kw_remote *kw = (struct kw_remote *)base;
+	struct timespec ts;
+
+	if (base == NULL || base->ops != &remote_ops) {
+		close(fd);
+		return sp_err_set(err, SP_ERR_INVALID, "not a key holder connection");
+	}
+	deadline_ts(sp_kh_now_ms() + SP_KH_TIMEOUT_MS, &ts);
+	pthread_mutex_lock(&kw->mu);
+	if (!kw->dead) {
+		pthread_mutex_unlock(&kw->mu);
+		close(fd);
+		return sp_err_set(err, SP_ERR_INVALID, "the key holder connection is still alive");
+	}
+	/* the old connection's callers were all answered: wait until they
+	 * are gone (they only need the lock) */
+	while (kw->calls != NULL || kw->reading)
+		if (pthread_cond_timedwait(&kw->slot, &kw->mu, &ts) == ETIMEDOUT)
+			break;
+	if (kw->calls != NULL || kw->reading) {
+		pthread_mutex_unlock(&kw->mu);
+		close(fd);
+		return sp_err_set(err, SP_ERR_RETRY, "callers of the old key holder still wait");
+	}
+	if (kw->fd >= 0)
+		close(kw->fd);
+	kw->fd = fd;
+	nonblocking(fd);
+	sp_kh_rbuf_wipe(&kw->rb);
+	kw->dead = 0;
+	kw->starting = 1;
+	kw->why[0] = '\0';
+	pthread_mutex_unlock(&kw->mu);
+	return hello(kw, err);
 }
