@@ -646,11 +646,7 @@ sp_keywrap_reconnect(struct sp_keywrap *base, int fd, struct sp_err *err)
 	}
 	deadline_ts(sp_kh_now_ms() + SP_KH_TIMEOUT_MS, &ts);
 	pthread_mutex_lock(&kw->mu);
-	if (!kw->dead) {
-		pthread_mutex_unlock(&kw->mu);
-		close(fd);
-		return sp_err_set(err, SP_ERR_INVALID, "the key holder connection is still alive");
-	}
+	kill_locked(kw, "the key holder has gone");
 	/* the old connection's callers were all answered: wait until they
 	 * are gone and the reader has let go of the old socket */
 	while (kw->calls != NULL || kw->reading)

@@ -31,10 +31,10 @@ int sp_keywrap_unwrap_async(struct sp_keywrap *kw, uint32_t key_id, const char *
     struct sp_err *err);
 
 /* Give kw, made by sp_keywrap_connect(), a new connection fd (kw owns it)
- * and ask it HELLO.  The old connection must be dead (sp_keywrap_alive()
- * 0): its waiters have all been answered SP_ERR_RETRY.  SP_OK: calls work
- * again; else kw stays dead (SP_ERR_RETRY) and fd is closed.
- * SP_ERR_INVALID when kw is not remote or still alive. */
+ * and ask it HELLO.  The old connection is ended first: whatever still
+ * waits on it is answered SP_ERR_RETRY, and no frame meant for it reaches
+ * the new one.  SP_OK: calls work again; else kw stays dead (SP_ERR_RETRY)
+ * and fd is closed.  SP_ERR_INVALID when kw is not remote. */
 int sp_keywrap_reconnect(struct sp_keywrap *kw, int fd, struct sp_err *err);
 
 #endif
