@@ -2,8 +2,8 @@
  * keyholder_main.c - sealpost-keyholder, the one process that reads the
  * master keys (docs/keyholder.md).  The key server starts it with one end
  * of a socket pair as --fd N; it answers exactly two requests over it,
- * WRAP and UNWRAP (and HELLO, the current key id), one at a time, and
- * nothing else.  It opens the key directory DATA/keys (created 0700, or
+ * WRAP and UNWRAP (and HELLO, the current key id), in the order they come
+ * (several may be in flight), and nothing else.  It opens the key directory DATA/keys (created 0700, or
  * DATA itself for the old layout), gives up root for --user, then loads the
  * keys, creating master-1.key on first start.  SIGHUP loads the keys again
  * (after `sealpost key rotate`), as does an unwrap under a newer key id
