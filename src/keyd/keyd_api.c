@@ -27,6 +27,7 @@
 #include "keyd_factors.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
+#include "keywrap_remote.h"
 #include "notice.h"
 #include "password.h"
 #include "release.h"
@@ -71,6 +72,7 @@ struct keyd_wait {
 	json_t *ans;		/* else the answer; NULL: an error answer of msg */
 	const char *msg;	/* a static string */
 	struct sp_envelope_rec e;	/* a deposit's record; its rcpt strings owned */
+	struct sp_envelope_view v;	/* a release's envelope, until it is answered */
 };
 
 /* Connections suspended for a write: the key server stops only when none
@@ -94,6 +96,7 @@ wait_free(void *p)
 	for (i = 0; wt->e.rcpt != NULL && i < wt->e.nrcpt; i++)
 		free(wt->e.rcpt[i]);
 	free(wt->e.rcpt);
+	sp_envelope_rec_clear(&wt->v.e);
 	sp_wipe(wt, sizeof(*wt));
 	free(wt);
 }
@@ -870,6 +873,72 @@ release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s
 	return 1;
 }
 
+/* A release whose unwrap failed (or whose answer could not be made):
+ * answered without its write. */
+static void
+unwrap_failed(struct keyd_wait *wt, int st, const struct sp_err *err)
+{
+	keyd_log("unwrap-failed", "id", wt->id, "error", sp_err_msg(err, st), NULL);
+	sp_buf_wipe(&wt->body);
+	wt->event = NULL;
+	wt->needed = 0;
+	wt->w.status = SP_OK;
+	wt->status = st == SP_ERR_RETRY ? 503 : 500;
+	wt->msg = st == SP_ERR_RETRY ? "busy, try again" : "internal error";
+}
+
+/* The key holder's answer to a release (on its reader thread, or at once):
+ * make the answer and queue the release's write, whose committer resumes
+ * the connection; on a failure resume it now. */
+static void
+unwrapped(void *arg, int st, const unsigned char *part, const struct sp_err *kerr)
+{
+	struct keyd_wait *wt = arg;
+	struct sp_err err = {{0}};
+
+	if (st != SP_OK) {
+		unwrap_failed(wt, st, kerr);
+		wait_done(&wt->w);
+		return;
+	}
+	sp_buf_init(&wt->body, KEYD_RELEASE_ANSWER_MAX);
+	if ((st = sp_release_answer(&wt->body, &wt->v, part, SP_KEY_LEN)) != SP_OK) {
+		sp_err_set(&err, st, "the answer could not be made");
+		unwrap_failed(wt, SP_ERR_INTERNAL, &err);
+		wait_done(&wt->w);
+		return;
+	}
+	if ((st = sp_store_write_async(wt->r->k->store, &wt->w, &err)) != SP_OK) {
+		wt->w.status = st;
+		wt->w.err = err;
+		wait_done(&wt->w);
+	}
+}
+
+/* Suspend the connection while the key holder unwraps the release's key
+ * part (unwrapped() goes on); wt belongs to r from here on. */
+static enum MHD_Result
+unwrap_start(struct keyd_req *r, struct keyd_wait *wt)
+{
+	struct sp_err err = {{0}};
+	const struct sp_envelope_rec *e = &wt->v.e;
+	int st;
+
+	r->async_data = wt;
+	r->async_free = wait_free;
+	r->async = 1;
+	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+	MHD_suspend_connection(r->conn);
+	if ((st = sp_keywrap_unwrap_async(r->k->kw, e->key_id, e->id, e->wrapped,
+	    e->wrapped_len, unwrapped, wt, &err)) != SP_OK) {
+		MHD_resume_connection(r->conn);
+		__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+		unwrap_failed(wt, st, &err);
+		return wait_answer(r);
+	}
+	return MHD_YES;
+}
+
 enum MHD_Result
 keyd_api_release(struct keyd_req *r, const char *id)
 {
@@ -880,7 +949,6 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_envelope_rec *e = &v.e;
 	struct sp_release_principal p = {0};
 	struct keyd_wait *wt;
-	unsigned char part[SP_KEY_LEN];
 	char actor[SP_STORE_EMAIL_MAX + 8];
 	char **domains = NULL;
 	size_t nd = 0;
@@ -945,24 +1013,12 @@ keyd_api_release(struct keyd_req *r, const char *id)
 		if (e->notify_read)
 			snprintf(wt->from, sizeof(wt->from), "%s", e->from);
 	}
-	if ((st = sp_keywrap_unwrap(r->k->kw, e->key_id, e->id, e->wrapped, e->wrapped_len,
-	    part, &err)) != SP_OK) {
-		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
-		ret = st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "busy, try again") :
-		    keyd_reply_error(r, 500, "internal error");
-		wait_free(wt);
-		goto out;
-	}
-	sp_buf_init(&wt->body, KEYD_RELEASE_ANSWER_MAX);
-	st = sp_release_answer(&wt->body, &v, part, sizeof(part));
-	sp_wipe(part, sizeof(part));
-	if (st != SP_OK) {
-		ret = keyd_reply_error(r, 500, "internal error");
-		wait_free(wt);
-		goto out;
-	}
-	/* the key part leaves only once the record of its release is durable */
-	ret = wait_start(r, wt);
+	/* the key holder's answer comes to unwrapped(), which makes the
+	 * answer and queues the write: the key part leaves only once the
+	 * record of its release is durable */
+	wt->v = v;
+	memset(&v, 0, sizeof(v));
+	ret = unwrap_start(r, wt);
 out:
 	sp_envelope_rec_clear(e);
 	keyd_strv_free(domains, nd);

@@ -1,9 +1,10 @@
 /*
  * keyd_keyholder.c - the key server's side of the key holder: start
  * sealpost-keyholder with one end of a socket pair, connect keywrap.h's
- * remote implementation to the other end, notice when it exits, stop it;
- * and hand the data directory to the key server's user before root is
- * given up.
+ * remote implementation to the other end, notice when it exits and start
+ * it again (at most once a second, giving up after KH_RESTART_TRIES
+ * failed starts in a row), stop it; and hand the data directory to the
+ * key server's user before root is given up.
  * SECURITY: the key server never opens a master key file; the key holder
  * is found next to this program (or given by the administrator) and gets
  * no other descriptor than its socket and the standard ones.
@@ -22,8 +23,24 @@
 #include <unistd.h>
 
 #include "keyd.h"
+#include "keywrap_remote.h"
+#include "khstream.h"
+#include "privsep.h"
 
 #define KH_CHILD_FD 3
+#define KH_RESTART_TRIES 5	/* failed starts in a row before giving up */
+
+/* What a restart needs of the first start's options (the configuration
+ * they point into is cleared once keyd runs). */
+static struct {
+	char path[PATH_MAX];
+	char data_dir[PATH_MAX];
+	char user[256];
+	int have_user;
+	int allow_root;
+	int64_t last_start;	/* sp_kh_now_ms() of the last start */
+	int failed;		/* starts in a row that did not come up */
+} kh_saved;
 
 /* DIR_OF(/proc/self/exe)/sealpost-keyholder */
 static int
@@ -44,19 +61,17 @@ default_path(char *out, size_t outsz)
 	return 0;
 }
 
-int
-keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp_err *err)
+/* Start the key holder kh_saved describes: *pid gets its pid, *fd keyd's
+ * end of its socket. */
+static int
+spawn(pid_t *pidp, int *fd, struct sp_err *err)
 {
-	char path[PATH_MAX], fdarg[16], pidbuf[24];
+	const char *path = kh_saved.path;
+	char fdarg[16], pidbuf[24];
 	const char *argv[12];
-	int sv[2], n = 0, st;
+	int sv[2], n = 0;
 	pid_t pid;
 
-	if (o->path != NULL)
-		snprintf(path, sizeof(path), "%s", o->path);
-	else if (default_path(path, sizeof(path)) != 0)
-		return sp_err_set(err, SP_ERR_CONFIG, "cannot find sealpost-keyholder "
-		    "(give --keyholder PATH)");
 	if (access(path, X_OK) != 0)
 		return sp_err_set(err, SP_ERR_CONFIG, "%s: %s (give --keyholder PATH)", path,
 		    strerror(errno));
@@ -67,12 +82,12 @@ keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp_err
 	argv[n++] = "--fd";
 	argv[n++] = fdarg;
 	argv[n++] = "--data-dir";
-	argv[n++] = o->data_dir;
-	if (o->user != NULL) {
+	argv[n++] = kh_saved.data_dir;
+	if (kh_saved.have_user) {
 		argv[n++] = "--user";
-		argv[n++] = o->user;
+		argv[n++] = kh_saved.user;
 	}
-	if (o->allow_root)
+	if (kh_saved.allow_root)
 		argv[n++] = "--allow-root";
 	argv[n] = NULL;
 	if ((pid = fork()) < 0) {
@@ -96,14 +111,100 @@ keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp_err
 		_exit(127);
 	}
 	close(sv[1]);
-	k->kh_pid = (int)pid;
+	kh_saved.last_start = sp_kh_now_ms();
 	snprintf(pidbuf, sizeof(pidbuf), "%ld", (long)pid);
 	keyd_log("keyholder-start", "pid", pidbuf, "path", path, NULL);
-	if ((st = sp_keywrap_connect(&k->kw, sv[0], err)) != SP_OK) {
+	*pidp = pid;
+	*fd = sv[0];
+	return SP_OK;
+}
+
+int
+keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp_err *err)
+{
+	pid_t pid;
+	int fd, st;
+
+	memset(&kh_saved, 0, sizeof(kh_saved));
+	if (o->path != NULL)
+		snprintf(kh_saved.path, sizeof(kh_saved.path), "%s", o->path);
+	else if (default_path(kh_saved.path, sizeof(kh_saved.path)) != 0)
+		return sp_err_set(err, SP_ERR_CONFIG, "cannot find sealpost-keyholder "
+		    "(give --keyholder PATH)");
+	if ((size_t)snprintf(kh_saved.data_dir, sizeof(kh_saved.data_dir), "%s", o->data_dir) >=
+	    sizeof(kh_saved.data_dir))
+		return sp_err_set(err, SP_ERR_CONFIG, "data directory name too long");
+	if (o->user != NULL) {
+		snprintf(kh_saved.user, sizeof(kh_saved.user), "%s", o->user);
+		kh_saved.have_user = 1;
+	}
+	kh_saved.allow_root = o->allow_root;
+	if ((st = spawn(&pid, &fd, err)) != SP_OK)
+		return st;
+	k->kh_pid = (int)pid;
+	if ((st = sp_keywrap_connect(&k->kw, fd, err)) != SP_OK) {
 		keyd_keyholder_stop(k);
 		return st;
 	}
 	return SP_OK;
+}
+
+/* Whether this process can start the key holder again: not once it has
+ * given up root when the key holder is to run as another user. */
+static int
+can_restart(void)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (!kh_saved.have_user || geteuid() == 0)
+		return 1;
+	return sp_priv_user(kh_saved.user, &uid, &gid, NULL) == SP_OK && uid == geteuid();
+}
+
+/* After the key holder has gone: start another and give its socket to
+ * k->kw (the calls waiting on the old one have had SP_ERR_RETRY). */
+static void
+restart(struct keyd *k)
+{
+	struct sp_err err = {{0}};
+	int64_t wait;
+	pid_t pid;
+	int fd, st;
+
+	if (k->kw == NULL)
+		return;
+	if (!can_restart()) {
+		keyd_log("keyholder-down", "effect", "deposits and releases answer 503 until "
+		    "keyd is restarted", "reason", "the key holder's user needs root to start",
+		    NULL);
+		return;
+	}
+	if (kh_saved.failed >= KH_RESTART_TRIES) {
+		keyd_log("keyholder-down", "effect", "deposits and releases answer 503 until "
+		    "keyd is restarted", "reason", "the key holder did not come up", NULL);
+		return;
+	}
+	keyd_log("keyholder-down", "effect", "deposits and releases answer 503 until the key "
+	    "holder is back", NULL);
+	/* at most one start a second */
+	wait = kh_saved.last_start + 1000 - sp_kh_now_ms();
+	if (wait > 0)
+		usleep((useconds_t)(wait > 1000 ? 1000 : wait) * 1000);
+	kh_saved.failed++;
+	if ((st = spawn(&pid, &fd, &err)) != SP_OK) {
+		keyd_log("keyholder-restart-failed", "error", sp_err_msg(&err, st), NULL);
+		return;
+	}
+	__atomic_store_n(&k->kh_pid, (int)pid, __ATOMIC_SEQ_CST);
+	if ((st = sp_keywrap_reconnect(k->kw, fd, &err)) != SP_OK) {
+		/* its exit (or this kill) brings the next try */
+		keyd_log("keyholder-restart-failed", "error", sp_err_msg(&err, st), NULL);
+		kill(pid, SIGKILL);
+		return;
+	}
+	kh_saved.failed = 0;
+	keyd_log("keyholder-back", NULL);
 }
 
 static void
@@ -128,9 +229,8 @@ keyd_keyholder_reap(struct keyd *k)
 
 	if (k->kh_pid > 0 && waitpid((pid_t)k->kh_pid, &status, WNOHANG) == k->kh_pid) {
 		log_exit((pid_t)k->kh_pid, status);
-		keyd_log("keyholder-down", "effect", "deposits and releases answer 503 until "
-		    "keyd is restarted", NULL);
 		__atomic_store_n(&k->kh_pid, 0, __ATOMIC_SEQ_CST);
+		restart(k);
 	}
 }
 

@@ -2,8 +2,8 @@
  * keyholder_main.c - sealpost-keyholder, the one process that reads the
  * master keys (docs/keyholder.md).  The key server starts it with one end
  * of a socket pair as --fd N; it answers exactly two requests over it,
- * WRAP and UNWRAP (and HELLO, the current key id), one at a time, and
- * nothing else.  It opens the key directory DATA/keys (created 0700, or
+ * WRAP and UNWRAP (and HELLO, the current key id), in the order they come
+ * (several may be in flight), and nothing else.  It opens the key directory DATA/keys (created 0700, or
  * DATA itself for the old layout), gives up root for --user, then loads the
  * keys, creating master-1.key on first start.  SIGHUP loads the keys again
  * (after `sealpost key rotate`), as does an unwrap under a newer key id
@@ -27,6 +27,7 @@
 
 #include "keywrap.h"
 #include "khproto.h"
+#include "khstream.h"
 #include "conf.h"
 #include "log.h"
 #include "privsep.h"
@@ -203,21 +204,147 @@ serve(struct sp_keywrap **kwp, int dirfd, const char *dir, const struct sp_kh_ms
 	return 0;
 }
 
-static int
-reply(int fd, const struct sp_kh_msg *ans)
-{
-	unsigned char frame[SP_KH_FRAME_MAX];
-	struct sp_err err = {{0}};
+/* The answers of one batch of requests, written with one send. */
+struct kh_out {
 	size_t len;
-	int st;
+	unsigned char data[SP_KH_RBUF_LEN];
+};
 
-	st = sp_kh_encode(ans, frame, sizeof(frame), &len, &err);
-	if (st == SP_OK)
-		st = sp_kh_write(fd, frame, len, SP_KH_TIMEOUT_MS, &err);
-	sp_wipe(frame, sizeof(frame));
+/* Send the answers held in out (then wiped). */
+static int
+flush(int fd, struct kh_out *out)
+{
+	struct sp_err err = {{0}};
+	int st = SP_OK;
+
+	if (out->len > 0)
+		st = sp_kh_send(fd, out->data, out->len, sp_kh_now_ms() + SP_KH_TIMEOUT_MS, &err);
+	sp_wipe(out->data, out->len);
+	out->len = 0;
 	if (st != SP_OK)
 		kh_log("reply-failed error=\"%s\"", sp_err_msg(&err, st));
 	return st;
+}
+
+/* Add ans to out, sending what is there first when it is full. */
+static int
+reply(int fd, struct kh_out *out, const struct sp_kh_msg *ans)
+{
+	struct sp_err err = {{0}};
+	size_t len;
+	int st = SP_OK;
+
+	if (sizeof(out->data) - out->len < SP_KH_FRAME_MAX)
+		st = flush(fd, out);
+	if (st == SP_OK)
+		st = sp_kh_encode(ans, out->data + out->len, sizeof(out->data) - out->len, &len,
+		    &err);
+	if (st == SP_OK)
+		out->len += len;
+	else if (st != SP_ERR_IO)
+		kh_log("reply-failed error=\"%s\"", sp_err_msg(&err, st));
+	return st;
+}
+
+/* Take the requests on fd until it ends: whatever has come is read at
+ * once, each whole request answered in turn, and the answers sent together
+ * (keyd may have several requests in flight).  Returns the exit status: 0
+ * when keyd closed its end (or a signal asked to stop), 1 after a malformed
+ * request (answered ERROR with its id when the header was read, then the
+ * connection ends) or an I/O error. */
+static int
+serve_stream(int fd, struct sp_keywrap **kw, int dirfd, const char *dir)
+{
+	static struct sp_kh_rbuf in;
+	static struct kh_out out;
+	struct sp_err err = {{0}};
+	struct sp_kh_msg req, ans;
+	unsigned char *f;
+	size_t flen;
+	uint32_t id = 0;
+	int64_t partial = -1;	/* when the request not yet whole began */
+	int st, fl, rc = 0;
+
+	if ((fl = fcntl(fd, F_GETFL)) >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	memset(&req, 0, sizeof(req));
+	for (;;) {
+		if (got_stop)
+			break;
+		if (got_hup) {
+			got_hup = 0;
+			reload(kw, dirfd, dir, "hup");
+		}
+		/* the next request may take as long as it takes; the rest of
+		 * a started one at most SP_KH_TIMEOUT_MS */
+		st = sp_kh_rbuf_fill(&in, fd, partial < 0 ? -1 : partial + SP_KH_TIMEOUT_MS, &err);
+		if (st == SP_ERR_RETRY && partial < 0)
+			continue;	/* a signal: look at the flags */
+		if (st == SP_ERR_NOTFOUND && sp_kh_rbuf_pending(&in) == 0)
+			break;		/* the key server closed its end */
+		if (st == SP_ERR_IO) {
+			kh_log("error %s", sp_err_msg(&err, st));
+			rc = 1;
+			break;
+		}
+		if (st != SP_OK) {
+			/* closed inside a request, or its rest did not come */
+			sp_kh_rbuf_frame(&in, &f, &flen, &id, NULL);
+			req.id = sp_kh_rbuf_pending(&in) >= SP_KH_HDR_LEN ? id : 0;
+			sp_err_set(&err, SP_ERR_INVALID, st == SP_ERR_NOTFOUND ? "truncated frame" :
+			    "the rest of the frame did not come in time");
+			goto malformed;
+		}
+		while ((st = sp_kh_rbuf_frame(&in, &f, &flen, &id, &err)) == SP_OK) {
+			st = sp_kh_decode(f, flen, &req, &err);
+			sp_kh_rbuf_drop(&in, flen);
+			if (st != SP_OK)
+				goto malformed;
+			if (serve(kw, dirfd, dir, &req, &ans) != 0) {
+				sp_err_set(&err, SP_ERR_INVALID, "message type %u is not a request",
+				    req.type);
+				goto malformed;
+			}
+			sp_wipe(&req, sizeof(req));
+			st = reply(fd, &out, &ans);
+			sp_wipe(&ans, sizeof(ans));
+			if (st != SP_OK) {
+				rc = 1;
+				goto done;
+			}
+		}
+		if (st == SP_ERR_INVALID) {
+			memset(&req, 0, sizeof(req));
+			req.id = id;
+			goto malformed;
+		}
+		if (sp_kh_rbuf_pending(&in) == 0)
+			partial = -1;
+		else if (partial < 0)
+			partial = sp_kh_now_ms();
+		if (flush(fd, &out) != SP_OK) {
+			rc = 1;
+			goto done;
+		}
+	}
+	goto done;
+malformed:
+	/* Malformed, truncated or not a request: answer what came before it,
+	 * say so, then hang up. */
+	kh_log("malformed request=%u error=\"%s\" (closing)", req.id,
+	    sp_err_msg(&err, SP_ERR_INVALID));
+	memset(&ans, 0, sizeof(ans));
+	ans.id = req.id;
+	ans.type = SP_KH_ERROR;
+	ans.status = SP_ERR_INVALID;
+	sp_wipe(&req, sizeof(req));
+	if (reply(fd, &out, &ans) == SP_OK)
+		flush(fd, &out);
+	rc = 1;
+done:
+	sp_wipe(&out, sizeof(out));
+	sp_kh_rbuf_wipe(&in);
+	return rc;
 }
 
 int
@@ -225,13 +352,10 @@ main(int argc, char **argv)
 {
 	struct sp_err err = {{0}};
 	struct sp_keywrap *kw = NULL;
-	struct sp_kh_msg req, ans;
 	struct sigaction sa;
 	struct stat sb;
-	unsigned char frame[SP_KH_FRAME_MAX];
 	const char *data_dir = NULL, *user = NULL;
 	char dir[4096];
-	size_t len;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	static struct kh_config cfg;
@@ -330,55 +454,7 @@ main(int argc, char **argv)
 	kh_log("start pid=%ld dir=%s current=%u uid=%ld", (long)getpid(), dir,
 	    sp_keywrap_current(kw), (long)geteuid());
 
-	for (;;) {
-		if (got_stop)
-			break;
-		if (got_hup) {
-			got_hup = 0;
-			reload(&kw, dirfd, dir, "hup");
-		}
-		st = sp_kh_read(fd, frame, &len, -1, &err);
-		if (st == SP_ERR_RETRY && len == 0)
-			continue;	/* a signal: look at the flags */
-		if (st == SP_ERR_NOTFOUND)
-			break;		/* the key server closed its end */
-		if (st == SP_ERR_IO) {
-			kh_log("error %s", sp_err_msg(&err, st));
-			rc = 1;
-			break;
-		}
-		if (st == SP_OK)
-			st = sp_kh_decode(frame, len, &req, &err);
-		else {
-			memset(&req, 0, sizeof(req));
-			if (len >= SP_KH_HDR_LEN)
-				sp_kh_header(frame, NULL, NULL, &req.id, NULL);
-		}
-		sp_wipe(frame, sizeof(frame));
-		if (st == SP_OK && serve(&kw, dirfd, dir, &req, &ans) == 0) {
-			sp_wipe(&req, sizeof(req));
-			st = reply(fd, &ans);
-			sp_wipe(&ans, sizeof(ans));
-			if (st != SP_OK) {
-				rc = 1;
-				break;
-			}
-			continue;
-		}
-		/* Malformed, truncated or not a request: say so, then hang up. */
-		if (st == SP_OK)
-			sp_err_set(&err, SP_ERR_INVALID, "message type %u is not a request", req.type);
-		kh_log("malformed request=%u error=\"%s\" (closing)", req.id,
-		    sp_err_msg(&err, SP_ERR_INVALID));
-		memset(&ans, 0, sizeof(ans));
-		ans.id = req.id;
-		ans.type = SP_KH_ERROR;
-		ans.status = SP_ERR_INVALID;
-		sp_wipe(&req, sizeof(req));
-		reply(fd, &ans);
-		rc = 1;
-		break;
-	}
+	rc = serve_stream(fd, &kw, dirfd, dir);
 	close(fd);
 	close(dirfd);
 	sp_keywrap_free(kw);

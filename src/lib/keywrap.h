@@ -61,8 +61,9 @@ int sp_keywrap_add_key(const char *dir, uint32_t *id, struct sp_err *err);
 /* Talk to a key holder over fd (a connected stream socket; *kw owns it and
  * closes it on free).  Asks for the current key id first (HELLO): a key
  * holder that does not answer in time is SP_ERR_RETRY.  Safe to use from
- * many threads: one request and its answer at a time.  Once the key holder
- * has gone away or answered out of turn, every call is SP_ERR_RETRY. */
+ * many threads, whose requests are in flight together (keywrap_remote.h).
+ * Once the key holder has gone away or answered out of turn, every call is
+ * SP_ERR_RETRY (until sp_keywrap_reconnect()). */
 int sp_keywrap_connect(struct sp_keywrap **kw, int fd, struct sp_err *err);
 
 /* Wipe and free; NULL ok. */

@@ -305,27 +305,159 @@ test('as root, keyd and the key holder refuse to start without --user or --allow
   assert.match(r.stderr, /unknown user/);
 });
 
-// --- (c) a dead key holder -------------------------------------------------
+// --- (c) many requests in flight; a dead or lying key holder ---------------
 
-test('when the key holder dies, releases and deposits answer 503 and keyd stays up', async () => {
+// The pid keyd logged for the key holder it started last.
+const holderPid = (k) => Number([...k.log].reverse()
+  .map((l) => /\bkeyd keyholder-start pid=(\d+)/.exec(l)).find(Boolean)[1]);
+
+async function waitFor(what, cond, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+// Bytes waiting in the receive queue of pid's unix sockets (ss -x).
+function unixRecvQ(pid) {
+  const r = spawnSync('ss', ['-xpnH']);
+  let n = 0;
+  for (const line of r.stdout.toString().split('\n')) {
+    if (!line.includes(`pid=${pid},`)) continue;
+    const cols = line.trim().split(/\s+/);
+    n += Number(cols[2]) || 0;
+  }
+  return n;
+}
+
+test('many releases at once: each gets the key part of its own envelope', async () => {
+  const k = await keyd({ args: ['--max-connections-per-client', '100'] });
+  const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
+  const ds = [];
+  for (let i = 0; i < 16; i++) ds.push(await deposit(k, token));
+  const all = await Promise.all(ds.flatMap((d) => [0, 1, 2, 3].map(async () => {
+    const r = await release(k, token, d.id);
+    return { d, status: r.status, body: await r.json() };
+  })));
+  assert.equal(all.length, 64);
+  for (const { d, status, body } of all) {
+    assert.equal(status, 200);
+    assert.equal(body.id, d.id);
+    assert.equal(body.server_part, d.server_part, `the key part of ${d.id}`);
+  }
+  assert.equal(new Set(ds.map((d) => d.server_part)).size, 16, 'every envelope has its own part');
+});
+
+test('a key holder killed with requests in flight: each gets 503, then keyd starts it again', async () => {
   const k = await keyd();
   const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
   const d = await deposit(k, token);
   assert.equal((await release(k, token, d.id)).status, 200);
-  process.kill(k.keyholderPid, 'SIGKILL');
-  const until = Date.now() + 5000;
-  while (!k.log.some((l) => l.startsWith('keyd keyholder-exit')) && Date.now() < until) await sleep(50);
-  assert.ok(k.log.some((l) => /\bkeyd keyholder-exit pid=\d+ how="signal 9"/.test(l)), k.log.join('\n'));
-  let r = await release(k, token, d.id);
-  assert.equal(r.status, 503);
-  r = await api(k, '/api/v1/envelopes', { auth: token,
-    body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], format: 2 } });
-  assert.equal(r.status, 503);
-  r = await fetch(k.url + '/healthz');
-  assert.equal(r.status, 503);
+  const pid = holderPid(k);
+  process.kill(pid, 'SIGSTOP');
+  let killedAt = 0;
+  const waiting = [...Array.from({ length: 12 }, () => release(k, token, d.id)),
+    api(k, '/api/v1/envelopes', { auth: token,
+      body: { from: 'doc@clinic.example', recipients: ['pat@clinic.example'], format: 2 } })]
+    .map((p) => p.then((r) => ({ status: r.status, after: Date.now() - killedAt })));
+  // every request has reached the stopped key holder's socket
+  await waitFor('13 requests queued at the key holder', () => unixRecvQ(pid) >= 13 * 60, 4000);
+  killedAt = Date.now();
+  process.kill(pid, 'SIGKILL');
+  const answers = await Promise.all(waiting);
+  for (const a of answers) {
+    assert.equal(a.status, 503);
+    assert.ok(a.after < 3000, `answered ${a.after} ms after the kill, not at the 5 s deadline`);
+  }
+  await waitFor('the exit logged', () => k.log.some((l) => /\bkeyd keyholder-exit pid=\d+ how="signal 9"/.test(l)));
+  // keyd starts another key holder, and everything works again
+  await waitFor('the key holder back', () => k.log.some((l) => /\bkeyd keyholder-back\b/.test(l)));
+  assert.notEqual(holderPid(k), pid);
+  const r = await release(k, token, d.id);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).server_part, d.server_part);
+  assert.equal((await fetch(k.url + '/healthz')).status, 200);
+  assert.equal((await deposit(k, token)).server_part.length > 0, true);
   assert.equal(k.proc.exitCode, null, 'keyd is still running');
   await k.stop();
   assert.equal(k.proc.exitCode, 0);
+});
+
+// A key holder of the test's own (keyd's --keyholder): it keeps a key in
+// its directory and wraps and unwraps honestly on its first start; from
+// the second start on it answers each UNWRAP with one kind of garbage.
+const LIAR = `#!/usr/bin/env node
+const fs = require('fs'), net = require('net'), crypto = require('crypto'), path = require('path');
+const dir = __DIR__;
+const n = (fs.existsSync(path.join(dir, 'starts')) ? Number(fs.readFileSync(path.join(dir, 'starts'), 'utf8')) : 0) + 1;
+fs.writeFileSync(path.join(dir, 'starts'), String(n));
+if (!fs.existsSync(path.join(dir, 'key'))) fs.writeFileSync(path.join(dir, 'key'), crypto.randomBytes(32));
+const key = fs.readFileSync(path.join(dir, 'key'));
+const kinds = ['honest', 'another id', 'another type', 'bad magic', 'a short part'];
+const kind = kinds[Math.min(n, kinds.length) - 1];
+fs.appendFileSync(path.join(dir, 'kinds'), kind + '\\n');
+const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+const field = (t, v) => { const h = Buffer.alloc(4); h.writeUInt16BE(t, 0); h.writeUInt16BE(v.length, 2); return Buffer.concat([h, v]); };
+const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
+function frame(type, id, fields, magic = 0x4b01) {
+  const p = Buffer.concat(fields), h = Buffer.alloc(12);
+  h.writeUInt16BE(magic, 0); h.writeUInt16BE(type, 2); h.writeUInt32BE(p.length, 4); h.writeUInt32BE(id, 8);
+  return Buffer.concat([h, p]);
+}
+let buf = Buffer.alloc(0);
+sock.on('data', (b) => {
+  buf = Buffer.concat([buf, b]);
+  while (buf.length >= 12 && buf.length >= 12 + buf.readUInt32BE(4)) {
+    const f = buf.subarray(0, 12 + buf.readUInt32BE(4));
+    buf = buf.subarray(f.length);
+    const type = f.readUInt16BE(2), id = f.readUInt32BE(8), fl = [];
+    for (let p = 12; p < f.length;) { const t = f.readUInt16BE(p), l = f.readUInt16BE(p + 2); fl.push(f.subarray(p + 4, p + 4 + l)); p += 4 + l; }
+    if (type === 1) sock.write(frame(0x8001, id, [field(1, u32(1))]));
+    else if (type === 2) {
+      const nonce = crypto.randomBytes(12), c = crypto.createCipheriv('aes-256-gcm', key, nonce);
+      c.setAAD(fl[0]);
+      const w = Buffer.concat([nonce, c.update(fl[1]), c.final(), c.getAuthTag()]);
+      sock.write(frame(0x8002, id, [field(1, u32(1)), field(4, w)]));
+    } else if (type === 3) {
+      const w = fl[2], d = crypto.createDecipheriv('aes-256-gcm', key, w.subarray(0, 12));
+      d.setAAD(fl[1]); d.setAuthTag(w.subarray(44));
+      const part = Buffer.concat([d.update(w.subarray(12, 44)), d.final()]);
+      if (kind === 'honest') sock.write(frame(0x8003, id, [field(3, part)]));
+      else if (kind === 'another id') sock.write(frame(0x8003, id + 1, [field(3, part)]));
+      else if (kind === 'another type') sock.write(frame(0x8001, id, [field(1, u32(1))]));
+      else if (kind === 'bad magic') sock.write(frame(0x8003, id, [field(3, part)], 0x4c01));
+      else sock.write(frame(0x8003, id, [field(3, part.subarray(0, 31))]));
+    }
+  }
+});
+sock.on('end', () => process.exit(0));
+sock.on('error', () => process.exit(1));
+`;
+
+test('a key holder that answers garbage: 503, never a key part, and keyd starts it again', async () => {
+  const dir = tmpDir('sealpost-liar-');
+  const prog = path.join(dir, 'liar.cjs');
+  fs.writeFileSync(prog, LIAR.replace('__DIR__', JSON.stringify(dir)), { mode: 0o755 });
+  const k = await keyd({ args: ['--keyholder', prog] });
+  const token = orgAdd(k.dataDir, 'Example Clinic', 'clinic.example');
+  const d = await deposit(k, token);
+  let r = await release(k, token, d.id);
+  assert.equal(r.status, 200, 'the honest start (control)');
+  assert.equal((await r.json()).server_part, d.server_part);
+  process.kill(holderPid(k), 'SIGKILL');
+  // each start from here on lies one way; keyd refuses each answer, ends
+  // the connection (the key holder exits) and starts the next
+  const lies = ['another id', 'another type', 'bad magic', 'a short part'];
+  for (let i = 0; i < lies.length; i++) {
+    await waitFor(`start ${i + 2}`, () => k.log.filter((l) => /\bkeyd keyholder-back\b/.test(l)).length >= i + 1);
+    r = await release(k, token, d.id);
+    const body = await r.text();
+    assert.equal(r.status, 503, `${lies[i]}: ${body}`);
+    assert.ok(!body.includes(d.server_part));
+  }
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'kinds'), 'utf8').trim().split('\n'), ['honest', ...lies]);
+  assert.ok(k.log.some((l) => /\bkeyd unwrap-failed\b/.test(l)), k.log.join('\n'));
 });
 
 // --- keyd and the key holder as their own users ------------------------------
