@@ -128,7 +128,7 @@ async function oneRun(ctx, html, envBytes, link) {
       return performance.now() - t;
     }, new URL(link).pathname.split('/').pop());
     const linkStages = `scripts ran ${ms(lm['sp-start'])}, copy downloaded and hashed ${ms(lm['sp-copy-data'])}, ` +
-      `checked ${ms(lm['sp-checked'])}, shown ${ms(lm['sp-shown'])}; the bare download alone ${ms(fetchOnly)}` + ' W: ' + await tab.evaluate(() => window.spT);
+      `checked ${ms(lm['sp-checked'])}, shown ${ms(lm['sp-shown'])}; the bare download alone ${ms(fetchOnly)}`;
     return { load, ready, click, data, bare, peak: Math.max(...peaks), stages, viaLink, linkStages, fetchOnly };
   } finally {
     await browser.close();
