@@ -35,12 +35,18 @@
 #define KEYD_MAX_PROXIES 16
 #define KEYD_MAILQ_MAX 1024		/* mails waiting for the sender thread */
 
-/* The one Content-Security-Policy of every answer (docs/api.md). */
-#define KEYD_CSP "default-src 'none'; script-src 'self'; " \
-	"style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " \
+/* The Content-Security-Policy of every answer (docs/api.md), with img
+ * extra image sources. */
+#define KEYD_CSP_IMG(img) "default-src 'none'; script-src 'self'; " \
+	"style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:" img "; " \
 	"connect-src 'self'; frame-src 'self' blob: data:; " \
 	"child-src 'self' blob: data:; form-action 'self'; base-uri 'none'; " \
 	"frame-ancestors 'none'"
+#define KEYD_CSP KEYD_CSP_IMG("")
+/* The open page's: images from the web may load in the message's frame,
+ * whose own policy allows them only when the reader chose to see them
+ * (docs/decisions/0016-remote-images.md). */
+#define KEYD_CSP_OPEN KEYD_CSP_IMG(" https: http:")
 
 /* An address range (--trusted-proxy). */
 struct keyd_cidr {

@@ -71,6 +71,7 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 		};
 
 		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
+		r->csp = KEYD_CSP_OPEN;
 		if (keyd_tmpl((const char *)a->data, a->len, v, 6, &out) != SP_OK) {
 			sp_buf_free(&out);
 			return keyd_reply_error(r, 500, "internal error");

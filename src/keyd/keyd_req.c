@@ -194,7 +194,7 @@ queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", type);
-	MHD_add_response_header(resp, "Content-Security-Policy", KEYD_CSP);
+	MHD_add_response_header(resp, "Content-Security-Policy", r->csp != NULL ? r->csp : KEYD_CSP);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");

@@ -44,6 +44,7 @@ struct keyd_req {
 	char cookies[3][320];		/* Set-Cookie values of the answer */
 	int ncookies;
 	char allow[48];			/* Allow header of a 405 answer ("" none) */
+	const char *csp;		/* the answer's policy (NULL: KEYD_CSP) */
 	int64_t started_ms;
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 	int async;			/* 1: a worker runs the log-in; 2: it is done */

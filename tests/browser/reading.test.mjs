@@ -1,13 +1,14 @@
 // reading.test.mjs - the reading view: a link in a message opens, through
 // the page that shows where it really goes, in a new tab without opener or
 // referrer (never inside the message's frame); the frame grows with its
-// content; a 600-pixel newsletter fits a phone's width.
+// content; a 600-pixel newsletter fits a phone's width; images from the web
+// load only when the reader chooses, per message or per sender.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { makeMail, recipientAdd } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, screenshots, TIMEOUT } from './browser-lib.mjs';
+import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, screenshots, makePng, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'pat@example.org';
 const PASSWORD = 'Heron quartz window 58';
@@ -21,6 +22,11 @@ before(async () => {
   visits = [];
   site = http.createServer((req, res) => {
     if (req.url !== '/favicon.ico') visits.push({ url: req.url, referer: req.headers.referer || null });
+    if (req.url.startsWith('/img/')) {
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(makePng(40, 30, [200, 40, 40]));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end('<!DOCTYPE html><title>landing</title><p id="landed">landed</p>');
   });
@@ -124,4 +130,62 @@ test('the frame grows with a short and a long message, and a 600-pixel newslette
   assert.ok(box.pageWide <= 375, `no sideways scrolling of the page (${box.pageWide})`);
   await screenshots(o.popup, 'newsletter');
   await o.context.close();
+});
+
+test('images from the web load only when the reader chooses: this message, or always from this sender', async () => {
+  const img = (name) => `<p>Our news</p><img id="pic" alt="news" src="http://127.0.0.1:${site.address().port}/img/${name}.png">`;
+  const context = await browser.newContext({ viewport: { width: 375, height: 740 } });
+  const open = async (from, name) => {
+    const file = seal(ctx, makeMail({ from, to: EMAIL, html: img(name), text: 'plain' }), `${name}.html`);
+    const page = await context.newPage();
+    await page.goto(pathToFileURL(file).href);
+    const popup = await clickOpen(page);
+    await signInIfAsked(popup, EMAIL, PASSWORD);
+    await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+    await popup.locator('iframe.html-body').waitFor({ state: 'visible', timeout: TIMEOUT });
+    return popup;
+  };
+  const until = (fn) => poll(async () => ((await fn()) ? true : null));
+  const loaded = (name) => visits.some((v) => v.url === `/img/${name}.png`);
+  const picWidth = (popup) => popup.evaluate(() => {
+    const p = document.querySelector('iframe.html-body').contentDocument.getElementById('pic');
+    return p && p.complete ? p.naturalWidth : 0;
+  });
+
+  // Blocked at first, with the two choices; nothing reached the site.
+  const a = await open('Dr Alice <alice@clinic.example>', 'first');
+  const notice = a.locator('#sp-remote-notice');
+  await notice.waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await notice.textContent(), /Images from the web are blocked/);
+  assert.equal(loaded('first'), false, 'no request before the choice');
+  assert.equal(await picWidth(a), 0);
+  // This message only: the image loads, with no referrer.
+  await a.getByRole('button', { name: 'Show images in this message' }).click();
+  await until(async () => (await picWidth(a)) === 40);
+  assert.ok(loaded('first'));
+  assert.equal(visits.find((v) => v.url === '/img/first.png').referer, null);
+  await screenshots(a, 'images-shown');
+
+  // The next message of the same sender asks again; "always" is kept.
+  const b = await open('Dr Alice <alice@clinic.example>', 'second');
+  await b.locator('#sp-remote-notice').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(loaded('second'), false);
+  await b.getByRole('button', { name: 'Always show images from alice@clinic.example' }).click();
+  await until(async () => (await picWidth(b)) === 40);
+
+  // Now the same sender's images load at once; another sender's do not.
+  const c = await open('Dr Alice <alice@clinic.example>', 'third');
+  await until(async () => (await picWidth(c)) === 40);
+  assert.match(await c.locator('#sp-remote-notice').textContent(), /Images from alice@clinic\.example are shown/);
+  const d = await open('Bob <bob@clinic.example>', 'fourth');
+  await d.locator('#sp-remote-notice').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(loaded('fourth'), false, 'another sender is not trusted');
+
+  // Taking the choice back blocks them again.
+  await c.getByRole('button', { name: 'Stop showing images from this sender' }).click();
+  await until(async () => (await picWidth(c)) === 0);
+  const e = await open('Dr Alice <alice@clinic.example>', 'fifth');
+  await e.locator('#sp-remote-notice').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(loaded('fifth'), false);
+  await context.close();
 });

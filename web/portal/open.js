@@ -210,7 +210,10 @@ function fromPage() {
 
  // Images no wider than the frame; the rest of a mail's layout is its own.
 const FRAME_STYLE = '<style>img { max-width: 100%; height: auto; } body { margin: 8px; overflow-wrap: break-word; }</style>';
-const CSP_META = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">';
+// The frame's own policy: embedded images only, or also images from the
+// web once the reader chose to see them (the page's policy allows both).
+const cspMeta = (web) => '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; ' +
+  `img-src data:${web ? ' https: http:' : ''}; style-src 'unsafe-inline'">`;
 const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,template,audio,video,source,track';
 // Kept for their content, without the element itself.
 const UNWRAP = 'form,noscript';
@@ -232,14 +235,15 @@ function cidKey(s) {
 // Clean hostile HTML (it still runs only in a sandbox without scripts):
 // drop active and navigating elements, event handlers and script URLs;
 // cid: references become data: URLs of the inline parts; remote references
-// are removed and counted.
-async function cleanHtml(html, c) {
+// are removed and counted (blocked), images from the web (<img src>)
+// apart (images): they stay when webImages is true.
+async function cleanHtml(html, c, webImages = false) {
   const cids = new Map();
   for (const p of c.parts) if (p.cid) cids.set(cidKey(p.cid), p);
   const doc = new DOMParser().parseFromString(html, 'text/html');
   doc.querySelectorAll(DROP).forEach((e) => e.remove());
   doc.querySelectorAll(UNWRAP).forEach((e) => e.replaceWith(...e.childNodes));
-  let blocked = 0;
+  let blocked = 0, images = 0;
   const REMOTE_CSS = /url\(\s*['"]?\s*(https?:)?\/\/|@import/i;
   for (const st of doc.querySelectorAll('style')) if (REMOTE_CSS.test(st.textContent)) blocked++;
   for (const el of doc.querySelectorAll('*')) {
@@ -274,6 +278,9 @@ async function cleanHtml(html, c) {
         // A place in the message itself.
       } else if (/^data:image\//i.test(v) && name !== 'href') {
         // Embedded images are allowed by the frame's CSP.
+      } else if (name === 'src' && el.localName === 'img' && /^https?:\/\//i.test(v)) {
+        images++;
+        if (!webImages) el.removeAttribute(a.name);
       } else {
         if (/^(https?:)?\/\//i.test(v)) blocked++;
         el.removeAttribute(a.name);
@@ -285,7 +292,80 @@ async function cleanHtml(html, c) {
   for (const a of doc.querySelectorAll('a[target], area[target]')) {
     if (!/^_blank$/i.test(a.getAttribute('target'))) a.removeAttribute('target');
   }
-  return { html: doc.documentElement.outerHTML, blocked };
+  return { html: doc.documentElement.outerHTML, blocked, images };
+}
+
+// Senders whose images from the web this browser shows without asking
+// (the reader's choice, kept on this device): lower-case addresses.
+const IMAGES_KEY = 'sp-images-from';
+const imageSenders = {
+  all() {
+    try {
+      const v = JSON.parse(localStorage.getItem(IMAGES_KEY) || '[]');
+      return Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [];
+    } catch {
+      return [];
+    }
+  },
+  has(from) {
+    return !!from && this.all().includes(from);
+  },
+  set(from, on) {
+    const rest = this.all().filter((x) => x !== from);
+    try {
+      localStorage.setItem(IMAGES_KEY, JSON.stringify(on ? [...rest, from].slice(-500) : rest));
+    } catch { /* storage full or off: the choice holds for this page */ }
+  },
+};
+
+// The message's HTML in its frame, with or without images from the web,
+// and the notice above it: what is blocked and the reader's choices.
+// from is the sender the signed header names (lower case).
+async function showHtml(html, c, from, web) {
+  const cleaned = await cleanHtml(html, c, web);
+  const frame = document.createElement('iframe');
+  // Links open (in a new tab, through /leave) but scripts never run.
+  frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox allow-same-origin');
+  frame.setAttribute('referrerpolicy', 'no-referrer');
+  frame.setAttribute('title', 'Message content');
+  frame.className = 'html-body';
+  frame.srcdoc = cspMeta(web) + '<meta charset="utf-8">' + FRAME_STYLE + cleaned.html;
+  fitFrame(frame);
+  const old = $('sp-body').querySelector('iframe.html-body');
+  if (old) old.replaceWith(frame);
+  else $('sp-body').prepend(frame);
+  const notice = $('sp-remote-notice');
+  notice.replaceChildren();
+  const button = (label, act) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'linkbtn';
+    b.textContent = label;
+    b.addEventListener('click', act);
+    return b;
+  };
+  if (cleaned.images > 0 && web) {
+    notice.append(from && imageSenders.has(from) ? sentence('span', ['Images from ', bdi(from), ' are shown. ']) :
+      'Images from the web are shown: their senders can see that you read this message. ');
+    if (from && imageSenders.has(from)) {
+      notice.append(button('Stop showing images from this sender', () => {
+        imageSenders.set(from, false);
+        showHtml(html, c, from, false);
+      }));
+    }
+  } else if (cleaned.images > 0) {
+    notice.append('Images from the web are blocked: loading them would tell their senders that you read this message. ',
+      button('Show images in this message', () => showHtml(html, c, from, true)));
+    if (from) {
+      notice.append(' ', button(`Always show images from ${from.length > 80 ? from.slice(0, 80) + '\u2026' : from}`, () => {
+        imageSenders.set(from, true);
+        showHtml(html, c, from, true);
+      }));
+    }
+  } else if (cleaned.blocked > 0) {
+    notice.append('Remote content from the internet is blocked to protect your privacy.');
+  }
+  show(notice, cleaned.images > 0 || cleaned.blocked > 0);
 }
 
 // The message's frame grows with its content (no gap under a short mail, no
@@ -364,17 +444,10 @@ async function render(header, c) {
   let text = null;
   if (c.text !== null) text = utf8.decode(await c.blob(c.text));
   if (c.html !== null) {
-    const cleaned = await cleanHtml(utf8.decode(await c.blob(c.html)), c);
-    const frame = document.createElement('iframe');
-    // Links open (in a new tab, through /leave) but scripts never run.
-    frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox allow-same-origin');
-    frame.setAttribute('referrerpolicy', 'no-referrer');
-    frame.setAttribute('title', 'Message content');
-    frame.className = 'html-body';
-    frame.srcdoc = CSP_META + '<meta charset="utf-8">' + FRAME_STYLE + cleaned.html;
-    fitFrame(frame);
-    body.append(frame);
-    show($('sp-remote-notice'), cleaned.blocked > 0);
+    // The sender of the signed header: the one a choice to see its images
+    // is remembered for.
+    const from = String(header.from || '').trim().toLowerCase();
+    await showHtml(utf8.decode(await c.blob(c.html)), c, from, imageSenders.has(from));
     if (text !== null) {
       const det = document.createElement('details');
       const sum = document.createElement('summary');
