@@ -423,7 +423,10 @@ function lazyDownload(a, make) {
       url = URL.createObjectURL(new Blob([await make()], { type: 'application/octet-stream' }));
       objectUrls.push(url);
       a.href = url;
-      a.click();
+      // Clicked again in a task of its own: a click started from the
+      // keyboard is still being dispatched here, and the browser ignores a
+      // click nested in it (Enter would then do nothing).
+      setTimeout(() => a.click(), 0);
     } finally {
       delete a.dataset.busy;
     }

@@ -597,8 +597,14 @@ async function checkSession(prefill) {
 // The session: the one this browser has, or the sign-in card's (prefilled
 // with prefill).  Every caller gets the same promise.
 export function ensureSession(prefill) {
-  if (!sessionPromise) sessionPromise = checkSession(prefill);
-  else if (prefill && !$('sp-email').value) $('sp-email').value = prefill;
+  if (!sessionPromise) {
+    sessionPromise = checkSession(prefill);
+  } else if (prefill && !$('sp-email').value) {
+    // The address came after the card (the envelope arrived later): the
+    // reader who waits in the empty address field goes on to the password.
+    $('sp-email').value = prefill;
+    if (document.activeElement === $('sp-email')) $('sp-password').focus();
+  }
   return sessionPromise;
 }
 
