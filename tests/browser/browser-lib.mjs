@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { startKeyd, orgAdd, sealpost, tmpDir, SANITIZED } from '../lib/harness.mjs';
+import { startKeyd, orgAdd, recipientAdd, sealpost, tmpDir, SANITIZED } from '../lib/harness.mjs';
 
 export const TIMEOUT = SANITIZED ? 60000 : 20000;
 
@@ -41,6 +41,23 @@ export async function launch() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     ignoreDefaultArgs: ['--disable-popup-blocking'],
   });
+}
+
+// A browser and a key server with one organisation and one recipient
+// (email, password), for a test file: before() starts them into the
+// returned object ({browser, ctx}), after() stops them.
+export function browserAndKeyd(before, after, email, password) {
+  const t = { browser: null, ctx: null };
+  before(async () => {
+    t.browser = await launch();
+    t.ctx = await keydWithOrg();
+    recipientAdd(t.ctx.keyd.dataDir, email, password);
+  });
+  after(async () => {
+    await t.browser?.close();
+    await t.ctx?.keyd.stop();
+  });
+  return t;
 }
 
 // A key server with one organisation.  Returns {keyd, token, dir}.

@@ -7,22 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { makeMail, recipientAdd } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, TIMEOUT } from './browser-lib.mjs';
+import { makeMail } from '../lib/harness.mjs';
+import { browserAndKeyd, seal, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'kim@example.org';
 const PASSWORD = 'Copper heron meadow 73';
-let browser, ctx;
-
-before(async () => {
-  browser = await launch();
-  ctx = await keydWithOrg();
-  recipientAdd(ctx.keyd.dataDir, EMAIL, PASSWORD);
-});
-after(async () => {
-  await browser?.close();
-  await ctx?.keyd.stop();
-});
+const t = browserAndKeyd(before, after, EMAIL, PASSWORD);
 
 // Where the focus is: {id, tag, text, visible} (visible: an outline or a
 // ring is drawn around it).
@@ -48,9 +38,9 @@ async function tabTo(page, pred, limit, what) {
 
 test('the first read with the keyboard alone, focus visible at every stop', { timeout: TIMEOUT * 4 }, async () => {
   const data = Buffer.from('keyboard attachment bytes\n'.repeat(100));
-  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Keyboard only', text: 'Read with the keyboard.\n',
+  const file = seal(t.ctx, makeMail({ to: EMAIL, subject: 'Keyboard only', text: 'Read with the keyboard.\n',
     attachments: [{ name: 'letter.txt', type: 'text/plain', data }] }), 'keyboard.html');
-  const context = await browser.newContext({ viewport: { width: 375, height: 740 }, acceptDownloads: true });
+  const context = await t.browser.newContext({ viewport: { width: 375, height: 740 }, acceptDownloads: true });
   const page = await context.newPage();
   await page.goto(pathToFileURL(file).href);
 

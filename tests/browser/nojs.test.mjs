@@ -8,29 +8,20 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { makeMail, recipientAdd } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, screenshots, TIMEOUT } from './browser-lib.mjs';
+import { makeMail } from '../lib/harness.mjs';
+import { browserAndKeyd, seal, screenshots, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'pat@example.org';
 const PASSWORD = 'Heron quartz window 58';
 const SECRET = 'Ferritin 85 ng/mL, marker NJ-4410';
 const DATA = crypto.randomBytes(40000);
 
-let browser, ctx;
-before(async () => {
-  browser = await launch();
-  ctx = await keydWithOrg();
-  recipientAdd(ctx.keyd.dataDir, EMAIL, PASSWORD);
-});
-after(async () => {
-  await browser?.close();
-  await ctx?.keyd.stop();
-});
+const t = browserAndKeyd(before, after, EMAIL, PASSWORD);
 
 test('without JavaScript: envelope, the trust notice, sign-in, the text and an attachment', async () => {
-  const file = seal(ctx, makeMail({ to: EMAIL, text: `Dear Pat,\n${SECRET}\n`,
+  const file = seal(t.ctx, makeMail({ to: EMAIL, text: `Dear Pat,\n${SECRET}\n`,
     attachments: [{ name: 'results.pdf', type: 'application/pdf', data: DATA }] }), 'nojs.html');
-  const context = await browser.newContext({ javaScriptEnabled: false, acceptDownloads: true });
+  const context = await t.browser.newContext({ javaScriptEnabled: false, acceptDownloads: true });
   try {
     const page = await context.newPage();
     await page.goto(pathToFileURL(file).href);
