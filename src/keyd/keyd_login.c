@@ -124,6 +124,14 @@ session_start(struct keyd_req *r, const char *email, const char *how, struct key
 	set_status(out, KEYD_LOGIN_OK);
 }
 
+void
+keyd_login_session(struct keyd_req *r, const char *email, const char *how,
+    struct keyd_login *out)
+{
+	memset(out, 0, sizeof(*out));
+	session_start(r, email, how, out);
+}
+
 /* Count one attempt under key; 1 when it may go ahead. */
 static int
 attempt(struct keyd_req *r, const char *key, const struct sp_throttle_policy *p,

@@ -559,8 +559,8 @@ waiting_cb(void *ctx, const struct sp_envelope_rec *e)
  * it gets one notice (to its contact, or the sender of its first waiting
  * envelope), so that a sender can retract them if the account is not
  * whom they wrote to. */
-static void
-notify_waiting(struct keyd *k, const char *email, int64_t now)
+void
+keyd_notify_waiting(struct keyd *k, const char *email, int64_t now)
 {
 	struct sp_err err = {{0}};
 	struct waiting *w = calloc(1, sizeof(*w));
@@ -665,7 +665,7 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 		return activation_problem(r, st, &err);
 	keyd_add_cookie(r, BIND_COOKIE, "", "Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 	keyd_log("activate", "client", r->client, NULL);
-	notify_waiting(r->k, email, now);
+	keyd_notify_waiting(r->k, email, now);
 	sp_buf_init(&b, 4096);
 	sp_buf_append_str(&b, "<p>Thank you: <strong>");
 	sp_html_escape(&b, email, strlen(email));

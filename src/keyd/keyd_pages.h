@@ -15,5 +15,8 @@ extern const int keyd_nquestions;
 enum MHD_Result keyd_page_register(struct keyd_req *r, const char *arg);
 /* GET/POST /activate */
 enum MHD_Result keyd_page_activate(struct keyd_req *r, const char *arg);
+/* A new account for email: every organisation with messages waiting for
+ * it is told once (also after a confirmed short sign-up, keyd_signup.c). */
+void keyd_notify_waiting(struct keyd *k, const char *email, int64_t now);
 
 #endif

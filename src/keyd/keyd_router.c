@@ -20,6 +20,7 @@
 #include "keyd_read.h"
 #include "keyd_router.h"
 #include "keyd_security.h"
+#include "keyd_signup.h"
 
 /* Methods (bits); M_ANY (0) matches every method. */
 enum {
@@ -78,6 +79,10 @@ static const struct route routes[] = {
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy", keyd_api_copy_meta, API, NULL},
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy/data", keyd_api_copy_data, API, NULL},
 	{M_GET, EXACT, "/api/v1/me/envelopes", keyd_api_me_envelopes, API, NULL},
+	{M_POST, EXACT, "/api/v1/signup", keyd_api_signup, API, NULL},
+	{M_POST, EXACT, "/api/v1/signup/confirm", keyd_api_signup_confirm, API, NULL},
+	{M_GET, EXACT, "/api/v1/account/profile", keyd_api_profile_get, API, NULL},
+	{M_POST, EXACT, "/api/v1/account/profile", keyd_api_profile_set, API, NULL},
 	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "unknown envelope"},
 	{M_ANY, PREFIX, "/api/", NULL, API, "no such API"},
 	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},

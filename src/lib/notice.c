@@ -21,7 +21,8 @@ sp_notice_compose(int kind, const char *to, const char *public_url,
 {
 	const char *ttl = ttl_text ? ttl_text : "a short time";
 	int need_token = kind == SP_NOTICE_ACTIVATE || kind == SP_NOTICE_RESET ||
-	    kind == SP_NOTICE_ADMIN_RESET || kind == SP_NOTICE_SIGNIN;
+	    kind == SP_NOTICE_ADMIN_RESET || kind == SP_NOTICE_SIGNIN ||
+	    kind == SP_NOTICE_SIGNUP_CODE;
 	int rc;
 
 	if (to == NULL || public_url == NULL || (need_token && (token == NULL || *token == '\0')))
@@ -34,6 +35,16 @@ sp_notice_compose(int kind, const char *to, const char *public_url,
 		    "this link:\n\n%s/activate?t=%s\n\nThe link works once and expires in %s.  "
 		    "If you did not ask for an account,\ndo not open the link: nothing happens "
 		    "without it.\n", to, public_url, token, ttl);
+		break;
+	case SP_NOTICE_SIGNUP_CODE:
+		*subject = "Your code to confirm your address for secure messages";
+		rc = sp_buf_printf(body, "Hello,\n\nsomeone (we hope you) is creating an account "
+		    "for secure messages\nfor %s.  To confirm that this is your address, type "
+		    "this code\non the page where you chose your password:\n\n    %s\n\n"
+		    "The code works once, in that browser only, and expires in %s.\nIf you did "
+		    "not ask for an account, ignore this mail: nothing happens\nwithout the code. "
+		    " Never tell the code to anyone, even if they call\nthemselves the sender of "
+		    "a message.\n", to, token, ttl);
 		break;
 	case SP_NOTICE_EXISTS:
 		*subject = "Your account for secure messages";

@@ -1,6 +1,6 @@
 /*
  * notice.h - the texts of the mails the key server sends about accounts:
- * activation links, "an account exists" notes, password reset links,
+ * activation links and sign-up codes, "an account exists" notes, password reset links,
  * sign-in links, and notices after a password or second-factor change;
  * and the notices to senders: a recipient opened a message (read notice),
  * a recipient ran out of verification answers, a new account was
@@ -34,6 +34,8 @@ enum sp_notice_kind {
 	SP_NOTICE_READ,			/* address opened envelope at when */
 	SP_NOTICE_VERIFY_LOCKED,	/* address gave too many wrong verification answers */
 	SP_NOTICE_WAITING,		/* an account was registered for address, count waiting */
+	/* to recipients again (appended: the values above stay as they were) */
+	SP_NOTICE_SIGNUP_CODE,		/* token: the 6-digit code of a short sign-up */
 };
 
 /* Compose the mail of kind for address `to`: subject (one line) into

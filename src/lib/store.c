@@ -543,6 +543,14 @@ sp_store_token_use(struct sp_store *s, int kind,
 }
 
 int
+sp_store_profile_set(struct sp_store *s, const struct sp_account *acc,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->profile_set == NULL ? unsupported(s, "profile_set", err) :
+	    s->ops->profile_set(s->impl, acc, a, err);
+}
+
+int
 sp_store_password_set(struct sp_store *s, const char *email, const char *pw_hash,
     int64_t now, const unsigned char *token_hash, const unsigned char *keep_session,
     const struct sp_audit *a, struct sp_err *err)

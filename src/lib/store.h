@@ -193,6 +193,10 @@ struct sp_account {
 	/* pending registrations only */
 	int64_t pending_id;
 	unsigned char bind_hash[SP_SHA256_LEN];	/* SHA-256 of the registering browser's cookie */
+	/* schema v5: 1 when the account was made by the short sign-up (address
+	 * and password only) and names, phrase and questions are still to be
+	 * given (sp_store_profile_set clears it); kept from pending to account */
+	int profile_todo;
 };
 
 struct sp_session {
@@ -245,7 +249,8 @@ struct sp_passkey {
  *    accounts table; v3: organisations' domains and tokens get tables of
  *    their own, old audit records are chained into chain 0; v4: envelopes gain
  *    the sealed header and their copy's size and keeping time,
- *    organisations a copy quota).
+ *    organisations a copy quota; v5: accounts and pending registrations
+ *    gain profile_todo).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The
@@ -591,6 +596,13 @@ int sp_store_pending_by_token(struct sp_store *s,
 int sp_store_pending_activate(struct sp_store *s,
     const unsigned char token_hash[SP_SHA256_LEN], int64_t now,
     char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a, struct sp_err *err);
+
+/* Complete an account's profile (schema v5): set first_name, last_name,
+ * language, phrase, phrase_enabled, question[] and answer_hash[] of
+ * acc->email from acc, clear profile_todo, with the audit record, in one
+ * transaction.  SP_ERR_NOTFOUND when the address has no account. */
+int sp_store_profile_set(struct sp_store *s, const struct sp_account *acc,
+    const struct sp_audit *a, struct sp_err *err);
 
 /* Issue a single-use token of kind (not ACTIVATE's first issue: that is
  * sp_store_pending_add) for email, in one transaction:

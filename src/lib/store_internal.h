@@ -69,6 +69,8 @@ struct sp_store_ops {
 	    struct sp_account *out, struct sp_err *err);
 	int (*pending_activate)(void *impl, const unsigned char *token_hash, int64_t now,
 	    char *email, const struct sp_audit *a, struct sp_err *err);
+	int (*profile_set)(void *impl, const struct sp_account *acc,
+	    const struct sp_audit *a, struct sp_err *err);
 	int (*token_issue)(void *impl, int kind, const char *email,
 	    const unsigned char *token_hash, int64_t now, int64_t expires,
 	    const char *rate_key, const struct sp_throttle_policy *rate, int *issued,

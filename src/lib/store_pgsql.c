@@ -29,7 +29,7 @@
 
 #include "store_internal.h"
 
-#define PG_SCHEMA_VERSION 4
+#define PG_SCHEMA_VERSION 5
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 #define PG_MAXP 16
@@ -228,6 +228,13 @@ static const char schema_v4_sql[] =
     "ALTER TABLE orgs ADD COLUMN copy_quota_mb bigint NOT NULL DEFAULT 1024;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (4);";
+
+/* Version 4 to 5 (store_sqlite.c's migration): the short sign-up. */
+static const char schema_v5_sql[] =
+    "ALTER TABLE accounts ADD COLUMN profile_todo integer NOT NULL DEFAULT 0;"
+    "ALTER TABLE pending ADD COLUMN profile_todo integer NOT NULL DEFAULT 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (5);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -929,8 +936,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 			st = pg_script(cx, schema_sql, "create schema", err);
 		if (st == SP_OK && version < 3)
 			st = pg_migrate_v3(cx, err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 4)
 			st = pg_script(cx, schema_v4_sql, "upgrade schema to version 4", err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v5_sql, "upgrade schema to version 5", err);
 	}
 	return pg_end(cx, st, err);
 }
@@ -2790,8 +2799,8 @@ pg_account_get(void *impl, const char *email, struct sp_account *out,
 	if ((st = pg_exec(&cx, "SELECT " PG_PROFILE_COLS ", failed_logins, created,"
 	    " pw_changed, totp_wrapped, totp_key_id, totp_last_step,"
 	    " (SELECT count(*) FROM passkeys p WHERE p.email = a.email),"
-	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0)"
-	    " FROM accounts a WHERE email = $1", &p, &r, "account", err)) != SP_OK)
+	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0),"
+	    " profile_todo FROM accounts a WHERE email = $1", &p, &r, "account", err)) != SP_OK)
 		return st;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
@@ -2807,6 +2816,7 @@ pg_account_get(void *impl, const char *email, struct sp_account *out,
 	out->totp_last_step = r_int(r, 0, 18);
 	out->npasskeys = (int)r_int(r, 0, 19);
 	out->nrecovery = (int)r_int(r, 0, 20);
+	out->profile_todo = (int)r_int(r, 0, 21);
 	PQclear(r);
 	if (n < 0) {
 		sp_wipe(out, sizeof(*out));
@@ -3027,9 +3037,10 @@ pg_pending_add(void *impl, const struct sp_account *acc, const unsigned char *to
 		profile_params(&p, acc);
 		p_bin(&p, acc->bind_hash, sizeof(acc->bind_hash));
 		p_int(&p, now);
-		st = pg_one(&cx, "INSERT INTO pending(" PG_PROFILE_COLS ", bind_hash, created)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-		    " RETURNING id", &p, &id, &found, "add registration", err);
+		p_int(&p, acc->profile_todo ? 1 : 0);
+		st = pg_one(&cx, "INSERT INTO pending(" PG_PROFILE_COLS ", bind_hash, created,"
+		    " profile_todo) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+		    " $14, $15, $16) RETURNING id", &p, &id, &found, "add registration", err);
 	}
 	if (st == SP_OK)
 		st = pg_pending_drop(&cx, acc->email, SP_STORE_PENDING_MAX, NULL, err);
@@ -3110,8 +3121,9 @@ pg_pending_activate(void *impl, const unsigned char *token_hash, int64_t now,
 		p_int(&p, t.ref);
 		p_int(&p, now);
 		st = pg_exec(&cx, "INSERT INTO accounts(" PG_PROFILE_COLS ", activated,"
-		    " failed_logins, created, pw_changed) SELECT " PG_PROFILE_COLS
-		    ", 1, 0, $2, created FROM pending WHERE id = $1", &p, NULL, "activate", err);
+		    " failed_logins, created, pw_changed, profile_todo) SELECT " PG_PROFILE_COLS
+		    ", 1, 0, $2, created, profile_todo FROM pending WHERE id = $1", &p, NULL,
+		    "activate", err);
 		if (st == SP_ERR_EXISTS)
 			sp_err_set(err, st, "an account with this address exists");
 	}
@@ -3238,6 +3250,36 @@ pg_session_delete(void *impl, const unsigned char *hash, const struct sp_audit *
 	    err);
 	if (st == SP_OK && cx.changes == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such session");
+	if (st == SP_OK)
+		st = pg_audit_insert(&cx, a, err);
+	return pg_end(&cx, st, err);
+}
+
+static int
+pg_profile_set(void *impl, const struct sp_account *acc, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st, i;
+
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	p_text(&p, acc->email);
+	p_text(&p, acc->first_name);
+	p_text(&p, acc->last_name);
+	p_text(&p, acc->language);
+	p_text(&p, acc->phrase);
+	p_int(&p, acc->phrase_enabled ? 1 : 0);
+	for (i = 0; i < 3; i++)
+		p_int(&p, acc->question[i]);
+	for (i = 0; i < 3; i++)
+		p_text(&p, acc->answer_hash[i]);
+	st = pg_exec(&cx, "UPDATE accounts SET first_name = $2, last_name = $3, language = $4,"
+	    " phrase = $5, phrase_enabled = $6, q1 = $7, q2 = $8, q3 = $9, a1 = $10, a2 = $11,"
+	    " a3 = $12, profile_todo = 0 WHERE email = $1", &p, NULL, "set profile", err);
+	if (st == SP_OK && cx.changes == 0)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such account");
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
 	return pg_end(&cx, st, err);
@@ -4123,6 +4165,7 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.token_peek = pg_token_peek,
 	.token_use = pg_token_use,
 	.password_set = pg_password_set,
+	.profile_set = pg_profile_set,
 	.sessions_end = pg_sessions_end,
 	.session_reauth = pg_session_reauth,
 	.totp_set = pg_totp_set,

@@ -23,7 +23,7 @@
 
 #include "store_internal.h"
 
-#define SQ_SCHEMA_VERSION 4
+#define SQ_SCHEMA_VERSION 5
 #define SQ_BUSY_MS 5000
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
@@ -231,6 +231,14 @@ static const char migrate_v4_sql[] =
     "ALTER TABLE orgs ADD COLUMN copy_quota_mb INTEGER NOT NULL DEFAULT 1024;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (4);";
+
+/* Version 4 -> 5: the short sign-up.  An account made from an address and
+ * a password alone owes its profile (names, phrase, questions). */
+static const char migrate_v5_sql[] =
+    "ALTER TABLE accounts ADD COLUMN profile_todo INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pending ADD COLUMN profile_todo INTEGER NOT NULL DEFAULT 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (5);";
 
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -472,6 +480,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	    (s = sq_fk_check(db, err)) != SP_OK))
 		goto fail;
 	if (version < 4 && (s = sq_exec(db, migrate_v4_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 5 && (s = sq_exec(db, migrate_v5_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -2342,8 +2352,8 @@ sq_account_get(void *impl, const char *email, struct sp_account *out,
 	if ((s = sq_prepare(db, "SELECT " SQ_PROFILE_COLS ", failed_logins, created,"
 	    " pw_changed, totp_wrapped, totp_key_id, totp_last_step,"
 	    " (SELECT count(*) FROM passkeys p WHERE p.email = a.email),"
-	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0)"
-	    " FROM accounts a WHERE email = ?", &st, err)) != SP_OK)
+	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0),"
+	    " profile_todo FROM accounts a WHERE email = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, email);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2360,6 +2370,7 @@ sq_account_get(void *impl, const char *email, struct sp_account *out,
 		out->totp_last_step = sqlite3_column_int64(st, 18);
 		out->npasskeys = sqlite3_column_int(st, 19);
 		out->nrecovery = sqlite3_column_int(st, 20);
+		out->profile_todo = sqlite3_column_int(st, 21);
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
@@ -2582,11 +2593,12 @@ sq_pending_add(void *impl, const struct sp_account *acc, const unsigned char *to
 	if (s == SP_OK)
 		s = sq_tokens_expire(db, now, err);
 	if (s == SP_OK && (s = sq_prepare(db, "INSERT INTO pending(" SQ_PROFILE_COLS
-	    ", bind_hash, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?14,?15)",
-	    &st, err)) == SP_OK) {
+	    ", bind_hash, created, profile_todo)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?14,?15,?16)", &st, err)) == SP_OK) {
 		profile_bind(st, acc);
 		bind_hash(st, 14, acc->bind_hash);
 		sqlite3_bind_int64(st, 15, now);
+		sqlite3_bind_int(st, 16, acc->profile_todo ? 1 : 0);
 		if ((s = sq_run(db, st, "add registration", err)) == SP_OK)
 			id = sqlite3_last_insert_rowid(db);
 	}
@@ -2665,8 +2677,9 @@ sq_pending_activate(void *impl, const unsigned char *token_hash, int64_t now,
 	if (s == SP_OK && (s = sq_account_exists(db, p.email, &found, err)) == SP_OK && found)
 		s = sp_err_set(err, SP_ERR_EXISTS, "an account with this address exists");
 	if (s == SP_OK && (s = sq_prepare(db, "INSERT INTO accounts(" SQ_PROFILE_COLS
-	    ", activated, failed_logins, created, pw_changed) SELECT " SQ_PROFILE_COLS
-	    ", 1, 0, ?2, created FROM pending WHERE id = ?1", &st, err)) == SP_OK) {
+	    ", activated, failed_logins, created, pw_changed, profile_todo) SELECT "
+	    SQ_PROFILE_COLS ", 1, 0, ?2, created, profile_todo FROM pending WHERE id = ?1",
+	    &st, err)) == SP_OK) {
 		sqlite3_bind_int64(st, 1, r.ref);
 		sqlite3_bind_int64(st, 2, now);
 		s = sq_run(db, st, "activate", err);
@@ -2793,6 +2806,30 @@ sq_session_delete(void *impl, const unsigned char *hash, const struct sp_audit *
 	}
 	if (s == SP_OK && sqlite3_changes(db) == 0)
 		s = sp_err_set(err, SP_ERR_NOTFOUND, "no such session");
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_profile_set(void *impl, const struct sp_account *acc, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	/* profile_bind's parameters; the password (5) is left as it is */
+	if ((s = sq_prepare(db, "UPDATE accounts SET first_name = ?2, last_name = ?3,"
+	    " language = ?4, phrase = ?6, phrase_enabled = ?7, q1 = ?8, q2 = ?9, q3 = ?10,"
+	    " a1 = ?11, a2 = ?12, a3 = ?13, profile_todo = 0 WHERE email = ?1",
+	    &st, err)) == SP_OK) {
+		profile_bind(st, acc);
+		if ((s = sq_run(db, st, "set profile", err)) == SP_OK && sqlite3_changes(db) == 0)
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no such account");
+	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
 	return sq_end(db, s, err);
@@ -3670,6 +3707,7 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.token_peek = sq_token_peek,
 	.token_use = sq_token_use,
 	.password_set = sq_password_set,
+	.profile_set = sq_profile_set,
 	.sessions_end = sq_sessions_end,
 	.session_reauth = sq_session_reauth,
 	.totp_set = sq_totp_set,

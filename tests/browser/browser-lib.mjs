@@ -3,13 +3,36 @@
 // it), a key server with an organisation, sealing a test mail with the real
 // `sealpost seal`, and the steps of the open page.  With SCREENSHOTS=DIR the
 // tests save full-page PNGs of each step there, to look at.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { startKeyd, orgAdd, sealpost, tmpDir, SANITIZED } from '../lib/harness.mjs';
 
 export const TIMEOUT = SANITIZED ? 60000 : 20000;
+
+// axe-core, when installed (package.json); the scans say so when it is not.
+let AXE = null;
+try {
+  AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+} catch { /* not installed */ }
+
+// axe-core over the page as it is: no serious or critical violation (t:
+// the test, for the diagnostic when axe-core is missing).
+export async function axe(t, page, what) {
+  if (!AXE) {
+    t.diagnostic(`axe-core is not installed (npm ci): ${what} not scanned`);
+    return;
+  }
+  await page.evaluate(AXE);
+  const v = await page.evaluate(async () =>
+    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter((x) => x.impact === 'serious' || x.impact === 'critical')
+      .map((x) => `${x.id}: ${x.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+  assert.deepEqual(v, [], `${what}: accessibility`);
+}
 
 export async function launch() {
   return chromium.launch({

@@ -10,21 +10,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { activationLink, makeMail, recipientAdd, sealpost } from '../lib/harness.mjs';
-import { fillRegistration, linkIn, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { axe, fillRegistration, linkIn, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'sam@example.net';
 const OTHER = 'robin@example.com';
 const PASSWORD = 'Otter lantern meadow 77';
 const PHONE = { width: 375, height: 740 };
 const ORG = 'Example Clinic';
-
-// axe-core, when installed (package.json); the scans say so when it is not.
-let AXE = null;
-try {
-  AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-} catch { /* not installed */ }
 
 // phone: the recipient's phone; stranger: signed in as someone else
 let browser, ctx, phone, stranger;
@@ -69,20 +62,6 @@ const copyFile = (id) => path.join(ctx.keyd.dataDir, 'copies', `${id}.ct`);
 async function noOverflow(page, what) {
   const w = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(w <= PHONE.width, `${what}: ${w} px wide on a ${PHONE.width} px screen`);
-}
-
-// axe-core over the page as it is: no serious or critical violation.
-async function axe(t, page, what) {
-  if (!AXE) {
-    t.diagnostic(`axe-core is not installed (npm ci): ${what} not scanned`);
-    return;
-  }
-  await page.evaluate(AXE);
-  const v = await page.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-      .filter((x) => x.impact === 'serious' || x.impact === 'critical')
-      .map((x) => `${x.id}: ${x.nodes.map((n) => n.target.join(' ')).join(', ')}`));
-  assert.deepEqual(v, [], `${what}: accessibility`);
 }
 
 // What this browser's key store holds: per record, whether it contains the

@@ -35,6 +35,7 @@ test_account_kinds(void)
 		{SP_NOTICE_FACTOR_ADDED, NULL, "was added to"},
 		{SP_NOTICE_FACTOR_REMOVED, NULL, "was removed from"},
 		{SP_NOTICE_RECOVERY_USED, NULL, "recovery code"},
+		{SP_NOTICE_SIGNUP_CODE, "104729", "    104729\n"},
 	};
 	size_t i;
 

@@ -1401,6 +1401,56 @@ test_accounts(void)
 	sp_store_close(s);
 }
 
+/* Schema v5: a short sign-up's pending registration carries
+ * profile_todo into its account; profile_set fills the profile in and
+ * clears it, leaving the password as it was. */
+static void
+test_profile_todo(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_account acc, got;
+	struct sp_audit a = {0, "signup", "kim@todo.example", NULL, "127.0.0.1", NULL, 0};
+	unsigned char t1[SP_SHA256_LEN];
+	char email[SP_STORE_EMAIL_MAX + 1];
+
+	tok("todo1", t1);
+	memset(&acc, 0, sizeof(acc));
+	snprintf(acc.email, sizeof(acc.email), "kim@todo.example");
+	snprintf(acc.pw_hash, sizeof(acc.pw_hash), "$argon2id$short");
+	snprintf(acc.language, sizeof(acc.language), "en");
+	acc.created = 1000;
+	acc.profile_todo = 1;
+	T_EQ_INT(sp_store_pending_add(s, &acc, t1, 5000, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_pending_by_token(s, t1, 4000, &got, &err), SP_OK);
+	a.event = "activate";
+	T_EQ_INT(sp_store_pending_activate(s, t1, 4000, email, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "kim@todo.example", &got, &err), SP_OK);
+	T_EQ_INT(got.profile_todo, 1);
+	T_EQ_INT(got.question[0], 0);
+
+	fill_account(&acc, "kim@todo.example", "$argon2id$ignored");
+	snprintf(acc.phrase, sizeof(acc.phrase), "blue kettle");
+	a.event = "profile-completed";
+	T_EQ_INT(sp_store_profile_set(s, &acc, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "kim@todo.example", &got, &err), SP_OK);
+	T_EQ_INT(got.profile_todo, 0);
+	T_CHECK(strcmp(got.pw_hash, "$argon2id$short") == 0);
+	T_CHECK(strcmp(got.phrase, "blue kettle") == 0);
+	T_EQ_INT(got.question[0], acc.question[0]);
+	T_CHECK(strcmp(got.answer_hash[2], acc.answer_hash[2]) == 0);
+	T_CHECK(strcmp(got.first_name, acc.first_name) == 0);
+	T_EQ_INT(audit_count(s, "profile-completed"), 1);
+	/* An account made by an administrator owes nothing. */
+	fill_account(&acc, "ada@todo.example", "$argon2id$admin");
+	T_EQ_INT(sp_store_account_create(s, &acc, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "ada@todo.example", &got, &err), SP_OK);
+	T_EQ_INT(got.profile_todo, 0);
+	snprintf(acc.email, sizeof(acc.email), "nobody@todo.example");
+	T_EQ_INT(sp_store_profile_set(s, &acc, NULL, &err), SP_ERR_NOTFOUND);
+	sp_store_close(s);
+}
+
 static void
 test_pending(void)
 {
@@ -2465,7 +2515,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 5"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 6"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2908,7 +2958,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "4") == 0);
+	T_CHECK(strcmp(v, "5") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -2931,7 +2981,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 5", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 6", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3172,6 +3222,8 @@ test_migration_v3(void)
 	    "ALTER TABLE envelopes DROP COLUMN copy_size;"
 	    "ALTER TABLE envelopes DROP COLUMN copy_until;"
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
+	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
+	    "ALTER TABLE pending DROP COLUMN profile_todo;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3193,6 +3245,7 @@ test_migration_v3(void)
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
 	schema_of(path, fresh, sizeof(fresh));
 	T_CHECK(strstr(migrated, "copy_quota_mb") != NULL && strstr(migrated, "envelopes_copies") != NULL);
+	T_CHECK(strstr(migrated, "profile_todo") != NULL);
 	T_CHECK(strstr(fresh, "copy_quota_mb") != NULL);
 }
 
@@ -3223,6 +3276,8 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE envelopes DROP COLUMN sealed_header, DROP COLUMN copy_size,"
 	    " DROP COLUMN copy_until;"
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
+	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
+	    "ALTER TABLE pending DROP COLUMN profile_todo;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3236,7 +3291,7 @@ test_pg_migration_v3(void)
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "4") == 0);
+	T_CHECK(strcmp(v, "5") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -3649,7 +3704,8 @@ test_envelope_view(void)
 /* --- the runs ------------------------------------------------------------ */
 
 static const t_fn common[] = {
-	test_open, test_orgs_envelopes, test_accounts, test_pending, test_tokens,
+	test_open, test_orgs_envelopes, test_accounts, test_pending, test_profile_todo,
+	test_tokens,
 	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,

@@ -957,6 +957,17 @@ async function openCopy() {
   });
 }
 
+// The envelope's one recipient, for the sign-in card ('' when several or
+// unreadable: openWith() reports a bad header).
+function cardAddress(env) {
+  try {
+    const h = spc.parseHeader(spc.b64decode(env.header));
+    return h.id === ID && h.to.length === 1 ? h.to[0] : '';
+  } catch {
+    return '';
+  }
+}
+
 async function start() {
   mountSignin('Sign in to read your secure message');
   if (COPY) {
@@ -998,6 +1009,10 @@ async function start() {
     // Sign-in and the envelope's arrival go on at the same time.
     const sess = ensureSession('');
     env = await fromOpener();
+    // The card, still waiting, learns whom the envelope is for.
+    const to = cardAddress(env);
+    registerFor(to, ID);
+    ensureSession(to);
     await sess;
   }
   await openWith(env);

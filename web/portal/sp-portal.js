@@ -1,7 +1,10 @@
 // sp-portal.js - what the open page (open.js) and the message list
 // (messages.js) share: the key server's JSON API, the session, the progress
 // line, sizes as text, and the sign-in card (password, then the account's second factor: a code from an
-// authenticator app, a recovery code or a passkey).  A page holds an empty
+// authenticator app, a recovery code or a passkey; "first time here": a new
+// password, then the 6-digit code mailed to the address, and the session at
+// once; after a later sign-in, "finish your account" when the short sign-up
+// left names, phrase and questions for later).  A page holds an empty
 // <section id="sp-login" hidden> and the header's #sp-who, #sp-who-email and
 // #sp-signout; mountSignin() fills the card in.
 // SECURITY: the password is typed only here, on the key server's origin, and
@@ -43,9 +46,13 @@ function pageCsrf() {
 }
 
 // The card's markup: a constant (nothing in it comes from the key server,
-// a link or a person), so setting it as HTML runs nothing.
+// a link or a person), so setting it as HTML runs nothing.  Three parts:
+// sign in (password, then a second factor), first time here (a new
+// password, then the code mailed to the address), and "finish your
+// account" (what the short sign-up left for later).
 const CARD = `<h1 id="sp-login-title"></h1>
-<p class="hint">Sign in with the address the message was sent to and the password you chose when you registered.</p>
+<div id="sp-signin-part">
+<p class="hint">Sign in with the address the message was sent to and your password.</p>
 <form id="sp-login-form" novalidate>
 <div class="field">
 <label for="sp-email">Email address</label>
@@ -80,10 +87,65 @@ const CARD = `<h1 id="sp-login-title"></h1>
 </form>
 </div>
 <p class="hint" id="sp-login-help"><a href="/forgot" id="sp-forgot" target="_blank" rel="noopener">Forgot your password?</a></p>
-<p class="hint" id="sp-first-time">First time here? <a id="sp-register" href="/register" target="_blank" rel="noopener">Create your account</a>
- with the address the message was sent to, confirm it from the mail we send, then sign in here.</p>`;
+<div id="sp-first-time">
+<h2>First time here?</h2>
+<p class="hint">Choose a password, type the code we mail to your address, and read your message.</p>
+<p class="actions"><button class="btn secondary" type="button" id="sp-first">Create your password</button>
+<a class="hint" id="sp-register" href="/register" target="_blank" rel="noopener">or use the full registration form</a></p>
+</div>
+</div>
+<div id="sp-signup-part" hidden>
+<form id="sp-signup-form" novalidate>
+<p class="hint">Choose the password for your secure messages. We then mail a 6-digit code to your address, to check that it is yours.</p>
+<div class="field">
+<label for="sp-new-email">Your email</label>
+<input id="sp-new-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
+</div>
+<div class="field">
+<label for="sp-new-password">New password</label>
+<p class="hint" id="sp-new-hint">At least 8 characters; a few unrelated words make a good password.</p>
+<input id="sp-new-password" name="password" type="password" autocomplete="new-password" required aria-describedby="sp-new-hint">
+</div>
+<div class="field">
+<label for="sp-new-password2">New password again</label>
+<input id="sp-new-password2" name="password2" type="password" autocomplete="new-password" required>
+<label class="check"><input type="checkbox" id="sp-new-show"> Show what I type</label>
+</div>
+<p class="error" id="sp-signup-error" role="alert" hidden></p>
+<p class="actions"><button class="btn" type="submit" id="sp-signup-submit">Create my password</button>
+<button class="linkbtn" type="button" id="sp-signup-back">I have a password: sign in</button></p>
+</form>
+<form id="sp-confirm-form" novalidate hidden>
+<p id="sp-confirm-sent" role="status"></p>
+<div class="field">
+<label for="sp-signup-code">6-digit code from the mail</label>
+<input id="sp-signup-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="9" spellcheck="false" aria-describedby="sp-confirm-hint" required>
+<p class="hint" id="sp-confirm-hint">The code works for 15 minutes, in this window only. No mail after a few minutes? Look in your spam folder.</p>
+</div>
+<p class="error" id="sp-confirm-error" role="alert" hidden></p>
+<p class="actions"><button class="btn" type="submit" id="sp-confirm-submit">Confirm and open</button>
+<button class="linkbtn" type="button" id="sp-confirm-back">Send a new code</button></p>
+</form>
+</div>
+<div id="sp-finish-part" hidden>
+<p id="sp-finish-lead"></p>
+<form id="sp-finish-form" novalidate>
+<div class="field"><label for="sp-first-name">First name</label>
+<input id="sp-first-name" name="first_name" type="text" autocomplete="given-name" required></div>
+<div class="field"><label for="sp-last-name">Last name</label>
+<input id="sp-last-name" name="last_name" type="text" autocomplete="family-name" required></div>
+<div class="field"><label for="sp-phrase">Personal security phrase</label>
+<p class="hint" id="sp-phrase-hint">A few words only you know. When we show them to you, you know the page is ours.</p>
+<input id="sp-phrase" name="phrase" type="text" autocomplete="off" required aria-describedby="sp-phrase-hint">
+<label class="check"><input type="checkbox" id="sp-phrase-on" checked> Show my phrase when I sign in</label></div>
+<fieldset id="sp-questions"><legend>Three security questions, for when you forget your password</legend></fieldset>
+<p class="error" id="sp-finish-error" role="alert" hidden></p>
+<p class="actions"><button class="btn" type="submit" id="sp-finish-submit">Save and continue</button>
+<button class="linkbtn" type="button" id="sp-finish-later">Not now</button></p>
+</form>
+</div>`;
 
-const state = { session: null };
+const state = { session: null, title: '', forEmail: '', forId: '', signedUp: false };
 let sessionPromise = null;
 
 // Fill in the sign-in card under its title and wire the header's buttons.
@@ -91,21 +153,34 @@ export function mountSignin(title) {
   const card = $('sp-login');
   card.setAttribute('aria-labelledby', 'sp-login-title');
   card.innerHTML = CARD;
+  state.title = title;
   $('sp-login-title').textContent = title;
   $('sp-show').addEventListener('change', (ev) => {
     $('sp-password').type = ev.target.checked ? 'text' : 'password';
   });
+  $('sp-new-show').addEventListener('change', (ev) => {
+    $('sp-new-password').type = $('sp-new-password2').type = ev.target.checked ? 'text' : 'password';
+  });
   $('sp-signout').addEventListener('click', () => { signOut(); });
 }
 
-// The card's "create your account" link, for this address and message
-// when they are known (the form then has the address filled in).
+// The address and message the card is for, when they are known: "first
+// time here" then has the address filled in (read-only), and the full
+// registration form's link carries both.
 export function registerFor(email, id) {
+  state.forEmail = typeof email === 'string' ? email : '';
+  state.forId = typeof id === 'string' ? id : '';
   const q = new URLSearchParams();
   if (email) q.set('email', email);
   if (id) q.set('id', id);
   const a = $('sp-register');
   if (a) a.href = '/register' + (q.size ? `?${q}` : '');
+  // "first time here" chosen before the envelope said whom it is for
+  const ne = $('sp-new-email');
+  if (ne && state.forEmail && !ne.value) {
+    ne.value = state.forEmail;
+    ne.readOnly = true;
+  }
 }
 
 function signedIn(s) {
@@ -131,15 +206,114 @@ function loginError(text, link) {
 }
 
 function secondError(text) {
-  const e = $('sp-second-error');
-  e.textContent = text;
-  show(e, !!text);
+  errorIn('sp-second-error', text);
 }
 
 const TOO_LONG = 'This sign-in took too long. Please sign in again.';
 
-// The sign-in card: the password step, then (when the account has one) the
-// second factor.  Resolves with the session {email, csrf}.
+// Which part of the card shows: 'signin', 'signup' or 'finish'.
+function cardPart(part) {
+  show($('sp-signin-part'), part === 'signin');
+  show($('sp-signup-part'), part === 'signup');
+  show($('sp-finish-part'), part === 'finish');
+  $('sp-login-title').textContent = part === 'signup' ? 'Create your password' :
+    part === 'finish' ? 'Finish your account' : state.title;
+}
+
+// A message in the error paragraph id ('' hides it).
+function errorIn(id, text) {
+  const e = $(id);
+  e.textContent = text || '';
+  show(e, !!text);
+}
+
+// After a sign-in on a later visit: when the account was made by the short
+// sign-up and still owes names, phrase and questions, the card asks for
+// them (or "Not now") before the message.  Resolves when done.
+async function offerFinish(session) {
+  if (state.signedUp) return;
+  const r = await api('GET', '/api/v1/account/profile');
+  if (r.status !== 200 || r.data.incomplete !== true || !Array.isArray(r.data.questions)) return;
+  const missing = Array.isArray(r.data.missing) ? r.data.missing.filter((m) => typeof m === 'string') : [];
+  const questions = r.data.questions.filter((q) => typeof q === 'string');
+  await new Promise((resolve) => {
+    const ac = new AbortController();
+    const fs = $('sp-questions');
+    fs.replaceChildren(fs.firstElementChild);
+    for (let i = 1; i <= 3; i++) {
+      const f = document.createElement('div');
+      f.className = 'field';
+      const ql = document.createElement('label');
+      ql.htmlFor = `sp-q${i}`;
+      ql.textContent = `Question ${i}`;
+      const sel = document.createElement('select');
+      sel.id = `sp-q${i}`;
+      const none = document.createElement('option');
+      none.value = '';
+      none.textContent = 'Choose a question';
+      sel.append(none);
+      questions.forEach((q, n) => {
+        const o = document.createElement('option');
+        o.value = String(n + 1);
+        o.textContent = q;
+        sel.append(o);
+      });
+      const al = document.createElement('label');
+      al.htmlFor = `sp-a${i}`;
+      al.textContent = `Answer ${i}`;
+      const ans = document.createElement('input');
+      ans.id = `sp-a${i}`;
+      ans.type = 'text';
+      ans.autocomplete = 'off';
+      f.append(ql, sel, al, ans);
+      fs.append(f);
+    }
+    const list = missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}` : missing[0];
+    $('sp-finish-lead').textContent = `Your account still needs ${list || 'a few details'}. ` +
+      'They help you back in if you forget your password. It takes a minute.';
+    const finish = () => {
+      ac.abort();
+      show($('sp-login'), false);
+      cardPart('signin');
+      resolve();
+    };
+    $('sp-finish-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      errorIn('sp-finish-error', '');
+      const body = {
+        first_name: $('sp-first-name').value, last_name: $('sp-last-name').value,
+        phrase: $('sp-phrase').value, phrase_enabled: $('sp-phrase-on').checked,
+        questions: [1, 2, 3].map((i) => Number($(`sp-q${i}`).value) || 0),
+        answers: [1, 2, 3].map((i) => $(`sp-a${i}`).value),
+      };
+      const btn = $('sp-finish-submit');
+      btn.disabled = true;
+      const w = await api('POST', '/api/v1/account/profile', body, session.csrf);
+      btn.disabled = false;
+      if (w.status === 200) {
+        finish();
+        return;
+      }
+      const names = { first_name: 'First name', last_name: 'Last name', phrase: 'Security phrase', questions: 'Questions',
+        'answers[0]': 'Answer 1', 'answers[1]': 'Answer 2', 'answers[2]': 'Answer 3' };
+      const what = typeof w.data.field === 'string' && names[w.data.field] ? `${names[w.data.field]}: ` : '';
+      errorIn('sp-finish-error', w.data.error ? `${what}${w.data.error}.` : 'Saving failed. Please try again.');
+    }, { signal: ac.signal });
+    $('sp-finish-later').addEventListener('click', finish, { signal: ac.signal });
+    cardPart('finish');
+    show($('sp-login'), true);
+    $('sp-first-name').focus();
+  });
+}
+
+// Why a sign-up or its code was refused, in words.
+function signupError(r) {
+  if (r.status === 503 || r.status === 0) return r.data.error && r.status === 0 ? r.data.error : 'The key server is busy right now. Please try again in a moment.';
+  if (r.status === 429) return r.data.error ? `${r.data.error[0].toUpperCase()}${r.data.error.slice(1)}.` : 'Too many attempts. Please wait a while and try again.';
+  if (r.data.error) return `${r.data.error[0].toUpperCase()}${r.data.error.slice(1)}.`;
+  return 'That did not work. Please try again.';
+}
+
 export function askLogin(prefill) {
   const csrf = pageCsrf();
   sessionPromise = new Promise((resolve) => {
@@ -153,7 +327,10 @@ export function askLogin(prefill) {
     const recovery = $('sp-recovery');
     const ssubmit = $('sp-second-submit');
     const pkBtn = $('sp-second-passkey');
+    const ac = new AbortController();
+    const on = (el, type, fn) => el.addEventListener(type, fn, { signal: ac.signal });
     let mfa = null;
+    let signup = null;	// {handle, email} of the sign-up, once its code is mailed
     if (prefill && !email.value) email.value = prefill;
 
     const passwordStep = (error) => {
@@ -166,19 +343,22 @@ export function askLogin(prefill) {
       loginError(error || '');
       (email.value ? pw : email).focus();
     };
-    const done = (data) => {
+    const done = async (data) => {
       pw.value = '';
       code.value = '';
       recovery.value = '';
+      $('sp-new-password').value = '';
+      $('sp-new-password2').value = '';
+      $('sp-signup-code').value = '';
       mfa = null;
-      form.removeEventListener('submit', onSubmit);
-      sform.removeEventListener('submit', onSecond);
-      pkBtn.removeEventListener('click', onPasskey);
-      $('sp-second-back').removeEventListener('click', onBack);
+      signup = null;
+      ac.abort();
       show(second, false);
       show(form, true);
       show($('sp-login'), false);
+      cardPart('signin');
       signedIn({ email: data.email || email.value.trim(), csrf: data.csrf });
+      await offerFinish(state.session);
       resolve(state.session);
     };
     const secondStep = (sf) => {
@@ -299,10 +479,105 @@ export function askLogin(prefill) {
     };
     const onBack = () => passwordStep('');
 
-    form.addEventListener('submit', onSubmit);
-    sform.addEventListener('submit', onSecond);
-    pkBtn.addEventListener('click', onPasskey);
-    $('sp-second-back').addEventListener('click', onBack);
+    // First time here: a new password for the address, then the code.
+    const newEmail = $('sp-new-email');
+    const newPw = $('sp-new-password');
+    const newPw2 = $('sp-new-password2');
+    const sgForm = $('sp-signup-form');
+    const cfForm = $('sp-confirm-form');
+    const codeIn = $('sp-signup-code');
+    const createStep = (error) => {
+      signup = null;
+      codeIn.value = '';
+      errorIn('sp-confirm-error', '');
+      show(cfForm, false);
+      show(sgForm, true);
+      cardPart('signup');
+      const known = state.forEmail || email.value.trim();
+      if (!newEmail.value || state.forEmail) newEmail.value = known;
+      newEmail.readOnly = !!state.forEmail;
+      errorIn('sp-signup-error', error || '');
+      (newEmail.value ? newPw : newEmail).focus();
+    };
+    const onSignup = async (ev) => {
+      ev.preventDefault();
+      errorIn('sp-signup-error', '');
+      if (!newEmail.value.trim() || !newPw.value) {
+        errorIn('sp-signup-error', 'Enter your email address and choose a password.');
+        (newEmail.value.trim() ? newPw : newEmail).focus();
+        return;
+      }
+      if (newPw.value !== newPw2.value) {
+        errorIn('sp-signup-error', 'The two passwords do not match: type the same password twice.');
+        newPw2.focus();
+        return;
+      }
+      const btn = $('sp-signup-submit');
+      btn.disabled = true;
+      btn.textContent = 'Creating...';
+      const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value };
+      if (state.forId) body.id = state.forId;
+      const r = await api('POST', '/api/v1/signup', body, csrf);
+      btn.disabled = false;
+      btn.textContent = 'Create my password';
+      if (r.status === 202 && typeof r.data.signup === 'string') {
+        signup = { handle: r.data.signup, email: typeof r.data.email === 'string' ? r.data.email : body.email };
+        newPw.value = '';
+        newPw2.value = '';
+        $('sp-confirm-sent').textContent = typeof r.data.sent === 'string' ? r.data.sent : 'We sent you a code.';
+        show(sgForm, false);
+        show(cfForm, true);
+        codeIn.focus();
+        return;
+      }
+      errorIn('sp-signup-error', signupError(r));
+      if (r.data.field === 'email') newEmail.focus();
+      else if (r.data.field === 'password2') newPw2.focus();
+      else newPw.focus();
+    };
+    const onConfirm = async (ev) => {
+      ev.preventDefault();
+      errorIn('sp-confirm-error', '');
+      const c = codeIn.value.replace(/[\s-]+/g, '');
+      if (!/^\d{6}$/.test(c)) {
+        errorIn('sp-confirm-error', 'Type the 6 digits of the code in the mail.');
+        codeIn.focus();
+        return;
+      }
+      if (!signup) return;
+      const btn = $('sp-confirm-submit');
+      btn.disabled = true;
+      const r = await api('POST', '/api/v1/signup/confirm', { signup: signup.handle, email: signup.email, code: c }, csrf);
+      btn.disabled = false;
+      if (r.status === 200 && typeof r.data.csrf === 'string') {
+        state.signedUp = true;
+        done(r.data);
+        return;
+      }
+      if (r.status === 409) {
+        passwordStep('This address has an account already: sign in with its password.');
+        cardPart('signin');
+        return;
+      }
+      errorIn('sp-confirm-error', r.status === 401 ? 'That code is not right. Check the newest mail and type its 6 digits.' :
+        r.status === 410 ? 'This code has expired or was used. Choose "Send a new code".' : signupError(r));
+      codeIn.select();
+    };
+    const toSignin = () => {
+      cardPart('signin');
+      passwordStep('');
+    };
+
+    on(form, 'submit', onSubmit);
+    on(sform, 'submit', onSecond);
+    on(pkBtn, 'click', onPasskey);
+    on($('sp-second-back'), 'click', onBack);
+    on($('sp-first'), 'click', () => createStep(''));
+    on(sgForm, 'submit', onSignup);
+    on(cfForm, 'submit', onConfirm);
+    on($('sp-signup-back'), 'click', toSignin);
+    on($('sp-confirm-back'), 'click', () => createStep(''));
+    cardPart('signin');
     show($('sp-login'), true);
     passwordStep('');
   });
@@ -313,6 +588,7 @@ async function checkSession(prefill) {
   const r = await api('GET', '/api/v1/session');
   if (r.status === 200 && typeof r.data.csrf === 'string') {
     signedIn({ email: r.data.email || '', csrf: r.data.csrf });
+    await offerFinish(state.session);
     return state.session;
   }
   return askLogin(prefill);

@@ -1,0 +1,26 @@
+/*
+ * keyd_signup.h - the short sign-up of the open page's card (keyd_signup.c):
+ * address and password, a 6-digit code by mail, then a session; and the
+ * profile the account still owes afterwards.  Route handlers
+ * (keyd_router.c): arg is unused ("").  Not a library interface.
+ */
+#ifndef KEYD_SIGNUP_H
+#define KEYD_SIGNUP_H
+
+#include "keyd_req.h"
+
+#define KEYD_SIGNUP_TTL (15 * 60)	/* a sign-up's code */
+#define KEYD_SIGNUP_TRIES 5		/* wrong codes before a sign-up is dead */
+#define KEYD_SIGNUP_CODE_LEN 6
+
+/* POST /api/v1/signup {email, password, password2?, id?} */
+enum MHD_Result keyd_api_signup(struct keyd_req *r, const char *arg);
+/* POST /api/v1/signup/confirm {signup, email, code} */
+enum MHD_Result keyd_api_signup_confirm(struct keyd_req *r, const char *arg);
+/* GET /api/v1/account/profile: what the account still owes. */
+enum MHD_Result keyd_api_profile_get(struct keyd_req *r, const char *arg);
+/* POST /api/v1/account/profile {first_name, last_name, phrase,
+ * phrase_enabled, questions: [3 numbers], answers: [3 strings]} */
+enum MHD_Result keyd_api_profile_set(struct keyd_req *r, const char *arg);
+
+#endif

@@ -1,0 +1,126 @@
+// firstread.test.mjs - a stranger's first message on a phone (375 px wide,
+// pop-up blocker on), counting every deliberate step from the envelope file
+// to the message: open the attachment, Open, "first time here", create a
+// password, type the mailed code; the message then shows in the same
+// window.  On the next visit, signing in asks for what the short sign-up
+// left for later (names, phrase, questions) before the message.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { pathToFileURL } from 'node:url';
+import { makeMail, mailsTo, storeSql, sleepSync } from '../lib/harness.mjs';
+import { axe, launch, keydWithOrg, seal, clickOpen, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+
+const EMAIL = 'first.reader@example.org';
+const PASSWORD = 'saffron tugboat winter 77';
+const PHONE = { width: 375, height: 740 };
+
+let browser, ctx, envelope;
+before(async () => {
+  [browser, ctx] = await Promise.all([launch(), keydWithOrg()]);
+  envelope = seal(ctx, makeMail({ to: EMAIL, subject: 'Your first results', text: 'Hello,\nthe first results are in.\n' }));
+});
+after(async () => {
+  await browser?.close();
+  await ctx?.keyd.stop();
+});
+
+async function noOverflow(page, what) {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(w <= PHONE.width, `${what}: ${w} px wide on a ${PHONE.width} px screen`);
+}
+
+// The code of the newest mail to EMAIL (waits, bounded).
+function mailedCode() {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const m = mailsTo(ctx.keyd.outbox, EMAIL).map((x) => /^ {4}(\d{6})$/m.exec(x.body)).filter(Boolean);
+    if (m.length) return m[m.length - 1][1];
+    if (Date.now() > until) throw new Error('no code mailed');
+    sleepSync(25);
+  }
+}
+
+test('a stranger reads the first message in at most six steps, in the same window', { timeout: TIMEOUT * 4 }, async (t) => {
+  const steps = [];
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+
+  steps.push('open the attachment');
+  await page.goto(pathToFileURL(envelope).href);
+
+  steps.push('Open');
+  const popup = await clickOpen(page);
+  await popup.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  await noOverflow(popup, 'sign-in');
+  await screenshots(popup, 'firstread-signin');
+
+  steps.push('first time here');
+  await popup.getByRole('button', { name: 'Create your password' }).click();
+  const newEmail = popup.getByLabel('Your email', { exact: true });
+  await poll(async () => (await newEmail.inputValue()) || null);
+  assert.equal(await newEmail.inputValue(), EMAIL, 'the address is filled in');
+  assert.equal(await newEmail.getAttribute('readonly'), '', 'and read-only');
+  await noOverflow(popup, 'create password');
+  await screenshots(popup, 'firstread-create');
+  await axe(t, popup, 'create password');
+
+  steps.push('create a password');
+  await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await popup.getByLabel('New password again').fill(PASSWORD);
+  await popup.getByRole('button', { name: 'Create my password' }).click();
+  await popup.getByText(`We sent a 6-digit code to ${EMAIL}.`).waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.inputValue('#sp-new-password'), '', 'the password field is emptied once sent');
+  await noOverflow(popup, 'code');
+  await screenshots(popup, 'firstread-code');
+  await axe(t, popup, 'code');
+
+  steps.push('confirm the code');
+  const pagesBefore = context.pages().length;
+  const urlBefore = popup.url();
+  await popup.getByLabel('6-digit code from the mail').fill(mailedCode());
+  await popup.getByRole('button', { name: 'Confirm and open' }).click();
+
+  // The message, in the same window, with nothing more to do.
+  await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-body'), /the first results are in/);
+  assert.equal(popup.url(), urlBefore, 'the same page, not a new one');
+  assert.equal(context.pages().length, pagesBefore, 'no other window opened');
+  assert.ok(await popup.locator('#sp-login[hidden]').count(), 'the card is gone');
+  assert.match(await popup.textContent('#sp-who-email'), new RegExp(EMAIL.replace(/\./g, '\\.')));
+  await noOverflow(popup, 'message');
+  await screenshots(popup, 'firstread-message');
+  assert.ok(steps.length <= 6, `${steps.length} steps: ${steps.join(', ')}`);
+  assert.equal(storeSql(ctx.keyd.dataDir, `SELECT profile_todo FROM accounts WHERE email = '${EMAIL}'`), '1');
+  await context.close();
+
+  // The second read, in a fresh browser: sign in, then the card asks for
+  // what is left before the message.
+  const later = await browser.newContext({ viewport: PHONE });
+  const env2 = await later.newPage();
+  await env2.goto(pathToFileURL(envelope).href);
+  const p2 = await clickOpen(env2);
+  await p2.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  await p2.fill('#sp-email', EMAIL);
+  await p2.fill('#sp-password', PASSWORD);
+  await p2.click('#sp-login-submit');
+  await p2.locator('#sp-finish-part:not([hidden])').waitFor({ timeout: TIMEOUT });
+  assert.equal((await p2.textContent('#sp-login-title')).trim(), 'Finish your account');
+  assert.match(await p2.textContent('#sp-finish-lead'), /your name, a personal security phrase and three security questions/);
+  assert.equal(await p2.locator('#sp-message:not([hidden])').count(), 0, 'the message waits for the card');
+  await noOverflow(p2, 'finish your account');
+  await screenshots(p2, 'firstread-finish');
+  await axe(t, p2, 'finish your account');
+  await p2.getByLabel('First name').fill('Robin');
+  await p2.getByLabel('Last name').fill('Okafor');
+  await p2.getByLabel('Personal security phrase').fill('heron at dawn');
+  for (const i of [1, 2, 3]) {
+    await p2.selectOption(`#sp-q${i}`, String(i + 2));
+    await p2.fill(`#sp-a${i}`, `answer ${i}`);
+  }
+  await p2.getByRole('button', { name: 'Save and continue' }).click();
+  await p2.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await p2.textContent('#sp-body'), /the first results are in/);
+  assert.equal(storeSql(ctx.keyd.dataDir, `SELECT first_name, phrase, q1, profile_todo FROM accounts WHERE email = '${EMAIL}'`),
+    'Robin|heron at dawn|3|0');
+  await later.close();
+});

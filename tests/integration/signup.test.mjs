@@ -1,0 +1,211 @@
+// signup.test.mjs - the short sign-up of the open page's card over real
+// HTTP on loopback, with the real outbox: address and password, a 6-digit
+// code by mail, a session; the same answer for an address that has an
+// account (whose owner gets a mail pointing to forgot-password); wrong,
+// spent and expired codes; tries per sign-up; mails per address and
+// sign-ups per client limited; and the profile the account owes after.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKeyd, recipientAdd, mailsTo, sleepSync, storeSql } from '../lib/harness.mjs';
+
+const PW = 'copper lantern meadow 42';
+let K;		// generous limits except the ones under test
+let L;		// two sign-ups per client
+let seq = 0;
+
+before(async () => {
+  [K, L] = await Promise.all([
+    startKeyd({ args: ['--login-free-ip', '100000', '--form-free', '100000'] }),
+    startKeyd({ args: ['--login-free-ip', '100000', '--form-free', '2'] }),
+  ]);
+});
+after(async () => {
+  await Promise.all([K?.stop(), L?.stop()]);
+});
+
+const fresh = () => `stranger${++seq}.${process.pid}@example.org`;
+
+async function post(k, p, body, headers = {}) {
+  const r = await fetch(k.url + p, { method: 'POST', body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', ...headers } });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
+}
+
+async function get(k, p, cookie) {
+  const r = await fetch(k.url + p, { headers: cookie ? { Cookie: cookie } : {} });
+  return { status: r.status, body: JSON.parse(await r.text()) };
+}
+
+const signup = (k, email, extra = {}) => post(k, '/api/v1/signup', { email, password: PW, ...extra });
+// s: the answer of a sign-up ({signup, email})
+const confirm = (k, s, code, email = s.body.email) => post(k, '/api/v1/signup/confirm', { signup: s.body.signup, email, code });
+
+// The mails to email, waiting (bounded) until there are at least n.
+function mails(k, email, n) {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const m = mailsTo(k.outbox, email);
+    if (m.length >= n) return m;
+    if (Date.now() > until) throw new Error(`${m.length} mails to ${email}, wanted ${n}`);
+    sleepSync(25);
+  }
+}
+
+// The code of the n-th mail to email (1-based).
+function codeOf(k, email, n = 1) {
+  const m = mails(k, email, n)[n - 1];
+  const c = /^ {4}(\d{6})$/m.exec(m.body);
+  assert.ok(c, `a code in ${m.body}`);
+  return c[1];
+}
+
+const wrong = (code) => String((Number(code) + 1) % 1000000).padStart(6, '0');
+
+test('a new address: code by mail, then a session and an account that owes its profile', async () => {
+  const email = fresh();
+  const s = await signup(K, email.toUpperCase());
+  assert.equal(s.status, 202);
+  assert.match(s.body.signup, /^spu_[A-Za-z0-9_-]{16,}$/);
+  assert.equal(s.body.email, email);
+  assert.equal(s.body.sent, `We sent a 6-digit code to ${email}.`);
+  const code = codeOf(K, email);
+  const mail = mails(K, email, 1)[0];
+  assert.match(mail.text, /^Subject: .*code/mi);
+  assert.ok(!mail.body.includes(PW), 'the mail never carries the password');
+  assert.match(mail.body, /expires in 15 minutes/);
+  // before the code: no account, the password kept only as Argon2id
+  const pending = storeSql(K.dataDir, `SELECT pw_hash, profile_todo FROM pending WHERE email = '${email}'`);
+  assert.match(pending, /^\$argon2id\$.*\|1$/);
+  assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 401);
+
+  assert.equal((await confirm(K, s, wrong(code))).status, 401);
+  const c = await confirm(K, s, `${code.slice(0, 3)} ${code.slice(3)}`);
+  assert.equal(c.status, 200);
+  assert.equal(c.body.email, email);
+  assert.equal(c.body.profile_incomplete, true);
+  assert.match(c.body.csrf, /^[A-Za-z0-9_-]{16,}$/);
+  const cookie = c.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith('sp_session='));
+  assert.ok(cookie, 'the session cookie is set');
+  assert.deepEqual((await get(K, '/api/v1/session', cookie)).body, { email, csrf: c.body.csrf });
+  // the code is spent
+  assert.equal((await confirm(K, s, code)).status, 410);
+
+  const p = await get(K, '/api/v1/account/profile', cookie);
+  assert.equal(p.status, 200);
+  assert.equal(p.body.incomplete, true);
+  assert.deepEqual(p.body.missing, ['your name', 'a personal security phrase', 'three security questions']);
+  assert.equal(p.body.questions.length, 10);
+  const profile = { first_name: 'Robin', last_name: 'Lee', phrase: 'green teapot', phrase_enabled: true,
+    questions: [1, 2, 3], answers: ['Rex', 'Lyon', 'Smith'] };
+  assert.equal((await post(K, '/api/v1/account/profile', profile, { Cookie: cookie })).status, 403,
+    'a change needs the CSRF token');
+  const bad = await post(K, '/api/v1/account/profile', { ...profile, questions: [1, 1, 3] },
+    { Cookie: cookie, 'X-CSRF-Token': c.body.csrf });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.field, 'questions');
+  const done = await post(K, '/api/v1/account/profile', profile, { Cookie: cookie, 'X-CSRF-Token': c.body.csrf });
+  assert.equal(done.status, 200);
+  assert.equal((await get(K, '/api/v1/account/profile', cookie)).body.incomplete, false);
+  assert.equal(storeSql(K.dataDir, `SELECT first_name, phrase, q2, profile_todo FROM accounts WHERE email = '${email}'`),
+    'Robin|green teapot|2|0');
+  // and the password signs in
+  assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 200);
+});
+
+test('an address with an account gets the same answer, and a mail about it', async () => {
+  const email = fresh();
+  recipientAdd(K.dataDir, email, 'an older password of theirs');
+  const known = await signup(K, email);
+  const other = await signup(K, fresh());
+  assert.equal(known.status, other.status);
+  assert.deepEqual(Object.keys(known.body).sort(), Object.keys(other.body).sort());
+  assert.equal(known.body.sent, `We sent a 6-digit code to ${email}.`);
+  assert.match(known.body.signup, /^spu_[A-Za-z0-9_-]{16,}$/);
+  const m = mails(K, email, 1)[0];
+  assert.match(m.body, /already has one/);
+  assert.match(m.body, new RegExp(`${K.url}/forgot`));
+  assert.doesNotMatch(m.body, /^ {4}\d{6}$/m);
+  // no code works for it, and the account is untouched
+  assert.equal((await confirm(K, known, '123456')).status, 401);
+  assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 401);
+  assert.equal((await post(K, '/api/v1/session', { email, password: 'an older password of theirs' })).status, 200);
+});
+
+test('a code works only with its own sign-up, for a few tries, and not after it expires', async () => {
+  const a = fresh();
+  const b = fresh();
+  const sa = await signup(K, a);
+  const sb = await signup(K, b);
+  const ca = codeOf(K, a);
+  // a's code with b's sign-up: wrong
+  assert.equal((await confirm(K, sb, ca)).status, 401);
+  // five tries a sign-up: four more wrong ones, then even the right code is refused
+  for (let i = 0; i < 4; i++) assert.equal((await confirm(K, sb, '000000')).status, 401);
+  const locked = await confirm(K, sb, codeOf(K, b));
+  assert.equal(locked.status, 429);
+  assert.match(locked.body.error, /new code/);
+  // a's own sign-up still works with its code
+  assert.equal((await confirm(K, sa, ca)).status, 200);
+  // a new sign-up for b gets a new code, which works
+  const sb2 = await signup(K, b);
+  assert.equal((await confirm(K, sb2, codeOf(K, b, 2))).status, 200);
+
+  // expired: the right code after its 15 minutes
+  const e = fresh();
+  const se = await signup(K, e);
+  storeSql(K.dataDir, `UPDATE tokens SET expires = 1000 WHERE email = '${e}'`);
+  const ex = await confirm(K, se, codeOf(K, e));
+  assert.equal(ex.status, 410);
+  assert.match(ex.body.error, /expired/);
+  // malformed input is refused by name
+  assert.equal((await confirm(K, se, '12345')).body.field, 'code');
+  assert.equal((await confirm(K, { body: { signup: 'nonsense', email: e } }, '123456')).body.field, 'signup');
+  assert.equal((await confirm(K, se, '123456', 'not an address')).body.field, 'email');
+});
+
+test('an address allows ten wrong codes over all its sign-ups, then waits', async () => {
+  const v = fresh();
+  const s1 = await signup(K, v);
+  for (let i = 0; i < 5; i++) assert.equal((await confirm(K, s1, '000000')).status, 401);
+  const s2 = await signup(K, v);
+  // the code is bound to its address as well: the same handle and code with another address, refused
+  assert.equal((await confirm(K, s2, codeOf(K, v, 2), fresh())).status, 401);
+  for (let i = 0; i < 4; i++) assert.equal((await confirm(K, s2, '000000')).status, 401);
+  const s3 = await signup(K, v);
+  assert.equal((await confirm(K, s3, '000000')).status, 401, 'the tenth try');
+  const r = await confirm(K, s3, codeOf(K, v, 3));
+  assert.equal(r.status, 429);
+  assert.match(r.body.error, /this address/);
+  assert.ok(r.body.retry_after >= 15 * 60 - 5);
+});
+
+test('bad fields, cross-site posts and the limits per address and per client', async () => {
+  const email = fresh();
+  let r = await post(K, '/api/v1/signup', { email, password: 'short' });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.field, 'password');
+  r = await post(K, '/api/v1/signup', { email, password: PW, password2: PW + 'x' });
+  assert.equal(r.body.field, 'password2');
+  r = await post(K, '/api/v1/signup', { email: 'not an address', password: PW });
+  assert.equal(r.body.field, 'email');
+  r = await post(K, '/api/v1/signup', { email, password: PW }, { Origin: 'https://evil.example' });
+  assert.equal(r.status, 403);
+  assert.equal(mailsTo(K.outbox, email).length, 0);
+
+  // three codes an hour to one address, for a known address as well
+  for (let i = 0; i < 3; i++) assert.equal((await signup(K, email)).status, 202);
+  r = await signup(K, email);
+  assert.equal(r.status, 429);
+  assert.ok(r.body.retry_after > 0);
+  assert.equal(mails(K, email, 3).length, 3);
+  const known = fresh();
+  recipientAdd(K.dataDir, known, 'an older password of theirs');
+  for (let i = 0; i < 3; i++) await signup(K, known);
+  assert.equal((await signup(K, known)).status, 429);
+
+  // sign-ups per client
+  assert.equal((await signup(L, fresh())).status, 202);
+  assert.equal((await signup(L, fresh())).status, 202);
+  assert.equal((await signup(L, fresh())).status, 429);
+});
