@@ -2515,7 +2515,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 6"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 7"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2981,7 +2981,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 6", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 7", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3224,6 +3224,8 @@ test_migration_v3(void)
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
 	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
+	    "ALTER TABLE sessions DROP COLUMN via;"
+	    "DROP TABLE devices;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3278,6 +3280,8 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
 	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
+	    "ALTER TABLE sessions DROP COLUMN via;"
+	    "DROP TABLE devices;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
