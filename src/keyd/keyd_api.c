@@ -948,8 +948,8 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	 * audit record (it decides the read notice); later releases only add
 	 * their audit record.  Both are group-committed. */
 	first_open = ri >= 0 && e->rstate != NULL && e->rstate[ri].opened == 0;
-	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release", actor,
-	    id, e->org_id)) == NULL) {
+	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release",
+	    actor[0] ? actor : NULL, id, e->org_id)) == NULL) {
 		ret = keyd_reply_error(r, 503, "busy, try again");
 		goto out;
 	}
