@@ -753,6 +753,7 @@ keyd_api_logout(struct keyd_req *r, const char *arg)
 	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND)
 		return store_error(r, st, &err);
+	keyd_device_forget_this(r, s.email);
 	keyd_set_session_cookie(r, "", 1);
 	return keyd_reply(r, 204, "application/json", "", 0, 0);
 }

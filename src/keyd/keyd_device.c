@@ -175,6 +175,19 @@ keyd_api_device(struct keyd_req *r, const char *arg)
 	return keyd_reply_json(r, 200, j);
 }
 
+void
+keyd_device_forget_this(struct keyd_req *r, const char *email)
+{
+	struct sp_device d;
+	struct sp_audit a;
+
+	if (keyd_device_of(r, &d, NULL) != SP_OK || strcmp(d.email, email) != 0)
+		return;
+	a = (struct sp_audit){0, "device-forgotten", d.email, NULL, r->client, "signed out", 0};
+	sp_store_device_delete(r->k->store, d.email, d.id, &a, NULL);
+	keyd_device_clear_cookie(r);
+}
+
 enum MHD_Result
 keyd_api_device_forget(struct keyd_req *r, const char *arg)
 {

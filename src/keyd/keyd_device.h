@@ -27,6 +27,10 @@ void keyd_device_remember(struct keyd_req *r, const char *email);
 /* The live device of r's cookie into d: SP_OK, SP_ERR_AUTH when there is
  * none (no cookie, unknown, forgotten or expired), or a store error. */
 int keyd_device_of(struct keyd_req *r, struct sp_device *d, struct sp_err *err);
+/* Signing out on a remembered browser forgets it (else its device would
+ * open a new session at once): when r's device belongs to email, it is
+ * deleted and its cookie cleared. */
+void keyd_device_forget_this(struct keyd_req *r, const char *email);
 /* Clear the device cookie in the answer. */
 void keyd_device_clear_cookie(struct keyd_req *r);
 

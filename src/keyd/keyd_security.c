@@ -387,8 +387,10 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			/* every session and every remembered device */
 			sp_store_signout_all(r->k->store, s.email, NULL, NULL, &a, NULL);
 			keyd_device_clear_cookie(r);
-		} else
+		} else {
 			sp_store_session_delete(r->k->store, s.hash, &a, NULL);
+			keyd_device_forget_this(r, s.email);
+		}
 		keyd_set_session_cookie(r, "", 1);
 		return keyd_page_simple(r, 200, "You are signed out", sub[8] ?
 		    "<p>You are signed out on every browser and device, and no device is "
