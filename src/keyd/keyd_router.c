@@ -14,6 +14,7 @@
 #include "keyd_api.h"
 #include "keyd_copy.h"
 #include "keyd_device.h"
+#include "keyd_help.h"
 #include "keyd_leave.h"
 #include "keyd_open.h"
 #include "keyd_org.h"
@@ -100,6 +101,7 @@ static const struct route routes[] = {
 	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
+	{M_PAGE, EXACT, "/help", keyd_page_help, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
 	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},

@@ -7,7 +7,9 @@
 // device or signing out everywhere from the profile.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeyd, orgAdd, recipientAdd, storeSql } from '../lib/harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, orgAdd, recipientAdd, storeSql, sealpost, makeMail, tmpDir } from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
@@ -262,4 +264,37 @@ test('DELETE /api/v1/device forgets this browser; a new password forgets every d
   const ch = await b.req('/account/password', { method: 'POST', form: { csrf: b.csrf, password: np, password2: np } });
   assert.equal(ch.status, 200, ch.text.slice(0, 400));
   assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${sam}'`)), 0);
+});
+
+test('the notice mail and the envelope link to help and to the forgotten password; /help answers', async () => {
+  const dir = tmpDir('sealpost-remember-');
+  const inFile = path.join(dir, 'in.eml');
+  const outFile = path.join(dir, 'out.eml');
+  const html = path.join(dir, 'securedoc.html');
+  fs.writeFileSync(inFile, Buffer.concat([Buffer.from('X-Sealpost-Level: low\r\n'), makeMail({ to: pat })]));
+  const r = sealpost(['seal', '--keyd', K.url, '--token', ORG, '-i', inFile, '-o', outFile, '--html', html]);
+  assert.equal(r.status, 0, String(r.stderr));
+  const mail = fs.readFileSync(outFile, 'utf8');
+  const parts = [...mail.matchAll(/Content-Type: text\/(plain|html); charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([A-Za-z0-9+/=\r\n]+)/g)]
+    .map((m) => [m[1], Buffer.from(m[2].replace(/\s/g, ''), 'base64').toString('utf8')]);
+  const text = parts.find(([k]) => k === 'plain')?.[1] || '';
+  const htm = parts.find(([k]) => k === 'html')?.[1] || '';
+  assert.ok(text.includes(`Help: ${K.url}/help`), text);
+  assert.ok(text.includes(`Forgot your password? ${K.url}/forgot`), text);
+  assert.ok(htm.includes(`<a href="${K.url}/help">`), htm);
+  assert.ok(htm.includes(`<a href="${K.url}/forgot">`), htm);
+  const env = fs.readFileSync(html, 'utf8');
+  assert.ok(env.includes(`href="${K.url}/help"`));
+  assert.ok(env.includes(`href="${K.url}/forgot"`));
+  assert.match(env, /Security: low &#8212; it opens without a password/);
+  // the low envelope releases to nobody
+  const id = /id="sp-meta">[^<]*"id":"([A-Za-z0-9_-]{22})"/.exec(env)?.[1] ||
+    storeSql(K.dataDir, "SELECT id FROM envelopes WHERE level = 'low' ORDER BY created DESC LIMIT 1");
+  assert.equal((await new Browser().release(id)).status, 200);
+
+  const h = await new Browser().req('/help');
+  assert.equal(h.status, 200);
+  assert.match(h.text, /If this is not your phrase, do not type your password/);
+  assert.match(h.text, /href="\/forgot"/);
+  assert.match(h.text, /whoever holds the mail can read it/);
 });
