@@ -26,7 +26,6 @@
 #include "crypto.h"
 #include "keyd_device.h"
 #include "keyd_login.h"
-#include "keyd_org.h"
 
 const char *
 keyd_device_cookie(const struct keyd *k)
@@ -137,6 +136,17 @@ keyd_device_of(struct keyd_req *r, struct sp_device *d, struct sp_err *err)
 	return st == SP_ERR_NOTFOUND ? SP_ERR_AUTH : st;
 }
 
+/* The answer to a store failure st (logged). */
+static enum MHD_Result
+store_failed(struct keyd_req *r, int st, const struct sp_err *err)
+{
+	keyd_log("store-error", "path", r->url, "error", sp_err_msg(err, st), NULL);
+	if (st == SP_ERR_RETRY)
+		r->retry_after = 2;
+	return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, st == SP_ERR_RETRY ?
+	    "busy, try again" : "internal error");
+}
+
 /* The device of r, or an answer: 1 with d filled, else 0 with *ans. */
 static int
 device_or_answer(struct keyd_req *r, struct sp_device *d, unsigned missing,
@@ -147,10 +157,11 @@ device_or_answer(struct keyd_req *r, struct sp_device *d, unsigned missing,
 
 	if (st == SP_OK)
 		return 1;
-	if (st == SP_ERR_AUTH)
+	if (st == SP_ERR_AUTH) {
 		*ans = keyd_reply_error(r, missing, "this browser is not remembered");
-	else
-		*ans = keyd_store_error(r, st, &err);
+		return 0;
+	}
+	*ans = store_failed(r, st, &err);
 	return 0;
 }
 
@@ -205,7 +216,7 @@ keyd_api_device_forget(struct keyd_req *r, const char *arg)
 	a = (struct sp_audit){0, "device-forgotten", d.email, NULL, r->client, d.agent, 0};
 	st = sp_store_device_delete(r->k->store, d.email, d.id, &a, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND)
-		return keyd_store_error(r, st, &err);
+		return store_failed(r, st, &err);
 	keyd_device_clear_cookie(r);
 	return keyd_reply(r, 204, "application/json", "", 0, 0);
 }
