@@ -941,7 +941,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 			ret = refuse(r, sp_release_status(why, NULL), "not a recipient of this envelope",
 			    actor, id, e->org_id);
 		else
-			ret = refuse_reason(r, why, &p, e, actor);
+			ret = refuse_reason(r, why, &p, e, actor[0] ? actor : NULL);
 		goto out;
 	}
 	ri = sp_release_rcpt_index(&p, e);

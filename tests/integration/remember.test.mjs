@@ -185,6 +185,18 @@ test('levels: high needs the password, medium opens with the device, low with no
   assert.equal((await sd.deviceSession()).status, 200);
   assert.equal((await sd.release(medium)).status, 403);
 
+  // nobody learns of a retraction of a medium message, but of a low one, as its reader
+  const low2 = await deposit('low');
+  for (const id of [low2, medium]) {
+    const rr = await fetch(`${K.url}/api/v1/envelopes/${id}/retract`, { method: 'POST',
+      headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' }, body: '{}' });
+    assert.equal(rr.status, 200);
+  }
+  const gone = await n.release(low2);
+  assert.equal(gone.status, 410);
+  assert.equal(gone.data.reason, 'retracted');
+  assert.equal((await n.release(medium)).status, 401);
+
   // the audit says how each release was authenticated
   assert.deepEqual(releaseAudit(medium), [`${pat} auth=device`, `${pat} auth=password`]);
   assert.deepEqual(releaseAudit(high), [`${pat} auth=password`]);
