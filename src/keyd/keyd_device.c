@@ -283,8 +283,11 @@ row(void *ctx, const struct sp_device *d)
 		    "class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"");
 		sp_html_escape(w->b, w->s->csrf, strlen(w->s->csrf));
 		sp_buf_printf(w->b, "\"><input type=\"hidden\" name=\"id\" value=\"%lld\">"
-		    "<button type=\"submit\" class=\"linkbtn\">Forget</button></form>",
+		    "<button type=\"submit\" class=\"linkbtn\" aria-label=\"Forget ",
 		    (long long)d->id);
+		sp_html_escape(w->b, d->agent, strlen(d->agent));
+		sp_buf_printf(w->b, ", remembered %s%s\">Forget</button></form>", made,
+		    d->id == w->current ? " (this browser)" : "");
 	}
 	sp_buf_append_str(w->b, "</li>");
 	w->n++;
@@ -301,7 +304,7 @@ keyd_device_section(struct keyd_req *r, const struct sp_session *s, struct sp_bu
 	if (keyd_device_of(r, &cur, NULL) == SP_OK && strcmp(cur.email, s->email) == 0)
 		w.current = cur.id;
 	sp_buf_append_str(b, "<section aria-labelledby=\"dev-h\"><h2 id=\"dev-h\">Remembered "
-	    "devices</h2><ul class=\"devices\" id=\"sp-devices\">");
+	    "devices</h2><ul class=\"passkeys devices\" id=\"sp-devices\">");
 	sp_store_device_each(r->k->store, s->email, (int64_t)time(NULL), row, &w, NULL);
 	sp_buf_append_str(b, "</ul>");
 	if (w.n == 0)

@@ -53,6 +53,7 @@ test('remember me: the next visit opens a medium message without the password an
     await shown(p, '#sp-login').waitFor({ timeout: TIMEOUT });
     assert.equal(await shown(p, '#sp-phrase-box').count(), 0, 'no phrase before this browser is remembered');
     await p.getByLabel('Remember this device').check();
+    await screenshots(p, 'remember-signin');
     assert.equal(await submitLogin(p, EMAIL, PASSWORD), null);
     await shown(p, '#sp-message').waitFor({ timeout: TIMEOUT });
     assert.match(await p.textContent('#sp-body'), /the first letter/);
