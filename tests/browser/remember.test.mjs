@@ -3,7 +3,8 @@
 // browser closed: only its lasting cookies are left) a second message of
 // level medium opens without the password, and a message of level high
 // shows the account's security phrase, with its warning, before the
-// password is typed.  A fresh browser shows no phrase.
+// password is typed.  A fresh browser shows no phrase, and opens a message
+// of level low without a sign-in.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +32,7 @@ before(async () => {
   env.first = seal(ctx, mailAt('medium', 'First letter', 'Hello,\nthe first letter.\n'), 'first.html');
   env.second = seal(ctx, mailAt('medium', 'Second letter here', 'Hello,\nthe second letter.\n'), 'second.html');
   env.high = seal(ctx, mailAt('high', 'Lab results, high', 'Hello,\nthe lab results.\n'), 'high.html');
+  env.low = seal(ctx, mailAt('low', 'Opening hours', 'Hello,\nwe open at nine.\n'), 'low.html');
 });
 after(async () => {
   await browser?.close();
@@ -101,11 +103,20 @@ test('remember me: the next visit opens a medium message without the password an
     assert.match(await p.textContent('#sp-body'), /the lab results/);
     await next.close();
 
-    // A fresh browser: no phrase, the password as always.
+    // A fresh browser: no phrase, the password as always; a low message
+    // opens without a sign-in.
     const fresh = await browser.newContext({ viewport: PHONE });
     p = await open(fresh, env.high);
     await shown(p, '#sp-login').waitFor({ timeout: TIMEOUT });
     assert.equal(await shown(p, '#sp-phrase-box').count(), 0);
     assert.ok(!(await p.textContent('#sp-login')).includes(PHRASE));
     await fresh.close();
+    const other = await browser.newContext({ viewport: PHONE });
+    p = await open(other, env.low);
+    await shown(p, '#sp-message').waitFor({ timeout: TIMEOUT });
+    assert.match(await p.textContent('#sp-body'), /we open at nine/);
+    assert.equal(await shown(p, '#sp-login').count(), 0, 'no sign-in card');
+    await screenshots(p, 'remember-low');
+    await other.close();
+    assert.match(storeSql(ctx.keyd.dataDir, "SELECT detail FROM audit WHERE event = 'release' ORDER BY id DESC LIMIT 1"), /auth=none/);
   });
