@@ -15,7 +15,8 @@
  * SECURITY: the token is 128 random bits, only its hash is stored; the
  * phrase is answered only for a live device cookie (else 404 and nothing,
  * the same for an unknown, forgotten or expired token); every use of a
- * device for a session joins the audit trail.
+ * device for a session joins the audit trail, and a new device is told to
+ * the account's owner by mail.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "crypto.h"
 #include "keyd_device.h"
 #include "keyd_login.h"
+#include "notice.h"
 
 const char *
 keyd_device_cookie(const struct keyd *k)
@@ -114,10 +116,16 @@ keyd_device_remember(struct keyd_req *r, const char *email)
 	d.created = d.last_used = now;
 	d.expires = now + (int64_t)KEYD_DEVICE_DAYS * 24 * 60 * 60;
 	a = (struct sp_audit){now, "device-remembered", email, NULL, r->client, d.agent, 0};
-	if ((st = sp_store_device_add(r->k->store, &d, &a, &err)) != SP_OK)
+	if ((st = sp_store_device_add(r->k->store, &d, &a, &err)) != SP_OK) {
 		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&err, st), NULL);
-	else
+	} else {
+		char what[SP_STORE_AGENT_MAX + 32];
+
 		set_cookie(r, tok, 0);
+		/* a new way in without the password: the owner hears of it */
+		snprintf(what, sizeof(what), "A remembered device (%s)", d.agent);
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, email, NULL, NULL, what);
+	}
 	sp_wipe(tok, sizeof(tok));
 }
 

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, storeSql, sealpost, makeMail, tmpDir } from '../lib/harness.mjs';
+import { startKeyd, orgAdd, recipientAdd, storeSql, sealpost, makeMail, tmpDir, mailsTo } from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
@@ -114,6 +114,14 @@ test('the device cookie is set only when remember is ticked, HttpOnly and SameSi
   const stored = storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`);
   assert.equal(Number(stored), 1);
   assert.equal(storeSql(K.dataDir, `SELECT agent FROM devices WHERE email = '${pat}'`), 'A browser');
+  // the owner is told, once, by mail
+  const until = Date.now() + 5000;
+  let told = [];
+  while (told.length === 0 && Date.now() < until) {
+    told = mailsTo(K.outbox, pat).filter((m) => /A remembered device \(A browser\) was added/.test(m.body));
+    if (told.length === 0) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(told.length, 1);
 });
 
 test('the phrase answers only a live device cookie', async () => {
