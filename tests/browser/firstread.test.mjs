@@ -29,11 +29,11 @@ async function noOverflow(page, what) {
   assert.ok(w <= PHONE.width, `${what}: ${w} px wide on a ${PHONE.width} px screen`);
 }
 
-// The code of the newest mail to EMAIL (waits, bounded).
-function mailedCode() {
+// The code of the newest mail to `to` (waits, bounded).
+function mailedCode(to = EMAIL) {
   const until = Date.now() + 5000;
   for (;;) {
-    const m = mailsTo(ctx.keyd.outbox, EMAIL).map((x) => /^ {4}(\d{6})$/m.exec(x.body)).filter(Boolean);
+    const m = mailsTo(ctx.keyd.outbox, to).map((x) => /^ {4}(\d{6})$/m.exec(x.body)).filter(Boolean);
     if (m.length) return m[m.length - 1][1];
     if (Date.now() > until) throw new Error('no code mailed');
     sleepSync(25);
@@ -123,4 +123,31 @@ test('a stranger reads the first message in at most six steps, in the same windo
   assert.equal(storeSql(ctx.keyd.dataDir, `SELECT first_name, phrase, q1, profile_todo FROM accounts WHERE email = '${EMAIL}'`),
     'Robin|heron at dawn|3|0');
   await later.close();
+});
+
+test('a wrong code says so beside the field, and the right one still opens the message', { timeout: TIMEOUT * 2 }, async () => {
+  const to = 'second.reader@example.org';
+  const env = seal(ctx, makeMail({ to, subject: 'Typo', text: 'Hello,\nafter a typo.\n' }), 'typo.html');
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(env).href);
+  const popup = await clickOpen(page);
+  await popup.getByRole('button', { name: 'Create your password' }).click();
+  await poll(async () => (await popup.inputValue('#sp-new-email')) || null);
+  await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await popup.getByLabel('New password again').fill(PASSWORD + '!');
+  await popup.getByRole('button', { name: 'Create my password' }).click();
+  assert.match(await popup.textContent('#sp-signup-error'), /do not match/);
+  await popup.getByLabel('New password again').fill(PASSWORD);
+  await popup.getByRole('button', { name: 'Create my password' }).click();
+  const code = mailedCode(to);
+  await popup.getByLabel('6-digit code from the mail').fill(String((Number(code) + 1) % 1000000).padStart(6, '0'));
+  await popup.getByRole('button', { name: 'Confirm and open' }).click();
+  await popup.locator('#sp-confirm-error:not([hidden])').waitFor({ timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-confirm-error'), /not right/);
+  await popup.getByLabel('6-digit code from the mail').fill(code);
+  await popup.getByRole('button', { name: 'Confirm and open' }).click();
+  await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-body'), /after a typo/);
+  await context.close();
 });
