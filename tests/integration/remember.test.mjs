@@ -318,3 +318,20 @@ test('the notice mail and the envelope link to help and to the forgotten passwor
   assert.match(h.text, /href="\/forgot"/);
   assert.match(h.text, /whoever holds the mail can read it/);
 });
+
+test('behind HTTPS the device cookie is __Host- and Secure', async () => {
+  const H = await startKeyd({ args: ['--public-url', 'https://keys.example.test'] });
+  try {
+    recipientAdd(H.dataDir, pat, PW);
+    const r = await fetch(H.url + '/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: pat, password: PW, remember: true }) });
+    assert.equal(r.status, 200);
+    const c = r.headers.getSetCookie().find((x) => x.startsWith('__Host-sp_device='));
+    assert.ok(c, r.headers.getSetCookie().join('\n'));
+    assert.match(c, /; Secure/);
+    assert.match(c, /Path=\//);
+    assert.match(c, /SameSite=Strict/);
+  } finally {
+    await H.stop();
+  }
+});
