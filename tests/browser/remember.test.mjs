@@ -85,6 +85,7 @@ test('remember me: the next visit opens a medium message without the password an
     await shown(p, '#sp-login').waitFor({ timeout: TIMEOUT });
     await shown(p, '#sp-phrase-box').waitFor({ timeout: TIMEOUT });
     assert.equal((await p.textContent('#sp-phrase-shown')).trim(), PHRASE);
+    await shown(p, '#sp-password-why').waitFor({ timeout: TIMEOUT });
     assert.match(await p.textContent('#sp-phrase-box'), /If this is not your phrase, do not type your password here\./);
     assert.equal(await p.inputValue('#sp-password'), '');
     const before = await p.evaluate(() => {

@@ -21,7 +21,7 @@
 import * as spc from './sp-crypto.js';
 import * as keys from './sp-keystore.js';
 import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin, registerFor } from './sp-portal.js';
-import { releaseUnsigned } from './sp-remember.js';
+import { passwordAsked, releaseUnsigned } from './sp-remember.js';
 
 const main = $('main');
 // The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
@@ -603,6 +603,7 @@ async function obtainKey(header, prefill) {
     progress('Fetching the key...');
     r = await release(session);
     let how = r.status === 401 ? 'login' : null;
+    if (r.status === 401 && r.data.reason === 'password') passwordAsked();
     if (r.status === 409 && r.data.verify && typeof r.data.verify === 'object') {
       progress(null);
       how = await askVerify(r.data.verify, session);

@@ -14,7 +14,8 @@ const $ = (id) => document.getElementById(id);
 
 // The parts this module adds to the card: constants only (nothing from the
 // key server or a link), so setting them as HTML runs nothing.
-const PHRASE_BOX = `<div id="sp-phrase-box" class="notice" role="note" hidden>
+const PHRASE_BOX = `<p class="hint" id="sp-password-why" hidden>The sender of this message asks for your password every time, also on a remembered device.</p>
+<div id="sp-phrase-box" class="notice" role="note" hidden>
 <p id="sp-phrase-lead">Your security phrase:</p>
 <p><strong id="sp-phrase-shown"></strong></p>
 <p id="sp-phrase-warn">If this is not your phrase, do not type your password here.</p>
@@ -66,6 +67,13 @@ export function mountRemember() {
   api('GET', '/api/v1/device').then((r) => {
     if (r.status === 200 && typeof r.data.email === 'string') showPhrase(r.data);
   });
+}
+
+// The message asks for the password although this browser is remembered
+// (level high): the card says why.
+export function passwordAsked() {
+  const p = $('sp-password-why');
+  if (p) p.hidden = false;
 }
 
 // Whether the reader ticked "Remember this device".
