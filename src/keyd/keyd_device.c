@@ -105,6 +105,15 @@ keyd_device_remember(struct keyd_req *r, const char *email)
 	int64_t now = (int64_t)time(NULL);
 	int st;
 
+	/* the browser holds one device cookie: remembered for this account
+	 * already, nothing to do; another account's device is forgotten */
+	if (keyd_device_of(r, &d, NULL) == SP_OK) {
+		if (strcmp(d.email, email) == 0)
+			return;
+		a = (struct sp_audit){now, "device-forgotten", d.email, NULL, r->client,
+		    "another account remembered", 0};
+		sp_store_device_delete(r->k->store, d.email, d.id, &a, NULL);
+	}
 	memset(&d, 0, sizeof(d));
 	if (sp_token_new(tok, sizeof(tok), "spd_", 16) != SP_OK) {
 		keyd_log("device-error", "error", "no random token", NULL);

@@ -110,6 +110,10 @@ test('the device cookie is set only when remember is ticked, HttpOnly and SameSi
   assert.match(c, /SameSite=Strict/);
   assert.match(c, /Max-Age=7776000/);
   assert.match(b.jar.get('sp_device'), /^spd_[A-Za-z0-9_-]{22}$/);
+  // remembered again on the same browser: still one device
+  const first = b.jar.get('sp_device');
+  await b.signIn(pat, true);
+  assert.equal(b.jar.get('sp_device'), first);
   // only its hash is kept
   const stored = storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`);
   assert.equal(Number(stored), 1);
@@ -122,6 +126,10 @@ test('the device cookie is set only when remember is ticked, HttpOnly and SameSi
     if (told.length === 0) await new Promise((r) => setTimeout(r, 25));
   }
   assert.equal(told.length, 1);
+  // another account remembered on this browser: the first one's device goes
+  await b.signIn(sam, true);
+  assert.notEqual(b.jar.get('sp_device'), first);
+  assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`)), 0);
 });
 
 test('the phrase answers only a live device cookie', async () => {
