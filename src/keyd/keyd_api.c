@@ -24,6 +24,7 @@
 #include "field.h"
 #include "keyd_api.h"
 #include "keyd_copy.h"
+#include "keyd_device.h"
 #include "keyd_factors.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
@@ -491,6 +492,10 @@ login_answer(struct keyd_req *r, struct keyd_login *l, int second)
 
 	switch (l->status) {
 	case KEYD_LOGIN_OK:
+		/* "remember": true in the body: this browser becomes a
+		 * remembered device (keyd_device.c) */
+		if (keyd_device_wanted(r))
+			keyd_device_remember(r, l->email);
 		ret = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s}", "session", l->token,
 		    "email", l->email, "csrf", l->csrf));
 		break;
@@ -751,6 +756,7 @@ keyd_api_logout(struct keyd_req *r, const char *arg)
 	st = sp_store_session_delete(r->k->store, s.hash, &a, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND)
 		return store_error(r, st, &err);
+	keyd_device_forget_this(r, s.email);
 	keyd_set_session_cookie(r, "", 1);
 	return keyd_reply(r, 204, "application/json", "", 0, 0);
 }
@@ -823,13 +829,14 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
 }
 
-/* Who asks: an organisation's token (its id and domains) or a recipient's
- * session.  1 with p and actor filled (p's strings live in s, org and
- * *domains); 0 with *ans queued. */
+/* Who asks: an organisation's token (its id and domains), a recipient's
+ * session (*auth: how it began), or nobody (no token, no session, from this
+ * site: *auth SP_RELEASE_AUTH_NONE, actor "").  1 with p, auth and actor
+ * filled (p's strings live in s, org and *domains); 0 with *ans queued. */
 static int
 release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s,
     struct sp_org *org, char ***domains, size_t *nd, struct sp_release_principal *p,
-    char *actor, size_t actorsz, enum MHD_Result *ans)
+    enum sp_release_auth *auth, char *actor, size_t actorsz, enum MHD_Result *ans)
 {
 	struct sp_err err = {{0}};
 	const char *tok = keyd_bearer(r), *msg;
@@ -855,6 +862,14 @@ release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s
 		return 1;
 	}
 	st = keyd_session_auth(r, 1, s, &err);
+	if (st == SP_ERR_AUTH && tok == NULL && !keyd_cross_site(r)) {
+		/* nobody signed in: a low-level envelope may still open
+		 * (keyd_api_release decides once it has the envelope) */
+		*p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, NULL, 0, NULL, NULL, 0};
+		*auth = SP_RELEASE_AUTH_NONE;
+		actor[0] = '\0';
+		return 1;
+	}
 	if (st == SP_ERR_AUTH) {
 		status = sp_release_status(sp_release_check(NULL, NULL, 0), &msg);
 		*ans = refuse(r, status, msg, NULL, known_id, 0);
@@ -869,6 +884,7 @@ release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s
 		return 0;
 	}
 	*p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s->email, 0, NULL, NULL, 0};
+	*auth = strcmp(s->via, "device") == 0 ? SP_RELEASE_AUTH_DEVICE : SP_RELEASE_AUTH_PASSWORD;
 	snprintf(actor, actorsz, "%s", s->email);
 	return 1;
 }
@@ -948,6 +964,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	struct sp_envelope_view v;
 	struct sp_envelope_rec *e = &v.e;
 	struct sp_release_principal p = {0};
+	enum sp_release_auth auth = SP_RELEASE_AUTH_PASSWORD;
 	struct keyd_wait *wt;
 	char actor[SP_STORE_EMAIL_MAX + 8];
 	char **domains = NULL;
@@ -965,30 +982,34 @@ keyd_api_release(struct keyd_req *r, const char *id)
 		return MHD_YES;		/* woken early: the write still runs */
 	if (r->async == 2)
 		return wait_answer(r);
-	if (!release_principal(r, known_id, &s, &org, &domains, &nd, &p, actor, sizeof(actor),
-	    &ret))
+	if (!release_principal(r, known_id, &s, &org, &domains, &nd, &p, &auth, actor,
+	    sizeof(actor), &ret))
 		return ret;
 	memset(&v, 0, sizeof(v));
 	/* which envelope, its recipients, its brand and its signing key, in
-	 * one read; a malformed id is an unknown one */
+	 * one read; a malformed id is an unknown one (and for nobody, 401:
+	 * whether an id is known is not told before a sign-in) */
 	if (known_id == NULL ||
 	    (st = sp_store_envelope_view(r->k->store, id, &v, &err)) == SP_ERR_NOTFOUND) {
-		status = sp_release_status(sp_release_check(&p, NULL, now), &msg);
-		ret = refuse(r, status, msg, actor, known_id, 0);
+		status = sp_release_status(auth == SP_RELEASE_AUTH_NONE ?
+		    SP_RELEASE_NOT_LOGGED_IN : sp_release_check(&p, NULL, now), &msg);
+		ret = refuse(r, status, msg, actor[0] ? actor : NULL, known_id, 0);
 		goto out;
 	}
 	if (st != SP_OK) {
 		ret = store_error(r, st, &err);
 		goto out;
 	}
-	/* may have it, not retracted, not expired or shredded, verified
-	 * (release.h) */
-	if ((why = sp_release_check(&p, e, now)) != SP_RELEASE_OK) {
-		if (why == SP_RELEASE_NOT_RECIPIENT)
+	/* may have it, at its level with this sign-in, not retracted, not
+	 * expired or shredded, verified (release.h) */
+	if ((why = sp_release_check_auth(&p, auth, e, now)) != SP_RELEASE_OK) {
+		if (why == SP_RELEASE_NOT_LOGGED_IN)
+			ret = refuse(r, sp_release_status(why, NULL), "not logged in", NULL, id, 0);
+		else if (why == SP_RELEASE_NOT_RECIPIENT)
 			ret = refuse(r, sp_release_status(why, NULL), "not a recipient of this envelope",
 			    actor, id, e->org_id);
 		else
-			ret = refuse_reason(r, why, &p, e, actor);
+			ret = refuse_reason(r, why, &p, e, actor[0] ? actor : NULL);
 		goto out;
 	}
 	ri = sp_release_rcpt_index(&p, e);
@@ -996,12 +1017,16 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	 * audit record (it decides the read notice); later releases only add
 	 * their audit record.  Both are group-committed. */
 	first_open = ri >= 0 && e->rstate != NULL && e->rstate[ri].opened == 0;
-	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release", actor,
-	    id, e->org_id)) == NULL) {
+	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release",
+	    actor[0] ? actor : NULL, id, e->org_id)) == NULL) {
 		ret = keyd_reply_error(r, 503, "busy, try again");
 		goto out;
 	}
 	wt->a.time = now;
+	/* how the release was authenticated: password, device or none */
+	snprintf(wt->detail, sizeof(wt->detail), "auth=%s", p.kind == SP_RELEASE_ORG ?
+	    "organisation" : sp_release_auth_name(auth));
+	wt->a.detail = wt->detail;
 	wt->event = "release";
 	wt->needed = 1;
 	wt->status = 200;

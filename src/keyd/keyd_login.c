@@ -110,6 +110,11 @@ session_start(struct keyd_req *r, const char *email, const char *how, struct key
 	snprintf(s.email, sizeof(s.email), "%s", email);
 	s.created = s.last_seen = s.auth_time = now;
 	s.expires = now + KEYD_SESSION_MAX;
+	snprintf(s.via, sizeof(s.via), "%s", how);
+	/* a remembered device is no password: the profile's changes ask for
+	 * it again (auth_time 1 is never recent) */
+	if (strcmp(how, "device") == 0)
+		s.auth_time = 1;
 	a = (struct sp_audit){now, "login", email, NULL, r->client, how, 0};
 	if ((st = sp_store_session_create(r->k->store, &s, &a, &err)) != SP_OK) {
 		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&err, st), NULL);

@@ -44,9 +44,11 @@ void keyd_login_password(struct keyd_req *r, const char *email, const char *pass
 void keyd_login_second(struct keyd_req *r, const char *mfa_token, const char *code,
     const char *recovery, void *assertion, struct keyd_login *out);
 /* A session for email without a password step (an address just confirmed
- * by the short sign-up, keyd_signup.c): out as after a right password
- * (KEYD_LOGIN_OK with token and csrf, the cookie set), or BUSY / ERROR.
- * how names the way in for the audit record ("signup"). */
+ * by the short sign-up, keyd_signup.c; a remembered device,
+ * keyd_device.c): out as after a right password (KEYD_LOGIN_OK with token
+ * and csrf, the cookie set), or BUSY / ERROR.  how names the way in for
+ * the audit record and the session's via ("signup", "device"); a "device"
+ * session never counts as a recent password. */
 void keyd_login_session(struct keyd_req *r, const char *email, const char *how,
     struct keyd_login *out);
 void keyd_login_wipe(struct keyd_login *l);

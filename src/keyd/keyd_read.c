@@ -784,6 +784,10 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 			ret = signin_page(d, 401, "Your sign-in has ended: please sign in again.", "");
 		else if (st != SP_OK)
 			ret = keyd_store_error(r, st, &err);
+		else if (strcmp(s.via, "device") == 0)
+			/* a remembered device's session: here, the password */
+			ret = signin_page(d, 401, "Please sign in with your password to read this "
+			    "message here.", "");
 		else
 			ret = release_and_show(d, s.email, step);
 		sp_wipe(&s, sizeof(s));

@@ -13,6 +13,8 @@
 #include "keyd_account.h"
 #include "keyd_api.h"
 #include "keyd_copy.h"
+#include "keyd_device.h"
+#include "keyd_help.h"
 #include "keyd_leave.h"
 #include "keyd_open.h"
 #include "keyd_org.h"
@@ -67,6 +69,9 @@ static const struct route routes[] = {
 	{M_DELETE, EXACT, "/api/v1/session", keyd_api_logout, API, NULL},
 	{M_POST, EXACT, "/api/v1/session/mfa", keyd_api_login_second, API, NULL},
 	{M_POST, EXACT, "/api/v1/session/mfa/challenge", keyd_api_mfa_challenge, API, NULL},
+	{M_POST, EXACT, "/api/v1/session/device", keyd_api_device_session, API, NULL},
+	{M_GET, EXACT, "/api/v1/device", keyd_api_device, API, NULL},
+	{M_DELETE, EXACT, "/api/v1/device", keyd_api_device_forget, API, NULL},
 	/* "" and "/options"; other rests answer 404 after the session check */
 	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/release", keyd_api_release, API, NULL},
@@ -96,6 +101,7 @@ static const struct route routes[] = {
 	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
+	{M_PAGE, EXACT, "/help", keyd_page_help, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
 	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},

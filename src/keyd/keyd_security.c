@@ -2,7 +2,9 @@
  * keyd_security.c - the signed-in recipient's security page, GET /account,
  * and its actions (POST /account/...): confirm the password again, change
  * it, add or remove an authenticator app (TOTP, with a QR code), make new
- * recovery codes, remove a passkey, sign out (here or everywhere); and the
+ * recovery codes, remove a passkey, forget a remembered device
+ * (keyd_device.c), sign out (here or everywhere: every session and every
+ * remembered device); and the
  * passkey registration API (POST /api/v1/account/passkeys/options and
  * POST /api/v1/account/passkeys).
  * SECURITY: every action needs the session and its CSRF token; changes of
@@ -19,6 +21,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "keyd_device.h"
 #include "keyd_factors.h"
 #include "keyd_login.h"
 #include "keyd_security.h"
@@ -185,6 +188,7 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 		}
 		sp_buf_append_str(&b, "</section>");
 	}
+	keyd_device_section(r, s, &b, ok);
 	/* Sign out */
 	sp_buf_append_str(&b, "<section aria-labelledby=\"so-h\"><h2 id=\"so-h\">Sign out</h2>");
 	form(&b, s, "/account/signout", "inline");
@@ -379,13 +383,18 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (strcmp(sub, "/signout") == 0 || strcmp(sub, "/signout-all") == 0) {
 		a = (struct sp_audit){now, sub[8] ? "logout-everywhere" : "logout", s.email, NULL,
 		    r->client, NULL, 0};
-		if (sub[8])
-			sp_store_sessions_end(r->k->store, s.email, NULL, &a, NULL);
-		else
+		if (sub[8]) {
+			/* every session and every remembered device */
+			sp_store_signout_all(r->k->store, s.email, NULL, NULL, &a, NULL);
+			keyd_device_clear_cookie(r);
+		} else {
 			sp_store_session_delete(r->k->store, s.hash, &a, NULL);
+			keyd_device_forget_this(r, s.email);
+		}
 		keyd_set_session_cookie(r, "", 1);
 		return keyd_page_simple(r, 200, "You are signed out", sub[8] ?
-		    "<p>You are signed out on every browser and device.</p>" :
+		    "<p>You are signed out on every browser and device, and no device is "
+		    "remembered any more.</p>" :
 		    "<p>You are signed out.</p>");
 	}
 	if (strcmp(sub, "/reauth") == 0) {
@@ -442,6 +451,14 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		}
 		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A new set of recovery codes");
 		return keyd_page_buf(r, 200, "New recovery codes", &b);
+	}
+	if (strcmp(sub, "/devices/forget") == 0) {
+		if ((st = keyd_device_forget(r, &s)) == SP_ERR_NOTFOUND)
+			return overview(r, &s, 404, NULL, "No such device.");
+		if (st != SP_OK)
+			return keyd_reply_error(r, 503, "could not save: try again");
+		return overview(r, &s, 200, "The device is forgotten: it asks for your password "
+		    "again.", NULL);
 	}
 	if (strcmp(sub, "/passkeys/remove") == 0) {
 		unsigned char id[SP_STORE_CRED_ID_MAX];

@@ -470,8 +470,8 @@ env_level_text(const char *level)
 	if (strcmp(level, "high") == 0)
 		return "Security: high &#8212; your password is needed every time.";
 	if (strcmp(level, "medium") == 0)
-		return "Security: medium &#8212; a device you choose to remember may skip the password for a while.";
-	return "Security: low &#8212; a device you choose to remember stays signed in.";
+		return "Security: medium &#8212; a device you chose to remember opens it without your password.";
+	return "Security: low &#8212; it opens without a password, like mail that only travels encrypted.";
 }
 
 /* Format 2: the signature element, right after the payload element. */

@@ -72,9 +72,33 @@ rcpt_retracted(const struct sp_envelope_rec *e, size_t i)
 	return e->rstate != NULL && e->rstate[i].retracted;
 }
 
+const char *
+sp_release_auth_name(enum sp_release_auth auth)
+{
+	return auth == SP_RELEASE_AUTH_DEVICE ? "device" :
+	    auth == SP_RELEASE_AUTH_NONE ? "none" : "password";
+}
+
+/* The envelope's level: 2 high, 1 medium (also "" and anything unknown:
+ * deposits only store the three names), 0 low. */
+static int
+level_rank(const struct sp_envelope_rec *e)
+{
+	if (strcmp(e->level, "high") == 0)
+		return 2;
+	return strcmp(e->level, "low") == 0 ? 0 : 1;
+}
+
 enum sp_release_reason
 sp_release_check(const struct sp_release_principal *p, const struct sp_envelope_rec *e,
     int64_t now)
+{
+	return sp_release_check_auth(p, SP_RELEASE_AUTH_PASSWORD, e, now);
+}
+
+enum sp_release_reason
+sp_release_check_auth(const struct sp_release_principal *p, enum sp_release_auth auth,
+    const struct sp_envelope_rec *e, int64_t now)
 {
 	long ri = -1;
 	size_t i;
@@ -84,9 +108,16 @@ sp_release_check(const struct sp_release_principal *p, const struct sp_envelope_
 		return SP_RELEASE_NOT_LOGGED_IN;
 	if (e == NULL)
 		return SP_RELEASE_UNKNOWN;
-	if (p->kind == SP_RELEASE_RECIPIENT) {
+	if (p->kind == SP_RELEASE_RECIPIENT && auth == SP_RELEASE_AUTH_NONE) {
+		/* low: whoever holds the mail, like mail sent over TLS */
+		if (level_rank(e) != 0 || e->verify_hash[0] != '\0')
+			return SP_RELEASE_NOT_LOGGED_IN;
+		live = 1;
+	} else if (p->kind == SP_RELEASE_RECIPIENT) {
 		if ((ri = sp_release_rcpt_index(p, e)) < 0)
 			return SP_RELEASE_NOT_RECIPIENT;
+		if (auth != SP_RELEASE_AUTH_PASSWORD && level_rank(e) == 2)
+			return SP_RELEASE_PASSWORD_NEEDED;
 		live = !rcpt_retracted(e, (size_t)ri);
 	} else if (p->kind == SP_RELEASE_ORG) {
 		if (p->org_id != 0 && e->org_id == p->org_id) {
@@ -132,6 +163,7 @@ sp_release_status(enum sp_release_reason reason, const char **msg)
 		[SP_RELEASE_EXPIRED] = {410, "This message has expired"},
 		[SP_RELEASE_VERIFY_NEEDED] = {409, "the sender asks for a verification answer "
 		    "before this message opens"},
+		[SP_RELEASE_PASSWORD_NEEDED] = {401, "this message needs your password"},
 		[SP_RELEASE_VERIFY_LOCKED] = {423, "too many wrong verification answers: ask the "
 		    "sender to send the message again"},
 	};
@@ -159,6 +191,8 @@ sp_release_reason_name(enum sp_release_reason reason)
 		return "verify-locked";
 	case SP_RELEASE_VERIFY_NEEDED:
 		return "verify";
+	case SP_RELEASE_PASSWORD_NEEDED:
+		return "password";
 	default:
 		return NULL;
 	}

@@ -13,6 +13,9 @@
  *      (the whole envelope, or for a recipient that recipient)
  *   5. expired (expires != 0, <= now)   SP_RELEASE_EXPIRED        410
  *      or shredded (the key part is gone)
+ *   3b. the envelope's level asks for   SP_RELEASE_PASSWORD_NEEDED 401
+ *      more than the principal's proof (high: a recipient who came
+ *      in with a remembered device only)
  *   6. a verification secret is asked   SP_RELEASE_VERIFY_LOCKED  423
  *      for and this recipient has not   (SP_STORE_VERIFY_TRIES wrong answers)
  *      proved it                        SP_RELEASE_VERIFY_NEEDED  409
@@ -31,6 +34,13 @@
  *     is not in clinic.example), nor do look-alikes (evil-clinic.example).
  *     A message another organisation deposited is never released to it,
  *     whatever its recipients' domains.
+ * Levels (the envelope's, e->level; "" counts as medium): a recipient
+ * principal says how it was authenticated (auth).  SP_RELEASE_AUTH_PASSWORD
+ * (the password, with a second factor where the account has one) opens
+ * every level; SP_RELEASE_AUTH_DEVICE (a remembered device) opens medium
+ * and low; SP_RELEASE_AUTH_NONE (nobody signed in: email NULL) opens low
+ * only, and only an envelope without a verification secret (that needs a
+ * recipient); anything else for it is SP_RELEASE_NOT_LOGGED_IN.
  * Retraction for an organisation: its own envelope only when retracted as
  * a whole; a reply when retracted as a whole or for every recipient in
  * its domains.  Verification secrets concern recipients only.
@@ -55,6 +65,14 @@ enum sp_release_reason {
 	SP_RELEASE_EXPIRED = 5,
 	SP_RELEASE_VERIFY_NEEDED = 6,
 	SP_RELEASE_VERIFY_LOCKED = 7,
+	SP_RELEASE_PASSWORD_NEEDED = 8,
+};
+
+/* How a recipient principal proved who it is.  Values are stable. */
+enum sp_release_auth {
+	SP_RELEASE_AUTH_PASSWORD = 0,	/* a password sign-in (the default) */
+	SP_RELEASE_AUTH_DEVICE = 1,	/* a remembered device's session */
+	SP_RELEASE_AUTH_NONE = 2,	/* nobody: a low-level envelope only */
 };
 
 enum sp_release_kind {
@@ -72,6 +90,10 @@ struct sp_release_principal {
 	size_t ndomains;
 };
 
+/* The short name of auth for the audit trail ("password", "device",
+ * "none"). */
+const char *sp_release_auth_name(enum sp_release_auth auth);
+
 /* The decision for p (NULL: nobody authenticated) on envelope e (NULL:
  * unknown or malformed id) at time now (unix seconds).  A principal
  * without its address (NULL or "") is nobody's recipient; an organisation
@@ -79,6 +101,10 @@ struct sp_release_principal {
  * state: nothing retracted, opened or verified for anyone). */
 enum sp_release_reason sp_release_check(const struct sp_release_principal *p,
     const struct sp_envelope_rec *e, int64_t now);
+/* The same for a recipient principal that proved itself by auth (see
+ * "Levels" above); sp_release_check() is this with a password sign-in. */
+enum sp_release_reason sp_release_check_auth(const struct sp_release_principal *p,
+    enum sp_release_auth auth, const struct sp_envelope_rec *e, int64_t now);
 
 /* The index in e->rcpt of the recipient principal p (ASCII case folded),
  * or -1 when p is not a recipient principal or not a recipient of e. */
@@ -94,7 +120,8 @@ int sp_release_addr_in_domain(const char *addr, const char *domain);
 unsigned sp_release_status(enum sp_release_reason reason, const char **msg);
 
 /* The short name of a refusal for the "reason" of an answer ("retracted",
- * "expired", "verify-locked", "verify"), or NULL for the others. */
+ * "expired", "verify-locked", "verify", "password"), or NULL for the
+ * others. */
 const char *sp_release_reason_name(enum sp_release_reason reason);
 
 /* The JSON answer of a release (docs/api.md) of v's envelope with the key

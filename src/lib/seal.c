@@ -233,9 +233,11 @@ write_notice(struct sp_writer *w, const char *boundary, const char *org,
 	    "after that your password opens every secure message sent to you.\r\n\r\n"
 	    "%s%s%s"
 	    "Your password is only ever typed on the key server's own web page,\r\n"
-	    "never in the attachment and never in a reply to this mail.\r\n",
+	    "never in the attachment and never in a reply to this mail.\r\n\r\n"
+	    "Help: %s/help\r\n"
+	    "Forgot your password? %s/forgot\r\n",
 	    org, sender, org, keyd, link ? "Open in your browser (also on a phone): " : "",
-	    link ? link : "", link ? "\r\n\r\n" : "");
+	    link ? link : "", link ? "\r\n\r\n" : "", keyd, keyd);
 	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">"
 	    "<h2 style=\"margin:0 0 .5em\">You have received a secure message from ");
 	sp_html_escape(&html, org, strlen(org));
@@ -252,8 +254,12 @@ write_notice(struct sp_writer *w, const char *boundary, const char *org,
 	}
 	sp_buf_append_str(&html, "<p>Your password is only ever typed on the key server's own web page (");
 	sp_html_escape(&html, keyd, strlen(keyd));
-	st = sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
-	    "</body></html>\r\n");
+	sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
+	    "<p><a href=\"");
+	sp_html_escape(&html, keyd, strlen(keyd));
+	sp_buf_append_str(&html, "/help\">Help with secure messages</a> &#183; <a href=\"");
+	sp_html_escape(&html, keyd, strlen(keyd));
+	st = sp_buf_append_str(&html, "/forgot\">Forgot your password?</a></p></body></html>\r\n");
 	if (st != SP_OK)
 		goto out;
 	sp_buf_printf(&enc,

@@ -569,6 +569,46 @@ sp_store_sessions_end(struct sp_store *s, const char *email, int *n,
 }
 
 int
+sp_store_device_add(struct sp_store *s, const struct sp_device *d,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->device_add == NULL ? unsupported(s, "device_add", err) :
+	    s->ops->device_add(s->impl, d, a, err);
+}
+
+int
+sp_store_device_use(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
+    int64_t now, struct sp_device *out, struct sp_err *err)
+{
+	return s->ops->device_use == NULL ? unsupported(s, "device_use", err) :
+	    s->ops->device_use(s->impl, hash, now, out, err);
+}
+
+int
+sp_store_device_each(struct sp_store *s, const char *email, int64_t now,
+    int (*fn)(void *ctx, const struct sp_device *d), void *ctx, struct sp_err *err)
+{
+	return s->ops->device_each == NULL ? unsupported(s, "device_each", err) :
+	    s->ops->device_each(s->impl, email, now, fn, ctx, err);
+}
+
+int
+sp_store_device_delete(struct sp_store *s, const char *email, int64_t id,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->device_delete == NULL ? unsupported(s, "device_delete", err) :
+	    s->ops->device_delete(s->impl, email, id, a, err);
+}
+
+int
+sp_store_signout_all(struct sp_store *s, const char *email, int *nsessions,
+    int *ndevices, const struct sp_audit *a, struct sp_err *err)
+{
+	return s->ops->signout_all == NULL ? unsupported(s, "signout_all", err) :
+	    s->ops->signout_all(s->impl, email, nsessions, ndevices, a, err);
+}
+
+int
 sp_store_session_reauth(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
     int64_t now, struct sp_err *err)
 {

@@ -207,6 +207,26 @@ struct sp_session {
 	int64_t last_seen;
 	int64_t expires;			/* absolute end */
 	int64_t auth_time;			/* last time the password was typed (0 = created) */
+	/* schema v6: how the session began ("password", "totp", "passkey",
+	 * "recovery-code", "signup", "device"; "" for older sessions, which
+	 * all began with a password) */
+	char via[16];
+};
+
+/* A remembered device (schema v6): a long-lived token in a browser's
+ * cookie, only its SHA-256 kept, which opens a session without the
+ * password where the envelope's level allows it (docs/decisions/
+ * 0015-remembered-devices.md). */
+#define SP_STORE_AGENT_MAX 63		/* bytes of the browser's summary */
+#define SP_STORE_DEVICES_MAX 20		/* remembered devices kept per account */
+struct sp_device {
+	int64_t id;				/* the store's number, to forget one */
+	unsigned char hash[SP_SHA256_LEN];	/* SHA-256 of the device token */
+	char email[SP_STORE_EMAIL_MAX + 1];
+	char agent[SP_STORE_AGENT_MAX + 1];	/* "Chrome on Linux" */
+	int64_t created;
+	int64_t last_used;
+	int64_t expires;
 };
 
 /* Kinds of single-use tokens (activation links, reset links, sign-in links,
@@ -250,7 +270,8 @@ struct sp_passkey {
  *    their own, old audit records are chained into chain 0; v4: envelopes gain
  *    the sealed header and their copy's size and keeping time,
  *    organisations a copy quota; v5: accounts and pending registrations
- *    gain profile_todo).
+ *    gain profile_todo; v6: sessions gain via, and remembered devices
+ *    get a table).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The
@@ -631,7 +652,8 @@ int sp_store_token_use(struct sp_store *s, int kind,
 /* Set a new password hash (reset or change) in one transaction: update
  * pw_hash and pw_changed, consume the token when token_hash is not NULL
  * (kind RESET; SP_ERR_EXPIRED/NOTFOUND as for tokens), end every session of
- * the account except keep_session (may be NULL), and write the audit. */
+ * the account except keep_session (may be NULL), forget every remembered
+ * device of the account, and write the audit. */
 int sp_store_password_set(struct sp_store *s, const char *email, const char *pw_hash,
     int64_t now, const unsigned char *token_hash, const unsigned char *keep_session,
     const struct sp_audit *a, struct sp_err *err);
@@ -642,6 +664,33 @@ int sp_store_sessions_end(struct sp_store *s, const char *email, int *n,
 /* Record that the session's owner typed the password again now. */
 int sp_store_session_reauth(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
     int64_t now, struct sp_err *err);
+
+/* --- remembered devices (schema v6) ---------------------------------------
+ * add: store d (hash, email, agent, created, last_used, expires; id is
+ * ignored) with the audit record a, in one transaction that also drops the
+ * expired devices of every account and the account's least recently used
+ * ones beyond SP_STORE_DEVICES_MAX.  SP_ERR_NOTFOUND when d->email has no
+ * account. */
+int sp_store_device_add(struct sp_store *s, const struct sp_device *d,
+    const struct sp_audit *a, struct sp_err *err);
+/* The live device of token hash (expires > now) into out, its last_used
+ * refreshed to now (written when 60 s or more old).  SP_ERR_NOTFOUND when
+ * unknown, forgotten or expired. */
+int sp_store_device_use(struct sp_store *s, const unsigned char hash[SP_SHA256_LEN],
+    int64_t now, struct sp_device *out, struct sp_err *err);
+/* Call fn for each live device of email, most recently used first, until
+ * fn returns non-zero.  out's hash is zeroed (never shown). */
+int sp_store_device_each(struct sp_store *s, const char *email, int64_t now,
+    int (*fn)(void *ctx, const struct sp_device *d), void *ctx, struct sp_err *err);
+/* Forget email's device id, with the audit record: SP_ERR_NOTFOUND when
+ * email has no such device. */
+int sp_store_device_delete(struct sp_store *s, const char *email, int64_t id,
+    const struct sp_audit *a, struct sp_err *err);
+/* Sign out everywhere: end every session and forget every device of email,
+ * with the audit record, in one transaction.  *nsessions and *ndevices
+ * (may be NULL) get how many. */
+int sp_store_signout_all(struct sp_store *s, const char *email, int *nsessions,
+    int *ndevices, const struct sp_audit *a, struct sp_err *err);
 
 /* --- second factors ------------------------------------------------------ */
 

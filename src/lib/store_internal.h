@@ -86,6 +86,16 @@ struct sp_store_ops {
 	    struct sp_err *err);
 	int (*sessions_end)(void *impl, const char *email, int *n,
 	    const struct sp_audit *a, struct sp_err *err);
+	int (*device_add)(void *impl, const struct sp_device *d, const struct sp_audit *a,
+	    struct sp_err *err);
+	int (*device_use)(void *impl, const unsigned char *hash, int64_t now,
+	    struct sp_device *out, struct sp_err *err);
+	int (*device_each)(void *impl, const char *email, int64_t now,
+	    int (*fn)(void *ctx, const struct sp_device *d), void *ctx, struct sp_err *err);
+	int (*device_delete)(void *impl, const char *email, int64_t id,
+	    const struct sp_audit *a, struct sp_err *err);
+	int (*signout_all)(void *impl, const char *email, int *nsessions, int *ndevices,
+	    const struct sp_audit *a, struct sp_err *err);
 	int (*session_reauth)(void *impl, const unsigned char *hash, int64_t now,
 	    struct sp_err *err);
 	int (*totp_set)(void *impl, const char *email, const unsigned char *wrapped,

@@ -23,7 +23,7 @@
 
 #include "store_internal.h"
 
-#define SQ_SCHEMA_VERSION 5
+#define SQ_SCHEMA_VERSION 6
 #define SQ_BUSY_MS 5000
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
@@ -239,6 +239,20 @@ static const char migrate_v5_sql[] =
     "ALTER TABLE pending ADD COLUMN profile_todo INTEGER NOT NULL DEFAULT 0;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (5);";
+
+/* Version 5 -> 6: remembered devices.  A session says how it began (a
+ * device's session may not open a high-level envelope); a device keeps only
+ * its token's hash. */
+static const char migrate_v6_sql[] =
+    "ALTER TABLE sessions ADD COLUMN via TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE devices ("
+    " id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    " email TEXT NOT NULL REFERENCES accounts(email) ON DELETE CASCADE,"
+    " agent TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX devices_email ON devices(email);"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (6);";
 
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -482,6 +496,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	if (version < 4 && (s = sq_exec(db, migrate_v4_sql, err)) != SP_OK)
 		goto fail;
 	if (version < 5 && (s = sq_exec(db, migrate_v5_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 6 && (s = sq_exec(db, migrate_v6_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -2715,7 +2731,7 @@ sq_session_create(void *impl, const struct sp_session *ss, const struct sp_audit
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
 	if ((s = sq_prepare(db, "INSERT INTO sessions(hash, email, csrf, created,"
-	    " last_seen, expires, auth_time) VALUES (?,?,?,?,?,?,?)", &st, err)) == SP_OK) {
+	    " last_seen, expires, auth_time, via) VALUES (?,?,?,?,?,?,?,?)", &st, err)) == SP_OK) {
 		sqlite3_bind_blob(st, 1, ss->hash, SP_SHA256_LEN, SQLITE_TRANSIENT);
 		bind_text(st, 2, ss->email);
 		bind_text(st, 3, ss->csrf);
@@ -2723,6 +2739,7 @@ sq_session_create(void *impl, const struct sp_session *ss, const struct sp_audit
 		sqlite3_bind_int64(st, 5, ss->last_seen);
 		sqlite3_bind_int64(st, 6, ss->expires);
 		sqlite3_bind_int64(st, 7, ss->auth_time);
+		bind_text(st, 8, ss->via);
 		s = sq_run(db, st, "add session", err);
 	}
 	if (s == SP_OK && (s = sq_prepare(db, "UPDATE accounts SET failed_logins = 0"
@@ -2755,7 +2772,7 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 	memset(out, 0, sizeof(*out));
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_kept(db, "SELECT email, csrf, created, last_seen, expires, auth_time"
+	if ((s = sq_kept(db, "SELECT email, csrf, created, last_seen, expires, auth_time, via"
 	    " FROM sessions"
 	    " WHERE hash = ?1 AND expires > ?2 AND last_seen + ?3 > ?2", &st, err)) != SP_OK)
 		return s;
@@ -2772,6 +2789,7 @@ sq_session_use(void *impl, const unsigned char *hash, int64_t now, int64_t idle,
 		out->auth_time = sqlite3_column_int64(st, 5);
 		if (out->auth_time == 0)
 			out->auth_time = out->created;
+		col_text(st, 6, out->via, sizeof(out->via));
 	}
 	sq_finish(st);
 	if (rc == SQLITE_DONE)
@@ -2869,6 +2887,11 @@ sq_password_set(void *impl, const char *email, const char *pw_hash, int64_t now,
 		bind_hash(st, 2, keep_session);
 		s = sq_run(db, st, "end sessions", err);
 	}
+	if (s == SP_OK && (s = sq_prepare(db, "DELETE FROM devices WHERE email = ?",
+	    &st, err)) == SP_OK) {
+		bind_text(st, 1, email);
+		s = sq_run(db, st, "forget devices", err);
+	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
 	return sq_end(db, s, err);
@@ -2914,6 +2937,187 @@ sq_session_reauth(void *impl, const unsigned char *hash, int64_t now, struct sp_
 	bind_hash(st, 2, hash);
 	if ((s = sq_run(db, st, "session", err)) == SP_OK && sqlite3_changes(db) == 0)
 		s = sp_err_set(err, SP_ERR_NOTFOUND, "no such session");
+	return s;
+}
+
+/* --- remembered devices -------------------------------------------------- */
+
+/* Run sql (one text parameter ?1 = email, one integer ?2) in the caller's
+ * transaction; *n (may be NULL) gets the rows changed. */
+static int
+sq_run_email(sqlite3 *db, const char *sql, const char *email, int64_t x, int *n,
+    const char *what, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, email);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, x);
+	if ((s = sq_run(db, st, what, err)) == SP_OK && n != NULL)
+		*n = sqlite3_changes(db);
+	return s;
+}
+
+static int
+sq_device_add(void *impl, const struct sp_device *d, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, found = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	if ((s = sq_account_exists(db, d->email, &found, err)) == SP_OK && !found)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "no such account");
+	if (s == SP_OK && (s = sq_prepare(db, "DELETE FROM devices WHERE expires <= ?",
+	    &st, err)) == SP_OK) {
+		sqlite3_bind_int64(st, 1, d->created);
+		s = sq_run(db, st, "expire devices", err);
+	}
+	if (s == SP_OK)
+		s = sq_run_email(db, "DELETE FROM devices WHERE id IN (SELECT id FROM devices"
+		    " WHERE email = ?1 ORDER BY last_used DESC, id DESC LIMIT -1 OFFSET ?2)",
+		    d->email, SP_STORE_DEVICES_MAX - 1, NULL, "drop devices", err);
+	if (s == SP_OK && (s = sq_prepare(db, "INSERT INTO devices(hash, email, agent, created,"
+	    " last_used, expires) VALUES (?,?,?,?,?,?)", &st, err)) == SP_OK) {
+		bind_hash(st, 1, d->hash);
+		bind_text(st, 2, d->email);
+		bind_text(st, 3, d->agent);
+		sqlite3_bind_int64(st, 4, d->created);
+		sqlite3_bind_int64(st, 5, d->last_used);
+		sqlite3_bind_int64(st, 6, d->expires);
+		s = sq_run(db, st, "add device", err);
+	}
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+/* A device's last_used is written only when it is this many seconds old. */
+#define SQ_DEVICE_TOUCH 60
+
+static void
+device_row(sqlite3_stmt *st, struct sp_device *out)
+{
+	out->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, out->email, sizeof(out->email));
+	col_text(st, 2, out->agent, sizeof(out->agent));
+	out->created = sqlite3_column_int64(st, 3);
+	out->last_used = sqlite3_column_int64(st, 4);
+	out->expires = sqlite3_column_int64(st, 5);
+}
+
+static int
+sq_device_use(void *impl, const unsigned char *hash, int64_t now, struct sp_device *out,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT id, email, agent, created, last_used, expires"
+	    " FROM devices WHERE hash = ?1 AND expires > ?2", &st, err)) != SP_OK)
+		return s;
+	bind_hash(st, 1, hash);
+	sqlite3_bind_int64(st, 2, now);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		device_row(st, out);
+		memcpy(out->hash, hash, SP_SHA256_LEN);
+	}
+	sq_finish(st);
+	if (rc == SQLITE_DONE)
+		return sp_err_set(err, SP_ERR_NOTFOUND, "no such device");
+	if (rc != SQLITE_ROW)
+		return sq_status(db, rc, "device", err);
+	if (now - out->last_used < SQ_DEVICE_TOUCH)
+		return SP_OK;
+	if ((s = sq_prepare(db, "UPDATE devices SET last_used = ?2 WHERE id = ?1", &st,
+	    err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, out->id);
+	sqlite3_bind_int64(st, 2, now);
+	if ((s = sq_run(db, st, "device", err)) == SP_OK)
+		out->last_used = now;
+	return s;
+}
+
+static int
+sq_device_each(void *impl, const char *email, int64_t now,
+    int (*fn)(void *, const struct sp_device *), void *ctx, struct sp_err *err)
+{
+	struct sp_device d;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT id, email, agent, created, last_used, expires"
+	    " FROM devices WHERE email = ?1 AND expires > ?2 ORDER BY last_used DESC, id DESC",
+	    &st, err)) != SP_OK)
+		return s;
+	bind_text(st, 1, email);
+	sqlite3_bind_int64(st, 2, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&d, 0, sizeof(d));
+		device_row(st, &d);
+		if (fn(ctx, &d) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	s = rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "devices", err);
+	sq_finish(st);
+	return s;
+}
+
+static int
+sq_device_delete(void *impl, const char *email, int64_t id, const struct sp_audit *a,
+    struct sp_err *err)
+{
+	sqlite3 *db;
+	int s, n = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	s = sq_run_email(db, "DELETE FROM devices WHERE email = ?1 AND id = ?2", email, id,
+	    &n, "forget device", err);
+	if (s == SP_OK && n == 0)
+		s = sp_err_set(err, SP_ERR_NOTFOUND, "no such device");
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	return sq_end(db, s, err);
+}
+
+static int
+sq_signout_all(void *impl, const char *email, int *nsessions, int *ndevices,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s, ns = 0, nd = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	s = sq_run_email(db, "DELETE FROM sessions WHERE email = ?1", email, 0, &ns,
+	    "end sessions", err);
+	if (s == SP_OK)
+		s = sq_run_email(db, "DELETE FROM devices WHERE email = ?1", email, 0, &nd,
+		    "forget devices", err);
+	if (s == SP_OK)
+		s = sq_audit_insert(db, a, err);
+	if ((s = sq_end(db, s, err)) == SP_OK) {
+		if (nsessions != NULL)
+			*nsessions = ns;
+		if (ndevices != NULL)
+			*ndevices = nd;
+	}
 	return s;
 }
 
@@ -3710,6 +3914,11 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.profile_set = sq_profile_set,
 	.sessions_end = sq_sessions_end,
 	.session_reauth = sq_session_reauth,
+	.device_add = sq_device_add,
+	.device_use = sq_device_use,
+	.device_each = sq_device_each,
+	.device_delete = sq_device_delete,
+	.signout_all = sq_signout_all,
 	.totp_set = sq_totp_set,
 	.totp_step = sq_totp_step,
 	.recovery_set = sq_recovery_set,

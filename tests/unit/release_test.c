@@ -394,4 +394,69 @@ test_answer(void)
 	json_decref(j);
 }
 
-T_MAIN(test_table, test_status, test_index, test_answer)
+/* Levels: how the recipient signed in against the envelope's level. */
+static void
+test_levels(void)
+{
+	static const struct {
+		const char *what;
+		const char *level;
+		enum sp_release_auth auth;
+		const char *email;	/* NULL: nobody */
+		int verify, retracted;
+		enum sp_release_reason want;
+	} t[] = {
+		{"high, password", "high", SP_RELEASE_AUTH_PASSWORD, "pat@clinic.example", 0, 0,
+		    SP_RELEASE_OK},
+		{"high, device", "high", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
+		    SP_RELEASE_PASSWORD_NEEDED},
+		{"high, device, not a recipient", "high", SP_RELEASE_AUTH_DEVICE,
+		    "nobody@clinic.example", 0, 0, SP_RELEASE_NOT_RECIPIENT},
+		{"high, nobody", "high", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN},
+		{"medium, device", "medium", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
+		    SP_RELEASE_OK},
+		{"medium, nobody", "medium", SP_RELEASE_AUTH_NONE, NULL, 0, 0,
+		    SP_RELEASE_NOT_LOGGED_IN},
+		{"no level counts as medium, device", "", SP_RELEASE_AUTH_DEVICE,
+		    "pat@clinic.example", 0, 0, SP_RELEASE_OK},
+		{"no level, nobody", "", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN},
+		{"low, nobody", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_OK},
+		{"low, device", "low", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
+		    SP_RELEASE_OK},
+		{"low, nobody, verification asked", "low", SP_RELEASE_AUTH_NONE, NULL, 1, 0,
+		    SP_RELEASE_NOT_LOGGED_IN},
+		{"low, nobody, retracted", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 1,
+		    SP_RELEASE_RETRACTED},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct sp_envelope_rec e;
+		struct sp_envelope_rcpt rs[1];
+		char *rc[1] = {"pat@clinic.example"};
+		struct sp_release_principal p = {SP_RELEASE_RECIPIENT, t[i].email, 0, NULL, NULL, 0};
+		enum sp_release_reason got;
+
+		memset(&e, 0, sizeof(e));
+		memset(rs, 0, sizeof(rs));
+		e.rcpt = rc;
+		e.rstate = rs;
+		e.nrcpt = 1;
+		e.kind = SP_ENV_KIND_MESSAGE;
+		e.retracted = t[i].retracted;
+		snprintf(e.level, sizeof(e.level), "%s", t[i].level);
+		if (t[i].verify)
+			snprintf(e.verify_hash, sizeof(e.verify_hash), "$argon2id$x");
+		got = sp_release_check_auth(&p, t[i].auth, &e, NOW);
+		if (got != t[i].want)
+			fprintf(stderr, "case \"%s\":\n", t[i].what);
+		T_EQ_INT(got, t[i].want);
+	}
+	T_EQ_INT(sp_release_status(SP_RELEASE_PASSWORD_NEEDED, NULL), 401);
+	T_CHECK(strcmp(sp_release_reason_name(SP_RELEASE_PASSWORD_NEEDED), "password") == 0);
+	T_CHECK(strcmp(sp_release_auth_name(SP_RELEASE_AUTH_DEVICE), "device") == 0);
+	T_CHECK(strcmp(sp_release_auth_name(SP_RELEASE_AUTH_NONE), "none") == 0);
+	T_CHECK(strcmp(sp_release_auth_name(SP_RELEASE_AUTH_PASSWORD), "password") == 0);
+}
+
+T_MAIN(test_table, test_status, test_index, test_answer, test_levels)

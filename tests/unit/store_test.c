@@ -2515,7 +2515,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 6"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 7"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2958,7 +2958,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "5") == 0);
+	T_CHECK(strcmp(v, "6") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -2981,7 +2981,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 6", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 7", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3224,6 +3224,8 @@ test_migration_v3(void)
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
 	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
+	    "ALTER TABLE sessions DROP COLUMN via;"
+	    "DROP TABLE devices;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3278,6 +3280,8 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE orgs DROP COLUMN copy_quota_mb;"
 	    "ALTER TABLE accounts DROP COLUMN profile_todo;"
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
+	    "ALTER TABLE sessions DROP COLUMN via;"
+	    "DROP TABLE devices;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3291,7 +3295,7 @@ test_pg_migration_v3(void)
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "5") == 0);
+	T_CHECK(strcmp(v, "6") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -3701,12 +3705,150 @@ test_envelope_view(void)
 	sp_store_close(s);
 }
 
+/* Remembered devices (schema v6) and how a session began. */
+struct dev_seen {
+	int n;
+	int64_t ids[32];
+	char agent[SP_STORE_AGENT_MAX + 1];
+	int hash_zero;
+};
+
+static int
+dev_row(void *ctx, const struct sp_device *d)
+{
+	struct dev_seen *w = ctx;
+	static const unsigned char zero[SP_SHA256_LEN];
+
+	if (w->n < 32)
+		w->ids[w->n] = d->id;
+	if (w->n == 0)
+		snprintf(w->agent, sizeof(w->agent), "%s", d->agent);
+	w->hash_zero += memcmp(d->hash, zero, SP_SHA256_LEN) == 0;
+	w->n++;
+	return 0;
+}
+
+static void
+add_device(struct sp_store *s, const char *name, const char *email, int64_t now, int st)
+{
+	struct sp_device d;
+	struct sp_err err = {{0}};
+	struct sp_audit a = {0, "device-remembered", email, NULL, NULL, "Firefox on Linux", 0};
+
+	memset(&d, 0, sizeof(d));
+	tok(name, d.hash);
+	snprintf(d.email, sizeof(d.email), "%s", email);
+	snprintf(d.agent, sizeof(d.agent), "Firefox on Linux");
+	d.created = d.last_used = now;
+	d.expires = now + 1000;
+	T_EQ_INT(sp_store_device_add(s, &d, &a, &err), st);
+}
+
+static void
+test_devices(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_device d;
+	struct sp_session ss;
+	struct dev_seen w;
+	struct sp_audit a = {0, "logout-everywhere", "dev-a@example.org", NULL, NULL, NULL, 0};
+	unsigned char h[SP_SHA256_LEN];
+	char name[32];
+	int i, ns = -1, nd = -1;
+
+	make_account(s, "dev-a@example.org");
+	make_account(s, "dev-b@example.org");
+	add_device(s, "dev-a1", "dev-a@example.org", 20000, SP_OK);
+	add_device(s, "dev-b1", "dev-b@example.org", 20000, SP_OK);
+	add_device(s, "dev-x", "dev-nobody@example.org", 20000, SP_ERR_NOTFOUND);
+	T_EQ_INT(audit_count(s, "device-remembered"), 2);
+
+	/* use: live only; last_used moves after a minute */
+	tok("dev-a1", h);
+	T_EQ_INT(sp_store_device_use(s, h, 20010, &d, &err), SP_OK);
+	T_CHECK(strcmp(d.email, "dev-a@example.org") == 0);
+	T_EQ_INT(d.last_used, 20000);
+	T_EQ_INT(sp_store_device_use(s, h, 20100, &d, &err), SP_OK);
+	T_EQ_INT(d.last_used, 20100);
+	T_EQ_INT(sp_store_device_use(s, h, 21000, &d, &err), SP_ERR_NOTFOUND);	/* expired */
+	tok("dev-unknown", h);
+	T_EQ_INT(sp_store_device_use(s, h, 20010, &d, &err), SP_ERR_NOTFOUND);
+
+	/* list: the account's own, hashes never given out */
+	memset(&w, 0, sizeof(w));
+	T_EQ_INT(sp_store_device_each(s, "dev-a@example.org", 20200, dev_row, &w, &err), SP_OK);
+	T_EQ_INT(w.n, 1);
+	T_EQ_INT(w.hash_zero, 1);
+	T_CHECK(strcmp(w.agent, "Firefox on Linux") == 0);
+
+	/* forget: only the account's own device */
+	memset(&w, 0, sizeof(w));
+	T_EQ_INT(sp_store_device_each(s, "dev-b@example.org", 20200, dev_row, &w, &err), SP_OK);
+	T_EQ_INT(w.n, 1);
+	T_EQ_INT(sp_store_device_delete(s, "dev-a@example.org", w.ids[0], NULL, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_device_delete(s, "dev-b@example.org", w.ids[0], NULL, &err), SP_OK);
+	tok("dev-b1", h);
+	T_EQ_INT(sp_store_device_use(s, h, 20200, &d, &err), SP_ERR_NOTFOUND);
+
+	/* at most SP_STORE_DEVICES_MAX per account: the least recently used go */
+	for (i = 0; i < SP_STORE_DEVICES_MAX + 3; i++) {
+		snprintf(name, sizeof(name), "dev-a-many-%d", i);
+		add_device(s, name, "dev-a@example.org", 20300 + i, SP_OK);
+	}
+	memset(&w, 0, sizeof(w));
+	T_EQ_INT(sp_store_device_each(s, "dev-a@example.org", 20400, dev_row, &w, &err), SP_OK);
+	T_EQ_INT(w.n, SP_STORE_DEVICES_MAX);
+	tok("dev-a-many-0", h);
+	T_EQ_INT(sp_store_device_use(s, h, 20400, &d, &err), SP_ERR_NOTFOUND);
+	snprintf(name, sizeof(name), "dev-a-many-%d", SP_STORE_DEVICES_MAX + 2);
+	tok(name, h);
+	T_EQ_INT(sp_store_device_use(s, h, 20400, &d, &err), SP_OK);
+
+	/* a session's via */
+	memset(&ss, 0, sizeof(ss));
+	tok("dev-a-session", ss.hash);
+	snprintf(ss.email, sizeof(ss.email), "dev-a@example.org");
+	snprintf(ss.csrf, sizeof(ss.csrf), "c");
+	snprintf(ss.via, sizeof(ss.via), "device");
+	ss.created = ss.last_seen = 20400;
+	ss.auth_time = 1;
+	ss.expires = 20400 + 3600;
+	T_EQ_INT(sp_store_session_create(s, &ss, NULL, &err), SP_OK);
+	tok("dev-a-session", h);
+	T_EQ_INT(sp_store_session_use(s, h, 20410, 1800, &ss, &err), SP_OK);
+	T_CHECK(strcmp(ss.via, "device") == 0);
+	T_EQ_INT(ss.auth_time, 1);
+	new_session(s, "dev-b-session", "dev-b@example.org", 20400);
+	add_device(s, "dev-b2", "dev-b@example.org", 20400, SP_OK);
+
+	/* sign out everywhere: every session and device of the account only */
+	T_EQ_INT(sp_store_signout_all(s, "dev-a@example.org", &ns, &nd, &a, &err), SP_OK);
+	T_EQ_INT(ns, 1);
+	T_EQ_INT(nd, SP_STORE_DEVICES_MAX);
+	T_EQ_INT(session_live(s, "dev-a-session", 20410), 0);
+	memset(&w, 0, sizeof(w));
+	T_EQ_INT(sp_store_device_each(s, "dev-a@example.org", 20400, dev_row, &w, &err), SP_OK);
+	T_EQ_INT(w.n, 0);
+	T_EQ_INT(session_live(s, "dev-b-session", 20410), 1);
+	tok("dev-b2", h);
+	T_EQ_INT(sp_store_device_use(s, h, 20410, &d, &err), SP_OK);
+	T_EQ_INT(audit_count(s, "logout-everywhere"), 1);
+
+	/* a new password forgets every device of the account */
+	T_EQ_INT(sp_store_password_set(s, "dev-b@example.org", "$argon2id$n", 20420, NULL, NULL,
+	    NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_device_use(s, h, 20420, &d, &err), SP_ERR_NOTFOUND);
+	sp_store_close(s);
+}
+
 /* --- the runs ------------------------------------------------------------ */
 
 static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_profile_todo,
 	test_tokens,
-	test_sessions, test_password_sessions, test_throttle, test_throttle_begin,
+	test_sessions, test_password_sessions, test_devices, test_throttle, test_throttle_begin,
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 	test_copies,

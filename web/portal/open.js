@@ -21,6 +21,7 @@
 import * as spc from './sp-crypto.js';
 import * as keys from './sp-keystore.js';
 import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin, registerFor } from './sp-portal.js';
+import { passwordAsked, releaseUnsigned } from './sp-remember.js';
 
 const main = $('main');
 // The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
@@ -681,12 +682,21 @@ function refused(r, header, session) {
 // {session, record} (the release answer), or null when a page ended the flow.
 async function obtainKey(header, prefill) {
   registerFor(prefill, ID);
+  if (header.level === 'low') {
+    // low: no sign-in needed (docs/decisions/0015-remembered-devices.md)
+    const r = await releaseUnsigned(ID);
+    if (r) {
+      show($('sp-login'), false);
+      return { session: null, record: r.data };
+    }
+  }
   let session = await ensureSession(prefill);
   let r;
   for (;;) {
     progress('Fetching the key...');
     r = await release(session);
     let how = r.status === 401 ? 'login' : null;
+    if (r.status === 401 && r.data.reason === 'password') passwordAsked();
     if (r.status === 409 && r.data.verify && typeof r.data.verify === 'object') {
       progress(null);
       how = await askVerify(r.data.verify, session);
@@ -1061,6 +1071,15 @@ function cardAddress(env) {
   }
 }
 
+// Whether the envelope's header says level low (false when unreadable).
+function lowLevel(env) {
+  try {
+    return spc.parseHeader(spc.b64decode(env.header)).level === 'low';
+  } catch {
+    return false;
+  }
+}
+
 async function start() {
   // Marks for the reader's own timing (bench/open.mjs reads them).
   performance.mark('sp-start');
@@ -1108,7 +1127,8 @@ async function start() {
     const to = cardAddress(env);
     registerFor(to, ID);
     ensureSession(to);
-    await sess;
+    // a message of level low opens without the sign-in (obtainKey)
+    if (!lowLevel(env)) await sess;
   }
   await openWith(env);
 }

@@ -13,6 +13,7 @@
 // site only.
 import * as wa from './sp-webauthn.js';
 import { api } from './sp-api.js';
+import { mountRemember, rememberChecked, rememberedSession } from './sp-remember.js';
 
 export { api };
 
@@ -162,6 +163,7 @@ export function mountSignin(title) {
     $('sp-new-password').type = $('sp-new-password2').type = ev.target.checked ? 'text' : 'password';
   });
   $('sp-signout').addEventListener('click', () => { signOut(); });
+  mountRemember();
 }
 
 // The address and message the card is for, when they are known: "first
@@ -408,7 +410,7 @@ export function askLogin(prefill) {
       }
       submit.disabled = true;
       submit.textContent = 'Signing in...';
-      const r = await api('POST', '/api/v1/session', { email: email.value.trim(), password: pw.value }, csrf);
+      const r = await api('POST', '/api/v1/session', { email: email.value.trim(), password: pw.value, remember: rememberChecked() }, csrf);
       submit.disabled = false;
       submit.textContent = 'Sign in';
       if (r.status === 200 && typeof r.data.csrf === 'string') {
@@ -445,7 +447,7 @@ export function askLogin(prefill) {
         return;
       }
       ssubmit.disabled = true;
-      const r = await api('POST', '/api/v1/session/mfa', body, csrf);
+      const r = await api('POST', '/api/v1/session/mfa', { ...body, remember: rememberChecked() }, csrf);
       ssubmit.disabled = false;
       secondAnswer(r, body.code ? 'code' : 'recovery');
       if (r.status !== 200 && mfa) (body.code ? code : recovery).select();
@@ -472,7 +474,7 @@ export function askLogin(prefill) {
           secondError(wa.explain(e));
           return;
         }
-        secondAnswer(await api('POST', '/api/v1/session/mfa', { token, assertion }, csrf), 'passkey');
+        secondAnswer(await api('POST', '/api/v1/session/mfa', { token, assertion, remember: rememberChecked() }, csrf), 'passkey');
       } finally {
         pkBtn.disabled = false;
       }
@@ -589,6 +591,13 @@ async function checkSession(prefill) {
   if (r.status === 200 && typeof r.data.csrf === 'string') {
     signedIn({ email: r.data.email || '', csrf: r.data.csrf });
     await offerFinish(state.session);
+    return state.session;
+  }
+  // a remembered device: a session without the password (messages that
+  // need it answer 401, and the card asks for it then)
+  const dev = await rememberedSession();
+  if (dev) {
+    signedIn(dev);
     return state.session;
   }
   return askLogin(prefill);

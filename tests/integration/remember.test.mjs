@@ -1,0 +1,345 @@
+// remember.test.mjs - remembered devices on a real sealpost-keyd over
+// loopback (both store backends, SEALPOST_TEST_DB): the device cookie is
+// set only when "remember" was asked for, the phrase endpoint answers only
+// a live device cookie, the envelope's level at release (high: a password
+// session only; medium: a remembered device's session; low: nobody signed
+// in), the audit of how each release was authenticated, and forgetting a
+// device or signing out everywhere from the profile.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, orgAdd, recipientAdd, storeSql, sealpost, makeMail, tmpDir, mailsTo } from '../lib/harness.mjs';
+
+const PW = 'correct horse battery staple';
+const pat = 'pat@example.org';
+const sam = 'sam@example.org';
+const PHRASE = 'a heron at dawn';
+let K, ORG;
+
+before(async () => {
+  K = await startKeyd({ args: ['--login-free', '1000', '--login-free-ip', '100000', '--form-free', '100000'] });
+  ORG = orgAdd(K.dataDir, 'Clinic', 'clinic.example');
+  recipientAdd(K.dataDir, pat, PW);
+  recipientAdd(K.dataDir, sam, PW);
+  storeSql(K.dataDir, `UPDATE accounts SET phrase = '${PHRASE}', phrase_enabled = 1 WHERE email = '${pat}'`);
+});
+after(async () => {
+  await K?.stop();
+});
+
+// A browser: a cookie jar; JSON calls and same-origin form posts.
+class Browser {
+  constructor() { this.jar = new Map(); this.setCookies = []; }
+
+  cookie() { return [...this.jar].map(([n, v]) => `${n}=${v}`).join('; '); }
+
+  async req(p, { method = 'GET', json, form, headers = {} } = {}) {
+    const h = { ...(this.jar.size ? { Cookie: this.cookie() } : {}), ...headers };
+    let body;
+    if (json !== undefined) {
+      h['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    } else if (form !== undefined) {
+      h['Content-Type'] = 'application/x-www-form-urlencoded';
+      h.Origin = K.url;
+      body = new URLSearchParams(form).toString();
+    }
+    const r = await fetch(K.url + p, { method, headers: h, body, redirect: 'manual' });
+    this.setCookies = r.headers.getSetCookie();
+    for (const c of this.setCookies) {
+      const m = c.match(/^([^=]+)=([^;]*)/);
+      if (!m) continue;
+      if (m[2] === '' || /Max-Age=0/i.test(c)) this.jar.delete(m[1]);
+      else this.jar.set(m[1], m[2]);
+    }
+    const text = await r.text();
+    let data = null;
+    try { data = JSON.parse(text); } catch { /* a page */ }
+    return { status: r.status, data, text };
+  }
+
+  async signIn(email, remember) {
+    const r = await this.req('/api/v1/session', { method: 'POST',
+      json: { email, password: PW, ...(remember === undefined ? {} : { remember }) } });
+    assert.equal(r.status, 200, r.text);
+    this.csrf = r.data.csrf;
+    return r;
+  }
+
+  release(id) {
+    return this.req(`/api/v1/envelopes/${id}/release`, { method: 'POST', json: {},
+      headers: this.csrf ? { 'X-CSRF-Token': this.csrf } : {} });
+  }
+
+  async deviceSession() {
+    const r = await this.req('/api/v1/session/device', { method: 'POST', json: {} });
+    if (r.status === 200) this.csrf = r.data.csrf;
+    return r;
+  }
+}
+
+async function deposit(level, recipients = [pat]) {
+  const r = await fetch(K.url + '/api/v1/envelopes', { method: 'POST',
+    headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ from: 'doc@clinic.example', recipients, expires: 0, format: 2, level }) });
+  const j = await r.json();
+  assert.equal(r.status, 201, JSON.stringify(j));
+  assert.equal(j.level, level);
+  return j.id;
+}
+
+// How the release of id was authenticated, from the audit trail.
+const releaseAudit = (id) => storeSql(K.dataDir,
+  `SELECT coalesce(actor, '-') || ' ' || detail FROM audit WHERE event = 'release' AND envelope_id = '${id}' ORDER BY id`)
+  .split('\n').filter(Boolean);
+
+test('the device cookie is set only when remember is ticked, HttpOnly and SameSite=Strict', async () => {
+  const plain = new Browser();
+  await plain.signIn(pat);
+  assert.ok(!plain.jar.has('sp_device'));
+  const no = new Browser();
+  await no.signIn(pat, false);
+  assert.ok(!no.jar.has('sp_device'));
+
+  const b = new Browser();
+  await b.signIn(pat, true);
+  const c = b.setCookies.find((x) => x.startsWith('sp_device='));
+  assert.ok(c, b.setCookies.join('\n'));
+  assert.match(c, /HttpOnly/);
+  assert.match(c, /SameSite=Strict/);
+  assert.match(c, /Max-Age=7776000/);
+  assert.match(b.jar.get('sp_device'), /^spd_[A-Za-z0-9_-]{22}$/);
+  // remembered again on the same browser: still one device
+  const first = b.jar.get('sp_device');
+  await b.signIn(pat, true);
+  assert.equal(b.jar.get('sp_device'), first);
+  // only its hash is kept
+  const stored = storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`);
+  assert.equal(Number(stored), 1);
+  assert.equal(storeSql(K.dataDir, `SELECT agent FROM devices WHERE email = '${pat}'`), 'A browser');
+  // the owner is told, once, by mail
+  const until = Date.now() + 5000;
+  let told = [];
+  while (told.length === 0 && Date.now() < until) {
+    told = mailsTo(K.outbox, pat).filter((m) => /A remembered device \(A browser\) was added/.test(m.body));
+    if (told.length === 0) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(told.length, 1);
+  // another account remembered on this browser: the first one's device goes
+  await b.signIn(sam, true);
+  assert.notEqual(b.jar.get('sp_device'), first);
+  assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`)), 0);
+});
+
+test('the phrase answers only a live device cookie', async () => {
+  const b = new Browser();
+  await b.signIn(pat, true);
+  const p = await b.req('/api/v1/device');
+  assert.equal(p.status, 200);
+  assert.deepEqual(p.data, { email: pat, phrase: PHRASE });
+
+  // no cookie, a made-up token, a malformed one: nothing
+  for (const jar of [new Map(), new Map([['sp_device', 'spd_AAAAAAAAAAAAAAAAAAAAAA']]),
+    new Map([['sp_device', 'x']]), new Map([['sp_session', b.jar.get('sp_session')]])]) {
+    const o = new Browser();
+    o.jar = jar;
+    const r = await o.req('/api/v1/device');
+    assert.equal(r.status, 404);
+    assert.ok(!r.text.includes(PHRASE));
+    assert.ok(!r.text.includes(pat));
+  }
+  // an account without a phrase to show: null
+  const s = new Browser();
+  await s.signIn(sam, true);
+  assert.deepEqual((await s.req('/api/v1/device')).data, { email: sam, phrase: null });
+});
+
+test('levels: high needs the password, medium opens with the device, low with nobody', async () => {
+  const high = await deposit('high');
+  const medium = await deposit('medium');
+  const low = await deposit('low');
+  const b = new Browser();
+  await b.signIn(pat, true);
+  const device = b.jar.get('sp_device');
+
+  // a new browser window: only the device cookie
+  const d = new Browser();
+  d.jar = new Map([['sp_device', device]]);
+  const s = await d.deviceSession();
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.data.via, 'device');
+  assert.equal(s.data.email, pat);
+  assert.equal((await d.release(medium)).status, 200);
+  const h = await d.release(high);
+  assert.equal(h.status, 401);
+  assert.equal(h.data.reason, 'password');
+  // the device's session is never a recent password for the profile
+  const acc = await d.req('/account');
+  assert.equal(acc.status, 200);
+  assert.match(acc.text, /Confirm it is you/);
+
+  // the password session opens all three
+  for (const id of [high, medium, low]) assert.equal((await b.release(id)).status, 200);
+
+  // nobody: low only; the others as before (401), unknown ids too
+  const n = new Browser();
+  const rl = await n.release(low);
+  assert.equal(rl.status, 200, rl.text);
+  assert.equal(typeof rl.data.server_part, 'string');
+  assert.equal((await n.release(medium)).status, 401);
+  assert.equal((await n.release(high)).status, 401);
+  assert.equal((await n.release('AAAAAAAAAAAAAAAAAAAAAA')).status, 401);
+  // another site's page gets nothing, even for low
+  assert.equal((await n.req(`/api/v1/envelopes/${low}/release`, { method: 'POST', json: {},
+    headers: { 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' } })).status, 401);
+  // a device of someone else is no recipient
+  const sb = new Browser();
+  await sb.signIn(sam, true);
+  const sd = new Browser();
+  sd.jar = new Map([['sp_device', sb.jar.get('sp_device')]]);
+  assert.equal((await sd.deviceSession()).status, 200);
+  assert.equal((await sd.release(medium)).status, 403);
+
+  // nobody learns of a retraction of a medium message, but of a low one, as its reader
+  const low2 = await deposit('low');
+  for (const id of [low2, medium]) {
+    const rr = await fetch(`${K.url}/api/v1/envelopes/${id}/retract`, { method: 'POST',
+      headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' }, body: '{}' });
+    assert.equal(rr.status, 200);
+  }
+  const gone = await n.release(low2);
+  assert.equal(gone.status, 410);
+  assert.equal(gone.data.reason, 'retracted');
+  assert.equal((await n.release(medium)).status, 401);
+
+  // the audit says how each release was authenticated
+  assert.deepEqual(releaseAudit(medium), [`${pat} auth=device`, `${pat} auth=password`]);
+  assert.deepEqual(releaseAudit(high), [`${pat} auth=password`]);
+  assert.deepEqual(releaseAudit(low), [`${pat} auth=password`, '- auth=none']);
+  const refused = storeSql(K.dataDir, `SELECT detail FROM audit WHERE event = 'release-refused' AND envelope_id = '${high}'`);
+  assert.match(refused, /needs your password/);
+});
+
+test('forget a device and sign out everywhere revoke it', async () => {
+  const b = new Browser();
+  await b.signIn(pat, true);
+  const mine = b.jar.get('sp_device');
+  const other = new Browser();
+  await other.signIn(pat, true);
+  const theirs = other.jar.get('sp_device');
+  const medium = await deposit('medium');
+
+  // the profile lists them; forgetting needs the password typed recently
+  let page = await b.req('/account');
+  assert.match(page.text, /Remembered devices/);
+  assert.match(page.text, /\(this browser\)/);
+  const ids = [...page.text.matchAll(/data-device="(\d+)"/g)].map((m) => m[1]);
+  assert.ok(ids.length >= 2);
+  const theirId = storeSql(K.dataDir, `SELECT id FROM devices WHERE email = '${pat}' ORDER BY id DESC LIMIT 1`);
+  const fresh = await b.req('/account/devices/forget', { method: 'POST', form: { csrf: b.csrf, id: theirId } });
+  assert.equal(fresh.status, 200, fresh.text.slice(0, 300));
+  assert.match(fresh.text, /The device is forgotten/);
+  const o = new Browser();
+  o.jar = new Map([['sp_device', theirs]]);
+  assert.equal((await o.req('/api/v1/device')).status, 404);
+  assert.equal((await o.deviceSession()).status, 401);
+  // someone else's device number is not ours to forget
+  const s = new Browser();
+  await s.signIn(sam, true);
+  const samId = storeSql(K.dataDir, `SELECT id FROM devices WHERE email = '${sam}' ORDER BY id DESC LIMIT 1`);
+  assert.equal((await b.req('/account/devices/forget', { method: 'POST', form: { csrf: b.csrf, id: samId } })).status, 404);
+  assert.equal((await b.req('/account/devices/forget', { method: 'POST', form: { csrf: b.csrf, id: 'x1' } })).status, 404);
+  // a device's session cannot forget without the password
+  const d = new Browser();
+  d.jar = new Map([['sp_device', mine]]);
+  await d.deviceSession();
+  const stale = await d.req('/account/devices/forget', { method: 'POST', form: { csrf: d.csrf, id: ids[0] } });
+  assert.equal(stale.status, 403);
+  assert.equal((await d.release(medium)).status, 200);
+
+  // sign out everywhere: every session and every device
+  page = await b.req('/account/signout-all', { method: 'POST', form: { csrf: b.csrf } });
+  assert.equal(page.status, 200);
+  assert.match(page.text, /no device is remembered/);
+  assert.ok(!b.jar.has('sp_device'));
+  assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`)), 0);
+  assert.equal((await d.release(medium)).status, 401);
+  const again = new Browser();
+  again.jar = new Map([['sp_device', mine]]);
+  assert.equal((await again.req('/api/v1/device')).status, 404);
+  assert.equal((await again.deviceSession()).status, 401);
+  // the other account is untouched
+  assert.equal((await s.req('/api/v1/device')).status, 200);
+});
+
+test('DELETE /api/v1/device forgets this browser; a new password forgets every device', async () => {
+  const b = new Browser();
+  await b.signIn(sam, true);
+  const tok = b.jar.get('sp_device');
+  const r = await b.req('/api/v1/device', { method: 'DELETE' });
+  assert.equal(r.status, 204);
+  assert.ok(!b.jar.has('sp_device'));
+  const o = new Browser();
+  o.jar = new Map([['sp_device', tok]]);
+  assert.equal((await o.req('/api/v1/device')).status, 404);
+
+  await b.signIn(sam, true);
+  assert.ok(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${sam}'`)) >= 1);
+  const re = await b.req('/account/reauth', { method: 'POST', form: { csrf: b.csrf, password: PW } });
+  assert.equal(re.status, 200);
+  const np = 'another long password 9';
+  const ch = await b.req('/account/password', { method: 'POST', form: { csrf: b.csrf, password: np, password2: np } });
+  assert.equal(ch.status, 200, ch.text.slice(0, 400));
+  assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${sam}'`)), 0);
+});
+
+test('the notice mail and the envelope link to help and to the forgotten password; /help answers', async () => {
+  const dir = tmpDir('sealpost-remember-');
+  const inFile = path.join(dir, 'in.eml');
+  const outFile = path.join(dir, 'out.eml');
+  const html = path.join(dir, 'securedoc.html');
+  fs.writeFileSync(inFile, Buffer.concat([Buffer.from('X-Sealpost-Level: low\r\n'), makeMail({ to: pat })]));
+  const r = sealpost(['seal', '--keyd', K.url, '--token', ORG, '-i', inFile, '-o', outFile, '--html', html]);
+  assert.equal(r.status, 0, String(r.stderr));
+  const mail = fs.readFileSync(outFile, 'utf8');
+  const parts = [...mail.matchAll(/Content-Type: text\/(plain|html); charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([A-Za-z0-9+/=\r\n]+)/g)]
+    .map((m) => [m[1], Buffer.from(m[2].replace(/\s/g, ''), 'base64').toString('utf8')]);
+  const text = parts.find(([k]) => k === 'plain')?.[1] || '';
+  const htm = parts.find(([k]) => k === 'html')?.[1] || '';
+  assert.ok(text.includes(`Help: ${K.url}/help`), text);
+  assert.ok(text.includes(`Forgot your password? ${K.url}/forgot`), text);
+  assert.ok(htm.includes(`<a href="${K.url}/help">`), htm);
+  assert.ok(htm.includes(`<a href="${K.url}/forgot">`), htm);
+  const env = fs.readFileSync(html, 'utf8');
+  assert.ok(env.includes(`href="${K.url}/help"`));
+  assert.ok(env.includes(`href="${K.url}/forgot"`));
+  assert.match(env, /Security: low &#8212; it opens without a password/);
+  // the low envelope releases to nobody
+  const id = /id="sp-meta">[^<]*"id":"([A-Za-z0-9_-]{22})"/.exec(env)?.[1] ||
+    storeSql(K.dataDir, "SELECT id FROM envelopes WHERE level = 'low' ORDER BY created DESC LIMIT 1");
+  assert.equal((await new Browser().release(id)).status, 200);
+
+  const h = await new Browser().req('/help');
+  assert.equal(h.status, 200);
+  assert.match(h.text, /If this is not your phrase, do not type your password/);
+  assert.match(h.text, /href="\/forgot"/);
+  assert.match(h.text, /whoever holds the mail can read it/);
+});
+
+test('behind HTTPS the device cookie is __Host- and Secure', async () => {
+  const H = await startKeyd({ args: ['--public-url', 'https://keys.example.test'] });
+  try {
+    recipientAdd(H.dataDir, pat, PW);
+    const r = await fetch(H.url + '/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: pat, password: PW, remember: true }) });
+    assert.equal(r.status, 200);
+    const c = r.headers.getSetCookie().find((x) => x.startsWith('__Host-sp_device='));
+    assert.ok(c, r.headers.getSetCookie().join('\n'));
+    assert.match(c, /; Secure/);
+    assert.match(c, /Path=\//);
+    assert.match(c, /SameSite=Strict/);
+  } finally {
+    await H.stop();
+  }
+});
