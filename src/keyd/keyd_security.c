@@ -24,7 +24,9 @@
 #include "keyd_device.h"
 #include "keyd_factors.h"
 #include "keyd_login.h"
+#include "keyd_pages.h"
 #include "keyd_security.h"
+#include "keyd_signup.h"
 #include "notice.h"
 #include "password.h"
 #include "qr.h"
@@ -46,8 +48,8 @@ form(struct sp_buf *b, const struct sp_session *s, const char *action, const cha
 	sp_buf_append_str(b, "\">");
 }
 
-static int
-fresh(const struct sp_session *s)
+int
+keyd_session_fresh(const struct sp_session *s)
 {
 	int64_t t = s->auth_time ? s->auth_time : s->created;
 
@@ -90,6 +92,70 @@ pk_row(void *ctx, const struct sp_passkey *pk)
 	return 0;
 }
 
+/* The profile: names, the security phrase and whether remembered devices
+ * show it, the security questions; the form to change them once the
+ * password was typed lately. */
+static void
+profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_account *acc,
+    int ok)
+{
+	int i, q;
+
+	sp_buf_append_str(b, "<section aria-labelledby=\"profile-h\"><h2 id=\"profile-h\">"
+	    "Profile</h2><dl class=\"facts\"><dt>Name</dt><dd id=\"sp-profile-name\">");
+	if (acc->first_name[0] || acc->last_name[0]) {
+		esc(b, acc->first_name);
+		sp_buf_append_str(b, " ");
+		esc(b, acc->last_name);
+	} else
+		sp_buf_append_str(b, "not given yet");
+	sp_buf_append_str(b, "</dd><dt>Security phrase</dt><dd id=\"sp-profile-phrase\">");
+	sp_buf_append_str(b, !acc->phrase[0] ? "not chosen yet" : acc->phrase_enabled ?
+	    "shown before your password on a remembered device" :
+	    "chosen, but not shown on remembered devices");
+	sp_buf_printf(b, "</dd><dt>Security questions</dt><dd>%s</dd></dl>",
+	    acc->question[0] ? "three chosen (the answers are kept as hashes)" : "not chosen yet");
+	if (!ok) {
+		sp_buf_append_str(b, "<p>To change them, confirm your password above.</p></section>");
+		return;
+	}
+	form(b, s, "/account/profile", "form");
+	sp_buf_append_str(b, "<div class=\"field\"><label for=\"pf-first\">First name</label>"
+	    "<input id=\"pf-first\" name=\"first_name\" autocomplete=\"given-name\" required "
+	    "value=\"");
+	esc(b, acc->first_name);
+	sp_buf_append_str(b, "\"></div><div class=\"field\"><label for=\"pf-last\">Last name"
+	    "</label><input id=\"pf-last\" name=\"last_name\" autocomplete=\"family-name\" "
+	    "required value=\"");
+	esc(b, acc->last_name);
+	sp_buf_append_str(b, "\"></div><div class=\"field\"><label for=\"pf-phrase\">Security "
+	    "phrase</label><input id=\"pf-phrase\" name=\"phrase\" autocomplete=\"off\" "
+	    "required aria-describedby=\"pf-phrase-hint\" value=\"");
+	esc(b, acc->phrase);
+	sp_buf_printf(b, "\"><p class=\"hint\" id=\"pf-phrase-hint\">A remembered device shows "
+	    "it before you type your password: no phrase, do not type your password.</p></div>"
+	    "<div class=\"field check\"><input type=\"checkbox\" id=\"pf-phrase-on\" "
+	    "name=\"phrase_enabled\" value=\"1\"%s><label for=\"pf-phrase-on\">Show my phrase "
+	    "on remembered devices</label></div><fieldset><legend>Security questions</legend>"
+	    "<p class=\"hint\" id=\"pf-q-hint\">Leave the three answers empty to keep your "
+	    "questions and answers.</p>", acc->phrase_enabled || !acc->phrase[0] ? " checked" : "");
+	for (i = 0; i < 3; i++) {
+		sp_buf_printf(b, "<div class=\"field\"><label for=\"pf-q%d\">Question %d</label>"
+		    "<select id=\"pf-q%d\" name=\"q%d\">", i + 1, i + 1, i + 1, i + 1);
+		for (q = 1; q <= keyd_nquestions; q++) {
+			sp_buf_printf(b, "<option value=\"%d\"%s>", q,
+			    acc->question[i] == q || (!acc->question[i] && q == i + 1) ? " selected" : "");
+			esc(b, keyd_questions[q - 1]);
+			sp_buf_append_str(b, "</option>");
+		}
+		sp_buf_printf(b, "</select></div><div class=\"field\"><label for=\"pf-a%d\">Answer %d"
+		    "</label><input id=\"pf-a%d\" name=\"a%d\" autocomplete=\"off\" "
+		    "aria-describedby=\"pf-q-hint\"></div>", i + 1, i + 1, i + 1, i + 1);
+	}
+	sp_buf_append_str(b, "</fieldset><button type=\"submit\" class=\"primary\">Save the "
+	    "profile</button></form></section>");
+}
+
 static enum MHD_Result
 overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const char *note,
     const char *error)
@@ -97,7 +163,7 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 	struct sp_account acc;
 	struct sp_buf b;
 	struct pk_rows rows;
-	int ok = fresh(s);
+	int ok = keyd_session_fresh(s);
 
 	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) != SP_OK)
 		return keyd_reply_error(r, 500, "internal error");
@@ -115,6 +181,7 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 	sp_buf_append_str(&b, "<p>Signed in as <strong id=\"sp-account-email\">");
 	esc(&b, s->email);
 	sp_buf_append_str(&b, "</strong>.</p>");
+	profile_section(&b, s, &acc, ok);
 	if (!ok) {
 		sp_buf_append_str(&b, "<section aria-labelledby=\"reauth-h\"><h2 id=\"reauth-h\">"
 		    "Confirm it is you</h2><p>To change your password or sign-in methods, type "
@@ -361,6 +428,83 @@ change_password(struct keyd_req *r, const struct sp_session *s)
 	    NULL);
 }
 
+/* POST /account/profile: the names and phrase; the questions too unless
+ * their three answers are left empty. */
+static enum MHD_Result
+change_profile(struct keyd_req *r, const struct sp_session *s)
+{
+	static const struct {
+		const char *field, *label;
+	} labels[] = {
+		{"first_name", "First name"}, {"last_name", "Last name"}, {"phrase", "Security phrase"},
+		{"questions", "Security questions"}, {"answers[0]", "Answer 1"},
+		{"answers[1]", "Answer 2"}, {"answers[2]", "Answer 3"},
+	};
+	static const char *const qn[3] = {"q1", "q2", "q3"}, *const an[3] = {"a1", "a2", "a3"};
+	struct sp_err err = {{0}};
+	struct sp_account cur, acc;
+	struct sp_audit a;
+	const char *field, *why = NULL, *v;
+	char msg[256];
+	json_t *j, *qs, *as;
+	int i, any = 0, st;
+	size_t k;
+
+	if (sp_store_account_get(r->k->store, s->email, &cur, &err) != SP_OK)
+		return keyd_reply_error(r, 500, "internal error");
+	memset(&acc, 0, sizeof(acc));
+	snprintf(acc.email, sizeof(acc.email), "%s", s->email);
+	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
+	j = json_object();
+	qs = json_array();
+	as = json_array();
+	json_object_set_new(j, "first_name", json_string((v = keyd_field(r, "first_name")) ? v : ""));
+	json_object_set_new(j, "last_name", json_string((v = keyd_field(r, "last_name")) ? v : ""));
+	json_object_set_new(j, "phrase", json_string((v = keyd_field(r, "phrase")) ? v : ""));
+	json_object_set_new(j, "phrase_enabled", json_boolean(keyd_field(r, "phrase_enabled") != NULL));
+	for (i = 0; i < 3; i++) {
+		v = keyd_field(r, qn[i]);
+		json_array_append_new(qs, json_integer(v != NULL ? atoi(v) : 0));
+		v = keyd_field(r, an[i]);
+		any |= v != NULL && *v != '\0';
+		json_array_append_new(as, json_string(v != NULL ? v : ""));
+	}
+	json_object_set_new(j, "questions", qs);
+	json_object_set_new(j, "answers", as);
+	field = keyd_profile_names_from(j, &acc, &why, &err);
+	if (field == NULL && (any || !cur.question[0])) {
+		field = keyd_profile_questions_from(j, &acc, &why, &err);
+	} else if (field == NULL) {
+		for (i = 0; i < 3; i++)
+			if ((v = keyd_field(r, qn[i])) != NULL && atoi(v) != cur.question[i]) {
+				field = "answers[0]";
+				why = "type the three answers to change your questions";
+			}
+		memcpy(acc.question, cur.question, sizeof(acc.question));
+		memcpy(acc.answer_hash, cur.answer_hash, sizeof(acc.answer_hash));
+	}
+	sp_wipe(&cur, sizeof(cur));
+	json_decref(j);
+	if (field != NULL) {
+		sp_wipe(&acc, sizeof(acc));
+		if (*field == '\0')
+			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++)
+			if (strcmp(labels[k].field, field) == 0)
+				field = labels[k].label;
+		snprintf(msg, sizeof(msg), "%s: %s.", field, why ? why : "not valid");
+		return overview(r, s, 400, NULL, msg);
+	}
+	a = (struct sp_audit){(int64_t)time(NULL), "profile-changed", s->email, NULL, r->client,
+	    NULL, 0};
+	st = sp_store_profile_set(r->k->store, &acc, &a, &err);
+	sp_wipe(&acc, sizeof(acc));
+	if (st != SP_OK)
+		return keyd_reply_error(r, 500, "could not save: try again");
+	keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s->email, NULL, NULL, NULL);
+	return overview(r, s, 200, "Your profile is saved.", NULL);
+}
+
 enum MHD_Result
 keyd_page_account(struct keyd_req *r, const char *sub)
 {
@@ -426,10 +570,12 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		s.auth_time = now;
 		return overview(r, &s, 200, NULL, NULL);
 	}
-	if (!fresh(&s))
+	if (!keyd_session_fresh(&s))
 		return overview(r, &s, 403, NULL, "Confirm your password first.");
 	if (strcmp(sub, "/password") == 0)
 		return change_password(r, &s);
+	if (strcmp(sub, "/profile") == 0)
+		return change_profile(r, &s);
 	if (strcmp(sub, "/totp") == 0)
 		return totp_begin(r, &s, NULL, NULL);
 	if (strcmp(sub, "/totp/confirm") == 0)
@@ -490,7 +636,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
 	if (st != SP_OK)
 		return keyd_reply_error(r, 503, "busy, try again");
-	if (!fresh(&s))
+	if (!keyd_session_fresh(&s))
 		return keyd_reply_error(r, 403, "confirm your password first");
 	if (strcmp(sub, "/options") == 0) {
 		char chal[64];

@@ -13,5 +13,8 @@ enum MHD_Result keyd_page_account(struct keyd_req *r, const char *sub);
 /* POST /api/v1/account/passkeys...: sub is the rest of the path ("" or
  * "/options"; anything else answers 404 after the session check). */
 enum MHD_Result keyd_api_passkeys(struct keyd_req *r, const char *sub);
+/* 1 when the session's password was typed in the last KEYD_REAUTH_AGE
+ * seconds (a remembered device's session never is). */
+int keyd_session_fresh(const struct sp_session *s);
 
 #endif

@@ -30,6 +30,7 @@
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
+#include "keyd_security.h"
 #include "keyd_signup.h"
 #include "notice.h"
 #include "password.h"
@@ -447,15 +448,9 @@ text_into(json_t *j, const char *name, size_t max, char *out, size_t outsz,
 	return NULL;
 }
 
-/* Fill acc's profile from the body j: NULL, or the field at fault and *why. */
-static const char *
-profile_from(json_t *j, struct sp_account *acc, const char **why, struct sp_err *err)
+const char *
+keyd_profile_names_from(json_t *j, struct sp_account *acc, const char **why, struct sp_err *err)
 {
-	static const char *const anames[3] = {"answers[0]", "answers[1]", "answers[2]"};
-	json_t *q = json_object_get(j, "questions"), *ans = json_object_get(j, "answers");
-	char answer[257];
-	int i, k, st;
-
 	if ((*why = text_into(j, "first_name", SP_STORE_NAME_MAX, acc->first_name,
 	    sizeof(acc->first_name), err)) != NULL)
 		return "first_name";
@@ -466,6 +461,18 @@ profile_from(json_t *j, struct sp_account *acc, const char **why, struct sp_err 
 	    sizeof(acc->phrase), err)) != NULL)
 		return "phrase";
 	acc->phrase_enabled = !json_is_false(json_object_get(j, "phrase_enabled"));
+	return NULL;
+}
+
+const char *
+keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
+    struct sp_err *err)
+{
+	static const char *const anames[3] = {"answers[0]", "answers[1]", "answers[2]"};
+	json_t *q = json_object_get(j, "questions"), *ans = json_object_get(j, "answers");
+	char answer[257];
+	int i, k, st;
+
 	if (!json_is_array(q) || json_array_size(q) != 3 || !json_is_array(ans) ||
 	    json_array_size(ans) != 3) {
 		*why = "give three questions and three answers";
@@ -511,7 +518,7 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	struct sp_audit a;
 	enum MHD_Result ans;
 	const char *field, *why = NULL;
-	int ok, st;
+	int ok, st, done;
 	json_t *j;
 
 	ans = session_or_refusal(r, 1, &s, &ok);
@@ -526,17 +533,29 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s.email);
 	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
+	if (!cur.profile_todo && !keyd_session_fresh(&s)) {
+		/* a change of a complete profile needs the password typed lately */
+		sp_wipe(&cur, sizeof(cur));
+		json_decref(j);
+		return keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", "confirm your "
+		    "password first", "reason", "reauth"));
+	}
+	done = !cur.profile_todo;
 	sp_wipe(&cur, sizeof(cur));
-	field = profile_from(j, &acc, &why, &err);
+	if ((field = keyd_profile_names_from(j, &acc, &why, &err)) == NULL)
+		field = keyd_profile_questions_from(j, &acc, &why, &err);
 	json_decref(j);
 	if (field != NULL) {
 		sp_wipe(&acc, sizeof(acc));
 		return *field ? keyd_reply_field(r, field, why) : keyd_reply_error(r, 503, busy);
 	}
-	a = (struct sp_audit){0, "profile-completed", s.email, NULL, r->client, NULL, 0};
+	a = (struct sp_audit){0, done ? "profile-changed" : "profile-completed", s.email, NULL,
+	    r->client, NULL, 0};
 	st = sp_store_profile_set(r->k->store, &acc, &a, &err);
 	sp_wipe(&acc, sizeof(acc));
 	if (st != SP_OK)
 		return keyd_store_error(r, st, &err);
+	if (done)
+		keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s.email, NULL, NULL, NULL);
 	return keyd_reply_json(r, 200, json_pack("{s:b,s:[]}", "incomplete", 0, "missing"));
 }

@@ -7,7 +7,10 @@
 #ifndef KEYD_SIGNUP_H
 #define KEYD_SIGNUP_H
 
+#include <jansson.h>
+
 #include "keyd_req.h"
+#include "store.h"
 
 #define KEYD_SIGNUP_TTL (15 * 60)	/* a sign-up's code */
 #define KEYD_SIGNUP_TRIES 5		/* wrong codes before a sign-up is dead */
@@ -22,5 +25,15 @@ enum MHD_Result keyd_api_profile_get(struct keyd_req *r, const char *arg);
 /* POST /api/v1/account/profile {first_name, last_name, phrase,
  * phrase_enabled, questions: [3 numbers], answers: [3 strings]} */
 enum MHD_Result keyd_api_profile_set(struct keyd_req *r, const char *arg);
+
+/* The parts of a profile from j, checked as form fields, into acc: the
+ * names, the phrase and phrase_enabled (false only when given as false);
+ * the three questions (numbers of keyd_questions) and their answers
+ * (hashed).  NULL, or the member at fault ("" when the server is busy)
+ * with *why. */
+const char *keyd_profile_names_from(json_t *j, struct sp_account *acc, const char **why,
+    struct sp_err *err);
+const char *keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
+    struct sp_err *err);
 
 #endif

@@ -94,6 +94,14 @@ sp_notice_compose(int kind, const char *to, const char *public_url,
 		    kind == SP_NOTICE_FACTOR_ADDED ? "was added to" : "was removed from",
 		    to, public_url);
 		break;
+	case SP_NOTICE_PROFILE_CHANGED:
+		*subject = "Your profile for secure messages was changed";
+		rc = sp_buf_printf(body, "Hello,\n\nthe profile of your account for secure messages "
+		    "(%s) was just changed:\nyour name, your security phrase or your security "
+		    "questions.\n\nIf this was you, there is nothing to do.  If it was not, choose "
+		    "a new\npassword at once here and tell the organisation that wrote to you:\n\n"
+		    "%s/forgot\n", to, public_url);
+		break;
 	case SP_NOTICE_RECOVERY_USED:
 		*subject = "A recovery code was used to sign in";
 		rc = sp_buf_printf(body, "Hello,\n\na recovery code was just used to sign in to your "

@@ -36,6 +36,7 @@ enum sp_notice_kind {
 	SP_NOTICE_WAITING,		/* an account was registered for address, count waiting */
 	/* to recipients again (appended: the values above stay as they were) */
 	SP_NOTICE_SIGNUP_CODE,		/* token: the 6-digit code of a short sign-up */
+	SP_NOTICE_PROFILE_CHANGED,	/* no token: names, phrase or questions changed */
 };
 
 /* Compose the mail of kind for address `to`: subject (one line) into

@@ -343,3 +343,88 @@ test('behind HTTPS the device cookie is __Host- and Secure', async () => {
     await H.stop();
   }
 });
+
+// ---- the profile on /account ------------------------------------------------
+
+const ria = 'ria@example.org';
+const formCsrf = (html) => /name="csrf" value="([^"]+)"/.exec(html)[1];
+const profileRow = () => storeSql(K.dataDir,
+  `SELECT first_name, last_name, phrase, phrase_enabled, q1, q2, q3, a1 FROM accounts WHERE email = '${ria}'`);
+
+test('the profile: changed with a fresh password, kept without answers, a notice mail after; a device session must confirm first', async () => {
+  recipientAdd(K.dataDir, ria, PW);
+  const b = new Browser();
+  await b.signIn(ria, true);
+  let page = await b.req('/account');
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<h2 id="profile-h">Profile<\/h2>/);
+  assert.match(page.text, /name="first_name"/, 'the form, with the password fresh');
+  const before = profileRow().split('|');
+  const mailsBefore = mailsTo(K.outbox, ria).length;
+  // Names, phrase (not shown) and the first questions with their answers.
+  let r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Samira', last_name: 'Okafor', phrase: 'lanterns on the river', q1: '1', q2: '2', q3: '3',
+    a1: 'Biscuit', a2: 'Lagos', a3: 'Adeyemi' } });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /Your profile is saved/);
+  let row = profileRow().split('|');
+  assert.deepEqual(row.slice(0, 7), ['Samira', 'Okafor', 'lanterns on the river', '0', '1', '2', '3'], 'unticked: the phrase is not shown');
+  assert.notEqual(row[7], before[7], 'an answer hash');
+  const first = row;
+  const mails = mailsTo(K.outbox, ria);
+  assert.equal(mails.length, mailsBefore + 1);
+  assert.match(mails.at(-1).text, /Subject: Your profile for secure messages was changed/);
+  // The three answers left empty keep the questions; another question
+  // without its answers is refused, saying what to do.
+  page = await b.req('/account');
+  assert.match(page.text, /id="sp-profile-name">Samira Okafor</);
+  r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Samira', last_name: 'Okafor-Lane', phrase: 'lanterns on the river', phrase_enabled: '1',
+    q1: '1', q2: '2', q3: '3', a1: '', a2: '', a3: '' } });
+  assert.equal(r.status, 200, r.text);
+  row = profileRow().split('|');
+  assert.deepEqual(row.slice(1, 4), ['Okafor-Lane', 'lanterns on the river', '1']);
+  assert.deepEqual(row.slice(4), first.slice(4), 'questions and answers kept');
+  r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Samira', last_name: 'Okafor', phrase: 'lanterns on the river', q1: '4', q2: '2', q3: '3' } });
+  assert.equal(r.status, 400);
+  assert.match(r.text, /Answer 1: type the three answers to change your questions/);
+  r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Samira', last_name: 'Okafor', phrase: 'lanterns on the river', phrase_enabled: '1',
+    q1: '2', q2: '2', q3: '3', a1: 'one', a2: 'two', a3: 'three' } });
+  assert.equal(r.status, 400);
+  assert.match(r.text, /Security questions: choose three different questions/);
+  r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: ' ', last_name: 'Okafor', phrase: 'x', q1: '1', q2: '2', q3: '3' } });
+  assert.equal(r.status, 400);
+  assert.match(r.text, /First name: is required/);
+  r = await b.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Samira', last_name: 'Okafor', phrase: 'lanterns on the river', phrase_enabled: '1',
+    q1: '4', q2: '5', q3: '6', a1: 'Harbour Street', a2: 'Biscuit', a3: 'Lagos' } });
+  assert.equal(r.status, 200, r.text);
+  row = profileRow().split('|');
+  assert.deepEqual(row.slice(3, 7), ['1', '4', '5', '6']);
+  assert.notEqual(row[7], first[7], 'a new answer hash');
+  // Without the CSRF token: refused, nothing changed.
+  r = await b.req('/account/profile', { method: 'POST', form: { first_name: 'Mallory', last_name: 'X', phrase: 'y' } });
+  assert.ok(r.status === 403 || r.status === 400, `${r.status}`);
+  assert.equal(profileRow().split('|')[0], 'Samira');
+
+  // A remembered device's session has not typed the password: the page
+  // asks for it first, and the API refuses as well.
+  const d = new Browser();
+  d.jar.set('sp_device', b.jar.get('sp_device'));
+  assert.equal((await d.deviceSession()).status, 200);
+  page = await d.req('/account');
+  assert.doesNotMatch(page.text, /name="first_name"/);
+  assert.match(page.text, /To change them, confirm your password above/);
+  r = await d.req('/account/profile', { method: 'POST', form: { csrf: formCsrf(page.text),
+    first_name: 'Mallory', last_name: 'X', phrase: 'y', q1: '1', q2: '2', q3: '3' } });
+  assert.equal(r.status, 403);
+  assert.match(r.text, /Confirm your password first/);
+  r = await d.req('/api/v1/account/profile', { method: 'POST', headers: { 'X-CSRF-Token': d.csrf },
+    json: { first_name: 'Mallory', last_name: 'X', phrase: 'y', questions: [1, 2, 3], answers: ['a', 'b', 'c'] } });
+  assert.equal(r.status, 403);
+  assert.equal(r.data.reason, 'reauth');
+  assert.equal(profileRow().split('|')[0], 'Samira', 'nothing changed');
+});

@@ -36,6 +36,7 @@ test_account_kinds(void)
 		{SP_NOTICE_FACTOR_REMOVED, NULL, "was removed from"},
 		{SP_NOTICE_RECOVERY_USED, NULL, "recovery code"},
 		{SP_NOTICE_SIGNUP_CODE, "104729", "    104729\n"},
+		{SP_NOTICE_PROFILE_CHANGED, NULL, "profile of your account"},
 	};
 	size_t i;
 
