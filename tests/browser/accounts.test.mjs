@@ -8,8 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { makeMail, recipientAdd, mailedLink, activationLink, startKeyd, orgAdd, freePort, tmpDir } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, clickOpen, submitLogin, verdictText, screenshots, SECOND_STEP, TIMEOUT } from './browser-lib.mjs';
+import { makeMail, recipientAdd, mailedLink, mailsTo, activationLink, startKeyd, orgAdd, freePort, tmpDir } from '../lib/harness.mjs';
+import { launch, keydWithOrg, seal, clickOpen, submitLogin, verdictText, screenshots, axe, poll, SECOND_STEP, TIMEOUT } from './browser-lib.mjs';
 
 let browser, ctx;
 before(async () => {
@@ -434,4 +434,37 @@ test('open page: second step with an app code, wrong code refused; 429 offers a 
   assert.equal(await mailLink.getAttribute('href'), '/signin-link');
   await screenshots(pop2, 'open-locked');
   await c2.close();
+});
+
+// ---- the profile ------------------------------------------------------------
+
+test('profile: names, phrase and questions changed on /account persist; a notice mail follows', { timeout: TIMEOUT * 6 }, async (t) => {
+  const email = 'lena@example.org', password = 'Quiet harbour lantern 62';
+  recipientAdd(ctx.keyd.dataDir, email, password);
+  const context = await browser.newContext({ viewport: { width: 375, height: 740 } });
+  const page = await context.newPage();
+  await signIn(page, email, password);
+  await page.goto(url('/account'));
+  await confirmIfAsked(page, password);
+  await page.getByLabel('First name').fill('Lena');
+  await page.getByLabel('Last name').fill('Moreau');
+  await page.getByLabel('Security phrase', { exact: true }).fill('copper kettle at noon');
+  await page.selectOption('#pf-q1', '4');
+  await page.selectOption('#pf-q2', '6');
+  await page.selectOption('#pf-q3', '9');
+  await page.getByLabel('Answer 1').fill('Hill School');
+  await page.getByLabel('Answer 2').fill('Rue Verte');
+  await page.getByLabel('Answer 3').fill('Lyon');
+  await submit(page, page.getByRole('button', { name: 'Save the profile' }));
+  assert.match(await pageText(page), /Your profile is saved/);
+  await axe(t, page, 'the profile');
+  await screenshots(page, 'profile-saved');
+  // Another visit shows what was saved.
+  await page.goto(url('/account'));
+  assert.equal((await page.textContent('#sp-profile-name')).trim(), 'Lena Moreau');
+  assert.match(await page.textContent('#sp-profile-phrase'), /shown before your password/);
+  assert.equal(await page.inputValue('#pf-phrase'), 'copper kettle at noon');
+  assert.deepEqual(await Promise.all(['#pf-q1', '#pf-q2', '#pf-q3'].map((s) => page.inputValue(s))), ['4', '6', '9']);
+  await poll(async () => (mailsTo(ctx.keyd.outbox, email).some((m) => /Subject: Your profile for secure messages was changed/.test(m.text)) ? true : null));
+  await context.close();
 });
