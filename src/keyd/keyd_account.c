@@ -18,6 +18,7 @@
 
 #include "crypto.h"
 #include "keyd_account.h"
+#include "keyd_device.h"
 #include "keyd_login.h"
 #include "keyd_pages.h"
 #include "notice.h"
@@ -464,10 +465,22 @@ signin_form(struct keyd_req *r, unsigned status, const char *email, const char *
 		hidden(&b, "t", t);
 	email_field(&b, email, NULL, t != NULL && email != NULL && *email);
 	pw_field(&b, "password", "Password", "current-password", NULL, NULL);
+	sp_buf_append_str(&b, "<div class=\"field check\"><input type=\"checkbox\" id=\"remember\" "
+	    "name=\"remember\" value=\"1\"><label for=\"remember\">Remember this device (not on "
+	    "a shared computer)</label></div>");
 	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Sign in</button></form>"
 	    "<p class=\"hint\"><a href=\"/forgot\">Forgot your password?</a> &middot; "
 	    "<a href=\"/signin-link\">Sign in with a link by mail</a></p>");
 	return keyd_page_buf(r, status, "Sign in", &b);
+}
+
+/* The sign-in form's "Remember this device" box was ticked. */
+static int
+remember_asked(struct keyd_req *r)
+{
+	const char *v = keyd_field(r, "remember");
+
+	return v != NULL && strcmp(v, "1") == 0;
 }
 
 static enum MHD_Result
@@ -487,6 +500,8 @@ second_form(struct keyd_req *r, unsigned status, const struct keyd_login *l,
 	form_open(r, &b, "/signin/second");
 	hidden(&b, "token", l->mfa_token);
 	hidden(&b, "next", next_path(next));
+	if (remember_asked(r))
+		hidden(&b, "remember", "1");
 	if (l->has_totp)
 		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"code\">Code from your "
 		    "authenticator app</label><input id=\"code\" name=\"code\" type=\"text\" "
@@ -511,6 +526,9 @@ signin_result(struct keyd_req *r, struct keyd_login *l, const char *email, const
 
 	switch (l->status) {
 	case KEYD_LOGIN_OK:
+		/* the box ticked: this browser becomes a remembered device */
+		if (remember_asked(r))
+			keyd_device_remember(r, l->email);
 		ret = keyd_redirect(r, next_path(next));
 		break;
 	case KEYD_LOGIN_MFA:

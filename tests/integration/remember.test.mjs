@@ -428,3 +428,16 @@ test('the profile: changed with a fresh password, kept without answers, a notice
   assert.equal(r.data.reason, 'reauth');
   assert.equal(profileRow().split('|')[0], 'Samira', 'nothing changed');
 });
+
+test('the server-rendered sign-in remembers the device only with its box ticked', async () => {
+  for (const tick of [false, true]) {
+    const b = new Browser();
+    const page = await b.req('/signin');
+    assert.match(page.text, /name="remember"/);
+    const r = await b.req('/signin', { method: 'POST', form: { csrf: formCsrf(page.text), email: pat, password: PW,
+      next: '/account', ...(tick ? { remember: '1' } : {}) } });
+    assert.equal(r.status, 303, r.text);
+    assert.ok(b.jar.has('sp_session'));
+    assert.equal(b.jar.has('sp_device'), tick, `remember ${tick}`);
+  }
+});
