@@ -124,7 +124,7 @@ fuzz:
 	bash fuzz/build.sh
 
 fuzz-smoke: fuzz
-	bash fuzz/run.sh $${FUZZ_SECONDS:-20}
+	bash fuzz/run.sh $${FUZZ_SECONDS:-12}
 
 bench: all bench-bins
 	bash bench/run.sh
