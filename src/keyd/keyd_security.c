@@ -428,6 +428,20 @@ change_password(struct keyd_req *r, const struct sp_session *s)
 	    NULL);
 }
 
+/* A question's number as the form posts it (one or two digits); 0 for
+ * anything else. */
+static int
+question_no(const char *v)
+{
+	if (v == NULL || v[0] < '0' || v[0] > '9')
+		return 0;
+	if (v[1] == '\0')
+		return v[0] - '0';
+	if (v[1] < '0' || v[1] > '9' || v[2] != '\0')
+		return 0;
+	return (v[0] - '0') * 10 + (v[1] - '0');
+}
+
 /* POST /account/profile: the names and phrase; the questions too unless
  * their three answers are left empty. */
 static enum MHD_Result
@@ -464,7 +478,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	json_object_set_new(j, "phrase_enabled", json_boolean(keyd_field(r, "phrase_enabled") != NULL));
 	for (i = 0; i < 3; i++) {
 		v = keyd_field(r, qn[i]);
-		json_array_append_new(qs, json_integer(v != NULL ? atoi(v) : 0));
+		json_array_append_new(qs, json_integer(question_no(v)));
 		v = keyd_field(r, an[i]);
 		any |= v != NULL && *v != '\0';
 		json_array_append_new(as, json_string(v != NULL ? v : ""));
@@ -476,7 +490,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 		field = keyd_profile_questions_from(j, &acc, &why, &err);
 	} else if (field == NULL) {
 		for (i = 0; i < 3; i++)
-			if ((v = keyd_field(r, qn[i])) != NULL && atoi(v) != cur.question[i]) {
+			if ((v = keyd_field(r, qn[i])) != NULL && question_no(v) != cur.question[i]) {
 				field = "answers[0]";
 				why = "type the three answers to change your questions";
 			}
