@@ -50,16 +50,6 @@ form_open(struct keyd_req *r, struct sp_buf *b, const char *action)
 }
 
 static void
-alert(struct sp_buf *b, const char *msg)
-{
-	if (msg == NULL || *msg == '\0')
-		return;
-	sp_buf_append_str(b, "<p class=\"summary\" role=\"alert\">");
-	esc(b, msg);
-	sp_buf_append_str(b, "</p>");
-}
-
-static void
 email_field(struct sp_buf *b, const char *value, const char *error, int readonly)
 {
 	sp_buf_append_str(b, "<div class=\"field\"><label for=\"email\">Email address</label>"
@@ -276,7 +266,7 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 	int i, nq = 0;
 
 	sp_buf_init(&b, 32768);
-	alert(&b, f->summary);
+	keyd_page_alert(&b, f->summary);
 	sp_buf_append_str(&b, "<p class=\"lead\">Choose a new password for <strong>");
 	esc(&b, acc->email);
 	sp_buf_append_str(&b, "</strong>.</p>");
@@ -454,7 +444,7 @@ signin_form(struct keyd_req *r, unsigned status, const char *email, const char *
 	struct sp_buf b;
 
 	sp_buf_init(&b, 16384);
-	alert(&b, error);
+	keyd_page_alert(&b, error);
 	if (locked)
 		sp_buf_append_str(&b, "<p class=\"hint\">If this is not your doing, someone on your "
 		    "network may be guessing passwords. You can still sign in with "
@@ -490,7 +480,7 @@ second_form(struct keyd_req *r, unsigned status, const struct keyd_login *l,
 	struct sp_buf b;
 
 	sp_buf_init(&b, 16384);
-	alert(&b, error);
+	keyd_page_alert(&b, error);
 	sp_buf_append_str(&b, "<p class=\"lead\">Your password was right. One more step: "
 	    "prove it is you with your second factor.</p>");
 	if (l->npasskeys > 0)

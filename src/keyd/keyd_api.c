@@ -164,6 +164,17 @@ wait_answer(struct keyd_req *r)
 	return keyd_reply_json(r, wt->status, ans);
 }
 
+/* wt belongs to r from here on and r waits, suspended, for its answer. */
+static void
+wait_suspend(struct keyd_req *r, struct keyd_wait *wt)
+{
+	r->async_data = wt;
+	r->async_free = wait_free;
+	r->async = 1;
+	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
+	MHD_suspend_connection(r->conn);
+}
+
 /* Queue wt's write and suspend the connection until it is done; wt belongs
  * to r from here on.  An answer that cannot wait is sent at once: a store
  * error when the write was needed, else the answer without its record. */
@@ -173,11 +184,7 @@ wait_start(struct keyd_req *r, struct keyd_wait *wt)
 	struct sp_err err = {{0}};
 	int st;
 
-	r->async_data = wt;
-	r->async_free = wait_free;
-	r->async = 1;
-	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
-	MHD_suspend_connection(r->conn);
+	wait_suspend(r, wt);
 	if ((st = sp_store_write_async(r->k->store, &wt->w, &err)) != SP_OK) {
 		MHD_resume_connection(r->conn);
 		__atomic_sub_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
@@ -940,11 +947,7 @@ unwrap_start(struct keyd_req *r, struct keyd_wait *wt)
 	const struct sp_envelope_rec *e = &wt->v.e;
 	int st;
 
-	r->async_data = wt;
-	r->async_free = wait_free;
-	r->async = 1;
-	__atomic_add_fetch(&waits_running, 1, __ATOMIC_SEQ_CST);
-	MHD_suspend_connection(r->conn);
+	wait_suspend(r, wt);
 	if ((st = sp_keywrap_unwrap_async(r->k->kw, e->key_id, e->id, e->wrapped,
 	    e->wrapped_len, unwrapped, wt, &err)) != SP_OK) {
 		MHD_resume_connection(r->conn);

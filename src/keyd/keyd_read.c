@@ -69,16 +69,6 @@ esc(struct sp_buf *b, const char *s)
 }
 
 static void
-alert(struct sp_buf *b, const char *msg)
-{
-	if (msg == NULL || *msg == '\0')
-		return;
-	sp_buf_append_str(b, "<p class=\"summary\" role=\"alert\">");
-	esc(b, msg);
-	sp_buf_append_str(b, "</p>");
-}
-
-static void
 body_init(struct sp_buf *b, const struct rd *d)
 {
 	sp_buf_init(b, d->page_cap);
@@ -181,7 +171,7 @@ signin_page(struct rd *d, unsigned status, const char *error, const char *email)
 	struct sp_buf b;
 
 	body_init(&b, d);
-	alert(&b, error);
+	keyd_page_alert(&b, error);
 	trust_notice(&b, d->r->k);
 	form_open(&b, d, "signin");
 	sp_buf_append_str(&b, "<div class=\"field\"><label for=\"email\">Email address</label>"
@@ -207,7 +197,7 @@ second_page(struct rd *d, unsigned status, const struct keyd_login *l, const cha
 	struct sp_buf b;
 
 	body_init(&b, d);
-	alert(&b, error);
+	keyd_page_alert(&b, error);
 	if (!l->has_totp && l->nrecovery == 0) {
 		sp_buf_append_str(&b, "<p>Your password was right, but your account also asks for "
 		    "your passkey, and a passkey needs scripts. This page cannot ask for it.</p>"
@@ -242,7 +232,7 @@ question_page(struct rd *d, unsigned status, const struct sp_envelope_rec *e, in
 	int left = fails < SP_STORE_VERIFY_TRIES ? SP_STORE_VERIFY_TRIES - fails : 0;
 
 	body_init(&b, d);
-	alert(&b, error);
+	keyd_page_alert(&b, error);
 	sp_buf_append_str(&b, "<p>Before this message opens, the sender asks a question that "
 	    "only you can answer.</p>");
 	form_open(&b, d, "answer");

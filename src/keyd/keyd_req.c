@@ -348,6 +348,16 @@ keyd_redirect(struct keyd_req *r, const char *path)
 
 /* --- pages and CSRF ----------------------------------------------------- */
 
+void
+keyd_page_alert(struct sp_buf *b, const char *msg)
+{
+	if (msg == NULL || *msg == '\0')
+		return;
+	sp_buf_append_str(b, "<p class=\"summary\" role=\"alert\">");
+	sp_html_escape(b, msg, strlen(msg));
+	sp_buf_append_str(b, "</p>");
+}
+
 enum MHD_Result
 keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
     const char *html_body)

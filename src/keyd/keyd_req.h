@@ -115,6 +115,9 @@ enum MHD_Result keyd_reply_field(struct keyd_req *r, const char *field, const ch
 /* 303 to a local path. */
 enum MHD_Result keyd_redirect(struct keyd_req *r, const char *path);
 /* A whole page from page.html: title, heading and body fragment (raw). */
+/* A page's error line (<p class="summary" role="alert">, msg escaped) into
+ * b; nothing for a NULL or empty msg. */
+void keyd_page_alert(struct sp_buf *b, const char *msg);
 enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
     const char *title, const char *html_body);
 /* keyd_page_simple() with the body fragment in b, which is wiped and
