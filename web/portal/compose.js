@@ -83,7 +83,7 @@ const MAX_TO = 20;
 const MAX_SUBJECT = 255;
 const MAX_TEXT = 1024 * 1024;
 const ADDRESS = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
-const MSG_ID = /<[^<>\s@]+@[^<>\s@]+>/g;
+const MSG_ID = /<[!-;=?A-~]+@[!-;=?A-~]+>/g;
 
 // ---- small DOM helpers -------------------------------------------------------
 
@@ -350,6 +350,9 @@ async function compose({ id, session, opened, p, mode }) {
   const card = el('section', { className: 'card compose', id: 'sp-compose', 'aria-labelledby': 'sp-compose-title' }, heading, form);
   $('sp-message').after(card);
   view('compose');
+  // Typing starts above the quoted original.
+  body.setSelectionRange(0, 0);
+  body.scrollTop = 0;
   focusHeading(heading);
 
   const clearErrors = () => {
