@@ -212,7 +212,17 @@ export async function offerReply(id, session, opened) {
   if (!p.reply) {
     bar.append(el('p', { className: 'quiet', id: 'sp-no-replies', text: T.noReplies }));
   } else {
-    const open = (mode) => () => compose({ id, session, opened, p, mode });
+    // One compose card at a time (a second click while it is made does nothing).
+    let making = false;
+    const open = (mode) => async () => {
+      if (making) return;
+      making = true;
+      try {
+        await compose({ id, session, opened, p, mode });
+      } finally {
+        making = false;
+      }
+    };
     if (p.replyTo.length) bar.append(button(T.reply, 'btn', open('reply'), { id: 'sp-reply' }));
     if (p.replyAll.length > 1) bar.append(button(T.replyAll, 'btn secondary', open('all'), { id: 'sp-reply-all' }));
     if (p.forward) bar.append(button(T.forward, 'btn secondary', open('forward'), { id: 'sp-forward' }));
