@@ -17,7 +17,7 @@ import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepS
 
 const PW = 'correct horse battery staple';
 const doc = 'doc@clinic.example';
-const [pat, sam, kim, lee, eve, rl] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl']
+const [pat, sam, kim, lee, eve, rl, bo] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo']
   .map((n) => `${n}@example.org`);
 let K, ORG, LAB, work;
 
@@ -27,7 +27,7 @@ before(async () => {
     '--max-reply-size', '200000'] });
   ORG = orgAdd(K.dataDir, 'Clinic', 'clinic.example');
   LAB = orgAdd(K.dataDir, 'Lab', 'lab.example');
-  for (const a of [pat, sam, kim, lee, eve, rl]) recipientAdd(K.dataDir, a, PW);
+  for (const a of [pat, sam, kim, lee, eve, rl, bo]) recipientAdd(K.dataDir, a, PW);
   const s = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Clinic', '--forward', 'on',
     '--forward-domains', 'Partner.example, partner.example,second.example']);
   assert.equal(s.status, 0, s.stderr.toString());
@@ -39,7 +39,7 @@ after(async () => { await K?.stop(); });
 class Browser {
   constructor() { this.jar = new Map(); }
 
-  async req(p, { method = 'GET', json, csrf = true } = {}) {
+  async req(p, { method = 'GET', json, form, csrf = true } = {}) {
     const h = {};
     if (this.jar.size) h.Cookie = [...this.jar].map(([n, v]) => `${n}=${v}`).join('; ');
     if (csrf && this.csrf) h['X-CSRF-Token'] = this.csrf;
@@ -47,6 +47,10 @@ class Browser {
     if (json !== undefined) {
       h['Content-Type'] = 'application/json';
       body = JSON.stringify(json);
+    } else if (form !== undefined) {
+      h['Content-Type'] = 'application/x-www-form-urlencoded';
+      h.Origin = K.url;
+      body = new URLSearchParams(form).toString();
     }
     const r = await fetch(K.url + p, { method, headers: h, body, redirect: 'manual' });
     for (const c of r.headers.getSetCookie()) {
@@ -272,4 +276,34 @@ test('replies are rate-limited per account: 429 with retry_after', async () => {
   assert.ok(last.data.retry_after > 0);
   assert.equal(last.headers.get('retry-after') !== null, true);
   assert.ok(statuses.filter((s) => s === 200).length >= 5, statuses.join(','));
+});
+
+test('the BCC default: changed on /account with a fresh password, shown in /api/v1/me and the reply answer', async () => {
+  const id = await deposit(ORG, doc, [bo]);
+  const b = await signIn(bo);
+  let page = await b.req('/account');
+  assert.equal(page.status, 200);
+  assert.match(page.text, /id="pf-bcc" name="bcc_default" value="1">/, 'unticked at first');
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)[1];
+  const r = await b.req('/account/profile', { method: 'POST', form: { csrf, first_name: 'Bo',
+    last_name: 'Lind', phrase: 'tea in the garden', q1: '1', q2: '2', q3: '3', a1: 'Rex', a2: 'Oslo',
+    a3: 'Berg', bcc_default: '1' } });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /Your profile is saved/);
+  page = await b.req('/account');
+  assert.match(page.text, /id="pf-bcc" name="bcc_default" value="1" checked>/);
+  assert.equal((await b.req('/api/v1/me')).data.bcc_default, true);
+  assert.equal((await b.req('/api/v1/account/profile')).data.bcc_default, true);
+  const g = await b.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(g.data.bcc_default, true);
+  // the name goes into the reply's From
+  const s = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: 'Hej', bcc_me: true });
+  assert.equal(s.status, 200, s.text);
+  const m = sentMail(s.data.id);
+  assert.match(headerBlock(m.text), /^From: "?Bo Lind via Clinic"? <sealpost@localhost>\r?$/m);
+  // unticked again
+  const u = await b.req('/account/profile', { method: 'POST', form: { csrf, first_name: 'Bo',
+    last_name: 'Lind', phrase: 'tea in the garden', q1: '1', q2: '2', q3: '3', a1: '', a2: '', a3: '' } });
+  assert.equal(u.status, 200, u.text);
+  assert.equal((await b.req('/api/v1/me')).data.bcc_default, false);
 });
