@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync }
+import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql }
   from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
@@ -170,6 +170,9 @@ test('reply with an attachment and BCC me: sealed in the outbox, opens for the o
   // the organisation's key list shows the reply key; the audit has the reply
   const keys = sealpost(['--data-dir', K.dataDir, 'org', 'key', 'list', 'Clinic']).stdout.toString();
   assert.match(keys, /\blive reply$/m);
+  const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
+  assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
+  assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
 });
 
 test('reply all reaches every participant but the replier', async () => {
