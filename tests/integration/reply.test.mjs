@@ -310,3 +310,32 @@ test('the BCC default: changed on /account with a fresh password, shown in /api/
   assert.equal(u.status, 200, u.text);
   assert.equal((await b.req('/api/v1/me')).data.bcc_default, false);
 });
+
+test('replies are rate-limited per client address too', async () => {
+  const K2 = await startKeyd({ args: ['--reply-free', '100', '--reply-free-ip', '2'] });
+  try {
+    const tok = orgAdd(K2.dataDir, 'Clinic', 'clinic.example');
+    recipientAdd(K2.dataDir, pat, PW);
+    recipientAdd(K2.dataDir, sam, PW);
+    const r = await fetch(K2.url + '/api/v1/envelopes', { method: 'POST',
+      headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ from: doc, recipients: [pat, sam], format: 2 }) });
+    const { id } = await r.json();
+    const post = async (email) => {
+      const s = await fetch(K2.url + '/api/v1/session', { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: PW }) });
+      const { session } = await s.json();
+      return fetch(`${K2.url}/api/v1/envelopes/${id}/reply`, { method: 'POST',
+        headers: { Authorization: `Bearer ${session}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ mode: 'reply', subject: 'Re: x', text: 'x' }) });
+    };
+    assert.equal((await post(pat)).status, 200);
+    assert.equal((await post(pat)).status, 200);
+    // another account from the same client address
+    const third = await post(sam);
+    assert.equal(third.status, 429);
+    assert.ok((await third.json()).retry_after > 0);
+  } finally {
+    await K2.stop();
+  }
+});
