@@ -706,7 +706,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	int st;
 
 	sp_msg_global_init();
-	sp_buf_init(&raw, (size_t)r->k->max_reply * 2 + (size_t)SP_REPLY_TEXT_MAX * 2 + 65536);
+	sp_buf_init(&raw, (size_t)r->k->max_reply * 2 + (size_t)SP_REPLY_TEXT_MAX * 4 + 65536);
 	sp_buf_init(&mail, (size_t)r->k->max_reply * 4 + (size_t)SP_REPLY_TEXT_MAX * 4 +
 	    REPLY_MAIL_SLACK);
 	memset(&acc, 0, sizeof(acc));

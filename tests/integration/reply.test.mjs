@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync }
+import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql }
   from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
@@ -170,6 +170,9 @@ test('reply with an attachment and BCC me: sealed in the outbox, opens for the o
   // the organisation's key list shows the reply key; the audit has the reply
   const keys = sealpost(['--data-dir', K.dataDir, 'org', 'key', 'list', 'Clinic']).stdout.toString();
   assert.match(keys, /\blive reply$/m);
+  const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
+  assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
+  assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
 });
 
 test('reply all reaches every participant but the replier', async () => {
@@ -306,4 +309,33 @@ test('the BCC default: changed on /account with a fresh password, shown in /api/
     last_name: 'Lind', phrase: 'tea in the garden', q1: '1', q2: '2', q3: '3', a1: '', a2: '', a3: '' } });
   assert.equal(u.status, 200, u.text);
   assert.equal((await b.req('/api/v1/me')).data.bcc_default, false);
+});
+
+test('replies are rate-limited per client address too', async () => {
+  const K2 = await startKeyd({ args: ['--reply-free', '100', '--reply-free-ip', '2'] });
+  try {
+    const tok = orgAdd(K2.dataDir, 'Clinic', 'clinic.example');
+    recipientAdd(K2.dataDir, pat, PW);
+    recipientAdd(K2.dataDir, sam, PW);
+    const r = await fetch(K2.url + '/api/v1/envelopes', { method: 'POST',
+      headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ from: doc, recipients: [pat, sam], format: 2 }) });
+    const { id } = await r.json();
+    const post = async (email) => {
+      const s = await fetch(K2.url + '/api/v1/session', { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: PW }) });
+      const { session } = await s.json();
+      return fetch(`${K2.url}/api/v1/envelopes/${id}/reply`, { method: 'POST',
+        headers: { Authorization: `Bearer ${session}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ mode: 'reply', subject: 'Re: x', text: 'x' }) });
+    };
+    assert.equal((await post(pat)).status, 200);
+    assert.equal((await post(pat)).status, 200);
+    // another account from the same client address
+    const third = await post(sam);
+    assert.equal(third.status, 429);
+    assert.ok((await third.json()).retry_after > 0);
+  } finally {
+    await K2.stop();
+  }
 });
