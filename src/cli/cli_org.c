@@ -22,6 +22,7 @@
 #include "crypto.h"
 #include "field.h"
 #include "maildomains.h"
+#include "reply.h"
 #include "sign.h"
 #include "store.h"
 
@@ -65,12 +66,15 @@ usage(FILE *f)
 	    "  org set NAME [--display TEXT] [--colour #rrggbb|none] [--logo FILE.png|none]\n"
 	    "          [--contact ADDR|none] [--expire-days N] [--notify-read on|off]\n"
 	    "          [--replies on|off] [--forward on|off] [--verify on|off]\n"
+	    "          [--forward-domains DOMAIN,DOMAIN...|none]\n"
 	    "          [--level high|medium|low] [--language en|es]\n"
 	    "          [--keep-copies DAYS] [--copy-quota MB]\n"
 	    "      branding shown on envelopes (logo: a PNG of at most %d bytes), where\n"
 	    "      organisation notices go, and the defaults for its envelopes:\n"
 	    "      expire-days 0..%d (0: no expiry), read notices, replies and\n"
-	    "      forwarding on the portal, a required verification secret, the\n"
+	    "      forwarding on the portal (a forward goes only to the organisation's\n"
+	    "      own domains and those of --forward-domains), a required verification\n"
+	    "      secret, the\n"
 	    "      security level and the language of mails; keep-copies 0..%d:\n"
 	    "      days the key server keeps a ciphertext copy of each signed envelope\n"
 	    "      (0: none; recipients then open it in the browser without the\n"
@@ -520,8 +524,8 @@ show_key(void *ctx, const struct sp_org_key *k)
 	(void)ctx;
 	cli_iso_time(k->created, c);
 	cli_iso_time(k->retired, r);
-	printf("  %s  created %s  %s%s\n", k->kid, c, k->retired ? "retired " : "live",
-	    k->retired ? r : "");
+	printf("  %s  created %s  %s%s%s\n", k->kid, c, k->retired ? "retired " : "live",
+	    k->retired ? r : "", k->reply ? "  (the key server's reply key)" : "");
 	return 0;
 }
 
@@ -580,6 +584,8 @@ show_main(int argc, char **argv, const struct cli_global *g)
 	printf("notify-read: %s\n", onoff(o.policy.notify_read));
 	printf("replies: %s\n", onoff(o.policy.replies));
 	printf("forward: %s\n", onoff(o.policy.forward));
+	printf("forward-domains: %s\n", o.policy.forward_domains[0] ? o.policy.forward_domains :
+	    "none");
 	printf("verify: %s\n", onoff(o.policy.verify));
 	printf("level: %s\n", o.policy.level[0] ? o.policy.level : "medium");
 	printf("language: %s\n", o.policy.language[0] ? o.policy.language : "en");
@@ -787,7 +793,7 @@ out:
 static int
 count_live_key(void *ctx, const struct sp_org_key *k)
 {
-	if (k->retired == 0)
+	if (k->retired == 0 && !k->reply)
 		(*(int *)ctx)++;
 	return 0;
 }
@@ -800,7 +806,7 @@ list_key(void *ctx, const struct sp_org_key *k)
 	count_live_key(ctx, k);
 	cli_iso_time(k->created, c);
 	cli_iso_time(k->retired, r);
-	printf("%s\t%s\t%s\n", k->kid, c, k->retired ? r : "live");
+	printf("%s\t%s\t%s%s\n", k->kid, c, k->retired ? r : "live", k->reply ? " reply" : "");
 	return 0;
 }
 
@@ -960,7 +966,8 @@ set_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_audit a;
 	struct sp_org o;
 	const char *name = NULL, *display = NULL, *colour = NULL, *logo_path = NULL;
-	const char *contact = NULL, *level = NULL, *language = NULL, *v;
+	const char *contact = NULL, *level = NULL, *language = NULL, *fwd = NULL, *v;
+	char fwd_norm[SP_STORE_FWD_MAX + 1];
 	char *disp = NULL, addr[SP_ADDR_MAX + 1], detail[256] = "";
 	long long days = -1, keep = -1, quota = -1;
 	int i, st, rc = 1, changes = 0;
@@ -992,6 +999,14 @@ set_main(int argc, char **argv, const struct cli_global *g)
 			level = v;
 		else if (strcmp(opt, "--language") == 0)
 			language = v;
+		else if (strcmp(opt, "--forward-domains") == 0) {
+			if (sp_reply_fwd_list_norm(v, fwd_norm, sizeof(fwd_norm), &err) != SP_OK) {
+				fprintf(stderr, "sealpost org set: --forward-domains: %s (give domains "
+				    "separated by commas, or none)\n", err.msg);
+				return 2;
+			}
+			fwd = fwd_norm;
+		}
 		else if (strcmp(opt, "--expire-days") == 0) {
 			if (sp_field_int(v, strlen(v), 0, ORG_EXPIRE_DAYS_MAX, &days, NULL, &err) !=
 			    SP_OK) {
@@ -1111,6 +1126,10 @@ set_main(int argc, char **argv, const struct cli_global *g)
 	if (language != NULL) {
 		snprintf(o.policy.language, sizeof(o.policy.language), "%s", language);
 		detail_add(detail, sizeof(detail), "language");
+	}
+	if (fwd != NULL) {
+		snprintf(o.policy.forward_domains, sizeof(o.policy.forward_domains), "%s", fwd);
+		detail_add(detail, sizeof(detail), "forward-domains");
 	}
 	st = SP_OK;
 	if (detail[0] != '\0') {

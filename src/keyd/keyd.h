@@ -89,6 +89,11 @@ struct keyd {
 	struct keyd_jobs *jobs;
 	struct sp_blobstore *copies;		/* ciphertext copies (keyd_copy.c) */
 	size_t max_copy;			/* largest copy accepted */
+	/* secure reply (keyd_reply.c) */
+	size_t max_reply;			/* decoded attachments of one reply */
+	struct sp_throttle_policy thr_reply;	/* replies per account */
+	struct sp_throttle_policy thr_reply_ip;	/* replies per client */
+	char mail_from[321];			/* the sender of the key server's mail */
 };
 
 #define KEYD_LOGIN_JOBS_MAX 64
@@ -117,6 +122,7 @@ struct keyd_config {
 	int64_t shred_interval, anchor_interval;
 	char copies[4200];		/* blob store URL of ciphertext copies; may name a key file */
 	int64_t max_copy;
+	int64_t max_reply_size, reply_free, reply_free_ip;
 	/* the listen address, parsed */
 	struct sockaddr_storage listen_addr;
 	socklen_t listen_len;
@@ -177,6 +183,13 @@ void keyd_mailq_stop(struct keyd *k);
  * again). */
 int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail);
+
+/* Queue a sealed reply (keyd_reply.c) for the SMTP recipients rcpt[0..n)
+ * (sp_transport_send_mime); takes rcpt (each string and the array,
+ * malloc'd) and mail's storage (mail is left empty), in every case.  id
+ * names the envelope in the log. */
+int keyd_mailq_mime(struct keyd *k, const char *id, char **rcpt, size_t n,
+    struct sp_buf *mail);
 
 /* Compose a notice to a sender (notice.h: SP_NOTICE_READ,
  * SP_NOTICE_VERIFY_LOCKED, SP_NOTICE_WAITING) to `to` and queue it, as

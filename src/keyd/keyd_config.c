@@ -191,6 +191,14 @@ static const struct conf_entry entries[] = {
 	{.name = "max_copy", .type = CONF_SIZE, AT(max_copy), .def = "67108864", .min = 1,
 	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest ciphertext copy accepted "
 	    "(PUT /api/v1/envelopes/ID/copy; streamed to DATA_DIR/tmp, never held in memory)"},
+	{.name = "max_reply_size", .type = CONF_SIZE, AT(max_reply_size), .def = "10485760",
+	    .min = 1024, .max = (int64_t)1 << 30, .arg = "BYTES", .help = "largest total of the "
+	    "attachments of a secure reply from the portal (decoded)"},
+	{.name = "reply_free", .type = CONF_INT, AT(reply_free), .def = "20", .min = 1,
+	    .max = 100000, .arg = "N", .help = "secure replies per account and hour; each "
+	    "further one waits 10 min more, at most an hour"},
+	{.name = "reply_free_ip", .type = CONF_INT, AT(reply_free_ip), .def = "60", .min = 1,
+	    .max = 100000, .arg = "N", .help = "secure replies per client address and hour"},
 };
 
 const struct conf_table keyd_conf_table = {
@@ -277,6 +285,10 @@ keyd_config_finish(struct keyd_config *c, struct keyd *k, struct sp_err *err)
 	k->shred_interval = c->shred_interval;
 	k->anchor_interval = c->anchor_interval;
 	k->max_copy = (size_t)c->max_copy;
+	k->max_reply = (size_t)c->max_reply_size;
+	k->thr_reply = (struct sp_throttle_policy){(int)c->reply_free, 600, 3600, 3600, 1};
+	k->thr_reply_ip = (struct sp_throttle_policy){(int)c->reply_free_ip, 600, 3600, 3600, 1};
+	snprintf(k->mail_from, sizeof(k->mail_from), "%s", c->mail_from);
 	if (c->copies[0] == '\0') {
 		if (strlen(c->data_dir) + sizeof("dir:/copies") > sizeof(c->copies))
 			return sp_err_set(err, SP_ERR_CONFIG, "data_dir: too long");

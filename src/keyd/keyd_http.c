@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "keyd_login.h"
 #include "keyd_req.h"
+#include "keyd_reply.h"
 #include "keyd_router.h"
 
 /* --- request bodies ------------------------------------------------------ */
@@ -124,6 +125,8 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		r->api = (flags & KEYD_ROUTE_API) != 0;
 		r->online = (flags & KEYD_ROUTE_ONLINE) != 0;
 		r->cap = r->online ? k->max_envelope : k->max_body;
+		if ((flags & KEYD_ROUTE_REPLY) != 0)
+			r->cap = keyd_reply_body_cap(k->max_reply);
 		if ((r->body_fn = keyd_route_body(method, url)) != NULL)
 			r->cap = k->max_copy;
 		sp_buf_init(&r->body, r->cap);

@@ -131,7 +131,8 @@ keyd_org_domains(struct keyd *k, int64_t org_id, char ***dv, size_t *n, struct s
 static int
 live_key_cb(void *ctx, const struct sp_org_key *key)
 {
-	if (key->retired == 0) {
+	/* the key server's reply key signs no sealer's envelope */
+	if (key->retired == 0 && !key->reply) {
 		*(int *)ctx = 1;
 		return 1;
 	}
@@ -325,6 +326,11 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 	}
 	if (key.retired != 0) {
 		ans = keyd_reply_field(r, "header", "the signing key (kid) is retired");
+		goto out;
+	}
+	if (key.reply) {
+		ans = keyd_reply_field(r, "header", "the signing key (kid) is the key server's reply "
+		    "key: a sealer signs with its own");
 		goto out;
 	}
 	sp_sha256(hb.data, hb.len, hsha);

@@ -20,6 +20,7 @@
 #include "keyd_org.h"
 #include "keyd_pages.h"
 #include "keyd_read.h"
+#include "keyd_reply.h"
 #include "keyd_router.h"
 #include "keyd_security.h"
 #include "keyd_signup.h"
@@ -83,6 +84,10 @@ static const struct route routes[] = {
 	    NULL},
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy", keyd_api_copy_meta, API, NULL},
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy/data", keyd_api_copy_data, API, NULL},
+	{M_GET, ITEM, "/api/v1/envelopes/*/reply", keyd_api_reply_get, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/reply", keyd_api_reply_post, API | KEYD_ROUTE_REPLY,
+	    NULL},
+	{M_GET, EXACT, "/api/v1/me", keyd_api_me, API, NULL},
 	{M_GET, EXACT, "/api/v1/me/envelopes", keyd_api_me_envelopes, API, NULL},
 	{M_POST, EXACT, "/api/v1/signup", keyd_api_signup, API, NULL},
 	{M_POST, EXACT, "/api/v1/signup/confirm", keyd_api_signup_confirm, API, NULL},

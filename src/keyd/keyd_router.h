@@ -15,6 +15,8 @@
 					 * (--max-envelope; fields h, c, s and id
 					 * filtered to base64) */
 
+#define KEYD_ROUTE_REPLY	0x8	/* a secure reply: the body may carry attachments
+					 * (keyd_reply_body_cap of --max-reply-size) */
 #define KEYD_ROUTE_STREAM	0x4	/* the body goes to the route's body hook as it
 					 * arrives (--max-copy), never into r->body */
 

@@ -113,8 +113,11 @@ profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_ac
 	sp_buf_append_str(b, !acc->phrase[0] ? "not chosen yet" : acc->phrase_enabled ?
 	    "shown before your password on a remembered device" :
 	    "chosen, but not shown on remembered devices");
-	sp_buf_printf(b, "</dd><dt>Security questions</dt><dd>%s</dd></dl>",
-	    acc->question[0] ? "three chosen (the answers are kept as hashes)" : "not chosen yet");
+	sp_buf_printf(b, "</dd><dt>Security questions</dt><dd>%s</dd>"
+	    "<dt>Secure replies</dt><dd id=\"sp-profile-bcc\">%s</dd></dl>",
+	    acc->question[0] ? "three chosen (the answers are kept as hashes)" : "not chosen yet",
+	    acc->bcc_default ? "a copy to you (BCC) is ticked to start with" :
+	    "a copy to you (BCC) is not ticked to start with");
 	if (!ok) {
 		sp_buf_append_str(b, "<p>To change them, confirm your password above.</p></section>");
 		return;
@@ -136,9 +139,13 @@ profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_ac
 	    "it before you type your password: no phrase, do not type your password.</p></div>"
 	    "<div class=\"field check\"><input type=\"checkbox\" id=\"pf-phrase-on\" "
 	    "name=\"phrase_enabled\" value=\"1\"%s><label for=\"pf-phrase-on\">Show my phrase "
-	    "on remembered devices</label></div><fieldset><legend>Security questions</legend>"
+	    "on remembered devices</label></div>"
+	    "<div class=\"field check\"><input type=\"checkbox\" id=\"pf-bcc\" "
+	    "name=\"bcc_default\" value=\"1\"%s><label for=\"pf-bcc\">Automatically BCC me on "
+	    "my secure replies</label></div><fieldset><legend>Security questions</legend>"
 	    "<p class=\"hint\" id=\"pf-q-hint\">Leave the three answers empty to keep your "
-	    "questions and answers.</p>", acc->phrase_enabled || !acc->phrase[0] ? " checked" : "");
+	    "questions and answers.</p>", acc->phrase_enabled || !acc->phrase[0] ? " checked" : "",
+	    acc->bcc_default ? " checked" : "");
 	for (i = 0; i < 3; i++) {
 		sp_buf_printf(b, "<div class=\"field\"><label for=\"pf-q%d\">Question %d</label>"
 		    "<select id=\"pf-q%d\" name=\"q%d\">", i + 1, i + 1, i + 1, i + 1);
@@ -469,6 +476,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s->email);
 	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
+	acc.bcc_default = keyd_field(r, "bcc_default") != NULL;
 	j = json_object();
 	qs = json_array();
 	as = json_array();

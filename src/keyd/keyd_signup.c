@@ -419,8 +419,9 @@ keyd_api_profile_get(struct keyd_req *r, const char *arg)
 		json_array_append_new(missing, json_string(owed[i]));
 	for (i = 0; i < keyd_nquestions; i++)
 		json_array_append_new(qs, json_string(keyd_questions[i]));
-	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o}", "email", s.email,
-	    "incomplete", acc.profile_todo ? 1 : 0, "missing", missing, "questions", qs));
+	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o,s:b}", "email", s.email,
+	    "incomplete", acc.profile_todo ? 1 : 0, "missing", missing, "questions", qs,
+	    "bcc_default", acc.bcc_default != 0));
 	sp_wipe(&acc, sizeof(acc));
 	return ans;
 }
@@ -541,6 +542,9 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 		    "password first", "reason", "reauth"));
 	}
 	done = !cur.profile_todo;
+	/* "Automatically BCC me" for replies: as given, else as it was */
+	acc.bcc_default = json_is_boolean(json_object_get(j, "bcc_default")) ?
+	    json_is_true(json_object_get(j, "bcc_default")) : cur.bcc_default;
 	sp_wipe(&cur, sizeof(cur));
 	if ((field = keyd_profile_names_from(j, &acc, &why, &err)) == NULL)
 		field = keyd_profile_questions_from(j, &acc, &why, &err);

@@ -166,14 +166,22 @@ write_unfolded_eols(struct sp_writer *w, const char *v, size_t n)
 /* The carried fields; a message without From: (a bounce) gets
  * "From: SENDER" with the sender of the deposit. */
 static int
-write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subject,
+write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const struct sp_seal_params *p,
     const char *sender)
 {
 	GMimeHeaderList *list = g_mime_object_get_header_list(hdrs);
+	const char *subject = p->subject;
 	int i, n = g_mime_header_list_get_count(list), st = SP_OK;
 	size_t k;
 
-	if (g_mime_object_get_header(hdrs, "From") == NULL && sender != NULL &&
+	if (p->notice_from != NULL) {
+		/* the key server's own sender; replies go to the message's */
+		if ((st = wstr(w, "From: ")) == SP_OK && (st = wstr(w, p->notice_from)) == SP_OK)
+			st = wstr(w, "\n");
+		if (st == SP_OK && p->notice_reply_to != NULL && (st = wstr(w, "Reply-To: ")) == SP_OK &&
+		    (st = wstr(w, p->notice_reply_to)) == SP_OK)
+			st = wstr(w, "\n");
+	} else if (g_mime_object_get_header(hdrs, "From") == NULL && sender != NULL &&
 	    (st = wstr(w, "From: ")) == SP_OK && (st = wstr(w, sender)) == SP_OK)
 		st = wstr(w, "\n");
 
@@ -189,6 +197,9 @@ write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const char *subjec
 		if (k == sizeof(carried) / sizeof(carried[0]) || raw == NULL)
 			continue;
 		if (subject != NULL && g_ascii_strcasecmp(name, "Subject") == 0)
+			continue;
+		if (p->notice_from != NULL && (g_ascii_strcasecmp(name, "From") == 0 ||
+		    g_ascii_strcasecmp(name, "Sender") == 0 || g_ascii_strcasecmp(name, "Reply-To") == 0))
 			continue;
 		if (!value_is_safe(raw))
 			continue;
@@ -470,8 +481,48 @@ payload_produce(void *ctx, struct sp_writer ct)
 	return SP_OK;
 }
 
+/* The key server over HTTP as a depot. */
+static int
+client_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res *res,
+    struct sp_err *err)
+{
+	return sp_keyd_deposit(ctx, req, res, err);
+}
+
+static int
+client_seal(void *ctx, const char *id, const unsigned char *header, size_t header_len,
+    const unsigned char ct_sha[SP_SHA256_LEN], const unsigned char sig[SP_SIGN_SIG_LEN],
+    struct sp_err *err)
+{
+	return sp_keyd_seal(ctx, id, header, header_len, ct_sha, sig, err);
+}
+
+static int
+client_copy_put(void *ctx, const char *id, const unsigned char *data, int fd, uint64_t len,
+    struct sp_err *err)
+{
+	return sp_keyd_copy_put(ctx, id, data, fd, len, err);
+}
+
+void
+sp_seal_depot_client(struct sp_seal_depot *d, struct sp_keyd_client *c)
+{
+	*d = (struct sp_seal_depot){c, client_deposit, client_seal, client_copy_put};
+}
+
 int
 sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
+    const unsigned char *raw, size_t len, struct sp_writer out,
+    char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
+{
+	struct sp_seal_depot d;
+
+	sp_seal_depot_client(&d, c);
+	return sp_seal_message_to(&d, p, raw, len, out, id_out, err);
+}
+
+int
+sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err)
 {
@@ -555,7 +606,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 			goto out;
 		dreq.verify_hash = verify_hash;
 	}
-	if ((st = sp_keyd_deposit(c, &dreq, &dres, err)) != SP_OK)
+	if ((st = d->deposit(d->ctx, &dreq, &dres, err)) != SP_OK)
 		goto out;
 
 	/* header and key */
@@ -600,7 +651,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	pay.sig = sig;
 	pay.err = err;
 	/* the ciphertext as it is made, for the key server's copy */
-	pay.spool = version >= 2 && dres.copy ? seal_copy_spool_open() : -1;
+	pay.spool = version >= 2 && dres.copy && d->copy_put != NULL ? seal_copy_spool_open() : -1;
 	pay.spooled = 0;
 
 	/* the notification mail: into a buffer first, so nothing reaches out
@@ -617,7 +668,7 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	snprintf(alt, sizeof(alt), "=_sealpost_alt_%02x%02x%02x%02x%02x%02x%02x%02x",
 	    rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
-	if ((st = write_carried_headers(&w, hdrs, p->subject, from)) != SP_OK)
+	if ((st = write_carried_headers(&w, hdrs, p, from)) != SP_OK)
 		goto wfail;
 	sp_buf_printf(&tmp, "MIME-Version: 1.0\nX-Sealpost-Envelope: %s\n"
 	    "Content-Type: multipart/mixed; boundary=\"%s\"\n\n"
@@ -657,10 +708,10 @@ sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
 	/* format 2: the key server records the digests and the signature;
 	 * until it has, no reader would accept the envelope */
 	if (version >= 2 &&
-	    (st = sp_keyd_seal(c, dres.id, hdr.data, hdr.len, pay.csha, sig, err)) != SP_OK)
+	    (st = d->seal(d->ctx, dres.id, hdr.data, hdr.len, pay.csha, sig, err)) != SP_OK)
 		goto out;
 	if (pay.spool >= 0)
-		seal_copy_upload(c, p, &dres, pay.spool, pay.spooled);
+		seal_copy_upload(d, p, &dres, pay.spool, pay.spooled);
 	if (!p->out_early && (st = out.write(out.ctx, mail.data, mail.len)) != SP_OK) {
 		sp_err_set(err, st, "cannot write the sealed mail");
 		goto out;

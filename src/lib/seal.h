@@ -67,7 +67,33 @@ struct sp_seal_params {
 	 * mail is kept.  0: out gets the whole mail at the end, and only when
 	 * everything succeeded. */
 	int out_early;
+	/* A From: for the notification mail instead of the message's own
+	 * From, Sender and Reply-To (a header value, ASCII, RFC 2047-encoded
+	 * where needed), and its Reply-To (or NULL): the key server's sealed
+	 * replies, which it may not send From: another domain
+	 * (docs/decisions/0017-secure-reply.md).  NULL: the message's own. */
+	const char *notice_from;
+	const char *notice_reply_to;
 };
+
+/* Where a sealer deposits the key part and completes the signed envelope:
+ * the key server over HTTP (sp_seal_depot_client) or, inside the key
+ * server, its own store (keyd_reply.c).  deposit and seal have the
+ * contracts of sp_keyd_deposit() and sp_keyd_seal(); copy_put that of
+ * sp_keyd_copy_put(), or NULL when the depot keeps no copies.  ctx is
+ * passed to each. */
+struct sp_seal_depot {
+	void *ctx;
+	int (*deposit)(void *ctx, const struct sp_deposit_req *req,
+	    struct sp_deposit_res *res, struct sp_err *err);
+	int (*seal)(void *ctx, const char *id, const unsigned char *header, size_t header_len,
+	    const unsigned char ct_sha[SP_SHA256_LEN], const unsigned char sig[SP_SIGN_SIG_LEN],
+	    struct sp_err *err);
+	int (*copy_put)(void *ctx, const char *id, const unsigned char *data, int fd,
+	    uint64_t len, struct sp_err *err);
+};
+/* d becomes the depot of key server client c (borrowed). */
+void sp_seal_depot_client(struct sp_seal_depot *d, struct sp_keyd_client *c);
 
 /* Seal raw (a complete RFC 5322 message) and write the notification mail to
  * out.  c must carry the organisation token.  id_out receives the envelope
@@ -78,6 +104,10 @@ struct sp_seal_params {
  * unless the envelope was deposited (and, unless p->out_early, sealed:
  * format 2). */
 int sp_seal_message(struct sp_keyd_client *c, const struct sp_seal_params *p,
+    const unsigned char *raw, size_t len, struct sp_writer out,
+    char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err);
+/* sp_seal_message() into the depot d: the one sealer behind both. */
+int sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p,
     const unsigned char *raw, size_t len, struct sp_writer out,
     char id_out[SP_ENV_ID_STRLEN + 1], struct sp_err *err);
 

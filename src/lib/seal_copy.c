@@ -49,7 +49,7 @@ seal_copy_link(const struct sp_deposit_res *dres, const unsigned char *mail_part
 }
 
 void
-seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
+seal_copy_upload(const struct sp_seal_depot *d, const struct sp_seal_params *p,
     const struct sp_deposit_res *dres, int fd, uint64_t len)
 {
 	struct sp_err err = {""};
@@ -64,7 +64,7 @@ seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
 			p->copy_warning(p->copy_warning_ctx, dres->id, msg);
 		return;
 	}
-	if ((st = sp_keyd_copy_put(c, dres->id, NULL, fd, len, &err)) == SP_OK)
+	if ((st = d->copy_put(d->ctx, dres->id, NULL, fd, len, &err)) == SP_OK)
 		return;
 	snprintf(msg, sizeof(msg), "the key server did not keep a copy (%s): the message "
 	    "opens from its attachment only", sp_err_msg(&err, st));

@@ -29,7 +29,7 @@ int seal_copy_spool(int fd, const void *p, size_t n);
 /* Upload the len bytes of the spool file fd (read from offset 0) as the key
  * server's copy of envelope id.  Never fails the seal: a failure goes to
  * p->copy_warning. */
-void seal_copy_upload(struct sp_keyd_client *c, const struct sp_seal_params *p,
+void seal_copy_upload(const struct sp_seal_depot *d, const struct sp_seal_params *p,
     const struct sp_deposit_res *dres, int fd, uint64_t len);
 
 #endif

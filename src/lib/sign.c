@@ -47,6 +47,19 @@ signer_take(struct sp_signer **s, EVP_PKEY *key, struct sp_err *err)
 }
 
 int
+sp_signer_from_seed(struct sp_signer **s, const unsigned char seed[SP_SIGN_SEED_LEN],
+    struct sp_err *err)
+{
+	EVP_PKEY *key;
+
+	*s = NULL;
+	if ((key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
+	    SP_SIGN_SEED_LEN)) == NULL)
+		return sp_err_set(err, SP_ERR_INTERNAL, "cannot make an Ed25519 key from its seed");
+	return signer_take(s, key, err);
+}
+
+int
 sp_signer_generate(struct sp_signer **s, struct sp_buf *pem, struct sp_err *err)
 {
 	EVP_PKEY *key = NULL;

@@ -34,6 +34,12 @@ struct sp_signer;
 /* Make a new key: *s owned by the caller (sp_signer_free), pem gets the
  * private key in PKCS#8 PEM (wipe it with sp_buf_wipe when done). */
 int sp_signer_generate(struct sp_signer **s, struct sp_buf *pem, struct sp_err *err);
+/* The key of a 32-byte Ed25519 seed (RFC 8032 private key), for a key
+ * kept wrapped rather than in a file (the key server's reply keys).  The
+ * caller wipes seed. */
+#define SP_SIGN_SEED_LEN 32
+int sp_signer_from_seed(struct sp_signer **s, const unsigned char seed[SP_SIGN_SEED_LEN],
+    struct sp_err *err);
 /* Read a PEM private key file (must be Ed25519).  SP_ERR_IO unreadable,
  * SP_ERR_INVALID not an Ed25519 private key. */
 int sp_signer_load(struct sp_signer **s, const char *path, struct sp_err *err);

@@ -76,6 +76,9 @@ struct sp_audit_row {
 	struct sp_audit a;	/* strings live during the callback */
 };
 
+#define SP_STORE_FWD_MAX 1023		/* bytes of an organisation's forward list */
+#define SP_STORE_FWD_DOMAINS 32		/* domains in it */
+
 /* Policy defaults of an organisation, applied at deposit when the sealer
  * asks for nothing else. */
 struct sp_org_policy {
@@ -88,6 +91,10 @@ struct sp_org_policy {
 	int64_t copy_quota_mb;	/* schema v4: MiB of copies per organisation, 0 no limit */
 	char level[8];		/* "high", "medium" (default) or "low" */
 	char language[SP_STORE_LANG_MAX + 1];	/* "en" default */
+	/* schema v7: where a forward on the portal may go besides the
+	 * organisation's own domains: lower-case domains separated by ","
+	 * ("" none) */
+	char forward_domains[SP_STORE_FWD_MAX + 1];
 };
 
 struct sp_org {
@@ -120,6 +127,16 @@ struct sp_org_key {
 	unsigned char pub[32];
 	int64_t created;
 	int64_t retired;	/* 0 live; a retired key no longer signs new envelopes */
+	/* schema v7: 1 for the key server's own reply key of the organisation
+	 * (docs/decisions/0017-secure-reply.md): it signs only replies sealed by
+	 * the key server, never a sealer's deposit.  Its 32-byte Ed25519 seed
+	 * is kept wrapped under the master key wrap_key_id (associated data
+	 * "replykey:KID"); other keys have no wrapped seed (wrapped_len 0).
+	 * An organisation has at most one live reply key (SP_ERR_EXISTS). */
+	int reply;
+	uint32_t wrap_key_id;
+	unsigned char wrapped[SP_STORE_WRAPPED_MAX];
+	size_t wrapped_len;
 };
 
 enum sp_envelope_kind {
@@ -197,6 +214,9 @@ struct sp_account {
 	 * and password only) and names, phrase and questions are still to be
 	 * given (sp_store_profile_set clears it); kept from pending to account */
 	int profile_todo;
+	/* schema v7: 1 when the portal's "Automatically BCC me" starts ticked
+	 * for this account's replies (written by sp_store_profile_set) */
+	int bcc_default;
 };
 
 struct sp_session {
@@ -271,7 +291,8 @@ struct sp_passkey {
  *    the sealed header and their copy's size and keeping time,
  *    organisations a copy quota; v5: accounts and pending registrations
  *    gain profile_todo; v6: sessions gain via, and remembered devices
- *    get a table).
+ *    get a table; v7: organisations gain forward_domains, accounts
+ *    bcc_default, signing keys the reply key's columns).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The
@@ -619,7 +640,8 @@ int sp_store_pending_activate(struct sp_store *s,
     char email[SP_STORE_EMAIL_MAX + 1], const struct sp_audit *a, struct sp_err *err);
 
 /* Complete an account's profile (schema v5): set first_name, last_name,
- * language, phrase, phrase_enabled, question[] and answer_hash[] of
+ * language, phrase, phrase_enabled, question[], answer_hash[] and
+ * bcc_default (v7) of
  * acc->email from acc, clear profile_todo, with the audit record, in one
  * transaction.  SP_ERR_NOTFOUND when the address has no account. */
 int sp_store_profile_set(struct sp_store *s, const struct sp_account *acc,

@@ -29,7 +29,7 @@
 
 #include "store_internal.h"
 
-#define PG_SCHEMA_VERSION 6
+#define PG_SCHEMA_VERSION 7
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 #define PG_MAXP 16
@@ -247,6 +247,16 @@ static const char schema_v6_sql[] =
     "CREATE INDEX devices_email ON devices(email);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (6);";
+
+/* Version 6 to 7 (store_sqlite.c's migration): secure reply. */
+static const char schema_v7_sql[] =
+    "ALTER TABLE orgs ADD COLUMN forward_domains text NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN bcc_default integer NOT NULL DEFAULT 0;"
+    "ALTER TABLE org_keys ADD COLUMN reply bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN wrapped bytea, ADD COLUMN wrap_key_id bigint NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX org_keys_reply ON org_keys(org_id) WHERE reply = 1 AND retired = 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (7);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -952,8 +962,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 			st = pg_script(cx, schema_v4_sql, "upgrade schema to version 4", err);
 		if (st == SP_OK && version < 5)
 			st = pg_script(cx, schema_v5_sql, "upgrade schema to version 5", err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 6)
 			st = pg_script(cx, schema_v6_sql, "upgrade schema to version 6", err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v7_sql, "upgrade schema to version 7", err);
 	}
 	return pg_end(cx, st, err);
 }
@@ -1398,7 +1410,8 @@ ascii_lower(const char *s, char *out, size_t cap, const char *what, struct sp_er
 #define PG_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
 	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
 	" (o.logo IS NOT NULL)::int, o.contact, o.expire_days, o.notify_read, o.replies," \
-	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb"
+	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb," \
+	" o.forward_domains"
 
 static void
 org_from_row(const PGresult *r, int i, struct sp_org *o)
@@ -1422,6 +1435,7 @@ org_from_row(const PGresult *r, int i, struct sp_org *o)
 	r_text(r, i, 15, o->policy.level, sizeof(o->policy.level));
 	r_text(r, i, 16, o->policy.language, sizeof(o->policy.language));
 	o->policy.copy_quota_mb = r_int(r, i, 17);
+	r_text(r, i, 18, o->policy.forward_domains, sizeof(o->policy.forward_domains));
 }
 
 /* Run sql, a query of $1 = id, on this thread's connection; the caller
@@ -1658,10 +1672,11 @@ pg_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 	p_text(&p, pol->level[0] ? pol->level : "medium");
 	p_text(&p, pol->language[0] ? pol->language : "en");
 	p_int(&p, pol->copy_quota_mb > 0 ? pol->copy_quota_mb : 0);
+	p_text(&p, pol->forward_domains);
 	st = pg_exec(&cx, "UPDATE orgs SET display = $2, colour = $3, contact = $4,"
 	    " expire_days = $5, notify_read = $6, replies = $7, forward = $8, verify = $9,"
-	    " keep_copies = $10, level = $11, language = $12, copy_quota_mb = $13"
-	    " WHERE id = $1", &p, NULL,
+	    " keep_copies = $10, level = $11, language = $12, copy_quota_mb = $13,"
+	    " forward_domains = $14 WHERE id = $1", &p, NULL,
 	    "update organisation", err);
 	if (st == SP_OK && cx.changes == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such organisation");
@@ -1938,7 +1953,7 @@ pg_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_
 	return SP_OK;
 }
 
-#define PG_KEY_COLS "org_id, kid, pub, created, retired"
+#define PG_KEY_COLS "org_id, kid, pub, created, retired, reply, wrapped, wrap_key_id"
 
 static int
 key_from_row(const PGresult *r, int i, struct sp_org_key *k, struct sp_err *err)
@@ -1952,6 +1967,11 @@ key_from_row(const PGresult *r, int i, struct sp_org_key *k, struct sp_err *err)
 		return blob_err(n, "signing key", err);
 	k->created = r_int(r, i, 3);
 	k->retired = r_int(r, i, 4);
+	k->reply = (int)r_int(r, i, 5);
+	if ((n = r_blob(r, i, 6, k->wrapped, sizeof(k->wrapped))) < 0)
+		return blob_err(n, "reply key", err);
+	k->wrapped_len = (size_t)n;
+	k->wrap_key_id = (uint32_t)r_int(r, i, 7);
 	return SP_OK;
 }
 
@@ -1973,9 +1993,12 @@ pg_org_key_add(void *impl, const struct sp_org_key *k, const struct sp_audit *a,
 	p_bin(&p, k->pub, sizeof(k->pub));
 	p_int(&p, k->created ? k->created : (int64_t)time(NULL));
 	p_int(&p, k->retired);
+	p_int(&p, k->reply ? 1 : 0);
+	p_bin(&p, k->wrapped_len > 0 ? k->wrapped : NULL, k->wrapped_len);
+	p_int(&p, k->wrap_key_id);
 	if (st == SP_OK) {
 		st = pg_exec(&cx, "INSERT INTO org_keys(" PG_KEY_COLS ")"
-		    " VALUES ($2, $1, $3, $4, $5)", &p, NULL, "add signing key", err);
+		    " VALUES ($2, $1, $3, $4, $5, $6, $7, $8)", &p, NULL, "add signing key", err);
 		if (st == SP_ERR_EXISTS)
 			sp_err_set(err, st, "the signing key %s is known", k->kid);
 	}
@@ -2814,7 +2837,8 @@ pg_account_get(void *impl, const char *email, struct sp_account *out,
 	    " pw_changed, totp_wrapped, totp_key_id, totp_last_step,"
 	    " (SELECT count(*) FROM passkeys p WHERE p.email = a.email),"
 	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0),"
-	    " profile_todo FROM accounts a WHERE email = $1", &p, &r, "account", err)) != SP_OK)
+	    " profile_todo, bcc_default FROM accounts a WHERE email = $1", &p, &r, "account",
+	    err)) != SP_OK)
 		return st;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
@@ -2831,6 +2855,7 @@ pg_account_get(void *impl, const char *email, struct sp_account *out,
 	out->npasskeys = (int)r_int(r, 0, 19);
 	out->nrecovery = (int)r_int(r, 0, 20);
 	out->profile_todo = (int)r_int(r, 0, 21);
+	out->bcc_default = (int)r_int(r, 0, 22);
 	PQclear(r);
 	if (n < 0) {
 		sp_wipe(out, sizeof(*out));
@@ -3291,9 +3316,10 @@ pg_profile_set(void *impl, const struct sp_account *acc, const struct sp_audit *
 		p_int(&p, acc->question[i]);
 	for (i = 0; i < 3; i++)
 		p_text(&p, acc->answer_hash[i]);
+	p_int(&p, acc->bcc_default ? 1 : 0);
 	st = pg_exec(&cx, "UPDATE accounts SET first_name = $2, last_name = $3, language = $4,"
 	    " phrase = $5, phrase_enabled = $6, q1 = $7, q2 = $8, q3 = $9, a1 = $10, a2 = $11,"
-	    " a3 = $12, profile_todo = 0 WHERE email = $1", &p, NULL, "set profile", err);
+	    " a3 = $12, profile_todo = 0, bcc_default = $13 WHERE email = $1", &p, NULL, "set profile", err);
 	if (st == SP_OK && cx.changes == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such account");
 	if (st == SP_OK)

@@ -23,7 +23,7 @@
 
 #include "store_internal.h"
 
-#define SQ_SCHEMA_VERSION 6
+#define SQ_SCHEMA_VERSION 7
 #define SQ_BUSY_MS 5000
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
@@ -253,6 +253,20 @@ static const char migrate_v6_sql[] =
     "CREATE INDEX devices_email ON devices(email);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (6);";
+
+/* Version 6 -> 7: secure reply.  Organisations get the domains a forward
+ * may go to, accounts their "BCC me" default, signing keys the key
+ * server's reply key (its seed wrapped under a master key), at most one
+ * live per organisation. */
+static const char migrate_v7_sql[] =
+    "ALTER TABLE orgs ADD COLUMN forward_domains TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN bcc_default INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE org_keys ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE org_keys ADD COLUMN wrapped BLOB;"
+    "ALTER TABLE org_keys ADD COLUMN wrap_key_id INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX org_keys_reply ON org_keys(org_id) WHERE reply = 1 AND retired = 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (7);";
 
 static int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -498,6 +512,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	if (version < 5 && (s = sq_exec(db, migrate_v5_sql, err)) != SP_OK)
 		goto fail;
 	if (version < 6 && (s = sq_exec(db, migrate_v6_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 7 && (s = sq_exec(db, migrate_v7_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -946,7 +962,8 @@ sq_audit_heads(void *impl, int (*fn)(void *, int64_t, int64_t, const unsigned ch
 #define SQ_ORG_COLS "o.id, o.name, coalesce((SELECT min(d.domain) FROM org_domains d" \
 	" WHERE d.org_id = o.id), ''), o.created, o.removed, o.display, o.colour," \
 	" o.logo IS NOT NULL, o.contact, o.expire_days, o.notify_read, o.replies," \
-	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb"
+	" o.forward, o.verify, o.keep_copies, o.level, o.language, o.copy_quota_mb," \
+	" o.forward_domains"
 
 static void
 org_from_row(sqlite3_stmt *st, struct sp_org *o)
@@ -970,6 +987,7 @@ org_from_row(sqlite3_stmt *st, struct sp_org *o)
 	col_text(st, 15, o->policy.level, sizeof(o->policy.level));
 	col_text(st, 16, o->policy.language, sizeof(o->policy.language));
 	o->policy.copy_quota_mb = sqlite3_column_int64(st, 17);
+	col_text(st, 18, o->policy.forward_domains, sizeof(o->policy.forward_domains));
 }
 
 /* Lower-case copy of a domain: SP_ERR_INVALID when empty or too long. */
@@ -1167,8 +1185,9 @@ sq_org_update(void *impl, const struct sp_org *o, const struct sp_audit *a,
 		return s;
 	if ((s = sq_prepare(db, "UPDATE orgs SET display = ?2, colour = ?3, contact = ?4,"
 	    " expire_days = ?5, notify_read = ?6, replies = ?7, forward = ?8, verify = ?9,"
-	    " keep_copies = ?10, level = ?11, language = ?12, copy_quota_mb = ?13"
-	    " WHERE id = ?1", &st, err)) == SP_OK) {
+	    " keep_copies = ?10, level = ?11, language = ?12, copy_quota_mb = ?13,"
+	    " forward_domains = ?14 WHERE id = ?1", &st, err)) == SP_OK) {
+		bind_text(st, 14, p->forward_domains);
 		sqlite3_bind_int64(st, 1, o->id);
 		bind_text(st, 2, o->display);
 		bind_text(st, 3, o->colour);
@@ -1489,16 +1508,23 @@ sq_org_token_each(void *impl, int64_t org_id, int (*fn)(void *, const struct sp_
 }
 
 /* The columns org_key_from_row reads. */
-#define SQ_KEY_COLS "org_id, kid, pub, created, retired"
+#define SQ_KEY_COLS "org_id, kid, pub, created, retired, reply, wrapped, wrap_key_id"
 
 static int
 org_key_from_row(sqlite3_stmt *st, struct sp_org_key *k)
 {
+	int n;
+
 	memset(k, 0, sizeof(*k));
 	k->org_id = sqlite3_column_int64(st, 0);
 	col_text(st, 1, k->kid, sizeof(k->kid));
 	k->created = sqlite3_column_int64(st, 3);
 	k->retired = sqlite3_column_int64(st, 4);
+	k->reply = sqlite3_column_int(st, 5);
+	k->wrap_key_id = (uint32_t)sqlite3_column_int64(st, 7);
+	if ((n = col_blob(st, 6, k->wrapped, sizeof(k->wrapped))) < 0)
+		return -1;
+	k->wrapped_len = (size_t)n;
 	return col_blob(st, 2, k->pub, sizeof(k->pub)) == (int)sizeof(k->pub) ? 0 : -1;
 }
 
@@ -1515,13 +1541,17 @@ sq_org_key_add(void *impl, const struct sp_org_key *k, const struct sp_audit *a,
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
 	if ((s = sq_org_find(db, k->org_id, NULL, 1, NULL, err)) == SP_OK &&
-	    (s = sq_prepare(db, "INSERT INTO org_keys(kid, org_id, pub, created, retired)"
-	    " VALUES (?,?,?,?,?)", &st, err)) == SP_OK) {
+	    (s = sq_prepare(db, "INSERT INTO org_keys(kid, org_id, pub, created, retired,"
+	    " reply, wrapped, wrap_key_id) VALUES (?,?,?,?,?,?,?,?)", &st, err)) == SP_OK) {
 		bind_text(st, 1, k->kid);
 		sqlite3_bind_int64(st, 2, k->org_id);
 		sqlite3_bind_blob(st, 3, k->pub, sizeof(k->pub), SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 4, k->created);
 		sqlite3_bind_int64(st, 5, k->retired);
+		sqlite3_bind_int(st, 6, k->reply ? 1 : 0);
+		if (k->wrapped_len > 0 && k->wrapped_len <= sizeof(k->wrapped))
+			sqlite3_bind_blob(st, 7, k->wrapped, (int)k->wrapped_len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 8, k->wrap_key_id);
 		if ((s = sq_run(db, st, "add key", err)) == SP_ERR_EXISTS)
 			sp_err_set(err, s, "a key with id %s exists", k->kid);
 	}
@@ -2369,7 +2399,7 @@ sq_account_get(void *impl, const char *email, struct sp_account *out,
 	    " pw_changed, totp_wrapped, totp_key_id, totp_last_step,"
 	    " (SELECT count(*) FROM passkeys p WHERE p.email = a.email),"
 	    " (SELECT count(*) FROM recovery_codes r WHERE r.email = a.email AND r.used = 0),"
-	    " profile_todo FROM accounts a WHERE email = ?", &st, err)) != SP_OK)
+	    " profile_todo, bcc_default FROM accounts a WHERE email = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, email);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2387,6 +2417,7 @@ sq_account_get(void *impl, const char *email, struct sp_account *out,
 		out->npasskeys = sqlite3_column_int(st, 19);
 		out->nrecovery = sqlite3_column_int(st, 20);
 		out->profile_todo = sqlite3_column_int(st, 21);
+		out->bcc_default = sqlite3_column_int(st, 22);
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
@@ -2842,9 +2873,10 @@ sq_profile_set(void *impl, const struct sp_account *acc, const struct sp_audit *
 	/* profile_bind's parameters; the password (5) is left as it is */
 	if ((s = sq_prepare(db, "UPDATE accounts SET first_name = ?2, last_name = ?3,"
 	    " language = ?4, phrase = ?6, phrase_enabled = ?7, q1 = ?8, q2 = ?9, q3 = ?10,"
-	    " a1 = ?11, a2 = ?12, a3 = ?13, profile_todo = 0 WHERE email = ?1",
-	    &st, err)) == SP_OK) {
+	    " a1 = ?11, a2 = ?12, a3 = ?13, profile_todo = 0, bcc_default = ?14"
+	    " WHERE email = ?1", &st, err)) == SP_OK) {
 		profile_bind(st, acc);
+		sqlite3_bind_int(st, 14, acc->bcc_default ? 1 : 0);
 		if ((s = sq_run(db, st, "set profile", err)) == SP_OK && sqlite3_changes(db) == 0)
 			s = sp_err_set(err, SP_ERR_NOTFOUND, "no such account");
 	}

@@ -143,13 +143,35 @@ build(struct sp_transport *t, const char *to, const char *subject, const char *t
 	return st == SP_OK ? SP_OK : sp_err_set(err, st, "message too large");
 }
 
+/* Write n bytes to a new file tmp (0600), synced. */
 static int
-write_dir(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
+write_file(const char *tmp, const void *p, size_t n, struct sp_err *err)
 {
-	char name[96], tmp[4200], dst[4200], rnd[32];
+	int fd, st;
+
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
+	if (write(fd, p, n) != (ssize_t)n || fsync(fd) != 0) {
+		st = sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return st;
+	}
+	close(fd);
+	return SP_OK;
+}
+
+/* Write m as NAME.eml into the outbox; with rcpt (not NULL), its SMTP
+ * recipients first as NAME.rcpt beside it (one address a line), so that
+ * NAME.rcpt is there when NAME.eml appears. */
+static int
+write_dir_rcpt(struct sp_transport *t, const void *data, size_t len, const struct sp_buf *rcpt,
+    struct sp_err *err)
+{
+	char name[96], tmp[4200], dst[4200], rtmp[4200], rdst[4200], rnd[32];
 	struct timeval tv;
 	struct tm tm;
-	int fd, st;
+	int st;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
@@ -162,15 +184,23 @@ write_dir(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%.4000s/%s", t->tmpdir, name) >= sizeof(tmp) ||
 	    (size_t)snprintf(dst, sizeof(dst), "%.4000s/%s", t->arg, name) >= sizeof(dst))
 		return sp_err_set(err, SP_ERR_CONFIG, "outbox path too long");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-		return sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
-	if (write(fd, m->data, m->len) != (ssize_t)m->len || fsync(fd) != 0) {
-		st = sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
-		close(fd);
-		unlink(tmp);
+	if (rcpt != NULL) {
+		/* NAME.rcpt: the same name with "rcpt" for "eml" */
+		snprintf(rtmp, sizeof(rtmp), "%.*srcpt", (int)(strlen(tmp) - 3), tmp);
+		snprintf(rdst, sizeof(rdst), "%.*srcpt", (int)(strlen(dst) - 3), dst);
+		if ((st = write_file(rtmp, rcpt->data, rcpt->len, err)) != SP_OK)
+			return st;
+		if (rename(rtmp, rdst) != 0) {
+			st = sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
+			unlink(rtmp);
+			return st;
+		}
+	}
+	if ((st = write_file(tmp, data, len, err)) != SP_OK) {
+		if (rcpt != NULL)
+			unlink(rdst);
 		return st;
 	}
-	close(fd);
 	if (rename(tmp, dst) != 0) {
 		st = sp_err_set(err, SP_ERR_IO, "outbox: %s", strerror(errno));
 		unlink(tmp);
@@ -180,12 +210,39 @@ write_dir(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
 }
 
 static int
-write_sendmail(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
+write_dir(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
 {
+	return write_dir_rcpt(t, m->data, m->len, NULL, err);
+}
+
+/* Pipe data to sendmail: with rcpt (n addresses), `sendmail -i -f FROM --
+ * rcpt...`; without, `sendmail -i -t -f FROM` (the recipients of the
+ * header). */
+static int
+pipe_sendmail(struct sp_transport *t, const void *data, size_t len, const char *const *rcpt,
+    size_t n, struct sp_err *err)
+{
+	const unsigned char *bytes = data;
+	const char **argv;
 	int fds[2], status;
 	pid_t pid;
-	size_t off = 0;
+	size_t off = 0, i, a = 0;
 	ssize_t w;
+
+	if ((argv = calloc(n + 8, sizeof(char *))) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	argv[a++] = "sendmail";
+	argv[a++] = "-i";
+	if (rcpt == NULL)
+		argv[a++] = "-t";
+	argv[a++] = "-f";
+	argv[a++] = t->from;
+	if (rcpt != NULL) {
+		argv[a++] = "--";
+		for (i = 0; i < n; i++)
+			argv[a++] = rcpt[i];
+	}
+	argv[a] = NULL;
 
 	if (pipe(fds) != 0)
 		return sp_err_set(err, SP_ERR_RETRY, "sendmail: %s", strerror(errno));
@@ -198,12 +255,13 @@ write_sendmail(struct sp_transport *t, const struct sp_buf *m, struct sp_err *er
 		dup2(fds[0], 0);
 		close(fds[0]);
 		close(fds[1]);
-		execl(t->arg, "sendmail", "-i", "-t", "-f", t->from, (char *)NULL);
+		execv(t->arg, (char *const *)argv);
 		_exit(127);
 	}
+	free(argv);
 	close(fds[0]);
-	while (off < m->len) {
-		w = write(fds[1], m->data + off, m->len - off);
+	while (off < len) {
+		w = write(fds[1], bytes + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -213,9 +271,42 @@ write_sendmail(struct sp_transport *t, const struct sp_buf *m, struct sp_err *er
 	close(fds[1]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (off != m->len || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (off != len || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return sp_err_set(err, SP_ERR_RETRY, "sendmail failed");
 	return SP_OK;
+}
+
+static int
+write_sendmail(struct sp_transport *t, const struct sp_buf *m, struct sp_err *err)
+{
+	return pipe_sendmail(t, m->data, m->len, NULL, 0, err);
+}
+
+int
+sp_transport_send_mime(struct sp_transport *t, const char *const *rcpt, size_t n,
+    const void *data, size_t len, struct sp_err *err)
+{
+	struct sp_buf list;
+	size_t i;
+	int st = SP_OK;
+
+	if (n == 0)
+		return sp_err_set(err, SP_ERR_INVALID, "transport: no recipient");
+	for (i = 0; i < n; i++)
+		if (rcpt[i] == NULL || !safe_header(rcpt[i]) || rcpt[i][0] == '-' ||
+		    strchr(rcpt[i], '@') == NULL || strchr(rcpt[i], ' ') != NULL)
+			return sp_err_set(err, SP_ERR_INVALID, "transport: bad recipient address");
+	if (t->kind == 1)
+		return pipe_sendmail(t, data, len, rcpt, n, err);
+	sp_buf_init(&list, (size_t)n * 330 + 16);
+	for (i = 0; i < n && st == SP_OK; i++)
+		st = sp_buf_printf(&list, "%s\n", rcpt[i]);
+	if (st == SP_OK)
+		st = write_dir_rcpt(t, data, len, &list, err);
+	else
+		sp_err_set(err, st, "transport: too many recipients");
+	sp_buf_free(&list);
+	return st;
 }
 
 int

@@ -2515,7 +2515,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 7"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 8"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2958,7 +2958,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "6") == 0);
+	T_CHECK(strcmp(v, "7") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -2981,7 +2981,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 7", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 8", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3226,6 +3226,12 @@ test_migration_v3(void)
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
 	    "ALTER TABLE sessions DROP COLUMN via;"
 	    "DROP TABLE devices;"
+	    "DROP INDEX org_keys_reply;"
+	    "ALTER TABLE orgs DROP COLUMN forward_domains;"
+	    "ALTER TABLE accounts DROP COLUMN bcc_default;"
+	    "ALTER TABLE org_keys DROP COLUMN reply;"
+	    "ALTER TABLE org_keys DROP COLUMN wrapped;"
+	    "ALTER TABLE org_keys DROP COLUMN wrap_key_id;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3282,6 +3288,10 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE pending DROP COLUMN profile_todo;"
 	    "ALTER TABLE sessions DROP COLUMN via;"
 	    "DROP TABLE devices;"
+	    "DROP INDEX org_keys_reply;"
+	    "ALTER TABLE orgs DROP COLUMN forward_domains;"
+	    "ALTER TABLE accounts DROP COLUMN bcc_default;"
+	    "ALTER TABLE org_keys DROP COLUMN reply, DROP COLUMN wrapped, DROP COLUMN wrap_key_id;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3295,7 +3305,7 @@ test_pg_migration_v3(void)
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "6") == 0);
+	T_CHECK(strcmp(v, "7") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -3843,6 +3853,73 @@ test_devices(void)
 	sp_store_close(s);
 }
 
+/* Schema v7: an organisation's forward list, an account's BCC default,
+ * the key server's reply key (one live per organisation, its wrapped seed
+ * kept). */
+static void
+test_reply_v7(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_org o;
+	struct sp_org_key k, got;
+	struct sp_account acc, ga;
+	unsigned char h[SP_SHA256_LEN];
+	int64_t org = 0;
+	size_t i;
+
+	tok("v7-org", h);
+	T_EQ_INT(sp_store_org_add(s, "V7Org", "v7.example", h, 100, &org, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get_id(s, org, &o, &err), SP_OK);
+	T_CHECK(o.policy.forward_domains[0] == '\0');
+	snprintf(o.policy.forward_domains, sizeof(o.policy.forward_domains), "a.example,b.example");
+	o.policy.forward = 1;
+	T_EQ_INT(sp_store_org_update(s, &o, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_org_get(s, "V7Org", &o, &err), SP_OK);
+	T_CHECK(strcmp(o.policy.forward_domains, "a.example,b.example") == 0);
+	T_EQ_INT(o.policy.forward, 1);
+
+	memset(&k, 0, sizeof(k));
+	k.org_id = org;
+	snprintf(k.kid, sizeof(k.kid), "v7replykey1");
+	for (i = 0; i < sizeof(k.pub); i++)
+		k.pub[i] = (unsigned char)i;
+	k.created = 200;
+	k.reply = 1;
+	k.wrap_key_id = 3;
+	k.wrapped_len = 60;
+	for (i = 0; i < k.wrapped_len; i++)
+		k.wrapped[i] = (unsigned char)(0xa0 ^ i);
+	T_EQ_INT(sp_store_org_key_add(s, &k, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_get(s, "v7replykey1", &got, &err), SP_OK);
+	T_EQ_INT(got.reply, 1);
+	T_EQ_INT(got.wrap_key_id, 3);
+	T_EQ_INT(got.wrapped_len, 60);
+	T_EQ_MEM(got.wrapped, k.wrapped, 60);
+	/* a second live reply key of the same organisation is refused */
+	snprintf(k.kid, sizeof(k.kid), "v7replykey2");
+	k.pub[0] ^= 1;
+	T_EQ_INT(sp_store_org_key_add(s, &k, NULL, &err), SP_ERR_EXISTS);
+	/* a sealer's key beside it is fine, and has no seed */
+	k.reply = 0;
+	k.wrapped_len = 0;
+	k.wrap_key_id = 0;
+	T_EQ_INT(sp_store_org_key_add(s, &k, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_org_key_get(s, "v7replykey2", &got, &err), SP_OK);
+	T_EQ_INT(got.reply, 0);
+	T_EQ_INT(got.wrapped_len, 0);
+
+	fill_account(&acc, "bcc@v7.example", "$argon2id$x");
+	T_EQ_INT(sp_store_account_create(s, &acc, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "bcc@v7.example", &ga, &err), SP_OK);
+	T_EQ_INT(ga.bcc_default, 0);
+	ga.bcc_default = 1;
+	T_EQ_INT(sp_store_profile_set(s, &ga, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "bcc@v7.example", &ga, &err), SP_OK);
+	T_EQ_INT(ga.bcc_default, 1);
+	sp_store_close(s);
+}
+
 /* --- the runs ------------------------------------------------------------ */
 
 static const t_fn common[] = {
@@ -3852,7 +3929,7 @@ static const t_fn common[] = {
 	test_throttle_parallel, test_totp_recovery, test_passkeys, test_threads,
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 	test_copies,
-	test_group_commit, test_group_commit_fails, test_envelope_view,
+	test_group_commit, test_group_commit_fails, test_envelope_view, test_reply_v7,
 };
 
 static void

@@ -22,6 +22,7 @@ import * as spc from './sp-crypto.js';
 import * as keys from './sp-keystore.js';
 import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin, registerFor } from './sp-portal.js';
 import { passwordAsked, releaseUnsigned } from './sp-remember.js';
+import { offerReply } from './compose.js';
 
 const main = $('main');
 // The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
@@ -769,8 +770,8 @@ function headerOf(env) {
 
 // Check the envelope env {header, payload, sig, mp} against the key
 // server's record, decrypt it and show it.  undecryptable(e) shows the page
-// for a decryption that failed although every check passed.  Resolves true
-// when the message is shown.
+// for a decryption that failed although every check passed.  Resolves with
+// the opened envelope ({header, container}) when the message is shown.
 async function checkAndShow(env, { header, headerBytes }, record, undecryptable) {
   // Every check before anything is decrypted: a forged envelope shows
   // nothing at all.
@@ -814,7 +815,7 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable)
   }
   // This device opens it again from the message list.
   keys.keep(ID, env.mp);
-  return true;
+  return opened;
 }
 
 async function openWith(env) {
@@ -829,8 +830,9 @@ async function openWith(env) {
   progress(null);
   const got = await obtainKey(h.header, h.header.to.length === 1 ? h.header.to[0] : '');
   if (!got) return;
-  await checkAndShow(env, h, got.record, () =>
+  const opened = await checkAndShow(env, h, got.record, () =>
     notGenuine(h.header.org, ['the envelope does not decrypt with the key the key server holds for it']));
+  if (opened) offerReply(ID, got.session, opened);
 }
 
 // ---- copy mode: the key server's copy, the link's key ----------------------
@@ -1047,7 +1049,7 @@ async function openCopy() {
   // early copy's); checkAndShow uses it only after every check passed.
   const env = { ...copy, mp, opened: copy.early ? plain.then((pt) => spc.openedOf(copy.header, pt)) : null };
   if (env.opened) env.opened.catch(() => { /* checkAndShow awaits it */ });
-  await checkAndShow(env, h, got.record, (e) => {
+  const opened = await checkAndShow(env, h, got.record, (e) => {
     if (!(e instanceof spc.EnvelopeError) || e.kind !== 'auth') {
       notGenuine(h.header.org, ['the message inside the envelope is damaged']);
     } else if (fromLink) {
@@ -1058,6 +1060,7 @@ async function openCopy() {
       missingKey();
     }
   });
+  if (opened) offerReply(ID, got.session, opened);
 }
 
 // The envelope's one recipient, for the sign-in card ('' when several or

@@ -1,0 +1,341 @@
+// reply.test.mjs - secure reply, reply all and forward on a real
+// sealpost-keyd over loopback (both store backends, SEALPOST_TEST_DB):
+// the key server seals the reply as an envelope of the original's
+// organisation, signed with its reply key, and writes it to the outbox with
+// its SMTP recipients in NAME.rcpt; `sealpost open` with the organisation's
+// token, or as the replier (BCC me), shows the text and the attachment.
+// The refusals: an address the original did not include, a forward the
+// organisation does not allow, a session that may not open the original,
+// too many replies, too large, a cookie without its CSRF token.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql }
+  from '../lib/harness.mjs';
+
+const PW = 'correct horse battery staple';
+const doc = 'doc@clinic.example';
+const [pat, sam, kim, lee, eve, rl, bo] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo']
+  .map((n) => `${n}@example.org`);
+let K, ORG, LAB, work;
+
+before(async () => {
+  K = await startKeyd({ args: ['--login-free', '1000', '--login-free-ip', '100000',
+    '--form-free', '100000', '--reply-free', '6', '--reply-free-ip', '1000',
+    '--max-reply-size', '200000'] });
+  ORG = orgAdd(K.dataDir, 'Clinic', 'clinic.example');
+  LAB = orgAdd(K.dataDir, 'Lab', 'lab.example');
+  for (const a of [pat, sam, kim, lee, eve, rl, bo]) recipientAdd(K.dataDir, a, PW);
+  const s = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Clinic', '--forward', 'on',
+    '--forward-domains', 'Partner.example, partner.example,second.example']);
+  assert.equal(s.status, 0, s.stderr.toString());
+  work = tmpDir('sealpost-reply-');
+});
+after(async () => { await K?.stop(); });
+
+// A browser: a cookie jar and JSON calls with the session's CSRF token.
+class Browser {
+  constructor() { this.jar = new Map(); }
+
+  async req(p, { method = 'GET', json, form, csrf = true } = {}) {
+    const h = {};
+    if (this.jar.size) h.Cookie = [...this.jar].map(([n, v]) => `${n}=${v}`).join('; ');
+    if (csrf && this.csrf) h['X-CSRF-Token'] = this.csrf;
+    let body;
+    if (json !== undefined) {
+      h['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    } else if (form !== undefined) {
+      h['Content-Type'] = 'application/x-www-form-urlencoded';
+      h.Origin = K.url;
+      body = new URLSearchParams(form).toString();
+    }
+    const r = await fetch(K.url + p, { method, headers: h, body, redirect: 'manual' });
+    for (const c of r.headers.getSetCookie()) {
+      const m = c.match(/^([^=]+)=([^;]*)/);
+      if (m && m[2] !== '') this.jar.set(m[1], m[2]);
+    }
+    const text = await r.text();
+    let data = null;
+    try { data = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, data, text, headers: r.headers };
+  }
+
+  async signIn(email) {
+    const r = await this.req('/api/v1/session', { method: 'POST', json: { email, password: PW } });
+    assert.equal(r.status, 200, r.text);
+    this.csrf = r.data.csrf;
+    return this;
+  }
+
+  reply(id, body, opts) {
+    return this.req(`/api/v1/envelopes/${id}/reply`, { method: 'POST', json: body, ...opts });
+  }
+}
+
+const signIn = (email) => new Browser().signIn(email);
+
+async function deposit(token, from, recipients) {
+  const r = await fetch(K.url + '/api/v1/envelopes', { method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ from, recipients, expires: 0, format: 2 }) });
+  const j = await r.json();
+  assert.equal(r.status, 201, JSON.stringify(j));
+  return j.id;
+}
+
+// The outbox mail whose X-Sealpost-Envelope is id, with its SMTP
+// recipients (NAME.rcpt); waits for the mail thread.
+function sentMail(id) {
+  for (let i = 0; i < 200; i++) {
+    const files = fs.existsSync(K.outbox) ? fs.readdirSync(K.outbox) : [];
+    for (const f of files.filter((n) => n.endsWith('.eml'))) {
+      const file = path.join(K.outbox, f);
+      const text = fs.readFileSync(file, 'utf8');
+      if (text.includes(`X-Sealpost-Envelope: ${id}`)) {
+        const rcpt = fs.readFileSync(file.replace(/\.eml$/, '.rcpt'), 'utf8').split('\n').filter(Boolean);
+        return { file, text, rcpt };
+      }
+    }
+    sleepSync(25);
+  }
+  throw new Error(`no mail for ${id} in the outbox`);
+}
+
+function headerBlock(text) {
+  return text.slice(0, text.search(/\r?\n\r?\n/));
+}
+
+test('GET reply: who Reply and Reply All reach, the forward domains, the caps', async () => {
+  const id = await deposit(ORG, doc, [pat, sam, 'kim@example.net']);
+  const b = await signIn(pat);
+  const r = await b.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.data, { reply: true, forward: true, from: doc, reply_to: [doc],
+    reply_all: [doc, sam, 'kim@example.net'], forward_domains: ['clinic.example',
+      'partner.example', 'second.example'], max_bytes: 200000, bcc_default: false });
+  const me = await b.req('/api/v1/me');
+  assert.equal(me.status, 200, me.text);
+  assert.equal(me.data.email, pat);
+  assert.equal(me.data.bcc_default, false);
+  const show = sealpost(['--data-dir', K.dataDir, 'org', 'show', 'Clinic']);
+  assert.match(show.stdout.toString(), /^forward-domains: partner\.example,second\.example$/m);
+});
+
+test('reply with an attachment and BCC me: sealed in the outbox, opens for the organisation and the replier', async () => {
+  const id = await deposit(ORG, doc, [pat, sam]);
+  const b = await signIn(pat);
+  const pdf = crypto.randomBytes(5000);
+  const r = await b.reply(id, { mode: 'reply', subject: 'Re: Your results – ok', text:
+    'Thank you, doctor.\nSee the scan.\n\n> Your results are attached.\n', bcc_me: true,
+    in_reply_to: '<test-1@clinic.example>', references: '<test-1@clinic.example>',
+    attachments: [{ name: 'scan.pdf', type: 'application/pdf', data: pdf.toString('base64') }] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.data.to, [doc]);
+  assert.equal(r.data.bcc_me, true);
+  assert.match(r.data.id, /^[A-Za-z0-9_-]{22}$/);
+  const m = sentMail(r.data.id);
+  assert.deepEqual(m.rcpt.sort(), [doc, pat].sort());
+  const hdr = headerBlock(m.text);
+  assert.match(hdr, /^From: "pat@example\.org via Clinic" <sealpost@localhost>\r?$/m);
+  assert.match(hdr, /^Reply-To: pat@example\.org\r?$/m);
+  assert.match(hdr, /^To: doc@clinic\.example\r?$/m);
+  assert.doesNotMatch(hdr, /^(To|Cc|Bcc):.*pat@example\.org/mi, 'the BCC copy names pat in no recipient field');
+  assert.ok(!m.text.includes('Thank you, doctor'), 'the mail holds no plaintext');
+
+  // the organisation opens it with its token (its milter's way)
+  const tf = path.join(work, 'token');
+  fs.writeFileSync(tf, ORG + '\n');
+  const dir = tmpDir('sealpost-reply-save-');
+  const o = sealpost(['open', '--token-file', tf, '--keyd', K.url, '--save-dir', dir, m.file]);
+  assert.equal(o.status, 0, o.stderr.toString());
+  const out = o.stdout.toString();
+  assert.match(out, /Thank you, doctor\./);
+  assert.match(out, /scan\.pdf/);
+  assert.ok(fs.readdirSync(dir).some((f) => fs.readFileSync(path.join(dir, f)).equals(pdf)),
+    'the attachment is saved byte for byte');
+  // the raw reply: From the replier, In-Reply-To kept, no Bcc
+  const raw = sealpost(['open', '--token-file', tf, '--keyd', K.url, '--raw', m.file]).stdout.toString();
+  const rh = headerBlock(raw);
+  assert.match(rh, /^From: pat@example\.org\r?$/m);
+  assert.match(rh, /^In-Reply-To: <test-1@clinic\.example>\r?$/m);
+  assert.match(rh, /^Message-ID: <[^>]+@localhost>\r?$/mi);
+  assert.doesNotMatch(rh, /^Bcc:/mi);
+  // the replier opens its own copy
+  const p = sealpost(['open', '--email', pat, '--password-file', passwordFile(PW), '--keyd', K.url, m.file]);
+  assert.equal(p.status, 0, p.stderr.toString());
+  assert.match(p.stdout.toString(), /Thank you, doctor\./);
+  // the organisation's key list shows the reply key; the audit has the reply
+  const keys = sealpost(['--data-dir', K.dataDir, 'org', 'key', 'list', 'Clinic']).stdout.toString();
+  assert.match(keys, /\blive reply$/m);
+  const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
+  assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
+  assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
+});
+
+test('reply all reaches every participant but the replier', async () => {
+  const id = await deposit(ORG, doc, [pat, sam, 'kim@example.net']);
+  const b = await signIn(sam);
+  const r = await b.reply(id, { mode: 'all', subject: 'Re: plan', text: 'Fine by me.' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.data.to, [doc, pat, 'kim@example.net']);
+  const m = sentMail(r.data.id);
+  assert.deepEqual(m.rcpt.sort(), [doc, pat, 'kim@example.net'].sort());
+  // a subset of reply_all is fine too
+  const s = await b.reply(id, { mode: 'all', to: [pat], subject: 'Re: plan', text: 'Only you.' });
+  assert.equal(s.status, 200, s.text);
+  assert.deepEqual(sentMail(s.data.id).rcpt, [pat]);
+});
+
+test('forward: to an allowed domain; refused elsewhere and where the organisation does not allow it', async () => {
+  const id = await deposit(ORG, doc, [pat]);
+  const b = await signIn(pat);
+  const ok = await b.reply(id, { mode: 'forward', to: ['nurse@partner.example', 'ward@clinic.example'],
+    subject: 'Fwd: results', text: 'FYI', attachments: [{ name: 'original.eml',
+      type: 'message/rfc822', data: Buffer.from('From: a@b.example\r\nSubject: x\r\n\r\nbody\r\n').toString('base64') }] });
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(sentMail(ok.data.id).rcpt.sort(), ['nurse@partner.example', 'ward@clinic.example']);
+  const bad = await b.reply(id, { mode: 'forward', to: ['x@evil.example'], subject: 'Fwd: results', text: 'FYI' });
+  assert.equal(bad.status, 403, bad.text);
+  assert.equal(bad.data.reason, 'recipient');
+  assert.equal(bad.data.address, 'x@evil.example');
+  // a subdomain is not the domain
+  const sub = await b.reply(id, { mode: 'forward', to: ['x@sub.partner.example'], subject: 'Fwd', text: '' });
+  assert.equal(sub.status, 403, sub.text);
+
+  const labId = await deposit(LAB, 'tech@lab.example', [lee]);
+  const l = await signIn(lee);
+  const g = await l.req(`/api/v1/envelopes/${labId}/reply`);
+  assert.equal(g.data.forward, false);
+  assert.deepEqual(g.data.forward_domains, []);
+  const off = await l.reply(labId, { mode: 'forward', to: ['x@lab.example'], subject: 'Fwd', text: 'x' });
+  assert.equal(off.status, 403, off.text);
+  assert.equal(off.data.reason, 'forward-off');
+});
+
+test('an address the original did not include is refused', async () => {
+  const id = await deposit(ORG, doc, [pat, sam]);
+  const b = await signIn(sam);
+  for (const mode of ['reply', 'all']) {
+    const r = await b.reply(id, { mode, to: [doc, 'mallory@evil.example'], subject: 'Re: x', text: 'x' });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.data.reason, 'recipient');
+    assert.equal(r.data.address, 'mallory@evil.example');
+  }
+  // Reply reaches the sender only, not the other recipients
+  const r = await b.reply(id, { mode: 'reply', to: [pat], subject: 'Re: x', text: 'x' });
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.data.address, pat);
+});
+
+test("a session that may not open the original is refused; no session is 401", async () => {
+  const id = await deposit(ORG, doc, [pat]);
+  const e = await signIn(eve);
+  const g = await e.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(g.status, 403, g.text);
+  const p = await e.reply(id, { mode: 'reply', subject: 'Re: x', text: 'x' });
+  assert.equal(p.status, 403, p.text);
+  const none = await new Browser().req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(none.status, 401, none.text);
+  const unknown = await e.req('/api/v1/envelopes/AAAAAAAAAAAAAAAAAAAAAA/reply');
+  assert.equal(unknown.status, 404, unknown.text);
+});
+
+test('a cookie without its CSRF token is refused', async () => {
+  const id = await deposit(ORG, doc, [kim]);
+  const b = await signIn(kim);
+  const r = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: 'x' }, { csrf: false });
+  assert.equal(r.status, 403, r.text);
+  assert.match(r.data.error, /CSRF/);
+});
+
+test('bad fields are named; oversized attachments are 413', async () => {
+  const id = await deposit(ORG, doc, [kim]);
+  const b = await signIn(kim);
+  const nl = await b.reply(id, { mode: 'reply', subject: 'Re: x\r\nBcc: all@evil.example', text: 'x' });
+  assert.equal(nl.status, 400, nl.text);
+  assert.equal(nl.data.field, 'subject');
+  const name = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: 'x',
+    attachments: [{ name: 'a\nb.pdf', type: 'application/pdf', data: 'AAAA' }] });
+  assert.equal(name.status, 400, name.text);
+  assert.equal(name.data.field, 'attachments');
+  const big = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: 'x',
+    attachments: [{ name: 'big.bin', data: crypto.randomBytes(250000).toString('base64') }] });
+  assert.equal(big.status, 413, big.text);
+});
+
+test('replies are rate-limited per account: 429 with retry_after', async () => {
+  const id = await deposit(ORG, doc, [rl]);
+  const b = await signIn(rl);
+  const statuses = [];
+  let last;
+  for (let i = 0; i < 10 && !statuses.includes(429); i++) {
+    last = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: `try ${i}` });
+    statuses.push(last.status);
+  }
+  assert.equal(last.status, 429, statuses.join(','));
+  assert.ok(last.data.retry_after > 0);
+  assert.equal(last.headers.get('retry-after') !== null, true);
+  assert.ok(statuses.filter((s) => s === 200).length >= 5, statuses.join(','));
+});
+
+test('the BCC default: changed on /account with a fresh password, shown in /api/v1/me and the reply answer', async () => {
+  const id = await deposit(ORG, doc, [bo]);
+  const b = await signIn(bo);
+  let page = await b.req('/account');
+  assert.equal(page.status, 200);
+  assert.match(page.text, /id="pf-bcc" name="bcc_default" value="1">/, 'unticked at first');
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)[1];
+  const r = await b.req('/account/profile', { method: 'POST', form: { csrf, first_name: 'Bo',
+    last_name: 'Lind', phrase: 'tea in the garden', q1: '1', q2: '2', q3: '3', a1: 'Rex', a2: 'Oslo',
+    a3: 'Berg', bcc_default: '1' } });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /Your profile is saved/);
+  page = await b.req('/account');
+  assert.match(page.text, /id="pf-bcc" name="bcc_default" value="1" checked>/);
+  assert.equal((await b.req('/api/v1/me')).data.bcc_default, true);
+  assert.equal((await b.req('/api/v1/account/profile')).data.bcc_default, true);
+  const g = await b.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(g.data.bcc_default, true);
+  // the name goes into the reply's From
+  const s = await b.reply(id, { mode: 'reply', subject: 'Re: x', text: 'Hej', bcc_me: true });
+  assert.equal(s.status, 200, s.text);
+  const m = sentMail(s.data.id);
+  assert.match(headerBlock(m.text), /^From: "?Bo Lind via Clinic"? <sealpost@localhost>\r?$/m);
+  // unticked again
+  const u = await b.req('/account/profile', { method: 'POST', form: { csrf, first_name: 'Bo',
+    last_name: 'Lind', phrase: 'tea in the garden', q1: '1', q2: '2', q3: '3', a1: '', a2: '', a3: '' } });
+  assert.equal(u.status, 200, u.text);
+  assert.equal((await b.req('/api/v1/me')).data.bcc_default, false);
+});
+
+test('replies are rate-limited per client address too', async () => {
+  const K2 = await startKeyd({ args: ['--reply-free', '100', '--reply-free-ip', '2'] });
+  try {
+    const tok = orgAdd(K2.dataDir, 'Clinic', 'clinic.example');
+    recipientAdd(K2.dataDir, pat, PW);
+    recipientAdd(K2.dataDir, sam, PW);
+    const r = await fetch(K2.url + '/api/v1/envelopes', { method: 'POST',
+      headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ from: doc, recipients: [pat, sam], format: 2 }) });
+    const { id } = await r.json();
+    const post = async (email) => {
+      const s = await fetch(K2.url + '/api/v1/session', { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password: PW }) });
+      const { session } = await s.json();
+      return fetch(`${K2.url}/api/v1/envelopes/${id}/reply`, { method: 'POST',
+        headers: { Authorization: `Bearer ${session}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ mode: 'reply', subject: 'Re: x', text: 'x' }) });
+    };
+    assert.equal((await post(pat)).status, 200);
+    assert.equal((await post(pat)).status, 200);
+    // another account from the same client address
+    const third = await post(sam);
+    assert.equal(third.status, 429);
+    assert.ok((await third.json()).retry_after > 0);
+  } finally {
+    await K2.stop();
+  }
+});
