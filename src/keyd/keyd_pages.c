@@ -19,6 +19,8 @@
 #include "assets.h"
 #include "crypto.h"
 #include "field.h"
+#include "i18n.h"
+#include "keyd_lang.h"
 #include "keyd_pages.h"
 #include "keyd_tmpl.h"
 #include "notice.h"
@@ -39,12 +41,6 @@ const char *const keyd_questions[] = {
 #define NQUESTIONS 10
 const int keyd_nquestions = NQUESTIONS;
 
-static const char *const languages[][2] = {
-	{"en", "English"}, {"fr", "Fran\xc3\xa7" "ais"}, {"de", "Deutsch"},
-	{"es", "Espa\xc3\xb1ol"}, {"it", "Italiano"}, {"nl", "Nederlands"},
-	{"pt", "Portugu\xc3\xaas"},
-};
-#define NLANGUAGES (sizeof(languages) / sizeof(languages[0]))
 
 /* --- layout and CSRF ----------------------------------------------------- */
 
@@ -90,11 +86,16 @@ set_err(struct regform *f, int i, const char *msg)
 static void
 options_lang(struct sp_buf *b, const char *sel)
 {
+	const char *const *l = sp_i18n_languages();
 	size_t i;
 
-	for (i = 0; i < NLANGUAGES; i++)
-		sp_buf_printf(b, "<option value=\"%s\"%s>%s</option>", languages[i][0],
-		    sel && strcmp(sel, languages[i][0]) == 0 ? " selected" : "", languages[i][1]);
+	/* the languages whose catalogue is complete, each in its own words */
+	for (i = 0; l[i] != NULL; i++) {
+		sp_buf_printf(b, "<option value=\"%s\" lang=\"%s\"%s>", l[i], l[i],
+		    sel && strcmp(sel, l[i]) == 0 ? " selected" : "");
+		sp_i18n_html(b, l[i], "lang.name", NULL, 0);
+		sp_buf_append_str(b, "</option>");
+	}
 }
 
 static void
@@ -238,10 +239,7 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 	if (f->v[F_EMAIL] == NULL || keyd_email_lower(f->v[F_EMAIL], email,
 	    SP_STORE_EMAIL_MAX + 1) != SP_OK)
 		set_err(f, F_EMAIL, "Enter a valid email address, such as name@example.org");
-	for (i = 0; i < NLANGUAGES; i++)
-		if (f->v[F_LANGUAGE] && strcmp(f->v[F_LANGUAGE], languages[i][0]) == 0)
-			break;
-	if (i == NLANGUAGES)
+	if (!sp_i18n_offered(f->v[F_LANGUAGE]))
 		set_err(f, F_LANGUAGE, "Choose a language from the list");
 	check_text(r, f, F_FIRST, SP_STORE_NAME_MAX, "Enter your first name");
 	check_text(r, f, F_LAST, SP_STORE_NAME_MAX, "Enter your last name");

@@ -46,6 +46,7 @@ struct keyd_req {
 	char allow[48];			/* Allow header of a 405 answer ("" none) */
 	const char *csp;		/* the answer's policy (NULL: KEYD_CSP) */
 	int64_t started_ms;
+	char lang[12];			/* the answer's language ("" undecided: keyd_lang.h) */
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 	int async;			/* 1: a worker runs the log-in; 2: it is done */
 	struct keyd_login *async_login;	/* the worker's result (owned) */

@@ -1,0 +1,32 @@
+/*
+ * keyd_lang.h - the language of a request's answer (keyd_lang.c) and the
+ * language switcher shown on every page.  Not a library interface.
+ * The choice, first match wins: "?lang=xx" on the request (which also sets
+ * the sp_lang cookie), the sp_lang cookie, the signed-in account's
+ * language, the browser's Accept-Language, English.  Only offered
+ * languages (i18n.h) are ever chosen.
+ */
+#ifndef KEYD_LANG_H
+#define KEYD_LANG_H
+
+#include "buf.h"
+#include "i18n.h"
+#include "keyd_req.h"
+
+#define KEYD_LANG_COOKIE "sp_lang"
+
+/* The request's language code (a static string; decided once). */
+const char *keyd_lang(struct keyd_req *r);
+/* The catalogue text of key in the request's language (borrowed, lives
+ * as long as the program). */
+const char *keyd_t(struct keyd_req *r, const char *key);
+/* Append key in the request's language, as HTML, with placeholders. */
+int keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
+    const struct sp_i18n_var *v, size_t nv);
+/* The switcher: links to this page in every other offered language (they
+ * work without scripts); nothing when only one language is offered. */
+int keyd_lang_switch(struct keyd_req *r, struct sp_buf *b);
+/* The account's language of email, or NULL when it has none offered. */
+const char *keyd_account_lang(struct keyd *k, const char *email);
+
+#endif
