@@ -132,7 +132,7 @@ keyd_device_remember(struct keyd_req *r, const char *email)
 
 		set_cookie(r, tok, 0);
 		/* a new way in without the password: the owner hears of it */
-		snprintf(what, sizeof(what), "A remembered device (%s)", d.agent);
+		snprintf(what, sizeof(what), "notice.what.device\t%s", d.agent);
 		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, email, NULL, NULL, what);
 	}
 	sp_wipe(tok, sizeof(tok));

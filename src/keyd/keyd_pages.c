@@ -414,7 +414,8 @@ register_post(struct keyd_req *r)
 		keyd_log("register-failed", "error", sp_err_msg(&err, st), NULL);
 		return keyd_reply_error(r, 500, "internal error");
 	}
-	keyd_notice(r->k, SP_NOTICE_ACTIVATE, email, token, "24 hours", NULL);
+	keyd_notice_lang(r->k, sp_i18n_lang(f.v[F_LANGUAGE]), SP_NOTICE_ACTIVATE, email, token,
+	    "24 hours", NULL);
 	sp_wipe(token, sizeof(token));
 	set_bind_cookie(r, bind);
 	sp_wipe(bind, sizeof(bind));
@@ -575,12 +576,14 @@ keyd_notify_waiting(struct keyd *k, const char *email, int64_t now)
 	}
 	for (i = 0; i < w->n; i++) {
 		struct sp_notice_sender ns = {email, NULL, now, w->org[i].count};
-		const char *to = w->org[i].from;
+		const char *to = w->org[i].from, *lang = NULL;
 
-		if (sp_store_org_get_id(k->store, w->org[i].org_id, &o, &err) == SP_OK &&
-		    o.contact[0] != '\0')
-			to = o.contact;
-		keyd_notice_sender(k, SP_NOTICE_WAITING, to, &ns);
+		if (sp_store_org_get_id(k->store, w->org[i].org_id, &o, &err) == SP_OK) {
+			if (o.contact[0] != '\0')
+				to = o.contact;
+			lang = o.policy.language;
+		}
+		keyd_notice_sender_lang(k, lang, SP_NOTICE_WAITING, to, &ns);
 	}
 	if (w->n > 0) {
 		char nb[24];

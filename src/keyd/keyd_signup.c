@@ -27,6 +27,7 @@
 
 #include "crypto.h"
 #include "field.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
@@ -170,7 +171,7 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", email);
-	snprintf(acc.language, sizeof(acc.language), "en");
+	snprintf(acc.language, sizeof(acc.language), "%s", keyd_lang(r));
 	acc.created = now;
 	acc.profile_todo = 1;
 	sp_sha256(handle, strlen(handle), acc.bind_hash);
@@ -183,7 +184,8 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 	st = sp_store_pending_add(r->k->store, &acc, th, now + KEYD_SIGNUP_TTL, &a, err);
 	sp_wipe(&acc, sizeof(acc));
 	if (st == SP_OK)
-		keyd_notice(r->k, SP_NOTICE_SIGNUP_CODE, email, code, "15 minutes", NULL);
+		keyd_notice_lang(r->k, keyd_lang(r), SP_NOTICE_SIGNUP_CODE, email, code,
+		    "15 minutes", NULL);
 	else if (st == SP_ERR_EXISTS) {
 		a = (struct sp_audit){now, "signup-existing", email, NULL, r->client, NULL, 0};
 		sp_store_audit(r->k->store, &a, NULL);

@@ -49,6 +49,12 @@ enum sp_notice_kind {
 int sp_notice_compose(int kind, const char *to, const char *public_url,
     const char *token, const char *ttl_text, const char *detail,
     const char **subject, struct sp_buf *body, struct sp_err *err);
+/* sp_notice_compose() in lang (i18n.h; English when not offered).  The
+ * subject lives as long as the program.  detail may also be
+ * "notice.what.device" TAB agent: a remembered device with its summary. */
+int sp_notice_compose_lang(const char *lang, int kind, const char *to,
+    const char *public_url, const char *token, const char *ttl_text, const char *detail,
+    const char **subject, struct sp_buf *body, struct sp_err *err);
 
 /* What a notice to a sender is about: the recipient's address, the
  * envelope id (READ, VERIFY_LOCKED), the time and, for WAITING, how many
@@ -68,5 +74,9 @@ struct sp_notice_sender {
 int sp_notice_compose_sender(int kind, const char *to, const char *public_url,
     const struct sp_notice_sender *info, const char **subject, struct sp_buf *body,
     struct sp_err *err);
+/* sp_notice_compose_sender() in lang. */
+int sp_notice_compose_sender_lang(const char *lang, int kind, const char *to,
+    const char *public_url, const struct sp_notice_sender *info, const char **subject,
+    struct sp_buf *body, struct sp_err *err);
 
 #endif
