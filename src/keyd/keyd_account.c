@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "keyd_account.h"
 #include "keyd_device.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_pages.h"
 #include "notice.h"
@@ -288,7 +289,7 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 			if (q < 1 || q > keyd_nquestions)
 				continue;
 			sp_buf_printf(&b, "<div class=\"field\"><label for=\"a%d\">", i + 1);
-			esc(&b, keyd_questions[q - 1]);
+			esc(&b, keyd_t(r, keyd_questions[q - 1]));
 			sp_buf_printf(&b, "</label><input id=\"a%d\" name=\"a%d\" type=\"text\" "
 			    "autocomplete=\"off\" required aria-invalid=\"%s\"></div>", i + 1, i + 1,
 			    f->err_ans[0] ? "true" : "false");

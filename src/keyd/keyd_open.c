@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "assets.h"
+#include "keyd_lang.h"
 #include "keyd_open.h"
 #include "keyd_tmpl.h"
 
@@ -26,8 +27,8 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 	const char *id, *h = "", *c = "", *sv;
 	char csrf[64], sig[KEYD_SIG_MAX + 1];
 	size_t i, n = 0;
-	struct sp_buf out;
-	int online = r->online, copy;
+	struct sp_buf out, sw, cat;
+	int online = r->online, copy, st;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
@@ -43,7 +44,7 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 		h = keyd_field(r, "h");
 		c = keyd_field(r, "c");
 		if (h == NULL || c == NULL || *h == '\0' || *c == '\0')
-			return keyd_reply_error(r, 400, "The secure message was not sent with the form");
+			return keyd_reply_error(r, 400, "err.online_missing");
 		/* the signature of a format 2 envelope: base64url only */
 		if ((sv = keyd_field(r, "s")) != NULL)
 			for (i = 0; sv[i] != '\0'; i++) {
@@ -53,15 +54,21 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 				    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
 					continue;
 				if (n == KEYD_SIG_MAX)
-					return keyd_reply_error(r, 400, "The signature of the secure "
-					    "message is too long");
+					return keyd_reply_error(r, 400, "err.online_sig_long");
 				sig[n++] = (char)ch;
 			}
 	}
 	sig[n] = '\0';
 	keyd_csrf_token(r, csrf);
+	sp_buf_init(&sw, 16384);
+	sp_buf_init(&cat, (size_t)1 << 20);
+	keyd_lang_switch(r, &sw);
+	sp_i18n_json(&cat, keyd_lang(r), "js.");
 	{
 		struct keyd_var v[] = {
+			{"LANG", keyd_lang(r), 0, 0},
+			{"LANG_SWITCH", sw.data ? (const char *)sw.data : "", 0, 1},
+			{"I18N", cat.data ? (const char *)cat.data : "{}", 0, 1},
 			{"ID", id, 0, 0},
 			{"CSRF", csrf, 0, 0},
 			{"ONLINE_HEADER", h, 0, 0},
@@ -72,10 +79,14 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 
 		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
 		r->csp = KEYD_CSP_OPEN;
-		if (keyd_tmpl((const char *)a->data, a->len, v, 6, &out) != SP_OK) {
-			sp_buf_free(&out);
-			return keyd_reply_error(r, 500, "internal error");
-		}
+		st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v,
+		    sizeof(v) / sizeof(v[0]), &out);
+	}
+	sp_buf_free(&sw);
+	sp_buf_free(&cat);
+	if (st != SP_OK) {
+		sp_buf_free(&out);
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	return keyd_reply_buf(r, 200, "text/html; charset=utf-8", &out);
 }
@@ -101,29 +112,27 @@ keyd_static(struct keyd_req *r, const char *name)
 	size_t i, n = strlen(name), el;
 
 	if (n == 0 || n > 200 || strstr(name, "..") != NULL || name[0] == '/')
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	for (i = 0; i < n; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
 		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '_' ||
 		    name[i] == '.' || name[i] == '/'))
-			return keyd_reply_error(r, 404, "This file does not exist");
+			return keyd_reply_error(r, 404, "err.no_file");
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		el = strlen(types[i].ext);
 		if (n > el && strcmp(name + n - el, types[i].ext) == 0)
 			break;
 	}
 	if (i == sizeof(types) / sizeof(types[0]))
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	snprintf(path, sizeof(path), "portal/%s", name);
 	if ((a = sp_asset_find(path)) == NULL)
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	return keyd_reply(r, 200, types[i].type, a->data, a->len, 1);
 }
 
 enum MHD_Result
 keyd_page_home(struct keyd_req *r, const char *arg)
 {
-	return keyd_page_simple(r, 200, "sealpost key server",
-	    "<p>This server keeps the keys of secure messages. Open a secure "
-	    "message from the <code>securedoc.html</code> attachment you received.</p>");
+	return keyd_page_simple(r, 200, keyd_t(r, "home.title"), keyd_t(r, "home.body_html"));
 }

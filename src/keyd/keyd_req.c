@@ -298,6 +298,12 @@ keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
 enum MHD_Result
 keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 {
+	/* msg: a catalogue key (the API answer names it as "reason"), or a
+	 * text of the library */
+	const char *reason = sp_i18n_has(msg) ? msg : NULL;
+
+	if (reason != NULL)
+		msg = keyd_t(r, reason);
 	if (!r->api) {
 		struct sp_buf b;
 
@@ -310,12 +316,17 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 		sp_buf_free(&b);
 		return ret;
 	}
+	if (reason != NULL)
+		return keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", msg, "reason",
+		    reason));
 	return keyd_reply_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
 enum MHD_Result
 keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
 {
+	if (why != NULL && sp_i18n_has(why))
+		why = keyd_t(r, why);
 	if (r->api)
 		return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error", why ? why :
 		    "invalid", "field", field));
@@ -324,12 +335,10 @@ keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
 		enum MHD_Result ret;
 
 		sp_buf_init(&b, 8192);
-		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">The field <strong>");
-		sp_html_escape(&b, field, strlen(field));
-		sp_buf_append_str(&b, "</strong> is not valid: ");
-		sp_html_escape(&b, why ? why : "invalid", strlen(why ? why : "invalid"));
-		sp_buf_append_str(&b, ".</p><p>Go back, correct it and try again.</p>");
-		ret = keyd_page_simple(r, 400, "Please check the form", b.data ? (const char *)b.data : "");
+		keyd_th(r, &b, "form.field_invalid_html", (struct sp_i18n_var[]){{"field", field},
+		    {"why", why ? why : keyd_t(r, "form.invalid")}}, 2);
+		ret = keyd_page_simple(r, 400, keyd_t(r, "form.check_title"),
+		    b.data ? (const char *)b.data : "");
 		sp_buf_free(&b);
 		return ret;
 	}
@@ -463,10 +472,8 @@ keyd_csrf_ok(struct keyd_req *r)
 enum MHD_Result
 keyd_csrf_refused(struct keyd_req *r)
 {
-	return keyd_page_simple(r, 403, "This form has expired",
-	    "<p>For your safety this form could not be accepted: it was not sent "
-	    "from this site, or your browser blocked its security cookie.</p>"
-	    "<p>Go back, reload the page and try again.</p>");
+	return keyd_page_simple(r, 403, keyd_t(r, "form.expired_title"),
+	    keyd_t(r, "form.expired_html"));
 }
 
 json_t *

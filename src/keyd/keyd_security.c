@@ -23,6 +23,7 @@
 #include "crypto.h"
 #include "keyd_device.h"
 #include "keyd_factors.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_pages.h"
 #include "keyd_security.h"
@@ -96,8 +97,8 @@ pk_row(void *ctx, const struct sp_passkey *pk)
  * show it, the security questions; the form to change them once the
  * password was typed lately. */
 static void
-profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_account *acc,
-    int ok)
+profile_section(struct sp_buf *b, const char *lang, const struct sp_session *s,
+    const struct sp_account *acc, int ok)
 {
 	int i, q;
 
@@ -145,7 +146,7 @@ profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_ac
 		for (q = 1; q <= keyd_nquestions; q++) {
 			sp_buf_printf(b, "<option value=\"%d\"%s>", q,
 			    acc->question[i] == q || (!acc->question[i] && q == i + 1) ? " selected" : "");
-			esc(b, keyd_questions[q - 1]);
+			esc(b, sp_i18n_text(lang, keyd_questions[q - 1]));
 			sp_buf_append_str(b, "</option>");
 		}
 		sp_buf_printf(b, "</select></div><div class=\"field\"><label for=\"pf-a%d\">Answer %d"
@@ -181,7 +182,7 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 	sp_buf_append_str(&b, "<p>Signed in as <strong id=\"sp-account-email\">");
 	esc(&b, s->email);
 	sp_buf_append_str(&b, "</strong>.</p>");
-	profile_section(&b, s, &acc, ok);
+	profile_section(&b, keyd_lang(r), s, &acc, ok);
 	if (!ok) {
 		sp_buf_append_str(&b, "<section aria-labelledby=\"reauth-h\"><h2 id=\"reauth-h\">"
 		    "Confirm it is you</h2><p>To change your password or sign-in methods, type "

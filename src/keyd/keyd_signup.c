@@ -420,7 +420,7 @@ keyd_api_profile_get(struct keyd_req *r, const char *arg)
 	for (i = 0; acc.profile_todo && i < (int)(sizeof(owed) / sizeof(owed[0])); i++)
 		json_array_append_new(missing, json_string(owed[i]));
 	for (i = 0; i < keyd_nquestions; i++)
-		json_array_append_new(qs, json_string(keyd_questions[i]));
+		json_array_append_new(qs, json_string(keyd_t(r, keyd_questions[i])));
 	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o}", "email", s.email,
 	    "incomplete", acc.profile_todo ? 1 : 0, "missing", missing, "questions", qs));
 	sp_wipe(&acc, sizeof(acc));
