@@ -70,6 +70,14 @@ keyd_t(struct keyd_req *r, const char *key)
 	return sp_i18n_text(keyd_lang(r), key);
 }
 
+const char *
+keyd_tmsg(struct keyd_req *r, const char *msg)
+{
+	if (msg == NULL || *msg == '\0')
+		return msg;
+	return sp_i18n_has(msg) ? keyd_t(r, msg) : sp_i18n_translate(keyd_lang(r), msg);
+}
+
 int
 keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
     const struct sp_i18n_var *v, size_t nv)

@@ -20,6 +20,9 @@ const char *keyd_lang(struct keyd_req *r);
 /* The catalogue text of key in the request's language (borrowed, lives
  * as long as the program). */
 const char *keyd_t(struct keyd_req *r, const char *key);
+/* A message in the request's language: msg when it is a catalogue key,
+ * a library message the catalogue knows (sp_i18n_translate), else msg. */
+const char *keyd_tmsg(struct keyd_req *r, const char *msg);
 /* Append key in the request's language, as HTML, with placeholders. */
 int keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
     const struct sp_i18n_var *v, size_t nv);

@@ -140,8 +140,7 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	options_q(&o3, keyd_lang(r), f->v[F_Q3]);
 	for (i = 0; i < NF; i++) {
 		v[n++] = (struct keyd_var){vnames[i], f->v[i] ? f->v[i] : "", 0, 0};
-		v[n++] = (struct keyd_var){enames[i], sp_i18n_has(f->err[i]) ?
-		    keyd_t(r, f->err[i]) : f->err[i], 0, 0};
+		v[n++] = (struct keyd_var){enames[i], keyd_tmsg(r, f->err[i]), 0, 0};
 		v[n++] = (struct keyd_var){inames[i], f->err[i][0] ? "true" : "false", 0, 0};
 	}
 	summary[0] = '\0';

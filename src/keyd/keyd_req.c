@@ -302,8 +302,7 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 	 * text of the library */
 	const char *reason = sp_i18n_has(msg) ? msg : NULL;
 
-	if (reason != NULL)
-		msg = keyd_t(r, reason);
+	msg = keyd_tmsg(r, msg);
 	if (!r->api) {
 		struct sp_buf b;
 
@@ -325,8 +324,7 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 enum MHD_Result
 keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
 {
-	if (why != NULL && sp_i18n_has(why))
-		why = keyd_t(r, why);
+	why = keyd_tmsg(r, why);
 	if (r->api)
 		return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error", why ? why :
 		    "invalid", "field", field));

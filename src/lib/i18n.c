@@ -254,6 +254,21 @@ sp_i18n_text(const char *lang, const char *key)
 	return key;
 }
 
+const char *
+sp_i18n_translate(const char *lang, const char *msg)
+{
+	json_t *en = cat_of(SP_I18N_DEFAULT), *v;
+	const char *key;
+
+	if (en == NULL || msg == NULL)
+		return msg;
+	json_object_foreach(en, key, v)
+		if (strncmp(key, "lib.", 4) == 0 && json_is_string(v) &&
+		    strcmp(json_string_value(v), msg) == 0)
+			return sp_i18n_text(lang, key);
+	return msg;
+}
+
 int
 sp_i18n_has(const char *key)
 {

@@ -40,6 +40,10 @@ const char *sp_i18n_accept(const char *header);
 
 /* The text of key in lang, else in English, else the key itself. */
 const char *sp_i18n_text(const char *lang, const char *key);
+/* A message of the library (err.msg, e.g. of password.h) in lang: the
+ * catalogue has it under a key "lib.*" whose English text is exactly msg;
+ * msg itself when there is none. */
+const char *sp_i18n_translate(const char *lang, const char *msg);
 /* 1 when key exists in the English catalogue. */
 int sp_i18n_has(const char *key);
 
