@@ -77,7 +77,7 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 			{"MODE", copy ? "copy" : "", 0, 0},
 		};
 
-		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
+		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + sw.len + cat.len + 65536);
 		r->csp = KEYD_CSP_OPEN;
 		st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v,
 		    sizeof(v) / sizeof(v[0]), &out);
