@@ -22,6 +22,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "field.h"
+#include "i18n.h"
 #include "keyd_api.h"
 #include "keyd_copy.h"
 #include "keyd_device.h"
@@ -449,11 +450,12 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	}
 	sp_b64url_encode(&b64, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o,s:o}", "id", e.id, "server_part",
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o,s:o,s:s}", "id", e.id, "server_part",
 	    b64.data ? (const char *)b64.data : "", "org", keyd_org_display(&org),
 	    "keyd", r->k->public_url, "created", (json_int_t)e.created,
 	    "expires", (json_int_t)e.expires, "level", e.level, "verify", e.verify_hash[0] != '\0',
-	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e));
+	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e),
+	    "language", sp_i18n_lang(org.policy.language));
 	sp_buf_wipe(&b64);
 	/* the 201 and its key part go out once the deposit is durable: the
 	 * write takes the record and the recipients' addresses */
