@@ -371,26 +371,32 @@ keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
     const char *html_body)
 {
 	const struct sp_asset *a = sp_asset_find("portal/page.html");
-	struct sp_buf out, sw;
+	struct sp_buf out, sw, cat;
 	struct keyd_var v[] = {
 		{"TITLE", title, 0, 0},
 		{"BODY", html_body, 0, 1},
 		{"LANG", keyd_lang(r), 0, 0},
 		{"LANG_SWITCH", "", 0, 1},
+		{"I18N", "{}", 0, 1},
 	};
+	int st;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
 	sp_buf_init(&sw, 16384);
+	sp_buf_init(&cat, (size_t)1 << 20);
 	keyd_lang_switch(r, &sw);
+	sp_i18n_json(&cat, keyd_lang(r), "js.");
 	v[3].value = sw.data ? (const char *)sw.data : "";
+	v[4].value = cat.data ? (const char *)cat.data : "{}";
 	sp_buf_init(&out, (size_t)16 << 20);
-	if (keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, 4, &out) != SP_OK) {
+	st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, 5, &out);
+	sp_buf_free(&sw);
+	sp_buf_free(&cat);
+	if (st != SP_OK) {
 		sp_buf_free(&out);
-		sp_buf_free(&sw);
 		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
 	}
-	sp_buf_free(&sw);
 	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
 }
 
