@@ -367,14 +367,14 @@ keyd_page_alert(struct sp_buf *b, const char *msg)
 }
 
 enum MHD_Result
-keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
-    const char *html_body)
+keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body, size_t len)
 {
 	const struct sp_asset *a = sp_asset_find("portal/page.html");
 	struct sp_buf out, sw, cat;
 	struct keyd_var v[] = {
 		{"TITLE", title, 0, 0},
-		{"BODY", html_body, 0, 1},
+		{"BODY", html_body, len, 1},
 		{"LANG", keyd_lang(r), 0, 0},
 		{"LANG_SWITCH", "", 0, 1},
 		{"I18N", "{}", 0, 1},
@@ -389,15 +389,22 @@ keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
 	sp_i18n_json(&cat, keyd_lang(r), "js.");
 	v[3].value = sw.data ? (const char *)sw.data : "";
 	v[4].value = cat.data ? (const char *)cat.data : "{}";
-	sp_buf_init(&out, (size_t)16 << 20);
+	sp_buf_init(&out, a->len + len + sw.len + cat.len + 65536);
 	st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, 5, &out);
 	sp_buf_free(&sw);
 	sp_buf_free(&cat);
 	if (st != SP_OK) {
-		sp_buf_free(&out);
+		sp_buf_wipe(&out);
 		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
 	}
 	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+}
+
+enum MHD_Result
+keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body)
+{
+	return keyd_page_sized(r, status, title, html_body, strlen(html_body));
 }
 
 enum MHD_Result

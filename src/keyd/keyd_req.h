@@ -121,6 +121,10 @@ enum MHD_Result keyd_redirect(struct keyd_req *r, const char *path);
 void keyd_page_alert(struct sp_buf *b, const char *msg);
 enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
     const char *title, const char *html_body);
+/* keyd_page_simple() with a body of len bytes, in an answer
+ * as large as it needs (an envelope reposted by a page may be large). */
+enum MHD_Result keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body, size_t len);
 /* keyd_page_simple() with the body fragment in b, which is wiped and
  * freed afterwards (it may hold a secret shown once). */
 enum MHD_Result keyd_page_buf(struct keyd_req *r, unsigned status, const char *title,
