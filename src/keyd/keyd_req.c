@@ -377,7 +377,7 @@ keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
 		{"BODY", html_body, len, 1},
 		{"LANG", keyd_lang(r), 0, 0},
 		{"LANG_SWITCH", "", 0, 1},
-		{"I18N", "{}", 0, 1},
+		{"I18N", "", 0, 1},
 	};
 	int st;
 
@@ -386,9 +386,15 @@ keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
 	sp_buf_init(&sw, 16384);
 	sp_buf_init(&cat, (size_t)1 << 20);
 	keyd_lang_switch(r, &sw);
-	sp_i18n_json(&cat, keyd_lang(r), "js.");
+	/* the scripts' texts, only for a page that loads a script: a page
+	 * without one carries no script element at all */
+	if (memmem(html_body, len, "<script", 7) != NULL) {
+		sp_buf_append_str(&cat, "<script type=\"application/json\" id=\"sp-i18n\">");
+		sp_i18n_json(&cat, keyd_lang(r), "js.");
+		sp_buf_append_str(&cat, "</script>");
+	}
 	v[3].value = sw.data ? (const char *)sw.data : "";
-	v[4].value = cat.data ? (const char *)cat.data : "{}";
+	v[4].value = cat.data ? (const char *)cat.data : "";
 	sp_buf_init(&out, a->len + len + sw.len + cat.len + 65536);
 	st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, 5, &out);
 	sp_buf_free(&sw);
