@@ -78,6 +78,18 @@ keyd_tmsg(struct keyd_req *r, const char *msg)
 	return sp_i18n_has(msg) ? keyd_t(r, msg) : sp_i18n_translate(keyd_lang(r), msg);
 }
 
+void
+keyd_tplain(struct keyd_req *r, const char *key, const struct sp_i18n_var *v, size_t nv,
+    char *out, size_t outsz)
+{
+	struct sp_buf b;
+
+	sp_buf_init(&b, outsz > 1 ? outsz - 1 : 1);
+	sp_i18n_plain(&b, keyd_lang(r), key, v, nv);
+	snprintf(out, outsz, "%.*s", (int)b.len, b.data ? (const char *)b.data : "");
+	sp_buf_free(&b);
+}
+
 int
 keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
     const struct sp_i18n_var *v, size_t nv)

@@ -23,6 +23,10 @@ const char *keyd_t(struct keyd_req *r, const char *key);
 /* A message in the request's language: msg when it is a catalogue key,
  * a library message the catalogue knows (sp_i18n_translate), else msg. */
 const char *keyd_tmsg(struct keyd_req *r, const char *msg);
+/* key in the request's language as plain text with placeholders, into
+ * out (outsz bytes, cut short when longer: sizes leave room). */
+void keyd_tplain(struct keyd_req *r, const char *key, const struct sp_i18n_var *v,
+    size_t nv, char *out, size_t outsz);
 /* Append key in the request's language, as HTML, with placeholders. */
 int keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
     const struct sp_i18n_var *v, size_t nv);

@@ -147,15 +147,10 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	if (f->nerr > 0) {
 		char nb[16];
 		struct sp_i18n_var cv = {"count", nb};
-		struct sp_buf sb;
 
 		snprintf(nb, sizeof(nb), "%d", f->nerr);
-		sp_buf_init(&sb, sizeof(summary) - 1);
-		sp_i18n_plain(&sb, keyd_lang(r), f->nerr == 1 ? "reg.summary_one" :
-		    "reg.summary_many", &cv, 1);
-		snprintf(summary, sizeof(summary), "%.*s", (int)sb.len,
-		    sb.data ? (const char *)sb.data : "");
-		sp_buf_free(&sb);
+		keyd_tplain(r, f->nerr == 1 ? "reg.summary_one" : "reg.summary_many", &cv, 1,
+		    summary, sizeof(summary));
 	}
 	v[n++] = (struct keyd_var){"SUMMARY", summary, 0, 0};
 	v[n++] = (struct keyd_var){"CSRF", csrf, 0, 0};

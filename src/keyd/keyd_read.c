@@ -312,15 +312,8 @@ refusal(struct rd *d, enum sp_release_reason why, const char *email,
 	audit(d->r, "release-refused", email, e->id, e->org_id, msg);
 	switch (why) {
 	case SP_RELEASE_NOT_RECIPIENT:
-		{
-			struct sp_buf t;
-
-			sp_buf_init(&t, sizeof(text) - 1);
-			sp_i18n_plain(&t, keyd_lang(d->r), "read.not_for",
-			    (struct sp_i18n_var[]){{"email", email}}, 1);
-			snprintf(text, sizeof(text), "%.*s", (int)t.len, t.data ? (const char *)t.data : "");
-			sp_buf_free(&t);
-		}
+		keyd_tplain(d->r, "read.not_for", (struct sp_i18n_var[]){{"email", email}}, 1, text,
+		    sizeof(text));
 		return signin_page(d, 403, text, "");
 	case SP_RELEASE_RETRACTED:
 		return plain_page(d, 410, "js.withdrawn",
@@ -645,14 +638,10 @@ after_login(struct rd *d, struct keyd_login *l, const char *email, int second)
 	case KEYD_LOGIN_LOCKED:
 		{
 			char sec[24];
-			struct sp_buf t;
 
 			snprintf(sec, sizeof(sec), "%lld", (long long)l->retry_after);
-			sp_buf_init(&t, sizeof(msg) - 1);
-			sp_i18n_plain(&t, keyd_lang(d->r), "read.locked_for",
-			    (struct sp_i18n_var[]){{"s", sec}}, 1);
-			snprintf(msg, sizeof(msg), "%.*s", (int)t.len, t.data ? (const char *)t.data : "");
-			sp_buf_free(&t);
+			keyd_tplain(d->r, "read.locked_for", (struct sp_i18n_var[]){{"s", sec}}, 1,
+			    msg, sizeof(msg));
 		}
 		d->r->retry_after = l->retry_after;
 		ret = signin_page(d, 429, msg, email);

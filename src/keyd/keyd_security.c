@@ -507,7 +507,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 		for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++)
 			if (strcmp(labels[k].field, field) == 0)
 				field = labels[k].label;
-		snprintf(msg, sizeof(msg), "%s: %s.", field, why ? why : "not valid");
+		snprintf(msg, sizeof(msg), "%s: %s.", field, why ? keyd_tmsg(r, why) : "not valid");
 		return overview(r, s, 400, NULL, msg);
 	}
 	a = (struct sp_audit){(int64_t)time(NULL), "profile-changed", s->email, NULL, r->client,

@@ -260,15 +260,8 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, 500, "err.internal");
 	}
 	keyd_log("signup", "client", r->client, NULL);
-	{
-		struct sp_buf sb;
-
-		sp_buf_init(&sb, sizeof(sent) - 1);
-		sp_i18n_plain(&sb, keyd_lang(r), "api.code_sent_to",
-		    (struct sp_i18n_var[]){{"email", email}}, 1);
-		snprintf(sent, sizeof(sent), "%.*s", (int)sb.len, sb.data ? (const char *)sb.data : "");
-		sp_buf_free(&sb);
-	}
+	keyd_tplain(r, "api.code_sent_to", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
+	    sizeof(sent));
 	ans = keyd_reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:i}", "signup", handle,
 	    "email", email, "sent", sent, "expires_in", KEYD_SIGNUP_TTL));
 	sp_wipe(handle, sizeof(handle));
