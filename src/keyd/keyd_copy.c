@@ -32,6 +32,7 @@
 #include "copies.h"
 #include "crypto.h"
 #include "keyd_copy.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_tmpl.h"
@@ -599,10 +600,9 @@ keyd_page_messages(struct keyd_req *r, const char *arg)
 	{
 		struct keyd_var v[] = {{"CSRF", csrf, 0, 0}};
 
-		sp_buf_init(&out, a->len + 4096);
-		if (keyd_tmpl((const char *)a->data, a->len, v, 1, &out) != SP_OK) {
+		if (keyd_tmpl_page(r, (const char *)a->data, a->len, v, 1, 0, &out) != SP_OK) {
 			sp_buf_free(&out);
-			return keyd_reply_error(r, 500, "internal error");
+			return keyd_reply_error(r, 500, "err.internal");
 		}
 	}
 	return keyd_reply_buf(r, 200, "text/html; charset=utf-8", &out);

@@ -97,6 +97,33 @@ keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
 	return sp_i18n_html(b, keyd_lang(r), key, v, nv);
 }
 
+int
+keyd_tmpl_page(struct keyd_req *r, const char *tmpl, size_t tlen, const struct keyd_var *vars,
+    size_t nvars, size_t extra, struct sp_buf *out)
+{
+	struct keyd_var v[KEYD_TMPL_PAGE_VARS + 3];
+	struct sp_buf sw, cat;
+	int st;
+
+	if (nvars > KEYD_TMPL_PAGE_VARS) {
+		sp_buf_init(out, 1);
+		return SP_ERR_INVALID;
+	}
+	sp_buf_init(&sw, 16384);
+	sp_buf_init(&cat, (size_t)1 << 20);
+	keyd_lang_switch(r, &sw);
+	sp_i18n_json(&cat, keyd_lang(r), "js.");
+	memcpy(v, vars, nvars * sizeof(v[0]));
+	v[nvars] = (struct keyd_var){"LANG", keyd_lang(r), 0, 0};
+	v[nvars + 1] = (struct keyd_var){"LANG_SWITCH", sw.data ? (const char *)sw.data : "", 0, 1};
+	v[nvars + 2] = (struct keyd_var){"I18N", cat.data ? (const char *)cat.data : "{}", 0, 1};
+	sp_buf_init(out, tlen + extra + sw.len + cat.len + 65536);
+	st = keyd_tmpl_lang(keyd_lang(r), tmpl, tlen, v, nvars + 3, out);
+	sp_buf_free(&sw);
+	sp_buf_free(&cat);
+	return st;
+}
+
 static void
 pct(struct sp_buf *b, const char *s)
 {

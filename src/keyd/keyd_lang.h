@@ -12,8 +12,10 @@
 #include "buf.h"
 #include "i18n.h"
 #include "keyd_req.h"
+#include "keyd_tmpl.h"
 
 #define KEYD_LANG_COOKIE "sp_lang"
+#define KEYD_TMPL_PAGE_VARS 16	/* vars a caller of keyd_tmpl_page() may give */
 
 /* The request's language code (a static string; decided once). */
 const char *keyd_lang(struct keyd_req *r);
@@ -33,6 +35,12 @@ int keyd_th(struct keyd_req *r, struct sp_buf *b, const char *key,
 /* The switcher: links to this page in every other offered language (they
  * work without scripts); nothing when only one language is offered. */
 int keyd_lang_switch(struct keyd_req *r, struct sp_buf *b);
+/* Render the page template tmpl with vars and the page's language:
+ * {{LANG}}, {{LANG_SWITCH}}, {{I18N}} (the scripts' catalogue, a JSON
+ * object) and {{#key}}.  out is initialised here (its cap: the template,
+ * extra bytes of values, and the added parts).  SP_OK or an error. */
+int keyd_tmpl_page(struct keyd_req *r, const char *tmpl, size_t tlen,
+    const struct keyd_var *vars, size_t nvars, size_t extra, struct sp_buf *out);
 /* The account's language of email, or NULL when it has none offered. */
 const char *keyd_account_lang(struct keyd *k, const char *email);
 

@@ -27,8 +27,8 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 	const char *id, *h = "", *c = "", *sv;
 	char csrf[64], sig[KEYD_SIG_MAX + 1];
 	size_t i, n = 0;
-	struct sp_buf out, sw, cat;
-	int online = r->online, copy, st;
+	struct sp_buf out;
+	int online = r->online, copy;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
@@ -60,15 +60,8 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 	}
 	sig[n] = '\0';
 	keyd_csrf_token(r, csrf);
-	sp_buf_init(&sw, 16384);
-	sp_buf_init(&cat, (size_t)1 << 20);
-	keyd_lang_switch(r, &sw);
-	sp_i18n_json(&cat, keyd_lang(r), "js.");
 	{
 		struct keyd_var v[] = {
-			{"LANG", keyd_lang(r), 0, 0},
-			{"LANG_SWITCH", sw.data ? (const char *)sw.data : "", 0, 1},
-			{"I18N", cat.data ? (const char *)cat.data : "{}", 0, 1},
 			{"ID", id, 0, 0},
 			{"CSRF", csrf, 0, 0},
 			{"ONLINE_HEADER", h, 0, 0},
@@ -77,16 +70,12 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 			{"MODE", copy ? "copy" : "", 0, 0},
 		};
 
-		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + sw.len + cat.len + 65536);
 		r->csp = KEYD_CSP_OPEN;
-		st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v,
-		    sizeof(v) / sizeof(v[0]), &out);
-	}
-	sp_buf_free(&sw);
-	sp_buf_free(&cat);
-	if (st != SP_OK) {
-		sp_buf_free(&out);
-		return keyd_reply_error(r, 500, "err.internal");
+		if (keyd_tmpl_page(r, (const char *)a->data, a->len, v, sizeof(v) / sizeof(v[0]),
+		    strlen(h) + strlen(c), &out) != SP_OK) {
+			sp_buf_free(&out);
+			return keyd_reply_error(r, 500, "err.internal");
+		}
 	}
 	return keyd_reply_buf(r, 200, "text/html; charset=utf-8", &out);
 }

@@ -298,10 +298,8 @@ keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
 enum MHD_Result
 keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 {
-	/* msg: a catalogue key (the API answer names it as "reason"), or a
-	 * text of the library */
-	const char *reason = sp_i18n_has(msg) ? msg : NULL;
-
+	/* msg: a catalogue key, or a text of the library: the answer is in
+	 * the request's language */
 	msg = keyd_tmsg(r, msg);
 	if (!r->api) {
 		struct sp_buf b;
@@ -315,10 +313,14 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 		sp_buf_free(&b);
 		return ret;
 	}
-	if (reason != NULL)
-		return keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", msg, "reason",
-		    reason));
 	return keyd_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+enum MHD_Result
+keyd_reply_reason(struct keyd_req *r, unsigned status, const char *msg, const char *reason)
+{
+	return keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", keyd_tmsg(r, msg),
+	    "reason", reason));
 }
 
 enum MHD_Result

@@ -111,6 +111,10 @@ enum MHD_Result keyd_reply_response(struct keyd_req *r, unsigned status, const c
     struct MHD_Response *resp);
 /* {"error": msg} on an API route (r->api), else a page saying msg. */
 enum MHD_Result keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg);
+/* {"error": msg in the request's language, "reason": reason}: a stable
+ * code that scripts may branch on (never on the text). */
+enum MHD_Result keyd_reply_reason(struct keyd_req *r, unsigned status, const char *msg,
+    const char *reason);
 /* A 400 answer naming the field: a page, or {"error":..,"field":..}. */
 enum MHD_Result keyd_reply_field(struct keyd_req *r, const char *field, const char *why);
 /* 303 to a local path. */

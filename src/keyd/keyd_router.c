@@ -234,7 +234,7 @@ keyd_route(struct keyd_req *r)
 
 	lookup(r->method, r->url, &h);
 	if (h.first == NULL)
-		return keyd_reply_error(r, 404, "This page does not exist");
+		return keyd_reply_error(r, 404, "err.no_page");
 	if (h.serve == NULL) {
 		for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
 			if ((h.allow & (1u << i)) != 0 && o < sizeof(r->allow))

@@ -594,7 +594,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 	if (st != SP_OK)
 		return keyd_reply_error(r, 503, "read.busy");
 	if (!keyd_session_fresh(&s))
-		return keyd_reply_error(r, 403, "api.reauth");
+		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
 	if (strcmp(sub, "/options") == 0) {
 		char chal[64];
 		struct sp_buf uid;

@@ -532,8 +532,7 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 		/* a change of a complete profile needs the password typed lately */
 		sp_wipe(&cur, sizeof(cur));
 		json_decref(j);
-		return keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", keyd_t(r, "api.reauth"),
-		    "reason", "reauth"));
+		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
 	}
 	done = !cur.profile_todo;
 	sp_wipe(&cur, sizeof(cur));

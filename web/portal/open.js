@@ -986,7 +986,7 @@ async function fetchCopy(session, prefill, early) {
   if (refused(r, {}, session)) return null;
   const m = r.data;
   if (r.status !== 200 || !copyMetaOk(m)) {
-    fatal(t('js.cannot_open'), m.error || t('js.no_answer'));
+    fatal(t('js.cannot_open'), m.error ? t(m.error) : t('js.no_answer'));
     return null;
   }
   const d = await download(m.size);

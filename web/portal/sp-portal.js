@@ -396,7 +396,7 @@ export function askLogin(prefill) {
         done(r.data);
         return;
       }
-      if (r.status === 401 && /too long/.test(String(r.data.error || ''))) passwordStep(TOO_LONG());
+      if (r.status === 401 && r.data.reason === 'expired') passwordStep(TOO_LONG());
       else if (r.status === 401 && what === 'recovery') secondError(t('js.bad_recovery'));
       else if (r.status === 401 && what === 'passkey') secondError(t('js.bad_passkey'));
       else if (r.status === 401) secondError(t('js.bad_code'));
@@ -430,8 +430,7 @@ export function askLogin(prefill) {
         loginError(t('js.wrong_login'));
       } else if (r.status === 503) loginError(t('js.busy'));
       else if (r.status === 429) {
-        loginError(r.data.error ? t('js.too_many_why', { why: r.data.error.replace(/^too many failed attempts: /i, '') }) :
-          t('js.too_many_wait'),
+        loginError(Number.isSafeInteger(r.data.retry_after) ? t('js.locked_for', { s: r.data.retry_after }) : t('js.too_many_wait'),
         typeof r.data.signin_link === 'string' ? { href: r.data.signin_link, text: t('js.signin_link') } : null);
       } else loginError(r.data.error || t('js.signin_failed'));
       pw.focus();
