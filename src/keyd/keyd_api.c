@@ -840,10 +840,11 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	json_t *ans = NULL;
 
 	if (why == SP_RELEASE_VERIFY_NEEDED)
-		ans = json_pack("{s:s,s:{s:s,s:i}}", "error", msg, "verify", "hint", e->verify_hint,
-		    "tries_left", fails < SP_STORE_VERIFY_TRIES ? SP_STORE_VERIFY_TRIES - fails : 0);
+		ans = json_pack("{s:s,s:{s:s,s:i}}", "error", keyd_tmsg(r, msg), "verify", "hint",
+		    e->verify_hint, "tries_left", fails < SP_STORE_VERIFY_TRIES ?
+		    SP_STORE_VERIFY_TRIES - fails : 0);
 	else if (name != NULL)
-		ans = json_pack("{s:s,s:s}", "error", msg, "reason", name);
+		ans = json_pack("{s:s,s:s}", "error", keyd_tmsg(r, msg), "reason", name);
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
 }
 

@@ -2,8 +2,9 @@
  * i18n_test.c - the catalogues and i18n.h: every embedded catalogue has
  * exactly the keys of English with the same placeholders (so a language is
  * never offered half translated), English and Spanish are offered, look-up
- * falls back to English and then to the key, placeholders are expanded and
- * escaped for HTML, and Accept-Language picks an offered language.
+ * falls back to English and then to the key, library messages are found by
+ * their English text, placeholders are expanded and escaped for HTML, and
+ * Accept-Language picks an offered language.
  */
 #include <string.h>
 
@@ -98,6 +99,13 @@ test_lookup(void)
 	T_CHECK(strcmp(sp_i18n_lang("es"), "es") == 0);
 	T_CHECK(strcmp(sp_i18n_lang("xx"), "en") == 0);
 	T_CHECK(strcmp(sp_i18n_lang(NULL), "en") == 0);
+	/* a library message the catalogue knows, by its English text */
+	T_CHECK(strcmp(sp_i18n_translate("es", "This message has expired"),
+	    "Este mensaje ha caducado") == 0);
+	T_CHECK(strcmp(sp_i18n_translate("en", "This message has expired"),
+	    "This message has expired") == 0);
+	T_CHECK(strcmp(sp_i18n_translate("es", "no such text"), "no such text") == 0);
+	T_CHECK(sp_i18n_translate("es", NULL) == NULL);
 }
 
 static void
