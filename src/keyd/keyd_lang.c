@@ -177,15 +177,15 @@ keyd_lang_switch(struct keyd_req *r, struct sp_buf *b)
 			sp_buf_append_str(&href, "&");
 		}
 	} else {
-		/* the path with its slashes, then the query arguments */
-		for (i = 0; r->url[i] != '\0' && i < 512; i++) {
-			char one[2] = {r->url[i], '\0'};
-
-			if (one[0] == '/')
-				sp_buf_append_str(&href, "/");
-			else
-				pct(&href, one);
-		}
+		/* the path, when it is one of this server's shapes (a copy's
+		 * link only with a valid id): nothing a stranger typed comes
+		 * back; then the query arguments, encoded */
+		if (strncmp(r->url, "/m/", 3) == 0 ? keyd_valid_id(r->url + 3) :
+		    strlen(r->url) < 64 && strspn(r->url, "abcdefghijklmnopqrstuvwxyz/-") ==
+		    strlen(r->url))
+			sp_buf_append_str(&href, r->url);
+		else
+			sp_buf_append_str(&href, "/");
 		sp_buf_append_str(&href, "?");
 		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, arg_cb, &href);
 	}
