@@ -126,19 +126,19 @@ struct mailreq {
 /* title, lead, button and sent: catalogue keys */
 static const struct mailreq req_forgot = {
 	"/forgot", "mr.forgot.title", "mr.forgot.lead", "mr.forgot.button",
-	SP_TOKEN_RESET, SP_NOTICE_RESET, KEYD_RESET_TTL, "1 hour", "mr.forgot.sent",
+	SP_TOKEN_RESET, SP_NOTICE_RESET, KEYD_RESET_TTL, "notice.ttl.1h", "mr.forgot.sent",
 	"reset-requested",
 };
 
 static const struct mailreq req_resend = {
 	"/resend", "mr.resend.title", "mr.resend.lead", "mr.resend.button",
-	SP_TOKEN_ACTIVATE, SP_NOTICE_ACTIVATE, KEYD_ACTIVATION_TTL, "24 hours", "mr.resend.sent",
+	SP_TOKEN_ACTIVATE, SP_NOTICE_ACTIVATE, KEYD_ACTIVATION_TTL, "notice.ttl.24h", "mr.resend.sent",
 	"activation-resent",
 };
 
 static const struct mailreq req_signin = {
 	"/signin-link", "mr.signin.title", "mr.signin.lead", "mr.signin.button",
-	SP_TOKEN_SIGNIN, SP_NOTICE_SIGNIN, KEYD_SIGNIN_TTL, "15 minutes", "mr.signin.sent",
+	SP_TOKEN_SIGNIN, SP_NOTICE_SIGNIN, KEYD_SIGNIN_TTL, "notice.ttl.15m", "mr.signin.sent",
 	"signin-link-requested",
 };
 

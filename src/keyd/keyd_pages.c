@@ -419,7 +419,7 @@ register_post(struct keyd_req *r)
 		return keyd_reply_error(r, 500, "err.internal");
 	}
 	keyd_notice_lang(r->k, sp_i18n_lang(f.v[F_LANGUAGE]), SP_NOTICE_ACTIVATE, email, token,
-	    "24 hours", NULL);
+	    "notice.ttl.24h", NULL);
 	sp_wipe(token, sizeof(token));
 	set_bind_cookie(r, bind);
 	sp_wipe(bind, sizeof(bind));

@@ -88,7 +88,7 @@ keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
 			break;
 	if (i == r->nfields) {
 		if (required)
-			*why = "This field is required";
+			*why = "form.required";
 		return NULL;
 	}
 	if (r->fields[i].toolong) {

@@ -336,7 +336,7 @@ totp_confirm(struct keyd_req *r, const struct sp_session *s)
 		sp_store_totp_step(r->k->store, s->email, (int64_t)step, NULL);
 	if (st != SP_OK)
 		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "err.save");
-	keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s->email, NULL, NULL, "An authenticator app");
+	keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s->email, NULL, NULL, "notice.what.totp");
 	sp_buf_init(&b, 65536);
 	keyd_th(r, &b, "totp.on_html", NULL, 0);
 	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) == SP_OK && acc.nrecovery == 0)
@@ -542,7 +542,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		a = (struct sp_audit){now, "totp-removed", s.email, NULL, r->client, NULL, 0};
 		if (sp_store_totp_set(r->k->store, s.email, NULL, 0, 0, &a, NULL) != SP_OK)
 			return keyd_reply_error(r, 500, "err.save");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "An authenticator app");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "notice.what.totp");
 		return overview(r, &s, 200, "acct.totp_removed", NULL);
 	}
 	if (strcmp(sub, "/recovery") == 0) {
@@ -553,7 +553,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			sp_buf_free(&b);
 			return keyd_reply_error(r, 500, "err.save");
 		}
-		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A new set of recovery codes");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "notice.what.codes");
 		return keyd_page_buf(r, 200, keyd_t(r, "acct.codes_title"), &b);
 	}
 	if (strcmp(sub, "/devices/forget") == 0) {
@@ -571,7 +571,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		if (n <= 0 || sp_store_passkey_delete(r->k->store, s.email, id, (size_t)n, &a,
 		    NULL) != SP_OK)
 			return overview(r, &s, 404, NULL, "acct.no_passkey");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "A passkey");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "notice.what.passkey");
 		return overview(r, &s, 200, "acct.passkey_removed", NULL);
 	}
 	return keyd_reply_error(r, 404, "err.no_page");
@@ -669,7 +669,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 			return keyd_reply_error(r, 409, "api.passkey_exists");
 		if (st != SP_OK)
 			return keyd_reply_error(r, 500, "err.save");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A passkey");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "notice.what.passkey");
 		if (sp_store_account_get(r->k->store, s.email, &acc, NULL) == SP_OK && acc.nrecovery == 0) {
 			codes = json_array();
 			new_codes(r, s.email, NULL, codes);

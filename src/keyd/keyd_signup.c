@@ -79,16 +79,16 @@ post_body(struct keyd_req *r, enum MHD_Result *ans)
 	char key[32];
 
 	if (keyd_cross_site(r)) {
-		*ans = keyd_reply_error(r, 403, "cross-site request refused");
+		*ans = keyd_reply_error(r, 403, "api.cross_site");
 		return NULL;
 	}
 	if (keyd_json_bad_utf8(r, key)) {
-		*ans = key[0] ? keyd_reply_field(r, key, "is not valid UTF-8 text") :
-		    keyd_reply_error(r, 400, "the body is not valid UTF-8");
+		*ans = key[0] ? keyd_reply_field(r, key, "api.not_utf8_field") :
+		    keyd_reply_error(r, 400, "api.not_utf8");
 		return NULL;
 	}
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
-		*ans = keyd_reply_error(r, 400, "the body must be a JSON object");
+		*ans = keyd_reply_error(r, 400, "api.not_object");
 	return j;
 }
 
@@ -185,7 +185,7 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 	sp_wipe(&acc, sizeof(acc));
 	if (st == SP_OK)
 		keyd_notice_lang(r->k, keyd_lang(r), SP_NOTICE_SIGNUP_CODE, email, code,
-		    "15 minutes", NULL);
+		    "notice.ttl.15m", NULL);
 	else if (st == SP_ERR_EXISTS) {
 		a = (struct sp_audit){now, "signup-existing", email, NULL, r->client, NULL, 0};
 		sp_store_audit(r->k->store, &a, NULL);

@@ -12,22 +12,24 @@
 #include "i18n.h"
 #include "notice.h"
 
-/* The words of a link's lifetime, and of the fixed phrases callers pass
- * as detail (notice.h), as catalogue keys. */
+/* The words a caller gives for a link's lifetime (ttl_text) or for what
+ * changed (detail): a catalogue key (i18n.h), or for callers outside the
+ * key server, these English phrases. */
 static const struct {
 	const char *text, *key;
 } phrases[] = {
 	{"24 hours", "notice.ttl.24h"}, {"1 hour", "notice.ttl.1h"},
-	{"15 minutes", "notice.ttl.15m"}, {"An authenticator app", "notice.what.totp"},
-	{"A new set of recovery codes", "notice.what.codes"}, {"A passkey", "notice.what.passkey"},
+	{"15 minutes", "notice.ttl.15m"},
 };
 
-/* The catalogue key of a caller's phrase, or NULL. */
+/* The catalogue key of a caller's words, or NULL. */
 static const char *
 phrase_key(const char *text)
 {
 	size_t i;
 
+	if (text != NULL && sp_i18n_has(text))
+		return text;
 	for (i = 0; text != NULL && i < sizeof(phrases) / sizeof(phrases[0]); i++)
 		if (strcmp(text, phrases[i].text) == 0)
 			return phrases[i].key;

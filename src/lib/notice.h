@@ -43,8 +43,10 @@ enum sp_notice_kind {
  * *subject and the UTF-8 text body into body (initialised by the caller
  * with a cap).  public_url: the key server's URL without trailing '/'.
  * token: the link token for the kinds that have one (NULL otherwise).
- * ttl_text: how long the link works, in words ("24 hours"), or NULL.
- * detail: for FACTOR_* (a fixed phrase of the caller's, never user text).
+ * ttl_text: how long the link works: a catalogue key ("notice.ttl.24h")
+ * or English words ("24 hours"), or NULL.
+ * detail: for FACTOR_*: a catalogue key ("notice.what.passkey") or a fixed
+ * phrase of the caller's, never user text.
  * SP_ERR_INVALID for an unknown kind or a missing token. */
 int sp_notice_compose(int kind, const char *to, const char *public_url,
     const char *token, const char *ttl_text, const char *detail,
