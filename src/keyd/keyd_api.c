@@ -152,7 +152,8 @@ wait_answer(struct keyd_req *r)
 	if (wt->w.kind == SP_WRITE_OPENED && wt->w.first && wt->from[0] != '\0') {
 		struct sp_notice_sender ns = {wt->rcpt, wt->id, wt->a.time, 0};
 
-		keyd_notice_sender(r->k, SP_NOTICE_READ, wt->from, &ns);
+		keyd_notice_sender_lang(r->k, keyd_org_lang(r->k, wt->a.org_id), SP_NOTICE_READ,
+		    wt->from, &ns);
 	}
 	if (wt->event != NULL && strcmp(wt->event, "deposit") == 0)
 		keyd_log("deposit", "org", wt->org, "id", wt->id, "client", r->client, NULL);
@@ -1122,11 +1123,14 @@ verify_locked_notice(struct keyd *k, const struct verify_job *jb)
 	struct sp_err err = {{0}};
 	struct sp_org o;
 	struct sp_notice_sender ns = {jb->rcpt, jb->id, (int64_t)time(NULL), 0};
-	const char *to = jb->from;
+	const char *to = jb->from, *lang = NULL;
 
-	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK && o.contact[0] != '\0')
-		to = o.contact;
-	keyd_notice_sender(k, SP_NOTICE_VERIFY_LOCKED, to, &ns);
+	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK) {
+		if (o.contact[0] != '\0')
+			to = o.contact;
+		lang = o.policy.language;
+	}
+	keyd_notice_sender_lang(k, lang, SP_NOTICE_VERIFY_LOCKED, to, &ns);
 	keyd_log("verify-locked", "id", jb->id, NULL);
 }
 

@@ -27,6 +27,17 @@ keyd_account_lang(struct keyd *k, const char *email)
 	return l;
 }
 
+const char *
+keyd_org_lang(struct keyd *k, int64_t org_id)
+{
+	struct sp_org o;
+
+	if (sp_store_org_get_id(k->store, org_id, &o, NULL) != SP_OK ||
+	    !sp_i18n_offered(o.policy.language))
+		return NULL;
+	return sp_i18n_lang(o.policy.language);
+}
+
 static const char *
 session_lang(struct keyd_req *r)
 {

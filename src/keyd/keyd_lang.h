@@ -41,6 +41,8 @@ int keyd_lang_switch(struct keyd_req *r, struct sp_buf *b);
  * extra bytes of values, and the added parts).  SP_OK or an error. */
 int keyd_tmpl_page(struct keyd_req *r, const char *tmpl, size_t tlen,
     const struct keyd_var *vars, size_t nvars, size_t extra, struct sp_buf *out);
+/* The default language of organisation org_id (offered), or NULL. */
+const char *keyd_org_lang(struct keyd *k, int64_t org_id);
 /* The account's language of email, or NULL when it has none offered. */
 const char *keyd_account_lang(struct keyd *k, const char *email);
 

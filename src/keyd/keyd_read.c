@@ -509,7 +509,8 @@ show(struct rd *d, const char *email, struct sp_envelope_view *ev, long ri,
 	if (first && e->notify_read) {
 		struct sp_notice_sender ns = {e->rcpt[ri], e->id, a.time, 0};
 
-		keyd_notice_sender(d->r->k, SP_NOTICE_READ, e->from, &ns);
+		keyd_notice_sender_lang(d->r->k, keyd_org_lang(d->r->k, e->org_id), SP_NOTICE_READ,
+		    e->from, &ns);
 	}
 	if (sp_msg_container_view(container->data, container->len, &v, &err) != SP_OK)
 		return plain_page(d, 422, "read.cannot_show",
