@@ -134,7 +134,7 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	sp_buf_init(&o1, 65536);
 	sp_buf_init(&o2, 65536);
 	sp_buf_init(&o3, 65536);
-	options_lang(&ol, f->v[F_LANGUAGE] ? f->v[F_LANGUAGE] : "en");
+	options_lang(&ol, f->v[F_LANGUAGE] ? f->v[F_LANGUAGE] : keyd_lang(r));
 	options_q(&o1, keyd_lang(r), f->v[F_Q1]);
 	options_q(&o2, keyd_lang(r), f->v[F_Q2]);
 	options_q(&o3, keyd_lang(r), f->v[F_Q3]);
@@ -444,7 +444,7 @@ keyd_page_register(struct keyd_req *r, const char *arg)
 		f.v[F_EMAIL] = e;
 		f.email_locked = 1;
 	}
-	f.v[F_LANGUAGE] = "en";
+	f.v[F_LANGUAGE] = keyd_lang(r);	/* the page's language */
 	f.phrase_enabled = 1;
 	return render_register(r, 200, &f);
 }

@@ -83,6 +83,7 @@ test('registration offers the complete languages only, and pages in Spanish thro
   assert.equal(langOf(r.html), 'es');
   const opts = [...r.html.matchAll(/<option value="([a-z]{2})" lang="[a-z]{2}"/g)].map((m) => m[1]);
   assert.deepEqual(opts, ['en', 'es']);
+  assert.ok(r.html.includes('<option value="es" lang="es" selected>'), 'the page\'s language is chosen');
   assert.match(r.html, /<title>Reg\u00edstrese para recibir mensajes seguros \u00b7 sealpost<\/title>/);
   assert.match(r.html, /\u00bfCu\u00e1l es el apellido de soltera de su madre\?/);
   assert.ok(!/>Password</.test(r.html) && !/Choose a question/.test(r.html), 'no English left');
