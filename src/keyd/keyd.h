@@ -183,6 +183,10 @@ void keyd_mailq_stop(struct keyd *k);
  * again). */
 int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail);
+/* keyd_notice() in lang (NULL: the account's language, else English): for
+ * a mail to an address that has no account yet. */
+int keyd_notice_lang(struct keyd *k, const char *lang, int kind, const char *to,
+    const char *token, const char *ttl_text, const char *detail);
 
 /* Queue a sealed reply (keyd_reply.c) for the SMTP recipients rcpt[0..n)
  * (sp_transport_send_mime); takes rcpt (each string and the array,
@@ -195,6 +199,10 @@ int keyd_mailq_mime(struct keyd *k, const char *id, char **rcpt, size_t n,
  * SP_NOTICE_VERIFY_LOCKED, SP_NOTICE_WAITING) to `to` and queue it, as
  * keyd_notice(). */
 int keyd_notice_sender(struct keyd *k, int kind, const char *to,
+    const struct sp_notice_sender *info);
+/* keyd_notice_sender() in lang (the organisation's default language;
+ * NULL or not offered: English). */
+int keyd_notice_sender_lang(struct keyd *k, const char *lang, int kind, const char *to,
     const struct sp_notice_sender *info);
 
 /* keyd_jobs.c: one background thread that shreds the key parts of expired

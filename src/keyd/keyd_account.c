@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "keyd_account.h"
 #include "keyd_device.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_pages.h"
 #include "notice.h"
@@ -50,10 +51,13 @@ form_open(struct keyd_req *r, struct sp_buf *b, const char *action)
 }
 
 static void
-email_field(struct sp_buf *b, const char *value, const char *error, int readonly)
+email_field(struct keyd_req *r, struct sp_buf *b, const char *value, const char *error,
+    int readonly)
 {
-	sp_buf_append_str(b, "<div class=\"field\"><label for=\"email\">Email address</label>"
-	    "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" "
+	error = keyd_tmsg(r, error);
+	sp_buf_append_str(b, "<div class=\"field\"><label for=\"email\">");
+	keyd_th(r, b, "reg.email_address", NULL, 0);
+	sp_buf_append_str(b, "</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" "
 	    "spellcheck=\"false\" autocapitalize=\"off\" required aria-describedby=\"email-err\"");
 	if (readonly)
 		sp_buf_append_str(b, " readonly");
@@ -64,13 +68,20 @@ email_field(struct sp_buf *b, const char *value, const char *error, int readonly
 	sp_buf_append_str(b, "</p></div>");
 }
 
+/* label and hint: catalogue keys; error: a key or a library message */
 static void
-pw_field(struct sp_buf *b, const char *id, const char *label, const char *ac,
-    const char *error, const char *hint)
+pw_field(struct keyd_req *r, struct sp_buf *b, const char *id, const char *label,
+    const char *ac, const char *error, const char *hint)
 {
-	sp_buf_printf(b, "<div class=\"field\"><label for=\"%s\">%s</label>", id, label);
-	if (hint != NULL)
-		sp_buf_printf(b, "<p class=\"hint\" id=\"%s-hint\">%s</p>", id, hint);
+	error = keyd_tmsg(r, error);
+	sp_buf_printf(b, "<div class=\"field\"><label for=\"%s\">", id);
+	keyd_th(r, b, label, NULL, 0);
+	sp_buf_append_str(b, "</label>");
+	if (hint != NULL) {
+		sp_buf_printf(b, "<p class=\"hint\" id=\"%s-hint\">", id);
+		keyd_th(r, b, hint, NULL, 0);
+		sp_buf_append_str(b, "</p>");
+	}
 	sp_buf_printf(b, "<input id=\"%s\" name=\"%s\" type=\"password\" autocomplete=\"%s\" "
 	    "required aria-invalid=\"%s\" aria-describedby=\"%s%s%s-err\">", id, id, ac,
 	    error && *error ? "true" : "false", hint ? id : "", hint ? "-hint " : "", id);
@@ -108,35 +119,26 @@ struct mailreq {
 	int notice_kind;
 	int64_t ttl;
 	const char *ttl_text;
-	const char *sent;	/* answer, %s = the address */
+	const char *sent;	/* answer, {email} = the address */
 	const char *event;	/* audit event when issued */
 };
 
+/* title, lead, button and sent: catalogue keys */
 static const struct mailreq req_forgot = {
-	"/forgot", "Forgot your password?",
-	"Type the address your secure messages are sent to. We will mail you a link to "
-	"choose a new password; you will also need the answers to your security questions.",
-	"Send me a link", SP_TOKEN_RESET, SP_NOTICE_RESET, KEYD_RESET_TTL, "1 hour",
-	"If %s has an account, we sent a link to it. It works once, for one hour.",
+	"/forgot", "mr.forgot.title", "mr.forgot.lead", "mr.forgot.button",
+	SP_TOKEN_RESET, SP_NOTICE_RESET, KEYD_RESET_TTL, "notice.ttl.1h", "mr.forgot.sent",
 	"reset-requested",
 };
 
 static const struct mailreq req_resend = {
-	"/resend", "Send the confirmation mail again",
-	"Type the address you registered. If a registration is waiting for confirmation, "
-	"we will mail you a new link for it.",
-	"Send a new link", SP_TOKEN_ACTIVATE, SP_NOTICE_ACTIVATE, KEYD_ACTIVATION_TTL, "24 hours",
-	"If a registration of %s is waiting for confirmation, we sent a new link to it.",
+	"/resend", "mr.resend.title", "mr.resend.lead", "mr.resend.button",
+	SP_TOKEN_ACTIVATE, SP_NOTICE_ACTIVATE, KEYD_ACTIVATION_TTL, "notice.ttl.24h", "mr.resend.sent",
 	"activation-resent",
 };
 
 static const struct mailreq req_signin = {
-	"/signin-link", "Sign in with a link by mail",
-	"When sign-ins from your network are paused after too many wrong passwords (yours or "
-	"someone else's), a link by mail lets you sign in with your password all the same.",
-	"Mail me a sign-in link", SP_TOKEN_SIGNIN, SP_NOTICE_SIGNIN, KEYD_SIGNIN_TTL,
-	"15 minutes",
-	"If %s has an account, we sent a sign-in link to it. It works once, for 15 minutes.",
+	"/signin-link", "mr.signin.title", "mr.signin.lead", "mr.signin.button",
+	SP_TOKEN_SIGNIN, SP_NOTICE_SIGNIN, KEYD_SIGNIN_TTL, "notice.ttl.15m", "mr.signin.sent",
 	"signin-link-requested",
 };
 
@@ -147,16 +149,17 @@ mailreq_form(struct keyd_req *r, const struct mailreq *q, unsigned status,
 	struct sp_buf b;
 
 	sp_buf_init(&b, 16384);
-	sp_buf_printf(&b, "<p class=\"lead\">%s</p>", q->lead);
+	sp_buf_append_str(&b, "<p class=\"lead\">");
+	keyd_th(r, &b, q->lead, NULL, 0);
+	sp_buf_append_str(&b, "</p>");
 	form_open(r, &b, q->path);
-	email_field(&b, email, error, 0);
-	sp_buf_printf(&b, "<button type=\"submit\" class=\"primary\">%s</button></form>",
-	    q->button);
+	email_field(r, &b, email, error, 0);
+	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">");
+	keyd_th(r, &b, q->button, NULL, 0);
+	sp_buf_append_str(&b, "</button></form>");
 	if (q == &req_forgot)
-		sp_buf_append_str(&b, "<p class=\"hint\">Not registered yet? Open your secure "
-		    "message and choose <strong>Open</strong>. Did not get the confirmation mail? "
-		    "<a href=\"/resend\">Send it again</a>.</p>");
-	return keyd_page_buf(r, status, q->title, &b);
+		keyd_th(r, &b, "mr.forgot.hint_html", NULL, 0);
+	return keyd_page_buf(r, status, keyd_t(r, q->title), &b);
 }
 
 static enum MHD_Result
@@ -179,13 +182,11 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 		return keyd_csrf_refused(r);
 	e = keyd_field(r, "email");
 	if (e == NULL || keyd_email_lower(e, email, sizeof(email)) != SP_OK)
-		return mailreq_form(r, q, 400, "", "Enter a valid email address, such as "
-		    "name@example.org");
+		return mailreq_form(r, q, 400, "", "form.email_invalid");
 	if (client_limited(r, "mailreq"))
-		return keyd_reply_error(r, 429, "Too many requests from your network: please try "
-		    "again later");
+		return keyd_reply_error(r, 429, "err.too_many_requests");
 	if ((st = sp_token_new(token, sizeof(token), "", 16)) != SP_OK)
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	sp_sha256(token, strlen(token), th);
 	snprintf(key, sizeof(key), "mail:%s", email);
 	a = (struct sp_audit){now, q->event, email, NULL, r->client, NULL, 0};
@@ -194,25 +195,19 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 	if (st != SP_OK) {
 		sp_wipe(token, sizeof(token));
 		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&err, st), NULL);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	if (issued)
 		keyd_notice(r->k, q->notice_kind, email, token, q->ttl_text, NULL);
 	sp_wipe(token, sizeof(token));
 	sp_buf_init(&b, 8192);
 	sp_buf_append_str(&b, "<p>");
-	{
-		char msg[600];
-
-		snprintf(msg, sizeof(msg), q->sent, email);
-		esc(&b, msg);
-	}
-	sp_buf_append_str(&b, "</p><p class=\"hint\">If no mail arrives within a few minutes, "
-	    "look in your spam folder. For your safety we send at most three such mails an "
-	    "hour to one address.</p>");
-	return keyd_page_buf(r, 200, "Check your mail", &b);
+	keyd_th(r, &b, q->sent, (struct sp_i18n_var[]){{"email", email}}, 1);
+	sp_buf_append_str(&b, "</p>");
+	keyd_th(r, &b, "mr.spam_hint_html", NULL, 0);
+	return keyd_page_buf(r, 200, keyd_t(r, "reg.sent_title"), &b);
 }
 
 enum MHD_Result
@@ -241,16 +236,15 @@ link_problem(struct keyd_req *r, int st, const char *again_path, const char *aga
 	struct sp_buf b;
 
 	if (st == SP_ERR_RETRY)
-		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		return keyd_reply_error(r, 503, "err.busy");
 	if (st != SP_ERR_NOTFOUND && st != SP_ERR_EXPIRED)
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	sp_buf_init(&b, 4096);
-	sp_buf_append_str(&b, st == SP_ERR_EXPIRED ?
-	    "<p>This link was already used or has expired.</p>" :
-	    "<p>This link is not valid. Check that you copied the whole link from the "
-	    "mail.</p>");
-	sp_buf_printf(&b, "<p><a href=\"%s\">%s</a></p>", again_path, again_text);
-	return keyd_page_buf(r, 400, "This link cannot be used", &b);
+	keyd_th(r, &b, st == SP_ERR_EXPIRED ? "link.used_html" : "link.invalid_html", NULL, 0);
+	sp_buf_printf(&b, "<p><a href=\"%s\">", again_path);
+	keyd_th(r, &b, again_text, NULL, 0);
+	sp_buf_append_str(&b, "</a></p>");
+	return keyd_page_buf(r, 400, keyd_t(r, "act.bad_title"), &b);
 }
 
 struct resetform {
@@ -266,20 +260,20 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 	int i, nq = 0;
 
 	sp_buf_init(&b, 32768);
-	keyd_page_alert(&b, f->summary);
-	sp_buf_append_str(&b, "<p class=\"lead\">Choose a new password for <strong>");
-	esc(&b, acc->email);
-	sp_buf_append_str(&b, "</strong>.</p>");
+	keyd_page_alert(&b, keyd_tmsg(r, f->summary));
+	keyd_th(r, &b, "reset.lead_html", (struct sp_i18n_var[]){{"email", acc->email}}, 1);
 	form_open(r, &b, "/reset");
 	hidden(&b, "t", f->t);
 	for (i = 0; i < 3; i++)
 		if (acc->question[i] >= 1 && acc->question[i] <= keyd_nquestions)
 			nq++;
 	if (nq > 0) {
-		sp_buf_append_str(&b, "<fieldset><legend>Your security questions</legend>");
+		sp_buf_append_str(&b, "<fieldset><legend>");
+		keyd_th(r, &b, "reset.questions", NULL, 0);
+		sp_buf_append_str(&b, "</legend>");
 		if (f->err_ans[0]) {
 			sp_buf_append_str(&b, "<p class=\"err\" id=\"answers-err\">");
-			esc(&b, f->err_ans);
+			esc(&b, keyd_tmsg(r, f->err_ans));
 			sp_buf_append_str(&b, "</p>");
 		}
 		for (i = 0; i < 3; i++) {
@@ -288,21 +282,24 @@ reset_form(struct keyd_req *r, unsigned status, const struct sp_account *acc,
 			if (q < 1 || q > keyd_nquestions)
 				continue;
 			sp_buf_printf(&b, "<div class=\"field\"><label for=\"a%d\">", i + 1);
-			esc(&b, keyd_questions[q - 1]);
+			esc(&b, keyd_t(r, keyd_questions[q - 1]));
 			sp_buf_printf(&b, "</label><input id=\"a%d\" name=\"a%d\" type=\"text\" "
 			    "autocomplete=\"off\" required aria-invalid=\"%s\"></div>", i + 1, i + 1,
 			    f->err_ans[0] ? "true" : "false");
 		}
-		sp_buf_append_str(&b, "<p class=\"hint\">Answers are compared without regard to "
-		    "upper and lower case or extra spaces.</p></fieldset>");
+		keyd_th(r, &b, "reset.answers_hint_html", NULL, 0);
+		sp_buf_append_str(&b, "</fieldset>");
 	}
-	sp_buf_append_str(&b, "<fieldset><legend>New password</legend>");
-	pw_field(&b, "password", "New password", "new-password", f->err_pw,
-	    "At least 8 characters; a few unrelated words make a good password.");
-	pw_field(&b, "password2", "New password again", "new-password", f->err_pw2, NULL);
-	sp_buf_append_str(&b, "</fieldset><button type=\"submit\" class=\"primary\">"
-	    "Set my new password</button></form>");
-	return keyd_page_buf(r, status, "Choose a new password", &b);
+	sp_buf_append_str(&b, "<fieldset><legend>");
+	keyd_th(r, &b, "js.card.new_password", NULL, 0);
+	sp_buf_append_str(&b, "</legend>");
+	pw_field(r, &b, "password", "js.card.new_password", "new-password", f->err_pw,
+	    "js.card.at_least_8_characters");
+	pw_field(r, &b, "password2", "js.card.new_password_again", "new-password", f->err_pw2, NULL);
+	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">");
+	keyd_th(r, &b, "reset.button", NULL, 0);
+	sp_buf_append_str(&b, "</button></form>");
+	return keyd_page_buf(r, status, keyd_t(r, "reset.title"), &b);
 }
 
 enum MHD_Result
@@ -326,13 +323,13 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 		return keyd_csrf_refused(r);
 	f.t = post ? keyd_field(r, "t") : keyd_arg(r, "t");
 	if (!keyd_token_shape(f.t, 16, 64))
-		return link_problem(r, SP_ERR_NOTFOUND, "/forgot", "Ask for a new link");
+		return link_problem(r, SP_ERR_NOTFOUND, "/forgot", "link.ask_new");
 	sp_sha256(f.t, strlen(f.t), th);
 	if ((st = sp_store_token_peek(r->k->store, SP_TOKEN_RESET, th, now, &tr, &err)) != SP_OK)
-		return link_problem(r, st, "/forgot", "Ask for a new link");
+		return link_problem(r, st, "/forgot", "link.ask_new");
 	if ((st = sp_store_account_get(r->k->store, tr.email, &acc, &err)) != SP_OK)
 		return link_problem(r, st == SP_ERR_NOTFOUND ? SP_ERR_EXPIRED : st, "/forgot",
-		    "Ask for a new link");
+		    "link.ask_new");
 	if (!post) {
 		enum MHD_Result ret = reset_form(r, 200, &acc, &f);
 
@@ -344,8 +341,7 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 	    until > now) {
 		sp_wipe(&acc, sizeof(acc));
 		r->retry_after = until > now ? until - now : 2;
-		return keyd_reply_error(r, 429, "Too many wrong answers: please wait a few minutes "
-		    "and try again");
+		return keyd_reply_error(r, 429, "err.too_many_answers");
 	}
 	/* Every answer is checked (no early exit: the time tells nothing). */
 	for (i = 0; i < 3; i++) {
@@ -361,25 +357,24 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 		if (st == SP_ERR_RETRY) {
 			sp_store_throttle_undo(r->k->store, key, NULL);
 			sp_wipe(&acc, sizeof(acc));
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		}
 		if (st != SP_OK)
 			bad = 1;
 	}
 	if (bad)
-		snprintf(f.err_ans, sizeof(f.err_ans), "One or more answers do not match. Check "
-		    "them and try again.");
+		snprintf(f.err_ans, sizeof(f.err_ans), "reset.answers_wrong");
 	pw = keyd_field(r, "password");
 	pw2 = keyd_field(r, "password2");
 	ctx.email = acc.email;
 	if (pw == NULL || *pw == '\0')
-		snprintf(f.err_pw, sizeof(f.err_pw), "Enter a password of at least 8 characters");
+		snprintf(f.err_pw, sizeof(f.err_pw), "form.password");
 	else if (sp_password_check(pw, &ctx, &err) != SP_OK)
 		snprintf(f.err_pw, sizeof(f.err_pw), "%.199s", err.msg);
 	if (pw2 == NULL || *pw2 == '\0')
-		snprintf(f.err_pw2, sizeof(f.err_pw2), "Type the password again to confirm it");
+		snprintf(f.err_pw2, sizeof(f.err_pw2), "form.password2");
 	else if (pw != NULL && strcmp(pw, pw2) != 0)
-		snprintf(f.err_pw2, sizeof(f.err_pw2), "The two passwords do not match");
+		snprintf(f.err_pw2, sizeof(f.err_pw2), "form.password_mismatch");
 	if (bad || f.err_pw[0] || f.err_pw2[0]) {
 		enum MHD_Result ret;
 
@@ -388,8 +383,7 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 			sp_store_audit(r->k->store, &a, NULL);
 		} else
 			sp_store_throttle_undo(r->k->store, key, NULL);
-		snprintf(f.summary, sizeof(f.summary), "Some fields need your attention: see the "
-		    "message beside each.");
+		snprintf(f.summary, sizeof(f.summary), "form.some_fields");
 		ret = reset_form(r, 400, &acc, &f);
 		sp_wipe(&acc, sizeof(acc));
 		return ret;
@@ -397,14 +391,14 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 	if ((st = sp_password_hash(pw, hash, &err)) != SP_OK) {
 		sp_wipe(&acc, sizeof(acc));
 		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, st == SP_ERR_RETRY ?
-		    "The server is busy: please try again in a moment" : "internal error");
+		    "err.busy" : "err.internal");
 	}
 	a = (struct sp_audit){now, "password-reset", acc.email, NULL, r->client, NULL, 0};
 	st = sp_store_password_set(r->k->store, acc.email, hash, now, th, NULL, &a, &err);
 	sp_wipe(hash, sizeof(hash));
 	if (st != SP_OK) {
 		sp_wipe(&acc, sizeof(acc));
-		return link_problem(r, st, "/forgot", "Ask for a new link");
+		return link_problem(r, st, "/forgot", "link.ask_new");
 	}
 	sp_store_throttle_reset(r->k->store, key, NULL);
 	snprintf(key, sizeof(key), "email:%s", acc.email);
@@ -413,16 +407,11 @@ keyd_page_reset(struct keyd_req *r, const char *arg)
 	keyd_set_session_cookie(r, "", 1);
 	keyd_log("password-reset", "client", r->client, NULL);
 	sp_buf_init(&b, 4096);
-	sp_buf_append_str(&b, "<p>Your new password is set, and every browser that was signed "
-	    "in to <strong>");
-	esc(&b, acc.email);
-	sp_buf_append_str(&b, "</strong> is signed out.</p><p>Go back to your secure message "
-	    "and choose <strong>Open</strong>, or <a href=\"/signin\">sign in here</a>.</p>");
+	keyd_th(r, &b, "reset.done_html", (struct sp_i18n_var[]){{"email", acc.email}}, 1);
 	if (acc.totp_wrapped_len > 0 || acc.npasskeys > 0)
-		sp_buf_append_str(&b, "<p class=\"hint\">Your authenticator app and passkeys stay "
-		    "as they were: you will still be asked for one when you sign in.</p>");
+		keyd_th(r, &b, "reset.factors_html", NULL, 0);
 	sp_wipe(&acc, sizeof(acc));
-	return keyd_page_buf(r, 200, "Your password is changed", &b);
+	return keyd_page_buf(r, 200, keyd_t(r, "reset.done_title"), &b);
 }
 
 /* --- server-rendered sign-in --------------------------------------------- */
@@ -444,24 +433,17 @@ signin_form(struct keyd_req *r, unsigned status, const char *email, const char *
 	struct sp_buf b;
 
 	sp_buf_init(&b, 16384);
-	keyd_page_alert(&b, error);
+	keyd_page_alert(&b, keyd_tmsg(r, error));
 	if (locked)
-		sp_buf_append_str(&b, "<p class=\"hint\">If this is not your doing, someone on your "
-		    "network may be guessing passwords. You can still sign in with "
-		    "<a href=\"/signin-link\">a link by mail</a>.</p>");
+		keyd_th(r, &b, "signin.locked_html", NULL, 0);
 	form_open(r, &b, "/signin");
 	hidden(&b, "next", next_path(next));
 	if (t != NULL)
 		hidden(&b, "t", t);
-	email_field(&b, email, NULL, t != NULL && email != NULL && *email);
-	pw_field(&b, "password", "Password", "current-password", NULL, NULL);
-	sp_buf_append_str(&b, "<div class=\"field check\"><input type=\"checkbox\" id=\"remember\" "
-	    "name=\"remember\" value=\"1\"><label for=\"remember\">Remember this device (not on "
-	    "a shared computer)</label></div>");
-	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Sign in</button></form>"
-	    "<p class=\"hint\"><a href=\"/forgot\">Forgot your password?</a> &middot; "
-	    "<a href=\"/signin-link\">Sign in with a link by mail</a></p>");
-	return keyd_page_buf(r, status, "Sign in", &b);
+	email_field(r, &b, email, NULL, t != NULL && email != NULL && *email);
+	pw_field(r, &b, "password", "js.card.password", "current-password", NULL, NULL);
+	keyd_th(r, &b, "signin.form_html", NULL, 0);
+	return keyd_page_buf(r, status, keyd_t(r, "js.card.sign_in"), &b);
 }
 
 /* The sign-in form's "Remember this device" box was ticked. */
@@ -480,31 +462,26 @@ second_form(struct keyd_req *r, unsigned status, const struct keyd_login *l,
 	struct sp_buf b;
 
 	sp_buf_init(&b, 16384);
-	keyd_page_alert(&b, error);
-	sp_buf_append_str(&b, "<p class=\"lead\">Your password was right. One more step: "
-	    "prove it is you with your second factor.</p>");
+	keyd_page_alert(&b, keyd_tmsg(r, error));
+	keyd_th(r, &b, "read.second_lead_html", NULL, 0);
 	if (l->npasskeys > 0)
-		sp_buf_append_str(&b, "<p><button type=\"button\" class=\"primary\" "
-		    "id=\"sp-passkey\" hidden>Use my passkey</button></p>"
-		    "<p class=\"err\" id=\"sp-passkey-err\" role=\"alert\"></p>");
+		keyd_th(r, &b, "signin.passkey_html", NULL, 0);
 	form_open(r, &b, "/signin/second");
 	hidden(&b, "token", l->mfa_token);
 	hidden(&b, "next", next_path(next));
 	if (remember_asked(r))
 		hidden(&b, "remember", "1");
 	if (l->has_totp)
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"code\">Code from your "
-		    "authenticator app</label><input id=\"code\" name=\"code\" type=\"text\" "
-		    "inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"8\"></div>");
+		keyd_th(r, &b, "read.totp_html", NULL, 0);
 	if (l->nrecovery > 0)
-		sp_buf_append_str(&b, "<details><summary>Use a recovery code instead</summary>"
-		    "<div class=\"field\"><label for=\"recovery\">Recovery code</label><input "
-		    "id=\"recovery\" name=\"recovery\" type=\"text\" autocomplete=\"off\" "
-		    "spellcheck=\"false\"></div></details>");
-	if (l->has_totp || l->nrecovery > 0)
-		sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Continue</button>");
+		keyd_th(r, &b, "signin.recovery_html", NULL, 0);
+	if (l->has_totp || l->nrecovery > 0) {
+		sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">");
+		keyd_th(r, &b, "read.continue", NULL, 0);
+		sp_buf_append_str(&b, "</button>");
+	}
 	sp_buf_append_str(&b, "</form><script type=\"module\" src=\"/static/signin.js\"></script>");
-	return keyd_page_buf(r, status, "Sign in: second step", &b);
+	return keyd_page_buf(r, status, keyd_t(r, "read.second_title"), &b);
 }
 
 static enum MHD_Result
@@ -525,33 +502,36 @@ signin_result(struct keyd_req *r, struct keyd_login *l, const char *email, const
 		ret = second_form(r, 200, l, next, NULL);
 		break;
 	case KEYD_LOGIN_LOCKED:
-		snprintf(msg, sizeof(msg), "Too many failed attempts: try again in %lld seconds.",
-		    (long long)l->retry_after);
+		{
+			char sec[24];
+
+			snprintf(sec, sizeof(sec), "%lld", (long long)l->retry_after);
+			keyd_tplain(r, "read.locked_for", (struct sp_i18n_var[]){{"s", sec}}, 1,
+			    msg, sizeof(msg));
+		}
 		r->retry_after = l->retry_after;
 		ret = signin_form(r, 429, email, t, next, msg, 1);
 		break;
 	case KEYD_LOGIN_BUSY:
-		ret = keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		ret = keyd_reply_error(r, 503, "err.busy");
 		break;
 	case KEYD_LOGIN_INVALID:
 		if (second && l->mfa_token[0] != '\0')
-			ret = second_form(r, 400, l, next, l->has_totp ? "Enter the code from your "
-			    "authenticator app, or a recovery code." : "Enter one of your recovery codes.");
+			ret = second_form(r, 400, l, next, l->has_totp ? "read.enter_code" : "js.enter_recovery");
 		else
 			ret = second ? keyd_reply_field(r, l->field, l->why) :
 			    signin_form(r, 400, email, t, next, l->why, 0);
 		break;
 	case KEYD_LOGIN_BAD:
 		if (second && l->why != NULL && strcmp(l->why, "expired") == 0)
-			ret = signin_form(r, 401, l->email, NULL, next, "This sign-in took too long: "
-			    "please start again.", 0);
+			ret = signin_form(r, 401, l->email, NULL, next, "read.too_long", 0);
 		else if (second)
-			ret = second_form(r, 401, l, next, "That code is not right. Try again.");
+			ret = second_form(r, 401, l, next, "read.bad_code");
 		else
-			ret = signin_form(r, 401, email, t, next, "Wrong email address or password.", 0);
+			ret = signin_form(r, 401, email, t, next, "read.wrong_login", 0);
 		break;
 	default:
-		ret = keyd_reply_error(r, 500, "internal error");
+		ret = keyd_reply_error(r, 500, "err.internal");
 	}
 	keyd_login_wipe(l);
 	return ret;
@@ -571,12 +551,12 @@ keyd_page_signin(struct keyd_req *r, const char *arg)
 			int st;
 
 			if (!keyd_token_shape(t, 16, 64))
-				return link_problem(r, SP_ERR_NOTFOUND, "/signin-link", "Ask for a new link");
+				return link_problem(r, SP_ERR_NOTFOUND, "/signin-link", "link.ask_new");
 			sp_sha256(t, strlen(t), th);
 			st = sp_store_token_peek(r->k->store, SP_TOKEN_SIGNIN, th, (int64_t)time(NULL),
 			    &tr, NULL);
 			if (st != SP_OK)
-				return link_problem(r, st, "/signin-link", "Ask for a new link");
+				return link_problem(r, st, "/signin-link", "link.ask_new");
 			return signin_form(r, 200, tr.email, t, keyd_arg(r, "next"), NULL, 0);
 		}
 		return signin_form(r, 200, "", NULL, keyd_arg(r, "next"), NULL, 0);

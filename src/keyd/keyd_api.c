@@ -22,10 +22,12 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "field.h"
+#include "i18n.h"
 #include "keyd_api.h"
 #include "keyd_copy.h"
 #include "keyd_device.h"
 #include "keyd_factors.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keywrap_remote.h"
@@ -150,7 +152,8 @@ wait_answer(struct keyd_req *r)
 	if (wt->w.kind == SP_WRITE_OPENED && wt->w.first && wt->from[0] != '\0') {
 		struct sp_notice_sender ns = {wt->rcpt, wt->id, wt->a.time, 0};
 
-		keyd_notice_sender(r->k, SP_NOTICE_READ, wt->from, &ns);
+		keyd_notice_sender_lang(r->k, keyd_org_lang(r->k, wt->a.org_id), SP_NOTICE_READ,
+		    wt->from, &ns);
 	}
 	if (wt->event != NULL && strcmp(wt->event, "deposit") == 0)
 		keyd_log("deposit", "org", wt->org, "id", wt->id, "client", r->client, NULL);
@@ -296,7 +299,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	if (!keyd_org_auth(r, &org, &ret))
 		return ret;
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
-		return keyd_reply_error(r, 400, "the body must be a JSON object");
+		return keyd_reply_error(r, 400, "api.not_object");
 	memset(&e, 0, sizeof(e));
 	fs = json_str(j, "from", &len, &bad);
 	if (fs == NULL || keyd_email_lower(fs, from, sizeof(from)) != SP_OK) {
@@ -449,11 +452,12 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	}
 	sp_b64url_encode(&b64, part, sizeof(part));
 	sp_wipe(part, sizeof(part));
-	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o,s:o}", "id", e.id, "server_part",
+	ans = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:b,s:o,s:o,s:s}", "id", e.id, "server_part",
 	    b64.data ? (const char *)b64.data : "", "org", keyd_org_display(&org),
 	    "keyd", r->k->public_url, "created", (json_int_t)e.created,
 	    "expires", (json_int_t)e.expires, "level", e.level, "verify", e.verify_hash[0] != '\0',
-	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e));
+	    "brand", brand_json(r->k, &org), "copy", keyd_copy_offer(r->k, &org, &e),
+	    "language", sp_i18n_lang(org.policy.language));
 	sp_buf_wipe(&b64);
 	/* the 201 and its key part go out once the deposit is durable: the
 	 * write takes the record and the recipients' addresses */
@@ -521,22 +525,29 @@ login_answer(struct keyd_req *r, struct keyd_login *l, int second)
 		ret = keyd_reply_field(r, l->field, l->why);
 		break;
 	case KEYD_LOGIN_LOCKED:
-		snprintf(msg, sizeof(msg), "too many failed attempts: try again in %lld seconds",
-		    (long long)l->retry_after);
+		{
+			char sec[24];
+
+			snprintf(sec, sizeof(sec), "%lld", (long long)l->retry_after);
+			keyd_tplain(r, "api.locked_for", (struct sp_i18n_var[]){{"s", sec}}, 1, msg,
+			    sizeof(msg));
+		}
 		r->retry_after = l->retry_after;
-		ret = keyd_reply_json(r, 429, json_pack("{s:s,s:s}", "error", msg,
-		    "signin_link", "/signin-link"));
+		ret = keyd_reply_json(r, 429, json_pack("{s:s,s:s,s:I}", "error", msg,
+		    "signin_link", "/signin-link", "retry_after", (json_int_t)l->retry_after));
 		break;
 	case KEYD_LOGIN_BUSY:
-		ret = keyd_reply_error(r, 503, "busy, try again");
+		ret = keyd_reply_error(r, 503, "read.busy");
 		break;
 	case KEYD_LOGIN_BAD:
-		ret = keyd_reply_error(r, 401, l->why && strcmp(l->why, "expired") == 0 ?
-		    "this sign-in took too long: start again" : second ?
-		    "wrong code or passkey" : "wrong email or password");
+		if (l->why && strcmp(l->why, "expired") == 0)
+			ret = keyd_reply_reason(r, 401, "api.mfa_expired", "expired");
+		else
+			ret = keyd_reply_error(r, 401, second ? "api.wrong_code_passkey" :
+			    "api.wrong_login");
 		break;
 	default:
-		ret = keyd_reply_error(r, 500, "internal error");
+		ret = keyd_reply_error(r, 500, "err.internal");
 	}
 	keyd_login_wipe(l);
 	return ret;
@@ -649,33 +660,33 @@ keyd_api_login(struct keyd_req *r, const char *arg)
 		return ret;
 	}
 	if (keyd_cross_site(r))
-		return keyd_reply_error(r, 403, "cross-site request refused");
+		return keyd_reply_error(r, 403, "api.cross_site");
 	if (keyd_json_bad_utf8(r, key)) {
 		if (key[0] != '\0')
-			return keyd_reply_field(r, key, "is not valid UTF-8 text");
-		return keyd_reply_error(r, 400, "the body is not valid UTF-8");
+			return keyd_reply_field(r, key, "api.not_utf8_field");
+		return keyd_reply_error(r, 400, "api.not_utf8");
 	}
 	/* NUL is let through the parser so that it is refused by name below,
 	 * never used as the end of a shorter address or password. */
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
-		return keyd_reply_error(r, 400, "the body must be a JSON object");
+		return keyd_reply_error(r, 400, "api.not_object");
 	e = json_string_value(json_object_get(j, "email"));
 	pw = json_string_value(json_object_get(j, "password"));
 	if (json_object_get(j, "email") != NULL && e == NULL) {
 		json_decref(j);
-		return keyd_reply_field(r, "email", "must be a string");
+		return keyd_reply_field(r, "email", "api.not_string");
 	}
 	if (json_object_get(j, "password") != NULL && pw == NULL) {
 		json_decref(j);
-		return keyd_reply_field(r, "password", "must be a string");
+		return keyd_reply_field(r, "password", "api.not_string");
 	}
 	if (e != NULL && strlen(e) != json_string_length(json_object_get(j, "email"))) {
 		json_decref(j);
-		return keyd_reply_field(r, "email", "contains a NUL character");
+		return keyd_reply_field(r, "email", "api.nul");
 	}
 	if (pw != NULL && strlen(pw) != json_string_length(json_object_get(j, "password"))) {
 		json_decref(j);
-		return keyd_reply_field(r, "password", "contains a NUL character");
+		return keyd_reply_field(r, "password", "api.nul");
 	}
 	if (login_async(r, e, pw, json_string_value(json_object_get(j, "signin")))) {
 		json_decref(j);
@@ -683,7 +694,7 @@ keyd_api_login(struct keyd_req *r, const char *arg)
 	}
 	if (__atomic_load_n(&r->k->login_jobs, __ATOMIC_SEQ_CST) >= KEYD_LOGIN_JOBS_MAX) {
 		json_decref(j);
-		return keyd_reply_error(r, 503, "busy, try again");
+		return keyd_reply_error(r, 503, "read.busy");
 	}
 	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);
@@ -698,9 +709,9 @@ keyd_api_login_second(struct keyd_req *r, const char *arg)
 	json_t *j, *as;
 
 	if (keyd_cross_site(r))
-		return keyd_reply_error(r, 403, "cross-site request refused");
+		return keyd_reply_error(r, 403, "api.cross_site");
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
-		return keyd_reply_error(r, 400, "the body must be a JSON object");
+		return keyd_reply_error(r, 400, "api.not_object");
 	as = json_object_get(j, "assertion");
 	keyd_login_second(r, json_string_value(json_object_get(j, "token")),
 	    json_string_value(json_object_get(j, "code")),
@@ -724,7 +735,7 @@ keyd_api_session(struct keyd_req *r, const char *arg)
 	int st;
 
 	if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
+		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
 	return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
@@ -740,9 +751,9 @@ post_session(struct keyd_req *r, struct sp_session *s, enum MHD_Result *ans)
 	int st;
 
 	if ((st = keyd_session_auth(r, 1, s, &err)) == SP_ERR_AUTH)
-		*ans = keyd_reply_error(r, 401, "not logged in");
+		*ans = keyd_reply_error(r, 401, "api.not_logged_in");
 	else if (st == SP_ERR_DENIED)
-		*ans = keyd_reply_error(r, 403, "missing or wrong CSRF token");
+		*ans = keyd_reply_error(r, 403, "api.csrf");
 	else if (st != SP_OK)
 		*ans = store_error(r, st, &err);
 	return st == SP_OK;
@@ -789,10 +800,11 @@ refuse_json(struct keyd_req *r, unsigned status, const char *msg, const char *ac
     const char *id, int64_t org_id, json_t *ans)
 {
 	struct keyd_wait *wt = wait_new(r, SP_WRITE_AUDIT, "release-refused", actor, id, org_id);
+	const char *en = sp_i18n_text(SP_I18N_DEFAULT, msg);	/* logs and audit: English */
 
-	keyd_log("release-refused", "id", id ? id : "-", "reason", msg, "client", r->client, NULL);
+	keyd_log("release-refused", "id", id ? id : "-", "reason", en, "client", r->client, NULL);
 	if (wt == NULL) {
-		struct sp_audit a = {0, "release-refused", actor, id, r->client, msg, org_id};
+		struct sp_audit a = {0, "release-refused", actor, id, r->client, en, org_id};
 
 		sp_store_audit(r->k->store, &a, NULL);
 		if (ans != NULL)
@@ -801,7 +813,7 @@ refuse_json(struct keyd_req *r, unsigned status, const char *msg, const char *ac
 	}
 	/* the record is written before the answer, but a refusal stands
 	 * without it */
-	snprintf(wt->detail, sizeof(wt->detail), "%s", msg);
+	snprintf(wt->detail, sizeof(wt->detail), "%s", en);
 	wt->a.detail = wt->detail;
 	wt->status = status;
 	wt->ans = ans;
@@ -829,10 +841,11 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	json_t *ans = NULL;
 
 	if (why == SP_RELEASE_VERIFY_NEEDED)
-		ans = json_pack("{s:s,s:{s:s,s:i}}", "error", msg, "verify", "hint", e->verify_hint,
-		    "tries_left", fails < SP_STORE_VERIFY_TRIES ? SP_STORE_VERIFY_TRIES - fails : 0);
+		ans = json_pack("{s:s,s:{s:s,s:i}}", "error", keyd_tmsg(r, msg), "verify", "hint",
+		    e->verify_hint, "tries_left", fails < SP_STORE_VERIFY_TRIES ?
+		    SP_STORE_VERIFY_TRIES - fails : 0);
 	else if (name != NULL)
-		ans = json_pack("{s:s,s:s}", "error", msg, "reason", name);
+		ans = json_pack("{s:s,s:s}", "error", keyd_tmsg(r, msg), "reason", name);
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
 }
 
@@ -883,7 +896,7 @@ release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s
 		return 0;
 	}
 	if (st == SP_ERR_DENIED) {
-		*ans = refuse(r, 403, "missing or wrong CSRF token", s->email, known_id, 0);
+		*ans = refuse(r, 403, "api.csrf", s->email, known_id, 0);
 		return 0;
 	}
 	if (st != SP_OK) {
@@ -907,7 +920,7 @@ unwrap_failed(struct keyd_wait *wt, int st, const struct sp_err *err)
 	wt->needed = 0;
 	wt->w.status = SP_OK;
 	wt->status = st == SP_ERR_RETRY ? 503 : 500;
-	wt->msg = st == SP_ERR_RETRY ? "busy, try again" : "internal error";
+	wt->msg = st == SP_ERR_RETRY ? "read.busy" : "err.internal";
 }
 
 /* The key holder's answer to a release (on its reader thread, or at once):
@@ -1007,9 +1020,9 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	 * expired or shredded, verified (release.h) */
 	if ((why = sp_release_check_auth(&p, auth, e, now)) != SP_RELEASE_OK) {
 		if (why == SP_RELEASE_NOT_LOGGED_IN)
-			ret = refuse(r, sp_release_status(why, NULL), "not logged in", NULL, id, 0);
+			ret = refuse(r, sp_release_status(why, NULL), "api.not_logged_in", NULL, id, 0);
 		else if (why == SP_RELEASE_NOT_RECIPIENT)
-			ret = refuse(r, sp_release_status(why, NULL), "not a recipient of this envelope",
+			ret = refuse(r, sp_release_status(why, NULL), "api.not_recipient",
 			    actor, id, e->org_id);
 		else
 			ret = refuse_reason(r, why, &p, e, actor[0] ? actor : NULL);
@@ -1022,7 +1035,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	first_open = ri >= 0 && e->rstate != NULL && e->rstate[ri].opened == 0;
 	if ((wt = wait_new(r, first_open ? SP_WRITE_OPENED : SP_WRITE_AUDIT, "release",
 	    actor[0] ? actor : NULL, id, e->org_id)) == NULL) {
-		ret = keyd_reply_error(r, 503, "busy, try again");
+		ret = keyd_reply_error(r, 503, "read.busy");
 		goto out;
 	}
 	wt->a.time = now;
@@ -1110,11 +1123,14 @@ verify_locked_notice(struct keyd *k, const struct verify_job *jb)
 	struct sp_err err = {{0}};
 	struct sp_org o;
 	struct sp_notice_sender ns = {jb->rcpt, jb->id, (int64_t)time(NULL), 0};
-	const char *to = jb->from;
+	const char *to = jb->from, *lang = NULL;
 
-	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK && o.contact[0] != '\0')
-		to = o.contact;
-	keyd_notice_sender(k, SP_NOTICE_VERIFY_LOCKED, to, &ns);
+	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK) {
+		if (o.contact[0] != '\0')
+			to = o.contact;
+		lang = o.policy.language;
+	}
+	keyd_notice_sender_lang(k, lang, SP_NOTICE_VERIFY_LOCKED, to, &ns);
 	keyd_log("verify-locked", "id", jb->id, NULL);
 }
 
@@ -1210,15 +1226,13 @@ verify_answer(struct keyd_req *r, const struct verify_job *jb)
 		return keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
 	case SP_ERR_AUTH:
 		if (left <= 0)
-			return keyd_reply_json(r, 423, json_pack("{s:s,s:s}", "error",
-			    "too many wrong verification answers: the sender was told",
-			    "reason", "verify-locked"));
+			return keyd_reply_reason(r, 423, "api.verify_locked", "verify-locked");
 		return keyd_reply_json(r, 403, json_pack("{s:s,s:i}", "error",
-		    "that is not the answer the sender gave", "tries_left", left));
+		    keyd_t(r, "api.verify_wrong"), "tries_left", left));
 	case SP_ERR_RETRY:
-		return keyd_reply_error(r, 503, "busy, try again");
+		return keyd_reply_error(r, 503, "read.busy");
 	default:
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 }
 
@@ -1251,10 +1265,10 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	if (!post_session(r, &s, &ret))
 		return ret;
 	if (!keyd_valid_id(id))
-		return keyd_reply_error(r, 404, "unknown envelope");
+		return keyd_reply_error(r, 404, "api.unknown_envelope");
 	memset(&e, 0, sizeof(e));
 	if ((st = sp_store_envelope_get(r->k->store, id, &e, &err)) == SP_ERR_NOTFOUND)
-		return keyd_reply_error(r, 404, "unknown envelope");
+		return keyd_reply_error(r, 404, "api.unknown_envelope");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
 	p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL, NULL, 0};
@@ -1273,7 +1287,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		goto out;
 	}
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL) {
-		ret = keyd_reply_error(r, 400, "the body must be a JSON object");
+		ret = keyd_reply_error(r, 400, "api.not_object");
 		goto out;
 	}
 	ansv = json_str(j, "answer", &len, &bad);
@@ -1282,7 +1296,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		enum sp_field_reason fr = SP_FIELD_R_OK;
 
 		if (bad || ansv == NULL) {
-			ret = keyd_reply_field(r, "answer", "the answer is required");
+			ret = keyd_reply_field(r, "answer", "api.answer_required");
 			goto out;
 		}
 		if (sp_field_text(ansv, len, &rules, &norm, &fr, &err) != SP_OK) {
@@ -1294,7 +1308,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	if (__atomic_add_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST) > KEYD_LOGIN_JOBS_MAX ||
 	    (jb = calloc(1, sizeof(*jb))) == NULL) {
 		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
-		ret = keyd_reply_error(r, 503, "busy, try again");
+		ret = keyd_reply_error(r, 503, "read.busy");
 		goto out;
 	}
 	verify_job_fill(jb, r, &e, ri, norm);
@@ -1310,7 +1324,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		MHD_resume_connection(r->conn);
 		r->async = 0;
 		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
-		ret = keyd_reply_error(r, 503, "busy, try again");
+		ret = keyd_reply_error(r, 503, "read.busy");
 		goto out;
 	}
 	pthread_attr_destroy(&at);

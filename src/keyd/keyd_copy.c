@@ -32,6 +32,7 @@
 #include "copies.h"
 #include "crypto.h"
 #include "keyd_copy.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_tmpl.h"
@@ -227,11 +228,11 @@ put_check(struct keyd_req *r, const char *id, struct sp_org *org,
 	if (!keyd_org_auth(r, org, ans))
 		return 0;
 	if (!keyd_valid_id(id)) {
-		*ans = keyd_reply_error(r, 404, "unknown envelope");
+		*ans = keyd_reply_error(r, 404, "api.unknown_envelope");
 		return 0;
 	}
 	if ((st = sp_store_envelope_get(r->k->store, id, e, &err)) != SP_OK) {
-		*ans = st == SP_ERR_NOTFOUND ? keyd_reply_error(r, 404, "unknown envelope") :
+		*ans = st == SP_ERR_NOTFOUND ? keyd_reply_error(r, 404, "api.unknown_envelope") :
 		    keyd_store_error(r, st, &err);
 		return 0;
 	}
@@ -334,7 +335,7 @@ keyd_api_copy_put(struct keyd_req *r, const char *id)
 		return ans;
 	if (ps == NULL || ps->failed || EVP_DigestFinal_ex(ps->md, sha, &shalen) != 1) {
 		keyd_log("copy-failed", "id", id, "error", ps ? ps->failure : "no state", NULL);
-		ans = keyd_reply_error(r, 500, "internal error");
+		ans = keyd_reply_error(r, 500, "err.internal");
 		goto out;
 	}
 	if (ps->size == 0 || shalen != SP_SHA256_LEN ||
@@ -360,8 +361,8 @@ keyd_api_copy_put(struct keyd_req *r, const char *id)
 	sp_copy_name(id, name);
 	if ((st = sp_blob_put_fd(r->k->copies, name, ps->fd, ps->size, &err)) != SP_OK) {
 		keyd_log("copy-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
-		ans = st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "busy, try again") :
-		    keyd_reply_error(r, 500, "internal error");
+		ans = st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "read.busy") :
+		    keyd_reply_error(r, 500, "err.internal");
 		goto out;
 	}
 	until = e.created + (int64_t)org.policy.keep_copies * 86400;
@@ -405,7 +406,7 @@ get_check(struct keyd_req *r, const char *id, struct sp_envelope_rec *e,
 	memset(c, 0, sizeof(*c));
 	if ((st = keyd_session_auth(r, 0, &s, &err)) != SP_OK) {
 		*ans = st == SP_ERR_AUTH || st == SP_ERR_DENIED ?
-		    keyd_reply_error(r, 401, "not logged in") : keyd_store_error(r, st, &err);
+		    keyd_reply_error(r, 401, "api.not_logged_in") : keyd_store_error(r, st, &err);
 		return 0;
 	}
 	p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL, NULL, 0};
@@ -423,8 +424,8 @@ get_check(struct keyd_req *r, const char *id, struct sp_envelope_rec *e,
 	else if ((st = sp_store_envelope_copy_get(r->k->store, id, c, &err)) != SP_OK)
 		*ans = keyd_store_error(r, st, &err);
 	else if (c->size <= 0 || c->header == NULL || !e->sealed || r->k->copies == NULL)
-		*ans = keyd_reply_json(r, 404, json_pack("{s:s,s:s}", "error", "the key server "
-		    "keeps no copy of this message: open the attachment of the mail", "reason",
+		*ans = keyd_reply_json(r, 404, json_pack("{s:s,s:s}", "error",
+		    keyd_t(r, "api.no_copy"), "reason",
 		    "no-copy"));
 	else
 		return 1;
@@ -455,7 +456,7 @@ keyd_api_copy_meta(struct keyd_req *r, const char *id)
 	    (j = json_pack("{s:s,s:s%,s:s%,s:I,s:s,s:s}", "id", e.id, "header",
 	    (const char *)hb.data, hb.len, "sig", (const char *)sb.data, sb.len, "size",
 	    (json_int_t)c.size, "ct_sha256", hex, "data", data)) == NULL)
-		ans = keyd_reply_error(r, 500, "internal error");
+		ans = keyd_reply_error(r, 500, "err.internal");
 	else
 		ans = keyd_reply_json(r, 200, j);
 	sp_buf_free(&hb);
@@ -484,17 +485,16 @@ keyd_api_copy_data(struct keyd_req *r, const char *id)
 	sp_envelope_rec_clear(&e);
 	sp_envelope_copy_clear(&c);
 	if (st == SP_ERR_NOTFOUND)
-		return keyd_reply_json(r, 404, json_pack("{s:s,s:s}", "error", "the copy of this "
-		    "message is gone: open the attachment of the mail", "reason", "no-copy"));
+		return keyd_reply_reason(r, 404, "api.copy_gone", "no-copy");
 	if (st != SP_OK) {
 		keyd_log("copy-read-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
-		return st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "busy, try again") :
-		    keyd_reply_error(r, 500, "internal error");
+		return st == SP_ERR_RETRY ? keyd_reply_error(r, 503, "read.busy") :
+		    keyd_reply_error(r, 500, "err.internal");
 	}
 	/* MHD owns fd from here on (closed with the response) */
 	if ((resp = MHD_create_response_from_fd(size, fd)) == NULL) {
 		close(fd);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	return keyd_reply_response(r, 200, "application/octet-stream", resp);
 }
@@ -559,13 +559,13 @@ keyd_api_me_envelopes(struct keyd_req *r, const char *arg)
 
 	if ((st = keyd_session_auth(r, 0, &s, &err)) != SP_OK)
 		return st == SP_ERR_AUTH || st == SP_ERR_DENIED ?
-		    keyd_reply_error(r, 401, "not logged in") : keyd_store_error(r, st, &err);
+		    keyd_reply_error(r, 401, "api.not_logged_in") : keyd_store_error(r, st, &err);
 	memset(&m, 0, sizeof(m));
 	m.k = r->k;
 	m.org_id = -1;
 	if ((m.all = json_array()) == NULL || (out = json_array()) == NULL) {
 		json_decref(m.all);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	st = sp_store_envelope_each_for(r->k->store, s.email, (int64_t)time(NULL), me_cb, &m,
 	    &err);
@@ -599,10 +599,9 @@ keyd_page_messages(struct keyd_req *r, const char *arg)
 	{
 		struct keyd_var v[] = {{"CSRF", csrf, 0, 0}};
 
-		sp_buf_init(&out, a->len + 4096);
-		if (keyd_tmpl((const char *)a->data, a->len, v, 1, &out) != SP_OK) {
+		if (keyd_tmpl_page(r, (const char *)a->data, a->len, v, 1, 0, &out) != SP_OK) {
 			sp_buf_free(&out);
-			return keyd_reply_error(r, 500, "internal error");
+			return keyd_reply_error(r, 500, "err.internal");
 		}
 	}
 	return keyd_reply_buf(r, 200, "text/html; charset=utf-8", &out);

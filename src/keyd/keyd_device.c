@@ -26,6 +26,7 @@
 
 #include "crypto.h"
 #include "keyd_device.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "notice.h"
 
@@ -132,7 +133,7 @@ keyd_device_remember(struct keyd_req *r, const char *email)
 
 		set_cookie(r, tok, 0);
 		/* a new way in without the password: the owner hears of it */
-		snprintf(what, sizeof(what), "A remembered device (%s)", d.agent);
+		snprintf(what, sizeof(what), "notice.what.device\t%s", d.agent);
 		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, email, NULL, NULL, what);
 	}
 	sp_wipe(tok, sizeof(tok));
@@ -161,7 +162,7 @@ store_failed(struct keyd_req *r, int st, const struct sp_err *err)
 	if (st == SP_ERR_RETRY)
 		r->retry_after = 2;
 	return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, st == SP_ERR_RETRY ?
-	    "busy, try again" : "internal error");
+	    "read.busy" : "err.internal");
 }
 
 /* The device of r, or an answer: 1 with d filled, else 0 with *ans. */
@@ -175,7 +176,7 @@ device_or_answer(struct keyd_req *r, struct sp_device *d, unsigned missing,
 	if (st == SP_OK)
 		return 1;
 	if (st == SP_ERR_AUTH) {
-		*ans = keyd_reply_error(r, missing, "this browser is not remembered");
+		*ans = keyd_reply_error(r, missing, "api.not_remembered");
 		return 0;
 	}
 	*ans = store_failed(r, st, &err);
@@ -195,7 +196,7 @@ keyd_api_device(struct keyd_req *r, const char *arg)
 		return ret;
 	if (sp_store_account_get(r->k->store, d.email, &acc, NULL) != SP_OK) {
 		sp_wipe(&acc, sizeof(acc));
-		return keyd_reply_error(r, 404, "this browser is not remembered");
+		return keyd_reply_error(r, 404, "api.not_remembered");
 	}
 	j = json_pack("{s:s,s:o}", "email", d.email, "phrase",
 	    acc.phrase_enabled && acc.phrase[0] != '\0' ? json_string(acc.phrase) : json_null());
@@ -227,7 +228,7 @@ keyd_api_device_forget(struct keyd_req *r, const char *arg)
 
 	(void)arg;
 	if (keyd_cross_site(r))
-		return keyd_reply_error(r, 403, "cross-site request refused");
+		return keyd_reply_error(r, 403, "api.cross_site");
 	if (!device_or_answer(r, &d, 404, &ret))
 		return ret;
 	a = (struct sp_audit){0, "device-forgotten", d.email, NULL, r->client, d.agent, 0};
@@ -247,7 +248,7 @@ keyd_api_device_session(struct keyd_req *r, const char *arg)
 
 	(void)arg;
 	if (keyd_cross_site(r))
-		return keyd_reply_error(r, 403, "cross-site request refused");
+		return keyd_reply_error(r, 403, "api.cross_site");
 	if (!device_or_answer(r, &d, 401, &ret))
 		return ret;
 	keyd_login_session(r, d.email, "device", &l);
@@ -255,9 +256,9 @@ keyd_api_device_session(struct keyd_req *r, const char *arg)
 		ret = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s}", "session", l.token,
 		    "email", l.email, "csrf", l.csrf, "via", "device"));
 	else if (l.status == KEYD_LOGIN_BUSY)
-		ret = keyd_reply_error(r, 503, "busy, try again");
+		ret = keyd_reply_error(r, 503, "read.busy");
 	else
-		ret = keyd_reply_error(r, 500, "internal error");
+		ret = keyd_reply_error(r, 500, "err.internal");
 	keyd_login_wipe(&l);
 	return ret;
 }
@@ -288,23 +289,25 @@ row(void *ctx, const struct sp_device *d)
 {
 	struct rows *w = ctx;
 	char made[16], used[16];
+	const char *self = d->id == w->current ? keyd_t(w->r, "dev.this_browser") : "";
+	struct sp_i18n_var v[] = {{"agent", d->agent}, {"made", made}, {"used", used},
+	    {"self", self}};
 
 	day(d->created, made);
 	day(d->last_used, used);
 	sp_buf_printf(w->b, "<li class=\"device\" data-device=\"%lld\"><span>", (long long)d->id);
-	sp_html_escape(w->b, d->agent, strlen(d->agent));
-	sp_buf_printf(w->b, ", remembered %s, last used %s%s</span>", made, used,
-	    d->id == w->current ? " (this browser)" : "");
+	keyd_th(w->r, w->b, "dev.row", v, 4);
+	sp_buf_append_str(w->b, "</span>");
 	if (w->can_change) {
 		sp_buf_append_str(w->b, "<form method=\"post\" action=\"/account/devices/forget\" "
 		    "class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"");
 		sp_html_escape(w->b, w->s->csrf, strlen(w->s->csrf));
 		sp_buf_printf(w->b, "\"><input type=\"hidden\" name=\"id\" value=\"%lld\">"
-		    "<button type=\"submit\" class=\"linkbtn\" aria-label=\"Forget ",
-		    (long long)d->id);
-		sp_html_escape(w->b, d->agent, strlen(d->agent));
-		sp_buf_printf(w->b, ", remembered %s%s\">Forget</button></form>", made,
-		    d->id == w->current ? " (this browser)" : "");
+		    "<button type=\"submit\" class=\"linkbtn\" aria-label=\"", (long long)d->id);
+		keyd_th(w->r, w->b, "dev.forget_label", v, 4);
+		sp_buf_append_str(w->b, "\">");
+		keyd_th(w->r, w->b, "dev.forget", NULL, 0);
+		sp_buf_append_str(w->b, "</button></form>");
 	}
 	sp_buf_append_str(w->b, "</li>");
 	w->n++;
@@ -320,18 +323,23 @@ keyd_device_section(struct keyd_req *r, const struct sp_session *s, struct sp_bu
 
 	if (keyd_device_of(r, &cur, NULL) == SP_OK && strcmp(cur.email, s->email) == 0)
 		w.current = cur.id;
-	sp_buf_append_str(b, "<section aria-labelledby=\"dev-h\"><h2 id=\"dev-h\">Remembered "
-	    "devices</h2><ul class=\"passkeys devices\" id=\"sp-devices\">");
+	keyd_th(r, b, "dev.head_html", NULL, 0);
 	sp_store_device_each(r->k->store, s->email, (int64_t)time(NULL), row, &w, NULL);
 	sp_buf_append_str(b, "</ul>");
 	if (w.n == 0)
-		sp_buf_append_str(b, "<p id=\"sp-devices-none\">No remembered device. Tick "
-		    "\"Remember this device\" when you sign in on a computer only you use.</p>");
-	else
-		sp_buf_printf(b, "<p class=\"hint\">A remembered device shows your security phrase "
-		    "before you type your password, and opens messages that their sender allows "
-		    "without it, for %d days.%s</p>", KEYD_DEVICE_DAYS, can_change ? "" :
-		    " Confirm your password above to forget one.");
+		keyd_th(r, b, "dev.none_html", NULL, 0);
+	else {
+		char days[16];
+
+		snprintf(days, sizeof(days), "%d", KEYD_DEVICE_DAYS);
+		sp_buf_append_str(b, "<p class=\"hint\">");
+		keyd_th(r, b, "dev.hint", (struct sp_i18n_var[]){{"days", days}}, 1);
+		if (!can_change) {
+			sp_buf_append_str(b, " ");
+			keyd_th(r, b, "dev.confirm", NULL, 0);
+		}
+		sp_buf_append_str(b, "</p>");
+	}
 	sp_buf_append_str(b, "</section>");
 }
 

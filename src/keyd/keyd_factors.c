@@ -212,21 +212,21 @@ keyd_factor_passkey_options(struct keyd_req *r)
 	int st;
 
 	if (keyd_cross_site(r))
-		return keyd_reply_error(r, 403, "cross-site request refused");
+		return keyd_reply_error(r, 403, "api.cross_site");
 	if ((j = keyd_json_body(r, 0)) == NULL)
-		return keyd_reply_error(r, 400, "the body must be a JSON object");
+		return keyd_reply_error(r, 400, "api.not_object");
 	tok = json_string_value(json_object_get(j, "token"));
 	if (tok == NULL || strncmp(tok, "spm_", 4) != 0 || strlen(tok) > 60) {
 		json_decref(j);
-		return keyd_reply_field(r, "token", "the sign-in step is missing or malformed");
+		return keyd_reply_field(r, "token", "api.mfa_bad");
 	}
 	sp_sha256(tok, strlen(tok), th);
 	json_decref(j);
 	st = sp_store_token_peek(r->k->store, SP_TOKEN_MFA, th, (int64_t)time(NULL), &tr, NULL);
 	if (st != SP_OK)
-		return keyd_reply_error(r, 401, "this sign-in took too long: start again");
+		return keyd_reply_reason(r, 401, "api.mfa_expired", "expired");
 	if (keyd_challenge_new(r, tr.email, chal) != SP_OK)
-		return keyd_reply_error(r, 503, "busy, try again");
+		return keyd_reply_error(r, 503, "read.busy");
 	return keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:o,s:s,s:i}", "challenge", chal,
 	    "rpId", r->k->rp_id, "allowCredentials", keyd_passkey_list_json(r, tr.email),
 	    "userVerification", "preferred", "timeout", 120000));

@@ -133,12 +133,12 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((cl = keyd_header(r, "Content-Length")) != NULL) {
 			n = strtoull(cl, &end, 10);
 			if (*cl == '\0' || *end != '\0' || n > r->cap)
-				return keyd_reply_error(r, 413, "request body too large");
+				return keyd_reply_error(r, 413, "api.too_large");
 		}
 		if (r->body_fn != NULL) {
 			/* the hook may answer before the body (then it is drained) */
 			if (r->body_fn(r, NULL, 0) != SP_OK && !r->answered)
-				return keyd_reply_error(r, 500, "internal error");
+				return keyd_reply_error(r, 500, "err.internal");
 			return MHD_YES;
 		}
 		ct = keyd_header(r, "Content-Type");
@@ -169,9 +169,9 @@ keyd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (r->toobig)
-		return keyd_reply_error(r, 413, "request body too large");
+		return keyd_reply_error(r, 413, "api.too_large");
 	if (r->badform)
-		return keyd_reply_error(r, 400, "malformed form");
+		return keyd_reply_error(r, 400, "api.bad_form");
 	return keyd_route(r);
 }
 

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "html.h"
+#include "keyd_lang.h"
 #include "keyd_leave.h"
 
 int
@@ -73,31 +74,16 @@ keyd_page_leave(struct keyd_req *r, const char *arg)
 
 	(void)arg;
 	if (!keyd_leave_url(to, host, sizeof(host)))
-		return keyd_page_simple(r, 400, "This link cannot be opened",
-		    "<p>This link does not lead to a web page that can be opened safely "
-		    "(only <code>http</code> and <code>https</code> addresses are). "
-		    "If you need what it points to, ask the sender.</p>");
+		return keyd_page_simple(r, 400, keyd_t(r, "leave.bad_title"),
+		    keyd_t(r, "leave.bad_html"));
 	/* the address twice, each escaped (at most 5 bytes per byte: "&amp;") */
 	sp_buf_init(&b, 10 * strlen(to) + 4096);
-	sp_buf_append_str(&b, "<p>This link in your secure message leads to another site:</p>"
-	    "<p class=\"leave-host\"><strong id=\"sp-leave-host\">");
-	sp_html_escape(&b, host, strlen(host));
-	sp_buf_append_str(&b, "</strong></p><p class=\"leave-url\">The whole address: "
-	    "<code id=\"sp-leave-url\">");
-	sp_html_escape(&b, to, strlen(to));
-	sp_buf_append_str(&b, "</code></p><p>That site is not part of your secure message and "
-	    "was not checked. Go on only if you expected a link to it. Never type the "
-	    "password of your secure messages on another site.</p>"
-	    "<p><a class=\"button\" id=\"sp-leave-go\" rel=\"noopener noreferrer\" href=\"");
-	sp_html_escape(&b, to, strlen(to));
-	sp_buf_append_str(&b, "\">Go on to ");
-	sp_html_escape(&b, host, strlen(host));
-	sp_buf_append_str(&b, "</a></p><p>Or close this tab to go back to your message.</p>");
+	keyd_th(r, &b, "leave.page_html", (struct sp_i18n_var[]){{"host", host}, {"url", to}}, 2);
 	if (b.data == NULL) {
 		sp_buf_free(&b);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
-	ret = keyd_page_simple(r, 200, "You are leaving your secure message", (const char *)b.data);
+	ret = keyd_page_simple(r, 200, keyd_t(r, "leave.title"), (const char *)b.data);
 	sp_buf_free(&b);
 	return ret;
 }

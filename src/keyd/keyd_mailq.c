@@ -15,11 +15,12 @@
 #include <string.h>
 
 #include "keyd.h"
+#include "keyd_lang.h"
 #include "notice.h"
 
 struct qmail {
 	char to[SP_STORE_EMAIL_MAX + 1];
-	const char *subject;		/* static text of notice.c */
+	const char *subject;		/* static text of the catalogues (i18n.h) */
 	struct sp_buf body;
 	struct qmail *next;
 	/* a ready MIME message (a sealed reply): its SMTP recipients */
@@ -202,17 +203,33 @@ int
 keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
     const char *ttl_text, const char *detail)
 {
+	return keyd_notice_lang(k, NULL, kind, to, token, ttl_text, detail);
+}
+
+int
+keyd_notice_lang(struct keyd *k, const char *lang, int kind, const char *to,
+    const char *token, const char *ttl_text, const char *detail)
+{
 	struct sp_err err = {{0}};
 	struct qmail *m;
 
+	if (lang == NULL && (lang = keyd_account_lang(k, to)) == NULL)
+		lang = SP_I18N_DEFAULT;
 	if ((m = qmail_new(k, to)) == NULL)
 		return SP_ERR_NOMEM;
-	return enqueue_composed(k, m, sp_notice_compose(kind, to, k->public_url, token,
-	    ttl_text, detail, &m->subject, &m->body, &err), &err);
+	return enqueue_composed(k, m, sp_notice_compose_lang(lang, kind, to, k->public_url,
+	    token, ttl_text, detail, &m->subject, &m->body, &err), &err);
 }
 
 int
 keyd_notice_sender(struct keyd *k, int kind, const char *to,
+    const struct sp_notice_sender *info)
+{
+	return keyd_notice_sender_lang(k, NULL, kind, to, info);
+}
+
+int
+keyd_notice_sender_lang(struct keyd *k, const char *lang, int kind, const char *to,
     const struct sp_notice_sender *info)
 {
 	struct sp_err err = {{0}};
@@ -220,6 +237,6 @@ keyd_notice_sender(struct keyd *k, int kind, const char *to,
 
 	if ((m = qmail_new(k, to)) == NULL)
 		return SP_ERR_NOMEM;
-	return enqueue_composed(k, m, sp_notice_compose_sender(kind, to, k->public_url, info,
-	    &m->subject, &m->body, &err), &err);
+	return enqueue_composed(k, m, sp_notice_compose_sender_lang(sp_i18n_lang(lang), kind,
+	    to, k->public_url, info, &m->subject, &m->body, &err), &err);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "assets.h"
+#include "keyd_lang.h"
 #include "keyd_open.h"
 #include "keyd_tmpl.h"
 
@@ -43,7 +44,7 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 		h = keyd_field(r, "h");
 		c = keyd_field(r, "c");
 		if (h == NULL || c == NULL || *h == '\0' || *c == '\0')
-			return keyd_reply_error(r, 400, "The secure message was not sent with the form");
+			return keyd_reply_error(r, 400, "err.online_missing");
 		/* the signature of a format 2 envelope: base64url only */
 		if ((sv = keyd_field(r, "s")) != NULL)
 			for (i = 0; sv[i] != '\0'; i++) {
@@ -53,8 +54,7 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 				    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
 					continue;
 				if (n == KEYD_SIG_MAX)
-					return keyd_reply_error(r, 400, "The signature of the secure "
-					    "message is too long");
+					return keyd_reply_error(r, 400, "err.online_sig_long");
 				sig[n++] = (char)ch;
 			}
 	}
@@ -70,11 +70,11 @@ keyd_page_open(struct keyd_req *r, const char *arg)
 			{"MODE", copy ? "copy" : "", 0, 0},
 		};
 
-		sp_buf_init(&out, a->len + strlen(h) + strlen(c) + 4096);
 		r->csp = KEYD_CSP_OPEN;
-		if (keyd_tmpl((const char *)a->data, a->len, v, 6, &out) != SP_OK) {
+		if (keyd_tmpl_page(r, (const char *)a->data, a->len, v, sizeof(v) / sizeof(v[0]),
+		    strlen(h) + strlen(c), &out) != SP_OK) {
 			sp_buf_free(&out);
-			return keyd_reply_error(r, 500, "internal error");
+			return keyd_reply_error(r, 500, "err.internal");
 		}
 	}
 	return keyd_reply_buf(r, 200, "text/html; charset=utf-8", &out);
@@ -101,29 +101,27 @@ keyd_static(struct keyd_req *r, const char *name)
 	size_t i, n = strlen(name), el;
 
 	if (n == 0 || n > 200 || strstr(name, "..") != NULL || name[0] == '/')
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	for (i = 0; i < n; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
 		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '_' ||
 		    name[i] == '.' || name[i] == '/'))
-			return keyd_reply_error(r, 404, "This file does not exist");
+			return keyd_reply_error(r, 404, "err.no_file");
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		el = strlen(types[i].ext);
 		if (n > el && strcmp(name + n - el, types[i].ext) == 0)
 			break;
 	}
 	if (i == sizeof(types) / sizeof(types[0]))
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	snprintf(path, sizeof(path), "portal/%s", name);
 	if ((a = sp_asset_find(path)) == NULL)
-		return keyd_reply_error(r, 404, "This file does not exist");
+		return keyd_reply_error(r, 404, "err.no_file");
 	return keyd_reply(r, 200, types[i].type, a->data, a->len, 1);
 }
 
 enum MHD_Result
 keyd_page_home(struct keyd_req *r, const char *arg)
 {
-	return keyd_page_simple(r, 200, "sealpost key server",
-	    "<p>This server keeps the keys of secure messages. Open a secure "
-	    "message from the <code>securedoc.html</code> attachment you received.</p>");
+	return keyd_page_simple(r, 200, keyd_t(r, "home.title"), keyd_t(r, "home.body_html"));
 }

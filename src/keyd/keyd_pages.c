@@ -19,32 +19,29 @@
 #include "assets.h"
 #include "crypto.h"
 #include "field.h"
+#include "i18n.h"
+#include "keyd_lang.h"
 #include "keyd_pages.h"
 #include "keyd_tmpl.h"
 #include "notice.h"
 #include "password.h"
 
+/* catalogue keys (i18n.h): the texts in each language */
 const char *const keyd_questions[] = {
-	"What was the name of your first pet?",
-	"In what city were you born?",
-	"What is your mother's maiden name?",
-	"What was the name of your first school?",
-	"What was the make of your first car?",
-	"What is the name of the street you grew up on?",
-	"What was your childhood nickname?",
-	"What is the first name of your oldest cousin?",
-	"In what city did your parents meet?",
-	"What was the name of your favourite teacher?",
+	"q.1",
+	"q.2",
+	"q.3",
+	"q.4",
+	"q.5",
+	"q.6",
+	"q.7",
+	"q.8",
+	"q.9",
+	"q.10",
 };
 #define NQUESTIONS 10
 const int keyd_nquestions = NQUESTIONS;
 
-static const char *const languages[][2] = {
-	{"en", "English"}, {"fr", "Fran\xc3\xa7" "ais"}, {"de", "Deutsch"},
-	{"es", "Espa\xc3\xb1ol"}, {"it", "Italiano"}, {"nl", "Nederlands"},
-	{"pt", "Portugu\xc3\xaas"},
-};
-#define NLANGUAGES (sizeof(languages) / sizeof(languages[0]))
 
 /* --- layout and CSRF ----------------------------------------------------- */
 
@@ -78,6 +75,7 @@ struct regform {
 	int nerr;
 };
 
+/* msg: a catalogue key, or a text of the library (password.h, field.h) */
 static void
 set_err(struct regform *f, int i, const char *msg)
 {
@@ -90,23 +88,30 @@ set_err(struct regform *f, int i, const char *msg)
 static void
 options_lang(struct sp_buf *b, const char *sel)
 {
+	const char *const *l = sp_i18n_languages();
 	size_t i;
 
-	for (i = 0; i < NLANGUAGES; i++)
-		sp_buf_printf(b, "<option value=\"%s\"%s>%s</option>", languages[i][0],
-		    sel && strcmp(sel, languages[i][0]) == 0 ? " selected" : "", languages[i][1]);
+	/* the languages whose catalogue is complete, each in its own words */
+	for (i = 0; l[i] != NULL; i++) {
+		sp_buf_printf(b, "<option value=\"%s\" lang=\"%s\"%s>", l[i], l[i],
+		    sel && strcmp(sel, l[i]) == 0 ? " selected" : "");
+		sp_i18n_html(b, l[i], "lang.name", NULL, 0);
+		sp_buf_append_str(b, "</option>");
+	}
 }
 
 static void
-options_q(struct sp_buf *b, const char *sel)
+options_q(struct sp_buf *b, const char *lang, const char *sel)
 {
 	int i;
 	long s = sel ? strtol(sel, NULL, 10) : 0;
 
-	sp_buf_printf(b, "<option value=\"\"%s>Choose a question</option>", s ? "" : " selected");
+	sp_buf_printf(b, "<option value=\"\"%s>", s ? "" : " selected");
+	sp_i18n_html(b, lang, "form.question", NULL, 0);
+	sp_buf_append_str(b, "</option>");
 	for (i = 0; i < NQUESTIONS; i++) {
 		sp_buf_printf(b, "<option value=\"%d\"%s>", i + 1, s == i + 1 ? " selected" : "");
-		sp_html_escape(b, keyd_questions[i], strlen(keyd_questions[i]));
+		sp_i18n_html(b, lang, keyd_questions[i], NULL, 0);
 		sp_buf_append_str(b, "</option>");
 	}
 }
@@ -129,19 +134,24 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	sp_buf_init(&o1, 65536);
 	sp_buf_init(&o2, 65536);
 	sp_buf_init(&o3, 65536);
-	options_lang(&ol, f->v[F_LANGUAGE] ? f->v[F_LANGUAGE] : "en");
-	options_q(&o1, f->v[F_Q1]);
-	options_q(&o2, f->v[F_Q2]);
-	options_q(&o3, f->v[F_Q3]);
+	options_lang(&ol, f->v[F_LANGUAGE] ? f->v[F_LANGUAGE] : keyd_lang(r));
+	options_q(&o1, keyd_lang(r), f->v[F_Q1]);
+	options_q(&o2, keyd_lang(r), f->v[F_Q2]);
+	options_q(&o3, keyd_lang(r), f->v[F_Q3]);
 	for (i = 0; i < NF; i++) {
 		v[n++] = (struct keyd_var){vnames[i], f->v[i] ? f->v[i] : "", 0, 0};
-		v[n++] = (struct keyd_var){enames[i], f->err[i], 0, 0};
+		v[n++] = (struct keyd_var){enames[i], keyd_tmsg(r, f->err[i]), 0, 0};
 		v[n++] = (struct keyd_var){inames[i], f->err[i][0] ? "true" : "false", 0, 0};
 	}
 	summary[0] = '\0';
-	if (f->nerr > 0)
-		snprintf(summary, sizeof(summary), "%d field%s need%s your attention: see the "
-		    "message beside each.", f->nerr, f->nerr == 1 ? "" : "s", f->nerr == 1 ? "s" : "");
+	if (f->nerr > 0) {
+		char nb[16];
+		struct sp_i18n_var cv = {"count", nb};
+
+		snprintf(nb, sizeof(nb), "%d", f->nerr);
+		keyd_tplain(r, f->nerr == 1 ? "reg.summary_one" : "reg.summary_many", &cv, 1,
+		    summary, sizeof(summary));
+	}
 	v[n++] = (struct keyd_var){"SUMMARY", summary, 0, 0};
 	v[n++] = (struct keyd_var){"CSRF", csrf, 0, 0};
 	v[n++] = (struct keyd_var){"ID", f->id ? f->id : "", 0, 0};
@@ -152,8 +162,8 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	v[n++] = (struct keyd_var){"O_Q2", o2.data ? (const char *)o2.data : "", 0, 1};
 	v[n++] = (struct keyd_var){"O_Q3", o3.data ? (const char *)o3.data : "", 0, 1};
 	sp_buf_init(&body, (size_t)1 << 20);
-	keyd_tmpl((const char *)a->data, a->len, v, n, &body);
-	ret = keyd_page_simple(r, status, "Register for secure messages",
+	keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, n, &body);
+	ret = keyd_page_simple(r, status, keyd_t(r, "reg.title"),
 	    body.data ? (const char *)body.data : "");
 	sp_buf_wipe(&body);
 	sp_buf_free(&ol);
@@ -182,12 +192,12 @@ check_text(struct keyd_req *r, struct regform *f, int i, size_t max, const char 
 		return;
 	}
 	if (toolong) {
-		set_err(f, i, "This is too long");
+		set_err(f, i, "form.too_long");
 		return;
 	}
 	if (sp_field_text(s, n, &rules, &out, &why, &err) != SP_OK) {
 		set_err(f, i, why == SP_FIELD_R_REQUIRED ? missing : err.msg[0] ? err.msg :
-		    "This contains characters that are not allowed");
+		    "form.bad_chars");
 		return;
 	}
 	free(out);
@@ -231,20 +241,17 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 		const char *raw = keyd_field_raw(r, fnames[i], &n, &toolong);
 
 		if (raw != NULL && toolong)
-			set_err(f, (int)i, "This is too long");
+			set_err(f, (int)i, "form.too_long");
 		else if (raw != NULL && memchr(raw, '\0', n) != NULL)
-			set_err(f, (int)i, "This contains characters that are not allowed");
+			set_err(f, (int)i, "form.bad_chars");
 	}
 	if (f->v[F_EMAIL] == NULL || keyd_email_lower(f->v[F_EMAIL], email,
 	    SP_STORE_EMAIL_MAX + 1) != SP_OK)
-		set_err(f, F_EMAIL, "Enter a valid email address, such as name@example.org");
-	for (i = 0; i < NLANGUAGES; i++)
-		if (f->v[F_LANGUAGE] && strcmp(f->v[F_LANGUAGE], languages[i][0]) == 0)
-			break;
-	if (i == NLANGUAGES)
-		set_err(f, F_LANGUAGE, "Choose a language from the list");
-	check_text(r, f, F_FIRST, SP_STORE_NAME_MAX, "Enter your first name");
-	check_text(r, f, F_LAST, SP_STORE_NAME_MAX, "Enter your last name");
+		set_err(f, F_EMAIL, "form.email_invalid");
+	if (!sp_i18n_offered(f->v[F_LANGUAGE]))
+		set_err(f, F_LANGUAGE, "form.language");
+	check_text(r, f, F_FIRST, SP_STORE_NAME_MAX, "form.first_name");
+	check_text(r, f, F_LAST, SP_STORE_NAME_MAX, "form.last_name");
 	if (f->id && keyd_valid_id(f->id) &&
 	    sp_store_envelope_get(r->k->store, f->id, &e, NULL) == SP_OK) {
 		snprintf(org, sizeof(org), "%s", e.org_name);
@@ -253,14 +260,14 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 	}
 	ctx.email = f->err[F_EMAIL][0] ? NULL : email;
 	if (f->v[F_PW] == NULL || *f->v[F_PW] == '\0')
-		set_err(f, F_PW, "Enter a password of at least 8 characters");
+		set_err(f, F_PW, "form.password");
 	else if (sp_password_check(f->v[F_PW], &ctx, &err) != SP_OK)
 		set_err(f, F_PW, err.msg);
 	if (f->v[F_PW2] == NULL || *f->v[F_PW2] == '\0')
-		set_err(f, F_PW2, "Type the password again to confirm it");
+		set_err(f, F_PW2, "form.password2");
 	else if (f->v[F_PW] && strcmp(f->v[F_PW], f->v[F_PW2]) != 0)
-		set_err(f, F_PW2, "The two passwords do not match");
-	check_text(r, f, F_PHRASE, SP_STORE_PHRASE_MAX, "Enter a personal security phrase");
+		set_err(f, F_PW2, "form.password_mismatch");
+	check_text(r, f, F_PHRASE, SP_STORE_PHRASE_MAX, "form.phrase");
 	for (j = 0; j < 3; j++) {
 		int qi = F_Q1 + 3 * j;
 		const char *s = f->v[qi];
@@ -269,23 +276,23 @@ validate(struct keyd_req *r, struct regform *f, char email[SP_STORE_EMAIL_MAX + 
 		q[j] = s && *s ? strtol(s, &end, 10) : 0;
 		if (s == NULL || *s == '\0' || *end != '\0' || q[j] < 1 || q[j] > NQUESTIONS) {
 			q[j] = 0;
-			set_err(f, qi, "Choose a question");
+			set_err(f, qi, "form.question");
 		}
 		for (k = 0; k < j; k++)
 			if (q[j] != 0 && q[j] == q[k])
-				set_err(f, qi, "Choose three different questions");
-		check_text(r, f, qi + 1, 256, "Enter an answer");
+				set_err(f, qi, "form.questions_differ");
+		check_text(r, f, qi + 1, 256, "form.answer");
 		if (f->err[qi + 1][0] == '\0') {
 			char *na = NULL;
 
 			if (sp_answer_normalize(f->v[qi + 1], &na, NULL) != SP_OK)
-				set_err(f, qi + 1, "Enter an answer");
+				set_err(f, qi + 1, "form.answer");
 			free(na);
 		}
 		if (f->v[qi + 2] == NULL || *f->v[qi + 2] == '\0')
-			set_err(f, qi + 2, "Type the answer again to confirm it");
+			set_err(f, qi + 2, "form.answer2");
 		else if (f->err[qi + 1][0] == '\0' && !same_answer(f->v[qi + 1], f->v[qi + 2]))
-			set_err(f, qi + 2, "The two answers do not match");
+			set_err(f, qi + 2, "form.answer_mismatch");
 	}
 }
 
@@ -305,15 +312,11 @@ register_done(struct keyd_req *r, const char *email)
 	struct sp_buf b;
 	enum MHD_Result ret;
 
+	struct sp_i18n_var ev = {"email", email};
+
 	sp_buf_init(&b, 4096);
-	sp_buf_append_str(&b, "<p>We sent a mail to <strong>");
-	sp_html_escape(&b, email, strlen(email));
-	sp_buf_append_str(&b, "</strong>. Open the link in it to confirm your address; "
-	    "then go back to your secure message and choose <strong>Open</strong>.</p>"
-	    "<p class=\"hint\">The link works once and expires in 24 hours. If no mail "
-	    "arrives within a few minutes, look in your spam folder, or "
-	    "<a href=\"/resend\">send the mail again</a>.</p>");
-	ret = keyd_page_simple(r, 200, "Check your mail", b.data ? (const char *)b.data : "");
+	keyd_th(r, &b, "reg.sent_html", &ev, 1);
+	ret = keyd_page_simple(r, 200, keyd_t(r, "reg.sent_title"), b.data ? (const char *)b.data : "");
 	sp_buf_free(&b);
 	return ret;
 }
@@ -350,8 +353,7 @@ register_post(struct keyd_req *r)
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_form, &until,
 		    NULL) == SP_OK && until > now) {
 			r->retry_after = until - now;
-			return keyd_reply_error(r, 429, "Too many registrations from your network: "
-			    "please try again later");
+			return keyd_reply_error(r, 429, "err.too_many_registrations");
 		}
 	}
 	validate(r, &f, email);
@@ -412,11 +414,12 @@ register_post(struct keyd_req *r)
 		sp_wipe(token, sizeof(token));
 		sp_wipe(bind, sizeof(bind));
 		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		keyd_log("register-failed", "error", sp_err_msg(&err, st), NULL);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
-	keyd_notice(r->k, SP_NOTICE_ACTIVATE, email, token, "24 hours", NULL);
+	keyd_notice_lang(r->k, sp_i18n_lang(f.v[F_LANGUAGE]), SP_NOTICE_ACTIVATE, email, token,
+	    "notice.ttl.24h", NULL);
 	sp_wipe(token, sizeof(token));
 	set_bind_cookie(r, bind);
 	sp_wipe(bind, sizeof(bind));
@@ -441,7 +444,7 @@ keyd_page_register(struct keyd_req *r, const char *arg)
 		f.v[F_EMAIL] = e;
 		f.email_locked = 1;
 	}
-	f.v[F_LANGUAGE] = "en";
+	f.v[F_LANGUAGE] = keyd_lang(r);	/* the page's language */
 	f.phrase_enabled = 1;
 	return render_register(r, 200, &f);
 }
@@ -452,22 +455,12 @@ static enum MHD_Result
 activation_problem(struct keyd_req *r, int st, const struct sp_err *err)
 {
 	if (st == SP_ERR_RETRY)
-		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		return keyd_reply_error(r, 503, "err.busy");
 	if (st != SP_ERR_NOTFOUND && st != SP_ERR_EXPIRED && st != SP_ERR_EXISTS)
-		return keyd_reply_error(r, 500, "internal error");
-	return keyd_page_simple(r, 400, "This link cannot be used",
+		return keyd_reply_error(r, 500, "err.internal");
+	return keyd_page_simple(r, 400, keyd_t(r, "act.bad_title"), keyd_t(r,
 	    st == SP_ERR_EXISTS || (st == SP_ERR_EXPIRED && strstr(err->msg, "used") != NULL) ?
-	    "<p>This confirmation link was already used, or the address was confirmed "
-	    "with another link.</p><p>Go back to your secure message and choose "
-	    "<strong>Open</strong>. If you forgot your password, "
-	    "<a href=\"/forgot\">choose a new one</a>.</p>" :
-	    st == SP_ERR_EXPIRED ?
-	    "<p>This confirmation link has expired (links work for 24 hours).</p>"
-	    "<p><a href=\"/resend\">Send a new link</a>, or register again with the same "
-	    "address.</p>" :
-	    "<p>This confirmation link is not valid. Check that you copied the whole "
-	    "link from the mail.</p><p>The newest link we sent you is the one that works: "
-	    "<a href=\"/resend\">send a new link</a>.</p>");
+	    "act.used_html" : st == SP_ERR_EXPIRED ? "act.expired_html" : "act.invalid_html"));
 }
 
 /* 1 when this browser holds the registration cookie of pending p. */
@@ -493,30 +486,21 @@ activate_form(struct keyd_req *r, unsigned status, const char *email, const char
 
 	keyd_csrf_token(r, csrf);
 	sp_buf_init(&b, 16384);
-	if (error != NULL) {
-		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
-		sp_html_escape(&b, error, strlen(error));
-		sp_buf_append_str(&b, "</p>");
-	}
-	sp_buf_append_str(&b, "<p>Confirm that <strong>");
-	sp_html_escape(&b, email, strlen(email));
-	sp_buf_append_str(&b, "</strong> is your address.</p>"
-	    "<form method=\"post\" action=\"/activate\" class=\"form\"><input type=\"hidden\" "
+	if (error != NULL)
+		keyd_page_alert(&b, keyd_t(r, error));
+	keyd_th(r, &b, "act.confirm_html", (struct sp_i18n_var[]){{"email", email}}, 1);
+	sp_buf_append_str(&b, "<form method=\"post\" action=\"/activate\" class=\"form\"><input type=\"hidden\" "
 	    "name=\"csrf\" value=\"");
 	sp_html_escape(&b, csrf, strlen(csrf));
 	sp_buf_append_str(&b, "\"><input type=\"hidden\" name=\"t\" value=\"");
 	sp_html_escape(&b, t, strlen(t));
 	sp_buf_append_str(&b, "\">");
 	if (need_pw)
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"password\">The password "
-		    "you chose when you registered</label><input id=\"password\" name=\"password\" "
-		    "type=\"password\" autocomplete=\"current-password\" required "
-		    "aria-describedby=\"pw-hint\"><p class=\"hint\" id=\"pw-hint\">We ask for it "
-		    "because this link was opened in another browser than the one you "
-		    "registered in: only the person who registered can confirm.</p></div>");
-	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">"
-	    "Confirm my address</button></form>");
-	ret = keyd_page_simple(r, status, "Confirm your address", b.data ? (const char *)b.data : "");
+		keyd_th(r, &b, "act.password_html", NULL, 0);
+	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">");
+	keyd_th(r, &b, "act.confirm_button", NULL, 0);
+	sp_buf_append_str(&b, "</button></form>");
+	ret = keyd_page_simple(r, status, keyd_t(r, "act.confirm_title"), b.data ? (const char *)b.data : "");
 	sp_buf_free(&b);
 	return ret;
 }
@@ -577,12 +561,14 @@ keyd_notify_waiting(struct keyd *k, const char *email, int64_t now)
 	}
 	for (i = 0; i < w->n; i++) {
 		struct sp_notice_sender ns = {email, NULL, now, w->org[i].count};
-		const char *to = w->org[i].from;
+		const char *to = w->org[i].from, *lang = NULL;
 
-		if (sp_store_org_get_id(k->store, w->org[i].org_id, &o, &err) == SP_OK &&
-		    o.contact[0] != '\0')
-			to = o.contact;
-		keyd_notice_sender(k, SP_NOTICE_WAITING, to, &ns);
+		if (sp_store_org_get_id(k->store, w->org[i].org_id, &o, &err) == SP_OK) {
+			if (o.contact[0] != '\0')
+				to = o.contact;
+			lang = o.policy.language;
+		}
+		keyd_notice_sender_lang(k, lang, SP_NOTICE_WAITING, to, &ns);
 	}
 	if (w->n > 0) {
 		char nb[24];
@@ -640,21 +626,18 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 		    NULL) != SP_OK || until > now) {
 			sp_wipe(&p, sizeof(p));
 			r->retry_after = until > now ? until - now : 2;
-			return keyd_reply_error(r, 429, "Too many wrong passwords: please wait a "
-			    "few minutes and try again");
+			return keyd_reply_error(r, 429, "err.too_many_passwords");
 		}
 		st = pw != NULL && *pw != '\0' && strlen(pw) <= SP_PW_MAX_BYTES ?
 		    sp_password_verify(p.pw_hash, pw, &err) : SP_ERR_AUTH;
 		sp_wipe(&p, sizeof(p));
 		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		if (st != SP_OK) {
 			a = (struct sp_audit){now, "activate-refused", email, NULL, r->client,
 			    "wrong password", 0};
 			sp_store_audit(r->k->store, &a, NULL);
-			return activate_form(r, 403, email, t, 1, "This is not the password of this "
-			    "registration. Type the password you chose when you registered; if you "
-			    "registered more than once, use the link of the newest mail.");
+			return activate_form(r, 403, email, t, 1, "act.wrong_password");
 		}
 		sp_store_throttle_reset(r->k->store, key, NULL);
 	} else
@@ -667,11 +650,8 @@ keyd_page_activate(struct keyd_req *r, const char *arg)
 	keyd_log("activate", "client", r->client, NULL);
 	keyd_notify_waiting(r->k, email, now);
 	sp_buf_init(&b, 4096);
-	sp_buf_append_str(&b, "<p>Thank you: <strong>");
-	sp_html_escape(&b, email, strlen(email));
-	sp_buf_append_str(&b, "</strong> is confirmed.</p><p>Go back to your secure "
-	    "message and choose <strong>Open</strong>, then sign in with your password.</p>");
-	ret = keyd_page_simple(r, 200, "Your address is confirmed",
+	keyd_th(r, &b, "act.done_html", (struct sp_i18n_var[]){{"email", email}}, 1);
+	ret = keyd_page_simple(r, 200, keyd_t(r, "act.done_title"),
 	    b.data ? (const char *)b.data : "");
 	sp_buf_free(&b);
 	return ret;

@@ -37,6 +37,7 @@
 #include "envelope.h"
 #include "html.h"
 #include "keyd_api.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_read.h"
@@ -47,7 +48,7 @@
 #include "release.h"
 #include "seal.h"
 
-#define READ_TITLE "Read a secure message without scripts"
+#define READ_TITLE "read.title"
 #define READ_SIG_STRLEN 86	/* base64url of a 64-byte signature */
 
 /* One request: the envelope as posted (borrowed from the form) and read. */
@@ -80,30 +81,15 @@ body_init(struct sp_buf *b, const struct rd *d)
 static enum MHD_Result
 page(struct keyd_req *r, unsigned status, const char *title, struct sp_buf *body)
 {
-	const struct sp_asset *a = sp_asset_find("portal/page.html");
-	struct sp_buf out;
-	int st;
+	enum MHD_Result ret;
 
-	if (a == NULL) {
+	if (body->len == 0) {	/* the page could not be built */
 		sp_buf_wipe(body);
-		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
-	}
-	{
-		struct keyd_var v[] = {
-			{"TITLE", title, 0, 0},
-			{"BODY", body->data ? (const char *)body->data : "", body->len, 1},
-		};
-
-		sp_buf_init(&out, a->len + body->len + 4096);
-		st = body->len > 0 ? keyd_tmpl((const char *)a->data, a->len, v, 2, &out) :
-		    SP_ERR_INTERNAL;
-	}
-	sp_buf_wipe(body);
-	if (st != SP_OK) {
-		sp_buf_wipe(&out);
 		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
 	}
-	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+	ret = keyd_page_sized(r, status, title, (const char *)body->data, body->len);
+	sp_buf_wipe(body);
+	return ret;
 }
 
 /* A page without the envelope: a sentence or two (escaped) and what to do. */
@@ -115,11 +101,11 @@ plain_page(struct rd *d, unsigned status, const char *title, const char *msg,
 
 	sp_buf_init(&b, 65536);
 	sp_buf_append_str(&b, "<p>");
-	esc(&b, msg);
+	esc(&b, keyd_tmsg(d->r, msg));
 	sp_buf_append_str(&b, "</p><p>");
-	esc(&b, next);
+	esc(&b, keyd_tmsg(d->r, next));
 	sp_buf_append_str(&b, "</p>");
-	return page(d->r, status, title, &b);
+	return page(d->r, status, keyd_t(d->r, title), &b);
 }
 
 static void
@@ -150,19 +136,9 @@ form_open(struct sp_buf *b, const struct rd *d, const char *step)
 
 /* What this way of reading means, said before anything is decrypted. */
 static void
-trust_notice(struct sp_buf *b, const struct keyd *k)
+trust_notice(struct sp_buf *b, struct keyd_req *r)
 {
-	sp_buf_append_str(b, "<section class=\"notice\" id=\"sp-trust\" aria-labelledby=\"sp-trust-h\">"
-	    "<h2 id=\"sp-trust-h\">This way of reading trusts the key server with this message</h2>"
-	    "<p>Your browser runs no scripts, so the message cannot be decrypted on your "
-	    "computer. When you sign in here, the key server <strong>");
-	esc(b, k->public_url);
-	sp_buf_append_str(b, "</strong> decrypts this one message for you, for this page only, "
-	    "and shows you its text. While it does, the key server can read the message: you "
-	    "trust it with this message. It keeps nothing of it: no copy, and nothing of its "
-	    "content in its logs.</p><p>If you would rather not, open the message in a browser "
-	    "that runs scripts: there it is decrypted on your computer, and the key server "
-	    "never sees it.</p></section>");
+	keyd_th(r, b, "read.trust_html", (struct sp_i18n_var[]){{"keyd", r->k->public_url}}, 1);
 }
 
 static enum MHD_Result
@@ -171,22 +147,12 @@ signin_page(struct rd *d, unsigned status, const char *error, const char *email)
 	struct sp_buf b;
 
 	body_init(&b, d);
-	keyd_page_alert(&b, error);
-	trust_notice(&b, d->r->k);
+	keyd_page_alert(&b, keyd_tmsg(d->r, error));
+	trust_notice(&b, d->r);
 	form_open(&b, d, "signin");
-	sp_buf_append_str(&b, "<div class=\"field\"><label for=\"email\">Email address</label>"
-	    "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" "
-	    "spellcheck=\"false\" autocapitalize=\"off\" required value=\"");
-	esc(&b, email);
-	sp_buf_append_str(&b, "\"></div><div class=\"field\"><label for=\"password\">Password</label>"
-	    "<input id=\"password\" name=\"password\" type=\"password\" "
-	    "autocomplete=\"current-password\" required></div>"
-	    "<button type=\"submit\" class=\"primary\">Sign in and read the message</button></form>"
-	    "<p class=\"hint\"><a href=\"/forgot\">Forgot your password?</a> &middot; First time? "
-	    "<a href=\"/register?id=");
-	esc(&b, d->f.header.id);
-	sp_buf_append_str(&b, "\">Register</a>, then come back to the envelope.</p>");
-	return page(d->r, status, READ_TITLE, &b);
+	keyd_th(d->r, &b, "read.signin_html", (struct sp_i18n_var[]){{"email", email},
+	    {"id", d->f.header.id}}, 2);
+	return page(d->r, status, keyd_t(d->r, READ_TITLE), &b);
 }
 
 /* The second step of a sign-in: a TOTP code or a recovery code; passkeys
@@ -197,31 +163,24 @@ second_page(struct rd *d, unsigned status, const struct keyd_login *l, const cha
 	struct sp_buf b;
 
 	body_init(&b, d);
-	keyd_page_alert(&b, error);
+	keyd_page_alert(&b, keyd_tmsg(d->r, error));
 	if (!l->has_totp && l->nrecovery == 0) {
-		sp_buf_append_str(&b, "<p>Your password was right, but your account also asks for "
-		    "your passkey, and a passkey needs scripts. This page cannot ask for it.</p>"
-		    "<p>Open the message in a browser that runs scripts, and sign in there with "
-		    "your passkey.</p>");
-		return page(d->r, status, "A passkey needs scripts", &b);
+		keyd_th(d->r, &b, "read.passkey_html", NULL, 0);
+		return page(d->r, status, keyd_t(d->r, "read.passkey_title"), &b);
 	}
-	sp_buf_append_str(&b, "<p class=\"lead\">Your password was right. One more step: "
-	    "prove it is you with your second factor.</p>");
+	keyd_th(d->r, &b, "read.second_lead_html", NULL, 0);
 	if (l->npasskeys > 0)
-		sp_buf_append_str(&b, "<p class=\"hint\">A passkey needs scripts: use your "
-		    "authenticator app or a recovery code here.</p>");
+		keyd_th(d->r, &b, "read.second_passkey_html", NULL, 0);
 	form_open(&b, d, "code");
 	hidden(&b, "mfa", l->mfa_token);
 	if (l->has_totp)
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"code\">Code from your "
-		    "authenticator app</label><input id=\"code\" name=\"code\" type=\"text\" "
-		    "inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"8\"></div>");
+		keyd_th(d->r, &b, "read.totp_html", NULL, 0);
 	if (l->nrecovery > 0)
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"recovery\">Or a recovery "
-		    "code</label><input id=\"recovery\" name=\"recovery\" type=\"text\" "
-		    "autocomplete=\"off\" spellcheck=\"false\"></div>");
-	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">Continue</button></form>");
-	return page(d->r, status, "Sign in: second step", &b);
+		keyd_th(d->r, &b, "read.recovery_html", NULL, 0);
+	sp_buf_append_str(&b, "<button type=\"submit\" class=\"primary\">");
+	keyd_th(d->r, &b, "read.continue", NULL, 0);
+	sp_buf_append_str(&b, "</button></form>");
+	return page(d->r, status, keyd_t(d->r, "read.second_title"), &b);
 }
 
 static enum MHD_Result
@@ -231,18 +190,17 @@ question_page(struct rd *d, unsigned status, const struct sp_envelope_rec *e, in
 	struct sp_buf b;
 	int left = fails < SP_STORE_VERIFY_TRIES ? SP_STORE_VERIFY_TRIES - fails : 0;
 
+	char nb[16];
+
+	snprintf(nb, sizeof(nb), "%d", left);
 	body_init(&b, d);
-	keyd_page_alert(&b, error);
-	sp_buf_append_str(&b, "<p>Before this message opens, the sender asks a question that "
-	    "only you can answer.</p>");
+	keyd_page_alert(&b, keyd_tmsg(d->r, error));
+	keyd_th(d->r, &b, "read.question_lead_html", NULL, 0);
 	form_open(&b, d, "answer");
-	sp_buf_append_str(&b, "<div class=\"field\"><label for=\"answer\">");
-	esc(&b, e->verify_hint[0] ? e->verify_hint : "The answer the sender expects");
-	sp_buf_printf(&b, "</label><p class=\"hint\" id=\"answer-hint\">%d %s left.</p>"
-	    "<input id=\"answer\" name=\"answer\" type=\"text\" autocomplete=\"off\" required "
-	    "aria-describedby=\"answer-hint\"></div><button type=\"submit\" class=\"primary\">"
-	    "Answer and read the message</button></form>", left, left == 1 ? "try" : "tries");
-	return page(d->r, status, "The sender's question", &b);
+	keyd_th(d->r, &b, left == 1 ? "read.answer_one_html" : "read.answer_many_html",
+	    (struct sp_i18n_var[]){{"hint", e->verify_hint[0] ? e->verify_hint :
+	    keyd_t(d->r, "read.answer_expected")}, {"n", nb}}, 2);
+	return page(d->r, status, keyd_t(d->r, "read.question_title"), &b);
 }
 
 /* "This is not a genuine envelope": nothing of the message, the reason
@@ -251,19 +209,13 @@ static enum MHD_Result
 forged_page(struct rd *d, const char *why)
 {
 	const char *org = d->f.header.org != NULL && *d->f.header.org ? d->f.header.org :
-	    "the organisation it names";
+	    keyd_t(d->r, "read.org_named");
 	struct sp_buf b;
 
 	sp_buf_init(&b, 65536);
-	sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">This is not a genuine envelope "
-	    "from ");
-	esc(&b, org);
-	sp_buf_append_str(&b, ".</p><p>Do not act on it. Contact the sender by a route you "
-	    "already know (not the addresses in this message).</p><details><summary>What "
-	    "failed</summary><p>");
-	esc(&b, why);
-	sp_buf_append_str(&b, "</p></details>");
-	return page(d->r, 403, "This is not a genuine envelope", &b);
+	keyd_th(d->r, &b, "read.forged_html", (struct sp_i18n_var[]){{"org", org},
+	    {"why", keyd_tmsg(d->r, why)}}, 2);
+	return page(d->r, 403, keyd_t(d->r, "read.forged_title"), &b);
 }
 
 /* --- the envelope as posted ---------------------------------------------- */
@@ -283,18 +235,18 @@ read_envelope(struct rd *d)
 	d->mp = keyd_field(d->r, "mp");
 	sp_buf_init(&f->header_bytes, SP_ENV_MAX_HEADER);
 	if (d->h == NULL || d->c == NULL || *d->h == '\0' || *d->c == '\0')
-		return "The secure message was not sent with the form.";
+		return "read.no_form";
 	if (d->mp == NULL || strlen(d->mp) != 43 ||
 	    sp_b64url_decode_exact(d->mp, 43, f->mail_part, SP_KEY_LEN) != SP_OK)
-		return "The secure message was sent without its key.";
+		return "read.no_key";
 	if (sp_b64_decode(&f->header_bytes, d->h, strlen(d->h)) != SP_OK ||
 	    f->header_bytes.len == 0 ||
 	    sp_env_header_decode(f->header_bytes.data, f->header_bytes.len, &f->header,
 	    NULL) != SP_OK)
-		return "Its header cannot be read.";
+		return "read.bad_header";
 	sp_buf_init(&f->ct, strlen(d->c) / 4 * 3 + 8);
 	if (sp_b64_decode(&f->ct, d->c, strlen(d->c)) != SP_OK || f->ct.len < SP_GCM_TAG_LEN)
-		return "Its content cannot be read.";
+		return "read.bad_content";
 	for (i = 0; d->s != NULL && d->s[i] != '\0'; i++) {
 		if (d->s[i] == '\n')
 			continue;
@@ -360,26 +312,24 @@ refusal(struct rd *d, enum sp_release_reason why, const char *email,
 	audit(d->r, "release-refused", email, e->id, e->org_id, msg);
 	switch (why) {
 	case SP_RELEASE_NOT_RECIPIENT:
-		snprintf(text, sizeof(text), "This message was not sent to %s.", email);
+		keyd_tplain(d->r, "read.not_for", (struct sp_i18n_var[]){{"email", email}}, 1, text,
+		    sizeof(text));
 		return signin_page(d, 403, text, "");
 	case SP_RELEASE_RETRACTED:
-		return plain_page(d, 410, "This message was withdrawn by the sender",
-		    "The sender withdrew this message: it no longer opens.",
-		    "If you still need it, ask the sender to send it again, writing to an "
-		    "address you already know.");
+		return plain_page(d, 410, "js.withdrawn",
+		    "read.withdrawn",
+		    "read.ask_again_if");
 	case SP_RELEASE_EXPIRED:
-		return plain_page(d, 410, "This message has expired",
-		    "This message was only readable for a limited time, and that time is over.",
-		    "If you still need it, ask the sender to send it again, writing to an "
-		    "address you already know.");
+		return plain_page(d, 410, "js.expired",
+		    "read.expired",
+		    "read.ask_again_if");
 	case SP_RELEASE_VERIFY_LOCKED:
-		return plain_page(d, 423, "This message is locked",
-		    "This message is locked after too many wrong answers to the sender's "
-		    "question. The sender has been told.",
-		    "Ask the sender to send it again, writing to an address you already know.");
+		return plain_page(d, 423, "read.locked_title",
+		    "read.locked",
+		    "read.ask_again");
 	default:
-		return plain_page(d, sp_release_status(why, NULL), "This message cannot be opened",
-		    msg, "Ask the sender to send it again.");
+		return plain_page(d, sp_release_status(why, NULL), "read.cannot_open",
+		    msg, "read.ask_again_short");
 	}
 }
 
@@ -418,28 +368,17 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 	char sz[32];
 
 	body_init(&b, d);
-	if (format >= 2) {
-		sp_buf_append_str(&b, "<p class=\"notice\" id=\"sp-genuine\"><strong>Genuine "
-		    "envelope from ");
-		esc(&b, org);
-		sp_buf_append_str(&b, ", signed and checked.</strong></p>");
-	} else {
-		sp_buf_append_str(&b, "<p class=\"notice\" id=\"sp-genuine\"><strong>Envelope from ");
-		esc(&b, org);
-		sp_buf_append_str(&b, ": unsigned (older format).</strong> The key server knows it, "
-		    "but nothing proves that its content is what the sender wrote: be careful.</p>");
-	}
+	keyd_th(d->r, &b, format >= 2 ? "read.genuine_html" : "read.unsigned_html",
+	    (struct sp_i18n_var[]){{"org", org}}, 1);
 	sp_buf_append_str(&b, "<dl class=\"facts\">");
-	fact(&b, "From", v->from);
-	fact(&b, "To", v->to);
-	fact(&b, "Cc", v->cc);
-	fact(&b, "Date", v->date);
-	fact(&b, "Subject", v->subject);
+	fact(&b, keyd_t(d->r, "js.fact_from"), v->from);
+	fact(&b, keyd_t(d->r, "js.fact_to"), v->to);
+	fact(&b, keyd_t(d->r, "js.fact_cc"), v->cc);
+	fact(&b, keyd_t(d->r, "js.fact_date"), v->date);
+	fact(&b, keyd_t(d->r, "env.subject"), v->subject);
 	sp_buf_append_str(&b, "</dl>");
 	if (v->text == NULL && v->html != NULL)
-		sp_buf_append_str(&b, "<p class=\"hint\" id=\"sp-html-only\">This message was written "
-		    "as a web page. Here you see its text only, without its layout, links or "
-		    "images; open it in a browser that runs scripts to see it as written.</p>");
+		keyd_th(d->r, &b, "read.html_only_html", NULL, 0);
 	sp_buf_append_str(&b, "<div id=\"sp-text\" style=\"white-space: pre-wrap; "
 	    "overflow-wrap: anywhere; border-top: 1px solid #d8dee8; padding-top: 1rem\">");
 	if (v->text != NULL)
@@ -452,7 +391,9 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 	}
 	sp_buf_append_str(&b, "</div>");
 	if (v->nparts > 0) {
-		sp_buf_append_str(&b, "<h2>Attachments</h2>");
+		sp_buf_append_str(&b, "<h2>");
+		keyd_th(d->r, &b, "open.attachments", NULL, 0);
+		sp_buf_append_str(&b, "</h2>");
 		form_open(&b, d, "part");
 		sp_buf_append_str(&b, "<ul id=\"sp-parts\">");
 		for (i = 0; i < v->nparts; i++) {
@@ -460,20 +401,16 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 
 			sp_msg_safe_filename(v->parts[i].name, i + 1, name, sizeof(name));
 			snprintf(sz, sizeof(sz), "%zu", v->parts[i].len);
-			sp_buf_append_str(&b, "<li>");
-			esc(&b, name);
-			sp_buf_append_str(&b, " (");
-			esc(&b, v->parts[i].type);
-			sp_buf_printf(&b, ", %s bytes) <button type=\"submit\" name=\"part\" "
-			    "value=\"%zu\">Download ", sz, i + 1);
-			esc(&b, name);
-			sp_buf_append_str(&b, "</button></li>");
+			char no[24];
+
+			snprintf(no, sizeof(no), "%zu", i + 1);
+			keyd_th(d->r, &b, "read.part_html", (struct sp_i18n_var[]){{"name", name},
+			    {"type", v->parts[i].type}, {"size", sz}, {"no", no}}, 4);
 		}
 		sp_buf_append_str(&b, "</ul></form>");
 	}
-	sp_buf_append_str(&b, "<p class=\"hint\">The key server decrypted this message for this "
-	    "page only and kept nothing of it. Remote images and links are not shown here.</p>");
-	return page(d->r, 200, "Your secure message", &b);
+	keyd_th(d->r, &b, "read.kept_nothing_html", NULL, 0);
+	return page(d->r, 200, keyd_t(d->r, "read.message_title"), &b);
 }
 
 static void
@@ -525,11 +462,11 @@ download(struct rd *d, struct sp_msg_view *v, long pn)
 	char name[256], cd[1024];
 
 	if (pn < 1 || (size_t)pn > v->nparts)
-		return plain_page(d, 404, "This attachment does not exist",
-		    "The message has no attachment with this number.",
-		    "Go back to the message and choose one from its list.");
+		return plain_page(d, 404, "read.no_part_title",
+		    "read.no_part",
+		    "read.no_part_next");
 	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return keyd_reply_error(d->r, 503, "busy, try again");
+		return keyd_reply_error(d->r, 503, "read.busy");
 	sp_msg_safe_filename(v->parts[pn - 1].name, (size_t)pn, name, sizeof(name));
 	disposition(name, cd, sizeof(cd));
 	p->data = v->parts[pn - 1].data;
@@ -540,7 +477,7 @@ download(struct rd *d, struct sp_msg_view *v, long pn)
 	    p->data ? (void *)p->data : (void *)"", wipe_free, p);
 	if (resp == NULL) {
 		wipe_free(p);
-		return keyd_reply_error(d->r, 503, "busy, try again");
+		return keyd_reply_error(d->r, 503, "read.busy");
 	}
 	MHD_add_response_header(resp, "Content-Disposition", cd);
 	return keyd_reply_response(d->r, 200, "application/octet-stream", resp);
@@ -572,12 +509,13 @@ show(struct rd *d, const char *email, struct sp_envelope_view *ev, long ri,
 	if (first && e->notify_read) {
 		struct sp_notice_sender ns = {e->rcpt[ri], e->id, a.time, 0};
 
-		keyd_notice_sender(d->r->k, SP_NOTICE_READ, e->from, &ns);
+		keyd_notice_sender_lang(d->r->k, keyd_org_lang(d->r->k, e->org_id), SP_NOTICE_READ,
+		    e->from, &ns);
 	}
 	if (sp_msg_container_view(container->data, container->len, &v, &err) != SP_OK)
-		return plain_page(d, 422, "This message cannot be shown",
-		    "The message decrypted, but its content is damaged.",
-		    "Ask the sender to send it again.");
+		return plain_page(d, 422, "read.cannot_show",
+		    "read.damaged",
+		    "read.ask_again_short");
 	if (strcmp(step, "part") == 0) {
 		const char *pn = keyd_field(d->r, "part");
 		char *end = NULL;
@@ -610,9 +548,9 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	memset(&ev, 0, sizeof(ev));
 	if ((st = sp_store_envelope_view(d->r->k->store, id, &ev, &err)) == SP_ERR_NOTFOUND) {
 		audit(d->r, "release-refused", email, id, 0, "unknown envelope");
-		return plain_page(d, 404, "No message has this envelope's number",
-		    "The key server knows no message for this envelope.",
-		    "Ask the sender to send it again, writing to an address you already know.");
+		return plain_page(d, 404, "read.unknown_title",
+		    "read.unknown",
+		    "read.ask_again");
 	}
 	if (st != SP_OK)
 		return keyd_store_error(d->r, st, &err);
@@ -624,7 +562,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 		char *answer = keyd_field_text(d->r, "answer", 256, 1, &fw);
 
 		if (answer == NULL) {
-			ret = question_page(d, 400, e, fails, "Type your answer to the sender's question.");
+			ret = question_page(d, 400, e, fails, "read.type_answer");
 			goto out;
 		}
 		st = keyd_api_verify_check(d->r, e, ri, answer, &fails);
@@ -633,7 +571,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 		if (st == SP_ERR_AUTH && fails >= SP_STORE_VERIFY_TRIES)
 			why = SP_RELEASE_VERIFY_LOCKED;
 		else if (st == SP_ERR_AUTH) {
-			ret = question_page(d, 403, e, fails, "That is not the answer the sender gave.");
+			ret = question_page(d, 403, e, fails, "js.wrong_answer");
 			goto out;
 		} else if (st != SP_OK) {
 			ret = keyd_store_error(d->r, st, &err);
@@ -660,7 +598,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	    part, &err)) != SP_OK) {
 		keyd_log("unwrap-failed", "id", id, "error", sp_err_msg(&err, st), NULL);
 		ret = keyd_reply_error(d->r, st == SP_ERR_RETRY ? 503 : 500, st == SP_ERR_RETRY ?
-		    "The server is busy: please try again in a moment" : "internal error");
+		    "err.busy" : "err.internal");
 		goto out;
 	}
 	st = sp_env_derive_key_v(rr.format, part, d->f.mail_part, id, key);
@@ -672,10 +610,9 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	sp_wipe(key, sizeof(key));
 	if (st == SP_ERR_AUTH) {
 		audit(d->r, "release-refused", email, id, e->org_id, "does not decrypt (no-script)");
-		ret = forged_page(d, "It does not decrypt with its key: it is not genuine, or it was "
-		    "damaged.");
+		ret = forged_page(d, "read.no_decrypt");
 	} else if (st != SP_OK)
-		ret = keyd_reply_error(d->r, 500, "internal error");
+		ret = keyd_reply_error(d->r, 500, "err.internal");
 	else
 		ret = show(d, email, &ev, ri, &container, step);
 	sp_buf_wipe(&container);
@@ -700,28 +637,32 @@ after_login(struct rd *d, struct keyd_login *l, const char *email, int second)
 		ret = second_page(d, 200, l, NULL);
 		break;
 	case KEYD_LOGIN_LOCKED:
-		snprintf(msg, sizeof(msg), "Too many failed attempts: try again in %lld seconds.",
-		    (long long)l->retry_after);
+		{
+			char sec[24];
+
+			snprintf(sec, sizeof(sec), "%lld", (long long)l->retry_after);
+			keyd_tplain(d->r, "read.locked_for", (struct sp_i18n_var[]){{"s", sec}}, 1,
+			    msg, sizeof(msg));
+		}
 		d->r->retry_after = l->retry_after;
 		ret = signin_page(d, 429, msg, email);
 		break;
 	case KEYD_LOGIN_BUSY:
-		ret = keyd_reply_error(d->r, 503, "The server is busy: please try again in a moment");
+		ret = keyd_reply_error(d->r, 503, "err.busy");
 		break;
 	case KEYD_LOGIN_INVALID:
-		ret = second ? second_page(d, 400, l, "Enter the code from your authenticator app, "
-		    "or a recovery code.") : signin_page(d, 400, l->why, email);
+		ret = second ? second_page(d, 400, l, "read.enter_code") : signin_page(d, 400, l->why, email);
 		break;
 	case KEYD_LOGIN_BAD:
 		if (second && l->why != NULL && strcmp(l->why, "expired") == 0)
-			ret = signin_page(d, 401, "This sign-in took too long: please start again.",
+			ret = signin_page(d, 401, "read.too_long",
 			    l->email);
 		else
-			ret = second ? second_page(d, 401, l, "That code is not right. Try again.") :
-			    signin_page(d, 401, "Wrong email address or password.", email);
+			ret = second ? second_page(d, 401, l, "read.bad_code") :
+			    signin_page(d, 401, "read.wrong_login", email);
 		break;
 	default:
-		ret = keyd_reply_error(d->r, 500, "internal error");
+		ret = keyd_reply_error(d->r, 500, "err.internal");
 	}
 	keyd_login_wipe(l);
 	return ret;
@@ -739,13 +680,12 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 	int st;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
-		return keyd_reply_error(r, 503, "busy, try again");
+		return keyd_reply_error(r, 503, "read.busy");
 	d->r = r;
 	if ((why = read_envelope(d)) != NULL) {
 		ret = d->f.header_bytes.len > 0 && d->mp != NULL && d->c != NULL ?
-		    forged_page(d, why) : plain_page(d, 400, "This is not a secure message",
-		    why, "Open the attachment securedoc.html from the mail again, and choose "
-		    "Read without scripts.");
+		    forged_page(d, why) : plain_page(d, 400, "read.not_secure",
+		    why, "read.open_again");
 		goto out;
 	}
 	d->page_cap = strlen(d->h) + strlen(d->c) + 8 * d->f.ct.len + ((size_t)1 << 20);
@@ -771,13 +711,12 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 	    strcmp(step, "answer") == 0) {
 		st = keyd_session_auth(r, 0, &s, &err);
 		if (st == SP_ERR_AUTH)
-			ret = signin_page(d, 401, "Your sign-in has ended: please sign in again.", "");
+			ret = signin_page(d, 401, "read.ended", "");
 		else if (st != SP_OK)
 			ret = keyd_store_error(r, st, &err);
 		else if (strcmp(s.via, "device") == 0)
 			/* a remembered device's session: here, the password */
-			ret = signin_page(d, 401, "Please sign in with your password to read this "
-			    "message here.", "");
+			ret = signin_page(d, 401, "read.need_pw", "");
 		else
 			ret = release_and_show(d, s.email, step);
 		sp_wipe(&s, sizeof(s));

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "field.h"
 #include "html.h"
+#include "keyd_lang.h"
 #include "keyd_req.h"
 #include "keyd_tmpl.h"
 
@@ -87,7 +88,7 @@ keyd_field_text(struct keyd_req *r, const char *name, size_t max, int required,
 			break;
 	if (i == r->nfields) {
 		if (required)
-			*why = "This field is required";
+			*why = "form.required";
 		return NULL;
 	}
 	if (r->fields[i].toolong) {
@@ -297,6 +298,9 @@ keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
 enum MHD_Result
 keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 {
+	/* msg: a catalogue key, or a text of the library: the answer is in
+	 * the request's language */
+	msg = keyd_tmsg(r, msg);
 	if (!r->api) {
 		struct sp_buf b;
 
@@ -313,8 +317,16 @@ keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg)
 }
 
 enum MHD_Result
+keyd_reply_reason(struct keyd_req *r, unsigned status, const char *msg, const char *reason)
+{
+	return keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", keyd_tmsg(r, msg),
+	    "reason", reason));
+}
+
+enum MHD_Result
 keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
 {
+	why = keyd_tmsg(r, why);
 	if (r->api)
 		return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error", why ? why :
 		    "invalid", "field", field));
@@ -323,12 +335,10 @@ keyd_reply_field(struct keyd_req *r, const char *field, const char *why)
 		enum MHD_Result ret;
 
 		sp_buf_init(&b, 8192);
-		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">The field <strong>");
-		sp_html_escape(&b, field, strlen(field));
-		sp_buf_append_str(&b, "</strong> is not valid: ");
-		sp_html_escape(&b, why ? why : "invalid", strlen(why ? why : "invalid"));
-		sp_buf_append_str(&b, ".</p><p>Go back, correct it and try again.</p>");
-		ret = keyd_page_simple(r, 400, "Please check the form", b.data ? (const char *)b.data : "");
+		keyd_th(r, &b, "form.field_invalid_html", (struct sp_i18n_var[]){{"field", field},
+		    {"why", why ? why : keyd_t(r, "form.invalid")}}, 2);
+		ret = keyd_page_simple(r, 400, keyd_t(r, "form.check_title"),
+		    b.data ? (const char *)b.data : "");
 		sp_buf_free(&b);
 		return ret;
 	}
@@ -359,24 +369,50 @@ keyd_page_alert(struct sp_buf *b, const char *msg)
 }
 
 enum MHD_Result
-keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
-    const char *html_body)
+keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body, size_t len)
 {
 	const struct sp_asset *a = sp_asset_find("portal/page.html");
+	struct sp_buf out, sw, cat;
 	struct keyd_var v[] = {
 		{"TITLE", title, 0, 0},
-		{"BODY", html_body, 0, 1},
+		{"BODY", html_body, len, 1},
+		{"LANG", keyd_lang(r), 0, 0},
+		{"LANG_SWITCH", "", 0, 1},
+		{"I18N", "", 0, 1},
 	};
-	struct sp_buf out;
+	int st;
 
 	if (a == NULL)
 		return keyd_reply(r, 503, "text/plain; charset=utf-8", "not built\n", 10, 0);
-	sp_buf_init(&out, (size_t)16 << 20);
-	if (keyd_tmpl((const char *)a->data, a->len, v, 2, &out) != SP_OK) {
-		sp_buf_free(&out);
+	sp_buf_init(&sw, 16384);
+	sp_buf_init(&cat, (size_t)1 << 20);
+	keyd_lang_switch(r, &sw);
+	/* the scripts' texts, only for a page that loads a script: a page
+	 * without one carries no script element at all */
+	if (memmem(html_body, len, "<script", 7) != NULL) {
+		sp_buf_append_str(&cat, "<script type=\"application/json\" id=\"sp-i18n\">");
+		sp_i18n_json(&cat, keyd_lang(r), "js.");
+		sp_buf_append_str(&cat, "</script>");
+	}
+	v[3].value = sw.data ? (const char *)sw.data : "";
+	v[4].value = cat.data ? (const char *)cat.data : "";
+	sp_buf_init(&out, a->len + len + sw.len + cat.len + 65536);
+	st = keyd_tmpl_lang(keyd_lang(r), (const char *)a->data, a->len, v, 5, &out);
+	sp_buf_free(&sw);
+	sp_buf_free(&cat);
+	if (st != SP_OK) {
+		sp_buf_wipe(&out);
 		return keyd_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15, 0);
 	}
 	return keyd_reply_buf(r, status, "text/html; charset=utf-8", &out);
+}
+
+enum MHD_Result
+keyd_page_simple(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body)
+{
+	return keyd_page_sized(r, status, title, html_body, strlen(html_body));
 }
 
 enum MHD_Result
@@ -455,10 +491,8 @@ keyd_csrf_ok(struct keyd_req *r)
 enum MHD_Result
 keyd_csrf_refused(struct keyd_req *r)
 {
-	return keyd_page_simple(r, 403, "This form has expired",
-	    "<p>For your safety this form could not be accepted: it was not sent "
-	    "from this site, or your browser blocked its security cookie.</p>"
-	    "<p>Go back, reload the page and try again.</p>");
+	return keyd_page_simple(r, 403, keyd_t(r, "form.expired_title"),
+	    keyd_t(r, "form.expired_html"));
 }
 
 json_t *

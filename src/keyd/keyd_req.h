@@ -46,6 +46,7 @@ struct keyd_req {
 	char allow[48];			/* Allow header of a 405 answer ("" none) */
 	const char *csp;		/* the answer's policy (NULL: KEYD_CSP) */
 	int64_t started_ms;
+	char lang[12];			/* the answer's language ("" undecided: keyd_lang.h) */
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
 	int async;			/* 1: a worker runs the log-in; 2: it is done */
 	struct keyd_login *async_login;	/* the worker's result (owned) */
@@ -110,6 +111,10 @@ enum MHD_Result keyd_reply_response(struct keyd_req *r, unsigned status, const c
     struct MHD_Response *resp);
 /* {"error": msg} on an API route (r->api), else a page saying msg. */
 enum MHD_Result keyd_reply_error(struct keyd_req *r, unsigned status, const char *msg);
+/* {"error": msg in the request's language, "reason": reason}: a stable
+ * code that scripts may branch on (never on the text). */
+enum MHD_Result keyd_reply_reason(struct keyd_req *r, unsigned status, const char *msg,
+    const char *reason);
 /* A 400 answer naming the field: a page, or {"error":..,"field":..}. */
 enum MHD_Result keyd_reply_field(struct keyd_req *r, const char *field, const char *why);
 /* 303 to a local path. */
@@ -120,6 +125,10 @@ enum MHD_Result keyd_redirect(struct keyd_req *r, const char *path);
 void keyd_page_alert(struct sp_buf *b, const char *msg);
 enum MHD_Result keyd_page_simple(struct keyd_req *r, unsigned status,
     const char *title, const char *html_body);
+/* keyd_page_simple() with a body of len bytes, in an answer
+ * as large as it needs (an envelope reposted by a page may be large). */
+enum MHD_Result keyd_page_sized(struct keyd_req *r, unsigned status, const char *title,
+    const char *html_body, size_t len);
 /* keyd_page_simple() with the body fragment in b, which is wiped and
  * freed afterwards (it may hold a secret shown once). */
 enum MHD_Result keyd_page_buf(struct keyd_req *r, unsigned status, const char *title,

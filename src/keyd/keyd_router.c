@@ -55,7 +55,7 @@ struct route {
 	const char *path;
 	route_fn *fn;		/* NULL: 404 with `missing` */
 	unsigned flags;		/* KEYD_ROUTE_* */
-	const char *missing;
+	const char *missing;		/* catalogue key of the 404 answer */
 };
 
 #define API KEYD_ROUTE_API
@@ -93,8 +93,8 @@ static const struct route routes[] = {
 	{M_POST, EXACT, "/api/v1/signup/confirm", keyd_api_signup_confirm, API, NULL},
 	{M_GET, EXACT, "/api/v1/account/profile", keyd_api_profile_get, API, NULL},
 	{M_POST, EXACT, "/api/v1/account/profile", keyd_api_profile_set, API, NULL},
-	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "unknown envelope"},
-	{M_ANY, PREFIX, "/api/", NULL, API, "no such API"},
+	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "api.unknown_envelope"},
+	{M_ANY, PREFIX, "/api/", NULL, API, "api.no_such"},
 	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},
 	{M_FORM, EXACT, "/activate", keyd_page_activate, 0, NULL},
 	{M_FORM, EXACT, "/forgot", keyd_page_forgot, 0, NULL},
@@ -239,13 +239,13 @@ keyd_route(struct keyd_req *r)
 
 	lookup(r->method, r->url, &h);
 	if (h.first == NULL)
-		return keyd_reply_error(r, 404, "This page does not exist");
+		return keyd_reply_error(r, 404, "err.no_page");
 	if (h.serve == NULL) {
 		for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
 			if ((h.allow & (1u << i)) != 0 && o < sizeof(r->allow))
 				o += (size_t)snprintf(r->allow + o, sizeof(r->allow) - o, "%s%s",
 				    o ? ", " : "", method_names[i]);
-		return keyd_reply_error(r, 405, "method not allowed");
+		return keyd_reply_error(r, 405, "api.method");
 	}
 	if (h.serve->fn == NULL)
 		return keyd_reply_error(r, 404, h.serve->missing);

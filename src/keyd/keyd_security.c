@@ -23,6 +23,7 @@
 #include "crypto.h"
 #include "keyd_device.h"
 #include "keyd_factors.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_pages.h"
 #include "keyd_security.h"
@@ -57,6 +58,7 @@ keyd_session_fresh(const struct sp_session *s)
 }
 
 struct pk_rows {
+	struct keyd_req *r;
 	struct sp_buf *b;
 	const struct sp_session *s;
 	int n;
@@ -77,14 +79,16 @@ pk_row(void *ctx, const struct sp_passkey *pk)
 	sp_buf_init(&id, 4096);
 	sp_b64url_encode(&id, pk->cred_id, pk->cred_id_len);
 	sp_buf_append_str(p->b, "<li class=\"passkey\"><span>");
-	esc(p->b, pk->name[0] ? pk->name : "Passkey");
-	sp_buf_printf(p->b, " (added %s)</span>", when);
+	keyd_th(p->r, p->b, "acct.pk_added", (struct sp_i18n_var[]){{"name", pk->name[0] ?
+	    pk->name : keyd_t(p->r, "acct.passkey")}, {"when", when}}, 2);
+	sp_buf_append_str(p->b, "</span>");
 	if (p->can_change && id.data != NULL) {
 		form(p->b, p->s, "/account/passkeys/remove", "inline");
 		sp_buf_append_str(p->b, "<input type=\"hidden\" name=\"id\" value=\"");
 		esc(p->b, (const char *)id.data);
-		sp_buf_append_str(p->b, "\"><button type=\"submit\" class=\"linkbtn\">Remove</button>"
-		    "</form>");
+		sp_buf_append_str(p->b, "\"><button type=\"submit\" class=\"linkbtn\">");
+		keyd_th(p->r, p->b, "acct.remove", NULL, 0);
+		sp_buf_append_str(p->b, "</button></form>");
 	}
 	sp_buf_append_str(p->b, "</li>");
 	sp_buf_free(&id);
@@ -96,71 +100,49 @@ pk_row(void *ctx, const struct sp_passkey *pk)
  * show it, the security questions; the form to change them once the
  * password was typed lately. */
 static void
-profile_section(struct sp_buf *b, const struct sp_session *s, const struct sp_account *acc,
-    int ok)
+profile_section(struct keyd_req *r, struct sp_buf *b, const struct sp_session *s,
+    const struct sp_account *acc, int ok)
 {
+	char n[8];
 	int i, q;
 
-	sp_buf_append_str(b, "<section aria-labelledby=\"profile-h\"><h2 id=\"profile-h\">"
-	    "Profile</h2><dl class=\"facts\"><dt>Name</dt><dd id=\"sp-profile-name\">");
+	keyd_th(r, b, "acct.profile_head_html", NULL, 0);
 	if (acc->first_name[0] || acc->last_name[0]) {
 		esc(b, acc->first_name);
 		sp_buf_append_str(b, " ");
 		esc(b, acc->last_name);
 	} else
-		sp_buf_append_str(b, "not given yet");
-	sp_buf_append_str(b, "</dd><dt>Security phrase</dt><dd id=\"sp-profile-phrase\">");
-	sp_buf_append_str(b, !acc->phrase[0] ? "not chosen yet" : acc->phrase_enabled ?
-	    "shown before your password on a remembered device" :
-	    "chosen, but not shown on remembered devices");
-	sp_buf_printf(b, "</dd><dt>Security questions</dt><dd>%s</dd>"
-	    "<dt>Secure replies</dt><dd id=\"sp-profile-bcc\">%s</dd></dl>",
-	    acc->question[0] ? "three chosen (the answers are kept as hashes)" : "not chosen yet",
-	    acc->bcc_default ? "a copy to you (BCC) is ticked to start with" :
-	    "a copy to you (BCC) is not ticked to start with");
+		keyd_th(r, b, "acct.not_given", NULL, 0);
+	keyd_th(r, b, "acct.phrase_dt_html", NULL, 0);
+	keyd_th(r, b, !acc->phrase[0] ? "acct.not_chosen" : acc->phrase_enabled ?
+	    "acct.phrase_shown" : "acct.phrase_hidden", NULL, 0);
+	keyd_th(r, b, "acct.questions_dt_html", NULL, 0);
+	keyd_th(r, b, acc->question[0] ? "acct.questions_set" : "acct.not_chosen", NULL, 0);
+	keyd_th(r, b, "acct.bcc_dt_html", NULL, 0);
+	keyd_th(r, b, acc->bcc_default ? "acct.bcc_on" : "acct.bcc_off", NULL, 0);
+	sp_buf_append_str(b, "</dd></dl>");
 	if (!ok) {
-		sp_buf_append_str(b, "<p>To change them, confirm your password above.</p></section>");
+		keyd_th(r, b, "acct.confirm_above_html", NULL, 0);
+		sp_buf_append_str(b, "</section>");
 		return;
 	}
 	form(b, s, "/account/profile", "form");
-	sp_buf_append_str(b, "<div class=\"field\"><label for=\"pf-first\">First name</label>"
-	    "<input id=\"pf-first\" name=\"first_name\" autocomplete=\"given-name\" required "
-	    "value=\"");
-	esc(b, acc->first_name);
-	sp_buf_append_str(b, "\"></div><div class=\"field\"><label for=\"pf-last\">Last name"
-	    "</label><input id=\"pf-last\" name=\"last_name\" autocomplete=\"family-name\" "
-	    "required value=\"");
-	esc(b, acc->last_name);
-	sp_buf_append_str(b, "\"></div><div class=\"field\"><label for=\"pf-phrase\">Security "
-	    "phrase</label><input id=\"pf-phrase\" name=\"phrase\" autocomplete=\"off\" "
-	    "required aria-describedby=\"pf-phrase-hint\" value=\"");
-	esc(b, acc->phrase);
-	sp_buf_printf(b, "\"><p class=\"hint\" id=\"pf-phrase-hint\">A remembered device shows "
-	    "it before you type your password: no phrase, do not type your password.</p></div>"
-	    "<div class=\"field check\"><input type=\"checkbox\" id=\"pf-phrase-on\" "
-	    "name=\"phrase_enabled\" value=\"1\"%s><label for=\"pf-phrase-on\">Show my phrase "
-	    "on remembered devices</label></div>"
-	    "<div class=\"field check\"><input type=\"checkbox\" id=\"pf-bcc\" "
-	    "name=\"bcc_default\" value=\"1\"%s><label for=\"pf-bcc\">Automatically BCC me on "
-	    "my secure replies</label></div><fieldset><legend>Security questions</legend>"
-	    "<p class=\"hint\" id=\"pf-q-hint\">Leave the three answers empty to keep your "
-	    "questions and answers.</p>", acc->phrase_enabled || !acc->phrase[0] ? " checked" : "",
-	    acc->bcc_default ? " checked" : "");
+	keyd_th(r, b, "acct.profile_form_html", (struct sp_i18n_var[]){
+	    {"first", acc->first_name}, {"last", acc->last_name}, {"phrase", acc->phrase},
+	    {"checked", acc->phrase_enabled || !acc->phrase[0] ? "checked" : ""},
+	    {"bcc", acc->bcc_default ? "checked" : ""}}, 5);
 	for (i = 0; i < 3; i++) {
-		sp_buf_printf(b, "<div class=\"field\"><label for=\"pf-q%d\">Question %d</label>"
-		    "<select id=\"pf-q%d\" name=\"q%d\">", i + 1, i + 1, i + 1, i + 1);
+		snprintf(n, sizeof(n), "%d", i + 1);
+		keyd_th(r, b, "acct.question_sel_html", (struct sp_i18n_var[]){{"n", n}}, 1);
 		for (q = 1; q <= keyd_nquestions; q++) {
 			sp_buf_printf(b, "<option value=\"%d\"%s>", q,
 			    acc->question[i] == q || (!acc->question[i] && q == i + 1) ? " selected" : "");
-			esc(b, keyd_questions[q - 1]);
+			esc(b, keyd_t(r, keyd_questions[q - 1]));
 			sp_buf_append_str(b, "</option>");
 		}
-		sp_buf_printf(b, "</select></div><div class=\"field\"><label for=\"pf-a%d\">Answer %d"
-		    "</label><input id=\"pf-a%d\" name=\"a%d\" autocomplete=\"off\" "
-		    "aria-describedby=\"pf-q-hint\"></div>", i + 1, i + 1, i + 1, i + 1);
+		keyd_th(r, b, "acct.answer_html", (struct sp_i18n_var[]){{"n", n}}, 1);
 	}
-	sp_buf_append_str(b, "</fieldset><button type=\"submit\" class=\"primary\">Save the "
-	    "profile</button></form></section>");
+	keyd_th(r, b, "acct.profile_save_html", NULL, 0);
 }
 
 static enum MHD_Result
@@ -173,105 +155,78 @@ overview(struct keyd_req *r, const struct sp_session *s, unsigned status, const 
 	int ok = keyd_session_fresh(s);
 
 	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) != SP_OK)
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	sp_buf_init(&b, 65536);
 	if (note != NULL) {
 		sp_buf_append_str(&b, "<p class=\"notice\" role=\"status\">");
-		esc(&b, note);
+		esc(&b, keyd_tmsg(r, note));
 		sp_buf_append_str(&b, "</p>");
 	}
-	if (error != NULL) {
-		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
-		esc(&b, error);
-		sp_buf_append_str(&b, "</p>");
-	}
-	sp_buf_append_str(&b, "<p>Signed in as <strong id=\"sp-account-email\">");
-	esc(&b, s->email);
-	sp_buf_append_str(&b, "</strong>.</p>");
-	profile_section(&b, s, &acc, ok);
+	keyd_page_alert(&b, keyd_tmsg(r, error));
+	keyd_th(r, &b, "acct.signed_in_html", (struct sp_i18n_var[]){{"email", s->email}}, 1);
+	profile_section(r, &b, s, &acc, ok);
 	if (!ok) {
-		sp_buf_append_str(&b, "<section aria-labelledby=\"reauth-h\"><h2 id=\"reauth-h\">"
-		    "Confirm it is you</h2><p>To change your password or sign-in methods, type "
-		    "your password again.</p>");
+		keyd_th(r, &b, "acct.reauth_head_html", NULL, 0);
 		form(&b, s, "/account/reauth", "form");
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"reauth-password\">Password"
-		    "</label><input id=\"reauth-password\" name=\"password\" type=\"password\" "
-		    "autocomplete=\"current-password\" required></div><button type=\"submit\" "
-		    "class=\"primary\">Continue</button></form></section>");
+		keyd_th(r, &b, "acct.reauth_form_html", NULL, 0);
 	}
 	/* Password */
-	sp_buf_append_str(&b, "<section aria-labelledby=\"pw-h\"><h2 id=\"pw-h\">Password</h2>");
+	keyd_th(r, &b, "acct.pw_head_html", NULL, 0);
 	if (ok) {
 		form(&b, s, "/account/password", "form");
-		sp_buf_append_str(&b, "<div class=\"field\"><label for=\"new-password\">New password"
-		    "</label><input id=\"new-password\" name=\"password\" type=\"password\" "
-		    "autocomplete=\"new-password\" required></div><div class=\"field\"><label "
-		    "for=\"new-password2\">New password again</label><input id=\"new-password2\" "
-		    "name=\"password2\" type=\"password\" autocomplete=\"new-password\" required>"
-		    "</div><button type=\"submit\">Change my password</button></form>");
+		keyd_th(r, &b, "acct.pw_form_html", NULL, 0);
 	} else
-		sp_buf_append_str(&b, "<p class=\"hint\">Confirm your password above to change it.</p>");
+		keyd_th(r, &b, "acct.pw_confirm_html", NULL, 0);
 	sp_buf_append_str(&b, "</section>");
 	/* TOTP */
-	sp_buf_append_str(&b, "<section aria-labelledby=\"totp-h\"><h2 id=\"totp-h\">"
-	    "Authenticator app</h2>");
+	keyd_th(r, &b, "acct.totp_head_html", NULL, 0);
 	if (acc.totp_wrapped_len > 0) {
-		sp_buf_append_str(&b, "<p id=\"sp-totp-state\">On: signing in asks for a code from "
-		    "your authenticator app.</p>");
+		keyd_th(r, &b, "acct.totp_on_html", NULL, 0);
 		if (ok) {
 			form(&b, s, "/account/totp/remove", "inline");
-			sp_buf_append_str(&b, "<button type=\"submit\">Remove the authenticator app"
-			    "</button></form>");
+			keyd_th(r, &b, "acct.totp_remove_html", NULL, 0);
 		}
 	} else {
-		sp_buf_append_str(&b, "<p id=\"sp-totp-state\">Off. An app such as a phone "
-		    "authenticator adds a six-digit code to your password.</p>");
+		keyd_th(r, &b, "acct.totp_off_html", NULL, 0);
 		if (ok) {
 			form(&b, s, "/account/totp", "inline");
-			sp_buf_append_str(&b, "<button type=\"submit\" id=\"sp-totp-add\">Set up an "
-			    "authenticator app</button></form>");
+			keyd_th(r, &b, "acct.totp_add_html", NULL, 0);
 		}
 	}
 	sp_buf_append_str(&b, "</section>");
 	/* Passkeys */
-	sp_buf_append_str(&b, "<section aria-labelledby=\"pk-h\"><h2 id=\"pk-h\">Passkeys</h2>"
-	    "<ul class=\"passkeys\" id=\"sp-passkeys\">");
-	rows = (struct pk_rows){&b, s, 0, ok};
+	keyd_th(r, &b, "acct.pk_head_html", NULL, 0);
+	rows = (struct pk_rows){r, &b, s, 0, ok};
 	sp_store_passkey_each(r->k->store, s->email, pk_row, &rows, NULL);
 	sp_buf_append_str(&b, "</ul>");
 	if (rows.n == 0)
-		sp_buf_append_str(&b, "<p>No passkey yet. A passkey lets your device or security "
-		    "key confirm it is you.</p>");
-	if (ok) {
-		sp_buf_append_str(&b, "<p><button type=\"button\" id=\"sp-passkey-add\" "
-		    "hidden data-csrf=\"");
-		esc(&b, s->csrf);
-		sp_buf_append_str(&b, "\">Add a passkey</button></p><p class=\"err\" "
-		    "id=\"sp-passkey-err\" role=\"alert\"></p><div id=\"sp-codes\" hidden></div>");
-	}
+		keyd_th(r, &b, "acct.pk_none_html", NULL, 0);
+	if (ok)
+		keyd_th(r, &b, "acct.pk_add_html", (struct sp_i18n_var[]){{"csrf", s->csrf}}, 1);
 	sp_buf_append_str(&b, "</section>");
 	/* Recovery codes */
 	if (acc.totp_wrapped_len > 0 || acc.npasskeys > 0) {
-		sp_buf_printf(&b, "<section aria-labelledby=\"rc-h\"><h2 id=\"rc-h\">Recovery codes"
-		    "</h2><p id=\"sp-recovery-left\">%d unused recovery code%s left. Each works once "
-		    "in place of your second factor.</p>", acc.nrecovery, acc.nrecovery == 1 ? "" : "s");
+		char nb[16];
+
+		snprintf(nb, sizeof(nb), "%d", acc.nrecovery);
+		keyd_th(r, &b, acc.nrecovery == 1 ? "acct.rc_one_html" : "acct.rc_many_html",
+		    (struct sp_i18n_var[]){{"n", nb}}, 1);
 		if (ok) {
 			form(&b, s, "/account/recovery", "inline");
-			sp_buf_append_str(&b, "<button type=\"submit\">Make new recovery codes</button>"
-			    "</form>");
+			keyd_th(r, &b, "acct.rc_new_html", NULL, 0);
 		}
 		sp_buf_append_str(&b, "</section>");
 	}
 	keyd_device_section(r, s, &b, ok);
 	/* Sign out */
-	sp_buf_append_str(&b, "<section aria-labelledby=\"so-h\"><h2 id=\"so-h\">Sign out</h2>");
+	keyd_th(r, &b, "acct.so_head_html", NULL, 0);
 	form(&b, s, "/account/signout", "inline");
-	sp_buf_append_str(&b, "<button type=\"submit\">Sign out</button></form> ");
+	keyd_th(r, &b, "acct.so_html", NULL, 0);
 	form(&b, s, "/account/signout-all", "inline");
-	sp_buf_append_str(&b, "<button type=\"submit\">Sign out everywhere</button></form>"
-	    "</section><script type=\"module\" src=\"/static/account.js\"></script>");
+	keyd_th(r, &b, "acct.so_all_html", NULL, 0);
+	sp_buf_append_str(&b, "</section><script type=\"module\" src=\"/static/account.js\"></script>");
 	sp_wipe(&acc, sizeof(acc));
-	return keyd_page_buf(r, status, "Your account", &b);
+	return keyd_page_buf(r, status, keyd_t(r, "acct.title"), &b);
 }
 
 /* Ten new recovery codes for email, stored hashed; shown into b once. */
@@ -294,13 +249,10 @@ new_codes(struct keyd_req *r, const char *email, struct sp_buf *b, json_t *arr)
 	st = sp_store_recovery_set(r->k->store, email, (const unsigned char (*)[SP_SHA256_LEN])hashes,
 	    SP_STORE_RECOVERY_CODES, &a, NULL);
 	if (st == SP_OK && b != NULL) {
-		sp_buf_append_str(b, "<section aria-labelledby=\"codes-h\"><h2 id=\"codes-h\">Your "
-		    "recovery codes</h2><p>Keep these somewhere safe, away from your password. Each "
-		    "works once if you lose your authenticator app or passkey. They are shown only "
-		    "now.</p><ul class=\"codes\" id=\"sp-recovery-codes\">");
+		keyd_th(r, b, "acct.codes_head_html", NULL, 0);
 		for (i = 0; i < SP_STORE_RECOVERY_CODES; i++)
 			sp_buf_printf(b, "<li><code>%s</code></li>", codes[i]);
-		sp_buf_append_str(b, "</ul><p><a href=\"/account\">Done</a></p></section>");
+		keyd_th(r, b, "acct.codes_done_html", NULL, 0);
 	}
 	if (st == SP_OK && arr != NULL)
 		for (i = 0; i < SP_STORE_RECOVERY_CODES; i++)
@@ -322,11 +274,11 @@ totp_begin(struct keyd_req *r, const struct sp_session *s, const char *secret_b3
 	if (secret_b32 != NULL) {
 		if (sp_base32_decode(secret_b32, strlen(secret_b32), secret, sizeof(secret), &slen,
 		    NULL) != SP_OK || slen != SP_TOTP_SECRET_LEN)
-			return overview(r, s, 400, NULL, "The set-up expired: please start again.");
+			return overview(r, s, 400, NULL, "totp.expired");
 		sp_buf_append_str(&b32, secret_b32);
 	} else {
 		if (sp_totp_secret_new(secret) != SP_OK)
-			return keyd_reply_error(r, 500, "internal error");
+			return keyd_reply_error(r, 500, "err.internal");
 		slen = SP_TOTP_SECRET_LEN;
 		sp_base32_encode(&b32, secret, slen);
 	}
@@ -334,30 +286,21 @@ totp_begin(struct keyd_req *r, const struct sp_session *s, const char *secret_b3
 	sp_buf_init(&b, 262144);
 	sp_totp_uri(&uri, "sealpost", s->email, secret, slen, NULL);
 	sp_wipe(secret, sizeof(secret));
-	if (error != NULL) {
-		sp_buf_append_str(&b, "<p class=\"summary\" role=\"alert\">");
-		esc(&b, error);
-		sp_buf_append_str(&b, "</p>");
-	}
-	sp_buf_append_str(&b, "<ol class=\"steps\"><li>Open your authenticator app and add an "
-	    "account by scanning this code:<div class=\"qr\">");
+	keyd_page_alert(&b, keyd_tmsg(r, error));
+	keyd_th(r, &b, "totp.step1_html", NULL, 0);
 	if (uri.data == NULL || sp_qr_svg(&b, (const char *)uri.data,
-	    "QR code to add this account to an authenticator app", NULL) != SP_OK)
-		sp_buf_append_str(&b, "<p>(The QR code cannot be shown.)</p>");
-	sp_buf_append_str(&b, "</div>Or type this key into the app: <code id=\"sp-totp-secret\">");
-	esc(&b, b32.data ? (const char *)b32.data : "");
-	sp_buf_append_str(&b, "</code></li><li>Type the six-digit code the app shows:");
+	    keyd_t(r, "totp.qr_label"), NULL) != SP_OK)
+		keyd_th(r, &b, "totp.no_qr_html", NULL, 0);
+	keyd_th(r, &b, "totp.key_html", (struct sp_i18n_var[]){{"key", b32.data ?
+	    (const char *)b32.data : ""}}, 1);
 	form(&b, s, "/account/totp/confirm", "form");
 	sp_buf_append_str(&b, "<input type=\"hidden\" name=\"secret\" value=\"");
 	esc(&b, b32.data ? (const char *)b32.data : "");
-	sp_buf_append_str(&b, "\"><div class=\"field\"><label for=\"code\">Code</label><input "
-	    "id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" "
-	    "autocomplete=\"one-time-code\" maxlength=\"8\" required></div><button "
-	    "type=\"submit\" class=\"primary\">Turn on</button></form></li></ol>"
-	    "<p><a href=\"/account\">Cancel</a></p>");
+	sp_buf_append_str(&b, "\">");
+	keyd_th(r, &b, "totp.form_html", NULL, 0);
 	sp_buf_wipe(&uri);
 	sp_buf_wipe(&b32);
-	ret = keyd_page_buf(r, error ? 400 : 200, "Set up an authenticator app", &b);
+	ret = keyd_page_buf(r, error ? 400 : 200, keyd_t(r, "totp.title"), &b);
 	return ret;
 }
 
@@ -377,12 +320,11 @@ totp_confirm(struct keyd_req *r, const struct sp_session *s)
 
 	if (sec == NULL || strlen(sec) > 64 || sp_base32_decode(sec, strlen(sec), secret,
 	    sizeof(secret), &slen, NULL) != SP_OK || slen != SP_TOTP_SECRET_LEN)
-		return overview(r, s, 400, NULL, "The set-up expired: please start again.");
+		return overview(r, s, 400, NULL, "totp.expired");
 	if (code == NULL || sp_totp_verify(secret, slen, SP_TOTP_DIGITS, code,
 	    (uint64_t)time(NULL), 0, &step, NULL) != SP_OK) {
 		sp_wipe(secret, sizeof(secret));
-		return totp_begin(r, s, sec, "That code is not right. Check the app's clock and "
-		    "type the code it shows now.");
+		return totp_begin(r, s, sec, "totp.bad_code");
 	}
 	memset(box, 0, sizeof(box));
 	box[0] = (unsigned char)slen;
@@ -396,17 +338,16 @@ totp_confirm(struct keyd_req *r, const struct sp_session *s)
 	if (st == SP_OK)
 		sp_store_totp_step(r->k->store, s->email, (int64_t)step, NULL);
 	if (st != SP_OK)
-		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "could not save: try again");
-	keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s->email, NULL, NULL, "An authenticator app");
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "err.save");
+	keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s->email, NULL, NULL, "notice.what.totp");
 	sp_buf_init(&b, 65536);
-	sp_buf_append_str(&b, "<p class=\"notice\" role=\"status\" id=\"sp-totp-on\">Your "
-	    "authenticator app is set up: signing in will ask for its code.</p>");
+	keyd_th(r, &b, "totp.on_html", NULL, 0);
 	if (sp_store_account_get(r->k->store, s->email, &acc, NULL) == SP_OK && acc.nrecovery == 0)
 		new_codes(r, s->email, &b, NULL);
 	else
-		sp_buf_append_str(&b, "<p><a href=\"/account\">Back to your account</a></p>");
+		keyd_th(r, &b, "totp.back_html", NULL, 0);
 	sp_wipe(&acc, sizeof(acc));
-	return keyd_page_buf(r, 200, "Authenticator app added", &b);
+	return keyd_page_buf(r, 200, keyd_t(r, "totp.added_title"), &b);
 }
 
 static enum MHD_Result
@@ -420,18 +361,18 @@ change_password(struct keyd_req *r, const struct sp_session *s)
 	int st;
 
 	if (pw == NULL || sp_password_check(pw, &ctx, &err) != SP_OK)
-		return overview(r, s, 400, NULL, pw == NULL ? "Enter a new password" : err.msg);
+		return overview(r, s, 400, NULL, pw == NULL ? "acct.enter_pw" : err.msg);
 	if (pw2 == NULL || strcmp(pw, pw2) != 0)
-		return overview(r, s, 400, NULL, "The two passwords do not match");
+		return overview(r, s, 400, NULL, "form.password_mismatch");
 	if ((st = sp_password_hash(pw, hash, &err)) != SP_OK)
-		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		return keyd_reply_error(r, 503, "err.busy");
 	st = sp_store_password_set(r->k->store, s->email, hash, (int64_t)time(NULL), NULL, s->hash,
 	    &a, &err);
 	sp_wipe(hash, sizeof(hash));
 	if (st != SP_OK)
-		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "could not save: try again");
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500, "err.save");
 	keyd_notice(r->k, SP_NOTICE_PW_CHANGED, s->email, NULL, NULL, NULL);
-	return overview(r, s, 200, "Your password is changed; every other browser was signed out.",
+	return overview(r, s, 200, "acct.pw_changed",
 	    NULL);
 }
 
@@ -457,9 +398,10 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	static const struct {
 		const char *field, *label;
 	} labels[] = {
-		{"first_name", "First name"}, {"last_name", "Last name"}, {"phrase", "Security phrase"},
-		{"questions", "Security questions"}, {"answers[0]", "Answer 1"},
-		{"answers[1]", "Answer 2"}, {"answers[2]", "Answer 3"},
+		{"first_name", "js.card.first_name"}, {"last_name", "js.card.last_name"},
+		{"phrase", "js.security_phrase"}, {"questions", "reg.security_questions"},
+		{"answers[0]", "acct.answer1"}, {"answers[1]", "acct.answer2"},
+		{"answers[2]", "acct.answer3"},
 	};
 	static const char *const qn[3] = {"q1", "q2", "q3"}, *const an[3] = {"a1", "a2", "a3"};
 	struct sp_err err = {{0}};
@@ -472,7 +414,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	size_t k;
 
 	if (sp_store_account_get(r->k->store, s->email, &cur, &err) != SP_OK)
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s->email);
 	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
@@ -500,7 +442,7 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 		for (i = 0; i < 3; i++)
 			if ((v = keyd_field(r, qn[i])) != NULL && question_no(v) != cur.question[i]) {
 				field = "answers[0]";
-				why = "type the three answers to change your questions";
+				why = "acct.type_answers";
 			}
 		memcpy(acc.question, cur.question, sizeof(acc.question));
 		memcpy(acc.answer_hash, cur.answer_hash, sizeof(acc.answer_hash));
@@ -510,11 +452,11 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	if (field != NULL) {
 		sp_wipe(&acc, sizeof(acc));
 		if (*field == '\0')
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++)
 			if (strcmp(labels[k].field, field) == 0)
-				field = labels[k].label;
-		snprintf(msg, sizeof(msg), "%s: %s.", field, why ? why : "not valid");
+				field = keyd_t(r, labels[k].label);
+		snprintf(msg, sizeof(msg), "%s: %s.", field, keyd_tmsg(r, why ? why : "form.invalid"));
 		return overview(r, s, 400, NULL, msg);
 	}
 	a = (struct sp_audit){(int64_t)time(NULL), "profile-changed", s->email, NULL, r->client,
@@ -522,9 +464,9 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	st = sp_store_profile_set(r->k->store, &acc, &a, &err);
 	sp_wipe(&acc, sizeof(acc));
 	if (st != SP_OK)
-		return keyd_reply_error(r, 500, "could not save: try again");
+		return keyd_reply_error(r, 500, "err.save");
 	keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s->email, NULL, NULL, NULL);
-	return overview(r, s, 200, "Your profile is saved.", NULL);
+	return overview(r, s, 200, "acct.profile_saved", NULL);
 }
 
 enum MHD_Result
@@ -542,10 +484,10 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (st == SP_ERR_DENIED)
 		return keyd_csrf_refused(r);
 	if (st != SP_OK)
-		return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+		return keyd_reply_error(r, 503, "err.busy");
 	if (!post)
 		return strcmp(sub, "") == 0 ? overview(r, &s, 200, NULL, NULL) :
-		    keyd_reply_error(r, 404, "This page does not exist");
+		    keyd_reply_error(r, 404, "err.no_page");
 	if (strcmp(sub, "/signout") == 0 || strcmp(sub, "/signout-all") == 0) {
 		a = (struct sp_audit){now, sub[8] ? "logout-everywhere" : "logout", s.email, NULL,
 		    r->client, NULL, 0};
@@ -558,10 +500,8 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			keyd_device_forget_this(r, s.email);
 		}
 		keyd_set_session_cookie(r, "", 1);
-		return keyd_page_simple(r, 200, "You are signed out", sub[8] ?
-		    "<p>You are signed out on every browser and device, and no device is "
-		    "remembered any more.</p>" :
-		    "<p>You are signed out.</p>");
+		return keyd_page_simple(r, 200, keyd_t(r, "acct.out_title"),
+		    keyd_t(r, sub[8] ? "acct.out_all_html" : "acct.out_html"));
 	}
 	if (strcmp(sub, "/reauth") == 0) {
 		struct sp_account acc;
@@ -573,19 +513,19 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_email, &until, NULL) !=
 		    SP_OK || until > now) {
 			r->retry_after = until > now ? until - now : 2;
-			return keyd_reply_error(r, 429, "Too many wrong passwords: please wait and try again");
+			return keyd_reply_error(r, 429, "err.too_many_pw_wait");
 		}
 		if (sp_store_account_get(r->k->store, s.email, &acc, &err) != SP_OK)
-			return keyd_reply_error(r, 500, "internal error");
+			return keyd_reply_error(r, 500, "err.internal");
 		st = pw != NULL && strlen(pw) <= SP_PW_MAX_BYTES ?
 		    sp_password_verify(acc.pw_hash, pw, &err) : SP_ERR_AUTH;
 		sp_wipe(&acc, sizeof(acc));
 		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, "The server is busy: please try again in a moment");
+			return keyd_reply_error(r, 503, "err.busy");
 		if (st != SP_OK) {
 			a = (struct sp_audit){now, "reauth-failed", s.email, NULL, r->client, NULL, 0};
 			sp_store_audit(r->k->store, &a, NULL);
-			return overview(r, &s, 401, NULL, "That password is not right.");
+			return overview(r, &s, 401, NULL, "acct.pw_wrong");
 		}
 		sp_store_throttle_reset(r->k->store, key, NULL);
 		sp_store_session_reauth(r->k->store, s.hash, now, NULL);
@@ -593,7 +533,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		return overview(r, &s, 200, NULL, NULL);
 	}
 	if (!keyd_session_fresh(&s))
-		return overview(r, &s, 403, NULL, "Confirm your password first.");
+		return overview(r, &s, 403, NULL, "acct.confirm_first");
 	if (strcmp(sub, "/password") == 0)
 		return change_password(r, &s);
 	if (strcmp(sub, "/profile") == 0)
@@ -605,9 +545,9 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (strcmp(sub, "/totp/remove") == 0) {
 		a = (struct sp_audit){now, "totp-removed", s.email, NULL, r->client, NULL, 0};
 		if (sp_store_totp_set(r->k->store, s.email, NULL, 0, 0, &a, NULL) != SP_OK)
-			return keyd_reply_error(r, 500, "could not save: try again");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "An authenticator app");
-		return overview(r, &s, 200, "The authenticator app is removed.", NULL);
+			return keyd_reply_error(r, 500, "err.save");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "notice.what.totp");
+		return overview(r, &s, 200, "acct.totp_removed", NULL);
 	}
 	if (strcmp(sub, "/recovery") == 0) {
 		struct sp_buf b;
@@ -615,18 +555,17 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		sp_buf_init(&b, 65536);
 		if (new_codes(r, s.email, &b, NULL) != SP_OK) {
 			sp_buf_free(&b);
-			return keyd_reply_error(r, 500, "could not save: try again");
+			return keyd_reply_error(r, 500, "err.save");
 		}
-		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A new set of recovery codes");
-		return keyd_page_buf(r, 200, "New recovery codes", &b);
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "notice.what.codes");
+		return keyd_page_buf(r, 200, keyd_t(r, "acct.codes_title"), &b);
 	}
 	if (strcmp(sub, "/devices/forget") == 0) {
 		if ((st = keyd_device_forget(r, &s)) == SP_ERR_NOTFOUND)
-			return overview(r, &s, 404, NULL, "No such device.");
+			return overview(r, &s, 404, NULL, "acct.no_device");
 		if (st != SP_OK)
-			return keyd_reply_error(r, 503, "could not save: try again");
-		return overview(r, &s, 200, "The device is forgotten: it asks for your password "
-		    "again.", NULL);
+			return keyd_reply_error(r, 503, "err.save");
+		return overview(r, &s, 200, "acct.device_forgotten", NULL);
 	}
 	if (strcmp(sub, "/passkeys/remove") == 0) {
 		unsigned char id[SP_STORE_CRED_ID_MAX];
@@ -635,11 +574,11 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 		a = (struct sp_audit){now, "passkey-removed", s.email, NULL, r->client, NULL, 0};
 		if (n <= 0 || sp_store_passkey_delete(r->k->store, s.email, id, (size_t)n, &a,
 		    NULL) != SP_OK)
-			return overview(r, &s, 404, NULL, "No such passkey.");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "A passkey");
-		return overview(r, &s, 200, "The passkey is removed.", NULL);
+			return overview(r, &s, 404, NULL, "acct.no_passkey");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_REMOVED, s.email, NULL, NULL, "notice.what.passkey");
+		return overview(r, &s, 200, "acct.passkey_removed", NULL);
 	}
-	return keyd_reply_error(r, 404, "This page does not exist");
+	return keyd_reply_error(r, 404, "err.no_page");
 }
 
 /* --- passkey registration API -------------------------------------------- */
@@ -653,13 +592,13 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 
 	st = keyd_session_auth(r, 1, &s, &err);
 	if (st == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
+		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st == SP_ERR_DENIED)
-		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+		return keyd_reply_error(r, 403, "api.csrf");
 	if (st != SP_OK)
-		return keyd_reply_error(r, 503, "busy, try again");
+		return keyd_reply_error(r, 503, "read.busy");
 	if (!keyd_session_fresh(&s))
-		return keyd_reply_error(r, 403, "confirm your password first");
+		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
 	if (strcmp(sub, "/options") == 0) {
 		char chal[64];
 		struct sp_buf uid;
@@ -667,7 +606,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		enum MHD_Result ret;
 
 		if (keyd_challenge_new(r, s.email, chal) != SP_OK)
-			return keyd_reply_error(r, 503, "busy, try again");
+			return keyd_reply_error(r, 503, "read.busy");
 		/* The user handle: a hash of the address, not the address. */
 		sp_sha256(s.email, strlen(s.email), uh);
 		sp_buf_init(&uid, 128);
@@ -699,7 +638,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		if (cd == NULL || ao == NULL || (j = keyd_json_body(r, 0)) == NULL) {
 			free(cd);
 			free(ao);
-			return keyd_reply_error(r, 400, "the body must be a JSON object");
+			return keyd_reply_error(r, 400, "api.not_object");
 		}
 		cdn = keyd_b64url_decode(json_string_value(json_object_get(j, "clientDataJSON")), cd,
 		    SP_WA_CLIENT_DATA_MAX);
@@ -715,8 +654,7 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		if (st != SP_OK) {
 			json_decref(j);
 			keyd_log("passkey-refused", "error", sp_err_msg(&err, st), NULL);
-			return keyd_reply_json(r, 400, json_pack("{s:s,s:s}", "error",
-			    "this passkey could not be checked: try again", "field", "attestationObject"));
+			return keyd_reply_field(r, "attestationObject", "api.passkey_check");
 		}
 		memset(&pk, 0, sizeof(pk));
 		memcpy(pk.cred_id, cred.id, cred.id_len);
@@ -732,10 +670,10 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		json_decref(j);
 		st = sp_store_passkey_add(r->k->store, &pk, &a, &err);
 		if (st == SP_ERR_EXISTS)
-			return keyd_reply_error(r, 409, "this passkey is already registered");
+			return keyd_reply_error(r, 409, "api.passkey_exists");
 		if (st != SP_OK)
-			return keyd_reply_error(r, 500, "could not save: try again");
-		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "A passkey");
+			return keyd_reply_error(r, 500, "err.save");
+		keyd_notice(r->k, SP_NOTICE_FACTOR_ADDED, s.email, NULL, NULL, "notice.what.passkey");
 		if (sp_store_account_get(r->k->store, s.email, &acc, NULL) == SP_OK && acc.nrecovery == 0) {
 			codes = json_array();
 			new_codes(r, s.email, NULL, codes);
@@ -745,5 +683,5 @@ keyd_api_passkeys(struct keyd_req *r, const char *sub)
 		    codes) : json_pack("{s:b}", "ok", 1));
 		return ret;
 	}
-	return keyd_reply_error(r, 404, "no such API");
+	return keyd_reply_error(r, 404, "api.no_such");
 }

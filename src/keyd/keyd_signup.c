@@ -27,6 +27,7 @@
 
 #include "crypto.h"
 #include "field.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_pages.h"
@@ -50,7 +51,7 @@ static const struct sp_throttle_policy address_policy = {
 	10, 15 * 60, 24 * 60 * 60, 7 * 24 * 60 * 60, 0,
 };
 
-static const char busy[] = "the key server is busy: try again in a moment";
+static const char busy[] = "api.busy";
 
 /* The string member name of j: NULL when absent; *bad 1 when it is there
  * but not a string, or holds a NUL byte. */
@@ -78,16 +79,16 @@ post_body(struct keyd_req *r, enum MHD_Result *ans)
 	char key[32];
 
 	if (keyd_cross_site(r)) {
-		*ans = keyd_reply_error(r, 403, "cross-site request refused");
+		*ans = keyd_reply_error(r, 403, "api.cross_site");
 		return NULL;
 	}
 	if (keyd_json_bad_utf8(r, key)) {
-		*ans = key[0] ? keyd_reply_field(r, key, "is not valid UTF-8 text") :
-		    keyd_reply_error(r, 400, "the body is not valid UTF-8");
+		*ans = key[0] ? keyd_reply_field(r, key, "api.not_utf8_field") :
+		    keyd_reply_error(r, 400, "api.not_utf8");
 		return NULL;
 	}
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
-		*ans = keyd_reply_error(r, 400, "the body must be a JSON object");
+		*ans = keyd_reply_error(r, 400, "api.not_object");
 	return j;
 }
 
@@ -106,8 +107,8 @@ counted(struct keyd_req *r, const char *key, const struct sp_throttle_policy *p,
 	}
 	if (until > now) {
 		r->retry_after = until - now;
-		*ans = keyd_reply_json(r, 429, json_pack("{s:s,s:I}", "error", msg,
-		    "retry_after", (json_int_t)(until - now)));
+		*ans = keyd_reply_json(r, 429, json_pack("{s:s,s:s,s:I}", "error", keyd_tmsg(r, msg),
+		    "reason", msg, "retry_after", (json_int_t)(until - now)));
 		return 0;
 	}
 	return 1;
@@ -170,7 +171,7 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", email);
-	snprintf(acc.language, sizeof(acc.language), "en");
+	snprintf(acc.language, sizeof(acc.language), "%s", keyd_lang(r));
 	acc.created = now;
 	acc.profile_todo = 1;
 	sp_sha256(handle, strlen(handle), acc.bind_hash);
@@ -183,7 +184,8 @@ signup_store(struct keyd_req *r, const char *email, const char *pw, const char *
 	st = sp_store_pending_add(r->k->store, &acc, th, now + KEYD_SIGNUP_TTL, &a, err);
 	sp_wipe(&acc, sizeof(acc));
 	if (st == SP_OK)
-		keyd_notice(r->k, SP_NOTICE_SIGNUP_CODE, email, code, "15 minutes", NULL);
+		keyd_notice_lang(r->k, keyd_lang(r), SP_NOTICE_SIGNUP_CODE, email, code,
+		    "notice.ttl.15m", NULL);
 	else if (st == SP_ERR_EXISTS) {
 		a = (struct sp_audit){now, "signup-existing", email, NULL, r->client, NULL, 0};
 		sp_store_audit(r->k->store, &a, NULL);
@@ -211,20 +213,19 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	e = member(j, "email", &bad);
 	if (bad || e == NULL || keyd_email_lower(e, email, sizeof(email)) != SP_OK) {
 		json_decref(j);
-		return keyd_reply_field(r, "email", "enter a valid email address, such as "
-		    "name@example.org");
+		return keyd_reply_field(r, "email", "api.email_invalid");
 	}
 	pw = member(j, "password", &bad);
 	if (bad || pw == NULL || *pw == '\0' || strlen(pw) > SP_PW_MAX_BYTES) {
 		json_decref(j);
-		return keyd_reply_field(r, "password", bad ? "must be text without NUL characters" :
-		    pw != NULL && *pw != '\0' ? "is too long" :
-		    "choose a password of at least 8 characters");
+		return keyd_reply_field(r, "password", bad ? "api.no_nul" :
+		    pw != NULL && *pw != '\0' ? "api.too_long" :
+		    "api.pw_min");
 	}
 	pw2 = member(j, "password2", &bad);
 	if (bad || (pw2 != NULL && strcmp(pw, pw2) != 0)) {
 		json_decref(j);
-		return keyd_reply_field(r, "password2", "the two passwords do not match");
+		return keyd_reply_field(r, "password2", "api.pw_mismatch");
 	}
 	id = member(j, "id", &bad);
 	org_of(r, bad ? NULL : id, org);
@@ -235,21 +236,19 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		return keyd_reply_field(r, "password", err.msg);
 	}
 	snprintf(key, sizeof(key), "signup:%s", r->client);
-	if (!counted(r, key, &r->k->thr_form, "too many sign-ups from your network: try again "
-	    "later", &ans)) {
+	if (!counted(r, key, &r->k->thr_form, "api.too_many_signups", &ans)) {
 		json_decref(j);
 		return ans;
 	}
 	/* Codes and "you have an account" notes alike: three mails an hour. */
 	snprintf(key, sizeof(key), "mail:%s", email);
-	if (!counted(r, key, &r->k->thr_mail, "we sent several codes to this address already: "
-	    "use the newest, or wait before asking again", &ans)) {
+	if (!counted(r, key, &r->k->thr_mail, "api.codes_sent", &ans)) {
 		json_decref(j);
 		return ans;
 	}
 	if (sp_token_new(handle, sizeof(handle), HANDLE_PREFIX, 16) != SP_OK) {
 		json_decref(j);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	st = signup_store(r, email, pw, handle, &err);
 	json_decref(j);
@@ -258,10 +257,11 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		if (st == SP_ERR_RETRY)
 			return keyd_reply_error(r, 503, busy);
 		keyd_log("signup-failed", "error", sp_err_msg(&err, st), NULL);
-		return keyd_reply_error(r, 500, "internal error");
+		return keyd_reply_error(r, 500, "err.internal");
 	}
 	keyd_log("signup", "client", r->client, NULL);
-	snprintf(sent, sizeof(sent), "We sent a 6-digit code to %s.", email);
+	keyd_tplain(r, "api.code_sent_to", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
+	    sizeof(sent));
 	ans = keyd_reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:i}", "signup", handle,
 	    "email", email, "sent", sent, "expires_in", KEYD_SIGNUP_TTL));
 	sp_wipe(handle, sizeof(handle));
@@ -291,13 +291,11 @@ confirm_refused(struct keyd_req *r, int st, const struct sp_err *err)
 {
 	switch (st) {
 	case SP_ERR_NOTFOUND:
-		return keyd_reply_error(r, 401, "wrong code");
+		return keyd_reply_error(r, 401, "api.wrong_code");
 	case SP_ERR_EXPIRED:
-		return keyd_reply_error(r, 410, "this code has expired or was used: ask for a "
-		    "new one");
+		return keyd_reply_error(r, 410, "api.code_expired");
 	case SP_ERR_EXISTS:
-		return keyd_reply_error(r, 409, "this address has an account already: sign in "
-		    "with its password");
+		return keyd_reply_error(r, 409, "api.has_account");
 	default:
 		return keyd_store_error(r, st, err);
 	}
@@ -324,18 +322,17 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	if (bad || handle == NULL || strncmp(handle, HANDLE_PREFIX, 4) != 0 ||
 	    !keyd_token_shape(handle + 4, 16, 60)) {
 		json_decref(j);
-		return keyd_reply_field(r, "signup", "the sign-up is missing or malformed: start "
-		    "again");
+		return keyd_reply_field(r, "signup", "api.signup_bad");
 	}
 	e = member(j, "email", &bad);
 	if (bad || e == NULL || keyd_email_lower(e, email, sizeof(email)) != SP_OK) {
 		json_decref(j);
-		return keyd_reply_field(r, "email", "give the address the code was sent to");
+		return keyd_reply_field(r, "email", "api.code_address");
 	}
 	c = member(j, "code", &bad);
 	if (bad || !clean_code(c, code)) {
 		json_decref(j);
-		return keyd_reply_field(r, "code", "enter the 6-digit code from the mail");
+		return keyd_reply_field(r, "code", "api.code_enter");
 	}
 	sp_sha256(handle, strlen(handle), hh);
 	sp_hex_encode(hh, sizeof(hh), hex);
@@ -345,14 +342,12 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	signup_token(handle, email, code, th);
 	json_decref(j);
 	sp_wipe(code, sizeof(code));
-	if (!counted(r, key_ip, &r->k->thr_ip, "too many attempts from your network: try again "
-	    "later", &ans))
+	if (!counted(r, key_ip, &r->k->thr_ip, "api.too_many_network", &ans))
 		return ans;
-	if (!counted(r, key_code, &code_policy, "too many wrong codes: ask for a new code",
+	if (!counted(r, key_code, &code_policy, "api.too_many_codes",
 	    &ans))
 		return ans;
-	if (!counted(r, key_addr, &address_policy, "too many wrong codes for this address: "
-	    "try again later, or register with the full form", &ans))
+	if (!counted(r, key_addr, &address_policy, "api.too_many_codes_addr", &ans))
 		return ans;
 	a = (struct sp_audit){now, "activate", NULL, NULL, r->client, "signup code", 0};
 	st = sp_store_pending_activate(r->k->store, th, now, email, &a, &err);
@@ -369,8 +364,7 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	keyd_login_session(r, email, "signup", &l);
 	if (l.status != KEYD_LOGIN_OK) {
 		keyd_login_wipe(&l);
-		return keyd_reply_error(r, 503, "your address is confirmed, but the key server "
-		    "is busy: sign in with your new password");
+		return keyd_reply_error(r, 503, "api.confirmed_busy");
 	}
 	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:b}", "session", l.token,
 	    "email", l.email, "csrf", l.csrf, "profile_incomplete", 1));
@@ -380,6 +374,7 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 
 /* --- the profile the account still owes ----------------------------------- */
 
+/* reason codes of the API's "missing" (the portal's scripts word them) */
 static const char *const owed[] = {
 	"your name", "a personal security phrase", "three security questions",
 };
@@ -392,9 +387,9 @@ session_or_refusal(struct keyd_req *r, int want_csrf, struct sp_session *s, int 
 
 	*ok = st == SP_OK;
 	if (st == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
+		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st == SP_ERR_DENIED)
-		return keyd_reply_error(r, 403, "missing or wrong CSRF token");
+		return keyd_reply_error(r, 403, "api.csrf");
 	return st == SP_OK ? MHD_YES : keyd_store_error(r, st, &err);
 }
 
@@ -418,7 +413,7 @@ keyd_api_profile_get(struct keyd_req *r, const char *arg)
 	for (i = 0; acc.profile_todo && i < (int)(sizeof(owed) / sizeof(owed[0])); i++)
 		json_array_append_new(missing, json_string(owed[i]));
 	for (i = 0; i < keyd_nquestions; i++)
-		json_array_append_new(qs, json_string(keyd_questions[i]));
+		json_array_append_new(qs, json_string(keyd_t(r, keyd_questions[i])));
 	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o,s:b}", "email", s.email,
 	    "incomplete", acc.profile_todo ? 1 : 0, "missing", missing, "questions", qs,
 	    "bcc_default", acc.bcc_default != 0));
@@ -439,10 +434,10 @@ text_into(json_t *j, const char *name, size_t max, char *out, size_t outsz,
 	char *norm = NULL;
 
 	if (s == NULL)
-		return "is required";
+		return "api.required";
 	if (sp_field_text(s, json_string_length(v), &rules, &norm, &why, err) != SP_OK)
-		return why == SP_FIELD_R_REQUIRED ? "is required" : err->msg[0] ? err->msg :
-		    "contains characters that are not allowed";
+		return why == SP_FIELD_R_REQUIRED ? "api.required" : err->msg[0] ? err->msg :
+		    "api.bad_chars";
 	snprintf(out, outsz, "%s", norm);
 	sp_wipe(norm, strlen(norm));
 	free(norm);
@@ -476,7 +471,7 @@ keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
 
 	if (!json_is_array(q) || json_array_size(q) != 3 || !json_is_array(ans) ||
 	    json_array_size(ans) != 3) {
-		*why = "give three questions and three answers";
+		*why = "api.three_qa";
 		return "questions";
 	}
 	for (i = 0; i < 3; i++) {
@@ -485,13 +480,13 @@ keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
 
 		if (n < 1 || n > keyd_nquestions) {
 			json_decref(one);
-			*why = "choose a question from the list";
+			*why = "api.q_from_list";
 			return "questions";
 		}
 		for (k = 0; k < i; k++)
 			if (acc->question[k] == (int)n) {
 				json_decref(one);
-				*why = "choose three different questions";
+				*why = "api.q_differ";
 				return "questions";
 			}
 		acc->question[i] = (int)n;
@@ -503,7 +498,7 @@ keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
 		st = sp_answer_hash(answer, acc->answer_hash[i], err);
 		sp_wipe(answer, sizeof(answer));
 		if (st != SP_OK) {
-			*why = st == SP_ERR_RETRY ? busy : "cannot be used as an answer";
+			*why = st == SP_ERR_RETRY ? busy : "api.bad_answer";
 			return st == SP_ERR_RETRY ? "" : anames[i];
 		}
 	}
@@ -538,8 +533,7 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 		/* a change of a complete profile needs the password typed lately */
 		sp_wipe(&cur, sizeof(cur));
 		json_decref(j);
-		return keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", "confirm your "
-		    "password first", "reason", "reauth"));
+		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
 	}
 	done = !cur.profile_todo;
 	/* "Automatically BCC me" for replies: as given, else as it was */

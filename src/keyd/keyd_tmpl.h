@@ -20,5 +20,9 @@ struct keyd_var {
 };
 int keyd_tmpl(const char *tmpl, size_t tlen, const struct keyd_var *vars, size_t nvars,
     struct sp_buf *out);
+/* keyd_tmpl(), and {{#KEY}} replaced with the catalogue text of KEY in
+ * lang (i18n.h: escaped unless KEY ends in "_html"). */
+int keyd_tmpl_lang(const char *lang, const char *tmpl, size_t tlen,
+    const struct keyd_var *vars, size_t nvars, struct sp_buf *out);
 
 #endif

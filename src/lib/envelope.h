@@ -106,6 +106,7 @@ struct sp_env_html_params {
 	const char *brand_colour;		/* "#rrggbb" or NULL: the organisation's colour */
 	const unsigned char *brand_logo;	/* PNG bytes or NULL: the organisation's logo */
 	size_t brand_logo_len;
+	const char *lang;			/* the envelope's language (i18n.h); NULL: English */
 };
 /* Writes securedoc.html to out: template, header, mail part, then the
  * payload as base64 in 76-character lines.  ct/ctlen is the complete

@@ -19,6 +19,8 @@
  * wiped.
  */
 #include "envelope.h"
+#include "html.h"
+#include "i18n.h"
 #include "assets.h"
 #include "sign.h"
 
@@ -260,6 +262,8 @@ out_json_str(struct env_out *o, const char *s)
 	return o->st;
 }
 
+static int out_literal(struct env_out *o, const unsigned char *s, size_t n);
+
 struct env_ctx {
 	const struct sp_env_html_params *p;
 	const struct sp_env_header *h;
@@ -269,6 +273,12 @@ struct env_ctx {
 	size_t ctlen;
 	sp_env_produce_fn produce;		/* or the ciphertext made while writing */
 	void *pctx;
+};
+
+/* The texts envelope.js writes (the keys it reads from the meta's "t"). */
+static const char *const env_js_keys[] = {
+	"env.js.damaged", "env.js.handed", "env.js.popup", "env.js.opening", "env.js.unreachable",
+	"env.js.no_answer", "env.js.sender_unknown",
 };
 
 static int
@@ -287,7 +297,15 @@ out_meta(struct env_out *o, const struct env_ctx *x)
 		out_json_str(o, x->h->to[i]);
 		out_str(o, i + 1 < x->h->nto ? ",\n" : "\n");
 	}
-	return out_str(o, "]}");
+	/* the script's sentences in the envelope's language */
+	out_str(o, "],\"t\":{");
+	for (i = 0; i < sizeof(env_js_keys) / sizeof(env_js_keys[0]) && o->st == SP_OK; i++) {
+		out_str(o, i ? ",\n" : "\n");
+		out_json_str(o, env_js_keys[i]);
+		out_str(o, ":");
+		out_json_str(o, sp_i18n_text(x->p->lang, env_js_keys[i]));
+	}
+	return out_str(o, "}}");
 }
 
 static int
@@ -465,13 +483,13 @@ out_logo(struct env_out *o, const struct env_ctx *x)
 }
 
 static const char *
-env_level_text(const char *level)
+env_level_key(const char *level)
 {
 	if (strcmp(level, "high") == 0)
-		return "Security: high &#8212; your password is needed every time.";
+		return "env.level_high";
 	if (strcmp(level, "medium") == 0)
-		return "Security: medium &#8212; a device you chose to remember opens it without your password.";
-	return "Security: low &#8212; it opens without a password, like mail that only travels encrypted.";
+		return "env.level_medium";
+	return "env.level_low";
 }
 
 /* Format 2: the signature element, right after the payload element. */
@@ -493,6 +511,52 @@ out_sig(struct env_out *o, const struct env_ctx *x)
 	return out_str(o, "</textarea>");
 }
 
+/* The catalogue text of key in the envelope's language with {org},
+ * {keyd} and {id} filled in (escaped and soft-wrapped like the other
+ * values), non-ASCII as references; the text itself escaped unless key
+ * ends in "_html" (i18n.h). */
+static int
+out_i18n(struct env_out *o, const struct env_ctx *x, const char *key)
+{
+	const char *t = sp_i18n_text(x->p->lang, key), *p = t, *q;
+	const char *names[] = {"org", "keyd", "id"};
+	const char *vals[] = {x->h->org, x->h->keyd, x->h->id};
+	size_t kl = strlen(key), i, n;
+	int html = kl > 5 && strcmp(key + kl - 5, "_html") == 0;
+	struct sp_buf b;
+
+	sp_buf_init(&b, 65536);
+	while (*p != '\0' && o->st == SP_OK) {
+		for (q = p; *q != '\0'; q++) {
+			if (*q != '{')
+				continue;
+			for (i = 0; i < 3; i++)
+				if (strncmp(q + 1, names[i], strlen(names[i])) == 0 &&
+				    q[1 + strlen(names[i])] == '}')
+					break;
+			if (i < 3)
+				break;
+		}
+		sp_buf_reset(&b);
+		if (html)
+			sp_buf_append(&b, p, (size_t)(q - p));
+		else
+			sp_html_escape(&b, p, (size_t)(q - p));
+		out_literal(o, b.data ? b.data : (const unsigned char *)"", b.len);
+		if (*q == '\0')
+			break;
+		for (i = 0; i < 3; i++)
+			if (strncmp(q + 1, names[i], strlen(names[i])) == 0 &&
+			    q[1 + strlen(names[i])] == '}')
+				break;
+		n = strlen(names[i]);
+		out_text(o, vals[i], i == 0);	/* only the name may wrap, never a URL */
+		p = q + n + 2;
+	}
+	sp_buf_free(&b);
+	return o->st;
+}
+
 static int
 out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, size_t len)
 {
@@ -502,6 +566,14 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 	size_t i;
 
 #define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
+	if (len > 1 && name[0] == '#') {
+		char key[64];
+
+		snprintf(key, sizeof(key), "%.*s", (int)(len - 1), name + 1);
+		return out_i18n(o, x, key);
+	}
+	if (IS("LANG"))
+		return out_str(o, sp_i18n_lang(x->p->lang));
 	if (IS("ORG"))
 		return out_text(o, h->org, 1);
 	if (IS("FROM"))
@@ -524,7 +596,7 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 		return out_text(o, x->p->subject_display, 1);
 	if (IS("EXPIRES")) {
 		if (h->expires == 0)
-			return out_str(o, "never");
+			return out_i18n(o, x, "env.never");
 		env_date(date, sizeof(date), h->expires);
 		return out_str(o, date);
 	}
@@ -582,22 +654,23 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 	if (IS("SIGNED_BY")) {
 		if (h->version != 2)
 			return o->st;
-		out_str(o, "<p class=\"note\" id=\"sp-signed\"><strong>Signed by ");
-		out_text(o, h->org, 1);
-		return out_str(o, "</strong> (the key server checks the signature when you open the message).</p>");
+		out_str(o, "<p class=\"note\" id=\"sp-signed\">");
+		out_i18n(o, x, "env.signed_html");
+		return out_str(o, "</p>");
 	}
 	if (IS("SECURITY")) {
 		if (h->version != 2)
 			return o->st;
 		out_str(o, "<p class=\"note\" id=\"sp-level\">");
-		out_str(o, env_level_text(h->level));
+		out_i18n(o, x, env_level_key(h->level));
 		return out_str(o, "</p>");
 	}
 	if (IS("VERIFY_NOTICE")) {
 		if (h->version != 2 || !h->verify)
 			return o->st;
-		return out_str(o, "<p class=\"note\" id=\"sp-verify\">Before the message opens, the sender"
-		    " will ask you a question that only you can answer.</p>");
+		out_str(o, "<p class=\"note\" id=\"sp-verify\">");
+		out_i18n(o, x, "env.verify");
+		return out_str(o, "</p>");
 	}
 #undef IS
 	return o->st = sp_err_set(o->err, SP_ERR_INTERNAL,
@@ -609,14 +682,19 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 static size_t
 env_placeholder(const unsigned char *s, size_t n)
 {
-	size_t i;
+	size_t i = 2;
 
 	if (n < 5 || s[0] != '{' || s[1] != '{')
 		return 0;
-	for (i = 2; i < n && i < 40 && ((s[i] >= 'A' && s[i] <= 'Z') ||
-	    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'); i++)
-		;
-	if (i == 2 || i + 1 >= n || s[i] != '}' || s[i + 1] != '}')
+	if (s[2] == '#')	/* {{#key}}: a catalogue text (i18n.h) */
+		for (i = 3; i < n && i < 64 && ((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.'); i++)
+			;
+	else
+		for (; i < n && i < 40 && ((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'); i++)
+			;
+	if (i == 2 || i == 3 || i + 1 >= n || s[i] != '}' || s[i + 1] != '}')
 		return 0;
 	return i - 2;
 }

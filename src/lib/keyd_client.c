@@ -405,6 +405,11 @@ sp_keyd_deposit(struct sp_keyd_client *c, const struct sp_deposit_req *req,
 	res->created = json_integer_value(json_object_get(answer, "created"));
 	res->expires = json_integer_value(json_object_get(answer, "expires"));
 	res->verify = json_is_true(verify);
+	/* optional: older key servers do not answer it (English then) */
+	if (json_is_string(json_object_get(answer, "language")) &&
+	    json_string_length(json_object_get(answer, "language")) < sizeof(res->language))
+		snprintf(res->language, sizeof(res->language), "%s",
+		    json_string_value(json_object_get(answer, "language")));
 	if (json_is_object(json_object_get(answer, "copy"))) {
 		res->copy = 1;
 		res->copy_keep_until = json_integer_value(json_object_get(json_object_get(answer,

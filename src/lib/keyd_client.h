@@ -54,6 +54,7 @@ struct sp_deposit_res {
 	int64_t created;
 	int64_t expires;
 	char level[8];		/* "high", "medium", "low"; "" when not answered */
+	char language[12];	/* the organisation's default language ("" not answered) */
 	int verify;		/* 1: recipients must prove the verification secret */
 	char *brand_colour;	/* "#rrggbb" or NULL (owned) */
 	unsigned char *brand_logo;	/* PNG bytes or NULL (owned) */

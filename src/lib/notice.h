@@ -43,11 +43,19 @@ enum sp_notice_kind {
  * *subject and the UTF-8 text body into body (initialised by the caller
  * with a cap).  public_url: the key server's URL without trailing '/'.
  * token: the link token for the kinds that have one (NULL otherwise).
- * ttl_text: how long the link works, in words ("24 hours"), or NULL.
- * detail: for FACTOR_* (a fixed phrase of the caller's, never user text).
+ * ttl_text: how long the link works: a catalogue key ("notice.ttl.24h")
+ * or English words ("24 hours"), or NULL.
+ * detail: for FACTOR_*: a catalogue key ("notice.what.passkey") or a fixed
+ * phrase of the caller's, never user text.
  * SP_ERR_INVALID for an unknown kind or a missing token. */
 int sp_notice_compose(int kind, const char *to, const char *public_url,
     const char *token, const char *ttl_text, const char *detail,
+    const char **subject, struct sp_buf *body, struct sp_err *err);
+/* sp_notice_compose() in lang (i18n.h; English when not offered).  The
+ * subject lives as long as the program.  detail may also be
+ * "notice.what.device" TAB agent: a remembered device with its summary. */
+int sp_notice_compose_lang(const char *lang, int kind, const char *to,
+    const char *public_url, const char *token, const char *ttl_text, const char *detail,
     const char **subject, struct sp_buf *body, struct sp_err *err);
 
 /* What a notice to a sender is about: the recipient's address, the
@@ -68,5 +76,9 @@ struct sp_notice_sender {
 int sp_notice_compose_sender(int kind, const char *to, const char *public_url,
     const struct sp_notice_sender *info, const char **subject, struct sp_buf *body,
     struct sp_err *err);
+/* sp_notice_compose_sender() in lang. */
+int sp_notice_compose_sender_lang(const char *lang, int kind, const char *to,
+    const char *public_url, const struct sp_notice_sender *info, const char **subject,
+    struct sp_buf *body, struct sp_err *err);
 
 #endif

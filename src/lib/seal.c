@@ -9,6 +9,7 @@
  * wiped before return.  Header values copied from the original are checked
  * to contain no bare CR/LF outside folding.
  */
+#include "i18n.h"
 #include "seal.h"
 #include "field.h"
 #include "html.h"
@@ -226,51 +227,37 @@ write_carried_headers(struct sp_writer *w, GMimeObject *hdrs, const struct sp_se
 
 /* The short notice in text and HTML (UTF-8), base64-encoded into w. */
 static int
-write_notice(struct sp_writer *w, const char *boundary, const char *org,
+write_notice(struct sp_writer *w, const char *boundary, const char *lang, const char *org,
     const char *from, const char *keyd, const char *link)
 {
-	const char *sender = from ? from : "(unknown)";
+	const char *sender = from ? from : sp_i18n_text(lang, "seal.sender_unknown");
+	struct sp_i18n_var v[] = {
+		{"org", org}, {"sender", sender}, {"keyd", keyd}, {"link", link},
+	};
 	struct sp_buf text, html, enc;
 	int st;
 
 	sp_buf_init(&text, SEAL_NOTICE_MAX);
 	sp_buf_init(&html, SEAL_NOTICE_MAX);
 	sp_buf_init(&enc, SEAL_NOTICE_MAX * 2);
-	sp_buf_printf(&text,
-	    "You have received a secure message from %s.\r\n\r\n"
-	    "Sender: %s\r\n\r\n"
-	    "To read it, open the attached file securedoc.html in your web browser.\r\n"
-	    "The first time, you register once with the key server of %s (%s);\r\n"
-	    "after that your password opens every secure message sent to you.\r\n\r\n"
-	    "%s%s%s"
-	    "Your password is only ever typed on the key server's own web page,\r\n"
-	    "never in the attachment and never in a reply to this mail.\r\n\r\n"
-	    "Help: %s/help\r\n"
-	    "Forgot your password? %s/forgot\r\n",
-	    org, sender, org, keyd, link ? "Open in your browser (also on a phone): " : "",
-	    link ? link : "", link ? "\r\n\r\n" : "", keyd, keyd);
-	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">"
-	    "<h2 style=\"margin:0 0 .5em\">You have received a secure message from ");
-	sp_html_escape(&html, org, strlen(org));
-	sp_buf_append_str(&html, "</h2><p>Sender: ");
-	sp_html_escape(&html, sender, strlen(sender));
-	sp_buf_append_str(&html, "</p><p>To read it, open the attached file <b>securedoc.html</b> "
-	    "in your web browser. The first time, you register once with the key server of ");
-	sp_html_escape(&html, org, strlen(org));
-	sp_buf_append_str(&html, "; after that your password opens every secure message sent to you.</p>");
-	if (link != NULL) {
-		sp_buf_append_str(&html, "<p><a href=\"");
-		sp_html_escape(&html, link, strlen(link));
-		sp_buf_append_str(&html, "\">Open in your browser</a> (also on a phone)</p>");
+	/* the text part: the catalogue's lines with CRLF */
+	{
+		struct sp_buf t;
+		size_t i;
+
+		sp_buf_init(&t, SEAL_NOTICE_MAX);
+		sp_i18n_plain(&t, lang, link ? "seal.notice_link" : "seal.notice", v, 4);
+		for (i = 0; i < t.len; i++)
+			if (t.data[i] == '\n')
+				sp_buf_append_str(&text, "\r\n");
+			else
+				sp_buf_append(&text, t.data + i, 1);
+		sp_buf_free(&t);
 	}
-	sp_buf_append_str(&html, "<p>Your password is only ever typed on the key server's own web page (");
-	sp_html_escape(&html, keyd, strlen(keyd));
-	sp_buf_append_str(&html, "), never in the attachment and never in a reply to this mail.</p>"
-	    "<p><a href=\"");
-	sp_html_escape(&html, keyd, strlen(keyd));
-	sp_buf_append_str(&html, "/help\">Help with secure messages</a> &#183; <a href=\"");
-	sp_html_escape(&html, keyd, strlen(keyd));
-	st = sp_buf_append_str(&html, "/forgot\">Forgot your password?</a></p></body></html>\r\n");
+	sp_buf_append_str(&html, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
+	st = sp_i18n_html(&html, lang, link ? "seal.notice_link_html" : "seal.notice_html", v, 4);
+	if (st == SP_OK)
+		st = sp_buf_append_str(&html, "</body></html>\r\n");
 	if (st != SP_OK)
 		goto out;
 	sp_buf_printf(&enc,
@@ -678,7 +665,7 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
 	    (version >= 2 && dres.copy && (st = seal_copy_link(&dres, mail_part, sizeof(mail_part),
 	    dreq.rcpt, dreq.nrcpt, &link)) != SP_OK) ||
-	    (st = write_notice(&w, alt, dres.org, from, dres.keyd,
+	    (st = write_notice(&w, alt, sp_i18n_lang(dres.language), dres.org, from, dres.keyd,
 	    link.len ? (const char *)link.data : NULL)) != SP_OK)
 		goto wfail;
 	sp_buf_reset(&tmp);
@@ -695,6 +682,7 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	hp.subject_display = p->subject ? p->subject : info.subject;
 	hp.sig = version >= 2 ? sig : NULL;
 	hp.brand_colour = dres.brand_colour;
+	hp.lang = sp_i18n_lang(dres.language);
 	hp.brand_logo = dres.brand_logo;
 	hp.brand_logo_len = dres.brand_logo_len;
 	if ((st = sp_env_html_write_stream(&hp, payload_produce, &pay, w, err)) != SP_OK)

@@ -222,7 +222,7 @@ function postForm(p, fields, csrfCookie, headers = {}) {
 }
 
 const goodFields = (email, csrf) => ({
-  csrf, email, id: '', language: 'fr', first_name: 'Jeanne <b>', last_name: 'D\'Arc & Co',
+  csrf, email, id: '', language: 'en', first_name: 'Jeanne <b>', last_name: 'D\'Arc & Co',
   password: 'violet trumpet winter', password2: 'violet trumpet winter',
   phrase: 'the owl flies at noon', phrase_enabled: '1',
   q1: '1', a1: 'Rex', a1c: 'rex ', q2: '3', a2: 'Martin', a2c: 'Martin', q3: '5', a3: 'Volvo', a3c: 'Volvo',
@@ -257,7 +257,7 @@ test('register: form, field errors keep every value, CSRF, mail, activation', as
   assert.ok(page.includes('value="violet trumpet winter"'));
   assert.ok(page.includes('value="the owl flies at noon"'));
   assert.ok(page.includes('value="Martine"'));
-  assert.ok(page.includes('<option value="fr" selected>'));
+  assert.ok(page.includes('<option value="en" lang="en" selected>'));
   assert.ok(page.includes('<option value="3" selected>'));
   assert.ok(page.includes('name="phrase_enabled" value="1" checked'));
   assert.ok(!page.includes('<b>'));

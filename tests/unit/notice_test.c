@@ -115,4 +115,36 @@ test_sender_notices(void)
 	sp_buf_free(&b);
 }
 
-T_MAIN(test_account_kinds, test_refusals, test_sender_notices)
+/* The same mails in Spanish: the link, the address and the lifetime in
+ * words of that language; a language not offered is English. */
+static void
+test_spanish(void)
+{
+	struct sp_err err = {{0}};
+	struct sp_notice_sender w = {"new@example.org", NULL, 1700000000, 3};
+	const char *subject = NULL;
+	struct sp_buf b;
+
+	sp_buf_init(&b, 65536);
+	T_EQ_INT(sp_notice_compose_lang("es", SP_NOTICE_ACTIVATE, "ana@example.org", URL, "tok1",
+	    "24 hours", NULL, &subject, &b, &err), SP_OK);
+	T_CHECK(strcmp(subject, "Confirme su direcci\xc3\xb3n para los mensajes seguros") == 0);
+	T_CHECK(has(&b, URL "/activate?t=tok1"));
+	T_CHECK(has(&b, "caduca en 24 horas"));
+	T_CHECK(has(&b, "ana@example.org"));
+	sp_buf_reset(&b);
+	T_EQ_INT(sp_notice_compose_lang("es", SP_NOTICE_FACTOR_ADDED, "ana@example.org", URL, NULL,
+	    NULL, "notice.what.device\tFirefox on Linux", &subject, &b, &err), SP_OK);
+	T_CHECK(has(&b, "un dispositivo recordado (Firefox on Linux)"));
+	sp_buf_reset(&b);
+	T_EQ_INT(sp_notice_compose_sender_lang("es", SP_NOTICE_WAITING, "doc@clinic.example", URL,
+	    &w, &subject, &b, &err), SP_OK);
+	T_CHECK(has(&b, "que tiene 3\nmensajes suyos pendientes"));
+	sp_buf_reset(&b);
+	T_EQ_INT(sp_notice_compose_lang("fr", SP_NOTICE_EXISTS, "ana@example.org", URL, NULL, NULL,
+	    NULL, &subject, &b, &err), SP_OK);
+	T_CHECK(strcmp(subject, "Your account for secure messages") == 0);
+	sp_buf_free(&b);
+}
+
+T_MAIN(test_spanish, test_account_kinds, test_refusals, test_sender_notices)

@@ -37,6 +37,16 @@
     if (status) status.textContent = text;
   }
 
+  // The page's sentences, in the envelope's language (the writer puts them
+  // in the meta's "t"); {name} placeholders filled from vars.
+  var texts = meta.t && typeof meta.t === 'object' ? meta.t : {};
+  function t(key, vars) {
+    var s = typeof texts[key] === 'string' ? texts[key] : key;
+    return s.replace(/\{([a-z]+)\}/g, function (m, n) {
+      return vars && Object.prototype.hasOwnProperty.call(vars, n) ? String(vars[n]) : m;
+    });
+  }
+
   // Both decoders skip ASCII white space themselves: no stripped copy of
   // the (large) text is made first.
   function decode(b64) {
@@ -80,7 +90,7 @@
       if (sig !== null && !/^[A-Za-z0-9_-]{86}$/.test(sig)) throw new Error('signature');
       payload = payloadBuffer();
     } catch (e) {
-      say('This envelope file is damaged. Ask the sender to send it again.');
+      say(t('env.js.damaged'));
       return;
     }
     win.postMessage({
@@ -92,7 +102,7 @@
       sig: sig,
       payload: payload
     }, keydOrigin, [payload]);
-    say('The message was handed to the key server\'s window. Sign in there to read it.');
+    say(t('env.js.handed'));
   }
   window.addEventListener('message', onMessage);
 
@@ -103,14 +113,14 @@
     if (!w) {
       // Blocked pop-up: fall back to posting the form, which the browser
       // may allow; tell the user either way.
-      say('Your browser blocked the new window. Allow pop-ups for this file, or use "Open online instead".');
+      say(t('env.js.popup'));
       return;
     }
     ev.preventDefault();
     win = w;
     sent = 0;
     ready = false;
-    say('Opening the key server\'s page in a new window...');
+    say(t('env.js.opening'));
     checkReach(w);
   });
 
@@ -120,9 +130,9 @@
       var h = JSON.parse(atob(document.getElementById('sp-header').value));
       var who = typeof h.from === 'string' && h.from ? h.from : '';
       var org = typeof h.org === 'string' && h.org ? h.org : '';
-      return who && org ? who + ' (' + org + ')' : (who || org || 'the sender');
+      return who && org ? who + ' (' + org + ')' : (who || org || t('env.js.sender_unknown'));
     } catch (e) {
-      return 'the sender';
+      return t('env.js.sender_unknown');
     }
   }
 
@@ -138,9 +148,7 @@
     try {
       w.close();
     } catch (e) { /* gone already */ }
-    say('The key server ' + keydOrigin + ' cannot be reached, so the message cannot be opened right now. ' +
-      'Check that you are connected to the internet and click Open again in a few minutes. ' +
-      'If it keeps failing, contact ' + sender() + '.');
+    say(t('env.js.unreachable', { keyd: keydOrigin, sender: sender() }));
   }
   function checkReach(w) {
     var probe = new Image();
@@ -149,8 +157,7 @@
     clearTimeout(waitTimer);
     waitTimer = setTimeout(function () {
       if (!ready) {
-        say('The key server\'s window has not answered yet. If it shows an error, close it and click Open again ' +
-          'in a few minutes; if it keeps failing, contact ' + sender() + '.');
+        say(t('env.js.no_answer', { sender: sender() }));
       }
     }, 20000);
   }

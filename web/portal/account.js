@@ -3,6 +3,7 @@
 // scripts do not run or the browser has no WebAuthn.
 // SECURITY: the session's CSRF token comes from the button's data-csrf and
 // goes back in the X-CSRF-Token header; recovery codes are shown as text.
+import { t } from './sp-i18n.js';
 import * as wa from './sp-webauthn.js';
 
 const btn = document.getElementById('sp-passkey-add');
@@ -28,14 +29,14 @@ function showCodes(codes) {
     li.append(el('code', c));
     list.append(li);
   }
-  const h = el('h3', 'Your recovery codes', { id: 'sp-codes-h', tabindex: '-1' });
+  const h = el('h3', t('js.acct.codes_title'), { id: 'sp-codes-h', tabindex: '-1' });
   const done = el('a', 'Done', { href: '/account' });
   const p2 = el('p');
   p2.append(done);
   codesEl.replaceChildren(
-    el('p', 'Your passkey is added.', { class: 'notice', role: 'status' }),
+    el('p', t('js.acct.passkey_added'), { class: 'notice', role: 'status' }),
     h,
-    el('p', 'Keep these somewhere safe, away from your password. Each works once if you lose your passkey. They are shown only now.'),
+    el('p', t('js.acct.codes_keep')),
     list,
     p2,
   );
@@ -47,13 +48,13 @@ function showCodes(codes) {
 
 function refused(r) {
   const why = String(r.data.error || '');
-  if (r.status === 401) return 'You were signed out. Reload the page and sign in again.';
-  if (r.status === 403 && /confirm/.test(why)) return 'For your safety, confirm your password again first: reload this page.';
-  if (r.status === 403) return 'This page is out of date. Reload it and try again.';
-  if (r.status === 409) return 'This passkey is already registered for your account.';
-  if (r.status === 429 || r.status === 503) return 'The server is busy. Please try again in a moment.';
+  if (r.status === 401) return t('js.acct.signed_out');
+  if (r.status === 403 && r.data.reason === 'reauth') return t('js.acct.reauth');
+  if (r.status === 403) return t('js.acct.stale');
+  if (r.status === 409) return t('js.passkey_exists');
+  if (r.status === 429 || r.status === 503) return t('js.acct.busy');
   if (r.status === 0) return why;
-  return why ? `The passkey could not be added: ${why}.` : 'The passkey could not be added. Try again.';
+  return why ? t('js.acct.add_failed_why', { why }) : t('js.acct.add_failed');
 }
 
 async function addPasskey() {
@@ -76,7 +77,7 @@ async function addPasskey() {
     const r = await wa.postJson('/api/v1/account/passkeys', {
       clientDataJSON: made.clientDataJSON,
       attestationObject: made.attestationObject,
-      name: made.platform ? 'Passkey on this device' : 'Security key',
+      name: made.platform ? t('js.acct.pk_device') : t('js.acct.pk_key'),
     }, csrf);
     if (r.status !== 201) {
       fail(refused(r));

@@ -7,6 +7,7 @@
 // SECURITY: everything from the key server is set as text; the only links
 // are /m/ID with ID checked as an envelope id.  Key parts of messages the
 // list no longer names (withdrawn, expired) are dropped from this browser.
+import { t } from './sp-i18n.js';
 import * as spc from './sp-crypto.js';
 import * as keys from './sp-keystore.js';
 import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin } from './sp-portal.js';
@@ -48,19 +49,19 @@ function row(e, kept) {
   const a = document.createElement('a');
   a.className = 'msg-link';
   a.href = `/m/${e.id}`;
-  a.append(text('span', String(e.org || 'Unknown organisation').slice(0, 120), 'msg-org'),
+  a.append(text('span', String(e.org || t('js.msgs.unknown_org')).slice(0, 120), 'msg-org'),
     text('span', String(e.from || '').slice(0, 254), 'msg-from'));
   li.append(a);
   const dl = document.createElement('dl');
   dl.className = 'msg-facts';
-  if (validTime(e.created)) fact(dl, 'Sent', when(e.created));
-  fact(dl, 'Size', e.copy && Number.isSafeInteger(e.size) && e.size > 0 ? formatSize(e.size) : 'in the mail only');
-  fact(dl, 'Expires', validTime(e.expires) ? when(e.expires) : 'never');
+  if (validTime(e.created)) fact(dl, t('js.msgs.sent'), when(e.created));
+  fact(dl, t('js.msgs.size'), e.copy && Number.isSafeInteger(e.size) && e.size > 0 ? formatSize(e.size) : t('js.msgs.mail_only'));
+  fact(dl, t('js.msgs.expires'), validTime(e.expires) ? when(e.expires) : t('js.msgs.never'));
   li.append(dl);
   let state;
-  if (!e.copy) state = text('p', 'Kept only in the mail: open its attachment securedoc.html.', 'msg-state need');
-  else if (kept) state = text('p', 'Opens on this device.', 'msg-state ok');
-  else state = text('p', 'Open it from the mail\u2019s link once on this device; after that it opens from here.', 'msg-state need');
+  if (!e.copy) state = text('p', t('js.msgs.kept_in_mail'), 'msg-state need');
+  else if (kept) state = text('p', t('js.msgs.opens_here'), 'msg-state ok');
+  else state = text('p', t('js.msgs.open_once'), 'msg-state need');
   li.append(state);
   return li;
 }
@@ -77,15 +78,15 @@ async function fetchList(session) {
 }
 
 async function showList(session) {
-  progress('Loading your messages...');
+  progress(t('js.msgs.loading'));
   const r = await fetchList(session);
   progress(null);
   const err = $('sp-list-error');
   const list = r.status === 200 && Array.isArray(r.data.envelopes) ? r.data.envelopes.filter((e) => e && spc.validId(e.id)) : null;
   show(err, list === null);
   if (list === null) {
-    err.textContent = r.status === 503 ? 'The key server is busy right now. Please reload the page in a moment.' :
-      (r.data.error ? `Your messages could not be listed: ${r.data.error}.` : 'Your messages could not be listed. Please reload the page.');
+    err.textContent = r.status === 503 ? t('js.msgs.busy') :
+      (r.data.error ? t('js.msgs.unlisted_why', { why: r.data.error }) : t('js.msgs.unlisted'));
   }
   const items = list || [];
   // Newest first, whatever order the answer had.
@@ -100,13 +101,12 @@ async function showList(session) {
 }
 
 async function start() {
-  mountSignin('Sign in to see your secure messages');
+  mountSignin(t('js.msgs.signin_title'));
   const items = await showList(await ensureSession(''));
   $('sp-forget').addEventListener('click', async () => {
     const ok = await keys.forgetAll();
     const done = $('sp-forget-done');
-    done.textContent = ok ? 'This device no longer keeps the keys of your messages. Each opens again from its mail\u2019s link.' :
-      'This browser keeps no keys of messages.';
+    done.textContent = ok ? t('js.msgs.forgotten') : t('js.msgs.no_keys');
     show(done, true);
     $('sp-rows').replaceChildren(...items.map((e) => row(e, false)));
   });
@@ -115,7 +115,7 @@ async function start() {
 start().catch(() => {
   progress(null);
   const err = $('sp-list-error');
-  err.textContent = 'Something went wrong. Reload the page and try again.';
+  err.textContent = `${t('js.went_wrong')}. ${t('js.reload')}`;
   show(err, true);
   show($('sp-list'), true);
 });

@@ -23,6 +23,7 @@ import * as keys from './sp-keystore.js';
 import { $, show, api, progress, formatSize, mountSignin, ensureSession, askLogin, registerFor } from './sp-portal.js';
 import { passwordAsked, releaseUnsigned } from './sp-remember.js';
 import { offerReply } from './compose.js';
+import { t, parts } from './sp-i18n.js';
 
 const main = $('main');
 // The page's envelope id: from the URL (GET /open?id=ID, GET /m/ID) or, for
@@ -84,7 +85,7 @@ function verdict(kind, title, detail = '', reasons = []) {
   if (reasons.length) {
     const det = document.createElement('details');
     const sum = document.createElement('summary');
-    sum.textContent = 'What failed';
+    sum.textContent = t('js.what_failed');
     const ul = document.createElement('ul');
     for (const r of reasons) ul.append(sentence('li', String(r)));
     det.append(sum, ul);
@@ -109,22 +110,20 @@ function fatal(title, detail, reasons = [], kind = 'bad') {
   verdict(kind, title, detail, reasons);
 }
 
-const NOT_GENUINE_STEP = 'Do not act on it: do not follow its instructions, open its attachments or reply to it, ' +
-  'and if you expected a message, contact the sender by a route you already know (not one this envelope gives).';
+const NOT_GENUINE_STEP = () => t('js.not_genuine_step');
 
 // The next step for an envelope that is unknown to the key server or
 // damaged: ask for it again, naming the sender the envelope claims (which
 // nothing vouches for, so the reader writes by a route of their own).
 function resendStep(from) {
-  const parts = ['Do not act on it. If you expected a message, ask the sender to send it again. '];
+  const out = [t('js.resend_lead'), ' '];
   if (typeof from === 'string' && from.trim()) {
-    parts.push('The envelope names its sender as ', bdi(from.trim()),
-      ': write to them at an address you already know, not by replying to this mail.');
+    out.push(...parts('js.resend_named', { from: bdi(from.trim()) }));
   } else {
-    parts.push('Write to them at an address you already know, not by replying to this mail.');
+    out.push(t('js.resend_unnamed'));
   }
-  parts.push(' A file saved from webmail or a phone app may have been changed on the way: download the attachment again first.');
-  return parts;
+  out.push(' ', t('js.resend_download'));
+  return out;
 }
 
 // The page for an envelope that fails any check.  org is the organisation
@@ -133,8 +132,8 @@ function resendStep(from) {
 // the key server does not know or that is damaged.
 function notGenuine(org, reasons, from = null) {
   const title = typeof org === 'string' && org.trim() ?
-    ['This is not a genuine envelope from ', bdi(org.trim())] : 'This is not a genuine envelope';
-  fatal(title, from === null ? NOT_GENUINE_STEP : resendStep(from), reasons);
+    parts('js.not_genuine_from', { org: bdi(org.trim()) }) : t('js.not_genuine');
+  fatal(title, from === null ? NOT_GENUINE_STEP() : resendStep(from), reasons);
 }
 
 // ---- receiving the envelope ------------------------------------------------
@@ -182,7 +181,7 @@ function fromOpener() {
       tries++;
       if (tries <= 3) ping();
       if (tries === 10) {
-        progress('Still waiting for the envelope. Go back to your securedoc.html file and click Open again.');
+        progress(t('js.still_waiting'));
       }
     }, 2000);
   });
@@ -198,7 +197,7 @@ function fromPage() {
   // The mail key part must not stay in the address bar or the history.
   history.replaceState(null, '', location.pathname + location.search);
   $('sp-online-payload').value = '';
-  if (!m) return { error: 'The link is incomplete: its key part (after #) is missing. Open the envelope file again.' };
+  if (!m) return { error: t('js.link_incomplete') };
   let payload;
   try {
     payload = spc.b64decode(payloadB64);
@@ -329,7 +328,7 @@ async function showHtml(html, c, from, web) {
   // Links open (in a new tab, through /leave) but scripts never run.
   frame.setAttribute('sandbox', 'allow-popups allow-popups-to-escape-sandbox allow-same-origin');
   frame.setAttribute('referrerpolicy', 'no-referrer');
-  frame.setAttribute('title', 'Message content');
+  frame.setAttribute('title', t('js.message_content'));
   frame.className = 'html-body';
   frame.srcdoc = cspMeta(web) + '<meta charset="utf-8">' + FRAME_STYLE + cleaned.html;
   fitFrame(frame);
@@ -347,25 +346,25 @@ async function showHtml(html, c, from, web) {
     return b;
   };
   if (cleaned.images > 0 && web) {
-    notice.append(from && imageSenders.has(from) ? sentence('span', ['Images from ', bdi(from), ' are shown. ']) :
-      'Images from the web are shown: their senders can see that you read this message. ');
+    notice.append(from && imageSenders.has(from) ? sentence('span', [...parts('js.images_from_shown', { from: bdi(from) }), ' ']) :
+      t('js.images_shown') + ' ');
     if (from && imageSenders.has(from)) {
-      notice.append(button('Stop showing images from this sender', () => {
+      notice.append(button(t('js.images_stop'), () => {
         imageSenders.set(from, false);
         showHtml(html, c, from, false);
       }));
     }
   } else if (cleaned.images > 0) {
-    notice.append('Images from the web are blocked: loading them would tell their senders that you read this message. ',
-      button('Show images in this message', () => showHtml(html, c, from, true)));
+    notice.append(t('js.images_blocked') + ' ',
+      button(t('js.images_show'), () => showHtml(html, c, from, true)));
     if (from) {
-      notice.append(' ', button(`Always show images from ${from.length > 80 ? from.slice(0, 80) + '\u2026' : from}`, () => {
+      notice.append(' ', button(t('js.images_always', { from: from.length > 80 ? from.slice(0, 80) + '\u2026' : from }), () => {
         imageSenders.set(from, true);
         showHtml(html, c, from, true);
       }));
     }
   } else if (cleaned.blocked > 0) {
-    notice.append('Remote content from the internet is blocked to protect your privacy.');
+    notice.append(t('js.remote_blocked'));
   }
   show(notice, cleaned.images > 0 || cleaned.blocked > 0);
 }
@@ -437,13 +436,13 @@ function lazyDownload(a, make) {
 
 async function render(header, c) {
   const utf8 = new TextDecoder('utf-8');
-  $('sp-subject').textContent = c.headers.subject || '(no subject)';
+  $('sp-subject').textContent = c.headers.subject || t('js.no_subject');
   const dl = $('sp-facts');
   dl.replaceChildren();
-  addFact(dl, 'From', c.headers.from || header.from);
-  addFact(dl, 'To', c.headers.to || header.to.join(', '));
-  addFact(dl, 'Cc', c.headers.cc);
-  addFact(dl, 'Date', c.headers.date);
+  addFact(dl, t('js.fact_from'), c.headers.from || header.from);
+  addFact(dl, t('js.fact_to'), c.headers.to || header.to.join(', '));
+  addFact(dl, t('js.fact_cc'), c.headers.cc);
+  addFact(dl, t('js.fact_date'), c.headers.date);
   const body = $('sp-body');
   body.replaceChildren();
   let text = null;
@@ -456,7 +455,7 @@ async function render(header, c) {
     if (text !== null) {
       const det = document.createElement('details');
       const sum = document.createElement('summary');
-      sum.textContent = 'Plain text version';
+      sum.textContent = t('js.plain_version');
       const pre = document.createElement('div');
       pre.className = 'text-body';
       pre.textContent = text;
@@ -562,31 +561,30 @@ function fromOf(header) {
 function askAgain(header, lead) {
   const from = fromOf(header);
   return from ?
-    [`${lead}ask the sender (the envelope names `, bdi(from), ') to send it again, writing to an address you already know for them.'] :
-    `${lead}ask the sender to send it again, writing to an address you already know for them.`;
+    [lead, ' ', ...parts('js.ask_again_named', { from: bdi(from) })] :
+    `${lead} ${t('js.ask_again')}`;
 }
 
 // 410: withdrawn by the sender, expired (or shredded), or gone otherwise.
 function gone(header, reason) {
   if (reason === 'retracted') {
-    fatal('This message was withdrawn by the sender', askAgain(header, 'If you still need it, '), [], 'gone');
+    fatal(t('js.withdrawn'), askAgain(header, t('js.if_still_need')), [], 'gone');
   } else if (reason === 'expired') {
-    fatal('This message has expired', askAgain(header, 'It can no longer be opened. If you still need it, '), [], 'gone');
+    fatal(t('js.expired'), askAgain(header, t('js.expired_lead')), [], 'gone');
   } else {
-    fatal('This message can no longer be opened', askAgain(header, 'If you still need it, '), [], 'gone');
+    fatal(t('js.gone'), askAgain(header, t('js.if_still_need')), [], 'gone');
   }
 }
 
 // 423: too many wrong answers to the sender's question.
 function locked(header) {
-  fatal('This message is locked after too many wrong answers',
-    ['There were too many wrong answers to the sender\u2019s question; the sender has been told. ',
-      ...[].concat(askAgain(header, 'To read it, '))], [], 'gone');
+  fatal(t('js.locked'),
+    [t('js.locked_detail'), ' ', ...[].concat(askAgain(header, t('js.to_read_it')))], [], 'gone');
 }
 
 function triesText(n) {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return '';
-  return `You have ${n} ${n === 1 ? 'try' : 'tries'} left.`;
+  return n === 1 ? t('js.tries_one') : t('js.tries_many', { n });
 }
 
 // 409: the sender's verification question.  Resolves with 'ok' (the key
@@ -601,7 +599,7 @@ function askVerify(v, session) {
     const err = $('sp-verify-error');
     const hint = typeof v.hint === 'string' ? v.hint.trim() : '';
     $('sp-verify-hint').textContent = hint ||
-      '(no question given: type the secret the sender told you by another route)';
+      t('js.no_question');
     $('sp-verify-tries').textContent = triesText(v.tries_left);
     show($('sp-verify-tries'), true);
     const error = (text) => {
@@ -621,7 +619,7 @@ function askVerify(v, session) {
       ev.preventDefault();
       error('');
       if (!answer.value.trim()) {
-        error('Type your answer to the sender\u2019s question.');
+        error(t('js.type_answer'));
         answer.focus();
         return;
       }
@@ -637,10 +635,10 @@ function askVerify(v, session) {
         // would only repeat it.
         $('sp-verify-tries').textContent = left;
         show($('sp-verify-tries'), false);
-        error(`That is not the answer the sender gave. ${left}`.trim());
-      } else if (r.status === 429) error('Too many attempts. Please wait a few minutes and try again.');
-      else if (r.status === 503) error('The key server is busy right now. Please try again in a moment.');
-      else error(r.data.error ? `The answer could not be checked: ${r.data.error}.` : 'The answer could not be checked. Please try again.');
+        error(`${t('js.wrong_answer')} ${left}`.trim());
+      } else if (r.status === 429) error(t('js.too_many_attempts'));
+      else if (r.status === 503) error(t('js.busy'));
+      else error(r.data.error ? t('js.answer_unchecked_why', { why: r.data.error }) : t('js.answer_unchecked'));
       answer.select();
       answer.focus();
     };
@@ -661,13 +659,11 @@ async function release(session) {
 // Returns true when r was one of them and its page is shown.
 function refused(r, header, session) {
   if (r.status === 403) {
-    fatal('This message was not sent to you',
-      [`You are signed in as `, bdi(session.email), ', which is not a recipient of this message. Sign out and sign in with the address it was sent to.']);
+    fatal(t('js.not_for_you'), parts('js.not_for_you_detail', { email: bdi(session.email) }));
   } else if (r.status === 404 && COPY) {
-    fatal('No message has this link',
-      'The key server knows no message by this link. Open the link from the mail again, or open the attachment securedoc.html from the mail.', [], 'gone');
+    fatal(t('js.no_such_link'), t('js.no_such_link_detail'), [], 'gone');
   } else if (r.status === 404) {
-    notGenuine(header.org, ['the key server has no record of this envelope'], header.from || '');
+    notGenuine(header.org, [t('js.r_no_record')], header.from || '');
   } else if (r.status === 410) {
     gone(header, r.data.reason);
   } else if (r.status === 423) {
@@ -694,7 +690,7 @@ async function obtainKey(header, prefill) {
   let session = await ensureSession(prefill);
   let r;
   for (;;) {
-    progress('Fetching the key...');
+    progress(t('js.fetching_key'));
     r = await release(session);
     let how = r.status === 401 ? 'login' : null;
     if (r.status === 401 && r.data.reason === 'password') passwordAsked();
@@ -714,7 +710,7 @@ async function obtainKey(header, prefill) {
   }
   if (refused(r, header, session)) return null;
   if (r.status !== 200 || typeof r.data.server_part !== 'string') {
-    fatal('The message could not be opened', r.data.error || 'The key server did not answer. Please try again later.');
+    fatal(t('js.cannot_open'), r.data.error || t('js.no_answer'));
     return null;
   }
   return { session, record: r.data };
@@ -723,30 +719,30 @@ async function obtainKey(header, prefill) {
 // The reasons of spc.checkRecord (compareRecord's among them), as sentences.
 // The header checked there is the one decrypted: the same bytes.
 const REASONS = {
-  'id': 'the envelope\u2019s id is not the key server\u2019s',
-  'organisation': 'the organisation is not the one the key server recorded',
-  'sender': 'the sender is not the one the key server recorded',
-  'recipients': 'the recipients are not the ones the key server recorded',
-  'format': 'the envelope\u2019s format is not the one the key server recorded',
-  'header digest': 'the envelope\u2019s header is not the one the sender sealed',
-  'ciphertext digest': 'the message is not the one the sender sealed',
-  'signing key': 'it was not signed with a key of the sender\u2019s organisation',
-  'signature': 'its signature does not verify',
+  'id': 'js.r_id',
+  'organisation': 'js.r_org',
+  'sender': 'js.r_sender',
+  'recipients': 'js.r_recipients',
+  'format': 'js.r_format',
+  'header digest': 'js.r_header',
+  'ciphertext digest': 'js.r_ct',
+  'signing key': 'js.r_key',
+  'signature': 'js.r_sig',
 };
-const reasonText = (r) => (Object.hasOwn(REASONS, r) ? REASONS[r] : String(r));
+const reasonText = (r) => (Object.hasOwn(REASONS, r) ? t(REASONS[r]) : String(r));
 
 // The checks of the envelope against the key server's record and the
 // signature (spc.checkRecord).  Resolves with a list of reasons (empty
 // when genuine), or null when this browser cannot check a signature.
 async function checks(header, headerBytes, env, record) {
   const fmt = record.format === undefined || record.format === null ? 1 : record.format;
-  if (fmt !== header.v) return [REASONS.format];
+  if (fmt !== header.v) return [t(REASONS.format)];
   try {
     const reasons = await spc.checkRecord(header, headerBytes, env.payload, env.sig || '', record, env.ctDigest);
-    return Array.isArray(reasons) ? reasons.map(reasonText) : ['the envelope could not be checked'];
+    return Array.isArray(reasons) ? reasons.map(reasonText) : [t('js.r_unchecked')];
   } catch (e) {
     if (e && e.kind === 'unsupported') return null;
-    return ['the envelope could not be checked'];
+    return [t('js.r_unchecked')];
   }
 }
 
@@ -758,11 +754,11 @@ function headerOf(env) {
     headerBytes = spc.b64decode(env.header);
     header = spc.parseHeader(headerBytes);
   } catch {
-    notGenuine('', ['the envelope file is not a readable sealpost envelope'], '');
+    notGenuine('', [t('js.r_unreadable')], '');
     return null;
   }
   if (header.id !== ID) {
-    notGenuine(header.org, ['the envelope does not match this page']);
+    notGenuine(header.org, [t('js.r_mismatch')]);
     return null;
   }
   return { header, headerBytes };
@@ -775,11 +771,10 @@ function headerOf(env) {
 async function checkAndShow(env, { header, headerBytes }, record, undecryptable) {
   // Every check before anything is decrypted: a forged envelope shows
   // nothing at all.
-  progress('Checking the envelope...');
+  progress(t('js.checking'));
   const reasons = await checks(header, headerBytes, env, record);
   if (reasons === null) {
-    fatal('This browser cannot check the envelope\u2019s signature',
-      'Nothing was shown. Open the envelope again in a current version of Firefox, Chrome, Edge or Safari.');
+    fatal(t('js.no_sig_check'), t('js.no_sig_check_detail'));
     return false;
   }
   if (reasons.length) {
@@ -787,7 +782,7 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable)
     return false;
   }
   performance.mark('sp-checked');
-  progress('Decrypting...');
+  progress(t('js.decrypting'));
   let opened;
   try {
     opened = await (env.opened ||
@@ -802,15 +797,13 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable)
     applyBrand(record.brand);
     const org = bdi(opened.header.org);
     if (opened.header.v === 2) {
-      verdict('genuine', ['Genuine envelope from ', org, ', signed and checked']);
+      verdict('genuine', parts('js.genuine', { org }));
     } else {
-      verdict('unsigned', ['Envelope from ', org, ': unsigned (older format)'],
-        'It was sealed by an older sealer without a signature. The key server knows it and its recipients, ' +
-        'but cannot vouch that its content is what the sender wrote: be careful with requests to pay or to share details.');
+      verdict('unsigned', parts('js.unsigned', { org }), t('js.unsigned_detail'));
     }
     await render(opened.header, opened.container);
   } catch {
-    notGenuine(header.org, ['the message inside the envelope is damaged']);
+    notGenuine(header.org, [t('js.r_damaged')]);
     return false;
   }
   // This device opens it again from the message list.
@@ -831,30 +824,27 @@ async function openWith(env) {
   const got = await obtainKey(h.header, h.header.to.length === 1 ? h.header.to[0] : '');
   if (!got) return;
   const opened = await checkAndShow(env, h, got.record, () =>
-    notGenuine(h.header.org, ['the envelope does not decrypt with the key the key server holds for it']));
+    notGenuine(h.header.org, [t('js.r_nodecrypt')]));
   if (opened) offerReply(ID, got.session, opened);
 }
 
 // ---- copy mode: the key server's copy, the link's key ----------------------
 
-const FROM_MAIL = 'Open the link from the mail again, or open the attachment securedoc.html from the mail.';
+const FROM_MAIL = () => t('js.from_mail');
 
 function missingKey() {
-  fatal('This link is missing its key',
-    ['The key to this message travels in the link itself, after the # sign, and this link arrived without it: ' +
-      'some mail apps cut links short. ' + FROM_MAIL +
-      ' Once a message has opened on this device, it opens again from ', listLink(), ' without the mail.'], [], 'gone');
+  fatal(t('js.missing_key'),
+    [t('js.missing_key_detail'), ' ', FROM_MAIL(), ' ', ...parts('js.opens_again_from', { list: listLink() })], [], 'gone');
 }
 
 function notMine() {
-  fatal('This link\u2019s key does not belong to this message',
-    'The key in the link does not open this message: the link was changed or mixed up with another one. ' + FROM_MAIL, [], 'gone');
+  fatal(t('js.not_mine'), `${t('js.not_mine_detail')} ${FROM_MAIL()}`, [], 'gone');
 }
 
 function listLink() {
   const a = document.createElement('a');
   a.href = '/messages';
-  a.textContent = 'your message list';
+  a.textContent = t('js.message_list');
   return a;
 }
 
@@ -867,7 +857,7 @@ async function download(size) {
   try {
     res = await fetch(`/api/v1/envelopes/${encodeURIComponent(ID)}/copy/data`, { credentials: 'same-origin' });
   } catch {
-    return { error: 'The key server cannot be reached. Check your connection and try again.' };
+    return { error: t('js.unreachable') };
   }
   if (res.status !== 200 || !res.body) {
     let data = {};
@@ -885,20 +875,20 @@ async function download(size) {
       if (done) break;
       if (value.length > size - at) {
         reader.cancel().catch(() => {});
-        return { error: 'The key server sent more than the message holds. Please try again later.' };
+        return { error: t('js.too_much') };
       }
       payload.set(value, at);
       at += value.length;
       const pct = Math.floor((at * 10) / size) * 10;
       if (pct !== shown) {
         shown = pct;
-        progress(`Downloading the message: ${pct}%`);
+        progress(t('js.downloading', { pct }));
       }
     }
   } catch {
-    return { error: 'The download broke off. Check your connection and try again.' };
+    return { error: t('js.download_broke') };
   }
-  if (at !== size) return { error: 'The download broke off. Check your connection and try again.' };
+  if (at !== size) return { error: t('js.download_broke') };
   return { payload };
 }
 
@@ -943,7 +933,7 @@ function earlyCopy() {
     const m = ev.data;
     if (!m || typeof m !== 'object') return;
     if (m.type === 'progress' && Number.isInteger(m.pct)) {
-      progress(`Downloading the message: ${m.pct}%`);
+      progress(t('js.downloading', { pct: m.pct }));
     } else if (m.type === 'data' && m.digest instanceof Uint8Array && m.digest.length === 32) {
       performance.mark('sp-copy-data');
       gotData({ size: m.size, ctDigest: Promise.resolve(m.digest) });
@@ -985,27 +975,26 @@ async function fetchCopy(session, prefill, early) {
   early.stop();
   let r;
   for (;;) {
-    progress('Fetching the message...');
+    progress(t('js.fetching_message'));
     r = await api('GET', copyPath());
     if (r.status !== 401) break;
     progress(null);
     session = await askLogin(prefill);
   }
   if (r.status === 404 && r.data.reason === 'no-copy') {
-    fatal('The key server keeps no copy of this message',
-      'Open the attachment securedoc.html from the mail: it holds the message itself.', [], 'gone');
+    fatal(t('js.no_copy'), t('js.no_copy_detail'), [], 'gone');
     return null;
   }
   if (refused(r, {}, session)) return null;
   const m = r.data;
   if (r.status !== 200 || !copyMetaOk(m)) {
-    fatal('The message could not be opened', m.error || 'The key server did not answer. Please try again later.');
+    fatal(t('js.cannot_open'), m.error ? t(m.error) : t('js.no_answer'));
     return null;
   }
   const d = await download(m.size);
   if (d.status !== undefined && refused(d, {}, session)) return null;
   if (!d.payload) {
-    fatal('The message could not be opened', d.error || d.data.error || 'The key server did not answer. Please try again later.');
+    fatal(t('js.cannot_open'), d.error || d.data.error || t('js.no_answer'));
     return null;
   }
   return { header: m.header, payload: d.payload, sig: sigOf(m.sig), early: false };
@@ -1013,7 +1002,7 @@ async function fetchCopy(session, prefill, early) {
 
 async function openCopy() {
   if (!spc.validId(ID)) {
-    fatal('This link is not valid', FROM_MAIL);
+    fatal(t('js.link_invalid'), FROM_MAIL());
     return;
   }
   const fromLink = LINK.mp !== null;
@@ -1051,7 +1040,7 @@ async function openCopy() {
   if (env.opened) env.opened.catch(() => { /* checkAndShow awaits it */ });
   const opened = await checkAndShow(env, h, got.record, (e) => {
     if (!(e instanceof spc.EnvelopeError) || e.kind !== 'auth') {
-      notGenuine(h.header.org, ['the message inside the envelope is damaged']);
+      notGenuine(h.header.org, [t('js.r_damaged')]);
     } else if (fromLink) {
       notMine();
     } else {
@@ -1086,43 +1075,42 @@ function lowLevel(env) {
 async function start() {
   // Marks for the reader's own timing (bench/open.mjs reads them).
   performance.mark('sp-start');
-  mountSignin('Sign in to read your secure message');
+  mountSignin(t('js.signin_title'));
   if (COPY) {
     await openCopy();
     return;
   }
   const online = fromPage();
   if (online && online.error === 'damaged') {
-    notGenuine('', ['the envelope file is damaged'], '');
+    notGenuine('', [t('js.r_file_damaged')], '');
     return;
   }
   if (online && online.error) {
-    fatal('The link is incomplete', online.error);
+    fatal(t('js.link_incomplete_title'), online.error);
     return;
   }
   if (online && !ID) {
     try {
       ID = spc.parseHeader(spc.b64decode(online.header)).id;
     } catch {
-      notGenuine('', ['the envelope file is not a readable sealpost envelope'], '');
+      notGenuine('', [t('js.r_unreadable')], '');
       return;
     }
   }
   if (!spc.validId(ID)) {
-    fatal('This link is not valid', 'Open your securedoc.html file and click Open.');
+    fatal(t('js.link_invalid'), t('js.open_securedoc_click'));
     return;
   }
   let env = online;
   if (!env) {
     if (!window.opener) {
       progress(null);
-      verdict('info', 'Open your securedoc.html file',
-        'This page shows a secure message when you click Open in the envelope file (securedoc.html) you received by mail.');
+      verdict('info', t('js.open_securedoc'), t('js.open_securedoc_detail'));
       // Signing in now still helps: the session is kept for the envelope.
       ensureSession('');
       return;
     }
-    progress('Waiting for the envelope...');
+    progress(t('js.waiting'));
     // Sign-in and the envelope's arrival go on at the same time.
     const sess = ensureSession('');
     env = await fromOpener();
@@ -1136,4 +1124,4 @@ async function start() {
   await openWith(env);
 }
 
-start().catch(() => fatal('Something went wrong', 'Reload the page and try again.'));
+start().catch(() => fatal(t('js.went_wrong'), t('js.reload')));

@@ -4,6 +4,7 @@
 // not run or the browser has no WebAuthn.
 // SECURITY: the page to go to afterwards is the form's own "next", and only
 // a path on this site; messages are set as text.
+import { t } from './sp-i18n.js';
 import * as wa from './sp-webauthn.js';
 
 const btn = document.getElementById('sp-passkey');
@@ -32,11 +33,11 @@ async function usePasskey() {
   try {
     const ch = await wa.postJson('/api/v1/session/mfa/challenge', { token });
     if (ch.status === 401) {
-      fail('This sign-in took too long. Reload the sign-in page and start again.');
+      fail(t('js.signin.too_long'));
       return;
     }
     if (ch.status !== 200) {
-      fail(ch.data.error ? `The passkey cannot be used now: ${ch.data.error}.` : 'The passkey cannot be used now. Try again.');
+      fail(ch.data.error ? t('js.passkey_now_why', { why: ch.data.error }) : t('js.passkey_now'));
       return;
     }
     let assertion;
@@ -51,14 +52,14 @@ async function usePasskey() {
       location.assign(safeNext(form && form.elements.next ? form.elements.next.value : ''));
       return;
     }
-    if (r.status === 401 && /too long/.test(String(r.data.error || ''))) {
-      fail('This sign-in took too long. Reload the sign-in page and start again.');
+    if (r.status === 401 && r.data.reason === 'expired') {
+      fail(t('js.signin.too_long'));
     } else if (r.status === 401) {
-      fail('This passkey was not accepted. Try again, or use another way below.');
+      fail(t('js.signin.passkey_refused'));
     } else if (r.status === 429) {
-      fail('Too many attempts. Please wait a few minutes and try again.');
+      fail(t('js.too_many_attempts'));
     } else {
-      fail(r.data.error ? `Signing in failed: ${r.data.error}.` : 'Signing in failed. Please try again.');
+      fail(r.data.error ? t('js.signin_failed_why', { why: r.data.error }) : t('js.signin_failed'));
     }
   } finally {
     btn.disabled = false;

@@ -2,6 +2,7 @@
 // the portal: {status, data}, status 0 when the key server cannot be
 // reached, data {} when the answer is not a JSON object.  A session sent as
 // a cookie needs its CSRF token (csrf) on requests that change something.
+import { t } from './sp-i18n.js';
 export async function api(method, path, body, csrf) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -11,7 +12,7 @@ export async function api(method, path, body, csrf) {
     r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'same-origin', cache: 'no-store' });
   } catch {
-    return { status: 0, data: { error: 'The key server cannot be reached. Check your connection and try again.' } };
+    return { status: 0, data: { error: t('js.unreachable') } };
   }
   let data = {};
   try {

@@ -7,7 +7,7 @@
 //   {type: 'key', headerB64, size, mailPart, serverPart}
 //                            decrypt with these, as the bytes arrive.
 // The worker answers {type: 'refused', status, data} (the key server's
-// refusal), {type: 'error', error} (the download broke off, or was longer
+// refusal), {type: 'error', error} (a catalogue key, sp-i18n.js: the download broke off, or was longer
 // or shorter than said), {type: 'data', size, digest} (every byte is there:
 // SHA-256 of the ciphertext, for the page's checks), {type: 'plain', pt}
 // (the whole plaintext, its buffer transferred) or {type: 'fail', kind,
@@ -32,7 +32,7 @@ async function download(url) {
   try {
     res = await fetch(url, { credentials: 'same-origin' });
   } catch {
-    say({ type: 'error', error: 'The key server cannot be reached. Check your connection and try again.' });
+    say({ type: 'error', error: 'js.unreachable' });
     return;
   }
   if (res.status !== 200 || !res.body) {
@@ -47,7 +47,7 @@ async function download(url) {
   const size = len !== null && /^[0-9]{1,10}$/.test(len) ? Number(len) : -1;
   if (size < TAG || size > MAX_PAYLOAD) {
     res.body.cancel().catch(() => {});
-    say({ type: 'error', error: 'The key server did not say how long the message is. Please try again.' });
+    say({ type: 'error', error: 'js.no_length' });
     return;
   }
   buf = new Uint8Array(size);
@@ -59,7 +59,7 @@ async function download(url) {
       if (done) break;
       if (value.length > size - have) {
         reader.cancel().catch(() => {});
-        say({ type: 'error', error: 'The key server sent more than the message holds. Please try again later.' });
+        say({ type: 'error', error: 'js.too_much' });
         return;
       }
       buf.set(value, have);
@@ -72,11 +72,11 @@ async function download(url) {
       }
     }
   } catch {
-    say({ type: 'error', error: 'The download broke off. Check your connection and try again.' });
+    say({ type: 'error', error: 'js.download_broke' });
     return;
   }
   if (have !== size) {
-    say({ type: 'error', error: 'The download broke off. Check your connection and try again.' });
+    say({ type: 'error', error: 'js.download_broke' });
     return;
   }
   const dg = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));

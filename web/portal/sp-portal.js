@@ -13,6 +13,7 @@
 // site only.
 import * as wa from './sp-webauthn.js';
 import { api } from './sp-api.js';
+import { t, localize } from './sp-i18n.js';
 import { mountRemember, rememberChecked, rememberedSession } from './sp-remember.js';
 
 export { api };
@@ -35,9 +36,9 @@ export function progress(text) {
 }
 
 export function formatSize(n) {
-  if (n < 1024) return `${n} bytes`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (n < 1024) return t('js.size_bytes', { n });
+  if (n < 1024 * 1024) return t('js.size_kb', { n: (n / 1024).toFixed(1) });
+  return t('js.size_mb', { n: (n / 1024 / 1024).toFixed(1) });
 }
 
 // The page's CSRF token (the key server fills {{CSRF}} in the page).
@@ -53,96 +54,96 @@ function pageCsrf() {
 // account" (what the short sign-up left for later).
 const CARD = `<h1 id="sp-login-title"></h1>
 <div id="sp-signin-part">
-<p class="hint">Sign in with the address the message was sent to and your password.</p>
+<p class="hint" data-i18n="js.card.sign_in_with_the"></p>
 <form id="sp-login-form" novalidate>
 <div class="field">
-<label for="sp-email">Email address</label>
+<label for="sp-email" data-i18n="js.card.email_address"></label>
 <input id="sp-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
 </div>
 <div class="field">
-<label for="sp-password">Password</label>
+<label for="sp-password" data-i18n="js.card.password"></label>
 <input id="sp-password" name="password" type="password" autocomplete="current-password" required>
-<label class="check"><input type="checkbox" id="sp-show"> Show password</label>
+<label class="check"><input type="checkbox" id="sp-show"> <span data-i18n="js.card.show_password"></span></label>
 </div>
 <p class="error" id="sp-login-error" role="alert" hidden></p>
-<button class="btn" type="submit" id="sp-login-submit">Sign in</button>
+<button class="btn" type="submit" id="sp-login-submit" data-i18n="js.card.sign_in"></button>
 </form>
 <div id="sp-second" hidden>
-<p class="hint" id="sp-second-lead">Your password was right. One more step: prove it is you with your second factor.</p>
-<p id="sp-second-passkey-row" hidden><button class="btn" type="button" id="sp-second-passkey">Use my passkey</button></p>
+<p class="hint" id="sp-second-lead" data-i18n="js.card.your_password_was_right"></p>
+<p id="sp-second-passkey-row" hidden><button class="btn" type="button" id="sp-second-passkey" data-i18n="js.card.use_my_passkey"></button></p>
 <form id="sp-second-form" novalidate>
 <div class="field" id="sp-code-field" hidden>
-<label for="sp-code">Code from your authenticator app</label>
+<label for="sp-code" data-i18n="js.card.code_from_your_authenticator"></label>
 <input id="sp-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="8" spellcheck="false">
 </div>
 <details id="sp-recovery-field" hidden>
-<summary>Use a recovery code instead</summary>
+<summary data-i18n="js.card.use_a_recovery_code"></summary>
 <div class="field">
-<label for="sp-recovery">Recovery code</label>
+<label for="sp-recovery" data-i18n="js.card.recovery_code"></label>
 <input id="sp-recovery" name="recovery" type="text" autocomplete="off" spellcheck="false" autocapitalize="off">
 </div>
 </details>
 <p class="error" id="sp-second-error" role="alert" hidden></p>
-<p class="actions"><button class="btn" type="submit" id="sp-second-submit">Continue</button>
-<button class="linkbtn" type="button" id="sp-second-back">Start again</button></p>
+<p class="actions"><button class="btn" type="submit" id="sp-second-submit" data-i18n="js.card.continue"></button>
+<button class="linkbtn" type="button" id="sp-second-back" data-i18n="js.card.start_again"></button></p>
 </form>
 </div>
-<p class="hint" id="sp-login-help"><a href="/forgot" id="sp-forgot" target="_blank" rel="noopener">Forgot your password?</a></p>
+<p class="hint" id="sp-login-help"><a href="/forgot" id="sp-forgot" target="_blank" rel="noopener" data-i18n="js.card.forgot_your_password"></a></p>
 <div id="sp-first-time">
-<h2>First time here?</h2>
-<p class="hint">Choose a password, type the code we mail to your address, and read your message.</p>
-<p class="actions"><button class="btn secondary" type="button" id="sp-first">Create your password</button>
-<a class="hint" id="sp-register" href="/register" target="_blank" rel="noopener">or use the full registration form</a></p>
+<h2 data-i18n="js.card.first_time_here"></h2>
+<p class="hint" data-i18n="js.card.choose_a_password_type"></p>
+<p class="actions"><button class="btn secondary" type="button" id="sp-first" data-i18n="js.card.create_your_password"></button>
+<a class="hint" id="sp-register" href="/register" target="_blank" rel="noopener" data-i18n="js.card.or_use_the_full"></a></p>
 </div>
 </div>
 <div id="sp-signup-part" hidden>
 <form id="sp-signup-form" novalidate>
-<p class="hint">Choose the password for your secure messages. We then mail a 6-digit code to your address, to check that it is yours.</p>
+<p class="hint" data-i18n="js.card.choose_the_password_for"></p>
 <div class="field">
-<label for="sp-new-email">Your email</label>
+<label for="sp-new-email" data-i18n="js.card.your_email"></label>
 <input id="sp-new-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
 </div>
 <div class="field">
-<label for="sp-new-password">New password</label>
-<p class="hint" id="sp-new-hint">At least 8 characters; a few unrelated words make a good password.</p>
+<label for="sp-new-password" data-i18n="js.card.new_password"></label>
+<p class="hint" id="sp-new-hint" data-i18n="js.card.at_least_8_characters"></p>
 <input id="sp-new-password" name="password" type="password" autocomplete="new-password" required aria-describedby="sp-new-hint">
 </div>
 <div class="field">
-<label for="sp-new-password2">New password again</label>
+<label for="sp-new-password2" data-i18n="js.card.new_password_again"></label>
 <input id="sp-new-password2" name="password2" type="password" autocomplete="new-password" required>
-<label class="check"><input type="checkbox" id="sp-new-show"> Show what I type</label>
+<label class="check"><input type="checkbox" id="sp-new-show"> <span data-i18n="js.card.show_what_i_type"></span></label>
 </div>
 <p class="error" id="sp-signup-error" role="alert" hidden></p>
-<p class="actions"><button class="btn" type="submit" id="sp-signup-submit">Create my password</button>
-<button class="linkbtn" type="button" id="sp-signup-back">I have a password: sign in</button></p>
+<p class="actions"><button class="btn" type="submit" id="sp-signup-submit" data-i18n="js.card.create_my_password"></button>
+<button class="linkbtn" type="button" id="sp-signup-back" data-i18n="js.card.i_have_a_password"></button></p>
 </form>
 <form id="sp-confirm-form" novalidate hidden>
 <p id="sp-confirm-sent" role="status"></p>
 <div class="field">
-<label for="sp-signup-code">6-digit code from the mail</label>
+<label for="sp-signup-code" data-i18n="js.card.6_digit_code_from"></label>
 <input id="sp-signup-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="9" spellcheck="false" aria-describedby="sp-confirm-hint" required>
-<p class="hint" id="sp-confirm-hint">The code works for 15 minutes, in this window only. No mail after a few minutes? Look in your spam folder.</p>
+<p class="hint" id="sp-confirm-hint" data-i18n="js.card.the_code_works_for"></p>
 </div>
 <p class="error" id="sp-confirm-error" role="alert" hidden></p>
-<p class="actions"><button class="btn" type="submit" id="sp-confirm-submit">Confirm and open</button>
-<button class="linkbtn" type="button" id="sp-confirm-back">Send a new code</button></p>
+<p class="actions"><button class="btn" type="submit" id="sp-confirm-submit" data-i18n="js.card.confirm_and_open"></button>
+<button class="linkbtn" type="button" id="sp-confirm-back" data-i18n="js.card.send_a_new_code"></button></p>
 </form>
 </div>
 <div id="sp-finish-part" hidden>
 <p id="sp-finish-lead"></p>
 <form id="sp-finish-form" novalidate>
-<div class="field"><label for="sp-first-name">First name</label>
+<div class="field"><label for="sp-first-name" data-i18n="js.card.first_name"></label>
 <input id="sp-first-name" name="first_name" type="text" autocomplete="given-name" required></div>
-<div class="field"><label for="sp-last-name">Last name</label>
+<div class="field"><label for="sp-last-name" data-i18n="js.card.last_name"></label>
 <input id="sp-last-name" name="last_name" type="text" autocomplete="family-name" required></div>
-<div class="field"><label for="sp-phrase">Personal security phrase</label>
-<p class="hint" id="sp-phrase-hint">A few words only you know. When we show them to you, you know the page is ours.</p>
+<div class="field"><label for="sp-phrase" data-i18n="js.card.personal_security_phrase"></label>
+<p class="hint" id="sp-phrase-hint" data-i18n="js.card.a_few_words_only"></p>
 <input id="sp-phrase" name="phrase" type="text" autocomplete="off" required aria-describedby="sp-phrase-hint">
-<label class="check"><input type="checkbox" id="sp-phrase-on" checked> Show my phrase when I sign in</label></div>
-<fieldset id="sp-questions"><legend>Three security questions, for when you forget your password</legend></fieldset>
+<label class="check"><input type="checkbox" id="sp-phrase-on" checked> <span data-i18n="js.card.show_my_phrase_when"></span></label></div>
+<fieldset id="sp-questions"><legend data-i18n="js.card.three_security_questions_for"></legend></fieldset>
 <p class="error" id="sp-finish-error" role="alert" hidden></p>
-<p class="actions"><button class="btn" type="submit" id="sp-finish-submit">Save and continue</button>
-<button class="linkbtn" type="button" id="sp-finish-later">Not now</button></p>
+<p class="actions"><button class="btn" type="submit" id="sp-finish-submit" data-i18n="js.card.save_and_continue"></button>
+<button class="linkbtn" type="button" id="sp-finish-later" data-i18n="js.card.not_now"></button></p>
 </form>
 </div>`;
 
@@ -154,6 +155,7 @@ export function mountSignin(title) {
   const card = $('sp-login');
   card.setAttribute('aria-labelledby', 'sp-login-title');
   card.innerHTML = CARD;
+  localize(card);
   state.title = title;
   $('sp-login-title').textContent = title;
   $('sp-show').addEventListener('change', (ev) => {
@@ -187,7 +189,7 @@ export function registerFor(email, id) {
 
 function signedIn(s) {
   state.session = s;
-  $('sp-who-email').textContent = 'Signed in as ' + s.email;
+  $('sp-who-email').textContent = t('js.signed_in_as', { email: s.email });
   show($('sp-who'), true);
 }
 
@@ -211,15 +213,15 @@ function secondError(text) {
   errorIn('sp-second-error', text);
 }
 
-const TOO_LONG = 'This sign-in took too long. Please sign in again.';
+const TOO_LONG = () => t('js.too_long');
 
 // Which part of the card shows: 'signin', 'signup' or 'finish'.
 function cardPart(part) {
   show($('sp-signin-part'), part === 'signin');
   show($('sp-signup-part'), part === 'signup');
   show($('sp-finish-part'), part === 'finish');
-  $('sp-login-title').textContent = part === 'signup' ? 'Create your password' :
-    part === 'finish' ? 'Finish your account' : state.title;
+  $('sp-login-title').textContent = part === 'signup' ? t('js.card.create_your_password') :
+    part === 'finish' ? t('js.finish_title') : state.title;
 }
 
 // A message in the error paragraph id ('' hides it).
@@ -247,12 +249,12 @@ async function offerFinish(session) {
       f.className = 'field';
       const ql = document.createElement('label');
       ql.htmlFor = `sp-q${i}`;
-      ql.textContent = `Question ${i}`;
+      ql.textContent = t('js.question_n', { n: i });
       const sel = document.createElement('select');
       sel.id = `sp-q${i}`;
       const none = document.createElement('option');
       none.value = '';
-      none.textContent = 'Choose a question';
+      none.textContent = t('js.choose_question');
       sel.append(none);
       questions.forEach((q, n) => {
         const o = document.createElement('option');
@@ -262,7 +264,7 @@ async function offerFinish(session) {
       });
       const al = document.createElement('label');
       al.htmlFor = `sp-a${i}`;
-      al.textContent = `Answer ${i}`;
+      al.textContent = t('js.answer_n', { n: i });
       const ans = document.createElement('input');
       ans.id = `sp-a${i}`;
       ans.type = 'text';
@@ -270,9 +272,10 @@ async function offerFinish(session) {
       f.append(ql, sel, al, ans);
       fs.append(f);
     }
-    const list = missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}` : missing[0];
-    $('sp-finish-lead').textContent = `Your account still needs ${list || 'a few details'}. ` +
-      'They help you back in if you forget your password. It takes a minute.';
+    const OWED = { 'your name': 'js.owed.name', 'a personal security phrase': 'js.owed.phrase', 'three security questions': 'js.owed.questions' };
+    const owed = missing.map((m) => (Object.hasOwn(OWED, m) ? t(OWED[m]) : m));
+    const list = owed.length > 1 ? t('js.list_and', { list: owed.slice(0, -1).join(', '), last: owed[owed.length - 1] }) : owed[0];
+    $('sp-finish-lead').textContent = t('js.finish_lead', { what: list || t('js.owed.details') });
     const finish = () => {
       ac.abort();
       show($('sp-login'), false);
@@ -296,10 +299,11 @@ async function offerFinish(session) {
         finish();
         return;
       }
-      const names = { first_name: 'First name', last_name: 'Last name', phrase: 'Security phrase', questions: 'Questions',
-        'answers[0]': 'Answer 1', 'answers[1]': 'Answer 2', 'answers[2]': 'Answer 3' };
+      const names = { first_name: t('js.card.first_name'), last_name: t('js.card.last_name'), phrase: t('js.security_phrase'),
+        questions: t('js.questions'), 'answers[0]': t('js.answer_n', { n: 1 }), 'answers[1]': t('js.answer_n', { n: 2 }),
+        'answers[2]': t('js.answer_n', { n: 3 }) };
       const what = typeof w.data.field === 'string' && names[w.data.field] ? `${names[w.data.field]}: ` : '';
-      errorIn('sp-finish-error', w.data.error ? `${what}${w.data.error}.` : 'Saving failed. Please try again.');
+      errorIn('sp-finish-error', w.data.error ? `${what}${w.data.error}.` : t('js.save_failed'));
     }, { signal: ac.signal });
     $('sp-finish-later').addEventListener('click', finish, { signal: ac.signal });
     cardPart('finish');
@@ -310,10 +314,10 @@ async function offerFinish(session) {
 
 // Why a sign-up or its code was refused, in words.
 function signupError(r) {
-  if (r.status === 503 || r.status === 0) return r.data.error && r.status === 0 ? r.data.error : 'The key server is busy right now. Please try again in a moment.';
-  if (r.status === 429) return r.data.error ? `${r.data.error[0].toUpperCase()}${r.data.error.slice(1)}.` : 'Too many attempts. Please wait a while and try again.';
+  if (r.status === 503 || r.status === 0) return r.data.error && r.status === 0 ? r.data.error : t('js.busy');
+  if (r.status === 429) return r.data.error ? `${r.data.error[0].toUpperCase()}${r.data.error.slice(1)}.` : t('js.too_many_wait');
   if (r.data.error) return `${r.data.error[0].toUpperCase()}${r.data.error.slice(1)}.`;
-  return 'That did not work. Please try again.';
+  return t('js.did_not_work');
 }
 
 export function askLogin(prefill) {
@@ -380,7 +384,7 @@ export function askLogin(prefill) {
       show(ssubmit, methods.includes('totp') || methods.includes('recovery'));
       show(second, true);
       if (!passkey && !methods.includes('totp') && !methods.includes('recovery')) {
-        secondError('Your account needs a passkey to sign in, and this browser cannot use one. Try another browser or device.');
+        secondError(t('js.need_passkey'));
       }
       if (methods.includes('totp')) code.focus();
       else if (passkey) pkBtn.focus();
@@ -392,27 +396,27 @@ export function askLogin(prefill) {
         done(r.data);
         return;
       }
-      if (r.status === 401 && /too long/.test(String(r.data.error || ''))) passwordStep(TOO_LONG);
-      else if (r.status === 401 && what === 'recovery') secondError('That recovery code is not right or was already used.');
-      else if (r.status === 401 && what === 'passkey') secondError('This passkey was not accepted. Try again, or use another way.');
-      else if (r.status === 401) secondError('That code is not right. Type the code your app shows now.');
-      else if (r.status === 429) secondError('Too many attempts. Please wait a few minutes and try again.');
-      else if (r.status === 503) secondError('The key server is busy right now. Please try again in a moment.');
-      else secondError(r.data.error ? `Signing in failed: ${r.data.error}.` : 'Signing in failed. Please try again.');
+      if (r.status === 401 && r.data.reason === 'expired') passwordStep(TOO_LONG());
+      else if (r.status === 401 && what === 'recovery') secondError(t('js.bad_recovery'));
+      else if (r.status === 401 && what === 'passkey') secondError(t('js.bad_passkey'));
+      else if (r.status === 401) secondError(t('js.bad_code'));
+      else if (r.status === 429) secondError(t('js.too_many_attempts'));
+      else if (r.status === 503) secondError(t('js.busy'));
+      else secondError(r.data.error ? t('js.signin_failed_why', { why: r.data.error }) : t('js.signin_failed'));
     };
 
     const onSubmit = async (ev) => {
       ev.preventDefault();
       loginError('');
       if (!email.value.trim() || !pw.value) {
-        loginError('Enter your email address and your password.');
+        loginError(t('js.enter_email_pw'));
         return;
       }
       submit.disabled = true;
-      submit.textContent = 'Signing in...';
+      submit.textContent = t('js.signing_in');
       const r = await api('POST', '/api/v1/session', { email: email.value.trim(), password: pw.value, remember: rememberChecked() }, csrf);
       submit.disabled = false;
-      submit.textContent = 'Sign in';
+      submit.textContent = t('js.card.sign_in');
       if (r.status === 200 && typeof r.data.csrf === 'string') {
         done(r.data);
         return;
@@ -423,13 +427,12 @@ export function askLogin(prefill) {
         return;
       }
       if (r.status === 401) {
-        loginError('Wrong email address or password. If you registered recently, confirm your address with the link we mailed you first.');
-      } else if (r.status === 503) loginError('The key server is busy right now. Please try again in a moment.');
+        loginError(t('js.wrong_login'));
+      } else if (r.status === 503) loginError(t('js.busy'));
       else if (r.status === 429) {
-        loginError(r.data.error ? `Too many attempts: ${r.data.error.replace(/^too many failed attempts: /i, '')}.` :
-          'Too many attempts. Please wait a while and try again.',
-        typeof r.data.signin_link === 'string' ? { href: r.data.signin_link, text: 'Sign in with a link by mail instead' } : null);
-      } else loginError(r.data.error || 'Signing in failed. Please try again.');
+        loginError(Number.isSafeInteger(r.data.retry_after) ? t('js.locked_for', { s: r.data.retry_after }) : t('js.too_many_wait'),
+        typeof r.data.signin_link === 'string' ? { href: r.data.signin_link, text: t('js.signin_link') } : null);
+      } else loginError(r.data.error || t('js.signin_failed'));
       pw.focus();
     };
     const onSecond = async (ev) => {
@@ -442,7 +445,7 @@ export function askLogin(prefill) {
       if (c && mfa.methods.includes('totp')) body = { token: mfa.token, code: c };
       else if (rc) body = { token: mfa.token, recovery: rc };
       else {
-        secondError(mfa.methods.includes('totp') ? 'Enter the code from your authenticator app.' : 'Enter one of your recovery codes.');
+        secondError(mfa.methods.includes('totp') ? t('js.enter_totp') : t('js.enter_recovery'));
         (mfa.methods.includes('totp') ? code : recovery).focus();
         return;
       }
@@ -460,11 +463,11 @@ export function askLogin(prefill) {
       try {
         const ch = await api('POST', '/api/v1/session/mfa/challenge', { token }, csrf);
         if (ch.status === 401) {
-          passwordStep(TOO_LONG);
+          passwordStep(TOO_LONG());
           return;
         }
         if (ch.status !== 200) {
-          secondError(ch.data.error ? `The passkey cannot be used now: ${ch.data.error}.` : 'The passkey cannot be used now. Try again.');
+          secondError(ch.data.error ? t('js.passkey_now_why', { why: ch.data.error }) : t('js.passkey_now'));
           return;
         }
         let assertion;
@@ -505,28 +508,28 @@ export function askLogin(prefill) {
       ev.preventDefault();
       errorIn('sp-signup-error', '');
       if (!newEmail.value.trim() || !newPw.value) {
-        errorIn('sp-signup-error', 'Enter your email address and choose a password.');
+        errorIn('sp-signup-error', t('js.enter_email_choose'));
         (newEmail.value.trim() ? newPw : newEmail).focus();
         return;
       }
       if (newPw.value !== newPw2.value) {
-        errorIn('sp-signup-error', 'The two passwords do not match: type the same password twice.');
+        errorIn('sp-signup-error', t('js.pw_mismatch'));
         newPw2.focus();
         return;
       }
       const btn = $('sp-signup-submit');
       btn.disabled = true;
-      btn.textContent = 'Creating...';
+      btn.textContent = t('js.creating');
       const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value };
       if (state.forId) body.id = state.forId;
       const r = await api('POST', '/api/v1/signup', body, csrf);
       btn.disabled = false;
-      btn.textContent = 'Create my password';
+      btn.textContent = t('js.card.create_my_password');
       if (r.status === 202 && typeof r.data.signup === 'string') {
         signup = { handle: r.data.signup, email: typeof r.data.email === 'string' ? r.data.email : body.email };
         newPw.value = '';
         newPw2.value = '';
-        $('sp-confirm-sent').textContent = typeof r.data.sent === 'string' ? r.data.sent : 'We sent you a code.';
+        $('sp-confirm-sent').textContent = typeof r.data.sent === 'string' ? r.data.sent : t('js.code_sent');
         show(sgForm, false);
         show(cfForm, true);
         codeIn.focus();
@@ -542,7 +545,7 @@ export function askLogin(prefill) {
       errorIn('sp-confirm-error', '');
       const c = codeIn.value.replace(/[\s-]+/g, '');
       if (!/^\d{6}$/.test(c)) {
-        errorIn('sp-confirm-error', 'Type the 6 digits of the code in the mail.');
+        errorIn('sp-confirm-error', t('js.type_code'));
         codeIn.focus();
         return;
       }
@@ -557,12 +560,12 @@ export function askLogin(prefill) {
         return;
       }
       if (r.status === 409) {
-        passwordStep('This address has an account already: sign in with its password.');
+        passwordStep(t('js.has_account'));
         cardPart('signin');
         return;
       }
-      errorIn('sp-confirm-error', r.status === 401 ? 'That code is not right. Check the newest mail and type its 6 digits.' :
-        r.status === 410 ? 'This code has expired or was used. Choose "Send a new code".' : signupError(r));
+      errorIn('sp-confirm-error', r.status === 401 ? t('js.code_wrong') :
+        r.status === 410 ? t('js.code_expired') : signupError(r));
       codeIn.select();
     };
     const toSignin = () => {

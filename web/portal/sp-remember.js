@@ -9,20 +9,21 @@
 // reads; the phrase comes from the key server only for that cookie and is
 // set as text.
 import { api } from './sp-api.js';
+import { t, localize } from './sp-i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
 // The parts this module adds to the card: constants only (nothing from the
 // key server or a link), so setting them as HTML runs nothing.
-const PHRASE_BOX = `<p class="hint" id="sp-password-why" hidden>The sender of this message asks for your password every time, also on a remembered device.</p>
+const PHRASE_BOX = `<p class="hint" id="sp-password-why" hidden data-i18n="js.rem.the_sender_of_this"></p>
 <div id="sp-phrase-box" class="notice" role="note" hidden>
-<p id="sp-phrase-lead">Your security phrase:</p>
+<p id="sp-phrase-lead" data-i18n="js.rem.your_security_phrase"></p>
 <p><strong id="sp-phrase-shown"></strong></p>
-<p id="sp-phrase-warn">If this is not your phrase, do not type your password here.</p>
-<p><button class="linkbtn" type="button" id="sp-forget-device">Not you? Forget this device</button></p>
+<p id="sp-phrase-warn" data-i18n="js.rem.if_this_is_not"></p>
+<p><button class="linkbtn" type="button" id="sp-forget-device" data-i18n="js.rem.not_you_forget_this"></button></p>
 </div>`;
-const CHECKBOX = `<label class="check" id="sp-remember-row"><input type="checkbox" id="sp-remember" aria-describedby="sp-remember-hint"> Remember this device</label>
-<p class="hint" id="sp-remember-hint">Only on a computer that you alone use. It shows your security phrase here next time, and opens messages that their sender allows without your password.</p>`;
+const CHECKBOX = `<label class="check" id="sp-remember-row"><input type="checkbox" id="sp-remember" aria-describedby="sp-remember-hint"> <span data-i18n="js.rem.remember_this_device"></span></label>
+<p class="hint" id="sp-remember-hint" data-i18n="js.rem.only_on_a_computer"></p>`;
 
 let known = null;	// {email, phrase} of this browser's remembered device
 
@@ -37,7 +38,7 @@ function showPhrase(d) {
     return;
   }
   const has = typeof d.phrase === 'string' && d.phrase !== '';
-  $('sp-phrase-lead').textContent = has ? 'Your security phrase:' : 'This device is remembered for your account.';
+  $('sp-phrase-lead').textContent = has ? t('js.rem.your_security_phrase') : t('js.rem.remembered');
   $('sp-phrase-shown').textContent = has ? d.phrase : '';
   $('sp-phrase-warn').hidden = !has;
   box.hidden = false;
@@ -63,6 +64,7 @@ export function mountRemember() {
   if (!form || $('sp-phrase-box')) return;
   form.insertAdjacentHTML('beforebegin', PHRASE_BOX);
   $('sp-login-submit').insertAdjacentHTML('beforebegin', CHECKBOX);
+  localize(form.parentNode);
   $('sp-forget-device').addEventListener('click', () => { forget(); });
   api('GET', '/api/v1/device').then((r) => {
     if (r.status === 200 && typeof r.data.email === 'string') showPhrase(r.data);

@@ -5,6 +5,7 @@
 // SECURITY: everything from the server is checked for shape before use;
 // nothing here builds HTML.  The browser itself binds a credential to this
 // origin and relying party.
+import { t } from './sp-i18n.js';
 import { api } from './sp-api.js';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -108,12 +109,12 @@ export async function createCredential(o) {
 export function explain(e) {
   const name = e && typeof e.name === 'string' ? e.name : '';
   if (name === 'NotAllowedError' || name === 'AbortError') {
-    return 'The passkey was not used: it was cancelled or took too long. Try again.';
+    return t('js.passkey_cancelled');
   }
-  if (name === 'InvalidStateError') return 'This passkey is already registered for your account.';
-  if (name === 'SecurityError') return 'This browser refuses passkeys on this site address.';
-  if (name === 'NotSupportedError') return 'This browser or device does not support this kind of passkey.';
-  return 'The passkey could not be used. Try again.';
+  if (name === 'InvalidStateError') return t('js.passkey_exists');
+  if (name === 'SecurityError') return t('js.passkey_security');
+  if (name === 'NotSupportedError') return t('js.passkey_unsupported');
+  return t('js.passkey_failed');
 }
 
 // POST JSON to the key server; {status, data}.
