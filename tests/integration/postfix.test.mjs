@@ -237,9 +237,9 @@ test('sendmail(1) submission with the key server down: kept in the queue, sealed
 
 // An envelope our organisation sealed for internal recipients (To: alice,
 // Cc: carol), as it comes back in from outside.  Returns {sealed, id, secret}.
-function sealInbound(tag, { cc } = {}) {
+function sealInbound(tag, { cc, from = `Dr Bob <${bob}>`, to = `Dr Alice <${alice}>` } = {}) {
   const secret = `${tag} secret ${uid()}`;
-  const mail = makeMail({ from: `Dr Bob <${bob}>`, to: `Dr Alice <${alice}>`, cc, subject: 'Re: Your results',
+  const mail = makeMail({ from, to, cc, subject: 'Re: Your results',
     text: `Thanks, ${secret}\n`, messageId: `<${tag}-${uid()}@clinic.example>` });
   const inp = path.join(work, `${tag}-${uid()}.eml`);
   const out = inp + '.sealed';
@@ -268,6 +268,48 @@ test('a sealed message to an internal address it names arrives unsealed with the
   assert.equal(stripTrace(raw).toString('latin1'), expected);
   await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${id}`));
   assert.ok(released(id), `the key server logged the release:\n${keyd.log.join('\n')}`);
+});
+
+// A patient's secure reply, sealed by the key server for the clinic's
+// doctor, travels through the clinic's Postfix: its milter unseals it with
+// the organisation's token (a reply is released to the organisation of the
+// recipient's domain) and the doctor reads it in the clear.
+test('a secure reply from the portal to an internal address arrives unsealed', async () => {
+  const { id } = sealInbound('to-pat', { from: `Dr Alice <${alice}>`, to: pat });
+  const jar = new Map();
+  const call = async (p, body, csrf) => {
+    const r = await fetch(keyd.url + p, { method: 'POST', headers: { 'Content-Type': 'application/json',
+      ...(csrf ? { 'X-CSRF-Token': csrf } : {}),
+      ...(jar.size ? { Cookie: [...jar].map(([n, v]) => `${n}=${v}`).join('; ') } : {}) },
+    body: JSON.stringify(body) });
+    for (const c of r.headers.getSetCookie()) {
+      const m = c.match(/^([^=]+)=([^;]*)/);
+      if (m && m[2] !== '') jar.set(m[1], m[2]);
+    }
+    return { status: r.status, data: await r.json() };
+  };
+  const s = await call('/api/v1/session', { email: pat, password: PW });
+  assert.equal(s.status, 200, JSON.stringify(s.data));
+  const secret = `reply secret ${uid()}`;
+  const r = await call(`/api/v1/envelopes/${id}/reply`, { mode: 'reply', subject: 'Re: Your results',
+    text: `Thank you. ${secret}\n`, bcc_me: false }, s.data.csrf);
+  assert.equal(r.status, 200, JSON.stringify(r.data));
+  let file;
+  for (let i = 0; i < 200 && !file; i++) {
+    file = fs.readdirSync(keyd.outbox).filter((n) => n.endsWith('.eml')).map((n) => path.join(keyd.outbox, n))
+      .find((f) => fs.readFileSync(f, 'latin1').includes(`X-Sealpost-Envelope: ${r.data.id}`));
+    if (!file) await new Promise((res) => setTimeout(res, 25));
+  }
+  assert.ok(file, 'the sealed reply is in the key server\'s outbox');
+  const sealed = fs.readFileSync(file);
+  assert.ok(!sealed.toString('latin1').includes(secret), 'sealed on its way');
+  assert.deepEqual(fs.readFileSync(file.replace(/\.eml$/, '.rcpt'), 'utf8').split('\n').filter(Boolean), [alice]);
+  const raw = await deliver(sealed, { from: pat, to: [alice] });
+  const text = raw.toString('utf8');
+  assert.ok(text.includes(secret), 'the doctor reads the reply in the clear');
+  assert.match(text, new RegExp(`^X-Sealpost-Received-Sealed: ${r.data.id}; keyd=`, 'm'));
+  assert.match(text, /^From: (.*<)?pat@example\.org>?\r?$/m, 'from the patient');
+  await waitMilterLog(milter, new RegExp(`decision=unseal rule=inbound envelope=${r.data.id}`));
 });
 
 test('an envelope is not unsealed for an internal SMTP recipient it does not name', async () => {
