@@ -9,7 +9,8 @@
 // envelope to an internal address it names arrives unsealed with the marker
 // header, and one with an extra internal SMTP recipient it does not name is
 // delivered sealed, no key released; the sender's control fields (a
-// verification secret among them) never leave; bad input is sealed or
+// verification secret among them) never leave; a secure reply the key
+// server sealed for an internal address arrives unsealed; bad input is sealed or
 // passed with a logged reason and never crashes or hangs the milter.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
