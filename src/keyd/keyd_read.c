@@ -210,8 +210,14 @@ forged_page(struct rd *d, const char *why)
 {
 	const char *org = d->f.header.org != NULL && *d->f.header.org ? d->f.header.org :
 	    keyd_t(d->r, "read.org_named");
+	const char *cut = why != NULL ? strrchr(why, ':') : NULL;
 	struct sp_buf b;
 
+	/* the page names the organisation itself: only the reason after
+	 * "this is not a genuine envelope from ORG: ", in the page's language */
+	if (cut != NULL && strncmp(why, "this is not a genuine envelope from ", 36) == 0 &&
+	    cut[1] == ' ')
+		why = cut + 2;
 	sp_buf_init(&b, 65536);
 	keyd_th(d->r, &b, "read.forged_html", (struct sp_i18n_var[]){{"org", org},
 	    {"why", keyd_tmsg(d->r, why)}}, 2);

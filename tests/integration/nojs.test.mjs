@@ -187,6 +187,8 @@ test('a changed ciphertext byte or a changed header is "not genuine", unread', a
   const r1 = await signIn({ ...env, c: ct.toString('base64') }, PAT, PW);
   assert.equal(r1.second.res.status, 403);
   assert.match(r1.second.text, /This is not a genuine envelope from Example Clinic/);
+  // what failed, once, as a reason of its own (the page names the organisation)
+  assert.match(r1.second.text, /<p>its content is not the one the organisation signed \(changed/);
   assertNoMessage(r1.second.text);
 
   const hdr = Buffer.from(env.h.replace(/\s+/g, ''), 'base64').toString('utf8');
@@ -195,6 +197,7 @@ test('a changed ciphertext byte or a changed header is "not genuine", unread', a
   const r2 = await signIn({ ...env, h: Buffer.from(changed).toString('base64') }, PAT, PW);
   assert.equal(r2.second.res.status, 403);
   assert.match(r2.second.text, /This is not a genuine envelope/);
+  assert.match(r2.second.text, /<p>its header is not the one the organisation signed<\/p>/);
   assertNoMessage(r2.second.text);
 });
 
