@@ -410,6 +410,14 @@ refuse(struct keyd_req *r, const char *reason, const char *addr, const char *msg
 	    "reason", reason));
 }
 
+/* 413: the attachments are over the cap (named). */
+static enum MHD_Result
+attach_large(struct keyd_req *r)
+{
+	return keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error",
+	    keyd_t(r, "api.reply.attach_large"), "max_bytes", (json_int_t)r->k->max_reply));
+}
+
 /* Count one reply against key; 1 when it may go ahead, else 0 with *ans
  * queued (429 with retry_after, or a store error). */
 static int
@@ -581,7 +589,7 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 			return 0;
 		}
 		if (dl / 4 * 3 > r->k->max_reply + 3 || q->bytes + dl / 4 * 3 > r->k->max_reply + 3) {
-			*ans = keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error", keyd_t(r, "api.reply.attach_large"), "max_bytes", (json_int_t)r->k->max_reply));
+			*ans = attach_large(r);
 			return 0;
 		}
 		sp_buf_init(&q->bufs[i], dl / 4 * 3 + 4);
@@ -592,7 +600,7 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 		}
 		q->bytes += q->bufs[i].len;
 		if (q->bytes > r->k->max_reply) {
-			*ans = keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error", keyd_t(r, "api.reply.attach_large"), "max_bytes", (json_int_t)r->k->max_reply));
+			*ans = attach_large(r);
 			return 0;
 		}
 		q->parts[i] = (struct sp_reply_part){name, type, q->bufs[i].data ?
