@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "field.h"
+#include "i18n.h"
 #include "maildomains.h"
 #include "reply.h"
 #include "sign.h"
@@ -31,9 +32,25 @@
 #define ORG_COPY_QUOTA_MAX (1 << 30)	/* MiB */
 #define ORG_LIST_MAX 100000	/* organisations org list collects */
 
+/* The offered languages (complete catalogues, i18n.h) as "en, es" into
+ * out (outsz bytes). */
+static void
+languages(char *out, size_t outsz)
+{
+	const char *const *l = sp_i18n_languages();
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; l[i] != NULL && n < outsz; i++)
+		n += (size_t)snprintf(out + n, outsz - n, "%s%s", i ? ", " : "", l[i]);
+}
+
 static void
 usage(FILE *f)
 {
+	char langs[128];
+
+	languages(langs, sizeof(langs));
 	fprintf(f,
 	    "usage: sealpost --data-dir DIR | --db URL org COMMAND ...\n\n"
 	    "  org add NAME --domain DOMAIN --key-out FILE [--display TEXT]\n"
@@ -67,7 +84,7 @@ usage(FILE *f)
 	    "          [--contact ADDR|none] [--expire-days N] [--notify-read on|off]\n"
 	    "          [--replies on|off] [--forward on|off] [--verify on|off]\n"
 	    "          [--forward-domains DOMAIN,DOMAIN...|none]\n"
-	    "          [--level high|medium|low] [--language en|es]\n"
+	    "          [--level high|medium|low] [--language CODE]\n"
 	    "          [--keep-copies DAYS] [--copy-quota MB]\n"
 	    "      branding shown on envelopes (logo: a PNG of at most %d bytes), where\n"
 	    "      organisation notices go, and the defaults for its envelopes:\n"
@@ -78,8 +95,10 @@ usage(FILE *f)
 	    "      security level and the language of mails; keep-copies 0..%d:\n"
 	    "      days the key server keeps a ciphertext copy of each signed envelope\n"
 	    "      (0: none; recipients then open it in the browser without the\n"
-	    "      attachment), copy-quota: MiB of copies (0: no limit, default 1024).\n",
-	    ORG_TOKEN_NAME_MAX, SP_STORE_LOGO_MAX, ORG_EXPIRE_DAYS_MAX, ORG_EXPIRE_DAYS_MAX);
+	    "      attachment), copy-quota: MiB of copies (0: no limit, default 1024).\n"
+	    "      language: the envelope's and the notification mail's, one of the\n"
+	    "      languages whose catalogue is complete: %s.\n",
+	    ORG_TOKEN_NAME_MAX, SP_STORE_LOGO_MAX, ORG_EXPIRE_DAYS_MAX, ORG_EXPIRE_DAYS_MAX, langs);
 }
 
 /* --- shared checks ---------------------------------------------------------- */
@@ -1054,8 +1073,12 @@ set_main(int argc, char **argv, const struct cli_global *g)
 		    level);
 		return 2;
 	}
-	if (language != NULL && strcmp(language, "en") != 0 && strcmp(language, "es") != 0) {
-		fprintf(stderr, "sealpost org set: --language takes en or es, not '%s'\n", language);
+	if (language != NULL && !sp_i18n_offered(language)) {
+		char langs[128];
+
+		languages(langs, sizeof(langs));
+		fprintf(stderr, "sealpost org set: --language takes one of %s, not '%s'\n", langs,
+		    language);
 		return 2;
 	}
 	addr[0] = '\0';

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_reply.h"
@@ -83,11 +84,11 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 	c->k = r->k;
 	st = keyd_session_auth(r, want_csrf, &c->s, &err);
 	if (st == SP_ERR_AUTH) {
-		*ans = keyd_reply_error(r, 401, "not logged in");
+		*ans = keyd_reply_error(r, 401, "api.not_logged_in");
 		return 0;
 	}
 	if (st == SP_ERR_DENIED) {
-		*ans = keyd_reply_error(r, 403, "missing or wrong CSRF token");
+		*ans = keyd_reply_error(r, 403, "api.csrf");
 		return 0;
 	}
 	if (st != SP_OK) {
@@ -96,7 +97,7 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 	}
 	if (!keyd_valid_id(id) ||
 	    (st = sp_store_envelope_view(r->k->store, id, &c->v, &err)) == SP_ERR_NOTFOUND) {
-		*ans = keyd_reply_error(r, 404, "unknown envelope");
+		*ans = keyd_reply_error(r, 404, "api.unknown_envelope");
 		return 0;
 	}
 	if (st != SP_OK) {
@@ -110,10 +111,10 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 		unsigned status = sp_release_status(why, &msg);
 
 		if (why == SP_RELEASE_NOT_RECIPIENT)
-			msg = "not a recipient of this envelope";
+			msg = "api.not_recipient";
 		name = sp_release_reason_name(why);
-		*ans = name != NULL ? keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error", msg,
-		    "reason", name)) : keyd_reply_error(r, status, msg);
+		*ans = name != NULL ? keyd_reply_json(r, status, json_pack("{s:s,s:s}", "error",
+		    keyd_tmsg(r, msg), "reason", name)) : keyd_reply_error(r, status, msg);
 		return 0;
 	}
 	if ((st = sp_store_org_get_id(r->k->store, c->v.e.org_id, &c->org, &err)) != SP_OK ||
@@ -123,7 +124,7 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 	}
 	if (sp_reply_targets(c->v.e.from, (const char *const *)c->v.e.rcpt, c->v.e.nrcpt,
 	    c->s.email, &c->reply_to, &c->reply_all) != SP_OK) {
-		*ans = keyd_reply_error(r, 503, "busy, try again");
+		*ans = keyd_reply_error(r, 503, "api.busy");
 		return 0;
 	}
 	return 1;
@@ -199,16 +200,16 @@ keyd_api_me(struct keyd_req *r, const char *arg)
 
 	(void)arg;
 	if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
-		return keyd_reply_error(r, 401, "not logged in");
+		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st != SP_OK)
 		return keyd_store_error(r, st, &err);
 	if ((st = sp_store_account_get(r->k->store, s.email, &acc, &err)) != SP_OK)
-		return st == SP_ERR_NOTFOUND ? keyd_reply_error(r, 401, "not logged in") :
+		return st == SP_ERR_NOTFOUND ? keyd_reply_error(r, 401, "api.not_logged_in") :
 		    keyd_store_error(r, st, &err);
 	snprintf(name, sizeof(name), "%s%s%s", acc.first_name,
 	    acc.first_name[0] && acc.last_name[0] ? " " : "", acc.last_name);
 	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:b}", "email", acc.email,
-	    "name", name, "language", acc.language[0] ? acc.language : "en",
+	    "name", name, "language", sp_i18n_lang(acc.language),
 	    "bcc_default", acc.bcc_default != 0));
 	sp_wipe(&acc, sizeof(acc));
 	return ans;
@@ -366,6 +367,9 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	res->created = e.created;
 	res->expires = e.expires;
 	snprintf(res->level, sizeof(res->level), "%s", e.level);
+	/* the notification mail and the envelope: the organisation's language */
+	snprintf(res->language, sizeof(res->language), "%s",
+	    sp_i18n_lang(c->org.policy.language));
 	if (res->org == NULL || res->keyd == NULL) {
 		sp_deposit_res_clear(res);
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
@@ -400,9 +404,18 @@ static enum MHD_Result
 refuse(struct keyd_req *r, const char *reason, const char *addr, const char *msg)
 {
 	if (addr != NULL)
-		return keyd_reply_json(r, 403, json_pack("{s:s,s:s,s:s}", "error", msg,
-		    "reason", reason, "address", addr));
-	return keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", msg, "reason", reason));
+		return keyd_reply_json(r, 403, json_pack("{s:s,s:s,s:s}", "error",
+		    keyd_tmsg(r, msg), "reason", reason, "address", addr));
+	return keyd_reply_json(r, 403, json_pack("{s:s,s:s}", "error", keyd_tmsg(r, msg),
+	    "reason", reason));
+}
+
+/* 413: the attachments are over the cap (named). */
+static enum MHD_Result
+attach_large(struct keyd_req *r)
+{
+	return keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error",
+	    keyd_t(r, "api.reply.attach_large"), "max_bytes", (json_int_t)r->k->max_reply));
 }
 
 /* Count one reply against key; 1 when it may go ahead, else 0 with *ans
@@ -425,7 +438,7 @@ throttle(struct keyd_req *r, const char *prefix, const char *who,
 		r->retry_after = until - now;
 		keyd_log("reply-throttled", "key", prefix, "client", r->client, NULL);
 		*ans = keyd_reply_json(r, 429, json_pack("{s:s,s:I}", "error",
-		    "too many replies: try again later", "retry_after", (json_int_t)(until - now)));
+		    keyd_t(r, "api.reply.too_many"), "retry_after", (json_int_t)(until - now)));
 		return 0;
 	}
 	return 1;
@@ -486,14 +499,14 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 
 	q->mode = sp_reply_mode_parse(json_string_value(json_object_get(j, "mode")));
 	if (q->mode < 0) {
-		*ans = keyd_reply_field(r, "mode", "\"mode\" must be reply, all or forward");
+		*ans = keyd_reply_field(r, "mode", "api.reply.mode");
 		return 0;
 	}
 	v = json_object_get(j, "to");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_array(v) || json_array_size(v) == 0 ||
 		    json_array_size(v) > SP_REPLY_MAX_TO) {
-			*ans = keyd_reply_field(r, "to", "\"to\" must list 1 to 20 addresses");
+			*ans = keyd_reply_field(r, "to", "api.reply.to_count");
 			return 0;
 		}
 		for (i = 0; i < json_array_size(v); i++) {
@@ -501,46 +514,45 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 			if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a) ||
 			    keyd_email_lower(json_string_value(a), q->low[q->nto],
 			    sizeof(q->low[0])) != SP_OK) {
-				*ans = keyd_reply_field(r, "to", "\"to\" must list email addresses");
+				*ans = keyd_reply_field(r, "to", "api.reply.to_addresses");
 				return 0;
 			}
 			q->to[q->nto] = q->low[q->nto];
 			q->nto++;
 		}
 	} else if (q->mode == SP_REPLY_FORWARD) {
-		*ans = keyd_reply_field(r, "to", "a forward needs \"to\"");
+		*ans = keyd_reply_field(r, "to", "api.reply.forward_to");
 		return 0;
 	}
 	s = str_member(j, "subject", &len, &bad);
 	if (s == NULL || len > SP_REPLY_SUBJECT_MAX || !sp_reply_line_ok(s, len)) {
-		*ans = keyd_reply_field(r, "subject", "\"subject\" must be one line of 1 to 255 "
-		    "characters without control characters");
+		*ans = keyd_reply_field(r, "subject", "api.reply.subject");
 		return 0;
 	}
 	q->subject = s;
 	s = str_member(j, "text", &len, &bad);
 	if (bad || (s != NULL && len > SP_REPLY_TEXT_MAX)) {
-		*ans = bad ? keyd_reply_field(r, "text", "\"text\" must be text") :
-		    keyd_reply_json(r, 413, json_pack("{s:s}", "error", "the text is over 1 MiB"));
+		*ans = bad ? keyd_reply_field(r, "text", "api.reply.text") :
+		    keyd_reply_json(r, 413, json_pack("{s:s}", "error", keyd_t(r, "api.reply.text_long")));
 		return 0;
 	}
 	q->text = s != NULL ? s : "";
 	q->text_len = len;
 	s = str_member(j, "in_reply_to", &len, &bad);
 	if (bad || (s != NULL && !sp_reply_msgid_ok(s, 1))) {
-		*ans = keyd_reply_field(r, "in_reply_to", "\"in_reply_to\" must be one <id@host>");
+		*ans = keyd_reply_field(r, "in_reply_to", "api.reply.in_reply_to");
 		return 0;
 	}
 	q->in_reply_to = s;
 	s = str_member(j, "references", &len, &bad);
 	if (bad || (s != NULL && !sp_reply_msgid_ok(s, 0))) {
-		*ans = keyd_reply_field(r, "references", "\"references\" must be <id@host> ...");
+		*ans = keyd_reply_field(r, "references", "api.reply.references");
 		return 0;
 	}
 	q->references = s;
 	v = json_object_get(j, "bcc_me");
 	if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
-		*ans = keyd_reply_field(r, "bcc_me", "\"bcc_me\" must be true or false");
+		*ans = keyd_reply_field(r, "bcc_me", "api.reply.bcc_me");
 		return 0;
 	}
 	q->bcc_me = v != NULL && json_is_true(v);
@@ -549,9 +561,9 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 	    json_array_size(v) > SP_REPLY_MAX_ATTACH)) {
 		if (json_is_array(v))
 			*ans = keyd_reply_json(r, 413, json_pack("{s:s}", "error",
-			    "at most 20 attachments"));
+			    keyd_t(r, "api.reply.attach_count")));
 		else
-			*ans = keyd_reply_field(r, "attachments", "\"attachments\" must be a list");
+			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_list");
 		return 0;
 	}
 	for (i = 0; v != NULL && json_is_array(v) && i < json_array_size(v); i++) {
@@ -565,36 +577,30 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 		data = str_member(a, "data", &dl, &b3);
 		if (!json_is_object(a) || name == NULL || nl > SP_REPLY_NAME_MAX ||
 		    !sp_reply_line_ok(name, nl) || strpbrk(name, "/\\") != NULL) {
-			*ans = keyd_reply_field(r, "attachments", "an attachment's \"name\" must be a "
-			    "file name of one line without control characters");
+			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_name");
 			return 0;
 		}
 		if (b2 || (type != NULL && (tl > SP_REPLY_TYPE_MAX || !sp_reply_line_ok(type, tl)))) {
-			*ans = keyd_reply_field(r, "attachments", "an attachment's \"type\" must be a "
-			    "media type");
+			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_type");
 			return 0;
 		}
 		if (data == NULL || b3) {
-			*ans = keyd_reply_field(r, "attachments", "an attachment's \"data\" must be "
-			    "standard base64");
+			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_data");
 			return 0;
 		}
 		if (dl / 4 * 3 > r->k->max_reply + 3 || q->bytes + dl / 4 * 3 > r->k->max_reply + 3) {
-			*ans = keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error", "the attachments "
-			    "are too large", "max_bytes", (json_int_t)r->k->max_reply));
+			*ans = attach_large(r);
 			return 0;
 		}
 		sp_buf_init(&q->bufs[i], dl / 4 * 3 + 4);
 		q->nparts = i + 1;
 		if (sp_b64_decode(&q->bufs[i], data, dl) != SP_OK) {
-			*ans = keyd_reply_field(r, "attachments", "an attachment's \"data\" must be "
-			    "standard base64");
+			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_data");
 			return 0;
 		}
 		q->bytes += q->bufs[i].len;
 		if (q->bytes > r->k->max_reply) {
-			*ans = keyd_reply_json(r, 413, json_pack("{s:s,s:I}", "error", "the attachments "
-			    "are too large", "max_bytes", (json_int_t)r->k->max_reply));
+			*ans = attach_large(r);
 			return 0;
 		}
 		q->parts[i] = (struct sp_reply_part){name, type, q->bufs[i].data ?
@@ -615,27 +621,23 @@ reply_recipients(struct keyd_req *r, const struct reply_ctx *c, struct reply_req
 
 	if (q->mode == SP_REPLY_FORWARD) {
 		if (!c->org.policy.forward) {
-			*ans = refuse(r, "forward-off", NULL, "this organisation does not allow "
-			    "forwarding its messages");
+			*ans = refuse(r, "forward-off", NULL, "api.reply.forward_off");
 			return 0;
 		}
 		for (i = 0; i < q->nto; i++)
 			if (!sp_reply_fwd_allowed(q->to[i], (const char *const *)c->domains, c->nd,
 			    c->org.policy.forward_domains)) {
-				*ans = refuse(r, "recipient", q->to[i], "this organisation does not allow "
-				    "forwarding to this address");
+				*ans = refuse(r, "recipient", q->to[i], "api.reply.forward_addr");
 				return 0;
 			}
 	} else {
 		if (!c->org.policy.replies) {
-			*ans = refuse(r, "replies-off", NULL, "this organisation does not allow "
-			    "replies on the portal");
+			*ans = refuse(r, "replies-off", NULL, "api.reply.replies_off");
 			return 0;
 		}
 		for (i = 0; i < q->nto; i++)
 			if (!sp_reply_addrs_has(allowed, q->to[i])) {
-				*ans = refuse(r, "recipient", q->to[i], "the original message did not "
-				    "include this address");
+				*ans = refuse(r, "recipient", q->to[i], "api.reply.not_included");
 				return 0;
 			}
 		if (q->nto == 0) {
@@ -648,39 +650,46 @@ reply_recipients(struct keyd_req *r, const struct reply_ctx *c, struct reply_req
 	/* no address twice, nor the replier among them */
 	for (i = 0; i < q->nto; i++) {
 		if (strcmp(q->to[i], c->s.email) == 0) {
-			*ans = keyd_reply_field(r, "to", "\"to\" names the replier: use bcc_me");
+			*ans = keyd_reply_field(r, "to", "api.reply.to_self");
 			return 0;
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(q->to[i], q->to[j]) == 0) {
-				*ans = keyd_reply_field(r, "to", "\"to\" names an address twice");
+				*ans = keyd_reply_field(r, "to", "api.reply.to_twice");
 				return 0;
 			}
 	}
 	if (q->nto == 0) {
-		*ans = keyd_reply_field(r, "to", "there is nobody to reply to");
+		*ans = keyd_reply_field(r, "to", "api.reply.nobody");
 		return 0;
 	}
 	return 1;
 }
 
-/* The notification's From: "NAME via ORG" <mail_from>, encoded. */
+/* The notification's From: "NAME via ORG" <mail_from> in lang (the
+ * organisation's), encoded. */
 static char *
-notice_from(const struct keyd *k, const char *name, const char *org)
+notice_from(const struct keyd *k, const char *lang, const char *name, const char *org)
 {
 	InternetAddress *ia;
 	GMimeFormatOptions *fo;
-	char *who, *s, *out;
+	struct sp_buf who;
+	char *s, *out;
 
-	who = g_strdup_printf("%s via %s", name, org);
-	ia = internet_address_mailbox_new(who, k->mail_from);
+	sp_buf_init(&who, 2 * SP_STORE_NAME_MAX + 1024);
+	if (sp_i18n_plain(&who, lang, "seal.via", (struct sp_i18n_var[]){{"name", name},
+	    {"org", org}}, 2) != SP_OK || who.data == NULL) {
+		sp_buf_free(&who);
+		return NULL;
+	}
+	ia = internet_address_mailbox_new((const char *)who.data, k->mail_from);
 	fo = g_mime_format_options_new();
 	s = internet_address_to_string(ia, fo, TRUE);
 	out = s != NULL ? strdup(s) : NULL;
 	g_free(s);
 	g_mime_format_options_free(fo);
 	g_object_unref(ia);
-	g_free(who);
+	sp_buf_free(&who);
 	return out;
 }
 
@@ -717,11 +726,11 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	    !throttle(r, "reply-ip", r->client, &r->k->thr_reply_ip, &ans))
 		goto out;
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL) {
-		ans = keyd_reply_error(r, 400, "the body must be a JSON object");
+		ans = keyd_reply_error(r, 400, "api.not_object");
 		goto out;
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
-		ans = keyd_reply_error(r, 503, "busy, try again");
+		ans = keyd_reply_error(r, 503, "api.busy");
 		goto out;
 	}
 	if (!reply_parse(r, j, q, &ans) || !reply_recipients(r, &c, q, &ans))
@@ -739,7 +748,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	    (int64_t)time(NULL), q->parts, q->nparts};
 	if ((st = sp_reply_build(&m, &raw, &err)) != SP_OK) {
 		ans = st == SP_ERR_TOOBIG ? keyd_reply_json(r, 413, json_pack("{s:s}", "error",
-		    "the reply is too large")) : keyd_reply_field(r, "reply", err.msg);
+		    keyd_t(r, "api.reply.too_large"))) : keyd_reply_field(r, "reply", err.msg);
 		goto out;
 	}
 	reply_req_clear(q);
@@ -757,7 +766,8 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 		rcpt[nr++] = c.s.email;
 	dp = (struct reply_depot){r->k, &c, r->client, kid, q->mode, q->nto, ""};
 	depot = (struct sp_seal_depot){&dp, depot_deposit, depot_seal, NULL};
-	from_hdr = notice_from(r->k, name[0] ? name : c.s.email, keyd_org_display(&c.org));
+	from_hdr = notice_from(r->k, sp_i18n_lang(c.org.policy.language),
+	    name[0] ? name : c.s.email, keyd_org_display(&c.org));
 	memset(&sp, 0, sizeof(sp));
 	sp.rcpt = rcpt;
 	sp.nrcpt = nr;
@@ -766,7 +776,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	sp.notice_from = from_hdr;
 	sp.notice_reply_to = c.s.email;
 	if (from_hdr == NULL) {
-		ans = keyd_reply_error(r, 503, "busy, try again");
+		ans = keyd_reply_error(r, 503, "api.busy");
 		goto out;
 	}
 	st = sp_seal_message_to(&depot, &sp, raw.data, raw.len,
@@ -775,7 +785,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	if (st != SP_OK) {
 		keyd_log("reply-failed", "id", c.v.e.id, "error", sp_err_msg(&err, st), NULL);
 		if (dp.id[0] != '\0')
-			ans = keyd_reply_error(r, 500, "the reply could not be sealed");
+			ans = keyd_reply_error(r, 500, "api.reply.not_sealed");
 		else
 			ans = keyd_store_error(r, st, &err);
 		goto out;

@@ -96,6 +96,27 @@ pk_row(void *ctx, const struct sp_passkey *pk)
 	return 0;
 }
 
+/* The profile's language: a select of the offered languages (complete
+ * catalogues), each in its own words, the account's chosen. */
+static void
+language_field(struct keyd_req *r, struct sp_buf *b, const char *cur)
+{
+	const char *const *l = sp_i18n_languages();
+	const char *sel = sp_i18n_lang(cur);
+	size_t i;
+
+	sp_buf_append_str(b, "<div class=\"field\"><label for=\"pf-lang\">");
+	keyd_th(r, b, "reg.language", NULL, 0);
+	sp_buf_append_str(b, "</label><select id=\"pf-lang\" name=\"language\">");
+	for (i = 0; l[i] != NULL; i++) {
+		sp_buf_printf(b, "<option value=\"%s\" lang=\"%s\"%s>", l[i], l[i],
+		    strcmp(l[i], sel) == 0 ? " selected" : "");
+		sp_i18n_html(b, l[i], "lang.name", NULL, 0);
+		sp_buf_append_str(b, "</option>");
+	}
+	sp_buf_append_str(b, "</select></div>");
+}
+
 /* The profile: names, the security phrase and whether remembered devices
  * show it, the security questions; the form to change them once the
  * password was typed lately. */
@@ -120,6 +141,8 @@ profile_section(struct keyd_req *r, struct sp_buf *b, const struct sp_session *s
 	keyd_th(r, b, acc->question[0] ? "acct.questions_set" : "acct.not_chosen", NULL, 0);
 	keyd_th(r, b, "acct.bcc_dt_html", NULL, 0);
 	keyd_th(r, b, acc->bcc_default ? "acct.bcc_on" : "acct.bcc_off", NULL, 0);
+	keyd_th(r, b, "acct.language_dt_html", NULL, 0);
+	sp_i18n_html(b, sp_i18n_lang(acc->language), "lang.name", NULL, 0);
 	sp_buf_append_str(b, "</dd></dl>");
 	if (!ok) {
 		keyd_th(r, b, "acct.confirm_above_html", NULL, 0);
@@ -127,6 +150,7 @@ profile_section(struct keyd_req *r, struct sp_buf *b, const struct sp_session *s
 		return;
 	}
 	form(b, s, "/account/profile", "form");
+	language_field(r, b, acc->language);
 	keyd_th(r, b, "acct.profile_form_html", (struct sp_i18n_var[]){
 	    {"first", acc->first_name}, {"last", acc->last_name}, {"phrase", acc->phrase},
 	    {"checked", acc->phrase_enabled || !acc->phrase[0] ? "checked" : ""},
@@ -417,8 +441,12 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 		return keyd_reply_error(r, 500, "err.internal");
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s->email);
-	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
 	acc.bcc_default = keyd_field(r, "bcc_default") != NULL;
+	if (!keyd_profile_lang_from(keyd_field(r, "language"), cur.language, &acc)) {
+		sp_wipe(&cur, sizeof(cur));
+		sp_wipe(&acc, sizeof(acc));
+		return overview(r, s, 400, NULL, keyd_t(r, "form.language"));
+	}
 	j = json_object();
 	qs = json_array();
 	as = json_array();
@@ -466,6 +494,9 @@ change_profile(struct keyd_req *r, const struct sp_session *s)
 	if (st != SP_OK)
 		return keyd_reply_error(r, 500, "err.save");
 	keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s->email, NULL, NULL, NULL);
+	/* the page follows the account's new language unless a choice was
+	 * made (keyd_lang.h) */
+	r->lang[0] = '\0';
 	return overview(r, s, 200, "acct.profile_saved", NULL);
 }
 

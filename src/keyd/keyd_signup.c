@@ -414,9 +414,9 @@ keyd_api_profile_get(struct keyd_req *r, const char *arg)
 		json_array_append_new(missing, json_string(owed[i]));
 	for (i = 0; i < keyd_nquestions; i++)
 		json_array_append_new(qs, json_string(keyd_t(r, keyd_questions[i])));
-	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o,s:b}", "email", s.email,
+	ans = keyd_reply_json(r, 200, json_pack("{s:s,s:b,s:o,s:o,s:b,s:s}", "email", s.email,
 	    "incomplete", acc.profile_todo ? 1 : 0, "missing", missing, "questions", qs,
-	    "bcc_default", acc.bcc_default != 0));
+	    "bcc_default", acc.bcc_default != 0, "language", sp_i18n_lang(acc.language)));
 	sp_wipe(&acc, sizeof(acc));
 	return ans;
 }
@@ -458,6 +458,16 @@ keyd_profile_names_from(json_t *j, struct sp_account *acc, const char **why, str
 		return "phrase";
 	acc->phrase_enabled = !json_is_false(json_object_get(j, "phrase_enabled"));
 	return NULL;
+}
+
+int
+keyd_profile_lang_from(const char *v, const char *cur, struct sp_account *acc)
+{
+	if (v != NULL && *v != '\0' && !sp_i18n_offered(v))
+		return 0;
+	snprintf(acc->language, sizeof(acc->language), "%s",
+	    sp_i18n_lang(v != NULL && *v != '\0' ? v : cur));
+	return 1;
 }
 
 const char *
@@ -515,7 +525,7 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	enum MHD_Result ans;
 	const char *field, *why = NULL;
 	int ok, st, done;
-	json_t *j;
+	json_t *j, *lang;
 
 	ans = session_or_refusal(r, 1, &s, &ok);
 	if (!ok)
@@ -528,7 +538,6 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	}
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s.email);
-	snprintf(acc.language, sizeof(acc.language), "%s", cur.language[0] ? cur.language : "en");
 	if (!cur.profile_todo && !keyd_session_fresh(&s)) {
 		/* a change of a complete profile needs the password typed lately */
 		sp_wipe(&cur, sizeof(cur));
@@ -539,6 +548,14 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	/* "Automatically BCC me" for replies: as given, else as it was */
 	acc.bcc_default = json_is_boolean(json_object_get(j, "bcc_default")) ?
 	    json_is_true(json_object_get(j, "bcc_default")) : cur.bcc_default;
+	lang = json_object_get(j, "language");
+	if (!keyd_profile_lang_from(json_string_value(lang), cur.language, &acc) ||
+	    (lang != NULL && !json_is_null(lang) && !json_is_string(lang))) {
+		sp_wipe(&cur, sizeof(cur));
+		sp_wipe(&acc, sizeof(acc));
+		json_decref(j);
+		return keyd_reply_field(r, "language", "form.language");
+	}
 	sp_wipe(&cur, sizeof(cur));
 	if ((field = keyd_profile_names_from(j, &acc, &why, &err)) == NULL)
 		field = keyd_profile_questions_from(j, &acc, &why, &err);
@@ -555,5 +572,8 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 		return keyd_store_error(r, st, &err);
 	if (done)
 		keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s.email, NULL, NULL, NULL);
+	/* the answer follows the account's new language unless a choice was
+	 * made (keyd_lang.h) */
+	r->lang[0] = '\0';
 	return keyd_reply_json(r, 200, json_pack("{s:b,s:[]}", "incomplete", 0, "missing"));
 }

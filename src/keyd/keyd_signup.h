@@ -23,7 +23,8 @@ enum MHD_Result keyd_api_signup_confirm(struct keyd_req *r, const char *arg);
 /* GET /api/v1/account/profile: what the account still owes. */
 enum MHD_Result keyd_api_profile_get(struct keyd_req *r, const char *arg);
 /* POST /api/v1/account/profile {first_name, last_name, phrase,
- * phrase_enabled, questions: [3 numbers], answers: [3 strings]} */
+ * phrase_enabled, questions: [3 numbers], answers: [3 strings], language,
+ * bcc_default} (language and bcc_default optional: kept when absent) */
 enum MHD_Result keyd_api_profile_set(struct keyd_req *r, const char *arg);
 
 /* The parts of a profile from j, checked as form fields, into acc: the
@@ -35,5 +36,9 @@ const char *keyd_profile_names_from(json_t *j, struct sp_account *acc, const cha
     struct sp_err *err);
 const char *keyd_profile_questions_from(json_t *j, struct sp_account *acc, const char **why,
     struct sp_err *err);
+/* The account's language into acc: v when it is an offered language
+ * (i18n.h), cur (an offered one, else English) when v is NULL or empty.
+ * 0 when v names a language that is not offered. */
+int keyd_profile_lang_from(const char *v, const char *cur, struct sp_account *acc);
 
 #endif

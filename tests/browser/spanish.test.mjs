@@ -1,8 +1,8 @@
 // spanish.test.mjs - Spanish end to end: an organisation whose default
 // language is Spanish seals a message; a stranger whose browser asks for
 // Spanish opens the envelope, creates a password, types the code of the
-// (Spanish) mail and reads the message, and no English sentence is left on
-// any page of that journey; the switcher then turns the open page into
+// (Spanish) mail, reads the message and answers it (Secure Reply), and no
+// English sentence is left on any page of that journey; the switcher then turns the open page into
 // English and the choice stays (a cookie).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,8 @@ const PASSWORD = 'azafr\u00e1n tranv\u00eda invierno 77';
 let browser, ctx, envelope;
 before(async () => {
   [browser, ctx] = await Promise.all([launch(), keydWithOrg(ORG, 'clinica.example')]);
-  const r = sealpost(['--data-dir', ctx.keyd.dataDir, 'org', 'set', ORG, '--language', 'es']);
+  const r = sealpost(['--data-dir', ctx.keyd.dataDir, 'org', 'set', ORG, '--language', 'es', '--replies', 'on',
+    '--forward', 'on']);
   assert.equal(r.status, 0, String(r.stderr));
   envelope = seal(ctx, makeMail({ from: 'Dra. Alicia <alicia@clinica.example>', to: EMAIL,
     subject: 'Sus resultados', text: 'Hola,\nya tenemos sus resultados.\n' }));
@@ -91,6 +92,30 @@ test('Spanish end to end: envelope, new password, code mail, message; switching 
   assert.match(await popup.textContent('#sp-verdict'), /Sobre aut\u00e9ntico de Cl\u00ednica Ejemplo, firmado y comprobado/);
   await assertNoEnglish(popup, 'message', [/Sus resultados|ya tenemos sus resultados|Hola,|Dra\. Alicia/g]);
   await screenshots(popup, 'spanish-message');
+
+  // a secure reply, in Spanish from the buttons to the confirmation
+  await popup.locator('#sp-reply').waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.textContent('#sp-reply'), 'Responder');
+  assert.equal(await popup.textContent('#sp-forward'), 'Reenviar');
+  await popup.click('#sp-reply');
+  await popup.locator('#sp-compose:not([hidden])').waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.textContent('#sp-compose-title'), 'Responder');
+  assert.equal(await popup.inputValue('#sp-subject-input'), 'Re: Sus resultados');
+  assert.match(await popup.inputValue('#sp-body-input'), /^\n\nEl .+, "?Dra\. Alicia"? <alicia@clinica\.example> escribi\u00f3:\n> Hola,/);
+  await popup.getByLabel('Enviarme autom\u00e1ticamente una copia oculta (CCO)').waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.textContent('#sp-send'), 'Enviar de forma segura');
+  await assertNoEnglish(popup, 'compose', [/Re: Sus resultados/g]);
+  await popup.fill('#sp-subject-input', '');
+  await popup.click('#sp-send');
+  assert.equal(await popup.textContent('#sp-subject-error'), 'Indique un asunto para el mensaje.');
+  await popup.fill('#sp-subject-input', 'Re: Sus resultados');
+  await popup.locator('#sp-body-input').press('Control+Home');
+  await popup.locator('#sp-body-input').pressSequentially('Muchas gracias.');
+  await popup.click('#sp-send');
+  await popup.locator('#sp-sent').waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.textContent('#sp-sent-title'), 'Su respuesta se ha sellado y enviado a alicia@clinica.example');
+  await assertNoEnglish(popup, 'reply sent');
+  await popup.click('#sp-sent-back');
 
   // the switcher: the same page in English, and the choice stays
   await popup.getByRole('link', { name: 'English' }).click();

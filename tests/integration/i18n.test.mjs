@@ -176,3 +176,12 @@ test('the notification mail and the envelope follow the organisation\'s language
   const meta = JSON.parse(/id="sp-meta">(.*?)<\/script>/s.exec(e.envelope)[1]);
   assert.match(meta.t['env.js.opening'], /^Abriendo la p\u00e1gina del servidor de claves/);
 });
+
+test('org set --language takes the offered languages only, and its help names them', () => {
+  orgAdd(K.dataDir, 'Idiomas', 'idiomas.example');
+  const r = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Idiomas', '--language', 'de']);
+  assert.equal(r.status, 2);
+  assert.match(String(r.stderr), /--language takes one of en, es, not 'de'/);
+  const h = sealpost(['org', '--help']);
+  assert.match(String(h.stdout) + String(h.stderr), /languages whose catalogue is complete: en, es\./);
+});

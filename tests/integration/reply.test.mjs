@@ -12,12 +12,12 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql }
+import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql, mailsTo }
   from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
 const doc = 'doc@clinic.example';
-const [pat, sam, kim, lee, eve, rl, bo] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo']
+const [pat, sam, kim, lee, eve, rl, bo, ana, luz] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo', 'ana', 'luz']
   .map((n) => `${n}@example.org`);
 let K, ORG, LAB, work;
 
@@ -27,7 +27,7 @@ before(async () => {
     '--max-reply-size', '200000'] });
   ORG = orgAdd(K.dataDir, 'Clinic', 'clinic.example');
   LAB = orgAdd(K.dataDir, 'Lab', 'lab.example');
-  for (const a of [pat, sam, kim, lee, eve, rl, bo]) recipientAdd(K.dataDir, a, PW);
+  for (const a of [pat, sam, kim, lee, eve, rl, bo, ana, luz]) recipientAdd(K.dataDir, a, PW);
   const s = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Clinic', '--forward', 'on',
     '--forward-domains', 'Partner.example, partner.example,second.example']);
   assert.equal(s.status, 0, s.stderr.toString());
@@ -338,4 +338,87 @@ test('replies are rate-limited per client address too', async () => {
   } finally {
     await K2.stop();
   }
+});
+
+// An encoded header's text (RFC 2047, B and Q).
+const unword = (h) => h.replace(/=\?([^?]+)\?([bq])\?([^?]*)\?=(?:\s+(?==\?))?/gi, (m, cs, enc, t) => new TextDecoder(cs).decode(
+  enc.toLowerCase() === 'b' ? Buffer.from(t, 'base64') : Buffer.from(t.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi,
+    (x, hh) => String.fromCharCode(parseInt(hh, 16))), 'latin1')));
+
+test('a reply of an organisation writing Spanish: its notification in Spanish, the API in the reader\'s language', async () => {
+  const CEN = orgAdd(K.dataDir, 'Centro', 'centro.example');
+  const s = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Centro', '--language', 'es']);
+  assert.equal(s.status, 0, s.stderr.toString());
+  const id = await deposit(CEN, 'consulta@centro.example', [ana]);
+  const b = await signIn(ana);
+  // the refusal in the reader's language (an explicit choice), the reason code unchanged
+  b.jar.set('sp_lang', 'es');
+  let r = await b.reply(id, { mode: 'all', to: ['eve@example.org'], subject: 'Re: x', text: 'Hola' });
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.data.reason, 'recipient');
+  assert.equal(r.data.error, 'el mensaje original no inclu\u00eda esta direcci\u00f3n');
+  r = await b.reply(id, { mode: 'sideways', subject: 'Re: x', text: 'Hola' });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.data.field, 'mode');
+  assert.match(r.data.error, /debe ser reply, all o forward/);
+  b.jar.delete('sp_lang');
+  r = await b.reply(id, { mode: 'sideways', subject: 'Re: x', text: 'Hola' });
+  assert.match(r.data.error, /must be reply, all or forward/, 'English stays the default');
+  // the sealed reply's notification: the organisation's language, whatever the reader's
+  r = await b.reply(id, { mode: 'reply', subject: 'Re: Cita', text: 'Gracias.' });
+  assert.equal(r.status, 200, r.text);
+  const m = sentMail(r.data.id);
+  const from = /^From: (.*)$/m.exec(headerBlock(m.text).replace(/\r?\n[ \t]+/g, ' '))[1];
+  assert.match(unword(from).replace(/"/g, ''), /^ana@example\.org a trav\u00e9s de Centro <sealpost@localhost>/);
+  const parts = [...m.text.matchAll(/Content-Type: text\/(plain|html); charset=utf-8\r?\nContent-Transfer-Encoding: base64\r?\n\r?\n([A-Za-z0-9+/=\r\n]+)/g)]
+    .map((x) => Buffer.from(x[2].replace(/\s+/g, ''), 'base64').toString('utf8'));
+  assert.match(parts[0], /Ha recibido un mensaje seguro de Centro\./);
+  assert.doesNotMatch(parts[0], /You have received/);
+});
+
+test('the profile\'s language: chosen on /account, then pages, the API and mails follow it', async () => {
+  const b = await signIn(luz);
+  let page = await b.req('/account');
+  assert.match(page.text, /<html lang="en">/);
+  assert.match(page.text, /<select id="pf-lang" name="language"><option value="en" lang="en" selected>English<\/option><option value="es" lang="es">Espa\u00f1ol<\/option><\/select>/);
+  assert.equal((await b.req('/api/v1/account/profile')).data.language, 'en');
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)[1];
+  const form = { csrf, first_name: 'Luz', last_name: 'Vega', phrase: 'mar y sal', q1: '1', q2: '2', q3: '3',
+    a1: 'Rex', a2: 'Oslo', a3: 'Berg' };
+  // a language that is not offered is refused and changes nothing
+  let r = await b.req('/account/profile', { method: 'POST', form: { ...form, language: 'xx' } });
+  assert.equal(r.status, 400, r.text);
+  r = await b.req('/api/v1/account/profile', { method: 'POST', json: { first_name: 'Luz', last_name: 'Vega',
+    phrase: 'mar y sal', questions: [1, 2, 3], answers: ['a', 'b', 'c'], language: 'de' } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.data.field, 'language');
+  const before = mailsTo(K.outbox, luz).length;
+  r = await b.req('/account/profile', { method: 'POST', form: { ...form, language: 'es' } });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /<html lang="es">/, 'the answer already in the new language');
+  assert.match(r.text, /Su perfil se ha guardado\./);
+  assert.equal(b.jar.has('sp_lang'), false, 'no cookie: the account decides');
+  page = await b.req('/account');
+  assert.match(page.text, /<html lang="es">/);
+  assert.match(page.text, /<option value="es" lang="es" selected>/);
+  assert.match(page.text, /id="sp-profile-lang">Espa\u00f1ol/);
+  assert.match((await b.req('/help')).text, /<html lang="es">/);
+  assert.equal((await b.req('/api/v1/me')).data.language, 'es');
+  assert.equal((await b.req('/api/v1/account/profile')).data.language, 'es');
+  // the notice mail of the change, in the new language
+  let mails = [];
+  for (let i = 0; i < 200 && mails.length <= before; i++) {
+    mails = mailsTo(K.outbox, luz);
+    if (mails.length <= before) sleepSync(25);
+  }
+  assert.ok(mails.length > before, 'a notice mail');
+  assert.match(mails[mails.length - 1].body, /se acaba de cambiar el perfil de su cuenta de mensajes seguros/);
+  // an explicit choice still wins; the API sets it back
+  assert.match((await b.req('/help?lang=en')).text, /<html lang="en">/);
+  b.jar.delete('sp_lang');
+  r = await b.req('/api/v1/account/profile', { method: 'POST', json: { first_name: 'Luz', last_name: 'Vega',
+    phrase: 'mar y sal', questions: [1, 2, 3], answers: ['a', 'b', 'c'], language: 'en' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await b.req('/api/v1/me')).data.language, 'en');
+  assert.match((await b.req('/help')).text, /<html lang="en">/);
 });

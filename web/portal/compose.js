@@ -15,67 +15,66 @@
 // or cancelled, and an error keeps it as it was.
 import { $, show, api, formatSize, askLogin } from './sp-portal.js';
 import * as spc from './sp-crypto.js';
+import { t } from './sp-i18n.js';
 
-// The user-visible words of this module, together.
+// The user-visible words of this module, together, from the page's
+// catalogue (the "js.reply." keys, sp-i18n.js).
 const T = {
-  reply: 'Reply',
-  replyAll: 'Reply all',
-  forward: 'Forward',
-  noReplies: 'The sender\u2019s organisation does not accept replies here.',
-  titleReply: 'Reply',
-  titleAll: 'Reply all',
-  titleForward: 'Forward',
-  to: 'To',
-  toForwardHint: (domains) => (domains.length ?
-    `You can forward to addresses at ${domains.join(', ')}. Separate several addresses with commas.` :
-    'The sender\u2019s organisation names no address this message may be forwarded to.'),
-  subject: 'Subject',
-  body: 'Message',
-  attachments: 'Attachments',
-  addFiles: 'Add files',
-  remove: 'Remove',
-  removeName: (name) => `Remove ${name}`,
-  total: (n, max) => `Together ${formatSize(n)} of at most ${formatSize(max)}.`,
-  bccMe: 'Automatically BCC me',
-  bccHint: (email) => (email ? `A copy of what you send goes to ${email}.` : 'A copy of what you send goes to you.'),
-  send: 'Send securely',
-  sending: 'Sending\u2026',
-  cancel: 'Cancel',
-  wrote: (date, who) => (date ? `On ${date}, ${who} wrote:` : `${who} wrote:`),
-  forwarded: '---------- Forwarded message ----------',
-  fwdFrom: 'From',
-  fwdDate: 'Date',
-  fwdSubject: 'Subject',
-  fwdTo: 'To',
-  fwdCc: 'Cc',
-  noSubject: '(no subject)',
-  needTo: 'Type the address to forward to.',
-  notAddress: (a) => `\u201c${a}\u201d is not an email address.`,
-  notAllowed: (a, domains) => (domains.length ?
-    `${a} cannot receive this forward: the sender\u2019s organisation allows forwarding only to addresses at ${domains.join(', ')}.` :
-    `${a} cannot receive this forward: the sender\u2019s organisation allows no address.`),
-  tooManyTo: 'Forward to at most 20 addresses at once.',
-  refusedTo: (a) => `${a} did not take part in the original message, so this reply cannot go to that address.`,
-  refusedForward: (a) => `The sender\u2019s organisation does not allow forwarding to ${a}.`,
-  needSubject: 'Give the message a subject.',
-  longSubject: 'The subject is too long: at most 255 characters.',
-  longBody: 'The message is too long: at most 1 MB of text.',
-  tooLarge: (max) => `The attachments are too large together: at most ${formatSize(max)}. Remove one and try again.`,
-  tooMany: 'At most 20 attachments at once.',
-  unreadable: (name) => `${name} could not be read from this device. Remove it and add it again.`,
-  repliesOff: 'The sender\u2019s organisation no longer accepts replies here.',
-  forwardOff: 'The sender\u2019s organisation does not allow this message to be forwarded.',
-  retry: (min) => `You have sent many replies in a short time. Try again in ${min} ${min === 1 ? 'minute' : 'minutes'}. Your draft is kept.`,
-  gone: 'The original message was withdrawn by the sender or has expired, so it can no longer be answered here. Your draft is kept: copy what you need.',
-  signedOut: 'You were signed out. Sign in again, then choose Send again: your draft is kept.',
-  unreachable: 'The key server cannot be reached. Your draft is kept: check your connection and choose Send again.',
-  failed: (e) => (e ? `The message could not be sent: ${e}. Your draft is kept.` : 'The message could not be sent. Your draft is kept: please try again.'),
-  sentReply: (to) => `Your reply was sealed and sent to ${to}`,
-  sentForward: (to) => `Your message was sealed and forwarded to ${to}`,
-  copyToYou: 'A copy was sent to you.',
-  sealedNote: 'It travels as a secure envelope: only its recipients can open it.',
-  back: 'Back to the message',
-  fieldNames: { to: 'To', subject: 'Subject', text: 'Message', attachments: 'Attachments' },
+  reply: t('js.reply.reply'),
+  replyAll: t('js.reply.reply_all'),
+  forward: t('js.reply.forward'),
+  noReplies: t('js.reply.no_replies'),
+  titleReply: t('js.reply.reply'),
+  titleAll: t('js.reply.reply_all'),
+  titleForward: t('js.reply.forward'),
+  to: t('js.reply.to'),
+  toForwardHint: (domains) => (domains.length ? t('js.reply.to_hint', { domains: domains.join(', ') }) :
+    t('js.reply.to_hint_none')),
+  subject: t('js.reply.subject'),
+  body: t('js.reply.body'),
+  attachments: t('js.reply.attachments'),
+  addFiles: t('js.reply.add_files'),
+  remove: t('js.reply.remove'),
+  removeName: (name) => t('js.reply.remove_name', { name }),
+  total: (n, max) => t('js.reply.total', { size: formatSize(n), max: formatSize(max) }),
+  bccMe: t('js.reply.bcc_me'),
+  bccHint: (email) => (email ? t('js.reply.bcc_hint', { email }) : t('js.reply.bcc_hint_you')),
+  send: t('js.reply.send'),
+  sending: t('js.reply.sending'),
+  cancel: t('js.reply.cancel'),
+  wrote: (date, who) => (date ? t('js.reply.wrote', { date, who }) : t('js.reply.wrote_nodate', { who })),
+  theSender: t('js.reply.the_sender'),
+  forwarded: t('js.reply.forwarded'),
+  fwdFrom: t('js.reply.fwd_from'),
+  fwdDate: t('js.reply.fwd_date'),
+  fwdSubject: t('js.reply.fwd_subject'),
+  fwdTo: t('js.reply.fwd_to'),
+  fwdCc: t('js.reply.fwd_cc'),
+  needTo: t('js.reply.need_to'),
+  notAddress: (address) => t('js.reply.not_address', { address }),
+  notAllowed: (address, domains) => (domains.length ?
+    t('js.reply.not_allowed', { address, domains: domains.join(', ') }) : t('js.reply.not_allowed_none', { address })),
+  tooManyTo: t('js.reply.too_many_to'),
+  refusedTo: (address) => t('js.reply.refused_to', { address }),
+  refusedForward: (address) => t('js.reply.refused_forward', { address }),
+  needSubject: t('js.reply.need_subject'),
+  longSubject: t('js.reply.long_subject'),
+  longBody: t('js.reply.long_body'),
+  tooLarge: (max) => t('js.reply.too_large', { max: formatSize(max) }),
+  tooMany: t('js.reply.too_many'),
+  unreadable: (name) => t('js.reply.unreadable', { name }),
+  repliesOff: t('js.reply.replies_off'),
+  forwardOff: t('js.reply.forward_off'),
+  retry: (min) => (min === 1 ? t('js.reply.retry_one') : t('js.reply.retry_many', { min })),
+  gone: t('js.reply.gone'),
+  signedOut: t('js.reply.signed_out'),
+  unreachable: t('js.reply.unreachable'),
+  failed: (error) => (error ? t('js.reply.failed_why', { error }) : t('js.reply.failed')),
+  sentReply: (to) => t('js.reply.sent_reply', { to }),
+  sentForward: (to) => t('js.reply.sent_forward', { to }),
+  copyToYou: t('js.reply.copy_to_you'),
+  sealedNote: t('js.reply.sealed_note'),
+  back: t('js.reply.back'),
 };
 
 const MAX_ATTACHMENTS = 20;
@@ -172,7 +171,7 @@ export function quoted(mode, h, text) {
     return `\n\n${lines.join('\n')}\n\n${body}\n`;
   }
   const q = body ? body.split('\n').map((l) => (l ? `> ${l}` : '>')).join('\n') : '>';
-  return `\n\n${T.wrote(oneLine(h.date), oneLine(h.from) || 'the sender')}\n${q}\n`;
+  return `\n\n${T.wrote(oneLine(h.date), oneLine(h.from) || T.theSender)}\n${q}\n`;
 }
 
 // The addresses typed in the forward field, checked against the
