@@ -200,25 +200,6 @@ wait_start(struct keyd_req *r, struct keyd_wait *wt)
 
 /* --- deposit ------------------------------------------------------------- */
 
-/* A JSON string member as bytes: NULL when absent or null; *bad 1 when
- * present but not a string, or when it holds a NUL byte. */
-static const char *
-json_str(json_t *j, const char *name, size_t *len, int *bad)
-{
-	json_t *v = json_object_get(j, name);
-
-	*bad = 0;
-	*len = 0;
-	if (v == NULL || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-		*bad = 1;
-		return NULL;
-	}
-	*len = json_string_length(v);
-	return json_string_value(v);
-}
-
 /* An Argon2id string as sp_answer_hash() makes it:
  * $argon2id$v=19$m=..,t=..,p=..$SALT$HASH, base64 without padding. */
 static int
@@ -301,7 +282,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)) == NULL)
 		return keyd_reply_error(r, 400, "api.not_object");
 	memset(&e, 0, sizeof(e));
-	fs = json_str(j, "from", &len, &bad);
+	fs = keyd_json_str(j, "from", &len, &bad);
 	if (fs == NULL || keyd_email_lower(fs, from, sizeof(from)) != SP_OK) {
 		ret = keyd_reply_field(r, "from", "\"from\" must be an email address");
 		goto out;
@@ -330,20 +311,20 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 		goto out;
 	}
 	notify = v != NULL && json_is_boolean(v) ? json_is_true(v) : org.policy.notify_read != 0;
-	lv = json_str(j, "level", &len, &bad);
+	lv = keyd_json_str(j, "level", &len, &bad);
 	if (bad || (lv != NULL && !valid_level(lv))) {
 		ret = keyd_reply_field(r, "level", "\"level\" must be high, medium or low");
 		goto out;
 	}
 	if (lv == NULL)
 		lv = valid_level(org.policy.level) ? org.policy.level : "medium";
-	vh = json_str(j, "verify", &len, &bad);
+	vh = keyd_json_str(j, "verify", &len, &bad);
 	if (bad || (vh != NULL && !argon2id_shape(vh, len))) {
 		ret = keyd_reply_field(r, "verify", "\"verify\" must be an Argon2id hash of the "
 		    "normalised secret");
 		goto out;
 	}
-	hint = json_str(j, "verify_hint", &len, &bad);
+	hint = keyd_json_str(j, "verify_hint", &len, &bad);
 	if (bad) {
 		ret = keyd_reply_field(r, "verify_hint", "\"verify_hint\" must be text");
 		goto out;
@@ -1290,7 +1271,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		ret = keyd_reply_error(r, 400, "api.not_object");
 		goto out;
 	}
-	ansv = json_str(j, "answer", &len, &bad);
+	ansv = keyd_json_str(j, "answer", &len, &bad);
 	{
 		struct sp_field_rules rules = {1024, 256, SP_FIELD_REQUIRED | SP_FIELD_TRIM};
 		enum sp_field_reason fr = SP_FIELD_R_OK;

@@ -444,25 +444,6 @@ throttle(struct keyd_req *r, const char *prefix, const char *who,
 	return 1;
 }
 
-/* A string member: NULL when absent or null; *bad when not a string or
- * holding a NUL. */
-static const char *
-str_member(json_t *j, const char *name, size_t *len, int *bad)
-{
-	json_t *v = json_object_get(j, name);
-
-	*len = 0;
-	*bad = 0;
-	if (v == NULL || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-		*bad = 1;
-		return NULL;
-	}
-	*len = json_string_length(v);
-	return json_string_value(v);
-}
-
 /* What a POST asks for, checked. */
 struct reply_req {
 	int mode;
@@ -524,13 +505,13 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 		*ans = keyd_reply_field(r, "to", "api.reply.forward_to");
 		return 0;
 	}
-	s = str_member(j, "subject", &len, &bad);
+	s = keyd_json_str(j, "subject", &len, &bad);
 	if (s == NULL || len > SP_REPLY_SUBJECT_MAX || !sp_reply_line_ok(s, len)) {
 		*ans = keyd_reply_field(r, "subject", "api.reply.subject");
 		return 0;
 	}
 	q->subject = s;
-	s = str_member(j, "text", &len, &bad);
+	s = keyd_json_str(j, "text", &len, &bad);
 	if (bad || (s != NULL && len > SP_REPLY_TEXT_MAX)) {
 		*ans = bad ? keyd_reply_field(r, "text", "api.reply.text") :
 		    keyd_reply_json(r, 413, json_pack("{s:s}", "error", keyd_t(r, "api.reply.text_long")));
@@ -538,13 +519,13 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 	}
 	q->text = s != NULL ? s : "";
 	q->text_len = len;
-	s = str_member(j, "in_reply_to", &len, &bad);
+	s = keyd_json_str(j, "in_reply_to", &len, &bad);
 	if (bad || (s != NULL && !sp_reply_msgid_ok(s, 1))) {
 		*ans = keyd_reply_field(r, "in_reply_to", "api.reply.in_reply_to");
 		return 0;
 	}
 	q->in_reply_to = s;
-	s = str_member(j, "references", &len, &bad);
+	s = keyd_json_str(j, "references", &len, &bad);
 	if (bad || (s != NULL && !sp_reply_msgid_ok(s, 0))) {
 		*ans = keyd_reply_field(r, "references", "api.reply.references");
 		return 0;
@@ -572,9 +553,9 @@ reply_parse(struct keyd_req *r, json_t *j, struct reply_req *q, enum MHD_Result 
 		int b1, b2, b3;
 
 		a = json_array_get(v, i);
-		name = str_member(a, "name", &nl, &b1);
-		type = str_member(a, "type", &tl, &b2);
-		data = str_member(a, "data", &dl, &b3);
+		name = keyd_json_str(a, "name", &nl, &b1);
+		type = keyd_json_str(a, "type", &tl, &b2);
+		data = keyd_json_str(a, "data", &dl, &b3);
 		if (!json_is_object(a) || name == NULL || nl > SP_REPLY_NAME_MAX ||
 		    !sp_reply_line_ok(name, nl) || strpbrk(name, "/\\") != NULL) {
 			*ans = keyd_reply_field(r, "attachments", "api.reply.attach_name");

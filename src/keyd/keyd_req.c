@@ -495,6 +495,23 @@ keyd_csrf_refused(struct keyd_req *r)
 	    keyd_t(r, "form.expired_html"));
 }
 
+const char *
+keyd_json_str(json_t *j, const char *name, size_t *len, int *bad)
+{
+	json_t *v = json_object_get(j, name);
+
+	*bad = 0;
+	*len = 0;
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+		*bad = 1;
+		return NULL;
+	}
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
 json_t *
 keyd_json_body(struct keyd_req *r, size_t flags)
 {

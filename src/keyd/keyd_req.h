@@ -140,6 +140,10 @@ json_t *keyd_json_body(struct keyd_req *r, size_t flags);
 /* 1 when the body is not valid UTF-8; key gets the top-level member whose
  * string holds the bad bytes ("" when none can be told). */
 int keyd_json_bad_utf8(struct keyd_req *r, char key[32]);
+/* A string member of j as bytes: NULL when absent or null, with *len its
+ * length; *bad 1 when present but not a string, or when it holds a NUL
+ * byte. */
+const char *keyd_json_str(json_t *j, const char *name, size_t *len, int *bad);
 /* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
 const char *keyd_bearer(struct keyd_req *r);
 /* The page for a form refused by keyd_csrf_ok(). */
