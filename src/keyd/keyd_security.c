@@ -124,7 +124,7 @@ static void
 profile_section(struct keyd_req *r, struct sp_buf *b, const struct sp_session *s,
     const struct sp_account *acc, int ok)
 {
-	char n[8];
+	char n[12];
 	int i, q;
 
 	keyd_th(r, b, "acct.profile_head_html", NULL, 0);
