@@ -1566,7 +1566,7 @@ pg_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 		return st;
 	if ((n = PQntuples(r)) > 0) {
 		org_from_row(r, 0, out);
-		last = r_int(r, 0, 17);
+		last = r_int(r, 0, PQnfields(r) - 1);	/* t.last_used */
 	}
 	PQclear(r);
 	if (n == 0)

@@ -1103,20 +1103,31 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 	bind_hash(st, 1, token_hash);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		org_from_row(st, out);
-		last = sqlite3_column_int64(st, 17);
+		last = sqlite3_column_int64(st, sqlite3_column_count(st) - 1);	/* t.last_used */
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown organisation token");
 	if (rc != SQLITE_ROW)
 		return sq_status(db, rc, "organisation", err);
-	/* Bookkeeping only: a busy database does not refuse the token. */
+	/*
+	 * Bookkeeping only, at most once a minute: a busy database does not
+	 * refuse the token, nor make it wait.  The update is a write
+	 * transaction of its own, and the group commit's committer holds the
+	 * write lock almost all the time under parallel deposits: waiting for
+	 * it (the busy handler sleeps 1 ms, 2, 5, 10 ...) would hold this
+	 * HTTP thread, and a touch that got the lock would make the committer
+	 * sleep the same way.  So one try without waiting; when the database
+	 * is busy, a later use records it.
+	 */
 	if (now - last >= SQ_TOKEN_TOUCH && sq_prepare(db, "UPDATE org_tokens SET"
 	    " last_used = ?2 WHERE hash = ?1 AND last_used <= ?2 - ?3", &st, NULL) == SP_OK) {
 		bind_hash(st, 1, token_hash);
 		sqlite3_bind_int64(st, 2, now);
 		sqlite3_bind_int(st, 3, SQ_TOKEN_TOUCH);
+		sqlite3_busy_timeout(db, 0);
 		sq_run(db, st, "token use", NULL);
+		sqlite3_busy_timeout(db, SQ_BUSY_MS);
 	}
 	return SP_OK;
 }
