@@ -341,13 +341,14 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 	snprintf(actor, sizeof(actor), "org:%s", org.name);
 	snprintf(detail, sizeof(detail), "kid=%s", key.kid);
 	a = (struct sp_audit){0, "seal", actor, e.id, r->client, detail, e.org_id};
-	st = sp_store_envelope_seal(r->k->store, e.id, hsha, csha, sig, key.kid, &a, &err);
+	/* the digests and the header in one durable write (one group commit) */
+	st = sp_store_envelope_seal_header(r->k->store, e.id, hsha, csha, sig, key.kid, hb.data,
+	    hb.len, &a, &err);
 	if (st == SP_ERR_EXISTS)
 		ans = keyd_reply_error(r, 409, "this envelope was sealed already with other values");
 	else if (st == SP_ERR_NOTFOUND)
 		ans = keyd_reply_error(r, 404, "unknown envelope");
-	else if (st != SP_OK ||
-	    (st = sp_store_envelope_header_set(r->k->store, e.id, hb.data, hb.len, &err)) != SP_OK)
+	else if (st != SP_OK)
 		ans = keyd_store_error(r, st, &err);
 	else {
 		keyd_log("seal", "org", org.name, "id", e.id, "kid", key.kid, NULL);

@@ -2049,16 +2049,23 @@ sq_opened_write(sqlite3 *db, struct sp_store_write *w, struct sp_err *err)
 	return s;
 }
 
+static int sq_header_write(sqlite3 *db, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err);
+
 static int
 sq_write_one(sqlite3 *db, struct sp_store_write *w)
 {
+	int st;
+
 	switch (w->kind) {
 	case SP_WRITE_AUDIT:
 		return sq_audit_insert(db, w->a, &w->err);
 	case SP_WRITE_DEPOSIT:
 		return sq_deposit_write(db, w->e, w->a, &w->err);
 	case SP_WRITE_SEAL:
-		return sq_seal_write(db, w, &w->err);
+		if ((st = sq_seal_write(db, w, &w->err)) == SP_OK && w->header != NULL)
+			st = sq_header_write(db, w->id, w->header, w->header_len, &w->err);
+		return st;
 	case SP_WRITE_OPENED:
 		return sq_opened_write(db, w, &w->err);
 	default:
@@ -3761,19 +3768,18 @@ sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 
 /* --- ciphertext copies (schema v4) ---------------------------------------- */
 
+/* Store a sealed envelope's header once, inside the caller's transaction:
+ * the same bytes again are SP_OK, other bytes SP_ERR_EXISTS. */
 static int
-sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
-    size_t len, struct sp_err *err)
+sq_header_write(sqlite3 *db, const char *id, const unsigned char *header, size_t len,
+    struct sp_err *err)
 {
-	sqlite3 *db;
 	sqlite3_stmt *st;
 	int s, rc, same = 0, have = 0;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
 	if ((s = sq_prepare(db, "SELECT sealed_header FROM envelopes WHERE id = ?", &st,
 	    err)) != SP_OK)
-		return sq_end(db, s, err);
+		return s;
 	bind_text(st, 1, id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
 	    (have = sqlite3_column_type(st, 0) != SQLITE_NULL))
@@ -3793,7 +3799,19 @@ sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
 		bind_text(st, 2, id);
 		s = sq_run(db, st, "envelope header", err);
 	}
-	return sq_end(db, s, err);
+	return s;
+}
+
+static int
+sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	return sq_end(db, sq_header_write(db, id, header, len, err), err);
 }
 
 static int

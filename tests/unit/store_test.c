@@ -3118,6 +3118,39 @@ test_copies(void)
 	    SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, 0, &err),
 	    SP_ERR_INVALID);
+	/* a seal with its header: digests and header in one write, the same
+	 * refusals */
+	{
+		unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+		struct sp_audit sa = {0, "seal", "org:CopyOrg", "COPYCCCCCCCCCCCCCCCCCC", NULL,
+		    NULL, org};
+		struct sp_envelope_rec g;
+
+		memset(hs, 0x31, sizeof(hs));
+		memset(cs, 0x32, sizeof(cs));
+		memset(sig, 0x33, sizeof(sig));
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, 0, &sa, &err), SP_ERR_INVALID);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYNONEXXXXXXXXXXXXXX", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, 3, &sa, &err), SP_ERR_NOTFOUND);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 1, &sa, &err), SP_OK);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 1, &sa, &err), SP_OK);	/* again */
+		T_EQ_INT(sp_store_envelope_copy_get(s, "COPYCCCCCCCCCCCCCCCCCC", &c, &err), SP_OK);
+		T_CHECK(c.header != NULL && c.header_len == sizeof(hdr) - 1 &&
+		    memcmp(c.header, hdr, sizeof(hdr) - 1) == 0);
+		sp_envelope_copy_clear(&c);
+		T_EQ_INT(sp_store_envelope_get(s, "COPYCCCCCCCCCCCCCCCCCC", &g, &err), SP_OK);
+		T_CHECK(g.sealed == 1 && memcmp(g.header_sha, hs, sizeof(hs)) == 0);
+		sp_envelope_rec_clear(&g);
+		/* another header for the same seal: refused, nothing changed */
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 2, &sa, &err), SP_ERR_EXISTS);
+		T_EQ_INT(sp_store_envelope_copy_get(s, "COPYCCCCCCCCCCCCCCCCCC", &c, &err), SP_OK);
+		T_CHECK(c.header_len == sizeof(hdr) - 1);
+		sp_envelope_copy_clear(&c);
+	}
 	/* record copies within the quota (7 MiB here) */
 	a.envelope = "COPYAAAAAAAAAAAAAAAAAA";
 	a.org_id = org;
