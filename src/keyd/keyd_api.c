@@ -76,6 +76,10 @@ struct keyd_wait {
 	const char *msg;	/* a static string */
 	struct sp_envelope_rec e;	/* a deposit's record; its rcpt strings owned */
 	struct sp_envelope_view v;	/* a release's envelope, until it is answered */
+	/* a seal's values (w points at them) */
+	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN], sig[64];
+	char kid[SP_STORE_KID_MAX + 1];
+	unsigned char *header;		/* owned */
 };
 
 /* Connections suspended for a write: the key server stops only when none
@@ -100,6 +104,7 @@ wait_free(void *p)
 		free(wt->e.rcpt[i]);
 	free(wt->e.rcpt);
 	sp_envelope_rec_clear(&wt->v.e);
+	free(wt->header);
 	sp_wipe(wt, sizeof(*wt));
 	free(wt);
 }
@@ -144,6 +149,10 @@ wait_answer(struct keyd_req *r)
 	json_t *ans = wt->ans;
 
 	r->async = 0;
+	if (wt->w.kind == SP_WRITE_SEAL && wt->w.status == SP_ERR_EXISTS)
+		return keyd_reply_error(r, 409, "this envelope was sealed already with other values");
+	if (wt->w.kind == SP_WRITE_SEAL && wt->w.status == SP_ERR_NOTFOUND)
+		return keyd_reply_error(r, 404, "unknown envelope");
 	if (wt->w.status != SP_OK && wt->needed)
 		return keyd_store_error(r, wt->w.status, &wt->w.err);
 	if (wt->w.status != SP_OK)
@@ -157,6 +166,8 @@ wait_answer(struct keyd_req *r)
 	}
 	if (wt->event != NULL && strcmp(wt->event, "deposit") == 0)
 		keyd_log("deposit", "org", wt->org, "id", wt->id, "client", r->client, NULL);
+	else if (wt->w.kind == SP_WRITE_SEAL)
+		keyd_log("seal", "org", wt->org, "id", wt->id, "kid", wt->kid, NULL);
 	else if (wt->event != NULL)
 		keyd_log(wt->event, "id", wt->id, "client", r->client, NULL);
 	if (wt->body.data != NULL)
@@ -196,6 +207,55 @@ wait_start(struct keyd_req *r, struct keyd_wait *wt)
 		return wait_answer(r);
 	}
 	return MHD_YES;
+}
+
+/* --- the seal's write (keyd_org.c checks the call) ------------------------ */
+
+int
+keyd_api_seal_resumed(struct keyd_req *r, enum MHD_Result *ans)
+{
+	if (r->async == 1)
+		*ans = MHD_YES;		/* woken early: the write still runs */
+	else if (r->async == 2)
+		*ans = wait_answer(r);
+	return r->async == 1 || r->async == 2;
+}
+
+enum MHD_Result
+keyd_api_seal_write(struct keyd_req *r, const struct sp_org *org, const char *id,
+    const unsigned char hsha[SP_SHA256_LEN], const unsigned char csha[SP_SHA256_LEN],
+    const unsigned char sig[64], const char *kid, const unsigned char *header, size_t len)
+{
+	char actor[SP_STORE_NAME_MAX + 8], detail[64];
+	struct keyd_wait *wt;
+
+	snprintf(actor, sizeof(actor), "org:%s", org->name);
+	if ((wt = wait_new(r, SP_WRITE_SEAL, "seal", actor, id, org->id)) == NULL ||
+	    len == 0 || (wt->header = malloc(len)) == NULL) {
+		if (wt != NULL)
+			wait_free(wt);
+		return keyd_reply_error(r, 503, "busy, try again");
+	}
+	memcpy(wt->hsha, hsha, sizeof(wt->hsha));
+	memcpy(wt->csha, csha, sizeof(wt->csha));
+	memcpy(wt->sig, sig, sizeof(wt->sig));
+	memcpy(wt->header, header, len);
+	snprintf(wt->kid, sizeof(wt->kid), "%s", kid);
+	snprintf(wt->org, sizeof(wt->org), "%s", org->name);
+	snprintf(detail, sizeof(detail), "kid=%s", kid);
+	snprintf(wt->detail, sizeof(wt->detail), "%s", detail);
+	wt->a.detail = wt->detail;
+	wt->w.id = wt->id;
+	wt->w.header_sha = wt->hsha;
+	wt->w.ct_sha = wt->csha;
+	wt->w.sig = wt->sig;
+	wt->w.kid = wt->kid;
+	wt->w.header = wt->header;
+	wt->w.header_len = len;
+	wt->needed = 1;
+	wt->status = 200;
+	wt->ans = json_pack("{s:b}", "ok", 1);
+	return wait_start(r, wt);
 }
 
 /* --- deposit ------------------------------------------------------------- */

@@ -37,6 +37,18 @@ int keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, l
 /* GET /healthz: 200, or 503 while the key holder is down. */
 enum MHD_Result keyd_api_healthz(struct keyd_req *r, const char *arg);
 
+/* POST /api/v1/envelopes/{id}/seal (keyd_org.c): the checked seal's write
+ * (digests and header, one durable write) is queued with the group commit
+ * and the connection suspended; the answer (200, or 409 / 404 / a store
+ * error) leaves once the write is durable or failed.  The handler first
+ * calls keyd_api_seal_resumed(): 1 with *ans set when it was called again
+ * for a queued write, 0 for a new request. */
+enum MHD_Result keyd_api_seal_write(struct keyd_req *r, const struct sp_org *org,
+    const char *id, const unsigned char hsha[SP_SHA256_LEN],
+    const unsigned char csha[SP_SHA256_LEN], const unsigned char sig[64], const char *kid,
+    const unsigned char *header, size_t len);
+int keyd_api_seal_resumed(struct keyd_req *r, enum MHD_Result *ans);
+
 /* How many connections wait, suspended, for their write to be durable. */
 int keyd_api_waits(void);
 

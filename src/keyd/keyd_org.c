@@ -21,6 +21,7 @@
 
 #include "crypto.h"
 #include "envelope.h"
+#include "keyd_api.h"
 #include "keyd_copy.h"
 #include "keyd_org.h"
 #include "sign.h"
@@ -261,15 +262,16 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 	struct sp_org_key key;
 	struct sp_envelope_rec e;
 	struct sp_env_header h;
-	struct sp_audit a;
 	struct sp_buf hb;
 	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN], sig[SP_SIGN_SIG_LEN];
-	char actor[SP_STORE_NAME_MAX + 8], detail[64], msg[160];
+	char msg[160];
 	const char *hs, *cs, *ss, *bad;
 	enum MHD_Result ans;
 	json_t *j = NULL;
 	int st;
 
+	if (keyd_api_seal_resumed(r, &ans))
+		return ans;
 	memset(&h, 0, sizeof(h));
 	if (!org_envelope(r, id, &org, &e, &ans))
 		return ans;
@@ -338,21 +340,9 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 		ans = keyd_reply_field(r, "sig", "the signature does not verify");
 		goto out;
 	}
-	snprintf(actor, sizeof(actor), "org:%s", org.name);
-	snprintf(detail, sizeof(detail), "kid=%s", key.kid);
-	a = (struct sp_audit){0, "seal", actor, e.id, r->client, detail, e.org_id};
-	st = sp_store_envelope_seal(r->k->store, e.id, hsha, csha, sig, key.kid, &a, &err);
-	if (st == SP_ERR_EXISTS)
-		ans = keyd_reply_error(r, 409, "this envelope was sealed already with other values");
-	else if (st == SP_ERR_NOTFOUND)
-		ans = keyd_reply_error(r, 404, "unknown envelope");
-	else if (st != SP_OK ||
-	    (st = sp_store_envelope_header_set(r->k->store, e.id, hb.data, hb.len, &err)) != SP_OK)
-		ans = keyd_store_error(r, st, &err);
-	else {
-		keyd_log("seal", "org", org.name, "id", e.id, "kid", key.kid, NULL);
-		ans = keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
-	}
+	/* the digests and the header in one write of the group commit; the
+	 * answer leaves once it is durable, this thread meanwhile free */
+	ans = keyd_api_seal_write(r, &org, e.id, hsha, csha, sig, key.kid, hb.data, hb.len);
 out:
 	json_decref(j);
 	sp_env_header_clear(&h);

@@ -392,9 +392,8 @@ depot_seal(void *ctx, const char *id, const unsigned char *header, size_t header
 		return sp_err_set(err, st, "cannot hash the header");
 	snprintf(detail, sizeof(detail), "kid=%s", d->kid);
 	a = (struct sp_audit){0, "seal", "keyd", id, d->client, detail, d->c->org.id};
-	if ((st = sp_store_envelope_seal(d->k->store, id, hsha, ct_sha, sig, d->kid, &a, err)) != SP_OK)
-		return st;
-	return sp_store_envelope_header_set(d->k->store, id, header, header_len, err);
+	return sp_store_envelope_seal_header(d->k->store, id, hsha, ct_sha, sig, d->kid, header,
+	    header_len, &a, err);
 }
 
 /* --- the request ----------------------------------------------------------- */

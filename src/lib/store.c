@@ -908,9 +908,21 @@ sp_store_envelope_seal(struct sp_store *s, const char *id,
     const unsigned char sig[64], const char *kid, const struct sp_audit *a,
     struct sp_err *err)
 {
-	struct sp_store_write w = {.kind = SP_WRITE_SEAL, .id = id, .header_sha = header_sha,
-	    .ct_sha = ct_sha, .sig = sig, .kid = kid, .a = a};
+	return sp_store_envelope_seal_header(s, id, header_sha, ct_sha, sig, kid, NULL, 0, a, err);
+}
 
+int
+sp_store_envelope_seal_header(struct sp_store *s, const char *id,
+    const unsigned char header_sha[SP_SHA256_LEN], const unsigned char ct_sha[SP_SHA256_LEN],
+    const unsigned char sig[64], const char *kid, const unsigned char *header, size_t len,
+    const struct sp_audit *a, struct sp_err *err)
+{
+	struct sp_store_write w = {.kind = SP_WRITE_SEAL, .id = id, .header_sha = header_sha,
+	    .ct_sha = ct_sha, .sig = sig, .kid = kid, .header = header, .header_len = len,
+	    .a = a};
+
+	if (header != NULL && (len == 0 || len > SP_STORE_HEADER_MAX))
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad header length");
 	return write_wait(s, &w, err);
 }
 

@@ -437,6 +437,13 @@ int sp_store_envelope_seal(struct sp_store *s, const char *id,
     const unsigned char header_sha[SP_SHA256_LEN], const unsigned char ct_sha[SP_SHA256_LEN],
     const unsigned char sig[64], const char *kid, const struct sp_audit *a,
     struct sp_err *err);
+/* The same, with the signed envelope's header bytes (header, len: what
+ * sp_store_envelope_header_set() stores) in the same write: one durable
+ * write for both.  The header's refusals are header_set's. */
+int sp_store_envelope_seal_header(struct sp_store *s, const char *id,
+    const unsigned char header_sha[SP_SHA256_LEN], const unsigned char ct_sha[SP_SHA256_LEN],
+    const unsigned char sig[64], const char *kid, const unsigned char *header, size_t len,
+    const struct sp_audit *a, struct sp_err *err);
 /* A release to recipient rcpt at now: sets that recipient's opened time
  * when it was 0 and writes the audit record, in one transaction; *first
  * is 1 when this was the recipient's first open (send the read notice). */
@@ -472,7 +479,8 @@ int sp_store_envelope_view(struct sp_store *s, const char *id,
 enum sp_store_write_kind {
 	SP_WRITE_AUDIT = 1,	/* a alone: sp_store_audit() */
 	SP_WRITE_DEPOSIT = 2,	/* e and a: sp_store_envelope_add() */
-	SP_WRITE_SEAL = 3,	/* id, header_sha, ct_sha, sig, kid, a: sp_store_envelope_seal() */
+	SP_WRITE_SEAL = 3,	/* id, header_sha, ct_sha, sig, kid, a, and header, header_len
+				 * (NULL: none): sp_store_envelope_seal(_header)() */
 	SP_WRITE_OPENED = 4,	/* id, rcpt, now, a: sp_store_envelope_opened(); sets first */
 };
 
@@ -487,6 +495,8 @@ struct sp_store_write {
 	const unsigned char *ct_sha;
 	const unsigned char *sig;
 	const char *kid;
+	const unsigned char *header;
+	size_t header_len;
 	/* the result, set before done runs */
 	int status;			/* SP_OK: durable */
 	int first;			/* SP_WRITE_OPENED: this was the recipient's first open */

@@ -1163,6 +1163,8 @@ pg_audit_insert(struct pg_cx *cx, const struct sp_audit *a, struct sp_err *err)
 }
 
 static int pg_write_state(struct pg_cx *cx, struct sp_store_write *w, int *audit);
+static int pg_header_write(struct pg_cx *cx, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err);
 
 /*
  * The group commit (store.h, store.c): the writes of a batch in one
@@ -1566,7 +1568,7 @@ pg_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 		return st;
 	if ((n = PQntuples(r)) > 0) {
 		org_from_row(r, 0, out);
-		last = r_int(r, 0, 17);
+		last = r_int(r, 0, PQnfields(r) - 1);	/* t.last_used */
 	}
 	PQclear(r);
 	if (n == 0)
@@ -2476,7 +2478,9 @@ pg_write_state(struct pg_cx *cx, struct sp_store_write *w, int *audit)
 		*audit = st == SP_OK;
 		return st;
 	case SP_WRITE_SEAL:
-		return pg_seal_row(cx, w, audit, &w->err);
+		if ((st = pg_seal_row(cx, w, audit, &w->err)) == SP_OK && w->header != NULL)
+			st = pg_header_write(cx, w->id, w->header, w->header_len, &w->err);
+		return st;
 	case SP_WRITE_OPENED:
 		st = pg_opened_row(cx, w, &w->err);
 		*audit = st == SP_OK;
@@ -4208,23 +4212,22 @@ r_blob_dup(const PGresult *r, int row, int col, unsigned char **out, size_t *len
 	return SP_OK;
 }
 
+/* Store a sealed envelope's header once, inside the caller's transaction:
+ * the same bytes again are SP_OK, other bytes SP_ERR_EXISTS. */
 static int
-pg_envelope_header_set(void *impl, const char *id, const unsigned char *header,
-    size_t len, struct sp_err *err)
+pg_header_write(struct pg_cx *cx, const char *id, const unsigned char *header, size_t len,
+    struct sp_err *err)
 {
-	struct pg_cx cx;
 	struct pgp p = {0};
 	PGresult *r;
 	unsigned char *old = NULL;
 	size_t olen = 0;
 	int st;
 
-	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
-		return st;
 	p_text(&p, id);
-	if ((st = pg_exec(&cx, "SELECT sealed_header FROM envelopes WHERE id = $1 FOR UPDATE",
+	if ((st = pg_exec(cx, "SELECT sealed_header FROM envelopes WHERE id = $1 FOR UPDATE",
 	    &p, &r, "envelope", err)) != SP_OK)
-		return pg_end(&cx, st, err);
+		return st;
 	if (PQntuples(r) == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
 	else
@@ -4235,11 +4238,23 @@ pg_envelope_header_set(void *impl, const char *id, const unsigned char *header,
 			st = sp_err_set(err, SP_ERR_EXISTS, "the envelope has another header already");
 	} else if (st == SP_OK) {
 		p_bin(&p, header, len);
-		st = pg_exec(&cx, "UPDATE envelopes SET sealed_header = $2 WHERE id = $1", &p,
+		st = pg_exec(cx, "UPDATE envelopes SET sealed_header = $2 WHERE id = $1", &p,
 		    NULL, "envelope header", err);
 	}
 	free(old);
-	return pg_end(&cx, st, err);
+	return st;
+}
+
+static int
+pg_envelope_header_set(void *impl, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err)
+{
+	struct pg_cx cx;
+	int st;
+
+	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
+		return st;
+	return pg_end(&cx, pg_header_write(&cx, id, header, len, err), err);
 }
 
 static int

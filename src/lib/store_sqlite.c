@@ -1103,20 +1103,31 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 	bind_hash(st, 1, token_hash);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		org_from_row(st, out);
-		last = sqlite3_column_int64(st, 17);
+		last = sqlite3_column_int64(st, sqlite3_column_count(st) - 1);	/* t.last_used */
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown organisation token");
 	if (rc != SQLITE_ROW)
 		return sq_status(db, rc, "organisation", err);
-	/* Bookkeeping only: a busy database does not refuse the token. */
+	/*
+	 * Bookkeeping only, at most once a minute: a busy database does not
+	 * refuse the token, nor make it wait.  The update is a write
+	 * transaction of its own, and the group commit's committer holds the
+	 * write lock almost all the time under parallel deposits: waiting for
+	 * it (the busy handler sleeps 1 ms, 2, 5, 10 ...) would hold this
+	 * HTTP thread, and a touch that got the lock would make the committer
+	 * sleep the same way.  So one try without waiting; when the database
+	 * is busy, a later use records it.
+	 */
 	if (now - last >= SQ_TOKEN_TOUCH && sq_prepare(db, "UPDATE org_tokens SET"
 	    " last_used = ?2 WHERE hash = ?1 AND last_used <= ?2 - ?3", &st, NULL) == SP_OK) {
 		bind_hash(st, 1, token_hash);
 		sqlite3_bind_int64(st, 2, now);
 		sqlite3_bind_int(st, 3, SQ_TOKEN_TOUCH);
+		sqlite3_busy_timeout(db, 0);
 		sq_run(db, st, "token use", NULL);
+		sqlite3_busy_timeout(db, SQ_BUSY_MS);
 	}
 	return SP_OK;
 }
@@ -2038,16 +2049,23 @@ sq_opened_write(sqlite3 *db, struct sp_store_write *w, struct sp_err *err)
 	return s;
 }
 
+static int sq_header_write(sqlite3 *db, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err);
+
 static int
 sq_write_one(sqlite3 *db, struct sp_store_write *w)
 {
+	int st;
+
 	switch (w->kind) {
 	case SP_WRITE_AUDIT:
 		return sq_audit_insert(db, w->a, &w->err);
 	case SP_WRITE_DEPOSIT:
 		return sq_deposit_write(db, w->e, w->a, &w->err);
 	case SP_WRITE_SEAL:
-		return sq_seal_write(db, w, &w->err);
+		if ((st = sq_seal_write(db, w, &w->err)) == SP_OK && w->header != NULL)
+			st = sq_header_write(db, w->id, w->header, w->header_len, &w->err);
+		return st;
 	case SP_WRITE_OPENED:
 		return sq_opened_write(db, w, &w->err);
 	default:
@@ -3750,19 +3768,18 @@ sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 
 /* --- ciphertext copies (schema v4) ---------------------------------------- */
 
+/* Store a sealed envelope's header once, inside the caller's transaction:
+ * the same bytes again are SP_OK, other bytes SP_ERR_EXISTS. */
 static int
-sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
-    size_t len, struct sp_err *err)
+sq_header_write(sqlite3 *db, const char *id, const unsigned char *header, size_t len,
+    struct sp_err *err)
 {
-	sqlite3 *db;
 	sqlite3_stmt *st;
 	int s, rc, same = 0, have = 0;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
-		return s;
 	if ((s = sq_prepare(db, "SELECT sealed_header FROM envelopes WHERE id = ?", &st,
 	    err)) != SP_OK)
-		return sq_end(db, s, err);
+		return s;
 	bind_text(st, 1, id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
 	    (have = sqlite3_column_type(st, 0) != SQLITE_NULL))
@@ -3782,7 +3799,19 @@ sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
 		bind_text(st, 2, id);
 		s = sq_run(db, st, "envelope header", err);
 	}
-	return sq_end(db, s, err);
+	return s;
+}
+
+static int
+sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
+    size_t len, struct sp_err *err)
+{
+	sqlite3 *db;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
+		return s;
+	return sq_end(db, sq_header_write(db, id, header, len, err), err);
 }
 
 static int

@@ -3118,6 +3118,39 @@ test_copies(void)
 	    SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_envelope_header_set(s, "COPYAAAAAAAAAAAAAAAAAA", hdr, 0, &err),
 	    SP_ERR_INVALID);
+	/* a seal with its header: digests and header in one write, the same
+	 * refusals */
+	{
+		unsigned char hs[SP_SHA256_LEN], cs[SP_SHA256_LEN], sig[64];
+		struct sp_audit sa = {0, "seal", "org:CopyOrg", "COPYCCCCCCCCCCCCCCCCCC", NULL,
+		    NULL, org};
+		struct sp_envelope_rec g;
+
+		memset(hs, 0x31, sizeof(hs));
+		memset(cs, 0x32, sizeof(cs));
+		memset(sig, 0x33, sizeof(sig));
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, 0, &sa, &err), SP_ERR_INVALID);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYNONEXXXXXXXXXXXXXX", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, 3, &sa, &err), SP_ERR_NOTFOUND);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 1, &sa, &err), SP_OK);
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 1, &sa, &err), SP_OK);	/* again */
+		T_EQ_INT(sp_store_envelope_copy_get(s, "COPYCCCCCCCCCCCCCCCCCC", &c, &err), SP_OK);
+		T_CHECK(c.header != NULL && c.header_len == sizeof(hdr) - 1 &&
+		    memcmp(c.header, hdr, sizeof(hdr) - 1) == 0);
+		sp_envelope_copy_clear(&c);
+		T_EQ_INT(sp_store_envelope_get(s, "COPYCCCCCCCCCCCCCCCCCC", &g, &err), SP_OK);
+		T_CHECK(g.sealed == 1 && memcmp(g.header_sha, hs, sizeof(hs)) == 0);
+		sp_envelope_rec_clear(&g);
+		/* another header for the same seal: refused, nothing changed */
+		T_EQ_INT(sp_store_envelope_seal_header(s, "COPYCCCCCCCCCCCCCCCCCC", hs, cs, sig,
+		    "KIDCOPYCCCC", hdr, sizeof(hdr) - 2, &sa, &err), SP_ERR_EXISTS);
+		T_EQ_INT(sp_store_envelope_copy_get(s, "COPYCCCCCCCCCCCCCCCCCC", &c, &err), SP_OK);
+		T_CHECK(c.header_len == sizeof(hdr) - 1);
+		sp_envelope_copy_clear(&c);
+	}
 	/* record copies within the quota (7 MiB here) */
 	a.envelope = "COPYAAAAAAAAAAAAAAAAAA";
 	a.org_id = org;
@@ -3941,6 +3974,69 @@ run_common(void)
 		common[i]();
 }
 
+/* Seconds on the monotonic clock. */
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An organisation token's use is recorded at most once a minute and never
+ * waits for another writer (under parallel deposits the group commit's
+ * committer holds the write lock almost all the time): with the write lock
+ * held elsewhere, looking a token up returns at once, whether its last use
+ * is fresh (no write) or a minute old (one try, given up). */
+static void
+test_token_touch_busy(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	struct sp_org o;
+	struct name_list l;
+	unsigned char h[SP_SHA256_LEN];
+	char path[300];
+	sqlite3 *db = NULL;
+	int64_t id = 0;
+	double t0;
+	int i, mine = -1;
+
+	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
+	sp_sha256("spo_touch", 9, h);
+	T_EQ_INT(sp_store_org_add(s, "Touch", "touch.example", h, 100, &id, &err), SP_OK);
+	T_EQ_INT(sp_store_org_by_token(s, h, &o, &err), SP_OK);	/* first use: recorded */
+	T_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	t0 = mono_now();
+	T_EQ_INT(sp_store_org_by_token(s, h, &o, &err), SP_OK);
+	T_EQ_INT(o.id, id);
+	T_CHECK(mono_now() - t0 < 1.0);
+	T_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	/* a minute old: the touch is due, but the database is busy */
+	T_EQ_INT(sqlite3_exec(db, "UPDATE org_tokens SET last_used = 1 WHERE name = 'default'"
+	    " AND org_id = (SELECT id FROM orgs WHERE name = 'Touch')", NULL, NULL, NULL), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	t0 = mono_now();
+	T_EQ_INT(sp_store_org_by_token(s, h, &o, &err), SP_OK);
+	T_CHECK(mono_now() - t0 < 1.0);
+	T_EQ_INT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.v[i], "default") == 0)
+			mine = i;
+	T_CHECK(mine >= 0 && l.u[mine] == 1);	/* given up, not waited for */
+	/* with the database free again, the next use records it */
+	T_EQ_INT(sp_store_org_by_token(s, h, &o, &err), SP_OK);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(sp_store_org_token_each(s, id, token_cb, &l, &err), SP_OK);
+	T_CHECK(mine >= 0 && mine < l.n && l.u[mine] >= (int64_t)time(NULL) - 60);
+	sqlite3_close(db);
+	sp_store_close(s);
+}
+
 static void
 run_sqlite(void)
 {
@@ -3953,6 +4049,7 @@ run_sqlite(void)
 	test_migration();
 	test_migration_v3();
 	test_rewrap();
+	test_token_touch_busy();
 }
 
 static void

@@ -47,6 +47,11 @@ try {
   console.log(`postfix: without milter (baseline): ${plain.toFixed(1)} msg/s`);
   console.log(`postfix: with sealpost-milter sealing every message: ${sealed.toFixed(1)} msg/s`);
   console.log(`postfix: ratio with/without: ${(sealed / plain).toFixed(3)}`);
+  // the milter's own time per sealed message (its log's time_ms)
+  const ms = milter.log.filter((l) => / decision=seal /.test(l))
+    .map((l) => Number((/ time_ms=(\d+)/.exec(l) || [])[1])).filter((v) => v >= 0).sort((a, b) => a - b);
+  const pct = (p) => ms[Math.min(ms.length - 1, Math.floor(ms.length * p))];
+  console.log(`postfix: milter time per sealed message: p50 ${pct(0.5)} ms, p90 ${pct(0.9)} ms`);
 } catch (e) {
   const why = (milter?.log || []).filter((l) => /decision=(tempfail|reject)/.test(l)).slice(0, 5);
   console.error(`postfix bench failed: ${e.message}\n${why.join('\n')}`);
