@@ -773,14 +773,24 @@ keyd_api_session(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	struct sp_session s;
-	int st;
+	struct sp_account acc;
+	int st, todo;
 
 	if ((st = keyd_session_auth(r, 0, &s, &err)) == SP_ERR_AUTH)
 		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	return keyd_reply_json(r, 200, json_pack("{s:s,s:s}", "email", s.email,
-	    "csrf", s.csrf));
+	/* Whether the profile still owes its names, phrase or questions, so
+	 * that a page asks for /api/v1/account/profile only then. */
+	st = sp_store_account_get(r->k->store, s.email, &acc, &err);
+	if (st == SP_ERR_NOTFOUND)
+		return keyd_reply_error(r, 401, "api.not_logged_in");
+	if (st != SP_OK)
+		return store_error(r, st, &err);
+	todo = acc.profile_todo != 0;
+	sp_wipe(&acc, sizeof(acc));
+	return keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:b}", "email", s.email,
+	    "csrf", s.csrf, "incomplete", todo));
 }
 
 /* The session of a request that needs a login and its CSRF token: 1 with

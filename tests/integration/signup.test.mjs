@@ -87,7 +87,8 @@ test('a new address: code by mail, then a session and an account that owes its p
   assert.match(c.body.csrf, /^[A-Za-z0-9_-]{16,}$/);
   const cookie = c.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith('sp_session='));
   assert.ok(cookie, 'the session cookie is set');
-  assert.deepEqual((await get(K, '/api/v1/session', cookie)).body, { email, csrf: c.body.csrf });
+  // the session says the profile is owed, so that a page asks for it
+  assert.deepEqual((await get(K, '/api/v1/session', cookie)).body, { email, csrf: c.body.csrf, incomplete: true });
   // the code is spent
   assert.equal((await confirm(K, s, code)).status, 410);
 
@@ -107,6 +108,7 @@ test('a new address: code by mail, then a session and an account that owes its p
   const done = await post(K, '/api/v1/account/profile', profile, { Cookie: cookie, 'X-CSRF-Token': c.body.csrf });
   assert.equal(done.status, 200);
   assert.equal((await get(K, '/api/v1/account/profile', cookie)).body.incomplete, false);
+  assert.equal((await get(K, '/api/v1/session', cookie)).body.incomplete, false);
   assert.equal(storeSql(K.dataDir, `SELECT first_name, phrase, q2, profile_todo FROM accounts WHERE email = '${email}'`),
     'Robin|green teapot|2|0');
   // and the password signs in

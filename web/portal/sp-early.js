@@ -1,14 +1,23 @@
-// sp-early.js - the first script of the open page (open.html).  In copy
-// mode with the key in the link (/m/ID#mp=...) it starts the worker that
-// downloads the key server's copy (sp-copy-worker.js) at once, so that the
-// download goes on while the page's own scripts load; open.js takes the
-// worker over (window.spEarlyCopy) and hands it the key after the release.
-// It reads the path only: the fragment stays for open.js to read and
-// remove, and nothing here decrypts or shows anything.  Without a session
-// the key server refuses the download and open.js asks again after the
-// sign-in.
+// sp-early.js - the first script of the open page (open.html).  It asks
+// for the session at once (sp-portal.js's checkSession takes the answer),
+// so that the key's release need not wait for the page's modules to load
+// first.  In copy mode with the key in the link (/m/ID#mp=...) it also
+// starts the worker that downloads the key server's copy
+// (sp-copy-worker.js), so that the download goes on while the page's own
+// scripts load; open.js takes the worker over (window.spEarlyCopy) and
+// hands it the key after the release.  It reads the path only: the
+// fragment stays for open.js to read and remove, and nothing here decrypts
+// or shows anything.  Without a session the key server refuses the
+// download and open.js asks again after the sign-in.
 (function () {
   'use strict';
+  if (typeof fetch !== 'function') return;
+  // {status, data} as sp-api.js's api() answers
+  window.spEarlySession = fetch('/api/v1/session', { headers: { Accept: 'application/json' },
+    credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
+    return res.json().then(function (d) { return d && typeof d === 'object' ? d : {}; },
+      function () { return {}; }).then(function (d) { return { status: res.status, data: d }; });
+  }, function () { return { status: 0, data: {} }; });
   var m = /^\/m\/([A-Za-z0-9_-]{22})$/.exec(location.pathname);
   if (!m || !/(^#|&)mp=/.test(location.hash) || typeof Worker !== 'function') return;
   try {

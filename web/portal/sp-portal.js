@@ -590,10 +590,14 @@ export function askLogin(prefill) {
 }
 
 async function checkSession(prefill) {
-  const r = await api('GET', '/api/v1/session');
+  // The answer that the open page's first script asked for (sp-early.js),
+  // once; else asked now.
+  const early = window.spEarlySession;
+  delete window.spEarlySession;
+  const r = early ? await early : await api('GET', '/api/v1/session');
   if (r.status === 200 && typeof r.data.csrf === 'string') {
     signedIn({ email: r.data.email || '', csrf: r.data.csrf });
-    await offerFinish(state.session);
+    if (r.data.incomplete !== false) await offerFinish(state.session);
     return state.session;
   }
   // a remembered device: a session without the password (messages that
