@@ -210,14 +210,8 @@ forged_page(struct rd *d, const char *why)
 {
 	const char *org = d->f.header.org != NULL && *d->f.header.org ? d->f.header.org :
 	    keyd_t(d->r, "read.org_named");
-	const char *cut = why != NULL ? strrchr(why, ':') : NULL;
 	struct sp_buf b;
 
-	/* the page names the organisation itself: only the reason after
-	 * "this is not a genuine envelope from ORG: ", in the page's language */
-	if (cut != NULL && strncmp(why, "this is not a genuine envelope from ", 36) == 0 &&
-	    cut[1] == ' ')
-		why = cut + 2;
 	sp_buf_init(&b, 65536);
 	keyd_th(d->r, &b, "read.forged_html", (struct sp_i18n_var[]){{"org", org},
 	    {"why", keyd_tmsg(d->r, why)}}, 2);
@@ -547,7 +541,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	unsigned char part[SP_KEY_LEN], key[SP_KEY_LEN];
 	enum sp_release_reason why;
 	enum MHD_Result ret;
-	const char *id = d->f.header.id;
+	const char *id = d->f.header.id, *reason = NULL;
 	long ri;
 	int st, fails;
 
@@ -595,9 +589,11 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	}
 	/* the same checks as the open page, before anything is decrypted */
 	record_of(&ev, &rr);
-	if ((st = sp_open_check_record(&d->f, &rr, &err)) != SP_OK) {
+	if ((st = sp_open_check_record(&d->f, &rr, &reason, &err)) != SP_OK) {
 		audit(d->r, "release-refused", email, id, e->org_id, "not a genuine envelope (no-script)");
-		ret = forged_page(d, err.msg);
+		/* the page names the organisation itself: the reason alone */
+		ret = reason != NULL ? forged_page(d, reason) :
+		    keyd_reply_error(d->r, 500, "err.internal");
 		goto out;
 	}
 	if ((st = sp_keywrap_unwrap(d->r->k->kw, e->key_id, e->id, e->wrapped, e->wrapped_len,

@@ -198,9 +198,12 @@ int sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *tr
  * version equals r's format; for format 2 the digests, key id and
  * signature; for both the id's organisation, sender and recipients.
  * SP_OK, or SP_ERR_AUTH with err "this is not a genuine envelope from
- * ORG: REASON". */
+ * ORG: DETAILS" and, when reason is not NULL, *reason the failed check as
+ * one static English sentence without the organisation or any number
+ * (a page shows it translated: web/i18n "lib.forged_*"); *reason is NULL
+ * otherwise. */
 int sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r,
-    struct sp_err *err);
+    const char **reason, struct sp_err *err);
 
 /* sp_open_envelope_checked() without a trusted list: for callers that
  * checked the envelope's key server themselves (the milter opens only its

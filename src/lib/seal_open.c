@@ -126,7 +126,7 @@ str_eq_nocase(const char *a, const char *b)
  * (addresses in any case and order). */
 static int
 check_record_fields(const struct sp_env_file *f, const struct sp_release_res *r,
-    const char *org, struct sp_err *err)
+    const char *org, const char **reason, struct sp_err *err)
 {
 	const char *why = NULL;
 	size_t i, j;
@@ -151,30 +151,36 @@ check_record_fields(const struct sp_env_file *f, const struct sp_release_res *r,
 		if (i == f->header.nto)
 			why = "the key server has it for other recipients";
 	}
-	if (why != NULL)
+	if (why != NULL) {
+		*reason = why;
 		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
 		    org, why);
+	}
 	return SP_OK;
 }
 
 /* Is f the envelope the key server's record r describes? (seal.h) */
 int
 sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r,
-    struct sp_err *err)
+    const char **reason, struct sp_err *err)
 {
 	const char *org = f->header.org != NULL && f->header.org[0] != '\0' ? f->header.org :
 	    r->org != NULL ? r->org : "(no organisation)";
 	unsigned char hsha[SP_SHA256_LEN], csha[SP_SHA256_LEN];
 	char kid[SP_SIGN_KID_LEN + 1];
-	const char *why = NULL;
+	const char *why = NULL, *unused;
 
+	if (reason == NULL)
+		reason = &unused;
+	*reason = NULL;
 	if (f->header.version != r->format) {
+		*reason = "its format is not the one the key server recorded";
 		return sp_err_set(err, SP_ERR_AUTH,
 		    "this is not a genuine envelope from %.200s: it says format %d, the key server "
 		    "deposited it as format %d", org, f->header.version, r->format);
 	}
 	if (r->format < 2)
-		return check_record_fields(f, r, org, err);
+		return check_record_fields(f, r, org, reason, err);
 	if (sp_sha256(f->header_bytes.data, f->header_bytes.len, hsha) != SP_OK ||
 	    sp_sha256(f->ct.data, f->ct.len, csha) != SP_OK)
 		return sp_err_set(err, SP_ERR_INTERNAL, "cannot hash the envelope");
@@ -195,10 +201,12 @@ sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r
 		else if (sp_sign_verify_envelope(r->sig_key, hsha, csha, f->sig) != SP_OK)
 			why = "its signature does not verify";
 	}
-	if (why != NULL)
+	if (why != NULL) {
+		*reason = why;
 		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
 		    org, why);
-	return check_record_fields(f, r, org, err);
+	}
+	return check_record_fields(f, r, org, reason, err);
 }
 
 static enum sp_open_outcome
@@ -253,7 +261,7 @@ sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
 		return st;
 	}
 	info->format = r.format;
-	if ((st = sp_open_check_record(f, &r, err)) != SP_OK) {
+	if ((st = sp_open_check_record(f, &r, NULL, err)) != SP_OK) {
 		info->outcome = st == SP_ERR_AUTH ? SP_OPEN_FORGED : SP_OPEN_FAILED;
 		sp_release_res_clear(&r);
 		return st;

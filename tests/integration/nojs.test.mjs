@@ -199,6 +199,21 @@ test('a changed ciphertext byte or a changed header is "not genuine", unread', a
   assert.match(r2.second.text, /This is not a genuine envelope/);
   assert.match(r2.second.text, /<p>its header is not the one the organisation signed<\/p>/);
   assertNoMessage(r2.second.text);
+
+  // a header that claims another format than the one deposited: the
+  // reason alone, without the numbers of the sealer's message
+  const o = JSON.parse(hdr);
+  assert.equal(o.v, 2);
+  o.v = 1;
+  delete o.kid;
+  delete o.level;
+  delete o.verify;
+  const v1 = JSON.stringify(o);
+  const r3 = await signIn({ ...env, h: Buffer.from(v1).toString('base64') }, PAT, PW);
+  assert.equal(r3.second.res.status, 403);
+  assert.match(r3.second.text, /This is not a genuine envelope from Example Clinic/);
+  assert.match(r3.second.text, /<p>its format is not the one the key server recorded<\/p>/);
+  assertNoMessage(r3.second.text);
 });
 
 test('an attachment downloads byte for byte, as an attachment with a safe name', async () => {
