@@ -208,10 +208,18 @@ async function waitHealthy(url, proc, limitMs) {
 export function spawnDaemon(cmd, args, echoEnv) {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const log = [];
+  // a pipe may hand over part of a line: it waits for the rest
+  let partial = '';
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (s) => {
-    log.push(...s.split('\n').filter(Boolean));
+    const lines = (partial + s).split('\n');
+    partial = lines.pop();
+    log.push(...lines.filter(Boolean));
     if (process.env[echoEnv]) process.stderr.write(s);
+  });
+  proc.stderr.on('end', () => {
+    if (partial) log.push(partial);
+    partial = '';
   });
   const exited = new Promise((r) => proc.once('exit', r));
   const stop = async () => {
