@@ -14,6 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, spawnDaemon, freePort, tmpDir, recipientAdd, sealpost, mailsTo,
   mailedLink, activationLink, countLinks, keydDbArgs, BIN, SANITIZED } from '../lib/harness.mjs';
+import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
 
@@ -39,18 +40,11 @@ async function keydWith(args) {
 // A browser: a cookie jar, same-origin form posts with the CSRF token of
 // its sp_csrf cookie (fetched from a real page first).
 class Browser {
-  constructor(k) { this.k = k; this.jar = new Map(); }
+  constructor(k) { this.k = k; this.jar = new CookieJar(); }
 
-  cookie() { return [...this.jar].map(([n, v]) => `${n}=${v}`).join('; '); }
+  cookie() { return this.jar.header(); }
 
-  take(res) {
-    for (const c of res.headers.getSetCookie()) {
-      const m = c.match(/^([^=]+)=([^;]*)/);
-      if (!m) continue;
-      if (m[2] === '' || /Max-Age=0/i.test(c)) this.jar.delete(m[1]);
-      else this.jar.set(m[1], m[2]);
-    }
-  }
+  take(res) { this.jar.take(res); }
 
   async req(p, init = {}) {
     const url = p.startsWith('http') ? p : this.k.url + p;

@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, sealpost, tmpDir, makeMail } from '../lib/harness.mjs';
+import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PAT = 'pat@example.org';
 const EVE = 'eve@example.org';
@@ -48,7 +49,7 @@ function seal(mail, name) {
 // A browser without scripts, as far as the key server can tell: its
 // cookies, and the Origin of its own forms.
 function browser() {
-  const jar = new Map();
+  const jar = new CookieJar();
   return {
     jar,
     async post(fields, { fromEnvelope = false, to = '/read' } = {}) {
@@ -56,13 +57,9 @@ function browser() {
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) fd.append(k, v);
       const headers = fromEnvelope ? { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' } :
         { Origin: keyd.url, 'Sec-Fetch-Site': 'same-origin' };
-      if (jar.size) headers.Cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      Object.assign(headers, jar.headers());
       const res = await fetch(keyd.url + to, { method: 'POST', body: fd, headers, redirect: 'manual' });
-      for (const c of res.headers.getSetCookie()) {
-        const [kv] = c.split(';');
-        const i = kv.indexOf('=');
-        jar.set(kv.slice(0, i), kv.slice(i + 1));
-      }
+      jar.take(res);
       const body = Buffer.from(await res.arrayBuffer());
       return { res, body, text: body.toString('utf8') };
     },

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, storeSql, sealpost, makeMail, tmpDir, mailsTo } from '../lib/harness.mjs';
+import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
@@ -30,9 +31,9 @@ after(async () => {
 
 // A browser: a cookie jar; JSON calls and same-origin form posts.
 class Browser {
-  constructor() { this.jar = new Map(); this.setCookies = []; }
+  constructor() { this.jar = new CookieJar(); this.setCookies = []; }
 
-  cookie() { return [...this.jar].map(([n, v]) => `${n}=${v}`).join('; '); }
+  cookie() { return this.jar.header(); }
 
   async req(p, { method = 'GET', json, form, headers = {} } = {}) {
     const h = { ...(this.jar.size ? { Cookie: this.cookie() } : {}), ...headers };
@@ -46,13 +47,7 @@ class Browser {
       body = new URLSearchParams(form).toString();
     }
     const r = await fetch(K.url + p, { method, headers: h, body, redirect: 'manual' });
-    this.setCookies = r.headers.getSetCookie();
-    for (const c of this.setCookies) {
-      const m = c.match(/^([^=]+)=([^;]*)/);
-      if (!m) continue;
-      if (m[2] === '' || /Max-Age=0/i.test(c)) this.jar.delete(m[1]);
-      else this.jar.set(m[1], m[2]);
-    }
+    this.setCookies = this.jar.take(r);
     const text = await r.text();
     let data = null;
     try { data = JSON.parse(text); } catch { /* a page */ }
@@ -140,8 +135,8 @@ test('the phrase answers only a live device cookie', async () => {
   assert.deepEqual(p.data, { email: pat, phrase: PHRASE });
 
   // no cookie, a made-up token, a malformed one: nothing
-  for (const jar of [new Map(), new Map([['sp_device', 'spd_AAAAAAAAAAAAAAAAAAAAAA']]),
-    new Map([['sp_device', 'x']]), new Map([['sp_session', b.jar.get('sp_session')]])]) {
+  for (const jar of [new CookieJar(), new CookieJar([['sp_device', 'spd_AAAAAAAAAAAAAAAAAAAAAA']]),
+    new CookieJar([['sp_device', 'x']]), new CookieJar([['sp_session', b.jar.get('sp_session')]])]) {
     const o = new Browser();
     o.jar = jar;
     const r = await o.req('/api/v1/device');
@@ -165,7 +160,7 @@ test('levels: high needs the password, medium opens with the device, low with no
 
   // a new browser window: only the device cookie
   const d = new Browser();
-  d.jar = new Map([['sp_device', device]]);
+  d.jar = new CookieJar([['sp_device', device]]);
   const s = await d.deviceSession();
   assert.equal(s.status, 200, s.text);
   assert.equal(s.data.via, 'device');
@@ -197,7 +192,7 @@ test('levels: high needs the password, medium opens with the device, low with no
   const sb = new Browser();
   await sb.signIn(sam, true);
   const sd = new Browser();
-  sd.jar = new Map([['sp_device', sb.jar.get('sp_device')]]);
+  sd.jar = new CookieJar([['sp_device', sb.jar.get('sp_device')]]);
   assert.equal((await sd.deviceSession()).status, 200);
   assert.equal((await sd.release(medium)).status, 403);
 
@@ -241,7 +236,7 @@ test('forget a device and sign out everywhere revoke it', async () => {
   assert.equal(fresh.status, 200, fresh.text.slice(0, 300));
   assert.match(fresh.text, /The device is forgotten/);
   const o = new Browser();
-  o.jar = new Map([['sp_device', theirs]]);
+  o.jar = new CookieJar([['sp_device', theirs]]);
   assert.equal((await o.req('/api/v1/device')).status, 404);
   assert.equal((await o.deviceSession()).status, 401);
   // someone else's device number is not ours to forget
@@ -252,7 +247,7 @@ test('forget a device and sign out everywhere revoke it', async () => {
   assert.equal((await b.req('/account/devices/forget', { method: 'POST', form: { csrf: b.csrf, id: 'x1' } })).status, 404);
   // a device's session cannot forget without the password
   const d = new Browser();
-  d.jar = new Map([['sp_device', mine]]);
+  d.jar = new CookieJar([['sp_device', mine]]);
   await d.deviceSession();
   const stale = await d.req('/account/devices/forget', { method: 'POST', form: { csrf: d.csrf, id: ids[0] } });
   assert.equal(stale.status, 403);
@@ -266,7 +261,7 @@ test('forget a device and sign out everywhere revoke it', async () => {
   assert.equal(Number(storeSql(K.dataDir, `SELECT count(*) FROM devices WHERE email = '${pat}'`)), 0);
   assert.equal((await d.release(medium)).status, 401);
   const again = new Browser();
-  again.jar = new Map([['sp_device', mine]]);
+  again.jar = new CookieJar([['sp_device', mine]]);
   assert.equal((await again.req('/api/v1/device')).status, 404);
   assert.equal((await again.deviceSession()).status, 401);
   // the other account is untouched
@@ -281,7 +276,7 @@ test('DELETE /api/v1/device forgets this browser; a new password forgets every d
   assert.equal(r.status, 204);
   assert.ok(!b.jar.has('sp_device'));
   const o = new Browser();
-  o.jar = new Map([['sp_device', tok]]);
+  o.jar = new CookieJar([['sp_device', tok]]);
   assert.equal((await o.req('/api/v1/device')).status, 404);
 
   await b.signIn(sam, true);

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startKeyd, orgAdd, recipientAdd, sealpost, passwordFile, tmpDir, sleepSync, storeSql, mailsTo }
   from '../lib/harness.mjs';
+import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
 const doc = 'doc@clinic.example';
@@ -37,11 +38,10 @@ after(async () => { await K?.stop(); });
 
 // A browser: a cookie jar and JSON calls with the session's CSRF token.
 class Browser {
-  constructor() { this.jar = new Map(); }
+  constructor() { this.jar = new CookieJar(); }
 
   async req(p, { method = 'GET', json, form, csrf = true } = {}) {
-    const h = {};
-    if (this.jar.size) h.Cookie = [...this.jar].map(([n, v]) => `${n}=${v}`).join('; ');
+    const h = this.jar.headers();
     if (csrf && this.csrf) h['X-CSRF-Token'] = this.csrf;
     let body;
     if (json !== undefined) {
@@ -53,10 +53,7 @@ class Browser {
       body = new URLSearchParams(form).toString();
     }
     const r = await fetch(K.url + p, { method, headers: h, body, redirect: 'manual' });
-    for (const c of r.headers.getSetCookie()) {
-      const m = c.match(/^([^=]+)=([^;]*)/);
-      if (m && m[2] !== '') this.jar.set(m[1], m[2]);
-    }
+    this.jar.take(r);
     const text = await r.text();
     let data = null;
     try { data = JSON.parse(text); } catch { /* not JSON */ }

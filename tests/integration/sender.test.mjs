@@ -14,6 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, sealpost, storeSql, recipientAdd, mailsTo, activationLink, tmpDir, PGSQL,
   ROOT } from '../lib/harness.mjs';
+import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
@@ -115,16 +116,12 @@ async function mails(email, { min = 0, waitMs = 3000 } = {}) {
 
 // A browser for the registration pages: cookie jar and the CSRF field.
 class Browser {
-  constructor() { this.jar = new Map(); }
-  cookie() { return [...this.jar].map(([n, v]) => `${n}=${v}`).join('; '); }
+  constructor() { this.jar = new CookieJar(); }
+  cookie() { return this.jar.header(); }
   async req(p, init = {}) {
     const r = await fetch(p.startsWith('http') ? p : K.url + p, { redirect: 'manual', ...init,
       headers: { ...(this.jar.size ? { Cookie: this.cookie() } : {}), ...(init.headers || {}) } });
-    for (const c of r.headers.getSetCookie()) {
-      const m = c.match(/^([^=]+)=([^;]*)/);
-      if (m && (m[2] === '' || /Max-Age=0/i.test(c))) this.jar.delete(m[1]);
-      else if (m) this.jar.set(m[1], m[2]);
-    }
+    this.jar.take(r);
     return { status: r.status, text: await r.text() };
   }
   async post(p, fields) {
