@@ -164,7 +164,7 @@ test('session: cookie needs X-CSRF-Token for release, GET and DELETE', async () 
   assert.equal(r.status, 200);
   r = await api('/api/v1/session', { method: 'GET', headers: { Cookie: cookie } });
   assert.equal(r.status, 200);
-  assert.deepEqual(await r.json(), { email: pat, csrf: s.body.csrf });
+  assert.deepEqual(await r.json(), { email: pat, csrf: s.body.csrf, incomplete: false });
   // A second login makes a new token.
   const s2 = await login(pat, PW);
   assert.notEqual(s2.body.session, s.body.session);

@@ -282,7 +282,7 @@ test('an account with an authenticator app gives its code on the page; a wrong c
   const { b, second } = await signIn(tEnv, TOM, TOM_PW);
   assert.equal(second.res.status, 200);
   const sess = await fetch(keyd.url + '/api/v1/session',
-    { headers: { Cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    { headers: b.jar.headers() });
   const { csrf } = await sess.json();
   const setup = await b.post({ csrf }, { to: '/account/totp' });
   const secretB32 = /name="secret" value="([A-Z2-7=]+)"/.exec(setup.text)[1];
