@@ -862,7 +862,13 @@ key_main(int argc, char **argv, const struct cli_global *g)
 			key_out = argv[++i];
 		else if (argv[i][0] != '-' && name == NULL)
 			name = argv[i];
-		else if (argv[i][0] != '-' && kid == NULL && strcmp(sub, "retire") == 0)
+		else if (strcmp(sub, "retire") == 0 && kid == NULL && name != NULL &&
+		    strcmp(argv[i], "--") == 0 && i + 1 < argc)
+			kid = argv[++i];
+		else if (strcmp(sub, "retire") == 0 && kid == NULL && name != NULL &&
+		    (argv[i][0] != '-' || valid_kid(argv[i])))
+			/* a key id may start with '-' (base64url): one of the
+			 * right form after NAME is the id, never an option */
 			kid = argv[i];
 		else
 			return usage_err("key", "unexpected argument '%s'", argv[i]);

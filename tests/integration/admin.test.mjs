@@ -202,6 +202,14 @@ test('signing keys: rotate, list, retire', () => {
   assert.match(list, new RegExp(`^${kid}\\t\\S+\\tlive$`, 'm'));
   assert.notEqual(cli(['org', 'key', 'retire', 'Example Clinic', oldKid]).status, 0);
   assert.equal(cli(['org', 'key', 'retire', 'Example Clinic', 'short']).status, 2);
+  // a key id may begin with '-' (base64url, one in 64): taken as the id,
+  // also after --, never as an option
+  for (const args of [['-AAAAAAAAAA'], ['--', '-AAAAAAAAAA']]) {
+    const dash = cli(['org', 'key', 'retire', 'Example Clinic', ...args]);
+    assert.equal(dash.status, 1, dash.err);
+    assert.match(dash.err, /has no live key -AAAAAAAAAA/);
+  }
+  assert.equal(cli(['org', 'key', 'retire', 'Example Clinic', '-x']).status, 2);
   assert.equal(cli(['org', 'key', 'rotate', 'Example Clinic']).status, 2);
   // another organisation's key is not this one's to retire
   const bankKid = /^([A-Za-z0-9_-]{11})\t/m.exec(cli(['org', 'key', 'list', 'Example Bank']).out)[1];
