@@ -75,8 +75,9 @@ int sp_reply_fwd_allowed_domain(const char *domain, const char *fwd);
  * breaks, at least one byte. */
 int sp_reply_line_ok(const char *s, size_t n);
 
-/* 1 when s is one or more msg-ids "<left@right>" separated by spaces
- * (References) or exactly one when one is set (In-Reply-To): printable
+/* 1 when s is one or more msg-ids "<left@right>" separated by one space
+ * each, with no space before the first or after the last (References),
+ * or exactly one when one is set (In-Reply-To): printable
  * ASCII without spaces, '<', '>' inside an id; at most SP_REPLY_MSGID_MAX
  * bytes. */
 int sp_reply_msgid_ok(const char *s, int one);

@@ -228,7 +228,9 @@ sp_reply_msgid_ok(const char *s, int one)
 		unsigned char c = (unsigned char)s[i];
 
 		if (!in) {
-			if (c == ' ')
+			/* one space between two ids; none before the first
+			 * or after the last */
+			if (c == ' ' && ids > 0 && s[i - 1] == '>' && i + 1 < n)
 				continue;
 			if (c != '<')
 				return 0;

@@ -141,6 +141,12 @@ test_texts(void)
 	T_CHECK(!sp_reply_msgid_ok("<a@b", 1));
 	T_CHECK(!sp_reply_msgid_ok("<a@b>\r\nBcc: x", 0));
 	T_CHECK(!sp_reply_msgid_ok("<a b@c>", 1));
+	/* spaces only between ids, one each (a fuzzer found the trailing one) */
+	T_CHECK(!sp_reply_msgid_ok("<a@b> ", 0));
+	T_CHECK(!sp_reply_msgid_ok(" <a@b>", 0));
+	T_CHECK(!sp_reply_msgid_ok("<a@b>  <c@d>", 0));
+	T_CHECK(!sp_reply_msgid_ok("<a@b> ", 1));
+	T_CHECK(!sp_reply_msgid_ok(" ", 0));
 	T_CHECK(!sp_reply_msgid_ok("", 0));
 }
 
