@@ -121,6 +121,16 @@ str_eq_nocase(const char *a, const char *b)
 	return a != NULL && b != NULL && g_ascii_strcasecmp(a, b) == 0;
 }
 
+/* A failed check: *reason is why (a static sentence), err says it with
+ * the organisation; SP_ERR_AUTH. */
+static int
+not_genuine(const char *org, const char *why, const char **reason, struct sp_err *err)
+{
+	*reason = why;
+	return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
+	    org, why);
+}
+
 /* The checks that apply to both formats (docs/envelope-format.md 7.6, 3):
  * id, organisation, sender and recipients agree with the record
  * (addresses in any case and order). */
@@ -151,12 +161,7 @@ check_record_fields(const struct sp_env_file *f, const struct sp_release_res *r,
 		if (i == f->header.nto)
 			why = "the key server has it for other recipients";
 	}
-	if (why != NULL) {
-		*reason = why;
-		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
-		    org, why);
-	}
-	return SP_OK;
+	return why != NULL ? not_genuine(org, why, reason, err) : SP_OK;
 }
 
 /* Is f the envelope the key server's record r describes? (seal.h) */
@@ -201,11 +206,8 @@ sp_open_check_record(const struct sp_env_file *f, const struct sp_release_res *r
 		else if (sp_sign_verify_envelope(r->sig_key, hsha, csha, f->sig) != SP_OK)
 			why = "its signature does not verify";
 	}
-	if (why != NULL) {
-		*reason = why;
-		return sp_err_set(err, SP_ERR_AUTH, "this is not a genuine envelope from %.200s: %s",
-		    org, why);
-	}
+	if (why != NULL)
+		return not_genuine(org, why, reason, err);
 	return check_record_fields(f, r, org, reason, err);
 }
 

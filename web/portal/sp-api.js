@@ -7,10 +7,17 @@ export async function api(method, path, body, csrf) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (csrf) headers['X-CSRF-Token'] = csrf;
+  return answerOf(fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin', cache: 'no-store' }));
+}
+
+// {status, data} of a fetch() already under way (pending: its promise), as
+// api() answers: for a request a page's first script started
+// (sp-early.js).
+export async function answerOf(pending) {
   let r;
   try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin', cache: 'no-store' });
+    r = await pending;
   } catch {
     return { status: 0, data: { error: t('js.unreachable') } };
   }

@@ -12,12 +12,12 @@
 (function () {
   'use strict';
   if (typeof fetch !== 'function') return;
-  // {status, data} as sp-api.js's api() answers
-  window.spEarlySession = fetch('/api/v1/session', { headers: { Accept: 'application/json' },
-    credentials: 'same-origin', cache: 'no-store' }).then(function (res) {
-    return res.json().then(function (d) { return d && typeof d === 'object' ? d : {}; },
-      function () { return {}; }).then(function (d) { return { status: res.status, data: d }; });
-  }, function () { return { status: 0, data: {} }; });
+  // the pending answer, read by sp-api.js's answerOf() (a failure is
+  // reported there, not here)
+  var session = fetch('/api/v1/session', { headers: { Accept: 'application/json' },
+    credentials: 'same-origin', cache: 'no-store' });
+  session.catch(function () {});
+  window.spEarlySession = session;
   var m = /^\/m\/([A-Za-z0-9_-]{22})$/.exec(location.pathname);
   if (!m || !/(^#|&)mp=/.test(location.hash) || typeof Worker !== 'function') return;
   try {

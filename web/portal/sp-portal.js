@@ -12,7 +12,7 @@
 // server is set as text; the one link an error may carry is a path on this
 // site only.
 import * as wa from './sp-webauthn.js';
-import { api } from './sp-api.js';
+import { api, answerOf } from './sp-api.js';
 import { t, localize } from './sp-i18n.js';
 import { mountRemember, rememberChecked, rememberedSession } from './sp-remember.js';
 
@@ -594,7 +594,7 @@ async function checkSession(prefill) {
   // once; else asked now.
   const early = window.spEarlySession;
   delete window.spEarlySession;
-  const r = early ? await early : await api('GET', '/api/v1/session');
+  const r = early ? await answerOf(early) : await api('GET', '/api/v1/session');
   if (r.status === 200 && typeof r.data.csrf === 'string') {
     signedIn({ email: r.data.email || '', csrf: r.data.csrf });
     if (r.data.incomplete !== false) await offerFinish(state.session);

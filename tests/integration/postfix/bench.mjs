@@ -49,8 +49,8 @@ try {
   const mark = milter.log.length;
   const sealed = await measure(pfx, pfx.port, 'with milter');
   const decision = PASS ? 'pass' : 'seal';
-  const nsealed = milter.log.slice(mark).filter((l) => l.includes(` decision=${decision} `)).length;
-  if (nsealed < N) throw new Error(`only ${nsealed} of ${N} messages were decided ${decision}`);
+  const ndecided = milter.log.slice(mark).filter((l) => l.includes(` decision=${decision} `)).length;
+  if (ndecided < N) throw new Error(`only ${ndecided} of ${N} messages were decided ${decision}`);
   console.log(`postfix: ${N} messages of ${SIZE} bytes, ${CONNS} parallel SMTP connections, smtp-source -> Postfix -> smtp-sink`);
   console.log(`postfix: without milter (baseline): ${plain.toFixed(1)} msg/s`);
   console.log(`postfix: with sealpost-milter ${PASS ? 'reading and passing' : 'sealing'} every message: ${sealed.toFixed(1)} msg/s`);
