@@ -79,7 +79,7 @@ usage(FILE *f)
 	    "  org key rotate NAME --key-out FILE | org key list NAME | org key retire NAME KID\n"
 	    "      signing keys: rotate writes a new key to FILE and prints its kid; the\n"
 	    "      older keys stay valid until retired (deploy the new key to every\n"
-	    "      sealer first).\n"
+	    "      sealer first).  A KID may begin with '-' (it may also follow --).\n"
 	    "  org set NAME [--display TEXT] [--colour #rrggbb|none] [--logo FILE.png|none]\n"
 	    "          [--contact ADDR|none] [--expire-days N] [--notify-read on|off]\n"
 	    "          [--replies on|off] [--forward on|off] [--verify on|off]\n"
