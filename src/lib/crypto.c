@@ -4,6 +4,7 @@
  * every path; a failed GCM open wipes its output.
  */
 #include "crypto.h"
+#include "b64.h"
 #include "sp.h"
 
 #include <openssl/crypto.h>
@@ -118,7 +119,7 @@ int
 sp_b64_encode(struct sp_buf *out, const void *p, size_t n, size_t line_len)
 {
 	const unsigned char *in = p;
-	size_t groups = (n + 2) / 3, chars, total, col = 0, i;
+	size_t groups = (n + 2) / 3, chars, total, col = 0, i = 0, per, take;
 	unsigned char *o;
 	int st;
 
@@ -135,15 +136,15 @@ sp_b64_encode(struct sp_buf *out, const void *p, size_t n, size_t line_len)
 	if ((st = sp_buf_reserve(out, total)) != SP_OK)
 		return st;
 	o = out->data + out->len;
-	for (i = 0; i + 3 <= n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-
-		o[0] = b64_std[v >> 18];
-		o[1] = b64_std[(v >> 12) & 63];
-		o[2] = b64_std[(v >> 6) & 63];
-		o[3] = b64_std[v & 63];
-		o += 4;
-		if (line_len > 0 && (col += 4) == line_len) {
+	/* whole groups, a line at a time (all at once when there are no lines) */
+	per = line_len > 0 ? line_len / 4 * 3 : n / 3 * 3;
+	while (per > 0 && n - i >= 3) {
+		take = (n - i) / 3 * 3 < per ? (n - i) / 3 * 3 : per;
+		sp_b64_enc_groups(in + i, take / 3, o);
+		o += take / 3 * 4;
+		i += take;
+		col = take / 3 * 4;
+		if (line_len > 0 && take == per) {
 			*o++ = '\n';
 			col = 0;
 		}

@@ -2,12 +2,13 @@
  * message_codec.c - the byte codecs of the message container: base64 with a
  * recorded line layout (used to prove a body re-encodes identically and to
  * rebuild it) and raw DEFLATE for blobs.  Encoding uses OpenSSL's
- * EVP_EncodeBlock, decoding a table-driven decoder that accepts only the
- * canonical form in one exact line layout, compression zlib.
+ * EVP_EncodeBlock; decoding accepts only the canonical form in one exact
+ * line layout, its lines decoded by b64.c; compression is zlib.
  * SECURITY: works on untrusted bytes; every output is bounded by a length
  * computed up front (base64) or by an explicit limit (zlib).
  */
 #include "message_internal.h"
+#include "b64.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -69,32 +70,11 @@ msg_b64_emit(const unsigned char *d, size_t n, const struct msg_b64fmt *f,
 	return SP_OK;
 }
 
-/* Value of each base64 character, 0xff for every other byte. */
-static const unsigned char b64_val[256] = {
-#define X 0xff
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
-	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
-	X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
-	X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
-#undef X
-};
 
 static int
 is_b64char(unsigned char ch)
 {
-	return b64_val[ch] != 0xff || ch == '=';
+	return sp_b64_value[ch] != 0xff || ch == '=';
 }
 
 /* Decode the whole groups of 4 characters at s (n a multiple of 4, no
@@ -102,20 +82,7 @@ is_b64char(unsigned char ch)
 static int
 b64_groups(const unsigned char *s, size_t n, unsigned char *d)
 {
-	size_t i;
-	unsigned acc = 0;
-	uint32_t v;
-
-	for (i = 0; i < n; i += 4) {
-		v = (uint32_t)b64_val[s[i]] << 18 | (uint32_t)b64_val[s[i + 1]] << 12 |
-		    (uint32_t)b64_val[s[i + 2]] << 6 | b64_val[s[i + 3]];
-		acc |= b64_val[s[i]] | b64_val[s[i + 1]] | b64_val[s[i + 2]] | b64_val[s[i + 3]];
-		d[0] = (unsigned char)(v >> 16);
-		d[1] = (unsigned char)(v >> 8);
-		d[2] = (unsigned char)v;
-		d += 3;
-	}
-	return (acc & 0xc0) == 0;
+	return sp_b64_dec_groups(s, n / 4, d);
 }
 
 /* The final group q[0..4): 4 characters of which the last one or two may
@@ -125,7 +92,8 @@ b64_groups(const unsigned char *s, size_t n, unsigned char *d)
 static size_t
 b64_last(const unsigned char *q, unsigned char *d)
 {
-	unsigned a = b64_val[q[0]], b = b64_val[q[1]], c = b64_val[q[2]], e = b64_val[q[3]];
+	const unsigned char *t = sp_b64_value;
+	unsigned a = t[q[0]], b = t[q[1]], c = t[q[2]], e = t[q[3]];
 
 	if ((a | b) & 0xc0)
 		return 0;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 
 #include "message.h"
+#include "message_internal.h"
 
 #define CORPUS "tests/corpus/mail/"
 
@@ -952,6 +953,40 @@ test_many_parts(void)
 	sp_buf_free(&m);
 }
 
+/* A body with n "multipart/" or "message/" markers, each at another
+ * offset modulo 16 and in another case, among base64-like text full of
+ * '/' after other letters (and after a 't' not ending a marker): parsed
+ * for its header block only exactly when n > SP_MSG_MAX_PARTS. */
+static int
+headers_only_with(int n)
+{
+	static const char *const mark[] = { "multipart/", "Message/", "MULTIPART/", "message/" };
+	struct sp_buf m;
+	struct sp_msg *h = NULL;
+	struct sp_err err = { { 0 } };
+	int r = -1;
+
+	sp_buf_init(&m, 1 << 24);
+	sp_buf_append_str(&m, "From: a@example.org\nTo: b@example.net\nSubject: markers\n\n");
+	for (int i = 0; i < n; i++)
+		sp_buf_printf(&m, "%.*sab/cd/Ef/xt/%s\n", i % 16, "QUJDREVGR0hJSktM", mark[i % 4]);
+	for (int i = 0; i < 300; i++)
+		sp_buf_append_str(&m, "ab/cd/ef/gh/part/mess/age/xe/T/\n");
+	if (sp_msg_open(m.data, m.len, &h, &err) == SP_OK)
+		r = msg_handle_headers_only(h);
+	sp_msg_free(h);
+	sp_buf_free(&m);
+	return r;
+}
+
+static void
+test_marker_count(void)
+{
+	T_EQ_INT(headers_only_with(0), 0);
+	T_EQ_INT(headers_only_with(SP_MSG_MAX_PARTS), 0);
+	T_EQ_INT(headers_only_with(SP_MSG_MAX_PARTS + 1), 1);
+}
+
 static void
 test_safe_filename(void)
 {
@@ -1071,4 +1106,4 @@ init(void)
 
 T_MAIN(init, test_corpus, test_info, test_too_many_recipients, test_check, test_preamble,
     test_rcpt_fields, test_tamper,
-    test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_threads, test_large)
+    test_safe_filename, test_huge_headers, test_nesting, test_many_parts, test_marker_count, test_forwarded, test_binary_part, test_odd_layouts, test_compression, test_mutations, test_threads, test_large)
