@@ -1,6 +1,8 @@
 /*
- * i18n.c - the catalogues of i18n.h: parsed once from the embedded
- * web/i18n/LANG.json, checked against English, looked up with fallback.
+ * i18n.c - the catalogues of i18n.h: each parsed from the embedded
+ * web/i18n/LANG.json when it is first needed (a command that writes one
+ * English notice parses English only), checked against English, looked up
+ * with fallback.
  * SECURITY: placeholder values are escaped for HTML; only catalogue texts
  * of keys ending in "_html" (written by the project, embedded at build
  * time) go into a page as they are.  Accept-Language is parsed with bounds
@@ -8,6 +10,7 @@
  */
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +23,22 @@
 #define MAX_CATS 16
 #define NAME_MAX_LEN 40		/* bytes of a placeholder name */
 
+/* A catalogue: found by its asset's name at the first look-up, parsed
+ * (and checked) at the first look-up of its language; English is cats[0]. */
 struct cat {
 	char code[SP_I18N_LANG_MAX + 1];
+	const struct sp_asset *asset;
 	json_t *obj;
+	int ok;			/* offered: it parsed and has what English has */
+	atomic_int ready;	/* obj and ok are set (release / acquire) */
 };
 
 static struct cat cats[MAX_CATS];
 static size_t ncats;
 static const char *offered[MAX_CATS + 1];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_once_t once = PTHREAD_ONCE_INIT;		/* cats[] found */
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;	/* offered[] made */
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The placeholder starting at p ("{name}"): its name's length, or 0. */
 static size_t
@@ -110,25 +120,21 @@ sp_i18n_check_json(const char *en, size_t enlen, const char *other, size_t olen,
 	return st;
 }
 
+/* The catalogues among the embedded assets, English first. */
 static void
-load(void)
+find(void)
 {
 	const struct sp_asset *a;
-	struct sp_err err = {{0}};
-	size_t i, n = 0, nl;
-	json_t *o;
+	size_t nl;
 
 	for (a = sp_assets; a->name != NULL && ncats < MAX_CATS; a++) {
 		nl = strlen(a->name);
 		if (nl < 11 || nl > 10 + SP_I18N_LANG_MAX || strncmp(a->name, "i18n/", 5) != 0 ||
 		    strcmp(a->name + nl - 5, ".json") != 0)
 			continue;
-		if ((o = json_loadb((const char *)a->data, a->len, JSON_REJECT_DUPLICATES,
-		    NULL)) == NULL)
-			continue;
 		snprintf(cats[ncats].code, sizeof(cats[0].code), "%.*s", (int)(nl - 10),
 		    a->name + 5);
-		cats[ncats].obj = o;
+		cats[ncats].asset = a;
 		if (strcmp(cats[ncats].code, SP_I18N_DEFAULT) == 0 && ncats > 0) {
 			struct cat t = cats[0];
 
@@ -137,10 +143,62 @@ load(void)
 		}
 		ncats++;
 	}
-	if (ncats == 0 || strcmp(cats[0].code, SP_I18N_DEFAULT) != 0)
+}
+
+/* Parse cats[i] (and English before it), parse_lock held.  Without a
+ * valid English catalogue nothing is offered. */
+static void
+parse_locked(size_t i)
+{
+	struct cat *c = &cats[i];
+	struct sp_err err = {{0}};
+
+	if (atomic_load_explicit(&c->ready, memory_order_relaxed))
 		return;
+	if (i > 0)
+		parse_locked(0);
+	c->obj = json_loadb((const char *)c->asset->data, c->asset->len, JSON_REJECT_DUPLICATES,
+	    NULL);
+	if (i == 0)
+		c->ok = c->obj != NULL && strcmp(c->code, SP_I18N_DEFAULT) == 0;
+	else
+		c->ok = c->obj != NULL && cats[0].ok && check_obj(cats[0].obj, c->obj, &err) == SP_OK;
+	atomic_store_explicit(&c->ready, 1, memory_order_release);
+}
+
+static const struct cat *
+cat_ready(size_t i)
+{
+	if (!atomic_load_explicit(&cats[i].ready, memory_order_acquire)) {
+		pthread_mutex_lock(&parse_lock);
+		parse_locked(i);
+		pthread_mutex_unlock(&parse_lock);
+	}
+	return &cats[i];
+}
+
+/* The offered catalogue of lang, or NULL. */
+static const struct cat *
+cat_get(const char *lang)
+{
+	size_t i;
+
+	pthread_once(&once, find);
+	for (i = 0; lang != NULL && i < ncats; i++)
+		if (strcmp(cats[i].code, lang) == 0)
+			return cat_ready(i)->ok ? &cats[i] : NULL;
+	return NULL;
+}
+
+/* Every catalogue parsed: the list of those offered. */
+static void
+load_all(void)
+{
+	size_t i, n = 0;
+
+	pthread_once(&once, find);
 	for (i = 0; i < ncats; i++)
-		if (i == 0 || check_obj(cats[0].obj, cats[i].obj, &err) == SP_OK)
+		if (cat_ready(i)->ok)
 			offered[n++] = cats[i].code;
 	offered[n] = NULL;
 }
@@ -148,44 +206,30 @@ load(void)
 static json_t *
 cat_of(const char *lang)
 {
-	size_t i;
+	const struct cat *c = cat_get(lang);
 
-	pthread_once(&once, load);
-	for (i = 0; lang != NULL && i < ncats; i++)
-		if (strcmp(cats[i].code, lang) == 0)
-			return sp_i18n_offered(lang) ? cats[i].obj : NULL;
-	return NULL;
+	return c != NULL ? c->obj : NULL;
 }
 
 const char *const *
 sp_i18n_languages(void)
 {
-	pthread_once(&once, load);
+	pthread_once(&all_once, load_all);
 	return offered;
 }
 
 int
 sp_i18n_offered(const char *lang)
 {
-	size_t i;
-
-	pthread_once(&once, load);
-	for (i = 0; lang != NULL && offered[i] != NULL; i++)
-		if (strcmp(offered[i], lang) == 0)
-			return 1;
-	return 0;
+	return cat_get(lang) != NULL;
 }
 
 const char *
 sp_i18n_lang(const char *lang)
 {
-	size_t i;
+	const struct cat *c = cat_get(lang);
 
-	pthread_once(&once, load);
-	for (i = 0; lang != NULL && offered[i] != NULL; i++)
-		if (strcmp(offered[i], lang) == 0)
-			return offered[i];
-	return SP_I18N_DEFAULT;
+	return c != NULL ? c->code : SP_I18N_DEFAULT;
 }
 
 const char *
@@ -195,7 +239,7 @@ sp_i18n_accept(const char *h)
 	double bestq = 0;
 	size_t i, tl;
 
-	pthread_once(&once, load);
+	pthread_once(&all_once, load_all);
 	while (p != NULL && *p != '\0') {
 		char tag[16];
 		double q = 1;
