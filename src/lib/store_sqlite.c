@@ -1016,7 +1016,7 @@ sq_org_find(sqlite3 *db, int64_t id, const char *name, int live, struct sp_org *
 	sqlite3_stmt *st;
 	int s, rc;
 
-	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS " FROM orgs o WHERE"
+	if ((s = sq_kept(db, "SELECT " SQ_ORG_COLS " FROM orgs o WHERE"
 	    " (?1 != 0 AND o.id = ?1 OR ?1 = 0 AND o.name = ?2) AND (?3 = 0 OR o.removed = 0)",
 	    &st, err)) != SP_OK)
 		return s;
@@ -1025,7 +1025,7 @@ sq_org_find(sqlite3 *db, int64_t id, const char *name, int live, struct sp_org *
 	sqlite3_bind_int(st, 3, live);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		org_from_row(st, out != NULL ? out : &o);
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc == SQLITE_DONE)
 		return name != NULL ?
 		    sp_err_set(err, SP_ERR_NOTFOUND, "no organisation named '%s'", name) :
@@ -1096,7 +1096,7 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS ", t.last_used FROM org_tokens t"
+	if ((s = sq_kept(db, "SELECT " SQ_ORG_COLS ", t.last_used FROM org_tokens t"
 	    " JOIN orgs o ON o.id = t.org_id WHERE t.hash = ? AND t.revoked = 0"
 	    " AND o.removed = 0", &st, err)) != SP_OK)
 		return s;
@@ -1105,7 +1105,7 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 		org_from_row(st, out);
 		last = sqlite3_column_int64(st, sqlite3_column_count(st) - 1);	/* t.last_used */
 	}
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown organisation token");
 	if (rc != SQLITE_ROW)
@@ -1120,7 +1120,7 @@ sq_org_by_token(void *impl, const unsigned char *token_hash, struct sp_org *out,
 	 * sleep the same way.  So one try without waiting; when the database
 	 * is busy, a later use records it.
 	 */
-	if (now - last >= SQ_TOKEN_TOUCH && sq_prepare(db, "UPDATE org_tokens SET"
+	if (now - last >= SQ_TOKEN_TOUCH && sq_kept(db, "UPDATE org_tokens SET"
 	    " last_used = ?2 WHERE hash = ?1 AND last_used <= ?2 - ?3", &st, NULL) == SP_OK) {
 		bind_hash(st, 1, token_hash);
 		sqlite3_bind_int64(st, 2, now);
@@ -1412,14 +1412,14 @@ sq_org_by_domain(void *impl, const char *domain, struct sp_org *out, struct sp_e
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation holds this domain");
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT " SQ_ORG_COLS " FROM org_domains d"
+	if ((s = sq_kept(db, "SELECT " SQ_ORG_COLS " FROM org_domains d"
 	    " JOIN orgs o ON o.id = d.org_id WHERE d.domain = ? AND o.removed = 0",
 	    &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, dom);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		org_from_row(st, out);
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "no organisation holds %s", dom);
 	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "organisation", err);
@@ -1580,13 +1580,13 @@ sq_org_key_get(void *impl, const char *kid, struct sp_org_key *out, struct sp_er
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT " SQ_KEY_COLS " FROM org_keys"
+	if ((s = sq_kept(db, "SELECT " SQ_KEY_COLS " FROM org_keys"
 	    " WHERE kid = ?", &st, err)) != SP_OK)
 		return s;
 	bind_text(st, 1, kid);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && org_key_from_row(st, out) != 0)
 		rc = SQLITE_CORRUPT;
-	sqlite3_finalize(st);
+	sq_finish(st);
 	if (rc == SQLITE_DONE)
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown signing key");
 	return rc == SQLITE_ROW ? SP_OK : sq_status(db, rc, "signing key", err);
