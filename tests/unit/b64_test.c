@@ -149,6 +149,10 @@ test_bad_in_block_and_tail(void)
 	T_EQ_INT(sp_b64_dec_groups(text, groups, d), 0);
 	text[3] = 0xc3;
 	T_EQ_INT(sp_b64_dec_groups(text, groups, d), 0);
+	/* in the second of two vector blocks */
+	text[3] = 'Q';
+	text[40] = '*';
+	T_EQ_INT(sp_b64_dec_groups(text, groups, d), 0);
 	free(text);
 	free(d);
 }
