@@ -26,7 +26,7 @@
 #include <immintrin.h>
 #endif
 
-static const unsigned char b64_chars[64] =
+const char sp_b64_chars[65] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Value of each base64 character, 0xff for every other byte. */
@@ -94,10 +94,10 @@ enc_scalar(const unsigned char *in, size_t groups, unsigned char *out)
 
 	for (g = 0; g < groups; g++, in += 3, out += 4) {
 		v = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
-		out[0] = b64_chars[v >> 18];
-		out[1] = b64_chars[(v >> 12) & 63];
-		out[2] = b64_chars[(v >> 6) & 63];
-		out[3] = b64_chars[v & 63];
+		out[0] = (unsigned char)sp_b64_chars[v >> 18];
+		out[1] = (unsigned char)sp_b64_chars[(v >> 12) & 63];
+		out[2] = (unsigned char)sp_b64_chars[(v >> 6) & 63];
+		out[3] = (unsigned char)sp_b64_chars[v & 63];
 	}
 }
 

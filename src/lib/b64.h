@@ -12,7 +12,9 @@
 
 #include <stddef.h>
 
-/* Value of each base64 character (0..63), 0xff for every other byte. */
+/* The alphabet (value to character), and the value of each character
+ * (0..63), 0xff for every other byte. */
+extern const char sp_b64_chars[65];
 extern const unsigned char sp_b64_value[256];
 
 /* Encode groups * 3 bytes of in as groups * 4 characters at out. */

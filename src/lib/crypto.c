@@ -110,8 +110,6 @@ sp_gcm_open(const unsigned char key[SP_KEY_LEN], const unsigned char nonce[SP_GC
 	return st;
 }
 
-static const char b64_std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64_url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -152,9 +150,9 @@ sp_b64_encode(struct sp_buf *out, const void *p, size_t n, size_t line_len)
 	if (i < n) {
 		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
 
-		o[0] = b64_std[v >> 18];
-		o[1] = b64_std[(v >> 12) & 63];
-		o[2] = i + 1 < n ? b64_std[(v >> 6) & 63] : '=';
+		o[0] = sp_b64_chars[v >> 18];
+		o[1] = sp_b64_chars[(v >> 12) & 63];
+		o[2] = i + 1 < n ? sp_b64_chars[(v >> 6) & 63] : '=';
 		o[3] = '=';
 		o += 4;
 		col += 4;
@@ -190,7 +188,7 @@ b64_table_init(void)
 
 	memset(b64_dec, 255, sizeof(b64_dec));
 	for (i = 0; i < 64; i++)
-		b64_dec[(unsigned char)b64_std[i]] = (unsigned char)i;
+		b64_dec[(unsigned char)sp_b64_chars[i]] = (unsigned char)i;
 	b64_dec[' '] = b64_dec['\t'] = b64_dec['\r'] = b64_dec['\n'] = b64_dec['\f'] = 64;
 	b64_dec['='] = 65;
 }

@@ -77,14 +77,6 @@ is_b64char(unsigned char ch)
 	return sp_b64_value[ch] != 0xff || ch == '=';
 }
 
-/* Decode the whole groups of 4 characters at s (n a multiple of 4, no
- * padding) into d; 0 when a byte is not a base64 character. */
-static int
-b64_groups(const unsigned char *s, size_t n, unsigned char *d)
-{
-	return sp_b64_dec_groups(s, n / 4, d);
-}
-
 /* The final group q[0..4): 4 characters of which the last one or two may
  * be '='.  Canonical only: the bits the padding leaves unused are zero (so
  * exactly one byte string encodes to it).  Writes 1 to 3 bytes to d and
@@ -142,7 +134,7 @@ msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fm
 		/* a full line, its line end, and more to come */
 		if (rest <= f->line + eol || raw[pos + f->line + eol - 1] != '\n' ||
 		    (f->crlf && raw[pos + f->line] != '\r') ||
-		    !b64_groups(raw + pos, f->line, stage + o))
+		    !sp_b64_dec_groups(raw + pos, f->line / 4, stage + o))
 			return SP_ERR_INVALID;
 		o += f->line / 4 * 3;
 		pos += f->line + eol;
@@ -154,7 +146,7 @@ msg_b64_decode_to(const unsigned char *raw, size_t total, const struct msg_b64fm
 		}
 	}
 	/* the last line: whole groups, the final one possibly padded */
-	if (rest < 4 || rest % 4 != 0 || !b64_groups(raw + pos, rest - 4, stage + o))
+	if (rest < 4 || rest % 4 != 0 || !sp_b64_dec_groups(raw + pos, (rest - 4) / 4, stage + o))
 		return SP_ERR_INVALID;
 	o += (rest - 4) / 4 * 3;
 	if ((k = b64_last(raw + e - 4, stage + o)) == 0)
