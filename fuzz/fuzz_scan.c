@@ -10,7 +10,8 @@
  * refused as not mail; the action is one of the three; a number shown in an
  * explanation never reveals more than its last four digits; the scanned
  * text stays within the policy's budget; an extractor never writes more
- * text than it was given (the zip reader: than its cap).
+ * text than it was given (the zip reader: than its cap; the reader's text
+ * of HTML, with its line ends and bullets: than twice).
  * SECURITY: exercises the scanner on untrusted mail.
  */
 #include <stdint.h>
@@ -78,6 +79,13 @@ extractors(const uint8_t *data, size_t size)
 
 	sp_buf_init(&out, size + 1);
 	if (pol_html_to_text((const char *)data, size, &out) != SP_OK || out.len > size)
+		abort();
+	scan_out(&out, size);
+	sp_buf_free(&out);
+	/* a reader's text: a list item's bullet may make it longer (5 bytes
+	 * for "<li>"), never twice as long */
+	sp_buf_init(&out, 2 * size + 16);
+	if (sp_policy_html_text((const char *)data, size, &out) != SP_OK || out.len > 2 * size)
 		abort();
 	scan_out(&out, size);
 	sp_buf_free(&out);

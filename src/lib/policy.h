@@ -123,9 +123,13 @@ int sp_policy_scan_text(const struct sp_policy *p, struct sp_policy_scratch *s,
 
 /* HTML reduced to the text a reader sees, as the scanner reads it (tags,
  * comments, script, style, head and hidden elements dropped, white space
- * runs and block ends as one space, entities decoded), appended to out
- * (whose cap bounds it): for showing a message's HTML as text, never as
- * markup.  SP_OK, or out's SP_ERR_NOMEM / SP_ERR_TOOBIG. */
+ * runs as one space, entities decoded), but with its lines: a line break,
+ * a <div> or a list item ends a line ('\n'; a list item then starts with
+ * "\u2022 "), a paragraph, heading, list or table stands apart (one empty
+ * line), no line starts or ends with a space and the text ends with its
+ * last word.  Appended to out (whose cap bounds it): for showing a
+ * message's HTML as text, never as markup.  SP_OK, or out's SP_ERR_NOMEM /
+ * SP_ERR_TOOBIG. */
 int sp_policy_html_text(const char *in, size_t n, struct sp_buf *out);
 
 /* Release what a result owns and zero it (safe on a zeroed result). */

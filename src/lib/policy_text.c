@@ -15,12 +15,42 @@
 
 /* --- HTML to text -------------------------------------------------------- */
 
+/* What markup_to_text makes: the scanner's text of HTML (block ends as a
+ * space, so that the rules see one line), the text of office XML, or the
+ * text of HTML for a reader (block ends as line ends, paragraphs apart). */
+enum markup { MARKUP_SCAN, MARKUP_XML, MARKUP_READ };
+
+/* One space between words: none at the start, after a space or at the
+ * start of a line. */
 static int
 put_space(struct sp_buf *out)
 {
-	if (out->len == 0 || out->data[out->len - 1] == ' ')
+	if (out->len == 0 || out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\n')
 		return SP_OK;
 	return sp_buf_append(out, " ", 1);
+}
+
+/* End the line (lines 1) or the paragraph (lines 2): the spaces before
+ * go, and the text then ends in at least that many line ends (none at its
+ * start).  lines 3 is a line break of its own (<br>): one line end more,
+ * so that two make an empty line; never more than two in a row. */
+static int
+put_break(struct sp_buf *out, int lines)
+{
+	int have = 0, st;
+
+	while (out->len > 0 && out->data[out->len - 1] == ' ')
+		out->len--;
+	if (out->len == 0)
+		return SP_OK;
+	while (have < 2 && (size_t)have < out->len && out->data[out->len - 1 - (size_t)have] == '\n')
+		have++;
+	if (lines == 3)
+		lines = have < 2 ? have + 1 : 2;
+	for (; have < lines; have++)
+		if ((st = sp_buf_append(out, "\n", 1)) != SP_OK)
+			return st;
+	return SP_OK;
 }
 
 static int
@@ -215,16 +245,44 @@ skip_element(const char *in, size_t len, size_t from, const char *nm, size_t n)
 	return SIZE_MAX;
 }
 
+/* For a reader: HTML elements that start or end a line, and those that
+ * stand apart as paragraphs; every other element that is not inline
+ * reads as a space (a table's cells). */
+static const char *const html_line[] = {
+	"div", "li", "tr", "dt", "dd", "option", "center", "address", "figcaption",
+};
+static const char *const html_para[] = {
+	"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "dl", "table",
+	"pre", "hr", "section", "article", "header", "footer", "nav", "aside", "figure",
+	"form", "fieldset", "details", "summary", "main",
+};
+
+/* The break a reader sees at the tag named in[ns, ne): 0 none (inline or
+ * a space), 1 a line end, 2 a paragraph, 3 a line break (put_break). */
+static int
+read_break(const char *in, size_t ns, size_t ne)
+{
+	if (ne - ns == 2 && strncasecmp(in + ns, "br", 2) == 0)
+		return 3;
+	if (name_in(in + ns, ne - ns, html_para, sizeof(html_para) / sizeof(html_para[0])))
+		return 2;
+	if (name_in(in + ns, ne - ns, html_line, sizeof(html_line) / sizeof(html_line[0])))
+		return 1;
+	return 0;
+}
+
 static const char *const html_void[] = {
 	"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
 	"source", "track", "wbr",
 };
 
 static int
-markup_to_text(const char *in, size_t n, struct sp_buf *out, int xml)
+markup_to_text(const char *in, size_t n, struct sp_buf *out, enum markup mode)
 {
+	const int xml = mode == MARKUP_XML;
+	const size_t base = out->len;
 	size_t i = 0;
-	int st = SP_OK;
+	int st = SP_OK, brk;
 
 	while (i < n && st == SP_OK) {
 		unsigned char c = (unsigned char)in[i];
@@ -284,6 +342,11 @@ markup_to_text(const char *in, size_t n, struct sp_buf *out, int xml)
 				    (closing || (e > 0 && in[e - 1] == '/') ||
 				    (ln == 1 && (*local == 's' || *local == 'p'))))
 					st = put_space(out);
+			} else if (mode == MARKUP_READ && (brk = read_break(in, ns, ne)) > 0) {
+				st = put_break(out, brk);
+				/* a list item reads with its bullet */
+				if (st == SP_OK && !closing && ne - ns == 2 && strncasecmp(in + ns, "li", 2) == 0)
+					st = sp_buf_append(out, "\xe2\x80\xa2 ", 4);
 			} else if (!name_in(in + ns, ne - ns, html_inline,
 			    sizeof(html_inline) / sizeof(html_inline[0]))) {
 				st = put_space(out);
@@ -338,23 +401,27 @@ markup_to_text(const char *in, size_t n, struct sp_buf *out, int xml)
 			i = e;
 		}
 	}
+	/* a reader's text ends with its last word */
+	while (mode == MARKUP_READ && st == SP_OK && out->len > base &&
+	    (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\n'))
+		out->len--;
 	return st;
 }
 
 int
 pol_html_to_text(const char *in, size_t n, struct sp_buf *out)
 {
-	return markup_to_text(in, n, out, 0);
+	return markup_to_text(in, n, out, MARKUP_SCAN);
 }
 
 int
 sp_policy_html_text(const char *in, size_t n, struct sp_buf *out)
 {
-	return pol_html_to_text(in, n, out);
+	return markup_to_text(in, n, out, MARKUP_READ);
 }
 
 int
 pol_xml_to_text(const char *in, size_t n, struct sp_buf *out)
 {
-	return markup_to_text(in, n, out, 1);
+	return markup_to_text(in, n, out, MARKUP_XML);
 }

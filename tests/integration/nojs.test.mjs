@@ -2,7 +2,7 @@
 // noscript button posts the envelope and its mail key part; the key server
 // says first that this way trusts it with the message, signs the recipient
 // in, makes the release and authenticity checks, and shows the text (an
-// HTML-only message as text, no tag), attachments as downloads byte for
+// HTML-only message as text with its lines, no tag), attachments as downloads byte for
 // byte.  Wrong password, another account, a changed ciphertext byte or a
 // changed header: a clear refusal and nothing of the message.  Nothing of
 // the message reaches the key server's log.
@@ -123,6 +123,7 @@ before(async () => {
     'Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '',
     '<html><head><title>t</title><style>p{color:red}</style></head><body>',
     '<p>Your <b>appointment</b> is on <i>Friday</i> &amp; bring your card.</p>',
+    '<ul><li>Fast from midnight</li><li>Bring your list of medicines</li></ul><div>Dr Alice</div>',
     '<script>alert("owned")</script><img src="http://tracker.example/p.png" alt="">',
     '<a href="javascript:alert(2)">click</a></body></html>', ''].join('\r\n'));
   htmlEnv = seal(htmlOnly, 'html');
@@ -232,11 +233,14 @@ test('an attachment downloads byte for byte, as an attachment with a safe name',
   assert.ok(!n.body.includes(ATT.data.subarray(0, 64)));
 });
 
-test('an HTML-only message shows its text and no tag of it', async () => {
+test('an HTML-only message shows its text with its lines and no tag of it', async () => {
   const { second } = await signIn(htmlEnv, PAT, PW);
   assert.equal(second.res.status, 200, second.text);
   const body = /<div id="sp-text"[^>]*>([\s\S]*?)<\/div>/.exec(second.text)[1];
   assert.match(body, /Your appointment is on Friday &amp; bring your card\./);
+  // paragraphs apart, list items on lines of their own with a bullet
+  assert.ok(body.includes('bring your card.\n\n\u2022 Fast from midnight\n\u2022 Bring your list of medicines\n\nDr Alice'),
+    JSON.stringify(body));
   assert.ok(!body.includes('<'), 'no tag of the message');
   assert.ok(!second.text.includes('alert('), 'no script of the message');
   assert.ok(!second.text.includes('tracker.example'), 'no remote image');

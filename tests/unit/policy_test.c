@@ -475,14 +475,17 @@ test_code_decisions(void)
 	}
 }
 
+/* mode 0: the scanner's text of HTML, 1: of office XML, 2: a reader's
+ * text of HTML (sp_policy_html_text) */
 static int
-reduced_is(int xml, const char *in, const char *want)
+reduced_is(int mode, const char *in, const char *want)
 {
 	struct sp_buf out;
 	int ok;
 
 	sp_buf_init(&out, 1 << 20);
-	T_EQ_INT(xml ? pol_xml_to_text(in, strlen(in), &out) : pol_html_to_text(in, strlen(in), &out), SP_OK);
+	T_EQ_INT(mode == 1 ? pol_xml_to_text(in, strlen(in), &out) : mode == 2 ?
+	    sp_policy_html_text(in, strlen(in), &out) : pol_html_to_text(in, strlen(in), &out), SP_OK);
 	ok = out.len == strlen(want) && (out.len == 0 || memcmp(out.data, want, out.len) == 0);
 	if (!ok)
 		fprintf(stderr, "reduced '%s': got '%.*s', want '%s'\n", in, (int)out.len,
@@ -508,6 +511,30 @@ test_reader_view(void)
 	T_CHECK(reduced_is(1, "<w:p><w:r><w:t>212-45</w:t></w:r><w:r><w:t>-6780</w:t></w:r></w:p><w:p>x</w:p>",
 	    "212-45-6780 x "));
 	T_CHECK(reduced_is(1, "<text:p>a<text:s/>b</text:p>", "a b "));
+}
+
+/* What the page without scripts shows of an HTML-only message: its lines
+ * and paragraphs, and still nothing hidden. */
+static void
+test_reader_lines(void)
+{
+	T_CHECK(reduced_is(2, "<p>Dear Pat,</p><p>Your <b>results</b><br>are ready.</p>",
+	    "Dear Pat,\n\nYour results\nare ready."));
+	/* the lines of a webmail's editor, an empty one among them */
+	T_CHECK(reduced_is(2, "<div>one</div><div><br></div><div>two</div>", "one\n\ntwo"));
+	T_CHECK(reduced_is(2, "<ul><li>a</li><li>b</li></ul>after",
+	    "\xe2\x80\xa2 a\n\xe2\x80\xa2 b\n\nafter"));
+	T_CHECK(reduced_is(2, "<table><tr><td>Name</td><td>Pat</td></tr><tr><td>Age</td><td>41</td></tr></table>",
+	    "Name Pat\nAge 41"));
+	T_CHECK(reduced_is(2, "  <p>\n  hello\n  world  </p>  <h1> Title </h1>x ", "hello world\n\nTitle\n\nx"));
+	T_CHECK(reduced_is(2, "a<script>x</script><p hidden>s</p>b<span style=\"display:none\">t</span>c",
+	    "a b c"));
+	T_CHECK(reduced_is(2, "<br><br><br>", ""));
+	T_CHECK(reduced_is(2, "x<br><br><br><br>y", "x\n\ny"));
+	/* a number broken up by inline markup still reads as one */
+	T_CHECK(reduced_is(2, "<p>1<b>2</b>3</p>", "123"));
+	/* the scanner's text is unchanged: block ends are spaces */
+	T_CHECK(reduced_is(0, "<div>one</div><div><br></div><div>two</div>", "one two "));
 }
 
 static void
@@ -963,5 +990,5 @@ teardown(void)
 
 T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
     test_text_decisions, test_hits_masked, test_message_decisions, test_code_validators,
-    test_code_decisions, test_reader_view, test_zip_bounds, test_corpus, test_large,
+    test_code_decisions, test_reader_view, test_reader_lines, test_zip_bounds, test_corpus, test_large,
     test_bad_input, test_threads, test_stream_split, test_context_pass, test_big_lexicon, teardown)
