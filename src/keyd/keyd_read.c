@@ -56,6 +56,7 @@ struct rd {
 	struct keyd_req *r;
 	const char *h, *c, *s, *mp;
 	char csrf[64];
+	char sess_csrf[SP_STORE_CSRF_MAX + 1];	/* the session's, for its sign-out */
 	struct sp_env_file f;
 	size_t page_cap;		/* room for a page that reposts the envelope */
 };
@@ -410,6 +411,14 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 		sp_buf_append_str(&b, "</ul></form>");
 	}
 	keyd_th(d->r, &b, "read.kept_nothing_html", NULL, 0);
+	/* on a computer others use: the session ends here, without scripts */
+	if (d->sess_csrf[0] != '\0') {
+		sp_buf_append_str(&b, "<form method=\"post\" action=\"/account/signout\" id=\"sp-signout\">"
+		    "<input type=\"hidden\" name=\"csrf\" value=\"");
+		esc(&b, d->sess_csrf);
+		sp_buf_append_str(&b, "\">");
+		keyd_th(d->r, &b, "read.signout_html", NULL, 0);
+	}
 	return page(d->r, 200, keyd_t(d->r, "read.message_title"), &b);
 }
 
@@ -633,6 +642,7 @@ after_login(struct rd *d, struct keyd_login *l, const char *email, int second)
 
 	switch (l->status) {
 	case KEYD_LOGIN_OK:
+		snprintf(d->sess_csrf, sizeof(d->sess_csrf), "%s", l->csrf);
 		ret = release_and_show(d, l->email, "read");
 		break;
 	case KEYD_LOGIN_MFA:
@@ -719,8 +729,10 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 		else if (strcmp(s.via, "device") == 0)
 			/* a remembered device's session: here, the password */
 			ret = signin_page(d, 401, "read.need_pw", "");
-		else
+		else {
+			snprintf(d->sess_csrf, sizeof(d->sess_csrf), "%s", s.csrf);
 			ret = release_and_show(d, s.email, step);
+		}
 		sp_wipe(&s, sizeof(s));
 	} else
 		ret = signin_page(d, 400, NULL, "");

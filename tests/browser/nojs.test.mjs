@@ -1,8 +1,8 @@
 // nojs.test.mjs - a browser that runs no script at all (Chromium with
 // JavaScript disabled), from the envelope file to the message: the
 // envelope's noscript button, the key server's page that says it will be
-// trusted with this message, sign-in, the text, and an attachment saved
-// byte for byte.
+// trusted with this message, sign-in, the text, an attachment saved byte
+// for byte, and the sign-out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -44,6 +44,13 @@ test('without JavaScript: envelope, the trust notice, sign-in, the text and an a
       popup.click('button:has-text("Download results.pdf")')]);
     assert.equal(dl.suggestedFilename(), 'results.pdf');
     assert.ok(fs.readFileSync(await dl.path()).equals(DATA), 'the attachment, byte for byte');
+    // a computer others use: sign out from the message, still without scripts
+    const session = async () => (await context.cookies()).filter((c) => c.name === 'sp_session' && c.value).length;
+    assert.equal(await session(), 1, 'signed in');
+    await Promise.all([popup.waitForNavigation({ timeout: TIMEOUT }),
+      popup.click('#sp-signout button:has-text("Sign out")')]);
+    assert.match(await popup.locator('main').innerText(), /You are signed out/);
+    assert.equal(await session(), 0, 'no session cookie left');
   } finally {
     await context.close();
   }

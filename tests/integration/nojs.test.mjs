@@ -165,6 +165,26 @@ test('the right password reads the text, escaped, under the genuine banner', asy
   assert.ok(rel.length >= 1, 'audited as released (no-script)');
 });
 
+test('the message page signs out without scripts; the message then needs the password again', async () => {
+  const { b, second } = await signIn(env, PAT, PW);
+  assert.equal(second.res.status, 200, second.text);
+  const form = /<form method="post" action="\/account\/signout" id="sp-signout"><input type="hidden" name="csrf" value="([^"]+)">/
+    .exec(second.text);
+  assert.ok(form, 'the page has a sign-out form');
+  assert.match(second.text, /On a computer others use, sign out once you have read it\./);
+  // the message again with the session: still readable
+  const again = await b.post({ ...env, csrf: csrfOf(second.text), step: 'read' });
+  assert.equal(again.res.status, 200, again.text);
+  assert.ok(again.text.includes(SECRET));
+  const out = await b.post({ csrf: form[1] }, { to: '/account/signout' });
+  assert.equal(out.res.status, 200, out.text);
+  assert.match(out.text, /You are signed out/);
+  // the same repost now asks for the password and shows nothing
+  const after = await b.post({ ...env, csrf: csrfOf(second.text), step: 'read' });
+  assert.equal(after.res.status, 401, after.text);
+  assertNoMessage(after.text);
+});
+
 test('a wrong password is refused and shows nothing of the message', async () => {
   const { second } = await signIn(env, PAT, 'not the password at all');
   assert.equal(second.res.status, 401);
