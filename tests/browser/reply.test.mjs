@@ -4,8 +4,9 @@
 // token shows its text and attachment), Reply all reaches every
 // participant (keyboard only), Forward goes to the organisation's domains
 // with the original attached and is refused elsewhere (by the page and by
-// the key server), the organisation's policy hides the buttons, and every
-// error keeps the draft beside the field it concerns.  Accessibility scans
+// the key server), the organisation's policy hides the buttons, every
+// error keeps the draft beside the field it concerns, and a message of
+// level low (opened without a sign-in) offers the sign-in to reply.  Accessibility scans
 // and screenshots at 375 and 1280 pixels.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeMail, recipientAdd, sealpost, readOutbox, tmpDir } from '../lib/harness.mjs';
-import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, axe, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, submitLogin, axe, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'pat@example.org';
 const PASSWORD = 'Heron quartz window 58';
@@ -339,4 +340,45 @@ test('the organisation\'s policy: no Forward when forwarding is off, no buttons 
   assert.equal((await note.textContent()).trim(), 'The sender\u2019s organisation does not accept replies here.');
   assert.equal(await p.locator('#sp-reply, #sp-reply-all, #sp-forward').count(), 0);
   policy('--replies', 'on', '--forward', 'on');
+});
+
+test('a message of level low opens without a sign-in and offers one to reply; the Reply goes after it', async (t) => {
+  const mail = makeMail({ to: EMAIL, subject: 'Opening hours', text: 'Hello,\nwe open at nine.\n',
+    messageId: '<low-reply@clinic.example>' });
+  const low = seal(ctx, Buffer.concat([Buffer.from('X-Sealpost-Level: low\r\n'), mail]), 'low-reply.html');
+  // a browser that was never signed in, on a phone
+  const fresh = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  try {
+    const page = await fresh.newPage();
+    await page.goto(pathToFileURL(low).href);
+    const p = await clickOpen(page);
+    await p.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert.match(await p.textContent('#sp-body'), /we open at nine/);
+    assert.equal(await p.locator('#sp-login:not([hidden])').count(), 0, 'opened without the sign-in card');
+    const ask = p.locator('#sp-reply-signin');
+    await ask.waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert.equal((await ask.textContent()).trim(), 'Sign in to reply');
+    assert.equal(await p.locator('#sp-reply, #sp-reply-all, #sp-forward').count(), 0, 'no Reply before a sign-in');
+    await axe(t, p, 'the sign-in offer under a low message');
+    await screenshots(p, 'reply-low-offer');
+    await ask.click();
+    await p.locator('#sp-login:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert.equal(await p.inputValue('#sp-email'), EMAIL, 'the card knows whom the message is for');
+    assert.equal(await submitLogin(p, EMAIL, PASSWORD), null);
+    await p.locator('#sp-reply').waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert.equal(await p.locator('#sp-reply-signin').count(), 0, 'the offer is gone');
+    assert.equal(await focused(p), 'sp-reply', 'the focus is on Reply');
+    assert.ok(await p.locator('#sp-message').isVisible(), 'the message stays');
+    await p.click('#sp-reply');
+    await p.locator('#sp-compose').waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert.equal(await p.inputValue('#sp-subject-input'), 'Re: Opening hours');
+    await p.click('#sp-body-input');
+    await p.keyboard.press('Control+Home');
+    await p.keyboard.type('Are you open on Saturday?');
+    const sent = await sendAndFind(p, () => p.click('#sp-send'));
+    assert.deepEqual(sent.rcpt, ['alice@clinic.example']);
+    assert.match(openSealed(sent.file).text, /Are you open on Saturday\?/);
+  } finally {
+    await fresh.close();
+  }
 });

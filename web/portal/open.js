@@ -825,7 +825,7 @@ async function openWith(env) {
   if (!got) return;
   const opened = await checkAndShow(env, h, got.record, () =>
     notGenuine(h.header.org, [t('js.r_nodecrypt')]));
-  if (opened) offerReply(ID, got.session, opened);
+  if (opened) replyOffer(got.session, opened);
 }
 
 // ---- copy mode: the key server's copy, the link's key ----------------------
@@ -1049,7 +1049,50 @@ async function openCopy() {
       missingKey();
     }
   });
-  if (opened) offerReply(ID, got.session, opened);
+  if (opened) replyOffer(got.session, opened);
+}
+
+// Secure Reply needs a session.  A message that opened without one (level
+// low, obtainKey) still offers it: with the session this browser has, if
+// any, else behind a "Sign in to reply" button that shows the sign-in
+// card; the Reply buttons come once the reader has signed in, with the
+// focus on the first of them.
+async function replyOffer(session, opened) {
+  if (session) {
+    offerReply(ID, session, opened);
+    return;
+  }
+  const now = await api('GET', '/api/v1/session');
+  if (now.status === 200 && typeof now.data.csrf === 'string') {
+    offerReply(ID, await ensureSession(''), opened);
+    return;
+  }
+  const article = $('sp-message');
+  if (!article || $('sp-reply-signin')) return;
+  const bar = document.createElement('div');
+  bar.className = 'actions reply-actions';
+  const ask = document.createElement('button');
+  ask.type = 'button';
+  ask.className = 'btn secondary';
+  ask.id = 'sp-reply-signin';
+  ask.textContent = t('js.reply.sign_in_to_reply');
+  ask.addEventListener('click', async () => {
+    ask.disabled = true;
+    const to = opened.header && Array.isArray(opened.header.to) && opened.header.to.length === 1 ? opened.header.to[0] : '';
+    // the card that waited since the page began (hidden when the message
+    // opened without it), or a new one
+    const pending = ensureSession(to);
+    show($('sp-login'), true);
+    ($('sp-email').value ? $('sp-password') : $('sp-email')).focus();
+    const s = await pending;
+    bar.remove();
+    if (!s) return;
+    await offerReply(ID, s, opened);
+    const first = $('sp-reply') || $('sp-reply-all') || $('sp-forward');
+    if (first) first.focus();
+  });
+  bar.append(ask);
+  article.append(bar);
 }
 
 // The envelope's one recipient, for the sign-in card ('' when several or
