@@ -37,7 +37,9 @@ usage_expire(FILE *f)
 	    "usage: sealpost --data-dir DIR | --db URL expire --run\n\n"
 	    "Shreds every expired envelope now: its wrapped key part is overwritten in\n"
 	    "the store, so nobody can open it any more (the key server does the same\n"
-	    "every --shred-interval seconds).  Prints how many were shredded.\n");
+	    "every --shred-interval seconds).  Prints how many were shredded.  Then\n"
+	    "the store's housekeeping: throttle counters of no more use and\n"
+	    "registrations never activated after 30 days are removed (printed too).\n");
 }
 
 /* Shared by retract and unretract. */
@@ -158,6 +160,7 @@ cli_expire_main(int argc, char **argv, const struct cli_global *g)
 {
 	struct sp_err err = {{0}};
 	struct sp_store *s = NULL;
+	struct sp_housekeep_counts hk;
 	long total = 0;
 	int st, n;
 
@@ -188,6 +191,13 @@ cli_expire_main(int argc, char **argv, const struct cli_global *g)
 		return 1;
 	}
 	printf("shredded %ld expired envelope%s\n", total, total == 1 ? "" : "s");
+	if ((st = sp_store_housekeep(s, (int64_t)time(NULL), &hk, &err)) != SP_OK) {
+		sp_store_close(s);
+		fprintf(stderr, "sealpost expire: housekeeping: %s\n", sp_err_msg(&err, st));
+		return 1;
+	}
+	printf("removed %d stale counter%s and %d registration%s never activated\n", hk.throttle,
+	    hk.throttle == 1 ? "" : "s", hk.pending, hk.pending == 1 ? "" : "s");
 	st = cli_copies_purge(g, s, "expire");
 	sp_store_close(s);
 	return st;

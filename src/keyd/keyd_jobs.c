@@ -1,7 +1,9 @@
 /*
  * keyd_jobs.c - the key server's background work, on one thread:
  * crypto-shredding of expired envelopes every --shred-interval seconds
- * (sp_store_envelope_shred_expired, the first run at start), and audit
+ * (sp_store_envelope_shred_expired, the first run at start), with the
+ * store's housekeeping (sp_store_housekeep: throttle counters of no more
+ * use, registrations never activated after 30 days), and audit
  * anchors every --anchor-interval seconds: each chain's head (chain, seq,
  * hash) goes to the log and is appended to DATA/audit-anchors as
  * "TIME CHAIN SEQ HASHHEX" (mode 0600, fsync'd), so that a later
@@ -43,6 +45,26 @@ stopping(struct keyd *k)
 	return s;
 }
 
+/* The store's housekeeping, logged when it removed anything. */
+static void
+housekeep(struct keyd *k)
+{
+	struct sp_err err = {{0}};
+	struct sp_housekeep_counts c;
+	char nc[24], np[24];
+	int st;
+
+	if ((st = sp_store_housekeep(k->store, (int64_t)time(NULL), &c, &err)) != SP_OK) {
+		keyd_log("housekeep-failed", "error", sp_err_msg(&err, st), NULL);
+		return;
+	}
+	if (c.throttle > 0 || c.pending > 0) {
+		snprintf(nc, sizeof(nc), "%d", c.throttle);
+		snprintf(np, sizeof(np), "%d", c.pending);
+		keyd_log("housekeep", "counters", nc, "registrations", np, NULL);
+	}
+}
+
 int
 keyd_jobs_shred(struct keyd *k)
 {
@@ -63,6 +85,7 @@ keyd_jobs_shred(struct keyd *k)
 		keyd_log("shred", "envelopes", nb, NULL);
 	}
 	keyd_copies_purge(k);	/* copies go with their keys, and when their time is up */
+	housekeep(k);
 	return total;
 }
 

@@ -487,6 +487,19 @@ sp_store_throttle_clear(struct sp_store *s, const char *prefix, int *n,
 }
 
 int
+sp_store_housekeep(struct sp_store *s, int64_t now, struct sp_housekeep_counts *out,
+    struct sp_err *err)
+{
+	struct sp_housekeep_counts none;
+
+	if (out == NULL)
+		out = &none;
+	memset(out, 0, sizeof(*out));
+	return s->ops->housekeep == NULL ? unsupported(s, "housekeep", err) :
+	    s->ops->housekeep(s->impl, now, out, err);
+}
+
+int
 sp_store_pending_add(struct sp_store *s, const struct sp_account *acc,
     const unsigned char token_hash[SP_SHA256_LEN], int64_t token_expires,
     const struct sp_audit *a, struct sp_err *err)

@@ -622,6 +622,29 @@ int sp_store_throttle_undo(struct sp_store *s, const char *key, struct sp_err *e
 int sp_store_throttle_clear(struct sp_store *s, const char *prefix, int *n,
     struct sp_err *err);
 
+/* --- housekeeping -------------------------------------------------------- */
+
+/* Counters and registrations older than this are of no more use (every
+ * throttle policy's window is shorter: a week at most). */
+#define SP_STORE_STALE_AGE (30 * 86400)
+
+/* What sp_store_housekeep removed. */
+struct sp_housekeep_counts {
+	int throttle;		/* counters */
+	int pending;		/* registrations never activated */
+};
+
+/* Remove, as of now, what is kept for no purpose any more: throttle
+ * counters whose last attempt is older than SP_STORE_STALE_AGE and that
+ * lock nothing now (the count would start again anyway); the counters of
+ * wrong answers to a sender's question ("verify:ID:ADDRESS", which lock
+ * for good) once their envelope is shredded or gone; and pending
+ * registrations older than SP_STORE_STALE_AGE without an activation link
+ * that still works, with their links (the address registers again).
+ * Each is one statement; out (may be NULL) gets the counts. */
+int sp_store_housekeep(struct sp_store *s, int64_t now, struct sp_housekeep_counts *out,
+    struct sp_err *err);
+
 /* --- account lifecycle --------------------------------------------------- */
 
 /* Register: in one transaction, when the address has no (activated)

@@ -62,6 +62,8 @@ struct sp_store_ops {
 	    const struct sp_throttle_policy *p, int64_t *locked_until, struct sp_err *err);
 	int (*throttle_undo)(void *impl, const char *key, struct sp_err *err);
 	int (*throttle_clear)(void *impl, const char *prefix, int *n, struct sp_err *err);
+	int (*housekeep)(void *impl, int64_t now, struct sp_housekeep_counts *out,
+	    struct sp_err *err);
 	int (*pending_add)(void *impl, const struct sp_account *acc,
 	    const unsigned char *token_hash, int64_t token_expires,
 	    const struct sp_audit *a, struct sp_err *err);

@@ -3768,6 +3768,40 @@ pg_throttle_clear(void *impl, const char *prefix, int *n, struct sp_err *err)
 	return st;
 }
 
+/* --- housekeeping -------------------------------------------------------- */
+
+/* sp_store_housekeep's statements: $1 the stale time, $2 now (the first
+ * and third); a question's counter names its envelope ("verify:" and the
+ * 22-character id; compared in the id's own collation, not the key's). */
+static int
+pg_housekeep(void *impl, int64_t now, struct sp_housekeep_counts *out, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	p_int(&p, now - SP_STORE_STALE_AGE);
+	p_int(&p, now);
+	if ((st = pg_exec(&cx, "DELETE FROM throttle WHERE NOT starts_with(key, 'verify:')"
+	    " AND last_failed < $1 AND locked_until <= $2", &p, NULL, "housekeeping", err)) != SP_OK)
+		return st;
+	out->throttle += (int)cx.changes;
+	if ((st = pg_exec(&cx, "DELETE FROM throttle WHERE starts_with(key, 'verify:') AND NOT EXISTS"
+	    " (SELECT 1 FROM envelopes e WHERE e.id = substr(throttle.key, 8, 22) COLLATE \"default\""
+	    " AND e.shredded = 0)", NULL, NULL, "housekeeping", err)) != SP_OK)
+		return st;
+	out->throttle += (int)cx.changes;
+	if ((st = pg_exec(&cx, "DELETE FROM pending WHERE created < $1"
+	    " AND id NOT IN (SELECT ref FROM tokens WHERE kind = 1 AND expires > $2)",
+	    &p, NULL, "housekeeping", err)) != SP_OK)
+		return st;
+	out->pending = (int)cx.changes;
+	return pg_exec(&cx, "DELETE FROM tokens WHERE kind = 1 AND ref NOT IN (SELECT id FROM pending)",
+	    NULL, NULL, "housekeeping", err);
+}
+
 /* --- second factors ------------------------------------------------------ */
 
 static int
@@ -4396,6 +4430,7 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.throttle_begin = pg_throttle_begin,
 	.throttle_undo = pg_throttle_undo,
 	.throttle_clear = pg_throttle_clear,
+	.housekeep = pg_housekeep,
 	.pending_add = pg_pending_add,
 	.pending_by_token = pg_pending_by_token,
 	.pending_activate = pg_pending_activate,

@@ -318,19 +318,21 @@ test('retract and unretract an envelope deposited through the API', async () => 
   assert.ok(recs.every((x) => x.chain === orgId));
 });
 
-test('expire --run shreds an expired deposit', async () => {
+test('expire --run shreds an expired deposit, then removes stale counters', async () => {
   const d = await deposit(token, { expires: Math.floor(Date.now() / 1000) + 2 });
   assert.equal(d.status, 201, JSON.stringify(d.body));
   const keep = await deposit(token, { expires: Math.floor(Date.now() / 1000) + 3600 });
   assert.equal(keep.status, 201);
   await sleep(3200);
+  storeSql(dir, "INSERT INTO throttle(key, failures, last_failed, locked_until) VALUES ('email:stale@admin.example', 3, 1000, 0)");
   let r = cli(['expire', '--run']);
   assert.equal(r.status, 0, r.err);
-  assert.equal(r.out, 'shredded 1 expired envelope\n');
+  assert.match(r.out, /^shredded 1 expired envelope\nremoved \d+ stale counters? and \d+ registrations? never activated\n$/);
+  assert.equal(storeSql(dir, "SELECT count(*) FROM throttle WHERE key = 'email:stale@admin.example'"), '0');
   assert.notEqual(storeSql(dir, `SELECT shredded FROM envelopes WHERE id = '${d.body.id}'`), '0');
   assert.equal(storeSql(dir, `SELECT shredded FROM envelopes WHERE id = '${keep.body.id}'`), '0');
   r = cli(['expire', '--run']);
-  assert.equal(r.out, 'shredded 0 expired envelopes\n');
+  assert.equal(r.out, 'shredded 0 expired envelopes\nremoved 0 stale counters and 0 registrations never activated\n');
   r = cli(['unretract', d.body.id]);
   assert.equal(r.status, 1);
   assert.match(r.err, /shredded/);

@@ -423,6 +423,19 @@ test('expiry and shredding by the key server: 410 expired, the wrapped part gone
   assert.ok(K.log.some((x) => /keyd shred envelopes=\d+/.test(x)));
 });
 
+test('housekeeping with the shredding: a stale counter goes, a lock stays, and the log says so', async () => {
+  storeSql(K.dataDir, "INSERT INTO throttle(key, failures, last_failed, locked_until) VALUES " +
+    "('email:stale@hk.example', 3, 1000, 0), ('codes:locked@hk.example', 9, 1000, 4000000000)");
+  const count = (key) => storeSql(K.dataDir, `SELECT count(*) FROM throttle WHERE key = '${key}'`);
+  // the log line follows the commit: wait for both
+  const logged = () => K.log.some((x) => /keyd housekeep counters=\d+ registrations=\d+/.test(x));
+  const until = Date.now() + 15000;
+  while ((count('email:stale@hk.example') !== '0' || !logged()) && Date.now() < until) await sleep(200);
+  assert.equal(count('email:stale@hk.example'), '0', 'the stale counter went');
+  assert.equal(count('codes:locked@hk.example'), '1', 'the lock stayed');
+  assert.ok(logged(), 'the log says what went');
+});
+
 test('read notice: one mail to the sender per recipient, on the first release only', async () => {
   const from = 'reader@clinic.example';
   const d = await deposit(A, { from, notify_read: true });

@@ -3955,6 +3955,109 @@ test_reply_v7(void)
 
 /* --- the runs ------------------------------------------------------------ */
 
+/* How many throttle keys start with prefix (removing them). */
+static int
+throttle_rows(struct sp_store *s, const char *prefix)
+{
+	struct sp_err err = {{0}};
+	int n = -1;
+
+	T_EQ_INT(sp_store_throttle_clear(s, prefix, &n, &err), SP_OK);
+	return n;
+}
+
+/* Housekeeping: old counters that lock nothing go, a locked one stays; a
+ * question's counters go with their envelope's shredding (or its absence)
+ * and stay while it can open; a registration never activated goes after
+ * 30 days with its link, unless a link of it still works. */
+static void
+test_housekeep(void)
+{
+	struct sp_store *s = open_store();
+	struct sp_err err = {{0}};
+	const struct sp_throttle_policy p = {3, 30, 100, 0, 0};
+	const struct sp_throttle_policy lock = {0, 1 << 30, 1 << 30, 1 << 30, 1};
+	const struct sp_throttle_policy forever = {5, 1 << 30, 1 << 30, 1 << 30, 1};
+	const int64_t NOW = 1900000000, DAY = 86400;
+	struct sp_housekeep_counts c;
+	struct sp_envelope_rec t;
+	struct sp_account acc, got;
+	struct sp_audit a = {0, "register", NULL, NULL, "127.0.0.1", NULL, 0};
+	unsigned char h[SP_SHA256_LEN], t_old[SP_SHA256_LEN], t_first[SP_SHA256_LEN],
+	    t_resent[SP_SHA256_LEN], t_young[SP_SHA256_LEN], t_again[SP_SHA256_LEN];
+	char *rc[] = {"hk@one.example"};
+	int64_t org = 0, until = 0;
+	int n = -1;
+
+	T_EQ_INT(sp_store_throttle_fail(s, "email:old@hk.example", NOW - 40 * DAY, &p, &until, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_fail(s, "email:new@hk.example", NOW - DAY, &p, &until, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_fail(s, "codes:locked@hk.example", NOW - 40 * DAY, &lock, &until, &err), SP_OK);
+	T_CHECK(until > NOW);
+	/* questions: of an envelope that opens, of a shredded one, of none */
+	tok("hk-org", h);
+	T_EQ_INT(sp_store_org_add(s, "HkOrg", "hk.example", h, 100, &org, &err), SP_OK);
+	memset(&t, 0, sizeof(t));
+	T_EQ_INT(env_put(s, "HKEEPLIVEAAAAAAAAAAAAA", org, rc, 1, 1000, 0, &t), SP_OK);
+	T_EQ_INT(env_put(s, "HKEEPGONEAAAAAAAAAAAAA", org, rc, 1, 0, 1, &t), SP_OK);
+	T_EQ_INT(sp_store_envelope_shred_expired(s, 1, 0, &n, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	T_EQ_INT(sp_store_throttle_fail(s, "verify:HKEEPLIVEAAAAAAAAAAAAA:hk@one.example", NOW - 40 * DAY,
+	    &forever, &until, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_fail(s, "verify:HKEEPGONEAAAAAAAAAAAAA:hk@one.example", NOW - DAY,
+	    &forever, &until, &err), SP_OK);
+	T_EQ_INT(sp_store_throttle_fail(s, "verify:HKEEPNONEAAAAAAAAAAAAA:hk@one.example", NOW - DAY,
+	    &forever, &until, &err), SP_OK);
+	/* registrations: 40 days old, 40 days old but its link sent again
+	 * yesterday, a day old (its link expired) */
+	tok("hk-old", t_old);
+	tok("hk-first", t_first);
+	tok("hk-resent", t_resent);
+	tok("hk-again", t_again);
+	tok("hk-young", t_young);
+	fill_account(&acc, "old@hk.example", "$argon2id$fake");
+	acc.created = NOW - 40 * DAY;
+	a.actor = acc.email;
+	T_EQ_INT(sp_store_pending_add(s, &acc, t_old, NOW - 39 * DAY, &a, &err), SP_OK);
+	fill_account(&acc, "resent@hk.example", "$argon2id$fake");
+	acc.created = NOW - 40 * DAY;
+	a.actor = acc.email;
+	T_EQ_INT(sp_store_pending_add(s, &acc, t_first, NOW - 39 * DAY, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_ACTIVATE, "resent@hk.example", t_resent, NOW - DAY,
+	    NOW + DAY, NULL, NULL, &n, NULL, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	fill_account(&acc, "young@hk.example", "$argon2id$fake");
+	acc.created = NOW - DAY;
+	a.actor = acc.email;
+	T_EQ_INT(sp_store_pending_add(s, &acc, t_young, NOW - DAY / 2, &a, &err), SP_OK);
+
+	T_EQ_INT(sp_store_housekeep(s, NOW, &c, &err), SP_OK);
+	T_CHECK(c.throttle >= 3);	/* and the earlier tests' old counters */
+	T_CHECK(c.pending >= 1);
+	T_EQ_INT(throttle_rows(s, "email:old@hk.example"), 0);
+	T_EQ_INT(throttle_rows(s, "email:new@hk.example"), 1);
+	T_EQ_INT(throttle_rows(s, "codes:locked@hk.example"), 1);
+	T_EQ_INT(throttle_rows(s, "verify:HKEEPLIVEAAAAAAAAAAAAA:"), 1);
+	T_EQ_INT(throttle_rows(s, "verify:HKEEPGONEAAAAAAAAAAAAA:"), 0);
+	T_EQ_INT(throttle_rows(s, "verify:HKEEPNONEAAAAAAAAAAAAA:"), 0);
+	T_EQ_INT(sp_store_pending_by_token(s, t_old, NOW, &got, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_pending_by_token(s, t_resent, NOW, &got, &err), SP_OK);
+	T_EQ_INT(strcmp(got.email, "resent@hk.example"), 0);
+	T_EQ_INT(sp_store_pending_by_token(s, t_young, NOW, &got, &err), SP_ERR_EXPIRED);
+	/* a resend finds no registration of the old address, and the young one's */
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_ACTIVATE, "old@hk.example", t_again, NOW,
+	    NOW + DAY, NULL, NULL, &n, NULL, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_ACTIVATE, "young@hk.example", t_again, NOW,
+	    NOW + DAY, NULL, NULL, &n, NULL, &err), SP_OK);
+	T_EQ_INT(n, 1);
+	/* nothing more to do the second time */
+	T_EQ_INT(sp_store_housekeep(s, NOW, &c, &err), SP_OK);
+	T_EQ_INT(c.throttle, 0);
+	T_EQ_INT(c.pending, 0);
+	sp_wipe(&got, sizeof(got));
+	sp_store_close(s);
+}
+
 static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_profile_todo,
 	test_tokens,
@@ -3963,6 +4066,7 @@ static const t_fn common[] = {
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 	test_copies,
 	test_group_commit, test_group_commit_fails, test_envelope_view, test_reply_v7,
+	test_housekeep,	/* last: it shreds, and removes the earlier tests' counters */
 };
 
 static void
