@@ -148,7 +148,7 @@ async function main() {
     if (!link) throw new Error('the sealed mail has no open link');
     const size = fs.statSync(html).size;
     const text = fs.readFileSync(html, 'utf8');
-    const m = /<textarea id="sp-payload"[^>]*>([^<]*)</.exec(text);
+    const m = /<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/.exec(text);
     const ct = Buffer.from(m[1].replace(/\s+/g, ''), 'base64').length;
     console.log(`envelope ${(size / 1e6).toFixed(1)} MB (ciphertext ${(ct / 1e6).toFixed(1)} MB, attachment ${MB} MiB), ${RUNS} runs`);
     const runs = [];

@@ -20,6 +20,7 @@
 #define ENV_TAG_HEADER "<textarea id=\"sp-header\""
 #define ENV_TAG_META "<script type=\"application/json\" id=\"sp-meta\">"
 #define ENV_TAG_PAYLOAD "<textarea id=\"sp-payload\""
+#define ENV_TAG_PAYLOAD_INPUT "<input type=\"hidden\" id=\"sp-payload\" name=\"c\" value=\""
 #define ENV_TAG_SIG "<textarea id=\"sp-sig\""
 #define ENV_END_TEXTAREA "</textarea>"
 #define ENV_END_SCRIPT "</script>"
@@ -56,6 +57,29 @@ env_element(const unsigned char *s, size_t n, const char *open, const char *clos
 		return -1;
 	*c = p;
 	*cn = (size_t)(e - p);
+	return 1;
+}
+
+/* The payload element's content: the value of a hidden input (what this
+ * sealer writes: browsers load a large one about twice as fast as the same
+ * text in a textarea), or the text of a textarea (what older sealers
+ * wrote); whichever comes first, as a browser finds the first element of
+ * an id.  Results as env_element's. */
+static int
+env_payload(const unsigned char *s, size_t n, const unsigned char **c, size_t *cn)
+{
+	const unsigned char *in, *p, *q;
+	size_t ilen = strlen(ENV_TAG_PAYLOAD_INPUT);
+
+	if ((in = memmem(s, n, ENV_TAG_PAYLOAD_INPUT, ilen)) == NULL)
+		return env_element(s, n, ENV_TAG_PAYLOAD, ENV_END_TEXTAREA, c, cn);
+	if (memmem(s, (size_t)(in - s), ENV_TAG_PAYLOAD, strlen(ENV_TAG_PAYLOAD)) != NULL)
+		return env_element(s, (size_t)(in - s), ENV_TAG_PAYLOAD, ENV_END_TEXTAREA, c, cn);
+	p = in + ilen;
+	if ((q = memchr(p, '"', n - (size_t)(p - s))) == NULL)
+		return -1;
+	*c = p;
+	*cn = (size_t)(q - p);
 	return 1;
 }
 
@@ -172,7 +196,7 @@ env_read(const unsigned char *html, size_t len, struct sp_env_file *f, struct sp
 		return st;
 
 	/* Payload: base64 of the ciphertext stream. */
-	if ((r = env_element(html, len, ENV_TAG_PAYLOAD, ENV_END_TEXTAREA, &c, &cn)) == 0)
+	if ((r = env_payload(html, len, &c, &cn)) == 0)
 		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: no payload element");
 	if (r < 0)
 		return sp_err_set(err, SP_ERR_INVALID, "not a sealpost envelope: payload element not closed");

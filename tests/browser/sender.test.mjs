@@ -48,7 +48,10 @@ function mailWith(headers, fields) {
   return Buffer.concat([Buffer.from(extra, 'utf8'), makeMail({ from: `Dr Alice <${SENDER}>`, ...fields })]);
 }
 
-const TA = (id) => new RegExp(`(<textarea id="${id}"[^>]*>)([\\s\\S]*?)(</textarea>)`);
+// An element of the envelope: the payload is a hidden input's value, the
+// others textareas.  [1] the opening, [2] the content, [3] the end.
+const TA = (id) => (id === 'sp-payload' ? /(<input type="hidden" id="sp-payload" name="c" value=")([^"]*)(">)/ :
+  new RegExp(`(<textarea id="${id}"[^>]*>)([\\s\\S]*?)(</textarea>)`));
 
 // The parts of an envelope file.
 function readEnvelope(file) {

@@ -74,7 +74,7 @@ function seal(token, { to = pat, from = 'doc@clinic.example', attachments = [] }
   const meta = JSON.parse(/<script type="application\/json" id="sp-meta">([^<]*)<\/script>/.exec(mail)[1]);
   return { id, mail, stderr: r.stderr.toString(), text: parts[0], html: parts[1],
     header: b64(/<textarea id="sp-header"[^>]*>([^<]*)<\/textarea>/),
-    ct: b64(/<textarea id="sp-payload"[^>]*>([^<]*)<\/textarea>/), mp: meta.mp };
+    ct: b64(/<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/), mp: meta.mp };
 }
 
 const copyFile = (id) => path.join(K.dataDir, 'copies', `${id}.ct`);

@@ -28,7 +28,8 @@ let keyd, token, work, env, htmlEnv;
 function envelopeFields(file) {
   const html = fs.readFileSync(file, 'utf8');
   const area = (id) => {
-    const m = new RegExp(`<textarea id="${id}"[^>]*>([^<]*)</textarea>`).exec(html);
+    const m = (id === 'sp-payload' ? /<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/ :
+      new RegExp(`<textarea id="${id}"[^>]*>([^<]*)</textarea>`)).exec(html);
     return m ? m[1].trim() : undefined;
   };
   const mp = /formaction="[^"]*\/read" name="mp" value="([A-Za-z0-9_-]{43})"/.exec(html);

@@ -269,7 +269,7 @@ function sealHtml(mail, tok = token, extra = []) {
 const RE = {
   header: /(<textarea id="sp-header"[^>]*>)([^<]*)(<\/textarea>)/,
   meta: /(<script type="application\/json" id="sp-meta">)([^<]*)(<\/script>)/,
-  payload: /(<textarea id="sp-payload"[^>]*>)([^<]*)(<\/textarea>)/,
+  payload: /(<input type="hidden" id="sp-payload" name="c" value=")([^"]*)(">)/,
   sig: /(<textarea id="sp-sig"[^>]*>)([^<]*)(<\/textarea>)/,
 };
 

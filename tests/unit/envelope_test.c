@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The payload element as this sealer writes it (docs/envelope-format.md
+ * section 4), up to the newline that starts its base64. */
+#define PAYLOAD_INPUT "<input type=\"hidden\" id=\"sp-payload\" name=\"c\" value=\"\n"
+
 #define SEALED (SP_ENV_CHUNK + SP_GCM_TAG_LEN)
 #define BIG ((size_t)1 << 30)
 
@@ -865,14 +869,14 @@ test_html_round_trip(void)
 	/* the payload and header texts are exactly base64 in 76-character lines */
 	{
 		struct sp_buf want;
-		const char *a = strstr((char *)html.data, "<textarea id=\"sp-payload\"");
+		const char *a = strstr((char *)html.data, PAYLOAD_INPUT);
 		const char *z;
 
 		sp_buf_init(&want, BIG);
 		sp_b64_encode(&want, ct.data, ct.len, 76);
-		a = a != NULL ? strstr(a, ">\n") : NULL;
-		z = a != NULL ? strstr(a, "</textarea>") : NULL;
-		T_CHECK(z != NULL && (size_t)(z - a - 2) == want.len && memcmp(a + 2, want.data, want.len) == 0);
+		a = a != NULL ? a + strlen(PAYLOAD_INPUT) - 1 : NULL;	/* at the newline */
+		z = a != NULL ? strstr(a, "\">") : NULL;
+		T_CHECK(z != NULL && (size_t)(z - a - 1) == want.len && memcmp(a + 1, want.data, want.len) == 0);
 		sp_buf_reset(&want);
 		sp_b64_encode(&want, f.hb.data, f.hb.len, 76);
 		a = strstr((char *)html.data, "<textarea id=\"sp-header\"");
@@ -993,6 +997,27 @@ read_str(const char *s, size_t n, struct sp_err *err)
 
 /* Replaces the first occurrence of from in src with to. */
 static void
+edit(const struct sp_buf *src, const char *from, const char *to, struct sp_buf *dst);
+
+/* The envelope as older sealers wrote it: the payload in a textarea
+ * instead of a hidden input's value. */
+static void
+as_textarea(const struct sp_buf *src, struct sp_buf *dst)
+{
+	struct sp_buf t;
+
+	static const char sig[] = "\">\n<textarea id=\"sp-sig\"";
+
+	edit(src, PAYLOAD_INPUT, "<textarea id=\"sp-payload\" name=\"c\" hidden>\n", &t);
+	/* the value ends before the signature (format 2) or the buttons */
+	if (memmem(t.data, t.len, sig, strlen(sig)) != NULL)
+		edit(&t, sig, "</textarea>\n<textarea id=\"sp-sig\"", dst);
+	else
+		edit(&t, "\">\n<div class=\"actions\">", "</textarea>\n<div class=\"actions\">", dst);
+	sp_buf_free(&t);
+}
+
+static void
 edit(const struct sp_buf *src, const char *from, const char *to, struct sp_buf *dst)
 {
 	const unsigned char *p = memmem(src->data, src->len, from, strlen(from));
@@ -1043,9 +1068,30 @@ test_html_read_refuses(void)
 	T_EQ_INT(read_str(random_html, sizeof(random_html) - 1, &err), SP_ERR_INVALID);
 	T_CHECK(strstr(err.msg, "not a sealpost envelope: no header element") != NULL);
 
-	edit(&html, "<textarea id=\"sp-payload\"", "<textarea id=\"sp-other\"", &t);
+	edit(&html, PAYLOAD_INPUT, "<input type=\"hidden\" id=\"sp-other\" name=\"c\" value=\"\n", &t);
 	expect_refused(&t, "no payload element");
 	sp_buf_free(&t);
+	/* the older form, a textarea: read the same; without its id, refused */
+	as_textarea(&html, &big);
+	{
+		struct sp_env_file ef, old;
+
+		T_EQ_INT(sp_env_html_read(html.data, html.len, &ef, &err), SP_OK);
+		T_EQ_INT(sp_env_html_read(big.data, big.len, &old, &err), SP_OK);
+		T_CHECK(old.ct.len == ef.ct.len && memcmp(old.ct.data, ef.ct.data, ef.ct.len) == 0);
+		T_EQ_INT(old.has_sig, ef.has_sig);
+		sp_env_file_clear(&ef);
+		sp_env_file_clear(&old);
+	}
+	edit(&big, "<textarea id=\"sp-payload\"", "<textarea id=\"sp-other\"", &t);
+	expect_refused(&t, "no payload element");
+	sp_buf_free(&t);
+	/* a textarea of the id before the input is the one read (as a
+	 * browser would): here, an empty one */
+	edit(&html, PAYLOAD_INPUT, "<textarea id=\"sp-payload\" hidden></textarea>" PAYLOAD_INPUT, &t);
+	expect_refused(&t, "payload too short");
+	sp_buf_free(&t);
+	sp_buf_free(&big);
 	edit(&html, "<script type=\"application/json\" id=\"sp-meta\">", "<script>", &t);
 	expect_refused(&t, "no meta element");
 	sp_buf_free(&t);
@@ -1062,7 +1108,7 @@ test_html_read_refuses(void)
 	expect_refused(&t, "meta");
 	sp_buf_free(&t);
 	/* bad base64 in the payload, in the header */
-	p = strstr(strstr((char *)html.data, "id=\"sp-payload\""), ">\n") + 2;
+	p = strstr((char *)html.data, PAYLOAD_INPUT) + strlen(PAYLOAD_INPUT);
 	sp_buf_init(&t, BIG);
 	sp_buf_append(&t, html.data, html.len);
 	t.data[(size_t)(p - (char *)html.data) + 10] = '!';
@@ -1074,11 +1120,15 @@ test_html_read_refuses(void)
 	t.data[(size_t)(p - (char *)html.data) + 3] = '*';
 	expect_refused(&t, "bad header base64");
 	sp_buf_free(&t);
-	/* a payload element that is not closed, a payload too short */
-	edit(&html, "</textarea>\n<div", "<div", &t);
-	if (strstr((char *)html.data, "</textarea>\n<div") != NULL)
+	/* a payload value that is never closed */
+	{
+		const char *v = strstr((char *)html.data, PAYLOAD_INPUT);
+
+		sp_buf_init(&t, BIG);
+		sp_buf_append(&t, html.data, (size_t)(v - (char *)html.data) + strlen(PAYLOAD_INPUT) + 20);
 		expect_refused(&t, "payload element not closed");
-	sp_buf_free(&t);
+		sp_buf_free(&t);
+	}
 	/* an oversized header: base64 of more than 64 KiB */
 	sp_buf_init(&big, BIG);
 	sp_buf_append_str(&big, "<textarea id=\"sp-header\" hidden>\n");
@@ -1101,7 +1151,7 @@ test_html_read_refuses(void)
 	expect_refused(&big, "envelope header");
 	sp_buf_free(&big);
 	/* cut anywhere before the end of the payload: never accepted */
-	p = strstr(strstr((char *)html.data, "id=\"sp-payload\""), "</textarea>") + 10;
+	p = strstr(strstr((char *)html.data, "id=\"sp-payload\""), "\">");
 	for (i = 1; i <= 20; i++)
 		T_EQ_INT(read_str((const char *)html.data, (size_t)(p - (char *)html.data) * i / 20, &err),
 		    SP_ERR_INVALID);
@@ -1630,11 +1680,11 @@ test_html_v2(void)
 	T_CHECK(strstr((char *)html.data, "{{") == NULL);
 	/* the signature element: right after the payload, base64url of the 64 bytes */
 	sp_buf_init(&want, 512);
-	sp_buf_append_str(&want, "</textarea>\n<textarea id=\"sp-sig\" name=\"s\" hidden>");
+	sp_buf_append_str(&want, "\">\n<textarea id=\"sp-sig\" name=\"s\" hidden>");
 	sp_b64url_encode(&want, f.sig, 64);
 	sp_buf_append_str(&want, "</textarea>\n<div class=\"actions\">");
 	T_CHECK(memmem(html.data, html.len, want.data, want.len) != NULL);
-	p = memmem(html.data, html.len, "<textarea id=\"sp-payload\"", 25);
+	p = memmem(html.data, html.len, PAYLOAD_INPUT, strlen(PAYLOAD_INPUT));
 	T_CHECK(p != NULL && memmem(p, html.len - (size_t)(p - (char *)html.data), want.data, want.len) != NULL);
 	T_CHECK(p != NULL && (char *)memmem(html.data, html.len, "id=\"sp-form\"", 12) < p);
 	sp_buf_free(&want);
@@ -1783,8 +1833,8 @@ test_html_v2(void)
 		T_EQ_INT(ef.has_sig, 0);
 		sp_env_file_clear(&ef);
 		/* ... and a format 1 file that carries one is refused */
-		edit(&html, "</textarea>\n<div class=\"actions\">",
-		    "</textarea>\n<textarea id=\"sp-sig\" name=\"s\" hidden>"
+		edit(&html, "\">\n<div class=\"actions\">",
+		    "\">\n<textarea id=\"sp-sig\" name=\"s\" hidden>"
 		    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 		    "</textarea>\n<div class=\"actions\">", &t);
 		expect_refused(&t, "a signature in a format 1 envelope");
