@@ -412,10 +412,8 @@ message_page(struct rd *d, const struct sp_msg_view *v, const char *org, int for
 	keyd_th(d->r, &b, "read.kept_nothing_html", NULL, 0);
 	/* on a computer others use: the session ends here, without scripts */
 	if (d->sess_csrf[0] != '\0') {
-		sp_buf_append_str(&b, "<form method=\"post\" action=\"/account/signout\" id=\"sp-signout\">"
-		    "<input type=\"hidden\" name=\"csrf\" value=\"");
-		esc(&b, d->sess_csrf);
-		sp_buf_append_str(&b, "\">");
+		sp_buf_append_str(&b, "<form method=\"post\" action=\"/account/signout\" id=\"sp-signout\">");
+		hidden(&b, "csrf", d->sess_csrf);
 		keyd_th(d->r, &b, "read.signout_html", NULL, 0);
 	}
 	return page(d->r, 200, keyd_t(d->r, "read.message_title"), &b);

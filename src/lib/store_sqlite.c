@@ -3348,44 +3348,46 @@ sq_throttle_clear(void *impl, const char *prefix, int *n, struct sp_err *err)
 
 /* --- housekeeping -------------------------------------------------------- */
 
-/* sp_store_housekeep's statements: ?1 the stale time, ?2 now.  A
- * question's counter names its envelope: "verify:" and the 22-character
- * id. */
-static const char *const sq_housekeep_sql[] = {
-	"DELETE FROM throttle WHERE substr(key, 1, 7) <> 'verify:' AND last_failed < ?1"
-	" AND locked_until <= ?2",
-	"DELETE FROM throttle WHERE substr(key, 1, 7) = 'verify:' AND NOT EXISTS"
-	" (SELECT 1 FROM envelopes e WHERE e.id = substr(throttle.key, 8, 22) AND e.shredded = 0)",
-	"DELETE FROM pending WHERE created < ?1"
-	" AND id NOT IN (SELECT ref FROM tokens WHERE kind = 1 AND expires > ?2)",
-	"DELETE FROM tokens WHERE kind = 1 AND ref NOT IN (SELECT id FROM pending)",
-};
+/* One statement of sp_store_housekeep (?1 the stale time and ?2 now,
+ * where it names them), adding the rows it removed to *n (may be NULL). */
+static int
+sq_housekeep_one(sqlite3 *db, const char *sql, int64_t now, int *n, struct sp_err *err)
+{
+	sqlite3_stmt *st;
+	int s;
 
+	if ((s = sq_prepare(db, sql, &st, err)) != SP_OK)
+		return s;
+	if (sqlite3_bind_parameter_count(st) == 2) {
+		sqlite3_bind_int64(st, 1, now - SP_STORE_STALE_AGE);
+		sqlite3_bind_int64(st, 2, now);
+	}
+	if ((s = sq_run(db, st, "housekeeping", err)) == SP_OK && n != NULL)
+		*n += sqlite3_changes(db);
+	return s;
+}
+
+/* A question's counter names its envelope: "verify:" and the 22-character
+ * id. */
 static int
 sq_housekeep(void *impl, int64_t now, struct sp_housekeep_counts *out, struct sp_err *err)
 {
 	sqlite3 *db;
-	sqlite3_stmt *st;
-	size_t i;
 	int s;
 
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
+	if ((s = sq_db(impl, &db, err)) != SP_OK ||
+	    (s = sq_housekeep_one(db, "DELETE FROM throttle WHERE substr(key, 1, 7) <> 'verify:'"
+	    " AND last_failed < ?1 AND locked_until <= ?2", now, &out->throttle, err)) != SP_OK ||
+	    (s = sq_housekeep_one(db, "DELETE FROM throttle WHERE substr(key, 1, 7) = 'verify:'"
+	    " AND NOT EXISTS (SELECT 1 FROM envelopes e WHERE e.id = substr(throttle.key, 8, 22)"
+	    " AND e.shredded = 0)", now, &out->throttle, err)) != SP_OK ||
+	    (s = sq_housekeep_one(db, "DELETE FROM pending WHERE created < ?1"
+	    " AND id NOT IN (SELECT ref FROM tokens WHERE kind = 1 AND expires > ?2)", now,
+	    &out->pending, err)) != SP_OK)
 		return s;
-	for (i = 0; i < sizeof(sq_housekeep_sql) / sizeof(sq_housekeep_sql[0]); i++) {
-		if ((s = sq_prepare(db, sq_housekeep_sql[i], &st, err)) != SP_OK)
-			return s;
-		if (sqlite3_bind_parameter_count(st) >= 2) {
-			sqlite3_bind_int64(st, 1, now - SP_STORE_STALE_AGE);
-			sqlite3_bind_int64(st, 2, now);
-		}
-		if ((s = sq_run(db, st, "housekeeping", err)) != SP_OK)
-			return s;
-		if (i < 2)
-			out->throttle += sqlite3_changes(db);
-		else if (i == 2)
-			out->pending = sqlite3_changes(db);
-	}
-	return SP_OK;
+	/* the links of the registrations that went */
+	return sq_housekeep_one(db, "DELETE FROM tokens WHERE kind = 1"
+	    " AND ref NOT IN (SELECT id FROM pending)", now, NULL, err);
 }
 
 /* --- second factors ------------------------------------------------------ */

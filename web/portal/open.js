@@ -821,7 +821,7 @@ async function openWith(env) {
   const h = headerOf(env);
   if (!h) return;
   progress(null);
-  const got = await obtainKey(h.header, h.header.to.length === 1 ? h.header.to[0] : '');
+  const got = await obtainKey(h.header, soleRecipient(h.header));
   if (!got) return;
   const opened = await checkAndShow(env, h, got.record, () =>
     notGenuine(h.header.org, [t('js.r_nodecrypt')]));
@@ -1078,10 +1078,9 @@ async function replyOffer(session, opened) {
   ask.textContent = t('js.reply.sign_in_to_reply');
   ask.addEventListener('click', async () => {
     ask.disabled = true;
-    const to = opened.header && Array.isArray(opened.header.to) && opened.header.to.length === 1 ? opened.header.to[0] : '';
     // the card that waited since the page began (hidden when the message
     // opened without it), or a new one
-    const pending = ensureSession(to);
+    const pending = ensureSession(soleRecipient(opened.header));
     show($('sp-login'), true);
     ($('sp-email').value ? $('sp-password') : $('sp-email')).focus();
     const s = await pending;
@@ -1095,12 +1094,16 @@ async function replyOffer(session, opened) {
   article.append(bar);
 }
 
+// A header's one recipient, for the sign-in card ('' when it has several).
+const soleRecipient = (header) =>
+  (header && Array.isArray(header.to) && header.to.length === 1 ? header.to[0] : '');
+
 // The envelope's one recipient, for the sign-in card ('' when several or
 // unreadable: openWith() reports a bad header).
 function cardAddress(env) {
   try {
     const h = spc.parseHeader(spc.b64decode(env.header));
-    return h.id === ID && h.to.length === 1 ? h.to[0] : '';
+    return h.id === ID ? soleRecipient(h) : '';
   } catch {
     return '';
   }
