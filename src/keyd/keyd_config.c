@@ -180,6 +180,7 @@ static const struct conf_entry entries[] = {
 	    .help = "run as root without user (tests, containers)"},
 	{.name = "shred_interval", .type = CONF_INT, AT(shred_interval), .def = "300", .min = 0,
 	    .max = 7 * 86400, .arg = "SEC", .help = "destroy the key parts of expired envelopes "
+	    "and tidy the store (stale throttle counters, registrations never activated) "
 	    "every SEC seconds (the first run at start; 0 = never: run `sealpost expire --run`)"},
 	{.name = "anchor_interval", .type = CONF_INT, AT(anchor_interval), .def = "3600",
 	    .min = 0, .max = 7 * 86400, .arg = "SEC", .help = "every SEC seconds, log the head of "
