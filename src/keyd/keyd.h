@@ -188,13 +188,6 @@ int keyd_notice(struct keyd *k, int kind, const char *to, const char *token,
 int keyd_notice_lang(struct keyd *k, const char *lang, int kind, const char *to,
     const char *token, const char *ttl_text, const char *detail);
 
-/* Queue a sealed reply (keyd_reply.c) for the SMTP recipients rcpt[0..n)
- * (sp_transport_send_mime); takes rcpt (each string and the array,
- * malloc'd) and mail's storage (mail is left empty), in every case.  id
- * names the envelope in the log. */
-int keyd_mailq_mime(struct keyd *k, const char *id, char **rcpt, size_t n,
-    struct sp_buf *mail);
-
 /* Compose a notice to a sender (notice.h: SP_NOTICE_READ,
  * SP_NOTICE_VERIFY_LOCKED, SP_NOTICE_WAITING) to `to` and queue it, as
  * keyd_notice(). */

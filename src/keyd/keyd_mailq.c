@@ -2,9 +2,11 @@
  * keyd_mailq.c - the key server's mail sender: requests compose their
  * account mails (notice.h) and queue them; one thread hands them to the
  * mail transport; notices to senders (read notices, verification locks,
- * new accounts with messages waiting) take the same way.  A request's time then never depends on whether a mail
- * was sent, so "is there an account for this address?" cannot be read off
- * the clock, and a slow MTA holds no request.
+ * new accounts with messages waiting) take the same way.  A request's
+ * time then never depends on whether a mail was sent, so "is there an
+ * account for this address?" cannot be read off the clock, and a slow MTA
+ * holds no request.  (A sealed reply is not queued here: keyd_reply.c
+ * hands it to the transport before it answers.)
  * SECURITY: queued mails hold single-use tokens; they are wiped when sent
  * or dropped.  A mail that cannot be sent is logged (without its body) and
  * dropped: every mail here can be asked for again by its recipient.
@@ -23,10 +25,6 @@ struct qmail {
 	const char *subject;		/* static text of the catalogues (i18n.h) */
 	struct sp_buf body;
 	struct qmail *next;
-	/* a ready MIME message (a sealed reply): its SMTP recipients */
-	char **rcpt;
-	size_t nrcpt;
-	char id[32];
 };
 
 struct keyd_mailq {
@@ -41,11 +39,6 @@ struct keyd_mailq {
 static void
 qmail_free(struct qmail *m)
 {
-	size_t i;
-
-	for (i = 0; m->rcpt != NULL && i < m->nrcpt; i++)
-		free(m->rcpt[i]);
-	free(m->rcpt);
 	sp_buf_wipe(&m->body);
 	sp_wipe(m, sizeof(*m));
 	free(m);
@@ -71,15 +64,7 @@ sender(void *arg)
 			q->tail = NULL;
 		q->n--;
 		pthread_mutex_unlock(&q->mu);
-		if (m->rcpt != NULL) {
-			st = sp_transport_send_mime(k->mail, (const char *const *)m->rcpt, m->nrcpt,
-			    m->body.data, m->body.len, &err);
-			if (st != SP_OK)
-				keyd_log("reply-mail-failed", "id", m->id, "error", sp_err_msg(&err, st),
-				    NULL);
-			else
-				keyd_log("reply-sent", "id", m->id, NULL);
-		} else if ((st = sp_transport_send(k->mail, m->to, m->subject,
+		if ((st = sp_transport_send(k->mail, m->to, m->subject,
 		    m->body.data ? (const char *)m->body.data : "", &err)) != SP_OK)
 			keyd_log("mail-failed", "subject", m->subject, "error",
 			    sp_err_msg(&err, st), NULL);
@@ -150,28 +135,6 @@ enqueue(struct keyd *k, struct qmail *m)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return SP_OK;
-}
-
-int
-keyd_mailq_mime(struct keyd *k, const char *id, char **rcpt, size_t n, struct sp_buf *mail)
-{
-	struct qmail *m;
-	size_t i;
-
-	if (k->mailq == NULL || (m = calloc(1, sizeof(*m))) == NULL) {
-		for (i = 0; i < n; i++)
-			free(rcpt[i]);
-		free(rcpt);
-		sp_buf_wipe(mail);
-		return SP_ERR_RETRY;
-	}
-	m->rcpt = rcpt;
-	m->nrcpt = n;
-	snprintf(m->id, sizeof(m->id), "%s", id);
-	m->subject = "reply";
-	m->body = *mail;
-	memset(mail, 0, sizeof(*mail));
-	return enqueue(k, m);
 }
 
 /* A mail to to, with an empty body; NULL when there is no queue or memory. */

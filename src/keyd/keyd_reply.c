@@ -7,8 +7,8 @@
  * (sp_seal_message_to) into this key server's own store through a depot
  * of this file, signed with the organisation's reply key that only the
  * key server holds (wrapped by the key holder like a server key part),
- * and queued for the mail thread: an error after the seal is logged, and
- * the answer still names the new envelope.
+ * and handed to the mail system before the answer: a reply that could not
+ * be is answered 503 (the replier sends again), never lost after a 200.
  * SECURITY: no open relay: every address is checked against the record
  * of the original or the organisation's forward list; replies are
  * throttled per account and per client address; sizes are capped before
@@ -688,7 +688,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	struct sp_buf raw, mail;
 	const char *rcpt[SP_REPLY_MAX_TO + 1], *dom;
 	char name[2 * SP_STORE_NAME_MAX + 2], kid[SP_SIGN_KID_LEN + 1];
-	char newid[SP_ENV_ID_STRLEN + 1], *from_hdr = NULL, **qr = NULL;
+	char newid[SP_ENV_ID_STRLEN + 1], *from_hdr = NULL;
 	enum MHD_Result ans;
 	json_t *j = NULL, *to;
 	size_t i, nr;
@@ -770,17 +770,25 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 			ans = keyd_store_error(r, st, &err);
 		goto out;
 	}
-	/* the mail thread sends it; a failure there is logged, the reply
-	 * stands */
-	if ((qr = calloc(nr, sizeof(char *))) != NULL)
-		for (i = 0; i < nr; i++)
-			if ((qr[i] = strdup(rcpt[i])) == NULL) {
-				keyd_strv_free(qr, i);
-				qr = NULL;
-				break;
-			}
-	if (qr == NULL || keyd_mailq_mime(r->k, newid, qr, nr, &mail) != SP_OK)
-		keyd_log("reply-mail-failed", "id", newid, "error", "not queued", NULL);
+	/* handed to the mail system before the answer: a reply the replier
+	 * was told is sent is in the MTA's queue (or the outbox); when it
+	 * cannot be, the answer says so and the replier, whose draft stays,
+	 * sends again; the envelope sealed for it is retracted (it would open
+	 * for nobody anyway: its mail part was only in this mail), and the
+	 * audit trail says why */
+	if ((st = sp_transport_send_mime(r->k->mail, rcpt, nr, mail.data, mail.len,
+	    &err)) != SP_OK) {
+		struct sp_audit a = {0, "reply-not-sent", c.s.email, newid, r->client,
+		    "the mail system did not take it", c.org.id};
+		struct sp_err rerr = {{0}};
+
+		keyd_log("reply-mail-failed", "id", newid, "error", sp_err_msg(&err, st), NULL);
+		if ((st = sp_store_envelope_retract(r->k->store, newid, &a, &rerr)) != SP_OK)
+			keyd_log("store-error", "id", newid, "error", sp_err_msg(&rerr, st), NULL);
+		ans = keyd_reply_error(r, 503, "api.reply.not_sent");
+		goto out;
+	}
+	keyd_log("reply-sent", "id", newid, NULL);
 	snprintf(name, sizeof(name), "%zu", q->nto);
 	keyd_log("reply", "original", c.v.e.id, "id", newid, "recipients", name, "client",
 	    r->client, NULL);

@@ -244,16 +244,27 @@ pipe_sendmail(struct sp_transport *t, const void *data, size_t len, const char *
 	}
 	argv[a] = NULL;
 
-	if (pipe(fds) != 0)
+	/* close-on-exec: a sendmail started meanwhile by another thread must
+	 * not hold this pipe open (dup2 clears the flag on the child's 0) */
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		free(argv);
 		return sp_err_set(err, SP_ERR_RETRY, "sendmail: %s", strerror(errno));
+	}
 	if ((pid = fork()) < 0) {
 		close(fds[0]);
 		close(fds[1]);
+		free(argv);
 		return sp_err_set(err, SP_ERR_RETRY, "sendmail: %s", strerror(errno));
 	}
 	if (pid == 0) {
-		dup2(fds[0], 0);
-		close(fds[0]);
+		/* the pipe as standard input (already 0 when the key server
+		 * runs without one: then only its close-on-exec goes) */
+		if (fds[0] == 0)
+			fcntl(0, F_SETFD, 0);
+		else if (dup2(fds[0], 0) != 0)
+			_exit(127);
+		else
+			close(fds[0]);
 		close(fds[1]);
 		execv(t->arg, (char *const *)argv);
 		_exit(127);

@@ -255,7 +255,7 @@ test('forward: the original attached, refused outside the organisation\'s domain
   assert.deepEqual(o.files['original.eml'], original, 'the original, byte for byte');
 });
 
-test('errors keep the draft and are shown beside their field: too large, too many, withdrawn, no network, refused', async (t) => {
+test('errors keep the draft and are shown beside their field: too large, not sent, too many, withdrawn, no network, refused', async (t) => {
   // A small size cap (the key server's answer changed on its way), so that
   // a small file is over it.
   const capped = async (route) => {
@@ -295,6 +295,23 @@ test('errors keep the draft and are shown beside their field: too large, too man
   assert.deepEqual(await p.locator('#sp-compose-files .att-name').allTextContents(), ['small.txt']);
   await p.unroute('**/reply');
   await draft();
+
+  // The mail system does not take the sealed reply (the key server's
+  // outbox cannot be written): a real 503, nothing sent, the draft kept.
+  const outbox = ctx.keyd.outbox, aside = `${outbox}.aside`, mailsBefore = readOutbox(outbox).length;
+  fs.renameSync(outbox, aside);
+  fs.writeFileSync(outbox, 'not a directory\n');
+  try {
+    await p.click('#sp-send');
+    await p.locator('#sp-compose-error:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  } finally {
+    fs.rmSync(outbox);
+    fs.renameSync(aside, outbox);
+  }
+  assert.match(await p.textContent('#sp-compose-error'), /was not sent: send it again/);
+  assert.equal(readOutbox(outbox).length, mailsBefore, 'nothing was sent');
+  await draft();
+  assert.equal(await p.isEnabled('#sp-send'), true, 'Send works again');
 
   // The key server's refusals, each in its place (answers made up here).
   const answers = [

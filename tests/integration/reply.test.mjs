@@ -6,7 +6,9 @@
 // token, or as the replier (BCC me), shows the text and the attachment.
 // The refusals: an address the original did not include, a forward the
 // organisation does not allow, a session that may not open the original,
-// too many replies, too large, a cookie without its CSRF token.
+// too many replies, too large, a cookie without its CSRF token; a reply the
+// mail system does not take is answered 503 and retracted, never lost
+// after a 200.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -18,8 +20,8 @@ import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
 const doc = 'doc@clinic.example';
-const [pat, sam, kim, lee, eve, rl, bo, ana, luz] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo', 'ana', 'luz']
-  .map((n) => `${n}@example.org`);
+const [pat, sam, kim, lee, eve, rl, bo, ana, luz, max] = ['pat', 'sam', 'kim', 'lee', 'eve', 'rl', 'bo', 'ana',
+  'luz', 'max'].map((n) => `${n}@example.org`);
 let K, ORG, LAB, work;
 
 before(async () => {
@@ -28,7 +30,7 @@ before(async () => {
     '--max-reply-size', '200000'] });
   ORG = orgAdd(K.dataDir, 'Clinic', 'clinic.example');
   LAB = orgAdd(K.dataDir, 'Lab', 'lab.example');
-  for (const a of [pat, sam, kim, lee, eve, rl, bo, ana, luz]) recipientAdd(K.dataDir, a, PW);
+  for (const a of [pat, sam, kim, lee, eve, rl, bo, ana, luz, max]) recipientAdd(K.dataDir, a, PW);
   const s = sealpost(['--data-dir', K.dataDir, 'org', 'set', 'Clinic', '--forward', 'on',
     '--forward-domains', 'Partner.example, partner.example,second.example']);
   assert.equal(s.status, 0, s.stderr.toString());
@@ -170,6 +172,35 @@ test('reply with an attachment and BCC me: sealed in the outbox, opens for the o
   const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
   assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
   assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
+});
+
+test('a reply the mail system does not take: 503, its envelope retracted, the audit says why; sent again, it goes', async () => {
+  const id = await deposit(ORG, doc, [max]);
+  const b = await signIn(max);
+  const body = { mode: 'reply', subject: 'Re: results', text: 'Please call me.\n' };
+  // the outbox cannot be written: a file where its directory was
+  const aside = K.outbox + '.aside';
+  fs.renameSync(K.outbox, aside);
+  fs.writeFileSync(K.outbox, 'not a directory\n');
+  let r;
+  try {
+    r = await b.reply(id, body);
+  } finally {
+    fs.rmSync(K.outbox);
+    fs.renameSync(aside, K.outbox);
+  }
+  assert.equal(r.status, 503, r.text);
+  assert.match(r.data.error, /was not sent: send it again/);
+  const orphan = storeSql(K.dataDir, `SELECT envelope_id FROM audit WHERE event = 'reply-not-sent' AND actor = '${max}'`);
+  assert.match(orphan, /^[A-Za-z0-9_-]{22}$/);
+  assert.notEqual(storeSql(K.dataDir, `SELECT retracted FROM envelopes WHERE id = '${orphan}'`), '0');
+  assert.ok(!fs.readdirSync(K.outbox).some((f) => fs.readFileSync(path.join(K.outbox, f), 'utf8')
+    .includes(`X-Sealpost-Envelope: ${orphan}`)), 'no mail of the failed reply');
+  // the draft sent again once the mail system takes mail
+  const again = await b.reply(id, body);
+  assert.equal(again.status, 200, again.text);
+  assert.notEqual(again.data.id, orphan);
+  assert.deepEqual(sentMail(again.data.id).rcpt, [doc]);
 });
 
 test('reply all reaches every participant but the replier', async () => {
