@@ -58,6 +58,7 @@ struct keyd_cidr {
 struct keyd_conns;	/* keyd_net.c: open connections per client address */
 struct keyd_mailq;	/* keyd_mailq.c: the mail sender thread */
 struct keyd_jobs;	/* keyd_jobs.c: shredding and anchoring in the background */
+struct keyd_work;	/* keyd_work.c: the workers of heavy requests */
 struct sp_notice_sender;	/* notice.h */
 struct sp_blobstore;		/* blobstore.h */
 
@@ -80,6 +81,7 @@ struct keyd {
 	unsigned max_conns_client;		/* per client address (proxies exempt) */
 	struct keyd_conns *conns;
 	struct keyd_mailq *mailq;
+	struct keyd_work *work;			/* keyd_work.c: heavy requests */
 	char rp_id[256];			/* WebAuthn relying party: host of public_url */
 	int login_jobs;				/* log-ins running off the HTTP threads (atomic) */
 	int kh_pid;				/* the key holder (0: none / reaped) */

@@ -193,6 +193,8 @@ keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (r->async_data != NULL && r->async_free != NULL)
 		r->async_free(r->async_data);
+	if (r->work_resp != NULL)
+		MHD_destroy_response(r->work_resp);
 	if (r->body_state != NULL && r->body_free != NULL)
 		r->body_free(r->body_state);
 	for (i = 0; i < r->nfields; i++)

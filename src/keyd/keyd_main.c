@@ -29,6 +29,7 @@
 #include "keyd.h"
 #include "keyd_copy.h"
 #include "keyd_api.h"
+#include "keyd_work.h"
 #include "log.h"
 #include "password.h"
 #include "privsep.h"
@@ -225,8 +226,10 @@ main(int argc, char **argv)
 		sp_transport_free(k.mail);
 		goto fail_store;
 	}
-	if ((st = keyd_jobs_start(&k, &err)) != SP_OK) {
+	if ((st = keyd_jobs_start(&k, &err)) != SP_OK ||
+	    (st = keyd_work_start(&k, &err)) != SP_OK) {
 		start_failed("jobs", sp_err_msg(&err, st));
+		keyd_jobs_stop(&k);
 		keyd_mailq_stop(&k);
 		keyd_conns_free(&k);
 		sp_transport_free(k.mail);
@@ -250,6 +253,7 @@ main(int argc, char **argv)
 
 		snprintf(m, sizeof(m), "cannot serve on %s", cfg.listen);
 		start_failed("http", m);
+		keyd_work_stop(&k);
 		keyd_jobs_stop(&k);
 		keyd_mailq_stop(&k);
 		keyd_conns_free(&k);
@@ -279,18 +283,19 @@ main(int argc, char **argv)
 	}
 	keyd_log("stop", "signal", stop_signal == SIGTERM ? "TERM" : "INT", NULL);
 	{
-		/* Log-ins on worker threads and answers waiting for their
-		 * group-committed write hold suspended connections: let them
-		 * finish (each is bounded by the password gate's or the store's
-		 * wait). */
+		/* Log-ins and heavy requests on worker threads and answers
+		 * waiting for their group-committed write hold suspended
+		 * connections: let them finish (each is bounded by the password
+		 * gate's or the store's wait). */
 		int waited;
 
 		for (waited = 0; waited < 1000 &&
 		    (__atomic_load_n(&k.login_jobs, __ATOMIC_SEQ_CST) > 0 ||
-		    keyd_api_waits() > 0); waited++)
+		    keyd_api_waits() > 0 || keyd_work_pending(&k) > 0); waited++)
 			usleep(10000);
 	}
 	MHD_stop_daemon(d);
+	keyd_work_stop(&k);
 	keyd_jobs_stop(&k);
 	keyd_mailq_stop(&k);
 	keyd_conns_free(&k);

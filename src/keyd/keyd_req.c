@@ -213,6 +213,15 @@ queue(struct keyd_req *r, unsigned status, const char *type, struct MHD_Response
 		snprintf(ra, sizeof(ra), "%lld", (long long)(r->retry_after > 0 ? r->retry_after : 2));
 		MHD_add_response_header(resp, "Retry-After", ra);
 	}
+	if (r->work == KEYD_WORK_RUNNING) {
+		/* on a worker: held until the handler's next call (keyd_work.c) */
+		if (r->work_resp != NULL)
+			MHD_destroy_response(r->work_resp);
+		r->work_resp = resp;
+		r->work_status = status;
+		log_status(r, status);
+		return MHD_YES;
+	}
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->answered = 1;

@@ -23,6 +23,8 @@ struct keyd_field {
 	int toolong;		/* over KEYD_FIELD_MAX: value holds only its start */
 };
 
+enum { KEYD_WORK_NONE, KEYD_WORK_RUNNING, KEYD_WORK_DONE };
+
 struct keyd_req {
 	struct keyd *k;
 	struct MHD_Connection *conn;
@@ -52,6 +54,12 @@ struct keyd_req {
 	struct keyd_login *async_login;	/* the worker's result (owned) */
 	void *async_data;		/* another worker's job and result (owned) */
 	void (*async_free)(void *);	/* frees async_data when the request ends */
+	/* a route run by a worker (keyd_work.h): while it runs, its answer is
+	 * held here, and queued when libmicrohttpd calls the handler again */
+	int work;			/* KEYD_WORK_NONE, _RUNNING, _DONE */
+	enum MHD_Result work_ret;	/* what the route's handler returned */
+	struct MHD_Response *work_resp;	/* the held answer (owned), or NULL */
+	unsigned work_status;
 	/* a route whose body is streamed (keyd_router.h): the hook gets it
 	 * piece by piece instead of r->body; its state is freed at the end */
 	int (*body_fn)(struct keyd_req *r, const char *data, size_t n);

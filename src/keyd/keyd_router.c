@@ -24,6 +24,7 @@
 #include "keyd_router.h"
 #include "keyd_security.h"
 #include "keyd_signup.h"
+#include "keyd_work.h"
 
 /* Methods (bits); M_ANY (0) matches every method. */
 enum {
@@ -59,6 +60,8 @@ struct route {
 };
 
 #define API KEYD_ROUTE_API
+/* a POST that checks a password, decrypts or seals: on a worker */
+#define WORK KEYD_ROUTE_WORKER
 
 static const struct route routes[] = {
 	{M_PAGE, EXACT, "/healthz", keyd_api_healthz, 0, NULL},
@@ -85,30 +88,30 @@ static const struct route routes[] = {
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy", keyd_api_copy_meta, API, NULL},
 	{M_GET, ITEM, "/api/v1/envelopes/*/copy/data", keyd_api_copy_data, API, NULL},
 	{M_GET, ITEM, "/api/v1/envelopes/*/reply", keyd_api_reply_get, API, NULL},
-	{M_POST, ITEM, "/api/v1/envelopes/*/reply", keyd_api_reply_post, API | KEYD_ROUTE_REPLY,
-	    NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/reply", keyd_api_reply_post,
+	    API | KEYD_ROUTE_REPLY | WORK, NULL},
 	{M_GET, EXACT, "/api/v1/me", keyd_api_me, API, NULL},
 	{M_GET, EXACT, "/api/v1/me/envelopes", keyd_api_me_envelopes, API, NULL},
-	{M_POST, EXACT, "/api/v1/signup", keyd_api_signup, API, NULL},
+	{M_POST, EXACT, "/api/v1/signup", keyd_api_signup, API | WORK, NULL},
 	{M_POST, EXACT, "/api/v1/signup/confirm", keyd_api_signup_confirm, API, NULL},
 	{M_GET, EXACT, "/api/v1/account/profile", keyd_api_profile_get, API, NULL},
 	{M_POST, EXACT, "/api/v1/account/profile", keyd_api_profile_set, API, NULL},
 	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "api.unknown_envelope"},
 	{M_ANY, PREFIX, "/api/", NULL, API, "api.no_such"},
-	{M_FORM, EXACT, "/register", keyd_page_register, 0, NULL},
-	{M_FORM, EXACT, "/activate", keyd_page_activate, 0, NULL},
+	{M_FORM, EXACT, "/register", keyd_page_register, WORK, NULL},
+	{M_FORM, EXACT, "/activate", keyd_page_activate, WORK, NULL},
 	{M_FORM, EXACT, "/forgot", keyd_page_forgot, 0, NULL},
-	{M_FORM, EXACT, "/reset", keyd_page_reset, 0, NULL},
+	{M_FORM, EXACT, "/reset", keyd_page_reset, WORK, NULL},
 	{M_FORM, EXACT, "/resend", keyd_page_resend, 0, NULL},
 	{M_FORM, EXACT, "/signin-link", keyd_page_signin_link, 0, NULL},
-	{M_FORM, EXACT, "/signin", keyd_page_signin, 0, NULL},
+	{M_FORM, EXACT, "/signin", keyd_page_signin, WORK, NULL},
 	{M_POST, EXACT, "/signin/second", keyd_page_signin_mfa, 0, NULL},
-	{M_FORM, TREE, "/account", keyd_page_account, 0, NULL},
+	{M_FORM, TREE, "/account", keyd_page_account, WORK, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
 	{M_PAGE, EXACT, "/help", keyd_page_help, 0, NULL},
 	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
-	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE, NULL},
+	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE | WORK, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/messages", keyd_page_messages, 0, NULL},
 	{M_PAGE, PREFIX, "/static/", keyd_static, 0, NULL},
@@ -249,5 +252,17 @@ keyd_route(struct keyd_req *r)
 	}
 	if (h.serve->fn == NULL)
 		return keyd_reply_error(r, 404, h.serve->missing);
+	if (r->work == KEYD_WORK_RUNNING)
+		return MHD_YES;		/* woken early: the worker still runs */
+	if (r->work == KEYD_WORK_DONE)
+		return keyd_work_answer(r);
+	if ((h.serve->flags & KEYD_ROUTE_WORKER) != 0 && strcmp(r->method, "POST") == 0) {
+		if (keyd_work_submit(r, h.serve->fn, h.arg))
+			return MHD_YES;
+		/* every worker busy and the queue full: the HTTP thread is
+		 * kept for the requests that are cheap to answer */
+		r->retry_after = 2;
+		return keyd_reply_error(r, 503, r->api ? "api.busy" : "err.busy");
+	}
 	return h.serve->fn(r, h.arg);
 }

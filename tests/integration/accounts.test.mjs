@@ -608,3 +608,38 @@ test('HSTS on every answer when the public URL is https, never over plain http',
   assert.ok(hs[1].headers.getSetCookie().every((c) => /; Secure/.test(c)));
   for (const r of await answers(K)) assert.equal(r.headers.get('strict-transport-security'), null, r.url);
 });
+
+test('password checks run on workers: a key server with one HTTP thread answers at once while sign-ins are checked', async () => {
+  const S = await keydWith(['--threads', '1', '--login-free', '1000', '--login-free-ip', '1000']);
+  const email = 'wk@example.org';
+  recipientAdd(S.dataDir, email, PW);
+  const browsers = [];
+  for (let i = 0; i < 4; i++) {
+    const b = new Browser(S);
+    assert.equal((await b.get('/register')).status, 200);	// its CSRF cookie
+    browsers.push(b);
+  }
+  // four sign-ins (an Argon2id check each), and while they are checked,
+  // /healthz three times over: each answered before the first sign-in is
+  let firstSignin = Infinity;
+  const signins = browsers.map((b, i) => b.post('/signin',
+    { email, password: i === 0 ? PW : 'not the password at all', next: '/account' })
+    .then((r) => { firstSignin = Math.min(firstSignin, performance.now()); return r; }));
+  let lastHealth = 0;
+  for (let i = 0; i < 3; i++) {
+    const h = await fetch(S.url + '/healthz');
+    assert.equal(h.status, 200);
+    await h.text();
+    lastHealth = performance.now();
+  }
+  const answers = await Promise.all(signins);
+  assert.ok(lastHealth < firstSignin,
+    `/healthz waited for a password check (${(lastHealth - firstSignin).toFixed(1)} ms after the first sign-in)`);
+  // the answers themselves are the usual ones
+  assert.equal(answers[0].status, 303, answers[0].text.slice(0, 300));
+  assert.equal(answers[0].headers.get('location'), '/account');
+  for (const r of answers.slice(1)) {
+    assert.equal(r.status, 401, r.text.slice(0, 300));
+    assert.match(r.text, /password/i);
+  }
+});
