@@ -83,7 +83,6 @@ struct keyd {
 	struct keyd_mailq *mailq;
 	struct keyd_work *work;			/* keyd_work.c: heavy requests */
 	char rp_id[256];			/* WebAuthn relying party: host of public_url */
-	int login_jobs;				/* log-ins running off the HTTP threads (atomic) */
 	int kh_pid;				/* the key holder (0: none / reaped) */
 	char data_dir[4096];			/* audit-anchors lives here */
 	int64_t shred_interval;			/* seconds between shredding runs, 0 off */
@@ -97,8 +96,6 @@ struct keyd {
 	struct sp_throttle_policy thr_reply_ip;	/* replies per client */
 	char mail_from[321];			/* the sender of the key server's mail */
 };
-
-#define KEYD_LOGIN_JOBS_MAX 64
 
 struct keyd_req;	/* keyd_req.h: one request */
 

@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <glib.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,92 +595,10 @@ login_answer(struct keyd_req *r, struct keyd_login *l, int second)
 
 /*
  * A log-in spends an Argon2id verify (tens of milliseconds, and up to 2 s
- * waiting for a password worker).  Done on an HTTP thread it would stall
- * every other connection of that thread, key releases included; so the
- * connection is suspended and a short-lived thread does the log-in, then
- * resumes it, and the handler answers with the result.
+ * waiting for a password worker): the route runs on a worker (keyd_work.h),
+ * never on an HTTP thread, where it would stall every other connection of
+ * that thread, key releases included.
  */
-struct login_job {
-	struct keyd_req *r;
-	char *email, *pw, *signin;
-};
-
-static void
-job_free(struct login_job *jb)
-{
-	if (jb->pw != NULL)
-		sp_wipe(jb->pw, strlen(jb->pw));
-	if (jb->signin != NULL)
-		sp_wipe(jb->signin, strlen(jb->signin));
-	free(jb->email);
-	free(jb->pw);
-	free(jb->signin);
-	free(jb);
-}
-
-static void *
-login_worker(void *arg)
-{
-	struct login_job *jb = arg;
-	struct keyd_req *r = jb->r;
-	struct keyd *k = r->k;
-
-	keyd_login_password(r, jb->email, jb->pw, jb->signin, r->async_login);
-	job_free(jb);
-	r->async = 2;
-	/* r belongs to MHD again from here on. */
-	MHD_resume_connection(r->conn);
-	__atomic_sub_fetch(&k->login_jobs, 1, __ATOMIC_SEQ_CST);
-	return NULL;
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* 1 when the log-in went to a worker (the connection is suspended). */
-static int
-login_async(struct keyd_req *r, const char *e, const char *pw, const char *signin)
-{
-	struct login_job *jb;
-	pthread_attr_t at;
-	pthread_t t;
-
-	if (__atomic_add_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST) > KEYD_LOGIN_JOBS_MAX)
-		goto no;
-	if ((jb = calloc(1, sizeof(*jb))) == NULL)
-		goto no;
-	jb->r = r;
-	jb->email = dup_or_null(e);
-	jb->pw = dup_or_null(pw);
-	jb->signin = dup_or_null(signin);
-	if ((e && !jb->email) || (pw && !jb->pw) || (signin && !jb->signin) ||
-	    (r->async_login = calloc(1, sizeof(*r->async_login))) == NULL) {
-		job_free(jb);
-		goto no;
-	}
-	r->async = 1;
-	MHD_suspend_connection(r->conn);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, login_worker, jb) != 0) {
-		pthread_attr_destroy(&at);
-		MHD_resume_connection(r->conn);
-		r->async = 0;
-		free(r->async_login);
-		r->async_login = NULL;
-		job_free(jb);
-		goto no;
-	}
-	pthread_attr_destroy(&at);
-	return 1;
-no:
-	__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
 enum MHD_Result
 keyd_api_login(struct keyd_req *r, const char *arg)
 {
@@ -690,16 +607,6 @@ keyd_api_login(struct keyd_req *r, const char *arg)
 	const char *e, *pw;
 	char key[32];
 
-	if (r->async == 1)
-		return MHD_YES;		/* woken early: the worker still runs */
-	if (r->async == 2) {
-		enum MHD_Result ret = login_answer(r, r->async_login, 0);
-
-		free(r->async_login);
-		r->async_login = NULL;
-		r->async = 0;
-		return ret;
-	}
 	if (keyd_cross_site(r))
 		return keyd_reply_error(r, 403, "api.cross_site");
 	if (keyd_json_bad_utf8(r, key)) {
@@ -728,14 +635,6 @@ keyd_api_login(struct keyd_req *r, const char *arg)
 	if (pw != NULL && strlen(pw) != json_string_length(json_object_get(j, "password"))) {
 		json_decref(j);
 		return keyd_reply_field(r, "password", "api.nul");
-	}
-	if (login_async(r, e, pw, json_string_value(json_object_get(j, "signin")))) {
-		json_decref(j);
-		return MHD_YES;
-	}
-	if (__atomic_load_n(&r->k->login_jobs, __ATOMIC_SEQ_CST) >= KEYD_LOGIN_JOBS_MAX) {
-		json_decref(j);
-		return keyd_reply_error(r, 503, "read.busy");
 	}
 	keyd_login_password(r, e, pw, json_string_value(json_object_get(j, "signin")), &l);
 	json_decref(j);
@@ -1120,9 +1019,9 @@ out:
 /* --- verification secret ------------------------------------------------- */
 
 /*
- * An answer is checked with Argon2id like a password: on a worker thread
- * (the connection suspended meanwhile, as for the JSON log-in), so that an
- * HTTP thread never waits for the password gate.
+ * An answer is checked with Argon2id like a password: the route runs on a
+ * worker (keyd_work.h), so that an HTTP thread never waits for the
+ * password gate.
  */
 struct verify_job {
 	struct keyd_req *r;
@@ -1138,7 +1037,7 @@ struct verify_job {
 	int fails;
 };
 
-/* jb (zeroed) for recipient ri of e; it takes answer. */
+/* jb (zeroed) for recipient ri of e; answer is borrowed. */
 static void
 verify_job_fill(struct verify_job *jb, struct keyd_req *r, const struct sp_envelope_rec *e,
     long ri, char *answer)
@@ -1151,19 +1050,6 @@ verify_job_fill(struct verify_job *jb, struct keyd_req *r, const struct sp_envel
 	snprintf(jb->client, sizeof(jb->client), "%s", r->client);
 	jb->org_id = e->org_id;
 	jb->answer = answer;
-}
-
-static void
-verify_job_free(void *p)
-{
-	struct verify_job *jb = p;
-
-	if (jb->answer != NULL) {
-		sp_wipe(jb->answer, strlen(jb->answer));
-		free(jb->answer);
-	}
-	sp_wipe(jb, sizeof(*jb));
-	free(jb);
 }
 
 /* Mail the sender (the organisation's contact when it has one) that this
@@ -1251,21 +1137,6 @@ keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, long 
 	return st;
 }
 
-static void *
-verify_worker(void *arg)
-{
-	struct verify_job *jb = arg;
-	struct keyd_req *r = jb->r;
-	struct keyd *k = r->k;
-
-	verify_work(jb, k);
-	r->async = 2;
-	/* r belongs to MHD again from here on. */
-	MHD_resume_connection(r->conn);
-	__atomic_sub_fetch(&k->login_jobs, 1, __ATOMIC_SEQ_CST);
-	return NULL;
-}
-
 static enum MHD_Result
 verify_answer(struct keyd_req *r, const struct verify_job *jb)
 {
@@ -1294,9 +1165,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	struct sp_session s;
 	struct sp_envelope_rec e;
 	struct sp_release_principal p;
-	struct verify_job *jb;
-	pthread_attr_t at;
-	pthread_t t;
+	struct verify_job jb;
 	const char *msg, *ansv;
 	char *norm = NULL;
 	enum sp_release_reason why;
@@ -1306,13 +1175,6 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	long ri;
 	int st, bad;
 
-	if (r->async == 1)
-		return MHD_YES;		/* woken early: the worker still runs */
-	if (r->async == 2) {
-		ret = verify_answer(r, r->async_data);
-		r->async = 0;
-		return ret;
-	}
 	if (!post_session(r, &s, &ret))
 		return ret;
 	if (!keyd_valid_id(id))
@@ -1356,30 +1218,11 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		}
 	}
 	ri = sp_release_rcpt_index(&p, &e);
-	if (__atomic_add_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST) > KEYD_LOGIN_JOBS_MAX ||
-	    (jb = calloc(1, sizeof(*jb))) == NULL) {
-		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
-		ret = keyd_reply_error(r, 503, "read.busy");
-		goto out;
-	}
-	verify_job_fill(jb, r, &e, ri, norm);
-	norm = NULL;
-	r->async_data = jb;
-	r->async_free = verify_job_free;
-	r->async = 1;
-	MHD_suspend_connection(r->conn);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, verify_worker, jb) != 0) {
-		pthread_attr_destroy(&at);
-		MHD_resume_connection(r->conn);
-		r->async = 0;
-		__atomic_sub_fetch(&r->k->login_jobs, 1, __ATOMIC_SEQ_CST);
-		ret = keyd_reply_error(r, 503, "read.busy");
-		goto out;
-	}
-	pthread_attr_destroy(&at);
-	ret = MHD_YES;
+	memset(&jb, 0, sizeof(jb));
+	verify_job_fill(&jb, r, &e, ri, norm);
+	verify_work(&jb, r->k);
+	ret = verify_answer(r, &jb);
+	sp_wipe(&jb, sizeof(jb));
 out:
 	if (norm != NULL) {
 		sp_wipe(norm, strlen(norm));

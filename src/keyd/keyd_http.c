@@ -187,10 +187,6 @@ keyd_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->pp != NULL)
 		MHD_destroy_post_processor(r->pp);
 	sp_buf_wipe(&r->body);
-	if (r->async_login != NULL) {
-		sp_wipe(r->async_login, sizeof(*r->async_login));
-		free(r->async_login);
-	}
 	if (r->async_data != NULL && r->async_free != NULL)
 		r->async_free(r->async_data);
 	if (r->work_resp != NULL)

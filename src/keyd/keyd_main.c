@@ -290,8 +290,7 @@ main(int argc, char **argv)
 		int waited;
 
 		for (waited = 0; waited < 1000 &&
-		    (__atomic_load_n(&k.login_jobs, __ATOMIC_SEQ_CST) > 0 ||
-		    keyd_api_waits() > 0 || keyd_work_pending(&k) > 0); waited++)
+		    (keyd_api_waits() > 0 || keyd_work_pending(&k) > 0); waited++)
 			usleep(10000);
 	}
 	MHD_stop_daemon(d);

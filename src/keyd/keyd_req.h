@@ -50,9 +50,8 @@ struct keyd_req {
 	int64_t started_ms;
 	char lang[12];			/* the answer's language ("" undecided: keyd_lang.h) */
 	int64_t retry_after;		/* seconds, for a 429 or 503 answer */
-	int async;			/* 1: a worker runs the log-in; 2: it is done */
-	struct keyd_login *async_login;	/* the worker's result (owned) */
-	void *async_data;		/* another worker's job and result (owned) */
+	int async;			/* 1: the answer waits for a write; 2: it is done */
+	void *async_data;		/* the wait and its answer (owned) */
 	void (*async_free)(void *);	/* frees async_data when the request ends */
 	/* a route run by a worker (keyd_work.h): while it runs, its answer is
 	 * held here, and queued when libmicrohttpd calls the handler again */

@@ -68,7 +68,7 @@ static const struct route routes[] = {
 	{M_POST, EXACT, "/api/v1/envelopes", keyd_api_deposit, API, NULL},
 	{M_GET, EXACT, "/api/v1/envelopes", keyd_api_envelopes, API, NULL},
 	{M_GET, EXACT, "/api/v1/audit", keyd_api_audit, API, NULL},
-	{M_POST, EXACT, "/api/v1/session", keyd_api_login, API, NULL},
+	{M_POST, EXACT, "/api/v1/session", keyd_api_login, API | WORK, NULL},
 	{M_GET, EXACT, "/api/v1/session", keyd_api_session, API, NULL},
 	{M_DELETE, EXACT, "/api/v1/session", keyd_api_logout, API, NULL},
 	{M_POST, EXACT, "/api/v1/session/mfa", keyd_api_login_second, API, NULL},
@@ -79,7 +79,7 @@ static const struct route routes[] = {
 	/* "" and "/options"; other rests answer 404 after the session check */
 	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/release", keyd_api_release, API, NULL},
-	{M_POST, ITEM, "/api/v1/envelopes/*/verify", keyd_api_verify, API, NULL},
+	{M_POST, ITEM, "/api/v1/envelopes/*/verify", keyd_api_verify, API | WORK, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/seal", keyd_api_seal, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/retract", keyd_api_retract, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/unretract", keyd_api_unretract, API, NULL},
