@@ -252,10 +252,12 @@ keyd_route(struct keyd_req *r)
 	}
 	if (h.serve->fn == NULL)
 		return keyd_reply_error(r, 404, h.serve->missing);
-	if (r->work == KEYD_WORK_RUNNING)
+	switch (__atomic_load_n(&r->work, __ATOMIC_ACQUIRE)) {
+	case KEYD_WORK_RUNNING:
 		return MHD_YES;		/* woken early: the worker still runs */
-	if (r->work == KEYD_WORK_DONE)
+	case KEYD_WORK_DONE:
 		return keyd_work_answer(r);
+	}
 	if ((h.serve->flags & KEYD_ROUTE_WORKER) != 0 && strcmp(r->method, "POST") == 0) {
 		if (keyd_work_submit(r, h.serve->fn, h.arg))
 			return MHD_YES;

@@ -52,7 +52,7 @@ worker(void *arg)
 		r->work_ret = j->fn(r, j->arg);
 		free(j->arg);
 		free(j);
-		r->work = KEYD_WORK_DONE;
+		__atomic_store_n(&r->work, KEYD_WORK_DONE, __ATOMIC_RELEASE);
 		/* r belongs to libmicrohttpd again from here on */
 		MHD_resume_connection(r->conn);
 		pthread_mutex_lock(&w->mu);
