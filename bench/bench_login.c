@@ -5,9 +5,10 @@
  * and parameters) on as many threads as the server has Argon2 workers; then
  * the latency of key releases made one after another on one keep-alive
  * connection, alone and while the clients keep logging in (do log-ins
- * starve releases?).  Each figure and its baseline alternate in slices of
- * about a second, so a machine whose load changes during the run skews both
- * alike.
+ * starve releases?), once with the JSON log-in and once with the sign-in
+ * page's form (POST /signin with its CSRF cookie).  Each figure and its
+ * baseline alternate in slices of about a second, so a machine whose load
+ * changes during the run skews both alike.
  * usage: bench_login KEYD_URL ORG_TOKEN PASSWORD ARGON_WORKERS CLIENTS SECONDS EMAIL...
  *   every EMAIL has PASSWORD; the first receives the envelope released, the
  *   log-in clients take the others in turn (all of them when only one).
@@ -100,23 +101,78 @@ struct login_load {
 		double end;
 		atomic_int *stop;
 		long ok, busy, failed;
+		const char *origin;	/* the sign-in page's form: the key server's */
 	} w[MAX_THREADS];
 	int n;
 	atomic_int stop;
 	double t0;
 };
 
+/* The value of the sp_csrf cookie h holds, into out; 0 when it has none. */
+static int
+csrf_cookie(CURL *h, char *out, size_t outsz)
+{
+	struct curl_slist *list = NULL, *c;
+	const char *v;
+	int found = 0;
+
+	if (curl_easy_getinfo(h, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+		return 0;
+	/* Netscape lines: domain, flag, path, secure, expiry, name, value */
+	for (c = list; c != NULL && !found; c = c->next)
+		if ((v = strstr(c->data, "\tsp_csrf\t")) != NULL)
+			found = snprintf(out, outsz, "%s", v + 9) < (int)outsz;
+	curl_slist_free_all(list);
+	return found;
+}
+
+/* The sign-in page's form, as a browser sends it: its CSRF cookie from a
+ * first GET, then csrf=VALUE&body from the key server's origin; a right
+ * password answers 303.  The form into form; 0 when the page gave no
+ * cookie. */
+static int
+page_setup(CURL *h, struct login_worker *w, struct curl_slist **hdrs, char *form, size_t formsz)
+{
+	char csrf[128], origin[600];
+
+	curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");	/* the cookie engine, empty */
+	curl_easy_setopt(h, CURLOPT_URL, w->url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bench_sink);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(h) != CURLE_OK || !csrf_cookie(h, csrf, sizeof(csrf)) ||
+	    snprintf(form, formsz, "csrf=%s&%s", csrf, w->body) >= (int)formsz)
+		return 0;
+	snprintf(origin, sizeof(origin), "Origin: %s", w->origin);
+	*hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	*hdrs = curl_slist_append(*hdrs, origin);
+	return 1;
+}
+
 static void *
 login_work(void *arg)
 {
 	struct login_worker *w = arg;
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *hdrs = NULL;
 	CURL *h = curl_easy_init();
-	long n, code;
+	char form[2048];
+	long n, code, want = 200;
 
+	if (w->origin != NULL) {
+		if (!page_setup(h, w, &hdrs, form, sizeof(form))) {
+			w->failed++;
+			curl_easy_cleanup(h);
+			curl_slist_free_all(hdrs);
+			return NULL;
+		}
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+		want = 303;
+	} else {
+		hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->body);
+	}
 	curl_easy_setopt(h, CURLOPT_URL, w->url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bench_sink);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -130,7 +186,7 @@ login_work(void *arg)
 		code = 0;
 		if (curl_easy_perform(h) == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-		if (code == 200)
+		if (code == want)
 			w->ok++;
 		else if (code == 503)
 			w->busy++;
@@ -139,14 +195,16 @@ login_work(void *arg)
 	}
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);
+	sp_wipe(form, sizeof(form));
 	return NULL;
 }
 
 /* Start n clients logging in (body i % nbody) until login_stop or seconds
- * have passed. */
+ * have passed: with origin NULL JSON log-ins to url, else the sign-in
+ * page's form at url from origin. */
 static void
-login_start(struct login_load *l, const char *url, char **body, int nbody, int n,
-    double seconds)
+login_start(struct login_load *l, const char *url, const char *origin, char **body, int nbody,
+    int n, double seconds)
 {
 	int i;
 
@@ -155,7 +213,7 @@ login_start(struct login_load *l, const char *url, char **body, int nbody, int n
 	l->t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		l->w[i] = (struct login_worker){url, body[i % nbody], l->t0 + seconds,
-		    &l->stop, 0, 0, 0};
+		    &l->stop, 0, 0, 0, origin};
 		pthread_create(&l->t[i], NULL, login_work, &l->w[i]);
 	}
 }
@@ -200,6 +258,20 @@ release_slice(struct sp_keyd_client *c, const char *id, double seconds,
 	sp_wipe(part, sizeof(part));
 }
 
+/* email=..&password=..&next=/account, URL-encoded (the page's form). */
+static char *
+page_body(const char *email, const char *pw)
+{
+	char *e = curl_easy_escape(NULL, email, 0), *p = curl_easy_escape(NULL, pw, 0), *s = NULL;
+	size_t n;
+
+	if (e != NULL && p != NULL && (s = malloc(n = strlen(e) + strlen(p) + 64)) != NULL)
+		snprintf(s, n, "email=%s&password=%s&next=%%2Faccount", e, p);
+	curl_free(e);
+	curl_free(p);
+	return s;
+}
+
 static char *
 login_body(const char *email, const char *pw)
 {
@@ -208,6 +280,55 @@ login_body(const char *email, const char *pw)
 
 	json_decref(j);
 	return s;
+}
+
+/* Releases alone and under n log-in clients (origin: see login_start), in
+ * turn for rounds slices; prints the latencies as `what`.  0 when every
+ * release and log-in went through. */
+static int
+release_under(const char *what, struct sp_keyd_client *rel, const char *id, const char *url,
+    const char *origin, char **body, int nbody, int n, int rounds, double slice)
+{
+	static struct login_load load;
+	struct tally lt = {0};
+	double *alone = malloc(MAX_SAMPLES * sizeof(double)), *loaded = malloc(MAX_SAMPLES * sizeof(double));
+	double a50, a99, amax, l50, l99, lmax;
+	long fa = 0, fl = 0;
+	size_t na = 0, nl = 0;
+	int r, rc = 0;
+
+	if (alone == NULL || loaded == NULL) {
+		free(alone);
+		free(loaded);
+		fprintf(stderr, "bench_login: out of memory\n");
+		return 1;
+	}
+	for (r = 0; r < rounds; r++) {
+		struct timespec ramp = {0, 300000000L};	/* every client busy */
+
+		release_slice(rel, id, slice, alone, &na, &fa);
+		/* the load would end a little after the releases; stopped now */
+		login_start(&load, url, origin, body, nbody, n, slice + 2);
+		nanosleep(&ramp, NULL);
+		release_slice(rel, id, slice, loaded, &nl, &fl);
+		login_stop(&load, &lt);
+	}
+	a50 = bench_percentile(alone, na, 50);
+	a99 = bench_percentile(alone, na, 99);
+	amax = bench_percentile(alone, na, 100);
+	l50 = bench_percentile(loaded, nl, 50);
+	l99 = bench_percentile(loaded, nl, 99);
+	lmax = bench_percentile(loaded, nl, 100);
+	printf("key release one at a time under %s (%d clients, %.1f log-ins/s, %ld answered 503): "
+	    "p50 %.2f ms p99 %.2f ms max %.0f ms (%zu releases, %ld failed)"
+	    "   alone: p50 %.2f ms p99 %.2f ms max %.0f ms (%zu releases, %ld failed)   p99 ratio %.1f\n",
+	    what, n, rate(&lt), lt.busy, l50, l99, lmax, nl, fl, a50, a99, amax, na, fa,
+	    a99 > 0 ? l99 / a99 : 0);
+	if (na == 0 || nl == 0 || fa > 0 || fl > 0 || lt.failed > 0 || lt.ok == 0)
+		rc = 1;
+	free(alone);
+	free(loaded);
+	return rc;
 }
 
 static int
@@ -223,15 +344,12 @@ int
 main(int argc, char **argv)
 {
 	static struct login_load load;
-	char *body[MAX_EMAILS];
-	char login_url[512], session[256], id[SP_ENV_ID_STRLEN + 1], hash[SP_PW_HASH_LEN];
+	char *body[MAX_EMAILS], *page[MAX_EMAILS];
+	char login_url[512], page_url[512], session[256], id[SP_ENV_ID_STRLEN + 1], hash[SP_PW_HASH_LEN];
 	struct sp_keyd_client *rel = NULL;
 	struct sp_err err = {""};
-	struct tally ver = {0}, log1 = {0}, log2 = {0};
-	double *alone = NULL, *loaded = NULL;
-	double seconds, slice, a50, a99, amax, l50, l99, lmax;
-	long rfailed = 0, rfailed2 = 0;
-	size_t na = 0, nl = 0;
+	struct tally ver = {0}, log1 = {0};
+	double seconds, slice;
 	int workers, conns, rounds, nbody = 0, i, r, rc = 0;
 
 	if (argc < 8) {
@@ -249,17 +367,12 @@ main(int argc, char **argv)
 	/* the key server's gate: as many Argon2 workers, 2 s wait */
 	sp_password_gate_config(workers, 2000);
 	snprintf(login_url, sizeof(login_url), "%s/api/v1/session", argv[1]);
-	for (i = argc > 8 ? 8 : 7; i < argc && nbody < MAX_EMAILS; i++)
-		if ((body[nbody++] = login_body(argv[i], argv[3])) == NULL) {
+	for (i = argc > 8 ? 8 : 7; i < argc && nbody < MAX_EMAILS; i++, nbody++)
+		if ((body[nbody] = login_body(argv[i], argv[3])) == NULL ||
+		    (page[nbody] = page_body(argv[i], argv[3])) == NULL) {
 			fprintf(stderr, "bench_login: out of memory\n");
 			return 1;
 		}
-	alone = malloc(MAX_SAMPLES * sizeof(*alone));
-	loaded = malloc(MAX_SAMPLES * sizeof(*loaded));
-	if (alone == NULL || loaded == NULL) {
-		fprintf(stderr, "bench_login: out of memory\n");
-		return 1;
-	}
 	if (sp_password_hash(argv[3], hash, &err) != SP_OK) {
 		fprintf(stderr, "bench_login: hash: %s\n", err.msg);
 		return 1;
@@ -268,7 +381,7 @@ main(int argc, char **argv)
 	/* 1. log-ins per second beside bare verifications per second */
 	for (r = 0; r < rounds; r++) {
 		verify_slice(hash, argv[3], workers, slice, &ver);
-		login_start(&load, login_url, body, nbody, conns, slice);
+		login_start(&load, login_url, NULL, body, nbody, conns, slice);
 		login_stop(&load, &log1);
 	}
 	printf("log-ins: %.1f/s from %d clients, a new connection per log-in (%ld answered 503 busy, %ld failed)"
@@ -278,7 +391,8 @@ main(int argc, char **argv)
 	if (ver.failed > 0 || log1.failed > 0 || log1.ok == 0)
 		rc = 1;
 
-	/* 2. release latency alone, then under log-in load, in turn */
+	/* 2. release latency alone, then under log-in load, in turn: the JSON
+	 * log-in, then the sign-in page's form */
 	if (bench_envelope_session("bench_login", argv[1], argv[2], argv[7], argv[3],
 	    id, session, sizeof(session)) != 0)
 		return 1;
@@ -289,38 +403,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_login: client: %s\n", err.msg);
 		return 1;
 	}
-	for (r = 0; r < rounds; r++) {
-		struct timespec ramp = {0, 300000000L};	/* every client busy */
-
-		release_slice(rel, id, slice, alone, &na, &rfailed);
-		/* the load would end a little after the releases; stopped now */
-		login_start(&load, login_url, body, nbody, conns, slice + 2);
-		nanosleep(&ramp, NULL);
-		release_slice(rel, id, slice, loaded, &nl, &rfailed2);
-		login_stop(&load, &log2);
-	}
-	sp_keyd_client_free(rel);
-	a50 = bench_percentile(alone, na, 50);
-	a99 = bench_percentile(alone, na, 99);
-	l50 = bench_percentile(loaded, nl, 50);
-	l99 = bench_percentile(loaded, nl, 99);
-	amax = bench_percentile(alone, na, 100);
-	lmax = bench_percentile(loaded, nl, 100);
-	printf("key release one at a time under log-ins (%d clients, %.1f log-ins/s, %ld answered 503): "
-	    "p50 %.2f ms p99 %.2f ms max %.0f ms (%zu releases, %ld failed)"
-	    "   alone: p50 %.2f ms p99 %.2f ms max %.0f ms (%zu releases, %ld failed)   p99 ratio %.1f\n",
-	    conns, rate(&log2), log2.busy, l50, l99, lmax, nl, rfailed2, a50, a99, amax, na, rfailed,
-	    a99 > 0 ? l99 / a99 : 0);
-	if (na == 0 || nl == 0 || rfailed > 0 || rfailed2 > 0 || log2.failed > 0)
+	if (release_under("log-ins", rel, id, login_url, NULL, body, nbody, conns, rounds, slice) != 0)
 		rc = 1;
+	snprintf(page_url, sizeof(page_url), "%s/signin", argv[1]);
+	if (release_under("sign-in page posts", rel, id, page_url, argv[1], page, nbody, conns, rounds,
+	    slice) != 0)
+		rc = 1;
+	sp_keyd_client_free(rel);
 
 	for (i = 0; i < nbody; i++) {
 		sp_wipe(body[i], strlen(body[i]));
 		free(body[i]);
+		sp_wipe(page[i], strlen(page[i]));
+		free(page[i]);
 	}
 	sp_wipe(session, sizeof(session));
-	free(alone);
-	free(loaded);
 	curl_global_cleanup();
 	return rc;
 }

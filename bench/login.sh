@@ -2,7 +2,8 @@
 # Log-ins per second against a key server started here on loopback (stopped
 # by its own pid), beside bare Argon2id verifications per second on as many
 # threads as its --argon-workers; then key-release latency (p50, p99) alone
-# and while other clients keep logging in.  Correct passwords and one
+# and while other clients keep logging in: with the JSON log-in, then with
+# the sign-in page's form (POST /signin).  Correct passwords and one
 # account per client, so the failure throttle never engages (its limits are
 # raised anyway).  BENCH_ARGON_WORKERS (2, the key server's default),
 # BENCH_CLIENTS (8), BENCH_SECONDS (5 per figure) tune the run.

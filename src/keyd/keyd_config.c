@@ -135,7 +135,7 @@ static const struct conf_entry entries[] = {
 	{.name = "max_envelope", .type = CONF_SIZE, AT(max_envelope), .def = "67108864", .min = 1,
 	    .max = (int64_t)1 << 34, .arg = "BYTES", .help = "largest POST /online and /read body"},
 	{.name = "threads", .type = CONF_INT, AT(threads), .def = "4", .min = 1, .max = 256,
-	    .arg = "N", .help = "HTTP threads (password checks, /read and replies run on 4 more)"},
+	    .arg = "N", .help = "HTTP threads (password checks, /read and replies run on workers besides)"},
 	{.name = "argon_workers", .type = CONF_INT, AT(argon_workers), .def = "2", .min = 1,
 	    .max = 64, .arg = "N", .help = "concurrent password hashes; a request that waits over "
 	    "2 s for one gets 503 busy"},

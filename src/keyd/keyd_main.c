@@ -227,7 +227,7 @@ main(int argc, char **argv)
 		goto fail_store;
 	}
 	if ((st = keyd_jobs_start(&k, &err)) != SP_OK ||
-	    (st = keyd_work_start(&k, &err)) != SP_OK) {
+	    (st = keyd_work_start(&k, (int)cfg.argon_workers + 2, &err)) != SP_OK) {
 		start_failed("jobs", sp_err_msg(&err, st));
 		keyd_jobs_stop(&k);
 		keyd_mailq_stop(&k);

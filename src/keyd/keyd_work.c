@@ -1,6 +1,6 @@
 /*
- * keyd_work.c - the key server's workers (keyd_work.h): KEYD_WORKERS
- * threads and a bounded queue of suspended requests.  A worker runs the
+ * keyd_work.c - the key server's workers (keyd_work.h): a few threads and
+ * a bounded queue of suspended requests.  A worker runs the
  * route's handler as an HTTP thread would, except that the answer is held
  * (keyd_req.c: r->work == KEYD_WORK_RUNNING) instead of queued: only the
  * handler's call from libmicrohttpd may queue an answer, so the worker
@@ -27,7 +27,7 @@ struct keyd_work {
 	struct work_job *head, *tail;
 	int pending;			/* queued or running */
 	int stopping;
-	pthread_t th[KEYD_WORKERS];
+	pthread_t th[KEYD_WORKERS_MAX];
 	int nth;
 };
 
@@ -63,16 +63,20 @@ worker(void *arg)
 }
 
 int
-keyd_work_start(struct keyd *k, struct sp_err *err)
+keyd_work_start(struct keyd *k, int n, struct sp_err *err)
 {
 	struct keyd_work *w = calloc(1, sizeof(*w));
 
+	if (n < KEYD_WORKERS_MIN)
+		n = KEYD_WORKERS_MIN;
+	if (n > KEYD_WORKERS_MAX)
+		n = KEYD_WORKERS_MAX;
 	if (w == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	k->work = w;
-	for (w->nth = 0; w->nth < KEYD_WORKERS; w->nth++)
+	for (w->nth = 0; w->nth < n; w->nth++)
 		if (pthread_create(&w->th[w->nth], NULL, worker, w) != 0)
 			break;
 	if (w->nth == 0) {

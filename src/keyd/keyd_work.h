@@ -13,13 +13,16 @@
 #include "keyd.h"
 #include "keyd_req.h"
 
-#define KEYD_WORKERS 4		/* threads */
+#define KEYD_WORKERS_MIN 4	/* threads: this many, or --argon-workers + 2 */
+#define KEYD_WORKERS_MAX 66	/* --argon-workers' most + 2 */
 #define KEYD_WORK_QUEUE 64	/* requests waiting for one, at most */
 
 typedef enum MHD_Result keyd_work_fn(struct keyd_req *r, const char *arg);
 
-/* Start and stop the threads (stop: after the HTTP daemon has stopped). */
-int keyd_work_start(struct keyd *k, struct sp_err *err);
+/* Start n threads (KEYD_WORKERS_MIN to KEYD_WORKERS_MAX; enough that
+ * every Argon2id slot of the password gate can be busy while other slow
+ * requests run) and stop them (after the HTTP daemon has stopped). */
+int keyd_work_start(struct keyd *k, int n, struct sp_err *err);
 void keyd_work_stop(struct keyd *k);
 /* Requests queued or running (for a clean stop: wait until 0). */
 int keyd_work_pending(struct keyd *k);
