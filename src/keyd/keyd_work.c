@@ -1,14 +1,13 @@
 /*
  * keyd_work.c - the key server's workers (keyd_work.h): a few threads and
- * a bounded queue of suspended requests.  A worker runs the
- * route's handler as an HTTP thread would, except that the answer is held
+ * a bounded queue of suspended requests.  A worker runs the route's
+ * handler as an HTTP thread would, except that the answer is held
  * (keyd_req.c: r->work == KEYD_WORK_RUNNING) instead of queued: only the
  * handler's call from libmicrohttpd may queue an answer, so the worker
  * resumes the connection and that call queues what was held.  The threads
  * live as long as the key server, and with them their store connections.
  */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
