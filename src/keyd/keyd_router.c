@@ -60,7 +60,8 @@ struct route {
 };
 
 #define API KEYD_ROUTE_API
-/* a POST that checks a password, decrypts or seals: on a worker */
+/* a POST that checks a password, decrypts, seals or carries a whole
+ * envelope: on a worker */
 #define WORK KEYD_ROUTE_WORKER
 
 static const struct route routes[] = {
@@ -110,7 +111,7 @@ static const struct route routes[] = {
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},
 	{M_PAGE, EXACT, "/help", keyd_page_help, 0, NULL},
-	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE, NULL},
+	{M_POST, EXACT, "/online", keyd_page_open, KEYD_ROUTE_ONLINE | WORK, NULL},
 	{M_POST, EXACT, "/read", keyd_page_read, KEYD_ROUTE_ONLINE | WORK, NULL},
 	{M_PAGE, PREFIX, "/m/", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/messages", keyd_page_messages, 0, NULL},

@@ -20,7 +20,8 @@
 #define KEYD_ROUTE_STREAM	0x4	/* the body goes to the route's body hook as it
 					 * arrives (--max-copy), never into r->body */
 #define KEYD_ROUTE_WORKER	0x10	/* a POST runs on a worker (keyd_work.h): a
-					 * password check, a decryption, a seal */
+					 * password check, a decryption, a seal, a
+					 * whole envelope written into a page */
 
 /* A body hook: called once with data NULL before the body (it may answer
  * then), then with each piece; SP_ERR_TOOBIG makes the answer 413. */
