@@ -1137,14 +1137,16 @@ keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, long 
 	return st;
 }
 
+/* The answer to a check of envelope id's question (keyd_api_verify_check's
+ * status and count of failures). */
 static enum MHD_Result
-verify_answer(struct keyd_req *r, const struct verify_job *jb)
+verify_answer(struct keyd_req *r, const char *id, int status, int fails)
 {
-	int left = SP_STORE_VERIFY_TRIES - jb->fails;
+	int left = SP_STORE_VERIFY_TRIES - fails;
 
-	switch (jb->status) {
+	switch (status) {
 	case SP_OK:
-		keyd_log("verify", "id", jb->id, "client", r->client, NULL);
+		keyd_log("verify", "id", id, "client", r->client, NULL);
 		return keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
 	case SP_ERR_AUTH:
 		if (left <= 0)
@@ -1165,7 +1167,6 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	struct sp_session s;
 	struct sp_envelope_rec e;
 	struct sp_release_principal p;
-	struct verify_job jb;
 	const char *msg, *ansv;
 	char *norm = NULL;
 	enum sp_release_reason why;
@@ -1173,7 +1174,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	json_t *j = NULL;
 	size_t len;
 	long ri;
-	int st, bad;
+	int st, bad, fails = 0;
 
 	if (!post_session(r, &s, &ret))
 		return ret;
@@ -1218,11 +1219,8 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 		}
 	}
 	ri = sp_release_rcpt_index(&p, &e);
-	memset(&jb, 0, sizeof(jb));
-	verify_job_fill(&jb, r, &e, ri, norm);
-	verify_work(&jb, r->k);
-	ret = verify_answer(r, &jb);
-	sp_wipe(&jb, sizeof(jb));
+	st = keyd_api_verify_check(r, &e, ri, norm, &fails);
+	ret = verify_answer(r, e.id, st, fails);
 out:
 	if (norm != NULL) {
 		sp_wipe(norm, strlen(norm));
