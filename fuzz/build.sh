@@ -26,24 +26,44 @@ cflags=(-std=c17 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wno-unused-parameter
 	-Isrc/lib -Ibuild/gen "${pkg_cflags[@]}")
 mkdir -p "$out/obj"
 
-# The library, instrumented for coverage but without libFuzzer's main.
+jobs=$(nproc 2>/dev/null || echo 2)
+failed="$out/.failed"
+rm -f "$failed"
+# wait_slot: returns once fewer than $jobs compiles run
+wait_slot() {
+	while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do
+		wait -n || true
+	done
+}
+# wait_all: every compile done; fails the build when one failed
+wait_all() {
+	wait
+	[[ ! -e $failed ]] || { echo "fuzz/build.sh: a compile failed" >&2; exit 1; }
+}
+
+# The library, instrumented for coverage but without libFuzzer's main; as
+# many compiles at once as there are cores.
 objs=()
 for src in src/lib/*.c build/gen/web_assets.c; do
 	obj="$out/obj/$(basename "${src%.c}").o"
 	if [[ ! -e $obj || $src -nt $obj || $0 -nt $obj ]] || \
 	   [[ -n $(find src/lib -name '*.h' -newer "$obj" -print -quit) ]]; then
-		"$cc" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer-no-link -c -o "$obj" "$src"
+		wait_slot
+		"$cc" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer-no-link -c -o "$obj" "$src" || touch "$failed" &
 	fi
 	objs+=("$obj")
 done
+wait_all
 
 n=0
 for target in fuzz/fuzz_*.c; do
 	[[ -e $target ]] || continue
 	name=$(basename "${target%.c}")
-	"$cc" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer -o "$out/$name" "$target" \
-		"${objs[@]}" "${pkg_libs[@]}" -lmilter -lpthread -lm -lstdc++
-	echo "built $out/$name"
+	wait_slot
+	{ "$cc" "${cflags[@]}" "${san[@]}" -fsanitize=fuzzer -o "$out/$name" "$target" \
+		"${objs[@]}" "${pkg_libs[@]}" -lmilter -lpthread -lm -lstdc++ &&
+		echo "built $out/$name" || touch "$failed"; } &
 	n=$((n + 1))
 done
+wait_all
 echo "fuzz: built $n target(s) into $out"
