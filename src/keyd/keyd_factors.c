@@ -102,29 +102,30 @@ keyd_factor_totp_check(struct keyd_req *r, const char *email, const char *code)
 	return st == SP_OK ? SP_OK : st == SP_ERR_RETRY ? st : SP_ERR_AUTH;
 }
 
-void
-keyd_recovery_hash(const char *email, const char *norm, unsigned char out[SP_SHA256_LEN])
-{
-	char buf[SP_STORE_EMAIL_MAX + SP_RECOVERY_NORM_SIZE + 16];
-
-	snprintf(buf, sizeof(buf), "recovery:%s:%s", email, norm);
-	sp_sha256(buf, strlen(buf), out);
-	sp_wipe(buf, sizeof(buf));
-}
-
 int
 keyd_factor_recovery_use(struct keyd_req *r, const char *email, const char *code)
 {
 	char norm[SP_RECOVERY_NORM_SIZE];
-	unsigned char h[SP_SHA256_LEN];
+	unsigned char h[SP_SHA256_LEN], h1[SP_SHA256_LEN];
 	struct sp_audit a = {0, "recovery-code-used", email, NULL, r->client, NULL, 0};
 	int st;
 
 	if (strlen(code) > 64 || sp_recovery_normalize(code, norm, NULL) != SP_OK)
 		return SP_ERR_AUTH;
-	keyd_recovery_hash(email, norm, h);
-	sp_wipe(norm, sizeof(norm));
+	/* the stored form (Argon2id); when no unused code has it, the SHA-256
+	 * form of codes made before that (used up or replaced in time) */
+	if ((st = sp_recovery_hash(email, norm, h)) != SP_OK) {
+		sp_wipe(norm, sizeof(norm));
+		return SP_ERR_RETRY;
+	}
 	st = sp_store_recovery_use(r->k->store, email, h, &a, NULL);
+	if (st == SP_ERR_NOTFOUND) {
+		sp_recovery_hash_v1(email, norm, h1);
+		st = sp_store_recovery_use(r->k->store, email, h1, &a, NULL);
+	}
+	sp_wipe(norm, sizeof(norm));
+	sp_wipe(h, sizeof(h));
+	sp_wipe(h1, sizeof(h1));
 	return st == SP_OK ? SP_OK : st == SP_ERR_RETRY ? st : SP_ERR_AUTH;
 }
 

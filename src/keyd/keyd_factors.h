@@ -23,8 +23,6 @@ int keyd_factor_passkey_check(struct keyd_req *r, const char *email, json_t *ass
 /* POST /api/v1/session/mfa/challenge {token}: the WebAuthn request options
  * (challenge, rpId, allowCredentials) for the account of the log-in token. */
 enum MHD_Result keyd_factor_passkey_options(struct keyd_req *r);
-/* The salted hash under which a normalised recovery code is stored. */
-void keyd_recovery_hash(const char *email, const char *norm, unsigned char out[SP_SHA256_LEN]);
 /* [{type:"public-key", id}] of email's passkeys (new reference). */
 json_t *keyd_passkey_list_json(struct keyd_req *r, const char *email);
 /* Decode base64url (no padding) of any length into out (cap bytes);

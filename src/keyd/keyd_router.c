@@ -60,8 +60,8 @@ struct route {
 };
 
 #define API KEYD_ROUTE_API
-/* a POST that checks a password, decrypts, seals or carries a whole
- * envelope: on a worker */
+/* a POST that checks a password or a recovery code (Argon2id), decrypts,
+ * seals or carries a whole envelope: on a worker */
 #define WORK KEYD_ROUTE_WORKER
 
 static const struct route routes[] = {
@@ -72,13 +72,13 @@ static const struct route routes[] = {
 	{M_POST, EXACT, "/api/v1/session", keyd_api_login, API | WORK, NULL},
 	{M_GET, EXACT, "/api/v1/session", keyd_api_session, API, NULL},
 	{M_DELETE, EXACT, "/api/v1/session", keyd_api_logout, API, NULL},
-	{M_POST, EXACT, "/api/v1/session/mfa", keyd_api_login_second, API, NULL},
+	{M_POST, EXACT, "/api/v1/session/mfa", keyd_api_login_second, API | WORK, NULL},
 	{M_POST, EXACT, "/api/v1/session/mfa/challenge", keyd_api_mfa_challenge, API, NULL},
 	{M_POST, EXACT, "/api/v1/session/device", keyd_api_device_session, API, NULL},
 	{M_GET, EXACT, "/api/v1/device", keyd_api_device, API, NULL},
 	{M_DELETE, EXACT, "/api/v1/device", keyd_api_device_forget, API, NULL},
 	/* "" and "/options"; other rests answer 404 after the session check */
-	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API, NULL},
+	{M_POST, PREFIX, "/api/v1/account/passkeys", keyd_api_passkeys, API | WORK, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/release", keyd_api_release, API, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/verify", keyd_api_verify, API | WORK, NULL},
 	{M_POST, ITEM, "/api/v1/envelopes/*/seal", keyd_api_seal, API, NULL},
@@ -106,7 +106,7 @@ static const struct route routes[] = {
 	{M_FORM, EXACT, "/resend", keyd_page_resend, 0, NULL},
 	{M_FORM, EXACT, "/signin-link", keyd_page_signin_link, 0, NULL},
 	{M_FORM, EXACT, "/signin", keyd_page_signin, WORK, NULL},
-	{M_POST, EXACT, "/signin/second", keyd_page_signin_mfa, 0, NULL},
+	{M_POST, EXACT, "/signin/second", keyd_page_signin_mfa, WORK, NULL},
 	{M_FORM, TREE, "/account", keyd_page_account, WORK, NULL},
 	{M_PAGE, EXACT, "/open", keyd_page_open, 0, NULL},
 	{M_PAGE, EXACT, "/leave", keyd_page_leave, 0, NULL},

@@ -1,6 +1,7 @@
 /*
  * totp.c - RFC 6238 TOTP codes, base32 secrets, otpauth:// URIs and
- * recovery codes (see totp.h).  HMAC-SHA1 comes from OpenSSL libcrypto.
+ * recovery codes (see totp.h).  HMAC-SHA1 comes from OpenSSL libcrypto,
+ * Argon2id (the stored form of recovery codes) from libsodium.
  * SECURITY: secrets and typed codes pass through here; typed input is
  * bounded before it is read, codes are compared with sp_ct_eq over every
  * step of the window, and HMAC output and candidate codes are wiped.
@@ -8,8 +9,11 @@
 #include "totp.h"
 #include "crypto.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char b32_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -342,4 +346,52 @@ bad:
 	out[0] = '\0';
 	return sp_err_set(err, SP_ERR_INVALID,
 	    "recovery code: expected %d letters and digits", SP_RECOVERY_CHARS);
+}
+
+/* Argon2id cost of a recovery code's stored form.  Never change these:
+ * every stored code depends on them (a new cost needs a new form, with
+ * this one still accepted, as sp_recovery_hash_v1 is). */
+#define RC_OPSLIMIT 2
+#define RC_MEMLIMIT ((size_t)8 << 20)
+#define RC_SALT_LABEL "sealpost recovery salt:"
+
+int
+sp_recovery_hash(const char *email, const char *norm, unsigned char out[32])
+{
+	char buf[sizeof(RC_SALT_LABEL) + 320];
+	unsigned char salt[SP_SHA256_LEN];
+	size_t el;
+	int rc;
+
+	if (email == NULL || norm == NULL || out == NULL)
+		return SP_ERR_INVALID;
+	el = strlen(email);
+	if (el > 320 || strlen(norm) != SP_RECOVERY_CHARS)
+		return SP_ERR_INVALID;
+	memcpy(buf, RC_SALT_LABEL, sizeof(RC_SALT_LABEL) - 1);
+	memcpy(buf + sizeof(RC_SALT_LABEL) - 1, email, el);
+	sp_sha256(buf, sizeof(RC_SALT_LABEL) - 1 + el, salt);
+	if (sodium_init() < 0) {
+		sp_wipe(out, 32);
+		return SP_ERR_INTERNAL;
+	}
+	_Static_assert(crypto_pwhash_SALTBYTES <= SP_SHA256_LEN, "salt from one digest");
+	rc = crypto_pwhash(out, 32, norm, SP_RECOVERY_CHARS, salt, RC_OPSLIMIT, RC_MEMLIMIT,
+	    crypto_pwhash_ALG_ARGON2ID13);
+	sp_wipe(salt, sizeof(salt));
+	if (rc != 0) {
+		sp_wipe(out, 32);
+		return errno == ENOMEM ? SP_ERR_NOMEM : SP_ERR_INTERNAL;
+	}
+	return SP_OK;
+}
+
+void
+sp_recovery_hash_v1(const char *email, const char *norm, unsigned char out[32])
+{
+	char buf[340 + SP_RECOVERY_NORM_SIZE + 16];
+
+	snprintf(buf, sizeof(buf), "recovery:%s:%s", email, norm);
+	sp_sha256(buf, strlen(buf), out);
+	sp_wipe(buf, sizeof(buf));
 }

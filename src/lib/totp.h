@@ -98,4 +98,18 @@ int sp_recovery_codes_new(char (*codes)[SP_RECOVERY_SIZE], size_t count);
 int sp_recovery_normalize(const char *code, char out[SP_RECOVERY_NORM_SIZE],
     struct sp_err *err);
 
+/* The stored form of the normalised recovery code norm of the account
+ * email: Argon2id (8 MiB, 2 passes) of norm, salted with the first 16 bytes
+ * of SHA-256("sealpost recovery salt:" email), 32 bytes into out.  A
+ * database thief has to pay one Argon2id per guess of a 50-bit code, per
+ * account.  Deterministic, so that the store finds a typed code by equality;
+ * the parameters are fixed (stored hashes depend on them).  SP_OK,
+ * SP_ERR_INVALID (bad arguments) or SP_ERR_NOMEM / SP_ERR_INTERNAL (out
+ * wiped).  About 20 ms of CPU: callers run on a worker (keyd_work.h). */
+int sp_recovery_hash(const char *email, const char *norm, unsigned char out[32]);
+
+/* The form stored before sp_recovery_hash: SHA-256 of "recovery:" email ":"
+ * norm.  Still accepted for codes made then; never written any more. */
+void sp_recovery_hash_v1(const char *email, const char *norm, unsigned char out[32]);
+
 #endif

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { makeMail, recipientAdd, mailedLink, mailsTo, activationLink, startKeyd, orgAdd, freePort, tmpDir } from '../lib/harness.mjs';
+import { makeMail, recipientAdd, mailedLink, mailsTo, activationLink, startKeyd, orgAdd, freePort, tmpDir, storeSql, PGSQL } from '../lib/harness.mjs';
 import { launch, keydWithOrg, seal, clickOpen, submitLogin, verdictText, screenshots, axe, poll, SECOND_STEP, TIMEOUT } from './browser-lib.mjs';
 
 let browser, ctx;
@@ -232,6 +232,13 @@ test('authenticator app: set up, sign in with a code, recovery codes work once',
   const codes = (await page.locator('#sp-recovery-codes code').allTextContents()).map((c) => c.trim());
   assert.equal(codes.length, 10);
   assert.equal(new Set(codes).size, 10);
+  // Stored as Argon2id salted per account (totp.h), not as the SHA-256 of
+  // the code, which a stolen database gave up for at most 2^50 hashes.
+  const hex = PGSQL ? "encode(hash, 'hex')" : 'lower(hex(hash))';
+  const stored = storeSql(ctx.keyd.dataDir, `SELECT ${hex} FROM recovery_codes WHERE email = '${EMAIL}'`).split('\n');
+  assert.equal(stored.length, 10);
+  const sha = (c) => crypto.createHash('sha256').update(`recovery:${EMAIL}:${c.replace(/-/g, '')}`).digest('hex');
+  for (const c of codes) assert.ok(!stored.includes(sha(c)), `code ${codes.indexOf(c)} stored as its SHA-256`);
   await screenshots(page, 'totp-recovery-codes');
   await page.goto(url('/account'));
   assert.match(await page.textContent('#sp-totp-state'), /^On/);
@@ -288,6 +295,20 @@ test('authenticator app: set up, sign in with a code, recovery codes work once',
   await page.fill('#recovery', codes[4].toUpperCase());
   await submit(page, secondStepSubmit(page));
   assert.equal(new URL(page.url()).pathname, '/account');
+
+  // A code made before, stored in the SHA-256 form: still works, once.
+  const old = 'k7m2-p9q4-rs';
+  const oldHash = sha(old);
+  storeSql(ctx.keyd.dataDir, `INSERT INTO recovery_codes(email, hash, used) VALUES ('${EMAIL}', ` +
+    (PGSQL ? `decode('${oldHash}', 'hex')` : `X'${oldHash}'`) + ', 0)');
+  for (const [attempt, want] of [[1, '/account'], [2, '/signin/second']]) {
+    await signOut(page);
+    await signIn(page, EMAIL, PASSWORD);
+    await page.getByText('Use a recovery code instead').click();
+    await page.fill('#recovery', old);
+    await submit(page, secondStepSubmit(page));
+    assert.equal(new URL(page.url()).pathname, want, `the old code, try ${attempt}`);
+  }
   await context.close();
 });
 

@@ -229,4 +229,38 @@ test_recovery(void)
 	sp_wipe(codes, sizeof(codes));
 }
 
-T_MAIN(test_rfc6238, test_verify, test_base32, test_uri, test_secret, test_recovery)
+/* The stored form of a recovery code.  The known answers are pinned: a
+ * change of either form would make every stored code fail. */
+static void
+test_recovery_hash(void)
+{
+	/* Argon2id (8 MiB, 2 passes), salt SHA-256("sealpost recovery
+	 * salt:tom@example.org")[0..16), of "0123456789" */
+	static const char want[] = "f02beca10c702c6f87d9c35387063d620c3c24c9deb73d66a364ebcc3eed7a50";
+	/* SHA-256("recovery:tom@example.org:0123456789"), codes made before */
+	static const char want_v1[] = "d3ece937d149436d14db025be7f5294168ce8f2394de7773edc1ffa6e4a09e7e";
+	unsigned char h[32], h2[32], v1[32];
+	char hex[65];
+	size_t i;
+
+	T_EQ_INT(sp_recovery_hash("tom@example.org", "0123456789", h), SP_OK);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	T_CHECK(strcmp(hex, want) == 0);
+	sp_recovery_hash_v1("tom@example.org", "0123456789", v1);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", v1[i]);
+	T_CHECK(strcmp(hex, want_v1) == 0);
+	/* the account salts it: the same code of another account differs */
+	T_EQ_INT(sp_recovery_hash("ann@example.org", "0123456789", h2), SP_OK);
+	T_CHECK(memcmp(h, h2, 32) != 0);
+	T_EQ_INT(sp_recovery_hash("tom@example.org", "0123456788", h2), SP_OK);
+	T_CHECK(memcmp(h, h2, 32) != 0);
+	/* only normalised codes, and never a NULL */
+	T_EQ_INT(sp_recovery_hash("tom@example.org", "0123-4567-89", h2), SP_ERR_INVALID);
+	T_EQ_INT(sp_recovery_hash(NULL, "0123456789", h2), SP_ERR_INVALID);
+	T_EQ_INT(sp_recovery_hash("tom@example.org", NULL, h2), SP_ERR_INVALID);
+}
+
+T_MAIN(test_rfc6238, test_verify, test_base32, test_uri, test_secret, test_recovery,
+    test_recovery_hash)
