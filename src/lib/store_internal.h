@@ -1,6 +1,6 @@
 /*
  * store_internal.h - the backend vtable behind store.h.  Each backend
- * (store_sqlite.c, store_pgsql.c) fills one struct sp_store_ops; the
+ * (store_sqlite*.c, store_pgsql*.c) fills one struct sp_store_ops; the
  * functions have the meaning of the public ones in store.h, with the
  * backend's own handle in place of the store.  open gets the backend's
  * location: a directory for sqlite, a libpq URI for pgsql.
