@@ -8,6 +8,7 @@
 // HSTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -407,6 +408,36 @@ test('forgot and reset over HTTP: the answers decide, every session ends, a noti
   r = await rb.post('/reset', { t, a1: 'Rex', a2: 'Martin', a3: 'Volvo', password: 'yet another password 789', password2: 'yet another password 789' });
   assert.equal(r.status, 400);
   assert.equal((await login(K, email, newPw)).status, 200);
+});
+
+test('a mail the outbox cannot take just now is tried again: the reset link still arrives', async () => {
+  const email = 'later@example.org';
+  const b = await register(K, email, 'wait for the outbox 42');
+  const act = await b.post('/activate', { t: new URL(activationLink(K.outbox, email)).searchParams.get('t') });
+  assert.equal(act.status, 200);
+  const failed = () => K.log.filter((l) => /\bkeyd mail-failed\b/.test(l)).length;
+  const before = failed();
+  // the outbox cannot be written: a file where its directory was
+  const aside = K.outbox + '.aside';
+  fs.renameSync(K.outbox, aside);
+  fs.writeFileSync(K.outbox, 'not a directory\n');
+  try {
+    assert.equal((await new Browser(K).post('/forgot', { email })).status, 200);
+    for (let i = 0; i < 100 && failed() === before; i++) await sleep(50);
+    assert.equal(failed(), before + 1, 'the first try is refused and logged');
+  } finally {
+    fs.rmSync(K.outbox);
+    fs.renameSync(aside, K.outbox);
+  }
+  // the next try, 5 s after the first, finds the outbox again
+  let mails = [];
+  for (let i = 0; i < 200 && mails.length === 0; i++) {
+    mails = mailsTo(K.outbox, email).filter((m) => /\/reset\?t=/.test(m.body));
+    if (!mails.length) await sleep(100);
+  }
+  assert.equal(mails.length, 1, 'the reset mail arrives on its second try');
+  assert.ok(K.log.some((l) => /\bkeyd mail-failed\b.*\btries=1\b/.test(l)), 'the refusal is logged with its count');
+  assert.ok(!K.log.some((l) => /\bkeyd mail-dropped\b/.test(l)));
 });
 
 test('resend mails a new activation link for a pending registration, nothing for an unknown address', async () => {
