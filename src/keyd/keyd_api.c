@@ -1023,52 +1023,24 @@ out:
  * worker (keyd_work.h), so that an HTTP thread never waits for the
  * password gate.
  */
-struct verify_job {
-	struct keyd_req *r;
-	char id[SP_STORE_ID_MAX + 1];
-	char rcpt[SP_STORE_EMAIL_MAX + 1];
-	char from[SP_STORE_EMAIL_MAX + 1];
-	char hash[SP_STORE_HASH_MAX + 1];
-	char client[64];
-	int64_t org_id;
-	char *answer;
-	/* result */
-	int status;		/* SP_OK right, SP_ERR_AUTH wrong, else failed */
-	int fails;
-};
 
-/* jb (zeroed) for recipient ri of e; answer is borrowed. */
+/* Mail the sender of e (the organisation's contact when it has one) that
+ * recipient rcpt is locked out. */
 static void
-verify_job_fill(struct verify_job *jb, struct keyd_req *r, const struct sp_envelope_rec *e,
-    long ri, char *answer)
-{
-	jb->r = r;
-	snprintf(jb->id, sizeof(jb->id), "%s", e->id);
-	snprintf(jb->rcpt, sizeof(jb->rcpt), "%s", e->rcpt[ri]);
-	snprintf(jb->from, sizeof(jb->from), "%s", e->from);
-	snprintf(jb->hash, sizeof(jb->hash), "%s", e->verify_hash);
-	snprintf(jb->client, sizeof(jb->client), "%s", r->client);
-	jb->org_id = e->org_id;
-	jb->answer = answer;
-}
-
-/* Mail the sender (the organisation's contact when it has one) that this
- * recipient is locked out. */
-static void
-verify_locked_notice(struct keyd *k, const struct verify_job *jb)
+verify_locked_notice(struct keyd *k, const struct sp_envelope_rec *e, const char *rcpt)
 {
 	struct sp_err err = {{0}};
 	struct sp_org o;
-	struct sp_notice_sender ns = {jb->rcpt, jb->id, (int64_t)time(NULL), 0};
-	const char *to = jb->from, *lang = NULL;
+	struct sp_notice_sender ns = {rcpt, e->id, (int64_t)time(NULL), 0};
+	const char *to = e->from, *lang = NULL;
 
-	if (sp_store_org_get_id(k->store, jb->org_id, &o, &err) == SP_OK) {
+	if (sp_store_org_get_id(k->store, e->org_id, &o, &err) == SP_OK) {
 		if (o.contact[0] != '\0')
 			to = o.contact;
 		lang = o.policy.language;
 	}
 	keyd_notice_sender_lang(k, lang, SP_NOTICE_VERIFY_LOCKED, to, &ns);
-	keyd_log("verify-locked", "id", jb->id, NULL);
+	keyd_log("verify-locked", "id", e->id, NULL);
 }
 
 /* Every answer is counted atomically before it is checked, so that
@@ -1079,61 +1051,46 @@ static const struct sp_throttle_policy verify_policy = {
 	SP_STORE_VERIFY_TRIES, 1 << 30, 1 << 30, 1 << 30, 1,
 };
 
-static void
-verify_work(struct verify_job *jb, struct keyd *k)
-{
-	struct sp_err err = {{0}};
-	struct sp_audit a;
-	char key[SP_STORE_ID_MAX + SP_STORE_EMAIL_MAX + 16];
-	int64_t now = (int64_t)time(NULL), until = 0;
-	int st;
-
-	snprintf(key, sizeof(key), "verify:%s:%s", jb->id, jb->rcpt);
-	if ((st = sp_store_throttle_begin(k->store, key, now, &verify_policy, &until, &err)) !=
-	    SP_OK) {
-		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, st), NULL);
-		jb->status = st;
-		return;
-	}
-	if (until > now) {
-		jb->status = SP_ERR_AUTH;
-		jb->fails = SP_STORE_VERIFY_TRIES;
-		return;
-	}
-	st = sp_answer_verify(jb->hash, jb->answer, &err);
-	if (st != SP_OK && st != SP_ERR_AUTH) {
-		/* not checked (the password workers were busy): not counted */
-		sp_store_throttle_undo(k->store, key, NULL);
-		jb->status = st;
-		return;
-	}
-	a = (struct sp_audit){0, st == SP_OK ? "verify" : "verify-failed", jb->rcpt, jb->id,
-	    jb->client, NULL, jb->org_id};
-	if ((jb->status = sp_store_envelope_verify_result(k->store, jb->id, jb->rcpt,
-	    st == SP_OK, &jb->fails, &a, &err)) != SP_OK) {
-		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, jb->status), NULL);
-		return;
-	}
-	jb->status = st;
-	if (st == SP_OK)
-		sp_store_throttle_reset(k->store, key, NULL);	/* proved: the count is done with */
-	if (st == SP_ERR_AUTH && jb->fails == SP_STORE_VERIFY_TRIES)
-		verify_locked_notice(k, jb);
-}
-
 int
 keyd_api_verify_check(struct keyd_req *r, const struct sp_envelope_rec *e, long ri,
     char *answer, int *fails)
 {
-	struct verify_job jb;
-	int st;
+	struct keyd *k = r->k;
+	struct sp_err err = {{0}};
+	struct sp_audit a;
+	const char *rcpt = e->rcpt[ri];
+	char key[SP_STORE_ID_MAX + SP_STORE_EMAIL_MAX + 16];
+	int64_t now = (int64_t)time(NULL), until = 0;
+	int st, status;
 
-	memset(&jb, 0, sizeof(jb));
-	verify_job_fill(&jb, r, e, ri, answer);
-	verify_work(&jb, r->k);
-	*fails = jb.fails;
-	st = jb.status;
-	sp_wipe(&jb, sizeof(jb));
+	*fails = 0;
+	snprintf(key, sizeof(key), "verify:%s:%s", e->id, rcpt);
+	if ((st = sp_store_throttle_begin(k->store, key, now, &verify_policy, &until, &err)) !=
+	    SP_OK) {
+		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, st), NULL);
+		return st;
+	}
+	if (until > now) {
+		*fails = SP_STORE_VERIFY_TRIES;
+		return SP_ERR_AUTH;
+	}
+	st = sp_answer_verify(e->verify_hash, answer, &err);
+	if (st != SP_OK && st != SP_ERR_AUTH) {
+		/* not checked (the password workers were busy): not counted */
+		sp_store_throttle_undo(k->store, key, NULL);
+		return st;
+	}
+	a = (struct sp_audit){0, st == SP_OK ? "verify" : "verify-failed", rcpt, e->id,
+	    r->client, NULL, e->org_id};
+	if ((status = sp_store_envelope_verify_result(k->store, e->id, rcpt, st == SP_OK, fails,
+	    &a, &err)) != SP_OK) {
+		keyd_log("store-error", "path", "verify", "error", sp_err_msg(&err, status), NULL);
+		return status;
+	}
+	if (st == SP_OK)
+		sp_store_throttle_reset(k->store, key, NULL);	/* proved: the count is done with */
+	if (st == SP_ERR_AUTH && *fails == SP_STORE_VERIFY_TRIES)
+		verify_locked_notice(k, e, rcpt);
 	return st;
 }
 
