@@ -10,7 +10,41 @@ stages=(all check-banned unit integration browser asan-test fuzz-smoke)
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 t0=$(date +%s)
+
+# The sanitizer and fuzz builds start with the integration stage, at a
+# lower priority: its tests run one at a time and leave a core mostly idle.
+# Their own stages then find them built (or build again, and show a failed
+# compile there). The early build is stopped by its own process group when
+# this script ends first.
+early_pid=
+early_log=$(mktemp)
+early_stop() {
+	if [[ -n $early_pid ]]; then
+		kill -- -"$early_pid" 2>/dev/null || true
+		wait "$early_pid" 2>/dev/null || true
+		early_pid=
+	fi
+	rm -f "$early_log"
+}
+trap early_stop EXIT
+early_start() {
+	setsid nice -n 10 bash -c "make -j$jobs --no-print-directory asan && bash fuzz/build.sh" \
+		>"$early_log" 2>&1 &
+	early_pid=$!
+}
+early_wait() {
+	local ts=$(date +%s) rc=0
+	[[ -n $early_pid ]] || return 0
+	wait "$early_pid" || rc=$?
+	early_pid=
+	echo "=== early sanitizer and fuzz builds: exit $rc, waited $(($(date +%s) - ts)) s"
+}
+
 for s in "${stages[@]}"; do
+	case $s in
+	integration) early_start ;;
+	asan-test) early_wait ;;
+	esac
 	ts=$(date +%s)
 	echo "=== make $s ($(date -u +%T))"
 	if ! make -j"$jobs" --no-print-directory "$s"; then

@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, spawnDaemon, freePort, tmpDir, recipientAdd, sealpost, mailsTo,
-  mailedLink, activationLink, countLinks, keydDbArgs, BIN, SANITIZED } from '../lib/harness.mjs';
+  mailedLink, activationLink, countLinks, keydDbArgs, BIN, SANITIZED, TEST_DB } from '../lib/harness.mjs';
 import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
@@ -221,7 +221,12 @@ test('registration, log-in, forgot and resend take the same time for an existing
     }
     return [median(a), median(u)];
   };
+  // Registration and log-in are bound by Argon2 time, the same whichever
+  // store is behind: on PostgreSQL only forgot and resend, whose few
+  // milliseconds are the store's, are measured again.
+  const measured = TEST_DB === 'pgsql' ? ['forgot', 'resend'] : Object.keys(cases);
   for (const [what, [existing, unknown]] of Object.entries(cases)) {
+    if (!measured.includes(what)) { t.diagnostic(`${what}: measured on SQLite only`); continue; }
     await existing('w'); await unknown('w'); // warm up
     // Registration and log-in spend Argon2 time either way, so the medians
     // must be within 25%.  Forgot and resend do one small store transaction
