@@ -167,7 +167,7 @@ static const struct conf_entry entries[] = {
 	{.name = "outbox", .type = CONF_STR, AT(outbox), .arg = "DIR",
 	    .help = "write mail as .eml files to DIR (default DATA_DIR/outbox)"},
 	{.name = "sendmail", .type = CONF_STR, AT(sendmail), .arg = "PATH",
-	    .help = "send mail through PATH -i -t instead of the outbox (either way, a mail refused is tried again for 43 minutes)"},
+	    .help = "send mail through PATH -i -t instead of the outbox (either way, a mail refused is kept sealed in the store and tried again for 43 minutes, also after a restart)"},
 	{.name = "user", .type = CONF_STR, AT(user), .arg = "NAME",
 	    .help = "give up root for this user once the address is bound; the data directory "
 	    "is made this user's (required when started as root)"},

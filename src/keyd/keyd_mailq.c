@@ -8,12 +8,19 @@
  * holds no request.  (A sealed reply is not queued here: keyd_reply.c
  * hands it to the transport before it answers.)
  * A mail the transport refuses (the MTA's queue or the outbox cannot take
- * it just now) is tried again after 5 s, 30 s, 2, 10 and 30 minutes, then
- * logged (without its body) and dropped; a read notice could not be asked
- * for again.  Mails still waiting for a try when the key server stops are
- * dropped, with a log line each.
- * SECURITY: queued mails hold single-use tokens; they are wiped when sent
- * or dropped.
+ * it just now) moves into the store's mail queue (store.h), sealed under a
+ * key of its own that the key holder wraps, and is tried again after 5 s,
+ * 30 s, 2, 10 and 30 minutes, by this key server or, after a restart or
+ * from another key server of the cluster, by whichever claims it first;
+ * after the last refusal it is logged (without its body) and dropped.  A
+ * read notice cannot be asked for again, so it must survive a restart.
+ * Only when the store or the key holder cannot take it does a refused mail
+ * wait in memory for its tries, as every mail did before; a stop drops
+ * those, with a log line each.
+ * SECURITY: queued mails hold single-use tokens: in memory they are wiped
+ * when sent or dropped; in the store they exist only sealed, and the
+ * database, its backups and the key server's data directory without the
+ * key holder's master key cannot open them.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "keyd.h"
 #include "keyd_lang.h"
 #include "notice.h"
@@ -38,6 +46,17 @@ struct qmail {
 static const int retry_after[] = {5, 30, 120, 600, 1800};
 #define MAILQ_TRIES ((int)(sizeof(retry_after) / sizeof(retry_after[0])) + 1)
 
+/* The store's queue: a claimed mail is this key server's for MAILQ_LEASE
+ * seconds (then another may take it: this one died); the queue is looked
+ * at least every MAILQ_POLL seconds (mails another key server kept, or an
+ * earlier run), and at the due time of each mail this one kept; a mail
+ * whose key the key holder cannot unwrap just now waits MAILQ_KH_WAIT. */
+#define MAILQ_LEASE 300
+#define MAILQ_POLL 10
+#define MAILQ_KH_WAIT 30
+#define MAILQ_CLAIM 16		/* mails claimed at once */
+#define MAILQ_AAD_MAX (SP_STORE_MAILQ_REF_LEN + 8)
+
 struct keyd_mailq {
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -45,6 +64,7 @@ struct keyd_mailq {
 	struct qmail *head, *tail;
 	size_t n;
 	int stopping;
+	time_t store_next;		/* wall clock: look at the store's queue */
 };
 
 static void
@@ -101,6 +121,226 @@ append(struct keyd_mailq *q, struct qmail *m)
 	q->n++;
 }
 
+/* A mail of the store's queue is sealed as nonce || AES-256-GCM(to NUL
+ * subject NUL body) || tag under a key of its own; the key holder wraps
+ * that key.  Both use the associated data "mailq:REF". */
+static void
+mailq_aad(char aad[MAILQ_AAD_MAX], const char *ref)
+{
+	snprintf(aad, MAILQ_AAD_MAX, "mailq:%.*s", SP_STORE_MAILQ_REF_LEN, ref);
+}
+
+/* Move m, refused m->tries times, into the store's queue, due at due. */
+static int
+keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
+{
+	struct sp_mailq_rec rec;
+	unsigned char key[SP_KEY_LEN], nonce[SP_GCM_NONCE_LEN], *pt = NULL;
+	char aad[MAILQ_AAD_MAX];
+	size_t tl = strlen(m->to), sl = strlen(m->subject), ptlen;
+	int st;
+
+	memset(&rec, 0, sizeof(rec));
+	ptlen = tl + 1 + sl + 1 + m->body.len;
+	if (ptlen > SP_STORE_MAILQ_SEALED_MAX - SP_GCM_NONCE_LEN - SP_GCM_TAG_LEN)
+		return sp_err_set(err, SP_ERR_TOOBIG, "the mail is too large for the store's queue");
+	if ((st = sp_token_new(rec.ref, sizeof(rec.ref), "", 16)) != SP_OK ||
+	    (st = sp_random(key, sizeof(key))) != SP_OK ||
+	    (st = sp_random(nonce, sizeof(nonce))) != SP_OK)
+		return sp_err_set(err, st, "no randomness");
+	mailq_aad(aad, rec.ref);
+	rec.sealed_len = SP_GCM_NONCE_LEN + ptlen + SP_GCM_TAG_LEN;
+	if ((pt = malloc(ptlen)) == NULL || (rec.sealed = malloc(rec.sealed_len)) == NULL) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(pt, m->to, tl + 1);
+	memcpy(pt + tl + 1, m->subject, sl + 1);
+	if (m->body.len > 0)
+		memcpy(pt + tl + 1 + sl + 1, m->body.data, m->body.len);
+	memcpy(rec.sealed, nonce, SP_GCM_NONCE_LEN);
+	if ((st = sp_gcm_seal(key, rec.sealed, aad, strlen(aad), pt, ptlen,
+	    rec.sealed + SP_GCM_NONCE_LEN)) != SP_OK) {
+		st = sp_err_set(err, st, "the mail could not be sealed");
+		goto out;
+	}
+	if ((st = sp_keywrap_wrap(k->kw, aad, key, rec.wrapped, &rec.key_id, err)) != SP_OK)
+		goto out;
+	rec.wrapped_len = SP_KEYWRAP_LEN;
+	rec.due = due;
+	rec.tries = m->tries;
+	st = sp_store_mailq_add(k->store, &rec, err);
+out:
+	sp_wipe(key, sizeof(key));
+	if (pt != NULL) {
+		sp_wipe(pt, ptlen);
+		free(pt);
+	}
+	sp_mailq_rec_clear(&rec);
+	return st;
+}
+
+/* Open a mail of the store's queue into its plain text (*pt, owned, wiped
+ * by the caller) and the pointers into it.  SP_ERR_RETRY when the key
+ * holder is away. */
+static int
+unseal(struct keyd *k, const struct sp_mailq_rec *rec, unsigned char **pt, size_t *ptlen,
+    const char **to, const char **subject, const char **body, struct sp_err *err)
+{
+	unsigned char key[SP_KEY_LEN];
+	char aad[MAILQ_AAD_MAX];
+	const char *p, *end;
+	int st;
+
+	*pt = NULL;
+	if (rec->sealed_len < SP_GCM_NONCE_LEN + SP_GCM_TAG_LEN + 4)
+		return sp_err_set(err, SP_ERR_AUTH, "damaged");
+	mailq_aad(aad, rec->ref);
+	if ((st = sp_keywrap_unwrap(k->kw, rec->key_id, aad, rec->wrapped, rec->wrapped_len,
+	    key, err)) != SP_OK)
+		return st;
+	*ptlen = rec->sealed_len - SP_GCM_NONCE_LEN - SP_GCM_TAG_LEN;
+	/* one more byte: the body's NUL */
+	if ((*pt = calloc(1, *ptlen + 1)) == NULL) {
+		sp_wipe(key, sizeof(key));
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	}
+	st = sp_gcm_open(key, rec->sealed, aad, strlen(aad), rec->sealed + SP_GCM_NONCE_LEN,
+	    rec->sealed_len - SP_GCM_NONCE_LEN, *pt);
+	sp_wipe(key, sizeof(key));
+	if (st != SP_OK)
+		return sp_err_set(err, SP_ERR_AUTH, "it does not open with its key");
+	p = (const char *)*pt;
+	end = p + *ptlen;
+	*to = p;
+	if ((p = memchr(p, '\0', (size_t)(end - p))) == NULL || ++p >= end)
+		return sp_err_set(err, SP_ERR_AUTH, "damaged");
+	*subject = p;
+	if ((p = memchr(p, '\0', (size_t)(end - p))) == NULL)
+		return sp_err_set(err, SP_ERR_AUTH, "damaged");
+	*body = p + 1;
+	return SP_OK;
+}
+
+/* One mail claimed from the store's queue: sent and deleted, kept for its
+ * next try, or dropped after the last; *next (wall clock) is moved to its
+ * next try when that is earlier. */
+static void
+from_store(struct keyd *k, struct sp_mailq_rec *rec, time_t *next)
+{
+	struct sp_err err = {{0}};
+	unsigned char *pt = NULL;
+	size_t ptlen = 0;
+	const char *to = NULL, *subject = NULL, *body = NULL, *why = NULL;
+	char tries[16];
+	time_t now = time(NULL), due = 0;
+	int st;
+
+	st = unseal(k, rec, &pt, &ptlen, &to, &subject, &body, &err);
+	if (st == SP_ERR_RETRY) {
+		/* the key holder is away: not a try */
+		due = now + MAILQ_KH_WAIT;
+		keyd_log("mail-failed", "ref", rec->ref, "error", sp_err_msg(&err, st), NULL);
+	} else if (st != SP_OK) {
+		why = "cannot be opened";
+		keyd_log("mail-failed", "ref", rec->ref, "error", sp_err_msg(&err, st), NULL);
+	} else if ((st = sp_transport_send(k->mail, to, subject, body, &err)) == SP_OK) {
+		snprintf(tries, sizeof(tries), "%d", rec->tries + 1);
+		keyd_log("mail-sent", "ref", rec->ref, "subject", subject, "tries", tries, NULL);
+	} else {
+		rec->tries++;
+		snprintf(tries, sizeof(tries), "%d", rec->tries);
+		keyd_log("mail-failed", "ref", rec->ref, "subject", subject, "error",
+		    sp_err_msg(&err, st), "tries", tries, NULL);
+		if (rec->tries >= MAILQ_TRIES)
+			why = "refused every time";
+		else
+			due = now + retry_after[rec->tries - 1];
+	}
+	if (why != NULL) {
+		snprintf(tries, sizeof(tries), "%d", rec->tries);
+		keyd_log("mail-dropped", "ref", rec->ref, "reason", why, "tries", tries, NULL);
+	}
+	/* a mail the store fails to delete comes back when its hold ends:
+	 * sent twice rather than lost */
+	if ((st = due != 0 ? sp_store_mailq_retry(k->store, rec->ref, rec->tries, due, &err) :
+	    sp_store_mailq_delete(k->store, rec->ref, &err)) != SP_OK)
+		keyd_log("store-error", "ref", rec->ref, "error", sp_err_msg(&err, st), NULL);
+	else if (due != 0 && due < *next)
+		*next = due;
+	if (pt != NULL) {
+		sp_wipe(pt, ptlen + 1);
+		free(pt);
+	}
+}
+
+/* Claim what is due in the store's queue and try it; the wall clock time
+ * to look again. */
+static time_t
+store_round(struct keyd *k)
+{
+	struct sp_mailq_rec recs[MAILQ_CLAIM];
+	struct sp_err err = {{0}};
+	time_t now = time(NULL), next = now + MAILQ_POLL;
+	int64_t due = 0;
+	size_t i, n = 0;
+	int st;
+
+	if ((st = sp_store_mailq_claim(k->store, (int64_t)now, MAILQ_LEASE, recs, MAILQ_CLAIM,
+	    &n, &due, &err)) != SP_OK) {
+		keyd_log("store-error", "error", sp_err_msg(&err, st), NULL);
+		return now + MAILQ_KH_WAIT;
+	}
+	/* the next mail due that nobody holds (after a restart: this one's own) */
+	if (due > 0 && due < (int64_t)next)
+		next = (time_t)due;
+	for (i = 0; i < n; i++) {
+		from_store(k, &recs[i], &next);
+		sp_mailq_rec_clear(&recs[i]);
+	}
+	/* a full claim: more may be due */
+	return n == MAILQ_CLAIM ? now : next;
+}
+
+/* After m's refusal (counted in m->tries): into the store's queue for its
+ * next try, else into memory, else dropped.  1 when m is still the
+ * caller's (queued in memory again). */
+static int
+refused(struct keyd *k, struct qmail *m, int stopping)
+{
+	struct keyd_mailq *q = k->mailq;
+	struct sp_err err = {{0}};
+	char tries[16];
+	time_t due;
+	int st;
+
+	snprintf(tries, sizeof(tries), "%d", m->tries);
+	if (m->tries >= MAILQ_TRIES) {
+		keyd_log("mail-dropped", "subject", m->subject, "reason", "refused every time",
+		    "tries", tries, NULL);
+		return 0;
+	}
+	due = time(NULL) + retry_after[m->tries - 1];
+	if ((st = keep(k, m, (int64_t)due, &err)) == SP_OK) {
+		keyd_log("mail-kept", "subject", m->subject, "tries", tries, NULL);
+		pthread_mutex_lock(&q->mu);
+		if (due < q->store_next)
+			q->store_next = due;
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	keyd_log("mail-failed", "subject", m->subject, "error", sp_err_msg(&err, st),
+	    "kept", "memory", NULL);
+	if (stopping) {
+		keyd_log("mail-dropped", "subject", m->subject, "reason", "stopping",
+		    "tries", tries, NULL);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &m->due);
+	m->due.tv_sec += retry_after[m->tries - 1];
+	return 1;
+}
+
 static void *
 sender(void *arg)
 {
@@ -108,8 +348,9 @@ sender(void *arg)
 	struct keyd_mailq *q = k->mailq;
 	struct qmail *m;
 	struct sp_err err = {{0}};
-	struct timespec now, next;
+	struct timespec now, next, wake;
 	char tries[16];
+	time_t wall, store_at;
 	int st, stopping;
 
 	pthread_mutex_lock(&q->mu);
@@ -118,10 +359,23 @@ sender(void *arg)
 		if ((m = take_due(q, &now, &next)) == NULL) {
 			if (q->stopping)
 				break;		/* stopping and drained */
-			if (next.tv_sec == 0)
-				pthread_cond_wait(&q->cv, &q->mu);
-			else
-				pthread_cond_timedwait(&q->cv, &q->mu, &next);
+			wall = time(NULL);
+			if (wall >= q->store_next) {
+				pthread_mutex_unlock(&q->mu);
+				store_at = store_round(k);
+				pthread_mutex_lock(&q->mu);
+				/* a mail kept meanwhile may be due earlier */
+				if (q->store_next <= wall || store_at < q->store_next)
+					q->store_next = store_at;
+				continue;
+			}
+			/* until the first due mail in memory or the store's
+			 * turn, whichever comes first */
+			wake = now;
+			wake.tv_sec += q->store_next - wall;
+			if (next.tv_sec == 0 || ts_before(&wake, &next))
+				next = wake;
+			pthread_cond_timedwait(&q->cv, &q->mu, &next);
 			continue;
 		}
 		stopping = q->stopping;
@@ -138,17 +392,12 @@ sender(void *arg)
 			snprintf(tries, sizeof(tries), "%d", m->tries);
 			keyd_log("mail-failed", "subject", m->subject, "error",
 			    sp_err_msg(&err, st), "tries", tries, NULL);
-			if (m->tries >= MAILQ_TRIES || stopping) {
-				keyd_log("mail-dropped", "subject", m->subject, "reason",
-				    stopping ? "stopping" : "refused every time", "tries", tries,
-				    NULL);
-				qmail_free(m);
-			} else {
-				clock_gettime(CLOCK_MONOTONIC, &m->due);
-				m->due.tv_sec += retry_after[m->tries - 1];
+			if (refused(k, m, stopping)) {
 				pthread_mutex_lock(&q->mu);
 				append(q, m);
 				pthread_mutex_unlock(&q->mu);
+			} else {
+				qmail_free(m);
 			}
 		} else {
 			qmail_free(m);

@@ -4,6 +4,7 @@
  * SECURITY: a store URL can hold a database password; it is never put into
  * a message here.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1207,4 +1208,84 @@ sp_store_copies_doomed(struct sp_store *s, int64_t now, struct sp_copy_ref *out,
 		return SP_OK;
 	return s->ops->copies_doomed == NULL ? unsupported(s, "copies_doomed", err) :
 	    s->ops->copies_doomed(s->impl, now, out, max, n, err);
+}
+
+/* --- the mail queue ------------------------------------------------------ */
+
+void
+sp_mailq_rec_clear(struct sp_mailq_rec *m)
+{
+	if (m == NULL)
+		return;
+	if (m->sealed != NULL) {
+		sp_wipe(m->sealed, m->sealed_len);
+		free(m->sealed);
+	}
+	sp_wipe(m, sizeof(*m));
+}
+
+/* A queue reference: SP_STORE_MAILQ_REF_LEN base64url characters. */
+static int
+mailq_ref_ok(const char *ref)
+{
+	size_t i;
+
+	if (ref == NULL)
+		return 0;
+	for (i = 0; ref[i] != '\0'; i++)
+		if (i >= SP_STORE_MAILQ_REF_LEN || !(isalnum((unsigned char)ref[i]) ||
+		    ref[i] == '-' || ref[i] == '_'))
+			return 0;
+	return i == SP_STORE_MAILQ_REF_LEN;
+}
+
+int
+sp_store_mailq_add(struct sp_store *s, const struct sp_mailq_rec *m, struct sp_err *err)
+{
+	if (!mailq_ref_ok(m->ref) || m->tries < 0 || m->due < 0 || m->wrapped_len == 0 ||
+	    m->wrapped_len > SP_STORE_WRAPPED_MAX || m->sealed == NULL || m->sealed_len == 0 ||
+	    m->sealed_len > SP_STORE_MAILQ_SEALED_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad queued mail");
+	return s->ops->mailq_add == NULL ? unsupported(s, "mailq_add", err) :
+	    s->ops->mailq_add(s->impl, m, err);
+}
+
+int
+sp_store_mailq_claim(struct sp_store *s, int64_t now, int64_t lease,
+    struct sp_mailq_rec *out, size_t max, size_t *n, int64_t *next, struct sp_err *err)
+{
+	*n = 0;
+	*next = 0;
+	if (max == 0 || lease < 1)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad mail claim");
+	memset(out, 0, max * sizeof(*out));
+	return s->ops->mailq_claim == NULL ? unsupported(s, "mailq_claim", err) :
+	    s->ops->mailq_claim(s->impl, now, lease, out, max, n, next, err);
+}
+
+int
+sp_store_mailq_retry(struct sp_store *s, const char *ref, int tries, int64_t due,
+    struct sp_err *err)
+{
+	if (!mailq_ref_ok(ref) || tries < 0 || due < 0)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad queued mail");
+	return s->ops->mailq_retry == NULL ? unsupported(s, "mailq_retry", err) :
+	    s->ops->mailq_retry(s->impl, ref, tries, due, err);
+}
+
+int
+sp_store_mailq_delete(struct sp_store *s, const char *ref, struct sp_err *err)
+{
+	if (!mailq_ref_ok(ref))
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad queued mail");
+	return s->ops->mailq_delete == NULL ? unsupported(s, "mailq_delete", err) :
+	    s->ops->mailq_delete(s->impl, ref, err);
+}
+
+int
+sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err)
+{
+	*n = 0;
+	return s->ops->mailq_count == NULL ? unsupported(s, "mailq_count", err) :
+	    s->ops->mailq_count(s->impl, n, err);
 }

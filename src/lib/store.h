@@ -292,7 +292,8 @@ struct sp_passkey {
  *    organisations a copy quota; v5: accounts and pending registrations
  *    gain profile_todo; v6: sessions gain via, and remembered devices
  *    get a table; v7: organisations gain forward_domains, accounts
- *    bcc_default, signing keys the reply key's columns).
+ *    bcc_default, signing keys the reply key's columns; v8: the mail
+ *    queue gets a table).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The
@@ -834,5 +835,43 @@ struct sp_copy_ref {
  * (sp_store_envelope_copy_set size 0). */
 int sp_store_copies_doomed(struct sp_store *s, int64_t now, struct sp_copy_ref *out,
     size_t max, size_t *n, struct sp_err *err);
+
+/* --- the mail queue (schema v8) -------------------------------------------
+ * Account mails and notices that the mail transport refused, kept for
+ * their next try, so that a restart or another key server sends them
+ * (keyd_mailq.c).  The caller seals each mail (AES-256-GCM under a key of
+ * its own, which the key holder wraps with associated data "mailq:REF"):
+ * the store never holds a mail's token or text in the clear. */
+#define SP_STORE_MAILQ_REF_LEN 22		/* 16 random bytes, base64url */
+#define SP_STORE_MAILQ_SEALED_MAX (256 << 10)	/* a sealed mail, bytes */
+struct sp_mailq_rec {
+	char ref[SP_STORE_MAILQ_REF_LEN + 1];
+	int64_t due;			/* not tried before this unix time */
+	int tries;			/* refused so far */
+	uint32_t key_id;		/* master key that wrapped the mail's key */
+	unsigned char wrapped[SP_STORE_WRAPPED_MAX];
+	size_t wrapped_len;
+	unsigned char *sealed;		/* owned: sp_mailq_rec_clear() */
+	size_t sealed_len;
+};
+/* Keep m (a new ref); SP_ERR_EXISTS when its ref is taken. */
+int sp_store_mailq_add(struct sp_store *s, const struct sp_mailq_rec *m,
+    struct sp_err *err);
+/* Claim up to max mails due at now (earliest first) that no key server
+ * holds: each is held until now + lease, so that no other takes it
+ * meanwhile; out[0..*n) get them (clear each).  *next gets the earliest
+ * due time of the mails left that nobody holds (0: none). */
+int sp_store_mailq_claim(struct sp_store *s, int64_t now, int64_t lease,
+    struct sp_mailq_rec *out, size_t max, size_t *n, int64_t *next, struct sp_err *err);
+/* A claimed mail refused again: its tries and next due time, no longer
+ * held.  SP_ERR_NOTFOUND when it is gone. */
+int sp_store_mailq_retry(struct sp_store *s, const char *ref, int tries, int64_t due,
+    struct sp_err *err);
+/* A mail sent or given up: gone (SP_OK when it already was). */
+int sp_store_mailq_delete(struct sp_store *s, const char *ref, struct sp_err *err);
+/* Mails queued (for the tests and the operator's view). */
+int sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err);
+/* Wipe and free what a claim allocated. */
+void sp_mailq_rec_clear(struct sp_mailq_rec *m);
 
 #endif

@@ -192,6 +192,14 @@ struct sp_store_ops {
 	int (*write_batch)(void *impl, struct sp_store_write *batch, struct sp_err *err);
 	int (*envelope_view)(void *impl, const char *id, struct sp_envelope_view *out,
 	    struct sp_err *err);
+	/* the mail queue (store.c checks the arguments) */
+	int (*mailq_add)(void *impl, const struct sp_mailq_rec *m, struct sp_err *err);
+	int (*mailq_claim)(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *out,
+	    size_t max, size_t *n, int64_t *next, struct sp_err *err);
+	int (*mailq_retry)(void *impl, const char *ref, int tries, int64_t due,
+	    struct sp_err *err);
+	int (*mailq_delete)(void *impl, const char *ref, struct sp_err *err);
+	int (*mailq_count)(void *impl, int64_t *n, struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

@@ -37,7 +37,7 @@
 #include "store_internal.h"
 #include "store_pgsql_internal.h"
 
-#define PG_SCHEMA_VERSION 7
+#define PG_SCHEMA_VERSION 8
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 
@@ -227,6 +227,16 @@ static const char schema_v7_sql[] =
     "CREATE UNIQUE INDEX org_keys_reply ON org_keys(org_id) WHERE reply = 1 AND retired = 0;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (7);";
+
+/* Version 7 to 8 (store_sqlite.c's migration): the mail queue. */
+static const char schema_v8_sql[] =
+    "CREATE TABLE mailq ("
+    " ref text PRIMARY KEY, due bigint NOT NULL, tries bigint NOT NULL,"
+    " held bigint NOT NULL, key_id bigint NOT NULL, wrapped bytea NOT NULL,"
+    " sealed bytea NOT NULL);"
+    "CREATE INDEX mailq_due ON mailq(due);"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (8);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -534,6 +544,32 @@ pg_r_blob(const PGresult *r, int row, int col, unsigned char *out, size_t outsz)
 	sp_wipe(b, n);
 	PQfreemem(b);
 	return (int)n;
+}
+
+/* A bytea column into a new buffer (*out owned by the caller; NULL and 0
+ * for SQL NULL). */
+int
+pg_r_blob_dup(const PGresult *r, int row, int col, unsigned char **out, size_t *len,
+    struct sp_err *err)
+{
+	unsigned char *b;
+	size_t n = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(r, row, col))
+		return SP_OK;
+	if ((b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n)) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	if (n > 0 && (*out = malloc(n)) == NULL) {
+		PQfreemem(b);
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	}
+	if (n > 0)
+		memcpy(*out, b, n);
+	*len = n;
+	PQfreemem(b);
+	return SP_OK;
 }
 
 int
@@ -934,8 +970,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 			st = pg_script(cx, schema_v5_sql, "upgrade schema to version 5", err);
 		if (st == SP_OK && version < 6)
 			st = pg_script(cx, schema_v6_sql, "upgrade schema to version 6", err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 7)
 			st = pg_script(cx, schema_v7_sql, "upgrade schema to version 7", err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v8_sql, "upgrade schema to version 8", err);
 	}
 	return pg_end(cx, st, err);
 }
@@ -1133,4 +1171,9 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.copies_doomed = pg_copies_doomed,
 	.write_batch = pg_write_batch,
 	.envelope_view = pg_envelope_view,
+	.mailq_add = pg_mailq_add,
+	.mailq_claim = pg_mailq_claim,
+	.mailq_retry = pg_mailq_retry,
+	.mailq_delete = pg_mailq_delete,
+	.mailq_count = pg_mailq_count,
 };

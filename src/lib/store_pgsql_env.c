@@ -791,32 +791,6 @@ pg_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 
 /* --- ciphertext copies (schema v4) ---------------------------------------- */
 
-/* A bytea column into a new buffer (*out owned by the caller; NULL and 0
- * for SQL NULL). */
-static int
-r_blob_dup(const PGresult *r, int row, int col, unsigned char **out, size_t *len,
-    struct sp_err *err)
-{
-	unsigned char *b;
-	size_t n = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (PQgetisnull(r, row, col))
-		return SP_OK;
-	if ((b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n)) == NULL)
-		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-	if (n > 0 && (*out = malloc(n)) == NULL) {
-		PQfreemem(b);
-		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-	}
-	if (n > 0)
-		memcpy(*out, b, n);
-	*len = n;
-	PQfreemem(b);
-	return SP_OK;
-}
-
 /* Store a sealed envelope's header once, inside the caller's transaction:
  * the same bytes again are SP_OK, other bytes SP_ERR_EXISTS. */
 int
@@ -836,7 +810,7 @@ pg_header_write(struct pg_cx *cx, const char *id, const unsigned char *header, s
 	if (PQntuples(r) == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
 	else
-		st = r_blob_dup(r, 0, 0, &old, &olen, err);
+		st = pg_r_blob_dup(r, 0, 0, &old, &olen, err);
 	PQclear(r);
 	if (st == SP_OK && old != NULL) {
 		if (olen != len || memcmp(old, header, len) != 0)
@@ -883,7 +857,7 @@ pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
 		out->org_id = pg_r_int(r, 0, 0);
 		out->size = pg_r_int(r, 0, 2);
 		out->until = pg_r_int(r, 0, 3);
-		st = r_blob_dup(r, 0, 1, &out->header, &out->header_len, err);
+		st = pg_r_blob_dup(r, 0, 1, &out->header, &out->header_len, err);
 	}
 	PQclear(r);
 	return st;

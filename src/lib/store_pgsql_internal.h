@@ -1,7 +1,7 @@
 /*
  * store_pgsql_internal.h - the private interface between the files of the
  * PostgreSQL backend (store_pgsql.c, store_pgsql_org.c, store_pgsql_env.c,
- * store_pgsql_acct.c, store_pgsql_auth.c): the structs of a connection,
+ * store_pgsql_acct.c, store_pgsql_auth.c, store_pgsql_mailq.c): the structs of a connection,
  * a call and a statement's parameters, and the functions one file defines
  * for the others, by the file that defines them.  Not for use outside
  * these files.
@@ -62,6 +62,8 @@ void pg_p_hash(struct pgp *p, const unsigned char *h);
 int64_t pg_r_int(const PGresult *r, int row, int col);
 void pg_r_text(const PGresult *r, int row, int col, char *out, size_t outsz);
 int pg_r_blob(const PGresult *r, int row, int col, unsigned char *out, size_t outsz);
+int pg_r_blob_dup(const PGresult *r, int row, int col, unsigned char **out, size_t *len,
+    struct sp_err *err);
 int pg_blob_err(int n, const char *what, struct sp_err *err);
 int pg_exec(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **out,
     const char *what, struct sp_err *err);
@@ -245,5 +247,13 @@ int pg_passkey_used(void *impl, const unsigned char *cred_id, size_t cred_id_len
     uint32_t sign_count, int64_t now, struct sp_err *err);
 int pg_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
     size_t cred_id_len, const struct sp_audit *a, struct sp_err *err);
+
+/* store_pgsql_mailq.c: the mail queue.  Entries of sp_store_pgsql_ops. */
+int pg_mailq_add(void *impl, const struct sp_mailq_rec *m, struct sp_err *err);
+int pg_mailq_claim(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *out, size_t max,
+    size_t *n, int64_t *next, struct sp_err *err);
+int pg_mailq_retry(void *impl, const char *ref, int tries, int64_t due, struct sp_err *err);
+int pg_mailq_delete(void *impl, const char *ref, struct sp_err *err);
+int pg_mailq_count(void *impl, int64_t *n, struct sp_err *err);
 
 #endif

@@ -30,7 +30,7 @@
 
 #include "store_sqlite_internal.h"
 
-#define SQ_SCHEMA_VERSION 7
+#define SQ_SCHEMA_VERSION 8
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
 
@@ -263,6 +263,18 @@ static const char migrate_v7_sql[] =
     "CREATE UNIQUE INDEX org_keys_reply ON org_keys(org_id) WHERE reply = 1 AND retired = 0;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (7);";
+
+/* Version 7 -> 8: the mail queue.  A mail the transport refused waits
+ * here, sealed, for its next try (due); held: until when a key server
+ * has claimed it (0: free). */
+static const char migrate_v8_sql[] =
+    "CREATE TABLE mailq ("
+    " ref TEXT PRIMARY KEY, due INTEGER NOT NULL, tries INTEGER NOT NULL,"
+    " held INTEGER NOT NULL, key_id INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+    " sealed BLOB NOT NULL);"
+    "CREATE INDEX mailq_due ON mailq(due);"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (8);";
 
 int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -510,6 +522,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	if (version < 6 && (s = sq_exec(db, migrate_v6_sql, err)) != SP_OK)
 		goto fail;
 	if (version < 7 && (s = sq_exec(db, migrate_v7_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 8 && (s = sq_exec(db, migrate_v8_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -905,4 +919,9 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.copies_doomed = sq_copies_doomed,
 	.write_batch = sq_write_batch,
 	.envelope_view = sq_envelope_view,
+	.mailq_add = sq_mailq_add,
+	.mailq_claim = sq_mailq_claim,
+	.mailq_retry = sq_mailq_retry,
+	.mailq_delete = sq_mailq_delete,
+	.mailq_count = sq_mailq_count,
 };

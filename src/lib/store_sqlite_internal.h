@@ -1,7 +1,8 @@
 /*
  * store_sqlite_internal.h - the private interface between the files of the
  * SQLite backend of store.h (store_sqlite.c, store_sqlite_org.c,
- * store_sqlite_env.c, store_sqlite_acct.c, store_sqlite_auth.c): the
+ * store_sqlite_env.c, store_sqlite_acct.c, store_sqlite_auth.c,
+ * store_sqlite_mailq.c): the
  * backend's handle, the helpers they share, and the functions of each that
  * the vtable in store_sqlite.c or another of them calls.  Not for use
  * outside these files; the rest of the program reaches the backend through
@@ -222,5 +223,13 @@ int sq_passkey_used(void *impl, const unsigned char *cred_id, size_t cred_id_len
     uint32_t sign_count, int64_t now, struct sp_err *err);
 int sq_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
     size_t cred_id_len, const struct sp_audit *a, struct sp_err *err);
+
+/* store_sqlite_mailq.c: the mail queue.  Entries of sp_store_sqlite_ops. */
+int sq_mailq_add(void *impl, const struct sp_mailq_rec *m, struct sp_err *err);
+int sq_mailq_claim(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *out, size_t max,
+    size_t *n, int64_t *next, struct sp_err *err);
+int sq_mailq_retry(void *impl, const char *ref, int tries, int64_t due, struct sp_err *err);
+int sq_mailq_delete(void *impl, const char *ref, struct sp_err *err);
+int sq_mailq_count(void *impl, int64_t *n, struct sp_err *err);
 
 #endif

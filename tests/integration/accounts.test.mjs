@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyd, spawnDaemon, freePort, tmpDir, recipientAdd, sealpost, mailsTo,
-  mailedLink, activationLink, countLinks, keydDbArgs, BIN, SANITIZED, TEST_DB } from '../lib/harness.mjs';
+  mailedLink, activationLink, countLinks, keydDbArgs, storeSql, BIN, SANITIZED, TEST_DB, PGSQL } from '../lib/harness.mjs';
 import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PW = 'correct horse battery staple';
@@ -415,34 +415,65 @@ test('forgot and reset over HTTP: the answers decide, every session ends, a noti
   assert.equal((await login(K, email, newPw)).status, 200);
 });
 
-test('a mail the outbox cannot take just now is tried again: the reset link still arrives', async () => {
+// A refused mail moves into the store's queue, sealed under a key that
+// only the key holder can unwrap; it survives the key server's crash and
+// goes out from the next start when it is due.
+test('a mail the outbox cannot take is kept sealed in the store, and sent after a crash and restart', async () => {
+  const args = ['--login-free', '5', '--login-free-ip', '100000', '--form-free', '100000'];
+  const k = await keydWith(args);
   const email = 'later@example.org';
-  const b = await register(K, email, 'wait for the outbox 42');
-  const act = await b.post('/activate', { t: new URL(activationLink(K.outbox, email)).searchParams.get('t') });
+  const b = await register(k, email, 'wait for the outbox 42');
+  const act = await b.post('/activate', { t: new URL(activationLink(k.outbox, email)).searchParams.get('t') });
   assert.equal(act.status, 200);
-  const failed = () => K.log.filter((l) => /\bkeyd mail-failed\b/.test(l)).length;
-  const before = failed();
+  const kept = () => k.log.some((l) => /\bkeyd mail-kept\b.*\btries=1\b/.test(l));
   // the outbox cannot be written: a file where its directory was
-  const aside = K.outbox + '.aside';
-  fs.renameSync(K.outbox, aside);
-  fs.writeFileSync(K.outbox, 'not a directory\n');
+  const aside = k.outbox + '.aside';
+  fs.renameSync(k.outbox, aside);
+  fs.writeFileSync(k.outbox, 'not a directory\n');
   try {
-    assert.equal((await new Browser(K).post('/forgot', { email })).status, 200);
-    for (let i = 0; i < 100 && failed() === before; i++) await sleep(50);
-    assert.equal(failed(), before + 1, 'the first try is refused and logged');
+    assert.equal((await new Browser(k).post('/forgot', { email })).status, 200);
+    for (let i = 0; i < 100 && !kept(); i++) await sleep(50);
+    assert.ok(k.log.some((l) => /\bkeyd mail-failed\b.*\btries=1\b/.test(l)), 'the refusal is logged with its count');
+    assert.ok(kept(), 'the refused mail moves into the store');
+    // in the store, sealed: neither the address nor the link in the clear
+    const rows = storeSql(k.dataDir, PGSQL ? "SELECT tries, encode(sealed, 'hex') FROM mailq"
+      : 'SELECT tries, hex(sealed) FROM mailq').split('\n');
+    assert.equal(rows.length, 1, rows.join('\n'));
+    const [tries, hex] = rows[0].split('|');
+    assert.equal(tries, '1');
+    const sealed = Buffer.from(hex.trim(), 'hex');
+    assert.ok(sealed.length > 200, `sealed mail of ${sealed.length} bytes`);
+    for (const clear of [email, '/reset?t=', 'later@']) assert.ok(!sealed.includes(clear), `"${clear}" in the clear`);
+    // the key server dies before the next try; its key holder follows
+    const exited = new Promise((r) => k.proc.once('exit', r));
+    k.proc.kill('SIGKILL');
+    await exited;
+    for (let i = 0; i < 100; i++) {
+      try { process.kill(k.keyholderPid, 0); } catch { break; }
+      await sleep(50);
+    }
   } finally {
-    fs.rmSync(K.outbox);
-    fs.renameSync(aside, K.outbox);
+    fs.rmSync(k.outbox);
+    fs.renameSync(aside, k.outbox);
   }
-  // the next try, 5 s after the first, finds the outbox again
+  // started again on the same data: the mail goes out once due (5 s after
+  // the refusal), on its second try
+  const k2 = await startKeyd({ dataDir: k.dataDir, args, port: k.port });
+  extra.push(k2);
   let mails = [];
-  for (let i = 0; i < 200 && mails.length === 0; i++) {
-    mails = mailsTo(K.outbox, email).filter((m) => /\/reset\?t=/.test(m.body));
+  for (let i = 0; i < 300 && mails.length === 0; i++) {
+    mails = mailsTo(k2.outbox, email).filter((m) => /\/reset\?t=/.test(m.body));
     if (!mails.length) await sleep(100);
   }
-  assert.equal(mails.length, 1, 'the reset mail arrives on its second try');
-  assert.ok(K.log.some((l) => /\bkeyd mail-failed\b.*\btries=1\b/.test(l)), 'the refusal is logged with its count');
-  assert.ok(!K.log.some((l) => /\bkeyd mail-dropped\b/.test(l)));
+  assert.equal(mails.length, 1, 'the reset mail arrives after the restart');
+  assert.ok(k2.log.some((l) => /\bkeyd mail-sent\b.*\btries=2\b/.test(l)), k2.log.join('\n'));
+  for (let i = 0; i < 50 && storeSql(k2.dataDir, 'SELECT count(*) FROM mailq') !== '0'; i++) await sleep(100);
+  assert.equal(storeSql(k2.dataDir, 'SELECT count(*) FROM mailq'), '0', 'sent: gone from the store');
+  assert.ok(!k2.log.some((l) => /\bkeyd mail-dropped\b/.test(l)));
+  // and its link works
+  const link = mails[0].body.match(/https?:\/\/\S+\/reset\?t=[\w-]+/);
+  assert.ok(link, mails[0].body);
+  assert.equal((await new Browser(k2).get(link[0])).status, 200);
 });
 
 test('resend mails a new activation link for a pending registration, nothing for an unknown address', async () => {

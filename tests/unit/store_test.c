@@ -6,7 +6,8 @@
  * accounts, pending registrations and their activation (the newest wins),
  * single-use expiring tokens of each kind, sessions with idle and absolute
  * timeouts, password changes, throttling (also under parallel attempts),
- * TOTP, recovery codes, passkeys, the audit trail, choosing a store by URL,
+ * TOTP, recovery codes, passkeys, the audit trail, the mail queue, choosing
+ * a store by URL,
  * rewrapping under a new master key;
  * for SQLite the upgrade of a schema version 1 database; for PostgreSQL two
  * handles sharing one database (as two key servers do), schema creation by
@@ -2515,7 +2516,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 8"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 9"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2958,7 +2959,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "7") == 0);
+	T_CHECK(strcmp(v, "8") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -2981,7 +2982,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 8", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 9", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3265,6 +3266,7 @@ test_migration_v3(void)
 	    "ALTER TABLE org_keys DROP COLUMN reply;"
 	    "ALTER TABLE org_keys DROP COLUMN wrapped;"
 	    "ALTER TABLE org_keys DROP COLUMN wrap_key_id;"
+	    "DROP TABLE mailq;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3325,6 +3327,7 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE orgs DROP COLUMN forward_domains;"
 	    "ALTER TABLE accounts DROP COLUMN bcc_default;"
 	    "ALTER TABLE org_keys DROP COLUMN reply, DROP COLUMN wrapped, DROP COLUMN wrap_key_id;"
+	    "DROP TABLE mailq;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3338,7 +3341,7 @@ test_pg_migration_v3(void)
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "7") == 0);
+	T_CHECK(strcmp(v, "8") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -4058,6 +4061,118 @@ test_housekeep(void)
 	sp_store_close(s);
 }
 
+/* The mail queue: a mail kept sealed, claimed by one store handle at a
+ * time (as by one key server of several) until its hold ends, retried
+ * with its count and due time, and deleted; bad arguments refused. */
+static void
+mailq_rec(struct sp_mailq_rec *m, const char *ref, int64_t due, const char *text)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->ref, sizeof(m->ref), "%s", ref);
+	m->due = due;
+	m->key_id = 3;
+	memset(m->wrapped, 0x5a, SP_KEYWRAP_LEN);
+	m->wrapped_len = SP_KEYWRAP_LEN;
+	m->sealed = (unsigned char *)text;
+	m->sealed_len = strlen(text);
+}
+
+static void
+test_mailq(void)
+{
+	struct sp_store *s = open_store(), *s2 = open_store();
+	struct sp_err err = {{0}};
+	struct sp_mailq_rec m, got[4];
+	static char big[SP_STORE_MAILQ_SEALED_MAX + 2];
+	int64_t n = -1, next = -1;
+	size_t k = 9, i;
+
+	T_EQ_INT(sp_store_mailq_count(s, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	mailq_rec(&m, "mqAAAAAAAAAAAAAAAAAAAA", 1000, "sealed one");
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_EXISTS);
+	mailq_rec(&m, "mqBBBBBBBBBBBBBBBBBBBB", 1010, "sealed two, later");
+	m.tries = 2;
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_count(s, &n, &err), SP_OK);
+	T_EQ_INT(n, 2);
+	/* refused: a bad reference, no key, nothing sealed, too large */
+	mailq_rec(&m, "mq-short", 1000, "x");
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_INVALID);
+	mailq_rec(&m, "mqCCCCCCCCCCCCCCCCCCC'", 1000, "x");
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_INVALID);
+	mailq_rec(&m, "mqCCCCCCCCCCCCCCCCCCCC", 1000, "");
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_INVALID);
+	mailq_rec(&m, "mqCCCCCCCCCCCCCCCCCCCC", 1000, "x");
+	m.wrapped_len = 0;
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_INVALID);
+	memset(big, 'b', sizeof(big) - 1);
+	mailq_rec(&m, "mqCCCCCCCCCCCCCCCCCCCC", 1000, big);
+	T_EQ_INT(sp_store_mailq_add(s, &m, &err), SP_ERR_INVALID);
+
+	/* nothing due before 1000; the first at 1000 */
+	T_EQ_INT(sp_store_mailq_claim(s, 999, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 0);
+	T_EQ_INT(next, 1000);
+	/* at 1005 the first, with what was kept */
+	T_EQ_INT(sp_store_mailq_claim(s, 1005, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 1);
+	T_EQ_INT(next, 1010);	/* the second, not yet due */
+	if (k == 1) {
+		T_CHECK(strcmp(got[0].ref, "mqAAAAAAAAAAAAAAAAAAAA") == 0);
+		T_EQ_INT(got[0].due, 1000);
+		T_EQ_INT(got[0].tries, 0);
+		T_EQ_INT((int)got[0].key_id, 3);
+		T_EQ_INT((int)got[0].wrapped_len, SP_KEYWRAP_LEN);
+		T_CHECK(got[0].wrapped[0] == 0x5a && got[0].wrapped[SP_KEYWRAP_LEN - 1] == 0x5a);
+		T_EQ_INT((int)got[0].sealed_len, 10);
+		T_CHECK(got[0].sealed != NULL && memcmp(got[0].sealed, "sealed one", 10) == 0);
+		sp_mailq_rec_clear(&got[0]);
+	}
+	/* held: another handle (another key server) gets only the second */
+	T_EQ_INT(sp_store_mailq_claim(s2, 1020, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 1);
+	if (k == 1) {
+		T_CHECK(strcmp(got[0].ref, "mqBBBBBBBBBBBBBBBBBBBB") == 0);
+		T_EQ_INT(got[0].tries, 2);
+		sp_mailq_rec_clear(&got[0]);
+	}
+	T_EQ_INT(sp_store_mailq_claim(s, 1100, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 0);
+	T_EQ_INT(next, 0);	/* both held */
+	/* the first claim's hold ends at 1305: its holder died; taken again */
+	T_EQ_INT(sp_store_mailq_claim(s2, 1305, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 1);
+	for (i = 0; i < k; i++)
+		sp_mailq_rec_clear(&got[i]);
+	/* the second is sent: gone */
+	T_EQ_INT(sp_store_mailq_delete(s2, "mqBBBBBBBBBBBBBBBBBBBB", &err), SP_OK);
+	/* the first refused again: a new count and due time, free when due */
+	T_EQ_INT(sp_store_mailq_retry(s, "mqAAAAAAAAAAAAAAAAAAAA", 1, 1400, &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_claim(s, 1399, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 0);
+	T_EQ_INT(sp_store_mailq_claim(s, 1400, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 1);
+	if (k == 1) {
+		T_EQ_INT(got[0].tries, 1);
+		T_EQ_INT(got[0].due, 1400);
+		sp_mailq_rec_clear(&got[0]);
+	}
+	T_EQ_INT(sp_store_mailq_retry(s, "mqDDDDDDDDDDDDDDDDDDDD", 1, 1400, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_mailq_retry(s, "bad ref", 1, 1400, &err), SP_ERR_INVALID);
+	/* sent: gone, and once more is no error */
+	T_EQ_INT(sp_store_mailq_delete(s, "mqAAAAAAAAAAAAAAAAAAAA", &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_delete(s, "mqAAAAAAAAAAAAAAAAAAAA", &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_count(s, &n, &err), SP_OK);
+	T_EQ_INT(n, 0);
+	T_EQ_INT(sp_store_mailq_claim(s, 1 << 30, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 0);
+	T_EQ_INT(sp_store_mailq_claim(s, 1000, 0, got, 4, &k, &next, &err), SP_ERR_INVALID);
+	sp_store_close(s2);
+	sp_store_close(s);
+}
+
 static const t_fn common[] = {
 	test_open, test_orgs_envelopes, test_accounts, test_pending, test_profile_todo,
 	test_tokens,
@@ -4066,6 +4181,7 @@ static const t_fn common[] = {
 	test_orgs_v3, test_envelopes_v3, test_envelopes_many, test_shred, test_audit_chain,
 	test_copies,
 	test_group_commit, test_group_commit_fails, test_envelope_view, test_reply_v7,
+	test_mailq,
 	test_housekeep,	/* last: it shreds, and removes the earlier tests' counters */
 };
 
