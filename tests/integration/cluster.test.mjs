@@ -7,7 +7,8 @@
 // Asserts: a session made through the proxy works on either server; an
 // activation link works whichever server answers; log-in throttling counts
 // across both (per address and per client), and the proxy replaces a
-// client's own X-Forwarded-For; a master key rotated on one server, copied
+// client's own X-Forwarded-For; a mail one server's transport refuses is
+// sent by the other from the shared queue; a master key rotated on one server, copied
 // to the other and reloaded, then rewrapped, opens old and new envelopes
 // on both; under faults (one key server killed with
 // SIGKILL midway, then PostgreSQL restarted) every acknowledged deposit
@@ -335,6 +336,43 @@ test('a registration made through the proxy activates on whichever server answer
     headers: { Cookie: `sp_csrf=${csrf}; sp_reg=${reg}` }, body: new URLSearchParams({ csrf, t }) });
   assert.equal(r.status, 400);
   assert.equal((await login(proxy.url, email, 'violet trumpet winter')).status, 200);
+});
+
+// A mail one key server's transport refuses waits in the shared store's
+// queue; when that server is gone, the other one sends it.
+test('a mail one key server cannot send is sent by the other', { skip }, async () => {
+  const [n1, n2] = nodes;
+  const aside = n1.keyd.outbox + '.aside';
+  fs.renameSync(n1.keyd.outbox, aside);
+  fs.writeFileSync(n1.keyd.outbox, 'not a directory\n');
+  try {
+    // a sign-in link asked for on keyd1 (its form, with the CSRF cookie)
+    const g = await fetch(`${n1.keyd.url}/register`);
+    assert.equal(g.status, 200);
+    const csrf = cookieOf(g, 'sp_csrf');
+    const r = await fetch(`${n1.keyd.url}/signin-link`, { method: 'POST', redirect: 'manual',
+      headers: { Cookie: `sp_csrf=${csrf}`, Origin: proxy.url, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, email: pat }) });
+    assert.equal(r.status, 200);
+    const kept = () => n1.keyd.log.some((l) => /\bkeyd mail-kept\b/.test(l));
+    for (let i = 0; i < 100 && !kept(); i++) await sleep(50);
+    assert.ok(kept(), n1.keyd.log.slice(-20).join('\n'));
+    await n1.keyd.stop();
+  } finally {
+    fs.rmSync(n1.keyd.outbox);
+    fs.renameSync(aside, n1.keyd.outbox);
+  }
+  // keyd2 looks at the queue every 10 s; the mail is due 5 s after the refusal
+  let mail;
+  for (let i = 0; i < 300 && !mail; i++) {
+    mail = readOutbox(n2.keyd.outbox).find((x) => x.text.includes(`To: ${pat}`) &&
+      x.text.replace(/=\r?\n/g, '').includes(`${proxy.url}/signin?t=`));
+    if (!mail) await sleep(100);
+  }
+  assert.ok(mail, `keyd2 sent the mail keyd1 kept:\n${n2.keyd.log.slice(-20).join('\n')}`);
+  assert.ok(n2.keyd.log.some((l) => /\bkeyd mail-sent\b.*\btries=2\b/.test(l)));
+  await startNode(n1);
+  await proxy.waitServers({ keyd1: 'UP', keyd2: 'UP' });
 });
 
 test('log-in throttling counts across both servers', { skip }, async () => {
