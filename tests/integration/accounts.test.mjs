@@ -8,6 +8,7 @@
 // HSTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -456,6 +457,13 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
     fs.rmSync(k.outbox);
     fs.renameSync(aside, k.outbox);
   }
+  // a row forged in the database (not sealed by a key server) is never
+  // sent: dropped as one that cannot be opened
+  const junk = crypto.randomBytes(60).toString('hex');
+  const wrapped = crypto.randomBytes(60).toString('hex');
+  storeSql(k.dataDir, PGSQL
+    ? `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, '\\x${wrapped}', '\\x${junk}')`
+    : `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, X'${wrapped}', X'${junk}')`);
   // started again on the same data: the mail goes out once due (5 s after
   // the refusal), on its second try
   const k2 = await startKeyd({ dataDir: k.dataDir, args, port: k.port });
@@ -469,8 +477,10 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
   assert.ok(k2.log.some((l) => /\bkeyd mail-sent\b.*\btries=2\b/.test(l)), k2.log.join('\n'));
   for (let i = 0; i < 50 && storeSql(k2.dataDir, 'SELECT count(*) FROM mailq') !== '0'; i++) await sleep(100);
   assert.equal(storeSql(k2.dataDir, 'SELECT count(*) FROM mailq'), '0', 'sent: gone from the store');
-  assert.ok(!k2.log.some((l) => /\bkeyd mail-dropped\b/.test(l)));
-  // and its link works
+  assert.deepEqual(k2.log.filter((l) => /\bkeyd mail-dropped\b/.test(l)).map((l) => /\bref=(\S+)/.exec(l)?.[1]),
+    ['forgedAAAAAAAAAAAAAAAA'], 'only the forged row is dropped');
+  assert.ok(k2.log.some((l) => /\bkeyd mail-dropped\b.*\breason="cannot be opened"/.test(l)), k2.log.join('\n'));
+  // and the link of the real one works
   const link = mails[0].body.match(/https?:\/\/\S+\/reset\?t=[\w-]+/);
   assert.ok(link, mails[0].body);
   assert.equal((await new Browser(k2).get(link[0])).status, 200);
