@@ -26,6 +26,7 @@ int cli_unretract_main(int argc, char **argv, const struct cli_global *g);	/* cl
 int cli_expire_main(int argc, char **argv, const struct cli_global *g);		/* cli_envelope.c */
 int cli_audit_main(int argc, char **argv, const struct cli_global *g);		/* cli_audit.c */
 int cli_blob_main(int argc, char **argv, const struct cli_global *g);		/* cli_blob.c */
+int cli_mailq_main(int argc, char **argv, const struct cli_global *g);		/* cli_mailq.c */
 
 /* t as ISO 8601 UTC ("2026-12-01T10:00:00Z") in out; "-" for 0. */
 void cli_iso_time(long long t, char out[32]);

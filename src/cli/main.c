@@ -32,6 +32,7 @@ static const struct {
 	{"expire", cli_expire_main, "shred the key parts of expired envelopes"},
 	{"audit", cli_audit_main, "export, verify and anchor the audit trail"},
 	{"blob", cli_blob_main, "put, get, list and remove objects in a ciphertext copy store"},
+	{"mailq", cli_mailq_main, "list the key server's refused mails waiting for a try; --flush"},
 };
 
 static void
@@ -45,7 +46,7 @@ usage(FILE *f)
 	    "sealpost seals sensitive mail into registered envelopes and opens them.\n\n"
 	    "global options:\n"
 	    "  --data-dir DIR   key server data directory (for org, recipient, key,\n"
-	    "                   retract, unretract, expire, audit)\n"
+	    "                   retract, unretract, expire, audit, mailq)\n"
 	    "  --db URL         the key server's store, as its --db: sqlite:DIR or\n"
 	    "                   postgresql://USER@HOST:PORT/DB (default: SQLite in\n"
 	    "                   --data-dir)\n"

@@ -1289,3 +1289,19 @@ sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err)
 	return s->ops->mailq_count == NULL ? unsupported(s, "mailq_count", err) :
 	    s->ops->mailq_count(s->impl, n, err);
 }
+
+int
+sp_store_mailq_each(struct sp_store *s, int (*fn)(void *, const struct sp_mailq_info *),
+    void *ctx, struct sp_err *err)
+{
+	return s->ops->mailq_each == NULL ? unsupported(s, "mailq_each", err) :
+	    s->ops->mailq_each(s->impl, fn, ctx, err);
+}
+
+int
+sp_store_mailq_flush(struct sp_store *s, int64_t now, int *n, struct sp_err *err)
+{
+	*n = 0;
+	return s->ops->mailq_flush == NULL ? unsupported(s, "mailq_flush", err) :
+	    s->ops->mailq_flush(s->impl, now, n, err);
+}

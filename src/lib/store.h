@@ -869,8 +869,22 @@ int sp_store_mailq_retry(struct sp_store *s, const char *ref, int tries, int64_t
     struct sp_err *err);
 /* A mail sent or given up: gone (SP_OK when it already was). */
 int sp_store_mailq_delete(struct sp_store *s, const char *ref, struct sp_err *err);
-/* Mails queued (for the tests and the operator's view). */
+/* Mails queued. */
 int sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err);
+/* What the operator sees of a queued mail (`sealpost mailq`): never its
+ * text, which only a key server with its key holder can open. */
+struct sp_mailq_info {
+	char ref[SP_STORE_MAILQ_REF_LEN + 1];
+	int64_t due;			/* next try (unix time) */
+	int tries;			/* refused so far */
+	int64_t held;			/* a key server holds it until then; 0 none */
+};
+/* fn for each queued mail, earliest due first, until it returns non-zero. */
+int sp_store_mailq_each(struct sp_store *s, int (*fn)(void *ctx, const struct sp_mailq_info *m),
+    void *ctx, struct sp_err *err);
+/* Make every queued mail due at now (the MTA is back: do not wait for the
+ * next try); *n gets how many were moved. */
+int sp_store_mailq_flush(struct sp_store *s, int64_t now, int *n, struct sp_err *err);
 /* Wipe and free what a claim allocated. */
 void sp_mailq_rec_clear(struct sp_mailq_rec *m);
 

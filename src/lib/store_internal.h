@@ -200,6 +200,9 @@ struct sp_store_ops {
 	    struct sp_err *err);
 	int (*mailq_delete)(void *impl, const char *ref, struct sp_err *err);
 	int (*mailq_count)(void *impl, int64_t *n, struct sp_err *err);
+	int (*mailq_each)(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
+	    struct sp_err *err);
+	int (*mailq_flush)(void *impl, int64_t now, int *n, struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

@@ -135,3 +135,47 @@ pg_mailq_count(void *impl, int64_t *n, struct sp_err *err)
 		return st;
 	return pg_one(&cx, "SELECT count(*) FROM mailq", NULL, n, &found, "queued mails", err);
 }
+
+int
+pg_mailq_each(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
+    struct sp_err *err)
+{
+	struct sp_mailq_info m;
+	struct pg_cx cx;
+	PGresult *r;
+	int st, i, n;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	if ((st = pg_exec(&cx, "SELECT ref, due, tries, held FROM mailq ORDER BY due, ref COLLATE \"C\"",
+	    NULL, &r, "queued mails", err)) != SP_OK)
+		return st;
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		pg_r_text(r, i, 0, m.ref, sizeof(m.ref));
+		m.due = pg_r_int(r, i, 1);
+		m.tries = (int)pg_r_int(r, i, 2);
+		m.held = pg_r_int(r, i, 3);
+		if (fn(ctx, &m) != 0)
+			break;
+	}
+	PQclear(r);
+	return SP_OK;
+}
+
+int
+pg_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st;
+
+	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+		return st;
+	pg_p_int(&p, now);
+	if ((st = pg_exec(&cx, "UPDATE mailq SET due = $1 WHERE due > $1", &p, NULL,
+	    "queued mails", err)) == SP_OK)
+		*n = (int)cx.changes;
+	return st;
+}

@@ -924,4 +924,6 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.mailq_retry = sq_mailq_retry,
 	.mailq_delete = sq_mailq_delete,
 	.mailq_count = sq_mailq_count,
+	.mailq_each = sq_mailq_each,
+	.mailq_flush = sq_mailq_flush,
 };

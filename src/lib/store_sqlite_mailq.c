@@ -148,3 +148,50 @@ sq_mailq_count(void *impl, int64_t *n, struct sp_err *err)
 		return s;
 	return sq_one(db, st, n, &found, "queued mails", err);
 }
+
+int
+sq_mailq_each(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
+    struct sp_err *err)
+{
+	struct sp_mailq_info m;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "SELECT ref, due, tries, held FROM mailq ORDER BY due, ref", &st,
+	    err)) != SP_OK)
+		return s;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		sq_col_text(st, 0, m.ref, sizeof(m.ref));
+		m.due = sqlite3_column_int64(st, 1);
+		m.tries = (int)sqlite3_column_int64(st, 2);
+		m.held = sqlite3_column_int64(st, 3);
+		if (fn(ctx, &m) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	s = rc == SQLITE_DONE ? SP_OK : sq_status(db, rc, "queued mails", err);
+	sq_finish(st);
+	return s;
+}
+
+int
+sq_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK)
+		return s;
+	if ((s = sq_prepare(db, "UPDATE mailq SET due = ?1 WHERE due > ?1", &st, err)) != SP_OK)
+		return s;
+	sqlite3_bind_int64(st, 1, now);
+	if ((s = sq_run(db, st, "queued mails", err)) == SP_OK)
+		*n = sqlite3_changes(db);
+	return s;
+}

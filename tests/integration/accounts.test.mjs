@@ -418,7 +418,8 @@ test('forgot and reset over HTTP: the answers decide, every session ends, a noti
 
 // A refused mail moves into the store's queue, sealed under a key that
 // only the key holder can unwrap; it survives the key server's crash and
-// goes out from the next start when it is due.
+// goes out from the next start; `sealpost mailq` shows it and --flush
+// makes it due at once.
 test('a mail the outbox cannot take is kept sealed in the store, and sent after a crash and restart', async () => {
   const args = ['--login-free', '5', '--login-free-ip', '100000', '--form-free', '100000'];
   const k = await keydWith(args);
@@ -457,6 +458,17 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
     fs.rmSync(k.outbox);
     fs.renameSync(aside, k.outbox);
   }
+  // the operator's view: reference, tries, next try; nothing of the mail
+  let q = sealpost(['--data-dir', k.dataDir, 'mailq']);
+  assert.equal(q.status, 0, String(q.stderr));
+  const out = q.stdout.toString();
+  assert.match(out, /^[\w-]{22} {2}tries 1 {2}next try \d{4}-\d\d-\d\dT[\d:]+Z {2}held until -\n1 mail queued\n$/);
+  assert.ok(!out.includes(email));
+  // the MTA is back: --flush makes it due now, so the next start sends it
+  // at once instead of 5 s after the refusal
+  q = sealpost(['--data-dir', k.dataDir, 'mailq', '--flush']);
+  assert.equal(q.status, 0, String(q.stderr));
+  assert.match(q.stdout.toString(), /1 mail queued; 1 made due now\n$/);
   // a row forged in the database (not sealed by a key server) is never
   // sent: dropped as one that cannot be opened
   const junk = crypto.randomBytes(60).toString('hex');
@@ -464,8 +476,7 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
   storeSql(k.dataDir, PGSQL
     ? `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, '\\x${wrapped}', '\\x${junk}')`
     : `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, X'${wrapped}', X'${junk}')`);
-  // started again on the same data: the mail goes out once due (5 s after
-  // the refusal), on its second try
+  // started again on the same data: the mail goes out, on its second try
   const k2 = await startKeyd({ dataDir: k.dataDir, args, port: k.port });
   extra.push(k2);
   let mails = [];

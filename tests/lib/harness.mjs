@@ -101,7 +101,7 @@ export function storeSql(dataDir, q) {
   return r.stdout.toString().trim();
 }
 
-const STORE_VERBS = new Set(['org', 'recipient', 'key', 'retract', 'unretract', 'expire', 'audit']);
+const STORE_VERBS = new Set(['org', 'recipient', 'key', 'retract', 'unretract', 'expire', 'audit', 'mailq']);
 
 // The signing key of each organisation token orgAdd() made: token -> PEM file.
 const orgKeys = new Map();

@@ -4077,6 +4077,27 @@ mailq_rec(struct sp_mailq_rec *m, const char *ref, int64_t due, const char *text
 	m->sealed_len = strlen(text);
 }
 
+struct mailq_seen {
+	int n;
+	char ref[4][SP_STORE_MAILQ_REF_LEN + 1];
+	int tries[4];
+	int64_t held[4];
+};
+
+static int
+mailq_seen_cb(void *ctx, const struct sp_mailq_info *m)
+{
+	struct mailq_seen *v = ctx;
+
+	if (v->n < 4) {
+		snprintf(v->ref[v->n], sizeof(v->ref[0]), "%s", m->ref);
+		v->tries[v->n] = m->tries;
+		v->held[v->n] = m->held;
+	}
+	v->n++;
+	return 0;
+}
+
 static void
 test_mailq(void)
 {
@@ -4084,8 +4105,10 @@ test_mailq(void)
 	struct sp_err err = {{0}};
 	struct sp_mailq_rec m, got[4];
 	static char big[SP_STORE_MAILQ_SEALED_MAX + 2];
+	struct mailq_seen seen;
 	int64_t n = -1, next = -1;
 	size_t k = 9, i;
+	int fl = -1;
 
 	T_EQ_INT(sp_store_mailq_count(s, &n, &err), SP_OK);
 	T_EQ_INT(n, 0);
@@ -4146,6 +4169,13 @@ test_mailq(void)
 	T_EQ_INT((int)k, 1);
 	for (i = 0; i < k; i++)
 		sp_mailq_rec_clear(&got[i]);
+	/* the operator's view: both, earliest due first, the hold shown */
+	memset(&seen, 0, sizeof(seen));
+	T_EQ_INT(sp_store_mailq_each(s, mailq_seen_cb, &seen, &err), SP_OK);
+	T_EQ_INT(seen.n, 2);
+	T_CHECK(strcmp(seen.ref[0], "mqAAAAAAAAAAAAAAAAAAAA") == 0 && seen.held[0] == 1605);
+	T_CHECK(strcmp(seen.ref[1], "mqBBBBBBBBBBBBBBBBBBBB") == 0 && seen.held[1] == 1320);
+	T_EQ_INT(seen.tries[1], 2);
 	/* the second is sent: gone */
 	T_EQ_INT(sp_store_mailq_delete(s2, "mqBBBBBBBBBBBBBBBBBBBB", &err), SP_OK);
 	/* the first refused again: a new count and due time, free when due */
@@ -4162,6 +4192,19 @@ test_mailq(void)
 	T_EQ_INT(sp_store_mailq_retry(s, "mqDDDDDDDDDDDDDDDDDDDD", 1, 1400, &err), SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_mailq_retry(s, "bad ref", 1, 1400, &err), SP_ERR_INVALID);
 	/* sent: gone, and once more is no error */
+	/* flushed: due at once, however far its next try was */
+	T_EQ_INT(sp_store_mailq_retry(s, "mqAAAAAAAAAAAAAAAAAAAA", 3, 99999, &err), SP_OK);
+	T_EQ_INT(sp_store_mailq_flush(s, 2000, &fl, &err), SP_OK);
+	T_EQ_INT(fl, 1);
+	T_EQ_INT(sp_store_mailq_flush(s, 2000, &fl, &err), SP_OK);
+	T_EQ_INT(fl, 0);
+	T_EQ_INT(sp_store_mailq_claim(s, 2000, 300, got, 4, &k, &next, &err), SP_OK);
+	T_EQ_INT((int)k, 1);
+	if (k == 1) {
+		T_EQ_INT(got[0].due, 2000);
+		T_EQ_INT(got[0].tries, 3);
+		sp_mailq_rec_clear(&got[0]);
+	}
 	T_EQ_INT(sp_store_mailq_delete(s, "mqAAAAAAAAAAAAAAAAAAAA", &err), SP_OK);
 	T_EQ_INT(sp_store_mailq_delete(s, "mqAAAAAAAAAAAAAAAAAAAA", &err), SP_OK);
 	T_EQ_INT(sp_store_mailq_count(s, &n, &err), SP_OK);
