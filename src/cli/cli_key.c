@@ -3,9 +3,10 @@
  * `rotate` adds DATA/keys/master-(N+1).key (written, synced, linked into
  * place, owned like its directory); the key holder wraps new parts with it
  * once it has re-read its keys (SIGHUP to sealpost-keyd or the key holder,
- * or a restart).  `rewrap` then moves every envelope's server part and
- * every account's TOTP secret wrapped under an older key to the newest,
- * row by row, each only while the row still has the key it was read with.
+ * or a restart).  `rewrap` then moves every envelope's server part, every
+ * account's TOTP secret and the key of every mail in the key server's mail
+ * queue wrapped under an older key to the newest, row by row, each only
+ * while the row still has the key it was read with.
  * SECURITY: reads the master keys itself (run it as root or as the key
  * holder's user); key parts are unwrapped and wrapped again in this
  * process and wiped at once; nothing secret is printed or audited.
@@ -28,8 +29,9 @@ usage(FILE *f)
 	    "        DIR/keys).  New deposits use it once the key holder has read it\n"
 	    "        again: kill -HUP the pid of sealpost-keyd (it tells the key holder;\n"
 	    "        `systemctl reload sealpost-keyd`) or restart sealpost-keyd.\n"
-	    "rewrap  wraps every envelope's server key part and every account's TOTP\n"
-	    "        secret that is under an older key again under the newest key.\n"
+	    "rewrap  wraps every envelope's server key part, every account's TOTP\n"
+	    "        secret and the key of every mail in the key server's mail queue\n"
+	    "        that is under an older key again under the newest key.\n"
 	    "        (The key holder reads a newer key by itself when asked to unwrap\n"
 	    "        under it.)\n"
 	    "        Old key files can be moved away once rewrap reports nothing left.\n"
@@ -42,7 +44,9 @@ struct rewrap_ctx {
 	struct sp_store *s;
 	struct sp_keywrap *kw;
 	uint32_t newest;
-	int totp;		/* 0: envelopes (aad = id), 1: TOTP (aad = "totp:EMAIL") */
+	/* what moves: envelopes (aad = id), TOTP secrets ("totp:EMAIL"),
+	 * queued mails' keys ("mailq:REF") */
+	enum { RW_ENVELOPE, RW_TOTP, RW_MAILQ } kind;
 	int dry_run;
 	long moved, skipped, failed;
 };
@@ -51,6 +55,8 @@ static int
 rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len)
 {
+	static const char *const prefix[] = {"", "totp:", "mailq:"};
+	static const char *const what[] = {"envelope", "TOTP secret of", "queued mail"};
 	struct rewrap_ctx *c = arg;
 	struct sp_err err = {{0}};
 	unsigned char part[SP_KEY_LEN], out[SP_KEYWRAP_LEN];
@@ -58,7 +64,7 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 	uint32_t new_id = 0;
 	int st;
 
-	snprintf(aad, sizeof(aad), "%s%s", c->totp ? "totp:" : "", ref);
+	snprintf(aad, sizeof(aad), "%s%s", prefix[c->kind], ref);
 	st = sp_keywrap_unwrap(c->kw, key_id, aad, wrapped, len, part, &err);
 	if (st == SP_OK && c->dry_run) {
 		sp_wipe(part, sizeof(part));
@@ -69,8 +75,10 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 		st = sp_keywrap_wrap(c->kw, aad, part, out, &new_id, &err);
 	sp_wipe(part, sizeof(part));
 	if (st == SP_OK) {
-		if (c->totp)
+		if (c->kind == RW_TOTP)
 			st = sp_store_totp_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), NULL, &err);
+		else if (c->kind == RW_MAILQ)
+			st = sp_store_mailq_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), &err);
 		else
 			st = sp_store_envelope_rewrap(c->s, ref, key_id, new_id, out, sizeof(out),
 			    NULL, &err);
@@ -81,7 +89,7 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 	}
 	if (st != SP_OK) {
 		fprintf(stderr, "sealpost key rewrap: %s %s (key %u): %s\n",
-		    c->totp ? "TOTP secret of" : "envelope", ref, key_id, sp_err_msg(&err, st));
+		    what[c->kind], ref, key_id, sp_err_msg(&err, st));
 		c->failed++;
 		return st == SP_ERR_RETRY || st == SP_ERR_IO || st == SP_ERR_NOMEM;
 	}
@@ -95,8 +103,8 @@ rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 	struct sp_err err = {{0}};
 	struct rewrap_ctx c;
 	struct sp_audit a;
-	char detail[160];
-	long env_moved;
+	char detail[200];
+	long env_moved, totp_moved = 0;
 	int st;
 
 	memset(&c, 0, sizeof(c));
@@ -113,16 +121,24 @@ rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 	st = sp_store_envelope_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
 	env_moved = c.moved;
 	if (st == SP_OK) {
-		c.totp = 1;
+		c.kind = RW_TOTP;
 		c.moved = 0;
 		st = sp_store_totp_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
+		totp_moved = c.moved;
+	}
+	if (st == SP_OK) {
+		c.kind = RW_MAILQ;
+		c.moved = 0;
+		st = sp_store_mailq_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
 	}
 	if (st != SP_OK) {
 		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
 		c.failed++;
 	}
-	snprintf(detail, sizeof(detail), "key=%u envelopes=%ld totp=%ld skipped=%ld failed=%ld%s",
-	    c.newest, env_moved, c.moved, c.skipped, c.failed, dry_run ? " dry-run" : "");
+	snprintf(detail, sizeof(detail),
+	    "key=%u envelopes=%ld totp=%ld mails=%ld skipped=%ld failed=%ld%s", c.newest,
+	    env_moved, totp_moved, c.kind == RW_MAILQ ? c.moved : 0, c.skipped, c.failed,
+	    dry_run ? " dry-run" : "");
 	if (!dry_run) {
 		a = (struct sp_audit){ .time = (int64_t)time(NULL), .event = "key-rewrap",
 		    .actor = "admin", .detail = detail };

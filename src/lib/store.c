@@ -1305,3 +1305,22 @@ sp_store_mailq_flush(struct sp_store *s, int64_t now, int *n, struct sp_err *err
 	return s->ops->mailq_flush == NULL ? unsupported(s, "mailq_flush", err) :
 	    s->ops->mailq_flush(s->impl, now, n, err);
 }
+
+int
+sp_store_mailq_wrapped_each(struct sp_store *s, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
+    struct sp_err *err)
+{
+	return s->ops->mailq_wrapped_each == NULL ? unsupported(s, "mailq_wrapped_each", err) :
+	    s->ops->mailq_wrapped_each(s->impl, below, fn, ctx, err);
+}
+
+int
+sp_store_mailq_rewrap(struct sp_store *s, const char *ref, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err)
+{
+	if (!mailq_ref_ok(ref) || wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad rewrap");
+	return s->ops->mailq_rewrap == NULL ? unsupported(s, "mailq_rewrap", err) :
+	    s->ops->mailq_rewrap(s->impl, ref, old_key_id, new_key_id, wrapped, len, err);
+}

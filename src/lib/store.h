@@ -887,5 +887,15 @@ int sp_store_mailq_each(struct sp_store *s, int (*fn)(void *ctx, const struct sp
 int sp_store_mailq_flush(struct sp_store *s, int64_t now, int *n, struct sp_err *err);
 /* Wipe and free what a claim allocated. */
 void sp_mailq_rec_clear(struct sp_mailq_rec *m);
+/* Key rotation (`sealpost key rewrap`), as for envelopes: fn(ctx, ref,
+ * key_id, wrapped, len) for each queued mail whose key is wrapped under a
+ * master key below `below`, until it returns non-zero; rewrap stores the
+ * key wrapped again, only while the row still has old_key_id
+ * (SP_ERR_NOTFOUND otherwise: sent or changed meanwhile). */
+int sp_store_mailq_wrapped_each(struct sp_store *s, uint32_t below,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err);
+int sp_store_mailq_rewrap(struct sp_store *s, const char *ref, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
 
 #endif

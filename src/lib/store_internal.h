@@ -203,6 +203,11 @@ struct sp_store_ops {
 	int (*mailq_each)(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
 	    struct sp_err *err);
 	int (*mailq_flush)(void *impl, int64_t now, int *n, struct sp_err *err);
+	int (*mailq_wrapped_each)(void *impl, uint32_t below,
+	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
+	    struct sp_err *err);
+	int (*mailq_rewrap)(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
+	    const unsigned char *wrapped, size_t len, struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

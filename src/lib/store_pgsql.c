@@ -1178,4 +1178,6 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.mailq_count = pg_mailq_count,
 	.mailq_each = pg_mailq_each,
 	.mailq_flush = pg_mailq_flush,
+	.mailq_wrapped_each = pg_mailq_wrapped_each,
+	.mailq_rewrap = pg_mailq_rewrap,
 };

@@ -258,5 +258,11 @@ int pg_mailq_count(void *impl, int64_t *n, struct sp_err *err);
 int pg_mailq_each(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
     struct sp_err *err);
 int pg_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err);
+/* store_pgsql_env.c, beside the other rewraps */
+int pg_mailq_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
+    struct sp_err *err);
+int pg_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, struct sp_err *err);
 
 #endif

@@ -926,4 +926,6 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.mailq_count = sq_mailq_count,
 	.mailq_each = sq_mailq_each,
 	.mailq_flush = sq_mailq_flush,
+	.mailq_wrapped_each = sq_mailq_wrapped_each,
+	.mailq_rewrap = sq_mailq_rewrap,
 };

@@ -795,6 +795,26 @@ sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 	    email, old_key_id, new_key_id, wrapped, len, a, err);
 }
 
+/* The mail queue's keys ("mailq:REF"), schema v8. */
+int
+sq_mailq_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return sq_wrapped_each(impl, "SELECT ref, key_id, wrapped FROM mailq"
+	    " WHERE key_id < ?1 AND ref > ?2 ORDER BY ref LIMIT ?3", below, fn, ctx,
+	    err);
+}
+
+int
+sq_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, struct sp_err *err)
+{
+	return sq_rewrap(impl, "UPDATE mailq SET key_id = ?3, wrapped = ?4"
+	    " WHERE ref = ?1 AND key_id = ?2", ref, old_key_id, new_key_id, wrapped, len, NULL,
+	    err);
+}
+
 /* --- ciphertext copies (schema v4) ---------------------------------------- */
 
 /* Store a sealed envelope's header once, inside the caller's transaction:
