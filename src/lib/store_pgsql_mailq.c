@@ -62,15 +62,18 @@ pg_mailq_claim(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *out,
 		m->due = pg_r_int(r, (int)i, 1);
 		m->tries = (int)pg_r_int(r, (int)i, 2);
 		m->key_id = (uint32_t)pg_r_int(r, (int)i, 3);
-		if ((w = pg_r_blob(r, (int)i, 4, m->wrapped, sizeof(m->wrapped))) <= 0)
-			st = w == -2 ? sp_err_set(err, SP_ERR_NOMEM, "out of memory") :
-			    sp_err_set(err, SP_ERR_INTERNAL, "store: queued mail %s is damaged",
-			    m->ref);
+		/* a damaged row (a blob empty or too long) comes back without
+		 * it, so that the caller drops it instead of the queue being
+		 * stuck on it */
+		if ((w = pg_r_blob(r, (int)i, 4, m->wrapped, sizeof(m->wrapped))) == -2)
+			st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		else if ((st = pg_r_blob_dup(r, (int)i, 5, &m->sealed, &m->sealed_len,
-		    err)) == SP_OK && (m->sealed_len == 0 ||
-		    m->sealed_len > SP_STORE_MAILQ_SEALED_MAX))
-			st = sp_err_set(err, SP_ERR_INTERNAL, "store: queued mail %s is damaged",
-			    m->ref);
+		    err)) == SP_OK && m->sealed_len > SP_STORE_MAILQ_SEALED_MAX) {
+			sp_wipe(m->sealed, m->sealed_len);
+			free(m->sealed);
+			m->sealed = NULL;
+			m->sealed_len = 0;
+		}
 		m->wrapped_len = w > 0 ? (size_t)w : 0;
 		got++;
 	}

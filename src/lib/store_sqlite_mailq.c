@@ -33,7 +33,10 @@ sq_mailq_add(void *impl, const struct sp_mailq_rec *m, struct sp_err *err)
 	return s;
 }
 
-/* Row st (ref, due, tries, key_id, wrapped, sealed) into m. */
+/* Row st (ref, due, tries, key_id, wrapped, sealed) into m.  A damaged
+ * row (a blob empty or too long) comes back without it (wrapped_len or
+ * sealed_len 0), so that the caller drops it instead of the queue being
+ * stuck on it. */
 static int
 mailq_row(sqlite3_stmt *st, struct sp_mailq_rec *m, struct sp_err *err)
 {
@@ -44,10 +47,10 @@ mailq_row(sqlite3_stmt *st, struct sp_mailq_rec *m, struct sp_err *err)
 	m->due = sqlite3_column_int64(st, 1);
 	m->tries = (int)sqlite3_column_int64(st, 2);
 	m->key_id = (uint32_t)sqlite3_column_int64(st, 3);
-	if ((w = sq_col_blob(st, 4, m->wrapped, sizeof(m->wrapped))) <= 0 || b == NULL ||
-	    n <= 0 || n > SP_STORE_MAILQ_SEALED_MAX)
-		return sp_err_set(err, SP_ERR_INTERNAL, "store: queued mail %s is damaged", m->ref);
-	m->wrapped_len = (size_t)w;
+	w = sq_col_blob(st, 4, m->wrapped, sizeof(m->wrapped));
+	m->wrapped_len = w > 0 ? (size_t)w : 0;
+	if (b == NULL || n <= 0 || n > SP_STORE_MAILQ_SEALED_MAX)
+		return SP_OK;
 	if ((m->sealed = malloc((size_t)n)) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	memcpy(m->sealed, b, (size_t)n);

@@ -469,13 +469,16 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
   q = sealpost(['--data-dir', k.dataDir, 'mailq', '--flush']);
   assert.equal(q.status, 0, String(q.stderr));
   assert.match(q.stdout.toString(), /1 mail queued; 1 made due now\n$/);
-  // a row forged in the database (not sealed by a key server) is never
-  // sent: dropped as one that cannot be opened
+  // rows forged in the database (not sealed by a key server), one with an
+  // empty key, are never sent: dropped as ones that cannot be opened, and
+  // the queue goes on
   const junk = crypto.randomBytes(60).toString('hex');
   const wrapped = crypto.randomBytes(60).toString('hex');
-  storeSql(k.dataDir, PGSQL
-    ? `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, '\\x${wrapped}', '\\x${junk}')`
-    : `INSERT INTO mailq VALUES ('forgedAAAAAAAAAAAAAAAA', 0, 0, 0, 1, X'${wrapped}', X'${junk}')`);
+  const forge = (ref, w, b) => storeSql(k.dataDir, PGSQL
+    ? `INSERT INTO mailq VALUES ('${ref}', 0, 0, 0, 1, '\\x${w}', '\\x${b}')`
+    : `INSERT INTO mailq VALUES ('${ref}', 0, 0, 0, 1, X'${w}', X'${b}')`);
+  forge('forgedAAAAAAAAAAAAAAAA', wrapped, junk);
+  forge('forgedBBBBBBBBBBBBBBBB', '', junk);
   // started again on the same data: the mail goes out, on its second try
   const k2 = await startKeyd({ dataDir: k.dataDir, args, port: k.port });
   extra.push(k2);
@@ -489,7 +492,7 @@ test('a mail the outbox cannot take is kept sealed in the store, and sent after 
   for (let i = 0; i < 50 && storeSql(k2.dataDir, 'SELECT count(*) FROM mailq') !== '0'; i++) await sleep(100);
   assert.equal(storeSql(k2.dataDir, 'SELECT count(*) FROM mailq'), '0', 'sent: gone from the store');
   assert.deepEqual(k2.log.filter((l) => /\bkeyd mail-dropped\b/.test(l)).map((l) => /\bref=(\S+)/.exec(l)?.[1]),
-    ['forgedAAAAAAAAAAAAAAAA'], 'only the forged row is dropped');
+    ['forgedAAAAAAAAAAAAAAAA', 'forgedBBBBBBBBBBBBBBBB'], 'only the forged rows are dropped');
   assert.ok(k2.log.some((l) => /\bkeyd mail-dropped\b.*\breason="cannot be opened"/.test(l)), k2.log.join('\n'));
   // and the link of the real one works
   const link = mails[0].body.match(/https?:\/\/\S+\/reset\?t=[\w-]+/);
