@@ -173,9 +173,12 @@ void keyd_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 
 /* keyd_mailq.c: account mails leave through one sender thread, so that
  * how long a request takes never depends on whether a mail was sent (no
- * account enumeration by timing) and a slow MTA never holds a request. */
+ * account enumeration by timing) and a slow MTA never holds a request; a
+ * mail the transport refuses waits, sealed, in the store's mail queue
+ * (store.h) for its next tries, which this or another key server makes. */
 int keyd_mailq_start(struct keyd *k, struct sp_err *err);
-/* Send what is queued, then stop the thread. */
+/* Send what is queued in memory (a refused mail goes to the store's
+ * queue), then stop the thread. */
 void keyd_mailq_stop(struct keyd *k);
 /* Compose the notice of kind (notice.h) to `to` and queue it.  Returns
  * SP_OK when queued; a full queue is logged and dropped (the user can ask
