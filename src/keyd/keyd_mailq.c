@@ -48,12 +48,13 @@ static const int retry_after[] = {5, 30, 120, 600, 1800};
 
 /* The store's queue: a claimed mail is this key server's for MAILQ_LEASE
  * seconds (then another may take it: this one died); the queue is looked
- * at least every MAILQ_POLL seconds (mails another key server kept, or an
- * earlier run), and at the due time of each mail this one kept; a mail
- * whose key the key holder cannot unwrap just now waits MAILQ_KH_WAIT. */
+ * at every MAILQ_POLL seconds at least (mails another key server kept, or
+ * an earlier run), and at the due time of each mail this one kept; a mail
+ * whose key the key holder cannot unwrap just now, or a queue the store
+ * cannot give, waits MAILQ_AWAY seconds. */
 #define MAILQ_LEASE 300
 #define MAILQ_POLL 10
-#define MAILQ_KH_WAIT 30
+#define MAILQ_AWAY 30
 #define MAILQ_CLAIM 16		/* mails claimed at once */
 #define MAILQ_AAD_MAX (SP_STORE_MAILQ_REF_LEN + 8)
 
@@ -239,7 +240,7 @@ from_store(struct keyd *k, struct sp_mailq_rec *rec, time_t *next)
 	st = unseal(k, rec, &pt, &ptlen, &to, &subject, &body, &err);
 	if (st == SP_ERR_RETRY) {
 		/* the key holder is away: not a try */
-		due = now + MAILQ_KH_WAIT;
+		due = now + MAILQ_AWAY;
 		keyd_log("mail-failed", "ref", rec->ref, "error", sp_err_msg(&err, st), NULL);
 	} else if (st != SP_OK) {
 		why = "cannot be opened";
@@ -289,7 +290,7 @@ store_round(struct keyd *k)
 	if ((st = sp_store_mailq_claim(k->store, (int64_t)now, MAILQ_LEASE, recs, MAILQ_CLAIM,
 	    &n, &due, &err)) != SP_OK) {
 		keyd_log("store-error", "error", sp_err_msg(&err, st), NULL);
-		return now + MAILQ_KH_WAIT;
+		return now + MAILQ_AWAY;
 	}
 	/* the next mail due that nobody holds (after a restart: this one's own) */
 	if (due > 0 && due < (int64_t)next)
