@@ -29,6 +29,7 @@
 #define KEYD_FIELD_MAX 4096	/* bytes of one ordinary form field */
 #define KEYD_RESET_TTL (60 * 60)	/* forgot-password link */
 #define KEYD_SIGNIN_TTL (15 * 60)	/* mailed sign-in link */
+#define KEYD_SIGNUP_TTL (15 * 60)	/* a short sign-up's mailed code */
 #define KEYD_MFA_TTL (5 * 60)		/* between password and second factor */
 #define KEYD_CHALLENGE_TTL (5 * 60)	/* WebAuthn ceremony */
 #define KEYD_REAUTH_AGE (10 * 60)	/* password typed this recently for changes */

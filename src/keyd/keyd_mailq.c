@@ -22,6 +22,7 @@
  * database, its backups and the key server's data directory without the
  * key holder's master key cannot open them.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,24 @@ struct qmail {
 	struct sp_buf body;
 	int tries;			/* refused so far */
 	struct timespec due;		/* CLOCK_MONOTONIC: not tried before */
+	int64_t stale;			/* unix time its link or code expires; 0 never */
 	struct qmail *next;
 };
+
+/* How long the token of a notice of kind works (the TTL its request gave
+ * it), 0 for a notice without one: a mail whose link or code has expired
+ * is not sent after a refusal. */
+static int64_t
+token_life(int kind)
+{
+	switch (kind) {
+	case SP_NOTICE_ACTIVATE: return KEYD_ACTIVATION_TTL;
+	case SP_NOTICE_RESET: return KEYD_RESET_TTL;
+	case SP_NOTICE_SIGNIN: return KEYD_SIGNIN_TTL;
+	case SP_NOTICE_SIGNUP_CODE: return KEYD_SIGNUP_TTL;
+	default: return 0;
+	}
+}
 
 /* Seconds before the next try, after the first, second, ... refusal. */
 static const int retry_after[] = {5, 30, 120, 600, 1800};
@@ -123,8 +140,9 @@ append(struct keyd_mailq *q, struct qmail *m)
 }
 
 /* A mail of the store's queue is sealed as nonce || AES-256-GCM(to NUL
- * subject NUL body) || tag under a key of its own; the key holder wraps
- * that key.  Both use the associated data "mailq:REF". */
+ * subject NUL STALE NUL body) || tag under a key of its own (STALE: the
+ * unix time its link or code expires, in decimal, 0 never); the key
+ * holder wraps that key.  Both use the associated data "mailq:REF". */
 static void
 mailq_aad(char aad[MAILQ_AAD_MAX], const char *ref)
 {
@@ -137,12 +155,13 @@ keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
 {
 	struct sp_mailq_rec rec;
 	unsigned char key[SP_KEY_LEN], nonce[SP_GCM_NONCE_LEN], *pt = NULL;
-	char aad[MAILQ_AAD_MAX];
-	size_t tl = strlen(m->to), sl = strlen(m->subject), ptlen;
+	char aad[MAILQ_AAD_MAX], stale[24];
+	size_t tl = strlen(m->to), sl = strlen(m->subject), xl, ptlen;
 	int st;
 
 	memset(&rec, 0, sizeof(rec));
-	ptlen = tl + 1 + sl + 1 + m->body.len;
+	xl = (size_t)snprintf(stale, sizeof(stale), "%lld", (long long)m->stale);
+	ptlen = tl + 1 + sl + 1 + xl + 1 + m->body.len;
 	if (ptlen > SP_STORE_MAILQ_SEALED_MAX - SP_GCM_NONCE_LEN - SP_GCM_TAG_LEN)
 		return sp_err_set(err, SP_ERR_TOOBIG, "the mail is too large for the store's queue");
 	if ((st = sp_token_new(rec.ref, sizeof(rec.ref), "", 16)) != SP_OK ||
@@ -157,8 +176,9 @@ keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
 	}
 	memcpy(pt, m->to, tl + 1);
 	memcpy(pt + tl + 1, m->subject, sl + 1);
+	memcpy(pt + tl + 1 + sl + 1, stale, xl + 1);
 	if (m->body.len > 0)
-		memcpy(pt + tl + 1 + sl + 1, m->body.data, m->body.len);
+		memcpy(pt + tl + 1 + sl + 1 + xl + 1, m->body.data, m->body.len);
 	memcpy(rec.sealed, nonce, SP_GCM_NONCE_LEN);
 	if ((st = sp_gcm_seal(key, rec.sealed, aad, strlen(aad), pt, ptlen,
 	    rec.sealed + SP_GCM_NONCE_LEN)) != SP_OK) {
@@ -186,11 +206,13 @@ out:
  * holder is away. */
 static int
 unseal(struct keyd *k, const struct sp_mailq_rec *rec, unsigned char **pt, size_t *ptlen,
-    const char **to, const char **subject, const char **body, struct sp_err *err)
+    const char **to, const char **subject, int64_t *stale, const char **body,
+    struct sp_err *err)
 {
 	unsigned char key[SP_KEY_LEN];
-	char aad[MAILQ_AAD_MAX];
+	char aad[MAILQ_AAD_MAX], *num;
 	const char *p, *end;
+	long long v;
 	int st;
 
 	*pt = NULL;
@@ -217,9 +239,14 @@ unseal(struct keyd *k, const struct sp_mailq_rec *rec, unsigned char **pt, size_
 	if ((p = memchr(p, '\0', (size_t)(end - p))) == NULL || ++p >= end)
 		return sp_err_set(err, SP_ERR_AUTH, "damaged");
 	*subject = p;
-	if ((p = memchr(p, '\0', (size_t)(end - p))) == NULL)
+	if ((p = memchr(p, '\0', (size_t)(end - p))) == NULL || ++p >= end)
 		return sp_err_set(err, SP_ERR_AUTH, "damaged");
-	*body = p + 1;
+	errno = 0;
+	v = strtoll(p, &num, 10);
+	if (num == p || *num != '\0' || errno != 0 || v < 0 || (const char *)num >= end)
+		return sp_err_set(err, SP_ERR_AUTH, "damaged");
+	*stale = (int64_t)v;
+	*body = num + 1;
 	return SP_OK;
 }
 
@@ -235,9 +262,10 @@ from_store(struct keyd *k, struct sp_mailq_rec *rec, time_t *next)
 	const char *to = NULL, *subject = NULL, *body = NULL, *why = NULL;
 	char tries[16];
 	time_t now = time(NULL), due = 0;
+	int64_t stale = 0;
 	int st;
 
-	st = unseal(k, rec, &pt, &ptlen, &to, &subject, &body, &err);
+	st = unseal(k, rec, &pt, &ptlen, &to, &subject, &stale, &body, &err);
 	if (st == SP_ERR_RETRY) {
 		/* the key holder is away: not a try */
 		due = now + MAILQ_AWAY;
@@ -245,6 +273,8 @@ from_store(struct keyd *k, struct sp_mailq_rec *rec, time_t *next)
 	} else if (st != SP_OK) {
 		why = "cannot be opened";
 		keyd_log("mail-failed", "ref", rec->ref, "error", sp_err_msg(&err, st), NULL);
+	} else if (stale != 0 && (int64_t)now >= stale) {
+		why = "expired";		/* its link or code no longer works */
 	} else if ((st = sp_transport_send(k->mail, to, subject, body, &err)) == SP_OK) {
 		snprintf(tries, sizeof(tries), "%d", rec->tries + 1);
 		keyd_log("mail-sent", "ref", rec->ref, "subject", subject, "tries", tries, NULL);
@@ -381,11 +411,13 @@ sender(void *arg)
 		}
 		stopping = q->stopping;
 		pthread_mutex_unlock(&q->mu);
-		if (stopping && m->tries > 0) {
-			/* refused before and not due yet: no more tries */
+		if ((stopping && m->tries > 0) ||
+		    (m->stale != 0 && (int64_t)time(NULL) >= m->stale)) {
+			/* refused before and not due yet, or its link or code
+			 * has expired: no more tries */
 			snprintf(tries, sizeof(tries), "%d", m->tries);
-			keyd_log("mail-dropped", "subject", m->subject, "reason", "stopping",
-			    "tries", tries, NULL);
+			keyd_log("mail-dropped", "subject", m->subject, "reason",
+			    stopping ? "stopping" : "expired", "tries", tries, NULL);
 			qmail_free(m);
 		} else if ((st = sp_transport_send(k->mail, m->to, m->subject,
 		    m->body.data ? (const char *)m->body.data : "", &err)) != SP_OK) {
@@ -513,6 +545,8 @@ keyd_notice_lang(struct keyd *k, const char *lang, int kind, const char *to,
 		lang = SP_I18N_DEFAULT;
 	if ((m = qmail_new(k, to)) == NULL)
 		return SP_ERR_NOMEM;
+	if (token != NULL && token_life(kind) > 0)
+		m->stale = (int64_t)time(NULL) + token_life(kind);
 	return enqueue_composed(k, m, sp_notice_compose_lang(lang, kind, to, k->public_url,
 	    token, ttl_text, detail, &m->subject, &m->body, &err), &err);
 }

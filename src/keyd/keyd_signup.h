@@ -12,7 +12,6 @@
 #include "keyd_req.h"
 #include "store.h"
 
-#define KEYD_SIGNUP_TTL (15 * 60)	/* a sign-up's code */
 #define KEYD_SIGNUP_TRIES 5		/* wrong codes before a sign-up is dead */
 #define KEYD_SIGNUP_CODE_LEN 6
 
