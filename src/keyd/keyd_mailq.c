@@ -63,6 +63,14 @@ token_life(int kind)
 static const int retry_after[] = {5, 30, 120, 600, 1800};
 #define MAILQ_TRIES ((int)(sizeof(retry_after) / sizeof(retry_after[0])) + 1)
 
+/* After a mail's tries-th refusal: seconds until its next try, or 0 when
+ * it has had every try (the memory and the store's queue alike). */
+static int
+retry_in(int tries)
+{
+	return tries >= MAILQ_TRIES ? 0 : retry_after[tries - 1];
+}
+
 /* The store's queue: a claimed mail is this key server's for MAILQ_LEASE
  * seconds (then another may take it: this one died); the queue is looked
  * at every MAILQ_POLL seconds at least (mails another key server kept, or
@@ -154,7 +162,7 @@ static int
 keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
 {
 	struct sp_mailq_rec rec;
-	unsigned char key[SP_KEY_LEN], nonce[SP_GCM_NONCE_LEN], *pt = NULL;
+	unsigned char key[SP_KEY_LEN], *pt;
 	char aad[MAILQ_AAD_MAX], stale[24];
 	size_t tl = strlen(m->to), sl = strlen(m->subject), xl, ptlen;
 	int st;
@@ -164,24 +172,24 @@ keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
 	ptlen = tl + 1 + sl + 1 + xl + 1 + m->body.len;
 	if (ptlen > SP_STORE_MAILQ_SEALED_MAX - SP_GCM_NONCE_LEN - SP_GCM_TAG_LEN)
 		return sp_err_set(err, SP_ERR_TOOBIG, "the mail is too large for the store's queue");
+	rec.sealed_len = SP_GCM_NONCE_LEN + ptlen + SP_GCM_TAG_LEN;
+	if ((rec.sealed = malloc(rec.sealed_len)) == NULL)
+		return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 	if ((st = sp_token_new(rec.ref, sizeof(rec.ref), "", 16)) != SP_OK ||
 	    (st = sp_random(key, sizeof(key))) != SP_OK ||
-	    (st = sp_random(nonce, sizeof(nonce))) != SP_OK)
-		return sp_err_set(err, st, "no randomness");
-	mailq_aad(aad, rec.ref);
-	rec.sealed_len = SP_GCM_NONCE_LEN + ptlen + SP_GCM_TAG_LEN;
-	if ((pt = malloc(ptlen)) == NULL || (rec.sealed = malloc(rec.sealed_len)) == NULL) {
-		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	    (st = sp_random(rec.sealed, SP_GCM_NONCE_LEN)) != SP_OK) {
+		st = sp_err_set(err, st, "no randomness");
 		goto out;
 	}
+	mailq_aad(aad, rec.ref);
+	/* the plain text after the nonce, sealed where it is */
+	pt = rec.sealed + SP_GCM_NONCE_LEN;
 	memcpy(pt, m->to, tl + 1);
 	memcpy(pt + tl + 1, m->subject, sl + 1);
 	memcpy(pt + tl + 1 + sl + 1, stale, xl + 1);
 	if (m->body.len > 0)
 		memcpy(pt + tl + 1 + sl + 1 + xl + 1, m->body.data, m->body.len);
-	memcpy(rec.sealed, nonce, SP_GCM_NONCE_LEN);
-	if ((st = sp_gcm_seal(key, rec.sealed, aad, strlen(aad), pt, ptlen,
-	    rec.sealed + SP_GCM_NONCE_LEN)) != SP_OK) {
+	if ((st = sp_gcm_seal(key, rec.sealed, aad, strlen(aad), pt, ptlen, pt)) != SP_OK) {
 		st = sp_err_set(err, st, "the mail could not be sealed");
 		goto out;
 	}
@@ -193,11 +201,7 @@ keep(struct keyd *k, const struct qmail *m, int64_t due, struct sp_err *err)
 	st = sp_store_mailq_add(k->store, &rec, err);
 out:
 	sp_wipe(key, sizeof(key));
-	if (pt != NULL) {
-		sp_wipe(pt, ptlen);
-		free(pt);
-	}
-	sp_mailq_rec_clear(&rec);
+	sp_mailq_rec_clear(&rec);	/* wipes what is left of the plain text */
 	return st;
 }
 
@@ -283,10 +287,10 @@ from_store(struct keyd *k, struct sp_mailq_rec *rec, time_t *next)
 		snprintf(tries, sizeof(tries), "%d", rec->tries);
 		keyd_log("mail-failed", "ref", rec->ref, "subject", subject, "error",
 		    sp_err_msg(&err, st), "tries", tries, NULL);
-		if (rec->tries >= MAILQ_TRIES)
+		if (retry_in(rec->tries) == 0)
 			why = "refused every time";
 		else
-			due = now + retry_after[rec->tries - 1];
+			due = now + retry_in(rec->tries);
 	}
 	if (why != NULL) {
 		snprintf(tries, sizeof(tries), "%d", rec->tries);
@@ -346,12 +350,12 @@ refused(struct keyd *k, struct qmail *m, int stopping)
 	int st;
 
 	snprintf(tries, sizeof(tries), "%d", m->tries);
-	if (m->tries >= MAILQ_TRIES) {
+	if (retry_in(m->tries) == 0) {
 		keyd_log("mail-dropped", "subject", m->subject, "reason", "refused every time",
 		    "tries", tries, NULL);
 		return 0;
 	}
-	due = time(NULL) + retry_after[m->tries - 1];
+	due = time(NULL) + retry_in(m->tries);
 	if ((st = keep(k, m, (int64_t)due, &err)) == SP_OK) {
 		keyd_log("mail-kept", "subject", m->subject, "tries", tries, NULL);
 		pthread_mutex_lock(&q->mu);
@@ -368,7 +372,7 @@ refused(struct keyd *k, struct qmail *m, int stopping)
 		return 0;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &m->due);
-	m->due.tv_sec += retry_after[m->tries - 1];
+	m->due.tv_sec += retry_in(m->tries);
 	return 1;
 }
 

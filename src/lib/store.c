@@ -1283,14 +1283,6 @@ sp_store_mailq_delete(struct sp_store *s, const char *ref, struct sp_err *err)
 }
 
 int
-sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err)
-{
-	*n = 0;
-	return s->ops->mailq_count == NULL ? unsupported(s, "mailq_count", err) :
-	    s->ops->mailq_count(s->impl, n, err);
-}
-
-int
 sp_store_mailq_each(struct sp_store *s, int (*fn)(void *, const struct sp_mailq_info *),
     void *ctx, struct sp_err *err)
 {

@@ -869,8 +869,6 @@ int sp_store_mailq_retry(struct sp_store *s, const char *ref, int tries, int64_t
     struct sp_err *err);
 /* A mail sent or given up: gone (SP_OK when it already was). */
 int sp_store_mailq_delete(struct sp_store *s, const char *ref, struct sp_err *err);
-/* Mails queued. */
-int sp_store_mailq_count(struct sp_store *s, int64_t *n, struct sp_err *err);
 /* What the operator sees of a queued mail (`sealpost mailq`): never its
  * text, which only a key server with its key holder can open. */
 struct sp_mailq_info {

@@ -199,7 +199,6 @@ struct sp_store_ops {
 	int (*mailq_retry)(void *impl, const char *ref, int tries, int64_t due,
 	    struct sp_err *err);
 	int (*mailq_delete)(void *impl, const char *ref, struct sp_err *err);
-	int (*mailq_count)(void *impl, int64_t *n, struct sp_err *err);
 	int (*mailq_each)(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
 	    struct sp_err *err);
 	int (*mailq_flush)(void *impl, int64_t now, int *n, struct sp_err *err);

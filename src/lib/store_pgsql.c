@@ -1175,7 +1175,6 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.mailq_claim = pg_mailq_claim,
 	.mailq_retry = pg_mailq_retry,
 	.mailq_delete = pg_mailq_delete,
-	.mailq_count = pg_mailq_count,
 	.mailq_each = pg_mailq_each,
 	.mailq_flush = pg_mailq_flush,
 	.mailq_wrapped_each = pg_mailq_wrapped_each,

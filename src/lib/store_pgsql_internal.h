@@ -254,7 +254,6 @@ int pg_mailq_claim(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *
     size_t *n, int64_t *next, struct sp_err *err);
 int pg_mailq_retry(void *impl, const char *ref, int tries, int64_t due, struct sp_err *err);
 int pg_mailq_delete(void *impl, const char *ref, struct sp_err *err);
-int pg_mailq_count(void *impl, int64_t *n, struct sp_err *err);
 int pg_mailq_each(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
     struct sp_err *err);
 int pg_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err);

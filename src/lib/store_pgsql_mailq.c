@@ -129,17 +129,6 @@ pg_mailq_delete(void *impl, const char *ref, struct sp_err *err)
 }
 
 int
-pg_mailq_count(void *impl, int64_t *n, struct sp_err *err)
-{
-	struct pg_cx cx;
-	int st, found = 0;
-
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
-		return st;
-	return pg_one(&cx, "SELECT count(*) FROM mailq", NULL, n, &found, "queued mails", err);
-}
-
-int
 pg_mailq_each(void *impl, int (*fn)(void *, const struct sp_mailq_info *), void *ctx,
     struct sp_err *err)
 {

@@ -923,7 +923,6 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.mailq_claim = sq_mailq_claim,
 	.mailq_retry = sq_mailq_retry,
 	.mailq_delete = sq_mailq_delete,
-	.mailq_count = sq_mailq_count,
 	.mailq_each = sq_mailq_each,
 	.mailq_flush = sq_mailq_flush,
 	.mailq_wrapped_each = sq_mailq_wrapped_each,

@@ -69,24 +69,19 @@ sq_mailq_claim(void *impl, int64_t now, int64_t lease, struct sp_mailq_rec *out,
 
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
-	if ((s = sq_prepare(db, "SELECT ref, due, tries, key_id, wrapped, sealed FROM mailq"
-	    " WHERE due <= ?1 AND held <= ?1 ORDER BY due, ref LIMIT ?2", &st, err)) == SP_OK) {
+	/* one statement, as on PostgreSQL */
+	if ((s = sq_prepare(db, "UPDATE mailq SET held = ?2 WHERE ref IN (SELECT ref FROM mailq"
+	    " WHERE due <= ?1 AND held <= ?1 ORDER BY due, ref LIMIT ?3)"
+	    " RETURNING ref, due, tries, key_id, wrapped, sealed", &st, err)) == SP_OK) {
 		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_int64(st, 2, (int64_t)max);
-		while (s == SP_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		sqlite3_bind_int64(st, 2, now + lease);
+		sqlite3_bind_int64(st, 3, (int64_t)max);
+		while (s == SP_OK && got < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
 			if ((s = mailq_row(st, &out[got], err)) == SP_OK)
 				got++;
-		if (s == SP_OK && rc != SQLITE_DONE)
-			s = sq_status(db, rc, "queued mails", err);
+		if (s == SP_OK && got < max && rc != SQLITE_DONE)
+			s = sq_status(db, rc, "claim mail", err);
 		sq_finish(st);
-	}
-	for (i = 0; s == SP_OK && i < got; i++) {
-		if ((s = sq_prepare(db, "UPDATE mailq SET held = ?2 WHERE ref = ?1", &st,
-		    err)) != SP_OK)
-			break;
-		sq_bind_text_ref(st, 1, out[i].ref);
-		sqlite3_bind_int64(st, 2, now + lease);
-		s = sq_run(db, st, "claim mail", err);
 	}
 	if (s == SP_OK && (s = sq_prepare(db, "SELECT min(due) FROM mailq WHERE held <= ?1", &st,
 	    err)) == SP_OK) {
@@ -136,20 +131,6 @@ sq_mailq_delete(void *impl, const char *ref, struct sp_err *err)
 		return s;
 	sq_bind_text_ref(st, 1, ref);
 	return sq_run(db, st, "queued mail", err);
-}
-
-int
-sq_mailq_count(void *impl, int64_t *n, struct sp_err *err)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int s, found = 0;
-
-	if ((s = sq_db(impl, &db, err)) != SP_OK)
-		return s;
-	if ((s = sq_prepare(db, "SELECT count(*) FROM mailq", &st, err)) != SP_OK)
-		return s;
-	return sq_one(db, st, n, &found, "queued mails", err);
 }
 
 int
