@@ -102,7 +102,7 @@ sp_release_check_auth(const struct sp_release_principal *p, enum sp_release_auth
 {
 	long ri = -1;
 	size_t i;
-	int ok = 0, live = 0;
+	int ok = 0, live = 0, withdrawn = 0;
 
 	if (p == NULL)
 		return SP_RELEASE_NOT_LOGGED_IN;
@@ -112,7 +112,15 @@ sp_release_check_auth(const struct sp_release_principal *p, enum sp_release_auth
 		/* low: whoever holds the mail, like mail sent over TLS */
 		if (level_rank(e) != 0 || e->verify_hash[0] != '\0')
 			return SP_RELEASE_NOT_LOGGED_IN;
-		live = 1;
+		/* withdrawn from some recipients: only a sign-in tells them
+		 * from the others; withdrawn from all: nobody opens it */
+		for (i = 0; i < e->nrcpt; i++)
+			if (!rcpt_retracted(e, i))
+				live = 1;
+			else
+				withdrawn = 1;
+		if (live && withdrawn)
+			return SP_RELEASE_NOT_LOGGED_IN;
 	} else if (p->kind == SP_RELEASE_RECIPIENT) {
 		if ((ri = sp_release_rcpt_index(p, e)) < 0)
 			return SP_RELEASE_NOT_RECIPIENT;

@@ -207,6 +207,20 @@ test('levels: high needs the password, medium opens with the device, low with no
   assert.equal(gone.status, 410);
   assert.equal(gone.data.reason, 'retracted');
   assert.equal((await n.release(medium)).status, 401);
+  // withdrawn from one of its recipients: nobody must sign in, so that the
+  // withdrawn one is refused and the other still reads it
+  const low3 = await deposit('low', [pat, sam]);
+  const rs = await fetch(`${K.url}/api/v1/envelopes/${low3}/retract`, { method: 'POST',
+    headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ recipient: sam }) });
+  assert.equal(rs.status, 200);
+  const anon = await n.release(low3);
+  assert.equal(anon.status, 401, anon.text);
+  assert.ok(anon.data.server_part === undefined);
+  const asSam = await sb.release(low3);
+  assert.equal(asSam.status, 410);
+  assert.equal(asSam.data.reason, 'retracted');
+  assert.equal((await b.release(low3)).status, 200);
 
   // the audit says how each release was authenticated
   assert.deepEqual(releaseAudit(medium), [`${pat} auth=device`, `${pat} auth=password`]);

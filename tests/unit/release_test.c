@@ -405,35 +405,46 @@ test_levels(void)
 		const char *email;	/* NULL: nobody */
 		int verify, retracted;
 		enum sp_release_reason want;
+		unsigned withdrawn;	/* per recipient: 1 pat, 2 kim */
 	} t[] = {
 		{"high, password", "high", SP_RELEASE_AUTH_PASSWORD, "pat@clinic.example", 0, 0,
-		    SP_RELEASE_OK},
+		    SP_RELEASE_OK, 0},
 		{"high, device", "high", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
-		    SP_RELEASE_PASSWORD_NEEDED},
+		    SP_RELEASE_PASSWORD_NEEDED, 0},
 		{"high, device, not a recipient", "high", SP_RELEASE_AUTH_DEVICE,
-		    "nobody@clinic.example", 0, 0, SP_RELEASE_NOT_RECIPIENT},
-		{"high, nobody", "high", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN},
+		    "nobody@clinic.example", 0, 0, SP_RELEASE_NOT_RECIPIENT, 0},
+		{"high, nobody", "high", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN, 0},
 		{"medium, device", "medium", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
-		    SP_RELEASE_OK},
+		    SP_RELEASE_OK, 0},
 		{"medium, nobody", "medium", SP_RELEASE_AUTH_NONE, NULL, 0, 0,
-		    SP_RELEASE_NOT_LOGGED_IN},
+		    SP_RELEASE_NOT_LOGGED_IN, 0},
 		{"no level counts as medium, device", "", SP_RELEASE_AUTH_DEVICE,
-		    "pat@clinic.example", 0, 0, SP_RELEASE_OK},
-		{"no level, nobody", "", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN},
-		{"low, nobody", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_OK},
+		    "pat@clinic.example", 0, 0, SP_RELEASE_OK, 0},
+		{"no level, nobody", "", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_NOT_LOGGED_IN, 0},
+		{"low, nobody", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 0, SP_RELEASE_OK, 0},
 		{"low, device", "low", SP_RELEASE_AUTH_DEVICE, "pat@clinic.example", 0, 0,
-		    SP_RELEASE_OK},
+		    SP_RELEASE_OK, 0},
 		{"low, nobody, verification asked", "low", SP_RELEASE_AUTH_NONE, NULL, 1, 0,
-		    SP_RELEASE_NOT_LOGGED_IN},
+		    SP_RELEASE_NOT_LOGGED_IN, 0},
 		{"low, nobody, retracted", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 1,
-		    SP_RELEASE_RETRACTED},
+		    SP_RELEASE_RETRACTED, 0},
+		/* withdrawn from one recipient: whoever holds the mail must sign
+		 * in, so that the withdrawn one is refused */
+		{"low, nobody, withdrawn from kim", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 0,
+		    SP_RELEASE_NOT_LOGGED_IN, 2},
+		{"low, pat signed in, withdrawn from kim", "low", SP_RELEASE_AUTH_DEVICE,
+		    "pat@clinic.example", 0, 0, SP_RELEASE_OK, 2},
+		{"low, kim signed in, withdrawn from kim", "low", SP_RELEASE_AUTH_PASSWORD,
+		    "kim@clinic.example", 0, 0, SP_RELEASE_RETRACTED, 2},
+		{"low, nobody, withdrawn from both", "low", SP_RELEASE_AUTH_NONE, NULL, 0, 0,
+		    SP_RELEASE_RETRACTED, 3},
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct sp_envelope_rec e;
-		struct sp_envelope_rcpt rs[1];
-		char *rc[1] = {"pat@clinic.example"};
+		struct sp_envelope_rcpt rs[2];
+		char *rc[2] = {"pat@clinic.example", "kim@clinic.example"};
 		struct sp_release_principal p = {SP_RELEASE_RECIPIENT, t[i].email, 0, NULL, NULL, 0};
 		enum sp_release_reason got;
 
@@ -441,7 +452,9 @@ test_levels(void)
 		memset(rs, 0, sizeof(rs));
 		e.rcpt = rc;
 		e.rstate = rs;
-		e.nrcpt = 1;
+		e.nrcpt = 2;
+		rs[0].retracted = (t[i].withdrawn & 1) != 0;
+		rs[1].retracted = (t[i].withdrawn & 2) != 0;
 		e.kind = SP_ENV_KIND_MESSAGE;
 		e.retracted = t[i].retracted;
 		snprintf(e.level, sizeof(e.level), "%s", t[i].level);
