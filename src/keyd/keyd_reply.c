@@ -67,6 +67,39 @@ reply_ctx_clear(struct reply_ctx *c)
 	sp_wipe(&c->s, sizeof(c->s));
 }
 
+/* 1 when the sender withdrew the original from addr (a recipient of it). */
+static int
+withdrawn_from(const struct reply_ctx *c, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; c->v.e.rstate != NULL && i < c->v.e.nrcpt; i++)
+		if (c->v.e.rstate[i].retracted && c->v.e.rcpt[i] != NULL &&
+		    g_ascii_strcasecmp(c->v.e.rcpt[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* Reply and reply-all targets from the original's sender and those of its
+ * recipients it was not withdrawn from: a reply never takes the message
+ * back to someone the sender took it from.  1, or 0 out of memory. */
+static int
+live_targets(struct reply_ctx *c)
+{
+	const char **live = calloc(c->v.e.nrcpt + 1, sizeof(*live));
+	size_t i, n = 0;
+	int st;
+
+	if (live == NULL)
+		return 0;
+	for (i = 0; i < c->v.e.nrcpt; i++)
+		if (c->v.e.rcpt[i] != NULL && !withdrawn_from(c, c->v.e.rcpt[i]))
+			live[n++] = c->v.e.rcpt[i];
+	st = sp_reply_targets(c->v.e.from, live, n, c->s.email, &c->reply_to, &c->reply_all);
+	free(live);
+	return st == SP_OK;
+}
+
 /* The session, the original, the release checks, the organisation: 1 with
  * c filled, else 0 with *ans queued (the release route's answers). */
 static int
@@ -122,8 +155,7 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 		*ans = keyd_store_error(r, st, &err);
 		return 0;
 	}
-	if (sp_reply_targets(c->v.e.from, (const char *const *)c->v.e.rcpt, c->v.e.nrcpt,
-	    c->s.email, &c->reply_to, &c->reply_all) != SP_OK) {
+	if (!live_targets(c)) {
 		*ans = keyd_reply_error(r, 503, "api.busy");
 		return 0;
 	}
@@ -599,6 +631,11 @@ reply_recipients(struct keyd_req *r, const struct reply_ctx *c, struct reply_req
 	const struct sp_reply_addrs *allowed = q->mode == SP_REPLY_ALL ? &c->reply_all : &c->reply_to;
 	size_t i, j;
 
+	for (i = 0; i < q->nto; i++)
+		if (withdrawn_from(c, q->to[i])) {
+			*ans = refuse(r, "recipient", q->to[i], "api.reply.withdrawn");
+			return 0;
+		}
 	if (q->mode == SP_REPLY_FORWARD) {
 		if (!c->org.policy.forward) {
 			*ans = refuse(r, "forward-off", NULL, "api.reply.forward_off");

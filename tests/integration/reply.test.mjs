@@ -258,6 +258,36 @@ test('an address the original did not include is refused', async () => {
   assert.equal(r.data.address, pat);
 });
 
+test('a recipient the sender withdrew the message from is out of reply all and cannot be forwarded to', async () => {
+  const nurse = 'nurse@partner.example';
+  const id = await deposit(ORG, doc, [pat, sam, nurse]);
+  for (const recipient of [sam, nurse]) {
+    const w = await fetch(`${K.url}/api/v1/envelopes/${id}/retract`, { method: 'POST',
+      headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ recipient }) });
+    assert.equal(w.status, 200);
+  }
+  const b = await signIn(pat);
+  const g = await b.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(g.status, 200, g.text);
+  assert.deepEqual(g.data.reply_all, [doc]);
+  // reply all without "to" reaches the sender only
+  const all = await b.reply(id, { mode: 'all', subject: 'Re: plan', text: 'Thanks.' });
+  assert.equal(all.status, 200, all.text);
+  assert.deepEqual(sentMail(all.data.id).rcpt, [doc]);
+  // naming them is refused, in every mode, with the reason
+  for (const [mode, to] of [['all', [doc, sam]], ['reply', [sam]], ['forward', [nurse]]]) {
+    const r = await b.reply(id, { mode, to, subject: 'Re: plan', text: 'x' });
+    assert.equal(r.status, 403, `${mode}: ${r.text}`);
+    assert.equal(r.data.reason, 'recipient');
+    assert.equal(r.data.address, to[to.length - 1]);
+    assert.match(r.data.error, /withdrew/);
+  }
+  // the withdrawn recipient cannot reply either: the original is refused
+  const s = await signIn(sam);
+  assert.equal((await s.reply(id, { mode: 'all', subject: 'Re', text: 'x' })).status, 410);
+});
+
 test("a session that may not open the original is refused; no session is 401", async () => {
   const id = await deposit(ORG, doc, [pat]);
   const e = await signIn(eve);
