@@ -707,7 +707,9 @@ int sp_store_token_use(struct sp_store *s, int kind,
 
 /* Set a new password hash (reset or change) in one transaction: update
  * pw_hash and pw_changed, consume the token when token_hash is not NULL
- * (kind RESET; SP_ERR_EXPIRED/NOTFOUND as for tokens), end every session of
+ * (kind RESET; SP_ERR_EXPIRED/NOTFOUND as for tokens), use up every other
+ * reset, sign-in and second-step token of the account (a link mailed before
+ * the new password must not take the account back), end every session of
  * the account except keep_session (may be NULL), forget every remembered
  * device of the account, and write the audit. */
 int sp_store_password_set(struct sp_store *s, const char *email, const char *pw_hash,

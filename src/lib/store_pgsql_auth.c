@@ -230,6 +230,16 @@ pg_password_set(void *impl, const char *email, const char *pw_hash, int64_t now,
 		st = pg_exec(&cx, "DELETE FROM sessions WHERE email = $1"
 		    " AND ($2 IS NULL OR hash <> $2)", &p, NULL, "end sessions", err);
 	}
+	if (st == SP_OK) {
+		struct pgp p = {0};
+
+		pg_p_text(&p, email);
+		pg_p_int(&p, SP_TOKEN_RESET);
+		pg_p_int(&p, SP_TOKEN_SIGNIN);
+		pg_p_int(&p, SP_TOKEN_MFA);
+		st = pg_exec(&cx, "UPDATE tokens SET used = 1 WHERE email = $1"
+		    " AND kind IN ($2, $3, $4) AND used = 0", &p, NULL, "use up mailed links", err);
+	}
 	if (st == SP_OK)
 		st = pg_email_run(&cx, "DELETE FROM devices WHERE email = $1", email, 0, NULL,
 		    "forget devices", err);

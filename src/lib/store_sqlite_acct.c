@@ -672,6 +672,14 @@ sq_password_set(void *impl, const char *email, const char *pw_hash, int64_t now,
 		sq_bind_hash(st, 2, keep_session);
 		s = sq_run(db, st, "end sessions", err);
 	}
+	if (s == SP_OK && (s = sq_prepare(db, "UPDATE tokens SET used = 1 WHERE email = ?1"
+	    " AND kind IN (?2, ?3, ?4) AND used = 0", &st, err)) == SP_OK) {
+		sq_bind_text(st, 1, email);
+		sqlite3_bind_int(st, 2, SP_TOKEN_RESET);
+		sqlite3_bind_int(st, 3, SP_TOKEN_SIGNIN);
+		sqlite3_bind_int(st, 4, SP_TOKEN_MFA);
+		s = sq_run(db, st, "use up mailed links", err);
+	}
 	if (s == SP_OK && (s = sq_prepare(db, "DELETE FROM devices WHERE email = ?",
 	    &st, err)) == SP_OK) {
 		sq_bind_text(st, 1, email);

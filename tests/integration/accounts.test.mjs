@@ -381,6 +381,13 @@ test('forgot and reset over HTTP: the answers decide, every session ends, a noti
   const resetLink = mailedLink(K.outbox, email, 'reset');
   assert.ok(resetLink.startsWith(`${K.url}/reset?t=`));
   const t = new URL(resetLink).searchParams.get('t');
+  // a second link, asked for before the reset (say by whoever reads the
+  // mailbox too), dies with the new password
+  assert.equal((await new Browser(K).post('/forgot', { email })).status, 200);
+  mailedLink(K.outbox, email, 'reset', { skip: 1 });
+  const otherLink = mailsTo(K.outbox, email).flatMap((m) => m.body.match(/https?:\/\/\S+\/reset\?t=[\w-]+/g) || [])
+    .find((l) => l !== resetLink);
+  assert.ok(otherLink);
   const rb = new Browser(K);
   const g = await rb.get(resetLink);
   assert.equal(g.status, 200);
@@ -409,8 +416,13 @@ test('forgot and reset over HTTP: the answers decide, every session ends, a noti
   }
   assert.equal(notice.length, 1);
 
-  // The link works once.
+  // The link works once; the other link no longer works either.
   assert.equal((await new Browser(K).get(resetLink)).status, 400);
+  const ob = new Browser(K);
+  assert.equal((await ob.get(otherLink)).status, 400);
+  r = await ob.post('/reset', { t: new URL(otherLink).searchParams.get('t'), a1: 'Rex', a2: 'Martin', a3: 'Volvo',
+    password: 'taken back password 000', password2: 'taken back password 000' });
+  assert.equal(r.status, 400);
   r = await rb.post('/reset', { t, a1: 'Rex', a2: 'Martin', a3: 'Volvo', password: 'yet another password 789', password2: 'yet another password 789' });
   assert.equal(r.status, 400);
   assert.equal((await login(K, email, newPw)).status, 200);

@@ -2015,6 +2015,8 @@ test_password_sessions(void)
 	struct sp_session ss;
 	struct sp_audit a = {0, "password-reset", "ann@example.org", NULL, NULL, NULL, 0};
 	unsigned char th[SP_SHA256_LEN], other[SP_SHA256_LEN], keep[SP_SHA256_LEN];
+	unsigned char older[SP_SHA256_LEN], link[SP_SHA256_LEN];
+	struct sp_token_rec tr;
 	int issued, n, i;
 	static const char *const sess[] = {"ann-s1", "ann-s2", "ann-s3"};
 
@@ -2029,6 +2031,14 @@ test_password_sessions(void)
 	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "ann@example.org", th, 10000, 13600,
 	    NULL, NULL, &issued, NULL, &err), SP_OK);
 	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "bob@example.org", other, 10000, 13600,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+	/* links mailed to ann before her new password: another reset link and a
+	 * sign-in link */
+	tok("ann-reset-older", older);
+	tok("ann-signin", link);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_RESET, "ann@example.org", older, 9990, 13590,
+	    NULL, NULL, &issued, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_token_issue(s, SP_TOKEN_SIGNIN, "ann@example.org", link, 9990, 10890,
 	    NULL, NULL, &issued, NULL, &err), SP_OK);
 
 	/* Someone else's reset token does not reset this account. */
@@ -2045,6 +2055,12 @@ test_password_sessions(void)
 	T_EQ_INT(session_live(s, "ann-s2", 10100), 1);
 	T_EQ_INT(session_live(s, "ann-s3", 10100), 0);
 	T_EQ_INT(session_live(s, "bob-s1", 10100), 1);
+	/* every other link mailed to ann before is used up; bob's still works */
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_RESET, older, 10100, &tr, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_SIGNIN, link, 10100, &tr, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$taken", 10100, older,
+	    NULL, &a, &err), SP_ERR_EXPIRED);
+	T_EQ_INT(sp_store_token_peek(s, SP_TOKEN_RESET, other, 10100, &tr, &err), SP_OK);
 	/* The token works once. */
 	T_EQ_INT(sp_store_password_set(s, "ann@example.org", "$argon2id$again", 10200, th,
 	    NULL, &a, &err), SP_ERR_EXPIRED);
