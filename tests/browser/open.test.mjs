@@ -73,6 +73,8 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
 <a id="jslink" href="javascript:fetch('${c}/javascript-link');alert('js')">Click me</a>
 <a id="toplink" href="${c}/top-link" target="_top">Your statement</a>
 <svg onload="fetch('${c}/svg-onload'); alert('svg')"><circle r="5"/></svg>
+<svg width="60" height="60"><a id="smil"><set attributeName="href" to="${c}/smil-link"/><set attributeName="target" to="_blank"/>
+<animate attributeName="href" values="${c}/smil-animate" dur="1s"/><rect width="60" height="60"/></a></svg>
 <iframe srcdoc="<script>fetch('${c}/iframe-srcdoc'); parent.alert('iframe')</script>"></iframe>
 <object data="${c}/object"></object><embed src="${c}/embed">
 <form action="${c}/form"><button id="fb">Go</button></form>
@@ -94,6 +96,10 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
   // Try the link and the form as a person would.
   await frame.locator('#jslink').click({ timeout: 2000 }).catch(() => {});
   await frame.locator('#fb').click({ timeout: 2000 }).catch(() => {});
+  // an SVG link whose address an animation would set: nothing opens
+  await frame.locator('#smil rect').click({ timeout: 2000 }).catch(() => {});
+  await popup.waitForTimeout(500);
+  assert.equal(context.pages().length, 2, 'no page opened from the SVG link');
   // A web link, even one aimed at the top window, only opens the page that
   // shows where it goes, in a tab of its own.
   const [leave] = await Promise.all([context.waitForEvent('page', { timeout: TIMEOUT }), frame.locator('#toplink').click()]);

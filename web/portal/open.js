@@ -215,7 +215,10 @@ const FRAME_STYLE = '<style>img { max-width: 100%; height: auto; } body { margin
 // web once the reader chose to see them (the page's policy allows both).
 const cspMeta = (web) => '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; ' +
   `img-src data:${web ? ' https: http:' : ''}; style-src 'unsafe-inline'">`;
-const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,template,audio,video,source,track';
+// SVG animation elements too: <set attributeName="href"> would give a link a
+// target that no attribute shows here.
+const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,portal,template,audio,video,source,track,' +
+  'set,animate,animateMotion,animateTransform,animateColor,discard';
 // Kept for their content, without the element itself.
 const UNWRAP = 'form,noscript';
 const URL_ATTRS = ['href', 'src', 'action', 'formaction', 'background', 'poster', 'xlink:href', 'lowsrc', 'dynsrc', 'ping', 'srcset', 'cite', 'longdesc', 'usemap', 'manifest', 'data'];
