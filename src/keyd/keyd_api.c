@@ -854,7 +854,7 @@ release_principal(struct keyd_req *r, const char *known_id, struct sp_session *s
 		return 0;
 	}
 	*p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s->email, 0, NULL, NULL, 0};
-	*auth = strcmp(s->via, "device") == 0 ? SP_RELEASE_AUTH_DEVICE : SP_RELEASE_AUTH_PASSWORD;
+	*auth = keyd_session_how(s);
 	snprintf(actor, actorsz, "%s", s->email);
 	return 1;
 }
@@ -1143,7 +1143,7 @@ keyd_api_verify(struct keyd_req *r, const char *id)
 	if (st != SP_OK)
 		return store_error(r, st, &err);
 	p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, s.email, 0, NULL, NULL, 0};
-	why = sp_release_check(&p, &e, (int64_t)time(NULL));
+	why = sp_release_check_auth(&p, keyd_session_how(&s), &e, (int64_t)time(NULL));
 	if (why == SP_RELEASE_OK) {
 		/* nothing to prove, or proved already */
 		ret = keyd_reply_json(r, 200, json_pack("{s:b}", "ok", 1));

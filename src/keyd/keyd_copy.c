@@ -419,7 +419,9 @@ get_check(struct keyd_req *r, const char *id, struct sp_envelope_rec *e,
 		*ans = keyd_store_error(r, st, &err);
 		return 0;
 	}
-	if ((why = sp_release_check(&p, e, (int64_t)time(NULL))) != SP_RELEASE_OK)
+	/* as the release: a high message needs a password session */
+	if ((why = sp_release_check_auth(&p, keyd_session_how(&s), e, (int64_t)time(NULL))) !=
+	    SP_RELEASE_OK)
 		*ans = reason_answer(r, why, e, s.email);
 	else if ((st = sp_store_envelope_copy_get(r->k->store, id, c, &err)) != SP_OK)
 		*ans = keyd_store_error(r, st, &err);

@@ -30,6 +30,12 @@ token_hash(const char *tok, unsigned char out[SP_SHA256_LEN])
 	sp_sha256(tok, strlen(tok), out);
 }
 
+enum sp_release_auth
+keyd_session_how(const struct sp_session *s)
+{
+	return strcmp(s->via, "device") == 0 ? SP_RELEASE_AUTH_DEVICE : SP_RELEASE_AUTH_PASSWORD;
+}
+
 int
 keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
     struct sp_err *err)

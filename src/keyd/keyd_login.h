@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "keyd_req.h"
+#include "release.h"
 #include "store.h"
 
 enum keyd_login_status {
@@ -59,5 +60,8 @@ void keyd_login_wipe(struct keyd_login *l);
 int keyd_session_auth(struct keyd_req *r, int want_csrf, struct sp_session *s,
     struct sp_err *err);
 void keyd_set_session_cookie(struct keyd_req *r, const char *value, int clear);
+/* How session s began, as the release checks weigh it: a remembered
+ * device's session, or a password (with its second factor). */
+enum sp_release_auth keyd_session_how(const struct sp_session *s);
 
 #endif

@@ -138,8 +138,7 @@ reply_load(struct keyd_req *r, const char *id, int want_csrf, struct reply_ctx *
 		return 0;
 	}
 	p = (struct sp_release_principal){SP_RELEASE_RECIPIENT, c->s.email, 0, NULL, NULL, 0};
-	why = sp_release_check_auth(&p, strcmp(c->s.via, "device") == 0 ?
-	    SP_RELEASE_AUTH_DEVICE : SP_RELEASE_AUTH_PASSWORD, &c->v.e, now);
+	why = sp_release_check_auth(&p, keyd_session_how(&c->s), &c->v.e, now);
 	if (why != SP_RELEASE_OK) {
 		unsigned status = sp_release_status(why, &msg);
 

@@ -133,7 +133,19 @@ test('the frame grows with a short and a long message, and a 600-pixel newslette
 });
 
 test('images from the web load only when the reader chooses: this message, or always from this sender', async () => {
-  const img = (name) => `<p>Our news</p><img id="pic" alt="news" src="http://127.0.0.1:${site.address().port}/img/${name}.png">`;
+  const h = `http://127.0.0.1:${site.address().port}`;
+  // CSS that would load from the web, also written with escapes, never
+  // loads (not even once images are shown); an embedded background stays
+  const dot = makePng(2, 2, [0, 0, 255]).toString('base64');
+  const css = `<style>@import url("${h}/img/css-import.css");
+.bg { background: url(${h}/img/css-bg.png) no-repeat; }
+.esc { background-image: u\\72l(h\\74tp://127.0.0.1:${site.address().port}/img/css-esc.png); }
+.set { background-image: image-set("${h}/img/css-set.png" 1x); }
+@media screen { .deep { list-style-image: url('${h}/img/css-media.png'); } }
+.keep { background-image: url("data:image/png;base64,${dot}"); }</style>
+<div class="bg">a</div><div class="esc">b</div><div class="set">c</div><ul class="deep"><li>d</li></ul>
+<div style="background: url('${h}/img/css-inline.png')">e</div><div class="keep" id="keep">f</div>`;
+  const img = (name) => `${name === 'first' ? css : ''}<p>Our news</p><img id="pic" alt="news" src="${h}/img/${name}.png">`;
   const context = await browser.newContext({ viewport: { width: 375, height: 740 } });
   const open = async (from, name) => {
     const file = seal(ctx, makeMail({ from, to: EMAIL, html: img(name), text: 'plain' }), `${name}.html`);
@@ -164,6 +176,12 @@ test('images from the web load only when the reader chooses: this message, or al
   await until(async () => (await picWidth(a)) === 40);
   assert.ok(loaded('first'));
   assert.equal(visits.find((v) => v.url === '/img/first.png').referer, null);
+  await a.waitForTimeout(700);
+  assert.deepEqual(visits.filter((v) => v.url.startsWith('/img/css')).map((v) => v.url), [], 'no CSS loaded from the web');
+  assert.match(await a.evaluate(() => {
+    const f = document.querySelector('iframe.html-body');
+    return f.contentWindow.getComputedStyle(f.contentDocument.getElementById('keep')).backgroundImage;
+  }), /^url\("data:image\/png/);
   await screenshots(a, 'images-shown');
 
   // The next message of the same sender asks again; "always" is kept.

@@ -169,6 +169,13 @@ test('levels: high needs the password, medium opens with the device, low with no
   const h = await d.release(high);
   assert.equal(h.status, 401);
   assert.equal(h.data.reason, 'password');
+  // nor the copy of a high message, nor its verification answer
+  for (const [method, p, json] of [['GET', 'copy'], ['GET', 'copy/data'], ['POST', 'verify', { answer: 'x' }]]) {
+    const c = await d.req(`/api/v1/envelopes/${high}/${p}`, { method, json,
+      headers: method === 'POST' ? { 'X-CSRF-Token': d.csrf } : {} });
+    assert.equal(c.status, 401, `${p}: ${c.text}`);
+    assert.equal(c.data.reason, 'password', p);
+  }
   // the device's session is never a recent password for the profile
   const acc = await d.req('/account');
   assert.equal(acc.status, 200);

@@ -236,6 +236,48 @@ function cidKey(s) {
   return v.replace(/^<|>$/g, '').toLowerCase();
 }
 
+// CSS of the message: nothing in it may load from the web, whatever the
+// reader chose for <img> (decision 16). The browser's own CSS parser reads
+// it, so escapes (u\72l(), h\74tp:) are undone before the check, and a
+// value that names a URL (url(), image-set() and the like) other than a
+// data: one goes. @import rules go too (a constructed sheet drops them).
+// Each returns how many it took out.
+const CSS_LOADS = /\b(?:url|image-set|-webkit-image-set|cross-fade|src)\(/i;
+
+function cleanDeclarations(style) {
+  let n = 0;
+  for (const name of Array.from(style)) {
+    const v = style.getPropertyValue(name);
+    if (!CSS_LOADS.test(v)) continue;
+    // the parser writes every URL as a quoted string
+    const urls = v.match(/"(?:[^"\\]|\\.)*"/g) || [];
+    if (urls.length && urls.every((u) => /^"data:/i.test(u))) continue;
+    style.removeProperty(name);
+    n++;
+  }
+  return n;
+}
+
+function cleanRules(rules) {
+  let n = 0;
+  for (const r of Array.from(rules)) {
+    if (r.style) n += cleanDeclarations(r.style);
+    if (r.cssRules) n += cleanRules(r.cssRules);
+  }
+  return n;
+}
+
+function cleanSheet(text) {
+  const sheet = new CSSStyleSheet();
+  try {
+    sheet.replaceSync(text);
+  } catch {
+    return { text: '', blocked: 1 };
+  }
+  const blocked = cleanRules(sheet.cssRules) + (text.match(/@import/gi) || []).length;
+  return { text: Array.from(sheet.cssRules, (r) => r.cssText).join('\n'), blocked };
+}
+
 // Clean hostile HTML (it still runs only in a sandbox without scripts):
 // drop active and navigating elements, event handlers and script URLs;
 // cid: references become data: URLs of the inline parts; remote references
@@ -248,10 +290,13 @@ async function cleanHtml(html, c, webImages = false) {
   doc.querySelectorAll(DROP).forEach((e) => e.remove());
   doc.querySelectorAll(UNWRAP).forEach((e) => e.replaceWith(...e.childNodes));
   let blocked = 0, images = 0;
-  const REMOTE_CSS = /url\(\s*['"]?\s*(https?:)?\/\/|@import/i;
-  for (const st of doc.querySelectorAll('style')) if (REMOTE_CSS.test(st.textContent)) blocked++;
+  for (const st of doc.querySelectorAll('style')) {
+    const css = cleanSheet(st.textContent);
+    blocked += css.blocked;
+    st.textContent = css.text;
+  }
+  for (const el of doc.querySelectorAll('[style]')) blocked += cleanDeclarations(el.style);
   for (const el of doc.querySelectorAll('*')) {
-    if (REMOTE_CSS.test(el.getAttribute('style') || '')) blocked++;
     for (const a of Array.from(el.attributes)) {
       const name = a.name.toLowerCase();
       if (name.startsWith('on')) {
