@@ -453,7 +453,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	e.rcpt = rcpt_store;
 	e.nrcpt = n;
 	e.org_id = org.id;
-	snprintf(e.from, sizeof(e.from), "%s", fs);
+	snprintf(e.from, sizeof(e.from), "%s", from);	/* as parsed: read notices and replies go there */
 	e.created = (int64_t)time(NULL);
 	e.expires = (int64_t)expires;
 	if (e.expires == 0 && org.policy.expire_days > 0)

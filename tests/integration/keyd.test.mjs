@@ -97,6 +97,12 @@ test('deposit: 401 without or with a bad token, 400 bad body, 201 with a good on
   assert.equal(d.keyd, keyd.url);
   assert.equal(d.expires, 4102444800);
   assert.ok(Math.abs(d.created - Date.now() / 1000) < 60);
+  // the sender is kept as parsed (read notices and replies go there), not
+  // as written
+  r = await api('/api/v1/envelopes', { auth: token, body: { from: '  Doc@Clinic.Example\r\n', recipients: [pat], expires: 0, format: 2 } });
+  assert.equal(r.status, 201);
+  const messy = (await r.json()).id;
+  assert.equal(storeSql(keyd.dataDir, `SELECT sender FROM envelopes WHERE id = '${messy}'`), 'doc@clinic.example');
 });
 
 test('413 for a body over --max-body, before any work', async () => {
