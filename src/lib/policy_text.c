@@ -206,43 +206,61 @@ tag_hidden(const char *in, size_t s, size_t e)
 	return 0;
 }
 
+/* skip_element()'s answer when its budget ran out: the element is read
+ * as if it hid nothing. */
+#define SKIP_GAVE_UP (SIZE_MAX - 1)
+
 /* Index just past the element named nm (n bytes) that opens before from,
- * counting nested elements of the same name; SIZE_MAX when it never closes. */
+ * counting nested elements of the same name; SIZE_MAX when it never closes,
+ * SKIP_GAVE_UP when *budget (bytes to examine, shared by every call on one
+ * text) ran out first.  Without the budget, a text of many elements that
+ * never close would be read to its end once per element. */
 static size_t
-skip_element(const char *in, size_t len, size_t from, const char *nm, size_t n)
+skip_element(const char *in, size_t len, size_t from, const char *nm, size_t n,
+    size_t *budget)
 {
-	size_t i = from;
+	size_t i = from, lt, gt, end = len, past = SIZE_MAX;
 	int depth = 1;
 
+	if (*budget == 0)
+		return SKIP_GAVE_UP;
 	while (i < len) {
-		size_t lt = i;
-
-		while (lt < len && in[lt] != '<')
-			lt++;
+		for (lt = i; lt < len && in[lt] != '<'; lt++)
+			;
 		if (lt >= len)
-			return SIZE_MAX;
+			break;
+		if (lt - from > *budget) {
+			past = SKIP_GAVE_UP;
+			end = lt;
+			break;
+		}
 		if (lt + 1 < len && in[lt + 1] == '/' && lt + 2 + n <= len &&
 		    strncasecmp(in + lt + 2, nm, n) == 0 &&
 		    (lt + 2 + n == len || !is_name_char((unsigned char)in[lt + 2 + n]))) {
 			if (--depth == 0) {
-				size_t gt = lt;
-
-				while (gt < len && in[gt] != '>')
-					gt++;
-				return gt < len ? gt + 1 : SIZE_MAX;
+				for (gt = lt; gt < len && in[gt] != '>'; gt++)
+					;
+				past = gt < len ? gt + 1 : SIZE_MAX;
+				end = gt;
+				break;
 			}
+			i = lt + 1;
 		} else if (lt + 1 + n <= len && strncasecmp(in + lt + 1, nm, n) == 0 &&
 		    (lt + 1 + n == len || !is_name_char((unsigned char)in[lt + 1 + n]))) {
-			size_t gt = lt;
-
-			while (gt < len && in[gt] != '>')
-				gt++;
-			if (gt < len && in[gt - 1] != '/')
+			for (gt = lt; gt < len && in[gt] != '>'; gt++)
+				;
+			/* no '>' to the end: no closing tag can end either */
+			if (gt >= len)
+				break;
+			if (in[gt - 1] != '/')
 				depth++;
+			i = gt + 1;
+		} else {
+			i = lt + 1;
 		}
-		i = lt + 1;
 	}
-	return SIZE_MAX;
+	*budget -= end - from < *budget ? end - from : *budget;
+	return past;
 }
 
 /* For a reader: HTML elements that start or end a line, and those that
@@ -281,7 +299,7 @@ markup_to_text(const char *in, size_t n, struct sp_buf *out, enum markup mode)
 {
 	const int xml = mode == MARKUP_XML;
 	const size_t base = out->len;
-	size_t i = 0;
+	size_t i = 0, budget = n < SIZE_MAX / 8 ? 4 * n + 65536 : SIZE_MAX / 2;
 	int st = SP_OK, brk;
 
 	while (i < n && st == SP_OK) {
@@ -319,10 +337,12 @@ markup_to_text(const char *in, size_t n, struct sp_buf *out, enum markup mode)
 				size_t nl = ne - ns < sizeof(nm) ? ne - ns : sizeof(nm) - 1, past;
 
 				memcpy(nm, in + ns, nl);
-				past = skip_element(in, n, e < n ? e + 1 : n, nm, nl);
+				past = skip_element(in, n, e < n ? e + 1 : n, nm, nl, &budget);
 				/* an element that never closes hides nothing: what a
-				 * browser would repair is scanned rather than lost */
-				if (past != SIZE_MAX || name_in(nm, nl, (const char *const[]){"script", "style"}, 2)) {
+				 * browser would repair is scanned rather than lost;
+				 * past the budget, nothing more is taken as hidden */
+				if (past != SKIP_GAVE_UP && (past != SIZE_MAX ||
+				    name_in(nm, nl, (const char *const[]){"script", "style"}, 2))) {
 					i = past != SIZE_MAX ? past : n;
 					st = put_space(out);
 					continue;

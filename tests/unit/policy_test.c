@@ -513,6 +513,34 @@ test_reader_view(void)
 	T_CHECK(reduced_is(1, "<text:p>a<text:s/>b</text:p>", "a b "));
 }
 
+/* Elements that never close: each would be looked for to the end of the
+ * text (a text of such elements read in time of its square).  Past a
+ * budget of a few passes over the text, nothing more counts as hidden: what
+ * follows is read (the safe direction for the scanner). */
+static void
+test_unclosed_flood(void)
+{
+	static const char *const flood[] = {"<title>", "<b hidden>", "<title><title"};
+	struct sp_buf in, out;
+	size_t f, i;
+
+	for (f = 0; f < sizeof(flood) / sizeof(flood[0]); f++) {
+		sp_buf_init(&in, 8 << 20);
+		sp_buf_init(&out, 8 << 20);
+		for (i = 0; i < 200000; i++)
+			T_EQ_INT(sp_buf_append(&in, flood[f], strlen(flood[f])), SP_OK);
+		T_EQ_INT(sp_buf_printf(&in, "<span hidden>kept</span> 287-65-4321"), SP_OK);
+		T_EQ_INT(pol_html_to_text((const char *)in.data, in.len, &out), SP_OK);
+		T_CHECK(out.len >= 11 && memmem(out.data, out.len, "287-65-4321", 11) != NULL);
+		if (f < 2)
+			T_CHECK(memmem(out.data, out.len, "kept", 4) != NULL);
+		sp_buf_free(&in);
+		sp_buf_free(&out);
+	}
+	/* a hidden element that closes is still left out */
+	T_CHECK(reduced_is(0, "<title>a<span hidden>s</span>b", "a b"));
+}
+
 /* What the page without scripts shows of an HTML-only message: its lines
  * and paragraphs, and still nothing hidden. */
 static void
@@ -990,5 +1018,5 @@ teardown(void)
 
 T_MAIN(setup, test_ssn, test_card, test_mask, test_config_errors, test_default_matches_etc,
     test_text_decisions, test_hits_masked, test_message_decisions, test_code_validators,
-    test_code_decisions, test_reader_view, test_reader_lines, test_zip_bounds, test_corpus, test_large,
+    test_code_decisions, test_reader_view, test_unclosed_flood, test_reader_lines, test_zip_bounds, test_corpus, test_large,
     test_bad_input, test_threads, test_stream_split, test_context_pass, test_big_lexicon, teardown)
