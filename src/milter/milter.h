@@ -54,6 +54,7 @@ struct milter_config {
 	char internal_domains[2048];	/* comma or space separated */
 	int on_keyd_failure;		/* enum milter_on_fail */
 	int on_too_big;			/* enum milter_on_fail */
+	int on_unreadable;		/* enum milter_on_fail: the policy cannot read it */
 	int64_t max_message_size;	/* bytes buffered per message */
 	char user[64];			/* run as this user when started as root */
 	int log;			/* enum milter_log_to */

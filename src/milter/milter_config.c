@@ -52,6 +52,10 @@ static const struct conf_entry entries[] = {
 	    .help = "key server down or 5xx: tempfail (retry later), pass (send in the clear!), reject"},
 	{.name = "on_too_big", .type = CONF_ENUM, AT(on_too_big), .def = "reject", .names = fail_names,
 	    .help = "message over max_message_size: reject, tempfail, or pass unscanned"},
+	{.name = "on_unreadable", .type = CONF_ENUM, AT(on_unreadable), .def = "reject",
+	    .names = fail_names,
+	    .help = "a message the policy cannot read (and so cannot seal): reject, tempfail, "
+	    "or pass unscanned"},
 	{.name = "max_message_size", .type = CONF_SIZE, AT(max_message_size), .def = "64M",
 	    .min = 1024, .max = (int64_t)256 << 20,
 	    .help = "bytes of message body held for scanning and sealing"},

@@ -52,7 +52,8 @@ reply(struct milter_outcome *o, const char *rcode, const char *xcode, const char
 	snprintf(o->reply, sizeof(o->reply), "%s", text);
 }
 
-/* Apply an administrator's failure policy (on_keyd_failure, on_too_big). */
+/* Apply an administrator's failure policy (on_keyd_failure, on_too_big,
+ * on_unreadable). */
 static void
 fail_by_policy(struct milter_outcome *o, int how, const char *what, const char *detail)
 {
@@ -465,7 +466,13 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 		sp_msg_bind(msg);
 	st = milter_policy_decide(g, w, m, &raw, &r, &err);
 	if (st == SP_ERR_INVALID) {
-		outcome(o, MILTER_CONTINUE, "pass", "not scanned: %s", sp_err_msg(&err, st));
+		/* not read, so neither scanned nor sealable: what the sender
+		 * asked for or wrote is not known; it goes out only where the
+		 * administrator chose so */
+		fail_by_policy(o, c->on_unreadable, "message cannot be read by the secure mail gateway",
+		    sp_err_msg(&err, st));
+		if (o->verdict == MILTER_REJECT)
+			reply(o, "554", "5.6.0", "message cannot be read by the secure mail gateway");
 		goto out;
 	}
 	if (st != SP_OK) {

@@ -578,6 +578,10 @@ test_check(void)
 		"Subject: Gr\xc3\xbc\xc3\x9f" "e\nFrom: J\xc3\xbcrgen <j@example.de>\n\n",
 		"Subject: latin1 \xe9t\xe9\n\n",
 		"X-Weird : value\n\n",
+		/* a legacy client's raw GBK and ISO-2022-JP subjects are text */
+		"Subject: [secure] \xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6"
+		    "\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6\n\nPatient SSN 287-65-4321\n",
+		"Subject: \x1b$B%F%9%H\x1b(B\n\n",
 	};
 
 	expect_refused("", 0, "empty message");

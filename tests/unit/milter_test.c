@@ -511,14 +511,39 @@ test_decide(void)
 	milter_msg_clear(&m);
 	sp_buf_free(&r.body);
 
-	/* not a mail message at all (no header fields, binary body) */
+	/* not a mail message at all (no header fields, binary body): neither
+	 * scanned nor sealable, so refused (on_unreadable, reject by default)
+	 * with 554 5.6.0 and the reason; it passes only by configuration */
 	milter_msg_init(&m, 1 << 20);
 	milter_msg_add_rcpt(&m, "<pat@example.org>");
 	milter_msg_add_body(&m, (const unsigned char *)"\0\1\2\3", 4);
 	rec_init(&r, &ops);
 	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_REJECT);
+	T_CHECK(strcmp(o.rcode, "554") == 0 && strcmp(o.xcode, "5.6.0") == 0);
+	T_CHECK(strstr(o.reason, "cannot be read") != NULL);
+	milter_msg_clear(&m);
+	c.on_unreadable = MILTER_FAIL_PASS;
+	milter_msg_init(&m, 1 << 20);
+	milter_msg_add_rcpt(&m, "<pat@example.org>");
+	milter_msg_add_body(&m, (const unsigned char *)"\0\1\2\3", 4);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
 	T_EQ_INT(o.verdict, MILTER_CONTINUE);
-	T_CHECK(strcmp(o.decision, "pass") == 0);
+	T_CHECK(strstr(o.reason, "passed by configuration") != NULL);
+	milter_msg_clear(&m);
+	c.on_unreadable = MILTER_FAIL_REJECT;
+	sp_buf_free(&r.body);
+
+	/* a legacy client's raw 8-bit subject is text: the keyword counts
+	 * (the key server is down here: tempfail, never a pass in the clear) */
+#define GBK16 "\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6" \
+	"\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6\xb2\xa1\xc0\xfa\xb1\xa8\xb8\xe6"
+	mail_msg(&m, " [secure] " GBK16 GBK16 GBK16 GBK16 GBK16);
+#undef GBK16
+	rec_init(&r, &ops);
+	milter_decide_eom(&g, &w, &m, &ops, &o);
+	T_EQ_INT(o.verdict, MILTER_TEMPFAIL);
+	T_CHECK(strcmp(o.rule, "subject-keyword") == 0);
 	milter_msg_clear(&m);
 	sp_buf_free(&r.body);
 
