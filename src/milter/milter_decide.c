@@ -196,6 +196,28 @@ milter_unseal_allowed(const struct sp_env_header *h, const struct milter_msg *m,
 	return SP_OK;
 }
 
+/* 1 when raw carries an envelope whose id is the value of its
+ * X-Sealpost-Envelope field (value). */
+static int
+carries_envelope(const struct sp_buf *raw, const char *value)
+{
+	struct sp_env_file f;
+	struct sp_err err = {{0}};
+	size_t n;
+	int same;
+
+	while (*value == ' ' || *value == '\t')
+		value++;
+	for (n = strlen(value); n > 0 && strchr(" \t\r\n", value[n - 1]) != NULL; n--)
+		;
+	memset(&f, 0, sizeof(f));
+	if (sp_envelope_from_input(raw->data, raw->len, &f, &err) != SP_OK)
+		return 0;
+	same = strlen(f.header.id) == n && memcmp(f.header.id, value, n) == 0;
+	sp_env_file_clear(&f);
+	return same;
+}
+
 static void
 do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_msg *m,
     const struct sp_buf *raw, const struct milter_ops *ops, struct milter_outcome *o)
@@ -422,6 +444,7 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 	struct sp_err err = {{0}};
 	struct sp_buf raw;
 	struct sp_msg *msg = NULL;
+	const char *envh;
 	int st;
 
 	memset(o, 0, sizeof(*o));
@@ -446,14 +469,19 @@ milter_decide_eom(const struct milter_global *g, struct milter_worker *w,
 	}
 	/* raw holds the body now: keep one copy, not two */
 	sp_buf_wipe(&m->body);
-	if (milter_msg_header(m, MILTER_ENV_HEADER) != NULL) {
+	if ((envh = milter_msg_header(m, MILTER_ENV_HEADER)) != NULL) {
 		if (c->unseal && c->ndomains > 0 && all_internal(c, m)) {
 			do_unseal(g, w, m, &raw, ops, o);
-		} else {
+			goto out;
+		}
+		/* the field alone proves nothing (a client may keep it on a
+		 * mail written from a notice): sealed is a mail that carries
+		 * the envelope it names */
+		if (carries_envelope(&raw, envh)) {
 			outcome(o, MILTER_CONTINUE, "pass", "already sealed");
 			strip_markers(m, ops);
+			goto out;
 		}
-		goto out;
 	}
 	strip_markers(m, ops);
 	if (c->ndomains > 0 && all_internal(c, m)) {
