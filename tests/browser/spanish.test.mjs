@@ -103,6 +103,11 @@ test('Spanish end to end: envelope, new password, code mail, message; switching 
   assert.equal(await popup.inputValue('#sp-subject-input'), 'Re: Sus resultados');
   assert.match(await popup.inputValue('#sp-body-input'), /^\n\nEl .+, "?Dra\. Alicia"? <alicia@clinica\.example> escribi\u00f3:\n> Hola,/);
   await popup.getByLabel('Enviarme autom\u00e1ticamente una copia oculta (CCO)').waitFor({ timeout: TIMEOUT });
+  // on a phone the longer Spanish labels wrap: nothing scrolls sideways
+  await popup.setViewportSize({ width: 375, height: 800 });
+  assert.ok(await popup.evaluate(() => document.documentElement.scrollWidth <= 375),
+    `compose at 375 pixels: ${await popup.evaluate(() => document.documentElement.scrollWidth)} wide`);
+  await popup.setViewportSize({ width: 1280, height: 900 });
   assert.equal(await popup.textContent('#sp-send'), 'Enviar de forma segura');
   await assertNoEnglish(popup, 'compose', [/Re: Sus resultados/g]);
   await popup.fill('#sp-subject-input', '');
