@@ -118,6 +118,19 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
   await context.close();
 });
 
+test('an attachment name that turns its text around is shown and saved as it really is', { timeout: TIMEOUT * 4 }, async () => {
+  const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Invoice', text: 'Attached.\n',
+    attachments: [{ name: 'invoice_\u202efdp.exe', type: 'application/pdf', data: Buffer.from('MZ not a pdf') }] }), 'rlo.html');
+  const { context, popup } = await openEnvelope(file);
+  const link = popup.locator('#sp-att-list a.download');
+  await link.waitFor({ timeout: TIMEOUT });
+  const shown = await link.textContent();
+  assert.equal(shown, 'invoice_fdp.exe');
+  const [dl] = await Promise.all([popup.waitForEvent('download', { timeout: TIMEOUT }), link.click()]);
+  assert.equal(dl.suggestedFilename(), shown);
+  await context.close();
+});
+
 test('an envelope whose header changed by one byte is refused and shows nothing', { timeout: TIMEOUT * 4 }, async () => {
   const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Private subject', text: 'The secret body text.\n' }), 'tamper.html');
   const html = fs.readFileSync(good, 'latin1');

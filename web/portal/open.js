@@ -223,6 +223,9 @@ const DROP = 'script,iframe,frame,frameset,object,embed,applet,base,link,meta,po
 const UNWRAP = 'form,noscript';
 const URL_ATTRS = ['href', 'src', 'action', 'formaction', 'background', 'poster', 'xlink:href', 'lowsrc', 'dynsrc', 'ping', 'srcset', 'cite', 'longdesc', 'usemap', 'manifest', 'data'];
 
+// The marks and overrides of bidirectional text (Unicode's Bidi_Control).
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 function bytesToDataUrl(bytes, type) {
   const b64 = typeof bytes.toBase64 === 'function' ? bytes.toBase64() : btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
   return `data:${type};base64,${b64}`;
@@ -523,10 +526,14 @@ async function render(header, c) {
   for (const [i, p] of shown.entries()) {
     const li = document.createElement('li');
     const a = document.createElement('a');
+    // Without the controls that turn text around ("invoice_<RLO>fdp.exe"
+    // would show as "invoice_exe.pdf"): the name shown is the name saved.
+    const name = String(p.name || '').replace(BIDI_CONTROLS, '') || `attachment-${i + 1}`;
     lazyDownload(a, () => c.blob(p.blob));
-    a.download = p.name || `attachment-${i + 1}`;
+    a.download = name;
     a.className = 'download';
-    a.textContent = p.name || `attachment-${i + 1}`;
+    a.dir = 'ltr';
+    a.textContent = name;
     const meta = document.createElement('span');
     meta.className = 'att-meta';
     meta.textContent = `${p.type}, ${formatSize(p.size)}`;
