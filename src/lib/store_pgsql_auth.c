@@ -776,6 +776,12 @@ pg_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
 	    "delete passkey", err);
 	if (st == SP_OK && cx.changes == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown passkey");
+	/* the last second factor gone: its recovery codes go with it */
+	if (st == SP_OK)
+		st = pg_email_run(&cx, "DELETE FROM recovery_codes WHERE email = $1"
+		    " AND NOT EXISTS (SELECT 1 FROM passkeys WHERE email = $1)"
+		    " AND NOT EXISTS (SELECT 1 FROM accounts WHERE email = $1 AND totp_wrapped IS NOT NULL)",
+		    email, 0, NULL, "delete recovery codes", err);
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
 	return pg_end(&cx, st, err);

@@ -696,6 +696,16 @@ sq_passkey_delete(void *impl, const char *email, const unsigned char *cred_id,
 		if ((s = sq_run(db, st, "delete passkey", err)) == SP_OK && sqlite3_changes(db) == 0)
 			s = sp_err_set(err, SP_ERR_NOTFOUND, "unknown passkey");
 	}
+	/* the last second factor gone: its recovery codes go with it (as
+	 * when the app is removed), or they would work again with a factor
+	 * added later */
+	if (s == SP_OK && (s = sq_prepare(db, "DELETE FROM recovery_codes WHERE email = ?1"
+	    " AND NOT EXISTS (SELECT 1 FROM passkeys WHERE email = ?1)"
+	    " AND NOT EXISTS (SELECT 1 FROM accounts WHERE email = ?1 AND totp_wrapped IS NOT NULL)",
+	    &st, err)) == SP_OK) {
+		sq_bind_text(st, 1, email);
+		s = sq_run(db, st, "delete recovery codes", err);
+	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
 	return sq_end(db, s, err);

@@ -2277,6 +2277,13 @@ test_passkeys(void)
 	T_EQ_INT(sp_store_passkey_get(s, ids[0], SP_STORE_CRED_ID_MAX, &got, &err), SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_account_get(s, "una@example.org", &acc, &err), SP_OK);
 	T_EQ_INT(acc.npasskeys, 1);
+	T_EQ_INT(acc.nrecovery, 2);
+	/* the last second factor deleted: its recovery codes go too, so they
+	 * do not come back into force with a factor added later */
+	T_EQ_INT(sp_store_passkey_delete(s, "una@example.org", ids[1], 16, &a, &err), SP_OK);
+	T_EQ_INT(sp_store_account_get(s, "una@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.npasskeys, 0);
+	T_EQ_INT(acc.nrecovery, 0);
 	sp_store_close(s);
 }
 
