@@ -247,6 +247,10 @@ put_check(struct keyd_req *r, const char *id, struct sp_org *org,
 		    "have copies" : "the envelope is not sealed yet: POST .../seal first");
 	else if ((why = gone_reason(e, (int64_t)time(NULL))) != SP_RELEASE_OK)
 		*ans = reason_answer(r, why, e, NULL);
+	else if (e->created + (int64_t)org->policy.keep_copies * 86400 <= (int64_t)time(NULL))
+		/* a copy kept from now on would be past its keeping time */
+		*ans = keyd_reply_json(r, 410, json_pack("{s:s,s:s}", "error", "this envelope's "
+		    "keeping time for copies has passed", "reason", "copy-expired"));
 	else
 		return 1;
 	sp_envelope_rec_clear(e);
@@ -425,7 +429,9 @@ get_check(struct keyd_req *r, const char *id, struct sp_envelope_rec *e,
 		*ans = reason_answer(r, why, e, s.email);
 	else if ((st = sp_store_envelope_copy_get(r->k->store, id, c, &err)) != SP_OK)
 		*ans = keyd_store_error(r, st, &err);
-	else if (c->size <= 0 || c->header == NULL || !e->sealed || r->k->copies == NULL)
+	else if (c->size <= 0 || c->header == NULL || !e->sealed || r->k->copies == NULL ||
+	    (c->until != 0 && c->until <= (int64_t)time(NULL)))
+		/* past its keeping time the copy is gone, purged or not yet */
 		*ans = keyd_reply_json(r, 404, json_pack("{s:s,s:s}", "error",
 		    keyd_t(r, "api.no_copy"), "reason",
 		    "no-copy"));

@@ -292,6 +292,18 @@ test('the shred job deletes a copy whose keeping time has passed', async () => {
   const J = seal(clinic);
   assert.ok(fs.existsSync(copyFile(J.id)));
   storeSql(K.dataDir, `UPDATE envelopes SET copy_until = ${Math.floor(Date.now() / 1000) - 1} WHERE id = '${J.id}'`);
+  // past its keeping time it is gone for readers at once, purged or not
+  const tok = await login(pat);
+  for (const p of ['copy', 'copy/data']) {
+    const g = await call(`/api/v1/envelopes/${J.id}/${p}`, { auth: tok });
+    assert.equal(g.status, 404, `${p}: ${g.buf.toString()}`);
+    assert.equal(g.json.reason, 'no-copy');
+  }
+  // and an upload after the keeping time stores nothing
+  storeSql(K.dataDir, `UPDATE envelopes SET created = ${Math.floor(Date.now() / 1000) - 31 * 86400} WHERE id = '${J.id}'`);
+  const late = await put(clinic, J.id, J.ct);
+  assert.equal(late.status, 410, late.buf.toString());
+  assert.equal(late.json.reason, 'copy-expired');
   // a second key server on the same data with the job running every second
   const K2 = await startKeyd({ dataDir: K.dataDir, args: ['--shred-interval', '1'] });
   try {
