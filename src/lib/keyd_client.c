@@ -69,9 +69,17 @@ sp_keyd_client_free(struct sp_keyd_client *c)
 int
 sp_keyd_client_set_token(struct sp_keyd_client *c, const char *token)
 {
-	char *t = strdup(token);
+	size_t i, n = token != NULL ? strlen(token) : 0;
+	char *t;
 
-	if (t == NULL)
+	/* one header line's worth of visible ASCII: a token (or a session
+	 * from a key server's answer) never becomes a broken request */
+	if (n == 0 || n > SP_KEYD_TOKEN_MAX)
+		return SP_ERR_INVALID;
+	for (i = 0; i < n; i++)
+		if (token[i] <= ' ' || token[i] > '~')
+			return SP_ERR_INVALID;
+	if ((t = strdup(token)) == NULL)
 		return SP_ERR_NOMEM;
 	if (c->token != NULL) {
 		sp_wipe(c->token, strlen(c->token));
@@ -114,10 +122,8 @@ request_setup(struct sp_keyd_client *c, const char *type, struct sp_buf *url,
 
 	hdrs = curl_slist_append(hdrs, type);
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	if (c->token != NULL) {
-		sp_buf_printf(auth, "Authorization: Bearer %s", c->token);
+	if (c->token != NULL && sp_buf_printf(auth, "Authorization: Bearer %s", c->token) == SP_OK)
 		hdrs = curl_slist_append(hdrs, (char *)auth->data);
-	}
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, (char *)url->data);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);

@@ -23,7 +23,9 @@ struct sp_keyd_client;
 int sp_keyd_client_new(struct sp_keyd_client **c, const char *base_url,
     long timeout_ms, struct sp_err *err);
 void sp_keyd_client_free(struct sp_keyd_client *c);
-/* Bearer token sent with every request (organisation or session token). */
+/* Bearer token sent with every request (organisation or session token):
+ * 1 to SP_KEYD_TOKEN_MAX visible ASCII characters, else SP_ERR_INVALID. */
+#define SP_KEYD_TOKEN_MAX 512
 int sp_keyd_client_set_token(struct sp_keyd_client *c, const char *token);
 
 /* Copy the client's current token (e.g. the session after sp_keyd_login)
