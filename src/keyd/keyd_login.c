@@ -188,9 +188,10 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 	struct sp_audit a;
 	struct sp_token_rec tr;
 	unsigned char sh[SP_SHA256_LEN];
-	char key_email[SP_STORE_EMAIL_MAX + 8], key_ip[80], detail[32];
+	char key_email[SP_STORE_EMAIL_MAX + 8], key_ip[80], key_link[8 + 2 * SP_SHA256_LEN];
+	char detail[32];
 	int64_t now = (int64_t)time(NULL);
-	int st, found, skip_ip = 0;
+	int st, found, link = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&acc, 0, sizeof(acc));
@@ -207,18 +208,22 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 		return;
 	}
 	if (signin_token != NULL && *signin_token != '\0') {
-		/* A mailed sign-in link proves the mailbox: the client's lock is
-		 * skipped, the account's is not. */
+		/* A mailed sign-in link proves the mailbox: its password tries
+		 * count against the link alone, not the client's address nor
+		 * the account, which strangers may have locked by guessing */
 		token_hash(signin_token, sh);
 		if (sp_store_token_peek(r->k->store, SP_TOKEN_SIGNIN, sh, now, &tr, NULL) == SP_OK &&
 		    strcmp(tr.email, out->email) == 0)
-			skip_ip = 1;
+			link = 1;
 	}
 	snprintf(key_email, sizeof(key_email), "email:%s", out->email);
 	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
-	if (!attempt(r, key_email, &r->k->thr_email, out))
+	memcpy(key_link, "signin:", 7);
+	sp_hex_encode(sh, link ? SP_SHA256_LEN : 0, key_link + 7);
+	if (link && !attempt(r, key_link, &r->k->thr_email, out))
 		return;
-	if (!skip_ip && !attempt(r, key_ip, &r->k->thr_ip, out))
+	if (!link && (!attempt(r, key_email, &r->k->thr_email, out) ||
+	    !attempt(r, key_ip, &r->k->thr_ip, out)))
 		return;
 	st = sp_store_account_get(r->k->store, out->email, &acc, &err);
 	if (st != SP_OK && st != SP_ERR_NOTFOUND) {
@@ -230,8 +235,8 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 	st = sp_password_verify(found ? acc.pw_hash : NULL, pw, &err);
 	if (st == SP_ERR_RETRY) {
 		/* Not a guess: give the counted attempts back. */
-		sp_store_throttle_undo(r->k->store, key_email, NULL);
-		if (!skip_ip)
+		sp_store_throttle_undo(r->k->store, link ? key_link : key_email, NULL);
+		if (!link)
 			sp_store_throttle_undo(r->k->store, key_ip, NULL);
 		sp_wipe(&acc, sizeof(acc));
 		set_status(out, KEYD_LOGIN_BUSY);
@@ -247,11 +252,14 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 		set_status(out, KEYD_LOGIN_BAD);
 		return;
 	}
+	/* the owner is in: the account's lock goes */
 	sp_store_throttle_reset(r->k->store, key_email, NULL);
-	if (!skip_ip)
+	if (!link)
 		sp_store_throttle_undo(r->k->store, key_ip, NULL);
-	if (skip_ip)
+	if (link) {
+		sp_store_throttle_reset(r->k->store, key_link, NULL);
 		sp_store_token_use(r->k->store, SP_TOKEN_SIGNIN, sh, now, &tr, NULL, NULL);
+	}
 	out->has_totp = acc.totp_wrapped_len > 0;
 	out->npasskeys = acc.npasskeys;
 	out->nrecovery = acc.nrecovery;

@@ -541,10 +541,14 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (strcmp(sub, "/reauth") == 0) {
 		struct sp_account acc;
 		const char *pw = keyd_field(r, "password");
-		char key[SP_STORE_EMAIL_MAX + 8];
+		char key[8 + 2 * SP_SHA256_LEN], key_email[SP_STORE_EMAIL_MAX + 8];
 		int64_t until = 0;
 
-		snprintf(key, sizeof(key), "email:%s", s.email);
+		/* counted per session: strangers who locked the address by
+		 * guessing do not keep its signed-in owner from confirming */
+		memcpy(key, "reauth:", 7);
+		sp_hex_encode(s.hash, SP_SHA256_LEN, key + 7);
+		snprintf(key_email, sizeof(key_email), "email:%s", s.email);
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_email, &until, NULL) !=
 		    SP_OK || until > now) {
 			r->retry_after = until > now ? until - now : 2;
@@ -563,6 +567,7 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 			return overview(r, &s, 401, NULL, "acct.pw_wrong");
 		}
 		sp_store_throttle_reset(r->k->store, key, NULL);
+		sp_store_throttle_reset(r->k->store, key_email, NULL);
 		sp_store_session_reauth(r->k->store, s.hash, now, NULL);
 		s.auth_time = now;
 		return overview(r, &s, 200, NULL, NULL);

@@ -363,6 +363,42 @@ test('a locked-out client signs in with the mailed link, once', async () => {
   assert.equal(again.status, 429);
 });
 
+test('strangers who lock an address by guessing do not lock its owner out: a mailed link and a signed-in confirmation still work', async () => {
+  const S = await keydWith(['--login-free', '2', '--login-free-ip', '100000', '--form-free', '100000']);
+  const email = 'owner@example.org';
+  recipientAdd(S.dataDir, email, PW);
+  const home = new Browser(S);
+  assert.equal((await home.post('/signin', { email, password: PW, next: '/account' })).status, 303);
+  const lockOut = async () => {
+    for (let i = 0; i < 4; i++) await login(S, email, 'a wrong guess 123');
+    assert.equal((await login(S, email, PW)).status, 429, 'the address is locked');
+  };
+  await lockOut();
+  // on another computer: a mailed sign-in link and the password
+  const b = new Browser(S);
+  assert.equal((await b.post('/signin-link', { email })).status, 200);
+  const t = new URL(mailedLink(S.outbox, email, 'signin')).searchParams.get('t');
+  const s = await b.post('/signin', { t, email, password: PW, next: '/account' });
+  assert.equal(s.status, 303, s.text.slice(0, 300));
+  // the owner is in: the address's lock is gone
+  assert.equal((await login(S, email, PW)).status, 200);
+  // locked again: the owner signed in at home still confirms it is them
+  await lockOut();
+  const acct = await home.get('/account');
+  const csrf = /name="csrf" value="([^"]+)"/.exec(acct.text)[1];
+  const re = await home.req('/account/reauth', { method: 'POST',
+    body: new URLSearchParams({ csrf, password: PW }).toString(),
+    headers: { Origin: S.url, 'Content-Type': 'application/x-www-form-urlencoded' } });
+  assert.equal(re.status, 200, re.text.slice(0, 300));
+  // a link's own tries are few: wrong passwords on it lock that link
+  assert.equal((await b.post('/signin-link', { email })).status, 200);
+  const t2 = new URL(mailedLink(S.outbox, email, 'signin', { skip: 1 })).searchParams.get('t');
+  assert.notEqual(t2, t);
+  const guesses = [];
+  for (let i = 0; i < 4; i++) guesses.push((await new Browser(S).post('/signin', { t: t2, email, password: 'wrong again 42', next: '/account' })).status);
+  assert.equal(guesses[guesses.length - 1], 429, guesses.join(' '));
+});
+
 // --- forgot, reset, resend -----------------------------------------------------
 
 test('forgot and reset over HTTP: the answers decide, every session ends, a notice is mailed, the link works once', async () => {
