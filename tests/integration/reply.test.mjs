@@ -259,15 +259,18 @@ test('an address the original did not include is refused', async () => {
 });
 
 test('a recipient the sender withdrew the message from is out of reply all and cannot be forwarded to', async () => {
-  const nurse = 'nurse@partner.example';
-  const id = await deposit(ORG, doc, [pat, sam, nurse]);
-  for (const recipient of [sam, nurse]) {
+  // two of its own: the per-account reply limit is not shared with the
+  // other tests
+  const [wes, ida, nurse] = ['wes@example.org', 'ida@example.org', 'nurse@partner.example'];
+  for (const a of [wes, ida]) recipientAdd(K.dataDir, a, PW);
+  const id = await deposit(ORG, doc, [wes, ida, nurse]);
+  for (const recipient of [ida, nurse]) {
     const w = await fetch(`${K.url}/api/v1/envelopes/${id}/retract`, { method: 'POST',
       headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ recipient }) });
     assert.equal(w.status, 200);
   }
-  const b = await signIn(pat);
+  const b = await signIn(wes);
   const g = await b.req(`/api/v1/envelopes/${id}/reply`);
   assert.equal(g.status, 200, g.text);
   assert.deepEqual(g.data.reply_all, [doc]);
@@ -276,7 +279,7 @@ test('a recipient the sender withdrew the message from is out of reply all and c
   assert.equal(all.status, 200, all.text);
   assert.deepEqual(sentMail(all.data.id).rcpt, [doc]);
   // naming them is refused, in every mode, with the reason
-  for (const [mode, to] of [['all', [doc, sam]], ['reply', [sam]], ['forward', [nurse]]]) {
+  for (const [mode, to] of [['all', [doc, ida]], ['reply', [ida]], ['forward', [nurse]]]) {
     const r = await b.reply(id, { mode, to, subject: 'Re: plan', text: 'x' });
     assert.equal(r.status, 403, `${mode}: ${r.text}`);
     assert.equal(r.data.reason, 'recipient');
@@ -284,7 +287,7 @@ test('a recipient the sender withdrew the message from is out of reply all and c
     assert.match(r.data.error, /withdrew/);
   }
   // the withdrawn recipient cannot reply either: the original is refused
-  const s = await signIn(sam);
+  const s = await signIn(ida);
   assert.equal((await s.reply(id, { mode: 'all', subject: 'Re', text: 'x' })).status, 410);
 });
 
