@@ -98,7 +98,7 @@ client_limited(struct keyd_req *r, const char *prefix)
 	char key[96];
 	int64_t until = 0, now = (int64_t)time(NULL);
 
-	snprintf(key, sizeof(key), "%s:%s", prefix, r->client);
+	snprintf(key, sizeof(key), "%s:%s", prefix, r->client_key);
 	if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_form, &until, NULL) != SP_OK)
 		return 0;
 	if (until > now) {

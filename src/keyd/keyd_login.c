@@ -188,7 +188,7 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 	struct sp_audit a;
 	struct sp_token_rec tr;
 	unsigned char sh[SP_SHA256_LEN];
-	char key_email[SP_STORE_EMAIL_MAX + 8], key_ip[80], key_link[8 + 2 * SP_SHA256_LEN];
+	char key_email[SP_STORE_EMAIL_MAX + 8], key_ip[96], key_link[8 + 2 * SP_SHA256_LEN];
 	char detail[32];
 	int64_t now = (int64_t)time(NULL);
 	int st, found, link = 0;
@@ -217,7 +217,7 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 			link = 1;
 	}
 	snprintf(key_email, sizeof(key_email), "email:%s", out->email);
-	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
+	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client_key);
 	memcpy(key_link, "signin:", 7);
 	sp_hex_encode(sh, link ? SP_SHA256_LEN : 0, key_link + 7);
 	if (link && !attempt(r, key_link, &r->k->thr_email, out))

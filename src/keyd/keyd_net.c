@@ -212,6 +212,34 @@ header_all(struct keyd_req *r, const char *name, struct sp_buf *b)
 	return j.n > 0 && b->data != NULL;
 }
 
+/* An IPv6 address other than a mapped IPv4 one, cut to its /64 network in
+ * place (one subscriber gets a whole /64, and picks any address in it):
+ * 1 when it was cut. */
+static int
+net64(unsigned char b[16])
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (memcmp(b, mapped, sizeof(mapped)) == 0)
+		return 0;
+	memset(b + 8, 0, 8);
+	return 1;
+}
+
+/* r->client_key from r->client. */
+static void
+client_key(struct keyd_req *r)
+{
+	unsigned char b[16];
+	char s[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, r->client, b) == 1 && net64(b) &&
+	    inet_ntop(AF_INET6, b, s, sizeof(s)) != NULL)
+		snprintf(r->client_key, sizeof(r->client_key), "%s/64", s);
+	else
+		snprintf(r->client_key, sizeof(r->client_key), "%s", r->client);
+}
+
 void
 keyd_client_addr(struct keyd_req *r)
 {
@@ -229,8 +257,10 @@ keyd_client_addr(struct keyd_req *r)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 		    r->peer, sizeof(r->peer));
 	snprintf(r->client, sizeof(r->client), "%s", r->peer);
-	if (r->k->nproxies == 0 || !trusted(r->k, r->peer))
+	if (r->k->nproxies == 0 || !trusted(r->k, r->peer)) {
+		client_key(r);
 		return;
+	}
 	fwd[0] = '\0';
 	/* Headers are bounded by the connection's memory limit; the cap only
 	 * guards against surprises (then the address stays the proxy's). */
@@ -245,6 +275,7 @@ keyd_client_addr(struct keyd_req *r)
 			snprintf(r->client, sizeof(r->client), "%s", fwd);
 	}
 	sp_buf_free(&h);
+	client_key(r);
 }
 
 /* --- connection limits --------------------------------------------------- */
@@ -330,6 +361,8 @@ keyd_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 	if (c == NULL || fam == 0)
 		return MHD_YES;
 	exempt = proxy_sa(k, fam, b);
+	if (fam == AF_INET6)
+		net64(b);
 	h = hash16(b);
 	pthread_mutex_lock(&c->mu);
 	if (c->total >= k->max_conns) {
@@ -370,13 +403,16 @@ keyd_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	struct conn_entry *e, **pp;
 	unsigned char b[16];
 	unsigned h;
+	int fam;
 
 	(void)socket_context;
 	if (c == NULL || toe != MHD_CONNECTION_NOTIFY_CLOSED)
 		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL || sa_bytes(ci->client_addr, b) == 0)
+	if (ci == NULL || ci->client_addr == NULL || (fam = sa_bytes(ci->client_addr, b)) == 0)
 		return;
+	if (fam == AF_INET6)
+		net64(b);
 	h = hash16(b);
 	pthread_mutex_lock(&c->mu);
 	for (pp = &c->bucket[h]; (e = *pp) != NULL; pp = &e->next)

@@ -346,10 +346,10 @@ register_post(struct keyd_req *r)
 	{
 		/* Registrations cost four password hashes: at most a few per
 		 * client and hour, counted before the work. */
-		char key[80];
+		char key[96];
 		int64_t until = 0;
 
-		snprintf(key, sizeof(key), "register:%s", r->client);
+		snprintf(key, sizeof(key), "register:%s", r->client_key);
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_form, &until,
 		    NULL) == SP_OK && until > now) {
 			r->retry_after = until - now;

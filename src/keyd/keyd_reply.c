@@ -739,7 +739,7 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 		goto out;
 	/* every attempt counts, refused ones too: no probing of addresses */
 	if (!throttle(r, "reply", c.s.email, &r->k->thr_reply, &ans) ||
-	    !throttle(r, "reply-ip", r->client, &r->k->thr_reply_ip, &ans))
+	    !throttle(r, "reply-ip", r->client_key, &r->k->thr_reply_ip, &ans))
 		goto out;
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL) {
 		ans = keyd_reply_error(r, 400, "api.not_object");

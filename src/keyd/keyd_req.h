@@ -31,6 +31,8 @@ struct keyd_req {
 	const char *method;
 	const char *url;
 	char client[64];		/* client address (forwarded by a trusted proxy) */
+	char client_key[72];		/* what the client's limits count: its IPv4
+					 * address, or its IPv6 /64 network */
 	char peer[64];			/* TCP peer address */
 	size_t cap;			/* body limit of this request */
 	struct sp_buf body;		/* raw body (JSON requests) */

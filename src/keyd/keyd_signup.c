@@ -235,7 +235,7 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		json_decref(j);
 		return keyd_reply_field(r, "password", err.msg);
 	}
-	snprintf(key, sizeof(key), "signup:%s", r->client);
+	snprintf(key, sizeof(key), "signup:%s", r->client_key);
 	if (!counted(r, key, &r->k->thr_form, "api.too_many_signups", &ans)) {
 		json_decref(j);
 		return ans;
@@ -337,7 +337,7 @@ keyd_api_signup_confirm(struct keyd_req *r, const char *arg)
 	sp_sha256(handle, strlen(handle), hh);
 	sp_hex_encode(hh, sizeof(hh), hex);
 	snprintf(key_code, sizeof(key_code), "code:%.32s", hex);
-	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client);
+	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client_key);
 	snprintf(key_addr, sizeof(key_addr), "codes:%s", email);
 	signup_token(handle, email, code, th);
 	json_decref(j);

@@ -310,6 +310,11 @@ test('behind a trusted proxy the forwarded client is throttled; without one the 
   for (let i = 0; i < 3; i++) assert.equal((await wrong(P, { Forwarded: 'for="[2001:db8::5]:4711"' })).status, 401);
   assert.equal((await wrong(P, { Forwarded: 'for="[2001:db8::5]"' })).status, 429);
   assert.equal((await wrong(P, { Forwarded: 'for=198.51.100.10' })).status, 401);
+  // an IPv6 client counts by its /64: a fresh address of the same network
+  // each time does not help it; another network is not locked
+  for (let i = 1; i <= 3; i++) assert.equal((await wrong(P, xff(`2001:db8:1:3::${i}`))).status, 401);
+  assert.equal((await wrong(P, xff('2001:db8:1:3:ffff:1:2:3'))).status, 429);
+  assert.equal((await wrong(P, xff('2001:db8:1:4::1'))).status, 401);
   // A proxy that adds its own X-Forwarded-For line after the client's: the
   // client's line does not let the locked client pick a fresh address.
   const raw = await rawStatus(P.port, [
