@@ -385,6 +385,23 @@ register_post(struct keyd_req *r)
 	if (st == SP_OK)
 		st = sp_token_new(token, sizeof(token), "", 16);
 	if (st == SP_OK) {
+		/* At most 3 account mails an hour to one address, whoever asks
+		 * and from wherever: past them a registration is neither kept
+		 * nor mailed (the same page), so the form floods no mailbox and
+		 * pushes out no one's earlier registration. */
+		char key[SP_STORE_EMAIL_MAX + 8];
+		int64_t until = 0;
+
+		snprintf(key, sizeof(key), "mail:%s", email);
+		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_mail, &until,
+		    NULL) != SP_OK || until != 0) {
+			sp_wipe(&acc, sizeof(acc));
+			sp_wipe(token, sizeof(token));
+			keyd_log("register-mail-limited", "client", r->client, NULL);
+			set_bind_cookie(r, bind);
+			sp_wipe(bind, sizeof(bind));
+			return register_done(r, email);
+		}
 		sp_sha256(bind, strlen(bind), acc.bind_hash);
 		sp_sha256(token, strlen(token), th);
 		a = (struct sp_audit){now, "register", email, NULL, r->client, NULL, 0};
@@ -392,20 +409,11 @@ register_post(struct keyd_req *r)
 	}
 	sp_wipe(&acc, sizeof(acc));
 	if (st == SP_ERR_EXISTS) {
-		/* Same page as a new registration; the owner learns by mail, at
-		 * most 3 such mails an hour, so the form cannot flood a mailbox. */
-		char key[SP_STORE_EMAIL_MAX + 8];
-		int64_t until = 0;
-
+		/* Same page as a new registration; the owner learns by mail. */
 		sp_wipe(token, sizeof(token));
-		snprintf(key, sizeof(key), "mail:%s", email);
 		a = (struct sp_audit){now, "register-existing", email, NULL, r->client, NULL, 0};
 		sp_store_audit(r->k->store, &a, NULL);
-		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_mail, &until,
-		    NULL) == SP_OK && until == 0)
-			keyd_notice(r->k, SP_NOTICE_EXISTS, email, NULL, NULL, NULL);
-		else
-			keyd_log("register-mail-limited", "client", r->client, NULL);
+		keyd_notice(r->k, SP_NOTICE_EXISTS, email, NULL, NULL, NULL);
 		set_bind_cookie(r, bind);
 		sp_wipe(bind, sizeof(bind));
 		return register_done(r, email);

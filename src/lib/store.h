@@ -40,7 +40,8 @@
 #define SP_STORE_CRED_ID_MAX 1023	/* WebAuthn credential id */
 #define SP_STORE_PUBKEY_MAX 512		/* stored public key of a passkey */
 #define SP_STORE_RECOVERY_CODES 10
-#define SP_STORE_PENDING_MAX 5		/* pending registrations kept per address */
+#define SP_STORE_PENDING_MAX 80	/* pending registrations kept per address: more
+					 * than a day of the key server's mail limit */
 
 struct sp_store;
 

@@ -120,6 +120,20 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return (s[(s.l
 
 // --- pending registrations ---------------------------------------------------
 
+test('registrations of one address mail at most three links an hour and push out none', async () => {
+  const email = 'flooded@example.org';
+  const first = await register(K, email, 'the real owner 12345');
+  const link = activationLink(K.outbox, email);
+  // strangers, each from a browser of its own, register the same address
+  for (let i = 0; i < 4; i++) await register(K, email, `a stranger's try ${i} 1`);
+  await sleep(300);
+  assert.equal(countLinks(K.outbox, email, 'activate'), 3, 'three mails, the rest neither kept nor sent');
+  // the owner's link, opened in the owner's browser, still confirms
+  const r = await first.post('/activate', { t: new URL(link).searchParams.get('t') });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal((await login(K, email, 'the real owner 12345')).status, 200);
+});
+
 test('takeover: an attacker registering first cannot keep or confirm the address', async () => {
   const victim = 'vic@example.org';
   const attackerPw = 'attacker owns this one 1';
