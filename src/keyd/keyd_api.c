@@ -799,6 +799,53 @@ refuse_reason(struct keyd_req *r, enum sp_release_reason why,
 	return refuse_json(r, status, msg, actor, e->id, e->org_id, ans);
 }
 
+/* What a reader's page claims to open, from the release's body (docs/api.md):
+ * the SHA-256 of the envelope's header and ciphertext.  The page sends both;
+ * an API client may send none ("{}" or nothing).  For a sealed (format 2)
+ * envelope each claim given must be the recorded one: else the page holds
+ * another envelope (a forged one, or one changed on the way), and nothing
+ * is released or recorded as read.  Fills bad (JSON array of "header",
+ * "ciphertext"; NULL when all agree); 0 when the body is malformed. */
+static int
+claims_check(struct keyd_req *r, const struct sp_envelope_rec *e, json_t **bad)
+{
+	static const char *const names[] = {"header_sha256", "ct_sha256"};
+	static const char *const what[] = {"header", "ciphertext"};
+	const unsigned char *rec[2] = {e->header_sha, e->ct_sha};
+	unsigned char got[SP_SHA256_LEN];
+	json_t *j;
+	size_t i;
+	int ok = 1;
+
+	*bad = NULL;
+	if (r->body.len <= 2)
+		return 1;	/* "", "{}": no claim */
+	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
+		return 0;
+	for (i = 0; i < 2 && ok; i++) {
+		json_t *v = json_object_get(j, names[i]);
+
+		if (v == NULL)
+			continue;
+		if (!json_is_string(v) || sp_hex_decode_exact(json_string_value(v),
+		    json_string_length(v), got, sizeof(got)) != SP_OK) {
+			ok = 0;
+			break;
+		}
+		if (e->sealed && !sp_ct_eq(got, rec[i], SP_SHA256_LEN)) {
+			if (*bad == NULL)
+				*bad = json_array();
+			json_array_append_new(*bad, json_string(what[i]));
+		}
+	}
+	json_decref(j);
+	if (!ok) {
+		json_decref(*bad);
+		*bad = NULL;
+	}
+	return ok;
+}
+
 /* Who asks: an organisation's token (its id and domains), a recipient's
  * session (*auth: how it began), or nobody (no token, no session, from this
  * site: *auth SP_RELEASE_AUTH_NONE, actor "").  1 with p, auth and actor
@@ -968,7 +1015,24 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	}
 	/* may have it, at its level with this sign-in, not retracted, not
 	 * expired or shredded, verified (release.h) */
-	if ((why = sp_release_check_auth(&p, auth, e, now)) != SP_RELEASE_OK) {
+	why = sp_release_check_auth(&p, auth, e, now);
+	/* ... and the page holds the envelope recorded: checked before the
+	 * verification question too, so a forged page cannot spend its tries */
+	if (why == SP_RELEASE_OK || why == SP_RELEASE_VERIFY_NEEDED) {
+		json_t *bad = NULL;
+
+		if (!claims_check(r, e, &bad)) {
+			ret = keyd_reply_field(r, "header_sha256", "api.release_claims");
+			goto out;
+		}
+		if (bad != NULL) {
+			ret = refuse_json(r, 403, "api.not_genuine", actor[0] ? actor : NULL, id,
+			    e->org_id, json_pack("{s:s,s:s,s:o}", "error",
+			    keyd_tmsg(r, "api.not_genuine"), "reason", "not-genuine", "mismatch", bad));
+			goto out;
+		}
+	}
+	if (why != SP_RELEASE_OK) {
 		if (why == SP_RELEASE_NOT_LOGGED_IN)
 			ret = refuse(r, sp_release_status(why, NULL), "api.not_logged_in", NULL, id, 0);
 		else if (why == SP_RELEASE_NOT_RECIPIENT)

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeMail, recipientAdd } from '../lib/harness.mjs';
+import { makeMail, recipientAdd, storeSql } from '../lib/harness.mjs';
 import { launch, keydWithOrg, seal, clickOpen, signInIfAsked, verdictText, screenshot, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'sam@example.net';
@@ -152,6 +152,14 @@ test('an envelope whose header changed by one byte is refused and shows nothing'
   assert.equal(await popup.locator('#sp-body').evaluate((e) => e.childElementCount), 0);
   const body = await popup.textContent('body');
   assert.doesNotMatch(body, /secret body text|Private subject/);
+  assert.match(body, /header is not the one the sender sealed/);
+  // the key server released nothing for the made-up envelope and recorded
+  // no reading: the refusal is in the audit trail, no read notice left
+  const id = JSON.parse(header.toString()).id;
+  assert.equal(storeSql(ctx.keyd.dataDir, `SELECT count(*) FROM audit WHERE event = 'release' AND envelope_id = '${id}'`), '0');
+  assert.match(storeSql(ctx.keyd.dataDir, `SELECT detail FROM audit WHERE event = 'release-refused' AND envelope_id = '${id}'`),
+    /not the one the sender sealed/);
+  assert.equal(storeSql(ctx.keyd.dataDir, `SELECT count(*) FROM envelope_rcpt WHERE envelope_id = '${id}' AND opened != 0`), '0');
   await screenshot(popup, 'tampered');
   await context.close();
 });

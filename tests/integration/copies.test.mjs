@@ -171,6 +171,34 @@ test('the open page in copy mode and the list page', async () => {
   assert.ok(l.status === 200 || l.status === 503, String(l.status));
 });
 
+test('a release with the page\'s claims: the recorded envelope opens; another gets nothing and is not recorded as read', async () => {
+  const J = seal(clinic);
+  const tok = await login(pat);
+  const rel = (claims) => call(`/api/v1/envelopes/${J.id}/release`, { method: 'POST', auth: tok,
+    body: JSON.stringify(claims) });
+  const hex = (b) => sha256(b).toString('hex');
+  const opened = () => storeSql(K.dataDir, `SELECT opened FROM envelope_rcpt WHERE envelope_id = '${J.id}'`);
+  const forged = await rel({ header_sha256: hex(Buffer.from('a made-up header')), ct_sha256: hex(J.ct) });
+  assert.equal(forged.status, 403, forged.buf.toString());
+  assert.equal(forged.json.reason, 'not-genuine');
+  assert.deepEqual(forged.json.mismatch, ['header']);
+  assert.equal(forged.json.server_part, undefined);
+  const both = await rel({ header_sha256: hex(J.ct), ct_sha256: hex(J.header) });
+  assert.deepEqual(both.json.mismatch, ['header', 'ciphertext']);
+  assert.equal(opened(), '0', 'not recorded as read');
+  assert.match(storeSql(K.dataDir, `SELECT detail FROM audit WHERE event = 'release-refused' AND envelope_id = '${J.id}' LIMIT 1`),
+    /not the one the sender sealed/);
+  const bad = await rel({ ct_sha256: 'zz' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.field, 'header_sha256');
+  // the envelope recorded, or no claim at all (an API client): released
+  const ok = await rel({ header_sha256: hex(J.header), ct_sha256: hex(J.ct) });
+  assert.equal(ok.status, 200, ok.buf.toString());
+  assert.match(ok.json.server_part, /^[\w-]{43}$/);
+  assert.notEqual(opened(), '0');
+  assert.equal((await rel({})).status, 200);
+});
+
 test('an organisation without copies keeps none and links to none', async () => {
   const P = seal(plain, { from: 'doc@plain.example' });
   assert.ok(!fs.existsSync(copyFile(P.id)));

@@ -705,15 +705,27 @@ function askVerify(v, session) {
 
 // ---- the whole flow --------------------------------------------------------
 
+// What this page claims to open: the SHA-256 of the envelope's header and
+// ciphertext (a promise), sent with every release, so that the key server
+// releases the key part, and records a reading, only for the envelope it
+// recorded: a page of another site that posts a made-up envelope with a
+// real id gets nothing and makes no read notice.  {} in copy mode (the
+// key server's own copy).
+let claim = Promise.resolve({});
+
 async function release(session) {
-  return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, {}, session.csrf);
+  return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, await claim, session.csrf);
 }
 
 // The page for a refusal of the key server (the release, the copy): 403,
 // 404, 410, 423.  header is the envelope's (or {} before the copy came).
 // Returns true when r was one of them and its page is shown.
 function refused(r, header, session) {
-  if (r.status === 403) {
+  if (r.status === 403 && r.data.reason === 'not-genuine') {
+    const what = Array.isArray(r.data.mismatch) ? r.data.mismatch : [];
+    notGenuine(header.org, what.length ? what.map((w) => t(w === 'header' ? 'js.r_header' : 'js.r_ct'))
+      : [t('js.r_no_record')], header.from || '');
+  } else if (r.status === 403) {
     fatal(t('js.not_for_you'), parts('js.not_for_you_detail', { email: bdi(session.email) }));
   } else if (r.status === 404 && COPY) {
     fatal(t('js.no_such_link'), t('js.no_such_link_detail'), [], 'gone');
@@ -736,7 +748,11 @@ async function obtainKey(header, prefill) {
   registerFor(prefill, ID);
   if (header.level === 'low') {
     // low: no sign-in needed (docs/decisions/0015-remembered-devices.md)
-    const r = await releaseUnsigned(ID);
+    const r = await releaseUnsigned(ID, await claim);
+    if (r && r.status !== 200) {
+      refused(r, header, { email: '' });
+      return null;
+    }
     if (r) {
       show($('sp-login'), false);
       return { session: null, record: r.data };
@@ -875,6 +891,9 @@ async function openWith(env) {
   env.ctDigest.catch(() => { /* checkRecord reports it */ });
   const h = headerOf(env);
   if (!h) return;
+  claim = Promise.all([spc.sha256Hex(h.headerBytes), env.ctDigest])
+    .then(([hd, cd]) => ({ header_sha256: hd, ct_sha256: spc.hexOf(cd) }))
+    .catch(() => ({}));
   progress(null);
   const got = await obtainKey(h.header, soleRecipient(h.header));
   if (!got) return;

@@ -447,7 +447,7 @@ export function digestOf(bytes) {
   return subtle().digest('SHA-256', bytes).then((d) => new Uint8Array(d));
 }
 
-const hexOf = (d) => Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+export const hexOf = (d) => Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
 
 // true when sigB64url (base64url of 64 bytes) is the Ed25519 signature of
 // the envelope (headerBytes, ct) under pubB64url (base64url of the 32-byte

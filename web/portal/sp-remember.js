@@ -93,12 +93,15 @@ export async function rememberedSession() {
 }
 
 // A message of level low opens without a sign-in: when this browser has no
-// session, the key part of envelope id is asked for as nobody.  The
-// release's answer when it came, else null (then sign in as usual).
-export async function releaseUnsigned(id) {
+// session, the key part of envelope id is asked for as nobody, with what
+// the page claims to open (body).  The release's answer when it came (or
+// the key server's word that the envelope is not the one it recorded),
+// else null (then sign in as usual).
+export async function releaseUnsigned(id, body = {}) {
   const s = await api('GET', '/api/v1/session');
   if (s.status !== 401) return null;
-  const r = await api('POST', `/api/v1/envelopes/${encodeURIComponent(id)}/release`, {});
+  const r = await api('POST', `/api/v1/envelopes/${encodeURIComponent(id)}/release`, body);
+  if (r.status === 403 && r.data.reason === 'not-genuine') return r;
   return r.status === 200 && typeof r.data.server_part === 'string' ? r : null;
 }
 
