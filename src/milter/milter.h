@@ -192,6 +192,7 @@ struct milter_rewrite {
 	char marker[256];		/* extra header added first, "" = none */
 	char marker_name[64];
 	uint64_t body_bytes;
+	unsigned applied;		/* changes handed to the MTA so far */
 };
 void milter_rewrite_init(struct milter_rewrite *rw, const struct milter_ops *ops,
     const struct milter_msg *orig);

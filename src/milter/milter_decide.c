@@ -291,6 +291,15 @@ do_unseal(const struct milter_global *g, struct milter_worker *w, struct milter_
 	if (st == SP_OK)
 		st = milter_rewrite_finish(&rw);
 	milter_rewrite_clear(&rw);
+	if (st == SP_ERR_INVALID && rw.applied == 0) {
+		/* an original whose header block this milter cannot hand to the
+		 * MTA (nothing of it was applied): every retry would fail the
+		 * same way, so it is delivered sealed, to be opened in the portal */
+		outcome(o, MILTER_CONTINUE, "pass", "left sealed: the original's header block "
+		    "cannot be restored here");
+		strip_markers(m, ops);
+		goto out;
+	}
 	if (st == SP_OK) {
 		snprintf(mark, sizeof(mark), "%s%s; keyd=%s", m->hdr_leadspc ? " " : "",
 		    f.header.id, c->keyd_public_url);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "message.h"
+
 #define REWRITE_CHUNK 65535	/* the milter protocol's largest body chunk */
 
 void
@@ -33,9 +35,9 @@ milter_rewrite_clear(struct milter_rewrite *rw)
 }
 
 /* Add one field "Name: value" (len bytes, folding as CRLF or LF, no final
- * line end) through ops. */
+ * line end) through ops; with dry, only check that it can be. */
 static int
-add_field(struct milter_rewrite *rw, const char *f, size_t len)
+add_field(struct milter_rewrite *rw, const char *f, size_t len, int dry)
 {
 	struct sp_buf name, val;
 	const char *colon = memchr(f, ':', len);
@@ -75,8 +77,9 @@ add_field(struct milter_rewrite *rw, const char *f, size_t len)
 		if ((st = sp_buf_append(&val, f + i, 1)) != SP_OK)
 			goto out;
 	}
-	if ((st = sp_buf_append(&val, "", 0)) != SP_OK)
+	if ((st = sp_buf_append(&val, "", 0)) != SP_OK || dry)
 		goto out;
+	rw->applied++;
 	if (rw->ops->addheader(rw->ops->ctx, (const char *)name.data,
 	    val.data ? (const char *)val.data : "") != 0)
 		st = SP_ERR_IO;
@@ -86,15 +89,20 @@ out:
 	return st;
 }
 
-/* Split the collected header block (ending with the blank line) into
- * fields and add each.  A field runs from a line that does not start with
- * white space to the end (before the line end) of its last continuation. */
+/* Split the collected header block (ending with the blank line, or with
+ * the message) into fields and add each.  A field runs from a line that
+ * does not start with white space to the end (before the line end) of its
+ * last continuation.  A byte-order mark and an mbox "From " line before
+ * the first field are no header fields: they are left out.  With dry,
+ * nothing is added: only checked. */
 static int
-add_fields(struct milter_rewrite *rw)
+add_fields_pass(struct milter_rewrite *rw, int dry)
 {
 	const char *p = (const char *)rw->hdr.data, *end = p + rw->hdr.len;
 	const char *start = NULL, *fend = NULL;
 	int st;
+
+	p += sp_msg_preamble_len(rw->hdr.data, rw->hdr.len);
 
 	while (p < end) {
 		const char *line = p, *nl = memchr(p, '\n', (size_t)(end - p));
@@ -114,14 +122,24 @@ add_fields(struct milter_rewrite *rw)
 			fend = line + ll;	/* continuation of the current field */
 			continue;
 		}
-		if (start != NULL && (st = add_field(rw, start, (size_t)(fend - start))) != SP_OK)
+		if (start != NULL && (st = add_field(rw, start, (size_t)(fend - start), dry)) != SP_OK)
 			return st;
 		start = line;
 		fend = line + ll;
 	}
 	if (start != NULL)
-		return add_field(rw, start, (size_t)(fend - start));
+		return add_field(rw, start, (size_t)(fend - start), dry);
 	return SP_OK;
+}
+
+/* Every field checked first, then added: a header block that cannot be
+ * applied changes nothing of the message the MTA holds. */
+static int
+add_fields(struct milter_rewrite *rw)
+{
+	int st = add_fields_pass(rw, 1);
+
+	return st == SP_OK ? add_fields_pass(rw, 0) : st;
 }
 
 static int
@@ -130,6 +148,7 @@ body_out(struct milter_rewrite *rw, const unsigned char *p, size_t n)
 	while (n > 0) {
 		size_t k = n < REWRITE_CHUNK ? n : REWRITE_CHUNK;
 
+		rw->applied++;
 		if (rw->ops->replacebody(rw->ops->ctx, p, k) != 0)
 			return SP_ERR_IO;
 		rw->body_bytes += k;
@@ -197,10 +216,20 @@ milter_rewrite_finish(struct milter_rewrite *rw)
 	const struct milter_msg *m = rw->orig;
 	size_t i, j;
 
+	int st;
+
 	if (rw->failed)
 		return SP_ERR_IO;
-	if (!rw->in_body)
-		return SP_ERR_INVALID;	/* the new message had no header block end */
+	/* a message of header fields only, without the blank line: its end
+	 * ends the header block, and the body is empty */
+	if (!rw->in_body) {
+		rw->in_body = 1;
+		if ((st = add_fields(rw)) != SP_OK) {
+			rw->failed = 1;
+			return st;
+		}
+	}
+	rw->applied++;
 	if (rw->body_bytes == 0 && rw->ops->replacebody(rw->ops->ctx, (const unsigned char *)"", 0) != 0)
 		return SP_ERR_IO;
 	/* delete from the last field to the first, so that each index still

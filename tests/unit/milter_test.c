@@ -292,16 +292,36 @@ test_rewrite(void)
 	milter_rewrite_clear(&rw);
 	sp_buf_free(&r.body);
 
-	/* no header block end: refused; a line that is no field: refused */
+	/* header fields only, no blank line: the end of the message ends the
+	 * header block, with an empty body */
 	rec_init(&r, &ops);
 	milter_rewrite_init(&rw, &ops, &m);
-	milter_rewrite_write(&rw, "A: 1\r\n", 6);
-	T_EQ_INT(milter_rewrite_finish(&rw), SP_ERR_INVALID);
+	milter_rewrite_write(&rw, "A: 1\r\nB: 2", 11);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
+	T_CHECK(strncmp(r.log, "add A=[1]\nadd B=[2]\nchg", 23) == 0);
+	T_EQ_INT(r.body.len, 0);
 	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
+	/* an mbox "From " line and a byte-order mark before the fields are
+	 * no fields: left out, the rest restored */
+	rec_init(&r, &ops);
 	milter_rewrite_init(&rw, &ops, &m);
-	T_CHECK(milter_rewrite_write(&rw, "no colon here\r\n\r\nbody", 21) != SP_OK);
-	T_CHECK(milter_rewrite_finish(&rw) != SP_OK);
+	T_EQ_INT(milter_rewrite_write(&rw, "From a@x Mon Nov 23 10:00:00 2026\n\xef\xbb\xbf" "A: 1\n\nbody", 47),
+	    SP_OK);
+	T_EQ_INT(milter_rewrite_finish(&rw), SP_OK);
+	T_CHECK(strncmp(r.log, "add A=[1]\nchg", 13) == 0);
+	T_EQ_INT(r.body.len, 4);
 	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
+	/* a line that is no field: refused before anything reaches the MTA */
+	rec_init(&r, &ops);
+	milter_rewrite_init(&rw, &ops, &m);
+	T_CHECK(milter_rewrite_write(&rw, "A: 1\r\nno colon here\r\n\r\nbody", 27) != SP_OK);
+	T_CHECK(milter_rewrite_finish(&rw) != SP_OK);
+	T_EQ_INT(rw.applied, 0);
+	T_CHECK(r.log[0] == '\0' && r.body.len == 0);
+	milter_rewrite_clear(&rw);
+	sp_buf_free(&r.body);
 	/* an MTA error stops the rewrite */
 	rec_init(&r, &ops);
 	r.fail_after = 0;
