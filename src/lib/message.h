@@ -66,8 +66,9 @@ int sp_msg_open(const unsigned char *raw, size_t len, struct sp_msg **out,
 struct sp_msg *sp_msg_ref(struct sp_msg *m);
 /* Drop one reference (NULL is a no-op). */
 void sp_msg_free(struct sp_msg *m);
-/* The sealer's info read from m (see sp_msg_info).  SP_ERR_TOOBIG past
- * SP_MSG_MAX_RECIPIENTS, SP_ERR_NOMEM; info is cleared then. */
+/* The sealer's info read from m (see sp_msg_info).  SP_ERR_NOMEM (info is
+ * cleared then), or SP_ERR_TOOBIG past SP_MSG_MAX_RECIPIENTS: info then
+ * holds From, Subject, Date and the first recipients (clear it). */
 int sp_msg_info_read(const struct sp_msg *m, struct sp_msg_info *info, struct sp_err *err);
 
 /* Interfaces that take a message as bytes (sp_policy_decide(),

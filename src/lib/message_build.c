@@ -920,8 +920,9 @@ sp_msg_container_build(const unsigned char *raw, size_t len,
 		memset(info, 0, sizeof(*info));
 	if ((st = sp_msg_open(raw, len, &h, err)) != SP_OK)
 		return st;
-	if ((info == NULL || (st = sp_msg_info_read(h, info, err)) == SP_OK) &&
-	    (st = msg_container_build(h, raw, len, 0, out, err)) != SP_OK && info != NULL)
+	if ((info == NULL || (st = sp_msg_info_read(h, info, err)) == SP_OK))
+		st = msg_container_build(h, raw, len, 0, out, err);
+	if (st != SP_OK && info != NULL)
 		sp_msg_info_clear(info);
 	sp_msg_free(h);
 	return st;

@@ -168,9 +168,9 @@ sp_msg_info_read(const struct sp_msg *m, struct sp_msg_info *info, struct sp_err
 	memset(info, 0, sizeof(*info));
 	if ((st = msg_fill_info(m->gm, info)) == SP_OK)
 		return SP_OK;
-	sp_msg_info_clear(info);
 	if (st == SP_ERR_TOOBIG)
 		return sp_err_set(err, st, "more than %d recipients in To: and Cc:", SP_MSG_MAX_RECIPIENTS);
+	sp_msg_info_clear(info);
 	return sp_err_set(err, st, "out of memory reading the recipients");
 }
 

@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "envelope.h"
 #include "sp.h"
 
 struct sp_env_header;
@@ -113,7 +114,7 @@ int milter_config_is_internal(const struct milter_config *c, const char *addr);
 
 #define MILTER_MAX_HEADERS 4096		/* header fields kept per message */
 #define MILTER_MAX_HEADER_BYTES ((size_t)4 << 20)
-#define MILTER_MAX_RCPT 1000
+#define MILTER_MAX_RCPT SP_ENV_MAX_RECIPIENTS	/* an envelope's most: the MTA sends the rest again */
 
 struct milter_hdr {
 	char *name;

@@ -162,6 +162,18 @@ test('To: undisclosed-recipients:; with the recipients in the envelope is sealed
   assert.match(s.stderr, /To: 'undisclosed-recipients:;' names no recipient address: give the recipients in the envelope \(seal --rcpt ADDR\)/);
 });
 
+test('a To: of more addresses than an envelope takes is sealed when the envelope\'s recipients are given', () => {
+  const list = Array.from({ length: 501 }, (_, i) => `member${i}@example.org`).join(', ');
+  const mail = Buffer.from(`From: alice@clinic.example\nTo: ${list}\nSubject: newsletter\n` +
+    'Date: Tue, 1 Dec 2026 10:00:00 +0000\n\nbody\n');
+  roundTrip(mail, { extra: ['--rcpt', 'pat@example.org', '--rcpt', 'guest@localhost'], reader: 'pat@example.org',
+    to: ['pat@example.org', 'guest@localhost'] });
+  // without them the header's recipients are the envelope's: too many
+  const s = seal(mail);
+  assert.equal(s.status, 1);
+  assert.match(s.stderr, /more than 500 recipients in To: and Cc:/);
+});
+
 test('every refusal names the field and the value that failed', () => {
   const base = (hdrs) => Buffer.from(`${hdrs}\nSubject: s\nDate: Tue, 1 Dec 2026 10:00:00 +0000\n\nbody\n`);
   for (const [what, mail, extra, re] of [
