@@ -280,6 +280,12 @@ keyd_api_seal(struct keyd_req *r, const char *id)
 		ans = keyd_reply_error(r, 403, "this envelope belongs to another organisation");
 		goto out;
 	}
+	if (e.kind == SP_ENV_KIND_REPLY) {
+		/* a recipient's secure reply: only the key server seals it */
+		ans = keyd_reply_error(r, 403, "this envelope is a recipient's reply: the key "
+		    "server seals it itself");
+		goto out;
+	}
 	if (e.format != 2) {
 		ans = keyd_reply_error(r, 400, "this envelope was deposited as format 1: it takes "
 		    "no signature");

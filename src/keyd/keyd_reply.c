@@ -800,9 +800,18 @@ keyd_api_reply_post(struct keyd_req *r, const char *id)
 	sp_buf_wipe(&raw);
 	if (st != SP_OK) {
 		keyd_log("reply-failed", "id", c.v.e.id, "error", sp_err_msg(&err, st), NULL);
-		if (dp.id[0] != '\0')
+		if (dp.id[0] != '\0') {
+			/* deposited, then not sealed: no mail carries its key part,
+			 * so it is withdrawn, as a reply the mail system refused */
+			struct sp_audit a = {0, "reply-not-sent", c.s.email, dp.id, r->client,
+			    "it could not be sealed", c.org.id};
+			struct sp_err rerr = {{0}};
+			int rst;
+
+			if ((rst = sp_store_envelope_retract(r->k->store, dp.id, &a, &rerr)) != SP_OK)
+				keyd_log("store-error", "id", dp.id, "error", sp_err_msg(&rerr, rst), NULL);
 			ans = keyd_reply_error(r, 500, "api.reply.not_sealed");
-		else
+		} else
 			ans = keyd_store_error(r, st, &err);
 		goto out;
 	}

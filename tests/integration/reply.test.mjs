@@ -172,6 +172,13 @@ test('reply with an attachment and BCC me: sealed in the outbox, opens for the o
   const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
   assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
   assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
+  // the organisation, which may release the reply, may not seal it anew
+  // with its own key: only the key server seals a recipient's reply
+  const again = await fetch(`${K.url}/api/v1/envelopes/${r.data.id}/seal`, { method: 'POST',
+    headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ header: 'e30=', ct_sha256: '00'.repeat(32), sig: 'A'.repeat(86) }) });
+  assert.equal(again.status, 403);
+  assert.match((await again.json()).error, /reply/);
 });
 
 test('a reply the mail system does not take: 503, its envelope retracted, the audit says why; sent again, it goes', async () => {
