@@ -218,6 +218,22 @@ test('a withdrawn message: its copy leaves the key server, the page says so, the
   const ids = await poll(async () => { const s = await keyStore(page, []); return s.ids.includes(one.id) ? null : s.ids; });
   assert.deepEqual(ids, [two.id], 'the withdrawn message\'s key part is dropped');
   assert.match(await page.textContent('#sp-rows'), /Opens on this device/);
+  // Someone else signs in on this browser (a shared computer): their list
+  // tidies only their own kept key parts; this recipient's stays.
+  const signOut = () => page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    await fetch('/api/v1/session', { method: 'DELETE', headers: { 'X-CSRF-Token': s.csrf } });
+  });
+  await signOut();
+  await page.goto(`${ctx.keyd.url}/messages`);
+  await signInIfAsked(page, OTHER, PASSWORD);
+  await page.locator('#sp-rows li').first().waitFor({ timeout: TIMEOUT });
+  assert.deepEqual((await keyStore(page, [])).ids, [two.id], 'another account\'s list keeps this one\'s key part');
+  await signOut();
+  await page.goto(`${ctx.keyd.url}/messages`);
+  await signInIfAsked(page, EMAIL, PASSWORD);
+  await page.locator('#sp-rows li').first().waitFor({ timeout: TIMEOUT });
+  assert.match(await page.textContent('#sp-rows'), /Opens on this device/);
   // Forget this device.
   await page.click('#sp-forget');
   await page.locator('#sp-forget-done:not([hidden])').waitFor({ timeout: TIMEOUT });

@@ -91,7 +91,7 @@ async function showList(session) {
   const items = list || [];
   // Newest first, whatever order the answer had.
   items.sort((x, y) => (validTime(y.created) ? y.created : 0) - (validTime(x.created) ? x.created : 0));
-  if (list !== null && list.length < LIST_MAX) await keys.keepOnly(new Set(items.map((e) => e.id)));
+  if (list !== null && list.length < LIST_MAX) await keys.keepOnly(new Set(items.map((e) => e.id)), session.email);
   const kept = await keys.ids();
   $('sp-rows').replaceChildren(...items.map((e) => row(e, kept.has(e.id))));
   show($('sp-empty'), list !== null && items.length === 0);

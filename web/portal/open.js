@@ -839,7 +839,7 @@ function headerOf(env) {
 // server's record, decrypt it and show it.  undecryptable(e) shows the page
 // for a decryption that failed although every check passed.  Resolves with
 // the opened envelope ({header, container}) when the message is shown.
-async function checkAndShow(env, { header, headerBytes }, record, undecryptable) {
+async function checkAndShow(env, { header, headerBytes }, record, undecryptable, who = '') {
   // Every check before anything is decrypted: a forged envelope shows
   // nothing at all.
   progress(t('js.checking'));
@@ -878,7 +878,7 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable)
     return false;
   }
   // This device opens it again from the message list.
-  keys.keep(ID, env.mp);
+  keys.keep(ID, env.mp, who);
   return opened;
 }
 
@@ -898,7 +898,7 @@ async function openWith(env) {
   const got = await obtainKey(h.header, soleRecipient(h.header));
   if (!got) return;
   const opened = await checkAndShow(env, h, got.record, () =>
-    notGenuine(h.header.org, [t('js.r_nodecrypt')]));
+    notGenuine(h.header.org, [t('js.r_nodecrypt')]), got.session ? got.session.email : '');
   if (opened) replyOffer(got.session, opened);
 }
 
@@ -1122,7 +1122,7 @@ async function openCopy() {
       keys.forgetOne(ID);
       missingKey();
     }
-  });
+  }, got.session ? got.session.email : '');
   if (opened) replyOffer(got.session, opened);
 }
 

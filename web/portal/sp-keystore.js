@@ -6,9 +6,12 @@
 //   device: "key" -> a non-extractable AES-GCM 256 CryptoKey, made once by
 //           this browser (kept as a structured clone: its bytes never reach
 //           script, the key server or any other origin);
-//   parts:  envelope id -> {iv, ct}: the 32-byte mail key part under that
-//           key, AES-GCM with a fresh 12-byte nonce, the id as associated
-//           data (a record moved to another id does not decrypt).
+//   parts:  envelope id -> {iv, ct, who}: the 32-byte mail key part under
+//           that key, AES-GCM with a fresh 12-byte nonce, the id as
+//           associated data (a record moved to another id does not
+//           decrypt); who is the account that opened it (lower case; ""
+//           when nobody was signed in, and in records from before), so
+//           that one account's message list tidies only its own.
 // SECURITY: no mail key part is written anywhere in the clear (not in
 // localStorage, not in a cookie, not in the URL).  Every failure (storage
 // off, a private window, a damaged record) reads as "not on this device":
@@ -87,9 +90,9 @@ async function withDb(fn, fallback) {
   }
 }
 
-// Keep the mail key part mp (43 base64url characters) of envelope id.
-// Resolves true when it was stored.
-export function keep(id, mp) {
+// Keep the mail key part mp (43 base64url characters) of envelope id,
+// opened by the account who ('' none).  Resolves true when it was stored.
+export function keep(id, mp, who = '') {
   if (!spc.validId(id) || !spc.b64urlExact(mp, 32)) return Promise.resolve(false);
   return withDb(async (db) => {
     const key = await deviceKey(db);
@@ -97,7 +100,7 @@ export function keep(id, mp) {
     const iv = crypto.getRandomValues(new Uint8Array(12));
     try {
       const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: enc.encode(id) }, key, raw);
-      await one(db, 'parts', 'readwrite', (s) => s.put({ iv, ct: new Uint8Array(ct) }, id));
+      await one(db, 'parts', 'readwrite', (s) => s.put({ iv, ct: new Uint8Array(ct), who: String(who).toLowerCase() }, id));
     } finally {
       raw.fill(0);
     }
@@ -137,12 +140,18 @@ export function ids() {
   return withDb(async (db) => new Set(await one(db, 'parts', 'readonly', (s) => s.getAllKeys())), new Set());
 }
 
-// Drop the key parts of every id not in keepIds (messages the key server
-// no longer opens: retracted, expired, shredded).
-export function keepOnly(keepIds) {
+// Drop the key parts that account who kept (and those of no account) for
+// every id not in keepIds, its list (messages the key server no longer
+// opens: retracted, expired, shredded).  Another account's, in a browser
+// two people share, stay.
+export function keepOnly(keepIds, who) {
+  const me = String(who || '').toLowerCase();
   return withDb(async (db) => {
-    const all = await one(db, 'parts', 'readonly', (s) => s.getAllKeys());
-    const gone = all.filter((id) => !keepIds.has(id));
+    const tx0 = db.transaction('parts', 'readonly');
+    const [all, recs] = await Promise.all([req(tx0.objectStore('parts').getAllKeys()),
+      req(tx0.objectStore('parts').getAll())]);
+    const gone = all.filter((id, i) => !keepIds.has(id) &&
+      (!recs[i] || typeof recs[i].who !== 'string' || recs[i].who === '' || recs[i].who === me));
     if (gone.length) {
       const tx = db.transaction('parts', 'readwrite');
       const s = tx.objectStore('parts');
