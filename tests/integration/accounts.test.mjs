@@ -270,9 +270,14 @@ test('16 parallel wrong passwords for one address: exactly --login-free 5 are ch
   const email = 'para@example.org';
   recipientAdd(K.dataDir, email, PW);
   const rs = await Promise.all(Array.from({ length: 16 }, () => login(K, email, 'not the password')));
-  const counts = {};
+  const counts = { 401: 0, 429: 0, 503: 0 };
   for (const r of rs) counts[r.status] = (counts[r.status] || 0) + 1;
-  assert.deepEqual(counts, { 401: 5, 429: 11 });
+  // five pass the lock and are checked (401); on a loaded machine one may
+  // be answered "busy, try again" (503) when no password worker came free
+  // in time, and gives its attempt back; the rest are refused by the lock
+  assert.equal(Object.values(counts).reduce((a, b) => a + b), 16, JSON.stringify(counts));
+  assert.ok(counts[401] <= 5 && counts[401] + counts[503] >= 5, JSON.stringify(counts));
+  assert.ok(counts[429] >= 10, JSON.stringify(counts));
   for (const r of rs.filter((x) => x.status === 429)) {
     assert.ok(Number(r.headers.get('retry-after')) > 0);
     assert.equal(r.body.signin_link, '/signin-link');
@@ -285,7 +290,7 @@ test('16 parallel wrong passwords for one address: exactly --login-free 5 are ch
   assert.equal(ex.status, 0, String(ex.stderr));
   const locked = JSON.parse(ex.stdout.toString()).records
     .filter((x) => x.event === 'login-locked' && x.actor === email);
-  assert.equal(locked.length, 12);
+  assert.equal(locked.length, counts[429] + 1);
   assert.ok(locked.every((x) => x.chain === 0 && /^locked until \d+$/.test(x.detail)));
 });
 
