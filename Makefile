@@ -142,6 +142,9 @@ check-banned:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\s*\(' \
 	  $$(find src tools fuzz bench -name '*.c' -o -name '*.h') \
 	  || { echo "banned function used (see docs/hacking.md)"; exit 1; }
+	@! grep -nE '(^|[^_[:alnum:]])json_dumps\s*\(' \
+	  $$(find src tools fuzz bench -name '*.c' ! -name jsonwipe.c) \
+	  || { echo "json_dumps: use sp_json_dumps (jsonwipe.h; see docs/hacking.md)"; exit 1; }
 
 clean:
 	rm -rf build build-asan build-fuzz bin

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "jsonwipe.h"
 #include "keyd_client.h"
 #include "password.h"
 
@@ -276,7 +277,7 @@ static char *
 login_body(const char *email, const char *pw)
 {
 	json_t *j = json_pack("{s:s,s:s}", "email", email, "password", pw);
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char *s = j ? sp_json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
 	return s;

@@ -30,6 +30,7 @@
 #include "crypto.h"
 #include "field.h"
 #include "store.h"
+#include "jsonwipe.h"
 
 #define ANCHORS_FILE_MAX (64L * 1024 * 1024)	/* bytes of an anchor file */
 #define ANCHOR_LINE_MAX 1024
@@ -186,7 +187,7 @@ export_one(void *arg, const struct sp_audit_row *r)
 	json_object_set_new(o, "detail", jstr(r->a.detail));
 	json_object_set_new(o, "prev", json_string(prev));
 	json_object_set_new(o, "hash", json_string(h));
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	text = sp_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(o);
 	if (text == NULL)
 		return c->err = 1;

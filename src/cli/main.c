@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonwipe.h"
 #include "buf.h"
 #include "cli.h"
 #include "crypto.h"
@@ -167,6 +168,7 @@ main(int argc, char **argv)
 	int i = 1, rc;
 	size_t v;
 
+	sp_json_wipe_install();		/* passwords and tokens pass through JSON */
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
 			g.data_dir = argv[i + 1];

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonwipe.h"
 #include "conf.h"
 #include "blobstore.h"
 #include "keyd.h"
@@ -118,6 +119,7 @@ main(int argc, char **argv)
 	sigset_t set;
 
 	log_init("keyd", 0, 0);
+	sp_json_wipe_install();		/* before any JSON value exists */
 	memset(&k, 0, sizeof(k));
 	if ((st = keyd_config_read(&cfg, argc, argv, &cl, &err)) != SP_OK)
 		config_error("%s", sp_err_msg(&err, st));

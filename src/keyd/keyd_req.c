@@ -24,6 +24,7 @@
 #include "keyd_lang.h"
 #include "keyd_req.h"
 #include "keyd_tmpl.h"
+#include "jsonwipe.h"
 
 /* --- small lookups ------------------------------------------------------- */
 
@@ -294,7 +295,7 @@ keyd_reply_buf(struct keyd_req *r, unsigned status, const char *type, struct sp_
 enum MHD_Result
 keyd_reply_json(struct keyd_req *r, unsigned status, void *json)
 {
-	char *s = json_dumps(json, JSON_COMPACT);
+	char *s = sp_json_dumps(json, JSON_COMPACT);
 	enum MHD_Result ret;
 
 	json_decref(json);
@@ -564,6 +565,7 @@ keyd_json_bad_utf8(struct keyd_req *r, char key[32])
 			}
 		}
 	json_decref(j);
+	sp_wipe(fixed, strlen(fixed));	/* a copy of the body: it may hold a password */
 	g_free(fixed);
 	return 1;
 }

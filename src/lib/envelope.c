@@ -10,6 +10,7 @@
  * handles both key parts and wipes its copy of them.
  */
 #include "envelope.h"
+#include "jsonwipe.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -259,7 +260,7 @@ sp_env_header_encode(const struct sp_env_header *h, struct sp_buf *out, struct s
 		st = sp_err_set(err, SP_ERR_INVALID, "envelope header: a field is not valid UTF-8");
 		goto done;
 	}
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	s = sp_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	if (s == NULL) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "envelope header: cannot serialise");
 		goto done;

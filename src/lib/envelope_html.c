@@ -23,6 +23,7 @@
 #include "i18n.h"
 #include "assets.h"
 #include "sign.h"
+#include "jsonwipe.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -244,7 +245,7 @@ out_json_str(struct env_out *o, const char *s)
 
 	if ((v = json_string(s)) == NULL)
 		return o->st = sp_err_set(o->err, SP_ERR_INVALID, "envelope html: text is not UTF-8");
-	d = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII | JSON_COMPACT);
+	d = sp_json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII | JSON_COMPACT);
 	json_decref(v);
 	if (d == NULL)
 		return o->st = sp_err_set(o->err, SP_ERR_NOMEM, "envelope html: out of memory");

@@ -19,6 +19,7 @@
 #include "assets.h"
 #include "html.h"
 #include "i18n.h"
+#include "jsonwipe.h"
 
 #define MAX_CATS 16
 #define NAME_MAX_LEN 40		/* bytes of a placeholder name */
@@ -380,7 +381,7 @@ sp_i18n_json(struct sp_buf *out, const char *lang, const char *prefix)
 		json_object_foreach(en, key, v)
 			if (strncmp(key, prefix, pl) == 0)
 				json_object_set_new(sel, key, json_string(sp_i18n_text(lang, key)));
-	s = json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS);
+	s = sp_json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(sel);
 	if (s == NULL)
 		return SP_ERR_NOMEM;

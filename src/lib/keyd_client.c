@@ -6,6 +6,7 @@
  * jansson; nothing here logs.
  */
 #include "keyd_client.h"
+#include "jsonwipe.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -154,7 +155,7 @@ keyd_post(struct sp_keyd_client *c, const char *path, json_t *body, long *code,
 	sp_buf_init(&url, 4096);
 	sp_buf_init(&auth, 4096);
 	if (sp_buf_printf(&url, "%s%s", c->base, path) != SP_OK ||
-	    (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+	    (text = sp_json_dumps(body, JSON_COMPACT)) == NULL) {
 		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
 		goto out;
 	}

@@ -15,6 +15,7 @@
  */
 #include "message_internal.h"
 #include "crypto.h"
+#include "jsonwipe.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -765,7 +766,7 @@ emit(struct build *b, GMimeMessage *m, struct msg_container **out)
 	json_object_set_new(root, "blobs", blobs);
 	json_object_set_new(root, "raw", raw);
 	blobs = raw = NULL;
-	if ((man = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+	if ((man = sp_json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		goto out;
 	mlen = strlen(man);
 	if (mlen > MSG_MAX_MANIFEST) {
