@@ -176,8 +176,10 @@ reset_main(int argc, char **argv, const struct cli_global *g)
 		sp_buf_free(&outbox);
 		return 1;
 	}
+	/* every session and every remembered device: a device's cookie would
+	 * make a new session at once */
 	if (st == SP_OK)
-		st = sp_store_sessions_end(s, email, &ended, NULL, &err);
+		st = sp_store_signout_all(s, email, &ended, NULL, NULL, &err);
 	sp_store_close(s);
 	sp_buf_init(&body, 65536);
 	if (st == SP_OK) {

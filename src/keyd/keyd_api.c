@@ -28,6 +28,7 @@
 #include "keyd_factors.h"
 #include "keyd_lang.h"
 #include "keyd_login.h"
+#include "keyd_security.h"
 #include "keyd_org.h"
 #include "keywrap_remote.h"
 #include "notice.h"
@@ -686,7 +687,10 @@ keyd_api_session(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	todo = acc.profile_todo != 0;
+	/* a remembered device's session may not finish it unconfirmed:
+	 * the pages do not offer it then */
+	todo = acc.profile_todo != 0 && (keyd_session_how(&s) != SP_RELEASE_AUTH_DEVICE ||
+	    keyd_session_fresh(&s));
 	sp_wipe(&acc, sizeof(acc));
 	return keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:b}", "email", s.email,
 	    "csrf", s.csrf, "incomplete", todo));

@@ -541,14 +541,22 @@ keyd_page_account(struct keyd_req *r, const char *sub)
 	if (strcmp(sub, "/reauth") == 0) {
 		struct sp_account acc;
 		const char *pw = keyd_field(r, "password");
-		char key[8 + 2 * SP_SHA256_LEN], key_email[SP_STORE_EMAIL_MAX + 8];
+		char key[SP_STORE_EMAIL_MAX + 8 + 2 * SP_SHA256_LEN], key_email[SP_STORE_EMAIL_MAX + 8];
 		int64_t until = 0;
 
-		/* counted per session: strangers who locked the address by
-		 * guessing do not keep its signed-in owner from confirming */
-		memcpy(key, "reauth:", 7);
-		sp_hex_encode(s.hash, SP_SHA256_LEN, key + 7);
+		/* A session that began with the password counts its own tries:
+		 * strangers who locked the address by guessing do not keep its
+		 * signed-in owner from confirming, and a new such session needs
+		 * the password.  A remembered device's session counts against
+		 * the address, as a log-in does: its cookie makes new sessions
+		 * at will, so a stolen one must not buy endless guesses. */
 		snprintf(key_email, sizeof(key_email), "email:%s", s.email);
+		if (keyd_session_how(&s) == SP_RELEASE_AUTH_DEVICE) {
+			snprintf(key, sizeof(key), "%s", key_email);
+		} else {
+			memcpy(key, "reauth:", 7);
+			sp_hex_encode(s.hash, SP_SHA256_LEN, key + 7);
+		}
 		if (sp_store_throttle_begin(r->k->store, key, now, &r->k->thr_email, &until, NULL) !=
 		    SP_OK || until > now) {
 			r->retry_after = until > now ? until - now : 2;

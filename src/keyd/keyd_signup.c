@@ -538,8 +538,11 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	}
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s.email);
-	if (!cur.profile_todo && !keyd_session_fresh(&s)) {
-		/* a change of a complete profile needs the password typed lately */
+	if ((!cur.profile_todo || keyd_session_how(&s) == SP_RELEASE_AUTH_DEVICE) &&
+	    !keyd_session_fresh(&s)) {
+		/* a change of a complete profile needs the password typed lately;
+		 * so does the first one from a remembered device's session (its
+		 * cookie alone must not choose the questions of a reset) */
 		sp_wipe(&cur, sizeof(cur));
 		json_decref(j);
 		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
@@ -570,8 +573,8 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	sp_wipe(&acc, sizeof(acc));
 	if (st != SP_OK)
 		return keyd_store_error(r, st, &err);
-	if (done)
-		keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s.email, NULL, NULL, NULL);
+	/* the owner hears of every change, the first one included */
+	keyd_notice(r->k, SP_NOTICE_PROFILE_CHANGED, s.email, NULL, NULL, NULL);
 	/* the answer follows the account's new language unless a choice was
 	 * made (keyd_lang.h) */
 	r->lang[0] = '\0';

@@ -637,10 +637,21 @@ test('CLI: recipient unlock lifts a lock, recipient reset mails a working link a
     assert.equal(c.status, 0, c.stderr);
     const s = await login(K, email, PW);
     assert.equal(s.status, 200);
+    // a browser that remembers this account
+    const rem = await fetch(K.url + '/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password: PW, remember: true }) });
+    assert.equal(rem.status, 200);
+    const device = rem.headers.getSetCookie().map((x) => /^sp_device=([^;]+)/.exec(x)).find(Boolean)?.[1];
+    assert.ok(device, 'a device cookie');
+    const deviceSession = () => fetch(K.url + '/api/v1/session/device', { method: 'POST',
+      headers: { 'Content-Type': 'application/json', Cookie: `sp_device=${device}` }, body: '{}' });
+    assert.equal((await deviceSession()).status, 200);
 
     c = sealpost(['--data-dir', K.dataDir, 'recipient', 'reset', email, '--public-url', K.url]);
     assert.equal(c.status, 0, c.stderr);
     assert.equal(await sessionOk(K, s.body.session), 401);
+    // the remembered device is forgotten too: its cookie makes no session
+    assert.equal((await deviceSession()).status, 401);
     const link = mailedLink(path.join(K.dataDir, 'outbox'), email, 'reset');
     assert.ok(link.startsWith(`${K.url}/reset?t=`));
     const b = new Browser(K);

@@ -445,6 +445,41 @@ test('the profile: changed with a fresh password, kept without answers, a notice
   assert.equal(profileRow().split('|')[0], 'Samira', 'nothing changed');
 });
 
+test('a remembered device buys no endless password guesses: its sessions\' confirmations count against the address', async () => {
+  const T = await startKeyd({ args: ['--login-free', '3', '--login-free-ip', '100000', '--form-free', '100000'] });
+  try {
+    recipientAdd(T.dataDir, pat, PW);
+    const rem = await fetch(T.url + '/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: pat, password: PW, remember: true }) });
+    assert.equal(rem.status, 200);
+    const cookieOf = (res, name) => res.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith(`${name}=`));
+    const device = cookieOf(rem, 'sp_device');
+    // a new session from the cookie for every try, as a thief would
+    const guess = async (password) => {
+      const d = await fetch(T.url + '/api/v1/session/device', { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Cookie: device }, body: '{}' });
+      assert.equal(d.status, 200);
+      const { csrf } = await d.json();
+      const r = await fetch(T.url + '/account/reauth', { method: 'POST', redirect: 'manual',
+        headers: { Cookie: `${cookieOf(d, 'sp_session')}; ${device}`, Origin: T.url,
+          'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, password }).toString() });
+      await r.text();
+      return r.status;
+    };
+    const seen = [];
+    for (let i = 0; i < 5; i++) seen.push(await guess(`wrong guess number ${i}`));
+    assert.deepEqual(seen, [401, 401, 401, 429, 429]);
+    // locked: the right password too, here and at the log-in
+    assert.equal(await guess(PW), 429);
+    const login = await fetch(T.url + '/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: pat, password: PW }) });
+    assert.equal(login.status, 429);
+  } finally {
+    await T.stop();
+  }
+});
+
 test('the server-rendered sign-in remembers the device only with its box ticked', async () => {
   for (const tick of [false, true]) {
     const b = new Browser();

@@ -115,6 +115,36 @@ test('a new address: code by mail, then a session and an account that owes its p
   assert.equal((await post(K, '/api/v1/session', { email, password: PW })).status, 200);
 });
 
+test('a remembered device\'s session does not finish the profile unconfirmed; the owner hears of the first profile', async () => {
+  const email = fresh();
+  const s = await signup(K, email);
+  assert.equal(s.status, 202);
+  assert.equal((await confirm(K, s, codeOf(K, email))).status, 200);
+  // a browser remembered with the password; then only its device cookie
+  const rem = await post(K, '/api/v1/session', { email, password: PW, remember: true });
+  assert.equal(rem.status, 200);
+  const device = rem.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith('sp_device='));
+  assert.ok(device);
+  const d = await post(K, '/api/v1/session/device', {}, { Cookie: device });
+  assert.equal(d.status, 200);
+  const cookie = d.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith('sp_session='));
+  // not offered, and refused: the cookie alone does not choose the phrase
+  // and the questions a reset will ask
+  assert.equal((await get(K, '/api/v1/session', cookie)).body.incomplete, false);
+  const profile = { first_name: 'Mal', last_name: 'Lory', phrase: 'attacker phrase', phrase_enabled: true,
+    questions: [1, 2, 3], answers: ['a', 'b', 'c'] };
+  const r = await post(K, '/api/v1/account/profile', profile, { Cookie: `${cookie}; ${device}`, 'X-CSRF-Token': d.body.csrf });
+  assert.equal(r.status, 403);
+  assert.equal(r.body.reason, 'reauth');
+  assert.equal(storeSql(K.dataDir, `SELECT profile_todo FROM accounts WHERE email = '${email}'`), '1');
+  // the owner's own session finishes it, and a mail says so
+  const own = rem.headers.getSetCookie().map((h) => h.split(';')[0]).find((h) => h.startsWith('sp_session='));
+  const ok = await post(K, '/api/v1/account/profile', { ...profile, phrase: 'my own phrase' },
+    { Cookie: own, 'X-CSRF-Token': rem.body.csrf });
+  assert.equal(ok.status, 200);
+  assert.ok(mails(K, email, 2).some((m) => /^Subject: Your profile for secure messages was changed/m.test(m.text)));
+});
+
 test('an address with an account gets the same answer, and a mail about it', async () => {
   const email = fresh();
   recipientAdd(K.dataDir, email, 'an older password of theirs');
