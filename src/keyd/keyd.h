@@ -232,9 +232,10 @@ void keyd_keyholder_reload(struct keyd *k);
 /* Close the socket (the key holder exits) and wait for it, by its pid:
  * SIGTERM after 5 s, SIGKILL after 5 s more. */
 void keyd_keyholder_stop(struct keyd *k);
-/* As root: make the data directory and what is in it (one level down for
- * outbox/ and outbox.tmp/) belong to uid/gid, except the key directory
- * keys/ and old-layout master-N.key files, which the key holder owns. */
+/* As root: make the data directory and what root made in it (one level
+ * down for outbox/ and outbox.tmp/) belong to uid/gid, except the key
+ * directory keys/ and master-N.key files, which the key holder owns; what
+ * another user owns stays theirs, under any name. */
 int keyd_data_chown(const char *dir, uid_t uid, gid_t gid, struct sp_err *err);
 
 #endif

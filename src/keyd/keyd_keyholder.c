@@ -272,8 +272,11 @@ keyd_keyholder_stop(struct keyd *k)
 	k->kh_pid = 0;
 }
 
-/* chown at/name (not following symbolic links); with depth, also what
- * is in it when it is a directory. */
+/* chown at/name (not following symbolic links) when root made it; with
+ * depth, also what is in it when it is a directory.  What another user
+ * owns is left alone, and so is what is in it: the key holder's key
+ * directory stays its own under whatever name keyd's user moved it to,
+ * and a master key file under any directory is never handed over. */
 static int
 chown_entry(int at, const char *name, uid_t uid, gid_t gid, int depth,
     struct sp_err *err)
@@ -283,10 +286,12 @@ chown_entry(int at, const char *name, uid_t uid, gid_t gid, int depth,
 	DIR *d;
 	int fd, st = SP_OK;
 
+	if (strncmp(name, "master-", 7) == 0 || fstatat(at, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    sb.st_uid != 0)
+		return SP_OK;
 	if (fchownat(at, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
 		return sp_err_set(err, SP_ERR_CONFIG, "chown %s: %s", name, strerror(errno));
-	if (depth == 0 || fstatat(at, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    !S_ISDIR(sb.st_mode))
+	if (depth == 0 || !S_ISDIR(sb.st_mode))
 		return SP_OK;
 	if ((fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return sp_err_set(err, SP_ERR_CONFIG, "%s: %s", name, strerror(errno));

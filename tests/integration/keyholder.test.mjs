@@ -504,6 +504,14 @@ test('--user: keyd and the key holder give up root, each for its own user', asyn
   assert.equal((await r.json()).server_part, d.server_part);
   await k.stop();
   assert.equal(k.proc.exitCode, 0);
+  // keyd's user (taken over, say) moves the key directory aside: at the next
+  // start, root hands over only what root made, never the key holder's
+  // files under another name
+  fs.renameSync(path.join(dataDir, 'keys'), path.join(dataDir, 'stash'));
+  const k2 = await keyd({ dataDir, args: ['--user', 'sealpost-test', '--keyholder-user', 'sealpost-test-keys'] });
+  await k2.stop();
+  assert.equal(fs.statSync(path.join(dataDir, 'stash')).uid, ku);
+  assert.equal(fs.statSync(path.join(dataDir, 'stash', 'master-1.key')).uid, ku);
 });
 
 // --- rotation -----------------------------------------------------------------
