@@ -290,7 +290,7 @@ sp_keywrap_add_key(const char *dir, uint32_t *id, struct sp_err *err)
 	char name[32];
 	uint32_t top = 0, v;
 	DIR *d;
-	int fd, st;
+	int fd, st, nkeys = 0;
 
 	*id = 0;
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -300,9 +300,16 @@ sp_keywrap_add_key(const char *dir, uint32_t *id, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_CONFIG, "%s: %s", dir, strerror(errno));
 	}
 	while ((de = readdir(d)) != NULL)
-		if ((v = key_file_id(de->d_name)) > top)
+		if ((v = key_file_id(de->d_name)) > 0 && (nkeys++, v > top))
 			top = v;
 	closedir(d);
+	if (nkeys >= SP_KEYWRAP_MAX_KEYS) {
+		/* one more would not load: the key holder would not start */
+		close(fd);
+		return sp_err_set(err, SP_ERR_CONFIG, "%s: %d master keys already, the most that "
+		    "load: run `sealpost key rewrap`, then move the old keys away", dir,
+		    SP_KEYWRAP_MAX_KEYS);
+	}
 	if (top >= 0x7fffffffu) {
 		close(fd);
 		return sp_err_set(err, SP_ERR_CONFIG, "%s: no key id left", dir);

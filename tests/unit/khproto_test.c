@@ -411,6 +411,17 @@ test_add_key(void)
 	T_CHECK(strstr(sub, "/keys") != NULL);
 	T_EQ_INT(sp_keywrap_add_key(sub, &id, &err), SP_OK);
 	T_EQ_INT(id, 1);
+	/* as many keys as load, then no more: a key that would not load would
+	 * keep the key holder from starting */
+	while (id < SP_KEYWRAP_MAX_KEYS)
+		T_EQ_INT(sp_keywrap_add_key(sub, &id, &err), SP_OK);
+	T_EQ_INT(sp_keywrap_load(&kw, sub, 0, &err), SP_OK);
+	T_EQ_INT(sp_keywrap_current(kw), SP_KEYWRAP_MAX_KEYS);
+	sp_keywrap_free(kw);
+	T_EQ_INT(sp_keywrap_add_key(sub, &id, &err), SP_ERR_CONFIG);
+	T_CHECK(strstr(err.msg, "key rewrap") != NULL);
+	snprintf(sub + strlen(sub), sizeof(sub) - strlen(sub), "/master-%d.key", SP_KEYWRAP_MAX_KEYS + 1);
+	T_EQ_INT(access(sub, F_OK), -1);
 }
 
 T_MAIN(setup, test_round_trip, test_encode_refuses, test_malformed, test_read, test_remote,
