@@ -30,8 +30,9 @@ usage(FILE *f)
 	    "        again: kill -HUP the pid of sealpost-keyd (it tells the key holder;\n"
 	    "        `systemctl reload sealpost-keyd`) or restart sealpost-keyd.\n"
 	    "rewrap  wraps every envelope's server key part, every account's TOTP\n"
-	    "        secret and the key of every mail in the key server's mail queue\n"
-	    "        that is under an older key again under the newest key.\n"
+	    "        secret, the key of every mail in the key server's mail queue and\n"
+	    "        every organisation's reply signing key that is under an older\n"
+	    "        key again under the newest key.\n"
 	    "        (The key holder reads a newer key by itself when asked to unwrap\n"
 	    "        under it.)\n"
 	    "        Old key files can be moved away once rewrap reports nothing left.\n"
@@ -45,8 +46,8 @@ struct rewrap_ctx {
 	struct sp_keywrap *kw;
 	uint32_t newest;
 	/* what moves: envelopes (aad = id), TOTP secrets ("totp:EMAIL"),
-	 * queued mails' keys ("mailq:REF") */
-	enum { RW_ENVELOPE, RW_TOTP, RW_MAILQ } kind;
+	 * queued mails' keys ("mailq:REF"), reply signing keys ("replykey:KID") */
+	enum { RW_ENVELOPE, RW_TOTP, RW_MAILQ, RW_REPLYKEY } kind;
 	int dry_run;
 	long moved, skipped, failed;
 };
@@ -55,8 +56,9 @@ static int
 rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len)
 {
-	static const char *const prefix[] = {"", "totp:", "mailq:"};
-	static const char *const what[] = {"envelope", "TOTP secret of", "queued mail"};
+	static const char *const prefix[] = {"", "totp:", "mailq:", "replykey:"};
+	static const char *const what[] = {"envelope", "TOTP secret of", "queued mail",
+	    "reply key"};
 	struct rewrap_ctx *c = arg;
 	struct sp_err err = {{0}};
 	unsigned char part[SP_KEY_LEN], out[SP_KEYWRAP_LEN];
@@ -79,6 +81,8 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 			st = sp_store_totp_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), NULL, &err);
 		else if (c->kind == RW_MAILQ)
 			st = sp_store_mailq_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), &err);
+		else if (c->kind == RW_REPLYKEY)
+			st = sp_store_replykey_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), &err);
 		else
 			st = sp_store_envelope_rewrap(c->s, ref, key_id, new_id, out, sizeof(out),
 			    NULL, &err);
@@ -104,7 +108,7 @@ rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 	struct rewrap_ctx c;
 	struct sp_audit a;
 	char detail[200];
-	long env_moved, totp_moved = 0;
+	long env_moved, totp_moved = 0, mails_moved = 0;
 	int st;
 
 	memset(&c, 0, sizeof(c));
@@ -130,15 +134,21 @@ rewrap(const struct cli_global *g, const char *kdir, int dry_run)
 		c.kind = RW_MAILQ;
 		c.moved = 0;
 		st = sp_store_mailq_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
+		mails_moved = c.moved;
+	}
+	if (st == SP_OK) {
+		c.kind = RW_REPLYKEY;
+		c.moved = 0;
+		st = sp_store_replykey_wrapped_each(c.s, c.newest, rewrap_one, &c, &err);
 	}
 	if (st != SP_OK) {
 		fprintf(stderr, "sealpost key rewrap: %s\n", sp_err_msg(&err, st));
 		c.failed++;
 	}
 	snprintf(detail, sizeof(detail),
-	    "key=%u envelopes=%ld totp=%ld mails=%ld skipped=%ld failed=%ld%s", c.newest,
-	    env_moved, totp_moved, c.kind == RW_MAILQ ? c.moved : 0, c.skipped, c.failed,
-	    dry_run ? " dry-run" : "");
+	    "key=%u envelopes=%ld totp=%ld mails=%ld replykeys=%ld skipped=%ld failed=%ld%s",
+	    c.newest, env_moved, totp_moved, mails_moved, c.kind == RW_REPLYKEY ? c.moved : 0,
+	    c.skipped, c.failed, dry_run ? " dry-run" : "");
 	if (!dry_run) {
 		a = (struct sp_audit){ .time = (int64_t)time(NULL), .event = "key-rewrap",
 		    .actor = "admin", .detail = detail };

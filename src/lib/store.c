@@ -385,6 +385,23 @@ sp_store_totp_wrapped_each(struct sp_store *s, uint32_t below_key_id,
 }
 
 int
+sp_store_replykey_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
+    struct sp_err *err)
+{
+	return s->ops->replykey_wrapped_each == NULL ? unsupported(s, "replykey_wrapped_each", err) :
+	    s->ops->replykey_wrapped_each(s->impl, below_key_id, fn, ctx, err);
+}
+
+int
+sp_store_replykey_rewrap(struct sp_store *s, const char *kid, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err)
+{
+	return s->ops->replykey_rewrap == NULL ? unsupported(s, "replykey_rewrap", err) :
+	    s->ops->replykey_rewrap(s->impl, kid, old_key_id, new_key_id, wrapped, len, err);
+}
+
+int
 sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
     uint32_t new_key_id, const unsigned char *wrapped, size_t len,
     const struct sp_audit *a, struct sp_err *err)

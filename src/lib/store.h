@@ -563,6 +563,13 @@ int sp_store_totp_wrapped_each(struct sp_store *s, uint32_t below_key_id,
 int sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
     uint32_t new_key_id, const unsigned char *wrapped, size_t len,
     const struct sp_audit *a, struct sp_err *err);
+/* The same for the organisations' reply signing keys (ref: the kid;
+ * associated data "replykey:KID"). */
+int sp_store_replykey_wrapped_each(struct sp_store *s, uint32_t below_key_id,
+    int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
+    size_t len), void *ctx, struct sp_err *err);
+int sp_store_replykey_rewrap(struct sp_store *s, const char *kid, uint32_t old_key_id,
+    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
 
 /* Accounts.  create makes an activated account directly (an
  * administrator's `recipient add`): SP_ERR_EXISTS when the email is taken.

@@ -41,6 +41,11 @@ struct sp_store_ops {
 	int (*totp_rewrap)(void *impl, const char *email, uint32_t old_key_id,
 	    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
 	    const struct sp_audit *a, struct sp_err *err);
+	int (*replykey_wrapped_each)(void *impl, uint32_t below_key_id,
+	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+	    void *ctx, struct sp_err *err);
+	int (*replykey_rewrap)(void *impl, const char *kid, uint32_t old_key_id,
+	    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
 	int (*account_create)(void *impl, const struct sp_account *acc,
 	    const struct sp_audit *a, struct sp_err *err);
 	int (*account_get)(void *impl, const char *email, struct sp_account *out,

@@ -795,6 +795,26 @@ sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_
 	    email, old_key_id, new_key_id, wrapped, len, a, err);
 }
 
+/* The organisations' reply signing keys ("replykey:KID"). */
+int
+sq_replykey_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err)
+{
+	return sq_wrapped_each(impl, "SELECT kid, wrap_key_id, wrapped FROM org_keys"
+	    " WHERE wrapped IS NOT NULL AND wrap_key_id < ?1 AND kid > ?2 ORDER BY kid LIMIT ?3",
+	    below, fn, ctx, err);
+}
+
+int
+sq_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, struct sp_err *err)
+{
+	return sq_rewrap(impl, "UPDATE org_keys SET wrap_key_id = ?3, wrapped = ?4"
+	    " WHERE kid = ?1 AND wrap_key_id = ?2 AND wrapped IS NOT NULL", kid, old_key_id,
+	    new_key_id, wrapped, len, NULL, err);
+}
+
 /* The mail queue's keys ("mailq:REF"), schema v8. */
 int
 sq_mailq_wrapped_each(void *impl, uint32_t below,

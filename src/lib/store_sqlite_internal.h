@@ -124,6 +124,11 @@ int sq_envelope_wrapped_each(void *impl, uint32_t below,
     struct sp_err *err);
 int sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
     const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err);
+int sq_replykey_wrapped_each(void *impl, uint32_t below,
+    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
+    void *ctx, struct sp_err *err);
+int sq_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
+    const unsigned char *wrapped, size_t len, struct sp_err *err);
 int sq_totp_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);

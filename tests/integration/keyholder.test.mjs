@@ -541,6 +541,13 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   const mkey = crypto.randomBytes(32);
   sql(k.dataDir, `INSERT INTO mailq VALUES ('${mref}', ${Math.floor(Date.now() / 1000) + 3600}, 1, 0, 1,
     ${blob(wrap(key1, `mailq:${mref}`, mkey))}, ${blob(crypto.randomBytes(80))})`);
+  // the organisation's reply signing key, its seed wrapped under key 1
+  // ("replykey:KID")
+  const rkid = 'rkTESTAAAAA';
+  const seed = crypto.randomBytes(32);
+  sql(k.dataDir, `INSERT INTO org_keys (kid, org_id, pub, created, reply, wrapped, wrap_key_id)
+    VALUES ('${rkid}', (SELECT id FROM orgs WHERE name = 'Example Clinic'), ${blob(crypto.randomBytes(32))}, 1, 1,
+    ${blob(wrap(key1, `replykey:${rkid}`, seed))}, 1)`);
 
   let r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
   assert.equal(r.status, 0, r.stderr);
@@ -562,11 +569,11 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
 
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap', '--dry-run']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout.toString(), /would rewrap: key=2 envelopes=4 totp=1 mails=1 skipped=0 failed=0/);
+  assert.match(r.stdout.toString(), /would rewrap: key=2 envelopes=4 totp=1 mails=1 replykeys=1 skipped=0 failed=0/);
   assert.equal(sql(k.dataDir, 'SELECT count(*) FROM envelopes WHERE key_id = 1'), '4');
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout.toString(), /rewrapped: key=2 envelopes=4 totp=1 mails=1 skipped=0 failed=0/);
+  assert.match(r.stdout.toString(), /rewrapped: key=2 envelopes=4 totp=1 mails=1 replykeys=1 skipped=0 failed=0/);
   assert.equal(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes'), '2');
   assert.equal(sql(k.dataDir, "SELECT totp_key_id FROM accounts WHERE email = 'tom@clinic.example'"), '2');
   const key2 = fs.readFileSync(file);
@@ -576,7 +583,10 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   assert.equal(sql(k.dataDir, `SELECT key_id FROM mailq WHERE ref = '${mref}'`), '2');
   const mw2 = Buffer.from(sql(k.dataDir, `SELECT ${hex('wrapped')} FROM mailq WHERE ref = '${mref}'`), 'hex');
   assert.deepEqual(unwrap(key2, `mailq:${mref}`, mw2), mkey);
-  assert.match(sql(k.dataDir, "SELECT detail FROM audit WHERE event = 'key-rewrap'"), /envelopes=4 totp=1 mails=1/);
+  assert.equal(sql(k.dataDir, `SELECT wrap_key_id FROM org_keys WHERE kid = '${rkid}'`), '2');
+  const rw2 = Buffer.from(sql(k.dataDir, `SELECT ${hex('wrapped')} FROM org_keys WHERE kid = '${rkid}'`), 'hex');
+  assert.deepEqual(unwrap(key2, `replykey:${rkid}`, rw2), seed);
+  assert.match(sql(k.dataDir, "SELECT detail FROM audit WHERE event = 'key-rewrap'"), /envelopes=4 totp=1 mails=1 replykeys=1/);
   // every envelope still releases its own part
   for (const d of [...before, mid, after2]) {
     const rr = await release(k, token, d.id);
@@ -585,13 +595,13 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   }
   // nothing left to move
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
-  assert.match(r.stdout.toString(), /envelopes=0 totp=0 mails=0/);
+  assert.match(r.stdout.toString(), /envelopes=0 totp=0 mails=0 replykeys=0/);
   // rotate and rewrap without telling the key holder: it reads its keys
   // again by itself at the first unwrap under a key newer than its own
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rotate']);
   assert.equal(r.status, 0, r.stderr);
   r = sealpost(['--data-dir', k.dataDir, 'key', 'rewrap']);
-  assert.match(r.stdout.toString(), /rewrapped: key=3 envelopes=5 totp=1 mails=1 skipped=0 failed=0/);
+  assert.match(r.stdout.toString(), /rewrapped: key=3 envelopes=5 totp=1 mails=1 replykeys=1 skipped=0 failed=0/);
   assert.equal(sql(k.dataDir, 'SELECT DISTINCT key_id FROM envelopes'), '3');
   for (const d of [...before, mid, after2]) {
     const rr = await release(k, token, d.id);
