@@ -724,7 +724,7 @@ function refused(r, header, session) {
   if (r.status === 403 && r.data.reason === 'not-genuine') {
     const what = Array.isArray(r.data.mismatch) ? r.data.mismatch : [];
     notGenuine(header.org, what.length ? what.map((w) => t(w === 'header' ? 'js.r_header' : 'js.r_ct'))
-      : [t('js.r_no_record')], header.from || '');
+      : [t('js.r_no_record')]);
   } else if (r.status === 403) {
     fatal(t('js.not_for_you'), parts('js.not_for_you_detail', { email: bdi(session.email) }));
   } else if (r.status === 404 && COPY) {
