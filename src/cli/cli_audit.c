@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cli/cli.h"
@@ -544,6 +545,25 @@ anchor_line(void *ctx, int64_t chain, int64_t seq, const unsigned char hash[SP_S
 	    (long long)seq, h) != SP_OK;
 }
 
+/* A file root just made in a directory of another user (the key
+ * server's data directory) becomes that user's, so that the key server,
+ * which appends its own anchors there, can still write it. */
+static void
+owner_of_dir(int fd, const char *file)
+{
+	struct stat fs, ds;
+	char dir[4096];
+	const char *slash = strrchr(file, '/');
+	size_t n = slash == NULL ? 1 : slash == file ? 1 : (size_t)(slash - file);
+
+	if (geteuid() != 0 || fstat(fd, &fs) != 0 || fs.st_uid != 0 || n >= sizeof(dir))
+		return;
+	memcpy(dir, slash == NULL ? "." : file, n);
+	dir[n] = '\0';
+	if (stat(dir, &ds) == 0 && ds.st_uid != 0 && fchown(fd, ds.st_uid, ds.st_gid) != 0)
+		fprintf(stderr, "sealpost audit anchor: chown %s: %s\n", file, strerror(errno));
+}
+
 static int
 anchor_main(int argc, char **argv, const struct cli_global *g)
 {
@@ -589,6 +609,7 @@ anchor_main(int argc, char **argv, const struct cli_global *g)
 			sp_buf_free(&b);
 			return 1;
 		}
+		owner_of_dir(fd, file);
 		while (off < b.len) {
 			if ((w = write(fd, b.data + off, b.len - off)) < 0) {
 				if (errno == EINTR)

@@ -523,6 +523,12 @@ test('--user: keyd and the key holder give up root, each for its own user', asyn
   await k2.stop();
   assert.equal(fs.statSync(path.join(dataDir, 'stash')).uid, ku);
   assert.equal(fs.statSync(path.join(dataDir, 'stash', 'master-1.key')).uid, ku);
+  // root's `audit anchor` makes the anchor file keyd's, which appends to it
+  const anchors = path.join(dataDir, 'audit-anchors');
+  fs.rmSync(anchors, { force: true });
+  const an = sealpost(['--data-dir', dataDir, 'audit', 'anchor']);
+  assert.equal(an.status, 0, String(an.stderr));
+  assert.equal(fs.statSync(anchors).uid, u);
 });
 
 // --- rotation -----------------------------------------------------------------
