@@ -121,7 +121,15 @@ test('hostile message HTML runs nothing and reaches nothing', { timeout: TIMEOUT
 test('an attachment name that turns its text around is shown and saved as it really is', { timeout: TIMEOUT * 4 }, async () => {
   const file = seal(ctx, makeMail({ to: EMAIL, subject: 'Invoice', text: 'Attached.\n',
     attachments: [{ name: 'invoice_\u202efdp.exe', type: 'application/pdf', data: Buffer.from('MZ not a pdf') }] }), 'rlo.html');
-  const { context, popup } = await openEnvelope(file);
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(file).href);
+  const popup = await clickOpen(page);
+  // once the envelope is handed over, the page no longer says it waits for it
+  await popup.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  await page.locator('#sp-status').filter({ hasText: /handed/ }).waitFor({ timeout: TIMEOUT });
+  assert.doesNotMatch(await popup.evaluate(() => document.body.innerText), /Waiting for the envelope/);
+  await signInIfAsked(popup, EMAIL, PASSWORD);
   const link = popup.locator('#sp-att-list a.download');
   await link.waitFor({ timeout: TIMEOUT });
   const shown = await link.textContent();

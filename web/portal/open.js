@@ -1234,6 +1234,8 @@ async function start() {
     // Sign-in and the envelope's arrival go on at the same time.
     const sess = ensureSession('');
     env = await fromOpener();
+    // The envelope is here: nothing waits for it any more.
+    progress(null);
     // The card, still waiting, learns whom the envelope is for.
     const to = cardAddress(env);
     registerFor(to, ID);
