@@ -139,6 +139,25 @@ test('an attachment name that turns its text around is shown and saved as it rea
   await context.close();
 });
 
+test('an envelope file whose signature was cut is called damaged in both windows at once', { timeout: TIMEOUT * 4 }, async () => {
+  const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Cut', text: 'The body.\n' }), 'cut-sig.html');
+  const html = fs.readFileSync(good, 'latin1');
+  const m = /(<textarea id="sp-sig"[^>]*>)([A-Za-z0-9_-]+)(<\/textarea>)/.exec(html);
+  assert.ok(m, 'signature element');
+  const cut = path.join(path.dirname(good), 'cut-sig-damaged.html');
+  fs.writeFileSync(cut, html.replace(m[0], `${m[1]}${m[2].slice(1)}${m[3]}`), 'latin1');
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(cut).href);
+  const popup = await clickOpen(page);
+  // the key server's page says so without waiting for another Open
+  assert.match(await verdictText(popup), /not a genuine envelope/);
+  assert.match(await popup.textContent('#sp-verdict'), /the envelope file is damaged/);
+  assert.match(await page.textContent('#sp-status'), /damaged/);
+  assert.doesNotMatch(await page.textContent('#sp-status'), /handed/);
+  await context.close();
+});
+
 test('an envelope whose header changed by one byte is refused and shows nothing', { timeout: TIMEOUT * 4 }, async () => {
   const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Private subject', text: 'The secret body text.\n' }), 'tamper.html');
   const html = fs.readFileSync(good, 'latin1');

@@ -83,21 +83,28 @@
     if (sent >= 5) return;
     sent++;
     ready = true;
-    var payload;
+    var payload, header;
     var sigEl = document.getElementById('sp-sig');
+    var headerEl = document.getElementById('sp-header');
     var sig = sigEl ? sigEl.value.replace(/[\t\n\f\r ]+/g, '') : null;
     try {
       if (sig !== null && !/^[A-Za-z0-9_-]{86}$/.test(sig)) throw new Error('signature');
+      if (!headerEl || typeof meta.mp !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(meta.mp)) {
+        throw new Error('header or key part');
+      }
+      header = headerEl.value;
       payload = payloadBuffer();
     } catch (e) {
       say(t('env.js.damaged'));
+      // the window waits for this envelope: it says so too, at once
+      win.postMessage({ type: 'sealpost-envelope', v: 1, id: meta.id, damaged: true }, keydOrigin);
       return;
     }
     win.postMessage({
       type: 'sealpost-envelope',
       v: 1,
       id: meta.id,
-      header: document.getElementById('sp-header').value,
+      header: header,
       mp: meta.mp,
       sig: sig,
       payload: payload

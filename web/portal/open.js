@@ -161,11 +161,15 @@ function fromOpener() {
     let tries = 0;
     const onMessage = (ev) => {
       if (ev.source !== opener) return;
-      const env = checkEnvelope(ev.data);
-      if (!env) return;
+      const d = ev.data;
+      const env = checkEnvelope(d);
+      // this page's envelope, but not in a shape it takes (a damaged
+      // file): said at once, not waited for
+      const damaged = !env && d && typeof d === 'object' && d.type === 'sealpost-envelope' && d.id === ID;
+      if (!env && !damaged) return;
       window.removeEventListener('message', onMessage);
       clearInterval(timer);
-      resolve(env);
+      resolve(env || { damaged: true });
     };
     window.addEventListener('message', onMessage);
     // The envelope is a file:// page (origin "null"): '*' is the only target
@@ -1236,6 +1240,10 @@ async function start() {
     env = await fromOpener();
     // The envelope is here: nothing waits for it any more.
     progress(null);
+    if (env.damaged) {
+      notGenuine('', [t('js.r_file_damaged')], '');
+      return;
+    }
     // The card, still waiting, learns whom the envelope is for.
     const to = cardAddress(env);
     registerFor(to, ID);
