@@ -238,11 +238,20 @@ keyd_config_finish(struct keyd_config *c, struct keyd *k, struct sp_err *err)
 	size_t hl, j;
 	int alpha = 0;
 
-	if (c->public_url[0] == '\0')
+	/* Browsers take no IPv6 address in the security policy of an
+	 * envelope (its checks and forms would be blocked): the public URL
+	 * names a host; [::1] stands for localhost. */
+	if (c->public_url[0] == '\0' && strncmp(c->listen, "[::1]:", 6) == 0)
+		snprintf(c->public_url, sizeof(c->public_url), "http://localhost%s", c->listen + 5);
+	else if (c->public_url[0] == '\0')
 		snprintf(c->public_url, sizeof(c->public_url), "http://%s", c->listen);
 	snprintf(k->public_url, sizeof(k->public_url), "%s", c->public_url);
 	k->https = strncmp(k->public_url, "https://", 8) == 0;
 	h = k->public_url + (k->https ? 8 : 7);
+	if (h[0] == '[')
+		return sp_err_set(err, SP_ERR_CONFIG, "public_url: %s: give a host name, not an IPv6 "
+		    "address (browsers take none in an envelope's security policy); listening on "
+		    "an IPv6 address other than [::1] needs --public-url", k->public_url);
 	snprintf(k->origin, sizeof(k->origin), "%.*s",
 	    (int)(h - k->public_url + strcspn(h, "/")), k->public_url);
 	/* WebAuthn's relying party is the public URL's host name. */

@@ -534,6 +534,13 @@ test('configuration file: -c FILE runs, -n checks, a bad value names file:line',
   r = run(keydBin, ['--data-dir', dir, '--no-such-option', '1']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option --no-such-option/);
+  // an IPv6 address as the public URL's host: envelopes could not open
+  r = run(keydBin, ['-n', '--data-dir', dir, '--allow-root', '--public-url', 'http://[2001:db8::1]:8080']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /public_url: http:\/\/\[2001:db8::1\]:8080: give a host name, not an IPv6 address/);
+  // listening on [::1] alone: the public URL is localhost's
+  r = run(keydBin, ['-n', '--data-dir', dir, '--allow-root', '--listen', '[::1]:8080']);
+  assert.equal(r.status, 0, r.stderr);
   // a key server from a file alone (its store too, under PostgreSQL)
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
