@@ -687,10 +687,9 @@ keyd_api_session(struct keyd_req *r, const char *arg)
 		return keyd_reply_error(r, 401, "api.not_logged_in");
 	if (st != SP_OK)
 		return store_error(r, st, &err);
-	/* a remembered device's session may not finish it unconfirmed:
-	 * the pages do not offer it then */
-	todo = acc.profile_todo != 0 && (keyd_session_how(&s) != SP_RELEASE_AUTH_DEVICE ||
-	    keyd_session_fresh(&s));
+	/* owed, and this session may give it now (else the pages do not
+	 * offer it) */
+	todo = acc.profile_todo != 0 && keyd_profile_writable(&s, 1);
 	sp_wipe(&acc, sizeof(acc));
 	return keyd_reply_json(r, 200, json_pack("{s:s,s:s,s:b}", "email", s.email,
 	    "csrf", s.csrf, "incomplete", todo));
@@ -826,7 +825,7 @@ claims_check(struct keyd_req *r, const struct sp_envelope_rec *e, json_t **bad)
 		return 1;	/* "", "{}": no claim */
 	if ((j = keyd_json_body(r, JSON_REJECT_DUPLICATES)) == NULL)
 		return 0;
-	for (i = 0; i < 2 && ok; i++) {
+	for (i = 0; i < 2; i++) {
 		json_t *v = json_object_get(j, names[i]);
 
 		if (v == NULL)

@@ -218,10 +218,12 @@ keyd_login_password(struct keyd_req *r, const char *email_in, const char *pw,
 	}
 	snprintf(key_email, sizeof(key_email), "email:%s", out->email);
 	snprintf(key_ip, sizeof(key_ip), "ip:%s", r->client_key);
-	memcpy(key_link, "signin:", 7);
-	sp_hex_encode(sh, link ? SP_SHA256_LEN : 0, key_link + 7);
-	if (link && !attempt(r, key_link, &r->k->thr_email, out))
-		return;
+	if (link) {
+		memcpy(key_link, "signin:", 7);
+		sp_hex_encode(sh, SP_SHA256_LEN, key_link + 7);
+		if (!attempt(r, key_link, &r->k->thr_email, out))
+			return;
+	}
 	if (!link && (!attempt(r, key_email, &r->k->thr_email, out) ||
 	    !attempt(r, key_ip, &r->k->thr_ip, out)))
 		return;

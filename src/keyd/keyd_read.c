@@ -723,7 +723,7 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 			ret = signin_page(d, 401, "read.ended", "");
 		else if (st != SP_OK)
 			ret = keyd_store_error(r, st, &err);
-		else if (strcmp(s.via, "device") == 0)
+		else if (keyd_session_how(&s) == SP_RELEASE_AUTH_DEVICE)
 			/* a remembered device's session: here, the password */
 			ret = signin_page(d, 401, "read.need_pw", "");
 		else {

@@ -93,7 +93,7 @@ live_targets(struct reply_ctx *c)
 	if (live == NULL)
 		return 0;
 	for (i = 0; i < c->v.e.nrcpt; i++)
-		if (c->v.e.rcpt[i] != NULL && !withdrawn_from(c, c->v.e.rcpt[i]))
+		if (c->v.e.rcpt[i] != NULL && (c->v.e.rstate == NULL || !c->v.e.rstate[i].retracted))
 			live[n++] = c->v.e.rcpt[i];
 	st = sp_reply_targets(c->v.e.from, live, n, c->s.email, &c->reply_to, &c->reply_all);
 	free(live);

@@ -57,6 +57,12 @@ keyd_session_fresh(const struct sp_session *s)
 	return (int64_t)time(NULL) - t < KEYD_REAUTH_AGE;
 }
 
+int
+keyd_profile_writable(const struct sp_session *s, int todo)
+{
+	return keyd_session_fresh(s) || (todo && keyd_session_how(s) != SP_RELEASE_AUTH_DEVICE);
+}
+
 struct pk_rows {
 	struct keyd_req *r;
 	struct sp_buf *b;

@@ -16,5 +16,11 @@ enum MHD_Result keyd_api_passkeys(struct keyd_req *r, const char *sub);
 /* 1 when the session's password was typed in the last KEYD_REAUTH_AGE
  * seconds (a remembered device's session never is). */
 int keyd_session_fresh(const struct sp_session *s);
+/* Whether session s may write the profile now without typing the password
+ * again: a fresh session always; a profile the short sign-up left owing
+ * (todo) also from a session that began with the password, never from a
+ * remembered device's alone (its cookie must not choose a reset's
+ * questions). */
+int keyd_profile_writable(const struct sp_session *s, int todo);
 
 #endif

@@ -538,11 +538,7 @@ keyd_api_profile_set(struct keyd_req *r, const char *arg)
 	}
 	memset(&acc, 0, sizeof(acc));
 	snprintf(acc.email, sizeof(acc.email), "%s", s.email);
-	if ((!cur.profile_todo || keyd_session_how(&s) == SP_RELEASE_AUTH_DEVICE) &&
-	    !keyd_session_fresh(&s)) {
-		/* a change of a complete profile needs the password typed lately;
-		 * so does the first one from a remembered device's session (its
-		 * cookie alone must not choose the questions of a reset) */
+	if (!keyd_profile_writable(&s, cur.profile_todo)) {
 		sp_wipe(&cur, sizeof(cur));
 		json_decref(j);
 		return keyd_reply_reason(r, 403, "api.reauth", "reauth");
