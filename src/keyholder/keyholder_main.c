@@ -135,30 +135,14 @@ own_keys(int dirfd, const char *dname, int old, uid_t uid, gid_t gid)
 	return rc;
 }
 
-/* The key directory's change time as last read (keys/ only: in the old
- * layout the data directory changes all the time). */
-static int watch_dir;
-static struct timespec dir_seen;
-
-static void
-dir_mark(int dirfd)
-{
-	struct stat sb;
-
-	if (watch_dir && fstat(dirfd, &sb) == 0)
-		dir_seen = sb.st_mtim;
-}
-
-/* Read the keys again (SIGHUP, a new key in the directory, or an unwrap
- * under a key newer than ours).  A failure keeps the keys loaded before. */
+/* Read the keys again (SIGHUP, or an unwrap under a key newer than ours).
+ * A failure keeps the keys loaded before. */
 static void
 reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
 {
 	struct sp_keywrap *fresh = NULL;
 	struct sp_err err = {{0}};
 	int st;
-
-	dir_mark(dirfd);
 
 	if ((st = sp_keywrap_load_at(&fresh, dirfd, dir, 0, &err)) == SP_OK) {
 		sp_keywrap_free(*kw);
@@ -167,25 +151,6 @@ reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
 	} else
 		kh_log("reload-failed why=%s error=\"%s\" (keeping the keys loaded before)", why,
 		    sp_err_msg(&err, st));
-}
-
-/* A key added to keys/ (`sealpost key rotate`) is read at the next wrap,
- * at most a second later, whether or not keyd could signal this process
- * (it cannot when the key holder runs as a user of its own): new deposits
- * must not stay on a key that was rotated out. */
-static void
-new_keys(struct sp_keywrap **kwp, int dirfd, const char *dir)
-{
-	static time_t last;
-	struct stat sb;
-	time_t now = time(NULL);
-
-	if (!watch_dir || now == last)
-		return;
-	last = now;
-	if (fstat(dirfd, &sb) == 0 && (sb.st_mtim.tv_sec != dir_seen.tv_sec ||
-	    sb.st_mtim.tv_nsec != dir_seen.tv_nsec))
-		reload(kwp, dirfd, dir, "new-key");
 }
 
 /* Answer one decoded request into ans.  Returns 0, or -1 when the request
@@ -210,8 +175,6 @@ serve(struct sp_keywrap **kwp, int dirfd, const char *dir, const struct sp_kh_ms
 		ans->key_id = sp_keywrap_current(kw);
 		return 0;
 	case SP_KH_WRAP:
-		new_keys(kwp, dirfd, dir);
-		kw = *kwp;
 		st = sp_keywrap_wrap(kw, req->aad, req->part, ans->wrapped, &ans->key_id, &err);
 		ans->type = SP_KH_WRAP_OK;
 		break;
@@ -481,8 +444,6 @@ main(int argc, char **argv)
 		kh_log("error %s", sp_err_msg(&err, st));
 		return 1;
 	}
-	watch_dir = !old;
-	dir_mark(dirfd);	/* after the load, which may have made master-1.key */
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;	/* no SA_RESTART: a wait ends with EINTR */
