@@ -69,6 +69,7 @@ struct keyd_wait {
 	char from[SP_STORE_EMAIL_MAX + 1];	/* where its read notice goes ("" none) */
 	char org[SP_STORE_NAME_MAX + 1];	/* a deposit's organisation (the log) */
 	const char *event;	/* log line after the answer: "release", "deposit", NULL */
+	long reader;		/* a release's recipient: its index in v.e.rcpt, or -1 */
 	int needed;		/* 1: no answer but an error without the write */
 	unsigned status;
 	struct sp_buf body;	/* the answer as JSON text (wiped), when it has data */
@@ -103,6 +104,7 @@ wait_free(void *p)
 	for (i = 0; wt->e.rcpt != NULL && i < wt->e.nrcpt; i++)
 		free(wt->e.rcpt[i]);
 	free(wt->e.rcpt);
+	free(wt->e.rstate);
 	sp_envelope_rec_clear(&wt->v.e);
 	free(wt->header);
 	sp_wipe(wt, sizeof(*wt));
@@ -313,6 +315,49 @@ brand_json(struct keyd *k, const struct sp_org *org)
 	    json_null(), "logo", logo ? logo : json_null());
 }
 
+/* A deposit's "bcc": absent, or addresses among its recipients rcpt[0..n)
+ * (compared in lower case); hidden[i] becomes 1 for each, *nhidden their
+ * count.  1 when it is well formed, else 0 with *ans the 400 answer. */
+static int
+deposit_bcc(struct keyd_req *r, json_t *j, char *const *rcpt, size_t n,
+    unsigned char hidden[SP_ENV_MAX_RECIPIENTS], size_t *nhidden, enum MHD_Result *ans)
+{
+	json_t *bcc = json_object_get(j, "bcc"), *v;
+	char low[SP_STORE_EMAIL_MAX + 1];
+	size_t i, k;
+
+	memset(hidden, 0, SP_ENV_MAX_RECIPIENTS);
+	*nhidden = 0;
+	if (bcc == NULL || json_is_null(bcc))
+		return 1;
+	if (!json_is_array(bcc) || json_array_size(bcc) > n) {
+		*ans = keyd_reply_field(r, "bcc", "\"bcc\" must list some of the recipients");
+		return 0;
+	}
+	json_array_foreach(bcc, i, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL || strlen(s) != json_string_length(v) ||
+		    keyd_email_lower(s, low, sizeof(low)) != SP_OK) {
+			*ans = keyd_reply_field(r, "bcc", "\"bcc\" must list email addresses");
+			return 0;
+		}
+		for (k = 0; k < n && strcmp(rcpt[k], low) != 0; k++)
+			;
+		if (k == n) {
+			*ans = keyd_reply_field(r, "bcc", "each address of \"bcc\" must be one of "
+			    "\"recipients\"");
+			return 0;
+		}
+		for (; k < n; k++)
+			if (strcmp(rcpt[k], low) == 0 && !hidden[k]) {
+				hidden[k] = 1;
+				(*nhidden)++;
+			}
+	}
+	return 1;
+}
+
 enum MHD_Result
 keyd_api_deposit(struct keyd_req *r, const char *arg)
 {
@@ -322,6 +367,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	struct keyd_wait *wt = NULL;
 	unsigned char idraw[SP_ENV_ID_LEN], part[SP_KEY_LEN];
 	char *rcpt_store[SP_ENV_MAX_RECIPIENTS];
+	unsigned char hidden[SP_ENV_MAX_RECIPIENTS];
 	char actor[SP_STORE_NAME_MAX + 8], detail[96], from[SP_STORE_EMAIL_MAX + 1];
 	char **domains = NULL;
 	struct sp_buf b64;
@@ -329,7 +375,7 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	char *hint_norm = NULL;
 	json_t *j = NULL, *rc, *v, *ans;
 	json_int_t expires = 0, format = 1;
-	size_t i, n = 0, nd = 0, len;
+	size_t i, n = 0, nd = 0, len, nhidden = 0;
 	int st, bad, notify, has_key = 0, in_domain = 0;
 	enum MHD_Result ret;
 
@@ -427,6 +473,10 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 		}
 		n++;
 	}
+	/* blind copies: recipients the message's To: and Cc: do not name, whom
+	 * no other reader of the envelope may learn of */
+	if (!deposit_bcc(r, j, rcpt_store, n, hidden, &nhidden, &ret))
+		goto out;
 	/* the organisation's rules: signed envelopes, its own domains, its
 	 * policy on verification */
 	if ((st = keyd_org_has_live_key(r->k, org.id, &has_key, &err)) != SP_OK ||
@@ -481,7 +531,8 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	e.wrapped_len = SP_KEYWRAP_LEN;
 	snprintf(actor, sizeof(actor), "org:%s", org.name);
 	if (st == SP_OK && ((wt = wait_new(r, SP_WRITE_DEPOSIT, "deposit", actor, e.id,
-	    org.id)) == NULL || (wt->e.rcpt = calloc(n, sizeof(char *))) == NULL))
+	    org.id)) == NULL || (wt->e.rcpt = calloc(n, sizeof(char *))) == NULL ||
+	    (nhidden > 0 && (wt->e.rstate = calloc(n, sizeof(*wt->e.rstate))) == NULL)))
 		st = sp_err_set(&err, SP_ERR_RETRY, "out of memory");
 	if (st != SP_OK) {
 		sp_wipe(part, sizeof(part));
@@ -502,18 +553,22 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 	sp_buf_wipe(&b64);
 	/* the 201 and its key part go out once the deposit is durable: the
 	 * write takes the record and the recipients' addresses */
-	snprintf(detail, sizeof(detail), "recipients=%zu format=%d%s%s", n, e.format,
-	    e.verify_hash[0] ? " verify" : "", e.notify_read ? " notify-read" : "");
+	snprintf(detail, sizeof(detail), "recipients=%zu bcc=%zu format=%d%s%s", n, nhidden,
+	    e.format, e.verify_hash[0] ? " verify" : "", e.notify_read ? " notify-read" : "");
 	snprintf(wt->detail, sizeof(wt->detail), "%s", detail);
 	snprintf(wt->org, sizeof(wt->org), "%s", org.name);
 	wt->a.time = e.created;
 	wt->a.detail = wt->detail;
 	{
 		char **rv = wt->e.rcpt;
+		struct sp_envelope_rcpt *rs = wt->e.rstate;
 
 		wt->e = e;
 		wt->e.rcpt = rv;
+		wt->e.rstate = rs;
 		memcpy(rv, rcpt_store, n * sizeof(*rv));
+		for (i = 0; rs != NULL && i < n; i++)
+			rs[i].hidden = hidden[i];
 	}
 	sp_wipe(e.wrapped, sizeof(e.wrapped));
 	n = 0;			/* the recipients' strings are the write's now */
@@ -938,7 +993,7 @@ unwrapped(void *arg, int st, const unsigned char *part, const struct sp_err *ker
 		return;
 	}
 	sp_buf_init(&wt->body, KEYD_RELEASE_ANSWER_MAX);
-	if ((st = sp_release_answer(&wt->body, &wt->v, part, SP_KEY_LEN)) != SP_OK) {
+	if ((st = sp_release_answer(&wt->body, &wt->v, wt->reader, part, SP_KEY_LEN)) != SP_OK) {
 		sp_err_set(&err, st, "the answer could not be made");
 		unwrap_failed(wt, SP_ERR_INTERNAL, &err);
 		wait_done(&wt->w);
@@ -1061,6 +1116,7 @@ keyd_api_release(struct keyd_req *r, const char *id)
 	    "organisation" : sp_release_auth_name(auth));
 	wt->a.detail = wt->detail;
 	wt->event = "release";
+	wt->reader = ri;
 	wt->needed = 1;
 	wt->status = 200;
 	if (first_open) {

@@ -24,6 +24,7 @@
 #include "keyd_api.h"
 #include "keyd_copy.h"
 #include "keyd_org.h"
+#include "release.h"
 #include "sign.h"
 
 #define TOKEN_MIN 16		/* base64url characters after "spo_" */
@@ -163,24 +164,31 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The header's recipients (lower-cased) and the record's as the same set
+/* The header's recipients (lower-cased) and those of the record e the
+ * envelope names (not its hidden ones, the blind copies) as the same set
  * of addresses, counted with repetition; the order does not matter. */
 static int
-same_recipients(char **to, size_t nto, char **rcpt, size_t nrcpt)
+same_recipients(char **to, size_t nto, const struct sp_envelope_rec *e)
 {
 	char **a = NULL, **b = NULL;
-	size_t i;
+	size_t i, k, nshown = 0;
 	int same = 0;
 
-	if (nto != nrcpt || nto == 0)
+	for (i = 0; i < e->nrcpt; i++)
+		nshown += !sp_release_rcpt_hidden(e, i);
+	if (nto != nshown)
 		return 0;
+	if (nto == 0)
+		return 1;	/* every recipient a blind copy */
 	a = calloc(nto, sizeof(*a));
 	b = calloc(nto, sizeof(*b));
 	if (a == NULL || b == NULL)
 		goto out;
-	for (i = 0; i < nto; i++) {
+	for (i = 0, k = 0; i < nto; i++, k++) {
+		while (sp_release_rcpt_hidden(e, k))
+			k++;
 		if ((a[i] = strdup(to[i] ? to[i] : "")) == NULL ||
-		    (b[i] = strdup(rcpt[i] ? rcpt[i] : "")) == NULL)
+		    (b[i] = strdup(e->rcpt[k] ? e->rcpt[k] : "")) == NULL)
 			goto out;
 		ascii_lower(a[i]);
 		ascii_lower(b[i]);
@@ -218,7 +226,7 @@ header_mismatch(struct keyd *k, const struct sp_env_header *h,
 		return "org";
 	if (h->from == NULL || strcasecmp(h->from, e->from) != 0)
 		return "from";
-	if (!same_recipients(h->to, h->nto, e->rcpt, e->nrcpt))
+	if (!same_recipients(h->to, h->nto, e))
 		return "to";
 	if (h->created != e->created)
 		return "created";
@@ -466,9 +474,10 @@ envelope_cb(void *ctx, const struct sp_envelope_rec *e)
 	size_t i;
 
 	for (i = 0; i < e->nrcpt; i++)
-		json_array_append_new(rc, json_pack("{s:s,s:b,s:I}", "address", e->rcpt[i],
+		json_array_append_new(rc, json_pack("{s:s,s:b,s:I,s:b}", "address", e->rcpt[i],
 		    "retracted", e->rstate != NULL && e->rstate[i].retracted,
-		    "opened", (json_int_t)(e->rstate != NULL ? e->rstate[i].opened : 0)));
+		    "opened", (json_int_t)(e->rstate != NULL ? e->rstate[i].opened : 0),
+		    "bcc", sp_release_rcpt_hidden(e, i)));
 	o = json_pack("{s:s,s:s,s:o,s:I,s:I,s:b,s:I,s:i,s:b}", "id", e->id, "from", e->from,
 	    "recipients", rc, "created", (json_int_t)e->created, "expires",
 	    (json_int_t)e->expires, "retracted", e->retracted != 0,

@@ -274,19 +274,24 @@ audit(struct keyd_req *r, const char *event, const char *actor, const char *id,
 }
 
 /* The key server's record of v as sp_open_check_record() reads it (what
- * the release answer carries; sp_release_answer()).  Borrows v's strings. */
+ * the release answer carries; sp_release_answer(): the recipients the
+ * envelope names, into shown).  Borrows v's strings. */
 static void
-record_of(const struct sp_envelope_view *v, struct sp_release_res *rr)
+record_of(const struct sp_envelope_view *v, struct sp_release_res *rr,
+    char *shown[SP_ENV_MAX_RECIPIENTS])
 {
 	const struct sp_envelope_rec *e = &v->e;
+	size_t i;
 
 	memset(rr, 0, sizeof(*rr));
+	rr->rcpt = shown;
+	for (i = 0; i < e->nrcpt && rr->nrcpt < SP_ENV_MAX_RECIPIENTS; i++)
+		if (!sp_release_rcpt_hidden(e, i))
+			shown[rr->nrcpt++] = e->rcpt[i];
 	rr->http_status = 200;
 	rr->format = e->format ? e->format : 1;
 	rr->org = (char *)(v->org.display[0] != '\0' ? v->org.display : v->org.name);
 	rr->from = (char *)e->from;
-	rr->rcpt = e->rcpt;
-	rr->nrcpt = e->nrcpt;
 	rr->has_digests = e->sealed;
 	rr->has_sig = e->sealed;
 	if (e->sealed) {
@@ -543,6 +548,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 	struct sp_envelope_rec *e = &ev.e;
 	struct sp_release_principal p = {SP_RELEASE_RECIPIENT, email, 0, NULL, NULL, 0};
 	struct sp_release_res rr;
+	char *shown[SP_ENV_MAX_RECIPIENTS];
 	struct sp_buf container;
 	unsigned char part[SP_KEY_LEN], key[SP_KEY_LEN];
 	enum sp_release_reason why;
@@ -594,7 +600,7 @@ release_and_show(struct rd *d, const char *email, const char *step)
 		goto out;
 	}
 	/* the same checks as the open page, before anything is decrypted */
-	record_of(&ev, &rr);
+	record_of(&ev, &rr, shown);
 	if ((st = sp_open_check_record(&d->f, &rr, &reason, &err)) != SP_OK) {
 		audit(d->r, "release-refused", email, id, e->org_id, "not a genuine envelope (no-script)");
 		/* the page names the organisation itself: the reason alone */

@@ -67,22 +67,26 @@ reply_ctx_clear(struct reply_ctx *c)
 	sp_wipe(&c->s, sizeof(c->s));
 }
 
-/* 1 when the sender withdrew the original from addr (a recipient of it). */
+/* 1 when the sender withdrew the original from addr (a recipient of it
+ * that the envelope names: a blind copy's state is nobody else's
+ * business, and a refusal would tell that it was one). */
 static int
 withdrawn_from(const struct reply_ctx *c, const char *addr)
 {
 	size_t i;
 
 	for (i = 0; c->v.e.rstate != NULL && i < c->v.e.nrcpt; i++)
-		if (c->v.e.rstate[i].retracted && c->v.e.rcpt[i] != NULL &&
+		if (c->v.e.rstate[i].retracted && !c->v.e.rstate[i].hidden &&
+		    c->v.e.rcpt[i] != NULL &&
 		    g_ascii_strcasecmp(c->v.e.rcpt[i], addr) == 0)
 			return 1;
 	return 0;
 }
 
 /* Reply and reply-all targets from the original's sender and those of its
- * recipients it was not withdrawn from: a reply never takes the message
- * back to someone the sender took it from.  1, or 0 out of memory. */
+ * recipients it names (never a blind copy) and was not withdrawn from: a
+ * reply never takes the message back to someone the sender took it from.
+ * 1, or 0 out of memory. */
 static int
 live_targets(struct reply_ctx *c)
 {
@@ -93,7 +97,8 @@ live_targets(struct reply_ctx *c)
 	if (live == NULL)
 		return 0;
 	for (i = 0; i < c->v.e.nrcpt; i++)
-		if (c->v.e.rcpt[i] != NULL && (c->v.e.rstate == NULL || !c->v.e.rstate[i].retracted))
+		if (c->v.e.rcpt[i] != NULL && (c->v.e.rstate == NULL ||
+		    (!c->v.e.rstate[i].retracted && !c->v.e.rstate[i].hidden)))
 			live[n++] = c->v.e.rcpt[i];
 	st = sp_reply_targets(c->v.e.from, live, n, c->s.email, &c->reply_to, &c->reply_all);
 	free(live);
@@ -356,6 +361,15 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	snprintf(e.from, sizeof(e.from), "%s", req->from);
 	e.rcpt = (char **)req->rcpt;
 	e.nrcpt = req->nrcpt;
+	/* the replier's own copy ("BCC me") is a blind copy */
+	if (req->hidden != NULL) {
+		size_t i;
+
+		if ((e.rstate = calloc(req->nrcpt, sizeof(*e.rstate))) == NULL)
+			return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		for (i = 0; i < req->nrcpt; i++)
+			e.rstate[i].hidden = req->hidden[i] != 0;
+	}
 	e.created = (int64_t)time(NULL);
 	e.expires = c->org.policy.expire_days > 0 ? e.created + c->org.policy.expire_days * 86400 : 0;
 	e.kind = SP_ENV_KIND_REPLY;
@@ -370,9 +384,12 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 		st = sp_random(part, sizeof(part));
 	}
 	sp_buf_free(&b64);
-	if (st != SP_OK)
+	if (st != SP_OK) {
+		free(e.rstate);
 		return sp_err_set(err, st, "no randomness");
+	}
 	if ((st = sp_keywrap_wrap(d->k->kw, e.id, part, e.wrapped, &e.key_id, err)) != SP_OK) {
+		free(e.rstate);
 		sp_wipe(part, sizeof(part));
 		return st;
 	}
@@ -383,6 +400,7 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	    c->v.e.id, mode_names[d->mode], d->nvisible, req->nrcpt > d->nvisible ? "yes" : "no");
 	a = (struct sp_audit){e.created, "reply", c->s.email, e.id, d->client, detail, e.org_id};
 	st = sp_store_envelope_add(d->k->store, &e, &a, err);
+	free(e.rstate);
 	sp_wipe(e.wrapped, sizeof(e.wrapped));
 	if (st != SP_OK) {
 		sp_wipe(part, sizeof(part));

@@ -186,7 +186,9 @@ env_check(const struct sp_env_header *h, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: bad org");
 	if (h->from != NULL && !env_valid_text(h->from, strlen(h->from), ENV_MAX_ADDR - 1))
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: bad from");
-	if (h->nto == 0 || h->to == NULL)
+	/* no recipient named: every one a blind copy ("undisclosed
+	 * recipients"); the key server knows them */
+	if (h->nto > 0 && h->to == NULL)
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: no recipients");
 	if (h->nto > SP_ENV_MAX_RECIPIENTS)
 		return sp_err_set(err, SP_ERR_TOOBIG, "envelope header: more than %d recipients",
@@ -364,12 +366,12 @@ env_decode_obj(json_t *o, struct sp_env_header *h, struct sp_err *err)
 		return sp_err_set(err, st, "envelope header: bad from");
 
 	v = json_object_get(o, "to");
-	if (!json_is_array(v) || (n = json_array_size(v)) == 0)
+	if (!json_is_array(v))
 		return sp_err_set(err, SP_ERR_INVALID, "envelope header: no recipients");
-	if (n > SP_ENV_MAX_RECIPIENTS)
+	if ((n = json_array_size(v)) > SP_ENV_MAX_RECIPIENTS)
 		return sp_err_set(err, SP_ERR_TOOBIG, "envelope header: more than %d recipients",
 		    SP_ENV_MAX_RECIPIENTS);
-	if ((h->to = calloc(n, sizeof(*h->to))) == NULL)
+	if ((h->to = calloc(n + 1, sizeof(*h->to))) == NULL)
 		return sp_err_set(err, SP_ERR_NOMEM, "envelope header: out of memory");
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e) || !env_valid_addr(s = json_string_value(e), json_string_length(e)))

@@ -580,6 +580,8 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 	if (IS("FROM"))
 		return out_text(o, h->from, 1);
 	if (IS("TO")) {
+		if (h->nto == 0)
+			return out_i18n(o, x, "env.to_none");
 		for (i = 0; i < h->nto && o->st == SP_OK; i++) {
 			if (i > 0)
 				out_str(o, ",\n");
@@ -627,6 +629,16 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 			out_text(o, h->id, 0);
 			out_str(o, "\" target=\"_blank\">");
 			out_text(o, h->to[i], 1);
+			out_str(o, "</a></li>\n");
+		}
+		if (h->nto == 0) {
+			/* every recipient a blind copy: the reader gives the address */
+			out_str(o, "<li><a href=\"");
+			out_text(o, h->keyd, 0);
+			out_str(o, "/register?id=");
+			out_text(o, h->id, 0);
+			out_str(o, "\" target=\"_blank\">");
+			out_i18n(o, x, "env.register_yours");
 			out_str(o, "</a></li>\n");
 		}
 		return o->st;

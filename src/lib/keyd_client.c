@@ -319,6 +319,16 @@ deposit_body(const struct sp_deposit_req *req)
 	    "recipients", rcpt, "expires", (json_int_t)req->expires);
 	if (body == NULL || bad)
 		goto fail;
+	for (i = 0; req->hidden != NULL && i < req->nrcpt; i++)
+		if (req->hidden[i]) {
+			json_t *bcc = json_object_get(body, "bcc");
+
+			if (bcc == NULL) {
+				bad |= json_object_set_new(body, "bcc", json_array());
+				bcc = json_object_get(body, "bcc");
+			}
+			bad |= bcc == NULL || json_array_append_new(bcc, json_string(req->rcpt[i]));
+		}
 	if (req->format >= 2)
 		bad |= json_object_set_new(body, "format", json_integer(req->format));
 	if (req->notify_read >= 0)
@@ -536,6 +546,7 @@ release_record(json_t *answer, struct sp_release_res *res)
 	    (st = get_fixed(answer, "kind", res->kind, sizeof(res->kind))) != SP_OK ||
 	    (st = get_fixed(answer, "kid", res->kid, sizeof(res->kid))) != SP_OK)
 		return st;
+	res->bcc = json_is_true(json_object_get(answer, "bcc"));
 	res->created = json_integer_value(json_object_get(answer, "created"));
 	res->expires = json_integer_value(json_object_get(answer, "expires"));
 	if (json_is_array(rcpt) && json_array_size(rcpt) > 0) {

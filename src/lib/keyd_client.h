@@ -38,6 +38,9 @@ struct sp_deposit_req {
 	const char *from;
 	const char *const *rcpt;
 	size_t nrcpt;
+	/* NULL, or nrcpt flags: 1 for a recipient the message's To: and Cc: do
+	 * not name (a blind copy), sent as "bcc" */
+	const unsigned char *hidden;
 	int64_t expires;	/* unix seconds, 0 = key server policy */
 	int format;		/* 2: a signed envelope follows (sp_keyd_seal); 0 or 1: format 1 */
 	int notify_read;	/* 1 read notices, 0 none, -1 the organisation's policy */
@@ -108,8 +111,9 @@ struct sp_release_res {
 	int format;		/* 1 or 2 */
 	char *org;		/* the depositing organisation's display name (owned) */
 	char *from;		/* owned */
-	char **rcpt;		/* owned, nrcpt entries */
+	char **rcpt;		/* owned, nrcpt entries: those the envelope names */
 	size_t nrcpt;
+	int bcc;		/* 1: the reader is a hidden recipient (a blind copy) */
 	int64_t created;
 	int64_t expires;
 	char level[8];

@@ -307,14 +307,20 @@ put_bytes(struct sp_buf *b, const char *key, int have, const unsigned char *p, s
 }
 
 int
-sp_release_answer(struct sp_buf *b, const struct sp_envelope_view *v,
+sp_release_rcpt_hidden(const struct sp_envelope_rec *e, size_t i)
+{
+	return e->rstate != NULL && i < e->nrcpt && e->rstate[i].hidden;
+}
+
+int
+sp_release_answer(struct sp_buf *b, const struct sp_envelope_view *v, long reader,
     const unsigned char *part, size_t part_len)
 {
 	const struct sp_envelope_rec *e = &v->e;
 	const struct sp_org *o = &v->org;
 	const char *shown = o->display[0] != '\0' ? o->display : o->name;
 	char logo[64];
-	size_t i;
+	size_t i, shown_n;
 	int have_key = v->have_key && e->sealed && v->key.org_id == e->org_id;
 
 	if (sp_buf_reserve(b, 1536 + e->nrcpt * (SP_STORE_EMAIL_MAX / 4)) != SP_OK)
@@ -324,13 +330,16 @@ sp_release_answer(struct sp_buf *b, const struct sp_envelope_view *v,
 	put_bytes(b, "server_part", 1, part, part_len, 0);
 	put_field(b, "from", e->from);
 	sp_buf_append_str(b, ",\"recipients\":[");
-	for (i = 0; i < e->nrcpt; i++) {
-		if (i > 0)
+	for (i = 0, shown_n = 0; i < e->nrcpt; i++) {
+		if (sp_release_rcpt_hidden(e, i))
+			continue;
+		if (shown_n++ > 0)
 			sp_buf_append(b, ",", 1);
 		put_str(b, e->rcpt[i] != NULL ? e->rcpt[i] : "");
 	}
-	sp_buf_printf(b, "],\"created\":%lld,\"expires\":%lld", (long long)e->created,
-	    (long long)e->expires);
+	sp_buf_printf(b, "],\"bcc\":%s,\"created\":%lld,\"expires\":%lld",
+	    reader >= 0 && sp_release_rcpt_hidden(e, (size_t)reader) ? "true" : "false",
+	    (long long)e->created, (long long)e->expires);
 	put_field(b, "org", shown);
 	sp_buf_printf(b, ",\"format\":%d", e->format ? e->format : 1);
 	put_field(b, "level", e->level[0] ? e->level : "medium");

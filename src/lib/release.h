@@ -126,7 +126,10 @@ const char *sp_release_reason_name(enum sp_release_reason reason);
 
 /* The JSON answer of a release (docs/api.md) of v's envelope with the key
  * part part[0..part_len), appended to out in one allocation: id,
- * server_part (base64url), from, recipients, created, expires, org (the
+ * server_part (base64url), from, recipients (those the envelope names:
+ * never a hidden one, a blind copy), bcc (true when reader, the index in
+ * v->e.rcpt of the recipient who asks or -1, is a hidden recipient),
+ * created, expires, org (the
  * organisation's display name, else its name), format, level, kind,
  * header_sha256 and ct_sha256 (hex), sig (base64url) and kid (all null
  * unless sealed), sig_key (base64url; null unless v->have_key names a key
@@ -135,7 +138,11 @@ const char *sp_release_reason_name(enum sp_release_reason reason);
  * that is not UTF-8 becomes U+FFFD.  SP_OK, or SP_ERR_NOMEM /
  * SP_ERR_TOOBIG from out (whose cap must hold the answer).  The key part
  * is in out: wipe it (sp_buf_wipe). */
-int sp_release_answer(struct sp_buf *out, const struct sp_envelope_view *v,
+int sp_release_answer(struct sp_buf *out, const struct sp_envelope_view *v, long reader,
     const unsigned char *part, size_t part_len);
+
+/* 1 when recipient i of e is hidden (a blind copy: the envelope does not
+ * name it, and no answer to another reader does). */
+int sp_release_rcpt_hidden(const struct sp_envelope_rec *e, size_t i);
 
 #endif

@@ -388,6 +388,34 @@ check_recipients(const struct sp_seal_params *p, const struct sp_msg_info *info,
 	    "give them in the envelope (seal --rcpt ADDR)");
 }
 
+/* The deposit's recipients rcpt[0..n) that the message's To: and Cc:
+ * (info) do not name are blind copies: hidden[i] becomes 1 for each; the
+ * others go, in order, into shown (*nshown): the recipients the envelope
+ * names.  Addresses compare as parsed, ASCII case folded. */
+static void
+split_blind(const char *const *rcpt, size_t n, const struct sp_msg_info *info,
+    unsigned char *hidden, const char **shown, size_t *nshown)
+{
+	char bare[SP_ADDR_MAX + 1];
+	struct sp_err perr = {""};
+	size_t i, j;
+
+	*nshown = 0;
+	for (i = 0; i < n; i++) {
+		const char *v = rcpt[i] != NULL ? rcpt[i] : "";
+
+		if (sp_addr_parse(v, strlen(v), SP_ADDR_FOLD_LOCAL | SP_ADDR_ALLOW_DOTLESS, bare,
+		    NULL, &perr) != SP_OK)
+			snprintf(bare, sizeof(bare), "%s", v);
+		for (j = 0; j < info->nrcpt; j++)
+			if (g_ascii_strcasecmp(info->rcpt[j], bare) == 0)
+				break;
+		hidden[i] = j == info->nrcpt;
+		if (!hidden[i])
+			shown[(*nshown)++] = rcpt[i];
+	}
+}
+
 static int
 level_ok(const char *l)
 {
@@ -528,7 +556,9 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	unsigned char sig[SP_SIGN_SIG_LEN];
 	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN], from[SP_ADDR_MAX + 1];
 	const unsigned char *body;
-	size_t blen;
+	const char **shown = NULL;	/* the recipients the envelope names */
+	unsigned char *hidden = NULL;	/* per deposit recipient: 1 a blind copy */
+	size_t blen, nshown = 0;
 	GMimeObject *hdrs = NULL;
 	struct sp_msg *msg = NULL;
 	int64_t now = (int64_t)time(NULL);
@@ -586,6 +616,19 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	dreq.from = from;
 	dreq.rcpt = p->nrcpt > 0 ? p->rcpt : (const char *const *)info.rcpt;
 	dreq.nrcpt = p->nrcpt > 0 ? p->nrcpt : info.nrcpt;
+	/* the envelope names only the recipients To: and Cc: name; the key
+	 * server alone knows the blind copies */
+	if ((hidden = calloc(dreq.nrcpt + 1, 1)) == NULL ||
+	    (shown = calloc(dreq.nrcpt + 1, sizeof(*shown))) == NULL) {
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (p->nrcpt > 0)
+		split_blind(p->rcpt, p->nrcpt, &info, hidden, shown, &nshown);
+	else
+		for (nshown = 0; nshown < info.nrcpt; nshown++)
+			shown[nshown] = info.rcpt[nshown];
+	dreq.hidden = nshown < dreq.nrcpt ? hidden : NULL;
 	dreq.expires = ctl.expires != 0 ? ctl.expires : p->expires;
 	dreq.format = version;
 	dreq.notify_read = ctl.notify_read;
@@ -606,8 +649,8 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	h.keyd = dres.keyd;
 	h.org = dres.org;
 	h.from = from;
-	h.to = (char **)dreq.rcpt;
-	h.nto = dreq.nrcpt;
+	h.to = (char **)shown;
+	h.nto = nshown;
 	h.created = dres.created ? dres.created : now;
 	h.expires = dres.expires;
 	if (version >= 2) {
@@ -668,7 +711,7 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	    dres.id, boundary, boundary, alt);
 	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
 	    (version >= 2 && dres.copy && (st = seal_copy_link(&dres, mail_part, sizeof(mail_part),
-	    dreq.rcpt, dreq.nrcpt, &link)) != SP_OK) ||
+	    shown, dreq.hidden != NULL ? 0 : nshown, &link)) != SP_OK) ||
 	    (st = write_notice(&w, alt, sp_i18n_lang(dres.language), dres.org, from, dres.keyd,
 	    link.len ? (const char *)link.data : NULL)) != SP_OK)
 		goto wfail;
@@ -714,6 +757,8 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 wfail:
 	sp_err_set(err, st, "cannot build the sealed mail: %s", sp_status_str(st));
 out:
+	free(shown);
+	free(hidden);
 	sp_msg_free(msg);
 	sp_env_enc_free(pay.enc);
 	EVP_MD_CTX_free(pay.md);

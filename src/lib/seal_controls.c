@@ -243,7 +243,24 @@ sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
 	return st;
 }
 
-/* 1 when the header line at raw[i..line) starts a control field. */
+/* Fields the sealed message loses besides the controls: every recipient
+ * reads the one envelope, so a blind copy's address must not travel in
+ * it (RFC 5322 3.6.3: the copy for To: and Cc: goes without Bcc:). */
+static const char *const blind_fields[] = {"Bcc", "Resent-Bcc"};
+
+static int
+is_blind_field(const char *name, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(blind_fields) / sizeof(blind_fields[0]); k++)
+		if (strlen(blind_fields[k]) == n && g_ascii_strncasecmp(name, blind_fields[k], n) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when the header line at raw[i..line) starts a control field or a
+ * blind copy's field. */
 static int
 starts_control(const unsigned char *raw, size_t i, size_t line)
 {
@@ -255,12 +272,15 @@ starts_control(const unsigned char *raw, size_t i, size_t line)
 		name++;
 	for (colon = name; colon < line && (raw[colon] == ' ' || raw[colon] == '\t'); colon++)
 		;
-	return colon < line && raw[colon] == ':' && is_control_field((const char *)raw + i, name - i);
+	return colon < line && raw[colon] == ':' &&
+	    (is_control_field((const char *)raw + i, name - i) ||
+	    is_blind_field((const char *)raw + i, name - i));
 }
 
 /* The message as it is sealed: raw without its X-Sealpost-* control fields
- * (the secret of X-Sealpost-Verify must not travel).  *out points into raw
- * when there is nothing to remove, else into copy. */
+ * (the secret of X-Sealpost-Verify must not travel) and without Bcc: and
+ * Resent-Bcc:.  *out points into raw when there is nothing to remove, else
+ * into copy. */
 int
 seal_strip_controls(const unsigned char *raw, size_t len, struct sp_buf *copy,
     const unsigned char **out, size_t *outlen)

@@ -151,6 +151,9 @@ struct sp_envelope_rcpt {
 	int64_t opened;		/* first release to this recipient, 0 never */
 	int verified;		/* 1: proved the verification secret */
 	int verify_fails;	/* wrong answers so far */
+	int hidden;		/* 1: a blind copy (schema v9): the message's To: and
+				 * Cc: do not name this recipient, so no other
+				 * reader of the envelope learns of it */
 };
 
 struct sp_envelope_rec {
@@ -160,7 +163,8 @@ struct sp_envelope_rec {
 	char org_domain[SP_STORE_DOMAIN_MAX + 1];	/* filled by get */
 	char from[SP_STORE_EMAIL_MAX + 1];
 	char **rcpt;			/* lower-case addresses */
-	struct sp_envelope_rcpt *rstate;	/* filled by get: nrcpt entries */
+	struct sp_envelope_rcpt *rstate;	/* filled by get: nrcpt entries; add
+					 * reads only hidden from it (NULL: none) */
 	size_t nrcpt;
 	int64_t created;
 	int64_t expires;		/* 0 = none */
@@ -294,7 +298,7 @@ struct sp_passkey {
  *    gain profile_todo; v6: sessions gain via, and remembered devices
  *    get a table; v7: organisations gain forward_domains, accounts
  *    bcc_default, signing keys the reply key's columns; v8: the mail
- *    queue gets a table).
+ *    queue gets a table; v9: envelope recipients gain hidden).
  *  - "pgsql": dir is a libpq URI (postgresql://USER:PASSWORD@HOST:PORT/DB
  *    ?PARAM=VALUE...; any libpq connection string works).  An empty
  *    database gets the current schema; two processes may open it at once.  The

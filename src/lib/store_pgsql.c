@@ -37,7 +37,7 @@
 #include "store_internal.h"
 #include "store_pgsql_internal.h"
 
-#define PG_SCHEMA_VERSION 8
+#define PG_SCHEMA_VERSION 9
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 
@@ -237,6 +237,12 @@ static const char schema_v8_sql[] =
     "CREATE INDEX mailq_due ON mailq(due);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (8);";
+
+/* Version 8 to 9 (store_sqlite.c's migration): blind-copy recipients. */
+static const char schema_v9_sql[] =
+    "ALTER TABLE envelope_rcpt ADD COLUMN hidden bigint NOT NULL DEFAULT 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (9);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -972,8 +978,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 			st = pg_script(cx, schema_v6_sql, "upgrade schema to version 6", err);
 		if (st == SP_OK && version < 7)
 			st = pg_script(cx, schema_v7_sql, "upgrade schema to version 7", err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 8)
 			st = pg_script(cx, schema_v8_sql, "upgrade schema to version 8", err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v9_sql, "upgrade schema to version 9", err);
 	}
 	return pg_end(cx, st, err);
 }

@@ -25,7 +25,7 @@
 	" e.verify_hash, e.verify_hint, e.shredded, e.sealed, e.header_sha, e.ct_sha, e.sig," \
 	" e.kid"
 /* Columns of one recipient (r), 22-26 after PG_ENV_COLS. */
-#define PG_RCPT_COLS "r.email, r.retracted, r.opened, r.verified, r.verify_fails"
+#define PG_RCPT_COLS "r.email, r.retracted, r.opened, r.verified, r.verify_fails, r.hidden"
 
 static int
 env_from_row(const PGresult *r, int i, struct sp_envelope_rec *out, struct sp_err *err)
@@ -86,6 +86,7 @@ env_add_rcpt(struct sp_envelope_rec *e, const PGresult *r, int i, int col,
 	rs[e->nrcpt].opened = pg_r_int(r, i, col + 2);
 	rs[e->nrcpt].verified = (int)pg_r_int(r, i, col + 3);
 	rs[e->nrcpt].verify_fails = (int)pg_r_int(r, i, col + 4);
+	rs[e->nrcpt].hidden = pg_r_int(r, i, col + 5) != 0;
 	e->nrcpt++;
 	return SP_OK;
 }
@@ -132,8 +133,9 @@ pg_deposit_rows(struct pg_cx *cx, const struct sp_envelope_rec *e, struct sp_err
 		pg_p_text(&p, e->id);
 		pg_p_int(&p, (int64_t)i);
 		pg_p_text(&p, e->rcpt[i]);
-		st = pg_execk(cx, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
-		    " VALUES ($1, $2, $3)", &p, NULL, "add recipient", err);
+		pg_p_int(&p, e->rstate != NULL && e->rstate[i].hidden ? 1 : 0);
+		st = pg_execk(cx, "INSERT INTO envelope_rcpt(envelope_id, pos, email, hidden)"
+		    " VALUES ($1, $2, $3, $4)", &p, NULL, "add recipient", err);
 	}
 	return st;
 }
@@ -185,14 +187,14 @@ pg_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
  */
 static const char pg_view_sql[] =
     "SELECT " PG_ENV_COLS ", o.display, o.colour, (o.logo IS NOT NULL)::int,"
-    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL, -1"
+    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL, NULL, -1"
     " FROM envelopes e JOIN orgs o ON o.id = e.org_id"
     " LEFT JOIN org_keys k ON e.sealed = 1 AND k.kid = e.kid AND k.org_id = e.org_id"
     " WHERE e.id = $1"
     " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     " NULL, NULL, NULL, " PG_RCPT_COLS ", r.pos FROM envelope_rcpt r"
-    " WHERE r.envelope_id = $1 ORDER BY 34";
+    " WHERE r.envelope_id = $1 ORDER BY 35";
 
 int
 pg_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,
@@ -211,7 +213,7 @@ pg_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,
 	pg_p_text(&p, id);
 	if ((st = pg_execk(&cx, pg_view_sql, &p, &r, "envelope", err)) != SP_OK)
 		return st;
-	if ((n = PQntuples(r)) == 0 || pg_r_int(r, 0, 33) != -1) {
+	if ((n = PQntuples(r)) == 0 || pg_r_int(r, 0, 34) != -1) {
 		PQclear(r);
 		return sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");
 	}

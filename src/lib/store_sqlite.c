@@ -30,7 +30,7 @@
 
 #include "store_sqlite_internal.h"
 
-#define SQ_SCHEMA_VERSION 8
+#define SQ_SCHEMA_VERSION 9
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
 
@@ -275,6 +275,13 @@ static const char migrate_v8_sql[] =
     "CREATE INDEX mailq_due ON mailq(due);"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (8);";
+
+/* Version 8 -> 9: a recipient the message's To: and Cc: do not name (a
+ * blind copy) is kept out of what the envelope's other readers see. */
+static const char migrate_v9_sql[] =
+    "ALTER TABLE envelope_rcpt ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (9);";
 
 int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
@@ -524,6 +531,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	if (version < 7 && (s = sq_exec(db, migrate_v7_sql, err)) != SP_OK)
 		goto fail;
 	if (version < 8 && (s = sq_exec(db, migrate_v8_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 9 && (s = sq_exec(db, migrate_v9_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;

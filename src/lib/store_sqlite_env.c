@@ -50,12 +50,13 @@ sq_deposit_write(sqlite3 *db, const struct sp_envelope_rec *e, const struct sp_a
 		s = sq_run(db, st, "add envelope", err);
 	}
 	for (i = 0; s == SP_OK && i < e->nrcpt; i++) {
-		if ((s = sq_kept(db, "INSERT INTO envelope_rcpt(envelope_id, pos, email)"
-		    " VALUES (?,?,?)", &st, err)) != SP_OK)
+		if ((s = sq_kept(db, "INSERT INTO envelope_rcpt(envelope_id, pos, email, hidden)"
+		    " VALUES (?,?,?,?)", &st, err)) != SP_OK)
 			break;
 		sq_bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, (int64_t)i);
 		sq_bind_text_ref(st, 3, e->rcpt[i]);
+		sqlite3_bind_int(st, 4, e->rstate != NULL && e->rstate[i].hidden ? 1 : 0);
 		s = sq_run(db, st, "add recipient", err);
 	}
 	if (s == SP_OK)
@@ -113,8 +114,8 @@ env_from_cols(sqlite3_stmt *st, int c, struct sp_envelope_rec *out)
 	return rc;
 }
 
-/* Append the recipient in columns c.. c + 4 of st (email, retracted,
- * opened, verified, verify_fails): SQLITE_NOMEM or 0. */
+/* Append the recipient in columns c.. c + 5 of st (email, retracted,
+ * opened, verified, verify_fails, hidden): SQLITE_NOMEM or 0. */
 static int
 env_add_rcpt(sqlite3_stmt *st, int c, struct sp_envelope_rec *out)
 {
@@ -134,6 +135,7 @@ env_add_rcpt(sqlite3_stmt *st, int c, struct sp_envelope_rec *out)
 	rs[out->nrcpt].opened = sqlite3_column_int64(st, c + 2);
 	rs[out->nrcpt].verified = sqlite3_column_int(st, c + 3);
 	rs[out->nrcpt].verify_fails = sqlite3_column_int(st, c + 4);
+	rs[out->nrcpt].hidden = sqlite3_column_int(st, c + 5) != 0;
 	out->nrcpt++;
 	return 0;
 }
@@ -162,8 +164,8 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
 		sp_wipe(out->wrapped, sizeof(out->wrapped));
 		return sq_status(db, rc, "envelope", err);
 	}
-	if ((s = sq_prepare(db, "SELECT email, retracted, opened, verified, verify_fails"
-	    " FROM envelope_rcpt WHERE envelope_id = ? ORDER BY pos", &st, err)) != SP_OK) {
+	if ((s = sq_prepare(db, "SELECT email, retracted, opened, verified, verify_fails,"
+	    " hidden FROM envelope_rcpt WHERE envelope_id = ? ORDER BY pos", &st, err)) != SP_OK) {
 		sp_envelope_rec_clear(out);
 		return s;
 	}
@@ -191,14 +193,14 @@ sq_envelope_get(void *impl, const char *id, struct sp_envelope_rec *out,
  */
 static const char sq_view_sql[] =
     "SELECT -1, " SQ_ENV_COLS ", o.display, o.colour, o.logo IS NOT NULL,"
-    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL"
+    " k.pub, k.created, k.retired, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM envelopes e JOIN orgs o ON o.id = e.org_id"
     " LEFT JOIN org_keys k ON e.sealed = 1 AND k.kid = e.kid AND k.org_id = e.org_id"
     " WHERE e.id = ?1"
     " UNION ALL SELECT r.pos, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, r.email, r.retracted, r.opened, r.verified, r.verify_fails"
-    " FROM envelope_rcpt r WHERE r.envelope_id = ?1 ORDER BY 1";
+    " NULL, NULL, NULL, NULL, r.email, r.retracted, r.opened, r.verified, r.verify_fails,"
+    " r.hidden FROM envelope_rcpt r WHERE r.envelope_id = ?1 ORDER BY 1";
 
 int
 sq_envelope_view(void *impl, const char *id, struct sp_envelope_view *out,

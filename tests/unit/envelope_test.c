@@ -653,8 +653,12 @@ test_header(void)
 	f.h.keyd = "ftp://x";
 	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
 	f.h.keyd = "https://k.example";
-	f.h.nto = 0;
+	f.h.nto = 1;
+	f.h.to = NULL;
 	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
+	f.h.to = fix_to;
+	f.h.nto = 501;
+	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_TOOBIG);
 	f.h.nto = 2;
 	memcpy(f.h.id, "short", 6);
 	T_EQ_INT(sp_env_header_encode(&f.h, &b, &err), SP_ERR_INVALID);
@@ -686,7 +690,8 @@ test_header(void)
 	    HDR_MID HDR_TAIL), SP_ERR_INVALID);
 	T_EQ_INT(decode_str("{\"v\":1,\"id\":\"AAECAwQFBgcICQoLDA0ODw\",\"keyd\":\"http://\","
 	    HDR_MID HDR_TAIL), SP_ERR_INVALID);
-	T_EQ_INT(decode_str(HDR_HEAD "\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[],"  HDR_TAIL), SP_ERR_INVALID);
+	/* every recipient a blind copy: none named */
+	T_EQ_INT(decode_str(HDR_HEAD "\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[],"  HDR_TAIL), SP_OK);
 	T_EQ_INT(decode_str(HDR_HEAD "\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[\"nobody\"],"  HDR_TAIL), SP_ERR_INVALID);
 	T_EQ_INT(decode_str(HDR_HEAD "\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[\"a <b@c>\"],"  HDR_TAIL), SP_ERR_INVALID);
 	T_EQ_INT(decode_str(HDR_HEAD "\"org\":\"O\",\"from\":\"a@b.c\",\"to\":[1],"  HDR_TAIL), SP_ERR_INVALID);

@@ -289,7 +289,7 @@ jstr(json_t *o, const char *k)
 }
 
 static json_t *
-answer_json(const struct sp_envelope_view *v)
+answer_json_for(const struct sp_envelope_view *v, long reader)
 {
 	static const unsigned char part[32] = {0xfb, 0xff, 1, 2, 3};
 	struct sp_buf b;
@@ -297,13 +297,19 @@ answer_json(const struct sp_envelope_view *v)
 	json_t *j;
 
 	sp_buf_init(&b, 1 << 20);
-	T_EQ_INT(sp_release_answer(&b, v, part, sizeof(part)), SP_OK);
+	T_EQ_INT(sp_release_answer(&b, v, reader, part, sizeof(part)), SP_OK);
 	j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL)
 		fprintf(stderr, "answer: %s: %.*s\n", je.text, (int)b.len, (const char *)b.data);
 	T_CHECK(j != NULL);
 	sp_buf_wipe(&b);
 	return j;
+}
+
+static json_t *
+answer_json(const struct sp_envelope_view *v)
+{
+	return answer_json_for(v, -1);
 }
 
 static void
@@ -390,8 +396,51 @@ test_answer(void)
 	v.e.sealed = 0;
 	j = answer_json(&v);
 	T_CHECK(json_is_null(json_object_get(j, "sig_key")));
+	T_CHECK(json_is_false(json_object_get(j, "bcc")));
 	T_CHECK(json_is_null(json_object_get(j, "kid")));
 	json_decref(j);
+}
+
+/* Blind copies: no answer names a hidden recipient; the hidden reader
+ * learns it is one. */
+static void
+test_answer_blind(void)
+{
+	struct sp_envelope_view v;
+	char *rc[] = {"pat@clinic.example", "kim@bcc.example", "sam@bank.example",
+	    "lee@bcc.example"};
+	struct sp_envelope_rcpt rs[4] = {{0}};
+	json_t *j, *to;
+	long who;
+
+	memset(&v, 0, sizeof(v));
+	snprintf(v.e.id, sizeof(v.e.id), "AAAAAAAAAAAAAAAAAAAAAA");
+	snprintf(v.e.from, sizeof(v.e.from), "doc@clinic.example");
+	v.e.rcpt = rc;
+	v.e.rstate = rs;
+	v.e.nrcpt = 4;
+	rs[1].hidden = rs[3].hidden = 1;
+	T_CHECK(!sp_release_rcpt_hidden(&v.e, 0) && sp_release_rcpt_hidden(&v.e, 1) &&
+	    !sp_release_rcpt_hidden(&v.e, 4));
+	for (who = -1; who < 4; who++) {
+		j = answer_json_for(&v, who);
+		to = json_object_get(j, "recipients");
+		T_EQ_INT(json_array_size(to), 2);
+		T_CHECK(strcmp(json_string_value(json_array_get(to, 0)), "pat@clinic.example") == 0);
+		T_CHECK(strcmp(json_string_value(json_array_get(to, 1)), "sam@bank.example") == 0);
+		T_CHECK(json_is_boolean(json_object_get(j, "bcc")) &&
+		    json_is_true(json_object_get(j, "bcc")) == (who == 1 || who == 3));
+		json_decref(j);
+	}
+	/* every recipient a blind copy: an empty list */
+	rs[0].hidden = rs[2].hidden = 1;
+	j = answer_json_for(&v, 2);
+	T_EQ_INT(json_array_size(json_object_get(j, "recipients")), 0);
+	T_CHECK(json_is_true(json_object_get(j, "bcc")));
+	json_decref(j);
+	/* a hidden recipient still opens it */
+	T_EQ_INT(sp_release_check(&(struct sp_release_principal){SP_RELEASE_RECIPIENT,
+	    "kim@bcc.example", 0, NULL, NULL, 0}, &v.e, 10), SP_RELEASE_OK);
 }
 
 /* Levels: how the recipient signed in against the envelope's level. */
@@ -472,4 +521,4 @@ test_levels(void)
 	T_CHECK(strcmp(sp_release_auth_name(SP_RELEASE_AUTH_PASSWORD), "password") == 0);
 }
 
-T_MAIN(test_table, test_status, test_index, test_answer, test_levels)
+T_MAIN(test_table, test_status, test_index, test_answer, test_answer_blind, test_levels)

@@ -2539,7 +2539,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 9"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 10"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -2982,7 +2982,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "8") == 0);
+	T_CHECK(strcmp(v, "9") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -3005,7 +3005,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 9", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 10", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3290,6 +3290,7 @@ test_migration_v3(void)
 	    "ALTER TABLE org_keys DROP COLUMN wrapped;"
 	    "ALTER TABLE org_keys DROP COLUMN wrap_key_id;"
 	    "DROP TABLE mailq;"
+	    "ALTER TABLE envelope_rcpt DROP COLUMN hidden;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3300,6 +3301,7 @@ test_migration_v3(void)
 	T_EQ_INT(o.policy.copy_quota_mb, SP_STORE_COPY_QUOTA_MB);
 	T_EQ_INT(sp_store_envelope_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
 	T_EQ_INT(g.nrcpt, 1);
+	T_CHECK(g.rstate != NULL && g.rstate[0].hidden == 0);
 	sp_envelope_rec_clear(&g);
 	T_EQ_INT(sp_store_envelope_copy_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
 	T_CHECK(c.size == 0 && c.header == NULL);
@@ -3308,6 +3310,7 @@ test_migration_v3(void)
 	    SP_OK);
 	sp_store_close(s);
 	schema_of(path, migrated, sizeof(migrated));
+	T_CHECK(strstr(migrated, "hidden INTEGER") != NULL);
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", dir);
 	schema_of(path, fresh, sizeof(fresh));
 	T_CHECK(strstr(migrated, "copy_quota_mb") != NULL && strstr(migrated, "envelopes_copies") != NULL);
@@ -3324,6 +3327,7 @@ test_pg_migration_v3(void)
 	struct sp_store *s = NULL;
 	struct sp_err err = {{0}};
 	struct sp_envelope_copy c;
+	struct sp_envelope_rec g;
 	struct sp_org o;
 	unsigned char h[SP_SHA256_LEN];
 	char name[80], url[1100], v[32], *rc[] = {"pat@example.org"};
@@ -3351,6 +3355,7 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE accounts DROP COLUMN bcc_default;"
 	    "ALTER TABLE org_keys DROP COLUMN reply, DROP COLUMN wrapped, DROP COLUMN wrap_key_id;"
 	    "DROP TABLE mailq;"
+	    "ALTER TABLE envelope_rcpt DROP COLUMN hidden;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3359,12 +3364,15 @@ test_pg_migration_v3(void)
 		T_EQ_INT(sp_store_envelope_copy_set(s, "V3ENVAAAAAAAAAAAAAAAAA", 9, 0, 0, NULL, &err),
 		    SP_OK);
 		T_EQ_INT(sp_store_envelope_copy_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
+		T_EQ_INT(sp_store_envelope_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
+		T_CHECK(g.nrcpt == 1 && g.rstate != NULL && g.rstate[0].hidden == 0);
+		sp_envelope_rec_clear(&g);
 		T_EQ_INT(c.size, 9);
 		sp_envelope_copy_clear(&c);
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "8") == 0);
+	T_CHECK(strcmp(v, "9") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -3682,16 +3690,37 @@ test_group_commit_fails(void)
 	sp_store_close(s);
 }
 
+struct hidden_list {
+	int n;
+	unsigned hidden;	/* bit i: recipient i hidden, over every envelope */
+};
+
+static int
+hidden_cb(void *ctx, const struct sp_envelope_rec *e)
+{
+	struct hidden_list *l = ctx;
+	size_t i;
+
+	l->n++;
+	for (i = 0; i < e->nrcpt && i < 32; i++)
+		if (e->rstate != NULL && e->rstate[i].hidden)
+			l->hidden |= 1u << i;
+	return 0;
+}
+
 /* The release's one read: the envelope and its recipients as
- * sp_store_envelope_get() has them, the organisation's brand, and the
- * signing key only when it is the envelope's organisation's. */
+ * sp_store_envelope_get() has them (blind copies marked), the
+ * organisation's brand, and the signing key only when it is the
+ * envelope's organisation's. */
 static void
 test_envelope_view(void)
 {
 	struct sp_store *s = open_store();
 	struct sp_err err = {{0}};
 	struct sp_envelope_view v;
-	struct sp_envelope_rec g;
+	struct sp_envelope_rec g, t;
+	struct sp_envelope_rcpt hid[3];
+	struct hidden_list hl;
 	struct sp_org o;
 	struct sp_org_key k;
 	struct sp_audit a = {0, "x", "org:ViewOrg", NULL, NULL, NULL, 0};
@@ -3721,7 +3750,13 @@ test_envelope_view(void)
 	memset(k.pub, 0x11, sizeof(k.pub));
 	k.created = 123;
 	T_EQ_INT(sp_store_org_key_add(s, &k, &a, &err), SP_OK);
-	T_EQ_INT(env_put(s, E1, org, rc3, 3, 1000, 5000, NULL), SP_OK);
+	/* c is a blind copy (schema v9) */
+	memset(&t, 0, sizeof(t));
+	memset(hid, 0, sizeof(hid));
+	hid[2].hidden = 1;
+	hid[1].opened = 99;	/* add reads only hidden */
+	t.rstate = hid;
+	T_EQ_INT(env_put(s, E1, org, rc3, 3, 1000, 5000, &t), SP_OK);
 	T_EQ_INT(env_put(s, E2, org, rc3, 1, 1000, 0, NULL), SP_OK);
 
 	/* not sealed: no key */
@@ -3753,7 +3788,18 @@ test_envelope_view(void)
 	for (i = 0; i < 3 && i < v.e.nrcpt; i++) {
 		T_CHECK(strcmp(v.e.rcpt[i], rc3[i]) == 0);
 		T_EQ_INT(v.e.rstate[i].opened, i == 1 ? 4000 : 0);
+		T_EQ_INT(v.e.rstate[i].hidden, i == 2);
+		T_EQ_INT(g.rstate[i].hidden, i == 2);
 	}
+	/* the listings carry it too */
+	memset(&hl, 0, sizeof(hl));
+	T_EQ_INT(sp_store_envelope_each_for(s, "c@v.example", 3000, hidden_cb, &hl, &err), SP_OK);
+	T_EQ_INT(hl.n, 1);
+	T_EQ_INT(hl.hidden, 4);
+	memset(&hl, 0, sizeof(hl));
+	T_EQ_INT(sp_store_envelope_each(s, org, 0, hidden_cb, &hl, &err), SP_OK);
+	T_EQ_INT(hl.n, 2);
+	T_EQ_INT(hl.hidden, 4);
 	T_CHECK(strcmp(v.e.id, g.id) == 0 && strcmp(v.e.from, g.from) == 0);
 	T_EQ_INT(v.e.expires, g.expires);
 	T_EQ_INT(v.e.sealed, 1);

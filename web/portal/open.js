@@ -489,7 +489,9 @@ function lazyDownload(a, make) {
   });
 }
 
-async function render(header, c) {
+// bcc: the key server says the reader is a blind copy (the envelope does
+// not name them).
+async function render(header, c, bcc) {
   const utf8 = new TextDecoder('utf-8');
   $('sp-subject').textContent = c.headers.subject || t('js.no_subject');
   const dl = $('sp-facts');
@@ -497,6 +499,7 @@ async function render(header, c) {
   addFact(dl, t('js.fact_from'), c.headers.from || header.from);
   addFact(dl, t('js.fact_to'), c.headers.to || header.to.join(', '));
   addFact(dl, t('js.fact_cc'), c.headers.cc);
+  if (bcc) addFact(dl, t('js.fact_bcc'), t('js.bcc_you'));
   addFact(dl, t('js.fact_date'), c.headers.date);
   const body = $('sp-body');
   body.replaceChildren();
@@ -876,7 +879,7 @@ async function checkAndShow(env, { header, headerBytes }, record, undecryptable,
     } else {
       verdict('unsigned', parts('js.unsigned', { org }), t('js.unsigned_detail'));
     }
-    await render(opened.header, opened.container);
+    await render(opened.header, opened.container, record.bcc === true);
   } catch {
     notGenuine(header.org, [t('js.r_damaged')]);
     return false;

@@ -346,7 +346,8 @@ export function parseHeader(bytes) {
   if (!validKeyd(h.keyd)) fail('bad key server address');
   if (!validText(h.org, MAX_ORG)) fail('bad org');
   if (!validText(h.from, MAX_FROM)) fail('bad from');
-  if (!Array.isArray(h.to) || h.to.length === 0 || h.to.length > MAX_RECIPIENTS) fail('bad recipients');
+  // none named: every recipient a blind copy
+  if (!Array.isArray(h.to) || h.to.length > MAX_RECIPIENTS) fail('bad recipients');
   h.to.forEach((a, i) => {
     if (!validAddr(a)) fail(`bad recipients: recipient ${i} is not a valid address`);
   });
