@@ -171,6 +171,9 @@ test('reply with an attachment and BCC me: sealed in the outbox, opens for the o
   assert.match(keys, /\blive reply$/m);
   const audit = storeSql(K.dataDir, `SELECT actor || ' ' || detail FROM audit WHERE event = 'reply' AND envelope_id = '${r.data.id}'`);
   assert.equal(audit, `${pat} original=${id} mode=reply recipients=1 bcc_me=yes`);
+  // the replier's own copy is a blind copy: the organisation is not told of it
+  assert.match(storeSql(K.dataDir, `SELECT email || ' ' || hidden FROM envelope_rcpt WHERE envelope_id = '${r.data.id}' ORDER BY pos`),
+    new RegExp(`^${doc} (0|f)\n${pat} (1|t)$`));
   assert.ok(!storeSql(K.dataDir, 'SELECT detail FROM audit').includes('Your results'), 'no subject in the audit trail');
   // the organisation, which may release the reply, may not seal it anew
   // with its own key: only the key server seals a recipient's reply
@@ -296,6 +299,41 @@ test('a recipient the sender withdrew the message from is out of reply all and c
   // the withdrawn recipient cannot reply either: the original is refused
   const s = await signIn(ida);
   assert.equal((await s.reply(id, { mode: 'all', subject: 'Re', text: 'x' })).status, 410);
+});
+
+test('a blind copy is no reply target of the others, and a refusal does not tell it was one', async () => {
+  const [dan, bea, cal] = ['dan@example.org', 'bea@example.org', 'cal@example.org'];
+  for (const a of [dan, bea, cal]) recipientAdd(K.dataDir, a, PW);
+  const r = await fetch(K.url + '/api/v1/envelopes', { method: 'POST',
+    headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ from: doc, recipients: [dan, bea, cal], bcc: [bea, cal], expires: 0, format: 2 }) });
+  assert.equal(r.status, 201);
+  const { id } = await r.json();
+  // the sender withdraws it from cal, a blind copy
+  const w = await fetch(`${K.url}/api/v1/envelopes/${id}/retract`, { method: 'POST',
+    headers: { Authorization: `Bearer ${ORG}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ recipient: cal }) });
+  assert.equal(w.status, 200);
+  const p = await signIn(dan);
+  const g = await p.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(g.status, 200, g.text);
+  assert.deepEqual(g.data.reply_all, [doc], 'reply all reaches no blind copy');
+  const all = await p.reply(id, { mode: 'all', subject: 'Re: plan', text: 'Thanks.' });
+  assert.equal(all.status, 200, all.text);
+  assert.deepEqual(sentMail(all.data.id).rcpt, [doc]);
+  // naming one is refused as for any address the original did not name,
+  // the withdrawn one too (a "withdrew" would tell it was a recipient)
+  for (const who of [bea, cal, 'stranger@example.org']) {
+    const x = await p.reply(id, { mode: 'all', to: [doc, who], subject: 'Re', text: 'x' });
+    assert.equal(x.status, 403, x.text);
+    assert.equal(x.data.reason, 'recipient');
+    assert.doesNotMatch(x.data.error, /withdrew/);
+  }
+  // the blind copy itself replies to the sender and the named recipients
+  const b = await signIn(bea);
+  const gb = await b.req(`/api/v1/envelopes/${id}/reply`);
+  assert.equal(gb.status, 200, gb.text);
+  assert.deepEqual(gb.data.reply_all, [doc, dan]);
 });
 
 test("a session that may not open the original is refused; no session is 401", async () => {

@@ -740,3 +740,99 @@ test('format 1 (an organisation without a signing key) still opens, marked unsig
     assert.equal(x.stdout.length, 0);
   }
 });
+
+// Blind copies: one envelope goes to every SMTP recipient, so it names only
+// those the message's To: and Cc: name; the key server keeps the others
+// hidden (docs/envelope-format.md section 5, docs/api.md).
+async function releaseAs(id, email, pw = PW) {
+  const s = await fetch(`${keyd.url}/api/v1/session`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: pw }),
+  });
+  assert.equal(s.status, 200);
+  const { session } = await s.json();
+  const r = await fetch(`${keyd.url}/api/v1/envelopes/${id}/release`, {
+    method: 'POST', headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+test('a blind copy (Bcc) opens, and nothing another recipient holds or is told names it', async () => {
+  const kim = 'kim@example.net', lee = 'lee@example.com';
+  recipientAdd(keyd.dataDir, kim, PW);
+  recipientAdd(keyd.dataDir, lee, PW);
+  const mail = mailWith([`Bcc: ${kim},`, ` ${lee}`], 'copied quietly\n');
+  const s = sealHtml(mail, token, ['--rcpt', pat, '--rcpt', kim.toUpperCase(), '--rcpt', lee]);
+  const env = readEnvelope(s.html);
+  assert.deepEqual(env.h.to, [pat], 'the envelope names only To: and Cc:');
+  assert.deepEqual(env.meta.to, [pat]);
+  for (const f of [s.out, s.html]) {
+    assert.doesNotMatch(fs.readFileSync(f, 'latin1'), /kim@|lee@/i, `${f} names no blind copy`);
+  }
+  assert.equal(storeSql(keyd.dataDir, `SELECT email, hidden FROM envelope_rcpt WHERE envelope_id = '${s.id}' ORDER BY pos`),
+    `${pat}|0\n${kim}|1\n${lee}|1`);
+  // every reader is told the named recipients only; a blind copy learns it is one
+  const asPat = await releaseAs(s.id, pat);
+  assert.equal(asPat.status, 200);
+  assert.deepEqual(asPat.body.recipients, [pat]);
+  assert.equal(asPat.body.bcc, false);
+  for (const who of [kim, lee]) {
+    const r = await releaseAs(s.id, who);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.recipients, [pat], `${who} is told of no other blind copy`);
+    assert.equal(r.body.bcc, true);
+  }
+  const org = await releaseAsOrg(s.id);
+  assert.deepEqual(org.body.recipients, [pat]);
+  // both open it; the sealed message is the original without its Bcc: field
+  const want = mailWith([], 'copied quietly\n');
+  for (const who of [pat, kim]) {
+    const o = openRaw(s.out, who, PW, ['--raw']);
+    assert.equal(o.status, 0, o.stderr);
+    assert.ok(Buffer.compare(o.stdout, want) === 0, `${who} reads the message without Bcc:`);
+  }
+  // the sender's own list says who was a blind copy
+  const list = await fetch(`${keyd.url}/api/v1/envelopes`, { headers: { authorization: `Bearer ${token}` } });
+  const mine = (await list.json()).envelopes.find((e) => e.id === s.id);
+  assert.deepEqual(mine.recipients.map((r) => [r.address, r.bcc]), [[pat, false], [kim, true], [lee, true]]);
+});
+
+test('every recipient a blind copy (To: undisclosed-recipients:;): the envelope names nobody, each opens', async () => {
+  const kim = 'kim@example.net';
+  const mail = makeMail({ to: 'undisclosed-recipients:;', text: 'to the list\n' });
+  const s = sealHtml(mail, token, ['--rcpt', pat, '--rcpt', kim]);
+  const env = readEnvelope(s.html);
+  assert.deepEqual(env.h.to, []);
+  assert.deepEqual(env.meta.to, []);
+  assert.match(env.text, /<dd>Undisclosed recipients<\/dd>/);
+  assert.match(env.text, new RegExp(`<li><a href="${keyd.url}/register\\?id=${s.id}" target="_blank">Your email address</a></li>`));
+  assert.doesNotMatch(env.text, /kim@|pat@/);
+  for (const who of [pat, kim]) {
+    const o = openRaw(s.out, who, PW, ['--raw']);
+    assert.equal(o.status, 0, o.stderr);
+    assert.ok(Buffer.compare(o.stdout, mail) === 0);
+    const r = await releaseAs(s.id, who);
+    assert.deepEqual(r.body.recipients, []);
+    assert.equal(r.body.bcc, true);
+  }
+});
+
+test('a deposit\'s "bcc" must name its own recipients', async () => {
+  const dep = (body) => fetch(`${keyd.url}/api/v1/envelopes`, {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ from: 'alice@clinic.example', recipients: [pat], format: 2, ...body }),
+  });
+  for (const [bcc, re] of [[['kim@example.net'], /one of "recipients"/], [['not an address'], /email addresses/],
+    ['pat@example.org', /some of the recipients/], [[pat, pat], /some of the recipients/]]) {
+    const r = await dep({ bcc });
+    assert.equal(r.status, 400);
+    const b = await r.json();
+    assert.equal(b.field, 'bcc');
+    assert.match(b.error, re);
+  }
+  const ok = await dep({ bcc: [pat.toUpperCase()] });
+  assert.equal(ok.status, 201);
+  const { id } = await ok.json();
+  assert.equal(storeSql(keyd.dataDir, `SELECT hidden FROM envelope_rcpt WHERE envelope_id = '${id}'`), '1');
+  assert.match(storeSql(keyd.dataDir, `SELECT detail FROM audit WHERE envelope_id = '${id}' AND event = 'deposit'`), /bcc=1/);
+});
