@@ -128,6 +128,25 @@ test('a [secure] message arrives sealed and opens to the original bytes', async 
   assert.match(line, /^\S+ sealpost-milter message qid=[0-9A-F]+ decision=seal/);
 });
 
+test('a blind copy (an SMTP recipient To: and Cc: do not name) opens, and the envelope does not name it', async () => {
+  const kim = 'kim@example.org';
+  recipientAdd(keyd.dataDir, kim, PW);
+  const secret = `quiet ${uid()}`;
+  const plain = makeMail({ subject: '[secure] Plan', text: `${secret}\n`, messageId: `<bcc-${uid()}@clinic.example>` });
+  const mail = Buffer.from(plain.toString('latin1').replace('MIME-Version: 1.0\r\n',
+    `Bcc: ${kim}\r\nMIME-Version: 1.0\r\n`), 'latin1');
+  const raw = await deliver(mail, { to: [pat, kim] });
+  assertSealed(raw, secret);
+  assert.deepEqual(assertSigned(raw).to, [pat]);
+  assert.doesNotMatch(raw.toString('latin1'), /kim@/i, 'the delivered mail names no blind copy');
+  const f = path.join(work, `got-${uid()}.eml`);
+  fs.writeFileSync(f, raw);
+  const o = sealpost(['open', '--keyd', keyd.url, '--email', kim, '--password-file', passwordFile(PW), '--raw', f]);
+  assert.equal(o.status, 0, o.stderr.toString());
+  assert.ok(Buffer.compare(stripTrace(o.stdout), plain) === 0, 'the blind copy reads the original without Bcc:');
+  assert.ok(Buffer.compare(stripTrace(openRaw(raw)), plain) === 0);
+});
+
 test('a message with an SSN in an attachment arrives sealed', async () => {
   const csv = Buffer.from('name,ssn,result\r\nPat Doe,536-22-8741,normal\r\n');
   const mail = makeMail({ subject: 'Results', text: 'See attached.\n',
