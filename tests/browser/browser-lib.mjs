@@ -68,12 +68,12 @@ export async function keydWithOrg(name = 'Example Clinic', domain = 'clinic.exam
 }
 
 // Seal mail (a Buffer) with the real CLI; returns the envelope file path.
-export function seal(ctx, mail, name = 'securedoc.html') {
+export function seal(ctx, mail, name = 'securedoc.html', extra = []) {
   const inFile = path.join(ctx.dir, `${name}.in.eml`);
   const outFile = path.join(ctx.dir, `${name}.out.eml`);
   const html = path.join(ctx.dir, name);
   fs.writeFileSync(inFile, mail);
-  const r = sealpost(['seal', '--keyd', ctx.keyd.url, '--token', ctx.token, '-i', inFile, '-o', outFile, '--html', html]);
+  const r = sealpost(['seal', '--keyd', ctx.keyd.url, '--token', ctx.token, '-i', inFile, '-o', outFile, '--html', html, ...extra]);
   if (r.status !== 0) throw new Error(`sealpost seal failed (${r.status}): ${r.stderr}`);
   return html;
 }

@@ -46,7 +46,7 @@ after(async () => {
   await new Promise((r) => (canary ? canary.close(r) : r()));
 });
 
-async function openEnvelope(file, options = {}) {
+async function openEnvelope(file, options = {}, email = EMAIL) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
   const dialogs = [];
   context.on('dialog', (d) => {
@@ -56,7 +56,7 @@ async function openEnvelope(file, options = {}) {
   const page = await context.newPage();
   await page.goto(pathToFileURL(file).href);
   const popup = await clickOpen(page);
-  await signInIfAsked(popup, EMAIL, PASSWORD);
+  await signInIfAsked(popup, email, PASSWORD);
   return { context, page, popup, dialogs };
 }
 
@@ -312,6 +312,30 @@ test('a signed-in person who is not a recipient is told so and sees nothing', { 
   assert.ok(await popup.locator('#sp-message').isHidden());
   assert.doesNotMatch(await popup.textContent('body'), /Private\.|Not yours/);
   await context.close();
+});
+
+test('a blind copy reads the message, told it is one; the named recipient is never told of it', { timeout: TIMEOUT * 4 }, async () => {
+  const named = 'named@example.org';
+  recipientAdd(ctx.keyd.dataDir, named, PASSWORD);
+  const file = seal(ctx, makeMail({ to: named, subject: 'Care plan', text: 'The plan.\n' }), 'bcc.html',
+    ['--rcpt', named, '--rcpt', EMAIL]);
+  assert.doesNotMatch(fs.readFileSync(file, 'latin1'), /sam@/);
+  const facts = async (popup) => {
+    await popup.waitForSelector('#sp-body', { state: 'visible', timeout: TIMEOUT });
+    return popup.$$eval('#sp-facts dt, #sp-facts dd', (els) => els.map((e) => e.textContent));
+  };
+  const blind = await openEnvelope(file, {}, EMAIL);
+  assert.match(await verdictText(blind.popup), /Genuine envelope/);
+  const f = await facts(blind.popup);
+  assert.equal(f[f.indexOf('To') + 1], named);
+  assert.equal(f[f.indexOf('Bcc') + 1], 'you, as a blind copy: the other recipients do not see your address');
+  assert.match(await blind.popup.textContent('#sp-body'), /The plan\./);
+  await blind.context.close();
+  const seen = await openEnvelope(file, {}, named);
+  assert.match(await verdictText(seen.popup), /Genuine envelope/);
+  assert.ok(!(await facts(seen.popup)).includes('Bcc'));
+  assert.doesNotMatch(await seen.popup.innerText('body'), /sam@|blind copy/);
+  await seen.context.close();
 });
 
 test('sign out ends the session on the key server', { timeout: TIMEOUT * 4 }, async () => {
