@@ -24,13 +24,12 @@ static const char *const control_fields[] = {
 	"X-Sealpost-Verify-Hint", "X-Sealpost-Level",
 };
 
+/* 1 when name[0..n) is one of the k names of list (ASCII case folded). */
 static int
-is_control_field(const char *name, size_t n)
+field_in(const char *name, size_t n, const char *const *list, size_t k)
 {
-	size_t k;
-
-	for (k = 0; k < sizeof(control_fields) / sizeof(control_fields[0]); k++)
-		if (strlen(control_fields[k]) == n && g_ascii_strncasecmp(name, control_fields[k], n) == 0)
+	while (k-- > 0)
+		if (strlen(list[k]) == n && g_ascii_strncasecmp(name, list[k], n) == 0)
 			return 1;
 	return 0;
 }
@@ -248,17 +247,6 @@ sp_seal_controls_read(const unsigned char *raw, size_t len, int64_t now,
  * it (RFC 5322 3.6.3: the copy for To: and Cc: goes without Bcc:). */
 static const char *const blind_fields[] = {"Bcc", "Resent-Bcc"};
 
-static int
-is_blind_field(const char *name, size_t n)
-{
-	size_t k;
-
-	for (k = 0; k < sizeof(blind_fields) / sizeof(blind_fields[0]); k++)
-		if (strlen(blind_fields[k]) == n && g_ascii_strncasecmp(name, blind_fields[k], n) == 0)
-			return 1;
-	return 0;
-}
-
 /* 1 when the header line at raw[i..line) starts a control field or a
  * blind copy's field. */
 static int
@@ -273,8 +261,10 @@ starts_control(const unsigned char *raw, size_t i, size_t line)
 	for (colon = name; colon < line && (raw[colon] == ' ' || raw[colon] == '\t'); colon++)
 		;
 	return colon < line && raw[colon] == ':' &&
-	    (is_control_field((const char *)raw + i, name - i) ||
-	    is_blind_field((const char *)raw + i, name - i));
+	    (field_in((const char *)raw + i, name - i, control_fields,
+	    sizeof(control_fields) / sizeof(control_fields[0])) ||
+	    field_in((const char *)raw + i, name - i, blind_fields,
+	    sizeof(blind_fields) / sizeof(blind_fields[0])));
 }
 
 /* The message as it is sealed: raw without its X-Sealpost-* control fields
