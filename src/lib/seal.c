@@ -711,7 +711,7 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	    dres.id, boundary, boundary, alt);
 	if ((st = w.write(w.ctx, tmp.data, tmp.len)) != SP_OK ||
 	    (version >= 2 && dres.copy && (st = seal_copy_link(&dres, mail_part, sizeof(mail_part),
-	    shown, dreq.hidden != NULL ? 0 : nshown, &link)) != SP_OK) ||
+	    shown, nshown, &link)) != SP_OK) ||
 	    (st = write_notice(&w, alt, sp_i18n_lang(dres.language), dres.org, from, dres.keyd,
 	    link.len ? (const char *)link.data : NULL)) != SP_OK)
 		goto wfail;
