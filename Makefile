@@ -27,7 +27,7 @@ UNIT_SRC  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 
-.PHONY: bench-bins all deps test unit integration browser asan asan-test fuzz fuzz-smoke bench cluster-fault demo clean check-banned
+.PHONY: bench-bins all deps test unit integration integration-pgsql browser asan asan-test fuzz fuzz-smoke bench cluster-fault demo clean check-banned
 all: $(PROG_BINS) $(UNIT_BINS)
 
 deps:
@@ -103,6 +103,13 @@ endef
 
 integration: all
 	$(call node_suites,integration,tests/integration/,$(TEST_DBS))
+
+# make test's run with the normal build: the integration suite on
+# PostgreSQL.  The same suite on SQLite, and the browser suite, run in
+# asan-test with the sanitizer build, so that make test runs each suite
+# once per backend rather than twice (tests/run-all.sh).
+integration-pgsql: all
+	$(call node_suites,integration,tests/integration/,pgsql)
 
 browser: all
 	$(call node_suites,browser,tests/browser/,$(BROWSER_DBS))
