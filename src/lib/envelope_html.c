@@ -269,7 +269,8 @@ struct env_ctx {
 	const struct sp_env_html_params *p;
 	const struct sp_env_header *h;
 	const char *mp;				/* b64url mail part */
-	const struct sp_asset *script;
+	const struct sp_asset *script;		/* envelope.js, at the end */
+	const struct sp_asset *early;		/* early.js, before the payload */
 	const unsigned char *ct;
 	size_t ctlen;
 	sp_env_produce_fn produce;		/* or the ciphertext made while writing */
@@ -563,6 +564,7 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 {
 	const struct sp_env_header *h = x->h;
 	unsigned char hash[SP_SHA256_LEN];
+	const struct sp_asset *js;
 	char date[64], colour[8];
 	size_t i;
 
@@ -647,10 +649,13 @@ out_placeholder(struct env_out *o, const struct env_ctx *x, const char *name, si
 		return out_meta(o, x);
 	if (IS("HEADER_B64"))
 		return out_b64(o, x->p->header_bytes, x->p->header_len, ENV_B64_LINE);
-	if (IS("SCRIPT"))
-		return out_put(o, x->script->data, x->script->len);
-	if (IS("SCRIPT_HASH")) {
-		if (sp_sha256(x->script->data, x->script->len, hash) != SP_OK)
+	if (IS("SCRIPT") || IS("EARLY_SCRIPT")) {
+		js = IS("SCRIPT") ? x->script : x->early;
+		return out_put(o, js->data, js->len);
+	}
+	if (IS("SCRIPT_HASH") || IS("EARLY_HASH")) {
+		js = IS("SCRIPT_HASH") ? x->script : x->early;
+		if (sp_sha256(js->data, js->len, hash) != SP_OK)
 			return o->st = sp_err_set(o->err, SP_ERR_INTERNAL, "envelope html: cannot hash");
 		return out_b64(o, hash, sizeof(hash), 0);
 	}
@@ -778,10 +783,13 @@ env_write(const struct sp_env_html_params *p, const unsigned char *ct, size_t ct
 	if ((tpl = sp_asset_find("envelope/securedoc.html")) == NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "envelope html: template is not embedded");
 	memset(&x, 0, sizeof(x));
-	if ((x.script = sp_asset_find("envelope/envelope.js")) == NULL)
+	if ((x.script = sp_asset_find("envelope/envelope.js")) == NULL ||
+	    (x.early = sp_asset_find("envelope/early.js")) == NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "envelope html: script is not embedded");
 	if (memmem(x.script->data, x.script->len, "</script", 8) != NULL ||
-	    memmem(x.script->data, x.script->len, "</SCRIPT", 8) != NULL)
+	    memmem(x.script->data, x.script->len, "</SCRIPT", 8) != NULL ||
+	    memmem(x.early->data, x.early->len, "</script", 8) != NULL ||
+	    memmem(x.early->data, x.early->len, "</SCRIPT", 8) != NULL)
 		return sp_err_set(err, SP_ERR_INTERNAL, "envelope html: script contains </script");
 	for (i = 0; i < tpl->len; i++)
 		if ((nlen = env_placeholder(tpl->data + i, tpl->len - i)) == 7 &&

@@ -158,6 +158,33 @@ test('an envelope file whose signature was cut is called damaged in both windows
   await context.close();
 });
 
+test('an envelope file cut short says so; a whole one does not', { timeout: TIMEOUT * 4 }, async () => {
+  const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Cut short', text: 'The body.\n',
+    attachments: [{ name: 'scan.bin', data: crypto.randomBytes(200000) }] }), 'cut-short.html');
+  const html = fs.readFileSync(good, 'latin1');
+  const at = html.indexOf('id="sp-payload"');
+  assert.ok(at > 0);
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // cut inside the ciphertext, and just before the Open button
+  for (const end of [at + 60000, html.indexOf('<div class="actions">')]) {
+    const cut = path.join(path.dirname(good), `cut-short-${end}.html`);
+    fs.writeFileSync(cut, html.slice(0, end), 'latin1');
+    await page.goto(pathToFileURL(cut).href);
+    await page.waitForSelector('#sp-cut', { state: 'visible', timeout: TIMEOUT });
+    assert.match(await page.innerText('#sp-cut'), /arrived incomplete.*Download the attachment securedoc\.html from the mail again/s);
+    assert.equal(await page.locator('#sp-open').count(), 0);
+  }
+  await page.goto(pathToFileURL(good).href);
+  await page.waitForSelector('#sp-open', { state: 'visible', timeout: TIMEOUT });
+  await page.waitForLoadState('load');
+  assert.ok(await page.locator('#sp-cut').isHidden(), 'a whole file shows no such note');
+  assert.deepEqual(errors, [], 'both scripts run under the page\'s CSP');
+  await context.close();
+});
+
 test('an envelope whose header changed by one byte is refused and shows nothing', { timeout: TIMEOUT * 4 }, async () => {
   const good = seal(ctx, makeMail({ to: EMAIL, subject: 'Private subject', text: 'The secret body text.\n' }), 'tamper.html');
   const html = fs.readFileSync(good, 'latin1');
