@@ -285,7 +285,7 @@ exit_for_outcome(enum sp_open_outcome o, int st)
 static int
 open_with_verification(struct sp_keyd_client *c, const struct sp_trust *trust,
     const struct sp_env_file *ef, const char *given, int can_verify,
-    struct sp_buf *container, int *format)
+    struct sp_buf *container, int *format, int *bcc)
 {
 	struct sp_open_info info = {0};
 	struct sp_buf answer;
@@ -297,6 +297,7 @@ open_with_verification(struct sp_keyd_client *c, const struct sp_trust *trust,
 		st = sp_open_envelope_checked(c, trust, ef, &info, container, &err);
 		if (st == SP_OK) {
 			*format = info.format;
+			*bcc = info.bcc;
 			rc = OPEN_EX_OK;
 			break;
 		}
@@ -388,7 +389,7 @@ cli_open_main(int argc, char **argv, const struct cli_global *g)
 	struct sp_env_file ef;
 	struct sp_err err = {""};
 	struct stat sb;
-	int ch, st, want_raw = 0, rc = OPEN_EX_REFUSED, format = 0;
+	int ch, st, want_raw = 0, rc = OPEN_EX_REFUSED, format = 0, bcc = 0;
 
 	(void)g;
 	optind = 1;
@@ -467,12 +468,15 @@ cli_open_main(int argc, char **argv, const struct cli_global *g)
 		goto out;
 	}
 	if ((rc = open_with_verification(c, &trust, &ef, answer, tokfile == NULL, &container,
-	    &format)) != OPEN_EX_OK)
+	    &format, &bcc)) != OPEN_EX_OK)
 		goto out;
 	rc = OPEN_EX_REFUSED;
 	if (format < 2)
 		fprintf(stderr, "sealpost open: unsigned envelope (older format): nothing proves "
 		    "who wrote its content\n");
+	if (bcc)
+		fprintf(stderr, "sealpost open: you received this as a blind copy (Bcc): the other "
+		    "recipients do not see your address\n");
 	if (want_raw) {
 		if ((st = sp_msg_container_raw(container.data, container.len, &raw, &err)) != SP_OK) {
 			fprintf(stderr, "sealpost open: %s\n", sp_err_msg(&err, st));

@@ -172,6 +172,7 @@ enum sp_open_outcome {
 struct sp_open_info {
 	enum sp_open_outcome outcome;
 	int format;		/* the opened envelope's format: 1 (unsigned) or 2 */
+	int bcc;		/* 1: the reader is a blind copy (the envelope does not name it) */
 	char *verify_hint;	/* SP_OPEN_VERIFY: the sender's question or NULL (owned) */
 	int tries_left;		/* SP_OPEN_VERIFY: -1 unknown */
 };

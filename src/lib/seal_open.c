@@ -263,6 +263,7 @@ sp_open_envelope_checked(struct sp_keyd_client *c, const struct sp_trust *trust,
 		return st;
 	}
 	info->format = r.format;
+	info->bcc = r.bcc;
 	if ((st = sp_open_check_record(f, &r, NULL, err)) != SP_OK) {
 		info->outcome = st == SP_ERR_AUTH ? SP_OPEN_FORGED : SP_OPEN_FAILED;
 		sp_release_res_clear(&r);

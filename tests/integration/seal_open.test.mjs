@@ -784,6 +784,8 @@ test('a blind copy (Bcc) opens, and nothing another recipient holds or is told n
     const o = openRaw(s.out, who, PW, ['--raw']);
     assert.equal(o.status, 0, o.stderr);
     assert.ok(Buffer.compare(o.stdout, want) === 0, `${who} reads the message without Bcc:`);
+    // a blind copy is told it is one
+    assert.equal(/you received this as a blind copy \(Bcc\)/.test(o.stderr.toString()), who === kim);
   }
   // the sender's own list says who was a blind copy
   const list = await fetch(`${keyd.url}/api/v1/envelopes`, { headers: { authorization: `Bearer ${token}` } });
