@@ -125,6 +125,38 @@ test('a stranger reads the first message in at most six steps, in the same windo
   await later.close();
 });
 
+test('a blind copy registers with its own address, not the one the envelope names, and reads the message', { timeout: TIMEOUT * 4 }, async () => {
+  const named = 'named.reader@example.org', blind = 'blind.reader@example.org';
+  const env = seal(ctx, makeMail({ to: named, subject: 'Copy', text: 'Hello,\nthe plan is attached.\n' }), 'blind.html',
+    ['--rcpt', named, '--rcpt', blind]);
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(env).href);
+  const popup = await clickOpen(page);
+  await popup.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  await popup.getByRole('button', { name: 'Create your password' }).click();
+  const newEmail = popup.getByLabel('Your email', { exact: true });
+  await poll(async () => (await newEmail.inputValue()) || null);
+  assert.equal(await newEmail.inputValue(), named, 'the envelope names one recipient: filled in');
+  assert.equal(await newEmail.getAttribute('readonly'), '');
+  await popup.getByRole('button', { name: 'Not your address? Use another' }).click();
+  assert.equal(await newEmail.getAttribute('readonly'), null, 'now the reader types its own');
+  assert.equal(await newEmail.inputValue(), '');
+  assert.ok(await popup.locator('#sp-new-other').isHidden());
+  await newEmail.fill(blind);
+  await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await popup.getByLabel('New password again').fill(PASSWORD);
+  await popup.getByRole('button', { name: 'Create my password' }).click();
+  await popup.getByText(`We sent a 6-digit code to ${blind}.`).waitFor({ timeout: TIMEOUT });
+  await popup.getByLabel('6-digit code from the mail').fill(mailedCode(blind));
+  await popup.getByRole('button', { name: 'Confirm and open' }).click();
+  await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-body'), /the plan is attached/);
+  assert.match(await popup.innerText('#sp-facts'), /Bcc\s+you, as a blind copy/);
+  await noOverflow(popup, 'blind copy');
+  await context.close();
+});
+
 test('a wrong code says so beside the field, and the right one still opens the message', { timeout: TIMEOUT * 2 }, async () => {
   const to = 'second.reader@example.org';
   const env = seal(ctx, makeMail({ to, subject: 'Typo', text: 'Hello,\nafter a typo.\n' }), 'typo.html');

@@ -102,6 +102,7 @@ const CARD = `<h1 id="sp-login-title"></h1>
 <div class="field">
 <label for="sp-new-email" data-i18n="js.card.your_email"></label>
 <input id="sp-new-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
+<button class="linkbtn" type="button" id="sp-new-other" data-i18n="js.card.not_your_address" hidden></button>
 </div>
 <div class="field">
 <label for="sp-new-password" data-i18n="js.card.new_password"></label>
@@ -183,8 +184,17 @@ export function registerFor(email, id) {
   const ne = $('sp-new-email');
   if (ne && state.forEmail && !ne.value) {
     ne.value = state.forEmail;
-    ne.readOnly = true;
+    lockNewEmail(true);
   }
+}
+
+// The address of "first time here" read-only (the one the message names),
+// with a way out for a reader the message does not name: a blind copy, an
+// alias, a forwarded file.
+function lockNewEmail(on) {
+  const ne = $('sp-new-email');
+  ne.readOnly = on;
+  show($('sp-new-other'), on);
 }
 
 function signedIn(s) {
@@ -500,7 +510,7 @@ export function askLogin(prefill) {
       cardPart('signup');
       const known = state.forEmail || email.value.trim();
       if (!newEmail.value || state.forEmail) newEmail.value = known;
-      newEmail.readOnly = !!state.forEmail;
+      lockNewEmail(!!state.forEmail);
       errorIn('sp-signup-error', error || '');
       (newEmail.value ? newPw : newEmail).focus();
     };
@@ -581,6 +591,12 @@ export function askLogin(prefill) {
     on(sgForm, 'submit', onSignup);
     on(cfForm, 'submit', onConfirm);
     on($('sp-signup-back'), 'click', toSignin);
+    on($('sp-new-other'), 'click', () => {
+      state.forEmail = '';
+      lockNewEmail(false);
+      newEmail.value = '';
+      newEmail.focus();
+    });
     on($('sp-confirm-back'), 'click', () => createStep(''));
     cardPart('signin');
     show($('sp-login'), true);
