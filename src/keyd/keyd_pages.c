@@ -122,7 +122,7 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	const struct sp_asset *a = sp_asset_find("portal/register.html");
 	struct keyd_var v[3 * NF + 16];
 	struct sp_buf body, ol, o1, o2, o3;
-	char csrf[64], summary[160];
+	char csrf[64], summary[160], idq[SP_STORE_ID_MAX + 8];
 	size_t n = 0;
 	int i;
 	enum MHD_Result ret;
@@ -156,6 +156,11 @@ render_register(struct keyd_req *r, unsigned status, struct regform *f)
 	v[n++] = (struct keyd_var){"CSRF", csrf, 0, 0};
 	v[n++] = (struct keyd_var){"ID", f->id ? f->id : "", 0, 0};
 	v[n++] = (struct keyd_var){"EMAIL_ATTRS", f->email_locked ? "readonly" : "", 0, 1};
+	/* a reader the message does not name (a blind copy, an alias) gives
+	 * its own address: the same form without the one filled in */
+	v[n++] = (struct keyd_var){"EMAIL_OTHER_ATTRS", f->email_locked ? "" : "hidden", 0, 1};
+	snprintf(idq, sizeof(idq), "%s%s", f->id ? "?id=" : "", f->id ? f->id : "");
+	v[n++] = (struct keyd_var){"ID_QUERY", idq, 0, 0};
 	v[n++] = (struct keyd_var){"PHRASE_CHECKED", f->phrase_enabled ? "checked" : "", 0, 1};
 	v[n++] = (struct keyd_var){"O_LANGUAGE", ol.data ? (const char *)ol.data : "", 0, 1};
 	v[n++] = (struct keyd_var){"O_Q1", o1.data ? (const char *)o1.data : "", 0, 1};

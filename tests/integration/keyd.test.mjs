@@ -219,6 +219,20 @@ async function registerForm(email, id = '') {
   return { html, csrf };
 }
 
+test('the registration form for a named address offers a way to another (blind copies, aliases)', async () => {
+  const id = 'AAAAAAAAAAAAAAAAAAAAAA';
+  const { html } = await registerForm('named@example.org', id);
+  assert.match(html, /<input id="email" name="email" type="email" value="named@example\.org" readonly /);
+  assert.match(html, new RegExp(`<p class="hint" id="email-other" ><a href="/register\\?id=${id}">Not your address\\? Use another</a></p>`));
+  // the link's form: nothing filled in, nothing read-only, no such link
+  const other = await (await fetch(`${keyd.url}/register?id=${id}`)).text();
+  assert.match(other, /<input id="email" name="email" type="email" value=""  autocomplete/);
+  assert.match(other, /<p class="hint" id="email-other" hidden>/);
+  // an id that is not one is not carried
+  const bad = await (await fetch(`${keyd.url}/register?email=named%40example.org&id=%22%3E%3Cx`)).text();
+  assert.match(bad, /<a href="\/register">Not your address/);
+});
+
 function postForm(p, fields, csrfCookie, headers = {}) {
   return fetch(keyd.url + p, {
     method: 'POST', redirect: 'manual',
