@@ -227,7 +227,8 @@ int keyd_keyholder_start(struct keyd *k, const struct keyd_kh_opts *o, struct sp
 /* After SIGCHLD: reap the key holder if it has exited, and log it.  Other
  * children are left alone. */
 void keyd_keyholder_reap(struct keyd *k);
-/* After SIGHUP: pass it on to the key holder (it reads its keys again). */
+/* After SIGHUP: ask the key holder to read its keys again (a RELOAD
+ * request over its socket) and log the key id new wraps now use. */
 void keyd_keyholder_reload(struct keyd *k);
 /* Close the socket (the key holder exits) and wait for it, by its pid:
  * SIGTERM after 5 s, SIGKILL after 5 s more. */

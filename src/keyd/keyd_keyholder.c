@@ -3,8 +3,9 @@
  * sealpost-keyholder with one end of a socket pair, connect keywrap.h's
  * remote implementation to the other end, notice when it exits and start
  * it again (at most once a second, giving up after KH_RESTART_TRIES
- * failed starts in a row), stop it; and hand the data directory to the
- * key server's user before root is given up.
+ * failed starts in a row), ask it to read its keys again, stop it; and
+ * hand the data directory to the key server's user before root is given
+ * up.
  * SECURITY: the key server never opens a master key file; the key holder
  * is found next to this program (or given by the administrator) and gets
  * no other descriptor than its socket and the standard ones.
@@ -234,16 +235,25 @@ keyd_keyholder_reap(struct keyd *k)
 	}
 }
 
+/* A RELOAD request over the key holder's socket, not a signal: keyd may
+ * have given up root for another user than the key holder's.  This waits
+ * for the answer (at most SP_KH_TIMEOUT_MS) on the main thread, which only
+ * handles signals; the HTTP threads' requests go on meanwhile. */
 void
 keyd_keyholder_reload(struct keyd *k)
 {
-	char p[24];
+	struct sp_err err = {{0}};
+	char p[24], cur[16];
+	uint32_t key_id = 0;
+	int st;
 
 	snprintf(p, sizeof(p), "%d", k->kh_pid);
-	if (k->kh_pid > 0 && kill((pid_t)k->kh_pid, SIGHUP) == 0)
-		keyd_log("keyholder-reload", "pid", p, NULL);
-	else
-		keyd_log("keyholder-reload-failed", "pid", p, "error", "no key holder", NULL);
+	if ((st = sp_keywrap_reload(k->kw, &key_id, &err)) != SP_OK) {
+		keyd_log("keyholder-reload-failed", "pid", p, "error", sp_err_msg(&err, st), NULL);
+		return;
+	}
+	snprintf(cur, sizeof(cur), "%u", key_id);
+	keyd_log("keyholder-reload", "pid", p, "current", cur, NULL);
 }
 
 void

@@ -2,10 +2,12 @@
  * keyholder_main.c - sealpost-keyholder, the one process that reads the
  * master keys (docs/keyholder.md).  The key server starts it with one end
  * of a socket pair as --fd N; it answers exactly two requests over it,
- * WRAP and UNWRAP (and HELLO, the current key id), in the order they come
- * (several may be in flight), and nothing else.  It opens the key directory DATA/keys (created 0700, or
- * DATA itself for the old layout), gives up root for --user, then loads the
- * keys, creating master-1.key on first start.  SIGHUP loads the keys again
+ * WRAP and UNWRAP (and HELLO, the current key id, and RELOAD), in the order
+ * they come (several may be in flight), and nothing else.  It opens the key
+ * directory DATA/keys (created 0700, or DATA itself for the old layout),
+ * gives up root for --user, then loads the keys, creating master-1.key on
+ * first start.  A RELOAD request (keyd's SIGHUP, passed on over the socket,
+ * which works whatever users the two run as) or SIGHUP loads the keys again
  * (after `sealpost key rotate`), as does an unwrap under a newer key id
  * than the current one; the end of the socket or SIGTERM ends it.
  * SECURITY: holds every master key; parses requests from the key server,
@@ -96,8 +98,9 @@ static const struct conf_table kh_table = {
 	.about = "The sealpost key holder: the only process that reads the master keys.\n"
 	    "sealpost-keyd starts it with one end of a socket pair and asks it to\n"
 	    "wrap and unwrap message key parts (docs/keyholder.md); it is not\n"
-	    "meant to be started by hand.  Signals: HUP loads the keys again (a new\n"
-	    "key from `sealpost key rotate` then wraps new parts); TERM ends it.",
+	    "meant to be started by hand.  A RELOAD request from sealpost-keyd (its\n"
+	    "SIGHUP) or HUP loads the keys again (a new key from `sealpost key\n"
+	    "rotate` then wraps new parts); TERM ends it.",
 	.entries = kh_entries,
 	.n = sizeof(kh_entries) / sizeof(kh_entries[0]),
 	.flags = CONF_T_DASHES | CONF_T_NO_OPERANDS,
@@ -135,9 +138,9 @@ own_keys(int dirfd, const char *dname, int old, uid_t uid, gid_t gid)
 	return rc;
 }
 
-/* Read the keys again (SIGHUP, or an unwrap under a key newer than ours).
- * A failure keeps the keys loaded before. */
-static void
+/* Read the keys again (SIGHUP, a RELOAD request, or an unwrap under a key
+ * newer than ours).  A failure keeps the keys loaded before: its status. */
+static int
 reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
 {
 	struct sp_keywrap *fresh = NULL;
@@ -151,6 +154,7 @@ reload(struct sp_keywrap **kw, int dirfd, const char *dir, const char *why)
 	} else
 		kh_log("reload-failed why=%s error=\"%s\" (keeping the keys loaded before)", why,
 		    sp_err_msg(&err, st));
+	return st;
 }
 
 /* Answer one decoded request into ans.  Returns 0, or -1 when the request
@@ -173,6 +177,16 @@ serve(struct sp_keywrap **kwp, int dirfd, const char *dir, const struct sp_kh_ms
 	case SP_KH_HELLO:
 		ans->type = SP_KH_HELLO_OK;
 		ans->key_id = sp_keywrap_current(kw);
+		return 0;
+	case SP_KH_RELOAD:
+		/* the key server's SIGHUP, passed on; reload() logs the outcome */
+		if ((st = reload(kwp, dirfd, dir, "request")) != SP_OK) {
+			ans->type = SP_KH_ERROR;
+			ans->status = (uint32_t)st;
+			return 0;
+		}
+		ans->type = SP_KH_RELOAD_OK;
+		ans->key_id = sp_keywrap_current(*kwp);
 		return 0;
 	case SP_KH_WRAP:
 		st = sp_keywrap_wrap(kw, req->aad, req->part, ans->wrapped, &ans->key_id, &err);

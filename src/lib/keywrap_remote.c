@@ -1,6 +1,6 @@
 /*
- * keywrap_remote.c - keywrap.h's remote implementation: every wrap and
- * unwrap is one request to the key holder over a socket (khproto.h).
+ * keywrap_remote.c - keywrap.h's remote implementation: every wrap, unwrap
+ * and reload is one request to the key holder over a socket (khproto.h).
  * Requests are pipelined: each caller sends its frame with its own request
  * id and waits for the answer with that id, so several are in flight on
  * the one connection (at most SP_KH_WINDOW).  There is no reading thread:
@@ -402,6 +402,15 @@ remote_call(struct kw_remote *kw, struct sp_kh_msg *req, uint16_t want,
 	return st;
 }
 
+/* The key id the key holder last named for new wraps. */
+static void
+set_current(struct kw_remote *kw, uint32_t key_id)
+{
+	pthread_mutex_lock(&kw->mu);
+	kw->current = key_id;
+	pthread_mutex_unlock(&kw->mu);
+}
+
 static int
 remote_wrap(struct sp_keywrap *base, const char *aad, const unsigned char *part,
     unsigned char *out, uint32_t *key_id, struct sp_err *err)
@@ -418,9 +427,7 @@ remote_wrap(struct sp_keywrap *base, const char *aad, const unsigned char *part,
 	memcpy(req.part, part, SP_KEY_LEN);
 	st = remote_call(kw, &req, SP_KH_WRAP_OK, &ans, 0, err);
 	if (st == SP_OK) {
-		pthread_mutex_lock(&kw->mu);
-		kw->current = ans.key_id;
-		pthread_mutex_unlock(&kw->mu);
+		set_current(kw, ans.key_id);
 		memcpy(out, ans.wrapped, SP_KEYWRAP_LEN);
 		*key_id = ans.key_id;
 	}
@@ -568,6 +575,25 @@ sp_keywrap_unwrap_async(struct sp_keywrap *base, uint32_t key_id, const char *aa
 	pthread_mutex_unlock(&kw->mu);
 	/* from here the reader owns call: it calls done */
 	send_call(kw, gen, frame, len, sp_kh_now_ms() + SP_KH_TIMEOUT_MS);
+	return SP_OK;
+}
+
+int
+sp_keywrap_reload(struct sp_keywrap *base, uint32_t *key_id, struct sp_err *err)
+{
+	struct kw_remote *kw = (struct kw_remote *)base;
+	struct sp_kh_msg req, ans;
+	int st;
+
+	if (base == NULL || base->ops != &remote_ops)
+		return sp_err_set(err, SP_ERR_INVALID, "not a key holder connection");
+	memset(&req, 0, sizeof(req));
+	req.type = SP_KH_RELOAD;
+	if ((st = remote_call(kw, &req, SP_KH_RELOAD_OK, &ans, 0, err)) != SP_OK)
+		return st;
+	set_current(kw, ans.key_id);
+	if (key_id != NULL)
+		*key_id = ans.key_id;
 	return SP_OK;
 }
 

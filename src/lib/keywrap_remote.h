@@ -1,7 +1,8 @@
 /*
  * keywrap_remote.h - what the key server needs of the remote keywrap
- * (keywrap.h's sp_keywrap_connect) beyond keywrap.h: taking a new key
- * holder's socket once the old key holder has gone away.
+ * (keywrap.h's sp_keywrap_connect) beyond keywrap.h: unwrapping without
+ * waiting, asking the key holder to read its keys again, and taking a new
+ * key holder's socket once the old key holder has gone away.
  */
 #ifndef SP_KEYWRAP_REMOTE_H
 #define SP_KEYWRAP_REMOTE_H
@@ -29,6 +30,15 @@ typedef void (*sp_keywrap_done_fn)(void *arg, int st, const unsigned char *part,
 int sp_keywrap_unwrap_async(struct sp_keywrap *kw, uint32_t key_id, const char *aad,
     const unsigned char *in, size_t inlen, sp_keywrap_done_fn done, void *arg,
     struct sp_err *err);
+
+/* Ask the key holder to read its keys again (RELOAD; after `sealpost key
+ * rotate`) and wait for its answer, at most SP_KH_TIMEOUT_MS.  SP_OK: *key_id
+ * (may be NULL) is the key new wraps now use, which sp_keywrap_current()
+ * reports from then on.  Else the key holder's status (it keeps the keys it
+ * had) or SP_ERR_RETRY (the connection is dead or late), with err.
+ * SP_ERR_INVALID when kw is not remote.  Requests sent before it are
+ * answered under the keys before. */
+int sp_keywrap_reload(struct sp_keywrap *kw, uint32_t *key_id, struct sp_err *err);
 
 /* Give kw, made by sp_keywrap_connect(), a new connection fd (kw owns it)
  * and ask it HELLO.  The old connection is ended first: whatever still

@@ -35,9 +35,11 @@ enum sp_kh_type {
 	SP_KH_HELLO = 1,		/* -> HELLO_OK(key_id of new wraps) */
 	SP_KH_WRAP = 2,			/* aad, part -> WRAP_OK(key_id, wrapped) */
 	SP_KH_UNWRAP = 3,		/* key_id, aad, wrapped -> UNWRAP_OK(part) */
+	SP_KH_RELOAD = 4,		/* read the keys again -> RELOAD_OK(key_id of new wraps) */
 	SP_KH_HELLO_OK = 0x8001,
 	SP_KH_WRAP_OK = 0x8002,
 	SP_KH_UNWRAP_OK = 0x8003,
+	SP_KH_RELOAD_OK = 0x8004,
 	SP_KH_ERROR = 0x80ff,		/* status: an sp.h code */
 };
 

@@ -4,7 +4,9 @@
 // frame; a dead key holder makes releases answer 503 without taking keyd
 // down; root without --user is refused; keyd and the key holder run as
 // their own users; `sealpost key rotate`, SIGHUP and `sealpost key rewrap`
-// move every envelope and TOTP secret to the new key, and releases go on.
+// move every envelope and TOTP secret to the new key, and releases go on;
+// SIGHUP reaches a key holder of another user (a RELOAD request over its
+// socket), and only then do new deposits use the new key.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -119,8 +121,8 @@ test('keyd\'s memory holds no master key; the key holder\'s does', { skip: SANIT
 
 // --- (b) the key holder's protocol ----------------------------------------
 
-const T = { HELLO: 1, WRAP: 2, UNWRAP: 3, HELLO_OK: 0x8001, WRAP_OK: 0x8002, UNWRAP_OK: 0x8003,
-  ERROR: 0x80ff };
+const T = { HELLO: 1, WRAP: 2, UNWRAP: 3, RELOAD: 4, HELLO_OK: 0x8001, WRAP_OK: 0x8002,
+  UNWRAP_OK: 0x8003, RELOAD_OK: 0x8004, ERROR: 0x80ff };
 const F = { KEY_ID: 1, AAD: 2, PART: 3, WRAPPED: 4, STATUS: 5 };
 
 function field(tag, value) {
@@ -232,6 +234,42 @@ test('the key holder wraps and unwraps, and keeps going after a refused unwrap',
   }
 });
 
+test('the key holder reads its keys again on RELOAD, and keeps them when that fails', async () => {
+  const h = holder();
+  try {
+    h.sock.write(frame(T.HELLO, 1, []));
+    assert.equal((await h.answer()).fields[0].value.readUInt32BE(), 1);
+    const aad = field(F.AAD, Buffer.from('q3Zr8Kx1TmWc2Yb9LpNaEg'));
+    const keyOf = async (id) => {
+      h.sock.write(frame(T.WRAP, id, [aad, field(F.PART, crypto.randomBytes(32))]));
+      const a = await h.answer();
+      assert.equal(a.type, T.WRAP_OK);
+      return a.fields[0].value.readUInt32BE();
+    };
+    // a new key file is not used until the key holder is asked
+    fs.writeFileSync(path.join(h.dataDir, 'keys', 'master-2.key'), crypto.randomBytes(32), { mode: 0o600 });
+    assert.equal(await keyOf(2), 1);
+    h.sock.write(frame(T.RELOAD, 3, []));
+    let a = await h.answer();
+    assert.deepEqual([a.type, a.id, a.fields.length], [T.RELOAD_OK, 3, 1]);
+    assert.deepEqual([a.fields[0].tag, a.fields[0].value.readUInt32BE()], [F.KEY_ID, 2]);
+    assert.equal(await keyOf(4), 2);
+    // a key file it cannot take: ERROR with status 8 (SP_ERR_CONFIG), the
+    // keys it had stay, and so does the connection
+    fs.writeFileSync(path.join(h.dataDir, 'keys', 'master-3.key'), crypto.randomBytes(32), { mode: 0o644 });
+    h.sock.write(frame(T.RELOAD, 5, []));
+    a = await h.answer();
+    assert.deepEqual([a.type, a.id, a.fields[0].value.readUInt32BE()], [T.ERROR, 5, 8]);
+    assert.equal(await keyOf(6), 2);
+    assert.match(h.stderr(), /keyholder reload current=2 why=request/);
+    assert.match(h.stderr(), /keyholder reload-failed why=request/);
+    h.sock.end();
+    assert.equal(await h.exited, 0);
+  } finally {
+    h.proc.kill('SIGKILL');
+  }
+});
+
 const part32 = Buffer.alloc(32, 7);
 const goodAad = field(F.AAD, Buffer.from('q3Zr8Kx1TmWc2Yb9LpNaEg'));
 const malformed = [
@@ -242,6 +280,8 @@ const malformed = [
     .subarray(0, 12 + 30)],
   ['an unknown type', frame(9, 7, [])],
   ['an answer type sent as a request', frame(T.HELLO_OK, 7, [field(F.KEY_ID, u32(1))])],
+  ['a reload answer sent as a request', frame(T.RELOAD_OK, 7, [field(F.KEY_ID, u32(1))])],
+  ['a reload with a field', frame(T.RELOAD, 7, [field(F.KEY_ID, u32(2))])],
   ['trailing bytes', frame(T.WRAP, 7, [goodAad, field(F.PART, part32), Buffer.from([0])])],
   ['a key part of 31 bytes', frame(T.WRAP, 7, [goodAad, field(F.PART, part32.subarray(0, 31))])],
   ['fields in the wrong order', frame(T.WRAP, 7, [field(F.PART, part32), goodAad])],
@@ -617,6 +657,43 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
   assert.ok(k.log.some((l) => /\bkeyholder reload current=3 why=newer-key/.test(l)), k.log.join('\n'));
   const last = await deposit(k, token);
   assert.equal(sql(k.dataDir, `SELECT key_id FROM envelopes WHERE id = '${last.id}'`), '3');
+});
+
+test('two users: SIGHUP after key rotate reaches the key holder over its socket', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('not root: cannot create users or change them');
+    return;
+  }
+  ensureUser('sealpost-test');
+  ensureUser('sealpost-test-keys');
+  const dataDir = tmpDir('sealpost-kh-reload-');
+  fs.chownSync(dataDir, idOf('sealpost-test'), idOf('sealpost-test'));
+  const k = await keyd({ dataDir, args: ['--user', 'sealpost-test', '--keyholder-user', 'sealpost-test-keys'] });
+  const token = orgAdd(dataDir, 'Example Clinic', 'clinic.example');
+  const keyOf = (d) => sql(dataDir, `SELECT key_id FROM envelopes WHERE id = '${d.id}'`);
+  const first = await deposit(k, token);
+  assert.equal(keyOf(first), '1');
+  const r = sealpost(['--data-dir', dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, String(r.stderr));
+  assert.equal(fs.statSync(path.join(dataDir, 'keys', 'master-2.key')).uid, idOf('sealpost-test-keys'));
+  // the operator decides when the new key is used: not before the reload
+  const mid = await deposit(k, token);
+  assert.equal(keyOf(mid), '1');
+  process.kill(k.pid, 'SIGHUP');
+  await waitFor('keyd logs the reload', () => k.log.some((l) => /\bkeyd keyholder-reload/.test(l)));
+  assert.ok(k.log.some((l) => /\bkeyd keyholder-reload pid=\d+ current=2$/.test(l)), k.log.join('\n'));
+  assert.ok(k.log.some((l) => /\bkeyholder reload current=2 why=request\b/.test(l)), k.log.join('\n'));
+  const after2 = await deposit(k, token);
+  assert.equal(keyOf(after2), '2');
+  // the same key holder, and every envelope still releases its own part
+  assert.equal(holderPid(k), k.keyholderPid);
+  for (const d of [first, mid, after2]) {
+    const rr = await release(k, token, d.id);
+    assert.equal(rr.status, 200);
+    assert.equal((await rr.json()).server_part, d.server_part);
+  }
+  await k.stop();
+  assert.equal(k.proc.exitCode, 0);
 });
 
 test('old layout: master-N.key in the data directory is still read', async () => {

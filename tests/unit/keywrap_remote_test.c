@@ -7,7 +7,9 @@
  * the wrong type, a short part, a frame cut off) is refused with
  * SP_ERR_RETRY and no part; a key holder that goes away answers every
  * waiter SP_ERR_RETRY at once; one that says nothing does so at the
- * deadline; and a new connection works again.
+ * deadline; and a new connection works again.  A RELOAD answer moves the
+ * key id the client reports; a refused RELOAD leaves it and the connection
+ * as they were; a RELOAD answered with another type is refused.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -25,12 +27,14 @@
 static char dir[256];
 static struct sp_keywrap *local;
 
-enum lie { HONEST, BAD_MAGIC, OTHER_ID, OTHER_TYPE, SHORT_PART, CUT_OFF, SILENT, HANG_UP };
+enum lie { HONEST, BAD_MAGIC, OTHER_ID, OTHER_TYPE, SHORT_PART, CUT_OFF, SILENT, HANG_UP,
+	RELOAD_FAILS };
 
 /* A key holder in a thread: answers with the local keywrap, each batch of
  * requests in reverse order; lie: what it does to every UNWRAP answer
  * (SILENT: answers nothing after HELLO; HANG_UP: neither, and closes once
- * `after` requests have come). */
+ * `after` requests have come).  A RELOAD is answered with key id 5, or
+ * ERROR (SP_ERR_CONFIG) with RELOAD_FAILS, or HELLO_OK with OTHER_TYPE. */
 struct holder {
 	int fd;
 	enum lie lie;
@@ -52,6 +56,11 @@ answer(struct holder *h, const struct sp_kh_msg *q, unsigned char *out, size_t *
 	} else if (q->type == SP_KH_WRAP) {
 		a.type = SP_KH_WRAP_OK;
 		sp_keywrap_wrap(local, q->aad, q->part, a.wrapped, &a.key_id, NULL);
+	} else if (q->type == SP_KH_RELOAD) {
+		a.type = h->lie == RELOAD_FAILS ? SP_KH_ERROR :
+		    h->lie == OTHER_TYPE ? SP_KH_HELLO_OK : SP_KH_RELOAD_OK;
+		a.key_id = 5;
+		a.status = SP_ERR_CONFIG;
 	} else {
 		int st = sp_keywrap_unwrap(local, q->key_id, q->aad, q->wrapped, SP_KEYWRAP_LEN,
 		    a.part, NULL);
@@ -408,4 +417,49 @@ test_silent(void)
 	pthread_join(h.t, NULL);
 }
 
-T_MAIN(setup, test_many_at_once, test_garbage, test_gone_and_back, test_silent, cleanup)
+static void
+test_reload(void)
+{
+	struct sp_keywrap *kw = NULL;
+	struct sp_err err = {{0}};
+	struct holder h;
+	unsigned char part[SP_KEY_LEN];
+	uint32_t id = 0;
+	int fd;
+
+	/* only a key holder's connection takes a RELOAD */
+	T_EQ_INT(sp_keywrap_reload(local, &id, &err), SP_ERR_INVALID);
+	T_EQ_INT(sp_keywrap_reload(NULL, &id, &err), SP_ERR_INVALID);
+	holder_start(&h, HONEST, 0, &fd);
+	T_EQ_INT(sp_keywrap_connect(&kw, fd, &err), SP_OK);
+	T_EQ_INT(sp_keywrap_current(kw), 1);
+	T_EQ_INT(sp_keywrap_reload(kw, &id, &err), SP_OK);
+	T_EQ_INT(id, 5);
+	T_EQ_INT(sp_keywrap_current(kw), 5);
+	T_EQ_INT(sp_keywrap_reload(kw, NULL, &err), SP_OK);
+	T_EQ_INT(sp_keywrap_unwrap(kw, 1, "env-4", wrapped[4], SP_KEYWRAP_LEN, part, &err), SP_OK);
+	sp_keywrap_free(kw);
+	pthread_join(h.t, NULL);
+	/* refused: the key holder's status; the key id and the connection stay */
+	holder_start(&h, RELOAD_FAILS, 0, &fd);
+	T_EQ_INT(sp_keywrap_connect(&kw, fd, &err), SP_OK);
+	id = 0;
+	T_EQ_INT(sp_keywrap_reload(kw, &id, &err), SP_ERR_INTERNAL);
+	T_CHECK(strstr(err.msg, "refused") != NULL);
+	T_EQ_INT(id, 0);
+	T_EQ_INT(sp_keywrap_current(kw), 1);
+	T_EQ_INT(sp_keywrap_alive(kw), 1);
+	sp_keywrap_free(kw);
+	pthread_join(h.t, NULL);
+	/* answered with another type: out of step, dead */
+	holder_start(&h, OTHER_TYPE, 0, &fd);
+	T_EQ_INT(sp_keywrap_connect(&kw, fd, &err), SP_OK);
+	T_EQ_INT(sp_keywrap_reload(kw, &id, &err), SP_ERR_RETRY);
+	T_EQ_INT(sp_keywrap_current(kw), 1);
+	T_EQ_INT(sp_keywrap_alive(kw), 0);
+	sp_keywrap_free(kw);
+	pthread_join(h.t, NULL);
+}
+
+T_MAIN(setup, test_many_at_once, test_garbage, test_gone_and_back, test_silent, test_reload,
+    cleanup)

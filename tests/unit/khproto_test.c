@@ -4,7 +4,8 @@
  * frame (bad magic or version, payload over the limit, length mismatch,
  * truncated header or field, unknown type, wrong tag, wrong field length,
  * associated data over the limit or not printable, key id out of range,
- * trailing bytes) is SP_ERR_INVALID; framed reads over a socket pair
+ * trailing bytes, a RELOAD with a field, a RELOAD_OK without its key id)
+ * is SP_ERR_INVALID; framed reads over a socket pair
  * (whole, truncated, closed, timed out); and the remote keywrap against a
  * key holder served by a thread, including one that answers out of turn.
  */
@@ -56,8 +57,8 @@ fill(struct sp_kh_msg *m, uint16_t type)
 static void
 test_round_trip(void)
 {
-	static const uint16_t types[] = {SP_KH_HELLO, SP_KH_WRAP, SP_KH_UNWRAP, SP_KH_HELLO_OK,
-	    SP_KH_WRAP_OK, SP_KH_UNWRAP_OK, SP_KH_ERROR};
+	static const uint16_t types[] = {SP_KH_HELLO, SP_KH_WRAP, SP_KH_UNWRAP, SP_KH_RELOAD,
+	    SP_KH_HELLO_OK, SP_KH_WRAP_OK, SP_KH_UNWRAP_OK, SP_KH_RELOAD_OK, SP_KH_ERROR};
 	unsigned char f[SP_KH_FRAME_MAX];
 	struct sp_kh_msg m, d;
 	struct sp_err err = {{0}};
@@ -80,7 +81,13 @@ test_round_trip(void)
 			T_CHECK(strcmp(d.aad, m.aad) == 0);
 			T_EQ_MEM(d.wrapped, m.wrapped, SP_KEYWRAP_LEN);
 			break;
+		case SP_KH_HELLO:
+		case SP_KH_RELOAD:
+			T_EQ_INT(len, SP_KH_HDR_LEN);
+			T_EQ_INT(d.key_id, 0);
+			break;
 		case SP_KH_HELLO_OK:
+		case SP_KH_RELOAD_OK:
 			T_EQ_INT(d.key_id, 7);
 			break;
 		case SP_KH_WRAP_OK:
@@ -104,6 +111,16 @@ test_round_trip(void)
 	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, &err), SP_OK);
 	T_EQ_INT(len, 20);
 	T_EQ_MEM(f, "\x4b\x01\x80\x01\x00\x00\x00\x08\x01\x02\x03\x04"
+	    "\x00\x01\x00\x04\x00\x00\x00\x07", 20);
+	/* and of a RELOAD and a RELOAD_OK */
+	fill(&m, SP_KH_RELOAD);
+	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, &err), SP_OK);
+	T_EQ_INT(len, 12);
+	T_EQ_MEM(f, "\x4b\x01\x00\x04\x00\x00\x00\x00\x01\x02\x03\x04", 12);
+	fill(&m, SP_KH_RELOAD_OK);
+	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, &err), SP_OK);
+	T_EQ_INT(len, 20);
+	T_EQ_MEM(f, "\x4b\x01\x80\x04\x00\x00\x00\x08\x01\x02\x03\x04"
 	    "\x00\x01\x00\x04\x00\x00\x00\x07", 20);
 	/* the largest valid frame: UNWRAP with the longest aad */
 	fill(&m, SP_KH_UNWRAP);
@@ -140,6 +157,11 @@ test_encode_refuses(void)
 	fill(&m, SP_KH_ERROR);
 	m.status = SP_OK;
 	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, NULL), SP_ERR_INVALID);
+	fill(&m, SP_KH_RELOAD_OK);
+	m.key_id = 0;
+	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, NULL), SP_ERR_INVALID);
+	m.key_id = 0x80000000u;
+	T_EQ_INT(sp_kh_encode(&m, f, sizeof(f), &len, NULL), SP_ERR_INVALID);
 	fill(&m, SP_KH_WRAP);
 	T_EQ_INT(sp_kh_encode(&m, f, 40, &len, NULL), SP_ERR_TOOBIG);
 }
@@ -170,6 +192,57 @@ good_wrap(unsigned char *f)
 	fill(&m, SP_KH_WRAP);
 	sp_kh_encode(&m, f, SP_KH_FRAME_MAX, &len, NULL);
 	return len;
+}
+
+/* RELOAD has no field and RELOAD_OK exactly one, a key id in range. */
+static void
+test_malformed_reload(void)
+{
+	unsigned char g[SP_KH_FRAME_MAX + 64];
+	struct sp_kh_msg m, d;
+	struct sp_err err = {{0}};
+	size_t len;
+
+	/* a RELOAD carrying a key id: the RELOAD_OK frame under the request type */
+	fill(&m, SP_KH_RELOAD_OK);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	put16(g + 2, SP_KH_RELOAD);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "RELOAD: 8 trailing bytes") != NULL);
+	T_EQ_INT(d.id, 0x01020304);
+	/* a RELOAD with one stray byte */
+	fill(&m, SP_KH_RELOAD);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	g[len] = 0;
+	put32(g + 4, 1);
+	T_EQ_INT(sp_kh_decode(g, len + 1, &d, &err), SP_ERR_INVALID);
+	/* a RELOAD_OK without its key id, with another field, with key id 0
+	 * or 2^31, with a short key id, with trailing bytes */
+	fill(&m, SP_KH_RELOAD);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	put16(g + 2, SP_KH_RELOAD_OK);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "RELOAD_OK: field 1 missing") != NULL);
+	fill(&m, SP_KH_ERROR);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	put16(g + 2, SP_KH_RELOAD_OK);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
+	fill(&m, SP_KH_RELOAD_OK);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_OK);
+	put32(g + 16, 0);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
+	put32(g + 16, 0x80000000u);
+	T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
+	put32(g + 4, 7);
+	put16(g + 14, 3);
+	T_EQ_INT(sp_kh_decode(g, len - 1, &d, &err), SP_ERR_INVALID);
+	fill(&m, SP_KH_RELOAD_OK);
+	sp_kh_encode(&m, g, sizeof(g), &len, NULL);
+	g[len] = 0;
+	put32(g + 4, 9);
+	T_EQ_INT(sp_kh_decode(g, len + 1, &d, &err), SP_ERR_INVALID);
+	T_CHECK(strstr(err.msg, "trailing") != NULL);
 }
 
 static void
@@ -254,6 +327,7 @@ test_malformed(void)
 		put32(g + 16, 0);
 		T_EQ_INT(sp_kh_decode(g, len, &d, &err), SP_ERR_INVALID);
 	}
+	test_malformed_reload();
 }
 
 static void
