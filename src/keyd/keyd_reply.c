@@ -361,15 +361,6 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	snprintf(e.from, sizeof(e.from), "%s", req->from);
 	e.rcpt = (char **)req->rcpt;
 	e.nrcpt = req->nrcpt;
-	/* the replier's own copy ("BCC me") is a blind copy */
-	if (req->hidden != NULL) {
-		size_t i;
-
-		if ((e.rstate = calloc(req->nrcpt, sizeof(*e.rstate))) == NULL)
-			return sp_err_set(err, SP_ERR_NOMEM, "out of memory");
-		for (i = 0; i < req->nrcpt; i++)
-			e.rstate[i].hidden = req->hidden[i] != 0;
-	}
 	e.created = (int64_t)time(NULL);
 	e.expires = c->org.policy.expire_days > 0 ? e.created + c->org.policy.expire_days * 86400 : 0;
 	e.kind = SP_ENV_KIND_REPLY;
@@ -384,12 +375,9 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 		st = sp_random(part, sizeof(part));
 	}
 	sp_buf_free(&b64);
-	if (st != SP_OK) {
-		free(e.rstate);
+	if (st != SP_OK)
 		return sp_err_set(err, st, "no randomness");
-	}
 	if ((st = sp_keywrap_wrap(d->k->kw, e.id, part, e.wrapped, &e.key_id, err)) != SP_OK) {
-		free(e.rstate);
 		sp_wipe(part, sizeof(part));
 		return st;
 	}
@@ -399,7 +387,14 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	snprintf(detail, sizeof(detail), "original=%s mode=%s recipients=%zu bcc_me=%s",
 	    c->v.e.id, mode_names[d->mode], d->nvisible, req->nrcpt > d->nvisible ? "yes" : "no");
 	a = (struct sp_audit){e.created, "reply", c->s.email, e.id, d->client, detail, e.org_id};
-	st = sp_store_envelope_add(d->k->store, &e, &a, err);
+	/* the replier's own copy ("BCC me") is a blind copy */
+	if (req->hidden != NULL &&
+	    (e.rstate = calloc(req->nrcpt, sizeof(*e.rstate))) == NULL)
+		st = sp_err_set(err, SP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; e.rstate != NULL && i < req->nrcpt; i++)
+		e.rstate[i].hidden = req->hidden[i] != 0;
+	if (st == SP_OK)
+		st = sp_store_envelope_add(d->k->store, &e, &a, err);
 	free(e.rstate);
 	sp_wipe(e.wrapped, sizeof(e.wrapped));
 	if (st != SP_OK) {
