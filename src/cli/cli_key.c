@@ -77,15 +77,17 @@ rewrap_one(void *arg, const char *ref, uint32_t key_id, const unsigned char *wra
 		st = sp_keywrap_wrap(c->kw, aad, part, out, &new_id, &err);
 	sp_wipe(part, sizeof(part));
 	if (st == SP_OK) {
+		const struct sp_rewrap r = {.ref = ref, .old_key_id = key_id, .old = wrapped,
+		    .old_len = len, .new_key_id = new_id, .wrapped = out, .len = sizeof(out)};
+
 		if (c->kind == RW_TOTP)
-			st = sp_store_totp_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), NULL, &err);
+			st = sp_store_totp_rewrap(c->s, &r, NULL, &err);
 		else if (c->kind == RW_MAILQ)
-			st = sp_store_mailq_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), &err);
+			st = sp_store_mailq_rewrap(c->s, &r, &err);
 		else if (c->kind == RW_REPLYKEY)
-			st = sp_store_replykey_rewrap(c->s, ref, key_id, new_id, out, sizeof(out), &err);
+			st = sp_store_replykey_rewrap(c->s, &r, &err);
 		else
-			st = sp_store_envelope_rewrap(c->s, ref, key_id, new_id, out, sizeof(out),
-			    NULL, &err);
+			st = sp_store_envelope_rewrap(c->s, &r, NULL, &err);
 		if (st == SP_ERR_NOTFOUND) {	/* changed meanwhile: not ours to move */
 			c->skipped++;
 			return 0;

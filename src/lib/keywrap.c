@@ -74,20 +74,26 @@ read_key(int dirfd, const char *dname, const char *name, unsigned char key[SP_KE
 /* Write key to dirfd/name: a temporary file, synced, then linked into
  * place, so the name appears complete or not at all, and link()'s O_EXCL
  * semantics keep two processes starting together from making two keys
- * (SP_ERR_EXISTS: the other won).  As root, the file gets dir's owner. */
+ * (SP_ERR_EXISTS: the other won).  As root, the file gets the owner of
+ * dirfd/like (the key before it, which the key holder reads) or, without
+ * one, dir's owner. */
 static int
-write_key(int dirfd, const char *dname, const char *name, const unsigned char key[SP_KEY_LEN],
-    struct sp_err *err)
+write_key(int dirfd, const char *dname, const char *name, const char *like,
+    const unsigned char key[SP_KEY_LEN], struct sp_err *err)
 {
 	struct stat dsb;
 	char tmp[64];
-	int fd, e;
+	int fd, e, have;
 
 	snprintf(tmp, sizeof(tmp), ".%.30s.tmp.%ld", name, (long)getpid());
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return sp_err_set(err, SP_ERR_CONFIG, "%s/%s: %s", dname, tmp, strerror(errno));
-	if (geteuid() == 0 && fstat(dirfd, &dsb) == 0 && fchown(fd, dsb.st_uid, dsb.st_gid) != 0) {
+	have = like != NULL && fstatat(dirfd, like, &dsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(dsb.st_mode);
+	if (!have)
+		have = fstat(dirfd, &dsb) == 0;
+	if (geteuid() == 0 && have && fchown(fd, dsb.st_uid, dsb.st_gid) != 0) {
 		e = errno;
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
@@ -225,7 +231,7 @@ sp_keywrap_load_at(struct sp_keywrap **out, int dirfd, const char *dname, int cr
 			st = sp_err_set(err, SP_ERR_CONFIG, "%s: no master key", dname);
 		else if ((st = sp_random(kw->key[0], SP_KEY_LEN)) != SP_OK)
 			sp_err_set(err, st, "no randomness for the master key");
-		else if ((st = write_key(dirfd, dname, "master-1.key", kw->key[0], err)) ==
+		else if ((st = write_key(dirfd, dname, "master-1.key", NULL, kw->key[0], err)) ==
 		    SP_ERR_EXISTS)
 			st = read_key(dirfd, dname, "master-1.key", kw->key[0], err);
 		if (st == SP_OK) {
@@ -287,7 +293,7 @@ sp_keywrap_add_key(const char *dir, uint32_t *id, struct sp_err *err)
 {
 	struct dirent *de;
 	unsigned char key[SP_KEY_LEN];
-	char name[32];
+	char name[32], prev[32];
 	uint32_t top = 0, v;
 	DIR *d;
 	int fd, st, nkeys = 0;
@@ -315,8 +321,9 @@ sp_keywrap_add_key(const char *dir, uint32_t *id, struct sp_err *err)
 		return sp_err_set(err, SP_ERR_CONFIG, "%s: no key id left", dir);
 	}
 	snprintf(name, sizeof(name), "master-%u.key", top + 1);
+	snprintf(prev, sizeof(prev), "master-%u.key", top);
 	if ((st = sp_random(key, sizeof(key))) == SP_OK)
-		st = write_key(fd, dir, name, key, err);
+		st = write_key(fd, dir, name, top > 0 ? prev : NULL, key, err);
 	else
 		sp_err_set(err, st, "no randomness for the master key");
 	sp_wipe(key, sizeof(key));

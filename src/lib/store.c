@@ -366,13 +366,27 @@ sp_store_envelope_wrapped_each(struct sp_store *s, uint32_t below_key_id,
 	    s->ops->envelope_wrapped_each(s->impl, below_key_id, fn, ctx, err);
 }
 
+/* Both wrapped values of a rewrap are present and of a stored length. */
+static int
+rewrap_ok(const struct sp_rewrap *r, struct sp_err *err)
+{
+	if (r == NULL || r->ref == NULL || r->old == NULL || r->old_len == 0 ||
+	    r->old_len > SP_STORE_WRAPPED_MAX || r->wrapped == NULL || r->len == 0 ||
+	    r->len > SP_STORE_WRAPPED_MAX)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
+	return SP_OK;
+}
+
 int
-sp_store_envelope_rewrap(struct sp_store *s, const char *id, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+sp_store_envelope_rewrap(struct sp_store *s, const struct sp_rewrap *r,
     const struct sp_audit *a, struct sp_err *err)
 {
+	int st;
+
+	if ((st = rewrap_ok(r, err)) != SP_OK)
+		return st;
 	return s->ops->envelope_rewrap == NULL ? unsupported(s, "envelope_rewrap", err) :
-	    s->ops->envelope_rewrap(s->impl, id, old_key_id, new_key_id, wrapped, len, a, err);
+	    s->ops->envelope_rewrap(s->impl, r, a, err);
 }
 
 int
@@ -394,20 +408,26 @@ sp_store_replykey_wrapped_each(struct sp_store *s, uint32_t below_key_id,
 }
 
 int
-sp_store_replykey_rewrap(struct sp_store *s, const char *kid, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err)
+sp_store_replykey_rewrap(struct sp_store *s, const struct sp_rewrap *r, struct sp_err *err)
 {
+	int st;
+
+	if ((st = rewrap_ok(r, err)) != SP_OK)
+		return st;
 	return s->ops->replykey_rewrap == NULL ? unsupported(s, "replykey_rewrap", err) :
-	    s->ops->replykey_rewrap(s->impl, kid, old_key_id, new_key_id, wrapped, len, err);
+	    s->ops->replykey_rewrap(s->impl, r, err);
 }
 
 int
-sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+sp_store_totp_rewrap(struct sp_store *s, const struct sp_rewrap *r,
     const struct sp_audit *a, struct sp_err *err)
 {
+	int st;
+
+	if ((st = rewrap_ok(r, err)) != SP_OK)
+		return st;
 	return s->ops->totp_rewrap == NULL ? unsupported(s, "totp_rewrap", err) :
-	    s->ops->totp_rewrap(s->impl, email, old_key_id, new_key_id, wrapped, len, a, err);
+	    s->ops->totp_rewrap(s->impl, r, a, err);
 }
 
 int
@@ -1325,11 +1345,14 @@ sp_store_mailq_wrapped_each(struct sp_store *s, uint32_t below,
 }
 
 int
-sp_store_mailq_rewrap(struct sp_store *s, const char *ref, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err)
+sp_store_mailq_rewrap(struct sp_store *s, const struct sp_rewrap *r, struct sp_err *err)
 {
-	if (!mailq_ref_ok(ref) || wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
+	int st;
+
+	if ((st = rewrap_ok(r, err)) != SP_OK)
+		return st;
+	if (!mailq_ref_ok(r->ref))
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad rewrap");
 	return s->ops->mailq_rewrap == NULL ? unsupported(s, "mailq_rewrap", err) :
-	    s->ops->mailq_rewrap(s->impl, ref, old_key_id, new_key_id, wrapped, len, err);
+	    s->ops->mailq_rewrap(s->impl, r, err);
 }

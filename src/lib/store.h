@@ -554,26 +554,37 @@ int sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, 
 int sp_store_envelope_wrapped_each(struct sp_store *s, uint32_t below_key_id,
     int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len), void *ctx, struct sp_err *err);
+/* One row's new wrapping.  The row is written only while it still holds
+ * exactly what was read: old_key_id and the old wrapped bytes (a value set
+ * again meanwhile under the same old key, such as an authenticator app
+ * enrolled anew, is never replaced by the one read before it). */
+struct sp_rewrap {
+	const char *ref;
+	uint32_t old_key_id;
+	const unsigned char *old;	/* the wrapped bytes as read */
+	size_t old_len;
+	uint32_t new_key_id;
+	const unsigned char *wrapped;	/* the same key part wrapped anew */
+	size_t len;
+};
 /* Replace the envelope's wrapped part and key id, only while the row still
- * has old_key_id (SP_ERR_NOTFOUND otherwise: gone or rewrapped already),
- * with the audit record a (may be NULL). */
-int sp_store_envelope_rewrap(struct sp_store *s, const char *id, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+ * has r->old_key_id and r->old (SP_ERR_NOTFOUND otherwise: gone, changed or
+ * rewrapped already), with the audit record a (may be NULL). */
+int sp_store_envelope_rewrap(struct sp_store *s, const struct sp_rewrap *r,
     const struct sp_audit *a, struct sp_err *err);
 /* The same for accounts' TOTP secrets (associated data "totp:EMAIL"). */
 int sp_store_totp_wrapped_each(struct sp_store *s, uint32_t below_key_id,
     int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len), void *ctx, struct sp_err *err);
-int sp_store_totp_rewrap(struct sp_store *s, const char *email, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
+int sp_store_totp_rewrap(struct sp_store *s, const struct sp_rewrap *r,
     const struct sp_audit *a, struct sp_err *err);
 /* The same for the organisations' reply signing keys (ref: the kid;
  * associated data "replykey:KID"). */
 int sp_store_replykey_wrapped_each(struct sp_store *s, uint32_t below_key_id,
     int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len), void *ctx, struct sp_err *err);
-int sp_store_replykey_rewrap(struct sp_store *s, const char *kid, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
+int sp_store_replykey_rewrap(struct sp_store *s, const struct sp_rewrap *r,
+    struct sp_err *err);
 
 /* Accounts.  create makes an activated account directly (an
  * administrator's `recipient add`): SP_ERR_EXISTS when the email is taken.
@@ -902,12 +913,11 @@ void sp_mailq_rec_clear(struct sp_mailq_rec *m);
 /* Key rotation (`sealpost key rewrap`), as for envelopes: fn(ctx, ref,
  * key_id, wrapped, len) for each queued mail whose key is wrapped under a
  * master key below `below`, until it returns non-zero; rewrap stores the
- * key wrapped again, only while the row still has old_key_id
+ * key wrapped again, only while the row still has r->old_key_id and r->old
  * (SP_ERR_NOTFOUND otherwise: sent or changed meanwhile). */
 int sp_store_mailq_wrapped_each(struct sp_store *s, uint32_t below,
     int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len), void *ctx, struct sp_err *err);
-int sp_store_mailq_rewrap(struct sp_store *s, const char *ref, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
+int sp_store_mailq_rewrap(struct sp_store *s, const struct sp_rewrap *r, struct sp_err *err);
 
 #endif

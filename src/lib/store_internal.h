@@ -32,20 +32,17 @@ struct sp_store_ops {
 	int (*envelope_wrapped_each)(void *impl, uint32_t below_key_id,
 	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
 	    void *ctx, struct sp_err *err);
-	int (*envelope_rewrap)(void *impl, const char *id, uint32_t old_key_id,
-	    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
-	    const struct sp_audit *a, struct sp_err *err);
+	int (*envelope_rewrap)(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+	    struct sp_err *err);
 	int (*totp_wrapped_each)(void *impl, uint32_t below_key_id,
 	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
 	    void *ctx, struct sp_err *err);
-	int (*totp_rewrap)(void *impl, const char *email, uint32_t old_key_id,
-	    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
-	    const struct sp_audit *a, struct sp_err *err);
+	int (*totp_rewrap)(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+	    struct sp_err *err);
 	int (*replykey_wrapped_each)(void *impl, uint32_t below_key_id,
 	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
 	    void *ctx, struct sp_err *err);
-	int (*replykey_rewrap)(void *impl, const char *kid, uint32_t old_key_id,
-	    uint32_t new_key_id, const unsigned char *wrapped, size_t len, struct sp_err *err);
+	int (*replykey_rewrap)(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 	int (*account_create)(void *impl, const struct sp_account *acc,
 	    const struct sp_audit *a, struct sp_err *err);
 	int (*account_get)(void *impl, const char *email, struct sp_account *out,
@@ -210,8 +207,7 @@ struct sp_store_ops {
 	int (*mailq_wrapped_each)(void *impl, uint32_t below,
 	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
 	    struct sp_err *err);
-	int (*mailq_rewrap)(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
-	    const unsigned char *wrapped, size_t len, struct sp_err *err);
+	int (*mailq_rewrap)(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 };
 
 /* The throttling arithmetic both backends share (store.c): a key's row

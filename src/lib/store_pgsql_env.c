@@ -726,27 +726,28 @@ pg_wrapped_each(void *impl, const char *sql, uint32_t below,
 	return st;
 }
 
-/* Replace a wrapped value only while its row still has old_key_id ($2). */
+/* Replace a wrapped value only while its row still has the key id ($2)
+ * and the wrapped bytes ($5) it was read with (the caller checked both
+ * lengths). */
 static int
-pg_rewrap(void *impl, const char *sql, const char *ref, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
-    const struct sp_audit *a, struct sp_err *err)
+pg_rewrap(void *impl, const char *sql, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	struct pg_cx cx;
 	struct pgp p = {0};
 	int st;
 
-	if (wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
-		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
 	if ((st = pg_tx(impl, &cx, err)) != SP_OK)
 		return st;
-	pg_p_text(&p, ref);
-	pg_p_int(&p, old_key_id);
-	pg_p_int(&p, new_key_id);
-	pg_p_bin(&p, wrapped, len);
+	pg_p_text(&p, r->ref);
+	pg_p_int(&p, r->old_key_id);
+	pg_p_int(&p, r->new_key_id);
+	pg_p_bin(&p, r->wrapped, r->len);
+	pg_p_bin(&p, r->old, r->old_len);
 	st = pg_exec(&cx, sql, &p, NULL, "rewrap", err);
 	if (st == SP_OK && cx.changes == 0)
-		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u", old_key_id);
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u and those bytes",
+		    r->old_key_id);
 	if (st == SP_OK)
 		st = pg_audit_insert(&cx, a, err);
 	return pg_end(&cx, st, err);
@@ -764,12 +765,11 @@ pg_envelope_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-pg_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+pg_envelope_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	return pg_rewrap(impl, "UPDATE envelopes SET key_id = $3, wrapped = $4"
-	    " WHERE id = $1 AND key_id = $2 AND shredded = 0", id, old_key_id, new_key_id,
-	    wrapped, len, a, err);
+	    " WHERE id = $1 AND key_id = $2 AND shredded = 0 AND wrapped = $5", r, a, err);
 }
 
 int
@@ -783,12 +783,12 @@ pg_totp_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-pg_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+pg_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	return pg_rewrap(impl, "UPDATE accounts SET totp_key_id = $3, totp_wrapped = $4"
-	    " WHERE email = $1 AND totp_key_id = $2 AND totp_wrapped IS NOT NULL",
-	    email, old_key_id, new_key_id, wrapped, len, a, err);
+	    " WHERE email = $1 AND totp_key_id = $2"
+	    " AND totp_wrapped = $5", r, a, err);
 }
 
 /* The organisations' reply signing keys ("replykey:KID"). */
@@ -803,12 +803,11 @@ pg_replykey_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-pg_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err)
+pg_replykey_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err)
 {
 	return pg_rewrap(impl, "UPDATE org_keys SET wrap_key_id = $3, wrapped = $4"
-	    " WHERE kid = $1 AND wrap_key_id = $2 AND wrapped IS NOT NULL", kid, old_key_id,
-	    new_key_id, wrapped, len, NULL, err);
+	    " WHERE kid = $1 AND wrap_key_id = $2 AND wrapped = $5",
+	    r, NULL, err);
 }
 
 /* The mail queue's keys ("mailq:REF"), schema v8. */
@@ -823,12 +822,10 @@ pg_mailq_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-pg_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err)
+pg_mailq_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err)
 {
 	return pg_rewrap(impl, "UPDATE mailq SET key_id = $3, wrapped = $4"
-	    " WHERE ref = $1 AND key_id = $2", ref, old_key_id, new_key_id, wrapped, len, NULL,
-	    err);
+	    " WHERE ref = $1 AND key_id = $2 AND wrapped = $5", r, NULL, err);
 }
 
 /* --- ciphertext copies (schema v4) ---------------------------------------- */

@@ -146,18 +146,17 @@ int pg_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct
 int pg_envelope_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int pg_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err);
+int pg_envelope_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err);
 int pg_replykey_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
     void *ctx, struct sp_err *err);
-int pg_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err);
+int pg_replykey_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 int pg_totp_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int pg_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err);
+int pg_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err);
 int pg_envelope_header_set(void *impl, const char *id, const unsigned char *header, size_t len,
     struct sp_err *err);
 int pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
@@ -266,7 +265,6 @@ int pg_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err);
 int pg_mailq_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int pg_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err);
+int pg_mailq_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 
 #endif

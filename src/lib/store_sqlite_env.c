@@ -733,26 +733,28 @@ sq_wrapped_each(void *impl, const char *sql, uint32_t below,
 	return s;
 }
 
+/* Replace a wrapped value only while its row still has the key id (?2)
+ * and the wrapped bytes (?5) it was read with (the caller checked both
+ * lengths). */
 static int
-sq_rewrap(void *impl, const char *sql, const char *ref, uint32_t old_key_id,
-    uint32_t new_key_id, const unsigned char *wrapped, size_t len,
-    const struct sp_audit *a, struct sp_err *err)
+sq_rewrap(void *impl, const char *sql, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int s;
 
-	if (wrapped == NULL || len == 0 || len > SP_STORE_WRAPPED_MAX)
-		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
 	if ((s = sq_prepare(db, sql, &st, err)) == SP_OK) {
-		sq_bind_text(st, 1, ref);
-		sqlite3_bind_int64(st, 2, old_key_id);
-		sqlite3_bind_int64(st, 3, new_key_id);
-		sqlite3_bind_blob(st, 4, wrapped, (int)len, SQLITE_TRANSIENT);
+		sq_bind_text(st, 1, r->ref);
+		sqlite3_bind_int64(st, 2, r->old_key_id);
+		sqlite3_bind_int64(st, 3, r->new_key_id);
+		sqlite3_bind_blob(st, 4, r->wrapped, (int)r->len, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(st, 5, r->old, (int)r->old_len, SQLITE_TRANSIENT);
 		if ((s = sq_run(db, st, "rewrap", err)) == SP_OK && sqlite3_changes(db) == 0)
-			s = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u", old_key_id);
+			s = sp_err_set(err, SP_ERR_NOTFOUND, "no such row with key %u and those bytes",
+			    r->old_key_id);
 	}
 	if (s == SP_OK)
 		s = sq_audit_insert(db, a, err);
@@ -770,12 +772,11 @@ sq_envelope_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+sq_envelope_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE envelopes SET key_id = ?3, wrapped = ?4"
-	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0", id, old_key_id, new_key_id,
-	    wrapped, len, a, err);
+	    " WHERE id = ?1 AND key_id = ?2 AND shredded = 0 AND wrapped = ?5", r, a, err);
 }
 
 int
@@ -789,12 +790,12 @@ sq_totp_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err)
+sq_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE accounts SET totp_key_id = ?3, totp_wrapped = ?4"
-	    " WHERE email = ?1 AND totp_key_id = ?2 AND totp_wrapped IS NOT NULL",
-	    email, old_key_id, new_key_id, wrapped, len, a, err);
+	    " WHERE email = ?1 AND totp_key_id = ?2"
+	    " AND totp_wrapped = ?5", r, a, err);
 }
 
 /* The organisations' reply signing keys ("replykey:KID"). */
@@ -809,12 +810,11 @@ sq_replykey_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-sq_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err)
+sq_replykey_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE org_keys SET wrap_key_id = ?3, wrapped = ?4"
-	    " WHERE kid = ?1 AND wrap_key_id = ?2 AND wrapped IS NOT NULL", kid, old_key_id,
-	    new_key_id, wrapped, len, NULL, err);
+	    " WHERE kid = ?1 AND wrap_key_id = ?2 AND wrapped = ?5",
+	    r, NULL, err);
 }
 
 /* The mail queue's keys ("mailq:REF"), schema v8. */
@@ -829,12 +829,10 @@ sq_mailq_wrapped_each(void *impl, uint32_t below,
 }
 
 int
-sq_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err)
+sq_mailq_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err)
 {
 	return sq_rewrap(impl, "UPDATE mailq SET key_id = ?3, wrapped = ?4"
-	    " WHERE ref = ?1 AND key_id = ?2", ref, old_key_id, new_key_id, wrapped, len, NULL,
-	    err);
+	    " WHERE ref = ?1 AND key_id = ?2 AND wrapped = ?5", r, NULL, err);
 }
 
 /* --- ciphertext copies (schema v4) ---------------------------------------- */

@@ -122,18 +122,17 @@ int sq_envelope_shred_expired(void *impl, int64_t now, int limit, int *n, struct
 int sq_envelope_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int sq_envelope_rewrap(void *impl, const char *id, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err);
+int sq_envelope_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err);
 int sq_replykey_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
     void *ctx, struct sp_err *err);
-int sq_replykey_rewrap(void *impl, const char *kid, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err);
+int sq_replykey_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 int sq_totp_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int sq_totp_rewrap(void *impl, const char *email, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, const struct sp_audit *a, struct sp_err *err);
+int sq_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit *a,
+    struct sp_err *err);
 int sq_envelope_header_set(void *impl, const char *id, const unsigned char *header, size_t len,
     struct sp_err *err);
 int sq_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
@@ -242,7 +241,6 @@ int sq_mailq_flush(void *impl, int64_t now, int *n, struct sp_err *err);
 int sq_mailq_wrapped_each(void *impl, uint32_t below,
     int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t), void *ctx,
     struct sp_err *err);
-int sq_mailq_rewrap(void *impl, const char *ref, uint32_t old_key_id, uint32_t new_key_id,
-    const unsigned char *wrapped, size_t len, struct sp_err *err);
+int sq_mailq_rewrap(void *impl, const struct sp_rewrap *r, struct sp_err *err);
 
 #endif

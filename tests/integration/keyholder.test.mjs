@@ -508,14 +508,20 @@ function ensureUser(name) {
   assert.equal(r.status, 0, `useradd ${name}: ${r.stderr}`);
 }
 const idOf = (name) => Number(spawnSync('id', ['-u', name]).stdout.toString().trim());
-
-test('--user: keyd and the key holder give up root, each for its own user', async (t) => {
+// keyd's user and the key holder's, made when missing; false (the test
+// skipped) when not root
+function twoUsers(t) {
   if (process.getuid() !== 0) {
     t.skip('not root: cannot create users or change them');
-    return;
+    return false;
   }
   ensureUser('sealpost-test');
   ensureUser('sealpost-test-keys');
+  return true;
+}
+
+test('--user: keyd and the key holder give up root, each for its own user', async (t) => {
+  if (!twoUsers(t)) return;
   const dataDir = tmpDir('sealpost-kh-user-');
   fs.chownSync(dataDir, idOf('sealpost-test'), idOf('sealpost-test'));
   const k = await keyd({ dataDir, args: ['--user', 'sealpost-test', '--keyholder-user', 'sealpost-test-keys'] });
@@ -660,12 +666,7 @@ test('key rotate, SIGHUP, key rewrap: everything moves to the new key and releas
 });
 
 test('two users: SIGHUP after key rotate reaches the key holder over its socket', async (t) => {
-  if (process.getuid() !== 0) {
-    t.skip('not root: cannot create users or change them');
-    return;
-  }
-  ensureUser('sealpost-test');
-  ensureUser('sealpost-test-keys');
+  if (!twoUsers(t)) return;
   const dataDir = tmpDir('sealpost-kh-reload-');
   fs.chownSync(dataDir, idOf('sealpost-test'), idOf('sealpost-test'));
   const k = await keyd({ dataDir, args: ['--user', 'sealpost-test', '--keyholder-user', 'sealpost-test-keys'] });
@@ -694,6 +695,22 @@ test('two users: SIGHUP after key rotate reaches the key holder over its socket'
   }
   await k.stop();
   assert.equal(k.proc.exitCode, 0);
+});
+
+test('old layout, as root: key rotate gives the new key the owner of the key before it', (t) => {
+  if (!twoUsers(t)) return;
+  // keyd's user owns the data directory; the key holder's user its old key
+  const dataDir = tmpDir('sealpost-kh-oldrot-');
+  fs.chownSync(dataDir, idOf('sealpost-test'), idOf('sealpost-test'));
+  const k1 = path.join(dataDir, 'master-1.key');
+  fs.writeFileSync(k1, crypto.randomBytes(32), { mode: 0o600 });
+  fs.chownSync(k1, idOf('sealpost-test-keys'), idOf('sealpost-test-keys'));
+  const r = sealpost(['--data-dir', dataDir, 'key', 'rotate']);
+  assert.equal(r.status, 0, String(r.stderr));
+  const k2 = fs.statSync(path.join(dataDir, 'master-2.key'));
+  assert.equal(k2.uid, idOf('sealpost-test-keys'));
+  assert.equal(k2.gid, fs.statSync(k1).gid);
+  assert.equal(k2.mode & 0o777, 0o600);
 });
 
 test('old layout: master-N.key in the data directory is still read', async () => {

@@ -2575,6 +2575,29 @@ wrapped_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *w, 
 
 #define REWRAP_MANY 300	/* over a batch of either backend (256) */
 
+/* A rewrap of a row read as (key_id, old: 60 bytes) to key 5 or 3 (the new
+ * key id is the first byte of nw). */
+static int
+rewrap_env(struct sp_store *s, const char *ref, uint32_t key_id, const unsigned char *old,
+    const unsigned char *nw, size_t len, const struct sp_audit *a, struct sp_err *err)
+{
+	const struct sp_rewrap r = {.ref = ref, .old_key_id = key_id, .old = old, .old_len = 60,
+	    .new_key_id = nw[0], .wrapped = nw, .len = len};
+
+	return sp_store_envelope_rewrap(s, &r, a, err);
+}
+
+static int
+rewrap_totp(struct sp_store *s, const char *email, uint32_t key_id, const unsigned char *old,
+    const unsigned char *nw)
+{
+	const struct sp_rewrap r = {.ref = email, .old_key_id = key_id, .old = old,
+	    .old_len = 60, .new_key_id = nw[0], .wrapped = nw, .len = 60};
+	struct sp_err err = {{0}};
+
+	return sp_store_totp_rewrap(s, &r, NULL, &err);
+}
+
 struct rewrap_all {
 	struct sp_store *s;
 	int n;
@@ -2590,11 +2613,9 @@ rewrap_all_cb(void *ctx, const char *ref, uint32_t key_id, const unsigned char *
 	struct sp_err err = {{0}};
 	unsigned char nw[60];
 
-	(void)w;
 	memset(nw, 5, sizeof(nw));
 	ra->n++;
-	if (len != 60 || sp_store_envelope_rewrap(ra->s, ref, key_id, 5, nw, sizeof(nw), NULL,
-	    &err) != SP_OK) {
+	if (len != 60 || rewrap_env(ra->s, ref, key_id, w, nw, sizeof(nw), NULL, &err) != SP_OK) {
 		fprintf(stderr, "rewrap %s: %s\n", ref, err.msg);
 		ra->failed++;
 	}
@@ -2612,7 +2633,7 @@ test_rewrap(void)
 	struct sp_account acc;
 	struct sp_audit a = {0, "rewrap", "admin", NULL, NULL, "key 1 -> 3", 0};
 	struct wrapped_seen seen;
-	unsigned char h[SP_SHA256_LEN], w[60];
+	unsigned char h[SP_SHA256_LEN], w[60], o1[60], o2[60];
 	char sub[300], rw_url[1100], *rc[] = {"pat@example.org"};
 	static const char *ids[] = {"Rw000000000000000000A1", "Rw000000000000000000B2",
 	    "Rw000000000000000000C3", "Rw000000000000000000D4"};
@@ -2660,15 +2681,25 @@ test_rewrap(void)
 	T_EQ_INT(seen.n, 1);	/* fn stopped it */
 
 	memset(w, 3, sizeof(w));
+	memset(o1, 1, sizeof(o1));
+	memset(o2, 2, sizeof(o2));
 	a.envelope = ids[0];
-	T_EQ_INT(sp_store_envelope_rewrap(s, ids[0], 1, 3, w, sizeof(w), &a, &err), SP_OK);
+	/* the right key id with other bytes than the row holds: not written */
+	T_EQ_INT(rewrap_env(s, ids[0], 1, o2, w, sizeof(w), &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(rewrap_env(s, ids[0], 1, o1, w, sizeof(w), &a, &err), SP_OK);
 	/* the row moved on: a second rewrap from key 1 finds nothing */
-	T_EQ_INT(sp_store_envelope_rewrap(s, ids[0], 1, 3, w, sizeof(w), &a, &err), SP_ERR_NOTFOUND);
-	T_EQ_INT(sp_store_envelope_rewrap(s, "Rw000000000000000000Z9", 1, 3, w, sizeof(w), NULL,
-	    &err), SP_ERR_NOTFOUND);
-	T_EQ_INT(sp_store_envelope_rewrap(s, ids[1], 2, 3, w, 0, NULL, &err), SP_ERR_INVALID);
-	T_EQ_INT(sp_store_envelope_rewrap(s, ids[1], 2, 3, w, SP_STORE_WRAPPED_MAX + 1, NULL, &err),
+	T_EQ_INT(rewrap_env(s, ids[0], 1, o1, w, sizeof(w), &a, &err), SP_ERR_NOTFOUND);
+	T_EQ_INT(rewrap_env(s, "Rw000000000000000000Z9", 1, o1, w, sizeof(w), NULL, &err),
+	    SP_ERR_NOTFOUND);
+	T_EQ_INT(rewrap_env(s, ids[1], 2, o2, w, 0, NULL, &err), SP_ERR_INVALID);
+	T_EQ_INT(rewrap_env(s, ids[1], 2, o2, w, SP_STORE_WRAPPED_MAX + 1, NULL, &err),
 	    SP_ERR_INVALID);
+	{
+		const struct sp_rewrap r = {.ref = ids[1], .old_key_id = 2, .old = o2,
+		    .old_len = 0, .new_key_id = 3, .wrapped = w, .len = sizeof(w)};
+
+		T_EQ_INT(sp_store_envelope_rewrap(s, &r, NULL, &err), SP_ERR_INVALID);
+	}
 	T_EQ_INT(audit_count(s, "rewrap"), 1);	/* the refused ones rolled back */
 	T_EQ_INT(sp_store_envelope_get(s, ids[0], &g, &err), SP_OK);
 	T_EQ_INT(g.key_id, 3);
@@ -2693,11 +2724,18 @@ test_rewrap(void)
 	T_EQ_INT(sp_store_totp_wrapped_each(s, 3, wrapped_cb, &seen, &err), SP_OK);
 	T_EQ_INT(seen.n, 1);
 	T_CHECK(strcmp(seen.refs[0], "ann@example.org") == 0);
-	T_EQ_INT(sp_store_totp_rewrap(s, "ann@example.org", 1, 3, w, sizeof(w), NULL, &err), SP_OK);
-	T_EQ_INT(sp_store_totp_rewrap(s, "ann@example.org", 1, 3, w, sizeof(w), NULL, &err),
-	    SP_ERR_NOTFOUND);
-	T_EQ_INT(sp_store_totp_rewrap(s, "cy@example.org", 0, 3, w, sizeof(w), NULL, &err),
-	    SP_ERR_NOTFOUND);
+	/* Read under key 1 (o1); the account sets up its authenticator app
+	 * again, still under key 1 (o2): the rewrap of what was read must not
+	 * bring the old secret back. */
+	T_EQ_INT(sp_store_totp_set(s, "ann@example.org", o2, sizeof(o2), 1, NULL, &err), SP_OK);
+	T_EQ_INT(sp_store_totp_step(s, "ann@example.org", 77, &err), SP_OK);
+	T_EQ_INT(rewrap_totp(s, "ann@example.org", 1, o1, w), SP_ERR_NOTFOUND);
+	T_EQ_INT(sp_store_account_get(s, "ann@example.org", &acc, &err), SP_OK);
+	T_EQ_INT(acc.totp_key_id, 1);
+	T_EQ_MEM(acc.totp_wrapped, o2, 60);
+	T_EQ_INT(rewrap_totp(s, "ann@example.org", 1, o2, w), SP_OK);
+	T_EQ_INT(rewrap_totp(s, "ann@example.org", 1, o2, w), SP_ERR_NOTFOUND);
+	T_EQ_INT(rewrap_totp(s, "cy@example.org", 0, o1, w), SP_ERR_NOTFOUND);
 	T_EQ_INT(sp_store_account_get(s, "ann@example.org", &acc, &err), SP_OK);
 	T_EQ_INT(acc.totp_key_id, 3);
 	T_EQ_MEM(acc.totp_wrapped, w, 60);
