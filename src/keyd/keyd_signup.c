@@ -17,7 +17,9 @@
  * or a code typed elsewhere, opens nothing.  A handle allows
  * KEYD_SIGNUP_TRIES codes and an address 10 before a lock that grows to a
  * day, counted before each check; codes are mailed at most three an hour
- * to an address; sign-ups and code tries are limited per client too.
+ * to an address, and three more to a page that proves it holds a message
+ * to that address (envelope_of); sign-ups and code tries are limited per
+ * client too.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -142,18 +144,34 @@ new_code(char out[KEYD_SIGNUP_CODE_LEN + 1])
 	return SP_OK;
 }
 
-/* The organisation of envelope id (for the password rules), "" if none. */
-static void
-org_of(struct keyd_req *r, const char *id, char org[SP_STORE_NAME_MAX + 1])
+/* What the sign-up's envelope id tells: its organisation (for the
+ * password rules; "" if none) and whether the asking page holds that
+ * envelope and the address is one of its recipients: ct_hex, the SHA-256
+ * of the ciphertext the page holds, equals the one recorded when it was
+ * sealed (only its recipients' mail carries it; the key server shows it to
+ * no one else).  Such a page gets its own budget of mailed codes, so that
+ * strangers who spend the address's three an hour do not keep its owner
+ * from registering from the message itself. */
+static int
+envelope_of(struct keyd_req *r, const char *id, const char *ct_hex, const char *email,
+    char org[SP_STORE_NAME_MAX + 1])
 {
 	struct sp_envelope_rec e;
+	unsigned char ct[SP_SHA256_LEN];
+	size_t i;
+	int holder = 0;
 
 	org[0] = '\0';
-	if (id != NULL && keyd_valid_id(id) &&
-	    sp_store_envelope_get(r->k->store, id, &e, NULL) == SP_OK) {
-		snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
-		sp_envelope_rec_clear(&e);
-	}
+	if (id == NULL || !keyd_valid_id(id) ||
+	    sp_store_envelope_get(r->k->store, id, &e, NULL) != SP_OK)
+		return 0;
+	snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
+	if (ct_hex != NULL && e.sealed && sp_hex_decode_exact(ct_hex, strlen(ct_hex), ct,
+	    sizeof(ct)) == SP_OK && sp_ct_eq(ct, e.ct_sha, SP_SHA256_LEN))
+		for (i = 0; i < e.nrcpt && !holder; i++)
+			holder = strcmp(e.rcpt[i], email) == 0;
+	sp_envelope_rec_clear(&e);
+	return holder;
 }
 
 /* Store the sign-up (or, for a known address, note the attempt) and queue
@@ -204,8 +222,8 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	enum MHD_Result ans;
 	char email[SP_STORE_EMAIL_MAX + 1], org[SP_STORE_NAME_MAX + 1], key[SP_STORE_EMAIL_MAX + 16];
 	char handle[64], sent[SP_STORE_EMAIL_MAX + 64];
-	const char *e, *pw, *pw2, *id;
-	int bad, st;
+	const char *e, *pw, *pw2, *id, *ct;
+	int bad, bad_ct, st, holder;
 	json_t *j;
 
 	if ((j = post_body(r, &ans)) == NULL)
@@ -228,7 +246,8 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		return keyd_reply_field(r, "password2", "api.pw_mismatch");
 	}
 	id = member(j, "id", &bad);
-	org_of(r, bad ? NULL : id, org);
+	ct = member(j, "ct_sha256", &bad_ct);
+	holder = envelope_of(r, bad ? NULL : id, bad_ct ? NULL : ct, email, org);
 	ctx.email = email;
 	ctx.org = org[0] ? org : NULL;
 	if (sp_password_check(pw, &ctx, &err) != SP_OK) {
@@ -240,8 +259,9 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		json_decref(j);
 		return ans;
 	}
-	/* Codes and "you have an account" notes alike: three mails an hour. */
-	snprintf(key, sizeof(key), "mail:%s", email);
+	/* Codes and "you have an account" notes alike: three mails an hour,
+	 * and three more to a page that holds a message to the address. */
+	snprintf(key, sizeof(key), "%s:%s", holder ? "mail-holder" : "mail", email);
 	if (!counted(r, key, &r->k->thr_mail, "api.codes_sent", &ans)) {
 		json_decref(j);
 		return ans;
@@ -259,7 +279,7 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		keyd_log("signup-failed", "error", sp_err_msg(&err, st), NULL);
 		return keyd_reply_error(r, 500, "err.internal");
 	}
-	keyd_log("signup", "client", r->client, NULL);
+	keyd_log("signup", "client", r->client, "holder", holder ? "yes" : "no", NULL);
 	keyd_tplain(r, "api.code_sent_to", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
 	    sizeof(sent));
 	ans = keyd_reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:i}", "signup", handle,

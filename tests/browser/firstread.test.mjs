@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
-import { makeMail, mailsTo, storeSql, sleepSync } from '../lib/harness.mjs';
+import { makeMail, mailsTo, storeSql, sleepSync, orgKey } from '../lib/harness.mjs';
 import { axe, launch, keydWithOrg, seal, clickOpen, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'first.reader@example.org';
@@ -157,15 +157,22 @@ test('a blind copy registers with its own address, not the one the envelope name
   await context.close();
 });
 
-test('a wrong code says so beside the field, and the right one still opens the message', { timeout: TIMEOUT * 2 }, async () => {
-  const to = 'second.reader@example.org';
-  const env = seal(ctx, makeMail({ to, subject: 'Typo', text: 'Hello,\nafter a typo.\n' }), 'typo.html');
+// A phone opens the envelope file and chooses "first time here": its
+// context and the key server's window, the address filled in.
+async function firstTimeCard(env) {
   const context = await browser.newContext({ viewport: PHONE });
   const page = await context.newPage();
   await page.goto(pathToFileURL(env).href);
   const popup = await clickOpen(page);
   await popup.getByRole('button', { name: 'Create your password' }).click();
   await poll(async () => (await popup.inputValue('#sp-new-email')) || null);
+  return { context, popup };
+}
+
+test('a wrong code says so beside the field, and the right one still opens the message', { timeout: TIMEOUT * 2 }, async () => {
+  const to = 'second.reader@example.org';
+  const env = seal(ctx, makeMail({ to, subject: 'Typo', text: 'Hello,\nafter a typo.\n' }), 'typo.html');
+  const { context, popup } = await firstTimeCard(env);
   await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
   await popup.getByLabel('New password again').fill(PASSWORD + '!');
   await popup.getByRole('button', { name: 'Create my password' }).click();
@@ -181,5 +188,30 @@ test('a wrong code says so beside the field, and the right one still opens the m
   await popup.getByRole('button', { name: 'Confirm and open' }).click();
   await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
   assert.match(await popup.textContent('#sp-body'), /after a typo/);
+  await context.close();
+});
+
+test('strangers who used up the address\'s codes for the hour do not keep the recipient from signing up from the message', { timeout: TIMEOUT * 2 }, async () => {
+  const to = 'targeted.reader@example.org';
+  // signed (format 2): the key server recorded its ciphertext's digest
+  const env = seal(ctx, makeMail({ to, subject: 'Held', text: 'Hello,\nyour letter is here.\n' }), 'held.html',
+    ['--sign-key', orgKey(ctx.token)]);
+  // strangers (without the message) ask for the address's three codes of the hour
+  const ask = () => fetch(`${ctx.keyd.url}/api/v1/signup`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: to, password: 'some stranger 1234' }) });
+  for (let i = 0; i < 3; i++) assert.equal((await ask()).status, 202);
+  assert.equal((await ask()).status, 429);
+  const before = mailsTo(ctx.keyd.outbox, to).length;
+  // the recipient's page holds the envelope, and says so
+  const { context, popup } = await firstTimeCard(env);
+  await popup.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await popup.getByLabel('New password again').fill(PASSWORD);
+  await popup.getByRole('button', { name: 'Create my password' }).click();
+  await popup.getByText(`We sent a 6-digit code to ${to}.`).waitFor({ timeout: TIMEOUT });
+  await poll(async () => mailsTo(ctx.keyd.outbox, to).length > before || null);
+  await popup.getByLabel('6-digit code from the mail').fill(mailedCode(to));
+  await popup.getByRole('button', { name: 'Confirm and open' }).click();
+  await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-body'), /your letter is here/);
   await context.close();
 });

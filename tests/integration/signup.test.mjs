@@ -3,10 +3,15 @@
 // code by mail, a session; the same answer for an address that has an
 // account (whose owner gets a mail pointing to forgot-password); wrong,
 // spent and expired codes; tries per sign-up; mails per address and
-// sign-ups per client limited; and the profile the account owes after.
+// sign-ups per client limited (with codes of their own for a page that
+// holds a message to the address); and the profile the account owes after.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKeyd, recipientAdd, mailsTo, sleepSync, storeSql } from '../lib/harness.mjs';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKeyd, recipientAdd, mailsTo, sleepSync, storeSql, orgAdd, orgKey, makeMail, sealpost,
+  tmpDir } from '../lib/harness.mjs';
 
 const PW = 'copper lantern meadow 42';
 let K;		// generous limits except the ones under test
@@ -243,4 +248,57 @@ test('bad fields, cross-site posts and the limits per address and per client', a
   assert.equal((await signup(L, fresh())).status, 202);
   assert.equal((await signup(L, fresh())).status, 202);
   assert.equal((await signup(L, fresh())).status, 429);
+});
+
+// Seal a mail to the addresses in to with the CLI: the envelope's id and
+// the SHA-256 (hex) of its ciphertext, as the open page computes it.
+function sealTo(k, token, to) {
+  const dir = tmpDir('sealpost-signup-');
+  const inp = path.join(dir, 'in.eml');
+  const out = path.join(dir, 'out.eml');
+  fs.writeFileSync(inp, makeMail({ to }));
+  const r = sealpost(['seal', '--keyd', k.url, '--token', token, '--sign-key', orgKey(token), '-i', inp, '-o', out]);
+  assert.equal(r.status, 0, String(r.stderr));
+  const mail = fs.readFileSync(out, 'latin1');
+  const ct = Buffer.from(/<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/.exec(mail)[1]
+    .replace(/\s/g, ''), 'base64');
+  return { id: /X-Sealpost-Envelope: (\S+)/.exec(mail)[1],
+    ct: crypto.createHash('sha256').update(ct).digest('hex') };
+}
+
+test('strangers who spend an address\'s codes do not keep a recipient holding the message from signing up', async () => {
+  const token = orgAdd(K.dataDir, 'Signup Clinic', 'clinic.example');
+  const pat = fresh();
+  const other = fresh();	// not a recipient of the message
+  const env = sealTo(K, token, pat);
+  // strangers spend the three codes of both addresses
+  for (const a of [pat, other]) {
+    for (let i = 0; i < 3; i++) assert.equal((await signup(K, a)).status, 202);
+    assert.equal((await signup(K, a)).status, 429);
+  }
+  mails(K, pat, 3);
+  // a claim that does not prove the message: still the address's budget
+  const zero = '0'.repeat(64);
+  for (const extra of [{ id: env.id }, { ct_sha256: env.ct }, { id: env.id, ct_sha256: zero },
+    { id: env.id, ct_sha256: env.ct.slice(2) }, { id: env.id, ct_sha256: 'zz' },
+    { id: env.id, ct_sha256: 5 }, { id: 'Bad!', ct_sha256: env.ct }]) {
+    const r = await signup(K, pat, extra);
+    assert.equal(r.status, 429, JSON.stringify(extra));
+    assert.equal(r.body.reason, 'api.codes_sent');
+  }
+  // the proof for an address the message is not for
+  assert.equal((await signup(K, other, { id: env.id, ct_sha256: env.ct })).status, 429);
+  assert.equal(mailsTo(K.outbox, pat).length, 3);
+
+  // the recipient's page holds the envelope: its code is mailed, and opens an account
+  const s = await signup(K, pat, { id: env.id, ct_sha256: env.ct });
+  assert.equal(s.status, 202, JSON.stringify(s.body));
+  const c = await confirm(K, s, codeOf(K, pat, 4));
+  assert.equal(c.status, 200, JSON.stringify(c.body));
+  assert.equal(c.body.email, pat);
+  assert.ok(K.log.some((l) => /\bkeyd signup .*holder=yes/.test(l)), 'the log tells which budget');
+  // that budget is three an hour as well
+  for (let i = 0; i < 2; i++) assert.equal((await signup(K, pat, { id: env.id, ct_sha256: env.ct })).status, 202);
+  assert.equal((await signup(K, pat, { id: env.id, ct_sha256: env.ct })).status, 429);
+  mails(K, pat, 6);
 });

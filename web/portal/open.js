@@ -752,7 +752,8 @@ function refused(r, header, session) {
 // answering the sender's question first when it asks one.  Resolves with
 // {session, record} (the release answer), or null when a page ended the flow.
 async function obtainKey(header, prefill) {
-  registerFor(prefill, ID);
+  // this page holds the envelope: its digest proves it to the sign-up
+  registerFor(prefill, ID, () => claim.then((c) => c.ct_sha256 || ''));
   if (header.level === 'low') {
     // low: no sign-in needed (docs/decisions/0015-remembered-devices.md)
     const r = await releaseUnsigned(ID, await claim);
@@ -1247,9 +1248,13 @@ async function start() {
       notGenuine('', [t('js.r_file_damaged')], '');
       return;
     }
-    // The card, still waiting, learns whom the envelope is for.
+    // The card, still waiting, learns whom the envelope is for, and that
+    // this page holds it (its ciphertext's digest, for the sign-up).
     const to = cardAddress(env);
-    registerFor(to, ID);
+    registerFor(to, ID, () => {
+      env.ctDigest = env.ctDigest || spc.digestOf(env.payload);
+      return env.ctDigest.then(spc.hexOf);
+    });
     ensureSession(to);
     // a message of level low opens without the sign-in (obtainKey)
     if (!lowLevel(env)) await sess;

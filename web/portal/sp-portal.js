@@ -148,7 +148,7 @@ const CARD = `<h1 id="sp-login-title"></h1>
 </form>
 </div>`;
 
-const state = { session: null, title: '', forEmail: '', forId: '', signedUp: false };
+const state = { session: null, title: '', forEmail: '', forId: '', proof: null, signedUp: false };
 let sessionPromise = null;
 
 // Fill in the sign-in card under its title and wire the header's buttons.
@@ -171,10 +171,14 @@ export function mountSignin(title) {
 
 // The address and message the card is for, when they are known: "first
 // time here" then has the address filled in (read-only), and the full
-// registration form's link carries both.
-export function registerFor(email, id) {
+// registration form's link carries both.  proof, when this page holds the
+// message itself: a function giving a promise of its ciphertext's SHA-256
+// (hex), which the sign-up sends so that its code is mailed even when
+// strangers have used up the address's mails for the hour.
+export function registerFor(email, id, proof) {
   state.forEmail = typeof email === 'string' ? email : '';
   state.forId = typeof id === 'string' ? id : '';
+  state.proof = typeof proof === 'function' ? proof : null;
   const q = new URLSearchParams();
   if (email) q.set('email', email);
   if (id) q.set('id', id);
@@ -532,6 +536,8 @@ export function askLogin(prefill) {
       btn.textContent = t('js.creating');
       const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value };
       if (state.forId) body.id = state.forId;
+      const ct = state.forId && state.proof ? await state.proof().catch(() => '') : '';
+      if (typeof ct === 'string' && /^[0-9a-f]{64}$/.test(ct)) body.ct_sha256 = ct;
       const r = await api('POST', '/api/v1/signup', body, csrf);
       btn.disabled = false;
       btn.textContent = t('js.card.create_my_password');
