@@ -448,6 +448,14 @@ keyd_api_deposit(struct keyd_req *r, const char *arg)
 			goto out;
 		}
 	}
+	v = json_object_get(j, "holder");
+	if (v != NULL && !json_is_null(v) && (!json_is_string(v) ||
+	    sp_b64url_decode_exact(json_string_value(v), json_string_length(v), e.holder,
+	    sizeof(e.holder)) != SP_OK)) {
+		ret = keyd_reply_field(r, "holder", "\"holder\" must be 32 bytes in base64url");
+		goto out;
+	}
+	e.has_holder = v != NULL && !json_is_null(v);
 	for (i = 0; i < json_array_size(rc); i++) {
 		const char *s = json_string_value(json_array_get(rc, i));
 		char low[SP_STORE_EMAIL_MAX + 1];

@@ -368,6 +368,10 @@ depot_deposit(void *ctx, const struct sp_deposit_req *req, struct sp_deposit_res
 	e.notify_read = 0;
 	/* the original's level: a reply is as protected as what it answers */
 	snprintf(e.level, sizeof(e.level), "%s", c->v.e.level[0] ? c->v.e.level : "medium");
+	if (req->holder != NULL) {
+		e.has_holder = 1;
+		memcpy(e.holder, req->holder, sizeof(e.holder));
+	}
 	sp_buf_init(&b64, 128);
 	if ((st = sp_random(idraw, sizeof(idraw))) == SP_OK &&
 	    (st = sp_b64url_encode(&b64, idraw, sizeof(idraw))) == SP_OK) {

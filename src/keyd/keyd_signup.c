@@ -18,7 +18,8 @@
  * KEYD_SIGNUP_TRIES codes and an address 10 before a lock that grows to a
  * day, counted before each check; codes are mailed at most three an hour
  * to an address, and three more to a page that proves it holds a message
- * to that address (envelope_of); sign-ups and code tries are limited per
+ * to that address (envelope_of: the mail part's holder tag, or a signed
+ * envelope's ciphertext digest); sign-ups and code tries are limited per
  * client too.
  */
 #include <jansson.h>
@@ -146,32 +147,38 @@ new_code(char out[KEYD_SIGNUP_CODE_LEN + 1])
 
 /* What the sign-up's envelope id tells: its organisation (for the
  * password rules; "" if none) and whether the asking page holds that
- * envelope and the address is one of its recipients: ct_hex, the SHA-256
- * of the ciphertext the page holds, equals the one recorded when it was
- * sealed (only its recipients' mail carries it; the key server shows it to
- * no one else).  Such a page gets its own budget of mailed codes, so that
- * strangers who spend the address's three an hour do not keep its owner
- * from registering from the message itself. */
+ * envelope's mail, for an address among its recipients.  The page shows
+ * it with the holder tag of the mail part (tag_b64, base64url; the mail's
+ * link and its file both carry the mail part, the key server only the tag
+ * the sealer deposited) or, for a signed envelope, with the SHA-256 of the
+ * ciphertext it holds (ct_hex; the key server shows the recorded one to
+ * signed-in recipients only).  Such a page gets its own budget of mailed
+ * codes, so that strangers who spend the address's three an hour do not
+ * keep its owner from registering from the message itself. */
 static int
-envelope_of(struct keyd_req *r, const char *id, const char *ct_hex, const char *email,
-    char org[SP_STORE_NAME_MAX + 1])
+envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char *ct_hex,
+    const char *email, char org[SP_STORE_NAME_MAX + 1])
 {
 	struct sp_envelope_rec e;
-	unsigned char ct[SP_SHA256_LEN];
+	unsigned char got[SP_SHA256_LEN], want[SP_SHA256_LEN];
 	size_t i;
-	int holder = 0;
+	int holds = 0, named = 0;
 
 	org[0] = '\0';
 	if (id == NULL || !keyd_valid_id(id) ||
 	    sp_store_envelope_get(r->k->store, id, &e, NULL) != SP_OK)
 		return 0;
 	snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
-	if (ct_hex != NULL && e.sealed && sp_hex_decode_exact(ct_hex, strlen(ct_hex), ct,
-	    sizeof(ct)) == SP_OK && sp_ct_eq(ct, e.ct_sha, SP_SHA256_LEN))
-		for (i = 0; i < e.nrcpt && !holder; i++)
-			holder = strcmp(e.rcpt[i], email) == 0;
+	for (i = 0; i < e.nrcpt && !named; i++)
+		named = strcmp(e.rcpt[i], email) == 0;
+	if (named && tag_b64 != NULL && sp_b64url_decode_exact(tag_b64, strlen(tag_b64), got,
+	    sizeof(got)) == SP_OK && sp_store_envelope_holder(r->k->store, id, want, NULL) == SP_OK)
+		holds = sp_ct_eq(got, want, sizeof(got));
+	if (named && !holds && ct_hex != NULL && e.sealed &&
+	    sp_hex_decode_exact(ct_hex, strlen(ct_hex), got, sizeof(got)) == SP_OK)
+		holds = sp_ct_eq(got, e.ct_sha, SP_SHA256_LEN);
 	sp_envelope_rec_clear(&e);
-	return holder;
+	return holds;
 }
 
 /* Store the sign-up (or, for a known address, note the attempt) and queue
@@ -222,8 +229,8 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	enum MHD_Result ans;
 	char email[SP_STORE_EMAIL_MAX + 1], org[SP_STORE_NAME_MAX + 1], key[SP_STORE_EMAIL_MAX + 16];
 	char handle[64], sent[SP_STORE_EMAIL_MAX + 64];
-	const char *e, *pw, *pw2, *id, *ct;
-	int bad, bad_ct, st, holder;
+	const char *e, *pw, *pw2, *id, *ct, *tag;
+	int bad, bad_ct, bad_tag, st, holder;
 	json_t *j;
 
 	if ((j = post_body(r, &ans)) == NULL)
@@ -247,7 +254,9 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	}
 	id = member(j, "id", &bad);
 	ct = member(j, "ct_sha256", &bad_ct);
-	holder = envelope_of(r, bad ? NULL : id, bad_ct ? NULL : ct, email, org);
+	tag = member(j, "holder", &bad_tag);
+	holder = envelope_of(r, bad ? NULL : id, bad_tag ? NULL : tag, bad_ct ? NULL : ct, email,
+	    org);
 	ctx.email = email;
 	ctx.org = org[0] ? org : NULL;
 	if (sp_password_check(pw, &ctx, &err) != SP_OK) {

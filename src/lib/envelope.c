@@ -474,6 +474,15 @@ sp_env_derive_key_v(int version, const unsigned char server_part[SP_KEY_LEN],
 	return st;
 }
 
+int
+sp_env_holder_tag(const unsigned char mail_part[SP_KEY_LEN], unsigned char tag[SP_SHA256_LEN])
+{
+	static const char salt[] = "sealpost/holder", info[] = "holder";
+
+	return sp_hkdf_sha256(tag, SP_SHA256_LEN, salt, sizeof(salt) - 1, mail_part, SP_KEY_LEN,
+	    info, sizeof(info) - 1);
+}
+
 /* The format 1 derivation (salt "sealpost/v1"), kept for its callers. */
 int
 sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],

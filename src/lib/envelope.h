@@ -67,6 +67,13 @@ int sp_env_header_decode(const unsigned char *p, size_t n,
 int sp_env_derive_key_v(int version, const unsigned char server_part[SP_KEY_LEN],
     const unsigned char mail_part[SP_KEY_LEN], const char *id,
     unsigned char key[SP_KEY_LEN]);
+/* The holder tag of a mail part: HKDF-SHA256(ikm = mail_part, salt =
+ * "sealpost/holder", info = "holder"), 32 bytes.  The sealer deposits it;
+ * a page that holds the mail (the envelope file, or the mail's link)
+ * computes it to show the key server that it does.  The key server cannot
+ * get the mail part (256 random bits) back from it. */
+int sp_env_holder_tag(const unsigned char mail_part[SP_KEY_LEN],
+    unsigned char tag[SP_SHA256_LEN]);
 /* The same for format 1 (salt "sealpost/v1"). */
 int sp_env_derive_key(const unsigned char server_part[SP_KEY_LEN],
     const unsigned char mail_part[SP_KEY_LEN], const char *id,

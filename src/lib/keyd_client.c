@@ -339,6 +339,14 @@ deposit_body(const struct sp_deposit_req *req)
 		bad |= json_object_set_new(body, "verify", json_string(req->verify_hash));
 	if (req->verify_hint != NULL)
 		bad |= json_object_set_new(body, "verify_hint", json_string(req->verify_hint));
+	if (req->holder != NULL) {
+		struct sp_buf t;
+
+		sp_buf_init(&t, 64);
+		bad |= sp_b64url_encode(&t, req->holder, SP_SHA256_LEN) != SP_OK ||
+		    json_object_set_new(body, "holder", json_stringn((const char *)t.data, t.len));
+		sp_buf_free(&t);
+	}
 	if (!bad)
 		return body;
 fail:

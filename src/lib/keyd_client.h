@@ -47,6 +47,9 @@ struct sp_deposit_req {
 	const char *level;	/* "high", "medium", "low", or NULL: policy */
 	const char *verify_hash;	/* sp_answer_hash() of the secret, or NULL */
 	const char *verify_hint;	/* the question shown to recipients, or NULL */
+	/* NULL, or the SP_SHA256_LEN-byte holder tag of the mail part
+	 * (sp_env_holder_tag), sent as "holder" */
+	const unsigned char *holder;
 };
 /* Initialise r with every choice left to the key server (format 1). */
 void sp_deposit_req_init(struct sp_deposit_req *r);

@@ -552,7 +552,7 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 	struct sp_env_html_params hp = {0};
 	struct eol_writer *ew = NULL;
 	struct sp_writer w;
-	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24];
+	unsigned char mail_part[SP_KEY_LEN], key[SP_KEY_LEN], rnd[24], holder[SP_SHA256_LEN];
 	unsigned char sig[SP_SIGN_SIG_LEN];
 	char boundary[64], alt[64], verify_hash[SP_PW_HASH_LEN], from[SP_ADDR_MAX + 1];
 	const unsigned char *body;
@@ -640,6 +640,14 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 			goto out;
 		dreq.verify_hash = verify_hash;
 	}
+	/* the mail part is the sealer's own: its holder tag goes with the
+	 * deposit, so that a page holding the mail can show so later */
+	if ((st = sp_random(mail_part, sizeof(mail_part))) != SP_OK ||
+	    (st = sp_env_holder_tag(mail_part, holder)) != SP_OK) {
+		sp_err_set(err, st, "no randomness");
+		goto out;
+	}
+	dreq.holder = holder;
 	if ((st = d->deposit(d->ctx, &dreq, &dres, err)) != SP_OK)
 		goto out;
 
@@ -664,7 +672,6 @@ sp_seal_message_to(const struct sp_seal_depot *d, const struct sp_seal_params *p
 		h.verify = dres.verify;
 	}
 	if ((st = sp_random(h.nonce_prefix, sizeof(h.nonce_prefix))) != SP_OK ||
-	    (st = sp_random(mail_part, sizeof(mail_part))) != SP_OK ||
 	    (st = sp_random(rnd, sizeof(rnd))) != SP_OK) {
 		sp_err_set(err, st, "no randomness");
 		goto out;

@@ -358,6 +358,16 @@ sp_store_envelope_retract(struct sp_store *s, const char *id,
 }
 
 int
+sp_store_envelope_holder(struct sp_store *s, const char *id, unsigned char out[SP_SHA256_LEN],
+    struct sp_err *err)
+{
+	if (id == NULL || out == NULL)
+		return sp_err_set(err, SP_ERR_INVALID, "store: bad envelope id");
+	return s->ops->envelope_holder == NULL ? unsupported(s, "envelope_holder", err) :
+	    s->ops->envelope_holder(s->impl, id, out, err);
+}
+
+int
 sp_store_envelope_wrapped_each(struct sp_store *s, uint32_t below_key_id,
     int (*fn)(void *ctx, const char *ref, uint32_t key_id, const unsigned char *wrapped,
     size_t len), void *ctx, struct sp_err *err)

@@ -186,6 +186,11 @@ struct sp_envelope_rec {
 	unsigned char ct_sha[SP_SHA256_LEN];
 	unsigned char sig[64];
 	char kid[SP_STORE_KID_MAX + 1];
+	/* schema v10: the sealer's holder tag (HMAC-SHA256 under the mail key
+	 * part, docs/envelope-format.md), which proves a page holds the mail;
+	 * add writes it, get does not read it (sp_store_envelope_holder) */
+	int has_holder;
+	unsigned char holder[SP_SHA256_LEN];
 };
 /* Free what sp_store_envelope_get() allocated in e (rcpt, rstate); e may
  * be reused. */
@@ -545,6 +550,12 @@ int sp_store_envelope_each_for(struct sp_store *s, const char *rcpt, int64_t now
  * the envelopes table.  *n gets how many were shredded. */
 int sp_store_envelope_shred_expired(struct sp_store *s, int64_t now, int limit, int *n,
     struct sp_err *err);
+
+/* The holder tag deposited with envelope id: SP_OK with out filled;
+ * SP_ERR_NOTFOUND when the envelope is unknown or was deposited without
+ * one. */
+int sp_store_envelope_holder(struct sp_store *s, const char *id,
+    unsigned char out[SP_SHA256_LEN], struct sp_err *err);
 
 /* --- master key rotation (`sealpost key rewrap`) ---------------------------
  * A wrapped value and its row: ref is the envelope id (envelopes) or the

@@ -29,6 +29,8 @@ struct sp_store_ops {
 	    struct sp_err *err);
 	int (*envelope_retract)(void *impl, const char *id, const struct sp_audit *a,
 	    struct sp_err *err);
+	int (*envelope_holder)(void *impl, const char *id, unsigned char *out,
+	    struct sp_err *err);
 	int (*envelope_wrapped_each)(void *impl, uint32_t below_key_id,
 	    int (*fn)(void *, const char *, uint32_t, const unsigned char *, size_t),
 	    void *ctx, struct sp_err *err);

@@ -37,7 +37,7 @@
 #include "store_internal.h"
 #include "store_pgsql_internal.h"
 
-#define PG_SCHEMA_VERSION 9
+#define PG_SCHEMA_VERSION 10
 /* Key of the advisory lock held while the schema is checked or created. */
 #define PG_SCHEMA_LOCK "5999103514011537237"
 
@@ -243,6 +243,12 @@ static const char schema_v9_sql[] =
     "ALTER TABLE envelope_rcpt ADD COLUMN hidden bigint NOT NULL DEFAULT 0;"
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (9);";
+
+/* Version 9 to 10 (store_sqlite.c's migration): envelopes' holder tags. */
+static const char schema_v10_sql[] =
+    "ALTER TABLE envelopes ADD COLUMN holder bytea;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (10);";
 
 /* --- messages and status ------------------------------------------------- */
 
@@ -643,6 +649,24 @@ pg_kept(struct pg_conn *c, const char *sql, const struct pgp *p)
 	return PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 0);
 }
 
+/* One SELECT outside a transaction whose only parameter ($1) is the text id
+ * (pg_select_id of store_pgsql_org.c takes a number): *out
+ * gets the result, which the caller clears. */
+int
+pg_select_ref(struct pg *q, const char *sql, const char *id, PGresult **out, const char *what,
+    struct sp_err *err)
+{
+	struct pg_cx cx;
+	struct pgp p = {0};
+	int st;
+
+	*out = NULL;
+	if ((st = pg_get(q, &cx, err)) != SP_OK)
+		return st;
+	pg_p_text(&p, id);
+	return pg_exec(&cx, sql, &p, out, what, err);
+}
+
 /*
  * Run one statement.  *out (may be NULL) gets the result, which the caller
  * clears.  A call's first statement on a reused connection that turns out
@@ -980,8 +1004,10 @@ pg_schema(struct pg_cx *cx, struct sp_err *err)
 			st = pg_script(cx, schema_v7_sql, "upgrade schema to version 7", err);
 		if (st == SP_OK && version < 8)
 			st = pg_script(cx, schema_v8_sql, "upgrade schema to version 8", err);
-		if (st == SP_OK)
+		if (st == SP_OK && version < 9)
 			st = pg_script(cx, schema_v9_sql, "upgrade schema to version 9", err);
+		if (st == SP_OK)
+			st = pg_script(cx, schema_v10_sql, "upgrade schema to version 10", err);
 	}
 	return pg_end(cx, st, err);
 }
@@ -1175,6 +1201,7 @@ const struct sp_store_ops sp_store_pgsql_ops = {
 	.envelope_each_for = pg_envelope_each_for,
 	.envelope_shred_expired = pg_envelope_shred_expired,
 	.envelope_header_set = pg_envelope_header_set,
+	.envelope_holder = pg_envelope_holder,
 	.envelope_copy_get = pg_envelope_copy_get,
 	.envelope_copy_set = pg_envelope_copy_set,
 	.org_copy_bytes = pg_org_copy_bytes,

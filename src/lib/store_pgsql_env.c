@@ -121,10 +121,11 @@ pg_deposit_rows(struct pg_cx *cx, const struct sp_envelope_rec *e, struct sp_err
 		pg_p_text(&p, e->level[0] ? e->level : "medium");
 		pg_p_text(&p, e->verify_hash);
 		pg_p_text(&p, e->verify_hint);
+		pg_p_bin(&p, e->has_holder ? e->holder : NULL, sizeof(e->holder));
 		st = pg_execk(cx, "INSERT INTO envelopes(id, org_id, sender, created, expires,"
 		    " retracted, key_id, wrapped, kind, format, notify_read, level, verify_hash,"
-		    " verify_hint)"
-		    " VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13)",
+		    " verify_hint, holder)"
+		    " VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 		    &p, NULL, "add envelope", err);
 	}
 	for (i = 0; st == SP_OK && i < e->nrcpt; i++) {
@@ -876,19 +877,29 @@ pg_envelope_header_set(void *impl, const char *id, const unsigned char *header,
 }
 
 int
-pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
-    struct sp_err *err)
+pg_envelope_holder(void *impl, const char *id, unsigned char *out, struct sp_err *err)
 {
-	struct pg_cx cx;
-	struct pgp p = {0};
 	PGresult *r;
 	int st;
 
-	if ((st = pg_get(impl, &cx, err)) != SP_OK)
+	if ((st = pg_select_ref(impl, "SELECT holder FROM envelopes WHERE id = $1", id, &r,
+	    "envelope holder", err)) != SP_OK)
 		return st;
-	pg_p_text(&p, id);
-	if ((st = pg_exec(&cx, "SELECT org_id, sealed_header, copy_size, copy_until"
-	    " FROM envelopes WHERE id = $1", &p, &r, "envelope copy", err)) != SP_OK)
+	if (PQntuples(r) == 0 || pg_r_blob(r, 0, 0, out, SP_SHA256_LEN) != SP_SHA256_LEN)
+		st = sp_err_set(err, SP_ERR_NOTFOUND, "no holder tag");
+	PQclear(r);
+	return st;
+}
+
+int
+pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
+    struct sp_err *err)
+{
+	PGresult *r;
+	int st;
+
+	if ((st = pg_select_ref(impl, "SELECT org_id, sealed_header, copy_size, copy_until"
+	    " FROM envelopes WHERE id = $1", id, &r, "envelope copy", err)) != SP_OK)
 		return st;
 	if (PQntuples(r) == 0)
 		st = sp_err_set(err, SP_ERR_NOTFOUND, "unknown envelope");

@@ -69,6 +69,8 @@ int pg_exec(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **o
     const char *what, struct sp_err *err);
 int pg_execk(struct pg_cx *cx, const char *sql, const struct pgp *p, PGresult **out,
     const char *what, struct sp_err *err);
+int pg_select_ref(struct pg *q, const char *sql, const char *id, PGresult **out,
+    const char *what, struct sp_err *err);
 int pg_one(struct pg_cx *cx, const char *sql, const struct pgp *p, int64_t *v, int *found,
     const char *what, struct sp_err *err);
 int pg_end(struct pg_cx *cx, int st, struct sp_err *err);
@@ -159,6 +161,7 @@ int pg_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit 
     struct sp_err *err);
 int pg_envelope_header_set(void *impl, const char *id, const unsigned char *header, size_t len,
     struct sp_err *err);
+int pg_envelope_holder(void *impl, const char *id, unsigned char *out, struct sp_err *err);
 int pg_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
     struct sp_err *err);
 int pg_envelope_copy_set(void *impl, const char *id, int64_t size, int64_t until, int64_t quota,

@@ -30,7 +30,7 @@
 
 #include "store_sqlite_internal.h"
 
-#define SQ_SCHEMA_VERSION 9
+#define SQ_SCHEMA_VERSION 10
 
 #define SQ_KEPT_MAX 32	/* prepared statements kept per connection */
 
@@ -283,6 +283,13 @@ static const char migrate_v9_sql[] =
     "DELETE FROM schema_version;"
     "INSERT INTO schema_version(version) VALUES (9);";
 
+/* Version 9 -> 10: the sealer's holder tag of each envelope (NULL for the
+ * envelopes deposited before, and by sealers that send none). */
+static const char migrate_v10_sql[] =
+    "ALTER TABLE envelopes ADD COLUMN holder BLOB;"
+    "DELETE FROM schema_version;"
+    "INSERT INTO schema_version(version) VALUES (10);";
+
 int
 sq_status(sqlite3 *db, int rc, const char *what, struct sp_err *err)
 {
@@ -533,6 +540,8 @@ sq_schema(sqlite3 *db, struct sp_err *err)
 	if (version < 8 && (s = sq_exec(db, migrate_v8_sql, err)) != SP_OK)
 		goto fail;
 	if (version < 9 && (s = sq_exec(db, migrate_v9_sql, err)) != SP_OK)
+		goto fail;
+	if (version < 10 && (s = sq_exec(db, migrate_v10_sql, err)) != SP_OK)
 		goto fail;
 	if ((s = sq_exec(db, "COMMIT", err)) == SP_OK)
 		goto out;
@@ -924,6 +933,7 @@ const struct sp_store_ops sp_store_sqlite_ops = {
 	.envelope_each_for = sq_envelope_each_for,
 	.envelope_shred_expired = sq_envelope_shred_expired,
 	.envelope_header_set = sq_envelope_header_set,
+	.envelope_holder = sq_envelope_holder,
 	.envelope_copy_get = sq_envelope_copy_get,
 	.envelope_copy_set = sq_envelope_copy_set,
 	.org_copy_bytes = sq_org_copy_bytes,

@@ -32,7 +32,7 @@ sq_deposit_write(sqlite3 *db, const struct sp_envelope_rec *e, const struct sp_a
 		return sp_err_set(err, SP_ERR_INVALID, "store: bad wrapped length");
 	if ((s = sq_kept(db, "INSERT INTO envelopes(id, org_id, sender, created,"
 	    " expires, retracted, key_id, wrapped, kind, format, notify_read, level,"
-	    " verify_hash, verify_hint) VALUES (?,?,?,?,?,0,?,?,?,?,?,?,?,?)", &st,
+	    " verify_hash, verify_hint, holder) VALUES (?,?,?,?,?,0,?,?,?,?,?,?,?,?,?)", &st,
 	    err)) == SP_OK) {
 		sq_bind_text_ref(st, 1, e->id);
 		sqlite3_bind_int64(st, 2, e->org_id);
@@ -47,6 +47,10 @@ sq_deposit_write(sqlite3 *db, const struct sp_envelope_rec *e, const struct sp_a
 		sq_bind_text_ref(st, 11, e->level[0] ? e->level : "medium");
 		sq_bind_text_ref(st, 12, e->verify_hash);
 		sq_bind_text_ref(st, 13, e->verify_hint);
+		if (e->has_holder)
+			sq_bind_blob_ref(st, 14, e->holder, sizeof(e->holder));
+		else
+			sqlite3_bind_null(st, 14);
 		s = sq_run(db, st, "add envelope", err);
 	}
 	for (i = 0; s == SP_OK && i < e->nrcpt; i++) {
@@ -881,6 +885,25 @@ sq_envelope_header_set(void *impl, const char *id, const unsigned char *header,
 	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_begin(db, err)) != SP_OK)
 		return s;
 	return sq_end(db, sq_header_write(db, id, header, len, err), err);
+}
+
+int
+sq_envelope_holder(void *impl, const char *id, unsigned char *out, struct sp_err *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int s, rc, have = 0;
+
+	if ((s = sq_db(impl, &db, err)) != SP_OK || (s = sq_kept(db, "SELECT holder FROM envelopes"
+	    " WHERE id = ?1", &st, err)) != SP_OK)
+		return s;
+	sq_bind_text_ref(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		have = col_fixed(st, 0, out, SP_SHA256_LEN);
+	sq_finish(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_status(db, rc, "envelope holder", err);
+	return have ? SP_OK : sp_err_set(err, SP_ERR_NOTFOUND, "no holder tag");
 }
 
 int

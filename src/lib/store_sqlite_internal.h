@@ -135,6 +135,7 @@ int sq_totp_rewrap(void *impl, const struct sp_rewrap *r, const struct sp_audit 
     struct sp_err *err);
 int sq_envelope_header_set(void *impl, const char *id, const unsigned char *header, size_t len,
     struct sp_err *err);
+int sq_envelope_holder(void *impl, const char *id, unsigned char *out, struct sp_err *err);
 int sq_envelope_copy_get(void *impl, const char *id, struct sp_envelope_copy *out,
     struct sp_err *err);
 int sq_envelope_copy_set(void *impl, const char *id, int64_t size, int64_t until, int64_t quota,

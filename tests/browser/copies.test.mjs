@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { activationLink, makeMail, recipientAdd, sealpost } from '../lib/harness.mjs';
+import { activationLink, makeMail, mailsTo, recipientAdd, sealpost } from '../lib/harness.mjs';
 import { axe, fillRegistration, linkIn, launch, keydWithOrg, seal, signInIfAsked, verdictText, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'sam@example.net';
@@ -282,5 +282,37 @@ test('a first-time recipient registers from the link on a phone, confirms, signs
   await page.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
   assert.match(await page.textContent('#sp-body'), /Body of first\./);
   await noOverflow(page, 'first message');
+  await ctxNew.close();
+});
+
+test('strangers who used up the address\'s codes for the hour do not keep a first-time reader of the link out', { timeout: TIMEOUT * 4 }, async () => {
+  const TARGET = 'held.patient@example.org';
+  const s = sealTo('held', TARGET);
+  const ask = () => fetch(`${ctx.keyd.url}/api/v1/signup`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: TARGET, password: 'some stranger 1234' }) });
+  for (let i = 0; i < 3; i++) assert.equal((await ask()).status, 202);
+  assert.equal((await ask()).status, 429);
+  const before = mailsTo(ctx.keyd.outbox, TARGET).length;
+  // the page of the mail's link holds the mail part: its sign-up says so
+  const ctxNew = await browser.newContext({ viewport: PHONE });
+  const page = await ctxNew.newPage();
+  await page.goto(s.link);
+  await page.locator('#sp-login:not([hidden])').waitFor({ timeout: TIMEOUT });
+  await page.getByRole('button', { name: 'Create your password' }).click();
+  await poll(async () => (await page.inputValue('#sp-new-email')) || null);
+  assert.equal(await page.inputValue('#sp-new-email'), TARGET);
+  await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('New password again').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create my password' }).click();
+  await page.getByText(`We sent a 6-digit code to ${TARGET}.`).waitFor({ timeout: TIMEOUT });
+  const code = await poll(async () => {
+    const m = mailsTo(ctx.keyd.outbox, TARGET).slice(before).map((x) => /^ {4}(\d{6})$/m.exec(x.body)).filter(Boolean);
+    return m.length ? m[m.length - 1][1] : null;
+  });
+  await page.getByLabel('6-digit code from the mail').fill(code);
+  await page.getByRole('button', { name: 'Confirm and open' }).click();
+  await page.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await page.textContent('#sp-body'), /Body of held\./);
+  await noOverflow(page, 'held message');
   await ctxNew.close();
 });

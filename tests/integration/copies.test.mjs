@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startKeyd, sealpost, storeSql, orgAdd, recipientAdd, makeMail, tmpDir } from '../lib/harness.mjs';
+import { startKeyd, sealpost, storeSql, orgAdd, recipientAdd, makeMail, tmpDir, PGSQL } from '../lib/harness.mjs';
 
 const PW = 'correct horse battery staple';
 const pat = 'pat@example.org';
@@ -376,8 +376,18 @@ test('the key server cannot decrypt a stored copy: it needs the mail part', asyn
     tries.push(hkdf(salt, Buffer.concat([server, Buffer.alloc(32)]), S.id));	// zero mail part
     tries.push(hkdf(salt, Buffer.concat([Buffer.alloc(32), server]), S.id));
   }
+  // the holder tag the key server keeps (a one-way function of the mail part)
+  const hex = PGSQL ? "encode(holder, 'hex')" : 'hex(holder)';
+  const tag = Buffer.from(storeSql(K.dataDir, `SELECT ${hex} FROM envelopes WHERE id = '${S.id}'`), 'hex');
+  assert.equal(tag.length, 32, 'the sealer deposited a holder tag');
+  assert.ok(!tag.equals(Buffer.from(S.mp, 'base64url')));
+  for (const salt of ['sealpost/v2', 'sealpost/v1']) {
+    tries.push(hkdf(salt, Buffer.concat([server, tag]), S.id));	// the tag as the mail part
+    tries.push(hkdf(salt, Buffer.concat([tag, server]), S.id));
+  }
   tries.push(server);							// the server part as the key
   tries.push(sha256(server));
+  tries.push(tag);
   for (const k of tries) assert.equal(firstChunk(k, hb, copy), null, 'no key without the mail part decrypts');
   // with the mail part from the mail it opens
   const mp = Buffer.from(S.mp, 'base64url');

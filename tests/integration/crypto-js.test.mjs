@@ -132,6 +132,14 @@ test('base64 decoders: standard with white space, base64url, errors', () => {
   assert.throws(() => spc.b64urlDecode('a=bc'), /base64url/);
 });
 
+test('the holder tag of a mail part: the same vector as envelope_test.c, null for a malformed part', async () => {
+  const mp = Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64url');
+  assert.equal(await spc.holderTag(mp), 'kEZfNVZYsNjUbKzXoYiGX4AFjTyRColmQnJVPDIcGlI');
+  assert.equal(Buffer.from(await spc.holderTag(mp), 'base64url').toString('hex'),
+    '90465f355658b0d8d46cacd7a188865f80058d3c910a89664272553c321c1a52');
+  for (const bad of ['', mp.slice(1), mp + 'A', mp.replace(/.$/, '+'), 5, null]) assert.equal(await spc.holderTag(bad), null);
+});
+
 test('HKDF matches node:crypto and STREAM decrypts 0, 1, 64K and multi-chunk plaintexts', async () => {
   const sp = crypto.randomBytes(32), mp = crypto.randomBytes(32);
   const header = makeHeader();

@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startKeyd, recipientAdd, mailsTo, sleepSync, storeSql, orgAdd, orgKey, makeMail, sealpost,
-  tmpDir } from '../lib/harness.mjs';
+  tmpDir, PGSQL } from '../lib/harness.mjs';
 
 const PW = 'copper lantern meadow 42';
 let K;		// generous limits except the ones under test
@@ -252,19 +252,25 @@ test('bad fields, cross-site posts and the limits per address and per client', a
 
 // Seal a mail to the addresses in to with the CLI: the envelope's id and
 // the SHA-256 (hex) of its ciphertext, as the open page computes it.
-function sealTo(k, token, to) {
+function sealTo(k, token, to, from = undefined) {
   const dir = tmpDir('sealpost-signup-');
   const inp = path.join(dir, 'in.eml');
   const out = path.join(dir, 'out.eml');
-  fs.writeFileSync(inp, makeMail({ to }));
+  fs.writeFileSync(inp, makeMail({ to, from }));
   const r = sealpost(['seal', '--keyd', k.url, '--token', token, '--sign-key', orgKey(token), '-i', inp, '-o', out]);
   assert.equal(r.status, 0, String(r.stderr));
   const mail = fs.readFileSync(out, 'latin1');
   const ct = Buffer.from(/<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/.exec(mail)[1]
     .replace(/\s/g, ''), 'base64');
+  const meta = JSON.parse(/<script type="application\/json" id="sp-meta">([^<]*)<\/script>/.exec(mail)[1]);
   return { id: /X-Sealpost-Envelope: (\S+)/.exec(mail)[1],
-    ct: crypto.createHash('sha256').update(ct).digest('hex') };
+    ct: crypto.createHash('sha256').update(ct).digest('hex'), holder: holderTag(meta.mp) };
 }
+
+// The holder tag of a mail part (docs/envelope-format.md): what a page
+// holding the mail (its file or its link) sends.
+const holderTag = (mp) => Buffer.from(crypto.hkdfSync('sha256', Buffer.from(mp, 'base64url'),
+  'sealpost/holder', 'holder', 32)).toString('base64url');
 
 test('strangers who spend an address\'s codes do not keep a recipient holding the message from signing up', async () => {
   const token = orgAdd(K.dataDir, 'Signup Clinic', 'clinic.example');
@@ -290,6 +296,15 @@ test('strangers who spend an address\'s codes do not keep a recipient holding th
   assert.equal((await signup(K, other, { id: env.id, ct_sha256: env.ct })).status, 429);
   assert.equal(mailsTo(K.outbox, pat).length, 3);
 
+  // a holder tag that is not this mail's, or for an address the mail is not for
+  const otherTag = Buffer.alloc(32, 7).toString('base64url');
+  for (const extra of [{ id: env.id, holder: otherTag }, { id: env.id, holder: env.holder.slice(1) },
+    { holder: env.holder }, { id: env.id, holder: 5 }]) {
+    assert.equal((await signup(K, pat, extra)).status, 429, JSON.stringify(extra));
+  }
+  assert.equal((await signup(K, other, { id: env.id, holder: env.holder })).status, 429);
+  assert.equal(mailsTo(K.outbox, pat).length, 3);
+
   // the recipient's page holds the envelope: its code is mailed, and opens an account
   const s = await signup(K, pat, { id: env.id, ct_sha256: env.ct });
   assert.equal(s.status, 202, JSON.stringify(s.body));
@@ -297,8 +312,37 @@ test('strangers who spend an address\'s codes do not keep a recipient holding th
   assert.equal(c.status, 200, JSON.stringify(c.body));
   assert.equal(c.body.email, pat);
   assert.ok(K.log.some((l) => /\bkeyd signup .*holder=yes/.test(l)), 'the log tells which budget');
-  // that budget is three an hour as well
-  for (let i = 0; i < 2; i++) assert.equal((await signup(K, pat, { id: env.id, ct_sha256: env.ct })).status, 202);
+  // the mail's link proves it with the holder tag alone; that budget is
+  // three an hour as well
+  for (let i = 0; i < 2; i++) assert.equal((await signup(K, pat, { id: env.id, holder: env.holder })).status, 202);
+  assert.equal((await signup(K, pat, { id: env.id, holder: env.holder })).status, 429);
   assert.equal((await signup(K, pat, { id: env.id, ct_sha256: env.ct })).status, 429);
   mails(K, pat, 6);
+});
+
+test('a deposit\'s holder tag: kept with the envelope; malformed ones refused', async () => {
+  const token = orgAdd(K.dataDir, 'Holder Clinic', 'holder.example');
+  const dep = (holder) => fetch(K.url + '/api/v1/envelopes', { method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ from: 'doc@holder.example', recipients: ['pat@example.org'], format: 2, holder }) });
+  for (const bad of ['', 'abc', Buffer.alloc(31).toString('base64url'), Buffer.alloc(33).toString('base64url'),
+    Buffer.alloc(32).toString('base64'), 5, true]) {
+    const r = await dep(bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal((await r.json()).field, 'holder');
+  }
+  const tag = Buffer.alloc(32, 9);
+  const r = await dep(tag.toString('base64url'));
+  assert.equal(r.status, 201);
+  const { id } = await r.json();
+  const hex = PGSQL ? "encode(holder, 'hex')" : 'hex(holder)';
+  assert.equal(storeSql(K.dataDir, `SELECT ${hex} FROM envelopes WHERE id = '${id}'`).toLowerCase(), tag.toString('hex'));
+  const none = await dep(null);
+  assert.equal(none.status, 201);
+  assert.equal(storeSql(K.dataDir, `SELECT count(*) FROM envelopes WHERE id = '${(await none.json()).id}' AND holder IS NULL`), '1');
+  // the sealer sends one
+  const env = sealTo(K, orgAdd(K.dataDir, 'Sealer Clinic', 'sealer.example'), 'someone@example.org',
+    'Dr Sealer <doc@sealer.example>');
+  assert.equal(storeSql(K.dataDir, `SELECT ${hex} FROM envelopes WHERE id = '${env.id}'`).toLowerCase(),
+    Buffer.from(env.holder, 'base64url').toString('hex'));
 });

@@ -2539,7 +2539,7 @@ test_migration(void)
 
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/keyd.sqlite", old_dir);
-	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 10"), SQLITE_OK);
+	T_EQ_INT(sql_exec(path, "UPDATE schema_version SET version = 11"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", old_dir, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 }
@@ -3020,7 +3020,7 @@ test_pg_schema(void)
 	int i;
 
 	T_EQ_INT(pg_sql(pg_url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "9") == 0);
+	T_CHECK(strcmp(v, "10") == 0);
 
 	/* A database of its own, opened by six at once (two key servers
 	 * starting together, each with a few threads). */
@@ -3043,7 +3043,7 @@ test_pg_schema(void)
 	T_CHECK(strcmp(v, "1") == 0);
 
 	/* A newer schema is refused, and says so. */
-	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 10", NULL, 0), 0);
+	T_EQ_INT(pg_sql(url, "UPDATE schema_version SET version = 11", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_ERR_CONFIG);
 	T_CHECK(s == NULL);
 	T_CHECK(strstr(err.msg, "newer") != NULL);
@@ -3329,6 +3329,7 @@ test_migration_v3(void)
 	    "ALTER TABLE org_keys DROP COLUMN wrap_key_id;"
 	    "DROP TABLE mailq;"
 	    "ALTER TABLE envelope_rcpt DROP COLUMN hidden;"
+	    "ALTER TABLE envelopes DROP COLUMN holder;"
 	    "UPDATE schema_version SET version = 3"), SQLITE_OK);
 	T_EQ_INT(sp_store_open(&s, "sqlite", v3_dir, &err), SP_OK);
 	if (s == NULL) {
@@ -3341,6 +3342,13 @@ test_migration_v3(void)
 	T_EQ_INT(g.nrcpt, 1);
 	T_CHECK(g.rstate != NULL && g.rstate[0].hidden == 0);
 	sp_envelope_rec_clear(&g);
+	{
+		unsigned char tag[SP_SHA256_LEN];
+
+		/* deposited before holder tags: none (v10) */
+		T_EQ_INT(sp_store_envelope_holder(s, "V3ENVAAAAAAAAAAAAAAAAA", tag, &err),
+		    SP_ERR_NOTFOUND);
+	}
 	T_EQ_INT(sp_store_envelope_copy_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &c, &err), SP_OK);
 	T_CHECK(c.size == 0 && c.header == NULL);
 	sp_envelope_copy_clear(&c);
@@ -3394,6 +3402,7 @@ test_pg_migration_v3(void)
 	    "ALTER TABLE org_keys DROP COLUMN reply, DROP COLUMN wrapped, DROP COLUMN wrap_key_id;"
 	    "DROP TABLE mailq;"
 	    "ALTER TABLE envelope_rcpt DROP COLUMN hidden;"
+	    "ALTER TABLE envelopes DROP COLUMN holder;"
 	    "UPDATE schema_version SET version = 3", NULL, 0), 0);
 	T_EQ_INT(sp_store_open(&s, "pgsql", url, &err), SP_OK);
 	if (s != NULL) {
@@ -3405,12 +3414,18 @@ test_pg_migration_v3(void)
 		T_EQ_INT(sp_store_envelope_get(s, "V3ENVAAAAAAAAAAAAAAAAA", &g, &err), SP_OK);
 		T_CHECK(g.nrcpt == 1 && g.rstate != NULL && g.rstate[0].hidden == 0);
 		sp_envelope_rec_clear(&g);
+		{
+			unsigned char tag[SP_SHA256_LEN];
+
+			T_EQ_INT(sp_store_envelope_holder(s, "V3ENVAAAAAAAAAAAAAAAAA", tag, &err),
+			    SP_ERR_NOTFOUND);
+		}
 		T_EQ_INT(c.size, 9);
 		sp_envelope_copy_clear(&c);
 		sp_store_close(s);
 	}
 	T_EQ_INT(pg_sql(url, "SELECT max(version) FROM schema_version", v, sizeof(v)), 0);
-	T_CHECK(strcmp(v, "9") == 0);
+	T_CHECK(strcmp(v, "10") == 0);
 	T_EQ_INT(pg_database("DROP", name), 0);
 }
 
@@ -3794,8 +3809,20 @@ test_envelope_view(void)
 	hid[2].hidden = 1;
 	hid[1].opened = 99;	/* add reads only hidden */
 	t.rstate = hid;
+	t.has_holder = 1;	/* the sealer's holder tag (schema v10) */
+	memset(t.holder, 0x5a, sizeof(t.holder));
 	T_EQ_INT(env_put(s, E1, org, rc3, 3, 1000, 5000, &t), SP_OK);
 	T_EQ_INT(env_put(s, E2, org, rc3, 1, 1000, 0, NULL), SP_OK);
+	{
+		unsigned char tag[SP_SHA256_LEN];
+
+		memset(tag, 0, sizeof(tag));
+		T_EQ_INT(sp_store_envelope_holder(s, E1, tag, &err), SP_OK);
+		T_EQ_MEM(tag, t.holder, sizeof(tag));
+		T_EQ_INT(sp_store_envelope_holder(s, E2, tag, &err), SP_ERR_NOTFOUND);
+		T_EQ_INT(sp_store_envelope_holder(s, "VIEWZZZZZZZZZZZZZZZZZZ", tag, &err),
+		    SP_ERR_NOTFOUND);
+	}
 
 	/* not sealed: no key */
 	T_EQ_INT(sp_store_envelope_view(s, E1, &v, &err), SP_OK);

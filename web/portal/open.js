@@ -720,6 +720,22 @@ function askVerify(v, session) {
 // key server's own copy).
 let claim = Promise.resolve({});
 
+// What shows the sign-up that this page holds the message's mail: the mail
+// part's holder tag (from the envelope file, or the mail's link) and, with
+// the envelope file, its ciphertext's SHA-256.  The key server then mails
+// the code even when strangers used up the address's mails for the hour.
+let heldEnvelope = null;
+async function heldProof() {
+  const env = heldEnvelope;
+  const mp = env ? env.mp : LINK && LINK.mp;
+  const out = { holder: mp ? await spc.holderTag(mp) : null };
+  if (env && env.payload instanceof Uint8Array && env.payload.length) {
+    env.ctDigest = env.ctDigest || spc.digestOf(env.payload);
+    out.ct_sha256 = spc.hexOf(await env.ctDigest);
+  }
+  return out;
+}
+
 async function release(session) {
   return api('POST', `/api/v1/envelopes/${encodeURIComponent(ID)}/release`, await claim, session.csrf);
 }
@@ -752,8 +768,7 @@ function refused(r, header, session) {
 // answering the sender's question first when it asks one.  Resolves with
 // {session, record} (the release answer), or null when a page ended the flow.
 async function obtainKey(header, prefill) {
-  // this page holds the envelope: its digest proves it to the sign-up
-  registerFor(prefill, ID, () => claim.then((c) => c.ct_sha256 || ''));
+  registerFor(prefill, ID, heldProof);
   if (header.level === 'low') {
     // low: no sign-in needed (docs/decisions/0015-remembered-devices.md)
     const r = await releaseUnsigned(ID, await claim);
@@ -1097,7 +1112,7 @@ async function openCopy() {
   // The copy's description and bytes are asked for beside the sign-in and
   // the key's release; its decryption starts with the key.
   let early = earlyCopy();
-  registerFor(LINK.to, ID);
+  registerFor(LINK.to, ID, heldProof);
   await ensureSession(LINK.to);
   const got = await obtainKey({}, LINK.to);
   if (!got) {
@@ -1249,12 +1264,10 @@ async function start() {
       return;
     }
     // The card, still waiting, learns whom the envelope is for, and that
-    // this page holds it (its ciphertext's digest, for the sign-up).
+    // this page holds it (for the sign-up).
     const to = cardAddress(env);
-    registerFor(to, ID, () => {
-      env.ctDigest = env.ctDigest || spc.digestOf(env.payload);
-      return env.ctDigest.then(spc.hexOf);
-    });
+    heldEnvelope = env;
+    registerFor(to, ID, heldProof);
     ensureSession(to);
     // a message of level low opens without the sign-in (obtainKey)
     if (!lowLevel(env)) await sess;

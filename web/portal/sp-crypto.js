@@ -405,6 +405,24 @@ export async function deriveKeyBytes(serverPart, mailPart, id, version = 1) {
   return new Uint8Array(bits);
 }
 
+// The holder tag of a mail part (base64url of 32 bytes, as the mail's
+// link and the envelope's sp-meta carry it): HKDF-SHA256(ikm mail_part,
+// salt "sealpost/holder", info "holder"), base64url.  The sealer deposited
+// the same; a page sends it to show that it holds the mail.  null for a
+// malformed mail part.
+export async function holderTag(mpB64url) {
+  const mp = b64urlExact(mpB64url, 32);
+  if (!mp) return null;
+  try {
+    const base = await subtle().importKey('raw', mp, 'HKDF', false, ['deriveBits']);
+    const bits = await subtle().deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: enc.encode('sealpost/holder'),
+      info: enc.encode('holder') }, base, 256);
+    return b64urlEncode(new Uint8Array(bits));
+  } finally {
+    mp.fill(0);
+  }
+}
+
 export async function importRawKey(bytes) {
   return subtle().importKey('raw', bytes, { name: 'AES-GCM' }, false, ['decrypt']);
 }

@@ -172,9 +172,10 @@ export function mountSignin(title) {
 // The address and message the card is for, when they are known: "first
 // time here" then has the address filled in (read-only), and the full
 // registration form's link carries both.  proof, when this page holds the
-// message itself: a function giving a promise of its ciphertext's SHA-256
-// (hex), which the sign-up sends so that its code is mailed even when
-// strangers have used up the address's mails for the hour.
+// message's mail: a function giving a promise of {holder, ct_sha256} (the
+// mail part's holder tag, base64url; the ciphertext's SHA-256, hex; either
+// may be missing), which the sign-up sends so that its code is mailed even
+// when strangers have used up the address's mails for the hour.
 export function registerFor(email, id, proof) {
   state.forEmail = typeof email === 'string' ? email : '';
   state.forId = typeof id === 'string' ? id : '';
@@ -536,8 +537,9 @@ export function askLogin(prefill) {
       btn.textContent = t('js.creating');
       const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value };
       if (state.forId) body.id = state.forId;
-      const ct = state.forId && state.proof ? await state.proof().catch(() => '') : '';
-      if (typeof ct === 'string' && /^[0-9a-f]{64}$/.test(ct)) body.ct_sha256 = ct;
+      const held = state.forId && state.proof ? await state.proof().catch(() => null) : null;
+      if (held && typeof held.holder === 'string' && /^[A-Za-z0-9_-]{43}$/.test(held.holder)) body.holder = held.holder;
+      if (held && typeof held.ct_sha256 === 'string' && /^[0-9a-f]{64}$/.test(held.ct_sha256)) body.ct_sha256 = held.ct_sha256;
       const r = await api('POST', '/api/v1/signup', body, csrf);
       btn.disabled = false;
       btn.textContent = t('js.card.create_my_password');
