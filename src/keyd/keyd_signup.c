@@ -169,16 +169,18 @@ envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char 
 	    sp_store_envelope_get(r->k->store, id, &e, NULL) != SP_OK)
 		return 0;
 	snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
-	for (i = 0; i < e.nrcpt && !named; i++)
-		named = strcmp(e.rcpt[i], email) == 0;
-	if (named && tag_b64 != NULL && sp_b64url_decode_exact(tag_b64, strlen(tag_b64), got,
+	/* the same work whether or not the address is a recipient: its time
+	 * tells no one who holds an id whether an address is a blind copy */
+	if (tag_b64 != NULL && sp_b64url_decode_exact(tag_b64, strlen(tag_b64), got,
 	    sizeof(got)) == SP_OK && sp_store_envelope_holder(r->k->store, id, want, NULL) == SP_OK)
 		holds = sp_ct_eq(got, want, sizeof(got));
-	if (named && !holds && ct_hex != NULL && e.sealed &&
+	if (ct_hex != NULL && e.sealed &&
 	    sp_hex_decode_exact(ct_hex, strlen(ct_hex), got, sizeof(got)) == SP_OK)
-		holds = sp_ct_eq(got, e.ct_sha, SP_SHA256_LEN);
+		holds |= sp_ct_eq(got, e.ct_sha, SP_SHA256_LEN);
+	for (i = 0; i < e.nrcpt; i++)
+		named |= strcmp(e.rcpt[i], email) == 0;
 	sp_envelope_rec_clear(&e);
-	return holds;
+	return holds && named;
 }
 
 /* Store the sign-up (or, for a known address, note the attempt) and queue
