@@ -49,6 +49,18 @@ function rendererPeaks(pid) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+// In the open page: when the message was first painted (its subject's
+// Element Timing, open.html), in ms from the page's time origin.
+const paintedAt = () => new Promise((resolve) => {
+  new PerformanceObserver((l, o) => {
+    const e = l.getEntries().find((x) => x.identifier === 'sp-message');
+    if (e) {
+      o.disconnect();
+      resolve(e.renderTime || e.loadTime);
+    }
+  }).observe({ type: 'element', buffered: true });
+});
 const ms = (x) => `${x.toFixed(0)} ms`;
 
 async function oneRun(ctx, html, envBytes, link) {
@@ -68,14 +80,24 @@ async function oneRun(ctx, html, envBytes, link) {
     await page.locator('html[data-sp-decoded]').waitFor({ state: 'attached', timeout: LIMIT });
     const ready = Date.now() - t0;
     const before = new Set(rendererPeaks(process.pid).map((r) => r.pid));
+    // The click as the envelope page receives it (the browser's clock).
+    await page.evaluate(() => document.getElementById('sp-open').addEventListener('click', () => {
+      window.spClickAt = performance.timeOrigin + performance.now();
+    }, { capture: true, once: true }));
     const tc = performance.timeOrigin + performance.now();
     const popup = await clickOpen(page);
     await signInIfAsked(popup, EMAIL, PASSWORD);
     await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: LIMIT });
-    const click = Date.now() - tc;
+    const seen = performance.timeOrigin + performance.now() - tc;
+    // From that click to the message's first paint in the open page (its
+    // subject's Element Timing), as the browser records them: what a
+    // person waits.  The harness's own figure (seen) adds its actionability
+    // checks before the click and its polling after the paint.
+    const clickAt = await page.evaluate(() => window.spClickAt);
+    const click = (await popup.evaluate(() => performance.timeOrigin)) + (await popup.evaluate(paintedAt)) - clickAt;
     const marks = await popup.evaluate(() => Object.fromEntries(
       [['origin', performance.timeOrigin], ...performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])]));
-    const stages = `popup ${ms(marks.origin - tc)}, page ready ${ms(marks['sp-ready'])}, ` +
+    const stages = `popup ${ms(marks.origin - clickAt)}, page ready ${ms(marks['sp-ready'])}, ` +
       `envelope handed over ${ms(marks['sp-envelope'] - marks['sp-ready'])}`;
     const data = marks['sp-envelope'] !== undefined && marks['sp-shown'] !== undefined
       ? marks['sp-shown'] - marks['sp-envelope'] : NaN;
@@ -117,7 +139,10 @@ async function oneRun(ctx, html, envBytes, link) {
     const tl = Date.now();
     await tab.goto(link, { timeout: LIMIT });
     await tab.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: LIMIT });
-    const viaLink = Date.now() - tl;
+    const linkSeen = Date.now() - tl;
+    // From the navigation's start to the message's first paint, as the
+    // browser records it (the harness's figure adds a new tab and polling).
+    const viaLink = await tab.evaluate(paintedAt);
     // Where the link's time went (the open page's marks, from navigation),
     // and the floor of its download: the same bytes fetched and dropped.
     const lm = await tab.evaluate(() => Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])));
@@ -129,7 +154,8 @@ async function oneRun(ctx, html, envBytes, link) {
     }, new URL(link).pathname.split('/').pop());
     const linkStages = `scripts ran ${ms(lm['sp-start'])}, copy downloaded and hashed ${ms(lm['sp-copy-data'])}, ` +
       `checked ${ms(lm['sp-checked'])}, shown ${ms(lm['sp-shown'])}; the bare download alone ${ms(fetchOnly)}`;
-    return { load, ready, click, data, bare, peak: Math.max(...peaks), stages, viaLink, linkStages, fetchOnly };
+    return { load, ready, click, seen, data, bare, peak: Math.max(...peaks), stages, viaLink, linkSeen, linkStages,
+      fetchOnly };
   } finally {
     await browser.close();
   }
@@ -155,16 +181,19 @@ async function main() {
     for (let i = 0; i < RUNS; i++) {
       const r = await oneRun(ctx, path.resolve(html), { ct }, link);
       runs.push(r);
-      console.log(`run ${i + 1}: load ${ms(r.load)} (decoded ${ms(r.ready)}), click to message ${ms(r.click)}, data path ${ms(r.data)}, ` +
+      console.log(`run ${i + 1}: load ${ms(r.load)} (decoded ${ms(r.ready)}), click to message painted ${ms(r.click)} ` +
+        `(the harness saw ${ms(r.seen)}), data path ${ms(r.data)}, ` +
         `bare decode+decrypt ${ms(r.bare)} (data/bare ${(r.data / r.bare).toFixed(2)}x), open page's renderer peak ${(r.peak / 1e6).toFixed(0)} MB; ${r.stages}; ` +
-        `link to message ${ms(r.viaLink)} (link/bare ${(r.viaLink / r.bare).toFixed(2)}x): ${r.linkStages}`);
+        `link to message painted ${ms(r.viaLink)} (link/bare ${(r.viaLink / r.bare).toFixed(2)}x; the harness saw ` +
+        `${ms(r.linkSeen)}): ${r.linkStages}`);
     }
     const med = (k) => median(runs.map((r) => r[k]));
-    console.log(`open (median of ${RUNS}): envelope load ${ms(med('load'))} (decoded ${ms(med('ready'))}); click to message ${ms(med('click'))} (goal <= 500 ms); ` +
+    console.log(`open (median of ${RUNS}): envelope load ${ms(med('load'))} (decoded ${ms(med('ready'))}); click to message painted ${ms(med('click'))} (goal <= 500 ms; the harness saw ${ms(med('seen'))}); ` +
       `data path ${ms(med('data'))} against bare ${ms(med('bare'))}: ${(med('data') / med('bare')).toFixed(2)}x (goal <= 1.5x); ` +
       `open page's renderer peak ${(med('peak') / 1e6).toFixed(0)} MB = ${(med('peak') / size).toFixed(1)}x the envelope (goal <= 3x)`);
-    console.log(`open in browser link (median of ${RUNS}): link to message ${ms(med('viaLink'))} against bare ${ms(med('bare'))}: ` +
-      `${(med('viaLink') / med('bare')).toFixed(2)}x (goal <= 1.5x); the bare download of the copy alone ${ms(med('fetchOnly'))}`);
+    console.log(`open in browser link (median of ${RUNS}): link to message painted ${ms(med('viaLink'))} against bare ` +
+      `${ms(med('bare'))}: ${(med('viaLink') / med('bare')).toFixed(2)}x (goal <= 1.5x; the harness saw ${ms(med('linkSeen'))}); ` +
+      `the bare download of the copy alone ${ms(med('fetchOnly'))}`);
   } finally {
     await ctx.keyd.stop();
   }
