@@ -147,7 +147,7 @@ new_code(char out[KEYD_SIGNUP_CODE_LEN + 1])
 
 /* What the sign-up's envelope id tells: its organisation (for the
  * password rules; "" if none) and whether the asking page holds that
- * envelope's mail, for an address among its recipients.  The page shows
+ * envelope's mail, for an address among its named (not blind) recipients.  The page shows
  * it with the holder tag of the mail part (tag_b64, base64url; the mail's
  * link and its file both carry the mail part, the key server only the tag
  * the sealer deposited) or, for a signed envelope, with the SHA-256 of the
@@ -177,8 +177,11 @@ envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char 
 	if (ct_hex != NULL && e.sealed &&
 	    sp_hex_decode_exact(ct_hex, strlen(ct_hex), got, sizeof(got)) == SP_OK)
 		holds |= sp_ct_eq(got, e.ct_sha, SP_SHA256_LEN);
+	/* named recipients only: a blind copy's own budget would let a named
+	 * recipient, who holds the same mail, learn that the address is one
+	 * (its answer would differ from a stranger's) */
 	for (i = 0; i < e.nrcpt; i++)
-		named |= strcmp(e.rcpt[i], email) == 0;
+		named |= strcmp(e.rcpt[i], email) == 0 && (e.rstate == NULL || !e.rstate[i].hidden);
 	sp_envelope_rec_clear(&e);
 	return holds && named;
 }

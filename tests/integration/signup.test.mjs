@@ -252,12 +252,13 @@ test('bad fields, cross-site posts and the limits per address and per client', a
 
 // Seal a mail to the addresses in to with the CLI: the envelope's id and
 // the SHA-256 (hex) of its ciphertext, as the open page computes it.
-function sealTo(k, token, to, from = undefined) {
+function sealTo(k, token, to, from = undefined, extra = []) {
   const dir = tmpDir('sealpost-signup-');
   const inp = path.join(dir, 'in.eml');
   const out = path.join(dir, 'out.eml');
   fs.writeFileSync(inp, makeMail({ to, from }));
-  const r = sealpost(['seal', '--keyd', k.url, '--token', token, '--sign-key', orgKey(token), '-i', inp, '-o', out]);
+  const r = sealpost(['seal', '--keyd', k.url, '--token', token, '--sign-key', orgKey(token), '-i', inp, '-o', out,
+    ...extra]);
   assert.equal(r.status, 0, String(r.stderr));
   const mail = fs.readFileSync(out, 'latin1');
   const ct = Buffer.from(/<input type="hidden" id="sp-payload" name="c" value="([^"]*)">/.exec(mail)[1]
@@ -318,6 +319,17 @@ test('strangers who spend an address\'s codes do not keep a recipient holding th
   assert.equal((await signup(K, pat, { id: env.id, holder: env.holder })).status, 429);
   assert.equal((await signup(K, pat, { id: env.id, ct_sha256: env.ct })).status, 429);
   mails(K, pat, 6);
+
+  // A blind copy has no budget of its own: the named recipient holds the
+  // same mail, and a different answer for a blind copy than for a stranger
+  // would tell them that the address is one.
+  const named = fresh(), blind = fresh();
+  const env2 = sealTo(K, token, named, undefined, ['--rcpt', named, '--rcpt', blind]);
+  for (let i = 0; i < 3; i++) assert.equal((await signup(K, blind)).status, 202);
+  for (const extra of [{ id: env2.id, holder: env2.holder }, { id: env2.id, ct_sha256: env2.ct }]) {
+    assert.equal((await signup(K, blind, extra)).status, 429, JSON.stringify(extra));
+  }
+  assert.equal((await signup(K, named, { id: env2.id, holder: env2.holder })).status, 202);
 });
 
 test('a deposit\'s holder tag: kept with the envelope; malformed ones refused', async () => {
