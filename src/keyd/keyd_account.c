@@ -162,17 +162,42 @@ mailreq_form(struct keyd_req *r, const struct mailreq *q, unsigned status,
 	return keyd_page_buf(r, status, keyd_t(r, q->title), &b);
 }
 
+/* Issue q's token for email and queue its mail, within the address's
+ * mails: three an hour under "mail:EMAIL", or under "mail-holder:EMAIL"
+ * when the asking page proved that it holds a message to the address
+ * (keyd_holds_mail).  The same work whether or not the address has an
+ * account; over the budget nothing is mailed and nothing tells. */
+static int
+mail_issue(struct keyd_req *r, const struct mailreq *q, const char *email, int holder,
+    struct sp_err *err)
+{
+	struct sp_audit a;
+	unsigned char th[SP_SHA256_LEN];
+	char token[64], key[SP_STORE_EMAIL_MAX + 16];
+	int64_t now = (int64_t)time(NULL);
+	int issued = 0, st;
+
+	if ((st = sp_token_new(token, sizeof(token), "", 16)) != SP_OK)
+		return st;
+	sp_sha256(token, strlen(token), th);
+	snprintf(key, sizeof(key), "%s:%s", holder ? "mail-holder" : "mail", email);
+	a = (struct sp_audit){now, q->event, email, NULL, r->client, NULL, 0};
+	st = sp_store_token_issue(r->k->store, q->token_kind, email, th, now, now + q->ttl, key,
+	    &r->k->thr_mail, &issued, &a, err);
+	if (st == SP_OK && issued)
+		keyd_notice(r->k, q->notice_kind, email, token, q->ttl_text, NULL);
+	sp_wipe(token, sizeof(token));
+	return st;
+}
+
 static enum MHD_Result
 mailreq(struct keyd_req *r, const struct mailreq *q)
 {
 	struct sp_err err = {{0}};
-	struct sp_audit a;
 	struct sp_buf b;
-	unsigned char th[SP_SHA256_LEN];
-	char email[SP_STORE_EMAIL_MAX + 1], token[64], key[SP_STORE_EMAIL_MAX + 8];
+	char email[SP_STORE_EMAIL_MAX + 1];
 	const char *e;
-	int64_t now = (int64_t)time(NULL);
-	int issued = 0, st;
+	int st;
 
 	if (strcmp(r->method, "POST") != 0) {
 		e = keyd_arg(r, "email");
@@ -185,29 +210,24 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 		return mailreq_form(r, q, 400, "", "form.email_invalid");
 	if (client_limited(r, "mailreq"))
 		return keyd_reply_error(r, 429, "err.too_many_requests");
-	if ((st = sp_token_new(token, sizeof(token), "", 16)) != SP_OK)
-		return keyd_reply_error(r, 500, "err.internal");
-	sp_sha256(token, strlen(token), th);
-	snprintf(key, sizeof(key), "mail:%s", email);
-	a = (struct sp_audit){now, q->event, email, NULL, r->client, NULL, 0};
-	st = sp_store_token_issue(r->k->store, q->token_kind, email, th, now, now + q->ttl, key,
-	    &r->k->thr_mail, &issued, &a, &err);
-	if (st != SP_OK) {
-		sp_wipe(token, sizeof(token));
+	if ((st = mail_issue(r, q, email, 0, &err)) != SP_OK) {
 		if (st == SP_ERR_RETRY)
 			return keyd_reply_error(r, 503, "err.busy");
 		keyd_log("store-error", "path", r->url, "error", sp_err_msg(&err, st), NULL);
 		return keyd_reply_error(r, 500, "err.internal");
 	}
-	if (issued)
-		keyd_notice(r->k, q->notice_kind, email, token, q->ttl_text, NULL);
-	sp_wipe(token, sizeof(token));
 	sp_buf_init(&b, 8192);
 	sp_buf_append_str(&b, "<p>");
 	keyd_th(r, &b, q->sent, (struct sp_i18n_var[]){{"email", email}}, 1);
 	sp_buf_append_str(&b, "</p>");
 	keyd_th(r, &b, "mr.spam_hint_html", NULL, 0);
 	return keyd_page_buf(r, 200, keyd_t(r, "reg.sent_title"), &b);
+}
+
+int
+keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err)
+{
+	return mail_issue(r, &req_forgot, email, holder, err);
 }
 
 enum MHD_Result

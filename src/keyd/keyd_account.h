@@ -16,5 +16,11 @@ enum MHD_Result keyd_page_signin_link(struct keyd_req *r, const char *arg);
 enum MHD_Result keyd_page_signin(struct keyd_req *r, const char *arg);
 /* POST /signin/second */
 enum MHD_Result keyd_page_signin_mfa(struct keyd_req *r, const char *arg);
+/* Issue a reset link for email and queue its mail, as the forgot page does
+ * (not counted against the client: the caller does): within the address's
+ * three mails an hour, or, when holder is 1 (the asking page proved that it
+ * holds a message naming the address), within the three of such pages.
+ * SP_OK whether or not the address has an account or a mail left. */
+int keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err);
 
 #endif

@@ -95,6 +95,7 @@ static const struct route routes[] = {
 	{M_GET, EXACT, "/api/v1/me/envelopes", keyd_api_me_envelopes, API, NULL},
 	{M_POST, EXACT, "/api/v1/signup", keyd_api_signup, API | WORK, NULL},
 	{M_POST, EXACT, "/api/v1/signup/confirm", keyd_api_signup_confirm, API, NULL},
+	{M_POST, EXACT, "/api/v1/forgot", keyd_api_forgot, API, NULL},
 	{M_GET, EXACT, "/api/v1/account/profile", keyd_api_profile_get, API, NULL},
 	{M_POST, EXACT, "/api/v1/account/profile", keyd_api_profile_set, API | WORK, NULL},
 	{M_ANY, PREFIX, "/api/v1/envelopes/", NULL, API, "api.unknown_envelope"},

@@ -30,6 +30,7 @@
 
 #include "crypto.h"
 #include "field.h"
+#include "keyd_account.h"
 #include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
@@ -186,6 +187,39 @@ envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char 
 	return holds && named;
 }
 
+/* The body of a sign-up or forgot-password post and its address, lower
+ * case, into email: NULL with *ans the refusal. */
+static json_t *
+email_body(struct keyd_req *r, char email[SP_STORE_EMAIL_MAX + 1], enum MHD_Result *ans)
+{
+	const char *e;
+	int bad;
+	json_t *j;
+
+	if ((j = post_body(r, ans)) == NULL)
+		return NULL;
+	e = member(j, "email", &bad);
+	if (bad || e == NULL || keyd_email_lower(e, email, SP_STORE_EMAIL_MAX + 1) != SP_OK) {
+		json_decref(j);
+		*ans = keyd_reply_field(r, "email", "api.email_invalid");
+		return NULL;
+	}
+	return j;
+}
+
+/* envelope_of with the members id, holder and ct_sha256 of j (malformed
+ * ones count as absent). */
+static int
+proof_in(struct keyd_req *r, json_t *j, const char *email, char org[SP_STORE_NAME_MAX + 1])
+{
+	int bad, bad_ct, bad_tag;
+	const char *id = member(j, "id", &bad);
+	const char *ct = member(j, "ct_sha256", &bad_ct);
+	const char *tag = member(j, "holder", &bad_tag);
+
+	return envelope_of(r, bad ? NULL : id, bad_tag ? NULL : tag, bad_ct ? NULL : ct, email, org);
+}
+
 /* Store the sign-up (or, for a known address, note the attempt) and queue
  * its mail.  The same work either way. */
 static int
@@ -234,17 +268,12 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	enum MHD_Result ans;
 	char email[SP_STORE_EMAIL_MAX + 1], org[SP_STORE_NAME_MAX + 1], key[SP_STORE_EMAIL_MAX + 16];
 	char handle[64], sent[SP_STORE_EMAIL_MAX + 64];
-	const char *e, *pw, *pw2, *id, *ct, *tag;
-	int bad, bad_ct, bad_tag, st, holder;
+	const char *pw, *pw2;
+	int bad, st, holder;
 	json_t *j;
 
-	if ((j = post_body(r, &ans)) == NULL)
+	if ((j = email_body(r, email, &ans)) == NULL)
 		return ans;
-	e = member(j, "email", &bad);
-	if (bad || e == NULL || keyd_email_lower(e, email, sizeof(email)) != SP_OK) {
-		json_decref(j);
-		return keyd_reply_field(r, "email", "api.email_invalid");
-	}
 	pw = member(j, "password", &bad);
 	if (bad || pw == NULL || *pw == '\0' || strlen(pw) > SP_PW_MAX_BYTES) {
 		json_decref(j);
@@ -257,11 +286,7 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 		json_decref(j);
 		return keyd_reply_field(r, "password2", "api.pw_mismatch");
 	}
-	id = member(j, "id", &bad);
-	ct = member(j, "ct_sha256", &bad_ct);
-	tag = member(j, "holder", &bad_tag);
-	holder = envelope_of(r, bad ? NULL : id, bad_tag ? NULL : tag, bad_ct ? NULL : ct, email,
-	    org);
+	holder = proof_in(r, j, email, org);
 	ctx.email = email;
 	ctx.org = org[0] ? org : NULL;
 	if (sp_password_check(pw, &ctx, &err) != SP_OK) {
@@ -300,6 +325,40 @@ keyd_api_signup(struct keyd_req *r, const char *arg)
 	    "email", email, "sent", sent, "expires_in", KEYD_SIGNUP_TTL));
 	sp_wipe(handle, sizeof(handle));
 	return ans;
+}
+
+/* The card's "forgot your password": the forgot page's reset link, asked
+ * for by the open page, which may prove as the sign-up does that it holds
+ * a message to the address (its own three mails an hour then).  Counted
+ * against the client with the forgot page's requests; the answer is the
+ * same whether or not the address has an account or a mail left. */
+enum MHD_Result
+keyd_api_forgot(struct keyd_req *r, const char *arg)
+{
+	struct sp_err err = {{0}};
+	enum MHD_Result ans;
+	char email[SP_STORE_EMAIL_MAX + 1], org[SP_STORE_NAME_MAX + 1], key[96];
+	char sent[SP_STORE_EMAIL_MAX + 128];
+	int st, holder;
+	json_t *j;
+
+	if ((j = email_body(r, email, &ans)) == NULL)
+		return ans;
+	holder = proof_in(r, j, email, org);
+	json_decref(j);
+	snprintf(key, sizeof(key), "mailreq:%s", r->client_key);
+	if (!counted(r, key, &r->k->thr_form, "err.too_many_requests", &ans))
+		return ans;
+	if ((st = keyd_mail_reset(r, email, holder, &err)) != SP_OK) {
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(r, 503, busy);
+		keyd_log("forgot-failed", "error", sp_err_msg(&err, st), NULL);
+		return keyd_reply_error(r, 500, "err.internal");
+	}
+	keyd_log("forgot", "client", r->client, "holder", holder ? "yes" : "no", NULL);
+	keyd_tplain(r, "mr.forgot.sent", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
+	    sizeof(sent));
+	return keyd_reply_json(r, 202, json_pack("{s:s,s:s}", "email", email, "sent", sent));
 }
 
 /* The code as typed, without spaces or dashes, into out: 1 when it is

@@ -15,8 +15,11 @@
 #define KEYD_SIGNUP_TRIES 5		/* wrong codes before a sign-up is dead */
 #define KEYD_SIGNUP_CODE_LEN 6
 
-/* POST /api/v1/signup {email, password, password2?, id?} */
+/* POST /api/v1/signup {email, password, password2?, id?, holder?, ct_sha256?} */
 enum MHD_Result keyd_api_signup(struct keyd_req *r, const char *arg);
+/* POST /api/v1/forgot {email, id?, holder?, ct_sha256?}: the card's
+ * "forgot your password"; 202 whatever the address. */
+enum MHD_Result keyd_api_forgot(struct keyd_req *r, const char *arg);
 /* POST /api/v1/signup/confirm {signup, email, code} */
 enum MHD_Result keyd_api_signup_confirm(struct keyd_req *r, const char *arg);
 /* GET /api/v1/account/profile: what the account still owes. */

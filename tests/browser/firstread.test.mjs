@@ -7,8 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pathToFileURL } from 'node:url';
-import { makeMail, mailsTo, storeSql, sleepSync, orgKey } from '../lib/harness.mjs';
-import { axe, launch, keydWithOrg, seal, clickOpen, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
+import { makeMail, mailsTo, mailedLink, recipientAdd, storeSql, sleepSync, orgKey } from '../lib/harness.mjs';
+import { axe, launch, keydWithOrg, seal, clickOpen, submitLogin, screenshots, poll, TIMEOUT } from './browser-lib.mjs';
 
 const EMAIL = 'first.reader@example.org';
 const PASSWORD = 'saffron tugboat winter 77';
@@ -213,5 +213,83 @@ test('strangers who used up the address\'s codes for the hour do not keep the re
   await popup.getByRole('button', { name: 'Confirm and open' }).click();
   await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
   assert.match(await popup.textContent('#sp-body'), /your letter is here/);
+  await context.close();
+});
+
+// A phone opens the envelope file, chooses Open and, on the card, "Forgot
+// your password?": its context and the key server's window.
+async function forgotCard(env) {
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(env).href);
+  const popup = await clickOpen(page);
+  await popup.locator('#sp-login').waitFor({ state: 'visible', timeout: TIMEOUT });
+  await popup.getByRole('link', { name: 'Forgot your password?' }).click();
+  await popup.locator('#sp-forgot-part').waitFor({ state: 'visible', timeout: TIMEOUT });
+  return { context, popup };
+}
+
+test('strangers who used up the address\'s mails for the hour do not keep a recipient who forgot the password from choosing a new one from the message', { timeout: TIMEOUT * 3 }, async (t) => {
+  const to = 'forgetful.reader@example.org';
+  const NEW = 'harbour violet engine 58';
+  recipientAdd(ctx.keyd.dataDir, to, 'the password long forgotten 1');
+  const env = seal(ctx, makeMail({ to, subject: 'Forgot', text: 'Hello,\nyour letter, after a new password.\n' }),
+    'forgot.html');
+  // strangers (without the message) ask for the address's three reset mails of the hour
+  const ask = () => fetch(`${ctx.keyd.url}/api/v1/forgot`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: to }) });
+  for (let i = 0; i < 3; i++) assert.equal((await ask()).status, 202);
+  await poll(async () => mailsTo(ctx.keyd.outbox, to).length === 3 || null);
+
+  // the recipient's phone: the message, Open, "Forgot your password?"
+  const { context, popup } = await forgotCard(env);
+  assert.equal(popup.url().includes('/forgot'), false, 'the same window, the same page');
+  assert.equal(await popup.textContent('#sp-login-title'), 'Forgot your password?');
+  assert.equal(await popup.getByLabel('Send the link to').inputValue(), to);
+  await noOverflow(popup, 'forgot');
+  await axe(t, popup, 'forgot');
+  await popup.getByRole('button', { name: 'Send me a link' }).click();
+  await popup.getByText(`If ${to} has an account, we sent a link to it.`).waitFor({ timeout: TIMEOUT });
+  await screenshots(popup, 'forgot-card-sent');
+  // the page held the message: its link is mailed, beyond the three
+  const link = mailedLink(ctx.keyd.outbox, to, 'reset', { skip: 3 });
+  assert.equal(mailsTo(ctx.keyd.outbox, to).length, 4);
+
+  // the link, from the mail app, in another tab
+  const tab = await context.newPage();
+  await tab.goto(link);
+  await tab.fill('#password', NEW);
+  await tab.fill('#password2', NEW);
+  await tab.getByRole('button', { name: /set my new password/i }).click();
+  await tab.waitForLoadState();
+  assert.match(await tab.title(), /password is changed/i);
+  await tab.close();
+
+  // back on the message's page: sign in with the new password and read
+  await popup.getByRole('button', { name: 'Back to sign in' }).click();
+  await popup.locator('#sp-signin-part').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.equal(await submitLogin(popup, to, NEW), null);
+  await popup.locator('#sp-message:not([hidden])').waitFor({ state: 'visible', timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-body'), /your letter, after a new password/);
+  await context.close();
+});
+
+test('the card\'s forgot-password says what is missing and answers like the forgot page for an unknown address', { timeout: TIMEOUT * 2 }, async () => {
+  const to = 'nobody.here@example.org';
+  const env = seal(ctx, makeMail({ to, subject: 'Nobody', text: 'Hello.\n' }), 'nobody.html');
+  const { context, popup } = await forgotCard(env);
+  await popup.getByLabel('Send the link to').fill('');
+  await popup.getByRole('button', { name: 'Send me a link' }).click();
+  assert.equal(await popup.textContent('#sp-forgot-error'), 'Enter your email address.');
+  await popup.getByLabel('Send the link to').fill('not an address');
+  await popup.getByRole('button', { name: 'Send me a link' }).click();
+  await popup.locator('#sp-forgot-error:not([hidden])').waitFor({ timeout: TIMEOUT });
+  assert.match(await popup.textContent('#sp-forgot-error'), /address/i);
+  await popup.getByLabel('Send the link to').fill(to);
+  await popup.getByRole('button', { name: 'Send me a link' }).click();
+  await popup.getByText(`If ${to} has an account, we sent a link to it.`).waitFor({ timeout: TIMEOUT });
+  assert.equal(await popup.locator('#sp-forgot-error').isVisible(), false);
+  sleepSync(300);
+  assert.equal(mailsTo(ctx.keyd.outbox, to).length, 0, 'no account, no mail');
   await context.close();
 });

@@ -358,3 +358,75 @@ test('a deposit\'s holder tag: kept with the envelope; malformed ones refused', 
   assert.equal(storeSql(K.dataDir, `SELECT ${hex} FROM envelopes WHERE id = '${env.id}'`).toLowerCase(),
     Buffer.from(env.holder, 'base64url').toString('hex'));
 });
+
+// The card's "forgot your password" (POST /api/v1/forgot): the forgot
+// page's reset link, with the same proof of the message as the sign-up.
+const forgot = (k, email, extra = {}, headers = {}) => post(k, '/api/v1/forgot', { email, ...extra }, headers);
+const resets = (k, email) => mailsTo(k.outbox, email).filter((m) => /\/reset\?t=[A-Za-z0-9_-]+/.test(m.body));
+
+test('forgot from the card: the same answer for any address, bad fields, cross-site posts, the limit per client', async () => {
+  const known = fresh(), ghost = fresh();
+  recipientAdd(K.dataDir, known, 'the password they forgot');
+  const a = await forgot(K, known), b = await forgot(K, ghost);
+  assert.equal(a.status, 202);
+  assert.equal(b.status, 202);
+  assert.deepEqual(Object.keys(a.body).sort(), Object.keys(b.body).sort());
+  assert.equal(a.body.sent.replace(known, 'X'), b.body.sent.replace(ghost, 'X'));
+  mails(K, known, 1);
+  assert.equal(resets(K, known).length, 1);
+  const link = /(\/reset\?t=[A-Za-z0-9_-]+)/.exec(resets(K, known)[0].body)[1];
+  assert.equal((await fetch(K.url + link)).status, 200, 'the mailed link opens the reset page');
+  sleepSync(200);
+  assert.equal(mailsTo(K.outbox, ghost).length, 0);
+
+  for (const bad of [{ email: 'not an address' }, { email: 5 }, {}]) {
+    const r = await post(K, '/api/v1/forgot', bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(r.body.field, 'email');
+  }
+  assert.equal((await forgot(K, known, {}, { Origin: 'https://evil.example' })).status, 403);
+  assert.equal(resets(K, known).length, 1);
+  // requests per client, counted with the forgot page's
+  assert.equal((await forgot(L, fresh())).status, 202);
+  assert.equal((await forgot(L, fresh())).status, 202);
+  assert.equal((await forgot(L, fresh())).status, 429);
+});
+
+test('strangers who spend an address\'s mails do not keep a recipient holding the message from resetting', async () => {
+  const token = orgAdd(K.dataDir, 'Forgot Clinic', 'forgot.example');
+  const pat = fresh(), other = fresh();
+  recipientAdd(K.dataDir, pat, 'the password they forgot');
+  recipientAdd(K.dataDir, other, 'another password of theirs');
+  const env = sealTo(K, token, pat, 'Dr Alice <alice@forgot.example>');
+  // strangers spend the three mails of the hour of both addresses
+  for (const a of [pat, other]) {
+    for (let i = 0; i < 3; i++) assert.equal((await forgot(K, a)).status, 202);
+    mails(K, a, 3);
+  }
+  // more answer the same, and mail nothing: without a proof, with a wrong
+  // one, or with this message's proof for an address it is not for
+  const otherTag = Buffer.alloc(32, 7).toString('base64url');
+  for (const extra of [{}, { id: env.id }, { id: env.id, holder: otherTag }, { holder: env.holder },
+    { id: env.id, holder: env.holder.slice(1) }, { id: env.id, ct_sha256: '0'.repeat(64) }, { id: env.id, holder: 5 }]) {
+    assert.equal((await forgot(K, pat, extra)).status, 202, JSON.stringify(extra));
+  }
+  assert.equal((await forgot(K, other, { id: env.id, holder: env.holder })).status, 202);
+  sleepSync(300);
+  assert.equal(resets(K, pat).length, 3);
+  assert.equal(resets(K, other).length, 3);
+  // the recipient's page proves it holds the message: the link is mailed
+  // and works
+  assert.equal((await forgot(K, pat, { id: env.id, holder: env.holder })).status, 202);
+  mails(K, pat, 4);
+  const link = /(\/reset\?t=[A-Za-z0-9_-]+)/.exec(resets(K, pat)[3].body)[1];
+  assert.equal((await fetch(K.url + link)).status, 200);
+  assert.ok(K.log.some((l) => /\bkeyd forgot .*holder=yes/.test(l)), 'the log tells which budget');
+  // that budget is three an hour too, shared with the sign-up's
+  assert.equal((await forgot(K, pat, { id: env.id, ct_sha256: env.ct })).status, 202);
+  assert.equal((await signup(K, pat, { id: env.id, holder: env.holder })).status, 202);
+  mails(K, pat, 6);
+  assert.equal((await forgot(K, pat, { id: env.id, holder: env.holder })).status, 202);
+  assert.equal((await signup(K, pat, { id: env.id, holder: env.holder })).status, 429);
+  sleepSync(300);
+  assert.equal(mailsTo(K.outbox, pat).length, 6);
+});

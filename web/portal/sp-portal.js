@@ -48,10 +48,11 @@ function pageCsrf() {
 }
 
 // The card's markup: a constant (nothing in it comes from the key server,
-// a link or a person), so setting it as HTML runs nothing.  Three parts:
+// a link or a person), so setting it as HTML runs nothing.  Four parts:
 // sign in (password, then a second factor), first time here (a new
-// password, then the code mailed to the address), and "finish your
-// account" (what the short sign-up left for later).
+// password, then the code mailed to the address), forgot your password
+// (the reset link by mail), and "finish your account" (what the short
+// sign-up left for later).
 const CARD = `<h1 id="sp-login-title"></h1>
 <div id="sp-signin-part">
 <p class="hint" data-i18n="js.card.sign_in_with_the"></p>
@@ -128,6 +129,19 @@ const CARD = `<h1 id="sp-login-title"></h1>
 <p class="error" id="sp-confirm-error" role="alert" hidden></p>
 <p class="actions"><button class="btn" type="submit" id="sp-confirm-submit" data-i18n="js.card.confirm_and_open"></button>
 <button class="linkbtn" type="button" id="sp-confirm-back" data-i18n="js.card.send_a_new_code"></button></p>
+</form>
+</div>
+<div id="sp-forgot-part" hidden>
+<form id="sp-forgot-form" novalidate>
+<p class="hint" data-i18n="js.card.forgot_lead"></p>
+<div class="field">
+<label for="sp-forgot-email" data-i18n="js.card.send_the_link_to"></label>
+<input id="sp-forgot-email" name="email" type="email" autocomplete="username" spellcheck="false" autocapitalize="off" required>
+</div>
+<p class="error" id="sp-forgot-error" role="alert" hidden></p>
+<div id="sp-forgot-sent" role="status" hidden><p id="sp-forgot-sent-text"></p><p class="hint" data-i18n="js.card.forgot_hint"></p></div>
+<p class="actions"><button class="btn" type="submit" id="sp-forgot-submit" data-i18n="js.card.send_me_a_link"></button>
+<button class="linkbtn" type="button" id="sp-forgot-back" data-i18n="js.card.back_to_sign_in"></button></p>
 </form>
 </div>
 <div id="sp-finish-part" hidden>
@@ -230,13 +244,27 @@ function secondError(text) {
 
 const TOO_LONG = () => t('js.too_long');
 
-// Which part of the card shows: 'signin', 'signup' or 'finish'.
+// Which part of the card shows: 'signin', 'signup', 'forgot' or 'finish'.
 function cardPart(part) {
   show($('sp-signin-part'), part === 'signin');
   show($('sp-signup-part'), part === 'signup');
+  show($('sp-forgot-part'), part === 'forgot');
   show($('sp-finish-part'), part === 'finish');
   $('sp-login-title').textContent = part === 'signup' ? t('js.card.create_your_password') :
+    part === 'forgot' ? t('js.card.forgot_your_password') :
     part === 'finish' ? t('js.finish_title') : state.title;
+}
+
+// What this page shows to prove that it holds the message's mail (see
+// registerFor), as members of a sign-up or forgot-password request.
+async function heldProof() {
+  const out = {};
+  if (!state.forId) return out;
+  out.id = state.forId;
+  const held = state.proof ? await state.proof().catch(() => null) : null;
+  if (held && typeof held.holder === 'string' && /^[A-Za-z0-9_-]{43}$/.test(held.holder)) out.holder = held.holder;
+  if (held && typeof held.ct_sha256 === 'string' && /^[0-9a-f]{64}$/.test(held.ct_sha256)) out.ct_sha256 = held.ct_sha256;
+  return out;
 }
 
 // A message in the error paragraph id ('' hides it).
@@ -519,6 +547,42 @@ export function askLogin(prefill) {
       errorIn('sp-signup-error', error || '');
       (newEmail.value ? newPw : newEmail).focus();
     };
+    // Forgot the password: the reset link by mail, asked for from here,
+    // with the proof that this page holds the message when it does (its
+    // mail then goes out even when strangers spent the address's three).
+    // A click with a modifier key opens the forgot page as a link does.
+    const fgEmail = $('sp-forgot-email');
+    const fgSent = $('sp-forgot-sent');
+    const forgotStep = (ev) => {
+      if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button > 0) return;
+      ev.preventDefault();
+      cardPart('forgot');
+      errorIn('sp-forgot-error', '');
+      show(fgSent, false);
+      fgEmail.value = email.value.trim() || state.forEmail;
+      fgEmail.focus();
+    };
+    const onForgot = async (ev) => {
+      ev.preventDefault();
+      errorIn('sp-forgot-error', '');
+      show(fgSent, false);
+      if (!fgEmail.value.trim()) {
+        errorIn('sp-forgot-error', t('js.enter_email'));
+        fgEmail.focus();
+        return;
+      }
+      const btn = $('sp-forgot-submit');
+      btn.disabled = true;
+      const r = await api('POST', '/api/v1/forgot', { email: fgEmail.value.trim(), ...await heldProof() }, csrf);
+      btn.disabled = false;
+      if (r.status === 202 && typeof r.data.sent === 'string') {
+        $('sp-forgot-sent-text').textContent = r.data.sent;
+        show(fgSent, true);
+        return;
+      }
+      errorIn('sp-forgot-error', signupError(r));
+      fgEmail.focus();
+    };
     const onSignup = async (ev) => {
       ev.preventDefault();
       errorIn('sp-signup-error', '');
@@ -535,11 +599,7 @@ export function askLogin(prefill) {
       const btn = $('sp-signup-submit');
       btn.disabled = true;
       btn.textContent = t('js.creating');
-      const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value };
-      if (state.forId) body.id = state.forId;
-      const held = state.forId && state.proof ? await state.proof().catch(() => null) : null;
-      if (held && typeof held.holder === 'string' && /^[A-Za-z0-9_-]{43}$/.test(held.holder)) body.holder = held.holder;
-      if (held && typeof held.ct_sha256 === 'string' && /^[0-9a-f]{64}$/.test(held.ct_sha256)) body.ct_sha256 = held.ct_sha256;
+      const body = { email: newEmail.value.trim(), password: newPw.value, password2: newPw2.value, ...await heldProof() };
       const r = await api('POST', '/api/v1/signup', body, csrf);
       btn.disabled = false;
       btn.textContent = t('js.card.create_my_password');
@@ -606,6 +666,9 @@ export function askLogin(prefill) {
       newEmail.focus();
     });
     on($('sp-confirm-back'), 'click', () => createStep(''));
+    on($('sp-forgot'), 'click', forgotStep);
+    on($('sp-forgot-form'), 'submit', onForgot);
+    on($('sp-forgot-back'), 'click', toSignin);
     cardPart('signin');
     show($('sp-login'), true);
     passwordStep('');
