@@ -344,11 +344,13 @@ keyd_api_forgot(struct keyd_req *r, const char *arg)
 
 	if ((j = email_body(r, email, &ans)) == NULL)
 		return ans;
+	snprintf(key, sizeof(key), "mailreq:%s", r->client_key);
+	if (!counted(r, key, &r->k->thr_form, "err.too_many_requests", &ans)) {
+		json_decref(j);
+		return ans;
+	}
 	holder = proof_in(r, j, email, org);
 	json_decref(j);
-	snprintf(key, sizeof(key), "mailreq:%s", r->client_key);
-	if (!counted(r, key, &r->k->thr_form, "err.too_many_requests", &ans))
-		return ans;
 	if ((st = keyd_mail_reset(r, email, holder, &err)) != SP_OK) {
 		if (st == SP_ERR_RETRY)
 			return keyd_reply_error(r, 503, busy);
