@@ -225,6 +225,12 @@ mailreq(struct keyd_req *r, const struct mailreq *q)
 }
 
 int
+keyd_mailreq_limited(struct keyd_req *r)
+{
+	return client_limited(r, "mailreq");
+}
+
+int
 keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err)
 {
 	return mail_issue(r, &req_forgot, email, holder, err);

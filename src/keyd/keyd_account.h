@@ -22,5 +22,9 @@ enum MHD_Result keyd_page_signin_mfa(struct keyd_req *r, const char *arg);
  * holds a message naming the address), within the three of such pages.
  * SP_OK whether or not the address has an account or a mail left. */
 int keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err);
+/* 1 when r's client has asked for too many account mails in a row (the
+ * forgot, resend and sign-in link pages' count, the form throttle), with
+ * r->retry_after set; this request counts. */
+int keyd_mailreq_limited(struct keyd_req *r);
 
 #endif

@@ -10,7 +10,9 @@
  * token and a step:
  *   signin   address + password (keyd_login.h); a second factor: TOTP or
  *            recovery code (step code); passkeys need scripts, and the
- *            page says so
+ *            page says so.  With the field forgot: the reset link by mail
+ *            for the address, with the proof that the request holds the
+ *            message (the open pages' own budget, decision 14)
  *   answer   the sender's question (the check of POST .../verify)
  *   read     show the message again (the session of the signin step)
  *   part     one attachment as a download (part = its number, from 1)
@@ -36,11 +38,13 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "html.h"
+#include "keyd_account.h"
 #include "keyd_api.h"
 #include "keyd_lang.h"
 #include "keyd_login.h"
 #include "keyd_org.h"
 #include "keyd_read.h"
+#include "keyd_signup.h"
 #include "keyd_tmpl.h"
 #include "message.h"
 #include "notice.h"
@@ -141,18 +145,70 @@ trust_notice(struct sp_buf *b, struct keyd_req *r)
 	keyd_th(r, b, "read.trust_html", (struct sp_i18n_var[]){{"keyd", r->k->public_url}}, 1);
 }
 
+/* The sign-in form, after error (a catalogue key or a translated text) or
+ * notice (a translated text, with its hint); email fills the address. */
 static enum MHD_Result
-signin_page(struct rd *d, unsigned status, const char *error, const char *email)
+signin_page_with(struct rd *d, unsigned status, const char *error, const char *notice,
+    const char *email)
 {
 	struct sp_buf b;
 
 	body_init(&b, d);
 	keyd_page_alert(&b, keyd_tmsg(d->r, error));
+	if (notice != NULL) {
+		sp_buf_append_str(&b, "<p class=\"notice\" role=\"status\">");
+		esc(&b, notice);
+		sp_buf_append_str(&b, "</p><p class=\"hint\">");
+		esc(&b, keyd_t(d->r, "read.forgot_hint"));
+		sp_buf_append_str(&b, "</p>");
+	}
 	trust_notice(&b, d->r);
 	form_open(&b, d, "signin");
 	keyd_th(d->r, &b, "read.signin_html", (struct sp_i18n_var[]){{"email", email},
 	    {"id", d->f.header.id}}, 2);
 	return page(d->r, status, keyd_t(d->r, READ_TITLE), &b);
+}
+
+static enum MHD_Result
+signin_page(struct rd *d, unsigned status, const char *error, const char *email)
+{
+	return signin_page_with(d, status, error, NULL, email);
+}
+
+/* "Forgot your password?" of the sign-in form, for the address typed: the
+ * reset link by mail, as the open page's card asks for it (POST
+ * /api/v1/forgot), with the proof that this request holds the message (the
+ * holder tag of the mail part it posted), so that strangers who spend the
+ * address's account mails do not keep the recipient from it.  Counted
+ * against the client with the forgot page's requests; the same answer
+ * whether or not the address has an account or a mail left; then the
+ * sign-in form again, for after the new password. */
+static enum MHD_Result
+forgot(struct rd *d, const char *typed)
+{
+	struct sp_err err = {{0}};
+	unsigned char tag[SP_SHA256_LEN];
+	char email[SP_STORE_EMAIL_MAX + 1], sent[SP_STORE_EMAIL_MAX + 128];
+	int holder, st;
+
+	if (typed == NULL || keyd_email_lower(typed, email, sizeof(email)) != SP_OK)
+		return signin_page(d, 400, "read.forgot_email", "");
+	if (keyd_mailreq_limited(d->r))
+		return signin_page(d, 429, "err.too_many_requests", email);
+	holder = sp_env_holder_tag(d->f.mail_part, tag) == SP_OK &&
+	    keyd_holds_mail(d->r, d->f.header.id, tag, NULL, email, NULL);
+	sp_wipe(tag, sizeof(tag));
+	if ((st = keyd_mail_reset(d->r, email, holder, &err)) != SP_OK) {
+		if (st == SP_ERR_RETRY)
+			return keyd_reply_error(d->r, 503, "err.busy");
+		keyd_log("forgot-failed", "error", sp_err_msg(&err, st), NULL);
+		return keyd_reply_error(d->r, 500, "err.internal");
+	}
+	keyd_log("forgot", "client", d->r->client, "holder", holder ? "yes" : "no", "page", "read",
+	    NULL);
+	keyd_tplain(d->r, "mr.forgot.sent", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
+	    sizeof(sent));
+	return signin_page_with(d, 200, NULL, sent, email);
 }
 
 /* The second step of a sign-in: a TOTP code or a recovery code; passkeys
@@ -714,7 +770,9 @@ keyd_page_read(struct keyd_req *r, const char *arg)
 		ret = keyd_csrf_refused(r);
 		goto out;
 	}
-	if (strcmp(step, "signin") == 0) {
+	if (strcmp(step, "signin") == 0 && keyd_field(r, "forgot") != NULL) {
+		ret = forgot(d, keyd_field(r, "email"));
+	} else if (strcmp(step, "signin") == 0) {
 		email = keyd_field(r, "email");
 		keyd_login_password(r, email, keyd_field(r, "password"), NULL, &l);
 		ret = after_login(d, &l, email && keyd_valid_email(email) ? email : "", 0);

@@ -146,38 +146,28 @@ new_code(char out[KEYD_SIGNUP_CODE_LEN + 1])
 	return SP_OK;
 }
 
-/* What the sign-up's envelope id tells: its organisation (for the
- * password rules; "" if none) and whether the asking page holds that
- * envelope's mail, for an address among its named (not blind) recipients.  The page shows
- * it with the holder tag of the mail part (tag_b64, base64url; the mail's
- * link and its file both carry the mail part, the key server only the tag
- * the sealer deposited) or, for a signed envelope, with the SHA-256 of the
- * ciphertext it holds (ct_hex; the key server shows the recorded one to
- * signed-in recipients only).  Such a page gets its own budget of mailed
- * codes, so that strangers who spend the address's three an hour do not
- * keep its owner from registering from the message itself. */
-static int
-envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char *ct_hex,
-    const char *email, char org[SP_STORE_NAME_MAX + 1])
+int
+keyd_holds_mail(struct keyd_req *r, const char *id, const unsigned char *tag,
+    const unsigned char *ct_sha, const char *email, char org[SP_STORE_NAME_MAX + 1])
 {
 	struct sp_envelope_rec e;
-	unsigned char got[SP_SHA256_LEN], want[SP_SHA256_LEN];
+	unsigned char want[SP_SHA256_LEN];
 	size_t i;
 	int holds = 0, named = 0;
 
-	org[0] = '\0';
+	if (org != NULL)
+		org[0] = '\0';
 	if (id == NULL || !keyd_valid_id(id) ||
 	    sp_store_envelope_get(r->k->store, id, &e, NULL) != SP_OK)
 		return 0;
-	snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
+	if (org != NULL)
+		snprintf(org, SP_STORE_NAME_MAX + 1, "%s", e.org_name);
 	/* the same work whether or not the address is a recipient: its time
 	 * tells no one who holds an id whether an address is a blind copy */
-	if (tag_b64 != NULL && sp_b64url_decode_exact(tag_b64, strlen(tag_b64), got,
-	    sizeof(got)) == SP_OK && sp_store_envelope_holder(r->k->store, id, want, NULL) == SP_OK)
-		holds = sp_ct_eq(got, want, sizeof(got));
-	if (ct_hex != NULL && e.sealed &&
-	    sp_hex_decode_exact(ct_hex, strlen(ct_hex), got, sizeof(got)) == SP_OK)
-		holds |= sp_ct_eq(got, e.ct_sha, SP_SHA256_LEN);
+	if (tag != NULL && sp_store_envelope_holder(r->k->store, id, want, NULL) == SP_OK)
+		holds = sp_ct_eq(tag, want, sizeof(want));
+	if (ct_sha != NULL && e.sealed)
+		holds |= sp_ct_eq(ct_sha, e.ct_sha, SP_SHA256_LEN);
 	/* named recipients only: a blind copy's own budget would let a named
 	 * recipient, who holds the same mail, learn that the address is one
 	 * (its answer would differ from a stranger's) */
@@ -185,6 +175,22 @@ envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char 
 		named |= strcmp(e.rcpt[i], email) == 0 && (e.rstate == NULL || !e.rstate[i].hidden);
 	sp_envelope_rec_clear(&e);
 	return holds && named;
+}
+
+/* keyd_holds_mail with the proof as a page sends it: the holder tag in
+ * base64url, the ciphertext's digest in hex (malformed ones count as
+ * absent). */
+static int
+envelope_of(struct keyd_req *r, const char *id, const char *tag_b64, const char *ct_hex,
+    const char *email, char org[SP_STORE_NAME_MAX + 1])
+{
+	unsigned char tag[SP_SHA256_LEN], ct[SP_SHA256_LEN];
+	int have_tag = tag_b64 != NULL &&
+	    sp_b64url_decode_exact(tag_b64, strlen(tag_b64), tag, sizeof(tag)) == SP_OK;
+	int have_ct = ct_hex != NULL &&
+	    sp_hex_decode_exact(ct_hex, strlen(ct_hex), ct, sizeof(ct)) == SP_OK;
+
+	return keyd_holds_mail(r, id, have_tag ? tag : NULL, have_ct ? ct : NULL, email, org);
 }
 
 /* The body of a sign-up or forgot-password post and its address, lower

@@ -20,6 +20,18 @@ enum MHD_Result keyd_api_signup(struct keyd_req *r, const char *arg);
 /* POST /api/v1/forgot {email, id?, holder?, ct_sha256?}: the card's
  * "forgot your password"; 202 whatever the address. */
 enum MHD_Result keyd_api_forgot(struct keyd_req *r, const char *arg);
+/* Whether the asking page holds the mail of envelope id, for email among
+ * its named (not blind) recipients: the proof that gives the open pages
+ * their own budget of account mails (docs/decisions/0014-first-read.md).
+ * tag: the mail part's holder tag (sp_env_holder_tag; the key server has
+ * only the one the sealer deposited); ct_sha: the SHA-256 of the
+ * ciphertext the page holds (a signed envelope's recorded one is shown to
+ * signed-in recipients only).  Either may be NULL.  org, when not NULL,
+ * gets the envelope's organisation ("" for none).  The same work whether
+ * or not email is a recipient, so that its time tells nothing of blind
+ * copies. */
+int keyd_holds_mail(struct keyd_req *r, const char *id, const unsigned char *tag,
+    const unsigned char *ct_sha, const char *email, char org[SP_STORE_NAME_MAX + 1]);
 /* POST /api/v1/signup/confirm {signup, email, code} */
 enum MHD_Result keyd_api_signup_confirm(struct keyd_req *r, const char *arg);
 /* GET /api/v1/account/profile: what the account still owes. */

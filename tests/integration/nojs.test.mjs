@@ -3,7 +3,8 @@
 // says first that this way trusts it with the message, signs the recipient
 // in, makes the release and authenticity checks, and shows the text (an
 // HTML-only message as text with its lines, no tag), attachments as downloads byte for
-// byte.  Wrong password, another account, a changed ciphertext byte or a
+// byte; "Forgot your password?" mails the reset link with the proof that
+// the page holds the message.  Wrong password, another account, a changed ciphertext byte or a
 // changed header: a clear refusal and nothing of the message.  Nothing of
 // the message reaches the key server's log.
 import { test, before, after } from 'node:test';
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKeyd, orgAdd, recipientAdd, sealpost, tmpDir, makeMail } from '../lib/harness.mjs';
+import { startKeyd, orgAdd, recipientAdd, sealpost, tmpDir, makeMail, mailsTo, sleepSync } from '../lib/harness.mjs';
 import { CookieJar } from '../lib/cookiejar.mjs';
 
 const PAT = 'pat@example.org';
@@ -332,6 +333,71 @@ test('an account with an authenticator app gives its code on the page; a wrong c
     code: totp(base32Decode(secretB32), Math.max(stepNow(), enrol + 1)) });
   assert.equal(right.res.status, 200, right.text);
   assert.ok(right.text.includes(SECRET));
+});
+
+// The reset mails to email (those with a /reset link), once there are n.
+function resets(email, n) {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const m = mailsTo(keyd.outbox, email).filter((x) => /\/reset\?t=[A-Za-z0-9_-]+/.test(x.body));
+    if (m.length >= n) return m;
+    if (Date.now() > until) throw new Error(`${m.length} reset mails to ${email}, wanted ${n}`);
+    sleepSync(25);
+  }
+}
+
+test('forgot your password without scripts: the reset link by mail, also after strangers spent the address\'s mails', async () => {
+  const FAY = 'fay@example.org';
+  recipientAdd(keyd.dataDir, FAY, 'lighthouse amber ledger 7');
+  const fay = seal(makeMail({ to: FAY, subject: 'For Fay', text: 'Hello Fay\n' }), 'fay');
+  // strangers, without the message, spend the three mails of the hour of
+  // Fay's address and Eve's
+  const ask = (email) => fetch(`${keyd.url}/api/v1/forgot`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email }) });
+  for (const a of [FAY, EVE]) {
+    for (let i = 0; i < 3; i++) assert.equal((await ask(a)).status, 202);
+    resets(a, 3);
+  }
+
+  const b = browser();
+  const first = await b.post(fay, { fromEnvelope: true });
+  assert.match(first.text, /<button type="submit" class="linkbtn" name="forgot" value="1" formnovalidate>Forgot your password\? Mail me a link<\/button>/);
+  const form = { ...fay, csrf: csrfOf(first.text), step: 'signin', password: '', forgot: '1' };
+  // no address, or not one: said, nothing mailed
+  for (const email of ['', 'not an address']) {
+    const r = await b.post({ ...form, email });
+    assert.equal(r.res.status, 400, email);
+    assert.match(r.text, /Type the address your secure messages are sent to, then choose &quot;Forgot your password\?&quot; again/);
+    assert.match(r.text, /name="password"/);
+  }
+  // the page holds Fay's message: the link is mailed beyond the three
+  const sent = await b.post({ ...form, email: 'Fay@Example.org' });
+  assert.equal(sent.res.status, 200, sent.text);
+  assert.match(sent.text, /<p class="notice" role="status">If fay@example\.org has an account, we sent a link to it\. It works once, for one hour\.<\/p>/);
+  assert.match(sent.text, /come back here and sign in/);
+  assert.match(sent.text, /name="email"[^>]*value="fay@example\.org"/, 'the sign-in form again, for after the new password');
+  assertNoMessage(sent.text);
+  const m = resets(FAY, 4);
+  const link = /(\/reset\?t=[A-Za-z0-9_-]+)/.exec(m[3].body)[1];
+  assert.equal((await fetch(keyd.url + link)).status, 200, 'the mailed link opens the reset page');
+  assert.ok(keyd.log.some((l) => /\bkeyd forgot .*holder=yes.*page=read/.test(l)), 'the log tells which budget');
+
+  // an address the message does not name proves nothing: the same page,
+  // and over its three nothing is mailed; an unknown address, the same page
+  const eve = await b.post({ ...form, email: EVE });
+  const ghost = await b.post({ ...form, email: 'nobody.here@example.org' });
+  for (const [r, a] of [[eve, EVE], [ghost, 'nobody.here@example.org']]) {
+    assert.equal(r.res.status, 200);
+    assert.match(r.text, new RegExp(`If ${a.replace(/\./g, '\\.')} has an account, we sent a link to it`));
+  }
+  // a post from another site (the envelope's own origin included) is no
+  // form of this page: refused, nothing mailed
+  const cross = await b.post({ ...form, email: FAY }, { fromEnvelope: true });
+  assert.equal(cross.res.status, 403);
+  sleepSync(300);
+  assert.equal(resets(EVE, 3).length, 3);
+  assert.equal(mailsTo(keyd.outbox, 'nobody.here@example.org').length, 0);
+  assert.equal(resets(FAY, 4).length, 4);
 });
 
 test('nothing of the message is in the key server\'s log', () => {
