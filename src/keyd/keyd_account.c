@@ -231,9 +231,19 @@ keyd_mailreq_limited(struct keyd_req *r)
 }
 
 int
-keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err)
+keyd_mail_reset(struct keyd_req *r, const char *email, int holder, const char *page,
+    struct sp_err *err)
 {
-	return mail_issue(r, &req_forgot, email, holder, err);
+	int st = mail_issue(r, &req_forgot, email, holder, err);
+	const char *h = holder ? "yes" : "no";
+
+	if (st == SP_OK && page != NULL)
+		keyd_log("forgot", "client", r->client, "holder", h, "page", page, NULL);
+	else if (st == SP_OK)
+		keyd_log("forgot", "client", r->client, "holder", h, NULL);
+	else if (st != SP_ERR_RETRY)
+		keyd_log("forgot-failed", "error", sp_err_msg(err, st), NULL);
+	return st;
 }
 
 enum MHD_Result

@@ -20,8 +20,11 @@ enum MHD_Result keyd_page_signin_mfa(struct keyd_req *r, const char *arg);
  * (not counted against the client: the caller does): within the address's
  * three mails an hour, or, when holder is 1 (the asking page proved that it
  * holds a message naming the address), within the three of such pages.
- * SP_OK whether or not the address has an account or a mail left. */
-int keyd_mail_reset(struct keyd_req *r, const char *email, int holder, struct sp_err *err);
+ * SP_OK whether or not the address has an account or a mail left.  Logs
+ * "forgot" (with page, when not NULL: which page asked) or, unless the
+ * store was only busy (SP_ERR_RETRY), "forgot-failed". */
+int keyd_mail_reset(struct keyd_req *r, const char *email, int holder, const char *page,
+    struct sp_err *err);
 /* 1 when r's client has asked for too many account mails in a row (the
  * forgot, resend and sign-in link pages' count, the form throttle), with
  * r->retry_after set; this request counts. */

@@ -198,14 +198,9 @@ forgot(struct rd *d, const char *typed)
 	holder = sp_env_holder_tag(d->f.mail_part, tag) == SP_OK &&
 	    keyd_holds_mail(d->r, d->f.header.id, tag, NULL, email, NULL);
 	sp_wipe(tag, sizeof(tag));
-	if ((st = keyd_mail_reset(d->r, email, holder, &err)) != SP_OK) {
-		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(d->r, 503, "err.busy");
-		keyd_log("forgot-failed", "error", sp_err_msg(&err, st), NULL);
-		return keyd_reply_error(d->r, 500, "err.internal");
-	}
-	keyd_log("forgot", "client", d->r->client, "holder", holder ? "yes" : "no", "page", "read",
-	    NULL);
+	if ((st = keyd_mail_reset(d->r, email, holder, "read", &err)) != SP_OK)
+		return keyd_reply_error(d->r, st == SP_ERR_RETRY ? 503 : 500,
+		    st == SP_ERR_RETRY ? "err.busy" : "err.internal");
 	keyd_tplain(d->r, "mr.forgot.sent", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
 	    sizeof(sent));
 	return signin_page_with(d, 200, NULL, sent, email);

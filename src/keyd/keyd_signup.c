@@ -214,7 +214,7 @@ email_body(struct keyd_req *r, char email[SP_STORE_EMAIL_MAX + 1], enum MHD_Resu
 }
 
 /* envelope_of with the members id, holder and ct_sha256 of j (malformed
- * ones count as absent). */
+ * ones count as absent); org may be NULL. */
 static int
 proof_in(struct keyd_req *r, json_t *j, const char *email, char org[SP_STORE_NAME_MAX + 1])
 {
@@ -343,8 +343,7 @@ keyd_api_forgot(struct keyd_req *r, const char *arg)
 {
 	struct sp_err err = {{0}};
 	enum MHD_Result ans;
-	char email[SP_STORE_EMAIL_MAX + 1], org[SP_STORE_NAME_MAX + 1], key[96];
-	char sent[SP_STORE_EMAIL_MAX + 128];
+	char email[SP_STORE_EMAIL_MAX + 1], key[96], sent[SP_STORE_EMAIL_MAX + 128];
 	int st, holder;
 	json_t *j;
 
@@ -355,15 +354,11 @@ keyd_api_forgot(struct keyd_req *r, const char *arg)
 		json_decref(j);
 		return ans;
 	}
-	holder = proof_in(r, j, email, org);
+	holder = proof_in(r, j, email, NULL);
 	json_decref(j);
-	if ((st = keyd_mail_reset(r, email, holder, &err)) != SP_OK) {
-		if (st == SP_ERR_RETRY)
-			return keyd_reply_error(r, 503, busy);
-		keyd_log("forgot-failed", "error", sp_err_msg(&err, st), NULL);
-		return keyd_reply_error(r, 500, "err.internal");
-	}
-	keyd_log("forgot", "client", r->client, "holder", holder ? "yes" : "no", NULL);
+	if ((st = keyd_mail_reset(r, email, holder, NULL, &err)) != SP_OK)
+		return keyd_reply_error(r, st == SP_ERR_RETRY ? 503 : 500,
+		    st == SP_ERR_RETRY ? busy : "err.internal");
 	keyd_tplain(r, "mr.forgot.sent", (struct sp_i18n_var[]){{"email", email}}, 1, sent,
 	    sizeof(sent));
 	return keyd_reply_json(r, 202, json_pack("{s:s,s:s}", "email", email, "sent", sent));
